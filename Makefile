@@ -1,0 +1,78 @@
+# ragd build. `make` builds build/release/ragd; `make asan` the sanitizer build;
+# `make run` installs deps, builds, initialises ./data with demo data and serves;
+# `make test` installs deps, builds both flavours and runs every test.
+
+CC       ?= cc
+PKGS     := libmicrohttpd jansson sqlite3 libcrypto libcurl libpq hiredis libpcre2-8 libutf8proc libcrypt
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+MUPDF_LIBS := $(shell pkg-config --libs --static mupdf 2>/dev/null) -lharfbuzz -lfreetype
+
+WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wformat=2 -Wvla
+BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -pthread -Isrc $(WARN) $(PKG_CFLAGS)
+LDLIBS   := $(PKG_LIBS) $(MUPDF_LIBS) -lm -pthread
+
+FLAVOUR  ?= release
+ifeq ($(FLAVOUR),asan)
+  OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+  LDOPT := -fsanitize=address,undefined
+else
+  OPT := -O2
+  LDOPT :=
+endif
+B := build/$(FLAVOUR)
+
+LIB_SRCS := $(shell find src -name '*.c' ! -path src/main.c | sort)
+LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
+UNIT_SRCS := $(wildcard tests/unit/*.c) $(wildcard tests/engine/*.c)
+UNIT_BINS := $(UNIT_SRCS:%.c=$(B)/%)
+
+# The inference engine is hot code: build it with more optimisation in every flavour.
+$(B)/src/engine/%.o: OPT += -O3
+
+.PHONY: all asan release deps run test unit clean fuzz bench format
+all: release
+release:
+	@$(MAKE) --no-print-directory FLAVOUR=release build/release/ragd
+asan:
+	@$(MAKE) --no-print-directory FLAVOUR=asan build/asan/ragd
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(OPT) -MMD -MP -c $< -o $@
+
+$(B)/libragd.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/ragd: $(B)/src/main.o $(B)/libragd.a
+	$(CC) $(OPT) $(LDOPT) -o $@ $^ $(LDLIBS)
+
+# One binary per unit-test file, linked against the library (a test may #include the .c under test).
+$(B)/tests/%: tests/%.c $(B)/libragd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(OPT) $(LDOPT) -MMD -MP -o $@ $< $(B)/libragd.a $(LDLIBS) -lcmocka
+
+unit-bins: $(UNIT_BINS)
+
+deps:
+	@scripts/deps.sh
+
+run: deps release
+	@build/release/ragd init --data ./data >/dev/null
+	@build/release/ragd seed --demo --data ./data
+	build/release/ragd serve --data ./data
+
+test: deps
+	@scripts/test.sh
+
+fuzz:
+	@scripts/fuzz.sh
+
+clean:
+	rm -rf build
+
+format:
+	clang-format -i $$(find src tests fuzz -name '*.[ch]')
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ragd needs to build, run and test, if any are missing.
+# Works as root or through sudo. Idempotent and quiet when everything is present.
+set -euo pipefail
+
+PKGS=(
+  build-essential pkg-config
+  libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev
+  libpq-dev libhiredis-dev libpcre2-dev libutf8proc-dev libcrypt-dev
+  libmupdf-dev libmujs-dev libgumbo-dev libopenjp2-7-dev libjbig2dec0-dev libjpeg-dev
+  libfreetype-dev libharfbuzz-dev zlib1g-dev
+  libcmocka-dev
+  python3 python3-pytest
+  sqlite3 curl wrk
+  postgresql redis-server
+  clang
+)
+[ "${RAGD_DEPS_EXTRA:-}" ] && PKGS+=(${RAGD_DEPS_EXTRA})
+
+missing=()
+for p in "${PKGS[@]}"; do
+  st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [ "$st" = "install ok installed" ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "deps: not root and no sudo; install: ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs every test: C unit tests (sanitizer build), engine tests, HTTP tests against a live
+# ragd. Prints one closing line "tests: N passed, N failed". Exit status 0 only if all pass.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-$(nproc)}
+
+echo "== build (release and asan)"
+make -j"$JOBS" --no-print-directory FLAVOUR=release build/release/ragd unit-bins >/dev/null || exit 1
+make -j"$JOBS" --no-print-directory FLAVOUR=asan build/asan/ragd unit-bins >/dev/null || exit 1
+
+passed=0; failed=0; failures=()
+record() { # name status
+  if [ "$2" -eq 0 ]; then passed=$((passed+1)); echo "PASS $1"
+  else failed=$((failed+1)); failures+=("$1"); echo "FAIL $1"; fi
+}
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+echo "== unit tests (asan+ubsan)"
+for t in $(ls build/asan/tests/unit/* build/asan/tests/engine/* 2>/dev/null | grep -v '\.d$'); do
+  [ -x "$t" ] || continue
+  out=$("$t" 2>&1); rc=$?
+  [ $rc -ne 0 ] && echo "$out" | tail -40
+  record "$t" $rc
+done
+
+echo "== script tests"
+for t in tests/engine/*.sh tests/cli/*.sh; do
+  [ -f "$t" ] || continue
+  out=$(bash "$t" 2>&1); rc=$?
+  [ $rc -ne 0 ] && echo "$out" | tail -40
+  record "$t" $rc
+done
+
+if ls tests/api/test_*.py >/dev/null 2>&1; then
+  echo "== HTTP tests (sqlite, asan build)"
+  RAGD_BIN=build/asan/ragd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/api
+  record "tests/api (sqlite)" $?
+fi
+
+echo
+[ $failed -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"
+echo "tests: $passed passed, $failed failed"
+[ $failed -eq 0 ]
