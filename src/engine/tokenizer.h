@@ -1,0 +1,97 @@
+/* tokenizer.h - text <-> token ids for the engine's models.
+ *
+ * Two families: byte-level BPE (GGUF tokenizer.ggml.model = "gpt2"; Qwen2/Qwen3, Llama 3,
+ * GPT-2) with a named pre-tokenizer, and WordPiece (BERT / MPNet encoders). A tokenizer is
+ * built from plain arrays, so it does not depend on the file format the vocabulary came
+ * from; the GGUF and Hugging Face loaders fill the arrays.
+ *
+ * A tokenizer is immutable after creation and safe to use from several threads at once. */
+#ifndef RAGD_TOKENIZER_H
+#define RAGD_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tokenizer tokenizer_t;
+
+/* Token types, numbered as in GGUF's tokenizer.ggml.token_type array. */
+enum tok_type {
+    TOK_TYPE_UNDEFINED = 0,
+    TOK_TYPE_NORMAL = 1,
+    TOK_TYPE_UNKNOWN = 2,
+    TOK_TYPE_CONTROL = 3,
+    TOK_TYPE_USER_DEFINED = 4,
+    TOK_TYPE_UNUSED = 5,
+    TOK_TYPE_BYTE = 6,
+};
+
+/* What to build. tokens[i] is the vocabulary entry for id i (tokens_len[i] bytes, not
+ * necessarily NUL-terminated; for byte-level BPE in the GPT-2 byte-to-unicode form);
+ * types may be NULL (all normal). merges[i] is "left right" in rank order (BPE only).
+ * pre names the pre-tokenizer (BPE: "qwen2", "llama-bpe", "gpt-2", ...; unknown names are
+ * an error). Special ids are -1 when absent. The arrays are copied. */
+struct tokenizer_spec {
+    const char *const *tokens;
+    const size_t *tokens_len;
+    const int32_t *types;
+    size_t n_vocab;
+    const char *const *merges;
+    const size_t *merges_len;
+    size_t n_merges;
+    const char *pre;
+    int32_t bos_id, eos_id, unk_id, pad_id, sep_id, cls_id, mask_id;
+    int add_bos, add_eos;   /* what TOKENIZE_ADD_SPECIAL adds */
+    int lowercase;          /* WordPiece: BERT basic tokenizer lower-cases and strips accents */
+    int max_input_chars_per_word; /* WordPiece: longer words become [UNK]; 0 means 100 */
+};
+
+/* Builds a byte-level BPE tokenizer. Returns 0 and *out (caller frees with
+ * tokenizer_free), or RAGD_EINVAL for an inconsistent spec / unknown pre-tokenizer. */
+int tokenizer_create_bpe(const struct tokenizer_spec *spec, tokenizer_t **out);
+
+/* Builds a WordPiece tokenizer ("##" continuation prefix). Same contract as above. */
+int tokenizer_create_wordpiece(const struct tokenizer_spec *spec, tokenizer_t **out);
+
+void tokenizer_free(tokenizer_t *t); /* NULL is a no-op */
+
+enum {
+    TOKENIZE_ADD_SPECIAL = 1,   /* add BOS/EOS (BPE) or [CLS]/[SEP] (WordPiece) as specced */
+    TOKENIZE_PARSE_SPECIAL = 2, /* match control/user-defined tokens in the text as whole tokens */
+};
+
+/* Encodes len bytes of text (need not be valid UTF-8). Returns 0 with *ids (caller frees
+ * with free()) and *n_ids, or a negative RAGD_E* code. */
+int tokenizer_encode(const tokenizer_t *t, const char *text, size_t len, int flags,
+                     int32_t **ids, size_t *n_ids);
+
+/* The raw bytes that token id stands for (byte-level BPE: after undoing the byte-to-unicode
+ * map; control tokens: their text). *bytes is owned by the tokenizer, valid until it is
+ * freed. Returns RAGD_ERANGE for an id outside the vocabulary. */
+int tokenizer_token_bytes(const tokenizer_t *t, int32_t id, const char **bytes, size_t *len);
+
+/* Decodes ids to bytes (caller frees *text with free(); it is NUL-terminated, *len excludes
+ * the NUL). skip_special drops control tokens. */
+int tokenizer_decode(const tokenizer_t *t, const int32_t *ids, size_t n_ids, int skip_special,
+                     char **text, size_t *len);
+
+size_t tokenizer_n_vocab(const tokenizer_t *t);
+int32_t tokenizer_special_id(const tokenizer_t *t, const char *which); /* "bos","eos",... or -1 */
+/* Looks up the id of an exact vocabulary entry (e.g. "<|im_end|>"); -1 if absent. */
+int32_t tokenizer_find(const tokenizer_t *t, const char *piece, size_t len);
+int tokenizer_token_type(const tokenizer_t *t, int32_t id);
+
+/* Streaming detokenizer: feed ids one at a time while generating, get back only complete
+ * UTF-8 text; bytes of a character split across tokens are held until it completes (or
+ * emitted as-is once they can no longer form a valid character). */
+struct tok_stream {
+    char pending[8];
+    size_t n_pending;
+};
+/* Appends the text ready after id to out (out must hold 64 + longest-token bytes; returns
+ * the number of bytes written, or a negative RAGD_E* code). */
+int tokenizer_stream_push(const tokenizer_t *t, struct tok_stream *s, int32_t id, int skip_special,
+                          char *out, size_t out_cap);
+/* Flushes whatever is pending at the end of generation. */
+int tokenizer_stream_flush(struct tok_stream *s, char *out, size_t out_cap);
+
+#endif
