@@ -26,10 +26,15 @@ enum tok_type {
 };
 
 /* What to build. tokens[i] is the vocabulary entry for id i (tokens_len[i] bytes, not
- * necessarily NUL-terminated; for byte-level BPE in the GPT-2 byte-to-unicode form);
- * types may be NULL (all normal). merges[i] is "left right" in rank order (BPE only).
- * pre names the pre-tokenizer (BPE: "qwen2", "llama-bpe", "gpt-2", ...; unknown names are
- * an error). Special ids are -1 when absent. The arrays are copied. */
+ * necessarily NUL-terminated; tokens_len may be NULL for NUL-terminated entries; for
+ * byte-level BPE in the GPT-2 byte-to-unicode form, except control and user-defined tokens,
+ * which are stored as plain text); types may be NULL (all normal). merges[i] is
+ * "left right" in rank order (BPE only; merges_len may be NULL like tokens_len; a merge
+ * whose parts or result are not in the vocabulary is ignored, one without a space is an
+ * error). pre names the pre-tokenizer (BPE: "qwen2", "deepseek-r1-qwen", "llama-bpe",
+ * "llama3", "llama-v3", "smaug-bpe", "gpt-2", "gpt2", "phi-2", "default" = gpt-2; NULL means
+ * "default"; unknown names are an error). Special ids are -1 when absent; WordPiece requires
+ * unk_id. The arrays are copied. */
 struct tokenizer_spec {
     const char *const *tokens;
     const size_t *tokens_len;
@@ -56,10 +61,15 @@ void tokenizer_free(tokenizer_t *t); /* NULL is a no-op */
 
 enum {
     TOKENIZE_ADD_SPECIAL = 1,   /* add BOS/EOS (BPE) or [CLS]/[SEP] (WordPiece) as specced */
-    TOKENIZE_PARSE_SPECIAL = 2, /* match control/user-defined tokens in the text as whole tokens */
+    TOKENIZE_PARSE_SPECIAL = 2, /* match control tokens in the text as whole tokens */
 };
+/* User-defined tokens (TOK_TYPE_USER_DEFINED, e.g. Qwen3's "<think>") are always matched as
+ * whole tokens, with or without TOKENIZE_PARSE_SPECIAL, as Hugging Face and llama.cpp do;
+ * control and unknown tokens only with it. Where several match, the longest wins. */
 
-/* Encodes len bytes of text (need not be valid UTF-8). Returns 0 with *ids (caller frees
+/* Encodes len bytes of text (need not be valid UTF-8; byte-level BPE spells any byte with
+ * its byte token, falling back to unk_id, and fails with RAGD_EINVAL only when the
+ * vocabulary has neither). Returns 0 with *ids (caller frees
  * with free()) and *n_ids, or a negative RAGD_E* code. */
 int tokenizer_encode(const tokenizer_t *t, const char *text, size_t len, int flags,
                      int32_t **ids, size_t *n_ids);
@@ -70,7 +80,9 @@ int tokenizer_encode(const tokenizer_t *t, const char *text, size_t len, int fla
 int tokenizer_token_bytes(const tokenizer_t *t, int32_t id, const char **bytes, size_t *len);
 
 /* Decodes ids to bytes (caller frees *text with free(); it is NUL-terminated, *len excludes
- * the NUL). skip_special drops control tokens. */
+ * the NUL). skip_special drops control tokens. Byte-level BPE concatenates the tokens'
+ * bytes exactly; WordPiece joins words with one space and glues "##" continuations.
+ * RAGD_ERANGE for an id outside the vocabulary. */
 int tokenizer_decode(const tokenizer_t *t, const int32_t *ids, size_t n_ids, int skip_special,
                      char **text, size_t *len);
 
@@ -78,20 +90,28 @@ size_t tokenizer_n_vocab(const tokenizer_t *t);
 int32_t tokenizer_special_id(const tokenizer_t *t, const char *which); /* "bos","eos",... or -1 */
 /* Looks up the id of an exact vocabulary entry (e.g. "<|im_end|>"); -1 if absent. */
 int32_t tokenizer_find(const tokenizer_t *t, const char *piece, size_t len);
-int tokenizer_token_type(const tokenizer_t *t, int32_t id);
+int tokenizer_token_type(const tokenizer_t *t, int32_t id); /* TOK_TYPE_* or RAGD_ERANGE */
+/* The longest byte string tokenizer_stream_push can add for one token besides what it
+ * holds back; size stream buffers as 8 + this. Cannot fail. */
+size_t tokenizer_max_token_bytes(const tokenizer_t *t);
+int tokenizer_is_wordpiece(const tokenizer_t *t); /* 1 for WordPiece, 0 for BPE */
 
 /* Streaming detokenizer: feed ids one at a time while generating, get back only complete
  * UTF-8 text; bytes of a character split across tokens are held until it completes (or
- * emitted as-is once they can no longer form a valid character). */
+ * emitted as-is once they can no longer form a valid character). Start from a zeroed
+ * struct (struct tok_stream s = {0}). The concatenated output equals tokenizer_decode's. */
 struct tok_stream {
     char pending[8];
     size_t n_pending;
+    size_t n_tokens; /* tokens emitted so far (WordPiece puts spaces between words) */
 };
-/* Appends the text ready after id to out (out must hold 64 + longest-token bytes; returns
- * the number of bytes written, or a negative RAGD_E* code). */
+/* Writes the text ready after id to out (out must hold 64 + longest-token bytes; see
+ * tokenizer_max_token_bytes); returns the number of bytes written, or RAGD_ERANGE for an
+ * id outside the vocabulary or too small a buffer (the stream is then unchanged). */
 int tokenizer_stream_push(const tokenizer_t *t, struct tok_stream *s, int32_t id, int skip_special,
                           char *out, size_t out_cap);
-/* Flushes whatever is pending at the end of generation. */
+/* Flushes whatever is pending at the end of generation (at most 3 bytes: an incomplete
+ * character, emitted as-is); returns the number of bytes written. */
 int tokenizer_stream_flush(struct tok_stream *s, char *out, size_t out_cap);
 
 #endif
