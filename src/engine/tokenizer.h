@@ -114,4 +114,34 @@ int tokenizer_stream_push(const tokenizer_t *t, struct tok_stream *s, int32_t id
  * character, emitted as-is); returns the number of bytes written. */
 int tokenizer_stream_flush(struct tok_stream *s, char *out, size_t out_cap);
 
+/* ---- loaders that build a spec from files a model is published with ---- */
+
+/* Builds a WordPiece spec from a BERT vocab.txt buffer: one token per line, id = line number
+ * (a trailing '\r' is dropped). The special ids come from the usual names, typed control:
+ * MPNet/RoBERTa style when "<s>" and "</s>" exist (cls <s>, sep </s>, pad <pad>, mask <mask>),
+ * else BERT style ([CLS], [SEP], [PAD], [MASK]); unk is [UNK], else <unk>. lowercase is set
+ * (uncased models, the common case: clear it for cased ones before creating). Returns 0 and
+ * *out (caller frees with tokenizer_spec_free; it owns every array it points to), or
+ * RAGD_EFORMAT for an empty vocabulary. */
+int tokenizer_spec_from_vocab_txt(const char *buf, size_t len, struct tokenizer_spec **out);
+
+/* Builds a spec from a Hugging Face tokenizer.json buffer. WordPiece models (BERT, MPNet):
+ * vocab, unk_token, max_input_chars_per_word, BertNormalizer's lowercase, cls/sep from the
+ * post-processor (Bert/Roberta/TemplateProcessing; by name when absent), added tokens typed
+ * control (special) or user-defined. Byte-level BPE models: vocab, merges (either "a b" or
+ * ["a","b"] form), added tokens, the pre-tokenizer recognised from its split regex
+ * (Llama 3's \p{N}{1,3}, Qwen2's single \p{N}, or GPT-2's ByteLevel regex), bos from a
+ * TemplateProcessing prefix; eos is not in tokenizer.json and stays -1. Returns 0 and *out
+ * (free with tokenizer_spec_free), RAGD_EFORMAT for malformed JSON or an inconsistent
+ * vocabulary (ids with holes, missing unk), RAGD_ENOTSUP for other models, continuation
+ * prefixes or pre-tokenizers. */
+int tokenizer_spec_from_hf_json(const char *buf, size_t len, struct tokenizer_spec **out);
+
+/* 1 if a spec from the loaders above describes byte-level BPE (create it with
+ * tokenizer_create_bpe), 0 for WordPiece. */
+int tokenizer_spec_is_bpe(const struct tokenizer_spec *spec);
+
+/* Frees a spec returned by a loader above; NULL is a no-op. Never pass a caller-built spec. */
+void tokenizer_spec_free(struct tokenizer_spec *spec);
+
 #endif
