@@ -34,8 +34,9 @@ static char words[N_WORDS][12];
 
 static size_t make_text(char *buf, size_t cap)
 {
-    static const char *const extra[] = {", ", ". ", "\n\n", " 2024", " 3.14", " caf\xc3\xa9",
-                                        " \xe4\xb8\xad\xe6\x96\x87", "'s", " (", ") ", "!"};
+    static const char *const extra[] = {
+        ", ", ". ", "\n\n", " 2024", " 3.14", " caf\xc3\xa9", " \xe4\xb8\xad\xe6\x96\x87",
+        "'s", " (", ") ",   "!"};
     size_t o = 0;
     while (o + 64 < cap) {
         uint32_t r = rnd() % 100;
@@ -95,14 +96,21 @@ static tokenizer_t *make_bpe(const char *pre)
         }
     }
     struct tokenizer_spec s = {
-        .tokens = (const char *const *)tok, .n_vocab = n,
-        .merges = (const char *const *)merges, .n_merges = nm, .pre = pre,
-        .bos_id = -1, .eos_id = -1, .unk_id = -1, .pad_id = -1, .sep_id = -1, .cls_id = -1,
+        .tokens = (const char *const *)tok,
+        .n_vocab = n,
+        .merges = (const char *const *)merges,
+        .n_merges = nm,
+        .pre = pre,
+        .bos_id = -1,
+        .eos_id = -1,
+        .unk_id = -1,
+        .pad_id = -1,
+        .sep_id = -1,
+        .cls_id = -1,
         .mask_id = -1,
     };
     tokenizer_t *t;
-    if (tokenizer_create_bpe(&s, &t) != 0)
-        panic("create bpe");
+    if (tokenizer_create_bpe(&s, &t) != 0) panic("create bpe");
     for (size_t i = 0; i < n; i++)
         free(tok[i]);
     for (size_t i = 0; i < nm; i++)
@@ -138,12 +146,10 @@ static void run(const char *name, const tokenizer_t *t, const char *text, size_t
     for (int rep = 0; rep < 5; rep++) {
         int32_t *ids;
         double t0 = now();
-        if (tokenizer_encode(t, text, len, 0, &ids, &n) != 0)
-            panic("encode");
+        if (tokenizer_encode(t, text, len, 0, &ids, &n) != 0) panic("encode");
         double dt = now() - t0;
         free(ids);
-        if (dt < best)
-            best = dt;
+        if (dt < best) best = dt;
     }
     printf("%-10s %8.1f MB/s %10.0f tokens/s  (%zu bytes -> %zu tokens, best of 5)\n", name,
            len / best / 1e6, n / best, len, n);

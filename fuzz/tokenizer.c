@@ -45,11 +45,20 @@ static tokenizer_t *build_bpe(const char *pre)
         tokens[n] = tok_store[b];
         types[n++] = TOK_TYPE_NORMAL;
     }
-    static const char *const extra[] = {"th", "the", "\xc4\xa0t", "\xc4\xa0the", "in", "ing",
-                                        "er", "\xc4\xa0" "a", "\xc3\xa9", "\xc4\x8a\xc4\x8a"};
-    static const char *const merges[] = {"t h", "th e", "\xc4\xa0 t", "\xc4\xa0t he", "i n",
-                                         "in g", "e r", "\xc4\xa0 a", "\xc3 \xa9",
-                                         "\xc4\x8a \xc4\x8a", "t h"};
+    static const char *const extra[] = {"th",
+                                        "the",
+                                        "\xc4\xa0t",
+                                        "\xc4\xa0the",
+                                        "in",
+                                        "ing",
+                                        "er",
+                                        "\xc4\xa0"
+                                        "a",
+                                        "\xc3\xa9",
+                                        "\xc4\x8a\xc4\x8a"};
+    static const char *const merges[] = {
+        "t h", "th e",       "\xc4\xa0 t", "\xc4\xa0t he",      "i n", "in g",
+        "e r", "\xc4\xa0 a", "\xc3 \xa9",  "\xc4\x8a \xc4\x8a", "t h"};
     for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) {
         tokens[n] = extra[i];
         types[n++] = TOK_TYPE_NORMAL;
@@ -62,10 +71,20 @@ static tokenizer_t *build_bpe(const char *pre)
     tokens[n] = "<think>";
     types[n++] = TOK_TYPE_USER_DEFINED;
     struct tokenizer_spec s = {
-        .tokens = tokens, .types = types, .n_vocab = n, .merges = merges,
-        .n_merges = sizeof merges / sizeof merges[0], .pre = pre,
-        .bos_id = -1, .eos_id = (int32_t)n - 3, .unk_id = -1, .pad_id = -1, .sep_id = -1,
-        .cls_id = -1, .mask_id = -1, .add_eos = 1,
+        .tokens = tokens,
+        .types = types,
+        .n_vocab = n,
+        .merges = merges,
+        .n_merges = sizeof merges / sizeof merges[0],
+        .pre = pre,
+        .bos_id = -1,
+        .eos_id = (int32_t)n - 3,
+        .unk_id = -1,
+        .pad_id = -1,
+        .sep_id = -1,
+        .cls_id = -1,
+        .mask_id = -1,
+        .add_eos = 1,
     };
     tokenizer_t *t = NULL;
     check(tokenizer_create_bpe(&s, &t) == 0, "create bpe");
@@ -126,8 +145,7 @@ static void roundtrip(const tokenizer_t *t, const char *text, size_t len, int fl
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size == 0)
-        return 0;
+    if (size == 0) return 0;
     uint8_t mode = data[0];
     const char *text = (const char *)data + 1;
     size_t len = size - 1;
@@ -144,8 +162,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
               "wordpiece encode");
         char *out;
         size_t olen;
-        check(tokenizer_decode(wordpiece, ids, n, mode & 16, &out, &olen) == 0,
-              "wordpiece decode");
+        check(tokenizer_decode(wordpiece, ids, n, mode & 16, &out, &olen) == 0, "wordpiece decode");
         free(out);
         free(ids);
         break;
@@ -162,8 +179,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 int32_t *ids;
                 size_t n;
                 static const char sample[] = "Hello, w\xc3\xb6rld! 123 \xe4\xb8\xad";
-                if (tokenizer_encode(t, sample, sizeof sample - 1, 3, &ids, &n) == 0)
-                    free(ids);
+                if (tokenizer_encode(t, sample, sizeof sample - 1, 3, &ids, &n) == 0) free(ids);
                 tokenizer_free(t);
             }
             tokenizer_spec_free(spec);

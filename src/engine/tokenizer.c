@@ -49,12 +49,10 @@ int32_t tok_lookup(const struct tokenizer *t, const char *s, size_t len)
     size_t i = hash_bytes(s, len) & t->tok_hash_mask;
     for (;;) {
         int32_t id = t->tok_hash[i];
-        if (id < 0)
-            return -1;
+        if (id < 0) return -1;
         size_t tl;
         const char *tt = tok_text(t, id, &tl);
-        if (tl == len && memcmp(tt, s, len) == 0)
-            return id;
+        if (tl == len && memcmp(tt, s, len) == 0) return id;
         i = (i + 1) & t->tok_hash_mask;
     }
 }
@@ -86,16 +84,13 @@ static void tok_hash_build(struct tokenizer *t)
 
 static const struct merge_slot *merge_find(const struct tokenizer *t, int32_t left, int32_t right)
 {
-    if (!t->merges)
-        return NULL;
+    if (!t->merges) return NULL;
     uint64_t key = ((uint64_t)(uint32_t)left << 32) | (uint32_t)right;
     size_t i = hash_u64(key) & t->merges_mask;
     for (;;) {
         const struct merge_slot *m = &t->merges[i];
-        if (m->key == key)
-            return m;
-        if (m->key == MERGE_EMPTY)
-            return NULL;
+        if (m->key == key) return m;
+        if (m->key == MERGE_EMPTY) return NULL;
         i = (i + 1) & t->merges_mask;
     }
 }
@@ -106,12 +101,10 @@ static const struct merge_slot *merge_find(const struct tokenizer *t, int32_t le
  * others get 256, 257, ... in byte order. */
 static uint32_t byte_to_cp(unsigned b)
 {
-    if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255))
-        return b;
+    if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255)) return b;
     unsigned k = 0;
     for (unsigned x = 0; x < b; x++)
-        if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255)))
-            k++;
+        if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255))) k++;
     return 256 + k;
 }
 
@@ -156,8 +149,7 @@ static int valid_special(int32_t id, size_t n_vocab)
 
 static int is_special_type(int32_t type)
 {
-    return type == TOK_TYPE_CONTROL || type == TOK_TYPE_USER_DEFINED ||
-           type == TOK_TYPE_UNKNOWN;
+    return type == TOK_TYPE_CONTROL || type == TOK_TYPE_USER_DEFINED || type == TOK_TYPE_UNKNOWN;
 }
 
 struct special_key {
@@ -169,10 +161,8 @@ struct special_key {
 static int special_cmp(const void *a, const void *b)
 {
     const struct special_key *x = a, *y = b;
-    if (x->first != y->first)
-        return x->first < y->first ? -1 : 1;
-    if (x->len != y->len)
-        return x->len > y->len ? -1 : 1; /* longest first */
+    if (x->first != y->first) return x->first < y->first ? -1 : 1;
+    if (x->len != y->len) return x->len > y->len ? -1 : 1; /* longest first */
     return x->id < y->id ? -1 : (x->id > y->id);
 }
 
@@ -181,8 +171,7 @@ static void special_build(struct tokenizer *t)
     size_t n = 0;
     for (size_t id = 0; id < t->n_vocab; id++) {
         size_t len = t->text_off[id + 1] - t->text_off[id];
-        if (is_special_type(t->types[id]) && len > 0)
-            n++;
+        if (is_special_type(t->types[id]) && len > 0) n++;
     }
     struct special_key *keys = xmalloc((n ? n : 1) * sizeof *keys);
     n = 0;
@@ -223,11 +212,9 @@ static int create_common(const struct tokenizer_spec *spec, int kind, struct tok
         return RAGD_EINVAL;
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!spec->tokens[i])
-            return RAGD_EINVAL;
+        if (!spec->tokens[i]) return RAGD_EINVAL;
         size_t len = spec->tokens_len ? spec->tokens_len[i] : strlen(spec->tokens[i]);
-        if (len > ((size_t)1 << 20))
-            return RAGD_EINVAL;
+        if (len > ((size_t)1 << 20)) return RAGD_EINVAL;
         if (spec->types && (spec->types[i] < TOK_TYPE_UNDEFINED || spec->types[i] > TOK_TYPE_BYTE))
             return RAGD_EINVAL;
         total += len;
@@ -284,8 +271,7 @@ static void bytes_build(struct tokenizer *t, const struct byte_map *map)
             w = len;
         }
         o += w;
-        if (w > t->max_token_bytes)
-            t->max_token_bytes = w;
+        if (w > t->max_token_bytes) t->max_token_bytes = w;
     }
     t->bytes_off[t->n_vocab] = o;
     t->bytes[o] = '\0';
@@ -293,10 +279,8 @@ static void bytes_build(struct tokenizer *t, const struct byte_map *map)
 
 static int merges_build(struct tokenizer *t, const struct tokenizer_spec *spec)
 {
-    if (spec->n_merges == 0)
-        return 0;
-    if (!spec->merges || spec->n_merges > INT32_MAX)
-        return RAGD_EINVAL;
+    if (spec->n_merges == 0) return 0;
+    if (!spec->merges || spec->n_merges > INT32_MAX) return RAGD_EINVAL;
     size_t cap = table_size(spec->n_merges);
     t->merges = xmalloc(cap * sizeof *t->merges);
     for (size_t i = 0; i < cap; i++)
@@ -306,12 +290,10 @@ static int merges_build(struct tokenizer *t, const struct tokenizer_spec *spec)
     size_t buf_cap = 0;
     for (size_t r = 0; r < spec->n_merges; r++) {
         const char *m = spec->merges[r];
-        if (!m)
-            goto invalid;
+        if (!m) goto invalid;
         size_t len = spec->merges_len ? spec->merges_len[r] : strlen(m);
         const char *sp = memchr(m, ' ', len);
-        if (!sp || sp == m || sp == m + len - 1)
-            goto invalid;
+        if (!sp || sp == m || sp == m + len - 1) goto invalid;
         size_t ll = (size_t)(sp - m), rl = len - ll - 1;
         int32_t left = tok_lookup(t, m, ll), right = tok_lookup(t, sp + 1, rl);
         if (ll + rl > buf_cap) {
@@ -322,14 +304,12 @@ static int merges_build(struct tokenizer *t, const struct tokenizer_spec *spec)
         memcpy(buf + ll, sp + 1, rl);
         int32_t result = tok_lookup(t, buf, ll + rl);
         /* A merge whose parts or result are not in the vocabulary can never apply. */
-        if (left < 0 || right < 0 || result < 0)
-            continue;
+        if (left < 0 || right < 0 || result < 0) continue;
         uint64_t key = ((uint64_t)(uint32_t)left << 32) | (uint32_t)right;
         size_t i = hash_u64(key) & t->merges_mask;
         while (t->merges[i].key != MERGE_EMPTY && t->merges[i].key != key)
             i = (i + 1) & t->merges_mask;
-        if (t->merges[i].key == key)
-            continue; /* a repeated merge keeps its first (best) rank */
+        if (t->merges[i].key == key) continue; /* a repeated merge keeps its first (best) rank */
         t->merges[i].key = key;
         t->merges[i].rank = (int32_t)r;
         t->merges[i].result = result;
@@ -344,15 +324,12 @@ invalid:
 
 int tokenizer_create_bpe(const struct tokenizer_spec *spec, tokenizer_t **out)
 {
-    if (!spec || !out)
-        return RAGD_EINVAL;
+    if (!spec || !out) return RAGD_EINVAL;
     int pre = tok_pre_from_name(spec->pre);
-    if (!pre)
-        return RAGD_EINVAL;
+    if (!pre) return RAGD_EINVAL;
     struct tokenizer *t;
     int rc = create_common(spec, TOK_KIND_BPE, &t);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     t->pre = pre;
     t->ignore_merges = (pre == TOK_PRE_LLAMA3);
     byte_map_init(&t->bmap);
@@ -370,14 +347,12 @@ int tokenizer_create_bpe(const struct tokenizer_spec *spec, tokenizer_t **out)
 
 int tokenizer_create_wordpiece(const struct tokenizer_spec *spec, tokenizer_t **out)
 {
-    if (!spec || !out)
-        return RAGD_EINVAL;
+    if (!spec || !out) return RAGD_EINVAL;
     if (spec->unk_id < 0) /* WordPiece needs somewhere to put words it cannot split */
         return RAGD_EINVAL;
     struct tokenizer *t;
     int rc = create_common(spec, TOK_KIND_WORDPIECE, &t);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     bytes_build(t, NULL);
     *out = t;
     return 0;
@@ -385,8 +360,7 @@ int tokenizer_create_wordpiece(const struct tokenizer_spec *spec, tokenizer_t **
 
 void tokenizer_free(tokenizer_t *t)
 {
-    if (!t)
-        return;
+    if (!t) return;
     free(t->special);
     free(t->merges);
     free(t->tok_hash);
@@ -405,8 +379,7 @@ int id_vec_push(struct id_vec *a, int32_t id)
     if (a->n == a->cap) {
         size_t cap = a->cap ? a->cap * 2 : 64;
         int32_t *v = try_realloc(a->v, cap * sizeof *v);
-        if (!v)
-            return RAGD_ENOMEM;
+        if (!v) return RAGD_ENOMEM;
         a->v = v;
         a->cap = cap;
     }
@@ -443,16 +416,14 @@ static int heap_push(struct bpe_work *w, struct bpe_cand c)
     if (w->heap_n == w->heap_cap) {
         size_t cap = w->heap_cap ? w->heap_cap * 2 : 64;
         struct bpe_cand *h = try_realloc(w->heap, cap * sizeof *h);
-        if (!h)
-            return RAGD_ENOMEM;
+        if (!h) return RAGD_ENOMEM;
         w->heap = h;
         w->heap_cap = cap;
     }
     size_t i = w->heap_n++;
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (!cand_less(&c, &w->heap[p]))
-            break;
+        if (!cand_less(&c, &w->heap[p])) break;
         w->heap[i] = w->heap[p];
         i = p;
     }
@@ -467,28 +438,22 @@ static struct bpe_cand heap_pop(struct bpe_work *w)
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
         const struct bpe_cand *best = &last;
-        if (l < n && cand_less(&w->heap[l], best))
-            m = l, best = &w->heap[l];
-        if (r < n && cand_less(&w->heap[r], best))
-            m = r;
-        if (m == i)
-            break;
+        if (l < n && cand_less(&w->heap[l], best)) m = l, best = &w->heap[l];
+        if (r < n && cand_less(&w->heap[r], best)) m = r;
+        if (m == i) break;
         w->heap[i] = w->heap[m];
         i = m;
     }
-    if (n > 0)
-        w->heap[i] = last;
+    if (n > 0) w->heap[i] = last;
     return top;
 }
 
 static int try_pair(const struct tokenizer *t, struct bpe_work *w, int32_t left)
 {
     int32_t right = w->sym[left].next;
-    if (right < 0)
-        return 0;
+    if (right < 0) return 0;
     const struct merge_slot *m = merge_find(t, w->sym[left].id, w->sym[right].id);
-    if (!m)
-        return 0;
+    if (!m) return 0;
     struct bpe_cand c = {m->rank, left, w->sym[left].id, w->sym[right].id};
     return heap_push(w, c);
 }
@@ -502,8 +467,7 @@ static int bpe_word(const struct tokenizer *t, struct bpe_work *w, const uint8_t
         size_t need = 2 * n + 2;
         if (need > w->mapped_cap) {
             char *m = try_realloc(w->mapped, need);
-            if (!m)
-                return RAGD_ENOMEM;
+            if (!m) return RAGD_ENOMEM;
             w->mapped = m;
             w->mapped_cap = need;
         }
@@ -513,23 +477,19 @@ static int bpe_word(const struct tokenizer *t, struct bpe_work *w, const uint8_t
             o += t->bmap.len[s[i]];
         }
         int32_t id = tok_lookup(t, w->mapped, o);
-        if (id >= 0)
-            return id_vec_push(out, id);
+        if (id >= 0) return id_vec_push(out, id);
     }
-    if (n > INT32_MAX)
-        return RAGD_ERANGE;
+    if (n > INT32_MAX) return RAGD_ERANGE;
     if (n > w->sym_cap) {
         struct bpe_sym *sym = try_realloc(w->sym, n * sizeof *sym);
-        if (!sym)
-            return RAGD_ENOMEM;
+        if (!sym) return RAGD_ENOMEM;
         w->sym = sym;
         w->sym_cap = n;
     }
     for (size_t i = 0; i < n; i++) {
         int32_t id = t->byte_id[s[i]];
         if (id < 0) {
-            if (t->unk_id < 0)
-                return RAGD_EINVAL; /* the vocabulary cannot spell this byte */
+            if (t->unk_id < 0) return RAGD_EINVAL; /* the vocabulary cannot spell this byte */
             id = t->unk_id;
         }
         w->sym[i].id = id;
@@ -539,8 +499,7 @@ static int bpe_word(const struct tokenizer *t, struct bpe_work *w, const uint8_t
     w->heap_n = 0;
     int rc;
     for (size_t i = 0; i + 1 < n; i++)
-        if ((rc = try_pair(t, w, (int32_t)i)))
-            return rc;
+        if ((rc = try_pair(t, w, (int32_t)i))) return rc;
     while (w->heap_n > 0) {
         struct bpe_cand c = heap_pop(w);
         struct bpe_sym *l = &w->sym[c.left];
@@ -550,30 +509,25 @@ static int bpe_word(const struct tokenizer *t, struct bpe_work *w, const uint8_t
         int32_t r = l->next;
         l->id = m->result;
         l->next = w->sym[r].next;
-        if (l->next >= 0)
-            w->sym[l->next].prev = c.left;
+        if (l->next >= 0) w->sym[l->next].prev = c.left;
         w->sym[r].id = -1;
-        if (l->prev >= 0 && (rc = try_pair(t, w, l->prev)))
-            return rc;
-        if ((rc = try_pair(t, w, c.left)))
-            return rc;
+        if (l->prev >= 0 && (rc = try_pair(t, w, l->prev))) return rc;
+        if ((rc = try_pair(t, w, c.left))) return rc;
     }
     for (int32_t i = 0; i >= 0; i = w->sym[i].next)
-        if ((rc = id_vec_push(out, w->sym[i].id)))
-            return rc;
+        if ((rc = id_vec_push(out, w->sym[i].id))) return rc;
     return 0;
 }
 
-static int bpe_segment(const struct tokenizer *t, struct bpe_work *w, const char *text,
-                       size_t len, struct id_vec *out)
+static int bpe_segment(const struct tokenizer *t, struct bpe_work *w, const char *text, size_t len,
+                       struct id_vec *out)
 {
     const uint8_t *s = (const uint8_t *)text;
     size_t pos = 0;
     while (pos < len) {
         size_t end = tok_pre_next(t->pre, s, len, pos);
         int rc = bpe_word(t, w, s + pos, end - pos, out);
-        if (rc)
-            return rc;
+        if (rc) return rc;
         pos = end;
     }
     return 0;
@@ -588,8 +542,7 @@ static int32_t special_at(const struct tokenizer *t, const char *text, size_t le
     uint8_t b = (uint8_t)text[pos];
     for (uint32_t j = t->special_start[b]; j < t->special_start[b + 1]; j++) {
         int32_t id = t->special[j];
-        if (!parse_special && t->types[id] != TOK_TYPE_USER_DEFINED)
-            continue;
+        if (!parse_special && t->types[id] != TOK_TYPE_USER_DEFINED) continue;
         size_t sl;
         const char *ss = tok_text(t, id, &sl);
         if (sl <= len - pos && memcmp(ss, text + pos, sl) == 0) {
@@ -600,11 +553,10 @@ static int32_t special_at(const struct tokenizer *t, const char *text, size_t le
     return -1;
 }
 
-int tokenizer_encode(const tokenizer_t *t, const char *text, size_t len, int flags,
-                     int32_t **ids, size_t *n_ids)
+int tokenizer_encode(const tokenizer_t *t, const char *text, size_t len, int flags, int32_t **ids,
+                     size_t *n_ids)
 {
-    if (!t || !ids || !n_ids || (!text && len > 0))
-        return RAGD_EINVAL;
+    if (!t || !ids || !n_ids || (!text && len > 0)) return RAGD_EINVAL;
     struct id_vec out = {0};
     struct bpe_work w = {0};
     int rc = 0;
@@ -613,14 +565,12 @@ int tokenizer_encode(const tokenizer_t *t, const char *text, size_t len, int fla
     int wp = t->kind == TOK_KIND_WORDPIECE;
     int32_t first = wp ? t->cls_id : (t->add_bos ? t->bos_id : -1);
     int32_t last = wp ? t->sep_id : (t->add_eos ? t->eos_id : -1);
-    if (add && first >= 0 && (rc = id_vec_push(&out, first)))
-        goto fail;
+    if (add && first >= 0 && (rc = id_vec_push(&out, first))) goto fail;
     size_t seg = 0, pos = 0;
     while (pos <= len) {
         size_t mlen = 0;
         int32_t sid = -1;
-        if (pos < len && t->n_special)
-            sid = special_at(t, text, len, pos, parse_special, &mlen);
+        if (pos < len && t->n_special) sid = special_at(t, text, len, pos, parse_special, &mlen);
         if (sid < 0 && pos < len) {
             pos++;
             continue;
@@ -628,25 +578,20 @@ int tokenizer_encode(const tokenizer_t *t, const char *text, size_t len, int fla
         if (pos > seg) {
             rc = wp ? wordpiece_encode_segment(t, text + seg, pos - seg, &out)
                     : bpe_segment(t, &w, text + seg, pos - seg, &out);
-            if (rc)
-                goto fail;
+            if (rc) goto fail;
         }
-        if (sid < 0)
-            break; /* pos == len */
-        if ((rc = id_vec_push(&out, sid)))
-            goto fail;
+        if (sid < 0) break; /* pos == len */
+        if ((rc = id_vec_push(&out, sid))) goto fail;
         pos += mlen;
         seg = pos;
     }
-    if (add && last >= 0 && (rc = id_vec_push(&out, last)))
-        goto fail;
+    if (add && last >= 0 && (rc = id_vec_push(&out, last))) goto fail;
     free(w.sym);
     free(w.heap);
     free(w.mapped);
     if (!out.v) { /* an empty result still gets a pointer the caller can free */
         out.v = try_malloc(sizeof *out.v);
-        if (!out.v)
-            return RAGD_ENOMEM;
+        if (!out.v) return RAGD_ENOMEM;
     }
     *ids = out.v;
     *n_ids = out.n;
@@ -663,8 +608,7 @@ fail:
 
 int tokenizer_token_bytes(const tokenizer_t *t, int32_t id, const char **bytes, size_t *len)
 {
-    if (!t || id < 0 || (size_t)id >= t->n_vocab)
-        return RAGD_ERANGE;
+    if (!t || id < 0 || (size_t)id >= t->n_vocab) return RAGD_ERANGE;
     *bytes = t->bytes + t->bytes_off[id];
     *len = t->bytes_off[id + 1] - t->bytes_off[id];
     return 0;
@@ -677,8 +621,7 @@ static void piece_for(const struct tokenizer *t, int32_t id, size_t index, const
 {
     tokenizer_token_bytes(t, id, p, n);
     *space = 0;
-    if (t->kind != TOK_KIND_WORDPIECE)
-        return;
+    if (t->kind != TOK_KIND_WORDPIECE) return;
     if (*n >= 2 && (*p)[0] == '#' && (*p)[1] == '#' && t->types[id] == TOK_TYPE_NORMAL) {
         *p += 2;
         *n -= 2;
@@ -690,27 +633,22 @@ static void piece_for(const struct tokenizer *t, int32_t id, size_t index, const
 int tokenizer_decode(const tokenizer_t *t, const int32_t *ids, size_t n_ids, int skip_special,
                      char **text, size_t *len)
 {
-    if (!t || !text || !len || (!ids && n_ids > 0))
-        return RAGD_EINVAL;
+    if (!t || !text || !len || (!ids && n_ids > 0)) return RAGD_EINVAL;
     size_t total = 1, emitted = 0;
     for (size_t i = 0; i < n_ids; i++) {
-        if (ids[i] < 0 || (size_t)ids[i] >= t->n_vocab)
-            return RAGD_ERANGE;
+        if (ids[i] < 0 || (size_t)ids[i] >= t->n_vocab) return RAGD_ERANGE;
         total += t->bytes_off[ids[i] + 1] - t->bytes_off[ids[i]] + 1;
     }
     char *buf = try_malloc(total);
-    if (!buf)
-        return RAGD_ENOMEM;
+    if (!buf) return RAGD_ENOMEM;
     size_t o = 0;
     for (size_t i = 0; i < n_ids; i++) {
-        if (skip_special && t->types[ids[i]] == TOK_TYPE_CONTROL)
-            continue;
+        if (skip_special && t->types[ids[i]] == TOK_TYPE_CONTROL) continue;
         const char *p;
         size_t n;
         int space;
         piece_for(t, ids[i], emitted++, &p, &n, &space);
-        if (space)
-            buf[o++] = ' ';
+        if (space) buf[o++] = ' ';
         memcpy(buf + o, p, n);
         o += n;
     }
@@ -732,28 +670,24 @@ size_t tokenizer_max_token_bytes(const tokenizer_t *t)
 
 int32_t tokenizer_special_id(const tokenizer_t *t, const char *which)
 {
-    if (!t || !which)
-        return -1;
+    if (!t || !which) return -1;
     static const char *const names[] = {"bos", "eos", "unk", "pad", "sep", "cls", "mask"};
     const int32_t ids[] = {t->bos_id, t->eos_id, t->unk_id, t->pad_id,
                            t->sep_id, t->cls_id, t->mask_id};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(which, names[i]) == 0)
-            return ids[i];
+        if (strcmp(which, names[i]) == 0) return ids[i];
     return -1;
 }
 
 int32_t tokenizer_find(const tokenizer_t *t, const char *piece, size_t len)
 {
-    if (!t || (!piece && len > 0))
-        return -1;
+    if (!t || (!piece && len > 0)) return -1;
     return tok_lookup(t, piece ? piece : "", len);
 }
 
 int tokenizer_token_type(const tokenizer_t *t, int32_t id)
 {
-    if (!t || id < 0 || (size_t)id >= t->n_vocab)
-        return RAGD_ERANGE;
+    if (!t || id < 0 || (size_t)id >= t->n_vocab) return RAGD_ERANGE;
     return t->types[id];
 }
 
@@ -767,26 +701,20 @@ int tokenizer_is_wordpiece(const tokenizer_t *t)
 int tokenizer_stream_push(const tokenizer_t *t, struct tok_stream *s, int32_t id, int skip_special,
                           char *out, size_t out_cap)
 {
-    if (!t || !s || (!out && out_cap > 0))
-        return RAGD_EINVAL;
-    if (id < 0 || (size_t)id >= t->n_vocab)
-        return RAGD_ERANGE;
-    if (s->n_pending > sizeof s->pending)
-        return RAGD_EINVAL;
+    if (!t || !s || (!out && out_cap > 0)) return RAGD_EINVAL;
+    if (id < 0 || (size_t)id >= t->n_vocab) return RAGD_ERANGE;
+    if (s->n_pending > sizeof s->pending) return RAGD_EINVAL;
     const char *p = "";
     size_t n = 0;
     int space = 0;
     if (!(skip_special && t->types[id] == TOK_TYPE_CONTROL))
         piece_for(t, id, s->n_tokens, &p, &n, &space);
     size_t total = s->n_pending + (size_t)space + n;
-    if (total > out_cap || total > INT32_MAX)
-        return RAGD_ERANGE;
-    if (!(skip_special && t->types[id] == TOK_TYPE_CONTROL))
-        s->n_tokens++;
+    if (total > out_cap || total > INT32_MAX) return RAGD_ERANGE;
+    if (!(skip_special && t->types[id] == TOK_TYPE_CONTROL)) s->n_tokens++;
     memcpy(out, s->pending, s->n_pending);
     size_t o = s->n_pending;
-    if (space)
-        out[o++] = ' ';
+    if (space) out[o++] = ' ';
     memcpy(out + o, p, n);
     size_t hold = unicode_incomplete_tail((const uint8_t *)out, total);
     memcpy(s->pending, out + total - hold, hold);
@@ -796,10 +724,8 @@ int tokenizer_stream_push(const tokenizer_t *t, struct tok_stream *s, int32_t id
 
 int tokenizer_stream_flush(struct tok_stream *s, char *out, size_t out_cap)
 {
-    if (!s || s->n_pending > sizeof s->pending)
-        return RAGD_EINVAL;
-    if (s->n_pending > out_cap)
-        return RAGD_ERANGE;
+    if (!s || s->n_pending > sizeof s->pending) return RAGD_EINVAL;
+    if (s->n_pending > out_cap) return RAGD_ERANGE;
     size_t n = s->n_pending;
     memcpy(out, s->pending, n);
     s->n_pending = 0;

@@ -45,8 +45,8 @@ struct tokenizer_spec {
     size_t n_merges;
     const char *pre;
     int32_t bos_id, eos_id, unk_id, pad_id, sep_id, cls_id, mask_id;
-    int add_bos, add_eos;   /* what TOKENIZE_ADD_SPECIAL adds */
-    int lowercase;          /* WordPiece: BERT basic tokenizer lower-cases and strips accents */
+    int add_bos, add_eos; /* what TOKENIZE_ADD_SPECIAL adds */
+    int lowercase;        /* WordPiece: BERT basic tokenizer lower-cases and strips accents */
     int max_input_chars_per_word; /* WordPiece: longer words become [UNK]; 0 means 100 */
 };
 
@@ -71,8 +71,8 @@ enum {
  * its byte token, falling back to unk_id, and fails with RAGD_EINVAL only when the
  * vocabulary has neither). Returns 0 with *ids (caller frees
  * with free()) and *n_ids, or a negative RAGD_E* code. */
-int tokenizer_encode(const tokenizer_t *t, const char *text, size_t len, int flags,
-                     int32_t **ids, size_t *n_ids);
+int tokenizer_encode(const tokenizer_t *t, const char *text, size_t len, int flags, int32_t **ids,
+                     size_t *n_ids);
 
 /* The raw bytes that token id stands for (byte-level BPE: after undoing the byte-to-unicode
  * map; control tokens: their text). *bytes is owned by the tokenizer, valid until it is

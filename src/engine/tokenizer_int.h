@@ -12,7 +12,8 @@ enum tok_kind { TOK_KIND_BPE = 1, TOK_KIND_WORDPIECE = 2 };
 
 /* Pre-tokenizers, each one a published split regex (see tokenizer_pre.c). */
 enum tok_pre {
-    TOK_PRE_GPT2 = 1,   /* 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
+    TOK_PRE_GPT2 =
+        1, /* 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
     TOK_PRE_LLAMA3 = 2, /* (?i:'s|...)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*
                            |\s*[\r\n]+|\s+(?!\S)|\s+ */
     TOK_PRE_QWEN2 = 3,  /* as LLAMA3 with \p{N} (one digit per piece) */
@@ -36,22 +37,22 @@ struct merge_slot {
 struct byte_map {
     char utf8[256][2]; /* every mapped code point is below 0x800: two bytes at most */
     uint8_t len[256];
-    int16_t inv[324];  /* code point -> byte, -1 where none */
+    int16_t inv[324]; /* code point -> byte, -1 where none */
 };
 
 struct tokenizer {
     int kind;
     int pre;
-    int ignore_merges;     /* Llama 3: a pre-token that is itself a vocabulary entry is kept */
+    int ignore_merges; /* Llama 3: a pre-token that is itself a vocabulary entry is kept */
     size_t n_vocab;
-    char *text;            /* every token's vocabulary text, back to back */
-    size_t *text_off;      /* [n_vocab + 1] */
-    char *bytes;           /* every token's decoded bytes (what it stands for) */
-    size_t *bytes_off;     /* [n_vocab + 1] */
-    int32_t *types;        /* [n_vocab] */
+    char *text;        /* every token's vocabulary text, back to back */
+    size_t *text_off;  /* [n_vocab + 1] */
+    char *bytes;       /* every token's decoded bytes (what it stands for) */
+    size_t *bytes_off; /* [n_vocab + 1] */
+    int32_t *types;    /* [n_vocab] */
     size_t max_token_bytes;
 
-    int32_t *tok_hash;     /* open addressing over text -> id, -1 empty */
+    int32_t *tok_hash; /* open addressing over text -> id, -1 empty */
     size_t tok_hash_mask;
 
     struct merge_slot *merges; /* open addressing over (left, right) -> rank, result */
@@ -59,7 +60,7 @@ struct tokenizer {
     size_t n_merges;
 
     struct byte_map bmap;
-    int32_t byte_id[256];  /* BPE: the token of each single byte, -1 if the vocabulary lacks it */
+    int32_t byte_id[256]; /* BPE: the token of each single byte, -1 if the vocabulary lacks it */
 
     /* Tokens matched as whole pieces before pre-tokenization (control, unknown and
      * user-defined), grouped by first byte and longest first within a group. */

@@ -50,8 +50,7 @@ static void store_publish(struct spec_store *st)
 
 void tokenizer_spec_free(struct tokenizer_spec *spec)
 {
-    if (!spec)
-        return;
+    if (!spec) return;
     struct spec_store *st = (struct spec_store *)spec;
     for (size_t i = 0; i < st->n; i++)
         free(st->tokens[i]);
@@ -82,11 +81,9 @@ static int32_t find(const struct spec_store *st, const char *name)
 /* Sets an unset special id by name and types the token as control. */
 static void name_special(struct spec_store *st, int32_t *id, const char *name)
 {
-    if (*id >= 0)
-        return;
+    if (*id >= 0) return;
     *id = find(st, name);
-    if (*id >= 0)
-        st->types[*id] = TOK_TYPE_CONTROL;
+    if (*id >= 0) st->types[*id] = TOK_TYPE_CONTROL;
 }
 
 /* The usual special tokens of WordPiece models, by name (see tokenizer.h). */
@@ -108,7 +105,7 @@ static void name_specials(struct spec_store *st)
     name_special(st, &s->mask_id, "[MASK]");
     /* the BERT names are special in an MPNet vocabulary too */
     int32_t other = -1;
-    const char *const names[] = {"[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]",
+    const char *const names[] = {"[UNK]", "[CLS]", "[SEP]", "[PAD]",  "[MASK]",
                                  "<s>",   "</s>",  "<pad>", "<mask>", "<unk>"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         other = -1;
@@ -120,24 +117,18 @@ static void name_specials(struct spec_store *st)
 
 int tokenizer_spec_from_vocab_txt(const char *buf, size_t len, struct tokenizer_spec **out)
 {
-    if (!out || (!buf && len > 0))
-        return RAGD_EINVAL;
+    if (!out || (!buf && len > 0)) return RAGD_EINVAL;
     size_t n = 0;
     for (size_t i = 0; i < len; i++)
-        if (buf[i] == '\n')
-            n++;
-    if (len > 0 && buf[len - 1] != '\n')
-        n++; /* last line without a newline */
-    if (n == 0 || n > INT32_MAX)
-        return RAGD_EFORMAT;
+        if (buf[i] == '\n') n++;
+    if (len > 0 && buf[len - 1] != '\n') n++; /* last line without a newline */
+    if (n == 0 || n > INT32_MAX) return RAGD_EFORMAT;
     struct spec_store *st = store_new(n);
     size_t line = 0, start = 0;
     for (size_t i = 0; i <= len && line < n; i++) {
-        if (i < len && buf[i] != '\n')
-            continue;
+        if (i < len && buf[i] != '\n') continue;
         size_t l = i - start;
-        if (l > 0 && buf[start + l - 1] == '\r')
-            l--;
+        if (l > 0 && buf[start + l - 1] == '\r') l--;
         st->tokens[line] = xstrndup(buf + start, l);
         st->tokens_len[line] = l;
         line++;
@@ -154,11 +145,9 @@ int tokenizer_spec_from_vocab_txt(const char *buf, size_t len, struct tokenizer_
 
 static int set_token(struct spec_store *st, json_int_t id, const char *s, size_t len)
 {
-    if (id < 0 || (size_t)id >= st->n)
-        return RAGD_EFORMAT;
+    if (id < 0 || (size_t)id >= st->n) return RAGD_EFORMAT;
     if (st->tokens[id]) { /* an added token repeating a vocabulary entry must agree */
-        if (st->tokens_len[id] != len || memcmp(st->tokens[id], s, len) != 0)
-            return RAGD_EFORMAT;
+        if (st->tokens_len[id] != len || memcmp(st->tokens[id], s, len) != 0) return RAGD_EFORMAT;
         return 0;
     }
     st->tokens[id] = xstrndup(s, len);
@@ -168,11 +157,9 @@ static int set_token(struct spec_store *st, json_int_t id, const char *s, size_t
 
 static int32_t special_by_name(struct spec_store *st, json_t *name)
 {
-    if (!json_is_string(name))
-        return -1;
+    if (!json_is_string(name)) return -1;
     int32_t id = find(st, json_string_value(name));
-    if (id >= 0)
-        st->types[id] = TOK_TYPE_CONTROL;
+    if (id >= 0) st->types[id] = TOK_TYPE_CONTROL;
     return id;
 }
 
@@ -181,16 +168,14 @@ static void read_post_processor(struct spec_store *st, json_t *pp)
 {
     struct tokenizer_spec *s = &st->spec;
     const char *type = json_string_value(json_object_get(pp, "type"));
-    if (!type)
-        return;
+    if (!type) return;
     if (strcmp(type, "BertProcessing") == 0 || strcmp(type, "RobertaProcessing") == 0) {
         s->cls_id = special_by_name(st, json_array_get(json_object_get(pp, "cls"), 0));
         s->sep_id = special_by_name(st, json_array_get(json_object_get(pp, "sep"), 0));
     } else if (strcmp(type, "TemplateProcessing") == 0) {
         json_t *single = json_object_get(pp, "single");
         size_t n = json_array_size(single);
-        if (n == 0)
-            return;
+        if (n == 0) return;
         json_t *first = json_object_get(json_array_get(single, 0), "SpecialToken");
         json_t *last = json_object_get(json_array_get(single, n - 1), "SpecialToken");
         int32_t f = first ? special_by_name(st, json_object_get(first, "id")) : -1;
@@ -213,19 +198,16 @@ static void read_post_processor(struct spec_store *st, json_t *pp)
 static int read_lowercase(json_t *norm)
 {
     const char *type = json_string_value(json_object_get(norm, "type"));
-    if (!type)
-        return 0;
+    if (!type) return 0;
     if (strcmp(type, "BertNormalizer") == 0) {
         json_t *lc = json_object_get(norm, "lowercase");
         return lc ? json_is_true(lc) : 1; /* Hugging Face's default is to lower-case */
     }
-    if (strcmp(type, "Lowercase") == 0)
-        return 1;
+    if (strcmp(type, "Lowercase") == 0) return 1;
     if (strcmp(type, "Sequence") == 0) {
         json_t *list = json_object_get(norm, "normalizers");
         for (size_t i = 0; i < json_array_size(list); i++)
-            if (read_lowercase(json_array_get(list, i)))
-                return 1;
+            if (read_lowercase(json_array_get(list, i))) return 1;
     }
     return 0;
 }
@@ -234,33 +216,27 @@ static int read_lowercase(json_t *norm)
 static const char *read_pre(json_t *pt)
 {
     const char *type = json_string_value(json_object_get(pt, "type"));
-    if (!type)
-        return NULL;
+    if (!type) return NULL;
     if (strcmp(type, "Sequence") == 0) {
         json_t *list = json_object_get(pt, "pretokenizers");
         for (size_t i = 0; i < json_array_size(list); i++) {
             const char *p = read_pre(json_array_get(list, i));
-            if (p)
-                return p;
+            if (p) return p;
         }
         return NULL;
     }
     if (strcmp(type, "Split") == 0) {
-        const char *re = json_string_value(json_object_get(json_object_get(pt, "pattern"), "Regex"));
-        if (!re || !strstr(re, "\\p{L}"))
-            return NULL;
-        if (strstr(re, "\\p{N}{1,3}"))
-            return "llama-bpe";
-        if (strstr(re, "\\p{N}|"))
-            return "qwen2";
-        if (strstr(re, "?\\p{N}+"))
-            return "gpt-2";
+        const char *re =
+            json_string_value(json_object_get(json_object_get(pt, "pattern"), "Regex"));
+        if (!re || !strstr(re, "\\p{L}")) return NULL;
+        if (strstr(re, "\\p{N}{1,3}")) return "llama-bpe";
+        if (strstr(re, "\\p{N}|")) return "qwen2";
+        if (strstr(re, "?\\p{N}+")) return "gpt-2";
         return NULL;
     }
     if (strcmp(type, "ByteLevel") == 0) {
         json_t *ur = json_object_get(pt, "use_regex");
-        if (!ur || json_is_true(ur))
-            return "gpt-2";
+        if (!ur || json_is_true(ur)) return "gpt-2";
     }
     return NULL;
 }
@@ -287,12 +263,10 @@ static int read_merges(struct spec_store *st, json_t *merges)
 
 int tokenizer_spec_from_hf_json(const char *buf, size_t len, struct tokenizer_spec **out)
 {
-    if (!out || (!buf && len > 0))
-        return RAGD_EINVAL;
+    if (!out || (!buf && len > 0)) return RAGD_EINVAL;
     json_error_t jerr;
     json_t *root = json_loadb(buf ? buf : "", len, 0, &jerr);
-    if (!root)
-        return RAGD_EFORMAT;
+    if (!root) return RAGD_EFORMAT;
     struct spec_store *st = NULL;
     int rc = RAGD_EFORMAT;
     json_t *model = json_object_get(root, "model");
@@ -315,46 +289,38 @@ int tokenizer_spec_from_hf_json(const char *buf, size_t len, struct tokenizer_sp
     json_int_t max_id = -1;
     const char *key;
     json_t *val;
-    json_object_foreach(vocab, key, val) {
-        if (!json_is_integer(val) || json_integer_value(val) < 0)
-            goto done;
-        if (json_integer_value(val) > max_id)
-            max_id = json_integer_value(val);
+    json_object_foreach(vocab, key, val)
+    {
+        if (!json_is_integer(val) || json_integer_value(val) < 0) goto done;
+        if (json_integer_value(val) > max_id) max_id = json_integer_value(val);
     }
     for (size_t i = 0; i < json_array_size(added); i++) {
         json_t *id = json_object_get(json_array_get(added, i), "id");
-        if (!json_is_integer(id) || json_integer_value(id) < 0)
-            goto done;
-        if (json_integer_value(id) > max_id)
-            max_id = json_integer_value(id);
+        if (!json_is_integer(id) || json_integer_value(id) < 0) goto done;
+        if (json_integer_value(id) > max_id) max_id = json_integer_value(id);
     }
-    if (max_id < 0 || (size_t)max_id >= entries || max_id >= INT32_MAX)
-        goto done;
+    if (max_id < 0 || (size_t)max_id >= entries || max_id >= INT32_MAX) goto done;
     st = store_new((size_t)max_id + 1);
     st->is_bpe = is_bpe;
-    json_object_foreach(vocab, key, val) {
-        if ((rc = set_token(st, json_integer_value(val), key, strlen(key))))
-            goto done;
+    json_object_foreach(vocab, key, val)
+    {
+        if ((rc = set_token(st, json_integer_value(val), key, strlen(key)))) goto done;
     }
     rc = RAGD_EFORMAT;
     for (size_t i = 0; i < json_array_size(added); i++) {
         json_t *a = json_array_get(added, i);
         json_t *content = json_object_get(a, "content");
-        if (!json_is_string(content))
-            goto done;
+        if (!json_is_string(content)) goto done;
         json_int_t id = json_integer_value(json_object_get(a, "id"));
-        if (set_token(st, id, json_string_value(content), json_string_length(content)))
-            goto done;
+        if (set_token(st, id, json_string_value(content), json_string_length(content))) goto done;
         st->types[id] =
             json_is_true(json_object_get(a, "special")) ? TOK_TYPE_CONTROL : TOK_TYPE_USER_DEFINED;
     }
     for (size_t i = 0; i < st->n; i++)
-        if (!st->tokens[i])
-            goto done; /* a hole */
+        if (!st->tokens[i]) goto done; /* a hole */
     struct tokenizer_spec *s = &st->spec;
     if (is_bpe) {
-        if ((rc = read_merges(st, json_object_get(model, "merges"))))
-            goto done;
+        if ((rc = read_merges(st, json_object_get(model, "merges")))) goto done;
         const char *pre = read_pre(json_object_get(root, "pre_tokenizer"));
         if (!pre) {
             rc = RAGD_ENOTSUP;
@@ -390,8 +356,7 @@ int tokenizer_spec_from_hf_json(const char *buf, size_t len, struct tokenizer_sp
     st = NULL;
     rc = 0;
 done:
-    if (st)
-        tokenizer_spec_free(&st->spec);
+    if (st) tokenizer_spec_free(&st->spec);
     json_decref(root);
     return rc;
 }

@@ -18,22 +18,20 @@
 struct wp_work {
     uint32_t *norm; /* one word after step 3 */
     size_t norm_cap;
-    char *utf8;     /* one piece in UTF-8, with "##" room in front */
+    char *utf8; /* one piece in UTF-8, with "##" room in front */
     size_t utf8_cap;
-    size_t *off;    /* byte offset of each character of the piece, plus the end */
+    size_t *off; /* byte offset of each character of the piece, plus the end */
     size_t off_cap;
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
-    if (need <= *cap)
-        return 0;
+    if (need <= *cap) return 0;
     size_t c = *cap ? *cap : 64;
     while (c < need)
         c *= 2;
     void *q = try_realloc(*p, c * elem);
-    if (!q)
-        return RAGD_ENOMEM;
+    if (!q) return RAGD_ENOMEM;
     *p = q;
     *cap = c;
     return 0;
@@ -43,10 +41,8 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 static int wordpiece_piece(const struct tokenizer *t, struct wp_work *w, const uint32_t *cp,
                            size_t n, struct id_vec *out)
 {
-    if (n == 0)
-        return 0;
-    if (n > (size_t)t->max_chars_per_word)
-        return id_vec_push(out, t->unk_id);
+    if (n == 0) return 0;
+    if (n > (size_t)t->max_chars_per_word) return id_vec_push(out, t->unk_id);
     int rc;
     if ((rc = grow((void **)&w->utf8, &w->utf8_cap, 4 * n + 2, 1)) ||
         (rc = grow((void **)&w->off, &w->off_cap, n + 1, sizeof *w->off)))
@@ -75,15 +71,13 @@ static int wordpiece_piece(const struct tokenizer *t, struct wp_work *w, const u
             } else {
                 found = tok_lookup(t, s, len);
             }
-            if (found >= 0)
-                break;
+            if (found >= 0) break;
         }
         if (found < 0) { /* the whole word becomes [UNK] */
             out->n = first;
             return id_vec_push(out, t->unk_id);
         }
-        if ((rc = id_vec_push(out, found)))
-            return rc;
+        if ((rc = id_vec_push(out, found))) return rc;
         start = end;
     }
     return 0;
@@ -97,8 +91,7 @@ static int wordpiece_word(const struct tokenizer *t, struct wp_work *w, const ui
     size_t wn = n;
     int rc;
     if (t->lowercase) {
-        if ((rc = grow((void **)&w->norm, &w->norm_cap, 4 * n, sizeof *w->norm)))
-            return rc;
+        if ((rc = grow((void **)&w->norm, &w->norm_cap, 4 * n, sizeof *w->norm))) return rc;
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
             size_t d = unicode_nfd_char(cp[i], w->norm + k, 4);
@@ -110,8 +103,7 @@ static int wordpiece_word(const struct tokenizer *t, struct wp_work *w, const ui
         for (size_t i = 1; i < k; i++) {
             uint32_t c = w->norm[i];
             int cc = unicode_ccc(c);
-            if (cc == 0)
-                continue;
+            if (cc == 0) continue;
             size_t j = i;
             while (j > 0 && unicode_ccc(w->norm[j - 1]) > cc) {
                 w->norm[j] = w->norm[j - 1];
@@ -121,8 +113,7 @@ static int wordpiece_word(const struct tokenizer *t, struct wp_work *w, const ui
         }
         size_t m = 0;
         for (size_t i = 0; i < k; i++) {
-            if (unicode_flags(w->norm[i]) & UNI_MARK_NS)
-                continue;
+            if (unicode_flags(w->norm[i]) & UNI_MARK_NS) continue;
             w->norm[m++] = unicode_tolower(w->norm[i]);
         }
         word = w->norm;
@@ -130,12 +121,9 @@ static int wordpiece_word(const struct tokenizer *t, struct wp_work *w, const ui
     }
     size_t run = 0;
     for (size_t i = 0; i < wn; i++) {
-        if (!(unicode_flags(word[i]) & UNI_PUNCT))
-            continue;
-        if ((rc = wordpiece_piece(t, w, word + run, i - run, out)))
-            return rc;
-        if ((rc = wordpiece_piece(t, w, word + i, 1, out)))
-            return rc;
+        if (!(unicode_flags(word[i]) & UNI_PUNCT)) continue;
+        if ((rc = wordpiece_piece(t, w, word + run, i - run, out))) return rc;
+        if ((rc = wordpiece_piece(t, w, word + i, 1, out))) return rc;
         run = i + 1;
     }
     return wordpiece_piece(t, w, word + run, wn - run, out);
@@ -144,19 +132,16 @@ static int wordpiece_word(const struct tokenizer *t, struct wp_work *w, const ui
 int wordpiece_encode_segment(const struct tokenizer *t, const char *text, size_t n,
                              struct id_vec *out)
 {
-    if (n > SIZE_MAX / (3 * sizeof(uint32_t)) - 1)
-        return RAGD_ERANGE;
+    if (n > SIZE_MAX / (3 * sizeof(uint32_t)) - 1) return RAGD_ERANGE;
     /* steps 1 and 2: at most three code points (' ' c ' ') per input byte */
     uint32_t *cp = try_malloc((3 * n + 1) * sizeof *cp);
-    if (!cp)
-        return RAGD_ENOMEM;
+    if (!cp) return RAGD_ENOMEM;
     size_t k = 0;
     const uint8_t *s = (const uint8_t *)text;
     for (size_t i = 0; i < n;) {
         uint32_t c;
         i += unicode_decode(s + i, n - i, &c);
-        if (c == UNICODE_INVALID || c == 0 || c == 0xFFFD)
-            continue;
+        if (c == UNICODE_INVALID || c == 0 || c == 0xFFFD) continue;
         unsigned f = unicode_flags(c);
         if (f & UNI_SPACE) {
             cp[k++] = ' ';
@@ -174,10 +159,8 @@ int wordpiece_encode_segment(const struct tokenizer *t, const char *text, size_t
     int rc = 0;
     size_t start = 0;
     for (size_t i = 0; i <= k; i++) {
-        if (i < k && cp[i] != ' ')
-            continue;
-        if (i > start && (rc = wordpiece_word(t, &w, cp + start, i - start, out)))
-            break;
+        if (i < k && cp[i] != ' ') continue;
+        if (i > start && (rc = wordpiece_word(t, &w, cp + start, i - start, out))) break;
         start = i + 1;
     }
     free(w.norm);

@@ -21,15 +21,12 @@ size_t unicode_decode(const uint8_t *s, size_t n, uint32_t *cp)
     } else {
         goto invalid;
     }
-    if (n < len)
-        goto invalid;
+    if (n < len) goto invalid;
     for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            goto invalid;
+        if ((s[i] & 0xC0) != 0x80) goto invalid;
         c = (c << 6) | (s[i] & 0x3F);
     }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-        goto invalid;
+    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) goto invalid;
     *cp = c;
     return len;
 invalid:
@@ -48,8 +45,7 @@ size_t unicode_encode(uint32_t cp, char *out)
         out[1] = (char)(0x80 | (cp & 0x3F));
         return 2;
     }
-    if (cp >= 0xD800 && cp <= 0xDFFF)
-        return 0;
+    if (cp >= 0xD800 && cp <= 0xDFFF) return 0;
     if (cp < 0x10000) {
         out[0] = (char)(0xE0 | (cp >> 12));
         out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
@@ -71,9 +67,9 @@ size_t unicode_encode(uint32_t cp, char *out)
 static int is_white_space(uint32_t cp)
 {
     /* The White_Space property; fixed since Unicode 6.3. */
-    return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 ||
-           cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
-           cp == 0x202F || cp == 0x205F || cp == 0x3000;
+    return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+           (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+           cp == 0x205F || cp == 0x3000;
 }
 
 static int is_cjk(uint32_t cp)
@@ -117,8 +113,7 @@ static unsigned compute_flags(uint32_t cp)
     case UTF8PROC_CATEGORY_CF:
     case UTF8PROC_CATEGORY_CS:
     case UTF8PROC_CATEGORY_CO:
-        if (cp != '\t' && cp != '\n' && cp != '\r')
-            f |= UNI_CONTROL;
+        if (cp != '\t' && cp != '\n' && cp != '\r') f |= UNI_CONTROL;
         break;
     default:
         break;
@@ -126,10 +121,8 @@ static unsigned compute_flags(uint32_t cp)
     if ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) ||
         (cp >= 123 && cp <= 126))
         f |= UNI_PUNCT;
-    if (is_white_space(cp))
-        f |= UNI_SPACE;
-    if (is_cjk(cp))
-        f |= UNI_CJK;
+    if (is_white_space(cp)) f |= UNI_SPACE;
+    if (is_cjk(cp)) f |= UNI_CJK;
     return f;
 }
 
@@ -150,22 +143,19 @@ unsigned unicode_flags(uint32_t cp)
         pthread_once(&bmp_once, bmp_init);
         return bmp_flags[cp];
     }
-    if (cp > 0x10FFFF)
-        return 0;
+    if (cp > 0x10FFFF) return 0;
     return compute_flags(cp);
 }
 
 uint32_t unicode_tolower(uint32_t cp)
 {
-    if (cp > 0x10FFFF)
-        return cp;
+    if (cp > 0x10FFFF) return cp;
     return (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp);
 }
 
 size_t unicode_nfd_char(uint32_t cp, uint32_t *out, size_t cap)
 {
-    if (cap == 0)
-        return 0;
+    if (cap == 0) return 0;
     if (cp > 0x10FFFF) {
         out[0] = cp;
         return 1;
@@ -178,8 +168,7 @@ size_t unicode_nfd_char(uint32_t cp, uint32_t *out, size_t cap)
         out[0] = cp;
         return 1;
     }
-    if ((size_t)n > cap)
-        return 0;
+    if ((size_t)n > cap) return 0;
     for (utf8proc_ssize_t i = 0; i < n; i++)
         out[i] = (uint32_t)buf[i];
     return (size_t)n;
@@ -187,8 +176,7 @@ size_t unicode_nfd_char(uint32_t cp, uint32_t *out, size_t cap)
 
 int unicode_ccc(uint32_t cp)
 {
-    if (cp > 0x10FFFF)
-        return 0;
+    if (cp > 0x10FFFF) return 0;
     return utf8proc_get_property((utf8proc_int32_t)cp)->combining_class;
 }
 
@@ -198,8 +186,7 @@ size_t unicode_incomplete_tail(const uint8_t *s, size_t n)
     size_t k = 0;
     while (k < 3 && k < n && (s[n - 1 - k] & 0xC0) == 0x80)
         k++;
-    if (k == n)
-        return 0;
+    if (k == n) return 0;
     size_t p = n - 1 - k; /* candidate lead byte */
     uint8_t b0 = s[p];
     size_t need;
@@ -212,12 +199,11 @@ size_t unicode_incomplete_tail(const uint8_t *s, size_t n)
     else
         return 0;
     size_t have = k + 1;
-    if (have >= need)
-        return 0; /* complete (or overlong run): nothing to hold */
-    if (have >= 2) { /* the second byte's range depends on the lead byte */
+    if (have >= need) return 0; /* complete (or overlong run): nothing to hold */
+    if (have >= 2) {            /* the second byte's range depends on the lead byte */
         uint8_t b1 = s[p + 1];
-        if ((b0 == 0xE0 && b1 < 0xA0) || (b0 == 0xED && b1 > 0x9F) ||
-            (b0 == 0xF0 && b1 < 0x90) || (b0 == 0xF4 && b1 > 0x8F))
+        if ((b0 == 0xE0 && b1 < 0xA0) || (b0 == 0xED && b1 > 0x9F) || (b0 == 0xF0 && b1 < 0x90) ||
+            (b0 == 0xF4 && b1 > 0x8F))
             return 0;
     }
     return have;

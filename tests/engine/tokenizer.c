@@ -40,8 +40,7 @@ static const char *split(int pre, const char *text)
     while (pos < n) {
         size_t end = tok_pre_next(pre, (const uint8_t *)text, n, pos);
         assert_true(end > pos && end <= n);
-        if (pos > 0)
-            out[o++] = '|';
+        if (pos > 0) out[o++] = '|';
         memcpy(out + o, text + pos, end - pos);
         o += end - pos;
         pos = end;
@@ -117,10 +116,8 @@ static int32_t vb_merge(struct vb *v, const char *a, const char *b)
     char *m = xasprintf("%s%s", ba, bb);
     int32_t id = -1;
     for (size_t i = 0; i < v->n; i++)
-        if (v->len[i] == strlen(m) && memcmp(v->tok[i], m, v->len[i]) == 0)
-            id = (int32_t)i;
-    if (id < 0)
-        id = vb_add(v, m, strlen(m), TOK_TYPE_NORMAL);
+        if (v->len[i] == strlen(m) && memcmp(v->tok[i], m, v->len[i]) == 0) id = (int32_t)i;
+    if (id < 0) id = vb_add(v, m, strlen(m), TOK_TYPE_NORMAL);
     free(ba), free(bb), free(m);
     return id;
 }
@@ -135,8 +132,13 @@ static struct tokenizer_spec vb_spec(const struct vb *v, const char *pre)
         .merges = (const char *const *)v->merge,
         .n_merges = v->n_merge,
         .pre = pre,
-        .bos_id = -1, .eos_id = -1, .unk_id = -1, .pad_id = -1,
-        .sep_id = -1, .cls_id = -1, .mask_id = -1,
+        .bos_id = -1,
+        .eos_id = -1,
+        .unk_id = -1,
+        .pad_id = -1,
+        .sep_id = -1,
+        .cls_id = -1,
+        .mask_id = -1,
     };
     return s;
 }
@@ -225,7 +227,8 @@ static void test_pre_llama3(void **state)
     assert_string_equal(split(p, "$100"), "$|100");
     assert_string_equal(split(p, "(hello)"), "(hello|)");
     assert_string_equal(split(p, "\t\tfoo"), "\t|\tfoo");
-    assert_string_equal(split(p, "\xe4\xbd\xa0\xe5\xa5\xbd\xe4\xb8\x96\xe7\x95\x8c"), /* 你好世界 */
+    /* 你好世界: letters (Lo), one piece */
+    assert_string_equal(split(p, "\xe4\xbd\xa0\xe5\xa5\xbd\xe4\xb8\x96\xe7\x95\x8c"),
                         "\xe4\xbd\xa0\xe5\xa5\xbd\xe4\xb8\x96\xe7\x95\x8c");
     /* 👋🏽 is two symbols (So, Sk): one punctuation-like run with its leading space */
     assert_string_equal(split(p, "hi \xf0\x9f\x91\x8b\xf0\x9f\x8f\xbd there"),
@@ -244,7 +247,8 @@ static void test_pre_qwen2(void **state)
     assert_string_equal(split(p, "abc 2024"), "abc| |2|0|2|4");
     assert_string_equal(split(p, "I'LL go"), "I|'LL| go");
     assert_string_equal(split(p, "Hello, world!\n"), "Hello|,| world|!\n");
-    assert_string_equal(split(p, "\xe4\xb8\xad\xe6\x96\x87 text"), "\xe4\xb8\xad\xe6\x96\x87| text");
+    assert_string_equal(split(p, "\xe4\xb8\xad\xe6\x96\x87 text"),
+                        "\xe4\xb8\xad\xe6\x96\x87| text");
     assert_int_equal(tok_pre_from_name("no-such-pre"), 0);
 }
 
@@ -255,10 +259,11 @@ static void test_pre_qwen2(void **state)
 #define NOT_WS_L_N "[^\\s\\x{85}\\p{L}\\p{N}]"
 #define CONTR_I "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])"
 static const char *const regex_gpt2 =
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?" NOT_WS_L_N "+|" WS "+(?!" "[^\\s\\x{85}])|" WS "+";
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?" NOT_WS_L_N "+|" WS "+(?!"
+    "[^\\s\\x{85}])|" WS "+";
 static const char *const regex_llama3 =
-    CONTR_I "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?" NOT_WS_L_N "+[\\r\\n]*|" WS "*[\\r\\n]+|" WS
-            "+(?![^\\s\\x{85}])|" WS "+";
+    CONTR_I "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?" NOT_WS_L_N "+[\\r\\n]*|" WS
+            "*[\\r\\n]+|" WS "+(?![^\\s\\x{85}])|" WS "+";
 static const char *const regex_qwen2 =
     CONTR_I "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?" NOT_WS_L_N "+[\\r\\n]*|" WS "*[\\r\\n]+|" WS
             "+(?![^\\s\\x{85}])|" WS "+";
@@ -266,11 +271,12 @@ static const char *const regex_qwen2 =
 /* Characters assigned long ago (PCRE2 and utf8proc agree on them), biased to the
  * interesting ones. */
 static const uint32_t pool[] = {
-    ' ', ' ', ' ', ' ', '\n', '\n', '\r', '\t', '\'', '\'', 's', 't', 'r', 'e', 'v', 'm', 'l',
-    'd', 'S', 'T', 'R', 'E', 'L', 'D', 'a', 'Z', '0', '1', '9', '5', '!', '.', ',', '$', '(',
-    '"', '-', '_', 0x0B, 0x0C, 0x85, 0xA0, 0x3000, 0x2028, 0x2029, 0x200D, 0xFEFF, 0xE9, 0xDF,
-    0x17F, 0x3A9, 0x416, 0x4E2D, 0x6587, 0x65E5, 0x30FC, 0xD55C, 0x663, 0xB2, 0x216B, 0xBD,
-    0x301, 0x1F600, 0x1F44B, 0x1F3FD, 0x2014, 0xAB, 0x20AC, 0xA1, 0x2003, 0x1680, 0x9,
+    ' ',  ' ',   ' ',     ' ',     '\n',    '\n',   '\r',   '\t',   '\'',   '\'',   's',    't',
+    'r',  'e',   'v',     'm',     'l',     'd',    'S',    'T',    'R',    'E',    'L',    'D',
+    'a',  'Z',   '0',     '1',     '9',     '5',    '!',    '.',    ',',    '$',    '(',    '"',
+    '-',  '_',   0x0B,    0x0C,    0x85,    0xA0,   0x3000, 0x2028, 0x2029, 0x200D, 0xFEFF, 0xE9,
+    0xDF, 0x17F, 0x3A9,   0x416,   0x4E2D,  0x6587, 0x65E5, 0x30FC, 0xD55C, 0x663,  0xB2,   0x216B,
+    0xBD, 0x301, 0x1F600, 0x1F44B, 0x1F3FD, 0x2014, 0xAB,   0x20AC, 0xA1,   0x2003, 0x1680, 0x9,
 };
 
 static size_t random_text(char *buf, size_t max_chars)
@@ -424,13 +430,13 @@ static size_t naive_bpe(const struct vb *v, const int32_t *rank_of_merge_result,
             /* find a merge whose text is out[i] + out[i+1] */
             char m[256];
             size_t l1 = v->len[out[i]], l2 = v->len[out[i + 1]];
-            if (l1 + l2 + 1 > sizeof m)
-                continue;
+            if (l1 + l2 + 1 > sizeof m) continue;
             memcpy(m, v->tok[out[i]], l1);
             m[l1] = ' ';
             memcpy(m + l1 + 1, v->tok[out[i + 1]], l2);
             for (size_t r = 0; r < v->n_merge; r++) {
-                if (strlen(v->merge[r]) == l1 + l2 + 1 && memcmp(v->merge[r], m, l1 + l2 + 1) == 0) {
+                if (strlen(v->merge[r]) == l1 + l2 + 1 &&
+                    memcmp(v->merge[r], m, l1 + l2 + 1) == 0) {
                     if ((int32_t)r < best) {
                         best = (int32_t)r;
                         at = i;
@@ -440,8 +446,7 @@ static size_t naive_bpe(const struct vb *v, const int32_t *rank_of_merge_result,
                 }
             }
         }
-        if (best_id < 0)
-            return k;
+        if (best_id < 0) return k;
         out[at] = best_id;
         memmove(out + at + 1, out + at + 2, (k - at - 2) * sizeof *out);
         k--;
@@ -462,15 +467,13 @@ static void test_bpe_vs_naive(void **state)
         int32_t result[200];
         while (nt < 60) {
             const char *x = texts[rnd() % nt], *y = texts[rnd() % nt];
-            if (strlen(x) + strlen(y) > 12)
-                continue;
+            if (strlen(x) + strlen(y) > 12) continue;
             char *m = xasprintf("%s%s", x, y);
             int dup = 0;
             for (size_t r = 0; r < v.n_merge; r++) {
                 char want[64];
                 snprintf(want, sizeof want, "%s %s", x, y);
-                if (strcmp(v.merge[r], want) == 0)
-                    dup = 1;
+                if (strcmp(v.merge[r], want) == 0) dup = 1;
             }
             if (dup) {
                 free(m);
@@ -687,7 +690,10 @@ static void test_stream(void **state)
     /* a lead byte followed by a non-continuation: both emitted as they are */
     assert_int_equal(tokenizer_stream_push(t, &s, 0xE4, 0, out, sizeof out), 0);
     assert_int_equal(tokenizer_stream_push(t, &s, 'a', 0, out, sizeof out), 2);
-    assert_memory_equal(out, "\xe4" "a", 2);
+    assert_memory_equal(out,
+                        "\xe4"
+                        "a",
+                        2);
     /* an impossible second byte is not held */
     assert_int_equal(tokenizer_stream_push(t, &s, 0xE0, 0, out, sizeof out), 0);
     assert_int_equal(tokenizer_stream_push(t, &s, 0x80, 0, out, sizeof out), 2);
@@ -762,9 +768,12 @@ static void test_stream(void **state)
 /* ---- WordPiece ---- */
 
 static const char *const wp_vocab[] = {
-    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world", "!", ",", ".", "un",
-    "##aff", "##able", "runn", "##ing", "\xe4\xb8\xad", "\xe6\x96\x87", "a", "##b", "##c",
-    "Hello", "cafe", "'", "s", "the", "##s",
+    "[PAD]",        "[UNK]",        "[CLS]",  "[SEP]", "[MASK]",
+    "hello",        "world",        "!",      ",",     ".",
+    "un",           "##aff",        "##able", "runn",  "##ing",
+    "\xe4\xb8\xad", "\xe6\x96\x87", "a",      "##b",   "##c",
+    "Hello",        "cafe",         "'",      "s",     "the",
+    "##s",
 };
 
 static tokenizer_t *make_wp(int lowercase, int max_chars)
@@ -774,9 +783,18 @@ static tokenizer_t *make_wp(int lowercase, int max_chars)
     for (size_t i = 0; i < n; i++)
         types[i] = i < 5 ? TOK_TYPE_CONTROL : TOK_TYPE_NORMAL;
     struct tokenizer_spec s = {
-        .tokens = wp_vocab, .types = types, .n_vocab = n,
-        .bos_id = -1, .eos_id = -1, .unk_id = 1, .pad_id = 0, .sep_id = 3, .cls_id = 2,
-        .mask_id = 4, .lowercase = lowercase, .max_input_chars_per_word = max_chars,
+        .tokens = wp_vocab,
+        .types = types,
+        .n_vocab = n,
+        .bos_id = -1,
+        .eos_id = -1,
+        .unk_id = 1,
+        .pad_id = 0,
+        .sep_id = 3,
+        .cls_id = 2,
+        .mask_id = 4,
+        .lowercase = lowercase,
+        .max_input_chars_per_word = max_chars,
     };
     tokenizer_t *t;
     assert_int_equal(tokenizer_create_wordpiece(&s, &t), 0);
@@ -795,8 +813,7 @@ static const char *wp(const tokenizer_t *t, const char *text, int flags)
         const char *b;
         size_t l;
         assert_int_equal(tokenizer_token_bytes(t, ids[i], &b, &l), 0);
-        if (i)
-            out[o++] = ' ';
+        if (i) out[o++] = ' ';
         memcpy(out + o, b, l);
         o += l;
     }

@@ -56,7 +56,8 @@ static void test_vocab_txt_mpnet(void **state)
 {
     (void)state;
     /* CRLF lines, no final newline, MPNet's <s></s> next to BERT's names */
-    static const char vocab[] = "<s>\r\n<pad>\r\n</s>\r\n<unk>\r\n[PAD]\r\n[UNK]\r\nhello\r\n<mask>";
+    static const char vocab[] =
+        "<s>\r\n<pad>\r\n</s>\r\n<unk>\r\n[PAD]\r\n[UNK]\r\nhello\r\n<mask>";
     struct tokenizer_spec *spec;
     assert_int_equal(tokenizer_spec_from_vocab_txt(vocab, sizeof vocab - 1, &spec), 0);
     assert_int_equal(spec->n_vocab, 8);
@@ -121,12 +122,14 @@ static const char bpe_json[] =
     "\"normalizer\":{\"type\":\"NFC\"},"
     "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\","
     "\"pattern\":{\"Regex\":\"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+"
-    "|\\\\p{N}| ?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"},"
+    "|\\\\p{N}| "
+    "?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"},"
     "\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\","
     "\"add_prefix_space\":false,\"trim_offsets\":false,\"use_regex\":false}]},"
     "\"post_processor\":{\"type\":\"ByteLevel\"},"
     "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2,\"\xc4\xa0\":3,"
-    "\"\xc4\xa0" "ab\":4,\"1\":5,\"2\":6},\"merges\":[\"a b\",[\"\xc4\xa0\",\"ab\"]]}}";
+    "\"\xc4\xa0"
+    "ab\":4,\"1\":5,\"2\":6},\"merges\":[\"a b\",[\"\xc4\xa0\",\"ab\"]]}}";
 
 static void test_hf_json_bpe(void **state)
 {
@@ -155,7 +158,8 @@ static void test_hf_json_errors(void **state)
         "[]",
         "{\"model\":{}}",
         /* a hole at id 1 */
-        "{\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\",\"vocab\":{\"[UNK]\":0,\"a\":2}}}",
+        "{\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\",\"vocab\":{\"[UNK]\":0,\"a\":2}"
+        "}}",
         /* a huge id must not allocate */
         "{\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\",\"vocab\":{\"[UNK]\":0,"
         "\"a\":2000000000}}}",
@@ -189,10 +193,8 @@ static void test_hf_json_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_vocab_txt_bert),
-        cmocka_unit_test(test_vocab_txt_mpnet),
-        cmocka_unit_test(test_hf_json_wordpiece),
-        cmocka_unit_test(test_hf_json_bpe),
+        cmocka_unit_test(test_vocab_txt_bert),    cmocka_unit_test(test_vocab_txt_mpnet),
+        cmocka_unit_test(test_hf_json_wordpiece), cmocka_unit_test(test_hf_json_bpe),
         cmocka_unit_test(test_hf_json_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
