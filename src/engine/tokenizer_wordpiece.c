@@ -1,6 +1,7 @@
 /* tokenizer_wordpiece.c - BERT's basic tokenizer followed by greedy longest-match-first
  * WordPiece:
- *   1. clean: drop NUL, U+FFFD, invalid bytes and control characters; whitespace -> ' '
+ *   1. clean: drop NUL, U+FFFD, invalid bytes and control characters (category C except
+ *      \t \n \r); other whitespace (White_Space, as Hugging Face's tokenizers) -> ' '
  *   2. put spaces around CJK ideographs
  *   3. split on whitespace; when lower-casing: NFD, drop Mn marks (accents), lower-case
  *   4. split every punctuation character into its own word
@@ -143,10 +144,12 @@ int wordpiece_encode_segment(const struct tokenizer *t, const char *text, size_t
         i += unicode_decode(s + i, n - i, &c);
         if (c == UNICODE_INVALID || c == 0 || c == 0xFFFD) continue;
         unsigned f = unicode_flags(c);
-        if (f & UNI_SPACE) {
-            cp[k++] = ' ';
-        } else if (f & UNI_CONTROL) {
+        /* control before whitespace, as Hugging Face's BertNormalizer filters: \v, \f and
+         * U+0085 are removed, not spaces */
+        if (f & UNI_CONTROL) {
             continue;
+        } else if (f & UNI_SPACE) {
+            cp[k++] = ' ';
         } else if (f & UNI_CJK) {
             cp[k++] = ' ';
             cp[k++] = c;

@@ -845,6 +845,9 @@ static void test_wordpiece(void **state)
     /* control characters removed, whitespace of every kind splits */
     assert_string_equal(wp(t, "hel\x01lo\xc2\xa0world\t\n!", 0), "hello world !");
     assert_string_equal(wp(t, "hel\xfflo", 0), "hello"); /* invalid byte dropped */
+    /* \v and U+0085 are control characters (removed); U+2028 and U+3000 are spaces */
+    assert_string_equal(wp(t, "hel\vlo\xc2\x85 world\xe2\x80\xa8hello\xe3\x80\x80!", 0),
+                        "hello world hello !");
     assert_string_equal(wp(t, "", 0), "");
     /* [CLS] ... [SEP] */
     assert_string_equal(wp(t, "hello", TOKENIZE_ADD_SPECIAL), "[CLS] hello [SEP]");
