@@ -890,6 +890,51 @@ static void test_wordpiece(void **state)
     tokenizer_free(t);
 }
 
+/* Every try_ allocation of encode and decode failing in turn gives RAGD_ENOMEM, never a
+ * crash or a leak (the sanitizer build checks leaks). */
+static void fault_loop(const tokenizer_t *t, const char *text, int flags)
+{
+    int done = 0;
+    for (long k = 0; k < 10000 && !done; k++) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        mem_fail_after(k);
+        int rc = tokenizer_encode(t, text, strlen(text), flags, &ids, &n);
+        if (rc == 0) {
+            char *out = NULL;
+            size_t len;
+            rc = tokenizer_decode(t, ids, n, 0, &out, &len);
+            free(ids);
+            if (rc == 0) {
+                free(out);
+                done = 1;
+            }
+        }
+        mem_fail_after(-1);
+        if (!done) assert_int_equal(rc, RAGD_ENOMEM);
+    }
+    assert_true(done);
+}
+
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    int32_t a, b, c, d;
+    struct vb v = chat_vocab(&a, &b, &c, &d);
+    tokenizer_t *t = make_bpe(&v, "llama-bpe");
+    char text[4000];
+    size_t o = 0;
+    while (o + 40 < sizeof text)
+        o += (size_t)sprintf(text + o, "<|im_start|>user caf\xc3\xa9 12345!\n<think> ");
+    fault_loop(t, text, TOKENIZE_PARSE_SPECIAL | TOKENIZE_ADD_SPECIAL);
+    tokenizer_free(t);
+    vb_free(&v);
+    t = make_wp(1, 0);
+    fault_loop(t, "Hello, unaffable world! \xe4\xb8\xad\xe6\x96\x87 [MASK] running",
+               TOKENIZE_PARSE_SPECIAL | TOKENIZE_ADD_SPECIAL);
+    tokenizer_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -906,6 +951,7 @@ int main(void)
         cmocka_unit_test(test_missing_byte_tokens),
         cmocka_unit_test(test_stream),
         cmocka_unit_test(test_wordpiece),
+        cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
