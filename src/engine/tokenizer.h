@@ -131,7 +131,8 @@ int tokenizer_spec_from_vocab_txt(const char *buf, size_t len, struct tokenizer_
  * control (special) or user-defined. Byte-level BPE models: vocab, merges (either "a b" or
  * ["a","b"] form), added tokens, the pre-tokenizer recognised from its split regex
  * (Llama 3's \p{N}{1,3}, Qwen2's single \p{N}, or GPT-2's ByteLevel regex), bos from a
- * TemplateProcessing prefix; eos is not in tokenizer.json and stays -1. Returns 0 and *out
+ * TemplateProcessing prefix (eos likewise from a suffix; otherwise -1: tokenizer.json does
+ * not name the end-of-generation token, the caller sets it). Returns 0 and *out
  * (free with tokenizer_spec_free), RAGD_EFORMAT for malformed JSON or an inconsistent
  * vocabulary (ids with holes, missing unk), RAGD_ENOTSUP for other models, continuation
  * prefixes or pre-tokenizers. */
