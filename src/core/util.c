@@ -349,6 +349,21 @@ void sb_free(struct sbuf *b)
     sb_init(b);
 }
 
+/* Local part: RFC 5322 atext and inner dots (no quoted forms). */
+static int p_is_sane_local(const char *s, size_t n)
+{
+    if (s[0] == '.' || s[n - 1] == '.')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!isalnum(c) && !strchr("!#$%&'*+/=?^_`{|}~.-", c))
+            return 0;
+        if (c == '.' && s[i + 1] == '.')
+            return 0;
+    }
+    return 1;
+}
+
 int email_valid(const char *s)
 {
     size_t n = strlen(s);
@@ -362,9 +377,27 @@ int email_valid(const char *s)
         if (c <= ' ' || c >= 0x7f || strchr("()<>,;:\\\"[]", c))
             return 0;
     }
+    /* Domain: dot-separated labels of letters, digits and inner hyphens; a TLD of 2+
+     * letters. (Internationalised domains arrive punycoded.) */
     const char *dom = at + 1;
     const char *dot = strrchr(dom, '.');
-    if (!dot || dot == dom || !dot[1] || dom[0] == '.' || strstr(dom, ".."))
+    if (!dot || dot == dom || strlen(dot + 1) < 2)
         return 0;
-    return 1;
+    for (const char *p = dot + 1; *p; p++)
+        if (!isalpha((unsigned char)*p))
+            return 0;
+    size_t label = 0;
+    for (const char *p = dom; *p; p++) {
+        if (*p == '.') {
+            if (label == 0 || p[-1] == '-')
+                return 0;
+            label = 0;
+        } else if (isalnum((unsigned char)*p) || (*p == '-' && label > 0)) {
+            if (++label > 63)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    return p_is_sane_local(s, (size_t)(at - s));
 }
