@@ -18,7 +18,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/metrics.h"
-#include "core/pool.h"
+#include "core/workq.h"
 #include "core/util.h"
 #include "http/http.h"
 
@@ -78,7 +78,7 @@ static const struct route *tables[MAX_TABLES];
 static int ntables;
 static guard_fn guards[GUARD_STAGES];
 static struct MHD_Daemon *daemon_;
-static pool_t *workers;
+static workq_t *workers;
 static struct http_config cfg;
 static atomic_int inflight;
 static char **cors_list;
@@ -348,7 +348,7 @@ int http_defer(struct req *r, void (*fn)(struct req *r))
     r->suspended = 1;
     MHD_suspend_connection(r->conn);
     pthread_mutex_unlock(&r->lock);
-    if (pool_submit(workers, run_deferred, r)) {
+    if (workq_submit(workers, run_deferred, r)) {
         atomic_fetch_sub(&r->refs, 1);
         metrics_reject("overloaded");
         http_header(r, "Retry-After", "1");
@@ -878,7 +878,7 @@ int http_start(const struct http_config *c, char *err, size_t errcap)
 {
     cfg = *c;
     parse_cors(c->cors_origins);
-    workers = pool_create(c->workers, 4096, "worker");
+    workers = workq_create(c->workers, 4096, "worker");
     struct sockaddr_in6 a6 = {0};
     struct sockaddr_in a4 = {0};
     struct sockaddr *sa;
@@ -906,7 +906,7 @@ int http_start(const struct http_config *c, char *err, size_t errcap)
     if (!daemon_) {
         snprintf(err, errcap, "cannot listen on %s:%d (in use, or not permitted)", c->host,
                  c->port);
-        pool_destroy(workers);
+        workq_destroy(workers);
         workers = NULL;
         return RAGD_EIO;
     }
@@ -927,6 +927,6 @@ void http_stop(int drain_s)
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
     daemon_ = NULL;
-    pool_destroy(workers);
+    workq_destroy(workers);
     workers = NULL;
 }

@@ -1,4 +1,4 @@
-#include "core/pool.h"
+#include "core/workq.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -14,7 +14,7 @@ struct job {
     struct job *next;
 };
 
-struct pool {
+struct workq {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct job *head, *tail;
@@ -25,7 +25,7 @@ struct pool {
 
 static void *worker(void *arg)
 {
-    pool_t *p = arg;
+    workq_t *p = arg;
     for (;;) {
         pthread_mutex_lock(&p->lock);
         while (!p->head && !p->stopping)
@@ -45,9 +45,9 @@ static void *worker(void *arg)
     }
 }
 
-pool_t *pool_create(int nthreads, size_t max_queue, const char *name)
+workq_t *workq_create(int nthreads, size_t max_queue, const char *name)
 {
-    pool_t *p = xcalloc(1, sizeof *p);
+    workq_t *p = xcalloc(1, sizeof *p);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     p->max_queue = max_queue;
@@ -63,7 +63,7 @@ pool_t *pool_create(int nthreads, size_t max_queue, const char *name)
     return p;
 }
 
-int pool_submit(pool_t *p, void (*fn)(void *), void *arg)
+int workq_submit(workq_t *p, void (*fn)(void *), void *arg)
 {
     struct job *j = xmalloc(sizeof *j);
     j->fn = fn;
@@ -86,7 +86,7 @@ int pool_submit(pool_t *p, void (*fn)(void *), void *arg)
     return 0;
 }
 
-size_t pool_queued(pool_t *p)
+size_t workq_queued(workq_t *p)
 {
     pthread_mutex_lock(&p->lock);
     size_t n = p->queued;
@@ -94,7 +94,7 @@ size_t pool_queued(pool_t *p)
     return n;
 }
 
-void pool_destroy(pool_t *p)
+void workq_destroy(workq_t *p)
 {
     if (!p)
         return;
