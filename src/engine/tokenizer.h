@@ -54,7 +54,10 @@ struct tokenizer_spec {
  * tokenizer_free), or RAGD_EINVAL for an inconsistent spec / unknown pre-tokenizer. */
 int tokenizer_create_bpe(const struct tokenizer_spec *spec, tokenizer_t **out);
 
-/* Builds a WordPiece tokenizer ("##" continuation prefix). Same contract as above. */
+/* Builds a WordPiece tokenizer ("##" continuation prefix). Same contract as above. A
+ * vocabulary in the form llama.cpp's BERT GGUF converter writes (word starts prefixed with
+ * U+2581, continuations without "##"; recognised by having no "##" entry) is converted back:
+ * token texts (tokenizer_token_bytes, tokenizer_find) are then in the "##" form. */
 int tokenizer_create_wordpiece(const struct tokenizer_spec *spec, tokenizer_t **out);
 
 void tokenizer_free(tokenizer_t *t); /* NULL is a no-op */
