@@ -43,7 +43,7 @@ $(B)/%.o: %.c
 
 $(B)/libragd.a: $(LIB_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	ar rcsT $@ $^
 
 $(B)/ragd: $(B)/src/main.o $(B)/libragd.a
 	$(CC) $(OPT) $(LDOPT) -o $@ $^ $(LDLIBS)
