@@ -3,6 +3,7 @@
 #include "engine/quant_int.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -165,15 +166,26 @@ AVX512 static float dot_q4_0_vnni(const void *w, const void *a, size_t n)
 
 /* ---- 256-weight K blocks ---- */
 
-static inline int k_min_sum(const uint8_t *scales, const int16_t *bsums, uint8_t sc[8])
+/* Decodes a K block's eight 6-bit scales into sc[] and returns sum_j min_j * (the activation
+ * sum over sub-block j), working on the 12 bytes as three 32-bit words. */
+AVX2 static inline int k_scales_mins(const uint8_t *scales, const int16_t *bsums, uint8_t sc[8])
 {
-    int msum = 0;
-    for (int j = 0; j < 8; j++) {
-        uint8_t m;
-        quant_k4_scale_min(j, scales, &sc[j], &m);
-        msum += m * (bsums[2 * j] + bsums[2 * j + 1]);
-    }
-    return msum;
+    uint32_t u0, u1, u2;
+    memcpy(&u0, scales, 4);
+    memcpy(&u1, scales + 4, 4);
+    memcpy(&u2, scales + 8, 4);
+    uint32_t s_lo = u0 & 0x3f3f3f3fu, m_lo = u1 & 0x3f3f3f3fu;
+    uint32_t s_hi = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
+    uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
+    memcpy(sc, &s_lo, 4);
+    memcpy(sc + 4, &s_hi, 4);
+    __m128i mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)m_hi, (int)m_lo));
+    __m128i b0 = _mm_loadu_si128((const __m128i *)bsums);
+    __m128i b1 = _mm_loadu_si128((const __m128i *)(bsums + 8));
+    __m128i prod = _mm_madd_epi16(mins, _mm_hadd_epi16(b0, b1));
+    prod = _mm_add_epi32(prod, _mm_shuffle_epi32(prod, 0x4e));
+    prod = _mm_add_epi32(prod, _mm_shuffle_epi32(prod, 0xb1));
+    return _mm_cvtsi128_si32(prod);
 }
 
 AVX2 static float dot_q4_k_avx2(const void *w, const void *a, size_t n)
@@ -185,7 +197,7 @@ AVX2 static float dot_q4_k_avx2(const void *w, const void *a, size_t n)
     float corr = 0;
     for (size_t i = 0; i < n / QKK; i++) {
         uint8_t sc[8];
-        int msum = k_min_sum(x[i].scales, y[i].bsums, sc);
+        int msum = k_scales_mins(x[i].scales, y[i].bsums, sc);
         __m256i sumi = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
@@ -214,7 +226,7 @@ AVX2 static float dot_q5_k_avx2(const void *w, const void *a, size_t n)
     float corr = 0;
     for (size_t i = 0; i < n / QKK; i++) {
         uint8_t sc[8];
-        int msum = k_min_sum(x[i].scales, y[i].bsums, sc);
+        int msum = k_scales_mins(x[i].scales, y[i].bsums, sc);
         __m256i hb = _mm256_loadu_si256((const __m256i *)x[i].qh);
         __m256i sumi = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
