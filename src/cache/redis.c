@@ -144,24 +144,66 @@ static redisReply *checked(redisContext *c, redisReply *r)
     return r;
 }
 
+/* A connection Redis closed (a restart) fails its next command: reconnect at once and
+ * retry that command once before declaring Redis down. */
+static redisReply *with_retry(redisReply *(*send)(redisContext *c, void *arg), void *arg)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        struct rconn *rc = pthread_getspecific(key);
+        int had_conn = rc && rc->ctx && !rc->ctx->err;
+        redisContext *c = ctx();
+        if (!c)
+            return NULL;
+        redisReply *r = checked(c, send(c, arg));
+        if (r || !had_conn)
+            return r;
+        rc = pthread_getspecific(key);
+        rc->retry_after_ms = 0;
+    }
+    return NULL;
+}
+
+struct argv_call {
+    int argc;
+    const char **argv;
+    const size_t *lens;
+};
+
+static redisReply *send_argv(redisContext *c, void *arg)
+{
+    struct argv_call *a = arg;
+    return redisCommandArgv(c, a->argc, a->argv, a->lens);
+}
+
 redisReply *redis_argv(int argc, const char **argv, const size_t *lens)
 {
-    redisContext *c = ctx();
-    if (!c)
-        return NULL;
-    return checked(c, redisCommandArgv(c, argc, argv, lens));
+    struct argv_call a = {argc, argv, lens};
+    return with_retry(send_argv, &a);
+}
+
+struct fmt_call {
+    const char *fmt;
+    va_list *ap;
+};
+
+static redisReply *send_fmt(redisContext *c, void *arg)
+{
+    struct fmt_call *f = arg;
+    va_list ap;
+    va_copy(ap, *f->ap);
+    redisReply *r = redisvCommand(c, f->fmt, ap);
+    va_end(ap);
+    return r;
 }
 
 redisReply *redis_cmd(const char *fmt, ...)
 {
-    redisContext *c = ctx();
-    if (!c)
-        return NULL;
     va_list ap;
     va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
+    struct fmt_call f = {fmt, &ap};
+    redisReply *r = with_retry(send_fmt, &f);
     va_end(ap);
-    return checked(c, r);
+    return r;
 }
 
 redisReply *redis_eval(const char *script, int nkeys, int nargs, const char **args)

@@ -36,6 +36,7 @@ struct pg_conn {
     char *url;
     struct pg_stmt stmts[STMT_CACHE];
     int nstmts;
+    int in_tx; /* between a successful BEGIN and the COMMIT/ROLLBACK that ends it */
 };
 
 /* ---- SQL translation ---- */
@@ -169,6 +170,13 @@ static void pg_disconnect(void *handle)
     free(c);
 }
 
+/* True inside a transaction block: a statement that fails there must not be retried on a
+ * new connection, since the transaction's earlier work died with the old one. */
+static int in_transaction(struct pg_conn *c)
+{
+    return c->in_tx;
+}
+
 /* Makes sure the connection is up; resets it after a server restart. */
 static int ensure(struct pg_conn *c)
 {
@@ -260,9 +268,9 @@ static PGresult *run(struct pg_conn *c, const char *sql, const char *types, va_l
         default: panic("db: bad parameter type '%c'", *t);
         }
     }
+    int in_tx = in_transaction(c);
     for (int attempt = 0; attempt < 2; attempt++) {
-        int in_tx = PQtransactionStatus(c->pg) != PQTRANS_IDLE;
-        if ((*rc = ensure(c)))
+        if (!in_tx && (*rc = ensure(c)))
             return NULL;
         const char *name = stmt_name(c, sql, types, rc);
         PGresult *r = NULL;
@@ -310,31 +318,41 @@ static int pg_query(void *handle, const char *sql, const char *types, va_list ap
     return rc;
 }
 
+/* Runs text with PQexec; outside a transaction a dropped connection is reset and the text
+ * retried once (the first use of a connection after a server restart fails otherwise). */
+static int exec_simple(struct pg_conn *c, const char *text)
+{
+    int rc = 0, in_tx = in_transaction(c);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!in_tx && (rc = ensure(c)))
+            return rc;
+        PGresult *r = PQexec(c->pg, text);
+        rc = map_result(c, r, text);
+        PQclear(r);
+        if (rc != RAGD_EUNAVAIL || in_tx)
+            break;
+    }
+    return rc;
+}
+
 static int pg_script(void *handle, const char *sql)
 {
     struct pg_conn *c = handle;
-    int n, rc;
-    int in_tx = PQtransactionStatus(c->pg) != PQTRANS_IDLE;
-    if (!in_tx && (rc = ensure(c)))
-        return rc;
+    int n, begin = !strncmp(sql, "BEGIN", 5);
+    int end = !strcmp(sql, "COMMIT") || !strcmp(sql, "ROLLBACK");
     char *text = db_pg_translate(sql, &n);
-    PGresult *r = PQexec(c->pg, text);
-    rc = map_result(c, r, text);
-    PQclear(r);
+    int rc = exec_simple(c, text);
     free(text);
+    if (begin && !rc)
+        c->in_tx = 1;
+    if (end)
+        c->in_tx = 0; /* ended, or lost with its connection; either way no longer open */
     return rc;
 }
 
 static int pg_ping(void *handle)
 {
-    struct pg_conn *c = handle;
-    int rc = ensure(c);
-    if (rc)
-        return rc;
-    PGresult *r = PQexec(c->pg, "SELECT 1");
-    rc = map_result(c, r, "SELECT 1");
-    PQclear(r);
-    return rc;
+    return exec_simple(handle, "SELECT 1");
 }
 
 const struct db_ops db_postgres_ops = {
