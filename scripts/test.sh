@@ -6,8 +6,14 @@ cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
 
 echo "== build (release and asan)"
-make -j"$JOBS" --no-print-directory FLAVOUR=release build/release/ragd unit-bins >/dev/null || exit 1
-make -j"$JOBS" --no-print-directory FLAVOUR=asan build/asan/ragd unit-bins >/dev/null || exit 1
+mkdir -p build
+for fl in release asan; do
+  if ! make -j"$JOBS" --no-print-directory FLAVOUR=$fl build/$fl/ragd unit-bins >build/make-$fl.log 2>&1; then
+    grep -E 'error|Error' build/make-$fl.log | head -40
+    echo "tests: 0 passed, 1 failed"
+    exit 1
+  fi
+done
 
 passed=0; failed=0; failures=()
 record() { # name status

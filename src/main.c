@@ -1,21 +1,404 @@
 /* ragd - entry point: the command-line verbs. Only this file decides to exit. */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "api/api.h"
+#include "auth/auth.h"
+#include "auth/password.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/util.h"
+#include "core/version.h"
 #include "engine/engine_cli.h"
+#include "http/http.h"
+#include "store/store.h"
+
+struct verb {
+    const char *name, *args, *help;
+    int (*run)(int argc, char **argv);
+};
+
+static const struct verb *find_verb(const char *name);
+
+/* ---- shared start-up ---- */
+
+struct opts {
+    const char *data, *host, *email, *password, *plan, *username;
+    int port, admin, demo;
+};
+
+static int parse_opts(int argc, char **argv, struct opts *o, const char *verb)
+{
+    static const struct option lo[] = {
+        {"data", required_argument, 0, 'd'},     {"port", required_argument, 0, 'p'},
+        {"host", required_argument, 0, 'H'},     {"email", required_argument, 0, 'e'},
+        {"password", required_argument, 0, 'w'}, {"plan", required_argument, 0, 'P'},
+        {"username", required_argument, 0, 'u'}, {"admin", no_argument, 0, 'a'},
+        {"demo", no_argument, 0, 'D'},           {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        switch (c) {
+        case 'd': o->data = optarg; break;
+        case 'p': {
+            char *end;
+            long p = strtol(optarg, &end, 10);
+            if (*end || p < 0 || p > 65535) {
+                fprintf(stderr, "ragd %s: --port must be 0..65535\n", verb);
+                return 2;
+            }
+            o->port = (int)p;
+            break;
+        }
+        case 'H': o->host = optarg; break;
+        case 'e': o->email = optarg; break;
+        case 'w': o->password = optarg; break;
+        case 'P': o->plan = optarg; break;
+        case 'u': o->username = optarg; break;
+        case 'a': o->admin = 1; break;
+        case 'D': o->demo = 1; break;
+        case 'h': {
+            const struct verb *v = find_verb(verb);
+            printf("usage: ragd %s %s\n\n%s\n", verb, v->args, v->help);
+            return 1;
+        }
+        default: return 2;
+        }
+    }
+    return 0;
+}
+
+/* Loads .env, fills the data dir, opens and migrates the store. 0 or an exit status. */
+static int start(struct opts *o)
+{
+    char err[512] = "";
+    if (config_load(".env", err, sizeof err)) {
+        fprintf(stderr, "ragd: %s\n", err);
+        return 2;
+    }
+    if (!o->data)
+        o->data = config_str("RAGD_DATA_DIR", "./data");
+    enum log_level lvl;
+    if (!log_parse_level(config_str("LOG_LEVEL", "info"), &lvl))
+        log_set_level(lvl);
+    if (mkdir(o->data, 0700) && errno != EEXIST) {
+        fprintf(stderr, "ragd: cannot create data dir %s: %s\n", o->data, strerror(errno));
+        return 1;
+    }
+    api_set_data_dir(o->data);
+    char *def_url = xasprintf("sqlite://%s/ragd.db", o->data);
+    const char *url = config_str("DATABASE_URL", def_url);
+    int rc = db_open(url, err, sizeof err);
+    free(def_url);
+    if (rc) {
+        fprintf(stderr, "ragd: database: %s\n", err);
+        return 1;
+    }
+    if ((rc = store_migrate())) {
+        fprintf(stderr, "ragd: migrations failed: %s\n", ragd_strerror(rc));
+        return 1;
+    }
+    if (auth_init(o->data, err, sizeof err)) {
+        fprintf(stderr, "ragd: %s\n", err);
+        return 2;
+    }
+    if (config_errors()) {
+        fprintf(stderr, "ragd: invalid configuration: %s\n", config_errors());
+        return 2;
+    }
+    return 0;
+}
+
+/* ---- serve ---- */
+
+static int cmd_serve(int argc, char **argv)
+{
+    struct opts o = {.port = -1};
+    int rc = parse_opts(argc, argv, &o, "serve");
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    /* Signals are taken by sigwait below; block them before any thread starts. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if ((rc = start(&o)))
+        return rc;
+
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int env_port = (int)config_int("API_PORT", 8000, 0, 65535); /* validated even if --port */
+    struct http_config hc = {
+        .host = o.host ? o.host : config_str("API_HOST", "127.0.0.1"),
+        .port = o.port >= 0 ? o.port : env_port,
+        .threads = (int)config_int("API_WORKERS", ncpu < 2 ? 2 : ncpu, 1, 256),
+        .workers = (int)config_int("WORKER_THREADS", ncpu < 2 ? 4 : 2 * ncpu, 1, 1024),
+        .max_body = (size_t)config_int("MAX_BODY_BYTES", 1 << 20, 1024, 1LL << 32),
+        .max_header = (size_t)config_int("MAX_HEADER_BYTES", 16384, 1024, 1 << 20),
+        .idle_timeout_s = (int)config_int("IDLE_TIMEOUT_SECONDS", 30, 1, 3600),
+        .request_timeout_s = (int)config_int("REQUEST_TIMEOUT_SECONDS", 60, 1, 3600),
+        .cors_origins = config_str("CORS_ORIGINS", "[\"http://localhost:3000\"]"),
+    };
+    int drain_s = (int)config_int("SHUTDOWN_DRAIN_SECONDS", 30, 0, 3600);
+    if (config_errors()) {
+        fprintf(stderr, "ragd: invalid configuration: %s\n", config_errors());
+        return 2;
+    }
+    http_add_routes(health_routes);
+    http_add_routes(auth_routes);
+    http_add_routes(users_routes);
+    http_add_routes(admin_routes);
+    http_set_guard(GUARD_AUTH, auth_guard);
+
+    char err[256];
+    if (http_start(&hc, err, sizeof err)) {
+        fprintf(stderr, "ragd: %s\n", err);
+        return 1;
+    }
+    log_json(LOG_INFO, "ragd listening",
+             json_pack("{s:s, s:i, s:s, s:s, s:i, s:i}", "host", hc.host, "port", http_port(),
+                       "version", RAGD_VERSION, "database", db_backend(), "threads", hc.threads,
+                       "workers", hc.workers));
+    int sig = 0;
+    sigwait(&set, &sig);
+    log_json(LOG_INFO, "shutting down",
+             json_pack("{s:s, s:i}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", "inflight",
+                       http_inflight()));
+    http_stop(drain_s);
+    db_close();
+    log_msg(LOG_INFO, "stopped");
+    return 0;
+}
+
+/* ---- init, user, seed ---- */
+
+static int cmd_init(int argc, char **argv)
+{
+    struct opts o = {0};
+    int rc = parse_opts(argc, argv, &o, "init");
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if ((rc = start(&o)))
+        return rc;
+    int version = 0;
+    store_schema_version(&version);
+    printf("{\"data_dir\":\"%s\",\"database\":\"%s\",\"schema_version\":%d}\n", o.data,
+           db_backend(), version);
+    db_close();
+    return 0;
+}
+
+static int plan_ok(const char *p)
+{
+    return p && (!strcmp(p, "free") || !strcmp(p, "pro") || !strcmp(p, "enterprise"));
+}
+
+/* Creates a user unless the e-mail exists. Returns 0 created, 1 existed, <0 error. */
+static int create_user(const char *email, const char *password, const char *plan, int admin,
+                       const char *username, const char *org_id)
+{
+    struct user u = {0};
+    if (store_user_get_by_email(email, &u) == 0) {
+        store_user_clear(&u);
+        return 1;
+    }
+    snprintf(u.email, sizeof u.email, "%s", email);
+    for (char *p = u.email; *p; p++)
+        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+    snprintf(u.username, sizeof u.username, "%s", username ? username : "");
+    snprintf(u.subscription_plan, sizeof u.subscription_plan, "%s", plan ? plan : "free");
+    snprintf(u.organization_id, sizeof u.organization_id, "%s", org_id ? org_id : "");
+    u.is_active = 1;
+    u.is_verified = 1;
+    u.is_superuser = admin;
+    int rc = password_hash(password, auth_bcrypt_rounds(), u.hashed_password,
+                           sizeof u.hashed_password);
+    if (!rc)
+        rc = store_user_create(&u);
+    return rc;
+}
+
+static int cmd_user(int argc, char **argv)
+{
+    if (argc < 2 || (strcmp(argv[1], "create") && strcmp(argv[1], "set-plan"))) {
+        const struct verb *v = find_verb("user");
+        fprintf(argc < 2 ? stderr : stdout, "usage: ragd user %s\n\n%s\n", v->args, v->help);
+        return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
+    }
+    const char *sub = argv[1];
+    struct opts o = {0};
+    int rc = parse_opts(argc - 1, argv + 1, &o, "user");
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if (!o.email || (!strcmp(sub, "create") && !o.password) ||
+        (!strcmp(sub, "set-plan") && !o.plan)) {
+        fprintf(stderr, "ragd user %s: missing --email%s\n", sub,
+                !strcmp(sub, "create") ? " or --password" : " or --plan");
+        return 2;
+    }
+    if (o.plan && !plan_ok(o.plan)) {
+        fprintf(stderr, "ragd user: --plan must be free, pro or enterprise\n");
+        return 2;
+    }
+    if (!email_valid(o.email)) {
+        fprintf(stderr, "ragd user: '%s' is not a valid e-mail address\n", o.email);
+        return 2;
+    }
+    if ((rc = start(&o)))
+        return rc;
+    if (!strcmp(sub, "create")) {
+        size_t n = strlen(o.password);
+        if (n < PASSWORD_MIN || n > PASSWORD_MAX) {
+            fprintf(stderr, "ragd user create: password must be 8 to 72 bytes\n");
+            return 2;
+        }
+        rc = create_user(o.email, o.password, o.plan, o.admin, o.username, NULL);
+        if (rc == 1) {
+            fprintf(stderr, "ragd user create: %s already exists\n", o.email);
+            rc = 1;
+        } else if (rc) {
+            fprintf(stderr, "ragd user create: %s\n", ragd_strerror(rc));
+            rc = 1;
+        } else {
+            printf("created %s (%s%s)\n", o.email, o.plan ? o.plan : "free",
+                   o.admin ? ", admin" : "");
+        }
+    } else {
+        struct user u;
+        rc = store_user_get_by_email(o.email, &u);
+        if (!rc) {
+            json_t *patch = json_pack("{s:s}", "subscription_plan", o.plan);
+            rc = store_user_update(u.id, patch);
+            json_decref(patch);
+            store_user_clear(&u);
+        }
+        if (rc) {
+            fprintf(stderr, "ragd user set-plan: %s\n", ragd_strerror(rc));
+            rc = 1;
+        } else {
+            printf("%s is now on %s\n", o.email, o.plan);
+        }
+    }
+    db_close();
+    return rc;
+}
+
+static int cmd_seed(int argc, char **argv)
+{
+    struct opts o = {0};
+    int rc = parse_opts(argc, argv, &o, "seed");
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if (!o.demo) {
+        fprintf(stderr, "ragd seed: nothing to do (use --demo)\n");
+        return 2;
+    }
+    if ((rc = start(&o)))
+        return rc;
+    char org[37];
+    if (store_org_find("Default Organization", org)) {
+        rc = store_org_create("Default Organization", "example.com",
+                              "{\"max_users\":100,\"features_enabled\":[\"chat\",\"search\","
+                              "\"analytics\"]}",
+                              org);
+        if (rc) {
+            fprintf(stderr, "ragd seed: %s\n", ragd_strerror(rc));
+            return 1;
+        }
+    }
+    static const struct {
+        const char *email, *password, *plan;
+        int admin;
+    } demo[] = {
+        {"admin@example.com", "adminpassword123", "enterprise", 1},
+        {"test@example.com", "testpassword123", "pro", 0},
+        {"free@example.com", "freepassword123", "free", 0},
+    };
+    for (size_t i = 0; i < sizeof demo / sizeof demo[0]; i++) {
+        rc = create_user(demo[i].email, demo[i].password, demo[i].plan, demo[i].admin, NULL, org);
+        if (rc < 0) {
+            fprintf(stderr, "ragd seed: %s: %s\n", demo[i].email, ragd_strerror(rc));
+            return 1;
+        }
+        printf("%s %s (%s%s)\n", rc ? "exists " : "created", demo[i].email, demo[i].plan,
+               demo[i].admin ? ", admin" : "");
+    }
+    db_close();
+    return 0;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("ragd %s\n", RAGD_VERSION);
+    return 0;
+}
+
+static const struct verb verbs[] = {
+    {"serve", "[--data DIR] [--port N] [--host ADDR]",
+     "Serve the HTTP API. Configuration comes from the environment and ./.env (API_HOST,\n"
+     "API_PORT, DATABASE_URL, JWT_SECRET_KEY, BCRYPT_ROUNDS, CORS_ORIGINS, ...); flags win.\n"
+     "SIGTERM or SIGINT drains in-flight requests and exits 0.",
+     cmd_serve},
+    {"init", "[--data DIR]",
+     "Create the data directory, the database and its tables, and the JWT secret.", cmd_init},
+    {"user", "create --email E --password P [--plan free|pro|enterprise] [--admin] [--username U]"
+             " [--data DIR]\n       ragd user set-plan --email E --plan PLAN [--data DIR]",
+     "Create a user, or change a user's plan.", cmd_user},
+    {"seed", "--demo [--data DIR]",
+     "Create the Default Organization and the demo users: admin@example.com (admin,\n"
+     "enterprise), test@example.com (pro), free@example.com (free). Idempotent.",
+     cmd_seed},
+    {"version", "", "Print the version.", cmd_version},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const struct verb *find_verb(const char *name)
+{
+    for (const struct verb *v = verbs; v->name; v++)
+        if (!strcmp(v->name, name))
+            return v;
+    return NULL;
+}
 
 static void usage(FILE *f)
 {
-    fputs("usage: ragd <command> [options]\n\ncommands:\n", f);
+    fputs("usage: ragd <command> [options]     (ragd <command> --help for details)\n\n"
+          "commands:\n",
+          f);
+    for (const struct verb *v = verbs; v->name; v++) {
+        const char *nl = strchr(v->help, '\n');
+        fprintf(f, "  %-12s %.*s\n", v->name, nl ? (int)(nl - v->help) : (int)strlen(v->help),
+                v->help);
+    }
     engine_cli_usage(f);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (!strcmp(argv[1], "--version"))
+        return cmd_version(0, NULL);
+    const struct verb *v = find_verb(argv[1]);
+    if (v)
+        return v->run(argc - 1, argv + 1);
     int rc = engine_cli_main(argc - 1, argv + 1);
     if (rc >= 0)
         return rc;

@@ -1,0 +1,16 @@
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "api/api.h"
+
+void api_invalid(struct req *r, const char *field, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    http_json(r, 422,
+              json_pack("{s:s, s:s, s:s, s:s}", "detail", msg, "code", "VALIDATION_ERROR",
+                        "field", field, "request_id", req_id(r)));
+}

@@ -1,0 +1,189 @@
+/* health.c - /health, /health/detailed, /ready, /metrics and /openapi.json. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "core/metrics.h"
+#include "core/util.h"
+#include "core/version.h"
+#include "limits/limiter.h"
+#include "store/db.h"
+
+enum { MAX_CHECKS = 16 };
+static struct {
+    const char *name;
+    json_t *(*check)(void);
+} checks[MAX_CHECKS];
+static int nchecks;
+static int64_t started_ms;
+
+void api_add_health_check(const char *name, json_t *(*check)(void))
+{
+    if (nchecks < MAX_CHECKS)
+        checks[nchecks++] = (typeof(checks[0])){name, check};
+}
+
+static void health(struct req *r)
+{
+    http_json(r, 200, json_pack("{s:s, s:s}", "status", "healthy", "version", RAGD_VERSION));
+}
+
+static json_t *database_check(void)
+{
+    int64_t t0 = time_mono_ns();
+    int rc = db_ping(db_conn());
+    double ms = (double)(time_mono_ns() - t0) / 1e6;
+    return json_pack("{s:s, s:s, s:f}", "status", rc ? "unhealthy" : "healthy", "backend",
+                     db_backend(), "latency_ms", ms);
+}
+
+static void health_detailed(struct req *r)
+{
+    if (!started_ms)
+        started_ms = time_now_ms();
+    json_t *services = json_object();
+    int unhealthy = 0, degraded = 0;
+    json_t *db = database_check();
+    json_object_set_new(services, "database", db);
+    json_object_set_new(services, "cache",
+                        json_pack("{s:s, s:s}", "status", "healthy", "backend",
+                                  limiter_backend()));
+    for (int i = 0; i < nchecks; i++)
+        json_object_set_new(services, checks[i].name, checks[i].check());
+    const char *k;
+    json_t *v;
+    json_object_foreach(services, k, v) {
+        const char *s = json_string_value(json_object_get(v, "status"));
+        if (s && !strcmp(s, "unhealthy"))
+            unhealthy = 1;
+        else if (s && !strcmp(s, "degraded"))
+            degraded = 1;
+    }
+    if (!json_object_get(services, "indexes"))
+        json_object_set_new(services, "indexes",
+                            json_pack("{s:s, s:s}", "status", "not_configured", "detail",
+                                      "no knowledge base in this build"));
+    if (!json_object_get(services, "models"))
+        json_object_set_new(services, "models",
+                            json_pack("{s:s, s:s}", "status", "not_configured", "detail",
+                                      "no local models configured"));
+    http_json(r, unhealthy ? 503 : 200,
+              json_pack("{s:s, s:s, s:I, s:o}", "status",
+                        unhealthy ? "unhealthy" : degraded ? "degraded" : "healthy", "version",
+                        RAGD_VERSION, "uptime_s", (json_int_t)(time_now_ms() - started_ms) / 1000,
+                        "services", services));
+}
+
+static void ready(struct req *r)
+{
+    int rc = db_ping(db_conn());
+    if (rc) {
+        http_header(r, "Retry-After", "1");
+        http_error(r, 503, "NOT_READY", "Database unavailable");
+        return;
+    }
+    http_json(r, 200, json_pack("{s:s}", "status", "ready"));
+}
+
+static void metrics(struct req *r)
+{
+    struct sbuf b;
+    sb_init(&b);
+    metrics_gauge("ragd_http_inflight_requests", "Requests being served", http_inflight());
+    metrics_render(&b);
+    http_raw(r, 200, "text/plain; version=0.0.4", b.s ? b.s : "", b.len);
+    sb_free(&b);
+}
+
+/* ---- OpenAPI ---- */
+
+static void add_route(const struct route *rt, void *arg)
+{
+    json_t *paths = arg;
+    json_t *item = json_object_get(paths, rt->pattern);
+    if (!item) {
+        item = json_object();
+        json_object_set_new(paths, rt->pattern, item);
+    }
+    char method[16];
+    size_t i;
+    for (i = 0; rt->method[i] && i < sizeof method - 1; i++)
+        method[i] = (char)(rt->method[i] | 0x20);
+    method[i] = '\0';
+    int ok = rt->ok_status ? rt->ok_status : 200;
+    char code[8];
+    snprintf(code, sizeof code, "%d", ok);
+    json_t *responses = json_object();
+    json_object_set_new(responses, code,
+                        json_pack("{s:s}", "description",
+                                  rt->response_doc ? rt->response_doc : "Success"));
+    json_t *err = json_pack("{s:{s:{s:{s:s}}}}", "content", "application/json", "schema", "$ref",
+                            "#/components/schemas/Error");
+    json_object_set_new(err, "description", json_string("Error"));
+    json_object_set_new(responses, "4XX", err);
+    json_t *op = json_pack("{s:[s], s:s, s:o}", "tags", rt->tag ? rt->tag : "misc", "summary",
+                           rt->summary ? rt->summary : "", "responses", responses);
+    if (rt->access != ACCESS_PUBLIC)
+        json_object_set_new(op, "security", json_pack("[{s:[]}]", "bearerAuth"));
+    if (rt->access == ACCESS_ADMIN)
+        json_object_set_new(op, "x-admin-only", json_true());
+    if (rt->rate)
+        json_object_set_new(op, "x-rate-limit-resource", json_string(rt->rate));
+    if (rt->quota)
+        json_object_set_new(op, "x-quota-resource", json_string(rt->quota));
+    if (rt->body)
+        json_object_set_new(op, "requestBody",
+                            json_pack("{s:b, s:{s:{s:o}}}", "required", 1, "content",
+                                      "application/json", "schema", jv_schema_json(rt->body)));
+    json_t *params = json_array();
+    for (const char *p = rt->pattern; (p = strchr(p, '{')); p++) {
+        const char *e = strchr(p, '}');
+        json_array_append_new(params, json_pack("{s:s%, s:s, s:b, s:{s:s}}", "name", p + 1,
+                                                (size_t)(e - p - 1), "in", "path", "required", 1,
+                                                "schema", "type", "string"));
+    }
+    if (json_array_size(params))
+        json_object_set_new(op, "parameters", params);
+    else
+        json_decref(params);
+    json_object_set_new(item, method, op);
+}
+
+static void openapi(struct req *r)
+{
+    json_t *paths = json_object();
+    http_foreach_route(add_route, paths);
+    json_t *doc = json_pack(
+        "{s:s, s:{s:s, s:s, s:s}, s:o, s:{s:{s:{s:s, s:s, s:s}}, s:{s:{s:s, s:{s:{s:[s,s]}, "
+        "s:{s:s}, s:{s:s}}}}}}",
+        "openapi", "3.0.3", "info", "title", "ragd API", "version", RAGD_VERSION, "description",
+        "Self-hosted retrieval-augmented chatbot platform", "paths", paths, "components",
+        "securitySchemes", "bearerAuth", "type", "http", "scheme", "bearer", "bearerFormat",
+        "JWT", "schemas", "Error", "type", "object", "properties", "detail", "oneOf", "string",
+        "object", "code", "type", "string", "request_id", "type", "string");
+    /* jansson cannot express oneOf of types directly: fix the detail schema up. */
+    json_t *detail = json_object_get(
+        json_object_get(json_object_get(json_object_get(json_object_get(doc, "components"),
+                                                        "schemas"),
+                                        "Error"),
+                        "properties"),
+        "detail");
+    json_object_set_new(detail, "oneOf",
+                        json_pack("[{s:s},{s:s}]", "type", "string", "type", "object"));
+    http_json(r, 200, doc);
+}
+
+const struct route health_routes[] = {
+    {"GET", "/health", health, ACCESS_PUBLIC, NULL, NULL, NULL, "health", "Liveness", 200,
+     "{status, version}"},
+    {"GET", "/health/detailed", health_detailed, ACCESS_PUBLIC, NULL, NULL, NULL, "health",
+     "Health of every subsystem; 503 when one is unhealthy", 200, "{status, version, services}"},
+    {"GET", "/ready", ready, ACCESS_PUBLIC, NULL, NULL, NULL, "health",
+     "Readiness for traffic; 503 while the database is unreachable", 200, "{status}"},
+    {"GET", "/metrics", metrics, ACCESS_PUBLIC, NULL, NULL, NULL, "health",
+     "Prometheus metrics", 200, "text/plain exposition format"},
+    {"GET", "/openapi.json", openapi, ACCESS_PUBLIC, NULL, NULL, NULL, "health",
+     "This API described in OpenAPI 3", 200, "OpenAPI document"},
+    {NULL},
+};

@@ -1,0 +1,35 @@
+/* config.h - configuration from environment variables and a .env file.
+ *
+ * Names are the seeds' (API_HOST, API_PORT, JWT_SECRET_KEY, DATABASE_URL, ...). A variable in
+ * the environment wins over the same one in .env. config_load() is called once at start;
+ * after that the getters are read-only and thread-safe. */
+#ifndef RAGD_CONFIG_H
+#define RAGD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Reads the .env file at path (a missing file is fine). Returns 0, or RAGD_EFORMAT with a
+ * message in err (line number) for a malformed line. Call before threads start. */
+int config_load(const char *path, char *err, size_t errcap);
+
+/* Sets a value (overrides env and .env); for command-line flags and tests. */
+void config_set(const char *name, const char *value);
+
+/* The raw value, or def when unset or empty. Valid for the process lifetime. */
+const char *config_str(const char *name, const char *def);
+
+/* Typed getters. A value that does not parse, or lies outside [min, max], makes the getter
+ * return def and records an error for config_errors(). */
+int64_t config_int(const char *name, int64_t def, int64_t min, int64_t max);
+double config_double(const char *name, double def, double min, double max);
+int config_bool(const char *name, int def); /* true/false/1/0/yes/no/on/off */
+
+/* Validation errors collected by the getters ("NAME: reason; ..."), or NULL if none.
+ * main.c refuses to start when there are any. */
+const char *config_errors(void);
+
+/* Releases everything (end of process, tests). */
+void config_reset(void);
+
+#endif

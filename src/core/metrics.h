@@ -1,0 +1,21 @@
+/* metrics.h - counters, gauges and latency histograms, rendered in Prometheus text format.
+ * All functions are thread-safe and cannot fail. */
+#ifndef RAGD_METRICS_H
+#define RAGD_METRICS_H
+
+#include <stdint.h>
+
+#include "core/util.h"
+
+/* One finished HTTP request: route is the pattern ("/users/{id}") or "unmatched". */
+void metrics_request(const char *method, const char *route, int status, int64_t duration_ns);
+/* A request refused before its handler: reason such as "rate_limit", "quota", "auth",
+ * "body_too_large", "validation", "overloaded". */
+void metrics_reject(const char *reason);
+/* A named gauge (absolute value) or counter (added), with an optional help text. */
+void metrics_gauge(const char *name, const char *help, double value);
+void metrics_count(const char *name, const char *help, double delta);
+/* Appends every metric to b. */
+void metrics_render(struct sbuf *b);
+
+#endif

@@ -1,0 +1,381 @@
+#include "engine/llm.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "core/mem.h"
+#include "engine/tok_gguf.h"
+
+struct llm_model {
+    model_t *model;
+    tokenizer_t *tok;
+    pool_t *pool;
+    pthread_mutex_t mu; /* serialises forward passes on the shared pool */
+    enum quant_isa isa;
+    int32_t eos_id, im_end_id, eot_id, think_open_id, think_close_id;
+};
+
+struct llm_session {
+    llm_model_t *m;
+    model_state_t *st;
+    float *logits; /* [n_vocab] */
+    int have_logits;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int32_t find_piece(const tokenizer_t *t, const char *piece)
+{
+    return t ? tokenizer_find(t, piece, strlen(piece)) : -1;
+}
+
+int llm_model_load(const char *path, int n_threads, llm_model_t **out, char *err,
+                   size_t err_len)
+{
+    model_t *model;
+    int rc = model_load(path, &model, err, err_len);
+    if (rc)
+        return rc;
+    llm_model_t *m = xcalloc(1, sizeof *m);
+    m->model = model;
+    m->eos_id = m->im_end_id = m->eot_id = m->think_open_id = m->think_close_id = -1;
+    rc = tok_gguf_load(model_gguf(model), &m->tok, err, err_len);
+    if (rc == RAGD_ENOTFOUND || rc == RAGD_ENOTSUP) {
+        m->tok = NULL; /* token-id interfaces still work */
+        if (err && err_len)
+            err[0] = 0;
+    } else if (rc) {
+        goto fail;
+    }
+    if ((rc = pool_create(n_threads, &m->pool))) {
+        if (err && err_len)
+            snprintf(err, err_len, "llm: cannot start %d threads", n_threads);
+        goto fail;
+    }
+    pthread_mutex_init(&m->mu, NULL);
+    m->isa = quant_best_isa();
+    if (m->tok) {
+        m->eos_id = tokenizer_special_id(m->tok, "eos");
+        m->im_end_id = find_piece(m->tok, "<|im_end|>");
+        m->eot_id = find_piece(m->tok, "<|endoftext|>");
+        m->think_open_id = find_piece(m->tok, "<think>");
+        m->think_close_id = find_piece(m->tok, "</think>");
+    }
+    *out = m;
+    return 0;
+fail:
+    tokenizer_free(m->tok);
+    model_free(m->model);
+    free(m);
+    return rc;
+}
+
+void llm_model_free(llm_model_t *m)
+{
+    if (!m)
+        return;
+    pool_free(m->pool);
+    pthread_mutex_destroy(&m->mu);
+    if (m->tok)
+        tokenizer_free(m->tok);
+    model_free(m->model);
+    free(m);
+}
+
+const model_t *llm_model_raw(const llm_model_t *m) { return m->model; }
+const tokenizer_t *llm_model_tokenizer(const llm_model_t *m) { return m->tok; }
+int llm_model_n_threads(const llm_model_t *m) { return pool_size(m->pool); }
+
+int llm_tokenize(const llm_model_t *m, const char *text, size_t len, int flags, int32_t **ids,
+                 size_t *n_ids)
+{
+    if (!m->tok)
+        return RAGD_ENOTSUP;
+    return tokenizer_encode(m->tok, text, len, flags, ids, n_ids);
+}
+
+int llm_session_create(llm_model_t *m, int n_ctx, llm_session_t **out)
+{
+    const struct model_config *c = model_config(m->model);
+    if (n_ctx < 0)
+        return RAGD_EINVAL;
+    if (n_ctx == 0)
+        n_ctx = c->n_ctx_train < 4096 ? c->n_ctx_train : 4096;
+    llm_session_t *s = xcalloc(1, sizeof *s);
+    s->m = m;
+    int rc = model_state_create(m->model, n_ctx, 64, m->pool, m->isa, &s->st);
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    s->logits = xcalloc((size_t)c->n_vocab, sizeof(float));
+    *out = s;
+    return 0;
+}
+
+void llm_session_free(llm_session_t *s)
+{
+    if (!s)
+        return;
+    model_state_free(s->st);
+    free(s->logits);
+    free(s);
+}
+
+int llm_session_n_past(const llm_session_t *s) { return model_state_n_past(s->st); }
+int llm_session_n_ctx(const llm_session_t *s) { return model_state_n_ctx(s->st); }
+
+void llm_session_reset(llm_session_t *s)
+{
+    model_state_truncate(s->st, 0);
+    s->have_logits = 0;
+}
+
+int llm_session_eval(llm_session_t *s, const int32_t *tokens, size_t n, float *logits_all)
+{
+    if (n == 0 || n > (size_t)1 << 30)
+        return RAGD_EINVAL;
+    size_t V = (size_t)model_config(s->m->model)->n_vocab;
+    pthread_mutex_lock(&s->m->mu);
+    int rc = model_forward(s->st, tokens, (int)n, logits_all ? logits_all : s->logits,
+                           logits_all != NULL);
+    pthread_mutex_unlock(&s->m->mu);
+    if (rc)
+        return rc;
+    if (logits_all)
+        memcpy(s->logits, logits_all + (n - 1) * V, V * sizeof(float));
+    s->have_logits = 1;
+    return 0;
+}
+
+const float *llm_session_logits(const llm_session_t *s) { return s->logits; }
+
+void llm_gen_params_default(struct llm_gen_params *p)
+{
+    memset(p, 0, sizeof *p);
+    sampler_params_default(&p->sampling);
+    p->n_predict = 256;
+}
+
+void llm_gen_result_free(struct llm_gen_result *r)
+{
+    free(r->text);
+    r->text = NULL;
+}
+
+/* ---- output assembly: thinking filter, stop strings, streaming ---- */
+
+struct out {
+    char *p;
+    size_t len, cap, emitted;
+    llm_text_cb cb;
+    void *ud;
+    const struct llm_gen_params *gp;
+    size_t max_stop;
+    int stopped_by_caller;
+};
+
+static void out_put(struct out *o, const char *s, size_t n)
+{
+    if (o->len + n + 1 > o->cap) {
+        o->cap = (o->len + n + 1) * 2;
+        o->p = xrealloc(o->p, o->cap);
+    }
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+    o->p[o->len] = 0;
+}
+
+static void out_emit(struct out *o, size_t upto)
+{
+    if (upto > o->emitted && o->cb && !o->stopped_by_caller &&
+        o->cb(o->ud, o->p + o->emitted, upto - o->emitted))
+        o->stopped_by_caller = 1;
+    if (upto > o->emitted)
+        o->emitted = upto;
+}
+
+/* After new text: returns 1 if a stop string completed (output cut before it), else emits what
+ * cannot be the start of a stop string. */
+static int out_check(struct out *o, int final)
+{
+    const struct llm_gen_params *gp = o->gp;
+    size_t from = o->emitted > o->max_stop ? o->emitted - o->max_stop : 0;
+    size_t cut = (size_t)-1;
+    for (size_t i = 0; i < gp->n_stop; i++) {
+        size_t n = strlen(gp->stop[i]);
+        if (!n)
+            continue;
+        for (size_t j = from; j + n <= o->len; j++) {
+            if (!memcmp(o->p + j, gp->stop[i], n)) {
+                if (j < cut)
+                    cut = j;
+                break;
+            }
+        }
+    }
+    if (cut != (size_t)-1) {
+        o->len = cut;
+        o->p[cut] = 0;
+        if (o->emitted > cut) /* cannot happen: held back text is never emitted */
+            o->emitted = cut;
+        out_emit(o, cut);
+        return 1;
+    }
+    size_t hold = 0;
+    if (!final) {
+        for (size_t i = 0; i < gp->n_stop; i++) {
+            size_t n = strlen(gp->stop[i]);
+            for (size_t k = n > 1 ? n - 1 : 0; k > hold; k--) {
+                if (k <= o->len && !memcmp(o->p + o->len - k, gp->stop[i], k)) {
+                    hold = k;
+                    break;
+                }
+            }
+        }
+    }
+    out_emit(o, o->len - hold);
+    return 0;
+}
+
+static int is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
+                 const struct llm_gen_params *p, llm_text_cb cb, void *ud,
+                 struct llm_gen_result *res)
+{
+    llm_model_t *m = s->m;
+    const struct model_config *c = model_config(m->model);
+    memset(res, 0, sizeof *res);
+    if (!m->tok)
+        return RAGD_ENOTSUP;
+    if (n_prompt == 0 && !s->have_logits)
+        return RAGD_EINVAL;
+    if (n_prompt >= (size_t)(llm_session_n_ctx(s) - llm_session_n_past(s)))
+        return RAGD_ERANGE;
+    sampler_t *smp;
+    int rc = sampler_create(&p->sampling, c->n_vocab, &smp);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n_prompt; i++)
+        sampler_accept(smp, prompt[i]);
+    double t0 = now_s();
+    if (n_prompt && (rc = llm_session_eval(s, prompt, n_prompt, NULL))) {
+        sampler_free(smp);
+        return rc;
+    }
+    double t1 = now_s();
+    struct out o = {.cb = cb, .ud = ud, .gp = p};
+    out_put(&o, "", 0);
+    for (size_t i = 0; i < p->n_stop; i++)
+        if (strlen(p->stop[i]) > o.max_stop)
+            o.max_stop = strlen(p->stop[i]);
+    struct tok_stream ts = {0};
+    size_t piece_cap = 256;
+    for (size_t i = 0; i < tokenizer_n_vocab(m->tok); i++) {
+        const char *b;
+        size_t l;
+        if (tokenizer_token_bytes(m->tok, (int32_t)i, &b, &l) == 0 && l + 64 > piece_cap)
+            piece_cap = l + 64;
+    }
+    char *piece = xmalloc(piece_cap);
+    float *logits = xmalloc((size_t)c->n_vocab * sizeof(float));
+    int in_think = 0, trim = 0, n_gen = 0;
+    enum llm_stop why = LLM_STOP_LENGTH;
+    for (;;) {
+        if (p->n_predict >= 0 && n_gen >= p->n_predict) {
+            why = LLM_STOP_LENGTH;
+            break;
+        }
+        memcpy(logits, s->logits, (size_t)c->n_vocab * sizeof(float));
+        int32_t tok = sampler_sample(smp, logits);
+        sampler_accept(smp, tok);
+        n_gen++;
+        if (tok == m->eos_id || tok == m->im_end_id || tok == m->eot_id) {
+            why = LLM_STOP_EOS;
+            break;
+        }
+        if (!p->keep_thinking && tok == m->think_open_id) {
+            in_think = 1;
+        } else if (!p->keep_thinking && tok == m->think_close_id) {
+            in_think = 0;
+            trim = 1;
+        } else if (!in_think) {
+            int n = tokenizer_stream_push(m->tok, &ts, tok, 1, piece, piece_cap);
+            if (n > 0) {
+                const char *q = piece;
+                size_t len = (size_t)n;
+                if (trim && o.len == 0)
+                    while (len && is_space(*q))
+                        q++, len--;
+                if (len)
+                    trim = 0;
+                out_put(&o, q, len);
+                if (out_check(&o, 0)) {
+                    why = LLM_STOP_STRING;
+                    break;
+                }
+            }
+        }
+        if (o.stopped_by_caller) {
+            why = LLM_STOP_CALLER;
+            break;
+        }
+        if (llm_session_n_past(s) >= llm_session_n_ctx(s)) {
+            why = LLM_STOP_CONTEXT;
+            break;
+        }
+        if ((rc = llm_session_eval(s, &tok, 1, NULL)))
+            break;
+    }
+    if (!rc && why != LLM_STOP_STRING) {
+        int n = tokenizer_stream_flush(&ts, piece, piece_cap);
+        if (n > 0 && !in_think)
+            out_put(&o, piece, (size_t)n);
+        if (out_check(&o, 1))
+            why = LLM_STOP_STRING;
+    }
+    double t2 = now_s();
+    free(logits);
+    free(piece);
+    sampler_free(smp);
+    if (rc) {
+        free(o.p);
+        return rc;
+    }
+    res->text = o.p;
+    res->len = o.len;
+    res->n_prompt = (int)n_prompt;
+    res->n_gen = n_gen;
+    res->prompt_s = t1 - t0;
+    res->gen_s = t2 - t1;
+    res->stop = why;
+    return 0;
+}
+
+int llm_chat(llm_session_t *s, const struct chat_msg *msgs, size_t n_msgs, int thinking,
+             const struct llm_gen_params *p, llm_text_cb cb, void *ud,
+             struct llm_gen_result *res)
+{
+    if (!s->m->tok)
+        return RAGD_ENOTSUP;
+    char *text = chat_format(msgs, n_msgs, 1, thinking);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = tokenizer_encode(s->m->tok, text, strlen(text), TOKENIZE_PARSE_SPECIAL, &ids, &n);
+    free(text);
+    if (rc)
+        return rc;
+    llm_session_reset(s);
+    rc = llm_generate(s, ids, n, p, cb, ud, res);
+    free(ids);
+    return rc;
+}

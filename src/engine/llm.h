@@ -1,0 +1,99 @@
+/* llm.h - the engine's public text-generation API: load a GGUF language model once, open
+ * sessions (a KV cache each), feed prompts and generate with streaming callbacks.
+ *
+ *   llm_model_t *m;  llm_model_load("qwen3-1.7b.gguf", 0, &m, err, sizeof err);
+ *   llm_session_t *s; llm_session_create(m, 4096, &s);
+ *   struct llm_gen_params gp; llm_gen_params_default(&gp);
+ *   struct chat_msg msgs[] = {{"user", "Hello"}};
+ *   struct llm_gen_result r;
+ *   llm_chat(s, msgs, 1, &gp, on_text, ctx, &r);   ... llm_gen_result_free(&r);
+ *
+ * A model is immutable and shared by its sessions; sessions of one model may be used from
+ * different threads, but their forward passes run one at a time (they share the model's
+ * thread pool). One session must not be used by two threads at once. */
+#ifndef RAGD_LLM_H
+#define RAGD_LLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/chat.h"
+#include "engine/model.h"
+#include "engine/sampler.h"
+#include "engine/tokenizer.h"
+
+typedef struct llm_model llm_model_t;
+typedef struct llm_session llm_session_t;
+
+/* Loads path with n_threads worker threads (0 = one per CPU). The tokenizer is built from the
+ * file's metadata when present. Returns 0 with *out (llm_model_free) or the error of
+ * model_load / tok_gguf_load / pool_create; err receives a one-line reason. */
+int llm_model_load(const char *path, int n_threads, llm_model_t **out, char *err,
+                   size_t err_len);
+void llm_model_free(llm_model_t *m); /* all sessions must be freed first; NULL is a no-op */
+
+const model_t *llm_model_raw(const llm_model_t *m);
+/* The tokenizer, or NULL when the file has none (then text functions return RAGD_ENOTSUP). */
+const tokenizer_t *llm_model_tokenizer(const llm_model_t *m);
+int llm_model_n_threads(const llm_model_t *m);
+
+/* Tokenizes text (flags as tokenizer_encode). *ids: caller frees with free(). */
+int llm_tokenize(const llm_model_t *m, const char *text, size_t len, int flags, int32_t **ids,
+                 size_t *n_ids);
+
+/* A sequence with its own KV cache of n_ctx positions (0: the training context, capped at
+ * 4096). Returns 0, RAGD_EINVAL, or RAGD_ENOMEM when the cache does not fit in memory. */
+int llm_session_create(llm_model_t *m, int n_ctx, llm_session_t **out);
+void llm_session_free(llm_session_t *s); /* NULL is a no-op */
+int llm_session_n_past(const llm_session_t *s);
+int llm_session_n_ctx(const llm_session_t *s);
+void llm_session_reset(llm_session_t *s); /* forgets the sequence; cannot fail */
+
+/* Appends tokens; logits_all (n x n_vocab floats) may be NULL. The last token's logits are
+ * kept for llm_session_logits. Errors as model_forward (RAGD_ERANGE: context full). */
+int llm_session_eval(llm_session_t *s, const int32_t *tokens, size_t n, float *logits_all);
+/* n_vocab logits after the last evaluated token (owned by s, valid until the next call). */
+const float *llm_session_logits(const llm_session_t *s);
+
+struct llm_gen_params {
+    struct sampler_params sampling;
+    int n_predict;             /* max new tokens; default 256; -1 until the context is full */
+    const char *const *stop;   /* stop strings (not included in the output) */
+    size_t n_stop;
+    int keep_thinking;         /* keep <think>...</think> text in the output; default 0 */
+};
+
+void llm_gen_params_default(struct llm_gen_params *p); /* cannot fail */
+
+/* Receives each new piece of output text (valid UTF-8 except at a stop). Returning non-zero
+ * stops generation (reason LLM_STOP_CALLER). */
+typedef int (*llm_text_cb)(void *ud, const char *text, size_t len);
+
+enum llm_stop { LLM_STOP_EOS, LLM_STOP_LENGTH, LLM_STOP_STRING, LLM_STOP_CONTEXT,
+                LLM_STOP_CALLER };
+
+struct llm_gen_result {
+    char *text; /* the whole output, NUL-terminated; free with llm_gen_result_free */
+    size_t len;
+    int n_prompt, n_gen;
+    double prompt_s, gen_s; /* seconds spent evaluating the prompt and generating */
+    enum llm_stop stop;
+};
+
+void llm_gen_result_free(struct llm_gen_result *r); /* NULL-safe on r->text */
+
+/* Evaluates prompt (appended to what the session holds) and samples up to n_predict tokens,
+ * stopping at the end-of-sequence token, <|im_end|>, <|endoftext|> or a stop string. cb may be
+ * NULL. Returns 0 and fills *res, or RAGD_ERANGE (prompt does not fit the context),
+ * RAGD_EINVAL (bad parameters or token ids), RAGD_ENOTSUP (no tokenizer). */
+int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
+                 const struct llm_gen_params *p, llm_text_cb cb, void *ud,
+                 struct llm_gen_result *res);
+
+/* Formats msgs as ChatML (thinking as chat_format), tokenizes with special tokens parsed and
+ * generates from a reset session. Same returns as llm_generate. */
+int llm_chat(llm_session_t *s, const struct chat_msg *msgs, size_t n_msgs, int thinking,
+             const struct llm_gen_params *p, llm_text_cb cb, void *ud,
+             struct llm_gen_result *res);
+
+#endif

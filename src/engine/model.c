@@ -1,0 +1,683 @@
+#include "engine/model.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/mem.h"
+
+struct model {
+    gguf_t *gguf;
+    struct model_config cfg;
+    struct model_weights w;
+};
+
+/* ---- loading ---- */
+
+static int errf(char *err, size_t err_len, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int errf(char *err, size_t err_len, int rc, const char *fmt, ...)
+{
+    if (err && err_len) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, err_len, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+static int meta_int(const gguf_t *g, const char *arch, const char *suffix, int def, int lo, int hi,
+                    int *out, char *err, size_t err_len)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    uint64_t v;
+    int rc = gguf_get_u64(g, key, &v);
+    if (rc == RAGD_ENOTFOUND && def >= 0) {
+        *out = def;
+        return 0;
+    }
+    if (rc == RAGD_ENOTFOUND)
+        return errf(err, err_len, RAGD_EFORMAT, "model: missing metadata %s", key);
+    if (rc || v < (uint64_t)lo || v > (uint64_t)hi)
+        return errf(err, err_len, RAGD_EFORMAT, "model: metadata %s is invalid or out of range",
+                    key);
+    *out = (int)v;
+    return 0;
+}
+
+static int meta_float(const gguf_t *g, const char *arch, const char *suffix, float def,
+                      float *out, char *err, size_t err_len)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    int rc = gguf_get_f32(g, key, out);
+    if (rc == RAGD_ENOTFOUND) {
+        *out = def;
+        return 0;
+    }
+    if (rc || !isfinite(*out))
+        return errf(err, err_len, RAGD_EFORMAT, "model: metadata %s is invalid", key);
+    return 0;
+}
+
+static int get_tensor(const gguf_t *g, const char *name, int64_t rows, int64_t cols, int optional,
+                      struct model_tensor *t, char *err, size_t err_len)
+{
+    const struct gguf_tensor *gt = gguf_find_tensor(g, name);
+    memset(t, 0, sizeof *t);
+    if (!gt)
+        return optional ? 0 : errf(err, err_len, RAGD_EFORMAT, "model: tensor %s is missing", name);
+    int64_t r = gt->ne[1] * gt->ne[2] * gt->ne[3];
+    if (gt->ne[0] != cols || r != rows || (rows > 1 && gt->n_dims != 2) ||
+        (rows == 1 && gt->n_dims != 1))
+        return errf(err, err_len, RAGD_EFORMAT,
+                    "model: tensor %s has shape [%lld, %lld], expected [%lld, %lld]", name,
+                    (long long)gt->ne[0], (long long)r, (long long)cols, (long long)rows);
+    const struct quant_type_info *ti = quant_type_info(gt->type);
+    if (!ti || !ti->supported)
+        return errf(err, err_len, RAGD_ENOTSUP, "model: tensor %s has unsupported type %s", name,
+                    ti ? ti->name : "?");
+    t->data = gt->data;
+    t->type = gt->type;
+    t->rows = rows;
+    t->cols = cols;
+    t->row_bytes = quant_row_bytes(gt->type, (size_t)cols);
+    return 0;
+}
+
+static int get_vec(const gguf_t *g, const char *name, int64_t n, int optional, const float **out,
+                   char *err, size_t err_len)
+{
+    struct model_tensor t;
+    int rc = get_tensor(g, name, 1, n, optional, &t, err, err_len);
+    if (rc)
+        return rc;
+    if (t.data && t.type != GGML_TYPE_F32)
+        return errf(err, err_len, RAGD_ENOTSUP, "model: tensor %s must be f32", name);
+    *out = t.data;
+    return 0;
+}
+
+static int load_config(const gguf_t *g, struct model_config *c, char *err, size_t err_len)
+{
+    char *arch = NULL;
+    int rc = gguf_get_str(g, "general.architecture", &arch);
+    if (rc)
+        return errf(err, err_len, RAGD_EFORMAT, "model: general.architecture missing or invalid");
+    if (!strcmp(arch, "llama")) {
+        c->arch = MODEL_ARCH_LLAMA;
+        c->arch_name = "llama";
+    } else if (!strcmp(arch, "qwen2")) {
+        c->arch = MODEL_ARCH_QWEN2;
+        c->arch_name = "qwen2";
+    } else if (!strcmp(arch, "qwen3")) {
+        c->arch = MODEL_ARCH_QWEN3;
+        c->arch_name = "qwen3";
+    } else {
+        rc = errf(err, err_len, RAGD_ENOTSUP, "model: architecture '%s' is not supported "
+                  "(llama, qwen2, qwen3)", arch);
+        free(arch);
+        return rc;
+    }
+    free(arch);
+    const char *a = c->arch_name;
+    if ((rc = meta_int(g, a, "embedding_length", -1, 1, 65536, &c->n_embd, err, err_len)) ||
+        (rc = meta_int(g, a, "block_count", -1, 1, 1024, &c->n_layer, err, err_len)) ||
+        (rc = meta_int(g, a, "feed_forward_length", -1, 1, 1 << 20, &c->n_ff, err, err_len)) ||
+        (rc = meta_int(g, a, "attention.head_count", -1, 1, 1024, &c->n_head, err, err_len)) ||
+        (rc = meta_int(g, a, "attention.head_count_kv", c->n_head, 1, 1024, &c->n_head_kv, err,
+                       err_len)) ||
+        (rc = meta_int(g, a, "context_length", 2048, 1, 1 << 24, &c->n_ctx_train, err, err_len)))
+        return rc;
+    int hd_default = c->n_embd % c->n_head ? -1 : c->n_embd / c->n_head, vlen = 0;
+    if ((rc = meta_int(g, a, "attention.key_length", hd_default, 2, 4096, &c->head_dim, err,
+                       err_len)) ||
+        (rc = meta_int(g, a, "attention.value_length", c->head_dim, 2, 4096, &vlen, err,
+                       err_len)) ||
+        (rc = meta_int(g, a, "rope.dimension_count", c->head_dim, 2, 4096, &c->rope_dim, err,
+                       err_len)))
+        return rc;
+    if (vlen != c->head_dim || c->head_dim % 2 || c->rope_dim % 2 || c->rope_dim > c->head_dim ||
+        c->n_head % c->n_head_kv)
+        return errf(err, err_len, RAGD_EFORMAT,
+                    "model: inconsistent attention shape (heads %d, kv heads %d, key length %d, "
+                    "value length %d, rope dims %d)", c->n_head, c->n_head_kv, c->head_dim, vlen,
+                    c->rope_dim);
+    if ((rc = meta_float(g, a, "attention.layer_norm_rms_epsilon", 1e-6f, &c->rms_eps, err,
+                         err_len)) ||
+        (rc = meta_float(g, a, "rope.freq_base", 10000.0f, &c->rope_base, err, err_len)))
+        return rc;
+    if (c->rms_eps <= 0 || c->rope_base <= 1)
+        return errf(err, err_len, RAGD_EFORMAT, "model: invalid rms epsilon or rope base");
+    c->rope_scale = 1.0f;
+    char key[128], *stype = NULL;
+    snprintf(key, sizeof key, "%s.rope.scaling.type", a);
+    if (gguf_get_str(g, key, &stype) == 0) {
+        int ok = !strcmp(stype, "none") || !strcmp(stype, "linear");
+        int linear = !strcmp(stype, "linear");
+        if (!ok) {
+            rc = errf(err, err_len, RAGD_ENOTSUP, "model: rope scaling '%s' is not supported",
+                      stype);
+            free(stype);
+            return rc;
+        }
+        free(stype);
+        if (linear && (rc = meta_float(g, a, "rope.scaling.factor", 1.0f, &c->rope_scale, err,
+                                       err_len)))
+            return rc;
+    } else if ((rc = meta_float(g, a, "rope.scale_linear", 1.0f, &c->rope_scale, err, err_len))) {
+        return rc;
+    }
+    if (!(c->rope_scale > 0))
+        return errf(err, err_len, RAGD_EFORMAT, "model: invalid rope scaling factor");
+    c->rope_neox = c->arch != MODEL_ARCH_LLAMA;
+    c->qk_norm = c->arch == MODEL_ARCH_QWEN3;
+    c->qkv_bias = c->arch == MODEL_ARCH_QWEN2;
+    const struct gguf_tensor *emb = gguf_find_tensor(g, "token_embd.weight");
+    if (!emb || emb->n_dims != 2 || emb->ne[1] > (1 << 24))
+        return errf(err, err_len, RAGD_EFORMAT, "model: token_embd.weight missing or malformed");
+    c->n_vocab = (int)emb->ne[1];
+    return 0;
+}
+
+int model_load_gguf(gguf_t *g, model_t **out, char *err, size_t err_len)
+{
+    model_t *m = xcalloc(1, sizeof *m);
+    m->gguf = g;
+    struct model_config *c = &m->cfg;
+    struct model_weights *w = &m->w;
+    int rc = load_config(g, c, err, err_len);
+    if (rc)
+        goto fail;
+    int64_t qd = (int64_t)c->n_head * c->head_dim, kvd = (int64_t)c->n_head_kv * c->head_dim;
+    if ((rc = get_tensor(g, "token_embd.weight", c->n_vocab, c->n_embd, 0, &w->tok_embd, err,
+                         err_len)) ||
+        (rc = get_vec(g, "output_norm.weight", c->n_embd, 0, &w->output_norm, err, err_len)) ||
+        (rc = get_tensor(g, "output.weight", c->n_vocab, c->n_embd, 1, &w->output, err,
+                         err_len)) ||
+        (rc = get_vec(g, "rope_freqs.weight", c->rope_dim / 2, 1, &w->rope_freqs, err, err_len)))
+        goto fail;
+    if (!w->output.data) {
+        c->tied_output = 1;
+        w->output = w->tok_embd;
+    }
+    w->layers = xcalloc((size_t)c->n_layer, sizeof *w->layers);
+    for (int i = 0; i < c->n_layer; i++) {
+        struct model_layer *l = &w->layers[i];
+        char n[14][64];
+        static const char *names[] = {"attn_norm.weight", "attn_q.weight",   "attn_k.weight",
+                                      "attn_v.weight",    "attn_output.weight", "ffn_norm.weight",
+                                      "ffn_gate.weight",  "ffn_up.weight",   "ffn_down.weight",
+                                      "attn_q.bias",      "attn_k.bias",     "attn_v.bias",
+                                      "attn_q_norm.weight", "attn_k_norm.weight"};
+        for (int k = 0; k < 14; k++)
+            snprintf(n[k], sizeof n[k], "blk.%d.%s", i, names[k]);
+        if ((rc = get_vec(g, n[0], c->n_embd, 0, &l->attn_norm, err, err_len)) ||
+            (rc = get_tensor(g, n[1], qd, c->n_embd, 0, &l->wq, err, err_len)) ||
+            (rc = get_tensor(g, n[2], kvd, c->n_embd, 0, &l->wk, err, err_len)) ||
+            (rc = get_tensor(g, n[3], kvd, c->n_embd, 0, &l->wv, err, err_len)) ||
+            (rc = get_tensor(g, n[4], c->n_embd, qd, 0, &l->wo, err, err_len)) ||
+            (rc = get_vec(g, n[5], c->n_embd, 0, &l->ffn_norm, err, err_len)) ||
+            (rc = get_tensor(g, n[6], c->n_ff, c->n_embd, 0, &l->w_gate, err, err_len)) ||
+            (rc = get_tensor(g, n[7], c->n_ff, c->n_embd, 0, &l->w_up, err, err_len)) ||
+            (rc = get_tensor(g, n[8], c->n_embd, c->n_ff, 0, &l->w_down, err, err_len)) ||
+            (rc = get_vec(g, n[9], qd, !c->qkv_bias, &l->bq, err, err_len)) ||
+            (rc = get_vec(g, n[10], kvd, !c->qkv_bias, &l->bk, err, err_len)) ||
+            (rc = get_vec(g, n[11], kvd, !c->qkv_bias, &l->bv, err, err_len)) ||
+            (rc = get_vec(g, n[12], c->head_dim, !c->qk_norm, &l->q_norm, err, err_len)) ||
+            (rc = get_vec(g, n[13], c->head_dim, !c->qk_norm, &l->k_norm, err, err_len)))
+            goto fail;
+    }
+    *out = m;
+    return 0;
+fail:
+    model_free(m);
+    return rc;
+}
+
+int model_load(const char *path, model_t **out, char *err, size_t err_len)
+{
+    gguf_t *g;
+    int rc = gguf_open(path, &g, err, err_len);
+    if (rc)
+        return rc;
+    return model_load_gguf(g, out, err, err_len);
+}
+
+void model_free(model_t *m)
+{
+    if (!m)
+        return;
+    free(m->w.layers);
+    gguf_close(m->gguf);
+    free(m);
+}
+
+const struct model_config *model_config(const model_t *m) { return &m->cfg; }
+const struct model_weights *model_weights(const model_t *m) { return &m->w; }
+const gguf_t *model_gguf(const model_t *m) { return m->gguf; }
+
+static size_t tbytes(const struct model_tensor *t) { return (size_t)t->rows * t->row_bytes; }
+
+size_t model_weight_bytes(const model_t *m)
+{
+    size_t n = tbytes(&m->w.output);
+    for (int i = 0; i < m->cfg.n_layer; i++) {
+        const struct model_layer *l = &m->w.layers[i];
+        n += tbytes(&l->wq) + tbytes(&l->wk) + tbytes(&l->wv) + tbytes(&l->wo) +
+             tbytes(&l->w_gate) + tbytes(&l->w_up) + tbytes(&l->w_down);
+    }
+    return n;
+}
+
+/* ---- state ---- */
+
+struct model_state {
+    const model_t *m;
+    pool_t *pool;
+    enum quant_isa isa;
+    quant_dot_fn dot_f32;
+    int n_ctx, n_batch, n_past;
+    /* activations, one row per token of the batch */
+    float *x;      /* [n_batch, n_embd] residual stream */
+    float *xb;     /* [n_batch, max(n_embd, q_dim)] */
+    float *xb2;    /* [n_batch, q_dim] attention output */
+    float *q;      /* [n_batch, q_dim] */
+    float *k, *v;  /* [n_batch, kv_dim] */
+    float *hb;     /* [n_batch, n_ff] */
+    float *hb2;    /* [n_batch, n_ff] */
+    float *logits; /* [n_batch, n_vocab] */
+    void *act;     /* quantized activations: [n_batch] rows of the widest act format */
+    size_t act_stride;
+    float *att;    /* [n_threads, n_ctx] attention scores per thread */
+    float *rope_cos, *rope_sin; /* [n_batch, rope_dim/2] */
+    float *inv_freq;            /* [rope_dim/2] */
+    /* KV cache */
+    float *key_cache;   /* [n_layer, n_ctx, kv_dim] */
+    float *value_cache; /* [n_layer, n_ctx, kv_dim] */
+};
+
+int model_state_create(const model_t *m, int n_ctx, int n_batch, pool_t *pool,
+                       enum quant_isa isa, model_state_t **out)
+{
+    const struct model_config *c = &m->cfg;
+    if (n_ctx <= 0 || n_batch <= 0 || n_ctx > (1 << 24) || n_batch > 4096)
+        return RAGD_EINVAL;
+    size_t kvd = (size_t)c->n_head_kv * c->head_dim, qd = (size_t)c->n_head * c->head_dim;
+    size_t kv_bytes = (size_t)c->n_layer * (size_t)n_ctx * kvd * sizeof(float);
+    float *kc = try_malloc(kv_bytes), *vc = kc ? try_malloc(kv_bytes) : NULL;
+    if (!vc) {
+        free(kc);
+        return RAGD_ENOMEM;
+    }
+    model_state_t *s = xcalloc(1, sizeof *s);
+    s->m = m;
+    s->pool = pool;
+    s->isa = isa;
+    s->dot_f32 = quant_dot_kernel(GGML_TYPE_F32, isa);
+    s->n_ctx = n_ctx;
+    s->n_batch = n_batch;
+    s->key_cache = kc;
+    s->value_cache = vc;
+    size_t B = (size_t)n_batch, wide = qd > (size_t)c->n_embd ? qd : (size_t)c->n_embd;
+    s->x = xcalloc(B * c->n_embd, sizeof(float));
+    s->xb = xcalloc(B * wide, sizeof(float));
+    s->xb2 = xcalloc(B * qd, sizeof(float));
+    s->q = xcalloc(B * qd, sizeof(float));
+    s->k = xcalloc(B * kvd, sizeof(float));
+    s->v = xcalloc(B * kvd, sizeof(float));
+    s->hb = xcalloc(B * c->n_ff, sizeof(float));
+    s->hb2 = xcalloc(B * c->n_ff, sizeof(float));
+    s->logits = xcalloc(B * c->n_vocab, sizeof(float));
+    size_t widest = (size_t)(c->n_ff > (int)wide ? c->n_ff : (int)wide);
+    s->act_stride = quant_act_row_bytes(ACT_F32, widest); /* f32 is the widest format */
+    s->act = xmalloc(B * s->act_stride);
+    s->att = xcalloc((size_t)pool_size(pool) * n_ctx, sizeof(float));
+    int half = c->rope_dim / 2;
+    s->rope_cos = xcalloc(B * half, sizeof(float));
+    s->rope_sin = xcalloc(B * half, sizeof(float));
+    s->inv_freq = xcalloc((size_t)half, sizeof(float));
+    for (int i = 0; i < half; i++) {
+        double f = pow((double)c->rope_base, -2.0 * i / c->rope_dim);
+        if (m->w.rope_freqs)
+            f /= m->w.rope_freqs[i];
+        s->inv_freq[i] = (float)f;
+    }
+    *out = s;
+    return 0;
+}
+
+void model_state_free(model_state_t *s)
+{
+    if (!s)
+        return;
+    free(s->inv_freq);
+    free(s->rope_sin);
+    free(s->rope_cos);
+    free(s->att);
+    free(s->act);
+    free(s->logits);
+    free(s->hb2);
+    free(s->hb);
+    free(s->v);
+    free(s->k);
+    free(s->q);
+    free(s->xb2);
+    free(s->xb);
+    free(s->x);
+    free(s->value_cache);
+    free(s->key_cache);
+    free(s);
+}
+
+int model_state_n_past(const model_state_t *s) { return s->n_past; }
+int model_state_n_ctx(const model_state_t *s) { return s->n_ctx; }
+
+int model_state_truncate(model_state_t *s, int n_past)
+{
+    if (n_past < 0 || n_past > s->n_past)
+        return RAGD_ERANGE;
+    s->n_past = n_past;
+    return 0;
+}
+
+/* ---- matrix products ---- */
+
+#define MAX_MATS 3
+
+/* out_j[t, r] = W_j[r, :] . act[t, :] for several matrices sharing one input, rows of all of
+ * them handed out in chunks to the pool's threads. */
+struct matmul_job {
+    int n_mats;
+    const struct model_tensor *w[MAX_MATS];
+    float *out[MAX_MATS];
+    quant_dot_fn dot[MAX_MATS];
+    quant_dot_multi_fn multi[MAX_MATS]; /* NULL: no multi-row kernel */
+    int64_t row_end[MAX_MATS]; /* cumulative row counts */
+    const uint8_t *act;
+    size_t act_stride;
+    int n_tok;
+    int64_t chunk;
+    atomic_long next;
+};
+
+static void matmul_worker(void *arg, int ith, int nth)
+{
+    struct matmul_job *j = arg;
+    (void)ith;
+    (void)nth;
+    int64_t total = j->row_end[j->n_mats - 1];
+    for (;;) {
+        int64_t r0 = atomic_fetch_add(&j->next, j->chunk);
+        if (r0 >= total)
+            return;
+        int64_t r1 = r0 + j->chunk < total ? r0 + j->chunk : total;
+        for (int64_t r = r0; r < r1; r++) {
+            int mi = 0;
+            while (r >= j->row_end[mi])
+                mi++;
+            int64_t base = mi ? j->row_end[mi - 1] : 0, row = r - base;
+            const struct model_tensor *w = j->w[mi];
+            const uint8_t *wr = (const uint8_t *)w->data + (size_t)row * w->row_bytes;
+            if (j->multi[mi] && j->n_tok > 1) {
+                float tmp[64];
+                for (int t0 = 0; t0 < j->n_tok; t0 += 64) {
+                    int nt = j->n_tok - t0 < 64 ? j->n_tok - t0 : 64;
+                    j->multi[mi](wr, j->act + (size_t)t0 * j->act_stride, j->act_stride, nt, tmp,
+                                 (size_t)w->cols);
+                    for (int t = 0; t < nt; t++)
+                        j->out[mi][(size_t)(t0 + t) * w->rows + row] = tmp[t];
+                }
+                continue;
+            }
+            for (int t = 0; t < j->n_tok; t++)
+                j->out[mi][(size_t)t * w->rows + row] =
+                    j->dot[mi](wr, j->act + (size_t)t * j->act_stride, (size_t)w->cols);
+        }
+    }
+}
+
+/* Runs n_mats products of x [n_tok, cols] (same cols and activation format for all). */
+static void matmul(model_state_t *s, int n_mats, const struct model_tensor **w, float **out,
+                   const float *x, int n_tok)
+{
+    struct matmul_job j = {.n_mats = n_mats, .n_tok = n_tok};
+    enum act_kind kind = quant_act_kind(w[0]->type);
+    size_t cols = (size_t)w[0]->cols;
+    int64_t rows = 0;
+    for (int i = 0; i < n_mats; i++) {
+        j.w[i] = w[i];
+        j.out[i] = out[i];
+        j.dot[i] = quant_dot_kernel(w[i]->type, s->isa);
+        j.multi[i] = quant_dot_multi_kernel(w[i]->type, s->isa);
+        rows += w[i]->rows;
+        j.row_end[i] = rows;
+    }
+    j.act_stride = quant_act_row_bytes(kind, cols);
+    for (int t = 0; t < n_tok; t++)
+        quant_act_quantize(kind, x + (size_t)t * cols, (uint8_t *)s->act + t * j.act_stride, cols);
+    j.act = s->act;
+    int nth = pool_size(s->pool);
+    int64_t chunk = rows / ((int64_t)nth * 8);
+    j.chunk = chunk < 4 ? 4 : chunk;
+    atomic_init(&j.next, 0);
+    pool_run(s->pool, matmul_worker, &j);
+}
+
+static int same_act(const struct model_tensor *a, const struct model_tensor *b)
+{
+    return quant_act_kind(a->type) == quant_act_kind(b->type);
+}
+
+/* Products of one input with up to three matrices, fused into one pool job when their
+ * activation formats agree. */
+static void matmul_multi(model_state_t *s, int n, const struct model_tensor **w, float **out,
+                         const float *x, int n_tok)
+{
+    int fused = 1;
+    for (int i = 1; i < n; i++)
+        fused &= same_act(w[0], w[i]);
+    if (fused) {
+        matmul(s, n, w, out, x, n_tok);
+    } else {
+        for (int i = 0; i < n; i++)
+            matmul(s, 1, &w[i], &out[i], x, n_tok);
+    }
+}
+
+/* ---- small ops ---- */
+
+static void rmsnorm(float *o, const float *x, const float *w, int n, float eps)
+{
+    float ss = 0;
+    for (int i = 0; i < n; i++)
+        ss += x[i] * x[i];
+    float scale = 1.0f / sqrtf(ss / n + eps);
+    for (int i = 0; i < n; i++)
+        o[i] = x[i] * scale * w[i];
+}
+
+static void rope(float *v, const float *cs, const float *sn, int rope_dim, int neox)
+{
+    int half = rope_dim / 2;
+    for (int i = 0; i < half; i++) {
+        int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+        float x0 = v[a], x1 = v[b];
+        v[a] = x0 * cs[i] - x1 * sn[i];
+        v[b] = x0 * sn[i] + x1 * cs[i];
+    }
+}
+
+/* ---- attention ---- */
+
+struct attn_job {
+    model_state_t *s;
+    int layer, pos0, n_tok;
+    atomic_int next;
+};
+
+static void attn_worker(void *arg, int ith, int nth)
+{
+    struct attn_job *j = arg;
+    model_state_t *s = j->s;
+    const struct model_config *c = &s->m->cfg;
+    (void)nth;
+    int hd = c->head_dim, kvd = c->n_head_kv * hd, qd = c->n_head * hd;
+    int group = c->n_head / c->n_head_kv;
+    float *att = s->att + (size_t)ith * s->n_ctx;
+    float scale = 1.0f / sqrtf((float)hd);
+    size_t layer_off = (size_t)j->layer * s->n_ctx * kvd;
+    int total = j->n_tok * c->n_head;
+    for (;;) {
+        int item = atomic_fetch_add(&j->next, 1);
+        if (item >= total)
+            return;
+        int t = item / c->n_head, h = item % c->n_head, kvh = h / group;
+        int n_pos = j->pos0 + t + 1;
+        const float *q = s->q + (size_t)t * qd + (size_t)h * hd;
+        const float *kc = s->key_cache + layer_off + (size_t)kvh * hd;
+        const float *vc = s->value_cache + layer_off + (size_t)kvh * hd;
+        float max = -INFINITY;
+        for (int p = 0; p < n_pos; p++) {
+            float a = s->dot_f32(kc + (size_t)p * kvd, q, (size_t)hd) * scale;
+            att[p] = a;
+            if (a > max)
+                max = a;
+        }
+        float sum = 0;
+        for (int p = 0; p < n_pos; p++) {
+            att[p] = expf(att[p] - max);
+            sum += att[p];
+        }
+        float inv = 1.0f / sum;
+        float *o = s->xb2 + (size_t)t * qd + (size_t)h * hd;
+        memset(o, 0, (size_t)hd * sizeof(float));
+        for (int p = 0; p < n_pos; p++) {
+            float a = att[p] * inv;
+            const float *vr = vc + (size_t)p * kvd;
+            for (int i = 0; i < hd; i++)
+                o[i] += a * vr[i];
+        }
+    }
+}
+
+/* ---- forward ---- */
+
+static void forward_batch(model_state_t *s, const int32_t *tokens, int n, int want_all)
+{
+    const model_t *m = s->m;
+    const struct model_config *c = &m->cfg;
+    const struct model_weights *w = &m->w;
+    int D = c->n_embd, hd = c->head_dim, qd = c->n_head * hd, kvd = c->n_head_kv * hd;
+    int F = c->n_ff, half = c->rope_dim / 2, pos0 = s->n_past;
+
+    for (int t = 0; t < n; t++) {
+        const uint8_t *row = (const uint8_t *)w->tok_embd.data +
+                             (size_t)tokens[t] * w->tok_embd.row_bytes;
+        quant_dequantize_row(w->tok_embd.type, row, s->x + (size_t)t * D, (size_t)D);
+        float pos = (float)(pos0 + t) / c->rope_scale;
+        for (int i = 0; i < half; i++) {
+            float th = pos * s->inv_freq[i];
+            s->rope_cos[t * half + i] = cosf(th);
+            s->rope_sin[t * half + i] = sinf(th);
+        }
+    }
+
+    for (int L = 0; L < c->n_layer; L++) {
+        const struct model_layer *l = &w->layers[L];
+        for (int t = 0; t < n; t++)
+            rmsnorm(s->xb + (size_t)t * D, s->x + (size_t)t * D, l->attn_norm, D, c->rms_eps);
+        const struct model_tensor *qkv[3] = {&l->wq, &l->wk, &l->wv};
+        float *qkv_out[3] = {s->q, s->k, s->v};
+        matmul_multi(s, 3, qkv, qkv_out, s->xb, n);
+        size_t cache_off = ((size_t)L * s->n_ctx + pos0) * kvd;
+        for (int t = 0; t < n; t++) {
+            float *q = s->q + (size_t)t * qd, *k = s->k + (size_t)t * kvd,
+                  *v = s->v + (size_t)t * kvd;
+            if (l->bq) {
+                for (int i = 0; i < qd; i++)
+                    q[i] += l->bq[i];
+                for (int i = 0; i < kvd; i++) {
+                    k[i] += l->bk[i];
+                    v[i] += l->bv[i];
+                }
+            }
+            const float *cs = s->rope_cos + t * half, *sn = s->rope_sin + t * half;
+            for (int h = 0; h < c->n_head; h++) {
+                if (l->q_norm)
+                    rmsnorm(q + h * hd, q + h * hd, l->q_norm, hd, c->rms_eps);
+                rope(q + h * hd, cs, sn, c->rope_dim, c->rope_neox);
+            }
+            for (int h = 0; h < c->n_head_kv; h++) {
+                if (l->k_norm)
+                    rmsnorm(k + h * hd, k + h * hd, l->k_norm, hd, c->rms_eps);
+                rope(k + h * hd, cs, sn, c->rope_dim, c->rope_neox);
+            }
+            memcpy(s->key_cache + cache_off + (size_t)t * kvd, k, (size_t)kvd * sizeof(float));
+            memcpy(s->value_cache + cache_off + (size_t)t * kvd, v, (size_t)kvd * sizeof(float));
+        }
+        struct attn_job aj = {.s = s, .layer = L, .pos0 = pos0, .n_tok = n};
+        atomic_init(&aj.next, 0);
+        pool_run(s->pool, attn_worker, &aj);
+
+        const struct model_tensor *wo = &l->wo;
+        float *xb = s->xb;
+        matmul(s, 1, &wo, &xb, s->xb2, n);
+        for (size_t i = 0; i < (size_t)n * D; i++)
+            s->x[i] += s->xb[i];
+
+        for (int t = 0; t < n; t++)
+            rmsnorm(s->xb + (size_t)t * D, s->x + (size_t)t * D, l->ffn_norm, D, c->rms_eps);
+        const struct model_tensor *gu[2] = {&l->w_gate, &l->w_up};
+        float *gu_out[2] = {s->hb, s->hb2};
+        matmul_multi(s, 2, gu, gu_out, s->xb, n);
+        for (size_t i = 0; i < (size_t)n * F; i++) {
+            float g = s->hb[i];
+            s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i];
+        }
+        const struct model_tensor *wd = &l->w_down;
+        matmul(s, 1, &wd, &xb, s->hb, n);
+        for (size_t i = 0; i < (size_t)n * D; i++)
+            s->x[i] += s->xb[i];
+    }
+
+    /* Final norm and logits: for every token, or only the last one. */
+    int first = want_all ? 0 : n - 1;
+    for (int t = first; t < n; t++)
+        rmsnorm(s->xb + (size_t)(t - first) * D, s->x + (size_t)t * D, w->output_norm, D,
+                c->rms_eps);
+    const struct model_tensor *wout = &w->output;
+    float *lg = s->logits;
+    matmul(s, 1, &wout, &lg, s->xb, n - first);
+    s->n_past += n;
+}
+
+int model_forward(model_state_t *s, const int32_t *tokens, int n, float *logits, int all)
+{
+    const struct model_config *c = &s->m->cfg;
+    if (n <= 0)
+        return RAGD_EINVAL;
+    if (n > s->n_ctx - s->n_past)
+        return RAGD_ERANGE;
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->n_vocab)
+            return RAGD_EINVAL;
+    size_t V = (size_t)c->n_vocab;
+    for (int done = 0; done < n;) {
+        int b = n - done < s->n_batch ? n - done : s->n_batch;
+        int last_chunk = done + b == n;
+        forward_batch(s, tokens + done, b, all);
+        if (logits && all)
+            memcpy(logits + (size_t)done * V, s->logits, (size_t)b * V * sizeof(float));
+        else if (logits && last_chunk)
+            memcpy(logits, s->logits, V * sizeof(float));
+        done += b;
+    }
+    return 0;
+}

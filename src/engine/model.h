@@ -1,0 +1,109 @@
+/* model.h - decoder-only transformer language models from GGUF files: Config / Weights / State.
+ *
+ * Architectures (GGUF general.architecture): "llama", "qwen2" (q/k/v biases) and "qwen3"
+ * (per-head RMSNorm on q and k). Grouped-query attention, RoPE (NEOX-style rotation for the
+ * qwen family, GPT-J-style pairs for llama, base and linear scaling from the metadata, llama3
+ * rope_freqs factors when present), SwiGLU feed-forward, RMSNorm with the file's epsilon and an
+ * output projection tied to the token embedding when output.weight is absent.
+ *
+ * Weights are views into the mmap'd file. A model_state holds every activation buffer and the
+ * KV cache of one sequence, allocated once at creation: the forward pass allocates nothing. */
+#ifndef RAGD_MODEL_H
+#define RAGD_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/gguf.h"
+#include "engine/pool.h"
+#include "engine/quant.h"
+
+enum model_arch { MODEL_ARCH_LLAMA, MODEL_ARCH_QWEN2, MODEL_ARCH_QWEN3 };
+
+struct model_config {
+    enum model_arch arch;
+    const char *arch_name; /* static string */
+    int n_embd;            /* hidden size */
+    int n_layer;
+    int n_head, n_head_kv;
+    int head_dim;  /* attention.key_length (== value_length) */
+    int n_ff;      /* feed-forward hidden size */
+    int n_vocab;   /* rows of the token embedding */
+    int n_ctx_train;
+    float rms_eps;
+    float rope_base;
+    float rope_scale; /* linear position scaling factor (1 = none) */
+    int rope_dim;     /* rotated dimensions per head (<= head_dim, even) */
+    int rope_neox;    /* rotate (i, i + rope_dim/2) pairs instead of (2i, 2i+1) */
+    int qk_norm, qkv_bias, tied_output;
+};
+
+/* A 2-D weight matrix: rows x cols elements of type, row-major, cols contiguous (GGUF ne[0]). */
+struct model_tensor {
+    const void *data;
+    uint32_t type;
+    int64_t rows, cols;
+    size_t row_bytes;
+};
+
+struct model_layer {
+    const float *attn_norm;            /* [n_embd] */
+    struct model_tensor wq;            /* [n_head*head_dim, n_embd] */
+    struct model_tensor wk, wv;        /* [n_head_kv*head_dim, n_embd] */
+    const float *bq, *bk, *bv;         /* qwen2: [n_head*head_dim], [kv_dim], [kv_dim] */
+    const float *q_norm, *k_norm;      /* qwen3: [head_dim] */
+    struct model_tensor wo;            /* [n_embd, n_head*head_dim] */
+    const float *ffn_norm;             /* [n_embd] */
+    struct model_tensor w_gate, w_up;  /* [n_ff, n_embd] */
+    struct model_tensor w_down;        /* [n_embd, n_ff] */
+};
+
+struct model_weights {
+    struct model_tensor tok_embd; /* [n_vocab, n_embd] */
+    struct model_layer *layers;   /* [n_layer] */
+    const float *output_norm;     /* [n_embd] */
+    struct model_tensor output;   /* [n_vocab, n_embd]; == tok_embd when tied */
+    const float *rope_freqs;      /* [rope_dim/2] divisors of the frequencies, or NULL */
+};
+
+typedef struct model model_t;
+
+/* Loads path (see gguf_open) and checks that every tensor the architecture needs is present
+ * with the right shape and a supported type. Returns 0 with *out (free with model_free),
+ * RAGD_EIO, RAGD_EFORMAT (malformed or inconsistent file) or RAGD_ENOTSUP (architecture or
+ * tensor type ragd cannot run); err receives a one-line reason. */
+int model_load(const char *path, model_t **out, char *err, size_t err_len);
+/* The same from an opened file; takes ownership of g (closed on failure too). */
+int model_load_gguf(gguf_t *g, model_t **out, char *err, size_t err_len);
+void model_free(model_t *m); /* NULL is a no-op */
+
+const struct model_config *model_config(const model_t *m);
+const struct model_weights *model_weights(const model_t *m);
+const gguf_t *model_gguf(const model_t *m); /* owned by m */
+/* Bytes of weights read to compute one token's logits (every matrix once). */
+size_t model_weight_bytes(const model_t *m);
+
+/* ---- state ---- */
+
+typedef struct model_state model_state_t;
+
+/* Allocates activations for up to n_batch tokens per step and a KV cache of n_ctx positions.
+ * isa selects the kernels (quant_best_isa() normally). pool is borrowed (must outlive the
+ * state). Returns 0 with *out (free with model_state_free), RAGD_EINVAL for bad sizes, or
+ * RAGD_ENOMEM if the KV cache cannot be allocated. */
+int model_state_create(const model_t *m, int n_ctx, int n_batch, pool_t *pool,
+                       enum quant_isa isa, model_state_t **out);
+void model_state_free(model_state_t *s); /* NULL is a no-op */
+
+int model_state_n_past(const model_state_t *s);
+int model_state_n_ctx(const model_state_t *s);
+/* Forgets positions >= n_past (0 clears the sequence). RAGD_ERANGE if n_past > current. */
+int model_state_truncate(model_state_t *s, int n_past);
+
+/* Appends n tokens to the sequence, evaluating them in batches. logits receives n_vocab floats
+ * for the last token, or n * n_vocab floats (row per token) when all is set; it may be NULL.
+ * Returns RAGD_ERANGE if the context would overflow (nothing is evaluated), RAGD_EINVAL for a
+ * token id outside the vocabulary or n <= 0. */
+int model_forward(model_state_t *s, const int32_t *tokens, int n, float *logits, int all);
+
+#endif

@@ -1,0 +1,147 @@
+/* quant.h - tensor element types and their kernels.
+ *
+ * Weight types use ggml's numbering and block layouts byte for byte, so that GGUF files from
+ * the common converters and quantizers load unchanged:
+ *   F32, F16 (IEEE half), BF16 (upper half of an f32),
+ *   Q8_0  32 weights: f16 d, int8 q[32];                      x = d*q
+ *   Q4_0  32 weights: f16 d, uint8 qs[16] (low nibbles are weights 0..15, high 16..31);
+ *                     x = d*(q-8)
+ *   Q4_K 256 weights: f16 d, f16 dmin, 12 bytes of eight 6-bit scales and mins, qs[128];
+ *                     x = d*sc*q - dmin*m per 32-weight sub-block
+ *   Q5_K 256 weights: as Q4_K plus qh[32] holding the fifth bit
+ *   Q6_K 256 weights: ql[128], qh[64], int8 scales[16], f16 d; x = d*sc*(q-32) per 16 weights
+ *
+ * Matrix products quantize the activations once per row into 8-bit blocks (QA8 for 32-weight
+ * types, QA8K for 256-weight types) and run integer dot products; float weight types use f32
+ * activations. Every kernel has a portable C version; AVX2 and AVX-512 VNNI versions are picked
+ * at run time when the CPU has them. */
+#ifndef RAGD_QUANT_H
+#define RAGD_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum ggml_type {
+    GGML_TYPE_F32 = 0,
+    GGML_TYPE_F16 = 1,
+    GGML_TYPE_Q4_0 = 2,
+    GGML_TYPE_Q4_1 = 3,
+    GGML_TYPE_Q5_0 = 6,
+    GGML_TYPE_Q5_1 = 7,
+    GGML_TYPE_Q8_0 = 8,
+    GGML_TYPE_Q8_1 = 9,
+    GGML_TYPE_Q2_K = 10,
+    GGML_TYPE_Q3_K = 11,
+    GGML_TYPE_Q4_K = 12,
+    GGML_TYPE_Q5_K = 13,
+    GGML_TYPE_Q6_K = 14,
+    GGML_TYPE_Q8_K = 15,
+    GGML_TYPE_I8 = 24,
+    GGML_TYPE_I16 = 25,
+    GGML_TYPE_I32 = 26,
+    GGML_TYPE_I64 = 27,
+    GGML_TYPE_F64 = 28,
+    GGML_TYPE_BF16 = 30,
+};
+
+#define QK 32   /* weights per block of the 32-weight types */
+#define QKK 256 /* weights per super-block of the K types */
+
+typedef uint16_t ggml_half;
+
+struct block_q8_0 {
+    ggml_half d;
+    int8_t qs[QK];
+};
+struct block_q4_0 {
+    ggml_half d;
+    uint8_t qs[QK / 2];
+};
+struct block_q4_k {
+    ggml_half d, dmin;
+    uint8_t scales[12];
+    uint8_t qs[QKK / 2];
+};
+struct block_q5_k {
+    ggml_half d, dmin;
+    uint8_t scales[12];
+    uint8_t qh[QKK / 8];
+    uint8_t qs[QKK / 2];
+};
+struct block_q6_k {
+    uint8_t ql[QKK / 2];
+    uint8_t qh[QKK / 4];
+    int8_t scales[QKK / 16];
+    ggml_half d;
+};
+
+/* Activation blocks (internal to ragd, never stored in files). */
+struct block_qa8 {
+    float d;
+    int32_t sum; /* sum of qs */
+    int8_t qs[QK];
+};
+struct block_qa8k {
+    float d;
+    int16_t bsums[QKK / 16]; /* sums of qs over each 16 */
+    int8_t qs[QKK];
+};
+
+struct quant_type_info {
+    const char *name;
+    size_t block;       /* elements per block */
+    size_t block_bytes; /* bytes per block */
+    int supported;      /* ragd has kernels for it */
+};
+
+/* The type's facts, or NULL for an unknown type id. Cannot fail. */
+const struct quant_type_info *quant_type_info(uint32_t type);
+/* Type id for a name such as "q8_0" or "Q4_K"; -1 if unknown. */
+int quant_type_from_name(const char *name);
+/* Bytes of a row of n elements (n a multiple of the block size). */
+size_t quant_row_bytes(uint32_t type, size_t n);
+
+float quant_f16_to_f32(ggml_half h);
+ggml_half quant_f32_to_f16(float f); /* round to nearest even */
+float quant_bf16_to_f32(uint16_t h);
+uint16_t quant_f32_to_bf16(float f); /* round to nearest even */
+
+/* Dequantizes n elements (a multiple of the block size) of a row of type into y.
+ * Returns RAGD_ENOTSUP for a type without kernels. */
+int quant_dequantize_row(uint32_t type, const void *x, float *y, size_t n);
+/* Quantizes n floats into a row of type (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K).
+ * Returns RAGD_ENOTSUP for other types. */
+int quant_quantize_row(uint32_t type, const float *x, void *y, size_t n);
+
+/* ---- matrix-product kernels ---- */
+
+enum act_kind { ACT_F32, ACT_QA8, ACT_QA8K };
+
+/* Activation format used with weights of type. */
+enum act_kind quant_act_kind(uint32_t type);
+/* Bytes of one activation row of n elements for kind. */
+size_t quant_act_row_bytes(enum act_kind k, size_t n);
+/* Quantizes an activation row (n a multiple of the block size) into kind's layout. */
+void quant_act_quantize(enum act_kind k, const float *x, void *y, size_t n);
+
+/* Dot product of n elements of a weight row w (of the kernel's type) with an activation row. */
+typedef float (*quant_dot_fn)(const void *w, const void *act, size_t n);
+
+/* Dot products of one weight row with n_act activation rows act_stride bytes apart, into
+ * out[0..n_act-1]: the same results as n_act calls of the single kernel (up to rounding), with
+ * the weight row unpacked once. */
+typedef void (*quant_dot_multi_fn)(const void *w, const void *act, size_t act_stride, int n_act,
+                                   float *out, size_t n);
+
+enum quant_isa { QUANT_ISA_PORTABLE = 0, QUANT_ISA_AVX2 = 1, QUANT_ISA_AVX512 = 2 };
+
+/* The dot kernel for type on isa (falling back to a narrower ISA if that one has none for the
+ * type), or NULL for a type without kernels. */
+quant_dot_fn quant_dot_kernel(uint32_t type, enum quant_isa isa);
+/* The multi-row kernel for type on isa, or NULL where there is none (use the single one). */
+quant_dot_multi_fn quant_dot_multi_kernel(uint32_t type, enum quant_isa isa);
+/* The best ISA this CPU supports (honours RAGD_ISA=portable|avx2|avx512 to cap it). */
+enum quant_isa quant_best_isa(void);
+const char *quant_isa_name(enum quant_isa isa);
+
+#endif

@@ -1,0 +1,130 @@
+/* http.h - the HTTP server as handlers see it: routes, requests, responses, guards.
+ *
+ * A route is a row in a table (struct route): method, path pattern with {params}, handler,
+ * access level, rate-limit and quota resources, body schema and OpenAPI text. A new endpoint
+ * is one function and one row. Every request passes, in order: routing (404/405), the auth
+ * guard, the rate guard, body parsing and validation (400/422), the quota guard, then the
+ * handler. Any step may answer and stop the chain.
+ *
+ * struct req is opaque; everything a handler needs is reached through the functions below.
+ * Strings returned by req_* are owned by the request and valid until it ends. */
+#ifndef RAGD_HTTP_H
+#define RAGD_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/jsonv.h"
+
+struct req;
+
+enum route_access {
+    ACCESS_PUBLIC,   /* anyone; a valid bearer token is still recognised */
+    ACCESS_USER,     /* any active authenticated user */
+    ACCESS_ADMIN,    /* is_superuser */
+};
+
+struct route {
+    const char *method;  /* "GET", "POST", ... */
+    const char *pattern; /* "/users/{id}" */
+    void (*handler)(struct req *r);
+    enum route_access access;
+    const char *rate;  /* rate-limit resource ("chat", "search", "api", "billing") or NULL */
+    const char *quota; /* quota resource ("messages", "api_calls", ...) or NULL */
+    const struct jv_schema *body; /* JSON body schema; NULL = no JSON body is parsed */
+    const char *tag, *summary;
+    int ok_status; /* success status for the OpenAPI document (200 if 0) */
+    const char *response_doc; /* one-line description of the success body */
+};
+
+/* Registers a table of routes (terminated by a row with method == NULL). The table must
+ * outlive the server. Call before http_start. */
+void http_add_routes(const struct route *routes);
+/* Iterates every registered route (for the OpenAPI document). */
+void http_foreach_route(void (*fn)(const struct route *rt, void *arg), void *arg);
+
+/* ---- guards ---- */
+enum guard_stage { GUARD_AUTH, GUARD_RATE, GUARD_QUOTA, GUARD_STAGES };
+/* A guard returns 0 to let the request go on, or non-zero after answering it. */
+typedef int (*guard_fn)(struct req *r, const struct route *rt);
+void http_set_guard(enum guard_stage stage, guard_fn fn);
+
+/* ---- server ---- */
+struct http_config {
+    const char *host;
+    int port;
+    int threads;            /* network threads */
+    int workers;            /* worker threads for http_defer */
+    size_t max_body;        /* bytes; larger bodies get 413 */
+    size_t max_header;      /* bytes of request line + headers */
+    int idle_timeout_s;     /* a connection idle this long is closed */
+    int request_timeout_s;  /* a request whose body takes longer is dropped */
+    const char *cors_origins; /* JSON list, comma list or "*"; NULL = no CORS */
+};
+/* Starts listening. Returns 0 or RAGD_EIO with a message in err. */
+int http_start(const struct http_config *cfg, char *err, size_t errcap);
+/* The port actually bound (useful with port 0). */
+int http_port(void);
+/* Stops accepting, waits up to drain_s for in-flight requests, then stops. */
+void http_stop(int drain_s);
+/* Number of requests in flight. */
+int http_inflight(void);
+
+/* ---- request ---- */
+const char *req_method(struct req *r);
+const char *req_path(struct req *r);
+const char *req_id(struct req *r);
+const char *req_ip(struct req *r);
+const char *req_header(struct req *r, const char *name);   /* NULL if absent */
+const char *req_param(struct req *r, const char *name);    /* path parameter */
+const char *req_query(struct req *r, const char *name);    /* query-string argument */
+const char *req_body(struct req *r, size_t *len);          /* raw body (NUL-terminated) */
+json_t *req_json(struct req *r);       /* parsed body when the route has a schema; borrowed */
+const struct route *req_route(struct req *r);
+
+/* Reads an integer query argument within [min, max]; answers 422 and returns non-zero if it
+ * is malformed or out of range; *out = def when absent. */
+int req_query_int(struct req *r, const char *name, long long def, long long min, long long max,
+                  long long *out);
+
+/* Per-request slots for other modules (auth context, quota reservation ...). The free
+ * function runs when the request ends. */
+enum req_slot { SLOT_AUTH, SLOT_QUOTA, SLOT_RATE, SLOT_APP, SLOT_COUNT };
+void req_set_slot(struct req *r, enum req_slot slot, void *ptr, void (*free_fn)(void *));
+void *req_slot(struct req *r, enum req_slot slot);
+
+/* Runs fn(r, status) when the response has been decided (status is the HTTP status), in the
+ * order registered. Used to commit or release reservations. */
+void req_on_reply(struct req *r, void (*fn)(struct req *r, int status, void *arg), void *arg);
+
+/* ---- response ---- */
+/* Adds a response header (copied). */
+void http_header(struct req *r, const char *name, const char *value);
+/* Answers with JSON (reference stolen). */
+void http_json(struct req *r, int status, json_t *body);
+/* Answers {"detail": <printf text>, "code": code, "request_id": ...}. */
+void http_error(struct req *r, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Same with a structured detail (reference stolen). */
+void http_error_json(struct req *r, int status, const char *code, json_t *detail);
+/* Answers with raw bytes (copied) and a content type. */
+void http_raw(struct req *r, int status, const char *content_type, const char *data, size_t len);
+/* Maps a RAGD_E* status to a response: 404 not found, 409 exists, 503 unavailable, 500. */
+void http_store_error(struct req *r, int rc);
+/* 1 once the request has been answered. */
+int http_replied(struct req *r);
+
+/* Moves the rest of the work to a worker thread: fn(r) runs there and must answer. Returns
+ * 0, or answers 503 itself and returns non-zero when the worker queue is full. */
+int http_defer(struct req *r, void (*fn)(struct req *r));
+
+/* ---- server-sent events / streamed bodies ---- */
+/* Starts a streamed 200 response with content_type; only from a deferred (worker) handler.
+ * Then http_stream_write any number of times and http_stream_end once. Writes return
+ * non-zero once the client has gone away (the caller should stop its work). */
+int http_stream_begin(struct req *r, const char *content_type);
+int http_stream_write(struct req *r, const char *data, size_t len);
+void http_stream_end(struct req *r);
+
+#endif

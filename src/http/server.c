@@ -1,0 +1,932 @@
+/* server.c - libmicrohttpd glue: request lifecycle, routing, the guard chain, responses,
+ * deferred work on the worker pool (suspend/resume), streamed responses, access log. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "core/workq.h"
+#include "core/util.h"
+#include "http/http.h"
+
+enum { MAX_PARAMS = 8, MAX_HEADERS = 16, MAX_HOOKS = 4, MAX_TABLES = 32 };
+
+struct hook {
+    void (*fn)(struct req *r, int status, void *arg);
+    void *arg;
+};
+
+struct stream {
+    pthread_mutex_t lock;
+    struct sbuf buf; /* bytes not yet taken by MHD */
+    size_t taken;    /* bytes of buf already handed out */
+    int ended, gone, reader_suspended;
+};
+
+struct req {
+    atomic_int refs;
+    struct MHD_Connection *conn;
+    char method[16];
+    char *path;
+    char request_id[65];
+    char ip[INET6_ADDRSTRLEN];
+    int64_t start_ns;
+
+    char *body;
+    size_t body_len, body_cap;
+    int body_too_large;
+    json_t *json;
+
+    const struct route *route;
+    const char *pnames[MAX_PARAMS];
+    char *pvalues[MAX_PARAMS];
+    int nparams;
+
+    void *slots[SLOT_COUNT];
+    void (*slot_free[SLOT_COUNT])(void *);
+    struct hook hooks[MAX_HOOKS];
+    int nhooks;
+
+    /* response under construction */
+    char *hnames[MAX_HEADERS], *hvalues[MAX_HEADERS];
+    int nheaders;
+    int status;
+    struct MHD_Response *response; /* ready to queue */
+    int replied, queued;
+    int suspended; /* connection suspended waiting for a worker */
+    pthread_mutex_t lock;
+    void (*deferred)(struct req *r);
+    struct stream *stream;
+};
+
+/* ---- globals ---- */
+
+static const struct route *tables[MAX_TABLES];
+static int ntables;
+static guard_fn guards[GUARD_STAGES];
+static struct MHD_Daemon *daemon_;
+static workq_t *workers;
+static struct http_config cfg;
+static atomic_int inflight;
+static char **cors_list;
+static int cors_any, cors_n;
+static int bound_port;
+
+void http_add_routes(const struct route *routes)
+{
+    if (ntables == MAX_TABLES)
+        panic("too many route tables");
+    tables[ntables++] = routes;
+}
+
+void http_foreach_route(void (*fn)(const struct route *rt, void *arg), void *arg)
+{
+    for (int t = 0; t < ntables; t++)
+        for (const struct route *rt = tables[t]; rt->method; rt++)
+            fn(rt, arg);
+}
+
+void http_set_guard(enum guard_stage stage, guard_fn fn)
+{
+    guards[stage] = fn;
+}
+
+int http_inflight(void)
+{
+    return atomic_load(&inflight);
+}
+
+int http_port(void)
+{
+    return bound_port;
+}
+
+/* ---- request accessors ---- */
+
+const char *req_method(struct req *r) { return r->method; }
+const char *req_path(struct req *r) { return r->path; }
+const char *req_id(struct req *r) { return r->request_id; }
+const char *req_ip(struct req *r) { return r->ip; }
+const struct route *req_route(struct req *r) { return r->route; }
+json_t *req_json(struct req *r) { return r->json; }
+
+const char *req_header(struct req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *req_query(struct req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *req_param(struct req *r, const char *name)
+{
+    for (int i = 0; i < r->nparams; i++)
+        if (!strcmp(r->pnames[i], name))
+            return r->pvalues[i];
+    return NULL;
+}
+
+const char *req_body(struct req *r, size_t *len)
+{
+    if (len)
+        *len = r->body_len;
+    return r->body ? r->body : "";
+}
+
+int req_query_int(struct req *r, const char *name, long long def, long long min, long long max,
+                  long long *out)
+{
+    const char *v = req_query(r, name);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    if (!*v || *end || x < min || x > max) {
+        json_t *d = json_pack("{s:s, s:s, s:s, s:s}", "detail", "", "code", "VALIDATION_ERROR",
+                              "field", name, "request_id", r->request_id);
+        char msg[160];
+        snprintf(msg, sizeof msg, "query parameter '%s' must be an integer from %lld to %lld",
+                 name, min, max);
+        json_object_set_new(d, "detail", json_string(msg));
+        http_json(r, 422, d);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+void req_set_slot(struct req *r, enum req_slot slot, void *ptr, void (*free_fn)(void *))
+{
+    if (r->slots[slot] && r->slot_free[slot])
+        r->slot_free[slot](r->slots[slot]);
+    r->slots[slot] = ptr;
+    r->slot_free[slot] = free_fn;
+}
+
+void *req_slot(struct req *r, enum req_slot slot)
+{
+    return r->slots[slot];
+}
+
+void req_on_reply(struct req *r, void (*fn)(struct req *r, int status, void *arg), void *arg)
+{
+    if (r->nhooks == MAX_HOOKS)
+        panic("too many reply hooks");
+    r->hooks[r->nhooks++] = (struct hook){fn, arg};
+}
+
+/* ---- responses ---- */
+
+void http_header(struct req *r, const char *name, const char *value)
+{
+    for (int i = 0; i < r->nheaders; i++) {
+        if (!strcasecmp(r->hnames[i], name)) {
+            free(r->hvalues[i]);
+            r->hvalues[i] = xstrdup(value);
+            return;
+        }
+    }
+    if (r->nheaders == MAX_HEADERS)
+        panic("too many response headers");
+    r->hnames[r->nheaders] = xstrdup(name);
+    r->hvalues[r->nheaders++] = xstrdup(value);
+}
+
+int http_replied(struct req *r)
+{
+    return r->replied;
+}
+
+static const char *cors_match(const char *origin)
+{
+    if (!origin)
+        return NULL;
+    if (cors_any)
+        return origin;
+    for (int i = 0; i < cors_n; i++)
+        if (!strcmp(cors_list[i], origin))
+            return origin;
+    return NULL;
+}
+
+static void add_common_headers(struct req *r, struct MHD_Response *resp)
+{
+    MHD_add_response_header(resp, "X-Request-ID", r->request_id);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Referrer-Policy", "strict-origin-when-cross-origin");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    const char *origin = cors_match(req_header(r, "Origin"));
+    if (origin) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
+        MHD_add_response_header(resp, "Access-Control-Allow-Credentials", "true");
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                                "X-Request-ID, X-RateLimit-Limit, X-RateLimit-Remaining,"
+                                " X-RateLimit-Reset, Retry-After");
+        MHD_add_response_header(resp, "Vary", "Origin");
+    }
+    for (int i = 0; i < r->nheaders; i++)
+        MHD_add_response_header(resp, r->hnames[i], r->hvalues[i]);
+}
+
+/* Wakes the network side after a worker produced the response. */
+static void wake(struct req *r)
+{
+    pthread_mutex_lock(&r->lock);
+    if (r->suspended) {
+        r->suspended = 0;
+        MHD_resume_connection(r->conn);
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void finish(struct req *r, int status, struct MHD_Response *resp)
+{
+    if (r->replied) {
+        /* A second answer is a bug in a handler; keep the first. */
+        log_json(LOG_ERROR, "response given twice",
+                 json_pack("{s:s, s:s}", "request_id", r->request_id, "path", r->path));
+        MHD_destroy_response(resp);
+        return;
+    }
+    r->replied = 1;
+    r->status = status;
+    add_common_headers(r, resp);
+    for (int i = 0; i < r->nhooks; i++)
+        r->hooks[i].fn(r, status, r->hooks[i].arg);
+    r->response = resp;
+    wake(r);
+}
+
+void http_raw(struct req *r, int status, const char *content_type, const char *data, size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(resp, "Content-Type", content_type);
+    finish(r, status, resp);
+}
+
+void http_json(struct req *r, int status, json_t *body)
+{
+    char *s = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    json_decref(body);
+    if (!s)
+        panic("json_dumps failed");
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    finish(r, status, resp);
+}
+
+void http_error_json(struct req *r, int status, const char *code, json_t *detail)
+{
+    http_json(r, status,
+              json_pack("{s:o, s:s, s:s}", "detail", detail, "code", code, "request_id",
+                        r->request_id));
+}
+
+void http_error(struct req *r, int status, const char *code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    http_error_json(r, status, code, json_string(msg));
+}
+
+void http_store_error(struct req *r, int rc)
+{
+    switch (rc) {
+    case RAGD_ENOTFOUND: http_error(r, 404, "NOT_FOUND", "Not found"); break;
+    case RAGD_EEXIST: http_error(r, 409, "CONFLICT", "Already exists"); break;
+    case RAGD_EUNAVAIL:
+        http_header(r, "Retry-After", "1");
+        http_error(r, 503, "SERVICE_UNAVAILABLE", "A backend is unavailable; try again");
+        break;
+    case RAGD_EINVAL: http_error(r, 422, "VALIDATION_ERROR", "Invalid value"); break;
+    default:
+        http_error(r, 500, "INTERNAL_ERROR", "Internal server error");
+    }
+}
+
+/* ---- deferred work ---- */
+
+static void req_unref(struct req *r);
+
+static void run_deferred(void *arg)
+{
+    struct req *r = arg;
+    r->deferred(r);
+    if (!r->replied)
+        http_error(r, 500, "INTERNAL_ERROR", "Internal server error");
+    req_unref(r);
+}
+
+int http_defer(struct req *r, void (*fn)(struct req *r))
+{
+    r->deferred = fn;
+    atomic_fetch_add(&r->refs, 1);
+    pthread_mutex_lock(&r->lock);
+    r->suspended = 1;
+    MHD_suspend_connection(r->conn);
+    pthread_mutex_unlock(&r->lock);
+    if (workq_submit(workers, run_deferred, r)) {
+        atomic_fetch_sub(&r->refs, 1);
+        metrics_reject("overloaded");
+        http_header(r, "Retry-After", "1");
+        http_error(r, 503, "OVERLOADED", "Server is busy; try again shortly");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- streams ---- */
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct req *r = cls;
+    struct stream *s = r->stream;
+    (void)pos;
+    pthread_mutex_lock(&s->lock);
+    size_t avail = s->buf.len - s->taken;
+    ssize_t n;
+    if (avail) {
+        n = (ssize_t)(avail < max ? avail : max);
+        memcpy(buf, s->buf.s + s->taken, (size_t)n);
+        s->taken += (size_t)n;
+        if (s->taken == s->buf.len) {
+            s->buf.len = 0;
+            s->taken = 0;
+        }
+    } else if (s->ended) {
+        n = MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        /* Nothing yet: park the connection until the producer writes. */
+        s->reader_suspended = 1;
+        MHD_suspend_connection(r->conn);
+        n = 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+static void stream_free(void *cls)
+{
+    struct req *r = cls;
+    pthread_mutex_lock(&r->stream->lock);
+    if (!r->stream->ended)
+        r->stream->gone = 1;
+    pthread_mutex_unlock(&r->stream->lock);
+    req_unref(r);
+}
+
+int http_stream_begin(struct req *r, const char *content_type)
+{
+    struct stream *s = xcalloc(1, sizeof *s);
+    pthread_mutex_init(&s->lock, NULL);
+    sb_init(&s->buf);
+    r->stream = s;
+    atomic_fetch_add(&r->refs, 1); /* held by the MHD response until stream_free */
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, r, stream_free);
+    MHD_add_response_header(resp, "Content-Type", content_type);
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    finish(r, 200, resp);
+    return 0;
+}
+
+static int stream_push(struct req *r, const char *data, size_t len, int end)
+{
+    struct stream *s = r->stream;
+    pthread_mutex_lock(&s->lock);
+    int gone = s->gone;
+    if (!gone) {
+        if (len)
+            sb_add(&s->buf, data, len);
+        if (end)
+            s->ended = 1;
+        if (s->reader_suspended) {
+            s->reader_suspended = 0;
+            MHD_resume_connection(r->conn);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return gone ? -1 : 0;
+}
+
+int http_stream_write(struct req *r, const char *data, size_t len)
+{
+    return stream_push(r, data, len, 0);
+}
+
+void http_stream_end(struct req *r)
+{
+    stream_push(r, NULL, 0, 1);
+}
+
+/* ---- request lifecycle ---- */
+
+static void req_free(struct req *r)
+{
+    for (int i = 0; i < SLOT_COUNT; i++)
+        if (r->slots[i] && r->slot_free[i])
+            r->slot_free[i](r->slots[i]);
+    for (int i = 0; i < r->nparams; i++)
+        free(r->pvalues[i]);
+    for (int i = 0; i < r->nheaders; i++) {
+        free(r->hnames[i]);
+        free(r->hvalues[i]);
+    }
+    if (r->stream) {
+        sb_free(&r->stream->buf);
+        pthread_mutex_destroy(&r->stream->lock);
+        free(r->stream);
+    }
+    if (r->response)
+        MHD_destroy_response(r->response);
+    json_decref(r->json);
+    pthread_mutex_destroy(&r->lock);
+    free(r->body);
+    free(r->path);
+    free(r);
+}
+
+static void req_unref(struct req *r)
+{
+    if (atomic_fetch_sub(&r->refs, 1) == 1)
+        req_free(r);
+}
+
+static int id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (!n || n > 64)
+        return 0;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '-' || *s == '_' || *s == '.'))
+            return 0;
+    return 1;
+}
+
+static struct req *req_new(struct MHD_Connection *conn, const char *url, const char *method)
+{
+    struct req *r = xcalloc(1, sizeof *r);
+    atomic_init(&r->refs, 1);
+    pthread_mutex_init(&r->lock, NULL);
+    r->conn = conn;
+    r->start_ns = time_mono_ns();
+    snprintf(r->method, sizeof r->method, "%s", method);
+    size_t n = strlen(url);
+    if (n > 1 && url[n - 1] == '/')
+        n--;
+    r->path = xstrndup(url, n);
+    const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-ID");
+    if (rid && id_ok(rid))
+        snprintf(r->request_id, sizeof r->request_id, "%s", rid);
+    else
+        uuid4(r->request_id);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->ip, sizeof r->ip);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->ip,
+                      sizeof r->ip);
+    }
+    atomic_fetch_add(&inflight, 1);
+    return r;
+}
+
+/* ---- routing ---- */
+
+/* Matches path against pattern, capturing {params}. */
+static int match(const char *pattern, const char *path, struct req *r)
+{
+    int np = 0;
+    const char *p = pattern, *s = path;
+    while (*p && *s) {
+        if (*p == '{') {
+            const char *pe = strchr(p, '}');
+            const char *se = strchr(s, '/');
+            if (!se)
+                se = s + strlen(s);
+            if (se == s || np == MAX_PARAMS)
+                goto fail;
+            if (r) {
+                r->pnames[np] = NULL; /* name is resolved lazily below */
+                r->pvalues[np] = xstrndup(s, (size_t)(se - s));
+            }
+            np++;
+            p = pe + 1;
+            s = se;
+        } else if (*p == *s) {
+            p++;
+            s++;
+        } else {
+            goto fail;
+        }
+    }
+    if (*p || *s)
+        goto fail;
+    if (r) {
+        /* Record parameter names (pointers into a static table of names). */
+        static __thread char names[MAX_PARAMS][32];
+        int i = 0;
+        for (p = pattern; (p = strchr(p, '{')); p++) {
+            const char *pe = strchr(p, '}');
+            snprintf(names[i], sizeof names[i], "%.*s", (int)(pe - p - 1), p + 1);
+            r->pnames[i] = names[i];
+            i++;
+        }
+        r->nparams = np;
+    }
+    return 1;
+fail:
+    if (r)
+        for (int i = 0; i < np; i++) {
+            free(r->pvalues[i]);
+            r->pvalues[i] = NULL;
+        }
+    return 0;
+}
+
+/* Finds the route for r. Returns it, or NULL with *allow listing the methods that would
+ * match the path (for 405) or empty (404). */
+static const struct route *route_find(struct req *r, const char *method, char *allow,
+                                      size_t allowcap)
+{
+    allow[0] = '\0';
+    for (int t = 0; t < ntables; t++) {
+        for (const struct route *rt = tables[t]; rt->method; rt++) {
+            if (!match(rt->pattern, r->path, NULL))
+                continue;
+            if (!strcmp(rt->method, method)) {
+                match(rt->pattern, r->path, r);
+                return rt;
+            }
+            if (!strstr(allow, rt->method)) {
+                size_t l = strlen(allow);
+                snprintf(allow + l, allowcap - l, "%s%s", l ? ", " : "", rt->method);
+            }
+        }
+    }
+    return NULL;
+}
+
+/* The pattern's parameter names live in thread-local storage during matching; copy them
+ * into the request so they survive a move to a worker thread. */
+static void pin_param_names(struct req *r)
+{
+    static const char *interned[64];
+    static pthread_mutex_t il = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&il);
+    for (int i = 0; i < r->nparams; i++) {
+        int k = 0;
+        while (k < 64 && interned[k] && strcmp(interned[k], r->pnames[i]))
+            k++;
+        if (k == 64)
+            panic("too many distinct path parameter names");
+        if (!interned[k])
+            interned[k] = xstrdup(r->pnames[i]);
+        r->pnames[i] = interned[k];
+    }
+    pthread_mutex_unlock(&il);
+}
+
+/* Turns an application/x-www-form-urlencoded body into a JSON object of strings. */
+static json_t *form_to_json(const char *body, size_t len)
+{
+    json_t *o = json_object();
+    char *copy = xstrndup(body, len), *save = NULL;
+    for (char *pair = strtok_r(copy, "&", &save); pair; pair = strtok_r(NULL, "&", &save)) {
+        char *eq = strchr(pair, '=');
+        char *val = eq ? eq + 1 : pair + strlen(pair);
+        if (eq)
+            *eq = '\0';
+        for (char *x = pair; *x; x++)
+            if (*x == '+')
+                *x = ' ';
+        for (char *x = val; *x; x++)
+            if (*x == '+')
+                *x = ' ';
+        MHD_http_unescape(pair);
+        MHD_http_unescape(val);
+        if (!utf8_valid(pair, strlen(pair)) || !utf8_valid(val, strlen(val))) {
+            json_decref(o);
+            o = NULL;
+            break;
+        }
+        json_object_set_new(o, pair, json_string(val));
+    }
+    free(copy);
+    return o;
+}
+
+static int parse_body(struct req *r, const struct route *rt)
+{
+    const char *ct = req_header(r, "Content-Type");
+    if (r->body_len == 0) {
+        /* No body: fine when nothing is required. */
+        for (const struct jv_field *f = rt->body->fields; f->name; f++)
+            if (f->required) {
+                http_error(r, 422, "VALIDATION_ERROR",
+                           "request body is required (JSON object)");
+                return -1;
+            }
+        r->json = json_object();
+        return 0;
+    }
+    if (ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33)) {
+        r->json = form_to_json(r->body, r->body_len);
+        if (!r->json) {
+            http_error(r, 400, "INVALID_BODY", "form body is not valid UTF-8");
+            return -1;
+        }
+        return 0;
+    }
+    if (ct && strncasecmp(ct, "application/json", 16)) {
+        http_error(r, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json");
+        return -1;
+    }
+    char err[256];
+    if (jv_parse_object(r->body, r->body_len, &r->json, err, sizeof err)) {
+        metrics_reject("invalid_json");
+        http_error(r, 400, "INVALID_JSON", "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+static void dispatch(struct req *r)
+{
+    const char *method = r->method;
+    if (!strcmp(method, "HEAD"))
+        method = "GET";
+    if (!strcmp(method, "OPTIONS")) {
+        const char *origin = cors_match(req_header(r, "Origin"));
+        char allow[128];
+        route_find(r, "\x01", allow, sizeof allow); /* collect the methods for this path */
+        if (origin) {
+            http_header(r, "Access-Control-Allow-Methods",
+                        allow[0] ? allow : "GET, POST, PUT, PATCH, DELETE");
+            const char *rh = req_header(r, "Access-Control-Request-Headers");
+            http_header(r, "Access-Control-Allow-Headers",
+                        rh && strlen(rh) < 512 ? rh
+                                               : "Authorization, Content-Type, X-Request-ID, "
+                                                 "X-API-Key");
+            http_header(r, "Access-Control-Max-Age", "600");
+        }
+        if (allow[0])
+            http_header(r, "Allow", allow);
+        http_raw(r, allow[0] ? 204 : 404, "text/plain", "", 0);
+        return;
+    }
+    char allow[128];
+    const struct route *rt = route_find(r, method, allow, sizeof allow);
+    if (!rt) {
+        if (allow[0]) {
+            http_header(r, "Allow", allow);
+            http_error(r, 405, "METHOD_NOT_ALLOWED", "Method %s not allowed on %s", r->method,
+                       r->path);
+        } else {
+            http_error(r, 404, "NOT_FOUND", "No route for %s", r->path);
+        }
+        return;
+    }
+    r->route = rt;
+    pin_param_names(r);
+    if (r->body_too_large) {
+        metrics_reject("body_too_large");
+        http_error(r, 413, "PAYLOAD_TOO_LARGE", "Request body exceeds %zu bytes", cfg.max_body);
+        return;
+    }
+    if (guards[GUARD_AUTH] && guards[GUARD_AUTH](r, rt))
+        return;
+    if (guards[GUARD_RATE] && guards[GUARD_RATE](r, rt))
+        return;
+    if (rt->body) {
+        if (parse_body(r, rt))
+            return;
+        const char *field;
+        char err[512];
+        if (jv_validate(r->json, rt->body, &field, err, sizeof err)) {
+            metrics_reject("validation");
+            http_json(r, 422,
+                      json_pack("{s:s, s:s, s:s, s:s}", "detail", err, "code",
+                                "VALIDATION_ERROR", "field", field, "request_id",
+                                r->request_id));
+            return;
+        }
+    }
+    if (guards[GUARD_QUOTA] && guards[GUARD_QUOTA](r, rt))
+        return;
+    rt->handler(r);
+}
+
+static enum MHD_Result queue(struct req *r)
+{
+    enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, r->response);
+    r->queued = 1;
+    return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)cls;
+    (void)version;
+    struct req *r = *con_cls;
+    if (!r) {
+        r = req_new(conn, url, method);
+        *con_cls = r;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > cfg.max_body) {
+            metrics_reject("body_too_large");
+            http_error(r, 413, "PAYLOAD_TOO_LARGE", "Request body exceeds %zu bytes",
+                       cfg.max_body);
+            return queue(r);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (time_mono_ns() - r->start_ns > (int64_t)cfg.request_timeout_s * 1000000000) {
+            metrics_reject("request_timeout");
+            return MHD_NO; /* a body trickling in too slowly: drop the connection */
+        }
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (r->body_too_large || r->body_len + n > cfg.max_body) {
+            r->body_too_large = 1;
+            return MHD_YES;
+        }
+        if (r->body_len + n + 1 > r->body_cap) {
+            size_t cap = r->body_cap ? r->body_cap : 4096;
+            while (cap < r->body_len + n + 1)
+                cap *= 2;
+            char *nb = try_realloc(r->body, cap);
+            if (!nb)
+                return MHD_NO;
+            r->body = nb;
+            r->body_cap = cap;
+        }
+        memcpy(r->body + r->body_len, upload_data, n);
+        r->body_len += n;
+        r->body[r->body_len] = '\0';
+        return MHD_YES;
+    }
+    if (r->queued)
+        return MHD_YES;
+    if (!r->replied && !r->deferred) {
+        dispatch(r);
+        /* Deferred work answers from a worker, which resumes the connection; MHD then calls
+         * us again and the response is queued below. Never queue on a suspended one. */
+        if (r->deferred)
+            return MHD_YES;
+    }
+    pthread_mutex_lock(&r->lock);
+    int ready = r->replied && !r->suspended;
+    pthread_mutex_unlock(&r->lock);
+    return ready ? queue(r) : MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    struct req *r = *con_cls;
+    if (!r)
+        return;
+    int64_t dur = time_mono_ns() - r->start_ns;
+    int status = r->replied ? r->status : 0;
+    const char *route = r->route ? r->route->pattern : "unmatched";
+    metrics_request(r->method, route, status, dur);
+    json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s, s:s}", "request_id", r->request_id,
+                          "method", r->method, "path", r->path, "status", status, "duration_ms",
+                          (double)dur / 1e6, "ip", r->ip, "route", route);
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        json_object_set_new(f, "terminated", json_integer(toe));
+    log_json(LOG_INFO, "request", f);
+    atomic_fetch_sub(&inflight, 1);
+    *con_cls = NULL;
+    req_unref(r);
+}
+
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    size_t n = strlen(buf);
+    while (n && buf[n - 1] == '\n')
+        buf[--n] = '\0';
+    log_json(LOG_DEBUG, "http", json_pack("{s:s}", "detail", buf));
+}
+
+static void parse_cors(const char *spec)
+{
+    if (!spec || !*spec)
+        return;
+    json_error_t je;
+    json_t *arr = json_loads(spec, 0, &je);
+    if (json_is_array(arr)) {
+        size_t i;
+        json_t *v;
+        cors_list = xcalloc(json_array_size(arr) + 1, sizeof *cors_list);
+        json_array_foreach(arr, i, v) if (json_is_string(v))
+        {
+            if (!strcmp(json_string_value(v), "*"))
+                cors_any = 1;
+            cors_list[cors_n++] = xstrdup(json_string_value(v));
+        }
+    } else {
+        char *copy = xstrdup(spec), *save = NULL;
+        cors_list = xcalloc(strlen(spec) + 1, sizeof *cors_list);
+        for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+            if (!strcmp(t, "*"))
+                cors_any = 1;
+            cors_list[cors_n++] = xstrdup(t);
+        }
+        free(copy);
+    }
+    json_decref(arr);
+}
+
+int http_start(const struct http_config *c, char *err, size_t errcap)
+{
+    cfg = *c;
+    parse_cors(c->cors_origins);
+    workers = workq_create(c->workers, 4096, "worker");
+    struct sockaddr_in6 a6 = {0};
+    struct sockaddr_in a4 = {0};
+    struct sockaddr *sa;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (inet_pton(AF_INET, c->host, &a4.sin_addr) == 1) {
+        a4.sin_family = AF_INET;
+        a4.sin_port = htons((uint16_t)c->port);
+        sa = (struct sockaddr *)&a4;
+    } else if (inet_pton(AF_INET6, c->host, &a6.sin6_addr) == 1) {
+        a6.sin6_family = AF_INET6;
+        a6.sin6_port = htons((uint16_t)c->port);
+        sa = (struct sockaddr *)&a6;
+        flags |= MHD_USE_IPv6;
+    } else {
+        snprintf(err, errcap, "API_HOST '%s' is not an IP address", c->host);
+        return RAGD_EINVAL;
+    }
+    daemon_ = MHD_start_daemon(
+        flags, (uint16_t)c->port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, sa,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)c->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)c->max_header + 16384, MHD_OPTION_CONNECTION_LIMIT, 4096u,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+    if (!daemon_) {
+        snprintf(err, errcap, "cannot listen on %s:%d (in use, or not permitted)", c->host,
+                 c->port);
+        workq_destroy(workers);
+        workers = NULL;
+        return RAGD_EIO;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
+    bound_port = di ? di->port : c->port;
+    return 0;
+}
+
+void http_stop(int drain_s)
+{
+    if (!daemon_)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(daemon_);
+    int64_t deadline = time_mono_ns() + (int64_t)drain_s * 1000000000;
+    while (atomic_load(&inflight) > 0 && time_mono_ns() < deadline)
+        usleep(10000);
+    MHD_stop_daemon(daemon_);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    daemon_ = NULL;
+    workq_destroy(workers);
+    workers = NULL;
+}

@@ -1,0 +1,38 @@
+/* limiter.h - rate limiting with GCRA (generic cell rate algorithm).
+ *
+ * A key may pass `limit` requests per `window_ms`; the first `limit` may come at once, after
+ * which one more is allowed every window_ms / limit. Unlike fixed windows there is no burst
+ * of 2x limit around a window edge. Backends (memory now, Redis later) sit behind
+ * limiter_ops; the rest of ragd calls limiter_take. */
+#ifndef RAGD_LIMITER_H
+#define RAGD_LIMITER_H
+
+#include <stdint.h>
+
+struct limit_result {
+    int allowed;
+    int64_t limit;
+    int64_t remaining;      /* requests that would pass right now after this one */
+    int64_t reset_ms;       /* until the key is back to a full allowance */
+    int64_t retry_after_ms; /* when refused: until the next request can pass; else 0 */
+};
+
+struct limiter_ops {
+    const char *name;
+    int (*take)(const char *key, int64_t limit, int64_t window_ms, int64_t cost, int peek,
+                int64_t now_ms, struct limit_result *res);
+    void (*reset)(void); /* forget every key (tests, admin) */
+};
+
+/* Takes cost units for key (peek: only report, consume nothing). Returns 0 with *res filled,
+ * or a negative RAGD_E* code if the backend failed (callers then fail open or closed as
+ * their policy says). */
+int limiter_take(const char *key, int64_t limit, int64_t window_ms, int64_t cost, int peek,
+                 struct limit_result *res);
+void limiter_reset(void);
+void limiter_set_backend(const struct limiter_ops *ops);
+const char *limiter_backend(void);
+
+extern const struct limiter_ops limiter_memory_ops;
+
+#endif

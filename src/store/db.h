@@ -1,0 +1,88 @@
+/* db.h - the SQL connection interface that store/ is written against.
+ *
+ * One SQL dialect for all backends: '?' placeholders, TEXT timestamps in ISO-8601 UTC
+ * (core/util.h time_iso), TEXT UUIDs, TEXT JSON. The backend (sqlite.c now, postgres.c later)
+ * is chosen once from DATABASE_URL by db_open(); nothing outside store/ sees which is live.
+ *
+ * Parameters are given by a type string, one letter each:
+ *   's' const char *  (NULL binds SQL NULL)     'i' int64_t
+ *   'd' double                                   'b' int, bound as 0/1
+ *
+ * Connections are per thread: db_conn() returns the calling thread's connection, opening it
+ * on first use. Statements are prepared once per connection and cached by SQL text address,
+ * so pass string literals. */
+#ifndef RAGD_DB_H
+#define RAGD_DB_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct db_conn db_conn_t;
+typedef struct db_rows db_rows_t;
+
+struct db_ops {
+    const char *name;
+    int (*connect)(const char *url, void **handle, char *err, size_t errcap);
+    void (*disconnect)(void *handle);
+    /* Runs sql with params; *changes gets the affected row count. */
+    int (*exec)(void *handle, const char *sql, const char *types, va_list ap, int64_t *changes);
+    /* Runs a query; rows are read with the db_rows functions. */
+    int (*query)(void *handle, const char *sql, const char *types, va_list ap, db_rows_t **rows);
+    int (*script)(void *handle, const char *sql); /* several statements, no params */
+    int (*ping)(void *handle);
+};
+
+/* Opens the database named by url ("sqlite:///abs/path.db", "sqlite://rel/path.db", a bare
+ * path, or later "postgresql://..."). Must be called once before db_conn(). Returns 0 or
+ * RAGD_EDB / RAGD_EINVAL with a message in err. */
+int db_open(const char *url, char *err, size_t errcap);
+/* Closes every thread's connection. */
+void db_close(void);
+/* The backend's name ("sqlite", "postgresql"). */
+const char *db_backend(void);
+
+/* The calling thread's connection, or NULL if it cannot connect (logged). */
+db_conn_t *db_conn(void);
+
+/* Executes one statement. Returns 0, RAGD_EEXIST on a unique-constraint violation,
+ * RAGD_EUNAVAIL when the database is unreachable, or RAGD_EDB. *changes may be NULL. */
+int db_exec(db_conn_t *c, int64_t *changes, const char *sql, const char *types, ...);
+
+/* Runs a query. On success *rows is positioned before the first row; the caller must call
+ * db_rows_free. */
+int db_query(db_conn_t *c, db_rows_t **rows, const char *sql, const char *types, ...);
+/* Advances: 1 when a row is available, 0 at the end, negative on error. */
+int db_rows_next(db_rows_t *r);
+/* Column values of the current row. Text is owned by the row set, valid until the next
+ * db_rows_next or db_rows_free; NULL for SQL NULL. */
+const char *db_col_text(db_rows_t *r, int col);
+int64_t db_col_int(db_rows_t *r, int col);
+double db_col_double(db_rows_t *r, int col);
+int db_col_null(db_rows_t *r, int col);
+void db_rows_free(db_rows_t *r);
+
+/* Single-value helpers: the first column of the first row. RAGD_ENOTFOUND if no row.
+ * db_query_text returns a copy the caller frees. */
+int db_query_int(db_conn_t *c, int64_t *out, const char *sql, const char *types, ...);
+int db_query_text(db_conn_t *c, char **out, const char *sql, const char *types, ...);
+
+/* Transactions. db_begin takes the write lock up front (SQLite BEGIN IMMEDIATE), so a
+ * read-check-write inside it is atomic across threads and processes. */
+int db_begin(db_conn_t *c);
+int db_commit(db_conn_t *c);
+int db_rollback(db_conn_t *c);
+
+/* Runs several statements (migrations). */
+int db_script(db_conn_t *c, const char *sql);
+int db_ping(db_conn_t *c);
+
+/* Backend implementations. */
+extern const struct db_ops db_sqlite_ops;
+
+/* Row sets are built by backends through this small API. */
+db_rows_t *db_rows_new(int ncols);
+void db_rows_add_row(db_rows_t *r);
+void db_rows_set(db_rows_t *r, int col, const char *text, size_t len); /* text NULL = NULL */
+
+#endif

@@ -1,0 +1,548 @@
+#include "store/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/util.h"
+
+/* ---- migrations ---- */
+
+static const struct store_migration core_migrations[] = {
+    {1, "core: organizations, users, tokens, audit, kv",
+     "CREATE TABLE organizations ("
+     " id TEXT PRIMARY KEY, name TEXT NOT NULL, domain TEXT UNIQUE,"
+     " settings TEXT NOT NULL DEFAULT '{}', created_at TEXT NOT NULL, updated_at TEXT);"
+     "CREATE TABLE users ("
+     " id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, username TEXT UNIQUE,"
+     " hashed_password TEXT NOT NULL, is_active INTEGER NOT NULL DEFAULT 1,"
+     " is_verified INTEGER NOT NULL DEFAULT 0, is_superuser INTEGER NOT NULL DEFAULT 0,"
+     " subscription_plan TEXT NOT NULL DEFAULT 'free',"
+     " organization_id TEXT REFERENCES organizations(id) ON DELETE SET NULL,"
+     " preferences TEXT NOT NULL DEFAULT '{}', created_at TEXT NOT NULL, updated_at TEXT,"
+     " last_login_at TEXT, failed_login_count INTEGER NOT NULL DEFAULT 0, locked_until TEXT);"
+     "CREATE INDEX users_plan ON users(subscription_plan);"
+     "CREATE TABLE refresh_tokens ("
+     " id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+     " family_id TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL,"
+     " expires_at TEXT NOT NULL, revoked_at TEXT);"
+     "CREATE INDEX refresh_tokens_family ON refresh_tokens(family_id);"
+     "CREATE INDEX refresh_tokens_user ON refresh_tokens(user_id);"
+     "CREATE TABLE revoked_access_tokens (jti TEXT PRIMARY KEY, expires_at TEXT NOT NULL);"
+     "CREATE TABLE audit_log ("
+     " id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL, actor_id TEXT,"
+     " actor_email TEXT, action TEXT NOT NULL, target_type TEXT, target_id TEXT,"
+     " details TEXT NOT NULL DEFAULT '{}', request_id TEXT, ip TEXT);"
+     "CREATE INDEX audit_log_action ON audit_log(action, id);"
+     "CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);"},
+};
+
+enum { MAX_MIGRATIONS = 64 };
+static const struct store_migration *migrations[MAX_MIGRATIONS];
+static int n_migrations;
+
+void store_register_migrations(const struct store_migration *m, int n)
+{
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < n_migrations; j++)
+            if (migrations[j]->version == m[i].version) {
+                if (migrations[j] == &m[i])
+                    goto next;
+                panic("migration version %d registered twice", m[i].version);
+            }
+        if (n_migrations == MAX_MIGRATIONS)
+            panic("too many migrations");
+        migrations[n_migrations++] = &m[i];
+    next:;
+    }
+}
+
+static int by_version(const void *a, const void *b)
+{
+    const struct store_migration *x = *(const struct store_migration *const *)a;
+    const struct store_migration *y = *(const struct store_migration *const *)b;
+    return x->version - y->version;
+}
+
+int store_migrate(void)
+{
+    store_register_migrations(core_migrations,
+                              (int)(sizeof core_migrations / sizeof core_migrations[0]));
+    qsort(migrations, (size_t)n_migrations, sizeof migrations[0], by_version);
+    db_conn_t *c = db_conn();
+    if (!c)
+        return RAGD_EUNAVAIL;
+    int rc = db_script(c, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                          " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                          " applied_at TEXT NOT NULL)");
+    if (rc)
+        return rc;
+    for (int i = 0; i < n_migrations; i++) {
+        const struct store_migration *m = migrations[i];
+        if ((rc = db_begin(c)))
+            return rc;
+        int64_t have = 0;
+        rc = db_query_int(c, &have, "SELECT count(*) FROM schema_migrations WHERE version = ?",
+                          "i", (int64_t)m->version);
+        if (!rc && !have) {
+            char ts[32];
+            rc = db_script(c, m->sql);
+            if (!rc)
+                rc = db_exec(c, NULL,
+                             "INSERT INTO schema_migrations(version, name, applied_at)"
+                             " VALUES (?, ?, ?)",
+                             "iss", (int64_t)m->version, m->name, time_iso(time_now_ms(), ts));
+            if (!rc)
+                log_json(LOG_INFO, "migration applied",
+                         json_pack("{s:i, s:s}", "version", m->version, "name", m->name));
+        }
+        if (rc) {
+            db_rollback(c);
+            log_json(LOG_ERROR, "migration failed", json_pack("{s:i}", "version", m->version));
+            return rc;
+        }
+        if ((rc = db_commit(c)))
+            return rc;
+    }
+    return 0;
+}
+
+int store_schema_version(int *version)
+{
+    int64_t v = 0;
+    int rc = db_query_int(db_conn(), &v, "SELECT coalesce(max(version), 0) FROM schema_migrations",
+                          "");
+    *version = (int)v;
+    return rc;
+}
+
+/* ---- users ---- */
+
+#define USER_COLS                                                                                 \
+    "id, email, username, hashed_password, is_active, is_verified, is_superuser,"                 \
+    " subscription_plan, organization_id, preferences, created_at, updated_at, last_login_at,"    \
+    " failed_login_count, locked_until"
+
+static void copy(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "");
+}
+
+static void user_from_row(db_rows_t *r, struct user *u)
+{
+    memset(u, 0, sizeof *u);
+    copy(u->id, sizeof u->id, db_col_text(r, 0));
+    copy(u->email, sizeof u->email, db_col_text(r, 1));
+    copy(u->username, sizeof u->username, db_col_text(r, 2));
+    copy(u->hashed_password, sizeof u->hashed_password, db_col_text(r, 3));
+    u->is_active = (int)db_col_int(r, 4);
+    u->is_verified = (int)db_col_int(r, 5);
+    u->is_superuser = (int)db_col_int(r, 6);
+    copy(u->subscription_plan, sizeof u->subscription_plan, db_col_text(r, 7));
+    copy(u->organization_id, sizeof u->organization_id, db_col_text(r, 8));
+    u->preferences = xstrdup(db_col_text(r, 9) ? db_col_text(r, 9) : "{}");
+    copy(u->created_at, sizeof u->created_at, db_col_text(r, 10));
+    copy(u->updated_at, sizeof u->updated_at, db_col_text(r, 11));
+    copy(u->last_login_at, sizeof u->last_login_at, db_col_text(r, 12));
+    u->failed_login_count = (int)db_col_int(r, 13);
+    copy(u->locked_until, sizeof u->locked_until, db_col_text(r, 14));
+}
+
+void store_user_clear(struct user *u)
+{
+    free(u->preferences);
+    u->preferences = NULL;
+}
+
+static const char *nz(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+int store_user_create(struct user *u)
+{
+    char ts[32];
+    if (!u->id[0])
+        uuid4(u->id);
+    time_iso(time_now_ms(), ts);
+    copy(u->created_at, sizeof u->created_at, ts);
+    if (!u->subscription_plan[0])
+        copy(u->subscription_plan, sizeof u->subscription_plan, "free");
+    return db_exec(db_conn(), NULL,
+                   "INSERT INTO users(id, email, username, hashed_password, is_active,"
+                   " is_verified, is_superuser, subscription_plan, organization_id, preferences,"
+                   " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   "ssssbbbsssss", u->id, u->email, nz(u->username), u->hashed_password,
+                   u->is_active, u->is_verified, u->is_superuser, u->subscription_plan,
+                   nz(u->organization_id), u->preferences ? u->preferences : "{}", ts, ts);
+}
+
+static int user_get(const char *sql, const char *key, struct user *out)
+{
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r, sql, "s", key);
+    if (rc)
+        return rc;
+    if (db_rows_next(r) == 1)
+        user_from_row(r, out);
+    else
+        rc = RAGD_ENOTFOUND;
+    db_rows_free(r);
+    return rc;
+}
+
+int store_user_get(const char *id, struct user *out)
+{
+    return user_get("SELECT " USER_COLS " FROM users WHERE id = ?", id, out);
+}
+
+int store_user_get_by_email(const char *email, struct user *out)
+{
+    return user_get("SELECT " USER_COLS " FROM users WHERE email = lower(?)", email, out);
+}
+
+int store_user_update(const char *id, json_t *patch)
+{
+    db_conn_t *c = db_conn();
+    char ts[32];
+    time_iso(time_now_ms(), ts);
+    const char *key;
+    json_t *v;
+    int rc = db_begin(c);
+    if (rc)
+        return rc;
+    int64_t changed = 0;
+    rc = db_exec(c, &changed, "UPDATE users SET updated_at = ? WHERE id = ?", "ss", ts, id);
+    if (!rc && !changed)
+        rc = RAGD_ENOTFOUND;
+    json_object_foreach(patch, key, v) {
+        if (rc)
+            break;
+        const char *s = json_string_value(v);
+        int b = json_is_true(v);
+        if (!strcmp(key, "username"))
+            rc = db_exec(c, NULL, "UPDATE users SET username = ? WHERE id = ?", "ss", s, id);
+        else if (!strcmp(key, "subscription_plan"))
+            rc = db_exec(c, NULL, "UPDATE users SET subscription_plan = ? WHERE id = ?", "ss", s,
+                         id);
+        else if (!strcmp(key, "organization_id"))
+            rc = db_exec(c, NULL, "UPDATE users SET organization_id = ? WHERE id = ?", "ss", s,
+                         id);
+        else if (!strcmp(key, "hashed_password"))
+            rc = db_exec(c, NULL, "UPDATE users SET hashed_password = ? WHERE id = ?", "ss", s,
+                         id);
+        else if (!strcmp(key, "is_active"))
+            rc = db_exec(c, NULL, "UPDATE users SET is_active = ? WHERE id = ?", "bs", b, id);
+        else if (!strcmp(key, "is_verified"))
+            rc = db_exec(c, NULL, "UPDATE users SET is_verified = ? WHERE id = ?", "bs", b, id);
+        else if (!strcmp(key, "is_superuser"))
+            rc = db_exec(c, NULL, "UPDATE users SET is_superuser = ? WHERE id = ?", "bs", b, id);
+        else if (!strcmp(key, "preferences")) {
+            char *js = json_dumps(v, JSON_COMPACT);
+            rc = db_exec(c, NULL, "UPDATE users SET preferences = ? WHERE id = ?", "ss", js, id);
+            free(js);
+        } else
+            rc = RAGD_EINVAL;
+    }
+    if (rc) {
+        db_rollback(c);
+        return rc;
+    }
+    return db_commit(c);
+}
+
+int store_user_delete(const char *id)
+{
+    int64_t changed = 0;
+    int rc = db_exec(db_conn(), &changed, "DELETE FROM users WHERE id = ?", "s", id);
+    return rc ? rc : changed ? 0 : RAGD_ENOTFOUND;
+}
+
+json_t *store_user_json(const struct user *u)
+{
+    json_error_t je;
+    json_t *prefs = json_loads(u->preferences ? u->preferences : "{}", 0, &je);
+    return json_pack("{s:s, s:s, s:o, s:b, s:b, s:b, s:s, s:o, s:o, s:s, s:o, s:o}", "id", u->id,
+                     "email", u->email, "username",
+                     u->username[0] ? json_string(u->username) : json_null(), "is_active",
+                     u->is_active, "is_verified", u->is_verified, "is_superuser",
+                     u->is_superuser, "subscription_plan", u->subscription_plan,
+                     "organization_id",
+                     u->organization_id[0] ? json_string(u->organization_id) : json_null(),
+                     "preferences", prefs ? prefs : json_object(), "created_at", u->created_at,
+                     "updated_at", u->updated_at[0] ? json_string(u->updated_at) : json_null(),
+                     "last_login_at",
+                     u->last_login_at[0] ? json_string(u->last_login_at) : json_null());
+}
+
+int store_user_list(const struct user_filter *f, int64_t limit, int64_t offset, json_t **items,
+                    int64_t *total)
+{
+    db_conn_t *c = db_conn();
+    char *like = f->email_like ? xasprintf("%%%s%%", f->email_like) : NULL;
+    int64_t active = f->is_active;
+    int rc = db_query_int(c, total,
+                          "SELECT count(*) FROM users WHERE (? IS NULL OR email LIKE lower(?))"
+                          " AND (? IS NULL OR subscription_plan = ?) AND (? < 0 OR is_active = ?)",
+                          "ssssii", like, like, f->plan, f->plan, active, active);
+    db_rows_t *r = NULL;
+    if (!rc)
+        rc = db_query(c, &r,
+                      "SELECT " USER_COLS " FROM users WHERE (? IS NULL OR email LIKE lower(?))"
+                      " AND (? IS NULL OR subscription_plan = ?) AND (? < 0 OR is_active = ?)"
+                      " ORDER BY created_at, id LIMIT ? OFFSET ?",
+                      "ssssiiii", like, like, f->plan, f->plan, active, active, limit, offset);
+    free(like);
+    if (rc)
+        return rc;
+    *items = json_array();
+    while (db_rows_next(r) == 1) {
+        struct user u;
+        user_from_row(r, &u);
+        json_array_append_new(*items, store_user_json(&u));
+        store_user_clear(&u);
+    }
+    db_rows_free(r);
+    return 0;
+}
+
+int store_user_login_ok(const char *id)
+{
+    char ts[32];
+    return db_exec(db_conn(), NULL,
+                   "UPDATE users SET failed_login_count = 0, locked_until = NULL,"
+                   " last_login_at = ? WHERE id = ?",
+                   "ss", time_iso(time_now_ms(), ts), id);
+}
+
+int store_user_login_failed(const char *id, int lock_after, int64_t lock_ms, int *failures)
+{
+    db_conn_t *c = db_conn();
+    int rc = db_begin(c);
+    if (rc)
+        return rc;
+    int64_t n = 0;
+    rc = db_exec(c, NULL, "UPDATE users SET failed_login_count = failed_login_count + 1"
+                          " WHERE id = ?", "s", id);
+    if (!rc)
+        rc = db_query_int(c, &n, "SELECT failed_login_count FROM users WHERE id = ?", "s", id);
+    if (!rc && n >= lock_after) {
+        char ts[32];
+        time_iso(time_now_ms() + lock_ms, ts);
+        /* The lock starts a new count, so the next lock needs lock_after fresh failures. */
+        rc = db_exec(c, NULL,
+                     "UPDATE users SET locked_until = ?, failed_login_count = 0 WHERE id = ?",
+                     "ss", ts, id);
+    }
+    if (rc) {
+        db_rollback(c);
+        return rc;
+    }
+    *failures = (int)n;
+    return db_commit(c);
+}
+
+/* ---- organizations ---- */
+
+int store_org_create(const char *name, const char *domain, const char *settings_json,
+                     char id_out[37])
+{
+    char ts[32];
+    uuid4(id_out);
+    return db_exec(db_conn(), NULL,
+                   "INSERT INTO organizations(id, name, domain, settings, created_at)"
+                   " VALUES (?, ?, ?, ?, ?)",
+                   "sssss", id_out, name, domain, settings_json ? settings_json : "{}",
+                   time_iso(time_now_ms(), ts));
+}
+
+int store_org_find(const char *name, char id_out[37])
+{
+    char *id = NULL;
+    int rc = db_query_text(db_conn(), &id,
+                           "SELECT id FROM organizations WHERE name = ? ORDER BY created_at"
+                           " LIMIT 1",
+                           "s", name);
+    if (!rc) {
+        copy(id_out, 37, id);
+        free(id);
+    }
+    return rc;
+}
+
+/* ---- refresh tokens ---- */
+
+int store_refresh_insert(const char *user_id, const char *family_id, const char *token_hash,
+                         int64_t expires_ms, char id_out[37])
+{
+    char now[32], exp[32];
+    uuid4(id_out);
+    return db_exec(db_conn(), NULL,
+                   "INSERT INTO refresh_tokens(id, user_id, family_id, token_hash, created_at,"
+                   " expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                   "ssssss", id_out, user_id, family_id, token_hash,
+                   time_iso(time_now_ms(), now), time_iso(expires_ms, exp));
+}
+
+int store_refresh_get(const char *token_hash, struct refresh_token *out)
+{
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r,
+                      "SELECT id, user_id, family_id, expires_at, revoked_at FROM refresh_tokens"
+                      " WHERE token_hash = ?",
+                      "s", token_hash);
+    if (rc)
+        return rc;
+    if (db_rows_next(r) == 1) {
+        copy(out->id, sizeof out->id, db_col_text(r, 0));
+        copy(out->user_id, sizeof out->user_id, db_col_text(r, 1));
+        copy(out->family_id, sizeof out->family_id, db_col_text(r, 2));
+        copy(out->expires_at, sizeof out->expires_at, db_col_text(r, 3));
+        copy(out->revoked_at, sizeof out->revoked_at, db_col_text(r, 4));
+    } else {
+        rc = RAGD_ENOTFOUND;
+    }
+    db_rows_free(r);
+    return rc;
+}
+
+int store_refresh_rotate(const char *old_id, const char *user_id, const char *family_id,
+                         const char *new_hash, int64_t expires_ms)
+{
+    db_conn_t *c = db_conn();
+    char ts[32], id[37];
+    int rc = db_begin(c);
+    if (rc)
+        return rc;
+    int64_t changed = 0;
+    rc = db_exec(c, &changed,
+                 "UPDATE refresh_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                 "ss", time_iso(time_now_ms(), ts), old_id);
+    if (!rc && !changed)
+        rc = RAGD_ECONFLICT;
+    if (!rc)
+        rc = store_refresh_insert(user_id, family_id, new_hash, expires_ms, id);
+    if (rc) {
+        db_rollback(c);
+        return rc;
+    }
+    return db_commit(c);
+}
+
+int store_refresh_revoke_family(const char *family_id)
+{
+    char ts[32];
+    return db_exec(db_conn(), NULL,
+                   "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ?"
+                   " AND revoked_at IS NULL",
+                   "ss", time_iso(time_now_ms(), ts), family_id);
+}
+
+int store_refresh_revoke_user(const char *user_id)
+{
+    char ts[32];
+    return db_exec(db_conn(), NULL,
+                   "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ?"
+                   " AND revoked_at IS NULL",
+                   "ss", time_iso(time_now_ms(), ts), user_id);
+}
+
+/* ---- revoked access tokens ---- */
+
+int store_jti_revoke(const char *jti, int64_t expires_ms)
+{
+    char ts[32];
+    db_conn_t *c = db_conn();
+    /* Expired entries are useless: drop them while here. */
+    int rc = db_exec(c, NULL, "DELETE FROM revoked_access_tokens WHERE expires_at < ?", "s",
+                     time_iso(time_now_ms(), ts));
+    if (!rc)
+        rc = db_exec(c, NULL,
+                     "INSERT OR IGNORE INTO revoked_access_tokens(jti, expires_at) VALUES (?, ?)",
+                     "ss", jti, time_iso(expires_ms, ts));
+    return rc;
+}
+
+int store_jti_revoked(const char *jti)
+{
+    int64_t n = 0;
+    int rc = db_query_int(db_conn(), &n,
+                          "SELECT count(*) FROM revoked_access_tokens WHERE jti = ?", "s", jti);
+    return rc ? rc : n > 0;
+}
+
+/* ---- audit log ---- */
+
+int store_audit_add(const struct audit_entry *e)
+{
+    char ts[32];
+    char *details = e->details ? json_dumps(e->details, JSON_COMPACT) : NULL;
+    int rc = db_exec(db_conn(), NULL,
+                     "INSERT INTO audit_log(created_at, actor_id, actor_email, action,"
+                     " target_type, target_id, details, request_id, ip)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     "sssssssss", time_iso(time_now_ms(), ts), e->actor_id, e->actor_email,
+                     e->action, e->target_type, e->target_id, details ? details : "{}",
+                     e->request_id, e->ip);
+    free(details);
+    return rc;
+}
+
+int store_audit_list(const char *action, int64_t limit, int64_t offset, json_t **items,
+                     int64_t *total)
+{
+    db_conn_t *c = db_conn();
+    int rc = db_query_int(c, total, "SELECT count(*) FROM audit_log WHERE (? IS NULL OR action = ?)",
+                          "ss", action, action);
+    db_rows_t *r;
+    if (!rc)
+        rc = db_query(c, &r,
+                      "SELECT id, created_at, actor_id, actor_email, action, target_type,"
+                      " target_id, details, request_id, ip FROM audit_log"
+                      " WHERE (? IS NULL OR action = ?) ORDER BY id DESC LIMIT ? OFFSET ?",
+                      "ssii", action, action, limit, offset);
+    if (rc)
+        return rc;
+    *items = json_array();
+    static const char *names[] = {"id",          "created_at", "actor_id", "actor_email",
+                                  "action",      "target_type", "target_id", "details",
+                                  "request_id", "ip"};
+    while (db_rows_next(r) == 1) {
+        json_t *o = json_object();
+        json_object_set_new(o, "id", json_integer(db_col_int(r, 0)));
+        for (int i = 1; i < 10; i++) {
+            const char *t = db_col_text(r, i);
+            json_t *v;
+            if (i == 7) {
+                json_error_t je;
+                v = t ? json_loads(t, 0, &je) : NULL;
+            } else {
+                v = t ? json_string(t) : NULL;
+            }
+            json_object_set_new(o, names[i], v ? v : json_null());
+        }
+        json_array_append_new(*items, o);
+    }
+    db_rows_free(r);
+    return 0;
+}
+
+/* ---- key/value ---- */
+
+int store_kv_get(const char *key, char **value)
+{
+    return db_query_text(db_conn(), value, "SELECT value FROM kv WHERE key = ?", "s", key);
+}
+
+int store_kv_set(const char *key, const char *value)
+{
+    char ts[32];
+    return db_exec(db_conn(), NULL,
+                   "INSERT INTO kv(key, value, updated_at) VALUES (?, ?, ?)"
+                   " ON CONFLICT(key) DO UPDATE SET value = excluded.value,"
+                   " updated_at = excluded.updated_at",
+                   "sss", key, value, time_iso(time_now_ms(), ts));
+}

@@ -1,0 +1,128 @@
+/* store.h - persistent data: migrations, users, organizations, refresh tokens, revoked
+ * access tokens, audit log, and a small key/value table.
+ *
+ * All functions use the calling thread's connection (db.h) and return 0 or a negative
+ * RAGD_E* code: RAGD_ENOTFOUND, RAGD_EEXIST (unique key), RAGD_EUNAVAIL (database down),
+ * RAGD_EDB. Timestamps are ISO-8601 UTC strings; ids are UUID strings. */
+#ifndef RAGD_STORE_H
+#define RAGD_STORE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "store/db.h"
+
+/* Applies every migration not yet recorded in schema_migrations, each in its own
+ * transaction. Safe to run on every start and from several processes. */
+int store_migrate(void);
+/* Highest applied migration version. */
+int store_schema_version(int *version);
+
+/* Modules add their tables by registering migrations before store_migrate() runs (from
+ * main.c at start). Versions are global and unique: 1-99 core, 100-199 billing, 200-299
+ * knowledge and chat, 300-399 operations. */
+struct store_migration {
+    int version;
+    const char *name;
+    const char *sql; /* SQLite dialect */
+};
+void store_register_migrations(const struct store_migration *m, int n);
+
+/* ---- users ---- */
+
+struct user {
+    char id[37];
+    char email[256];
+    char username[101]; /* "" when NULL */
+    char hashed_password[128];
+    int is_active, is_verified, is_superuser;
+    char subscription_plan[32];
+    char organization_id[37]; /* "" when NULL */
+    char *preferences;        /* JSON text, owned; freed by store_user_clear */
+    char created_at[32], updated_at[32], last_login_at[32]; /* "" when NULL */
+    int failed_login_count;
+    char locked_until[32]; /* "" when not locked */
+};
+
+void store_user_clear(struct user *u); /* frees owned fields; the struct may be reused */
+
+/* Creates a user; u->id is filled in if empty, timestamps are set. RAGD_EEXIST if the e-mail
+ * or username is taken. */
+int store_user_create(struct user *u);
+int store_user_get(const char *id, struct user *out);
+int store_user_get_by_email(const char *email, struct user *out);
+
+/* Changes the columns present in patch (keys: username, preferences (object), is_active,
+ * is_verified, is_superuser, subscription_plan, organization_id, hashed_password) and
+ * updated_at. Unknown keys are RAGD_EINVAL (callers validate first). */
+int store_user_update(const char *id, json_t *patch);
+int store_user_delete(const char *id);
+
+struct user_filter {
+    const char *email_like; /* substring, case-insensitive; NULL = any */
+    const char *plan;       /* exact; NULL = any */
+    int is_active;          /* -1 = any */
+};
+/* A page of users as a JSON array of public user objects (store_user_json) and the total
+ * count matching the filter. *items is a new reference. */
+int store_user_list(const struct user_filter *f, int64_t limit, int64_t offset, json_t **items,
+                    int64_t *total);
+
+/* The public JSON view of a user (never includes the password hash). New reference. */
+json_t *store_user_json(const struct user *u);
+
+/* Login bookkeeping. login_ok resets the failure count and sets last_login_at;
+ * login_failed increments it and, at lock_after failures, sets locked_until = now +
+ * lock_ms. *failures gets the new count. */
+int store_user_login_ok(const char *id);
+int store_user_login_failed(const char *id, int lock_after, int64_t lock_ms, int *failures);
+
+/* ---- organizations ---- */
+
+int store_org_create(const char *name, const char *domain, const char *settings_json,
+                     char id_out[37]);
+/* Finds an organization by exact name. */
+int store_org_find(const char *name, char id_out[37]);
+
+/* ---- refresh tokens ---- */
+
+struct refresh_token {
+    char id[37], user_id[37], family_id[37];
+    char expires_at[32], revoked_at[32]; /* revoked_at "" when live */
+};
+
+/* Stores a new refresh token (by hash) in family family_id. */
+int store_refresh_insert(const char *user_id, const char *family_id, const char *token_hash,
+                         int64_t expires_ms, char id_out[37]);
+int store_refresh_get(const char *token_hash, struct refresh_token *out);
+/* Atomically revokes old_id if still live and inserts the successor. RAGD_ECONFLICT if old_id
+ * was already revoked (a replay: the caller then revokes the family). */
+int store_refresh_rotate(const char *old_id, const char *user_id, const char *family_id,
+                         const char *new_hash, int64_t expires_ms);
+int store_refresh_revoke_family(const char *family_id);
+int store_refresh_revoke_user(const char *user_id);
+
+/* ---- revoked access tokens (logout) ---- */
+
+int store_jti_revoke(const char *jti, int64_t expires_ms);
+/* 1 if revoked, 0 if not, negative on error. */
+int store_jti_revoked(const char *jti);
+
+/* ---- audit log ---- */
+
+struct audit_entry {
+    const char *actor_id, *actor_email, *action, *target_type, *target_id;
+    json_t *details; /* borrowed; may be NULL */
+    const char *request_id, *ip;
+};
+int store_audit_add(const struct audit_entry *e);
+/* Newest first. *items is a new reference. */
+int store_audit_list(const char *action, int64_t limit, int64_t offset, json_t **items,
+                     int64_t *total);
+
+/* ---- key/value ---- */
+
+int store_kv_get(const char *key, char **value); /* caller frees *value */
+int store_kv_set(const char *key, const char *value);
+
+#endif

@@ -1,0 +1,153 @@
+"""Helpers for the HTTP tests: start a real ragd on 127.0.0.1 and talk HTTP to it."""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.path.join(ROOT, os.environ.get("RAGD_BIN", "build/asan/ragd"))
+TEST_SECRET = "test-secret-key-0123456789abcdef"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+        try:
+            self.json = json.loads(body) if body else None
+        except ValueError:
+            self.json = None
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def __repr__(self):
+        return f"<Response {self.status} {self.body[:300]!r}>"
+
+
+class Server:
+    """A ragd process with its own data dir and port. Stops itself in stop()."""
+
+    def __init__(self, env=None, data=None, seed=True, args=()):
+        self.tmp = tempfile.mkdtemp(prefix="ragd-test-")
+        self.data = data or os.path.join(self.tmp, "data")
+        self.port = free_port()
+        self.env = dict(os.environ)
+        self.env.update({
+            "BCRYPT_ROUNDS": "4",
+            "JWT_SECRET_KEY": TEST_SECRET,
+            "LOG_LEVEL": "warning",
+            "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1",
+        })
+        self.env.update(env or {})
+        self.env = {k: v for k, v in self.env.items() if v is not None}
+        if seed:
+            self.cli("seed", "--demo", "--data", self.data)
+        self.log = open(os.path.join(self.tmp, "server.log"), "wb")
+        self.proc = subprocess.Popen(
+            [BIN, "serve", "--data", self.data, "--port", str(self.port), *args],
+            env=self.env, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.tmp)
+        self.wait_ready()
+
+    def cli(self, *args, check=True, input=None):
+        p = subprocess.run([BIN, *args], env=self.env, cwd=self.tmp, capture_output=True,
+                           text=True, input=input, timeout=120)
+        if check and p.returncode != 0:
+            raise AssertionError(f"ragd {args} failed: {p.stderr}")
+        return p
+
+    def wait_ready(self, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("ragd exited early: " + self.read_log())
+            try:
+                if self.request("GET", "/health").status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("ragd did not become ready")
+
+    def read_log(self):
+        if not self.log.closed:
+            self.log.flush()
+        with open(os.path.join(self.tmp, "server.log"), "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def request(self, method, path, body=None, token=None, headers=None, raw=None,
+                timeout=30):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = f"Bearer {token}"
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            h.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        out = Response(r.status, r.getheaders(), r.read().decode("utf-8", "replace"))
+        conn.close()
+        return out
+
+    def get(self, path, token=None, **kw):
+        return self.request("GET", path, token=token, **kw)
+
+    def post(self, path, body=None, token=None, **kw):
+        return self.request("POST", path, body=body, token=token, **kw)
+
+    def patch(self, path, body=None, token=None, **kw):
+        return self.request("PATCH", path, body=body, token=token, **kw)
+
+    def put(self, path, body=None, token=None, **kw):
+        return self.request("PUT", path, body=body, token=token, **kw)
+
+    def delete(self, path, token=None, **kw):
+        return self.request("DELETE", path, token=token, **kw)
+
+    def login(self, email, password):
+        r = self.post("/auth/login", {"email": email, "password": password})
+        assert r.status == 200, r
+        return r.json["access_token"]
+
+    def register(self, email, password="password123", **extra):
+        r = self.post("/auth/register", {"email": email, "password": password, **extra})
+        assert r.status == 201, r
+        return r.json
+
+    def db(self):
+        import sqlite3
+        return sqlite3.connect(os.path.join(self.data, "ragd.db"))
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+def form(path_and_fields):
+    return urllib.parse.urlencode(path_and_fields).encode()

@@ -1,0 +1,224 @@
+/* The store against a real SQLite file: migrations, users, tokens, audit, concurrency. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/util.h"
+#include "store/store.h"
+
+static char dir[64], url[128];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/ragd-store-test-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(url, sizeof url, "sqlite://%s/t.db", dir);
+    char err[256];
+    if (db_open(url, err, sizeof err))
+        return -1;
+    return store_migrate();
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    db_close();
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd);
+}
+
+static void make_user(struct user *u, const char *email)
+{
+    memset(u, 0, sizeof *u);
+    snprintf(u->email, sizeof u->email, "%s", email);
+    snprintf(u->hashed_password, sizeof u->hashed_password, "$2b$04$x");
+    u->is_active = 1;
+    assert_int_equal(store_user_create(u), 0);
+}
+
+static void test_migrations_idempotent(void **state)
+{
+    (void)state;
+    int v = 0;
+    assert_int_equal(store_migrate(), 0);
+    assert_int_equal(store_migrate(), 0);
+    assert_int_equal(store_schema_version(&v), 0);
+    assert_true(v >= 1);
+}
+
+static void test_user_crud(void **state)
+{
+    (void)state;
+    struct user u, got;
+    make_user(&u, "crud@example.com");
+    assert_true(uuid_valid(u.id));
+    assert_int_equal(store_user_get(u.id, &got), 0);
+    assert_string_equal(got.email, "crud@example.com");
+    assert_string_equal(got.subscription_plan, "free");
+    assert_string_equal(got.preferences, "{}");
+    store_user_clear(&got);
+    assert_int_equal(store_user_get_by_email("CRUD@example.com", &got), 0);
+    store_user_clear(&got);
+
+    struct user dup = u;
+    dup.id[0] = 0;
+    assert_int_equal(store_user_create(&dup), RAGD_EEXIST);
+
+    json_t *patch = json_pack("{s:s, s:b, s:{s:i}}", "subscription_plan", "pro", "is_active", 0,
+                              "preferences", "k", 1);
+    assert_int_equal(store_user_update(u.id, patch), 0);
+    json_decref(patch);
+    assert_int_equal(store_user_get(u.id, &got), 0);
+    assert_string_equal(got.subscription_plan, "pro");
+    assert_false(got.is_active);
+    assert_string_equal(got.preferences, "{\"k\":1}");
+    store_user_clear(&got);
+
+    patch = json_pack("{s:s}", "nonsense", "x");
+    assert_int_equal(store_user_update(u.id, patch), RAGD_EINVAL);
+    json_decref(patch);
+    patch = json_pack("{s:s}", "username", "n");
+    assert_int_equal(store_user_update("00000000-0000-4000-8000-000000000000", patch),
+                     RAGD_ENOTFOUND);
+    json_decref(patch);
+
+    assert_int_equal(store_user_delete(u.id), 0);
+    assert_int_equal(store_user_get(u.id, &got), RAGD_ENOTFOUND);
+    assert_int_equal(store_user_delete(u.id), RAGD_ENOTFOUND);
+}
+
+static void test_user_list_and_injection(void **state)
+{
+    (void)state;
+    struct user u;
+    make_user(&u, "list-a@example.com");
+    make_user(&u, "list-b@example.com");
+    json_t *items;
+    int64_t total;
+    struct user_filter f = {"list-", NULL, -1};
+    assert_int_equal(store_user_list(&f, 1, 0, &items, &total), 0);
+    assert_int_equal(total, 2);
+    assert_int_equal(json_array_size(items), 1);
+    json_decref(items);
+    struct user_filter evil = {"' OR 1=1 --", NULL, -1};
+    assert_int_equal(store_user_list(&evil, 10, 0, &items, &total), 0);
+    assert_int_equal(total, 0);
+    json_decref(items);
+}
+
+static void test_refresh_rotation(void **state)
+{
+    (void)state;
+    struct user u;
+    make_user(&u, "rt@example.com");
+    char id[37];
+    int64_t exp = time_now_ms() + 60000;
+    assert_int_equal(store_refresh_insert(u.id, "fam-1", "hash-1", exp, id), 0);
+    struct refresh_token rt;
+    assert_int_equal(store_refresh_get("hash-1", &rt), 0);
+    assert_string_equal(rt.revoked_at, "");
+    assert_int_equal(store_refresh_rotate(rt.id, u.id, "fam-1", "hash-2", exp), 0);
+    /* the same token cannot be rotated twice */
+    assert_int_equal(store_refresh_rotate(rt.id, u.id, "fam-1", "hash-3", exp), RAGD_ECONFLICT);
+    assert_int_equal(store_refresh_get("hash-3", &rt), RAGD_ENOTFOUND);
+    assert_int_equal(store_refresh_revoke_family("fam-1"), 0);
+    assert_int_equal(store_refresh_get("hash-2", &rt), 0);
+    assert_string_not_equal(rt.revoked_at, "");
+    /* deleting the user removes its tokens (foreign keys are on) */
+    assert_int_equal(store_user_delete(u.id), 0);
+    assert_int_equal(store_refresh_get("hash-2", &rt), RAGD_ENOTFOUND);
+}
+
+static void test_jti_and_audit(void **state)
+{
+    (void)state;
+    assert_int_equal(store_jti_revoked("j1"), 0);
+    assert_int_equal(store_jti_revoke("j1", time_now_ms() + 60000), 0);
+    assert_int_equal(store_jti_revoke("j1", time_now_ms() + 60000), 0);
+    assert_int_equal(store_jti_revoked("j1"), 1);
+    json_t *d = json_pack("{s:s}", "k", "v");
+    struct audit_entry e = {"a1", "a@x.co", "user.update", "user", "t1", d, "r1", "127.0.0.1"};
+    assert_int_equal(store_audit_add(&e), 0);
+    e.action = "user.delete";
+    assert_int_equal(store_audit_add(&e), 0);
+    json_decref(d);
+    json_t *items;
+    int64_t total;
+    assert_int_equal(store_audit_list("user.delete", 10, 0, &items, &total), 0);
+    assert_int_equal(total, 1);
+    json_t *first = json_array_get(items, 0);
+    assert_string_equal(json_string_value(json_object_get(first, "action")), "user.delete");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(first, "details"), "k")),
+                        "v");
+    json_decref(items);
+}
+
+static void *lockout_worker(void *arg)
+{
+    const char *id = arg;
+    int n;
+    for (int i = 0; i < 25; i++)
+        if (store_user_login_failed(id, 1000, 60000, &n))
+            return (void *)1;
+    return NULL;
+}
+
+static void test_concurrent_increments(void **state)
+{
+    (void)state;
+    struct user u, got;
+    make_user(&u, "conc@example.com");
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, lockout_worker, u.id);
+    for (int i = 0; i < 4; i++) {
+        void *rv;
+        pthread_join(t[i], &rv);
+        assert_null(rv);
+    }
+    assert_int_equal(store_user_get(u.id, &got), 0);
+    assert_int_equal(got.failed_login_count, 100); /* no lost updates across connections */
+    store_user_clear(&got);
+    int n;
+    assert_int_equal(store_user_login_failed(u.id, 101, 60000, &n), 0);
+    assert_int_equal(store_user_get(u.id, &got), 0);
+    assert_string_not_equal(got.locked_until, "");
+    store_user_clear(&got);
+}
+
+static void test_kv(void **state)
+{
+    (void)state;
+    char *v = NULL;
+    assert_int_equal(store_kv_get("k", &v), RAGD_ENOTFOUND);
+    assert_int_equal(store_kv_set("k", "1"), 0);
+    assert_int_equal(store_kv_set("k", "2"), 0);
+    assert_int_equal(store_kv_get("k", &v), 0);
+    assert_string_equal(v, "2");
+    free(v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_migrations_idempotent),
+        cmocka_unit_test(test_user_crud),
+        cmocka_unit_test(test_user_list_and_injection),
+        cmocka_unit_test(test_refresh_rotation),
+        cmocka_unit_test(test_jti_and_audit),
+        cmocka_unit_test(test_concurrent_increments),
+        cmocka_unit_test(test_kv),
+    };
+    return cmocka_run_group_tests_name("store", tests, setup, teardown);
+}
