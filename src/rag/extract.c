@@ -913,7 +913,7 @@ static const char *const html_cells[] = {"td", "th", NULL};
 static const char *const html_raw[] = {"script", "style", "noscript", "template", "svg",
                                        "iframe", "object", "math", NULL};
 
-static bool in_list(const char *const *list, const char *name)
+static bool name_in(const char *const *list, const char *name)
 {
     for (int i = 0; list[i]; i++)
         if (strcmp(list[i], name) == 0)
@@ -995,7 +995,7 @@ static void extract_html(const char *s, size_t n, struct out *o, char **title)
         i = k < n ? k + 1 : n;
         run = i;
 
-        if (!closing && !self_closing && in_list(html_raw, name)) {
+        if (!closing && !self_closing && name_in(html_raw, name)) {
             i += html_find_close(s + i, n - i, name);
             run = i;
             out_break(o, 1);
@@ -1015,7 +1015,7 @@ static void extract_html(const char *s, size_t n, struct out *o, char **title)
             continue;
         }
         bool is_heading = nl == 2 && name[0] == 'h' && name[1] >= '1' && name[1] <= '6';
-        if (in_list(html_blocks, name)) {
+        if (name_in(html_blocks, name)) {
             if (is_heading && closing && heading_start != (size_t)-1 && !heading) {
                 if (o->len > heading_start)
                     heading = make_title(o->buf + heading_start, o->len - heading_start);
@@ -1032,9 +1032,9 @@ static void extract_html(const char *s, size_t n, struct out *o, char **title)
                     pre_depth = 0;
                 o->pre = pre_depth > 0;
             }
-        } else if (in_list(html_lines, name)) {
+        } else if (name_in(html_lines, name)) {
             out_break(o, 2);
-        } else if (in_list(html_cells, name)) {
+        } else if (name_in(html_cells, name)) {
             out_break(o, 1);
         }
     }

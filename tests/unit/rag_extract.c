@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +200,68 @@ static void test_pdf_encrypted(void **state)
     free(objs);
 }
 
+
+static void test_pdf_two_pages(void **state)
+{
+    (void)state;
+    const char *objs[] = {
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R 6 0 R] /Count 2 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        "/Resources << /Font << /F1 5 0 R >> >> >>",
+        "<< /Length 41 >>\nstream\nBT /F1 12 Tf 72 700 Td (Page one.) Tj ET\nendstream",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 7 0 R "
+        "/Resources << /Font << /F1 5 0 R >> >> >>",
+        "<< /Length 41 >>\nstream\nBT /F1 12 Tf 72 700 Td (Page two.) Tj ET\nendstream",
+    };
+    struct pdfbuf b = make_pdf(objs, 7, NULL);
+    extract_result_t *r = NULL;
+    assert_int_equal(extract_document(b.p, b.len, NULL, &r, NULL), 0);
+    assert_int_equal(r->pages, 2);
+    assert_string_equal(r->text, "Page one.\n\nPage two.");
+    extract_result_free(r);
+    /* max_pages limits the pages read */
+    extract_opts_t o = {.max_pages = 1};
+    assert_int_equal(extract_document(b.p, b.len, &o, &r, NULL), 0);
+    assert_string_equal(r->text, "Page one.");
+    extract_result_free(r);
+    free(b.p);
+}
+
+/* every extraction has its own MuPDF context: concurrent extractions are independent */
+static void *pdf_worker(void *arg)
+{
+    struct pdfbuf *b = arg;
+    intptr_t ok = 0;
+    for (int i = 0; i < 20; i++) {
+        extract_result_t *r = NULL;
+        if (extract_document(b->p, b->len, NULL, &r, NULL) == 0 &&
+            strstr(r->text, "Hello PDF World"))
+            ok++;
+        extract_result_free(r);
+        /* and a broken one in between */
+        if (extract_document(b->p, b->len / 2, NULL, &r, NULL) == 0)
+            extract_result_free(r);
+    }
+    return (void *)ok;
+}
+
+static void test_pdf_threads(void **state)
+{
+    (void)state;
+    struct pdfbuf b = make_pdf(one_page_objs(), 6, "/Info 6 0 R ");
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, pdf_worker, &b);
+    for (int i = 0; i < 4; i++) {
+        void *ok;
+        pthread_join(th[i], &ok);
+        assert_int_equal((intptr_t)ok, 20);
+    }
+    free(b.p);
+}
+
 /* ---- text formats ---- */
 
 static extract_result_t *extract_ok(const char *s, extract_type_t want)
@@ -388,6 +451,8 @@ int main(void)
         cmocka_unit_test(test_pdf_malformed),
         cmocka_unit_test(test_pdf_no_text),
         cmocka_unit_test(test_pdf_encrypted),
+        cmocka_unit_test(test_pdf_threads),
+        cmocka_unit_test(test_pdf_two_pages),
         cmocka_unit_test(test_binary_junk),
         cmocka_unit_test(test_too_large),
         cmocka_unit_test(test_plain_text),
