@@ -505,10 +505,18 @@ static bool is_alnum_byte(unsigned char c)
     return isalnum(c) || c >= 0x80;
 }
 
-/* Find the byte closing a bracket pair starting at s[0] (= open), within lim bytes. */
-static size_t md_match(const char *s, size_t n, char open, char close, size_t lim)
+/* Find the byte closing a bracket pair starting at s[0] (= open), within lim bytes and the
+ * remaining scan budget (*budget bytes, decremented; NULL = unlimited). The budget keeps
+ * inline parsing linear on hostile input such as a long line of unmatched brackets. */
+static size_t md_match(const char *s, size_t n, char open, char close, size_t lim,
+                       size_t *budget)
 {
     int depth = 0;
+    if (budget) {
+        if (*budget < lim)
+            lim = *budget;
+        *budget -= lim < n ? lim : n;
+    }
     for (size_t i = 0; i < n && i < lim; i++) {
         if (s[i] == '\\') {
             i++;
@@ -524,7 +532,7 @@ static size_t md_match(const char *s, size_t n, char open, char close, size_t li
 
 /* Inline Markdown: emphasis markers, code spans, links, images, autolinks, inline HTML tags
  * and escapes are reduced to their text. */
-static void md_inline(struct out *o, const char *s, size_t n, int depth)
+static void md_inline_b(struct out *o, const char *s, size_t n, int depth, size_t *budget)
 {
     size_t i = 0, run = 0;
 #define FLUSH()                                                                                    \
@@ -544,7 +552,9 @@ static void md_inline(struct out *o, const char *s, size_t n, int depth)
             while (i + r < n && s[i + r] == '`')
                 r++;
             size_t j = i + r, end = 0;
-            for (size_t k = j; k < n && k < j + 4096; k++) {
+            size_t lim = *budget < 4096 ? *budget : 4096;
+            *budget -= lim < n - j ? lim : n - j;
+            for (size_t k = j; k < n && k < j + lim; k++) {
                 if (s[k] != '`')
                     continue;
                 size_t rr = 0;
@@ -567,7 +577,7 @@ static void md_inline(struct out *o, const char *s, size_t n, int depth)
             run = i;
         } else if ((c == '[' || (c == '!' && i + 1 < n && s[i + 1] == '[')) && depth < 4) {
             size_t b = c == '!' ? i + 1 : i;
-            size_t close = md_match(s + b, n - b, '[', ']', 1024);
+            size_t close = md_match(s + b, n - b, '[', ']', 1024, budget);
             if (!close) {
                 i++;
                 continue;
@@ -577,17 +587,20 @@ static void md_inline(struct out *o, const char *s, size_t n, int depth)
             size_t label_len = close - 1;
             size_t after = b + close + 1;
             if (after < n && s[after] == '(') {
-                size_t pc = md_match(s + after, n - after, '(', ')', 2048);
+                size_t pc = md_match(s + after, n - after, '(', ')', 2048, budget);
                 after = pc ? after + pc + 1 : after;
             } else if (after < n && s[after] == '[') {
-                size_t rc = md_match(s + after, n - after, '[', ']', 256);
+                size_t rc = md_match(s + after, n - after, '[', ']', 256, budget);
                 after = rc ? after + rc + 1 : after;
             }
-            md_inline(o, label, label_len, depth + 1);
+            md_inline_b(o, label, label_len, depth + 1, budget);
             i = after;
             run = i;
         } else if (c == '<' && i + 1 < n && (isalpha((unsigned char)s[i + 1]) || s[i + 1] == '/')) {
-            const char *gt = memchr(s + i, '>', n - i < 512 ? n - i : 512);
+            size_t lim = n - i < 512 ? n - i : 512;
+            lim = lim < *budget ? lim : *budget;
+            *budget -= lim;
+            const char *gt = memchr(s + i, '>', lim);
             if (!gt) {
                 i++;
                 continue;
@@ -625,6 +638,12 @@ static void md_inline(struct out *o, const char *s, size_t n, int depth)
     }
     FLUSH();
 #undef FLUSH
+}
+
+static void md_inline(struct out *o, const char *s, size_t n, int depth)
+{
+    size_t budget = 16 * n + 8192;
+    md_inline_b(o, s, n, depth, &budget);
 }
 
 static void extract_markdown(const char *s, size_t n, struct out *o, char **title)
@@ -748,7 +767,7 @@ static void extract_markdown(const char *s, size_t n, struct out *o, char **titl
         if (md_is_table_sep(t, tl))
             continue;
         if (tl >= 4 && t[0] == '[') {
-            size_t close = md_match(t, tl, '[', ']', 512);
+            size_t close = md_match(t, tl, '[', ']', 512, NULL);
             if (close && close + 1 < tl && t[close + 1] == ':')
                 continue; /* link reference definition */
         }
