@@ -350,7 +350,7 @@ static int markdown_score(const char *s, size_t n)
     return score;
 }
 
-int extract_sniff(const void *data, size_t len, extract_type_t *type, extract_reason_t *why)
+static int sniff_bytes(const void *data, size_t len, extract_type_t *type, extract_reason_t *why)
 {
     extract_reason_t dummy;
     if (!why)
@@ -1236,8 +1236,8 @@ static int extract_pdf(const void *data, size_t len, int max_pages, struct out *
 
 /* ---- entry points ---- */
 
-int extract_document(const void *data, size_t len, const extract_opts_t *opts,
-                     extract_result_t **out, extract_reason_t *why)
+static int extract_bytes(const void *data, size_t len, const extract_opts_t *opts,
+                         extract_result_t **out, extract_reason_t *why)
 {
     extract_reason_t dummy;
     if (!why)
@@ -1252,7 +1252,7 @@ int extract_document(const void *data, size_t len, const extract_opts_t *opts,
         return RAGD_ERANGE;
     }
     extract_type_t type;
-    int rc = extract_sniff(data, len, &type, why);
+    int rc = sniff_bytes(data, len, &type, why);
     if (rc)
         return rc;
 
@@ -1333,6 +1333,87 @@ fail:
     return rc;
 }
 
+/* ---- UTF-16 input ----
+ * Text saved as "Unicode" on Windows is UTF-16 with a byte order mark; it is converted to
+ * UTF-8 first and then handled like any other text. */
+
+static bool is_utf16(const uint8_t *p, size_t n)
+{
+    return n >= 2 && ((p[0] == 0xFF && p[1] == 0xFE) || (p[0] == 0xFE && p[1] == 0xFF));
+}
+
+/* Returns a new UTF-8 buffer (caller frees) or NULL if the UTF-16 is malformed (odd length,
+ * unpaired surrogates). */
+static char *utf16_to_utf8(const uint8_t *p, size_t n, size_t *out_len)
+{
+    if (n % 2)
+        return NULL;
+    bool le = p[0] == 0xFF;
+    char *o = xmalloc(n / 2 * 3 + 1);
+    size_t ol = 0;
+    for (size_t i = 2; i < n; i += 2) {
+        uint32_t u = le ? (uint32_t)(p[i] | p[i + 1] << 8) : (uint32_t)(p[i] << 8 | p[i + 1]);
+        if (u >= 0xD800 && u <= 0xDBFF) {
+            if (i + 3 >= n)
+                goto bad;
+            uint32_t l = le ? (uint32_t)(p[i + 2] | p[i + 3] << 8)
+                            : (uint32_t)(p[i + 2] << 8 | p[i + 3]);
+            if (l < 0xDC00 || l > 0xDFFF)
+                goto bad;
+            u = 0x10000 + ((u - 0xD800) << 10) + (l - 0xDC00);
+            i += 2;
+        } else if (u >= 0xDC00 && u <= 0xDFFF) {
+            goto bad;
+        }
+        ol += utf8_encode(u, o + ol);
+    }
+    o[ol] = '\0';
+    *out_len = ol;
+    return o;
+bad:
+    free(o);
+    return NULL;
+}
+
+int extract_sniff(const void *data, size_t len, extract_type_t *type, extract_reason_t *why)
+{
+    extract_reason_t dummy;
+    if (!why)
+        why = &dummy;
+    if (!data || !is_utf16(data, len))
+        return sniff_bytes(data, len, type, why);
+    size_t ul;
+    char *u = utf16_to_utf8(data, len, &ul);
+    if (!u) {
+        *why = EXTRACT_BAD_UTF8;
+        return RAGD_EINVAL;
+    }
+    int rc = sniff_bytes(u, ul, type, why);
+    free(u);
+    return rc;
+}
+
+int extract_document(const void *data, size_t len, const extract_opts_t *opts,
+                     extract_result_t **out, extract_reason_t *why)
+{
+    extract_reason_t dummy;
+    if (!why)
+        why = &dummy;
+    *out = NULL;
+    size_t max_input = opts && opts->max_input ? opts->max_input : DEFAULT_MAX_INPUT;
+    if (!data || !is_utf16(data, len) || len > max_input)
+        return extract_bytes(data, len, opts, out, why);
+    size_t ul;
+    char *u = utf16_to_utf8(data, len, &ul);
+    if (!u) {
+        *why = EXTRACT_BAD_UTF8;
+        return RAGD_EINVAL;
+    }
+    int rc = extract_bytes(u, ul, opts, out, why);
+    free(u);
+    return rc;
+}
+
 void extract_result_free(extract_result_t *r)
 {
     if (!r)
@@ -1367,7 +1448,7 @@ const char *extract_reason_str(extract_reason_t why)
     case EXTRACT_BINARY:
         return "binary data is not a supported document type";
     case EXTRACT_BAD_UTF8:
-        return "text is not valid UTF-8";
+        return "text is not valid UTF-8 (or UTF-16 with a byte order mark)";
     case EXTRACT_TOO_LARGE:
         return "document is too large";
     case EXTRACT_PDF_ENCRYPTED:

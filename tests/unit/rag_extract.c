@@ -313,6 +313,40 @@ static void test_binary_junk(void **state)
     assert_string_not_equal(extract_reason_str(EXTRACT_BINARY), "unknown");
 }
 
+static void test_utf16(void **state)
+{
+    (void)state;
+    /* "# Hi\n\nCaf\u00e9 \U0001F600" in UTF-16LE and UTF-16BE with BOMs */
+    const uint16_t units[] = {'#', ' ', 'H', 'i', '\n', '\n', 'C', 'a', 'f', 0xE9, ' ', 0xD83D,
+                              0xDE00, '\n', '-', ' ', 'x', '\n', '-', ' ', 'y'};
+    size_t nu = sizeof units / sizeof *units;
+    unsigned char le[64], be[64];
+    le[0] = 0xFF, le[1] = 0xFE, be[0] = 0xFE, be[1] = 0xFF;
+    for (size_t i = 0; i < nu; i++) {
+        le[2 + 2 * i] = (unsigned char)(units[i] & 0xFF);
+        le[3 + 2 * i] = (unsigned char)(units[i] >> 8);
+        be[2 + 2 * i] = (unsigned char)(units[i] >> 8);
+        be[3 + 2 * i] = (unsigned char)(units[i] & 0xFF);
+    }
+    for (int k = 0; k < 2; k++) {
+        extract_result_t *r = NULL;
+        extract_type_t t;
+        assert_int_equal(extract_sniff(k ? be : le, 2 + 2 * nu, &t, NULL), 0);
+        assert_int_equal(t, EXTRACT_MARKDOWN);
+        assert_int_equal(extract_document(k ? be : le, 2 + 2 * nu, NULL, &r, NULL), 0);
+        assert_string_equal(r->title, "Hi");
+        assert_string_equal(r->text, "Hi\n\nCaf\xc3\xa9 \xf0\x9f\x98\x80\n\nx\ny");
+        extract_result_free(r);
+    }
+    /* an unpaired surrogate or an odd length is rejected */
+    extract_result_t *r = NULL;
+    extract_reason_t why;
+    le[2 + 2 * 12] = 'A', le[3 + 2 * 12] = 0; /* low half of the pair replaced */
+    assert_int_equal(extract_document(le, 2 + 2 * nu, NULL, &r, &why), RAGD_EINVAL);
+    assert_int_equal(why, EXTRACT_BAD_UTF8);
+    assert_int_equal(extract_document(be, 1 + 2 * nu, NULL, &r, &why), RAGD_EINVAL);
+}
+
 static void test_too_large(void **state)
 {
     (void)state;
@@ -454,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_pdf_threads),
         cmocka_unit_test(test_pdf_two_pages),
         cmocka_unit_test(test_binary_junk),
+        cmocka_unit_test(test_utf16),
         cmocka_unit_test(test_too_large),
         cmocka_unit_test(test_plain_text),
         cmocka_unit_test(test_markdown),
