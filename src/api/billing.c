@@ -12,6 +12,7 @@
 #include "billing/plans.h"
 #include "core/error.h"
 #include "core/util.h"
+#include "limits/limiter.h"
 
 static void plans_list(struct req *r)
 {
@@ -152,6 +153,10 @@ static void clock_set(struct req *r)
     } else if (json_object_get(b, "offset_ms")) {
         offset = jv_int(b, "offset_ms", 0);
     }
+    /* Rate-limit state lives on the clock's time line: going back in time would leave every
+     * key owing years of requests, so it is forgotten. Going forward is natural. */
+    if (offset < time_offset_ms())
+        limiter_reset();
     time_set_offset_ms(offset);
     char now[32];
     http_json(r, 200,
