@@ -67,7 +67,7 @@ static void make_user(struct user *u, const char *email, const char *plan)
 
 static json_t *history(const char *uid)
 {
-    json_t *h;
+    json_t *h = NULL;
     assert_int_equal(billing_history(uid, 50, 0, &h), 0);
     return h;
 }
@@ -78,7 +78,7 @@ static void test_subscription_from_plan(void **state)
     clock_at("2024-02-10T10:00:00Z");
     struct user u;
     make_user(&u, "sub@example.com", "pro");
-    json_t *s;
+    json_t *s = NULL;
     assert_int_equal(billing_subscription(u.id, &s), 0);
     assert_string_equal(json_string_value(json_object_get(s, "plan_type")), "pro");
     assert_string_equal(json_string_value(json_object_get(s, "status")), "active");
@@ -88,7 +88,7 @@ static void test_subscription_from_plan(void **state)
                         "2024-03-01T00:00:00.000Z");
     assert_int_equal(json_integer_value(json_object_get(s, "amount_cents")), 2900);
     const char *id = json_string_value(json_object_get(s, "id"));
-    json_t *s2;
+    json_t *s2 = NULL;
     assert_int_equal(billing_subscription(u.id, &s2), 0); /* the same one, not a second */
     assert_string_equal(json_string_value(json_object_get(s2, "id")), id);
     json_decref(s);
@@ -118,11 +118,11 @@ static void test_change_plan_prorates(void **state)
     clock_at("2024-02-01T00:00:00Z");
     struct user u;
     make_user(&u, "change@example.com", "free");
-    json_t *s;
+    json_t *s = NULL;
     assert_int_equal(billing_subscription(u.id, &s), 0);
     json_decref(s);
     clock_at("2024-02-15T00:00:00Z"); /* 15 of 29 days left */
-    json_t *out;
+    json_t *out = NULL;
     assert_int_equal(billing_change_plan(u.id, "pro", NULL, "admin-id", "admin", &out), 0);
     assert_true(json_is_true(json_object_get(out, "changed")));
     json_t *pr = json_object_get(out, "proration");
@@ -172,7 +172,7 @@ static void test_plan_changed_elsewhere_is_synced(void **state)
     clock_at("2024-03-10T00:00:00Z");
     struct user u;
     make_user(&u, "sync@example.com", "free");
-    json_t *s;
+    json_t *s = NULL;
     assert_int_equal(billing_subscription(u.id, &s), 0);
     json_decref(s);
     assert_int_equal(store_user_plan_set(u.id, "enterprise"), 0); /* e.g. the CLI */
@@ -325,7 +325,7 @@ static void test_usage_summary_and_tokens(void **state)
     assert_int_equal(billing_record_usage(u.id, "storage_mb", 12, NULL), 0);
     assert_int_equal(billing_record_usage(u.id, "bananas", 1, NULL), RAGD_EINVAL);
     snprintf(u.subscription_plan, sizeof u.subscription_plan, "free");
-    json_t *s;
+    json_t *s = NULL;
     assert_int_equal(billing_usage_summary(&u, &s), 0);
     assert_int_equal(json_integer_value(json_object_get(s, "messages_this_month")), 1);
     assert_int_equal(json_integer_value(json_object_get(s, "storage_mb_this_month")), 12);
@@ -354,7 +354,7 @@ static void test_usage_summary_and_tokens(void **state)
                      0);
     assert_non_null(strstr(extra, "\"session_id\":\"s1\""));
     free(extra);
-    json_t *q;
+    json_t *q = NULL;
     assert_int_equal(billing_quota(&u, "messages", &q), 0);
     assert_true(json_is_true(json_object_get(q, "has_quota")));
     assert_int_equal(json_integer_value(json_object_get(q, "remaining")), 9);
