@@ -188,9 +188,9 @@ static int apply_plan(struct plan *p, json_t *o, char *err, size_t errcap)
         } else if (!strcmp(key, "features")) {
             if (!json_is_array(v))
                 goto bad;
-            size_t i;
-            json_t *f;
-            json_array_foreach(v, i, f) if (!json_is_string(f)) goto bad;
+            for (size_t i = 0; i < json_array_size(v); i++)
+                if (!json_is_string(json_array_get(v, i)))
+                    goto bad;
             json_decref(p->features);
             p->features = json_deep_copy(v);
         } else if (!strcmp(key, "pricing")) {

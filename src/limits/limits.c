@@ -76,10 +76,14 @@ static int define(const char *name, const struct budget *def, char *err, size_t 
     snprintf(b.name, sizeof b.name, "%s", name);
     char var[NAME_MAX_LEN + 16];
     int n = snprintf(var, sizeof var, "RATE_LIMIT_");
-    for (const char *p = name; *p && n + 1 < (int)sizeof var; p++)
-        var[n++] = (char)(*p >= 'a' && *p <= 'z'   ? *p - 32
-                          : (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ? *p
-                                                                                  : '_');
+    for (const char *p = name; *p && n + 1 < (int)sizeof var; p++) {
+        char ch = *p;
+        if (ch >= 'a' && ch <= 'z')
+            ch = (char)(ch - 32);
+        else if (!(ch >= 'A' && ch <= 'Z') && !(ch >= '0' && ch <= '9'))
+            ch = '_';
+        var[n++] = ch;
+    }
     var[n] = '\0';
     const char *v = config_str(var, NULL);
     if (v && parse_budget(v, &b.calls, &b.period_s)) {
@@ -181,7 +185,8 @@ int limits_rate_guard(struct req *r, const struct route *rt)
     int64_t retry = (res.retry_after_ms + 999) / 1000;
     header_int(r, "Retry-After", retry < 1 ? 1 : retry);
     metrics_reject("rate_limit");
-    http_error(r, 429, "RATE_LIMIT_EXCEEDED", "Rate limit exceeded. Max %lld calls per %lld seconds",
-               (long long)b->calls, (long long)b->period_s);
+    http_error(r, 429, "RATE_LIMIT_EXCEEDED",
+               "Rate limit exceeded. Max %lld calls per %lld seconds", (long long)b->calls,
+               (long long)b->period_s);
     return 1;
 }
