@@ -43,6 +43,11 @@ int billing_init(const char *data_dir, char *err, size_t errcap)
     if (rc)
         return rc;
     if (enabled) {
+        /* Holds left by a process that died mid-request: they no longer count anyway. */
+        int prc = store_hold_purge(NULL, time_now_ms());
+        if (prc)
+            log_json(LOG_WARN, "expired quota holds not purged",
+                     json_pack("{s:s}", "error", ragd_strerror(prc)));
         http_set_guard(GUARD_QUOTA, billing_quota_guard);
         api_set_plan_change_hook(billing_plan_hook);
     }
@@ -210,8 +215,8 @@ static int sub_ensure(const char *user_id, struct subscription *s)
     if (rc)
         return rc;
     rc = store_sub_active(user_id, s);
-    if (!rc && !strcmp(s->plan_type, plan))
-        return 0;
+    if (!rc && (!strcmp(s->plan_type, plan) || !plan_get(plan)))
+        return 0; /* in line, or a plan name billing cannot follow (logged at creation) */
     if (rc && rc != RAGD_ENOTFOUND)
         return rc;
     db_conn_t *c = db_conn();
@@ -555,7 +560,7 @@ static int reserve(struct hold *h, const struct want *w, int n, int bypass, stru
             if (rc)
                 break;
             int64_t have = used + held;
-            if (have + w[i].qty > w[i].limit || (w[i].qty == 0 && have >= w[i].limit)) {
+            if (w[i].qty > w[i].limit - have || (w[i].qty == 0 && have >= w[i].limit)) {
                 ref->index = i;
                 ref->used = have;
                 rc = RAGD_ELIMIT;

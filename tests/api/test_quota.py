@@ -262,3 +262,50 @@ def test_test_routes_absent_without_test_mode(server, admin_token, free_token):
     paths = server.get("/openapi.json").json["paths"]
     assert not [p for p in paths if p.startswith("/test") or p.startswith("/admin/test")]
     assert "/billing/usage" in paths and "/billing/quota/{resource_type}" in paths
+
+
+def test_reservation_abandoned_by_a_crash_expires():
+    import signal
+    import threading
+    import time
+    from ragd_client import Server
+    s = private_server(QUOTA_HOLD_TTL_SECONDS="2", **ROOMY)
+    try:
+        tok = login(s, "free@example.com")
+        for _ in range(9):
+            assert s.post("/test/chat", {}, token=tok).status == 200
+        # a request that takes the last unit and dies with the server
+        t = threading.Thread(target=lambda: _swallow(lambda: s.post(
+            "/test/chat", {"hold_ms": 5000}, token=tok, timeout=10)))
+        t.start()
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            with s.db() as db:
+                if db.execute("SELECT count(*) FROM quota_holds"
+                              " WHERE name = 'messages'").fetchone()[0]:
+                    break
+            time.sleep(0.02)
+        r = s.post("/test/chat", {}, token=tok)
+        assert r.status == 429 and r.json["detail"]["current_usage"] == 10  # 9 used + 1 held
+        s.proc.send_signal(signal.SIGKILL)
+        s.proc.wait()
+        s.log.close()
+        t.join()
+        s = Server(env=dict(s.env), data=s.data, seed=False)
+        admin = login(s, "admin@example.com")
+        # the hold stops counting once it has expired (moving the clock instead of sleeping)
+        assert s.post("/admin/test/clock", {"offset_ms": 3000}, token=admin).status == 200
+        tok = login(s, "free@example.com")
+        assert s.post("/test/chat", {}, token=tok).status == 200
+        assert s.post("/test/chat", {}, token=tok).status == 429
+        assert usage(s, tok)["messages_this_month"] == 10
+    finally:
+        if s.proc.poll() is None:
+            assert s.stop() == 0
+
+
+def _swallow(fn):
+    try:
+        fn()
+    except OSError:
+        pass
