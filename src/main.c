@@ -13,6 +13,7 @@
 #include "auth/auth.h"
 #include "auth/password.h"
 #include "billing/billing.h"
+#include "cache/redis.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -21,6 +22,7 @@
 #include "core/version.h"
 #include "engine/engine_cli.h"
 #include "http/http.h"
+#include "limits/limiter.h"
 #include "limits/limits.h"
 #include "store/store.h"
 #include "store/store_billing.h"
@@ -112,6 +114,14 @@ static int start(struct opts *o)
     if ((rc = store_migrate())) {
         fprintf(stderr, "ragd: migrations failed: %s\n", ragd_strerror(rc));
         return 1;
+    }
+    const char *redis_url = config_str("REDIS_URL", NULL);
+    if (redis_url) {
+        if (redis_init(redis_url, config_bool("REDIS_FALLBACK_TO_MEMORY", 1), err, sizeof err)) {
+            fprintf(stderr, "ragd: %s\n", err);
+            return 2;
+        }
+        limiter_set_backend(&limiter_redis_ops);
     }
     if (auth_init(o->data, err, sizeof err)) {
         fprintf(stderr, "ragd: %s\n", err);
