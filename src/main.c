@@ -12,6 +12,7 @@
 #include "api/api.h"
 #include "auth/auth.h"
 #include "auth/password.h"
+#include "billing/billing.h"
 #include "cache/redis.h"
 #include "core/config.h"
 #include "core/error.h"
@@ -22,7 +23,9 @@
 #include "engine/engine_cli.h"
 #include "http/http.h"
 #include "limits/limiter.h"
+#include "limits/limits.h"
 #include "store/store.h"
+#include "store/store_billing.h"
 
 struct verb {
     const char *name, *args, *help;
@@ -107,6 +110,7 @@ static int start(struct opts *o)
         fprintf(stderr, "ragd: database: %s\n", err);
         return 1;
     }
+    store_billing_register();
     if ((rc = store_migrate())) {
         fprintf(stderr, "ragd: migrations failed: %s\n", ragd_strerror(rc));
         return 1;
@@ -171,8 +175,22 @@ static int cmd_serve(int argc, char **argv)
     http_add_routes(users_routes);
     http_add_routes(admin_routes);
     http_set_guard(GUARD_AUTH, auth_guard);
-
     char err[256];
+    if (billing_init(o.data, err, sizeof err)) {
+        fprintf(stderr, "ragd: %s\n", err);
+        return 2;
+    }
+    if (billing_enabled())
+        http_add_routes(billing_routes);
+    if (config_bool("RAGD_TEST_MODE", 0)) {
+        log_msg(LOG_WARN, "RAGD_TEST_MODE is on: test routes and clock control are exposed");
+        http_add_routes(billing_test_routes);
+    }
+    if (limits_init(err, sizeof err)) { /* after every route table is registered */
+        fprintf(stderr, "ragd: %s\n", err);
+        return 2;
+    }
+
     if (http_start(&hc, err, sizeof err)) {
         fprintf(stderr, "ragd: %s\n", err);
         return 1;
