@@ -165,9 +165,10 @@ static int cmd_serve(int argc, char **argv)
         return rc;
 
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int env_port = (int)config_int("API_PORT", 8000, 0, 65535); /* validated even if --port */
     struct http_config hc = {
         .host = o.host ? o.host : config_str("API_HOST", "127.0.0.1"),
-        .port = o.port >= 0 ? o.port : (int)config_int("API_PORT", 8000, 0, 65535),
+        .port = o.port >= 0 ? o.port : env_port,
         .threads = (int)config_int("API_WORKERS", ncpu < 2 ? 2 : ncpu, 1, 256),
         .workers = (int)config_int("WORKER_THREADS", ncpu < 2 ? 4 : 2 * ncpu, 1, 1024),
         .max_body = (size_t)config_int("MAX_BODY_BYTES", 1 << 20, 1024, 1LL << 32),

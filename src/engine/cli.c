@@ -17,7 +17,6 @@
 #include "engine/quant.h"
 #include "engine/tok_gguf.h"
 #include "engine/tokenizer.h"
-#include "engine/tok_weak.h"
 
 #define EXIT_USAGE 2
 

@@ -8,7 +8,6 @@
 #include "core/error.h"
 #include "core/mem.h"
 #include "engine/tok_gguf.h"
-#include "engine/tok_weak.h"
 
 struct llm_model {
     model_t *model;

@@ -398,6 +398,7 @@ struct matmul_job {
     const struct model_tensor *w[MAX_MATS];
     float *out[MAX_MATS];
     quant_dot_fn dot[MAX_MATS];
+    quant_dot_multi_fn multi[MAX_MATS]; /* NULL: no multi-row kernel */
     int64_t row_end[MAX_MATS]; /* cumulative row counts */
     const uint8_t *act;
     size_t act_stride;
@@ -424,6 +425,17 @@ static void matmul_worker(void *arg, int ith, int nth)
             int64_t base = mi ? j->row_end[mi - 1] : 0, row = r - base;
             const struct model_tensor *w = j->w[mi];
             const uint8_t *wr = (const uint8_t *)w->data + (size_t)row * w->row_bytes;
+            if (j->multi[mi] && j->n_tok > 1) {
+                float tmp[64];
+                for (int t0 = 0; t0 < j->n_tok; t0 += 64) {
+                    int nt = j->n_tok - t0 < 64 ? j->n_tok - t0 : 64;
+                    j->multi[mi](wr, j->act + (size_t)t0 * j->act_stride, j->act_stride, nt, tmp,
+                                 (size_t)w->cols);
+                    for (int t = 0; t < nt; t++)
+                        j->out[mi][(size_t)(t0 + t) * w->rows + row] = tmp[t];
+                }
+                continue;
+            }
             for (int t = 0; t < j->n_tok; t++)
                 j->out[mi][(size_t)t * w->rows + row] =
                     j->dot[mi](wr, j->act + (size_t)t * j->act_stride, (size_t)w->cols);
@@ -443,6 +455,7 @@ static void matmul(model_state_t *s, int n_mats, const struct model_tensor **w, 
         j.w[i] = w[i];
         j.out[i] = out[i];
         j.dot[i] = quant_dot_kernel(w[i]->type, s->isa);
+        j.multi[i] = quant_dot_multi_kernel(w[i]->type, s->isa);
         rows += w[i]->rows;
         j.row_end[i] = rows;
     }

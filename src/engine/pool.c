@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #define SPIN_WORK 20000
 /* The caller spins this many times waiting for workers before yielding the CPU. */
 #define SPIN_DONE 2000
+#define CLOSED ((uint64_t)1 << 31)
 
 struct worker {
     pool_t *pool;
@@ -32,8 +34,12 @@ struct pool {
     struct worker *workers;
     pool_fn fn;
     void *arg;
-    atomic_uint gen;     /* bumped for every job */
-    atomic_int pending;  /* workers still running the current job */
+    atomic_uint gen; /* bumped for every job */
+    /* Workers join a job before touching it: (job gen << 32) | CLOSED | joined count. The
+     * caller closes the job once its own share is done and then waits only for the workers
+     * that joined, so a descheduled worker never holds up a job it did not start. */
+    _Atomic uint64_t join;
+    atomic_int done; /* joined workers that finished */
     atomic_int sleepers; /* workers blocked (or about to block) on cond */
     atomic_int stop;
     pthread_mutex_t mu;
@@ -69,8 +75,18 @@ static void *worker_main(void *a)
         if (atomic_load(&p->stop))
             return NULL;
         seen = g;
+        uint64_t j = atomic_load(&p->join);
+        int joined = 0;
+        while ((uint32_t)(j >> 32) == g && !(j & CLOSED)) {
+            if (atomic_compare_exchange_weak(&p->join, &j, j + 1)) {
+                joined = 1;
+                break;
+            }
+        }
+        if (!joined)
+            continue;
         p->fn(p->arg, w->ith, p->nth);
-        atomic_fetch_sub(&p->pending, 1);
+        atomic_fetch_add(&p->done, 1);
     }
 }
 
@@ -123,16 +139,19 @@ void pool_run(pool_t *p, pool_fn fn, void *arg)
     }
     p->fn = fn;
     p->arg = arg;
-    atomic_store(&p->pending, p->nth - 1);
-    atomic_fetch_add(&p->gen, 1);
+    atomic_store(&p->done, 0);
+    unsigned g = atomic_load(&p->gen) + 1;
+    atomic_store(&p->join, (uint64_t)g << 32);
+    atomic_store(&p->gen, g);
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->cond);
         pthread_mutex_unlock(&p->mu);
     }
     fn(arg, 0, p->nth);
+    int joined = (int)(atomic_fetch_or(&p->join, CLOSED) & 0xffff);
     int spins = 0;
-    while (atomic_load(&p->pending) > 0) {
+    while (atomic_load(&p->done) < joined) {
         if (++spins < SPIN_DONE)
             cpu_relax();
         else

@@ -1,9 +1,11 @@
 /* pool.h - a small pthread pool for data-parallel loops in the engine.
  *
- * pool_run runs fn(arg, ith, nth) once on each of the pool's nth threads (the caller is
- * thread 0) and returns when every call has returned. Workers spin briefly between jobs
- * (a forward pass issues hundreds of short jobs per token) and then sleep. One job at a
- * time: pool_run must not be called concurrently on the same pool. */
+ * pool_run runs fn(arg, ith, nth) on the caller (ith 0) and on every worker that picks the
+ * job up before the caller has finished its own call, and returns when all of those calls have
+ * returned. So fn must hand work out dynamically (an atomic counter in arg): the caller alone
+ * may end up doing all of it when workers are descheduled, as on a busy machine. Workers spin
+ * briefly between jobs (a forward pass issues hundreds of short jobs per token), then sleep.
+ * One job at a time: pool_run must not be called concurrently on the same pool. */
 #ifndef RAGD_POOL_H
 #define RAGD_POOL_H
 

@@ -426,6 +426,13 @@ size_t quant_act_row_bytes(enum act_kind k, size_t n)
     }
 }
 
+/* max(m, |v|) without libm's NaN rules, so that the loops vectorise */
+static inline float absmax(float m, float v)
+{
+    float a = v < 0 ? -v : v;
+    return a > m ? a : m;
+}
+
 void quant_act_quantize(enum act_kind k, const float *x, void *y, size_t n)
 {
     if (k == ACT_F32) {
@@ -435,7 +442,7 @@ void quant_act_quantize(enum act_kind k, const float *x, void *y, size_t n)
         for (size_t i = 0; i < n / QK; i++, x += QK) {
             float amax = 0;
             for (int j = 0; j < QK; j++)
-                amax = fmaxf(amax, fabsf(x[j]));
+                amax = absmax(amax, x[j]);
             float d = amax / 127.0f, id = d ? 1.0f / d : 0;
             int sum = 0;
             for (int j = 0; j < QK; j++) {
@@ -451,7 +458,7 @@ void quant_act_quantize(enum act_kind k, const float *x, void *y, size_t n)
         for (size_t i = 0; i < n / QKK; i++, x += QKK) {
             float amax = 0;
             for (int j = 0; j < QKK; j++)
-                amax = fmaxf(amax, fabsf(x[j]));
+                amax = absmax(amax, x[j]);
             float d = amax / 127.0f, id = d ? 1.0f / d : 0;
             for (int g = 0; g < QKK / 16; g++) {
                 int sum = 0;
@@ -638,6 +645,16 @@ quant_dot_fn quant_dot_kernel(uint32_t type, enum quant_isa isa)
     if (!f && isa >= QUANT_ISA_AVX2)
         f = quant_dot_avx2(type);
     return f ? f : quant_dot_portable(type);
+}
+
+quant_dot_multi_fn quant_dot_multi_kernel(uint32_t type, enum quant_isa isa)
+{
+    quant_dot_multi_fn f = NULL;
+    if (isa >= QUANT_ISA_AVX512)
+        f = quant_dot_multi_avx512(type);
+    if (!f && isa >= QUANT_ISA_AVX2)
+        f = quant_dot_multi_avx2(type);
+    return f;
 }
 
 enum quant_isa quant_best_isa(void)

@@ -127,11 +127,19 @@ void quant_act_quantize(enum act_kind k, const float *x, void *y, size_t n);
 /* Dot product of n elements of a weight row w (of the kernel's type) with an activation row. */
 typedef float (*quant_dot_fn)(const void *w, const void *act, size_t n);
 
+/* Dot products of one weight row with n_act activation rows act_stride bytes apart, into
+ * out[0..n_act-1]: the same results as n_act calls of the single kernel (up to rounding), with
+ * the weight row unpacked once. */
+typedef void (*quant_dot_multi_fn)(const void *w, const void *act, size_t act_stride, int n_act,
+                                   float *out, size_t n);
+
 enum quant_isa { QUANT_ISA_PORTABLE = 0, QUANT_ISA_AVX2 = 1, QUANT_ISA_AVX512 = 2 };
 
 /* The dot kernel for type on isa (falling back to a narrower ISA if that one has none for the
  * type), or NULL for a type without kernels. */
 quant_dot_fn quant_dot_kernel(uint32_t type, enum quant_isa isa);
+/* The multi-row kernel for type on isa, or NULL where there is none (use the single one). */
+quant_dot_multi_fn quant_dot_multi_kernel(uint32_t type, enum quant_isa isa);
 /* The best ISA this CPU supports (honours RAGD_ISA=portable|avx2|avx512 to cap it). */
 enum quant_isa quant_best_isa(void);
 const char *quant_isa_name(enum quant_isa isa);

@@ -7,7 +7,6 @@
 
 #include "core/error.h"
 #include "core/mem.h"
-#include "engine/tok_weak.h"
 
 static int errf(char *err, size_t err_len, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -52,8 +51,6 @@ int tok_gguf_load(const gguf_t *g, tokenizer_t **out, char *err, size_t err_len)
     size_t *tok_lens = NULL, *merge_lens = NULL;
     int32_t *types = NULL;
     const struct gguf_value *a;
-    if (!tokenizer_create_bpe)
-        return errf(err, err_len, RAGD_ENOTSUP, "tokenizer: not built into this binary");
     int rc = gguf_get_str(g, "tokenizer.ggml.model", &model);
     if (rc)
         return errf(err, err_len, rc == RAGD_ENOTFOUND ? RAGD_ENOTFOUND : RAGD_EFORMAT,

@@ -345,13 +345,62 @@ int tokenizer_create_bpe(const struct tokenizer_spec *spec, tokenizer_t **out)
     return 0;
 }
 
+/* llama.cpp's BERT converter writes WordPiece vocabularies in a SentencePiece-like form:
+ * word starts carry U+2581 and continuations lose their "##". Recognised by having the
+ * first and none of the second; returns 1 for that form. */
+static int phantom_space_form(const struct tokenizer_spec *spec)
+{
+    size_t marked = 0, hashed = 0;
+    for (size_t i = 0; i < spec->n_vocab; i++) {
+        if (!spec->tokens[i]) return 0;
+        size_t len = spec->tokens_len ? spec->tokens_len[i] : strlen(spec->tokens[i]);
+        const char *t = spec->tokens[i];
+        if (len >= 3 && memcmp(t, "\xe2\x96\x81", 3) == 0) marked++;
+        if (len >= 2 && t[0] == '#' && t[1] == '#') hashed++;
+    }
+    return marked > 0 && hashed == 0;
+}
+
 int tokenizer_create_wordpiece(const struct tokenizer_spec *spec, tokenizer_t **out)
 {
-    if (!spec || !out) return RAGD_EINVAL;
+    if (!spec || !out || !spec->tokens || spec->n_vocab == 0 || spec->n_vocab > INT32_MAX)
+        return RAGD_EINVAL;
     if (spec->unk_id < 0) /* WordPiece needs somewhere to put words it cannot split */
         return RAGD_EINVAL;
     struct tokenizer *t;
-    int rc = create_common(spec, TOK_KIND_WORDPIECE, &t);
+    int rc;
+    if (phantom_space_form(spec)) {
+        /* back to "word" / "##piece"; bracketed and special tokens stay as they are */
+        size_t n = spec->n_vocab;
+        char **tok = xmalloc(n * sizeof *tok);
+        size_t *len = xmalloc(n * sizeof *len);
+        for (size_t i = 0; i < n; i++) {
+            const char *s = spec->tokens[i];
+            size_t l = spec->tokens_len ? spec->tokens_len[i] : strlen(s);
+            int type = spec->types ? spec->types[i] : TOK_TYPE_NORMAL;
+            if (l >= 3 && memcmp(s, "\xe2\x96\x81", 3) == 0) {
+                tok[i] = xstrndup(s + 3, l - 3), len[i] = l - 3;
+            } else if (is_special_type(type) || (l >= 2 && s[0] == '[' && s[l - 1] == ']')) {
+                tok[i] = xstrndup(s, l), len[i] = l;
+            } else {
+                tok[i] = xmalloc(l + 3);
+                memcpy(tok[i], "##", 2);
+                memcpy(tok[i] + 2, s, l);
+                tok[i][l + 2] = '\0';
+                len[i] = l + 2;
+            }
+        }
+        struct tokenizer_spec conv = *spec;
+        conv.tokens = (const char *const *)tok;
+        conv.tokens_len = len;
+        rc = create_common(&conv, TOK_KIND_WORDPIECE, &t);
+        for (size_t i = 0; i < n; i++)
+            free(tok[i]);
+        free(tok);
+        free(len);
+    } else {
+        rc = create_common(spec, TOK_KIND_WORDPIECE, &t);
+    }
     if (rc) return rc;
     bytes_build(t, NULL);
     *out = t;

@@ -54,7 +54,10 @@ struct tokenizer_spec {
  * tokenizer_free), or RAGD_EINVAL for an inconsistent spec / unknown pre-tokenizer. */
 int tokenizer_create_bpe(const struct tokenizer_spec *spec, tokenizer_t **out);
 
-/* Builds a WordPiece tokenizer ("##" continuation prefix). Same contract as above. */
+/* Builds a WordPiece tokenizer ("##" continuation prefix). Same contract as above. A
+ * vocabulary in the form llama.cpp's BERT GGUF converter writes (word starts prefixed with
+ * U+2581, continuations without "##"; recognised by having no "##" entry) is converted back:
+ * token texts (tokenizer_token_bytes, tokenizer_find) are then in the "##" form. */
 int tokenizer_create_wordpiece(const struct tokenizer_spec *spec, tokenizer_t **out);
 
 void tokenizer_free(tokenizer_t *t); /* NULL is a no-op */
@@ -131,7 +134,8 @@ int tokenizer_spec_from_vocab_txt(const char *buf, size_t len, struct tokenizer_
  * control (special) or user-defined. Byte-level BPE models: vocab, merges (either "a b" or
  * ["a","b"] form), added tokens, the pre-tokenizer recognised from its split regex
  * (Llama 3's \p{N}{1,3}, Qwen2's single \p{N}, or GPT-2's ByteLevel regex), bos from a
- * TemplateProcessing prefix; eos is not in tokenizer.json and stays -1. Returns 0 and *out
+ * TemplateProcessing prefix (eos likewise from a suffix; otherwise -1: tokenizer.json does
+ * not name the end-of-generation token, the caller sets it). Returns 0 and *out
  * (free with tokenizer_spec_free), RAGD_EFORMAT for malformed JSON or an inconsistent
  * vocabulary (ids with holes, missing unk), RAGD_ENOTSUP for other models, continuation
  * prefixes or pre-tokenizers. */

@@ -209,6 +209,43 @@ static void test_kernels(void **state)
     }
 }
 
+/* Multi-row kernels equal the single-row ones for every count of activation rows. */
+static void test_multi_kernels(void **state)
+{
+    (void)state;
+    const size_t n = 1024;
+    static float w[1024], x[7][1024];
+    static uint8_t wq[1024 * 4], act[7][1024 * 4];
+    const uint32_t types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K, GGML_TYPE_Q4_0};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        uint32_t type = types[ti];
+        for (size_t i = 0; i < n; i++)
+            w[i] = frand();
+        quant_quantize_row(type, w, wq, n);
+        for (int t = 0; t < 7; t++) {
+            for (size_t i = 0; i < n; i++)
+                x[t][i] = frand() * (float)(t + 1);
+            quant_act_quantize(quant_act_kind(type), x[t], act[t], n);
+        }
+        for (int isa = 0; isa <= (int)quant_best_isa(); isa++) {
+            quant_dot_multi_fn mf = quant_dot_multi_kernel(type, (enum quant_isa)isa);
+            if (!mf)
+                continue;
+            quant_dot_fn f = quant_dot_kernel(type, (enum quant_isa)isa);
+            for (int na = 1; na <= 7; na++) {
+                float out[7];
+                mf(wq, act, sizeof act[0], na, out, n);
+                for (int t = 0; t < na; t++) {
+                    float ref = f(wq, act[t], n);
+                    if (fabsf(out[t] - ref) > 1e-5f * (fabsf(ref) + 1.0f) * 10)
+                        fail_msg("%s multi[%d of %d] %g vs %g", quant_type_info(type)->name, t,
+                                 na, out[t], ref);
+                }
+            }
+        }
+    }
+}
+
 /* The activation formats record exact block sums. */
 static void test_act_sums(void **state)
 {
@@ -244,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_dequant_q5_k_q6_k),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_kernels),
+        cmocka_unit_test(test_multi_kernels),
         cmocka_unit_test(test_act_sums),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

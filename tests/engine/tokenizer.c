@@ -884,6 +884,41 @@ static void test_wordpiece(void **state)
     assert_string_equal(wp(t, "hello runnings", 0), "hello [UNK]");
     tokenizer_free(t);
 
+    /* llama.cpp's GGUF form of the same vocabulary: U+2581 word starts, bare continuations */
+    {
+        size_t n = sizeof wp_vocab / sizeof wp_vocab[0];
+        char *conv[64];
+        for (size_t i = 0; i < n; i++) {
+            const char *w = wp_vocab[i];
+            if (w[0] == '[')
+                conv[i] = xstrdup(w);
+            else if (w[0] == '#' && w[1] == '#')
+                conv[i] = xstrdup(w + 2);
+            else
+                conv[i] = xasprintf("\xe2\x96\x81%s", w);
+        }
+        struct tokenizer_spec s = {
+            .tokens = (const char *const *)conv,
+            .n_vocab = n,
+            .bos_id = -1,
+            .eos_id = -1,
+            .unk_id = 1,
+            .pad_id = 0,
+            .sep_id = 3,
+            .cls_id = 2,
+            .mask_id = 4,
+            .lowercase = 1,
+        };
+        tokenizer_t *g;
+        assert_int_equal(tokenizer_create_wordpiece(&s, &g), 0);
+        assert_string_equal(wp(g, "Unaffable running, hello", TOKENIZE_ADD_SPECIAL),
+                            "[CLS] un ##aff ##able runn ##ing , hello [SEP]");
+        assert_int_equal(tokenizer_find(g, "##ing", 5), 14);
+        tokenizer_free(g);
+        for (size_t i = 0; i < n; i++)
+            free(conv[i]);
+    }
+
     /* cased: no lower-casing, no accent stripping */
     t = make_wp(0, 0);
     assert_string_equal(wp(t, "Hello hello H\xc3\xa9llo", 0), "Hello hello [UNK]");

@@ -1,0 +1,170 @@
+/* Sampler and chat helpers: greedy, top-k/top-p/min-p truncation, repetition penalty, seeded
+ * reproducibility, ChatML formatting with Qwen3's thinking switch, thinking removal. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "engine/chat.h"
+#include "engine/sampler.h"
+
+#define V 100
+
+static void fill(float *l)
+{
+    for (int i = 0; i < V; i++)
+        l[i] = (float)(i % 10) * 0.1f;
+    l[42] = 5.0f;
+    l[7] = 4.5f;
+    l[3] = 4.0f;
+}
+
+static sampler_t *mk(struct sampler_params *p)
+{
+    sampler_t *s;
+    assert_int_equal(sampler_create(p, V, &s), 0);
+    return s;
+}
+
+static void test_greedy_and_params(void **state)
+{
+    (void)state;
+    struct sampler_params p;
+    sampler_params_default(&p);
+    assert_true(p.temperature == 0.7f && p.top_p == 0.9f && p.top_k == 40 &&
+                p.repeat_penalty == 1.05f);
+    p.greedy = 1;
+    sampler_t *s = mk(&p);
+    float l[V];
+    fill(l);
+    assert_int_equal(sampler_sample(s, l), 42);
+    sampler_free(s);
+    sampler_t *bad;
+    p.top_p = 0;
+    assert_int_equal(sampler_create(&p, V, &bad), RAGD_EINVAL);
+    p.top_p = 1;
+    p.temperature = -1;
+    assert_int_equal(sampler_create(&p, V, &bad), RAGD_EINVAL);
+}
+
+static void test_truncation(void **state)
+{
+    (void)state;
+    struct sampler_params p;
+    sampler_params_default(&p);
+    p.repeat_penalty = 1;
+    p.temperature = 1;
+    p.top_p = 1;
+    p.top_k = 2; /* only 42 and 7 may come out */
+    sampler_t *s = mk(&p);
+    int seen[V] = {0};
+    for (int i = 0; i < 2000; i++) {
+        float l[V];
+        fill(l);
+        seen[sampler_sample(s, l)]++;
+    }
+    assert_int_equal(seen[42] + seen[7], 2000);
+    /* p(42)/p(7) = e^0.5 = 1.65 */
+    assert_true(seen[42] > seen[7] * 1.3 && seen[42] < seen[7] * 2.1);
+    sampler_free(s);
+    /* top-p 0.3 keeps only the most likely token (its mass is e^5 / ~443 = 0.33) */
+    p.top_k = 0;
+    p.top_p = 0.3f;
+    s = mk(&p);
+    for (int i = 0; i < 200; i++) {
+        float l[V];
+        fill(l);
+        assert_int_equal(sampler_sample(s, l), 42);
+    }
+    sampler_free(s);
+    /* min-p 0.5: tokens below half of the best one's probability are dropped: 42, 7 remain */
+    p.top_p = 1;
+    p.min_p = 0.5f;
+    s = mk(&p);
+    for (int i = 0; i < 500; i++) {
+        float l[V];
+        fill(l);
+        int t = sampler_sample(s, l);
+        assert_true(t == 42 || t == 7);
+    }
+    sampler_free(s);
+}
+
+static void test_penalty_and_seed(void **state)
+{
+    (void)state;
+    struct sampler_params p;
+    sampler_params_default(&p);
+    p.greedy = 1;
+    p.repeat_penalty = 2.0f;
+    sampler_t *s = mk(&p);
+    float l[V];
+    fill(l);
+    sampler_accept(s, 42); /* 5.0 / 2 = 2.5 < 4.5 */
+    assert_int_equal(sampler_sample(s, l), 7);
+    assert_true(l[42] == 2.5f);
+    sampler_reset(s);
+    fill(l);
+    assert_int_equal(sampler_sample(s, l), 42);
+    sampler_free(s);
+
+    sampler_params_default(&p);
+    p.top_k = 0;
+    p.top_p = 1;
+    p.temperature = 3;
+    p.seed = 9;
+    int a[64], b[64], c[64];
+    for (int run = 0; run < 3; run++) {
+        if (run == 2)
+            p.seed = 10;
+        s = mk(&p);
+        for (int i = 0; i < 64; i++) {
+            fill(l);
+            (run == 0 ? a : run == 1 ? b : c)[i] = sampler_sample(s, l);
+        }
+        sampler_free(s);
+    }
+    assert_memory_equal(a, b, sizeof a);
+    assert_memory_not_equal(a, c, sizeof a);
+}
+
+static void test_chat(void **state)
+{
+    (void)state;
+    struct chat_msg m[] = {{"system", "Be brief."}, {"user", "Hi"}};
+    char *s = chat_format(m, 2, 1, 0);
+    assert_string_equal(s, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi"
+                           "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
+    free(s);
+    s = chat_format(m + 1, 1, 1, 1);
+    assert_string_equal(s, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+    free(s);
+    const char *t = "<think>\nLet me see.\n</think>\n\nThe answer is 4.";
+    size_t n;
+    s = chat_strip_thinking(t, strlen(t), &n);
+    assert_string_equal(s, "The answer is 4.");
+    assert_int_equal(n, 16);
+    free(s);
+    t = "No thinking here.";
+    s = chat_strip_thinking(t, strlen(t), NULL);
+    assert_string_equal(s, t);
+    free(s);
+    t = "A<think>unterminated";
+    s = chat_strip_thinking(t, strlen(t), NULL);
+    assert_string_equal(s, "A");
+    free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_greedy_and_params),
+        cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_penalty_and_seed),
+        cmocka_unit_test(test_chat),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
