@@ -113,6 +113,7 @@ int store_chat_recent(const char *session_id, int n, json_t **items)
     int rc = db_query(db_conn(), &r,
                       "SELECT actor, message FROM (SELECT seq, actor, message FROM"
                       " conversation_history WHERE session_id = ? ORDER BY seq DESC LIMIT ?)"
+                      " AS recent"
                       " ORDER BY seq",
                       "si", session_id, (int64_t)n);
     if (rc)
@@ -243,7 +244,7 @@ int store_usage_hit(const char *user_id, const char *resource, int64_t n)
     return db_exec(db_conn(), NULL,
                    "INSERT INTO usage_analytics (user_id, date, hour, resource_type, count)"
                    " VALUES (?,?,?,?,?) ON CONFLICT (user_id, date, hour, resource_type)"
-                   " DO UPDATE SET count = count + excluded.count",
+                   " DO UPDATE SET count = usage_analytics.count + excluded.count",
                    "ssisi", user_id, date, hour, resource, n);
 }
 

@@ -214,8 +214,9 @@ int store_doc_find_sha(const char *sha, const char *org_id, int shared, char id_
     int rc = db_query_text(db_conn(), &id,
                            "SELECT id FROM documents WHERE sha256 = ? AND status != 'failed' AND"
                            " ((? = 1 AND shared = 1) OR (? = 0 AND shared = 0 AND"
-                           " organization_id IS ?)) ORDER BY created_at LIMIT 1",
-                           "sbbs", sha, shared, shared, nz(org_id));
+                           " ((? IS NULL AND organization_id IS NULL) OR organization_id = ?)))"
+                           " ORDER BY created_at LIMIT 1",
+                           "sbbss", sha, shared, shared, nz(org_id), nz(org_id));
     if (!rc && id)
         snprintf(id_out, 37, "%s", id);
     free(id);
@@ -338,14 +339,12 @@ int store_chunks_replace(const char *doc_id, const struct kchunk_new *chunks, si
     for (size_t i = 0; !rc && i < n; i++) {
         const struct kchunk_new *k = &chunks[i];
         char *text = xstrndup(k->text, k->len);
-        rc = db_exec(c, NULL,
-                     "INSERT INTO chunks (document_id, position, content, start_offset,"
-                     " end_offset, tokens, created_at) VALUES (?,?,?,?,?,?,?)",
-                     "sisiiis", doc_id, (int64_t)k->position, text, k->start, k->end, k->tokens,
-                     ts);
+        rc = db_query_int(c, &ids[i],
+                          "INSERT INTO chunks (document_id, position, content, start_offset,"
+                          " end_offset, tokens, created_at) VALUES (?,?,?,?,?,?,?) RETURNING id",
+                          "sisiiis", doc_id, (int64_t)k->position, text, k->start, k->end,
+                          k->tokens, ts);
         free(text);
-        if (!rc)
-            rc = db_query_int(c, &ids[i], "SELECT last_insert_rowid()", "");
         if (!rc && k->vec && dim) {
             b64url_encode(k->vec, (size_t)dim * sizeof(float), b64);
             rc = db_exec(c, NULL,

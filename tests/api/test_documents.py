@@ -163,9 +163,9 @@ def test_delete_removes_document_chunks_and_results(server, pro_token):
     assert search(server, pro_token, word, route="exact")["results"] == []
     assert server.get(f"/documents/{doc['id']}", token=pro_token).status == 404
     assert server.delete(f"/documents/{doc['id']}", token=pro_token).status == 404
-    con = server.db()
-    n = con.execute("SELECT count(*) FROM chunks WHERE document_id = ?", (doc["id"],)).fetchone()
-    con.close()
+    with server.db() as con:
+        n = con.execute("SELECT count(*) FROM chunks WHERE document_id = ?",
+                        (doc["id"],)).fetchone()
     assert n[0] == 0
 
 
