@@ -24,6 +24,7 @@
 #include "rag/chunk.h"
 #include "rag/extract.h"
 #include "rag/hnsw.h"
+#include "rag/hybrid.h"
 #include "rag/idmap.h"
 #include "store/knowledge.h"
 
@@ -1054,35 +1055,14 @@ static int embed_query(const char *text, float *out, char *err, size_t errcap)
     return 0;
 }
 
-/* Query shape: identifiers and codes, quoted phrases and very short queries are best served
- * by exact term matching; questions and longer descriptions by the hybrid of both. */
+/* The automatic route by query shape and availability (rag/hybrid.h's rules). */
 static enum kn_route auto_route(const char *q)
 {
-    if (!knowledge_vector_available())
-        return KN_EXACT;
-    if (strchr(q, '"'))
-        return KN_EXACT;
-    int words = 0, code = 0, inword = 0, digits = 0, alpha = 0, joiners = 0;
-    for (const char *p = q;; p++) {
-        int c = (unsigned char)*p;
-        int w = c && c != ' ' && c != '\t' && c != '\n';
-        if (w && !inword)
-            words++, digits = alpha = joiners = 0;
-        if (w) {
-            digits += c >= '0' && c <= '9';
-            alpha += (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
-            joiners += (c == '_' || c == '-' || c == '.' || c == '/' || c == ':') && p[1] &&
-                       p[1] != ' ';
-        }
-        if (!w && inword && ((digits && alpha) || joiners))
-            code = 1;
-        inword = w;
-        if (!c)
-            break;
+    switch (hybrid_choose_route(q, strlen(q), knowledge_vector_available(), NULL)) {
+    case HYBRID_VECTOR: return KN_VECTOR;
+    case HYBRID_HYBRID: return KN_HYBRID;
+    default: return KN_EXACT;
     }
-    if (code || words <= 2)
-        return KN_EXACT;
-    return KN_HYBRID;
 }
 
 static json_t *result_json(const rag_hit_t *h, double score)
@@ -1098,19 +1078,6 @@ static json_t *result_json(const rag_hit_t *h, double score)
                           "metadata", meta ? meta : json_object());
     store_kchunk_clear(&c);
     return o;
-}
-
-struct fused {
-    uint64_t id;
-    double v, k, score;
-};
-
-static int by_fused(const void *a, const void *b)
-{
-    const struct fused *x = a, *y = b;
-    if (x->score != y->score)
-        return x->score < y->score ? 1 : -1;
-    return x->id < y->id ? -1 : x->id > y->id;
 }
 
 static void search_key(const struct kn_caller *c, const struct kn_query *q, enum kn_route route,
@@ -1204,33 +1171,25 @@ int knowledge_search(const struct kn_caller *c, const struct kn_query *q, struct
     }
     res->results = json_array();
     if (route == KN_HYBRID) {
-        /* Weighted fusion of scores normalised to [0, 1] per method (BM25 by its best score,
-         * cosine mapped from [-1, 1]); a chunk found by one method scores 0 for the other. */
-        struct fused *fu = xcalloc(nl + nv + 1, sizeof *fu);
+        /* Weighted fusion of min-max normalised scores (rag/hybrid.h). */
+        hybrid_opts_t ho;
+        hybrid_opts_default(&ho);
+        ho.w_vector = (float)q->w_vector;
+        ho.w_lexical = (float)q->w_keyword;
+        hybrid_hit_t *fu = xcalloc(k, sizeof *fu);
         size_t nf = 0;
-        double lmax = nl ? lh[0].score : 1;
-        if (lmax <= 0)
-            lmax = 1;
-        for (size_t i = 0; i < nl; i++)
-            fu[nf++] = (struct fused){lh[i].id, 0, lh[i].score / lmax, 0};
-        for (size_t i = 0; i < nv; i++) {
-            size_t j = 0;
-            while (j < nf && fu[j].id != vh[i].id)
-                j++;
-            if (j == nf)
-                fu[nf++] = (struct fused){vh[i].id, 0, 0, 0};
-            fu[j].v = (vh[i].score + 1) / 2;
-        }
-        double wsum = q->w_vector + q->w_keyword;
-        for (size_t i = 0; i < nf; i++)
-            fu[i].score = (q->w_vector * fu[i].v + q->w_keyword * fu[i].k) / wsum;
-        qsort(fu, nf, sizeof *fu, by_fused);
-        for (size_t i = 0; i < nf && json_array_size(res->results) < k; i++) {
-            rag_hit_t h = {fu[i].id, (float)fu[i].score};
-            json_t *o = result_json(&h, fu[i].score);
-            if (o) {
-                json_object_set_new(o, "scores", json_pack("{s:f, s:f}", "vector", fu[i].v,
-                                                           "keyword", fu[i].k));
+        if (!hybrid_fuse(lh, nl, vh, nv, &ho, k, fu, &nf)) {
+            for (size_t i = 0; i < nf; i++) {
+                rag_hit_t h = {fu[i].id, fu[i].score};
+                json_t *o = result_json(&h, fu[i].score);
+                if (!o)
+                    continue;
+                json_object_set_new(
+                    o, "scores",
+                    json_pack("{s:o, s:o}", "vector",
+                              isnan(fu[i].vector) ? json_null() : json_real(fu[i].vector),
+                              "keyword",
+                              isnan(fu[i].lexical) ? json_null() : json_real(fu[i].lexical)));
                 json_array_append_new(res->results, o);
             }
         }
