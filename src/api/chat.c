@@ -21,10 +21,12 @@ static const struct jv_field message_fields[] = {
     {"message", JV_STRING, 1, 1, 10000, 0, NULL,
      "The question, or a slash command: /flashcard, /mcq, /highyield, /explain, /map <topic>"},
     {"session_id", JV_STRING, 0, 0, 64, 1, NULL, "Conversation to continue (UUID); new if absent"},
-    {"enable_rag", JV_BOOL, 0, 0, 0, 1, NULL, "Retrieve context from the knowledge base (default true)"},
+    {"enable_rag", JV_BOOL, 0, 0, 0, 1, NULL,
+     "Retrieve context from the knowledge base (default true)"},
     {"use_rag", JV_BOOL, 0, 0, 0, 1, NULL, "Same as enable_rag"},
     {"top_k", JV_INT, 0, 1, 20, 1, NULL, "Passages to retrieve (default 5)"},
-    {"route", JV_STRING, 0, 0, 0, 1, routes, "Retrieval route: auto (default), vector, exact, hybrid"},
+    {"route", JV_STRING, 0, 0, 0, 1, routes,
+     "Retrieval route: auto (default), vector, exact, hybrid"},
     {"filters", JV_OBJECT, 0, 0, 0, 1, NULL, "Retrieval filters as for /search/semantic"},
     {"debug_mode", JV_BOOL, 0, 0, 0, 1, NULL, "Include debug_info (prompt, provider, timings)"},
     {"stream", JV_BOOL, 0, 0, 0, 1, NULL,
@@ -101,9 +103,9 @@ static void answer_work(struct req *r)
     int rc = chat_answer(u, &j->o, on_token, r, &resp, err, sizeof err);
     if (rc) {
         sse_send(r, json_pack("{s:s, s:s, s:s}", "type", "error", "code",
-                              rc == RAGD_ENOTFOUND ? "SESSION_NOT_FOUND" : "CHAT_FAILED",
-                              "detail", rc == RAGD_ENOTFOUND ? "Session not found"
-                                                             : "Failed to process chat message"));
+                              rc == RAGD_ENOTFOUND ? "SESSION_NOT_FOUND" : "CHAT_FAILED", "detail",
+                              rc == RAGD_ENOTFOUND ? "Session not found"
+                                                   : "Failed to process chat message"));
     } else {
         json_object_set_new(resp, "type", json_string("done"));
         sse_send(r, resp);
@@ -132,8 +134,7 @@ static void message(struct req *r)
     j->o.top_k = (size_t)jv_int(b, "top_k", 5);
     knowledge_route_parse(jv_str(b, "route", "auto"), &j->o.route);
     j->o.filters = json_object_get(b, "filters");
-    if (json_is_null(j->o.filters))
-        j->o.filters = NULL;
+    if (json_is_null(j->o.filters)) j->o.filters = NULL;
     const char *field;
     char err[512];
     if (knowledge_filters_check(j->o.filters, &field, err, sizeof err)) {
@@ -160,8 +161,7 @@ static void message(struct req *r)
         }
     }
     /* Slash commands have their own daily counters (billing installs the check). */
-    if (j->cmd.feature && feature_hook && feature_hook(r, j->cmd.feature))
-        return;
+    if (j->cmd.feature && feature_hook && feature_hook(r, j->cmd.feature)) return;
     http_defer(r, answer_work);
 }
 
@@ -184,9 +184,8 @@ static void history(struct req *r)
         return;
     }
     http_json(r, 200,
-              json_pack("{s:o, s:I, s:I, s:I}", "conversations", items, "total",
-                        (json_int_t)total, "limit", (json_int_t)limit, "offset",
-                        (json_int_t)offset));
+              json_pack("{s:o, s:I, s:I, s:I}", "conversations", items, "total", (json_int_t)total,
+                        "limit", (json_int_t)limit, "offset", (json_int_t)offset));
 }
 
 static void sessions(struct req *r)
@@ -209,15 +208,16 @@ static void session_delete(struct req *r)
 {
     const char *sid = req_param(r, "session_id");
     int64_t n = 0;
-    int rc = uuid_valid(sid) ? store_chat_session_delete(sid, auth_user(r)->id, &n)
-                             : RAGD_ENOTFOUND;
+    int rc =
+        uuid_valid(sid) ? store_chat_session_delete(sid, auth_user(r)->id, &n) : RAGD_ENOTFOUND;
     if (rc == RAGD_ENOTFOUND)
         http_error(r, 404, "SESSION_NOT_FOUND", "Session not found");
     else if (rc)
         http_store_error(r, rc);
     else
-        http_json(r, 200, json_pack("{s:s, s:s, s:I}", "status", "deleted", "session_id", sid,
-                                    "messages_deleted", (json_int_t)n));
+        http_json(r, 200,
+                  json_pack("{s:s, s:s, s:I}", "status", "deleted", "session_id", sid,
+                            "messages_deleted", (json_int_t)n));
 }
 
 static void feedback(struct req *r)
@@ -235,23 +235,22 @@ static void feedback(struct req *r)
     else if (rc)
         http_store_error(r, rc);
     else
-        http_json(r, 200, json_pack("{s:s, s:s, s:i}", "status", "recorded", "message_id", mid,
-                                    "score", score));
+        http_json(
+            r, 200,
+            json_pack("{s:s, s:s, s:i}", "status", "recorded", "message_id", mid, "score", score));
 }
 
 static void analytics(struct req *r)
 {
     long long days;
-    if (req_query_int(r, "days", 7, 1, 366, &days))
-        return;
+    if (req_query_int(r, "days", 7, 1, 366, &days)) return;
     json_t *items;
     int rc = store_usage_analytics(auth_user(r)->id, (int)days, &items);
     if (rc) {
         http_store_error(r, rc);
         return;
     }
-    http_json(r, 200, json_pack("{s:o, s:I}", "usage_analytics", items, "days",
-                                (json_int_t)days));
+    http_json(r, 200, json_pack("{s:o, s:I}", "usage_analytics", items, "days", (json_int_t)days));
 }
 
 const struct route chat_routes[] = {

@@ -40,7 +40,8 @@ static int tags_ok(struct req *r, json_t *tags)
 {
     size_t i;
     json_t *t;
-    json_array_foreach(tags, i, t) {
+    json_array_foreach(tags, i, t)
+    {
         if (!json_is_string(t) || !json_string_length(t) || json_string_length(t) > 100) {
             api_invalid(r, "tags", "field 'tags' must be an array of 1..100 character strings");
             return 0;
@@ -55,13 +56,18 @@ static void answer_submit(struct req *r, int rc, const char *err, json_t *doc)
     case 0:
         http_json(r, 202, doc);
         return;
-    case RAGD_ERANGE: http_error(r, 413, "PAYLOAD_TOO_LARGE", "%s", err); break;
-    case RAGD_EINVAL: http_error(r, 415, "UNSUPPORTED_DOCUMENT", "%s", err); break;
+    case RAGD_ERANGE:
+        http_error(r, 413, "PAYLOAD_TOO_LARGE", "%s", err);
+        break;
+    case RAGD_EINVAL:
+        http_error(r, 415, "UNSUPPORTED_DOCUMENT", "%s", err);
+        break;
     case RAGD_ELIMIT:
         http_header(r, "Retry-After", "5");
         http_error(r, 503, "QUEUE_FULL", "%s", err);
         break;
-    default: http_store_error(r, rc);
+    default:
+        http_store_error(r, rc);
     }
     json_decref(doc);
 }
@@ -75,14 +81,13 @@ static int fill_upload(struct req *r, json_t *b, struct kn_upload *u)
         return -1;
     }
     json_t *tags = json_object_get(b, "tags");
-    if (json_is_array(tags) && !tags_ok(r, tags))
-        return -1;
+    if (json_is_array(tags) && !tags_ok(r, tags)) return -1;
     u->title = jv_str(b, "title", NULL);
     u->category = jv_str(b, "category", NULL);
     u->source = jv_str(b, "source", NULL);
     u->tags = json_is_array(tags) ? tags : NULL;
-    u->metadata = json_is_object(json_object_get(b, "metadata")) ? json_object_get(b, "metadata")
-                                                                    : NULL;
+    u->metadata =
+        json_is_object(json_object_get(b, "metadata")) ? json_object_get(b, "metadata") : NULL;
     u->importance = jv_num(b, "importance", 1.0);
     u->shared = jv_bool(b, "shared", 0);
     return 0;
@@ -156,17 +161,16 @@ static json_t *form_value(const struct jv_field *f, const struct multipart_part 
                 size_t n = strlen(t);
                 while (n && t[n - 1] == ' ')
                     t[--n] = '\0';
-                if (n)
-                    json_array_append_new(v, json_string(t));
+                if (n) json_array_append_new(v, json_string(t));
             }
         }
         break;
     case JV_OBJECT:
         v = json_loads(s, 0, &je);
-        if (!v)
-            v = json_string(s);
+        if (!v) v = json_string(s);
         break;
-    default: v = json_string(s);
+    default:
+        v = json_string(s);
     }
     free(s);
     return v;
@@ -176,7 +180,8 @@ static void submit_multipart(struct req *r, const char *ct)
 {
     char boundary[80], err[512];
     if (multipart_boundary(ct, boundary)) {
-        http_error(r, 400, "INVALID_MULTIPART", "Content-Type multipart/form-data needs a boundary");
+        http_error(r, 400, "INVALID_MULTIPART",
+                   "Content-Type multipart/form-data needs a boundary");
         return;
     }
     size_t len, n = 0;
@@ -187,19 +192,16 @@ static void submit_multipart(struct req *r, const char *ct)
         return;
     }
     const struct multipart_part *file = multipart_find(parts, n, "file");
-    if (!file)
-        file = multipart_find(parts, n, "content");
+    if (!file) file = multipart_find(parts, n, "content");
     if (!file) {
         api_invalid(r, "file", "multipart upload needs a 'file' part");
         return;
     }
     json_t *b = json_object();
     for (const struct jv_field *f = upload_fields; f->name; f++) {
-        if (!strcmp(f->name, "content"))
-            continue;
+        if (!strcmp(f->name, "content")) continue;
         const struct multipart_part *p = multipart_find(parts, n, f->name);
-        if (!p)
-            continue;
+        if (!p) continue;
         json_t *v = form_value(f, p);
         if (!v) {
             json_decref(b);
@@ -228,10 +230,8 @@ static void submit_multipart(struct req *r, const char *ct)
         base = base ? base + 1 : file->filename;
         snprintf(title, sizeof title, "%s", base);
         char *dot = strrchr(title, '.');
-        if (dot && dot != title)
-            *dot = '\0';
-        if (utf8_valid(title, strlen(title)))
-            u.title = title;
+        if (dot && dot != title) *dot = '\0';
+        if (utf8_valid(title, strlen(title))) u.title = title;
     }
     u.data = file->data;
     u.len = file->len;
@@ -278,8 +278,9 @@ static void list(struct req *r)
     const char *status = req_query(r, "status");
     if (status && strcmp(status, "pending") && strcmp(status, "processing") &&
         strcmp(status, "ready") && strcmp(status, "failed")) {
-        api_invalid(r, "status", "query parameter 'status' must be pending, processing, ready "
-                                 "or failed");
+        api_invalid(r, "status",
+                    "query parameter 'status' must be pending, processing, ready "
+                    "or failed");
         return;
     }
     struct kn_caller c;
@@ -328,8 +329,7 @@ static void get(struct req *r)
     const char *ic = req_query(r, "include_content");
     int with = ic && (!strcmp(ic, "true") || !strcmp(ic, "1"));
     json_t *doc = visible_doc(r, with);
-    if (doc)
-        http_json(r, 200, doc);
+    if (doc) http_json(r, 200, doc);
 }
 
 static void del(struct req *r)
@@ -341,8 +341,9 @@ static void del(struct req *r)
     if (rc == RAGD_ENOTFOUND)
         http_error(r, 404, "DOCUMENT_NOT_FOUND", "Document not found");
     else if (rc == RAGD_EPERM)
-        http_error(r, 403, "FORBIDDEN", "Only the document's owner or an administrator may "
-                                        "delete it");
+        http_error(r, 403, "FORBIDDEN",
+                   "Only the document's owner or an administrator may "
+                   "delete it");
     else if (rc)
         http_store_error(r, rc);
     else

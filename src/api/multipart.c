@@ -1,4 +1,7 @@
 /* multipart.c - multipart/form-data parsing. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>

@@ -56,8 +56,7 @@ static char *dump_or(json_t *v, const char *def)
 
 int store_doc_insert(struct kdoc_new *d)
 {
-    if (!d->id[0])
-        uuid4(d->id);
+    if (!d->id[0]) uuid4(d->id);
     char ts[32];
     time_iso(time_now_ms(), ts);
     char *tags = dump_or(d->tags, "[]");
@@ -67,8 +66,8 @@ int store_doc_insert(struct kdoc_new *d)
                      " category, tags, source, mime_type, size_bytes, sha256, status,"
                      " importance, metadata, created_at, updated_at)"
                      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                     "sssbsssssissdsss", d->id, nz(d->organization_id), nz(d->owner_id),
-                     d->shared, d->title ? d->title : "", nz(d->category), tags, nz(d->source),
+                     "sssbsssssissdsss", d->id, nz(d->organization_id), nz(d->owner_id), d->shared,
+                     d->title ? d->title : "", nz(d->category), tags, nz(d->source),
                      nz(d->mime_type), d->size_bytes, nz(d->sha256),
                      d->status ? d->status : "pending", d->importance, meta, ts, ts);
     free(tags);
@@ -76,9 +75,9 @@ int store_doc_insert(struct kdoc_new *d)
     return rc;
 }
 
-#define DOC_COLS                                                                                \
-    "id, title, category, tags, source, organization_id, owner_id, shared, status, error,"     \
-    " sha256, size_bytes, mime_type, chunk_count, pages, importance, metadata, created_at,"   \
+#define DOC_COLS                                                                                   \
+    "id, title, category, tags, source, organization_id, owner_id, shared, status, error,"         \
+    " sha256, size_bytes, mime_type, chunk_count, pages, importance, metadata, created_at,"        \
     " updated_at, processed_at, content"
 
 static json_t *text_or_null(const char *s)
@@ -120,8 +119,7 @@ static json_t *doc_from_row(db_rows_t *r, int with_content)
     json_object_set_new(o, "created_at", json_string(db_col_text(r, 17)));
     json_object_set_new(o, "updated_at", json_string(db_col_text(r, 18)));
     json_object_set_new(o, "processed_at", text_or_null(db_col_text(r, 19)));
-    if (with_content)
-        json_object_set_new(o, "content", text_or_null(db_col_text(r, 20)));
+    if (with_content) json_object_set_new(o, "content", text_or_null(db_col_text(r, 20)));
     return o;
 }
 
@@ -129,8 +127,7 @@ int store_doc_get(const char *id, int with_content, json_t **out)
 {
     db_rows_t *r;
     int rc = db_query(db_conn(), &r, "SELECT " DOC_COLS " FROM documents WHERE id = ?", "s", id);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (db_rows_next(r) == 1)
         *out = doc_from_row(r, with_content);
     else
@@ -139,14 +136,14 @@ int store_doc_get(const char *id, int with_content, json_t **out)
     return rc;
 }
 
-#define VISIBLE "(shared = 1 OR owner_id = ? OR (organization_id IS NOT NULL AND organization_id = ?))"
+#define VISIBLE                                                                                    \
+    "(shared = 1 OR owner_id = ? OR (organization_id IS NOT NULL AND organization_id = ?))"
 
 int store_doc_visible(const char *id, const struct kscope *s)
 {
     int64_t n = 0;
-    int rc = db_query_int(db_conn(), &n,
-                          "SELECT count(*) FROM documents WHERE id = ? AND " VISIBLE, "sss", id,
-                          s->user_id, nz(s->org_id));
+    int rc = db_query_int(db_conn(), &n, "SELECT count(*) FROM documents WHERE id = ? AND " VISIBLE,
+                          "sss", id, s->user_id, nz(s->org_id));
     return rc ? rc : n > 0;
 }
 
@@ -183,8 +180,8 @@ int store_doc_list(const struct kscope *s, const struct kdoc_filter *f, int64_t 
                           "SELECT count(*) FROM documents WHERE " VISIBLE
                           " AND (? IS NULL OR status = ?) AND (? IS NULL OR category = ?)"
                           " AND (? IS NULL OR source = ?)",
-                          "ssssssss", s->user_id, nz(s->org_id), f->status, f->status,
-                          f->category, f->category, f->source, f->source);
+                          "ssssssss", s->user_id, nz(s->org_id), f->status, f->status, f->category,
+                          f->category, f->source, f->source);
     db_rows_t *r = NULL;
     if (!rc)
         rc = db_query(c, &r,
@@ -192,10 +189,9 @@ int store_doc_list(const struct kscope *s, const struct kdoc_filter *f, int64_t 
                       " AND (? IS NULL OR status = ?) AND (? IS NULL OR category = ?)"
                       " AND (? IS NULL OR source = ?)"
                       " ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
-                      "ssssssssii", s->user_id, nz(s->org_id), f->status, f->status,
-                      f->category, f->category, f->source, f->source, limit, offset);
-    if (rc)
-        return rc;
+                      "ssssssssii", s->user_id, nz(s->org_id), f->status, f->status, f->category,
+                      f->category, f->source, f->source, limit, offset);
+    if (rc) return rc;
     *items = json_array();
     while ((rc = db_rows_next(r)) == 1)
         json_array_append_new(*items, doc_from_row(r, 0));
@@ -217,8 +213,7 @@ int store_doc_find_sha(const char *sha, const char *org_id, int shared, char id_
                            " ((? IS NULL AND organization_id IS NULL) OR organization_id = ?)))"
                            " ORDER BY created_at LIMIT 1",
                            "sbbss", sha, shared, shared, nz(org_id), nz(org_id));
-    if (!rc && id)
-        snprintf(id_out, 37, "%s", id);
+    if (!rc && id) snprintf(id_out, 37, "%s", id);
     free(id);
     return rc;
 }
@@ -227,8 +222,7 @@ static int collect_ids(db_conn_t *c, const char *doc_id, int64_t **ids, size_t *
 {
     db_rows_t *r;
     int rc = db_query(c, &r, "SELECT id FROM chunks WHERE document_id = ?", "s", doc_id);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     size_t cap = 0;
     *ids = NULL;
     *n = 0;
@@ -255,8 +249,7 @@ int store_doc_delete(const char *id, int64_t **chunk_ids, size_t *n)
     *chunk_ids = NULL;
     *n = 0;
     int rc = db_begin(c);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     rc = collect_ids(c, id, chunk_ids, n);
     int64_t ch = 0;
     if (!rc)
@@ -264,14 +257,10 @@ int store_doc_delete(const char *id, int64_t **chunk_ids, size_t *n)
                      "DELETE FROM embeddings WHERE chunk_id IN"
                      " (SELECT id FROM chunks WHERE document_id = ?)",
                      "s", id);
-    if (!rc)
-        rc = db_exec(c, NULL, "DELETE FROM chunks WHERE document_id = ?", "s", id);
-    if (!rc)
-        rc = db_exec(c, &ch, "DELETE FROM documents WHERE id = ?", "s", id);
-    if (!rc && !ch)
-        rc = RAGD_ENOTFOUND;
-    if (!rc)
-        rc = db_commit(c);
+    if (!rc) rc = db_exec(c, NULL, "DELETE FROM chunks WHERE document_id = ?", "s", id);
+    if (!rc) rc = db_exec(c, &ch, "DELETE FROM documents WHERE id = ?", "s", id);
+    if (!rc && !ch) rc = RAGD_ENOTFOUND;
+    if (!rc) rc = db_commit(c);
     if (rc) {
         db_rollback(c);
         free(*chunk_ids);
@@ -288,8 +277,7 @@ int store_doc_unfinished(char ***ids, size_t *n)
                       "SELECT id FROM documents WHERE status IN ('pending', 'processing')"
                       " ORDER BY created_at",
                       "");
-    if (rc)
-        return rc;
+    if (rc) return rc;
     size_t cap = 0;
     *ids = NULL;
     *n = 0;
@@ -323,19 +311,16 @@ int store_chunks_replace(const char *doc_id, const struct kchunk_new *chunks, si
     *old_ids = NULL;
     *n_old = 0;
     int rc = db_begin(c);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     rc = collect_ids(c, doc_id, old_ids, n_old);
     if (!rc)
         rc = db_exec(c, NULL,
                      "DELETE FROM embeddings WHERE chunk_id IN"
                      " (SELECT id FROM chunks WHERE document_id = ?)",
                      "s", doc_id);
-    if (!rc)
-        rc = db_exec(c, NULL, "DELETE FROM chunks WHERE document_id = ?", "s", doc_id);
+    if (!rc) rc = db_exec(c, NULL, "DELETE FROM chunks WHERE document_id = ?", "s", doc_id);
     char *b64 = NULL;
-    if (dim)
-        b64 = xmalloc(4 * ((size_t)dim * 4 / 3 + 3) + 1);
+    if (dim) b64 = xmalloc(4 * ((size_t)dim * 4 / 3 + 3) + 1);
     for (size_t i = 0; !rc && i < n; i++) {
         const struct kchunk_new *k = &chunks[i];
         char *text = xstrndup(k->text, k->len);
@@ -360,10 +345,8 @@ int store_chunks_replace(const char *doc_id, const struct kchunk_new *chunks, si
                      "UPDATE documents SET chunk_count = ?, status = 'ready', error = NULL,"
                      " processed_at = ?, updated_at = ? WHERE id = ?",
                      "isss", (int64_t)n, ts, ts, doc_id);
-    if (!rc && !ch)
-        rc = RAGD_ENOTFOUND; /* deleted while it was being processed */
-    if (!rc)
-        rc = db_commit(c);
+    if (!rc && !ch) rc = RAGD_ENOTFOUND; /* deleted while it was being processed */
+    if (!rc) rc = db_commit(c);
     if (rc) {
         db_rollback(c);
         free(*old_ids);
@@ -397,8 +380,7 @@ int store_chunk_get(int64_t id, struct kchunk *out)
                       " c.start_offset, c.end_offset, d.mime_type, d.metadata"
                       " FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?",
                       "i", id);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     memset(out, 0, sizeof *out);
     if (db_rows_next(r) == 1) {
         out->id = db_col_int(r, 0);
@@ -421,9 +403,8 @@ int store_chunk_get(int64_t id, struct kchunk *out)
         json_object_set_new(m, "mime_type", text_or_null(db_col_text(r, 13)));
         json_object_set_new(m, "document", parse_or(db_col_text(r, 14), json_object()));
         json_object_set_new(m, "usage_stats",
-                            json_pack("{s:I, s:o}", "retrieval_count",
-                                      (json_int_t)db_col_int(r, 9), "last_accessed",
-                                      text_or_null(db_col_text(r, 10))));
+                            json_pack("{s:I, s:o}", "retrieval_count", (json_int_t)db_col_int(r, 9),
+                                      "last_accessed", text_or_null(db_col_text(r, 10))));
         out->metadata = json_dumps(m, JSON_COMPACT);
         json_decref(m);
     } else {
@@ -435,8 +416,7 @@ int store_chunk_get(int64_t id, struct kchunk *out)
 
 int store_chunks_touch(const int64_t *ids, size_t n)
 {
-    if (!n)
-        return 0;
+    if (!n) return 0;
     db_conn_t *c = db_conn();
     char ts[32];
     time_iso(time_now_ms(), ts);
@@ -446,8 +426,7 @@ int store_chunks_touch(const int64_t *ids, size_t n)
                      "UPDATE chunks SET retrieval_count = retrieval_count + 1, last_accessed = ?"
                      " WHERE id = ?",
                      "si", ts, ids[i]);
-    if (!rc)
-        return db_commit(c);
+    if (!rc) return db_commit(c);
     db_rollback(c);
     return rc;
 }
@@ -459,14 +438,12 @@ int store_doc_meta_foreach(int (*fn)(const struct kdoc_meta *m, void *ud), void 
                       "SELECT id, organization_id, owner_id, category, source, tags, shared"
                       " FROM documents WHERE status = 'ready'",
                       "");
-    if (rc)
-        return rc;
+    if (rc) return rc;
     while ((rc = db_rows_next(r)) == 1) {
-        struct kdoc_meta m = {db_col_text(r, 0), db_col_text(r, 1), db_col_text(r, 2),
-                              db_col_text(r, 3), db_col_text(r, 4), db_col_text(r, 5),
+        struct kdoc_meta m = {db_col_text(r, 0),    db_col_text(r, 1), db_col_text(r, 2),
+                              db_col_text(r, 3),    db_col_text(r, 4), db_col_text(r, 5),
                               (int)db_col_int(r, 6)};
-        if ((rc = fn(&m, ud)))
-            break;
+        if ((rc = fn(&m, ud))) break;
     }
     db_rows_free(r);
     return rc;
@@ -480,11 +457,9 @@ int store_chunk_foreach(int (*fn)(int64_t id, const char *doc_id, const char *te
                       "SELECT c.id, c.document_id, c.content FROM chunks c JOIN documents d"
                       " ON d.id = c.document_id WHERE d.status = 'ready' ORDER BY c.id",
                       "");
-    if (rc)
-        return rc;
+    if (rc) return rc;
     while ((rc = db_rows_next(r)) == 1)
-        if ((rc = fn(db_col_int(r, 0), db_col_text(r, 1), db_col_text(r, 2), ud)))
-            break;
+        if ((rc = fn(db_col_int(r, 0), db_col_text(r, 1), db_col_text(r, 2), ud))) break;
     db_rows_free(r);
     return rc;
 }
@@ -498,8 +473,7 @@ int store_embedding_foreach(uint32_t dim, int (*fn)(int64_t id, const float *vec
                       " c.id = e.chunk_id JOIN documents d ON d.id = c.document_id"
                       " WHERE e.dim = ? AND d.status = 'ready' ORDER BY e.chunk_id",
                       "i", (int64_t)dim);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     size_t want = ((size_t)dim * sizeof(float) * 4 + 2) / 3; /* base64url length, no padding */
     float *vec = xmalloc((size_t)dim * sizeof(float) + 8);
     while ((rc = db_rows_next(r)) == 1) {
@@ -508,8 +482,7 @@ int store_embedding_foreach(uint32_t dim, int (*fn)(int64_t id, const float *vec
         if (!t || strlen(t) != want || b64url_decode(t, want, vec, &got) ||
             got != dim * sizeof(float))
             continue; /* a damaged row: the chunk stays lexical-only */
-        if ((rc = fn(db_col_int(r, 0), vec, ud)))
-            break;
+        if ((rc = fn(db_col_int(r, 0), vec, ud))) break;
     }
     free(vec);
     db_rows_free(r);
@@ -536,8 +509,7 @@ int store_doc_titles(json_t **out)
 {
     db_rows_t *r;
     int rc = db_query(db_conn(), &r, "SELECT id, title FROM documents WHERE status = 'ready'", "");
-    if (rc)
-        return rc;
+    if (rc) return rc;
     *out = json_object();
     while ((rc = db_rows_next(r)) == 1)
         json_object_set_new(*out, db_col_text(r, 0),
