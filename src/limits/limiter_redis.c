@@ -1,6 +1,7 @@
 /* limiter_redis.c - the GCRA limiter on Redis, shared by every ragd node. The decision runs
  * inside one Lua script, so concurrent requests from any number of nodes see one TAT per
- * key; the clock is Redis's own TIME, so nodes with skewed clocks agree. When Redis cannot
+ * key. The clock is the calling node's (time_now_ms, which tests can move); nodes are
+ * expected to keep their clocks in sync (NTP), as for token expiry. When Redis cannot
  * be reached and REDIS_FALLBACK_TO_MEMORY is true, the node limits on its own memory until
  * Redis is back. */
 #include <stdio.h>
@@ -15,8 +16,7 @@ static const char gcra_lua[] =
     "local window = tonumber(ARGV[2])\n"
     "local cost = tonumber(ARGV[3])\n"
     "local peek = ARGV[4] == '1'\n"
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local now = tonumber(ARGV[5])\n"
     "local interval = math.floor(window / math.max(limit, 1))\n"
     "if interval < 1 then interval = 1 end\n"
     "local tolerance = window - interval\n"
@@ -43,13 +43,14 @@ static const char gcra_lua[] =
 static int redis_take(const char *key, int64_t limit, int64_t window_ms, int64_t cost, int peek,
                       int64_t now_ms, struct limit_result *res)
 {
-    char k[300], a1[24], a2[24], a3[24];
+    char k[300], a1[24], a2[24], a3[24], a5[24];
     snprintf(k, sizeof k, "ragd:rl:%s", key);
     snprintf(a1, sizeof a1, "%lld", (long long)limit);
     snprintf(a2, sizeof a2, "%lld", (long long)window_ms);
     snprintf(a3, sizeof a3, "%lld", (long long)cost);
-    const char *args[] = {k, a1, a2, a3, peek ? "1" : "0"};
-    redisReply *r = redis_eval(gcra_lua, 1, 5, args);
+    snprintf(a5, sizeof a5, "%lld", (long long)now_ms);
+    const char *args[] = {k, a1, a2, a3, peek ? "1" : "0", a5};
+    redisReply *r = redis_eval(gcra_lua, 1, 6, args);
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
         if (r)
             freeReplyObject(r);
