@@ -519,7 +519,7 @@ static void note_item(struct hold *h, const struct want *w, const char *period,
             return;
         }
     if (h->n == MAX_ITEMS)
-        panic("too many quota items on one request");
+        panic("too many quota items on one request"); /* take() checks before reserving */
     struct hold_item *it = &h->items[h->n++];
     snprintf(it->name, sizeof it->name, "%s", w->name);
     snprintf(it->period, sizeof it->period, "%s", period);
@@ -675,6 +675,15 @@ static int take(struct req *r, struct want *w, int n)
     for (int i = 0; i < n; i++)
         if (!(!strcmp(w[i].name, "daily_requests") && held_already(h, "daily_requests")))
             w[m++] = w[i];
+    int fresh = 0;
+    for (int i = 0; i < m; i++)
+        fresh += w[i].qty > 0 && !held_already(h, w[i].name);
+    if (h->n + fresh > MAX_ITEMS) {
+        log_json(LOG_ERROR, "too many quota counters on one request",
+                 json_pack("{s:s, s:i}", "request_id", req_id(r), "max", MAX_ITEMS));
+        http_error(r, 500, "INTERNAL_ERROR", "Internal server error");
+        return -1;
+    }
     struct refusal ref = {0, 0};
     int rc = reserve(h, w, m, u->is_superuser || !enforce, &ref);
     if (!rc)
