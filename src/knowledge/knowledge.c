@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/config.h"
@@ -60,6 +61,11 @@ static struct {
     chunk_opts_t chunk;
     int64_t search_ttl_ms, embed_ttl_ms;
     int ready;
+    char node[37];       /* this process, in the change log */
+    int64_t sync_seq;    /* last change-log entry applied */
+    pthread_t syncer;
+    int syncer_running;
+    atomic_int sync_stop;
 } K;
 
 /* ---- small TTL caches (direct-mapped: a colliding insert replaces the older entry) ---- */
@@ -462,6 +468,21 @@ fail:
 
 /* ---- ingestion ---- */
 
+static void log_change(const char *doc_id, const char *op, const int64_t *ids, size_t n);
+
+/* The index metadata of a document from its store JSON; *tags (caller frees) backs m.tags. */
+static struct kdoc_meta doc_meta(const char *id, json_t *doc, char **tags)
+{
+    *tags = json_dumps(json_object_get(doc, "tags"), JSON_COMPACT);
+    return (struct kdoc_meta){id,
+                              json_string_value(json_object_get(doc, "organization_id")),
+                              json_string_value(json_object_get(doc, "owner_id")),
+                              json_string_value(json_object_get(doc, "category")),
+                              json_string_value(json_object_get(doc, "source")),
+                              *tags,
+                              json_is_true(json_object_get(doc, "shared"))};
+}
+
 static char *upload_path(const char *doc_id)
 {
     return xasprintf("%s/%s", K.upload_dir, doc_id);
@@ -622,14 +643,8 @@ static void ingest_doc(const char *id)
         if (vecs)
             hnsw_insert(K.hnsw, (uint64_t)ids[i], vecs + i * K.dim);
     }
-    char *tags = json_dumps(json_object_get(doc, "tags"), JSON_COMPACT);
-    struct kdoc_meta m = {id,
-                          json_string_value(json_object_get(doc, "organization_id")),
-                          json_string_value(json_object_get(doc, "owner_id")),
-                          json_string_value(json_object_get(doc, "category")),
-                          json_string_value(json_object_get(doc, "source")),
-                          tags,
-                          json_is_true(json_object_get(doc, "shared"))};
+    char *tags;
+    struct kdoc_meta m = doc_meta(id, doc, &tags);
     meta_add_chunks(&m, ids, nchunks);
     free(tags);
     /* A delete may have raced with us after store_chunks_replace: re-check. */
@@ -643,6 +658,8 @@ static void ingest_doc(const char *id)
         vis = 1;
     }
     json_decref(again);
+    if (vis)
+        log_change(id, "index", old, nold);
     atomic_store(&K.dirty, 1);
     invalidate();
     unlink(path);
@@ -742,6 +759,102 @@ static int mkdir_p(const char *p)
     return mkdir(p, 0700) && errno != EEXIST ? RAGD_EIO : 0;
 }
 
+/* ---- nodes sharing one database ----
+ * Each node keeps its own indexes. Every change is appended to the store's change log, and
+ * a poller applies the other nodes' entries within KB_SYNC_INTERVAL_MS (250 ms). A node
+ * that was down catches up from the log (kept for a day) or, at start, from the store. */
+
+static void log_change(const char *doc_id, const char *op, const int64_t *ids, size_t n)
+{
+    int rc = store_kb_change_add(doc_id, op, K.node, ids, n);
+    if (rc)
+        log_json(LOG_WARN, "change log write failed; other nodes catch up at restart",
+                 json_pack("{s:s, s:s, s:s}", "document_id", doc_id, "op", op, "error",
+                           ragd_strerror(rc)));
+}
+
+struct synced {
+    int64_t *ids;
+    size_t n, cap;
+    const char *title;
+};
+
+static int sync_chunk(int64_t id, const char *text, const float *vec, void *ud)
+{
+    struct synced *sc = ud;
+    if (!bm25_contains(K.bm25, (uint64_t)id)) {
+        char *it = index_text(sc->title, text, strlen(text));
+        bm25_add(K.bm25, (uint64_t)id, it, strlen(it));
+        free(it);
+    }
+    if (vec && K.hnsw && !hnsw_contains(K.hnsw, (uint64_t)id))
+        hnsw_insert(K.hnsw, (uint64_t)id, vec);
+    if (sc->n == sc->cap) {
+        sc->cap = sc->cap ? 2 * sc->cap : 64;
+        sc->ids = xrealloc(sc->ids, sc->cap * sizeof *sc->ids);
+    }
+    sc->ids[sc->n++] = id;
+    return 0;
+}
+
+static int sync_apply(int64_t seq, const char *doc_id, const char *op, const char *node,
+                      const char *chunk_ids, void *ud)
+{
+    (void)ud;
+    K.sync_seq = seq;
+    if (!strcmp(node, K.node))
+        return 0; /* our own change: applied when it was made */
+    size_t n = 0, cap = 0;
+    int64_t *ids = NULL;
+    for (const char *p = chunk_ids; p && *p;) {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p)
+            break;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            ids = xrealloc(ids, cap * sizeof *ids);
+        }
+        ids[n++] = v;
+        p = *end == ',' ? end + 1 : end;
+    }
+    meta_drop_chunks(ids, n);
+    index_remove(ids, n);
+    free(ids);
+    json_t *doc = NULL;
+    if (!strcmp(op, "delete") || store_doc_get(doc_id, 0, &doc)) {
+        meta_drop_doc(doc_id);
+    } else {
+        struct synced sc = {.title = json_string_value(json_object_get(doc, "title"))};
+        store_doc_chunks_foreach(doc_id, K.dim, sync_chunk, &sc);
+        char *tags;
+        struct kdoc_meta m = doc_meta(doc_id, doc, &tags);
+        meta_add_chunks(&m, sc.ids, sc.n);
+        free(tags);
+        free(sc.ids);
+    }
+    json_decref(doc);
+    atomic_store(&K.dirty, 1);
+    invalidate();
+    return 0;
+}
+
+static void *syncer_main(void *arg)
+{
+    (void)arg;
+    int64_t interval = config_int("KB_SYNC_INTERVAL_MS", 250, 10, 60000);
+    while (!atomic_load(&K.sync_stop)) {
+        struct timespec ts = {(time_t)(interval / 1000), (long)(interval % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+        while (!atomic_load(&K.sync_stop)) {
+            int64_t before = K.sync_seq;
+            if (store_kb_changes_since(K.sync_seq, 256, sync_apply, NULL) || K.sync_seq == before)
+                break;
+        }
+    }
+    return NULL;
+}
+
 int knowledge_init(const char *data_dir, char *err, size_t errcap)
 {
     err[0] = '\0';
@@ -765,9 +878,17 @@ int knowledge_init(const char *data_dir, char *err, size_t errcap)
     K.embed_ttl_ms = config_int("EMBEDDING_CACHE_TTL_SECONDS", 86400, 0, 86400 * 30) * 1000;
     prov_embedder_t *e = prov_embedder();
     K.dim = e ? e->dim : 0;
-    int rc = load_indexes(err, errcap);
-    if (rc)
+    uuid4(K.node);
+    /* Changes logged from here on are applied by the poller; earlier ones are already in the
+     * store, which load_indexes reconciles with. */
+    int rc = store_kb_change_max(&K.sync_seq);
+    if (!rc)
+        rc = load_indexes(err, errcap);
+    if (rc) {
+        if (!err[0])
+            snprintf(err, errcap, "knowledge store: %s", ragd_strerror(rc));
         return rc;
+    }
     cache_init(&search_cache, SEARCH_SLOTS);
     cache_init(&embed_cache, EMBED_SLOTS);
     int workers = (int)config_int("INGEST_WORKERS", 1, 1, 64);
@@ -775,6 +896,8 @@ int knowledge_init(const char *data_dir, char *err, size_t errcap)
     K.touch = workq_create(1, 10000, "touch");
     if (pthread_create(&K.saver, NULL, saver_main, NULL) == 0)
         K.saver_running = 1;
+    if (pthread_create(&K.syncer, NULL, syncer_main, NULL) == 0)
+        K.syncer_running = 1;
     char **ids = NULL;
     size_t n = 0;
     if (!store_doc_unfinished(&ids, &n)) {
@@ -795,6 +918,11 @@ void knowledge_shutdown(void)
 {
     if (!K.ready)
         return;
+    if (K.syncer_running) {
+        atomic_store(&K.sync_stop, 1);
+        pthread_join(K.syncer, NULL);
+        K.syncer_running = 0;
+    }
     workq_destroy(K.ingest);
     workq_destroy(K.touch);
     K.ingest = K.touch = NULL;
@@ -905,6 +1033,7 @@ int knowledge_delete(const struct kn_caller *c, const char *doc_id)
     meta_drop_chunks(ids, n);
     meta_drop_doc(doc_id);
     index_remove(ids, n);
+    log_change(doc_id, "delete", ids, n);
     free(ids);
     char *path = upload_path(doc_id);
     unlink(path);

@@ -34,6 +34,10 @@ static const struct store_migration migrations[] = {
      "CREATE TABLE embeddings ("
      " chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,"
      " model TEXT, dim INTEGER NOT NULL, vector TEXT NOT NULL, created_at TEXT NOT NULL);"},
+    {210, "knowledge: change log for nodes sharing the database",
+     "CREATE TABLE kb_changes ("
+     " seq INTEGER PRIMARY KEY AUTOINCREMENT, document_id TEXT NOT NULL, op TEXT NOT NULL,"
+     " node TEXT NOT NULL, chunk_ids TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL);"},
 };
 
 void store_knowledge_register(void)
@@ -521,4 +525,79 @@ int store_doc_titles(json_t **out)
         return rc;
     }
     return 0;
+}
+
+/* ---- change log ---- */
+
+int store_kb_change_add(const char *doc_id, const char *op, const char *node,
+                        const int64_t *ids, size_t n)
+{
+    struct sbuf b;
+    sb_init(&b);
+    for (size_t i = 0; i < n; i++)
+        sb_printf(&b, "%s%lld", i ? "," : "", (long long)ids[i]);
+    char ts[32];
+    db_conn_t *c = db_conn();
+    int rc = db_exec(c, NULL,
+                     "INSERT INTO kb_changes (document_id, op, node, chunk_ids, created_at)"
+                     " VALUES (?, ?, ?, ?, ?)",
+                     "sssss", doc_id, op, node, b.s ? b.s : "", time_iso(time_now_ms(), ts));
+    sb_free(&b);
+    /* Entries older than a day have been seen by every live node. */
+    if (!rc)
+        db_exec(c, NULL, "DELETE FROM kb_changes WHERE created_at < ?", "s",
+                time_iso(time_now_ms() - 86400000, ts));
+    return rc;
+}
+
+int store_kb_change_max(int64_t *seq)
+{
+    return db_query_int(db_conn(), seq, "SELECT coalesce(max(seq), 0) FROM kb_changes", "");
+}
+
+int store_kb_changes_since(int64_t seq, size_t limit,
+                           int (*fn)(int64_t seq, const char *doc_id, const char *op,
+                                     const char *node, const char *chunk_ids, void *ud),
+                           void *ud)
+{
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r,
+                      "SELECT seq, document_id, op, node, chunk_ids FROM kb_changes"
+                      " WHERE seq > ? ORDER BY seq LIMIT ?",
+                      "ii", seq, (int64_t)limit);
+    if (rc)
+        return rc;
+    while ((rc = db_rows_next(r)) == 1)
+        if ((rc = fn(db_col_int(r, 0), db_col_text(r, 1), db_col_text(r, 2), db_col_text(r, 3),
+                     db_col_text(r, 4), ud)))
+            break;
+    db_rows_free(r);
+    return rc;
+}
+
+int store_doc_chunks_foreach(const char *doc_id, uint32_t dim,
+                             int (*fn)(int64_t id, const char *text, const float *vec, void *ud),
+                             void *ud)
+{
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r,
+                      "SELECT c.id, c.content, e.vector FROM chunks c"
+                      " LEFT JOIN embeddings e ON e.chunk_id = c.id AND e.dim = ?"
+                      " WHERE c.document_id = ? ORDER BY c.id",
+                      "is", (int64_t)dim, doc_id);
+    if (rc)
+        return rc;
+    size_t want = ((size_t)dim * sizeof(float) * 4 + 2) / 3;
+    float *vec = xmalloc((size_t)dim * sizeof(float) + 8);
+    while ((rc = db_rows_next(r)) == 1) {
+        const char *t = db_col_text(r, 2);
+        size_t got = 0;
+        int ok = dim && t && strlen(t) == want && !b64url_decode(t, want, vec, &got) &&
+                 got == dim * sizeof(float);
+        if ((rc = fn(db_col_int(r, 0), db_col_text(r, 1), ok ? vec : NULL, ud)))
+            break;
+    }
+    free(vec);
+    db_rows_free(r);
+    return rc;
 }

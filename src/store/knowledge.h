@@ -129,4 +129,22 @@ int store_doc_titles(json_t **out);
 /* Number of chunks of ready documents, and of embeddings of dimension dim. */
 int store_chunk_count(int64_t *chunks, uint32_t dim, int64_t *embeddings);
 
+/* ---- change log: how nodes sharing one database keep their in-process indexes alike ----
+ * Every index change (op "index": a document's chunks were (re)written, chunk_ids are the
+ * chunks it replaced; op "delete": chunk_ids are the chunks removed) is appended with the
+ * writing node's id; the other nodes poll for entries after the last one they applied. */
+int store_kb_change_add(const char *doc_id, const char *op, const char *node,
+                        const int64_t *ids, size_t n);
+int store_kb_change_max(int64_t *seq);
+/* Calls fn for up to limit entries after seq, oldest first. */
+int store_kb_changes_since(int64_t seq, size_t limit,
+                           int (*fn)(int64_t seq, const char *doc_id, const char *op,
+                                     const char *node, const char *chunk_ids, void *ud),
+                           void *ud);
+/* Calls fn for every chunk of one document with its text and, if stored with dimension dim,
+ * its vector (else NULL). */
+int store_doc_chunks_foreach(const char *doc_id, uint32_t dim,
+                             int (*fn)(int64_t id, const char *text, const float *vec, void *ud),
+                             void *ud);
+
 #endif

@@ -137,3 +137,52 @@ def test_postgres_restart_mid_load_no_lost_writes():
         assert s.proc.poll() is None
     finally:
         assert s.stop() == 0
+
+
+def search_ids(node, token, word):
+    r = node.post("/search", {"query": word, "route": "exact"}, token=token)
+    assert r.status == 200, r
+    return {h["document_id"] for h in r.json["results"]}
+
+
+def test_document_through_one_node_searchable_on_the_other(two_nodes):
+    from kb_helpers import upload_ready
+    a, b = two_nodes
+    ta = a.login("admin@example.com", "adminpassword123")
+    tb = b.login("admin@example.com", "adminpassword123")
+    word = "zyxmultinode" + str(time.time_ns())[-6:]
+    doc = upload_ready(a, ta, f"The {word} procedure keeps nodes in step.\n\nSecond paragraph.",
+                       title="multi")
+    deadline = time.time() + 1.0  # the issue's bound: within a second
+    while doc["id"] not in search_ids(b, tb, word):
+        assert time.time() < deadline, "not searchable on the second node within 1 s"
+        time.sleep(0.05)
+    # Deleting through B removes it from A's results too.
+    assert b.delete(f"/documents/{doc['id']}", token=tb).status in (200, 204)
+    deadline = time.time() + 1.0
+    while doc["id"] in search_ids(a, ta, word):
+        assert time.time() < deadline, "still found on the first node after 1 s"
+        time.sleep(0.05)
+
+
+def test_parallel_quota_across_two_nodes(two_nodes):
+    """200 parallel requests from one free user with 3 messages left, over two nodes."""
+    import concurrent.futures
+    a, b = two_nodes
+    j = a.register("quota2n@example.com")
+    tok = j["access_token"]
+    for _ in range(7):  # 10 messages a month on free: leave 3
+        r = a.post("/chat/message", {"message": "hello", "enable_rag": False}, token=tok)
+        assert r.status == 200, r
+
+    def one(i):
+        node = a if i % 2 else b
+        return node.post("/chat/message", {"message": f"m{i}", "enable_rag": False},
+                         token=tok, timeout=60).status
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=50) as ex:
+        codes = list(ex.map(one, range(200)))
+    assert codes.count(200) == 3, {c: codes.count(c) for c in set(codes)}
+    assert set(codes) <= {200, 429}
+    r = b.get("/billing/usage", token=tok)
+    assert r.json["messages_this_month"] == 10
