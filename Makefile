@@ -8,7 +8,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 MUPDF_LIBS := $(shell pkg-config --libs --static mupdf 2>/dev/null) -lharfbuzz -lfreetype
 
-WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wformat=2 -Wvla
+WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wformat=2 -Wvla
 BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -pthread -Isrc $(WARN) $(PKG_CFLAGS)
 LDLIBS   := $(PKG_LIBS) $(MUPDF_LIBS) -lm -pthread
 
@@ -16,6 +16,10 @@ FLAVOUR  ?= release
 ifeq ($(FLAVOUR),asan)
   OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
   LDOPT := -fsanitize=address,undefined
+else ifeq ($(FLAVOUR),fuzz)
+  CC := clang
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -Wno-missing-field-initializers
+  LDOPT := -fsanitize=fuzzer,address,undefined
 else
   OPT := -O2
   LDOPT :=
@@ -30,7 +34,7 @@ UNIT_BINS := $(UNIT_SRCS:%.c=$(B)/%)
 # The inference engine is hot code: build it with more optimisation in every flavour.
 $(B)/src/engine/%.o: OPT += -O3
 
-.PHONY: all asan release deps run test unit clean fuzz bench format
+.PHONY: all asan release deps run test unit-bins fuzz-bins clean fuzz bench format
 all: release
 release:
 	@$(MAKE) --no-print-directory FLAVOUR=release build/release/ragd
@@ -54,6 +58,13 @@ $(B)/tests/%: tests/%.c $(B)/libragd.a
 	$(CC) $(BASE_CFLAGS) $(OPT) $(LDOPT) -MMD -MP -o $@ $< $(B)/libragd.a $(LDLIBS) -lcmocka
 
 unit-bins: $(UNIT_BINS)
+
+# libFuzzer drivers (FLAVOUR=fuzz): one binary per fuzz/*.c, linked against the library.
+FUZZ_BINS := $(patsubst fuzz/%.c,$(B)/fuzz/%,$(wildcard fuzz/*.c))
+$(B)/fuzz/%: fuzz/%.c $(B)/libragd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(OPT) $(LDOPT) -o $@ $< $(B)/libragd.a $(LDLIBS)
+fuzz-bins: $(FUZZ_BINS)
 
 deps:
 	@scripts/deps.sh

@@ -177,3 +177,14 @@ def test_wrong_types_name_the_field(server, admin_token):
                         ({"unknown": 1}, "body")]:
         r = server.patch(f"/users/{uid}", body, token=admin_token)
         assert r.status == 422 and r.json["field"] == field, (body, r)
+
+
+def test_upload_route_has_its_own_larger_limit(server, admin_token):
+    # 2 MiB is over MAX_BODY_BYTES (1 MiB) but within DOCUMENT_MAX_BYTES (10 MiB).
+    text = ("ragd upload limit check paragraph. " * 60 + "\n\n") * 1000
+    assert 1 << 20 < len(text) < 10 << 20
+    r = server.post("/documents", {"title": "big", "content": text}, token=admin_token)
+    assert r.status == 202, r
+    # ... while the same size elsewhere is still refused.
+    r = server.patch("/users/me", {"preferences": {"x": text}}, token=admin_token)
+    assert r.status == 413

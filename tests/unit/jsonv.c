@@ -97,12 +97,46 @@ static void test_schema_json(void **state)
     json_decref(s);
 }
 
+/* Fault injection: jansson's allocations fail at the Nth call, for every N a parse and a
+ * validation need. Each run must fail cleanly or succeed: no crash, no leak. */
+static long fail_at, calls;
+
+static void *failing_malloc(size_t n)
+{
+    if (++calls == fail_at)
+        return NULL;
+    return malloc(n);
+}
+
+static void test_allocation_failures(void **state)
+{
+    (void)state;
+    const char *text = "{\"name\":\"abc\",\"n\":3,\"tags\":[1,{\"x\":[true,null]}],"
+                       "\"colour\":\"red\"}";
+    json_set_alloc_funcs(failing_malloc, free);
+    int succeeded = 0;
+    for (fail_at = 1; fail_at < 200 && !succeeded; fail_at++) {
+        calls = 0;
+        json_t *v = NULL;
+        char err[256];
+        if (jv_parse_object(text, strlen(text), &v, err, sizeof err) == 0) {
+            const char *f;
+            (void)jv_validate(v, &schema, &f, err, sizeof err);
+            json_decref(v);
+            succeeded = calls < fail_at; /* the failure point lay beyond this run */
+        }
+    }
+    json_set_alloc_funcs(malloc, free);
+    assert_true(succeeded);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_validation),
         cmocka_unit_test(test_schema_json),
+        cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests_name("jsonv", tests, NULL, NULL);
 }
