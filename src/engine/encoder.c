@@ -773,45 +773,83 @@ int encoder_tokenize(const encoder_t *e, const char *text, size_t len, int32_t *
 
 /* ---- matrix products: out[t, r] = act(W[r, :] . a[t, :] + bias[r]) ---- */
 
-/* A register-blocked kernel over 3 tokens x 4 weight rows, 8 lanes at a time, written with
- * vector extensions and compiled twice: for the baseline ISA and for AVX2+FMA. Each output
- * is summed in the same order whichever tokens share the block, so results do not depend
- * on batching. */
+/* Register-blocked kernels over MR tokens x NR weight rows: twelve accumulators stay in
+ * registers while both operands stream along k. Each output's sum runs in the same order
+ * whichever tokens share the block, so results do not depend on batching. */
 #define MR 3
 #define NR 4
-typedef float v8sf __attribute__((vector_size(32)));
 
-#define DEF_KERNEL(name, attr)                                                                \
-    attr static void name(const float *const *a, const float *const *w, size_t k,             \
+static void kernel_base(const float *const *a, const float *const *w, size_t k, float o[MR][NR])
+{
+    for (int m = 0; m < MR; m++)
+        for (int r = 0; r < NR; r++) {
+            float s = 0;
+            for (size_t i = 0; i < k; i++)
+                s += a[m][i] * w[r][i];
+            o[m][r] = s;
+        }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define TARGET_AVX512 __attribute__((target("avx2,fma,avx512f")))
+
+TARGET_AVX2 static inline float hsum8(__m256 v)
+{
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_movehdup_ps(x));
+    return _mm_cvtss_f32(x);
+}
+
+/* the tail of k (not a multiple of the vector width) in scalar code */
+static void kernel_tail(const float *const *a, const float *const *w, size_t i0, size_t k,
+                        float o[MR][NR])
+{
+    for (int m = 0; m < MR; m++)
+        for (int r = 0; r < NR; r++)
+            for (size_t i = i0; i < k; i++)
+                o[m][r] += a[m][i] * w[r][i];
+}
+
+#define FMA_ROW(VEC, LOAD, FMADD, r)                                                          \
+    do {                                                                                      \
+        VEC y = LOAD(w##r + i);                                                               \
+        c0##r = FMADD(x0, y, c0##r);                                                          \
+        c1##r = FMADD(x1, y, c1##r);                                                          \
+        c2##r = FMADD(x2, y, c2##r);                                                          \
+    } while (0)
+
+#define DEF_KERNEL(NAME, ATTR, VEC, W, ZERO, LOAD, FMADD, HSUM)                               \
+    ATTR static void NAME(const float *const *a, const float *const *w, size_t k,             \
                           float o[MR][NR])                                                    \
     {                                                                                         \
-        v8sf acc[MR][NR];                                                                     \
-        memset(acc, 0, sizeof acc);                                                           \
+        const float *a0 = a[0], *a1 = a[1], *a2 = a[2];                                       \
+        const float *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];                           \
+        VEC c00 = ZERO(), c01 = ZERO(), c02 = ZERO(), c03 = ZERO();                           \
+        VEC c10 = ZERO(), c11 = ZERO(), c12 = ZERO(), c13 = ZERO();                           \
+        VEC c20 = ZERO(), c21 = ZERO(), c22 = ZERO(), c23 = ZERO();                           \
         size_t i = 0;                                                                         \
-        for (; i + 8 <= k; i += 8) {                                                          \
-            v8sf av[MR];                                                                      \
-            for (int m = 0; m < MR; m++)                                                      \
-                memcpy(&av[m], a[m] + i, sizeof(v8sf));                                       \
-            for (int r = 0; r < NR; r++) {                                                    \
-                v8sf wv;                                                                      \
-                memcpy(&wv, w[r] + i, sizeof wv);                                             \
-                for (int m = 0; m < MR; m++)                                                  \
-                    acc[m][r] += av[m] * wv;                                                  \
-            }                                                                                 \
+        for (; i + W <= k; i += W) {                                                          \
+            VEC x0 = LOAD(a0 + i), x1 = LOAD(a1 + i), x2 = LOAD(a2 + i);                      \
+            FMA_ROW(VEC, LOAD, FMADD, 0);                                                     \
+            FMA_ROW(VEC, LOAD, FMADD, 1);                                                     \
+            FMA_ROW(VEC, LOAD, FMADD, 2);                                                     \
+            FMA_ROW(VEC, LOAD, FMADD, 3);                                                     \
         }                                                                                     \
-        for (int m = 0; m < MR; m++)                                                          \
-            for (int r = 0; r < NR; r++) {                                                    \
-                v8sf v = acc[m][r];                                                           \
-                float s = ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7])); \
-                for (size_t j = i; j < k; j++)                                                \
-                    s += a[m][j] * w[r][j];                                                   \
-                o[m][r] = s;                                                                  \
-            }                                                                                 \
+        o[0][0] = HSUM(c00), o[0][1] = HSUM(c01), o[0][2] = HSUM(c02), o[0][3] = HSUM(c03);   \
+        o[1][0] = HSUM(c10), o[1][1] = HSUM(c11), o[1][2] = HSUM(c12), o[1][3] = HSUM(c13);   \
+        o[2][0] = HSUM(c20), o[2][1] = HSUM(c21), o[2][2] = HSUM(c22), o[2][3] = HSUM(c23);   \
+        if (i < k)                                                                            \
+            kernel_tail(a, w, i, k, o);                                                       \
     }
 
-DEF_KERNEL(kernel_base, )
-#if defined(__x86_64__) || defined(__i386__)
-DEF_KERNEL(kernel_avx2, __attribute__((target("avx2,fma"))))
+DEF_KERNEL(kernel_avx2, TARGET_AVX2, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps,
+           _mm256_fmadd_ps, hsum8)
+DEF_KERNEL(kernel_avx512, TARGET_AVX512, __m512, 16, _mm512_setzero_ps, _mm512_loadu_ps,
+           _mm512_fmadd_ps, _mm512_reduce_add_ps)
 #endif
 
 typedef void (*kernel_fn)(const float *const *a, const float *const *w, size_t k,
@@ -890,8 +928,10 @@ static void matmul(encoder_t *e, const struct mat *w, const float *bias, int gel
 {
     struct mm_job j = {.e = e, .a = a, .n_tok = n_tok, .w = w, .bias = bias,
                        .gelu = gelu_act, .out = out, .kernel = kernel_base};
-#if defined(__x86_64__) || defined(__i386__)
-    if (e->isa >= QUANT_ISA_AVX2)
+#if defined(__x86_64__)
+    if (e->isa >= QUANT_ISA_AVX512 && __builtin_cpu_supports("avx512f"))
+        j.kernel = kernel_avx512;
+    else if (e->isa >= QUANT_ISA_AVX2)
         j.kernel = kernel_avx2;
 #endif
     j.n_panels = (int)((w->rows + PANEL_ROWS - 1) / PANEL_ROWS);
