@@ -8,7 +8,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 MUPDF_LIBS := $(shell pkg-config --libs --static mupdf 2>/dev/null) -lharfbuzz -lfreetype
 
-WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wformat=2 -Wvla
+WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wformat=2 -Wvla
 BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -pthread -Isrc $(WARN) $(PKG_CFLAGS)
 LDLIBS   := $(PKG_LIBS) $(MUPDF_LIBS) -lm -pthread
 

@@ -40,10 +40,21 @@ for t in tests/engine/*.sh tests/cli/*.sh; do
   record "$t" $rc
 done
 
-if ls tests/api/test_*.py >/dev/null 2>&1; then
-  echo "== HTTP tests (sqlite, asan build)"
+echo "== HTTP tests (embedded SQLite, asan build)"
+RAGD_BIN=build/asan/ragd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/api
+record "tests/api (sqlite)" $?
+
+echo "== HTTP tests (PostgreSQL + Redis, asan build)"
+SVC=$(mktemp -d /tmp/ragd-services-XXXXXX)
+trap 'scripts/services.sh stop "$SVC"; rm -rf "$SVC"' EXIT
+if out=$(scripts/services.sh start "$SVC" 2>&1); then
+  eval "$out"
   RAGD_BIN=build/asan/ragd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/api
-  record "tests/api (sqlite)" $?
+  record "tests/api (postgresql+redis)" $?
+  unset RAGD_TEST_PG_URL RAGD_TEST_REDIS_URL
+else
+  echo "$out" | tail -20
+  record "start private postgresql and redis" 1
 fi
 
 echo

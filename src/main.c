@@ -10,8 +10,11 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/kb_routes.h"
 #include "auth/auth.h"
 #include "auth/password.h"
+#include "billing/billing.h"
+#include "cache/redis.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -20,7 +23,14 @@
 #include "core/version.h"
 #include "engine/engine_cli.h"
 #include "http/http.h"
+#include "knowledge/knowledge.h"
+#include "limits/limiter.h"
+#include "limits/limits.h"
+#include "llm/provider.h"
+#include "store/chat.h"
+#include "store/knowledge.h"
 #include "store/store.h"
+#include "store/store_billing.h"
 
 struct verb {
     const char *name, *args, *help;
@@ -105,9 +115,20 @@ static int start(struct opts *o)
         fprintf(stderr, "ragd: database: %s\n", err);
         return 1;
     }
+    store_billing_register();
+    store_knowledge_register();
+    store_chat_register();
     if ((rc = store_migrate())) {
         fprintf(stderr, "ragd: migrations failed: %s\n", ragd_strerror(rc));
         return 1;
+    }
+    const char *redis_url = config_str("REDIS_URL", NULL);
+    if (redis_url) {
+        if (redis_init(redis_url, config_bool("REDIS_FALLBACK_TO_MEMORY", 1), err, sizeof err)) {
+            fprintf(stderr, "ragd: %s\n", err);
+            return 2;
+        }
+        limiter_set_backend(&limiter_redis_ops);
     }
     if (auth_init(o->data, err, sizeof err)) {
         fprintf(stderr, "ragd: %s\n", err);
@@ -116,6 +137,25 @@ static int start(struct opts *o)
     if (config_errors()) {
         fprintf(stderr, "ragd: invalid configuration: %s\n", config_errors());
         return 2;
+    }
+    return 0;
+}
+
+/* Models and the knowledge base: after start(). 0 or an exit status. */
+static int start_knowledge(const char *data)
+{
+    char err[512] = "";
+    if (prov_init(err, sizeof err)) {
+        fprintf(stderr, "ragd: models: %s\n", err);
+        return 2;
+    }
+    if (config_errors()) {
+        fprintf(stderr, "ragd: invalid configuration: %s\n", config_errors());
+        return 2;
+    }
+    if (knowledge_init(data, err, sizeof err)) {
+        fprintf(stderr, "ragd: knowledge base: %s\n", err);
+        return 1;
     }
     return 0;
 }
@@ -147,6 +187,8 @@ static int cmd_serve(int argc, char **argv)
         .workers = (int)config_int("WORKER_THREADS", ncpu < 2 ? 4 : 2 * ncpu, 1, 1024),
         .max_body = (size_t)config_int("MAX_BODY_BYTES", 1 << 20, 1024, 1LL << 32),
         .max_header = (size_t)config_int("MAX_HEADER_BYTES", 16384, 1024, 1 << 20),
+        /* A document upload may carry DOCUMENT_MAX_BYTES of file plus multipart framing. */
+        .max_upload = (size_t)config_int("DOCUMENT_MAX_BYTES", 10 << 20, 1024, 1LL << 31) + 65536,
         .idle_timeout_s = (int)config_int("IDLE_TIMEOUT_SECONDS", 30, 1, 3600),
         .request_timeout_s = (int)config_int("REQUEST_TIMEOUT_SECONDS", 60, 1, 3600),
         .cors_origins = config_str("CORS_ORIGINS", "[\"http://localhost:3000\"]"),
@@ -160,9 +202,30 @@ static int cmd_serve(int argc, char **argv)
     http_add_routes(auth_routes);
     http_add_routes(users_routes);
     http_add_routes(admin_routes);
+    http_add_routes(documents_routes);
+    http_add_routes(search_routes);
+    http_add_routes(chat_routes);
     http_set_guard(GUARD_AUTH, auth_guard);
+    if ((rc = start_knowledge(o.data)))
+        return rc;
+    kb_api_install();
 
     char err[256];
+    if (billing_init(o.data, err, sizeof err)) {
+        fprintf(stderr, "ragd: %s\n", err);
+        return 2;
+    }
+    if (billing_enabled())
+        http_add_routes(billing_routes);
+    if (config_bool("RAGD_TEST_MODE", 0)) {
+        log_msg(LOG_WARN, "RAGD_TEST_MODE is on: test routes and clock control are exposed");
+        http_add_routes(billing_test_routes);
+    }
+    if (limits_init(err, sizeof err)) { /* after every route table is registered */
+        fprintf(stderr, "ragd: %s\n", err);
+        return 2;
+    }
+
     if (http_start(&hc, err, sizeof err)) {
         fprintf(stderr, "ragd: %s\n", err);
         return 1;
@@ -177,6 +240,8 @@ static int cmd_serve(int argc, char **argv)
              json_pack("{s:s, s:i}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", "inflight",
                        http_inflight()));
     http_stop(drain_s);
+    knowledge_shutdown();
+    prov_shutdown();
     db_close();
     log_msg(LOG_INFO, "stopped");
     return 0;
@@ -295,6 +360,47 @@ static int cmd_user(int argc, char **argv)
     return rc;
 }
 
+/* Ingests the demo corpus (docs/) as shared documents owned by the demo admin and waits
+ * for the ingestion to finish. */
+static int seed_docs(void)
+{
+    if (!config_bool("SEED_DEMO_DOCS", 1))
+        return 0;
+    const char *dir = knowledge_docs_dir();
+    if (!dir) {
+        printf("no docs/ directory found: demo knowledge base not seeded\n");
+        return 0;
+    }
+    int rc = start_knowledge(api_data_dir());
+    if (rc)
+        return rc;
+    struct user admin;
+    if (store_user_get_by_email("admin@example.com", &admin)) {
+        fprintf(stderr, "ragd seed: the demo admin is missing\n");
+        knowledge_shutdown();
+        return 1;
+    }
+    char err[256] = "";
+    json_t *summary = NULL;
+    rc = knowledge_seed_dir(dir, admin.id, &summary, err, sizeof err);
+    store_user_clear(&admin);
+    if (!rc)
+        rc = knowledge_wait_idle(600000);
+    if (rc)
+        fprintf(stderr, "ragd seed: %s\n", err[0] ? err : ragd_strerror(rc));
+    else
+        printf("demo knowledge base: %lld files, %lld ingested, %lld already present, "
+               "%lld failed\n",
+               (long long)json_integer_value(json_object_get(summary, "files")),
+               (long long)json_integer_value(json_object_get(summary, "ingested")),
+               (long long)json_integer_value(json_object_get(summary, "skipped")),
+               (long long)json_integer_value(json_object_get(summary, "failed")));
+    json_decref(summary);
+    knowledge_shutdown();
+    prov_shutdown();
+    return rc ? 1 : 0;
+}
+
 static int cmd_seed(int argc, char **argv)
 {
     struct opts o = {0};
@@ -335,8 +441,9 @@ static int cmd_seed(int argc, char **argv)
         printf("%s %s (%s%s)\n", rc ? "exists " : "created", demo[i].email, demo[i].plan,
                demo[i].admin ? ", admin" : "");
     }
+    rc = seed_docs();
     db_close();
-    return 0;
+    return rc;
 }
 
 static int cmd_version(int argc, char **argv)
@@ -360,7 +467,9 @@ static const struct verb verbs[] = {
      "Create a user, or change a user's plan.", cmd_user},
     {"seed", "--demo [--data DIR]",
      "Create the Default Organization and the demo users: admin@example.com (admin,\n"
-     "enterprise), test@example.com (pro), free@example.com (free). Idempotent.",
+     "enterprise), test@example.com (pro), free@example.com (free), and ingest the demo\n"
+     "knowledge base (docs/*.md, or KNOWLEDGE_DOCS_DIR) unless SEED_DEMO_DOCS=false.\n"
+     "Idempotent.",
      cmd_seed},
     {"version", "", "Print the version.", cmd_version},
     {NULL, NULL, NULL, NULL},

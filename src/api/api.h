@@ -8,6 +8,9 @@
 extern const struct route users_routes[];
 extern const struct route admin_routes[];
 extern const struct route health_routes[];
+extern const struct route billing_routes[];
+/* Only registered when RAGD_TEST_MODE=1: clock control and quota-consuming test routes. */
+extern const struct route billing_test_routes[];
 
 /* Answers 422 {detail, code: VALIDATION_ERROR, field} for field. */
 void api_invalid(struct req *r, const char *field, const char *fmt, ...)

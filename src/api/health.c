@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "cache/redis.h"
 #include "core/metrics.h"
 #include "core/util.h"
 #include "core/version.h"
@@ -46,9 +47,23 @@ static void health_detailed(struct req *r)
     int unhealthy = 0, degraded = 0;
     json_t *db = database_check();
     json_object_set_new(services, "database", db);
-    json_object_set_new(services, "cache",
-                        json_pack("{s:s, s:s}", "status", "healthy", "backend",
-                                  limiter_backend()));
+    if (redis_enabled()) {
+        /* Probe now, so the report is current even on an idle node. */
+        redisReply *pong = redis_cmd("PING");
+        int up = pong && pong->type != REDIS_REPLY_ERROR;
+        freeReplyObject(pong);
+        json_object_set_new(
+            services, "cache",
+            json_pack("{s:s, s:s, s:s}", "status",
+                      up ? "healthy" : redis_fallback_allowed() ? "degraded" : "unhealthy",
+                      "backend", "redis", "detail",
+                      up ? "connected"
+                         : redis_fallback_allowed() ? "redis unreachable; using in-memory fallback"
+                                                    : "redis unreachable"));
+    } else {
+        json_object_set_new(services, "cache",
+                            json_pack("{s:s, s:s}", "status", "healthy", "backend", "memory"));
+    }
     for (int i = 0; i < nchecks; i++)
         json_object_set_new(services, checks[i].name, checks[i].check());
     const char *k;

@@ -28,6 +28,30 @@ static int64_t login_ip_limit, login_ip_window_ms, lock_after, lock_ms;
 
 /* ---- configuration ---- */
 
+/* With a shared database (several nodes) the generated secret lives in the database, so
+ * that a token issued by one node is valid on every other. */
+static int load_shared_secret(char *err, size_t errcap)
+{
+    unsigned char fresh[64];
+    char hex[129], *stored = NULL;
+    rand_bytes(fresh, sizeof fresh);
+    hex_encode(fresh, sizeof fresh, hex);
+    int rc = store_kv_add("auth.jwt_secret", hex);
+    if (rc && rc != RAGD_EEXIST) {
+        snprintf(err, errcap, "cannot store the generated JWT secret: %s", ragd_strerror(rc));
+        return rc;
+    }
+    if ((rc = store_kv_get("auth.jwt_secret", &stored)) || strlen(stored) != 128) {
+        snprintf(err, errcap, "cannot read the JWT secret from the database");
+        free(stored);
+        return rc ? rc : RAGD_EFORMAT;
+    }
+    memcpy(secret, stored, 128); /* the hex text itself is the key: 128 bytes */
+    secret_len = 128;
+    free(stored);
+    return 0;
+}
+
 static int load_secret(const char *data_dir, char *err, size_t errcap)
 {
     const char *s = config_str("JWT_SECRET_KEY", NULL);
@@ -40,6 +64,8 @@ static int load_secret(const char *data_dir, char *err, size_t errcap)
         memcpy(secret, s, secret_len);
         return 0;
     }
+    if (strcmp(db_backend(), "sqlite"))
+        return load_shared_secret(err, errcap);
     /* No configured secret: one random secret per data dir, created once and kept. */
     char *path = xasprintf("%s/jwt_secret", data_dir);
     int fd = open(path, O_RDONLY);

@@ -452,7 +452,8 @@ static int cmd_generate(int argc, char **argv)
     }
     if (!ctx) {
         const struct model_config *c = model_config(llm_model_raw(m));
-        long want = (long)n + (gp.n_predict < 0 ? c->n_ctx_train : gp.n_predict) + 1;
+        /* without a limit on new tokens, a 4096-token window (the KV cache is f32) */
+        long want = (long)n + (gp.n_predict < 0 ? 4096 : gp.n_predict) + 1;
         ctx = want < c->n_ctx_train ? want : c->n_ctx_train;
     }
     if ((rc = llm_session_create(m, (int)ctx, &s))) {

@@ -166,9 +166,9 @@ AVX512 static float dot_q4_0_vnni(const void *w, const void *a, size_t n)
 
 /* ---- 256-weight K blocks ---- */
 
-/* Decodes a K block's eight 6-bit scales into sc[] and returns sum_j min_j * (the activation
- * sum over sub-block j), working on the 12 bytes as three 32-bit words. */
-AVX2 static inline int k_scales_mins(const uint8_t *scales, const int16_t *bsums, uint8_t sc[8])
+/* Decodes a K block's eight 6-bit scales into sc[] and returns the eight mins as int16,
+ * working on the 12 bytes as three 32-bit words. */
+AVX2 static inline __m128i k_unpack_scales(const uint8_t *scales, uint8_t sc[8])
 {
     uint32_t u0, u1, u2;
     memcpy(&u0, scales, 4);
@@ -179,7 +179,12 @@ AVX2 static inline int k_scales_mins(const uint8_t *scales, const int16_t *bsums
     uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
     memcpy(sc, &s_lo, 4);
     memcpy(sc + 4, &s_hi, 4);
-    __m128i mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)m_hi, (int)m_lo));
+    return _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)m_hi, (int)m_lo));
+}
+
+/* sum_j min_j * (activation sum over sub-block j) from the sixteen 16-element sums */
+AVX2 static inline int k_min_dot(__m128i mins, const int16_t *bsums)
+{
     __m128i b0 = _mm_loadu_si128((const __m128i *)bsums);
     __m128i b1 = _mm_loadu_si128((const __m128i *)(bsums + 8));
     __m128i prod = _mm_madd_epi16(mins, _mm_hadd_epi16(b0, b1));
@@ -188,34 +193,53 @@ AVX2 static inline int k_scales_mins(const uint8_t *scales, const int16_t *bsums
     return _mm_cvtsi128_si32(prod);
 }
 
-AVX2 static float dot_q4_k_avx2(const void *w, const void *a, size_t n)
+AVX2 static inline int k_scales_mins(const uint8_t *scales, const int16_t *bsums, uint8_t sc[8])
 {
-    const struct block_q4_k *x = w;
-    const struct block_qa8k *y = a;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m256 acc = _mm256_setzero_ps();
-    float corr = 0;
-    for (size_t i = 0; i < n / QKK; i++) {
-        uint8_t sc[8];
-        int msum = k_scales_mins(x[i].scales, y[i].bsums, sc);
-        __m256i sumi = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
-            __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
-            __m256i lo = _mm256_and_si256(q, m4);
-            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-            __m256i a0 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c));
-            __m256i a1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c + 32));
-            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, a0),
-                                           _mm256_set1_epi16(sc[2 * c]));
-            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, a1),
-                                           _mm256_set1_epi16(sc[2 * c + 1]));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
-        corr += h2f(x[i].dmin) * y[i].d * (float)msum;
-    }
-    return hsum_ps(acc) - corr;
+    return k_min_dot(k_unpack_scales(scales, sc), bsums);
 }
+
+/* The eight sub-block scales as int16 in both 128-bit lanes; pick(j) broadcasts scale j. */
+AVX2 static inline __m256i k_scale_vec(const uint8_t sc[8])
+{
+    return _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
+}
+#define K_PICK(v, j) \
+    _mm256_shuffle_epi8((v), _mm256_set1_epi16((short)(((2 * (j) + 1) << 8) | (2 * (j)))))
+
+/* sum += (16-bit products) . (16-bit scales) pairwise into 32-bit lanes */
+#define ACC_AVX2(sum, p, s) _mm256_add_epi32((sum), _mm256_madd_epi16((p), (s)))
+#define ACC_VNNI(sum, p, s) _mm256_dpwssd_epi32((sum), (p), (s))
+
+#define DEF_Q4_K(NAME, ATTR, ACC)                                                              \
+    ATTR static float NAME(const void *w, const void *a, size_t n)                             \
+    {                                                                                          \
+        const struct block_q4_k *x = w;                                                        \
+        const struct block_qa8k *y = a;                                                        \
+        const __m256i m4 = _mm256_set1_epi8(0x0F);                                             \
+        __m256 acc = _mm256_setzero_ps();                                                      \
+        float corr = 0;                                                                        \
+        for (size_t i = 0; i < n / QKK; i++) {                                                 \
+            uint8_t sc[8];                                                                     \
+            int msum = k_scales_mins(x[i].scales, y[i].bsums, sc);                             \
+            __m256i sv = k_scale_vec(sc), sumi = _mm256_setzero_si256();                       \
+            for (int c = 0; c < 4; c++) {                                                      \
+                __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));           \
+                __m256i lo = _mm256_and_si256(q, m4);                                          \
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);                    \
+                __m256i a0 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c));          \
+                __m256i a1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c + 32));     \
+                sumi = ACC(sumi, _mm256_maddubs_epi16(lo, a0), K_PICK(sv, 2 * c));             \
+                sumi = ACC(sumi, _mm256_maddubs_epi16(hi, a1), K_PICK(sv, 2 * c + 1));         \
+            }                                                                                  \
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d),                        \
+                                  _mm256_cvtepi32_ps(sumi), acc);                              \
+            corr += h2f(x[i].dmin) * y[i].d * (float)msum;                                     \
+        }                                                                                      \
+        return hsum_ps(acc) - corr;                                                            \
+    }
+
+DEF_Q4_K(dot_q4_k_avx2, AVX2, ACC_AVX2)
+DEF_Q4_K(dot_q4_k_vnni, AVX512, ACC_VNNI)
 
 AVX2 static float dot_q5_k_avx2(const void *w, const void *a, size_t n)
 {
@@ -228,7 +252,7 @@ AVX2 static float dot_q5_k_avx2(const void *w, const void *a, size_t n)
         uint8_t sc[8];
         int msum = k_scales_mins(x[i].scales, y[i].bsums, sc);
         __m256i hb = _mm256_loadu_si256((const __m256i *)x[i].qh);
-        __m256i sumi = _mm256_setzero_si256();
+        __m256i sv = k_scale_vec(sc), sumi = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
             __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(hb, one), 4);
@@ -238,11 +262,8 @@ AVX2 static float dot_q5_k_avx2(const void *w, const void *a, size_t n)
             __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1);
             __m256i a0 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c));
             __m256i a1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c + 32));
-            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, a0),
-                                           _mm256_set1_epi16(sc[2 * c]));
-            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, a1),
-                                           _mm256_set1_epi16(sc[2 * c + 1]));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+            sumi = ACC_AVX2(sumi, _mm256_maddubs_epi16(lo, a0), K_PICK(sv, 2 * c));
+            sumi = ACC_AVX2(sumi, _mm256_maddubs_epi16(hi, a1), K_PICK(sv, 2 * c + 1));
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
         corr += h2f(x[i].dmin) * y[i].d * (float)msum;
@@ -250,49 +271,71 @@ AVX2 static float dot_q5_k_avx2(const void *w, const void *a, size_t n)
     return hsum_ps(acc) - corr;
 }
 
-AVX2 static float dot_q6_k_avx2(const void *w, const void *a, size_t n)
+/* The 6-bit values of one 128-weight half of a Q6_K block, 32 per vector. */
+AVX2 static inline void q6_unpack(const uint8_t *ql, const uint8_t *qh, __m256i q[4])
 {
-    const struct block_q6_k *x = w;
-    const struct block_qa8k *y = a;
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
-    __m256 acc = _mm256_setzero_ps();
-    for (size_t i = 0; i < n / QKK; i++) {
-        __m256i sumi = _mm256_setzero_si256();
-        int corr = 0;
-        for (int k = 0; k < 16; k++)
-            corr += x[i].scales[k] * y[i].bsums[k];
-        for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = x[i].ql + 64 * h, *qh = x[i].qh + 32 * h;
-            const int8_t *sc = x[i].scales + 8 * h, *ay = y[i].qs + 128 * h;
-            __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-            __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            __m256i hh = _mm256_loadu_si256((const __m256i *)qh);
-            __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(hh, m3), 4));
-            q[1] = _mm256_or_si256(
-                _mm256_and_si256(l1, m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m3), 4));
-            q[2] = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m3), 4));
-            q[3] = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m3), 4));
-            for (int k = 0; k < 4; k++) {
-                __m256i av = _mm256_loadu_si256((const __m256i *)(ay + 32 * k));
-                __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]),
-                                             _mm_set1_epi16(sc[2 * k]));
-                sumi = _mm256_add_epi32(sumi,
-                                        _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], av), s));
-            }
-        }
-        __m256 f = _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi, _mm256_setr_epi32(32 * corr, 0, 0,
-                                                                               0, 0, 0, 0, 0)));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), f, acc);
-    }
-    return hsum_ps(acc);
+    __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+    __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+    __m256i hh = _mm256_loadu_si256((const __m256i *)qh);
+    q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+                           _mm256_slli_epi16(_mm256_and_si256(hh, m3), 4));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m3), 4));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m3), 4));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m3), 4));
 }
+
+/* Scales of a 32-weight group k (0..3) of a half: low lane scale 2k, high lane 2k+1, from the
+ * half's eight scales broadcast as int16 to both lanes. */
+#define Q6_PICK(v, k)                                                                          \
+    _mm256_shuffle_epi8((v), _mm256_set_m128i(_mm_set1_epi16((short)(((4 * (k) + 3) << 8) |     \
+                                                                     (4 * (k) + 2))),          \
+                                              _mm_set1_epi16((short)(((4 * (k) + 1) << 8) |     \
+                                                                     (4 * (k))))))
+
+/* sum_g scale_g * bsum_g over the 16 groups of a Q6_K block */
+AVX2 static inline int q6_corr(const int8_t *scales, const int16_t *bsums)
+{
+    __m256i p = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)scales)),
+                                  _mm256_loadu_si256((const __m256i *)bsums));
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+#define DEF_Q6_K(NAME, ATTR, ACC)                                                              \
+    ATTR static float NAME(const void *w, const void *a, size_t n)                             \
+    {                                                                                          \
+        const struct block_q6_k *x = w;                                                        \
+        const struct block_qa8k *y = a;                                                        \
+        __m256 acc = _mm256_setzero_ps();                                                      \
+        for (size_t i = 0; i < n / QKK; i++) {                                                 \
+            __m256i sumi = _mm256_setzero_si256();                                             \
+            for (int h = 0; h < 2; h++) {                                                      \
+                __m256i q[4];                                                                  \
+                q6_unpack(x[i].ql + 64 * h, x[i].qh + 32 * h, q);                              \
+                __m256i sv = _mm256_broadcastsi128_si256(                                      \
+                    _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(x[i].scales + 8 * h)))); \
+                const int8_t *ay = y[i].qs + 128 * h;                                          \
+                for (int k = 0; k < 4; k++) {                                                  \
+                    __m256i av = _mm256_loadu_si256((const __m256i *)(ay + 32 * k));           \
+                    sumi = ACC(sumi, _mm256_maddubs_epi16(q[k], av), Q6_PICK(sv, k));          \
+                }                                                                              \
+            }                                                                                  \
+            int corr = q6_corr(x[i].scales, y[i].bsums);                                       \
+            __m256 f = _mm256_cvtepi32_ps(                                                     \
+                _mm256_sub_epi32(sumi, _mm256_setr_epi32(32 * corr, 0, 0, 0, 0, 0, 0, 0)));    \
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), f, acc);               \
+        }                                                                                      \
+        return hsum_ps(acc);                                                                   \
+    }
+
+DEF_Q6_K(dot_q6_k_avx2, AVX2, ACC_AVX2)
+DEF_Q6_K(dot_q6_k_vnni, AVX512, ACC_VNNI)
 
 /* ---- one weight row against several activation rows (batched prompts) ----
  * Each weight block is loaded and unpacked once for four activation rows. */
@@ -329,129 +372,99 @@ AVX2 static float dot_q6_k_avx2(const void *w, const void *a, size_t n)
 DEF_Q8_0_MULTI(dot_q8_0_multi_avx2, AVX2, dot_i8_avx2)
 DEF_Q8_0_MULTI(dot_q8_0_multi_vnni, AVX512, dot_i8_vnni)
 
-AVX2 static void dot_q4_k_multi_avx2(const void *w, const void *act, size_t stride, int n_act,
-                                     float *out, size_t n)
-{
-    const struct block_q4_k *x = w;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (int t0 = 0; t0 < n_act; t0 += 4) {
-        int nt = n_act - t0 < 4 ? n_act - t0 : 4;
-        const struct block_qa8k *y[4];
-        __m256 acc[4];
-        float corr[4] = {0};
-        for (int t = 0; t < 4; t++) {
-            y[t] = (const void *)ACT_ROW(act, stride, t0 + (t < nt ? t : 0));
-            acc[t] = _mm256_setzero_ps();
-        }
-        for (size_t i = 0; i < n / QKK; i++) {
-            uint32_t u0, u1, u2;
-            memcpy(&u0, x[i].scales, 4);
-            memcpy(&u1, x[i].scales + 4, 4);
-            memcpy(&u2, x[i].scales + 8, 4);
-            uint32_t s_lo = u0 & 0x3f3f3f3fu, m_lo = u1 & 0x3f3f3f3fu;
-            uint32_t s_hi = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
-            uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
-            uint8_t sc[8];
-            memcpy(sc, &s_lo, 4);
-            memcpy(sc + 4, &s_hi, 4);
-            __m128i mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)m_hi, (int)m_lo));
-            __m256i lo[4], hi[4];
-            for (int c = 0; c < 4; c++) {
-                __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
-                lo[c] = _mm256_and_si256(q, m4);
-                hi[c] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-            }
-            float d = h2f(x[i].d), dmin = h2f(x[i].dmin);
-            for (int t = 0; t < 4; t++) {
-                const int8_t *a = y[t][i].qs;
-                __m256i sumi = _mm256_setzero_si256();
-                for (int c = 0; c < 4; c++) {
-                    __m256i a0 = _mm256_loadu_si256((const __m256i *)(a + 64 * c));
-                    __m256i a1 = _mm256_loadu_si256((const __m256i *)(a + 64 * c + 32));
-                    __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo[c], a0),
-                                                   _mm256_set1_epi16(sc[2 * c]));
-                    __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi[c], a1),
-                                                   _mm256_set1_epi16(sc[2 * c + 1]));
-                    sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
-                }
-                __m128i b0 = _mm_loadu_si128((const __m128i *)y[t][i].bsums);
-                __m128i b1 = _mm_loadu_si128((const __m128i *)(y[t][i].bsums + 8));
-                __m128i pr = _mm_madd_epi16(mins, _mm_hadd_epi16(b0, b1));
-                pr = _mm_add_epi32(pr, _mm_shuffle_epi32(pr, 0x4e));
-                pr = _mm_add_epi32(pr, _mm_shuffle_epi32(pr, 0xb1));
-                acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[t][i].d), _mm256_cvtepi32_ps(sumi),
-                                         acc[t]);
-                corr[t] += dmin * y[t][i].d * (float)_mm_cvtsi128_si32(pr);
-            }
-        }
-        for (int t = 0; t < nt; t++)
-            out[t0 + t] = hsum_ps(acc[t]) - corr[t];
+#define DEF_Q4_K_MULTI(NAME, ATTR, ACC)                                                        \
+    ATTR static void NAME(const void *w, const void *act, size_t stride, int n_act, float *out, \
+                          size_t n)                                                            \
+    {                                                                                          \
+        const struct block_q4_k *x = w;                                                        \
+        const __m256i m4 = _mm256_set1_epi8(0x0F);                                             \
+        for (int t0 = 0; t0 < n_act; t0 += 4) {                                                \
+            int nt = n_act - t0 < 4 ? n_act - t0 : 4;                                          \
+            const struct block_qa8k *y[4];                                                     \
+            __m256 acc[4];                                                                     \
+            float corr[4] = {0};                                                               \
+            for (int t = 0; t < 4; t++) {                                                      \
+                y[t] = (const void *)ACT_ROW(act, stride, t0 + (t < nt ? t : 0));              \
+                acc[t] = _mm256_setzero_ps();                                                  \
+            }                                                                                  \
+            for (size_t i = 0; i < n / QKK; i++) {                                             \
+                uint8_t sc[8];                                                                 \
+                __m128i mins = k_unpack_scales(x[i].scales, sc);                               \
+                __m256i sv = k_scale_vec(sc), lo[4], hi[4];                                    \
+                for (int c = 0; c < 4; c++) {                                                  \
+                    __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));       \
+                    lo[c] = _mm256_and_si256(q, m4);                                           \
+                    hi[c] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);                     \
+                }                                                                              \
+                float d = h2f(x[i].d), dmin = h2f(x[i].dmin);                                  \
+                for (int t = 0; t < 4; t++) {                                                  \
+                    const int8_t *a = y[t][i].qs;                                              \
+                    __m256i sumi = _mm256_setzero_si256();                                     \
+                    for (int c = 0; c < 4; c++) {                                              \
+                        __m256i a0 = _mm256_loadu_si256((const __m256i *)(a + 64 * c));        \
+                        __m256i a1 = _mm256_loadu_si256((const __m256i *)(a + 64 * c + 32));   \
+                        sumi = ACC(sumi, _mm256_maddubs_epi16(lo[c], a0), K_PICK(sv, 2 * c));  \
+                        sumi = ACC(sumi, _mm256_maddubs_epi16(hi[c], a1),                      \
+                                   K_PICK(sv, 2 * c + 1));                                     \
+                    }                                                                          \
+                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[t][i].d),                    \
+                                             _mm256_cvtepi32_ps(sumi), acc[t]);                \
+                    corr[t] += dmin * y[t][i].d * (float)k_min_dot(mins, y[t][i].bsums);       \
+                }                                                                              \
+            }                                                                                  \
+            for (int t = 0; t < nt; t++)                                                       \
+                out[t0 + t] = hsum_ps(acc[t]) - corr[t];                                       \
+        }                                                                                      \
     }
-}
 
-AVX2 static void dot_q6_k_multi_avx2(const void *w, const void *act, size_t stride, int n_act,
-                                     float *out, size_t n)
-{
-    const struct block_q6_k *x = w;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
-    for (int t0 = 0; t0 < n_act; t0 += 4) {
-        int nt = n_act - t0 < 4 ? n_act - t0 : 4;
-        const struct block_qa8k *y[4];
-        __m256 acc[4];
-        for (int t = 0; t < 4; t++) {
-            y[t] = (const void *)ACT_ROW(act, stride, t0 + (t < nt ? t : 0));
-            acc[t] = _mm256_setzero_ps();
-        }
-        for (size_t i = 0; i < n / QKK; i++) {
-            __m256i q[8], s[8];
-            for (int h = 0; h < 2; h++) {
-                const uint8_t *ql = x[i].ql + 64 * h, *qh = x[i].qh + 32 * h;
-                const int8_t *sc = x[i].scales + 8 * h;
-                __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-                __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-                __m256i hh = _mm256_loadu_si256((const __m256i *)qh);
-                q[4 * h] = _mm256_or_si256(_mm256_and_si256(l0, m4),
-                                           _mm256_slli_epi16(_mm256_and_si256(hh, m3), 4));
-                q[4 * h + 1] = _mm256_or_si256(
-                    _mm256_and_si256(l1, m4),
-                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m3), 4));
-                q[4 * h + 2] = _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m3), 4));
-                q[4 * h + 3] = _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m3), 4));
-                for (int k = 0; k < 4; k++)
-                    s[4 * h + k] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]),
-                                                    _mm_set1_epi16(sc[2 * k]));
-            }
-            __m128i sc16a = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)x[i].scales));
-            __m128i sc16b =
-                _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(x[i].scales + 8)));
-            float d = h2f(x[i].d);
-            for (int t = 0; t < 4; t++) {
-                const int8_t *a = y[t][i].qs;
-                __m256i sumi = _mm256_setzero_si256();
-                for (int k = 0; k < 8; k++) {
-                    __m256i av = _mm256_loadu_si256((const __m256i *)(a + 32 * k));
-                    sumi = _mm256_add_epi32(sumi,
-                                            _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], av), s[k]));
-                }
-                __m128i cr = _mm_add_epi32(
-                    _mm_madd_epi16(sc16a, _mm_loadu_si128((const __m128i *)y[t][i].bsums)),
-                    _mm_madd_epi16(sc16b, _mm_loadu_si128((const __m128i *)(y[t][i].bsums + 8))));
-                cr = _mm_add_epi32(cr, _mm_shuffle_epi32(cr, 0x4e));
-                cr = _mm_add_epi32(cr, _mm_shuffle_epi32(cr, 0xb1));
-                int corr = _mm_cvtsi128_si32(cr);
-                __m256 f = _mm256_cvtepi32_ps(
-                    _mm256_sub_epi32(sumi, _mm256_setr_epi32(32 * corr, 0, 0, 0, 0, 0, 0, 0)));
-                acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[t][i].d), f, acc[t]);
-            }
-        }
-        for (int t = 0; t < nt; t++)
-            out[t0 + t] = hsum_ps(acc[t]);
+DEF_Q4_K_MULTI(dot_q4_k_multi_avx2, AVX2, ACC_AVX2)
+DEF_Q4_K_MULTI(dot_q4_k_multi_vnni, AVX512, ACC_VNNI)
+
+#define DEF_Q6_K_MULTI(NAME, ATTR, ACC)                                                        \
+    ATTR static void NAME(const void *w, const void *act, size_t stride, int n_act, float *out, \
+                          size_t n)                                                            \
+    {                                                                                          \
+        const struct block_q6_k *x = w;                                                        \
+        for (int t0 = 0; t0 < n_act; t0 += 4) {                                                \
+            int nt = n_act - t0 < 4 ? n_act - t0 : 4;                                          \
+            const struct block_qa8k *y[4];                                                     \
+            __m256 acc[4];                                                                     \
+            for (int t = 0; t < 4; t++) {                                                      \
+                y[t] = (const void *)ACT_ROW(act, stride, t0 + (t < nt ? t : 0));              \
+                acc[t] = _mm256_setzero_ps();                                                  \
+            }                                                                                  \
+            for (size_t i = 0; i < n / QKK; i++) {                                             \
+                __m256i q[8], s[8];                                                            \
+                for (int h = 0; h < 2; h++) {                                                  \
+                    q6_unpack(x[i].ql + 64 * h, x[i].qh + 32 * h, q + 4 * h);                  \
+                    __m256i sv = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(                \
+                        _mm_loadl_epi64((const __m128i *)(x[i].scales + 8 * h))));             \
+                    s[4 * h] = Q6_PICK(sv, 0);                                                 \
+                    s[4 * h + 1] = Q6_PICK(sv, 1);                                             \
+                    s[4 * h + 2] = Q6_PICK(sv, 2);                                             \
+                    s[4 * h + 3] = Q6_PICK(sv, 3);                                             \
+                }                                                                              \
+                float d = h2f(x[i].d);                                                         \
+                for (int t = 0; t < 4; t++) {                                                  \
+                    const int8_t *a = y[t][i].qs;                                              \
+                    __m256i sumi = _mm256_setzero_si256();                                     \
+                    for (int k = 0; k < 8; k++) {                                              \
+                        __m256i av = _mm256_loadu_si256((const __m256i *)(a + 32 * k));        \
+                        sumi = ACC(sumi, _mm256_maddubs_epi16(q[k], av), s[k]);                \
+                    }                                                                          \
+                    int corr = q6_corr(x[i].scales, y[t][i].bsums);                            \
+                    __m256 f = _mm256_cvtepi32_ps(_mm256_sub_epi32(                            \
+                        sumi, _mm256_setr_epi32(32 * corr, 0, 0, 0, 0, 0, 0, 0)));             \
+                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[t][i].d), f, acc[t]);        \
+                }                                                                              \
+            }                                                                                  \
+            for (int t = 0; t < nt; t++)                                                       \
+                out[t0 + t] = hsum_ps(acc[t]);                                                 \
+        }                                                                                      \
     }
-}
+
+DEF_Q6_K_MULTI(dot_q6_k_multi_avx2, AVX2, ACC_AVX2)
+DEF_Q6_K_MULTI(dot_q6_k_multi_vnni, AVX512, ACC_VNNI)
 
 quant_dot_multi_fn quant_dot_multi_avx2(uint32_t type)
 {
@@ -465,7 +478,12 @@ quant_dot_multi_fn quant_dot_multi_avx2(uint32_t type)
 
 quant_dot_multi_fn quant_dot_multi_avx512(uint32_t type)
 {
-    return type == GGML_TYPE_Q8_0 ? dot_q8_0_multi_vnni : NULL;
+    switch (type) {
+    case GGML_TYPE_Q8_0: return dot_q8_0_multi_vnni;
+    case GGML_TYPE_Q4_K: return dot_q4_k_multi_vnni;
+    case GGML_TYPE_Q6_K: return dot_q6_k_multi_vnni;
+    }
+    return NULL;
 }
 
 quant_dot_fn quant_dot_avx2(uint32_t type)
@@ -486,6 +504,8 @@ quant_dot_fn quant_dot_avx2(uint32_t type)
 quant_dot_fn quant_dot_avx512(uint32_t type)
 {
     switch (type) {
+    case GGML_TYPE_Q4_K: return dot_q4_k_vnni;
+    case GGML_TYPE_Q6_K: return dot_q6_k_vnni;
     case GGML_TYPE_Q8_0: return dot_q8_0_vnni;
     case GGML_TYPE_Q4_0: return dot_q4_0_vnni;
     }

@@ -36,6 +36,7 @@ struct route {
     const char *tag, *summary;
     int ok_status; /* success status for the OpenAPI document (200 if 0) */
     const char *response_doc; /* one-line description of the success body */
+    int upload; /* bodies up to the server's max_upload instead of max_body (file uploads) */
 };
 
 /* Registers a table of routes (terminated by a row with method == NULL). The table must
@@ -57,6 +58,7 @@ struct http_config {
     int threads;            /* network threads */
     int workers;            /* worker threads for http_defer */
     size_t max_body;        /* bytes; larger bodies get 413 */
+    size_t max_upload;      /* bytes, for routes marked upload */
     size_t max_header;      /* bytes of request line + headers */
     int idle_timeout_s;     /* a connection idle this long is closed */
     int request_timeout_s;  /* a request whose body takes longer is dropped */

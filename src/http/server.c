@@ -46,7 +46,7 @@ struct req {
     int64_t start_ns;
 
     char *body;
-    size_t body_len, body_cap;
+    size_t body_len, body_cap, max_body;
     int body_too_large;
     json_t *json;
 
@@ -717,7 +717,7 @@ static void dispatch(struct req *r)
     pin_param_names(r);
     if (r->body_too_large) {
         metrics_reject("body_too_large");
-        http_error(r, 413, "PAYLOAD_TOO_LARGE", "Request body exceeds %zu bytes", cfg.max_body);
+        http_error(r, 413, "PAYLOAD_TOO_LARGE", "Request body exceeds %zu bytes", r->max_body);
         return;
     }
     if (guards[GUARD_AUTH] && guards[GUARD_AUTH](r, rt))
@@ -743,10 +743,27 @@ static void dispatch(struct req *r)
     rt->handler(r);
 }
 
+/* The body limit for r's route (its own max_body, else the server's), decided from the
+ * headers alone so that an oversized upload is refused before it is read. */
+static size_t body_limit(struct req *r)
+{
+    const char *method = !strcmp(r->method, "HEAD") ? "GET" : r->method;
+    for (int t = 0; t < ntables; t++)
+        for (const struct route *rt = tables[t]; rt->method; rt++)
+            if (!strcmp(rt->method, method) && match(rt->pattern, r->path, NULL))
+                return rt->upload && cfg.max_upload > cfg.max_body ? cfg.max_upload
+                                                                   : cfg.max_body;
+    return cfg.max_body;
+}
+
 static enum MHD_Result queue(struct req *r)
 {
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, r->response);
     r->queued = 1;
+    /* MHD holds its own reference now. Dropping ours matters for streams: their response
+     * holds a reference to the request, which would otherwise never be freed. */
+    MHD_destroy_response(r->response);
+    r->response = NULL;
     return ok;
 }
 
@@ -761,11 +778,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!r) {
         r = req_new(conn, url, method);
         *con_cls = r;
+        r->max_body = body_limit(r);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > cfg.max_body) {
+        if (cl && strtoull(cl, NULL, 10) > r->max_body) {
             metrics_reject("body_too_large");
             http_error(r, 413, "PAYLOAD_TOO_LARGE", "Request body exceeds %zu bytes",
-                       cfg.max_body);
+                       r->max_body);
             return queue(r);
         }
         return MHD_YES;
@@ -777,7 +795,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (r->body_too_large || r->body_len + n > cfg.max_body) {
+        if (r->body_too_large || r->body_len + n > r->max_body) {
             r->body_too_large = 1;
             return MHD_YES;
         }

@@ -34,5 +34,6 @@ void limiter_set_backend(const struct limiter_ops *ops);
 const char *limiter_backend(void);
 
 extern const struct limiter_ops limiter_memory_ops;
+extern const struct limiter_ops limiter_redis_ops;
 
 #endif

@@ -350,7 +350,7 @@ static int markdown_score(const char *s, size_t n)
     return score;
 }
 
-int extract_sniff(const void *data, size_t len, extract_type_t *type, extract_reason_t *why)
+static int sniff_bytes(const void *data, size_t len, extract_type_t *type, extract_reason_t *why)
 {
     extract_reason_t dummy;
     if (!why)
@@ -505,10 +505,18 @@ static bool is_alnum_byte(unsigned char c)
     return isalnum(c) || c >= 0x80;
 }
 
-/* Find the byte closing a bracket pair starting at s[0] (= open), within lim bytes. */
-static size_t md_match(const char *s, size_t n, char open, char close, size_t lim)
+/* Find the byte closing a bracket pair starting at s[0] (= open), within lim bytes and the
+ * remaining scan budget (*budget bytes, decremented; NULL = unlimited). The budget keeps
+ * inline parsing linear on hostile input such as a long line of unmatched brackets. */
+static size_t md_match(const char *s, size_t n, char open, char close, size_t lim,
+                       size_t *budget)
 {
     int depth = 0;
+    if (budget) {
+        if (*budget < lim)
+            lim = *budget;
+        *budget -= lim < n ? lim : n;
+    }
     for (size_t i = 0; i < n && i < lim; i++) {
         if (s[i] == '\\') {
             i++;
@@ -524,7 +532,7 @@ static size_t md_match(const char *s, size_t n, char open, char close, size_t li
 
 /* Inline Markdown: emphasis markers, code spans, links, images, autolinks, inline HTML tags
  * and escapes are reduced to their text. */
-static void md_inline(struct out *o, const char *s, size_t n, int depth)
+static void md_inline_b(struct out *o, const char *s, size_t n, int depth, size_t *budget)
 {
     size_t i = 0, run = 0;
 #define FLUSH()                                                                                    \
@@ -544,7 +552,9 @@ static void md_inline(struct out *o, const char *s, size_t n, int depth)
             while (i + r < n && s[i + r] == '`')
                 r++;
             size_t j = i + r, end = 0;
-            for (size_t k = j; k < n && k < j + 4096; k++) {
+            size_t lim = *budget < 4096 ? *budget : 4096;
+            *budget -= lim < n - j ? lim : n - j;
+            for (size_t k = j; k < n && k < j + lim; k++) {
                 if (s[k] != '`')
                     continue;
                 size_t rr = 0;
@@ -567,7 +577,7 @@ static void md_inline(struct out *o, const char *s, size_t n, int depth)
             run = i;
         } else if ((c == '[' || (c == '!' && i + 1 < n && s[i + 1] == '[')) && depth < 4) {
             size_t b = c == '!' ? i + 1 : i;
-            size_t close = md_match(s + b, n - b, '[', ']', 1024);
+            size_t close = md_match(s + b, n - b, '[', ']', 1024, budget);
             if (!close) {
                 i++;
                 continue;
@@ -577,17 +587,20 @@ static void md_inline(struct out *o, const char *s, size_t n, int depth)
             size_t label_len = close - 1;
             size_t after = b + close + 1;
             if (after < n && s[after] == '(') {
-                size_t pc = md_match(s + after, n - after, '(', ')', 2048);
+                size_t pc = md_match(s + after, n - after, '(', ')', 2048, budget);
                 after = pc ? after + pc + 1 : after;
             } else if (after < n && s[after] == '[') {
-                size_t rc = md_match(s + after, n - after, '[', ']', 256);
+                size_t rc = md_match(s + after, n - after, '[', ']', 256, budget);
                 after = rc ? after + rc + 1 : after;
             }
-            md_inline(o, label, label_len, depth + 1);
+            md_inline_b(o, label, label_len, depth + 1, budget);
             i = after;
             run = i;
         } else if (c == '<' && i + 1 < n && (isalpha((unsigned char)s[i + 1]) || s[i + 1] == '/')) {
-            const char *gt = memchr(s + i, '>', n - i < 512 ? n - i : 512);
+            size_t lim = n - i < 512 ? n - i : 512;
+            lim = lim < *budget ? lim : *budget;
+            *budget -= lim;
+            const char *gt = memchr(s + i, '>', lim);
             if (!gt) {
                 i++;
                 continue;
@@ -625,6 +638,12 @@ static void md_inline(struct out *o, const char *s, size_t n, int depth)
     }
     FLUSH();
 #undef FLUSH
+}
+
+static void md_inline(struct out *o, const char *s, size_t n, int depth)
+{
+    size_t budget = 16 * n + 8192;
+    md_inline_b(o, s, n, depth, &budget);
 }
 
 static void extract_markdown(const char *s, size_t n, struct out *o, char **title)
@@ -748,7 +767,7 @@ static void extract_markdown(const char *s, size_t n, struct out *o, char **titl
         if (md_is_table_sep(t, tl))
             continue;
         if (tl >= 4 && t[0] == '[') {
-            size_t close = md_match(t, tl, '[', ']', 512);
+            size_t close = md_match(t, tl, '[', ']', 512, NULL);
             if (close && close + 1 < tl && t[close + 1] == ':')
                 continue; /* link reference definition */
         }
@@ -913,7 +932,7 @@ static const char *const html_cells[] = {"td", "th", NULL};
 static const char *const html_raw[] = {"script", "style", "noscript", "template", "svg",
                                        "iframe", "object", "math", NULL};
 
-static bool in_list(const char *const *list, const char *name)
+static bool name_in(const char *const *list, const char *name)
 {
     for (int i = 0; list[i]; i++)
         if (strcmp(list[i], name) == 0)
@@ -995,7 +1014,7 @@ static void extract_html(const char *s, size_t n, struct out *o, char **title)
         i = k < n ? k + 1 : n;
         run = i;
 
-        if (!closing && !self_closing && in_list(html_raw, name)) {
+        if (!closing && !self_closing && name_in(html_raw, name)) {
             i += html_find_close(s + i, n - i, name);
             run = i;
             out_break(o, 1);
@@ -1015,7 +1034,7 @@ static void extract_html(const char *s, size_t n, struct out *o, char **title)
             continue;
         }
         bool is_heading = nl == 2 && name[0] == 'h' && name[1] >= '1' && name[1] <= '6';
-        if (in_list(html_blocks, name)) {
+        if (name_in(html_blocks, name)) {
             if (is_heading && closing && heading_start != (size_t)-1 && !heading) {
                 if (o->len > heading_start)
                     heading = make_title(o->buf + heading_start, o->len - heading_start);
@@ -1032,9 +1051,9 @@ static void extract_html(const char *s, size_t n, struct out *o, char **title)
                     pre_depth = 0;
                 o->pre = pre_depth > 0;
             }
-        } else if (in_list(html_lines, name)) {
+        } else if (name_in(html_lines, name)) {
             out_break(o, 2);
-        } else if (in_list(html_cells, name)) {
+        } else if (name_in(html_cells, name)) {
             out_break(o, 1);
         }
     }
@@ -1217,8 +1236,8 @@ static int extract_pdf(const void *data, size_t len, int max_pages, struct out *
 
 /* ---- entry points ---- */
 
-int extract_document(const void *data, size_t len, const extract_opts_t *opts,
-                     extract_result_t **out, extract_reason_t *why)
+static int extract_bytes(const void *data, size_t len, const extract_opts_t *opts,
+                         extract_result_t **out, extract_reason_t *why)
 {
     extract_reason_t dummy;
     if (!why)
@@ -1233,7 +1252,7 @@ int extract_document(const void *data, size_t len, const extract_opts_t *opts,
         return RAGD_ERANGE;
     }
     extract_type_t type;
-    int rc = extract_sniff(data, len, &type, why);
+    int rc = sniff_bytes(data, len, &type, why);
     if (rc)
         return rc;
 
@@ -1314,6 +1333,87 @@ fail:
     return rc;
 }
 
+/* ---- UTF-16 input ----
+ * Text saved as "Unicode" on Windows is UTF-16 with a byte order mark; it is converted to
+ * UTF-8 first and then handled like any other text. */
+
+static bool is_utf16(const uint8_t *p, size_t n)
+{
+    return n >= 2 && ((p[0] == 0xFF && p[1] == 0xFE) || (p[0] == 0xFE && p[1] == 0xFF));
+}
+
+/* Returns a new UTF-8 buffer (caller frees) or NULL if the UTF-16 is malformed (odd length,
+ * unpaired surrogates). */
+static char *utf16_to_utf8(const uint8_t *p, size_t n, size_t *out_len)
+{
+    if (n % 2)
+        return NULL;
+    bool le = p[0] == 0xFF;
+    char *o = xmalloc(n / 2 * 3 + 1);
+    size_t ol = 0;
+    for (size_t i = 2; i < n; i += 2) {
+        uint32_t u = le ? (uint32_t)(p[i] | p[i + 1] << 8) : (uint32_t)(p[i] << 8 | p[i + 1]);
+        if (u >= 0xD800 && u <= 0xDBFF) {
+            if (i + 3 >= n)
+                goto bad;
+            uint32_t l = le ? (uint32_t)(p[i + 2] | p[i + 3] << 8)
+                            : (uint32_t)(p[i + 2] << 8 | p[i + 3]);
+            if (l < 0xDC00 || l > 0xDFFF)
+                goto bad;
+            u = 0x10000 + ((u - 0xD800) << 10) + (l - 0xDC00);
+            i += 2;
+        } else if (u >= 0xDC00 && u <= 0xDFFF) {
+            goto bad;
+        }
+        ol += utf8_encode(u, o + ol);
+    }
+    o[ol] = '\0';
+    *out_len = ol;
+    return o;
+bad:
+    free(o);
+    return NULL;
+}
+
+int extract_sniff(const void *data, size_t len, extract_type_t *type, extract_reason_t *why)
+{
+    extract_reason_t dummy;
+    if (!why)
+        why = &dummy;
+    if (!data || !is_utf16(data, len))
+        return sniff_bytes(data, len, type, why);
+    size_t ul;
+    char *u = utf16_to_utf8(data, len, &ul);
+    if (!u) {
+        *why = EXTRACT_BAD_UTF8;
+        return RAGD_EINVAL;
+    }
+    int rc = sniff_bytes(u, ul, type, why);
+    free(u);
+    return rc;
+}
+
+int extract_document(const void *data, size_t len, const extract_opts_t *opts,
+                     extract_result_t **out, extract_reason_t *why)
+{
+    extract_reason_t dummy;
+    if (!why)
+        why = &dummy;
+    *out = NULL;
+    size_t max_input = opts && opts->max_input ? opts->max_input : DEFAULT_MAX_INPUT;
+    if (!data || !is_utf16(data, len) || len > max_input)
+        return extract_bytes(data, len, opts, out, why);
+    size_t ul;
+    char *u = utf16_to_utf8(data, len, &ul);
+    if (!u) {
+        *why = EXTRACT_BAD_UTF8;
+        return RAGD_EINVAL;
+    }
+    int rc = extract_bytes(u, ul, opts, out, why);
+    free(u);
+    return rc;
+}
+
 void extract_result_free(extract_result_t *r)
 {
     if (!r)
@@ -1348,7 +1448,7 @@ const char *extract_reason_str(extract_reason_t why)
     case EXTRACT_BINARY:
         return "binary data is not a supported document type";
     case EXTRACT_BAD_UTF8:
-        return "text is not valid UTF-8";
+        return "text is not valid UTF-8 (or UTF-16 with a byte order mark)";
     case EXTRACT_TOO_LARGE:
         return "document is too large";
     case EXTRACT_PDF_ENCRYPTED:

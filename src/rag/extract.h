@@ -5,8 +5,9 @@
  *   HTML      a doctype / <html> opening, or several well-known tags
  *   Markdown  enough Markdown line syntax (ATX headings, fences, lists, links, emphasis)
  *   text      anything else that is valid UTF-8 and not binary
- * Everything except PDF must be valid UTF-8 (an optional BOM is skipped); NUL bytes or a
- * high share of control characters mean binary data, which is rejected.
+ * Everything except PDF must be valid UTF-8 (an optional BOM is skipped) or UTF-16 with a
+ * byte order mark (converted to UTF-8 first); NUL bytes or a high share of control
+ * characters mean binary data, which is rejected.
  *
  * The extracted text keeps the document's structure in a simple form that the chunker
  * understands: blocks (headings, paragraphs, list items groups, code blocks, PDF text

@@ -48,6 +48,46 @@ static float dot(const float *a, const float *b, uint32_t n)
     return r;
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* AVX2 + FMA version, chosen at run time when the CPU has them (see dot_fn). */
+__attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const float *b,
+                                                          uint32_t n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+    uint32_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    __m256 s = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    r = _mm_hadd_ps(r, r);
+    r = _mm_hadd_ps(r, r);
+    float out = _mm_cvtss_f32(r);
+    for (; i < n; i++)
+        out += a[i] * b[i];
+    return out;
+}
+#endif
+
+typedef float (*dot_fn_t)(const float *, const float *, uint32_t);
+
+static dot_fn_t dot_fn(void)
+{
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return dot_avx2;
+#endif
+    return dot;
+}
+
 /* Normalise src into dst; false for zero or non-finite input. */
 static bool normalise(float *dst, const float *src, uint32_t n)
 {
@@ -149,6 +189,7 @@ struct hnsw {
     uint32_t n_dead;
     idmap_t map; /* live id -> slot */
     uint64_t rng;
+    dot_fn_t dot;        /* dot product for this CPU */
     pthread_mutex_t vmu; /* guards the pool of visited sets used by concurrent searches */
     struct visited *vpool;
 };
@@ -167,7 +208,7 @@ static const float *vec(const hnsw_t *h, uint32_t s)
 
 static float dist(const hnsw_t *h, const float *q, uint32_t s)
 {
-    return 1.0f - dot(q, vec(h, s), h->o.dim);
+    return 1.0f - h->dot(q, vec(h, s), h->o.dim);
 }
 
 static uint64_t rng_next(uint64_t *s)
@@ -249,6 +290,7 @@ int hnsw_create(const hnsw_opts_t *opts, hnsw_t **out)
     h->mult = 1.0 / log((double)o.M);
     h->entry = -1;
     h->rng = o.seed;
+    h->dot = dot_fn();
     pthread_rwlockattr_t a;
     pthread_rwlockattr_init(&a);
     pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -407,7 +449,7 @@ static uint32_t select_neighbours(const hnsw_t *h, struct cand *c, size_t nc, ui
     for (size_t i = 0; i < nc && k < m; i++) {
         bool good = true;
         for (uint32_t j = 0; j < k && good; j++)
-            if (1.0f - dot(vec(h, c[i].s), vec(h, out[j]), h->o.dim) < c[i].d)
+            if (1.0f - h->dot(vec(h, c[i].s), vec(h, out[j]), h->o.dim) < c[i].d)
                 good = false;
         if (good)
             out[k++] = c[i].s;

@@ -84,8 +84,8 @@ int hybrid_fuse(const rag_hit_t *lex, size_t nl, const rag_hit_t *vec, size_t nv
  * unavailable, and vector / hybrid / auto fall back to exact). opts may be NULL for the
  * defaults. filter applies to both indexes. For the exact and vector routes the hit's
  * score is the index's own score. *used receives the route actually run (never AUTO).
- * Returns 0, RAGD_EINVAL for bad arguments (k == 0, qvec of the wrong length is the
- * caller's responsibility: it must have hnsw_dim(vec) floats). */
+ * qvec must hold hnsw_dim(vec) floats (not checkable here). Returns 0, or RAGD_EINVAL for
+ * k == 0, lex == NULL, invalid options or a zero / non-finite qvec on a vector route. */
 int hybrid_search(bm25_t *lex, hnsw_t *vec, const char *query, size_t qlen, const float *qvec,
                   size_t k, hybrid_route_t route, const hybrid_opts_t *opts, rag_filter_fn filter,
                   void *ud, hybrid_hit_t *out, size_t *n, hybrid_route_t *used);

@@ -31,11 +31,10 @@ static struct db_conn *registry;
 int db_open(const char *url, char *err, size_t errcap)
 {
     if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13) ||
-        !strncmp(url, "postgresql+", 11)) {
-        snprintf(err, errcap, "the PostgreSQL backend is not available in this build");
-        return RAGD_ENOTSUP;
-    }
-    ops = &db_sqlite_ops;
+        !strncmp(url, "postgresql+", 11))
+        ops = &db_postgres_ops;
+    else
+        ops = &db_sqlite_ops;
     free(db_url);
     db_url = xstrdup(url);
     static int key_made;

@@ -79,6 +79,7 @@ int db_ping(db_conn_t *c);
 
 /* Backend implementations. */
 extern const struct db_ops db_sqlite_ops;
+extern const struct db_ops db_postgres_ops;
 
 /* Row sets are built by backends through this small API. */
 db_rows_t *db_rows_new(int ncols);

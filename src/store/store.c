@@ -546,3 +546,14 @@ int store_kv_set(const char *key, const char *value)
                    " updated_at = excluded.updated_at",
                    "sss", key, value, time_iso(time_now_ms(), ts));
 }
+
+int store_kv_add(const char *key, const char *value)
+{
+    char ts[32];
+    int64_t changed = 0;
+    int rc = db_exec(db_conn(), &changed,
+                     "INSERT INTO kv(key, value, updated_at) VALUES (?, ?, ?)"
+                     " ON CONFLICT(key) DO NOTHING",
+                     "sss", key, value, time_iso(time_now_ms(), ts));
+    return rc ? rc : changed ? 0 : RAGD_EEXIST;
+}

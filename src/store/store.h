@@ -124,5 +124,7 @@ int store_audit_list(const char *action, int64_t limit, int64_t offset, json_t *
 
 int store_kv_get(const char *key, char **value); /* caller frees *value */
 int store_kv_set(const char *key, const char *value);
+/* Sets key only if it has no value yet (first writer wins, across nodes). 0 or RAGD_EEXIST. */
+int store_kv_add(const char *key, const char *value);
 
 #endif

@@ -8,10 +8,57 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
+import uuid
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.path.join(ROOT, os.environ.get("RAGD_BIN", "build/asan/ragd"))
 TEST_SECRET = "test-secret-key-0123456789abcdef"
+
+# Backends: with RAGD_TEST_PG_URL set (a private PostgreSQL started by scripts/services.sh)
+# every Server gets a fresh database there instead of a SQLite file; RAGD_TEST_REDIS_URL
+# likewise gives each Server its own Redis database number.
+PG_URL = os.environ.get("RAGD_TEST_PG_URL")
+REDIS_URL = os.environ.get("RAGD_TEST_REDIS_URL")
+_db_for_data = {}
+_redis_db = [0]
+
+
+def backend():
+    return "postgresql" if PG_URL else "sqlite"
+
+
+def new_pg_database():
+    import psycopg2
+    name = "ragd_" + uuid.uuid4().hex[:12]
+    conn = psycopg2.connect(PG_URL)
+    conn.autocommit = True
+    conn.cursor().execute(f"CREATE DATABASE {name}")
+    conn.close()
+    return PG_URL.rsplit("/", 1)[0] + "/" + name
+
+
+class PgAdapter:
+    """Just enough of sqlite3's connection API for the tests to read PostgreSQL."""
+
+    def __init__(self, url):
+        import psycopg2
+        self.conn = psycopg2.connect(url)
+        self.conn.autocommit = True
+
+    def execute(self, sql, params=()):
+        sql = sql.replace("?", "%s")
+        if "sqlite_master" in sql:
+            sql = ("SELECT table_name FROM information_schema.tables "
+                   "WHERE table_schema='public' ORDER BY table_name")
+        cur = self.conn.cursor()
+        cur.execute(sql, params)
+        return cur
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.conn.close()
 
 
 def free_port():
@@ -56,6 +103,13 @@ class Server:
             "LOG_LEVEL": "warning",
             "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1",
         })
+        if PG_URL:
+            if self.data not in _db_for_data:
+                _db_for_data[self.data] = new_pg_database()
+            self.env["DATABASE_URL"] = _db_for_data[self.data]
+        if REDIS_URL:
+            _redis_db[0] = _redis_db[0] % 15 + 1
+            self.env["REDIS_URL"] = REDIS_URL.rsplit("/", 1)[0] + "/" + str(_redis_db[0])
         self.env.update(env or {})
         self.env = {k: v for k, v in self.env.items() if v is not None}
         if seed:
@@ -134,6 +188,8 @@ class Server:
         return r.json
 
     def db(self):
+        if PG_URL:
+            return PgAdapter(self.env["DATABASE_URL"])
         import sqlite3
         return sqlite3.connect(os.path.join(self.data, "ragd.db"))
 

@@ -255,8 +255,14 @@ def test_secret_generated_and_kept_in_data_dir(tmp_path):
     finally:
         assert s.stop() == 0
     import os
-    path = os.path.join(s.data, "jwt_secret")
-    assert os.path.exists(path) and (os.stat(path).st_mode & 0o077) == 0
+    from ragd_client import backend
+    if backend() == "sqlite":
+        path = os.path.join(s.data, "jwt_secret")
+        assert os.path.exists(path) and (os.stat(path).st_mode & 0o077) == 0
+    else:  # shared by every node on the database
+        with s.db() as db:
+            assert len(db.execute("SELECT value FROM kv WHERE key='auth.jwt_secret'"
+                                  ).fetchone()[0]) == 128
     s2 = Server(seed=False, data=s.data, env={"JWT_SECRET_KEY": None})
     try:
         assert s2.get("/auth/me", token=j["access_token"]).status == 200

@@ -1,4 +1,5 @@
 """Bad input: every malformed request gets a clear 4xx with a code and changes nothing."""
+import json
 import socket
 import uuid
 
@@ -177,3 +178,17 @@ def test_wrong_types_name_the_field(server, admin_token):
                         ({"unknown": 1}, "body")]:
         r = server.patch(f"/users/{uid}", body, token=admin_token)
         assert r.status == 422 and r.json["field"] == field, (body, r)
+
+
+def test_upload_route_has_its_own_larger_limit(server, admin_token):
+    # 2 MiB is over MAX_BODY_BYTES (1 MiB) but within DOCUMENT_MAX_BYTES (10 MiB).
+    text = ("ragd upload limit check paragraph. " * 60 + "\n\n") * 1000
+    assert 1 << 20 < len(text) < 10 << 20
+    r = server.post("/documents", {"title": "big", "content": text}, token=admin_token)
+    assert r.status == 202, r
+    # ... while the same size elsewhere is still refused.
+    body = json.dumps({"preferences": {"x": text}}).encode()
+    resp = raw(server, b"PATCH /users/me HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       b"Authorization: Bearer " + admin_token.encode() +
+                       b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    assert status_of(resp) == 413, resp[:200]

@@ -21,6 +21,17 @@ assert d["tensor_types"] == {"f32": d["n_tensors"]}
 PY
 done
 "$RAGD" model mktiny --arch qwen3 --out "$T/q8.gguf" --type q8_0 --seed 3
+# --vocab-from copies the tokenizer of another file (here the llama one, with its own specials)
+"$RAGD" model mktiny --arch qwen2 --out "$T/vf.gguf" --vocab-from "$T/llama.gguf" --type q4_k
+"$RAGD" model info "$T/vf.gguf" > "$T/vf.json"
+"$RAGD" model info "$T/llama.gguf" > "$T/ll.json"
+python3 - "$T/vf.json" "$T/ll.json" <<'PY' || fail "--vocab-from"
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert a["architecture"] == "qwen2" and a["tokenizer"] == b["tokenizer"], (a, b)
+assert a["n_vocab"] == b["n_vocab"] and a["tokenizer"]["pre"] == "llama-bpe"
+assert set(a["tensor_types"]) == {"f32", "q4_k", "q6_k"}, a["tensor_types"]
+PY
 "$RAGD" model info "$T/q8.gguf" | grep -q '"q8_0"' || fail "q8_0 tensors"
 
 # eval: batched and token-by-token logits agree; f32 vs q8_0 stay close

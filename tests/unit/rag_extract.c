@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +200,68 @@ static void test_pdf_encrypted(void **state)
     free(objs);
 }
 
+
+static void test_pdf_two_pages(void **state)
+{
+    (void)state;
+    const char *objs[] = {
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R 6 0 R] /Count 2 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        "/Resources << /Font << /F1 5 0 R >> >> >>",
+        "<< /Length 41 >>\nstream\nBT /F1 12 Tf 72 700 Td (Page one.) Tj ET\nendstream",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 7 0 R "
+        "/Resources << /Font << /F1 5 0 R >> >> >>",
+        "<< /Length 41 >>\nstream\nBT /F1 12 Tf 72 700 Td (Page two.) Tj ET\nendstream",
+    };
+    struct pdfbuf b = make_pdf(objs, 7, NULL);
+    extract_result_t *r = NULL;
+    assert_int_equal(extract_document(b.p, b.len, NULL, &r, NULL), 0);
+    assert_int_equal(r->pages, 2);
+    assert_string_equal(r->text, "Page one.\n\nPage two.");
+    extract_result_free(r);
+    /* max_pages limits the pages read */
+    extract_opts_t o = {.max_pages = 1};
+    assert_int_equal(extract_document(b.p, b.len, &o, &r, NULL), 0);
+    assert_string_equal(r->text, "Page one.");
+    extract_result_free(r);
+    free(b.p);
+}
+
+/* every extraction has its own MuPDF context: concurrent extractions are independent */
+static void *pdf_worker(void *arg)
+{
+    struct pdfbuf *b = arg;
+    intptr_t ok = 0;
+    for (int i = 0; i < 20; i++) {
+        extract_result_t *r = NULL;
+        if (extract_document(b->p, b->len, NULL, &r, NULL) == 0 &&
+            strstr(r->text, "Hello PDF World"))
+            ok++;
+        extract_result_free(r);
+        /* and a broken one in between */
+        if (extract_document(b->p, b->len / 2, NULL, &r, NULL) == 0)
+            extract_result_free(r);
+    }
+    return (void *)ok;
+}
+
+static void test_pdf_threads(void **state)
+{
+    (void)state;
+    struct pdfbuf b = make_pdf(one_page_objs(), 6, "/Info 6 0 R ");
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, pdf_worker, &b);
+    for (int i = 0; i < 4; i++) {
+        void *ok;
+        pthread_join(th[i], &ok);
+        assert_int_equal((intptr_t)ok, 20);
+    }
+    free(b.p);
+}
+
 /* ---- text formats ---- */
 
 static extract_result_t *extract_ok(const char *s, extract_type_t want)
@@ -248,6 +311,40 @@ static void test_binary_junk(void **state)
     assert_int_equal(extract_document(" \n\t\n", 4, NULL, &r, &why), RAGD_EINVAL);
     assert_int_equal(why, EXTRACT_EMPTY);
     assert_string_not_equal(extract_reason_str(EXTRACT_BINARY), "unknown");
+}
+
+static void test_utf16(void **state)
+{
+    (void)state;
+    /* "# Hi\n\nCaf\u00e9 \U0001F600" in UTF-16LE and UTF-16BE with BOMs */
+    const uint16_t units[] = {'#', ' ', 'H', 'i', '\n', '\n', 'C', 'a', 'f', 0xE9, ' ', 0xD83D,
+                              0xDE00, '\n', '-', ' ', 'x', '\n', '-', ' ', 'y'};
+    size_t nu = sizeof units / sizeof *units;
+    unsigned char le[64], be[64];
+    le[0] = 0xFF, le[1] = 0xFE, be[0] = 0xFE, be[1] = 0xFF;
+    for (size_t i = 0; i < nu; i++) {
+        le[2 + 2 * i] = (unsigned char)(units[i] & 0xFF);
+        le[3 + 2 * i] = (unsigned char)(units[i] >> 8);
+        be[2 + 2 * i] = (unsigned char)(units[i] >> 8);
+        be[3 + 2 * i] = (unsigned char)(units[i] & 0xFF);
+    }
+    for (int k = 0; k < 2; k++) {
+        extract_result_t *r = NULL;
+        extract_type_t t;
+        assert_int_equal(extract_sniff(k ? be : le, 2 + 2 * nu, &t, NULL), 0);
+        assert_int_equal(t, EXTRACT_MARKDOWN);
+        assert_int_equal(extract_document(k ? be : le, 2 + 2 * nu, NULL, &r, NULL), 0);
+        assert_string_equal(r->title, "Hi");
+        assert_string_equal(r->text, "Hi\n\nCaf\xc3\xa9 \xf0\x9f\x98\x80\n\nx\ny");
+        extract_result_free(r);
+    }
+    /* an unpaired surrogate or an odd length is rejected */
+    extract_result_t *r = NULL;
+    extract_reason_t why;
+    le[2 + 2 * 12] = 'A', le[3 + 2 * 12] = 0; /* low half of the pair replaced */
+    assert_int_equal(extract_document(le, 2 + 2 * nu, NULL, &r, &why), RAGD_EINVAL);
+    assert_int_equal(why, EXTRACT_BAD_UTF8);
+    assert_int_equal(extract_document(be, 1 + 2 * nu, NULL, &r, &why), RAGD_EINVAL);
 }
 
 static void test_too_large(void **state)
@@ -388,7 +485,10 @@ int main(void)
         cmocka_unit_test(test_pdf_malformed),
         cmocka_unit_test(test_pdf_no_text),
         cmocka_unit_test(test_pdf_encrypted),
+        cmocka_unit_test(test_pdf_threads),
+        cmocka_unit_test(test_pdf_two_pages),
         cmocka_unit_test(test_binary_junk),
+        cmocka_unit_test(test_utf16),
         cmocka_unit_test(test_too_large),
         cmocka_unit_test(test_plain_text),
         cmocka_unit_test(test_markdown),

@@ -1,0 +1,234 @@
+/* billing.c - /billing: plans, the caller's subscription, usage, quotas and history; and the
+ * routes that exist only in test mode (RAGD_TEST_MODE=1) to move the clock and consume quota
+ * the way chat, search and uploads do. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "auth/auth.h"
+#include "billing/billing.h"
+#include "billing/plans.h"
+#include "core/error.h"
+#include "core/util.h"
+#include "limits/limiter.h"
+
+static void plans_list(struct req *r)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < plan_count(); i++)
+        json_array_append_new(a, plan_json(plan_at(i)));
+    http_json(r, 200, json_pack("{s:o}", "plans", a));
+}
+
+static void subscription_get(struct req *r)
+{
+    json_t *out;
+    int rc = billing_subscription(auth_user(r)->id, &out);
+    if (rc) {
+        http_store_error(r, rc);
+        return;
+    }
+    http_json(r, 200, out);
+}
+
+static void subscription_put(struct req *r)
+{
+    json_t *b = req_json(r);
+    const struct user *u = auth_user(r);
+    json_t *out;
+    int rc = billing_change_plan(u->id, jv_str(b, "plan_type", NULL),
+                                 jv_str(b, "billing_cycle", NULL), u->id, "user", &out);
+    if (rc) {
+        http_store_error(r, rc);
+        return;
+    }
+    if (json_is_true(json_object_get(out, "changed"))) {
+        json_t *d = json_pack("{s:O, s:O}", "plan_type", json_object_get(b, "plan_type"),
+                              "proration", json_object_get(out, "proration"));
+        auth_audit(r, "billing.subscription_update", "user", u->id, d);
+        json_decref(d);
+    }
+    json_object_set_new(out, "message",
+                        json_string(json_is_true(json_object_get(out, "changed"))
+                                        ? "Subscription updated"
+                                        : "Subscription unchanged"));
+    http_json(r, 200, out);
+}
+
+static void usage_get(struct req *r)
+{
+    json_t *out;
+    int rc = billing_usage_summary(auth_user(r), &out);
+    if (rc) {
+        http_store_error(r, rc);
+        return;
+    }
+    http_json(r, 200, out);
+}
+
+static void quota_get(struct req *r)
+{
+    const char *res = req_param(r, "resource_type");
+    json_t *out;
+    int rc = billing_quota(auth_user(r), res, &out);
+    if (rc == RAGD_EINVAL) {
+        http_error(r, 400, "INVALID_RESOURCE_TYPE",
+                   "Invalid resource type. Must be one of: messages, api_calls, "
+                   "background_tasks, storage_mb");
+        return;
+    }
+    if (rc) {
+        http_store_error(r, rc);
+        return;
+    }
+    http_json(r, 200, out);
+}
+
+static void history_get(struct req *r)
+{
+    long long limit, offset;
+    if (req_query_int(r, "limit", 50, 1, 500, &limit) ||
+        req_query_int(r, "offset", 0, 0, 1LL << 40, &offset))
+        return;
+    json_t *out;
+    int rc = billing_history(auth_user(r)->id, limit, offset, &out);
+    if (rc) {
+        http_store_error(r, rc);
+        return;
+    }
+    http_json(r, 200, out);
+}
+
+static const char *const plan_names[] = {"free", "pro", "enterprise", NULL};
+static const char *const cycles[] = {"monthly", "yearly", NULL};
+
+static const struct jv_field sub_fields[] = {
+    {"plan_type", JV_STRING, 1, 0, 0, 0, plan_names, "free, pro or enterprise"},
+    {"billing_cycle", JV_STRING, 0, 0, 0, 0, cycles, "monthly (default: unchanged) or yearly"},
+    {NULL},
+};
+static const struct jv_schema sub_schema = {sub_fields, 0};
+
+const struct route billing_routes[] = {
+    {"GET", "/billing/plans", plans_list, ACCESS_PUBLIC, "api", NULL, NULL, "billing",
+     "Available subscription plans with limits, daily limits, features and prices (cents)", 200,
+     "{plans: [{plan_type, name, limits, daily_limits, features, pricing}]}"},
+    {"GET", "/billing/subscription", subscription_get, ACCESS_USER, "billing", NULL, NULL,
+     "billing", "The caller's active subscription (created from the account's plan)", 200,
+     "{id, plan_type, status, billing_cycle, current_period_start, current_period_end, "
+     "ends_at, limits, features, pricing, ...}"},
+    {"PUT", "/billing/subscription", subscription_put, ACCESS_USER, "billing", NULL, &sub_schema,
+     "billing", "Change plan and/or billing cycle, with proration and a billing-history event",
+     200, "{changed, subscription, proration, message}"},
+    {"GET", "/billing/usage", usage_get, ACCESS_USER, "billing", NULL, NULL, "billing",
+     "Usage of the current calendar month (UTC) and day", 200,
+     "{messages_this_month, background_tasks_this_month, api_calls_this_month, "
+     "storage_mb_this_month, quota_remaining, limits, usage, period_start, period_end, "
+     "plan_type, daily}"},
+    {"GET", "/billing/quota/{resource_type}", quota_get, ACCESS_USER, "api", NULL, NULL,
+     "billing", "Quota of one resource: messages, api_calls, background_tasks or storage_mb",
+     200, "{resource_type, has_quota, current_usage, reserved, max_allowed, remaining, "
+          "plan_type}"},
+    {"GET", "/billing/history", history_get, ACCESS_USER, "billing", NULL, NULL, "billing",
+     "Billing history, newest first; query: limit (1-500), offset", 200, "{total, items}"},
+    {NULL},
+};
+
+/* ---- test mode ---- */
+
+static void clock_set(struct req *r)
+{
+    json_t *b = req_json(r);
+    int64_t offset = time_offset_ms();
+    const char *at = jv_str(b, "now", NULL);
+    if (at) {
+        int64_t target;
+        if (time_parse_iso(at, &target)) {
+            api_invalid(r, "now", "field 'now' must be an ISO-8601 UTC time");
+            return;
+        }
+        offset = target - (time_now_ms() - time_offset_ms());
+    } else if (json_object_get(b, "offset_ms")) {
+        offset = jv_int(b, "offset_ms", 0);
+    }
+    /* Rate-limit state lives on the clock's time line: going back in time would leave every
+     * key owing years of requests, so it is forgotten. Going forward is natural. */
+    if (offset < time_offset_ms())
+        limiter_reset();
+    time_set_offset_ms(offset);
+    char now[32];
+    http_json(r, 200,
+              json_pack("{s:s, s:I}", "now", time_iso(time_now_ms(), now), "offset_ms",
+                        (json_int_t)offset));
+}
+
+static void consume_answer(struct req *r)
+{
+    json_t *b = req_json(r);
+    long long hold_ms = b ? jv_int(b, "hold_ms", 0) : 0;
+    if (hold_ms > 0)
+        usleep((useconds_t)hold_ms * 1000);
+    if (b && jv_bool(b, "fail", 0)) {
+        http_error(r, 500, "TEST_FAILURE", "Failure requested by the test");
+        return;
+    }
+    char msg_id[37];
+    uuid4(msg_id);
+    const char *sid = b ? jv_str(b, "session_id", NULL) : NULL;
+    billing_usage_extra(r, json_pack("{s:s?, s:s, s:I, s:I, s:b}", "session_id", sid,
+                                     "message_id", msg_id, "tokens_used",
+                                     (json_int_t)(b ? jv_int(b, "tokens_used", 0) : 0),
+                                     "processing_time_ms", (json_int_t)hold_ms, "rag_enabled",
+                                     0));
+    http_json(r, 200, json_pack("{s:b, s:s}", "ok", 1, "message_id", msg_id));
+}
+
+static void consume(struct req *r)
+{
+    json_t *b = req_json(r);
+    const char *res = b ? jv_str(b, "resource", NULL) : NULL;
+    if (res && billing_reserve(r, res, b ? jv_int(b, "quantity", 1) : 1))
+        return;
+    const char *feature = b ? jv_str(b, "feature", NULL) : NULL;
+    if (feature && billing_daily_take(r, feature, 1))
+        return;
+    if (b && jv_int(b, "hold_ms", 0) > 0)
+        http_defer(r, consume_answer);
+    else
+        consume_answer(r);
+}
+
+static const struct jv_field clock_fields[] = {
+    {"offset_ms", JV_INT, 0, -3e12, 3e12, 0, NULL, "Shift of the server clock in ms"},
+    {"now", JV_STRING, 0, 0, 40, 0, NULL, "Set the server clock to this ISO-8601 UTC time"},
+    {NULL},
+};
+static const struct jv_schema clock_schema = {clock_fields, 0};
+
+static const char *const resources[] = {"messages", "api_calls", "background_tasks",
+                                        "storage_mb", NULL};
+static const struct jv_field consume_fields[] = {
+    {"hold_ms", JV_INT, 0, 0, 5000, 0, NULL, "Work time before answering"},
+    {"fail", JV_BOOL, 0, 0, 0, 0, NULL, "Answer 500 (the reservation is released)"},
+    {"tokens_used", JV_INT, 0, 0, 1e9, 0, NULL, NULL},
+    {"session_id", JV_STRING, 0, 0, 64, 0, NULL, NULL},
+    {"resource", JV_STRING, 0, 0, 0, 0, resources, "Reserve this resource in the handler"},
+    {"quantity", JV_INT, 0, 1, 1e9, 0, NULL, NULL},
+    {"feature", JV_STRING, 0, 1, 40, 0, NULL, "Take one of this daily counter"},
+    {NULL},
+};
+static const struct jv_schema consume_schema = {consume_fields, 0};
+
+const struct route billing_test_routes[] = {
+    {"POST", "/admin/test/clock", clock_set, ACCESS_ADMIN, NULL, NULL, &clock_schema, "test",
+     "Test mode only: move the server clock", 200, "{now, offset_ms}"},
+    {"POST", "/test/chat", consume, ACCESS_USER, "chat", "messages", &consume_schema, "test",
+     "Test mode only: consumes like a chat message", 200, "{ok, message_id}"},
+    {"POST", "/test/search", consume, ACCESS_USER, "search", "api_calls", &consume_schema, "test",
+     "Test mode only: consumes like a search", 200, "{ok, message_id}"},
+    {"POST", "/test/consume", consume, ACCESS_USER, "api", NULL, &consume_schema, "test",
+     "Test mode only: reserves from the handler", 200, "{ok, message_id}"},
+    {NULL},
+};

@@ -1,0 +1,309 @@
+/* chat.c (api) - /chat: messages (JSON or Server-Sent Events), history, sessions, feedback,
+ * hourly analytics; and the knowledge base's admin seeding and health hooks. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/kb_routes.h"
+#include "auth/auth.h"
+#include "chat/chat.h"
+#include "core/error.h"
+#include "core/util.h"
+#include "knowledge/knowledge.h"
+#include "llm/provider.h"
+#include "store/chat.h"
+
+static const char *const routes[] = {"auto",     "vector",  "exact", "hybrid",
+                                     "semantic", "keyword", NULL};
+
+static const struct jv_field message_fields[] = {
+    {"message", JV_STRING, 1, 1, 10000, 0, NULL,
+     "The question, or a slash command: /flashcard, /mcq, /highyield, /explain, /map <topic>"},
+    {"session_id", JV_STRING, 0, 0, 64, 1, NULL, "Conversation to continue (UUID); new if absent"},
+    {"enable_rag", JV_BOOL, 0, 0, 0, 1, NULL,
+     "Retrieve context from the knowledge base (default true)"},
+    {"use_rag", JV_BOOL, 0, 0, 0, 1, NULL, "Same as enable_rag"},
+    {"top_k", JV_INT, 0, 1, 20, 1, NULL, "Passages to retrieve (default 5)"},
+    {"route", JV_STRING, 0, 0, 0, 1, routes,
+     "Retrieval route: auto (default), vector, exact, hybrid"},
+    {"filters", JV_OBJECT, 0, 0, 0, 1, NULL, "Retrieval filters as for /search/semantic"},
+    {"debug_mode", JV_BOOL, 0, 0, 0, 1, NULL, "Include debug_info (prompt, provider, timings)"},
+    {"stream", JV_BOOL, 0, 0, 0, 1, NULL,
+     "Answer as Server-Sent Events: token events, then a 'done' event with the response"},
+    {NULL},
+};
+static const struct jv_schema message_schema = {message_fields, 0};
+
+static const struct jv_field feedback_fields[] = {
+    {"message_id", JV_STRING, 1, 36, 36, 0, NULL, "An assistant message of the caller"},
+    {"score", JV_INT, 1, -1, 5, 0, NULL, "-1 (bad), 0, 1 (good), or a 1..5 rating"},
+    {NULL},
+};
+static const struct jv_schema feedback_schema = {feedback_fields, 0};
+
+static int (*feature_hook)(struct req *r, const char *feature);
+
+void chat_api_set_feature_hook(int (*fn)(struct req *r, const char *feature))
+{
+    feature_hook = fn;
+}
+
+/* The request as the worker needs it. */
+struct job {
+    struct chat_opts o;
+    struct chat_command cmd;
+    int stream;
+};
+
+static void job_free(void *p)
+{
+    free(p);
+}
+
+/* ---- SSE ---- */
+
+static int sse_send(struct req *r, json_t *event)
+{
+    char *s = json_dumps(event, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    json_decref(event);
+    struct sbuf b;
+    sb_init(&b);
+    sb_adds(&b, "data: ");
+    sb_adds(&b, s ? s : "{}");
+    sb_adds(&b, "\n\n");
+    free(s);
+    int rc = http_stream_write(r, b.s, b.len);
+    sb_free(&b);
+    return rc;
+}
+
+static int on_token(void *ud, const char *text, size_t len)
+{
+    return sse_send(ud, json_pack("{s:s, s:s%}", "type", "token", "content", text, len));
+}
+
+static void answer_work(struct req *r)
+{
+    struct job *j = req_slot(r, SLOT_APP);
+    const struct user *u = auth_user(r);
+    char err[512] = "";
+    json_t *resp = NULL;
+    if (!j->stream) {
+        int rc = chat_answer(u, &j->o, NULL, NULL, &resp, err, sizeof err);
+        if (rc == RAGD_ENOTFOUND)
+            http_error(r, 404, "SESSION_NOT_FOUND", "Session not found");
+        else if (rc)
+            http_error(r, 500, "CHAT_FAILED", "Failed to process chat message");
+        else
+            http_json(r, 200, resp);
+        return;
+    }
+    http_stream_begin(r, "text/event-stream");
+    int rc = chat_answer(u, &j->o, on_token, r, &resp, err, sizeof err);
+    if (rc) {
+        sse_send(r, json_pack("{s:s, s:s, s:s}", "type", "error", "code",
+                              rc == RAGD_ENOTFOUND ? "SESSION_NOT_FOUND" : "CHAT_FAILED", "detail",
+                              rc == RAGD_ENOTFOUND ? "Session not found"
+                                                   : "Failed to process chat message"));
+    } else {
+        json_object_set_new(resp, "type", json_string("done"));
+        sse_send(r, resp);
+        http_stream_write(r, "data: [DONE]\n\n", 14);
+    }
+    http_stream_end(r);
+}
+
+static void message(struct req *r)
+{
+    json_t *b = req_json(r);
+    struct job *j = calloc(1, sizeof *j);
+    if (!j) {
+        http_error(r, 503, "OVERLOADED", "Server is busy; try again shortly");
+        return;
+    }
+    req_set_slot(r, SLOT_APP, j, job_free);
+    j->o.message = jv_str(b, "message", "");
+    const char *sid = jv_str(b, "session_id", NULL);
+    if (sid && !uuid_valid(sid)) {
+        api_invalid(r, "session_id", "field 'session_id' must be a UUID");
+        return;
+    }
+    j->o.session_id = sid;
+    j->o.enable_rag = jv_bool(b, "enable_rag", jv_bool(b, "use_rag", 1));
+    j->o.top_k = (size_t)jv_int(b, "top_k", 5);
+    knowledge_route_parse(jv_str(b, "route", "auto"), &j->o.route);
+    j->o.filters = json_object_get(b, "filters");
+    if (json_is_null(j->o.filters)) j->o.filters = NULL;
+    const char *field;
+    char err[512];
+    if (knowledge_filters_check(j->o.filters, &field, err, sizeof err)) {
+        api_invalid(r, field, "%s", err);
+        return;
+    }
+    j->o.debug = jv_bool(b, "debug_mode", 0);
+    j->stream = jv_bool(b, "stream", 0);
+    if (chat_parse_command(j->o.message, &j->cmd, err, sizeof err)) {
+        api_invalid(r, "message", "%s", err);
+        return;
+    }
+    j->o.command = &j->cmd;
+    const struct user *u = auth_user(r);
+    if (sid) {
+        int rc = chat_check_session(sid, u->id);
+        if (rc == RAGD_ENOTFOUND) {
+            http_error(r, 404, "SESSION_NOT_FOUND", "Session not found");
+            return;
+        }
+        if (rc) {
+            http_store_error(r, rc);
+            return;
+        }
+    }
+    /* Slash commands have their own daily counters (billing installs the check). */
+    if (j->cmd.feature && feature_hook && feature_hook(r, j->cmd.feature)) return;
+    http_defer(r, answer_work);
+}
+
+static void history(struct req *r)
+{
+    long long limit, offset;
+    if (req_query_int(r, "limit", 50, 1, 500, &limit) ||
+        req_query_int(r, "offset", 0, 0, 1LL << 40, &offset))
+        return;
+    const char *sid = req_query(r, "session_id");
+    if (sid && !uuid_valid(sid)) {
+        api_invalid(r, "session_id", "query parameter 'session_id' must be a UUID");
+        return;
+    }
+    json_t *items;
+    int64_t total;
+    int rc = store_chat_history(auth_user(r)->id, sid, limit, offset, &items, &total);
+    if (rc) {
+        http_store_error(r, rc);
+        return;
+    }
+    http_json(r, 200,
+              json_pack("{s:o, s:I, s:I, s:I}", "conversations", items, "total", (json_int_t)total,
+                        "limit", (json_int_t)limit, "offset", (json_int_t)offset));
+}
+
+static void sessions(struct req *r)
+{
+    long long limit, offset;
+    if (req_query_int(r, "limit", 50, 1, 500, &limit) ||
+        req_query_int(r, "offset", 0, 0, 1LL << 40, &offset))
+        return;
+    json_t *items;
+    int64_t total;
+    int rc = store_chat_sessions(auth_user(r)->id, limit, offset, &items, &total);
+    if (rc) {
+        http_store_error(r, rc);
+        return;
+    }
+    http_json(r, 200, json_pack("{s:o, s:I}", "sessions", items, "total", (json_int_t)total));
+}
+
+static void session_delete(struct req *r)
+{
+    const char *sid = req_param(r, "session_id");
+    int64_t n = 0;
+    int rc =
+        uuid_valid(sid) ? store_chat_session_delete(sid, auth_user(r)->id, &n) : RAGD_ENOTFOUND;
+    if (rc == RAGD_ENOTFOUND)
+        http_error(r, 404, "SESSION_NOT_FOUND", "Session not found");
+    else if (rc)
+        http_store_error(r, rc);
+    else
+        http_json(r, 200,
+                  json_pack("{s:s, s:s, s:I}", "status", "deleted", "session_id", sid,
+                            "messages_deleted", (json_int_t)n));
+}
+
+static void feedback(struct req *r)
+{
+    json_t *b = req_json(r);
+    const char *mid = jv_str(b, "message_id", "");
+    if (!uuid_valid(mid)) {
+        api_invalid(r, "message_id", "field 'message_id' must be a UUID");
+        return;
+    }
+    int score = (int)jv_int(b, "score", 0);
+    int rc = store_chat_feedback(mid, auth_user(r)->id, score);
+    if (rc == RAGD_ENOTFOUND)
+        http_error(r, 404, "MESSAGE_NOT_FOUND", "No assistant message of yours has that id");
+    else if (rc)
+        http_store_error(r, rc);
+    else
+        http_json(
+            r, 200,
+            json_pack("{s:s, s:s, s:i}", "status", "recorded", "message_id", mid, "score", score));
+}
+
+static void analytics(struct req *r)
+{
+    long long days;
+    if (req_query_int(r, "days", 7, 1, 366, &days)) return;
+    json_t *items;
+    int rc = store_usage_analytics(auth_user(r)->id, (int)days, &items);
+    if (rc) {
+        http_store_error(r, rc);
+        return;
+    }
+    http_json(r, 200, json_pack("{s:o, s:I}", "usage_analytics", items, "days", (json_int_t)days));
+}
+
+const struct route chat_routes[] = {
+    {"POST", "/chat/message", message, ACCESS_USER, "chat", "messages", &message_schema, "chat",
+     "Ask a question (RAG answer with sources) or run a slash command; stream: true answers "
+     "as Server-Sent Events",
+     200,
+     "ChatResponse {session_id, message_id, answer, confidence, response_type, context_used,"
+     " sources, retrieval_route, response_time_ms, tokens_used, subscription_plan, usage_info,"
+     " debug_info}"},
+    {"GET", "/chat/history", history, ACCESS_USER, "api", NULL, NULL, "chat",
+     "The caller's messages, newest first; query: session_id, limit, offset", 200,
+     "{conversations, total}"},
+    {"GET", "/chat/sessions", sessions, ACCESS_USER, "api", NULL, NULL, "chat",
+     "The caller's conversation sessions, most recent first", 200, "{sessions, total}"},
+    {"DELETE", "/chat/sessions/{session_id}", session_delete, ACCESS_USER, "api", NULL, NULL,
+     "chat", "Delete one of the caller's sessions with its messages", 200,
+     "{status, session_id, messages_deleted}"},
+    {"POST", "/chat/feedback", feedback, ACCESS_USER, "api", NULL, &feedback_schema, "chat",
+     "Rate an assistant message (feedback_score)", 200, "{status, message_id, score}"},
+    {"GET", "/chat/analytics", analytics, ACCESS_USER, "api", NULL, NULL, "chat",
+     "The caller's hourly usage counters (usage_analytics); query: days", 200,
+     "{usage_analytics, days}"},
+    {NULL},
+};
+
+/* ---- demo seeding and health hooks ---- */
+
+static json_t *seed_status(void)
+{
+    const char *dir = knowledge_docs_dir();
+    return json_pack("{s:o, s:b, s:I}", "docs_dir", dir ? json_string(dir) : json_null(),
+                     "vector_search", knowledge_vector_available(), "documents_queued",
+                     (json_int_t)knowledge_queue_length());
+}
+
+static int seed_run(struct req *r, json_t **result)
+{
+    const char *dir = knowledge_docs_dir();
+    if (!dir) {
+        *result = json_pack("{s:n, s:i, s:i, s:s}", "directory", "files", 0, "ingested", 0,
+                            "detail", "no docs/ directory found (set KNOWLEDGE_DOCS_DIR)");
+        return 0;
+    }
+    char err[256] = "";
+    return knowledge_seed_dir(dir, auth_user(r)->id, result, err, sizeof err);
+}
+
+static const struct seed_ops kb_seed_ops = {seed_status, seed_run};
+
+void kb_api_install(void)
+{
+    api_set_seed_ops(&kb_seed_ops);
+    api_add_health_check("indexes", knowledge_health);
+    api_add_health_check("models", prov_health);
+}

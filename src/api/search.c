@@ -1,0 +1,160 @@
+/* search.c - /search/semantic, /search/hybrid and /search (any route). */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "auth/auth.h"
+#include "core/error.h"
+#include "knowledge/knowledge.h"
+
+static const char *const routes[] = {"auto",     "vector",  "exact", "hybrid",
+                                     "semantic", "keyword", NULL};
+
+static const struct jv_field semantic_fields[] = {
+    {"query", JV_STRING, 1, 1, 10000, 0, NULL, "Search text"},
+    {"top_k", JV_INT, 0, 1, 100, 1, NULL, "Results wanted (default 5)"},
+    {"filters", JV_OBJECT, 0, 0, 0, 1, NULL,
+     "Metadata filters: category, source, tags, document_id (string or array), shared (bool)"},
+    {"route", JV_STRING, 0, 0, 0, 1, routes,
+     "vector (default; falls back to exact without an embedder), exact, hybrid or auto"},
+    {NULL},
+};
+static const struct jv_schema semantic_schema = {semantic_fields, 0};
+
+static const struct jv_field hybrid_fields[] = {
+    {"query", JV_STRING, 1, 1, 10000, 0, NULL, "Search text"},
+    {"top_k", JV_INT, 0, 1, 100, 1, NULL, "Results wanted (default 5)"},
+    {"weights", JV_OBJECT, 0, 0, 0, 1, NULL,
+     "Fusion weights {vector, keyword}, each >= 0 (default 0.5 / 0.5)"},
+    {"filters", JV_OBJECT, 0, 0, 0, 1, NULL, "Metadata filters as for /search/semantic"},
+    {NULL},
+};
+static const struct jv_schema hybrid_schema = {hybrid_fields, 0};
+
+static const struct jv_field search_fields[] = {
+    {"query", JV_STRING, 1, 1, 10000, 0, NULL, "Search text"},
+    {"top_k", JV_INT, 0, 1, 100, 1, NULL, "Results wanted (default 5)"},
+    {"route", JV_STRING, 0, 0, 0, 1, routes, "auto (default), vector, exact or hybrid"},
+    {"weights", JV_OBJECT, 0, 0, 0, 1, NULL, "Hybrid fusion weights {vector, keyword}"},
+    {"filters", JV_OBJECT, 0, 0, 0, 1, NULL, "Metadata filters as for /search/semantic"},
+    {NULL},
+};
+static const struct jv_schema search_schema = {search_fields, 0};
+
+enum kind { SEMANTIC, HYBRID, ANY };
+
+/* Reads weights; answers 422 and returns non-zero when they are invalid. */
+static int weights(struct req *r, json_t *w, double *wv, double *wk)
+{
+    *wv = 0.5;
+    *wk = 0.5;
+    if (!w || json_is_null(w))
+        return 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(w, k, v) {
+        int vec = !strcmp(k, "vector") || !strcmp(k, "semantic");
+        int kw = !strcmp(k, "keyword") || !strcmp(k, "exact") || !strcmp(k, "lexical");
+        if (!vec && !kw) {
+            api_invalid(r, "weights", "weights may only have 'vector' and 'keyword'");
+            return -1;
+        }
+        if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1000) {
+            api_invalid(r, "weights", "weight '%s' must be a number from 0 to 1000", k);
+            return -1;
+        }
+        *(vec ? wv : wk) = json_number_value(v);
+    }
+    if (*wv + *wk <= 0) {
+        api_invalid(r, "weights", "at least one weight must be positive");
+        return -1;
+    }
+    return 0;
+}
+
+static void run(struct req *r, enum kind kind)
+{
+    json_t *b = req_json(r);
+    const struct user *u = auth_user(r);
+    struct kn_caller c = {u->id, u->organization_id[0] ? u->organization_id : NULL,
+                          u->is_superuser};
+    struct kn_query q = {.text = jv_str(b, "query", ""),
+                         .top_k = (size_t)jv_int(b, "top_k", 5),
+                         .filters = json_object_get(b, "filters")};
+    if (json_is_null(q.filters))
+        q.filters = NULL;
+    const char *field;
+    char err[512] = "";
+    if (knowledge_filters_check(q.filters, &field, err, sizeof err)) {
+        api_invalid(r, field, "%s", err);
+        return;
+    }
+    if (weights(r, json_object_get(b, "weights"), &q.w_vector, &q.w_keyword))
+        return;
+    const char *route = jv_str(b, "route", NULL);
+    if (kind == HYBRID) {
+        q.route = KN_HYBRID;
+        q.vector_fallback = 1;
+    } else if (kind == SEMANTIC && !route) {
+        q.route = KN_VECTOR;
+        q.vector_fallback = 1;
+    } else {
+        knowledge_route_parse(route, &q.route); /* validated by the schema */
+    }
+    struct kn_result res;
+    int rc = knowledge_search(&c, &q, &res, err, sizeof err);
+    if (rc == RAGD_EUNAVAIL) {
+        http_header(r, "Retry-After", "30");
+        http_error(r, 503, "VECTOR_SEARCH_UNAVAILABLE", "%s", err);
+        return;
+    }
+    if (rc) {
+        http_store_error(r, rc);
+        return;
+    }
+    json_t *out = json_pack("{s:o, s:I, s:s, s:s, s:f, s:O, s:b, s:b}", "results", res.results,
+                            "total", (json_int_t)json_array_size(res.results), "search_type",
+                            knowledge_route_name(res.used), "route",
+                            knowledge_route_name(res.used), "processing_time_ms", res.ms,
+                            "methods_used", res.methods_used, "cached", res.cached, "fallback",
+                            res.fallback);
+    res.results = NULL;
+    if (res.fallback)
+        json_object_set_new(out, "detail",
+                            json_string("vector search is unavailable (no embedder configured "
+                                        "or it failed); lexical results are shown"));
+    knowledge_result_free(&res);
+    http_json(r, 200, out);
+}
+
+static void semantic_work(struct req *r) { run(r, SEMANTIC); }
+static void hybrid_work(struct req *r) { run(r, HYBRID); }
+static void any_work(struct req *r) { run(r, ANY); }
+
+/* Queries that may call the embedder over HTTP run on a worker thread. */
+static void dispatch(struct req *r, void (*fn)(struct req *r))
+{
+    if (knowledge_vector_available())
+        http_defer(r, fn);
+    else
+        fn(r);
+}
+
+static void semantic(struct req *r) { dispatch(r, semantic_work); }
+static void hybrid(struct req *r) { dispatch(r, hybrid_work); }
+static void any(struct req *r) { dispatch(r, any_work); }
+
+const struct route search_routes[] = {
+    {"POST", "/search/semantic", semantic, ACCESS_USER, "search", "api_calls", &semantic_schema,
+     "search",
+     "Semantic search over the caller's knowledge base (vector route; lexical fallback "
+     "without an embedder)",
+     200, "{results, search_type, processing_time_ms, methods_used, total}"},
+    {"POST", "/search/hybrid", hybrid, ACCESS_USER, "search", "api_calls", &hybrid_schema,
+     "search", "Hybrid search: weighted fusion of vector and keyword scores", 200,
+     "{results, methods_used, search_type, processing_time_ms}"},
+    {"POST", "/search", any, ACCESS_USER, "search", "api_calls", &search_schema, "search",
+     "Search by route: auto (chosen by query shape and availability), vector, exact, hybrid",
+     200, "{results, search_type, route, methods_used, processing_time_ms}"},
+    {NULL},
+};

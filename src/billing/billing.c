@@ -1,0 +1,846 @@
+#include "billing/billing.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "api/api.h"
+#include "auth/auth.h"
+#include "billing/period.h"
+#include "billing/plans.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/mem.h"
+#include "core/util.h"
+#include "store/store_billing.h"
+
+static int enabled = 1, enforce = 1;
+static int64_t hold_ttl_ms = 15 * 60 * 1000;
+
+int billing_enabled(void)
+{
+    return enabled;
+}
+
+int billing_init(const char *data_dir, char *err, size_t errcap)
+{
+    enabled = config_bool("ENABLE_BILLING", 1);
+    enforce = config_bool("ENABLE_QUOTA_ENFORCEMENT", 1);
+    hold_ttl_ms = config_int("QUOTA_HOLD_TTL_SECONDS", 900, 1, 86400) * 1000;
+    const char *path = config_str("PLANS_FILE", NULL);
+    char *def = NULL;
+    struct stat st;
+    if (!path && data_dir) {
+        def = xasprintf("%s/plans.json", data_dir);
+        if (!stat(def, &st))
+            path = def;
+    }
+    int rc = plan_load(path, err, errcap);
+    free(def);
+    if (rc)
+        return rc;
+    if (enabled) {
+        /* Holds left by a process that died mid-request: they no longer count anyway. */
+        int prc = store_hold_purge(NULL, time_now_ms());
+        if (prc)
+            log_json(LOG_WARN, "expired quota holds not purged",
+                     json_pack("{s:s}", "error", ragd_strerror(prc)));
+        http_set_guard(GUARD_QUOTA, billing_quota_guard);
+        api_set_plan_change_hook(billing_plan_hook);
+    }
+    return 0;
+}
+
+/* Ends a transaction: commits when rc is 0, otherwise (or when the commit fails) rolls
+ * back, so the thread's connection is never left inside a transaction. */
+static int end_tx(db_conn_t *c, int rc)
+{
+    if (!rc && !(rc = db_commit(c)))
+        return 0;
+    db_rollback(c);
+    return rc;
+}
+
+/* ---- subscriptions ---- */
+
+static void iso(int64_t ms, char out[32])
+{
+    time_iso(ms, out);
+}
+
+static json_t *sub_json(const struct subscription *s)
+{
+    const struct plan *p = plan_for(s->plan_type);
+    enum billing_cycle cyc = CYCLE_MONTHLY;
+    period_cycle_parse(s->billing_cycle, &cyc);
+    int64_t anchor = 0;
+    time_parse_iso(s->period_anchor, &anchor);
+    struct period per;
+    period_cycle(anchor, cyc, time_now_ms(), &per);
+    char ps[32], pe[32];
+    iso(per.start_ms, ps);
+    iso(per.end_ms, pe);
+    json_t *pj = plan_json(p);
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:s, s:O, s:O, s:O, s:O,"
+        " s:s, s:s}",
+        "id", s->id, "user_id", s->user_id, "plan_type", s->plan_type, "plan_name", p->name,
+        "status", s->status, "billing_cycle", s->billing_cycle, "started_at", s->started_at,
+        "current_period_start", ps, "current_period_end", pe, "ends_at",
+        s->ends_at[0] ? s->ends_at : pe, "auto_renew", s->auto_renew, "amount_cents",
+        (json_int_t)s->amount_cents, "currency", s->currency, "limits",
+        json_object_get(pj, "limits"), "daily_limits", json_object_get(pj, "daily_limits"),
+        "features", json_object_get(pj, "features"), "pricing", json_object_get(pj, "pricing"),
+        "created_at", s->created_at, "updated_at", s->updated_at);
+    json_decref(pj);
+    return o;
+}
+
+static char *limits_text(const struct plan *p)
+{
+    json_t *l = plan_limits_json(p);
+    char *s = json_dumps(l, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(l);
+    if (!s)
+        panic("json_dumps failed");
+    return s;
+}
+
+/* Creates the active subscription from the user's plan; inside a transaction. */
+static int sub_create(const char *user_id, const char *plan_type, struct subscription *s)
+{
+    const struct plan *p = plan_get(plan_type);
+    if (!p) {
+        log_json(LOG_WARN, "user has an unknown plan; subscribing to free",
+                 json_pack("{s:s, s:s}", "user_id", user_id, "plan", plan_type));
+        p = plan_get("free");
+    }
+    int64_t now = time_now_ms();
+    memset(s, 0, sizeof *s);
+    snprintf(s->user_id, sizeof s->user_id, "%s", user_id);
+    snprintf(s->plan_type, sizeof s->plan_type, "%s", p->type);
+    snprintf(s->status, sizeof s->status, "active");
+    snprintf(s->billing_cycle, sizeof s->billing_cycle, "monthly");
+    iso(now, s->started_at);
+    iso(period_add_months(now, 0), s->period_anchor);
+    s->auto_renew = 1;
+    s->amount_cents = plan_price(p, 0);
+    char *lim = limits_text(p);
+    int rc = store_sub_insert(s, lim);
+    free(lim);
+    if (rc)
+        return rc;
+    char desc[160];
+    snprintf(desc, sizeof desc, "%s subscription created from the account's plan", p->name);
+    json_t *meta = json_pack("{s:s, s:s}", "plan_type", p->type, "billing_cycle", "monthly");
+    struct history_event e = {user_id, s->id, "subscription_created", s->amount_cents, "USD",
+                              desc, meta};
+    rc = store_history_add(&e);
+    json_decref(meta);
+    return rc;
+}
+
+/* Changes s to plan/cycle with proration; inside a transaction. *pro gets the figures. */
+static int sub_change(struct subscription *s, const struct plan *np, enum billing_cycle ncyc,
+                      const char *actor_id, const char *source, struct proration *pro)
+{
+    const struct plan *op = plan_for(s->plan_type);
+    enum billing_cycle ocyc = CYCLE_MONTHLY;
+    period_cycle_parse(s->billing_cycle, &ocyc);
+    int64_t anchor = 0;
+    time_parse_iso(s->period_anchor, &anchor);
+    int64_t now = time_now_ms();
+    int rc = period_prorate(now, anchor, ocyc, s->amount_cents, ncyc,
+                            plan_price(np, ncyc == CYCLE_YEARLY), pro);
+    if (rc)
+        return rc;
+    char old_plan[32], old_cycle[16];
+    snprintf(old_plan, sizeof old_plan, "%s", s->plan_type);
+    snprintf(old_cycle, sizeof old_cycle, "%s", s->billing_cycle);
+    snprintf(s->plan_type, sizeof s->plan_type, "%s", np->type);
+    snprintf(s->billing_cycle, sizeof s->billing_cycle, "%s", period_cycle_name(ncyc));
+    iso(pro->new_anchor_ms, s->period_anchor);
+    s->amount_cents = plan_price(np, ncyc == CYCLE_YEARLY);
+    char *lim = limits_text(np);
+    rc = store_sub_update(s, lim);
+    free(lim);
+    if (!rc)
+        rc = store_user_plan_set(s->user_id, np->type);
+    if (rc)
+        return rc;
+    int oi = 0, ni = 0;
+    for (int i = 0; i < plan_count(); i++) {
+        if (!strcmp(plan_at(i)->type, op->type))
+            oi = i;
+        if (!strcmp(plan_at(i)->type, np->type))
+            ni = i;
+    }
+    const char *kind = ni > oi ? "upgrade" : ni < oi ? "downgrade" : "cycle_change";
+    char desc[256], ops[32], ope[32], nps[32], npe[32];
+    snprintf(desc, sizeof desc, "%s from %s (%s) to %s (%s): charge %lld, credit %lld cents",
+             kind, old_plan, old_cycle, np->type, s->billing_cycle, (long long)pro->charge_cents,
+             (long long)pro->credit_cents);
+    json_t *meta = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:f, s:s, s:s, s:s, s:s, s:s?}", "change",
+        kind, "source", source, "old_plan", old_plan, "new_plan", np->type, "old_cycle",
+        old_cycle, "new_cycle", s->billing_cycle, "credit_cents", (json_int_t)pro->credit_cents,
+        "charge_cents", (json_int_t)pro->charge_cents, "net_cents", (json_int_t)pro->net_cents,
+        "unused_fraction", pro->unused_fraction, "old_period_start",
+        time_iso(pro->old_period.start_ms, ops), "old_period_end",
+        time_iso(pro->old_period.end_ms, ope), "new_period_start",
+        time_iso(pro->new_period.start_ms, nps), "new_period_end",
+        time_iso(pro->new_period.end_ms, npe), "changed_by", actor_id);
+    struct history_event e = {s->user_id, s->id, "subscription_updated", pro->net_cents, "USD",
+                              desc, meta};
+    rc = store_history_add(&e);
+    json_decref(meta);
+    if (!rc)
+        log_json(LOG_INFO, "billing_event",
+                 json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "event_type",
+                           "subscription_updated", "user_id", s->user_id, "old_plan", old_plan,
+                           "new_plan", np->type, "source", source, "net_cents",
+                           (json_int_t)pro->net_cents));
+    return rc;
+}
+
+/* Loads the active subscription, creating it or syncing it with users.subscription_plan
+ * when needed (under the write lock). */
+static int sub_ensure(const char *user_id, struct subscription *s)
+{
+    char plan[32];
+    int rc = store_user_plan_get(user_id, plan);
+    if (rc)
+        return rc;
+    rc = store_sub_active(user_id, s);
+    if (!rc && (!strcmp(s->plan_type, plan) || !plan_get(plan)))
+        return 0; /* in line, or a plan name billing cannot follow (logged at creation) */
+    if (rc && rc != RAGD_ENOTFOUND)
+        return rc;
+    db_conn_t *c = db_conn();
+    if ((rc = db_begin(c)))
+        return rc;
+    rc = store_user_plan_get(user_id, plan); /* again, now that we hold the lock */
+    if (!rc) {
+        rc = store_sub_active(user_id, s);
+        if (rc == RAGD_ENOTFOUND) {
+            rc = sub_create(user_id, plan, s);
+        } else if (!rc && strcmp(s->plan_type, plan) && plan_get(plan)) {
+            enum billing_cycle cyc = CYCLE_MONTHLY;
+            period_cycle_parse(s->billing_cycle, &cyc);
+            struct proration pro;
+            rc = sub_change(s, plan_get(plan), cyc, NULL, "sync", &pro);
+        }
+    }
+    return end_tx(c, rc);
+}
+
+int billing_subscription(const char *user_id, json_t **out)
+{
+    struct subscription s;
+    int rc = sub_ensure(user_id, &s);
+    if (!rc)
+        *out = sub_json(&s);
+    return rc;
+}
+
+int billing_change_plan(const char *user_id, const char *plan, const char *cycle,
+                        const char *actor_id, const char *source, json_t **out)
+{
+    const struct plan *np = plan_get(plan);
+    enum billing_cycle ncyc = CYCLE_MONTHLY;
+    if (!np || (cycle && period_cycle_parse(cycle, &ncyc)))
+        return RAGD_EINVAL;
+    struct subscription s;
+    int rc = sub_ensure(user_id, &s);
+    if (rc)
+        return rc;
+    db_conn_t *c = db_conn();
+    if ((rc = db_begin(c)))
+        return rc;
+    /* Re-read under the lock: another change may have landed since sub_ensure. */
+    rc = store_sub_active(user_id, &s);
+    int changed = 0;
+    struct proration pro;
+    memset(&pro, 0, sizeof pro);
+    if (!rc) {
+        if (!cycle)
+            period_cycle_parse(s.billing_cycle, &ncyc);
+        if (strcmp(s.plan_type, np->type) || strcmp(s.billing_cycle, period_cycle_name(ncyc))) {
+            rc = sub_change(&s, np, ncyc, actor_id, source, &pro);
+            changed = 1;
+        }
+    }
+    if ((rc = end_tx(c, rc)))
+        return rc;
+    json_t *pj = json_null();
+    if (changed) {
+        char a[32], b[32], d[32], e[32];
+        pj = json_pack("{s:I, s:I, s:I, s:f, s:s, s:s, s:s, s:s}", "credit_cents",
+                       (json_int_t)pro.credit_cents, "charge_cents", (json_int_t)pro.charge_cents,
+                       "net_cents", (json_int_t)pro.net_cents, "unused_fraction",
+                       pro.unused_fraction, "old_period_start",
+                       time_iso(pro.old_period.start_ms, a), "old_period_end",
+                       time_iso(pro.old_period.end_ms, b), "new_period_start",
+                       time_iso(pro.new_period.start_ms, d), "new_period_end",
+                       time_iso(pro.new_period.end_ms, e));
+    }
+    *out = json_pack("{s:b, s:o, s:o}", "changed", changed, "subscription", sub_json(&s),
+                     "proration", pj);
+    return 0;
+}
+
+int billing_plan_hook(struct req *r, const char *user_id, const char *plan)
+{
+    const struct user *u = auth_user(r);
+    json_t *out = NULL;
+    int rc = billing_change_plan(user_id, plan, NULL, u ? u->id : NULL, "admin", &out);
+    json_decref(out);
+    return rc;
+}
+
+int billing_history(const char *user_id, int64_t limit, int64_t offset, json_t **out)
+{
+    struct subscription s;
+    int rc = sub_ensure(user_id, &s); /* so the creation event is there from the start */
+    json_t *items;
+    int64_t total;
+    if (!rc)
+        rc = store_history_list(user_id, limit, offset, &items, &total);
+    if (!rc)
+        *out = json_pack("{s:I, s:o, s:I, s:I}", "total", (json_int_t)total, "items", items,
+                         "limit", (json_int_t)limit, "offset", (json_int_t)offset);
+    return rc;
+}
+
+/* ---- usage ---- */
+
+static int64_t remaining(int64_t limit, int64_t used)
+{
+    return limit < 0 ? -1 : limit > used ? limit - used : 0;
+}
+
+int billing_usage_summary(const struct user *u, json_t **out)
+{
+    const struct plan *p = plan_for(u->subscription_plan);
+    int64_t now = time_now_ms();
+    struct period month, day;
+    period_month(now, &month);
+    period_day(now, &day);
+    char mkey[8], dkey[11];
+    period_month_key(now, mkey);
+    period_day_key(now, dkey);
+    json_t *mc, *dc;
+    int rc = store_counters(u->id, mkey, &mc);
+    if (rc)
+        return rc;
+    if ((rc = store_counters(u->id, dkey, &dc))) {
+        json_decref(mc);
+        return rc;
+    }
+    json_t *usage = json_object();
+    int64_t used[RES_COUNT];
+    for (int i = 0; i < RES_COUNT; i++) {
+        const char *n = plan_resource_name((enum plan_resource)i);
+        used[i] = json_integer_value(json_object_get(mc, n));
+        json_object_set_new(usage, n,
+                            json_pack("{s:I, s:I, s:I}", "used", (json_int_t)used[i], "limit",
+                                      (json_int_t)p->limits[i], "remaining",
+                                      (json_int_t)remaining(p->limits[i], used[i])));
+    }
+    json_t *daily = json_object();
+    for (int i = 0; i < p->ndaily; i++) {
+        int64_t d = json_integer_value(json_object_get(dc, p->daily[i].name));
+        json_object_set_new(daily, p->daily[i].name,
+                            json_pack("{s:I, s:I, s:I}", "used", (json_int_t)d, "limit",
+                                      (json_int_t)p->daily[i].limit, "remaining",
+                                      (json_int_t)remaining(p->daily[i].limit, d)));
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(dc, k, v) { /* counted features the plan does not limit */
+        if (!json_object_get(daily, k))
+            json_object_set_new(daily, k,
+                                json_pack("{s:O, s:i, s:i}", "used", v, "limit", -1,
+                                          "remaining", -1));
+    }
+    json_decref(mc);
+    json_decref(dc);
+    char ps[32], pe[32], reset[32];
+    *out = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:s, s:s, s:b, s:{s:s, s:s, s:o}}",
+        "messages_this_month", (json_int_t)used[RES_MESSAGES], "background_tasks_this_month",
+        (json_int_t)used[RES_BACKGROUND_TASKS], "api_calls_this_month",
+        (json_int_t)used[RES_API_CALLS], "storage_mb_this_month",
+        (json_int_t)used[RES_STORAGE_MB], "quota_remaining",
+        (json_int_t)remaining(p->limits[RES_MESSAGES], used[RES_MESSAGES]), "limits",
+        plan_limits_json(p), "usage", usage, "period_start", time_iso(month.start_ms, ps),
+        "period_end", time_iso(month.end_ms - 1, pe), "plan_type", p->type, "limits_bypassed",
+        u->is_superuser || !enforce, "daily", "date", dkey, "reset_at",
+        time_iso(day.end_ms, reset), "counters", daily);
+    return 0;
+}
+
+int billing_quota(const struct user *u, const char *resource, json_t **out)
+{
+    int ri = plan_resource_index(resource);
+    if (ri < 0)
+        return RAGD_EINVAL;
+    const struct plan *p = plan_for(u->subscription_plan);
+    int64_t now = time_now_ms();
+    struct period month;
+    period_month(now, &month);
+    char mkey[8];
+    period_month_key(now, mkey);
+    int64_t used = 0, held = 0;
+    int rc = store_counter_get(u->id, resource, mkey, &used);
+    if (!rc)
+        rc = store_hold_sum(u->id, resource, mkey, now, &held);
+    if (rc)
+        return rc;
+    int64_t limit = p->limits[ri];
+    int bypass = u->is_superuser || !enforce;
+    int has = bypass || limit < 0 || used + held < limit;
+    char ps[32], pe[32];
+    *out = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:s, s:b, s:s, s:s}", "resource_type",
+                     resource, "has_quota", has, "current_usage", (json_int_t)used, "reserved",
+                     (json_int_t)held, "max_allowed", (json_int_t)limit, "remaining",
+                     (json_int_t)remaining(limit, used + held), "plan_type", p->type,
+                     "limits_bypassed", bypass, "period_start", time_iso(month.start_ms, ps),
+                     "period_end", time_iso(month.end_ms - 1, pe));
+    return 0;
+}
+
+int billing_record_usage(const char *user_id, const char *resource, int64_t quantity,
+                         json_t *extra)
+{
+    if (!enabled)
+        return 0;
+    if (quantity < 1 || plan_resource_index(resource) < 0)
+        return RAGD_EINVAL;
+    int64_t now = time_now_ms();
+    struct period month;
+    period_month(now, &month);
+    char mkey[8], ps[32], pe[32];
+    period_month_key(now, mkey);
+    char *x = extra ? json_dumps(extra, JSON_COMPACT) : NULL;
+    db_conn_t *c = db_conn();
+    int rc = db_begin(c);
+    if (!rc) {
+        rc = store_counter_add(user_id, resource, mkey, quantity);
+        if (!rc)
+            rc = store_usage_add(user_id, resource, quantity, time_iso(month.start_ms, ps),
+                                 time_iso(month.end_ms - 1, pe), x);
+        rc = end_tx(c, rc);
+    }
+    free(x);
+    return rc;
+}
+
+/* ---- holds ---- */
+
+enum { MAX_ITEMS = 8 };
+
+struct hold_item {
+    char name[PLAN_NAME_MAX];
+    char period[11];
+    int64_t qty;
+    int monthly;                 /* a plan resource: a usage record is written on commit */
+    int64_t start_ms, end_ms;    /* its period */
+};
+
+struct hold {
+    char id[37], user_id[37];
+    struct hold_item items[MAX_ITEMS];
+    int n;
+    json_t *extra;
+    int manual, done;
+};
+
+/* What one reservation asks for. */
+struct want {
+    const char *name;
+    int64_t qty, limit;
+    int monthly;
+};
+
+static void hold_release(struct hold *h);
+
+static void hold_free(void *p)
+{
+    struct hold *h = p;
+    hold_release(h);
+    json_decref(h->extra);
+    free(h);
+}
+
+static void on_reply(struct req *r, int status, void *arg)
+{
+    (void)arg;
+    struct hold *h = req_slot(r, SLOT_QUOTA);
+    if (!h || h->done || h->manual)
+        return;
+    if (status < 400)
+        billing_commit(r);
+    else
+        billing_release(r);
+}
+
+static struct hold *hold_of(struct req *r, const struct user *u)
+{
+    struct hold *h = req_slot(r, SLOT_QUOTA);
+    if (!h) {
+        h = xcalloc(1, sizeof *h);
+        uuid4(h->id);
+        snprintf(h->user_id, sizeof h->user_id, "%s", u->id);
+        req_set_slot(r, SLOT_QUOTA, h, hold_free);
+        req_on_reply(r, on_reply, NULL);
+    }
+    return h;
+}
+
+static int held_already(const struct hold *h, const char *name)
+{
+    for (int i = 0; i < h->n; i++)
+        if (!strcmp(h->items[i].name, name))
+            return 1;
+    return 0;
+}
+
+/* Adds qty to the in-memory copy of the hold (what commit will record). */
+static void note_item(struct hold *h, const struct want *w, const char *period,
+                      const struct period *per)
+{
+    for (int i = 0; i < h->n; i++)
+        if (!strcmp(h->items[i].name, w->name)) {
+            h->items[i].qty += w->qty;
+            return;
+        }
+    if (h->n == MAX_ITEMS)
+        panic("too many quota items on one request"); /* take() checks before reserving */
+    struct hold_item *it = &h->items[h->n++];
+    snprintf(it->name, sizeof it->name, "%s", w->name);
+    snprintf(it->period, sizeof it->period, "%s", period);
+    it->qty = w->qty;
+    it->monthly = w->monthly;
+    it->start_ms = per->start_ms;
+    it->end_ms = per->end_ms;
+}
+
+struct refusal {
+    int index;          /* the want that did not fit */
+    int64_t used;       /* committed + held */
+};
+
+/* Checks every want against its limit and writes the holds, all in one transaction.
+ * Returns 0, RAGD_ELIMIT with *ref filled, or a store error. */
+static int reserve(struct hold *h, const struct want *w, int n, int bypass, struct refusal *ref)
+{
+    int64_t now = time_now_ms();
+    struct period month, day;
+    period_month(now, &month);
+    period_day(now, &day);
+    char mkey[8], dkey[11];
+    period_month_key(now, mkey);
+    period_day_key(now, dkey);
+    db_conn_t *c = db_conn();
+    int rc = db_begin(c);
+    if (rc)
+        return rc;
+    rc = store_hold_purge(h->user_id, now);
+    for (int i = 0; !rc && i < n; i++) {
+        const char *key = w[i].monthly ? mkey : dkey;
+        if (!bypass && w[i].limit >= 0) {
+            int64_t used = 0, held = 0;
+            rc = store_counter_get(h->user_id, w[i].name, key, &used);
+            if (!rc)
+                rc = store_hold_sum(h->user_id, w[i].name, key, now, &held);
+            if (rc)
+                break;
+            int64_t have = used + held;
+            if (w[i].qty > w[i].limit - have || (w[i].qty == 0 && have >= w[i].limit)) {
+                ref->index = i;
+                ref->used = have;
+                rc = RAGD_ELIMIT;
+                break;
+            }
+        }
+        if (w[i].qty > 0)
+            rc = store_hold_add(h->id, h->user_id, w[i].name, key, w[i].qty, now + hold_ttl_ms);
+    }
+    if ((rc = end_tx(c, rc)))
+        return rc;
+    for (int i = 0; i < n; i++)
+        if (w[i].qty > 0)
+            note_item(h, &w[i], w[i].monthly ? mkey : dkey, w[i].monthly ? &month : &day);
+    return 0;
+}
+
+/* "mcqs_per_day" -> "MCQ", "pdf_uploads" -> "PDF_UPLOAD", "daily_tokens" -> "TOKEN". */
+static void feature_code(const char *name, char *out, size_t cap)
+{
+    char base[PLAN_NAME_MAX];
+    if (!strcmp(name, "daily_tokens"))
+        snprintf(base, sizeof base, "token");
+    else if (!strcmp(name, "daily_requests"))
+        snprintf(base, sizeof base, "request");
+    else {
+        snprintf(base, sizeof base, "%s", name);
+        size_t n = strlen(base);
+        if (n > 8 && !strcmp(base + n - 8, "_per_day"))
+            base[n -= 8] = '\0';
+        if (n > 1 && base[n - 1] == 's')
+            base[--n] = '\0';
+    }
+    size_t i = 0;
+    for (; base[i] && i + 1 < cap; i++)
+        out[i] = (char)(base[i] >= 'a' && base[i] <= 'z' ? base[i] - 32 : base[i]);
+    out[i] = '\0';
+}
+
+static void set_retry_after(struct req *r, int64_t until_ms)
+{
+    int64_t s = (until_ms - time_now_ms() + 999) / 1000;
+    char buf[24];
+    snprintf(buf, sizeof buf, "%lld", (long long)(s < 1 ? 1 : s));
+    http_header(r, "Retry-After", buf);
+}
+
+/* "mcqs_per_day" -> "MCQ", "pdf_uploads" -> "PDF upload": words of up to three letters are
+ * taken for acronyms. */
+static void feature_label(const char *code, char *out, size_t cap)
+{
+    size_t i = 0, word = 0;
+    for (; code[i] && i + 1 < cap; i++) {
+        if (code[i] == '_') {
+            out[i] = ' ';
+            word = i + 1;
+            continue;
+        }
+        size_t wl = strcspn(code + word, "_");
+        out[i] = (char)(wl <= 3 || code[i] < 'A' || code[i] > 'Z' ? code[i] : code[i] + 32);
+    }
+    out[i] = '\0';
+}
+
+static void refuse_daily(struct req *r, const struct plan *p, const struct want *w, int64_t used)
+{
+    char code[PLAN_NAME_MAX + 32], feature[PLAN_NAME_MAX], label[PLAN_NAME_MAX], reset[32];
+    char msg[256];
+    feature_code(w->name, feature, sizeof feature);
+    feature_label(feature, label, sizeof label);
+    snprintf(code, sizeof code, "%s_LIMIT_EXCEEDED", feature);
+    struct period day;
+    period_day(time_now_ms(), &day);
+    snprintf(msg, sizeof msg, "You've reached your daily %s limit of %lld.", label,
+             (long long)w->limit);
+    set_retry_after(r, day.end_ms);
+    http_error_json(r, 429, code,
+                    json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}", "error",
+                              "Daily limit exceeded", "message", msg, "feature", w->name,
+                              "limit", (json_int_t)w->limit, "used", (json_int_t)used,
+                              "reset_at", time_iso(day.end_ms, reset), "plan_type", p->type,
+                              "action", "upgrade", "upgrade_url", "/billing/plans"));
+}
+
+static void refuse_quota(struct req *r, const struct plan *p, const struct want *w, int64_t used)
+{
+    struct period month;
+    period_month(time_now_ms(), &month);
+    set_retry_after(r, month.end_ms);
+    char reset[32];
+    http_error_json(r, 429, "QUOTA_EXCEEDED",
+                    json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}", "error",
+                              "Quota exceeded", "resource", w->name, "current_usage",
+                              (json_int_t)used, "limit", (json_int_t)w->limit, "upgrade_to",
+                              plan_upgrade_to(p->type), "upgrade_url", "/billing/plans",
+                              "plan_type", p->type, "reset_at", time_iso(month.end_ms, reset)));
+}
+
+static int take(struct req *r, struct want *w, int n)
+{
+    const struct user *u = auth_user(r);
+    const struct plan *p = plan_for(u->subscription_plan);
+    struct hold *h = hold_of(r, u);
+    if (h->done) {
+        log_json(LOG_ERROR, "quota reserved after the request's holds were settled",
+                 json_pack("{s:s}", "request_id", req_id(r)));
+        http_error(r, 500, "INTERNAL_ERROR", "Internal server error");
+        return -1;
+    }
+    /* A request pays one daily request however many resources it reserves. */
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (!(!strcmp(w[i].name, "daily_requests") && held_already(h, "daily_requests")))
+            w[m++] = w[i];
+    int fresh = 0;
+    for (int i = 0; i < m; i++)
+        fresh += w[i].qty > 0 && !held_already(h, w[i].name);
+    if (h->n + fresh > MAX_ITEMS) {
+        log_json(LOG_ERROR, "too many quota counters on one request",
+                 json_pack("{s:s, s:i}", "request_id", req_id(r), "max", MAX_ITEMS));
+        http_error(r, 500, "INTERNAL_ERROR", "Internal server error");
+        return -1;
+    }
+    struct refusal ref = {0, 0};
+    int rc = reserve(h, w, m, u->is_superuser || !enforce, &ref);
+    if (!rc)
+        return 0;
+    if (rc == RAGD_ELIMIT) {
+        metrics_reject("quota");
+        if (w[ref.index].monthly)
+            refuse_quota(r, p, &w[ref.index], ref.used);
+        else
+            refuse_daily(r, p, &w[ref.index], ref.used);
+        log_json(LOG_INFO, "quota refused",
+                 json_pack("{s:s, s:s, s:I, s:I, s:s}", "user_id", u->id, "name",
+                           w[ref.index].name, "used", (json_int_t)ref.used, "limit",
+                           (json_int_t)w[ref.index].limit, "request_id", req_id(r)));
+        return -1;
+    }
+    log_json(LOG_ERROR, "quota reservation failed",
+             json_pack("{s:s, s:s}", "error", ragd_strerror(rc), "request_id", req_id(r)));
+    http_store_error(r, rc == RAGD_EUNAVAIL ? rc : RAGD_EUNAVAIL);
+    return -1;
+}
+
+int billing_reserve(struct req *r, const char *resource, int64_t quantity)
+{
+    int ri = plan_resource_index(resource);
+    if (ri < 0 || quantity < 1) {
+        log_json(LOG_ERROR, "bad quota reservation",
+                 json_pack("{s:s, s:I, s:s}", "resource", resource ? resource : "(null)",
+                           "quantity", (json_int_t)quantity, "path", req_path(r)));
+        http_error(r, 500, "INTERNAL_ERROR", "Internal server error");
+        return -1;
+    }
+    const struct user *u = auth_user(r);
+    if (!enabled || !u)
+        return 0;
+    const struct plan *p = plan_for(u->subscription_plan);
+    struct want w[3];
+    int n = 0;
+    if (ri == RES_MESSAGES)
+        w[n++] = (struct want){"daily_tokens", 0, plan_daily_limit(p, "daily_tokens"), 0};
+    if (ri == RES_MESSAGES || ri == RES_API_CALLS)
+        w[n++] = (struct want){"daily_requests", 1, plan_daily_limit(p, "daily_requests"), 0};
+    w[n++] = (struct want){plan_resource_name((enum plan_resource)ri), quantity, p->limits[ri], 1};
+    return take(r, w, n);
+}
+
+int billing_daily_take(struct req *r, const char *name, int64_t quantity)
+{
+    size_t len = name ? strlen(name) : 0;
+    int ok = len > 0 && len < PLAN_NAME_MAX && quantity >= 1 && plan_resource_index(name) < 0;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+             name[i] == '_';
+    if (!ok) {
+        log_json(LOG_ERROR, "bad daily limit name",
+                 json_pack("{s:s, s:s}", "name", name ? name : "(null)", "path", req_path(r)));
+        http_error(r, 500, "INTERNAL_ERROR", "Internal server error");
+        return -1;
+    }
+    const struct user *u = auth_user(r);
+    if (!enabled || !u)
+        return 0;
+    const struct plan *p = plan_for(u->subscription_plan);
+    struct want w = {name, quantity, plan_daily_limit(p, name), 0};
+    return take(r, &w, 1);
+}
+
+void billing_usage_extra(struct req *r, json_t *extra)
+{
+    struct hold *h = req_slot(r, SLOT_QUOTA);
+    if (!h) {
+        json_decref(extra);
+        return;
+    }
+    json_decref(h->extra);
+    h->extra = extra;
+}
+
+void billing_hold_manual(struct req *r)
+{
+    struct hold *h = req_slot(r, SLOT_QUOTA);
+    if (h)
+        h->manual = 1;
+}
+
+/* Records the hold's items (counters, usage records, daily tokens) and drops its rows, in
+ * one transaction. request_id is for the log. */
+static int hold_commit(struct hold *h, const char *request_id)
+{
+    if (h->done)
+        return 0;
+    char *x = h->extra ? json_dumps(h->extra, JSON_COMPACT) : NULL;
+    json_t *tok = h->extra ? json_object_get(h->extra, "tokens_used") : NULL;
+    int64_t tokens =
+        json_is_integer(tok) && json_integer_value(tok) > 0 ? json_integer_value(tok) : 0;
+    db_conn_t *c = db_conn();
+    int rc = db_begin(c);
+    int began = !rc;
+    for (int i = 0; !rc && i < h->n; i++) {
+        struct hold_item *it = &h->items[i];
+        rc = store_counter_add(h->user_id, it->name, it->period, it->qty);
+        if (!rc && it->monthly) {
+            char ps[32], pe[32];
+            rc = store_usage_add(h->user_id, it->name, it->qty, time_iso(it->start_ms, ps),
+                                 time_iso(it->end_ms - 1, pe), x);
+        }
+    }
+    if (!rc && tokens) {
+        char dkey[11];
+        period_day_key(time_now_ms(), dkey);
+        rc = store_counter_add(h->user_id, "daily_tokens", dkey, tokens);
+    }
+    if (!rc)
+        rc = store_hold_drop(h->id);
+    if (began)
+        rc = end_tx(c, rc);
+    free(x);
+    if (rc) {
+        /* The response is already decided; the hold stays until it expires. */
+        log_json(LOG_ERROR, "usage not recorded",
+                 json_pack("{s:s, s:s, s:s}", "hold_id", h->id, "error", ragd_strerror(rc),
+                           "request_id", request_id ? request_id : ""));
+        return rc;
+    }
+    h->done = 1;
+    return 0;
+}
+
+static void hold_release(struct hold *h)
+{
+    if (h->done)
+        return;
+    h->done = 1;
+    if (h->n) {
+        int rc = store_hold_drop(h->id);
+        if (rc)
+            log_json(LOG_WARN, "quota hold not released (it will expire)",
+                     json_pack("{s:s, s:s}", "hold_id", h->id, "error", ragd_strerror(rc)));
+    }
+}
+
+int billing_commit(struct req *r)
+{
+    struct hold *h = req_slot(r, SLOT_QUOTA);
+    return h ? hold_commit(h, req_id(r)) : 0;
+}
+
+void billing_release(struct req *r)
+{
+    struct hold *h = req_slot(r, SLOT_QUOTA);
+    if (h)
+        hold_release(h);
+}
+
+int billing_quota_guard(struct req *r, const struct route *rt)
+{
+    if (!rt->quota || !auth_user(r))
+        return 0;
+    return billing_reserve(r, rt->quota, 1);
+}

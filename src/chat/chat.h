@@ -1,0 +1,67 @@
+/* chat.h - the chat service: slash commands, retrieval, the RAG prompt (seed 000's
+ * _build_rag_prompt plus the session's last turns, truncated to the model's context),
+ * generation with fallback to the extractive provider, conversation history and analytics.
+ *
+ * The HTTP layer (api/chat.c) validates the request, checks the session and the per-feature
+ * limits, then calls chat_answer from a worker thread. */
+#ifndef RAGD_CHAT_H
+#define RAGD_CHAT_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "knowledge/knowledge.h"
+#include "llm/provider.h"
+#include "store/store.h"
+
+/* Slash commands of seed 003. */
+struct chat_command {
+    enum prov_task task;  /* PROV_TASK_ANSWER when the message is not a command */
+    const char *name;     /* "mcq" ... (static) */
+    const char *feature;  /* daily counter name: "mcqs_generated" ... (static) */
+    char topic[512];
+};
+
+/* Parses message. Returns 0 (not a command, or a command with cmd filled), or RAGD_EINVAL
+ * with a message in err for an unknown command or a command without a topic. */
+int chat_parse_command(const char *message, struct chat_command *cmd, char *err,
+                       size_t errcap);
+
+/* 0 if session_id is new or belongs to user_id; RAGD_ENOTFOUND if it is another user's. */
+int chat_check_session(const char *session_id, const char *user_id);
+
+struct chat_opts {
+    const char *message;
+    const char *session_id; /* a UUID, or NULL for a new session */
+    int enable_rag;
+    size_t top_k;
+    enum kn_route route;
+    json_t *filters; /* validated; may be NULL */
+    int debug;
+    const struct chat_command *command;
+};
+
+/* Answers for user u: retrieval, prompt, generation (on_token receives the text as it is
+ * produced and may return non-zero to stop), storage of both messages. On success
+ * *response is seed 000's ChatResponse (new reference) with session_id, message_id, answer,
+ * confidence, response_type, context_used, sources, retrieval_route, response_time_ms,
+ * tokens_used, subscription_plan, usage_info, debug_info, and for commands "command" and
+ * "command_output". Errors: RAGD_ENOTFOUND (another user's session), store errors. A failed
+ * generator falls back to the extractive provider (debug_info.fallback_applied). */
+int chat_answer(const struct user *u, const struct chat_opts *o, prov_token_fn on_token,
+                void *ud, json_t **response, char *err, size_t errcap);
+
+/* The system prompt used for answers (seed 000's default). */
+extern const char *const chat_system_prompt;
+
+/* Builds the prompt messages for a question with passages[0..np) and the session history
+ * [{actor, message}] (may be NULL), keeping the total within budget tokens as counted by p:
+ * the oldest turns go first, then the lowest-ranked passages, then the question is cut.
+ * Returns the number of messages written to msgs (at most 2 + 10); their strings are owned
+ * by *arena (free each then the array: chat_prompt_free). *np_used gets the passages kept. */
+size_t chat_build_prompt(prov_provider_t *p, const char *system, const char *question,
+                         const struct prov_passage *passages, size_t np, json_t *history,
+                         int budget, struct prov_message *msgs, char ***arena, size_t *np_used);
+void chat_prompt_free(char **arena);
+
+#endif

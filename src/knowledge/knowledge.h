@@ -1,0 +1,122 @@
+/* knowledge.h - the knowledge service: document intake, the background ingestion queue
+ * (extract -> chunk -> embed -> index), the index manager (BM25 + HNSW, persisted under the
+ * data directory and reconciled with the store at start), search with routes and filters,
+ * and the caches of seed 001 (query embeddings 24 h, search results 30 min, dropped whenever
+ * a document changes).
+ *
+ * Visibility: a caller sees shared documents, its own, and those of its organization
+ * (store/knowledge.h); searches only ever return chunks of visible documents.
+ *
+ * Configuration: DOCUMENT_MAX_BYTES (10 MiB), CHUNK_SIZE (512 tokens), CHUNK_OVERLAP (50),
+ * INGEST_WORKERS (1), INDEX_SAVE_INTERVAL_SECONDS (5), HNSW_M (16), HNSW_EF_CONSTRUCTION
+ * (200), HNSW_EF_SEARCH (64), BM25_K1 (1.2), BM25_B (0.75), SEARCH_CACHE_TTL_SECONDS (1800),
+ * EMBEDDING_CACHE_TTL_SECONDS (86400), and the embedder of llm/provider.h.
+ *
+ * All functions are thread-safe after knowledge_init. */
+#ifndef RAGD_KNOWLEDGE_H
+#define RAGD_KNOWLEDGE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Loads or rebuilds the indexes, starts the ingestion workers and re-queues documents left
+ * unfinished by a previous run. Returns 0 or RAGD_EIO / RAGD_EDB with a message in err. */
+int knowledge_init(const char *data_dir, char *err, size_t errcap);
+/* Finishes queued ingestion, stops the workers and saves the indexes. */
+void knowledge_shutdown(void);
+
+struct kn_caller {
+    const char *user_id;
+    const char *org_id; /* NULL or "" */
+    int is_admin;
+};
+
+struct kn_upload {
+    const void *data; /* the document's bytes (copied) */
+    size_t len;
+    const char *title, *category, *source; /* may be NULL */
+    json_t *tags;     /* array of strings or NULL (borrowed) */
+    json_t *metadata; /* object or NULL (borrowed) */
+    double importance; /* 0 = 1.0 */
+    int shared;        /* visible to everybody (admins only; the caller checks) */
+};
+
+/* Checks the bytes (type sniffed from content), stores them, creates the document with
+ * status "pending" and queues its ingestion. On success *doc is the document JSON (new
+ * reference). Errors, with a message in err:
+ *   RAGD_ERANGE   larger than DOCUMENT_MAX_BYTES
+ *   RAGD_EINVAL   empty, binary or not UTF-8 (PDFs are checked by the worker)
+ *   RAGD_ELIMIT   the ingestion queue is full
+ *   RAGD_EIO / RAGD_EDB / RAGD_EUNAVAIL */
+int knowledge_submit(const struct kn_caller *c, const struct kn_upload *u, json_t **doc,
+                     char *err, size_t errcap);
+
+/* Deletes a document visible to c with its chunks, vectors, index entries and cached
+ * results. RAGD_ENOTFOUND if not visible, RAGD_EPERM if visible but neither c's own nor c an
+ * admin. */
+int knowledge_delete(const struct kn_caller *c, const char *doc_id);
+
+/* Effective upload limit in bytes. */
+size_t knowledge_max_bytes(void);
+
+/* Documents waiting for or in ingestion. */
+size_t knowledge_queue_length(void);
+/* Waits until the queue is empty (CLI seeding, tests); up to timeout_ms. 0 or RAGD_ETIMEOUT. */
+int knowledge_wait_idle(int64_t timeout_ms);
+
+/* ---- search ---- */
+
+enum kn_route { KN_AUTO, KN_VECTOR, KN_EXACT, KN_HYBRID };
+const char *knowledge_route_name(enum kn_route r);
+/* Parses "auto" / "vector" / "exact" / "hybrid" (also "semantic" = vector, "keyword" =
+ * exact). 0 or RAGD_EINVAL. */
+int knowledge_route_parse(const char *s, enum kn_route *out);
+
+struct kn_query {
+    const char *text;
+    size_t top_k;       /* 1..100 */
+    enum kn_route route;
+    json_t *filters;    /* validated by knowledge_filters_check; may be NULL */
+    double w_vector, w_keyword; /* hybrid weights (>= 0, not both 0) */
+    int vector_fallback; /* route vector without an embedder falls back to exact */
+};
+
+/* Checks a filters object: keys category, source, tags, document_id (a string or an array
+ * of strings each), shared (bool). Returns 0, or RAGD_EINVAL with *field ("filters.xxx",
+ * static) and a message. */
+int knowledge_filters_check(json_t *filters, const char **field, char *err, size_t errcap);
+
+struct kn_result {
+    json_t *results;      /* [{document_id, chunk_id, title, content, score, source, metadata}] */
+    enum kn_route used;   /* the route that ran */
+    json_t *methods_used; /* ["vector", "keyword"] ... */
+    int cached, fallback; /* served from the cache; vector was asked for but unavailable */
+    double ms;
+};
+
+/* Runs a search for c. On success fills *res (free with knowledge_result_free). Errors:
+ * RAGD_EUNAVAIL with a message when the vector route is asked for explicitly (without
+ * vector_fallback) and no embedder is configured or it failed; store errors. */
+int knowledge_search(const struct kn_caller *c, const struct kn_query *q, struct kn_result *res,
+                     char *err, size_t errcap);
+void knowledge_result_free(struct kn_result *res);
+
+/* 1 when an embedder is configured (vector route available). */
+int knowledge_vector_available(void);
+
+/* {status, chunks, vectors, documents_queued, bm25_terms, ...} for /health/detailed. */
+json_t *knowledge_health(void);
+
+/* ---- demo corpus ---- */
+
+/* Ingests every *.md file under dir (recursively, sorted) as shared documents with category
+ * "ragd-docs" and source "docs/<path>", skipping files already present (same content).
+ * *summary: {directory, files, ingested, skipped, failed, documents: [...]} (new ref). */
+int knowledge_seed_dir(const char *dir, const char *owner_id, json_t **summary, char *err,
+                       size_t errcap);
+/* The demo corpus directory: KNOWLEDGE_DOCS_DIR, else the first existing of ./docs and
+ * docs/ next to the executable or two levels up (build/<flavour>/ragd). NULL if none. */
+const char *knowledge_docs_dir(void);
+
+#endif

@@ -1,0 +1,192 @@
+#include "limits/limits.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/auth.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "limits/limiter.h"
+
+enum { MAX_RESOURCES = 32, NAME_MAX_LEN = 32 };
+
+struct budget {
+    char name[NAME_MAX_LEN];
+    int64_t calls, period_s;
+};
+
+static struct budget budgets[MAX_RESOURCES];
+static int nbudgets, enabled = 1;
+
+static const struct budget defaults[] = {
+    {"chat", 30, 60}, {"search", 60, 60}, {"api", 100, 60}, {"billing", 20, 60}};
+
+int limits_enabled(void)
+{
+    return enabled;
+}
+
+void limits_reset(void)
+{
+    nbudgets = 0;
+    enabled = 1;
+}
+
+static struct budget *find(const char *name)
+{
+    for (int i = 0; i < nbudgets; i++)
+        if (!strcmp(budgets[i].name, name))
+            return &budgets[i];
+    return NULL;
+}
+
+/* Parses "calls/seconds" (or just "calls", per 60 s). */
+static int parse_budget(const char *s, int64_t *calls, int64_t *period)
+{
+    char *end;
+    long long c = strtoll(s, &end, 10);
+    long long p = 60;
+    if (end == s || c < 0 || c > 1000000000)
+        return RAGD_EINVAL;
+    if (*end == '/') {
+        const char *q = end + 1;
+        p = strtoll(q, &end, 10);
+        if (end == q || p < 1 || p > 31 * 86400)
+            return RAGD_EINVAL;
+    }
+    if (*end)
+        return RAGD_EINVAL;
+    *calls = c;
+    *period = p;
+    return 0;
+}
+
+/* Adds (or overrides from RATE_LIMIT_<NAME>) the budget for name, starting from def. */
+static int define(const char *name, const struct budget *def, char *err, size_t errcap)
+{
+    if (strlen(name) >= NAME_MAX_LEN || nbudgets == MAX_RESOURCES) {
+        snprintf(err, errcap, "rate-limit resource '%s': name too long or too many resources",
+                 name);
+        return RAGD_EINVAL;
+    }
+    struct budget b = *def;
+    snprintf(b.name, sizeof b.name, "%s", name);
+    char var[NAME_MAX_LEN + 16];
+    int n = snprintf(var, sizeof var, "RATE_LIMIT_");
+    for (const char *p = name; *p && n + 1 < (int)sizeof var; p++) {
+        char ch = *p;
+        if (ch >= 'a' && ch <= 'z')
+            ch = (char)(ch - 32);
+        else if (!(ch >= 'A' && ch <= 'Z') && !(ch >= '0' && ch <= '9'))
+            ch = '_';
+        var[n++] = ch;
+    }
+    var[n] = '\0';
+    const char *v = config_str(var, NULL);
+    if (v && parse_budget(v, &b.calls, &b.period_s)) {
+        snprintf(err, errcap, "%s must be CALLS/SECONDS (e.g. 30/60), got '%s'", var, v);
+        return RAGD_EINVAL;
+    }
+    budgets[nbudgets++] = b;
+    return 0;
+}
+
+struct scan {
+    int rc;
+    char *err;
+    size_t errcap;
+};
+
+static void add_route_resource(const struct route *rt, void *arg)
+{
+    struct scan *s = arg;
+    if (s->rc || !rt->rate || find(rt->rate))
+        return;
+    const struct budget *api = find("api");
+    s->rc = define(rt->rate, api ? api : &defaults[2], s->err, s->errcap);
+    if (!s->rc)
+        log_json(LOG_INFO, "rate-limit resource without a default budget",
+                 json_pack("{s:s, s:I, s:I}", "resource", rt->rate, "calls",
+                           (json_int_t)find(rt->rate)->calls, "period_s",
+                           (json_int_t)find(rt->rate)->period_s));
+}
+
+int limits_init(char *err, size_t errcap)
+{
+    nbudgets = 0;
+    enabled = config_bool("ENABLE_RATE_LIMITING", 1);
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
+        int rc = define(defaults[i].name, &defaults[i], err, errcap);
+        if (rc)
+            return rc;
+    }
+    struct scan s = {0, err, errcap};
+    http_foreach_route(add_route_resource, &s);
+    if (s.rc)
+        return s.rc;
+    if (enabled)
+        http_set_guard(GUARD_RATE, limits_rate_guard);
+    return 0;
+}
+
+int limits_rate_of(const char *resource, int64_t *calls, int64_t *period_s)
+{
+    const struct budget *b = resource ? find(resource) : NULL;
+    if (!b)
+        return RAGD_ENOTFOUND;
+    *calls = b->calls;
+    *period_s = b->period_s;
+    return 0;
+}
+
+static void header_int(struct req *r, const char *name, int64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%lld", (long long)v);
+    http_header(r, name, buf);
+}
+
+int limits_rate_guard(struct req *r, const struct route *rt)
+{
+    if (!rt->rate)
+        return 0;
+    const struct user *u = auth_user(r);
+    if (u && u->is_superuser)
+        return 0;
+    const struct budget *b = find(rt->rate);
+    if (!b) {
+        /* A route table registered after limits_init: fall back to the api budget. */
+        b = find("api");
+        if (!b)
+            return 0;
+    }
+    char key[160];
+    if (u)
+        snprintf(key, sizeof key, "rl:u:%s:%s", u->id, rt->rate);
+    else
+        snprintf(key, sizeof key, "rl:ip:%s:%s", req_ip(r), rt->rate);
+    struct limit_result res;
+    int rc = limiter_take(key, b->calls, b->period_s * 1000, 1, 0, &res);
+    if (rc) {
+        /* Fail open: a broken limiter backend must not take the API down. */
+        log_json(LOG_WARN, "rate limiter unavailable; request allowed",
+                 json_pack("{s:s, s:s}", "backend", limiter_backend(), "error",
+                           ragd_strerror(rc)));
+        return 0;
+    }
+    header_int(r, "X-RateLimit-Limit", b->calls);
+    header_int(r, "X-RateLimit-Remaining", res.remaining);
+    header_int(r, "X-RateLimit-Reset", (res.reset_ms + 999) / 1000);
+    if (res.allowed)
+        return 0;
+    int64_t retry = (res.retry_after_ms + 999) / 1000;
+    header_int(r, "Retry-After", retry < 1 ? 1 : retry);
+    metrics_reject("rate_limit");
+    http_error(r, 429, "RATE_LIMIT_EXCEEDED",
+               "Rate limit exceeded. Max %lld calls per %lld seconds", (long long)b->calls,
+               (long long)b->period_s);
+    return 1;
+}

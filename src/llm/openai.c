@@ -1,0 +1,413 @@
+/* openai.c - OpenAI-compatible HTTP backends over libcurl: chat completions (streamed as
+ * server-sent events) and embeddings. */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/mem.h"
+#include "core/util.h"
+#include "llm/provider.h"
+
+enum { MAX_REPLY = 64 << 20, MAX_LINE = 1 << 20 };
+
+struct oa {
+    char *base, *key, *model;
+    int timeout_s;
+    uint32_t dim;
+};
+
+static struct oa *oa_new(const char *base, const char *key, const char *model, int timeout_s)
+{
+    struct oa *o = xcalloc(1, sizeof *o);
+    size_t n = strlen(base);
+    while (n && base[n - 1] == '/')
+        n--;
+    o->base = xstrndup(base, n);
+    o->key = key && *key ? xstrdup(key) : NULL;
+    o->model = xstrdup(model);
+    o->timeout_s = timeout_s > 0 ? timeout_s : 60;
+    return o;
+}
+
+static void oa_free(void *self)
+{
+    struct oa *o = self;
+    if (!o)
+        return;
+    free(o->base);
+    free(o->key);
+    free(o->model);
+    free(o);
+}
+
+static const char *oa_model(void *self)
+{
+    return ((struct oa *)self)->model;
+}
+
+/* ---- one POST ---- */
+
+struct sink {
+    size_t (*fn)(struct sink *s, const char *p, size_t n); /* returns n to go on */
+    struct sbuf body;
+    int too_big;
+};
+
+static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
+{
+    struct sink *s = ud;
+    return s->fn(s, p, size * nmemb);
+}
+
+/* POSTs json to base+path. Returns 0 with *status, or RAGD_EUNAVAIL / RAGD_ETIMEOUT with a
+ * reason; an aborted transfer (the sink returned short) is 0 with *aborted set. */
+static int post(struct oa *o, const char *path, const char *json, struct sink *s, long *status,
+                int *aborted, char *err, size_t errcap)
+{
+    CURL *c = curl_easy_init();
+    if (!c) {
+        snprintf(err, errcap, "cannot create an HTTP client");
+        return RAGD_EUNAVAIL;
+    }
+    char *url = xasprintf("%s%s", o->base, path);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    h = curl_slist_append(h, "Accept: application/json, text/event-stream");
+    char *auth = NULL;
+    if (o->key) {
+        auth = xasprintf("Authorization: Bearer %s", o->key);
+        h = curl_slist_append(h, auth);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(json));
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)o->timeout_s);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    CURLcode cc = curl_easy_perform(c);
+    int rc = 0;
+    *aborted = 0;
+    if (cc == CURLE_WRITE_ERROR && !s->too_big) {
+        *aborted = 1;
+    } else if (cc == CURLE_OPERATION_TIMEDOUT) {
+        snprintf(err, errcap, "%s: timed out after %d s", path, o->timeout_s);
+        rc = RAGD_ETIMEOUT;
+    } else if (cc != CURLE_OK) {
+        snprintf(err, errcap, "%s: %s", path,
+                 s->too_big ? "reply too large" : curl_easy_strerror(cc));
+        rc = RAGD_EUNAVAIL;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    curl_slist_free_all(h);
+    free(auth);
+    free(url);
+    curl_easy_cleanup(c);
+    return rc;
+}
+
+static size_t collect(struct sink *s, const char *p, size_t n)
+{
+    if (s->body.len + n > MAX_REPLY) {
+        s->too_big = 1;
+        return 0;
+    }
+    sb_add(&s->body, p, n);
+    return n;
+}
+
+/* A short, printable excerpt of an error reply for messages. */
+static void excerpt(const struct sbuf *b, char *out, size_t cap)
+{
+    size_t j = 0;
+    for (size_t i = 0; b->s && i < b->len && j + 1 < cap && i < 200; i++)
+        out[j++] = (b->s[i] >= 0x20 && b->s[i] < 0x7f) ? b->s[i] : ' ';
+    out[j] = '\0';
+}
+
+/* ---- chat completions ---- */
+
+struct stream_ctx {
+    struct sink sink;
+    struct sbuf line;
+    prov_token_fn on_token;
+    void *ud;
+    struct sbuf text;
+    int sse, decided, stopped, done;
+    int prompt_tokens, completion_tokens;
+    char model[128];
+};
+
+static int emit(struct stream_ctx *x, const char *t, size_t n)
+{
+    if (!n)
+        return 0;
+    sb_add(&x->text, t, n);
+    if (x->on_token && x->on_token(x->ud, t, n)) {
+        x->stopped = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static void take_usage(struct stream_ctx *x, json_t *j)
+{
+    json_t *u = json_object_get(j, "usage");
+    if (json_is_object(u)) {
+        x->prompt_tokens = (int)json_integer_value(json_object_get(u, "prompt_tokens"));
+        x->completion_tokens = (int)json_integer_value(json_object_get(u, "completion_tokens"));
+    }
+    const char *m = json_string_value(json_object_get(j, "model"));
+    if (m)
+        snprintf(x->model, sizeof x->model, "%s", m);
+}
+
+/* One "data: {...}" line of the event stream. Returns -1 to abort. */
+static int sse_line(struct stream_ctx *x, const char *l, size_t n)
+{
+    if (n < 5 || strncmp(l, "data:", 5))
+        return 0; /* comments, event names, blank separators */
+    l += 5;
+    n -= 5;
+    while (n && *l == ' ')
+        l++, n--;
+    if (n == 6 && !strncmp(l, "[DONE]", 6)) {
+        x->done = 1;
+        return 0;
+    }
+    json_error_t je;
+    json_t *j = json_loadb(l, n, 0, &je);
+    if (!j)
+        return 0;
+    take_usage(x, j);
+    json_t *ch = json_array_get(json_object_get(j, "choices"), 0);
+    json_t *delta = json_object_get(ch, "delta");
+    const char *t = json_string_value(json_object_get(delta, "content"));
+    int rc = t ? emit(x, t, strlen(t)) : 0;
+    json_decref(j);
+    return rc;
+}
+
+static size_t stream_sink(struct sink *s, const char *p, size_t n)
+{
+    struct stream_ctx *x = (struct stream_ctx *)s;
+    if (!x->decided) {
+        /* An upstream may ignore stream:true and answer with one JSON object. */
+        size_t i = 0;
+        while (i < n && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r'))
+            i++;
+        if (i == n)
+            return n;
+        x->decided = 1;
+        x->sse = p[i] != '{';
+    }
+    if (!x->sse)
+        return collect(s, p, n);
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\n') {
+            size_t len = x->line.len;
+            if (len && x->line.s[len - 1] == '\r')
+                len--;
+            int rc = sse_line(x, x->line.s ? x->line.s : "", len);
+            x->line.len = 0;
+            if (rc)
+                return 0;
+        } else {
+            if (x->line.len >= MAX_LINE) {
+                s->too_big = 1;
+                return 0;
+            }
+            sb_add(&x->line, p + i, 1);
+        }
+    }
+    return n;
+}
+
+static json_t *messages_json(const struct prov_request *req)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < req->n_messages; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s}", "role", req->messages[i].role,
+                                           "content", req->messages[i].content));
+    return a;
+}
+
+static int oa_generate(void *self, const struct prov_request *req, prov_token_fn on_token,
+                       void *ud, struct prov_result *res, char *err, size_t errcap)
+{
+    struct oa *o = self;
+    memset(res, 0, sizeof *res);
+    json_t *body = json_pack("{s:s, s:o, s:b, s:i}", "model", o->model, "messages",
+                             messages_json(req), "stream", 1, "max_tokens",
+                             req->max_tokens > 0 ? req->max_tokens : prov_max_tokens());
+    if (req->temperature >= 0)
+        json_object_set_new(body, "temperature", json_real(req->temperature));
+    char *js = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    struct stream_ctx x = {.sink = {.fn = stream_sink}, .on_token = on_token, .ud = ud};
+    sb_init(&x.sink.body);
+    sb_init(&x.line);
+    sb_init(&x.text);
+    long status = 0;
+    int aborted = 0;
+    int rc = post(o, "/chat/completions", js, &x.sink, &status, &aborted, err, errcap);
+    free(js);
+    if (!rc && !aborted && status != 200) {
+        char ex[256];
+        excerpt(x.sink.body.len ? &x.sink.body : &x.line, ex, sizeof ex);
+        snprintf(err, errcap, "upstream answered HTTP %ld: %s", status, ex);
+        rc = RAGD_EUNAVAIL;
+    }
+    if (!rc && !aborted && !x.sse) {
+        json_error_t je;
+        json_t *j = json_loadb(x.sink.body.s ? x.sink.body.s : "", x.sink.body.len, 0, &je);
+        json_t *msg = json_object_get(json_array_get(json_object_get(j, "choices"), 0),
+                                      "message");
+        const char *t = json_string_value(json_object_get(msg, "content"));
+        if (!t) {
+            snprintf(err, errcap, "upstream reply has no choices[0].message.content");
+            rc = RAGD_EUNAVAIL;
+        } else {
+            take_usage(&x, j);
+            emit(&x, t, strlen(t));
+        }
+        json_decref(j);
+    }
+    if (!rc && x.sse && x.line.len && !aborted)
+        sse_line(&x, x.line.s, x.line.len); /* a last line without its newline */
+    if (!rc) {
+        res->stopped = x.stopped;
+        res->text = sb_take(&x.text);
+        if (!res->text)
+            res->text = xstrdup("");
+        res->prompt_tokens = x.prompt_tokens;
+        res->completion_tokens = x.completion_tokens
+                                     ? x.completion_tokens
+                                     : prov_estimate_tokens(res->text, strlen(res->text));
+        snprintf(res->model, sizeof res->model, "%s", x.model[0] ? x.model : o->model);
+    }
+    sb_free(&x.text);
+    sb_free(&x.line);
+    sb_free(&x.sink.body);
+    return rc;
+}
+
+static int oa_count(void *self, const char *text, size_t len)
+{
+    (void)self;
+    return prov_estimate_tokens(text, len);
+}
+
+static json_t *oa_health(void *self)
+{
+    struct oa *o = self;
+    return json_pack("{s:s, s:s, s:s, s:s}", "status", "healthy", "provider", "openai", "model",
+                     o->model, "base_url", o->base);
+}
+
+static const struct prov_provider_ops openai_ops = {
+    .name = "openai",
+    .generate = oa_generate,
+    .count_tokens = oa_count,
+    .model = oa_model,
+    .health = oa_health,
+    .free = oa_free,
+};
+
+prov_provider_t *prov_openai_create(const char *base, const char *key, const char *model,
+                                  int timeout_s)
+{
+    prov_provider_t *p = xcalloc(1, sizeof *p);
+    p->ops = &openai_ops;
+    p->self = oa_new(base, key, model, timeout_s);
+    return p;
+}
+
+/* ---- embeddings ---- */
+
+static int oa_embed(void *self, const char *const *texts, size_t n, float *out, char *err,
+                    size_t errcap)
+{
+    struct oa *o = self;
+    json_t *input = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(input, json_string(texts[i]));
+    json_t *body = json_pack("{s:s, s:o}", "model", o->model, "input", input);
+    char *js = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    struct sink s = {.fn = collect};
+    sb_init(&s.body);
+    long status = 0;
+    int aborted = 0;
+    int rc = post(o, "/embeddings", js, &s, &status, &aborted, err, errcap);
+    free(js);
+    json_t *j = NULL;
+    if (!rc && status != 200) {
+        char ex[256];
+        excerpt(&s.body, ex, sizeof ex);
+        snprintf(err, errcap, "embeddings upstream answered HTTP %ld: %s", status, ex);
+        rc = RAGD_EUNAVAIL;
+    }
+    if (!rc) {
+        json_error_t je;
+        j = json_loadb(s.body.s ? s.body.s : "", s.body.len, 0, &je);
+        json_t *data = json_object_get(j, "data");
+        if (!json_is_array(data) || json_array_size(data) != n) {
+            snprintf(err, errcap, "embeddings reply: expected %zu items in data", n);
+            rc = RAGD_EFORMAT;
+        }
+        char *seen = xcalloc(n ? n : 1, 1);
+        for (size_t i = 0; !rc && i < n; i++) {
+            json_t *item = json_array_get(data, i);
+            json_t *idx = json_object_get(item, "index");
+            size_t k = json_is_integer(idx) ? (size_t)json_integer_value(idx) : i;
+            json_t *vec = json_object_get(item, "embedding");
+            if (k >= n || seen[k] || !json_is_array(vec) || json_array_size(vec) != o->dim) {
+                snprintf(err, errcap,
+                         "embeddings reply: item %zu is not a %u-dimensional vector with a "
+                         "unique index",
+                         i, o->dim);
+                rc = RAGD_EFORMAT;
+                break;
+            }
+            seen[k] = 1;
+            for (uint32_t d = 0; d < o->dim; d++) {
+                json_t *x = json_array_get(vec, d);
+                if (!json_is_number(x)) {
+                    snprintf(err, errcap, "embeddings reply: non-numeric component");
+                    rc = RAGD_EFORMAT;
+                    break;
+                }
+                out[k * o->dim + d] = (float)json_number_value(x);
+            }
+        }
+        free(seen);
+    }
+    json_decref(j);
+    sb_free(&s.body);
+    return rc;
+}
+
+static const struct prov_embedder_ops openai_embed_ops = {
+    .name = "openai",
+    .embed = oa_embed,
+    .model = oa_model,
+    .free = oa_free,
+};
+
+prov_embedder_t *prov_openai_embedder_create(const char *base, const char *key, const char *model,
+                                           uint32_t dim, int timeout_s)
+{
+    prov_embedder_t *e = xcalloc(1, sizeof *e);
+    struct oa *o = oa_new(base, key, model, timeout_s);
+    o->dim = dim;
+    e->ops = &openai_embed_ops;
+    e->self = o;
+    e->dim = dim;
+    return e;
+}

@@ -1,0 +1,190 @@
+/* provider.c - picks the configured generator and embedder at start, and the wrappers. */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "llm/provider.h"
+
+static prov_provider_t *generator, *extractive;
+static prov_embedder_t *embedder;
+static int max_tokens = 512, context_length = 4096;
+static double temperature = 0.7;
+static int curl_ready;
+
+void prov_result_free(struct prov_result *r)
+{
+    if (!r)
+        return;
+    free(r->text);
+    r->text = NULL;
+}
+
+int prov_estimate_tokens(const char *text, size_t len)
+{
+    (void)text;
+    return (int)((len + 3) / 4);
+}
+
+int prov_max_tokens(void)
+{
+    return max_tokens;
+}
+
+int prov_context_length(void)
+{
+    return context_length;
+}
+
+static void provider_free(prov_provider_t *p)
+{
+    if (!p)
+        return;
+    p->ops->free(p->self);
+    free(p);
+}
+
+int prov_init(char *err, size_t errcap)
+{
+    if (!curl_ready) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        curl_ready = 1;
+    }
+    max_tokens = (int)config_int("GENERATION_MAX_TOKENS", 512, 1, 32768);
+    context_length = (int)config_int("GENERATION_CONTEXT_LENGTH", 4096, 256, 1 << 20);
+    temperature = config_double("GENERATION_TEMPERATURE", 0.7, 0, 2);
+    int timeout = (int)config_int("OPENAI_TIMEOUT_SECONDS", 60, 1, 3600);
+    extractive = prov_extractive_create();
+
+    const char *which = config_str("LLM_PROVIDER", "auto");
+    const char *base = config_str("OPENAI_API_BASE", config_str("OPENAI_BASE_URL", NULL));
+    const char *key = config_str("OPENAI_API_KEY", NULL);
+    const char *model = config_str("OPENAI_MODEL", "gpt-4o-mini");
+    const char *gguf = config_str("GENERATION_MODEL", NULL);
+    size_t gl = gguf ? strlen(gguf) : 0;
+    int have_gguf = gl > 5 && !strcmp(gguf + gl - 5, ".gguf") && access(gguf, R_OK) == 0;
+
+    if (!strcmp(which, "auto"))
+        which = have_gguf ? "local" : (base || key) ? "openai" : "extractive";
+    if (!strcmp(which, "extractive")) {
+        generator = extractive;
+    } else if (!strcmp(which, "openai")) {
+        generator = prov_openai_create(base ? base : "https://api.openai.com/v1", key, model,
+                                      timeout);
+    } else if (!strcmp(which, "local")) {
+        if (!gguf) {
+            snprintf(err, errcap, "LLM_PROVIDER=local needs GENERATION_MODEL (a .gguf file)");
+            return RAGD_EINVAL;
+        }
+        char why[256] = "";
+        int rc = prov_local_create(gguf, context_length, &generator, why, sizeof why);
+        if (rc) {
+            snprintf(err, errcap, "GENERATION_MODEL %s: %s", gguf, why);
+            return RAGD_EINVAL;
+        }
+    } else {
+        snprintf(err, errcap, "LLM_PROVIDER must be auto, extractive, openai or local");
+        return RAGD_EINVAL;
+    }
+
+    const char *ebase = config_str("EMBEDDING_API_BASE", NULL);
+    if (ebase) {
+        uint32_t dim = (uint32_t)config_int("EMBEDDING_DIMENSION", 768, 1, 65536);
+        embedder = prov_openai_embedder_create(
+            ebase, config_str("EMBEDDING_API_KEY", key),
+            config_str("EMBEDDING_MODEL", "sentence-transformers/all-mpnet-base-v2"), dim,
+            (int)config_int("EMBEDDING_TIMEOUT_SECONDS", 60, 1, 3600));
+    }
+    log_json(LOG_INFO, "models",
+             json_pack("{s:s, s:s, s:s}", "generator", generator->ops->name, "model",
+                       generator->ops->model(generator->self), "embedder",
+                       embedder ? embedder->ops->name : "none"));
+    return 0;
+}
+
+void prov_shutdown(void)
+{
+    if (generator != extractive)
+        provider_free(generator);
+    provider_free(extractive);
+    generator = extractive = NULL;
+    if (embedder) {
+        embedder->ops->free(embedder->self);
+        free(embedder);
+        embedder = NULL;
+    }
+    if (curl_ready) {
+        curl_global_cleanup();
+        curl_ready = 0;
+    }
+}
+
+prov_provider_t *prov_generator(void)
+{
+    if (!generator) {
+        /* Used before prov_init (CLI verbs, tests): extractive only. */
+        if (!extractive)
+            extractive = prov_extractive_create();
+        return extractive;
+    }
+    return generator;
+}
+
+prov_provider_t *prov_extractive(void)
+{
+    if (!extractive)
+        extractive = prov_extractive_create();
+    return extractive;
+}
+
+prov_embedder_t *prov_embedder(void)
+{
+    return embedder;
+}
+
+int prov_generate(prov_provider_t *p, const struct prov_request *req, prov_token_fn on_token,
+                 void *ud, struct prov_result *res, char *err, size_t errcap)
+{
+    struct prov_request r = *req;
+    if (r.temperature < 0)
+        r.temperature = temperature;
+    if (r.max_tokens <= 0)
+        r.max_tokens = max_tokens;
+    return p->ops->generate(p->self, &r, on_token, ud, res, err, errcap);
+}
+
+int prov_count_tokens(prov_provider_t *p, const char *text, size_t len)
+{
+    return p->ops->count_tokens(p->self, text, len);
+}
+
+int prov_embed(prov_embedder_t *e, const char *const *texts, size_t n, float *out, char *err,
+              size_t errcap)
+{
+    if (!e) {
+        snprintf(err, errcap, "no embedder is configured");
+        return RAGD_EUNAVAIL;
+    }
+    return e->ops->embed(e->self, texts, n, out, err, errcap);
+}
+
+json_t *prov_health(void)
+{
+    prov_provider_t *g = prov_generator();
+    json_t *gh = g->ops->health(g->self);
+    json_t *eh = embedder ? json_pack("{s:s, s:s, s:s, s:i}", "status", "healthy", "provider",
+                                      embedder->ops->name, "model",
+                                      embedder->ops->model(embedder->self), "dimension",
+                                      (int)embedder->dim)
+                          : json_pack("{s:s, s:s}", "status", "not_configured", "detail",
+                                      "no embedder: vector search is unavailable, auto search "
+                                      "uses the lexical index");
+    const char *gs = json_string_value(json_object_get(gh, "status"));
+    return json_pack("{s:s, s:o, s:o}", "status", gs ? gs : "healthy", "generator", gh,
+                     "embedder", eh);
+}

@@ -1,0 +1,152 @@
+/* provider.h - text generation and embeddings behind one interface each.
+ *
+ * Generation backends (a table of function pointers each):
+ *   extractive  answers from the retrieved passages with citations; no model (always there)
+ *   openai      an OpenAI-compatible /v1/chat/completions endpoint over libcurl, streaming
+ *   local       the in-process engine (engine/llm.h) with a GGUF model
+ * Embedding backends:
+ *   openai      an OpenAI-compatible /v1/embeddings endpoint
+ *
+ * prov_init() reads the configuration once at start:
+ *   LLM_PROVIDER        auto (default) | extractive | openai | local
+ *   OPENAI_API_BASE     e.g. https://api.openai.com/v1   (OPENAI_BASE_URL is also read)
+ *   OPENAI_API_KEY, OPENAI_MODEL (default gpt-4o-mini), OPENAI_TIMEOUT_SECONDS (60)
+ *   GENERATION_MODEL    path of a .gguf file for the local engine
+ *   GENERATION_MAX_TOKENS (512), GENERATION_CONTEXT_LENGTH (4096), GENERATION_TEMPERATURE (0.7)
+ *   EMBEDDING_API_BASE, EMBEDDING_API_KEY (default OPENAI_API_KEY), EMBEDDING_MODEL,
+ *   EMBEDDING_DIMENSION (768), EMBEDDING_BATCH_SIZE (32)
+ * auto picks local when GENERATION_MODEL names a readable .gguf file, else openai when
+ * OPENAI_API_BASE or OPENAI_API_KEY is set, else extractive.
+ *
+ * Everything here is thread-safe: providers are created once and called from any thread. */
+#ifndef RAGD_LLM_PROVIDER_H
+#define RAGD_LLM_PROVIDER_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- generation ---- */
+
+struct prov_message {
+    const char *role; /* "system", "user", "assistant" */
+    const char *content;
+};
+
+/* A retrieved passage, for providers that answer from passages (extractive) and citations. */
+struct prov_passage {
+    const char *document_id, *title, *content;
+    double score;
+};
+
+/* What kind of answer is wanted; the extractive provider shapes its output by it. */
+enum prov_task { PROV_TASK_ANSWER, PROV_TASK_FLASHCARD, PROV_TASK_MCQ, PROV_TASK_HIGHYIELD,
+                PROV_TASK_EXPLAIN, PROV_TASK_MAP };
+
+struct prov_request {
+    const struct prov_message *messages; /* the full prompt as chat messages */
+    size_t n_messages;
+    const struct prov_passage *passages; /* retrieved context, best first (may be empty) */
+    size_t n_passages;
+    const char *question; /* the user's question (or slash-command topic) */
+    enum prov_task task;
+    int max_tokens;     /* 0 = GENERATION_MAX_TOKENS */
+    double temperature; /* < 0 = configured default */
+};
+
+/* Receives output text as it is produced. Return non-zero to stop (client gone). */
+typedef int (*prov_token_fn)(void *ud, const char *text, size_t len);
+
+struct prov_result {
+    char *text; /* whole answer, NUL-terminated; free with prov_result_free */
+    int prompt_tokens, completion_tokens;
+    char model[128];
+    int stopped; /* the token callback asked to stop */
+};
+void prov_result_free(struct prov_result *r);
+
+struct prov_provider_ops {
+    const char *name;
+    /* Generates for req, calling on_token (may be NULL) for each piece. 0 and *res filled, or
+     * RAGD_EUNAVAIL (upstream unreachable / failed), RAGD_ETIMEOUT, RAGD_EINVAL (prompt too
+     * long), with a one-line reason in err. */
+    int (*generate)(void *self, const struct prov_request *req, prov_token_fn on_token, void *ud,
+                    struct prov_result *res, char *err, size_t errcap);
+    /* Tokens in text by the provider's tokenizer or an estimate. Cannot fail. */
+    int (*count_tokens)(void *self, const char *text, size_t len);
+    /* The model's name for responses and logs. */
+    const char *(*model)(void *self);
+    json_t *(*health)(void *self); /* new reference: {status, ...} */
+    void (*free)(void *self);
+};
+
+typedef struct prov_provider {
+    const struct prov_provider_ops *ops;
+    void *self;
+} prov_provider_t;
+
+/* ---- embeddings ---- */
+
+struct prov_embedder_ops {
+    const char *name;
+    /* Embeds texts[0..n) into out[n * dim] (not necessarily normalised). 0 or RAGD_EUNAVAIL /
+     * RAGD_ETIMEOUT / RAGD_EFORMAT (wrong dimension or malformed reply), reason in err. */
+    int (*embed)(void *self, const char *const *texts, size_t n, float *out, char *err,
+                 size_t errcap);
+    const char *(*model)(void *self);
+    void (*free)(void *self);
+};
+
+typedef struct prov_embedder {
+    const struct prov_embedder_ops *ops;
+    void *self;
+    uint32_t dim;
+} prov_embedder_t;
+
+/* ---- configuration ---- */
+
+/* Creates the configured providers. Returns 0, or RAGD_EINVAL with a message in err for a
+ * configuration that names a provider it cannot build (LLM_PROVIDER=openai without a base,
+ * local with an unreadable model file). */
+int prov_init(char *err, size_t errcap);
+void prov_shutdown(void);
+
+/* The generator in use (never NULL after prov_init) and the extractive one, used as the
+ * fallback when the configured generator fails. Owned by this module. */
+prov_provider_t *prov_generator(void);
+prov_provider_t *prov_extractive(void);
+/* The embedder, or NULL when none is configured. Owned by this module. */
+prov_embedder_t *prov_embedder(void);
+
+/* Convenience wrappers. */
+int prov_generate(prov_provider_t *p, const struct prov_request *req, prov_token_fn on_token,
+                 void *ud, struct prov_result *res, char *err, size_t errcap);
+int prov_count_tokens(prov_provider_t *p, const char *text, size_t len);
+int prov_embed(prov_embedder_t *e, const char *const *texts, size_t n, float *out, char *err,
+              size_t errcap);
+
+/* Configured generation limits. */
+int prov_max_tokens(void);
+int prov_context_length(void);
+
+/* {generator: {...health}, embedder: {...}} for /health/detailed "models". New reference. */
+json_t *prov_health(void);
+
+/* ---- backends (constructors) ---- */
+/* Extractive: cannot fail. */
+prov_provider_t *prov_extractive_create(void);
+/* OpenAI-compatible chat completions at base (".../v1"), with key (may be NULL) and model. */
+prov_provider_t *prov_openai_create(const char *base, const char *key, const char *model,
+                                  int timeout_s);
+/* OpenAI-compatible embeddings. */
+prov_embedder_t *prov_openai_embedder_create(const char *base, const char *key, const char *model,
+                                           uint32_t dim, int timeout_s);
+/* Local engine; RAGD_E* of llm_model_load with a reason in err. */
+int prov_local_create(const char *path, int n_ctx, prov_provider_t **out, char *err,
+                     size_t errcap);
+
+/* Approximate token count for providers without a tokenizer: about 4 bytes per token.
+ * Cannot fail. */
+int prov_estimate_tokens(const char *text, size_t len);
+
+#endif

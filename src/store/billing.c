@@ -1,0 +1,312 @@
+#include "store/store_billing.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/mem.h"
+#include "core/util.h"
+
+/* ---- migrations ---- */
+
+static const struct store_migration billing_migrations[] = {
+    {100, "billing: subscriptions, usage records, history, counters, holds",
+     "CREATE TABLE subscriptions ("
+     " id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+     " plan_type TEXT NOT NULL, status TEXT NOT NULL, billing_cycle TEXT NOT NULL,"
+     " started_at TEXT NOT NULL, period_anchor TEXT NOT NULL, ends_at TEXT,"
+     " auto_renew INTEGER NOT NULL DEFAULT 1, limits TEXT NOT NULL DEFAULT '{}',"
+     " amount_cents INTEGER NOT NULL, currency TEXT NOT NULL DEFAULT 'USD',"
+     " created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+     /* one active subscription per user, enforced by the schema */
+     "CREATE UNIQUE INDEX subscriptions_one_active ON subscriptions(user_id)"
+     " WHERE status = 'active';"
+     "CREATE INDEX subscriptions_user ON subscriptions(user_id);"
+     "CREATE INDEX subscriptions_status ON subscriptions(status);"
+     "CREATE TABLE usage_records ("
+     " id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+     " resource_type TEXT NOT NULL, quantity INTEGER NOT NULL,"
+     " billing_period_start TEXT NOT NULL, billing_period_end TEXT NOT NULL,"
+     " extra_data TEXT NOT NULL DEFAULT '{}', created_at TEXT NOT NULL,"
+     " updated_at TEXT NOT NULL);"
+     "CREATE INDEX usage_records_user_resource ON usage_records(user_id, resource_type);"
+     "CREATE INDEX usage_records_period ON usage_records(billing_period_start,"
+     " billing_period_end);"
+     "CREATE TABLE billing_history ("
+     " id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+     " subscription_id TEXT REFERENCES subscriptions(id) ON DELETE SET NULL,"
+     " seq INTEGER NOT NULL, event_type TEXT NOT NULL, amount_cents INTEGER, currency TEXT,"
+     " description TEXT, metadata TEXT NOT NULL DEFAULT '{}', created_at TEXT NOT NULL);"
+     "CREATE UNIQUE INDEX billing_history_user ON billing_history(user_id, seq);"
+     "CREATE TABLE usage_counters ("
+     " user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE, name TEXT NOT NULL,"
+     " period TEXT NOT NULL, quantity INTEGER NOT NULL DEFAULT 0, updated_at TEXT NOT NULL,"
+     " PRIMARY KEY (user_id, name, period));"
+     "CREATE TABLE quota_holds ("
+     " hold_id TEXT NOT NULL, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+     " name TEXT NOT NULL, period TEXT NOT NULL, quantity INTEGER NOT NULL,"
+     " expires_ms INTEGER NOT NULL, PRIMARY KEY (hold_id, name));"
+     "CREATE INDEX quota_holds_user ON quota_holds(user_id, name, period);"},
+};
+
+void store_billing_register(void)
+{
+    store_register_migrations(billing_migrations,
+                              (int)(sizeof billing_migrations / sizeof billing_migrations[0]));
+}
+
+static void copy(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "");
+}
+
+/* ---- subscriptions ---- */
+
+#define SUB_COLS                                                                                  \
+    "id, user_id, plan_type, status, billing_cycle, currency, started_at, period_anchor,"         \
+    " ends_at, created_at, updated_at, auto_renew, amount_cents"
+
+int store_sub_active(const char *user_id, struct subscription *out)
+{
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r,
+                      "SELECT " SUB_COLS " FROM subscriptions WHERE user_id = ?"
+                      " AND status = 'active'",
+                      "s", user_id);
+    if (rc)
+        return rc;
+    if (db_rows_next(r) != 1) {
+        db_rows_free(r);
+        return RAGD_ENOTFOUND;
+    }
+    memset(out, 0, sizeof *out);
+    copy(out->id, sizeof out->id, db_col_text(r, 0));
+    copy(out->user_id, sizeof out->user_id, db_col_text(r, 1));
+    copy(out->plan_type, sizeof out->plan_type, db_col_text(r, 2));
+    copy(out->status, sizeof out->status, db_col_text(r, 3));
+    copy(out->billing_cycle, sizeof out->billing_cycle, db_col_text(r, 4));
+    copy(out->currency, sizeof out->currency, db_col_text(r, 5));
+    copy(out->started_at, sizeof out->started_at, db_col_text(r, 6));
+    copy(out->period_anchor, sizeof out->period_anchor, db_col_text(r, 7));
+    copy(out->ends_at, sizeof out->ends_at, db_col_text(r, 8));
+    copy(out->created_at, sizeof out->created_at, db_col_text(r, 9));
+    copy(out->updated_at, sizeof out->updated_at, db_col_text(r, 10));
+    out->auto_renew = (int)db_col_int(r, 11);
+    out->amount_cents = db_col_int(r, 12);
+    db_rows_free(r);
+    return 0;
+}
+
+int store_sub_insert(struct subscription *s, const char *limits_json)
+{
+    char now[32];
+    time_iso(time_now_ms(), now);
+    if (!s->id[0])
+        uuid4(s->id);
+    if (!s->created_at[0])
+        copy(s->created_at, sizeof s->created_at, now);
+    if (!s->updated_at[0])
+        copy(s->updated_at, sizeof s->updated_at, now);
+    if (!s->currency[0])
+        copy(s->currency, sizeof s->currency, "USD");
+    return db_exec(db_conn(), NULL,
+                   "INSERT INTO subscriptions (id, user_id, plan_type, status, billing_cycle,"
+                   " started_at, period_anchor, ends_at, auto_renew, limits, amount_cents,"
+                   " currency, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                   " ?, ?, ?)",
+                   "ssssssssbsisss", s->id, s->user_id, s->plan_type, s->status,
+                   s->billing_cycle, s->started_at, s->period_anchor,
+                   s->ends_at[0] ? s->ends_at : NULL, s->auto_renew,
+                   limits_json ? limits_json : "{}", s->amount_cents, s->currency, s->created_at,
+                   s->updated_at);
+}
+
+int store_sub_update(struct subscription *s, const char *limits_json)
+{
+    time_iso(time_now_ms(), s->updated_at);
+    int64_t n = 0;
+    int rc = db_exec(db_conn(), &n,
+                     "UPDATE subscriptions SET plan_type = ?, billing_cycle = ?,"
+                     " period_anchor = ?, amount_cents = ?, limits = ?, updated_at = ?"
+                     " WHERE id = ?",
+                     "sssisss", s->plan_type, s->billing_cycle, s->period_anchor,
+                     s->amount_cents, limits_json ? limits_json : "{}", s->updated_at, s->id);
+    return rc ? rc : n ? 0 : RAGD_ENOTFOUND;
+}
+
+int store_user_plan_get(const char *user_id, char plan[32])
+{
+    char *p = NULL;
+    int rc = db_query_text(db_conn(), &p, "SELECT subscription_plan FROM users WHERE id = ?",
+                           "s", user_id);
+    if (!rc)
+        copy(plan, 32, p);
+    free(p);
+    return rc;
+}
+
+int store_user_plan_set(const char *user_id, const char *plan)
+{
+    char now[32];
+    int64_t n = 0;
+    int rc = db_exec(db_conn(), &n,
+                     "UPDATE users SET subscription_plan = ?, updated_at = ? WHERE id = ?", "sss",
+                     plan, time_iso(time_now_ms(), now), user_id);
+    return rc ? rc : n ? 0 : RAGD_ENOTFOUND;
+}
+
+/* ---- billing history ---- */
+
+int store_history_add(const struct history_event *e)
+{
+    char id[37], now[32];
+    uuid4(id);
+    char *meta = e->metadata ? json_dumps(e->metadata, JSON_COMPACT) : NULL;
+    int rc = db_exec(db_conn(), NULL,
+                     "INSERT INTO billing_history (id, user_id, subscription_id, seq, event_type,"
+                     " amount_cents, currency, description, metadata, created_at)"
+                     " VALUES (?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM billing_history"
+                     " WHERE user_id = ?), ?, ?, ?, ?, ?, ?)",
+                     "sssssissss", id, e->user_id, e->subscription_id, e->user_id, e->event_type,
+                     e->amount_cents, e->currency ? e->currency : "USD", e->description,
+                     meta ? meta : "{}", time_iso(time_now_ms(), now));
+    free(meta);
+    return rc;
+}
+
+int store_history_list(const char *user_id, int64_t limit, int64_t offset, json_t **items,
+                       int64_t *total)
+{
+    db_conn_t *c = db_conn();
+    int rc = db_query_int(c, total, "SELECT count(*) FROM billing_history WHERE user_id = ?", "s",
+                          user_id);
+    db_rows_t *r;
+    if (!rc)
+        rc = db_query(c, &r,
+                      "SELECT id, subscription_id, event_type, amount_cents, currency,"
+                      " description, metadata, created_at FROM billing_history"
+                      " WHERE user_id = ? ORDER BY seq DESC LIMIT ? OFFSET ?",
+                      "sii", user_id, limit, offset);
+    if (rc)
+        return rc;
+    *items = json_array();
+    while (db_rows_next(r) == 1) {
+        json_error_t je;
+        const char *meta = db_col_text(r, 6);
+        json_t *m = meta ? json_loads(meta, 0, &je) : NULL;
+        const char *sub = db_col_text(r, 1), *cur = db_col_text(r, 4), *desc = db_col_text(r, 5);
+        json_array_append_new(
+            *items,
+            json_pack("{s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:s}", "id", db_col_text(r, 0),
+                      "subscription_id", sub ? json_string(sub) : json_null(), "event_type",
+                      db_col_text(r, 2), "amount_cents",
+                      db_col_null(r, 3) ? json_null() : json_integer(db_col_int(r, 3)),
+                      "currency", cur ? json_string(cur) : json_null(), "description",
+                      desc ? json_string(desc) : json_null(), "metadata",
+                      m ? m : json_object(), "created_at", db_col_text(r, 7)));
+    }
+    db_rows_free(r);
+    return 0;
+}
+
+/* ---- usage records ---- */
+
+int store_usage_add(const char *user_id, const char *resource, int64_t quantity,
+                    const char *period_start, const char *period_end, const char *extra_json)
+{
+    char id[37], now[32];
+    uuid4(id);
+    time_iso(time_now_ms(), now);
+    return db_exec(db_conn(), NULL,
+                   "INSERT INTO usage_records (id, user_id, resource_type, quantity,"
+                   " billing_period_start, billing_period_end, extra_data, created_at,"
+                   " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   "sssisssss", id, user_id, resource, quantity, period_start, period_end,
+                   extra_json ? extra_json : "{}", now, now);
+}
+
+int store_usage_sum(const char *user_id, const char *resource, const char *period_start,
+                    int64_t *sum)
+{
+    return db_query_int(db_conn(), sum,
+                        "SELECT coalesce(sum(quantity), 0) FROM usage_records WHERE user_id = ?"
+                        " AND resource_type = ? AND billing_period_start = ?",
+                        "sss", user_id, resource, period_start);
+}
+
+/* ---- counters ---- */
+
+int store_counter_get(const char *user_id, const char *name, const char *period, int64_t *qty)
+{
+    int rc = db_query_int(db_conn(), qty,
+                          "SELECT quantity FROM usage_counters WHERE user_id = ? AND name = ?"
+                          " AND period = ?",
+                          "sss", user_id, name, period);
+    if (rc == RAGD_ENOTFOUND) {
+        *qty = 0;
+        rc = 0;
+    }
+    return rc;
+}
+
+int store_counter_add(const char *user_id, const char *name, const char *period, int64_t qty)
+{
+    char now[32];
+    return db_exec(db_conn(), NULL,
+                   "INSERT INTO usage_counters (user_id, name, period, quantity, updated_at)"
+                   " VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, name, period) DO UPDATE SET"
+                   " quantity = usage_counters.quantity + excluded.quantity,"
+                   " updated_at = excluded.updated_at",
+                   "sssis", user_id, name, period, qty, time_iso(time_now_ms(), now));
+}
+
+int store_counters(const char *user_id, const char *period, json_t **out)
+{
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r,
+                      "SELECT name, quantity FROM usage_counters WHERE user_id = ?"
+                      " AND period = ?",
+                      "ss", user_id, period);
+    if (rc)
+        return rc;
+    *out = json_object();
+    while (db_rows_next(r) == 1)
+        json_object_set_new(*out, db_col_text(r, 0), json_integer(db_col_int(r, 1)));
+    db_rows_free(r);
+    return 0;
+}
+
+/* ---- holds ---- */
+
+int store_hold_add(const char *hold_id, const char *user_id, const char *name,
+                   const char *period, int64_t qty, int64_t expires_ms)
+{
+    return db_exec(db_conn(), NULL,
+                   "INSERT INTO quota_holds (hold_id, user_id, name, period, quantity,"
+                   " expires_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hold_id, name) DO"
+                   " UPDATE SET quantity = quota_holds.quantity + excluded.quantity,"
+                   " expires_ms = excluded.expires_ms",
+                   "ssssii", hold_id, user_id, name, period, qty, expires_ms);
+}
+
+int store_hold_sum(const char *user_id, const char *name, const char *period, int64_t now_ms,
+                   int64_t *qty)
+{
+    return db_query_int(db_conn(), qty,
+                        "SELECT coalesce(sum(quantity), 0) FROM quota_holds WHERE user_id = ?"
+                        " AND name = ? AND period = ? AND expires_ms > ?",
+                        "sssi", user_id, name, period, now_ms);
+}
+
+int store_hold_drop(const char *hold_id)
+{
+    return db_exec(db_conn(), NULL, "DELETE FROM quota_holds WHERE hold_id = ?", "s", hold_id);
+}
+
+int store_hold_purge(const char *user_id, int64_t now_ms)
+{
+    return db_exec(db_conn(), NULL,
+                   "DELETE FROM quota_holds WHERE (? IS NULL OR user_id = ?) AND expires_ms <= ?",
+                   "ssi", user_id, user_id, now_ms);
+}

@@ -1,0 +1,281 @@
+/* chat.c (store) - conversation history, sessions and usage analytics in SQL. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/mem.h"
+#include "core/util.h"
+#include "store/chat.h"
+#include "store/store.h"
+
+static const struct store_migration migrations[] = {
+    {220, "chat: conversation history, sessions, usage analytics",
+     "CREATE TABLE chat_sessions ("
+     " session_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, title TEXT,"
+     " started_at TEXT NOT NULL, last_activity TEXT NOT NULL,"
+     " message_count INTEGER NOT NULL DEFAULT 0, subscription_plan TEXT);"
+     "CREATE INDEX chat_sessions_user ON chat_sessions(user_id, last_activity);"
+     "CREATE TABLE conversation_history ("
+     " seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE,"
+     " session_id TEXT NOT NULL, timestamp TEXT NOT NULL, user_id TEXT NOT NULL,"
+     " actor TEXT NOT NULL CHECK (actor IN ('user', 'assistant')), message TEXT NOT NULL,"
+     " embedding_used INTEGER NOT NULL DEFAULT 0, tokens_used INTEGER NOT NULL DEFAULT 0,"
+     " response_time_ms INTEGER NOT NULL DEFAULT 0, model_used TEXT, confidence REAL,"
+     " feedback_score INTEGER, metadata TEXT NOT NULL DEFAULT '{}');"
+     "CREATE INDEX conversation_session ON conversation_history(session_id, seq);"
+     "CREATE INDEX conversation_user ON conversation_history(user_id, seq);"
+     "CREATE INDEX conversation_feedback ON conversation_history(feedback_score);"
+     "CREATE TABLE usage_analytics ("
+     " user_id TEXT NOT NULL, date TEXT NOT NULL, hour INTEGER NOT NULL,"
+     " resource_type TEXT NOT NULL, count INTEGER NOT NULL DEFAULT 0,"
+     " PRIMARY KEY (user_id, date, hour, resource_type));"},
+};
+
+void store_chat_register(void)
+{
+    store_register_migrations(migrations, (int)(sizeof migrations / sizeof migrations[0]));
+}
+
+int store_chat_session_owner(const char *session_id, char owner[37])
+{
+    char *u = NULL;
+    int rc = db_query_text(db_conn(), &u, "SELECT user_id FROM chat_sessions WHERE session_id = ?",
+                           "s", session_id);
+    if (!rc)
+        snprintf(owner, 37, "%s", u ? u : "");
+    free(u);
+    return rc;
+}
+
+int store_chat_append(const char *session_id, const char *user_id, const char *title,
+                      const char *plan, struct chat_row *rows, int n)
+{
+    db_conn_t *c = db_conn();
+    char ts[32];
+    int64_t now = time_now_ms();
+    time_iso(now, ts);
+    int rc = db_begin(c);
+    if (rc)
+        return rc;
+    char *owner = NULL;
+    rc = db_query_text(c, &owner, "SELECT user_id FROM chat_sessions WHERE session_id = ?", "s",
+                       session_id);
+    if (rc == RAGD_ENOTFOUND)
+        rc = db_exec(c, NULL,
+                     "INSERT INTO chat_sessions (session_id, user_id, title, started_at,"
+                     " last_activity, message_count, subscription_plan) VALUES (?,?,?,?,?,0,?)",
+                     "ssssss", session_id, user_id, title, ts, ts, plan);
+    else if (!rc && (!owner || strcmp(owner, user_id)))
+        rc = RAGD_EPERM;
+    free(owner);
+    for (int i = 0; !rc && i < n; i++) {
+        struct chat_row *m = &rows[i];
+        if (!m->message_id[0])
+            uuid4(m->message_id);
+        char mts[32];
+        time_iso(now, mts);
+        char *meta = m->metadata ? json_dumps(m->metadata, JSON_COMPACT) : NULL;
+        if (m->confidence >= 0)
+            rc = db_exec(c, NULL,
+                         "INSERT INTO conversation_history (message_id, session_id, timestamp,"
+                         " user_id, actor, message, embedding_used, tokens_used,"
+                         " response_time_ms, model_used, confidence, metadata)"
+                         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                         "ssssssbiisds", m->message_id, session_id, mts, user_id, m->actor,
+                         m->message, m->embedding_used, m->tokens_used, m->response_time_ms,
+                         m->model_used, m->confidence, meta ? meta : "{}");
+        else
+            rc = db_exec(c, NULL,
+                         "INSERT INTO conversation_history (message_id, session_id, timestamp,"
+                         " user_id, actor, message, embedding_used, tokens_used,"
+                         " response_time_ms, model_used, metadata)"
+                         " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                         "ssssssbiiss", m->message_id, session_id, mts, user_id, m->actor,
+                         m->message, m->embedding_used, m->tokens_used, m->response_time_ms,
+                         m->model_used, meta ? meta : "{}");
+        free(meta);
+    }
+    if (!rc)
+        rc = db_exec(c, NULL,
+                     "UPDATE chat_sessions SET last_activity = ?, message_count = message_count"
+                     " + ? WHERE session_id = ?",
+                     "sis", ts, (int64_t)n, session_id);
+    if (!rc)
+        return db_commit(c);
+    db_rollback(c);
+    return rc;
+}
+
+int store_chat_recent(const char *session_id, int n, json_t **items)
+{
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r,
+                      "SELECT actor, message FROM (SELECT seq, actor, message FROM"
+                      " conversation_history WHERE session_id = ? ORDER BY seq DESC LIMIT ?)"
+                      " AS recent"
+                      " ORDER BY seq",
+                      "si", session_id, (int64_t)n);
+    if (rc)
+        return rc;
+    *items = json_array();
+    while ((rc = db_rows_next(r)) == 1)
+        json_array_append_new(*items, json_pack("{s:s, s:s}", "actor", db_col_text(r, 0),
+                                                "message", db_col_text(r, 1)));
+    db_rows_free(r);
+    return rc < 0 ? rc : 0;
+}
+
+static json_t *text_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+#define MSG_COLS                                                                                \
+    "message_id, session_id, timestamp, user_id, actor, message, embedding_used, tokens_used," \
+    " response_time_ms, model_used, confidence, feedback_score, metadata"
+
+static json_t *msg_from_row(db_rows_t *r)
+{
+    json_error_t je;
+    json_t *meta = json_loads(db_col_text(r, 12) ? db_col_text(r, 12) : "{}", 0, &je);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:o, s:o, s:o, s:o}",
+                     "message_id", db_col_text(r, 0), "session_id", db_col_text(r, 1),
+                     "timestamp", db_col_text(r, 2), "user_id", db_col_text(r, 3), "actor",
+                     db_col_text(r, 4), "message", db_col_text(r, 5), "embedding_used",
+                     (int)db_col_int(r, 6), "tokens_used", (json_int_t)db_col_int(r, 7),
+                     "response_time_ms", (json_int_t)db_col_int(r, 8), "model_used",
+                     text_or_null(db_col_text(r, 9)), "confidence",
+                     db_col_null(r, 10) ? json_null() : json_real(db_col_double(r, 10)),
+                     "feedback_score",
+                     db_col_null(r, 11) ? json_null() : json_integer(db_col_int(r, 11)),
+                     "metadata", meta ? meta : json_object());
+}
+
+int store_chat_history(const char *user_id, const char *session_id, int64_t limit,
+                       int64_t offset, json_t **items, int64_t *total)
+{
+    db_conn_t *c = db_conn();
+    int rc = db_query_int(c, total,
+                          "SELECT count(*) FROM conversation_history WHERE user_id = ? AND"
+                          " (? IS NULL OR session_id = ?)",
+                          "sss", user_id, session_id, session_id);
+    db_rows_t *r = NULL;
+    if (!rc)
+        rc = db_query(c, &r,
+                      "SELECT " MSG_COLS " FROM conversation_history WHERE user_id = ? AND"
+                      " (? IS NULL OR session_id = ?) ORDER BY seq DESC LIMIT ? OFFSET ?",
+                      "sssii", user_id, session_id, session_id, limit, offset);
+    if (rc)
+        return rc;
+    *items = json_array();
+    while ((rc = db_rows_next(r)) == 1)
+        json_array_append_new(*items, msg_from_row(r));
+    db_rows_free(r);
+    return rc < 0 ? rc : 0;
+}
+
+int store_chat_sessions(const char *user_id, int64_t limit, int64_t offset, json_t **items,
+                        int64_t *total)
+{
+    db_conn_t *c = db_conn();
+    int rc = db_query_int(c, total, "SELECT count(*) FROM chat_sessions WHERE user_id = ?", "s",
+                          user_id);
+    db_rows_t *r = NULL;
+    if (!rc)
+        rc = db_query(c, &r,
+                      "SELECT session_id, title, started_at, last_activity, message_count,"
+                      " subscription_plan FROM chat_sessions WHERE user_id = ?"
+                      " ORDER BY last_activity DESC, session_id LIMIT ? OFFSET ?",
+                      "sii", user_id, limit, offset);
+    if (rc)
+        return rc;
+    *items = json_array();
+    while ((rc = db_rows_next(r)) == 1)
+        json_array_append_new(
+            *items, json_pack("{s:s, s:o, s:s, s:s, s:I, s:o}", "session_id", db_col_text(r, 0),
+                              "title", text_or_null(db_col_text(r, 1)), "started_at",
+                              db_col_text(r, 2), "last_activity", db_col_text(r, 3),
+                              "message_count", (json_int_t)db_col_int(r, 4),
+                              "subscription_plan", text_or_null(db_col_text(r, 5))));
+    db_rows_free(r);
+    return rc < 0 ? rc : 0;
+}
+
+int store_chat_session_delete(const char *session_id, const char *user_id, int64_t *deleted)
+{
+    db_conn_t *c = db_conn();
+    int rc = db_begin(c);
+    if (rc)
+        return rc;
+    int64_t ch = 0;
+    rc = db_exec(c, &ch, "DELETE FROM chat_sessions WHERE session_id = ? AND user_id = ?", "ss",
+                 session_id, user_id);
+    if (!rc && !ch)
+        rc = RAGD_ENOTFOUND;
+    if (!rc)
+        rc = db_exec(c, deleted,
+                     "DELETE FROM conversation_history WHERE session_id = ? AND user_id = ?",
+                     "ss", session_id, user_id);
+    if (!rc)
+        return db_commit(c);
+    db_rollback(c);
+    return rc;
+}
+
+int store_chat_feedback(const char *message_id, const char *user_id, int score)
+{
+    int64_t ch = 0;
+    int rc = db_exec(db_conn(), &ch,
+                     "UPDATE conversation_history SET feedback_score = ? WHERE message_id = ?"
+                     " AND user_id = ? AND actor = 'assistant'",
+                     "iss", (int64_t)score, message_id, user_id);
+    return rc ? rc : ch ? 0 : RAGD_ENOTFOUND;
+}
+
+int store_usage_hit(const char *user_id, const char *resource, int64_t n)
+{
+    char ts[32];
+    time_iso(time_now_ms(), ts);
+    char date[11];
+    memcpy(date, ts, 10);
+    date[10] = '\0';
+    int64_t hour = (ts[11] - '0') * 10 + (ts[12] - '0');
+    return db_exec(db_conn(), NULL,
+                   "INSERT INTO usage_analytics (user_id, date, hour, resource_type, count)"
+                   " VALUES (?,?,?,?,?) ON CONFLICT (user_id, date, hour, resource_type)"
+                   " DO UPDATE SET count = usage_analytics.count + excluded.count",
+                   "ssisi", user_id, date, hour, resource, n);
+}
+
+int store_usage_analytics(const char *user_id, int days, json_t **items)
+{
+    char since[32];
+    time_iso(time_now_ms() - (int64_t)days * 86400000, since);
+    since[10] = '\0';
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r,
+                      "SELECT date, hour, resource_type, count FROM usage_analytics"
+                      " WHERE user_id = ? AND date >= ? ORDER BY date DESC, hour DESC,"
+                      " resource_type",
+                      "ss", user_id, since);
+    if (rc)
+        return rc;
+    *items = json_array();
+    while ((rc = db_rows_next(r)) == 1)
+        json_array_append_new(*items, json_pack("{s:s, s:I, s:s, s:I}", "date",
+                                                db_col_text(r, 0), "hour",
+                                                (json_int_t)db_col_int(r, 1), "resource_type",
+                                                db_col_text(r, 2), "count",
+                                                (json_int_t)db_col_int(r, 3)));
+    db_rows_free(r);
+    return rc < 0 ? rc : 0;
+}
+
+int store_chat_count_since(const char *user_id, const char *since, int64_t *n)
+{
+    return db_query_int(db_conn(), n,
+                        "SELECT count(*) FROM conversation_history WHERE user_id = ? AND"
+                        " actor = 'user' AND timestamp >= ?",
+                        "ss", user_id, since);
+}

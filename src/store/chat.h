@@ -1,0 +1,64 @@
+/* chat.h (store) - conversation history with the seed's ScyllaDB fields, chat sessions (the
+ * seed's conversations_metadata) and hourly usage analytics (usage_analytics).
+ *
+ * Functions use the calling thread's connection and return 0 or a negative RAGD_E* code. */
+#ifndef RAGD_STORE_CHAT_H
+#define RAGD_STORE_CHAT_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+/* Registers the chat tables' migrations (220-239). Call before store_migrate(). */
+void store_chat_register(void);
+
+struct chat_row {
+    char message_id[37]; /* filled in when empty */
+    const char *session_id, *user_id;
+    const char *actor; /* "user" or "assistant" */
+    const char *message;
+    int embedding_used;
+    int64_t tokens_used, response_time_ms;
+    const char *model_used; /* may be NULL */
+    double confidence;      /* < 0 = NULL */
+    json_t *metadata;       /* object (string values, as the seed's MAP<TEXT,TEXT>) or NULL */
+};
+
+/* The owner of a session; RAGD_ENOTFOUND if the session does not exist. */
+int store_chat_session_owner(const char *session_id, char owner[37]);
+
+/* Appends messages rows[0..n) to session_id in one transaction, creating the session (with
+ * title and plan) when new and updating last_activity and message_count. RAGD_EPERM if the
+ * session belongs to another user. */
+int store_chat_append(const char *session_id, const char *user_id, const char *title,
+                      const char *plan, struct chat_row *rows, int n);
+
+/* The last n messages of a session in chronological order, as [{actor, message}] (new
+ * reference). */
+int store_chat_recent(const char *session_id, int n, json_t **items);
+
+/* A page of user_id's messages, newest first (the seed's clustering order); session_id may
+ * be NULL for all sessions. Each item has every column. */
+int store_chat_history(const char *user_id, const char *session_id, int64_t limit,
+                       int64_t offset, json_t **items, int64_t *total);
+
+/* A page of user_id's sessions, most recent activity first. */
+int store_chat_sessions(const char *user_id, int64_t limit, int64_t offset, json_t **items,
+                        int64_t *total);
+
+/* Deletes a session of user_id with its messages; *deleted gets the message count.
+ * RAGD_ENOTFOUND if user_id has no such session. */
+int store_chat_session_delete(const char *session_id, const char *user_id, int64_t *deleted);
+
+/* Sets feedback_score on an assistant message of user_id. RAGD_ENOTFOUND if there is none. */
+int store_chat_feedback(const char *message_id, const char *user_id, int score);
+
+/* Questions (actor "user") of user_id since the ISO timestamp since. */
+int store_chat_count_since(const char *user_id, const char *since, int64_t *n);
+
+/* Adds n to the hourly usage_analytics counter of (user, now's date and hour, resource). */
+int store_usage_hit(const char *user_id, const char *resource, int64_t n);
+/* The user's counters for the last `days` days, newest first: [{date, hour, resource_type,
+ * count}]. */
+int store_usage_analytics(const char *user_id, int days, json_t **items);
+
+#endif

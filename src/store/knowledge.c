@@ -1,0 +1,603 @@
+/* knowledge.c (store) - documents, chunks and embeddings in SQL. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/mem.h"
+#include "core/util.h"
+#include "store/knowledge.h"
+#include "store/store.h"
+
+static const struct store_migration migrations[] = {
+    {200, "knowledge: documents, chunks, embeddings",
+     "CREATE TABLE documents ("
+     " id TEXT PRIMARY KEY, organization_id TEXT, owner_id TEXT,"
+     " shared INTEGER NOT NULL DEFAULT 0, title TEXT NOT NULL DEFAULT '', content TEXT,"
+     " category TEXT, tags TEXT NOT NULL DEFAULT '[]', source TEXT, mime_type TEXT,"
+     " size_bytes INTEGER NOT NULL DEFAULT 0, sha256 TEXT, status TEXT NOT NULL,"
+     " error TEXT, chunk_count INTEGER NOT NULL DEFAULT 0, pages INTEGER NOT NULL DEFAULT 0,"
+     " importance REAL NOT NULL DEFAULT 1.0, metadata TEXT NOT NULL DEFAULT '{}',"
+     " created_at TEXT NOT NULL, updated_at TEXT NOT NULL, processed_at TEXT);"
+     "CREATE INDEX documents_org ON documents(organization_id, created_at);"
+     "CREATE INDEX documents_owner ON documents(owner_id, created_at);"
+     "CREATE INDEX documents_sha ON documents(sha256);"
+     "CREATE INDEX documents_status ON documents(status);"
+     "CREATE TABLE chunks ("
+     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+     " document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,"
+     " position INTEGER NOT NULL, content TEXT NOT NULL, start_offset INTEGER NOT NULL,"
+     " end_offset INTEGER NOT NULL, tokens INTEGER NOT NULL DEFAULT 0,"
+     " retrieval_count INTEGER NOT NULL DEFAULT 0, last_accessed TEXT,"
+     " created_at TEXT NOT NULL);"
+     "CREATE INDEX chunks_doc ON chunks(document_id, position);"
+     "CREATE TABLE embeddings ("
+     " chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,"
+     " model TEXT, dim INTEGER NOT NULL, vector TEXT NOT NULL, created_at TEXT NOT NULL);"},
+    {210, "knowledge: change log for nodes sharing the database",
+     "CREATE TABLE kb_changes ("
+     " seq INTEGER PRIMARY KEY AUTOINCREMENT, document_id TEXT NOT NULL, op TEXT NOT NULL,"
+     " node TEXT NOT NULL, chunk_ids TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL);"},
+};
+
+void store_knowledge_register(void)
+{
+    store_register_migrations(migrations, (int)(sizeof migrations / sizeof migrations[0]));
+}
+
+static const char *nz(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+/* ---- documents ---- */
+
+static char *dump_or(json_t *v, const char *def)
+{
+    char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    return s ? s : xstrdup(def);
+}
+
+int store_doc_insert(struct kdoc_new *d)
+{
+    if (!d->id[0]) uuid4(d->id);
+    char ts[32];
+    time_iso(time_now_ms(), ts);
+    char *tags = dump_or(d->tags, "[]");
+    char *meta = dump_or(d->metadata, "{}");
+    int rc = db_exec(db_conn(), NULL,
+                     "INSERT INTO documents (id, organization_id, owner_id, shared, title,"
+                     " category, tags, source, mime_type, size_bytes, sha256, status,"
+                     " importance, metadata, created_at, updated_at)"
+                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                     "sssbsssssissdsss", d->id, nz(d->organization_id), nz(d->owner_id), d->shared,
+                     d->title ? d->title : "", nz(d->category), tags, nz(d->source),
+                     nz(d->mime_type), d->size_bytes, nz(d->sha256),
+                     d->status ? d->status : "pending", d->importance, meta, ts, ts);
+    free(tags);
+    free(meta);
+    return rc;
+}
+
+#define DOC_COLS                                                                                   \
+    "id, title, category, tags, source, organization_id, owner_id, shared, status, error,"         \
+    " sha256, size_bytes, mime_type, chunk_count, pages, importance, metadata, created_at,"        \
+    " updated_at, processed_at, content"
+
+static json_t *text_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *parse_or(const char *s, json_t *def)
+{
+    json_error_t je;
+    json_t *v = s ? json_loads(s, JSON_DECODE_ANY, &je) : NULL;
+    if (v) {
+        json_decref(def);
+        return v;
+    }
+    return def;
+}
+
+static json_t *doc_from_row(db_rows_t *r, int with_content)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(db_col_text(r, 0)));
+    json_object_set_new(o, "title", json_string(db_col_text(r, 1) ? db_col_text(r, 1) : ""));
+    json_object_set_new(o, "category", text_or_null(db_col_text(r, 2)));
+    json_object_set_new(o, "tags", parse_or(db_col_text(r, 3), json_array()));
+    json_object_set_new(o, "source", text_or_null(db_col_text(r, 4)));
+    json_object_set_new(o, "organization_id", text_or_null(db_col_text(r, 5)));
+    json_object_set_new(o, "owner_id", text_or_null(db_col_text(r, 6)));
+    json_object_set_new(o, "shared", json_boolean(db_col_int(r, 7)));
+    json_object_set_new(o, "status", json_string(db_col_text(r, 8)));
+    json_object_set_new(o, "error", text_or_null(db_col_text(r, 9)));
+    json_object_set_new(o, "sha256", text_or_null(db_col_text(r, 10)));
+    json_object_set_new(o, "size_bytes", json_integer(db_col_int(r, 11)));
+    json_object_set_new(o, "mime_type", text_or_null(db_col_text(r, 12)));
+    json_object_set_new(o, "chunk_count", json_integer(db_col_int(r, 13)));
+    json_object_set_new(o, "pages", json_integer(db_col_int(r, 14)));
+    json_object_set_new(o, "importance", json_real(db_col_double(r, 15)));
+    json_object_set_new(o, "metadata", parse_or(db_col_text(r, 16), json_object()));
+    json_object_set_new(o, "created_at", json_string(db_col_text(r, 17)));
+    json_object_set_new(o, "updated_at", json_string(db_col_text(r, 18)));
+    json_object_set_new(o, "processed_at", text_or_null(db_col_text(r, 19)));
+    if (with_content) json_object_set_new(o, "content", text_or_null(db_col_text(r, 20)));
+    return o;
+}
+
+int store_doc_get(const char *id, int with_content, json_t **out)
+{
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r, "SELECT " DOC_COLS " FROM documents WHERE id = ?", "s", id);
+    if (rc) return rc;
+    if (db_rows_next(r) == 1)
+        *out = doc_from_row(r, with_content);
+    else
+        rc = RAGD_ENOTFOUND;
+    db_rows_free(r);
+    return rc;
+}
+
+#define VISIBLE                                                                                    \
+    "(shared = 1 OR owner_id = ? OR (organization_id IS NOT NULL AND organization_id = ?))"
+
+int store_doc_visible(const char *id, const struct kscope *s)
+{
+    int64_t n = 0;
+    int rc = db_query_int(db_conn(), &n, "SELECT count(*) FROM documents WHERE id = ? AND " VISIBLE,
+                          "sss", id, s->user_id, nz(s->org_id));
+    return rc ? rc : n > 0;
+}
+
+int store_doc_set_status(const char *id, const char *status, const char *error)
+{
+    char ts[32];
+    time_iso(time_now_ms(), ts);
+    int64_t ch = 0;
+    int rc = db_exec(db_conn(), &ch,
+                     "UPDATE documents SET status = ?, error = ?, updated_at = ? WHERE id = ?",
+                     "ssss", status, error, ts, id);
+    return rc ? rc : ch ? 0 : RAGD_ENOTFOUND;
+}
+
+int store_doc_set_content(const char *id, const char *content, const char *mime_type,
+                          const char *title_guess, int pages)
+{
+    char ts[32];
+    time_iso(time_now_ms(), ts);
+    int64_t ch = 0;
+    int rc = db_exec(db_conn(), &ch,
+                     "UPDATE documents SET content = ?, mime_type = ?, pages = ?, updated_at = ?,"
+                     " title = CASE WHEN title = '' THEN ? ELSE title END WHERE id = ?",
+                     "ssisss", content, mime_type, (int64_t)pages, ts,
+                     title_guess ? title_guess : "", id);
+    return rc ? rc : ch ? 0 : RAGD_ENOTFOUND;
+}
+
+int store_doc_list(const struct kscope *s, const struct kdoc_filter *f, int64_t limit,
+                   int64_t offset, json_t **items, int64_t *total)
+{
+    db_conn_t *c = db_conn();
+    int rc = db_query_int(c, total,
+                          "SELECT count(*) FROM documents WHERE " VISIBLE
+                          " AND (? IS NULL OR status = ?) AND (? IS NULL OR category = ?)"
+                          " AND (? IS NULL OR source = ?)",
+                          "ssssssss", s->user_id, nz(s->org_id), f->status, f->status, f->category,
+                          f->category, f->source, f->source);
+    db_rows_t *r = NULL;
+    if (!rc)
+        rc = db_query(c, &r,
+                      "SELECT " DOC_COLS " FROM documents WHERE " VISIBLE
+                      " AND (? IS NULL OR status = ?) AND (? IS NULL OR category = ?)"
+                      " AND (? IS NULL OR source = ?)"
+                      " ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+                      "ssssssssii", s->user_id, nz(s->org_id), f->status, f->status, f->category,
+                      f->category, f->source, f->source, limit, offset);
+    if (rc) return rc;
+    *items = json_array();
+    while ((rc = db_rows_next(r)) == 1)
+        json_array_append_new(*items, doc_from_row(r, 0));
+    db_rows_free(r);
+    if (rc < 0) {
+        json_decref(*items);
+        *items = NULL;
+        return rc;
+    }
+    return 0;
+}
+
+int store_doc_find_sha(const char *sha, const char *org_id, int shared, char id_out[37])
+{
+    char *id = NULL;
+    int rc = db_query_text(db_conn(), &id,
+                           "SELECT id FROM documents WHERE sha256 = ? AND status != 'failed' AND"
+                           " ((? = 1 AND shared = 1) OR (? = 0 AND shared = 0 AND"
+                           " ((? IS NULL AND organization_id IS NULL) OR organization_id = ?)))"
+                           " ORDER BY created_at LIMIT 1",
+                           "sbbss", sha, shared, shared, nz(org_id), nz(org_id));
+    if (!rc && id) snprintf(id_out, 37, "%s", id);
+    free(id);
+    return rc;
+}
+
+static int collect_ids(db_conn_t *c, const char *doc_id, int64_t **ids, size_t *n)
+{
+    db_rows_t *r;
+    int rc = db_query(c, &r, "SELECT id FROM chunks WHERE document_id = ?", "s", doc_id);
+    if (rc) return rc;
+    size_t cap = 0;
+    *ids = NULL;
+    *n = 0;
+    while ((rc = db_rows_next(r)) == 1) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            *ids = xrealloc(*ids, cap * sizeof **ids);
+        }
+        (*ids)[(*n)++] = db_col_int(r, 0);
+    }
+    db_rows_free(r);
+    if (rc < 0) {
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+        return rc;
+    }
+    return 0;
+}
+
+int store_doc_delete(const char *id, int64_t **chunk_ids, size_t *n)
+{
+    db_conn_t *c = db_conn();
+    *chunk_ids = NULL;
+    *n = 0;
+    int rc = db_begin(c);
+    if (rc) return rc;
+    rc = collect_ids(c, id, chunk_ids, n);
+    int64_t ch = 0;
+    if (!rc)
+        rc = db_exec(c, NULL,
+                     "DELETE FROM embeddings WHERE chunk_id IN"
+                     " (SELECT id FROM chunks WHERE document_id = ?)",
+                     "s", id);
+    if (!rc) rc = db_exec(c, NULL, "DELETE FROM chunks WHERE document_id = ?", "s", id);
+    if (!rc) rc = db_exec(c, &ch, "DELETE FROM documents WHERE id = ?", "s", id);
+    if (!rc && !ch) rc = RAGD_ENOTFOUND;
+    if (!rc) rc = db_commit(c);
+    if (rc) {
+        db_rollback(c);
+        free(*chunk_ids);
+        *chunk_ids = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+int store_doc_unfinished(char ***ids, size_t *n)
+{
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r,
+                      "SELECT id FROM documents WHERE status IN ('pending', 'processing')"
+                      " ORDER BY created_at",
+                      "");
+    if (rc) return rc;
+    size_t cap = 0;
+    *ids = NULL;
+    *n = 0;
+    while ((rc = db_rows_next(r)) == 1) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            *ids = xrealloc(*ids, cap * sizeof **ids);
+        }
+        (*ids)[(*n)++] = xstrdup(db_col_text(r, 0));
+    }
+    db_rows_free(r);
+    return rc < 0 ? rc : 0;
+}
+
+int store_doc_bytes(const char *user_id, int64_t *bytes)
+{
+    return db_query_int(db_conn(), bytes,
+                        "SELECT coalesce(sum(size_bytes), 0) FROM documents WHERE owner_id = ?",
+                        "s", user_id);
+}
+
+/* ---- chunks ---- */
+
+int store_chunks_replace(const char *doc_id, const struct kchunk_new *chunks, size_t n,
+                         const char *model, uint32_t dim, int64_t *ids, int64_t **old_ids,
+                         size_t *n_old)
+{
+    db_conn_t *c = db_conn();
+    char ts[32];
+    time_iso(time_now_ms(), ts);
+    *old_ids = NULL;
+    *n_old = 0;
+    int rc = db_begin(c);
+    if (rc) return rc;
+    rc = collect_ids(c, doc_id, old_ids, n_old);
+    if (!rc)
+        rc = db_exec(c, NULL,
+                     "DELETE FROM embeddings WHERE chunk_id IN"
+                     " (SELECT id FROM chunks WHERE document_id = ?)",
+                     "s", doc_id);
+    if (!rc) rc = db_exec(c, NULL, "DELETE FROM chunks WHERE document_id = ?", "s", doc_id);
+    char *b64 = NULL;
+    if (dim) b64 = xmalloc(4 * ((size_t)dim * 4 / 3 + 3) + 1);
+    for (size_t i = 0; !rc && i < n; i++) {
+        const struct kchunk_new *k = &chunks[i];
+        char *text = xstrndup(k->text, k->len);
+        rc = db_query_int(c, &ids[i],
+                          "INSERT INTO chunks (document_id, position, content, start_offset,"
+                          " end_offset, tokens, created_at) VALUES (?,?,?,?,?,?,?) RETURNING id",
+                          "sisiiis", doc_id, (int64_t)k->position, text, k->start, k->end,
+                          k->tokens, ts);
+        free(text);
+        if (!rc && k->vec && dim) {
+            b64url_encode(k->vec, (size_t)dim * sizeof(float), b64);
+            rc = db_exec(c, NULL,
+                         "INSERT INTO embeddings (chunk_id, model, dim, vector, created_at)"
+                         " VALUES (?,?,?,?,?)",
+                         "isiss", ids[i], model, (int64_t)dim, b64, ts);
+        }
+    }
+    free(b64);
+    int64_t ch = 0;
+    if (!rc)
+        rc = db_exec(c, &ch,
+                     "UPDATE documents SET chunk_count = ?, status = 'ready', error = NULL,"
+                     " processed_at = ?, updated_at = ? WHERE id = ?",
+                     "isss", (int64_t)n, ts, ts, doc_id);
+    if (!rc && !ch) rc = RAGD_ENOTFOUND; /* deleted while it was being processed */
+    if (!rc) rc = db_commit(c);
+    if (rc) {
+        db_rollback(c);
+        free(*old_ids);
+        *old_ids = NULL;
+        *n_old = 0;
+    }
+    return rc;
+}
+
+void store_kchunk_clear(struct kchunk *c)
+{
+    free(c->title);
+    free(c->content);
+    free(c->source);
+    free(c->category);
+    free(c->metadata);
+    memset(c, 0, sizeof *c);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+int store_chunk_get(int64_t id, struct kchunk *out)
+{
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r,
+                      "SELECT c.id, c.document_id, c.position, d.title, c.content, d.source,"
+                      " d.category, d.tags, d.importance, c.retrieval_count, c.last_accessed,"
+                      " c.start_offset, c.end_offset, d.mime_type, d.metadata"
+                      " FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?",
+                      "i", id);
+    if (rc) return rc;
+    memset(out, 0, sizeof *out);
+    if (db_rows_next(r) == 1) {
+        out->id = db_col_int(r, 0);
+        snprintf(out->document_id, sizeof out->document_id, "%s", db_col_text(r, 1));
+        out->position = (int)db_col_int(r, 2);
+        out->title = xstrdup(db_col_text(r, 3) ? db_col_text(r, 3) : "");
+        out->content = xstrdup(db_col_text(r, 4) ? db_col_text(r, 4) : "");
+        out->source = dup_or_null(db_col_text(r, 5));
+        out->category = dup_or_null(db_col_text(r, 6));
+        out->start = db_col_int(r, 11);
+        out->end = db_col_int(r, 12);
+        json_t *m = json_object();
+        json_object_set_new(m, "source", text_or_null(db_col_text(r, 5)));
+        json_object_set_new(m, "category", text_or_null(db_col_text(r, 6)));
+        json_object_set_new(m, "tags", parse_or(db_col_text(r, 7), json_array()));
+        json_object_set_new(m, "importance", json_real(db_col_double(r, 8)));
+        json_object_set_new(m, "position", json_integer(out->position));
+        json_object_set_new(m, "start_offset", json_integer(out->start));
+        json_object_set_new(m, "end_offset", json_integer(out->end));
+        json_object_set_new(m, "mime_type", text_or_null(db_col_text(r, 13)));
+        json_object_set_new(m, "document", parse_or(db_col_text(r, 14), json_object()));
+        json_object_set_new(m, "usage_stats",
+                            json_pack("{s:I, s:o}", "retrieval_count", (json_int_t)db_col_int(r, 9),
+                                      "last_accessed", text_or_null(db_col_text(r, 10))));
+        out->metadata = json_dumps(m, JSON_COMPACT);
+        json_decref(m);
+    } else {
+        rc = RAGD_ENOTFOUND;
+    }
+    db_rows_free(r);
+    return rc;
+}
+
+int store_chunks_touch(const int64_t *ids, size_t n)
+{
+    if (!n) return 0;
+    db_conn_t *c = db_conn();
+    char ts[32];
+    time_iso(time_now_ms(), ts);
+    int rc = db_begin(c);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = db_exec(c, NULL,
+                     "UPDATE chunks SET retrieval_count = retrieval_count + 1, last_accessed = ?"
+                     " WHERE id = ?",
+                     "si", ts, ids[i]);
+    if (!rc) return db_commit(c);
+    db_rollback(c);
+    return rc;
+}
+
+int store_doc_meta_foreach(int (*fn)(const struct kdoc_meta *m, void *ud), void *ud)
+{
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r,
+                      "SELECT id, organization_id, owner_id, category, source, tags, shared"
+                      " FROM documents WHERE status = 'ready'",
+                      "");
+    if (rc) return rc;
+    while ((rc = db_rows_next(r)) == 1) {
+        struct kdoc_meta m = {db_col_text(r, 0),    db_col_text(r, 1), db_col_text(r, 2),
+                              db_col_text(r, 3),    db_col_text(r, 4), db_col_text(r, 5),
+                              (int)db_col_int(r, 6)};
+        if ((rc = fn(&m, ud))) break;
+    }
+    db_rows_free(r);
+    return rc;
+}
+
+int store_chunk_foreach(int (*fn)(int64_t id, const char *doc_id, const char *text, void *ud),
+                        void *ud)
+{
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r,
+                      "SELECT c.id, c.document_id, c.content FROM chunks c JOIN documents d"
+                      " ON d.id = c.document_id WHERE d.status = 'ready' ORDER BY c.id",
+                      "");
+    if (rc) return rc;
+    while ((rc = db_rows_next(r)) == 1)
+        if ((rc = fn(db_col_int(r, 0), db_col_text(r, 1), db_col_text(r, 2), ud))) break;
+    db_rows_free(r);
+    return rc;
+}
+
+int store_embedding_foreach(uint32_t dim, int (*fn)(int64_t id, const float *vec, void *ud),
+                            void *ud)
+{
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r,
+                      "SELECT e.chunk_id, e.vector FROM embeddings e JOIN chunks c ON"
+                      " c.id = e.chunk_id JOIN documents d ON d.id = c.document_id"
+                      " WHERE e.dim = ? AND d.status = 'ready' ORDER BY e.chunk_id",
+                      "i", (int64_t)dim);
+    if (rc) return rc;
+    size_t want = ((size_t)dim * sizeof(float) * 4 + 2) / 3; /* base64url length, no padding */
+    float *vec = xmalloc((size_t)dim * sizeof(float) + 8);
+    while ((rc = db_rows_next(r)) == 1) {
+        const char *t = db_col_text(r, 1);
+        size_t got = 0;
+        if (!t || strlen(t) != want || b64url_decode(t, want, vec, &got) ||
+            got != dim * sizeof(float))
+            continue; /* a damaged row: the chunk stays lexical-only */
+        if ((rc = fn(db_col_int(r, 0), vec, ud))) break;
+    }
+    free(vec);
+    db_rows_free(r);
+    return rc;
+}
+
+int store_chunk_count(int64_t *chunks, uint32_t dim, int64_t *embeddings)
+{
+    db_conn_t *c = db_conn();
+    int rc = db_query_int(c, chunks,
+                          "SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.document_id"
+                          " WHERE d.status = 'ready'",
+                          "");
+    if (!rc && embeddings)
+        rc = db_query_int(c, embeddings,
+                          "SELECT count(*) FROM embeddings e JOIN chunks c ON c.id = e.chunk_id"
+                          " JOIN documents d ON d.id = c.document_id"
+                          " WHERE e.dim = ? AND d.status = 'ready'",
+                          "i", (int64_t)dim);
+    return rc;
+}
+
+int store_doc_titles(json_t **out)
+{
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r, "SELECT id, title FROM documents WHERE status = 'ready'", "");
+    if (rc) return rc;
+    *out = json_object();
+    while ((rc = db_rows_next(r)) == 1)
+        json_object_set_new(*out, db_col_text(r, 0),
+                            json_string(db_col_text(r, 1) ? db_col_text(r, 1) : ""));
+    db_rows_free(r);
+    if (rc < 0) {
+        json_decref(*out);
+        *out = NULL;
+        return rc;
+    }
+    return 0;
+}
+
+/* ---- change log ---- */
+
+int store_kb_change_add(const char *doc_id, const char *op, const char *node,
+                        const int64_t *ids, size_t n)
+{
+    struct sbuf b;
+    sb_init(&b);
+    for (size_t i = 0; i < n; i++)
+        sb_printf(&b, "%s%lld", i ? "," : "", (long long)ids[i]);
+    char ts[32];
+    db_conn_t *c = db_conn();
+    int rc = db_exec(c, NULL,
+                     "INSERT INTO kb_changes (document_id, op, node, chunk_ids, created_at)"
+                     " VALUES (?, ?, ?, ?, ?)",
+                     "sssss", doc_id, op, node, b.s ? b.s : "", time_iso(time_now_ms(), ts));
+    sb_free(&b);
+    /* Entries older than a day have been seen by every live node. */
+    if (!rc)
+        db_exec(c, NULL, "DELETE FROM kb_changes WHERE created_at < ?", "s",
+                time_iso(time_now_ms() - 86400000, ts));
+    return rc;
+}
+
+int store_kb_change_max(int64_t *seq)
+{
+    return db_query_int(db_conn(), seq, "SELECT coalesce(max(seq), 0) FROM kb_changes", "");
+}
+
+int store_kb_changes_since(int64_t seq, size_t limit,
+                           int (*fn)(int64_t seq, const char *doc_id, const char *op,
+                                     const char *node, const char *chunk_ids, void *ud),
+                           void *ud)
+{
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r,
+                      "SELECT seq, document_id, op, node, chunk_ids FROM kb_changes"
+                      " WHERE seq > ? ORDER BY seq LIMIT ?",
+                      "ii", seq, (int64_t)limit);
+    if (rc)
+        return rc;
+    while ((rc = db_rows_next(r)) == 1)
+        if ((rc = fn(db_col_int(r, 0), db_col_text(r, 1), db_col_text(r, 2), db_col_text(r, 3),
+                     db_col_text(r, 4), ud)))
+            break;
+    db_rows_free(r);
+    return rc;
+}
+
+int store_doc_chunks_foreach(const char *doc_id, uint32_t dim,
+                             int (*fn)(int64_t id, const char *text, const float *vec, void *ud),
+                             void *ud)
+{
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r,
+                      "SELECT c.id, c.content, e.vector FROM chunks c"
+                      " LEFT JOIN embeddings e ON e.chunk_id = c.id AND e.dim = ?"
+                      " WHERE c.document_id = ? ORDER BY c.id",
+                      "is", (int64_t)dim, doc_id);
+    if (rc)
+        return rc;
+    size_t want = ((size_t)dim * sizeof(float) * 4 + 2) / 3;
+    float *vec = xmalloc((size_t)dim * sizeof(float) + 8);
+    while ((rc = db_rows_next(r)) == 1) {
+        const char *t = db_col_text(r, 2);
+        size_t got = 0;
+        int ok = dim && t && strlen(t) == want && !b64url_decode(t, want, vec, &got) &&
+                 got == dim * sizeof(float);
+        if ((rc = fn(db_col_int(r, 0), db_col_text(r, 1), ok ? vec : NULL, ud)))
+            break;
+    }
+    free(vec);
+    db_rows_free(r);
+    return rc;
+}

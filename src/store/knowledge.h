@@ -1,0 +1,150 @@
+/* knowledge.h (store) - persistent data of the knowledge base: documents (the seed's MongoDB
+ * document shape), their chunks with usage statistics, and chunk embeddings.
+ *
+ * Documents belong to an organization (organization_id, may be NULL for users without one),
+ * have an owner, and may be shared with everybody (the demo corpus). A caller sees a
+ * document when it is shared, when the caller owns it, or when both belong to the same
+ * organization; every query that takes a `struct kscope` applies that rule in SQL.
+ *
+ * Chunks are numbered by an integer id that is also their id in the in-memory indexes.
+ * Vectors are stored as base64url of little-endian float32 (the SQL layer binds text only).
+ *
+ * Functions use the calling thread's connection and return 0 or a negative RAGD_E* code
+ * (RAGD_ENOTFOUND, RAGD_EUNAVAIL, RAGD_EDB). */
+#ifndef RAGD_STORE_KNOWLEDGE_H
+#define RAGD_STORE_KNOWLEDGE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Registers the knowledge tables' migrations (200-219). Call before store_migrate(). */
+void store_knowledge_register(void);
+
+/* Who is looking: documents visible to this caller. */
+struct kscope {
+    const char *user_id;
+    const char *org_id; /* NULL or "" when the user has no organization */
+};
+
+struct kdoc_new {
+    char id[37]; /* filled in when empty */
+    const char *organization_id, *owner_id;
+    int shared;
+    const char *title, *category, *source;
+    json_t *tags;     /* array of strings, borrowed; NULL = [] */
+    json_t *metadata; /* object, borrowed; NULL = {} */
+    double importance;
+    const char *mime_type; /* sniffed type name ("text", "markdown", "html", "pdf") */
+    int64_t size_bytes;
+    const char *sha256;
+    const char *status; /* "pending" */
+};
+
+int store_doc_insert(struct kdoc_new *d);
+
+/* The document as JSON (new reference): id, title, category, tags, source, organization_id,
+ * owner_id, shared, status, error, sha256, size_bytes, mime_type, chunk_count, pages,
+ * importance, metadata, created_at, updated_at, processed_at; with_content adds "content". */
+int store_doc_get(const char *id, int with_content, json_t **out);
+/* 1 if the document exists and s may see it, 0 if not, negative on error. */
+int store_doc_visible(const char *id, const struct kscope *s);
+
+/* Status changes. error may be NULL. */
+int store_doc_set_status(const char *id, const char *status, const char *error);
+/* The document's text after extraction, its type, a title guess (used only when the stored
+ * title is empty) and page count. */
+int store_doc_set_content(const char *id, const char *content, const char *mime_type,
+                          const char *title_guess, int pages);
+
+struct kdoc_filter {
+    const char *status, *category, *source; /* NULL = any */
+};
+/* A page of visible documents, newest first, without content. *items new reference. */
+int store_doc_list(const struct kscope *s, const struct kdoc_filter *f, int64_t limit,
+                   int64_t offset, json_t **items, int64_t *total);
+
+/* An identical visible document (same sha256, same organization or shared), for
+ * de-duplication; RAGD_ENOTFOUND if none. */
+int store_doc_find_sha(const char *sha, const char *org_id, int shared, char id_out[37]);
+
+/* Deletes the document with its chunks and embeddings. *chunk_ids (caller frees) receives
+ * the ids of the removed chunks so the caller can drop them from the indexes. */
+int store_doc_delete(const char *id, int64_t **chunk_ids, size_t *n);
+
+/* Ids of documents left pending or processing (re-queued at start). Caller frees each
+ * string and the array. */
+int store_doc_unfinished(char ***ids, size_t *n);
+
+/* Total bytes of the documents owned by user_id (for storage quotas). */
+int store_doc_bytes(const char *user_id, int64_t *bytes);
+
+/* ---- chunks ---- */
+
+struct kchunk_new {
+    int position;
+    const char *text;
+    size_t len;
+    int64_t start, end, tokens;
+    const float *vec; /* dim floats, or NULL without an embedding */
+};
+
+/* Replaces the document's chunks with chunks[0..n) (and their embeddings, model and dim),
+ * sets chunk_count and status "ready", all in one transaction. ids[0..n) receive the new
+ * chunk ids; *old_ids (caller frees) the ids of chunks that were replaced. */
+int store_chunks_replace(const char *doc_id, const struct kchunk_new *chunks, size_t n,
+                         const char *model, uint32_t dim, int64_t *ids, int64_t **old_ids,
+                         size_t *n_old);
+
+/* One chunk with what search results show. Strings owned by the struct. */
+struct kchunk {
+    int64_t id;
+    char document_id[37];
+    int position;
+    char *title, *content, *source, *category, *metadata; /* metadata: JSON text */
+    int64_t start, end;
+};
+void store_kchunk_clear(struct kchunk *c);
+/* Fetches chunk id into *out (clear with store_kchunk_clear). */
+int store_chunk_get(int64_t id, struct kchunk *out);
+
+/* Counts a retrieval of each chunk (usage_stats.retrieval_count, last_accessed). */
+int store_chunks_touch(const int64_t *ids, size_t n);
+
+/* What the index manager needs about every document that has chunks. */
+struct kdoc_meta {
+    const char *id, *organization_id, *owner_id, *category, *source, *tags; /* tags: JSON */
+    int shared;
+};
+/* Calls fn for every ready document. Stops and returns fn's non-zero value. */
+int store_doc_meta_foreach(int (*fn)(const struct kdoc_meta *m, void *ud), void *ud);
+/* Calls fn(chunk id, document id, text) for every chunk of ready documents. */
+int store_chunk_foreach(int (*fn)(int64_t id, const char *doc_id, const char *text, void *ud),
+                        void *ud);
+/* Calls fn(chunk id, vector) for every stored embedding of dimension dim. */
+int store_embedding_foreach(uint32_t dim, int (*fn)(int64_t id, const float *vec, void *ud),
+                            void *ud);
+/* {document id: title} of every ready document (new reference). */
+int store_doc_titles(json_t **out);
+/* Number of chunks of ready documents, and of embeddings of dimension dim. */
+int store_chunk_count(int64_t *chunks, uint32_t dim, int64_t *embeddings);
+
+/* ---- change log: how nodes sharing one database keep their in-process indexes alike ----
+ * Every index change (op "index": a document's chunks were (re)written, chunk_ids are the
+ * chunks it replaced; op "delete": chunk_ids are the chunks removed) is appended with the
+ * writing node's id; the other nodes poll for entries after the last one they applied. */
+int store_kb_change_add(const char *doc_id, const char *op, const char *node,
+                        const int64_t *ids, size_t n);
+int store_kb_change_max(int64_t *seq);
+/* Calls fn for up to limit entries after seq, oldest first. */
+int store_kb_changes_since(int64_t seq, size_t limit,
+                           int (*fn)(int64_t seq, const char *doc_id, const char *op,
+                                     const char *node, const char *chunk_ids, void *ud),
+                           void *ud);
+/* Calls fn for every chunk of one document with its text and, if stored with dimension dim,
+ * its vector (else NULL). */
+int store_doc_chunks_foreach(const char *doc_id, uint32_t dim,
+                             int (*fn)(int64_t id, const char *text, const float *vec, void *ud),
+                             void *ud);
+
+#endif

@@ -1,0 +1,366 @@
+/* postgres.c - the PostgreSQL backend of db.h (libpq).
+ *
+ * The SQL that store/ writes is SQLite-flavoured; this backend translates it once per
+ * statement and caches the prepared statement per connection:
+ *   '?' placeholders -> $1..$n, typed from the call's type string (so "? IS NULL" works);
+ *   LIKE -> ILIKE (SQLite's LIKE ignores ASCII case);  INSERT OR IGNORE -> ON CONFLICT DO NOTHING;
+ *   DDL: INTEGER -> BIGINT (ms timestamps and counters outgrow 32 bits),
+ *        INTEGER PRIMARY KEY AUTOINCREMENT -> BIGSERIAL PRIMARY KEY, BLOB -> BYTEA,
+ *        REAL -> DOUBLE PRECISION;
+ *   BEGIN IMMEDIATE -> BEGIN + a transaction-scoped advisory lock, which gives the same
+ *        one-writer-at-a-time guarantee that quota reservations rely on in SQLite.
+ * Each thread has its own connection (the pool); a connection that dropped (server restart)
+ * is reset and, outside a transaction, the statement is retried once. While the server is
+ * down calls fail with RAGD_EUNAVAIL, which the API turns into 503. */
+#include <ctype.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/util.h"
+#include "store/db.h"
+
+enum { STMT_CACHE = 256, MAX_PARAMS = 64, WRITE_LOCK_KEY = 727200 };
+
+struct pg_stmt {
+    const char *key; /* the caller's SQL pointer */
+    char name[16];
+};
+
+struct pg_conn {
+    PGconn *pg;
+    char *url;
+    struct pg_stmt stmts[STMT_CACHE];
+    int nstmts;
+    int in_tx; /* between a successful BEGIN and the COMMIT/ROLLBACK that ends it */
+};
+
+/* ---- SQL translation ---- */
+
+static int word_at(const char *s, size_t i, const char *w, const char *start)
+{
+    size_t n = strlen(w);
+    if (strncmp(s + i, w, n))
+        return 0;
+    if (s + i > start && (isalnum((unsigned char)s[i - 1]) || s[i - 1] == '_'))
+        return 0;
+    return !(isalnum((unsigned char)s[i + n]) || s[i + n] == '_');
+}
+
+/* Translates one SQL text; *nparams gets the number of placeholders. Caller frees. */
+char *db_pg_translate(const char *sql, int *nparams);
+char *db_pg_translate(const char *sql, int *nparams)
+{
+    static const struct {
+        const char *from, *to;
+    } words[] = {
+        {"INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY"},
+        {"INTEGER", "BIGINT"},
+        {"BLOB", "BYTEA"},
+        {"REAL", "DOUBLE PRECISION"},
+        {"LIKE", "ILIKE"},
+        {"BEGIN IMMEDIATE", "BEGIN; SELECT pg_advisory_xact_lock(727200)"},
+    };
+    struct sbuf b;
+    sb_init(&b);
+    int n = 0, in_str = 0, ignore = 0;
+    for (size_t i = 0; sql[i];) {
+        char c = sql[i];
+        if (in_str) {
+            sb_add(&b, &c, 1);
+            if (c == '\'')
+                in_str = 0;
+            i++;
+            continue;
+        }
+        if (c == '\'') {
+            in_str = 1;
+            sb_add(&b, &c, 1);
+            i++;
+            continue;
+        }
+        if (c == '?') {
+            sb_printf(&b, "$%d", ++n);
+            i++;
+            continue;
+        }
+        if (word_at(sql, i, "INSERT OR IGNORE", sql)) {
+            sb_adds(&b, "INSERT");
+            ignore = 1;
+            i += strlen("INSERT OR IGNORE");
+            continue;
+        }
+        int matched = 0;
+        for (size_t w = 0; w < sizeof words / sizeof words[0]; w++) {
+            if (word_at(sql, i, words[w].from, sql)) {
+                sb_adds(&b, words[w].to);
+                i += strlen(words[w].from);
+                matched = 1;
+                break;
+            }
+        }
+        if (!matched) {
+            sb_add(&b, &c, 1);
+            i++;
+        }
+    }
+    if (ignore) {
+        while (b.len && (isspace((unsigned char)b.s[b.len - 1]) || b.s[b.len - 1] == ';'))
+            b.s[--b.len] = '\0';
+        sb_adds(&b, " ON CONFLICT DO NOTHING");
+    }
+    *nparams = n;
+    return sb_take(&b);
+}
+
+/* ---- connections ---- */
+
+static int open_conn(struct pg_conn *c, char *err, size_t errcap)
+{
+    const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+    const char *vals[] = {c->url, "5", "ragd", NULL};
+    c->pg = PQconnectdbParams(keys, vals, 1);
+    if (PQstatus(c->pg) != CONNECTION_OK) {
+        snprintf(err, errcap, "%s", PQerrorMessage(c->pg));
+        size_t l = strlen(err);
+        while (l && err[l - 1] == '\n')
+            err[--l] = '\0';
+        return RAGD_EUNAVAIL;
+    }
+    PGresult *r = PQexec(c->pg, "SET TIME ZONE 'UTC'; SET client_min_messages = warning");
+    PQclear(r);
+    c->nstmts = 0;
+    return 0;
+}
+
+/* Accepts postgresql://, postgres:// and the seeds' postgresql+asyncpg:// forms. */
+static char *normalise_url(const char *url)
+{
+    const char *plus = strstr(url, "+");
+    const char *scheme_end = strstr(url, "://");
+    if (plus && scheme_end && plus < scheme_end)
+        return xasprintf("postgresql%s", scheme_end);
+    return xstrdup(url);
+}
+
+static int pg_connect(const char *url, void **handle, char *err, size_t errcap)
+{
+    struct pg_conn *c = xcalloc(1, sizeof *c);
+    c->url = normalise_url(url);
+    int rc = open_conn(c, err, errcap);
+    if (rc) {
+        PQfinish(c->pg);
+        free(c->url);
+        free(c);
+        return rc;
+    }
+    *handle = c;
+    return 0;
+}
+
+static void pg_disconnect(void *handle)
+{
+    struct pg_conn *c = handle;
+    PQfinish(c->pg);
+    free(c->url);
+    free(c);
+}
+
+/* True inside a transaction block: a statement that fails there must not be retried on a
+ * new connection, since the transaction's earlier work died with the old one. */
+static int in_transaction(struct pg_conn *c)
+{
+    return c->in_tx;
+}
+
+/* Makes sure the connection is up; resets it after a server restart. */
+static int ensure(struct pg_conn *c)
+{
+    if (PQstatus(c->pg) == CONNECTION_OK)
+        return 0;
+    PQreset(c->pg);
+    c->nstmts = 0; /* prepared statements died with the old session */
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        return RAGD_EUNAVAIL;
+    PGresult *r = PQexec(c->pg, "SET TIME ZONE 'UTC'; SET client_min_messages = warning");
+    PQclear(r);
+    log_msg(LOG_WARN, "postgresql connection re-established");
+    return 0;
+}
+
+static int map_result(struct pg_conn *c, PGresult *r, const char *sql)
+{
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return 0;
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (PQstatus(c->pg) != CONNECTION_OK || (state && !strncmp(state, "08", 2)) ||
+        (state && !strncmp(state, "57P", 3)))
+        return RAGD_EUNAVAIL;
+    if (state && !strcmp(state, "23505"))
+        return RAGD_EEXIST;
+    if (state && (!strcmp(state, "40001") || !strcmp(state, "40P01")))
+        return RAGD_ECONFLICT;
+    log_json(LOG_ERROR, "postgresql error",
+             json_pack("{s:s, s:s, s:s}", "error", PQerrorMessage(c->pg), "sqlstate",
+                       state ? state : "", "sql", sql));
+    return RAGD_EDB;
+}
+
+static const char *stmt_name(struct pg_conn *c, const char *sql, const char *types, int *rc)
+{
+    for (int i = 0; i < c->nstmts; i++)
+        if (c->stmts[i].key == sql)
+            return c->stmts[i].name;
+    if (c->nstmts == STMT_CACHE) {
+        /* Forget the whole cache rather than track usage: rare, and correct. */
+        PGresult *r = PQexec(c->pg, "DEALLOCATE ALL");
+        PQclear(r);
+        c->nstmts = 0;
+    }
+    int n = 0;
+    char *text = db_pg_translate(sql, &n);
+    Oid oids[MAX_PARAMS];
+    int nt = (int)strlen(types ? types : "");
+    if (nt != n || n > MAX_PARAMS)
+        panic("db: %d parameters given for %d placeholders: %s", nt, n, sql);
+    for (int i = 0; i < n; i++)
+        oids[i] = types[i] == 's' ? 25 : types[i] == 'd' ? 701 : 20; /* text, float8, int8 */
+    struct pg_stmt *s = &c->stmts[c->nstmts];
+    snprintf(s->name, sizeof s->name, "r%d", c->nstmts);
+    PGresult *r = PQprepare(c->pg, s->name, text, n, oids);
+    *rc = map_result(c, r, text);
+    PQclear(r);
+    free(text);
+    if (*rc)
+        return NULL;
+    s->key = sql;
+    c->nstmts++;
+    return s->name;
+}
+
+/* Runs a cached statement; retries once after a reconnect when not inside a transaction. */
+static PGresult *run(struct pg_conn *c, const char *sql, const char *types, va_list ap, int *rc)
+{
+    char bufs[MAX_PARAMS][32];
+    const char *vals[MAX_PARAMS];
+    int n = 0;
+    for (const char *t = types ? types : ""; *t; t++, n++) {
+        if (n == MAX_PARAMS)
+            panic("db: too many parameters");
+        switch (*t) {
+        case 's': vals[n] = va_arg(ap, const char *); break;
+        case 'i':
+            snprintf(bufs[n], sizeof bufs[n], "%lld", (long long)va_arg(ap, int64_t));
+            vals[n] = bufs[n];
+            break;
+        case 'd':
+            snprintf(bufs[n], sizeof bufs[n], "%.17g", va_arg(ap, double));
+            vals[n] = bufs[n];
+            break;
+        case 'b':
+            vals[n] = va_arg(ap, int) ? "1" : "0";
+            break;
+        default: panic("db: bad parameter type '%c'", *t);
+        }
+    }
+    int in_tx = in_transaction(c);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!in_tx && (*rc = ensure(c)))
+            return NULL;
+        const char *name = stmt_name(c, sql, types, rc);
+        PGresult *r = NULL;
+        if (name) {
+            r = PQexecPrepared(c->pg, name, n, vals, NULL, NULL, 0);
+            *rc = map_result(c, r, sql);
+        }
+        if (*rc != RAGD_EUNAVAIL || in_tx || attempt)
+            return r;
+        PQclear(r); /* the connection dropped mid-call: reconnect and retry once */
+    }
+    return NULL;
+}
+
+static int pg_exec(void *handle, const char *sql, const char *types, va_list ap,
+                   int64_t *changes)
+{
+    struct pg_conn *c = handle;
+    int rc;
+    PGresult *r = run(c, sql, types, ap, &rc);
+    if (!rc)
+        *changes = strtoll(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return rc;
+}
+
+static int pg_query(void *handle, const char *sql, const char *types, va_list ap,
+                    db_rows_t **out)
+{
+    struct pg_conn *c = handle;
+    int rc;
+    PGresult *r = run(c, sql, types, ap, &rc);
+    if (!rc) {
+        int ncols = PQnfields(r), nrows = PQntuples(r);
+        db_rows_t *rows = db_rows_new(ncols);
+        for (int i = 0; i < nrows; i++) {
+            db_rows_add_row(rows);
+            for (int j = 0; j < ncols; j++)
+                db_rows_set(rows, j, PQgetisnull(r, i, j) ? NULL : PQgetvalue(r, i, j),
+                            (size_t)PQgetlength(r, i, j));
+        }
+        *out = rows;
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* Runs text with PQexec; outside a transaction a dropped connection is reset and the text
+ * retried once (the first use of a connection after a server restart fails otherwise). */
+static int exec_simple(struct pg_conn *c, const char *text)
+{
+    int rc = 0, in_tx = in_transaction(c);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!in_tx && (rc = ensure(c)))
+            return rc;
+        PGresult *r = PQexec(c->pg, text);
+        rc = map_result(c, r, text);
+        PQclear(r);
+        if (rc != RAGD_EUNAVAIL || in_tx)
+            break;
+    }
+    return rc;
+}
+
+static int pg_script(void *handle, const char *sql)
+{
+    struct pg_conn *c = handle;
+    int n, begin = !strncmp(sql, "BEGIN", 5);
+    int end = !strcmp(sql, "COMMIT") || !strcmp(sql, "ROLLBACK");
+    char *text = db_pg_translate(sql, &n);
+    int rc = exec_simple(c, text);
+    free(text);
+    if (begin && !rc)
+        c->in_tx = 1;
+    if (end)
+        c->in_tx = 0; /* ended, or lost with its connection; either way no longer open */
+    return rc;
+}
+
+static int pg_ping(void *handle)
+{
+    return exec_simple(handle, "SELECT 1");
+}
+
+const struct db_ops db_postgres_ops = {
+    .name = "postgresql",
+    .connect = pg_connect,
+    .disconnect = pg_disconnect,
+    .exec = pg_exec,
+    .query = pg_query,
+    .script = pg_script,
+    .ping = pg_ping,
+};

@@ -1,0 +1,237 @@
+"""Documents: upload (JSON and multipart), type sniffing, ingestion status, list/get/delete,
+size limits, malformed input, organization isolation, persistence across restarts."""
+import os
+import socket
+import uuid
+
+import pytest
+
+from kb_helpers import (make_pdf, multipart, private_server, search, upload, upload_file,
+                        upload_ready, wait_doc)
+from ragd_client import Server
+
+
+def unique():
+    return "w" + uuid.uuid4().hex[:10]
+
+
+def test_json_upload_is_processed_and_listed(server, pro_token):
+    word = unique()
+    doc = upload(server, pro_token, f"The {word} valve regulates pressure.\n\nIt opens at 3 bar.",
+                 title="Valve manual", category="manuals", tags=["hardware", "valves"],
+                 source="manual.txt", metadata={"revision": 2})
+    assert doc["status"] == "pending" and doc["title"] == "Valve manual"
+    assert doc["organization_id"] and doc["owner_id"] and doc["sha256"]
+    ready = wait_doc(server, pro_token, doc["id"])
+    assert ready["status"] == "ready", ready
+    assert ready["chunk_count"] >= 1 and ready["mime_type"] == "text"
+    assert ready["metadata"] == {"revision": 2} and ready["tags"] == ["hardware", "valves"]
+    full = server.get(f"/documents/{doc['id']}?include_content=true", token=pro_token).json
+    assert word in full["content"]
+    lst = server.get("/documents?limit=100&category=manuals", token=pro_token).json
+    assert any(d["id"] == doc["id"] for d in lst["documents"]) and lst["total"] >= 1
+    assert "content" not in lst["documents"][0]
+    hits = search(server, pro_token, word, route="exact")["results"]
+    assert hits and hits[0]["document_id"] == doc["id"]
+    meta = hits[0]["metadata"]
+    assert meta["category"] == "manuals" and meta["tags"] == ["hardware", "valves"]
+    assert "retrieval_count" in meta["usage_stats"]
+
+
+def test_types_are_sniffed_from_content_not_name(server, pro_token):
+    word = unique()
+    html = f"<!DOCTYPE html><html><head><title>Pump page</title></head><body><h1>Pumps</h1>" \
+           f"<p>The {word} pump moves water.</p><script>var {word}x = 1;</script></body></html>"
+    r = upload_file(server, pro_token, "report.pdf", html.encode(), "application/pdf")
+    assert r.status == 202, r
+    d = wait_doc(server, pro_token, r.json["id"])
+    assert d["status"] == "ready" and d["mime_type"] == "html", d
+    assert r.json["filename"] == "report.pdf"
+    md = f"# Setup guide\n\n## Install\n\n- run `make`\n- then start the {word} daemon\n\n" \
+         f"See [docs](http://example.com) for **more**.\n"
+    r = upload_file(server, pro_token, "notes.txt", md.encode(), "text/plain")
+    d = wait_doc(server, pro_token, r.json["id"])
+    assert d["mime_type"] == "markdown" and d["title"] == "notes", d
+    full = server.get(f"/documents/{d['id']}?include_content=true", token=pro_token).json
+    assert word in full["content"] and "**" not in full["content"]
+
+
+def test_pdf_upload_extracts_text(server, pro_token):
+    word = unique()
+    pdf = make_pdf([f"Quarterly report for {word} systems.", "Revenue grew by twelve percent."],
+                   compress=True)
+    r = upload_file(server, pro_token, "q3.bin", pdf, title="Q3 report", category="finance")
+    assert r.status == 202, r
+    d = wait_doc(server, pro_token, r.json["id"])
+    assert d["status"] == "ready", d
+    assert d["mime_type"] == "pdf" and d["pages"] == 1 and d["title"] == "Q3 report"
+    hits = search(server, pro_token, f"{word} revenue", route="exact")["results"]
+    assert hits and hits[0]["document_id"] == d["id"]
+    assert "twelve percent" in hits[0]["content"]
+
+
+def test_malformed_pdf_fails_with_a_clear_error(server, pro_token):
+    r = upload_file(server, pro_token, "broken.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\n"
+                                                     b"garbage garbage\n%%EOF")
+    assert r.status == 202, r
+    d = wait_doc(server, pro_token, r.json["id"])
+    assert d["status"] == "failed" and d["error"], d
+    assert "pdf" in d["error"].lower() or "text" in d["error"].lower()
+    # A failed document never shows up in search and can be deleted.
+    assert server.delete(f"/documents/{d['id']}", token=pro_token).status == 200
+
+
+def test_binary_junk_and_empty_are_rejected(server, pro_token):
+    junk = bytes(range(256)) * 8
+    r = upload_file(server, pro_token, "notes.txt", junk)
+    assert r.status == 415 and r.json["code"] == "UNSUPPORTED_DOCUMENT", r
+    r = upload_file(server, pro_token, "bad.txt", b"caf\xc3 latin-1 text \xff\xfe here")
+    assert r.status == 415, r
+    r = server.post("/documents", {"content": "   \n\n  "}, token=pro_token)
+    assert r.status == 415, r
+
+
+def test_upload_validation(server, pro_token):
+    r = server.post("/documents", {}, token=pro_token)
+    assert r.status == 422 and r.json["field"] == "content"
+    r = server.post("/documents", {"content": "x", "tags": [1, 2]}, token=pro_token)
+    assert r.status == 422 and r.json["field"] == "tags"
+    r = server.post("/documents", {"content": "x", "tags": "a"}, token=pro_token)
+    assert r.status == 422 and r.json["field"] == "tags"
+    r = server.post("/documents", {"content": "x", "importance": -1}, token=pro_token)
+    assert r.status == 422 and r.json["field"] == "importance"
+    r = server.post("/documents", {"content": "hello", "shared": True}, token=pro_token)
+    assert r.status == 403
+    r = server.request("POST", "/documents", raw=b"hello", token=pro_token,
+                       headers={"Content-Type": "text/plain"})
+    assert r.status == 415
+    r = server.request("POST", "/documents", raw=b"{not json", token=pro_token,
+                       headers={"Content-Type": "application/json"})
+    assert r.status == 400
+    body, ct = multipart({"title": "t"}, {})
+    r = server.request("POST", "/documents", raw=body, token=pro_token,
+                       headers={"Content-Type": ct})
+    assert r.status == 422 and r.json["field"] == "file"
+    r = server.request("POST", "/documents", raw=b"--x\r\nno headers", token=pro_token,
+                       headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert r.status == 400 and r.json["code"] == "INVALID_MULTIPART"
+    r = server.request("POST", "/documents", raw=b"abc", token=pro_token,
+                       headers={"Content-Type": "multipart/form-data"})
+    assert r.status == 400
+    body, ct = multipart({"importance": "lots"}, {"file": ("a.txt", b"hello there", "text/plain")})
+    r = server.request("POST", "/documents", raw=body, token=pro_token,
+                       headers={"Content-Type": ct})
+    assert r.status == 422 and r.json["field"] == "importance"
+    for bad in ("nope", str(uuid.uuid4())):
+        assert server.get(f"/documents/{bad}", token=pro_token).status == 404
+        assert server.delete(f"/documents/{bad}", token=pro_token).status == 404
+    assert server.get("/documents?status=weird", token=pro_token).status == 422
+    assert server.get("/documents?limit=0", token=pro_token).status == 422
+
+
+def test_size_limit_413():
+    s = private_server(DOCUMENT_MAX_BYTES="2048")
+    try:
+        tok = s.login("test@example.com", "testpassword123")
+        r = s.post("/documents", {"content": "x " * 1500}, token=tok)
+        assert r.status == 413 and r.json["code"] == "PAYLOAD_TOO_LARGE", r
+        r = upload_file(s, tok, "big.txt", b"word " * 1000)
+        assert r.status == 413, r
+        r = upload_file(s, tok, "small.txt", b"word " * 100)
+        assert r.status == 202, r
+        # Beyond the server's body limit the answer is 413 before any parsing.
+        sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+        sock.sendall(b"POST /documents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                     + tok.encode() + b"\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                     b"Content-Length: 50000000\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 413"), "expected 413"
+        sock.close()
+        assert s.get("/documents", token=tok).json["total"] == 1
+    finally:
+        s.stop()
+
+
+def test_delete_removes_document_chunks_and_results(server, pro_token):
+    word = unique()
+    doc = upload_ready(server, pro_token, f"Delete me: {word} appears only here.")
+    # Search twice so the result is cached, then delete.
+    assert search(server, pro_token, word, route="exact")["results"]
+    again = search(server, pro_token, word, route="exact")
+    assert again["results"] and again["cached"]
+    r = server.delete(f"/documents/{doc['id']}", token=pro_token)
+    assert r.status == 200 and r.json["status"] == "deleted"
+    assert search(server, pro_token, word, route="exact")["results"] == []
+    assert server.get(f"/documents/{doc['id']}", token=pro_token).status == 404
+    assert server.delete(f"/documents/{doc['id']}", token=pro_token).status == 404
+    with server.db() as con:
+        n = con.execute("SELECT count(*) FROM chunks WHERE document_id = ?",
+                        (doc["id"],)).fetchone()
+    assert n[0] == 0
+
+
+def test_organization_isolation(server, pro_token, free_token):
+    a = server.register(f"iso-a-{uuid.uuid4().hex[:6]}@example.com")["access_token"]
+    b = server.register(f"iso-b-{uuid.uuid4().hex[:6]}@example.com")["access_token"]
+    word = unique()
+    doc = upload_ready(server, a, f"Secret plan: {word} launches in spring.")
+    assert server.get(f"/documents/{doc['id']}", token=b).status == 404
+    assert server.delete(f"/documents/{doc['id']}", token=b).status == 404
+    assert all(d["id"] != doc["id"] for d in server.get("/documents", token=b).json["documents"])
+    for route in ("exact", "auto", "hybrid"):
+        assert search(server, b, word, route=route)["results"] == []
+    assert search(server, b, word, path="/search/semantic")["results"] == []
+    assert search(server, a, word, route="exact")["results"]
+    # Members of one organization share documents; only the owner or an admin may delete.
+    word2 = unique()
+    org_doc = upload_ready(server, pro_token, f"Team handbook mentions {word2}.")
+    assert server.get(f"/documents/{org_doc['id']}", token=free_token).status == 200
+    assert search(server, free_token, word2, route="exact")["results"]
+    assert search(server, a, word2, route="exact")["results"] == []
+    assert server.delete(f"/documents/{org_doc['id']}", token=free_token).status == 403
+    assert server.delete(f"/documents/{org_doc['id']}", token=pro_token).status == 200
+
+
+def test_shared_documents_are_visible_to_everyone(server, admin_token):
+    word = unique()
+    doc = upload_ready(server, admin_token, f"Public notice about {word}.", shared=True,
+                       category="public")
+    assert doc["shared"] is True
+    other = server.register(f"shared-{uuid.uuid4().hex[:6]}@example.com")["access_token"]
+    hits = search(server, other, word, route="exact", filters={"shared": True})["results"]
+    assert hits and hits[0]["document_id"] == doc["id"]
+    assert server.delete(f"/documents/{doc['id']}", token=other).status == 403
+    assert server.delete(f"/documents/{doc['id']}", token=admin_token).status == 200
+
+
+def test_indexes_persist_and_rebuild_across_restarts():
+    s = private_server()
+    data = s.data
+    try:
+        tok = s.login("test@example.com", "testpassword123")
+        keep = upload_ready(s, tok, "Persistent knowledge: the kestrel hovers over fields.")
+        gone = upload_ready(s, tok, "Transient knowledge: the heron waits in reeds.")
+        assert s.delete(f"/documents/{gone['id']}", token=tok).status == 200
+    finally:
+        assert s.stop() == 0
+    assert os.path.exists(os.path.join(data, "index", "bm25.idx"))
+    s = Server(env={"SEED_DEMO_DOCS": "false"}, data=data, seed=False)
+    try:
+        tok = s.login("test@example.com", "testpassword123")
+        hits = search(s, tok, "kestrel", route="exact")["results"]
+        assert hits and hits[0]["document_id"] == keep["id"]
+        assert search(s, tok, "heron", route="exact")["results"] == []
+    finally:
+        assert s.stop() == 0
+    # A lost or corrupt index file is rebuilt from the store.
+    with open(os.path.join(data, "index", "bm25.idx"), "r+b") as f:
+        f.seek(40)
+        f.write(b"\xff\xff\xff\xff")
+    s = Server(env={"SEED_DEMO_DOCS": "false"}, data=data, seed=False)
+    try:
+        tok = s.login("test@example.com", "testpassword123")
+        hits = search(s, tok, "kestrel", route="exact")["results"]
+        assert hits and hits[0]["document_id"] == keep["id"]
+        h = s.get("/health/detailed").json["services"]["indexes"]
+        assert h["chunks"] == h["chunks_stored"] == 1
+    finally:
+        assert s.stop() == 0

@@ -1,0 +1,407 @@
+/* The billing service against a real SQLite file: subscriptions created from the user's
+ * plan, plan changes with proration and history, syncing, reservations that cannot be
+ * overspent by 200 concurrent threads, commit/release, expiry, month rollover. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "billing/billing.c"
+
+static char dir[64], url[128];
+
+static int64_t at(const char *iso)
+{
+    int64_t ms = 0;
+    if (time_parse_iso(iso, &ms))
+        abort();
+    return ms;
+}
+
+/* Puts the clock at iso. */
+static void clock_at(const char *iso)
+{
+    time_set_offset_ms(0);
+    time_set_offset_ms(at(iso) - time_now_ms());
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/ragd-billing-test-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(url, sizeof url, "sqlite://%s/t.db", dir);
+    char err[256];
+    if (db_open(url, err, sizeof err))
+        return -1;
+    store_billing_register();
+    return store_migrate();
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    time_set_offset_ms(0);
+    db_close();
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd);
+}
+
+static void make_user(struct user *u, const char *email, const char *plan)
+{
+    memset(u, 0, sizeof *u);
+    snprintf(u->email, sizeof u->email, "%s", email);
+    snprintf(u->hashed_password, sizeof u->hashed_password, "$2b$04$x");
+    snprintf(u->subscription_plan, sizeof u->subscription_plan, "%s", plan);
+    u->is_active = 1;
+    assert_int_equal(store_user_create(u), 0);
+}
+
+static json_t *history(const char *uid)
+{
+    json_t *h = NULL;
+    assert_int_equal(billing_history(uid, 50, 0, &h), 0);
+    return h;
+}
+
+static void test_subscription_from_plan(void **state)
+{
+    (void)state;
+    clock_at("2024-02-10T10:00:00Z");
+    struct user u;
+    make_user(&u, "sub@example.com", "pro");
+    json_t *s = NULL;
+    assert_int_equal(billing_subscription(u.id, &s), 0);
+    assert_string_equal(json_string_value(json_object_get(s, "plan_type")), "pro");
+    assert_string_equal(json_string_value(json_object_get(s, "status")), "active");
+    assert_string_equal(json_string_value(json_object_get(s, "current_period_start")),
+                        "2024-02-01T00:00:00.000Z");
+    assert_string_equal(json_string_value(json_object_get(s, "current_period_end")),
+                        "2024-03-01T00:00:00.000Z");
+    assert_int_equal(json_integer_value(json_object_get(s, "amount_cents")), 2900);
+    const char *id = json_string_value(json_object_get(s, "id"));
+    json_t *s2 = NULL;
+    assert_int_equal(billing_subscription(u.id, &s2), 0); /* the same one, not a second */
+    assert_string_equal(json_string_value(json_object_get(s2, "id")), id);
+    json_decref(s);
+    json_decref(s2);
+    json_t *h = history(u.id);
+    assert_int_equal(json_integer_value(json_object_get(h, "total")), 1);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(h, "items"), 0),
+                                          "event_type")),
+        "subscription_created");
+    json_decref(h);
+    /* a second active row is refused by the schema */
+    struct subscription dup = {0};
+    snprintf(dup.user_id, sizeof dup.user_id, "%s", u.id);
+    snprintf(dup.plan_type, sizeof dup.plan_type, "free");
+    snprintf(dup.status, sizeof dup.status, "active");
+    snprintf(dup.billing_cycle, sizeof dup.billing_cycle, "monthly");
+    snprintf(dup.started_at, sizeof dup.started_at, "2024-02-10T10:00:00.000Z");
+    snprintf(dup.period_anchor, sizeof dup.period_anchor, "2024-02-01T00:00:00.000Z");
+    assert_int_equal(store_sub_insert(&dup, NULL), RAGD_EEXIST);
+    store_user_clear(&u);
+}
+
+static void test_change_plan_prorates(void **state)
+{
+    (void)state;
+    clock_at("2024-02-01T00:00:00Z");
+    struct user u;
+    make_user(&u, "change@example.com", "free");
+    json_t *s = NULL;
+    assert_int_equal(billing_subscription(u.id, &s), 0);
+    json_decref(s);
+    clock_at("2024-02-15T00:00:00Z"); /* 15 of 29 days left */
+    json_t *out = NULL;
+    assert_int_equal(billing_change_plan(u.id, "pro", NULL, "admin-id", "admin", &out), 0);
+    assert_true(json_is_true(json_object_get(out, "changed")));
+    json_t *pr = json_object_get(out, "proration");
+    assert_int_equal(json_integer_value(json_object_get(pr, "charge_cents")), 1500);
+    assert_int_equal(json_integer_value(json_object_get(pr, "credit_cents")), 0);
+    assert_int_equal(json_integer_value(json_object_get(pr, "net_cents")), 1500);
+    json_decref(out);
+    char plan[32];
+    assert_int_equal(store_user_plan_get(u.id, plan), 0);
+    assert_string_equal(plan, "pro");
+    /* the same plan again changes nothing and writes no history */
+    assert_int_equal(billing_change_plan(u.id, "pro", "monthly", NULL, "user", &out), 0);
+    assert_true(json_is_false(json_object_get(out, "changed")));
+    json_decref(out);
+    /* downgrade: credit back */
+    assert_int_equal(billing_change_plan(u.id, "free", NULL, NULL, "user", &out), 0);
+    assert_int_equal(json_integer_value(
+                         json_object_get(json_object_get(out, "proration"), "net_cents")),
+                     -1500);
+    json_decref(out);
+    json_t *h = history(u.id);
+    json_t *items = json_object_get(h, "items");
+    assert_int_equal(json_integer_value(json_object_get(h, "total")), 3);
+    json_t *newest = json_array_get(items, 0), *mid = json_array_get(items, 1);
+    assert_string_equal(json_string_value(json_object_get(newest, "event_type")),
+                        "subscription_updated");
+    assert_int_equal(json_integer_value(json_object_get(newest, "amount_cents")), -1500);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(mid, "metadata"), "changed_by")),
+        "admin-id");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(mid, "metadata"), "change")),
+        "upgrade");
+    json_decref(h);
+    assert_int_equal(billing_change_plan(u.id, "gold", NULL, NULL, "user", &out), RAGD_EINVAL);
+    assert_int_equal(billing_change_plan(u.id, "pro", "weekly", NULL, "user", &out),
+                     RAGD_EINVAL);
+    assert_int_equal(billing_change_plan("00000000-0000-4000-8000-000000000000", "pro", NULL,
+                                         NULL, "user", &out),
+                     RAGD_ENOTFOUND);
+    store_user_clear(&u);
+}
+
+static void test_plan_changed_elsewhere_is_synced(void **state)
+{
+    (void)state;
+    clock_at("2024-03-10T00:00:00Z");
+    struct user u;
+    make_user(&u, "sync@example.com", "free");
+    json_t *s = NULL;
+    assert_int_equal(billing_subscription(u.id, &s), 0);
+    json_decref(s);
+    assert_int_equal(store_user_plan_set(u.id, "enterprise"), 0); /* e.g. the CLI */
+    assert_int_equal(billing_subscription(u.id, &s), 0);
+    assert_string_equal(json_string_value(json_object_get(s, "plan_type")), "enterprise");
+    json_decref(s);
+    json_t *h = history(u.id);
+    json_t *meta = json_object_get(json_array_get(json_object_get(h, "items"), 0), "metadata");
+    assert_string_equal(json_string_value(json_object_get(meta, "source")), "sync");
+    json_decref(h);
+    store_user_clear(&u);
+}
+
+/* ---- reservations ---- */
+
+static struct hold *new_hold(const char *uid)
+{
+    struct hold *h = xcalloc(1, sizeof *h);
+    uuid4(h->id);
+    snprintf(h->user_id, sizeof h->user_id, "%s", uid);
+    return h;
+}
+
+static int take_messages(struct hold *h, int64_t limit, int bypass)
+{
+    struct want w = {"messages", 1, limit, 1};
+    struct refusal ref;
+    return reserve(h, &w, 1, bypass, &ref);
+}
+
+static int64_t counter(const char *uid, const char *name, int64_t t)
+{
+    char mk[8];
+    period_month_key(t, mk);
+    int64_t q = 0;
+    assert_int_equal(store_counter_get(uid, name, mk, &q), 0);
+    return q;
+}
+
+struct race {
+    const char *uid;
+    atomic_int ok, refused, failed;
+};
+
+static void *racer(void *arg)
+{
+    struct race *rc = arg;
+    struct hold *h = new_hold(rc->uid);
+    int r = take_messages(h, 10, 0);
+    if (r == 0) {
+        atomic_fetch_add(&rc->ok, 1);
+        if (hold_commit(h, NULL))
+            atomic_fetch_add(&rc->failed, 1);
+    } else if (r == RAGD_ELIMIT) {
+        atomic_fetch_add(&rc->refused, 1);
+    } else {
+        atomic_fetch_add(&rc->failed, 1);
+    }
+    free(h);
+    return NULL;
+}
+
+static void test_concurrent_reservations_never_overspend(void **state)
+{
+    (void)state;
+    clock_at("2024-04-20T12:00:00Z");
+    struct user u;
+    make_user(&u, "race@example.com", "free");
+    /* 7 of 10 used: 3 left */
+    for (int i = 0; i < 7; i++) {
+        struct hold *h = new_hold(u.id);
+        assert_int_equal(take_messages(h, 10, 0), 0);
+        assert_int_equal(hold_commit(h, NULL), 0);
+        free(h);
+    }
+    struct race rc = {u.id, 0, 0, 0};
+    enum { N = 200 };
+    pthread_t t[N];
+    for (int i = 0; i < N; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, racer, &rc), 0);
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(atomic_load(&rc.failed), 0);
+    assert_int_equal(atomic_load(&rc.ok), 3);
+    assert_int_equal(atomic_load(&rc.refused), N - 3);
+    assert_int_equal(counter(u.id, "messages", time_now_ms()), 10);
+    int64_t sum = 0;
+    assert_int_equal(store_usage_sum(u.id, "messages", "2024-04-01T00:00:00.000Z", &sum), 0);
+    assert_int_equal(sum, 10);
+    store_user_clear(&u);
+}
+
+static void test_release_expiry_bypass_rollover(void **state)
+{
+    (void)state;
+    clock_at("2024-12-31T23:00:00Z");
+    struct user u;
+    make_user(&u, "hold@example.com", "free");
+    /* two holds in flight fill a limit of 2; a third is refused */
+    struct hold *a = new_hold(u.id), *b = new_hold(u.id), *c = new_hold(u.id);
+    assert_int_equal(take_messages(a, 2, 0), 0);
+    assert_int_equal(take_messages(b, 2, 0), 0);
+    assert_int_equal(take_messages(c, 2, 0), RAGD_ELIMIT);
+    /* releasing one frees its unit; nothing is recorded for it */
+    hold_release(a);
+    assert_int_equal(take_messages(c, 2, 0), 0);
+    assert_int_equal(counter(u.id, "messages", time_now_ms()), 0);
+    /* a hold abandoned by a crash stops counting when it expires */
+    time_set_offset_ms(time_offset_ms() + hold_ttl_ms + 1);
+    struct hold *d = new_hold(u.id);
+    assert_int_equal(take_messages(d, 2, 0), 0);
+    /* a superuser is never refused, and the use is still recorded */
+    struct hold *e = new_hold(u.id);
+    assert_int_equal(take_messages(e, 0, 1), 0);
+    assert_int_equal(hold_commit(e, NULL), 0);
+    assert_int_equal(counter(u.id, "messages", time_now_ms()), 1);
+    /* year end: the new month starts from zero */
+    clock_at("2025-01-01T00:00:00Z");
+    assert_int_equal(counter(u.id, "messages", time_now_ms()), 0);
+    struct hold *f = new_hold(u.id), *g = new_hold(u.id);
+    assert_int_equal(take_messages(f, 1, 0), 0);
+    assert_int_equal(take_messages(g, 1, 0), RAGD_ELIMIT);
+    json_decref(b->extra);
+    free(a), free(b), free(c), free(d), free(e), free(f), free(g);
+    store_user_clear(&u);
+}
+
+static void test_usage_summary_and_tokens(void **state)
+{
+    (void)state;
+    clock_at("2024-02-29T12:00:00Z");
+    struct user u;
+    make_user(&u, "summary@example.com", "free");
+    struct hold *h = new_hold(u.id);
+    struct want w[3] = {{"daily_tokens", 0, 100, 0}, {"daily_requests", 1, 20, 0},
+                        {"messages", 1, 10, 1}};
+    struct refusal ref;
+    assert_int_equal(reserve(h, w, 3, 0, &ref), 0);
+    h->extra = json_pack("{s:s, s:i, s:b}", "session_id", "s1", "tokens_used", 150,
+                         "rag_enabled", 1);
+    assert_int_equal(hold_commit(h, NULL), 0);
+    json_decref(h->extra);
+    free(h);
+    /* the token allowance is now spent: a request that checks it is refused */
+    h = new_hold(u.id);
+    assert_int_equal(reserve(h, w, 3, 0, &ref), RAGD_ELIMIT);
+    assert_int_equal(ref.index, 0);
+    assert_int_equal(ref.used, 150);
+    free(h);
+    assert_int_equal(billing_record_usage(u.id, "storage_mb", 12, NULL), 0);
+    assert_int_equal(billing_record_usage(u.id, "bananas", 1, NULL), RAGD_EINVAL);
+    snprintf(u.subscription_plan, sizeof u.subscription_plan, "free");
+    json_t *s = NULL;
+    assert_int_equal(billing_usage_summary(&u, &s), 0);
+    assert_int_equal(json_integer_value(json_object_get(s, "messages_this_month")), 1);
+    assert_int_equal(json_integer_value(json_object_get(s, "storage_mb_this_month")), 12);
+    assert_int_equal(json_integer_value(json_object_get(s, "quota_remaining")), 9);
+    assert_string_equal(json_string_value(json_object_get(s, "period_start")),
+                        "2024-02-01T00:00:00.000Z");
+    assert_string_equal(json_string_value(json_object_get(s, "period_end")),
+                        "2024-02-29T23:59:59.999Z");
+    json_t *daily = json_object_get(s, "daily");
+    assert_string_equal(json_string_value(json_object_get(daily, "reset_at")),
+                        "2024-03-01T00:00:00.000Z");
+    json_t *counters = json_object_get(daily, "counters");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(counters, "daily_tokens"), "used")),
+        150);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(counters, "daily_requests"), "used")),
+        1);
+    json_decref(s);
+    /* the usage record carries the extra data */
+    char *extra = NULL;
+    assert_int_equal(db_query_text(db_conn(), &extra,
+                                   "SELECT extra_data FROM usage_records WHERE user_id = ?"
+                                   " AND resource_type = 'messages'",
+                                   "s", u.id),
+                     0);
+    assert_non_null(strstr(extra, "\"session_id\":\"s1\""));
+    free(extra);
+    json_t *q = NULL;
+    assert_int_equal(billing_quota(&u, "messages", &q), 0);
+    assert_true(json_is_true(json_object_get(q, "has_quota")));
+    assert_int_equal(json_integer_value(json_object_get(q, "remaining")), 9);
+    json_decref(q);
+    assert_int_equal(billing_quota(&u, "nope", &q), RAGD_EINVAL);
+    /* next day: daily counters start again, the month does not */
+    clock_at("2024-03-01T00:00:00Z");
+    assert_int_equal(billing_usage_summary(&u, &s), 0);
+    assert_int_equal(json_integer_value(json_object_get(s, "messages_this_month")), 0);
+    counters = json_object_get(json_object_get(s, "daily"), "counters");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(counters, "daily_tokens"), "used")),
+        0);
+    json_decref(s);
+    store_user_clear(&u);
+}
+
+static void test_feature_codes(void **state)
+{
+    (void)state;
+    char code[64], label[64];
+    static const char *const cases[][3] = {
+        {"mcqs_per_day", "MCQ", "MCQ"},
+        {"flashcards_per_day", "FLASHCARD", "flashcard"},
+        {"pdf_uploads", "PDF_UPLOAD", "PDF upload"},
+        {"daily_tokens", "TOKEN", "token"},
+        {"daily_requests", "REQUEST", "request"},
+        {"images_per_day", "IMAGE", "image"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        feature_code(cases[i][0], code, sizeof code);
+        feature_label(code, label, sizeof label);
+        assert_string_equal(code, cases[i][1]);
+        assert_string_equal(label, cases[i][2]);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_subscription_from_plan),
+        cmocka_unit_test(test_change_plan_prorates),
+        cmocka_unit_test(test_plan_changed_elsewhere_is_synced),
+        cmocka_unit_test(test_concurrent_reservations_never_overspend),
+        cmocka_unit_test(test_release_expiry_bypass_rollover),
+        cmocka_unit_test(test_usage_summary_and_tokens),
+        cmocka_unit_test(test_feature_codes),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
