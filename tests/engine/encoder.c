@@ -297,6 +297,72 @@ static void hand_write(const struct hand *h, const char *dir, int mpnet)
     safetensors_writer_free(w);
 }
 
+/* The same BERT as a GGUF file in llama.cpp's converter layout; pooling 1 mean, 2 CLS. */
+static void hand_write_gguf(const struct hand *h, const char *path, int pooling)
+{
+    gguf_writer_t *w = gguf_writer_create();
+    gguf_writer_set_str(w, "general.architecture", "bert");
+    gguf_writer_set_u32(w, "bert.context_length", HP);
+    gguf_writer_set_u32(w, "bert.embedding_length", HD);
+    gguf_writer_set_u32(w, "bert.feed_forward_length", HF);
+    gguf_writer_set_u32(w, "bert.attention.head_count", HH);
+    gguf_writer_set_f32(w, "bert.attention.layer_norm_epsilon", 1e-5f);
+    gguf_writer_set_u32(w, "bert.block_count", 1);
+    gguf_writer_set_u32(w, "bert.pooling_type", (uint32_t)pooling);
+    const char *toks[HV] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b", "c", "d",
+                            "e", "##x", "##y"};
+    int32_t types[HV] = {3, 2, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1};
+    size_t lens[HV];
+    for (int i = 0; i < HV; i++)
+        lens[i] = strlen(toks[i]);
+    gguf_writer_set_str(w, "tokenizer.ggml.model", "bert");
+    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, lens, HV);
+    gguf_writer_set_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, HV);
+    gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 1);
+    gguf_writer_set_u32(w, "tokenizer.ggml.cls_token_id", 2);
+    gguf_writer_set_u32(w, "tokenizer.ggml.seperator_token_id", 3);
+    gguf_writer_set_u32(w, "tokenizer.ggml.padding_token_id", 0);
+    struct {
+        const char *name;
+        const float *x;
+        int64_t rows, cols;
+    } t[] = {
+        {"token_embd.weight", &h->tok[0][0], HV, HD},
+        {"token_types.weight", &h->type[0][0], 2, HD},
+        {"position_embd.weight", &h->pos[0][0], HP, HD},
+        {"token_embd_norm.weight", h->en_w, 0, HD},
+        {"token_embd_norm.bias", h->en_b, 0, HD},
+        {"blk.0.attn_q.weight", &h->wq[0][0], HD, HD},
+        {"blk.0.attn_q.bias", h->bq, 0, HD},
+        {"blk.0.attn_k.weight", &h->wk[0][0], HD, HD},
+        {"blk.0.attn_k.bias", h->bk, 0, HD},
+        {"blk.0.attn_v.weight", &h->wv[0][0], HD, HD},
+        {"blk.0.attn_v.bias", h->bv, 0, HD},
+        {"blk.0.attn_output.weight", &h->wo[0][0], HD, HD},
+        {"blk.0.attn_output.bias", h->bo, 0, HD},
+        {"blk.0.attn_output_norm.weight", h->an_w, 0, HD},
+        {"blk.0.attn_output_norm.bias", h->an_b, 0, HD},
+        {"blk.0.ffn_up.weight", &h->wu[0][0], HF, HD},
+        {"blk.0.ffn_up.bias", h->bu, 0, HF},
+        {"blk.0.ffn_down.weight", &h->wd[0][0], HD, HF},
+        {"blk.0.ffn_down.bias", h->bd, 0, HD},
+        {"blk.0.layer_output_norm.weight", h->on_w, 0, HD},
+        {"blk.0.layer_output_norm.bias", h->on_b, 0, HD},
+    };
+    size_t n = sizeof t / sizeof *t;
+    for (size_t i = 0; i < n; i++) {
+        int64_t ne[2] = {t[i].cols, t[i].rows};
+        assert_int_equal(gguf_writer_add_tensor(w, t[i].name, GGML_TYPE_F32,
+                                                t[i].rows ? 2 : 1, ne), 0);
+    }
+    assert_int_equal(gguf_writer_begin(w, path), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(gguf_writer_write_tensor(w, t[i].x, (size_t)(t[i].rows ? t[i].rows : 1) *
+                                                                 t[i].cols * 4), 0);
+    assert_int_equal(gguf_writer_finish(w), 0);
+    gguf_writer_free(w);
+}
+
 static void ref_ln(double *x, const float *g, const float *b)
 {
     double m = 0, v = 0;
@@ -309,7 +375,8 @@ static void ref_ln(double *x, const float *g, const float *b)
 }
 
 /* The forward pass of the hand model in double precision, straight from the definitions. */
-static void ref_forward(const struct hand *h, int mpnet, const int32_t *ids, int n, double *out)
+static void ref_forward(const struct hand *h, int mpnet, int cls, const int32_t *ids, int n,
+                        double *out)
 {
     double x[16][HD], q[16][HD], k[16][HD], v[16][HD], c[16][HD];
     assert_true(n <= 8);
@@ -376,7 +443,7 @@ static void ref_forward(const struct hand *h, int mpnet, const int32_t *ids, int
         }
         ref_ln(x[i], h->on_w, h->on_b);
         for (int d = 0; d < HD; d++)
-            out[d] += x[i][d] / n;
+            out[d] += cls ? (i == 0) * x[i][d] : x[i][d] / n;
     }
     double ss = 0;
     for (int d = 0; d < HD; d++)
@@ -385,16 +452,13 @@ static void ref_forward(const struct hand *h, int mpnet, const int32_t *ids, int
         out[d] /= sqrt(ss);
 }
 
-static void check_hand(int mpnet)
+static void check_model(const struct hand *h, const char *path, int mpnet, int cls)
 {
-    struct hand h;
-    hand_init(&h);
-    const char *dir = tpath(mpnet ? "hand-mpnet" : "hand-bert");
-    hand_write(&h, dir, mpnet);
-    encoder_t *e = load(dir, 0);
+    encoder_t *e = load(path, 0);
     assert_int_equal(encoder_dim(e), HD);
     assert_int_equal(encoder_max_seq(e), mpnet ? HP - 2 : HP);
     assert_string_equal(encoder_arch(e), mpnet ? "mpnet" : "bert");
+    assert_string_equal(encoder_pooling(e), cls ? "cls" : "mean");
     const char *t[3] = {"a b", "c dx e", "ebx"};
     float got[3 * HD];
     assert_int_equal(encoder_embed(e, t, 3, 3, got), 0);
@@ -403,10 +467,10 @@ static void check_hand(int mpnet)
         size_t n;
         assert_int_equal(encoder_tokenize(e, t[i], strlen(t[i]), &ids, &n), 0);
         double want[HD];
-        ref_forward(&h, mpnet, ids, (int)n, want);
+        ref_forward(h, mpnet, cls, ids, (int)n, want);
         for (int d = 0; d < HD; d++)
             if (fabs(want[d] - got[i * HD + d]) > 1e-5)
-                fail_msg("%s text %d dim %d: %g, expected %g", mpnet ? "mpnet" : "bert", i, d,
+                fail_msg("%s text %d dim %d: %g, expected %g", path, i, d,
                          (double)got[i * HD + d], want[d]);
         free(ids);
     }
@@ -426,8 +490,16 @@ static void check_hand(int mpnet)
 static void test_hand_checked(void **state)
 {
     (void)state;
-    check_hand(0);
-    check_hand(1);
+    struct hand h;
+    hand_init(&h);
+    hand_write(&h, tpath("hand-bert"), 0);
+    check_model(&h, tpath("hand-bert"), 0, 0);
+    hand_write(&h, tpath("hand-mpnet"), 1);
+    check_model(&h, tpath("hand-mpnet"), 1, 0);
+    hand_write_gguf(&h, tpath("hand-bert.gguf"), 1);
+    check_model(&h, tpath("hand-bert.gguf"), 0, 0);
+    hand_write_gguf(&h, tpath("hand-bert-cls.gguf"), 2);
+    check_model(&h, tpath("hand-bert-cls.gguf"), 0, 1);
 }
 
 /* ---- MPNet relative position buckets (values worked out from the T5 formula) ---- */
