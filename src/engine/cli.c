@@ -9,9 +9,11 @@
 #include "core/error.h"
 #include "core/mem.h"
 #include "engine/chat.h"
+#include "engine/encoder_cli.h"
 #include "engine/gguf.h"
 #include "engine/llm.h"
 #include "engine/mktiny.h"
+#include "engine/mktiny_encoder.h"
 #include "engine/model.h"
 #include "engine/pool.h"
 #include "engine/quant.h"
@@ -38,6 +40,7 @@ void engine_cli_usage(void *file)
           "       [--shape tiny|0.6b|1.7b] [--vocab-from G]\n"
           "                      write a model with random weights (for tests and benchmarks)\n",
           f);
+    encoder_cli_usage(f); /* sentence encoders: embed, mktiny --arch bert|mpnet */
 }
 
 /* ---- argument helpers ---- */
@@ -602,6 +605,8 @@ static int cmd_mktiny(int argc, char **argv)
     }
     if (!o.arch || !o.out)
         return usage_err("model mktiny", "--arch and --out are required");
+    if (mktiny_encoder_is_arch(o.arch)) /* sentence encoders: encoder_cli.c */
+        return encoder_cli_mktiny(o.arch, o.out, o.type, (uint64_t)seed, o.shape, o.vocab_from);
     o.seed = (uint64_t)seed;
     char err[256] = "";
     int rc = mktiny_write(&o, err, sizeof err);
@@ -635,5 +640,7 @@ int engine_cli_main(int argc, char **argv)
         return cmd_generate(argc, argv);
     if (!strcmp(argv[0], "model"))
         return cmd_model(argc, argv);
+    if (!strcmp(argv[0], "embed")) /* sentence encoders: encoder_cli.c */
+        return encoder_cli_embed(argc, argv);
     return -1;
 }

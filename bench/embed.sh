@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Embedding benchmark: embeddings per second of the 110M-parameter encoder shape (hidden 768,
+# 12 layers, 12 heads, ffn 3072; random weights from `ragd model mktiny --shape base`) at
+# batch 1 and batch 32, with inputs of 128 tokens each ([CLS] + 126 words + [SEP]); median of
+# RUNS runs. Also reports the matrix-product rate this implies (2 x 85M multiply-adds per
+# token in the transformer layers).
+#
+#   bench/embed.sh                       # mpnet and bert, batch 1 and 32
+#   ARCHS=mpnet BATCHES=32 RUNS=3 bench/embed.sh
+# Models go to $BENCH_DIR (default /tmp/ragd-bench, about 0.9 GB) and are reused.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RAGD=${RAGD_BIN:-build/release/ragd}
+DIR=${BENCH_DIR:-/tmp/ragd-bench}
+ARCHS=${ARCHS:-"mpnet bert"}
+BATCHES=${BATCHES:-"1 32"}
+RUNS=${RUNS:-5}
+THREADS=${THREADS:-0}
+TYPE=${TYPE:-f32}
+mkdir -p "$DIR"
+[ -x "$RAGD" ] || make -s build/release/ragd
+
+# 32 texts of 126 words from the tiny vocabulary (each word is one token)
+WORDS=(the of and to in is it that this with for on as are was be by not or from at document
+       question answer source search knowledge model token text vector sentence retrieval chat
+       user team data file page quick brown fox jumps over lazy dog hello world)
+TEXTS="$DIR/embed-texts.txt"
+: > "$TEXTS"
+seed=1
+for ((t = 0; t < 32; t++)); do
+  line=""
+  for ((w = 0; w < 126; w++)); do
+    seed=$(( (seed * 1103515245 + 12345) % 2147483648 ))
+    line+="${WORDS[$(( seed / 65536 % ${#WORDS[@]} ))]} "
+  done
+  echo "${line% }" >> "$TEXTS"
+done
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+echo "embeddings/s, 128-token inputs, $( [ "$THREADS" = 0 ] && nproc || echo "$THREADS") threads, $TYPE weights, median of $RUNS"
+for arch in $ARCHS; do
+  if [ "$arch" = bert ]; then model="$DIR/bert-base-$TYPE.gguf"; else model="$DIR/mpnet-base-$TYPE"; fi
+  [ -e "$model/model.safetensors" ] || [ -f "$model" ] ||
+    "$RAGD" model mktiny --arch "$arch" --shape base --type "$TYPE" --seed 1 --out "$model"
+  [ "$arch" = bert ] && ntok=$("$RAGD" tokenize --model "$model" --add-special "$(head -1 "$TEXTS")" | wc -w)
+  for b in $BATCHES; do
+    n=$(( b < 32 ? b : 32 ))
+    rates=()
+    for ((r = 0; r < RUNS; r++)); do
+      line=$(head -n "$n" "$TEXTS" | "$RAGD" embed --model "$model" --batch "$b" --threads "$THREADS" - 2>&1 >/dev/null | grep '^embed:')
+      rates+=("$(sed -E 's/.*\(([0-9.]+) texts\/s\).*/\1/' <<<"$line")")
+    done
+    med=$(printf '%s\n' "${rates[@]}" | median)
+    gflops=$(awk -v r="$med" 'BEGIN { printf "%.0f", r * 128 * 2 * 85e6 / 1e9 }')
+    printf '%-6s batch %-3s %8.2f embeddings/s  (~%s GFLOP/s; runs: %s)\n' "$arch" "$b" "$med" \
+      "$gflops" "${rates[*]}"
+  done
+done
+if [ -n "${ntok:-}" ]; then echo "(input length check: ${ntok} tokens per text)"; fi

@@ -1,0 +1,1260 @@
+#include "engine/encoder.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/error.h"
+#include "core/mem.h"
+#include "engine/gguf.h"
+#include "engine/pool.h"
+#include "engine/quant.h"
+#include "engine/safetensors.h"
+#include "engine/tok_gguf.h"
+
+/* ---- config / weights / state ---- */
+
+enum arch { ARCH_BERT, ARCH_MPNET };
+enum act { ACT_GELU_ERF, ACT_GELU_TANH };
+
+#define MPNET_PADDING_IDX 1 /* fixed in the reference implementation, not read from config */
+#define MPNET_BUCKETS 32    /* compute_position_bias's num_buckets */
+#define MPNET_MAX_DISTANCE 128
+
+struct config {
+    enum arch arch;
+    int n_vocab, n_embd, n_layer, n_head, head_dim, n_ff;
+    int n_pos;     /* rows of the position embedding */
+    int n_types;   /* rows of the token-type embedding (BERT) */
+    int pos_base;  /* position of the first token: 0 (BERT) or padding_idx + 1 (MPNet) */
+    int max_seq;   /* effective tokens per text */
+    float eps;
+    enum act act;
+    int pool_cls;
+};
+
+/* A 2-D weight: rows x cols of type, row-major (cols contiguous). */
+struct mat {
+    const void *data;
+    uint32_t type;
+    int64_t rows, cols;
+    size_t row_bytes;
+};
+
+struct layer {
+    struct mat wq, wk, wv, wo; /* [n_embd, n_embd] */
+    const float *bq, *bk, *bv, *bo;  /* [n_embd] */
+    const float *attn_norm_w, *attn_norm_b; /* [n_embd] */
+    struct mat w_up;           /* [n_ff, n_embd] */
+    const float *b_up;         /* [n_ff] */
+    struct mat w_down;         /* [n_embd, n_ff] */
+    const float *b_down;       /* [n_embd] */
+    const float *out_norm_w, *out_norm_b; /* [n_embd] */
+};
+
+struct weights {
+    struct mat tok;  /* [n_vocab, n_embd] */
+    struct mat pos;  /* [n_pos, n_embd] */
+    const float *type0; /* [n_embd] token type 0 (BERT), or NULL */
+    const float *emb_norm_w, *emb_norm_b; /* [n_embd] */
+    struct layer *layers; /* [n_layer] */
+    const float *rel_bias; /* MPNet: [n_buckets, n_head] */
+    int n_buckets;
+};
+
+/* Activations for B sequences padded to S tokens (T = B * S rows). Grown on demand. */
+struct state {
+    size_t cap_tok; /* rows the buffers below hold */
+    int cap_seq;
+    float *x;    /* [T, n_embd] hidden states */
+    float *q, *k, *v; /* [T, n_embd] */
+    float *ctx;  /* [T, n_embd] attention output */
+    float *tmp;  /* [T, n_embd] */
+    float *ffn;  /* [T, n_ff] */
+    float *scores;  /* [n_threads, S] */
+    float *bias_tab; /* MPNet: [n_head, 2S - 1] bias by relative offset */
+    int32_t *ids;   /* [T] */
+    int *lens;      /* [B] */
+};
+
+struct encoder {
+    struct config cfg;
+    struct weights w;
+    tokenizer_t *tok;
+    int32_t cls_id, sep_id, pad_id;
+    gguf_t *gguf;
+    safetensors_t *st;
+    void **owned; /* converted vectors and realigned matrices */
+    size_t n_owned;
+    pool_t *pool;
+    int n_threads;
+    enum quant_isa isa;
+    quant_dot_fn dot_f32;
+    float **panel; /* [n_threads] scratch: PANEL_ROWS dequantized weight rows */
+    struct state s;
+    pthread_mutex_t lock;
+};
+
+static int errf(char *err, size_t err_len, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int errf(char *err, size_t err_len, int rc, const char *fmt, ...)
+{
+    if (err && err_len) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = snprintf(err, err_len, "encoder: ");
+        if (n > 0 && (size_t)n < err_len)
+            vsnprintf(err + n, err_len - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+static void *own(encoder_t *e, void *p)
+{
+    e->owned = xrealloc(e->owned, (e->n_owned + 1) * sizeof *e->owned);
+    e->owned[e->n_owned++] = p;
+    return p;
+}
+
+/* ---- tensors from either file format ---- */
+
+struct raw {
+    const void *data;
+    uint32_t type; /* ggml type */
+    int n_dims;
+    int64_t rows, cols; /* 1-D: rows 1 */
+};
+
+static int find_raw(const encoder_t *e, const char *prefix, const char *name, struct raw *r)
+{
+    char full[256];
+    if (e->gguf) {
+        const struct gguf_tensor *t = gguf_find_tensor(e->gguf, name);
+        if (!t || t->n_dims > 2)
+            return t ? RAGD_EFORMAT : RAGD_ENOTFOUND;
+        *r = (struct raw){t->data, t->type, (int)t->n_dims, t->n_dims == 2 ? t->ne[1] : 1,
+                          t->ne[0]};
+        return 0;
+    }
+    snprintf(full, sizeof full, "%s%s", prefix, name);
+    const struct safetensors_tensor *t = safetensors_find(e->st, full);
+    if (!t) {
+        /* old checkpoints name LayerNorm parameters gamma / beta */
+        size_t n = strlen(full);
+        if (n > 16 && !strcmp(full + n - 16, "LayerNorm.weight"))
+            strcpy(full + n - 6, "gamma");
+        else if (n > 14 && !strcmp(full + n - 14, "LayerNorm.bias"))
+            strcpy(full + n - 4, "beta");
+        else
+            return RAGD_ENOTFOUND;
+        if (!(t = safetensors_find(e->st, full)))
+            return RAGD_ENOTFOUND;
+    }
+    if (t->n_dims < 1 || t->n_dims > 2)
+        return RAGD_EFORMAT;
+    uint32_t type;
+    switch (t->dtype) {
+    case ST_F32: type = GGML_TYPE_F32; break;
+    case ST_F16: type = GGML_TYPE_F16; break;
+    case ST_BF16: type = GGML_TYPE_BF16; break;
+    default: return RAGD_ENOTSUP;
+    }
+    *r = (struct raw){t->data, type, (int)t->n_dims, t->n_dims == 2 ? t->shape[0] : 1,
+                      t->shape[t->n_dims - 1]};
+    return 0;
+}
+
+struct loader {
+    encoder_t *e;
+    const char *prefix; /* safetensors name prefix */
+    char *err;
+    size_t err_len;
+};
+
+static int get_mat(struct loader *ld, const char *name, int64_t rows, int64_t cols,
+                   struct mat *m)
+{
+    struct raw r = {0};
+    int rc = find_raw(ld->e, ld->prefix, name, &r);
+    if (rc == RAGD_ENOTFOUND)
+        return errf(ld->err, ld->err_len, RAGD_EFORMAT, "tensor %s%s is missing", ld->prefix,
+                    name);
+    if (rc == RAGD_ENOTSUP)
+        return errf(ld->err, ld->err_len, rc, "tensor %s%s: dtype not supported (F32, F16, "
+                    "BF16)", ld->prefix, name);
+    if (rc || r.n_dims != 2 || r.rows != rows || r.cols != cols)
+        return errf(ld->err, ld->err_len, RAGD_EFORMAT,
+                    "tensor %s%s has shape [%lld, %lld], expected [%lld, %lld]", ld->prefix,
+                    name, (long long)r.rows, (long long)r.cols, (long long)rows,
+                    (long long)cols);
+    const struct quant_type_info *ti = quant_type_info(r.type);
+    if (!ti || !ti->supported || cols % (int64_t)ti->block)
+        return errf(ld->err, ld->err_len, RAGD_ENOTSUP, "tensor %s has unsupported type %s",
+                    name, ti ? ti->name : "?");
+    m->type = r.type;
+    m->rows = rows;
+    m->cols = cols;
+    m->row_bytes = quant_row_bytes(r.type, (size_t)cols);
+    m->data = r.data;
+    size_t align = r.type == GGML_TYPE_F32 ? 4 : 2;
+    if ((uintptr_t)r.data % align) { /* the kernels read whole elements: realign a copy */
+        size_t n = m->row_bytes * (size_t)rows;
+        m->data = memcpy(own(ld->e, xmalloc(n)), r.data, n);
+    }
+    return 0;
+}
+
+/* A vector (or a small matrix read as rows * cols floats), converted to f32. */
+static int get_floats(struct loader *ld, const char *name, int64_t rows, int64_t cols,
+                      int optional, const float **out)
+{
+    struct raw r = {0};
+    *out = NULL;
+    int rc = find_raw(ld->e, ld->prefix, name, &r);
+    if (rc == RAGD_ENOTFOUND && optional)
+        return 0;
+    if (rc == RAGD_ENOTFOUND)
+        return errf(ld->err, ld->err_len, RAGD_EFORMAT, "tensor %s%s is missing", ld->prefix,
+                    name);
+    if (rc == RAGD_ENOTSUP)
+        return errf(ld->err, ld->err_len, rc, "tensor %s%s: dtype not supported", ld->prefix,
+                    name);
+    if (rc || r.rows != rows || r.cols != cols)
+        return errf(ld->err, ld->err_len, RAGD_EFORMAT,
+                    "tensor %s%s has shape [%lld, %lld], expected [%lld, %lld]", ld->prefix,
+                    name, (long long)r.rows, (long long)r.cols, (long long)rows,
+                    (long long)cols);
+    const struct quant_type_info *ti = quant_type_info(r.type);
+    if (!ti || !ti->supported || cols % (int64_t)ti->block)
+        return errf(ld->err, ld->err_len, RAGD_ENOTSUP, "tensor %s has unsupported type %s",
+                    name, ti ? ti->name : "?");
+    float *f = own(ld->e, xmalloc((size_t)(rows * cols) * sizeof *f));
+    size_t rb = quant_row_bytes(r.type, (size_t)cols);
+    for (int64_t i = 0; i < rows; i++) {
+        const uint8_t *src = (const uint8_t *)r.data + (size_t)i * rb;
+        if (r.type == GGML_TYPE_F32) /* may be unaligned */
+            memcpy(f + i * cols, src, (size_t)cols * sizeof *f);
+        else if (r.type == GGML_TYPE_F16 || r.type == GGML_TYPE_BF16)
+            for (int64_t j = 0; j < cols; j++) {
+                uint16_t h;
+                memcpy(&h, src + 2 * j, 2);
+                f[i * cols + j] = r.type == GGML_TYPE_F16 ? quant_f16_to_f32(h)
+                                                          : quant_bf16_to_f32(h);
+            }
+        else
+            quant_dequantize_row(r.type, src, f + i * cols, (size_t)cols);
+    }
+    for (int64_t i = 0; i < rows * cols; i++)
+        if (!isfinite(f[i]))
+            return errf(ld->err, ld->err_len, RAGD_EFORMAT, "tensor %s%s has non-finite values",
+                        ld->prefix, name);
+    *out = f;
+    return 0;
+}
+
+/* Tensor names per source: GGUF (llama.cpp's BERT converter), HF BERT, HF MPNet. */
+enum { SRC_GGUF, SRC_HF_BERT, SRC_HF_MPNET };
+
+/* Layer tensor names are <head>N<tail>. */
+static const char *const layer_head[3] = {"blk.", "encoder.layer.", "encoder.layer."};
+static const char *const layer_tail[3][8] = {
+    {".attn_q", ".attn_k", ".attn_v", ".attn_output", ".attn_output_norm", ".ffn_up",
+     ".ffn_down", ".layer_output_norm"},
+    {".attention.self.query", ".attention.self.key", ".attention.self.value",
+     ".attention.output.dense", ".attention.output.LayerNorm", ".intermediate.dense",
+     ".output.dense", ".output.LayerNorm"},
+    {".attention.attn.q", ".attention.attn.k", ".attention.attn.v", ".attention.attn.o",
+     ".attention.LayerNorm", ".intermediate.dense", ".output.dense", ".output.LayerNorm"},
+};
+
+static int load_weights(struct loader *ld, int src)
+{
+    encoder_t *e = ld->e;
+    struct config *c = &e->cfg;
+    struct weights *w = &e->w;
+    int D = c->n_embd, F = c->n_ff, rc;
+    int gg = src == SRC_GGUF;
+    const char *tok = gg ? "token_embd.weight" : "embeddings.word_embeddings.weight";
+    const char *pos = gg ? "position_embd.weight" : "embeddings.position_embeddings.weight";
+    const char *typ = gg ? "token_types.weight" : "embeddings.token_type_embeddings.weight";
+    const char *nw = gg ? "token_embd_norm.weight" : "embeddings.LayerNorm.weight";
+    const char *nb = gg ? "token_embd_norm.bias" : "embeddings.LayerNorm.bias";
+    if ((rc = get_mat(ld, tok, c->n_vocab, D, &w->tok)) ||
+        (rc = get_mat(ld, pos, c->n_pos, D, &w->pos)) ||
+        (rc = get_floats(ld, nw, 1, D, 0, &w->emb_norm_w)) ||
+        (rc = get_floats(ld, nb, 1, D, 0, &w->emb_norm_b)))
+        return rc;
+    if (c->arch == ARCH_BERT) {
+        const float *types;
+        if ((rc = get_floats(ld, typ, c->n_types, D, c->n_types == 0, &types)))
+            return rc;
+        w->type0 = types; /* row 0: every token has type 0 */
+    } else {
+        struct raw r = {0};
+        rc = find_raw(e, ld->prefix, "encoder.relative_attention_bias.weight", &r);
+        if (rc || r.n_dims != 2 || r.cols != c->n_head || r.rows < MPNET_BUCKETS ||
+            r.rows > 4096)
+            return errf(ld->err, ld->err_len, RAGD_EFORMAT,
+                        "tensor encoder.relative_attention_bias.weight is missing or is not "
+                        "[>= %d, %d]", MPNET_BUCKETS, c->n_head);
+        w->n_buckets = (int)r.rows;
+        if ((rc = get_floats(ld, "encoder.relative_attention_bias.weight", r.rows, c->n_head, 0,
+                             &w->rel_bias)))
+            return rc;
+    }
+    w->layers = own(e, xcalloc((size_t)c->n_layer, sizeof *w->layers));
+    for (int i = 0; i < c->n_layer; i++) {
+        struct layer *l = &w->layers[i];
+        char n[8][2][160];
+        for (int k = 0; k < 8; k++) {
+            snprintf(n[k][0], sizeof n[k][0], "%s%d%s.weight", layer_head[src], i,
+                     layer_tail[src][k]);
+            snprintf(n[k][1], sizeof n[k][1], "%s%d%s.bias", layer_head[src], i,
+                     layer_tail[src][k]);
+        }
+        if ((rc = get_mat(ld, n[0][0], D, D, &l->wq)) ||
+            (rc = get_floats(ld, n[0][1], 1, D, 0, &l->bq)) ||
+            (rc = get_mat(ld, n[1][0], D, D, &l->wk)) ||
+            (rc = get_floats(ld, n[1][1], 1, D, 0, &l->bk)) ||
+            (rc = get_mat(ld, n[2][0], D, D, &l->wv)) ||
+            (rc = get_floats(ld, n[2][1], 1, D, 0, &l->bv)) ||
+            (rc = get_mat(ld, n[3][0], D, D, &l->wo)) ||
+            (rc = get_floats(ld, n[3][1], 1, D, 0, &l->bo)) ||
+            (rc = get_floats(ld, n[4][0], 1, D, 0, &l->attn_norm_w)) ||
+            (rc = get_floats(ld, n[4][1], 1, D, 0, &l->attn_norm_b)) ||
+            (rc = get_mat(ld, n[5][0], F, D, &l->w_up)) ||
+            (rc = get_floats(ld, n[5][1], 1, F, 0, &l->b_up)) ||
+            (rc = get_mat(ld, n[6][0], D, F, &l->w_down)) ||
+            (rc = get_floats(ld, n[6][1], 1, D, 0, &l->b_down)) ||
+            (rc = get_floats(ld, n[7][0], 1, D, 0, &l->out_norm_w)) ||
+            (rc = get_floats(ld, n[7][1], 1, D, 0, &l->out_norm_b)))
+            return rc;
+    }
+    return 0;
+}
+
+static int check_shape(const struct config *c, char *err, size_t err_len)
+{
+    if (c->n_embd < 1 || c->n_layer < 1 || c->n_head < 1 || c->n_ff < 1 || c->n_vocab < 1 ||
+        c->n_embd > 65536 || c->n_ff > (1 << 20) || c->n_layer > 1024 || c->n_head > 1024 ||
+        c->n_embd % c->n_head || c->n_pos < 1 || c->n_pos > (1 << 20) || !(c->eps > 0) ||
+        !isfinite(c->eps))
+        return errf(err, err_len, RAGD_EFORMAT,
+                    "inconsistent shape (hidden %d, layers %d, heads %d, ffn %d, positions %d, "
+                    "epsilon %g)", c->n_embd, c->n_layer, c->n_head, c->n_ff, c->n_pos,
+                    (double)c->eps);
+    return 0;
+}
+
+/* ---- GGUF ---- */
+
+static int gguf_int(const gguf_t *g, const char *key, int def, int *out, char *err,
+                    size_t err_len)
+{
+    uint64_t v;
+    int rc = gguf_get_u64(g, key, &v);
+    if (rc == RAGD_ENOTFOUND && def >= 0) {
+        *out = def;
+        return 0;
+    }
+    if (rc || v > (1u << 30))
+        return errf(err, err_len, RAGD_EFORMAT, "metadata %s is missing or invalid", key);
+    *out = (int)v;
+    return 0;
+}
+
+static int load_gguf(encoder_t *e, const char *path, char *err, size_t err_len)
+{
+    int rc = gguf_open(path, &e->gguf, err, err_len);
+    if (rc)
+        return rc;
+    const gguf_t *g = e->gguf;
+    struct config *c = &e->cfg;
+    char *arch = NULL;
+    if (gguf_get_str(g, "general.architecture", &arch))
+        return errf(err, err_len, RAGD_EFORMAT, "general.architecture missing or invalid");
+    int bert = !strcmp(arch, "bert");
+    if (!bert) {
+        rc = errf(err, err_len, RAGD_ENOTSUP, "GGUF architecture '%s' is not an encoder ragd "
+                  "runs (bert; MPNet loads from a Hugging Face folder)", arch);
+        free(arch);
+        return rc;
+    }
+    free(arch);
+    c->arch = ARCH_BERT;
+    c->act = ACT_GELU_ERF;
+    int pooling = 1;
+    if ((rc = gguf_int(g, "bert.embedding_length", -1, &c->n_embd, err, err_len)) ||
+        (rc = gguf_int(g, "bert.block_count", -1, &c->n_layer, err, err_len)) ||
+        (rc = gguf_int(g, "bert.feed_forward_length", -1, &c->n_ff, err, err_len)) ||
+        (rc = gguf_int(g, "bert.attention.head_count", -1, &c->n_head, err, err_len)) ||
+        (rc = gguf_int(g, "bert.context_length", 512, &c->max_seq, err, err_len)) ||
+        (rc = gguf_int(g, "bert.pooling_type", 1, &pooling, err, err_len)))
+        return rc;
+    if (pooling > 2)
+        return errf(err, err_len, RAGD_ENOTSUP, "bert.pooling_type %d is not supported "
+                    "(mean or cls)", pooling);
+    c->pool_cls = pooling == 2;
+    rc = gguf_get_f32(g, "bert.attention.layer_norm_epsilon", &c->eps);
+    if (rc == RAGD_ENOTFOUND)
+        c->eps = 1e-12f;
+    else if (rc)
+        return errf(err, err_len, RAGD_EFORMAT, "bert.attention.layer_norm_epsilon is invalid");
+    const struct gguf_tensor *t;
+    if (!(t = gguf_find_tensor(g, "token_embd.weight")) || t->n_dims != 2)
+        return errf(err, err_len, RAGD_EFORMAT, "token_embd.weight missing or malformed");
+    c->n_vocab = (int)(t->ne[1] > (1 << 24) ? 0 : t->ne[1]);
+    if (!(t = gguf_find_tensor(g, "position_embd.weight")) || t->n_dims != 2)
+        return errf(err, err_len, RAGD_EFORMAT, "position_embd.weight missing or malformed");
+    c->n_pos = (int)(t->ne[1] > (1 << 20) ? 0 : t->ne[1]);
+    t = gguf_find_tensor(g, "token_types.weight");
+    c->n_types = t ? (int)(t->ne[1] > 1024 ? 0 : t->ne[1]) : 0;
+    if (t && c->n_types < 1)
+        return errf(err, err_len, RAGD_EFORMAT, "token_types.weight is malformed");
+    if ((rc = check_shape(c, err, err_len)))
+        return rc;
+    c->head_dim = c->n_embd / c->n_head;
+    struct loader ld = {e, "", err, err_len};
+    if ((rc = load_weights(&ld, SRC_GGUF)))
+        return rc;
+    if ((rc = tok_gguf_load(g, &e->tok, err, err_len)))
+        return rc == RAGD_ENOTFOUND ? errf(err, err_len, RAGD_EFORMAT, "no tokenizer metadata")
+                                    : rc;
+    return 0;
+}
+
+/* ---- Hugging Face folder ---- */
+
+static int read_file(const char *path, char **buf, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return errno == ENOENT ? RAGD_ENOTFOUND : RAGD_EIO;
+    size_t cap = 1 << 16, n = 0;
+    char *b = xmalloc(cap);
+    for (;;) {
+        if (n == cap)
+            b = xrealloc(b, cap *= 2);
+        size_t k = fread(b + n, 1, cap - n, f);
+        if (k == 0)
+            break;
+        n += k;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(b);
+        return RAGD_EIO;
+    }
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+static json_t *load_json(const char *dir, const char *name, int *rc, char *err, size_t err_len)
+{
+    char *path = xasprintf("%s/%s", dir, name);
+    json_error_t je;
+    json_t *j = NULL;
+    struct stat sb;
+    *rc = 0;
+    if (stat(path, &sb) == 0) {
+        j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+        if (!j || !json_is_object(j))
+            *rc = errf(err, err_len, RAGD_EFORMAT, "%s: %s", name,
+                       j ? "not a JSON object" : je.text);
+        if (*rc) {
+            json_decref(j);
+            j = NULL;
+        }
+    }
+    free(path);
+    return j;
+}
+
+static int json_int(json_t *o, const char *key, int def, int *out, char *err, size_t err_len)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v && def >= 0) {
+        *out = def;
+        return 0;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > (1 << 30))
+        return errf(err, err_len, RAGD_EFORMAT, "config.json: %s is missing or invalid", key);
+    *out = (int)json_integer_value(v);
+    return 0;
+}
+
+static int hf_tokenizer(encoder_t *e, const char *dir, char *err, size_t err_len)
+{
+    char *path = xasprintf("%s/tokenizer.json", dir), *buf = NULL;
+    size_t len;
+    struct tokenizer_spec *spec = NULL;
+    int rc = read_file(path, &buf, &len), json = 1;
+    if (rc == RAGD_ENOTFOUND) {
+        free(path);
+        path = xasprintf("%s/vocab.txt", dir);
+        json = 0;
+        rc = read_file(path, &buf, &len);
+    }
+    if (rc) {
+        rc = errf(err, err_len, RAGD_EIO, "%s: cannot read tokenizer.json or vocab.txt", dir);
+        goto out;
+    }
+    rc = json ? tokenizer_spec_from_hf_json(buf, len, &spec)
+              : tokenizer_spec_from_vocab_txt(buf, len, &spec);
+    if (rc) {
+        rc = errf(err, err_len, rc, "%s: unusable tokenizer (%s)", path, ragd_strerror(rc));
+        goto out;
+    }
+    if (tokenizer_spec_is_bpe(spec)) {
+        rc = errf(err, err_len, RAGD_ENOTSUP, "%s: encoders need a WordPiece tokenizer", path);
+        goto out;
+    }
+    if (!json) {
+        int jrc;
+        json_t *tc = load_json(dir, "tokenizer_config.json", &jrc, err, err_len);
+        json_t *lc = tc ? json_object_get(tc, "do_lower_case") : NULL;
+        if (json_is_boolean(lc))
+            spec->lowercase = json_is_true(lc);
+        json_decref(tc);
+    }
+    rc = tokenizer_create_wordpiece(spec, &e->tok);
+    if (rc)
+        rc = errf(err, err_len, rc, "%s: cannot build the tokenizer", path);
+out:
+    tokenizer_spec_free(spec);
+    free(buf);
+    free(path);
+    return rc;
+}
+
+static int load_hf(encoder_t *e, const char *dir, char *err, size_t err_len)
+{
+    struct config *c = &e->cfg;
+    int rc;
+    json_t *cfg = load_json(dir, "config.json", &rc, err, err_len), *sb = NULL, *pl = NULL;
+    char *st_path = NULL;
+    if (rc)
+        return rc;
+    if (!cfg)
+        return errf(err, err_len, RAGD_EIO, "%s has no config.json (expected a GGUF file or a "
+                    "Hugging Face model folder)", dir);
+    const char *mt = json_string_value(json_object_get(cfg, "model_type"));
+    if (!mt || (strcmp(mt, "bert") && strcmp(mt, "mpnet"))) {
+        rc = errf(err, err_len, RAGD_ENOTSUP, "config.json: model_type '%s' is not supported "
+                  "(bert, mpnet)", mt ? mt : "?");
+        goto out;
+    }
+    c->arch = !strcmp(mt, "bert") ? ARCH_BERT : ARCH_MPNET;
+    int mp = c->arch == ARCH_MPNET;
+    if ((rc = json_int(cfg, "hidden_size", -1, &c->n_embd, err, err_len)) ||
+        (rc = json_int(cfg, "num_hidden_layers", -1, &c->n_layer, err, err_len)) ||
+        (rc = json_int(cfg, "num_attention_heads", -1, &c->n_head, err, err_len)) ||
+        (rc = json_int(cfg, "intermediate_size", -1, &c->n_ff, err, err_len)) ||
+        (rc = json_int(cfg, "max_position_embeddings", 512, &c->n_pos, err, err_len)) ||
+        (rc = json_int(cfg, "vocab_size", -1, &c->n_vocab, err, err_len)) ||
+        (rc = json_int(cfg, "type_vocab_size", mp ? 0 : 2, &c->n_types, err, err_len)))
+        goto out;
+    json_t *eps = json_object_get(cfg, "layer_norm_eps");
+    c->eps = eps ? (float)json_number_value(eps) : mp ? 1e-5f : 1e-12f;
+    const char *act = json_string_value(json_object_get(cfg, "hidden_act"));
+    if (!act || !strcmp(act, "gelu")) {
+        c->act = ACT_GELU_ERF;
+    } else if (!strcmp(act, "gelu_new") || !strcmp(act, "gelu_pytorch_tanh")) {
+        c->act = ACT_GELU_TANH;
+    } else {
+        rc = errf(err, err_len, RAGD_ENOTSUP, "config.json: hidden_act '%s' is not supported",
+                  act);
+        goto out;
+    }
+    const char *pet = json_string_value(json_object_get(cfg, "position_embedding_type"));
+    if (pet && strcmp(pet, "absolute")) {
+        rc = errf(err, err_len, RAGD_ENOTSUP, "config.json: position_embedding_type '%s' is "
+                  "not supported", pet);
+        goto out;
+    }
+    if ((rc = check_shape(c, err, err_len)))
+        goto out;
+    c->head_dim = c->n_embd / c->n_head;
+    c->pos_base = mp ? MPNET_PADDING_IDX + 1 : 0;
+    c->max_seq = c->n_pos - c->pos_base;
+    /* sentence-transformers settings */
+    if (!(sb = load_json(dir, "sentence_bert_config.json", &rc, err, err_len)) && rc)
+        goto out;
+    json_t *msl = sb ? json_object_get(sb, "max_seq_length") : NULL;
+    if (json_is_integer(msl) && json_integer_value(msl) >= 2 &&
+        json_integer_value(msl) < c->max_seq)
+        c->max_seq = (int)json_integer_value(msl);
+    if (!(pl = load_json(dir, "1_Pooling/config.json", &rc, err, err_len)) && rc)
+        goto out;
+    if (pl && json_is_true(json_object_get(pl, "pooling_mode_cls_token")))
+        c->pool_cls = 1;
+    if (pl && !c->pool_cls && !json_is_true(json_object_get(pl, "pooling_mode_mean_tokens"))) {
+        rc = errf(err, err_len, RAGD_ENOTSUP, "1_Pooling/config.json: only mean or CLS "
+                  "pooling is supported");
+        goto out;
+    }
+
+    st_path = xasprintf("%s/model.safetensors", dir);
+    struct stat sbuf;
+    if (stat(st_path, &sbuf)) {
+        char *idx = xasprintf("%s/model.safetensors.index.json", dir);
+        int sharded = stat(idx, &sbuf) == 0;
+        free(idx);
+        rc = errf(err, err_len, sharded ? RAGD_ENOTSUP : RAGD_EIO,
+                  sharded ? "%s: sharded safetensors are not supported"
+                          : "%s: model.safetensors is missing (convert pytorch_model.bin)",
+                  dir);
+        goto out;
+    }
+    if ((rc = safetensors_open(st_path, &e->st, err, err_len)))
+        goto out;
+    static const char *const prefixes[] = {"", "bert.", "mpnet."};
+    const char *prefix = NULL;
+    for (int i = 0; i < 3 && !prefix; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%sembeddings.word_embeddings.weight", prefixes[i]);
+        if (safetensors_find(e->st, name))
+            prefix = prefixes[i];
+    }
+    if (!prefix) {
+        rc = errf(err, err_len, RAGD_EFORMAT, "%s: no embeddings.word_embeddings.weight",
+                  st_path);
+        goto out;
+    }
+    struct loader ld = {e, prefix, err, err_len};
+    if ((rc = load_weights(&ld, mp ? SRC_HF_MPNET : SRC_HF_BERT)))
+        goto out;
+    rc = hf_tokenizer(e, dir, err, err_len);
+out:
+    free(st_path);
+    json_decref(pl);
+    json_decref(sb);
+    json_decref(cfg);
+    return rc;
+}
+
+/* ---- load / free ---- */
+
+#define PANEL_ROWS 16 /* weight rows per matmul work item */
+#define CHUNK_TOK 96  /* tokens per matmul work item (a multiple of the kernel's 3) */
+
+int encoder_load(const char *path, const struct encoder_opts *opts, encoder_t **out, char *err,
+                 size_t err_len)
+{
+    struct encoder_opts o = opts ? *opts : (struct encoder_opts){0};
+    if (o.max_seq < 0 || o.max_seq == 1 || o.n_threads < 0 || o.n_threads > 1024)
+        return errf(err, err_len, RAGD_EINVAL, "invalid options (max_seq %d, threads %d)",
+                    o.max_seq, o.n_threads);
+    struct stat sb;
+    if (stat(path, &sb))
+        return errf(err, err_len, RAGD_EIO, "cannot open %s: %s", path, strerror(errno));
+    encoder_t *e = xcalloc(1, sizeof *e);
+    pthread_mutex_init(&e->lock, NULL);
+    int rc = S_ISDIR(sb.st_mode) ? load_hf(e, path, err, err_len)
+                                 : load_gguf(e, path, err, err_len);
+    if (rc)
+        goto fail;
+    struct config *c = &e->cfg;
+    if (tokenizer_n_vocab(e->tok) > (size_t)c->n_vocab) {
+        rc = errf(err, err_len, RAGD_EFORMAT, "the tokenizer has %zu tokens but the embedding "
+                  "only %d rows", tokenizer_n_vocab(e->tok), c->n_vocab);
+        goto fail;
+    }
+    e->cls_id = tokenizer_special_id(e->tok, "cls");
+    e->sep_id = tokenizer_special_id(e->tok, "sep");
+    if (e->cls_id < 0)
+        e->cls_id = tokenizer_special_id(e->tok, "bos");
+    if (e->sep_id < 0)
+        e->sep_id = tokenizer_special_id(e->tok, "eos");
+    e->pad_id = tokenizer_special_id(e->tok, "pad");
+    if (e->pad_id < 0)
+        e->pad_id = 0;
+    if (e->cls_id < 0 || e->sep_id < 0) {
+        rc = errf(err, err_len, RAGD_EFORMAT, "the tokenizer has no [CLS]/<s> or [SEP]/</s>");
+        goto fail;
+    }
+    int limit = c->arch == ARCH_MPNET ? c->n_pos - c->pos_base : c->n_pos;
+    if (c->max_seq > limit)
+        c->max_seq = limit;
+    if (o.max_seq && o.max_seq < c->max_seq)
+        c->max_seq = o.max_seq;
+    if (c->max_seq < 2) {
+        rc = errf(err, err_len, RAGD_EFORMAT, "the model has room for %d positions", limit);
+        goto fail;
+    }
+    if ((rc = pool_create(o.n_threads, &e->pool))) {
+        errf(err, err_len, rc, "cannot start threads");
+        goto fail;
+    }
+    e->n_threads = pool_size(e->pool);
+    e->isa = quant_best_isa();
+    e->dot_f32 = quant_dot_kernel(GGML_TYPE_F32, e->isa);
+    size_t widest = (size_t)(c->n_ff > c->n_embd ? c->n_ff : c->n_embd);
+    e->panel = xcalloc((size_t)e->n_threads, sizeof *e->panel);
+    for (int i = 0; i < e->n_threads; i++)
+        e->panel[i] = xmalloc(PANEL_ROWS * widest * sizeof(float));
+    *out = e;
+    return 0;
+fail:
+    encoder_free(e);
+    return rc;
+}
+
+static void state_free(struct state *s)
+{
+    free(s->x);
+    free(s->q);
+    free(s->k);
+    free(s->v);
+    free(s->ctx);
+    free(s->tmp);
+    free(s->ffn);
+    free(s->scores);
+    free(s->bias_tab);
+    free(s->ids);
+    free(s->lens);
+    memset(s, 0, sizeof *s);
+}
+
+void encoder_free(encoder_t *e)
+{
+    if (!e)
+        return;
+    state_free(&e->s);
+    if (e->panel)
+        for (int i = 0; i < e->n_threads; i++)
+            free(e->panel[i]);
+    free(e->panel);
+    pool_free(e->pool);
+    tokenizer_free(e->tok);
+    for (size_t i = 0; i < e->n_owned; i++)
+        free(e->owned[i]);
+    free(e->owned);
+    safetensors_close(e->st);
+    gguf_close(e->gguf);
+    pthread_mutex_destroy(&e->lock);
+    free(e);
+}
+
+int encoder_dim(const encoder_t *e) { return e->cfg.n_embd; }
+int encoder_max_seq(const encoder_t *e) { return e->cfg.max_seq; }
+const char *encoder_arch(const encoder_t *e) { return e->cfg.arch == ARCH_BERT ? "bert" : "mpnet"; }
+const char *encoder_pooling(const encoder_t *e) { return e->cfg.pool_cls ? "cls" : "mean"; }
+const tokenizer_t *encoder_tokenizer(const encoder_t *e) { return e->tok; }
+
+int encoder_tokenize(const encoder_t *e, const char *text, size_t len, int32_t **ids,
+                     size_t *n_ids)
+{
+    int32_t *raw;
+    size_t n;
+    int rc = tokenizer_encode(e->tok, text, len, 0, &raw, &n);
+    if (rc)
+        return rc;
+    size_t keep = n < (size_t)e->cfg.max_seq - 2 ? n : (size_t)e->cfg.max_seq - 2;
+    int32_t *o = xmalloc((keep + 2) * sizeof *o);
+    o[0] = e->cls_id;
+    memcpy(o + 1, raw, keep * sizeof *o);
+    o[keep + 1] = e->sep_id;
+    free(raw);
+    *ids = o;
+    *n_ids = keep + 2;
+    return 0;
+}
+
+/* ---- matrix products: out[t, r] = act(W[r, :] . a[t, :] + bias[r]) ---- */
+
+/* Register-blocked kernels over MR tokens x NR weight rows: twelve accumulators stay in
+ * registers while both operands stream along k. Each output's sum runs in the same order
+ * whichever tokens share the block, so results do not depend on batching. */
+#define MR 3
+#define NR 4
+
+static void kernel_base(const float *const *a, const float *const *w, size_t k, float o[MR][NR])
+{
+    for (int m = 0; m < MR; m++)
+        for (int r = 0; r < NR; r++) {
+            float s = 0;
+            for (size_t i = 0; i < k; i++)
+                s += a[m][i] * w[r][i];
+            o[m][r] = s;
+        }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define TARGET_AVX512 __attribute__((target("avx2,fma,avx512f")))
+
+TARGET_AVX2 static inline float hsum8(__m256 v)
+{
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_movehdup_ps(x));
+    return _mm_cvtss_f32(x);
+}
+
+/* the tail of k (not a multiple of the vector width) in scalar code */
+static void kernel_tail(const float *const *a, const float *const *w, size_t i0, size_t k,
+                        float o[MR][NR])
+{
+    for (int m = 0; m < MR; m++)
+        for (int r = 0; r < NR; r++)
+            for (size_t i = i0; i < k; i++)
+                o[m][r] += a[m][i] * w[r][i];
+}
+
+#define FMA_ROW(VEC, LOAD, FMADD, r)                                                          \
+    do {                                                                                      \
+        VEC y = LOAD(w##r + i);                                                               \
+        c0##r = FMADD(x0, y, c0##r);                                                          \
+        c1##r = FMADD(x1, y, c1##r);                                                          \
+        c2##r = FMADD(x2, y, c2##r);                                                          \
+    } while (0)
+
+#define DEF_KERNEL(NAME, ATTR, VEC, W, ZERO, LOAD, FMADD, HSUM)                               \
+    ATTR static void NAME(const float *const *a, const float *const *w, size_t k,             \
+                          float o[MR][NR])                                                    \
+    {                                                                                         \
+        const float *a0 = a[0], *a1 = a[1], *a2 = a[2];                                       \
+        const float *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];                           \
+        VEC c00 = ZERO(), c01 = ZERO(), c02 = ZERO(), c03 = ZERO();                           \
+        VEC c10 = ZERO(), c11 = ZERO(), c12 = ZERO(), c13 = ZERO();                           \
+        VEC c20 = ZERO(), c21 = ZERO(), c22 = ZERO(), c23 = ZERO();                           \
+        size_t i = 0;                                                                         \
+        for (; i + W <= k; i += W) {                                                          \
+            VEC x0 = LOAD(a0 + i), x1 = LOAD(a1 + i), x2 = LOAD(a2 + i);                      \
+            FMA_ROW(VEC, LOAD, FMADD, 0);                                                     \
+            FMA_ROW(VEC, LOAD, FMADD, 1);                                                     \
+            FMA_ROW(VEC, LOAD, FMADD, 2);                                                     \
+            FMA_ROW(VEC, LOAD, FMADD, 3);                                                     \
+        }                                                                                     \
+        o[0][0] = HSUM(c00), o[0][1] = HSUM(c01), o[0][2] = HSUM(c02), o[0][3] = HSUM(c03);   \
+        o[1][0] = HSUM(c10), o[1][1] = HSUM(c11), o[1][2] = HSUM(c12), o[1][3] = HSUM(c13);   \
+        o[2][0] = HSUM(c20), o[2][1] = HSUM(c21), o[2][2] = HSUM(c22), o[2][3] = HSUM(c23);   \
+        if (i < k)                                                                            \
+            kernel_tail(a, w, i, k, o);                                                       \
+    }
+
+DEF_KERNEL(kernel_avx2, TARGET_AVX2, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps,
+           _mm256_fmadd_ps, hsum8)
+DEF_KERNEL(kernel_avx512, TARGET_AVX512, __m512, 16, _mm512_setzero_ps, _mm512_loadu_ps,
+           _mm512_fmadd_ps, _mm512_reduce_add_ps)
+#endif
+
+typedef void (*kernel_fn)(const float *const *a, const float *const *w, size_t k,
+                          float o[MR][NR]);
+
+struct mm_job {
+    encoder_t *e;
+    const float *a; /* [n_tok, cols] */
+    int n_tok;
+    const struct mat *w;
+    const float *bias;
+    int gelu; /* 0 none, else the config's GELU */
+    float *out; /* [n_tok, rows] */
+    kernel_fn kernel;
+    int n_panels, n_items;
+    atomic_int next;
+};
+
+static float gelu(float x, enum act a)
+{
+    if (a == ACT_GELU_ERF)
+        return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
+    return 0.5f * x * (1.0f + tanhf(0.7978845608f * (x + 0.044715f * x * x * x)));
+}
+
+static void mm_worker(void *arg, int ith, int nth)
+{
+    struct mm_job *j = arg;
+    (void)nth;
+    const struct mat *w = j->w;
+    size_t K = (size_t)w->cols;
+    int64_t N = w->rows;
+    for (;;) {
+        int item = atomic_fetch_add(&j->next, 1);
+        if (item >= j->n_items)
+            return;
+        int chunk = item / j->n_panels, panel = item % j->n_panels;
+        int64_t r0 = (int64_t)panel * PANEL_ROWS;
+        int nr = (int)(N - r0 < PANEL_ROWS ? N - r0 : PANEL_ROWS);
+        const float *rows[PANEL_ROWS];
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *src = (const uint8_t *)w->data + (size_t)(r0 + r) * w->row_bytes;
+            if (w->type == GGML_TYPE_F32) {
+                rows[r] = (const float *)(const void *)src;
+            } else {
+                float *dst = j->e->panel[ith] + (size_t)r * K;
+                quant_dequantize_row(w->type, src, dst, K);
+                rows[r] = dst;
+            }
+        }
+        int t0 = chunk * CHUNK_TOK, t1 = t0 + CHUNK_TOK < j->n_tok ? t0 + CHUNK_TOK : j->n_tok;
+        for (int t = t0; t < t1; t += MR) {
+            const float *a[MR];
+            for (int m = 0; m < MR; m++) /* past the end: repeat the last row, drop results */
+                a[m] = j->a + (size_t)(t + m < t1 ? t + m : t1 - 1) * K;
+            for (int r = 0; r < nr; r += NR) {
+                const float *wr[NR];
+                for (int q = 0; q < NR; q++)
+                    wr[q] = rows[r + q < nr ? r + q : nr - 1];
+                float o[MR][NR];
+                j->kernel(a, wr, K, o);
+                for (int m = 0; m < MR && t + m < t1; m++) {
+                    float *dst = j->out + (size_t)(t + m) * N + r0 + r;
+                    for (int q = 0; q < NR && r + q < nr; q++) {
+                        float v = o[m][q] + j->bias[r0 + r + q];
+                        dst[q] = j->gelu ? gelu(v, j->e->cfg.act) : v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void matmul(encoder_t *e, const struct mat *w, const float *bias, int gelu_act,
+                   const float *a, int n_tok, float *out)
+{
+    struct mm_job j = {.e = e, .a = a, .n_tok = n_tok, .w = w, .bias = bias,
+                       .gelu = gelu_act, .out = out, .kernel = kernel_base};
+#if defined(__x86_64__)
+    if (e->isa >= QUANT_ISA_AVX512 && __builtin_cpu_supports("avx512f"))
+        j.kernel = kernel_avx512;
+    else if (e->isa >= QUANT_ISA_AVX2)
+        j.kernel = kernel_avx2;
+#endif
+    j.n_panels = (int)((w->rows + PANEL_ROWS - 1) / PANEL_ROWS);
+    j.n_items = j.n_panels * ((n_tok + CHUNK_TOK - 1) / CHUNK_TOK);
+    atomic_init(&j.next, 0);
+    pool_run(e->pool, mm_worker, &j);
+}
+
+/* ---- row-wise ops ---- */
+
+static void layernorm(float *o, const float *x, const float *g, const float *b, int n, float eps)
+{
+    float mean = 0, var = 0;
+    for (int i = 0; i < n; i++)
+        mean += x[i];
+    mean /= (float)n;
+    for (int i = 0; i < n; i++)
+        var += (x[i] - mean) * (x[i] - mean);
+    float inv = 1.0f / sqrtf(var / (float)n + eps);
+    for (int i = 0; i < n; i++)
+        o[i] = (x[i] - mean) * inv * g[i] + b[i];
+}
+
+enum row_op { ROW_EMBED, ROW_ADD_NORM };
+
+struct row_job {
+    encoder_t *e;
+    enum row_op op;
+    int S;                       /* padded length (embedding positions) */
+    const float *add;            /* ROW_ADD_NORM: [T, D] added to x first */
+    const float *norm_w, *norm_b;
+    int n_rows;
+    atomic_int next;
+};
+
+static void row_worker(void *arg, int ith, int nth)
+{
+    struct row_job *j = arg;
+    encoder_t *e = j->e;
+    const struct config *c = &e->cfg;
+    const struct weights *w = &e->w;
+    int D = c->n_embd;
+    (void)nth;
+    float *tmp = e->panel[ith];
+    for (;;) {
+        int t0 = atomic_fetch_add(&j->next, 16);
+        if (t0 >= j->n_rows)
+            return;
+        int t1 = t0 + 16 < j->n_rows ? t0 + 16 : j->n_rows;
+        for (int t = t0; t < t1; t++) {
+            float *x = e->s.x + (size_t)t * D;
+            if (j->op == ROW_EMBED) {
+                int b = t / j->S, i = t % j->S, real = i < e->s.lens[b];
+                /* MPNet numbers real tokens from padding_idx + 1 and gives padding the
+                 * padding_idx position, as the reference does */
+                int pos = c->arch == ARCH_MPNET ? (real ? c->pos_base + i : MPNET_PADDING_IDX) : i;
+                quant_dequantize_row(w->tok.type,
+                                     (const uint8_t *)w->tok.data +
+                                         (size_t)e->s.ids[t] * w->tok.row_bytes,
+                                     x, (size_t)D);
+                quant_dequantize_row(w->pos.type,
+                                     (const uint8_t *)w->pos.data + (size_t)pos * w->pos.row_bytes,
+                                     tmp, (size_t)D);
+                for (int k = 0; k < D; k++)
+                    x[k] += tmp[k] + (w->type0 ? w->type0[k] : 0.0f);
+            } else {
+                const float *a = j->add + (size_t)t * D;
+                for (int k = 0; k < D; k++)
+                    x[k] += a[k];
+            }
+            layernorm(x, x, j->norm_w, j->norm_b, D, c->eps);
+        }
+    }
+}
+
+static void rows_run(encoder_t *e, enum row_op op, int n_rows, int S, const float *add,
+                     const float *nw, const float *nb)
+{
+    struct row_job j = {.e = e, .op = op, .S = S, .add = add, .norm_w = nw, .norm_b = nb,
+                        .n_rows = n_rows};
+    atomic_init(&j.next, 0);
+    pool_run(e->pool, row_worker, &j);
+}
+
+/* ---- attention ---- */
+
+/* T5 / MPNet bucket of the relative position mem - ctx, bidirectional, in float32 like the
+ * reference so that the boundaries between log-spaced buckets agree. */
+static int rel_bucket(int rel)
+{
+    int half = MPNET_BUCKETS / 2, max_exact = half / 2;
+    int n = -rel, ret = n < 0 ? half : 0;
+    n = abs(n);
+    if (n < max_exact)
+        return ret + n;
+    float f = logf((float)n / (float)max_exact) /
+              (float)log((double)MPNET_MAX_DISTANCE / max_exact) * (float)(half - max_exact);
+    int large = max_exact + (int)f;
+    return ret + (large < half - 1 ? large : half - 1);
+}
+
+struct attn_job {
+    encoder_t *e;
+    int B, S;
+    atomic_int next;
+};
+
+static void attn_worker(void *arg, int ith, int nth)
+{
+    struct attn_job *j = arg;
+    encoder_t *e = j->e;
+    const struct config *c = &e->cfg;
+    int D = c->n_embd, hd = c->head_dim, H = c->n_head, S = j->S;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *sc = e->s.scores + (size_t)ith * S;
+    (void)nth;
+    for (;;) {
+        int item = atomic_fetch_add(&j->next, 1);
+        if (item >= j->B * H)
+            return;
+        int b = item / H, h = item % H, len = e->s.lens[b];
+        const float *bias = e->s.bias_tab ? e->s.bias_tab + (size_t)h * (2 * S - 1) + (S - 1)
+                                          : NULL;
+        size_t base = (size_t)b * S;
+        for (int i = 0; i < S; i++) {
+            float *o = e->s.ctx + (base + i) * D + (size_t)h * hd;
+            if (i >= len) { /* padding: attends to nothing, feeds nothing */
+                memset(o, 0, (size_t)hd * sizeof *o);
+                continue;
+            }
+            const float *q = e->s.q + (base + i) * D + (size_t)h * hd;
+            float max = -INFINITY;
+            for (int k = 0; k < len; k++) { /* masked keys (k >= len) get weight 0 */
+                float a = e->dot_f32(e->s.k + (base + k) * D + (size_t)h * hd, q, (size_t)hd) *
+                          scale;
+                if (bias)
+                    a += bias[k - i];
+                sc[k] = a;
+                if (a > max)
+                    max = a;
+            }
+            float sum = 0;
+            for (int k = 0; k < len; k++) {
+                sc[k] = expf(sc[k] - max);
+                sum += sc[k];
+            }
+            float inv = 1.0f / sum;
+            memset(o, 0, (size_t)hd * sizeof *o);
+            for (int k = 0; k < len; k++) {
+                float p = sc[k] * inv;
+                const float *v = e->s.v + (base + k) * D + (size_t)h * hd;
+                for (int d = 0; d < hd; d++)
+                    o[d] += p * v[d];
+            }
+        }
+    }
+}
+
+/* ---- forward ---- */
+
+static int state_reserve(encoder_t *e, int B, int S)
+{
+    struct state *s = &e->s;
+    size_t T = (size_t)B * S;
+    const struct config *c = &e->cfg;
+    if (T <= s->cap_tok && S <= s->cap_seq && (size_t)B <= s->cap_tok)
+        return 0;
+    size_t nt = T > s->cap_tok ? T : s->cap_tok;
+    int ns = S > s->cap_seq ? S : s->cap_seq;
+    state_free(s);
+    size_t D = (size_t)c->n_embd;
+    s->x = try_malloc(nt * D * sizeof(float));
+    s->q = try_malloc(nt * D * sizeof(float));
+    s->k = try_malloc(nt * D * sizeof(float));
+    s->v = try_malloc(nt * D * sizeof(float));
+    s->ctx = try_malloc(nt * D * sizeof(float));
+    s->tmp = try_malloc(nt * D * sizeof(float));
+    s->ffn = try_malloc(nt * (size_t)c->n_ff * sizeof(float));
+    s->scores = try_malloc((size_t)e->n_threads * ns * sizeof(float));
+    s->bias_tab = c->arch == ARCH_MPNET
+                      ? try_malloc((size_t)c->n_head * (2 * ns - 1) * sizeof(float))
+                      : NULL;
+    s->ids = try_malloc(nt * sizeof(int32_t));
+    s->lens = try_malloc(nt * sizeof(int));
+    if (!s->x || !s->q || !s->k || !s->v || !s->ctx || !s->tmp || !s->ffn || !s->scores ||
+        (c->arch == ARCH_MPNET && !s->bias_tab) || !s->ids || !s->lens) {
+        state_free(s);
+        return RAGD_ENOMEM;
+    }
+    s->cap_tok = nt;
+    s->cap_seq = ns;
+    return 0;
+}
+
+/* Runs B sequences already placed in s.ids / s.lens (padded to S) and pools them into out. */
+static void forward(encoder_t *e, int B, int S, float *out)
+{
+    const struct config *c = &e->cfg;
+    const struct weights *w = &e->w;
+    struct state *s = &e->s;
+    int D = c->n_embd, T = B * S;
+
+    if (c->arch == ARCH_MPNET)
+        for (int h = 0; h < c->n_head; h++)
+            for (int r = -(S - 1); r <= S - 1; r++)
+                s->bias_tab[(size_t)h * (2 * S - 1) + (size_t)(r + S - 1)] =
+                    w->rel_bias[(size_t)rel_bucket(r) * c->n_head + h];
+
+    rows_run(e, ROW_EMBED, T, S, NULL, w->emb_norm_w, w->emb_norm_b);
+    for (int L = 0; L < c->n_layer; L++) {
+        const struct layer *l = &w->layers[L];
+        matmul(e, &l->wq, l->bq, 0, s->x, T, s->q);
+        matmul(e, &l->wk, l->bk, 0, s->x, T, s->k);
+        matmul(e, &l->wv, l->bv, 0, s->x, T, s->v);
+        struct attn_job aj = {.e = e, .B = B, .S = S};
+        atomic_init(&aj.next, 0);
+        pool_run(e->pool, attn_worker, &aj);
+        matmul(e, &l->wo, l->bo, 0, s->ctx, T, s->tmp);
+        rows_run(e, ROW_ADD_NORM, T, S, s->tmp, l->attn_norm_w, l->attn_norm_b);
+        matmul(e, &l->w_up, l->b_up, 1, s->x, T, s->ffn);
+        matmul(e, &l->w_down, l->b_down, 0, s->ffn, T, s->tmp);
+        rows_run(e, ROW_ADD_NORM, T, S, s->tmp, l->out_norm_w, l->out_norm_b);
+    }
+
+    for (int b = 0; b < B; b++) {
+        float *o = out + (size_t)b * D;
+        const float *x = s->x + (size_t)b * S * D;
+        int len = s->lens[b];
+        if (c->pool_cls) {
+            memcpy(o, x, (size_t)D * sizeof *o);
+        } else {
+            memset(o, 0, (size_t)D * sizeof *o);
+            for (int i = 0; i < len; i++)
+                for (int k = 0; k < D; k++)
+                    o[k] += x[(size_t)i * D + k];
+            for (int k = 0; k < D; k++)
+                o[k] /= (float)len;
+        }
+        double ss = 0;
+        for (int k = 0; k < D; k++)
+            ss += (double)o[k] * o[k];
+        float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
+        for (int k = 0; k < D; k++)
+            o[k] *= inv;
+    }
+}
+
+struct by_len {
+    size_t len, idx;
+};
+
+static int cmp_len(const void *a, const void *b)
+{
+    const struct by_len *x = a, *y = b;
+    if (x->len != y->len)
+        return x->len > y->len ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+int encoder_embed_ids(encoder_t *e, const int32_t *const *ids, const size_t *lens, size_t n,
+                      int batch, float *out)
+{
+    const struct config *c = &e->cfg;
+    if (batch <= 0)
+        batch = 32;
+    if (batch > 4096)
+        return RAGD_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (!ids[i] || lens[i] < 1 || lens[i] > (size_t)c->max_seq)
+            return RAGD_EINVAL;
+        for (size_t k = 0; k < lens[i]; k++)
+            if (ids[i][k] < 0 || ids[i][k] >= c->n_vocab)
+                return RAGD_EINVAL;
+    }
+    if (n == 0)
+        return 0;
+    /* longest first, so that each batch pads little and the first one sizes the buffers */
+    struct by_len *order = xmalloc(n * sizeof *order);
+    for (size_t i = 0; i < n; i++)
+        order[i] = (struct by_len){lens[i], i};
+    qsort(order, n, sizeof *order, cmp_len);
+    size_t D = (size_t)c->n_embd;
+    float *vecs = xmalloc((size_t)(batch < (int)n ? batch : (int)n) * D * sizeof *vecs);
+    int rc = 0;
+    pthread_mutex_lock(&e->lock);
+    for (size_t b0 = 0; b0 < n; b0 += (size_t)batch) {
+        int B = (int)(n - b0 < (size_t)batch ? n - b0 : (size_t)batch);
+        int S = (int)order[b0].len;
+        if ((rc = state_reserve(e, B, S)))
+            break;
+        for (int b = 0; b < B; b++) {
+            size_t idx = order[b0 + b].idx, len = lens[idx];
+            int32_t *dst = e->s.ids + (size_t)b * S;
+            memcpy(dst, ids[idx], len * sizeof *dst);
+            for (int i = (int)len; i < S; i++)
+                dst[i] = e->pad_id;
+            e->s.lens[b] = (int)len;
+        }
+        forward(e, B, S, vecs);
+        for (int b = 0; b < B; b++)
+            memcpy(out + order[b0 + b].idx * D, vecs + (size_t)b * D, D * sizeof *vecs);
+    }
+    pthread_mutex_unlock(&e->lock);
+    free(vecs);
+    free(order);
+    return rc;
+}
+
+int encoder_embed(encoder_t *e, const char *const *texts, size_t n, int batch, float *out)
+{
+    if (batch > 4096)
+        return RAGD_EINVAL;
+    int32_t **ids = xcalloc(n ? n : 1, sizeof *ids);
+    size_t *lens = xcalloc(n ? n : 1, sizeof *lens);
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = texts[i] ? encoder_tokenize(e, texts[i], strlen(texts[i]), &ids[i], &lens[i])
+                      : RAGD_EINVAL;
+    if (!rc)
+        rc = encoder_embed_ids(e, (const int32_t *const *)ids, lens, n, batch, out);
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    free(lens);
+    return rc;
+}
