@@ -371,6 +371,8 @@ static int seed_docs(void)
         printf("no docs/ directory found: demo knowledge base not seeded\n");
         return 0;
     }
+    /* This process ingests the demo documents itself and waits for them. */
+    config_set("INGEST_QUEUE", "local");
     int rc = start_knowledge(api_data_dir());
     if (rc)
         return rc;

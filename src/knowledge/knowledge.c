@@ -41,7 +41,7 @@ struct dmeta {
 };
 
 static struct {
-    char *dir, *index_dir, *upload_dir;
+    char *dir, *index_dir;
     bm25_t *bm25;
     hnsw_t *hnsw;   /* NULL without an embedder */
     uint32_t dim;
@@ -62,7 +62,11 @@ static struct {
     chunk_opts_t chunk;
     int64_t search_ttl_ms, embed_ttl_ms;
     int ready;
-    char node[37];       /* this process, in the change log */
+    char node[37];       /* this node (kept in the data dir), in claims and the change log */
+    int64_t claim_timeout_ms; /* a claim older than this belongs to a dead node */
+    int redis_queue;     /* jobs go through the Redis list QUEUE_KEY */
+    pthread_t *consumers;
+    int nconsumers;
     int64_t sync_seq;    /* last change-log entry applied */
     pthread_t syncer;
     int syncer_running;
@@ -484,11 +488,6 @@ static struct kdoc_meta doc_meta(const char *id, json_t *doc, char **tags)
                               json_is_true(json_object_get(doc, "shared"))};
 }
 
-static char *upload_path(const char *doc_id)
-{
-    return xasprintf("%s/%s", K.upload_dir, doc_id);
-}
-
 static int read_file(const char *path, char **data, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -511,35 +510,10 @@ static int read_file(const char *path, char **data, size_t *len)
     return 0;
 }
 
-static int write_file(const char *path, const void *data, size_t len)
-{
-    char *tmp = xasprintf("%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int rc = fd < 0 ? RAGD_EIO : 0;
-    for (size_t off = 0; !rc && off < len;) {
-        ssize_t w = write(fd, (const char *)data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            rc = RAGD_EIO;
-        else
-            off += (size_t)w;
-    }
-    if (!rc && fsync(fd))
-        rc = RAGD_EIO;
-    if (fd >= 0)
-        close(fd);
-    if (!rc && rename(tmp, path))
-        rc = RAGD_EIO;
-    if (rc)
-        unlink(tmp);
-    free(tmp);
-    return rc;
-}
-
 static void fail_doc(const char *id, const char *why)
 {
     store_doc_set_status(id, "failed", why);
+    store_upload_delete(id);
     log_json(LOG_WARN, "document ingestion failed",
              json_pack("{s:s, s:s}", "document_id", id, "error", why));
 }
@@ -561,7 +535,7 @@ static int embed_all(char **texts, size_t n, float *vecs, char *err, size_t errc
 static void ingest_doc(const char *id)
 {
     json_t *doc = NULL;
-    char *raw = NULL, *path = upload_path(id);
+    char *raw = NULL;
     extract_result_t *ex = NULL;
     chunk_t *chunks = NULL;
     size_t nchunks = 0;
@@ -572,16 +546,16 @@ static void ingest_doc(const char *id)
     float *vecs = NULL;
     char err[512] = "";
 
-    if (store_doc_get(id, 0, &doc))
-        goto done; /* deleted before its turn */
-    const char *status = json_string_value(json_object_get(doc, "status"));
-    if (!status || (strcmp(status, "pending") && strcmp(status, "processing")))
-        goto done;
-    store_doc_set_status(id, "processing", NULL);
+    /* Claim it first: with several nodes (or a duplicate queue entry) exactly one ingests. */
+    char stale[32];
+    time_iso(time_now_ms() - K.claim_timeout_ms, stale);
+    if (store_doc_claim(id, K.node, stale) || store_doc_get(id, 0, &doc))
+        goto done; /* someone else has it, it is finished, or it was deleted */
     size_t len = 0;
-    int rc = read_file(path, &raw, &len);
+    int rc = store_upload_get(id, &raw, &len);
     if (rc) {
-        fail_doc(id, "the uploaded file is missing from the data directory");
+        if (rc != RAGD_EUNAVAIL)
+            fail_doc(id, "the uploaded bytes are missing");
         goto done;
     }
     extract_opts_t eo = {.max_input = K.max_bytes + 1};
@@ -663,7 +637,7 @@ static void ingest_doc(const char *id)
         log_change(id, "index", old, nold);
     atomic_store(&K.dirty, 1);
     invalidate();
-    unlink(path);
+    store_upload_delete(id);
     log_json(LOG_INFO, "document ingested",
              json_pack("{s:s, s:s, s:I, s:b, s:b}", "document_id", id, "type",
                        extract_type_name(ex->type), "chunks", (json_int_t)nchunks, "vectors",
@@ -680,7 +654,6 @@ done:
     free(chunks);
     extract_result_free(ex);
     free(raw);
-    free(path);
     json_decref(doc);
 }
 
@@ -692,8 +665,11 @@ static void ingest_job(void *arg)
     atomic_fetch_sub(&K.queued, 1);
 }
 
+static int queue_doc(const char *id);
 static int queue_doc(const char *id)
 {
+    if (!K.ingest)
+        return RAGD_ELIMIT; /* an API-only node (INGEST_WORKERS=0): others ingest */
     atomic_fetch_add(&K.queued, 1);
     char *copy = xstrdup(id);
     if (workq_submit(K.ingest, ingest_job, copy)) {
@@ -702,6 +678,75 @@ static int queue_doc(const char *id)
         return RAGD_ELIMIT;
     }
     return 0;
+}
+
+/* ---- the shared ingestion queue ----
+ * With REDIS_URL (and INGEST_QUEUE=redis, the default then) a job is a document id pushed to
+ * one Redis list that every node's consumers pop, so work spreads over the nodes; the
+ * upload's bytes are in the database, and store_doc_claim makes sure one node ingests each
+ * document. While Redis is down jobs run on the local queue. Whatever a list lost (Redis
+ * restarted without persistence, a node died mid-job) is found by the sweeper: every idle
+ * node looks for pending documents older than a few seconds and claims them. */
+
+#define QUEUE_KEY "ragd:queue:ingest"
+
+static void dispatch(const char *id)
+{
+    if (K.redis_queue) {
+        redisReply *r = redis_cmd("LPUSH " QUEUE_KEY " %s", id);
+        int ok = r && r->type == REDIS_REPLY_INTEGER;
+        freeReplyObject(r);
+        if (ok)
+            return;
+    }
+    if (queue_doc(id) == RAGD_ELIMIT && K.ingest)
+        log_json(LOG_WARN, "ingestion queue full; a sweeper will pick the document up",
+                 json_pack("{s:s}", "document_id", id));
+}
+
+static void *consumer_main(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&K.sync_stop)) {
+        redisReply *r = redis_cmd("BRPOP " QUEUE_KEY " 0.5");
+        if (!r) {
+            struct timespec ts = {0, 500000000};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+            r->element[1]->type == REDIS_REPLY_STRING) {
+            atomic_fetch_add(&K.queued, 1);
+            ingest_doc(r->element[1]->str);
+            atomic_fetch_sub(&K.queued, 1);
+        }
+        freeReplyObject(r);
+    }
+    return NULL;
+}
+
+/* Queues, on this node, documents that nobody is working on. At start (own = 1) that
+ * includes what this node claimed before it stopped. */
+static void sweep(int own)
+{
+    if (!K.ingest)
+        return;
+    char pend[32], stale[32];
+    int64_t now = time_now_ms();
+    time_iso(own ? now : now - 5000, pend);
+    time_iso(now - K.claim_timeout_ms, stale);
+    char **ids = NULL;
+    size_t n = 0;
+    if (store_doc_claimable(own ? K.node : "-", pend, stale, 1000, &ids, &n))
+        return;
+    for (size_t i = 0; i < n; i++) {
+        queue_doc(ids[i]);
+        free(ids[i]);
+    }
+    free(ids);
+    if (n)
+        log_json(LOG_INFO, "queued unclaimed documents", json_pack("{s:I}", "documents",
+                                                                   (json_int_t)n));
 }
 
 size_t knowledge_queue_length(void)
@@ -844,9 +889,15 @@ static void *syncer_main(void *arg)
 {
     (void)arg;
     int64_t interval = config_int("KB_SYNC_INTERVAL_MS", 250, 10, 60000);
+    int64_t next_sweep = time_mono_ns() + 5000000000LL;
     while (!atomic_load(&K.sync_stop)) {
         struct timespec ts = {(time_t)(interval / 1000), (long)(interval % 1000) * 1000000};
         nanosleep(&ts, NULL);
+        if (time_mono_ns() > next_sweep) {
+            next_sweep = time_mono_ns() + 5000000000LL;
+            if (atomic_load(&K.queued) == 0)
+                sweep(0);
+        }
         while (!atomic_load(&K.sync_stop)) {
             int64_t before = K.sync_seq;
             if (store_kb_changes_since(K.sync_seq, 256, sync_apply, NULL) || K.sync_seq == before)
@@ -854,6 +905,33 @@ static void *syncer_main(void *arg)
         }
     }
     return NULL;
+}
+
+/* This node's id, created once and kept in the data dir, so that after a restart it
+ * recognises (and resumes) the ingestion claims it made before. */
+static int node_identity(const char *data_dir, char *err, size_t errcap)
+{
+    char *path = xasprintf("%s/node_id", data_dir);
+    char buf[64] = "";
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (!fgets(buf, sizeof buf, f))
+            buf[0] = '\0';
+        fclose(f);
+        buf[strcspn(buf, "\r\n")] = '\0';
+    }
+    if (!uuid_valid(buf)) {
+        uuid4(buf);
+        f = fopen(path, "w");
+        if (!f || fprintf(f, "%s\n", buf) < 0 || fclose(f)) {
+            snprintf(err, errcap, "cannot write %s: %s", path, strerror(errno));
+            free(path);
+            return RAGD_EIO;
+        }
+    }
+    memcpy(K.node, buf, sizeof K.node); /* a valid UUID: 36 characters and the NUL */
+    free(path);
+    return 0;
 }
 
 int knowledge_init(const char *data_dir, char *err, size_t errcap)
@@ -865,12 +943,15 @@ int knowledge_init(const char *data_dir, char *err, size_t errcap)
     pthread_cond_init(&K.saver_cond, NULL);
     K.dir = xstrdup(data_dir);
     K.index_dir = xasprintf("%s/index", data_dir);
-    K.upload_dir = xasprintf("%s/uploads", data_dir);
-    if (mkdir_p(K.index_dir) || mkdir_p(K.upload_dir)) {
-        snprintf(err, errcap, "cannot create %s or %s: %s", K.index_dir, K.upload_dir,
-                 strerror(errno));
+    if (mkdir_p(K.index_dir)) {
+        snprintf(err, errcap, "cannot create %s: %s", K.index_dir, strerror(errno));
         return RAGD_EIO;
     }
+    if (node_identity(data_dir, err, errcap))
+        return RAGD_EIO;
+    K.claim_timeout_ms = config_int("INGEST_CLAIM_TIMEOUT_SECONDS", 600, 10, 86400) * 1000;
+    const char *qmode = config_str("INGEST_QUEUE", redis_enabled() ? "redis" : "local");
+    K.redis_queue = redis_enabled() && !strcmp(qmode, "redis");
     K.max_bytes = (size_t)config_int("DOCUMENT_MAX_BYTES", 10 << 20, 1024, 1LL << 31);
     chunk_opts_default(&K.chunk);
     K.chunk.size = (size_t)config_int("CHUNK_SIZE", CHUNK_DEFAULT_SIZE, 16, 8192);
@@ -879,7 +960,6 @@ int knowledge_init(const char *data_dir, char *err, size_t errcap)
     K.embed_ttl_ms = config_int("EMBEDDING_CACHE_TTL_SECONDS", 86400, 0, 86400 * 30) * 1000;
     prov_embedder_t *e = prov_embedder();
     K.dim = e ? e->dim : 0;
-    uuid4(K.node);
     /* Changes logged from here on are applied by the poller; earlier ones are already in the
      * store, which load_indexes reconciles with. */
     int rc = store_kb_change_max(&K.sync_seq);
@@ -892,24 +972,22 @@ int knowledge_init(const char *data_dir, char *err, size_t errcap)
     }
     cache_init(&search_cache, SEARCH_SLOTS);
     cache_init(&embed_cache, EMBED_SLOTS);
-    int workers = (int)config_int("INGEST_WORKERS", 1, 1, 64);
-    K.ingest = workq_create(workers, 100000, "ingest");
+    /* INGEST_WORKERS=0 makes an API-only node: it accepts uploads, other nodes ingest them
+     * (through the Redis queue, or their sweepers). */
+    int workers = (int)config_int("INGEST_WORKERS", 1, 0, 64);
+    K.ingest = workers ? workq_create(workers, 100000, "ingest") : NULL;
     K.touch = workq_create(1, 10000, "touch");
     if (pthread_create(&K.saver, NULL, saver_main, NULL) == 0)
         K.saver_running = 1;
     if (pthread_create(&K.syncer, NULL, syncer_main, NULL) == 0)
         K.syncer_running = 1;
-    char **ids = NULL;
-    size_t n = 0;
-    if (!store_doc_unfinished(&ids, &n)) {
-        for (size_t i = 0; i < n; i++) {
-            queue_doc(ids[i]);
-            free(ids[i]);
-        }
-        free(ids);
-        if (n)
-            log_json(LOG_INFO, "re-queued unfinished documents",
-                     json_pack("{s:I}", "documents", (json_int_t)n));
+    sweep(1); /* what this node left unfinished, and what nobody holds */
+    if (K.redis_queue) {
+        K.nconsumers = workers;
+        K.consumers = xcalloc((size_t)workers, sizeof *K.consumers);
+        for (int i = 0; i < workers; i++)
+            if (pthread_create(&K.consumers[i], NULL, consumer_main, NULL))
+                panic("cannot start an ingestion consumer");
     }
     K.ready = 1;
     return 0;
@@ -919,11 +997,16 @@ void knowledge_shutdown(void)
 {
     if (!K.ready)
         return;
+    atomic_store(&K.sync_stop, 1);
     if (K.syncer_running) {
-        atomic_store(&K.sync_stop, 1);
         pthread_join(K.syncer, NULL);
         K.syncer_running = 0;
     }
+    for (int i = 0; i < K.nconsumers; i++)
+        pthread_join(K.consumers[i], NULL);
+    free(K.consumers);
+    K.consumers = NULL;
+    K.nconsumers = 0;
     workq_destroy(K.ingest);
     workq_destroy(K.touch);
     K.ingest = K.touch = NULL;
@@ -946,7 +1029,6 @@ void knowledge_shutdown(void)
     cache_destroy(&embed_cache);
     free(K.dir);
     free(K.index_dir);
-    free(K.upload_dir);
     pthread_rwlock_destroy(&K.meta_lock);
     K.ready = 0;
 }
@@ -986,28 +1068,24 @@ int knowledge_submit(const struct kn_caller *c, const struct kn_upload *u, json_
         .status = "pending",
     };
     uuid4(d.id);
-    char *path = upload_path(d.id);
-    int rc = write_file(path, u->data, u->len);
+    int rc = store_doc_insert(&d);
+    if (!rc) {
+        rc = store_upload_put(d.id, u->data, u->len);
+        if (rc) {
+            int64_t *gone = NULL;
+            size_t ngone = 0;
+            store_doc_delete(d.id, &gone, &ngone);
+            free(gone);
+        }
+    }
+    if (!rc)
+        rc = store_doc_get(d.id, 0, doc); /* the 202 body, before a worker changes it */
     if (rc) {
-        snprintf(err, errcap, "cannot store the upload");
-        free(path);
+        snprintf(err, errcap, "%s", ragd_strerror(rc));
         return rc;
     }
-    rc = store_doc_insert(&d);
-    if (!rc)
-        rc = queue_doc(d.id);
-    if (rc == RAGD_ELIMIT) {
-        snprintf(err, errcap, "the ingestion queue is full; try again later");
-        store_doc_set_status(d.id, "failed", "ingestion queue full");
-    }
-    if (!rc)
-        rc = store_doc_get(d.id, 0, doc);
-    if (rc && rc != RAGD_ELIMIT) {
-        unlink(path);
-        snprintf(err, errcap, "%s", ragd_strerror(rc));
-    }
-    free(path);
-    return rc;
+    dispatch(d.id);
+    return 0;
 }
 
 int knowledge_delete(const struct kn_caller *c, const char *doc_id)
@@ -1036,9 +1114,6 @@ int knowledge_delete(const struct kn_caller *c, const char *doc_id)
     index_remove(ids, n);
     log_change(doc_id, "delete", ids, n);
     free(ids);
-    char *path = upload_path(doc_id);
-    unlink(path);
-    free(path);
     invalidate();
     return 0;
 }

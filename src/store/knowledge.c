@@ -34,6 +34,12 @@ static const struct store_migration migrations[] = {
      "CREATE TABLE embeddings ("
      " chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,"
      " model TEXT, dim INTEGER NOT NULL, vector TEXT NOT NULL, created_at TEXT NOT NULL);"},
+    {211, "knowledge: uploads in the database and ingestion claims, for a shared task queue",
+     "ALTER TABLE documents ADD COLUMN claimed_by TEXT;"
+     "ALTER TABLE documents ADD COLUMN claimed_at TEXT;"
+     "CREATE TABLE document_uploads ("
+     " document_id TEXT PRIMARY KEY REFERENCES documents(id) ON DELETE CASCADE,"
+     " data TEXT NOT NULL);"},
     {210, "knowledge: change log for nodes sharing the database",
      "CREATE TABLE kb_changes ("
      " seq INTEGER PRIMARY KEY AUTOINCREMENT, document_id TEXT NOT NULL, op TEXT NOT NULL,"
@@ -600,4 +606,81 @@ int store_doc_chunks_foreach(const char *doc_id, uint32_t dim,
     free(vec);
     db_rows_free(r);
     return rc;
+}
+
+/* ---- uploads and ingestion claims ---- */
+
+int store_upload_put(const char *doc_id, const void *data, size_t len)
+{
+    char *b = xmalloc(4 * (len / 3 + 1) + 1);
+    b64url_encode(data, len, b);
+    int rc = db_exec(db_conn(), NULL,
+                     "INSERT INTO document_uploads (document_id, data) VALUES (?, ?)", "ss",
+                     doc_id, b);
+    free(b);
+    return rc;
+}
+
+int store_upload_get(const char *doc_id, char **data, size_t *len)
+{
+    char *b = NULL;
+    int rc = db_query_text(db_conn(), &b, "SELECT data FROM document_uploads WHERE document_id = ?",
+                           "s", doc_id);
+    if (rc)
+        return rc;
+    size_t n = b ? strlen(b) : 0;
+    *data = xmalloc(n * 3 / 4 + 4);
+    rc = b64url_decode(b ? b : "", n, *data, len);
+    free(b);
+    if (rc) {
+        free(*data);
+        *data = NULL;
+        return RAGD_EFORMAT;
+    }
+    (*data)[*len] = '\0';
+    return 0;
+}
+
+int store_upload_delete(const char *doc_id)
+{
+    return db_exec(db_conn(), NULL, "DELETE FROM document_uploads WHERE document_id = ?", "s",
+                   doc_id);
+}
+
+int store_doc_claim(const char *doc_id, const char *node, const char *stale_before)
+{
+    char ts[32];
+    int64_t ch = 0;
+    int rc = db_exec(db_conn(), &ch,
+                     "UPDATE documents SET status = 'processing', claimed_by = ?, claimed_at = ?,"
+                     " updated_at = ? WHERE id = ? AND (status = 'pending' OR"
+                     " (status = 'processing' AND (claimed_by IS NULL OR claimed_by = ? OR"
+                     " claimed_at < ?)))",
+                     "ssssss", node, time_iso(time_now_ms(), ts), ts, doc_id, node, stale_before);
+    return rc ? rc : ch ? 0 : RAGD_ECONFLICT;
+}
+
+int store_doc_claimable(const char *node, const char *pending_before, const char *stale_before,
+                        size_t limit, char ***ids, size_t *n)
+{
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r,
+                      "SELECT id FROM documents WHERE (status = 'pending' AND created_at < ?) OR"
+                      " (status = 'processing' AND (claimed_by IS NULL OR claimed_by = ? OR"
+                      " claimed_at < ?)) ORDER BY created_at LIMIT ?",
+                      "sssi", pending_before, node, stale_before, (int64_t)limit);
+    if (rc)
+        return rc;
+    size_t cap = 0;
+    *ids = NULL;
+    *n = 0;
+    while (db_rows_next(r) == 1) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            *ids = xrealloc(*ids, cap * sizeof **ids);
+        }
+        (*ids)[(*n)++] = xstrdup(db_col_text(r, 0));
+    }
+    db_rows_free(r);
+    return 0;
 }

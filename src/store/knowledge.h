@@ -129,6 +129,21 @@ int store_doc_titles(json_t **out);
 /* Number of chunks of ready documents, and of embeddings of dimension dim. */
 int store_chunk_count(int64_t *chunks, uint32_t dim, int64_t *embeddings);
 
+/* ---- uploads and ingestion claims: the shared ingestion queue ----
+ * An upload's bytes are kept in the database until its ingestion ends, so any node can
+ * ingest it. store_doc_claim atomically moves a document to "processing" for node when it is
+ * pending, already claimed by node (a restart), or claimed before stale_before (a node that
+ * died): 0 when claimed, RAGD_ECONFLICT when someone else holds it or it is finished. */
+int store_upload_put(const char *doc_id, const void *data, size_t len);
+/* *data (caller frees) is NUL-terminated after *len bytes. */
+int store_upload_get(const char *doc_id, char **data, size_t *len);
+int store_upload_delete(const char *doc_id);
+int store_doc_claim(const char *doc_id, const char *node, const char *stale_before);
+/* Documents node may claim: pending since before pending_before, or processing under node's
+ * own or a stale claim. *ids (caller frees each and the array). */
+int store_doc_claimable(const char *node, const char *pending_before, const char *stale_before,
+                        size_t limit, char ***ids, size_t *n);
+
 /* ---- change log: how nodes sharing one database keep their in-process indexes alike ----
  * Every index change (op "index": a document's chunks were (re)written, chunk_ids are the
  * chunks it replaced; op "delete": chunk_ids are the chunks removed) is appended with the

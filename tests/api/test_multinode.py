@@ -214,3 +214,32 @@ def test_query_embeddings_shared_in_redis_with_seed_ttl():
         assert a.stop() == 0
         assert b.stop() == 0
         up.close()
+
+
+def test_shared_ingestion_queue_and_orphans():
+    """Uploads through an API-only node (INGEST_WORKERS=0) are ingested by another node:
+    through the Redis queue, and, when the job never reached Redis, by the other node's
+    sweeper. A document whose bytes are in the database can be ingested anywhere."""
+    from kb_helpers import wait_doc
+    api = Server(env={"INGEST_WORKERS": "0"})
+    worker = Server(seed=False, data=api.data + "-w", env={
+        "DATABASE_URL": api.env["DATABASE_URL"], "REDIS_URL": api.env["REDIS_URL"]})
+    local = Server(seed=False, data=api.data + "-l", env={
+        "DATABASE_URL": api.env["DATABASE_URL"], "REDIS_URL": api.env["REDIS_URL"],
+        "INGEST_WORKERS": "0", "INGEST_QUEUE": "local"})
+    try:
+        tok = api.login("admin@example.com", "adminpassword123")
+        r = api.post("/documents", {"title": "q", "content": "Queued through Redis."}, token=tok)
+        assert r.status == 202, r
+        ready = wait_doc(api, tok, r.json["id"], timeout=20)
+        assert ready["status"] == "ready", ready
+        # A job that never reached Redis: only the worker's sweeper can find it.
+        r = local.post("/documents", {"title": "o", "content": "An orphaned upload."}, token=tok)
+        assert r.status == 202, r
+        ready = wait_doc(local, tok, r.json["id"], timeout=30)
+        assert ready["status"] == "ready", ready
+        with api.db() as db:
+            assert db.execute("SELECT count(*) FROM document_uploads").fetchone()[0] == 0
+    finally:
+        for s in (api, worker, local):
+            assert s.stop() == 0
