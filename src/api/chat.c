@@ -7,8 +7,10 @@
 #include "api/api.h"
 #include "api/kb_routes.h"
 #include "auth/auth.h"
+#include "billing/billing.h"
 #include "chat/chat.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "core/util.h"
 #include "knowledge/knowledge.h"
 #include "llm/provider.h"
@@ -42,18 +44,13 @@ static const struct jv_field feedback_fields[] = {
 };
 static const struct jv_schema feedback_schema = {feedback_fields, 0};
 
-static int (*feature_hook)(struct req *r, const char *feature);
-
-void chat_api_set_feature_hook(int (*fn)(struct req *r, const char *feature))
-{
-    feature_hook = fn;
-}
-
 /* The request as the worker needs it. */
 struct job {
     struct chat_opts o;
     struct chat_command cmd;
     int stream;
+    struct req *r;
+    int gone; /* a stream write failed: the client went away */
 };
 
 static void job_free(void *p)
@@ -80,7 +77,48 @@ static int sse_send(struct req *r, json_t *event)
 
 static int on_token(void *ud, const char *text, size_t len)
 {
-    return sse_send(ud, json_pack("{s:s, s:s%}", "type", "token", "content", text, len));
+    struct job *j = ud;
+    if (j->gone) return -1;
+    if (sse_send(j->r, json_pack("{s:s, s:s%}", "type", "token", "content", text, len)))
+        j->gone = 1;
+    return j->gone ? -1 : 0;
+}
+
+/* ---- billing ---- */
+
+/* Hands the usage records of this request their extra_data (seed 001's usage_records) and
+ * records them now, so that the usage_info reported below counts this message. A failed
+ * commit is logged; the hold then stays until it expires, so the quota is not overspent. */
+static void charge(struct req *r, const struct job *j, json_t *resp)
+{
+    json_t *tok = json_object_get(resp, "tokens_used");
+    billing_usage_extra(
+        r, json_pack("{s:O, s:O, s:I, s:I, s:b, s:s?}", "session_id",
+                     json_object_get(resp, "session_id"), "message_id",
+                     json_object_get(resp, "message_id"), "tokens_used",
+                     (json_int_t)json_integer_value(tok), "processing_time_ms",
+                     (json_int_t)json_number_value(json_object_get(resp, "response_time_ms")),
+                     "rag_enabled", j->o.enable_rag, "command", j->cmd.name));
+    int rc = billing_commit(r);
+    if (rc)
+        log_json(LOG_ERROR, "chat usage not recorded",
+                 json_pack("{s:s, s:s}", "error", ragd_strerror(rc), "request_id", req_id(r)));
+}
+
+/* ChatResponse.usage_info: the caller's messages this month as billing counts them. */
+static json_t *usage_info(const struct user *u)
+{
+    if (!billing_enabled()) return json_pack("{s:b}", "billing_enabled", 0);
+    json_t *q = NULL;
+    if (billing_quota(u, "messages", &q)) return json_null();
+    json_t *out = json_pack(
+        "{s:O, s:O, s:O, s:O, s:O, s:O}", "messages_used", json_object_get(q, "current_usage"),
+        "messages_limit", json_object_get(q, "max_allowed"), "messages_remaining",
+        json_object_get(q, "remaining"), "period_start", json_object_get(q, "period_start"),
+        "period_end", json_object_get(q, "period_end"), "limits_bypassed",
+        json_object_get(q, "limits_bypassed"));
+    json_decref(q);
+    return out;
 }
 
 static void answer_work(struct req *r)
@@ -91,22 +129,34 @@ static void answer_work(struct req *r)
     json_t *resp = NULL;
     if (!j->stream) {
         int rc = chat_answer(u, &j->o, NULL, NULL, &resp, err, sizeof err);
-        if (rc == RAGD_ENOTFOUND)
+        if (rc == RAGD_ENOTFOUND) {
             http_error(r, 404, "SESSION_NOT_FOUND", "Session not found");
-        else if (rc)
+        } else if (rc) {
             http_error(r, 500, "CHAT_FAILED", "Failed to process chat message");
-        else
+        } else {
+            charge(r, j, resp);
+            json_object_set_new(resp, "usage_info", usage_info(u));
             http_json(r, 200, resp);
+        }
         return;
     }
+    /* The 200 goes out before the answer exists: the reservation is settled here, committed
+     * once the answer is complete, released if generation fails or the client goes away. */
+    billing_hold_manual(r);
     http_stream_begin(r, "text/event-stream");
-    int rc = chat_answer(u, &j->o, on_token, r, &resp, err, sizeof err);
+    j->r = r;
+    int rc = chat_answer(u, &j->o, on_token, j, &resp, err, sizeof err);
     if (rc) {
-        sse_send(r, json_pack("{s:s, s:s, s:s}", "type", "error", "code",
-                              rc == RAGD_ENOTFOUND ? "SESSION_NOT_FOUND" : "CHAT_FAILED", "detail",
-                              rc == RAGD_ENOTFOUND ? "Session not found"
-                                                   : "Failed to process chat message"));
+        billing_release(r);
+        if (rc != RAGD_EIO || !j->gone)
+            sse_send(r,
+                     json_pack("{s:s, s:s, s:s}", "type", "error", "code",
+                               rc == RAGD_ENOTFOUND ? "SESSION_NOT_FOUND" : "CHAT_FAILED", "detail",
+                               rc == RAGD_ENOTFOUND ? "Session not found"
+                                                    : "Failed to process chat message"));
     } else {
+        charge(r, j, resp);
+        json_object_set_new(resp, "usage_info", usage_info(u));
         json_object_set_new(resp, "type", json_string("done"));
         sse_send(r, resp);
         http_stream_write(r, "data: [DONE]\n\n", 14);
@@ -160,8 +210,9 @@ static void message(struct req *r)
             return;
         }
     }
-    /* Slash commands have their own daily counters (billing installs the check). */
-    if (j->cmd.feature && feature_hook && feature_hook(r, j->cmd.feature)) return;
+    /* Slash commands take their daily feature counter with the message; a refusal (429
+     * <FEATURE>_LIMIT_EXCEEDED) releases the message reserved by the route as well. */
+    if (j->cmd.daily && billing_daily_take(r, j->cmd.daily, 1)) return;
     http_defer(r, answer_work);
 }
 

@@ -7,10 +7,12 @@
 #include "api/api.h"
 #include "api/multipart.h"
 #include "auth/auth.h"
+#include "billing/billing.h"
 #include "core/error.h"
 #include "core/jsonv.h"
 #include "core/util.h"
 #include "knowledge/knowledge.h"
+#include "rag/extract.h"
 #include "store/knowledge.h"
 
 /* Fields shared by the JSON body and the multipart form. */
@@ -50,10 +52,37 @@ static int tags_ok(struct req *r, json_t *tags)
     return 1;
 }
 
+/* ---- billing ---- */
+
+enum { MIB = 1024 * 1024 };
+
+/* Reserves what accepting u costs, on top of the background task the route reserves: its
+ * size in storage_mb (whole MiB, rounded up, at least 1) and, for a PDF, one of the day's
+ * pdf_uploads (seed 003; the free plan allows none). Input that knowledge_submit will refuse
+ * anyway (too large, not a document) reserves nothing here: its 4xx releases the route's
+ * hold. Returns 0, or non-zero after answering (429, 503). */
+static int reserve_upload(struct req *r, const struct kn_upload *u)
+{
+    extract_type_t type;
+    if (u->len > knowledge_max_bytes() || extract_sniff(u->data, u->len, &type, NULL)) return 0;
+    if (type == EXTRACT_PDF && billing_daily_take(r, "pdf_uploads", 1)) return -1;
+    int64_t mb = (int64_t)((u->len + MIB - 1) / MIB);
+    return billing_reserve(r, "storage_mb", mb < 1 ? 1 : mb);
+}
+
+/* The extra_data of the usage records this upload commits. */
+static void upload_usage_extra(struct req *r, json_t *doc)
+{
+    billing_usage_extra(r, json_pack("{s:O, s:O, s:O}", "document_id", json_object_get(doc, "id"),
+                                     "size_bytes", json_object_get(doc, "size_bytes"), "mime_type",
+                                     json_object_get(doc, "mime_type")));
+}
+
 static void answer_submit(struct req *r, int rc, const char *err, json_t *doc)
 {
     switch (rc) {
     case 0:
+        upload_usage_extra(r, doc);
         http_json(r, 202, doc);
         return;
     case RAGD_ERANGE:
@@ -116,6 +145,10 @@ static void submit_json(struct req *r)
     }
     u.data = json_string_value(json_object_get(b, "content"));
     u.len = json_string_length(json_object_get(b, "content"));
+    if (reserve_upload(r, &u)) {
+        json_decref(b);
+        return;
+    }
     struct kn_caller c;
     caller_of(r, &c);
     json_t *doc = NULL;
@@ -235,6 +268,10 @@ static void submit_multipart(struct req *r, const char *ct)
     }
     u.data = file->data;
     u.len = file->len;
+    if (reserve_upload(r, &u)) {
+        json_decref(b);
+        return;
+    }
     struct kn_caller c;
     caller_of(r, &c);
     json_t *doc = NULL;

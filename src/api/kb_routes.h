@@ -12,9 +12,12 @@ extern const struct route chat_routes[];
  * "indexes" and "models". Call after knowledge_init. */
 void kb_api_install(void);
 
-/* Slash commands count against per-feature daily limits ("flashcards_generated",
- * "mcqs_generated", ...). The limits module installs fn: it answers the request (429) and
- * returns non-zero when the caller is over the limit, else consumes one and returns 0. */
-void chat_api_set_feature_hook(int (*fn)(struct req *r, const char *feature));
+/* Billing joins these routes in two ways. The rows name their quota resource (documents:
+ * background_tasks, search: api_calls, chat: messages), which the quota guard reserves before
+ * the handler runs. The handlers reserve what only they can measure: storage_mb and the daily
+ * pdf_uploads counter for uploads, the daily counter of a slash command (mcqs_per_day ...),
+ * and for a streamed chat answer they settle the reservation themselves (billing_hold_manual)
+ * once the answer is complete. Chat usage records carry extra_data {session_id, message_id,
+ * tokens_used, processing_time_ms, rag_enabled}. */
 
 #endif

@@ -220,7 +220,7 @@ static int sub_ensure(const char *user_id, struct subscription *s)
     if (rc && rc != RAGD_ENOTFOUND)
         return rc;
     db_conn_t *c = db_conn();
-    if ((rc = db_begin(c)))
+    if ((rc = db_begin_for(c, user_id)))
         return rc;
     rc = store_user_plan_get(user_id, plan); /* again, now that we hold the lock */
     if (!rc) {
@@ -258,7 +258,7 @@ int billing_change_plan(const char *user_id, const char *plan, const char *cycle
     if (rc)
         return rc;
     db_conn_t *c = db_conn();
-    if ((rc = db_begin(c)))
+    if ((rc = db_begin_for(c, user_id)))
         return rc;
     /* Re-read under the lock: another change may have landed since sub_ensure. */
     rc = store_sub_active(user_id, &s);
@@ -427,7 +427,7 @@ int billing_record_usage(const char *user_id, const char *resource, int64_t quan
     period_month_key(now, mkey);
     char *x = extra ? json_dumps(extra, JSON_COMPACT) : NULL;
     db_conn_t *c = db_conn();
-    int rc = db_begin(c);
+    int rc = db_begin_for(c, user_id);
     if (!rc) {
         rc = store_counter_add(user_id, resource, mkey, quantity);
         if (!rc)
@@ -546,7 +546,7 @@ static int reserve(struct hold *h, const struct want *w, int n, int bypass, stru
     period_month_key(now, mkey);
     period_day_key(now, dkey);
     db_conn_t *c = db_conn();
-    int rc = db_begin(c);
+    int rc = db_begin_for(c, h->user_id);
     if (rc)
         return rc;
     rc = store_hold_purge(h->user_id, now);
@@ -780,7 +780,7 @@ static int hold_commit(struct hold *h, const char *request_id)
     int64_t tokens =
         json_is_integer(tok) && json_integer_value(tok) > 0 ? json_integer_value(tok) : 0;
     db_conn_t *c = db_conn();
-    int rc = db_begin(c);
+    int rc = db_begin_for(c, h->user_id);
     int began = !rc;
     for (int i = 0; !rc && i < h->n; i++) {
         struct hold_item *it = &h->items[i];

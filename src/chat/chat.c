@@ -19,26 +19,29 @@ const char *const chat_system_prompt =
 
 /* ---- slash commands ---- */
 
+/* Each command has an hourly analytics counter (seed 003's "<feature>_generated") and a
+ * billing daily limit. Seed 003's plans limit mcqs_per_day and flashcards_per_day; the other
+ * three are counted and unlimited unless the plans file sets them. */
 static const struct {
-    const char *name, *feature;
+    const char *name, *feature, *daily;
     enum prov_task task;
     const char *instructions;
 } commands[] = {
-    {"flashcard", "flashcards_generated", PROV_TASK_FLASHCARD,
+    {"flashcard", "flashcards_generated", "flashcards_per_day", PROV_TASK_FLASHCARD,
      "Create up to 5 flashcards for spaced repetition about the topic, using the context. "
      "Reply with JSON only: {\"flashcards\": [{\"front\": \"question\", \"back\": "
      "\"answer\"}]}"},
-    {"mcq", "mcqs_generated", PROV_TASK_MCQ,
+    {"mcq", "mcqs_generated", "mcqs_per_day", PROV_TASK_MCQ,
      "Write one multiple-choice question about the topic, using the context. Reply with JSON "
      "only: {\"question\": \"...\", \"options\": {\"A\": \"...\", \"B\": \"...\", \"C\": "
      "\"...\", \"D\": \"...\"}, \"answer\": \"A\", \"explanation\": \"...\"}"},
-    {"highyield", "highyield_generated", PROV_TASK_HIGHYIELD,
+    {"highyield", "highyield_generated", "highyield_per_day", PROV_TASK_HIGHYIELD,
      "List the high-yield points about the topic as short bullet points (\"- \"), each "
      "citing the context like [1]."},
-    {"explain", "explanations_generated", PROV_TASK_EXPLAIN,
+    {"explain", "explanations_generated", "explanations_per_day", PROV_TASK_EXPLAIN,
      "Explain the topic in detail: a comprehensive breakdown with examples, citing the "
      "context like [1]."},
-    {"map", "concept_maps_generated", PROV_TASK_MAP,
+    {"map", "concept_maps_generated", "concept_maps_per_day", PROV_TASK_MAP,
      "Build a concept map of the topic from the context. Reply with JSON only: {\"nodes\": "
      "[{\"id\": \"concept\"}], \"edges\": [{\"from\": \"concept\", \"to\": \"concept\", "
      "\"label\": \"relation\"}]}"},
@@ -83,6 +86,7 @@ int chat_parse_command(const char *message, struct chat_command *cmd, char *err,
         cmd->task = commands[i].task;
         cmd->name = commands[i].name;
         cmd->feature = commands[i].feature;
+        cmd->daily = commands[i].daily;
         return 0;
     }
     snprintf(err, errcap,
@@ -281,18 +285,6 @@ static char *render(enum prov_task t, json_t *o)
 
 /* ---- answer ---- */
 
-/* The user's questions since the start of the calendar month (UTC). */
-static int64_t month_messages(const char *user_id)
-{
-    char since[32];
-    time_iso(time_now_ms(), since);
-    memcpy(since + 8, "01T00:00:00.000Z", 17);
-    int64_t n = 0;
-    if (store_chat_count_since(user_id, since, &n))
-        n = 0;
-    return n;
-}
-
 int chat_answer(const struct user *u, const struct chat_opts *o, prov_token_fn on_token,
                 void *ud, json_t **response, char *err, size_t errcap)
 {
@@ -374,6 +366,12 @@ int chat_answer(const struct user *u, const struct chat_opts *o, prov_token_fn o
     }
     if (rc) {
         snprintf(err, errcap, "generation failed: %s", gerr);
+        goto out;
+    }
+    if (pres.stopped) {
+        /* The client went away before the answer was complete: nothing to store or charge. */
+        snprintf(err, errcap, "the client went away during generation");
+        rc = RAGD_EIO;
         goto out;
     }
 
@@ -460,15 +458,14 @@ int chat_answer(const struct user *u, const struct chat_opts *o, prov_token_fn o
     if (cmd && cmd->feature)
         store_usage_hit(u->id, cmd->feature, 1);
 
-    int64_t used = month_messages(u->id);
     json_t *r = json_pack(
-        "{s:s, s:s, s:s, s:f, s:s, s:b, s:o, s:o, s:f, s:i, s:s, s:{s:I}}", "session_id",
+        "{s:s, s:s, s:s, s:f, s:s, s:b, s:o, s:o, s:f, s:i, s:s, s:n}", "session_id",
         session, "message_id", message_id, "answer", answer, "confidence", confidence,
         "response_type", have_sources ? "rag_enhanced" : "generation_only", "context_used",
         have_sources, "sources", sources, "retrieval_route",
         route_used ? json_string(route_used) : json_null(), "response_time_ms",
         (double)(time_mono_ns() - t0) / 1e6, "tokens_used", tokens, "subscription_plan",
-        u->subscription_plan, "usage_info", "messages_used", (json_int_t)used);
+        u->subscription_plan, "usage_info");
     if (cmd && cmd->name) {
         json_object_set_new(r, "command", json_string(cmd->name));
         json_object_set_new(r, "command_output", command_output);

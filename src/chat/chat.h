@@ -18,7 +18,8 @@
 struct chat_command {
     enum prov_task task;  /* PROV_TASK_ANSWER when the message is not a command */
     const char *name;     /* "mcq" ... (static) */
-    const char *feature;  /* daily counter name: "mcqs_generated" ... (static) */
+    const char *feature;  /* hourly analytics counter: "mcqs_generated" ... (static) */
+    const char *daily;    /* billing daily limit: "mcqs_per_day" ... (static) */
     char topic[512];
 };
 
@@ -45,8 +46,10 @@ struct chat_opts {
  * produced and may return non-zero to stop), storage of both messages. On success
  * *response is seed 000's ChatResponse (new reference) with session_id, message_id, answer,
  * confidence, response_type, context_used, sources, retrieval_route, response_time_ms,
- * tokens_used, subscription_plan, usage_info, debug_info, and for commands "command" and
- * "command_output". Errors: RAGD_ENOTFOUND (another user's session), store errors. A failed
+ * tokens_used, subscription_plan, debug_info, and for commands "command" and
+ * "command_output"; usage_info is null (the caller reports the quota it charged). Errors:
+ * RAGD_ENOTFOUND (another user's session), RAGD_EIO when on_token asked to stop before the
+ * answer was complete (the client went away: nothing is stored), store errors. A failed
  * generator falls back to the extractive provider (debug_info.fallback_applied). */
 int chat_answer(const struct user *u, const struct chat_opts *o, prov_token_fn on_token,
                 void *ud, json_t **response, char *err, size_t errcap);

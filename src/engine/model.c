@@ -10,6 +10,11 @@
 #include "core/error.h"
 #include "core/mem.h"
 
+/* Upper bound on attention heads accepted from a file. */
+#define MAX_HEADS 1024
+/* Queries (heads of a kv group x tokens) that share one walk over the K/V rows. */
+#define ATT_QMAX 8
+
 struct model {
     gguf_t *gguf;
     struct model_config cfg;
@@ -130,9 +135,10 @@ static int load_config(const gguf_t *g, struct model_config *c, char *err, size_
     if ((rc = meta_int(g, a, "embedding_length", -1, 1, 65536, &c->n_embd, err, err_len)) ||
         (rc = meta_int(g, a, "block_count", -1, 1, 1024, &c->n_layer, err, err_len)) ||
         (rc = meta_int(g, a, "feed_forward_length", -1, 1, 1 << 20, &c->n_ff, err, err_len)) ||
-        (rc = meta_int(g, a, "attention.head_count", -1, 1, 1024, &c->n_head, err, err_len)) ||
-        (rc = meta_int(g, a, "attention.head_count_kv", c->n_head, 1, 1024, &c->n_head_kv, err,
+        (rc = meta_int(g, a, "attention.head_count", -1, 1, MAX_HEADS, &c->n_head, err,
                        err_len)) ||
+        (rc = meta_int(g, a, "attention.head_count_kv", c->n_head, 1, MAX_HEADS, &c->n_head_kv,
+                       err, err_len)) ||
         (rc = meta_int(g, a, "context_length", 2048, 1, 1 << 24, &c->n_ctx_train, err, err_len)))
         return rc;
     int hd_default = c->n_embd % c->n_head ? -1 : c->n_embd / c->n_head, vlen = 0;
@@ -283,6 +289,7 @@ struct model_state {
     pool_t *pool;
     enum quant_isa isa;
     quant_dot_fn dot_f32;
+    quant_axpy_fn axpy;
     int n_ctx, n_batch, n_past;
     /* activations, one row per token of the batch */
     float *x;      /* [n_batch, n_embd] residual stream */
@@ -295,7 +302,9 @@ struct model_state {
     float *logits; /* [n_batch, n_vocab] */
     void *act;     /* quantized activations: [n_batch] rows of the widest act format */
     size_t act_stride;
-    float *att;    /* [n_threads, n_ctx] attention scores per thread */
+    float *att;    /* [n_threads, group * att_tb, n_ctx] attention weights per thread */
+    size_t att_per_thread;
+    int att_tb;    /* query tokens per attention work item */
     float *rope_cos, *rope_sin; /* [n_batch, rope_dim/2] */
     float *inv_freq;            /* [rope_dim/2] */
     /* KV cache */
@@ -321,6 +330,7 @@ int model_state_create(const model_t *m, int n_ctx, int n_batch, pool_t *pool,
     s->pool = pool;
     s->isa = isa;
     s->dot_f32 = quant_dot_kernel(GGML_TYPE_F32, isa);
+    s->axpy = quant_axpy_kernel(isa);
     s->n_ctx = n_ctx;
     s->n_batch = n_batch;
     s->key_cache = kc;
@@ -338,7 +348,10 @@ int model_state_create(const model_t *m, int n_ctx, int n_batch, pool_t *pool,
     size_t widest = (size_t)(c->n_ff > (int)wide ? c->n_ff : (int)wide);
     s->act_stride = quant_act_row_bytes(ACT_F32, widest); /* f32 is the widest format */
     s->act = xmalloc(B * s->act_stride);
-    s->att = xcalloc((size_t)pool_size(pool) * n_ctx, sizeof(float));
+    int group = c->n_head / c->n_head_kv;
+    s->att_tb = group >= ATT_QMAX ? 1 : ATT_QMAX / group;
+    s->att_per_thread = (size_t)group * s->att_tb * n_ctx;
+    s->att = xcalloc((size_t)pool_size(pool) * s->att_per_thread, sizeof(float));
     int half = c->rope_dim / 2;
     s->rope_cos = xcalloc(B * half, sizeof(float));
     s->rope_sin = xcalloc(B * half, sizeof(float));
@@ -516,9 +529,12 @@ static void rope(float *v, const float *cs, const float *sn, int rope_dim, int n
 
 /* ---- attention ---- */
 
+/* Attention is done per (kv head, block of query tokens): the group's query heads for up to
+ * att_tb tokens (at most ATT_QMAX queries, or one token for groups larger than that) walk the K and V rows together, so each row is read once per block. */
+
 struct attn_job {
     model_state_t *s;
-    int layer, pos0, n_tok;
+    int layer, pos0, n_tok, tb, n_tblocks;
     atomic_int next;
 };
 
@@ -530,39 +546,56 @@ static void attn_worker(void *arg, int ith, int nth)
     (void)nth;
     int hd = c->head_dim, kvd = c->n_head_kv * hd, qd = c->n_head * hd;
     int group = c->n_head / c->n_head_kv;
-    float *att = s->att + (size_t)ith * s->n_ctx;
+    float *att = s->att + (size_t)ith * s->att_per_thread;
     float scale = 1.0f / sqrtf((float)hd);
     size_t layer_off = (size_t)j->layer * s->n_ctx * kvd;
-    int total = j->n_tok * c->n_head;
+    int total = c->n_head_kv * j->n_tblocks;
     for (;;) {
         int item = atomic_fetch_add(&j->next, 1);
         if (item >= total)
             return;
-        int t = item / c->n_head, h = item % c->n_head, kvh = h / group;
-        int n_pos = j->pos0 + t + 1;
-        const float *q = s->q + (size_t)t * qd + (size_t)h * hd;
+        int kvh = item / j->n_tblocks, t0 = (item % j->n_tblocks) * j->tb;
+        int tb = j->n_tok - t0 < j->tb ? j->n_tok - t0 : j->tb, nq = group * tb;
         const float *kc = s->key_cache + layer_off + (size_t)kvh * hd;
         const float *vc = s->value_cache + layer_off + (size_t)kvh * hd;
-        float max = -INFINITY;
-        for (int p = 0; p < n_pos; p++) {
-            float a = s->dot_f32(kc + (size_t)p * kvd, q, (size_t)hd) * scale;
-            att[p] = a;
-            if (a > max)
-                max = a;
+        /* nq <= max(ATT_QMAX, group) <= MAX_HEADS */
+        const float *q[MAX_HEADS];
+        float *o[MAX_HEADS], *sc[MAX_HEADS];
+        int npos[MAX_HEADS];
+        for (int g = 0; g < group; g++) {
+            for (int tt = 0; tt < tb; tt++) {
+                int qi = g * tb + tt, t = t0 + tt, h = kvh * group + g;
+                q[qi] = s->q + (size_t)t * qd + (size_t)h * hd;
+                o[qi] = s->xb2 + (size_t)t * qd + (size_t)h * hd;
+                sc[qi] = att + (size_t)qi * s->n_ctx;
+                npos[qi] = j->pos0 + t + 1;
+            }
         }
-        float sum = 0;
-        for (int p = 0; p < n_pos; p++) {
-            att[p] = expf(att[p] - max);
-            sum += att[p];
+        int nmax = j->pos0 + t0 + tb;
+        for (int p = 0; p < nmax; p++) {
+            const float *kr = kc + (size_t)p * kvd;
+            for (int qi = 0; qi < nq; qi++)
+                if (p < npos[qi])
+                    sc[qi][p] = s->dot_f32(kr, q[qi], (size_t)hd) * scale;
         }
-        float inv = 1.0f / sum;
-        float *o = s->xb2 + (size_t)t * qd + (size_t)h * hd;
-        memset(o, 0, (size_t)hd * sizeof(float));
-        for (int p = 0; p < n_pos; p++) {
-            float a = att[p] * inv;
+        for (int qi = 0; qi < nq; qi++) {
+            float max = -INFINITY, sum = 0;
+            for (int p = 0; p < npos[qi]; p++)
+                max = sc[qi][p] > max ? sc[qi][p] : max;
+            for (int p = 0; p < npos[qi]; p++) {
+                sc[qi][p] = expf(sc[qi][p] - max);
+                sum += sc[qi][p];
+            }
+            float inv = 1.0f / sum;
+            for (int p = 0; p < npos[qi]; p++)
+                sc[qi][p] *= inv;
+            memset(o[qi], 0, (size_t)hd * sizeof(float));
+        }
+        for (int p = 0; p < nmax; p++) {
             const float *vr = vc + (size_t)p * kvd;
-            for (int i = 0; i < hd; i++)
-                o[i] += a * vr[i];
+            for (int qi = 0; qi < nq; qi++)
+                if (p < npos[qi])
+                    s->axpy(o[qi], sc[qi][p], vr, (size_t)hd);
         }
     }
 }
@@ -622,7 +655,8 @@ static void forward_batch(model_state_t *s, const int32_t *tokens, int n, int wa
             memcpy(s->key_cache + cache_off + (size_t)t * kvd, k, (size_t)kvd * sizeof(float));
             memcpy(s->value_cache + cache_off + (size_t)t * kvd, v, (size_t)kvd * sizeof(float));
         }
-        struct attn_job aj = {.s = s, .layer = L, .pos0 = pos0, .n_tok = n};
+        struct attn_job aj = {.s = s, .layer = L, .pos0 = pos0, .n_tok = n, .tb = s->att_tb};
+        aj.n_tblocks = (n + aj.tb - 1) / aj.tb;
         atomic_init(&aj.next, 0);
         pool_run(s->pool, attn_worker, &aj);
 

@@ -657,6 +657,18 @@ quant_dot_multi_fn quant_dot_multi_kernel(uint32_t type, enum quant_isa isa)
     return f;
 }
 
+static void axpy_portable(float *y, float a, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+quant_axpy_fn quant_axpy_kernel(enum quant_isa isa)
+{
+    quant_axpy_fn f = isa >= QUANT_ISA_AVX2 ? quant_axpy_avx2() : NULL;
+    return f ? f : axpy_portable;
+}
+
 enum quant_isa quant_best_isa(void)
 {
     enum quant_isa best = quant_cpu_isa();

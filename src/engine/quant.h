@@ -140,6 +140,10 @@ enum quant_isa { QUANT_ISA_PORTABLE = 0, QUANT_ISA_AVX2 = 1, QUANT_ISA_AVX512 = 
 quant_dot_fn quant_dot_kernel(uint32_t type, enum quant_isa isa);
 /* The multi-row kernel for type on isa, or NULL where there is none (use the single one). */
 quant_dot_multi_fn quant_dot_multi_kernel(uint32_t type, enum quant_isa isa);
+/* y[i] += a * x[i] for n floats (attention's weighted sum of values). */
+typedef void (*quant_axpy_fn)(float *y, float a, const float *x, size_t n);
+quant_axpy_fn quant_axpy_kernel(enum quant_isa isa); /* never NULL */
+
 /* The best ISA this CPU supports (honours RAGD_ISA=portable|avx2|avx512 to cap it). */
 enum quant_isa quant_best_isa(void);
 const char *quant_isa_name(enum quant_isa isa);

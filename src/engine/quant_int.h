@@ -10,6 +10,7 @@ quant_dot_fn quant_dot_avx2(uint32_t type);
 quant_dot_fn quant_dot_avx512(uint32_t type);
 quant_dot_multi_fn quant_dot_multi_avx2(uint32_t type);
 quant_dot_multi_fn quant_dot_multi_avx512(uint32_t type);
+quant_axpy_fn quant_axpy_avx2(void); /* NULL off x86-64 */
 /* What the CPU supports (without the RAGD_ISA cap). */
 enum quant_isa quant_cpu_isa(void);
 

@@ -466,6 +466,22 @@ DEF_Q4_K_MULTI(dot_q4_k_multi_vnni, AVX512, ACC_VNNI)
 DEF_Q6_K_MULTI(dot_q6_k_multi_avx2, AVX2, ACC_AVX2)
 DEF_Q6_K_MULTI(dot_q6_k_multi_vnni, AVX512, ACC_VNNI)
 
+AVX2 static void axpy_avx2(float *y, float a, const float *x, size_t n)
+{
+    __m256 va = _mm256_set1_ps(a);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i),
+                                                _mm256_loadu_ps(y + i)));
+        _mm256_storeu_ps(y + i + 8, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i + 8),
+                                                    _mm256_loadu_ps(y + i + 8)));
+    }
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
+
+quant_axpy_fn quant_axpy_avx2(void) { return axpy_avx2; }
+
 quant_dot_multi_fn quant_dot_multi_avx2(uint32_t type)
 {
     switch (type) {
@@ -527,6 +543,7 @@ enum quant_isa quant_cpu_isa(void)
 #else /* not x86-64: portable kernels only */
 
 quant_dot_fn quant_dot_avx2(uint32_t type) { (void)type; return NULL; }
+quant_axpy_fn quant_axpy_avx2(void) { return NULL; }
 quant_dot_multi_fn quant_dot_multi_avx2(uint32_t type) { (void)type; return NULL; }
 quant_dot_multi_fn quant_dot_multi_avx512(uint32_t type) { (void)type; return NULL; }
 quant_dot_fn quant_dot_avx512(uint32_t type) { (void)type; return NULL; }

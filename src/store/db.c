@@ -162,7 +162,12 @@ int db_query_text(db_conn_t *c, char **out, const char *sql, const char *types, 
 
 int db_begin(db_conn_t *c)
 {
-    return c ? ops->script(c->handle, "BEGIN IMMEDIATE") : RAGD_EUNAVAIL;
+    return c ? ops->begin(c->handle, NULL) : RAGD_EUNAVAIL;
+}
+
+int db_begin_for(db_conn_t *c, const char *key)
+{
+    return c ? ops->begin(c->handle, key) : RAGD_EUNAVAIL;
 }
 
 int db_commit(db_conn_t *c)

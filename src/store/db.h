@@ -30,6 +30,9 @@ struct db_ops {
     /* Runs a query; rows are read with the db_rows functions. */
     int (*query)(void *handle, const char *sql, const char *types, va_list ap, db_rows_t **rows);
     int (*script)(void *handle, const char *sql); /* several statements, no params */
+    /* Starts a write transaction serialised with every other one holding the same key
+     * (NULL: one key for all). */
+    int (*begin)(void *handle, const char *key);
     int (*ping)(void *handle);
 };
 
@@ -70,6 +73,10 @@ int db_query_text(db_conn_t *c, char **out, const char *sql, const char *types, 
 /* Transactions. db_begin takes the write lock up front (SQLite BEGIN IMMEDIATE), so a
  * read-check-write inside it is atomic across threads and processes. */
 int db_begin(db_conn_t *c);
+/* Like db_begin, but only transactions with the same key exclude each other (PostgreSQL:
+ * a transaction-scoped advisory lock on the key; SQLite has one writer anyway). For
+ * read-check-write sequences that concern one user, key = the user id. */
+int db_begin_for(db_conn_t *c, const char *key);
 int db_commit(db_conn_t *c);
 int db_rollback(db_conn_t *c);
 

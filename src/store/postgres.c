@@ -7,8 +7,9 @@
  *   DDL: INTEGER -> BIGINT (ms timestamps and counters outgrow 32 bits),
  *        INTEGER PRIMARY KEY AUTOINCREMENT -> BIGSERIAL PRIMARY KEY, BLOB -> BYTEA,
  *        REAL -> DOUBLE PRECISION;
- *   BEGIN IMMEDIATE -> BEGIN + a transaction-scoped advisory lock, which gives the same
- *        one-writer-at-a-time guarantee that quota reservations rely on in SQLite.
+ *   write transactions (db_begin / db_begin_for) -> BEGIN + a transaction-scoped advisory
+ *        lock on a key, which gives what SQLite's one-writer-at-a-time BEGIN IMMEDIATE gives
+ *        a read-check-write sequence (quota reservations), per key instead of globally.
  * Each thread has its own connection (the pool); a connection that dropped (server restart)
  * is reset and, outside a transaction, the statement is retried once. While the server is
  * down calls fail with RAGD_EUNAVAIL, which the API turns into 503. */
@@ -355,6 +356,26 @@ static int pg_ping(void *handle)
     return exec_simple(handle, "SELECT 1");
 }
 
+static int pg_begin(void *handle, const char *key)
+{
+    struct pg_conn *c = handle;
+    int rc = exec_simple(c, "BEGIN");
+    if (rc)
+        return rc;
+    c->in_tx = 1;
+    const char *vals[] = {key ? key : "ragd:global"};
+    PGresult *r = PQexecParams(c->pg, "SELECT pg_advisory_xact_lock(hashtext($1))", 1, NULL,
+                               vals, NULL, NULL, 0);
+    rc = map_result(c, r, "advisory lock");
+    PQclear(r);
+    if (rc) {
+        PGresult *rb = PQexec(c->pg, "ROLLBACK");
+        PQclear(rb);
+        c->in_tx = 0;
+    }
+    return rc;
+}
+
 const struct db_ops db_postgres_ops = {
     .name = "postgresql",
     .connect = pg_connect,
@@ -362,5 +383,6 @@ const struct db_ops db_postgres_ops = {
     .exec = pg_exec,
     .query = pg_query,
     .script = pg_script,
+    .begin = pg_begin,
     .ping = pg_ping,
 };

@@ -1,9 +1,11 @@
 /* sqlite.c - the SQLite backend of db.h: WAL, foreign keys on, a busy timeout, and a
  * per-connection cache of prepared statements keyed by the SQL text's address. */
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/config.h"
 #include "core/error.h"
@@ -15,9 +17,29 @@ enum { STMT_CACHE = 256 };
 
 struct sqlite_conn {
     sqlite3 *db;
+    int holds_writer; /* this connection holds write_lock (an open write transaction) */
+    int64_t busy_timeout_ns;
     const char *keys[STMT_CACHE];
     sqlite3_stmt *stmts[STMT_CACHE];
 };
+
+/* Write transactions of this process queue on a mutex before BEGIN IMMEDIATE: waiting
+ * threads are woken in turn instead of polling SQLite's lock with sleeps that grow to
+ * 100 ms, which made for long latency tails under load. Other processes on the same file
+ * are still excluded by SQLite itself. */
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Busy handler for locks held by other connections: short sleeps up to the timeout. */
+static int on_busy(void *arg, int count)
+{
+    struct sqlite_conn *c = arg;
+    int64_t waited = (int64_t)count * 200000;
+    if (waited >= c->busy_timeout_ns)
+        return 0;
+    struct timespec ts = {0, count < 50 ? 100000 : 1000000};
+    nanosleep(&ts, NULL);
+    return 1;
+}
 
 static const char *url_path(const char *url)
 {
@@ -44,7 +66,8 @@ static int sq_connect(const char *url, void **handle, char *err, size_t errcap)
         free(c);
         return RAGD_EDB;
     }
-    sqlite3_busy_timeout(c->db, (int)config_int("SQLITE_BUSY_TIMEOUT_MS", 10000, 0, 600000));
+    c->busy_timeout_ns = config_int("SQLITE_BUSY_TIMEOUT_MS", 10000, 0, 600000) * 1000000;
+    sqlite3_busy_handler(c->db, on_busy, c);
     /* FULL syncs the WAL on every commit: an acknowledged write survives a power cut, not
      * only a process crash. Operators may trade that for speed with NORMAL. */
     const char *sync = config_str("SQLITE_SYNCHRONOUS", "FULL");
@@ -67,6 +90,8 @@ static int sq_connect(const char *url, void **handle, char *err, size_t errcap)
 static void sq_disconnect(void *handle)
 {
     struct sqlite_conn *c = handle;
+    if (c->holds_writer)
+        pthread_mutex_unlock(&write_lock);
     for (int i = 0; i < STMT_CACHE; i++)
         sqlite3_finalize(c->stmts[i]);
     sqlite3_close(c->db);
@@ -190,11 +215,20 @@ static int sq_query(void *handle, const char *sql, const char *types, va_list ap
     return rc;
 }
 
+static void release_writer(struct sqlite_conn *c)
+{
+    if (c->holds_writer && sqlite3_get_autocommit(c->db)) {
+        c->holds_writer = 0;
+        pthread_mutex_unlock(&write_lock);
+    }
+}
+
 static int sq_script(void *handle, const char *sql)
 {
     struct sqlite_conn *c = handle;
     char *msg = NULL;
     int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
+    release_writer(c); /* after COMMIT / ROLLBACK the transaction is over */
     if (rc != SQLITE_OK) {
         int ext = sqlite3_extended_errcode(c->db);
         log_json(LOG_ERROR, "sqlite script error",
@@ -211,6 +245,33 @@ static int sq_ping(void *handle)
     return sqlite3_exec(c->db, "SELECT 1", NULL, NULL, NULL) == SQLITE_OK ? 0 : RAGD_EDB;
 }
 
+static int sq_begin(void *handle, const char *key)
+{
+    struct sqlite_conn *c = handle;
+    (void)key; /* SQLite has one writer at a time: every write transaction excludes all */
+    if (!c->holds_writer) {
+        /* Bounded like SQLite's own wait, so a transaction left open by a bug stalls
+         * writers for the busy timeout, not forever. */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += (time_t)(c->busy_timeout_ns / 1000000000);
+        until.tv_nsec += (long)(c->busy_timeout_ns % 1000000000);
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        if (pthread_mutex_timedlock(&write_lock, &until))
+            return RAGD_EUNAVAIL;
+        c->holds_writer = 1;
+    }
+    int rc = sq_script(handle, "BEGIN IMMEDIATE");
+    if (rc && sqlite3_get_autocommit(c->db)) {
+        c->holds_writer = 0;
+        pthread_mutex_unlock(&write_lock);
+    }
+    return rc;
+}
+
 const struct db_ops db_sqlite_ops = {
     .name = "sqlite",
     .connect = sq_connect,
@@ -218,5 +279,6 @@ const struct db_ops db_sqlite_ops = {
     .exec = sq_exec,
     .query = sq_query,
     .script = sq_script,
+    .begin = sq_begin,
     .ping = sq_ping,
 };

@@ -6,6 +6,7 @@ import json
 import math
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 WORD = re.compile(r"[a-z0-9]+")
@@ -24,12 +25,15 @@ def embed(text, dim):
 
 
 class Upstream:
-    def __init__(self, dim=64, answer="Upstream says hello [1].", fail=False, stream=True):
+    def __init__(self, dim=64, answer="Upstream says hello [1].", fail=False, stream=True,
+                 delay=0.0):
         self.dim = dim
+        self.delay = delay  # seconds between streamed pieces
         self.answer = answer
         self.fail = fail
         self.stream = stream
         self.requests = []
+        self.aborted = 0
         up = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -58,13 +62,18 @@ class Upstream:
                         self.send_header("Content-Type", "text/event-stream")
                         self.send_header("Connection", "close")
                         self.end_headers()
-                        for piece in re.findall(r"\S+\s*", up.answer):
-                            ev = {"choices": [{"index": 0, "delta": {"content": piece}}],
-                                  "model": "upstream-model"}
-                            self.wfile.write(b"data: " + json.dumps(ev).encode() + b"\n\n")
-                            self.wfile.flush()
-                        self.wfile.write(b"data: [DONE]\n\n")
                         self.close_connection = True
+                        try:
+                            for piece in re.findall(r"\S+\s*", up.answer):
+                                ev = {"choices": [{"index": 0, "delta": {"content": piece}}],
+                                      "model": "upstream-model"}
+                                self.wfile.write(b"data: " + json.dumps(ev).encode() + b"\n\n")
+                                self.wfile.flush()
+                                if up.delay:
+                                    time.sleep(up.delay)
+                            self.wfile.write(b"data: [DONE]\n\n")
+                        except (BrokenPipeError, ConnectionResetError):
+                            up.aborted += 1  # the client (ragd) hung up mid-stream
                     else:
                         out = {"model": "upstream-model",
                                "choices": [{"index": 0, "message": {"role": "assistant",

@@ -85,11 +85,23 @@ static void check_arch(const char *arch, uint32_t type)
     if (max_diff(full, one, NT * V) > 1e-4 * scale || max_diff(full, five, NT * V) > 1e-4 * scale)
         fail_msg("%s: batched vs token-by-token differ by %g / %g (scale %g)", arch,
                  max_diff(full, one, NT * V), max_diff(full, five, NT * V), scale);
-    /* portable kernels agree with the SIMD ones */
+    /* portable kernels agree with the SIMD ones. With 8-bit activations (quantized weights) a
+     * rounding difference upstream can move an activation by one quantization step, so those
+     * are compared by RMS with a looser bound on the worst logit. */
     float *port = eval_all(m, 64, 1, QUANT_ISA_PORTABLE);
-    if (max_diff(full, port, NT * V) > 1e-3 * scale)
-        fail_msg("%s: portable vs %s differ by %g", arch, quant_isa_name(isa),
-                 max_diff(full, port, NT * V));
+    double e2 = 0, r2 = 0;
+    for (size_t i = 0; i < NT * V; i++) {
+        e2 += (full[i] - port[i]) * (full[i] - port[i]);
+        r2 += full[i] * full[i];
+    }
+    double rel_rms = sqrt(e2 / r2), worst = max_diff(full, port, NT * V);
+    int f32 = type == GGML_TYPE_F32;
+    if (getenv("MODEL_VERBOSE"))
+        print_message("%s/%s: portable vs %s: max %g (scale %g), rel rms %g\n", arch,
+                      quant_type_info(type)->name, quant_isa_name(isa), worst, scale, rel_rms);
+    if (worst > (f32 ? 1e-3 : 3e-2) * scale || rel_rms > (f32 ? 1e-4 : 1e-2))
+        fail_msg("%s: portable vs %s differ by %g (rel rms %g)", arch, quant_isa_name(isa), worst,
+                 rel_rms);
     /* KV cache: incremental decoding after a prefix equals re-evaluation of everything */
     pool_t *pool;
     model_state_t *s;
