@@ -28,6 +28,13 @@ enum act { ACT_GELU_ERF, ACT_GELU_TANH };
 #define MPNET_BUCKETS 32    /* compute_position_bias's num_buckets */
 #define MPNET_MAX_DISTANCE 128
 
+/* out[m][r] = a[m] . w[r] over k floats, for MR rows a and NR rows w (see the kernels) */
+#define MR 3
+#define NR 4
+typedef void (*kernel_fn)(const float *const *a, const float *const *w, size_t k,
+                          float o[MR][NR]);
+static kernel_fn pick_kernel(enum quant_isa isa);
+
 struct config {
     enum arch arch;
     int n_vocab, n_embd, n_layer, n_head, head_dim, n_ff;
@@ -96,7 +103,7 @@ struct encoder {
     pool_t *pool;
     int n_threads;
     enum quant_isa isa;
-    quant_dot_fn dot_f32;
+    kernel_fn kernel;
     float **panel; /* [n_threads] scratch: PANEL_ROWS dequantized weight rows */
     struct state s;
     pthread_mutex_t lock;
@@ -706,7 +713,7 @@ int encoder_load(const char *path, const struct encoder_opts *opts, encoder_t **
     }
     e->n_threads = pool_size(e->pool);
     e->isa = quant_best_isa();
-    e->dot_f32 = quant_dot_kernel(GGML_TYPE_F32, e->isa);
+    e->kernel = pick_kernel(e->isa);
     size_t widest = (size_t)(c->n_ff > c->n_embd ? c->n_ff : c->n_embd);
     e->panel = xcalloc((size_t)e->n_threads, sizeof *e->panel);
     for (int i = 0; i < e->n_threads; i++)
@@ -784,9 +791,6 @@ int encoder_tokenize(const encoder_t *e, const char *text, size_t len, int32_t *
 /* Register-blocked kernels over MR tokens x NR weight rows: twelve accumulators stay in
  * registers while both operands stream along k. Each output's sum runs in the same order
  * whichever tokens share the block, so results do not depend on batching. */
-#define MR 3
-#define NR 4
-
 static void kernel_base(const float *const *a, const float *const *w, size_t k, float o[MR][NR])
 {
     for (int m = 0; m < MR; m++)
@@ -860,8 +864,15 @@ DEF_KERNEL(kernel_avx2, TARGET_AVX2, __m256, 8, _mm256_setzero_ps, _mm256_loadu_
  * AVX2 kernel's rate. */
 #endif
 
-typedef void (*kernel_fn)(const float *const *a, const float *const *w, size_t k,
-                          float o[MR][NR]);
+static kernel_fn pick_kernel(enum quant_isa isa)
+{
+#if defined(__x86_64__)
+    if (isa >= QUANT_ISA_AVX2)
+        return kernel_avx2;
+#endif
+    (void)isa;
+    return kernel_base;
+}
 
 struct mm_job {
     encoder_t *e;
@@ -935,11 +946,7 @@ static void matmul(encoder_t *e, const struct mat *w, const float *bias, int gel
                    const float *a, int n_tok, float *out)
 {
     struct mm_job j = {.e = e, .a = a, .n_tok = n_tok, .w = w, .bias = bias,
-                       .gelu = gelu_act, .out = out, .kernel = kernel_base};
-#if defined(__x86_64__)
-    if (e->isa >= QUANT_ISA_AVX2)
-        j.kernel = kernel_avx2;
-#endif
+                       .gelu = gelu_act, .out = out, .kernel = e->kernel};
     j.n_panels = (int)((w->rows + PANEL_ROWS - 1) / PANEL_ROWS);
     j.n_items = j.n_panels * ((n_tok + CHUNK_TOK - 1) / CHUNK_TOK);
     atomic_init(&j.next, 0);
@@ -1052,7 +1059,7 @@ static void attn_worker(void *arg, int ith, int nth)
     const struct config *c = &e->cfg;
     int D = c->n_embd, hd = c->head_dim, H = c->n_head, S = j->S;
     float scale = 1.0f / sqrtf((float)hd);
-    float *sc = e->s.scores + (size_t)ith * S;
+    float *sc = e->s.scores + (size_t)ith * MR * S; /* [MR, S] scores of MR queries */
     (void)nth;
     for (;;) {
         int item = atomic_fetch_add(&j->next, 1);
@@ -1061,36 +1068,43 @@ static void attn_worker(void *arg, int ith, int nth)
         int b = item / H, h = item % H, len = e->s.lens[b];
         const float *bias = e->s.bias_tab ? e->s.bias_tab + (size_t)h * (2 * S - 1) + (S - 1)
                                           : NULL;
-        size_t base = (size_t)b * S;
-        for (int i = 0; i < S; i++) {
-            float *o = e->s.ctx + (base + i) * D + (size_t)h * hd;
-            if (i >= len) { /* padding: attends to nothing, feeds nothing */
+        const float *q0 = e->s.q + (size_t)b * S * D + (size_t)h * hd;
+        const float *k0 = e->s.k + (size_t)b * S * D + (size_t)h * hd;
+        const float *v0 = e->s.v + (size_t)b * S * D + (size_t)h * hd;
+        float *o0 = e->s.ctx + (size_t)b * S * D + (size_t)h * hd;
+        for (int i = len; i < S; i++) /* padding: attends to nothing, feeds nothing */
+            memset(o0 + (size_t)i * D, 0, (size_t)hd * sizeof(float));
+        /* masked keys (>= len) get weight 0: they are simply not visited */
+        for (int i = 0; i < len; i += MR) {
+            int ni = len - i < MR ? len - i : MR;
+            const float *qs[MR];
+            for (int m = 0; m < MR; m++) /* past the end: repeat the last row */
+                qs[m] = q0 + (size_t)(i + (m < ni ? m : ni - 1)) * D;
+            for (int k = 0; k < len; k += NR) {
+                int nk = len - k < NR ? len - k : NR;
+                const float *ks[NR];
+                for (int r = 0; r < NR; r++)
+                    ks[r] = k0 + (size_t)(k + (r < nk ? r : nk - 1)) * D;
+                float o[MR][NR];
+                e->kernel(qs, ks, (size_t)hd, o);
+                for (int m = 0; m < ni; m++)
+                    for (int r = 0; r < nk; r++)
+                        sc[m * S + k + r] = o[m][r] * scale + (bias ? bias[k + r - i - m] : 0.0f);
+            }
+            for (int m = 0; m < ni; m++) {
+                float *p = sc + m * S, max = -INFINITY, sum = 0;
+                for (int k = 0; k < len; k++)
+                    max = p[k] > max ? p[k] : max;
+                for (int k = 0; k < len; k++)
+                    sum += (p[k] = expf(p[k] - max));
+                float inv = 1.0f / sum, *o = o0 + (size_t)(i + m) * D;
                 memset(o, 0, (size_t)hd * sizeof *o);
-                continue;
-            }
-            const float *q = e->s.q + (base + i) * D + (size_t)h * hd;
-            float max = -INFINITY;
-            for (int k = 0; k < len; k++) { /* masked keys (k >= len) get weight 0 */
-                float a = e->dot_f32(e->s.k + (base + k) * D + (size_t)h * hd, q, (size_t)hd) *
-                          scale;
-                if (bias)
-                    a += bias[k - i];
-                sc[k] = a;
-                if (a > max)
-                    max = a;
-            }
-            float sum = 0;
-            for (int k = 0; k < len; k++) {
-                sc[k] = expf(sc[k] - max);
-                sum += sc[k];
-            }
-            float inv = 1.0f / sum;
-            memset(o, 0, (size_t)hd * sizeof *o);
-            for (int k = 0; k < len; k++) {
-                float p = sc[k] * inv;
-                const float *v = e->s.v + (base + k) * D + (size_t)h * hd;
-                for (int d = 0; d < hd; d++)
-                    o[d] += p * v[d];
+                for (int k = 0; k < len; k++) {
+                    float w = p[k] * inv;
+                    const float *v = v0 + (size_t)k * D;
+                    for (int d = 0; d < hd; d++)
+                        o[d] += w * v[d];
+                }
             }
         }
     }
@@ -1124,7 +1138,7 @@ static int state_reserve(encoder_t *e, int B, int S)
     s->ctx = alloc_acts(nt * D);
     s->tmp = alloc_acts(nt * D);
     s->ffn = alloc_acts(nt * (size_t)c->n_ff);
-    s->scores = try_malloc((size_t)e->n_threads * ns * sizeof(float));
+    s->scores = try_malloc((size_t)e->n_threads * MR * ns * sizeof(float));
     s->bias_tab = c->arch == ARCH_MPNET
                       ? try_malloc((size_t)c->n_head * (2 * ns - 1) * sizeof(float))
                       : NULL;
