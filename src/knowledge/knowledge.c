@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache/redis.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -1169,17 +1170,38 @@ static bool accept_chunk(uint64_t id, void *ud)
 }
 
 /* The query's embedding, from the cache when possible. */
+/* Query embeddings are cached in process and, with REDIS_URL, in Redis under the seed's
+ * key "embedding:<hash>" for EMBEDDING_CACHE_TTL_SECONDS, shared by every node. The hash
+ * covers the model and dimension, so a model change never serves stale vectors. */
 static int embed_query(const char *text, float *out, char *err, size_t errcap)
 {
-    char key[65];
-    sha256_hex(text, strlen(text), key);
+    char key[65], rkey[96];
+    prov_embedder_t *e = prov_embedder();
+    char *material = xasprintf("%s\x1f%u\x1f%s", e->ops->model(e->self), K.dim, text);
+    sha256_hex(material, strlen(material), key);
+    free(material);
     if (cache_get(&embed_cache, key, 0, out, K.dim))
         return 0;
-    int rc = prov_embed(prov_embedder(), &text, 1, out, err, errcap);
+    snprintf(rkey, sizeof rkey, "embedding:%s", key);
+    size_t bytes = K.dim * sizeof *out;
+    if (redis_enabled()) {
+        redisReply *r = redis_cmd("GET %s", rkey);
+        int hit = r && r->type == REDIS_REPLY_STRING && r->len == bytes;
+        if (hit)
+            memcpy(out, r->str, bytes);
+        freeReplyObject(r);
+        if (hit)
+            goto keep;
+    }
+    int rc = prov_embed(e, &text, 1, out, err, errcap);
     if (rc)
         return rc;
-    float *copy = xmalloc(K.dim * sizeof *copy);
-    memcpy(copy, out, K.dim * sizeof *copy);
+    if (redis_enabled() && K.embed_ttl_ms >= 1000)
+        freeReplyObject(redis_cmd("SET %s %b EX %lld", rkey, (const char *)out, bytes,
+                                  (long long)(K.embed_ttl_ms / 1000)));
+keep:;
+    float *copy = xmalloc(bytes);
+    memcpy(copy, out, bytes);
     cache_put(&embed_cache, key, 0, K.embed_ttl_ms, copy);
     return 0;
 }

@@ -20,7 +20,8 @@ def test_json_upload_is_processed_and_listed(server, pro_token):
     doc = upload(server, pro_token, f"The {word} valve regulates pressure.\n\nIt opens at 3 bar.",
                  title="Valve manual", category="manuals", tags=["hardware", "valves"],
                  source="manual.txt", metadata={"revision": 2})
-    assert doc["status"] == "pending" and doc["title"] == "Valve manual"
+    # The worker may already have picked it up by the time the 202 is written.
+    assert doc["status"] in ("pending", "processing") and doc["title"] == "Valve manual"
     assert doc["organization_id"] and doc["owner_id"] and doc["sha256"]
     ready = wait_doc(server, pro_token, doc["id"])
     assert ready["status"] == "ready", ready

@@ -186,3 +186,31 @@ def test_parallel_quota_across_two_nodes(two_nodes):
     assert set(codes) <= {200, 429}
     r = b.get("/billing/usage", token=tok)
     assert r.json["messages_this_month"] == 10
+
+
+def test_query_embeddings_shared_in_redis_with_seed_ttl():
+    """Seed 001: embedding cache by text hash, 24 h, here shared by every node."""
+    import redis as redis_mod
+    from upstreams import Upstream
+    up = Upstream(dim=16)
+    extra = {"EMBEDDING_API_BASE": up.base, "EMBEDDING_DIMENSION": "16",
+             "EMBEDDING_MODEL": "hash-bow-16", "EMBEDDING_API_KEY": "k"}
+    a = Server(env=extra)
+    b = Server(seed=False, data=a.data + "-b",
+               env={**extra, "DATABASE_URL": a.env["DATABASE_URL"], "REDIS_URL": a.env["REDIS_URL"]})
+    try:
+        ta = a.login("admin@example.com", "adminpassword123")
+        q = {"query": "shared embedding cache probe " + str(time.time_ns()), "route": "vector"}
+        assert a.post("/search", q, token=ta).status == 200
+        calls = len(up.paths())
+        rc = redis_mod.Redis.from_url(a.env["REDIS_URL"])
+        keys = [k for k in rc.keys("embedding:*")]
+        assert keys, "no embedding:* key in Redis"
+        assert 86000 < rc.ttl(keys[0]) <= 86400
+        tb = b.login("admin@example.com", "adminpassword123")
+        assert b.post("/search", q, token=tb).status == 200
+        assert len(up.paths()) == calls  # node B reused node A's vector: no upstream call
+    finally:
+        assert a.stop() == 0
+        assert b.stop() == 0
+        up.close()
