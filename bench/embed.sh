@@ -2,7 +2,8 @@
 # Embedding benchmark: embeddings per second of the 110M-parameter encoder shape (hidden 768,
 # 12 layers, 12 heads, ffn 3072; random weights from `ragd model mktiny --shape base`) at
 # batch 1 and batch 32, with inputs of 128 tokens each ([CLS] + 126 words + [SEP]); median of
-# RUNS runs. Also reports the matrix-product rate this implies (2 x 85M multiply-adds per
+# RUNS runs (each run embeds 8 texts at batch 1, 32 at batch 32, in one process; model
+# loading is not timed). Also reports the matrix-product rate this implies (2 x 85M multiply-adds per
 # token in the transformer layers).
 #
 #   bench/embed.sh                       # mpnet and bert, batch 1 and 32
@@ -45,7 +46,7 @@ for arch in $ARCHS; do
     "$RAGD" model mktiny --arch "$arch" --shape base --type "$TYPE" --seed 1 --out "$model"
   [ "$arch" = bert ] && ntok=$("$RAGD" tokenize --model "$model" --add-special "$(head -1 "$TEXTS")" | wc -w)
   for b in $BATCHES; do
-    n=$(( b < 32 ? b : 32 ))
+    n=$(( b < 8 ? 8 : 32 )) # at least 8 texts, so that first touches of the weights amortise
     rates=()
     for ((r = 0; r < RUNS; r++)); do
       line=$(head -n "$n" "$TEXTS" | "$RAGD" embed --model "$model" --batch "$b" --threads "$THREADS" - 2>&1 >/dev/null | grep '^embed:')

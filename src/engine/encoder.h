@@ -20,7 +20,8 @@
  * including [CLS]/[SEP] (or <s>/</s>), sorted by length and run in padded batches with an
  * attention mask; the vectors do not depend on how texts are batched (up to rounding).
  *
- * Weights are views into the mapped file. Activation buffers belong to the encoder and grow
+ * Weights are views into the mapped file, except f32 matrices that are not 32-byte aligned
+ * (possible in safetensors), which are copied to aligned memory once at load. Activation buffers belong to the encoder and grow
  * to the largest batch seen. An encoder may be shared by threads: encoder_embed calls are
  * serialised by a mutex (each call already uses all the encoder's threads). */
 #ifndef RAGD_ENCODER_H

@@ -583,6 +583,47 @@ static void test_tokenizer_cases(void **state)
     encoder_free(t);
 }
 
+/* A folder with tokenizer.json (preferred over vocab.txt) gives the same ids and vectors. */
+static void test_tokenizer_json(void **state)
+{
+    (void)state;
+    struct hand h;
+    hand_init(&h);
+    const char *dir = tpath("hand-mpnet-json");
+    hand_write(&h, dir, 1);
+    encoder_t *a = load(dir, 0);
+    char p[512];
+    snprintf(p, sizeof p, "%s/tokenizer.json", dir);
+    /* a different vocabulary order than vocab.txt: the ids must come from tokenizer.json */
+    write_file(p, "{\"version\":\"1.0\",\"added_tokens\":[],"
+                  "\"normalizer\":{\"type\":\"BertNormalizer\",\"lowercase\":true,"
+                  "\"strip_accents\":null,\"clean_text\":true,\"handle_chinese_chars\":true},"
+                  "\"pre_tokenizer\":{\"type\":\"BertPreTokenizer\"},"
+                  "\"post_processor\":{\"type\":\"RobertaProcessing\",\"sep\":[\"</s>\",2],"
+                  "\"cls\":[\"<s>\",0]},"
+                  "\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\","
+                  "\"continuing_subword_prefix\":\"##\",\"max_input_chars_per_word\":100,"
+                  "\"vocab\":{\"<s>\":0,\"<pad>\":1,\"</s>\":2,\"<unk>\":3,\"[UNK]\":4,"
+                  "\"b\":5,\"a\":6,\"c\":7,\"d\":8,\"e\":9,\"##x\":10,\"<mask>\":11}}}");
+    encoder_t *b = load(dir, 0);
+    int32_t *ids;
+    size_t n;
+    assert_int_equal(encoder_tokenize(b, "A b", 3, &ids, &n), 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(ids[0], 0);
+    assert_int_equal(ids[1], 6); /* "a" is 6 in tokenizer.json, 5 in vocab.txt */
+    assert_int_equal(ids[2], 5);
+    assert_int_equal(ids[3], 2);
+    free(ids);
+    const char *t[1] = {"c dx e"}; /* same ids in both vocabularies */
+    float va[HD], vb[HD];
+    assert_int_equal(encoder_embed(a, t, 1, 1, va), 0);
+    assert_int_equal(encoder_embed(b, t, 1, 1, vb), 0);
+    assert_true(dist(va, vb, HD) == 0);
+    encoder_free(a);
+    encoder_free(b);
+}
+
 /* ---- loader errors ---- */
 
 static void expect_load_error(const char *path, int rc, const char *needle)
@@ -682,6 +723,7 @@ int main(void)
         cmocka_unit_test(test_batch_equals_single),
         cmocka_unit_test(test_padding),
         cmocka_unit_test(test_tokenizer_cases),
+        cmocka_unit_test(test_tokenizer_json),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_threads),
     };

@@ -45,6 +45,24 @@ assert max(abs(p - q) for p, q in zip(a[0], a[1])) > 1e-3
 PY
 done
 
+# quantized and half-precision GGUF weights stay close to f32
+"$RAGD" model mktiny --arch bert --out "$T/q8.gguf" --type q8_0 --seed 5 || fail "mktiny bert q8_0"
+"$RAGD" model mktiny --arch bert --out "$T/f16.gguf" --type f16 --seed 5 || fail "mktiny bert f16"
+"$RAGD" embed --model "$T/bert.gguf" - < "$T/in.txt" > "$T/f32.jsonl" 2>/dev/null
+"$RAGD" embed --model "$T/q8.gguf" - < "$T/in.txt" > "$T/q8.jsonl" 2>/dev/null || fail "embed q8_0"
+"$RAGD" embed --model "$T/f16.gguf" - < "$T/in.txt" > "$T/f16.jsonl" 2>/dev/null || fail "embed f16"
+python3 - "$T" <<'PY' || fail "q8_0 / f16 vectors"
+import json, sys
+d = sys.argv[1]
+def load(n):
+    return [json.loads(l) for l in open(d + "/" + n)]
+ref = load("f32.jsonl")
+for name, tol in (("q8.jsonl", 0.99), ("f16.jsonl", 0.9999)):
+    for x, y in zip(ref, load(name)):
+        cos = sum(p * q for p, q in zip(x, y))
+        assert cos > tol, (name, cos)
+PY
+
 # usage and file errors
 set +e
 "$RAGD" embed "text" 2> "$T/err"; [ $? -eq 2 ] || fail "embed without --model must be a usage error"
