@@ -1,5 +1,8 @@
 #include "core/error.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 const char *ragd_strerror(int code)
 {
     switch (code) {
@@ -20,4 +23,15 @@ const char *ragd_strerror(int code)
     case RAGD_ETIMEOUT: return "timed out";
     }
     return "unknown error";
+}
+
+int ragd_errf(char *err, size_t errcap, int rc, const char *fmt, ...)
+{
+    if (err && errcap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errcap, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
 }

@@ -2,6 +2,8 @@
 #ifndef RAGD_ERROR_H
 #define RAGD_ERROR_H
 
+#include <stddef.h>
+
 enum {
     RAGD_OK = 0,
     RAGD_ENOMEM = -1,    /* allocation failed (try_ paths only) */
@@ -22,5 +24,10 @@ enum {
 
 /* A static, human-readable message for a status code. Cannot fail. */
 const char *ragd_strerror(int code);
+
+/* Writes a printf message into err (when err and errcap are non-zero) and returns rc, for
+ * "return ragd_errf(err, errcap, RAGD_EFORMAT, "bad %s", what);". */
+int ragd_errf(char *err, size_t errcap, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -109,20 +109,6 @@ struct encoder {
     pthread_mutex_t lock;
 };
 
-static int errf(char *err, size_t err_len, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int errf(char *err, size_t err_len, int rc, const char *fmt, ...)
-{
-    if (err && err_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = snprintf(err, err_len, "encoder: ");
-        if (n > 0 && (size_t)n < err_len)
-            vsnprintf(err + n, err_len - (size_t)n, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 static void *own(encoder_t *e, void *p)
 {
@@ -192,19 +178,19 @@ static int get_mat(struct loader *ld, const char *name, int64_t rows, int64_t co
     struct raw r = {0};
     int rc = find_raw(ld->e, ld->prefix, name, &r);
     if (rc == RAGD_ENOTFOUND)
-        return errf(ld->err, ld->err_len, RAGD_EFORMAT, "tensor %s%s is missing", ld->prefix,
+        return ragd_errf(ld->err, ld->err_len, RAGD_EFORMAT, "tensor %s%s is missing", ld->prefix,
                     name);
     if (rc == RAGD_ENOTSUP)
-        return errf(ld->err, ld->err_len, rc, "tensor %s%s: dtype not supported (F32, F16, "
+        return ragd_errf(ld->err, ld->err_len, rc, "tensor %s%s: dtype not supported (F32, F16, "
                     "BF16)", ld->prefix, name);
     if (rc || r.n_dims != 2 || r.rows != rows || r.cols != cols)
-        return errf(ld->err, ld->err_len, RAGD_EFORMAT,
+        return ragd_errf(ld->err, ld->err_len, RAGD_EFORMAT,
                     "tensor %s%s has shape [%lld, %lld], expected [%lld, %lld]", ld->prefix,
                     name, (long long)r.rows, (long long)r.cols, (long long)rows,
                     (long long)cols);
     const struct quant_type_info *ti = quant_type_info(r.type);
     if (!ti || !ti->supported || cols % (int64_t)ti->block)
-        return errf(ld->err, ld->err_len, RAGD_ENOTSUP, "tensor %s has unsupported type %s",
+        return ragd_errf(ld->err, ld->err_len, RAGD_ENOTSUP, "tensor %s has unsupported type %s",
                     name, ti ? ti->name : "?");
     m->type = r.type;
     m->rows = rows;
@@ -237,19 +223,19 @@ static int get_floats(struct loader *ld, const char *name, int64_t rows, int64_t
     if (rc == RAGD_ENOTFOUND && optional)
         return 0;
     if (rc == RAGD_ENOTFOUND)
-        return errf(ld->err, ld->err_len, RAGD_EFORMAT, "tensor %s%s is missing", ld->prefix,
+        return ragd_errf(ld->err, ld->err_len, RAGD_EFORMAT, "tensor %s%s is missing", ld->prefix,
                     name);
     if (rc == RAGD_ENOTSUP)
-        return errf(ld->err, ld->err_len, rc, "tensor %s%s: dtype not supported", ld->prefix,
+        return ragd_errf(ld->err, ld->err_len, rc, "tensor %s%s: dtype not supported", ld->prefix,
                     name);
     if (rc || r.rows != rows || r.cols != cols)
-        return errf(ld->err, ld->err_len, RAGD_EFORMAT,
+        return ragd_errf(ld->err, ld->err_len, RAGD_EFORMAT,
                     "tensor %s%s has shape [%lld, %lld], expected [%lld, %lld]", ld->prefix,
                     name, (long long)r.rows, (long long)r.cols, (long long)rows,
                     (long long)cols);
     const struct quant_type_info *ti = quant_type_info(r.type);
     if (!ti || !ti->supported || cols % (int64_t)ti->block)
-        return errf(ld->err, ld->err_len, RAGD_ENOTSUP, "tensor %s has unsupported type %s",
+        return ragd_errf(ld->err, ld->err_len, RAGD_ENOTSUP, "tensor %s has unsupported type %s",
                     name, ti ? ti->name : "?");
     float *f = own(ld->e, xmalloc((size_t)(rows * cols) * sizeof *f));
     size_t rb = quant_row_bytes(r.type, (size_t)cols);
@@ -269,7 +255,7 @@ static int get_floats(struct loader *ld, const char *name, int64_t rows, int64_t
     }
     for (int64_t i = 0; i < rows * cols; i++)
         if (!isfinite(f[i]))
-            return errf(ld->err, ld->err_len, RAGD_EFORMAT, "tensor %s%s has non-finite values",
+            return ragd_errf(ld->err, ld->err_len, RAGD_EFORMAT, "tensor %s%s has non-finite values",
                         ld->prefix, name);
     *out = f;
     return 0;
@@ -317,7 +303,7 @@ static int load_weights(struct loader *ld, int src)
         rc = find_raw(e, ld->prefix, "encoder.relative_attention_bias.weight", &r);
         if (rc || r.n_dims != 2 || r.cols != c->n_head || r.rows < MPNET_BUCKETS ||
             r.rows > 4096)
-            return errf(ld->err, ld->err_len, RAGD_EFORMAT,
+            return ragd_errf(ld->err, ld->err_len, RAGD_EFORMAT,
                         "tensor encoder.relative_attention_bias.weight is missing or is not "
                         "[>= %d, %d]", MPNET_BUCKETS, c->n_head);
         w->n_buckets = (int)r.rows;
@@ -362,7 +348,7 @@ static int check_shape(const struct config *c, char *err, size_t err_len)
         c->n_embd > 65536 || c->n_ff > (1 << 20) || c->n_layer > 1024 || c->n_head > 1024 ||
         c->n_embd % c->n_head || c->n_pos < 1 || c->n_pos > (1 << 20) || !(c->eps > 0) ||
         !isfinite(c->eps))
-        return errf(err, err_len, RAGD_EFORMAT,
+        return ragd_errf(err, err_len, RAGD_EFORMAT,
                     "inconsistent shape (hidden %d, layers %d, heads %d, ffn %d, positions %d, "
                     "epsilon %g)", c->n_embd, c->n_layer, c->n_head, c->n_ff, c->n_pos,
                     (double)c->eps);
@@ -381,7 +367,7 @@ static int gguf_int(const gguf_t *g, const char *key, int def, int *out, char *e
         return 0;
     }
     if (rc || v > (1u << 30))
-        return errf(err, err_len, RAGD_EFORMAT, "metadata %s is missing or invalid", key);
+        return ragd_errf(err, err_len, RAGD_EFORMAT, "metadata %s is missing or invalid", key);
     *out = (int)v;
     return 0;
 }
@@ -395,10 +381,10 @@ static int load_gguf(encoder_t *e, const char *path, char *err, size_t err_len)
     struct config *c = &e->cfg;
     char *arch = NULL;
     if (gguf_get_str(g, "general.architecture", &arch))
-        return errf(err, err_len, RAGD_EFORMAT, "general.architecture missing or invalid");
+        return ragd_errf(err, err_len, RAGD_EFORMAT, "general.architecture missing or invalid");
     int bert = !strcmp(arch, "bert");
     if (!bert) {
-        rc = errf(err, err_len, RAGD_ENOTSUP, "GGUF architecture '%s' is not an encoder ragd "
+        rc = ragd_errf(err, err_len, RAGD_ENOTSUP, "GGUF architecture '%s' is not an encoder ragd "
                   "runs (bert; MPNet loads from a Hugging Face folder)", arch);
         free(arch);
         return rc;
@@ -415,25 +401,25 @@ static int load_gguf(encoder_t *e, const char *path, char *err, size_t err_len)
         (rc = gguf_int(g, "bert.pooling_type", 1, &pooling, err, err_len)))
         return rc;
     if (pooling > 2)
-        return errf(err, err_len, RAGD_ENOTSUP, "bert.pooling_type %d is not supported "
+        return ragd_errf(err, err_len, RAGD_ENOTSUP, "bert.pooling_type %d is not supported "
                     "(mean or cls)", pooling);
     c->pool_cls = pooling == 2;
     rc = gguf_get_f32(g, "bert.attention.layer_norm_epsilon", &c->eps);
     if (rc == RAGD_ENOTFOUND)
         c->eps = 1e-12f;
     else if (rc)
-        return errf(err, err_len, RAGD_EFORMAT, "bert.attention.layer_norm_epsilon is invalid");
+        return ragd_errf(err, err_len, RAGD_EFORMAT, "bert.attention.layer_norm_epsilon is invalid");
     const struct gguf_tensor *t;
     if (!(t = gguf_find_tensor(g, "token_embd.weight")) || t->n_dims != 2)
-        return errf(err, err_len, RAGD_EFORMAT, "token_embd.weight missing or malformed");
+        return ragd_errf(err, err_len, RAGD_EFORMAT, "token_embd.weight missing or malformed");
     c->n_vocab = (int)(t->ne[1] > (1 << 24) ? 0 : t->ne[1]);
     if (!(t = gguf_find_tensor(g, "position_embd.weight")) || t->n_dims != 2)
-        return errf(err, err_len, RAGD_EFORMAT, "position_embd.weight missing or malformed");
+        return ragd_errf(err, err_len, RAGD_EFORMAT, "position_embd.weight missing or malformed");
     c->n_pos = (int)(t->ne[1] > (1 << 20) ? 0 : t->ne[1]);
     t = gguf_find_tensor(g, "token_types.weight");
     c->n_types = t ? (int)(t->ne[1] > 1024 ? 0 : t->ne[1]) : 0;
     if (t && c->n_types < 1)
-        return errf(err, err_len, RAGD_EFORMAT, "token_types.weight is malformed");
+        return ragd_errf(err, err_len, RAGD_EFORMAT, "token_types.weight is malformed");
     if ((rc = check_shape(c, err, err_len)))
         return rc;
     c->head_dim = c->n_embd / c->n_head;
@@ -441,7 +427,7 @@ static int load_gguf(encoder_t *e, const char *path, char *err, size_t err_len)
     if ((rc = load_weights(&ld, SRC_GGUF)))
         return rc;
     if ((rc = tok_gguf_load(g, &e->tok, err, err_len)))
-        return rc == RAGD_ENOTFOUND ? errf(err, err_len, RAGD_EFORMAT, "no tokenizer metadata")
+        return rc == RAGD_ENOTFOUND ? ragd_errf(err, err_len, RAGD_EFORMAT, "no tokenizer metadata")
                                     : rc;
     return 0;
 }
@@ -484,7 +470,7 @@ static json_t *load_json(const char *dir, const char *name, int *rc, char *err, 
     if (stat(path, &sb) == 0) {
         j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
         if (!j || !json_is_object(j))
-            *rc = errf(err, err_len, RAGD_EFORMAT, "%s: %s", name,
+            *rc = ragd_errf(err, err_len, RAGD_EFORMAT, "%s: %s", name,
                        j ? "not a JSON object" : je.text);
         if (*rc) {
             json_decref(j);
@@ -503,7 +489,7 @@ static int json_int(json_t *o, const char *key, int def, int *out, char *err, si
         return 0;
     }
     if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > (1 << 30))
-        return errf(err, err_len, RAGD_EFORMAT, "config.json: %s is missing or invalid", key);
+        return ragd_errf(err, err_len, RAGD_EFORMAT, "config.json: %s is missing or invalid", key);
     *out = (int)json_integer_value(v);
     return 0;
 }
@@ -521,17 +507,17 @@ static int hf_tokenizer(encoder_t *e, const char *dir, char *err, size_t err_len
         rc = read_file(path, &buf, &len);
     }
     if (rc) {
-        rc = errf(err, err_len, RAGD_EIO, "%s: cannot read tokenizer.json or vocab.txt", dir);
+        rc = ragd_errf(err, err_len, RAGD_EIO, "%s: cannot read tokenizer.json or vocab.txt", dir);
         goto out;
     }
     rc = json ? tokenizer_spec_from_hf_json(buf, len, &spec)
               : tokenizer_spec_from_vocab_txt(buf, len, &spec);
     if (rc) {
-        rc = errf(err, err_len, rc, "%s: unusable tokenizer (%s)", path, ragd_strerror(rc));
+        rc = ragd_errf(err, err_len, rc, "%s: unusable tokenizer (%s)", path, ragd_strerror(rc));
         goto out;
     }
     if (tokenizer_spec_is_bpe(spec)) {
-        rc = errf(err, err_len, RAGD_ENOTSUP, "%s: encoders need a WordPiece tokenizer", path);
+        rc = ragd_errf(err, err_len, RAGD_ENOTSUP, "%s: encoders need a WordPiece tokenizer", path);
         goto out;
     }
     if (!json) {
@@ -544,7 +530,7 @@ static int hf_tokenizer(encoder_t *e, const char *dir, char *err, size_t err_len
     }
     rc = tokenizer_create_wordpiece(spec, &e->tok);
     if (rc)
-        rc = errf(err, err_len, rc, "%s: cannot build the tokenizer", path);
+        rc = ragd_errf(err, err_len, rc, "%s: cannot build the tokenizer", path);
 out:
     tokenizer_spec_free(spec);
     free(buf);
@@ -561,11 +547,11 @@ static int load_hf(encoder_t *e, const char *dir, char *err, size_t err_len)
     if (rc)
         return rc;
     if (!cfg)
-        return errf(err, err_len, RAGD_EIO, "%s has no config.json (expected a GGUF file or a "
+        return ragd_errf(err, err_len, RAGD_EIO, "%s has no config.json (expected a GGUF file or a "
                     "Hugging Face model folder)", dir);
     const char *mt = json_string_value(json_object_get(cfg, "model_type"));
     if (!mt || (strcmp(mt, "bert") && strcmp(mt, "mpnet"))) {
-        rc = errf(err, err_len, RAGD_ENOTSUP, "config.json: model_type '%s' is not supported "
+        rc = ragd_errf(err, err_len, RAGD_ENOTSUP, "config.json: model_type '%s' is not supported "
                   "(bert, mpnet)", mt ? mt : "?");
         goto out;
     }
@@ -587,13 +573,13 @@ static int load_hf(encoder_t *e, const char *dir, char *err, size_t err_len)
     } else if (!strcmp(act, "gelu_new") || !strcmp(act, "gelu_pytorch_tanh")) {
         c->act = ACT_GELU_TANH;
     } else {
-        rc = errf(err, err_len, RAGD_ENOTSUP, "config.json: hidden_act '%s' is not supported",
+        rc = ragd_errf(err, err_len, RAGD_ENOTSUP, "config.json: hidden_act '%s' is not supported",
                   act);
         goto out;
     }
     const char *pet = json_string_value(json_object_get(cfg, "position_embedding_type"));
     if (pet && strcmp(pet, "absolute")) {
-        rc = errf(err, err_len, RAGD_ENOTSUP, "config.json: position_embedding_type '%s' is "
+        rc = ragd_errf(err, err_len, RAGD_ENOTSUP, "config.json: position_embedding_type '%s' is "
                   "not supported", pet);
         goto out;
     }
@@ -614,7 +600,7 @@ static int load_hf(encoder_t *e, const char *dir, char *err, size_t err_len)
     if (pl && json_is_true(json_object_get(pl, "pooling_mode_cls_token")))
         c->pool_cls = 1;
     if (pl && !c->pool_cls && !json_is_true(json_object_get(pl, "pooling_mode_mean_tokens"))) {
-        rc = errf(err, err_len, RAGD_ENOTSUP, "1_Pooling/config.json: only mean or CLS "
+        rc = ragd_errf(err, err_len, RAGD_ENOTSUP, "1_Pooling/config.json: only mean or CLS "
                   "pooling is supported");
         goto out;
     }
@@ -625,7 +611,7 @@ static int load_hf(encoder_t *e, const char *dir, char *err, size_t err_len)
         char *idx = xasprintf("%s/model.safetensors.index.json", dir);
         int sharded = stat(idx, &sbuf) == 0;
         free(idx);
-        rc = errf(err, err_len, sharded ? RAGD_ENOTSUP : RAGD_EIO,
+        rc = ragd_errf(err, err_len, sharded ? RAGD_ENOTSUP : RAGD_EIO,
                   sharded ? "%s: sharded safetensors are not supported"
                           : "%s: model.safetensors is missing (convert pytorch_model.bin)",
                   dir);
@@ -642,7 +628,7 @@ static int load_hf(encoder_t *e, const char *dir, char *err, size_t err_len)
             prefix = prefixes[i];
     }
     if (!prefix) {
-        rc = errf(err, err_len, RAGD_EFORMAT, "%s: no embeddings.word_embeddings.weight",
+        rc = ragd_errf(err, err_len, RAGD_EFORMAT, "%s: no embeddings.word_embeddings.weight",
                   st_path);
         goto out;
     }
@@ -668,11 +654,11 @@ int encoder_load(const char *path, const struct encoder_opts *opts, encoder_t **
 {
     struct encoder_opts o = opts ? *opts : (struct encoder_opts){0};
     if (o.max_seq < 0 || o.max_seq == 1 || o.n_threads < 0 || o.n_threads > 1024)
-        return errf(err, err_len, RAGD_EINVAL, "invalid options (max_seq %d, threads %d)",
+        return ragd_errf(err, err_len, RAGD_EINVAL, "invalid options (max_seq %d, threads %d)",
                     o.max_seq, o.n_threads);
     struct stat sb;
     if (stat(path, &sb))
-        return errf(err, err_len, RAGD_EIO, "cannot open %s: %s", path, strerror(errno));
+        return ragd_errf(err, err_len, RAGD_EIO, "cannot open %s: %s", path, strerror(errno));
     encoder_t *e = xcalloc(1, sizeof *e);
     pthread_mutex_init(&e->lock, NULL);
     int rc = S_ISDIR(sb.st_mode) ? load_hf(e, path, err, err_len)
@@ -681,7 +667,7 @@ int encoder_load(const char *path, const struct encoder_opts *opts, encoder_t **
         goto fail;
     struct config *c = &e->cfg;
     if (tokenizer_n_vocab(e->tok) > (size_t)c->n_vocab) {
-        rc = errf(err, err_len, RAGD_EFORMAT, "the tokenizer has %zu tokens but the embedding "
+        rc = ragd_errf(err, err_len, RAGD_EFORMAT, "the tokenizer has %zu tokens but the embedding "
                   "only %d rows", tokenizer_n_vocab(e->tok), c->n_vocab);
         goto fail;
     }
@@ -695,7 +681,7 @@ int encoder_load(const char *path, const struct encoder_opts *opts, encoder_t **
     if (e->pad_id < 0)
         e->pad_id = 0;
     if (e->cls_id < 0 || e->sep_id < 0) {
-        rc = errf(err, err_len, RAGD_EFORMAT, "the tokenizer has no [CLS]/<s> or [SEP]/</s>");
+        rc = ragd_errf(err, err_len, RAGD_EFORMAT, "the tokenizer has no [CLS]/<s> or [SEP]/</s>");
         goto fail;
     }
     int limit = c->arch == ARCH_MPNET ? c->n_pos - c->pos_base : c->n_pos;
@@ -704,11 +690,11 @@ int encoder_load(const char *path, const struct encoder_opts *opts, encoder_t **
     if (o.max_seq && o.max_seq < c->max_seq)
         c->max_seq = o.max_seq;
     if (c->max_seq < 2) {
-        rc = errf(err, err_len, RAGD_EFORMAT, "the model has room for %d positions", limit);
+        rc = ragd_errf(err, err_len, RAGD_EFORMAT, "the model has room for %d positions", limit);
         goto fail;
     }
     if ((rc = pool_create(o.n_threads, &e->pool))) {
-        errf(err, err_len, rc, "cannot start threads");
+        ragd_errf(err, err_len, rc, "cannot start threads");
         goto fail;
     }
     e->n_threads = pool_size(e->pool);

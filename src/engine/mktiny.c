@@ -13,7 +13,8 @@
 
 /* ---- deterministic random numbers ---- */
 
-static uint64_t splitmix(uint64_t *s)
+
+uint64_t mktiny_rand(uint64_t *s) /* splitmix64 */
 {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -21,9 +22,9 @@ static uint64_t splitmix(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-static float uniform(uint64_t *s) /* [-1, 1) */
+float mktiny_uniform(uint64_t *s)
 {
-    return (float)((double)(splitmix(s) >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
+    return (float)((double)(mktiny_rand(s) >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
 }
 
 /* ---- vocabulary ---- */
@@ -199,18 +200,6 @@ static const char chat_template[] =
     "{{ '<|im_start|>assistant\\n' }}{% if enable_thinking is defined and enable_thinking is "
     "false %}{{ '<think>\\n\\n</think>\\n\\n' }}{% endif %}{% endif %}";
 
-static int errf(char *err, size_t err_len, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int errf(char *err, size_t err_len, int rc, const char *fmt, ...)
-{
-    if (err && err_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_len, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 static uint32_t file_type_of(uint32_t t)
 {
@@ -242,16 +231,16 @@ int mktiny_write(const struct mktiny_opts *o, char *err, size_t err_len)
     struct shape sh;
     int rc = 0;
     if (get_shape(o->shape ? o->shape : "tiny", &sh))
-        return errf(err, err_len, RAGD_EINVAL, "mktiny: unknown shape '%s' (tiny, 0.6b, 1.7b)",
+        return ragd_errf(err, err_len, RAGD_EINVAL, "mktiny: unknown shape '%s' (tiny, 0.6b, 1.7b)",
                     o->shape);
     int qwen3 = !strcmp(o->arch, "qwen3"), qwen2 = !strcmp(o->arch, "qwen2"),
         llama = !strcmp(o->arch, "llama");
     if (!qwen3 && !qwen2 && !llama)
-        return errf(err, err_len, RAGD_EINVAL, "mktiny: unknown arch '%s' (qwen3, qwen2, llama)",
+        return ragd_errf(err, err_len, RAGD_EINVAL, "mktiny: unknown arch '%s' (qwen3, qwen2, llama)",
                     o->arch);
     const struct quant_type_info *ti = quant_type_info(o->type);
     if (!ti || !ti->supported)
-        return errf(err, err_len, RAGD_EINVAL, "mktiny: unsupported type");
+        return ragd_errf(err, err_len, RAGD_EINVAL, "mktiny: unsupported type");
     int ktype = ti->block == QKK;
 
     gguf_writer_t *w = gguf_writer_create();
@@ -294,7 +283,7 @@ int mktiny_write(const struct mktiny_opts *o, char *err, size_t err_len)
         if (gguf_get_arr(src, "tokenizer.ggml.tokens", &toks) ||
             toks->v.arr.elem_type != GGUF_TYPE_STRING || toks->v.arr.n == 0 ||
             toks->v.arr.n > (1u << 24)) {
-            rc = errf(err, err_len, RAGD_EINVAL, "mktiny: %s has no tokenizer.ggml.tokens",
+            rc = ragd_errf(err, err_len, RAGD_EINVAL, "mktiny: %s has no tokenizer.ggml.tokens",
                       o->vocab_from);
             goto done;
         }
@@ -383,13 +372,13 @@ int mktiny_write(const struct mktiny_opts *o, char *err, size_t err_len)
     for (size_t i = 0; i < nt; i++) {
         int64_t ne[2] = {td[i].cols, td[i].rows};
         if ((rc = gguf_writer_add_tensor(w, td[i].name, td[i].type, td[i].rows ? 2 : 1, ne))) {
-            rc = errf(err, err_len, RAGD_EINVAL, "mktiny: tensor %s: shape not compatible with "
+            rc = ragd_errf(err, err_len, RAGD_EINVAL, "mktiny: tensor %s: shape not compatible with "
                       "type %s", td[i].name, quant_type_info(td[i].type)->name);
             goto done;
         }
     }
     if ((rc = gguf_writer_begin(w, o->out))) {
-        rc = errf(err, err_len, rc, "mktiny: cannot write %s", o->out);
+        rc = ragd_errf(err, err_len, rc, "mktiny: cannot write %s", o->out);
         goto done;
     }
     uint64_t rng = o->seed * 0x2545f4914f6cdd1dull + 1;
@@ -409,7 +398,7 @@ int mktiny_write(const struct mktiny_opts *o, char *err, size_t err_len)
             size_t k = 0;
             for (; k < chunk_rows && r < rows; k++, r++) {
                 for (int64_t c = 0; c < cols; c++) {
-                    float u = uniform(&rng);
+                    float u = mktiny_uniform(&rng);
                     buf[c] = td[i].kind == 1 ? 1.0f + 0.1f * u : td[i].kind == 2 ? 0.1f * u : a * u;
                 }
                 quant_quantize_row(td[i].type, buf, out + k * rb, (size_t)cols);
@@ -419,12 +408,12 @@ int mktiny_write(const struct mktiny_opts *o, char *err, size_t err_len)
         }
         free(out);
         if (rc) {
-            rc = errf(err, err_len, rc, "mktiny: writing %s failed", td[i].name);
+            rc = ragd_errf(err, err_len, rc, "mktiny: writing %s failed", td[i].name);
             goto done;
         }
     }
     if ((rc = gguf_writer_finish(w)))
-        rc = errf(err, err_len, rc, "mktiny: cannot finish %s", o->out);
+        rc = ragd_errf(err, err_len, rc, "mktiny: cannot finish %s", o->out);
 done:
     free(buf);
     free(td);

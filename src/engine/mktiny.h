@@ -24,4 +24,9 @@ struct mktiny_opts {
  * error of opening vocab_from. */
 int mktiny_write(const struct mktiny_opts *o, char *err, size_t err_len);
 
+/* Deterministic random numbers shared by the model writers: the next 64-bit value of the
+ * generator whose state is *s, and a float uniform in [-1, 1). Cannot fail. */
+uint64_t mktiny_rand(uint64_t *s);
+float mktiny_uniform(uint64_t *s);
+
 #endif

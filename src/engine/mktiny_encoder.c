@@ -1,3 +1,4 @@
+#include "engine/mktiny.h"
 #include "engine/mktiny_encoder.h"
 
 #include <errno.h>
@@ -14,33 +15,9 @@
 #include "engine/safetensors.h"
 #include "engine/tokenizer.h"
 
-static int errf(char *err, size_t err_len, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int errf(char *err, size_t err_len, int rc, const char *fmt, ...)
-{
-    if (err && err_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_len, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 /* ---- deterministic random numbers ---- */
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static float uniform(uint64_t *s) /* [-1, 1) */
-{
-    return (float)((double)(splitmix(s) >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
-}
 
 /* ---- vocabulary ---- */
 
@@ -252,7 +229,7 @@ static void mpnet_tensors(struct tlist *l, const struct shape *s, int64_t n_voca
 static void fill_row(float *x, int64_t n, enum fill f, uint64_t *rng)
 {
     for (int64_t i = 0; i < n; i++) {
-        float u = uniform(rng);
+        float u = mktiny_uniform(rng);
         switch (f) {
         case FILL_WEIGHT: x[i] = 0.06f * u; break;
         case FILL_EMBED: x[i] = 0.5f * u; break;
@@ -320,12 +297,12 @@ static int write_bert(const struct mktiny_encoder_opts *o, const struct shape *s
                                     ne);
     }
     if (rc) {
-        rc = errf(err, err_len, RAGD_EINVAL, "model mktiny: --type %s cannot hold rows of %d",
+        rc = ragd_errf(err, err_len, RAGD_EINVAL, "model mktiny: --type %s cannot hold rows of %d",
                   quant_type_info(o->type)->name, s->D);
         goto out;
     }
     if ((rc = gguf_writer_begin(w, o->out))) {
-        rc = errf(err, err_len, RAGD_EIO, "model mktiny: cannot write %s: %s", o->out,
+        rc = ragd_errf(err, err_len, RAGD_EIO, "model mktiny: cannot write %s: %s", o->out,
                   strerror(errno));
         goto out;
     }
@@ -346,7 +323,7 @@ static int write_bert(const struct mktiny_encoder_opts *o, const struct shape *s
     if (!rc)
         rc = gguf_writer_finish(w);
     if (rc)
-        rc = errf(err, err_len, RAGD_EIO, "model mktiny: writing %s failed", o->out);
+        rc = ragd_errf(err, err_len, RAGD_EIO, "model mktiny: writing %s failed", o->out);
 out:
     gguf_writer_free(w);
     free(tl.t);
@@ -374,17 +351,17 @@ static int write_mpnet(const struct mktiny_encoder_opts *o, const struct shape *
     case GGML_TYPE_F16: dt = ST_F16; break;
     case GGML_TYPE_BF16: dt = ST_BF16; break;
     default:
-        return errf(err, err_len, RAGD_EINVAL, "model mktiny: mpnet weights must be f32, f16 "
+        return ragd_errf(err, err_len, RAGD_EINVAL, "model mktiny: mpnet weights must be f32, f16 "
                     "or bf16");
     }
     if (mkdir(o->out, 0755) && errno != EEXIST)
-        return errf(err, err_len, RAGD_EIO, "model mktiny: cannot create %s: %s", o->out,
+        return ragd_errf(err, err_len, RAGD_EIO, "model mktiny: cannot create %s: %s", o->out,
                     strerror(errno));
     char *pool_dir = xasprintf("%s/1_Pooling", o->out);
     int bad = mkdir(pool_dir, 0755) && errno != EEXIST;
     free(pool_dir);
     if (bad)
-        return errf(err, err_len, RAGD_EIO, "model mktiny: cannot create %s/1_Pooling", o->out);
+        return ragd_errf(err, err_len, RAGD_EIO, "model mktiny: cannot create %s/1_Pooling", o->out);
 
     struct vocab v = {0};
     build_vocab(&v, 1, (size_t)s->n_vocab_pad);
@@ -400,7 +377,7 @@ static int write_mpnet(const struct mktiny_encoder_opts *o, const struct shape *
         safetensors_writer_add(w, d->name, dt, d->rows ? 2 : 1, d->rows ? shape : shape + 1);
     }
     if ((rc = safetensors_writer_begin(w, path))) {
-        rc = errf(err, err_len, RAGD_EIO, "model mktiny: cannot write %s", path);
+        rc = ragd_errf(err, err_len, RAGD_EIO, "model mktiny: cannot write %s", path);
         goto out;
     }
     uint64_t rng = o->seed * 0x9e3779b97f4a7c15ull + 1;
@@ -420,7 +397,7 @@ static int write_mpnet(const struct mktiny_encoder_opts *o, const struct shape *
     if (!rc)
         rc = safetensors_writer_finish(w);
     if (rc) {
-        rc = errf(err, err_len, RAGD_EIO, "model mktiny: writing %s failed", path);
+        rc = ragd_errf(err, err_len, RAGD_EIO, "model mktiny: writing %s failed", path);
         goto out;
     }
 
@@ -471,7 +448,7 @@ static int write_mpnet(const struct mktiny_encoder_opts *o, const struct shape *
     free(sbert);
     free(pooling);
     if (!ok)
-        rc = errf(err, err_len, RAGD_EIO, "model mktiny: cannot write the files of %s", o->out);
+        rc = ragd_errf(err, err_len, RAGD_EIO, "model mktiny: cannot write the files of %s", o->out);
 out:
     free(path);
     safetensors_writer_free(w);
@@ -488,15 +465,15 @@ int mktiny_encoder_is_arch(const char *arch)
 int mktiny_encoder_write(const struct mktiny_encoder_opts *o, char *err, size_t err_len)
 {
     if (!o->out || !mktiny_encoder_is_arch(o->arch))
-        return errf(err, err_len, RAGD_EINVAL, "model mktiny: --arch must be bert or mpnet "
+        return ragd_errf(err, err_len, RAGD_EINVAL, "model mktiny: --arch must be bert or mpnet "
                     "and --out is required");
     int mpnet = !strcmp(o->arch, "mpnet");
     struct shape s;
     if (get_shape(o->shape, mpnet, &s))
-        return errf(err, err_len, RAGD_EINVAL, "model mktiny: --shape must be tiny or base "
+        return ragd_errf(err, err_len, RAGD_EINVAL, "model mktiny: --shape must be tiny or base "
                     "for encoders");
     const struct quant_type_info *ti = quant_type_info(o->type);
     if (!ti || !ti->supported)
-        return errf(err, err_len, RAGD_EINVAL, "model mktiny: unsupported --type");
+        return ragd_errf(err, err_len, RAGD_EINVAL, "model mktiny: unsupported --type");
     return mpnet ? write_mpnet(o, &s, err, err_len) : write_bert(o, &s, err, err_len);
 }

@@ -23,18 +23,6 @@ struct model {
 
 /* ---- loading ---- */
 
-static int errf(char *err, size_t err_len, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int errf(char *err, size_t err_len, int rc, const char *fmt, ...)
-{
-    if (err && err_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_len, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 static int meta_int(const gguf_t *g, const char *arch, const char *suffix, int def, int lo, int hi,
                     int *out, char *err, size_t err_len)
@@ -48,9 +36,9 @@ static int meta_int(const gguf_t *g, const char *arch, const char *suffix, int d
         return 0;
     }
     if (rc == RAGD_ENOTFOUND)
-        return errf(err, err_len, RAGD_EFORMAT, "model: missing metadata %s", key);
+        return ragd_errf(err, err_len, RAGD_EFORMAT, "model: missing metadata %s", key);
     if (rc || v < (uint64_t)lo || v > (uint64_t)hi)
-        return errf(err, err_len, RAGD_EFORMAT, "model: metadata %s is invalid or out of range",
+        return ragd_errf(err, err_len, RAGD_EFORMAT, "model: metadata %s is invalid or out of range",
                     key);
     *out = (int)v;
     return 0;
@@ -67,7 +55,7 @@ static int meta_float(const gguf_t *g, const char *arch, const char *suffix, flo
         return 0;
     }
     if (rc || !isfinite(*out))
-        return errf(err, err_len, RAGD_EFORMAT, "model: metadata %s is invalid", key);
+        return ragd_errf(err, err_len, RAGD_EFORMAT, "model: metadata %s is invalid", key);
     return 0;
 }
 
@@ -77,16 +65,16 @@ static int get_tensor(const gguf_t *g, const char *name, int64_t rows, int64_t c
     const struct gguf_tensor *gt = gguf_find_tensor(g, name);
     memset(t, 0, sizeof *t);
     if (!gt)
-        return optional ? 0 : errf(err, err_len, RAGD_EFORMAT, "model: tensor %s is missing", name);
+        return optional ? 0 : ragd_errf(err, err_len, RAGD_EFORMAT, "model: tensor %s is missing", name);
     int64_t r = gt->ne[1] * gt->ne[2] * gt->ne[3];
     if (gt->ne[0] != cols || r != rows || (rows > 1 && gt->n_dims != 2) ||
         (rows == 1 && gt->n_dims != 1))
-        return errf(err, err_len, RAGD_EFORMAT,
+        return ragd_errf(err, err_len, RAGD_EFORMAT,
                     "model: tensor %s has shape [%lld, %lld], expected [%lld, %lld]", name,
                     (long long)gt->ne[0], (long long)r, (long long)cols, (long long)rows);
     const struct quant_type_info *ti = quant_type_info(gt->type);
     if (!ti || !ti->supported)
-        return errf(err, err_len, RAGD_ENOTSUP, "model: tensor %s has unsupported type %s", name,
+        return ragd_errf(err, err_len, RAGD_ENOTSUP, "model: tensor %s has unsupported type %s", name,
                     ti ? ti->name : "?");
     t->data = gt->data;
     t->type = gt->type;
@@ -104,7 +92,7 @@ static int get_vec(const gguf_t *g, const char *name, int64_t n, int optional, c
     if (rc)
         return rc;
     if (t.data && t.type != GGML_TYPE_F32)
-        return errf(err, err_len, RAGD_ENOTSUP, "model: tensor %s must be f32", name);
+        return ragd_errf(err, err_len, RAGD_ENOTSUP, "model: tensor %s must be f32", name);
     *out = t.data;
     return 0;
 }
@@ -114,7 +102,7 @@ static int load_config(const gguf_t *g, struct model_config *c, char *err, size_
     char *arch = NULL;
     int rc = gguf_get_str(g, "general.architecture", &arch);
     if (rc)
-        return errf(err, err_len, RAGD_EFORMAT, "model: general.architecture missing or invalid");
+        return ragd_errf(err, err_len, RAGD_EFORMAT, "model: general.architecture missing or invalid");
     if (!strcmp(arch, "llama")) {
         c->arch = MODEL_ARCH_LLAMA;
         c->arch_name = "llama";
@@ -125,7 +113,7 @@ static int load_config(const gguf_t *g, struct model_config *c, char *err, size_
         c->arch = MODEL_ARCH_QWEN3;
         c->arch_name = "qwen3";
     } else {
-        rc = errf(err, err_len, RAGD_ENOTSUP, "model: architecture '%s' is not supported "
+        rc = ragd_errf(err, err_len, RAGD_ENOTSUP, "model: architecture '%s' is not supported "
                   "(llama, qwen2, qwen3)", arch);
         free(arch);
         return rc;
@@ -151,7 +139,7 @@ static int load_config(const gguf_t *g, struct model_config *c, char *err, size_
         return rc;
     if (vlen != c->head_dim || c->head_dim % 2 || c->rope_dim % 2 || c->rope_dim > c->head_dim ||
         c->n_head % c->n_head_kv)
-        return errf(err, err_len, RAGD_EFORMAT,
+        return ragd_errf(err, err_len, RAGD_EFORMAT,
                     "model: inconsistent attention shape (heads %d, kv heads %d, key length %d, "
                     "value length %d, rope dims %d)", c->n_head, c->n_head_kv, c->head_dim, vlen,
                     c->rope_dim);
@@ -160,7 +148,7 @@ static int load_config(const gguf_t *g, struct model_config *c, char *err, size_
         (rc = meta_float(g, a, "rope.freq_base", 10000.0f, &c->rope_base, err, err_len)))
         return rc;
     if (c->rms_eps <= 0 || c->rope_base <= 1)
-        return errf(err, err_len, RAGD_EFORMAT, "model: invalid rms epsilon or rope base");
+        return ragd_errf(err, err_len, RAGD_EFORMAT, "model: invalid rms epsilon or rope base");
     c->rope_scale = 1.0f;
     char key[128], *stype = NULL;
     snprintf(key, sizeof key, "%s.rope.scaling.type", a);
@@ -168,7 +156,7 @@ static int load_config(const gguf_t *g, struct model_config *c, char *err, size_
         int ok = !strcmp(stype, "none") || !strcmp(stype, "linear");
         int linear = !strcmp(stype, "linear");
         if (!ok) {
-            rc = errf(err, err_len, RAGD_ENOTSUP, "model: rope scaling '%s' is not supported",
+            rc = ragd_errf(err, err_len, RAGD_ENOTSUP, "model: rope scaling '%s' is not supported",
                       stype);
             free(stype);
             return rc;
@@ -181,13 +169,13 @@ static int load_config(const gguf_t *g, struct model_config *c, char *err, size_
         return rc;
     }
     if (!(c->rope_scale > 0))
-        return errf(err, err_len, RAGD_EFORMAT, "model: invalid rope scaling factor");
+        return ragd_errf(err, err_len, RAGD_EFORMAT, "model: invalid rope scaling factor");
     c->rope_neox = c->arch != MODEL_ARCH_LLAMA;
     c->qk_norm = c->arch == MODEL_ARCH_QWEN3;
     c->qkv_bias = c->arch == MODEL_ARCH_QWEN2;
     const struct gguf_tensor *emb = gguf_find_tensor(g, "token_embd.weight");
     if (!emb || emb->n_dims != 2 || emb->ne[1] > (1 << 24))
-        return errf(err, err_len, RAGD_EFORMAT, "model: token_embd.weight missing or malformed");
+        return ragd_errf(err, err_len, RAGD_EFORMAT, "model: token_embd.weight missing or malformed");
     c->n_vocab = (int)emb->ne[1];
     return 0;
 }

@@ -8,18 +8,6 @@
 #include "core/error.h"
 #include "core/mem.h"
 
-static int errf(char *err, size_t err_len, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int errf(char *err, size_t err_len, int rc, const char *fmt, ...)
-{
-    if (err && err_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_len, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 static int32_t special(const gguf_t *g, const char *key, size_t n_vocab)
 {
@@ -53,24 +41,24 @@ int tok_gguf_load(const gguf_t *g, tokenizer_t **out, char *err, size_t err_len)
     const struct gguf_value *a;
     int rc = gguf_get_str(g, "tokenizer.ggml.model", &model);
     if (rc)
-        return errf(err, err_len, rc == RAGD_ENOTFOUND ? RAGD_ENOTFOUND : RAGD_EFORMAT,
+        return ragd_errf(err, err_len, rc == RAGD_ENOTFOUND ? RAGD_ENOTFOUND : RAGD_EFORMAT,
                     "tokenizer: tokenizer.ggml.model missing or invalid");
     int bpe = !strcmp(model, "gpt2"), wordpiece = !strcmp(model, "bert");
     if (!bpe && !wordpiece) {
-        rc = errf(err, err_len, RAGD_ENOTSUP, "tokenizer: model '%s' is not supported "
+        rc = ragd_errf(err, err_len, RAGD_ENOTSUP, "tokenizer: model '%s' is not supported "
                   "(gpt2, bert)", model);
         goto done;
     }
     if (gguf_get_arr(g, "tokenizer.ggml.tokens", &a) || str_array(a, &toks, &tok_lens) ||
         a->v.arr.n == 0) {
-        rc = errf(err, err_len, RAGD_EFORMAT, "tokenizer: tokenizer.ggml.tokens missing or "
+        rc = ragd_errf(err, err_len, RAGD_EFORMAT, "tokenizer: tokenizer.ggml.tokens missing or "
                   "not an array of strings");
         goto done;
     }
     size_t n_vocab = (size_t)a->v.arr.n;
     if (gguf_get_arr(g, "tokenizer.ggml.token_type", &a) == 0) {
         if (a->v.arr.n != n_vocab || !a->v.arr.raw) {
-            rc = errf(err, err_len, RAGD_EFORMAT, "tokenizer: token_type has %llu entries for "
+            rc = ragd_errf(err, err_len, RAGD_EFORMAT, "tokenizer: token_type has %llu entries for "
                       "%zu tokens", (unsigned long long)a->v.arr.n, n_vocab);
             goto done;
         }
@@ -81,7 +69,7 @@ int tok_gguf_load(const gguf_t *g, tokenizer_t **out, char *err, size_t err_len)
     size_t n_merges = 0;
     if (gguf_get_arr(g, "tokenizer.ggml.merges", &a) == 0) {
         if (str_array(a, &merges, &merge_lens)) {
-            rc = errf(err, err_len, RAGD_EFORMAT, "tokenizer: merges must be strings");
+            rc = ragd_errf(err, err_len, RAGD_EFORMAT, "tokenizer: merges must be strings");
             goto done;
         }
         n_merges = (size_t)a->v.arr.n;
@@ -113,7 +101,7 @@ int tok_gguf_load(const gguf_t *g, tokenizer_t **out, char *err, size_t err_len)
     spec.lowercase = wordpiece;
     rc = bpe ? tokenizer_create_bpe(&spec, out) : tokenizer_create_wordpiece(&spec, out);
     if (rc)
-        errf(err, err_len, rc, "tokenizer: cannot build the %s tokenizer (pre-tokenizer '%s'): "
+        ragd_errf(err, err_len, rc, "tokenizer: cannot build the %s tokenizer (pre-tokenizer '%s'): "
              "%s", model, pre, ragd_strerror(rc));
 done:
     free(pre);
