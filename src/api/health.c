@@ -113,6 +113,32 @@ static void metrics(struct req *r)
 
 /* ---- OpenAPI ---- */
 
+/* A response document of the form "{a, b, c}" names the fields of a JSON object: turn it
+ * into an object schema listing them (types are described in the text). NULL otherwise. */
+static json_t *response_schema(const char *doc)
+{
+    if (!doc || doc[0] != '{' || !strchr(doc, '}'))
+        return NULL;
+    json_t *props = json_object();
+    const char *p = doc + 1, *end = strchr(doc, '}');
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == ','))
+            p++;
+        const char *q = p;
+        while (q < end && *q != ',' && *q != ' ' && *q != '[' && *q != ':')
+            q++;
+        if (q > p) {
+            char name[64];
+            snprintf(name, sizeof name, "%.*s", (int)(q - p), p);
+            json_object_set_new(props, name, json_object());
+        }
+        while (q < end && *q != ',')
+            q++; /* skip any annotation up to the next field */
+        p = q;
+    }
+    return json_pack("{s:s, s:o}", "type", "object", "properties", props);
+}
+
 static void add_route(const struct route *rt, void *arg)
 {
     json_t *paths = arg;
@@ -130,9 +156,13 @@ static void add_route(const struct route *rt, void *arg)
     char code[8];
     snprintf(code, sizeof code, "%d", ok);
     json_t *responses = json_object();
-    json_object_set_new(responses, code,
-                        json_pack("{s:s}", "description",
-                                  rt->response_doc ? rt->response_doc : "Success"));
+    json_t *ok_resp = json_pack("{s:s}", "description",
+                                rt->response_doc ? rt->response_doc : "Success");
+    json_t *schema = response_schema(rt->response_doc);
+    if (schema)
+        json_object_set_new(ok_resp, "content",
+                            json_pack("{s:{s:o}}", "application/json", "schema", schema));
+    json_object_set_new(responses, code, ok_resp);
     json_t *err = json_pack("{s:{s:{s:{s:s}}}}", "content", "application/json", "schema", "$ref",
                             "#/components/schemas/Error");
     json_object_set_new(err, "description", json_string("Error"));

@@ -688,7 +688,7 @@ static int queue_doc(const char *id)
  * restarted without persistence, a node died mid-job) is found by the sweeper: every idle
  * node looks for pending documents older than a few seconds and claims them. */
 
-#define QUEUE_KEY "ragd:queue:ingest"
+#define QUEUE_KEY "task_queue:ingest" /* the seed's task_queue:{priority} */
 
 static void dispatch(const char *id)
 {

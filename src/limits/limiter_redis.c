@@ -44,7 +44,7 @@ static int redis_take(const char *key, int64_t limit, int64_t window_ms, int64_t
                       int64_t now_ms, struct limit_result *res)
 {
     char k[300], a1[24], a2[24], a3[24], a5[24];
-    snprintf(k, sizeof k, "ragd:rl:%s", key);
+    snprintf(k, sizeof k, "rate_limit:%s", key); /* the seed's key pattern */
     snprintf(a1, sizeof a1, "%lld", (long long)limit);
     snprintf(a2, sizeof a2, "%lld", (long long)window_ms);
     snprintf(a3, sizeof a3, "%lld", (long long)cost);

@@ -52,6 +52,13 @@ def test_openapi_describes_every_route(server):
         assert m in paths[p], (p, m)
     schema = paths["/auth/register"]["post"]["requestBody"]["content"]["application/json"]
     assert set(schema["schema"]["required"]) == {"email", "password"}
+    resp = paths["/auth/register"]["post"]["responses"]["201"]["content"]["application/json"]
+    assert {"user_id", "access_token", "refresh_token", "token_type"} <= set(
+        resp["schema"]["properties"])
+    # every operation documents its success and error responses
+    for p, item in paths.items():
+        for m, op in item.items():
+            assert "4XX" in op["responses"] and any(k.startswith("2") for k in op["responses"]), (p, m)
 
 
 def test_request_id_generated_and_echoed(server):
