@@ -1,7 +1,9 @@
 """Helpers for the HTTP tests: start a real ragd on 127.0.0.1 and talk HTTP to it."""
+import atexit
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -94,6 +96,7 @@ class Server:
 
     def __init__(self, env=None, data=None, seed=True, args=()):
         self.tmp = tempfile.mkdtemp(prefix="ragd-test-")
+        atexit.register(shutil.rmtree, self.tmp, True)  # after the session: data may be reused
         self.data = data or os.path.join(self.tmp, "data")
         self.port = free_port()
         self.env = dict(os.environ)
