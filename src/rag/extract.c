@@ -239,11 +239,15 @@ static size_t skip_bom(const uint8_t *p, size_t n)
     return (n >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF) ? 3 : 0;
 }
 
+/* A PDF header is "%PDF-<digit>" at the start of a line within the first KiB (readers
+ * tolerate leading junk). Requiring the line start and the version digit keeps text that
+ * merely mentions the header from being taken for a PDF. */
 static bool is_pdf(const uint8_t *p, size_t n)
 {
     size_t lim = n < 1024 ? n : 1024;
-    for (size_t i = 0; i + 5 <= lim; i++)
-        if (p[i] == '%' && memcmp(p + i, "%PDF-", 5) == 0)
+    for (size_t i = 0; i + 6 <= lim; i++)
+        if (p[i] == '%' && memcmp(p + i, "%PDF-", 5) == 0 && p[i + 5] >= '0' &&
+            p[i + 5] <= '9' && (i == 0 || p[i - 1] == '\n' || p[i - 1] == '\r'))
             return true;
     return false;
 }

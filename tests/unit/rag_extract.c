@@ -86,6 +86,22 @@ static const char *const *one_page_objs(void)
     return objs;
 }
 
+/* Regression: text that mentions the PDF header is text, a real header is a PDF. */
+static void test_pdf_header_mentioned_in_text(void **state)
+{
+    (void)state;
+    extract_type_t t;
+    const char *txt = "Uploads are sniffed: a file starting with %PDF- is a PDF.\n";
+    assert_int_equal(extract_sniff(txt, strlen(txt), &t, NULL), 0);
+    assert_int_not_equal(t, EXTRACT_PDF);
+    const char *md = "# Formats\n\nThe `%PDF-1.7` header marks a PDF.\n";
+    assert_int_equal(extract_sniff(md, strlen(md), &t, NULL), 0);
+    assert_int_not_equal(t, EXTRACT_PDF);
+    const char *junk_then_pdf = "garbage line\n%PDF-1.4\n";
+    assert_int_equal(extract_sniff(junk_then_pdf, strlen(junk_then_pdf), &t, NULL), 0);
+    assert_int_equal(t, EXTRACT_PDF);
+}
+
 static void test_pdf_valid(void **state)
 {
     (void)state;
@@ -480,6 +496,7 @@ static void test_sniff(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pdf_header_mentioned_in_text),
         cmocka_unit_test(test_pdf_valid),
         cmocka_unit_test(test_pdf_title_falls_back_to_first_line),
         cmocka_unit_test(test_pdf_malformed),
