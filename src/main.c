@@ -145,7 +145,7 @@ static int start(struct opts *o)
 static int start_knowledge(const char *data)
 {
     char err[512] = "";
-    if (prov_init(err, sizeof err)) {
+    if (prov_init(data, err, sizeof err)) {
         fprintf(stderr, "ragd: models: %s\n", err);
         return 2;
     }
@@ -209,6 +209,7 @@ static int cmd_serve(int argc, char **argv)
     if ((rc = start_knowledge(o.data)))
         return rc;
     kb_api_install();
+    openai_api_install();
 
     char err[256];
     if (billing_init(o.data, err, sizeof err)) {

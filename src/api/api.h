@@ -9,6 +9,8 @@ extern const struct route users_routes[];
 extern const struct route admin_routes[];
 extern const struct route health_routes[];
 extern const struct route billing_routes[];
+/* Registers the OpenAI-compatible /v1 routes (call once, before http_start). */
+void openai_api_install(void);
 /* Only registered when RAGD_TEST_MODE=1: clock control and quota-consuming test routes. */
 extern const struct route billing_test_routes[];
 

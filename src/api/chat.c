@@ -51,6 +51,7 @@ struct job {
     int stream;
     struct req *r;
     int gone; /* a stream write failed: the client went away */
+    int open; /* the event stream has started */
 };
 
 static void job_free(void *p)
@@ -75,10 +76,21 @@ static int sse_send(struct req *r, json_t *event)
     return rc;
 }
 
+/* The stream's 200 goes out with the first piece of the answer, so that a request refused
+ * before generation starts (generator busy, session gone) still gets its HTTP error. */
+static void stream_open(struct job *j)
+{
+    if (!j->open) {
+        http_stream_begin(j->r, "text/event-stream");
+        j->open = 1;
+    }
+}
+
 static int on_token(void *ud, const char *text, size_t len)
 {
     struct job *j = ud;
     if (j->gone) return -1;
+    stream_open(j);
     if (sse_send(j->r, json_pack("{s:s, s:s%}", "type", "token", "content", text, len)))
         j->gone = 1;
     return j->gone ? -1 : 0;
@@ -121,6 +133,20 @@ static json_t *usage_info(const struct user *u)
     return out;
 }
 
+/* Answers a chat_answer failure that happened before any output. */
+static void answer_error(struct req *r, int rc)
+{
+    if (rc == RAGD_ENOTFOUND) {
+        http_error(r, 404, "SESSION_NOT_FOUND", "Session not found");
+    } else if (rc == RAGD_ELIMIT) {
+        http_header(r, "Retry-After", "5");
+        http_error(r, 503, "GENERATION_BUSY",
+                   "Every generation slot is busy and the queue is full; retry shortly");
+    } else {
+        http_error(r, 500, "CHAT_FAILED", "Failed to process chat message");
+    }
+}
+
 static void answer_work(struct req *r)
 {
     struct job *j = req_slot(r, SLOT_APP);
@@ -129,10 +155,8 @@ static void answer_work(struct req *r)
     json_t *resp = NULL;
     if (!j->stream) {
         int rc = chat_answer(u, &j->o, NULL, NULL, &resp, err, sizeof err);
-        if (rc == RAGD_ENOTFOUND) {
-            http_error(r, 404, "SESSION_NOT_FOUND", "Session not found");
-        } else if (rc) {
-            http_error(r, 500, "CHAT_FAILED", "Failed to process chat message");
+        if (rc) {
+            answer_error(r, rc);
         } else {
             charge(r, j, resp);
             json_object_set_new(resp, "usage_info", usage_info(u));
@@ -140,21 +164,24 @@ static void answer_work(struct req *r)
         }
         return;
     }
-    /* The 200 goes out before the answer exists: the reservation is settled here, committed
-     * once the answer is complete, released if generation fails or the client goes away. */
+    /* The 200 goes out before the answer is complete: the reservation is settled here,
+     * committed once the answer is complete, released if generation fails or the client goes
+     * away. */
     billing_hold_manual(r);
-    http_stream_begin(r, "text/event-stream");
     j->r = r;
     int rc = chat_answer(u, &j->o, on_token, j, &resp, err, sizeof err);
+    if (rc && !j->open) {
+        billing_release(r);
+        answer_error(r, rc);
+        return;
+    }
     if (rc) {
         billing_release(r);
         if (rc != RAGD_EIO || !j->gone)
-            sse_send(r,
-                     json_pack("{s:s, s:s, s:s}", "type", "error", "code",
-                               rc == RAGD_ENOTFOUND ? "SESSION_NOT_FOUND" : "CHAT_FAILED", "detail",
-                               rc == RAGD_ENOTFOUND ? "Session not found"
-                                                    : "Failed to process chat message"));
+            sse_send(r, json_pack("{s:s, s:s, s:s}", "type", "error", "code", "CHAT_FAILED",
+                                  "detail", "Failed to process chat message"));
     } else {
+        stream_open(j);
         charge(r, j, resp);
         json_object_set_new(resp, "usage_info", usage_info(u));
         json_object_set_new(resp, "type", json_string("done"));

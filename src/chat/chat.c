@@ -358,6 +358,13 @@ int chat_answer(const struct user *u, const struct chat_opts *o, prov_token_fn o
     char gerr[512] = "";
     int fallback = 0;
     rc = prov_generate(gen, &preq, on_token, ud, &pres, gerr, sizeof gerr);
+    if (rc == RAGD_ELIMIT || rc == RAGD_ETIMEOUT) {
+        /* The local generator is saturated: the caller answers 503 and the client retries;
+         * answering extractively instead would hide an overload behind worse answers. */
+        snprintf(err, errcap, "%s", gerr);
+        rc = RAGD_ELIMIT;
+        goto out;
+    }
     if (rc && gen != prov_extractive()) {
         log_json(LOG_WARN, "generation failed; extractive fallback",
                  json_pack("{s:s, s:s}", "provider", gen->ops->name, "error", gerr));

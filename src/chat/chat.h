@@ -49,7 +49,8 @@ struct chat_opts {
  * tokens_used, subscription_plan, debug_info, and for commands "command" and
  * "command_output"; usage_info is null (the caller reports the quota it charged). Errors:
  * RAGD_ENOTFOUND (another user's session), RAGD_EIO when on_token asked to stop before the
- * answer was complete (the client went away: nothing is stored), store errors. A failed
+ * answer was complete (the client went away: nothing is stored), RAGD_ELIMIT when the local
+ * generator's queue is full (nothing is stored; answer 503), store errors. A failed
  * generator falls back to the extractive provider (debug_info.fallback_applied). */
 int chat_answer(const struct user *u, const struct chat_opts *o, prov_token_fn on_token,
                 void *ud, json_t **response, char *err, size_t errcap);

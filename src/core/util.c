@@ -138,29 +138,48 @@ int uuid_valid(const char *s)
 
 static const char b64u[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-size_t b64url_encode(const void *in, size_t n, char *out)
+static const char b64s[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* base64 of in[0..n) with alphabet abc, '='-padded when pad is set. */
+static size_t b64_with(const char *abc, int pad, const void *in, size_t n, char *out)
 {
     const unsigned char *p = in;
     size_t o = 0, i = 0;
     for (; i + 2 < n; i += 3) {
         uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        out[o++] = b64u[v >> 18 & 63];
-        out[o++] = b64u[v >> 12 & 63];
-        out[o++] = b64u[v >> 6 & 63];
-        out[o++] = b64u[v & 63];
+        out[o++] = abc[v >> 18 & 63];
+        out[o++] = abc[v >> 12 & 63];
+        out[o++] = abc[v >> 6 & 63];
+        out[o++] = abc[v & 63];
     }
     if (n - i == 1) {
         uint32_t v = (uint32_t)p[i] << 16;
-        out[o++] = b64u[v >> 18 & 63];
-        out[o++] = b64u[v >> 12 & 63];
+        out[o++] = abc[v >> 18 & 63];
+        out[o++] = abc[v >> 12 & 63];
+        if (pad) {
+            out[o++] = '=';
+            out[o++] = '=';
+        }
     } else if (n - i == 2) {
         uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-        out[o++] = b64u[v >> 18 & 63];
-        out[o++] = b64u[v >> 12 & 63];
-        out[o++] = b64u[v >> 6 & 63];
+        out[o++] = abc[v >> 18 & 63];
+        out[o++] = abc[v >> 12 & 63];
+        out[o++] = abc[v >> 6 & 63];
+        if (pad)
+            out[o++] = '=';
     }
     out[o] = '\0';
     return o;
+}
+
+size_t b64url_encode(const void *in, size_t n, char *out)
+{
+    return b64_with(b64u, 0, in, n, out);
+}
+
+size_t b64_encode(const void *in, size_t n, char *out)
+{
+    return b64_with(b64s, 1, in, n, out);
 }
 
 static int b64u_val(int c)
@@ -244,40 +263,69 @@ int ct_memcmp(const void *a, const void *b, size_t n)
 
 /* ---- UTF-8 ---- */
 
+/* Length of the well-formed UTF-8 sequence at p (NUL excluded), or 0. */
+static int utf8_seq(const unsigned char *p, const unsigned char *e)
+{
+    unsigned c = *p;
+    if (c == 0)
+        return 0;
+    if (c < 0x80)
+        return 1;
+    int len;
+    unsigned min;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, min = 0x10000;
+    else
+        return 0;
+    if (e - p < len)
+        return 0;
+    unsigned cp = c & (0xff >> (len + 1));
+    for (int i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
 int utf8_valid(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s, *e = p + n;
     while (p < e) {
-        unsigned c = *p;
-        if (c == 0)
-            return 0;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        int len;
-        unsigned min;
-        if (c >= 0xc2 && c <= 0xdf)
-            len = 2, min = 0x80;
-        else if (c >= 0xe0 && c <= 0xef)
-            len = 3, min = 0x800;
-        else if (c >= 0xf0 && c <= 0xf4)
-            len = 4, min = 0x10000;
-        else
-            return 0;
-        if (e - p < len)
-            return 0;
-        unsigned cp = c & (0xff >> (len + 1));
-        for (int i = 1; i < len; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return 0;
-            cp = cp << 6 | (p[i] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        int len = utf8_seq(p, e);
+        if (!len)
             return 0;
         p += len;
     }
     return 1;
+}
+
+char *utf8_sanitize(const char *s, size_t n, size_t *out_len)
+{
+    const unsigned char *p = (const unsigned char *)s, *e = p + n;
+    char *out = xmalloc(3 * n + 1), *o = out;
+    while (p < e) {
+        int len = utf8_seq(p, e);
+        if (len) {
+            memcpy(o, p, (size_t)len);
+            o += len;
+            p += len;
+        } else {
+            memcpy(o, "\xef\xbf\xbd", 3); /* U+FFFD for each byte that starts no sequence */
+            o += 3;
+            p++;
+        }
+    }
+    *o = 0;
+    if (out_len)
+        *out_len = (size_t)(o - out);
+    return out;
 }
 
 size_t utf8_len(const char *s, size_t n)

@@ -29,6 +29,9 @@ int uuid_valid(const char *s);
 /* ---- encodings ---- */
 /* base64url without padding. Encode: out must hold 4*ceil(n/3)+1 bytes; returns length. */
 size_t b64url_encode(const void *in, size_t n, char *out);
+/* Standard base64 (RFC 4648 section 4) with '=' padding; out must hold 4*ceil(n/3)+1
+ * bytes; returns the length. */
+size_t b64_encode(const void *in, size_t n, char *out);
 /* Decode: out must hold 3*n/4+3 bytes. Returns 0 and *out_len, or RAGD_EFORMAT. */
 int b64url_decode(const char *in, size_t n, void *out, size_t *out_len);
 /* Lower-case hex; out must hold 2n+1 bytes. */
@@ -45,6 +48,10 @@ int ct_memcmp(const void *a, const void *b, size_t n);
 /* ---- UTF-8 ---- */
 /* True if s[0..n) is valid UTF-8 without NUL bytes. */
 int utf8_valid(const char *s, size_t n);
+/* A copy of s[0..n) in which every byte that does not start a well-formed UTF-8 sequence (and
+ * every NUL) is replaced by U+FFFD. Caller frees; *out_len (may be NULL) gets the length.
+ * Cannot fail. */
+char *utf8_sanitize(const char *s, size_t n, size_t *out_len);
 /* Number of code points in valid UTF-8 s[0..n). */
 size_t utf8_len(const char *s, size_t n);
 

@@ -9,11 +9,38 @@
 #include "core/mem.h"
 #include "engine/tok_gguf.h"
 
+/* Forward passes of a model's sessions share its thread pool, so they run one at a time. They
+ * take turns in arrival order (a ticket lock), which makes sessions decoding at the same time
+ * interleave step by step instead of one thread re-taking a plain mutex and starving the
+ * others. */
+struct turns {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t next, serving;
+};
+
+static void turn_take(struct turns *t)
+{
+    pthread_mutex_lock(&t->mu);
+    uint64_t mine = t->next++;
+    while (mine != t->serving)
+        pthread_cond_wait(&t->cv, &t->mu);
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void turn_give(struct turns *t)
+{
+    pthread_mutex_lock(&t->mu);
+    t->serving++;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
 struct llm_model {
     model_t *model;
     tokenizer_t *tok;
     pool_t *pool;
-    pthread_mutex_t mu; /* serialises forward passes on the shared pool */
+    struct turns turns; /* forward passes on the shared pool, in arrival order */
     enum quant_isa isa;
     int32_t eos_id, im_end_id, eot_id, think_open_id, think_close_id;
 };
@@ -24,6 +51,8 @@ struct llm_session {
     float *logits; /* [n_vocab] */
     int have_logits;
 };
+
+enum { LLM_EVAL_SLICE = 64 }; /* also the state's batch size */
 
 static double now_s(void)
 {
@@ -60,7 +89,8 @@ int llm_model_load(const char *path, int n_threads, llm_model_t **out, char *err
             snprintf(err, err_len, "llm: cannot start %d threads", n_threads);
         goto fail;
     }
-    pthread_mutex_init(&m->mu, NULL);
+    pthread_mutex_init(&m->turns.mu, NULL);
+    pthread_cond_init(&m->turns.cv, NULL);
     m->isa = quant_best_isa();
     if (m->tok) {
         m->eos_id = tokenizer_special_id(m->tok, "eos");
@@ -83,7 +113,8 @@ void llm_model_free(llm_model_t *m)
     if (!m)
         return;
     pool_free(m->pool);
-    pthread_mutex_destroy(&m->mu);
+    pthread_mutex_destroy(&m->turns.mu);
+    pthread_cond_destroy(&m->turns.cv);
     if (m->tok)
         tokenizer_free(m->tok);
     model_free(m->model);
@@ -111,7 +142,7 @@ int llm_session_create(llm_model_t *m, int n_ctx, llm_session_t **out)
         n_ctx = c->n_ctx_train < 4096 ? c->n_ctx_train : 4096;
     llm_session_t *s = xcalloc(1, sizeof *s);
     s->m = m;
-    int rc = model_state_create(m->model, n_ctx, 64, m->pool, m->isa, &s->st);
+    int rc = model_state_create(m->model, n_ctx, LLM_EVAL_SLICE, m->pool, m->isa, &s->st);
     if (rc) {
         free(s);
         return rc;
@@ -143,11 +174,22 @@ int llm_session_eval(llm_session_t *s, const int32_t *tokens, size_t n, float *l
 {
     if (n == 0 || n > (size_t)1 << 30)
         return RAGD_EINVAL;
+    if (n > (size_t)(model_state_n_ctx(s->st) - model_state_n_past(s->st)))
+        return RAGD_ERANGE; /* checked up front so that nothing is evaluated */
     size_t V = (size_t)model_config(s->m->model)->n_vocab;
-    pthread_mutex_lock(&s->m->mu);
-    int rc = model_forward(s->st, tokens, (int)n, logits_all ? logits_all : s->logits,
-                           logits_all != NULL);
-    pthread_mutex_unlock(&s->m->mu);
+    for (size_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || (size_t)tokens[i] >= V)
+            return RAGD_EINVAL;
+    /* A long prompt goes in slices of LLM_EVAL_SLICE tokens, one turn each, so that other
+     * sessions' decoding steps run between them. */
+    int rc = 0;
+    for (size_t off = 0; off < n && !rc; off += LLM_EVAL_SLICE) {
+        size_t k = n - off < LLM_EVAL_SLICE ? n - off : LLM_EVAL_SLICE;
+        float *out = logits_all ? logits_all + off * V : s->logits;
+        turn_take(&s->m->turns);
+        rc = model_forward(s->st, tokens + off, (int)k, out, logits_all != NULL);
+        turn_give(&s->m->turns);
+    }
     if (rc)
         return rc;
     if (logits_all)

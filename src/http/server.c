@@ -285,10 +285,18 @@ void http_raw(struct req *r, int status, const char *content_type, const char *d
 
 void http_json(struct req *r, int status, json_t *body)
 {
-    char *s = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    char *s = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(body);
-    if (!s)
-        panic("json_dumps failed");
+    if (!s) {
+        /* A handler built no body (json_pack refused a value: a bug, not the client's fault).
+         * The request fails; the server stays up. */
+        log_json(LOG_ERROR, "response body could not be built",
+                 json_pack("{s:s, s:s}", "request_id", req_id(r), "path", req_path(r)));
+        static const char fallback[] = "{\"detail\":\"Internal server error\","
+                                       "\"code\":\"INTERNAL_ERROR\"}";
+        http_raw(r, 500, "application/json", fallback, sizeof fallback - 1);
+        return;
+    }
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, "Content-Type", "application/json");

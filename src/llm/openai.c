@@ -138,7 +138,7 @@ struct stream_ctx {
     prov_token_fn on_token;
     void *ud;
     struct sbuf text;
-    int sse, decided, stopped, done;
+    int sse, decided, stopped, done, truncated;
     int prompt_tokens, completion_tokens;
     char model[128];
 };
@@ -186,6 +186,9 @@ static int sse_line(struct stream_ctx *x, const char *l, size_t n)
         return 0;
     take_usage(x, j);
     json_t *ch = json_array_get(json_object_get(j, "choices"), 0);
+    const char *fr = json_string_value(json_object_get(ch, "finish_reason"));
+    if (fr && !strcmp(fr, "length"))
+        x->truncated = 1;
     json_t *delta = json_object_get(ch, "delta");
     const char *t = json_string_value(json_object_get(delta, "content"));
     int rc = t ? emit(x, t, strlen(t)) : 0;
@@ -247,6 +250,16 @@ static int oa_generate(void *self, const struct prov_request *req, prov_token_fn
                              req->max_tokens > 0 ? req->max_tokens : prov_max_tokens());
     if (req->temperature >= 0)
         json_object_set_new(body, "temperature", json_real(req->temperature));
+    if (req->top_p > 0)
+        json_object_set_new(body, "top_p", json_real(req->top_p));
+    if (req->has_seed)
+        json_object_set_new(body, "seed", json_integer((json_int_t)req->seed));
+    if (req->n_stop) {
+        json_t *st = json_array();
+        for (size_t i = 0; i < req->n_stop; i++)
+            json_array_append_new(st, json_string(req->stop[i]));
+        json_object_set_new(body, "stop", st);
+    }
     char *js = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     struct stream_ctx x = {.sink = {.fn = stream_sink}, .on_token = on_token, .ud = ud};
@@ -269,6 +282,9 @@ static int oa_generate(void *self, const struct prov_request *req, prov_token_fn
         json_t *msg = json_object_get(json_array_get(json_object_get(j, "choices"), 0),
                                       "message");
         const char *t = json_string_value(json_object_get(msg, "content"));
+        const char *fr = json_string_value(json_object_get(
+            json_array_get(json_object_get(j, "choices"), 0), "finish_reason"));
+        x.truncated = fr && !strcmp(fr, "length");
         if (!t) {
             snprintf(err, errcap, "upstream reply has no choices[0].message.content");
             rc = RAGD_EUNAVAIL;
@@ -282,6 +298,7 @@ static int oa_generate(void *self, const struct prov_request *req, prov_token_fn
         sse_line(&x, x.line.s, x.line.len); /* a last line without its newline */
     if (!rc) {
         res->stopped = x.stopped;
+        res->truncated = x.truncated;
         res->text = sb_take(&x.text);
         if (!res->text)
             res->text = xstrdup("");

@@ -7,6 +7,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/util.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "llm/provider.h"
@@ -49,7 +50,30 @@ static void provider_free(prov_provider_t *p)
     free(p);
 }
 
-int prov_init(char *err, size_t errcap)
+/* Finds a model named name: the path itself, else dir/name, else dir/name + suffix.
+ * 0 with *out (caller frees), or RAGD_ENOTFOUND with the places tried in err. */
+static int model_path(const char *var, const char *name, const char *dir, const char *suffix,
+                      char **out, char *err, size_t errcap)
+{
+    char *tries[3] = {xstrdup(name), dir ? xasprintf("%s/%s", dir, name) : NULL,
+                      dir && suffix ? xasprintf("%s/%s%s", dir, name, suffix) : NULL};
+    *out = NULL;
+    for (int i = 0; i < 3 && !*out; i++)
+        if (tries[i] && access(tries[i], R_OK) == 0)
+            *out = xstrdup(tries[i]);
+    int rc = *out ? 0
+                  : ragd_errf(err, errcap, RAGD_ENOTFOUND,
+                              "%s=%s: no such file or folder (looked at %s%s%s%s%s); put the "
+                              "model files there or set %s to their path - ragd downloads "
+                              "nothing",
+                              var, name, tries[0], tries[1] ? ", " : "", tries[1] ? tries[1] : "",
+                              tries[2] ? ", " : "", tries[2] ? tries[2] : "", var);
+    for (int i = 0; i < 3; i++)
+        free(tries[i]);
+    return rc;
+}
+
+int prov_init(const char *data_dir, char *err, size_t errcap)
 {
     if (!curl_ready) {
         curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -59,6 +83,12 @@ int prov_init(char *err, size_t errcap)
     context_length = (int)config_int("GENERATION_CONTEXT_LENGTH", 4096, 256, 1 << 20);
     temperature = config_double("GENERATION_TEMPERATURE", 0.7, 0, 2);
     int timeout = (int)config_int("OPENAI_TIMEOUT_SECONDS", 60, 1, 3600);
+    const char *device = config_str("MODEL_DEVICE", "cpu");
+    if (strcmp(device, "cpu"))
+        log_json(LOG_WARN, "MODEL_DEVICE is not cpu: the in-process engine runs on the CPU",
+                 json_pack("{s:s}", "MODEL_DEVICE", device));
+    char *def_dir = data_dir ? xasprintf("%s/models", data_dir) : NULL;
+    const char *dir = config_str("MODELS_DIR", def_dir);
     extractive = prov_extractive_create();
 
     const char *which = config_str("LLM_PROVIDER", "auto");
@@ -66,44 +96,55 @@ int prov_init(char *err, size_t errcap)
     const char *key = config_str("OPENAI_API_KEY", NULL);
     const char *model = config_str("OPENAI_MODEL", "gpt-4o-mini");
     const char *gguf = config_str("GENERATION_MODEL", NULL);
-    size_t gl = gguf ? strlen(gguf) : 0;
-    int have_gguf = gl > 5 && !strcmp(gguf + gl - 5, ".gguf") && access(gguf, R_OK) == 0;
+    int rc = 0;
 
     if (!strcmp(which, "auto"))
-        which = have_gguf ? "local" : (base || key) ? "openai" : "extractive";
+        which = gguf ? "local" : (base || key) ? "openai" : "extractive";
     if (!strcmp(which, "extractive")) {
         generator = extractive;
     } else if (!strcmp(which, "openai")) {
         generator = prov_openai_create(base ? base : "https://api.openai.com/v1", key, model,
                                       timeout);
     } else if (!strcmp(which, "local")) {
-        if (!gguf) {
-            snprintf(err, errcap, "LLM_PROVIDER=local needs GENERATION_MODEL (a .gguf file)");
-            return RAGD_EINVAL;
-        }
-        char why[256] = "";
-        int rc = prov_local_create(gguf, context_length, &generator, why, sizeof why);
-        if (rc) {
-            snprintf(err, errcap, "GENERATION_MODEL %s: %s", gguf, why);
-            return RAGD_EINVAL;
-        }
+        char *path = NULL, why[400] = "";
+        if (!gguf)
+            rc = ragd_errf(err, errcap, RAGD_EINVAL,
+                           "LLM_PROVIDER=local needs GENERATION_MODEL (a .gguf file)");
+        else if (model_path("GENERATION_MODEL", gguf, dir, ".gguf", &path, err, errcap))
+            rc = RAGD_EINVAL;
+        else if (prov_local_create(path, context_length, &generator, why, sizeof why))
+            rc = ragd_errf(err, errcap, RAGD_EINVAL, "GENERATION_MODEL %s: %s", path, why);
+        free(path);
     } else {
-        snprintf(err, errcap, "LLM_PROVIDER must be auto, extractive, openai or local");
-        return RAGD_EINVAL;
+        rc = ragd_errf(err, errcap, RAGD_EINVAL,
+                       "LLM_PROVIDER must be auto, extractive, openai or local");
     }
 
     const char *ebase = config_str("EMBEDDING_API_BASE", NULL);
-    if (ebase) {
+    const char *emodel = config_str("EMBEDDING_MODEL", NULL);
+    int ebatch = (int)config_int("EMBEDDING_BATCH_SIZE", 32, 1, 4096);
+    if (!rc && ebase) {
         uint32_t dim = (uint32_t)config_int("EMBEDDING_DIMENSION", 768, 1, 65536);
         embedder = prov_openai_embedder_create(
             ebase, config_str("EMBEDDING_API_KEY", key),
-            config_str("EMBEDDING_MODEL", "sentence-transformers/all-mpnet-base-v2"), dim,
+            emodel ? emodel : "sentence-transformers/all-mpnet-base-v2", dim,
             (int)config_int("EMBEDDING_TIMEOUT_SECONDS", 60, 1, 3600));
+    } else if (!rc && emodel) {
+        char *path = NULL, why[400] = "";
+        if (model_path("EMBEDDING_MODEL", emodel, dir, NULL, &path, err, errcap))
+            rc = RAGD_EINVAL;
+        else if (prov_local_embedder_create(path, ebatch, &embedder, why, sizeof why))
+            rc = ragd_errf(err, errcap, RAGD_EINVAL, "EMBEDDING_MODEL %s: %s", path, why);
+        free(path);
     }
+    free(def_dir);
+    if (rc)
+        return rc;
     log_json(LOG_INFO, "models",
-             json_pack("{s:s, s:s, s:s}", "generator", generator->ops->name, "model",
+             json_pack("{s:s, s:s, s:s, s:s}", "generator", generator->ops->name, "model",
                        generator->ops->model(generator->self), "embedder",
-                       embedder ? embedder->ops->name : "none"));
+                       embedder ? embedder->ops->name : "none", "embedding_model",
+                       embedder ? embedder->ops->model(embedder->self) : ""));
     return 0;
 }
 
@@ -147,6 +188,25 @@ prov_embedder_t *prov_embedder(void)
     return embedder;
 }
 
+/* Text from a model is not always valid UTF-8 (a random or confused model can stop inside a
+ * multi-byte character): callers get it with such bytes replaced by U+FFFD. */
+struct clean_relay {
+    prov_token_fn fn;
+    void *ud;
+};
+
+static int clean_piece(void *ud, const char *text, size_t len)
+{
+    struct clean_relay *c = ud;
+    if (utf8_valid(text, len))
+        return c->fn(c->ud, text, len);
+    size_t n;
+    char *t = utf8_sanitize(text, len, &n);
+    int rc = c->fn(c->ud, t, n);
+    free(t);
+    return rc;
+}
+
 int prov_generate(prov_provider_t *p, const struct prov_request *req, prov_token_fn on_token,
                  void *ud, struct prov_result *res, char *err, size_t errcap)
 {
@@ -155,7 +215,14 @@ int prov_generate(prov_provider_t *p, const struct prov_request *req, prov_token
         r.temperature = temperature;
     if (r.max_tokens <= 0)
         r.max_tokens = max_tokens;
-    return p->ops->generate(p->self, &r, on_token, ud, res, err, errcap);
+    struct clean_relay c = {on_token, ud};
+    int rc = p->ops->generate(p->self, &r, on_token ? clean_piece : NULL, &c, res, err, errcap);
+    if (!rc && res->text && !utf8_valid(res->text, strlen(res->text))) {
+        char *t = utf8_sanitize(res->text, strlen(res->text), NULL);
+        free(res->text);
+        res->text = t;
+    }
+    return rc;
 }
 
 int prov_count_tokens(prov_provider_t *p, const char *text, size_t len)
@@ -171,6 +238,13 @@ int prov_embed(prov_embedder_t *e, const char *const *texts, size_t n, float *ou
         return RAGD_EUNAVAIL;
     }
     return e->ops->embed(e->self, texts, n, out, err, errcap);
+}
+
+int prov_embed_count_tokens(prov_embedder_t *e, const char *text, size_t len)
+{
+    if (e && e->ops->count_tokens)
+        return e->ops->count_tokens(e->self, text, len);
+    return prov_estimate_tokens(text, len);
 }
 
 json_t *prov_health(void)

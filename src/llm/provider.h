@@ -13,10 +13,15 @@
  *   OPENAI_API_KEY, OPENAI_MODEL (default gpt-4o-mini), OPENAI_TIMEOUT_SECONDS (60)
  *   GENERATION_MODEL    path of a .gguf file for the local engine
  *   GENERATION_MAX_TOKENS (512), GENERATION_CONTEXT_LENGTH (4096), GENERATION_TEMPERATURE (0.7)
+ *   GENERATION_PARALLEL (2 sessions), GENERATION_QUEUE_SIZE (8), GENERATION_TOP_P (0.9),
+ *   GENERATION_TOP_K (40), GENERATION_REPETITION_PENALTY (1.05), GENERATION_THREADS (cores)
  *   EMBEDDING_API_BASE, EMBEDDING_API_KEY (default OPENAI_API_KEY), EMBEDDING_MODEL,
  *   EMBEDDING_DIMENSION (768), EMBEDDING_BATCH_SIZE (32)
- * auto picks local when GENERATION_MODEL names a readable .gguf file, else openai when
- * OPENAI_API_BASE or OPENAI_API_KEY is set, else extractive.
+ *   MODEL_DEVICE        cpu (the engine runs on the CPU; cuda/mps are accepted with a warning)
+ * Generation: auto picks local when GENERATION_MODEL is set, else openai when OPENAI_API_BASE
+ * or OPENAI_API_KEY is set, else extractive. Embeddings: EMBEDDING_API_BASE selects the
+ * OpenAI-compatible endpoint (EMBEDDING_MODEL is then the remote model's name); otherwise a
+ * set EMBEDDING_MODEL names a local BERT/MPNet encoder; unset: no embedder.
  *
  * Everything here is thread-safe: providers are created once and called from any thread. */
 #ifndef RAGD_LLM_PROVIDER_H
@@ -52,6 +57,11 @@ struct prov_request {
     enum prov_task task;
     int max_tokens;     /* 0 = GENERATION_MAX_TOKENS */
     double temperature; /* < 0 = configured default */
+    double top_p;       /* 0 = configured default (GENERATION_TOP_P); else (0, 1] */
+    uint64_t seed;      /* sampling seed; 0 = a fresh random one */
+    int has_seed;       /* seed was given by the caller (0 is then a seed like any other) */
+    const char *const *stop; /* stop strings (not part of the answer); may be NULL */
+    size_t n_stop;
 };
 
 /* Receives output text as it is produced. Return non-zero to stop (client gone). */
@@ -62,6 +72,8 @@ struct prov_result {
     int prompt_tokens, completion_tokens;
     char model[128];
     int stopped; /* the token callback asked to stop */
+    int truncated; /* the answer ended at max_tokens or the context, not by itself */
+    double ttft_s; /* seconds from the call to the first output text (0 when none) */
 };
 void prov_result_free(struct prov_result *r);
 
@@ -69,7 +81,8 @@ struct prov_provider_ops {
     const char *name;
     /* Generates for req, calling on_token (may be NULL) for each piece. 0 and *res filled, or
      * RAGD_EUNAVAIL (upstream unreachable / failed), RAGD_ETIMEOUT, RAGD_EINVAL (prompt too
-     * long), with a one-line reason in err. */
+     * long), RAGD_ELIMIT (the local generation queue is full: answer 503 with Retry-After,
+     * do not fall back), with a one-line reason in err. */
     int (*generate)(void *self, const struct prov_request *req, prov_token_fn on_token, void *ud,
                     struct prov_result *res, char *err, size_t errcap);
     /* Tokens in text by the provider's tokenizer or an estimate. Cannot fail. */
@@ -94,6 +107,8 @@ struct prov_embedder_ops {
     int (*embed)(void *self, const char *const *texts, size_t n, float *out, char *err,
                  size_t errcap);
     const char *(*model)(void *self);
+    /* Tokens the embedder runs for text (after truncation); NULL: estimated. Cannot fail. */
+    int (*count_tokens)(void *self, const char *text, size_t len);
     void (*free)(void *self);
 };
 
@@ -105,10 +120,13 @@ typedef struct prov_embedder {
 
 /* ---- configuration ---- */
 
-/* Creates the configured providers. Returns 0, or RAGD_EINVAL with a message in err for a
+/* Creates the configured providers. Model names (GENERATION_MODEL, EMBEDDING_MODEL for the
+ * local encoder) are paths: as given, else under MODELS_DIR (default data_dir/models), for
+ * generation also with ".gguf" appended; the seed's hub names work once the files are put
+ * there. Nothing is downloaded. Returns 0, or RAGD_EINVAL with a message in err for a
  * configuration that names a provider it cannot build (LLM_PROVIDER=openai without a base,
- * local with an unreadable model file). */
-int prov_init(char *err, size_t errcap);
+ * a model that is not found or does not load: the message says where it was looked for). */
+int prov_init(const char *data_dir, char *err, size_t errcap);
 void prov_shutdown(void);
 
 /* The generator in use (never NULL after prov_init) and the extractive one, used as the
@@ -124,6 +142,8 @@ int prov_generate(prov_provider_t *p, const struct prov_request *req, prov_token
 int prov_count_tokens(prov_provider_t *p, const char *text, size_t len);
 int prov_embed(prov_embedder_t *e, const char *const *texts, size_t n, float *out, char *err,
               size_t errcap);
+/* Tokens of text as e counts them (see count_tokens). Cannot fail. */
+int prov_embed_count_tokens(prov_embedder_t *e, const char *text, size_t len);
 
 /* Configured generation limits. */
 int prov_max_tokens(void);
@@ -144,6 +164,10 @@ prov_embedder_t *prov_openai_embedder_create(const char *base, const char *key, 
 /* Local engine; RAGD_E* of llm_model_load with a reason in err. */
 int prov_local_create(const char *path, int n_ctx, prov_provider_t **out, char *err,
                      size_t errcap);
+/* Local sentence encoder (a BERT GGUF or a BERT/MPNet Hugging Face folder) embedding batch
+ * texts per forward pass; RAGD_E* of encoder_load with a reason in err. */
+int prov_local_embedder_create(const char *path, int batch, prov_embedder_t **out, char *err,
+                              size_t errcap);
 
 /* Approximate token count for providers without a tokenizer: about 4 bytes per token.
  * Cannot fail. */

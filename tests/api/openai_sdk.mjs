@@ -1,0 +1,63 @@
+// The official openai npm package, unchanged, pointed at a running ragd. Run by
+// tests/api/test_models.py with RAGD_BASE_URL, RAGD_TOKEN, RAGD_CHAT_MODEL, RAGD_EMBED_MODEL.
+import assert from "node:assert/strict";
+import OpenAI from "openai";
+
+const client = new OpenAI({ baseURL: process.env.RAGD_BASE_URL, apiKey: process.env.RAGD_TOKEN,
+                            maxRetries: 0 });
+const chatModel = process.env.RAGD_CHAT_MODEL;
+const embedModel = process.env.RAGD_EMBED_MODEL;
+
+// Models.
+const ids = [];
+for await (const m of client.models.list()) ids.push(m.id);
+assert.ok(ids.includes(chatModel) && ids.includes(embedModel), `models: ${ids}`);
+assert.equal((await client.models.retrieve(embedModel)).id, embedModel);
+
+// A completion.
+const c = await client.chat.completions.create({
+  model: chatModel, messages: [{ role: "user", content: "Hello" }], max_tokens: 5, seed: 4,
+});
+assert.equal(c.object, "chat.completion");
+assert.equal(c.choices[0].message.role, "assistant");
+assert.ok(["stop", "length"].includes(c.choices[0].finish_reason));
+assert.ok(c.usage.completion_tokens > 0 && c.usage.completion_tokens <= 5);
+
+// The same request streamed gives the same text.
+const stream = await client.chat.completions.create({
+  model: chatModel, messages: [{ role: "user", content: "Hello" }], max_tokens: 5, seed: 4,
+  stream: true, stream_options: { include_usage: true },
+});
+let text = "", finish = null, usage = null;
+for await (const chunk of stream) {
+  if (chunk.usage) usage = chunk.usage;
+  const ch = chunk.choices[0];
+  if (!ch) continue;
+  text += ch.delta.content ?? "";
+  if (ch.finish_reason) finish = ch.finish_reason;
+}
+assert.equal(text, c.choices[0].message.content);
+assert.equal(finish, c.choices[0].finish_reason);
+assert.equal(usage.completion_tokens, c.usage.completion_tokens);
+
+// Embeddings: the SDK asks for base64 by default and decodes it.
+const e = await client.embeddings.create({ model: embedModel, input: ["ice", "fire"] });
+assert.equal(e.data.length, 2);
+const v = e.data[0].embedding;
+assert.equal(v.length, 64);
+const norm = Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+assert.ok(Math.abs(norm - 1) < 1e-3, `norm ${norm}`);
+const f = await client.embeddings.create({ model: embedModel, input: "ice",
+                                           encoding_format: "float" });
+assert.ok(Math.abs(f.data[0].embedding[0] - v[0]) < 1e-5);
+
+// Errors arrive as the SDK's typed errors.
+await assert.rejects(
+  client.chat.completions.create({ model: "no-such-model", messages: [{ role: "user", content: "x" }] }),
+  (err) => err instanceof OpenAI.NotFoundError && err.status === 404);
+const anonymous = new OpenAI({ baseURL: process.env.RAGD_BASE_URL, apiKey: "not-a-token",
+                               maxRetries: 0 });
+await assert.rejects(anonymous.models.list(),
+                     (err) => err instanceof OpenAI.AuthenticationError && err.status === 401);
+
+console.log("openai sdk: all checks passed");

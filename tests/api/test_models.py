@@ -1,0 +1,363 @@
+"""Models served by ragd: tiny random models written by `ragd model mktiny` configured as
+GENERATION_MODEL and EMBEDDING_MODEL. Documents are embedded and found by the vector route,
+chat answers through the local generator (also streamed), the OpenAI-compatible /v1 API
+(with the official `openai` npm package when npm can install it), the bounded generation
+queue, cancellation when the client goes away, and the model figures in health and metrics."""
+import base64
+import http.client
+import json
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+from kb_helpers import enterprise_user, parse_sse, private_server, upload_ready
+from ragd_client import BIN, ROOT
+
+MODELS = tempfile.mkdtemp(prefix="ragd-models-")
+LLM = os.path.join(MODELS, "tiny-qwen3.gguf")
+ENC = os.path.join(MODELS, "tiny-bert.gguf")
+
+
+def setup_module():
+    for args in (("--arch", "qwen3", "--out", LLM, "--seed", "7"),
+                 ("--arch", "bert", "--out", ENC, "--seed", "8")):
+        p = subprocess.run([BIN, "model", "mktiny", *args], capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+
+
+def teardown_module():
+    shutil.rmtree(MODELS, True)
+
+
+def model_env(**extra):
+    env = {"GENERATION_MODEL": LLM, "EMBEDDING_MODEL": ENC, "GENERATION_CONTEXT_LENGTH": "2048",
+           "GENERATION_MAX_TOKENS": "24", "RATE_LIMIT_BILLING": "1000/60"}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def served():
+    s = private_server(**model_env())
+    tok = enterprise_user(s, "models@example.com")
+    yield s, tok
+    s.stop()
+
+
+def complete(s, tok, **body):
+    body.setdefault("model", "tiny-qwen3.gguf")
+    body.setdefault("messages", [{"role": "user", "content": "Say something."}])
+    return s.post("/v1/chat/completions", body, token=tok, timeout=120)
+
+
+def test_models_listed_and_health(served):
+    s, tok = served
+    r = s.get("/v1/models", token=tok)
+    assert r.status == 200, r
+    ids = {m["id"]: m for m in r.json["data"]}
+    assert r.json["object"] == "list"
+    assert ids["tiny-qwen3.gguf"]["object"] == "model" and ids["tiny-bert.gguf"]
+    assert s.get("/v1/models/tiny-bert.gguf", token=tok).json["id"] == "tiny-bert.gguf"
+    assert s.get("/v1/models/gpt-4", token=tok).json["code"] == "MODEL_NOT_FOUND"
+    assert s.get("/v1/models").status == 401
+    h = s.get("/health/detailed").json["services"]["models"]
+    gen, emb = h["generator"], h["embedder"]
+    assert gen["provider"] == "local" and gen["model"] == "tiny-qwen3.gguf"
+    assert gen["queue_capacity"] == 8 and gen["parallel"] == 2 and gen["device"] == "cpu"
+    assert emb["provider"] == "local" and emb["dimension"] == 64
+
+
+def test_documents_embedded_and_found_by_vector_route(served):
+    s, tok = served
+    doc = upload_ready(s, tok, "Glaciers carve U-shaped valleys as the ice slowly flows "
+                               "downhill under its own weight.", title="Glaciers")
+    assert doc["status"] == "ready" and doc["chunk_count"] == 1, doc
+    r = s.post("/search/semantic", {"query": "Glaciers carve U-shaped valleys", "top_k": 3},
+               token=tok)
+    assert r.status == 200, r
+    assert r.json["search_type"] == "vector"
+    assert r.json["results"] and r.json["results"][0]["title"] == "Glaciers"
+    h = s.get("/health/detailed").json["services"]["indexes"]
+    assert h["vectors"] >= 1
+
+
+def test_chat_through_local_generator_json_and_stream(served):
+    s, tok = served
+    r = s.post("/chat/message", {"message": "What do glaciers carve?", "debug_mode": True},
+               token=tok, timeout=120)
+    assert r.status == 200, r
+    assert r.json["debug_info"]["provider"] == "local"
+    assert r.json["debug_info"]["fallback_applied"] is False
+    assert r.json["tokens_used"] > 0
+    r = s.post("/chat/message", {"message": "What do glaciers carve?", "stream": True},
+               token=tok, timeout=120)
+    assert r.status == 200 and r.header("Content-Type").startswith("text/event-stream"), r
+    ev = parse_sse(r.body)
+    tokens = [e for e in ev if isinstance(e, dict) and e.get("type") == "token"]
+    done = [e for e in ev if isinstance(e, dict) and e.get("type") == "done"]
+    assert tokens and len(done) == 1 and ev[-1] == "[DONE]"
+    assert "".join(t["content"] for t in tokens) == done[0]["answer"]
+
+
+def test_chat_completion_json(served):
+    s, tok = served
+    before = s.get("/billing/usage", token=tok).json["messages_this_month"]
+    r = complete(s, tok, max_tokens=8, seed=11, temperature=0.8)
+    assert r.status == 200, r
+    j = r.json
+    assert j["object"] == "chat.completion" and j["id"].startswith("chatcmpl-")
+    assert j["model"] == "tiny-qwen3.gguf"
+    ch = j["choices"][0]
+    assert ch["index"] == 0 and ch["message"]["role"] == "assistant"
+    assert ch["finish_reason"] in ("stop", "length")
+    u = j["usage"]
+    assert u["prompt_tokens"] > 0 and 0 < u["completion_tokens"] <= 8
+    assert u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"]
+    # The same seed reproduces the same text; usage is recorded as a message.
+    again = complete(s, tok, max_tokens=8, seed=11, temperature=0.8)
+    assert again.json["choices"][0]["message"]["content"] == ch["message"]["content"]
+    assert s.get("/billing/usage", token=tok).json["messages_this_month"] == before + 2
+    # Content as an array of text parts, a system message, stop strings accepted.
+    r = complete(s, tok, max_tokens=4, stop=["\n\n", "END"],
+                 messages=[{"role": "system", "content": "Be brief."},
+                           {"role": "user", "content": [{"type": "text", "text": "Hi"}]}])
+    assert r.status == 200, r
+
+
+def test_chat_completion_stream(served):
+    s, tok = served
+    r = complete(s, tok, max_tokens=6, seed=3, stream=True,
+                 stream_options={"include_usage": True})
+    assert r.status == 200, r
+    assert r.header("Content-Type").startswith("text/event-stream")
+    ev = parse_sse(r.body)
+    assert ev[-1] == "[DONE]"
+    chunks = ev[:-1]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert len({c["id"] for c in chunks}) == 1
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    finals = [c for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
+    assert len(finals) == 1 and finals[0]["choices"][0]["finish_reason"] == "length"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 6
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    plain = complete(s, tok, max_tokens=6, seed=3)
+    assert plain.json["choices"][0]["message"]["content"] == text
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"messages": []}, "messages"),
+    ({"messages": [{"role": "wizard", "content": "x"}]}, "messages"),
+    ({"messages": [{"role": "user", "content": 5}]}, "messages"),
+    ({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "messages"),
+    ({"messages": [{"role": "user", "content": "x", "tool_calls": []}]}, "messages"),
+    ({"temperature": 3}, "temperature"),
+    ({"max_tokens": 0}, "max_tokens"),
+    ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
+    ({"stop": 7}, "stop"),
+    ({"n": 2}, "n"),
+    ({"logit_bias": {}}, "body"),  # unknown fields are refused by name
+    ({"stream_options": {"x": 1}}, "stream_options"),
+])
+def test_chat_completion_bad_input(served, body, field):
+    s, tok = served
+    before = s.get("/billing/usage", token=tok).json["messages_this_month"]
+    r = complete(s, tok, **body)
+    assert r.status == 422, r
+    assert r.json["code"] == "VALIDATION_ERROR" and r.json["field"] == field
+    assert list(body)[0] in r.json["detail"]
+    assert s.get("/billing/usage", token=tok).json["messages_this_month"] == before
+
+
+def test_unknown_model_and_auth(served):
+    s, tok = served
+    r = complete(s, tok, model="gpt-4o")
+    assert r.status == 404 and r.json["code"] == "MODEL_NOT_FOUND"
+    r = s.post("/v1/chat/completions", {"model": "tiny-qwen3.gguf", "messages": []})
+    assert r.status == 401 and r.header("WWW-Authenticate") == "Bearer"
+
+
+def test_free_plan_quota_applies(served):
+    s, _ = served
+    s.register("oai-free@example.com")
+    tok = s.login("oai-free@example.com", "password123")
+    codes = [complete(s, tok, max_tokens=1).status for _ in range(11)]
+    assert codes[:10] == [200] * 10 and codes[10] == 429, codes
+
+
+def test_embeddings_float_base64_and_errors(served):
+    s, tok = served
+    r = s.post("/v1/embeddings", {"model": "tiny-bert.gguf", "input": ["hello world", "ice"]},
+               token=tok)
+    assert r.status == 200, r
+    d = r.json["data"]
+    assert [x["index"] for x in d] == [0, 1] and r.json["model"] == "tiny-bert.gguf"
+    assert all(len(x["embedding"]) == 64 for x in d)
+    norm = sum(v * v for v in d[0]["embedding"]) ** 0.5
+    assert abs(norm - 1) < 1e-3
+    assert r.json["usage"]["prompt_tokens"] >= 4
+    r2 = s.post("/v1/embeddings", {"model": "tiny-bert.gguf", "input": "hello world",
+                                   "encoding_format": "base64"}, token=tok)
+    raw = base64.b64decode(r2.json["data"][0]["embedding"])
+    vec = struct.unpack("<64f", raw)
+    assert max(abs(a - b) for a, b in zip(vec, d[0]["embedding"])) < 1e-5
+    for body, field in (({"input": []}, "input"), ({"input": [1, 2]}, "input"),
+                        ({"input": ""}, "input"), ({"input": "x", "dimensions": 3}, "dimensions"),
+                        ({"input": "x", "encoding_format": "hex"}, "encoding_format")):
+        r = s.post("/v1/embeddings", {"model": "tiny-bert.gguf", **body}, token=tok)
+        assert r.status == 422 and r.json["field"] == field, (body, r)
+    r = s.post("/v1/embeddings", {"model": "text-embedding-3-small", "input": "x"}, token=tok)
+    assert r.status == 404
+
+
+def test_no_models_configured():
+    s = private_server()
+    try:
+        tok = enterprise_user(s, "nomodel@example.com")
+        assert s.get("/v1/models", token=tok).json["data"] == []
+        r = complete(s, tok)
+        assert r.status == 503 and r.json["code"] == "MODEL_NOT_CONFIGURED"
+        r = s.post("/v1/embeddings", {"model": "x", "input": "x"}, token=tok)
+        assert r.status == 503 and r.json["code"] == "MODEL_NOT_CONFIGURED"
+    finally:
+        s.stop()
+
+
+def test_missing_model_file_is_a_clear_start_error():
+    from ragd_client import Server
+    with pytest.raises(AssertionError) as e:
+        Server(env={"GENERATION_MODEL": "Qwen/Qwen3-1.7B"})
+    msg = str(e.value)
+    assert "GENERATION_MODEL=Qwen/Qwen3-1.7B" in msg and "downloads nothing" in msg
+    assert "models/Qwen/Qwen3-1.7B.gguf" in msg
+
+
+LONG = 1900  # tokens: the greedy answer of the tiny model to STORY runs this long (checked)
+STORY = [{"role": "user", "content": "Tell a long story."}]
+
+
+def open_stream(s, tok, max_tokens):
+    conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=120)
+    body = json.dumps({"model": "tiny-qwen3.gguf", "max_tokens": max_tokens, "stream": True,
+                       "temperature": 0, "messages": STORY})
+    conn.request("POST", "/v1/chat/completions", body=body,
+                 headers={"Authorization": f"Bearer {tok}", "Content-Type": "application/json"})
+    return conn, conn.getresponse()
+
+
+def generator_health(s):
+    return s.get("/health/detailed").json["services"]["models"]["generator"]
+
+
+def check_long_answer(s, tok):
+    """The greedy answer to STORY does not end before LONG tokens (no early end-of-text), so
+    the timing tests below measure what they claim to."""
+    r = complete(s, tok, max_tokens=LONG, temperature=0, messages=STORY)
+    assert r.status == 200, r
+    assert r.json["usage"]["completion_tokens"] == LONG, r.json["usage"]
+    assert r.json["choices"][0]["finish_reason"] == "length"
+
+
+def test_queue_full_503_and_disconnect_cancels():
+    # One session and no queue: while a long stream runs, the next request is refused.
+    s = private_server(**model_env(GENERATION_PARALLEL="1", GENERATION_QUEUE_SIZE="0",
+                                   GENERATION_MAX_TOKENS="4096"))
+    try:
+        tok = enterprise_user(s, "queue@example.com")
+        check_long_answer(s, tok)
+        before = generator_health(s)["generated_tokens"]
+        conn, resp = open_stream(s, tok, LONG)
+        assert resp.status == 200
+        resp.fp.readline()  # the role chunk: the generation is running
+        r = complete(s, tok, max_tokens=2)
+        assert r.status == 503 and r.json["code"] == "GENERATION_BUSY", r
+        assert int(r.header("Retry-After")) > 0
+        r = s.post("/chat/message", {"message": "hello", "enable_rag": False}, token=tok)
+        assert r.status == 503 and r.json["code"] == "GENERATION_BUSY", r
+        assert generator_health(s)["rejected"] >= 2
+        # The client goes away: the generation stops long before its LONG tokens.
+        conn.sock.shutdown(2)
+        conn.close()
+        deadline = time.time() + 30
+        while generator_health(s)["active"] and time.time() < deadline:
+            time.sleep(0.02)
+        g = generator_health(s)
+        assert g["active"] == 0 and g["generated_tokens"] - before < LONG, g
+        assert complete(s, tok, max_tokens=2).status == 200
+        metrics = s.get("/metrics").body
+        assert "ragd_generation_tokens_total" in metrics
+        assert "ragd_generation_queue_depth" in metrics
+    finally:
+        s.stop()
+
+
+def test_concurrent_streams_interleave():
+    s = private_server(**model_env(GENERATION_PARALLEL="2", GENERATION_QUEUE_SIZE="4",
+                                   GENERATION_MAX_TOKENS="4096"))
+    try:
+        tok = enterprise_user(s, "streams@example.com")
+        check_long_answer(s, tok)
+        arrivals = []  # (stream index, time) of each content chunk
+        started = threading.Event()
+        lock = threading.Lock()
+
+        def run(i, n):
+            conn, resp = open_stream(s, tok, n)
+            assert resp.status == 200
+            for line in resp:
+                if line.startswith(b"data: {") and b'"content"' in line:
+                    with lock:
+                        arrivals.append((i, time.time()))
+                    started.set()
+            conn.close()
+
+        long_one = threading.Thread(target=run, args=(0, LONG))
+        long_one.start()
+        assert started.wait(60)
+        short = threading.Thread(target=run, args=(1, 30))
+        short.start()
+        short.join(120)
+        long_one.join(120)
+        assert sum(1 for i, _ in arrivals if i == 1) >= 30
+        last_short = max(t for i, t in arrivals if i == 1)
+        # The short answer was complete while the long one, started first, still ran.
+        assert any(i == 0 and t > last_short for i, t in arrivals)
+    finally:
+        s.stop()
+
+
+def npm_openai():
+    """Installs the official openai npm package (version 4: runs on Node 18+) into the build
+    directory once; None when node/npm or the registry is not available."""
+    if not shutil.which("node") or not shutil.which("npm"):
+        return None
+    d = os.path.join(ROOT, "build", "npm-openai")
+    if not os.path.isdir(os.path.join(d, "node_modules", "openai")):
+        os.makedirs(d, exist_ok=True)
+        p = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", d,
+                            "openai@4"], capture_output=True, text=True, timeout=300)
+        if p.returncode != 0:
+            return None
+    return d
+
+
+def test_official_openai_sdk(served):
+    d = npm_openai()
+    if d is None:
+        pytest.skip("node/npm or the npm registry is not available: the openai SDK test "
+                    "cannot run here")
+    s, tok = served
+    script = os.path.join(os.path.dirname(__file__), "openai_sdk.mjs")
+    env = dict(os.environ, NODE_PATH=os.path.join(d, "node_modules"),
+               RAGD_BASE_URL=f"http://127.0.0.1:{s.port}/v1", RAGD_TOKEN=tok,
+               RAGD_CHAT_MODEL="tiny-qwen3.gguf", RAGD_EMBED_MODEL="tiny-bert.gguf")
+    shutil.copy(script, os.path.join(d, "openai_sdk.mjs"))
+    p = subprocess.run(["node", os.path.join(d, "openai_sdk.mjs")], env=env,
+                       capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "openai sdk: all checks passed" in p.stdout
