@@ -48,17 +48,17 @@ static json_t *model_obj(const char *id, const char *kind)
 static void models_list(struct req *r)
 {
     json_t *data = json_array();
-    if (generator_id())
-        json_array_append_new(data, model_obj(generator_id(), "chat"));
-    if (embedder_id())
-        json_array_append_new(data, model_obj(embedder_id(), "embedding"));
+    if (generator_id()) json_array_append_new(data, model_obj(generator_id(), "chat"));
+    if (embedder_id()) json_array_append_new(data, model_obj(embedder_id(), "embedding"));
     http_json(r, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
 }
 
 static void model_not_found(struct req *r, const char *id)
 {
-    http_error(r, 404, "MODEL_NOT_FOUND", "The model '%s' does not exist; GET /v1/models lists "
-               "the models this server runs", id);
+    http_error(r, 404, "MODEL_NOT_FOUND",
+               "The model '%s' does not exist; GET /v1/models lists "
+               "the models this server runs",
+               id);
 }
 
 static void model_get(struct req *r)
@@ -120,23 +120,27 @@ static void completion_free(void *p)
  * new string, or NULL after answering 422. */
 static char *content_text(struct req *r, json_t *content, size_t i)
 {
-    if (json_is_string(content))
-        return xstrdup(json_string_value(content));
+    if (json_is_string(content)) return xstrdup(json_string_value(content));
     if (!json_is_array(content) || !json_array_size(content)) {
-        api_invalid(r, "messages", "messages[%zu].content must be a string or an array of "
-                    "text parts", i);
+        api_invalid(r, "messages",
+                    "messages[%zu].content must be a string or an array of "
+                    "text parts",
+                    i);
         return NULL;
     }
     struct sbuf b;
     sb_init(&b);
     size_t k;
     json_t *part;
-    json_array_foreach(content, k, part) {
+    json_array_foreach(content, k, part)
+    {
         const char *type = json_string_value(json_object_get(part, "type"));
         json_t *text = json_object_get(part, "text");
         if (!type || strcmp(type, "text") || !json_is_string(text)) {
-            api_invalid(r, "messages", "messages[%zu].content[%zu] must be {type: \"text\", "
-                        "text: string}; other part types are not supported", i, k);
+            api_invalid(r, "messages",
+                        "messages[%zu].content[%zu] must be {type: \"text\", "
+                        "text: string}; other part types are not supported",
+                        i, k);
             sb_free(&b);
             return NULL;
         }
@@ -152,27 +156,30 @@ static int completion_parse(struct req *r, json_t *b, struct completion *c)
 {
     size_t i;
     json_t *m;
-    json_array_foreach(json_object_get(b, "messages"), i, m) {
+    json_array_foreach(json_object_get(b, "messages"), i, m)
+    {
         const char *role = json_string_value(json_object_get(m, "role"));
         int known = 0;
         for (int k = 0; role && roles[k]; k++)
             known |= !strcmp(role, roles[k]);
         if (!json_is_object(m) || !known) {
-            api_invalid(r, "messages", "messages[%zu] must be an object whose role is system, "
-                        "developer, user or assistant", i);
+            api_invalid(r, "messages",
+                        "messages[%zu] must be an object whose role is system, "
+                        "developer, user or assistant",
+                        i);
             return -1;
         }
         const char *key;
         json_t *v;
-        json_object_foreach(m, key, v) {
+        json_object_foreach(m, key, v)
+        {
             if (strcmp(key, "role") && strcmp(key, "content") && strcmp(key, "name")) {
                 api_invalid(r, "messages", "messages[%zu].%s is not supported", i, key);
                 return -1;
             }
         }
         char *text = content_text(r, json_object_get(m, "content"), i);
-        if (!text)
-            return -1;
+        if (!text) return -1;
         c->texts[c->n] = text;
         c->msgs[c->n] = (struct prov_message){strcmp(role, "developer") ? role : "system", text};
         c->n++;
@@ -182,9 +189,11 @@ static int completion_parse(struct req *r, json_t *b, struct completion *c)
         c->stop[c->n_stop++] = json_string_value(stop);
     } else if (json_is_array(stop) && json_array_size(stop) <= MAX_STOP) {
         json_t *s;
-        json_array_foreach(stop, i, s) {
+        json_array_foreach(stop, i, s)
+        {
             if (!json_is_string(s) || !json_string_length(s)) {
-                api_invalid(r, "stop", "stop must be a string or an array of up to 4 non-empty "
+                api_invalid(r, "stop",
+                            "stop must be a string or an array of up to 4 non-empty "
                             "strings");
                 return -1;
             }
@@ -198,9 +207,11 @@ static int completion_parse(struct req *r, json_t *b, struct completion *c)
     if (so && json_is_object(so)) {
         const char *key;
         json_t *v;
-        json_object_foreach(so, key, v) {
+        json_object_foreach(so, key, v)
+        {
             if (strcmp(key, "include_usage") || !json_is_boolean(v)) {
-                api_invalid(r, "stream_options", "stream_options may only hold "
+                api_invalid(r, "stream_options",
+                            "stream_options may only hold "
                             "include_usage (bool)");
                 return -1;
             }
@@ -238,28 +249,25 @@ static int sse_json(struct req *r, json_t *event)
 static json_t *chunk(const struct completion *c, json_t *delta, const char *finish)
 {
     return json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:s?}]}", "id", c->id, "object",
-                     "chat.completion.chunk", "created", (json_int_t)c->created, "model",
-                     c->model, "choices", "index", 0, "delta", delta, "finish_reason", finish);
+                     "chat.completion.chunk", "created", (json_int_t)c->created, "model", c->model,
+                     "choices", "index", 0, "delta", delta, "finish_reason", finish);
 }
 
 /* The first chunk carries the role; it goes out with the first text so that a request the
  * generator refuses still gets a plain HTTP error. */
 static void stream_open(struct completion *c)
 {
-    if (c->open)
-        return;
+    if (c->open) return;
     c->open = 1;
     http_stream_begin(c->r, "text/event-stream");
-    if (sse_json(c->r, chunk(c, json_pack("{s:s, s:s}", "role", "assistant", "content", ""),
-                             NULL)))
+    if (sse_json(c->r, chunk(c, json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL)))
         c->gone = 1;
 }
 
 static int on_piece(void *ud, const char *text, size_t len)
 {
     struct completion *c = ud;
-    if (c->gone)
-        return -1;
+    if (c->gone) return -1;
     stream_open(c);
     if (!c->gone && sse_json(c->r, chunk(c, json_pack("{s:s%}", "content", text, len), NULL)))
         c->gone = 1;
@@ -268,8 +276,8 @@ static int on_piece(void *ud, const char *text, size_t len)
 
 static json_t *usage_obj(const struct prov_result *res)
 {
-    return json_pack("{s:i, s:i, s:i}", "prompt_tokens", res->prompt_tokens,
-                     "completion_tokens", res->completion_tokens, "total_tokens",
+    return json_pack("{s:i, s:i, s:i}", "prompt_tokens", res->prompt_tokens, "completion_tokens",
+                     res->completion_tokens, "total_tokens",
                      res->prompt_tokens + res->completion_tokens);
 }
 
@@ -277,12 +285,12 @@ static json_t *usage_obj(const struct prov_result *res)
 static void charge(struct req *r, const struct completion *c, const struct prov_result *res,
                    int64_t t0)
 {
-    billing_usage_extra(
-        r, json_pack("{s:s, s:s, s:I, s:I, s:b, s:s}", "message_id", c->id, "endpoint",
-                     "/v1/chat/completions", "tokens_used",
-                     (json_int_t)(res->prompt_tokens + res->completion_tokens),
-                     "processing_time_ms", (json_int_t)((time_mono_ns() - t0) / 1000000),
-                     "rag_enabled", 0, "model", c->model));
+    billing_usage_extra(r, json_pack("{s:s, s:s, s:I, s:I, s:b, s:s}", "message_id", c->id,
+                                     "endpoint", "/v1/chat/completions", "tokens_used",
+                                     (json_int_t)(res->prompt_tokens + res->completion_tokens),
+                                     "processing_time_ms",
+                                     (json_int_t)((time_mono_ns() - t0) / 1000000), "rag_enabled",
+                                     0, "model", c->model));
     int rc = billing_commit(r);
     if (rc)
         log_json(LOG_ERROR, "completion usage not recorded",
@@ -309,8 +317,7 @@ static void completion_work(struct req *r)
     int64_t t0 = time_mono_ns();
     struct prov_result res = {0};
     char err[512] = "";
-    if (c->stream)
-        billing_hold_manual(r);
+    if (c->stream) billing_hold_manual(r);
     int rc = prov_generate(g, &c->preq, c->stream ? on_piece : NULL, c, &res, err, sizeof err);
     if (!c->stream) {
         if (rc) {
@@ -321,9 +328,9 @@ static void completion_work(struct req *r)
                       json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:s}, s:s}], s:o}", "id",
                                 c->id, "object", "chat.completion", "created",
                                 (json_int_t)c->created, "model", c->model, "choices", "index", 0,
-                                "message", "role", "assistant", "content",
-                                res.text ? res.text : "", "finish_reason",
-                                res.truncated ? "length" : "stop", "usage", usage_obj(&res)));
+                                "message", "role", "assistant", "content", res.text ? res.text : "",
+                                "finish_reason", res.truncated ? "length" : "stop", "usage",
+                                usage_obj(&res)));
         }
         prov_result_free(&res);
         return;
@@ -370,8 +377,7 @@ static void completions(struct req *r)
     }
     struct completion *c = xcalloc(1, sizeof *c);
     req_set_slot(r, SLOT_APP, c, completion_free);
-    if (completion_parse(r, b, c))
-        return;
+    if (completion_parse(r, b, c)) return;
     char uuid[37];
     uuid4(uuid);
     snprintf(c->id, sizeof c->id, "chatcmpl-%.8s%.4s%.4s%.4s%.12s", uuid, uuid + 9, uuid + 14,
@@ -473,8 +479,10 @@ static void embeddings(struct req *r)
     j->base64 = !strcmp(jv_str(b, "encoding_format", "float"), "base64");
     size_t n = json_is_array(in) ? json_array_size(in) : 1;
     if ((!json_is_array(in) && !json_is_string(in)) || n == 0 || n > MAX_INPUTS) {
-        api_invalid(r, "input", "input must be a string or an array of 1 to %d strings "
-                    "(token-id input is not supported)", MAX_INPUTS);
+        api_invalid(r, "input",
+                    "input must be a string or an array of 1 to %d strings "
+                    "(token-id input is not supported)",
+                    MAX_INPUTS);
         return;
     }
     j->texts = xcalloc(n, sizeof *j->texts);
@@ -482,8 +490,10 @@ static void embeddings(struct req *r)
         json_t *s = json_is_array(in) ? json_array_get(in, i) : in;
         if (!json_is_string(s) || !json_string_length(s) ||
             json_string_length(s) > MAX_INPUT_CHARS) {
-            api_invalid(r, "input", "input[%zu] must be a non-empty string of at most %d bytes "
-                        "(token-id input is not supported)", i, MAX_INPUT_CHARS);
+            api_invalid(r, "input",
+                        "input[%zu] must be a non-empty string of at most %d bytes "
+                        "(token-id input is not supported)",
+                        i, MAX_INPUT_CHARS);
             return;
         }
         j->texts[i] = json_string_value(s);
@@ -495,8 +505,8 @@ static void embeddings(struct req *r)
 const struct route openai_routes[] = {
     {"GET", "/v1/models", models_list, ACCESS_USER, "api", NULL, NULL, "openai",
      "The models this server runs (OpenAI-compatible)", 200, "{object: list, data: [model]}"},
-    {"GET", "/v1/models/{model}", model_get, ACCESS_USER, "api", NULL, NULL, "openai",
-     "One model", 200, "{id, object: model, created, owned_by}"},
+    {"GET", "/v1/models/{model}", model_get, ACCESS_USER, "api", NULL, NULL, "openai", "One model",
+     200, "{id, object: model, created, owned_by}"},
     {"POST", "/v1/chat/completions", completions, ACCESS_USER, "chat", "messages",
      &completion_schema, "openai",
      "OpenAI-compatible chat completion; stream: true answers as Server-Sent Events", 200,

@@ -68,8 +68,7 @@ int time_parse_iso(const char *s, int64_t *ms)
     if (*p == '.') {
         int digits = 0;
         for (p++; isdigit((unsigned char)*p); p++, digits++)
-            if (digits < 3)
-                millis = millis * 10 + (*p - '0');
+            if (digits < 3) millis = millis * 10 + (*p - '0');
         for (; digits < 3; digits++)
             millis *= 10;
     }
@@ -79,8 +78,7 @@ int time_parse_iso(const char *s, int64_t *ms)
         p += 6;
     else if (!strncmp(p, "+00", 3))
         p += 3;
-    if (*p)
-        return RAGD_EINVAL;
+    if (*p) return RAGD_EINVAL;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
     time_t t = timegm(&tm);
@@ -95,8 +93,7 @@ void rand_bytes(void *buf, size_t n)
     unsigned char *p = buf;
     while (n) {
         ssize_t r = getrandom(p, n, 0);
-        if (r < 0)
-            panic("getrandom failed");
+        if (r < 0) panic("getrandom failed");
         p += r;
         n -= (size_t)r;
     }
@@ -111,8 +108,7 @@ void uuid4(char out[37])
     static const char hx[] = "0123456789abcdef";
     int o = 0;
     for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
+        if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
         out[o++] = hx[b[i] >> 4];
         out[o++] = hx[b[i] & 15];
     }
@@ -121,12 +117,10 @@ void uuid4(char out[37])
 
 int uuid_valid(const char *s)
 {
-    if (!s || strlen(s) != 36)
-        return 0;
+    if (!s || strlen(s) != 36) return 0;
     for (int i = 0; i < 36; i++) {
         if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return 0;
+            if (s[i] != '-') return 0;
         } else if (!isxdigit((unsigned char)s[i])) {
             return 0;
         }
@@ -165,8 +159,7 @@ static size_t b64_with(const char *abc, int pad, const void *in, size_t n, char 
         out[o++] = abc[v >> 18 & 63];
         out[o++] = abc[v >> 12 & 63];
         out[o++] = abc[v >> 6 & 63];
-        if (pad)
-            out[o++] = '=';
+        if (pad) out[o++] = '=';
     }
     out[o] = '\0';
     return o;
@@ -184,16 +177,11 @@ size_t b64_encode(const void *in, size_t n, char *out)
 
 static int b64u_val(int c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '-') return 62;
+    if (c == '_') return 63;
     return -1;
 }
 
@@ -203,12 +191,10 @@ int b64url_decode(const char *in, size_t n, void *out, size_t *out_len)
     size_t k = 0;
     uint32_t acc = 0;
     int bits = 0;
-    if (n % 4 == 1)
-        return RAGD_EFORMAT;
+    if (n % 4 == 1) return RAGD_EFORMAT;
     for (size_t i = 0; i < n; i++) {
         int v = b64u_val((unsigned char)in[i]);
-        if (v < 0)
-            return RAGD_EFORMAT;
+        if (v < 0) return RAGD_EFORMAT;
         acc = acc << 6 | (uint32_t)v;
         bits += 6;
         if (bits >= 8) {
@@ -217,8 +203,7 @@ int b64url_decode(const char *in, size_t n, void *out, size_t *out_len)
         }
     }
     /* Leftover bits must be zero: one encoding per byte string. */
-    if (acc & ((1u << bits) - 1))
-        return RAGD_EFORMAT;
+    if (acc & ((1u << bits) - 1)) return RAGD_EFORMAT;
     *out_len = k;
     return 0;
 }
@@ -239,8 +224,7 @@ void hex_encode(const void *in, size_t n, char *out)
 void sha256(const void *data, size_t n, unsigned char out[32])
 {
     unsigned int len = 32;
-    if (!EVP_Digest(data, n, out, &len, EVP_sha256(), NULL))
-        panic("sha256 failed");
+    if (!EVP_Digest(data, n, out, &len, EVP_sha256(), NULL)) panic("sha256 failed");
 }
 
 void sha256_hex(const void *data, size_t n, char out[65])
@@ -267,10 +251,8 @@ int ct_memcmp(const void *a, const void *b, size_t n)
 static int utf8_seq(const unsigned char *p, const unsigned char *e)
 {
     unsigned c = *p;
-    if (c == 0)
-        return 0;
-    if (c < 0x80)
-        return 1;
+    if (c == 0) return 0;
+    if (c < 0x80) return 1;
     int len;
     unsigned min;
     if (c >= 0xc2 && c <= 0xdf)
@@ -281,16 +263,13 @@ static int utf8_seq(const unsigned char *p, const unsigned char *e)
         len = 4, min = 0x10000;
     else
         return 0;
-    if (e - p < len)
-        return 0;
+    if (e - p < len) return 0;
     unsigned cp = c & (0xff >> (len + 1));
     for (int i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
+        if ((p[i] & 0xc0) != 0x80) return 0;
         cp = cp << 6 | (p[i] & 0x3f);
     }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
     return len;
 }
 
@@ -299,8 +278,7 @@ int utf8_valid(const char *s, size_t n)
     const unsigned char *p = (const unsigned char *)s, *e = p + n;
     while (p < e) {
         int len = utf8_seq(p, e);
-        if (!len)
-            return 0;
+        if (!len) return 0;
         p += len;
     }
     return 1;
@@ -323,8 +301,7 @@ char *utf8_sanitize(const char *s, size_t n, size_t *out_len)
         }
     }
     *o = 0;
-    if (out_len)
-        *out_len = (size_t)(o - out);
+    if (out_len) *out_len = (size_t)(o - out);
     return out;
 }
 
@@ -332,8 +309,7 @@ size_t utf8_len(const char *s, size_t n)
 {
     size_t count = 0;
     for (size_t i = 0; i < n; i++)
-        if (((unsigned char)s[i] & 0xc0) != 0x80)
-            count++;
+        if (((unsigned char)s[i] & 0xc0) != 0x80) count++;
     return count;
 }
 
@@ -347,8 +323,7 @@ void sb_init(struct sbuf *b)
 
 static void sb_grow(struct sbuf *b, size_t extra)
 {
-    if (b->len + extra + 1 <= b->cap)
-        return;
+    if (b->len + extra + 1 <= b->cap) return;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < b->len + extra + 1)
         cap *= 2;
@@ -375,8 +350,7 @@ void sb_printf(struct sbuf *b, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return;
+    if (n < 0) return;
     sb_grow(b, (size_t)n);
     va_start(ap, fmt);
     vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
@@ -400,14 +374,11 @@ void sb_free(struct sbuf *b)
 /* Local part: RFC 5322 atext and inner dots (no quoted forms). */
 static int p_is_sane_local(const char *s, size_t n)
 {
-    if (s[0] == '.' || s[n - 1] == '.')
-        return 0;
+    if (s[0] == '.' || s[n - 1] == '.') return 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (!isalnum(c) && !strchr("!#$%&'*+/=?^_`{|}~.-", c))
-            return 0;
-        if (c == '.' && s[i + 1] == '.')
-            return 0;
+        if (!isalnum(c) && !strchr("!#$%&'*+/=?^_`{|}~.-", c)) return 0;
+        if (c == '.' && s[i + 1] == '.') return 0;
     }
     return 1;
 }
@@ -415,34 +386,27 @@ static int p_is_sane_local(const char *s, size_t n)
 int email_valid(const char *s)
 {
     size_t n = strlen(s);
-    if (n < 3 || n > 254)
-        return 0;
+    if (n < 3 || n > 254) return 0;
     const char *at = strchr(s, '@');
-    if (!at || at == s || strchr(at + 1, '@') || at - s > 64)
-        return 0;
+    if (!at || at == s || strchr(at + 1, '@') || at - s > 64) return 0;
     for (const char *p = s; *p; p++) {
         unsigned char c = (unsigned char)*p;
-        if (c <= ' ' || c >= 0x7f || strchr("()<>,;:\\\"[]", c))
-            return 0;
+        if (c <= ' ' || c >= 0x7f || strchr("()<>,;:\\\"[]", c)) return 0;
     }
     /* Domain: dot-separated labels of letters, digits and inner hyphens; a TLD of 2+
      * letters. (Internationalised domains arrive punycoded.) */
     const char *dom = at + 1;
     const char *dot = strrchr(dom, '.');
-    if (!dot || dot == dom || strlen(dot + 1) < 2)
-        return 0;
+    if (!dot || dot == dom || strlen(dot + 1) < 2) return 0;
     for (const char *p = dot + 1; *p; p++)
-        if (!isalpha((unsigned char)*p))
-            return 0;
+        if (!isalpha((unsigned char)*p)) return 0;
     size_t label = 0;
     for (const char *p = dom; *p; p++) {
         if (*p == '.') {
-            if (label == 0 || p[-1] == '-')
-                return 0;
+            if (label == 0 || p[-1] == '-') return 0;
             label = 0;
         } else if (isalnum((unsigned char)*p) || (*p == '-' && label > 0)) {
-            if (++label > 63)
-                return 0;
+            if (++label > 63) return 0;
         } else {
             return 0;
         }

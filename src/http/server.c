@@ -87,8 +87,7 @@ static int bound_port;
 
 void http_add_routes(const struct route *routes)
 {
-    if (ntables == MAX_TABLES)
-        panic("too many route tables");
+    if (ntables == MAX_TABLES) panic("too many route tables");
     tables[ntables++] = routes;
 }
 
@@ -116,12 +115,30 @@ int http_port(void)
 
 /* ---- request accessors ---- */
 
-const char *req_method(struct req *r) { return r->method; }
-const char *req_path(struct req *r) { return r->path; }
-const char *req_id(struct req *r) { return r->request_id; }
-const char *req_ip(struct req *r) { return r->ip; }
-const struct route *req_route(struct req *r) { return r->route; }
-json_t *req_json(struct req *r) { return r->json; }
+const char *req_method(struct req *r)
+{
+    return r->method;
+}
+const char *req_path(struct req *r)
+{
+    return r->path;
+}
+const char *req_id(struct req *r)
+{
+    return r->request_id;
+}
+const char *req_ip(struct req *r)
+{
+    return r->ip;
+}
+const struct route *req_route(struct req *r)
+{
+    return r->route;
+}
+json_t *req_json(struct req *r)
+{
+    return r->json;
+}
 
 const char *req_header(struct req *r, const char *name)
 {
@@ -136,15 +153,13 @@ const char *req_query(struct req *r, const char *name)
 const char *req_param(struct req *r, const char *name)
 {
     for (int i = 0; i < r->nparams; i++)
-        if (!strcmp(r->pnames[i], name))
-            return r->pvalues[i];
+        if (!strcmp(r->pnames[i], name)) return r->pvalues[i];
     return NULL;
 }
 
 const char *req_body(struct req *r, size_t *len)
 {
-    if (len)
-        *len = r->body_len;
+    if (len) *len = r->body_len;
     return r->body ? r->body : "";
 }
 
@@ -162,8 +177,8 @@ int req_query_int(struct req *r, const char *name, long long def, long long min,
         json_t *d = json_pack("{s:s, s:s, s:s, s:s}", "detail", "", "code", "VALIDATION_ERROR",
                               "field", name, "request_id", r->request_id);
         char msg[160];
-        snprintf(msg, sizeof msg, "query parameter '%s' must be an integer from %lld to %lld",
-                 name, min, max);
+        snprintf(msg, sizeof msg, "query parameter '%s' must be an integer from %lld to %lld", name,
+                 min, max);
         json_object_set_new(d, "detail", json_string(msg));
         http_json(r, 422, d);
         return -1;
@@ -174,8 +189,7 @@ int req_query_int(struct req *r, const char *name, long long def, long long min,
 
 void req_set_slot(struct req *r, enum req_slot slot, void *ptr, void (*free_fn)(void *))
 {
-    if (r->slots[slot] && r->slot_free[slot])
-        r->slot_free[slot](r->slots[slot]);
+    if (r->slots[slot] && r->slot_free[slot]) r->slot_free[slot](r->slots[slot]);
     r->slots[slot] = ptr;
     r->slot_free[slot] = free_fn;
 }
@@ -187,8 +201,7 @@ void *req_slot(struct req *r, enum req_slot slot)
 
 void req_on_reply(struct req *r, void (*fn)(struct req *r, int status, void *arg), void *arg)
 {
-    if (r->nhooks == MAX_HOOKS)
-        panic("too many reply hooks");
+    if (r->nhooks == MAX_HOOKS) panic("too many reply hooks");
     r->hooks[r->nhooks++] = (struct hook){fn, arg};
 }
 
@@ -203,8 +216,7 @@ void http_header(struct req *r, const char *name, const char *value)
             return;
         }
     }
-    if (r->nheaders == MAX_HEADERS)
-        panic("too many response headers");
+    if (r->nheaders == MAX_HEADERS) panic("too many response headers");
     r->hnames[r->nheaders] = xstrdup(name);
     r->hvalues[r->nheaders++] = xstrdup(value);
 }
@@ -216,13 +228,10 @@ int http_replied(struct req *r)
 
 static const char *cors_match(const char *origin)
 {
-    if (!origin)
-        return NULL;
-    if (cors_any)
-        return origin;
+    if (!origin) return NULL;
+    if (cors_any) return origin;
     for (int i = 0; i < cors_n; i++)
-        if (!strcmp(cors_list[i], origin))
-            return origin;
+        if (!strcmp(cors_list[i], origin)) return origin;
     return NULL;
 }
 
@@ -305,9 +314,9 @@ void http_json(struct req *r, int status, json_t *body)
 
 void http_error_json(struct req *r, int status, const char *code, json_t *detail)
 {
-    http_json(r, status,
-              json_pack("{s:o, s:s, s:s}", "detail", detail, "code", code, "request_id",
-                        r->request_id));
+    http_json(
+        r, status,
+        json_pack("{s:o, s:s, s:s}", "detail", detail, "code", code, "request_id", r->request_id));
 }
 
 void http_error(struct req *r, int status, const char *code, const char *fmt, ...)
@@ -323,13 +332,19 @@ void http_error(struct req *r, int status, const char *code, const char *fmt, ..
 void http_store_error(struct req *r, int rc)
 {
     switch (rc) {
-    case RAGD_ENOTFOUND: http_error(r, 404, "NOT_FOUND", "Not found"); break;
-    case RAGD_EEXIST: http_error(r, 409, "CONFLICT", "Already exists"); break;
+    case RAGD_ENOTFOUND:
+        http_error(r, 404, "NOT_FOUND", "Not found");
+        break;
+    case RAGD_EEXIST:
+        http_error(r, 409, "CONFLICT", "Already exists");
+        break;
     case RAGD_EUNAVAIL:
         http_header(r, "Retry-After", "1");
         http_error(r, 503, "SERVICE_UNAVAILABLE", "A backend is unavailable; try again");
         break;
-    case RAGD_EINVAL: http_error(r, 422, "VALIDATION_ERROR", "Invalid value"); break;
+    case RAGD_EINVAL:
+        http_error(r, 422, "VALIDATION_ERROR", "Invalid value");
+        break;
     default:
         http_error(r, 500, "INTERNAL_ERROR", "Internal server error");
     }
@@ -343,8 +358,7 @@ static void run_deferred(void *arg)
 {
     struct req *r = arg;
     r->deferred(r);
-    if (!r->replied)
-        http_error(r, 500, "INTERNAL_ERROR", "Internal server error");
+    if (!r->replied) http_error(r, 500, "INTERNAL_ERROR", "Internal server error");
     req_unref(r);
 }
 
@@ -400,8 +414,7 @@ static void stream_free(void *cls)
 {
     struct req *r = cls;
     pthread_mutex_lock(&r->stream->lock);
-    if (!r->stream->ended)
-        r->stream->gone = 1;
+    if (!r->stream->ended) r->stream->gone = 1;
     pthread_mutex_unlock(&r->stream->lock);
     req_unref(r);
 }
@@ -427,10 +440,8 @@ static int stream_push(struct req *r, const char *data, size_t len, int end)
     pthread_mutex_lock(&s->lock);
     int gone = s->gone;
     if (!gone) {
-        if (len)
-            sb_add(&s->buf, data, len);
-        if (end)
-            s->ended = 1;
+        if (len) sb_add(&s->buf, data, len);
+        if (end) s->ended = 1;
         if (s->reader_suspended) {
             s->reader_suspended = 0;
             MHD_resume_connection(r->conn);
@@ -455,8 +466,7 @@ void http_stream_end(struct req *r)
 static void req_free(struct req *r)
 {
     for (int i = 0; i < SLOT_COUNT; i++)
-        if (r->slots[i] && r->slot_free[i])
-            r->slot_free[i](r->slots[i]);
+        if (r->slots[i] && r->slot_free[i]) r->slot_free[i](r->slots[i]);
     for (int i = 0; i < r->nparams; i++)
         free(r->pvalues[i]);
     for (int i = 0; i < r->nheaders; i++) {
@@ -468,8 +478,7 @@ static void req_free(struct req *r)
         pthread_mutex_destroy(&r->stream->lock);
         free(r->stream);
     }
-    if (r->response)
-        MHD_destroy_response(r->response);
+    if (r->response) MHD_destroy_response(r->response);
     json_decref(r->json);
     pthread_mutex_destroy(&r->lock);
     free(r->body);
@@ -479,18 +488,15 @@ static void req_free(struct req *r)
 
 static void req_unref(struct req *r)
 {
-    if (atomic_fetch_sub(&r->refs, 1) == 1)
-        req_free(r);
+    if (atomic_fetch_sub(&r->refs, 1) == 1) req_free(r);
 }
 
 static int id_ok(const char *s)
 {
     size_t n = strlen(s);
-    if (!n || n > 64)
-        return 0;
+    if (!n || n > 64) return 0;
     for (; *s; s++)
-        if (!(isalnum((unsigned char)*s) || *s == '-' || *s == '_' || *s == '.'))
-            return 0;
+        if (!(isalnum((unsigned char)*s) || *s == '-' || *s == '_' || *s == '.')) return 0;
     return 1;
 }
 
@@ -503,8 +509,7 @@ static struct req *req_new(struct MHD_Connection *conn, const char *url, const c
     r->start_ns = time_mono_ns();
     snprintf(r->method, sizeof r->method, "%s", method);
     size_t n = strlen(url);
-    if (n > 1 && url[n - 1] == '/')
-        n--;
+    if (n > 1 && url[n - 1] == '/') n--;
     r->path = xstrndup(url, n);
     const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-ID");
     if (rid && id_ok(rid))
@@ -518,8 +523,7 @@ static struct req *req_new(struct MHD_Connection *conn, const char *url, const c
         if (sa->sa_family == AF_INET)
             inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->ip, sizeof r->ip);
         else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->ip,
-                      sizeof r->ip);
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->ip, sizeof r->ip);
     }
     atomic_fetch_add(&inflight, 1);
     return r;
@@ -536,10 +540,8 @@ static int match(const char *pattern, const char *path, struct req *r)
         if (*p == '{') {
             const char *pe = strchr(p, '}');
             const char *se = strchr(s, '/');
-            if (!se)
-                se = s + strlen(s);
-            if (se == s || np == MAX_PARAMS)
-                goto fail;
+            if (!se) se = s + strlen(s);
+            if (se == s || np == MAX_PARAMS) goto fail;
             if (r) {
                 r->pnames[np] = NULL; /* name is resolved lazily below */
                 r->pvalues[np] = xstrndup(s, (size_t)(se - s));
@@ -554,8 +556,7 @@ static int match(const char *pattern, const char *path, struct req *r)
             goto fail;
         }
     }
-    if (*p || *s)
-        goto fail;
+    if (*p || *s) goto fail;
     if (r) {
         /* Record parameter names (pointers into a static table of names). */
         static __thread char names[MAX_PARAMS][32];
@@ -586,8 +587,7 @@ static const struct route *route_find(struct req *r, const char *method, char *a
     allow[0] = '\0';
     for (int t = 0; t < ntables; t++) {
         for (const struct route *rt = tables[t]; rt->method; rt++) {
-            if (!match(rt->pattern, r->path, NULL))
-                continue;
+            if (!match(rt->pattern, r->path, NULL)) continue;
             if (!strcmp(rt->method, method)) {
                 match(rt->pattern, r->path, r);
                 return rt;
@@ -612,10 +612,8 @@ static void pin_param_names(struct req *r)
         int k = 0;
         while (k < 64 && interned[k] && strcmp(interned[k], r->pnames[i]))
             k++;
-        if (k == 64)
-            panic("too many distinct path parameter names");
-        if (!interned[k])
-            interned[k] = xstrdup(r->pnames[i]);
+        if (k == 64) panic("too many distinct path parameter names");
+        if (!interned[k]) interned[k] = xstrdup(r->pnames[i]);
         r->pnames[i] = interned[k];
     }
     pthread_mutex_unlock(&il);
@@ -629,14 +627,11 @@ static json_t *form_to_json(const char *body, size_t len)
     for (char *pair = strtok_r(copy, "&", &save); pair; pair = strtok_r(NULL, "&", &save)) {
         char *eq = strchr(pair, '=');
         char *val = eq ? eq + 1 : pair + strlen(pair);
-        if (eq)
-            *eq = '\0';
+        if (eq) *eq = '\0';
         for (char *x = pair; *x; x++)
-            if (*x == '+')
-                *x = ' ';
+            if (*x == '+') *x = ' ';
         for (char *x = val; *x; x++)
-            if (*x == '+')
-                *x = ' ';
+            if (*x == '+') *x = ' ';
         MHD_http_unescape(pair);
         MHD_http_unescape(val);
         if (!utf8_valid(pair, strlen(pair)) || !utf8_valid(val, strlen(val))) {
@@ -657,8 +652,7 @@ static int parse_body(struct req *r, const struct route *rt)
         /* No body: fine when nothing is required. */
         for (const struct jv_field *f = rt->body->fields; f->name; f++)
             if (f->required) {
-                http_error(r, 422, "VALIDATION_ERROR",
-                           "request body is required (JSON object)");
+                http_error(r, 422, "VALIDATION_ERROR", "request body is required (JSON object)");
                 return -1;
             }
         r->json = json_object();
@@ -688,8 +682,7 @@ static int parse_body(struct req *r, const struct route *rt)
 static void dispatch(struct req *r)
 {
     const char *method = r->method;
-    if (!strcmp(method, "HEAD"))
-        method = "GET";
+    if (!strcmp(method, "HEAD")) method = "GET";
     if (!strcmp(method, "OPTIONS")) {
         const char *origin = cors_match(req_header(r, "Origin"));
         char allow[128];
@@ -704,8 +697,7 @@ static void dispatch(struct req *r)
                                                  "X-API-Key");
             http_header(r, "Access-Control-Max-Age", "600");
         }
-        if (allow[0])
-            http_header(r, "Allow", allow);
+        if (allow[0]) http_header(r, "Allow", allow);
         http_raw(r, allow[0] ? 204 : 404, "text/plain", "", 0);
         return;
     }
@@ -728,26 +720,21 @@ static void dispatch(struct req *r)
         http_error(r, 413, "PAYLOAD_TOO_LARGE", "Request body exceeds %zu bytes", r->max_body);
         return;
     }
-    if (guards[GUARD_AUTH] && guards[GUARD_AUTH](r, rt))
-        return;
-    if (guards[GUARD_RATE] && guards[GUARD_RATE](r, rt))
-        return;
+    if (guards[GUARD_AUTH] && guards[GUARD_AUTH](r, rt)) return;
+    if (guards[GUARD_RATE] && guards[GUARD_RATE](r, rt)) return;
     if (rt->body) {
-        if (parse_body(r, rt))
-            return;
+        if (parse_body(r, rt)) return;
         const char *field;
         char err[512];
         if (jv_validate(r->json, rt->body, &field, err, sizeof err)) {
             metrics_reject("validation");
             http_json(r, 422,
-                      json_pack("{s:s, s:s, s:s, s:s}", "detail", err, "code",
-                                "VALIDATION_ERROR", "field", field, "request_id",
-                                r->request_id));
+                      json_pack("{s:s, s:s, s:s, s:s}", "detail", err, "code", "VALIDATION_ERROR",
+                                "field", field, "request_id", r->request_id));
             return;
         }
     }
-    if (guards[GUARD_QUOTA] && guards[GUARD_QUOTA](r, rt))
-        return;
+    if (guards[GUARD_QUOTA] && guards[GUARD_QUOTA](r, rt)) return;
     rt->handler(r);
 }
 
@@ -759,8 +746,7 @@ static size_t body_limit(struct req *r)
     for (int t = 0; t < ntables; t++)
         for (const struct route *rt = tables[t]; rt->method; rt++)
             if (!strcmp(rt->method, method) && match(rt->pattern, r->path, NULL))
-                return rt->upload && cfg.max_upload > cfg.max_body ? cfg.max_upload
-                                                                   : cfg.max_body;
+                return rt->upload && cfg.max_upload > cfg.max_body ? cfg.max_upload : cfg.max_body;
     return cfg.max_body;
 }
 
@@ -776,9 +762,8 @@ static enum MHD_Result queue(struct req *r)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)cls;
     (void)version;
@@ -790,8 +775,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > r->max_body) {
             metrics_reject("body_too_large");
-            http_error(r, 413, "PAYLOAD_TOO_LARGE", "Request body exceeds %zu bytes",
-                       r->max_body);
+            http_error(r, 413, "PAYLOAD_TOO_LARGE", "Request body exceeds %zu bytes", r->max_body);
             return queue(r);
         }
         return MHD_YES;
@@ -812,8 +796,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             while (cap < r->body_len + n + 1)
                 cap *= 2;
             char *nb = try_realloc(r->body, cap);
-            if (!nb)
-                return MHD_NO;
+            if (!nb) return MHD_NO;
             r->body = nb;
             r->body_cap = cap;
         }
@@ -822,14 +805,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->body[r->body_len] = '\0';
         return MHD_YES;
     }
-    if (r->queued)
-        return MHD_YES;
+    if (r->queued) return MHD_YES;
     if (!r->replied && !r->deferred) {
         dispatch(r);
         /* Deferred work answers from a worker, which resumes the connection; MHD then calls
          * us again and the response is queued below. Never queue on a suspended one. */
-        if (r->deferred)
-            return MHD_YES;
+        if (r->deferred) return MHD_YES;
     }
     pthread_mutex_lock(&r->lock);
     int ready = r->replied && !r->suspended;
@@ -843,8 +824,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)cls;
     (void)conn;
     struct req *r = *con_cls;
-    if (!r)
-        return;
+    if (!r) return;
     int64_t dur = time_mono_ns() - r->start_ns;
     int status = r->replied ? r->status : 0;
     const char *route = r->route ? r->route->pattern : "unmatched";
@@ -873,8 +853,7 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 
 static void parse_cors(const char *spec)
 {
-    if (!spec || !*spec)
-        return;
+    if (!spec || !*spec) return;
     json_error_t je;
     json_t *arr = json_loads(spec, 0, &je);
     if (json_is_array(arr)) {
@@ -883,16 +862,14 @@ static void parse_cors(const char *spec)
         cors_list = xcalloc(json_array_size(arr) + 1, sizeof *cors_list);
         json_array_foreach(arr, i, v) if (json_is_string(v))
         {
-            if (!strcmp(json_string_value(v), "*"))
-                cors_any = 1;
+            if (!strcmp(json_string_value(v), "*")) cors_any = 1;
             cors_list[cors_n++] = xstrdup(json_string_value(v));
         }
     } else {
         char *copy = xstrdup(spec), *save = NULL;
         cors_list = xcalloc(strlen(spec) + 1, sizeof *cors_list);
         for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
-            if (!strcmp(t, "*"))
-                cors_any = 1;
+            if (!strcmp(t, "*")) cors_any = 1;
             cors_list[cors_n++] = xstrdup(t);
         }
         free(copy);
@@ -927,8 +904,8 @@ int http_start(const struct http_config *c, char *err, size_t errcap)
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)c->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)c->max_header + 16384, MHD_OPTION_CONNECTION_LIMIT, 4096u,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-        NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
     if (!daemon_) {
         snprintf(err, errcap, "cannot listen on %s:%d (in use, or not permitted)", c->host,
                  c->port);
@@ -943,15 +920,13 @@ int http_start(const struct http_config *c, char *err, size_t errcap)
 
 void http_stop(int drain_s)
 {
-    if (!daemon_)
-        return;
+    if (!daemon_) return;
     MHD_socket fd = MHD_quiesce_daemon(daemon_);
     int64_t deadline = time_mono_ns() + (int64_t)drain_s * 1000000000;
     while (atomic_load(&inflight) > 0 && time_mono_ns() < deadline)
         usleep(10000);
     MHD_stop_daemon(daemon_);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
     daemon_ = NULL;
     workq_destroy(workers);
     workers = NULL;

@@ -20,8 +20,7 @@ static int curl_ready;
 
 void prov_result_free(struct prov_result *r)
 {
-    if (!r)
-        return;
+    if (!r) return;
     free(r->text);
     r->text = NULL;
 }
@@ -44,8 +43,7 @@ int prov_context_length(void)
 
 static void provider_free(prov_provider_t *p)
 {
-    if (!p)
-        return;
+    if (!p) return;
     p->ops->free(p->self);
     free(p);
 }
@@ -59,8 +57,7 @@ static int model_path(const char *var, const char *name, const char *dir, const 
                       dir && suffix ? xasprintf("%s/%s%s", dir, name, suffix) : NULL};
     *out = NULL;
     for (int i = 0; i < 3 && !*out; i++)
-        if (tries[i] && access(tries[i], R_OK) == 0)
-            *out = xstrdup(tries[i]);
+        if (tries[i] && access(tries[i], R_OK) == 0) *out = xstrdup(tries[i]);
     int rc = *out ? 0
                   : ragd_errf(err, errcap, RAGD_ENOTFOUND,
                               "%s=%s: no such file or folder (looked at %s%s%s%s%s); put the "
@@ -98,13 +95,12 @@ int prov_init(const char *data_dir, char *err, size_t errcap)
     const char *gguf = config_str("GENERATION_MODEL", NULL);
     int rc = 0;
 
-    if (!strcmp(which, "auto"))
-        which = gguf ? "local" : (base || key) ? "openai" : "extractive";
+    if (!strcmp(which, "auto")) which = gguf ? "local" : (base || key) ? "openai" : "extractive";
     if (!strcmp(which, "extractive")) {
         generator = extractive;
     } else if (!strcmp(which, "openai")) {
-        generator = prov_openai_create(base ? base : "https://api.openai.com/v1", key, model,
-                                      timeout);
+        generator =
+            prov_openai_create(base ? base : "https://api.openai.com/v1", key, model, timeout);
     } else if (!strcmp(which, "local")) {
         char *path = NULL, why[400] = "";
         if (!gguf)
@@ -138,8 +134,7 @@ int prov_init(const char *data_dir, char *err, size_t errcap)
         free(path);
     }
     free(def_dir);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     log_json(LOG_INFO, "models",
              json_pack("{s:s, s:s, s:s, s:s}", "generator", generator->ops->name, "model",
                        generator->ops->model(generator->self), "embedder",
@@ -150,8 +145,7 @@ int prov_init(const char *data_dir, char *err, size_t errcap)
 
 void prov_shutdown(void)
 {
-    if (generator != extractive)
-        provider_free(generator);
+    if (generator != extractive) provider_free(generator);
     provider_free(extractive);
     generator = extractive = NULL;
     if (embedder) {
@@ -169,8 +163,7 @@ prov_provider_t *prov_generator(void)
 {
     if (!generator) {
         /* Used before prov_init (CLI verbs, tests): extractive only. */
-        if (!extractive)
-            extractive = prov_extractive_create();
+        if (!extractive) extractive = prov_extractive_create();
         return extractive;
     }
     return generator;
@@ -178,8 +171,7 @@ prov_provider_t *prov_generator(void)
 
 prov_provider_t *prov_extractive(void)
 {
-    if (!extractive)
-        extractive = prov_extractive_create();
+    if (!extractive) extractive = prov_extractive_create();
     return extractive;
 }
 
@@ -198,8 +190,7 @@ struct clean_relay {
 static int clean_piece(void *ud, const char *text, size_t len)
 {
     struct clean_relay *c = ud;
-    if (utf8_valid(text, len))
-        return c->fn(c->ud, text, len);
+    if (utf8_valid(text, len)) return c->fn(c->ud, text, len);
     size_t n;
     char *t = utf8_sanitize(text, len, &n);
     int rc = c->fn(c->ud, t, n);
@@ -208,13 +199,11 @@ static int clean_piece(void *ud, const char *text, size_t len)
 }
 
 int prov_generate(prov_provider_t *p, const struct prov_request *req, prov_token_fn on_token,
-                 void *ud, struct prov_result *res, char *err, size_t errcap)
+                  void *ud, struct prov_result *res, char *err, size_t errcap)
 {
     struct prov_request r = *req;
-    if (r.temperature < 0)
-        r.temperature = temperature;
-    if (r.max_tokens <= 0)
-        r.max_tokens = max_tokens;
+    if (r.temperature < 0) r.temperature = temperature;
+    if (r.max_tokens <= 0) r.max_tokens = max_tokens;
     struct clean_relay c = {on_token, ud};
     int rc = p->ops->generate(p->self, &r, on_token ? clean_piece : NULL, &c, res, err, errcap);
     if (!rc && res->text && !utf8_valid(res->text, strlen(res->text))) {
@@ -231,7 +220,7 @@ int prov_count_tokens(prov_provider_t *p, const char *text, size_t len)
 }
 
 int prov_embed(prov_embedder_t *e, const char *const *texts, size_t n, float *out, char *err,
-              size_t errcap)
+               size_t errcap)
 {
     if (!e) {
         snprintf(err, errcap, "no embedder is configured");
@@ -242,8 +231,7 @@ int prov_embed(prov_embedder_t *e, const char *const *texts, size_t n, float *ou
 
 int prov_embed_count_tokens(prov_embedder_t *e, const char *text, size_t len)
 {
-    if (e && e->ops->count_tokens)
-        return e->ops->count_tokens(e->self, text, len);
+    if (e && e->ops->count_tokens) return e->ops->count_tokens(e->self, text, len);
     return prov_estimate_tokens(text, len);
 }
 
@@ -251,14 +239,14 @@ json_t *prov_health(void)
 {
     prov_provider_t *g = prov_generator();
     json_t *gh = g->ops->health(g->self);
-    json_t *eh = embedder ? json_pack("{s:s, s:s, s:s, s:i}", "status", "healthy", "provider",
-                                      embedder->ops->name, "model",
-                                      embedder->ops->model(embedder->self), "dimension",
-                                      (int)embedder->dim)
-                          : json_pack("{s:s, s:s}", "status", "not_configured", "detail",
-                                      "no embedder: vector search is unavailable, auto search "
-                                      "uses the lexical index");
+    json_t *eh = embedder
+                     ? json_pack("{s:s, s:s, s:s, s:i}", "status", "healthy", "provider",
+                                 embedder->ops->name, "model", embedder->ops->model(embedder->self),
+                                 "dimension", (int)embedder->dim)
+                     : json_pack("{s:s, s:s}", "status", "not_configured", "detail",
+                                 "no embedder: vector search is unavailable, auto search "
+                                 "uses the lexical index");
     const char *gs = json_string_value(json_object_get(gh, "status"));
-    return json_pack("{s:s, s:o, s:o}", "status", gs ? gs : "healthy", "generator", gh,
-                     "embedder", eh);
+    return json_pack("{s:s, s:o, s:o}", "status", gs ? gs : "healthy", "generator", gh, "embedder",
+                     eh);
 }
