@@ -15,6 +15,10 @@ PKGS=(
   postgresql redis-server
   clang
 )
+# Node.js and npm run the official openai SDK against ragd in the HTTP tests; a machine that
+# already has them (any source) keeps its own.
+command -v node >/dev/null || PKGS+=(nodejs)
+command -v npm >/dev/null || PKGS+=(npm)
 [ "${RAGD_DEPS_EXTRA:-}" ] && PKGS+=(${RAGD_DEPS_EXTRA})
 
 missing=()
