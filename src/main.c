@@ -27,6 +27,7 @@
 #include "limits/limiter.h"
 #include "limits/limits.h"
 #include "llm/provider.h"
+#include "store/apikeys.h"
 #include "store/chat.h"
 #include "store/knowledge.h"
 #include "store/store.h"
@@ -118,6 +119,7 @@ static int start(struct opts *o)
     store_billing_register();
     store_knowledge_register();
     store_chat_register();
+    store_apikeys_register();
     if ((rc = store_migrate())) {
         fprintf(stderr, "ragd: migrations failed: %s\n", ragd_strerror(rc));
         return 1;
@@ -201,6 +203,7 @@ static int cmd_serve(int argc, char **argv)
     http_add_routes(health_routes);
     http_add_routes(auth_routes);
     http_add_routes(users_routes);
+    http_add_routes(apikey_routes);
     http_add_routes(admin_routes);
     http_add_routes(documents_routes);
     http_add_routes(search_routes);

@@ -19,6 +19,7 @@
 #include "core/metrics.h"
 #include "core/util.h"
 #include "limits/limiter.h"
+#include "store/apikeys.h"
 
 static unsigned char secret[128];
 static size_t secret_len;
@@ -64,8 +65,7 @@ static int load_secret(const char *data_dir, char *err, size_t errcap)
         memcpy(secret, s, secret_len);
         return 0;
     }
-    if (strcmp(db_backend(), "sqlite"))
-        return load_shared_secret(err, errcap);
+    if (strcmp(db_backend(), "sqlite")) return load_shared_secret(err, errcap);
     /* No configured secret: one random secret per data dir, created once and kept. */
     char *path = xasprintf("%s/jwt_secret", data_dir);
     int fd = open(path, O_RDONLY);
@@ -86,8 +86,7 @@ static int load_secret(const char *data_dir, char *err, size_t errcap)
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd < 0 || write(fd, secret, secret_len) != (ssize_t)secret_len || fsync(fd)) {
         snprintf(err, errcap, "cannot write %s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+        if (fd >= 0) close(fd);
         free(path);
         return RAGD_EIO;
     }
@@ -158,8 +157,8 @@ static int store_new_refresh(const struct user *u, json_t *tokens)
     char hash[65], id[37];
     const char *refresh = json_string_value(json_object_get(tokens, "refresh_token"));
     sha256_hex(refresh, strlen(refresh), hash);
-    return store_refresh_insert(u->id, json_string_value(json_object_get(tokens, "_family")),
-                                hash, time_now_ms() + refresh_ttl_s * 1000, id);
+    return store_refresh_insert(u->id, json_string_value(json_object_get(tokens, "_family")), hash,
+                                time_now_ms() + refresh_ttl_s * 1000, id);
 }
 
 /* ---- the guard ---- */
@@ -184,6 +183,15 @@ static void unauthorized(struct req *r, const char *code, const char *detail)
     http_error(r, 401, code, "%s", detail);
 }
 
+/* An API key (API_KEY_PREFIX...) in place of an access token: 0 with uid, RAGD_ENOTFOUND for
+ * an unknown or revoked key, or a store error. */
+static int key_user(const char *key, char uid[37])
+{
+    char hash[65];
+    sha256_hex(key, strlen(key), hash);
+    return store_apikey_lookup(hash, uid);
+}
+
 int auth_guard(struct req *r, const struct route *rt)
 {
     const char *h = req_header(r, "Authorization");
@@ -193,33 +201,49 @@ int auth_guard(struct req *r, const struct route *rt)
         while (*token == ' ')
             token++;
     }
+    if ((!token || !*token) && (h = req_header(r, "X-API-Key")) && *h) token = h;
     if (!token || !*token) {
-        if (rt->access == ACCESS_PUBLIC)
-            return 0;
+        if (rt->access == ACCESS_PUBLIC) return 0;
         unauthorized(r, "NOT_AUTHENTICATED", "Not authenticated");
         return 1;
     }
     json_t *claims = NULL;
-    enum jwt_status st = jwt_verify(token, secret, secret_len, time_now_ms() / 1000, &claims);
-    const char *type = st == JWT_OK ? json_string_value(json_object_get(claims, "type")) : NULL;
-    const char *uid = st == JWT_OK ? json_string_value(json_object_get(claims, "user_id")) : NULL;
-    const char *jti = st == JWT_OK ? json_string_value(json_object_get(claims, "jti")) : NULL;
-    if (st != JWT_OK || !type || strcmp(type, "access") || !uid || !uuid_valid(uid) || !jti) {
-        json_decref(claims);
-        if (rt->access == ACCESS_PUBLIC)
-            return 0; /* a bad token on a public route is ignored, not trusted */
-        unauthorized(r, st == JWT_EXPIRED ? "TOKEN_EXPIRED" : "INVALID_TOKEN",
-                     st == JWT_EXPIRED ? "Token has expired" : "Invalid authentication token");
-        return 1;
+    char key_uid[37];
+    const char *uid = NULL;
+    int revoked = 0;
+    if (!strncmp(token, API_KEY_PREFIX, strlen(API_KEY_PREFIX))) {
+        int krc = key_user(token, key_uid);
+        if (krc && krc != RAGD_ENOTFOUND) {
+            http_store_error(r, krc);
+            return 1;
+        }
+        if (krc) {
+            if (rt->access == ACCESS_PUBLIC) return 0;
+            unauthorized(r, "INVALID_API_KEY", "Invalid or revoked API key");
+            return 1;
+        }
+        uid = key_uid;
+    } else {
+        enum jwt_status st = jwt_verify(token, secret, secret_len, time_now_ms() / 1000, &claims);
+        const char *type = st == JWT_OK ? json_string_value(json_object_get(claims, "type")) : NULL;
+        uid = st == JWT_OK ? json_string_value(json_object_get(claims, "user_id")) : NULL;
+        const char *jti = st == JWT_OK ? json_string_value(json_object_get(claims, "jti")) : NULL;
+        if (st != JWT_OK || !type || strcmp(type, "access") || !uid || !uuid_valid(uid) || !jti) {
+            json_decref(claims);
+            if (rt->access == ACCESS_PUBLIC)
+                return 0; /* a bad token on a public route is ignored, not trusted */
+            unauthorized(r, st == JWT_EXPIRED ? "TOKEN_EXPIRED" : "INVALID_TOKEN",
+                         st == JWT_EXPIRED ? "Token has expired" : "Invalid authentication token");
+            return 1;
+        }
+        revoked = store_jti_revoked(jti);
     }
-    int revoked = store_jti_revoked(jti);
     struct auth_ctx *a = xcalloc(1, sizeof *a);
     int rc = revoked < 0 ? revoked : revoked ? RAGD_ENOTFOUND : store_user_get(uid, &a->user);
     if (rc) {
         json_decref(claims);
         free(a);
-        if (rt->access == ACCESS_PUBLIC && rc == RAGD_ENOTFOUND)
-            return 0;
+        if (rt->access == ACCESS_PUBLIC && rc == RAGD_ENOTFOUND) return 0;
         if (rc == RAGD_ENOTFOUND)
             unauthorized(r, "INVALID_TOKEN",
                          revoked > 0 ? "Token has been revoked" : "User no longer exists");
@@ -257,8 +281,8 @@ json_t *auth_claims(struct req *r)
     return a ? a->claims : NULL;
 }
 
-void auth_audit(struct req *r, const char *action, const char *target_type,
-                const char *target_id, json_t *details)
+void auth_audit(struct req *r, const char *action, const char *target_type, const char *target_id,
+                json_t *details)
 {
     const struct user *u = auth_user(r);
     struct audit_entry e = {
@@ -274,8 +298,7 @@ void auth_audit(struct req *r, const char *action, const char *target_type,
     int rc = store_audit_add(&e);
     if (rc)
         log_json(LOG_ERROR, "audit write failed",
-                 json_pack("{s:s, s:s, s:i}", "action", action, "request_id", req_id(r), "rc",
-                           rc));
+                 json_pack("{s:s, s:s, s:i}", "action", action, "request_id", req_id(r), "rc", rc));
 }
 
 /* ---- /auth handlers ---- */
@@ -284,8 +307,7 @@ static void reply_tokens(struct req *r, int status, const struct user *u, json_t
                          int with_user)
 {
     json_object_del(tokens, "_family");
-    if (with_user)
-        json_object_set_new(tokens, "user", store_user_json(u));
+    if (with_user) json_object_set_new(tokens, "user", store_user_json(u));
     http_json(r, status, tokens);
 }
 
@@ -311,15 +333,13 @@ static void do_register(struct req *r)
     if (rc == RAGD_EEXIST) {
         struct user other;
         int taken_email = store_user_get_by_email(u.email, &other) == 0;
-        if (taken_email)
-            store_user_clear(&other);
+        if (taken_email) store_user_clear(&other);
         http_error(r, 409, taken_email ? "EMAIL_TAKEN" : "USERNAME_TAKEN",
                    taken_email ? "Email already registered" : "Username already taken");
         return;
     }
     json_t *tokens = rc ? NULL : auth_issue_tokens(&u, NULL, &rc);
-    if (!rc)
-        rc = store_new_refresh(&u, tokens);
+    if (!rc) rc = store_new_refresh(&u, tokens);
     if (rc) {
         json_decref(tokens);
         http_store_error(r, rc);
@@ -341,9 +361,10 @@ static void register_handler(struct req *r)
     const char *username = jv_str(b, "username", NULL);
     if (!email_valid(email)) {
         http_json(r, 422,
-                  json_pack("{s:s, s:s, s:s, s:s}", "detail", "field 'email' is not a valid e-mail"
-                            " address", "code", "VALIDATION_ERROR", "field", "email",
-                            "request_id", req_id(r)));
+                  json_pack("{s:s, s:s, s:s, s:s}", "detail",
+                            "field 'email' is not a valid e-mail"
+                            " address",
+                            "code", "VALIDATION_ERROR", "field", "email", "request_id", req_id(r)));
         return;
     }
     if (strlen(pw) < PASSWORD_MIN || strlen(pw) > PASSWORD_MAX) {
@@ -386,8 +407,7 @@ static void do_login(struct req *r)
 {
     json_t *b = req_json(r);
     const char *email = jv_str(b, "email", NULL);
-    if (!email)
-        email = jv_str(b, "username", "");
+    if (!email) email = jv_str(b, "username", "");
     const char *pw = jv_str(b, "password", "");
     char key[96];
     snprintf(key, sizeof key, "login:ip:%s", req_ip(r));
@@ -418,13 +438,11 @@ static void do_login(struct req *r)
         struct limit_result lr;
         limiter_take(key, login_ip_limit, login_ip_window_ms, 1, 0, &lr);
         int failures = 0;
-        if (found)
-            store_user_login_failed(u.id, (int)lock_after, lock_ms, &failures);
+        if (found) store_user_login_failed(u.id, (int)lock_after, lock_ms, &failures);
         log_json(LOG_WARN, "login failed",
                  json_pack("{s:s, s:s, s:b}", "ip", req_ip(r), "request_id", req_id(r),
                            "known_user", found));
-        if (found)
-            store_user_clear(&u);
+        if (found) store_user_clear(&u);
         http_header(r, "WWW-Authenticate", "Bearer");
         http_error(r, 401, "INVALID_CREDENTIALS", "Incorrect email or password");
         return;
@@ -435,10 +453,8 @@ static void do_login(struct req *r)
         return;
     }
     json_t *tokens = auth_issue_tokens(&u, NULL, &rc);
-    if (!rc)
-        rc = store_new_refresh(&u, tokens);
-    if (!rc)
-        rc = store_user_login_ok(u.id);
+    if (!rc) rc = store_new_refresh(&u, tokens);
+    if (!rc) rc = store_user_login_ok(u.id);
     if (rc) {
         json_decref(tokens);
         store_user_clear(&u);
@@ -464,9 +480,8 @@ static void login_handler(struct req *r)
     json_t *b = req_json(r);
     if (!jv_str(b, "email", NULL) && !jv_str(b, "username", NULL)) {
         http_json(r, 422,
-                  json_pack("{s:s, s:s, s:s, s:s}", "detail", "field 'email' is required",
-                            "code", "VALIDATION_ERROR", "field", "email", "request_id",
-                            req_id(r)));
+                  json_pack("{s:s, s:s, s:s, s:s}", "detail", "field 'email' is required", "code",
+                            "VALIDATION_ERROR", "field", "email", "request_id", req_id(r)));
         return;
     }
     char key[96];
@@ -551,6 +566,12 @@ static void refresh_handler(struct req *r)
 static void logout_handler(struct req *r)
 {
     json_t *claims = auth_claims(r);
+    if (!claims) {
+        http_error(r, 400, "API_KEY_LOGOUT",
+                   "An API key has no session to log out of; revoke it with "
+                   "DELETE /users/me/api-keys/{key_id}");
+        return;
+    }
     const char *jti = json_string_value(json_object_get(claims, "jti"));
     const char *fam = json_string_value(json_object_get(claims, "fam"));
     json_int_t exp = json_integer_value(json_object_get(claims, "exp"));

@@ -33,7 +33,12 @@ json_t *auth_claims(struct req *r);
 void auth_audit(struct req *r, const char *action, const char *target_type,
                 const char *target_id, json_t *details);
 
-/* Route table for the /auth routes. */
+/* Personal API keys start with this; the auth guard takes them in place of an access token
+ * (Authorization: Bearer KEY, or X-API-Key: KEY). */
+#define API_KEY_PREFIX "rgd_"
+
+/* Route tables: /auth, and /users/me/api-keys (create, list, revoke). */
 extern const struct route auth_routes[];
+extern const struct route apikey_routes[];
 
 #endif

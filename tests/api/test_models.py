@@ -352,9 +352,13 @@ def test_official_openai_sdk(served):
         pytest.skip("node/npm or the npm registry is not available: the openai SDK test "
                     "cannot run here")
     s, tok = served
+    # The SDK authenticates with a personal API key, as a program would.
+    r = s.post("/users/me/api-keys", {"name": "openai sdk"}, token=tok)
+    assert r.status == 201, r
+    key = r.json["key"]
     script = os.path.join(os.path.dirname(__file__), "openai_sdk.mjs")
     env = dict(os.environ, NODE_PATH=os.path.join(d, "node_modules"),
-               RAGD_BASE_URL=f"http://127.0.0.1:{s.port}/v1", RAGD_TOKEN=tok,
+               RAGD_BASE_URL=f"http://127.0.0.1:{s.port}/v1", RAGD_TOKEN=key,
                RAGD_CHAT_MODEL="tiny-qwen3.gguf", RAGD_EMBED_MODEL="tiny-bert.gguf")
     shutil.copy(script, os.path.join(d, "openai_sdk.mjs"))
     p = subprocess.run(["node", os.path.join(d, "openai_sdk.mjs")], env=env,
