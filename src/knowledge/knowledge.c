@@ -885,6 +885,83 @@ static int sync_apply(int64_t seq, const char *doc_id, const char *op, const cha
     return 0;
 }
 
+/* ---- embedding backfill ---- */
+
+/* Chunks stored without a vector of the configured embedder (ingested before it was
+ * configured, or embedded by another model) are embedded after start, in batches, on the
+ * ingestion worker; other nodes follow through the change log. Stops at the first failure
+ * (logged): those chunks stay lexical-only until the next start. */
+static void backfill_job(void *arg)
+{
+    (void)arg;
+    prov_embedder_t *e = prov_embedder();
+    const char *model = e->ops->model(e->self);
+    int64_t after = 0, done = 0;
+    char err[256] = "";
+    int rc = 0;
+    for (;;) {
+        json_t *rows = NULL;
+        if ((rc = store_chunks_unembedded(K.dim, model, after, 256, &rows)))
+            break;
+        size_t n = json_array_size(rows);
+        if (!n) {
+            json_decref(rows);
+            break;
+        }
+        char **texts = xcalloc(n, sizeof *texts);
+        for (size_t i = 0; i < n; i++) {
+            json_t *c = json_array_get(rows, i);
+            const char *t = json_string_value(json_object_get(c, "content"));
+            texts[i] = index_text(json_string_value(json_object_get(c, "title")), t, strlen(t));
+        }
+        float *vecs = xmalloc(n * K.dim * sizeof *vecs);
+        rc = embed_all(texts, n, vecs, err, sizeof err);
+        for (size_t i = 0; !rc && i < n;) {
+            /* One document's run of chunks at a time, so that the change names its chunks. */
+            const char *doc = json_string_value(json_object_get(json_array_get(rows, i), "document_id"));
+            int64_t ids[256];
+            size_t k = 0;
+            for (; i < n; i++) {
+                json_t *c = json_array_get(rows, i);
+                if (strcmp(json_string_value(json_object_get(c, "document_id")), doc))
+                    break;
+                int64_t id = (int64_t)json_integer_value(json_object_get(c, "id"));
+                int prc = store_embedding_put(id, model, K.dim, vecs + i * K.dim);
+                if (prc && prc != RAGD_ENOTFOUND) {
+                    rc = prc;
+                    break;
+                }
+                if (prc)
+                    continue; /* deleted meanwhile */
+                if (hnsw_contains(K.hnsw, (uint64_t)id))
+                    hnsw_delete(K.hnsw, (uint64_t)id);
+                hnsw_insert(K.hnsw, (uint64_t)id, vecs + i * K.dim);
+                ids[k++] = id;
+            }
+            if (k)
+                log_change(doc, "index", ids, k);
+            done += (int64_t)k;
+        }
+        after = (int64_t)json_integer_value(json_object_get(json_array_get(rows, n - 1), "id"));
+        for (size_t i = 0; i < n; i++)
+            free(texts[i]);
+        free(texts);
+        free(vecs);
+        json_decref(rows);
+        atomic_store(&K.dirty, 1);
+        invalidate();
+        if (rc)
+            break;
+    }
+    if (rc)
+        log_json(LOG_WARN, "embedding backfill stopped",
+                 json_pack("{s:s, s:s, s:I}", "error", err[0] ? err : ragd_strerror(rc),
+                           "model", model, "embedded", (json_int_t)done));
+    else if (done)
+        log_json(LOG_INFO, "embedding backfill done",
+                 json_pack("{s:s, s:I}", "model", model, "embedded", (json_int_t)done));
+}
+
 static void *syncer_main(void *arg)
 {
     (void)arg;
@@ -982,6 +1059,8 @@ int knowledge_init(const char *data_dir, char *err, size_t errcap)
     if (pthread_create(&K.syncer, NULL, syncer_main, NULL) == 0)
         K.syncer_running = 1;
     sweep(1); /* what this node left unfinished, and what nobody holds */
+    if (K.ingest && K.hnsw && prov_embedder())
+        workq_submit(K.ingest, backfill_job, NULL);
     if (K.redis_queue) {
         K.nconsumers = workers;
         K.consumers = xcalloc((size_t)workers, sizeof *K.consumers);

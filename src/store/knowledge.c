@@ -499,6 +499,53 @@ int store_embedding_foreach(uint32_t dim, int (*fn)(int64_t id, const float *vec
     return rc;
 }
 
+int store_chunks_unembedded(uint32_t dim, const char *model, int64_t after_id, size_t limit,
+                            json_t **out)
+{
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r,
+                      "SELECT c.id, c.document_id, d.title, c.content FROM chunks c"
+                      " JOIN documents d ON d.id = c.document_id"
+                      " LEFT JOIN embeddings e ON e.chunk_id = c.id"
+                      " WHERE d.status = 'ready' AND c.id > ? AND (e.chunk_id IS NULL"
+                      " OR e.dim <> ? OR e.model IS NULL OR e.model <> ?)"
+                      " ORDER BY c.id LIMIT ?",
+                      "iisi", after_id, (int64_t)dim, model, (int64_t)limit);
+    if (rc) return rc;
+    json_t *a = json_array();
+    while ((rc = db_rows_next(r)) == 1) {
+        const char *title = db_col_text(r, 2);
+        json_array_append_new(a, json_pack("{s:I, s:s, s:s, s:s}", "id",
+                                           (json_int_t)db_col_int(r, 0), "document_id",
+                                           db_col_text(r, 1), "title", title ? title : "",
+                                           "content", db_col_text(r, 3)));
+    }
+    db_rows_free(r);
+    if (rc < 0) {
+        json_decref(a);
+        return RAGD_EDB;
+    }
+    *out = a;
+    return 0;
+}
+
+int store_embedding_put(int64_t id, const char *model, uint32_t dim, const float *vec)
+{
+    char ts[32];
+    char *b64 = xmalloc(4 * ((size_t)dim * 4 / 3 + 3) + 1);
+    b64url_encode(vec, (size_t)dim * sizeof(float), b64);
+    int64_t n = 0;
+    int rc = db_exec(db_conn(), &n,
+                     "INSERT INTO embeddings (chunk_id, model, dim, vector, created_at)"
+                     " SELECT id, ?, ?, ?, ? FROM chunks WHERE id = ?"
+                     " ON CONFLICT (chunk_id) DO UPDATE SET model = excluded.model,"
+                     " dim = excluded.dim, vector = excluded.vector,"
+                     " created_at = excluded.created_at",
+                     "sissi", model, (int64_t)dim, b64, time_iso(time_now_ms(), ts), id);
+    free(b64);
+    return rc ? rc : n ? 0 : RAGD_ENOTFOUND;
+}
+
 int store_chunk_count(int64_t *chunks, uint32_t dim, int64_t *embeddings)
 {
     db_conn_t *c = db_conn();

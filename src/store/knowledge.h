@@ -124,6 +124,13 @@ int store_chunk_foreach(int (*fn)(int64_t id, const char *doc_id, const char *te
 /* Calls fn(chunk id, vector) for every stored embedding of dimension dim. */
 int store_embedding_foreach(uint32_t dim, int (*fn)(int64_t id, const float *vec, void *ud),
                             void *ud);
+/* Up to limit chunks of ready documents that have no embedding by model with dimension dim
+ * (stored before an embedder was configured, or by another one), lowest id first:
+ * [{id, document_id, title, content}] (new reference). */
+int store_chunks_unembedded(uint32_t dim, const char *model, int64_t after_id, size_t limit,
+                            json_t **out);
+/* Stores (or replaces) the embedding of chunk id. RAGD_ENOTFOUND if the chunk is gone. */
+int store_embedding_put(int64_t id, const char *model, uint32_t dim, const float *vec);
 /* {document id: title} of every ready document (new reference). */
 int store_doc_titles(json_t **out);
 /* Number of chunks of ready documents, and of embeddings of dimension dim. */

@@ -365,3 +365,34 @@ def test_official_openai_sdk(served):
                        capture_output=True, text=True, timeout=180)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "openai sdk: all checks passed" in p.stdout
+
+
+def test_chunks_stored_before_an_embedder_are_embedded_after_start():
+    from ragd_client import Server
+    s = private_server()
+    try:
+        tok = enterprise_user(s, "backfill@example.com")
+        upload_ready(s, tok, "Sand dunes migrate with the prevailing wind across the desert.",
+                     title="Dunes")
+        assert s.get("/health/detailed").json["services"]["indexes"]["vectors"] == 0
+    finally:
+        assert s.stop() == 0
+    s = Server(env={"SEED_DEMO_DOCS": "false", **model_env()}, data=s.data, seed=False)
+    try:
+        tok = s.login("backfill@example.com", "password123")
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            idx = s.get("/health/detailed").json["services"]["indexes"]
+            if idx["vectors"] >= 1:
+                break
+            time.sleep(0.05)
+        assert idx["vectors"] == idx["chunks"] >= 1, idx
+        r = s.post("/search/semantic", {"query": "Sand dunes migrate", "route": "vector"},
+                   token=tok)
+        assert r.status == 200 and r.json["search_type"] == "vector", r
+        assert r.json["results"][0]["title"] == "Dunes"
+        with s.db() as db:
+            rows = db.execute("SELECT model, dim FROM embeddings").fetchall()
+        assert rows and all(m == "tiny-bert.gguf" and d == 64 for m, d in rows)
+    finally:
+        s.stop()
