@@ -61,21 +61,6 @@ static void job_free(void *p)
 
 /* ---- SSE ---- */
 
-static int sse_send(struct req *r, json_t *event)
-{
-    char *s = json_dumps(event, JSON_COMPACT | JSON_REAL_PRECISION(10));
-    json_decref(event);
-    struct sbuf b;
-    sb_init(&b);
-    sb_adds(&b, "data: ");
-    sb_adds(&b, s ? s : "{}");
-    sb_adds(&b, "\n\n");
-    free(s);
-    int rc = http_stream_write(r, b.s, b.len);
-    sb_free(&b);
-    return rc;
-}
-
 /* The stream's 200 goes out with the first piece of the answer, so that a request refused
  * before generation starts (generator busy, session gone) still gets its HTTP error. */
 static void stream_open(struct job *j)
@@ -91,7 +76,7 @@ static int on_token(void *ud, const char *text, size_t len)
     struct job *j = ud;
     if (j->gone) return -1;
     stream_open(j);
-    if (sse_send(j->r, json_pack("{s:s, s:s%}", "type", "token", "content", text, len)))
+    if (http_stream_event(j->r, json_pack("{s:s, s:s%}", "type", "token", "content", text, len)))
         j->gone = 1;
     return j->gone ? -1 : 0;
 }
@@ -178,14 +163,15 @@ static void answer_work(struct req *r)
     if (rc) {
         billing_release(r);
         if (rc != RAGD_EIO || !j->gone)
-            sse_send(r, json_pack("{s:s, s:s, s:s}", "type", "error", "code", "CHAT_FAILED",
-                                  "detail", "Failed to process chat message"));
+            http_stream_event(r,
+                              json_pack("{s:s, s:s, s:s}", "type", "error", "code", "CHAT_FAILED",
+                                        "detail", "Failed to process chat message"));
     } else {
         stream_open(j);
         charge(r, j, resp);
         json_object_set_new(resp, "usage_info", usage_info(u));
         json_object_set_new(resp, "type", json_string("done"));
-        sse_send(r, resp);
+        http_stream_event(r, resp);
         http_stream_write(r, "data: [DONE]\n\n", 14);
     }
     http_stream_end(r);

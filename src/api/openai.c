@@ -235,17 +235,6 @@ static int completion_parse(struct req *r, json_t *b, struct completion *c)
     return 0;
 }
 
-static int sse_json(struct req *r, json_t *event)
-{
-    char *s = json_dumps(event, JSON_COMPACT | JSON_REAL_PRECISION(10));
-    json_decref(event);
-    char *line = xasprintf("data: %s\n\n", s ? s : "{}");
-    free(s);
-    int rc = http_stream_write(r, line, strlen(line));
-    free(line);
-    return rc;
-}
-
 static json_t *chunk(const struct completion *c, json_t *delta, const char *finish)
 {
     return json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:s?}]}", "id", c->id, "object",
@@ -260,7 +249,8 @@ static void stream_open(struct completion *c)
     if (c->open) return;
     c->open = 1;
     http_stream_begin(c->r, "text/event-stream");
-    if (sse_json(c->r, chunk(c, json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL)))
+    if (http_stream_event(
+            c->r, chunk(c, json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL)))
         c->gone = 1;
 }
 
@@ -269,7 +259,8 @@ static int on_piece(void *ud, const char *text, size_t len)
     struct completion *c = ud;
     if (c->gone) return -1;
     stream_open(c);
-    if (!c->gone && sse_json(c->r, chunk(c, json_pack("{s:s%}", "content", text, len), NULL)))
+    if (!c->gone &&
+        http_stream_event(c->r, chunk(c, json_pack("{s:s%}", "content", text, len), NULL)))
         c->gone = 1;
     return c->gone ? -1 : 0;
 }
@@ -345,16 +336,17 @@ static void completion_work(struct req *r)
         /* Failed mid-stream or the client went away: nothing is charged. */
         billing_release(r);
         if (rc && !c->gone)
-            sse_json(r, json_pack("{s:{s:s, s:s, s:s}}", "error", "message", err, "type",
-                                  "server_error", "code", "GENERATION_FAILED"));
+            http_stream_event(r, json_pack("{s:{s:s, s:s, s:s}}", "error", "message", err, "type",
+                                           "server_error", "code", "GENERATION_FAILED"));
     } else {
         stream_open(c);
         charge(r, c, &res, t0);
-        sse_json(r, chunk(c, json_object(), res.truncated ? "length" : "stop"));
+        http_stream_event(r, chunk(c, json_object(), res.truncated ? "length" : "stop"));
         if (c->include_usage)
-            sse_json(r, json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", c->id, "object",
-                                  "chat.completion.chunk", "created", (json_int_t)c->created,
-                                  "model", c->model, "choices", "usage", usage_obj(&res)));
+            http_stream_event(r,
+                              json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", c->id, "object",
+                                        "chat.completion.chunk", "created", (json_int_t)c->created,
+                                        "model", c->model, "choices", "usage", usage_obj(&res)));
         http_stream_write(r, "data: [DONE]\n\n", 14);
     }
     prov_result_free(&res);

@@ -127,6 +127,9 @@ int http_defer(struct req *r, void (*fn)(struct req *r));
  * non-zero once the client has gone away (the caller should stop its work). */
 int http_stream_begin(struct req *r, const char *content_type);
 int http_stream_write(struct req *r, const char *data, size_t len);
+/* Writes one Server-Sent Event "data: <event as compact JSON>\n\n" (reference stolen); same
+ * return as http_stream_write. */
+int http_stream_event(struct req *r, json_t *event);
 void http_stream_end(struct req *r);
 
 #endif

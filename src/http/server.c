@@ -456,6 +456,21 @@ int http_stream_write(struct req *r, const char *data, size_t len)
     return stream_push(r, data, len, 0);
 }
 
+int http_stream_event(struct req *r, json_t *event)
+{
+    char *s = event ? json_dumps(event, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    json_decref(event);
+    struct sbuf b;
+    sb_init(&b);
+    sb_adds(&b, "data: ");
+    sb_adds(&b, s ? s : "{}");
+    sb_adds(&b, "\n\n");
+    free(s);
+    int rc = http_stream_write(r, b.s, b.len);
+    sb_free(&b);
+    return rc;
+}
+
 void http_stream_end(struct req *r)
 {
     stream_push(r, NULL, 0, 1);

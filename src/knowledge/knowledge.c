@@ -918,7 +918,8 @@ static void backfill_job(void *arg)
         rc = embed_all(texts, n, vecs, err, sizeof err);
         for (size_t i = 0; !rc && i < n;) {
             /* One document's run of chunks at a time, so that the change names its chunks. */
-            const char *doc = json_string_value(json_object_get(json_array_get(rows, i), "document_id"));
+            json_t *first = json_array_get(rows, i);
+            const char *doc = json_string_value(json_object_get(first, "document_id"));
             int64_t ids[256];
             size_t k = 0;
             for (; i < n; i++) {
