@@ -28,7 +28,8 @@ static void create(struct req *r)
     memcpy(key, API_KEY_PREFIX, p);
     b64url_encode(raw, sizeof raw, key + p);
     sha256_hex(key, strlen(key), hash);
-    snprintf(prefix, sizeof prefix, "%s", key);
+    memcpy(prefix, key, PREFIX_CHARS);
+    prefix[PREFIX_CHARS] = 0;
     char id[37];
     int rc = store_apikey_create(u->id, jv_str(req_json(r), "name", ""), prefix, hash,
                                  MAX_KEYS_PER_USER, id);
