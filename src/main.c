@@ -14,6 +14,7 @@
 #include "auth/auth.h"
 #include "auth/password.h"
 #include "billing/billing.h"
+#include "cache/cache.h"
 #include "cache/redis.h"
 #include "core/config.h"
 #include "core/error.h"
@@ -132,6 +133,8 @@ static int start(struct opts *o)
         }
         limiter_set_backend(&limiter_redis_ops);
     }
+    cache_init();
+    store_cache_init();
     if (auth_init(o->data, err, sizeof err)) {
         fprintf(stderr, "ragd: %s\n", err);
         return 2;

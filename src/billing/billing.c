@@ -1,4 +1,5 @@
 #include "billing/billing.h"
+#include "cache/cache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,46 @@
 static int enabled = 1, enforce = 1;
 static int64_t hold_ttl_ms = 15 * 60 * 1000;
 
+/* ---- caches (seed 001: subscription:{user_id} 1800 s, quota:{user_id}:{resource} 300 s) ----
+ * Entries are checked on the way out (the right user, the current period, the current
+ * plan), and dropped when what they show changes: plan changes forget the user
+ * (store_user_forget), committed or released quota forgets the resources it touched. */
+
+static int sub_ttl_s = 1800, quota_ttl_s = 300;
+
+/* The cached JSON under key, or NULL. */
+static json_t *cached(const char *key)
+{
+    size_t len = 0;
+    char *v = cache_get(key, &len);
+    json_error_t je;
+    json_t *j = v ? json_loadb(v, len, 0, &je) : NULL;
+    free(v);
+    return j;
+}
+
+static void cache_json(const char *key, json_t *j, int ttl_s)
+{
+    char *v = json_dumps(j, JSON_COMPACT);
+    if (v)
+        cache_set(key, v, strlen(v), ttl_s);
+    free(v);
+}
+
+static void quota_forget(const char *user_id, const char *resource)
+{
+    char key[128];
+    snprintf(key, sizeof key, "quota:%.36s:%s", user_id, resource);
+    cache_del(key);
+}
+
+static void user_forget_all(const char *user_id)
+{
+    store_user_forget(user_id);
+    for (int i = 0; i < RES_COUNT; i++)
+        quota_forget(user_id, plan_resource_name((enum plan_resource)i));
+}
+
 int billing_enabled(void)
 {
     return enabled;
@@ -27,6 +68,8 @@ int billing_enabled(void)
 
 int billing_init(const char *data_dir, char *err, size_t errcap)
 {
+    sub_ttl_s = (int)config_int("CACHE_SUBSCRIPTION_TTL_SECONDS", 1800, 0, 86400 * 7);
+    quota_ttl_s = (int)config_int("CACHE_QUOTA_TTL_SECONDS", 300, 0, 86400);
     enabled = config_bool("ENABLE_BILLING", 1);
     enforce = config_bool("ENABLE_QUOTA_ENFORCEMENT", 1);
     hold_ttl_ms = config_int("QUOTA_HOLD_TTL_SECONDS", 900, 1, 86400) * 1000;
@@ -234,15 +277,31 @@ static int sub_ensure(const char *user_id, struct subscription *s)
             rc = sub_change(s, plan_get(plan), cyc, NULL, "sync", &pro);
         }
     }
-    return end_tx(c, rc);
+    rc = end_tx(c, rc);
+    if (!rc)
+        user_forget_all(user_id);
+    return rc;
 }
 
 int billing_subscription(const char *user_id, json_t **out)
 {
+    char key[64], now[32];
+    snprintf(key, sizeof key, "subscription:%.36s", user_id);
+    iso(time_now_ms(), now);
+    json_t *j = cached(key);
+    const char *uid = json_string_value(json_object_get(j, "user_id"));
+    const char *end = json_string_value(json_object_get(j, "current_period_end"));
+    if (uid && end && !strcmp(uid, user_id) && strcmp(end, now) > 0) {
+        *out = j;
+        return 0;
+    }
+    json_decref(j);
     struct subscription s;
     int rc = sub_ensure(user_id, &s);
-    if (!rc)
+    if (!rc) {
         *out = sub_json(&s);
+        cache_json(key, *out, sub_ttl_s);
+    }
     return rc;
 }
 
@@ -275,6 +334,8 @@ int billing_change_plan(const char *user_id, const char *plan, const char *cycle
     }
     if ((rc = end_tx(c, rc)))
         return rc;
+    if (changed)
+        user_forget_all(user_id);
     json_t *pj = json_null();
     if (changed) {
         char a[32], b[32], d[32], e[32];
@@ -392,6 +453,20 @@ int billing_quota(const struct user *u, const char *resource, json_t **out)
     int64_t now = time_now_ms();
     struct period month;
     period_month(now, &month);
+    int bypass = u->is_superuser || !enforce;
+    char key[128], ps0[32];
+    snprintf(key, sizeof key, "quota:%.36s:%s", u->id, resource);
+    time_iso(month.start_ms, ps0);
+    json_t *c = cached(key);
+    const char *cp = json_string_value(json_object_get(c, "plan_type"));
+    const char *cs = json_string_value(json_object_get(c, "period_start"));
+    if (cp && cs && !strcmp(cp, p->type) && !strcmp(cs, ps0) &&
+        json_is_true(json_object_get(c, "limits_bypassed")) == bypass &&
+        json_integer_value(json_object_get(c, "max_allowed")) == p->limits[ri]) {
+        *out = c;
+        return 0;
+    }
+    json_decref(c);
     char mkey[8];
     period_month_key(now, mkey);
     int64_t used = 0, held = 0;
@@ -401,7 +476,6 @@ int billing_quota(const struct user *u, const char *resource, json_t **out)
     if (rc)
         return rc;
     int64_t limit = p->limits[ri];
-    int bypass = u->is_superuser || !enforce;
     int has = bypass || limit < 0 || used + held < limit;
     char ps[32], pe[32];
     *out = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:s, s:b, s:s, s:s}", "resource_type",
@@ -410,6 +484,7 @@ int billing_quota(const struct user *u, const char *resource, json_t **out)
                      (json_int_t)remaining(limit, used + held), "plan_type", p->type,
                      "limits_bypassed", bypass, "period_start", time_iso(month.start_ms, ps),
                      "period_end", time_iso(month.end_ms - 1, pe));
+    cache_json(key, *out, quota_ttl_s);
     return 0;
 }
 
@@ -769,6 +844,14 @@ void billing_hold_manual(struct req *r)
         h->manual = 1;
 }
 
+/* Drops the cached quotas of the monthly resources the hold touched. */
+static void hold_forget(const struct hold *h)
+{
+    for (int i = 0; i < h->n; i++)
+        if (h->items[i].monthly)
+            quota_forget(h->user_id, h->items[i].name);
+}
+
 /* Records the hold's items (counters, usage records, daily tokens) and drops its rows, in
  * one transaction. request_id is for the log. */
 static int hold_commit(struct hold *h, const char *request_id)
@@ -809,6 +892,7 @@ static int hold_commit(struct hold *h, const char *request_id)
         return rc;
     }
     h->done = 1;
+    hold_forget(h);
     return 0;
 }
 
@@ -817,6 +901,7 @@ static void hold_release(struct hold *h)
     if (h->done)
         return;
     h->done = 1;
+    hold_forget(h);
     if (h->n) {
         int rc = store_hold_drop(h->id);
         if (rc)

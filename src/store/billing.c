@@ -150,6 +150,7 @@ int store_user_plan_set(const char *user_id, const char *plan)
 {
     char now[32];
     int64_t n = 0;
+    store_user_forget(user_id);
     int rc = db_exec(db_conn(), &n,
                      "UPDATE users SET subscription_plan = ?, updated_at = ? WHERE id = ?", "sss",
                      plan, time_iso(time_now_ms(), now), user_id);

@@ -8,6 +8,8 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/util.h"
+#include "cache/cache.h"
+#include "core/config.h"
 
 /* ---- migrations ---- */
 
@@ -121,6 +123,13 @@ int store_schema_version(int *version)
 
 /* ---- users ---- */
 
+static int session_ttl_s = 3600;
+
+void store_cache_init(void)
+{
+    session_ttl_s = (int)config_int("CACHE_SESSION_TTL_SECONDS", 3600, 0, 86400 * 7);
+}
+
 #define USER_COLS                                                                                 \
     "id, email, username, hashed_password, is_active, is_verified, is_superuser,"                 \
     " subscription_plan, organization_id, preferences, created_at, updated_at, last_login_at,"    \
@@ -194,9 +203,87 @@ static int user_get(const char *sql, const char *key, struct user *out)
     return rc;
 }
 
+/* ---- the session cache: seed 001's session:{user_id}, without the password hash and the
+ * login-failure state (login reads those from the table by e-mail) ---- */
+
+static void session_key(const char *id, char key[64])
+{
+    snprintf(key, 64, "session:%.36s", id);
+}
+
+void store_user_forget(const char *id)
+{
+    char key[64];
+    session_key(id, key);
+    cache_del(key);
+    snprintf(key, sizeof key, "subscription:%.36s", id); /* follows the user's plan */
+    cache_del(key);
+}
+
+static int session_get(const char *id, struct user *u)
+{
+    char key[64];
+    session_key(id, key);
+    size_t len = 0;
+    char *v = cache_get(key, &len);
+    if (!v)
+        return RAGD_ENOTFOUND;
+    json_error_t je;
+    json_t *j = json_loadb(v, len, 0, &je);
+    free(v);
+    const char *uid = json_string_value(json_object_get(j, "user_id"));
+    if (!uid || strcmp(uid, id)) {
+        json_decref(j);
+        return RAGD_ENOTFOUND;
+    }
+    memset(u, 0, sizeof *u);
+#define S(f) copy(u->f, sizeof u->f, json_string_value(json_object_get(j, #f)))
+    S(id);
+    S(email);
+    S(username);
+    S(subscription_plan);
+    S(organization_id);
+    S(created_at);
+    S(updated_at);
+    S(last_login_at);
+#undef S
+    u->is_active = json_is_true(json_object_get(j, "is_active"));
+    u->is_verified = json_is_true(json_object_get(j, "is_verified"));
+    u->is_superuser = json_is_true(json_object_get(j, "is_superuser"));
+    const char *prefs = json_string_value(json_object_get(j, "preferences"));
+    u->preferences = xstrdup(prefs ? prefs : "{}");
+    json_decref(j);
+    return 0;
+}
+
+static void session_put(const struct user *u)
+{
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:s}",
+                          "user_id", u->id, "id", u->id, "email", u->email, "username",
+                          u->username, "subscription_plan", u->subscription_plan,
+                          "organization_id", u->organization_id, "created_at", u->created_at,
+                          "updated_at", u->updated_at, "last_login_at", u->last_login_at,
+                          "is_active", u->is_active, "is_verified", u->is_verified,
+                          "is_superuser", u->is_superuser, "preferences",
+                          u->preferences ? u->preferences : "{}");
+    char *v = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (v) {
+        char key[64];
+        session_key(u->id, key);
+        cache_set(key, v, strlen(v), session_ttl_s);
+    }
+    free(v);
+}
+
 int store_user_get(const char *id, struct user *out)
 {
-    return user_get("SELECT " USER_COLS " FROM users WHERE id = ?", id, out);
+    if (!session_get(id, out))
+        return 0;
+    int rc = user_get("SELECT " USER_COLS " FROM users WHERE id = ?", id, out);
+    if (!rc)
+        session_put(out);
+    return rc;
 }
 
 int store_user_get_by_email(const char *email, struct user *out)
@@ -251,12 +338,14 @@ int store_user_update(const char *id, json_t *patch)
         db_rollback(c);
         return rc;
     }
+    store_user_forget(id);
     return db_commit(c);
 }
 
 int store_user_delete(const char *id)
 {
     int64_t changed = 0;
+    store_user_forget(id);
     int rc = db_exec(db_conn(), &changed, "DELETE FROM users WHERE id = ?", "s", id);
     return rc ? rc : changed ? 0 : RAGD_ENOTFOUND;
 }
@@ -312,6 +401,7 @@ int store_user_list(const struct user_filter *f, int64_t limit, int64_t offset, 
 int store_user_login_ok(const char *id)
 {
     char ts[32];
+    store_user_forget(id);
     return db_exec(db_conn(), NULL,
                    "UPDATE users SET failed_login_count = 0, locked_until = NULL,"
                    " last_login_at = ? WHERE id = ?",

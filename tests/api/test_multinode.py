@@ -243,3 +243,70 @@ def test_shared_ingestion_queue_and_orphans():
     finally:
         for s in (api, worker, local):
             assert s.stop() == 0
+
+
+def redis_client(node):
+    import redis
+    return redis.Redis.from_url(node.env["REDIS_URL"])
+
+
+def test_session_cache_shared_and_invalidated_across_nodes(two_nodes):
+    a, b = two_nodes
+    admin = a.login("admin@example.com", "adminpassword123")
+    j = a.register("cached@example.com")
+    tok, uid = j["access_token"], j["user_id"]
+    assert b.get("/auth/me", token=tok).status == 200  # cached by B
+    rc = redis_client(a)
+    raw = rc.get(f"session:{uid}")
+    assert raw and b"hashed_password" not in raw and b"$2b$" not in raw
+    assert 0 < rc.ttl(f"session:{uid}") <= 3600
+    # A change through A is seen by B at once: the entry is invalidated in Redis.
+    assert a.patch(f"/users/{uid}", {"subscription_plan": "pro"}, token=admin).status == 200
+    assert b.get("/auth/me", token=tok).json["subscription_plan"] == "pro"
+    assert a.patch(f"/users/{uid}", {"is_active": False}, token=admin).status == 200
+    r = b.get("/auth/me", token=tok)
+    assert r.status == 403 and r.json["code"] == "USER_INACTIVE", r
+    assert b.get("/billing/subscription", token=tok).status == 403
+
+
+def test_subscription_and_quota_caches_follow_changes(two_nodes):
+    a, b = two_nodes
+    j = a.register("quota-cache@example.com")
+    tok, uid = j["access_token"], j["user_id"]
+    q = b.get("/billing/quota/api_calls", token=tok).json
+    assert q["current_usage"] == 0 and q["max_allowed"] == 20
+    rc = redis_client(a)
+    assert rc.exists(f"quota:{uid}:api_calls") and 0 < rc.ttl(f"quota:{uid}:api_calls") <= 300
+    # Usage recorded through A shows on B's next read, not 300 s later.
+    assert a.post("/search", {"query": "anything"}, token=tok).status == 200
+    assert b.get("/billing/quota/api_calls", token=tok).json["current_usage"] == 1
+    sub = b.get("/billing/subscription", token=tok).json
+    assert sub["plan_type"] == "free"
+    assert rc.exists(f"subscription:{uid}") and 0 < rc.ttl(f"subscription:{uid}") <= 1800
+    r = a.put("/billing/subscription", {"plan_type": "pro", "billing_cycle": "monthly"},
+              token=tok)
+    assert r.status == 200, r
+    assert b.get("/billing/subscription", token=tok).json["plan_type"] == "pro"
+    assert b.get("/billing/quota/api_calls", token=tok).json["max_allowed"] == 500
+
+
+def test_change_during_redis_outage_is_not_hidden_by_the_cache(two_nodes):
+    a, b = two_nodes
+    admin = a.login("admin@example.com", "adminpassword123")
+    j = a.register("outage-cache@example.com")
+    tok, uid = j["access_token"], j["user_id"]
+    assert b.get("/auth/me", token=tok).status == 200
+    assert redis_client(a).exists(f"session:{uid}")
+    services("redis-stop")
+    try:
+        # The invalidation cannot reach Redis; while it is down nobody reads the cache.
+        assert a.patch(f"/users/{uid}", {"is_active": False}, token=admin).status == 200
+        assert b.get("/auth/me", token=tok).status == 403
+    finally:
+        services("redis-start")
+    # Back up (an empty or a restored Redis): the entry A could not delete is flushed.
+    deadline = time.time() + 10
+    while time.time() < deadline and redis_client(a).exists(f"session:{uid}"):
+        time.sleep(0.1)
+    r = b.get("/auth/me", token=tok)
+    assert r.status == 403, r
