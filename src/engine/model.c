@@ -14,6 +14,12 @@
 #define MAX_HEADS 1024
 /* Queries (heads of a kv group x tokens) that share one walk over the K/V rows. */
 #define ATT_QMAX 8
+/* Weight rows a matmul worker computes before writing their outputs: the outputs of a token
+ * are then one contiguous run (rows of a token's output are 4 * n_embd bytes apart, which maps
+ * every token's output to the same L1 set). A multiple of the tiled kernels' 4 rows. */
+#define MATMUL_GROUP 64
+/* floats of scratch per thread for nt tokens: two [MATMUL_GROUP + 1][nt] tiles */
+#define MATMUL_SCRATCH(nt) (2 * (MATMUL_GROUP + 1) * (size_t)(nt))
 
 struct model {
     gguf_t *gguf;
@@ -289,6 +295,7 @@ struct model_state {
     float *hb2;    /* [n_batch, n_ff] */
     float *logits; /* [n_batch, n_vocab] */
     void *act;     /* quantized activations: [n_batch] rows of the widest act format */
+    float *mm_scratch; /* [n_threads, MATMUL_SCRATCH(n_batch)] products of a row group */
     size_t act_stride;
     float *att;    /* [n_threads, group * att_tb, n_ctx] attention weights per thread */
     size_t att_per_thread;
@@ -336,6 +343,7 @@ int model_state_create(const model_t *m, int n_ctx, int n_batch, pool_t *pool,
     size_t widest = (size_t)(c->n_ff > (int)wide ? c->n_ff : (int)wide);
     s->act_stride = quant_act_row_bytes(ACT_F32, widest); /* f32 is the widest format */
     s->act = xmalloc(B * s->act_stride);
+    s->mm_scratch = xmalloc((size_t)pool_size(pool) * MATMUL_SCRATCH(B) * sizeof(float));
     int group = c->n_head / c->n_head_kv;
     s->att_tb = group >= ATT_QMAX ? 1 : ATT_QMAX / group;
     s->att_per_thread = (size_t)group * s->att_tb * n_ctx;
@@ -363,6 +371,7 @@ void model_state_free(model_state_t *s)
     free(s->rope_cos);
     free(s->att);
     free(s->act);
+    free(s->mm_scratch);
     free(s->logits);
     free(s->hb2);
     free(s->hb);
@@ -400,55 +409,98 @@ struct matmul_job {
     float *out[MAX_MATS];
     quant_dot_fn dot[MAX_MATS];
     quant_dot_multi_fn multi[MAX_MATS]; /* NULL: no multi-row kernel */
+    quant_gemm_fn gemm[MAX_MATS];       /* NULL: no tiled kernel */
     int64_t row_end[MAX_MATS]; /* cumulative row counts */
     const uint8_t *act;
     size_t act_stride;
     int n_tok;
+    int accumulate; /* out += product (residual connections) instead of out = product */
+    int glu;        /* two matrices of equal rows: out[0] = silu(W_0 x) * (W_1 x), row by row */
     int64_t chunk;
+    float *scratch; /* [n_threads][MATMUL_SCRATCH(n_tok)] */
     atomic_long next;
 };
+
+static inline float silu(float g) { return g / (1.0f + expf(-g)); }
+
+/* Rows row..row+g-1 of matrix mi against the n_tok activation rows:
+ * tmp[t * g + k] = W[row + k] . act[t]. */
+static void row_products(const struct matmul_job *j, int mi, int64_t row, int g, float *tmp)
+{
+    const struct model_tensor *w = j->w[mi];
+    const uint8_t *wr = (const uint8_t *)w->data + (size_t)row * w->row_bytes;
+    size_t n = (size_t)w->cols, nt = (size_t)j->n_tok;
+    if (j->n_tok == 1) {
+        for (int k = 0; k < g; k++, wr += w->row_bytes)
+            tmp[k] = j->dot[mi](wr, j->act, n);
+        return;
+    }
+    if (j->gemm[mi]) {
+        j->gemm[mi](wr, w->row_bytes, g, j->act, j->act_stride, j->n_tok, tmp, (size_t)g, n);
+        return;
+    }
+    float *one = tmp + (size_t)g * nt; /* room for one row's products after the tile */
+    for (int k = 0; k < g; k++, wr += w->row_bytes) {
+        if (j->multi[mi])
+            j->multi[mi](wr, j->act, j->act_stride, j->n_tok, one, n);
+        else
+            for (size_t t = 0; t < nt; t++)
+                one[t] = j->dot[mi](wr, j->act + t * j->act_stride, n);
+        for (size_t t = 0; t < nt; t++)
+            tmp[t * (size_t)g + k] = one[t];
+    }
+}
 
 static void matmul_worker(void *arg, int ith, int nth)
 {
     struct matmul_job *j = arg;
-    (void)ith;
     (void)nth;
-    int64_t total = j->row_end[j->n_mats - 1];
+    int64_t total = j->glu ? j->row_end[0] : j->row_end[j->n_mats - 1];
+    size_t nt = (size_t)j->n_tok;
+    float *tmp = j->scratch + (size_t)ith * MATMUL_SCRATCH(nt);
+    float *tmp2 = tmp + (MATMUL_GROUP + 1) * nt;
     for (;;) {
         int64_t r0 = atomic_fetch_add(&j->next, j->chunk);
         if (r0 >= total)
             return;
         int64_t r1 = r0 + j->chunk < total ? r0 + j->chunk : total;
-        for (int64_t r = r0; r < r1; r++) {
+        for (int64_t r = r0; r < r1;) {
             int mi = 0;
-            while (r >= j->row_end[mi])
-                mi++;
-            int64_t base = mi ? j->row_end[mi - 1] : 0, row = r - base;
-            const struct model_tensor *w = j->w[mi];
-            const uint8_t *wr = (const uint8_t *)w->data + (size_t)row * w->row_bytes;
-            if (j->multi[mi] && j->n_tok > 1) {
-                float tmp[64];
-                for (int t0 = 0; t0 < j->n_tok; t0 += 64) {
-                    int nt = j->n_tok - t0 < 64 ? j->n_tok - t0 : 64;
-                    j->multi[mi](wr, j->act + (size_t)t0 * j->act_stride, j->act_stride, nt, tmp,
-                                 (size_t)w->cols);
-                    for (int t = 0; t < nt; t++)
-                        j->out[mi][(size_t)(t0 + t) * w->rows + row] = tmp[t];
-                }
-                continue;
+            if (!j->glu)
+                while (r >= j->row_end[mi])
+                    mi++;
+            int64_t base = mi ? j->row_end[mi - 1] : 0, row = r - base, rows = j->w[mi]->rows;
+            int64_t g = r1 - r < MATMUL_GROUP ? r1 - r : MATMUL_GROUP;
+            if (g > rows - row)
+                g = rows - row; /* a group stays within one matrix */
+            /* products as [token][row of the group], written out one contiguous run per token */
+            row_products(j, mi, row, (int)g, tmp);
+            if (j->glu)
+                row_products(j, 1, row, (int)g, tmp2);
+            for (size_t t = 0; t < nt; t++) {
+                float *o = j->out[mi] + t * rows + row;
+                const float *v = tmp + t * g, *u = tmp2 + t * g;
+                if (j->glu)
+                    for (int64_t k = 0; k < g; k++)
+                        o[k] = silu(v[k]) * u[k];
+                else if (j->accumulate)
+                    for (int64_t k = 0; k < g; k++)
+                        o[k] += v[k];
+                else
+                    for (int64_t k = 0; k < g; k++)
+                        o[k] = v[k];
             }
-            for (int t = 0; t < j->n_tok; t++)
-                j->out[mi][(size_t)t * w->rows + row] =
-                    j->dot[mi](wr, j->act + (size_t)t * j->act_stride, (size_t)w->cols);
+            r += g;
         }
     }
 }
 
 /* Runs n_mats products of x [n_tok, cols] (same cols and activation format for all). */
-static void matmul(model_state_t *s, int n_mats, const struct model_tensor **w, float **out,
-                   const float *x, int n_tok)
+static void matmul_ex(model_state_t *s, int n_mats, const struct model_tensor **w, float **out,
+                      const float *x, int n_tok, int accumulate, int glu)
 {
-    struct matmul_job j = {.n_mats = n_mats, .n_tok = n_tok};
+    struct matmul_job j = {.n_mats = n_mats, .n_tok = n_tok, .accumulate = accumulate,
+                           .glu = glu};
     enum act_kind kind = quant_act_kind(w[0]->type);
     size_t cols = (size_t)w[0]->cols;
     int64_t rows = 0;
@@ -457,18 +509,29 @@ static void matmul(model_state_t *s, int n_mats, const struct model_tensor **w, 
         j.out[i] = out[i];
         j.dot[i] = quant_dot_kernel(w[i]->type, s->isa);
         j.multi[i] = quant_dot_multi_kernel(w[i]->type, s->isa);
+        j.gemm[i] = quant_gemm_kernel(w[i]->type, s->isa);
         rows += w[i]->rows;
         j.row_end[i] = rows;
     }
     j.act_stride = quant_act_row_bytes(kind, cols);
+    quant_act_fn quantize = quant_act_kernel(kind, s->isa);
     for (int t = 0; t < n_tok; t++)
-        quant_act_quantize(kind, x + (size_t)t * cols, (uint8_t *)s->act + t * j.act_stride, cols);
+        quantize(x + (size_t)t * cols, (uint8_t *)s->act + t * j.act_stride, cols);
     j.act = s->act;
     int nth = pool_size(s->pool);
-    int64_t chunk = rows / ((int64_t)nth * 8);
+    if (glu)
+        rows = w[0]->rows;
+    int64_t chunk = rows / ((int64_t)nth * 8) / 4 * 4;
     j.chunk = chunk < 4 ? 4 : chunk;
+    j.scratch = s->mm_scratch;
     atomic_init(&j.next, 0);
     pool_run(s->pool, matmul_worker, &j);
+}
+
+static void matmul(model_state_t *s, int n_mats, const struct model_tensor **w, float **out,
+                   const float *x, int n_tok)
+{
+    matmul_ex(s, n_mats, w, out, x, n_tok, 0, 0);
 }
 
 static int same_act(const struct model_tensor *a, const struct model_tensor *b)
@@ -649,24 +712,21 @@ static void forward_batch(model_state_t *s, const int32_t *tokens, int n, int wa
         pool_run(s->pool, attn_worker, &aj);
 
         const struct model_tensor *wo = &l->wo;
-        float *xb = s->xb;
-        matmul(s, 1, &wo, &xb, s->xb2, n);
-        for (size_t i = 0; i < (size_t)n * D; i++)
-            s->x[i] += s->xb[i];
+        matmul_ex(s, 1, &wo, &s->x, s->xb2, n, 1, 0); /* x += Wo . attention */
 
         for (int t = 0; t < n; t++)
             rmsnorm(s->xb + (size_t)t * D, s->x + (size_t)t * D, l->ffn_norm, D, c->rms_eps);
         const struct model_tensor *gu[2] = {&l->w_gate, &l->w_up};
         float *gu_out[2] = {s->hb, s->hb2};
-        matmul_multi(s, 2, gu, gu_out, s->xb, n);
-        for (size_t i = 0; i < (size_t)n * F; i++) {
-            float g = s->hb[i];
-            s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i];
+        if (same_act(gu[0], gu[1])) {
+            matmul_ex(s, 2, gu, gu_out, s->xb, n, 0, 1); /* hb = silu(gate) * up */
+        } else {
+            matmul_multi(s, 2, gu, gu_out, s->xb, n);
+            for (size_t i = 0; i < (size_t)n * F; i++)
+                s->hb[i] = silu(s->hb[i]) * s->hb2[i];
         }
         const struct model_tensor *wd = &l->w_down;
-        matmul(s, 1, &wd, &xb, s->hb, n);
-        for (size_t i = 0; i < (size_t)n * D; i++)
-            s->x[i] += s->xb[i];
+        matmul_ex(s, 1, &wd, &s->x, s->hb, n, 1, 0); /* x += Wdown . hb */
     }
 
     /* Final norm and logits: for every token, or only the last one. */

@@ -474,6 +474,26 @@ void quant_act_quantize(enum act_kind k, const float *x, void *y, size_t n)
     }
 }
 
+static void act_qa8_portable(const float *x, void *y, size_t n)
+{
+    quant_act_quantize(ACT_QA8, x, y, n);
+}
+
+static void act_qa8k_portable(const float *x, void *y, size_t n)
+{
+    quant_act_quantize(ACT_QA8K, x, y, n);
+}
+
+static void act_f32(const float *x, void *y, size_t n) { memcpy(y, x, n * sizeof(float)); }
+
+quant_act_fn quant_act_kernel(enum act_kind k, enum quant_isa isa)
+{
+    quant_act_fn f = isa >= QUANT_ISA_AVX2 ? quant_act_avx2(k) : NULL;
+    if (f)
+        return f;
+    return k == ACT_QA8 ? act_qa8_portable : k == ACT_QA8K ? act_qa8k_portable : act_f32;
+}
+
 /* ---- portable dot products ---- */
 
 static float dot_f32(const void *w, const void *a, size_t n)
@@ -655,6 +675,11 @@ quant_dot_multi_fn quant_dot_multi_kernel(uint32_t type, enum quant_isa isa)
     if (!f && isa >= QUANT_ISA_AVX2)
         f = quant_dot_multi_avx2(type);
     return f;
+}
+
+quant_gemm_fn quant_gemm_kernel(uint32_t type, enum quant_isa isa)
+{
+    return isa >= QUANT_ISA_AVX512 ? quant_gemm_avx512(type) : NULL;
 }
 
 static void axpy_portable(float *y, float a, const float *x, size_t n)

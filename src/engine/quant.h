@@ -133,6 +133,13 @@ typedef float (*quant_dot_fn)(const void *w, const void *act, size_t n);
 typedef void (*quant_dot_multi_fn)(const void *w, const void *act, size_t act_stride, int n_act,
                                    float *out, size_t n);
 
+/* Dot products of n_w weight rows w_stride bytes apart with n_act activation rows act_stride
+ * bytes apart: out[t * out_stride + r] = row r . activation t, the same results as the single
+ * kernel up to rounding. */
+typedef void (*quant_gemm_fn)(const void *w, size_t w_stride, int n_w, const void *act,
+                              size_t act_stride, int n_act, float *out, size_t out_stride,
+                              size_t n);
+
 enum quant_isa { QUANT_ISA_PORTABLE = 0, QUANT_ISA_AVX2 = 1, QUANT_ISA_AVX512 = 2 };
 
 /* The dot kernel for type on isa (falling back to a narrower ISA if that one has none for the
@@ -140,9 +147,16 @@ enum quant_isa { QUANT_ISA_PORTABLE = 0, QUANT_ISA_AVX2 = 1, QUANT_ISA_AVX512 = 
 quant_dot_fn quant_dot_kernel(uint32_t type, enum quant_isa isa);
 /* The multi-row kernel for type on isa, or NULL where there is none (use the single one). */
 quant_dot_multi_fn quant_dot_multi_kernel(uint32_t type, enum quant_isa isa);
+/* The tiled kernel for type on isa, or NULL where there is none. */
+quant_gemm_fn quant_gemm_kernel(uint32_t type, enum quant_isa isa);
 /* y[i] += a * x[i] for n floats (attention's weighted sum of values). */
 typedef void (*quant_axpy_fn)(float *y, float a, const float *x, size_t n);
 quant_axpy_fn quant_axpy_kernel(enum quant_isa isa); /* never NULL */
+
+/* An activation quantizer: quant_act_quantize for one kind, bit for bit the same rows. */
+typedef void (*quant_act_fn)(const float *x, void *y, size_t n);
+/* The quantizer for kind on isa (falling back to a narrower ISA). Never NULL. */
+quant_act_fn quant_act_kernel(enum act_kind k, enum quant_isa isa);
 
 /* The best ISA this CPU supports (honours RAGD_ISA=portable|avx2|avx512 to cap it). */
 enum quant_isa quant_best_isa(void);

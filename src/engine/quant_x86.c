@@ -466,6 +466,173 @@ DEF_Q4_K_MULTI(dot_q4_k_multi_vnni, AVX512, ACC_VNNI)
 DEF_Q6_K_MULTI(dot_q6_k_multi_avx2, AVX2, ACC_AVX2)
 DEF_Q6_K_MULTI(dot_q6_k_multi_vnni, AVX512, ACC_VNNI)
 
+/* ---- several weight rows against several activation rows (batched prompts) ----
+ * A tile of 4 weight rows x 4 activation rows keeps 16 accumulators in registers (AVX-512VL
+ * has 32 vector registers), so every weight block and activation block loaded serves four
+ * products. Q8_0 weights are made unsigned (w + 128, an xor) for vpdpbusd, whose extra
+ * 128 * sum(a) is taken off by starting each block's accumulator at -16 * sum(a) per lane. */
+
+/* acc_rt += (scale rt) * (w_r . a_t) for one block; c is the -16 * sum(a_t) start */
+#define Q8_PAIR(r, t) \
+    acc##r##t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(c, wu##r, a)), \
+                                _mm256_broadcast_ss(&sc[4 * (r) + (t)]), acc##r##t)
+#define Q8_TOKEN(t) \
+    do { \
+        a = _mm256_loadu_si256((const __m256i *)y##t[b].qs); \
+        c = _mm256_set1_epi32(-16 * y##t[b].sum); \
+        Q8_PAIR(0, t); Q8_PAIR(1, t); Q8_PAIR(2, t); Q8_PAIR(3, t); \
+    } while (0)
+#define Q8_OUT(r, t) \
+    if ((r) < nr && (t) < nt) \
+        out[(size_t)(t0 + (t)) * out_stride + r0 + (r)] = hsum_ps(acc##r##t)
+
+AVX512 static void gemm_q8_0_vnni(const void *w, size_t w_stride, int n_w, const void *act,
+                                  size_t act_stride, int n_act, float *out, size_t out_stride,
+                                  size_t n)
+{
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    size_t nb = n / QK;
+    _Alignas(16) float sc[16];
+    for (int r0 = 0; r0 < n_w; r0 += 4) {
+        int nr = n_w - r0 < 4 ? n_w - r0 : 4;
+#define WROW(r) \
+    ((const struct block_q8_0 *)((const uint8_t *)w + \
+                                 (size_t)(r0 + ((r) < nr ? (r) : nr - 1)) * w_stride))
+        const struct block_q8_0 *x0 = WROW(0), *x1 = WROW(1), *x2 = WROW(2), *x3 = WROW(3);
+#undef WROW
+        for (int t0 = 0; t0 < n_act; t0 += 4) {
+            int nt = n_act - t0 < 4 ? n_act - t0 : 4;
+#define AROW(t) ((const struct block_qa8 *)ACT_ROW(act, act_stride, t0 + ((t) < nt ? (t) : nt - 1)))
+            const struct block_qa8 *y0 = AROW(0), *y1 = AROW(1), *y2 = AROW(2), *y3 = AROW(3);
+#undef AROW
+            __m256 acc00 = _mm256_setzero_ps(), acc01 = acc00, acc02 = acc00, acc03 = acc00;
+            __m256 acc10 = acc00, acc11 = acc00, acc12 = acc00, acc13 = acc00;
+            __m256 acc20 = acc00, acc21 = acc00, acc22 = acc00, acc23 = acc00;
+            __m256 acc30 = acc00, acc31 = acc00, acc32 = acc00, acc33 = acc00;
+            for (size_t b = 0; b < nb; b++) {
+                __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)x0[b].d, (short)x1[b].d,
+                                                        (short)x2[b].d, (short)x3[b].d, 0,
+                                                        0, 0, 0));
+                __m128 da = _mm_setr_ps(y0[b].d, y1[b].d, y2[b].d, y3[b].d);
+                _mm_store_ps(sc, _mm_mul_ps(_mm_permute_ps(dw, 0x00), da));
+                _mm_store_ps(sc + 4, _mm_mul_ps(_mm_permute_ps(dw, 0x55), da));
+                _mm_store_ps(sc + 8, _mm_mul_ps(_mm_permute_ps(dw, 0xaa), da));
+                _mm_store_ps(sc + 12, _mm_mul_ps(_mm_permute_ps(dw, 0xff), da));
+                __m256i wu0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)x0[b].qs), bias);
+                __m256i wu1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)x1[b].qs), bias);
+                __m256i wu2 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)x2[b].qs), bias);
+                __m256i wu3 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)x3[b].qs), bias);
+                __m256i a, c;
+                Q8_TOKEN(0);
+                Q8_TOKEN(1);
+                Q8_TOKEN(2);
+                Q8_TOKEN(3);
+            }
+            Q8_OUT(0, 0); Q8_OUT(0, 1); Q8_OUT(0, 2); Q8_OUT(0, 3);
+            Q8_OUT(1, 0); Q8_OUT(1, 1); Q8_OUT(1, 2); Q8_OUT(1, 3);
+            Q8_OUT(2, 0); Q8_OUT(2, 1); Q8_OUT(2, 2); Q8_OUT(2, 3);
+            Q8_OUT(3, 0); Q8_OUT(3, 1); Q8_OUT(3, 2); Q8_OUT(3, 3);
+        }
+    }
+}
+
+#undef Q8_OUT
+#undef Q8_TOKEN
+#undef Q8_PAIR
+
+quant_gemm_fn quant_gemm_avx512(uint32_t type)
+{
+    return type == GGML_TYPE_Q8_0 ? gemm_q8_0_vnni : NULL;
+}
+
+/* ---- activation quantization ----
+ * The same arithmetic as the portable loops (max |x|, d = max / 127, x * (1 / d) rounded to
+ * nearest even by vcvtps2dq under the default rounding mode), so the rows are bit for bit equal;
+ * a forward pass quantizes every matrix input, and lrintf per element was a visible serial cost
+ * of generation. */
+
+/* max |x| over n floats (n a multiple of 32) */
+AVX2 static inline float absmax_avx2(const float *x, size_t n)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m0 = _mm256_setzero_ps(), m1 = _mm256_setzero_ps();
+    for (size_t j = 0; j < n; j += 16) {
+        m0 = _mm256_max_ps(m0, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)));
+        m1 = _mm256_max_ps(m1, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + j + 8)));
+    }
+    __m256 m = _mm256_max_ps(m0, m1);
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+/* 32 floats times id, rounded, as 32 int8 in order; *sum32 += their int32 sum lanes */
+AVX2 static inline __m256i round32_avx2(const float *x, __m256 id, __m256i *sum32)
+{
+    __m256i a = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x), id));
+    __m256i b = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8), id));
+    __m256i c = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 16), id));
+    __m256i d = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 24), id));
+    *sum32 = _mm256_add_epi32(*sum32, _mm256_add_epi32(_mm256_add_epi32(a, b),
+                                                       _mm256_add_epi32(c, d)));
+    __m256i q = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
+    return _mm256_permutevar8x32_epi32(q, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+AVX2 static inline int hsum_i32_avx2(__m256i v)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+AVX2 static void act_qa8_avx2(const float *x, void *out, size_t n)
+{
+    struct block_qa8 *b = out;
+    for (size_t i = 0; i < n / QK; i++, x += QK) {
+        float d = absmax_avx2(x, QK) / 127.0f, id = d ? 1.0f / d : 0;
+        __m256i sum = _mm256_setzero_si256();
+        _mm256_storeu_si256((__m256i *)b[i].qs, round32_avx2(x, _mm256_set1_ps(id), &sum));
+        b[i].d = d;
+        b[i].sum = hsum_i32_avx2(sum);
+    }
+}
+
+AVX2 static void act_qa8k_avx2(const float *x, void *out, size_t n)
+{
+    struct block_qa8k *b = out;
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    for (size_t i = 0; i < n / QKK; i++, x += QKK) {
+        float d = absmax_avx2(x, QKK) / 127.0f, id = d ? 1.0f / d : 0;
+        __m256 vid = _mm256_set1_ps(id);
+        __m256i unused = _mm256_setzero_si256();
+        for (int c = 0; c < QKK / 32; c++) {
+            __m256i q = round32_avx2(x + 32 * c, vid, &unused);
+            _mm256_storeu_si256((__m256i *)(b[i].qs + 32 * c), q);
+            /* sums of the two 16-byte groups: bytes + 128 summed by vpsadbw, minus 16 * 128 */
+            __m256i sad = _mm256_sad_epu8(_mm256_xor_si256(q, bias), _mm256_setzero_si256());
+            __m128i g = _mm256_castsi256_si128(sad);
+            int lo = _mm_cvtsi128_si32(g) + _mm_extract_epi32(g, 2);
+            __m128i h = _mm256_extracti128_si256(sad, 1);
+            int hi = _mm_cvtsi128_si32(h) + _mm_extract_epi32(h, 2);
+            b[i].bsums[2 * c] = (int16_t)(lo - 16 * 128);
+            b[i].bsums[2 * c + 1] = (int16_t)(hi - 16 * 128);
+        }
+        b[i].d = d;
+    }
+}
+
+quant_act_fn quant_act_avx2(enum act_kind k)
+{
+    switch (k) {
+    case ACT_QA8: return act_qa8_avx2;
+    case ACT_QA8K: return act_qa8k_avx2;
+    default: return NULL;
+    }
+}
+
 AVX2 static void axpy_avx2(float *y, float a, const float *x, size_t n)
 {
     __m256 va = _mm256_set1_ps(a);
@@ -543,6 +710,8 @@ enum quant_isa quant_cpu_isa(void)
 #else /* not x86-64: portable kernels only */
 
 quant_dot_fn quant_dot_avx2(uint32_t type) { (void)type; return NULL; }
+quant_act_fn quant_act_avx2(enum act_kind k) { (void)k; return NULL; }
+quant_gemm_fn quant_gemm_avx512(uint32_t type) { (void)type; return NULL; }
 quant_axpy_fn quant_axpy_avx2(void) { return NULL; }
 quant_dot_multi_fn quant_dot_multi_avx2(uint32_t type) { (void)type; return NULL; }
 quant_dot_multi_fn quant_dot_multi_avx512(uint32_t type) { (void)type; return NULL; }

@@ -246,6 +246,58 @@ static void test_multi_kernels(void **state)
     }
 }
 
+/* Tiled kernels equal the single-row ones for every count of weight and activation rows. */
+static void test_gemm_kernels(void **state)
+{
+    (void)state;
+    const size_t n = 1024;
+    static float w[1024], x[1024];
+    static uint8_t wq[6][1024 * 4], act[7][1024 * 4];
+    const uint32_t types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K, GGML_TYPE_Q4_0};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        uint32_t type = types[ti];
+        for (int r = 0; r < 6; r++) {
+            for (size_t i = 0; i < n; i++)
+                w[i] = frand() * (float)(r + 1);
+            quant_quantize_row(type, w, wq[r], n);
+        }
+        for (int t = 0; t < 7; t++) {
+            for (size_t i = 0; i < n; i++)
+                x[i] = frand() * (float)(t + 1);
+            quant_act_quantize(quant_act_kind(type), x, act[t], n);
+        }
+        for (int isa = 0; isa <= (int)quant_best_isa(); isa++) {
+            quant_gemm_fn g = quant_gemm_kernel(type, (enum quant_isa)isa);
+            if (!g)
+                continue;
+            quant_dot_fn f = quant_dot_kernel(type, (enum quant_isa)isa);
+            for (int nw = 1; nw <= 6; nw++) {
+                for (int na = 1; na <= 7; na++) {
+                    float out[6 * 8];
+                    for (int i = 0; i < 6 * 8; i++)
+                        out[i] = -12345.0f;
+                    g(wq, sizeof wq[0], nw, act, sizeof act[0], na, out, 6, n);
+                    for (int r = 0; r < 6; r++) {
+                        for (int t = 0; t < 8; t++) {
+                            float o = out[t * 6 + r];
+                            if (r >= nw || t >= na) {
+                                if (o != -12345.0f)
+                                    fail_msg("%s gemm wrote outside %d x %d",
+                                             quant_type_info(type)->name, nw, na);
+                                continue;
+                            }
+                            float ref = f(wq[r], act[t], n);
+                            if (fabsf(o - ref) > 1e-5f * (fabsf(ref) + 1.0f) * 10)
+                                fail_msg("%s gemm[%d][%d] of %d x %d: %g vs %g",
+                                         quant_type_info(type)->name, r, t, nw, na, o, ref);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /* The activation formats record exact block sums. */
 static void test_act_sums(void **state)
 {
@@ -271,6 +323,39 @@ static void test_act_sums(void **state)
     }
 }
 
+/* Every ISA's activation quantizer writes the same bytes as the portable one: random rows, an
+ * all-zero block, halfway cases for the rounding and values that reach +-127. */
+static void test_act_kernels(void **state)
+{
+    (void)state;
+    const size_t n = 1024;
+    static float x[1024];
+    static uint8_t ref[1024 * 4], got[1024 * 4];
+    const enum act_kind kinds[] = {ACT_QA8, ACT_QA8K, ACT_F32};
+    for (int rep = 0; rep < 4; rep++) {
+        for (size_t i = 0; i < n; i++)
+            x[i] = frand() * (float)(1 + rep * 10);
+        if (rep == 1)
+            for (size_t i = 0; i < 256; i++)
+                x[i] = 0;
+        if (rep == 2)
+            for (size_t i = 0; i < n; i++)
+                x[i] = (float)((int)(i % 255) - 127) + 0.5f * (float)(i & 1); /* ties */
+        for (size_t ki = 0; ki < sizeof kinds / sizeof kinds[0]; ki++) {
+            size_t bytes = quant_act_row_bytes(kinds[ki], n);
+            memset(ref, 0xa5, sizeof ref);
+            memset(got, 0x5a, sizeof got);
+            quant_act_quantize(kinds[ki], x, ref, n);
+            for (int isa = 0; isa <= (int)quant_best_isa(); isa++) {
+                quant_act_kernel(kinds[ki], (enum quant_isa)isa)(x, got, n);
+                if (memcmp(ref, got, bytes))
+                    fail_msg("act kind %d on %s differs from the portable row (rep %d)",
+                             (int)kinds[ki], quant_isa_name((enum quant_isa)isa), rep);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -282,7 +367,9 @@ int main(void)
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_kernels),
         cmocka_unit_test(test_multi_kernels),
+        cmocka_unit_test(test_gemm_kernels),
         cmocka_unit_test(test_act_sums),
+        cmocka_unit_test(test_act_kernels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
