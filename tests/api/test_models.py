@@ -291,7 +291,10 @@ def test_queue_full_503_and_disconnect_cancels():
         assert complete(s, tok, max_tokens=2).status == 200
         metrics = s.get("/metrics").body
         assert "ragd_generation_tokens_total" in metrics
-        assert "ragd_generation_queue_depth" in metrics
+        assert "ragd_generation_queue_depth 0" in metrics
+        assert "ragd_generation_active 0" in metrics
+        assert "ragd_generation_rejected_total 2" in metrics
+        assert "ragd_generation_ttft_seconds_count" in metrics
     finally:
         s.stop()
 
