@@ -13,7 +13,7 @@ PKGS=(
   python3 python3-pytest python3-psycopg2 python3-redis
   sqlite3 curl wrk
   postgresql redis-server
-  clang
+  clang libclang-rt-14-dev
 )
 # Node.js and npm run the official openai SDK against ragd in the HTTP tests; a machine that
 # already has them (any source) keeps its own.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: C unit tests (sanitizer build), engine tests, HTTP tests against a live
-# ragd. Prints one closing line "tests: N passed, N failed". Exit status 0 only if all pass.
+# Runs every test: C unit tests (sanitizer build), a short run of every fuzz target, engine
+# tests, HTTP tests against a live ragd on SQLite and on PostgreSQL + Redis. Prints one closing line "tests: N passed, N failed". Exit status 0 only if all pass.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
@@ -31,6 +31,12 @@ for t in $(ls build/asan/tests/unit/* build/asan/tests/engine/* 2>/dev/null | gr
   [ $rc -ne 0 ] && echo "$out" | tail -40
   record "$t" $rc
 done
+
+echo "== fuzz targets (clang, libFuzzer + ASan/UBSan, ${FUZZ_SECONDS:-5} s each)"
+out=$(scripts/fuzz.sh "${FUZZ_SECONDS:-5}" 2>&1); rc=$?
+echo "$out" | grep -E '^== fuzz|number_of_executed_units'
+[ $rc -ne 0 ] && echo "$out" | tail -40
+record "fuzz targets" $rc
 
 echo "== script tests"
 for t in tests/engine/*.sh tests/cli/*.sh; do

@@ -87,8 +87,10 @@ static int split(const struct prov_passage *p, size_t np, struct sent *out, int 
                 st++;
             while (st < e && isspace((unsigned char)s[st]))
                 st++;
-            if (e > st + 12)
-                out[k++] = (struct sent){s + st, e - st, (int)i, 0, k};
+            if (e > st + 12) {
+                out[k] = (struct sent){s + st, e - st, (int)i, 0, k};
+                k++;
+            }
             st = j + 1;
         }
     }
