@@ -203,8 +203,8 @@ static int user_get(const char *sql, const char *key, struct user *out)
     return rc;
 }
 
-/* ---- the session cache: seed 001's session:{user_id}, without the password hash and the
- * login-failure state (login reads those from the table by e-mail) ---- */
+/* ---- the session cache: seed 001's session:{user_id}, without the password hash (login
+ * reads it from the table by e-mail) ---- */
 
 static void session_key(const char *id, char key[64])
 {
@@ -246,7 +246,9 @@ static int session_get(const char *id, struct user *u)
     S(created_at);
     S(updated_at);
     S(last_login_at);
+    S(locked_until);
 #undef S
+    u->failed_login_count = (int)json_integer_value(json_object_get(j, "failed_login_count"));
     u->is_active = json_is_true(json_object_get(j, "is_active"));
     u->is_verified = json_is_true(json_object_get(j, "is_verified"));
     u->is_superuser = json_is_true(json_object_get(j, "is_superuser"));
@@ -258,14 +260,14 @@ static int session_get(const char *id, struct user *u)
 
 static void session_put(const struct user *u)
 {
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:s}",
-                          "user_id", u->id, "id", u->id, "email", u->email, "username",
-                          u->username, "subscription_plan", u->subscription_plan,
-                          "organization_id", u->organization_id, "created_at", u->created_at,
-                          "updated_at", u->updated_at, "last_login_at", u->last_login_at,
-                          "is_active", u->is_active, "is_verified", u->is_verified,
-                          "is_superuser", u->is_superuser, "preferences",
-                          u->preferences ? u->preferences : "{}");
+    json_t *j = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:s, s:s, s:i}", "user_id",
+        u->id, "id", u->id, "email", u->email, "username", u->username, "subscription_plan",
+        u->subscription_plan, "organization_id", u->organization_id, "created_at",
+        u->created_at, "updated_at", u->updated_at, "last_login_at", u->last_login_at,
+        "is_active", u->is_active, "is_verified", u->is_verified, "is_superuser",
+        u->is_superuser, "preferences", u->preferences ? u->preferences : "{}", "locked_until",
+        u->locked_until, "failed_login_count", u->failed_login_count);
     char *v = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (v) {
@@ -281,8 +283,10 @@ int store_user_get(const char *id, struct user *out)
     if (!session_get(id, out))
         return 0;
     int rc = user_get("SELECT " USER_COLS " FROM users WHERE id = ?", id, out);
-    if (!rc)
+    if (!rc) {
+        out->hashed_password[0] = 0; /* the same answer with or without the cache */
         session_put(out);
+    }
     return rc;
 }
 
@@ -410,6 +414,7 @@ int store_user_login_ok(const char *id)
 
 int store_user_login_failed(const char *id, int lock_after, int64_t lock_ms, int *failures)
 {
+    store_user_forget(id);
     db_conn_t *c = db_conn();
     int rc = db_begin(c);
     if (rc)

@@ -49,10 +49,10 @@ void store_user_clear(struct user *u); /* frees owned fields; the struct may be 
 /* Creates a user; u->id is filled in if empty, timestamps are set. RAGD_EEXIST if the e-mail
  * or username is taken. */
 int store_user_create(struct user *u);
-/* The user by id, through the session cache (cache.h; CACHE_SESSION_TTL_SECONDS, 3600):
- * hashed_password, failed_login_count and locked_until are left empty by a cache hit, so
- * code that needs them reads by e-mail. Every store function that changes a user forgets its
- * cache entry. */
+/* The user by id, through the session cache (cache.h; CACHE_SESSION_TTL_SECONDS, 3600).
+ * hashed_password is always left empty (the hash is never cached; code that verifies a
+ * password reads by e-mail). Every store function that changes a user forgets its cache
+ * entry. */
 int store_user_get(const char *id, struct user *out);
 /* Drops the user's session and subscription cache entries (after changing the users row
  * outside this file, or the user's subscription). */
