@@ -416,7 +416,7 @@ struct matmul_job {
     int n_tok;
     int accumulate; /* out += product (residual connections) instead of out = product */
     int glu;        /* two matrices of equal rows: out[0] = silu(W_0 x) * (W_1 x), row by row */
-    int64_t chunk;
+    int64_t chunk; /* smallest chunk of rows a thread takes (a multiple of 4) */
     float *scratch; /* [n_threads][MATMUL_SCRATCH(n_tok)] */
     atomic_long next;
 };
@@ -439,31 +439,47 @@ static void row_products(const struct matmul_job *j, int mi, int64_t row, int g,
         j->gemm[mi](wr, w->row_bytes, g, j->act, j->act_stride, j->n_tok, tmp, (size_t)g, n);
         return;
     }
-    float *one = tmp + (size_t)g * nt; /* room for one row's products after the tile */
-    for (int k = 0; k < g; k++, wr += w->row_bytes) {
-        if (j->multi[mi])
-            j->multi[mi](wr, j->act, j->act_stride, j->n_tok, one, n);
-        else
-            for (size_t t = 0; t < nt; t++)
-                one[t] = j->dot[mi](wr, j->act + t * j->act_stride, n);
-        for (size_t t = 0; t < nt; t++)
-            tmp[t * (size_t)g + k] = one[t];
+    if (j->multi[mi]) {
+        /* Four activation rows (a few KiB, kept in L1) against every row of the group (kept
+         * in L2), rather than all activation rows against one weight row: a K-quant weight
+         * row is smaller than four activation rows, so this moves less through the caches. */
+        for (size_t t0 = 0; t0 < nt; t0 += 4) {
+            int n4 = nt - t0 < 4 ? (int)(nt - t0) : 4;
+            const uint8_t *a = j->act + t0 * j->act_stride, *wk = wr;
+            for (int k = 0; k < g; k++, wk += w->row_bytes) {
+                float o[4];
+                j->multi[mi](wk, a, j->act_stride, n4, o, n);
+                for (int t = 0; t < n4; t++)
+                    tmp[(t0 + t) * (size_t)g + k] = o[t];
+            }
+        }
+        return;
     }
+    for (int k = 0; k < g; k++, wr += w->row_bytes)
+        for (size_t t = 0; t < nt; t++)
+            tmp[t * (size_t)g + k] = j->dot[mi](wr, j->act + t * j->act_stride, n);
 }
 
 static void matmul_worker(void *arg, int ith, int nth)
 {
     struct matmul_job *j = arg;
-    (void)nth;
     int64_t total = j->glu ? j->row_end[0] : j->row_end[j->n_mats - 1];
     size_t nt = (size_t)j->n_tok;
     float *tmp = j->scratch + (size_t)ith * MATMUL_SCRATCH(nt);
     float *tmp2 = tmp + (MATMUL_GROUP + 1) * nt;
     for (;;) {
-        int64_t r0 = atomic_fetch_add(&j->next, j->chunk);
-        if (r0 >= total)
-            return;
-        int64_t r1 = r0 + j->chunk < total ? r0 + j->chunk : total;
+        /* Guided self-scheduling: a thread takes 1/(2 nth) of what is left (at least
+         * j->chunk rows, a multiple of 4), so chunks shrink towards the end and the threads
+         * finish together; equal chunks of 1/(8 nth) of the rows left up to one chunk (tens
+         * of microseconds in generation) on one thread at the end of every job. */
+        int64_t r0 = atomic_load_explicit(&j->next, memory_order_relaxed), c;
+        do {
+            if (r0 >= total)
+                return;
+            c = (total - r0) / (2 * (int64_t)nth) / 4 * 4;
+            c = c < j->chunk ? j->chunk : c;
+        } while (!atomic_compare_exchange_weak(&j->next, &r0, r0 + c));
+        int64_t r1 = r0 + c < total ? r0 + c : total;
         for (int64_t r = r0; r < r1;) {
             int mi = 0;
             if (!j->glu)
@@ -518,11 +534,7 @@ static void matmul_ex(model_state_t *s, int n_mats, const struct model_tensor **
     for (int t = 0; t < n_tok; t++)
         quantize(x + (size_t)t * cols, (uint8_t *)s->act + t * j.act_stride, cols);
     j.act = s->act;
-    int nth = pool_size(s->pool);
-    if (glu)
-        rows = w[0]->rows;
-    int64_t chunk = rows / ((int64_t)nth * 8) / 4 * 4;
-    j.chunk = chunk < 4 ? 4 : chunk;
+    j.chunk = n_tok > 1 ? 4 : 16; /* smallest chunk, in rows */
     j.scratch = s->mm_scratch;
     atomic_init(&j.next, 0);
     pool_run(s->pool, matmul_worker, &j);
