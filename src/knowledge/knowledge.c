@@ -599,15 +599,15 @@ static void ingest_doc(const char *id)
         }
     }
     prov_embedder_t *e = prov_embedder();
+    /* The note goes in with the ready status: a reader never sees one without the other. */
+    char *note = embed_error
+                     ? xasprintf("embeddings unavailable (%s); lexical search only", embed_error)
+                     : NULL;
     rc = store_chunks_replace(id, kc, nchunks, e ? e->ops->model(e->self) : NULL,
-                              vecs ? K.dim : 0, ids, &old, &nold);
+                              vecs ? K.dim : 0, note, ids, &old, &nold);
+    free(note);
     if (rc)
         goto done; /* deleted meanwhile, or the store failed (stays processing: re-queued) */
-    if (embed_error) {
-        char *msg = xasprintf("embeddings unavailable (%s); lexical search only", embed_error);
-        store_doc_set_status(id, "ready", msg);
-        free(msg);
-    }
     /* Make the old chunks invisible, index the new ones, then make them visible. */
     meta_drop_chunks(old, nold);
     index_remove(old, nold);

@@ -312,8 +312,8 @@ int store_doc_bytes(const char *user_id, int64_t *bytes)
 /* ---- chunks ---- */
 
 int store_chunks_replace(const char *doc_id, const struct kchunk_new *chunks, size_t n,
-                         const char *model, uint32_t dim, int64_t *ids, int64_t **old_ids,
-                         size_t *n_old)
+                         const char *model, uint32_t dim, const char *note, int64_t *ids,
+                         int64_t **old_ids, size_t *n_old)
 {
     db_conn_t *c = db_conn();
     char ts[32];
@@ -352,9 +352,9 @@ int store_chunks_replace(const char *doc_id, const struct kchunk_new *chunks, si
     int64_t ch = 0;
     if (!rc)
         rc = db_exec(c, &ch,
-                     "UPDATE documents SET chunk_count = ?, status = 'ready', error = NULL,"
+                     "UPDATE documents SET chunk_count = ?, status = 'ready', error = ?,"
                      " processed_at = ?, updated_at = ? WHERE id = ?",
-                     "isss", (int64_t)n, ts, ts, doc_id);
+                     "issss", (int64_t)n, note, ts, ts, doc_id);
     if (!rc && !ch) rc = RAGD_ENOTFOUND; /* deleted while it was being processed */
     if (!rc) rc = db_commit(c);
     if (rc) {

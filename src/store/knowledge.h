@@ -90,11 +90,11 @@ struct kchunk_new {
 };
 
 /* Replaces the document's chunks with chunks[0..n) (and their embeddings, model and dim),
- * sets chunk_count and status "ready", all in one transaction. ids[0..n) receive the new
+ * sets chunk_count, status "ready" and error = note (NULL: none), all in one transaction. ids[0..n) receive the new
  * chunk ids; *old_ids (caller frees) the ids of chunks that were replaced. */
 int store_chunks_replace(const char *doc_id, const struct kchunk_new *chunks, size_t n,
-                         const char *model, uint32_t dim, int64_t *ids, int64_t **old_ids,
-                         size_t *n_old);
+                         const char *model, uint32_t dim, const char *note, int64_t *ids,
+                         int64_t **old_ids, size_t *n_old);
 
 /* One chunk with what search results show. Strings owned by the struct. */
 struct kchunk {

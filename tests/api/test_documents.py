@@ -2,6 +2,7 @@
 size limits, malformed input, organization isolation, persistence across restarts."""
 import os
 import socket
+import time
 import uuid
 
 import pytest
@@ -155,9 +156,14 @@ def test_size_limit_413():
 def test_delete_removes_document_chunks_and_results(server, pro_token):
     word = unique()
     doc = upload_ready(server, pro_token, f"Delete me: {word} appears only here.")
-    # Search twice so the result is cached, then delete.
+    # Search until the result is cached (an ingestion finishing elsewhere in the shared
+    # server empties the cache meanwhile), then delete.
     assert search(server, pro_token, word, route="exact")["results"]
-    again = search(server, pro_token, word, route="exact")
+    for _ in range(50):
+        again = search(server, pro_token, word, route="exact")
+        if again["cached"]:
+            break
+        time.sleep(0.05)
     assert again["results"] and again["cached"]
     r = server.delete(f"/documents/{doc['id']}", token=pro_token)
     assert r.status == 200 and r.json["status"] == "deleted"
