@@ -189,7 +189,7 @@ static int cmd_serve(int argc, char **argv)
         .host = o.host ? o.host : config_str("API_HOST", "127.0.0.1"),
         .port = o.port >= 0 ? o.port : env_port,
         .threads = (int)config_int("API_WORKERS", ncpu < 2 ? 2 : ncpu, 1, 256),
-        .workers = (int)config_int("WORKER_THREADS", ncpu < 2 ? 4 : 2 * ncpu, 1, 1024),
+        .workers = -1, /* after the models are loaded: see below */
         .max_body = (size_t)config_int("MAX_BODY_BYTES", 1 << 20, 1024, 1LL << 32),
         .max_header = (size_t)config_int("MAX_HEADER_BYTES", 16384, 1024, 1 << 20),
         /* A document upload may carry DOCUMENT_MAX_BYTES of file plus multipart framing. */
@@ -215,6 +215,14 @@ static int cmd_serve(int argc, char **argv)
     if ((rc = start_knowledge(o.data)))
         return rc;
     kb_api_install();
+    /* Generations block a worker while they run or wait for a session: the pool has room
+     * for all of them on top of the threads for bcrypt, uploads and searches. */
+    int base_workers = ncpu < 2 ? 4 : 2 * (int)ncpu;
+    hc.workers = (int)config_int("WORKER_THREADS", base_workers + prov_worker_demand(), 1, 4096);
+    if (config_errors()) {
+        fprintf(stderr, "ragd: invalid configuration: %s\n", config_errors());
+        return 2;
+    }
     openai_api_install();
 
     char err[256];

@@ -274,6 +274,12 @@ static json_t *lo_health(void *self)
     return h;
 }
 
+static int lo_demand(void *self)
+{
+    struct local *l = self;
+    return l->n_slots + l->max_queue;
+}
+
 static void lo_free(void *self)
 {
     struct local *l = self;
@@ -293,6 +299,7 @@ static const struct prov_provider_ops local_ops = {
     .count_tokens = lo_count,
     .model = lo_model,
     .health = lo_health,
+    .worker_demand = lo_demand,
     .free = lo_free,
 };
 

@@ -36,6 +36,13 @@ int prov_max_tokens(void)
     return max_tokens;
 }
 
+int prov_worker_demand(void)
+{
+    return generator && generator->ops->worker_demand
+               ? generator->ops->worker_demand(generator->self)
+               : 0;
+}
+
 int prov_context_length(void)
 {
     return context_length;

@@ -90,6 +90,8 @@ struct prov_provider_ops {
     /* The model's name for responses and logs. */
     const char *(*model)(void *self);
     json_t *(*health)(void *self); /* new reference: {status, ...} */
+    /* Requests that may be running or queued inside the provider at once; NULL: none. */
+    int (*worker_demand)(void *self);
     void (*free)(void *self);
 };
 
@@ -147,6 +149,10 @@ int prov_embed_count_tokens(prov_embedder_t *e, const char *text, size_t len);
 
 /* Configured generation limits. */
 int prov_max_tokens(void);
+/* Worker threads that generation requests may hold while they run or wait for a session
+ * (the local generator's GENERATION_PARALLEL + GENERATION_QUEUE_SIZE; 0 for the others), so
+ * that the server can size its worker pool and keep logins and uploads moving. */
+int prov_worker_demand(void);
 int prov_context_length(void);
 
 /* {generator: {...health}, embedder: {...}} for /health/detailed "models". New reference. */

@@ -399,3 +399,41 @@ def test_chunks_stored_before_an_embedder_are_embedded_after_start():
         assert rows and all(m == "tiny-bert.gguf" and d == 64 for m, d in rows)
     finally:
         s.stop()
+
+
+def test_queued_generations_leave_workers_for_logins():
+    # One session and four waiting: five requests hold a worker each. The pool is sized for
+    # them, so a login (bcrypt on a worker thread) still goes through at once.
+    s = private_server(**model_env(GENERATION_PARALLEL="1", GENERATION_QUEUE_SIZE="4",
+                                   GENERATION_MAX_TOKENS="4096"))
+    conns = []
+    try:
+        tok = enterprise_user(s, "workers@example.com")
+        check_long_answer(s, tok)
+        for _ in range(5):
+            conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=120)
+            body = json.dumps({"model": "tiny-qwen3.gguf", "max_tokens": LONG, "stream": True,
+                               "temperature": 0, "messages": STORY})
+            conn.request("POST", "/v1/chat/completions", body=body,
+                         headers={"Authorization": f"Bearer {tok}",
+                                  "Content-Type": "application/json"})
+            conns.append(conn)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            g = generator_health(s)
+            if g["active"] == 1 and g["queue_depth"] == 4:
+                break
+            time.sleep(0.02)
+        assert g["active"] == 1 and g["queue_depth"] == 4, g
+        r = complete(s, tok, max_tokens=1)
+        assert r.status == 503 and r.json["code"] == "GENERATION_BUSY"
+        r = s.post("/auth/login", {"email": "workers@example.com", "password": "password123"},
+                   timeout=60)
+        # Still running: the login did not wait for the generations to finish.
+        still = generator_health(s)
+        assert r.status == 200, r
+        assert still["active"] == 1 and still["queue_depth"] == 4, still
+    finally:
+        for c in conns:
+            c.close()
+        s.stop()
