@@ -540,9 +540,99 @@ AVX512 static void gemm_q8_0_vnni(const void *w, size_t w_stride, int n_w, const
 #undef Q8_TOKEN
 #undef Q8_PAIR
 
+/* Q4_K, 2 weight rows x 4 activation rows: 8 integer accumulators for the scaled sub-block
+ * sums of one super-block and 8 float accumulators across super-blocks. */
+#define Q4K_PAIR(r, t) \
+    s##r##t = _mm256_dpwssd_epi32(s##r##t, _mm256_maddubs_epi16(lo##r, a0), pl##r); \
+    s##r##t = _mm256_dpwssd_epi32(s##r##t, _mm256_maddubs_epi16(hi##r, a1), ph##r)
+#define Q4K_TOKEN(t) \
+    do { \
+        a0 = _mm256_loadu_si256((const __m256i *)(y##t[i].qs + 64 * c)); \
+        a1 = _mm256_loadu_si256((const __m256i *)(y##t[i].qs + 64 * c + 32)); \
+        Q4K_PAIR(0, t); \
+        Q4K_PAIR(1, t); \
+    } while (0)
+#define Q4K_FLOAT(r, t) \
+    f##r##t = _mm256_fmadd_ps(_mm256_set1_ps(d##r * y##t[i].d), _mm256_cvtepi32_ps(s##r##t), \
+                              f##r##t)
+#define Q4K_OUT(r, t) \
+    if ((r) < nr && (t) < nt) \
+        out[(size_t)(t0 + (t)) * out_stride + r0 + (r)] = hsum_ps(f##r##t) - cr##r[t]
+
+AVX512 static void gemm_q4_k_vnni(const void *w, size_t w_stride, int n_w, const void *act,
+                                  size_t act_stride, int n_act, float *out, size_t out_stride,
+                                  size_t n)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    size_t nb = n / QKK;
+    for (int r0 = 0; r0 < n_w; r0 += 2) {
+        int nr = n_w - r0 < 2 ? n_w - r0 : 2;
+        const struct block_q4_k *x0 = (const void *)((const uint8_t *)w + (size_t)r0 * w_stride);
+        const struct block_q4_k *x1 = (const void *)((const uint8_t *)x0 + (nr > 1) * w_stride);
+        for (int t0 = 0; t0 < n_act; t0 += 4) {
+            int nt = n_act - t0 < 4 ? n_act - t0 : 4;
+#define AROW(t) ((const struct block_qa8k *)ACT_ROW(act, act_stride, t0 + ((t) < nt ? (t) : nt - 1)))
+            const struct block_qa8k *y0 = AROW(0), *y1 = AROW(1), *y2 = AROW(2), *y3 = AROW(3);
+#undef AROW
+            __m256 f00 = _mm256_setzero_ps(), f01 = f00, f02 = f00, f03 = f00;
+            __m256 f10 = f00, f11 = f00, f12 = f00, f13 = f00;
+            __m128 c0 = _mm_setzero_ps(), c1 = c0; /* dmin * d_t * sum(min * bsum) per token */
+            for (size_t i = 0; i < nb; i++) {
+                uint8_t sc0[8], sc1[8];
+                __m128i mn0 = k_unpack_scales(x0[i].scales, sc0);
+                __m128i mn1 = k_unpack_scales(x1[i].scales, sc1);
+                __m256i sv0 = k_scale_vec(sc0), sv1 = k_scale_vec(sc1);
+                __m256i s00 = _mm256_setzero_si256(), s01 = s00, s02 = s00, s03 = s00;
+                __m256i s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+                for (int c = 0; c < 4; c++) {
+                    __m256i q0 = _mm256_loadu_si256((const __m256i *)(x0[i].qs + 32 * c));
+                    __m256i q1 = _mm256_loadu_si256((const __m256i *)(x1[i].qs + 32 * c));
+                    __m256i lo0 = _mm256_and_si256(q0, m4);
+                    __m256i hi0 = _mm256_and_si256(_mm256_srli_epi16(q0, 4), m4);
+                    __m256i lo1 = _mm256_and_si256(q1, m4);
+                    __m256i hi1 = _mm256_and_si256(_mm256_srli_epi16(q1, 4), m4);
+                    __m256i pl0 = K_PICK(sv0, 2 * c), ph0 = K_PICK(sv0, 2 * c + 1);
+                    __m256i pl1 = K_PICK(sv1, 2 * c), ph1 = K_PICK(sv1, 2 * c + 1);
+                    __m256i a0, a1;
+                    Q4K_TOKEN(0);
+                    Q4K_TOKEN(1);
+                    Q4K_TOKEN(2);
+                    Q4K_TOKEN(3);
+                }
+                float d0 = h2f(x0[i].d), d1 = h2f(x1[i].d);
+                Q4K_FLOAT(0, 0); Q4K_FLOAT(0, 1); Q4K_FLOAT(0, 2); Q4K_FLOAT(0, 3);
+                Q4K_FLOAT(1, 0); Q4K_FLOAT(1, 1); Q4K_FLOAT(1, 2); Q4K_FLOAT(1, 3);
+                __m128 dy = _mm_setr_ps(y0[i].d, y1[i].d, y2[i].d, y3[i].d);
+                __m128 m0 = _mm_cvtepi32_ps(_mm_setr_epi32(
+                    k_min_dot(mn0, y0[i].bsums), k_min_dot(mn0, y1[i].bsums),
+                    k_min_dot(mn0, y2[i].bsums), k_min_dot(mn0, y3[i].bsums)));
+                __m128 m1 = _mm_cvtepi32_ps(_mm_setr_epi32(
+                    k_min_dot(mn1, y0[i].bsums), k_min_dot(mn1, y1[i].bsums),
+                    k_min_dot(mn1, y2[i].bsums), k_min_dot(mn1, y3[i].bsums)));
+                c0 = _mm_fmadd_ps(_mm_mul_ps(_mm_set1_ps(h2f(x0[i].dmin)), dy), m0, c0);
+                c1 = _mm_fmadd_ps(_mm_mul_ps(_mm_set1_ps(h2f(x1[i].dmin)), dy), m1, c1);
+            }
+            float cr0[4], cr1[4];
+            _mm_storeu_ps(cr0, c0);
+            _mm_storeu_ps(cr1, c1);
+            Q4K_OUT(0, 0); Q4K_OUT(0, 1); Q4K_OUT(0, 2); Q4K_OUT(0, 3);
+            Q4K_OUT(1, 0); Q4K_OUT(1, 1); Q4K_OUT(1, 2); Q4K_OUT(1, 3);
+        }
+    }
+}
+
+#undef Q4K_OUT
+#undef Q4K_FLOAT
+#undef Q4K_TOKEN
+#undef Q4K_PAIR
+
 quant_gemm_fn quant_gemm_avx512(uint32_t type)
 {
-    return type == GGML_TYPE_Q8_0 ? gemm_q8_0_vnni : NULL;
+    switch (type) {
+    case GGML_TYPE_Q8_0: return gemm_q8_0_vnni;
+    case GGML_TYPE_Q4_K: return gemm_q4_k_vnni;
+    }
+    return NULL;
 }
 
 /* ---- activation quantization ----
