@@ -571,7 +571,8 @@ AVX512 static void gemm_q4_k_vnni(const void *w, size_t w_stride, int n_w, const
         const struct block_q4_k *x1 = (const void *)((const uint8_t *)x0 + (nr > 1) * w_stride);
         for (int t0 = 0; t0 < n_act; t0 += 4) {
             int nt = n_act - t0 < 4 ? n_act - t0 : 4;
-#define AROW(t) ((const struct block_qa8k *)ACT_ROW(act, act_stride, t0 + ((t) < nt ? (t) : nt - 1)))
+#define AROW(t) \
+    ((const struct block_qa8k *)ACT_ROW(act, act_stride, t0 + ((t) < nt ? (t) : nt - 1)))
             const struct block_qa8k *y0 = AROW(0), *y1 = AROW(1), *y2 = AROW(2), *y3 = AROW(3);
 #undef AROW
             __m256 f00 = _mm256_setzero_ps(), f01 = f00, f02 = f00, f03 = f00;
