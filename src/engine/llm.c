@@ -9,38 +9,40 @@
 #include "core/mem.h"
 #include "engine/tok_gguf.h"
 
-/* Forward passes of a model's sessions share its thread pool, so they run one at a time. They
- * take turns in arrival order (a ticket lock), which makes sessions decoding at the same time
- * interleave step by step instead of one thread re-taking a plain mutex and starving the
- * others. */
-struct turns {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    uint64_t next, serving;
+/* Forward passes of a model's sessions share its thread pool, so they run one at a time,
+ * through a queue of jobs served in arrival order. Whichever waiting thread finds the model
+ * idle runs the next job for everyone (a combining scheduler: no extra thread). A decoding
+ * step (one token, last logits only) is run together with every other decoding step waiting
+ * behind it, up to LLM_EVAL_SLICE of them, as one model_forward_multi: the weights are read
+ * once for all of them, so concurrent answers decode at nearly the speed of one each. A prompt
+ * slice runs alone. */
+struct job {
+    struct job *next;
+    llm_session_t *s;
+    const int32_t *tokens;
+    int n;
+    float *logits; /* all positions' logits (n x n_vocab), or NULL: the last into s->logits */
+    int rc, done;
 };
 
-static void turn_take(struct turns *t)
-{
-    pthread_mutex_lock(&t->mu);
-    uint64_t mine = t->next++;
-    while (mine != t->serving)
-        pthread_cond_wait(&t->cv, &t->mu);
-    pthread_mutex_unlock(&t->mu);
-}
+struct sched {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct job *head, *tail;
+    int busy;
+    int decoding; /* sessions inside a generation's decoding loop */
+    uint64_t steps, batched; /* decoding passes, and tokens they carried (for llm_model_stats) */
+};
 
-static void turn_give(struct turns *t)
-{
-    pthread_mutex_lock(&t->mu);
-    t->serving++;
-    pthread_cond_broadcast(&t->cv);
-    pthread_mutex_unlock(&t->mu);
-}
+/* How long a decoding step waits for the steps of the other decoding sessions (which are
+ * sampling their next token) before it runs with what has arrived. */
+enum { LLM_BATCH_WAIT_NS = 3000000 };
 
 struct llm_model {
     model_t *model;
     tokenizer_t *tok;
     pool_t *pool;
-    struct turns turns; /* forward passes on the shared pool, in arrival order */
+    struct sched sched; /* forward passes on the shared pool */
     enum quant_isa isa;
     int32_t eos_id, im_end_id, eot_id, think_open_id, think_close_id;
 };
@@ -89,8 +91,8 @@ int llm_model_load(const char *path, int n_threads, llm_model_t **out, char *err
             snprintf(err, err_len, "llm: cannot start %d threads", n_threads);
         goto fail;
     }
-    pthread_mutex_init(&m->turns.mu, NULL);
-    pthread_cond_init(&m->turns.cv, NULL);
+    pthread_mutex_init(&m->sched.mu, NULL);
+    pthread_cond_init(&m->sched.cv, NULL);
     m->isa = quant_best_isa();
     if (m->tok) {
         m->eos_id = tokenizer_special_id(m->tok, "eos");
@@ -113,8 +115,8 @@ void llm_model_free(llm_model_t *m)
     if (!m)
         return;
     pool_free(m->pool);
-    pthread_mutex_destroy(&m->turns.mu);
-    pthread_cond_destroy(&m->turns.cv);
+    pthread_mutex_destroy(&m->sched.mu);
+    pthread_cond_destroy(&m->sched.cv);
     if (m->tok)
         tokenizer_free(m->tok);
     model_free(m->model);
@@ -170,6 +172,123 @@ void llm_session_reset(llm_session_t *s)
     s->have_logits = 0;
 }
 
+static int is_step(const struct job *j)
+{
+    return j->n == 1 && !j->logits;
+}
+
+/* Runs the job at the head of the queue, with the decoding steps behind it when it is one.
+ * Called with the lock held and the model marked busy; returns with both. */
+static void run_head(struct sched *q)
+{
+    struct job *batch[LLM_EVAL_SLICE];
+    int nb = 0;
+    struct job *j = q->head;
+    batch[nb++] = j;
+    q->head = j->next;
+    if (is_step(j)) {
+        /* Every other waiting step of another session joins (a session has one at most). */
+        struct job **pp = &q->head;
+        while (*pp && nb < LLM_EVAL_SLICE) {
+            if (is_step(*pp) && model_state_n_ctx((*pp)->s->st) <= model_state_n_ctx(j->s->st)) {
+                batch[nb++] = *pp;
+                *pp = (*pp)->next;
+            } else {
+                pp = &(*pp)->next;
+            }
+        }
+    }
+    q->tail = NULL;
+    for (struct job *t = q->head; t; t = t->next)
+        q->tail = t;
+    pthread_mutex_unlock(&q->mu);
+    int rc;
+    if (nb == 1) {
+        rc = model_forward(j->s->st, j->tokens, j->n, j->logits ? j->logits : j->s->logits,
+                           j->logits != NULL);
+    } else {
+        model_state_t *seqs[LLM_EVAL_SLICE];
+        int32_t toks[LLM_EVAL_SLICE];
+        float *outs[LLM_EVAL_SLICE];
+        for (int i = 0; i < nb; i++) {
+            seqs[i] = batch[i]->s->st;
+            toks[i] = batch[i]->tokens[0];
+            outs[i] = batch[i]->s->logits;
+        }
+        rc = model_forward_multi(seqs, toks, nb, outs);
+    }
+    pthread_mutex_lock(&q->mu);
+    if (is_step(j)) {
+        q->steps++;
+        q->batched += (uint64_t)nb;
+    }
+    for (int i = 0; i < nb; i++) {
+        batch[i]->rc = rc;
+        batch[i]->done = 1;
+    }
+}
+
+static int queued_steps(const struct sched *q)
+{
+    int n = 0;
+    for (const struct job *t = q->head; t; t = t->next)
+        n += is_step(t);
+    return n;
+}
+
+/* Queues j and returns when it has run (by this thread or another). */
+static int run_job(struct sched *q, struct job *j)
+{
+    pthread_mutex_lock(&q->mu);
+    if (q->tail)
+        q->tail->next = j;
+    else
+        q->head = j;
+    q->tail = j;
+    pthread_cond_broadcast(&q->cv); /* a leader waiting for steps to join may go */
+    struct timespec until = {0, 0};
+    while (!j->done) {
+        if (!q->busy && q->head) {
+            if (is_step(q->head) && queued_steps(q) < q->decoding) {
+                /* Other sessions are about to ask for their next step: give them a moment
+                 * to join this one, so that the weights are read once for all. */
+                struct timespec now;
+                clock_gettime(CLOCK_REALTIME, &now);
+                if (!until.tv_sec) {
+                    until = now;
+                    until.tv_nsec += LLM_BATCH_WAIT_NS;
+                    if (until.tv_nsec >= 1000000000L) {
+                        until.tv_sec++;
+                        until.tv_nsec -= 1000000000L;
+                    }
+                }
+                if (now.tv_sec < until.tv_sec ||
+                    (now.tv_sec == until.tv_sec && now.tv_nsec < until.tv_nsec)) {
+                    pthread_cond_timedwait(&q->cv, &q->mu, &until);
+                    continue;
+                }
+            }
+            q->busy = 1;
+            run_head(q);
+            q->busy = 0;
+            until.tv_sec = 0;
+            pthread_cond_broadcast(&q->cv);
+        } else {
+            pthread_cond_wait(&q->cv, &q->mu);
+        }
+    }
+    pthread_mutex_unlock(&q->mu);
+    return j->rc;
+}
+
+static void decoding(llm_model_t *m, int delta)
+{
+    pthread_mutex_lock(&m->sched.mu);
+    m->sched.decoding += delta;
+    pthread_cond_broadcast(&m->sched.cv);
+    pthread_mutex_unlock(&m->sched.mu);
+}
+
 int llm_session_eval(llm_session_t *s, const int32_t *tokens, size_t n, float *logits_all)
 {
     if (n == 0 || n > (size_t)1 << 30)
@@ -180,15 +299,14 @@ int llm_session_eval(llm_session_t *s, const int32_t *tokens, size_t n, float *l
     for (size_t i = 0; i < n; i++)
         if (tokens[i] < 0 || (size_t)tokens[i] >= V)
             return RAGD_EINVAL;
-    /* A long prompt goes in slices of LLM_EVAL_SLICE tokens, one turn each, so that other
+    /* A long prompt goes in slices of LLM_EVAL_SLICE tokens, one job each, so that other
      * sessions' decoding steps run between them. */
     int rc = 0;
     for (size_t off = 0; off < n && !rc; off += LLM_EVAL_SLICE) {
         size_t k = n - off < LLM_EVAL_SLICE ? n - off : LLM_EVAL_SLICE;
-        float *out = logits_all ? logits_all + off * V : s->logits;
-        turn_take(&s->m->turns);
-        rc = model_forward(s->st, tokens + off, (int)k, out, logits_all != NULL);
-        turn_give(&s->m->turns);
+        struct job j = {.s = s, .tokens = tokens + off, .n = (int)k,
+                        .logits = logits_all ? logits_all + off * V : NULL};
+        rc = run_job(&s->m->sched, &j);
     }
     if (rc)
         return rc;
@@ -196,6 +314,14 @@ int llm_session_eval(llm_session_t *s, const int32_t *tokens, size_t n, float *l
         memcpy(s->logits, logits_all + (n - 1) * V, V * sizeof(float));
     s->have_logits = 1;
     return 0;
+}
+
+void llm_model_stats(llm_model_t *m, uint64_t *steps, uint64_t *tokens)
+{
+    pthread_mutex_lock(&m->sched.mu);
+    *steps = m->sched.steps;
+    *tokens = m->sched.batched;
+    pthread_mutex_unlock(&m->sched.mu);
 }
 
 const float *llm_session_logits(const llm_session_t *s) { return s->logits; }
@@ -332,6 +458,7 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
     float *logits = xmalloc((size_t)c->n_vocab * sizeof(float));
     int in_think = 0, trim = 0, n_gen = 0;
     enum llm_stop why = LLM_STOP_LENGTH;
+    decoding(m, 1);
     for (;;) {
         if (p->n_predict >= 0 && n_gen >= p->n_predict) {
             why = LLM_STOP_LENGTH;
@@ -385,6 +512,7 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
         if (out_check(&o, 1))
             why = LLM_STOP_STRING;
     }
+    decoding(m, -1);
     double t2 = now_s();
     free(logits);
     free(piece);

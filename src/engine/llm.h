@@ -9,8 +9,10 @@
  *   llm_chat(s, msgs, 1, &gp, on_text, ctx, &r);   ... llm_gen_result_free(&r);
  *
  * A model is immutable and shared by its sessions; sessions of one model may be used from
- * different threads, but their forward passes run one at a time (they share the model's
- * thread pool). One session must not be used by two threads at once. */
+ * different threads. Their forward passes share the model's thread pool and run one at a time
+ * in arrival order, except that decoding steps of different sessions that wait at the same
+ * time run together as one batched pass. One session must not be used by two threads at
+ * once. */
 #ifndef RAGD_LLM_H
 #define RAGD_LLM_H
 
@@ -52,6 +54,9 @@ void llm_session_reset(llm_session_t *s); /* forgets the sequence; cannot fail *
 /* Appends tokens; logits_all (n x n_vocab floats) may be NULL. The last token's logits are
  * kept for llm_session_logits. Errors as model_forward (RAGD_ERANGE: context full). */
 int llm_session_eval(llm_session_t *s, const int32_t *tokens, size_t n, float *logits_all);
+/* Decoding passes run so far and the tokens they carried: tokens / steps is the average
+ * number of sessions decoded together. Cannot fail. */
+void llm_model_stats(llm_model_t *m, uint64_t *steps, uint64_t *tokens);
 /* n_vocab logits after the last evaluated token (owned by s, valid until the next call). */
 const float *llm_session_logits(const llm_session_t *s);
 

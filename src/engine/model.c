@@ -301,6 +301,9 @@ struct model_state {
     size_t att_per_thread;
     int att_tb;    /* query tokens per attention work item */
     float *rope_cos, *rope_sin; /* [n_batch, rope_dim/2] */
+    /* per token of a multi-sequence step (model_forward_multi): its sequence and position */
+    model_state_t **tok_seq; /* [n_batch] */
+    int *tok_pos;            /* [n_batch] */
     float *inv_freq;            /* [rope_dim/2] */
     /* KV cache */
     float *key_cache;   /* [n_layer, n_ctx, kv_dim] */
@@ -351,6 +354,8 @@ int model_state_create(const model_t *m, int n_ctx, int n_batch, pool_t *pool,
     int half = c->rope_dim / 2;
     s->rope_cos = xcalloc(B * half, sizeof(float));
     s->rope_sin = xcalloc(B * half, sizeof(float));
+    s->tok_seq = xcalloc(B, sizeof *s->tok_seq);
+    s->tok_pos = xcalloc(B, sizeof *s->tok_pos);
     s->inv_freq = xcalloc((size_t)half, sizeof(float));
     for (int i = 0; i < half; i++) {
         double f = pow((double)c->rope_base, -2.0 * i / c->rope_dim);
@@ -367,6 +372,8 @@ void model_state_free(model_state_t *s)
     if (!s)
         return;
     free(s->inv_freq);
+    free(s->tok_pos);
+    free(s->tok_seq);
     free(s->rope_sin);
     free(s->rope_cos);
     free(s->att);
@@ -400,6 +407,9 @@ int model_state_truncate(model_state_t *s, int n_past)
 /* ---- matrix products ---- */
 
 #define MAX_MATS 3
+/* Below this many tokens the tiled kernels cost more than the multi-row ones (decoding steps
+ * of a few sessions at once). */
+#define GEMM_MIN_TOKENS 8
 
 /* out_j[t, r] = W_j[r, :] . act[t, :] for several matrices sharing one input, rows of all of
  * them handed out in chunks to the pool's threads. */
@@ -435,7 +445,7 @@ static void row_products(const struct matmul_job *j, int mi, int64_t row, int g,
             tmp[k] = j->dot[mi](wr, j->act, n);
         return;
     }
-    if (j->gemm[mi]) {
+    if (j->gemm[mi] && j->n_tok >= GEMM_MIN_TOKENS) {
         j->gemm[mi](wr, w->row_bytes, g, j->act, j->act_stride, j->n_tok, tmp, (size_t)g, n);
         return;
     }
@@ -663,9 +673,62 @@ static void attn_worker(void *arg, int ith, int nth)
     }
 }
 
+/* Attention for a step whose tokens belong to different sequences: one work item per
+ * (token, kv head), over that token's own KV cache (ws->tok_seq[t]) up to its position. */
+struct attn_multi_job {
+    model_state_t *ws;
+    int layer, n_tok;
+    atomic_int next;
+};
+
+static void attn_multi_worker(void *arg, int ith, int nth)
+{
+    struct attn_multi_job *j = arg;
+    model_state_t *ws = j->ws;
+    const struct model_config *c = &ws->m->cfg;
+    (void)nth;
+    int hd = c->head_dim, kvd = c->n_head_kv * hd, qd = c->n_head * hd;
+    int group = c->n_head / c->n_head_kv;
+    float *att = ws->att + (size_t)ith * ws->att_per_thread; /* >= group * n_ctx floats */
+    float scale = 1.0f / sqrtf((float)hd);
+    int total = j->n_tok * c->n_head_kv;
+    for (;;) {
+        int item = atomic_fetch_add(&j->next, 1);
+        if (item >= total)
+            return;
+        int t = item / c->n_head_kv, kvh = item % c->n_head_kv;
+        const model_state_t *kv = ws->tok_seq[t];
+        int npos = ws->tok_pos[t] + 1;
+        size_t off = (size_t)j->layer * kv->n_ctx * kvd + (size_t)kvh * hd;
+        const float *kc = kv->key_cache + off, *vc = kv->value_cache + off;
+        for (int g = 0; g < group; g++) {
+            int h = kvh * group + g;
+            const float *q = ws->q + (size_t)t * qd + (size_t)h * hd;
+            float *o = ws->xb2 + (size_t)t * qd + (size_t)h * hd;
+            float *sc = att + (size_t)g * ws->n_ctx, max = -INFINITY, sum = 0;
+            for (int p = 0; p < npos; p++) {
+                sc[p] = ws->dot_f32(kc + (size_t)p * kvd, q, (size_t)hd) * scale;
+                max = sc[p] > max ? sc[p] : max;
+            }
+            for (int p = 0; p < npos; p++) {
+                sc[p] = expf(sc[p] - max);
+                sum += sc[p];
+            }
+            float inv = 1.0f / sum;
+            memset(o, 0, (size_t)hd * sizeof(float));
+            for (int p = 0; p < npos; p++)
+                ws->axpy(o, sc[p] * inv, vc + (size_t)p * kvd, (size_t)hd);
+        }
+    }
+}
+
 /* ---- forward ---- */
 
-static void forward_batch(model_state_t *s, const int32_t *tokens, int n, int want_all)
+/* Evaluates n tokens with s's activation buffers. multi == 0: the tokens continue s's own
+ * sequence at s->n_past. multi == 1: token t belongs to the sequence s->tok_seq[t] at
+ * position s->tok_pos[t] (one token per sequence), and its K/V go to that sequence's cache. */
+static void forward_batch(model_state_t *s, const int32_t *tokens, int n, int want_all,
+                          int multi)
 {
     const model_t *m = s->m;
     const struct model_config *c = &m->cfg;
@@ -677,7 +740,7 @@ static void forward_batch(model_state_t *s, const int32_t *tokens, int n, int wa
         const uint8_t *row = (const uint8_t *)w->tok_embd.data +
                              (size_t)tokens[t] * w->tok_embd.row_bytes;
         quant_dequantize_row(w->tok_embd.type, row, s->x + (size_t)t * D, (size_t)D);
-        float pos = (float)(pos0 + t) / c->rope_scale;
+        float pos = (float)(multi ? s->tok_pos[t] : pos0 + t) / c->rope_scale;
         for (int i = 0; i < half; i++) {
             float th = pos * s->inv_freq[i];
             s->rope_cos[t * half + i] = cosf(th);
@@ -715,13 +778,26 @@ static void forward_batch(model_state_t *s, const int32_t *tokens, int n, int wa
                     rmsnorm(k + h * hd, k + h * hd, l->k_norm, hd, c->rms_eps);
                 rope(k + h * hd, cs, sn, c->rope_dim, c->rope_neox);
             }
+            if (multi) {
+                model_state_t *kv = s->tok_seq[t];
+                size_t off = ((size_t)L * kv->n_ctx + (size_t)s->tok_pos[t]) * kvd;
+                memcpy(kv->key_cache + off, k, (size_t)kvd * sizeof(float));
+                memcpy(kv->value_cache + off, v, (size_t)kvd * sizeof(float));
+                continue;
+            }
             memcpy(s->key_cache + cache_off + (size_t)t * kvd, k, (size_t)kvd * sizeof(float));
             memcpy(s->value_cache + cache_off + (size_t)t * kvd, v, (size_t)kvd * sizeof(float));
         }
-        struct attn_job aj = {.s = s, .layer = L, .pos0 = pos0, .n_tok = n, .tb = s->att_tb};
-        aj.n_tblocks = (n + aj.tb - 1) / aj.tb;
-        atomic_init(&aj.next, 0);
-        pool_run(s->pool, attn_worker, &aj);
+        if (multi) {
+            struct attn_multi_job mj = {.ws = s, .layer = L, .n_tok = n};
+            atomic_init(&mj.next, 0);
+            pool_run(s->pool, attn_multi_worker, &mj);
+        } else {
+            struct attn_job aj = {.s = s, .layer = L, .pos0 = pos0, .n_tok = n, .tb = s->att_tb};
+            aj.n_tblocks = (n + aj.tb - 1) / aj.tb;
+            atomic_init(&aj.next, 0);
+            pool_run(s->pool, attn_worker, &aj);
+        }
 
         const struct model_tensor *wo = &l->wo;
         matmul_ex(s, 1, &wo, &s->x, s->xb2, n, 1, 0); /* x += Wo . attention */
@@ -749,7 +825,11 @@ static void forward_batch(model_state_t *s, const int32_t *tokens, int n, int wa
     const struct model_tensor *wout = &w->output;
     float *lg = s->logits;
     matmul(s, 1, &wout, &lg, s->xb, n - first);
-    s->n_past += n;
+    if (multi)
+        for (int t = 0; t < n; t++)
+            s->tok_seq[t]->n_past++;
+    else
+        s->n_past += n;
 }
 
 int model_forward(model_state_t *s, const int32_t *tokens, int n, float *logits, int all)
@@ -766,12 +846,42 @@ int model_forward(model_state_t *s, const int32_t *tokens, int n, float *logits,
     for (int done = 0; done < n;) {
         int b = n - done < s->n_batch ? n - done : s->n_batch;
         int last_chunk = done + b == n;
-        forward_batch(s, tokens + done, b, all);
+        forward_batch(s, tokens + done, b, all, 0);
         if (logits && all)
             memcpy(logits + (size_t)done * V, s->logits, (size_t)b * V * sizeof(float));
         else if (logits && last_chunk)
             memcpy(logits, s->logits, V * sizeof(float));
         done += b;
     }
+    return 0;
+}
+
+int model_forward_multi(model_state_t *const *seqs, const int32_t *tokens, int n,
+                        float *const *logits)
+{
+    if (n <= 0 || !seqs[0] || n > seqs[0]->n_batch)
+        return RAGD_EINVAL;
+    model_state_t *ws = seqs[0];
+    const struct model_config *c = &ws->m->cfg;
+    for (int t = 0; t < n; t++) {
+        model_state_t *q = seqs[t];
+        if (!q || q->m != ws->m || q->n_ctx > ws->n_ctx || tokens[t] < 0 ||
+            tokens[t] >= c->n_vocab)
+            return RAGD_EINVAL;
+        if (q->n_past >= q->n_ctx)
+            return RAGD_ERANGE;
+        for (int u = 0; u < t; u++)
+            if (seqs[u] == q)
+                return RAGD_EINVAL; /* one token per sequence */
+    }
+    for (int t = 0; t < n; t++) {
+        ws->tok_seq[t] = seqs[t];
+        ws->tok_pos[t] = seqs[t]->n_past;
+    }
+    forward_batch(ws, tokens, n, 1, 1);
+    size_t V = (size_t)c->n_vocab;
+    for (int t = 0; t < n; t++)
+        if (logits && logits[t])
+            memcpy(logits[t], ws->logits + (size_t)t * V, V * sizeof(float));
     return 0;
 }

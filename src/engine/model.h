@@ -106,4 +106,14 @@ int model_state_truncate(model_state_t *s, int n_past);
  * token id outside the vocabulary or n <= 0. */
 int model_forward(model_state_t *s, const int32_t *tokens, int n, float *logits, int all);
 
+/* One decoding step for n different sequences of the same model at once: tokens[t] is
+ * appended to seqs[t] and its n_vocab logits are written to logits[t] (NULL: not wanted). The
+ * weights are read once for all n, so a step for several requests costs about what one
+ * costs. seqs[0]'s activation buffers are used, so n <= its batch size and every sequence's
+ * n_ctx <= seqs[0]'s. Gives the same logits as model_forward on each sequence alone (up to
+ * rounding). Returns RAGD_EINVAL (a sequence twice, another model, a bad token or size) or
+ * RAGD_ERANGE (a sequence is full) before evaluating anything. */
+int model_forward_multi(model_state_t *const *seqs, const int32_t *tokens, int n,
+                        float *const *logits);
+
 #endif

@@ -5,8 +5,10 @@
  * free session or waits in a first-come-first-served queue of at most GENERATION_QUEUE_SIZE
  * requests (full: RAGD_ELIMIT, which the API answers with 503 and Retry-After; a wait longer
  * than GENERATION_QUEUE_TIMEOUT_SECONDS: RAGD_ETIMEOUT). Sessions generating at the same time
- * take turns per forward pass (the engine's turn lock), so one long answer does not hold up
- * the others; a client that goes away stops its generation at the next token. */
+ * have their decoding steps batched into one forward pass by the engine (prompt slices take
+ * turns with them), so one long answer does not hold up the others and concurrent answers
+ * cost little more than one; a client that goes away stops its generation at the next
+ * token. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -271,6 +273,10 @@ static json_t *lo_health(void *self)
         l->ttft_n ? 1000 * l->ttft_sum_s / (double)l->ttft_n : 0.0, "last_ttft_ms",
         1000 * l->last_ttft_s);
     pthread_mutex_unlock(&l->lock);
+    uint64_t steps = 0, toks = 0;
+    llm_model_stats(l->model, &steps, &toks);
+    json_object_set_new(h, "decode_steps", json_integer((json_int_t)steps));
+    json_object_set_new(h, "decode_batch_avg", json_real(steps ? (double)toks / steps : 0));
     return h;
 }
 

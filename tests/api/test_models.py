@@ -330,6 +330,9 @@ def test_concurrent_streams_interleave():
         last_short = max(t for i, t in arrivals if i == 1)
         # The short answer was complete while the long one, started first, still ran.
         assert any(i == 0 and t > last_short for i, t in arrivals)
+        # While both ran, their decoding steps went through the model together.
+        g = generator_health(s)
+        assert g["decode_batch_avg"] > 1.0, g
     finally:
         s.stop()
 
