@@ -54,7 +54,8 @@ assert.ok(Math.abs(f.data[0].embedding[0] - v[0]) < 1e-5);
 // Errors arrive as the SDK's typed errors.
 await assert.rejects(
   client.chat.completions.create({ model: "no-such-model", messages: [{ role: "user", content: "x" }] }),
-  (err) => err instanceof OpenAI.NotFoundError && err.status === 404);
+  (err) => err instanceof OpenAI.NotFoundError && err.status === 404 &&
+           err.message.includes("does not exist") && err.code === "MODEL_NOT_FOUND");
 const anonymous = new OpenAI({ baseURL: process.env.RAGD_BASE_URL, apiKey: "not-a-token",
                                maxRetries: 0 });
 await assert.rejects(anonymous.models.list(),

@@ -178,8 +178,18 @@ def test_unknown_model_and_auth(served):
     s, tok = served
     r = complete(s, tok, model="gpt-4o")
     assert r.status == 404 and r.json["code"] == "MODEL_NOT_FOUND"
+    # OpenAI's error object rides along with ragd's fields on the /v1 routes.
+    e = r.json["error"]
+    assert e["type"] == "not_found_error" and e["code"] == "MODEL_NOT_FOUND"
+    assert "gpt-4o" in e["message"] and e["message"] == r.json["detail"]
     r = s.post("/v1/chat/completions", {"model": "tiny-qwen3.gguf", "messages": []})
     assert r.status == 401 and r.header("WWW-Authenticate") == "Bearer"
+    assert r.json["error"]["type"] == "authentication_error"
+    r = complete(s, tok, temperature=9)
+    assert r.status == 422 and r.json["error"]["param"] == "temperature"
+    assert r.json["error"]["type"] == "invalid_request_error"
+    # Other routes keep ragd's format only.
+    assert "error" not in s.get("/auth/me").json
 
 
 def test_free_plan_quota_applies(served):
