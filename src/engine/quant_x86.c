@@ -370,7 +370,6 @@ DEF_Q6_K(dot_q6_k_vnni, AVX512, ACC_VNNI)
     }
 
 DEF_Q8_0_MULTI(dot_q8_0_multi_avx2, AVX2, dot_i8_avx2)
-DEF_Q8_0_MULTI(dot_q8_0_multi_vnni, AVX512, dot_i8_vnni)
 
 #define DEF_Q4_K_MULTI(NAME, ATTR, ACC)                                                        \
     ATTR static void NAME(const void *w, const void *act, size_t stride, int n_act, float *out, \
@@ -418,7 +417,6 @@ DEF_Q8_0_MULTI(dot_q8_0_multi_vnni, AVX512, dot_i8_vnni)
     }
 
 DEF_Q4_K_MULTI(dot_q4_k_multi_avx2, AVX2, ACC_AVX2)
-DEF_Q4_K_MULTI(dot_q4_k_multi_vnni, AVX512, ACC_VNNI)
 
 #define DEF_Q6_K_MULTI(NAME, ATTR, ACC)                                                        \
     ATTR static void NAME(const void *w, const void *act, size_t stride, int n_act, float *out, \
@@ -464,7 +462,170 @@ DEF_Q4_K_MULTI(dot_q4_k_multi_vnni, AVX512, ACC_VNNI)
     }
 
 DEF_Q6_K_MULTI(dot_q6_k_multi_avx2, AVX2, ACC_AVX2)
-DEF_Q6_K_MULTI(dot_q6_k_multi_vnni, AVX512, ACC_VNNI)
+
+/* ---- VNNI multi-row kernels (decoding steps of a few sequences at once) ----
+ * Generation runs these with 2..4 activation rows, where the per-row work decides the cost:
+ * each body is instantiated for a constant count of rows (1..4) so no work is spent on padding
+ * rows, and everything that depends only on the weight block (nibbles, 6-bit values, scale
+ * shuffles) is decoded once per block. Each row's arithmetic is the single-row kernel's, lane
+ * for lane and in the same order, so the results are bit for bit those of the single kernel:
+ * a decoding step batched with others gives the logits it would give alone (a difference in
+ * the last bit can move a quantized activation downstream by a whole step). */
+
+#define ALWAYS_INLINE __attribute__((always_inline)) inline
+
+/* block i of every row into accumulator set e (as dot_q8_0_vnni: even blocks into one, odd
+ * ones into the other) */
+#define Q8_ROWS_BLOCK(i, e)                                                                    \
+    do {                                                                                       \
+        __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);                             \
+        __m256i ax = _mm256_sign_epi8(qx, qx);                                                 \
+        float dx = h2f(x[i].d);                                                                \
+        for (int t = 0; t < nt; t++) {                                                         \
+            __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y[t][i].qs), qx); \
+            __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy);                   \
+            acc##e[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][i].d), _mm256_cvtepi32_ps(p), \
+                                        acc##e[t]);                                            \
+        }                                                                                      \
+    } while (0)
+
+AVX512 static ALWAYS_INLINE void q8_0_rows_vnni(const struct block_q8_0 *x, const uint8_t *act,
+                                                size_t stride, const int nt, float *out,
+                                                size_t n)
+{
+    const struct block_qa8 *y[4];
+    __m256 acc0[4], acc1[4];
+    for (int t = 0; t < nt; t++) {
+        y[t] = (const void *)ACT_ROW(act, stride, t);
+        acc0[t] = acc1[t] = _mm256_setzero_ps();
+    }
+    size_t nb = n / QK, i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        Q8_ROWS_BLOCK(i, 0);
+        Q8_ROWS_BLOCK(i + 1, 1);
+    }
+    for (; i < nb; i++)
+        Q8_ROWS_BLOCK(i, 0);
+    for (int t = 0; t < nt; t++)
+        out[t] = hsum_ps(_mm256_add_ps(acc0[t], acc1[t]));
+}
+
+#undef Q8_ROWS_BLOCK
+
+/* as dot_q4_k_vnni */
+AVX512 static ALWAYS_INLINE void q4_k_rows_vnni(const struct block_q4_k *x, const uint8_t *act,
+                                                size_t stride, const int nt, float *out,
+                                                size_t n)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const struct block_qa8k *y[4];
+    __m256 acc[4];
+    float corr[4];
+    for (int t = 0; t < nt; t++) {
+        y[t] = (const void *)ACT_ROW(act, stride, t);
+        acc[t] = _mm256_setzero_ps();
+        corr[t] = 0;
+    }
+    for (size_t i = 0; i < n / QKK; i++) {
+        uint8_t sc[8];
+        __m128i mins = k_unpack_scales(x[i].scales, sc);
+        __m256i sv = k_scale_vec(sc), lo[4], hi[4], pl[4], ph[4];
+        for (int c = 0; c < 4; c++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
+            lo[c] = _mm256_and_si256(q, m4);
+            hi[c] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        }
+        pl[0] = K_PICK(sv, 0), ph[0] = K_PICK(sv, 1), pl[1] = K_PICK(sv, 2);
+        ph[1] = K_PICK(sv, 3), pl[2] = K_PICK(sv, 4), ph[2] = K_PICK(sv, 5);
+        pl[3] = K_PICK(sv, 6), ph[3] = K_PICK(sv, 7);
+        float d = h2f(x[i].d), dmin = h2f(x[i].dmin);
+        for (int t = 0; t < nt; t++) {
+            const int8_t *a = y[t][i].qs;
+            __m256i s = _mm256_setzero_si256();
+            for (int c = 0; c < 4; c++) {
+                __m256i a0 = _mm256_loadu_si256((const __m256i *)(a + 64 * c));
+                __m256i a1 = _mm256_loadu_si256((const __m256i *)(a + 64 * c + 32));
+                s = _mm256_dpwssd_epi32(s, _mm256_maddubs_epi16(lo[c], a0), pl[c]);
+                s = _mm256_dpwssd_epi32(s, _mm256_maddubs_epi16(hi[c], a1), ph[c]);
+            }
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[t][i].d), _mm256_cvtepi32_ps(s),
+                                     acc[t]);
+            corr[t] += dmin * y[t][i].d * (float)k_min_dot(mins, y[t][i].bsums);
+        }
+    }
+    for (int t = 0; t < nt; t++)
+        out[t] = hsum_ps(acc[t]) - corr[t];
+}
+
+/* as dot_q6_k_vnni */
+AVX512 static ALWAYS_INLINE void q6_k_rows_vnni(const struct block_q6_k *x, const uint8_t *act,
+                                                size_t stride, const int nt, float *out,
+                                                size_t n)
+{
+    const struct block_qa8k *y[4];
+    __m256 acc[4];
+    for (int t = 0; t < nt; t++) {
+        y[t] = (const void *)ACT_ROW(act, stride, t);
+        acc[t] = _mm256_setzero_ps();
+    }
+    for (size_t i = 0; i < n / QKK; i++) {
+        __m256i q[8], s[8];
+        for (int h = 0; h < 2; h++) {
+            q6_unpack(x[i].ql + 64 * h, x[i].qh + 32 * h, q + 4 * h);
+            __m256i sv = _mm256_broadcastsi128_si256(
+                _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(x[i].scales + 8 * h))));
+            s[4 * h] = Q6_PICK(sv, 0);
+            s[4 * h + 1] = Q6_PICK(sv, 1);
+            s[4 * h + 2] = Q6_PICK(sv, 2);
+            s[4 * h + 3] = Q6_PICK(sv, 3);
+        }
+        /* the scales widened once for the offset sums of every row */
+        __m256i sw = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
+        float d = h2f(x[i].d);
+        for (int t = 0; t < nt; t++) {
+            const int8_t *a = y[t][i].qs;
+            __m256i sumi = _mm256_setzero_si256();
+            for (int k = 0; k < 8; k++) {
+                __m256i av = _mm256_loadu_si256((const __m256i *)(a + 32 * k));
+                sumi = _mm256_dpwssd_epi32(sumi, _mm256_maddubs_epi16(q[k], av), s[k]);
+            }
+            __m256i cp = _mm256_madd_epi16(sw, _mm256_loadu_si256((const __m256i *)y[t][i].bsums));
+            __m128i cs = _mm_add_epi32(_mm256_castsi256_si128(cp), _mm256_extracti128_si256(cp, 1));
+            cs = _mm_add_epi32(cs, _mm_shuffle_epi32(cs, 0x4e));
+            cs = _mm_add_epi32(cs, _mm_shuffle_epi32(cs, 0xb1));
+            /* 32 * sum(scale * group sum) off lane 0, as the single kernel */
+            __m256i off = _mm256_castsi128_si256(
+                _mm_and_si128(_mm_slli_epi32(cs, 5), _mm_setr_epi32(-1, 0, 0, 0)));
+            __m256 f = _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi, off));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[t][i].d), f, acc[t]);
+        }
+    }
+    for (int t = 0; t < nt; t++)
+        out[t] = hsum_ps(acc[t]);
+}
+
+/* The multi-row entry points: groups of four rows, the rest with a kernel for their count. */
+#define DEF_MULTI_VNNI(NAME, BODY, BLOCK)                                                      \
+    AVX512 static void NAME(const void *w, const void *act, size_t stride, int n_act,          \
+                            float *out, size_t n)                                              \
+    {                                                                                          \
+        const BLOCK *x = w;                                                                    \
+        for (int t0 = 0; t0 < n_act; t0 += 4) {                                                \
+            const uint8_t *a = ACT_ROW(act, stride, t0);                                       \
+            switch (n_act - t0) {                                                              \
+            case 1: BODY(x, a, stride, 1, out + t0, n); break;                                 \
+            case 2: BODY(x, a, stride, 2, out + t0, n); break;                                 \
+            case 3: BODY(x, a, stride, 3, out + t0, n); break;                                 \
+            default: BODY(x, a, stride, 4, out + t0, n); break;                                \
+            }                                                                                  \
+        }                                                                                      \
+    }
+
+DEF_MULTI_VNNI(dot_q8_0_multi_vnni, q8_0_rows_vnni, struct block_q8_0)
+DEF_MULTI_VNNI(dot_q4_k_multi_vnni, q4_k_rows_vnni, struct block_q4_k)
+DEF_MULTI_VNNI(dot_q6_k_multi_vnni, q6_k_rows_vnni, struct block_q6_k)
+
+#undef DEF_MULTI_VNNI
 
 /* ---- several weight rows against several activation rows (batched prompts) ----
  * A tile of 4 weight rows x 4 activation rows keeps 16 accumulators in registers (AVX-512VL
