@@ -208,7 +208,6 @@ AVX2 static inline __m256i k_scale_vec(const uint8_t sc[8])
 
 /* sum += (16-bit products) . (16-bit scales) pairwise into 32-bit lanes */
 #define ACC_AVX2(sum, p, s) _mm256_add_epi32((sum), _mm256_madd_epi16((p), (s)))
-#define ACC_VNNI(sum, p, s) _mm256_dpwssd_epi32((sum), (p), (s))
 
 #define DEF_Q4_K(NAME, ATTR, ACC)                                                              \
     ATTR static float NAME(const void *w, const void *a, size_t n)                             \
@@ -239,7 +238,6 @@ AVX2 static inline __m256i k_scale_vec(const uint8_t sc[8])
     }
 
 DEF_Q4_K(dot_q4_k_avx2, AVX2, ACC_AVX2)
-DEF_Q4_K(dot_q4_k_vnni, AVX512, ACC_VNNI)
 
 AVX2 static float dot_q5_k_avx2(const void *w, const void *a, size_t n)
 {
@@ -335,7 +333,6 @@ AVX2 static inline int q6_corr(const int8_t *scales, const int16_t *bsums)
     }
 
 DEF_Q6_K(dot_q6_k_avx2, AVX2, ACC_AVX2)
-DEF_Q6_K(dot_q6_k_vnni, AVX512, ACC_VNNI)
 
 /* ---- one weight row against several activation rows (batched prompts) ----
  * Each weight block is loaded and unpacked once for four activation rows. */
@@ -512,7 +509,9 @@ AVX512 static ALWAYS_INLINE void q8_0_rows_vnni(const struct block_q8_0 *x, cons
 
 #undef Q8_ROWS_BLOCK
 
-/* as dot_q4_k_vnni */
+/* Q4_K: vpdpbusd sums of four nibbles times activations (at most 15 * 127 * 4 in magnitude)
+ * for two sub-blocks packed into one int16 vector and scaled with one vpdpwssd; the mins
+ * against the activation sums stay in vector lanes. */
 AVX512 static ALWAYS_INLINE void q4_k_rows_vnni(const struct block_q4_k *x, const uint8_t *act,
                                                 size_t stride, const int nt, float *out,
                                                 size_t n)
@@ -520,44 +519,54 @@ AVX512 static ALWAYS_INLINE void q4_k_rows_vnni(const struct block_q4_k *x, cons
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const struct block_qa8k *y[4];
     __m256 acc[4];
-    float corr[4];
     for (int t = 0; t < nt; t++) {
         y[t] = (const void *)ACT_ROW(act, stride, t);
         acc[t] = _mm256_setzero_ps();
-        corr[t] = 0;
     }
     for (size_t i = 0; i < n / QKK; i++) {
         uint8_t sc[8];
         __m128i mins = k_unpack_scales(x[i].scales, sc);
-        __m256i sv = k_scale_vec(sc), lo[4], hi[4], pl[4], ph[4];
+        /* min j for the two 16-element sums of sub-block j */
+        __m256i mv = _mm256_set_m128i(_mm_unpackhi_epi16(mins, mins),
+                                      _mm_unpacklo_epi16(mins, mins));
+        __m256i sv = k_scale_vec(sc), lo[4], hi[4], ps[4];
         for (int c = 0; c < 4; c++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
             lo[c] = _mm256_and_si256(q, m4);
             hi[c] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
         }
-        pl[0] = K_PICK(sv, 0), ph[0] = K_PICK(sv, 1), pl[1] = K_PICK(sv, 2);
-        ph[1] = K_PICK(sv, 3), pl[2] = K_PICK(sv, 4), ph[2] = K_PICK(sv, 5);
-        pl[3] = K_PICK(sv, 6), ph[3] = K_PICK(sv, 7);
-        float d = h2f(x[i].d), dmin = h2f(x[i].dmin);
+        /* scales of sub-blocks 2c (lanes 0-3 of each half) and 2c + 1 (lanes 4-7) */
+        for (int c = 0; c < 4; c++)
+            ps[c] = _mm256_shuffle_epi8(sv, _mm256_broadcastsi128_si256(_mm_setr_epi8(
+                                                4 * c, 4 * c + 1, 4 * c, 4 * c + 1, 4 * c,
+                                                4 * c + 1, 4 * c, 4 * c + 1, 4 * c + 2,
+                                                4 * c + 3, 4 * c + 2, 4 * c + 3, 4 * c + 2,
+                                                4 * c + 3, 4 * c + 2, 4 * c + 3)));
+        __m256 d = _mm256_set1_ps(h2f(x[i].d)), dmin = _mm256_set1_ps(h2f(x[i].dmin));
         for (int t = 0; t < nt; t++) {
             const int8_t *a = y[t][i].qs;
             __m256i s = _mm256_setzero_si256();
             for (int c = 0; c < 4; c++) {
+                /* nibble . activation sums of four weights are at most 15 * 127 * 4 in
+                 * magnitude, so two sub-blocks pack into one int16 vector without saturating */
                 __m256i a0 = _mm256_loadu_si256((const __m256i *)(a + 64 * c));
                 __m256i a1 = _mm256_loadu_si256((const __m256i *)(a + 64 * c + 32));
-                s = _mm256_dpwssd_epi32(s, _mm256_maddubs_epi16(lo[c], a0), pl[c]);
-                s = _mm256_dpwssd_epi32(s, _mm256_maddubs_epi16(hi[c], a1), ph[c]);
+                __m256i p0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo[c], a0);
+                __m256i p1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), hi[c], a1);
+                s = _mm256_dpwssd_epi32(s, _mm256_packs_epi32(p0, p1), ps[c]);
             }
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[t][i].d), _mm256_cvtepi32_ps(s),
-                                     acc[t]);
-            corr[t] += dmin * y[t][i].d * (float)k_min_dot(mins, y[t][i].bsums);
+            __m256i m = _mm256_madd_epi16(mv, _mm256_loadu_si256((const __m256i *)y[t][i].bsums));
+            __m256 f = _mm256_fmsub_ps(_mm256_cvtepi32_ps(s), d,
+                                       _mm256_mul_ps(_mm256_cvtepi32_ps(m), dmin));
+            acc[t] = _mm256_fmadd_ps(f, _mm256_broadcast_ss(&y[t][i].d), acc[t]);
         }
     }
     for (int t = 0; t < nt; t++)
-        out[t] = hsum_ps(acc[t]) - corr[t];
+        out[t] = hsum_ps(acc[t]);
 }
 
-/* as dot_q6_k_vnni */
+/* Q6_K: as Q4_K, the sums of four 6-bit values times activations being at most 63 * 127 * 4;
+ * the -32 offset against the group sums is one vpmaddwd into the accumulator. */
 AVX512 static ALWAYS_INLINE void q6_k_rows_vnni(const struct block_q6_k *x, const uint8_t *act,
                                                 size_t stride, const int nt, float *out,
                                                 size_t n)
@@ -569,39 +578,64 @@ AVX512 static ALWAYS_INLINE void q6_k_rows_vnni(const struct block_q6_k *x, cons
         acc[t] = _mm256_setzero_ps();
     }
     for (size_t i = 0; i < n / QKK; i++) {
-        __m256i q[8], s[8];
+        __m256i q[8], ps[4];
         for (int h = 0; h < 2; h++) {
             q6_unpack(x[i].ql + 64 * h, x[i].qh + 32 * h, q + 4 * h);
             __m256i sv = _mm256_broadcastsi128_si256(
                 _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(x[i].scales + 8 * h))));
-            s[4 * h] = Q6_PICK(sv, 0);
-            s[4 * h + 1] = Q6_PICK(sv, 1);
-            s[4 * h + 2] = Q6_PICK(sv, 2);
-            s[4 * h + 3] = Q6_PICK(sv, 3);
+            /* vectors 2m and 2m + 1 of the half packed together: the low 128 bits hold groups
+             * 4m (lanes 0-3) and 4m + 2 (lanes 4-7), the high 128 bits 4m + 1 and 4m + 3 */
+            for (int m = 0; m < 2; m++) {
+                char g0 = (char)(8 * m), g1 = (char)(8 * m + 2), g2 = (char)(8 * m + 4);
+                char g3 = (char)(8 * m + 6);
+                ps[2 * h + m] = _mm256_shuffle_epi8(
+                    sv, _mm256_setr_epi8(g0, g0 + 1, g0, g0 + 1, g0, g0 + 1, g0, g0 + 1, g2,
+                                         g2 + 1, g2, g2 + 1, g2, g2 + 1, g2, g2 + 1, g1, g1 + 1,
+                                         g1, g1 + 1, g1, g1 + 1, g1, g1 + 1, g3, g3 + 1, g3,
+                                         g3 + 1, g3, g3 + 1, g3, g3 + 1));
+            }
         }
-        /* the scales widened once for the offset sums of every row */
-        __m256i sw = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
-        float d = h2f(x[i].d);
+        /* -32 * scale of each 16-element group: the offset of q - 32 against the group sums */
+        __m256i off = _mm256_slli_epi16(
+            _mm256_sub_epi16(_mm256_setzero_si256(),
+                             _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales))),
+            5);
+        __m256 d = _mm256_set1_ps(h2f(x[i].d));
         for (int t = 0; t < nt; t++) {
             const int8_t *a = y[t][i].qs;
-            __m256i sumi = _mm256_setzero_si256();
-            for (int k = 0; k < 8; k++) {
-                __m256i av = _mm256_loadu_si256((const __m256i *)(a + 32 * k));
-                sumi = _mm256_dpwssd_epi32(sumi, _mm256_maddubs_epi16(q[k], av), s[k]);
+            __m256i sumi = _mm256_madd_epi16(off,
+                                             _mm256_loadu_si256((const __m256i *)y[t][i].bsums));
+            for (int k = 0; k < 8; k += 2) {
+                /* sums of four 6-bit weights times activations are at most 63 * 127 * 4 in
+                 * magnitude: two vectors pack into int16 without saturating */
+                __m256i a0 = _mm256_loadu_si256((const __m256i *)(a + 32 * k));
+                __m256i a1 = _mm256_loadu_si256((const __m256i *)(a + 32 * k + 32));
+                __m256i p0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[k], a0);
+                __m256i p1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[k + 1], a1);
+                sumi = _mm256_dpwssd_epi32(sumi, _mm256_packs_epi32(p0, p1), ps[k / 2]);
             }
-            __m256i cp = _mm256_madd_epi16(sw, _mm256_loadu_si256((const __m256i *)y[t][i].bsums));
-            __m128i cs = _mm_add_epi32(_mm256_castsi256_si128(cp), _mm256_extracti128_si256(cp, 1));
-            cs = _mm_add_epi32(cs, _mm_shuffle_epi32(cs, 0x4e));
-            cs = _mm_add_epi32(cs, _mm_shuffle_epi32(cs, 0xb1));
-            /* 32 * sum(scale * group sum) off lane 0, as the single kernel */
-            __m256i off = _mm256_castsi128_si256(
-                _mm_and_si128(_mm_slli_epi32(cs, 5), _mm_setr_epi32(-1, 0, 0, 0)));
-            __m256 f = _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi, off));
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[t][i].d), f, acc[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_broadcast_ss(&y[t][i].d)),
+                                     _mm256_cvtepi32_ps(sumi), acc[t]);
         }
     }
     for (int t = 0; t < nt; t++)
         out[t] = hsum_ps(acc[t]);
+}
+
+/* The single-row K kernels are the row bodies for one row, so the single, multi-row and tiled
+ * kernels agree bit for bit. */
+AVX512 static float dot_q4_k_vnni(const void *w, const void *a, size_t n)
+{
+    float o;
+    q4_k_rows_vnni(w, a, 0, 1, &o, n);
+    return o;
+}
+
+AVX512 static float dot_q6_k_vnni(const void *w, const void *a, size_t n)
+{
+    float o;
+    q6_k_rows_vnni(w, a, 0, 1, &o, n);
+    return o;
 }
 
 /* The multi-row entry points: groups of four rows, the rest with a kernel for their count. */
@@ -701,92 +735,30 @@ AVX512 static void gemm_q8_0_vnni(const void *w, size_t w_stride, int n_w, const
 #undef Q8_TOKEN
 #undef Q8_PAIR
 
-/* Q4_K, 2 weight rows x 4 activation rows: 8 integer accumulators for the scaled sub-block
- * sums of one super-block and 8 float accumulators across super-blocks. */
-#define Q4K_PAIR(r, t) \
-    s##r##t = _mm256_dpwssd_epi32(s##r##t, _mm256_maddubs_epi16(lo##r, a0), pl##r); \
-    s##r##t = _mm256_dpwssd_epi32(s##r##t, _mm256_maddubs_epi16(hi##r, a1), ph##r)
-#define Q4K_TOKEN(t) \
-    do { \
-        a0 = _mm256_loadu_si256((const __m256i *)(y##t[i].qs + 64 * c)); \
-        a1 = _mm256_loadu_si256((const __m256i *)(y##t[i].qs + 64 * c + 32)); \
-        Q4K_PAIR(0, t); \
-        Q4K_PAIR(1, t); \
-    } while (0)
-#define Q4K_FLOAT(r, t) \
-    f##r##t = _mm256_fmadd_ps(_mm256_set1_ps(d##r * y##t[i].d), _mm256_cvtepi32_ps(s##r##t), \
-                              f##r##t)
-#define Q4K_OUT(r, t) \
-    if ((r) < nr && (t) < nt) \
-        out[(size_t)(t0 + (t)) * out_stride + r0 + (r)] = hsum_ps(f##r##t) - cr##r[t]
-
+/* Q4_K: every weight row against the activation rows four at a time with the row bodies, the
+ * same arithmetic as the single and multi-row kernels (a prompt's logits equal those of feeding
+ * it token by token); a row's decoded block serves four activation rows. */
 AVX512 static void gemm_q4_k_vnni(const void *w, size_t w_stride, int n_w, const void *act,
                                   size_t act_stride, int n_act, float *out, size_t out_stride,
                                   size_t n)
 {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    size_t nb = n / QKK;
-    for (int r0 = 0; r0 < n_w; r0 += 2) {
-        int nr = n_w - r0 < 2 ? n_w - r0 : 2;
-        const struct block_q4_k *x0 = (const void *)((const uint8_t *)w + (size_t)r0 * w_stride);
-        const struct block_q4_k *x1 = (const void *)((const uint8_t *)x0 + (nr > 1) * w_stride);
+    for (int r = 0; r < n_w; r++) {
+        const struct block_q4_k *x = (const void *)((const uint8_t *)w + (size_t)r * w_stride);
         for (int t0 = 0; t0 < n_act; t0 += 4) {
+            const uint8_t *a = ACT_ROW(act, act_stride, t0);
+            float o[4];
             int nt = n_act - t0 < 4 ? n_act - t0 : 4;
-#define AROW(t) \
-    ((const struct block_qa8k *)ACT_ROW(act, act_stride, t0 + ((t) < nt ? (t) : nt - 1)))
-            const struct block_qa8k *y0 = AROW(0), *y1 = AROW(1), *y2 = AROW(2), *y3 = AROW(3);
-#undef AROW
-            __m256 f00 = _mm256_setzero_ps(), f01 = f00, f02 = f00, f03 = f00;
-            __m256 f10 = f00, f11 = f00, f12 = f00, f13 = f00;
-            __m128 c0 = _mm_setzero_ps(), c1 = c0; /* dmin * d_t * sum(min * bsum) per token */
-            for (size_t i = 0; i < nb; i++) {
-                uint8_t sc0[8], sc1[8];
-                __m128i mn0 = k_unpack_scales(x0[i].scales, sc0);
-                __m128i mn1 = k_unpack_scales(x1[i].scales, sc1);
-                __m256i sv0 = k_scale_vec(sc0), sv1 = k_scale_vec(sc1);
-                __m256i s00 = _mm256_setzero_si256(), s01 = s00, s02 = s00, s03 = s00;
-                __m256i s10 = s00, s11 = s00, s12 = s00, s13 = s00;
-                for (int c = 0; c < 4; c++) {
-                    __m256i q0 = _mm256_loadu_si256((const __m256i *)(x0[i].qs + 32 * c));
-                    __m256i q1 = _mm256_loadu_si256((const __m256i *)(x1[i].qs + 32 * c));
-                    __m256i lo0 = _mm256_and_si256(q0, m4);
-                    __m256i hi0 = _mm256_and_si256(_mm256_srli_epi16(q0, 4), m4);
-                    __m256i lo1 = _mm256_and_si256(q1, m4);
-                    __m256i hi1 = _mm256_and_si256(_mm256_srli_epi16(q1, 4), m4);
-                    __m256i pl0 = K_PICK(sv0, 2 * c), ph0 = K_PICK(sv0, 2 * c + 1);
-                    __m256i pl1 = K_PICK(sv1, 2 * c), ph1 = K_PICK(sv1, 2 * c + 1);
-                    __m256i a0, a1;
-                    Q4K_TOKEN(0);
-                    Q4K_TOKEN(1);
-                    Q4K_TOKEN(2);
-                    Q4K_TOKEN(3);
-                }
-                float d0 = h2f(x0[i].d), d1 = h2f(x1[i].d);
-                Q4K_FLOAT(0, 0); Q4K_FLOAT(0, 1); Q4K_FLOAT(0, 2); Q4K_FLOAT(0, 3);
-                Q4K_FLOAT(1, 0); Q4K_FLOAT(1, 1); Q4K_FLOAT(1, 2); Q4K_FLOAT(1, 3);
-                __m128 dy = _mm_setr_ps(y0[i].d, y1[i].d, y2[i].d, y3[i].d);
-                __m128 m0 = _mm_cvtepi32_ps(_mm_setr_epi32(
-                    k_min_dot(mn0, y0[i].bsums), k_min_dot(mn0, y1[i].bsums),
-                    k_min_dot(mn0, y2[i].bsums), k_min_dot(mn0, y3[i].bsums)));
-                __m128 m1 = _mm_cvtepi32_ps(_mm_setr_epi32(
-                    k_min_dot(mn1, y0[i].bsums), k_min_dot(mn1, y1[i].bsums),
-                    k_min_dot(mn1, y2[i].bsums), k_min_dot(mn1, y3[i].bsums)));
-                c0 = _mm_fmadd_ps(_mm_mul_ps(_mm_set1_ps(h2f(x0[i].dmin)), dy), m0, c0);
-                c1 = _mm_fmadd_ps(_mm_mul_ps(_mm_set1_ps(h2f(x1[i].dmin)), dy), m1, c1);
+            switch (nt) {
+            case 1: q4_k_rows_vnni(x, a, act_stride, 1, o, n); break;
+            case 2: q4_k_rows_vnni(x, a, act_stride, 2, o, n); break;
+            case 3: q4_k_rows_vnni(x, a, act_stride, 3, o, n); break;
+            default: q4_k_rows_vnni(x, a, act_stride, 4, o, n); break;
             }
-            float cr0[4], cr1[4];
-            _mm_storeu_ps(cr0, c0);
-            _mm_storeu_ps(cr1, c1);
-            Q4K_OUT(0, 0); Q4K_OUT(0, 1); Q4K_OUT(0, 2); Q4K_OUT(0, 3);
-            Q4K_OUT(1, 0); Q4K_OUT(1, 1); Q4K_OUT(1, 2); Q4K_OUT(1, 3);
+            for (int t = 0; t < nt; t++)
+                out[(size_t)(t0 + t) * out_stride + r] = o[t];
         }
     }
 }
-
-#undef Q4K_OUT
-#undef Q4K_FLOAT
-#undef Q4K_TOKEN
-#undef Q4K_PAIR
 
 quant_gemm_fn quant_gemm_avx512(uint32_t type)
 {
