@@ -465,7 +465,8 @@ DEF_Q6_K_MULTI(dot_q6_k_multi_avx2, AVX2, ACC_AVX2)
  * each body is instantiated for a constant count of rows (1..4) so no work is spent on padding
  * rows, and everything that depends only on the weight block (nibbles, 6-bit values, scale
  * shuffles) is decoded once per block. Each row's arithmetic is the single-row kernel's, lane
- * for lane and in the same order, so the results are bit for bit those of the single kernel:
+ * for lane and in the same order (the Q4_K and Q6_K single-row kernels are these bodies for one
+ * row; Q8_0 follows dot_q8_0_vnni), so the results are bit for bit those of the single kernel:
  * a decoding step batched with others gives the logits it would give alone (a difference in
  * the last bit can move a quantized activation downstream by a whole step). */
 
