@@ -14,6 +14,9 @@ void openai_api_install(void);
 /* Only registered when RAGD_TEST_MODE=1: clock control and quota-consuming test routes. */
 extern const struct route billing_test_routes[];
 
+/* Answers 503 GENERATION_BUSY with Retry-After: the local generator's queue is full. */
+void api_generation_busy(struct req *r);
+
 /* Answers 422 {detail, code: VALIDATION_ERROR, field} for field. */
 void api_invalid(struct req *r, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

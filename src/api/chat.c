@@ -124,9 +124,7 @@ static void answer_error(struct req *r, int rc)
     if (rc == RAGD_ENOTFOUND) {
         http_error(r, 404, "SESSION_NOT_FOUND", "Session not found");
     } else if (rc == RAGD_ELIMIT) {
-        http_header(r, "Retry-After", "5");
-        http_error(r, 503, "GENERATION_BUSY",
-                   "Every generation slot is busy and the queue is full; retry shortly");
+        api_generation_busy(r);
     } else {
         http_error(r, 500, "CHAT_FAILED", "Failed to process chat message");
     }

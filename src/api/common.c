@@ -3,6 +3,13 @@
 
 #include "api/api.h"
 
+void api_generation_busy(struct req *r)
+{
+    http_header(r, "Retry-After", "5");
+    http_error(r, 503, "GENERATION_BUSY",
+               "Every generation slot is busy and the queue is full; retry shortly");
+}
+
 void api_invalid(struct req *r, const char *field, const char *fmt, ...)
 {
     char msg[512];

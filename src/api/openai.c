@@ -291,9 +291,7 @@ static void charge(struct req *r, const struct completion *c, const struct prov_
 static void generation_error(struct req *r, int rc, const char *why)
 {
     if (rc == RAGD_ELIMIT || rc == RAGD_ETIMEOUT) {
-        http_header(r, "Retry-After", "5");
-        http_error(r, 503, "GENERATION_BUSY",
-                   "Every generation slot is busy and the queue is full; retry shortly");
+        api_generation_busy(r);
     } else if (rc == RAGD_EINVAL) {
         http_error(r, 400, "CONTEXT_LENGTH_EXCEEDED", "%s", why);
     } else {

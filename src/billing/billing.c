@@ -28,25 +28,6 @@ static int64_t hold_ttl_ms = 15 * 60 * 1000;
 
 static int sub_ttl_s = 1800, quota_ttl_s = 300;
 
-/* The cached JSON under key, or NULL. */
-static json_t *cached(const char *key)
-{
-    size_t len = 0;
-    char *v = cache_get(key, &len);
-    json_error_t je;
-    json_t *j = v ? json_loadb(v, len, 0, &je) : NULL;
-    free(v);
-    return j;
-}
-
-static void cache_json(const char *key, json_t *j, int ttl_s)
-{
-    char *v = json_dumps(j, JSON_COMPACT);
-    if (v)
-        cache_set(key, v, strlen(v), ttl_s);
-    free(v);
-}
-
 static void quota_forget(const char *user_id, const char *resource)
 {
     char key[128];
@@ -288,7 +269,7 @@ int billing_subscription(const char *user_id, json_t **out)
     char key[64], now[32];
     snprintf(key, sizeof key, "subscription:%.36s", user_id);
     iso(time_now_ms(), now);
-    json_t *j = cached(key);
+    json_t *j = cache_get_json(key);
     const char *uid = json_string_value(json_object_get(j, "user_id"));
     const char *end = json_string_value(json_object_get(j, "current_period_end"));
     if (uid && end && !strcmp(uid, user_id) && strcmp(end, now) > 0) {
@@ -300,7 +281,7 @@ int billing_subscription(const char *user_id, json_t **out)
     int rc = sub_ensure(user_id, &s);
     if (!rc) {
         *out = sub_json(&s);
-        cache_json(key, *out, sub_ttl_s);
+        cache_set_json(key, *out, sub_ttl_s);
     }
     return rc;
 }
@@ -457,7 +438,7 @@ int billing_quota(const struct user *u, const char *resource, json_t **out)
     char key[128], ps0[32];
     snprintf(key, sizeof key, "quota:%.36s:%s", u->id, resource);
     time_iso(month.start_ms, ps0);
-    json_t *c = cached(key);
+    json_t *c = cache_get_json(key);
     const char *cp = json_string_value(json_object_get(c, "plan_type"));
     const char *cs = json_string_value(json_object_get(c, "period_start"));
     if (cp && cs && !strcmp(cp, p->type) && !strcmp(cs, ps0) &&
@@ -484,7 +465,7 @@ int billing_quota(const struct user *u, const char *resource, json_t **out)
                      (json_int_t)remaining(limit, used + held), "plan_type", p->type,
                      "limits_bypassed", bypass, "period_start", time_iso(month.start_ms, ps),
                      "period_end", time_iso(month.end_ms - 1, pe));
-    cache_json(key, *out, quota_ttl_s);
+    cache_set_json(key, *out, quota_ttl_s);
     return 0;
 }
 

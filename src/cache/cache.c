@@ -231,6 +231,24 @@ void cache_del(const char *key)
     freeReplyObject(r);
 }
 
+json_t *cache_get_json(const char *key)
+{
+    size_t len = 0;
+    char *v = cache_get(key, &len);
+    json_error_t je;
+    json_t *j = v ? json_loadb(v, len, 0, &je) : NULL;
+    free(v);
+    return j;
+}
+
+void cache_set_json(const char *key, const json_t *val, int ttl_s)
+{
+    char *v = val ? json_dumps(val, JSON_COMPACT) : NULL;
+    if (v)
+        cache_set(key, v, strlen(v), ttl_s);
+    free(v);
+}
+
 void cache_flush(void)
 {
     mem_flush();

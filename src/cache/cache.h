@@ -13,6 +13,7 @@
 #ifndef RAGD_CACHE_H
 #define RAGD_CACHE_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 /* Reads the settings (after redis_init). */
@@ -25,6 +26,10 @@ char *cache_get(const char *key, size_t *len);
 void cache_set(const char *key, const char *val, size_t len, int ttl_s);
 /* Forgets key (call after the store has changed what it caches). */
 void cache_del(const char *key);
+/* The same for JSON values: the parsed value (new reference) or NULL; a value that is not
+ * JSON counts as a miss. */
+json_t *cache_get_json(const char *key);
+void cache_set_json(const char *key, const json_t *val, int ttl_s);
 /* Drops every entry (tests, and after a Redis outage). */
 void cache_flush(void);
 

@@ -224,13 +224,7 @@ static int session_get(const char *id, struct user *u)
 {
     char key[64];
     session_key(id, key);
-    size_t len = 0;
-    char *v = cache_get(key, &len);
-    if (!v)
-        return RAGD_ENOTFOUND;
-    json_error_t je;
-    json_t *j = json_loadb(v, len, 0, &je);
-    free(v);
+    json_t *j = cache_get_json(key);
     const char *uid = json_string_value(json_object_get(j, "user_id"));
     if (!uid || strcmp(uid, id)) {
         json_decref(j);
@@ -268,14 +262,10 @@ static void session_put(const struct user *u)
         "is_active", u->is_active, "is_verified", u->is_verified, "is_superuser",
         u->is_superuser, "preferences", u->preferences ? u->preferences : "{}", "locked_until",
         u->locked_until, "failed_login_count", u->failed_login_count);
-    char *v = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    char key[64];
+    session_key(u->id, key);
+    cache_set_json(key, j, session_ttl_s);
     json_decref(j);
-    if (v) {
-        char key[64];
-        session_key(u->id, key);
-        cache_set(key, v, strlen(v), session_ttl_s);
-    }
-    free(v);
 }
 
 int store_user_get(const char *id, struct user *out)
