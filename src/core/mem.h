@@ -28,4 +28,15 @@ void mem_fail_after(long n);
 /* Abort with a message: for states that cannot happen. Never returns. */
 void panic(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
+/* RAGD_ASSERT(cond): an invariant that must hold. It stays on in every build (release
+ * included), so keep cond cheap; a failure panics with the file, line and condition.
+ * RAGD_DEBUG_ASSERT is for checks too costly for release builds (on unless NDEBUG). */
+#define RAGD_ASSERT(cond)                                                                      \
+    ((cond) ? (void)0 : panic("assertion failed: %s (%s:%d)", #cond, __FILE__, __LINE__))
+#ifdef NDEBUG
+#define RAGD_DEBUG_ASSERT(cond) ((void)0)
+#else
+#define RAGD_DEBUG_ASSERT(cond) RAGD_ASSERT(cond)
+#endif
+
 #endif
