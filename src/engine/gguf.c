@@ -564,8 +564,18 @@ int64_t gguf_arr_i64(const struct gguf_value *arr, uint64_t i)
 {
     struct gguf_value e = {0};
     arr_elem(arr, i, &e);
-    if (e.type == GGUF_TYPE_FLOAT32 || e.type == GGUF_TYPE_FLOAT64)
-        return (int64_t)e.v.f64;
+    if (e.type == GGUF_TYPE_FLOAT32 || e.type == GGUF_TYPE_FLOAT64) {
+        /* A float outside int64_t's range (or NaN) has no integer value: saturate rather
+         * than convert, which would be undefined behaviour. */
+        double d = e.v.f64;
+        if (d != d)
+            return 0;
+        if (d >= 9223372036854775807.0)
+            return INT64_MAX;
+        if (d <= -9223372036854775808.0)
+            return INT64_MIN;
+        return (int64_t)d;
+    }
     return is_signed(e.type) ? e.v.i64 : (int64_t)e.v.u64;
 }
 
