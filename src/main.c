@@ -15,7 +15,6 @@
 #include "auth/password.h"
 #include "billing/billing.h"
 #include "cache/cache.h"
-#include "cache/redis.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -125,15 +124,12 @@ static int start(struct opts *o)
         fprintf(stderr, "ragd: migrations failed: %s\n", ragd_strerror(rc));
         return 1;
     }
-    const char *redis_url = config_str("REDIS_URL", NULL);
-    if (redis_url) {
-        if (redis_init(redis_url, config_bool("REDIS_FALLBACK_TO_MEMORY", 1), err, sizeof err)) {
-            fprintf(stderr, "ragd: %s\n", err);
-            return 2;
-        }
-        limiter_set_backend(&limiter_redis_ops);
+    if (cache_open(config_str("REDIS_URL", NULL), config_bool("REDIS_FALLBACK_TO_MEMORY", 1), err,
+                   sizeof err)) {
+        fprintf(stderr, "ragd: %s\n", err);
+        return 2;
     }
-    cache_init();
+    limiter_open(cache_shared());
     store_cache_init();
     if (auth_init(o->data, err, sizeof err)) {
         fprintf(stderr, "ragd: %s\n", err);

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "cache/redis.h"
+#include "cache/cache.h"
 #include "core/metrics.h"
 #include "core/util.h"
 #include "core/version.h"
@@ -47,23 +47,22 @@ static void health_detailed(struct req *r)
     int unhealthy = 0, degraded = 0;
     json_t *db = database_check();
     json_object_set_new(services, "database", db);
-    if (redis_enabled()) {
-        /* Probe now, so the report is current even on an idle node. */
-        redisReply *pong = redis_cmd("PING");
-        int up = pong && pong->type != REDIS_REPLY_ERROR;
-        freeReplyObject(pong);
+    struct cache_status cs;
+    cache_status(&cs); /* probes now, so the report is current even on an idle node */
+    if (!cs.up)
         json_object_set_new(
             services, "cache",
-            json_pack("{s:s, s:s, s:s}", "status",
-                      up ? "healthy" : redis_fallback_allowed() ? "degraded" : "unhealthy",
-                      "backend", "redis", "detail",
-                      up ? "connected"
-                         : redis_fallback_allowed() ? "redis unreachable; using in-memory fallback"
-                                                    : "redis unreachable"));
-    } else {
+            json_pack("{s:s, s:s, s:s}", "status", cs.fallback ? "degraded" : "unhealthy",
+                      "backend", cs.backend, "detail",
+                      cs.fallback ? "redis unreachable; using in-memory fallback"
+                                  : "redis unreachable"));
+    else if (cache_shared())
         json_object_set_new(services, "cache",
-                            json_pack("{s:s, s:s}", "status", "healthy", "backend", "memory"));
-    }
+                            json_pack("{s:s, s:s, s:s}", "status", "healthy", "backend",
+                                      cs.backend, "detail", "connected"));
+    else
+        json_object_set_new(services, "cache",
+                            json_pack("{s:s, s:s}", "status", "healthy", "backend", cs.backend));
     for (int i = 0; i < nchecks; i++)
         json_object_set_new(services, checks[i].name, checks[i].check());
     const char *k;

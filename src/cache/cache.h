@@ -1,23 +1,34 @@
-/* cache.h - a key/value cache with expiry, for values that the store can always rebuild
- * (seed 001's session:{user_id}, subscription:{user_id}, quota:{user_id}:{resource_type}).
+/* cache.h - a key/value cache with expiry and shared queues, for values that the store can
+ * always rebuild (seed 001's session:{user_id}, subscription:{user_id},
+ * quota:{user_id}:{resource_type}, embedding:{hash}) and for work queues
+ * (task_queue:{name}).
  *
- * With REDIS_URL the cache lives in Redis and is shared by every node, so a change made
- * through one node (and its invalidation) is seen by all. Without Redis it is in-process,
- * and entries live at most CACHE_MEMORY_TTL_SECONDS (5): nodes that share a database without
- * Redis cannot tell each other about changes, so their caches must forget quickly. While
- * Redis is unreachable the cache is bypassed (every read misses, writes are dropped); a
- * delete that could not reach Redis makes this node flush the cache's keys once Redis is
- * back, so no entry outlives a change it missed. CACHE_ENABLED=false turns caching off.
+ * The backend is chosen once by cache_open (struct cache_ops in cache_int.h): with REDIS_URL
+ * the cache lives in Redis and is shared by every node, so a change made through one node
+ * (and its invalidation) is seen by all. Without Redis it is in-process, and entries live at
+ * most CACHE_MEMORY_TTL_SECONDS (5): nodes that share a database without Redis cannot tell
+ * each other about changes, so their caches must forget quickly. While Redis is unreachable
+ * the cache is bypassed (every read misses, writes are dropped); a delete that could not
+ * reach Redis makes this node flush the cache's keys once Redis is back, so no entry outlives
+ * a change it missed. CACHE_ENABLED=false turns caching off (queues keep working).
  *
- * Every function is thread-safe and cannot fail: a cache that misbehaves only costs speed. */
+ * Every function is thread-safe. The key/value functions cannot fail: a cache that
+ * misbehaves only costs speed. */
 #ifndef RAGD_CACHE_H
 #define RAGD_CACHE_H
 
 #include <jansson.h>
 #include <stddef.h>
 
-/* Reads the settings (after redis_init). */
-void cache_init(void);
+/* Chooses the backend: Redis at url (redis://[:password@]host:port[/db]) or, with url NULL,
+ * the in-process one; fallback_to_memory says whether a node may go on (limits in memory,
+ * cache bypassed) while Redis is down. Then reads CACHE_ENABLED and
+ * CACHE_MEMORY_TTL_SECONDS. Returns 0, or RAGD_EINVAL for a malformed url (message in err).
+ * Call once at start, before any other cache_ function. */
+int cache_open(const char *url, int fallback_to_memory, char *err, size_t errcap);
+/* 1 when the cache (and its queues) are shared by every node, i.e. Redis is configured. */
+int cache_shared(void);
+
 /* Returns the value of key (NUL-terminated, caller frees) and its length, or NULL. */
 char *cache_get(const char *key, size_t *len);
 /* Stores val[0..len) (len > 0) under key for ttl_s seconds (capped as above), unless the key
@@ -32,5 +43,20 @@ json_t *cache_get_json(const char *key);
 void cache_set_json(const char *key, const json_t *val, int ttl_s);
 /* Drops every entry (tests, and after a Redis outage). */
 void cache_flush(void);
+
+/* Queues: FIFO lists of strings. cache_queue_push appends val: 0, or RAGD_EUNAVAIL when the
+ * backend cannot be reached (the caller keeps the work elsewhere). cache_queue_pop takes
+ * the oldest value, waiting up to timeout_ms: 0 with *val (caller frees), RAGD_ENOTFOUND
+ * when nothing came in time, RAGD_EUNAVAIL when the backend cannot be reached. */
+int cache_queue_push(const char *queue, const char *val);
+int cache_queue_pop(const char *queue, int timeout_ms, char **val);
+
+/* The backend's state for health reports; probes the backend now. */
+struct cache_status {
+    const char *backend; /* "memory" or "redis" (static) */
+    int up;              /* the backend answered */
+    int fallback;        /* while down, nodes go on with in-memory limits and no cache */
+};
+void cache_status(struct cache_status *st);
 
 #endif

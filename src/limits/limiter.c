@@ -25,6 +25,11 @@ void limiter_set_backend(const struct limiter_ops *ops)
     backend = ops;
 }
 
+void limiter_open(int shared)
+{
+    backend = shared ? &limiter_redis_ops : &limiter_memory_ops;
+}
+
 const char *limiter_backend(void)
 {
     return backend->name;

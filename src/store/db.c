@@ -1,4 +1,4 @@
-#include "store/db.h"
+#include "store/db_int.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -3,6 +3,7 @@
  * One SQL dialect for all backends: '?' placeholders, TEXT timestamps in ISO-8601 UTC
  * (core/util.h time_iso), TEXT UUIDs, TEXT JSON. The backend (sqlite.c now, postgres.c later)
  * is chosen once from DATABASE_URL by db_open(); nothing outside store/ sees which is live.
+ * Backends implement struct db_ops (db_int.h).
  *
  * Parameters are given by a type string, one letter each:
  *   's' const char *  (NULL binds SQL NULL)     'i' int64_t
@@ -21,20 +22,6 @@
 typedef struct db_conn db_conn_t;
 typedef struct db_rows db_rows_t;
 
-struct db_ops {
-    const char *name;
-    int (*connect)(const char *url, void **handle, char *err, size_t errcap);
-    void (*disconnect)(void *handle);
-    /* Runs sql with params; *changes gets the affected row count. */
-    int (*exec)(void *handle, const char *sql, const char *types, va_list ap, int64_t *changes);
-    /* Runs a query; rows are read with the db_rows functions. */
-    int (*query)(void *handle, const char *sql, const char *types, va_list ap, db_rows_t **rows);
-    int (*script)(void *handle, const char *sql); /* several statements, no params */
-    /* Starts a write transaction serialised with every other one holding the same key
-     * (NULL: one key for all). */
-    int (*begin)(void *handle, const char *key);
-    int (*ping)(void *handle);
-};
 
 /* Opens the database named by url ("sqlite:///abs/path.db", "sqlite://rel/path.db", a bare
  * path, or later "postgresql://..."). Must be called once before db_conn(). Returns 0 or
@@ -83,14 +70,5 @@ int db_rollback(db_conn_t *c);
 /* Runs several statements (migrations). */
 int db_script(db_conn_t *c, const char *sql);
 int db_ping(db_conn_t *c);
-
-/* Backend implementations. */
-extern const struct db_ops db_sqlite_ops;
-extern const struct db_ops db_postgres_ops;
-
-/* Row sets are built by backends through this small API. */
-db_rows_t *db_rows_new(int ncols);
-void db_rows_add_row(db_rows_t *r);
-void db_rows_set(db_rows_t *r, int col, const char *text, size_t len); /* text NULL = NULL */
 
 #endif

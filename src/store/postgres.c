@@ -23,7 +23,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/util.h"
-#include "store/db.h"
+#include "store/db_int.h"
 
 enum { STMT_CACHE = 256, MAX_PARAMS = 64, WRITE_LOCK_KEY = 727200 };
 

@@ -11,7 +11,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "store/db.h"
+#include "store/db_int.h"
 
 enum { STMT_CACHE = 256 };
 

@@ -1,0 +1,36 @@
+/* cache_int.h - the cache's backend table (for cache/ only; callers use cache.h).
+ *
+ * A backend stores bytes under keys with an expiry and keeps FIFO queues of strings. It
+ * implements the mechanism only: the policy (CACHE_ENABLED, the in-process TTL cap, delete
+ * tombstones, the flush after an outage, metrics) lives in cache.c above it. */
+#ifndef RAGD_CACHE_INT_H
+#define RAGD_CACHE_INT_H
+
+#include <stddef.h>
+
+enum { CACHE_SET_NX = 1 }; /* set: keep a live value (or tombstone) that holds the key */
+
+struct cache_ops {
+    const char *name; /* "memory", "redis" */
+    int shared;       /* 1 when every node sees the same entries */
+    /* 0 with *val (NUL-terminated copy, caller frees) and *len; RAGD_ENOTFOUND on a miss
+     * or an empty value (a tombstone); RAGD_EUNAVAIL when the backend cannot be reached. */
+    int (*get)(const char *key, char **val, size_t *len);
+    /* Stores val[0..len) (len 0: a tombstone) for ttl_s seconds. 0 or RAGD_EUNAVAIL. */
+    int (*set)(const char *key, const char *val, size_t len, int ttl_s, int flags);
+    /* Appends val to the queue's tail. 0 or RAGD_EUNAVAIL. */
+    int (*push)(const char *queue, const char *val);
+    /* Takes the queue's head, waiting up to timeout_ms. 0 with *val (caller frees),
+     * RAGD_ENOTFOUND when nothing came, RAGD_EUNAVAIL when unreachable. */
+    int (*pop)(const char *queue, int timeout_ms, char **val);
+    /* 0 when the backend answers now, RAGD_EUNAVAIL otherwise. */
+    int (*ping)(void);
+    /* Deletes every key that starts with one of prefixes (NULL-terminated). 0 or
+     * RAGD_EUNAVAIL. */
+    int (*flush)(const char *const *prefixes);
+};
+
+extern const struct cache_ops cache_memory_ops;
+extern const struct cache_ops cache_redis_ops;
+
+#endif
