@@ -4,12 +4,13 @@
 # usage record per request) on embedded SQLite, on PostgreSQL + Redis, and on two nodes
 # sharing PostgreSQL + Redis. The admin user is used: limits never refuse it, but every
 # request is still reserved and recorded, so the write path is measured.
-# Usage: bench/backends.sh [SECONDS=5] [RUNS=3] [CONNECTIONS=16]
+# Usage: [RAGD_BIN=/abs/path/ragd] bench/backends.sh [SECONDS=5] [RUNS=3] [CONNECTIONS=16]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-5}; RUNS=${2:-3}; CONNS=${3:-16}
 scripts/deps.sh
-make -s -j2 build/release/ragd >/dev/null
+BIN=${RAGD_BIN:-build/release/ragd} # RAGD_BIN: measure another build (e.g. a saved earlier one)
+[ -n "${RAGD_BIN:-}" ] || make -s -j2 build/release/ragd >/dev/null
 TMP=$(mktemp -d /tmp/ragd-bench-XXXXXX)
 chmod 755 "$TMP" # the private PostgreSQL runs as the postgres account
 PIDS=()
@@ -23,7 +24,7 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 export BCRYPT_ROUNDS=4 LOG_LEVEL=error JWT_SECRET_KEY=bench-secret-0123456789abcdef SEED_DEMO_DOCS=false
 
 start_node() { # data-dir port -> pid in PIDS
-  build/release/ragd serve --data "$1" --port "$2" 2>>"$TMP/log" &
+  "$BIN" serve --data "$1" --port "$2" 2>>"$TMP/log" &
   PIDS+=($!)
   for _ in $(seq 200); do curl -sf "http://127.0.0.1:$2/health" >/dev/null && return; sleep 0.05; done
   echo "node on $2 did not start" >&2; exit 1
@@ -62,10 +63,10 @@ report() { # name tok ports...
       printf "%-34s median of %d: %8.0f req/s   p50 %-8s p99 %-8s non-2xx %s\n", n, runs, m[1], m[2], m[3], m[4] }'
 }
 
-echo "ragd $(build/release/ragd version | cut -d' ' -f2), $(nproc) cores, wrk -c$CONNS per node, ${SECS}s, POST /search as admin"
+echo "ragd $("$BIN" version | cut -d' ' -f2), $(nproc) cores, wrk -c$CONNS per node, ${SECS}s, POST /search as admin"
 
 # 1. embedded SQLite
-build/release/ragd seed --demo --data "$TMP/sqlite" >/dev/null
+"$BIN" seed --demo --data "$TMP/sqlite" >/dev/null
 P1=$(port); start_node "$TMP/sqlite" "$P1"
 report "SQLite (synchronous=FULL)" "$(token "$P1")" "$P1"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
@@ -76,7 +77,7 @@ eval "$SVC_ENV"
 PGDB=$(echo "$RAGD_TEST_PG_URL" | sed 's#/postgres$#/ragd_bench#')
 /usr/bin/python3 -c "import psycopg2,sys; c=psycopg2.connect(sys.argv[1]); c.autocommit=True; c.cursor().execute('CREATE DATABASE ragd_bench')" "$RAGD_TEST_PG_URL"
 export DATABASE_URL=$PGDB REDIS_URL=$RAGD_TEST_REDIS_URL
-build/release/ragd seed --demo --data "$TMP/pg1" >/dev/null
+"$BIN" seed --demo --data "$TMP/pg1" >/dev/null
 P2=$(port); start_node "$TMP/pg1" "$P2"
 TOK=$(token "$P2")
 report "PostgreSQL + Redis, 1 node" "$TOK" "$P2"

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # HTTP server overhead: wrk against GET /health and an authenticated GET /auth/me on a
 # release build. Prints requests/s and latency percentiles, the median of RUNS runs.
-# Usage: bench/http.sh [SECONDS=5] [RUNS=3] [CONNECTIONS=32] [THREADS=2]
+# Usage: [RAGD_BIN=/abs/path/ragd] bench/http.sh [SECONDS=5] [RUNS=3] [CONNECTIONS=32] [THREADS=2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-5}; RUNS=${2:-3}; CONNS=${3:-32}; THREADS=${4:-2}
 scripts/deps.sh
-make -s -j2 build/release/ragd >/dev/null
+BIN=${RAGD_BIN:-build/release/ragd} # RAGD_BIN: measure another build (e.g. a saved earlier one)
+[ -n "${RAGD_BIN:-}" ] || make -s -j2 build/release/ragd >/dev/null
 TMP=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export BCRYPT_ROUNDS=4 LOG_LEVEL=error JWT_SECRET_KEY=bench-secret-0123456789abcdef
-build/release/ragd seed --demo --data "$TMP/data" >/dev/null
-build/release/ragd serve --data "$TMP/data" --port "$PORT" 2>"$TMP/log" &
+"$BIN" seed --demo --data "$TMP/data" >/dev/null
+"$BIN" serve --data "$TMP/data" --port "$PORT" 2>"$TMP/log" &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$TMP"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.05; done
@@ -38,6 +39,6 @@ run() { # name path [header]
     { r[NR]=$0 } END { split(r[int((NR+1)/2)], m, " ");
       printf "%-28s median of %d: %10.0f req/s   p50 %-8s p99 %-8s non-2xx %s\n", n, runs, m[1], m[2], m[3], m[4] }'
 }
-echo "ragd $(build/release/ragd version | cut -d' ' -f2), $(nproc) cores, wrk -t$THREADS -c$CONNS -d${SECS}s"
+echo "ragd $("$BIN" version | cut -d' ' -f2), $(nproc) cores, wrk -t$THREADS -c$CONNS -d${SECS}s"
 run "GET /health" /health
 run "GET /auth/me (JWT + user)" /auth/me "Authorization: Bearer $TOKEN"
