@@ -21,6 +21,7 @@ const char *ragd_strerror(int code)
     case RAGD_ENOTSUP: return "not supported";
     case RAGD_ECONFLICT: return "conflict";
     case RAGD_ETIMEOUT: return "timed out";
+    case RAGD_ENOSPC: return "no space left to store the write";
     }
     return "unknown error";
 }

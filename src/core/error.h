@@ -20,6 +20,7 @@ enum {
     RAGD_ENOTSUP = -12,  /* not supported / not implemented */
     RAGD_ECONFLICT = -13,/* concurrent modification or state conflict */
     RAGD_ETIMEOUT = -14, /* timed out */
+    RAGD_ENOSPC = -15,   /* no space left to store a write (disk or database full) */
 };
 
 /* A static, human-readable message for a status code. Cannot fail. */

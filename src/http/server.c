@@ -371,6 +371,11 @@ void http_store_error(struct req *r, int rc)
     case RAGD_EINVAL:
         http_error(r, 422, "VALIDATION_ERROR", "Invalid value");
         break;
+    case RAGD_ENOSPC:
+        http_header(r, "Retry-After", "60");
+        http_error(r, 507, "INSUFFICIENT_STORAGE",
+                   "The server has no space left to store this; nothing was changed");
+        break;
     default:
         http_error(r, 500, "INTERNAL_ERROR", "Internal server error");
     }

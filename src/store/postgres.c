@@ -206,6 +206,10 @@ static int map_result(struct pg_conn *c, PGresult *r, const char *sql)
         return RAGD_EEXIST;
     if (state && (!strcmp(state, "40001") || !strcmp(state, "40P01")))
         return RAGD_ECONFLICT;
+    if (state && (!strcmp(state, "53100") || !strcmp(state, "53200"))) { /* disk full, OOM */
+        log_json(LOG_ERROR, "postgresql: no space left", json_pack("{s:s}", "sqlstate", state));
+        return RAGD_ENOSPC;
+    }
     log_json(LOG_ERROR, "postgresql error",
              json_pack("{s:s, s:s, s:s}", "error", PQerrorMessage(c->pg), "sqlstate",
                        state ? state : "", "sql", sql));

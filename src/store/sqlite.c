@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -98,6 +99,13 @@ static void sq_disconnect(void *handle)
     free(c);
 }
 
+/* 1 when the last failure on c was the disk (or the database size limit) being full. */
+static int out_of_space(struct sqlite_conn *c, int rc)
+{
+    return rc == SQLITE_FULL ||
+           ((rc & 0xff) == SQLITE_IOERR && sqlite3_system_errno(c->db) == ENOSPC);
+}
+
 static int map_error(struct sqlite_conn *c, int rc, const char *sql)
 {
     int ext = sqlite3_extended_errcode(c->db);
@@ -105,6 +113,10 @@ static int map_error(struct sqlite_conn *c, int rc, const char *sql)
         return RAGD_EEXIST;
     if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
         return RAGD_EUNAVAIL;
+    if (out_of_space(c, rc)) {
+        log_json(LOG_ERROR, "sqlite: no space left", json_pack("{s:i}", "code", ext));
+        return RAGD_ENOSPC;
+    }
     log_json(LOG_ERROR, "sqlite error",
              json_pack("{s:s, s:i, s:s}", "error", sqlite3_errmsg(c->db), "code", ext, "sql", sql));
     return RAGD_EDB;
@@ -227,10 +239,21 @@ static int sq_script(void *handle, const char *sql)
 {
     struct sqlite_conn *c = handle;
     char *msg = NULL;
+    /* SQLite rolls a transaction back by itself after some errors (a full disk among them):
+     * there is nothing left to roll back then. */
+    if (!strcmp(sql, "ROLLBACK") && sqlite3_get_autocommit(c->db)) {
+        release_writer(c);
+        return 0;
+    }
     int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
     release_writer(c); /* after COMMIT / ROLLBACK the transaction is over */
     if (rc != SQLITE_OK) {
         int ext = sqlite3_extended_errcode(c->db);
+        if (out_of_space(c, rc)) {
+            sqlite3_free(msg);
+            log_json(LOG_ERROR, "sqlite: no space left", json_pack("{s:i}", "code", ext));
+            return RAGD_ENOSPC;
+        }
         log_json(LOG_ERROR, "sqlite script error",
                  json_pack("{s:s, s:i}", "error", msg ? msg : "?", "code", ext));
         sqlite3_free(msg);
