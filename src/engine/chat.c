@@ -15,7 +15,8 @@ static void put(struct sbuf *b, const char *s, size_t n)
         b->cap = (b->len + n + 1) * 2;
         b->p = xrealloc(b->p, b->cap);
     }
-    memcpy(b->p + b->len, s, n);
+    if (n) /* s may be NULL when n is 0 */
+        memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = 0;
 }

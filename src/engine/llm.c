@@ -357,7 +357,8 @@ static void out_put(struct out *o, const char *s, size_t n)
         o->cap = (o->len + n + 1) * 2;
         o->p = xrealloc(o->p, o->cap);
     }
-    memcpy(o->p + o->len, s, n);
+    if (n) /* s may be NULL when n is 0 */
+        memcpy(o->p + o->len, s, n);
     o->len += n;
     o->p[o->len] = 0;
 }
