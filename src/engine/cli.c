@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 #include "core/mem.h"
-#include "engine/chat.h"
+#include "engine/chatml.h"
 #include "engine/encoder_cli.h"
 #include "engine/gguf.h"
 #include "engine/llm.h"
@@ -433,12 +433,12 @@ static int cmd_generate(int argc, char **argv)
     } else {
         char *text;
         if (chat) {
-            struct chat_msg msgs[2];
+            struct chatml_msg msgs[2];
             size_t k = 0;
             if (system)
-                msgs[k++] = (struct chat_msg){"system", system};
-            msgs[k++] = (struct chat_msg){"user", prompt};
-            text = chat_format(msgs, k, 1, think);
+                msgs[k++] = (struct chatml_msg){"system", system};
+            msgs[k++] = (struct chatml_msg){"user", prompt};
+            text = chatml_format(msgs, k, 1, think);
         } else {
             text = xstrdup(prompt);
         }

@@ -532,13 +532,13 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
     return 0;
 }
 
-int llm_chat(llm_session_t *s, const struct chat_msg *msgs, size_t n_msgs, int thinking,
+int llm_chat(llm_session_t *s, const struct chatml_msg *msgs, size_t n_msgs, int thinking,
              const struct llm_gen_params *p, llm_text_cb cb, void *ud,
              struct llm_gen_result *res)
 {
     if (!s->m->tok)
         return RAGD_ENOTSUP;
-    char *text = chat_format(msgs, n_msgs, 1, thinking);
+    char *text = chatml_format(msgs, n_msgs, 1, thinking);
     int32_t *ids = NULL;
     size_t n = 0;
     int rc = tokenizer_encode(s->m->tok, text, strlen(text), TOKENIZE_PARSE_SPECIAL, &ids, &n);

@@ -172,9 +172,9 @@ static int lo_generate(void *self, const struct prov_request *req, prov_token_fn
     if (rc)
         return ragd_errf(err, errcap, rc, "no generation slot became free within %d s",
                          l->queue_timeout_s);
-    struct chat_msg *msgs = xcalloc(req->n_messages ? req->n_messages : 1, sizeof *msgs);
+    struct chatml_msg *msgs = xcalloc(req->n_messages ? req->n_messages : 1, sizeof *msgs);
     for (size_t i = 0; i < req->n_messages; i++)
-        msgs[i] = (struct chat_msg){req->messages[i].role, req->messages[i].content};
+        msgs[i] = (struct chatml_msg){req->messages[i].role, req->messages[i].content};
     struct llm_gen_params gp;
     llm_gen_params_default(&gp);
     gp.sampling = l->defaults;

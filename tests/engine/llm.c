@@ -45,7 +45,7 @@ static void test_generate(void **state)
     llm_gen_params_default(&gp);
     gp.sampling.greedy = 1;
     gp.n_predict = 24;
-    struct chat_msg msg = {"user", "Hello there"};
+    struct chatml_msg msg = {"user", "Hello there"};
     struct collect c1 = {0}, c2 = {0};
     struct llm_gen_result r1, r2;
     assert_int_equal(llm_chat(s, &msg, 1, 0, &gp, collect_cb, &c1, &r1), 0);

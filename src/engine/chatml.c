@@ -1,4 +1,4 @@
-#include "engine/chat.h"
+#include "engine/chatml.h"
 
 #include <string.h>
 
@@ -23,7 +23,7 @@ static void put(struct sbuf *b, const char *s, size_t n)
 
 static void puts_(struct sbuf *b, const char *s) { put(b, s, strlen(s)); }
 
-char *chat_format(const struct chat_msg *msgs, size_t n, int add_assistant, int thinking)
+char *chatml_format(const struct chatml_msg *msgs, size_t n, int add_assistant, int thinking)
 {
     struct sbuf b = {0};
     put(&b, "", 0);
@@ -51,7 +51,7 @@ static const char *find(const char *h, size_t hlen, const char *needle)
     return NULL;
 }
 
-char *chat_strip_thinking(const char *text, size_t len, size_t *out_len)
+char *chatml_strip_thinking(const char *text, size_t len, size_t *out_len)
 {
     struct sbuf b = {0};
     put(&b, "", 0);

@@ -1,25 +1,25 @@
-/* chat.h - ChatML prompts as Qwen uses them and Qwen3's thinking blocks.
+/* chatml.h - ChatML prompts as Qwen uses them and Qwen3's thinking blocks.
  *
  *   <|im_start|>system\n{content}<|im_end|>\n<|im_start|>user\n{content}<|im_end|>\n
  *   <|im_start|>assistant\n
  * With thinking off (Qwen3's default in ragd) the assistant turn starts with an empty think
  * block "<think>\n\n</think>\n\n", which makes the model answer directly. */
-#ifndef RAGD_CHAT_H
-#define RAGD_CHAT_H
+#ifndef RAGD_ENGINE_CHATML_H
+#define RAGD_ENGINE_CHATML_H
 
 #include <stddef.h>
 
-struct chat_msg {
+struct chatml_msg {
     const char *role; /* "system", "user", "assistant" */
     const char *content;
 };
 
 /* Formats msgs; add_assistant opens the assistant turn (with the empty think block unless
  * thinking). Returns a NUL-terminated string the caller frees with free(). Cannot fail. */
-char *chat_format(const struct chat_msg *msgs, size_t n, int add_assistant, int thinking);
+char *chatml_format(const struct chatml_msg *msgs, size_t n, int add_assistant, int thinking);
 
 /* Removes every <think>...</think> block (an unterminated one runs to the end) and the
  * whitespace after it. Returns a new NUL-terminated string (free()); *out_len may be NULL. */
-char *chat_strip_thinking(const char *text, size_t len, size_t *out_len);
+char *chatml_strip_thinking(const char *text, size_t len, size_t *out_len);
 
 #endif
