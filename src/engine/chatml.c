@@ -1,7 +1,9 @@
 #include "engine/chatml.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/error.h"
 #include "core/mem.h"
 
 struct sbuf {
@@ -41,6 +43,88 @@ char *chatml_format(const struct chatml_msg *msgs, size_t n, int add_assistant, 
     }
     return b.p;
 }
+
+/* ---- tokens ---- */
+
+struct ids {
+    int32_t *v;
+    size_t n, cap;
+};
+
+static void ids_push(struct ids *a, const int32_t *v, size_t n)
+{
+    if (a->n + n > a->cap) {
+        a->cap = (a->n + n) * 2 + 16;
+        a->v = xrealloc(a->v, a->cap * sizeof *a->v);
+    }
+    if (n)
+        memcpy(a->v + a->n, v, n * sizeof *v);
+    a->n += n;
+}
+
+static int push_text(struct ids *a, const tokenizer_t *t, const char *s, size_t len, int flags)
+{
+    int32_t *v;
+    size_t n;
+    int rc = tokenizer_encode(t, s, len, flags, &v, &n);
+    if (rc)
+        return rc;
+    ids_push(a, v, n);
+    free(v);
+    return 0;
+}
+
+/* A marker as its control token, or as text when the vocabulary has no such entry. */
+static int push_marker(struct ids *a, const tokenizer_t *t, const char *marker)
+{
+    int32_t id = tokenizer_find(t, marker, strlen(marker));
+    if (id < 0)
+        return push_text(a, t, marker, strlen(marker), TOKENIZE_PLAIN);
+    ids_push(a, &id, 1);
+    return 0;
+}
+
+int chatml_encode(const tokenizer_t *t, const struct chatml_msg *msgs, size_t n,
+                  int add_assistant, int thinking, int32_t **ids, size_t *n_ids)
+{
+    struct ids a = {0};
+    struct sbuf turn = {0};
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (!msgs[i].role || !msgs[i].content) {
+            rc = RAGD_EINVAL;
+            break;
+        }
+        /* "{role}\n{content}" is one piece of text, tokenized as before the markers were
+         * inserted as ids, so an ordinary prompt keeps its tokens */
+        turn.len = 0;
+        put(&turn, "", 0);
+        puts_(&turn, msgs[i].role);
+        puts_(&turn, "\n");
+        puts_(&turn, msgs[i].content);
+        if (!(rc = push_marker(&a, t, "<|im_start|>")) &&
+            !(rc = push_text(&a, t, turn.p, turn.len, TOKENIZE_PLAIN)) &&
+            !(rc = push_marker(&a, t, "<|im_end|>")))
+            rc = push_text(&a, t, "\n", 1, 0);
+    }
+    if (!rc && add_assistant && !(rc = push_marker(&a, t, "<|im_start|>"))) {
+        /* the template's own text: its "<think>" is Qwen3's user-defined token */
+        const char *opener = thinking ? "assistant\n" : "assistant\n<think>\n\n</think>\n\n";
+        rc = push_text(&a, t, opener, strlen(opener), 0);
+    }
+    free(turn.p);
+    if (rc) {
+        free(a.v);
+        return rc;
+    }
+    if (!a.v)
+        a.v = xmalloc(sizeof *a.v); /* an empty prompt still gets a pointer to free */
+    *ids = a.v;
+    *n_ids = a.n;
+    return 0;
+}
+
+/* ---- text ---- */
 
 static const char *find(const char *h, size_t hlen, const char *needle)
 {

@@ -538,11 +538,9 @@ int llm_chat(llm_session_t *s, const struct chatml_msg *msgs, size_t n_msgs, int
 {
     if (!s->m->tok)
         return RAGD_ENOTSUP;
-    char *text = chatml_format(msgs, n_msgs, 1, thinking);
     int32_t *ids = NULL;
     size_t n = 0;
-    int rc = tokenizer_encode(s->m->tok, text, strlen(text), TOKENIZE_PARSE_SPECIAL, &ids, &n);
-    free(text);
+    int rc = chatml_encode(s->m->tok, msgs, n_msgs, 1, thinking, &ids, &n);
     if (rc)
         return rc;
     llm_session_reset(s);

@@ -95,8 +95,10 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
                  const struct llm_gen_params *p, llm_text_cb cb, void *ud,
                  struct llm_gen_result *res);
 
-/* Formats msgs as ChatML (thinking as chatml_format), tokenizes with special tokens parsed and
- * generates from a reset session. Same returns as llm_generate. */
+/* Tokenizes msgs as a ChatML prompt with chatml_encode (contents are plain text: only the
+ * template's markers are control tokens; thinking as there) and generates from a reset
+ * session. Same returns as llm_generate, and RAGD_EINVAL for a message without role or
+ * content. */
 int llm_chat(llm_session_t *s, const struct chatml_msg *msgs, size_t n_msgs, int thinking,
              const struct llm_gen_params *p, llm_text_cb cb, void *ud,
              struct llm_gen_result *res);

@@ -245,7 +245,8 @@ static int lo_count(void *self, const char *text, size_t len)
     struct local *l = self;
     int32_t *ids = NULL;
     size_t n = 0;
-    if (llm_tokenize(l->model, text, len, 0, &ids, &n)) return prov_estimate_tokens(text, len);
+    if (llm_tokenize(l->model, text, len, TOKENIZE_PLAIN, &ids, &n))
+        return prov_estimate_tokens(text, len);
     free(ids);
     return (int)n;
 }
