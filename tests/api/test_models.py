@@ -343,8 +343,9 @@ def test_queue_full_503_and_disconnect_cancels():
 
 
 def test_concurrent_streams_interleave():
+    # One user's two streams: allowed to run together here (GENERATION_PER_USER=2).
     s = private_server(**model_env(GENERATION_PARALLEL="2", GENERATION_QUEUE_SIZE="4",
-                                   GENERATION_MAX_TOKENS="4096"))
+                                   GENERATION_MAX_TOKENS="4096", GENERATION_PER_USER="2"))
     try:
         tok = enterprise_user(s, "streams@example.com")
         check_long_answer(s, tok)
@@ -377,6 +378,122 @@ def test_concurrent_streams_interleave():
         g = generator_health(s)
         assert g["decode_batch_avg"] > 1.0, g
     finally:
+        s.stop()
+
+
+def test_max_tokens_above_the_limit_are_clamped(served):
+    # GENERATION_MAX_TOKENS is 24 here; the greedy answer to STORY runs far longer.
+    s, tok = served
+    for field in ("max_tokens", "max_completion_tokens"):
+        r = complete(s, tok, temperature=0, messages=STORY, **{field: 32768})
+        assert r.status == 200, r
+        assert r.json["usage"]["completion_tokens"] == 24, r.json["usage"]
+        assert r.json["choices"][0]["finish_reason"] == "length"
+
+
+def post_stream(s, tok, max_tokens):
+    """Sends a streamed completion without waiting for its answer (it may be queued)."""
+    conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=120)
+    body = json.dumps({"model": "tiny-qwen3.gguf", "max_tokens": max_tokens, "stream": True,
+                       "temperature": 0, "messages": STORY})
+    conn.request("POST", "/v1/chat/completions", body=body,
+                 headers={"Authorization": f"Bearer {tok}", "Content-Type": "application/json"})
+    return conn
+
+
+def wait_generator(s, **want):
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        g = generator_health(s)
+        if all(g[k] == v for k, v in want.items()):
+            return g
+        time.sleep(0.02)
+    raise AssertionError(f"generator never reached {want}: {g}")
+
+
+def test_one_user_cannot_take_every_session():
+    # Two sessions, one generation per user (the default): the burst's second request waits
+    # although a session is free, and another user's request takes that session at once.
+    s = private_server(**model_env(GENERATION_PARALLEL="2", GENERATION_QUEUE_SIZE="4",
+                                   GENERATION_MAX_TOKENS="4096"))
+    conns = []
+    try:
+        a = enterprise_user(s, "burst@example.com")
+        b = enterprise_user(s, "other@example.com")
+        check_long_answer(s, a)
+        assert generator_health(s)["per_user"] == 1
+        conn, resp = open_stream(s, a, LONG)
+        conns.append(conn)
+        assert resp.status == 200
+        resp.fp.readline()  # running
+        conns.append(post_stream(s, a, LONG))
+        wait_generator(s, active=1, queue_depth=1)
+        t0 = time.time()
+        r = complete(s, b, max_tokens=4, temperature=0)
+        assert r.status == 200, r
+        g = generator_health(s)
+        # B was served while A's long answer still ran and A's second request still waited.
+        assert g["active"] >= 1 and g["queue_depth"] == 1, g
+        assert time.time() - t0 < 30
+    finally:
+        for c in conns:
+            c.close()
+        s.stop()
+
+
+def test_sessions_go_round_robin_by_user():
+    # One session, a queue of two. A holds the session and both queue places; B's request
+    # displaces A's newest one (503, like a full queue), and when A's running answer ends the
+    # session goes to B before A's next request.
+    s = private_server(**model_env(GENERATION_PARALLEL="1", GENERATION_QUEUE_SIZE="2",
+                                   GENERATION_MAX_TOKENS="4096"))
+    conns = []
+    try:
+        a = enterprise_user(s, "burst2@example.com")
+        b = enterprise_user(s, "other2@example.com")
+        check_long_answer(s, a)
+        first, resp = open_stream(s, a, LONG)
+        conns.append(first)
+        assert resp.status == 200
+        resp.fp.readline()
+        second = post_stream(s, a, LONG)
+        conns.append(second)
+        wait_generator(s, active=1, queue_depth=1)
+        third = post_stream(s, a, LONG)
+        conns.append(third)
+        wait_generator(s, active=1, queue_depth=2)
+        first_chunk = {}
+
+        def first_content(name, conn):
+            r = conn.getresponse()
+            first_chunk[name + "_status"] = r.status
+            for line in r:
+                if line.startswith(b"data: {") and b'"content"' in line:
+                    first_chunk[name] = time.time()
+                    return
+
+        from_b = post_stream(s, b, 64)
+        conns.append(from_b)
+        tb = threading.Thread(target=first_content, args=("b", from_b))
+        tb.start()
+        r3 = third.getresponse()
+        assert r3.status == 503, r3.status
+        assert json.loads(r3.read())["code"] == "GENERATION_BUSY"
+        assert int(r3.getheader("Retry-After")) > 0
+        wait_generator(s, active=1, queue_depth=2)  # A's second and B's
+        t2 = threading.Thread(target=first_content, args=("a", second))
+        t2.start()
+        first.sock.shutdown(2)  # A's running answer ends (client gone)
+        first.close()
+        tb.join(60)
+        t2.join(120)
+        # B's answer started first; A's second could only start after it ended.
+        assert first_chunk.get("b_status") == 200 and first_chunk.get("a_status") == 200
+        assert "a" in first_chunk and "b" in first_chunk, first_chunk
+        assert first_chunk["b"] < first_chunk["a"], first_chunk
+    finally:
+        for c in conns:
+            c.close()
         s.stop()
 
 
