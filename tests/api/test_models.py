@@ -497,6 +497,57 @@ def test_sessions_go_round_robin_by_user():
         s.stop()
 
 
+def test_upstream_errors_never_reach_users_or_logs():
+    """An OpenAI-compatible upstream that quotes the API key (and another key-like string) in
+    its 401: responses, chat debug_info and document notes carry ragd's own message; the log
+    keeps what the upstream said with every credential redacted."""
+    from upstreams import Upstream
+    key = "sk-live-Zx81hQ2mTT0p4Rk9Lw3eVb7N"
+    other = "sk-proj-4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c"
+    said = (f"Incorrect API key provided: {key}. Also tried {other}. "
+            f"Authorization: Bearer {key[:12]}****")
+    up = Upstream(dim=16)
+    up.error = (401, json.dumps({"error": {"message": said, "type": "invalid_request_error",
+                                           "code": "invalid_api_key"}}).encode())
+    s = private_server(OPENAI_API_BASE=up.base, OPENAI_API_KEY=key, OPENAI_MODEL="tiny-gpt",
+                       EMBEDDING_API_BASE=up.base, EMBEDDING_API_KEY=key,
+                       EMBEDDING_DIMENSION="16", EMBEDDING_MODEL="hash-16")
+    secrets = (key, other, key[:12], "Incorrect API key")
+
+    def clean(text):
+        for x in secrets:
+            assert x not in text, (x, text)
+
+    try:
+        tok = enterprise_user(s, "upstream-err@example.com")
+        for stream in (False, True):
+            r = s.post("/v1/chat/completions",
+                       {"model": "tiny-gpt", "stream": stream,
+                        "messages": [{"role": "user", "content": "hi"}]}, token=tok)
+            assert r.status == 502 and r.json["code"] == "GENERATION_FAILED", r
+            assert "401" in r.json["detail"]
+            clean(r.body)
+        r = s.post("/v1/embeddings", {"model": "hash-16", "input": "hello"}, token=tok)
+        assert r.status == 502 and r.json["code"] == "EMBEDDING_FAILED", r
+        clean(r.body)
+        r = s.post("/chat/message", {"message": "hello there", "debug_mode": True,
+                                     "enable_rag": False}, token=tok, timeout=60)
+        assert r.status == 200, r
+        assert r.json["debug_info"]["fallback_applied"] is True
+        assert "401" in r.json["debug_info"]["generation_error"]
+        clean(r.body)
+        doc = upload_ready(s, tok, "Tides follow the moon around the planet.", title="Tides")
+        clean(json.dumps(doc))
+        assert any(q[2] == f"Bearer {key}" for q in up.requests)  # the key was sent upstream
+        log = s.read_log()
+        for x in (key, other, key[:12]):
+            assert x not in log, x
+        assert "Incorrect API key provided: [redacted]. Also tried [redacted]" in log
+    finally:
+        s.stop()
+        up.close()
+
+
 def npm_openai():
     """Installs the official openai npm package (version 4: runs on Node 18+) into the build
     directory once; None when node/npm or the registry is not available."""
