@@ -23,7 +23,10 @@ static void put(struct sbuf *b, const char *s, size_t n)
     b->p[b->len] = 0;
 }
 
-static void puts_(struct sbuf *b, const char *s) { put(b, s, strlen(s)); }
+static void puts_(struct sbuf *b, const char *s)
+{
+    put(b, s, strlen(s));
+}
 
 char *chatml_format(const struct chatml_msg *msgs, size_t n, int add_assistant, int thinking)
 {
@@ -38,8 +41,7 @@ char *chatml_format(const struct chatml_msg *msgs, size_t n, int add_assistant, 
     }
     if (add_assistant) {
         puts_(&b, "<|im_start|>assistant\n");
-        if (!thinking)
-            puts_(&b, "<think>\n\n</think>\n\n");
+        if (!thinking) puts_(&b, "<think>\n\n</think>\n\n");
     }
     return b.p;
 }
@@ -57,8 +59,7 @@ static void ids_push(struct ids *a, const int32_t *v, size_t n)
         a->cap = (a->n + n) * 2 + 16;
         a->v = xrealloc(a->v, a->cap * sizeof *a->v);
     }
-    if (n)
-        memcpy(a->v + a->n, v, n * sizeof *v);
+    if (n) memcpy(a->v + a->n, v, n * sizeof *v);
     a->n += n;
 }
 
@@ -67,8 +68,7 @@ static int push_text(struct ids *a, const tokenizer_t *t, const char *s, size_t 
     int32_t *v;
     size_t n;
     int rc = tokenizer_encode(t, s, len, flags, &v, &n);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     ids_push(a, v, n);
     free(v);
     return 0;
@@ -78,14 +78,13 @@ static int push_text(struct ids *a, const tokenizer_t *t, const char *s, size_t 
 static int push_marker(struct ids *a, const tokenizer_t *t, const char *marker)
 {
     int32_t id = tokenizer_find(t, marker, strlen(marker));
-    if (id < 0)
-        return push_text(a, t, marker, strlen(marker), TOKENIZE_PLAIN);
+    if (id < 0) return push_text(a, t, marker, strlen(marker), TOKENIZE_PLAIN);
     ids_push(a, &id, 1);
     return 0;
 }
 
-int chatml_encode(const tokenizer_t *t, const struct chatml_msg *msgs, size_t n,
-                  int add_assistant, int thinking, int32_t **ids, size_t *n_ids)
+int chatml_encode(const tokenizer_t *t, const struct chatml_msg *msgs, size_t n, int add_assistant,
+                  int thinking, int32_t **ids, size_t *n_ids)
 {
     struct ids a = {0};
     struct sbuf turn = {0};
@@ -117,8 +116,7 @@ int chatml_encode(const tokenizer_t *t, const struct chatml_msg *msgs, size_t n,
         free(a.v);
         return rc;
     }
-    if (!a.v)
-        a.v = xmalloc(sizeof *a.v); /* an empty prompt still gets a pointer to free */
+    if (!a.v) a.v = xmalloc(sizeof *a.v); /* an empty prompt still gets a pointer to free */
     *ids = a.v;
     *n_ids = a.n;
     return 0;
@@ -130,8 +128,7 @@ static const char *find(const char *h, size_t hlen, const char *needle)
 {
     size_t n = strlen(needle);
     for (size_t i = 0; i + n <= hlen; i++)
-        if (!memcmp(h + i, needle, n))
-            return h + i;
+        if (!memcmp(h + i, needle, n)) return h + i;
     return NULL;
 }
 
@@ -148,15 +145,12 @@ char *chatml_strip_thinking(const char *text, size_t len, size_t *out_len)
             while (p < seg_end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
                 p++;
         put(&b, p, (size_t)(seg_end - p));
-        if (!open)
-            break;
+        if (!open) break;
         const char *close = find(open, (size_t)(end - open), "</think>");
-        if (!close)
-            break;
+        if (!close) break;
         p = close + strlen("</think>");
         skip_ws = 1;
     }
-    if (out_len)
-        *out_len = b.len;
+    if (out_len) *out_len = b.len;
     return b.p;
 }

@@ -28,8 +28,8 @@ struct chatml_msg {
  * without markers in them the ids equal those of tokenizing chatml_format's text with
  * TOKENIZE_PARSE_SPECIAL. Returns 0 with *ids (caller frees with free()) and *n_ids, or the
  * error of tokenizer_encode (RAGD_EINVAL for a NULL role or content). */
-int chatml_encode(const tokenizer_t *t, const struct chatml_msg *msgs, size_t n,
-                  int add_assistant, int thinking, int32_t **ids, size_t *n_ids);
+int chatml_encode(const tokenizer_t *t, const struct chatml_msg *msgs, size_t n, int add_assistant,
+                  int thinking, int32_t **ids, size_t *n_ids);
 
 /* The same prompt as text (for display: the markers are not distinguishable from content
  * there, so never tokenize this with TOKENIZE_PARSE_SPECIAL for a model). Returns a

@@ -48,7 +48,6 @@ struct waiter {
     struct waiter *next;
     pthread_cond_t cv;
     struct user_slot *user;
-    uint64_t seq;
     int slot;    /* handed over by dispatch; -1 while waiting */
     int evicted; /* displaced by another user's request: refused */
 };
@@ -59,9 +58,9 @@ struct local {
     unsigned char *busy;      /* [n_slots] */
     int n_slots, max_queue, queue_timeout_s, per_user;
     pthread_mutex_t lock;
-    struct waiter *head, *tail;  /* requests waiting for a session, in arrival order */
-    struct user_slot *users;     /* users with running or waiting generations */
-    uint64_t seq, grants;
+    struct waiter *head, *tail; /* requests waiting for a session, in arrival order */
+    struct user_slot *users;    /* users with running or waiting generations */
+    uint64_t grants;            /* sessions handed out so far: the round robin's clock */
     int waiting, active;
     /* figures for /health/detailed and /metrics (under lock) */
     uint64_t requests, rejected, timeouts, prompt_tokens, gen_tokens;
@@ -214,7 +213,7 @@ static int slot_get(struct local *l, const char *user, int *slot, struct user_sl
         pthread_mutex_unlock(&l->lock);
         return RAGD_ELIMIT;
     }
-    struct waiter w = {.slot = -1, .user = u, .seq = ++l->seq};
+    struct waiter w = {.slot = -1, .user = u};
     pthread_cond_init(&w.cv, NULL);
     if (l->tail)
         l->tail->next = &w;
