@@ -412,11 +412,29 @@ static int oa_count(void *self, const char *text, size_t len)
     return prov_estimate_tokens(text, len);
 }
 
+/* The base URL as health shows it: without user:password@ and with credential-like words
+ * redacted. Caller frees. */
+static char *display_base(const struct oa *o)
+{
+    const char *host = strstr(o->base, "://");
+    host = host ? host + 3 : o->base;
+    const char *at = strchr(host, '@'), *slash = strchr(host, '/');
+    char *plain = at && (!slash || at < slash)
+                      ? xasprintf("%.*s%s", (int)(host - o->base), o->base, at + 1)
+                      : xstrdup(o->base);
+    char *out = redact(plain, o->key);
+    free(plain);
+    return out;
+}
+
 static json_t *oa_health(void *self)
 {
     struct oa *o = self;
-    return json_pack("{s:s, s:s, s:s, s:s}", "status", "healthy", "provider", "openai", "model",
-                     o->model, "base_url", o->base);
+    char *base = display_base(o);
+    json_t *h = json_pack("{s:s, s:s, s:s, s:s}", "status", "healthy", "provider", "openai",
+                          "model", o->model, "base_url", base);
+    free(base);
+    return h;
 }
 
 static const struct prov_provider_ops openai_ops = {

@@ -536,7 +536,9 @@ def test_upstream_errors_never_reach_users_or_logs():
     up = Upstream(dim=16)
     up.error = (401, json.dumps({"error": {"message": said, "type": "invalid_request_error",
                                            "code": "invalid_api_key"}}).encode())
-    s = private_server(OPENAI_API_BASE=up.base, OPENAI_API_KEY=key, OPENAI_MODEL="tiny-gpt",
+    # The base URL carries the credentials as well (user:password@).
+    base = up.base.replace("http://", f"http://ragd:{key}@")
+    s = private_server(OPENAI_API_BASE=base, OPENAI_API_KEY=key, OPENAI_MODEL="tiny-gpt",
                        EMBEDDING_API_BASE=up.base, EMBEDDING_API_KEY=key,
                        EMBEDDING_DIMENSION="16", EMBEDDING_MODEL="hash-16")
     secrets = (key, other, key[:12], "Incorrect API key")
@@ -563,6 +565,7 @@ def test_upstream_errors_never_reach_users_or_logs():
         assert r.json["debug_info"]["fallback_applied"] is True
         assert "401" in r.json["debug_info"]["generation_error"]
         clean(r.body)
+        clean(s.get("/health/detailed").body)
         doc = upload_ready(s, tok, "Tides follow the moon around the planet.", title="Tides")
         clean(json.dumps(doc))
         assert any(q[2] == f"Bearer {key}" for q in up.requests)  # the key was sent upstream
