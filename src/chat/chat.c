@@ -354,6 +354,7 @@ int chat_answer(const struct user *u, const struct chat_opts *o, prov_token_fn o
     size_t nm = chat_build_prompt(gen, system, question, pass, np, history, budget, msgs, &arena,
                                   &np_used);
     struct prov_request preq = {msgs, nm, pass, np_used, question, task, 0, -1.0};
+    preq.user_id = u->id; /* per-user generation cap and fair queueing */
     struct prov_result pres = {0};
     char gerr[512] = "";
     int fallback = 0;

@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 #include "core/mem.h"
-#include "engine/chat.h"
+#include "engine/chatml.h"
 #include "engine/encoder_cli.h"
 #include "engine/gguf.h"
 #include "engine/llm.h"
@@ -25,8 +25,9 @@
 void engine_cli_usage(void *file)
 {
     FILE *f = file;
-    fputs("  tokenize --model F [--add-special] [--no-parse-special] TEXT|-\n"
-          "                      print the token ids of TEXT\n"
+    fputs("  tokenize --model F [--add-special] [--no-parse-special|--plain] TEXT|-\n"
+          "                      print the token ids of TEXT (--plain: as message contents,\n"
+          "                      no special or user-defined token matched)\n"
           "  detokenize --model F IDS...\n"
           "                      print the text of token ids\n"
           "  eval --model F (--prompt TEXT | --tokens \"ID ...\") --out FILE [--threads N]\n"
@@ -144,6 +145,8 @@ static int cmd_tokenize(int argc, char **argv)
             flags |= TOKENIZE_ADD_SPECIAL;
         else if (!strcmp(argv[i], "--no-parse-special"))
             flags &= ~TOKENIZE_PARSE_SPECIAL;
+        else if (!strcmp(argv[i], "--plain")) /* as message contents are tokenized */
+            flags = (flags & ~TOKENIZE_PARSE_SPECIAL) | TOKENIZE_PLAIN;
         else if (!text && (argv[i][0] != '-' || !strcmp(argv[i], "-") || !argv[i][0]))
             text = argv[i];
         else
@@ -431,20 +434,17 @@ static int cmd_generate(int argc, char **argv)
             goto done;
         }
     } else {
-        char *text;
         if (chat) {
-            struct chat_msg msgs[2];
+            struct chatml_msg msgs[2];
             size_t k = 0;
             if (system)
-                msgs[k++] = (struct chat_msg){"system", system};
-            msgs[k++] = (struct chat_msg){"user", prompt};
-            text = chat_format(msgs, k, 1, think);
-        } else {
-            text = xstrdup(prompt);
+                msgs[k++] = (struct chatml_msg){"system", system};
+            msgs[k++] = (struct chatml_msg){"user", prompt};
+            rc = chatml_encode(llm_model_tokenizer(m), msgs, k, 1, think, &ids, &n);
+        } else { /* a raw prompt is the operator's own: its control tokens count */
+            rc = llm_tokenize(m, prompt, strlen(prompt),
+                              TOKENIZE_PARSE_SPECIAL | TOKENIZE_ADD_SPECIAL, &ids, &n);
         }
-        rc = llm_tokenize(m, text, strlen(text), TOKENIZE_PARSE_SPECIAL |
-                          (chat ? 0 : TOKENIZE_ADD_SPECIAL), &ids, &n);
-        free(text);
         if (rc || n == 0) {
             fprintf(stderr, "ragd generate: cannot tokenize the prompt\n");
             goto done;

@@ -671,7 +671,8 @@ static void buf_put(struct buf *b, const void *p, size_t n)
         b->cap = (b->len + n) * 2 + 64;
         b->p = xrealloc(b->p, b->cap);
     }
-    memcpy(b->p + b->len, p, n);
+    if (n) /* an empty array has no data pointer */
+        memcpy(b->p + b->len, p, n);
     b->len += n;
 }
 

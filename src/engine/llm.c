@@ -357,7 +357,8 @@ static void out_put(struct out *o, const char *s, size_t n)
         o->cap = (o->len + n + 1) * 2;
         o->p = xrealloc(o->p, o->cap);
     }
-    memcpy(o->p + o->len, s, n);
+    if (n) /* s may be NULL when n is 0 */
+        memcpy(o->p + o->len, s, n);
     o->len += n;
     o->p[o->len] = 0;
 }
@@ -531,17 +532,15 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
     return 0;
 }
 
-int llm_chat(llm_session_t *s, const struct chat_msg *msgs, size_t n_msgs, int thinking,
+int llm_chat(llm_session_t *s, const struct chatml_msg *msgs, size_t n_msgs, int thinking,
              const struct llm_gen_params *p, llm_text_cb cb, void *ud,
              struct llm_gen_result *res)
 {
     if (!s->m->tok)
         return RAGD_ENOTSUP;
-    char *text = chat_format(msgs, n_msgs, 1, thinking);
     int32_t *ids = NULL;
     size_t n = 0;
-    int rc = tokenizer_encode(s->m->tok, text, strlen(text), TOKENIZE_PARSE_SPECIAL, &ids, &n);
-    free(text);
+    int rc = chatml_encode(s->m->tok, msgs, n_msgs, 1, thinking, &ids, &n);
     if (rc)
         return rc;
     llm_session_reset(s);

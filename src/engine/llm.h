@@ -4,7 +4,7 @@
  *   llm_model_t *m;  llm_model_load("qwen3-1.7b.gguf", 0, &m, err, sizeof err);
  *   llm_session_t *s; llm_session_create(m, 4096, &s);
  *   struct llm_gen_params gp; llm_gen_params_default(&gp);
- *   struct chat_msg msgs[] = {{"user", "Hello"}};
+ *   struct chatml_msg msgs[] = {{"user", "Hello"}};
  *   struct llm_gen_result r;
  *   llm_chat(s, msgs, 1, &gp, on_text, ctx, &r);   ... llm_gen_result_free(&r);
  *
@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/chat.h"
+#include "engine/chatml.h"
 #include "engine/model.h"
 #include "engine/sampler.h"
 #include "engine/tokenizer.h"
@@ -95,9 +95,11 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
                  const struct llm_gen_params *p, llm_text_cb cb, void *ud,
                  struct llm_gen_result *res);
 
-/* Formats msgs as ChatML (thinking as chat_format), tokenizes with special tokens parsed and
- * generates from a reset session. Same returns as llm_generate. */
-int llm_chat(llm_session_t *s, const struct chat_msg *msgs, size_t n_msgs, int thinking,
+/* Tokenizes msgs as a ChatML prompt with chatml_encode (contents are plain text: only the
+ * template's markers are control tokens; thinking as there) and generates from a reset
+ * session. Same returns as llm_generate, and RAGD_EINVAL for a message without role or
+ * content. */
+int llm_chat(llm_session_t *s, const struct chatml_msg *msgs, size_t n_msgs, int thinking,
              const struct llm_gen_params *p, llm_text_cb cb, void *ud,
              struct llm_gen_result *res);
 

@@ -303,8 +303,9 @@ static int merges_build(struct tokenizer *t, const struct tokenizer_spec *spec)
         memcpy(buf, m, ll);
         memcpy(buf + ll, sp + 1, rl);
         int32_t result = tok_lookup(t, buf, ll + rl);
-        /* A merge whose parts or result are not in the vocabulary can never apply. */
-        if (left < 0 || right < 0 || result < 0) continue;
+        /* A merge whose parts or result are not in the vocabulary can never apply; one that
+         * would spell a special token is dropped, so plain text cannot turn into one. */
+        if (left < 0 || right < 0 || result < 0 || is_special_type(t->types[result])) continue;
         uint64_t key = ((uint64_t)(uint32_t)left << 32) | (uint32_t)right;
         size_t i = hash_u64(key) & t->merges_mask;
         while (t->merges[i].key != MERGE_EMPTY && t->merges[i].key != key)
@@ -526,7 +527,7 @@ static int bpe_word(const struct tokenizer *t, struct bpe_work *w, const uint8_t
             o += t->bmap.len[s[i]];
         }
         int32_t id = tok_lookup(t, w->mapped, o);
-        if (id >= 0) return id_vec_push(out, id);
+        if (id >= 0 && !is_special_type(t->types[id])) return id_vec_push(out, id);
     }
     if (n > INT32_MAX) return RAGD_ERANGE;
     if (n > w->sym_cap) {
@@ -606,10 +607,12 @@ int tokenizer_encode(const tokenizer_t *t, const char *text, size_t len, int fla
                      size_t *n_ids)
 {
     if (!t || !ids || !n_ids || (!text && len > 0)) return RAGD_EINVAL;
+    if ((flags & TOKENIZE_PLAIN) && (flags & TOKENIZE_PARSE_SPECIAL)) return RAGD_EINVAL;
     struct id_vec out = {0};
     struct bpe_work w = {0};
     int rc = 0;
     int parse_special = (flags & TOKENIZE_PARSE_SPECIAL) != 0;
+    int match_special = t->n_special && !(flags & TOKENIZE_PLAIN);
     int add = (flags & TOKENIZE_ADD_SPECIAL) != 0;
     int wp = t->kind == TOK_KIND_WORDPIECE;
     int32_t first = wp ? t->cls_id : (t->add_bos ? t->bos_id : -1);
@@ -619,7 +622,8 @@ int tokenizer_encode(const tokenizer_t *t, const char *text, size_t len, int fla
     while (pos <= len) {
         size_t mlen = 0;
         int32_t sid = -1;
-        if (pos < len && t->n_special) sid = special_at(t, text, len, pos, parse_special, &mlen);
+        if (pos < len && match_special)
+            sid = special_at(t, text, len, pos, parse_special, &mlen);
         if (sid < 0 && pos < len) {
             pos++;
             continue;

@@ -65,15 +65,21 @@ void tokenizer_free(tokenizer_t *t); /* NULL is a no-op */
 enum {
     TOKENIZE_ADD_SPECIAL = 1,   /* add BOS/EOS (BPE) or [CLS]/[SEP] (WordPiece) as specced */
     TOKENIZE_PARSE_SPECIAL = 2, /* match control tokens in the text as whole tokens */
+    TOKENIZE_PLAIN = 4,         /* text only: match no special or user-defined token */
 };
-/* User-defined tokens (TOK_TYPE_USER_DEFINED, e.g. Qwen3's "<think>") are always matched as
- * whole tokens, with or without TOKENIZE_PARSE_SPECIAL, as Hugging Face and llama.cpp do;
- * control and unknown tokens only with it. Where several match, the longest wins. */
+/* User-defined tokens (TOK_TYPE_USER_DEFINED, e.g. Qwen3's "<think>") are matched as whole
+ * tokens, with or without TOKENIZE_PARSE_SPECIAL, as Hugging Face and llama.cpp do; control
+ * and unknown tokens only with it. Where several match, the longest wins.
+ * TOKENIZE_PLAIN is for content that did not come from the prompt template (user messages,
+ * system fields a user sets, retrieved passages, tool results): every byte is ordinary text,
+ * so "<|im_end|>" or "<think>" in it become the tokens that spell those characters, never the
+ * control or user-defined token, and cannot forge a turn. It excludes PARSE_SPECIAL. */
 
 /* Encodes len bytes of text (need not be valid UTF-8; byte-level BPE spells any byte with
  * its byte token, falling back to unk_id, and fails with RAGD_EINVAL only when the
- * vocabulary has neither). Returns 0 with *ids (caller frees
- * with free()) and *n_ids, or a negative RAGD_E* code. */
+ * vocabulary has neither; RAGD_EINVAL also for TOKENIZE_PLAIN with TOKENIZE_PARSE_SPECIAL).
+ * Ordinary BPE merges never produce a control, unknown or user-defined token. Returns 0
+ * with *ids (caller frees with free()) and *n_ids, or a negative RAGD_E* code. */
 int tokenizer_encode(const tokenizer_t *t, const char *text, size_t len, int flags, int32_t **ids,
                      size_t *n_ids);
 

@@ -2,9 +2,12 @@
  * (engine/llm.h) and a sentence encoder for embeddings (engine/encoder.h).
  *
  * Generation: one model shared by GENERATION_PARALLEL sessions (KV caches). A request takes a
- * free session or waits in a first-come-first-served queue of at most GENERATION_QUEUE_SIZE
- * requests (full: RAGD_ELIMIT, which the API answers with 503 and Retry-After; a wait longer
- * than GENERATION_QUEUE_TIMEOUT_SECONDS: RAGD_ETIMEOUT). Sessions generating at the same time
+ * free session or waits in a queue of at most GENERATION_QUEUE_SIZE requests (full:
+ * RAGD_ELIMIT, which the API answers with 503 and Retry-After; a wait longer than
+ * GENERATION_QUEUE_TIMEOUT_SECONDS: RAGD_ETIMEOUT). One user runs at most GENERATION_PER_USER
+ * generations at once (default 1; the others wait in the queue) and sessions go round robin
+ * by user, so one user's burst cannot hold every session or the whole queue; answers are
+ * capped at GENERATION_MAX_TOKENS. Sessions generating at the same time
  * have their decoding steps batched into one forward pass by the engine (prompt slices take
  * turns with them), so one long answer does not hold up the others and concurrent answers
  * cost little more than one; a client that goes away stops its generation at the next
@@ -24,21 +27,40 @@
 #include "engine/llm.h"
 #include "llm/provider.h"
 
-/* ---- the session pool and its queue ---- */
+/* ---- the session pool and its queue ----
+ *
+ * Fairness: a user runs at most per_user generations at once (GENERATION_PER_USER); more of
+ * theirs wait in the queue even while a session is free. A session that frees goes to the
+ * waiting user with the fewest running generations, then to the one served longest ago
+ * (round robin by user), oldest request first within a user. When the queue is full, a
+ * newcomer takes the place of the newest waiter of the user holding the most places if that
+ * user would still hold at least as many as the newcomer; the displaced request is refused
+ * like a full queue. Requests without a user id are each their own user. */
+
+struct user_slot {
+    struct user_slot *next;
+    char id[64];
+    int active, waiting;
+    uint64_t last_grant; /* grant sequence of this user's latest session; 0 = never */
+};
 
 struct waiter {
     struct waiter *next;
     pthread_cond_t cv;
-    int slot; /* handed over by slot_put; -1 while waiting */
+    struct user_slot *user;
+    int slot;    /* handed over by dispatch; -1 while waiting */
+    int evicted; /* displaced by another user's request: refused */
 };
 
 struct local {
     llm_model_t *model;
     llm_session_t **sessions; /* [n_slots] */
     unsigned char *busy;      /* [n_slots] */
-    int n_slots, max_queue, queue_timeout_s;
+    int n_slots, max_queue, queue_timeout_s, per_user;
     pthread_mutex_t lock;
-    struct waiter *head, *tail; /* FIFO of requests waiting for a session */
+    struct waiter *head, *tail; /* requests waiting for a session, in arrival order */
+    struct user_slot *users;    /* users with running or waiting generations */
+    uint64_t grants;            /* sessions handed out so far: the round robin's clock */
     int waiting, active;
     /* figures for /health/detailed and /metrics (under lock) */
     uint64_t requests, rejected, timeouts, prompt_tokens, gen_tokens;
@@ -63,28 +85,135 @@ static void unlock_publish(struct local *l)
     metrics_gauge("ragd_generation_active", "Generations running now", active);
 }
 
-/* Takes a free session, or queues for one. 0 with *slot, RAGD_ELIMIT (queue full) or
+/* The user's entry, created when absent (under lock). A NULL or empty id gets an entry of its
+ * own that no other request finds. Cannot fail. */
+static struct user_slot *user_get(struct local *l, const char *id)
+{
+    int anonymous = !id || !id[0];
+    for (struct user_slot *u = l->users; u && !anonymous; u = u->next)
+        if (!strcmp(u->id, id))
+            return u;
+    struct user_slot *u = xcalloc(1, sizeof *u);
+    if (!anonymous)
+        snprintf(u->id, sizeof u->id, "%s", id);
+    u->next = l->users;
+    l->users = u;
+    return u;
+}
+
+/* Forgets u once it has nothing running or waiting (under lock). */
+static void user_release(struct local *l, struct user_slot *u)
+{
+    if (u->active || u->waiting)
+        return;
+    struct user_slot **pp = &l->users;
+    while (*pp != u)
+        pp = &(*pp)->next;
+    *pp = u->next;
+    free(u);
+}
+
+static int may_start(const struct local *l, const struct user_slot *u)
+{
+    return u->active < l->per_user || !u->id[0];
+}
+
+static void grant(struct local *l, struct user_slot *u, int slot)
+{
+    l->busy[slot] = 1;
+    l->active++;
+    u->active++;
+    u->last_grant = ++l->grants;
+}
+
+static void unlink_waiter(struct local *l, struct waiter *w)
+{
+    struct waiter **pp = &l->head, *prev = NULL;
+    while (*pp != w) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    *pp = w->next;
+    if (l->tail == w)
+        l->tail = prev;
+    w->next = NULL;
+    l->waiting--;
+    w->user->waiting--;
+}
+
+/* Gives free session slot to the waiter whose turn it is; returns 0 when none may start. */
+static int dispatch(struct local *l, int slot)
+{
+    struct waiter *best = NULL;
+    for (struct waiter *w = l->head; w; w = w->next) {
+        const struct user_slot *u = w->user;
+        if (!may_start(l, u))
+            continue;
+        if (!best || u->active < best->user->active ||
+            (u->active == best->user->active && u->last_grant < best->user->last_grant))
+            best = w; /* list order: the oldest of each user is met first */
+    }
+    if (!best)
+        return 0;
+    unlink_waiter(l, best);
+    grant(l, best->user, slot);
+    best->slot = slot;
+    pthread_cond_signal(&best->cv);
+    return 1;
+}
+
+/* Makes room in a full queue for u by displacing the newest waiter of the user with the most
+ * waiting requests, if that user keeps at least as many as u will have. 1 if room was made. */
+static int displace_for(struct local *l, const struct user_slot *u)
+{
+    struct user_slot *heavy = NULL;
+    for (struct user_slot *v = l->users; v; v = v->next)
+        if (v != u && (!heavy || v->waiting > heavy->waiting))
+            heavy = v;
+    if (!heavy || heavy->waiting < u->waiting + 2)
+        return 0;
+    struct waiter *newest = NULL;
+    for (struct waiter *w = l->head; w; w = w->next)
+        if (w->user == heavy)
+            newest = w;
+    unlink_waiter(l, newest);
+    newest->evicted = 1;
+    pthread_cond_signal(&newest->cv);
+    return 1;
+}
+
+static void count_rejected(struct local *l)
+{
+    l->rejected++;
+    metrics_count("ragd_generation_rejected_total",
+                  "Generation requests refused because the queue was full", 1);
+}
+
+/* Takes a session for user (may be NULL), or queues for one. 0 with *slot and *who (pass
+ * both to slot_put), RAGD_ELIMIT (queue full, or displaced by another user) or
  * RAGD_ETIMEOUT. */
-static int slot_get(struct local *l, int *slot)
+static int slot_get(struct local *l, const char *user, int *slot, struct user_slot **who)
 {
     pthread_mutex_lock(&l->lock);
-    for (int i = 0; i < l->n_slots; i++) {
-        if (!l->busy[i]) {
-            l->busy[i] = 1;
-            l->active++;
-            *slot = i;
-            unlock_publish(l);
-            return 0;
+    struct user_slot *u = user_get(l, user);
+    if (may_start(l, u)) {
+        for (int i = 0; i < l->n_slots; i++) {
+            if (!l->busy[i]) { /* a free session: nobody who may start is waiting */
+                grant(l, u, i);
+                *slot = i;
+                *who = u;
+                unlock_publish(l);
+                return 0;
+            }
         }
     }
-    if (l->waiting >= l->max_queue) {
-        l->rejected++;
+    if (l->waiting >= l->max_queue && !displace_for(l, u)) {
+        count_rejected(l);
+        user_release(l, u);
         pthread_mutex_unlock(&l->lock);
-        metrics_count("ragd_generation_rejected_total",
-                      "Generation requests refused because the queue was full", 1);
         return RAGD_ELIMIT;
     }
-    struct waiter w = {.slot = -1};
+    struct waiter w = {.slot = -1, .user = u};
     pthread_cond_init(&w.cv, NULL);
     if (l->tail)
         l->tail->next = &w;
@@ -92,49 +221,45 @@ static int slot_get(struct local *l, int *slot)
         l->head = &w;
     l->tail = &w;
     l->waiting++;
+    u->waiting++;
     metrics_gauge("ragd_generation_queue_depth", "Generation requests waiting for a session",
                   l->waiting);
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);
     dl.tv_sec += l->queue_timeout_s;
     int rc = 0;
-    while (w.slot < 0 && rc == 0)
+    while (w.slot < 0 && !w.evicted && rc == 0)
         rc = pthread_cond_timedwait(&w.cv, &l->lock, &dl);
-    if (w.slot < 0) { /* timed out: leave the queue */
-        struct waiter **pp = &l->head, *prev = NULL;
-        while (*pp != &w) {
-            prev = *pp;
-            pp = &(*pp)->next;
+    if (w.slot < 0) {
+        if (w.evicted) { /* displace_for took us out of the queue */
+            count_rejected(l);
+            rc = RAGD_ELIMIT;
+        } else { /* timed out: leave the queue */
+            unlink_waiter(l, &w);
+            l->timeouts++;
+            rc = RAGD_ETIMEOUT;
         }
-        *pp = w.next;
-        if (l->tail == &w) l->tail = prev;
-        l->waiting--;
-        l->timeouts++;
+        user_release(l, u);
         unlock_publish(l);
         pthread_cond_destroy(&w.cv);
-        return RAGD_ETIMEOUT;
+        return rc;
     }
-    *slot = w.slot; /* slot_put dequeued us and counted us active */
+    *slot = w.slot; /* dispatch dequeued us and counted us active */
+    *who = u;
     unlock_publish(l);
     pthread_cond_destroy(&w.cv);
     return 0;
 }
 
-/* Hands the session to the first waiter, or frees it. */
-static void slot_put(struct local *l, int slot)
+/* Hands the session to the waiter whose turn it is, or frees it. */
+static void slot_put(struct local *l, int slot, struct user_slot *u)
 {
     pthread_mutex_lock(&l->lock);
-    struct waiter *w = l->head;
-    if (w) {
-        l->head = w->next;
-        if (!l->head) l->tail = NULL;
-        l->waiting--;
-        w->slot = slot;
-        pthread_cond_signal(&w->cv);
-    } else {
-        l->busy[slot] = 0;
-        l->active--;
-    }
+    u->active--;
+    l->active--;
+    l->busy[slot] = 0;
+    dispatch(l, slot);
+    user_release(l, u);
     unlock_publish(l);
 }
 
@@ -165,20 +290,23 @@ static int lo_generate(void *self, const struct prov_request *req, prov_token_fn
     memset(res, 0, sizeof *res);
     struct relay rl = {on_token, ud, 0, mono_s(), 0};
     int slot;
-    int rc = slot_get(l, &slot);
+    struct user_slot *who;
+    int rc = slot_get(l, req->user_id, &slot, &who);
     if (rc == RAGD_ELIMIT)
         return ragd_errf(err, errcap, rc, "the generation queue is full (%d waiting)",
                          l->max_queue);
     if (rc)
         return ragd_errf(err, errcap, rc, "no generation slot became free within %d s",
                          l->queue_timeout_s);
-    struct chat_msg *msgs = xcalloc(req->n_messages ? req->n_messages : 1, sizeof *msgs);
+    struct chatml_msg *msgs = xcalloc(req->n_messages ? req->n_messages : 1, sizeof *msgs);
     for (size_t i = 0; i < req->n_messages; i++)
-        msgs[i] = (struct chat_msg){req->messages[i].role, req->messages[i].content};
+        msgs[i] = (struct chatml_msg){req->messages[i].role, req->messages[i].content};
     struct llm_gen_params gp;
     llm_gen_params_default(&gp);
     gp.sampling = l->defaults;
-    gp.n_predict = req->max_tokens > 0 ? req->max_tokens : prov_max_tokens();
+    gp.n_predict = req->max_tokens > 0 && req->max_tokens < prov_max_tokens()
+                       ? req->max_tokens
+                       : prov_max_tokens();
     if (req->temperature >= 0) gp.sampling.temperature = (float)req->temperature;
     if (req->top_p > 0) gp.sampling.top_p = (float)req->top_p;
     gp.sampling.greedy = gp.sampling.temperature == 0;
@@ -191,7 +319,7 @@ static int lo_generate(void *self, const struct prov_request *req, prov_token_fn
     gp.n_stop = req->stop ? req->n_stop : 0;
     struct llm_gen_result gr = {0};
     rc = llm_chat(l->sessions[slot], msgs, req->n_messages, 0, &gp, on_text, &rl, &gr);
-    slot_put(l, slot);
+    slot_put(l, slot, who);
     free(msgs);
     if (rc) {
         llm_gen_result_free(&gr);
@@ -245,7 +373,8 @@ static int lo_count(void *self, const char *text, size_t len)
     struct local *l = self;
     int32_t *ids = NULL;
     size_t n = 0;
-    if (llm_tokenize(l->model, text, len, 0, &ids, &n)) return prov_estimate_tokens(text, len);
+    if (llm_tokenize(l->model, text, len, TOKENIZE_PLAIN, &ids, &n))
+        return prov_estimate_tokens(text, len);
     free(ids);
     return (int)n;
 }
@@ -260,10 +389,11 @@ static json_t *lo_health(void *self)
     struct local *l = self;
     pthread_mutex_lock(&l->lock);
     json_t *h = json_pack(
-        "{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:f, s:f, "
-        "s:f, s:f}",
+        "{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:f, "
+        "s:f, s:f, s:f}",
         "status", "healthy", "provider", "local", "model", l->name, "device", "cpu",
-        "context_length", llm_session_n_ctx(l->sessions[0]), "parallel", l->n_slots, "active",
+        "context_length", llm_session_n_ctx(l->sessions[0]), "parallel", l->n_slots,
+        "per_user", l->per_user, "active",
         l->active, "queue_depth", l->waiting, "queue_capacity", l->max_queue, "requests",
         (json_int_t)l->requests, "rejected", (json_int_t)l->rejected, "timeouts",
         (json_int_t)l->timeouts, "prompt_tokens", (json_int_t)l->prompt_tokens, "generated_tokens",
@@ -294,6 +424,11 @@ static void lo_free(void *self)
         llm_session_free(l->sessions[i]);
     free(l->sessions);
     free(l->busy);
+    while (l->users) { /* none after the last request; kept tidy for a failed start */
+        struct user_slot *u = l->users;
+        l->users = u->next;
+        free(u);
+    }
     llm_model_free(l->model);
     pthread_mutex_destroy(&l->lock);
     free(l);
@@ -327,6 +462,7 @@ int prov_local_create(const char *path, int n_ctx, prov_provider_t **out, char *
     l->n_slots = (int)config_int("GENERATION_PARALLEL", 2, 1, 64);
     l->max_queue = (int)config_int("GENERATION_QUEUE_SIZE", 8, 0, 4096);
     l->queue_timeout_s = (int)config_int("GENERATION_QUEUE_TIMEOUT_SECONDS", 120, 1, 3600);
+    l->per_user = (int)config_int("GENERATION_PER_USER", 1, 1, 64);
     sampler_params_default(&l->defaults);
     l->defaults.top_p = (float)config_double("GENERATION_TOP_P", 0.9, 0.01, 1);
     l->defaults.top_k = (int)config_int("GENERATION_TOP_K", 40, 0, 1 << 20);

@@ -1,11 +1,15 @@
 /* openai.c - OpenAI-compatible HTTP backends over libcurl: chat completions (streamed as
- * server-sent events) and embeddings. */
+ * server-sent events) and embeddings. Errors name the status in ragd's words; what an
+ * upstream said goes only to the log, with credentials redacted. */
+#include <ctype.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "core/util.h"
 #include "llm/provider.h"
@@ -121,13 +125,104 @@ static size_t collect(struct sink *s, const char *p, size_t n)
     return n;
 }
 
-/* A short, printable excerpt of an error reply for messages. */
+/* ---- upstream errors ----
+ *
+ * An upstream's error text never leaves this file: callers (and through them responses,
+ * chat debug_info and document notes) get ragd's own message for the status, and the log
+ * gets an excerpt with the key blanked out, as well as anything else that looks like a
+ * credential (upstreams quote the key they were given, in full or partly masked). */
+
+/* A short, printable excerpt of an error reply. */
 static void excerpt(const struct sbuf *b, char *out, size_t cap)
 {
     size_t j = 0;
-    for (size_t i = 0; b->s && i < b->len && j + 1 < cap && i < 200; i++)
+    for (size_t i = 0; b->s && i < b->len && j + 1 < cap && i < 300; i++)
         out[j++] = (b->s[i] >= 0x20 && b->s[i] < 0x7f) ? b->s[i] : ' ';
     out[j] = '\0';
+}
+
+static int word_char(unsigned char c)
+{
+    return isalnum(c) || c == '-' || c == '_';
+}
+
+static int has_prefix(const char *w, size_t n, const char *prefix)
+{
+    size_t k = strlen(prefix);
+    return n >= k && !strncasecmp(w, prefix, k);
+}
+
+/* A word that looks like a credential: one with a key prefix, or a long one that mixes
+ * letters and digits (hashes, tokens, keys without a prefix). */
+static int credential_like(const char *w, size_t n)
+{
+    static const char *const prefixes[] = {"sk-", "sk_", "pk-", "pk_", "rk-", "rk_", "key-",
+                                           "api-", "AIza", "ghp_", "gsk_", "xai-", NULL};
+    for (int i = 0; prefixes[i]; i++)
+        if (n >= strlen(prefixes[i]) + 4 && has_prefix(w, n, prefixes[i]))
+            return 1;
+    int alpha = 0, digit = 0;
+    for (size_t i = 0; i < n; i++) {
+        alpha |= isalpha((unsigned char)w[i]) != 0;
+        digit |= isdigit((unsigned char)w[i]) != 0;
+    }
+    return n >= 20 && alpha && digit;
+}
+
+/* Copy of text with every occurrence of secret (when given) and every credential-like word
+ * replaced by "[redacted]", as is the word after "Bearer". Caller frees. Cannot fail. */
+static char *redact(const char *text, const char *secret)
+{
+    struct sbuf b;
+    sb_init(&b);
+    size_t sl = secret ? strlen(secret) : 0, n = strlen(text);
+    int after_bearer = 0;
+    for (size_t i = 0; i < n;) {
+        if (sl >= 4 && !strncmp(text + i, secret, sl)) {
+            sb_adds(&b, "[redacted]");
+            i += sl;
+            after_bearer = 0;
+            continue;
+        }
+        if (!word_char((unsigned char)text[i])) {
+            sb_add(&b, text + i, 1);
+            i++;
+            continue;
+        }
+        size_t w = i;
+        while (w < n && word_char((unsigned char)text[w]) &&
+               !(sl >= 4 && !strncmp(text + w, secret, sl)))
+            w++;
+        if (after_bearer || credential_like(text + i, w - i))
+            sb_adds(&b, "[redacted]");
+        else
+            sb_add(&b, text + i, w - i);
+        after_bearer = w - i == 6 && has_prefix(text + i, 6, "bearer");
+        i = w;
+    }
+    char *out = sb_take(&b);
+    return out ? out : xstrdup("");
+}
+
+/* Answers an upstream's HTTP error: ragd's own reason in err (never the upstream's words),
+ * the redacted excerpt in a warning log line. Returns RAGD_EUNAVAIL. */
+static int upstream_error(const struct oa *o, const char *what, long status,
+                          const struct sbuf *body, char *err, size_t errcap)
+{
+    const char *why = status == 401 || status == 403 ? "rejected ragd's credentials"
+                      : status == 429                ? "is rate limiting ragd or out of quota"
+                      : status == 404                ? "does not know the endpoint or model"
+                      : status >= 500                ? "failed"
+                                                     : "refused the request";
+    snprintf(err, errcap, "the %s upstream %s (HTTP %ld)", what, why, status);
+    char ex[512];
+    excerpt(body, ex, sizeof ex);
+    char *clean = redact(ex, o->key);
+    log_json(LOG_WARN, "upstream error",
+             json_pack("{s:s, s:s, s:I, s:s}", "upstream", what, "model", o->model, "status",
+                       (json_int_t)status, "reply", clean));
+    free(clean);
+    return RAGD_EUNAVAIL;
 }
 
 /* ---- chat completions ---- */
@@ -270,12 +365,9 @@ static int oa_generate(void *self, const struct prov_request *req, prov_token_fn
     int aborted = 0;
     int rc = post(o, "/chat/completions", js, &x.sink, &status, &aborted, err, errcap);
     free(js);
-    if (!rc && !aborted && status != 200) {
-        char ex[256];
-        excerpt(x.sink.body.len ? &x.sink.body : &x.line, ex, sizeof ex);
-        snprintf(err, errcap, "upstream answered HTTP %ld: %s", status, ex);
-        rc = RAGD_EUNAVAIL;
-    }
+    if (!rc && !aborted && status != 200)
+        rc = upstream_error(o, "chat", status, x.sink.body.len ? &x.sink.body : &x.line, err,
+                            errcap);
     if (!rc && !aborted && !x.sse) {
         json_error_t je;
         json_t *j = json_loadb(x.sink.body.s ? x.sink.body.s : "", x.sink.body.len, 0, &je);
@@ -320,11 +412,29 @@ static int oa_count(void *self, const char *text, size_t len)
     return prov_estimate_tokens(text, len);
 }
 
+/* The base URL as health shows it: without user:password@ and with credential-like words
+ * redacted. Caller frees. */
+static char *display_base(const struct oa *o)
+{
+    const char *host = strstr(o->base, "://");
+    host = host ? host + 3 : o->base;
+    const char *at = strchr(host, '@'), *slash = strchr(host, '/');
+    char *plain = at && (!slash || at < slash)
+                      ? xasprintf("%.*s%s", (int)(host - o->base), o->base, at + 1)
+                      : xstrdup(o->base);
+    char *out = redact(plain, o->key);
+    free(plain);
+    return out;
+}
+
 static json_t *oa_health(void *self)
 {
     struct oa *o = self;
-    return json_pack("{s:s, s:s, s:s, s:s}", "status", "healthy", "provider", "openai", "model",
-                     o->model, "base_url", o->base);
+    char *base = display_base(o);
+    json_t *h = json_pack("{s:s, s:s, s:s, s:s}", "status", "healthy", "provider", "openai",
+                          "model", o->model, "base_url", base);
+    free(base);
+    return h;
 }
 
 static const struct prov_provider_ops openai_ops = {
@@ -364,12 +474,8 @@ static int oa_embed(void *self, const char *const *texts, size_t n, float *out, 
     int rc = post(o, "/embeddings", js, &s, &status, &aborted, err, errcap);
     free(js);
     json_t *j = NULL;
-    if (!rc && status != 200) {
-        char ex[256];
-        excerpt(&s.body, ex, sizeof ex);
-        snprintf(err, errcap, "embeddings upstream answered HTTP %ld: %s", status, ex);
-        rc = RAGD_EUNAVAIL;
-    }
+    if (!rc && status != 200)
+        rc = upstream_error(o, "embeddings", status, &s.body, err, errcap);
     if (!rc) {
         json_error_t je;
         j = json_loadb(s.body.s ? s.body.s : "", s.body.len, 0, &je);

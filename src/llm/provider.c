@@ -210,7 +210,7 @@ int prov_generate(prov_provider_t *p, const struct prov_request *req, prov_token
 {
     struct prov_request r = *req;
     if (r.temperature < 0) r.temperature = temperature;
-    if (r.max_tokens <= 0) r.max_tokens = max_tokens;
+    if (r.max_tokens <= 0 || r.max_tokens > max_tokens) r.max_tokens = max_tokens;
     struct clean_relay c = {on_token, ud};
     int rc = p->ops->generate(p->self, &r, on_token ? clean_piece : NULL, &c, res, err, errcap);
     if (!rc && res->text && !utf8_valid(res->text, strlen(res->text))) {

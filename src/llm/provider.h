@@ -13,7 +13,8 @@
  *   OPENAI_API_KEY, OPENAI_MODEL (default gpt-4o-mini), OPENAI_TIMEOUT_SECONDS (60)
  *   GENERATION_MODEL    path of a .gguf file for the local engine
  *   GENERATION_MAX_TOKENS (512), GENERATION_CONTEXT_LENGTH (4096), GENERATION_TEMPERATURE (0.7)
- *   GENERATION_PARALLEL (2 sessions), GENERATION_QUEUE_SIZE (8), GENERATION_TOP_P (0.9),
+ *   GENERATION_PARALLEL (2 sessions), GENERATION_QUEUE_SIZE (8), GENERATION_PER_USER (1),
+ *   GENERATION_TOP_P (0.9),
  *   GENERATION_TOP_K (40), GENERATION_REPETITION_PENALTY (1.05), GENERATION_THREADS (cores)
  *   EMBEDDING_API_BASE, EMBEDDING_API_KEY (default OPENAI_API_KEY), EMBEDDING_MODEL,
  *   EMBEDDING_DIMENSION (768), EMBEDDING_BATCH_SIZE (32)
@@ -55,13 +56,16 @@ struct prov_request {
     size_t n_passages;
     const char *question; /* the user's question (or slash-command topic) */
     enum prov_task task;
-    int max_tokens;     /* 0 = GENERATION_MAX_TOKENS */
+    int max_tokens;     /* 0 or above GENERATION_MAX_TOKENS: GENERATION_MAX_TOKENS */
     double temperature; /* < 0 = configured default */
     double top_p;       /* 0 = configured default (GENERATION_TOP_P); else (0, 1] */
     uint64_t seed;      /* sampling seed; 0 = a fresh random one */
     int has_seed;       /* seed was given by the caller (0 is then a seed like any other) */
     const char *const *stop; /* stop strings (not part of the answer); may be NULL */
     size_t n_stop;
+    /* Who asks, for per-user caps and fair scheduling of the local generator
+     * (GENERATION_PER_USER); NULL: a caller of its own. Borrowed for the call. */
+    const char *user_id;
 };
 
 /* Receives output text as it is produced. Return non-zero to stop (client gone). */

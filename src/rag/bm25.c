@@ -472,7 +472,8 @@ int bm25_add(bm25_t *x, uint64_t id, const char *text, size_t len)
     bm25_tokenize(text, len, x->o.stopwords, collect_token, &c);
     if (c.n > UINT32_MAX)
         c.n = UINT32_MAX;
-    qsort(c.tids, c.n, sizeof *c.tids, cmp_u32);
+    if (c.n > 1) /* a text without terms leaves c.tids NULL: qsort needs a valid pointer */
+        qsort(c.tids, c.n, sizeof *c.tids, cmp_u32);
     struct tf_pair *pairs = xmalloc((c.n ? c.n : 1) * sizeof *pairs);
     uint32_t np = runs(c.tids, c.n, pairs);
     pairs = xrealloc(pairs, (np ? np : 1) * sizeof *pairs);
@@ -651,7 +652,8 @@ int bm25_search(bm25_t *x, const char *query, size_t qlen, size_t k, rag_filter_
             heap_down(out, hn, 0);
         }
     }
-    qsort(out, hn, sizeof *out, cmp_hit_desc);
+    if (hn > 1)
+        qsort(out, hn, sizeof *out, cmp_hit_desc);
     *n = hn;
     free(touched);
     free(acc);

@@ -438,13 +438,21 @@ static int cmp_cand(const void *x, const void *y)
     return a->d < b->d ? -1 : a->d > b->d ? 1 : (a->s > b->s) - (a->s < b->s);
 }
 
+/* Sorts candidates by distance, then slot. An empty result heap has no array at all
+ * (c == NULL), and qsort's pointer must be valid even for zero elements. */
+static void sort_cands(struct cand *c, size_t nc)
+{
+    if (nc > 1)
+        qsort(c, nc, sizeof *c, cmp_cand);
+}
+
 /* The paper's neighbour-selection heuristic: from candidates sorted by distance to the
  * base node, keep those closer to the base than to any already kept, up to m. Writes the
  * kept slots to out and returns their count. */
 static uint32_t select_neighbours(const hnsw_t *h, struct cand *c, size_t nc, uint32_t m,
                                   uint32_t *out)
 {
-    qsort(c, nc, sizeof *c, cmp_cand);
+    sort_cands(c, nc);
     uint32_t k = 0;
     for (size_t i = 0; i < nc && k < m; i++) {
         bool good = true;
@@ -653,7 +661,7 @@ void hnsw_set_ef_search(hnsw_t *h, uint32_t ef)
 /* Sort candidates best first (distance, then id) and write k hits. */
 static size_t emit_hits(const hnsw_t *h, struct cand *c, size_t nc, size_t k, rag_hit_t *out)
 {
-    qsort(c, nc, sizeof *c, cmp_cand);
+    sort_cands(c, nc);
     /* ties: order equal distances by id rather than slot */
     size_t n = nc < k ? nc : k;
     for (size_t i = 0; i < n; i++)

@@ -1,6 +1,7 @@
 """Small real HTTP peers for the knowledge tests: an OpenAI-compatible embeddings endpoint that
 returns deterministic hashed bag-of-words vectors, and a chat-completions endpoint that streams a
-scripted answer. Both run in a thread on 127.0.0.1 and record what they receive."""
+scripted answer. Both run in a thread on 127.0.0.1 and record what they receive; either can be
+made to fail with a given status and body (an upstream that quotes the key in its 401)."""
 import hashlib
 import json
 import math
@@ -32,6 +33,7 @@ class Upstream:
         self.answer = answer
         self.fail = fail
         self.stream = stream
+        self.error = None  # (status, body bytes): answer every request with that error
         self.requests = []
         self.aborted = 0
         up = self
@@ -46,6 +48,9 @@ class Upstream:
                 n = int(self.headers.get("Content-Length", "0"))
                 body = json.loads(self.rfile.read(n) or b"{}")
                 up.requests.append((self.path, body, self.headers.get("Authorization")))
+                if up.error:
+                    self._send(up.error[0], "application/json", up.error[1])
+                    return
                 if up.fail:
                     self._send(500, "application/json", b'{"error":"upstream broken"}')
                     return

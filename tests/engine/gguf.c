@@ -44,6 +44,8 @@ static void write_sample(const char *p)
     gguf_writer_set_arr(w, "i16s", GGUF_TYPE_INT16, i16, 3);
     double f64[] = {0.25, -8};
     gguf_writer_set_arr(w, "f64s", GGUF_TYPE_FLOAT64, f64, 2);
+    /* an empty array has no data (memcpy from NULL, even of 0 bytes, is undefined) */
+    gguf_writer_set_arr(w, "empty", GGUF_TYPE_INT32, NULL, 0);
     gguf_writer_set_u32(w, "u32", 7); /* replaces */
     int64_t ne1[1] = {64};
     int64_t ne2[2] = {32, 3};
@@ -102,6 +104,12 @@ static void test_roundtrip(void **state)
     assert_int_equal(gguf_arr_i64(arr, 2), -3);
     assert_int_equal(gguf_get_arr(g, "f64s", &arr), 0);
     assert_true(gguf_arr_f64(arr, 1) == -8.0);
+    assert_int_equal(gguf_get_arr(g, "empty", &arr), 0);
+    assert_int_equal(arr->v.arr.n, 0);
+    /* copying the empty array through the writer (its raw pointer may be anything) */
+    gguf_writer_t *w = gguf_writer_create();
+    gguf_writer_set_value(w, "copy", arr);
+    gguf_writer_free(w);
     assert_int_equal(gguf_n_tensors(g), 2);
     const struct gguf_tensor *t = gguf_find_tensor(g, "a");
     assert_non_null(t);

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "engine/chat.h"
+#include "engine/chatml.h"
 #include "engine/sampler.h"
 
 #define V 100
@@ -134,26 +134,26 @@ static void test_penalty_and_seed(void **state)
 static void test_chat(void **state)
 {
     (void)state;
-    struct chat_msg m[] = {{"system", "Be brief."}, {"user", "Hi"}};
-    char *s = chat_format(m, 2, 1, 0);
+    struct chatml_msg m[] = {{"system", "Be brief."}, {"user", "Hi"}};
+    char *s = chatml_format(m, 2, 1, 0);
     assert_string_equal(s, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi"
                            "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
     free(s);
-    s = chat_format(m + 1, 1, 1, 1);
+    s = chatml_format(m + 1, 1, 1, 1);
     assert_string_equal(s, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
     free(s);
     const char *t = "<think>\nLet me see.\n</think>\n\nThe answer is 4.";
     size_t n;
-    s = chat_strip_thinking(t, strlen(t), &n);
+    s = chatml_strip_thinking(t, strlen(t), &n);
     assert_string_equal(s, "The answer is 4.");
     assert_int_equal(n, 16);
     free(s);
     t = "No thinking here.";
-    s = chat_strip_thinking(t, strlen(t), NULL);
+    s = chatml_strip_thinking(t, strlen(t), NULL);
     assert_string_equal(s, t);
     free(s);
     t = "A<think>unterminated";
-    s = chat_strip_thinking(t, strlen(t), NULL);
+    s = chatml_strip_thinking(t, strlen(t), NULL);
     assert_string_equal(s, "A");
     free(s);
 }

@@ -68,6 +68,43 @@ static void test_tokenizer(void **state)
     assert_false(is_stop_word("thee", 4));
 }
 
+static bool reject_all(uint64_t id, void *ud)
+{
+    (void)id;
+    (void)ud;
+    return false;
+}
+
+/* A text with no indexable term (punctuation, stop words) is a document of length 0; its
+ * term list is empty and was handed to qsort as NULL (undefined; the sanitizer build
+ * aborted). Searches that find nothing sort an empty hit list too. */
+static void test_no_terms(void **state)
+{
+    (void)state;
+    bm25_opts_t o;
+    bm25_opts_default(&o);
+    o.stopwords = true;
+    bm25_t *x;
+    assert_int_equal(bm25_create(&o, &x), 0);
+    assert_int_equal(bm25_add(x, 1, "!!! ... ---", 11), 0);
+    assert_int_equal(bm25_add(x, 2, "", 0), 0);
+    assert_int_equal(bm25_add(x, 3, "the of and", 10), 0);
+    assert_int_equal(bm25_add(x, 4, "kiwi", 4), 0);
+    assert_int_equal(bm25_count(x), 4);
+    rag_hit_t h[4];
+    size_t n = 99;
+    assert_int_equal(bm25_search(x, "mango", 5, 4, NULL, NULL, h, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(bm25_search(x, "kiwi", 4, 4, NULL, NULL, h, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(h[0].id, 4);
+    assert_int_equal(bm25_search(x, "kiwi", 4, 4, reject_all, NULL, h, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(bm25_remove(x, 1), 0);
+    assert_int_equal(bm25_count(x), 3);
+    bm25_free(x);
+}
+
 static double bm25_ref(double N, double df, double tf, double dl, double avg)
 {
     double idf = log(1 + (N - df + 0.5) / (df + 0.5));
@@ -319,6 +356,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tokenizer),
+        cmocka_unit_test(test_no_terms),
         cmocka_unit_test(test_scoring),
         cmocka_unit_test(test_filter_and_compaction),
         cmocka_unit_test(test_persistence),

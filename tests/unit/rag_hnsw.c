@@ -164,6 +164,37 @@ static bool third(uint64_t id, void *ud)
     return id % 3 == 0;
 }
 
+static bool none(uint64_t id, void *ud)
+{
+    (void)id;
+    (void)ud;
+    return false;
+}
+
+/* A search whose filter accepts no candidate emits no hits: the result heap then has no
+ * array, and sorting it must not hand qsort a NULL pointer (the sanitizer build aborted). */
+static void test_no_accepted_candidate(void **state)
+{
+    (void)state;
+    hnsw_t *h = build(200);
+    rag_hit_t a[K];
+    size_t na = 99;
+    assert_int_equal(hnsw_search(h, queries, K, 0, none, NULL, a, &na), 0);
+    assert_int_equal(na, 0);
+    na = 99;
+    assert_int_equal(hnsw_search_exact(h, queries, K, none, NULL, a, &na), 0);
+    assert_int_equal(na, 0);
+    /* every vector deleted but one that the filter rejects */
+    for (uint32_t i = 1; i < 200; i++)
+        assert_int_equal(hnsw_delete(h, 1000 + i), 0);
+    assert_int_equal(hnsw_search(h, queries, K, 0, none, NULL, a, &na), 0);
+    assert_int_equal(na, 0);
+    assert_int_equal(hnsw_search(h, queries, K, 0, NULL, NULL, a, &na), 0);
+    assert_int_equal(na, 1);
+    assert_int_equal(a[0].id, 1000);
+    hnsw_free(h);
+}
+
 static void test_delete_filter_compact(void **state)
 {
     (void)state;
@@ -306,6 +337,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basics),
         cmocka_unit_test(test_recall),
+        cmocka_unit_test(test_no_accepted_candidate),
         cmocka_unit_test(test_delete_filter_compact),
         cmocka_unit_test(test_persistence),
         cmocka_unit_test(test_concurrency),
