@@ -1028,10 +1028,10 @@ int http_start(const struct http_config *c, char *err, size_t errcap)
         (size_t)c->max_header + 16384,
         /* MHD splits its limit between the network threads; ragd's own limit (conntrack)
          * is the one that binds, this one only has to stay out of its way. */
-        MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)cfg.max_connections * (unsigned)(c->threads + 1), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)cfg.max_connections_per_ip, MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg.max_connections * (unsigned)(c->threads + 1),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg.max_connections_per_ip,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
     if (!daemon_) {
         snprintf(err, errcap, "cannot listen on %s:%d (in use, or not permitted)", c->host,
