@@ -111,3 +111,29 @@ def test_full_connection_table_drops_the_oldest_waiting_connection():
         for c in socks:
             c.close()
         assert s.stop() == 0
+
+
+def metric_series(body):
+    return {l.rsplit(" ", 1)[0] for l in body.splitlines() if l and not l.startswith("#")}
+
+
+def test_random_methods_do_not_grow_metrics():
+    s = Server(seed=False)
+    try:
+        def fire(n, tag):
+            for i in range(n):
+                c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=5)
+                c.request(f"X{tag}{i}Q", ["/health", "/nope", f"/nope/{tag}{i}"][i % 3])
+                c.getresponse().read()
+                c.close()
+
+        fire(30, "A")
+        s.get("/metrics")  # its own series exist from here on
+        before = metric_series(s.get("/metrics").body)
+        fire(500, "B")
+        after = metric_series(s.get("/metrics").body)
+        assert after == before, sorted(after - before)[:10]
+        assert not any("XB" in x or "/nope/" in x for x in after)
+        assert any('method="other"' in x for x in after)
+    finally:
+        assert s.stop() == 0
