@@ -2,6 +2,7 @@
  * deferred work on the worker pool (suspend/resume), streamed responses, access log. */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -43,6 +44,8 @@ struct req {
     struct MHD_Connection *conn;
     char method[16];
     char *path;
+    char *log_path, *log_method; /* path and method with invalid UTF-8 bytes escaped, for
+                                    logs and messages (valid JSON strings) */
     char request_id[65];
     char ip[INET6_ADDRSTRLEN];
     int64_t start_ns;
@@ -279,7 +282,7 @@ static void finish(struct req *r, int status, struct MHD_Response *resp)
     if (r->replied) {
         /* A second answer is a bug in a handler; keep the first. */
         log_json(LOG_ERROR, "response given twice",
-                 json_pack("{s:s, s:s}", "request_id", r->request_id, "path", r->path));
+                 json_pack("{s:s, s:s}", "request_id", r->request_id, "path", r->log_path));
         MHD_destroy_response(resp);
         return;
     }
@@ -334,7 +337,7 @@ void http_json(struct req *r, int status, json_t *body)
         /* A handler built no body (json_pack refused a value: a bug, not the client's fault).
          * The request fails; the server stays up. */
         log_json(LOG_ERROR, "response body could not be built",
-                 json_pack("{s:s, s:s}", "request_id", req_id(r), "path", req_path(r)));
+                 json_pack("{s:s, s:s}", "request_id", req_id(r), "path", r->log_path));
         static const char fallback[] = "{\"detail\":\"Internal server error\","
                                        "\"code\":\"INTERNAL_ERROR\"}";
         http_raw(r, 500, "application/json", fallback, sizeof fallback - 1);
@@ -532,6 +535,8 @@ static void req_free(struct req *r)
     pthread_mutex_destroy(&r->lock);
     free(r->body);
     free(r->path);
+    free(r->log_path);
+    free(r->log_method);
     free(r);
 }
 
@@ -549,6 +554,30 @@ static int id_ok(const char *s)
     return 1;
 }
 
+/* A copy of s in which every byte that is not part of well-formed UTF-8 is written as \xHH,
+ * so that it can go into a JSON log line or message without losing the rest. */
+static char *log_escape(const char *s)
+{
+    struct sbuf b;
+    sb_init(&b);
+    while (*s) {
+        unsigned char c = (unsigned char)*s;
+        size_t n = c < 0x80                 ? 1
+                   : c >= 0xc2 && c <= 0xdf ? 2
+                   : c >= 0xe0 && c <= 0xef ? 3
+                   : c >= 0xf0 && c <= 0xf4 ? 4
+                                            : 0;
+        if (n && strnlen(s, n) == n && utf8_valid(s, n)) {
+            sb_add(&b, s, n);
+            s += n;
+        } else {
+            sb_printf(&b, "\\x%02X", c);
+            s++;
+        }
+    }
+    return sb_take(&b);
+}
+
 static struct req *req_new(struct MHD_Connection *conn, const char *url, const char *method)
 {
     struct req *r = xcalloc(1, sizeof *r);
@@ -560,6 +589,8 @@ static struct req *req_new(struct MHD_Connection *conn, const char *url, const c
     size_t n = strlen(url);
     if (n > 1 && url[n - 1] == '/') n--;
     r->path = xstrndup(url, n);
+    r->log_path = log_escape(r->path);
+    r->log_method = log_escape(r->method);
     const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-ID");
     if (rid && id_ok(rid))
         snprintf(r->request_id, sizeof r->request_id, "%s", rid);
@@ -628,26 +659,56 @@ fail:
     return 0;
 }
 
-/* Finds the route for r. Returns it, or NULL with *allow listing the methods that would
- * match the path (for 405) or empty (404). */
-static const struct route *route_find(struct req *r, const char *method, char *allow,
-                                      size_t allowcap)
+/* 1 if pattern a is more specific than b, both matching the same path: at the first segment
+ * where one has a literal and the other a {parameter}, the literal wins ("/users/me" over
+ * "/users/{id}"). */
+static int more_specific(const char *a, const char *b)
 {
+    while (*a && *b) {
+        int pa = *a == '{', pb = *b == '{';
+        if (pa != pb) return !pa;
+        const char *ea = strchr(a, '/'), *eb = strchr(b, '/');
+        if (!ea || !eb) break;
+        a = ea + 1;
+        b = eb + 1;
+    }
+    return 0;
+}
+
+/* Routing: the most specific pattern that matches path decides; its rows' methods are the
+ * ones allowed. Returns the row for method, or NULL with *allow listing the pattern's
+ * methods (405) or empty (no pattern matches: 404). */
+static const struct route *route_lookup(const char *path, const char *method, char *allow,
+                                        size_t allowcap)
+{
+    const char *best = NULL;
     allow[0] = '\0';
+    for (int t = 0; t < ntables; t++)
+        for (const struct route *rt = tables[t]; rt->method; rt++)
+            if ((!best || more_specific(rt->pattern, best)) && match(rt->pattern, path, NULL))
+                best = rt->pattern;
+    if (!best) return NULL;
+    const struct route *hit = NULL;
     for (int t = 0; t < ntables; t++) {
         for (const struct route *rt = tables[t]; rt->method; rt++) {
-            if (!match(rt->pattern, r->path, NULL)) continue;
-            if (!strcmp(rt->method, method)) {
-                match(rt->pattern, r->path, r);
-                return rt;
-            }
+            if (strcmp(rt->pattern, best)) continue;
+            if (!hit && !strcmp(rt->method, method)) hit = rt;
             if (!strstr(allow, rt->method)) {
                 size_t l = strlen(allow);
                 snprintf(allow + l, allowcap - l, "%s%s", l ? ", " : "", rt->method);
             }
         }
     }
-    return NULL;
+    return hit;
+}
+
+/* Finds the route for r and captures its path parameters; see route_lookup. */
+static const struct route *route_find(struct req *r, const char *method, char *allow,
+                                      size_t allowcap)
+{
+    const struct route *rt = route_lookup(r->path, method, allow, allowcap);
+    if (rt) match(rt->pattern, r->path, r);
+    return rt;
 }
 
 /* The pattern's parameter names live in thread-local storage during matching; copy them
@@ -694,6 +755,20 @@ static json_t *form_to_json(const char *body, size_t len)
     return o;
 }
 
+/* 1 if the Content-Type value ct names exactly the media type type (case-insensitive);
+ * parameters after ';' ("; charset=utf-8") are allowed, "application/jsonx" is not JSON. */
+static int media_type_is(const char *ct, const char *type)
+{
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    size_t n = strlen(type);
+    if (strncasecmp(ct, type, n)) return 0;
+    ct += n;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    return *ct == '\0' || *ct == ';';
+}
+
 static int parse_body(struct req *r, const struct route *rt)
 {
     const char *ct = req_header(r, "Content-Type");
@@ -707,7 +782,7 @@ static int parse_body(struct req *r, const struct route *rt)
         r->json = json_object();
         return 0;
     }
-    if (ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33)) {
+    if (ct && media_type_is(ct, "application/x-www-form-urlencoded")) {
         r->json = form_to_json(r->body, r->body_len);
         if (!r->json) {
             http_error(r, 400, "INVALID_BODY", "form body is not valid UTF-8");
@@ -715,7 +790,7 @@ static int parse_body(struct req *r, const struct route *rt)
         }
         return 0;
     }
-    if (ct && strncasecmp(ct, "application/json", 16)) {
+    if (ct && !media_type_is(ct, "application/json")) {
         http_error(r, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json");
         return -1;
     }
@@ -728,8 +803,29 @@ static int parse_body(struct req *r, const struct route *rt)
     return 0;
 }
 
+/* MHD_KeyValueIterator: stops at the first query argument that is not valid UTF-8. */
+static enum MHD_Result arg_utf8(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    (void)kind;
+    if (utf8_valid(key, strlen(key)) && (!value || utf8_valid(value, strlen(value))))
+        return MHD_YES;
+    *(int *)cls = 1;
+    return MHD_NO;
+}
+
 static void dispatch(struct req *r)
 {
+    /* Paths and query arguments reach handlers, JSON bodies and logs as text: bytes that are
+     * not UTF-8 (say "%ff") are the client's error, answered before anything else. */
+    int bad_query = 0;
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, arg_utf8, &bad_query);
+    if (!utf8_valid(r->path, strlen(r->path)) || !utf8_valid(r->method, strlen(r->method)) ||
+        bad_query) {
+        metrics_reject("invalid_utf8");
+        http_error(r, 400, "INVALID_REQUEST", "The path and query must be valid UTF-8");
+        return;
+    }
     const char *method = r->method;
     if (!strcmp(method, "HEAD")) method = "GET";
     if (!strcmp(method, "OPTIONS")) {
@@ -755,10 +851,10 @@ static void dispatch(struct req *r)
     if (!rt) {
         if (allow[0]) {
             http_header(r, "Allow", allow);
-            http_error(r, 405, "METHOD_NOT_ALLOWED", "Method %s not allowed on %s", r->method,
-                       r->path);
+            http_error(r, 405, "METHOD_NOT_ALLOWED", "Method %s not allowed on %s", r->log_method,
+                       r->log_path);
         } else {
-            http_error(r, 404, "NOT_FOUND", "No route for %s", r->path);
+            http_error(r, 404, "NOT_FOUND", "No route for %s", r->log_path);
         }
         return;
     }
@@ -792,11 +888,9 @@ static void dispatch(struct req *r)
 static size_t body_limit(struct req *r)
 {
     const char *method = !strcmp(r->method, "HEAD") ? "GET" : r->method;
-    for (int t = 0; t < ntables; t++)
-        for (const struct route *rt = tables[t]; rt->method; rt++)
-            if (!strcmp(rt->method, method) && match(rt->pattern, r->path, NULL))
-                return rt->upload && cfg.max_upload > cfg.max_body ? cfg.max_upload : cfg.max_body;
-    return cfg.max_body;
+    char allow[128];
+    const struct route *rt = route_lookup(r->path, method, allow, sizeof allow);
+    return rt && rt->upload && cfg.max_upload > cfg.max_body ? cfg.max_upload : cfg.max_body;
 }
 
 /* ---- connections: header deadline, room for new clients ---- */
@@ -944,8 +1038,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     const char *route = r->route ? r->route->pattern : "unmatched";
     metrics_request(r->method, route, status, dur);
     json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s, s:s}", "request_id", r->request_id,
-                          "method", r->method, "path", r->path, "status", status, "duration_ms",
-                          (double)dur / 1e6, "ip", r->ip, "route", route);
+                          "method", r->log_method, "path", r->log_path, "status", status,
+                          "duration_ms", (double)dur / 1e6, "ip", r->ip, "route", route);
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         json_object_set_new(f, "terminated", json_integer(toe));
     log_json(LOG_INFO, "request", f);
@@ -992,6 +1086,21 @@ static void parse_cors(const char *spec)
     json_decref(arr);
 }
 
+/* Why sa cannot be listened on, for the start-up message (libmicrohttpd only says no). */
+static const char *bind_error(const struct sockaddr *sa)
+{
+    socklen_t len =
+        sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int fd = socket(sa->sa_family, SOCK_STREAM, 0);
+    if (fd < 0) return strerror(errno);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int e = bind(fd, sa, len) || listen(fd, 1) ? errno : 0;
+    close(fd);
+    if (e == EADDRINUSE) return "the address is already in use (is another ragd running?)";
+    return e ? strerror(e) : "the server could not start";
+}
+
 int http_start(const struct http_config *c, char *err, size_t errcap)
 {
     cfg = *c;
@@ -1032,10 +1141,12 @@ int http_start(const struct http_config *c, char *err, size_t errcap)
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg.max_connections_per_ip,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+        /* No MHD_OPTION_LISTENING_ADDRESS_REUSE: it sets SO_REUSEPORT, and a second ragd on a
+         * taken port would start and silently share it. The default (SO_REUSEADDR) still
+         * lets a restart bind through TIME_WAIT. */
+        MHD_OPTION_END);
     if (!daemon_) {
-        snprintf(err, errcap, "cannot listen on %s:%d (in use, or not permitted)", c->host,
-                 c->port);
+        snprintf(err, errcap, "cannot listen on %s:%d: %s", c->host, c->port, bind_error(sa));
         workq_destroy(workers);
         workers = NULL;
         conntrack_free(conns);

@@ -114,7 +114,9 @@ def test_full_connection_table_drops_the_oldest_waiting_connection():
 
 
 def metric_series(body):
-    return {l.rsplit(" ", 1)[0] for l in body.splitlines() if l and not l.startswith("#")}
+    # /metrics's own series appear once its first request has been counted (after the reply)
+    return {l.rsplit(" ", 1)[0] for l in body.splitlines()
+            if l and not l.startswith("#") and 'route="/metrics"' not in l}
 
 
 def test_random_methods_do_not_grow_metrics():
@@ -128,12 +130,74 @@ def test_random_methods_do_not_grow_metrics():
                 c.close()
 
         fire(30, "A")
-        s.get("/metrics")  # its own series exist from here on
         before = metric_series(s.get("/metrics").body)
         fire(500, "B")
         after = metric_series(s.get("/metrics").body)
         assert after == before, sorted(after - before)[:10]
         assert not any("XB" in x or "/nope/" in x for x in after)
         assert any('method="other"' in x for x in after)
+    finally:
+        assert s.stop() == 0
+
+
+def test_non_utf8_path_is_a_client_error_and_logged_in_full():
+    s = Server(seed=False, env={"LOG_LEVEL": "info"})
+    try:
+        for path in ("/nope%ff", "/health?q=%ff%fe", "/users/%c0%af"):
+            r = s.request("GET", path, headers={"X-Request-ID": "bad-utf8"})
+            assert r.status == 400, (path, r)
+            assert r.json["code"] == "INVALID_REQUEST" and r.json["request_id"] == "bad-utf8"
+        assert s.get("/health").status == 200
+    finally:
+        assert s.stop() == 0
+    import json
+    lines = [json.loads(l) for l in s.read_log().splitlines() if l.startswith("{")]
+    hits = [l for l in lines if l.get("request_id") == "bad-utf8" and l.get("msg") == "request"]
+    assert len(hits) == 3, hits
+    assert hits[0]["path"] == "/nope\\xFF" and hits[0]["method"] == "GET"
+    assert hits[0]["status"] == 400 and hits[0]["ip"] == "127.0.0.1" and "duration_ms" in hits[0]
+    assert hits[2]["path"] == "/users/\\xC0\\xAF"
+
+
+def test_literal_path_segment_wins_over_parameter(server, pro_token, admin_token):
+    # /users/me has GET and PATCH; DELETE must not fall through to the admin /users/{id}.
+    for tok in (pro_token, admin_token):
+        r = server.delete("/users/me", token=tok)
+        assert r.status == 405 and r.json["code"] == "METHOD_NOT_ALLOWED", r
+        allow = r.header("Allow")
+        assert "GET" in allow and "PATCH" in allow and "DELETE" not in allow
+    assert server.get("/users/me", token=pro_token).status == 200
+    assert server.get("/users/me", token=admin_token).json["email"] == "admin@example.com"
+
+
+def test_content_type_is_an_exact_media_type(server):
+    creds = {"email": "test@example.com", "password": "testpassword123"}
+    import json
+    for ct in ("application/jsonx", "application/json-patch", "application/jsonp; x=1",
+               "text/plain"):
+        r = server.post("/auth/login", raw=json.dumps(creds).encode(),
+                        headers={"Content-Type": ct})
+        assert r.status == 415 and r.json["code"] == "UNSUPPORTED_MEDIA_TYPE", (ct, r)
+    for ct in ("application/json", "application/json; charset=utf-8", "Application/JSON",
+               "application/json ;charset=UTF-8"):
+        r = server.post("/auth/login", raw=json.dumps(creds).encode(),
+                        headers={"Content-Type": ct})
+        assert r.status == 200, (ct, r)
+
+
+def test_second_serve_on_a_taken_port_fails_at_start():
+    import os
+    import subprocess
+    import tempfile
+    from ragd_client import BIN
+    s = Server(seed=False)
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            p = subprocess.run([BIN, "serve", "--data", os.path.join(d, "data"), "--port",
+                                str(s.port)], env=s.env, capture_output=True, text=True,
+                               timeout=60)
+        assert p.returncode != 0
+        assert "already in use" in p.stderr, p.stderr
+        assert s.get("/health").status == 200
     finally:
         assert s.stop() == 0
