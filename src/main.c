@@ -17,6 +17,7 @@
 #include "cache/cache.h"
 #include "cache/redis.h"
 #include "core/config.h"
+#include "core/datadir.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -104,10 +105,14 @@ static int start(struct opts *o)
     enum log_level lvl;
     if (!log_parse_level(config_str("LOG_LEVEL", "info"), &lvl))
         log_set_level(lvl);
-    if (mkdir(o->data, 0700) && errno != EEXIST) {
-        fprintf(stderr, "ragd: cannot create data dir %s: %s\n", o->data, strerror(errno));
+    int tightened;
+    if (datadir_prepare(o->data, &tightened, err, sizeof err)) {
+        fprintf(stderr, "ragd: %s\n", err);
         return 1;
     }
+    if (tightened)
+        log_json(LOG_WARN, "data directory was readable by others: made private (0700/0600)",
+                 json_pack("{s:s, s:i}", "path", o->data, "entries", tightened));
     api_set_data_dir(o->data);
     char *def_url = xasprintf("sqlite://%s/ragd.db", o->data);
     const char *url = config_str("DATABASE_URL", def_url);

@@ -201,3 +201,61 @@ def test_second_serve_on_a_taken_port_fails_at_start():
         assert s.get("/health").status == 200
     finally:
         assert s.stop() == 0
+
+
+def private_modes(root):
+    """Every entry under root whose mode lets group or others in: [(path, mode)]."""
+    import os
+    import stat
+    loose = []
+    for d, dirs, files in os.walk(root):
+        for name in [d] + [os.path.join(d, f) for f in files]:
+            st = os.lstat(name)
+            if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
+                loose.append((name, oct(st.st_mode & 0o7777)))
+    return loose
+
+
+def test_data_dir_and_files_are_private():
+    import os
+    # A loose umask for the process that starts ragd: ragd must not depend on it.
+    old = os.umask(0o022)
+    try:
+        s = Server(env={"JWT_SECRET_KEY": None})  # the secret is generated into DATA/jwt_secret
+    finally:
+        os.umask(old)
+    try:
+        tok = s.login("test@example.com", "testpassword123")
+        from kb_helpers import upload_ready
+        upload_ready(s, tok, "Private notes about the harbour lighthouse.", title="n")
+        assert s.post("/search", {"query": "lighthouse"}, token=tok).status == 200
+        names = set(os.listdir(s.data))
+        assert "jwt_secret" in names
+        if not os.environ.get("RAGD_TEST_PG_URL"):
+            assert {"ragd.db", "ragd.db-wal", "ragd.db-shm"} <= names, names
+        assert os.stat(s.data).st_mode & 0o777 == 0o700
+        assert private_modes(s.data) == []
+    finally:
+        assert s.stop() == 0
+    # Index files are written at shutdown too.
+    written = [f for _, _, files in os.walk(s.data) for f in files]
+    assert len(written) > 3 and private_modes(s.data) == [], written
+
+
+def test_existing_loose_data_dir_is_tightened_at_start():
+    import os
+    first = Server()
+    assert first.stop() == 0
+    for d, dirs, files in os.walk(first.data):
+        os.chmod(d, 0o755)
+        for f in files:
+            os.chmod(os.path.join(d, f), 0o644)
+    assert private_modes(first.data)
+    s = Server(data=first.data, seed=False, env={"LOG_LEVEL": "info"})
+    try:
+        assert s.get("/health").status == 200
+        assert os.stat(s.data).st_mode & 0o777 == 0o700
+        assert private_modes(s.data) == []
+    finally:
+        assert s.stop() == 0
+    assert "made private" in s.read_log()
