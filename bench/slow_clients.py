@@ -60,6 +60,12 @@ for i in range(SOCKETS):
     except OSError:
         refused_at_connect += 1
 
+poller = select.poll()  # select() stops at descriptor 1024
+by_fd = {}
+for e in socks:
+    by_fd[e[0].fileno()] = e
+    poller.register(e[0], select.POLLIN)
+
 during, during_err = [], []
 next_line = time.time() + INTERVAL
 next_health = time.time()
@@ -77,21 +83,17 @@ while time.time() - start < SECONDS:
             except OSError:
                 pass
         next_line = now + INTERVAL
-    live = [e[0] for e in socks if e[0] is not None]
-    for chunk in range(0, len(live), 512):
-        ready, _, _ = select.select(live[chunk:chunk + 512], [], [], 0)
-        for s in ready:
-            try:
-                data = s.recv(1024)
-            except OSError:
-                data = b""
-            if data == b"":
-                for e in socks:
-                    if e[0] is s:
-                        lifetimes.append(time.time() - e[1])
-                        e[0] = None
-                        s.close()
-                        break
+    for fd, _ in poller.poll(0):
+        e = by_fd.pop(fd)
+        poller.unregister(fd)
+        try:
+            data = e[0].recv(1024)
+        except OSError:
+            data = b""
+        if data == b"":
+            lifetimes.append(time.time() - e[1])
+            e[0].close()
+            e[0] = None
     time.sleep(0.02)
 
 still_open = sum(1 for e in socks if e[0] is not None)
