@@ -24,8 +24,7 @@ static unsigned char *slurp(const char *path, size_t *n)
 }
 
 /* OUTDIR/name = mode byte + the file image (from offset skip on). */
-static int emit(const char *dir, const char *name, unsigned char mode, const char *src,
-                size_t skip)
+static int emit(const char *dir, const char *name, unsigned char mode, const char *src, size_t skip)
 {
     size_t n;
     unsigned char *img = slurp(src, &n);
