@@ -230,16 +230,15 @@ def test_data_dir_and_files_are_private():
         upload_ready(s, tok, "Private notes about the harbour lighthouse.", title="n")
         assert s.post("/search", {"query": "lighthouse"}, token=tok).status == 200
         names = set(os.listdir(s.data))
-        assert "jwt_secret" in names
-        if not os.environ.get("RAGD_TEST_PG_URL"):
-            assert {"ragd.db", "ragd.db-wal", "ragd.db-shm"} <= names, names
+        if not os.environ.get("RAGD_TEST_PG_URL"):  # PostgreSQL keeps the secret and data
+            assert {"ragd.db", "ragd.db-wal", "ragd.db-shm", "jwt_secret"} <= names, names
         assert os.stat(s.data).st_mode & 0o777 == 0o700
         assert private_modes(s.data) == []
     finally:
         assert s.stop() == 0
     # Index files are written at shutdown too.
     written = [f for _, _, files in os.walk(s.data) for f in files]
-    assert len(written) > 3 and private_modes(s.data) == [], written
+    assert len(written) >= 2 and private_modes(s.data) == [], written
 
 
 def test_existing_loose_data_dir_is_tightened_at_start():
