@@ -77,11 +77,11 @@ def test_per_ip_cap_refuses_the_excess_and_others_are_served():
         assert refused >= 20, refused
         # Another address is served at once while this one holds its 20.
         status, secs = timed_get(s.port, "/health", "127.0.0.2")
-        assert status == 200 and secs < 1, (status, secs)
+        assert status == 200 and secs < 2, (status, secs)
         # Past the header deadline the slow ones are gone and this address is served again.
         time.sleep(2.5)
         status, secs = timed_get(s.port, "/health", "127.0.0.1")
-        assert status == 200 and secs < 1, (status, secs)
+        assert status == 200 and secs < 2, (status, secs)
     finally:
         for c in socks:
             c.close()
@@ -101,7 +101,7 @@ def test_full_connection_table_drops_the_oldest_waiting_connection():
         time.sleep(0.3)
         assert not any(closed_by_server(c) for c in socks)
         status, secs = timed_get(s.port, "/health", "127.0.0.2")
-        assert status == 200 and secs < 1, (status, secs)
+        assert status == 200 and secs < 2, (status, secs)
         time.sleep(0.3)
         # The newcomer took the room of the oldest connection still sending headers.
         assert closed_by_server(socks[0], 0.5)
