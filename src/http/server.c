@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -1086,6 +1087,28 @@ static void parse_cors(const char *spec)
     json_decref(arr);
 }
 
+/* Every connection holds a descriptor. If the open-file limit were reached before
+ * max_connections, accept() would fail and nobody would get in (the oldest waiting connection
+ * is only dropped at max_connections): raise the soft limit to the hard one, and lower
+ * *max_connections to what fits beside the descriptors ragd needs for everything else. */
+static void fit_open_file_limit(int *max_connections)
+{
+    enum { RESERVED_FDS = 256 };
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) || getrlimit(RLIMIT_NOFILE, &rl)) return;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY) return;
+    rlim_t fit = rl.rlim_cur > 2 * RESERVED_FDS ? rl.rlim_cur - RESERVED_FDS : rl.rlim_cur / 2;
+    if ((rlim_t)*max_connections <= fit) return;
+    log_json(LOG_WARN, "MAX_CONNECTIONS lowered to fit the open-file limit",
+             json_pack("{s:i, s:i, s:I}", "configured", *max_connections, "used", (int)fit,
+                       "open_file_limit", (json_int_t)rl.rlim_cur));
+    *max_connections = (int)fit;
+}
+
 /* Why sa cannot be listened on, for the start-up message (libmicrohttpd only says no). */
 static const char *bind_error(const struct sockaddr *sa)
 {
@@ -1107,6 +1130,7 @@ int http_start(const struct http_config *c, char *err, size_t errcap)
     if (cfg.header_timeout_s <= 0) cfg.header_timeout_s = 10;
     if (cfg.max_connections <= 0) cfg.max_connections = 4096;
     if (cfg.max_connections_per_ip <= 0) cfg.max_connections_per_ip = 256;
+    fit_open_file_limit(&cfg.max_connections);
     parse_cors(c->cors_origins);
     workers = workq_create(c->workers, 4096, "worker");
     conns = conntrack_create(cfg.max_connections, (int64_t)cfg.header_timeout_s * 1000,
