@@ -1,6 +1,8 @@
-"""Hardening of the HTTP layer against clients that do not play fair: slow headers, many
-connections from one address, a full connection table, label values chosen by the client,
-bytes that are not UTF-8, and a port that is already taken."""
+"""Hardening against clients that do not play fair and against local readers: slow headers,
+many connections from one address, a full connection table, an open-file limit below the
+connection limit, metric labels chosen by the client, bytes that are not UTF-8, a literal path
+segment against a parameter, near-miss media types, a port that is already taken, and the
+modes of the data directory and of every file ragd writes."""
 import http.client
 import select
 import socket
