@@ -24,13 +24,21 @@ record() { # name status
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
+# Globs that match nothing expand to nothing (not to themselves).
+shopt -s nullglob
+
 echo "== unit tests (asan+ubsan)"
-for t in $(ls build/asan/tests/unit/* build/asan/tests/engine/* 2>/dev/null | grep -v '\.d$'); do
-  [ -x "$t" ] || continue
+nunit=0
+for t in build/asan/tests/unit/* build/asan/tests/engine/*; do
+  case $t in *.d) continue ;; esac
+  [ -f "$t" ] && [ -x "$t" ] || continue
+  nunit=$((nunit+1))
   out=$("$t" 2>&1); rc=$?
   [ $rc -ne 0 ] && echo "$out" | tail -40
   record "$t" $rc
 done
+# The build above makes one binary per tests/unit/*.c and tests/engine/*.c: none is a failure.
+[ $nunit -gt 0 ] || record "unit test binaries under build/asan/tests (none found)" 1
 
 echo "== fuzz targets (clang, libFuzzer + ASan/UBSan, ${FUZZ_SECONDS:-5} s each)"
 out=$(scripts/fuzz.sh "${FUZZ_SECONDS:-5}" 2>&1); rc=$?
@@ -39,11 +47,14 @@ echo "$out" | grep -E '^== fuzz|number_of_executed_units'
 record "fuzz targets" $rc
 
 echo "== script tests"
-for t in tests/engine/*.sh tests/cli/*.sh; do
-  [ -f "$t" ] || continue
-  out=$(bash "$t" 2>&1); rc=$?
-  [ $rc -ne 0 ] && echo "$out" | tail -40
-  record "$t" $rc
+# Every folder named here must exist: a missing one is a failure, not an empty loop.
+for d in tests/engine; do
+  [ -d "$d" ] || { record "$d (script test folder missing)" 1; continue; }
+  for t in "$d"/*.sh; do
+    out=$(bash "$t" 2>&1); rc=$?
+    [ $rc -ne 0 ] && echo "$out" | tail -40
+    record "$t" $rc
+  done
 done
 
 echo "== HTTP tests (embedded SQLite, asan build)"

@@ -16,6 +16,7 @@
 #include "billing/billing.h"
 #include "cache/cache.h"
 #include "core/config.h"
+#include "core/datadir.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -103,10 +104,14 @@ static int start(struct opts *o)
     enum log_level lvl;
     if (!log_parse_level(config_str("LOG_LEVEL", "info"), &lvl))
         log_set_level(lvl);
-    if (mkdir(o->data, 0700) && errno != EEXIST) {
-        fprintf(stderr, "ragd: cannot create data dir %s: %s\n", o->data, strerror(errno));
+    int tightened;
+    if (datadir_prepare(o->data, &tightened, err, sizeof err)) {
+        fprintf(stderr, "ragd: %s\n", err);
         return 1;
     }
+    if (tightened)
+        log_json(LOG_WARN, "data directory was readable by others: made private (0700/0600)",
+                 json_pack("{s:s, s:i}", "path", o->data, "entries", tightened));
     api_set_data_dir(o->data);
     char *def_url = xasprintf("sqlite://%s/ragd.db", o->data);
     const char *url = config_str("DATABASE_URL", def_url);
@@ -192,6 +197,9 @@ static int cmd_serve(int argc, char **argv)
         .max_upload = (size_t)config_int("DOCUMENT_MAX_BYTES", 10 << 20, 1024, 1LL << 31) + 65536,
         .idle_timeout_s = (int)config_int("IDLE_TIMEOUT_SECONDS", 30, 1, 3600),
         .request_timeout_s = (int)config_int("REQUEST_TIMEOUT_SECONDS", 60, 1, 3600),
+        .header_timeout_s = (int)config_int("HEADER_TIMEOUT_SECONDS", 10, 1, 3600),
+        .max_connections = (int)config_int("MAX_CONNECTIONS", 4096, 1, 1 << 20),
+        .max_connections_per_ip = (int)config_int("MAX_CONNECTIONS_PER_IP", 256, 1, 1 << 20),
         .cors_origins = config_str("CORS_ORIGINS", "[\"http://localhost:3000\"]"),
     };
     int drain_s = (int)config_int("SHUTDOWN_DRAIN_SECONDS", 30, 0, 3600);

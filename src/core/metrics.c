@@ -35,11 +35,37 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct req_series *reqs;
 static struct lat_series *lats;
 static struct named *named;
+static int nroutes, nnamed; /* distinct route values and named series */
+
+/* Every label value comes from a fixed set, so no client can add series: a method outside
+ * the standard ones is "other", and past MAX_ROUTES distinct routes (callers pass route
+ * patterns, so this is only a backstop) or MAX_NAMED named series new ones fold into "other". */
+enum { MAX_ROUTES = 512, MAX_NAMED = 1024 };
+
+static const char *method_label(const char *method)
+{
+    static const char *const known[] = {"GET",    "HEAD",    "POST",  "PUT",    "PATCH",
+                                        "DELETE", "OPTIONS", "TRACE", "CONNECT"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (!strcmp(method, known[i])) return known[i];
+    return "other";
+}
+
+/* Called with the lock held: route itself if it already has a series or there is room. */
+static const char *route_label(const char *route)
+{
+    for (struct lat_series *l = lats; l; l = l->next)
+        if (!strcmp(l->route, route)) return route;
+    return nroutes < MAX_ROUTES ? route : "other";
+}
 
 void metrics_request(const char *method, const char *route, int status, int64_t duration_ns)
 {
     double secs = (double)duration_ns / 1e9;
+    method = method_label(method);
+    if (status < 0 || status > 999) status = 0;
     pthread_mutex_lock(&lock);
+    route = route_label(route);
     struct req_series *r = reqs;
     while (r && !(r->status == status && !strcmp(r->route, route) && !strcmp(r->method, method)))
         r = r->next;
@@ -60,6 +86,7 @@ void metrics_request(const char *method, const char *route, int status, int64_t 
         l->route = xstrdup(route);
         l->next = lats;
         lats = l;
+        nroutes++;
     }
     for (int i = 0; i < NB; i++)
         if (secs <= buckets[i])
@@ -69,14 +96,19 @@ void metrics_request(const char *method, const char *route, int status, int64_t 
     pthread_mutex_unlock(&lock);
 }
 
-static void named_add(const char *name, const char *label, const char *help, double v,
-                      int gauge)
+static void named_add(const char *name, const char *label, const char *help, double v, int gauge)
 {
     pthread_mutex_lock(&lock);
     struct named *n = named;
     while (n && !(!strcmp(n->name, name) && !strcmp(n->label ? n->label : "", label ? label : "")))
         n = n->next;
+    if (!n && label && nnamed >= MAX_NAMED) {
+        label = "overflow=\"true\"";
+        for (n = named; n && !(!strcmp(n->name, name) && n->label && !strcmp(n->label, label));)
+            n = n->next;
+    }
     if (!n) {
+        nnamed++;
         n = xcalloc(1, sizeof *n);
         n->name = xstrdup(name);
         n->label = label ? xstrdup(label) : NULL;

@@ -7,7 +7,9 @@
 
 #include "core/util.h"
 
-/* One finished HTTP request: route is the pattern ("/users/{id}") or "unmatched". */
+/* One finished HTTP request: route is the pattern ("/users/{id}") or "unmatched". Label values
+ * stay bounded whatever the client sends: a method outside GET, HEAD, POST, PUT, PATCH, DELETE,
+ * OPTIONS, TRACE and CONNECT is counted as "other". */
 void metrics_request(const char *method, const char *route, int status, int64_t duration_ns);
 /* A request refused before its handler: reason such as "rate_limit", "quota", "auth",
  * "body_too_large", "validation", "overloaded". */

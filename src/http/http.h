@@ -61,6 +61,11 @@ struct http_config {
     size_t max_upload;      /* bytes, for routes marked upload */
     size_t max_header;      /* bytes of request line + headers */
     int idle_timeout_s;     /* a connection idle this long is closed */
+    int header_timeout_s;   /* request line + headers must be complete this long after the
+                               connection opens (or its previous request ends); 0 = 10 */
+    int max_connections;    /* open connections; at the limit the oldest one still waiting
+                               for its headers is dropped to make room; 0 = 4096 */
+    int max_connections_per_ip; /* open connections from one address; 0 = 256 */
     int request_timeout_s;  /* a request whose body takes longer is dropped */
     const char *cors_origins; /* JSON list, comma list or "*"; NULL = no CORS */
 };

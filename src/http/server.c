@@ -2,6 +2,7 @@
  * deferred work on the worker pool (suspend/resume), streamed responses, access log. */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -11,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/error.h"
@@ -20,6 +23,7 @@
 #include "core/metrics.h"
 #include "core/workq.h"
 #include "core/util.h"
+#include "http/conntrack.h"
 #include "http/http.h"
 
 enum { MAX_PARAMS = 8, MAX_HEADERS = 16, MAX_HOOKS = 4, MAX_TABLES = 32 };
@@ -41,6 +45,8 @@ struct req {
     struct MHD_Connection *conn;
     char method[16];
     char *path;
+    char *log_path, *log_method; /* path and method with invalid UTF-8 bytes escaped, for
+                                    logs and messages (valid JSON strings) */
     char request_id[65];
     char ip[INET6_ADDRSTRLEN];
     int64_t start_ns;
@@ -84,6 +90,12 @@ static atomic_int inflight;
 static char **cors_list;
 static int cors_any, cors_n;
 static int bound_port;
+static conntrack_t *conns;
+static pthread_t reaper;
+static int reaper_running;
+static pthread_mutex_t reaper_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reaper_cond = PTHREAD_COND_INITIALIZER;
+static int reaper_stop;
 
 void http_add_routes(const struct route *routes)
 {
@@ -271,7 +283,7 @@ static void finish(struct req *r, int status, struct MHD_Response *resp)
     if (r->replied) {
         /* A second answer is a bug in a handler; keep the first. */
         log_json(LOG_ERROR, "response given twice",
-                 json_pack("{s:s, s:s}", "request_id", r->request_id, "path", r->path));
+                 json_pack("{s:s, s:s}", "request_id", r->request_id, "path", r->log_path));
         MHD_destroy_response(resp);
         return;
     }
@@ -326,7 +338,7 @@ void http_json(struct req *r, int status, json_t *body)
         /* A handler built no body (json_pack refused a value: a bug, not the client's fault).
          * The request fails; the server stays up. */
         log_json(LOG_ERROR, "response body could not be built",
-                 json_pack("{s:s, s:s}", "request_id", req_id(r), "path", req_path(r)));
+                 json_pack("{s:s, s:s}", "request_id", req_id(r), "path", r->log_path));
         static const char fallback[] = "{\"detail\":\"Internal server error\","
                                        "\"code\":\"INTERNAL_ERROR\"}";
         http_raw(r, 500, "application/json", fallback, sizeof fallback - 1);
@@ -529,6 +541,8 @@ static void req_free(struct req *r)
     pthread_mutex_destroy(&r->lock);
     free(r->body);
     free(r->path);
+    free(r->log_path);
+    free(r->log_method);
     free(r);
 }
 
@@ -546,6 +560,30 @@ static int id_ok(const char *s)
     return 1;
 }
 
+/* A copy of s in which every byte that is not part of well-formed UTF-8 is written as \xHH,
+ * so that it can go into a JSON log line or message without losing the rest. */
+static char *log_escape(const char *s)
+{
+    struct sbuf b;
+    sb_init(&b);
+    while (*s) {
+        unsigned char c = (unsigned char)*s;
+        size_t n = c < 0x80                 ? 1
+                   : c >= 0xc2 && c <= 0xdf ? 2
+                   : c >= 0xe0 && c <= 0xef ? 3
+                   : c >= 0xf0 && c <= 0xf4 ? 4
+                                            : 0;
+        if (n && strnlen(s, n) == n && utf8_valid(s, n)) {
+            sb_add(&b, s, n);
+            s += n;
+        } else {
+            sb_printf(&b, "\\x%02X", c);
+            s++;
+        }
+    }
+    return sb_take(&b);
+}
+
 static struct req *req_new(struct MHD_Connection *conn, const char *url, const char *method)
 {
     struct req *r = xcalloc(1, sizeof *r);
@@ -557,6 +595,8 @@ static struct req *req_new(struct MHD_Connection *conn, const char *url, const c
     size_t n = strlen(url);
     if (n > 1 && url[n - 1] == '/') n--;
     r->path = xstrndup(url, n);
+    r->log_path = log_escape(r->path);
+    r->log_method = log_escape(r->method);
     const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-ID");
     if (rid && id_ok(rid))
         snprintf(r->request_id, sizeof r->request_id, "%s", rid);
@@ -625,26 +665,56 @@ fail:
     return 0;
 }
 
-/* Finds the route for r. Returns it, or NULL with *allow listing the methods that would
- * match the path (for 405) or empty (404). */
-static const struct route *route_find(struct req *r, const char *method, char *allow,
-                                      size_t allowcap)
+/* 1 if pattern a is more specific than b, both matching the same path: at the first segment
+ * where one has a literal and the other a {parameter}, the literal wins ("/users/me" over
+ * "/users/{id}"). */
+static int more_specific(const char *a, const char *b)
 {
+    while (*a && *b) {
+        int pa = *a == '{', pb = *b == '{';
+        if (pa != pb) return !pa;
+        const char *ea = strchr(a, '/'), *eb = strchr(b, '/');
+        if (!ea || !eb) break;
+        a = ea + 1;
+        b = eb + 1;
+    }
+    return 0;
+}
+
+/* Routing: the most specific pattern that matches path decides; its rows' methods are the
+ * ones allowed. Returns the row for method, or NULL with *allow listing the pattern's
+ * methods (405) or empty (no pattern matches: 404). */
+static const struct route *route_lookup(const char *path, const char *method, char *allow,
+                                        size_t allowcap)
+{
+    const char *best = NULL;
     allow[0] = '\0';
+    for (int t = 0; t < ntables; t++)
+        for (const struct route *rt = tables[t]; rt->method; rt++)
+            if ((!best || more_specific(rt->pattern, best)) && match(rt->pattern, path, NULL))
+                best = rt->pattern;
+    if (!best) return NULL;
+    const struct route *hit = NULL;
     for (int t = 0; t < ntables; t++) {
         for (const struct route *rt = tables[t]; rt->method; rt++) {
-            if (!match(rt->pattern, r->path, NULL)) continue;
-            if (!strcmp(rt->method, method)) {
-                match(rt->pattern, r->path, r);
-                return rt;
-            }
+            if (strcmp(rt->pattern, best)) continue;
+            if (!hit && !strcmp(rt->method, method)) hit = rt;
             if (!strstr(allow, rt->method)) {
                 size_t l = strlen(allow);
                 snprintf(allow + l, allowcap - l, "%s%s", l ? ", " : "", rt->method);
             }
         }
     }
-    return NULL;
+    return hit;
+}
+
+/* Finds the route for r and captures its path parameters; see route_lookup. */
+static const struct route *route_find(struct req *r, const char *method, char *allow,
+                                      size_t allowcap)
+{
+    const struct route *rt = route_lookup(r->path, method, allow, allowcap);
+    if (rt) match(rt->pattern, r->path, r);
+    return rt;
 }
 
 /* The pattern's parameter names live in thread-local storage during matching; copy them
@@ -691,6 +761,20 @@ static json_t *form_to_json(const char *body, size_t len)
     return o;
 }
 
+/* 1 if the Content-Type value ct names exactly the media type type (case-insensitive);
+ * parameters after ';' ("; charset=utf-8") are allowed, "application/jsonx" is not JSON. */
+static int media_type_is(const char *ct, const char *type)
+{
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    size_t n = strlen(type);
+    if (strncasecmp(ct, type, n)) return 0;
+    ct += n;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    return *ct == '\0' || *ct == ';';
+}
+
 static int parse_body(struct req *r, const struct route *rt)
 {
     const char *ct = req_header(r, "Content-Type");
@@ -704,7 +788,7 @@ static int parse_body(struct req *r, const struct route *rt)
         r->json = json_object();
         return 0;
     }
-    if (ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33)) {
+    if (ct && media_type_is(ct, "application/x-www-form-urlencoded")) {
         r->json = form_to_json(r->body, r->body_len);
         if (!r->json) {
             http_error(r, 400, "INVALID_BODY", "form body is not valid UTF-8");
@@ -712,7 +796,7 @@ static int parse_body(struct req *r, const struct route *rt)
         }
         return 0;
     }
-    if (ct && strncasecmp(ct, "application/json", 16)) {
+    if (ct && !media_type_is(ct, "application/json")) {
         http_error(r, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json");
         return -1;
     }
@@ -725,8 +809,29 @@ static int parse_body(struct req *r, const struct route *rt)
     return 0;
 }
 
+/* MHD_KeyValueIterator: stops at the first query argument that is not valid UTF-8. */
+static enum MHD_Result arg_utf8(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    (void)kind;
+    if (utf8_valid(key, strlen(key)) && (!value || utf8_valid(value, strlen(value))))
+        return MHD_YES;
+    *(int *)cls = 1;
+    return MHD_NO;
+}
+
 static void dispatch(struct req *r)
 {
+    /* Paths and query arguments reach handlers, JSON bodies and logs as text: bytes that are
+     * not UTF-8 (say "%ff") are the client's error, answered before anything else. */
+    int bad_query = 0;
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, arg_utf8, &bad_query);
+    if (!utf8_valid(r->path, strlen(r->path)) || !utf8_valid(r->method, strlen(r->method)) ||
+        bad_query) {
+        metrics_reject("invalid_utf8");
+        http_error(r, 400, "INVALID_REQUEST", "The path and query must be valid UTF-8");
+        return;
+    }
     const char *method = r->method;
     if (!strcmp(method, "HEAD")) method = "GET";
     if (!strcmp(method, "OPTIONS")) {
@@ -752,10 +857,10 @@ static void dispatch(struct req *r)
     if (!rt) {
         if (allow[0]) {
             http_header(r, "Allow", allow);
-            http_error(r, 405, "METHOD_NOT_ALLOWED", "Method %s not allowed on %s", r->method,
-                       r->path);
+            http_error(r, 405, "METHOD_NOT_ALLOWED", "Method %s not allowed on %s", r->log_method,
+                       r->log_path);
         } else {
-            http_error(r, 404, "NOT_FOUND", "No route for %s", r->path);
+            http_error(r, 404, "NOT_FOUND", "No route for %s", r->log_path);
         }
         return;
     }
@@ -789,11 +894,74 @@ static void dispatch(struct req *r)
 static size_t body_limit(struct req *r)
 {
     const char *method = !strcmp(r->method, "HEAD") ? "GET" : r->method;
-    for (int t = 0; t < ntables; t++)
-        for (const struct route *rt = tables[t]; rt->method; rt++)
-            if (!strcmp(rt->method, method) && match(rt->pattern, r->path, NULL))
-                return rt->upload && cfg.max_upload > cfg.max_body ? cfg.max_upload : cfg.max_body;
-    return cfg.max_body;
+    char allow[128];
+    const struct route *rt = route_lookup(r->path, method, allow, sizeof allow);
+    return rt && rt->upload && cfg.max_upload > cfg.max_body ? cfg.max_upload : cfg.max_body;
+}
+
+/* ---- connections: header deadline, room for new clients ---- */
+
+static conntrack_conn_t *conn_record(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        /* MHD closes the socket after this returns: forget it first (see conntrack.h). */
+        conntrack_close(conns, *socket_context);
+        *socket_context = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return;
+    enum conntrack_admit how;
+    *socket_context = conntrack_open(conns, ci->connect_fd, time_mono_ns(), &how);
+    if (how == CONNTRACK_REFUSED)
+        metrics_reject("connection_limit");
+    else if (how == CONNTRACK_MADE_ROOM)
+        metrics_reject("waiting_connection_dropped");
+}
+
+static void *reaper_main(void *arg)
+{
+    (void)arg;
+    int64_t tick_ns = (int64_t)cfg.header_timeout_s * 1000000000 / 8;
+    if (tick_ns > 250000000) tick_ns = 250000000;
+    pthread_mutex_lock(&reaper_lock);
+    while (!reaper_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t t = (int64_t)ts.tv_nsec + tick_ns;
+        ts.tv_sec += (time_t)(t / 1000000000);
+        ts.tv_nsec = (long)(t % 1000000000);
+        pthread_cond_timedwait(&reaper_cond, &reaper_lock, &ts);
+        if (reaper_stop) break;
+        pthread_mutex_unlock(&reaper_lock);
+        int n = conntrack_reap(conns, time_mono_ns());
+        for (int i = 0; i < n; i++)
+            metrics_reject("header_timeout");
+        pthread_mutex_lock(&reaper_lock);
+    }
+    pthread_mutex_unlock(&reaper_lock);
+    return NULL;
+}
+
+static void reaper_join(void)
+{
+    if (!reaper_running) return;
+    pthread_mutex_lock(&reaper_lock);
+    reaper_stop = 1;
+    pthread_cond_signal(&reaper_cond);
+    pthread_mutex_unlock(&reaper_lock);
+    pthread_join(reaper, NULL);
+    reaper_running = 0;
 }
 
 static enum MHD_Result queue(struct req *r)
@@ -815,6 +983,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
     struct req *r = *con_cls;
     if (!r) {
+        conntrack_headers_done(conns, conn_record(conn));
         r = req_new(conn, url, method);
         *con_cls = r;
         r->max_body = body_limit(r);
@@ -868,7 +1037,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
-    (void)conn;
     struct req *r = *con_cls;
     if (!r) return;
     int64_t dur = time_mono_ns() - r->start_ns;
@@ -876,11 +1044,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     const char *route = r->route ? r->route->pattern : "unmatched";
     metrics_request(r->method, route, status, dur);
     json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s, s:s}", "request_id", r->request_id,
-                          "method", r->method, "path", r->path, "status", status, "duration_ms",
-                          (double)dur / 1e6, "ip", r->ip, "route", route);
+                          "method", r->log_method, "path", r->log_path, "status", status,
+                          "duration_ms", (double)dur / 1e6, "ip", r->ip, "route", route);
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         json_object_set_new(f, "terminated", json_integer(toe));
     log_json(LOG_INFO, "request", f);
+    conntrack_request_done(conns, conn_record(conn), time_mono_ns());
     atomic_fetch_sub(&inflight, 1);
     *con_cls = NULL;
     req_unref(r);
@@ -923,11 +1092,54 @@ static void parse_cors(const char *spec)
     json_decref(arr);
 }
 
+/* Every connection holds a descriptor. If the open-file limit were reached before
+ * max_connections, accept() would fail and nobody would get in (the oldest waiting connection
+ * is only dropped at max_connections): raise the soft limit to the hard one, and lower
+ * *max_connections to what fits beside the descriptors ragd needs for everything else. */
+static void fit_open_file_limit(int *max_connections)
+{
+    enum { RESERVED_FDS = 256 };
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) || getrlimit(RLIMIT_NOFILE, &rl)) return;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY) return;
+    rlim_t fit = rl.rlim_cur > 2 * RESERVED_FDS ? rl.rlim_cur - RESERVED_FDS : rl.rlim_cur / 2;
+    if ((rlim_t)*max_connections <= fit) return;
+    log_json(LOG_WARN, "MAX_CONNECTIONS lowered to fit the open-file limit",
+             json_pack("{s:i, s:i, s:I}", "configured", *max_connections, "used", (int)fit,
+                       "open_file_limit", (json_int_t)rl.rlim_cur));
+    *max_connections = (int)fit;
+}
+
+/* Why sa cannot be listened on, for the start-up message (libmicrohttpd only says no). */
+static const char *bind_error(const struct sockaddr *sa)
+{
+    socklen_t len =
+        sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int fd = socket(sa->sa_family, SOCK_STREAM, 0);
+    if (fd < 0) return strerror(errno);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int e = bind(fd, sa, len) || listen(fd, 1) ? errno : 0;
+    close(fd);
+    if (e == EADDRINUSE) return "the address is already in use (is another ragd running?)";
+    return e ? strerror(e) : "the server could not start";
+}
+
 int http_start(const struct http_config *c, char *err, size_t errcap)
 {
     cfg = *c;
+    if (cfg.header_timeout_s <= 0) cfg.header_timeout_s = 10;
+    if (cfg.max_connections <= 0) cfg.max_connections = 4096;
+    if (cfg.max_connections_per_ip <= 0) cfg.max_connections_per_ip = 256;
+    fit_open_file_limit(&cfg.max_connections);
     parse_cors(c->cors_origins);
     workers = workq_create(c->workers, 4096, "worker");
+    conns = conntrack_create(cfg.max_connections, (int64_t)cfg.header_timeout_s * 1000,
+                             (int64_t)cfg.idle_timeout_s * 1000);
     struct sockaddr_in6 a6 = {0};
     struct sockaddr_in a4 = {0};
     struct sockaddr *sa;
@@ -943,22 +1155,36 @@ int http_start(const struct http_config *c, char *err, size_t errcap)
         flags |= MHD_USE_IPv6;
     } else {
         snprintf(err, errcap, "API_HOST '%s' is not an IP address", c->host);
+        conntrack_free(conns);
+        conns = NULL;
         return RAGD_EINVAL;
     }
     daemon_ = MHD_start_daemon(
         flags, (uint16_t)c->port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, sa,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)c->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)c->max_header + 16384, MHD_OPTION_CONNECTION_LIMIT, 4096u,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+        (size_t)c->max_header + 16384,
+        /* MHD splits its limit between the network threads; ragd's own limit (conntrack)
+         * is the one that binds, this one only has to stay out of its way. */
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg.max_connections * (unsigned)(c->threads + 1),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg.max_connections_per_ip,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        /* No MHD_OPTION_LISTENING_ADDRESS_REUSE: it sets SO_REUSEPORT, and a second ragd on a
+         * taken port would start and silently share it. The default (SO_REUSEADDR) still
+         * lets a restart bind through TIME_WAIT. */
+        MHD_OPTION_END);
     if (!daemon_) {
-        snprintf(err, errcap, "cannot listen on %s:%d (in use, or not permitted)", c->host,
-                 c->port);
+        snprintf(err, errcap, "cannot listen on %s:%d: %s", c->host, c->port, bind_error(sa));
         workq_destroy(workers);
         workers = NULL;
+        conntrack_free(conns);
+        conns = NULL;
         return RAGD_EIO;
     }
+    reaper_stop = 0;
+    if (pthread_create(&reaper, NULL, reaper_main, NULL)) panic("cannot start a thread");
+    reaper_running = 1;
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
     bound_port = di ? di->port : c->port;
     return 0;
@@ -971,9 +1197,12 @@ void http_stop(int drain_s)
     int64_t deadline = time_mono_ns() + (int64_t)drain_s * 1000000000;
     while (atomic_load(&inflight) > 0 && time_mono_ns() < deadline)
         usleep(10000);
+    reaper_join();
     MHD_stop_daemon(daemon_);
     if (fd != MHD_INVALID_SOCKET) close(fd);
     daemon_ = NULL;
+    conntrack_free(conns);
+    conns = NULL;
     workq_destroy(workers);
     workers = NULL;
 }

@@ -1,5 +1,6 @@
 /* sqlite.c - the SQLite backend of db.h: WAL, foreign keys on, a busy timeout, and a
  * per-connection cache of prepared statements keyed by the SQL text's address. */
+#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <time.h>
 
 #include "core/config.h"
+#include "core/datadir.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -66,6 +68,17 @@ static int sq_connect(const char *url, void **handle, char *err, size_t errcap)
         sqlite3_close(c->db);
         free(c);
         return RAGD_EDB;
+    }
+    /* The database holds password and token hashes and private documents: owner only, also
+     * for a file (or its WAL, SHM, journal) created by an older ragd or outside the data dir. */
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        char *f = xasprintf("%s%s", path, suffixes[i]);
+        int t = datadir_tighten_file(f);
+        if (t < 0)
+            log_json(LOG_WARN, "cannot make a database file private",
+                     json_pack("{s:s, s:s}", "path", f, "error", strerror(errno)));
+        free(f);
     }
     c->busy_timeout_ns = config_int("SQLITE_BUSY_TIMEOUT_MS", 10000, 0, 600000) * 1000000;
     sqlite3_busy_handler(c->db, on_busy, c);
