@@ -135,7 +135,9 @@ static int start(struct opts *o)
     }
     cache_init();
     store_cache_init();
-    if (auth_init(o->data, err, sizeof err)) {
+    /* A generated JWT secret is shared through the database when nodes can share one. */
+    int secret_in_db = strcmp(db_backend(), "sqlite") != 0;
+    if (auth_init(o->data, secret_in_db, err, sizeof err)) {
         fprintf(stderr, "ragd: %s\n", err);
         return 2;
     }
@@ -203,18 +205,8 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "ragd: invalid configuration: %s\n", config_errors());
         return 2;
     }
-    http_add_routes(health_routes);
-    http_add_routes(auth_routes);
-    http_add_routes(users_routes);
-    http_add_routes(apikey_routes);
-    http_add_routes(admin_routes);
-    http_add_routes(documents_routes);
-    http_add_routes(search_routes);
-    http_add_routes(chat_routes);
-    http_set_guard(GUARD_AUTH, auth_guard);
     if ((rc = start_knowledge(o.data)))
         return rc;
-    kb_api_install();
     /* Generations block a worker while they run or wait for a session: the pool has room
      * for all of them on top of the threads for bcrypt, uploads and searches. */
     int base_workers = ncpu < 2 ? 4 : 2 * (int)ncpu;
@@ -223,20 +215,38 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "ragd: invalid configuration: %s\n", config_errors());
         return 2;
     }
-    openai_api_install();
-
     char err[256];
-    if (billing_init(o.data, err, sizeof err)) {
+    if (billing_init(o.data, err, sizeof err) || limits_init(err, sizeof err)) {
         fprintf(stderr, "ragd: %s\n", err);
         return 2;
     }
-    if (billing_enabled())
+
+    /* ---- the composition: every route table, guard and hook ---- */
+    http_add_routes(health_routes);
+    http_add_routes(auth_routes);
+    http_add_routes(users_routes);
+    http_add_routes(apikey_routes);
+    http_add_routes(admin_routes);
+    http_add_routes(documents_routes);
+    http_add_routes(search_routes);
+    http_add_routes(chat_routes);
+    http_add_routes(openai_routes);
+    openai_api_init();
+    kb_api_install(); /* seeding operations and the indexes/models health reporters */
+    http_set_json_filter(api_openai_error_shape);
+    http_set_guard(GUARD_AUTH, api_auth_guard);
+    if (billing_enabled()) {
         http_add_routes(billing_routes);
+        http_set_guard(GUARD_QUOTA, api_quota_guard);
+        auth_set_plan_hook(billing_plan_change_locked); /* admin plan changes are billed */
+    }
     if (config_bool("RAGD_TEST_MODE", 0)) {
         log_msg(LOG_WARN, "RAGD_TEST_MODE is on: test routes and clock control are exposed");
         http_add_routes(billing_test_routes);
     }
-    if (limits_init(err, sizeof err)) { /* after every route table is registered */
+    if (limits_enabled())
+        http_set_guard(GUARD_RATE, api_rate_guard);
+    if (api_rate_resources(err, sizeof err)) { /* after every route table is registered */
         fprintf(stderr, "ragd: %s\n", err);
         return 2;
     }

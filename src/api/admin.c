@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "auth/auth.h"
 #include "store/store.h"
 
 static const struct seed_ops *seed;
@@ -48,7 +47,7 @@ static void seed_status(struct req *r)
 static void seed_run(struct req *r)
 {
     json_t *details = json_pack("{s:b}", "knowledge_base_available", seed != NULL);
-    auth_audit(r, "admin.seed_enhanced", "system", NULL, details);
+    api_audit(r, "admin.seed_enhanced", "system", NULL, details);
     json_decref(details);
     if (!seed) {
         http_error_json(r, 501, "NOT_IMPLEMENTED",
@@ -65,7 +64,7 @@ static void seed_run(struct req *r)
         http_store_error(r, rc);
         return;
     }
-    const struct user *u = auth_user(r);
+    const struct user *u = api_user(r);
     char *summary = json_dumps(result, JSON_COMPACT);
     store_kv_set("seed.last_run", summary ? summary : "{}");
     free(summary);

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include "api/api.h"
-#include "auth/auth.h"
 #include "billing/billing.h"
 #include "billing/plans.h"
 #include "core/error.h"
@@ -25,7 +24,7 @@ static void plans_list(struct req *r)
 static void subscription_get(struct req *r)
 {
     json_t *out;
-    int rc = billing_subscription(auth_user(r)->id, &out);
+    int rc = billing_subscription(api_user(r)->id, &out);
     if (rc) {
         http_store_error(r, rc);
         return;
@@ -36,7 +35,7 @@ static void subscription_get(struct req *r)
 static void subscription_put(struct req *r)
 {
     json_t *b = req_json(r);
-    const struct user *u = auth_user(r);
+    const struct user *u = api_user(r);
     json_t *out;
     int rc = billing_change_plan(u->id, jv_str(b, "plan_type", NULL),
                                  jv_str(b, "billing_cycle", NULL), u->id, "user", &out);
@@ -47,7 +46,7 @@ static void subscription_put(struct req *r)
     if (json_is_true(json_object_get(out, "changed"))) {
         json_t *d = json_pack("{s:O, s:O}", "plan_type", json_object_get(b, "plan_type"),
                               "proration", json_object_get(out, "proration"));
-        auth_audit(r, "billing.subscription_update", "user", u->id, d);
+        api_audit(r, "billing.subscription_update", "user", u->id, d);
         json_decref(d);
     }
     json_object_set_new(out, "message",
@@ -60,7 +59,7 @@ static void subscription_put(struct req *r)
 static void usage_get(struct req *r)
 {
     json_t *out;
-    int rc = billing_usage_summary(auth_user(r), &out);
+    int rc = billing_usage_summary(api_user(r), &out);
     if (rc) {
         http_store_error(r, rc);
         return;
@@ -72,7 +71,7 @@ static void quota_get(struct req *r)
 {
     const char *res = req_param(r, "resource_type");
     json_t *out;
-    int rc = billing_quota(auth_user(r), res, &out);
+    int rc = billing_quota(api_user(r), res, &out);
     if (rc == RAGD_EINVAL) {
         http_error(r, 400, "INVALID_RESOURCE_TYPE",
                    "Invalid resource type. Must be one of: messages, api_calls, "
@@ -93,7 +92,7 @@ static void history_get(struct req *r)
         req_query_int(r, "offset", 0, 0, 1LL << 40, &offset))
         return;
     json_t *out;
-    int rc = billing_history(auth_user(r)->id, limit, offset, &out);
+    int rc = billing_history(api_user(r)->id, limit, offset, &out);
     if (rc) {
         http_store_error(r, rc);
         return;
@@ -177,7 +176,7 @@ static void consume_answer(struct req *r)
     char msg_id[37];
     uuid4(msg_id);
     const char *sid = b ? jv_str(b, "session_id", NULL) : NULL;
-    billing_usage_extra(r, json_pack("{s:s?, s:s, s:I, s:I, s:b}", "session_id", sid,
+    api_quota_extra(r, json_pack("{s:s?, s:s, s:I, s:I, s:b}", "session_id", sid,
                                      "message_id", msg_id, "tokens_used",
                                      (json_int_t)(b ? jv_int(b, "tokens_used", 0) : 0),
                                      "processing_time_ms", (json_int_t)hold_ms, "rag_enabled",
@@ -189,10 +188,10 @@ static void consume(struct req *r)
 {
     json_t *b = req_json(r);
     const char *res = b ? jv_str(b, "resource", NULL) : NULL;
-    if (res && billing_reserve(r, res, b ? jv_int(b, "quantity", 1) : 1))
+    if (res && api_quota_reserve(r, res, b ? jv_int(b, "quantity", 1) : 1))
         return;
     const char *feature = b ? jv_str(b, "feature", NULL) : NULL;
-    if (feature && billing_daily_take(r, feature, 1))
+    if (feature && api_quota_daily(r, feature, 1))
         return;
     if (b && jv_int(b, "hold_ms", 0) > 0)
         http_defer(r, consume_answer);

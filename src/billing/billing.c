@@ -1,15 +1,13 @@
 #include "billing/billing.h"
-#include "cache/cache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "api/api.h"
-#include "auth/auth.h"
 #include "billing/period.h"
 #include "billing/plans.h"
+#include "cache/cache.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -24,7 +22,7 @@ static int64_t hold_ttl_ms = 15 * 60 * 1000;
 /* ---- caches (seed 001: subscription:{user_id} 1800 s, quota:{user_id}:{resource} 300 s) ----
  * Entries are checked on the way out (the right user, the current period, the current
  * plan), and dropped when what they show changes: plan changes forget the user
- * (store_user_forget), committed or released quota forgets the resources it touched. */
+ * (billing_forget), committed or released quota forgets the resources it touched. */
 
 static int sub_ttl_s = 1800, quota_ttl_s = 300;
 
@@ -35,9 +33,12 @@ static void quota_forget(const char *user_id, const char *resource)
     cache_del(key);
 }
 
-static void user_forget_all(const char *user_id)
+void billing_forget(const char *user_id)
 {
-    store_user_forget(user_id);
+    char key[64];
+    snprintf(key, sizeof key, "subscription:%.36s", user_id);
+    cache_del(key);
+    store_user_forget(user_id); /* the session shows the plan */
     for (int i = 0; i < RES_COUNT; i++)
         quota_forget(user_id, plan_resource_name((enum plan_resource)i));
 }
@@ -72,8 +73,6 @@ int billing_init(const char *data_dir, char *err, size_t errcap)
         if (prc)
             log_json(LOG_WARN, "expired quota holds not purged",
                      json_pack("{s:s}", "error", ragd_strerror(prc)));
-        http_set_guard(GUARD_QUOTA, billing_quota_guard);
-        api_set_plan_change_hook(billing_plan_hook);
     }
     return 0;
 }
@@ -260,7 +259,7 @@ static int sub_ensure(const char *user_id, struct subscription *s)
     }
     rc = end_tx(c, rc);
     if (!rc)
-        user_forget_all(user_id);
+        billing_forget(user_id);
     return rc;
 }
 
@@ -272,7 +271,15 @@ int billing_subscription(const char *user_id, json_t **out)
     json_t *j = cache_get_json(key);
     const char *uid = json_string_value(json_object_get(j, "user_id"));
     const char *end = json_string_value(json_object_get(j, "current_period_end"));
-    if (uid && end && !strcmp(uid, user_id) && strcmp(end, now) > 0) {
+    const char *cached_plan = json_string_value(json_object_get(j, "plan_type"));
+    struct user u;
+    int fresh = uid && end && cached_plan && !strcmp(uid, user_id) && strcmp(end, now) > 0;
+    if (fresh && !store_user_get(user_id, &u)) {
+        /* A plan changed outside billing (the CLI, an admin update) shows here first. */
+        fresh = !strcmp(u.subscription_plan, cached_plan);
+        store_user_clear(&u);
+    }
+    if (fresh) {
         *out = j;
         return 0;
     }
@@ -316,7 +323,7 @@ int billing_change_plan(const char *user_id, const char *plan, const char *cycle
     if ((rc = end_tx(c, rc)))
         return rc;
     if (changed)
-        user_forget_all(user_id);
+        billing_forget(user_id);
     json_t *pj = json_null();
     if (changed) {
         char a[32], b[32], d[32], e[32];
@@ -334,12 +341,35 @@ int billing_change_plan(const char *user_id, const char *plan, const char *cycle
     return 0;
 }
 
-int billing_plan_hook(struct req *r, const char *user_id, const char *plan)
+int billing_plan_change_locked(const char *user_id, const char *plan, const char *actor_id)
 {
-    const struct user *u = auth_user(r);
-    json_t *out = NULL;
-    int rc = billing_change_plan(user_id, plan, NULL, u ? u->id : NULL, "admin", &out);
-    json_decref(out);
+    const struct plan *np = plan_get(plan);
+    if (!np)
+        return RAGD_EINVAL;
+    char current[32];
+    int rc = store_user_plan_get(user_id, current);
+    if (rc)
+        return rc;
+    struct subscription s;
+    rc = store_sub_active(user_id, &s);
+    if (rc == RAGD_ENOTFOUND)
+        rc = sub_create(user_id, current, &s);
+    if (rc)
+        return rc;
+    enum billing_cycle cyc = CYCLE_MONTHLY;
+    period_cycle_parse(s.billing_cycle, &cyc);
+    struct proration pro;
+    if (strcmp(s.plan_type, current) && plan_get(current) && strcmp(current, np->type)) {
+        /* users.subscription_plan was changed behind billing's back: follow it first. */
+        if ((rc = sub_change(&s, plan_get(current), cyc, NULL, "sync", &pro)))
+            return rc;
+    }
+    if (strcmp(s.plan_type, np->type))
+        rc = sub_change(&s, np, cyc, actor_id, "admin", &pro);
+    else if (strcmp(current, np->type))
+        rc = store_user_plan_set(user_id, np->type);
+    if (!rc)
+        billing_forget(user_id);
     return rc;
 }
 
@@ -503,16 +533,16 @@ struct hold_item {
     char name[PLAN_NAME_MAX];
     char period[11];
     int64_t qty;
-    int monthly;                 /* a plan resource: a usage record is written on commit */
-    int64_t start_ms, end_ms;    /* its period */
+    int monthly;              /* a plan resource: a usage record is written on commit */
+    int64_t start_ms, end_ms; /* its period */
 };
 
-struct hold {
+struct billing_hold {
     char id[37], user_id[37];
     struct hold_item items[MAX_ITEMS];
     int n;
     json_t *extra;
-    int manual, done;
+    int done;
 };
 
 /* What one reservation asks for. */
@@ -522,42 +552,25 @@ struct want {
     int monthly;
 };
 
-static void hold_release(struct hold *h);
-
-static void hold_free(void *p)
+struct billing_hold *billing_hold_new(const char *user_id)
 {
-    struct hold *h = p;
-    hold_release(h);
+    RAGD_ASSERT(user_id != NULL);
+    struct billing_hold *h = xcalloc(1, sizeof *h);
+    uuid4(h->id);
+    snprintf(h->user_id, sizeof h->user_id, "%s", user_id);
+    return h;
+}
+
+void billing_hold_free(struct billing_hold *h)
+{
+    if (!h)
+        return;
+    billing_release(h);
     json_decref(h->extra);
     free(h);
 }
 
-static void on_reply(struct req *r, int status, void *arg)
-{
-    (void)arg;
-    struct hold *h = req_slot(r, SLOT_QUOTA);
-    if (!h || h->done || h->manual)
-        return;
-    if (status < 400)
-        billing_commit(r);
-    else
-        billing_release(r);
-}
-
-static struct hold *hold_of(struct req *r, const struct user *u)
-{
-    struct hold *h = req_slot(r, SLOT_QUOTA);
-    if (!h) {
-        h = xcalloc(1, sizeof *h);
-        uuid4(h->id);
-        snprintf(h->user_id, sizeof h->user_id, "%s", u->id);
-        req_set_slot(r, SLOT_QUOTA, h, hold_free);
-        req_on_reply(r, on_reply, NULL);
-    }
-    return h;
-}
-
-static int held_already(const struct hold *h, const char *name)
+static int held_already(const struct billing_hold *h, const char *name)
 {
     for (int i = 0; i < h->n; i++)
         if (!strcmp(h->items[i].name, name))
@@ -566,7 +579,7 @@ static int held_already(const struct hold *h, const char *name)
 }
 
 /* Adds qty to the in-memory copy of the hold (what commit will record). */
-static void note_item(struct hold *h, const struct want *w, const char *period,
+static void note_item(struct billing_hold *h, const struct want *w, const char *period,
                       const struct period *per)
 {
     for (int i = 0; i < h->n; i++)
@@ -574,8 +587,7 @@ static void note_item(struct hold *h, const struct want *w, const char *period,
             h->items[i].qty += w->qty;
             return;
         }
-    if (h->n == MAX_ITEMS)
-        panic("too many quota items on one request"); /* take() checks before reserving */
+    RAGD_ASSERT(h->n < MAX_ITEMS); /* take() checks before reserving */
     struct hold_item *it = &h->items[h->n++];
     snprintf(it->name, sizeof it->name, "%s", w->name);
     snprintf(it->period, sizeof it->period, "%s", period);
@@ -585,14 +597,11 @@ static void note_item(struct hold *h, const struct want *w, const char *period,
     it->end_ms = per->end_ms;
 }
 
-struct refusal {
-    int index;          /* the want that did not fit */
-    int64_t used;       /* committed + held */
-};
-
 /* Checks every want against its limit and writes the holds, all in one transaction.
- * Returns 0, RAGD_ELIMIT with *ref filled, or a store error. */
-static int reserve(struct hold *h, const struct want *w, int n, int bypass, struct refusal *ref)
+ * Returns 0, RAGD_ELIMIT with *index / *used of the want that did not fit, or a store
+ * error. */
+static int reserve(struct billing_hold *h, const struct want *w, int n, int bypass, int *index,
+                   int64_t *used_out)
 {
     int64_t now = time_now_ms();
     struct period month, day;
@@ -617,8 +626,8 @@ static int reserve(struct hold *h, const struct want *w, int n, int bypass, stru
                 break;
             int64_t have = used + held;
             if (w[i].qty > w[i].limit - have || (w[i].qty == 0 && have >= w[i].limit)) {
-                ref->index = i;
-                ref->used = have;
+                *index = i;
+                *used_out = have;
                 rc = RAGD_ELIMIT;
                 break;
             }
@@ -634,97 +643,15 @@ static int reserve(struct hold *h, const struct want *w, int n, int bypass, stru
     return 0;
 }
 
-/* "mcqs_per_day" -> "MCQ", "pdf_uploads" -> "PDF_UPLOAD", "daily_tokens" -> "TOKEN". */
-static void feature_code(const char *name, char *out, size_t cap)
+static int take(struct billing_hold *h, const struct user *u, struct want *w, int n,
+                struct billing_refusal *ref)
 {
-    char base[PLAN_NAME_MAX];
-    if (!strcmp(name, "daily_tokens"))
-        snprintf(base, sizeof base, "token");
-    else if (!strcmp(name, "daily_requests"))
-        snprintf(base, sizeof base, "request");
-    else {
-        snprintf(base, sizeof base, "%s", name);
-        size_t n = strlen(base);
-        if (n > 8 && !strcmp(base + n - 8, "_per_day"))
-            base[n -= 8] = '\0';
-        if (n > 1 && base[n - 1] == 's')
-            base[--n] = '\0';
-    }
-    size_t i = 0;
-    for (; base[i] && i + 1 < cap; i++)
-        out[i] = (char)(base[i] >= 'a' && base[i] <= 'z' ? base[i] - 32 : base[i]);
-    out[i] = '\0';
-}
-
-static void set_retry_after(struct req *r, int64_t until_ms)
-{
-    int64_t s = (until_ms - time_now_ms() + 999) / 1000;
-    char buf[24];
-    snprintf(buf, sizeof buf, "%lld", (long long)(s < 1 ? 1 : s));
-    http_header(r, "Retry-After", buf);
-}
-
-/* "mcqs_per_day" -> "MCQ", "pdf_uploads" -> "PDF upload": words of up to three letters are
- * taken for acronyms. */
-static void feature_label(const char *code, char *out, size_t cap)
-{
-    size_t i = 0, word = 0;
-    for (; code[i] && i + 1 < cap; i++) {
-        if (code[i] == '_') {
-            out[i] = ' ';
-            word = i + 1;
-            continue;
-        }
-        size_t wl = strcspn(code + word, "_");
-        out[i] = (char)(wl <= 3 || code[i] < 'A' || code[i] > 'Z' ? code[i] : code[i] + 32);
-    }
-    out[i] = '\0';
-}
-
-static void refuse_daily(struct req *r, const struct plan *p, const struct want *w, int64_t used)
-{
-    char code[PLAN_NAME_MAX + 32], feature[PLAN_NAME_MAX], label[PLAN_NAME_MAX], reset[32];
-    char msg[256];
-    feature_code(w->name, feature, sizeof feature);
-    feature_label(feature, label, sizeof label);
-    snprintf(code, sizeof code, "%s_LIMIT_EXCEEDED", feature);
-    struct period day;
-    period_day(time_now_ms(), &day);
-    snprintf(msg, sizeof msg, "You've reached your daily %s limit of %lld.", label,
-             (long long)w->limit);
-    set_retry_after(r, day.end_ms);
-    http_error_json(r, 429, code,
-                    json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}", "error",
-                              "Daily limit exceeded", "message", msg, "feature", w->name,
-                              "limit", (json_int_t)w->limit, "used", (json_int_t)used,
-                              "reset_at", time_iso(day.end_ms, reset), "plan_type", p->type,
-                              "action", "upgrade", "upgrade_url", "/billing/plans"));
-}
-
-static void refuse_quota(struct req *r, const struct plan *p, const struct want *w, int64_t used)
-{
-    struct period month;
-    period_month(time_now_ms(), &month);
-    set_retry_after(r, month.end_ms);
-    char reset[32];
-    http_error_json(r, 429, "QUOTA_EXCEEDED",
-                    json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}", "error",
-                              "Quota exceeded", "resource", w->name, "current_usage",
-                              (json_int_t)used, "limit", (json_int_t)w->limit, "upgrade_to",
-                              plan_upgrade_to(p->type), "upgrade_url", "/billing/plans",
-                              "plan_type", p->type, "reset_at", time_iso(month.end_ms, reset)));
-}
-
-static int take(struct req *r, struct want *w, int n)
-{
-    const struct user *u = auth_user(r);
+    RAGD_ASSERT(!strcmp(h->user_id, u->id));
     const struct plan *p = plan_for(u->subscription_plan);
-    struct hold *h = hold_of(r, u);
     if (h->done) {
         log_json(LOG_ERROR, "quota reserved after the request's holds were settled",
-                 json_pack("{s:s}", "request_id", req_id(r)));
-        http_error(r, 500, "INTERNAL_ERROR", "Internal server error");
-        return -1;
+                 json_pack("{s:s}", "hold_id", h->id));
+        return RAGD_ECONFLICT;
     }
     /* A request pays one daily request however many resources it reserves. */
     int m = 0;
@@ -736,44 +663,51 @@ static int take(struct req *r, struct want *w, int n)
         fresh += w[i].qty > 0 && !held_already(h, w[i].name);
     if (h->n + fresh > MAX_ITEMS) {
         log_json(LOG_ERROR, "too many quota counters on one request",
-                 json_pack("{s:s, s:i}", "request_id", req_id(r), "max", MAX_ITEMS));
-        http_error(r, 500, "INTERNAL_ERROR", "Internal server error");
-        return -1;
+                 json_pack("{s:s, s:i}", "hold_id", h->id, "max", MAX_ITEMS));
+        return RAGD_ERANGE;
     }
-    struct refusal ref = {0, 0};
-    int rc = reserve(h, w, m, u->is_superuser || !enforce, &ref);
+    int index = 0;
+    int64_t used = 0;
+    int rc = reserve(h, w, m, u->is_superuser || !enforce, &index, &used);
     if (!rc)
         return 0;
     if (rc == RAGD_ELIMIT) {
-        metrics_reject("quota");
-        if (w[ref.index].monthly)
-            refuse_quota(r, p, &w[ref.index], ref.used);
+        const struct want *x = &w[index];
+        struct period per;
+        if (x->monthly)
+            period_month(time_now_ms(), &per);
         else
-            refuse_daily(r, p, &w[ref.index], ref.used);
+            period_day(time_now_ms(), &per);
+        memset(ref, 0, sizeof *ref);
+        ref->monthly = x->monthly;
+        snprintf(ref->name, sizeof ref->name, "%s", x->name);
+        snprintf(ref->plan_type, sizeof ref->plan_type, "%s", p->type);
+        ref->upgrade_to = plan_upgrade_to(p->type);
+        ref->used = used;
+        ref->limit = x->limit;
+        ref->reset_ms = per.end_ms;
+        metrics_reject("quota");
         log_json(LOG_INFO, "quota refused",
-                 json_pack("{s:s, s:s, s:I, s:I, s:s}", "user_id", u->id, "name",
-                           w[ref.index].name, "used", (json_int_t)ref.used, "limit",
-                           (json_int_t)w[ref.index].limit, "request_id", req_id(r)));
-        return -1;
+                 json_pack("{s:s, s:s, s:I, s:I}", "user_id", u->id, "name", x->name, "used",
+                           (json_int_t)used, "limit", (json_int_t)x->limit));
+        return rc;
     }
     log_json(LOG_ERROR, "quota reservation failed",
-             json_pack("{s:s, s:s}", "error", ragd_strerror(rc), "request_id", req_id(r)));
-    http_store_error(r, rc == RAGD_EUNAVAIL ? rc : RAGD_EUNAVAIL);
-    return -1;
+             json_pack("{s:s, s:s}", "error", ragd_strerror(rc), "hold_id", h->id));
+    return rc;
 }
 
-int billing_reserve(struct req *r, const char *resource, int64_t quantity)
+int billing_reserve(struct billing_hold *h, const struct user *u, const char *resource,
+                    int64_t quantity, struct billing_refusal *ref)
 {
     int ri = plan_resource_index(resource);
     if (ri < 0 || quantity < 1) {
         log_json(LOG_ERROR, "bad quota reservation",
-                 json_pack("{s:s, s:I, s:s}", "resource", resource ? resource : "(null)",
-                           "quantity", (json_int_t)quantity, "path", req_path(r)));
-        http_error(r, 500, "INTERNAL_ERROR", "Internal server error");
-        return -1;
+                 json_pack("{s:s, s:I}", "resource", resource ? resource : "(null)", "quantity",
+                           (json_int_t)quantity));
+        return RAGD_EINVAL;
     }
-    const struct user *u = auth_user(r);
-    if (!enabled || !u)
+    if (!enabled)
         return 0;
     const struct plan *p = plan_for(u->subscription_plan);
     struct want w[3];
@@ -783,10 +717,11 @@ int billing_reserve(struct req *r, const char *resource, int64_t quantity)
     if (ri == RES_MESSAGES || ri == RES_API_CALLS)
         w[n++] = (struct want){"daily_requests", 1, plan_daily_limit(p, "daily_requests"), 0};
     w[n++] = (struct want){plan_resource_name((enum plan_resource)ri), quantity, p->limits[ri], 1};
-    return take(r, w, n);
+    return take(h, u, w, n, ref);
 }
 
-int billing_daily_take(struct req *r, const char *name, int64_t quantity)
+int billing_daily_take(struct billing_hold *h, const struct user *u, const char *name,
+                       int64_t quantity, struct billing_refusal *ref)
 {
     size_t len = name ? strlen(name) : 0;
     int ok = len > 0 && len < PLAN_NAME_MAX && quantity >= 1 && plan_resource_index(name) < 0;
@@ -795,47 +730,31 @@ int billing_daily_take(struct req *r, const char *name, int64_t quantity)
              name[i] == '_';
     if (!ok) {
         log_json(LOG_ERROR, "bad daily limit name",
-                 json_pack("{s:s, s:s}", "name", name ? name : "(null)", "path", req_path(r)));
-        http_error(r, 500, "INTERNAL_ERROR", "Internal server error");
-        return -1;
+                 json_pack("{s:s}", "name", name ? name : "(null)"));
+        return RAGD_EINVAL;
     }
-    const struct user *u = auth_user(r);
-    if (!enabled || !u)
+    if (!enabled)
         return 0;
     const struct plan *p = plan_for(u->subscription_plan);
     struct want w = {name, quantity, plan_daily_limit(p, name), 0};
-    return take(r, &w, 1);
+    return take(h, u, &w, 1, ref);
 }
 
-void billing_usage_extra(struct req *r, json_t *extra)
+void billing_usage_extra(struct billing_hold *h, json_t *extra)
 {
-    struct hold *h = req_slot(r, SLOT_QUOTA);
-    if (!h) {
-        json_decref(extra);
-        return;
-    }
     json_decref(h->extra);
     h->extra = extra;
 }
 
-void billing_hold_manual(struct req *r)
-{
-    struct hold *h = req_slot(r, SLOT_QUOTA);
-    if (h)
-        h->manual = 1;
-}
-
 /* Drops the cached quotas of the monthly resources the hold touched. */
-static void hold_forget(const struct hold *h)
+static void hold_forget(const struct billing_hold *h)
 {
     for (int i = 0; i < h->n; i++)
         if (h->items[i].monthly)
             quota_forget(h->user_id, h->items[i].name);
 }
 
-/* Records the hold's items (counters, usage records, daily tokens) and drops its rows, in
- * one transaction. request_id is for the log. */
-static int hold_commit(struct hold *h, const char *request_id)
+int billing_commit(struct billing_hold *h)
 {
     if (h->done)
         return 0;
@@ -868,8 +787,7 @@ static int hold_commit(struct hold *h, const char *request_id)
     if (rc) {
         /* The response is already decided; the hold stays until it expires. */
         log_json(LOG_ERROR, "usage not recorded",
-                 json_pack("{s:s, s:s, s:s}", "hold_id", h->id, "error", ragd_strerror(rc),
-                           "request_id", request_id ? request_id : ""));
+                 json_pack("{s:s, s:s}", "hold_id", h->id, "error", ragd_strerror(rc)));
         return rc;
     }
     h->done = 1;
@@ -877,7 +795,7 @@ static int hold_commit(struct hold *h, const char *request_id)
     return 0;
 }
 
-static void hold_release(struct hold *h)
+void billing_release(struct billing_hold *h)
 {
     if (h->done)
         return;
@@ -889,24 +807,4 @@ static void hold_release(struct hold *h)
             log_json(LOG_WARN, "quota hold not released (it will expire)",
                      json_pack("{s:s, s:s}", "hold_id", h->id, "error", ragd_strerror(rc)));
     }
-}
-
-int billing_commit(struct req *r)
-{
-    struct hold *h = req_slot(r, SLOT_QUOTA);
-    return h ? hold_commit(h, req_id(r)) : 0;
-}
-
-void billing_release(struct req *r)
-{
-    struct hold *h = req_slot(r, SLOT_QUOTA);
-    if (h)
-        hold_release(h);
-}
-
-int billing_quota_guard(struct req *r, const struct route *rt)
-{
-    if (!rt->quota || !auth_user(r))
-        return 0;
-    return billing_reserve(r, rt->quota, 1);
 }

@@ -216,8 +216,6 @@ void store_user_forget(const char *id)
     char key[64];
     session_key(id, key);
     cache_del(key);
-    snprintf(key, sizeof key, "subscription:%.36s", id); /* follows the user's plan */
-    cache_del(key);
 }
 
 static int session_get(const char *id, struct user *u)
@@ -280,23 +278,24 @@ int store_user_get(const char *id, struct user *out)
     return rc;
 }
 
+int store_user_load(const char *id, struct user *out)
+{
+    return user_get("SELECT " USER_COLS " FROM users WHERE id = ?", id, out);
+}
+
 int store_user_get_by_email(const char *email, struct user *out)
 {
     return user_get("SELECT " USER_COLS " FROM users WHERE email = lower(?)", email, out);
 }
 
-int store_user_update(const char *id, json_t *patch)
+static int user_update(db_conn_t *c, const char *id, json_t *patch)
 {
-    db_conn_t *c = db_conn();
     char ts[32];
     time_iso(time_now_ms(), ts);
     const char *key;
     json_t *v;
-    int rc = db_begin(c);
-    if (rc)
-        return rc;
     int64_t changed = 0;
-    rc = db_exec(c, &changed, "UPDATE users SET updated_at = ? WHERE id = ?", "ss", ts, id);
+    int rc = db_exec(c, &changed, "UPDATE users SET updated_at = ? WHERE id = ?", "ss", ts, id);
     if (!rc && !changed)
         rc = RAGD_ENOTFOUND;
     json_object_foreach(patch, key, v) {
@@ -328,7 +327,27 @@ int store_user_update(const char *id, json_t *patch)
         } else
             rc = RAGD_EINVAL;
     }
-    if (rc) {
+    return rc;
+}
+
+int store_user_update_locked(const char *id, json_t *patch)
+{
+    db_conn_t *c = db_conn();
+    if (!c)
+        return RAGD_EUNAVAIL;
+    store_user_forget(id);
+    return user_update(c, id, patch);
+}
+
+int store_user_update(const char *id, json_t *patch)
+{
+    db_conn_t *c = db_conn();
+    if (!c)
+        return RAGD_EUNAVAIL;
+    int rc = db_begin(c);
+    if (rc)
+        return rc;
+    if ((rc = user_update(c, id, patch))) {
         db_rollback(c);
         return rc;
     }
@@ -344,25 +363,15 @@ int store_user_delete(const char *id)
     return rc ? rc : changed ? 0 : RAGD_ENOTFOUND;
 }
 
-json_t *store_user_json(const struct user *u)
+void store_user_list_free(struct user *items, int n)
 {
-    json_error_t je;
-    json_t *prefs = json_loads(u->preferences ? u->preferences : "{}", 0, &je);
-    return json_pack("{s:s, s:s, s:o, s:b, s:b, s:b, s:s, s:o, s:o, s:s, s:o, s:o}", "id", u->id,
-                     "email", u->email, "username",
-                     u->username[0] ? json_string(u->username) : json_null(), "is_active",
-                     u->is_active, "is_verified", u->is_verified, "is_superuser",
-                     u->is_superuser, "subscription_plan", u->subscription_plan,
-                     "organization_id",
-                     u->organization_id[0] ? json_string(u->organization_id) : json_null(),
-                     "preferences", prefs ? prefs : json_object(), "created_at", u->created_at,
-                     "updated_at", u->updated_at[0] ? json_string(u->updated_at) : json_null(),
-                     "last_login_at",
-                     u->last_login_at[0] ? json_string(u->last_login_at) : json_null());
+    for (int i = 0; i < n; i++)
+        store_user_clear(&items[i]);
+    free(items);
 }
 
-int store_user_list(const struct user_filter *f, int64_t limit, int64_t offset, json_t **items,
-                    int64_t *total)
+int store_user_list(const struct user_filter *f, int64_t limit, int64_t offset,
+                    struct user **items, int *n, int64_t *total)
 {
     db_conn_t *c = db_conn();
     char *like = f->email_like ? xasprintf("%%%s%%", f->email_like) : NULL;
@@ -381,12 +390,16 @@ int store_user_list(const struct user_filter *f, int64_t limit, int64_t offset, 
     free(like);
     if (rc)
         return rc;
-    *items = json_array();
+    int cap = 16;
+    *items = xcalloc((size_t)cap, sizeof **items);
+    *n = 0;
     while (db_rows_next(r) == 1) {
-        struct user u;
-        user_from_row(r, &u);
-        json_array_append_new(*items, store_user_json(&u));
-        store_user_clear(&u);
+        if (*n == cap) {
+            cap *= 2;
+            *items = xrealloc(*items, (size_t)cap * sizeof **items);
+        }
+        user_from_row(r, &(*items)[(*n)++]);
+        (*items)[*n - 1].hashed_password[0] = 0;
     }
     db_rows_free(r);
     return 0;

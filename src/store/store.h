@@ -54,17 +54,23 @@ int store_user_create(struct user *u);
  * password reads by e-mail). Every store function that changes a user forgets its cache
  * entry. */
 int store_user_get(const char *id, struct user *out);
-/* Drops the user's session and subscription cache entries (after changing the users row
- * outside this file, or the user's subscription). */
+/* Drops the user's session cache entry (after changing the users row outside this file).
+ * Other modules' caches of the user are theirs to drop (billing_forget). */
 void store_user_forget(const char *id);
 /* Reads the cache TTL settings; call once at start. */
 void store_cache_init(void);
 int store_user_get_by_email(const char *email, struct user *out);
+/* The user by id straight from the table, password hash included (inside a transaction:
+ * what the transaction sees). */
+int store_user_load(const char *id, struct user *out);
 
 /* Changes the columns present in patch (keys: username, preferences (object), is_active,
  * is_verified, is_superuser, subscription_plan, organization_id, hashed_password) and
  * updated_at. Unknown keys are RAGD_EINVAL (callers validate first). */
 int store_user_update(const char *id, json_t *patch);
+/* The same inside the caller's transaction (no BEGIN/COMMIT of its own; the caller rolls
+ * back on error). */
+int store_user_update_locked(const char *id, json_t *patch);
 int store_user_delete(const char *id);
 
 struct user_filter {
@@ -72,13 +78,11 @@ struct user_filter {
     const char *plan;       /* exact; NULL = any */
     int is_active;          /* -1 = any */
 };
-/* A page of users as a JSON array of public user objects (store_user_json) and the total
- * count matching the filter. *items is a new reference. */
-int store_user_list(const struct user_filter *f, int64_t limit, int64_t offset, json_t **items,
-                    int64_t *total);
-
-/* The public JSON view of a user (never includes the password hash). New reference. */
-json_t *store_user_json(const struct user *u);
+/* A page of users (*n of them, password hashes left empty) and the total count matching
+ * the filter. The caller frees *items with store_user_list_free. */
+int store_user_list(const struct user_filter *f, int64_t limit, int64_t offset,
+                    struct user **items, int *n, int64_t *total);
+void store_user_list_free(struct user *items, int n);
 
 /* Login bookkeeping. login_ok resets the failure count and sets last_login_at;
  * login_failed increments it and, at lock_after failures, sets locked_until = now +
