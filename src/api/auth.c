@@ -43,9 +43,11 @@ static void refused(struct req *r, int rc, const struct auth_refusal *ref)
         throttled(r, "ACCOUNT_LOCKED", ref->retry_after_ms,
                   "Account temporarily locked after repeated failed logins");
         break;
-    case AUTH_FAIL_THROTTLED:
-        throttled(r, "TOO_MANY_LOGIN_ATTEMPTS", ref->retry_after_ms,
-                  "Too many failed login attempts; try again later");
+    case AUTH_FAIL_ACCOUNT_CAP:
+        metrics_reject("registration_cap");
+        http_error(r, 429, "TOO_MANY_ACCOUNTS",
+                   "Too many accounts were created from your network today; try again "
+                   "tomorrow");
         break;
     case AUTH_FAIL_INACTIVE:
         http_error(r, 403, "USER_INACTIVE", "User account is deactivated");
@@ -71,6 +73,45 @@ static void refused(struct req *r, int rc, const struct auth_refusal *ref)
     }
 }
 
+/* Admits one request of action a (auth_admit) and, for the hashing actions, takes a
+ * hashing slot. Returns 0, or answers (429 with Retry-After, 503 AUTH_BUSY) and returns
+ * non-zero. */
+static int admit(struct req *r, enum auth_action a)
+{
+    struct auth_refusal ref;
+    if (auth_admit(a, req_ip(r), &ref)) {
+        static const char *const codes[] = {"TOO_MANY_LOGIN_ATTEMPTS", "TOO_MANY_REGISTRATIONS",
+                                            "TOO_MANY_REFRESHES"};
+        static const char *const details[] = {
+            "Too many failed login attempts; try again later",
+            "Too many registrations; try again later",
+            "Too many token refreshes; try again later",
+        };
+        throttled(r, codes[a], ref.retry_after_ms, details[a]);
+        return 1;
+    }
+    if (a == AUTH_ACT_REFRESH) return 0;
+    if (auth_work_begin()) {
+        /* Every hashing slot is busy: refuse now rather than queue behind the flood. */
+        auth_admit_undo(a, req_ip(r));
+        metrics_reject("auth_busy");
+        http_header(r, "Retry-After", "1");
+        http_error(r, 503, "AUTH_BUSY", "Too many logins and registrations in progress; retry");
+        return 1;
+    }
+    return 0;
+}
+
+/* Queues fn for a request admitted with a hashing slot; gives the slot back if the worker
+ * queue refused it (http_defer answered 503). */
+static void defer_hashing(struct req *r, enum auth_action a, void (*fn)(struct req *r))
+{
+    if (http_defer(r, fn)) {
+        auth_admit_undo(a, req_ip(r));
+        auth_work_end();
+    }
+}
+
 /* ---- register ---- */
 
 static void do_register(struct req *r)
@@ -80,7 +121,8 @@ static void do_register(struct req *r)
     struct auth_tokens t;
     struct auth_refusal ref;
     int rc = auth_register(jv_str(b, "email", ""), jv_str(b, "password", ""),
-                           jv_str(b, "username", NULL), &u, &t, &ref);
+                           jv_str(b, "username", NULL), req_ip(r), &u, &t, &ref);
+    auth_work_end();
     if (rc) {
         store_user_clear(&u);
         refused(r, rc, &ref);
@@ -114,16 +156,19 @@ static void register_handler(struct req *r)
             api_invalid(r, "username", "field 'username' contains control characters");
             return;
         }
+    /* Admission first: answering EMAIL_TAKEN is paid for like a registration, so the
+     * registration rate limits also bound how fast addresses can be probed. */
+    if (admit(r, AUTH_ACT_REGISTER)) return;
     int taken = auth_email_registered(email);
-    if (taken < 0) {
-        http_store_error(r, taken);
-        return;
-    }
     if (taken) {
-        http_error(r, 409, "EMAIL_TAKEN", "Email already registered");
+        auth_work_end();
+        if (taken < 0)
+            http_store_error(r, taken);
+        else
+            http_error(r, 409, "EMAIL_TAKEN", "Email already registered");
         return;
     }
-    http_defer(r, do_register);
+    defer_hashing(r, AUTH_ACT_REGISTER, do_register);
 }
 
 /* ---- login ---- */
@@ -141,6 +186,7 @@ static void do_login(struct req *r)
     struct auth_tokens t;
     struct auth_refusal ref;
     int rc = auth_login(login_email(b), jv_str(b, "password", ""), req_ip(r), &u, &t, &ref);
+    auth_work_end();
     if (rc) {
         refused(r, rc, &ref);
         return;
@@ -159,19 +205,16 @@ static void login_handler(struct req *r)
         api_invalid(r, "email", "field 'email' is required");
         return;
     }
-    struct auth_refusal ref;
-    int rc = auth_login_admit(req_ip(r), &ref);
-    if (rc) {
-        refused(r, rc, &ref);
-        return;
-    }
-    http_defer(r, do_login);
+    /* The attempt is taken before the work is queued: a flood is refused here. */
+    if (admit(r, AUTH_ACT_LOGIN)) return;
+    defer_hashing(r, AUTH_ACT_LOGIN, do_login);
 }
 
 /* ---- refresh, logout, me ---- */
 
 static void refresh_handler(struct req *r)
 {
+    if (admit(r, AUTH_ACT_REFRESH)) return;
     struct auth_tokens t;
     struct auth_refusal ref;
     int rc = auth_refresh(jv_str(req_json(r), "refresh_token", ""), &t, &ref);

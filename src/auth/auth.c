@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,13 +19,25 @@
 #include "core/mem.h"
 #include "core/util.h"
 #include "limits/limiter.h"
+#include "limits/limits.h"
 #include "store/apikeys.h"
 
 static unsigned char secret[128];
 static size_t secret_len;
 static int64_t access_ttl_s, refresh_ttl_s;
 static int bcrypt_rounds;
-static int64_t login_ip_limit, login_ip_window_ms, lock_after, lock_ms;
+static int64_t login_ip_limit, login_ip_window_ms;
+static struct login_policy lockout;
+static int accounts_per_ip_day;
+
+/* A calls-per-period budget read from the environment. */
+struct budget {
+    int64_t calls, period_s;
+};
+static struct budget register_ip, register_all, refresh_ip, refresh_all;
+
+static atomic_int work_busy;
+static int work_slots = 1;
 
 /* ---- configuration ---- */
 
@@ -106,8 +119,29 @@ int auth_init(const char *data_dir, int secret_in_db, char *err, size_t errcap)
     bcrypt_rounds = (int)config_int("BCRYPT_ROUNDS", 12, 4, 31);
     login_ip_limit = config_int("LOGIN_MAX_ATTEMPTS_PER_IP", 5, 1, 1000000);
     login_ip_window_ms = config_int("LOGIN_ATTEMPT_WINDOW_MINUTES", 15, 1, 1440) * 60000;
-    lock_after = config_int("ACCOUNT_LOCKOUT_THRESHOLD", 10, 1, 1000000);
-    lock_ms = config_int("ACCOUNT_LOCKOUT_MINUTES", 15, 1, 10080) * 60000;
+    lockout.lock_after = (int)config_int("ACCOUNT_LOCKOUT_THRESHOLD", 10, 1, 1000000);
+    lockout.lock_ms = config_int("ACCOUNT_LOCKOUT_MINUTES", 15, 1, 10080) * 60000;
+    lockout.lock_max_ms = config_int("ACCOUNT_LOCKOUT_MAX_MINUTES", 1440, 1, 525600) * 60000;
+    if (lockout.lock_max_ms < lockout.lock_ms) lockout.lock_max_ms = lockout.lock_ms;
+    lockout.bypass_ms = 30000;
+    accounts_per_ip_day = (int)config_int("REGISTRATIONS_PER_IP_PER_DAY", 20, 0, 1000000);
+    static const struct {
+        const char *var, *def;
+        struct budget *b;
+    } budgets[] = {
+        {"REGISTER_RATE_LIMIT_PER_IP", "10/3600", &register_ip},
+        {"REGISTER_RATE_LIMIT_GLOBAL", "100/60", &register_all},
+        {"REFRESH_RATE_LIMIT_PER_IP", "60/60", &refresh_ip},
+        {"REFRESH_RATE_LIMIT_GLOBAL", "1200/60", &refresh_all},
+    };
+    for (size_t i = 0; i < sizeof budgets / sizeof budgets[0]; i++) {
+        const char *v = config_str(budgets[i].var, budgets[i].def);
+        if (limits_parse(v, &budgets[i].b->calls, &budgets[i].b->period_s)) {
+            snprintf(err, errcap, "%s must be CALLS/SECONDS (e.g. 10/3600), got '%s'",
+                     budgets[i].var, v);
+            return RAGD_EINVAL;
+        }
+    }
     return load_secret(data_dir, secret_in_db, err, errcap);
 }
 
@@ -147,9 +181,12 @@ static int issue(const char *user_id, char fam[37], struct auth_tokens *t)
     if (!fam[0]) uuid4(fam);
     rand_bytes(raw, sizeof raw);
     b64url_encode(raw, sizeof raw, t->refresh_token);
-    json_t *claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "sub", user_id, "user_id",
-                               user_id, "type", "access", "iat", (json_int_t)(now / 1000), "exp",
-                               (json_int_t)(now / 1000 + access_ttl_s), "jti", jti, "fam", fam);
+    /* iat_ms: the issue time to the millisecond, for the not-before watermark of a logout
+     * from every session (a token issued in the same second after it stays valid). */
+    json_t *claims =
+        json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s}", "sub", user_id, "user_id", user_id,
+                  "type", "access", "iat", (json_int_t)(now / 1000), "iat_ms", (json_int_t)now,
+                  "exp", (json_int_t)(now / 1000 + access_ttl_s), "jti", jti, "fam", fam);
     t->access_token = jwt_sign(claims, secret, secret_len);
     json_decref(claims);
     if (!t->access_token) return RAGD_EIO;
@@ -195,6 +232,8 @@ static enum jwt_status access_claims(const char *token, struct auth_claims *c)
     copy_str(c->jti, sizeof c->jti, json_object_get(j, "jti"));
     copy_str(c->family_id, sizeof c->family_id, json_object_get(j, "fam"));
     c->iat = (int64_t)json_number_value(json_object_get(j, "iat"));
+    json_t *ms = json_object_get(j, "iat_ms");
+    c->issued_ms = json_is_integer(ms) ? json_integer_value(ms) : c->iat * 1000;
     c->exp = (int64_t)json_number_value(json_object_get(j, "exp"));
     json_decref(j);
     return JWT_OK;
@@ -232,6 +271,12 @@ int auth_authenticate(const char *credential, struct auth_identity *out, struct 
         refuse(ref, AUTH_FAIL_USER_GONE, 0);
         return RAGD_EPERM;
     }
+    if (!rc && !out->via_api_key && out->claims.issued_ms < out->user.tokens_valid_after) {
+        /* Issued before a logout from every session. */
+        store_user_clear(&out->user);
+        refuse(ref, AUTH_FAIL_TOKEN_REVOKED, 0);
+        return RAGD_EPERM;
+    }
     return rc;
 }
 
@@ -245,8 +290,17 @@ int auth_email_registered(const char *email)
     return rc == RAGD_ENOTFOUND ? 0 : rc ? rc : 1;
 }
 
-int auth_register(const char *email, const char *password, const char *username, struct user *u,
-                  struct auth_tokens *t, struct auth_refusal *ref)
+/* The client tag accounts are counted by: a hash of the address, not the address. */
+static void origin_of(const char *ip, char out[33])
+{
+    char h[65];
+    sha256_hex(ip, strlen(ip), h);
+    memcpy(out, h, 32);
+    out[32] = 0;
+}
+
+int auth_register(const char *email, const char *password, const char *username, const char *ip,
+                  struct user *u, struct auth_tokens *t, struct auth_refusal *ref)
 {
     memset(u, 0, sizeof *u);
     memset(t, 0, sizeof *t);
@@ -258,8 +312,16 @@ int auth_register(const char *email, const char *password, const char *username,
     snprintf(u->subscription_plan, sizeof u->subscription_plan, "free");
     int rc = password_hash(password, bcrypt_rounds, u->hashed_password, sizeof u->hashed_password);
     if (rc) return rc;
-    rc = store_user_create(u);
+    char origin[33];
+    origin_of(ip, origin);
+    rc = store_user_create_capped(u, origin, time_now_ms() - 86400000, accounts_per_ip_day);
     u->hashed_password[0] = 0;
+    if (rc == RAGD_ELIMIT) {
+        log_json(LOG_WARN, "registration refused: accounts per client per day",
+                 json_pack("{s:s, s:i}", "ip", ip, "max", accounts_per_ip_day));
+        refuse(ref, AUTH_FAIL_ACCOUNT_CAP, 0);
+        return RAGD_EPERM;
+    }
     if (rc == RAGD_EEXIST) {
         int taken = auth_email_registered(u->email);
         refuse(ref, taken == 1 ? AUTH_FAIL_EMAIL_TAKEN : AUTH_FAIL_USERNAME_TAKEN, 0);
@@ -275,16 +337,92 @@ static void login_ip_key(const char *ip, char key[96])
     snprintf(key, 96, "login:ip:%.64s", ip);
 }
 
-int auth_login_admit(const char *ip, struct auth_refusal *ref)
+/* Takes cost of b for key; 1 if allowed. A limiter that fails lets the request through (the
+ * other guards still hold), like the route rate limits. */
+static int take(const char *key, const struct budget *b, int64_t cost, int64_t *retry_ms)
 {
-    char key[96];
-    login_ip_key(ip, key);
     struct limit_result lr;
-    if (!limiter_take(key, login_ip_limit, login_ip_window_ms, 1, 1, &lr) && !lr.allowed) {
-        refuse(ref, AUTH_FAIL_THROTTLED, lr.retry_after_ms);
+    if (limiter_take(key, b->calls, b->period_s * 1000, cost, 0, &lr)) return 1;
+    if (!lr.allowed && retry_ms) *retry_ms = lr.retry_after_ms;
+    return lr.allowed;
+}
+
+/* The per-client and global budgets of a registration or a refresh. */
+static void action_budgets(enum auth_action a, const char *ip, char kip[96], char kall[32],
+                           const struct budget **bip, const struct budget **ball)
+{
+    const char *name = a == AUTH_ACT_REGISTER ? "register" : "refresh";
+    snprintf(kip, 96, "auth:%s:ip:%.64s", name, ip);
+    snprintf(kall, 32, "auth:%s:all", name);
+    *bip = a == AUTH_ACT_REGISTER ? &register_ip : &refresh_ip;
+    *ball = a == AUTH_ACT_REGISTER ? &register_all : &refresh_all;
+}
+
+int auth_admit(enum auth_action a, const char *ip, struct auth_refusal *ref)
+{
+    int64_t retry = 0;
+    if (a == AUTH_ACT_LOGIN) {
+        char key[96];
+        struct budget b = {login_ip_limit, login_ip_window_ms / 1000};
+        login_ip_key(ip, key);
+        if (take(key, &b, 1, &retry)) return 0;
+        refuse(ref, AUTH_FAIL_THROTTLED, retry);
+        return RAGD_EPERM;
+    }
+    char kip[96], kall[32];
+    const struct budget *bip, *ball;
+    action_budgets(a, ip, kip, kall, &bip, &ball);
+    if (!take(kip, bip, 1, &retry)) {
+        refuse(ref, AUTH_FAIL_THROTTLED, retry);
+        return RAGD_EPERM;
+    }
+    if (!take(kall, ball, 1, &retry)) {
+        take(kip, bip, -1, NULL); /* not this client's doing */
+        refuse(ref, AUTH_FAIL_THROTTLED, retry);
         return RAGD_EPERM;
     }
     return 0;
+}
+
+void auth_admit_undo(enum auth_action a, const char *ip)
+{
+    if (a == AUTH_ACT_LOGIN) {
+        char key[96];
+        struct budget b = {login_ip_limit, login_ip_window_ms / 1000};
+        login_ip_key(ip, key);
+        take(key, &b, -1, NULL);
+        return;
+    }
+    char kip[96], kall[32];
+    const struct budget *bip, *ball;
+    action_budgets(a, ip, kip, kall, &bip, &ball);
+    take(kip, bip, -1, NULL);
+    take(kall, ball, -1, NULL);
+}
+
+void auth_set_work_slots(int n)
+{
+    work_slots = n < 1 ? 1 : n;
+}
+
+int auth_work_begin(void)
+{
+    int busy = atomic_fetch_add(&work_busy, 1);
+    if (busy < work_slots) return 0;
+    atomic_fetch_sub(&work_busy, 1);
+    return RAGD_ELIMIT;
+}
+
+void auth_work_end(void)
+{
+    int was = atomic_fetch_sub(&work_busy, 1);
+    RAGD_ASSERT(was > 0);
+}
+
+/* The key that marks a client as having failed against an account. */
+static void failed_key(const char *uid, const char *ip, char key[128])
+{
+    snprintf(key, 128, "login:failed:%.36s:%.64s", uid, ip);
 }
 
 int auth_login(const char *email, const char *password, const char *ip, struct user *u,
@@ -294,14 +432,27 @@ int auth_login(const char *email, const char *password, const char *ip, struct u
     int rc = store_user_get_by_email(email, u);
     if (rc && rc != RAGD_ENOTFOUND) return rc;
     int found = rc == 0;
-    if (found && u->locked_until[0]) {
-        int64_t until = 0;
-        time_parse_iso(u->locked_until, &until);
-        if (until > time_now_ms()) {
+    struct login_attempt att = {LOGIN_GO, 0, 0, 0};
+    char fkey[128] = "";
+    if (found) {
+        /* Take the account's attempt before the password is checked. */
+        struct limit_result lr;
+        failed_key(u->id, ip, fkey);
+        int ip_failed = !limiter_take(fkey, 1, login_ip_window_ms, 1, 1, &lr) && !lr.allowed;
+        rc = store_user_login_attempt(u->id, &lockout, ip_failed, &att);
+        if (!rc && att.verdict == LOGIN_LOCKED) {
             store_user_clear(u);
-            refuse(ref, AUTH_FAIL_LOCKED, until - time_now_ms());
+            refuse(ref, AUTH_FAIL_LOCKED, att.retry_after_ms);
             return RAGD_EPERM;
         }
+        if (rc) {
+            store_user_clear(u);
+            return rc;
+        }
+        if (att.locked_ms)
+            log_json(
+                LOG_WARN, "account locked after failed logins",
+                json_pack("{s:s, s:I}", "user_id", u->id, "lock_ms", (json_int_t)att.locked_ms));
     }
     int ok = 0;
     if (found)
@@ -309,17 +460,19 @@ int auth_login(const char *email, const char *password, const char *ip, struct u
     else
         password_dummy_verify(bcrypt_rounds); /* same cost as a real check: no user oracle */
     if (!ok) {
-        char key[96];
-        struct limit_result lr;
-        login_ip_key(ip, key);
-        limiter_take(key, login_ip_limit, login_ip_window_ms, 1, 0, &lr);
-        int failures = 0;
-        if (found) store_user_login_failed(u->id, (int)lock_after, lock_ms, &failures);
-        log_json(LOG_WARN, "login failed", json_pack("{s:s, s:b}", "ip", ip, "known_user", found));
+        if (found) {
+            struct limit_result lr;
+            limiter_take(fkey, 1, login_ip_window_ms, 1, 0, &lr); /* this client failed */
+            if (att.verdict == LOGIN_BYPASS) store_user_login_bypass_end(u->id);
+        }
+        log_json(
+            LOG_WARN, "login failed",
+            json_pack("{s:s, s:b, s:i}", "ip", ip, "known_user", found, "failures", att.failures));
         if (found) store_user_clear(u);
         refuse(ref, AUTH_FAIL_BAD_CREDENTIALS, 0);
         return RAGD_EPERM;
     }
+    auth_admit_undo(AUTH_ACT_LOGIN, ip); /* the ip's allowance counts failures only */
     if (!u->is_active) {
         store_user_clear(u);
         refuse(ref, AUTH_FAIL_INACTIVE, 0);
@@ -398,7 +551,7 @@ int auth_logout(const struct auth_identity *id, int all_sessions, const char *re
     RAGD_ASSERT(!id->via_api_key);
     int rc = store_jti_revoke(id->claims.jti, id->claims.exp * 1000);
     if (!rc && all_sessions)
-        rc = store_refresh_revoke_user(id->user.id);
+        rc = store_user_revoke_sessions(id->user.id, time_now_ms());
     else if (!rc && id->claims.family_id[0])
         rc = store_refresh_revoke_family(id->claims.family_id);
     if (!rc && refresh_token) {

@@ -14,7 +14,11 @@
 #include "store/store.h"
 
 /* Reads JWT_SECRET_KEY, JWT_ALGORITHM (HS256 only), JWT_EXPIRATION_MINUTES,
- * REFRESH_TOKEN_EXPIRATION_DAYS, BCRYPT_ROUNDS and the login throttle settings. Without
+ * REFRESH_TOKEN_EXPIRATION_DAYS, BCRYPT_ROUNDS, the login throttle and lockout settings
+ * (LOGIN_MAX_ATTEMPTS_PER_IP, LOGIN_ATTEMPT_WINDOW_MINUTES, ACCOUNT_LOCKOUT_THRESHOLD,
+ * ACCOUNT_LOCKOUT_MINUTES, ACCOUNT_LOCKOUT_MAX_MINUTES), the registration and refresh rate
+ * limits (REGISTER_RATE_LIMIT_PER_IP, REGISTER_RATE_LIMIT_GLOBAL, REFRESH_RATE_LIMIT_PER_IP,
+ * REFRESH_RATE_LIMIT_GLOBAL: "calls/seconds") and REGISTRATIONS_PER_IP_PER_DAY. Without
  * JWT_SECRET_KEY a random secret is made once and kept: in the database's kv table when
  * secret_in_db (several nodes share one database and must accept each other's tokens),
  * else in data_dir/jwt_secret (mode 0600). Returns 0 or RAGD_EINVAL / RAGD_EIO with a
@@ -39,7 +43,8 @@ enum auth_failure {
     AUTH_FAIL_INACTIVE,        /* the account is deactivated */
     AUTH_FAIL_BAD_CREDENTIALS, /* wrong e-mail or password */
     AUTH_FAIL_LOCKED,          /* the account is locked after failed logins */
-    AUTH_FAIL_THROTTLED,       /* too many attempts from this client */
+    AUTH_FAIL_THROTTLED,       /* too many attempts from this client, or from everyone */
+    AUTH_FAIL_ACCOUNT_CAP,     /* too many accounts created from this client today */
     AUTH_FAIL_EMAIL_TAKEN,
     AUTH_FAIL_USERNAME_TAKEN,
 };
@@ -63,7 +68,8 @@ void auth_tokens_clear(struct auth_tokens *t); /* may be called on a zeroed stru
 /* The verified claims of an access token. */
 struct auth_claims {
     char user_id[37], jti[37], family_id[37];
-    int64_t iat, exp; /* seconds */
+    int64_t iat, exp;  /* seconds */
+    int64_t issued_ms; /* iat_ms when the token has it, else iat * 1000 */
 };
 
 /* Who a credential belongs to. */
@@ -85,17 +91,41 @@ int auth_authenticate(const char *credential, struct auth_identity *out, struct 
 /* 1 if an account uses email (any case), 0 if not, or a store error. */
 int auth_email_registered(const char *email);
 
-/* Creates an active free account (email lower-cased; username may be NULL) and its first
- * token pair. Returns 0 with *u and *t filled, RAGD_EPERM with EMAIL_TAKEN or
- * USERNAME_TAKEN, RAGD_EINVAL for a password of the wrong length, or a store error. */
-int auth_register(const char *email, const char *password, const char *username, struct user *u,
-                  struct auth_tokens *t, struct auth_refusal *ref);
+/* Creates an active free account (email lower-cased; username may be NULL, unique without
+ * regard to case) for a client at ip, and its first token pair. Returns 0 with *u and *t
+ * filled, RAGD_EPERM with EMAIL_TAKEN, USERNAME_TAKEN or ACCOUNT_CAP (ip created
+ * REGISTRATIONS_PER_IP_PER_DAY accounts in the last 24 hours), RAGD_EINVAL for a password of
+ * the wrong length, or a store error. */
+int auth_register(const char *email, const char *password, const char *username, const char *ip,
+                  struct user *u, struct auth_tokens *t, struct auth_refusal *ref);
 
-/* Checks the client ip's failed-login budget before any password work. Returns 0, or
- * RAGD_EPERM with THROTTLED and the retry time. */
-int auth_login_admit(const char *ip, struct auth_refusal *ref);
+/* ---- admission: what a request must pass before any slow work is queued ---- */
 
-/* Checks email and password for a login from ip and issues a token pair. Returns 0 with *u
+enum auth_action { AUTH_ACT_LOGIN, AUTH_ACT_REGISTER, AUTH_ACT_REFRESH };
+
+/* Takes one unit of the action's budgets for a client at ip, atomically (across nodes with
+ * the Redis limiter): a login takes one of the ip's failed-login allowance (given back when
+ * the password turns out right), a registration or refresh one of the per-ip and one of the
+ * global rate. Returns 0, or RAGD_EPERM with THROTTLED and the retry time. */
+int auth_admit(enum auth_action a, const char *ip, struct auth_refusal *ref);
+/* Gives back what auth_admit took when the work was not done after all. Cannot fail. */
+void auth_admit_undo(enum auth_action a, const char *ip);
+
+/* Password hashing jobs (register, login) may hold at most n worker threads at once, so a
+ * flood cannot take every worker. Call once at start (main.c: BCRYPT_MAX_CONCURRENT, default
+ * a quarter of the workers). */
+void auth_set_work_slots(int n);
+/* Takes a slot for one hashing job: 0, or RAGD_ELIMIT when every slot is busy (the caller
+ * refuses the request instead of queueing it). auth_work_end gives it back. */
+int auth_work_begin(void);
+void auth_work_end(void);
+
+/* Checks email and password for a login from ip (after auth_admit) and issues a token
+ * pair. The account's attempt is taken before the password is checked (store.h
+ * store_user_login_attempt): ACCOUNT_LOCKOUT_THRESHOLD failures lock it for
+ * ACCOUNT_LOCKOUT_MINUTES, doubling with each further lock up to ACCOUNT_LOCKOUT_MAX_MINUTES
+ * until a good login; during a lock only clients with no failure against the account may
+ * try, one at a time, so others' failures cannot keep the owner out. Returns 0 with *u
  * (re-read, with last_login_at) and *t, RAGD_EPERM with BAD_CREDENTIALS, LOCKED or INACTIVE,
  * or a store error. An unknown e-mail costs the same bcrypt time as a known one. */
 int auth_login(const char *email, const char *password, const char *ip, struct user *u,
@@ -107,9 +137,10 @@ int auth_login(const char *email, const char *password, const char *ip, struct u
  * store error. */
 int auth_refresh(const char *refresh_token, struct auth_tokens *t, struct auth_refusal *ref);
 
-/* Logs out the session of an access token: revokes its jti and its refresh family, or
- * every refresh token of the user when all_sessions; refresh_token (may be NULL) also
- * revokes that token's family when it is the user's. Returns 0 or a store error. */
+/* Logs out the session of an access token: revokes its jti and its refresh family, or, when
+ * all_sessions, every refresh token of the user and (through the user's not-before
+ * watermark) every access token issued until now; refresh_token (may be NULL) also revokes
+ * that token's family when it is the user's. Returns 0 or a store error. */
 int auth_logout(const struct auth_identity *id, int all_sessions, const char *refresh_token);
 
 /* ---- personal API keys ---- */

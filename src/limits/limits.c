@@ -41,8 +41,7 @@ static struct budget *find(const char *name)
     return NULL;
 }
 
-/* Parses "calls/seconds" (or just "calls", per 60 s). */
-static int parse_budget(const char *s, int64_t *calls, int64_t *period)
+int limits_parse(const char *s, int64_t *calls, int64_t *period)
 {
     char *end;
     long long c = strtoll(s, &end, 10);
@@ -84,7 +83,7 @@ static int define(const char *name, const struct budget *def, char *err, size_t 
     }
     var[n] = '\0';
     const char *v = config_str(var, NULL);
-    if (v && parse_budget(v, &b.calls, &b.period_s)) {
+    if (v && limits_parse(v, &b.calls, &b.period_s)) {
         snprintf(err, errcap, "%s must be CALLS/SECONDS (e.g. 30/60), got '%s'", var, v);
         return RAGD_EINVAL;
     }

@@ -23,6 +23,9 @@
 int limits_init(char *err, size_t errcap);
 int limits_enabled(void);
 
+/* Parses a budget "calls/seconds" (or "calls", per 60 s). 0 or RAGD_EINVAL. */
+int limits_parse(const char *s, int64_t *calls, int64_t *period_s);
+
 /* Adds resource (a route's `rate`) unless known: RATE_LIMIT_<NAME>, else the api budget.
  * Returns 0, or RAGD_EINVAL with a message in err. */
 int limits_define(const char *resource, char *err, size_t errcap);

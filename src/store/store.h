@@ -41,7 +41,9 @@ struct user {
     char *preferences;        /* JSON text, owned; freed by store_user_clear */
     char created_at[32], updated_at[32], last_login_at[32]; /* "" when NULL */
     int failed_login_count;
-    char locked_until[32]; /* "" when not locked */
+    char locked_until[32];      /* "" when not locked */
+    int64_t tokens_valid_after; /* ms; access tokens issued before are refused */
+    int lockout_level;          /* locks since the last good login (backoff exponent) */
 };
 
 void store_user_clear(struct user *u); /* frees owned fields; the struct may be reused */
@@ -49,6 +51,10 @@ void store_user_clear(struct user *u); /* frees owned fields; the struct may be 
 /* Creates a user; u->id is filled in if empty, timestamps are set. RAGD_EEXIST if the e-mail
  * or username is taken. */
 int store_user_create(struct user *u);
+/* The same, refused with RAGD_ELIMIT when max (> 0) accounts were already created from
+ * origin (an opaque client tag, e.g. a hash of its address) since since_ms. The count and
+ * the insert are one transaction, serialised per origin across nodes. */
+int store_user_create_capped(struct user *u, const char *origin, int64_t since_ms, int max);
 /* The user by id, through the session cache (cache.h; CACHE_SESSION_TTL_SECONDS, 3600).
  * hashed_password is always left empty (the hash is never cached; code that verifies a
  * password reads by e-mail). Every store function that changes a user forgets its cache
@@ -84,11 +90,43 @@ int store_user_list(const struct user_filter *f, int64_t limit, int64_t offset,
                     struct user **items, int *n, int64_t *total);
 void store_user_list_free(struct user *items, int n);
 
-/* Login bookkeeping. login_ok resets the failure count and sets last_login_at;
- * login_failed increments it and, at lock_after failures, sets locked_until = now +
- * lock_ms. *failures gets the new count. */
+/* Sets the user's token watermark to valid_after_ms (access tokens issued before it are
+ * refused; it never moves back) and revokes every refresh token, in one transaction. */
+int store_user_revoke_sessions(const char *id, int64_t valid_after_ms);
+
+/* ---- login bookkeeping ---- */
+
+struct login_policy {
+    int lock_after;      /* failures that lock the account */
+    int64_t lock_ms;     /* the first lock; each further lock before a good login doubles */
+    int64_t lock_max_ms; /* the longest lock */
+    int64_t bypass_ms;   /* how long a clean client's attempt during a lock may take */
+};
+
+enum login_verdict {
+    LOGIN_GO,     /* check the password; the attempt is already counted */
+    LOGIN_BYPASS, /* locked, but this client has no failure: check, then login_bypass_end */
+    LOGIN_LOCKED, /* refuse without checking */
+};
+
+struct login_attempt {
+    enum login_verdict verdict;
+    int failures;           /* the count after this attempt (0 when it started a lock) */
+    int64_t locked_ms;      /* > 0: this attempt started a lock of that length */
+    int64_t retry_after_ms; /* LOGIN_LOCKED: until the lock ends */
+};
+
+/* Takes a login attempt on the account before its password is checked, atomically across
+ * threads and nodes: while the account is locked, a client that has failed against it
+ * (ip_failed) is refused, and a clean one may try with no other clean attempt in flight;
+ * otherwise the attempt is counted and the lock_after-th starts a lock of lock_ms * 2^level.
+ * Returns 0 with *out, RAGD_ENOTFOUND, or a store error. */
+int store_user_login_attempt(const char *id, const struct login_policy *pol, int ip_failed,
+                             struct login_attempt *out);
+/* Ends a LOGIN_BYPASS attempt that failed. */
+int store_user_login_bypass_end(const char *id);
+/* A good login: resets the failure count, the lock and its backoff; sets last_login_at. */
 int store_user_login_ok(const char *id);
-int store_user_login_failed(const char *id, int lock_after, int64_t lock_ms, int *failures);
 
 /* ---- organizations ---- */
 
