@@ -211,9 +211,12 @@ static int cmd_serve(int argc, char **argv)
      * for all of them on top of the threads for bcrypt, uploads and searches. */
     int base_workers = ncpu < 2 ? 4 : 2 * (int)ncpu;
     hc.workers = (int)config_int("WORKER_THREADS", base_workers + prov_worker_demand(), 1, 4096);
-    /* Password hashing may hold at most this many workers, whatever the flood. */
-    auth_set_work_slots(
-        (int)config_int("BCRYPT_MAX_CONCURRENT", hc.workers / 4 < 1 ? 1 : hc.workers / 4, 1, 4096));
+    /* Password hashing may hold at most this many workers, whatever the flood: a quarter of
+     * them, at least two (two people logging in at once is no flood), never all. */
+    int hash_slots = hc.workers / 4 > 2 ? hc.workers / 4 : 2;
+    if (hash_slots >= hc.workers)
+        hash_slots = hc.workers > 1 ? hc.workers - 1 : 1;
+    auth_set_work_slots((int)config_int("BCRYPT_MAX_CONCURRENT", hash_slots, 1, 4096));
     if (config_errors()) {
         fprintf(stderr, "ragd: invalid configuration: %s\n", config_errors());
         return 2;
