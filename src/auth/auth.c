@@ -337,12 +337,16 @@ static void login_ip_key(const char *ip, char key[96])
     snprintf(key, 96, "login:ip:%.64s", ip);
 }
 
-/* Takes cost of b for key; 1 if allowed. A limiter that fails lets the request through (the
- * other guards still hold), like the route rate limits. */
+/* Takes cost of b for key; 1 if allowed. The budget is part of the stored key, so a changed
+ * budget starts afresh instead of inheriting a state measured against another rate. A
+ * limiter that fails lets the request through (the other guards still hold), like the route
+ * rate limits. */
 static int take(const char *key, const struct budget *b, int64_t cost, int64_t *retry_ms)
 {
+    char k[192];
     struct limit_result lr;
-    if (limiter_take(key, b->calls, b->period_s * 1000, cost, 0, &lr)) return 1;
+    snprintf(k, sizeof k, "%s:%lld/%lld", key, (long long)b->calls, (long long)b->period_s);
+    if (limiter_take(k, b->calls, b->period_s * 1000, cost, 0, &lr)) return 1;
     if (!lr.allowed && retry_ms) *retry_ms = lr.retry_after_ms;
     return lr.allowed;
 }
@@ -422,7 +426,7 @@ void auth_work_end(void)
 /* The key that marks a client as having failed against an account. */
 static void failed_key(const char *uid, const char *ip, char key[128])
 {
-    snprintf(key, 128, "login:failed:%.36s:%.64s", uid, ip);
+    snprintf(key, 128, "login:failed:%.36s:%.64s:%lld", uid, ip, (long long)login_ip_window_ms);
 }
 
 int auth_login(const char *email, const char *password, const char *ip, struct user *u,
