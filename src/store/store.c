@@ -712,8 +712,29 @@ int store_audit_add(const struct audit_entry *e)
     return rc;
 }
 
-int store_audit_list(const char *action, int64_t limit, int64_t offset, json_t **items,
-                     int64_t *total)
+static char *dup_or_null(const char *t)
+{
+    return t ? xstrdup(t) : NULL;
+}
+
+void store_audit_rows_free(struct audit_row *rows, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct audit_row *e = &rows[i];
+        free(e->actor_id);
+        free(e->actor_email);
+        free(e->action);
+        free(e->target_type);
+        free(e->target_id);
+        free(e->request_id);
+        free(e->ip);
+        json_decref(e->details);
+    }
+    free(rows);
+}
+
+int store_audit_list(const char *action, int64_t limit, int64_t offset, struct audit_row **rows,
+                     int *n, int64_t *total)
 {
     db_conn_t *c = db_conn();
     int rc = db_query_int(c, total, "SELECT count(*) FROM audit_log WHERE (? IS NULL OR action = ?)",
@@ -727,25 +748,27 @@ int store_audit_list(const char *action, int64_t limit, int64_t offset, json_t *
                       "ssii", action, action, limit, offset);
     if (rc)
         return rc;
-    *items = json_array();
-    static const char *names[] = {"id",          "created_at", "actor_id", "actor_email",
-                                  "action",      "target_type", "target_id", "details",
-                                  "request_id", "ip"};
+    int cap = 16;
+    *rows = xcalloc((size_t)cap, sizeof **rows);
+    *n = 0;
     while (db_rows_next(r) == 1) {
-        json_t *o = json_object();
-        json_object_set_new(o, "id", json_integer(db_col_int(r, 0)));
-        for (int i = 1; i < 10; i++) {
-            const char *t = db_col_text(r, i);
-            json_t *v;
-            if (i == 7) {
-                json_error_t je;
-                v = t ? json_loads(t, 0, &je) : NULL;
-            } else {
-                v = t ? json_string(t) : NULL;
-            }
-            json_object_set_new(o, names[i], v ? v : json_null());
+        if (*n == cap) {
+            cap *= 2;
+            *rows = xrealloc(*rows, (size_t)cap * sizeof **rows);
         }
-        json_array_append_new(*items, o);
+        struct audit_row *e = &(*rows)[(*n)++];
+        memset(e, 0, sizeof *e);
+        e->id = db_col_int(r, 0);
+        copy(e->created_at, sizeof e->created_at, db_col_text(r, 1));
+        e->actor_id = dup_or_null(db_col_text(r, 2));
+        e->actor_email = dup_or_null(db_col_text(r, 3));
+        e->action = dup_or_null(db_col_text(r, 4));
+        e->target_type = dup_or_null(db_col_text(r, 5));
+        e->target_id = dup_or_null(db_col_text(r, 6));
+        json_error_t je;
+        e->details = db_col_text(r, 7) ? json_loads(db_col_text(r, 7), 0, &je) : NULL;
+        e->request_id = dup_or_null(db_col_text(r, 8));
+        e->ip = dup_or_null(db_col_text(r, 9));
     }
     db_rows_free(r);
     return 0;

@@ -167,9 +167,18 @@ struct audit_entry {
     const char *request_id, *ip;
 };
 int store_audit_add(const struct audit_entry *e);
-/* Newest first. *items is a new reference. */
-int store_audit_list(const char *action, int64_t limit, int64_t offset, json_t **items,
-                     int64_t *total);
+/* One audit entry as stored. Strings are owned (NULL when the column is NULL). */
+struct audit_row {
+    int64_t id;
+    char created_at[32];
+    char *actor_id, *actor_email, *action, *target_type, *target_id, *request_id, *ip;
+    json_t *details; /* owned reference: the entry's free-form details (JSON data); or NULL */
+};
+/* A page of entries with action (NULL: any), newest first, and the total count. The caller
+ * frees *rows with store_audit_rows_free. */
+int store_audit_list(const char *action, int64_t limit, int64_t offset, struct audit_row **rows,
+                     int *n, int64_t *total);
+void store_audit_rows_free(struct audit_row *rows, int n);
 
 /* ---- key/value ---- */
 
