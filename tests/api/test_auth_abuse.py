@@ -4,11 +4,19 @@ must not starve other requests, tokens from the future, logout from every sessio
 usernames that differ only in case."""
 import http.client
 import json
+import random
 import threading
 import time
 
-from ragd_client import Server
+import pytest
+
+from ragd_client import PG_URL, REDIS_URL, Server
 from test_auth import claims_for, forge
+
+
+def fresh_ip():
+    """A loopback address no earlier run used: with Redis, limiter state outlives a server."""
+    return "127.%d.%d.%d" % tuple(random.randint(1, 254) for _ in range(3))
 
 
 def post_from(server, ip, path, body, token=None):
@@ -30,6 +38,14 @@ def register_from(server, ip, email):
     return post_from(server, ip, "/auth/register", {"email": email, "password": "password123"})
 
 
+IP = {}
+
+
+def client_ip(name):
+    """The test's client called name: fresh for every run."""
+    return IP.setdefault(name, fresh_ip())
+
+
 def parallel(n, fn):
     out = [None] * n
     def run(i):
@@ -47,25 +63,25 @@ def test_registration_and_refresh_are_rate_limited_per_ip_and_globally():
                                 "REGISTER_RATE_LIMIT_GLOBAL": "3/3600",
                                 "REFRESH_RATE_LIMIT_PER_IP": "2/3600"})
     try:
-        assert register_from(s, "127.0.0.2", "r1@example.com")[0] == 201
-        st, _, first = register_from(s, "127.0.0.2", "r2@example.com")
+        assert register_from(s, client_ip("2"), "r1@example.com")[0] == 201
+        st, _, first = register_from(s, client_ip("2"), "r2@example.com")
         assert st == 201
-        st, h, j = register_from(s, "127.0.0.2", "r3@example.com")
+        st, h, j = register_from(s, client_ip("2"), "r3@example.com")
         assert st == 429 and j["code"] == "TOO_MANY_REGISTRATIONS", j
         assert int(h["retry-after"]) > 0
         # another client still gets in until the global budget is spent
-        assert register_from(s, "127.0.0.3", "r4@example.com")[0] == 201
-        st, _, j = register_from(s, "127.0.0.3", "r5@example.com")
+        assert register_from(s, client_ip("3"), "r4@example.com")[0] == 201
+        st, _, j = register_from(s, client_ip("3"), "r5@example.com")
         assert st == 429 and j["code"] == "TOO_MANY_REGISTRATIONS", j
         # refresh: two per client, then refused
         tok = first["refresh_token"]
         for _ in range(2):
-            st, _, j = post_from(s, "127.0.0.4", "/auth/refresh", {"refresh_token": tok})
+            st, _, j = post_from(s, client_ip("4"), "/auth/refresh", {"refresh_token": tok})
             assert st == 200, j
             tok = j["refresh_token"]
-        st, _, j = post_from(s, "127.0.0.4", "/auth/refresh", {"refresh_token": tok})
+        st, _, j = post_from(s, client_ip("4"), "/auth/refresh", {"refresh_token": tok})
         assert st == 429 and j["code"] == "TOO_MANY_REFRESHES", j
-        assert post_from(s, "127.0.0.5", "/auth/refresh", {"refresh_token": tok})[0] == 200
+        assert post_from(s, client_ip("5"), "/auth/refresh", {"refresh_token": tok})[0] == 200
     finally:
         assert s.stop() == 0
 
@@ -73,11 +89,11 @@ def test_registration_and_refresh_are_rate_limited_per_ip_and_globally():
 def test_accounts_per_ip_per_day_are_capped():
     s = Server(seed=False, env={"REGISTRATIONS_PER_IP_PER_DAY": "2"})
     try:
-        assert register_from(s, "127.0.0.6", "d1@example.com")[0] == 201
-        assert register_from(s, "127.0.0.6", "d2@example.com")[0] == 201
-        st, _, j = register_from(s, "127.0.0.6", "d3@example.com")
+        assert register_from(s, client_ip("6"), "d1@example.com")[0] == 201
+        assert register_from(s, client_ip("6"), "d2@example.com")[0] == 201
+        st, _, j = register_from(s, client_ip("6"), "d3@example.com")
         assert st == 429 and j["code"] == "TOO_MANY_ACCOUNTS", j
-        assert register_from(s, "127.0.0.7", "d3@example.com")[0] == 201
+        assert register_from(s, client_ip("7"), "d3@example.com")[0] == 201
         with s.db() as db:  # the client is kept as a hash, not as its address
             tags = [r[0] for r in db.execute("SELECT created_from FROM users").fetchall()]
         assert len(tags) == 3 and all(t and "127." not in t for t in tags)
@@ -92,7 +108,7 @@ def test_parallel_wrong_logins_are_counted_before_the_check():
         for i in range(12):
             s.register(f"spray{i}@example.com")
         # 30 parallel guesses at one account from one client: only its allowance is checked
-        res = parallel(30, lambda i: post_from(s, "127.0.0.8", "/auth/login",
+        res = parallel(30, lambda i: post_from(s, client_ip("8"), "/auth/login",
                                                {"email": "spray0@example.com",
                                                 "password": f"wrong-{i}-pass"}))
         codes = [r[0] for r in res]
@@ -100,14 +116,14 @@ def test_parallel_wrong_logins_are_counted_before_the_check():
         assert codes.count(429) == 25
         assert {r[2]["code"] for r in res if r[0] == 429} == {"TOO_MANY_LOGIN_ATTEMPTS"}
         # a spray over 12 accounts from another client: the same allowance
-        res = parallel(12, lambda i: post_from(s, "127.0.0.9", "/auth/login",
+        res = parallel(12, lambda i: post_from(s, client_ip("9"), "/auth/login",
                                                {"email": f"spray{i}@example.com",
                                                 "password": "wrong-password"}))
         codes = [r[0] for r in res]
         assert codes.count(401) == 5 and codes.count(429) == 7, codes
         # good logins give their unit back: a client can log in any number of times
         for _ in range(8):
-            st, _, j = post_from(s, "127.0.0.10", "/auth/login",
+            st, _, j = post_from(s, client_ip("10"), "/auth/login",
                                  {"email": "spray1@example.com", "password": "password123"})
             assert st == 200, j
     finally:
@@ -120,7 +136,7 @@ def test_lockout_by_others_does_not_keep_the_owner_out():
                                 "BCRYPT_MAX_CONCURRENT": "64"})
     try:
         s.register("victim@example.com")
-        res = parallel(20, lambda i: post_from(s, "127.0.0.11", "/auth/login",
+        res = parallel(20, lambda i: post_from(s, client_ip("11"), "/auth/login",
                                                {"email": "victim@example.com",
                                                 "password": f"guess-{i}-xx"}))
         codes = [r[0] for r in res]
@@ -129,15 +145,15 @@ def test_lockout_by_others_does_not_keep_the_owner_out():
         assert 3 <= codes.count(401) <= 4, codes
         assert {r[2]["code"] for r in res if r[0] == 429} == {"ACCOUNT_LOCKED"}
         # the attacking client stays locked out, even with the right password ...
-        st, h, j = post_from(s, "127.0.0.11", "/auth/login",
+        st, h, j = post_from(s, client_ip("11"), "/auth/login",
                              {"email": "victim@example.com", "password": "password123"})
         assert st == 429 and j["code"] == "ACCOUNT_LOCKED" and int(h["retry-after"]) > 0
         # ... while the owner, from a client with no failures, gets in (and lifts the lock)
-        st, _, j = post_from(s, "127.0.0.12", "/auth/login",
+        st, _, j = post_from(s, client_ip("12"), "/auth/login",
                              {"email": "victim@example.com", "password": "password123"})
         assert st == 200, j
         # a clean client with a wrong password is checked once, then counts as failed
-        s2 = post_from(s, "127.0.0.13", "/auth/login",
+        s2 = post_from(s, client_ip("13"), "/auth/login",
                        {"email": "victim@example.com", "password": "still-wrong"})
         assert s2[0] == 401
     finally:
@@ -160,7 +176,7 @@ def test_bcrypt_flood_leaves_workers_for_other_requests():
                 r = s.post("/test/consume", {"hold_ms": 1}, token=tok)
                 probe["status"], probe["s"] = r.status, time.time() - t0
                 return None
-            return post_from(s, "127.0.0.14", "/auth/login",
+            return post_from(s, client_ip("14"), "/auth/login",
                              {"email": "flood@example.com", "password": f"wrong-{i}-pw"})
 
         res = [r for r in parallel(41, flood) if r]
@@ -206,3 +222,38 @@ def test_usernames_are_unique_ignoring_case(server):
     j = server.register("case3@example.com", username="other-name")
     r = server.patch("/users/me", {"username": "CASEUSER"}, token=j["access_token"])
     assert r.status == 409 and r.json["code"] == "USERNAME_TAKEN", r
+
+
+@pytest.mark.skipif(not (PG_URL and REDIS_URL), reason="needs PostgreSQL and Redis")
+def test_guesses_spread_over_two_nodes_share_the_allowances():
+    env = {"LOGIN_MAX_ATTEMPTS_PER_IP": "6", "ACCOUNT_LOCKOUT_THRESHOLD": "1000",
+           "BCRYPT_MAX_CONCURRENT": "64"}
+    a = Server(seed=False, env=env)
+    b = Server(seed=False, data=a.data + "-b", env={
+        **env, "DATABASE_URL": a.env["DATABASE_URL"], "REDIS_URL": a.env["REDIS_URL"]})
+    try:
+        a.register("two-nodes@example.com")
+        nodes = (a, b)
+        res = parallel(30, lambda i: post_from(nodes[i % 2], client_ip("15"), "/auth/login",
+                                               {"email": "two-nodes@example.com",
+                                                "password": f"wrong-{i}-pw"}))
+        codes = [r[0] for r in res]
+        assert codes.count(401) == 6 and codes.count(429) == 24, codes  # one allowance
+        # the account's lock is one too: 4 failures lock it, from either node
+        for n in nodes:
+            assert n.stop() == 0
+        env2 = {**env, "LOGIN_MAX_ATTEMPTS_PER_IP": "1000", "ACCOUNT_LOCKOUT_THRESHOLD": "4"}
+        a = Server(seed=False, data=a.data, env=env2)
+        b = Server(seed=False, data=a.data + "-b", env={
+            **env2, "DATABASE_URL": a.env["DATABASE_URL"], "REDIS_URL": a.env["REDIS_URL"]})
+        nodes = (a, b)
+        b.register("two-nodes-2@example.com")
+        res = parallel(16, lambda i: post_from(nodes[i % 2], client_ip("16"), "/auth/login",
+                                               {"email": "two-nodes-2@example.com",
+                                                "password": f"guess-{i}-pw"}))
+        codes = [r[0] for r in res]
+        assert 4 <= codes.count(401) <= 5, codes
+        assert {r[2]["code"] for r in res if r[0] == 429} == {"ACCOUNT_LOCKED"}
+    finally:
+        assert a.stop() == 0
+        assert b.stop() == 0
