@@ -60,6 +60,11 @@ void api_quota_release(struct req *r);
 /* The public JSON view of a user (never the password hash). New reference. */
 json_t *api_user_json(const struct user *u);
 
+/* {resource_type, has_quota, current_usage, reserved, max_allowed, remaining, plan_type,
+ * limits_bypassed, period_start, period_end}: GET /billing/quota/{resource}. New reference. */
+struct billing_quota;
+json_t *api_quota_json(const struct billing_quota *q);
+
 /* Writes an audit entry for an action by r's user. details is borrowed (may be NULL). */
 void api_audit(struct req *r, const char *action, const char *target_type, const char *target_id,
                json_t *details);

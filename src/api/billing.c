@@ -21,39 +21,69 @@ static void plans_list(struct req *r)
     http_json(r, 200, json_pack("{s:o}", "plans", a));
 }
 
+static json_t *subscription_json(const struct billing_subscription *s)
+{
+    json_t *pj = plan_json(plan_for(s->plan_type));
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:s, s:O, s:O, s:O, s:O,"
+        " s:s, s:s}",
+        "id", s->id, "user_id", s->user_id, "plan_type", s->plan_type, "plan_name", s->plan_name,
+        "status", s->status, "billing_cycle", s->billing_cycle, "started_at", s->started_at,
+        "current_period_start", s->current_period_start, "current_period_end",
+        s->current_period_end, "ends_at", s->ends_at, "auto_renew", s->auto_renew,
+        "amount_cents", (json_int_t)s->amount_cents, "currency", s->currency, "limits",
+        json_object_get(pj, "limits"), "daily_limits", json_object_get(pj, "daily_limits"),
+        "features", json_object_get(pj, "features"), "pricing", json_object_get(pj, "pricing"),
+        "created_at", s->created_at, "updated_at", s->updated_at);
+    json_decref(pj);
+    return o;
+}
+
+static json_t *proration_json(const struct proration *p)
+{
+    char a[32], b[32], c[32], d[32];
+    return json_pack("{s:I, s:I, s:I, s:f, s:s, s:s, s:s, s:s}", "credit_cents",
+                     (json_int_t)p->credit_cents, "charge_cents", (json_int_t)p->charge_cents,
+                     "net_cents", (json_int_t)p->net_cents, "unused_fraction",
+                     p->unused_fraction, "old_period_start", time_iso(p->old_period.start_ms, a),
+                     "old_period_end", time_iso(p->old_period.end_ms, b), "new_period_start",
+                     time_iso(p->new_period.start_ms, c), "new_period_end",
+                     time_iso(p->new_period.end_ms, d));
+}
+
 static void subscription_get(struct req *r)
 {
-    json_t *out;
-    int rc = billing_subscription(api_user(r)->id, &out);
+    struct billing_subscription sub;
+    int rc = billing_subscription(api_user(r)->id, &sub);
     if (rc) {
         http_store_error(r, rc);
         return;
     }
-    http_json(r, 200, out);
+    http_json(r, 200, subscription_json(&sub));
 }
 
 static void subscription_put(struct req *r)
 {
     json_t *b = req_json(r);
     const struct user *u = api_user(r);
-    json_t *out;
+    struct billing_change ch;
     int rc = billing_change_plan(u->id, jv_str(b, "plan_type", NULL),
-                                 jv_str(b, "billing_cycle", NULL), u->id, "user", &out);
+                                 jv_str(b, "billing_cycle", NULL), u->id, "user", &ch);
     if (rc) {
         http_store_error(r, rc);
         return;
     }
-    if (json_is_true(json_object_get(out, "changed"))) {
+    json_t *pro = ch.changed ? proration_json(&ch.proration) : json_null();
+    if (ch.changed) {
         json_t *d = json_pack("{s:O, s:O}", "plan_type", json_object_get(b, "plan_type"),
-                              "proration", json_object_get(out, "proration"));
+                              "proration", pro);
         api_audit(r, "billing.subscription_update", "user", u->id, d);
         json_decref(d);
     }
-    json_object_set_new(out, "message",
-                        json_string(json_is_true(json_object_get(out, "changed"))
-                                        ? "Subscription updated"
-                                        : "Subscription unchanged"));
-    http_json(r, 200, out);
+    http_json(r, 200,
+              json_pack("{s:b, s:o, s:o, s:s}", "changed", ch.changed, "subscription",
+                        subscription_json(&ch.subscription), "proration", pro, "message",
+                        ch.changed ? "Subscription updated" : "Subscription unchanged"));
 }
 
 static void usage_get(struct req *r)
@@ -70,8 +100,8 @@ static void usage_get(struct req *r)
 static void quota_get(struct req *r)
 {
     const char *res = req_param(r, "resource_type");
-    json_t *out;
-    int rc = billing_quota(api_user(r), res, &out);
+    struct billing_quota q;
+    int rc = billing_quota(api_user(r), res, &q);
     if (rc == RAGD_EINVAL) {
         http_error(r, 400, "INVALID_RESOURCE_TYPE",
                    "Invalid resource type. Must be one of: messages, api_calls, "
@@ -82,7 +112,7 @@ static void quota_get(struct req *r)
         http_store_error(r, rc);
         return;
     }
-    http_json(r, 200, out);
+    http_json(r, 200, api_quota_json(&q));
 }
 
 static void history_get(struct req *r)

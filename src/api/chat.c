@@ -105,15 +105,16 @@ static void charge(struct req *r, const struct job *j, json_t *resp)
 static json_t *usage_info(const struct user *u)
 {
     if (!billing_enabled()) return json_pack("{s:b}", "billing_enabled", 0);
-    json_t *q = NULL;
+    struct billing_quota q;
     if (billing_quota(u, "messages", &q)) return json_null();
+    json_t *j = api_quota_json(&q);
     json_t *out = json_pack(
-        "{s:O, s:O, s:O, s:O, s:O, s:O}", "messages_used", json_object_get(q, "current_usage"),
-        "messages_limit", json_object_get(q, "max_allowed"), "messages_remaining",
-        json_object_get(q, "remaining"), "period_start", json_object_get(q, "period_start"),
-        "period_end", json_object_get(q, "period_end"), "limits_bypassed",
-        json_object_get(q, "limits_bypassed"));
-    json_decref(q);
+        "{s:O, s:O, s:O, s:O, s:O, s:O}", "messages_used", json_object_get(j, "current_usage"),
+        "messages_limit", json_object_get(j, "max_allowed"), "messages_remaining",
+        json_object_get(j, "remaining"), "period_start", json_object_get(j, "period_start"),
+        "period_end", json_object_get(j, "period_end"), "limits_bypassed",
+        json_object_get(j, "limits_bypassed"));
+    json_decref(j);
     return out;
 }
 

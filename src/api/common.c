@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "billing/billing.h"
 #include "core/log.h"
+#include "core/util.h"
 
 void api_generation_busy(struct req *r)
 {
@@ -40,6 +42,18 @@ json_t *api_user_json(const struct user *u)
         prefs ? prefs : json_object(), "created_at", u->created_at, "updated_at",
         u->updated_at[0] ? json_string(u->updated_at) : json_null(), "last_login_at",
         u->last_login_at[0] ? json_string(u->last_login_at) : json_null());
+}
+
+json_t *api_quota_json(const struct billing_quota *q)
+{
+    char ps[32], pe[32];
+    return json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:s, s:b, s:s, s:s}", "resource_type",
+                     q->resource, "has_quota", q->has_quota, "current_usage",
+                     (json_int_t)q->current_usage, "reserved", (json_int_t)q->reserved,
+                     "max_allowed", (json_int_t)q->max_allowed, "remaining",
+                     (json_int_t)q->remaining, "plan_type", q->plan_type, "limits_bypassed",
+                     q->limits_bypassed, "period_start", time_iso(q->period_start_ms, ps),
+                     "period_end", time_iso(q->period_end_ms, pe));
 }
 
 void api_audit(struct req *r, const char *action, const char *target_type, const char *target_id,

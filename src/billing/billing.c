@@ -94,7 +94,8 @@ static void iso(int64_t ms, char out[32])
     time_iso(ms, out);
 }
 
-static json_t *sub_json(const struct subscription *s)
+/* The subscription as the caller sees it now (its current period). */
+static void sub_view(const struct subscription *s, struct billing_subscription *out)
 {
     const struct plan *p = plan_for(s->plan_type);
     enum billing_cycle cyc = CYCLE_MONTHLY;
@@ -103,23 +104,59 @@ static json_t *sub_json(const struct subscription *s)
     time_parse_iso(s->period_anchor, &anchor);
     struct period per;
     period_cycle(anchor, cyc, time_now_ms(), &per);
-    char ps[32], pe[32];
-    iso(per.start_ms, ps);
-    iso(per.end_ms, pe);
-    json_t *pj = plan_json(p);
-    json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:s, s:O, s:O, s:O, s:O,"
-        " s:s, s:s}",
-        "id", s->id, "user_id", s->user_id, "plan_type", s->plan_type, "plan_name", p->name,
-        "status", s->status, "billing_cycle", s->billing_cycle, "started_at", s->started_at,
-        "current_period_start", ps, "current_period_end", pe, "ends_at",
-        s->ends_at[0] ? s->ends_at : pe, "auto_renew", s->auto_renew, "amount_cents",
-        (json_int_t)s->amount_cents, "currency", s->currency, "limits",
-        json_object_get(pj, "limits"), "daily_limits", json_object_get(pj, "daily_limits"),
-        "features", json_object_get(pj, "features"), "pricing", json_object_get(pj, "pricing"),
-        "created_at", s->created_at, "updated_at", s->updated_at);
-    json_decref(pj);
-    return o;
+    memset(out, 0, sizeof *out);
+#define COPY(dst, src) snprintf(out->dst, sizeof out->dst, "%s", src)
+    COPY(id, s->id);
+    COPY(user_id, s->user_id);
+    COPY(plan_type, s->plan_type);
+    COPY(plan_name, p->name);
+    COPY(status, s->status);
+    COPY(billing_cycle, s->billing_cycle);
+    COPY(currency, s->currency);
+    COPY(started_at, s->started_at);
+    COPY(created_at, s->created_at);
+    COPY(updated_at, s->updated_at);
+    iso(per.start_ms, out->current_period_start);
+    iso(per.end_ms, out->current_period_end);
+    COPY(ends_at, s->ends_at[0] ? s->ends_at : out->current_period_end);
+    out->auto_renew = s->auto_renew;
+    out->amount_cents = s->amount_cents;
+}
+
+/* The subscription cache's encoding: the view's fields as a JSON object. */
+static json_t *view_to_cache(const struct billing_subscription *v)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b,"
+                     " s:I}",
+                     "id", v->id, "user_id", v->user_id, "plan_type", v->plan_type, "plan_name",
+                     v->plan_name, "status", v->status, "billing_cycle", v->billing_cycle,
+                     "currency", v->currency, "started_at", v->started_at,
+                     "current_period_start", v->current_period_start, "current_period_end",
+                     v->current_period_end, "ends_at", v->ends_at, "created_at", v->created_at,
+                     "updated_at", v->updated_at, "auto_renew", v->auto_renew, "amount_cents",
+                     (json_int_t)v->amount_cents);
+}
+
+static void view_from_cache(json_t *j, struct billing_subscription *v)
+{
+    memset(v, 0, sizeof *v);
+#define FIELD(f) snprintf(v->f, sizeof v->f, "%s", json_string_value(json_object_get(j, #f)) ?: "")
+    FIELD(id);
+    FIELD(user_id);
+    FIELD(plan_type);
+    FIELD(plan_name);
+    FIELD(status);
+    FIELD(billing_cycle);
+    FIELD(currency);
+    FIELD(started_at);
+    FIELD(current_period_start);
+    FIELD(current_period_end);
+    FIELD(ends_at);
+    FIELD(created_at);
+    FIELD(updated_at);
+#undef FIELD
+    v->auto_renew = json_is_true(json_object_get(j, "auto_renew"));
+    v->amount_cents = json_integer_value(json_object_get(j, "amount_cents"));
 }
 
 static char *limits_text(const struct plan *p)
@@ -263,7 +300,7 @@ static int sub_ensure(const char *user_id, struct subscription *s)
     return rc;
 }
 
-int billing_subscription(const char *user_id, json_t **out)
+int billing_subscription(const char *user_id, struct billing_subscription *out)
 {
     char key[64], now[32];
     snprintf(key, sizeof key, "subscription:%.36s", user_id);
@@ -280,21 +317,24 @@ int billing_subscription(const char *user_id, json_t **out)
         store_user_clear(&u);
     }
     if (fresh) {
-        *out = j;
+        view_from_cache(j, out);
+        json_decref(j);
         return 0;
     }
     json_decref(j);
     struct subscription s;
     int rc = sub_ensure(user_id, &s);
     if (!rc) {
-        *out = sub_json(&s);
-        cache_set_json(key, *out, sub_ttl_s);
+        sub_view(&s, out);
+        j = view_to_cache(out);
+        cache_set_json(key, j, sub_ttl_s);
+        json_decref(j);
     }
     return rc;
 }
 
 int billing_change_plan(const char *user_id, const char *plan, const char *cycle,
-                        const char *actor_id, const char *source, json_t **out)
+                        const char *actor_id, const char *source, struct billing_change *out)
 {
     const struct plan *np = plan_get(plan);
     enum billing_cycle ncyc = CYCLE_MONTHLY;
@@ -324,20 +364,10 @@ int billing_change_plan(const char *user_id, const char *plan, const char *cycle
         return rc;
     if (changed)
         billing_forget(user_id);
-    json_t *pj = json_null();
-    if (changed) {
-        char a[32], b[32], d[32], e[32];
-        pj = json_pack("{s:I, s:I, s:I, s:f, s:s, s:s, s:s, s:s}", "credit_cents",
-                       (json_int_t)pro.credit_cents, "charge_cents", (json_int_t)pro.charge_cents,
-                       "net_cents", (json_int_t)pro.net_cents, "unused_fraction",
-                       pro.unused_fraction, "old_period_start",
-                       time_iso(pro.old_period.start_ms, a), "old_period_end",
-                       time_iso(pro.old_period.end_ms, b), "new_period_start",
-                       time_iso(pro.new_period.start_ms, d), "new_period_end",
-                       time_iso(pro.new_period.end_ms, e));
-    }
-    *out = json_pack("{s:b, s:o, s:o}", "changed", changed, "subscription", sub_json(&s),
-                     "proration", pj);
+    memset(out, 0, sizeof *out);
+    out->changed = changed;
+    out->proration = pro;
+    sub_view(&s, &out->subscription);
     return 0;
 }
 
@@ -455,7 +485,7 @@ int billing_usage_summary(const struct user *u, json_t **out)
     return 0;
 }
 
-int billing_quota(const struct user *u, const char *resource, json_t **out)
+int billing_quota(const struct user *u, const char *resource, struct billing_quota *out)
 {
     int ri = plan_resource_index(resource);
     if (ri < 0)
@@ -468,34 +498,41 @@ int billing_quota(const struct user *u, const char *resource, json_t **out)
     char key[128], ps0[32];
     snprintf(key, sizeof key, "quota:%.36s:%s", u->id, resource);
     time_iso(month.start_ms, ps0);
+    memset(out, 0, sizeof *out);
+    snprintf(out->resource, sizeof out->resource, "%s", resource);
+    snprintf(out->plan_type, sizeof out->plan_type, "%s", p->type);
+    out->max_allowed = p->limits[ri];
+    out->limits_bypassed = bypass;
+    out->period_start_ms = month.start_ms;
+    out->period_end_ms = month.end_ms - 1;
+    /* The cache keeps the counts; it is used while plan, period, bypass and limit agree. */
     json_t *c = cache_get_json(key);
     const char *cp = json_string_value(json_object_get(c, "plan_type"));
     const char *cs = json_string_value(json_object_get(c, "period_start"));
     if (cp && cs && !strcmp(cp, p->type) && !strcmp(cs, ps0) &&
         json_is_true(json_object_get(c, "limits_bypassed")) == bypass &&
         json_integer_value(json_object_get(c, "max_allowed")) == p->limits[ri]) {
-        *out = c;
-        return 0;
+        out->current_usage = json_integer_value(json_object_get(c, "current_usage"));
+        out->reserved = json_integer_value(json_object_get(c, "reserved"));
+    } else {
+        char mkey[8];
+        period_month_key(now, mkey);
+        int rc = store_counter_get(u->id, resource, mkey, &out->current_usage);
+        if (!rc)
+            rc = store_hold_sum(u->id, resource, mkey, now, &out->reserved);
+        json_decref(c);
+        if (rc)
+            return rc;
+        c = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I}", "plan_type", p->type, "period_start",
+                      ps0, "limits_bypassed", bypass, "max_allowed",
+                      (json_int_t)p->limits[ri], "current_usage",
+                      (json_int_t)out->current_usage, "reserved", (json_int_t)out->reserved);
+        cache_set_json(key, c, quota_ttl_s);
     }
     json_decref(c);
-    char mkey[8];
-    period_month_key(now, mkey);
-    int64_t used = 0, held = 0;
-    int rc = store_counter_get(u->id, resource, mkey, &used);
-    if (!rc)
-        rc = store_hold_sum(u->id, resource, mkey, now, &held);
-    if (rc)
-        return rc;
-    int64_t limit = p->limits[ri];
-    int has = bypass || limit < 0 || used + held < limit;
-    char ps[32], pe[32];
-    *out = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:s, s:b, s:s, s:s}", "resource_type",
-                     resource, "has_quota", has, "current_usage", (json_int_t)used, "reserved",
-                     (json_int_t)held, "max_allowed", (json_int_t)limit, "remaining",
-                     (json_int_t)remaining(limit, used + held), "plan_type", p->type,
-                     "limits_bypassed", bypass, "period_start", time_iso(month.start_ms, ps),
-                     "period_end", time_iso(month.end_ms - 1, pe));
-    cache_set_json(key, *out, quota_ttl_s);
+    int64_t limit = out->max_allowed, have = out->current_usage + out->reserved;
+    out->has_quota = bypass || limit < 0 || have < limit;
+    out->remaining = remaining(limit, have);
     return 0;
 }
 

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "billing/period.h"
 #include "billing/plans.h"
 #include "store/store.h"
 
@@ -37,22 +38,40 @@ int billing_enabled(void);
 
 /* ---- subscriptions ---- */
 
-/* The user's active subscription as a new JSON object {id, user_id, plan_type, plan_name,
- * status, billing_cycle, started_at, current_period_start, current_period_end, ends_at,
- * auto_renew, amount_cents, currency, limits, daily_limits, features, pricing}. It is created
- * on first access from users.subscription_plan (never silently "free"), and brought back in
- * line (through billing_change_plan) when that field was changed behind billing's back. */
-int billing_subscription(const char *user_id, json_t **out);
+/* A user's active subscription as of now. */
+struct billing_subscription {
+    char id[37], user_id[37];
+    char plan_type[32], plan_name[64], status[16], billing_cycle[16], currency[4];
+    char started_at[32];
+    char current_period_start[32], current_period_end[32]; /* the period now running */
+    char ends_at[32];                                       /* the period's end unless set */
+    char created_at[32], updated_at[32];
+    int auto_renew;
+    int64_t amount_cents;
+};
+
+/* The user's active subscription into *out. It is created on first access from
+ * users.subscription_plan (never silently "free"), and brought back in line (through
+ * billing_change_plan) when that field was changed behind billing's back. Returns 0,
+ * RAGD_ENOTFOUND for an unknown user, or a store error. */
+int billing_subscription(const char *user_id, struct billing_subscription *out);
+
+/* What a plan change did. */
+struct billing_change {
+    int changed;                              /* 0: already on that plan and cycle */
+    struct billing_subscription subscription; /* after the change */
+    struct proration proration;               /* when changed */
+};
 
 /* Moves the user to plan (and cycle, "monthly"/"yearly"; NULL keeps the current one) in one
  * transaction: the subscription, users.subscription_plan and a "subscription_updated"
  * billing_history event with the proration (credit for the unused part of the old period,
  * charge for the rest of the new one). actor_id (may be NULL) and source ("user", "admin",
- * "sync") go into the event. *out (new reference) is {changed, subscription, proration}.
- * Returns 0, RAGD_EINVAL for an unknown plan or cycle, RAGD_ENOTFOUND for an unknown user,
- * or a store error. Changing to the current plan and cycle changes nothing. */
+ * "sync") go into the event. Returns 0 with *out, RAGD_EINVAL for an unknown plan or cycle,
+ * RAGD_ENOTFOUND for an unknown user, or a store error. Changing to the current plan and
+ * cycle changes nothing. */
 int billing_change_plan(const char *user_id, const char *plan, const char *cycle,
-                        const char *actor_id, const char *source, json_t **out);
+                        const char *actor_id, const char *source, struct billing_change *out);
 
 /* Moves the user to plan inside the caller's transaction, which must already hold the
  * user's write lock (db_begin_for(c, user_id)): the subscription (created first if
@@ -76,10 +95,22 @@ int billing_history(const char *user_id, int64_t limit, int64_t offset, json_t *
  * limits, usage, period_start, period_end, plan_type, daily}. New reference in *out. */
 int billing_usage_summary(const struct user *u, json_t **out);
 
-/* Quota of one resource for u: {resource_type, has_quota, current_usage, reserved,
- * max_allowed, remaining, plan_type, period_start, period_end}. RAGD_EINVAL if resource is not
- * one of the plan resources (plans.h). */
-int billing_quota(const struct user *u, const char *resource, json_t **out);
+/* One plan resource's quota for u this calendar month (UTC). */
+struct billing_quota {
+    char resource[PLAN_NAME_MAX];
+    int has_quota;           /* another unit would be allowed now */
+    int64_t current_usage;   /* committed */
+    int64_t reserved;        /* held by requests in flight */
+    int64_t max_allowed;     /* -1: unlimited */
+    int64_t remaining;       /* -1: unlimited */
+    int limits_bypassed;     /* superuser, or enforcement off */
+    char plan_type[32];
+    int64_t period_start_ms, period_end_ms; /* the month's first and last millisecond */
+};
+
+/* Fills *out. RAGD_EINVAL if resource is not one of the plan resources (plans.h), or a
+ * store error. */
+int billing_quota(const struct user *u, const char *resource, struct billing_quota *out);
 
 /* Records usage outside a request (background work that has no reservation): a usage record
  * and the monthly counter, in one transaction. extra is borrowed (may be NULL). Never

@@ -78,21 +78,16 @@ static void test_subscription_from_plan(void **state)
     clock_at("2024-02-10T10:00:00Z");
     struct user u;
     make_user(&u, "sub@example.com", "pro");
-    json_t *s = NULL;
+    struct billing_subscription s, s2;
     assert_int_equal(billing_subscription(u.id, &s), 0);
-    assert_string_equal(json_string_value(json_object_get(s, "plan_type")), "pro");
-    assert_string_equal(json_string_value(json_object_get(s, "status")), "active");
-    assert_string_equal(json_string_value(json_object_get(s, "current_period_start")),
-                        "2024-02-01T00:00:00.000Z");
-    assert_string_equal(json_string_value(json_object_get(s, "current_period_end")),
-                        "2024-03-01T00:00:00.000Z");
-    assert_int_equal(json_integer_value(json_object_get(s, "amount_cents")), 2900);
-    const char *id = json_string_value(json_object_get(s, "id"));
-    json_t *s2 = NULL;
+    assert_string_equal(s.plan_type, "pro");
+    assert_string_equal(s.status, "active");
+    assert_string_equal(s.current_period_start, "2024-02-01T00:00:00.000Z");
+    assert_string_equal(s.current_period_end, "2024-03-01T00:00:00.000Z");
+    assert_int_equal(s.amount_cents, 2900);
+    const char *id = s.id;
     assert_int_equal(billing_subscription(u.id, &s2), 0); /* the same one, not a second */
-    assert_string_equal(json_string_value(json_object_get(s2, "id")), id);
-    json_decref(s);
-    json_decref(s2);
+    assert_string_equal(s2.id, id);
     json_t *h = history(u.id);
     assert_int_equal(json_integer_value(json_object_get(h, "total")), 1);
     assert_string_equal(
@@ -118,31 +113,25 @@ static void test_change_plan_prorates(void **state)
     clock_at("2024-02-01T00:00:00Z");
     struct user u;
     make_user(&u, "change@example.com", "free");
-    json_t *s = NULL;
+    struct billing_subscription s;
     assert_int_equal(billing_subscription(u.id, &s), 0);
-    json_decref(s);
     clock_at("2024-02-15T00:00:00Z"); /* 15 of 29 days left */
-    json_t *out = NULL;
+    struct billing_change out;
     assert_int_equal(billing_change_plan(u.id, "pro", NULL, "admin-id", "admin", &out), 0);
-    assert_true(json_is_true(json_object_get(out, "changed")));
-    json_t *pr = json_object_get(out, "proration");
-    assert_int_equal(json_integer_value(json_object_get(pr, "charge_cents")), 1500);
-    assert_int_equal(json_integer_value(json_object_get(pr, "credit_cents")), 0);
-    assert_int_equal(json_integer_value(json_object_get(pr, "net_cents")), 1500);
-    json_decref(out);
+    assert_true(out.changed);
+    const struct proration *pr = &out.proration;
+    assert_int_equal(pr->charge_cents, 1500);
+    assert_int_equal(pr->credit_cents, 0);
+    assert_int_equal(pr->net_cents, 1500);
     char plan[32];
     assert_int_equal(store_user_plan_get(u.id, plan), 0);
     assert_string_equal(plan, "pro");
     /* the same plan again changes nothing and writes no history */
     assert_int_equal(billing_change_plan(u.id, "pro", "monthly", NULL, "user", &out), 0);
-    assert_true(json_is_false(json_object_get(out, "changed")));
-    json_decref(out);
+    assert_false(out.changed);
     /* downgrade: credit back */
     assert_int_equal(billing_change_plan(u.id, "free", NULL, NULL, "user", &out), 0);
-    assert_int_equal(json_integer_value(
-                         json_object_get(json_object_get(out, "proration"), "net_cents")),
-                     -1500);
-    json_decref(out);
+    assert_int_equal(out.proration.net_cents, -1500);
     json_t *h = history(u.id);
     json_t *items = json_object_get(h, "items");
     assert_int_equal(json_integer_value(json_object_get(h, "total")), 3);
@@ -172,13 +161,11 @@ static void test_plan_changed_elsewhere_is_synced(void **state)
     clock_at("2024-03-10T00:00:00Z");
     struct user u;
     make_user(&u, "sync@example.com", "free");
-    json_t *s = NULL;
+    struct billing_subscription s;
     assert_int_equal(billing_subscription(u.id, &s), 0);
-    json_decref(s);
     assert_int_equal(store_user_plan_set(u.id, "enterprise"), 0); /* e.g. the CLI */
     assert_int_equal(billing_subscription(u.id, &s), 0);
-    assert_string_equal(json_string_value(json_object_get(s, "plan_type")), "enterprise");
-    json_decref(s);
+    assert_string_equal(s.plan_type, "enterprise");
     json_t *h = history(u.id);
     json_t *meta = json_object_get(json_array_get(json_object_get(h, "items"), 0), "metadata");
     assert_string_equal(json_string_value(json_object_get(meta, "source")), "sync");
@@ -353,11 +340,13 @@ static void test_usage_summary_and_tokens(void **state)
                      0);
     assert_non_null(strstr(extra, "\"session_id\":\"s1\""));
     free(extra);
-    json_t *q = NULL;
+    struct billing_quota q;
     assert_int_equal(billing_quota(&u, "messages", &q), 0);
-    assert_true(json_is_true(json_object_get(q, "has_quota")));
-    assert_int_equal(json_integer_value(json_object_get(q, "remaining")), 9);
-    json_decref(q);
+    assert_true(q.has_quota);
+    assert_int_equal(q.remaining, 9);
+    assert_int_equal(billing_quota(&u, "messages", &q), 0); /* the cached counts agree */
+    assert_true(q.has_quota);
+    assert_int_equal(q.remaining, 9);
     assert_int_equal(billing_quota(&u, "nope", &q), RAGD_EINVAL);
     /* next day: daily counters start again, the month does not */
     clock_at("2024-03-01T00:00:00Z");
