@@ -86,15 +86,42 @@ static void subscription_put(struct req *r)
                         ch.changed ? "Subscription updated" : "Subscription unchanged"));
 }
 
+static json_t *counter_json(const struct billing_counter *c)
+{
+    return json_pack("{s:I, s:I, s:I}", "used", (json_int_t)c->used, "limit",
+                     (json_int_t)c->limit, "remaining", (json_int_t)c->remaining);
+}
+
+static json_t *usage_json(const struct billing_usage *u)
+{
+    json_t *usage = json_object(), *daily = json_object();
+    for (int i = 0; i < RES_COUNT; i++)
+        json_object_set_new(usage, u->monthly[i].name, counter_json(&u->monthly[i]));
+    for (int i = 0; i < u->ndaily; i++)
+        json_object_set_new(daily, u->daily[i].name, counter_json(&u->daily[i]));
+    char ps[32], pe[32], reset[32];
+    return json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:s, s:s, s:b, s:{s:s, s:s, s:o}}",
+        "messages_this_month", (json_int_t)u->monthly[RES_MESSAGES].used,
+        "background_tasks_this_month", (json_int_t)u->monthly[RES_BACKGROUND_TASKS].used,
+        "api_calls_this_month", (json_int_t)u->monthly[RES_API_CALLS].used,
+        "storage_mb_this_month", (json_int_t)u->monthly[RES_STORAGE_MB].used, "quota_remaining",
+        (json_int_t)u->monthly[RES_MESSAGES].remaining, "limits",
+        plan_limits_json(plan_for(u->plan_type)), "usage", usage, "period_start",
+        time_iso(u->period_start_ms, ps), "period_end", time_iso(u->period_end_ms, pe),
+        "plan_type", u->plan_type, "limits_bypassed", u->limits_bypassed, "daily", "date",
+        u->date, "reset_at", time_iso(u->day_reset_ms, reset), "counters", daily);
+}
+
 static void usage_get(struct req *r)
 {
-    json_t *out;
-    int rc = billing_usage_summary(api_user(r), &out);
+    struct billing_usage u;
+    int rc = billing_usage_summary(api_user(r), &u);
     if (rc) {
         http_store_error(r, rc);
         return;
     }
-    http_json(r, 200, out);
+    http_json(r, 200, usage_json(&u));
 }
 
 static void quota_get(struct req *r)

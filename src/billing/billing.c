@@ -424,64 +424,62 @@ static int64_t remaining(int64_t limit, int64_t used)
     return limit < 0 ? -1 : limit > used ? limit - used : 0;
 }
 
-int billing_usage_summary(const struct user *u, json_t **out)
+static int daily_listed(const struct plan *p, const char *name)
+{
+    for (int i = 0; i < p->ndaily; i++)
+        if (!strcmp(p->daily[i].name, name))
+            return 1;
+    return 0;
+}
+
+static void counter_set(struct billing_counter *c, const char *name, int64_t used, int64_t limit)
+{
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->used = used;
+    c->limit = limit;
+    c->remaining = remaining(limit, used);
+}
+
+int billing_usage_summary(const struct user *u, struct billing_usage *out)
 {
     const struct plan *p = plan_for(u->subscription_plan);
     int64_t now = time_now_ms();
     struct period month, day;
     period_month(now, &month);
     period_day(now, &day);
-    char mkey[8], dkey[11];
+    char mkey[8];
     period_month_key(now, mkey);
-    period_day_key(now, dkey);
+    memset(out, 0, sizeof *out);
+    period_day_key(now, out->date);
     json_t *mc, *dc;
     int rc = store_counters(u->id, mkey, &mc);
     if (rc)
         return rc;
-    if ((rc = store_counters(u->id, dkey, &dc))) {
+    if ((rc = store_counters(u->id, out->date, &dc))) {
         json_decref(mc);
         return rc;
     }
-    json_t *usage = json_object();
-    int64_t used[RES_COUNT];
+    snprintf(out->plan_type, sizeof out->plan_type, "%s", p->type);
+    out->limits_bypassed = u->is_superuser || !enforce;
+    out->period_start_ms = month.start_ms;
+    out->period_end_ms = month.end_ms - 1;
+    out->day_reset_ms = day.end_ms;
     for (int i = 0; i < RES_COUNT; i++) {
         const char *n = plan_resource_name((enum plan_resource)i);
-        used[i] = json_integer_value(json_object_get(mc, n));
-        json_object_set_new(usage, n,
-                            json_pack("{s:I, s:I, s:I}", "used", (json_int_t)used[i], "limit",
-                                      (json_int_t)p->limits[i], "remaining",
-                                      (json_int_t)remaining(p->limits[i], used[i])));
+        counter_set(&out->monthly[i], n, json_integer_value(json_object_get(mc, n)),
+                    p->limits[i]);
     }
-    json_t *daily = json_object();
-    for (int i = 0; i < p->ndaily; i++) {
-        int64_t d = json_integer_value(json_object_get(dc, p->daily[i].name));
-        json_object_set_new(daily, p->daily[i].name,
-                            json_pack("{s:I, s:I, s:I}", "used", (json_int_t)d, "limit",
-                                      (json_int_t)p->daily[i].limit, "remaining",
-                                      (json_int_t)remaining(p->daily[i].limit, d)));
-    }
+    for (int i = 0; i < p->ndaily && out->ndaily < BILLING_COUNTERS_MAX; i++)
+        counter_set(&out->daily[out->ndaily++], p->daily[i].name,
+                    json_integer_value(json_object_get(dc, p->daily[i].name)), p->daily[i].limit);
     const char *k;
     json_t *v;
     json_object_foreach(dc, k, v) { /* counted features the plan does not limit */
-        if (!json_object_get(daily, k))
-            json_object_set_new(daily, k,
-                                json_pack("{s:O, s:i, s:i}", "used", v, "limit", -1,
-                                          "remaining", -1));
+        if (!daily_listed(p, k) && out->ndaily < BILLING_COUNTERS_MAX)
+            counter_set(&out->daily[out->ndaily++], k, json_integer_value(v), -1);
     }
     json_decref(mc);
     json_decref(dc);
-    char ps[32], pe[32], reset[32];
-    *out = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:s, s:s, s:b, s:{s:s, s:s, s:o}}",
-        "messages_this_month", (json_int_t)used[RES_MESSAGES], "background_tasks_this_month",
-        (json_int_t)used[RES_BACKGROUND_TASKS], "api_calls_this_month",
-        (json_int_t)used[RES_API_CALLS], "storage_mb_this_month",
-        (json_int_t)used[RES_STORAGE_MB], "quota_remaining",
-        (json_int_t)remaining(p->limits[RES_MESSAGES], used[RES_MESSAGES]), "limits",
-        plan_limits_json(p), "usage", usage, "period_start", time_iso(month.start_ms, ps),
-        "period_end", time_iso(month.end_ms - 1, pe), "plan_type", p->type, "limits_bypassed",
-        u->is_superuser || !enforce, "daily", "date", dkey, "reset_at",
-        time_iso(day.end_ms, reset), "counters", daily);
     return 0;
 }
 

@@ -90,10 +90,30 @@ int billing_history(const char *user_id, int64_t limit, int64_t offset, json_t *
 
 /* ---- usage ---- */
 
-/* The usage of the current calendar month (UTC) and day for u: {messages_this_month,
- * background_tasks_this_month, api_calls_this_month, storage_mb_this_month, quota_remaining,
- * limits, usage, period_start, period_end, plan_type, daily}. New reference in *out. */
-int billing_usage_summary(const struct user *u, json_t **out);
+/* One counter: a plan resource this month, or a daily limit today. */
+struct billing_counter {
+    char name[PLAN_NAME_MAX];
+    int64_t used;
+    int64_t limit;     /* -1: unlimited */
+    int64_t remaining; /* -1: unlimited */
+};
+
+enum { BILLING_COUNTERS_MAX = PLAN_MAX_DAILY + 16 };
+
+/* The usage of the current calendar month (UTC) and day for a user. */
+struct billing_usage {
+    char plan_type[32];
+    int limits_bypassed;                     /* superuser, or enforcement off */
+    struct billing_counter monthly[RES_COUNT]; /* indexed by enum plan_resource */
+    int64_t period_start_ms, period_end_ms;   /* the month's first and last millisecond */
+    char date[11];                           /* today, YYYY-MM-DD (UTC) */
+    int64_t day_reset_ms;                    /* when today's counters start again */
+    struct billing_counter daily[BILLING_COUNTERS_MAX]; /* the plan's daily limits, then */
+    int ndaily;                              /* counted features it does not limit */
+};
+
+/* Fills *out for u. Returns 0 or a store error. */
+int billing_usage_summary(const struct user *u, struct billing_usage *out);
 
 /* One plan resource's quota for u this calendar month (UTC). */
 struct billing_quota {
