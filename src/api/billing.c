@@ -142,19 +142,43 @@ static void quota_get(struct req *r)
     http_json(r, 200, api_quota_json(&q));
 }
 
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *history_json(const struct history_row *e)
+{
+    return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:s}", "id", e->id, "subscription_id",
+                     str_or_null(e->subscription_id), "event_type", str_or_null(e->event_type),
+                     "amount_cents", e->has_amount ? json_integer(e->amount_cents) : json_null(),
+                     "currency", str_or_null(e->currency), "description",
+                     str_or_null(e->description), "metadata",
+                     e->metadata ? json_incref(e->metadata) : json_object(), "created_at",
+                     e->created_at);
+}
+
 static void history_get(struct req *r)
 {
     long long limit, offset;
     if (req_query_int(r, "limit", 50, 1, 500, &limit) ||
         req_query_int(r, "offset", 0, 0, 1LL << 40, &offset))
         return;
-    json_t *out;
-    int rc = billing_history(api_user(r)->id, limit, offset, &out);
+    struct history_row *rows;
+    int n;
+    int64_t total;
+    int rc = billing_history(api_user(r)->id, limit, offset, &rows, &n, &total);
     if (rc) {
         http_store_error(r, rc);
         return;
     }
-    http_json(r, 200, out);
+    json_t *items = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(items, history_json(&rows[i]));
+    store_history_rows_free(rows, n);
+    http_json(r, 200,
+              json_pack("{s:I, s:o, s:I, s:I}", "total", (json_int_t)total, "items", items,
+                        "limit", (json_int_t)limit, "offset", (json_int_t)offset));
 }
 
 static const char *const plan_names[] = {"free", "pro", "enterprise", NULL};

@@ -403,18 +403,12 @@ int billing_plan_change_locked(const char *user_id, const char *plan, const char
     return rc;
 }
 
-int billing_history(const char *user_id, int64_t limit, int64_t offset, json_t **out)
+int billing_history(const char *user_id, int64_t limit, int64_t offset,
+                    struct history_row **rows, int *n, int64_t *total)
 {
     struct subscription s;
     int rc = sub_ensure(user_id, &s); /* so the creation event is there from the start */
-    json_t *items;
-    int64_t total;
-    if (!rc)
-        rc = store_history_list(user_id, limit, offset, &items, &total);
-    if (!rc)
-        *out = json_pack("{s:I, s:o, s:I, s:I}", "total", (json_int_t)total, "items", items,
-                         "limit", (json_int_t)limit, "offset", (json_int_t)offset);
-    return rc;
+    return rc ? rc : store_history_list(user_id, limit, offset, rows, n, total);
 }
 
 /* ---- usage ---- */

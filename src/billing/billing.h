@@ -28,6 +28,7 @@
 #include "billing/period.h"
 #include "billing/plans.h"
 #include "store/store.h"
+#include "store/store_billing.h"
 
 /* Reads ENABLE_BILLING, ENABLE_QUOTA_ENFORCEMENT, QUOTA_HOLD_TTL_SECONDS and PLANS_FILE
  * (default <data_dir>/plans.json when that file exists) and loads the plans. main.c then
@@ -85,8 +86,10 @@ int billing_plan_change_locked(const char *user_id, const char *plan, const char
  * session, which shows the plan). Cannot fail. */
 void billing_forget(const char *user_id);
 
-/* A page of the user's billing history, newest first: *out = {total, items, limit, offset}. */
-int billing_history(const char *user_id, int64_t limit, int64_t offset, json_t **out);
+/* A page of the user's billing history, newest first (store_billing.h struct history_row;
+ * the caller frees *rows with store_history_rows_free), and the total count. */
+int billing_history(const char *user_id, int64_t limit, int64_t offset,
+                    struct history_row **rows, int *n, int64_t *total);
 
 /* ---- usage ---- */
 

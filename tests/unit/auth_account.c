@@ -53,10 +53,11 @@ static void make_user(struct user *u, const char *email, const char *username)
 
 static int64_t history_total(const char *uid)
 {
-    json_t *items = NULL;
+    struct history_row *rows = NULL;
+    int n = 0;
     int64_t total = -1;
-    assert_int_equal(store_history_list(uid, 50, 0, &items, &total), 0);
-    json_decref(items);
+    assert_int_equal(store_history_list(uid, 50, 0, &rows, &n, &total), 0);
+    store_history_rows_free(rows, n);
     return total;
 }
 

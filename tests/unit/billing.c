@@ -65,11 +65,23 @@ static void make_user(struct user *u, const char *email, const char *plan)
     assert_int_equal(store_user_create(u), 0);
 }
 
-static json_t *history(const char *uid)
+/* The user's history, newest first. */
+struct history {
+    struct history_row *rows;
+    int n;
+    int64_t total;
+};
+
+static struct history history(const char *uid)
 {
-    json_t *h = NULL;
-    assert_int_equal(billing_history(uid, 50, 0, &h), 0);
+    struct history h;
+    assert_int_equal(billing_history(uid, 50, 0, &h.rows, &h.n, &h.total), 0);
     return h;
+}
+
+static const char *meta_str(const struct history_row *e, const char *key)
+{
+    return json_string_value(json_object_get(e->metadata, key));
 }
 
 static void test_subscription_from_plan(void **state)
@@ -88,13 +100,10 @@ static void test_subscription_from_plan(void **state)
     const char *id = s.id;
     assert_int_equal(billing_subscription(u.id, &s2), 0); /* the same one, not a second */
     assert_string_equal(s2.id, id);
-    json_t *h = history(u.id);
-    assert_int_equal(json_integer_value(json_object_get(h, "total")), 1);
-    assert_string_equal(
-        json_string_value(json_object_get(json_array_get(json_object_get(h, "items"), 0),
-                                          "event_type")),
-        "subscription_created");
-    json_decref(h);
+    struct history h = history(u.id);
+    assert_int_equal(h.total, 1);
+    assert_string_equal(h.rows[0].event_type, "subscription_created");
+    store_history_rows_free(h.rows, h.n);
     /* a second active row is refused by the schema */
     struct subscription dup = {0};
     snprintf(dup.user_id, sizeof dup.user_id, "%s", u.id);
@@ -132,20 +141,14 @@ static void test_change_plan_prorates(void **state)
     /* downgrade: credit back */
     assert_int_equal(billing_change_plan(u.id, "free", NULL, NULL, "user", &out), 0);
     assert_int_equal(out.proration.net_cents, -1500);
-    json_t *h = history(u.id);
-    json_t *items = json_object_get(h, "items");
-    assert_int_equal(json_integer_value(json_object_get(h, "total")), 3);
-    json_t *newest = json_array_get(items, 0), *mid = json_array_get(items, 1);
-    assert_string_equal(json_string_value(json_object_get(newest, "event_type")),
-                        "subscription_updated");
-    assert_int_equal(json_integer_value(json_object_get(newest, "amount_cents")), -1500);
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(mid, "metadata"), "changed_by")),
-        "admin-id");
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(mid, "metadata"), "change")),
-        "upgrade");
-    json_decref(h);
+    struct history h = history(u.id);
+    assert_int_equal(h.total, 3);
+    const struct history_row *newest = &h.rows[0], *mid = &h.rows[1];
+    assert_string_equal(newest->event_type, "subscription_updated");
+    assert_int_equal(newest->amount_cents, -1500);
+    assert_string_equal(meta_str(mid, "changed_by"), "admin-id");
+    assert_string_equal(meta_str(mid, "change"), "upgrade");
+    store_history_rows_free(h.rows, h.n);
     assert_int_equal(billing_change_plan(u.id, "gold", NULL, NULL, "user", &out), RAGD_EINVAL);
     assert_int_equal(billing_change_plan(u.id, "pro", "weekly", NULL, "user", &out),
                      RAGD_EINVAL);
@@ -166,10 +169,9 @@ static void test_plan_changed_elsewhere_is_synced(void **state)
     assert_int_equal(store_user_plan_set(u.id, "enterprise"), 0); /* e.g. the CLI */
     assert_int_equal(billing_subscription(u.id, &s), 0);
     assert_string_equal(s.plan_type, "enterprise");
-    json_t *h = history(u.id);
-    json_t *meta = json_object_get(json_array_get(json_object_get(h, "items"), 0), "metadata");
-    assert_string_equal(json_string_value(json_object_get(meta, "source")), "sync");
-    json_decref(h);
+    struct history h = history(u.id);
+    assert_string_equal(meta_str(&h.rows[0], "source"), "sync");
+    store_history_rows_free(h.rows, h.n);
     store_user_clear(&u);
 }
 
