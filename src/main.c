@@ -136,7 +136,9 @@ static int start(struct opts *o)
     }
     limiter_open(cache_shared());
     store_cache_init();
-    if (auth_init(o->data, err, sizeof err)) {
+    /* A generated JWT secret is shared through the database when nodes can share one. */
+    int secret_in_db = strcmp(db_backend(), "sqlite") != 0;
+    if (auth_init(o->data, secret_in_db, err, sizeof err)) {
         fprintf(stderr, "ragd: %s\n", err);
         return 2;
     }
@@ -207,6 +209,29 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "ragd: invalid configuration: %s\n", config_errors());
         return 2;
     }
+    if ((rc = start_knowledge(o.data)))
+        return rc;
+    /* Generations block a worker while they run or wait for a session: the pool has room
+     * for all of them on top of the threads for bcrypt, uploads and searches. */
+    int base_workers = ncpu < 2 ? 4 : 2 * (int)ncpu;
+    hc.workers = (int)config_int("WORKER_THREADS", base_workers + prov_worker_demand(), 1, 4096);
+    /* Password hashing may hold at most this many workers, whatever the flood: a quarter of
+     * them, at least two (two people logging in at once is no flood), never all. */
+    int hash_slots = hc.workers / 4 > 2 ? hc.workers / 4 : 2;
+    if (hash_slots >= hc.workers)
+        hash_slots = hc.workers > 1 ? hc.workers - 1 : 1;
+    auth_set_work_slots((int)config_int("BCRYPT_MAX_CONCURRENT", hash_slots, 1, 4096));
+    if (config_errors()) {
+        fprintf(stderr, "ragd: invalid configuration: %s\n", config_errors());
+        return 2;
+    }
+    char err[256];
+    if (billing_init(o.data, err, sizeof err) || limits_init(err, sizeof err)) {
+        fprintf(stderr, "ragd: %s\n", err);
+        return 2;
+    }
+
+    /* ---- the composition: every route table, guard and hook ---- */
     http_add_routes(health_routes);
     http_add_routes(auth_routes);
     http_add_routes(users_routes);
@@ -215,32 +240,23 @@ static int cmd_serve(int argc, char **argv)
     http_add_routes(documents_routes);
     http_add_routes(search_routes);
     http_add_routes(chat_routes);
-    http_set_guard(GUARD_AUTH, auth_guard);
-    if ((rc = start_knowledge(o.data)))
-        return rc;
-    kb_api_install();
-    /* Generations block a worker while they run or wait for a session: the pool has room
-     * for all of them on top of the threads for bcrypt, uploads and searches. */
-    int base_workers = ncpu < 2 ? 4 : 2 * (int)ncpu;
-    hc.workers = (int)config_int("WORKER_THREADS", base_workers + prov_worker_demand(), 1, 4096);
-    if (config_errors()) {
-        fprintf(stderr, "ragd: invalid configuration: %s\n", config_errors());
-        return 2;
-    }
-    openai_api_install();
-
-    char err[256];
-    if (billing_init(o.data, err, sizeof err)) {
-        fprintf(stderr, "ragd: %s\n", err);
-        return 2;
-    }
-    if (billing_enabled())
+    http_add_routes(openai_routes);
+    openai_api_init();
+    kb_api_install(); /* seeding operations and the indexes/models health reporters */
+    http_set_json_filter(api_openai_error_shape);
+    http_set_guard(GUARD_AUTH, api_auth_guard);
+    if (billing_enabled()) {
         http_add_routes(billing_routes);
+        http_set_guard(GUARD_QUOTA, api_quota_guard);
+        auth_set_plan_hook(billing_plan_change_locked); /* admin plan changes are billed */
+    }
     if (config_bool("RAGD_TEST_MODE", 0)) {
         log_msg(LOG_WARN, "RAGD_TEST_MODE is on: test routes and clock control are exposed");
         http_add_routes(billing_test_routes);
     }
-    if (limits_init(err, sizeof err)) { /* after every route table is registered */
+    if (limits_enabled())
+        http_set_guard(GUARD_RATE, api_rate_guard);
+    if (api_rate_resources(err, sizeof err)) { /* after every route table is registered */
         fprintf(stderr, "ragd: %s\n", err);
         return 2;
     }

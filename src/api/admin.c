@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "auth/auth.h"
 #include "store/store.h"
 
 static const struct seed_ops *seed;
@@ -48,7 +47,7 @@ static void seed_status(struct req *r)
 static void seed_run(struct req *r)
 {
     json_t *details = json_pack("{s:b}", "knowledge_base_available", seed != NULL);
-    auth_audit(r, "admin.seed_enhanced", "system", NULL, details);
+    api_audit(r, "admin.seed_enhanced", "system", NULL, details);
     json_decref(details);
     if (!seed) {
         http_error_json(r, 501, "NOT_IMPLEMENTED",
@@ -65,7 +64,7 @@ static void seed_run(struct req *r)
         http_store_error(r, rc);
         return;
     }
-    const struct user *u = auth_user(r);
+    const struct user *u = api_user(r);
     char *summary = json_dumps(result, JSON_COMPACT);
     store_kv_set("seed.last_run", summary ? summary : "{}");
     free(summary);
@@ -75,19 +74,40 @@ static void seed_run(struct req *r)
                         "details", result));
 }
 
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *audit_json(const struct audit_row *e)
+{
+    return json_pack("{s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:O, s:o, s:o}", "id",
+                     (json_int_t)e->id, "created_at", e->created_at, "actor_id",
+                     str_or_null(e->actor_id), "actor_email", str_or_null(e->actor_email),
+                     "action", str_or_null(e->action), "target_type",
+                     str_or_null(e->target_type), "target_id", str_or_null(e->target_id),
+                     "details", e->details ? e->details : json_null(), "request_id",
+                     str_or_null(e->request_id), "ip", str_or_null(e->ip));
+}
+
 static void audit_list(struct req *r)
 {
     long long limit, offset;
     if (req_query_int(r, "limit", 50, 1, 500, &limit) ||
         req_query_int(r, "offset", 0, 0, 1LL << 40, &offset))
         return;
-    json_t *items;
+    struct audit_row *rows;
+    int n;
     int64_t total;
-    int rc = store_audit_list(req_query(r, "action"), limit, offset, &items, &total);
+    int rc = store_audit_list(req_query(r, "action"), limit, offset, &rows, &n, &total);
     if (rc) {
         http_store_error(r, rc);
         return;
     }
+    json_t *items = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(items, audit_json(&rows[i]));
+    store_audit_rows_free(rows, n);
     http_json(r, 200, json_pack("{s:I, s:o}", "total", (json_int_t)total, "items", items));
 }
 

@@ -1,16 +1,77 @@
-/* api.h - the route tables of the API groups, registered by main.c, and small helpers the
- * handlers share. */
+/* api.h - the route tables of the API groups, registered by main.c, the guards, and small
+ * helpers the handlers share. api/ is the only layer that turns service results into JSON
+ * and errors into status codes. */
 #ifndef RAGD_API_H
 #define RAGD_API_H
 
+#include "auth/auth.h"
 #include "http/http.h"
 
+extern const struct route auth_routes[];   /* /auth: register, login, refresh, logout, me */
+extern const struct route apikey_routes[]; /* /users/me/api-keys */
 extern const struct route users_routes[];
 extern const struct route admin_routes[];
 extern const struct route health_routes[];
 extern const struct route billing_routes[];
-/* Registers the OpenAI-compatible /v1 routes (call once, before http_start). */
-void openai_api_install(void);
+extern const struct route openai_routes[]; /* the OpenAI-compatible /v1 routes */
+/* Notes the start time the /v1/models list reports (call once, before http_start). */
+void openai_api_init(void);
+
+/* ---- guards.c ---- */
+
+/* GUARD_AUTH: authenticates a Bearer token or API key and enforces the route's access. */
+int api_auth_guard(struct req *r, const struct route *rt);
+/* GUARD_RATE: the route's rate-limit resource (limits.h), per user or per client IP. */
+int api_rate_guard(struct req *r, const struct route *rt);
+/* GUARD_QUOTA: reserves 1 unit of the route's quota resource (billing.h). */
+int api_quota_guard(struct req *r, const struct route *rt);
+/* Defines the rate-limit resource of every route registered so far (limits_define). 0 or
+ * RAGD_EINVAL with a message in err. */
+int api_rate_resources(char *err, size_t errcap);
+
+/* The authenticated caller of r, or NULL for an anonymous request. Owned by the request. */
+const struct user *api_user(struct req *r);
+const struct auth_identity *api_identity(struct req *r);
+
+/* Answers 401 with WWW-Authenticate: Bearer. */
+void api_unauthorized(struct req *r, const char *code, const char *detail);
+
+/* Reservations for r's user, committed when the reply is a success (< 400) and released
+ * otherwise (billing.h explains the rules). api_quota_reserve / api_quota_daily return 0
+ * when reserved (or nothing to do: billing off, anonymous request); otherwise they answer
+ * the request - 429 QUOTA_EXCEEDED with detail {error: "Quota exceeded", resource,
+ * current_usage, limit, upgrade_to, upgrade_url}, 429 <FEATURE>_LIMIT_EXCEEDED
+ * (REQUEST_, TOKEN_, MCQ_ ...) with {message, feature, limit, used, reset_at, action,
+ * upgrade_url}, 503 if the store is unreachable, 500 for a bad resource name - and return
+ * non-zero. */
+int api_quota_reserve(struct req *r, const char *resource, int64_t quantity);
+int api_quota_daily(struct req *r, const char *name, int64_t quantity);
+/* Extra data for the usage records (billing_usage_extra; reference stolen). */
+void api_quota_extra(struct req *r, json_t *extra);
+/* For handlers whose success is only known after the response has started (streams): the
+ * reply no longer settles; the handler calls api_quota_commit or api_quota_release. A hold
+ * left unsettled is released when the request ends. */
+void api_quota_manual(struct req *r);
+int api_quota_commit(struct req *r);
+void api_quota_release(struct req *r);
+
+/* ---- common.c ---- */
+
+/* The public JSON view of a user (never the password hash). New reference. */
+json_t *api_user_json(const struct user *u);
+
+/* {resource_type, has_quota, current_usage, reserved, max_allowed, remaining, plan_type,
+ * limits_bypassed, period_start, period_end}: GET /billing/quota/{resource}. New reference. */
+struct billing_quota;
+json_t *api_quota_json(const struct billing_quota *q);
+
+/* Writes an audit entry for an action by r's user. details is borrowed (may be NULL). */
+void api_audit(struct req *r, const char *action, const char *target_type, const char *target_id,
+               json_t *details);
+
+/* The JSON filter for http_set_json_filter: errors of the OpenAI-compatible routes (/v1/...)
+ * also carry OpenAI's error object {message, type, code, param}. */
+void api_openai_error_shape(struct req *r, int status, json_t *body);
 /* Only registered when RAGD_TEST_MODE=1: clock control and quota-consuming test routes. */
 extern const struct route billing_test_routes[];
 
@@ -21,16 +82,10 @@ void api_generation_busy(struct req *r);
 void api_invalid(struct req *r, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Plan changes made through PATCH /users/{id} are handed to this hook when set (billing
- * installs it so admin changes follow the same path as PUT /billing/subscription). It returns
- * 0 or a RAGD_E* code; it must not answer the request. */
-typedef int (*plan_change_fn)(struct req *r, const char *user_id, const char *plan);
-void api_set_plan_change_hook(plan_change_fn fn);
-
 /* What seeding the demo knowledge base would do, and doing it; installed by the knowledge
  * service. Without it POST /admin/seed-enhanced answers 501. */
 struct seed_ops {
-    json_t *(*status)(void);                 /* new reference */
+    json_t *(*status)(void);                    /* new reference */
     int (*run)(struct req *r, json_t **result); /* new reference in *result */
 };
 void api_set_seed_ops(const struct seed_ops *ops);

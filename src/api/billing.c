@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include "api/api.h"
-#include "auth/auth.h"
 #include "billing/billing.h"
 #include "billing/plans.h"
 #include "core/error.h"
@@ -22,57 +21,114 @@ static void plans_list(struct req *r)
     http_json(r, 200, json_pack("{s:o}", "plans", a));
 }
 
+static json_t *subscription_json(const struct billing_subscription *s)
+{
+    json_t *pj = plan_json(plan_for(s->plan_type));
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:s, s:O, s:O, s:O, s:O,"
+        " s:s, s:s}",
+        "id", s->id, "user_id", s->user_id, "plan_type", s->plan_type, "plan_name", s->plan_name,
+        "status", s->status, "billing_cycle", s->billing_cycle, "started_at", s->started_at,
+        "current_period_start", s->current_period_start, "current_period_end",
+        s->current_period_end, "ends_at", s->ends_at, "auto_renew", s->auto_renew,
+        "amount_cents", (json_int_t)s->amount_cents, "currency", s->currency, "limits",
+        json_object_get(pj, "limits"), "daily_limits", json_object_get(pj, "daily_limits"),
+        "features", json_object_get(pj, "features"), "pricing", json_object_get(pj, "pricing"),
+        "created_at", s->created_at, "updated_at", s->updated_at);
+    json_decref(pj);
+    return o;
+}
+
+static json_t *proration_json(const struct proration *p)
+{
+    char a[32], b[32], c[32], d[32];
+    return json_pack("{s:I, s:I, s:I, s:f, s:s, s:s, s:s, s:s}", "credit_cents",
+                     (json_int_t)p->credit_cents, "charge_cents", (json_int_t)p->charge_cents,
+                     "net_cents", (json_int_t)p->net_cents, "unused_fraction",
+                     p->unused_fraction, "old_period_start", time_iso(p->old_period.start_ms, a),
+                     "old_period_end", time_iso(p->old_period.end_ms, b), "new_period_start",
+                     time_iso(p->new_period.start_ms, c), "new_period_end",
+                     time_iso(p->new_period.end_ms, d));
+}
+
 static void subscription_get(struct req *r)
 {
-    json_t *out;
-    int rc = billing_subscription(auth_user(r)->id, &out);
+    struct billing_subscription sub;
+    int rc = billing_subscription(api_user(r)->id, &sub);
     if (rc) {
         http_store_error(r, rc);
         return;
     }
-    http_json(r, 200, out);
+    http_json(r, 200, subscription_json(&sub));
 }
 
 static void subscription_put(struct req *r)
 {
     json_t *b = req_json(r);
-    const struct user *u = auth_user(r);
-    json_t *out;
+    const struct user *u = api_user(r);
+    struct billing_change ch;
     int rc = billing_change_plan(u->id, jv_str(b, "plan_type", NULL),
-                                 jv_str(b, "billing_cycle", NULL), u->id, "user", &out);
+                                 jv_str(b, "billing_cycle", NULL), u->id, "user", &ch);
     if (rc) {
         http_store_error(r, rc);
         return;
     }
-    if (json_is_true(json_object_get(out, "changed"))) {
+    json_t *pro = ch.changed ? proration_json(&ch.proration) : json_null();
+    if (ch.changed) {
         json_t *d = json_pack("{s:O, s:O}", "plan_type", json_object_get(b, "plan_type"),
-                              "proration", json_object_get(out, "proration"));
-        auth_audit(r, "billing.subscription_update", "user", u->id, d);
+                              "proration", pro);
+        api_audit(r, "billing.subscription_update", "user", u->id, d);
         json_decref(d);
     }
-    json_object_set_new(out, "message",
-                        json_string(json_is_true(json_object_get(out, "changed"))
-                                        ? "Subscription updated"
-                                        : "Subscription unchanged"));
-    http_json(r, 200, out);
+    http_json(r, 200,
+              json_pack("{s:b, s:o, s:o, s:s}", "changed", ch.changed, "subscription",
+                        subscription_json(&ch.subscription), "proration", pro, "message",
+                        ch.changed ? "Subscription updated" : "Subscription unchanged"));
+}
+
+static json_t *counter_json(const struct billing_counter *c)
+{
+    return json_pack("{s:I, s:I, s:I}", "used", (json_int_t)c->used, "limit",
+                     (json_int_t)c->limit, "remaining", (json_int_t)c->remaining);
+}
+
+static json_t *usage_json(const struct billing_usage *u)
+{
+    json_t *usage = json_object(), *daily = json_object();
+    for (int i = 0; i < RES_COUNT; i++)
+        json_object_set_new(usage, u->monthly[i].name, counter_json(&u->monthly[i]));
+    for (int i = 0; i < u->ndaily; i++)
+        json_object_set_new(daily, u->daily[i].name, counter_json(&u->daily[i]));
+    char ps[32], pe[32], reset[32];
+    return json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:s, s:s, s:b, s:{s:s, s:s, s:o}}",
+        "messages_this_month", (json_int_t)u->monthly[RES_MESSAGES].used,
+        "background_tasks_this_month", (json_int_t)u->monthly[RES_BACKGROUND_TASKS].used,
+        "api_calls_this_month", (json_int_t)u->monthly[RES_API_CALLS].used,
+        "storage_mb_this_month", (json_int_t)u->monthly[RES_STORAGE_MB].used, "quota_remaining",
+        (json_int_t)u->monthly[RES_MESSAGES].remaining, "limits",
+        plan_limits_json(plan_for(u->plan_type)), "usage", usage, "period_start",
+        time_iso(u->period_start_ms, ps), "period_end", time_iso(u->period_end_ms, pe),
+        "plan_type", u->plan_type, "limits_bypassed", u->limits_bypassed, "daily", "date",
+        u->date, "reset_at", time_iso(u->day_reset_ms, reset), "counters", daily);
 }
 
 static void usage_get(struct req *r)
 {
-    json_t *out;
-    int rc = billing_usage_summary(auth_user(r), &out);
+    struct billing_usage u;
+    int rc = billing_usage_summary(api_user(r), &u);
     if (rc) {
         http_store_error(r, rc);
         return;
     }
-    http_json(r, 200, out);
+    http_json(r, 200, usage_json(&u));
 }
 
 static void quota_get(struct req *r)
 {
     const char *res = req_param(r, "resource_type");
-    json_t *out;
-    int rc = billing_quota(auth_user(r), res, &out);
+    struct billing_quota q;
+    int rc = billing_quota(api_user(r), res, &q);
     if (rc == RAGD_EINVAL) {
         http_error(r, 400, "INVALID_RESOURCE_TYPE",
                    "Invalid resource type. Must be one of: messages, api_calls, "
@@ -83,7 +139,23 @@ static void quota_get(struct req *r)
         http_store_error(r, rc);
         return;
     }
-    http_json(r, 200, out);
+    http_json(r, 200, api_quota_json(&q));
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *history_json(const struct history_row *e)
+{
+    return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:s}", "id", e->id, "subscription_id",
+                     str_or_null(e->subscription_id), "event_type", str_or_null(e->event_type),
+                     "amount_cents", e->has_amount ? json_integer(e->amount_cents) : json_null(),
+                     "currency", str_or_null(e->currency), "description",
+                     str_or_null(e->description), "metadata",
+                     e->metadata ? json_incref(e->metadata) : json_object(), "created_at",
+                     e->created_at);
 }
 
 static void history_get(struct req *r)
@@ -92,13 +164,21 @@ static void history_get(struct req *r)
     if (req_query_int(r, "limit", 50, 1, 500, &limit) ||
         req_query_int(r, "offset", 0, 0, 1LL << 40, &offset))
         return;
-    json_t *out;
-    int rc = billing_history(auth_user(r)->id, limit, offset, &out);
+    struct history_row *rows;
+    int n;
+    int64_t total;
+    int rc = billing_history(api_user(r)->id, limit, offset, &rows, &n, &total);
     if (rc) {
         http_store_error(r, rc);
         return;
     }
-    http_json(r, 200, out);
+    json_t *items = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(items, history_json(&rows[i]));
+    store_history_rows_free(rows, n);
+    http_json(r, 200,
+              json_pack("{s:I, s:o, s:I, s:I}", "total", (json_int_t)total, "items", items,
+                        "limit", (json_int_t)limit, "offset", (json_int_t)offset));
 }
 
 static const char *const plan_names[] = {"free", "pro", "enterprise", NULL};
@@ -177,7 +257,7 @@ static void consume_answer(struct req *r)
     char msg_id[37];
     uuid4(msg_id);
     const char *sid = b ? jv_str(b, "session_id", NULL) : NULL;
-    billing_usage_extra(r, json_pack("{s:s?, s:s, s:I, s:I, s:b}", "session_id", sid,
+    api_quota_extra(r, json_pack("{s:s?, s:s, s:I, s:I, s:b}", "session_id", sid,
                                      "message_id", msg_id, "tokens_used",
                                      (json_int_t)(b ? jv_int(b, "tokens_used", 0) : 0),
                                      "processing_time_ms", (json_int_t)hold_ms, "rag_enabled",
@@ -189,10 +269,10 @@ static void consume(struct req *r)
 {
     json_t *b = req_json(r);
     const char *res = b ? jv_str(b, "resource", NULL) : NULL;
-    if (res && billing_reserve(r, res, b ? jv_int(b, "quantity", 1) : 1))
+    if (res && api_quota_reserve(r, res, b ? jv_int(b, "quantity", 1) : 1))
         return;
     const char *feature = b ? jv_str(b, "feature", NULL) : NULL;
-    if (feature && billing_daily_take(r, feature, 1))
+    if (feature && api_quota_daily(r, feature, 1))
         return;
     if (b && jv_int(b, "hold_ms", 0) > 0)
         http_defer(r, consume_answer);

@@ -6,7 +6,6 @@
 
 #include "api/api.h"
 #include "api/kb_routes.h"
-#include "auth/auth.h"
 #include "billing/billing.h"
 #include "chat/chat.h"
 #include "core/error.h"
@@ -89,14 +88,14 @@ static int on_token(void *ud, const char *text, size_t len)
 static void charge(struct req *r, const struct job *j, json_t *resp)
 {
     json_t *tok = json_object_get(resp, "tokens_used");
-    billing_usage_extra(
+    api_quota_extra(
         r, json_pack("{s:O, s:O, s:I, s:I, s:b, s:s?}", "session_id",
                      json_object_get(resp, "session_id"), "message_id",
                      json_object_get(resp, "message_id"), "tokens_used",
                      (json_int_t)json_integer_value(tok), "processing_time_ms",
                      (json_int_t)json_number_value(json_object_get(resp, "response_time_ms")),
                      "rag_enabled", j->o.enable_rag, "command", j->cmd.name));
-    int rc = billing_commit(r);
+    int rc = api_quota_commit(r);
     if (rc)
         log_json(LOG_ERROR, "chat usage not recorded",
                  json_pack("{s:s, s:s}", "error", ragd_strerror(rc), "request_id", req_id(r)));
@@ -106,15 +105,16 @@ static void charge(struct req *r, const struct job *j, json_t *resp)
 static json_t *usage_info(const struct user *u)
 {
     if (!billing_enabled()) return json_pack("{s:b}", "billing_enabled", 0);
-    json_t *q = NULL;
+    struct billing_quota q;
     if (billing_quota(u, "messages", &q)) return json_null();
+    json_t *j = api_quota_json(&q);
     json_t *out = json_pack(
-        "{s:O, s:O, s:O, s:O, s:O, s:O}", "messages_used", json_object_get(q, "current_usage"),
-        "messages_limit", json_object_get(q, "max_allowed"), "messages_remaining",
-        json_object_get(q, "remaining"), "period_start", json_object_get(q, "period_start"),
-        "period_end", json_object_get(q, "period_end"), "limits_bypassed",
-        json_object_get(q, "limits_bypassed"));
-    json_decref(q);
+        "{s:O, s:O, s:O, s:O, s:O, s:O}", "messages_used", json_object_get(j, "current_usage"),
+        "messages_limit", json_object_get(j, "max_allowed"), "messages_remaining",
+        json_object_get(j, "remaining"), "period_start", json_object_get(j, "period_start"),
+        "period_end", json_object_get(j, "period_end"), "limits_bypassed",
+        json_object_get(j, "limits_bypassed"));
+    json_decref(j);
     return out;
 }
 
@@ -133,7 +133,7 @@ static void answer_error(struct req *r, int rc)
 static void answer_work(struct req *r)
 {
     struct job *j = req_slot(r, SLOT_APP);
-    const struct user *u = auth_user(r);
+    const struct user *u = api_user(r);
     char err[512] = "";
     json_t *resp = NULL;
     if (!j->stream) {
@@ -150,16 +150,16 @@ static void answer_work(struct req *r)
     /* The 200 goes out before the answer is complete: the reservation is settled here,
      * committed once the answer is complete, released if generation fails or the client goes
      * away. */
-    billing_hold_manual(r);
+    api_quota_manual(r);
     j->r = r;
     int rc = chat_answer(u, &j->o, on_token, j, &resp, err, sizeof err);
     if (rc && !j->open) {
-        billing_release(r);
+        api_quota_release(r);
         answer_error(r, rc);
         return;
     }
     if (rc) {
-        billing_release(r);
+        api_quota_release(r);
         if (rc != RAGD_EIO || !j->gone)
             http_stream_event(r,
                               json_pack("{s:s, s:s, s:s}", "type", "error", "code", "CHAT_FAILED",
@@ -209,7 +209,7 @@ static void message(struct req *r)
         return;
     }
     j->o.command = &j->cmd;
-    const struct user *u = auth_user(r);
+    const struct user *u = api_user(r);
     if (sid) {
         int rc = chat_check_session(sid, u->id);
         if (rc == RAGD_ENOTFOUND) {
@@ -223,7 +223,7 @@ static void message(struct req *r)
     }
     /* Slash commands take their daily feature counter with the message; a refusal (429
      * <FEATURE>_LIMIT_EXCEEDED) releases the message reserved by the route as well. */
-    if (j->cmd.daily && billing_daily_take(r, j->cmd.daily, 1)) return;
+    if (j->cmd.daily && api_quota_daily(r, j->cmd.daily, 1)) return;
     http_defer(r, answer_work);
 }
 
@@ -240,7 +240,7 @@ static void history(struct req *r)
     }
     json_t *items;
     int64_t total;
-    int rc = store_chat_history(auth_user(r)->id, sid, limit, offset, &items, &total);
+    int rc = store_chat_history(api_user(r)->id, sid, limit, offset, &items, &total);
     if (rc) {
         http_store_error(r, rc);
         return;
@@ -258,7 +258,7 @@ static void sessions(struct req *r)
         return;
     json_t *items;
     int64_t total;
-    int rc = store_chat_sessions(auth_user(r)->id, limit, offset, &items, &total);
+    int rc = store_chat_sessions(api_user(r)->id, limit, offset, &items, &total);
     if (rc) {
         http_store_error(r, rc);
         return;
@@ -271,7 +271,7 @@ static void session_delete(struct req *r)
     const char *sid = req_param(r, "session_id");
     int64_t n = 0;
     int rc =
-        uuid_valid(sid) ? store_chat_session_delete(sid, auth_user(r)->id, &n) : RAGD_ENOTFOUND;
+        uuid_valid(sid) ? store_chat_session_delete(sid, api_user(r)->id, &n) : RAGD_ENOTFOUND;
     if (rc == RAGD_ENOTFOUND)
         http_error(r, 404, "SESSION_NOT_FOUND", "Session not found");
     else if (rc)
@@ -291,7 +291,7 @@ static void feedback(struct req *r)
         return;
     }
     int score = (int)jv_int(b, "score", 0);
-    int rc = store_chat_feedback(mid, auth_user(r)->id, score);
+    int rc = store_chat_feedback(mid, api_user(r)->id, score);
     if (rc == RAGD_ENOTFOUND)
         http_error(r, 404, "MESSAGE_NOT_FOUND", "No assistant message of yours has that id");
     else if (rc)
@@ -307,7 +307,7 @@ static void analytics(struct req *r)
     long long days;
     if (req_query_int(r, "days", 7, 1, 366, &days)) return;
     json_t *items;
-    int rc = store_usage_analytics(auth_user(r)->id, (int)days, &items);
+    int rc = store_usage_analytics(api_user(r)->id, (int)days, &items);
     if (rc) {
         http_store_error(r, rc);
         return;
@@ -358,7 +358,7 @@ static int seed_run(struct req *r, json_t **result)
         return 0;
     }
     char err[256] = "";
-    return knowledge_seed_dir(dir, auth_user(r)->id, result, err, sizeof err);
+    return knowledge_seed_dir(dir, api_user(r)->id, result, err, sizeof err);
 }
 
 static const struct seed_ops kb_seed_ops = {seed_status, seed_run};

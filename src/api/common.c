@@ -1,7 +1,14 @@
+/* common.c - helpers every API group shares: error answers, the user view, the audit
+ * entry of an action, and the /v1 error shape. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "api/api.h"
+#include "billing/billing.h"
+#include "core/log.h"
+#include "core/util.h"
 
 void api_generation_busy(struct req *r)
 {
@@ -18,6 +25,76 @@ void api_invalid(struct req *r, const char *field, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     http_json(r, 422,
-              json_pack("{s:s, s:s, s:s, s:s}", "detail", msg, "code", "VALIDATION_ERROR",
-                        "field", field, "request_id", req_id(r)));
+              json_pack("{s:s, s:s, s:s, s:s}", "detail", msg, "code", "VALIDATION_ERROR", "field",
+                        field, "request_id", req_id(r)));
+}
+
+json_t *api_user_json(const struct user *u)
+{
+    json_error_t je;
+    json_t *prefs = json_loads(u->preferences ? u->preferences : "{}", 0, &je);
+    return json_pack(
+        "{s:s, s:s, s:o, s:b, s:b, s:b, s:s, s:o, s:o, s:s, s:o, s:o}", "id", u->id, "email",
+        u->email, "username", u->username[0] ? json_string(u->username) : json_null(), "is_active",
+        u->is_active, "is_verified", u->is_verified, "is_superuser", u->is_superuser,
+        "subscription_plan", u->subscription_plan, "organization_id",
+        u->organization_id[0] ? json_string(u->organization_id) : json_null(), "preferences",
+        prefs ? prefs : json_object(), "created_at", u->created_at, "updated_at",
+        u->updated_at[0] ? json_string(u->updated_at) : json_null(), "last_login_at",
+        u->last_login_at[0] ? json_string(u->last_login_at) : json_null());
+}
+
+json_t *api_quota_json(const struct billing_quota *q)
+{
+    char ps[32], pe[32];
+    return json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:s, s:b, s:s, s:s}", "resource_type",
+                     q->resource, "has_quota", q->has_quota, "current_usage",
+                     (json_int_t)q->current_usage, "reserved", (json_int_t)q->reserved,
+                     "max_allowed", (json_int_t)q->max_allowed, "remaining",
+                     (json_int_t)q->remaining, "plan_type", q->plan_type, "limits_bypassed",
+                     q->limits_bypassed, "period_start", time_iso(q->period_start_ms, ps),
+                     "period_end", time_iso(q->period_end_ms, pe));
+}
+
+void api_audit(struct req *r, const char *action, const char *target_type, const char *target_id,
+               json_t *details)
+{
+    const struct user *u = api_user(r);
+    struct audit_entry e = {
+        .actor_id = u ? u->id : NULL,
+        .actor_email = u ? u->email : NULL,
+        .action = action,
+        .target_type = target_type,
+        .target_id = target_id,
+        .details = details,
+        .request_id = req_id(r),
+        .ip = req_ip(r),
+    };
+    int rc = store_audit_add(&e);
+    if (rc)
+        log_json(LOG_ERROR, "audit write failed",
+                 json_pack("{s:s, s:s, s:i}", "action", action, "request_id", req_id(r), "rc", rc));
+}
+
+void api_openai_error_shape(struct req *r, int status, json_t *body)
+{
+    if (status < 400 || strncmp(req_path(r), "/v1/", 4) || !json_is_object(body) ||
+        json_object_get(body, "error"))
+        return;
+    json_t *detail = json_object_get(body, "detail");
+    const char *code = json_string_value(json_object_get(body, "code"));
+    char *msg = json_is_string(detail) ? strdup(json_string_value(detail))
+                                       : json_dumps(detail, JSON_COMPACT);
+    const char *type = status == 401   ? "authentication_error"
+                       : status == 403 ? "permission_error"
+                       : status == 404 ? "not_found_error"
+                       : status == 429 ? "rate_limit_error"
+                       : status >= 500 ? "server_error"
+                                       : "invalid_request_error";
+    json_t *field = json_object_get(body, "field");
+    json_object_set_new(body, "error",
+                        json_pack("{s:s, s:s, s:s?, s:O?}", "message", msg ? msg : "error", "type",
+                                  type, "code", code, "param",
+                                  json_is_string(field) ? field : NULL));
+    free(msg);
 }

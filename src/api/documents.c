@@ -6,7 +6,6 @@
 
 #include "api/api.h"
 #include "api/multipart.h"
-#include "auth/auth.h"
 #include "billing/billing.h"
 #include "core/error.h"
 #include "core/jsonv.h"
@@ -32,7 +31,7 @@ static const struct jv_schema upload_schema = {upload_fields, 0};
 
 static void caller_of(struct req *r, struct kn_caller *c)
 {
-    const struct user *u = auth_user(r);
+    const struct user *u = api_user(r);
     c->user_id = u->id;
     c->org_id = u->organization_id[0] ? u->organization_id : NULL;
     c->is_admin = u->is_superuser;
@@ -65,15 +64,15 @@ static int reserve_upload(struct req *r, const struct kn_upload *u)
 {
     extract_type_t type;
     if (u->len > knowledge_max_bytes() || extract_sniff(u->data, u->len, &type, NULL)) return 0;
-    if (type == EXTRACT_PDF && billing_daily_take(r, "pdf_uploads", 1)) return -1;
+    if (type == EXTRACT_PDF && api_quota_daily(r, "pdf_uploads", 1)) return -1;
     int64_t mb = (int64_t)((u->len + MIB - 1) / MIB);
-    return billing_reserve(r, "storage_mb", mb < 1 ? 1 : mb);
+    return api_quota_reserve(r, "storage_mb", mb < 1 ? 1 : mb);
 }
 
 /* The extra_data of the usage records this upload commits. */
 static void upload_usage_extra(struct req *r, json_t *doc)
 {
-    billing_usage_extra(r, json_pack("{s:O, s:O, s:O}", "document_id", json_object_get(doc, "id"),
+    api_quota_extra(r, json_pack("{s:O, s:O, s:O}", "document_id", json_object_get(doc, "id"),
                                      "size_bytes", json_object_get(doc, "size_bytes"), "mime_type",
                                      json_object_get(doc, "mime_type")));
 }
@@ -105,7 +104,7 @@ static void answer_submit(struct req *r, int rc, const char *err, json_t *doc)
  * converted before validation). Returns 0 or answers. */
 static int fill_upload(struct req *r, json_t *b, struct kn_upload *u)
 {
-    if (json_is_true(json_object_get(b, "shared")) && !auth_user(r)->is_superuser) {
+    if (json_is_true(json_object_get(b, "shared")) && !api_user(r)->is_superuser) {
         http_error(r, 403, "ADMIN_REQUIRED", "Only administrators may share documents");
         return -1;
     }

@@ -16,7 +16,7 @@ void kb_api_install(void);
  * background_tasks, search: api_calls, chat: messages), which the quota guard reserves before
  * the handler runs. The handlers reserve what only they can measure: storage_mb and the daily
  * pdf_uploads counter for uploads, the daily counter of a slash command (mcqs_per_day ...),
- * and for a streamed chat answer they settle the reservation themselves (billing_hold_manual)
+ * and for a streamed chat answer they settle the reservation themselves (api_quota_manual)
  * once the answer is complete. Chat usage records carry extra_data {session_id, message_id,
  * tokens_used, processing_time_ms, rag_enabled}. */
 

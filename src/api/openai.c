@@ -11,7 +11,6 @@
 #include <time.h>
 
 #include "api/api.h"
-#include "auth/auth.h"
 #include "billing/billing.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -277,13 +276,13 @@ static json_t *usage_obj(const struct prov_result *res)
 static void charge(struct req *r, const struct completion *c, const struct prov_result *res,
                    int64_t t0)
 {
-    billing_usage_extra(r, json_pack("{s:s, s:s, s:I, s:I, s:b, s:s}", "message_id", c->id,
+    api_quota_extra(r, json_pack("{s:s, s:s, s:I, s:I, s:b, s:s}", "message_id", c->id,
                                      "endpoint", "/v1/chat/completions", "tokens_used",
                                      (json_int_t)(res->prompt_tokens + res->completion_tokens),
                                      "processing_time_ms",
                                      (json_int_t)((time_mono_ns() - t0) / 1000000), "rag_enabled",
                                      0, "model", c->model));
-    int rc = billing_commit(r);
+    int rc = api_quota_commit(r);
     if (rc)
         log_json(LOG_ERROR, "completion usage not recorded",
                  json_pack("{s:s, s:s}", "error", ragd_strerror(rc), "request_id", req_id(r)));
@@ -307,7 +306,7 @@ static void completion_work(struct req *r)
     int64_t t0 = time_mono_ns();
     struct prov_result res = {0};
     char err[512] = "";
-    if (c->stream) billing_hold_manual(r);
+    if (c->stream) api_quota_manual(r);
     int rc = prov_generate(g, &c->preq, c->stream ? on_piece : NULL, c, &res, err, sizeof err);
     if (!c->stream) {
         if (rc) {
@@ -326,14 +325,14 @@ static void completion_work(struct req *r)
         return;
     }
     if (rc && !c->open) {
-        billing_release(r);
+        api_quota_release(r);
         generation_error(r, rc, err);
         prov_result_free(&res);
         return;
     }
     if (rc || res.stopped || c->gone) {
         /* Failed mid-stream or the client went away: nothing is charged. */
-        billing_release(r);
+        api_quota_release(r);
         if (rc && !c->gone)
             http_stream_event(r, json_pack("{s:{s:s, s:s, s:s}}", "error", "message", err, "type",
                                            "server_error", "code", "GENERATION_FAILED"));
@@ -509,8 +508,7 @@ const struct route openai_routes[] = {
     {NULL},
 };
 
-void openai_api_install(void)
+void openai_api_init(void)
 {
     started_at = time(NULL);
-    http_add_routes(openai_routes);
 }

@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "auth/auth.h"
 #include "core/error.h"
 #include "knowledge/knowledge.h"
 
@@ -75,7 +74,7 @@ static int weights(struct req *r, json_t *w, double *wv, double *wk)
 static void run(struct req *r, enum kind kind)
 {
     json_t *b = req_json(r);
-    const struct user *u = auth_user(r);
+    const struct user *u = api_user(r);
     struct kn_caller c = {u->id, u->organization_id[0] ? u->organization_id : NULL,
                           u->is_superuser};
     struct kn_query q = {.text = jv_str(b, "query", ""),

@@ -4,18 +4,10 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "auth/auth.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "store/store.h"
-
-static plan_change_fn plan_hook;
-
-void api_set_plan_change_hook(plan_change_fn fn)
-{
-    plan_hook = fn;
-}
 
 static int username_ok(struct req *r, json_t *b)
 {
@@ -38,13 +30,13 @@ static void reply_user(struct req *r, const char *id)
         http_store_error(r, rc);
         return;
     }
-    http_json(r, 200, store_user_json(&u));
+    http_json(r, 200, api_user_json(&u));
     store_user_clear(&u);
 }
 
 static void me_get(struct req *r)
 {
-    http_json(r, 200, store_user_json(auth_user(r)));
+    http_json(r, 200, api_user_json(api_user(r)));
 }
 
 static void me_patch(struct req *r)
@@ -67,7 +59,7 @@ static void me_patch(struct req *r)
         }
         json_object_set(patch, "preferences", v);
     }
-    const char *id = auth_user(r)->id;
+    const char *id = api_user(r)->id;
     int rc = store_user_update(id, patch);
     json_decref(patch);
     if (rc == RAGD_EEXIST) {
@@ -99,13 +91,18 @@ static void list_users(struct req *r)
         }
     }
     struct user_filter f = {req_query(r, "email"), req_query(r, "plan"), (int)active};
-    json_t *items;
+    struct user *users;
+    int n;
     int64_t total;
-    int rc = store_user_list(&f, limit, offset, &items, &total);
+    int rc = store_user_list(&f, limit, offset, &users, &n, &total);
     if (rc) {
         http_store_error(r, rc);
         return;
     }
+    json_t *items = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(items, api_user_json(&users[i]));
+    store_user_list_free(users, n);
     http_json(r, 200,
               json_pack("{s:I, s:o, s:I, s:I}", "total", (json_int_t)total, "items", items,
                         "limit", (json_int_t)limit, "offset", (json_int_t)offset));
@@ -126,50 +123,40 @@ static void get_user(struct req *r)
         reply_user(r, id);
 }
 
+static int tristate(json_t *b, const char *key)
+{
+    json_t *v = json_object_get(b, key);
+    return json_is_boolean(v) ? json_is_true(v) : -1;
+}
+
 static void patch_user(struct req *r)
 {
     const char *id = req_param(r, "id");
     json_t *b = req_json(r);
     if (!valid_id(r, id) || !username_ok(r, b))
         return;
-    const struct user *me = auth_user(r);
-    int self = !strcmp(me->id, id);
-    if (self && (json_is_false(json_object_get(b, "is_active")) ||
-                 json_is_false(json_object_get(b, "is_superuser")))) {
+    struct auth_user_patch p = {
+        .username = jv_str(b, "username", NULL),
+        .plan = jv_str(b, "subscription_plan", NULL),
+        .is_active = tristate(b, "is_active"),
+        .is_superuser = tristate(b, "is_superuser"),
+        .is_verified = tristate(b, "is_verified"),
+    };
+    int rc = auth_user_admin_update(api_user(r)->id, id, &p);
+    if (rc == RAGD_EPERM) {
         http_error(r, 409, "SELF_MODIFICATION",
                    "Admins cannot deactivate or demote themselves; ask another admin");
         return;
     }
-    struct user before;
-    int rc = store_user_get(id, &before);
-    if (rc) {
-        http_store_error(r, rc);
-        return;
-    }
-    json_t *patch = json_deep_copy(b);
-    const char *plan = jv_str(b, "subscription_plan", NULL);
-    if (plan && plan_hook) {
-        json_object_del(patch, "subscription_plan");
-        if (strcmp(plan, before.subscription_plan))
-            rc = plan_hook(r, id, plan);
-    }
-    if (!rc && json_object_size(patch))
-        rc = store_user_update(id, patch);
-    if (!rc && json_is_false(json_object_get(b, "is_active")) && before.is_active)
-        rc = store_refresh_revoke_user(id); /* a deactivated user keeps no sessions */
-    store_user_clear(&before);
     if (rc == RAGD_EEXIST) {
-        json_decref(patch);
         http_error(r, 409, "USERNAME_TAKEN", "Username already taken");
         return;
     }
     if (rc) {
-        json_decref(patch);
         http_store_error(r, rc);
         return;
     }
-    auth_audit(r, "user.update", "user", id, b);
-    json_decref(patch);
+    api_audit(r, "user.update", "user", id, b);
     reply_user(r, id);
 }
 
@@ -178,7 +165,7 @@ static void delete_user(struct req *r)
     const char *id = req_param(r, "id");
     if (!valid_id(r, id))
         return;
-    if (!strcmp(auth_user(r)->id, id)) {
+    if (!strcmp(api_user(r)->id, id)) {
         http_error(r, 409, "SELF_MODIFICATION", "Admins cannot delete themselves");
         return;
     }
@@ -188,7 +175,7 @@ static void delete_user(struct req *r)
         rc = store_user_delete(id);
         if (!rc) {
             json_t *d = json_pack("{s:s}", "email", u.email);
-            auth_audit(r, "user.delete", "user", id, d);
+            api_audit(r, "user.delete", "user", id, d);
             json_decref(d);
         }
         store_user_clear(&u);

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,16 +17,27 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "core/metrics.h"
 #include "core/util.h"
 #include "limits/limiter.h"
+#include "limits/limits.h"
 #include "store/apikeys.h"
 
 static unsigned char secret[128];
 static size_t secret_len;
 static int64_t access_ttl_s, refresh_ttl_s;
 static int bcrypt_rounds;
-static int64_t login_ip_limit, login_ip_window_ms, lock_after, lock_ms;
+static int64_t login_ip_limit, login_ip_window_ms;
+static struct login_policy lockout;
+static int accounts_per_ip_day;
+
+/* A calls-per-period budget read from the environment. */
+struct budget {
+    int64_t calls, period_s;
+};
+static struct budget register_ip, register_all, refresh_ip, refresh_all;
+
+static atomic_int work_busy;
+static int work_slots = 1;
 
 /* ---- configuration ---- */
 
@@ -53,7 +65,7 @@ static int load_shared_secret(char *err, size_t errcap)
     return 0;
 }
 
-static int load_secret(const char *data_dir, char *err, size_t errcap)
+static int load_secret(const char *data_dir, int secret_in_db, char *err, size_t errcap)
 {
     const char *s = config_str("JWT_SECRET_KEY", NULL);
     if (s) {
@@ -65,7 +77,7 @@ static int load_secret(const char *data_dir, char *err, size_t errcap)
         memcpy(secret, s, secret_len);
         return 0;
     }
-    if (strcmp(db_backend(), "sqlite")) return load_shared_secret(err, errcap);
+    if (secret_in_db) return load_shared_secret(err, errcap);
     /* No configured secret: one random secret per data dir, created once and kept. */
     char *path = xasprintf("%s/jwt_secret", data_dir);
     int fd = open(path, O_RDONLY);
@@ -95,7 +107,7 @@ static int load_secret(const char *data_dir, char *err, size_t errcap)
     return 0;
 }
 
-int auth_init(const char *data_dir, char *err, size_t errcap)
+int auth_init(const char *data_dir, int secret_in_db, char *err, size_t errcap)
 {
     const char *alg = config_str("JWT_ALGORITHM", "HS256");
     if (strcmp(alg, "HS256")) {
@@ -107,9 +119,30 @@ int auth_init(const char *data_dir, char *err, size_t errcap)
     bcrypt_rounds = (int)config_int("BCRYPT_ROUNDS", 12, 4, 31);
     login_ip_limit = config_int("LOGIN_MAX_ATTEMPTS_PER_IP", 5, 1, 1000000);
     login_ip_window_ms = config_int("LOGIN_ATTEMPT_WINDOW_MINUTES", 15, 1, 1440) * 60000;
-    lock_after = config_int("ACCOUNT_LOCKOUT_THRESHOLD", 10, 1, 1000000);
-    lock_ms = config_int("ACCOUNT_LOCKOUT_MINUTES", 15, 1, 10080) * 60000;
-    return load_secret(data_dir, err, errcap);
+    lockout.lock_after = (int)config_int("ACCOUNT_LOCKOUT_THRESHOLD", 10, 1, 1000000);
+    lockout.lock_ms = config_int("ACCOUNT_LOCKOUT_MINUTES", 15, 1, 10080) * 60000;
+    lockout.lock_max_ms = config_int("ACCOUNT_LOCKOUT_MAX_MINUTES", 1440, 1, 525600) * 60000;
+    if (lockout.lock_max_ms < lockout.lock_ms) lockout.lock_max_ms = lockout.lock_ms;
+    lockout.bypass_ms = 30000;
+    accounts_per_ip_day = (int)config_int("REGISTRATIONS_PER_IP_PER_DAY", 20, 0, 1000000);
+    static const struct {
+        const char *var, *def;
+        struct budget *b;
+    } budgets[] = {
+        {"REGISTER_RATE_LIMIT_PER_IP", "10/3600", &register_ip},
+        {"REGISTER_RATE_LIMIT_GLOBAL", "100/60", &register_all},
+        {"REFRESH_RATE_LIMIT_PER_IP", "60/60", &refresh_ip},
+        {"REFRESH_RATE_LIMIT_GLOBAL", "1200/60", &refresh_all},
+    };
+    for (size_t i = 0; i < sizeof budgets / sizeof budgets[0]; i++) {
+        const char *v = config_str(budgets[i].var, budgets[i].def);
+        if (limits_parse(v, &budgets[i].b->calls, &budgets[i].b->period_s)) {
+            snprintf(err, errcap, "%s must be CALLS/SECONDS (e.g. 10/3600), got '%s'",
+                     budgets[i].var, v);
+            return RAGD_EINVAL;
+        }
+    }
+    return load_secret(data_dir, secret_in_db, err, errcap);
 }
 
 int auth_bcrypt_rounds(void)
@@ -119,533 +152,418 @@ int auth_bcrypt_rounds(void)
 
 /* ---- tokens ---- */
 
-json_t *auth_issue_tokens(const struct user *u, const char *family_id, int *rc)
+static void refuse(struct auth_refusal *ref, enum auth_failure why, int64_t retry_ms)
 {
-    char jti[37], fam[37], hash[65];
+    ref->why = why;
+    ref->retry_after_ms = retry_ms;
+}
+
+void auth_tokens_clear(struct auth_tokens *t)
+{
+    free(t->access_token);
+    t->access_token = NULL;
+}
+
+void auth_identity_clear(struct auth_identity *id)
+{
+    store_user_clear(&id->user);
+}
+
+/* Issues a pair for user_id in family fam (filled with a new id when empty). The refresh
+ * token's row is the caller's to write (rotation writes it in its own transaction). */
+static int issue(const char *user_id, char fam[37], struct auth_tokens *t)
+{
+    char jti[37];
     unsigned char raw[32];
-    char refresh[48];
     int64_t now = time_now_ms();
+    memset(t, 0, sizeof *t);
     uuid4(jti);
-    if (family_id)
-        snprintf(fam, sizeof fam, "%s", family_id);
-    else
-        uuid4(fam);
+    if (!fam[0]) uuid4(fam);
     rand_bytes(raw, sizeof raw);
-    b64url_encode(raw, sizeof raw, refresh);
-    sha256_hex(refresh, strlen(refresh), hash);
-
-    json_t *claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "sub", u->id, "user_id",
-                               u->id, "type", "access", "iat", (json_int_t)(now / 1000), "exp",
-                               (json_int_t)(now / 1000 + access_ttl_s), "jti", jti, "fam", fam);
-    char *access = jwt_sign(claims, secret, secret_len);
+    b64url_encode(raw, sizeof raw, t->refresh_token);
+    /* iat_ms: the issue time to the millisecond, for the not-before watermark of a logout
+     * from every session (a token issued in the same second after it stays valid). */
+    json_t *claims =
+        json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s}", "sub", user_id, "user_id", user_id,
+                  "type", "access", "iat", (json_int_t)(now / 1000), "iat_ms", (json_int_t)now,
+                  "exp", (json_int_t)(now / 1000 + access_ttl_s), "jti", jti, "fam", fam);
+    t->access_token = jwt_sign(claims, secret, secret_len);
     json_decref(claims);
-    if (!access) {
-        *rc = RAGD_EIO;
-        return NULL;
+    if (!t->access_token) return RAGD_EIO;
+    t->expires_in = access_ttl_s;
+    t->refresh_expires_in = refresh_ttl_s;
+    return 0;
+}
+
+/* Issues a new pair in a new family and stores its refresh token. */
+static int issue_new(const char *user_id, struct auth_tokens *t)
+{
+    char fam[37] = "", hash[65], id[37];
+    int rc = issue(user_id, fam, t);
+    if (!rc) {
+        sha256_hex(t->refresh_token, strlen(t->refresh_token), hash);
+        rc = store_refresh_insert(user_id, fam, hash, time_now_ms() + refresh_ttl_s * 1000, id);
     }
-    *rc = 0;
-    return json_pack("{s:s%, s:s, s:s, s:I, s:I, s:s}", "access_token", access, strlen(access),
-                     "refresh_token", refresh, "token_type", "bearer", "expires_in",
-                     (json_int_t)access_ttl_s, "refresh_expires_in", (json_int_t)refresh_ttl_s,
-                     "_family", fam);
+    if (rc) auth_tokens_clear(t);
+    return rc;
 }
 
-/* The refresh-token row that goes with a just-issued pair (split out so that rotation can
- * insert it inside its own transaction). */
-static int store_new_refresh(const struct user *u, json_t *tokens)
+static void copy_str(char *dst, size_t cap, json_t *v)
 {
-    char hash[65], id[37];
-    const char *refresh = json_string_value(json_object_get(tokens, "refresh_token"));
-    sha256_hex(refresh, strlen(refresh), hash);
-    return store_refresh_insert(u->id, json_string_value(json_object_get(tokens, "_family")), hash,
-                                time_now_ms() + refresh_ttl_s * 1000, id);
+    snprintf(dst, cap, "%s", json_is_string(v) ? json_string_value(v) : "");
 }
 
-/* ---- the guard ---- */
-
-struct auth_ctx {
-    struct user user;
-    json_t *claims;
-};
-
-static void ctx_free(void *p)
+/* Verifies an access token into *c: JWT_OK or why not. */
+static enum jwt_status access_claims(const char *token, struct auth_claims *c)
 {
-    struct auth_ctx *a = p;
-    store_user_clear(&a->user);
-    json_decref(a->claims);
-    free(a);
-}
-
-static void unauthorized(struct req *r, const char *code, const char *detail)
-{
-    metrics_reject("auth");
-    http_header(r, "WWW-Authenticate", "Bearer");
-    http_error(r, 401, code, "%s", detail);
-}
-
-/* An API key (API_KEY_PREFIX...) in place of an access token: 0 with uid, RAGD_ENOTFOUND for
- * an unknown or revoked key, or a store error. */
-static int key_user(const char *key, char uid[37])
-{
-    char hash[65];
-    sha256_hex(key, strlen(key), hash);
-    return store_apikey_lookup(hash, uid);
-}
-
-int auth_guard(struct req *r, const struct route *rt)
-{
-    const char *h = req_header(r, "Authorization");
-    const char *token = NULL;
-    if (h && !strncasecmp(h, "Bearer ", 7)) {
-        token = h + 7;
-        while (*token == ' ')
-            token++;
+    json_t *j = NULL;
+    enum jwt_status st = jwt_verify(token, secret, secret_len, time_now_ms() / 1000, &j);
+    if (st != JWT_OK) return st;
+    const char *type = json_string_value(json_object_get(j, "type"));
+    const char *uid = json_string_value(json_object_get(j, "user_id"));
+    const char *jti = json_string_value(json_object_get(j, "jti"));
+    if (!type || strcmp(type, "access") || !uid || !uuid_valid(uid) || !jti ||
+        strlen(jti) >= sizeof c->jti) {
+        json_decref(j);
+        return JWT_MALFORMED;
     }
-    if ((!token || !*token) && (h = req_header(r, "X-API-Key")) && *h) token = h;
-    if (!token || !*token) {
-        if (rt->access == ACCESS_PUBLIC) return 0;
-        unauthorized(r, "NOT_AUTHENTICATED", "Not authenticated");
-        return 1;
-    }
-    json_t *claims = NULL;
+    memset(c, 0, sizeof *c);
+    copy_str(c->user_id, sizeof c->user_id, json_object_get(j, "user_id"));
+    copy_str(c->jti, sizeof c->jti, json_object_get(j, "jti"));
+    copy_str(c->family_id, sizeof c->family_id, json_object_get(j, "fam"));
+    c->iat = (int64_t)json_number_value(json_object_get(j, "iat"));
+    json_t *ms = json_object_get(j, "iat_ms");
+    c->issued_ms = json_is_integer(ms) ? json_integer_value(ms) : c->iat * 1000;
+    c->exp = (int64_t)json_number_value(json_object_get(j, "exp"));
+    json_decref(j);
+    return JWT_OK;
+}
+
+int auth_authenticate(const char *credential, struct auth_identity *out, struct auth_refusal *ref)
+{
+    memset(out, 0, sizeof *out);
+    const char *uid;
     char key_uid[37];
-    const char *uid = NULL;
-    int revoked = 0;
-    if (!strncmp(token, API_KEY_PREFIX, strlen(API_KEY_PREFIX))) {
-        int krc = key_user(token, key_uid);
-        if (krc && krc != RAGD_ENOTFOUND) {
-            http_store_error(r, krc);
-            return 1;
-        }
-        if (krc) {
-            if (rt->access == ACCESS_PUBLIC) return 0;
-            unauthorized(r, "INVALID_API_KEY", "Invalid or revoked API key");
-            return 1;
-        }
+    if (!strncmp(credential, API_KEY_PREFIX, strlen(API_KEY_PREFIX))) {
+        char hash[65];
+        sha256_hex(credential, strlen(credential), hash);
+        int rc = store_apikey_lookup(hash, key_uid);
+        if (rc == RAGD_ENOTFOUND) refuse(ref, AUTH_FAIL_INVALID_API_KEY, 0);
+        if (rc) return rc == RAGD_ENOTFOUND ? RAGD_EPERM : rc;
+        out->via_api_key = 1;
         uid = key_uid;
     } else {
-        enum jwt_status st = jwt_verify(token, secret, secret_len, time_now_ms() / 1000, &claims);
-        const char *type = st == JWT_OK ? json_string_value(json_object_get(claims, "type")) : NULL;
-        uid = st == JWT_OK ? json_string_value(json_object_get(claims, "user_id")) : NULL;
-        const char *jti = st == JWT_OK ? json_string_value(json_object_get(claims, "jti")) : NULL;
-        if (st != JWT_OK || !type || strcmp(type, "access") || !uid || !uuid_valid(uid) || !jti) {
-            json_decref(claims);
-            if (rt->access == ACCESS_PUBLIC)
-                return 0; /* a bad token on a public route is ignored, not trusted */
-            unauthorized(r, st == JWT_EXPIRED ? "TOKEN_EXPIRED" : "INVALID_TOKEN",
-                         st == JWT_EXPIRED ? "Token has expired" : "Invalid authentication token");
-            return 1;
+        enum jwt_status st = access_claims(credential, &out->claims);
+        if (st != JWT_OK) {
+            refuse(ref, st == JWT_EXPIRED ? AUTH_FAIL_TOKEN_EXPIRED : AUTH_FAIL_INVALID_TOKEN, 0);
+            return RAGD_EPERM;
         }
-        revoked = store_jti_revoked(jti);
+        int revoked = store_jti_revoked(out->claims.jti);
+        if (revoked < 0) return revoked;
+        if (revoked) {
+            refuse(ref, AUTH_FAIL_TOKEN_REVOKED, 0);
+            return RAGD_EPERM;
+        }
+        uid = out->claims.user_id;
     }
-    struct auth_ctx *a = xcalloc(1, sizeof *a);
-    int rc = revoked < 0 ? revoked : revoked ? RAGD_ENOTFOUND : store_user_get(uid, &a->user);
-    if (rc) {
-        json_decref(claims);
-        free(a);
-        if (rt->access == ACCESS_PUBLIC && rc == RAGD_ENOTFOUND) return 0;
-        if (rc == RAGD_ENOTFOUND)
-            unauthorized(r, "INVALID_TOKEN",
-                         revoked > 0 ? "Token has been revoked" : "User no longer exists");
-        else
-            http_store_error(r, rc);
-        return 1;
+    int rc = store_user_get(uid, &out->user);
+    if (rc == RAGD_ENOTFOUND) {
+        refuse(ref, AUTH_FAIL_USER_GONE, 0);
+        return RAGD_EPERM;
     }
-    a->claims = claims;
-    req_set_slot(r, SLOT_AUTH, a, ctx_free);
-    if (!a->user.is_active && rt->access != ACCESS_PUBLIC) {
-        metrics_reject("auth");
-        http_error(r, 403, "USER_INACTIVE", "User account is deactivated");
-        return 1;
+    if (!rc && !out->via_api_key && out->claims.issued_ms < out->user.tokens_valid_after) {
+        /* Issued before a logout from every session. */
+        store_user_clear(&out->user);
+        refuse(ref, AUTH_FAIL_TOKEN_REVOKED, 0);
+        return RAGD_EPERM;
     }
-    if (rt->access == ACCESS_ADMIN && !a->user.is_superuser) {
-        metrics_reject("forbidden");
-        log_json(LOG_WARN, "admin access denied",
-                 json_pack("{s:s, s:s, s:s}", "user_id", a->user.id, "path", req_path(r),
-                           "request_id", req_id(r)));
-        http_error(r, 403, "ADMIN_REQUIRED", "Admin access required");
-        return 1;
+    return rc;
+}
+
+/* ---- account operations ---- */
+
+int auth_email_registered(const char *email)
+{
+    struct user u;
+    int rc = store_user_get_by_email(email, &u);
+    if (!rc) store_user_clear(&u);
+    return rc == RAGD_ENOTFOUND ? 0 : rc ? rc : 1;
+}
+
+/* The client tag accounts are counted by: a hash of the address, not the address. */
+static void origin_of(const char *ip, char out[33])
+{
+    char h[65];
+    sha256_hex(ip, strlen(ip), h);
+    memcpy(out, h, 32);
+    out[32] = 0;
+}
+
+int auth_register(const char *email, const char *password, const char *username, const char *ip,
+                  struct user *u, struct auth_tokens *t, struct auth_refusal *ref)
+{
+    memset(u, 0, sizeof *u);
+    memset(t, 0, sizeof *t);
+    snprintf(u->email, sizeof u->email, "%s", email);
+    for (char *p = u->email; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    snprintf(u->username, sizeof u->username, "%s", username ? username : "");
+    u->is_active = 1;
+    snprintf(u->subscription_plan, sizeof u->subscription_plan, "free");
+    int rc = password_hash(password, bcrypt_rounds, u->hashed_password, sizeof u->hashed_password);
+    if (rc) return rc;
+    char origin[33];
+    origin_of(ip, origin);
+    rc = store_user_create_capped(u, origin, time_now_ms() - 86400000, accounts_per_ip_day);
+    u->hashed_password[0] = 0;
+    if (rc == RAGD_ELIMIT) {
+        log_json(LOG_WARN, "registration refused: accounts per client per day",
+                 json_pack("{s:s, s:i}", "ip", ip, "max", accounts_per_ip_day));
+        refuse(ref, AUTH_FAIL_ACCOUNT_CAP, 0);
+        return RAGD_EPERM;
+    }
+    if (rc == RAGD_EEXIST) {
+        int taken = auth_email_registered(u->email);
+        refuse(ref, taken == 1 ? AUTH_FAIL_EMAIL_TAKEN : AUTH_FAIL_USERNAME_TAKEN, 0);
+        return RAGD_EPERM;
+    }
+    if (!rc) rc = issue_new(u->id, t);
+    if (!rc) log_json(LOG_INFO, "user registered", json_pack("{s:s}", "user_id", u->id));
+    return rc;
+}
+
+static void login_ip_key(const char *ip, char key[96])
+{
+    snprintf(key, 96, "login:ip:%.64s", ip);
+}
+
+/* Takes cost of b for key; 1 if allowed. The budget is part of the stored key, so a changed
+ * budget starts afresh instead of inheriting a state measured against another rate. A
+ * limiter that fails lets the request through (the other guards still hold), like the route
+ * rate limits. */
+static int take(const char *key, const struct budget *b, int64_t cost, int64_t *retry_ms)
+{
+    char k[192];
+    struct limit_result lr;
+    snprintf(k, sizeof k, "%s:%lld/%lld", key, (long long)b->calls, (long long)b->period_s);
+    if (limiter_take(k, b->calls, b->period_s * 1000, cost, 0, &lr)) return 1;
+    if (!lr.allowed && retry_ms) *retry_ms = lr.retry_after_ms;
+    return lr.allowed;
+}
+
+/* The per-client and global budgets of a registration or a refresh. */
+static void action_budgets(enum auth_action a, const char *ip, char kip[96], char kall[32],
+                           const struct budget **bip, const struct budget **ball)
+{
+    const char *name = a == AUTH_ACT_REGISTER ? "register" : "refresh";
+    snprintf(kip, 96, "auth:%s:ip:%.64s", name, ip);
+    snprintf(kall, 32, "auth:%s:all", name);
+    *bip = a == AUTH_ACT_REGISTER ? &register_ip : &refresh_ip;
+    *ball = a == AUTH_ACT_REGISTER ? &register_all : &refresh_all;
+}
+
+int auth_admit(enum auth_action a, const char *ip, struct auth_refusal *ref)
+{
+    int64_t retry = 0;
+    if (a == AUTH_ACT_LOGIN) {
+        char key[96];
+        struct budget b = {login_ip_limit, login_ip_window_ms / 1000};
+        login_ip_key(ip, key);
+        if (take(key, &b, 1, &retry)) return 0;
+        refuse(ref, AUTH_FAIL_THROTTLED, retry);
+        return RAGD_EPERM;
+    }
+    char kip[96], kall[32];
+    const struct budget *bip, *ball;
+    action_budgets(a, ip, kip, kall, &bip, &ball);
+    if (!take(kip, bip, 1, &retry)) {
+        refuse(ref, AUTH_FAIL_THROTTLED, retry);
+        return RAGD_EPERM;
+    }
+    if (!take(kall, ball, 1, &retry)) {
+        take(kip, bip, -1, NULL); /* not this client's doing */
+        refuse(ref, AUTH_FAIL_THROTTLED, retry);
+        return RAGD_EPERM;
     }
     return 0;
 }
 
-const struct user *auth_user(struct req *r)
+void auth_admit_undo(enum auth_action a, const char *ip)
 {
-    struct auth_ctx *a = req_slot(r, SLOT_AUTH);
-    return a ? &a->user : NULL;
-}
-
-json_t *auth_claims(struct req *r)
-{
-    struct auth_ctx *a = req_slot(r, SLOT_AUTH);
-    return a ? a->claims : NULL;
-}
-
-void auth_audit(struct req *r, const char *action, const char *target_type, const char *target_id,
-                json_t *details)
-{
-    const struct user *u = auth_user(r);
-    struct audit_entry e = {
-        .actor_id = u ? u->id : NULL,
-        .actor_email = u ? u->email : NULL,
-        .action = action,
-        .target_type = target_type,
-        .target_id = target_id,
-        .details = details,
-        .request_id = req_id(r),
-        .ip = req_ip(r),
-    };
-    int rc = store_audit_add(&e);
-    if (rc)
-        log_json(LOG_ERROR, "audit write failed",
-                 json_pack("{s:s, s:s, s:i}", "action", action, "request_id", req_id(r), "rc", rc));
-}
-
-/* ---- /auth handlers ---- */
-
-static void reply_tokens(struct req *r, int status, const struct user *u, json_t *tokens,
-                         int with_user)
-{
-    json_object_del(tokens, "_family");
-    if (with_user) json_object_set_new(tokens, "user", store_user_json(u));
-    http_json(r, status, tokens);
-}
-
-static void do_register(struct req *r)
-{
-    json_t *b = req_json(r);
-    struct user u = {0};
-    char email[256];
-    snprintf(email, sizeof email, "%s", jv_str(b, "email", ""));
-    for (char *p = email; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
-    snprintf(u.email, sizeof u.email, "%s", email);
-    snprintf(u.username, sizeof u.username, "%s", jv_str(b, "username", ""));
-    u.is_active = 1;
-    snprintf(u.subscription_plan, sizeof u.subscription_plan, "free");
-    int rc = password_hash(jv_str(b, "password", ""), bcrypt_rounds, u.hashed_password,
-                           sizeof u.hashed_password);
-    if (rc) {
-        http_store_error(r, rc);
+    if (a == AUTH_ACT_LOGIN) {
+        char key[96];
+        struct budget b = {login_ip_limit, login_ip_window_ms / 1000};
+        login_ip_key(ip, key);
+        take(key, &b, -1, NULL);
         return;
     }
-    rc = store_user_create(&u);
-    if (rc == RAGD_EEXIST) {
-        struct user other;
-        int taken_email = store_user_get_by_email(u.email, &other) == 0;
-        if (taken_email) store_user_clear(&other);
-        http_error(r, 409, taken_email ? "EMAIL_TAKEN" : "USERNAME_TAKEN",
-                   taken_email ? "Email already registered" : "Username already taken");
-        return;
-    }
-    json_t *tokens = rc ? NULL : auth_issue_tokens(&u, NULL, &rc);
-    if (!rc) rc = store_new_refresh(&u, tokens);
-    if (rc) {
-        json_decref(tokens);
-        http_store_error(r, rc);
-        return;
-    }
-    log_json(LOG_INFO, "user registered",
-             json_pack("{s:s, s:s}", "user_id", u.id, "request_id", req_id(r)));
-    json_object_set_new(tokens, "user_id", json_string(u.id));
-    json_object_set_new(tokens, "email", json_string(u.email));
-    json_object_set_new(tokens, "subscription_plan", json_string(u.subscription_plan));
-    reply_tokens(r, 201, &u, tokens, 0);
+    char kip[96], kall[32];
+    const struct budget *bip, *ball;
+    action_budgets(a, ip, kip, kall, &bip, &ball);
+    take(kip, bip, -1, NULL);
+    take(kall, ball, -1, NULL);
 }
 
-static void register_handler(struct req *r)
+void auth_set_work_slots(int n)
 {
-    json_t *b = req_json(r);
-    const char *email = jv_str(b, "email", "");
-    const char *pw = jv_str(b, "password", "");
-    const char *username = jv_str(b, "username", NULL);
-    if (!email_valid(email)) {
-        http_json(r, 422,
-                  json_pack("{s:s, s:s, s:s, s:s}", "detail",
-                            "field 'email' is not a valid e-mail"
-                            " address",
-                            "code", "VALIDATION_ERROR", "field", "email", "request_id", req_id(r)));
-        return;
-    }
-    if (strlen(pw) < PASSWORD_MIN || strlen(pw) > PASSWORD_MAX) {
-        http_json(r, 422,
-                  json_pack("{s:s, s:s, s:s, s:s}", "detail",
-                            "field 'password' must be 8 to 72 bytes long", "code",
-                            "VALIDATION_ERROR", "field", "password", "request_id", req_id(r)));
-        return;
-    }
-    if (username) {
-        for (const char *p = username; *p; p++)
-            if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-                http_json(r, 422,
-                          json_pack("{s:s, s:s, s:s, s:s}", "detail",
-                                    "field 'username' contains control characters", "code",
-                                    "VALIDATION_ERROR", "field", "username", "request_id",
-                                    req_id(r)));
-                return;
-            }
-    }
-    struct user existing;
-    if (store_user_get_by_email(email, &existing) == 0) {
-        store_user_clear(&existing);
-        http_error(r, 409, "EMAIL_TAKEN", "Email already registered");
-        return;
-    }
-    http_defer(r, do_register);
+    work_slots = n < 1 ? 1 : n;
 }
 
-static void throttled(struct req *r, const char *code, int64_t retry_ms, const char *detail)
+int auth_work_begin(void)
 {
-    char ra[24];
-    snprintf(ra, sizeof ra, "%lld", (long long)((retry_ms + 999) / 1000));
-    http_header(r, "Retry-After", ra);
-    metrics_reject("login_throttle");
-    http_error(r, 429, code, "%s", detail);
+    int busy = atomic_fetch_add(&work_busy, 1);
+    if (busy < work_slots) return 0;
+    atomic_fetch_sub(&work_busy, 1);
+    return RAGD_ELIMIT;
 }
 
-static void do_login(struct req *r)
+void auth_work_end(void)
 {
-    json_t *b = req_json(r);
-    const char *email = jv_str(b, "email", NULL);
-    if (!email) email = jv_str(b, "username", "");
-    const char *pw = jv_str(b, "password", "");
-    char key[96];
-    snprintf(key, sizeof key, "login:ip:%s", req_ip(r));
+    int was = atomic_fetch_sub(&work_busy, 1);
+    RAGD_ASSERT(was > 0);
+}
 
-    struct user u;
-    int rc = store_user_get_by_email(email, &u);
-    if (rc && rc != RAGD_ENOTFOUND) {
-        http_store_error(r, rc);
-        return;
-    }
+/* The key that marks a client as having failed against an account. */
+static void failed_key(const char *uid, const char *ip, char key[128])
+{
+    snprintf(key, 128, "login:failed:%.36s:%.64s:%lld", uid, ip, (long long)login_ip_window_ms);
+}
+
+int auth_login(const char *email, const char *password, const char *ip, struct user *u,
+               struct auth_tokens *t, struct auth_refusal *ref)
+{
+    memset(t, 0, sizeof *t);
+    int rc = store_user_get_by_email(email, u);
+    if (rc && rc != RAGD_ENOTFOUND) return rc;
     int found = rc == 0;
-    if (found && u.locked_until[0]) {
-        int64_t until = 0;
-        time_parse_iso(u.locked_until, &until);
-        if (until > time_now_ms()) {
-            store_user_clear(&u);
-            throttled(r, "ACCOUNT_LOCKED", until - time_now_ms(),
-                      "Account temporarily locked after repeated failed logins");
-            return;
+    struct login_attempt att = {LOGIN_GO, 0, 0, 0};
+    char fkey[128] = "";
+    if (found) {
+        /* Take the account's attempt before the password is checked. */
+        struct limit_result lr;
+        failed_key(u->id, ip, fkey);
+        int ip_failed = !limiter_take(fkey, 1, login_ip_window_ms, 1, 1, &lr) && !lr.allowed;
+        rc = store_user_login_attempt(u->id, &lockout, ip_failed, &att);
+        if (!rc && att.verdict == LOGIN_LOCKED) {
+            store_user_clear(u);
+            refuse(ref, AUTH_FAIL_LOCKED, att.retry_after_ms);
+            return RAGD_EPERM;
         }
+        if (rc) {
+            store_user_clear(u);
+            return rc;
+        }
+        if (att.locked_ms)
+            log_json(
+                LOG_WARN, "account locked after failed logins",
+                json_pack("{s:s, s:I}", "user_id", u->id, "lock_ms", (json_int_t)att.locked_ms));
     }
     int ok = 0;
     if (found)
-        ok = password_verify(pw, u.hashed_password);
+        ok = password_verify(password, u->hashed_password);
     else
         password_dummy_verify(bcrypt_rounds); /* same cost as a real check: no user oracle */
     if (!ok) {
-        struct limit_result lr;
-        limiter_take(key, login_ip_limit, login_ip_window_ms, 1, 0, &lr);
-        int failures = 0;
-        if (found) store_user_login_failed(u.id, (int)lock_after, lock_ms, &failures);
-        log_json(LOG_WARN, "login failed",
-                 json_pack("{s:s, s:s, s:b}", "ip", req_ip(r), "request_id", req_id(r),
-                           "known_user", found));
-        if (found) store_user_clear(&u);
-        http_header(r, "WWW-Authenticate", "Bearer");
-        http_error(r, 401, "INVALID_CREDENTIALS", "Incorrect email or password");
-        return;
+        if (found) {
+            struct limit_result lr;
+            limiter_take(fkey, 1, login_ip_window_ms, 1, 0, &lr); /* this client failed */
+            if (att.verdict == LOGIN_BYPASS) store_user_login_bypass_end(u->id);
+        }
+        log_json(
+            LOG_WARN, "login failed",
+            json_pack("{s:s, s:b, s:i}", "ip", ip, "known_user", found, "failures", att.failures));
+        if (found) store_user_clear(u);
+        refuse(ref, AUTH_FAIL_BAD_CREDENTIALS, 0);
+        return RAGD_EPERM;
     }
-    if (!u.is_active) {
-        store_user_clear(&u);
-        http_error(r, 403, "USER_INACTIVE", "User account is deactivated");
-        return;
+    auth_admit_undo(AUTH_ACT_LOGIN, ip); /* the ip's allowance counts failures only */
+    if (!u->is_active) {
+        store_user_clear(u);
+        refuse(ref, AUTH_FAIL_INACTIVE, 0);
+        return RAGD_EPERM;
     }
-    json_t *tokens = auth_issue_tokens(&u, NULL, &rc);
-    if (!rc) rc = store_new_refresh(&u, tokens);
-    if (!rc) rc = store_user_login_ok(u.id);
-    if (rc) {
-        json_decref(tokens);
-        store_user_clear(&u);
-        http_store_error(r, rc);
-        return;
-    }
-    /* Re-read so the response shows the new last_login_at. */
     char id[37];
-    snprintf(id, sizeof id, "%s", u.id);
-    store_user_clear(&u);
-    rc = store_user_get(id, &u);
-    if (rc) {
-        json_decref(tokens);
-        http_store_error(r, rc);
-        return;
-    }
-    reply_tokens(r, 200, &u, tokens, 1);
-    store_user_clear(&u);
+    snprintf(id, sizeof id, "%s", u->id);
+    store_user_clear(u);
+    rc = issue_new(id, t);
+    if (!rc) rc = store_user_login_ok(id);
+    if (!rc) rc = store_user_get(id, u); /* so the caller shows the new last_login_at */
+    if (rc) auth_tokens_clear(t);
+    return rc;
 }
 
-static void login_handler(struct req *r)
+int auth_refresh(const char *refresh_token, struct auth_tokens *t, struct auth_refusal *ref)
 {
-    json_t *b = req_json(r);
-    if (!jv_str(b, "email", NULL) && !jv_str(b, "username", NULL)) {
-        http_json(r, 422,
-                  json_pack("{s:s, s:s, s:s, s:s}", "detail", "field 'email' is required", "code",
-                            "VALIDATION_ERROR", "field", "email", "request_id", req_id(r)));
-        return;
-    }
-    char key[96];
-    snprintf(key, sizeof key, "login:ip:%s", req_ip(r));
-    struct limit_result lr;
-    if (!limiter_take(key, login_ip_limit, login_ip_window_ms, 1, 1, &lr) && !lr.allowed) {
-        throttled(r, "TOO_MANY_LOGIN_ATTEMPTS", lr.retry_after_ms,
-                  "Too many failed login attempts; try again later");
-        return;
-    }
-    http_defer(r, do_login);
-}
-
-static void refresh_handler(struct req *r)
-{
-    const char *tok = jv_str(req_json(r), "refresh_token", "");
+    memset(t, 0, sizeof *t);
     char hash[65];
-    sha256_hex(tok, strlen(tok), hash);
+    sha256_hex(refresh_token, strlen(refresh_token), hash);
     struct refresh_token rt;
     int rc = store_refresh_get(hash, &rt);
     if (rc == RAGD_ENOTFOUND) {
-        unauthorized(r, "INVALID_TOKEN", "Invalid refresh token");
-        return;
+        refuse(ref, AUTH_FAIL_INVALID_TOKEN, 0);
+        return RAGD_EPERM;
     }
-    if (rc) {
-        http_store_error(r, rc);
-        return;
-    }
+    if (rc) return rc;
     if (rt.revoked_at[0]) {
         /* A revoked token presented again: it was stolen or replayed. Kill the family. */
         store_refresh_revoke_family(rt.family_id);
         log_json(LOG_WARN, "refresh token reuse; family revoked",
-                 json_pack("{s:s, s:s, s:s}", "user_id", rt.user_id, "family_id", rt.family_id,
-                           "request_id", req_id(r)));
-        unauthorized(r, "TOKEN_REUSED", "Refresh token was already used; session revoked");
-        return;
+                 json_pack("{s:s, s:s}", "user_id", rt.user_id, "family_id", rt.family_id));
+        refuse(ref, AUTH_FAIL_TOKEN_REUSED, 0);
+        return RAGD_EPERM;
     }
     int64_t exp = 0;
     time_parse_iso(rt.expires_at, &exp);
     if (exp <= time_now_ms()) {
-        unauthorized(r, "TOKEN_EXPIRED", "Refresh token has expired");
-        return;
+        refuse(ref, AUTH_FAIL_TOKEN_EXPIRED, 0);
+        return RAGD_EPERM;
     }
     struct user u;
     rc = store_user_get(rt.user_id, &u);
-    if (rc) {
-        if (rc == RAGD_ENOTFOUND)
-            unauthorized(r, "INVALID_TOKEN", "User no longer exists");
-        else
-            http_store_error(r, rc);
-        return;
+    if (rc == RAGD_ENOTFOUND) {
+        refuse(ref, AUTH_FAIL_USER_GONE, 0);
+        return RAGD_EPERM;
     }
-    if (!u.is_active) {
-        store_user_clear(&u);
-        http_error(r, 403, "USER_INACTIVE", "User account is deactivated");
-        return;
+    if (rc) return rc;
+    int active = u.is_active;
+    store_user_clear(&u);
+    if (!active) {
+        refuse(ref, AUTH_FAIL_INACTIVE, 0);
+        return RAGD_EPERM;
     }
-    json_t *tokens = auth_issue_tokens(&u, rt.family_id, &rc);
+    char fam[37];
+    snprintf(fam, sizeof fam, "%s", rt.family_id);
+    rc = issue(rt.user_id, fam, t);
     if (!rc) {
-        const char *nt = json_string_value(json_object_get(tokens, "refresh_token"));
         char nh[65];
-        sha256_hex(nt, strlen(nt), nh);
-        rc = store_refresh_rotate(rt.id, u.id, rt.family_id, nh,
+        sha256_hex(t->refresh_token, strlen(t->refresh_token), nh);
+        rc = store_refresh_rotate(rt.id, rt.user_id, rt.family_id, nh,
                                   time_now_ms() + refresh_ttl_s * 1000);
     }
-    store_user_clear(&u);
     if (rc == RAGD_ECONFLICT) {
         /* Lost a race with another use of the same token: treat as reuse. */
-        json_decref(tokens);
         store_refresh_revoke_family(rt.family_id);
-        unauthorized(r, "TOKEN_REUSED", "Refresh token was already used; session revoked");
-        return;
+        refuse(ref, AUTH_FAIL_TOKEN_REUSED, 0);
+        rc = RAGD_EPERM;
     }
-    if (rc) {
-        json_decref(tokens);
-        http_store_error(r, rc);
-        return;
-    }
-    reply_tokens(r, 200, NULL, tokens, 0);
+    if (rc) auth_tokens_clear(t);
+    return rc;
 }
 
-static void logout_handler(struct req *r)
+int auth_logout(const struct auth_identity *id, int all_sessions, const char *refresh_token)
 {
-    json_t *claims = auth_claims(r);
-    if (!claims) {
-        http_error(r, 400, "API_KEY_LOGOUT",
-                   "An API key has no session to log out of; revoke it with "
-                   "DELETE /users/me/api-keys/{key_id}");
-        return;
-    }
-    const char *jti = json_string_value(json_object_get(claims, "jti"));
-    const char *fam = json_string_value(json_object_get(claims, "fam"));
-    json_int_t exp = json_integer_value(json_object_get(claims, "exp"));
-    int rc = store_jti_revoke(jti, (int64_t)exp * 1000);
-    if (!rc && jv_bool(req_json(r), "all_sessions", 0))
-        rc = store_refresh_revoke_user(auth_user(r)->id);
-    else if (!rc && fam)
-        rc = store_refresh_revoke_family(fam);
-    const char *tok = jv_str(req_json(r), "refresh_token", NULL);
-    if (!rc && tok) {
+    RAGD_ASSERT(!id->via_api_key);
+    int rc = store_jti_revoke(id->claims.jti, id->claims.exp * 1000);
+    if (!rc && all_sessions)
+        rc = store_user_revoke_sessions(id->user.id, time_now_ms());
+    else if (!rc && id->claims.family_id[0])
+        rc = store_refresh_revoke_family(id->claims.family_id);
+    if (!rc && refresh_token) {
         char hash[65];
         struct refresh_token rt;
-        sha256_hex(tok, strlen(tok), hash);
-        if (!store_refresh_get(hash, &rt) && !strcmp(rt.user_id, auth_user(r)->id))
+        sha256_hex(refresh_token, strlen(refresh_token), hash);
+        if (!store_refresh_get(hash, &rt) && !strcmp(rt.user_id, id->user.id))
             rc = store_refresh_revoke_family(rt.family_id);
     }
-    if (rc) {
-        http_store_error(r, rc);
-        return;
-    }
-    http_json(r, 200, json_pack("{s:s}", "message", "Successfully logged out"));
+    return rc;
 }
-
-static void me_handler(struct req *r)
-{
-    http_json(r, 200, store_user_json(auth_user(r)));
-}
-
-static const struct jv_field register_fields[] = {
-    {"email", JV_STRING, 1, 3, 254, 0, NULL, "E-mail address (unique, case-insensitive)"},
-    {"password", JV_STRING, 1, 1, 1000, 0, NULL, "8 to 72 bytes"},
-    {"username", JV_STRING, 0, 1, 100, 1, NULL, "Optional unique display name"},
-    {NULL},
-};
-static const struct jv_schema register_schema = {register_fields, 0};
-
-static const struct jv_field login_fields[] = {
-    {"email", JV_STRING, 0, 1, 254, 0, NULL, "E-mail address"},
-    {"username", JV_STRING, 0, 1, 254, 0, NULL, "OAuth2 password form: the e-mail address"},
-    {"password", JV_STRING, 1, 1, 1000, 0, NULL, NULL},
-    {"grant_type", JV_STRING, 0, 0, 0, 0, NULL, "OAuth2 form field (ignored)"},
-    {"scope", JV_STRING, 0, 0, 0, 0, NULL, "OAuth2 form field (ignored)"},
-    {"client_id", JV_STRING, 0, 0, 0, 0, NULL, "OAuth2 form field (ignored)"},
-    {"client_secret", JV_STRING, 0, 0, 0, 0, NULL, "OAuth2 form field (ignored)"},
-    {NULL},
-};
-static const struct jv_schema login_schema = {login_fields, 0};
-
-static const struct jv_field refresh_fields[] = {
-    {"refresh_token", JV_STRING, 1, 1, 512, 0, NULL, NULL},
-    {NULL},
-};
-static const struct jv_schema refresh_schema = {refresh_fields, 0};
-
-static const struct jv_field logout_fields[] = {
-    {"refresh_token", JV_STRING, 0, 1, 512, 0, NULL, "Also revoke this refresh token's session"},
-    {"all_sessions", JV_BOOL, 0, 0, 0, 0, NULL, "Revoke every refresh token of the user"},
-    {NULL},
-};
-static const struct jv_schema logout_schema = {logout_fields, 0};
-
-const struct route auth_routes[] = {
-    {"POST", "/auth/register", register_handler, ACCESS_PUBLIC, NULL, NULL, &register_schema,
-     "auth", "Register a new user", 201,
-     "{user_id, email, access_token, refresh_token, token_type, expires_in, subscription_plan}"},
-    {"POST", "/auth/login", login_handler, ACCESS_PUBLIC, NULL, NULL, &login_schema, "auth",
-     "Log in with e-mail and password (JSON or OAuth2 form)", 200,
-     "{access_token, refresh_token, token_type, expires_in, user}"},
-    {"POST", "/auth/refresh", refresh_handler, ACCESS_PUBLIC, NULL, NULL, &refresh_schema, "auth",
-     "Exchange a refresh token for a new pair (rotation)", 200,
-     "{access_token, refresh_token, token_type, expires_in}"},
-    {"POST", "/auth/logout", logout_handler, ACCESS_USER, NULL, NULL, &logout_schema, "auth",
-     "Revoke the current access token and its session", 200, "{message}"},
-    {"GET", "/auth/me", me_handler, ACCESS_USER, NULL, NULL, NULL, "auth", "The current user", 200,
-     "user object"},
-    {NULL},
-};

@@ -1,44 +1,185 @@
-/* auth.h - who is calling: token issuance and verification, the auth guard, and the
- * account operations behind /auth (register, login, refresh, logout). */
+/* auth.h - who is calling: passwords, access and refresh tokens, personal API keys, and the
+ * account operations behind /auth (register, login, refresh, logout) and the admin user
+ * update. No HTTP here: api/auth.c, api/apikeys.c and api/guards.c render the results.
+ *
+ * Functions return 0 or a negative RAGD_E* code. A refusal (bad credentials, an expired
+ * token, a lockout ...) is RAGD_EPERM with a struct auth_refusal saying why; any other
+ * negative code is a store failure. */
 #ifndef RAGD_AUTH_H
 #define RAGD_AUTH_H
 
-#include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "http/http.h"
 #include "store/store.h"
 
-/* Reads JWT_SECRET_KEY (or creates data_dir/jwt_secret once, mode 0600), JWT_ALGORITHM (HS256
- * only), JWT_EXPIRATION_MINUTES, REFRESH_TOKEN_EXPIRATION_DAYS, BCRYPT_ROUNDS and the login
- * throttle settings. Returns 0 or RAGD_EINVAL / RAGD_EIO with a message in err. */
-int auth_init(const char *data_dir, char *err, size_t errcap);
+/* Reads JWT_SECRET_KEY, JWT_ALGORITHM (HS256 only), JWT_EXPIRATION_MINUTES,
+ * REFRESH_TOKEN_EXPIRATION_DAYS, BCRYPT_ROUNDS, the login throttle and lockout settings
+ * (LOGIN_MAX_ATTEMPTS_PER_IP, LOGIN_ATTEMPT_WINDOW_MINUTES, ACCOUNT_LOCKOUT_THRESHOLD,
+ * ACCOUNT_LOCKOUT_MINUTES, ACCOUNT_LOCKOUT_MAX_MINUTES), the registration and refresh rate
+ * limits (REGISTER_RATE_LIMIT_PER_IP, REGISTER_RATE_LIMIT_GLOBAL, REFRESH_RATE_LIMIT_PER_IP,
+ * REFRESH_RATE_LIMIT_GLOBAL: "calls/seconds") and REGISTRATIONS_PER_IP_PER_DAY. Without
+ * JWT_SECRET_KEY a random secret is made once and kept: in the database's kv table when
+ * secret_in_db (several nodes share one database and must accept each other's tokens),
+ * else in data_dir/jwt_secret (mode 0600). Returns 0 or RAGD_EINVAL / RAGD_EIO with a
+ * message in err. */
+int auth_init(const char *data_dir, int secret_in_db, char *err, size_t errcap);
 
 int auth_bcrypt_rounds(void);
 
-/* Issues an access token and a refresh token for user; family_id NULL starts a new family.
- * Returns a JSON object {access_token, refresh_token, token_type, expires_in} (new
- * reference) or NULL if the store failed (*rc says why). */
-json_t *auth_issue_tokens(const struct user *u, const char *family_id, int *rc);
-
-/* The guard for GUARD_AUTH: authenticates Bearer tokens and enforces route access. */
-int auth_guard(struct req *r, const struct route *rt);
-
-/* The authenticated user of r, or NULL for an anonymous request. Owned by the request. */
-const struct user *auth_user(struct req *r);
-/* The verified access-token claims of r (borrowed), or NULL. */
-json_t *auth_claims(struct req *r);
-
-/* Writes an audit entry for an action by r's user. details is borrowed (may be NULL). */
-void auth_audit(struct req *r, const char *action, const char *target_type,
-                const char *target_id, json_t *details);
-
-/* Personal API keys start with this; the auth guard takes them in place of an access token
- * (Authorization: Bearer KEY, or X-API-Key: KEY). */
+/* Personal API keys start with this; they are taken in place of an access token. */
 #define API_KEY_PREFIX "rgd_"
 
-/* Route tables: /auth, and /users/me/api-keys (create, list, revoke). */
-extern const struct route auth_routes[];
-extern const struct route apikey_routes[];
+/* ---- refusals ---- */
+
+enum auth_failure {
+    AUTH_FAIL_NONE,
+    AUTH_FAIL_INVALID_TOKEN,   /* malformed, forged, wrong type */
+    AUTH_FAIL_TOKEN_EXPIRED,   /* access or refresh token past its expiry */
+    AUTH_FAIL_TOKEN_REVOKED,   /* logged out */
+    AUTH_FAIL_USER_GONE,       /* the token's user no longer exists */
+    AUTH_FAIL_INVALID_API_KEY, /* unknown or revoked API key */
+    AUTH_FAIL_TOKEN_REUSED,    /* a rotated refresh token presented again */
+    AUTH_FAIL_INACTIVE,        /* the account is deactivated */
+    AUTH_FAIL_BAD_CREDENTIALS, /* wrong e-mail or password */
+    AUTH_FAIL_LOCKED,          /* the account is locked after failed logins */
+    AUTH_FAIL_THROTTLED,       /* too many attempts from this client, or from everyone */
+    AUTH_FAIL_ACCOUNT_CAP,     /* too many accounts created from this client today */
+    AUTH_FAIL_EMAIL_TAKEN,
+    AUTH_FAIL_USERNAME_TAKEN,
+};
+
+struct auth_refusal {
+    enum auth_failure why;
+    int64_t retry_after_ms; /* AUTH_FAIL_LOCKED, AUTH_FAIL_THROTTLED: when to try again */
+};
+
+/* ---- tokens ---- */
+
+/* A freshly issued token pair. */
+struct auth_tokens {
+    char *access_token;         /* owned; auth_tokens_clear frees it */
+    char refresh_token[48];     /* shown once; the store keeps its hash */
+    int64_t expires_in;         /* seconds the access token lives */
+    int64_t refresh_expires_in; /* seconds the refresh token lives */
+};
+void auth_tokens_clear(struct auth_tokens *t); /* may be called on a zeroed struct */
+
+/* The verified claims of an access token. */
+struct auth_claims {
+    char user_id[37], jti[37], family_id[37];
+    int64_t iat, exp;  /* seconds */
+    int64_t issued_ms; /* iat_ms when the token has it, else iat * 1000 */
+};
+
+/* Who a credential belongs to. */
+struct auth_identity {
+    struct user user; /* owned fields: store_user_clear (auth_identity_clear) */
+    int via_api_key;  /* 1: an API key; claims are then empty */
+    struct auth_claims claims;
+};
+void auth_identity_clear(struct auth_identity *id);
+
+/* Checks a bearer credential: an API key (API_KEY_PREFIX...) or an access token. Returns 0
+ * with *out filled (the user may be inactive: the caller decides what that allows),
+ * RAGD_EPERM with ref->why one of INVALID_TOKEN, TOKEN_EXPIRED, TOKEN_REVOKED, USER_GONE,
+ * INVALID_API_KEY, or a store error. */
+int auth_authenticate(const char *credential, struct auth_identity *out, struct auth_refusal *ref);
+
+/* ---- account operations (slow ones hash with bcrypt: call from worker threads) ---- */
+
+/* 1 if an account uses email (any case), 0 if not, or a store error. */
+int auth_email_registered(const char *email);
+
+/* Creates an active free account (email lower-cased; username may be NULL, unique without
+ * regard to case) for a client at ip, and its first token pair. Returns 0 with *u and *t
+ * filled, RAGD_EPERM with EMAIL_TAKEN, USERNAME_TAKEN or ACCOUNT_CAP (ip created
+ * REGISTRATIONS_PER_IP_PER_DAY accounts in the last 24 hours), RAGD_EINVAL for a password of
+ * the wrong length, or a store error. */
+int auth_register(const char *email, const char *password, const char *username, const char *ip,
+                  struct user *u, struct auth_tokens *t, struct auth_refusal *ref);
+
+/* ---- admission: what a request must pass before any slow work is queued ---- */
+
+enum auth_action { AUTH_ACT_LOGIN, AUTH_ACT_REGISTER, AUTH_ACT_REFRESH };
+
+/* Takes one unit of the action's budgets for a client at ip, atomically (across nodes with
+ * the Redis limiter): a login takes one of the ip's failed-login allowance (given back when
+ * the password turns out right), a registration or refresh one of the per-ip and one of the
+ * global rate. Returns 0, or RAGD_EPERM with THROTTLED and the retry time. */
+int auth_admit(enum auth_action a, const char *ip, struct auth_refusal *ref);
+/* Gives back what auth_admit took when the work was not done after all. Cannot fail. */
+void auth_admit_undo(enum auth_action a, const char *ip);
+
+/* Password hashing jobs (register, login) may hold at most n worker threads at once, so a
+ * flood cannot take every worker. Call once at start (main.c: BCRYPT_MAX_CONCURRENT, default
+ * a quarter of the workers). */
+void auth_set_work_slots(int n);
+/* Takes a slot for one hashing job: 0, or RAGD_ELIMIT when every slot is busy (the caller
+ * refuses the request instead of queueing it). auth_work_end gives it back. */
+int auth_work_begin(void);
+void auth_work_end(void);
+
+/* Checks email and password for a login from ip (after auth_admit) and issues a token
+ * pair. The account's attempt is taken before the password is checked (store.h
+ * store_user_login_attempt): ACCOUNT_LOCKOUT_THRESHOLD failures lock it for
+ * ACCOUNT_LOCKOUT_MINUTES, doubling with each further lock up to ACCOUNT_LOCKOUT_MAX_MINUTES
+ * until a good login; during a lock only clients with no failure against the account may
+ * try, one at a time, so others' failures cannot keep the owner out. Returns 0 with *u
+ * (re-read, with last_login_at) and *t, RAGD_EPERM with BAD_CREDENTIALS, LOCKED or INACTIVE,
+ * or a store error. An unknown e-mail costs the same bcrypt time as a known one. */
+int auth_login(const char *email, const char *password, const char *ip, struct user *u,
+               struct auth_tokens *t, struct auth_refusal *ref);
+
+/* Rotates a refresh token: the old one is revoked and a new pair of the same family issued.
+ * A revoked token presented again revokes its whole family (TOKEN_REUSED). Returns 0 with
+ * *t, RAGD_EPERM with INVALID_TOKEN, TOKEN_REUSED, TOKEN_EXPIRED, USER_GONE or INACTIVE, or a
+ * store error. */
+int auth_refresh(const char *refresh_token, struct auth_tokens *t, struct auth_refusal *ref);
+
+/* Logs out the session of an access token: revokes its jti and its refresh family, or, when
+ * all_sessions, every refresh token of the user and (through the user's not-before
+ * watermark) every access token issued until now; refresh_token (may be NULL) also revokes
+ * that token's family when it is the user's. Returns 0 or a store error. */
+int auth_logout(const struct auth_identity *id, int all_sessions, const char *refresh_token);
+
+/* ---- personal API keys ---- */
+
+enum { AUTH_APIKEYS_MAX = 20 };
+
+struct auth_apikey {
+    char id[37];
+    char key[64];    /* the key itself: shown once */
+    char prefix[13]; /* its first characters, kept to recognise it */
+};
+
+/* Creates a key for user_id. Returns 0 with *out, RAGD_ELIMIT when the user already holds
+ * AUTH_APIKEYS_MAX live keys, or a store error. */
+int auth_apikey_create(const char *user_id, const char *name, struct auth_apikey *out);
+/* Revokes one of the user's keys: 0, RAGD_ENOTFOUND (no such live key of theirs). */
+int auth_apikey_revoke(const char *user_id, const char *key_id);
+
+/* ---- admin user update ---- */
+
+/* What an admin may change on a user; NULL / -1 leaves a field as it is. */
+struct auth_user_patch {
+    const char *username;
+    const char *plan;
+    int is_active, is_superuser, is_verified;
+};
+
+/* Changes a user's plan inside the update's transaction (which holds the user's write
+ * lock); billing installs billing_plan_change_locked from main.c. Without a hook the plan
+ * is a plain column. Returns 0 or a RAGD_E* code. */
+typedef int (*auth_plan_fn)(const char *user_id, const char *plan, const char *actor_id);
+void auth_set_plan_hook(auth_plan_fn fn);
+
+/* Applies p to user_id on behalf of admin actor_id, in one transaction: the plan (through
+ * the hook), the columns, and, when the user is deactivated, the revocation of every
+ * session. Admins cannot deactivate or demote themselves. Returns 0, RAGD_EPERM (that
+ * self-modification), RAGD_ENOTFOUND, RAGD_EEXIST (username taken), RAGD_EINVAL (unknown
+ * plan), or a store error; nothing is changed unless 0. */
+int auth_user_admin_update(const char *actor_id, const char *user_id,
+                           const struct auth_user_patch *p);
 
 #endif

@@ -99,6 +99,20 @@ enum jwt_status jwt_verify(const char *token, const void *key, size_t keylen, lo
         json_decref(c);
         return JWT_EXPIRED;
     }
+    static const char *const not_after_now[] = {"nbf", "iat"};
+    for (int i = 0; i < 2; i++) {
+        json_t *t = json_object_get(c, not_after_now[i]);
+        if (!t)
+            continue;
+        if (!json_is_integer(t) && !json_is_real(t)) {
+            json_decref(c);
+            return JWT_MALFORMED;
+        }
+        if (json_number_value(t) > (double)(now_s + JWT_LEEWAY_S)) {
+            json_decref(c);
+            return JWT_NOT_YET_VALID;
+        }
+    }
     *claims = c;
     return JWT_OK;
 }

@@ -15,9 +15,14 @@ enum jwt_status {
     JWT_BAD_ALG = -2,
     JWT_BAD_SIGNATURE = -3,
     JWT_EXPIRED = -4,
+    JWT_NOT_YET_VALID = -5, /* "nbf" or "iat" later than now (beyond JWT_LEEWAY_S) */
 };
 
-/* Verifies token and checks "exp" against now_s (seconds). On JWT_OK *claims is a new
+/* Clock skew between nodes tolerated for "nbf" and "iat", in seconds. */
+enum { JWT_LEEWAY_S = 30 };
+
+/* Verifies token and checks "exp" (required) against now_s (seconds), and "nbf" and "iat"
+ * when present (numbers, not later than now_s + JWT_LEEWAY_S). On JWT_OK *claims is a new
  * reference to the payload object. Cannot crash on any input. */
 enum jwt_status jwt_verify(const char *token, const void *key, size_t keylen, long long now_s,
                            json_t **claims);

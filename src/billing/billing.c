@@ -1,15 +1,13 @@
 #include "billing/billing.h"
-#include "cache/cache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "api/api.h"
-#include "auth/auth.h"
 #include "billing/period.h"
 #include "billing/plans.h"
+#include "cache/cache.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -24,7 +22,7 @@ static int64_t hold_ttl_ms = 15 * 60 * 1000;
 /* ---- caches (seed 001: subscription:{user_id} 1800 s, quota:{user_id}:{resource} 300 s) ----
  * Entries are checked on the way out (the right user, the current period, the current
  * plan), and dropped when what they show changes: plan changes forget the user
- * (store_user_forget), committed or released quota forgets the resources it touched. */
+ * (billing_forget), committed or released quota forgets the resources it touched. */
 
 static int sub_ttl_s = 1800, quota_ttl_s = 300;
 
@@ -35,9 +33,12 @@ static void quota_forget(const char *user_id, const char *resource)
     cache_del(key);
 }
 
-static void user_forget_all(const char *user_id)
+void billing_forget(const char *user_id)
 {
-    store_user_forget(user_id);
+    char key[64];
+    snprintf(key, sizeof key, "subscription:%.36s", user_id);
+    cache_del(key);
+    store_user_forget(user_id); /* the session shows the plan */
     for (int i = 0; i < RES_COUNT; i++)
         quota_forget(user_id, plan_resource_name((enum plan_resource)i));
 }
@@ -72,8 +73,6 @@ int billing_init(const char *data_dir, char *err, size_t errcap)
         if (prc)
             log_json(LOG_WARN, "expired quota holds not purged",
                      json_pack("{s:s}", "error", ragd_strerror(prc)));
-        http_set_guard(GUARD_QUOTA, billing_quota_guard);
-        api_set_plan_change_hook(billing_plan_hook);
     }
     return 0;
 }
@@ -95,7 +94,8 @@ static void iso(int64_t ms, char out[32])
     time_iso(ms, out);
 }
 
-static json_t *sub_json(const struct subscription *s)
+/* The subscription as the caller sees it now (its current period). */
+static void sub_view(const struct subscription *s, struct billing_subscription *out)
 {
     const struct plan *p = plan_for(s->plan_type);
     enum billing_cycle cyc = CYCLE_MONTHLY;
@@ -104,23 +104,59 @@ static json_t *sub_json(const struct subscription *s)
     time_parse_iso(s->period_anchor, &anchor);
     struct period per;
     period_cycle(anchor, cyc, time_now_ms(), &per);
-    char ps[32], pe[32];
-    iso(per.start_ms, ps);
-    iso(per.end_ms, pe);
-    json_t *pj = plan_json(p);
-    json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:s, s:O, s:O, s:O, s:O,"
-        " s:s, s:s}",
-        "id", s->id, "user_id", s->user_id, "plan_type", s->plan_type, "plan_name", p->name,
-        "status", s->status, "billing_cycle", s->billing_cycle, "started_at", s->started_at,
-        "current_period_start", ps, "current_period_end", pe, "ends_at",
-        s->ends_at[0] ? s->ends_at : pe, "auto_renew", s->auto_renew, "amount_cents",
-        (json_int_t)s->amount_cents, "currency", s->currency, "limits",
-        json_object_get(pj, "limits"), "daily_limits", json_object_get(pj, "daily_limits"),
-        "features", json_object_get(pj, "features"), "pricing", json_object_get(pj, "pricing"),
-        "created_at", s->created_at, "updated_at", s->updated_at);
-    json_decref(pj);
-    return o;
+    memset(out, 0, sizeof *out);
+#define COPY(dst, src) snprintf(out->dst, sizeof out->dst, "%s", src)
+    COPY(id, s->id);
+    COPY(user_id, s->user_id);
+    COPY(plan_type, s->plan_type);
+    COPY(plan_name, p->name);
+    COPY(status, s->status);
+    COPY(billing_cycle, s->billing_cycle);
+    COPY(currency, s->currency);
+    COPY(started_at, s->started_at);
+    COPY(created_at, s->created_at);
+    COPY(updated_at, s->updated_at);
+    iso(per.start_ms, out->current_period_start);
+    iso(per.end_ms, out->current_period_end);
+    COPY(ends_at, s->ends_at[0] ? s->ends_at : out->current_period_end);
+    out->auto_renew = s->auto_renew;
+    out->amount_cents = s->amount_cents;
+}
+
+/* The subscription cache's encoding: the view's fields as a JSON object. */
+static json_t *view_to_cache(const struct billing_subscription *v)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b,"
+                     " s:I}",
+                     "id", v->id, "user_id", v->user_id, "plan_type", v->plan_type, "plan_name",
+                     v->plan_name, "status", v->status, "billing_cycle", v->billing_cycle,
+                     "currency", v->currency, "started_at", v->started_at,
+                     "current_period_start", v->current_period_start, "current_period_end",
+                     v->current_period_end, "ends_at", v->ends_at, "created_at", v->created_at,
+                     "updated_at", v->updated_at, "auto_renew", v->auto_renew, "amount_cents",
+                     (json_int_t)v->amount_cents);
+}
+
+static void view_from_cache(json_t *j, struct billing_subscription *v)
+{
+    memset(v, 0, sizeof *v);
+#define FIELD(f) snprintf(v->f, sizeof v->f, "%s", json_string_value(json_object_get(j, #f)) ?: "")
+    FIELD(id);
+    FIELD(user_id);
+    FIELD(plan_type);
+    FIELD(plan_name);
+    FIELD(status);
+    FIELD(billing_cycle);
+    FIELD(currency);
+    FIELD(started_at);
+    FIELD(current_period_start);
+    FIELD(current_period_end);
+    FIELD(ends_at);
+    FIELD(created_at);
+    FIELD(updated_at);
+#undef FIELD
+    v->auto_renew = json_is_true(json_object_get(j, "auto_renew"));
+    v->amount_cents = json_integer_value(json_object_get(j, "amount_cents"));
 }
 
 static char *limits_text(const struct plan *p)
@@ -260,11 +296,11 @@ static int sub_ensure(const char *user_id, struct subscription *s)
     }
     rc = end_tx(c, rc);
     if (!rc)
-        user_forget_all(user_id);
+        billing_forget(user_id);
     return rc;
 }
 
-int billing_subscription(const char *user_id, json_t **out)
+int billing_subscription(const char *user_id, struct billing_subscription *out)
 {
     char key[64], now[32];
     snprintf(key, sizeof key, "subscription:%.36s", user_id);
@@ -272,22 +308,33 @@ int billing_subscription(const char *user_id, json_t **out)
     json_t *j = cache_get_json(key);
     const char *uid = json_string_value(json_object_get(j, "user_id"));
     const char *end = json_string_value(json_object_get(j, "current_period_end"));
-    if (uid && end && !strcmp(uid, user_id) && strcmp(end, now) > 0) {
-        *out = j;
+    const char *cached_plan = json_string_value(json_object_get(j, "plan_type"));
+    struct user u;
+    int fresh = uid && end && cached_plan && !strcmp(uid, user_id) && strcmp(end, now) > 0;
+    if (fresh && !store_user_get(user_id, &u)) {
+        /* A plan changed outside billing (the CLI, an admin update) shows here first. */
+        fresh = !strcmp(u.subscription_plan, cached_plan);
+        store_user_clear(&u);
+    }
+    if (fresh) {
+        view_from_cache(j, out);
+        json_decref(j);
         return 0;
     }
     json_decref(j);
     struct subscription s;
     int rc = sub_ensure(user_id, &s);
     if (!rc) {
-        *out = sub_json(&s);
-        cache_set_json(key, *out, sub_ttl_s);
+        sub_view(&s, out);
+        j = view_to_cache(out);
+        cache_set_json(key, j, sub_ttl_s);
+        json_decref(j);
     }
     return rc;
 }
 
 int billing_change_plan(const char *user_id, const char *plan, const char *cycle,
-                        const char *actor_id, const char *source, json_t **out)
+                        const char *actor_id, const char *source, struct billing_change *out)
 {
     const struct plan *np = plan_get(plan);
     enum billing_cycle ncyc = CYCLE_MONTHLY;
@@ -316,45 +363,52 @@ int billing_change_plan(const char *user_id, const char *plan, const char *cycle
     if ((rc = end_tx(c, rc)))
         return rc;
     if (changed)
-        user_forget_all(user_id);
-    json_t *pj = json_null();
-    if (changed) {
-        char a[32], b[32], d[32], e[32];
-        pj = json_pack("{s:I, s:I, s:I, s:f, s:s, s:s, s:s, s:s}", "credit_cents",
-                       (json_int_t)pro.credit_cents, "charge_cents", (json_int_t)pro.charge_cents,
-                       "net_cents", (json_int_t)pro.net_cents, "unused_fraction",
-                       pro.unused_fraction, "old_period_start",
-                       time_iso(pro.old_period.start_ms, a), "old_period_end",
-                       time_iso(pro.old_period.end_ms, b), "new_period_start",
-                       time_iso(pro.new_period.start_ms, d), "new_period_end",
-                       time_iso(pro.new_period.end_ms, e));
-    }
-    *out = json_pack("{s:b, s:o, s:o}", "changed", changed, "subscription", sub_json(&s),
-                     "proration", pj);
+        billing_forget(user_id);
+    memset(out, 0, sizeof *out);
+    out->changed = changed;
+    out->proration = pro;
+    sub_view(&s, &out->subscription);
     return 0;
 }
 
-int billing_plan_hook(struct req *r, const char *user_id, const char *plan)
+int billing_plan_change_locked(const char *user_id, const char *plan, const char *actor_id)
 {
-    const struct user *u = auth_user(r);
-    json_t *out = NULL;
-    int rc = billing_change_plan(user_id, plan, NULL, u ? u->id : NULL, "admin", &out);
-    json_decref(out);
+    const struct plan *np = plan_get(plan);
+    if (!np)
+        return RAGD_EINVAL;
+    char current[32];
+    int rc = store_user_plan_get(user_id, current);
+    if (rc)
+        return rc;
+    struct subscription s;
+    rc = store_sub_active(user_id, &s);
+    if (rc == RAGD_ENOTFOUND)
+        rc = sub_create(user_id, current, &s);
+    if (rc)
+        return rc;
+    enum billing_cycle cyc = CYCLE_MONTHLY;
+    period_cycle_parse(s.billing_cycle, &cyc);
+    struct proration pro;
+    if (strcmp(s.plan_type, current) && plan_get(current) && strcmp(current, np->type)) {
+        /* users.subscription_plan was changed behind billing's back: follow it first. */
+        if ((rc = sub_change(&s, plan_get(current), cyc, NULL, "sync", &pro)))
+            return rc;
+    }
+    if (strcmp(s.plan_type, np->type))
+        rc = sub_change(&s, np, cyc, actor_id, "admin", &pro);
+    else if (strcmp(current, np->type))
+        rc = store_user_plan_set(user_id, np->type);
+    if (!rc)
+        billing_forget(user_id);
     return rc;
 }
 
-int billing_history(const char *user_id, int64_t limit, int64_t offset, json_t **out)
+int billing_history(const char *user_id, int64_t limit, int64_t offset,
+                    struct history_row **rows, int *n, int64_t *total)
 {
     struct subscription s;
     int rc = sub_ensure(user_id, &s); /* so the creation event is there from the start */
-    json_t *items;
-    int64_t total;
-    if (!rc)
-        rc = store_history_list(user_id, limit, offset, &items, &total);
-    if (!rc)
-        *out = json_pack("{s:I, s:o, s:I, s:I}", "total", (json_int_t)total, "items", items,
-                         "limit", (json_int_t)limit, "offset", (json_int_t)offset);
-    return rc;
+    return rc ? rc : store_history_list(user_id, limit, offset, rows, n, total);
 }
 
 /* ---- usage ---- */
@@ -364,68 +418,66 @@ static int64_t remaining(int64_t limit, int64_t used)
     return limit < 0 ? -1 : limit > used ? limit - used : 0;
 }
 
-int billing_usage_summary(const struct user *u, json_t **out)
+static int daily_listed(const struct plan *p, const char *name)
+{
+    for (int i = 0; i < p->ndaily; i++)
+        if (!strcmp(p->daily[i].name, name))
+            return 1;
+    return 0;
+}
+
+static void counter_set(struct billing_counter *c, const char *name, int64_t used, int64_t limit)
+{
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->used = used;
+    c->limit = limit;
+    c->remaining = remaining(limit, used);
+}
+
+int billing_usage_summary(const struct user *u, struct billing_usage *out)
 {
     const struct plan *p = plan_for(u->subscription_plan);
     int64_t now = time_now_ms();
     struct period month, day;
     period_month(now, &month);
     period_day(now, &day);
-    char mkey[8], dkey[11];
+    char mkey[8];
     period_month_key(now, mkey);
-    period_day_key(now, dkey);
+    memset(out, 0, sizeof *out);
+    period_day_key(now, out->date);
     json_t *mc, *dc;
     int rc = store_counters(u->id, mkey, &mc);
     if (rc)
         return rc;
-    if ((rc = store_counters(u->id, dkey, &dc))) {
+    if ((rc = store_counters(u->id, out->date, &dc))) {
         json_decref(mc);
         return rc;
     }
-    json_t *usage = json_object();
-    int64_t used[RES_COUNT];
+    snprintf(out->plan_type, sizeof out->plan_type, "%s", p->type);
+    out->limits_bypassed = u->is_superuser || !enforce;
+    out->period_start_ms = month.start_ms;
+    out->period_end_ms = month.end_ms - 1;
+    out->day_reset_ms = day.end_ms;
     for (int i = 0; i < RES_COUNT; i++) {
         const char *n = plan_resource_name((enum plan_resource)i);
-        used[i] = json_integer_value(json_object_get(mc, n));
-        json_object_set_new(usage, n,
-                            json_pack("{s:I, s:I, s:I}", "used", (json_int_t)used[i], "limit",
-                                      (json_int_t)p->limits[i], "remaining",
-                                      (json_int_t)remaining(p->limits[i], used[i])));
+        counter_set(&out->monthly[i], n, json_integer_value(json_object_get(mc, n)),
+                    p->limits[i]);
     }
-    json_t *daily = json_object();
-    for (int i = 0; i < p->ndaily; i++) {
-        int64_t d = json_integer_value(json_object_get(dc, p->daily[i].name));
-        json_object_set_new(daily, p->daily[i].name,
-                            json_pack("{s:I, s:I, s:I}", "used", (json_int_t)d, "limit",
-                                      (json_int_t)p->daily[i].limit, "remaining",
-                                      (json_int_t)remaining(p->daily[i].limit, d)));
-    }
+    for (int i = 0; i < p->ndaily && out->ndaily < BILLING_COUNTERS_MAX; i++)
+        counter_set(&out->daily[out->ndaily++], p->daily[i].name,
+                    json_integer_value(json_object_get(dc, p->daily[i].name)), p->daily[i].limit);
     const char *k;
     json_t *v;
     json_object_foreach(dc, k, v) { /* counted features the plan does not limit */
-        if (!json_object_get(daily, k))
-            json_object_set_new(daily, k,
-                                json_pack("{s:O, s:i, s:i}", "used", v, "limit", -1,
-                                          "remaining", -1));
+        if (!daily_listed(p, k) && out->ndaily < BILLING_COUNTERS_MAX)
+            counter_set(&out->daily[out->ndaily++], k, json_integer_value(v), -1);
     }
     json_decref(mc);
     json_decref(dc);
-    char ps[32], pe[32], reset[32];
-    *out = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:s, s:s, s:b, s:{s:s, s:s, s:o}}",
-        "messages_this_month", (json_int_t)used[RES_MESSAGES], "background_tasks_this_month",
-        (json_int_t)used[RES_BACKGROUND_TASKS], "api_calls_this_month",
-        (json_int_t)used[RES_API_CALLS], "storage_mb_this_month",
-        (json_int_t)used[RES_STORAGE_MB], "quota_remaining",
-        (json_int_t)remaining(p->limits[RES_MESSAGES], used[RES_MESSAGES]), "limits",
-        plan_limits_json(p), "usage", usage, "period_start", time_iso(month.start_ms, ps),
-        "period_end", time_iso(month.end_ms - 1, pe), "plan_type", p->type, "limits_bypassed",
-        u->is_superuser || !enforce, "daily", "date", dkey, "reset_at",
-        time_iso(day.end_ms, reset), "counters", daily);
     return 0;
 }
 
-int billing_quota(const struct user *u, const char *resource, json_t **out)
+int billing_quota(const struct user *u, const char *resource, struct billing_quota *out)
 {
     int ri = plan_resource_index(resource);
     if (ri < 0)
@@ -438,34 +490,41 @@ int billing_quota(const struct user *u, const char *resource, json_t **out)
     char key[128], ps0[32];
     snprintf(key, sizeof key, "quota:%.36s:%s", u->id, resource);
     time_iso(month.start_ms, ps0);
+    memset(out, 0, sizeof *out);
+    snprintf(out->resource, sizeof out->resource, "%s", resource);
+    snprintf(out->plan_type, sizeof out->plan_type, "%s", p->type);
+    out->max_allowed = p->limits[ri];
+    out->limits_bypassed = bypass;
+    out->period_start_ms = month.start_ms;
+    out->period_end_ms = month.end_ms - 1;
+    /* The cache keeps the counts; it is used while plan, period, bypass and limit agree. */
     json_t *c = cache_get_json(key);
     const char *cp = json_string_value(json_object_get(c, "plan_type"));
     const char *cs = json_string_value(json_object_get(c, "period_start"));
     if (cp && cs && !strcmp(cp, p->type) && !strcmp(cs, ps0) &&
         json_is_true(json_object_get(c, "limits_bypassed")) == bypass &&
         json_integer_value(json_object_get(c, "max_allowed")) == p->limits[ri]) {
-        *out = c;
-        return 0;
+        out->current_usage = json_integer_value(json_object_get(c, "current_usage"));
+        out->reserved = json_integer_value(json_object_get(c, "reserved"));
+    } else {
+        char mkey[8];
+        period_month_key(now, mkey);
+        int rc = store_counter_get(u->id, resource, mkey, &out->current_usage);
+        if (!rc)
+            rc = store_hold_sum(u->id, resource, mkey, now, &out->reserved);
+        json_decref(c);
+        if (rc)
+            return rc;
+        c = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I}", "plan_type", p->type, "period_start",
+                      ps0, "limits_bypassed", bypass, "max_allowed",
+                      (json_int_t)p->limits[ri], "current_usage",
+                      (json_int_t)out->current_usage, "reserved", (json_int_t)out->reserved);
+        cache_set_json(key, c, quota_ttl_s);
     }
     json_decref(c);
-    char mkey[8];
-    period_month_key(now, mkey);
-    int64_t used = 0, held = 0;
-    int rc = store_counter_get(u->id, resource, mkey, &used);
-    if (!rc)
-        rc = store_hold_sum(u->id, resource, mkey, now, &held);
-    if (rc)
-        return rc;
-    int64_t limit = p->limits[ri];
-    int has = bypass || limit < 0 || used + held < limit;
-    char ps[32], pe[32];
-    *out = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:s, s:b, s:s, s:s}", "resource_type",
-                     resource, "has_quota", has, "current_usage", (json_int_t)used, "reserved",
-                     (json_int_t)held, "max_allowed", (json_int_t)limit, "remaining",
-                     (json_int_t)remaining(limit, used + held), "plan_type", p->type,
-                     "limits_bypassed", bypass, "period_start", time_iso(month.start_ms, ps),
-                     "period_end", time_iso(month.end_ms - 1, pe));
-    cache_set_json(key, *out, quota_ttl_s);
+    int64_t limit = out->max_allowed, have = out->current_usage + out->reserved;
+    out->has_quota = bypass || limit < 0 || have < limit;
+    out->remaining = remaining(limit, have);
     return 0;
 }
 
@@ -503,16 +562,16 @@ struct hold_item {
     char name[PLAN_NAME_MAX];
     char period[11];
     int64_t qty;
-    int monthly;                 /* a plan resource: a usage record is written on commit */
-    int64_t start_ms, end_ms;    /* its period */
+    int monthly;              /* a plan resource: a usage record is written on commit */
+    int64_t start_ms, end_ms; /* its period */
 };
 
-struct hold {
+struct billing_hold {
     char id[37], user_id[37];
     struct hold_item items[MAX_ITEMS];
     int n;
     json_t *extra;
-    int manual, done;
+    int done;
 };
 
 /* What one reservation asks for. */
@@ -522,42 +581,25 @@ struct want {
     int monthly;
 };
 
-static void hold_release(struct hold *h);
-
-static void hold_free(void *p)
+struct billing_hold *billing_hold_new(const char *user_id)
 {
-    struct hold *h = p;
-    hold_release(h);
+    RAGD_ASSERT(user_id != NULL);
+    struct billing_hold *h = xcalloc(1, sizeof *h);
+    uuid4(h->id);
+    snprintf(h->user_id, sizeof h->user_id, "%s", user_id);
+    return h;
+}
+
+void billing_hold_free(struct billing_hold *h)
+{
+    if (!h)
+        return;
+    billing_release(h);
     json_decref(h->extra);
     free(h);
 }
 
-static void on_reply(struct req *r, int status, void *arg)
-{
-    (void)arg;
-    struct hold *h = req_slot(r, SLOT_QUOTA);
-    if (!h || h->done || h->manual)
-        return;
-    if (status < 400)
-        billing_commit(r);
-    else
-        billing_release(r);
-}
-
-static struct hold *hold_of(struct req *r, const struct user *u)
-{
-    struct hold *h = req_slot(r, SLOT_QUOTA);
-    if (!h) {
-        h = xcalloc(1, sizeof *h);
-        uuid4(h->id);
-        snprintf(h->user_id, sizeof h->user_id, "%s", u->id);
-        req_set_slot(r, SLOT_QUOTA, h, hold_free);
-        req_on_reply(r, on_reply, NULL);
-    }
-    return h;
-}
-
-static int held_already(const struct hold *h, const char *name)
+static int held_already(const struct billing_hold *h, const char *name)
 {
     for (int i = 0; i < h->n; i++)
         if (!strcmp(h->items[i].name, name))
@@ -566,7 +608,7 @@ static int held_already(const struct hold *h, const char *name)
 }
 
 /* Adds qty to the in-memory copy of the hold (what commit will record). */
-static void note_item(struct hold *h, const struct want *w, const char *period,
+static void note_item(struct billing_hold *h, const struct want *w, const char *period,
                       const struct period *per)
 {
     for (int i = 0; i < h->n; i++)
@@ -574,8 +616,7 @@ static void note_item(struct hold *h, const struct want *w, const char *period,
             h->items[i].qty += w->qty;
             return;
         }
-    if (h->n == MAX_ITEMS)
-        panic("too many quota items on one request"); /* take() checks before reserving */
+    RAGD_ASSERT(h->n < MAX_ITEMS); /* take() checks before reserving */
     struct hold_item *it = &h->items[h->n++];
     snprintf(it->name, sizeof it->name, "%s", w->name);
     snprintf(it->period, sizeof it->period, "%s", period);
@@ -585,14 +626,11 @@ static void note_item(struct hold *h, const struct want *w, const char *period,
     it->end_ms = per->end_ms;
 }
 
-struct refusal {
-    int index;          /* the want that did not fit */
-    int64_t used;       /* committed + held */
-};
-
 /* Checks every want against its limit and writes the holds, all in one transaction.
- * Returns 0, RAGD_ELIMIT with *ref filled, or a store error. */
-static int reserve(struct hold *h, const struct want *w, int n, int bypass, struct refusal *ref)
+ * Returns 0, RAGD_ELIMIT with *index / *used of the want that did not fit, or a store
+ * error. */
+static int reserve(struct billing_hold *h, const struct want *w, int n, int bypass, int *index,
+                   int64_t *used_out)
 {
     int64_t now = time_now_ms();
     struct period month, day;
@@ -617,8 +655,8 @@ static int reserve(struct hold *h, const struct want *w, int n, int bypass, stru
                 break;
             int64_t have = used + held;
             if (w[i].qty > w[i].limit - have || (w[i].qty == 0 && have >= w[i].limit)) {
-                ref->index = i;
-                ref->used = have;
+                *index = i;
+                *used_out = have;
                 rc = RAGD_ELIMIT;
                 break;
             }
@@ -634,97 +672,15 @@ static int reserve(struct hold *h, const struct want *w, int n, int bypass, stru
     return 0;
 }
 
-/* "mcqs_per_day" -> "MCQ", "pdf_uploads" -> "PDF_UPLOAD", "daily_tokens" -> "TOKEN". */
-static void feature_code(const char *name, char *out, size_t cap)
+static int take(struct billing_hold *h, const struct user *u, struct want *w, int n,
+                struct billing_refusal *ref)
 {
-    char base[PLAN_NAME_MAX];
-    if (!strcmp(name, "daily_tokens"))
-        snprintf(base, sizeof base, "token");
-    else if (!strcmp(name, "daily_requests"))
-        snprintf(base, sizeof base, "request");
-    else {
-        snprintf(base, sizeof base, "%s", name);
-        size_t n = strlen(base);
-        if (n > 8 && !strcmp(base + n - 8, "_per_day"))
-            base[n -= 8] = '\0';
-        if (n > 1 && base[n - 1] == 's')
-            base[--n] = '\0';
-    }
-    size_t i = 0;
-    for (; base[i] && i + 1 < cap; i++)
-        out[i] = (char)(base[i] >= 'a' && base[i] <= 'z' ? base[i] - 32 : base[i]);
-    out[i] = '\0';
-}
-
-static void set_retry_after(struct req *r, int64_t until_ms)
-{
-    int64_t s = (until_ms - time_now_ms() + 999) / 1000;
-    char buf[24];
-    snprintf(buf, sizeof buf, "%lld", (long long)(s < 1 ? 1 : s));
-    http_header(r, "Retry-After", buf);
-}
-
-/* "mcqs_per_day" -> "MCQ", "pdf_uploads" -> "PDF upload": words of up to three letters are
- * taken for acronyms. */
-static void feature_label(const char *code, char *out, size_t cap)
-{
-    size_t i = 0, word = 0;
-    for (; code[i] && i + 1 < cap; i++) {
-        if (code[i] == '_') {
-            out[i] = ' ';
-            word = i + 1;
-            continue;
-        }
-        size_t wl = strcspn(code + word, "_");
-        out[i] = (char)(wl <= 3 || code[i] < 'A' || code[i] > 'Z' ? code[i] : code[i] + 32);
-    }
-    out[i] = '\0';
-}
-
-static void refuse_daily(struct req *r, const struct plan *p, const struct want *w, int64_t used)
-{
-    char code[PLAN_NAME_MAX + 32], feature[PLAN_NAME_MAX], label[PLAN_NAME_MAX], reset[32];
-    char msg[256];
-    feature_code(w->name, feature, sizeof feature);
-    feature_label(feature, label, sizeof label);
-    snprintf(code, sizeof code, "%s_LIMIT_EXCEEDED", feature);
-    struct period day;
-    period_day(time_now_ms(), &day);
-    snprintf(msg, sizeof msg, "You've reached your daily %s limit of %lld.", label,
-             (long long)w->limit);
-    set_retry_after(r, day.end_ms);
-    http_error_json(r, 429, code,
-                    json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}", "error",
-                              "Daily limit exceeded", "message", msg, "feature", w->name,
-                              "limit", (json_int_t)w->limit, "used", (json_int_t)used,
-                              "reset_at", time_iso(day.end_ms, reset), "plan_type", p->type,
-                              "action", "upgrade", "upgrade_url", "/billing/plans"));
-}
-
-static void refuse_quota(struct req *r, const struct plan *p, const struct want *w, int64_t used)
-{
-    struct period month;
-    period_month(time_now_ms(), &month);
-    set_retry_after(r, month.end_ms);
-    char reset[32];
-    http_error_json(r, 429, "QUOTA_EXCEEDED",
-                    json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}", "error",
-                              "Quota exceeded", "resource", w->name, "current_usage",
-                              (json_int_t)used, "limit", (json_int_t)w->limit, "upgrade_to",
-                              plan_upgrade_to(p->type), "upgrade_url", "/billing/plans",
-                              "plan_type", p->type, "reset_at", time_iso(month.end_ms, reset)));
-}
-
-static int take(struct req *r, struct want *w, int n)
-{
-    const struct user *u = auth_user(r);
+    RAGD_ASSERT(!strcmp(h->user_id, u->id));
     const struct plan *p = plan_for(u->subscription_plan);
-    struct hold *h = hold_of(r, u);
     if (h->done) {
         log_json(LOG_ERROR, "quota reserved after the request's holds were settled",
-                 json_pack("{s:s}", "request_id", req_id(r)));
-        http_error(r, 500, "INTERNAL_ERROR", "Internal server error");
-        return -1;
+                 json_pack("{s:s}", "hold_id", h->id));
+        return RAGD_ECONFLICT;
     }
     /* A request pays one daily request however many resources it reserves. */
     int m = 0;
@@ -736,44 +692,51 @@ static int take(struct req *r, struct want *w, int n)
         fresh += w[i].qty > 0 && !held_already(h, w[i].name);
     if (h->n + fresh > MAX_ITEMS) {
         log_json(LOG_ERROR, "too many quota counters on one request",
-                 json_pack("{s:s, s:i}", "request_id", req_id(r), "max", MAX_ITEMS));
-        http_error(r, 500, "INTERNAL_ERROR", "Internal server error");
-        return -1;
+                 json_pack("{s:s, s:i}", "hold_id", h->id, "max", MAX_ITEMS));
+        return RAGD_ERANGE;
     }
-    struct refusal ref = {0, 0};
-    int rc = reserve(h, w, m, u->is_superuser || !enforce, &ref);
+    int index = 0;
+    int64_t used = 0;
+    int rc = reserve(h, w, m, u->is_superuser || !enforce, &index, &used);
     if (!rc)
         return 0;
     if (rc == RAGD_ELIMIT) {
-        metrics_reject("quota");
-        if (w[ref.index].monthly)
-            refuse_quota(r, p, &w[ref.index], ref.used);
+        const struct want *x = &w[index];
+        struct period per;
+        if (x->monthly)
+            period_month(time_now_ms(), &per);
         else
-            refuse_daily(r, p, &w[ref.index], ref.used);
+            period_day(time_now_ms(), &per);
+        memset(ref, 0, sizeof *ref);
+        ref->monthly = x->monthly;
+        snprintf(ref->name, sizeof ref->name, "%s", x->name);
+        snprintf(ref->plan_type, sizeof ref->plan_type, "%s", p->type);
+        ref->upgrade_to = plan_upgrade_to(p->type);
+        ref->used = used;
+        ref->limit = x->limit;
+        ref->reset_ms = per.end_ms;
+        metrics_reject("quota");
         log_json(LOG_INFO, "quota refused",
-                 json_pack("{s:s, s:s, s:I, s:I, s:s}", "user_id", u->id, "name",
-                           w[ref.index].name, "used", (json_int_t)ref.used, "limit",
-                           (json_int_t)w[ref.index].limit, "request_id", req_id(r)));
-        return -1;
+                 json_pack("{s:s, s:s, s:I, s:I}", "user_id", u->id, "name", x->name, "used",
+                           (json_int_t)used, "limit", (json_int_t)x->limit));
+        return rc;
     }
     log_json(LOG_ERROR, "quota reservation failed",
-             json_pack("{s:s, s:s}", "error", ragd_strerror(rc), "request_id", req_id(r)));
-    http_store_error(r, rc == RAGD_EUNAVAIL ? rc : RAGD_EUNAVAIL);
-    return -1;
+             json_pack("{s:s, s:s}", "error", ragd_strerror(rc), "hold_id", h->id));
+    return rc;
 }
 
-int billing_reserve(struct req *r, const char *resource, int64_t quantity)
+int billing_reserve(struct billing_hold *h, const struct user *u, const char *resource,
+                    int64_t quantity, struct billing_refusal *ref)
 {
     int ri = plan_resource_index(resource);
     if (ri < 0 || quantity < 1) {
         log_json(LOG_ERROR, "bad quota reservation",
-                 json_pack("{s:s, s:I, s:s}", "resource", resource ? resource : "(null)",
-                           "quantity", (json_int_t)quantity, "path", req_path(r)));
-        http_error(r, 500, "INTERNAL_ERROR", "Internal server error");
-        return -1;
+                 json_pack("{s:s, s:I}", "resource", resource ? resource : "(null)", "quantity",
+                           (json_int_t)quantity));
+        return RAGD_EINVAL;
     }
-    const struct user *u = auth_user(r);
-    if (!enabled || !u)
+    if (!enabled)
         return 0;
     const struct plan *p = plan_for(u->subscription_plan);
     struct want w[3];
@@ -783,10 +746,11 @@ int billing_reserve(struct req *r, const char *resource, int64_t quantity)
     if (ri == RES_MESSAGES || ri == RES_API_CALLS)
         w[n++] = (struct want){"daily_requests", 1, plan_daily_limit(p, "daily_requests"), 0};
     w[n++] = (struct want){plan_resource_name((enum plan_resource)ri), quantity, p->limits[ri], 1};
-    return take(r, w, n);
+    return take(h, u, w, n, ref);
 }
 
-int billing_daily_take(struct req *r, const char *name, int64_t quantity)
+int billing_daily_take(struct billing_hold *h, const struct user *u, const char *name,
+                       int64_t quantity, struct billing_refusal *ref)
 {
     size_t len = name ? strlen(name) : 0;
     int ok = len > 0 && len < PLAN_NAME_MAX && quantity >= 1 && plan_resource_index(name) < 0;
@@ -795,47 +759,31 @@ int billing_daily_take(struct req *r, const char *name, int64_t quantity)
              name[i] == '_';
     if (!ok) {
         log_json(LOG_ERROR, "bad daily limit name",
-                 json_pack("{s:s, s:s}", "name", name ? name : "(null)", "path", req_path(r)));
-        http_error(r, 500, "INTERNAL_ERROR", "Internal server error");
-        return -1;
+                 json_pack("{s:s}", "name", name ? name : "(null)"));
+        return RAGD_EINVAL;
     }
-    const struct user *u = auth_user(r);
-    if (!enabled || !u)
+    if (!enabled)
         return 0;
     const struct plan *p = plan_for(u->subscription_plan);
     struct want w = {name, quantity, plan_daily_limit(p, name), 0};
-    return take(r, &w, 1);
+    return take(h, u, &w, 1, ref);
 }
 
-void billing_usage_extra(struct req *r, json_t *extra)
+void billing_usage_extra(struct billing_hold *h, json_t *extra)
 {
-    struct hold *h = req_slot(r, SLOT_QUOTA);
-    if (!h) {
-        json_decref(extra);
-        return;
-    }
     json_decref(h->extra);
     h->extra = extra;
 }
 
-void billing_hold_manual(struct req *r)
-{
-    struct hold *h = req_slot(r, SLOT_QUOTA);
-    if (h)
-        h->manual = 1;
-}
-
 /* Drops the cached quotas of the monthly resources the hold touched. */
-static void hold_forget(const struct hold *h)
+static void hold_forget(const struct billing_hold *h)
 {
     for (int i = 0; i < h->n; i++)
         if (h->items[i].monthly)
             quota_forget(h->user_id, h->items[i].name);
 }
 
-/* Records the hold's items (counters, usage records, daily tokens) and drops its rows, in
- * one transaction. request_id is for the log. */
-static int hold_commit(struct hold *h, const char *request_id)
+int billing_commit(struct billing_hold *h)
 {
     if (h->done)
         return 0;
@@ -868,8 +816,7 @@ static int hold_commit(struct hold *h, const char *request_id)
     if (rc) {
         /* The response is already decided; the hold stays until it expires. */
         log_json(LOG_ERROR, "usage not recorded",
-                 json_pack("{s:s, s:s, s:s}", "hold_id", h->id, "error", ragd_strerror(rc),
-                           "request_id", request_id ? request_id : ""));
+                 json_pack("{s:s, s:s}", "hold_id", h->id, "error", ragd_strerror(rc)));
         return rc;
     }
     h->done = 1;
@@ -877,7 +824,7 @@ static int hold_commit(struct hold *h, const char *request_id)
     return 0;
 }
 
-static void hold_release(struct hold *h)
+void billing_release(struct billing_hold *h)
 {
     if (h->done)
         return;
@@ -889,24 +836,4 @@ static void hold_release(struct hold *h)
             log_json(LOG_WARN, "quota hold not released (it will expire)",
                      json_pack("{s:s, s:s}", "hold_id", h->id, "error", ragd_strerror(rc)));
     }
-}
-
-int billing_commit(struct req *r)
-{
-    struct hold *h = req_slot(r, SLOT_QUOTA);
-    return h ? hold_commit(h, req_id(r)) : 0;
-}
-
-void billing_release(struct req *r)
-{
-    struct hold *h = req_slot(r, SLOT_QUOTA);
-    if (h)
-        hold_release(h);
-}
-
-int billing_quota_guard(struct req *r, const struct route *rt)
-{
-    if (!rt->quota || !auth_user(r))
-        return 0;
-    return billing_reserve(r, rt->quota, 1);
 }

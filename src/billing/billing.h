@@ -9,13 +9,15 @@
  * counter grows and a usage record is written, before the response leaves) or released
  * (status >= 400). A hold left behind by a crash expires after QUOTA_HOLD_TTL_SECONDS.
  *
- * Layers: a route's `quota` field makes the GUARD_QUOTA stage reserve 1 unit. Reserving
- * "messages" also takes one daily request (daily_requests) and checks the daily token
- * allowance (daily_tokens, grown by the tokens_used of committed usage); reserving
- * "api_calls" also takes one daily request. Daily counters reset at 00:00 UTC, monthly
- * usage on the 1st at 00:00 UTC. Superusers are never refused, but what they use is still
- * recorded. ENABLE_BILLING=false turns the whole service off (nothing is reserved or
- * recorded); ENABLE_QUOTA_ENFORCEMENT=false keeps recording but never refuses. */
+ * Billing holds no HTTP: a request's reservations are a struct billing_hold, and a refusal
+ * is a struct billing_refusal that api/ turns into the 429. api/guards.c reserves 1 unit of
+ * a route's `quota` resource before the handler runs. Reserving "messages" also takes one
+ * daily request (daily_requests) and checks the daily token allowance (daily_tokens, grown
+ * by the tokens_used of committed usage); reserving "api_calls" also takes one daily
+ * request. Daily counters reset at 00:00 UTC, monthly usage on the 1st at 00:00 UTC.
+ * Superusers are never refused, but what they use is still recorded. ENABLE_BILLING=false
+ * turns the whole service off (nothing is reserved or recorded);
+ * ENABLE_QUOTA_ENFORCEMENT=false keeps recording but never refuses. */
 #ifndef RAGD_BILLING_H
 #define RAGD_BILLING_H
 
@@ -23,53 +25,115 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "http/http.h"
+#include "billing/period.h"
+#include "billing/plans.h"
 #include "store/store.h"
+#include "store/store_billing.h"
 
 /* Reads ENABLE_BILLING, ENABLE_QUOTA_ENFORCEMENT, QUOTA_HOLD_TTL_SECONDS and PLANS_FILE
- * (default <data_dir>/plans.json when that file exists), loads the plans, and when billing
- * is enabled installs the quota guard and the admin plan-change hook. The caller registers
- * the /billing routes (api.h billing_routes) when billing_enabled(). Returns 0, or a
- * RAGD_E* code with a message in err. */
+ * (default <data_dir>/plans.json when that file exists) and loads the plans. main.c then
+ * registers the /billing routes, the quota guard and the plan-change hook when
+ * billing_enabled(). Returns 0, or a RAGD_E* code with a message in err. */
 int billing_init(const char *data_dir, char *err, size_t errcap);
 int billing_enabled(void);
 
 /* ---- subscriptions ---- */
 
-/* The user's active subscription as a new JSON object {id, user_id, plan_type, plan_name,
- * status, billing_cycle, started_at, current_period_start, current_period_end, ends_at,
- * auto_renew, amount_cents, currency, limits, daily_limits, features, pricing}. It is created
- * on first access from users.subscription_plan (never silently "free"), and brought back in
- * line (through billing_change_plan) when that field was changed behind billing's back. */
-int billing_subscription(const char *user_id, json_t **out);
+/* A user's active subscription as of now. */
+struct billing_subscription {
+    char id[37], user_id[37];
+    char plan_type[32], plan_name[64], status[16], billing_cycle[16], currency[4];
+    char started_at[32];
+    char current_period_start[32], current_period_end[32]; /* the period now running */
+    char ends_at[32];                                       /* the period's end unless set */
+    char created_at[32], updated_at[32];
+    int auto_renew;
+    int64_t amount_cents;
+};
+
+/* The user's active subscription into *out. It is created on first access from
+ * users.subscription_plan (never silently "free"), and brought back in line (through
+ * billing_change_plan) when that field was changed behind billing's back. Returns 0,
+ * RAGD_ENOTFOUND for an unknown user, or a store error. */
+int billing_subscription(const char *user_id, struct billing_subscription *out);
+
+/* What a plan change did. */
+struct billing_change {
+    int changed;                              /* 0: already on that plan and cycle */
+    struct billing_subscription subscription; /* after the change */
+    struct proration proration;               /* when changed */
+};
 
 /* Moves the user to plan (and cycle, "monthly"/"yearly"; NULL keeps the current one) in one
  * transaction: the subscription, users.subscription_plan and a "subscription_updated"
  * billing_history event with the proration (credit for the unused part of the old period,
  * charge for the rest of the new one). actor_id (may be NULL) and source ("user", "admin",
- * "sync") go into the event. *out (new reference) is {changed, subscription, proration}.
- * Returns 0, RAGD_EINVAL for an unknown plan or cycle, RAGD_ENOTFOUND for an unknown user,
- * or a store error. Changing to the current plan and cycle changes nothing. */
+ * "sync") go into the event. Returns 0 with *out, RAGD_EINVAL for an unknown plan or cycle,
+ * RAGD_ENOTFOUND for an unknown user, or a store error. Changing to the current plan and
+ * cycle changes nothing. */
 int billing_change_plan(const char *user_id, const char *plan, const char *cycle,
-                        const char *actor_id, const char *source, json_t **out);
+                        const char *actor_id, const char *source, struct billing_change *out);
 
-/* The plan-change hook for PATCH /users/{id} (api_set_plan_change_hook). Does not answer. */
-int billing_plan_hook(struct req *r, const char *user_id, const char *plan);
+/* Moves the user to plan inside the caller's transaction, which must already hold the
+ * user's write lock (db_begin_for(c, user_id)): the subscription (created first if
+ * missing), users.subscription_plan and a "subscription_updated" event with source "admin"
+ * and actor_id (may be NULL). The plan-change hook of the admin user update
+ * (auth_set_plan_hook). Returns 0, RAGD_EINVAL for an unknown plan, RAGD_ENOTFOUND for an
+ * unknown user, or a store error (the caller rolls back). */
+int billing_plan_change_locked(const char *user_id, const char *plan, const char *actor_id);
 
-/* A page of the user's billing history, newest first: *out = {total, items, limit, offset}. */
-int billing_history(const char *user_id, int64_t limit, int64_t offset, json_t **out);
+/* Drops every cached view billing keeps of the user (subscription, quotas, and the
+ * session, which shows the plan). Cannot fail. */
+void billing_forget(const char *user_id);
+
+/* A page of the user's billing history, newest first (store_billing.h struct history_row;
+ * the caller frees *rows with store_history_rows_free), and the total count. */
+int billing_history(const char *user_id, int64_t limit, int64_t offset,
+                    struct history_row **rows, int *n, int64_t *total);
 
 /* ---- usage ---- */
 
-/* The usage of the current calendar month (UTC) and day for u: {messages_this_month,
- * background_tasks_this_month, api_calls_this_month, storage_mb_this_month, quota_remaining,
- * limits, usage, period_start, period_end, plan_type, daily}. New reference in *out. */
-int billing_usage_summary(const struct user *u, json_t **out);
+/* One counter: a plan resource this month, or a daily limit today. */
+struct billing_counter {
+    char name[PLAN_NAME_MAX];
+    int64_t used;
+    int64_t limit;     /* -1: unlimited */
+    int64_t remaining; /* -1: unlimited */
+};
 
-/* Quota of one resource for u: {resource_type, has_quota, current_usage, reserved,
- * max_allowed, remaining, plan_type, period_start, period_end}. RAGD_EINVAL if resource is not
- * one of the plan resources (plans.h). */
-int billing_quota(const struct user *u, const char *resource, json_t **out);
+enum { BILLING_COUNTERS_MAX = PLAN_MAX_DAILY + 16 };
+
+/* The usage of the current calendar month (UTC) and day for a user. */
+struct billing_usage {
+    char plan_type[32];
+    int limits_bypassed;                     /* superuser, or enforcement off */
+    struct billing_counter monthly[RES_COUNT]; /* indexed by enum plan_resource */
+    int64_t period_start_ms, period_end_ms;   /* the month's first and last millisecond */
+    char date[11];                           /* today, YYYY-MM-DD (UTC) */
+    int64_t day_reset_ms;                    /* when today's counters start again */
+    struct billing_counter daily[BILLING_COUNTERS_MAX]; /* the plan's daily limits, then */
+    int ndaily;                              /* counted features it does not limit */
+};
+
+/* Fills *out for u. Returns 0 or a store error. */
+int billing_usage_summary(const struct user *u, struct billing_usage *out);
+
+/* One plan resource's quota for u this calendar month (UTC). */
+struct billing_quota {
+    char resource[PLAN_NAME_MAX];
+    int has_quota;           /* another unit would be allowed now */
+    int64_t current_usage;   /* committed */
+    int64_t reserved;        /* held by requests in flight */
+    int64_t max_allowed;     /* -1: unlimited */
+    int64_t remaining;       /* -1: unlimited */
+    int limits_bypassed;     /* superuser, or enforcement off */
+    char plan_type[32];
+    int64_t period_start_ms, period_end_ms; /* the month's first and last millisecond */
+};
+
+/* Fills *out. RAGD_EINVAL if resource is not one of the plan resources (plans.h), or a
+ * store error. */
+int billing_quota(const struct user *u, const char *resource, struct billing_quota *out);
 
 /* Records usage outside a request (background work that has no reservation): a usage record
  * and the monthly counter, in one transaction. extra is borrowed (may be NULL). Never
@@ -77,37 +141,47 @@ int billing_quota(const struct user *u, const char *resource, json_t **out);
 int billing_record_usage(const char *user_id, const char *resource, int64_t quantity,
                          json_t *extra);
 
-/* ---- reservations: called on a request, from a guard or a handler ---- */
+/* ---- reservations ---- */
 
-/* The GUARD_QUOTA stage: reserves 1 unit of rt->quota for the authenticated user. */
-int billing_quota_guard(struct req *r, const struct route *rt);
+/* The reservations of one request, committed or released together. Owned by the caller:
+ * billing_hold_free releases whatever was neither committed nor released. */
+struct billing_hold;
+struct billing_hold *billing_hold_new(const char *user_id);
+void billing_hold_free(struct billing_hold *h); /* NULL is a no-op */
 
-/* Reserves quantity (>= 1) of resource for r's user, to be committed or released with the
- * response (see above). Returns 0 when reserved (or nothing to do: billing off, anonymous
- * request); otherwise answers the request itself - 429 QUOTA_EXCEEDED with detail {error:
- * "Quota exceeded", resource, current_usage, limit, upgrade_to, upgrade_url}, 429
- * REQUEST_LIMIT_EXCEEDED / TOKEN_LIMIT_EXCEEDED with {message, limit, used, reset_at, ...},
- * 503 if the store is unreachable, 500 for an unknown resource - and returns non-zero. */
-int billing_reserve(struct req *r, const char *resource, int64_t quantity);
+/* Why a reservation was refused: what api/ needs to build the 429. */
+struct billing_refusal {
+    int monthly;              /* 1: a monthly plan quota; 0: a daily counter */
+    char name[PLAN_NAME_MAX]; /* the resource or daily counter ("messages", "daily_tokens") */
+    int64_t used, limit;      /* committed + held, and the plan's limit */
+    int64_t reset_ms;         /* when the counter starts over (end of month or day) */
+    char plan_type[32];
+    const char *upgrade_to; /* static string: the plan to suggest */
+};
+
+/* Reserves quantity (>= 1) of the plan resource for u (whose id is h's user), to be
+ * committed or released with the rest of h. Returns 0 when reserved (or billing is off),
+ * RAGD_ELIMIT with *ref filled when the plan does not allow it, RAGD_EINVAL for an unknown
+ * resource or a quantity < 1 (a caller's bug), RAGD_ECONFLICT when h is already settled,
+ * RAGD_ERANGE when h holds too many counters, or a store error. */
+int billing_reserve(struct billing_hold *h, const struct user *u, const char *resource,
+                    int64_t quantity, struct billing_refusal *ref);
 
 /* Takes quantity of a daily counter (a feature such as "mcqs_per_day", "flashcards_per_day",
- * "pdf_uploads", or "daily_tokens") for r's user, with the same commit/release as
- * billing_reserve. A limit the plan does not set is unlimited (the use is still counted).
- * Refused: answers 429 <FEATURE>_LIMIT_EXCEEDED (MCQ_LIMIT_EXCEEDED, FLASHCARD_..., ...) with
- * {message, feature, limit, used, reset_at, action, upgrade_url} and returns non-zero. */
-int billing_daily_take(struct req *r, const char *name, int64_t quantity);
+ * "pdf_uploads", or "daily_tokens") for u, with the same commit/release and returns as
+ * billing_reserve. A limit the plan does not set is unlimited (the use is still counted). */
+int billing_daily_take(struct billing_hold *h, const struct user *u, const char *name,
+                       int64_t quantity, struct billing_refusal *ref);
 
-/* Extra data for the usage records this request commits (session_id, message_id,
- * tokens_used, processing_time_ms, rag_enabled ...): a JSON object, reference stolen;
- * replaces an earlier one. A positive integer tokens_used also grows daily_tokens. */
-void billing_usage_extra(struct req *r, json_t *extra);
+/* Extra data for the usage records h commits (session_id, message_id, tokens_used,
+ * processing_time_ms, rag_enabled ...): a JSON object (it is stored as JSON), reference
+ * stolen; replaces an earlier one. A positive integer tokens_used also grows daily_tokens. */
+void billing_usage_extra(struct billing_hold *h, json_t *extra);
 
-/* For handlers whose success is only known after the response has started (streams): the
- * reply no longer commits; the handler calls billing_commit or billing_release itself. A
- * hold neither committed nor released is released when the request ends. */
-void billing_hold_manual(struct req *r);
-/* Commits / releases r's holds now. Idempotent; billing_commit returns 0 or a store error. */
-int billing_commit(struct req *r);
-void billing_release(struct req *r);
+/* Commits (counters grow, usage records are written, holds dropped, in one transaction) or
+ * releases h now. Idempotent; once either has run the other does nothing. billing_commit
+ * returns 0 or a store error (the hold then expires). */
+int billing_commit(struct billing_hold *h);
+void billing_release(struct billing_hold *h);
 
 #endif

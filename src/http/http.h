@@ -110,6 +110,10 @@ void req_on_reply(struct req *r, void (*fn)(struct req *r, int status, void *arg
 void http_header(struct req *r, const char *name, const char *value);
 /* Answers with JSON (reference stolen). */
 void http_json(struct req *r, int status, json_t *body);
+/* A filter every JSON body passes through before it is sent; it may change body in place
+ * (main.c installs api's /v1 error shape). One filter; NULL removes it. */
+typedef void (*http_json_filter_fn)(struct req *r, int status, json_t *body);
+void http_set_json_filter(http_json_filter_fn fn);
 /* Answers {"detail": <printf text>, "code": code, "request_id": ...}. */
 void http_error(struct req *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

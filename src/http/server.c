@@ -304,34 +304,17 @@ void http_raw(struct req *r, int status, const char *content_type, const char *d
     finish(r, status, resp);
 }
 
-/* Errors of the OpenAI-compatible routes (/v1/...) also carry OpenAI's error object, which
- * OpenAI clients read: {"error": {message, type, code, param}}, next to ragd's own fields. */
-static void add_openai_error(struct req *r, int status, json_t *body)
+static http_json_filter_fn json_filter;
+
+void http_set_json_filter(http_json_filter_fn fn)
 {
-    if (status < 400 || strncmp(r->path, "/v1/", 4) || !json_is_object(body) ||
-        json_object_get(body, "error"))
-        return;
-    json_t *detail = json_object_get(body, "detail");
-    const char *code = json_string_value(json_object_get(body, "code"));
-    char *msg = json_is_string(detail) ? strdup(json_string_value(detail))
-                                       : json_dumps(detail, JSON_COMPACT);
-    const char *type = status == 401   ? "authentication_error"
-                       : status == 403 ? "permission_error"
-                       : status == 404 ? "not_found_error"
-                       : status == 429 ? "rate_limit_error"
-                       : status >= 500 ? "server_error"
-                                       : "invalid_request_error";
-    json_t *field = json_object_get(body, "field");
-    json_object_set_new(body, "error",
-                        json_pack("{s:s, s:s, s:s?, s:O?}", "message", msg ? msg : "error",
-                                  "type", type, "code", code, "param",
-                                  json_is_string(field) ? field : NULL));
-    free(msg);
+    json_filter = fn;
 }
 
 void http_json(struct req *r, int status, json_t *body)
 {
-    add_openai_error(r, status, body);
+    if (json_filter && body)
+        json_filter(r, status, body);
     char *s = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(body);
     if (!s) {

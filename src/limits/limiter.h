@@ -24,7 +24,8 @@ struct limiter_ops {
     void (*reset)(void); /* forget every key (tests, admin) */
 };
 
-/* Takes cost units for key (peek: only report, consume nothing). Returns 0 with *res filled,
+/* Takes cost units for key (peek: only report, consume nothing). A negative cost gives
+ * units back (a request counted before its outcome was known that turned out not to count). Returns 0 with *res filled,
  * or a negative RAGD_E* code if the backend failed (callers then fail open or closed as
  * their policy says). */
 int limiter_take(const char *key, int64_t limit, int64_t window_ms, int64_t cost, int peek,

@@ -4,11 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/auth.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "core/metrics.h"
 #include "limits/limiter.h"
 
 enum { MAX_RESOURCES = 32, NAME_MAX_LEN = 32 };
@@ -43,8 +41,7 @@ static struct budget *find(const char *name)
     return NULL;
 }
 
-/* Parses "calls/seconds" (or just "calls", per 60 s). */
-static int parse_budget(const char *s, int64_t *calls, int64_t *period)
+int limits_parse(const char *s, int64_t *calls, int64_t *period)
 {
     char *end;
     long long c = strtoll(s, &end, 10);
@@ -86,7 +83,7 @@ static int define(const char *name, const struct budget *def, char *err, size_t 
     }
     var[n] = '\0';
     const char *v = config_str(var, NULL);
-    if (v && parse_budget(v, &b.calls, &b.period_s)) {
+    if (v && limits_parse(v, &b.calls, &b.period_s)) {
         snprintf(err, errcap, "%s must be CALLS/SECONDS (e.g. 30/60), got '%s'", var, v);
         return RAGD_EINVAL;
     }
@@ -94,24 +91,18 @@ static int define(const char *name, const struct budget *def, char *err, size_t 
     return 0;
 }
 
-struct scan {
-    int rc;
-    char *err;
-    size_t errcap;
-};
-
-static void add_route_resource(const struct route *rt, void *arg)
+int limits_define(const char *resource, char *err, size_t errcap)
 {
-    struct scan *s = arg;
-    if (s->rc || !rt->rate || find(rt->rate))
-        return;
+    if (find(resource))
+        return 0;
     const struct budget *api = find("api");
-    s->rc = define(rt->rate, api ? api : &defaults[2], s->err, s->errcap);
-    if (!s->rc)
+    int rc = define(resource, api ? api : &defaults[2], err, errcap);
+    if (!rc)
         log_json(LOG_INFO, "rate-limit resource without a default budget",
-                 json_pack("{s:s, s:I, s:I}", "resource", rt->rate, "calls",
-                           (json_int_t)find(rt->rate)->calls, "period_s",
-                           (json_int_t)find(rt->rate)->period_s));
+                 json_pack("{s:s, s:I, s:I}", "resource", resource, "calls",
+                           (json_int_t)find(resource)->calls, "period_s",
+                           (json_int_t)find(resource)->period_s));
+    return rc;
 }
 
 int limits_init(char *err, size_t errcap)
@@ -123,12 +114,6 @@ int limits_init(char *err, size_t errcap)
         if (rc)
             return rc;
     }
-    struct scan s = {0, err, errcap};
-    http_foreach_route(add_route_resource, &s);
-    if (s.rc)
-        return s.rc;
-    if (enabled)
-        http_set_guard(GUARD_RATE, limits_rate_guard);
     return 0;
 }
 
@@ -142,51 +127,23 @@ int limits_rate_of(const char *resource, int64_t *calls, int64_t *period_s)
     return 0;
 }
 
-static void header_int(struct req *r, const char *name, int64_t v)
+int limits_take(const char *resource, const char *subject, struct limits_verdict *v)
 {
-    char buf[24];
-    snprintf(buf, sizeof buf, "%lld", (long long)v);
-    http_header(r, name, buf);
-}
-
-int limits_rate_guard(struct req *r, const struct route *rt)
-{
-    if (!rt->rate)
-        return 0;
-    const struct user *u = auth_user(r);
-    if (u && u->is_superuser)
-        return 0;
-    const struct budget *b = find(rt->rate);
-    if (!b) {
-        /* A route table registered after limits_init: fall back to the api budget. */
-        b = find("api");
-        if (!b)
-            return 0;
-    }
+    const struct budget *b = find(resource);
+    if (!b && !(b = find("api"))) /* a resource defined after start: the api budget */
+        return RAGD_ENOTFOUND;
     char key[160];
-    if (u)
-        snprintf(key, sizeof key, "rl:u:%s:%s", u->id, rt->rate);
-    else
-        snprintf(key, sizeof key, "rl:ip:%s:%s", req_ip(r), rt->rate);
+    snprintf(key, sizeof key, "rl:%s:%s", subject, resource);
     struct limit_result res;
     int rc = limiter_take(key, b->calls, b->period_s * 1000, 1, 0, &res);
-    if (rc) {
-        /* Fail open: a broken limiter backend must not take the API down. */
-        log_json(LOG_WARN, "rate limiter unavailable; request allowed",
-                 json_pack("{s:s, s:s}", "backend", limiter_backend(), "error",
-                           ragd_strerror(rc)));
-        return 0;
-    }
-    header_int(r, "X-RateLimit-Limit", b->calls);
-    header_int(r, "X-RateLimit-Remaining", res.remaining);
-    header_int(r, "X-RateLimit-Reset", (res.reset_ms + 999) / 1000);
-    if (res.allowed)
-        return 0;
+    if (rc)
+        return rc;
+    v->allowed = res.allowed;
+    v->calls = b->calls;
+    v->period_s = b->period_s;
+    v->remaining = res.remaining;
+    v->reset_s = (res.reset_ms + 999) / 1000;
     int64_t retry = (res.retry_after_ms + 999) / 1000;
-    header_int(r, "Retry-After", retry < 1 ? 1 : retry);
-    metrics_reject("rate_limit");
-    http_error(r, 429, "RATE_LIMIT_EXCEEDED",
-               "Rate limit exceeded. Max %lld calls per %lld seconds", (long long)b->calls,
-               (long long)b->period_s);
-    return 1;
+    v->retry_after_s = res.allowed ? 0 : retry < 1 ? 1 : retry;
+    return 0;
 }

@@ -7,8 +7,8 @@
  * are limited per user and resource; anonymous callers of a public route with a `rate` are
  * limited per client IP and resource. Superusers are not limited.
  *
- * Every limited response carries X-RateLimit-Limit, X-RateLimit-Remaining and
- * X-RateLimit-Reset (seconds until the allowance is full again); a refusal is 429
+ * api/guards.c turns a verdict into X-RateLimit-Limit, X-RateLimit-Remaining and
+ * X-RateLimit-Reset (seconds until the allowance is full again), and a refusal into 429
  * RATE_LIMIT_EXCEEDED "Rate limit exceeded. Max N calls per P seconds" with Retry-After.
  * The counting is GCRA (limiter.h), so there is no burst at window edges; a refused request
  * consumes nothing. ENABLE_RATE_LIMITING=false turns the stage off. */
@@ -18,19 +18,34 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "http/http.h"
-
-/* Reads ENABLE_RATE_LIMITING and the RATE_LIMIT_* budgets, resolves the resources of every
- * route registered so far (call after http_add_routes) and installs the guard. Returns 0 or
- * RAGD_EINVAL with a message in err for a malformed budget. */
+/* Reads ENABLE_RATE_LIMITING and the RATE_LIMIT_* budgets of the default resources. Returns 0
+ * or RAGD_EINVAL with a message in err for a malformed budget. */
 int limits_init(char *err, size_t errcap);
 int limits_enabled(void);
 
+/* Parses a budget "calls/seconds" (or "calls", per 60 s). 0 or RAGD_EINVAL. */
+int limits_parse(const char *s, int64_t *calls, int64_t *period_s);
+
+/* Adds resource (a route's `rate`) unless known: RATE_LIMIT_<NAME>, else the api budget.
+ * Returns 0, or RAGD_EINVAL with a message in err. */
+int limits_define(const char *resource, char *err, size_t errcap);
+
+/* What one call found. */
+struct limits_verdict {
+    int allowed;
+    int64_t calls, period_s; /* the budget */
+    int64_t remaining;       /* calls that would pass right now after this one */
+    int64_t reset_s;         /* until the allowance is full again, rounded up */
+    int64_t retry_after_s;   /* when refused: until the next call can pass (>= 1); else 0 */
+};
+
+/* Takes one call of resource for subject (a user id or "ip:<address>"); an unknown
+ * resource takes the api budget. Returns 0 with *v, RAGD_ENOTFOUND when there is no budget
+ * at all, or the limiter backend's error (the caller decides to fail open). */
+int limits_take(const char *resource, const char *subject, struct limits_verdict *v);
+
 /* The budget of a rate resource. Returns 0, or RAGD_ENOTFOUND for an unknown resource. */
 int limits_rate_of(const char *resource, int64_t *calls, int64_t *period_s);
-
-/* The guard for GUARD_RATE. */
-int limits_rate_guard(struct req *r, const struct route *rt);
 
 /* Forgets every resource (tests). */
 void limits_reset(void);

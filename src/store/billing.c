@@ -176,8 +176,25 @@ int store_history_add(const struct history_event *e)
     return rc;
 }
 
-int store_history_list(const char *user_id, int64_t limit, int64_t offset, json_t **items,
-                       int64_t *total)
+static char *dup_or_null(const char *t)
+{
+    return t ? xstrdup(t) : NULL;
+}
+
+void store_history_rows_free(struct history_row *rows, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(rows[i].subscription_id);
+        free(rows[i].event_type);
+        free(rows[i].currency);
+        free(rows[i].description);
+        json_decref(rows[i].metadata);
+    }
+    free(rows);
+}
+
+int store_history_list(const char *user_id, int64_t limit, int64_t offset,
+                       struct history_row **rows, int *n, int64_t *total)
 {
     db_conn_t *c = db_conn();
     int rc = db_query_int(c, total, "SELECT count(*) FROM billing_history WHERE user_id = ?", "s",
@@ -191,21 +208,28 @@ int store_history_list(const char *user_id, int64_t limit, int64_t offset, json_
                       "sii", user_id, limit, offset);
     if (rc)
         return rc;
-    *items = json_array();
+    int cap = 16;
+    *rows = xcalloc((size_t)cap, sizeof **rows);
+    *n = 0;
     while (db_rows_next(r) == 1) {
+        if (*n == cap) {
+            cap *= 2;
+            *rows = xrealloc(*rows, (size_t)cap * sizeof **rows);
+        }
+        struct history_row *e = &(*rows)[(*n)++];
+        memset(e, 0, sizeof *e);
+        snprintf(e->id, sizeof e->id, "%s", db_col_text(r, 0) ? db_col_text(r, 0) : "");
+        e->subscription_id = dup_or_null(db_col_text(r, 1));
+        e->event_type = dup_or_null(db_col_text(r, 2));
+        e->has_amount = !db_col_null(r, 3);
+        e->amount_cents = db_col_int(r, 3);
+        e->currency = dup_or_null(db_col_text(r, 4));
+        e->description = dup_or_null(db_col_text(r, 5));
         json_error_t je;
         const char *meta = db_col_text(r, 6);
-        json_t *m = meta ? json_loads(meta, 0, &je) : NULL;
-        const char *sub = db_col_text(r, 1), *cur = db_col_text(r, 4), *desc = db_col_text(r, 5);
-        json_array_append_new(
-            *items,
-            json_pack("{s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:s}", "id", db_col_text(r, 0),
-                      "subscription_id", sub ? json_string(sub) : json_null(), "event_type",
-                      db_col_text(r, 2), "amount_cents",
-                      db_col_null(r, 3) ? json_null() : json_integer(db_col_int(r, 3)),
-                      "currency", cur ? json_string(cur) : json_null(), "description",
-                      desc ? json_string(desc) : json_null(), "metadata",
-                      m ? m : json_object(), "created_at", db_col_text(r, 7)));
+        e->metadata = meta ? json_loads(meta, 0, &je) : NULL;
+        snprintf(e->created_at, sizeof e->created_at, "%s",
+                 db_col_text(r, 7) ? db_col_text(r, 7) : "");
     }
     db_rows_free(r);
     return 0;

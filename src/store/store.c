@@ -40,6 +40,13 @@ static const struct store_migration core_migrations[] = {
      " details TEXT NOT NULL DEFAULT '{}', request_id TEXT, ip TEXT);"
      "CREATE INDEX audit_log_action ON audit_log(action, id);"
      "CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);"},
+    {2, "core: session watermark, lockout backoff, registration origin, usernames ignore case",
+     "ALTER TABLE users ADD COLUMN tokens_valid_after INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE users ADD COLUMN lockout_level INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE users ADD COLUMN lock_bypass_until INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE users ADD COLUMN created_from TEXT;"
+     "CREATE INDEX users_created_from ON users(created_from, created_at);"
+     "CREATE UNIQUE INDEX users_username_ci ON users(lower(username));"},
 };
 
 enum { MAX_MIGRATIONS = 64 };
@@ -133,7 +140,7 @@ void store_cache_init(void)
 #define USER_COLS                                                                                 \
     "id, email, username, hashed_password, is_active, is_verified, is_superuser,"                 \
     " subscription_plan, organization_id, preferences, created_at, updated_at, last_login_at,"    \
-    " failed_login_count, locked_until"
+    " failed_login_count, locked_until, tokens_valid_after, lockout_level"
 
 static void copy(char *dst, size_t cap, const char *src)
 {
@@ -158,6 +165,8 @@ static void user_from_row(db_rows_t *r, struct user *u)
     copy(u->last_login_at, sizeof u->last_login_at, db_col_text(r, 12));
     u->failed_login_count = (int)db_col_int(r, 13);
     copy(u->locked_until, sizeof u->locked_until, db_col_text(r, 14));
+    u->tokens_valid_after = db_col_int(r, 15);
+    u->lockout_level = (int)db_col_int(r, 16);
 }
 
 void store_user_clear(struct user *u)
@@ -189,6 +198,36 @@ int store_user_create(struct user *u)
                    nz(u->organization_id), u->preferences ? u->preferences : "{}", ts, ts);
 }
 
+int store_user_create_capped(struct user *u, const char *origin, int64_t since_ms, int max)
+{
+    db_conn_t *c = db_conn();
+    if (!c)
+        return RAGD_EUNAVAIL;
+    char key[96], since[32];
+    snprintf(key, sizeof key, "register:%.80s", origin);
+    int rc = db_begin_for(c, key);
+    if (rc)
+        return rc;
+    int64_t n = 0;
+    if (max > 0) {
+        rc = db_query_int(c, &n,
+                          "SELECT count(*) FROM users WHERE created_from = ? AND created_at >= ?",
+                          "ss", origin, time_iso(since_ms, since));
+        if (!rc && n >= max)
+            rc = RAGD_ELIMIT;
+    }
+    if (!rc)
+        rc = store_user_create(u);
+    if (!rc)
+        rc = db_exec(c, NULL, "UPDATE users SET created_from = ? WHERE id = ?", "ss", origin,
+                     u->id);
+    if (!rc)
+        rc = db_commit(c);
+    if (rc)
+        db_rollback(c);
+    return rc;
+}
+
 static int user_get(const char *sql, const char *key, struct user *out)
 {
     db_rows_t *r;
@@ -216,8 +255,6 @@ void store_user_forget(const char *id)
     char key[64];
     session_key(id, key);
     cache_del(key);
-    snprintf(key, sizeof key, "subscription:%.36s", id); /* follows the user's plan */
-    cache_del(key);
 }
 
 static int session_get(const char *id, struct user *u)
@@ -243,6 +280,8 @@ static int session_get(const char *id, struct user *u)
     S(locked_until);
 #undef S
     u->failed_login_count = (int)json_integer_value(json_object_get(j, "failed_login_count"));
+    u->tokens_valid_after = json_integer_value(json_object_get(j, "tokens_valid_after"));
+    u->lockout_level = (int)json_integer_value(json_object_get(j, "lockout_level"));
     u->is_active = json_is_true(json_object_get(j, "is_active"));
     u->is_verified = json_is_true(json_object_get(j, "is_verified"));
     u->is_superuser = json_is_true(json_object_get(j, "is_superuser"));
@@ -255,13 +294,15 @@ static int session_get(const char *id, struct user *u)
 static void session_put(const struct user *u)
 {
     json_t *j = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:s, s:s, s:i}", "user_id",
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:s, s:s, s:i, s:I, s:i}",
+        "user_id",
         u->id, "id", u->id, "email", u->email, "username", u->username, "subscription_plan",
         u->subscription_plan, "organization_id", u->organization_id, "created_at",
         u->created_at, "updated_at", u->updated_at, "last_login_at", u->last_login_at,
         "is_active", u->is_active, "is_verified", u->is_verified, "is_superuser",
         u->is_superuser, "preferences", u->preferences ? u->preferences : "{}", "locked_until",
-        u->locked_until, "failed_login_count", u->failed_login_count);
+        u->locked_until, "failed_login_count", u->failed_login_count, "tokens_valid_after",
+        (json_int_t)u->tokens_valid_after, "lockout_level", u->lockout_level);
     char key[64];
     session_key(u->id, key);
     cache_set_json(key, j, session_ttl_s);
@@ -280,23 +321,52 @@ int store_user_get(const char *id, struct user *out)
     return rc;
 }
 
+int store_user_load(const char *id, struct user *out)
+{
+    return user_get("SELECT " USER_COLS " FROM users WHERE id = ?", id, out);
+}
+
 int store_user_get_by_email(const char *email, struct user *out)
 {
     return user_get("SELECT " USER_COLS " FROM users WHERE email = lower(?)", email, out);
 }
 
-int store_user_update(const char *id, json_t *patch)
+int store_user_revoke_sessions(const char *id, int64_t valid_after_ms)
 {
     db_conn_t *c = db_conn();
+    if (!c)
+        return RAGD_EUNAVAIL;
+    int rc = db_begin_for(c, id);
+    if (rc)
+        return rc;
+    char ts[32];
+    int64_t changed = 0;
+    rc = db_exec(c, &changed,
+                 "UPDATE users SET tokens_valid_after = ? WHERE id = ? AND tokens_valid_after < ?",
+                 "isi", valid_after_ms, id, valid_after_ms);
+    if (!rc)
+        rc = db_exec(c, NULL,
+                     "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ?"
+                     " AND revoked_at IS NULL",
+                     "ss", time_iso(time_now_ms(), ts), id);
+    if (!rc)
+        rc = db_commit(c);
+    if (rc) {
+        db_rollback(c);
+        return rc;
+    }
+    store_user_forget(id);
+    return 0;
+}
+
+static int user_update(db_conn_t *c, const char *id, json_t *patch)
+{
     char ts[32];
     time_iso(time_now_ms(), ts);
     const char *key;
     json_t *v;
-    int rc = db_begin(c);
-    if (rc)
-        return rc;
     int64_t changed = 0;
-    rc = db_exec(c, &changed, "UPDATE users SET updated_at = ? WHERE id = ?", "ss", ts, id);
+    int rc = db_exec(c, &changed, "UPDATE users SET updated_at = ? WHERE id = ?", "ss", ts, id);
     if (!rc && !changed)
         rc = RAGD_ENOTFOUND;
     json_object_foreach(patch, key, v) {
@@ -328,7 +398,27 @@ int store_user_update(const char *id, json_t *patch)
         } else
             rc = RAGD_EINVAL;
     }
-    if (rc) {
+    return rc;
+}
+
+int store_user_update_locked(const char *id, json_t *patch)
+{
+    db_conn_t *c = db_conn();
+    if (!c)
+        return RAGD_EUNAVAIL;
+    store_user_forget(id);
+    return user_update(c, id, patch);
+}
+
+int store_user_update(const char *id, json_t *patch)
+{
+    db_conn_t *c = db_conn();
+    if (!c)
+        return RAGD_EUNAVAIL;
+    int rc = db_begin(c);
+    if (rc)
+        return rc;
+    if ((rc = user_update(c, id, patch))) {
         db_rollback(c);
         return rc;
     }
@@ -344,25 +434,15 @@ int store_user_delete(const char *id)
     return rc ? rc : changed ? 0 : RAGD_ENOTFOUND;
 }
 
-json_t *store_user_json(const struct user *u)
+void store_user_list_free(struct user *items, int n)
 {
-    json_error_t je;
-    json_t *prefs = json_loads(u->preferences ? u->preferences : "{}", 0, &je);
-    return json_pack("{s:s, s:s, s:o, s:b, s:b, s:b, s:s, s:o, s:o, s:s, s:o, s:o}", "id", u->id,
-                     "email", u->email, "username",
-                     u->username[0] ? json_string(u->username) : json_null(), "is_active",
-                     u->is_active, "is_verified", u->is_verified, "is_superuser",
-                     u->is_superuser, "subscription_plan", u->subscription_plan,
-                     "organization_id",
-                     u->organization_id[0] ? json_string(u->organization_id) : json_null(),
-                     "preferences", prefs ? prefs : json_object(), "created_at", u->created_at,
-                     "updated_at", u->updated_at[0] ? json_string(u->updated_at) : json_null(),
-                     "last_login_at",
-                     u->last_login_at[0] ? json_string(u->last_login_at) : json_null());
+    for (int i = 0; i < n; i++)
+        store_user_clear(&items[i]);
+    free(items);
 }
 
-int store_user_list(const struct user_filter *f, int64_t limit, int64_t offset, json_t **items,
-                    int64_t *total)
+int store_user_list(const struct user_filter *f, int64_t limit, int64_t offset,
+                    struct user **items, int *n, int64_t *total)
 {
     db_conn_t *c = db_conn();
     char *like = f->email_like ? xasprintf("%%%s%%", f->email_like) : NULL;
@@ -381,12 +461,16 @@ int store_user_list(const struct user_filter *f, int64_t limit, int64_t offset, 
     free(like);
     if (rc)
         return rc;
-    *items = json_array();
+    int cap = 16;
+    *items = xcalloc((size_t)cap, sizeof **items);
+    *n = 0;
     while (db_rows_next(r) == 1) {
-        struct user u;
-        user_from_row(r, &u);
-        json_array_append_new(*items, store_user_json(&u));
-        store_user_clear(&u);
+        if (*n == cap) {
+            cap *= 2;
+            *items = xrealloc(*items, (size_t)cap * sizeof **items);
+        }
+        user_from_row(r, &(*items)[(*n)++]);
+        (*items)[*n - 1].hashed_password[0] = 0;
     }
     db_rows_free(r);
     return 0;
@@ -398,36 +482,88 @@ int store_user_login_ok(const char *id)
     store_user_forget(id);
     return db_exec(db_conn(), NULL,
                    "UPDATE users SET failed_login_count = 0, locked_until = NULL,"
-                   " last_login_at = ? WHERE id = ?",
+                   " lockout_level = 0, lock_bypass_until = 0, last_login_at = ? WHERE id = ?",
                    "ss", time_iso(time_now_ms(), ts), id);
 }
 
-int store_user_login_failed(const char *id, int lock_after, int64_t lock_ms, int *failures)
+int store_user_login_attempt(const char *id, const struct login_policy *pol, int ip_failed,
+                             struct login_attempt *out)
 {
-    store_user_forget(id);
     db_conn_t *c = db_conn();
-    int rc = db_begin(c);
+    if (!c)
+        return RAGD_EUNAVAIL;
+    int64_t now = time_now_ms();
+    memset(out, 0, sizeof *out);
+    int rc = db_begin_for(c, id);
     if (rc)
         return rc;
-    int64_t n = 0;
-    rc = db_exec(c, NULL, "UPDATE users SET failed_login_count = failed_login_count + 1"
-                          " WHERE id = ?", "s", id);
-    if (!rc)
-        rc = db_query_int(c, &n, "SELECT failed_login_count FROM users WHERE id = ?", "s", id);
-    if (!rc && n >= lock_after) {
-        char ts[32];
-        time_iso(time_now_ms() + lock_ms, ts);
-        /* The lock starts a new count, so the next lock needs lock_after fresh failures. */
-        rc = db_exec(c, NULL,
-                     "UPDATE users SET locked_until = ?, failed_login_count = 0 WHERE id = ?",
-                     "ss", ts, id);
+    db_rows_t *r = NULL;
+    rc = db_query(c, &r,
+                  "SELECT failed_login_count, locked_until, lockout_level, lock_bypass_until"
+                  " FROM users WHERE id = ?",
+                  "s", id);
+    int64_t count = 0, level = 0, bypass = 0, locked = 0;
+    if (!rc) {
+        if (db_rows_next(r) == 1) {
+            count = db_col_int(r, 0);
+            if (db_col_text(r, 1))
+                time_parse_iso(db_col_text(r, 1), &locked);
+            level = db_col_int(r, 2);
+            bypass = db_col_int(r, 3);
+        } else {
+            rc = RAGD_ENOTFOUND;
+        }
+        db_rows_free(r);
     }
+    if (!rc && locked > now) {
+        /* Locked. A client with no failure of its own may try, one at a time; the others
+         * wait for the lock to end. */
+        if (ip_failed || bypass > now) {
+            out->verdict = LOGIN_LOCKED;
+            out->retry_after_ms = locked - now;
+        } else {
+            out->verdict = LOGIN_BYPASS;
+            rc = db_exec(c, NULL, "UPDATE users SET lock_bypass_until = ? WHERE id = ?", "is",
+                         now + pol->bypass_ms, id);
+        }
+    } else if (!rc) {
+        /* The attempt counts before the password is checked; a success resets the count. */
+        out->verdict = LOGIN_GO;
+        count++;
+        if (count >= pol->lock_after) {
+            int64_t ms = pol->lock_ms;
+            for (int64_t i = 0; i < level && ms < pol->lock_max_ms; i++)
+                ms *= 2;
+            if (ms > pol->lock_max_ms)
+                ms = pol->lock_max_ms;
+            char ts[32];
+            rc = db_exec(c, NULL,
+                         "UPDATE users SET locked_until = ?, failed_login_count = 0,"
+                         " lockout_level = lockout_level + 1 WHERE id = ?",
+                         "ss", time_iso(now + ms, ts), id);
+            out->locked_ms = ms;
+            count = 0;
+        } else {
+            rc = db_exec(c, NULL, "UPDATE users SET failed_login_count = ? WHERE id = ?", "is",
+                         count, id);
+        }
+    }
+    out->failures = (int)count;
+    if (!rc)
+        rc = db_commit(c);
     if (rc) {
         db_rollback(c);
         return rc;
     }
-    *failures = (int)n;
-    return db_commit(c);
+    store_user_forget(id);
+    return 0;
+}
+
+int store_user_login_bypass_end(const char *id)
+{
+    store_user_forget(id);
+    return db_exec(db_conn(), NULL, "UPDATE users SET lock_bypass_until = 0 WHERE id = ?", "s",
+                   id);
 }
 
 /* ---- organizations ---- */
@@ -576,8 +712,29 @@ int store_audit_add(const struct audit_entry *e)
     return rc;
 }
 
-int store_audit_list(const char *action, int64_t limit, int64_t offset, json_t **items,
-                     int64_t *total)
+static char *dup_or_null(const char *t)
+{
+    return t ? xstrdup(t) : NULL;
+}
+
+void store_audit_rows_free(struct audit_row *rows, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct audit_row *e = &rows[i];
+        free(e->actor_id);
+        free(e->actor_email);
+        free(e->action);
+        free(e->target_type);
+        free(e->target_id);
+        free(e->request_id);
+        free(e->ip);
+        json_decref(e->details);
+    }
+    free(rows);
+}
+
+int store_audit_list(const char *action, int64_t limit, int64_t offset, struct audit_row **rows,
+                     int *n, int64_t *total)
 {
     db_conn_t *c = db_conn();
     int rc = db_query_int(c, total, "SELECT count(*) FROM audit_log WHERE (? IS NULL OR action = ?)",
@@ -591,25 +748,27 @@ int store_audit_list(const char *action, int64_t limit, int64_t offset, json_t *
                       "ssii", action, action, limit, offset);
     if (rc)
         return rc;
-    *items = json_array();
-    static const char *names[] = {"id",          "created_at", "actor_id", "actor_email",
-                                  "action",      "target_type", "target_id", "details",
-                                  "request_id", "ip"};
+    int cap = 16;
+    *rows = xcalloc((size_t)cap, sizeof **rows);
+    *n = 0;
     while (db_rows_next(r) == 1) {
-        json_t *o = json_object();
-        json_object_set_new(o, "id", json_integer(db_col_int(r, 0)));
-        for (int i = 1; i < 10; i++) {
-            const char *t = db_col_text(r, i);
-            json_t *v;
-            if (i == 7) {
-                json_error_t je;
-                v = t ? json_loads(t, 0, &je) : NULL;
-            } else {
-                v = t ? json_string(t) : NULL;
-            }
-            json_object_set_new(o, names[i], v ? v : json_null());
+        if (*n == cap) {
+            cap *= 2;
+            *rows = xrealloc(*rows, (size_t)cap * sizeof **rows);
         }
-        json_array_append_new(*items, o);
+        struct audit_row *e = &(*rows)[(*n)++];
+        memset(e, 0, sizeof *e);
+        e->id = db_col_int(r, 0);
+        copy(e->created_at, sizeof e->created_at, db_col_text(r, 1));
+        e->actor_id = dup_or_null(db_col_text(r, 2));
+        e->actor_email = dup_or_null(db_col_text(r, 3));
+        e->action = dup_or_null(db_col_text(r, 4));
+        e->target_type = dup_or_null(db_col_text(r, 5));
+        e->target_id = dup_or_null(db_col_text(r, 6));
+        json_error_t je;
+        e->details = db_col_text(r, 7) ? json_loads(db_col_text(r, 7), 0, &je) : NULL;
+        e->request_id = dup_or_null(db_col_text(r, 8));
+        e->ip = dup_or_null(db_col_text(r, 9));
     }
     db_rows_free(r);
     return 0;

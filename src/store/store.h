@@ -41,7 +41,9 @@ struct user {
     char *preferences;        /* JSON text, owned; freed by store_user_clear */
     char created_at[32], updated_at[32], last_login_at[32]; /* "" when NULL */
     int failed_login_count;
-    char locked_until[32]; /* "" when not locked */
+    char locked_until[32];      /* "" when not locked */
+    int64_t tokens_valid_after; /* ms; access tokens issued before are refused */
+    int lockout_level;          /* locks since the last good login (backoff exponent) */
 };
 
 void store_user_clear(struct user *u); /* frees owned fields; the struct may be reused */
@@ -49,22 +51,32 @@ void store_user_clear(struct user *u); /* frees owned fields; the struct may be 
 /* Creates a user; u->id is filled in if empty, timestamps are set. RAGD_EEXIST if the e-mail
  * or username is taken. */
 int store_user_create(struct user *u);
+/* The same, refused with RAGD_ELIMIT when max (> 0) accounts were already created from
+ * origin (an opaque client tag, e.g. a hash of its address) since since_ms. The count and
+ * the insert are one transaction, serialised per origin across nodes. */
+int store_user_create_capped(struct user *u, const char *origin, int64_t since_ms, int max);
 /* The user by id, through the session cache (cache.h; CACHE_SESSION_TTL_SECONDS, 3600).
  * hashed_password is always left empty (the hash is never cached; code that verifies a
  * password reads by e-mail). Every store function that changes a user forgets its cache
  * entry. */
 int store_user_get(const char *id, struct user *out);
-/* Drops the user's session and subscription cache entries (after changing the users row
- * outside this file, or the user's subscription). */
+/* Drops the user's session cache entry (after changing the users row outside this file).
+ * Other modules' caches of the user are theirs to drop (billing_forget). */
 void store_user_forget(const char *id);
 /* Reads the cache TTL settings; call once at start. */
 void store_cache_init(void);
 int store_user_get_by_email(const char *email, struct user *out);
+/* The user by id straight from the table, password hash included (inside a transaction:
+ * what the transaction sees). */
+int store_user_load(const char *id, struct user *out);
 
 /* Changes the columns present in patch (keys: username, preferences (object), is_active,
  * is_verified, is_superuser, subscription_plan, organization_id, hashed_password) and
  * updated_at. Unknown keys are RAGD_EINVAL (callers validate first). */
 int store_user_update(const char *id, json_t *patch);
+/* The same inside the caller's transaction (no BEGIN/COMMIT of its own; the caller rolls
+ * back on error). */
+int store_user_update_locked(const char *id, json_t *patch);
 int store_user_delete(const char *id);
 
 struct user_filter {
@@ -72,19 +84,49 @@ struct user_filter {
     const char *plan;       /* exact; NULL = any */
     int is_active;          /* -1 = any */
 };
-/* A page of users as a JSON array of public user objects (store_user_json) and the total
- * count matching the filter. *items is a new reference. */
-int store_user_list(const struct user_filter *f, int64_t limit, int64_t offset, json_t **items,
-                    int64_t *total);
+/* A page of users (*n of them, password hashes left empty) and the total count matching
+ * the filter. The caller frees *items with store_user_list_free. */
+int store_user_list(const struct user_filter *f, int64_t limit, int64_t offset,
+                    struct user **items, int *n, int64_t *total);
+void store_user_list_free(struct user *items, int n);
 
-/* The public JSON view of a user (never includes the password hash). New reference. */
-json_t *store_user_json(const struct user *u);
+/* Sets the user's token watermark to valid_after_ms (access tokens issued before it are
+ * refused; it never moves back) and revokes every refresh token, in one transaction. */
+int store_user_revoke_sessions(const char *id, int64_t valid_after_ms);
 
-/* Login bookkeeping. login_ok resets the failure count and sets last_login_at;
- * login_failed increments it and, at lock_after failures, sets locked_until = now +
- * lock_ms. *failures gets the new count. */
+/* ---- login bookkeeping ---- */
+
+struct login_policy {
+    int lock_after;      /* failures that lock the account */
+    int64_t lock_ms;     /* the first lock; each further lock before a good login doubles */
+    int64_t lock_max_ms; /* the longest lock */
+    int64_t bypass_ms;   /* how long a clean client's attempt during a lock may take */
+};
+
+enum login_verdict {
+    LOGIN_GO,     /* check the password; the attempt is already counted */
+    LOGIN_BYPASS, /* locked, but this client has no failure: check, then login_bypass_end */
+    LOGIN_LOCKED, /* refuse without checking */
+};
+
+struct login_attempt {
+    enum login_verdict verdict;
+    int failures;           /* the count after this attempt (0 when it started a lock) */
+    int64_t locked_ms;      /* > 0: this attempt started a lock of that length */
+    int64_t retry_after_ms; /* LOGIN_LOCKED: until the lock ends */
+};
+
+/* Takes a login attempt on the account before its password is checked, atomically across
+ * threads and nodes: while the account is locked, a client that has failed against it
+ * (ip_failed) is refused, and a clean one may try with no other clean attempt in flight;
+ * otherwise the attempt is counted and the lock_after-th starts a lock of lock_ms * 2^level.
+ * Returns 0 with *out, RAGD_ENOTFOUND, or a store error. */
+int store_user_login_attempt(const char *id, const struct login_policy *pol, int ip_failed,
+                             struct login_attempt *out);
+/* Ends a LOGIN_BYPASS attempt that failed. */
+int store_user_login_bypass_end(const char *id);
+/* A good login: resets the failure count, the lock and its backoff; sets last_login_at. */
 int store_user_login_ok(const char *id);
-int store_user_login_failed(const char *id, int lock_after, int64_t lock_ms, int *failures);
 
 /* ---- organizations ---- */
 
@@ -125,9 +167,18 @@ struct audit_entry {
     const char *request_id, *ip;
 };
 int store_audit_add(const struct audit_entry *e);
-/* Newest first. *items is a new reference. */
-int store_audit_list(const char *action, int64_t limit, int64_t offset, json_t **items,
-                     int64_t *total);
+/* One audit entry as stored. Strings are owned (NULL when the column is NULL). */
+struct audit_row {
+    int64_t id;
+    char created_at[32];
+    char *actor_id, *actor_email, *action, *target_type, *target_id, *request_id, *ip;
+    json_t *details; /* owned reference: the entry's free-form details (JSON data); or NULL */
+};
+/* A page of entries with action (NULL: any), newest first, and the total count. The caller
+ * frees *rows with store_audit_rows_free. */
+int store_audit_list(const char *action, int64_t limit, int64_t offset, struct audit_row **rows,
+                     int *n, int64_t *total);
+void store_audit_rows_free(struct audit_row *rows, int n);
 
 /* ---- key/value ---- */
 

@@ -53,10 +53,19 @@ struct history_event {
     json_t *metadata; /* borrowed; may be NULL */
 };
 int store_history_add(const struct history_event *e);
-/* The user's events, newest first: *items is a new JSON array of {id, subscription_id,
- * event_type, amount_cents, currency, description, metadata, created_at}. */
-int store_history_list(const char *user_id, int64_t limit, int64_t offset, json_t **items,
-                       int64_t *total);
+/* One stored event. Strings are owned (NULL when the column is NULL). */
+struct history_row {
+    char id[37], created_at[32];
+    char *subscription_id, *event_type, *currency, *description;
+    int has_amount;
+    int64_t amount_cents;
+    json_t *metadata; /* owned reference: the event's free-form details (JSON data) */
+};
+/* A page of the user's events, newest first, and their total count. The caller frees *rows
+ * with store_history_rows_free. */
+int store_history_list(const char *user_id, int64_t limit, int64_t offset,
+                       struct history_row **rows, int *n, int64_t *total);
+void store_history_rows_free(struct history_row *rows, int n);
 
 /* ---- usage records ---- */
 

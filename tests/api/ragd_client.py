@@ -102,6 +102,12 @@ class Server:
         self.env = dict(os.environ)
         self.env.update({
             "BCRYPT_ROUNDS": "4",
+            # One client registers every test's accounts: the per-client registration and
+            # refresh limits are tested on servers of their own (test_auth_abuse.py).
+            "REGISTER_RATE_LIMIT_PER_IP": "100000/60",
+            "REGISTER_RATE_LIMIT_GLOBAL": "100000/60",
+            "REGISTRATIONS_PER_IP_PER_DAY": "0",
+            "REFRESH_RATE_LIMIT_PER_IP": "100000/60",
             "JWT_SECRET_KEY": TEST_SECRET,
             "LOG_LEVEL": "warning",
             "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1",

@@ -65,11 +65,23 @@ static void make_user(struct user *u, const char *email, const char *plan)
     assert_int_equal(store_user_create(u), 0);
 }
 
-static json_t *history(const char *uid)
+/* The user's history, newest first. */
+struct history {
+    struct history_row *rows;
+    int n;
+    int64_t total;
+};
+
+static struct history history(const char *uid)
 {
-    json_t *h = NULL;
-    assert_int_equal(billing_history(uid, 50, 0, &h), 0);
+    struct history h;
+    assert_int_equal(billing_history(uid, 50, 0, &h.rows, &h.n, &h.total), 0);
     return h;
+}
+
+static const char *meta_str(const struct history_row *e, const char *key)
+{
+    return json_string_value(json_object_get(e->metadata, key));
 }
 
 static void test_subscription_from_plan(void **state)
@@ -78,28 +90,20 @@ static void test_subscription_from_plan(void **state)
     clock_at("2024-02-10T10:00:00Z");
     struct user u;
     make_user(&u, "sub@example.com", "pro");
-    json_t *s = NULL;
+    struct billing_subscription s, s2;
     assert_int_equal(billing_subscription(u.id, &s), 0);
-    assert_string_equal(json_string_value(json_object_get(s, "plan_type")), "pro");
-    assert_string_equal(json_string_value(json_object_get(s, "status")), "active");
-    assert_string_equal(json_string_value(json_object_get(s, "current_period_start")),
-                        "2024-02-01T00:00:00.000Z");
-    assert_string_equal(json_string_value(json_object_get(s, "current_period_end")),
-                        "2024-03-01T00:00:00.000Z");
-    assert_int_equal(json_integer_value(json_object_get(s, "amount_cents")), 2900);
-    const char *id = json_string_value(json_object_get(s, "id"));
-    json_t *s2 = NULL;
+    assert_string_equal(s.plan_type, "pro");
+    assert_string_equal(s.status, "active");
+    assert_string_equal(s.current_period_start, "2024-02-01T00:00:00.000Z");
+    assert_string_equal(s.current_period_end, "2024-03-01T00:00:00.000Z");
+    assert_int_equal(s.amount_cents, 2900);
+    const char *id = s.id;
     assert_int_equal(billing_subscription(u.id, &s2), 0); /* the same one, not a second */
-    assert_string_equal(json_string_value(json_object_get(s2, "id")), id);
-    json_decref(s);
-    json_decref(s2);
-    json_t *h = history(u.id);
-    assert_int_equal(json_integer_value(json_object_get(h, "total")), 1);
-    assert_string_equal(
-        json_string_value(json_object_get(json_array_get(json_object_get(h, "items"), 0),
-                                          "event_type")),
-        "subscription_created");
-    json_decref(h);
+    assert_string_equal(s2.id, id);
+    struct history h = history(u.id);
+    assert_int_equal(h.total, 1);
+    assert_string_equal(h.rows[0].event_type, "subscription_created");
+    store_history_rows_free(h.rows, h.n);
     /* a second active row is refused by the schema */
     struct subscription dup = {0};
     snprintf(dup.user_id, sizeof dup.user_id, "%s", u.id);
@@ -118,45 +122,33 @@ static void test_change_plan_prorates(void **state)
     clock_at("2024-02-01T00:00:00Z");
     struct user u;
     make_user(&u, "change@example.com", "free");
-    json_t *s = NULL;
+    struct billing_subscription s;
     assert_int_equal(billing_subscription(u.id, &s), 0);
-    json_decref(s);
     clock_at("2024-02-15T00:00:00Z"); /* 15 of 29 days left */
-    json_t *out = NULL;
+    struct billing_change out;
     assert_int_equal(billing_change_plan(u.id, "pro", NULL, "admin-id", "admin", &out), 0);
-    assert_true(json_is_true(json_object_get(out, "changed")));
-    json_t *pr = json_object_get(out, "proration");
-    assert_int_equal(json_integer_value(json_object_get(pr, "charge_cents")), 1500);
-    assert_int_equal(json_integer_value(json_object_get(pr, "credit_cents")), 0);
-    assert_int_equal(json_integer_value(json_object_get(pr, "net_cents")), 1500);
-    json_decref(out);
+    assert_true(out.changed);
+    const struct proration *pr = &out.proration;
+    assert_int_equal(pr->charge_cents, 1500);
+    assert_int_equal(pr->credit_cents, 0);
+    assert_int_equal(pr->net_cents, 1500);
     char plan[32];
     assert_int_equal(store_user_plan_get(u.id, plan), 0);
     assert_string_equal(plan, "pro");
     /* the same plan again changes nothing and writes no history */
     assert_int_equal(billing_change_plan(u.id, "pro", "monthly", NULL, "user", &out), 0);
-    assert_true(json_is_false(json_object_get(out, "changed")));
-    json_decref(out);
+    assert_false(out.changed);
     /* downgrade: credit back */
     assert_int_equal(billing_change_plan(u.id, "free", NULL, NULL, "user", &out), 0);
-    assert_int_equal(json_integer_value(
-                         json_object_get(json_object_get(out, "proration"), "net_cents")),
-                     -1500);
-    json_decref(out);
-    json_t *h = history(u.id);
-    json_t *items = json_object_get(h, "items");
-    assert_int_equal(json_integer_value(json_object_get(h, "total")), 3);
-    json_t *newest = json_array_get(items, 0), *mid = json_array_get(items, 1);
-    assert_string_equal(json_string_value(json_object_get(newest, "event_type")),
-                        "subscription_updated");
-    assert_int_equal(json_integer_value(json_object_get(newest, "amount_cents")), -1500);
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(mid, "metadata"), "changed_by")),
-        "admin-id");
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(mid, "metadata"), "change")),
-        "upgrade");
-    json_decref(h);
+    assert_int_equal(out.proration.net_cents, -1500);
+    struct history h = history(u.id);
+    assert_int_equal(h.total, 3);
+    const struct history_row *newest = &h.rows[0], *mid = &h.rows[1];
+    assert_string_equal(newest->event_type, "subscription_updated");
+    assert_int_equal(newest->amount_cents, -1500);
+    assert_string_equal(meta_str(mid, "changed_by"), "admin-id");
+    assert_string_equal(meta_str(mid, "change"), "upgrade");
+    store_history_rows_free(h.rows, h.n);
     assert_int_equal(billing_change_plan(u.id, "gold", NULL, NULL, "user", &out), RAGD_EINVAL);
     assert_int_equal(billing_change_plan(u.id, "pro", "weekly", NULL, "user", &out),
                      RAGD_EINVAL);
@@ -172,35 +164,30 @@ static void test_plan_changed_elsewhere_is_synced(void **state)
     clock_at("2024-03-10T00:00:00Z");
     struct user u;
     make_user(&u, "sync@example.com", "free");
-    json_t *s = NULL;
+    struct billing_subscription s;
     assert_int_equal(billing_subscription(u.id, &s), 0);
-    json_decref(s);
     assert_int_equal(store_user_plan_set(u.id, "enterprise"), 0); /* e.g. the CLI */
     assert_int_equal(billing_subscription(u.id, &s), 0);
-    assert_string_equal(json_string_value(json_object_get(s, "plan_type")), "enterprise");
-    json_decref(s);
-    json_t *h = history(u.id);
-    json_t *meta = json_object_get(json_array_get(json_object_get(h, "items"), 0), "metadata");
-    assert_string_equal(json_string_value(json_object_get(meta, "source")), "sync");
-    json_decref(h);
+    assert_string_equal(s.plan_type, "enterprise");
+    struct history h = history(u.id);
+    assert_string_equal(meta_str(&h.rows[0], "source"), "sync");
+    store_history_rows_free(h.rows, h.n);
     store_user_clear(&u);
 }
 
 /* ---- reservations ---- */
 
-static struct hold *new_hold(const char *uid)
+static struct billing_hold *new_hold(const char *uid)
 {
-    struct hold *h = xcalloc(1, sizeof *h);
-    uuid4(h->id);
-    snprintf(h->user_id, sizeof h->user_id, "%s", uid);
-    return h;
+    return billing_hold_new(uid);
 }
 
-static int take_messages(struct hold *h, int64_t limit, int bypass)
+static int take_messages(struct billing_hold *h, int64_t limit, int bypass)
 {
     struct want w = {"messages", 1, limit, 1};
-    struct refusal ref;
-    return reserve(h, &w, 1, bypass, &ref);
+    int index;
+    int64_t used;
+    return reserve(h, &w, 1, bypass, &index, &used);
 }
 
 static int64_t counter(const char *uid, const char *name, int64_t t)
@@ -220,11 +207,11 @@ struct race {
 static void *racer(void *arg)
 {
     struct race *rc = arg;
-    struct hold *h = new_hold(rc->uid);
+    struct billing_hold *h = new_hold(rc->uid);
     int r = take_messages(h, 10, 0);
     if (r == 0) {
         atomic_fetch_add(&rc->ok, 1);
-        if (hold_commit(h, NULL))
+        if (billing_commit(h))
             atomic_fetch_add(&rc->failed, 1);
     } else if (r == RAGD_ELIMIT) {
         atomic_fetch_add(&rc->refused, 1);
@@ -243,9 +230,9 @@ static void test_concurrent_reservations_never_overspend(void **state)
     make_user(&u, "race@example.com", "free");
     /* 7 of 10 used: 3 left */
     for (int i = 0; i < 7; i++) {
-        struct hold *h = new_hold(u.id);
+        struct billing_hold *h = new_hold(u.id);
         assert_int_equal(take_messages(h, 10, 0), 0);
-        assert_int_equal(hold_commit(h, NULL), 0);
+        assert_int_equal(billing_commit(h), 0);
         free(h);
     }
     struct race rc = {u.id, 0, 0, 0};
@@ -272,32 +259,41 @@ static void test_release_expiry_bypass_rollover(void **state)
     struct user u;
     make_user(&u, "hold@example.com", "free");
     /* two holds in flight fill a limit of 2; a third is refused */
-    struct hold *a = new_hold(u.id), *b = new_hold(u.id), *c = new_hold(u.id);
+    struct billing_hold *a = new_hold(u.id), *b = new_hold(u.id), *c = new_hold(u.id);
     assert_int_equal(take_messages(a, 2, 0), 0);
     assert_int_equal(take_messages(b, 2, 0), 0);
     assert_int_equal(take_messages(c, 2, 0), RAGD_ELIMIT);
     /* releasing one frees its unit; nothing is recorded for it */
-    hold_release(a);
+    billing_release(a);
     assert_int_equal(take_messages(c, 2, 0), 0);
     assert_int_equal(counter(u.id, "messages", time_now_ms()), 0);
     /* a hold abandoned by a crash stops counting when it expires */
     time_set_offset_ms(time_offset_ms() + hold_ttl_ms + 1);
-    struct hold *d = new_hold(u.id);
+    struct billing_hold *d = new_hold(u.id);
     assert_int_equal(take_messages(d, 2, 0), 0);
     /* a superuser is never refused, and the use is still recorded */
-    struct hold *e = new_hold(u.id);
+    struct billing_hold *e = new_hold(u.id);
     assert_int_equal(take_messages(e, 0, 1), 0);
-    assert_int_equal(hold_commit(e, NULL), 0);
+    assert_int_equal(billing_commit(e), 0);
     assert_int_equal(counter(u.id, "messages", time_now_ms()), 1);
     /* year end: the new month starts from zero */
     clock_at("2025-01-01T00:00:00Z");
     assert_int_equal(counter(u.id, "messages", time_now_ms()), 0);
-    struct hold *f = new_hold(u.id), *g = new_hold(u.id);
+    struct billing_hold *f = new_hold(u.id), *g = new_hold(u.id);
     assert_int_equal(take_messages(f, 1, 0), 0);
     assert_int_equal(take_messages(g, 1, 0), RAGD_ELIMIT);
     json_decref(b->extra);
     free(a), free(b), free(c), free(d), free(e), free(f), free(g);
     store_user_clear(&u);
+}
+
+/* The used count of the daily counter called name; -99 when it is not listed. */
+static int64_t daily_used(const struct billing_usage *s, const char *name)
+{
+    for (int i = 0; i < s->ndaily; i++)
+        if (!strcmp(s->daily[i].name, name))
+            return s->daily[i].used;
+    return -99;
 }
 
 static void test_usage_summary_and_tokens(void **state)
@@ -306,45 +302,37 @@ static void test_usage_summary_and_tokens(void **state)
     clock_at("2024-02-29T12:00:00Z");
     struct user u;
     make_user(&u, "summary@example.com", "free");
-    struct hold *h = new_hold(u.id);
+    struct billing_hold *h = new_hold(u.id);
     struct want w[3] = {{"daily_tokens", 0, 100, 0}, {"daily_requests", 1, 20, 0},
                         {"messages", 1, 10, 1}};
-    struct refusal ref;
-    assert_int_equal(reserve(h, w, 3, 0, &ref), 0);
+    int index = -1;
+    int64_t used = 0;
+    assert_int_equal(reserve(h, w, 3, 0, &index, &used), 0);
     h->extra = json_pack("{s:s, s:i, s:b}", "session_id", "s1", "tokens_used", 150,
                          "rag_enabled", 1);
-    assert_int_equal(hold_commit(h, NULL), 0);
+    assert_int_equal(billing_commit(h), 0);
     json_decref(h->extra);
     free(h);
     /* the token allowance is now spent: a request that checks it is refused */
     h = new_hold(u.id);
-    assert_int_equal(reserve(h, w, 3, 0, &ref), RAGD_ELIMIT);
-    assert_int_equal(ref.index, 0);
-    assert_int_equal(ref.used, 150);
+    assert_int_equal(reserve(h, w, 3, 0, &index, &used), RAGD_ELIMIT);
+    assert_int_equal(index, 0);
+    assert_int_equal(used, 150);
     free(h);
     assert_int_equal(billing_record_usage(u.id, "storage_mb", 12, NULL), 0);
     assert_int_equal(billing_record_usage(u.id, "bananas", 1, NULL), RAGD_EINVAL);
     snprintf(u.subscription_plan, sizeof u.subscription_plan, "free");
-    json_t *s = NULL;
+    struct billing_usage s;
+    char iso_buf[32];
     assert_int_equal(billing_usage_summary(&u, &s), 0);
-    assert_int_equal(json_integer_value(json_object_get(s, "messages_this_month")), 1);
-    assert_int_equal(json_integer_value(json_object_get(s, "storage_mb_this_month")), 12);
-    assert_int_equal(json_integer_value(json_object_get(s, "quota_remaining")), 9);
-    assert_string_equal(json_string_value(json_object_get(s, "period_start")),
-                        "2024-02-01T00:00:00.000Z");
-    assert_string_equal(json_string_value(json_object_get(s, "period_end")),
-                        "2024-02-29T23:59:59.999Z");
-    json_t *daily = json_object_get(s, "daily");
-    assert_string_equal(json_string_value(json_object_get(daily, "reset_at")),
-                        "2024-03-01T00:00:00.000Z");
-    json_t *counters = json_object_get(daily, "counters");
-    assert_int_equal(
-        json_integer_value(json_object_get(json_object_get(counters, "daily_tokens"), "used")),
-        150);
-    assert_int_equal(
-        json_integer_value(json_object_get(json_object_get(counters, "daily_requests"), "used")),
-        1);
-    json_decref(s);
+    assert_int_equal(s.monthly[RES_MESSAGES].used, 1);
+    assert_int_equal(s.monthly[RES_STORAGE_MB].used, 12);
+    assert_int_equal(s.monthly[RES_MESSAGES].remaining, 9);
+    assert_string_equal(time_iso(s.period_start_ms, iso_buf), "2024-02-01T00:00:00.000Z");
+    assert_string_equal(time_iso(s.period_end_ms, iso_buf), "2024-02-29T23:59:59.999Z");
+    assert_string_equal(time_iso(s.day_reset_ms, iso_buf), "2024-03-01T00:00:00.000Z");
+    assert_int_equal(daily_used(&s, "daily_tokens"), 150);
+    assert_int_equal(daily_used(&s, "daily_requests"), 1);
     /* the usage record carries the extra data */
     char *extra = NULL;
     assert_int_equal(db_query_text(db_conn(), &extra,
@@ -354,42 +342,20 @@ static void test_usage_summary_and_tokens(void **state)
                      0);
     assert_non_null(strstr(extra, "\"session_id\":\"s1\""));
     free(extra);
-    json_t *q = NULL;
+    struct billing_quota q;
     assert_int_equal(billing_quota(&u, "messages", &q), 0);
-    assert_true(json_is_true(json_object_get(q, "has_quota")));
-    assert_int_equal(json_integer_value(json_object_get(q, "remaining")), 9);
-    json_decref(q);
+    assert_true(q.has_quota);
+    assert_int_equal(q.remaining, 9);
+    assert_int_equal(billing_quota(&u, "messages", &q), 0); /* the cached counts agree */
+    assert_true(q.has_quota);
+    assert_int_equal(q.remaining, 9);
     assert_int_equal(billing_quota(&u, "nope", &q), RAGD_EINVAL);
     /* next day: daily counters start again, the month does not */
     clock_at("2024-03-01T00:00:00Z");
     assert_int_equal(billing_usage_summary(&u, &s), 0);
-    assert_int_equal(json_integer_value(json_object_get(s, "messages_this_month")), 0);
-    counters = json_object_get(json_object_get(s, "daily"), "counters");
-    assert_int_equal(
-        json_integer_value(json_object_get(json_object_get(counters, "daily_tokens"), "used")),
-        0);
-    json_decref(s);
+    assert_int_equal(s.monthly[RES_MESSAGES].used, 0);
+    assert_int_equal(daily_used(&s, "daily_tokens"), 0);
     store_user_clear(&u);
-}
-
-static void test_feature_codes(void **state)
-{
-    (void)state;
-    char code[64], label[64];
-    static const char *const cases[][3] = {
-        {"mcqs_per_day", "MCQ", "MCQ"},
-        {"flashcards_per_day", "FLASHCARD", "flashcard"},
-        {"pdf_uploads", "PDF_UPLOAD", "PDF upload"},
-        {"daily_tokens", "TOKEN", "token"},
-        {"daily_requests", "REQUEST", "request"},
-        {"images_per_day", "IMAGE", "image"},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        feature_code(cases[i][0], code, sizeof code);
-        feature_label(code, label, sizeof label);
-        assert_string_equal(code, cases[i][1]);
-        assert_string_equal(label, cases[i][2]);
-    }
 }
 
 int main(void)
@@ -401,7 +367,6 @@ int main(void)
         cmocka_unit_test(test_concurrent_reservations_never_overspend),
         cmocka_unit_test(test_release_expiry_bypass_rollover),
         cmocka_unit_test(test_usage_summary_and_tokens),
-        cmocka_unit_test(test_feature_codes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -33,6 +33,35 @@ static void test_sign_verify(void **state)
     free(t);
 }
 
+static int verify_with(const char *name, json_t *value, long long now)
+{
+    json_t *c = json_pack("{s:s, s:I}", "sub", "u1", "exp", (json_int_t)(now + 600));
+    json_object_set_new(c, name, value);
+    char *t = jwt_sign(c, key, strlen(key));
+    json_decref(c);
+    json_t *claims = NULL;
+    int rc = jwt_verify(t, key, strlen(key), now, &claims);
+    json_decref(claims);
+    free(t);
+    return rc;
+}
+
+static void test_not_before_and_future_issue(void **state)
+{
+    (void)state;
+    long long now = 1700000000;
+    assert_int_equal(verify_with("nbf", json_integer(now), now), JWT_OK);
+    assert_int_equal(verify_with("nbf", json_integer(now + JWT_LEEWAY_S), now), JWT_OK);
+    assert_int_equal(verify_with("nbf", json_integer(now + JWT_LEEWAY_S + 1), now),
+                     JWT_NOT_YET_VALID);
+    assert_int_equal(verify_with("iat", json_integer(now - 10), now), JWT_OK);
+    assert_int_equal(verify_with("iat", json_integer(now + 3600), now), JWT_NOT_YET_VALID);
+    assert_int_equal(verify_with("iat", json_real((double)now + 3600.5), now),
+                     JWT_NOT_YET_VALID);
+    assert_int_equal(verify_with("nbf", json_string("soon"), now), JWT_MALFORMED);
+    assert_int_equal(verify_with("iat", json_null(), now), JWT_MALFORMED);
+}
+
 static void test_rejects_other_algs(void **state)
 {
     (void)state;
@@ -98,6 +127,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sign_verify),
+        cmocka_unit_test(test_not_before_and_future_issue),
         cmocka_unit_test(test_rejects_other_algs),
         cmocka_unit_test(test_tampering),
         cmocka_unit_test(test_malformed),

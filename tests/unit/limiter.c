@@ -33,6 +33,27 @@ static void test_boundary(void **state)
     assert_true(take_at("k2", 30, 60000, 1000, &r)); /* keys are independent */
 }
 
+static void test_give_back(void **state)
+{
+    (void)state;
+    struct limit_result r;
+    limiter_memory_ops.reset();
+    for (int i = 0; i < 5; i++)
+        assert_true(take_at("gb", 5, 60000, 1000, &r));
+    assert_false(take_at("gb", 5, 60000, 1000, &r));
+    /* a unit given back (cost -1) lets exactly one more through */
+    limiter_memory_ops.take("gb", 5, 60000, -1, 0, 1000, &r);
+    assert_true(r.allowed);
+    assert_true(take_at("gb", 5, 60000, 1000, &r));
+    assert_false(take_at("gb", 5, 60000, 1000, &r));
+    /* giving back more than was taken never banks extra units */
+    limiter_memory_ops.take("fresh", 5, 60000, -3, 0, 1000, &r);
+    int ok = 0;
+    for (int i = 0; i < 10; i++)
+        ok += take_at("fresh", 5, 60000, 1000, &r);
+    assert_int_equal(ok, 5);
+}
+
 static void test_no_edge_burst(void **state)
 {
     (void)state;
@@ -114,7 +135,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_boundary),         cmocka_unit_test(test_no_edge_burst),
         cmocka_unit_test(test_peek),             cmocka_unit_test(test_concurrent_exact),
-        cmocka_unit_test(test_many_keys),
+        cmocka_unit_test(test_many_keys),        cmocka_unit_test(test_give_back),
     };
     return cmocka_run_group_tests_name("limiter", tests, NULL, NULL);
 }

@@ -104,17 +104,20 @@ static void test_user_list_and_injection(void **state)
     struct user u;
     make_user(&u, "list-a@example.com");
     make_user(&u, "list-b@example.com");
-    json_t *items;
+    struct user *items;
+    int n;
     int64_t total;
     struct user_filter f = {"list-", NULL, -1};
-    assert_int_equal(store_user_list(&f, 1, 0, &items, &total), 0);
+    assert_int_equal(store_user_list(&f, 1, 0, &items, &n, &total), 0);
     assert_int_equal(total, 2);
-    assert_int_equal(json_array_size(items), 1);
-    json_decref(items);
+    assert_int_equal(n, 1);
+    assert_string_equal(items[0].hashed_password, ""); /* never handed out */
+    store_user_list_free(items, n);
     struct user_filter evil = {"' OR 1=1 --", NULL, -1};
-    assert_int_equal(store_user_list(&evil, 10, 0, &items, &total), 0);
+    assert_int_equal(store_user_list(&evil, 10, 0, &items, &n, &total), 0);
     assert_int_equal(total, 0);
-    json_decref(items);
+    assert_int_equal(n, 0);
+    store_user_list_free(items, n);
 }
 
 static void test_refresh_rotation(void **state)
@@ -153,23 +156,25 @@ static void test_jti_and_audit(void **state)
     e.action = "user.delete";
     assert_int_equal(store_audit_add(&e), 0);
     json_decref(d);
-    json_t *items;
+    struct audit_row *rows;
+    int n;
     int64_t total;
-    assert_int_equal(store_audit_list("user.delete", 10, 0, &items, &total), 0);
+    assert_int_equal(store_audit_list("user.delete", 10, 0, &rows, &n, &total), 0);
     assert_int_equal(total, 1);
-    json_t *first = json_array_get(items, 0);
-    assert_string_equal(json_string_value(json_object_get(first, "action")), "user.delete");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(first, "details"), "k")),
-                        "v");
-    json_decref(items);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].action, "user.delete");
+    assert_string_equal(json_string_value(json_object_get(rows[0].details, "k")), "v");
+    store_audit_rows_free(rows, n);
 }
+
+static const struct login_policy lenient = {1000, 60000, 600000, 30000};
 
 static void *lockout_worker(void *arg)
 {
     const char *id = arg;
-    int n;
+    struct login_attempt a;
     for (int i = 0; i < 25; i++)
-        if (store_user_login_failed(id, 1000, 60000, &n))
+        if (store_user_login_attempt(id, &lenient, 0, &a) || a.verdict != LOGIN_GO)
             return (void *)1;
     return NULL;
 }
@@ -190,11 +195,88 @@ static void test_concurrent_increments(void **state)
     assert_int_equal(store_user_get(u.id, &got), 0);
     assert_int_equal(got.failed_login_count, 100); /* no lost updates across connections */
     store_user_clear(&got);
-    int n;
-    assert_int_equal(store_user_login_failed(u.id, 101, 60000, &n), 0);
+    struct login_policy at101 = {101, 60000, 600000, 30000};
+    struct login_attempt a;
+    assert_int_equal(store_user_login_attempt(u.id, &at101, 0, &a), 0);
     assert_int_equal(store_user_get(u.id, &got), 0);
     assert_string_not_equal(got.locked_until, "");
     store_user_clear(&got);
+    assert_int_equal(a.locked_ms, 60000);
+    /* locked: a client that failed is refused; a clean one may try, one at a time */
+    assert_int_equal(store_user_login_attempt(u.id, &at101, 1, &a), 0);
+    assert_int_equal(a.verdict, LOGIN_LOCKED);
+    assert_true(a.retry_after_ms > 0 && a.retry_after_ms <= 60000);
+    assert_int_equal(store_user_login_attempt(u.id, &at101, 0, &a), 0);
+    assert_int_equal(a.verdict, LOGIN_BYPASS);
+    assert_int_equal(store_user_login_attempt(u.id, &at101, 0, &a), 0);
+    assert_int_equal(a.verdict, LOGIN_LOCKED);
+    assert_int_equal(store_user_login_bypass_end(u.id), 0);
+    assert_int_equal(store_user_login_attempt(u.id, &at101, 0, &a), 0);
+    assert_int_equal(a.verdict, LOGIN_BYPASS);
+}
+
+static void test_lockout_backoff_doubles_until_good_login(void **state)
+{
+    (void)state;
+    struct user u;
+    make_user(&u, "backoff@example.com");
+    struct login_policy p = {2, 1000, 3000, 30000};
+    struct login_attempt a;
+    int64_t expect[] = {1000, 2000, 3000, 3000}; /* doubling, capped */
+    for (int lock = 0; lock < 4; lock++) {
+        time_set_offset_ms(time_offset_ms() + 10000); /* past the previous lock */
+        assert_int_equal(store_user_login_attempt(u.id, &p, 1, &a), 0);
+        assert_int_equal(a.verdict, LOGIN_GO);
+        assert_int_equal(a.locked_ms, 0);
+        assert_int_equal(store_user_login_attempt(u.id, &p, 1, &a), 0);
+        assert_int_equal(a.verdict, LOGIN_GO);
+        assert_int_equal(a.locked_ms, expect[lock]);
+    }
+    assert_int_equal(store_user_login_ok(u.id), 0);
+    time_set_offset_ms(time_offset_ms() + 10000);
+    assert_int_equal(store_user_login_attempt(u.id, &p, 1, &a), 0);
+    assert_int_equal(store_user_login_attempt(u.id, &p, 1, &a), 0);
+    assert_int_equal(a.locked_ms, 1000); /* a good login starts the backoff over */
+    time_set_offset_ms(0);
+}
+
+static void test_sessions_watermark_and_username_case(void **state)
+{
+    (void)state;
+    struct user u, got, dup;
+    make_user(&u, "mark@example.com");
+    assert_int_equal(store_user_get(u.id, &got), 0); /* cached now */
+    store_user_clear(&got);
+    assert_int_equal(store_user_revoke_sessions(u.id, 5000), 0);
+    assert_int_equal(store_user_revoke_sessions(u.id, 4000), 0); /* never moves back */
+    assert_int_equal(store_user_get(u.id, &got), 0);
+    assert_int_equal(got.tokens_valid_after, 5000);
+    store_user_clear(&got);
+    memset(&dup, 0, sizeof dup);
+    snprintf(dup.email, sizeof dup.email, "case1@example.com");
+    snprintf(dup.username, sizeof dup.username, "Alice");
+    snprintf(dup.hashed_password, sizeof dup.hashed_password, "x");
+    dup.is_active = 1;
+    assert_int_equal(store_user_create(&dup), 0);
+    memset(&dup, 0, sizeof dup);
+    snprintf(dup.email, sizeof dup.email, "case2@example.com");
+    snprintf(dup.username, sizeof dup.username, "aLICE");
+    snprintf(dup.hashed_password, sizeof dup.hashed_password, "x");
+    assert_int_equal(store_user_create(&dup), RAGD_EEXIST);
+}
+
+static void test_create_capped_per_origin(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 4; i++) {
+        struct user u;
+        memset(&u, 0, sizeof u);
+        snprintf(u.email, sizeof u.email, "cap%d@example.com", i);
+        snprintf(u.hashed_password, sizeof u.hashed_password, "x");
+        int rc = store_user_create_capped(&u, i == 3 ? "origin-b" : "origin-a",
+                                          time_now_ms() - 86400000, 2);
+        assert_int_equal(rc, i == 2 ? RAGD_ELIMIT : 0);
+    }
 }
 
 static void test_kv(void **state)
@@ -218,6 +300,9 @@ int main(void)
         cmocka_unit_test(test_refresh_rotation),
         cmocka_unit_test(test_jti_and_audit),
         cmocka_unit_test(test_concurrent_increments),
+        cmocka_unit_test(test_lockout_backoff_doubles_until_good_login),
+        cmocka_unit_test(test_sessions_watermark_and_username_case),
+        cmocka_unit_test(test_create_capped_per_origin),
         cmocka_unit_test(test_kv),
     };
     return cmocka_run_group_tests_name("store", tests, setup, teardown);

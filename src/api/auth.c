@@ -1,0 +1,331 @@
+/* auth.c - /auth: register, login, refresh, logout, me. The account rules live in
+ * auth/auth.h; this file decodes the request, runs the bcrypt work on a worker thread and
+ * renders the answer. */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "auth/password.h"
+#include "core/error.h"
+#include "core/metrics.h"
+#include "core/util.h"
+
+/* {access_token, refresh_token, token_type, expires_in, refresh_expires_in}; new reference. */
+static json_t *tokens_json(const struct auth_tokens *t)
+{
+    return json_pack("{s:s, s:s, s:s, s:I, s:I}", "access_token", t->access_token, "refresh_token",
+                     t->refresh_token, "token_type", "bearer", "expires_in",
+                     (json_int_t)t->expires_in, "refresh_expires_in",
+                     (json_int_t)t->refresh_expires_in);
+}
+
+static void throttled(struct req *r, const char *code, int64_t retry_ms, const char *detail)
+{
+    char ra[24];
+    snprintf(ra, sizeof ra, "%lld", (long long)((retry_ms + 999) / 1000));
+    http_header(r, "Retry-After", ra);
+    metrics_reject("login_throttle");
+    http_error(r, 429, code, "%s", detail);
+}
+
+/* Answers an auth refusal (RAGD_EPERM) or a store error. */
+static void refused(struct req *r, int rc, const struct auth_refusal *ref)
+{
+    if (rc != RAGD_EPERM) {
+        http_store_error(r, rc);
+        return;
+    }
+    switch (ref->why) {
+    case AUTH_FAIL_BAD_CREDENTIALS:
+        api_unauthorized(r, "INVALID_CREDENTIALS", "Incorrect email or password");
+        break;
+    case AUTH_FAIL_LOCKED:
+        throttled(r, "ACCOUNT_LOCKED", ref->retry_after_ms,
+                  "Account temporarily locked after repeated failed logins");
+        break;
+    case AUTH_FAIL_ACCOUNT_CAP:
+        metrics_reject("registration_cap");
+        http_error(r, 429, "TOO_MANY_ACCOUNTS",
+                   "Too many accounts were created from your network today; try again "
+                   "tomorrow");
+        break;
+    case AUTH_FAIL_INACTIVE:
+        http_error(r, 403, "USER_INACTIVE", "User account is deactivated");
+        break;
+    case AUTH_FAIL_EMAIL_TAKEN:
+        http_error(r, 409, "EMAIL_TAKEN", "Email already registered");
+        break;
+    case AUTH_FAIL_USERNAME_TAKEN:
+        http_error(r, 409, "USERNAME_TAKEN", "Username already taken");
+        break;
+    case AUTH_FAIL_TOKEN_REUSED:
+        api_unauthorized(r, "TOKEN_REUSED", "Refresh token was already used; session revoked");
+        break;
+    case AUTH_FAIL_TOKEN_EXPIRED:
+        api_unauthorized(r, "TOKEN_EXPIRED", "Refresh token has expired");
+        break;
+    case AUTH_FAIL_USER_GONE:
+        api_unauthorized(r, "INVALID_TOKEN", "User no longer exists");
+        break;
+    default:
+        api_unauthorized(r, "INVALID_TOKEN", "Invalid refresh token");
+        break;
+    }
+}
+
+/* Admits one request of action a (auth_admit) and, for the hashing actions, takes a
+ * hashing slot. Returns 0, or answers (429 with Retry-After, 503 AUTH_BUSY) and returns
+ * non-zero. */
+static int admit(struct req *r, enum auth_action a)
+{
+    struct auth_refusal ref;
+    if (auth_admit(a, req_ip(r), &ref)) {
+        static const char *const codes[] = {"TOO_MANY_LOGIN_ATTEMPTS", "TOO_MANY_REGISTRATIONS",
+                                            "TOO_MANY_REFRESHES"};
+        static const char *const details[] = {
+            "Too many failed login attempts; try again later",
+            "Too many registrations; try again later",
+            "Too many token refreshes; try again later",
+        };
+        throttled(r, codes[a], ref.retry_after_ms, details[a]);
+        return 1;
+    }
+    if (a == AUTH_ACT_REFRESH) return 0;
+    if (auth_work_begin()) {
+        /* Every hashing slot is busy: refuse now rather than queue behind the flood. */
+        auth_admit_undo(a, req_ip(r));
+        metrics_reject("auth_busy");
+        http_header(r, "Retry-After", "1");
+        http_error(r, 503, "AUTH_BUSY", "Too many logins and registrations in progress; retry");
+        return 1;
+    }
+    return 0;
+}
+
+/* Queues fn for a request admitted with a hashing slot; gives the slot back if the worker
+ * queue refused it (http_defer answered 503). */
+static void defer_hashing(struct req *r, enum auth_action a, void (*fn)(struct req *r))
+{
+    if (http_defer(r, fn)) {
+        auth_admit_undo(a, req_ip(r));
+        auth_work_end();
+    }
+}
+
+/* ---- register ---- */
+
+static void do_register(struct req *r)
+{
+    json_t *b = req_json(r);
+    struct user u;
+    struct auth_tokens t;
+    struct auth_refusal ref;
+    int rc = auth_register(jv_str(b, "email", ""), jv_str(b, "password", ""),
+                           jv_str(b, "username", NULL), req_ip(r), &u, &t, &ref);
+    auth_work_end();
+    if (rc) {
+        store_user_clear(&u);
+        refused(r, rc, &ref);
+        return;
+    }
+    json_t *body = tokens_json(&t);
+    json_object_set_new(body, "user_id", json_string(u.id));
+    json_object_set_new(body, "email", json_string(u.email));
+    json_object_set_new(body, "subscription_plan", json_string(u.subscription_plan));
+    auth_tokens_clear(&t);
+    store_user_clear(&u);
+    http_json(r, 201, body);
+}
+
+static void register_handler(struct req *r)
+{
+    json_t *b = req_json(r);
+    const char *email = jv_str(b, "email", "");
+    const char *pw = jv_str(b, "password", "");
+    const char *username = jv_str(b, "username", NULL);
+    if (!email_valid(email)) {
+        api_invalid(r, "email", "field 'email' is not a valid e-mail address");
+        return;
+    }
+    if (strlen(pw) < PASSWORD_MIN || strlen(pw) > PASSWORD_MAX) {
+        api_invalid(r, "password", "field 'password' must be 8 to 72 bytes long");
+        return;
+    }
+    for (const char *p = username ? username : ""; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            api_invalid(r, "username", "field 'username' contains control characters");
+            return;
+        }
+    /* Admission first: answering EMAIL_TAKEN is paid for like a registration, so the
+     * registration rate limits also bound how fast addresses can be probed. */
+    if (admit(r, AUTH_ACT_REGISTER)) return;
+    int taken = auth_email_registered(email);
+    if (taken) {
+        auth_work_end();
+        if (taken < 0)
+            http_store_error(r, taken);
+        else
+            http_error(r, 409, "EMAIL_TAKEN", "Email already registered");
+        return;
+    }
+    defer_hashing(r, AUTH_ACT_REGISTER, do_register);
+}
+
+/* ---- login ---- */
+
+static const char *login_email(json_t *b)
+{
+    const char *email = jv_str(b, "email", NULL);
+    return email ? email : jv_str(b, "username", "");
+}
+
+static void do_login(struct req *r)
+{
+    json_t *b = req_json(r);
+    struct user u;
+    struct auth_tokens t;
+    struct auth_refusal ref;
+    int rc = auth_login(login_email(b), jv_str(b, "password", ""), req_ip(r), &u, &t, &ref);
+    auth_work_end();
+    if (rc) {
+        refused(r, rc, &ref);
+        return;
+    }
+    json_t *body = tokens_json(&t);
+    json_object_set_new(body, "user", api_user_json(&u));
+    auth_tokens_clear(&t);
+    store_user_clear(&u);
+    http_json(r, 200, body);
+}
+
+static void login_handler(struct req *r)
+{
+    json_t *b = req_json(r);
+    if (!jv_str(b, "email", NULL) && !jv_str(b, "username", NULL)) {
+        api_invalid(r, "email", "field 'email' is required");
+        return;
+    }
+    /* The attempt is taken before the work is queued: a flood is refused here. */
+    if (admit(r, AUTH_ACT_LOGIN)) return;
+    defer_hashing(r, AUTH_ACT_LOGIN, do_login);
+}
+
+/* ---- refresh, logout, me ---- */
+
+static void refresh_handler(struct req *r)
+{
+    if (admit(r, AUTH_ACT_REFRESH)) return;
+    struct auth_tokens t;
+    struct auth_refusal ref;
+    int rc = auth_refresh(jv_str(req_json(r), "refresh_token", ""), &t, &ref);
+    if (rc) {
+        refused(r, rc, &ref);
+        return;
+    }
+    json_t *body = tokens_json(&t);
+    auth_tokens_clear(&t);
+    http_json(r, 200, body);
+}
+
+static void logout_handler(struct req *r)
+{
+    const struct auth_identity *id = api_identity(r);
+    if (id->via_api_key) {
+        http_error(r, 400, "API_KEY_LOGOUT",
+                   "An API key has no session to log out of; revoke it with "
+                   "DELETE /users/me/api-keys/{key_id}");
+        return;
+    }
+    int rc = auth_logout(id, jv_bool(req_json(r), "all_sessions", 0),
+                         jv_str(req_json(r), "refresh_token", NULL));
+    if (rc) {
+        http_store_error(r, rc);
+        return;
+    }
+    http_json(r, 200, json_pack("{s:s}", "message", "Successfully logged out"));
+}
+
+static void me_handler(struct req *r)
+{
+    http_json(r, 200, api_user_json(api_user(r)));
+}
+
+/* ---- routes ---- */
+
+static const struct jv_field register_fields[] = {
+    {"email", JV_STRING, 1, 3, 254, 0, NULL, "E-mail address (unique, case-insensitive)"},
+    {"password", JV_STRING, 1, 1, 1000, 0, NULL, "8 to 72 bytes"},
+    {"username", JV_STRING, 0, 1, 100, 1, NULL, "Optional unique display name"},
+    {NULL},
+};
+static const struct jv_schema register_schema = {register_fields, 0};
+
+static const struct jv_field login_fields[] = {
+    {"email", JV_STRING, 0, 1, 254, 0, NULL, "E-mail address"},
+    {"username", JV_STRING, 0, 1, 254, 0, NULL, "OAuth2 password form: the e-mail address"},
+    {"password", JV_STRING, 1, 1, 1000, 0, NULL, NULL},
+    {"grant_type", JV_STRING, 0, 0, 0, 0, NULL, "OAuth2 form field (ignored)"},
+    {"scope", JV_STRING, 0, 0, 0, 0, NULL, "OAuth2 form field (ignored)"},
+    {"client_id", JV_STRING, 0, 0, 0, 0, NULL, "OAuth2 form field (ignored)"},
+    {"client_secret", JV_STRING, 0, 0, 0, 0, NULL, "OAuth2 form field (ignored)"},
+    {NULL},
+};
+static const struct jv_schema login_schema = {login_fields, 0};
+
+static const struct jv_field refresh_fields[] = {
+    {"refresh_token", JV_STRING, 1, 1, 512, 0, NULL, NULL},
+    {NULL},
+};
+static const struct jv_schema refresh_schema = {refresh_fields, 0};
+
+static const struct jv_field logout_fields[] = {
+    {"refresh_token", JV_STRING, 0, 1, 512, 0, NULL, "Also revoke this refresh token's session"},
+    {"all_sessions", JV_BOOL, 0, 0, 0, 0, NULL, "Revoke every session of the user"},
+    {NULL},
+};
+static const struct jv_schema logout_schema = {logout_fields, 0};
+
+const struct route auth_routes[] = {
+    {.method = "POST",
+     .pattern = "/auth/register",
+     .handler = register_handler,
+     .access = ACCESS_PUBLIC,
+     .body = &register_schema,
+     .tag = "auth",
+     .summary = "Register a new user",
+     .ok_status = 201,
+     .response_doc = "{user_id, email, access_token, refresh_token, token_type, expires_in,"
+                     " subscription_plan}"},
+    {.method = "POST",
+     .pattern = "/auth/login",
+     .handler = login_handler,
+     .access = ACCESS_PUBLIC,
+     .body = &login_schema,
+     .tag = "auth",
+     .summary = "Log in with e-mail and password (JSON or OAuth2 form)",
+     .response_doc = "{access_token, refresh_token, token_type, expires_in, user}"},
+    {.method = "POST",
+     .pattern = "/auth/refresh",
+     .handler = refresh_handler,
+     .access = ACCESS_PUBLIC,
+     .body = &refresh_schema,
+     .tag = "auth",
+     .summary = "Exchange a refresh token for a new pair (rotation)",
+     .response_doc = "{access_token, refresh_token, token_type, expires_in}"},
+    {.method = "POST",
+     .pattern = "/auth/logout",
+     .handler = logout_handler,
+     .access = ACCESS_USER,
+     .body = &logout_schema,
+     .tag = "auth",
+     .summary = "Revoke the current access token and its session",
+     .response_doc = "{message}"},
+    {.method = "GET",
+     .pattern = "/auth/me",
+     .handler = me_handler,
+     .access = ACCESS_USER,
+     .tag = "auth",
+     .summary = "The current user",
+     .response_doc = "user object"},
+    {NULL},
+};

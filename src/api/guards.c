@@ -1,0 +1,353 @@
+/* guards.c - the guard stages every request passes before its handler: who is calling
+ * (auth), how often (rate) and what their plan allows (quota). Each turns a service's
+ * verdict into the response; the services themselves know nothing of HTTP. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/api.h"
+#include "billing/billing.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "core/util.h"
+#include "limits/limiter.h"
+#include "limits/limits.h"
+
+/* ---- auth ---- */
+
+static void identity_free(void *p)
+{
+    struct auth_identity *id = p;
+    auth_identity_clear(id);
+    free(id);
+}
+
+void api_unauthorized(struct req *r, const char *code, const char *detail)
+{
+    metrics_reject("auth");
+    http_header(r, "WWW-Authenticate", "Bearer");
+    http_error(r, 401, code, "%s", detail);
+}
+
+static void refuse_credential(struct req *r, const struct auth_refusal *ref)
+{
+    switch (ref->why) {
+    case AUTH_FAIL_TOKEN_EXPIRED:
+        api_unauthorized(r, "TOKEN_EXPIRED", "Token has expired");
+        break;
+    case AUTH_FAIL_TOKEN_REVOKED:
+        api_unauthorized(r, "INVALID_TOKEN", "Token has been revoked");
+        break;
+    case AUTH_FAIL_USER_GONE:
+        api_unauthorized(r, "INVALID_TOKEN", "User no longer exists");
+        break;
+    case AUTH_FAIL_INVALID_API_KEY:
+        api_unauthorized(r, "INVALID_API_KEY", "Invalid or revoked API key");
+        break;
+    default:
+        api_unauthorized(r, "INVALID_TOKEN", "Invalid authentication token");
+        break;
+    }
+}
+
+/* The bearer credential of r: Authorization: Bearer X, else X-API-Key: X; NULL if none. */
+static const char *credential(struct req *r)
+{
+    const char *h = req_header(r, "Authorization");
+    const char *token = NULL;
+    if (h && !strncasecmp(h, "Bearer ", 7)) {
+        token = h + 7;
+        while (*token == ' ')
+            token++;
+    }
+    if ((!token || !*token) && (h = req_header(r, "X-API-Key")) && *h) token = h;
+    return token && *token ? token : NULL;
+}
+
+int api_auth_guard(struct req *r, const struct route *rt)
+{
+    const char *token = credential(r);
+    if (!token) {
+        if (rt->access == ACCESS_PUBLIC) return 0;
+        api_unauthorized(r, "NOT_AUTHENTICATED", "Not authenticated");
+        return 1;
+    }
+    struct auth_identity *id = xcalloc(1, sizeof *id);
+    struct auth_refusal ref = {AUTH_FAIL_NONE, 0};
+    int rc = auth_authenticate(token, id, &ref);
+    if (rc) {
+        free(id);
+        if (rc == RAGD_EPERM && rt->access == ACCESS_PUBLIC)
+            return 0; /* a bad credential on a public route is ignored, not trusted */
+        if (rc == RAGD_EPERM)
+            refuse_credential(r, &ref);
+        else
+            http_store_error(r, rc);
+        return 1;
+    }
+    req_set_slot(r, SLOT_AUTH, id, identity_free);
+    if (!id->user.is_active && rt->access != ACCESS_PUBLIC) {
+        metrics_reject("auth");
+        http_error(r, 403, "USER_INACTIVE", "User account is deactivated");
+        return 1;
+    }
+    if (rt->access == ACCESS_ADMIN && !id->user.is_superuser) {
+        metrics_reject("forbidden");
+        log_json(LOG_WARN, "admin access denied",
+                 json_pack("{s:s, s:s, s:s}", "user_id", id->user.id, "path", req_path(r),
+                           "request_id", req_id(r)));
+        http_error(r, 403, "ADMIN_REQUIRED", "Admin access required");
+        return 1;
+    }
+    return 0;
+}
+
+const struct auth_identity *api_identity(struct req *r)
+{
+    return req_slot(r, SLOT_AUTH);
+}
+
+const struct user *api_user(struct req *r)
+{
+    const struct auth_identity *id = req_slot(r, SLOT_AUTH);
+    return id ? &id->user : NULL;
+}
+
+/* ---- rate ---- */
+
+static void header_int(struct req *r, const char *name, int64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%lld", (long long)v);
+    http_header(r, name, buf);
+}
+
+struct scan {
+    int rc;
+    char *err;
+    size_t errcap;
+};
+
+static void define_route_resource(const struct route *rt, void *arg)
+{
+    struct scan *s = arg;
+    if (!s->rc && rt->rate) s->rc = limits_define(rt->rate, s->err, s->errcap);
+}
+
+int api_rate_resources(char *err, size_t errcap)
+{
+    struct scan s = {0, err, errcap};
+    http_foreach_route(define_route_resource, &s);
+    return s.rc;
+}
+
+int api_rate_guard(struct req *r, const struct route *rt)
+{
+    if (!rt->rate) return 0;
+    const struct user *u = api_user(r);
+    if (u && u->is_superuser) return 0;
+    char subject[96];
+    if (u)
+        snprintf(subject, sizeof subject, "u:%s", u->id);
+    else
+        snprintf(subject, sizeof subject, "ip:%.64s", req_ip(r));
+    struct limits_verdict v;
+    int rc = limits_take(rt->rate, subject, &v);
+    if (rc == RAGD_ENOTFOUND) return 0;
+    if (rc) {
+        /* Fail open: a broken limiter backend must not take the API down. */
+        log_json(LOG_WARN, "rate limiter unavailable; request allowed",
+                 json_pack("{s:s, s:s}", "backend", limiter_backend(), "error", ragd_strerror(rc)));
+        return 0;
+    }
+    header_int(r, "X-RateLimit-Limit", v.calls);
+    header_int(r, "X-RateLimit-Remaining", v.remaining);
+    header_int(r, "X-RateLimit-Reset", v.reset_s);
+    if (v.allowed) return 0;
+    header_int(r, "Retry-After", v.retry_after_s);
+    metrics_reject("rate_limit");
+    http_error(r, 429, "RATE_LIMIT_EXCEEDED",
+               "Rate limit exceeded. Max %lld calls per %lld seconds", (long long)v.calls,
+               (long long)v.period_s);
+    return 1;
+}
+
+/* ---- quota ---- */
+
+/* A request's reservations and whether the reply settles them. */
+struct quota_slot {
+    struct billing_hold *hold;
+    int manual;
+};
+
+static void slot_free(void *p)
+{
+    struct quota_slot *q = p;
+    billing_hold_free(q->hold); /* releases what is neither committed nor released */
+    free(q);
+}
+
+static void on_reply(struct req *r, int status, void *arg)
+{
+    (void)arg;
+    struct quota_slot *q = req_slot(r, SLOT_QUOTA);
+    if (!q || q->manual) return;
+    if (status < 400)
+        billing_commit(q->hold);
+    else
+        billing_release(q->hold);
+}
+
+static struct quota_slot *slot_of(struct req *r, const struct user *u)
+{
+    struct quota_slot *q = req_slot(r, SLOT_QUOTA);
+    if (!q) {
+        q = xcalloc(1, sizeof *q);
+        q->hold = billing_hold_new(u->id);
+        req_set_slot(r, SLOT_QUOTA, q, slot_free);
+        req_on_reply(r, on_reply, NULL);
+    }
+    return q;
+}
+
+/* "mcqs_per_day" -> "MCQ", "pdf_uploads" -> "PDF_UPLOAD", "daily_tokens" -> "TOKEN". */
+static void feature_code(const char *name, char *out, size_t cap)
+{
+    char base[PLAN_NAME_MAX];
+    if (!strcmp(name, "daily_tokens"))
+        snprintf(base, sizeof base, "token");
+    else if (!strcmp(name, "daily_requests"))
+        snprintf(base, sizeof base, "request");
+    else {
+        snprintf(base, sizeof base, "%s", name);
+        size_t n = strlen(base);
+        if (n > 8 && !strcmp(base + n - 8, "_per_day")) base[n -= 8] = '\0';
+        if (n > 1 && base[n - 1] == 's') base[--n] = '\0';
+    }
+    size_t i = 0;
+    for (; base[i] && i + 1 < cap; i++)
+        out[i] = (char)(base[i] >= 'a' && base[i] <= 'z' ? base[i] - 32 : base[i]);
+    out[i] = '\0';
+}
+
+/* "MCQ" -> "MCQ", "PDF_UPLOAD" -> "PDF upload": words of up to three letters are taken for
+ * acronyms. */
+static void feature_label(const char *code, char *out, size_t cap)
+{
+    size_t i = 0, word = 0;
+    for (; code[i] && i + 1 < cap; i++) {
+        if (code[i] == '_') {
+            out[i] = ' ';
+            word = i + 1;
+            continue;
+        }
+        size_t wl = strcspn(code + word, "_");
+        out[i] = (char)(wl <= 3 || code[i] < 'A' || code[i] > 'Z' ? code[i] : code[i] + 32);
+    }
+    out[i] = '\0';
+}
+
+static void set_retry_after(struct req *r, int64_t until_ms)
+{
+    int64_t s = (until_ms - time_now_ms() + 999) / 1000;
+    header_int(r, "Retry-After", s < 1 ? 1 : s);
+}
+
+/* The 429 of a refused reservation. */
+static void render_refusal(struct req *r, const struct billing_refusal *ref)
+{
+    char reset[32];
+    set_retry_after(r, ref->reset_ms);
+    time_iso(ref->reset_ms, reset);
+    if (ref->monthly) {
+        http_error_json(r, 429, "QUOTA_EXCEEDED",
+                        json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}", "error",
+                                  "Quota exceeded", "resource", ref->name, "current_usage",
+                                  (json_int_t)ref->used, "limit", (json_int_t)ref->limit,
+                                  "upgrade_to", ref->upgrade_to, "upgrade_url", "/billing/plans",
+                                  "plan_type", ref->plan_type, "reset_at", reset));
+        return;
+    }
+    char code[PLAN_NAME_MAX + 32], feature[PLAN_NAME_MAX], label[PLAN_NAME_MAX], msg[256];
+    feature_code(ref->name, feature, sizeof feature);
+    feature_label(feature, label, sizeof label);
+    snprintf(code, sizeof code, "%s_LIMIT_EXCEEDED", feature);
+    snprintf(msg, sizeof msg, "You've reached your daily %s limit of %lld.", label,
+             (long long)ref->limit);
+    http_error_json(r, 429, code,
+                    json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}", "error",
+                              "Daily limit exceeded", "message", msg, "feature", ref->name, "limit",
+                              (json_int_t)ref->limit, "used", (json_int_t)ref->used, "reset_at",
+                              reset, "plan_type", ref->plan_type, "action", "upgrade",
+                              "upgrade_url", "/billing/plans"));
+}
+
+/* Answers a failed reservation: the 429, 503 when the store is down, 500 for a bug. */
+static int reservation_failed(struct req *r, int rc, const struct billing_refusal *ref)
+{
+    if (rc == RAGD_ELIMIT) {
+        render_refusal(r, ref);
+    } else if (rc == RAGD_EINVAL || rc == RAGD_ECONFLICT || rc == RAGD_ERANGE) {
+        log_json(LOG_ERROR, "bad quota reservation",
+                 json_pack("{s:s, s:s, s:s}", "error", ragd_strerror(rc), "path", req_path(r),
+                           "request_id", req_id(r)));
+        http_error(r, 500, "INTERNAL_ERROR", "Internal server error");
+    } else {
+        http_store_error(r, RAGD_EUNAVAIL);
+    }
+    return -1;
+}
+
+int api_quota_reserve(struct req *r, const char *resource, int64_t quantity)
+{
+    const struct user *u = api_user(r);
+    if (!billing_enabled() || !u) return 0;
+    struct billing_refusal ref;
+    int rc = billing_reserve(slot_of(r, u)->hold, u, resource, quantity, &ref);
+    return rc ? reservation_failed(r, rc, &ref) : 0;
+}
+
+int api_quota_daily(struct req *r, const char *name, int64_t quantity)
+{
+    const struct user *u = api_user(r);
+    if (!billing_enabled() || !u) return 0;
+    struct billing_refusal ref;
+    int rc = billing_daily_take(slot_of(r, u)->hold, u, name, quantity, &ref);
+    return rc ? reservation_failed(r, rc, &ref) : 0;
+}
+
+int api_quota_guard(struct req *r, const struct route *rt)
+{
+    if (!rt->quota || !api_user(r)) return 0;
+    return api_quota_reserve(r, rt->quota, 1);
+}
+
+void api_quota_extra(struct req *r, json_t *extra)
+{
+    struct quota_slot *q = req_slot(r, SLOT_QUOTA);
+    if (q)
+        billing_usage_extra(q->hold, extra);
+    else
+        json_decref(extra);
+}
+
+void api_quota_manual(struct req *r)
+{
+    struct quota_slot *q = req_slot(r, SLOT_QUOTA);
+    if (q) q->manual = 1;
+}
+
+int api_quota_commit(struct req *r)
+{
+    struct quota_slot *q = req_slot(r, SLOT_QUOTA);
+    return q ? billing_commit(q->hold) : 0;
+}
+
+void api_quota_release(struct req *r)
+{
+    struct quota_slot *q = req_slot(r, SLOT_QUOTA);
+    if (q) billing_release(q->hold);
+}
