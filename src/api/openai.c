@@ -230,7 +230,7 @@ static int completion_parse(struct req *r, json_t *b, struct completion *c)
         .has_seed = json_is_integer(json_object_get(b, "seed")),
         .stop = c->n_stop ? c->stop : NULL,
         .n_stop = c->n_stop,
-        .user_id = auth_user(r)->id,
+        .user_id = api_user(r)->id,
     };
     return 0;
 }
