@@ -86,20 +86,72 @@ static int on_token(void *ud, const char *text, size_t len)
 /* Hands the usage records of this request their extra_data (seed 001's usage_records) and
  * records them now, so that the usage_info reported below counts this message. A failed
  * commit is logged; the hold then stays until it expires, so the quota is not overspent. */
-static void charge(struct req *r, const struct job *j, json_t *resp)
+static void charge(struct req *r, const struct job *j, const struct chat_reply *a)
 {
-    json_t *tok = json_object_get(resp, "tokens_used");
-    billing_usage_extra(
-        r, json_pack("{s:O, s:O, s:I, s:I, s:b, s:s?}", "session_id",
-                     json_object_get(resp, "session_id"), "message_id",
-                     json_object_get(resp, "message_id"), "tokens_used",
-                     (json_int_t)json_integer_value(tok), "processing_time_ms",
-                     (json_int_t)json_number_value(json_object_get(resp, "response_time_ms")),
-                     "rag_enabled", j->o.enable_rag, "command", j->cmd.name));
+    billing_usage_extra(r, json_pack("{s:s, s:s, s:I, s:I, s:b, s:s?}", "session_id", a->session_id,
+                                     "message_id", a->message_id, "tokens_used",
+                                     (json_int_t)(a->prompt_tokens + a->completion_tokens),
+                                     "processing_time_ms", (json_int_t)a->response_time_ms,
+                                     "rag_enabled", j->o.enable_rag, "command", j->cmd.name));
     int rc = billing_commit(r);
     if (rc)
         log_json(LOG_ERROR, "chat usage not recorded",
                  json_pack("{s:s, s:s}", "error", ragd_strerror(rc), "request_id", req_id(r)));
+}
+
+/* ---- rendering ---- */
+
+static json_t *sources_json(const struct chat_reply *a)
+{
+    json_t *out = json_array();
+    for (size_t i = 0; i < a->nsources; i++) {
+        const struct chat_source *s = &a->sources[i];
+        json_array_append_new(out,
+                              json_pack("{s:s, s:I, s:s, s:s, s:f, s:s}", "document_id",
+                                        s->document_id, "chunk_id", (json_int_t)s->chunk_id,
+                                        "title", s->title, "excerpt", s->excerpt, "relevance_score",
+                                        s->relevance_score, "source_type", s->source_type));
+    }
+    return out;
+}
+
+static json_t *debug_json(const struct chat_reply *a, const struct user *u)
+{
+    json_t *prompt = json_array();
+    for (size_t i = 0; i < a->nprompt; i++)
+        json_array_append_new(prompt, json_pack("{s:s, s:s}", "role", a->prompt[i].role, "content",
+                                                a->prompt[i].content));
+    json_t *methods = json_array();
+    if (a->search_methods & KN_METHOD_VECTOR) json_array_append_new(methods, json_string("vector"));
+    if (a->search_methods & KN_METHOD_KEYWORD)
+        json_array_append_new(methods, json_string("keyword"));
+    return json_pack("{s:s, s:s, s:s, s:b, s:i, s:i, s:I, s:b, s:o, s:o, s:s}", "user_id", u->id,
+                     "model_used", a->model, "provider", a->provider, "fallback_applied",
+                     a->fallback, "prompt_tokens", a->prompt_tokens, "completion_tokens",
+                     a->completion_tokens, "passages_retrieved", (json_int_t)a->passages_retrieved,
+                     "search_cached", a->search_cached, "methods_used", methods, "prompt", prompt,
+                     "generation_error", a->generation_error ? a->generation_error : "");
+}
+
+/* Seed 000's ChatResponse; usage_info is null (the caller reports the quota it charged). */
+static json_t *reply_json(const struct chat_reply *a, const struct user *u, int debug)
+{
+    json_t *r = json_pack(
+        "{s:s, s:s, s:s, s:f, s:s, s:b, s:o, s:o, s:f, s:i, s:s, s:n}", "session_id", a->session_id,
+        "message_id", a->message_id, "answer", a->answer, "confidence", a->confidence,
+        "response_type", a->context_used ? "rag_enhanced" : "generation_only", "context_used",
+        a->context_used, "sources", sources_json(a), "retrieval_route",
+        a->retrieval_route ? json_string(a->retrieval_route) : json_null(), "response_time_ms",
+        a->response_time_ms, "tokens_used", a->prompt_tokens + a->completion_tokens,
+        "subscription_plan", u->subscription_plan, "usage_info");
+    if (a->command) {
+        json_object_set_new(r, "command", json_string(a->command));
+        json_object_set_new(r, "command_output",
+                            a->command_output ? json_incref(a->command_output) : json_null());
+    }
+    json_object_set_new(r, "model_used", json_string(a->model));
+    json_object_set_new(r, "debug_info", debug ? debug_json(a, u) : json_null());
+    return r;
 }
 
 /* ChatResponse.usage_info: the caller's messages this month as billing counts them. */
@@ -135,14 +187,16 @@ static void answer_work(struct req *r)
     struct job *j = req_slot(r, SLOT_APP);
     const struct user *u = auth_user(r);
     char err[512] = "";
-    json_t *resp = NULL;
+    struct chat_reply a;
     if (!j->stream) {
-        int rc = chat_answer(u, &j->o, NULL, NULL, &resp, err, sizeof err);
+        int rc = chat_answer(u, &j->o, NULL, NULL, &a, err, sizeof err);
         if (rc) {
             answer_error(r, rc);
         } else {
-            charge(r, j, resp);
+            charge(r, j, &a);
+            json_t *resp = reply_json(&a, u, j->o.debug);
             json_object_set_new(resp, "usage_info", usage_info(u));
+            chat_reply_free(&a);
             http_json(r, 200, resp);
         }
         return;
@@ -152,7 +206,7 @@ static void answer_work(struct req *r)
      * away. */
     billing_hold_manual(r);
     j->r = r;
-    int rc = chat_answer(u, &j->o, on_token, j, &resp, err, sizeof err);
+    int rc = chat_answer(u, &j->o, on_token, j, &a, err, sizeof err);
     if (rc && !j->open) {
         billing_release(r);
         answer_error(r, rc);
@@ -166,7 +220,9 @@ static void answer_work(struct req *r)
                                         "detail", "Failed to process chat message"));
     } else {
         stream_open(j);
-        charge(r, j, resp);
+        charge(r, j, &a);
+        json_t *resp = reply_json(&a, u, j->o.debug);
+        chat_reply_free(&a);
         json_object_set_new(resp, "usage_info", usage_info(u));
         json_object_set_new(resp, "type", json_string("done"));
         http_stream_event(r, resp);

@@ -1,4 +1,5 @@
 /* search.c - /search/semantic, /search/hybrid and /search (any route). */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,16 +44,48 @@ static const struct jv_schema search_schema = {search_fields, 0};
 
 enum kind { SEMANTIC, HYBRID, ANY };
 
+/* ---- rendering ---- */
+
+static json_t *score_or_null(double v)
+{
+    return isnan(v) ? json_null() : json_real(v);
+}
+
+/* {document_id, chunk_id, title, content, score, source, metadata[, scores]} */
+static json_t *hit_json(const struct kn_hit *h)
+{
+    json_error_t je;
+    json_t *meta = json_loads(h->metadata ? h->metadata : "{}", 0, &je);
+    json_t *o =
+        json_pack("{s:s, s:I, s:s, s:s, s:f, s:o, s:o}", "document_id", h->document_id, "chunk_id",
+                  (json_int_t)h->chunk_id, "title", h->title, "content", h->content, "score",
+                  h->score, "source", h->source ? json_string(h->source) : json_null(), "metadata",
+                  meta ? meta : json_object());
+    if (h->has_parts)
+        json_object_set_new(o, "scores",
+                            json_pack("{s:o, s:o}", "vector", score_or_null(h->score_vector),
+                                      "keyword", score_or_null(h->score_keyword)));
+    return o;
+}
+
+static json_t *methods_json(unsigned methods)
+{
+    json_t *a = json_array();
+    if (methods & KN_METHOD_VECTOR) json_array_append_new(a, json_string("vector"));
+    if (methods & KN_METHOD_KEYWORD) json_array_append_new(a, json_string("keyword"));
+    return a;
+}
+
 /* Reads weights; answers 422 and returns non-zero when they are invalid. */
 static int weights(struct req *r, json_t *w, double *wv, double *wk)
 {
     *wv = 0.5;
     *wk = 0.5;
-    if (!w || json_is_null(w))
-        return 0;
+    if (!w || json_is_null(w)) return 0;
     const char *k;
     json_t *v;
-    json_object_foreach(w, k, v) {
+    json_object_foreach(w, k, v)
+    {
         int vec = !strcmp(k, "vector") || !strcmp(k, "semantic");
         int kw = !strcmp(k, "keyword") || !strcmp(k, "exact") || !strcmp(k, "lexical");
         if (!vec && !kw) {
@@ -81,16 +114,14 @@ static void run(struct req *r, enum kind kind)
     struct kn_query q = {.text = jv_str(b, "query", ""),
                          .top_k = (size_t)jv_int(b, "top_k", 5),
                          .filters = json_object_get(b, "filters")};
-    if (json_is_null(q.filters))
-        q.filters = NULL;
+    if (json_is_null(q.filters)) q.filters = NULL;
     const char *field;
     char err[512] = "";
     if (knowledge_filters_check(q.filters, &field, err, sizeof err)) {
         api_invalid(r, field, "%s", err);
         return;
     }
-    if (weights(r, json_object_get(b, "weights"), &q.w_vector, &q.w_keyword))
-        return;
+    if (weights(r, json_object_get(b, "weights"), &q.w_vector, &q.w_keyword)) return;
     const char *route = jv_str(b, "route", NULL);
     if (kind == HYBRID) {
         q.route = KN_HYBRID;
@@ -112,13 +143,14 @@ static void run(struct req *r, enum kind kind)
         http_store_error(r, rc);
         return;
     }
-    json_t *out = json_pack("{s:o, s:I, s:s, s:s, s:f, s:O, s:b, s:b}", "results", res.results,
-                            "total", (json_int_t)json_array_size(res.results), "search_type",
-                            knowledge_route_name(res.used), "route",
-                            knowledge_route_name(res.used), "processing_time_ms", res.ms,
-                            "methods_used", res.methods_used, "cached", res.cached, "fallback",
-                            res.fallback);
-    res.results = NULL;
+    json_t *results = json_array();
+    for (size_t i = 0; i < res.nhits; i++)
+        json_array_append_new(results, hit_json(&res.hits[i]));
+    json_t *out =
+        json_pack("{s:o, s:I, s:s, s:s, s:f, s:o, s:b, s:b}", "results", results, "total",
+                  (json_int_t)res.nhits, "search_type", knowledge_route_name(res.used), "route",
+                  knowledge_route_name(res.used), "processing_time_ms", res.ms, "methods_used",
+                  methods_json(res.methods), "cached", res.cached, "fallback", res.fallback);
     if (res.fallback)
         json_object_set_new(out, "detail",
                             json_string("vector search is unavailable (no embedder configured "
@@ -127,9 +159,18 @@ static void run(struct req *r, enum kind kind)
     http_json(r, 200, out);
 }
 
-static void semantic_work(struct req *r) { run(r, SEMANTIC); }
-static void hybrid_work(struct req *r) { run(r, HYBRID); }
-static void any_work(struct req *r) { run(r, ANY); }
+static void semantic_work(struct req *r)
+{
+    run(r, SEMANTIC);
+}
+static void hybrid_work(struct req *r)
+{
+    run(r, HYBRID);
+}
+static void any_work(struct req *r)
+{
+    run(r, ANY);
+}
 
 /* Queries that may call the embedder over HTTP run on a worker thread. */
 static void dispatch(struct req *r, void (*fn)(struct req *r))
@@ -140,9 +181,18 @@ static void dispatch(struct req *r, void (*fn)(struct req *r))
         fn(r);
 }
 
-static void semantic(struct req *r) { dispatch(r, semantic_work); }
-static void hybrid(struct req *r) { dispatch(r, hybrid_work); }
-static void any(struct req *r) { dispatch(r, any_work); }
+static void semantic(struct req *r)
+{
+    dispatch(r, semantic_work);
+}
+static void hybrid(struct req *r)
+{
+    dispatch(r, hybrid_work);
+}
+static void any(struct req *r)
+{
+    dispatch(r, any_work);
+}
 
 const struct route search_routes[] = {
     {"POST", "/search/semantic", semantic, ACCESS_USER, "search", "api_calls", &semantic_schema,
@@ -150,11 +200,11 @@ const struct route search_routes[] = {
      "Semantic search over the caller's knowledge base (vector route; lexical fallback "
      "without an embedder)",
      200, "{results, search_type, processing_time_ms, methods_used, total}"},
-    {"POST", "/search/hybrid", hybrid, ACCESS_USER, "search", "api_calls", &hybrid_schema,
-     "search", "Hybrid search: weighted fusion of vector and keyword scores", 200,
+    {"POST", "/search/hybrid", hybrid, ACCESS_USER, "search", "api_calls", &hybrid_schema, "search",
+     "Hybrid search: weighted fusion of vector and keyword scores", 200,
      "{results, methods_used, search_type, processing_time_ms}"},
     {"POST", "/search", any, ACCESS_USER, "search", "api_calls", &search_schema, "search",
-     "Search by route: auto (chosen by query shape and availability), vector, exact, hybrid",
-     200, "{results, search_type, route, methods_used, processing_time_ms}"},
+     "Search by route: auto (chosen by query shape and availability), vector, exact, hybrid", 200,
+     "{results, search_type, route, methods_used, processing_time_ms}"},
     {NULL},
 };

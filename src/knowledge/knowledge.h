@@ -36,10 +36,10 @@ struct kn_upload {
     const void *data; /* the document's bytes (copied) */
     size_t len;
     const char *title, *category, *source; /* may be NULL */
-    json_t *tags;     /* array of strings or NULL (borrowed) */
-    json_t *metadata; /* object or NULL (borrowed) */
-    double importance; /* 0 = 1.0 */
-    int shared;        /* visible to everybody (admins only; the caller checks) */
+    json_t *tags;                          /* array of strings or NULL (borrowed) */
+    json_t *metadata;                      /* object or NULL (borrowed) */
+    double importance;                     /* 0 = 1.0 */
+    int shared; /* visible to everybody (admins only; the caller checks) */
 };
 
 /* Checks the bytes (type sniffed from content), stores them, creates the document with
@@ -49,8 +49,8 @@ struct kn_upload {
  *   RAGD_EINVAL   empty, binary or not UTF-8 (PDFs are checked by the worker)
  *   RAGD_ELIMIT   the ingestion queue is full
  *   RAGD_EIO / RAGD_EDB / RAGD_EUNAVAIL */
-int knowledge_submit(const struct kn_caller *c, const struct kn_upload *u, json_t **doc,
-                     char *err, size_t errcap);
+int knowledge_submit(const struct kn_caller *c, const struct kn_upload *u, json_t **doc, char *err,
+                     size_t errcap);
 
 /* Deletes a document visible to c with its chunks, vectors, index entries and cached
  * results. RAGD_ENOTFOUND if not visible, RAGD_EPERM if visible but neither c's own nor c an
@@ -75,11 +75,11 @@ int knowledge_route_parse(const char *s, enum kn_route *out);
 
 struct kn_query {
     const char *text;
-    size_t top_k;       /* 1..100 */
+    size_t top_k; /* 1..100 */
     enum kn_route route;
-    json_t *filters;    /* validated by knowledge_filters_check; may be NULL */
+    json_t *filters;            /* validated by knowledge_filters_check; may be NULL */
     double w_vector, w_keyword; /* hybrid weights (>= 0, not both 0) */
-    int vector_fallback; /* route vector without an embedder falls back to exact */
+    int vector_fallback;        /* route vector without an embedder falls back to exact */
 };
 
 /* Checks a filters object: keys category, source, tags, document_id (a string or an array
@@ -87,10 +87,27 @@ struct kn_query {
  * static) and a message. */
 int knowledge_filters_check(json_t *filters, const char **field, char *err, size_t errcap);
 
+/* One search hit. Strings are owned by the result the hit belongs to. */
+struct kn_hit {
+    int64_t chunk_id;
+    char document_id[37];
+    char *title, *content;
+    char *source;   /* NULL when the document has none */
+    char *metadata; /* the document's metadata as JSON text (user data, never NULL) */
+    double score;
+    /* Hybrid route only (has_parts): the normalised parts of score; NAN where a chunk was
+     * found by one method alone. */
+    int has_parts;
+    double score_vector, score_keyword;
+};
+
+enum { KN_METHOD_VECTOR = 1, KN_METHOD_KEYWORD = 2 };
+
 struct kn_result {
-    json_t *results;      /* [{document_id, chunk_id, title, content, score, source, metadata}] */
+    struct kn_hit *hits; /* best first */
+    size_t nhits;
     enum kn_route used;   /* the route that ran */
-    json_t *methods_used; /* ["vector", "keyword"] ... */
+    unsigned methods;     /* KN_METHOD_* that ran: vector is listed before keyword */
     int cached, fallback; /* served from the cache; vector was asked for but unavailable */
     double ms;
 };
@@ -100,6 +117,7 @@ struct kn_result {
  * vector_fallback) and no embedder is configured or it failed; store errors. */
 int knowledge_search(const struct kn_caller *c, const struct kn_query *q, struct kn_result *res,
                      char *err, size_t errcap);
+/* Frees the hits of res and empties it. Cannot fail. */
 void knowledge_result_free(struct kn_result *res);
 
 /* 1 when an embedder is configured (vector route available). */

@@ -42,10 +42,23 @@ int store_chat_session_owner(const char *session_id, char owner[37])
     char *u = NULL;
     int rc = db_query_text(db_conn(), &u, "SELECT user_id FROM chat_sessions WHERE session_id = ?",
                            "s", session_id);
-    if (!rc)
-        snprintf(owner, 37, "%s", u ? u : "");
+    if (!rc) snprintf(owner, 37, "%s", u ? u : "");
     free(u);
     return rc;
+}
+
+/* The row's metadata map as JSON text (caller frees). */
+static char *row_meta(const struct chat_row *m)
+{
+    json_t *o = json_object();
+    if (m->response_type) json_object_set_new(o, "response_type", json_string(m->response_type));
+    if (m->retrieval_route)
+        json_object_set_new(o, "retrieval_route", json_string(m->retrieval_route));
+    if (m->command) json_object_set_new(o, "command", json_string(m->command));
+    if (m->fallback_applied) json_object_set_new(o, "fallback_applied", json_string("true"));
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
 }
 
 int store_chat_append(const char *session_id, const char *user_id, const char *title,
@@ -56,8 +69,7 @@ int store_chat_append(const char *session_id, const char *user_id, const char *t
     int64_t now = time_now_ms();
     time_iso(now, ts);
     int rc = db_begin(c);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     char *owner = NULL;
     rc = db_query_text(c, &owner, "SELECT user_id FROM chat_sessions WHERE session_id = ?", "s",
                        session_id);
@@ -71,11 +83,10 @@ int store_chat_append(const char *session_id, const char *user_id, const char *t
     free(owner);
     for (int i = 0; !rc && i < n; i++) {
         struct chat_row *m = &rows[i];
-        if (!m->message_id[0])
-            uuid4(m->message_id);
+        if (!m->message_id[0]) uuid4(m->message_id);
         char mts[32];
         time_iso(now, mts);
-        char *meta = m->metadata ? json_dumps(m->metadata, JSON_COMPACT) : NULL;
+        char *meta = row_meta(m);
         if (m->confidence >= 0)
             rc = db_exec(c, NULL,
                          "INSERT INTO conversation_history (message_id, session_id, timestamp,"
@@ -101,14 +112,15 @@ int store_chat_append(const char *session_id, const char *user_id, const char *t
                      "UPDATE chat_sessions SET last_activity = ?, message_count = message_count"
                      " + ? WHERE session_id = ?",
                      "sis", ts, (int64_t)n, session_id);
-    if (!rc)
-        return db_commit(c);
+    if (!rc) return db_commit(c);
     db_rollback(c);
     return rc;
 }
 
-int store_chat_recent(const char *session_id, int n, json_t **items)
+int store_chat_recent(const char *session_id, int n, struct chat_turn **turns, size_t *nturns)
 {
+    *turns = NULL;
+    *nturns = 0;
     db_rows_t *r;
     int rc = db_query(db_conn(), &r,
                       "SELECT actor, message FROM (SELECT seq, actor, message FROM"
@@ -116,14 +128,32 @@ int store_chat_recent(const char *session_id, int n, json_t **items)
                       " AS recent"
                       " ORDER BY seq",
                       "si", session_id, (int64_t)n);
-    if (rc)
-        return rc;
-    *items = json_array();
-    while ((rc = db_rows_next(r)) == 1)
-        json_array_append_new(*items, json_pack("{s:s, s:s}", "actor", db_col_text(r, 0),
-                                                "message", db_col_text(r, 1)));
+    if (rc) return rc;
+    size_t cap = 0;
+    while ((rc = db_rows_next(r)) == 1) {
+        if (*nturns == cap) {
+            cap = cap ? 2 * cap : 16;
+            *turns = xrealloc(*turns, cap * sizeof **turns);
+        }
+        const char *actor = db_col_text(r, 0), *msg = db_col_text(r, 1);
+        (*turns)[(*nturns)++] =
+            (struct chat_turn){actor && !strcmp(actor, "assistant"), xstrdup(msg ? msg : "")};
+    }
     db_rows_free(r);
-    return rc < 0 ? rc : 0;
+    if (rc < 0) {
+        store_chat_turns_free(*turns, *nturns);
+        *turns = NULL;
+        *nturns = 0;
+        return rc;
+    }
+    return 0;
+}
+
+void store_chat_turns_free(struct chat_turn *turns, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(turns[i].message);
+    free(turns);
 }
 
 static json_t *text_or_null(const char *s)
@@ -131,29 +161,28 @@ static json_t *text_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
-#define MSG_COLS                                                                                \
-    "message_id, session_id, timestamp, user_id, actor, message, embedding_used, tokens_used," \
+#define MSG_COLS                                                                                   \
+    "message_id, session_id, timestamp, user_id, actor, message, embedding_used, tokens_used,"     \
     " response_time_ms, model_used, confidence, feedback_score, metadata"
 
 static json_t *msg_from_row(db_rows_t *r)
 {
     json_error_t je;
     json_t *meta = json_loads(db_col_text(r, 12) ? db_col_text(r, 12) : "{}", 0, &je);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:o, s:o, s:o, s:o}",
-                     "message_id", db_col_text(r, 0), "session_id", db_col_text(r, 1),
-                     "timestamp", db_col_text(r, 2), "user_id", db_col_text(r, 3), "actor",
-                     db_col_text(r, 4), "message", db_col_text(r, 5), "embedding_used",
-                     (int)db_col_int(r, 6), "tokens_used", (json_int_t)db_col_int(r, 7),
-                     "response_time_ms", (json_int_t)db_col_int(r, 8), "model_used",
-                     text_or_null(db_col_text(r, 9)), "confidence",
-                     db_col_null(r, 10) ? json_null() : json_real(db_col_double(r, 10)),
-                     "feedback_score",
-                     db_col_null(r, 11) ? json_null() : json_integer(db_col_int(r, 11)),
-                     "metadata", meta ? meta : json_object());
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:o, s:o, s:o, s:o}", "message_id",
+        db_col_text(r, 0), "session_id", db_col_text(r, 1), "timestamp", db_col_text(r, 2),
+        "user_id", db_col_text(r, 3), "actor", db_col_text(r, 4), "message", db_col_text(r, 5),
+        "embedding_used", (int)db_col_int(r, 6), "tokens_used", (json_int_t)db_col_int(r, 7),
+        "response_time_ms", (json_int_t)db_col_int(r, 8), "model_used",
+        text_or_null(db_col_text(r, 9)), "confidence",
+        db_col_null(r, 10) ? json_null() : json_real(db_col_double(r, 10)), "feedback_score",
+        db_col_null(r, 11) ? json_null() : json_integer(db_col_int(r, 11)), "metadata",
+        meta ? meta : json_object());
 }
 
-int store_chat_history(const char *user_id, const char *session_id, int64_t limit,
-                       int64_t offset, json_t **items, int64_t *total)
+int store_chat_history(const char *user_id, const char *session_id, int64_t limit, int64_t offset,
+                       json_t **items, int64_t *total)
 {
     db_conn_t *c = db_conn();
     int rc = db_query_int(c, total,
@@ -166,8 +195,7 @@ int store_chat_history(const char *user_id, const char *session_id, int64_t limi
                       "SELECT " MSG_COLS " FROM conversation_history WHERE user_id = ? AND"
                       " (? IS NULL OR session_id = ?) ORDER BY seq DESC LIMIT ? OFFSET ?",
                       "sssii", user_id, session_id, session_id, limit, offset);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     *items = json_array();
     while ((rc = db_rows_next(r)) == 1)
         json_array_append_new(*items, msg_from_row(r));
@@ -188,16 +216,15 @@ int store_chat_sessions(const char *user_id, int64_t limit, int64_t offset, json
                       " subscription_plan FROM chat_sessions WHERE user_id = ?"
                       " ORDER BY last_activity DESC, session_id LIMIT ? OFFSET ?",
                       "sii", user_id, limit, offset);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     *items = json_array();
     while ((rc = db_rows_next(r)) == 1)
         json_array_append_new(
             *items, json_pack("{s:s, s:o, s:s, s:s, s:I, s:o}", "session_id", db_col_text(r, 0),
                               "title", text_or_null(db_col_text(r, 1)), "started_at",
                               db_col_text(r, 2), "last_activity", db_col_text(r, 3),
-                              "message_count", (json_int_t)db_col_int(r, 4),
-                              "subscription_plan", text_or_null(db_col_text(r, 5))));
+                              "message_count", (json_int_t)db_col_int(r, 4), "subscription_plan",
+                              text_or_null(db_col_text(r, 5))));
     db_rows_free(r);
     return rc < 0 ? rc : 0;
 }
@@ -206,19 +233,16 @@ int store_chat_session_delete(const char *session_id, const char *user_id, int64
 {
     db_conn_t *c = db_conn();
     int rc = db_begin(c);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     int64_t ch = 0;
     rc = db_exec(c, &ch, "DELETE FROM chat_sessions WHERE session_id = ? AND user_id = ?", "ss",
                  session_id, user_id);
-    if (!rc && !ch)
-        rc = RAGD_ENOTFOUND;
+    if (!rc && !ch) rc = RAGD_ENOTFOUND;
     if (!rc)
         rc = db_exec(c, deleted,
-                     "DELETE FROM conversation_history WHERE session_id = ? AND user_id = ?",
-                     "ss", session_id, user_id);
-    if (!rc)
-        return db_commit(c);
+                     "DELETE FROM conversation_history WHERE session_id = ? AND user_id = ?", "ss",
+                     session_id, user_id);
+    if (!rc) return db_commit(c);
     db_rollback(c);
     return rc;
 }
@@ -259,15 +283,13 @@ int store_usage_analytics(const char *user_id, int days, json_t **items)
                       " WHERE user_id = ? AND date >= ? ORDER BY date DESC, hour DESC,"
                       " resource_type",
                       "ss", user_id, since);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     *items = json_array();
     while ((rc = db_rows_next(r)) == 1)
-        json_array_append_new(*items, json_pack("{s:s, s:I, s:s, s:I}", "date",
-                                                db_col_text(r, 0), "hour",
-                                                (json_int_t)db_col_int(r, 1), "resource_type",
-                                                db_col_text(r, 2), "count",
-                                                (json_int_t)db_col_int(r, 3)));
+        json_array_append_new(*items,
+                              json_pack("{s:s, s:I, s:s, s:I}", "date", db_col_text(r, 0), "hour",
+                                        (json_int_t)db_col_int(r, 1), "resource_type",
+                                        db_col_text(r, 2), "count", (json_int_t)db_col_int(r, 3)));
     db_rows_free(r);
     return rc < 0 ? rc : 0;
 }

@@ -6,6 +6,7 @@
 #define RAGD_STORE_CHAT_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Registers the chat tables' migrations (220-239). Call before store_migrate(). */
@@ -20,7 +21,10 @@ struct chat_row {
     int64_t tokens_used, response_time_ms;
     const char *model_used; /* may be NULL */
     double confidence;      /* < 0 = NULL */
-    json_t *metadata;       /* object (string values, as the seed's MAP<TEXT,TEXT>) or NULL */
+    /* The seed's metadata MAP<TEXT,TEXT>, stored as a JSON object of the fields set:
+     * response_type, retrieval_route, command (NULL: absent), fallback_applied ("true"). */
+    const char *response_type, *retrieval_route, *command;
+    int fallback_applied;
 };
 
 /* The owner of a session; RAGD_ENOTFOUND if the session does not exist. */
@@ -32,14 +36,20 @@ int store_chat_session_owner(const char *session_id, char owner[37]);
 int store_chat_append(const char *session_id, const char *user_id, const char *title,
                       const char *plan, struct chat_row *rows, int n);
 
-/* The last n messages of a session in chronological order, as [{actor, message}] (new
- * reference). */
-int store_chat_recent(const char *session_id, int n, json_t **items);
+/* One message of a conversation, as a prompt needs it. */
+struct chat_turn {
+    int assistant; /* 1: the assistant's answer, 0: the user's message */
+    char *message;
+};
+/* The last n messages of a session in chronological order: *turns (free with
+ * store_chat_turns_free) and their number *nturns. */
+int store_chat_recent(const char *session_id, int n, struct chat_turn **turns, size_t *nturns);
+void store_chat_turns_free(struct chat_turn *turns, size_t n);
 
 /* A page of user_id's messages, newest first (the seed's clustering order); session_id may
  * be NULL for all sessions. Each item has every column. */
-int store_chat_history(const char *user_id, const char *session_id, int64_t limit,
-                       int64_t offset, json_t **items, int64_t *total);
+int store_chat_history(const char *user_id, const char *session_id, int64_t limit, int64_t offset,
+                       json_t **items, int64_t *total);
 
 /* A page of user_id's sessions, most recent activity first. */
 int store_chat_sessions(const char *user_id, int64_t limit, int64_t offset, json_t **items,

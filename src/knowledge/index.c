@@ -1,0 +1,233 @@
+/* index.c - the index manager: the BM25 and HNSW indexes, saved under <data>/index by a
+ * background thread and reconciled with the store at start. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "knowledge/knowledge_int.h"
+#include "llm/provider.h"
+
+char *kn_index_text(const char *title, const char *text, size_t len)
+{
+    return xasprintf("%s\n\n%.*s", title ? title : "", (int)len, text);
+}
+
+void kn_results_invalidate(void)
+{
+    atomic_fetch_add(&kn()->generation, 1);
+}
+
+void kn_index_changed(void)
+{
+    atomic_store(&kn()->dirty, 1);
+    kn_results_invalidate();
+}
+
+void kn_index_remove(const int64_t *ids, size_t n)
+{
+    struct kn_state *K = kn();
+    for (size_t i = 0; i < n; i++) {
+        bm25_remove(K->bm25, (uint64_t)ids[i]);
+        if (K->hnsw) hnsw_delete(K->hnsw, (uint64_t)ids[i]);
+    }
+    if (K->hnsw && hnsw_deleted(K->hnsw) > 1000 && hnsw_deleted(K->hnsw) > hnsw_count(K->hnsw))
+        hnsw_compact(K->hnsw);
+    if (n) atomic_store(&K->dirty, 1);
+}
+
+/* ---- persistence ---- */
+
+int kn_index_save(void)
+{
+    struct kn_state *K = kn();
+    char *p = xasprintf("%s/bm25.idx", K->index_dir);
+    int rc = bm25_save(K->bm25, p);
+    free(p);
+    if (!rc && K->hnsw) {
+        p = xasprintf("%s/hnsw-%u.idx", K->index_dir, K->dim);
+        rc = hnsw_save(K->hnsw, p);
+        free(p);
+    }
+    if (rc)
+        log_json(LOG_ERROR, "index save failed", json_pack("{s:s}", "error", ragd_strerror(rc)));
+    return rc;
+}
+
+static void *saver_main(void *arg)
+{
+    struct kn_state *K = arg;
+    int64_t interval = config_int("INDEX_SAVE_INTERVAL_SECONDS", 5, 1, 86400);
+    pthread_mutex_lock(&K->saver_lock);
+    while (!K->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += interval;
+        pthread_cond_timedwait(&K->saver_cond, &K->saver_lock, &ts);
+        if (atomic_exchange(&K->dirty, 0)) {
+            pthread_mutex_unlock(&K->saver_lock);
+            if (kn_index_save()) atomic_store(&K->dirty, 1);
+            pthread_mutex_lock(&K->saver_lock);
+        }
+    }
+    pthread_mutex_unlock(&K->saver_lock);
+    return NULL;
+}
+
+void kn_saver_start(void)
+{
+    struct kn_state *K = kn();
+    if (pthread_create(&K->saver, NULL, saver_main, K) == 0) K->saver_running = 1;
+}
+
+void kn_saver_stop(void)
+{
+    struct kn_state *K = kn();
+    if (K->saver_running) {
+        pthread_mutex_lock(&K->saver_lock);
+        K->stopping = 1;
+        pthread_cond_signal(&K->saver_cond);
+        pthread_mutex_unlock(&K->saver_lock);
+        pthread_join(K->saver, NULL);
+        K->saver_running = 0;
+    }
+    if (atomic_load(&K->dirty)) kn_index_save();
+}
+
+/* ---- reconcile with the store ---- */
+
+/* Titles by document, for rebuilding the lexical index (it indexes title + text). */
+struct rebuild {
+    json_t *titles; /* doc id -> title */
+    size_t added;
+    int only_missing;
+};
+
+static int add_doc_meta(const struct kdoc_meta *m, void *ud)
+{
+    (void)ud;
+    kn_meta_put(m);
+    return 0;
+}
+
+static int add_chunk(int64_t id, const char *doc_id, const char *text, void *ud)
+{
+    struct kn_state *K = kn();
+    struct rebuild *rb = ud;
+    kn_meta_map_chunk(id, doc_id);
+    if (!rb->only_missing || !bm25_contains(K->bm25, (uint64_t)id)) {
+        json_t *t = json_object_get(rb->titles, doc_id);
+        char *it = kn_index_text(json_string_value(t), text, strlen(text));
+        if (!bm25_add(K->bm25, (uint64_t)id, it, strlen(it))) rb->added++;
+        free(it);
+    }
+    return 0;
+}
+
+static int add_vector(int64_t id, const float *vec, void *ud)
+{
+    struct kn_state *K = kn();
+    struct rebuild *rb = ud;
+    if (!rb->only_missing || !hnsw_contains(K->hnsw, (uint64_t)id))
+        if (!hnsw_insert(K->hnsw, (uint64_t)id, vec)) rb->added++;
+    return 0;
+}
+
+/* Loads the saved indexes and makes them agree with the store: missing chunks are added,
+ * and an index holding more than the store (deletes lost in a crash) is rebuilt. */
+int kn_index_load(char *err, size_t errcap)
+{
+    struct kn_state *K = kn();
+    bm25_opts_t bo;
+    bm25_opts_default(&bo);
+    bo.k1 = (float)config_double("BM25_K1", 1.2, 0.01, 10);
+    bo.b = (float)config_double("BM25_B", 0.75, 0, 1);
+    hnsw_opts_t ho;
+    hnsw_opts_default(&ho);
+    ho.dim = K->dim;
+    ho.M = (uint32_t)config_int("HNSW_M", 16, 2, 128);
+    ho.ef_construction = (uint32_t)config_int("HNSW_EF_CONSTRUCTION", 200, 2, 4096);
+    ho.ef_search = (uint32_t)config_int("HNSW_EF_SEARCH", 64, 1, 4096);
+    if (ho.ef_construction < ho.M) ho.ef_construction = ho.M;
+
+    int64_t nchunks = 0, nvec = 0;
+    int rc = store_chunk_count(&nchunks, K->dim, &nvec);
+    if (rc) {
+        snprintf(err, errcap, "knowledge store: %s", ragd_strerror(rc));
+        return rc;
+    }
+    struct rebuild rb = {0};
+    if ((rc = store_doc_titles(&rb.titles))) goto fail;
+    if ((rc = store_doc_meta_foreach(add_doc_meta, NULL))) goto fail;
+
+    char *p = xasprintf("%s/bm25.idx", K->index_dir);
+    int lrc = bm25_load(p, &K->bm25);
+    free(p);
+    if (lrc) {
+        if (lrc != RAGD_ENOTFOUND)
+            log_json(LOG_WARN, "lexical index unreadable; rebuilding",
+                     json_pack("{s:s}", "error", ragd_strerror(lrc)));
+        if ((rc = bm25_create(&bo, &K->bm25))) {
+            snprintf(err, errcap, "BM25 parameters: %s", ragd_strerror(rc));
+            goto fail;
+        }
+    }
+    rb.only_missing = 1;
+    if ((rc = store_chunk_foreach(add_chunk, &rb))) goto fail;
+    if ((int64_t)bm25_count(K->bm25) > nchunks) {
+        bm25_free(K->bm25);
+        bm25_create(&bo, &K->bm25);
+        rb.only_missing = 0;
+        rb.added = 0;
+        if ((rc = store_chunk_foreach(add_chunk, &rb))) goto fail;
+    }
+    if (rb.added) atomic_store(&K->dirty, 1);
+    size_t lex_added = rb.added;
+
+    if (prov_embedder()) {
+        p = xasprintf("%s/hnsw-%u.idx", K->index_dir, K->dim);
+        lrc = hnsw_load(p, &K->hnsw);
+        free(p);
+        if (!lrc && hnsw_dim(K->hnsw) != K->dim) {
+            hnsw_free(K->hnsw);
+            K->hnsw = NULL;
+            lrc = RAGD_EFORMAT;
+        }
+        if (lrc) {
+            if (lrc != RAGD_ENOTFOUND)
+                log_json(LOG_WARN, "vector index unreadable; rebuilding",
+                         json_pack("{s:s}", "error", ragd_strerror(lrc)));
+            if ((rc = hnsw_create(&ho, &K->hnsw))) {
+                snprintf(err, errcap, "HNSW parameters: %s", ragd_strerror(rc));
+                goto fail;
+            }
+        }
+        hnsw_set_ef_search(K->hnsw, ho.ef_search);
+        rb.only_missing = 1;
+        rb.added = 0;
+        if ((rc = store_embedding_foreach(K->dim, add_vector, &rb))) goto fail;
+        if ((int64_t)hnsw_count(K->hnsw) > nvec) {
+            hnsw_free(K->hnsw);
+            hnsw_create(&ho, &K->hnsw);
+            rb.only_missing = 0;
+            rb.added = 0;
+            if ((rc = store_embedding_foreach(K->dim, add_vector, &rb))) goto fail;
+        }
+        if (rb.added) atomic_store(&K->dirty, 1);
+    }
+    log_json(LOG_INFO, "indexes ready",
+             json_pack("{s:I, s:I, s:I, s:I}", "chunks", (json_int_t)bm25_count(K->bm25), "vectors",
+                       (json_int_t)(K->hnsw ? hnsw_count(K->hnsw) : 0), "lexical_added",
+                       (json_int_t)lex_added, "vectors_added", (json_int_t)rb.added));
+    json_decref(rb.titles);
+    return 0;
+fail:
+    if (!err[0]) snprintf(err, errcap, "loading the indexes: %s", ragd_strerror(rc));
+    json_decref(rb.titles);
+    return rc;
+}
