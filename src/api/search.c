@@ -51,16 +51,43 @@ static json_t *score_or_null(double v)
     return isnan(v) ? json_null() : json_real(v);
 }
 
+static json_t *text_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *strings_json(char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+/* A hit's metadata: its document's fields, the chunk's place and usage, and the document's
+ * own metadata under "document". */
+static json_t *hit_metadata(const struct kchunk *c)
+{
+    json_error_t je;
+    json_t *doc = c->doc_metadata ? json_loads(c->doc_metadata, JSON_DECODE_ANY, &je) : NULL;
+    return json_pack("{s:o, s:o, s:o, s:f, s:I, s:I, s:I, s:o, s:o, s:{s:I, s:o}}", "source",
+                     text_or_null(c->source), "category", text_or_null(c->category), "tags",
+                     strings_json(c->tags, c->ntags), "importance", c->importance, "position",
+                     (json_int_t)c->position, "start_offset", (json_int_t)c->start, "end_offset",
+                     (json_int_t)c->end, "mime_type", text_or_null(c->mime_type), "document",
+                     doc ? doc : json_object(), "usage_stats", "retrieval_count",
+                     (json_int_t)c->retrieval_count, "last_accessed",
+                     text_or_null(c->last_accessed));
+}
+
 /* {document_id, chunk_id, title, content, score, source, metadata[, scores]} */
 static json_t *hit_json(const struct kn_hit *h)
 {
-    json_error_t je;
-    json_t *meta = json_loads(h->metadata ? h->metadata : "{}", 0, &je);
+    const struct kchunk *c = &h->chunk;
     json_t *o =
-        json_pack("{s:s, s:I, s:s, s:s, s:f, s:o, s:o}", "document_id", h->document_id, "chunk_id",
-                  (json_int_t)h->chunk_id, "title", h->title, "content", h->content, "score",
-                  h->score, "source", h->source ? json_string(h->source) : json_null(), "metadata",
-                  meta ? meta : json_object());
+        json_pack("{s:s, s:I, s:s, s:s, s:f, s:o, s:o}", "document_id", c->document_id, "chunk_id",
+                  (json_int_t)c->id, "title", c->title, "content", c->content, "score", h->score,
+                  "source", text_or_null(c->source), "metadata", hit_metadata(c));
     if (h->has_parts)
         json_object_set_new(o, "scores",
                             json_pack("{s:o, s:o}", "vector", score_or_null(h->score_vector),
@@ -113,7 +140,8 @@ static void run(struct req *r, enum kind kind)
                           u->is_superuser};
     struct kn_query q = {.text = jv_str(b, "query", ""),
                          .top_k = (size_t)jv_int(b, "top_k", 5),
-                         .filters = json_object_get(b, "filters")};
+                         .filters = json_object_get(b, "filters"),
+                         .with_doc_metadata = 1};
     if (json_is_null(q.filters)) q.filters = NULL;
     const char *field;
     char err[512] = "";

@@ -341,7 +341,8 @@ static void retrieve(struct answer *a, struct chat_reply *reply)
     a->pass = xcalloc(a->np ? a->np : 1, sizeof *a->pass);
     for (size_t i = 0; i < a->np; i++) {
         const struct kn_hit *h = &a->kr.hits[i];
-        a->pass[i] = (struct prov_passage){h->document_id, h->title, h->content, h->score};
+        a->pass[i] =
+            (struct prov_passage){h->chunk.document_id, h->chunk.title, h->chunk.content, h->score};
     }
 }
 
@@ -426,12 +427,12 @@ static void shape(struct answer *a, struct chat_reply *reply)
     for (size_t i = 0; i < ns; i++) {
         const struct kn_hit *h = &a->kr.hits[i];
         struct chat_source *s = &reply->sources[reply->nsources++];
-        memcpy(s->document_id, h->document_id, sizeof s->document_id);
-        s->chunk_id = h->chunk_id;
-        s->title = utf8_prefix(h->title, 100);
-        s->excerpt = utf8_prefix(h->content, 200);
+        memcpy(s->document_id, h->chunk.document_id, sizeof s->document_id);
+        s->chunk_id = h->chunk.id;
+        s->title = utf8_prefix(h->chunk.title, 100);
+        s->excerpt = utf8_prefix(h->chunk.content, 200);
         s->relevance_score = h->score;
-        s->source_type = xstrdup(h->source ? h->source : "unknown");
+        s->source_type = xstrdup(h->chunk.source ? h->chunk.source : "unknown");
     }
     reply->context_used = reply->nsources > 0;
     reply->confidence = reply->context_used ? 0.9 : 0.7;

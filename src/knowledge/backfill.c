@@ -5,6 +5,7 @@
  * ingestion worker; other nodes follow through the change log. Stops at the first failure
  * (logged): those chunks stay lexical-only until the next start. */
 #include <jansson.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,31 +25,26 @@ void kn_backfill_job(void *arg)
     char err[256] = "";
     int rc = 0;
     for (;;) {
-        json_t *rows = NULL;
-        if ((rc = store_chunks_unembedded(K->dim, model, after, 256, &rows))) break;
-        size_t n = json_array_size(rows);
+        struct ktext *rows = NULL;
+        size_t n = 0;
+        if ((rc = store_chunks_unembedded(K->dim, model, after, 256, &rows, &n))) break;
         if (!n) {
-            json_decref(rows);
+            store_ktexts_free(rows, n);
             break;
         }
         char **texts = xcalloc(n, sizeof *texts);
-        for (size_t i = 0; i < n; i++) {
-            json_t *c = json_array_get(rows, i);
-            const char *t = json_string_value(json_object_get(c, "content"));
-            texts[i] = kn_index_text(json_string_value(json_object_get(c, "title")), t, strlen(t));
-        }
+        for (size_t i = 0; i < n; i++)
+            texts[i] = kn_index_text(rows[i].title, rows[i].content, strlen(rows[i].content));
         float *vecs = xmalloc(n * K->dim * sizeof *vecs);
         rc = kn_embed_all(texts, n, vecs, err, sizeof err);
         for (size_t i = 0; !rc && i < n;) {
             /* One document's run of chunks at a time, so that the change names its chunks. */
-            json_t *first = json_array_get(rows, i);
-            const char *doc = json_string_value(json_object_get(first, "document_id"));
+            const char *doc = rows[i].document_id;
             int64_t ids[256];
             size_t k = 0;
             for (; i < n; i++) {
-                json_t *c = json_array_get(rows, i);
-                if (strcmp(json_string_value(json_object_get(c, "document_id")), doc)) break;
-                int64_t id = (int64_t)json_integer_value(json_object_get(c, "id"));
+                if (strcmp(rows[i].document_id, doc)) break;
+                int64_t id = rows[i].id;
                 int prc = store_embedding_put(id, model, K->dim, vecs + i * K->dim);
                 if (prc && prc != RAGD_ENOTFOUND) {
                     rc = prc;
@@ -62,12 +58,12 @@ void kn_backfill_job(void *arg)
             if (k) kn_sync_log(doc, "index", ids, k);
             done += (int64_t)k;
         }
-        after = (int64_t)json_integer_value(json_object_get(json_array_get(rows, n - 1), "id"));
+        after = rows[n - 1].id;
         for (size_t i = 0; i < n; i++)
             free(texts[i]);
         free(texts);
         free(vecs);
-        json_decref(rows);
+        store_ktexts_free(rows, n);
         kn_index_changed();
         if (rc) break;
     }

@@ -19,13 +19,13 @@ static void dmeta_clear(struct kn_dmeta *d)
     memset(d, 0, sizeof *d);
 }
 
-/* Finds or creates the slot of document m->id and refreshes its fields. Caller holds the
+/* Finds or creates the slot of document id and clears it for new fields. Caller holds the
  * write lock. */
-static size_t put_locked(struct kn_state *K, const struct kdoc_meta *m)
+static size_t slot_locked(struct kn_state *K, const char *id)
 {
     size_t i;
     for (i = 0; i < K->ndocs; i++)
-        if (K->docs[i].live && !strcmp(K->docs[i].id, m->id)) break;
+        if (K->docs[i].live && !strcmp(K->docs[i].id, id)) break;
     if (i == K->ndocs) {
         for (i = 0; i < K->ndocs && K->docs[i].live; i++)
             ;
@@ -41,12 +41,26 @@ static size_t put_locked(struct kn_state *K, const struct kdoc_meta *m)
     struct kn_dmeta *d = &K->docs[i];
     dmeta_clear(d);
     d->live = 1;
-    snprintf(d->id, sizeof d->id, "%s", m->id);
-    snprintf(d->org, sizeof d->org, "%s", m->organization_id ? m->organization_id : "");
-    snprintf(d->owner, sizeof d->owner, "%s", m->owner_id ? m->owner_id : "");
-    d->shared = m->shared;
-    d->category = m->category ? xstrdup(m->category) : NULL;
-    d->source = m->source ? xstrdup(m->source) : NULL;
+    snprintf(d->id, sizeof d->id, "%s", id);
+    return i;
+}
+
+static void fill(struct kn_dmeta *d, const char *org, const char *owner, int shared,
+                 const char *category, const char *source)
+{
+    snprintf(d->org, sizeof d->org, "%s", org ? org : "");
+    snprintf(d->owner, sizeof d->owner, "%s", owner ? owner : "");
+    d->shared = shared;
+    d->category = category ? xstrdup(category) : NULL;
+    d->source = source ? xstrdup(source) : NULL;
+}
+
+/* From the index-load form, whose tags are JSON text. */
+static size_t put_locked(struct kn_state *K, const struct kdoc_meta *m)
+{
+    size_t i = slot_locked(K, m->id);
+    struct kn_dmeta *d = &K->docs[i];
+    fill(d, m->organization_id, m->owner_id, m->shared, m->category, m->source);
     json_error_t je;
     json_t *tags = m->tags ? json_loads(m->tags, 0, &je) : NULL;
     if (json_is_array(tags) && json_array_size(tags)) {
@@ -62,21 +76,28 @@ static size_t put_locked(struct kn_state *K, const struct kdoc_meta *m)
     return i;
 }
 
+void kn_meta_add_doc(const struct kdoc *doc, const int64_t *ids, size_t n)
+{
+    struct kn_state *K = kn();
+    pthread_rwlock_wrlock(&K->meta_lock);
+    size_t slot = slot_locked(K, doc->id);
+    struct kn_dmeta *d = &K->docs[slot];
+    fill(d, doc->organization_id, doc->owner_id, doc->shared, doc->category, doc->source);
+    if (doc->ntags) {
+        d->tags = xcalloc(doc->ntags, sizeof *d->tags);
+        for (size_t t = 0; t < doc->ntags; t++)
+            d->tags[d->ntags++] = xstrdup(doc->tags[t]);
+    }
+    for (size_t i = 0; i < n; i++)
+        idmap_put(&K->chunk_doc, (uint64_t)ids[i], (uint32_t)slot);
+    pthread_rwlock_unlock(&K->meta_lock);
+}
+
 void kn_meta_put(const struct kdoc_meta *m)
 {
     struct kn_state *K = kn();
     pthread_rwlock_wrlock(&K->meta_lock);
     put_locked(K, m);
-    pthread_rwlock_unlock(&K->meta_lock);
-}
-
-void kn_meta_add_chunks(const struct kdoc_meta *m, const int64_t *ids, size_t n)
-{
-    struct kn_state *K = kn();
-    pthread_rwlock_wrlock(&K->meta_lock);
-    size_t slot = put_locked(K, m);
-    for (size_t i = 0; i < n; i++)
-        idmap_put(&K->chunk_doc, (uint64_t)ids[i], (uint32_t)slot);
     pthread_rwlock_unlock(&K->meta_lock);
 }
 

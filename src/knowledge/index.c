@@ -101,9 +101,7 @@ void kn_saver_stop(void)
 
 /* ---- reconcile with the store ---- */
 
-/* Titles by document, for rebuilding the lexical index (it indexes title + text). */
 struct rebuild {
-    json_t *titles; /* doc id -> title */
     size_t added;
     int only_missing;
 };
@@ -115,14 +113,13 @@ static int add_doc_meta(const struct kdoc_meta *m, void *ud)
     return 0;
 }
 
-static int add_chunk(int64_t id, const char *doc_id, const char *text, void *ud)
+static int add_chunk(int64_t id, const char *doc_id, const char *title, const char *text, void *ud)
 {
     struct kn_state *K = kn();
     struct rebuild *rb = ud;
     kn_meta_map_chunk(id, doc_id);
     if (!rb->only_missing || !bm25_contains(K->bm25, (uint64_t)id)) {
-        json_t *t = json_object_get(rb->titles, doc_id);
-        char *it = kn_index_text(json_string_value(t), text, strlen(text));
+        char *it = kn_index_text(title, text, strlen(text));
         if (!bm25_add(K->bm25, (uint64_t)id, it, strlen(it))) rb->added++;
         free(it);
     }
@@ -162,7 +159,6 @@ int kn_index_load(char *err, size_t errcap)
         return rc;
     }
     struct rebuild rb = {0};
-    if ((rc = store_doc_titles(&rb.titles))) goto fail;
     if ((rc = store_doc_meta_foreach(add_doc_meta, NULL))) goto fail;
 
     char *p = xasprintf("%s/bm25.idx", K->index_dir);
@@ -224,10 +220,8 @@ int kn_index_load(char *err, size_t errcap)
              json_pack("{s:I, s:I, s:I, s:I}", "chunks", (json_int_t)bm25_count(K->bm25), "vectors",
                        (json_int_t)(K->hnsw ? hnsw_count(K->hnsw) : 0), "lexical_added",
                        (json_int_t)lex_added, "vectors_added", (json_int_t)rb.added));
-    json_decref(rb.titles);
     return 0;
 fail:
     if (!err[0]) snprintf(err, errcap, "loading the indexes: %s", ragd_strerror(rc));
-    json_decref(rb.titles);
     return rc;
 }

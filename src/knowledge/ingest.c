@@ -14,27 +14,6 @@
 #include "llm/provider.h"
 #include "rag/extract.h"
 
-/* The index metadata of a document from its store JSON; *tags (caller frees) backs m.tags. */
-static struct kdoc_meta doc_meta(const char *id, json_t *doc, char **tags)
-{
-    *tags = json_dumps(json_object_get(doc, "tags"), JSON_COMPACT);
-    return (struct kdoc_meta){id,
-                              json_string_value(json_object_get(doc, "organization_id")),
-                              json_string_value(json_object_get(doc, "owner_id")),
-                              json_string_value(json_object_get(doc, "category")),
-                              json_string_value(json_object_get(doc, "source")),
-                              *tags,
-                              json_is_true(json_object_get(doc, "shared"))};
-}
-
-void kn_meta_add_doc_json(const char *id, json_t *doc, const int64_t *ids, size_t n)
-{
-    char *tags;
-    struct kdoc_meta m = doc_meta(id, doc, &tags);
-    kn_meta_add_chunks(&m, ids, n);
-    free(tags);
-}
-
 static void fail_doc(const char *id, const char *why)
 {
     store_doc_set_status(id, "failed", why);
@@ -59,7 +38,7 @@ int kn_embed_all(char **texts, size_t n, float *vecs, char *err, size_t errcap)
 void kn_ingest_doc(const char *id)
 {
     struct kn_state *K = kn();
-    json_t *doc = NULL;
+    struct kdoc doc = {0};
     char *raw = NULL;
     extract_result_t *ex = NULL;
     chunk_t *chunks = NULL;
@@ -90,7 +69,7 @@ void kn_ingest_doc(const char *id)
         fail_doc(id, err);
         goto done;
     }
-    const char *title = json_string_value(json_object_get(doc, "title"));
+    const char *title = doc.title;
     if (store_doc_set_content(id, ex->text, extract_type_name(ex->type), ex->title, ex->pages))
         goto done;
     if (!title || !*title) title = ex->title && *ex->title ? ex->title : "Untitled document";
@@ -143,10 +122,10 @@ void kn_ingest_doc(const char *id)
         free(it);
         if (vecs) hnsw_insert(K->hnsw, (uint64_t)ids[i], vecs + i * K->dim);
     }
-    kn_meta_add_doc_json(id, doc, ids, nchunks);
+    kn_meta_add_doc(&doc, ids, nchunks);
     /* A delete may have raced with us after store_chunks_replace: re-check. */
     int vis = 0;
-    json_t *again = NULL;
+    struct kdoc again;
     if (store_doc_get(id, 0, &again) == RAGD_ENOTFOUND) {
         kn_meta_drop_chunks(ids, nchunks);
         kn_meta_drop_doc(id);
@@ -154,7 +133,7 @@ void kn_ingest_doc(const char *id)
     } else {
         vis = 1;
     }
-    json_decref(again);
+    store_kdoc_clear(&again);
     if (vis) kn_sync_log(id, "index", old, nold);
     kn_index_changed();
     store_upload_delete(id);
@@ -174,5 +153,5 @@ done:
     free(chunks);
     extract_result_free(ex);
     free(raw);
-    json_decref(doc);
+    store_kdoc_clear(&doc);
 }

@@ -19,10 +19,10 @@
 
 /* ---- intake and deletion ---- */
 
-int knowledge_submit(const struct kn_caller *c, const struct kn_upload *u, json_t **doc, char *err,
-                     size_t errcap)
+int knowledge_submit(const struct kn_caller *c, const struct kn_upload *u, struct kdoc *doc,
+                     char *err, size_t errcap)
 {
-    *doc = NULL;
+    memset(doc, 0, sizeof *doc);
     if (u->len > kn()->max_bytes) {
         snprintf(err, errcap, "document is %zu bytes; the limit is %zu bytes", u->len,
                  kn()->max_bytes);
@@ -44,6 +44,7 @@ int knowledge_submit(const struct kn_caller *c, const struct kn_upload *u, json_
         .category = u->category,
         .source = u->source,
         .tags = u->tags,
+        .ntags = u->ntags,
         .metadata = u->metadata,
         .importance = u->importance > 0 ? u->importance : 1.0,
         .mime_type = extract_type_name(type),
@@ -77,14 +78,12 @@ int knowledge_delete(const struct kn_caller *c, const char *doc_id)
     int vis = store_doc_visible(doc_id, &s);
     if (vis < 0) return vis;
     if (!vis) return RAGD_ENOTFOUND;
-    json_t *doc = NULL;
+    struct kdoc doc;
     int rc = store_doc_get(doc_id, 0, &doc);
     if (rc) return rc;
-    struct kn_doc_access a = {json_string_value(json_object_get(doc, "owner_id")),
-                              json_string_value(json_object_get(doc, "organization_id")),
-                              json_is_true(json_object_get(doc, "shared"))};
+    struct kn_doc_access a = {doc.owner_id, doc.organization_id, doc.shared};
     int may = kn_may_modify(c, &a);
-    json_decref(doc);
+    store_kdoc_clear(&doc);
     if (!may) return RAGD_EPERM;
     int64_t *ids = NULL;
     size_t n = 0;
@@ -190,7 +189,7 @@ int knowledge_seed_dir(const char *dir, const char *owner_id, json_t **summary, 
                                       .source = source,
                                       .shared = 1,
                                       .importance = 1.0};
-                json_t *doc = NULL;
+                struct kdoc doc;
                 char why[256];
                 if (knowledge_submit(&c, &u, &doc, why, sizeof why)) {
                     failed++;
@@ -198,11 +197,11 @@ int knowledge_seed_dir(const char *dir, const char *owner_id, json_t **summary, 
                                                           "status", "failed", "error", why));
                 } else {
                     ingested++;
-                    json_array_append_new(docs, json_pack("{s:s, s:s, s:O}", "source", source,
-                                                          "status", "queued", "document_id",
-                                                          json_object_get(doc, "id")));
+                    json_array_append_new(docs,
+                                          json_pack("{s:s, s:s, s:s}", "source", source, "status",
+                                                    "queued", "document_id", doc.id));
                 }
-                json_decref(doc);
+                store_kdoc_clear(&doc);
             }
         }
         free(source);

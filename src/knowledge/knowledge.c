@@ -124,20 +124,18 @@ size_t knowledge_max_bytes(void)
     return kn()->max_bytes;
 }
 
-json_t *knowledge_health(void)
+void knowledge_stats(struct kn_stats *st)
 {
     struct kn_state *K = kn();
-    if (!K->ready) return json_pack("{s:s}", "status", "not_configured");
-    int64_t chunks = 0, sh = 0, sm = 0, eh = 0, em = 0;
-    store_chunk_count(&chunks, 0, NULL);
-    ttlcache_stats(K->search_cache, &sh, &sm);
-    ttlcache_stats(K->embed_cache, &eh, &em);
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:b, s:I, s:{s:I, s:I}, s:{s:I, s:I}}", "status",
-                     "healthy", "chunks", (json_int_t)bm25_count(K->bm25), "chunks_stored",
-                     (json_int_t)chunks, "bm25_terms", (json_int_t)bm25_term_count(K->bm25),
-                     "vectors", (json_int_t)(K->hnsw ? hnsw_count(K->hnsw) : 0), "vector_search",
-                     knowledge_vector_available(), "documents_queued",
-                     (json_int_t)knowledge_queue_length(), "search_cache", "hits", (json_int_t)sh,
-                     "misses", (json_int_t)sm, "embedding_cache", "hits", (json_int_t)eh, "misses",
-                     (json_int_t)em);
+    memset(st, 0, sizeof *st);
+    if (!K->ready) return;
+    st->ready = 1;
+    store_chunk_count(&st->chunks_stored, 0, NULL);
+    st->chunks = (int64_t)bm25_count(K->bm25);
+    st->bm25_terms = (int64_t)bm25_term_count(K->bm25);
+    st->vectors = (int64_t)(K->hnsw ? hnsw_count(K->hnsw) : 0);
+    st->vector_search = knowledge_vector_available();
+    st->documents_queued = (int64_t)knowledge_queue_length();
+    ttlcache_stats(K->search_cache, &st->search_cache_hits, &st->search_cache_misses);
+    ttlcache_stats(K->embed_cache, &st->embedding_cache_hits, &st->embedding_cache_misses);
 }

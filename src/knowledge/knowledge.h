@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/knowledge.h"
+
 /* Loads or rebuilds the indexes, starts the ingestion workers and re-queues documents left
  * unfinished by a previous run. Returns 0 or RAGD_EIO / RAGD_EDB with a message in err. */
 int knowledge_init(const char *data_dir, char *err, size_t errcap);
@@ -36,21 +38,22 @@ struct kn_upload {
     const void *data; /* the document's bytes (copied) */
     size_t len;
     const char *title, *category, *source; /* may be NULL */
-    json_t *tags;                          /* array of strings or NULL (borrowed) */
-    json_t *metadata;                      /* object or NULL (borrowed) */
-    double importance;                     /* 0 = 1.0 */
-    int shared; /* visible to everybody (admins only; the caller checks) */
+    const char *const *tags;               /* ntags strings (borrowed) */
+    size_t ntags;
+    json_t *metadata;  /* the user's metadata object or NULL (user data, borrowed) */
+    double importance; /* 0 = 1.0 */
+    int shared;        /* visible to everybody (admins only; the caller checks) */
 };
 
 /* Checks the bytes (type sniffed from content), stores them, creates the document with
- * status "pending" and queues its ingestion. On success *doc is the document JSON (new
- * reference). Errors, with a message in err:
+ * status "pending" and queues its ingestion. On success *doc is the document as stored
+ * (clear with store_kdoc_clear). Errors, with a message in err:
  *   RAGD_ERANGE   larger than DOCUMENT_MAX_BYTES
  *   RAGD_EINVAL   empty, binary or not UTF-8 (PDFs are checked by the worker)
  *   RAGD_ELIMIT   the ingestion queue is full
  *   RAGD_EIO / RAGD_EDB / RAGD_EUNAVAIL */
-int knowledge_submit(const struct kn_caller *c, const struct kn_upload *u, json_t **doc, char *err,
-                     size_t errcap);
+int knowledge_submit(const struct kn_caller *c, const struct kn_upload *u, struct kdoc *doc,
+                     char *err, size_t errcap);
 
 /* Deletes a document visible to c with its chunks, vectors, index entries and cached
  * results. RAGD_ENOTFOUND if not visible, RAGD_EPERM if visible but neither c's own nor c an
@@ -80,6 +83,7 @@ struct kn_query {
     json_t *filters;            /* validated by knowledge_filters_check; may be NULL */
     double w_vector, w_keyword; /* hybrid weights (>= 0, not both 0) */
     int vector_fallback;        /* route vector without an embedder falls back to exact */
+    int with_doc_metadata;      /* hits carry their document's user metadata (search responses) */
 };
 
 /* Checks a filters object: keys category, source, tags, document_id (a string or an array
@@ -87,13 +91,10 @@ struct kn_query {
  * static) and a message. */
 int knowledge_filters_check(json_t *filters, const char **field, char *err, size_t errcap);
 
-/* One search hit. Strings are owned by the result the hit belongs to. */
+/* One search hit: the chunk with its document's fields, and its score. Owned by the result
+ * it belongs to. */
 struct kn_hit {
-    int64_t chunk_id;
-    char document_id[37];
-    char *title, *content;
-    char *source;   /* NULL when the document has none */
-    char *metadata; /* the document's metadata as JSON text (user data, never NULL) */
+    struct kchunk chunk; /* chunk.doc_metadata only with kn_query.with_doc_metadata */
     double score;
     /* Hybrid route only (has_parts): the normalised parts of score; NAN where a chunk was
      * found by one method alone. */
@@ -123,8 +124,20 @@ void knowledge_result_free(struct kn_result *res);
 /* 1 when an embedder is configured (vector route available). */
 int knowledge_vector_available(void);
 
-/* {status, chunks, vectors, documents_queued, bm25_terms, ...} for /health/detailed. */
-json_t *knowledge_health(void);
+/* Figures for /health/detailed. */
+struct kn_stats {
+    int ready;      /* knowledge_init succeeded */
+    int64_t chunks; /* in the lexical index */
+    int64_t chunks_stored;
+    int64_t bm25_terms;
+    int64_t vectors;
+    int vector_search;
+    int64_t documents_queued;
+    int64_t search_cache_hits, search_cache_misses;
+    int64_t embedding_cache_hits, embedding_cache_misses;
+};
+/* Fills *st. Cannot fail (a store error leaves chunks_stored 0). */
+void knowledge_stats(struct kn_stats *st);
 
 /* ---- demo corpus ---- */
 

@@ -19,7 +19,6 @@
 #ifndef RAGD_KNOWLEDGE_INT_H
 #define RAGD_KNOWLEDGE_INT_H
 
-#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -61,10 +60,8 @@ struct kn_dmeta {
     int ntags;
 };
 
-/* Records document m (creating or refreshing its slot) and maps ids[0..n) to it. */
-void kn_meta_add_chunks(const struct kdoc_meta *m, const int64_t *ids, size_t n);
-/* Records the document whose store JSON is doc and maps ids[0..n) to it. */
-void kn_meta_add_doc_json(const char *id, json_t *doc, const int64_t *ids, size_t n);
+/* Records document doc (creating or refreshing its slot) and maps ids[0..n) to it. */
+void kn_meta_add_doc(const struct kdoc *doc, const int64_t *ids, size_t n);
 /* Records document m without chunks (index load). */
 void kn_meta_put(const struct kdoc_meta *m);
 /* Maps chunk id to document doc_id if that document is known (index load). */

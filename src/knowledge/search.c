@@ -155,7 +155,7 @@ static void touch_later(const struct kn_result *res)
     struct touch *t = xmalloc(sizeof *t + res->nhits * sizeof(int64_t));
     t->n = res->nhits;
     for (size_t i = 0; i < res->nhits; i++)
-        t->ids[i] = res->hits[i].chunk_id;
+        t->ids[i] = res->hits[i].chunk.id;
     if (workq_submit(K->touch, touch_job, t))
         free(t); /* statistics are best effort under overload */
 }
@@ -167,19 +167,10 @@ static char *dup_or_null(const char *s)
     return s ? xstrdup(s) : NULL;
 }
 
-static void hit_clear(struct kn_hit *h)
-{
-    free(h->title);
-    free(h->content);
-    free(h->source);
-    free(h->metadata);
-    memset(h, 0, sizeof *h);
-}
-
 static void hits_free(struct kn_hit *hits, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        hit_clear(&hits[i]);
+        store_kchunk_clear(&hits[i].chunk);
     free(hits);
 }
 
@@ -194,10 +185,18 @@ static struct kn_hit *hits_copy(const struct kn_hit *src, size_t n)
     struct kn_hit *h = xcalloc(n ? n : 1, sizeof *h);
     for (size_t i = 0; i < n; i++) {
         h[i] = src[i];
-        h[i].title = dup_or_null(src[i].title);
-        h[i].content = dup_or_null(src[i].content);
-        h[i].source = dup_or_null(src[i].source);
-        h[i].metadata = dup_or_null(src[i].metadata);
+        struct kchunk *c = &h[i].chunk;
+        const struct kchunk *o = &src[i].chunk;
+        c->title = dup_or_null(o->title);
+        c->content = dup_or_null(o->content);
+        c->source = dup_or_null(o->source);
+        c->category = dup_or_null(o->category);
+        c->mime_type = dup_or_null(o->mime_type);
+        c->last_accessed = dup_or_null(o->last_accessed);
+        c->doc_metadata = dup_or_null(o->doc_metadata);
+        c->tags = o->ntags ? xcalloc(o->ntags, sizeof *c->tags) : NULL;
+        for (size_t t = 0; t < o->ntags; t++)
+            c->tags[t] = xstrdup(o->tags[t]);
     }
     return h;
 }
@@ -219,18 +218,13 @@ static void copy_cached(const void *value, void *ud)
 
 /* Appends chunk id with score to res from the store; skips a chunk deleted meanwhile. Returns
  * the new hit or NULL. */
-static struct kn_hit *add_hit(struct kn_result *res, uint64_t id, double score)
+static struct kn_hit *add_hit(struct kn_result *res, uint64_t id, double score, int with_meta)
 {
-    struct kchunk c;
-    if (store_chunk_get((int64_t)id, &c)) return NULL;
-    struct kn_hit *h = &res->hits[res->nhits++];
-    *h = (struct kn_hit){.chunk_id = c.id, .score = score};
-    memcpy(h->document_id, c.document_id, sizeof h->document_id);
-    h->title = xstrdup(c.title ? c.title : "");
-    h->content = xstrdup(c.content ? c.content : "");
-    h->source = dup_or_null(c.source);
-    h->metadata = xstrdup(c.metadata ? c.metadata : "{}");
-    store_kchunk_clear(&c);
+    struct kn_hit *h = &res->hits[res->nhits];
+    memset(h, 0, sizeof *h);
+    if (store_chunk_get((int64_t)id, with_meta, &h->chunk)) return NULL;
+    h->score = score;
+    res->nhits++;
     return h;
 }
 
@@ -251,8 +245,9 @@ static void search_key(const struct kn_caller *c, const struct kn_query *q, enum
                        char key[65])
 {
     char *f = q->filters ? json_dumps(q->filters, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    char *s = xasprintf("%s|%s|%d|%zu|%.4f|%.4f|%s|%s", c->user_id, c->org_id ? c->org_id : "",
-                        (int)route, q->top_k, q->w_vector, q->w_keyword, f ? f : "", q->text);
+    char *s = xasprintf("%s|%s|%d|%d|%zu|%.4f|%.4f|%s|%s", c->user_id, c->org_id ? c->org_id : "",
+                        (int)route, q->with_doc_metadata, q->top_k, q->w_vector, q->w_keyword,
+                        f ? f : "", q->text);
     sha256_hex(s, strlen(s), key);
     free(s);
     free(f);
@@ -339,7 +334,7 @@ int knowledge_search(const struct kn_caller *c, const struct kn_query *q, struct
         size_t nf = 0;
         if (!hybrid_fuse(lh, nl, vh, nv, &ho, k, fu, &nf)) {
             for (size_t i = 0; i < nf; i++) {
-                struct kn_hit *h = add_hit(res, fu[i].id, fu[i].score);
+                struct kn_hit *h = add_hit(res, fu[i].id, fu[i].score, q->with_doc_metadata);
                 if (!h) continue;
                 h->has_parts = 1;
                 h->score_vector = fu[i].vector;
@@ -351,7 +346,7 @@ int knowledge_search(const struct kn_caller *c, const struct kn_query *q, struct
         rag_hit_t *h = route == KN_VECTOR ? vh : lh;
         size_t n = route == KN_VECTOR ? nv : nl;
         for (size_t i = 0; i < n && i < k; i++)
-            add_hit(res, h[i].id, h[i].score);
+            add_hit(res, h[i].id, h[i].score, q->with_doc_metadata);
     }
     free(lh);
     free(vh);

@@ -81,16 +81,16 @@ static int sync_apply(int64_t seq, const char *doc_id, const char *op, const cha
     kn_meta_drop_chunks(ids, n);
     kn_index_remove(ids, n);
     free(ids);
-    json_t *doc = NULL;
+    struct kdoc doc = {0};
     if (!strcmp(op, "delete") || store_doc_get(doc_id, 0, &doc)) {
         kn_meta_drop_doc(doc_id);
     } else {
-        struct synced sc = {.title = json_string_value(json_object_get(doc, "title"))};
+        struct synced sc = {.title = doc.title};
         store_doc_chunks_foreach(doc_id, K->dim, sync_chunk, &sc);
-        kn_meta_add_doc_json(doc_id, doc, sc.ids, sc.n);
+        kn_meta_add_doc(&doc, sc.ids, sc.n);
         free(sc.ids);
     }
-    json_decref(doc);
+    store_kdoc_clear(&doc);
     kn_index_changed();
     return 0;
 }
