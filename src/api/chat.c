@@ -47,6 +47,7 @@ static const struct jv_schema feedback_schema = {feedback_fields, 0};
 /* The request as the worker needs it. */
 struct job {
     struct chat_opts o;
+    struct kb_filters filters; /* o.filters points here; strings in the request body */
     struct chat_command cmd;
     int stream;
     struct req *r;
@@ -250,11 +251,10 @@ static void message(struct req *r)
     j->o.enable_rag = jv_bool(b, "enable_rag", jv_bool(b, "use_rag", 1));
     j->o.top_k = (size_t)jv_int(b, "top_k", 5);
     knowledge_route_parse(jv_str(b, "route", "auto"), &j->o.route);
-    j->o.filters = json_object_get(b, "filters");
-    if (json_is_null(j->o.filters)) j->o.filters = NULL;
     const char *field;
     char err[512];
-    if (knowledge_filters_check(j->o.filters, &field, err, sizeof err)) {
+    if (kb_filters_parse(json_object_get(b, "filters"), &j->filters, &j->o.filters, &field, err,
+                         sizeof err)) {
         api_invalid(r, field, "%s", err);
         return;
     }
@@ -283,6 +283,29 @@ static void message(struct req *r)
     http_defer(r, answer_work);
 }
 
+/* ---- history ---- */
+
+static json_t *text_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+/* A stored message with every column. */
+static json_t *msg_json(const struct chat_msg *m)
+{
+    json_error_t je;
+    json_t *meta = json_loads(m->metadata ? m->metadata : "{}", 0, &je);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:o, s:o, s:o, s:o}",
+                     "message_id", m->message_id, "session_id", m->session_id, "timestamp",
+                     m->timestamp, "user_id", m->user_id, "actor", m->actor, "message", m->message,
+                     "embedding_used", m->embedding_used, "tokens_used", (json_int_t)m->tokens_used,
+                     "response_time_ms", (json_int_t)m->response_time_ms, "model_used",
+                     text_or_null(m->model_used), "confidence",
+                     m->has_confidence ? json_real(m->confidence) : json_null(), "feedback_score",
+                     m->has_feedback ? json_integer(m->feedback_score) : json_null(), "metadata",
+                     meta ? meta : json_object());
+}
+
 static void history(struct req *r)
 {
     long long limit, offset;
@@ -294,13 +317,18 @@ static void history(struct req *r)
         api_invalid(r, "session_id", "query parameter 'session_id' must be a UUID");
         return;
     }
-    json_t *items;
+    struct chat_msg *msgs;
+    size_t n;
     int64_t total;
-    int rc = store_chat_history(auth_user(r)->id, sid, limit, offset, &items, &total);
+    int rc = store_chat_history(auth_user(r)->id, sid, limit, offset, &msgs, &n, &total);
     if (rc) {
         http_store_error(r, rc);
         return;
     }
+    json_t *items = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(items, msg_json(&msgs[i]));
+    store_chat_msgs_free(msgs, n);
     http_json(r, 200,
               json_pack("{s:o, s:I, s:I, s:I}", "conversations", items, "total", (json_int_t)total,
                         "limit", (json_int_t)limit, "offset", (json_int_t)offset));
@@ -312,13 +340,23 @@ static void sessions(struct req *r)
     if (req_query_int(r, "limit", 50, 1, 500, &limit) ||
         req_query_int(r, "offset", 0, 0, 1LL << 40, &offset))
         return;
-    json_t *items;
+    struct chat_session *ss;
+    size_t n;
     int64_t total;
-    int rc = store_chat_sessions(auth_user(r)->id, limit, offset, &items, &total);
+    int rc = store_chat_sessions(auth_user(r)->id, limit, offset, &ss, &n, &total);
     if (rc) {
         http_store_error(r, rc);
         return;
     }
+    json_t *items = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(items, json_pack("{s:s, s:o, s:s, s:s, s:I, s:o}", "session_id",
+                                               ss[i].session_id, "title", text_or_null(ss[i].title),
+                                               "started_at", ss[i].started_at, "last_activity",
+                                               ss[i].last_activity, "message_count",
+                                               (json_int_t)ss[i].message_count, "subscription_plan",
+                                               text_or_null(ss[i].subscription_plan)));
+    store_chat_sessions_free(ss, n);
     http_json(r, 200, json_pack("{s:o, s:I}", "sessions", items, "total", (json_int_t)total));
 }
 
@@ -362,12 +400,19 @@ static void analytics(struct req *r)
 {
     long long days;
     if (req_query_int(r, "days", 7, 1, 366, &days)) return;
-    json_t *items;
-    int rc = store_usage_analytics(auth_user(r)->id, (int)days, &items);
+    struct usage_count *uc;
+    size_t n;
+    int rc = store_usage_analytics(auth_user(r)->id, (int)days, &uc, &n);
     if (rc) {
         http_store_error(r, rc);
         return;
     }
+    json_t *items = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(items, json_pack("{s:s, s:i, s:s, s:I}", "date", uc[i].date, "hour",
+                                               uc[i].hour, "resource_type", uc[i].resource_type,
+                                               "count", (json_int_t)uc[i].count));
+    free(uc);
     http_json(r, 200, json_pack("{s:o, s:I}", "usage_analytics", items, "days", (json_int_t)days));
 }
 
@@ -425,14 +470,16 @@ static json_t *indexes_health(void)
     struct kn_stats st;
     knowledge_stats(&st);
     if (!st.ready) return json_pack("{s:s}", "status", "not_configured");
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:b, s:I, s:{s:I, s:I}, s:{s:I, s:I}}", "status",
-                     "healthy", "chunks", (json_int_t)st.chunks, "chunks_stored",
-                     (json_int_t)st.chunks_stored, "bm25_terms", (json_int_t)st.bm25_terms,
-                     "vectors", (json_int_t)st.vectors, "vector_search", st.vector_search,
-                     "documents_queued", (json_int_t)st.documents_queued, "search_cache", "hits",
-                     (json_int_t)st.search_cache_hits, "misses", (json_int_t)st.search_cache_misses,
-                     "embedding_cache", "hits", (json_int_t)st.embedding_cache_hits, "misses",
-                     (json_int_t)st.embedding_cache_misses);
+    json_t *o = json_pack(
+        "{s:s, s:I, s:I, s:I, s:I, s:b, s:I, s:{s:I, s:I}, s:{s:I, s:I}, s:{s:s, s:s?}}", "status",
+        "healthy", "chunks", (json_int_t)st.chunks, "chunks_stored", (json_int_t)st.chunks_stored,
+        "bm25_terms", (json_int_t)st.bm25_terms, "vectors", (json_int_t)st.vectors, "vector_search",
+        st.vector_search, "documents_queued", (json_int_t)st.documents_queued, "search_cache",
+        "hits", (json_int_t)st.search_cache_hits, "misses", (json_int_t)st.search_cache_misses,
+        "embedding_cache", "hits", (json_int_t)st.embedding_cache_hits, "misses",
+        (json_int_t)st.embedding_cache_misses, "index_files", "lexical",
+        st.lexical_origin ? st.lexical_origin : "unknown", "vector", st.vector_origin);
+    return o;
 }
 
 void kb_api_install(void)

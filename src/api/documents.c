@@ -108,7 +108,11 @@ static int reserve_upload(struct req *r, const struct kn_upload *u)
     extract_type_t type;
     if (u->len > knowledge_max_bytes() || extract_sniff(u->data, u->len, &type, NULL)) return 0;
     if (type == EXTRACT_PDF && billing_daily_take(r, "pdf_uploads", 1)) return -1;
-    int64_t mb = (int64_t)((u->len + MIB - 1) / MIB);
+    /* The metadata is stored with the document: it counts as storage too (checked already). */
+    size_t meta = 0;
+    char err[256];
+    knowledge_metadata_check(u->metadata, &meta, err, sizeof err);
+    int64_t mb = (int64_t)((u->len + meta + MIB - 1) / MIB);
     return billing_reserve(r, "storage_mb", mb < 1 ? 1 : mb);
 }
 
@@ -172,6 +176,16 @@ static int fill_upload(struct req *r, json_t *b, struct kn_upload *u, const char
     u->tags = tagv;
     u->metadata =
         json_is_object(json_object_get(b, "metadata")) ? json_object_get(b, "metadata") : NULL;
+    size_t meta_bytes;
+    char err[256];
+    int rc = knowledge_metadata_check(u->metadata, &meta_bytes, err, sizeof err);
+    if (rc) {
+        http_json(r, 422,
+                  json_pack("{s:s, s:s, s:s, s:s}", "detail", err, "code",
+                            rc == RAGD_ERANGE ? "METADATA_TOO_LARGE" : "METADATA_TOO_DEEP", "field",
+                            "metadata", "request_id", req_id(r)));
+        return -1;
+    }
     u->importance = jv_num(b, "importance", 1.0);
     u->shared = jv_bool(b, "shared", 0);
     return 0;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/kb_routes.h"
 #include "auth/auth.h"
 #include "core/error.h"
 #include "knowledge/knowledge.h"
@@ -43,6 +44,73 @@ static const struct jv_field search_fields[] = {
 static const struct jv_schema search_schema = {search_fields, 0};
 
 enum kind { SEMANTIC, HYBRID, ANY };
+
+/* ---- filters ---- */
+
+static const char *const filter_keys[] = {"category", "source", "tags", "document_id", NULL};
+static const char *const filter_fields[] = {"filters.category", "filters.source", "filters.tags",
+                                            "filters.document_id"};
+
+int kb_filters_parse(json_t *filters, struct kb_filters *out, const struct kn_filters **use,
+                     const char **field, char *err, size_t errcap)
+{
+    memset(&out->f, 0, sizeof out->f);
+    out->f.shared = -1;
+    *use = NULL;
+    *field = "filters";
+    if (!filters || json_is_null(filters)) return 0;
+    if (!json_is_object(filters)) {
+        snprintf(err, errcap, "field 'filters' must be an object");
+        return RAGD_EINVAL;
+    }
+    struct kn_strset *sets[] = {&out->f.category, &out->f.source, &out->f.tags,
+                                &out->f.document_id};
+    const char *k;
+    json_t *v;
+    json_object_foreach(filters, k, v)
+    {
+        if (!strcmp(k, "shared")) {
+            if (!json_is_boolean(v)) {
+                *field = "filters.shared";
+                snprintf(err, errcap, "filter 'shared' must be true or false");
+                return RAGD_EINVAL;
+            }
+            out->f.shared = json_is_true(v);
+            continue;
+        }
+        int i = 0;
+        while (filter_keys[i] && strcmp(filter_keys[i], k))
+            i++;
+        if (!filter_keys[i]) {
+            snprintf(err, errcap,
+                     "unknown filter '%.64s' (allowed: category, source, tags, document_id, "
+                     "shared)",
+                     k);
+            return RAGD_EINVAL;
+        }
+        *field = filter_fields[i];
+        int ok = json_is_string(v) || (json_is_array(v) && json_array_size(v) <= 100);
+        size_t j;
+        json_t *x;
+        if (json_is_array(v)) json_array_foreach(v, j, x) ok &= json_is_string(x);
+        if (!ok) {
+            snprintf(err, errcap, "filter '%s' must be a string or an array of up to 100 strings",
+                     k);
+            return RAGD_EINVAL;
+        }
+        struct kn_strset *set = sets[i];
+        set->set = 1;
+        set->v = out->v[i];
+        set->n = 0;
+        if (json_is_string(v))
+            out->v[i][set->n++] = json_string_value(v);
+        else
+            json_array_foreach(v, j, x) out->v[i][set->n++] = json_string_value(x);
+    }
+    *field = NULL;
+    *use = &out->f;
+    return 0;
+}
 
 /* ---- rendering ---- */
 
@@ -140,12 +208,11 @@ static void run(struct req *r, enum kind kind)
                           u->is_superuser};
     struct kn_query q = {.text = jv_str(b, "query", ""),
                          .top_k = (size_t)jv_int(b, "top_k", 5),
-                         .filters = json_object_get(b, "filters"),
                          .with_doc_metadata = 1};
-    if (json_is_null(q.filters)) q.filters = NULL;
+    struct kb_filters fb;
     const char *field;
     char err[512] = "";
-    if (knowledge_filters_check(q.filters, &field, err, sizeof err)) {
+    if (kb_filters_parse(json_object_get(b, "filters"), &fb, &q.filters, &field, err, sizeof err)) {
         api_invalid(r, field, "%s", err);
         return;
     }

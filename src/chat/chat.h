@@ -37,7 +37,7 @@ struct chat_opts {
     int enable_rag;
     size_t top_k;
     enum kn_route route;
-    json_t *filters; /* validated; may be NULL */
+    const struct kn_filters *filters; /* may be NULL */
     int debug;
     const struct chat_command *command;
 };

@@ -1,10 +1,13 @@
 /* index.c - the index manager: the BM25 and HNSW indexes, saved under <data>/index by a
  * background thread and reconciled with the store at start. */
+#include <errno.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/config.h"
 #include "core/error.h"
@@ -41,22 +44,138 @@ void kn_index_remove(const int64_t *ids, size_t n)
     if (n) atomic_store(&K->dirty, 1);
 }
 
-/* ---- persistence ---- */
+/* ---- persistence ----
+ * Next to the index files, index/manifest says which store they were built from (the store
+ * id kept in the store's kv table), the last change-log entry they reflect, and each file's
+ * SHA-256. At start an index file is used only when the manifest vouches for it: written
+ * for this store, not ahead of the store's change log, and unchanged since; otherwise the
+ * index is rebuilt from the store and health says why. */
+
+#define MANIFEST_MAGIC "ragd-index-manifest 1"
+
+static char *bm25_path(struct kn_state *K)
+{
+    return xasprintf("%s/bm25.idx", K->index_dir);
+}
+
+static char *hnsw_path(struct kn_state *K)
+{
+    return xasprintf("%s/hnsw-%u.idx", K->index_dir, K->dim);
+}
+
+/* SHA-256 of a file's bytes in hex. 0, RAGD_ENOTFOUND or RAGD_EIO. */
+static int file_sha256(const char *path, char out[65])
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return errno == ENOENT ? RAGD_ENOTFOUND : RAGD_EIO;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx) panic("out of memory");
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    unsigned char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        EVP_DigestUpdate(ctx, buf, n);
+    int bad = ferror(f);
+    fclose(f);
+    unsigned char d[32];
+    unsigned int dl = 32;
+    EVP_DigestFinal_ex(ctx, d, &dl);
+    EVP_MD_CTX_free(ctx);
+    if (bad) return RAGD_EIO;
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+    return 0;
+}
+
+struct manifest {
+    char store[64];
+    int64_t seq;
+    char bm25[65], hnsw[65]; /* "" when absent */
+    uint32_t dim;
+};
+
+static int manifest_read(struct kn_state *K, struct manifest *m)
+{
+    memset(m, 0, sizeof *m);
+    char *p = xasprintf("%s/manifest", K->index_dir);
+    FILE *f = fopen(p, "r");
+    free(p);
+    if (!f) return RAGD_ENOTFOUND;
+    char line[256];
+    int ok = fgets(line, sizeof line, f) && !strncmp(line, MANIFEST_MAGIC, strlen(MANIFEST_MAGIC));
+    while (ok && fgets(line, sizeof line, f)) {
+        long long v;
+        unsigned dim;
+        if (sscanf(line, "store %63s", m->store) == 1) continue;
+        if (sscanf(line, "seq %lld", &v) == 1) {
+            m->seq = v;
+            continue;
+        }
+        if (sscanf(line, "bm25 %64s", m->bm25) == 1) continue;
+        if (sscanf(line, "hnsw %u %64s", &dim, m->hnsw) == 2) m->dim = dim;
+    }
+    fclose(f);
+    return ok && m->store[0] ? 0 : RAGD_EFORMAT;
+}
+
+/* Writes the manifest for the files just saved, atomically (temporary file, fsync, rename). */
+static int manifest_write(struct kn_state *K, int64_t seq)
+{
+    char bsha[65] = "", hsha[65] = "";
+    char *bp = bm25_path(K), *hp = hnsw_path(K);
+    int rc = file_sha256(bp, bsha);
+    if (!rc && K->hnsw) rc = file_sha256(hp, hsha);
+    free(bp);
+    free(hp);
+    if (rc) return rc;
+    char *tmp = xasprintf("%s/manifest.tmp", K->index_dir);
+    char *dst = xasprintf("%s/manifest", K->index_dir);
+    FILE *f = fopen(tmp, "w");
+    if (f) {
+        fprintf(f, MANIFEST_MAGIC "\nstore %s\nseq %lld\nbm25 %s\n", K->store_id, (long long)seq,
+                bsha);
+        if (K->hnsw) fprintf(f, "hnsw %u %s\n", K->dim, hsha);
+    }
+    if (!f || fflush(f) || fsync(fileno(f)) || fclose(f) || rename(tmp, dst)) rc = RAGD_EIO;
+    free(tmp);
+    free(dst);
+    return rc;
+}
 
 int kn_index_save(void)
 {
     struct kn_state *K = kn();
-    char *p = xasprintf("%s/bm25.idx", K->index_dir);
+    int64_t seq = K->sync_seq;
+    char *p = bm25_path(K);
     int rc = bm25_save(K->bm25, p);
     free(p);
     if (!rc && K->hnsw) {
-        p = xasprintf("%s/hnsw-%u.idx", K->index_dir, K->dim);
+        p = hnsw_path(K);
         rc = hnsw_save(K->hnsw, p);
         free(p);
     }
+    if (!rc) rc = manifest_write(K, seq);
     if (rc)
         log_json(LOG_ERROR, "index save failed", json_pack("{s:s}", "error", ragd_strerror(rc)));
     return rc;
+}
+
+/* Whether the saved file at path may be loaded: the manifest *m (mrc its read status) must be
+ * this store's, not ahead of the store's change log, and name this file's checksum (want).
+ * Returns NULL when it may, else the reason the index is rebuilt (static). */
+static const char *vouch(struct kn_state *K, const struct manifest *m, int mrc, const char *path,
+                         const char *want)
+{
+    char sha[65];
+    int frc = file_sha256(path, sha);
+    if (frc == RAGD_ENOTFOUND) return "missing";
+    if (frc) return "unreadable";
+    if (mrc == RAGD_ENOTFOUND) return "no_manifest";
+    if (mrc) return "unreadable_manifest";
+    if (strcmp(m->store, K->store_id)) return "other_store";
+    if (m->seq > K->store_seq) return "ahead_of_store";
+    if (!want[0] || strcmp(want, sha)) return "checksum_mismatch";
+    return NULL;
 }
 
 static void *saver_main(void *arg)
@@ -161,9 +280,16 @@ int kn_index_load(char *err, size_t errcap)
     struct rebuild rb = {0};
     if ((rc = store_doc_meta_foreach(add_doc_meta, NULL))) goto fail;
 
-    char *p = xasprintf("%s/bm25.idx", K->index_dir);
-    int lrc = bm25_load(p, &K->bm25);
+    struct manifest man;
+    int mrc = manifest_read(K, &man);
+    char *p = bm25_path(K);
+    const char *why = vouch(K, &man, mrc, p, man.bm25);
+    int lrc = why ? RAGD_ENOTFOUND : bm25_load(p, &K->bm25);
     free(p);
+    K->lexical_origin = why ? why : lrc ? "corrupt" : "loaded";
+    if (why && strcmp(why, "missing"))
+        log_json(LOG_WARN, "lexical index file not trusted; rebuilding from the store",
+                 json_pack("{s:s}", "reason", why));
     if (lrc) {
         if (lrc != RAGD_ENOTFOUND)
             log_json(LOG_WARN, "lexical index unreadable; rebuilding",
@@ -186,9 +312,14 @@ int kn_index_load(char *err, size_t errcap)
     size_t lex_added = rb.added;
 
     if (prov_embedder()) {
-        p = xasprintf("%s/hnsw-%u.idx", K->index_dir, K->dim);
-        lrc = hnsw_load(p, &K->hnsw);
+        p = hnsw_path(K);
+        why = vouch(K, &man, mrc, p, man.dim == K->dim ? man.hnsw : "");
+        lrc = why ? RAGD_ENOTFOUND : hnsw_load(p, &K->hnsw);
         free(p);
+        K->vector_origin = why ? why : lrc ? "corrupt" : "loaded";
+        if (why && strcmp(why, "missing"))
+            log_json(LOG_WARN, "vector index file not trusted; rebuilding from the store",
+                     json_pack("{s:s}", "reason", why));
         if (!lrc && hnsw_dim(K->hnsw) != K->dim) {
             hnsw_free(K->hnsw);
             K->hnsw = NULL;

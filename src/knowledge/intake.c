@@ -19,6 +19,53 @@
 
 /* ---- intake and deletion ---- */
 
+static int depth_of(json_t *v)
+{
+    int d = 0;
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x)
+        {
+            int c = depth_of(x);
+            if (c > d) d = c;
+        }
+        return d + 1;
+    }
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x)
+        {
+            int c = depth_of(x);
+            if (c > d) d = c;
+        }
+        return d + 1;
+    }
+    return 0;
+}
+
+int knowledge_metadata_check(json_t *metadata, size_t *bytes, char *err, size_t errcap)
+{
+    struct kn_state *K = kn();
+    *bytes = 0;
+    if (!metadata) return 0;
+    int depth = depth_of(metadata);
+    if (depth > K->meta_max_depth) {
+        snprintf(err, errcap, "metadata is nested %d levels deep; the limit is %d", depth,
+                 K->meta_max_depth);
+        return RAGD_EINVAL;
+    }
+    size_t n = json_dumpb(metadata, NULL, 0, JSON_COMPACT);
+    if (n > K->meta_max_bytes) {
+        snprintf(err, errcap, "metadata is %zu bytes as JSON; the limit is %zu bytes", n,
+                 K->meta_max_bytes);
+        return RAGD_ERANGE;
+    }
+    *bytes = n;
+    return 0;
+}
+
 int knowledge_submit(const struct kn_caller *c, const struct kn_upload *u, struct kdoc *doc,
                      char *err, size_t errcap)
 {
@@ -34,6 +81,9 @@ int knowledge_submit(const struct kn_caller *c, const struct kn_upload *u, struc
         snprintf(err, errcap, "%s", extract_reason_str(why));
         return RAGD_EINVAL;
     }
+    size_t meta_bytes;
+    int mrc = knowledge_metadata_check(u->metadata, &meta_bytes, err, errcap);
+    if (mrc) return mrc == RAGD_ERANGE ? RAGD_ERANGE : RAGD_EINVAL;
     char sha[65];
     sha256_hex(u->data, u->len, sha);
     struct kdoc_new d = {

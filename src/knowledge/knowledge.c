@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/mem.h"
 #include "core/util.h"
+#include "store/store.h"
 #include "knowledge/knowledge_int.h"
 #include "llm/provider.h"
 
@@ -55,6 +56,27 @@ static int node_identity(struct kn_state *K, const char *data_dir, char *err, si
     return 0;
 }
 
+/* The store's identity: a UUID written into the store's kv table by the first node that
+ * starts on it (and kept by every later one), so that index files can tell their store. */
+static int store_identity(struct kn_state *K)
+{
+    char *id = NULL;
+    int rc = store_kv_get("store_id", &id);
+    if ((rc == RAGD_ENOTFOUND || (!rc && !id))) {
+        char fresh[37];
+        uuid4(fresh);
+        rc = store_kv_add("store_id", fresh);
+        if (rc && rc != RAGD_EEXIST) return rc;
+        free(id);
+        id = NULL;
+        rc = store_kv_get("store_id", &id);
+    }
+    if (!rc && (!id || strlen(id) >= sizeof K->store_id)) rc = RAGD_EFORMAT;
+    if (!rc) snprintf(K->store_id, sizeof K->store_id, "%s", id);
+    free(id);
+    return rc;
+}
+
 int knowledge_init(const char *data_dir, char *err, size_t errcap)
 {
     struct kn_state *K = kn();
@@ -74,6 +96,8 @@ int knowledge_init(const char *data_dir, char *err, size_t errcap)
     const char *qmode = config_str("INGEST_QUEUE", redis_enabled() ? "redis" : "local");
     K->redis_queue = redis_enabled() && !strcmp(qmode, "redis");
     K->max_bytes = (size_t)config_int("DOCUMENT_MAX_BYTES", 10 << 20, 1024, 1LL << 31);
+    K->meta_max_bytes = (size_t)config_int("DOCUMENT_METADATA_MAX_BYTES", 16384, 2, 1 << 24);
+    K->meta_max_depth = (int)config_int("DOCUMENT_METADATA_MAX_DEPTH", 8, 1, 32);
     chunk_opts_default(&K->chunk);
     K->chunk.size = (size_t)config_int("CHUNK_SIZE", CHUNK_DEFAULT_SIZE, 16, 8192);
     K->chunk.overlap = (size_t)config_int("CHUNK_OVERLAP", CHUNK_DEFAULT_OVERLAP, 0, 4096);
@@ -84,6 +108,8 @@ int knowledge_init(const char *data_dir, char *err, size_t errcap)
     /* Changes logged from here on are applied by the poller; earlier ones are already in the
      * store, which kn_index_load reconciles with. */
     int rc = store_kb_change_max(&K->sync_seq);
+    K->store_seq = K->sync_seq;
+    if (!rc) rc = store_identity(K);
     if (!rc) rc = kn_index_load(err, errcap);
     if (rc) {
         if (!err[0]) snprintf(err, errcap, "knowledge store: %s", ragd_strerror(rc));
@@ -130,6 +156,8 @@ void knowledge_stats(struct kn_stats *st)
     memset(st, 0, sizeof *st);
     if (!K->ready) return;
     st->ready = 1;
+    st->lexical_origin = K->lexical_origin;
+    st->vector_origin = K->vector_origin;
     store_chunk_count(&st->chunks_stored, 0, NULL);
     st->chunks = (int64_t)bm25_count(K->bm25);
     st->bm25_terms = (int64_t)bm25_term_count(K->bm25);

@@ -63,6 +63,13 @@ int knowledge_delete(const struct kn_caller *c, const char *doc_id);
 /* Effective upload limit in bytes. */
 size_t knowledge_max_bytes(void);
 
+/* Checks a document's user metadata (an object or NULL) against DOCUMENT_METADATA_MAX_BYTES
+ * (16384, its compact JSON size) and DOCUMENT_METADATA_MAX_DEPTH (8 levels of nesting, the
+ * object itself being the first). 0 with *bytes its stored size (0 for NULL), RAGD_ERANGE
+ * when too large or RAGD_EINVAL when too deep, with a message in err. The metadata is stored
+ * with the document and counts towards the uploader's storage. */
+int knowledge_metadata_check(json_t *metadata, size_t *bytes, char *err, size_t errcap);
+
 /* Documents waiting for or in ingestion. */
 size_t knowledge_queue_length(void);
 /* Waits until the queue is empty (CLI seeding, tests); up to timeout_ms. 0 or RAGD_ETIMEOUT. */
@@ -76,20 +83,30 @@ const char *knowledge_route_name(enum kn_route r);
  * exact). 0 or RAGD_EINVAL. */
 int knowledge_route_parse(const char *s, enum kn_route *out);
 
+/* A set of accepted values for one filter key. set = 0: the key is not constrained; set = 1
+ * with n = 0: nothing matches. Strings are borrowed. */
+struct kn_strset {
+    int set;
+    const char *const *v;
+    size_t n;
+};
+
+/* Metadata filters of a search: a chunk passes when its document matches every set key (for
+ * tags: any of the document's tags is in the set). */
+struct kn_filters {
+    struct kn_strset category, source, tags, document_id;
+    int shared; /* -1: any; 0 or 1: only unshared / shared documents */
+};
+
 struct kn_query {
     const char *text;
     size_t top_k; /* 1..100 */
     enum kn_route route;
-    json_t *filters;            /* validated by knowledge_filters_check; may be NULL */
-    double w_vector, w_keyword; /* hybrid weights (>= 0, not both 0) */
-    int vector_fallback;        /* route vector without an embedder falls back to exact */
-    int with_doc_metadata;      /* hits carry their document's user metadata (search responses) */
+    const struct kn_filters *filters; /* may be NULL (no filters) */
+    double w_vector, w_keyword;       /* hybrid weights (>= 0, not both 0) */
+    int vector_fallback;              /* route vector without an embedder falls back to exact */
+    int with_doc_metadata; /* hits carry their document's user metadata (search responses) */
 };
-
-/* Checks a filters object: keys category, source, tags, document_id (a string or an array
- * of strings each), shared (bool). Returns 0, or RAGD_EINVAL with *field ("filters.xxx",
- * static) and a message. */
-int knowledge_filters_check(json_t *filters, const char **field, char *err, size_t errcap);
 
 /* One search hit: the chunk with its document's fields, and its score. Owned by the result
  * it belongs to. */
@@ -135,6 +152,11 @@ struct kn_stats {
     int64_t documents_queued;
     int64_t search_cache_hits, search_cache_misses;
     int64_t embedding_cache_hits, embedding_cache_misses;
+    /* How each index came to be at start: "loaded" from its file, or the reason it was
+     * rebuilt from the store ("missing", "no_manifest", "other_store" (a file written for
+     * another store), "checksum_mismatch", "ahead_of_store", "corrupt", ...). NULL for the
+     * vector index without an embedder. Static strings. */
+    const char *lexical_origin, *vector_origin;
 };
 /* Fills *st. Cannot fail (a store error leaves chunks_stored 0). */
 void knowledge_stats(struct kn_stats *st);

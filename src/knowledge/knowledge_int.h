@@ -161,6 +161,8 @@ struct kn_state {
     int stopping;
 
     size_t max_bytes;
+    size_t meta_max_bytes; /* DOCUMENT_METADATA_MAX_BYTES */
+    int meta_max_depth;    /* DOCUMENT_METADATA_MAX_DEPTH */
     chunk_opts_t chunk;
     int64_t search_ttl_ms, embed_ttl_ms;
     ttlcache_t *search_cache, *embed_cache;
@@ -172,7 +174,12 @@ struct kn_state {
     pthread_t *consumers;
     int nconsumers;
 
-    int64_t sync_seq; /* last change-log entry applied */
+    int64_t sync_seq;  /* last change-log entry applied */
+    char store_id[64]; /* the store's identity (kv "store_id"), written into index manifests */
+    int64_t store_seq; /* the store's last change-log entry at start */
+    /* How each index came to be at start: "loaded", or why it was rebuilt ("missing",
+     * "other_store", "checksum_mismatch", "ahead_of_store", "corrupt", ...). Static. */
+    const char *lexical_origin, *vector_origin;
     pthread_t syncer;
     int syncer_running;
     atomic_int sync_stop;

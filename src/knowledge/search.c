@@ -44,68 +44,18 @@ int knowledge_vector_available(void)
     return K->hnsw != NULL && prov_embedder() != NULL;
 }
 
-static const char *const filter_keys[] = {"category", "source", "tags", "document_id", NULL};
-static const char *const filter_fields[] = {"filters.category", "filters.source", "filters.tags",
-                                            "filters.document_id"};
-
-int knowledge_filters_check(json_t *filters, const char **field, char *err, size_t errcap)
-{
-    *field = "filters";
-    if (!filters || json_is_null(filters)) return 0;
-    if (!json_is_object(filters)) {
-        snprintf(err, errcap, "field 'filters' must be an object");
-        return RAGD_EINVAL;
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach(filters, k, v)
-    {
-        if (!strcmp(k, "shared")) {
-            if (!json_is_boolean(v)) {
-                *field = "filters.shared";
-                snprintf(err, errcap, "filter 'shared' must be true or false");
-                return RAGD_EINVAL;
-            }
-            continue;
-        }
-        int i = 0;
-        while (filter_keys[i] && strcmp(filter_keys[i], k))
-            i++;
-        if (!filter_keys[i]) {
-            snprintf(err, errcap,
-                     "unknown filter '%.64s' (allowed: category, source, tags, document_id, "
-                     "shared)",
-                     k);
-            return RAGD_EINVAL;
-        }
-        *field = filter_fields[i];
-        int ok = json_is_string(v) || (json_is_array(v) && json_array_size(v) <= 100);
-        size_t j;
-        json_t *x;
-        if (json_is_array(v)) json_array_foreach(v, j, x) ok &= json_is_string(x);
-        if (!ok) {
-            snprintf(err, errcap, "filter '%s' must be a string or an array of up to 100 strings",
-                     k);
-            return RAGD_EINVAL;
-        }
-    }
-    *field = NULL;
-    return 0;
-}
-
 struct fctx {
     const struct kn_caller *c;
-    json_t *filters;
+    const struct kn_filters *filters;
 };
 
-static int str_in(json_t *v, const char *s)
+/* 1 when set does not constrain, or s is one of its values. */
+static int str_in(const struct kn_strset *set, const char *s)
 {
-    if (!v) return 1;
+    if (!set->set) return 1;
     if (!s) return 0;
-    if (json_is_string(v)) return !strcmp(json_string_value(v), s);
-    size_t i;
-    json_t *x;
-    json_array_foreach(v, i, x) if (!strcmp(json_string_value(x), s)) return 1;
+    for (size_t i = 0; i < set->n; i++)
+        if (!strcmp(set->v[i], s)) return 1;
     return 0;
 }
 
@@ -115,16 +65,15 @@ static int accept_doc(const struct kn_dmeta *d, void *ud)
     struct fctx *f = ud;
     struct kn_doc_access a = {d->owner, d->org, d->shared};
     if (!kn_visible(f->c, &a)) return 0;
-    if (!f->filters) return 1;
-    json_t *v;
-    int ok = str_in(json_object_get(f->filters, "category"), d->category) &&
-             str_in(json_object_get(f->filters, "source"), d->source) &&
-             str_in(json_object_get(f->filters, "document_id"), d->id);
-    if (ok && (v = json_object_get(f->filters, "shared"))) ok = json_is_true(v) == (d->shared != 0);
-    if (ok && (v = json_object_get(f->filters, "tags"))) {
+    const struct kn_filters *fl = f->filters;
+    if (!fl) return 1;
+    int ok = str_in(&fl->category, d->category) && str_in(&fl->source, d->source) &&
+             str_in(&fl->document_id, d->id);
+    if (ok && fl->shared >= 0) ok = fl->shared == (d->shared != 0);
+    if (ok && fl->tags.set) {
         ok = 0;
         for (int t = 0; t < d->ntags && !ok; t++)
-            ok = str_in(v, d->tags[t]);
+            ok = str_in(&fl->tags, d->tags[t]);
     }
     return ok;
 }
@@ -218,11 +167,11 @@ static void copy_cached(const void *value, void *ud)
 
 /* Appends chunk id with score to res from the store; skips a chunk deleted meanwhile. Returns
  * the new hit or NULL. */
-static struct kn_hit *add_hit(struct kn_result *res, uint64_t id, double score, int with_meta)
+static struct kn_hit *add_hit(struct kn_result *res, uint64_t id, double score)
 {
     struct kn_hit *h = &res->hits[res->nhits];
     memset(h, 0, sizeof *h);
-    if (store_chunk_get((int64_t)id, with_meta, &h->chunk)) return NULL;
+    if (store_chunk_get((int64_t)id, 0, &h->chunk)) return NULL;
     h->score = score;
     res->nhits++;
     return h;
@@ -241,10 +190,46 @@ static enum kn_route auto_route(const char *q)
     }
 }
 
+/* Gives each hit its document's user metadata, read once per document. Hits and the search
+ * cache never hold it otherwise: a response that needs it pays for it, nothing else does. */
+static void attach_metadata(struct kn_result *res)
+{
+    for (size_t i = 0; i < res->nhits; i++) {
+        struct kchunk *c = &res->hits[i].chunk;
+        for (size_t j = 0; j < i && !c->doc_metadata; j++)
+            if (!strcmp(res->hits[j].chunk.document_id, c->document_id))
+                c->doc_metadata = xstrdup(res->hits[j].chunk.doc_metadata);
+        if (!c->doc_metadata && store_doc_metadata(c->document_id, &c->doc_metadata))
+            c->doc_metadata = xstrdup("{}"); /* deleted meanwhile */
+    }
+}
+
+static void set_key(struct sbuf *b, const char *name, const struct kn_strset *set)
+{
+    if (!set->set) return;
+    sb_printf(b, "%s[%zu]", name, set->n);
+    for (size_t i = 0; i < set->n; i++)
+        sb_printf(b, "%zu:%s", strlen(set->v[i]), set->v[i]);
+}
+
+/* The filters in a canonical text form for the cache key (caller frees; NULL: none). */
+static char *filters_key(const struct kn_filters *f)
+{
+    if (!f) return NULL;
+    struct sbuf b;
+    sb_init(&b);
+    set_key(&b, "c", &f->category);
+    set_key(&b, "s", &f->source);
+    set_key(&b, "t", &f->tags);
+    set_key(&b, "d", &f->document_id);
+    sb_printf(&b, "h%d", f->shared);
+    return sb_take(&b);
+}
+
 static void search_key(const struct kn_caller *c, const struct kn_query *q, enum kn_route route,
                        char key[65])
 {
-    char *f = q->filters ? json_dumps(q->filters, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char *f = filters_key(q->filters);
     char *s = xasprintf("%s|%s|%d|%d|%zu|%.4f|%.4f|%s|%s", c->user_id, c->org_id ? c->org_id : "",
                         (int)route, q->with_doc_metadata, q->top_k, q->w_vector, q->w_keyword,
                         f ? f : "", q->text);
@@ -280,6 +265,7 @@ int knowledge_search(const struct kn_caller *c, const struct kn_query *q, struct
     search_key(c, q, route, key);
     if (ttlcache_get(K->search_cache, key, gen, copy_cached, res)) {
         res->cached = 1;
+        if (q->with_doc_metadata) attach_metadata(res);
         touch_later(res);
         res->ms = (double)(time_mono_ns() - t0) / 1e6;
         return 0;
@@ -334,7 +320,7 @@ int knowledge_search(const struct kn_caller *c, const struct kn_query *q, struct
         size_t nf = 0;
         if (!hybrid_fuse(lh, nl, vh, nv, &ho, k, fu, &nf)) {
             for (size_t i = 0; i < nf; i++) {
-                struct kn_hit *h = add_hit(res, fu[i].id, fu[i].score, q->with_doc_metadata);
+                struct kn_hit *h = add_hit(res, fu[i].id, fu[i].score);
                 if (!h) continue;
                 h->has_parts = 1;
                 h->score_vector = fu[i].vector;
@@ -346,7 +332,7 @@ int knowledge_search(const struct kn_caller *c, const struct kn_query *q, struct
         rag_hit_t *h = route == KN_VECTOR ? vh : lh;
         size_t n = route == KN_VECTOR ? nv : nl;
         for (size_t i = 0; i < n && i < k; i++)
-            add_hit(res, h[i].id, h[i].score, q->with_doc_metadata);
+            add_hit(res, h[i].id, h[i].score);
     }
     free(lh);
     free(vh);
@@ -354,6 +340,7 @@ int knowledge_search(const struct kn_caller *c, const struct kn_query *q, struct
     ch->hits = hits_copy(res->hits, res->nhits);
     ch->n = res->nhits;
     ttlcache_put(K->search_cache, key, gen, K->search_ttl_ms, ch);
+    if (q->with_doc_metadata) attach_metadata(res);
     touch_later(res);
     res->ms = (double)(time_mono_ns() - t0) / 1e6;
     return 0;

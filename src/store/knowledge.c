@@ -199,6 +199,14 @@ int store_doc_get(const char *id, int with_content, struct kdoc *out)
     return rc;
 }
 
+int store_doc_metadata(const char *id, char **json)
+{
+    *json = NULL;
+    int rc = db_query_text(db_conn(), json, "SELECT metadata FROM documents WHERE id = ?", "s", id);
+    if (!rc && !*json) *json = xstrdup("{}");
+    return rc;
+}
+
 #define VISIBLE                                                                                    \
     "(shared = 1 OR owner_id = ? OR (organization_id IS NOT NULL AND organization_id = ?))"
 

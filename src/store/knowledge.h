@@ -73,6 +73,8 @@ void store_kdocs_free(struct kdoc *items, size_t n);
 /* Fetches the document into *out (clear with store_kdoc_clear); with_content also reads its
  * extracted text. RAGD_ENOTFOUND when there is none. */
 int store_doc_get(const char *id, int with_content, struct kdoc *out);
+/* The document's user metadata as JSON text (*json, caller frees). RAGD_ENOTFOUND if gone. */
+int store_doc_metadata(const char *id, char **json);
 /* 1 if the document exists and s may see it, 0 if not, negative on error. */
 int store_doc_visible(const char *id, const struct kscope *s);
 

@@ -1,5 +1,6 @@
 """Documents: upload (JSON and multipart), type sniffing, ingestion status, list/get/delete,
 size limits, malformed input, organization isolation, persistence across restarts."""
+import json
 import os
 import socket
 import time
@@ -240,5 +241,107 @@ def test_indexes_persist_and_rebuild_across_restarts():
         assert hits and hits[0]["document_id"] == keep["id"]
         h = s.get("/health/detailed").json["services"]["indexes"]
         assert h["chunks"] == h["chunks_stored"] == 1
+    finally:
+        assert s.stop() == 0
+
+
+def test_metadata_size_and_depth_are_capped(server, pro_token):
+    """Document metadata is bounded (size and nesting) on both upload paths, and search hits
+    carry the metadata of their document only, not a copy per search cache entry."""
+    word = unique()
+    big = {"blob": "m" * 20000}
+    r = server.post("/documents", {"content": f"{word} note", "metadata": big}, token=pro_token)
+    assert r.status == 422 and r.json["code"] == "METADATA_TOO_LARGE", r
+    assert r.json["field"] == "metadata"
+    deep = {}
+    node = deep
+    for _ in range(12):
+        node["x"] = {}
+        node = node["x"]
+    r = server.post("/documents", {"content": f"{word} note", "metadata": deep}, token=pro_token)
+    assert r.status == 422 and r.json["code"] == "METADATA_TOO_DEEP", r
+    # The form path applies the same limits.
+    body, ct = multipart({"metadata": json.dumps(big)},
+                         {"file": ("m.txt", f"{word} form".encode(), "text/plain")})
+    r = server.request("POST", "/documents", raw=body, token=pro_token,
+                       headers={"Content-Type": ct})
+    assert r.status == 422 and r.json["code"] == "METADATA_TOO_LARGE", r
+    # Nothing was stored by the refusals.
+    hits = search(server, pro_token, word, route="exact")["results"]
+    assert hits == []
+    # Within the limits it is kept and shown with each hit of the document.
+    ok = {"k": "v" * 1000, "n": {"a": [1, 2, {"b": True}]}}
+    doc = upload_ready(server, pro_token, f"{word} kept. " * 200, metadata=ok)
+    assert doc["metadata"] == ok
+    for _ in range(2):  # fresh, then from the search cache
+        res = search(server, pro_token, word, route="exact", top_k=10)
+        assert res["results"], res
+        for h in res["results"]:
+            assert h["document_id"] == doc["id"] and h["metadata"]["document"] == ok
+    assert res["cached"] is True
+
+
+def test_metadata_counts_as_storage():
+    """An upload's storage reservation covers its metadata too."""
+    s = private_server()
+    try:
+        tok = s.login("test@example.com", "testpassword123")
+        mib = 1024 * 1024
+
+        def storage():
+            return s.get("/billing/usage", token=tok).json["storage_mb_this_month"]
+
+        before = storage()
+        # The content alone fits in one MiB; with its metadata it needs two.
+        content = ("ledger " * (mib // 7))[: mib - 4000]
+        meta = {"notes": "n" * 8000}
+        assert len(content.encode()) + len(json.dumps(meta, separators=(",", ":"))) > mib
+        r = s.post("/documents", {"content": content, "metadata": meta}, token=tok)
+        assert r.status == 202, r
+        assert storage() - before == 2
+        r = s.post("/documents", {"content": content}, token=tok)
+        assert r.status == 202, r
+        assert storage() - before == 3
+    finally:
+        assert s.stop() == 0
+
+
+def test_index_files_from_another_store_are_rebuilt():
+    """Index files carry the identity of their store: files copied in from another data
+    directory (with or without their manifest) are not trusted; the index is rebuilt from
+    this store, search keeps finding this store's documents, and health says why."""
+    import shutil
+    a, b = private_server(), private_server()
+    try:
+        ta = a.login("test@example.com", "testpassword123")
+        tb = b.login("test@example.com", "testpassword123")
+        mine = upload_ready(a, ta, "Local knowledge: the osprey dives for fish.")
+        upload_ready(b, tb, "Foreign knowledge: the albatross glides for days.")
+        h = a.get("/health/detailed").json["services"]["indexes"]
+        assert h["index_files"]["lexical"] in ("missing", "no_manifest", "loaded"), h
+    finally:
+        assert a.stop() == 0
+        assert b.stop() == 0
+    src, dst = os.path.join(b.data, "index"), os.path.join(a.data, "index")
+    for files, reason in ((["bm25.idx", "manifest"], "other_store"),
+                          (["bm25.idx"], "checksum_mismatch")):
+        for f in files:
+            shutil.copyfile(os.path.join(src, f), os.path.join(dst, f))
+        s = Server(env={"SEED_DEMO_DOCS": "false"}, data=a.data, seed=False)
+        try:
+            tok = s.login("test@example.com", "testpassword123")
+            hits = search(s, tok, "osprey", route="exact")["results"]
+            assert hits and hits[0]["document_id"] == mine["id"], hits
+            assert search(s, tok, "albatross", route="exact")["results"] == []
+            h = s.get("/health/detailed").json["services"]["indexes"]
+            assert h["index_files"]["lexical"] == reason, h
+            assert h["chunks"] == h["chunks_stored"] == 1
+        finally:
+            assert s.stop() == 0
+    # After a clean stop the files are this store's again and load as they are.
+    s = Server(env={"SEED_DEMO_DOCS": "false"}, data=a.data, seed=False)
+    try:
+        h = s.get("/health/detailed").json["services"]["indexes"]
+        assert h["index_files"]["lexical"] == "loaded", h
     finally:
         assert s.stop() == 0
