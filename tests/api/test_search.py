@@ -119,7 +119,7 @@ def test_vector_route_with_embedder(vec):
     assert set(hyb["methods_used"]) == {"vector", "keyword"}
     assert hyb["results"][0]["document_id"] == d1["id"]
     assert set(hyb["results"][0]["scores"]) == {"vector", "keyword"}
-    h = s.get("/health/detailed").json["services"]
+    h = s.get("/health/detailed", token=s.login("admin@example.com", "adminpassword123")).json["services"]
     assert h["indexes"]["vector_search"] is True and h["indexes"]["vectors"] >= 2
 
 
@@ -157,3 +157,17 @@ def test_embedder_down_degrades_to_lexical(vec):
         assert search(s, tok, "embedder down " + word, route="exact")["results"]
     finally:
         up.fail = False
+
+
+def test_anonymous_health_hides_corpus_sizes(server, pro_token, admin_token):
+    """Corpus figures move when another tenant's private upload is indexed: only
+    administrators see them; anonymous callers and users get the status alone."""
+    upload_ready(server, pro_token, f"{uuid.uuid4().hex} private corpus note")
+    sizes = ("chunks", "chunks_stored", "bm25_terms", "vectors", "search_cache",
+             "embedding_cache")
+    for tok in (None, pro_token):
+        ix = server.get("/health/detailed", token=tok).json["services"]["indexes"]
+        assert ix["status"] == "healthy", ix
+        assert not set(sizes) & set(ix), ix
+    ix = server.get("/health/detailed", token=admin_token).json["services"]["indexes"]
+    assert ix["chunks"] >= 1 and ix["chunks_stored"] >= 1 and "bm25_terms" in ix, ix
