@@ -1,6 +1,9 @@
 /* ingest.c - the ingestion worker: claim a document, extract its text, chunk it, embed the
  * chunks when an embedder is configured, store them and add them to the indexes. */
+#include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +25,16 @@ static void fail_doc(const char *id, const char *why)
              json_pack("{s:s, s:s}", "document_id", id, "error", why));
 }
 
+static void over_budget(const char *id, int64_t budget_ms)
+{
+    char why[160];
+    snprintf(why, sizeof why,
+             "processing took longer than the time budget of %lld ms per document"
+             " (INGEST_DOCUMENT_TIMEOUT_MS)",
+             (long long)budget_ms);
+    fail_doc(id, why);
+}
+
 int kn_embed_all(char **texts, size_t n, float *vecs, char *err, size_t errcap)
 {
     struct kn_state *K = kn();
@@ -33,6 +46,111 @@ int kn_embed_all(char **texts, size_t n, float *vecs, char *err, size_t errcap)
         if (rc) return rc;
     }
     return 0;
+}
+
+/* ---- extraction under a time budget ----
+ * Extraction (MuPDF for PDFs) cannot be interrupted, so it runs on a thread of its own while
+ * the worker waits at most the document's time budget. A document over budget fails with a
+ * clear reason and the worker moves on; the extraction finishes in the background and
+ * cleans up after itself. At most INGEST_WORKERS such stray extractions run at once: past
+ * that a worker waits for one to end before starting another, so slow documents cannot
+ * take every core. */
+
+struct extraction {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done, abandoned;
+    char *raw; /* the upload's bytes, owned */
+    size_t len;
+    extract_opts_t eo;
+    extract_result_t *ex;
+    extract_reason_t why;
+    int rc;
+};
+
+static void extraction_free(struct extraction *x)
+{
+    extract_result_free(x->ex);
+    free(x->raw);
+    pthread_mutex_destroy(&x->lock);
+    pthread_cond_destroy(&x->cond);
+    free(x);
+}
+
+static void *extract_main(void *arg)
+{
+    struct extraction *x = arg;
+    x->rc = extract_document(x->raw, x->len, &x->eo, &x->ex, &x->why);
+    pthread_mutex_lock(&x->lock);
+    x->done = 1;
+    int abandoned = x->abandoned;
+    pthread_cond_signal(&x->cond);
+    pthread_mutex_unlock(&x->lock);
+    if (abandoned) {
+        struct kn_state *K = kn();
+        extraction_free(x);
+        pthread_mutex_lock(&K->stray_lock);
+        K->stray--;
+        pthread_cond_broadcast(&K->stray_cond);
+        pthread_mutex_unlock(&K->stray_lock);
+    }
+    return NULL;
+}
+
+/* Extracts raw[0..len) (taking ownership of raw) within budget_ms. 0 with *ex, RAGD_EINVAL
+ * (or another extract error) with *why, or RAGD_ETIMEOUT when the budget ran out. */
+static int extract_within(char *raw, size_t len, int64_t budget_ms, extract_result_t **ex,
+                          extract_reason_t *why)
+{
+    struct kn_state *K = kn();
+    pthread_mutex_lock(&K->stray_lock);
+    while (K->stray >= K->max_stray)
+        pthread_cond_wait(&K->stray_cond, &K->stray_lock);
+    pthread_mutex_unlock(&K->stray_lock);
+
+    struct extraction *x = xcalloc(1, sizeof *x);
+    pthread_mutex_init(&x->lock, NULL);
+    pthread_cond_init(&x->cond, NULL);
+    x->raw = raw;
+    x->len = len;
+    x->eo = (extract_opts_t){.max_input = K->max_bytes + 1};
+    x->why = EXTRACT_OK;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    if (pthread_create(&t, &attr, extract_main, x)) {
+        pthread_attr_destroy(&attr);
+        extract_main(x); /* no thread to spare: extract here, without a budget */
+    } else {
+        pthread_attr_destroy(&attr);
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(budget_ms / 1000);
+    until.tv_nsec += (long)(budget_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&x->lock);
+    while (!x->done)
+        if (pthread_cond_timedwait(&x->cond, &x->lock, &until) == ETIMEDOUT) break;
+    if (!x->done) {
+        x->abandoned = 1; /* extract_main frees it when it ends */
+        pthread_mutex_lock(&K->stray_lock);
+        K->stray++;
+        pthread_mutex_unlock(&K->stray_lock);
+        pthread_mutex_unlock(&x->lock);
+        return RAGD_ETIMEOUT;
+    }
+    pthread_mutex_unlock(&x->lock);
+    int rc = x->rc;
+    *ex = x->ex;
+    *why = x->why;
+    x->ex = NULL;
+    extraction_free(x);
+    return rc;
 }
 
 void kn_ingest_doc(const char *id)
@@ -61,9 +179,14 @@ void kn_ingest_doc(const char *id)
         if (rc != RAGD_EUNAVAIL) fail_doc(id, "the uploaded bytes are missing");
         goto done;
     }
-    extract_opts_t eo = {.max_input = K->max_bytes + 1};
+    int64_t t0 = time_mono_ns();
     extract_reason_t why = EXTRACT_OK;
-    rc = extract_document(raw, len, &eo, &ex, &why);
+    rc = extract_within(raw, len, K->doc_budget_ms, &ex, &why);
+    raw = NULL; /* owned by the extraction now */
+    if (rc == RAGD_ETIMEOUT) {
+        over_budget(id, K->doc_budget_ms);
+        goto done;
+    }
     if (rc) {
         snprintf(err, sizeof err, "%s", extract_reason_str(why));
         fail_doc(id, err);
@@ -103,6 +226,10 @@ void kn_ingest_doc(const char *id)
             for (size_t i = 0; i < nchunks; i++)
                 kc[i].vec = vecs + i * K->dim;
         }
+    }
+    if ((time_mono_ns() - t0) / 1000000 > K->doc_budget_ms) {
+        over_budget(id, K->doc_budget_ms);
+        goto done;
     }
     prov_embedder_t *e = prov_embedder();
     /* The note goes in with the ready status: a reader never sees one without the other. */

@@ -118,7 +118,7 @@ int knowledge_submit(const struct kn_caller *c, const struct kn_upload *u, struc
         snprintf(err, errcap, "%s", ragd_strerror(rc));
         return rc;
     }
-    kn_queue_dispatch(d.id);
+    kn_queue_dispatch(d.id, c->user_id);
     return 0;
 }
 

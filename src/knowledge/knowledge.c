@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cache/redis.h"
 #include "core/config.h"
@@ -84,6 +85,9 @@ int knowledge_init(const char *data_dir, char *err, size_t errcap)
     memset(K, 0, sizeof *K);
     pthread_rwlock_init(&K->meta_lock, NULL);
     pthread_mutex_init(&K->saver_lock, NULL);
+    pthread_mutex_init(&K->lane_lock, NULL);
+    pthread_mutex_init(&K->stray_lock, NULL);
+    pthread_cond_init(&K->stray_cond, NULL);
     pthread_cond_init(&K->saver_cond, NULL);
     K->dir = xstrdup(data_dir);
     K->index_dir = xasprintf("%s/index", data_dir);
@@ -117,7 +121,10 @@ int knowledge_init(const char *data_dir, char *err, size_t errcap)
     }
     K->search_cache = ttlcache_create(SEARCH_SLOTS, kn_search_cache_free);
     K->embed_cache = ttlcache_create(EMBED_SLOTS, free);
-    kn_queue_start((int)config_int("INGEST_WORKERS", 1, 0, 64));
+    int workers = (int)config_int("INGEST_WORKERS", 2, 0, 64);
+    K->doc_budget_ms = config_int("INGEST_DOCUMENT_TIMEOUT_MS", 120000, 1, 86400000);
+    K->max_stray = workers ? workers : 1;
+    kn_queue_start(workers);
     kn_saver_start();
     kn_sync_start();
     kn_queue_sweep(1); /* what this node left unfinished, and what nobody holds */
@@ -132,6 +139,15 @@ void knowledge_shutdown(void)
     if (!K->ready) return;
     kn_sync_stop(); /* also tells the queue's consumers to stop */
     kn_queue_stop();
+    /* Extractions left running past their budget end on their own; give them a few
+     * seconds, so that a clean stop normally leaves nothing running. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    pthread_mutex_lock(&K->stray_lock);
+    while (K->stray > 0)
+        if (pthread_cond_timedwait(&K->stray_cond, &K->stray_lock, &until)) break;
+    pthread_mutex_unlock(&K->stray_lock);
     kn_saver_stop();
     bm25_free(K->bm25);
     hnsw_free(K->hnsw);

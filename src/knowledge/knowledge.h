@@ -8,9 +8,10 @@
  * (store/knowledge.h); searches only ever return chunks of visible documents.
  *
  * Configuration: DOCUMENT_MAX_BYTES (10 MiB), CHUNK_SIZE (512 tokens), CHUNK_OVERLAP (50),
- * INGEST_WORKERS (1), INDEX_SAVE_INTERVAL_SECONDS (5), HNSW_M (16), HNSW_EF_CONSTRUCTION
- * (200), HNSW_EF_SEARCH (64), BM25_K1 (1.2), BM25_B (0.75), SEARCH_CACHE_TTL_SECONDS (1800),
- * EMBEDDING_CACHE_TTL_SECONDS (86400), and the embedder of llm/provider.h.
+ * INGEST_WORKERS (2), INGEST_DOCUMENT_TIMEOUT_MS (120000: a document that takes longer fails),
+ * INDEX_SAVE_INTERVAL_SECONDS (5), HNSW_M (16), HNSW_EF_CONSTRUCTION (200), HNSW_EF_SEARCH (64),
+ * BM25_K1 (1.2), BM25_B (0.75), SEARCH_CACHE_TTL_SECONDS (1800), EMBEDDING_CACHE_TTL_SECONDS
+ * (86400), and the embedder of llm/provider.h.
  *
  * All functions are thread-safe after knowledge_init. */
 #ifndef RAGD_KNOWLEDGE_H

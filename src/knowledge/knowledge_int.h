@@ -106,10 +106,13 @@ int kn_embed_all(char **texts, size_t n, float *vecs, char *err, size_t errcap);
 void kn_queue_start(int workers);
 /* Stops consumers and workers after the jobs in hand. */
 void kn_queue_stop(void);
-/* Hands document id to a worker: the shared list when in use, else this node's queue. */
-void kn_queue_dispatch(const char *id);
-/* Queues id on this node. RAGD_ELIMIT when full or when this node has no workers. */
-int kn_queue_local(const char *id);
+/* Hands document id (uploaded by owner, may be NULL) to a worker: the shared list when in
+ * use, else this node's queue. */
+void kn_queue_dispatch(const char *id, const char *owner);
+/* Queues id on this node in owner's lane (NULL: the lane of documents found by the
+ * sweeper); workers take the lanes in turn. RAGD_ELIMIT when full or when this node has no
+ * workers. */
+int kn_queue_local(const char *id, const char *owner);
 /* Runs fn(arg) on an ingestion worker (backfill). 0 or RAGD_ELIMIT. */
 int kn_queue_submit(void (*fn)(void *), void *arg);
 /* Queues documents nobody is working on; own: also this node's claims from before. */
@@ -138,6 +141,8 @@ int kn_embed_query(const char *text, float *out, char *err, size_t errcap);
 
 /* ---- state ---- */
 
+struct kn_lane; /* one uploader's queued documents (queue.c) */
+
 struct kn_state {
     char *dir, *index_dir;
     bm25_t *bm25;
@@ -150,6 +155,9 @@ struct kn_state {
     idmap_t chunk_doc; /* chunk id -> index in docs */
 
     workq_t *ingest, *touch;
+    pthread_mutex_t lane_lock; /* the fair queue's lanes (queue.c) */
+    struct kn_lane *lanes;
+    size_t nlanes, caplanes, next_lane;
     atomic_long queued;
     atomic_long generation; /* bumped on every document change: invalidates cached results */
     atomic_int dirty;
@@ -161,6 +169,10 @@ struct kn_state {
     int stopping;
 
     size_t max_bytes;
+    int64_t doc_budget_ms;      /* INGEST_DOCUMENT_TIMEOUT_MS: processing time per document */
+    pthread_mutex_t stray_lock; /* extractions left running past their budget */
+    pthread_cond_t stray_cond;
+    int stray, max_stray;
     size_t meta_max_bytes; /* DOCUMENT_METADATA_MAX_BYTES */
     int meta_max_depth;    /* DOCUMENT_METADATA_MAX_DEPTH */
     chunk_opts_t chunk;

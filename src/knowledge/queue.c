@@ -8,6 +8,8 @@
  * persistence, a node died mid-job) is found by the sweeper: every idle node looks for
  * pending documents older than a few seconds and claims them. */
 #include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -46,24 +48,101 @@ static int shared_pop(char **out)
     return got;
 }
 
-/* ---- local workers ---- */
+/* ---- local workers, fair across users ----
+ * Queued documents wait in one FIFO lane per uploader; a worker takes the next document
+ * from the lanes in turn (round-robin), so one user's hundred uploads delay another user's
+ * single note by at most one document per worker. The worker queue only carries tokens:
+ * each queued document submits one "ingest the next document" job. */
 
-static void ingest_job(void *arg)
+struct kn_lane {
+    char owner[37];
+    char **ids; /* FIFO: ids[head..n) */
+    size_t head, n, cap;
+};
+
+static void fair_push(const char *owner, const char *id)
 {
-    char *id = arg;
-    kn_ingest_doc(id);
+    struct kn_state *K = kn();
+    pthread_mutex_lock(&K->lane_lock);
+    size_t i = 0;
+    while (i < K->nlanes && strcmp(K->lanes[i].owner, owner))
+        i++;
+    if (i == K->nlanes) {
+        if (K->nlanes == K->caplanes) {
+            K->caplanes = K->caplanes ? 2 * K->caplanes : 8;
+            K->lanes = xrealloc(K->lanes, K->caplanes * sizeof *K->lanes);
+        }
+        K->lanes[i] = (struct kn_lane){0};
+        snprintf(K->lanes[i].owner, sizeof K->lanes[i].owner, "%s", owner);
+        K->nlanes++;
+    }
+    struct kn_lane *l = &K->lanes[i];
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 8;
+        l->ids = xrealloc(l->ids, l->cap * sizeof *l->ids);
+    }
+    l->ids[l->n++] = xstrdup(id);
+    pthread_mutex_unlock(&K->lane_lock);
+}
+
+/* The next document by round-robin over the lanes (caller frees), or NULL when none. An
+ * emptied lane is removed. */
+static char *fair_pop(void)
+{
+    struct kn_state *K = kn();
+    char *id = NULL;
+    pthread_mutex_lock(&K->lane_lock);
+    if (K->nlanes) {
+        if (K->next_lane >= K->nlanes) K->next_lane = 0;
+        struct kn_lane *l = &K->lanes[K->next_lane];
+        RAGD_ASSERT(l->head < l->n);
+        id = l->ids[l->head++];
+        if (l->head == l->n) {
+            free(l->ids);
+            K->lanes[K->next_lane] = K->lanes[--K->nlanes]; /* the last lane takes its turn */
+        } else {
+            K->next_lane++;
+        }
+    }
+    pthread_mutex_unlock(&K->lane_lock);
+    return id;
+}
+
+/* Documents waiting in the lanes (not yet taken by a worker). */
+static void fair_clear(void)
+{
+    struct kn_state *K = kn();
+    pthread_mutex_lock(&K->lane_lock);
+    for (size_t i = 0; i < K->nlanes; i++) {
+        for (size_t j = K->lanes[i].head; j < K->lanes[i].n; j++)
+            free(K->lanes[i].ids[j]);
+        free(K->lanes[i].ids);
+    }
+    free(K->lanes);
+    K->lanes = NULL;
+    K->nlanes = K->caplanes = K->next_lane = 0;
+    pthread_mutex_unlock(&K->lane_lock);
+}
+
+static void ingest_next_job(void *arg)
+{
+    (void)arg;
+    char *id = fair_pop();
+    if (id) kn_ingest_doc(id);
     free(id);
     atomic_fetch_sub(&kn()->queued, 1);
 }
 
-int kn_queue_local(const char *id)
+int kn_queue_local(const char *id, const char *owner)
 {
     struct kn_state *K = kn();
     if (!K->ingest) return RAGD_ELIMIT; /* an API-only node (INGEST_WORKERS=0): others ingest */
     atomic_fetch_add(&K->queued, 1);
-    char *copy = xstrdup(id);
-    if (workq_submit(K->ingest, ingest_job, copy)) {
-        free(copy);
+    fair_push(owner ? owner : "", id);
+    if (workq_submit(K->ingest, ingest_next_job, NULL)) {
+        /* No token for it: take one document back out (the queue is full anyway; the
+         * sweeper finds what is left pending). */
+        free(fair_pop());
         atomic_fetch_sub(&K->queued, 1);
         return RAGD_ELIMIT;
     }
@@ -76,11 +155,11 @@ int kn_queue_submit(void (*fn)(void *), void *arg)
     return K->ingest && !workq_submit(K->ingest, fn, arg) ? 0 : RAGD_ELIMIT;
 }
 
-void kn_queue_dispatch(const char *id)
+void kn_queue_dispatch(const char *id, const char *owner)
 {
     struct kn_state *K = kn();
     if (K->redis_queue && !shared_push(id)) return;
-    if (kn_queue_local(id) == RAGD_ELIMIT && K->ingest)
+    if (kn_queue_local(id, owner) == RAGD_ELIMIT && K->ingest)
         log_json(LOG_WARN, "ingestion queue full; a sweeper will pick the document up",
                  json_pack("{s:s}", "document_id", id));
 }
@@ -132,6 +211,7 @@ void kn_queue_stop(void)
     workq_destroy(K->ingest);
     workq_destroy(K->touch);
     K->ingest = K->touch = NULL;
+    fair_clear();
 }
 
 /* ---- the sweeper ---- */
@@ -148,7 +228,7 @@ void kn_queue_sweep(int own)
     size_t n = 0;
     if (store_doc_claimable(own ? K->node : "-", pend, stale, 1000, &ids, &n)) return;
     for (size_t i = 0; i < n; i++) {
-        kn_queue_local(ids[i]);
+        kn_queue_local(ids[i], NULL); /* owner unknown here: one lane for the sweeper */
         free(ids[i]);
     }
     free(ids);

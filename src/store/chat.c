@@ -366,10 +366,3 @@ int store_usage_analytics(const char *user_id, int days, struct usage_count **it
     return 0;
 }
 
-int store_chat_count_since(const char *user_id, const char *since, int64_t *n)
-{
-    return db_query_int(db_conn(), n,
-                        "SELECT count(*) FROM conversation_history WHERE user_id = ? AND"
-                        " actor = 'user' AND timestamp >= ?",
-                        "ss", user_id, since);
-}

@@ -87,9 +87,6 @@ int store_chat_session_delete(const char *session_id, const char *user_id, int64
 /* Sets feedback_score on an assistant message of user_id. RAGD_ENOTFOUND if there is none. */
 int store_chat_feedback(const char *message_id, const char *user_id, int score);
 
-/* Questions (actor "user") of user_id since the ISO timestamp since. */
-int store_chat_count_since(const char *user_id, const char *since, int64_t *n);
-
 /* Adds n to the hourly usage_analytics counter of (user, now's date and hour, resource). */
 int store_usage_hit(const char *user_id, const char *resource, int64_t n);
 /* One hourly usage counter. */

@@ -349,35 +349,6 @@ int store_doc_delete(const char *id, int64_t **chunk_ids, size_t *n)
     return rc;
 }
 
-int store_doc_unfinished(char ***ids, size_t *n)
-{
-    db_rows_t *r;
-    int rc = db_query(db_conn(), &r,
-                      "SELECT id FROM documents WHERE status IN ('pending', 'processing')"
-                      " ORDER BY created_at",
-                      "");
-    if (rc) return rc;
-    size_t cap = 0;
-    *ids = NULL;
-    *n = 0;
-    while ((rc = db_rows_next(r)) == 1) {
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 16;
-            *ids = xrealloc(*ids, cap * sizeof **ids);
-        }
-        (*ids)[(*n)++] = xstrdup(db_col_text(r, 0));
-    }
-    db_rows_free(r);
-    return rc < 0 ? rc : 0;
-}
-
-int store_doc_bytes(const char *user_id, int64_t *bytes)
-{
-    return db_query_int(db_conn(), bytes,
-                        "SELECT coalesce(sum(size_bytes), 0) FROM documents WHERE owner_id = ?",
-                        "s", user_id);
-}
-
 /* ---- chunks ---- */
 
 int store_chunks_replace(const char *doc_id, const struct kchunk_new *chunks, size_t n,

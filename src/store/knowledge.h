@@ -101,13 +101,6 @@ int store_doc_find_sha(const char *sha, const char *org_id, int shared, char id_
  * the ids of the removed chunks so the caller can drop them from the indexes. */
 int store_doc_delete(const char *id, int64_t **chunk_ids, size_t *n);
 
-/* Ids of documents left pending or processing (re-queued at start). Caller frees each
- * string and the array. */
-int store_doc_unfinished(char ***ids, size_t *n);
-
-/* Total bytes of the documents owned by user_id (for storage quotas). */
-int store_doc_bytes(const char *user_id, int64_t *bytes);
-
 /* ---- chunks ---- */
 
 struct kchunk_new {

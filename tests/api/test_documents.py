@@ -346,3 +346,46 @@ def test_index_files_from_another_store_are_rebuilt():
         assert h["index_files"]["lexical"] == "loaded", h
     finally:
         assert s.stop() == 0
+
+
+def test_document_over_its_time_budget_fails_with_a_reason():
+    """A document whose processing exceeds INGEST_DOCUMENT_TIMEOUT_MS fails with a clear
+    reason, and the worker goes on with the next document."""
+    s = private_server(INGEST_DOCUMENT_TIMEOUT_MS="1", INGEST_WORKERS="1",
+                       RATE_LIMIT_API="100000/60")
+    try:
+        tok = s.login("test@example.com", "testpassword123")
+        pdf = make_pdf([f"Line {i} of a long report on turbine maintenance." for i in range(600)])
+        r = upload_file(s, tok, "slow.pdf", pdf, "application/pdf")
+        assert r.status == 202, r
+        doc = wait_doc(s, tok, r.json["id"])
+        assert doc["status"] == "failed", doc
+        assert "time budget" in doc["error"] and "INGEST_DOCUMENT_TIMEOUT_MS" in doc["error"], doc
+        # The queue is not stuck behind it.
+        r = upload_file(s, tok, "next.pdf", make_pdf(["short"]), "application/pdf")
+        assert r.status == 202, r
+        assert wait_doc(s, tok, r.json["id"])["status"] in ("ready", "failed")
+    finally:
+        assert s.stop() == 0
+
+
+def test_ingestion_is_fair_across_users():
+    """One user's many queued uploads do not make another user's single upload wait for all
+    of them: workers take the uploaders in turn. (This node's queue; the shared Redis list
+    of INGEST_QUEUE=redis is still first in, first out.)"""
+    s = private_server(INGEST_WORKERS="1", INGEST_QUEUE="local", RATE_LIMIT_API="100000/60")
+    try:
+        from billing_helpers import new_user
+        _, busy = new_user(s, f"busy-{uuid.uuid4().hex[:8]}@example.com", "enterprise")
+        _, other = new_user(s, f"other-{uuid.uuid4().hex[:8]}@example.com", "enterprise")
+        text = " ".join(f"paragraph {i} about quarterly revenue figures." for i in range(3000))
+        ids = [upload(s, busy, f"{n} {text}")["id"] for n in range(25)]
+        mine = upload(s, other, "A single short note about lunch.")
+        doc = wait_doc(s, other, mine["id"], timeout=120)
+        assert doc["status"] == "ready", doc
+        waiting = s.get("/documents?status=pending&limit=100", token=busy).json["total"]
+        assert waiting >= 5, f"only {waiting} of the busy user's uploads were still queued"
+        for i in ids:
+            assert wait_doc(s, busy, i, timeout=300)["status"] == "ready"
+    finally:
+        assert s.stop() == 0
