@@ -369,23 +369,57 @@ def test_document_over_its_time_budget_fails_with_a_reason():
         assert s.stop() == 0
 
 
+def slow_embedder(delay):
+    """An OpenAI-style embeddings endpoint that takes `delay` seconds per request, so that each
+    document keeps the ingestion worker busy for a known time. Returns (server, base URL)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from upstreams import embed
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            inp = body["input"] if isinstance(body["input"], list) else [body["input"]]
+            time.sleep(delay)
+            out = json.dumps({"object": "list", "data": [
+                {"object": "embedding", "index": i, "embedding": embed(t, 16)}
+                for i, t in enumerate(inp)]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, f"http://127.0.0.1:{srv.server_address[1]}/v1"
+
+
 def test_ingestion_is_fair_across_users():
     """One user's many queued uploads do not make another user's single upload wait for all
     of them: workers take the uploaders in turn. (This node's queue; the shared Redis list
     of INGEST_QUEUE=redis is still first in, first out.)"""
-    s = private_server(INGEST_WORKERS="1", INGEST_QUEUE="local", RATE_LIMIT_API="100000/60")
+    emb, base = slow_embedder(0.2)
+    s = private_server(INGEST_WORKERS="1", INGEST_QUEUE="local", RATE_LIMIT_API="100000/60",
+                       EMBEDDING_API_BASE=base, EMBEDDING_DIMENSION="16",
+                       EMBEDDING_MODEL="slow-16")
     try:
         from billing_helpers import new_user
         _, busy = new_user(s, f"busy-{uuid.uuid4().hex[:8]}@example.com", "enterprise")
         _, other = new_user(s, f"other-{uuid.uuid4().hex[:8]}@example.com", "enterprise")
-        text = " ".join(f"paragraph {i} about quarterly revenue figures." for i in range(3000))
-        ids = [upload(s, busy, f"{n} {text}")["id"] for n in range(25)]
+        ids = [upload(s, busy, f"Quarterly revenue note number {n}.")["id"] for n in range(10)]
         mine = upload(s, other, "A single short note about lunch.")
-        doc = wait_doc(s, other, mine["id"], timeout=120)
+        doc = wait_doc(s, other, mine["id"], timeout=60)
         assert doc["status"] == "ready", doc
         waiting = s.get("/documents?status=pending&limit=100", token=busy).json["total"]
         assert waiting >= 5, f"only {waiting} of the busy user's uploads were still queued"
         for i in ids:
-            assert wait_doc(s, busy, i, timeout=300)["status"] == "ready"
+            assert wait_doc(s, busy, i, timeout=60)["status"] == "ready"
     finally:
         assert s.stop() == 0
+        emb.shutdown()
