@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "cache/redis.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/mem.h"
@@ -97,8 +96,6 @@ int knowledge_init(const char *data_dir, char *err, size_t errcap)
     }
     if (node_identity(K, data_dir, err, errcap)) return RAGD_EIO;
     K->claim_timeout_ms = config_int("INGEST_CLAIM_TIMEOUT_SECONDS", 600, 10, 86400) * 1000;
-    const char *qmode = config_str("INGEST_QUEUE", redis_enabled() ? "redis" : "local");
-    K->redis_queue = redis_enabled() && !strcmp(qmode, "redis");
     K->max_bytes = (size_t)config_int("DOCUMENT_MAX_BYTES", 10 << 20, 1024, 1LL << 31);
     K->meta_max_bytes = (size_t)config_int("DOCUMENT_METADATA_MAX_BYTES", 16384, 2, 1 << 24);
     K->meta_max_depth = (int)config_int("DOCUMENT_METADATA_MAX_DEPTH", 8, 1, 32);

@@ -4,10 +4,16 @@
  * and the caches of seed 001 (query embeddings 24 h, search results 30 min, dropped whenever
  * a document changes).
  *
- * Visibility: a caller sees shared documents, its own, and those of its organization
- * (store/knowledge.h); searches only ever return chunks of visible documents.
+ * Visibility: a caller sees shared documents, its own, and those of its organization; the
+ * rule lives once in SQL (store/knowledge.c) and once in C (kn_visible, knowledge_int.h), and
+ * a unit test holds the two together. Searches only ever return chunks of visible documents.
  *
- * Configuration: DOCUMENT_MAX_BYTES (10 MiB), CHUNK_SIZE (512 tokens), CHUNK_OVERLAP (50),
+ * Index files are loaded only when index/manifest names this store (its id in the store's
+ * kv table), a change-log position the store has reached and the files' checksums; else
+ * they are rebuilt from the store (knowledge_stats says why).
+ *
+ * Configuration: DOCUMENT_MAX_BYTES (10 MiB), DOCUMENT_METADATA_MAX_BYTES (16384),
+ * DOCUMENT_METADATA_MAX_DEPTH (8), CHUNK_SIZE (512 tokens), CHUNK_OVERLAP (50),
  * INGEST_WORKERS (2), INGEST_DOCUMENT_TIMEOUT_MS (120000: a document that takes longer fails),
  * INDEX_SAVE_INTERVAL_SECONDS (5), HNSW_M (16), HNSW_EF_CONSTRUCTION (200), HNSW_EF_SEARCH (64),
  * BM25_K1 (1.2), BM25_B (0.75), SEARCH_CACHE_TTL_SECONDS (1800), EMBEDDING_CACHE_TTL_SECONDS

@@ -16,20 +16,27 @@
 #include <unistd.h>
 
 #include "cache/redis.h"
+#include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/util.h"
 #include "knowledge/knowledge_int.h"
 
-#define QUEUE_KEY "task_queue:ingest" /* the seed's task_queue:{priority} */
+/* The seed's task_queue:{priority}, per store: nodes of one store share the list, while
+ * stores that happen to share a Redis server never take each other's jobs (a job taken by
+ * a node of another store would be dropped there and wait for the sweeper). */
+static const char *queue_key(void)
+{
+    return kn()->queue_key;
+}
 
 /* ---- the shared list (the only Redis calls of the queue) ---- */
 
 /* Pushes id onto the shared list. 0, or RAGD_EUNAVAIL when Redis did not take it. */
 static int shared_push(const char *id)
 {
-    redisReply *r = redis_cmd("LPUSH " QUEUE_KEY " %s", id);
+    redisReply *r = redis_cmd("LPUSH %s %s", queue_key(), id);
     int ok = r && r->type == REDIS_REPLY_INTEGER;
     freeReplyObject(r);
     return ok ? 0 : RAGD_EUNAVAIL;
@@ -39,7 +46,7 @@ static int shared_push(const char *id)
  * *out, 0 when nothing came, RAGD_EUNAVAIL when Redis is unreachable. */
 static int shared_pop(char **out)
 {
-    redisReply *r = redis_cmd("BRPOP " QUEUE_KEY " 0.5");
+    redisReply *r = redis_cmd("BRPOP %s 0.5", queue_key());
     if (!r) return RAGD_EUNAVAIL;
     int got = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
               r->element[1]->type == REDIS_REPLY_STRING;
@@ -188,6 +195,9 @@ static void *consumer_main(void *arg)
 void kn_queue_start(int workers)
 {
     struct kn_state *K = kn();
+    const char *mode = config_str("INGEST_QUEUE", redis_enabled() ? "redis" : "local");
+    K->redis_queue = redis_enabled() && !strcmp(mode, "redis");
+    snprintf(K->queue_key, sizeof K->queue_key, "task_queue:ingest:%s", K->store_id);
     /* INGEST_WORKERS=0 makes an API-only node: it accepts uploads, other nodes ingest them
      * (through the Redis queue, or their sweepers). */
     K->ingest = workers ? workq_create(workers, 100000, "ingest") : NULL;

@@ -423,3 +423,22 @@ def test_ingestion_is_fair_across_users():
     finally:
         assert s.stop() == 0
         emb.shutdown()
+
+
+@pytest.mark.skipif(not os.environ.get("RAGD_TEST_REDIS_URL"), reason="needs Redis")
+def test_stores_sharing_redis_keep_their_own_ingestion_jobs():
+    """Two stores (separate databases) behind one Redis: each store's nodes only take their
+    own store's jobs, so no upload waits for a sweeper after another store's node took it."""
+    a = private_server(RATE_LIMIT_API="100000/60")
+    b = private_server(RATE_LIMIT_API="100000/60", REDIS_URL=a.env["REDIS_URL"])
+    try:
+        tb = b.login("test@example.com", "testpassword123")
+        t0 = time.time()
+        ids = [upload(b, tb, f"Shared redis note {n} about herons.")["id"] for n in range(6)]
+        for i in ids:
+            assert wait_doc(b, tb, i, timeout=30)["status"] == "ready"
+        took = time.time() - t0
+        assert took < 4, f"ingestion took {took:.1f} s: jobs went to the other store's node"
+    finally:
+        assert a.stop() == 0
+        assert b.stop() == 0
