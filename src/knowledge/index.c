@@ -35,6 +35,7 @@ void kn_index_changed(void)
 void kn_index_remove(const int64_t *ids, size_t n)
 {
     struct kn_state *K = kn();
+    kn_lex_remove(ids, n);
     for (size_t i = 0; i < n; i++) {
         bm25_remove(K->bm25, (uint64_t)ids[i]);
         if (K->hnsw) hnsw_delete(K->hnsw, (uint64_t)ids[i]);
@@ -232,16 +233,34 @@ static int add_doc_meta(const struct kdoc_meta *m, void *ud)
     return 0;
 }
 
+struct access_copy {
+    char owner[37], org[37];
+    int shared;
+};
+
+static int copy_access(const struct kn_dmeta *d, void *ud)
+{
+    struct access_copy *ac = ud;
+    memcpy(ac->owner, d->owner, sizeof ac->owner);
+    memcpy(ac->org, d->org, sizeof ac->org);
+    ac->shared = d->shared;
+    return 1;
+}
+
 static int add_chunk(int64_t id, const char *doc_id, const char *title, const char *text, void *ud)
 {
     struct kn_state *K = kn();
     struct rebuild *rb = ud;
     kn_meta_map_chunk(id, doc_id);
-    if (!rb->only_missing || !bm25_contains(K->bm25, (uint64_t)id)) {
-        char *it = kn_index_text(title, text, strlen(text));
+    char *it = kn_index_text(title, text, strlen(text));
+    if (!rb->only_missing || !bm25_contains(K->bm25, (uint64_t)id))
         if (!bm25_add(K->bm25, (uint64_t)id, it, strlen(it))) rb->added++;
-        free(it);
+    struct access_copy ac = {0};
+    if (kn_meta_with_chunk((uint64_t)id, copy_access, &ac)) {
+        struct kn_doc_access a = {ac.owner, ac.org, ac.shared};
+        kn_lex_add(id, &a, it, strlen(it));
     }
+    free(it);
     return 0;
 }
 

@@ -246,6 +246,8 @@ void kn_ingest_doc(const char *id)
     for (size_t i = 0; i < nchunks; i++) {
         char *it = kn_index_text(title, kc[i].text, kc[i].len);
         bm25_add(K->bm25, (uint64_t)ids[i], it, strlen(it));
+        struct kn_doc_access a = {doc.owner_id, doc.organization_id, doc.shared};
+        kn_lex_add(ids[i], &a, it, strlen(it));
         free(it);
         if (vecs) hnsw_insert(K->hnsw, (uint64_t)ids[i], vecs + i * K->dim);
     }

@@ -111,7 +111,10 @@ int knowledge_init(const char *data_dir, char *err, size_t errcap)
     int rc = store_kb_change_max(&K->sync_seq);
     K->store_seq = K->sync_seq;
     if (!rc) rc = store_identity(K);
-    if (!rc) rc = kn_index_load(err, errcap);
+    if (!rc) {
+        kn_lex_init();
+        rc = kn_index_load(err, errcap);
+    }
     if (rc) {
         if (!err[0]) snprintf(err, errcap, "knowledge store: %s", ragd_strerror(rc));
         return rc;
@@ -149,6 +152,7 @@ void knowledge_shutdown(void)
     bm25_free(K->bm25);
     hnsw_free(K->hnsw);
     kn_meta_clear_all();
+    kn_lex_clear();
     ttlcache_free(K->search_cache);
     ttlcache_free(K->embed_cache);
     K->search_cache = K->embed_cache = NULL;

@@ -118,6 +118,19 @@ int kn_queue_submit(void (*fn)(void *), void *arg);
 /* Queues documents nobody is working on; own: also this node's claims from before. */
 void kn_queue_sweep(int own);
 
+/* ---- lexical statistics per visibility partition (lexstats.c) ---- */
+
+/* Creates the (empty) statistics; knowledge_init calls it before the indexes load. */
+void kn_lex_init(void);
+/* Records (or replaces) chunk id, whose document has visibility a, with its indexed text. */
+void kn_lex_add(int64_t id, const struct kn_doc_access *a, const char *text, size_t len);
+void kn_lex_remove(const int64_t *ids, size_t n);
+/* Rescores hits[0..n) of query with BM25 statistics over the documents c may see, and sorts
+ * them best first. */
+void kn_lex_rescore(const struct kn_caller *c, const char *query, rag_hit_t *hits, size_t n);
+/* Forgets everything (shutdown, rebuild). */
+void kn_lex_clear(void);
+
 /* ---- change log ---- */
 
 void kn_sync_log(const char *doc_id, const char *op, const int64_t *ids, size_t n);
@@ -142,6 +155,7 @@ int kn_embed_query(const char *text, float *out, char *err, size_t errcap);
 /* ---- state ---- */
 
 struct kn_lane; /* one uploader's queued documents (queue.c) */
+struct kn_lex;  /* lexical statistics (lexstats.c) */
 
 struct kn_state {
     char *dir, *index_dir;
@@ -157,6 +171,7 @@ struct kn_state {
     workq_t *ingest, *touch;
     pthread_mutex_t lane_lock; /* the fair queue's lanes (queue.c) */
     struct kn_lane *lanes;
+    struct kn_lex *lex; /* created on first use */
     size_t nlanes, caplanes, next_lane;
     atomic_long queued;
     atomic_long generation; /* bumped on every document change: invalidates cached results */

@@ -177,6 +177,24 @@ static struct kn_hit *add_hit(struct kn_result *res, uint64_t id, double score)
     return h;
 }
 
+/* The lexical hits: candidates from the index (visible to c and passing the filters), ranked
+ * again with statistics over what c may see (lexstats.c), best want of them into out. */
+static int lexical(const struct kn_caller *c, const char *text, size_t want, struct fctx *f,
+                   rag_hit_t *out, size_t *n)
+{
+    size_t wide = want * 4 > 100 ? want * 4 : 100;
+    rag_hit_t *cand = xcalloc(wide, sizeof *cand);
+    size_t nc = 0;
+    int rc = bm25_search(kn()->bm25, text, strlen(text), wide, accept_chunk, f, cand, &nc);
+    if (!rc) {
+        kn_lex_rescore(c, text, cand, nc);
+        *n = nc < want ? nc : want;
+        memcpy(out, cand, *n * sizeof *out);
+    }
+    free(cand);
+    return rc;
+}
+
 /* The automatic route by query shape and availability (rag/hybrid.h's rules). */
 static enum kn_route auto_route(const char *q)
 {
@@ -277,8 +295,7 @@ int knowledge_search(const struct kn_caller *c, const struct kn_query *q, struct
     rag_hit_t *lh = xcalloc(wide, sizeof *lh), *vh = xcalloc(wide, sizeof *vh);
     size_t nl = 0, nv = 0;
     int rc = 0;
-    if (route == KN_EXACT || route == KN_HYBRID)
-        rc = bm25_search(K->bm25, q->text, strlen(q->text), wide, accept_chunk, &f, lh, &nl);
+    if (route == KN_EXACT || route == KN_HYBRID) rc = lexical(c, q->text, wide, &f, lh, &nl);
     if (!rc && (route == KN_VECTOR || route == KN_HYBRID)) {
         float *qv = xmalloc(K->dim * sizeof *qv);
         rc = kn_embed_query(q->text, qv, err, errcap);
@@ -294,7 +311,7 @@ int knowledge_search(const struct kn_caller *c, const struct kn_query *q, struct
             log_json(LOG_WARN, "query embedding failed; lexical only",
                      json_pack("{s:s}", "error", err));
             if (route == KN_VECTOR)
-                rc = bm25_search(K->bm25, q->text, strlen(q->text), k, accept_chunk, &f, lh, &nl);
+                rc = lexical(c, q->text, k, &f, lh, &nl);
             else
                 rc = 0;
             route = res->used = KN_EXACT;

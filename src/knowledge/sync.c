@@ -29,17 +29,17 @@ struct synced {
     int64_t *ids;
     size_t n, cap;
     const char *title;
+    struct kn_doc_access access;
 };
 
 static int sync_chunk(int64_t id, const char *text, const float *vec, void *ud)
 {
     struct kn_state *K = kn();
     struct synced *sc = ud;
-    if (!bm25_contains(K->bm25, (uint64_t)id)) {
-        char *it = kn_index_text(sc->title, text, strlen(text));
-        bm25_add(K->bm25, (uint64_t)id, it, strlen(it));
-        free(it);
-    }
+    char *it = kn_index_text(sc->title, text, strlen(text));
+    if (!bm25_contains(K->bm25, (uint64_t)id)) bm25_add(K->bm25, (uint64_t)id, it, strlen(it));
+    kn_lex_add(id, &sc->access, it, strlen(it));
+    free(it);
     if (vec && K->hnsw && !hnsw_contains(K->hnsw, (uint64_t)id))
         hnsw_insert(K->hnsw, (uint64_t)id, vec);
     if (sc->n == sc->cap) {
@@ -85,7 +85,8 @@ static int sync_apply(int64_t seq, const char *doc_id, const char *op, const cha
     if (!strcmp(op, "delete") || store_doc_get(doc_id, 0, &doc)) {
         kn_meta_drop_doc(doc_id);
     } else {
-        struct synced sc = {.title = doc.title};
+        struct synced sc = {.title = doc.title,
+                            .access = {doc.owner_id, doc.organization_id, doc.shared}};
         store_doc_chunks_foreach(doc_id, K->dim, sync_chunk, &sc);
         kn_meta_add_doc(&doc, sc.ids, sc.n);
         free(sc.ids);
