@@ -5,10 +5,14 @@
  *   knowledge.c   state, start and stop, health
  *   visibility.c  who may see and delete a document (the only place the rule lives in C)
  *   docmeta.c     the in-memory mirror of document metadata that search filters read
- *   index.c       the index manager: BM25 + HNSW, persistence, reconcile with the store
+ *   index.c       the index manager: BM25 + HNSW, persistence (with a manifest naming the
+ *                 store), reconcile with the store
+ *   lexstats.c    BM25 statistics per visibility partition, for scores over what a caller
+ *                 may see
  *   intake.c      uploads, deletions, the demo corpus
- *   ingest.c      the ingestion worker: extract -> chunk -> embed -> index
- *   queue.c       the job queue: local workers, the shared Redis list, the sweeper
+ *   ingest.c      the ingestion worker: extract -> chunk -> embed -> index, in a time budget
+ *   queue.c       the job queue: local workers taking uploaders in turn, the shared Redis
+ *                 list, the sweeper
  *   sync.c        the change log between nodes sharing one database
  *   backfill.c    embedding chunks stored without a vector
  *   search.c      routes, filters and ranking
