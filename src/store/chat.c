@@ -365,4 +365,3 @@ int store_usage_analytics(const char *user_id, int days, struct usage_count **it
     }
     return 0;
 }
-
