@@ -46,6 +46,7 @@ static const struct jv_schema feedback_schema = {feedback_fields, 0};
 /* The request as the worker needs it. */
 struct job {
     struct chat_opts o;
+    struct kb_filters filters; /* o.filters points here; strings in the request body */
     struct chat_command cmd;
     int stream;
     struct req *r;
@@ -85,20 +86,72 @@ static int on_token(void *ud, const char *text, size_t len)
 /* Hands the usage records of this request their extra_data (seed 001's usage_records) and
  * records them now, so that the usage_info reported below counts this message. A failed
  * commit is logged; the hold then stays until it expires, so the quota is not overspent. */
-static void charge(struct req *r, const struct job *j, json_t *resp)
+static void charge(struct req *r, const struct job *j, const struct chat_reply *a)
 {
-    json_t *tok = json_object_get(resp, "tokens_used");
-    api_quota_extra(
-        r, json_pack("{s:O, s:O, s:I, s:I, s:b, s:s?}", "session_id",
-                     json_object_get(resp, "session_id"), "message_id",
-                     json_object_get(resp, "message_id"), "tokens_used",
-                     (json_int_t)json_integer_value(tok), "processing_time_ms",
-                     (json_int_t)json_number_value(json_object_get(resp, "response_time_ms")),
-                     "rag_enabled", j->o.enable_rag, "command", j->cmd.name));
+    api_quota_extra(r, json_pack("{s:s, s:s, s:I, s:I, s:b, s:s?}", "session_id", a->session_id,
+                                     "message_id", a->message_id, "tokens_used",
+                                     (json_int_t)(a->prompt_tokens + a->completion_tokens),
+                                     "processing_time_ms", (json_int_t)a->response_time_ms,
+                                     "rag_enabled", j->o.enable_rag, "command", j->cmd.name));
     int rc = api_quota_commit(r);
     if (rc)
         log_json(LOG_ERROR, "chat usage not recorded",
                  json_pack("{s:s, s:s}", "error", ragd_strerror(rc), "request_id", req_id(r)));
+}
+
+/* ---- rendering ---- */
+
+static json_t *sources_json(const struct chat_reply *a)
+{
+    json_t *out = json_array();
+    for (size_t i = 0; i < a->nsources; i++) {
+        const struct chat_source *s = &a->sources[i];
+        json_array_append_new(out,
+                              json_pack("{s:s, s:I, s:s, s:s, s:f, s:s}", "document_id",
+                                        s->document_id, "chunk_id", (json_int_t)s->chunk_id,
+                                        "title", s->title, "excerpt", s->excerpt, "relevance_score",
+                                        s->relevance_score, "source_type", s->source_type));
+    }
+    return out;
+}
+
+static json_t *debug_json(const struct chat_reply *a, const struct user *u)
+{
+    json_t *prompt = json_array();
+    for (size_t i = 0; i < a->nprompt; i++)
+        json_array_append_new(prompt, json_pack("{s:s, s:s}", "role", a->prompt[i].role, "content",
+                                                a->prompt[i].content));
+    json_t *methods = json_array();
+    if (a->search_methods & KN_METHOD_VECTOR) json_array_append_new(methods, json_string("vector"));
+    if (a->search_methods & KN_METHOD_KEYWORD)
+        json_array_append_new(methods, json_string("keyword"));
+    return json_pack("{s:s, s:s, s:s, s:b, s:i, s:i, s:I, s:b, s:o, s:o, s:s}", "user_id", u->id,
+                     "model_used", a->model, "provider", a->provider, "fallback_applied",
+                     a->fallback, "prompt_tokens", a->prompt_tokens, "completion_tokens",
+                     a->completion_tokens, "passages_retrieved", (json_int_t)a->passages_retrieved,
+                     "search_cached", a->search_cached, "methods_used", methods, "prompt", prompt,
+                     "generation_error", a->generation_error ? a->generation_error : "");
+}
+
+/* Seed 000's ChatResponse; usage_info is null (the caller reports the quota it charged). */
+static json_t *reply_json(const struct chat_reply *a, const struct user *u, int debug)
+{
+    json_t *r = json_pack(
+        "{s:s, s:s, s:s, s:f, s:s, s:b, s:o, s:o, s:f, s:i, s:s, s:n}", "session_id", a->session_id,
+        "message_id", a->message_id, "answer", a->answer, "confidence", a->confidence,
+        "response_type", a->context_used ? "rag_enhanced" : "generation_only", "context_used",
+        a->context_used, "sources", sources_json(a), "retrieval_route",
+        a->retrieval_route ? json_string(a->retrieval_route) : json_null(), "response_time_ms",
+        a->response_time_ms, "tokens_used", a->prompt_tokens + a->completion_tokens,
+        "subscription_plan", u->subscription_plan, "usage_info");
+    if (a->command) {
+        json_object_set_new(r, "command", json_string(a->command));
+        json_object_set_new(r, "command_output",
+                            a->command_output ? json_incref(a->command_output) : json_null());
+    }
+    json_object_set_new(r, "model_used", json_string(a->model));
+    json_object_set_new(r, "debug_info", debug ? debug_json(a, u) : json_null());
+    return r;
 }
 
 /* ChatResponse.usage_info: the caller's messages this month as billing counts them. */
@@ -135,14 +188,16 @@ static void answer_work(struct req *r)
     struct job *j = req_slot(r, SLOT_APP);
     const struct user *u = api_user(r);
     char err[512] = "";
-    json_t *resp = NULL;
+    struct chat_reply a;
     if (!j->stream) {
-        int rc = chat_answer(u, &j->o, NULL, NULL, &resp, err, sizeof err);
+        int rc = chat_answer(u, &j->o, NULL, NULL, &a, err, sizeof err);
         if (rc) {
             answer_error(r, rc);
         } else {
-            charge(r, j, resp);
+            charge(r, j, &a);
+            json_t *resp = reply_json(&a, u, j->o.debug);
             json_object_set_new(resp, "usage_info", usage_info(u));
+            chat_reply_free(&a);
             http_json(r, 200, resp);
         }
         return;
@@ -152,7 +207,7 @@ static void answer_work(struct req *r)
      * away. */
     api_quota_manual(r);
     j->r = r;
-    int rc = chat_answer(u, &j->o, on_token, j, &resp, err, sizeof err);
+    int rc = chat_answer(u, &j->o, on_token, j, &a, err, sizeof err);
     if (rc && !j->open) {
         api_quota_release(r);
         answer_error(r, rc);
@@ -166,7 +221,9 @@ static void answer_work(struct req *r)
                                         "detail", "Failed to process chat message"));
     } else {
         stream_open(j);
-        charge(r, j, resp);
+        charge(r, j, &a);
+        json_t *resp = reply_json(&a, u, j->o.debug);
+        chat_reply_free(&a);
         json_object_set_new(resp, "usage_info", usage_info(u));
         json_object_set_new(resp, "type", json_string("done"));
         http_stream_event(r, resp);
@@ -194,11 +251,10 @@ static void message(struct req *r)
     j->o.enable_rag = jv_bool(b, "enable_rag", jv_bool(b, "use_rag", 1));
     j->o.top_k = (size_t)jv_int(b, "top_k", 5);
     knowledge_route_parse(jv_str(b, "route", "auto"), &j->o.route);
-    j->o.filters = json_object_get(b, "filters");
-    if (json_is_null(j->o.filters)) j->o.filters = NULL;
     const char *field;
     char err[512];
-    if (knowledge_filters_check(j->o.filters, &field, err, sizeof err)) {
+    if (kb_filters_parse(json_object_get(b, "filters"), &j->filters, &j->o.filters, &field, err,
+                         sizeof err)) {
         api_invalid(r, field, "%s", err);
         return;
     }
@@ -227,6 +283,29 @@ static void message(struct req *r)
     http_defer(r, answer_work);
 }
 
+/* ---- history ---- */
+
+static json_t *text_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+/* A stored message with every column. */
+static json_t *msg_json(const struct chat_msg *m)
+{
+    json_error_t je;
+    json_t *meta = json_loads(m->metadata ? m->metadata : "{}", 0, &je);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:o, s:o, s:o, s:o}",
+                     "message_id", m->message_id, "session_id", m->session_id, "timestamp",
+                     m->timestamp, "user_id", m->user_id, "actor", m->actor, "message", m->message,
+                     "embedding_used", m->embedding_used, "tokens_used", (json_int_t)m->tokens_used,
+                     "response_time_ms", (json_int_t)m->response_time_ms, "model_used",
+                     text_or_null(m->model_used), "confidence",
+                     m->has_confidence ? json_real(m->confidence) : json_null(), "feedback_score",
+                     m->has_feedback ? json_integer(m->feedback_score) : json_null(), "metadata",
+                     meta ? meta : json_object());
+}
+
 static void history(struct req *r)
 {
     long long limit, offset;
@@ -238,13 +317,18 @@ static void history(struct req *r)
         api_invalid(r, "session_id", "query parameter 'session_id' must be a UUID");
         return;
     }
-    json_t *items;
+    struct chat_msg *msgs;
+    size_t n;
     int64_t total;
-    int rc = store_chat_history(api_user(r)->id, sid, limit, offset, &items, &total);
+    int rc = store_chat_history(api_user(r)->id, sid, limit, offset, &msgs, &n, &total);
     if (rc) {
         http_store_error(r, rc);
         return;
     }
+    json_t *items = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(items, msg_json(&msgs[i]));
+    store_chat_msgs_free(msgs, n);
     http_json(r, 200,
               json_pack("{s:o, s:I, s:I, s:I}", "conversations", items, "total", (json_int_t)total,
                         "limit", (json_int_t)limit, "offset", (json_int_t)offset));
@@ -256,13 +340,23 @@ static void sessions(struct req *r)
     if (req_query_int(r, "limit", 50, 1, 500, &limit) ||
         req_query_int(r, "offset", 0, 0, 1LL << 40, &offset))
         return;
-    json_t *items;
+    struct chat_session *ss;
+    size_t n;
     int64_t total;
-    int rc = store_chat_sessions(api_user(r)->id, limit, offset, &items, &total);
+    int rc = store_chat_sessions(api_user(r)->id, limit, offset, &ss, &n, &total);
     if (rc) {
         http_store_error(r, rc);
         return;
     }
+    json_t *items = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(items, json_pack("{s:s, s:o, s:s, s:s, s:I, s:o}", "session_id",
+                                               ss[i].session_id, "title", text_or_null(ss[i].title),
+                                               "started_at", ss[i].started_at, "last_activity",
+                                               ss[i].last_activity, "message_count",
+                                               (json_int_t)ss[i].message_count, "subscription_plan",
+                                               text_or_null(ss[i].subscription_plan)));
+    store_chat_sessions_free(ss, n);
     http_json(r, 200, json_pack("{s:o, s:I}", "sessions", items, "total", (json_int_t)total));
 }
 
@@ -306,12 +400,19 @@ static void analytics(struct req *r)
 {
     long long days;
     if (req_query_int(r, "days", 7, 1, 366, &days)) return;
-    json_t *items;
-    int rc = store_usage_analytics(api_user(r)->id, (int)days, &items);
+    struct usage_count *uc;
+    size_t n;
+    int rc = store_usage_analytics(api_user(r)->id, (int)days, &uc, &n);
     if (rc) {
         http_store_error(r, rc);
         return;
     }
+    json_t *items = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(items, json_pack("{s:s, s:i, s:s, s:I}", "date", uc[i].date, "hour",
+                                               uc[i].hour, "resource_type", uc[i].resource_type,
+                                               "count", (json_int_t)uc[i].count));
+    free(uc);
     http_json(r, 200, json_pack("{s:o, s:I}", "usage_analytics", items, "days", (json_int_t)days));
 }
 
@@ -363,9 +464,27 @@ static int seed_run(struct req *r, json_t **result)
 
 static const struct seed_ops kb_seed_ops = {seed_status, seed_run};
 
+/* The "indexes" section of /health/detailed. */
+static json_t *indexes_health(void)
+{
+    struct kn_stats st;
+    knowledge_stats(&st);
+    if (!st.ready) return json_pack("{s:s}", "status", "not_configured");
+    json_t *o = json_pack(
+        "{s:s, s:I, s:I, s:I, s:I, s:b, s:I, s:{s:I, s:I}, s:{s:I, s:I}, s:{s:s, s:s?}}", "status",
+        "healthy", "chunks", (json_int_t)st.chunks, "chunks_stored", (json_int_t)st.chunks_stored,
+        "bm25_terms", (json_int_t)st.bm25_terms, "vectors", (json_int_t)st.vectors, "vector_search",
+        st.vector_search, "documents_queued", (json_int_t)st.documents_queued, "search_cache",
+        "hits", (json_int_t)st.search_cache_hits, "misses", (json_int_t)st.search_cache_misses,
+        "embedding_cache", "hits", (json_int_t)st.embedding_cache_hits, "misses",
+        (json_int_t)st.embedding_cache_misses, "index_files", "lexical",
+        st.lexical_origin ? st.lexical_origin : "unknown", "vector", st.vector_origin);
+    return o;
+}
+
 void kb_api_install(void)
 {
     api_set_seed_ops(&kb_seed_ops);
-    api_add_health_check("indexes", knowledge_health);
+    api_add_health_check("indexes", indexes_health);
     api_add_health_check("models", prov_health);
 }

@@ -51,6 +51,48 @@ static int tags_ok(struct req *r, json_t *tags)
     return 1;
 }
 
+/* ---- rendering ---- */
+
+static json_t *text_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+/* A document as the API shows it: id, title, category, tags, source, organization_id,
+ * owner_id, shared, status, error, sha256, size_bytes, mime_type, chunk_count, pages,
+ * importance, metadata, created_at, updated_at, processed_at, and content when with_content. */
+static json_t *doc_json(const struct kdoc *d, int with_content)
+{
+    json_t *tags = json_array();
+    for (size_t i = 0; i < d->ntags; i++)
+        json_array_append_new(tags, json_string(d->tags[i]));
+    json_error_t je;
+    json_t *meta = d->metadata ? json_loads(d->metadata, JSON_DECODE_ANY, &je) : NULL;
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(d->id));
+    json_object_set_new(o, "title", json_string(d->title ? d->title : ""));
+    json_object_set_new(o, "category", text_or_null(d->category));
+    json_object_set_new(o, "tags", tags);
+    json_object_set_new(o, "source", text_or_null(d->source));
+    json_object_set_new(o, "organization_id", text_or_null(d->organization_id));
+    json_object_set_new(o, "owner_id", text_or_null(d->owner_id));
+    json_object_set_new(o, "shared", json_boolean(d->shared));
+    json_object_set_new(o, "status", json_string(d->status ? d->status : ""));
+    json_object_set_new(o, "error", text_or_null(d->error));
+    json_object_set_new(o, "sha256", text_or_null(d->sha256));
+    json_object_set_new(o, "size_bytes", json_integer(d->size_bytes));
+    json_object_set_new(o, "mime_type", text_or_null(d->mime_type));
+    json_object_set_new(o, "chunk_count", json_integer(d->chunk_count));
+    json_object_set_new(o, "pages", json_integer(d->pages));
+    json_object_set_new(o, "importance", json_real(d->importance));
+    json_object_set_new(o, "metadata", meta ? meta : json_object());
+    json_object_set_new(o, "created_at", json_string(d->created_at ? d->created_at : ""));
+    json_object_set_new(o, "updated_at", json_string(d->updated_at ? d->updated_at : ""));
+    json_object_set_new(o, "processed_at", text_or_null(d->processed_at));
+    if (with_content) json_object_set_new(o, "content", text_or_null(d->content));
+    return o;
+}
+
 /* ---- billing ---- */
 
 enum { MIB = 1024 * 1024 };
@@ -65,25 +107,34 @@ static int reserve_upload(struct req *r, const struct kn_upload *u)
     extract_type_t type;
     if (u->len > knowledge_max_bytes() || extract_sniff(u->data, u->len, &type, NULL)) return 0;
     if (type == EXTRACT_PDF && api_quota_daily(r, "pdf_uploads", 1)) return -1;
-    int64_t mb = (int64_t)((u->len + MIB - 1) / MIB);
+    /* The metadata is stored with the document: it counts as storage too (checked already). */
+    size_t meta = 0;
+    char err[256];
+    knowledge_metadata_check(u->metadata, &meta, err, sizeof err);
+    int64_t mb = (int64_t)((u->len + meta + MIB - 1) / MIB);
     return api_quota_reserve(r, "storage_mb", mb < 1 ? 1 : mb);
 }
 
 /* The extra_data of the usage records this upload commits. */
-static void upload_usage_extra(struct req *r, json_t *doc)
+static void upload_usage_extra(struct req *r, const struct kdoc *doc)
 {
-    api_quota_extra(r, json_pack("{s:O, s:O, s:O}", "document_id", json_object_get(doc, "id"),
-                                     "size_bytes", json_object_get(doc, "size_bytes"), "mime_type",
-                                     json_object_get(doc, "mime_type")));
+    api_quota_extra(r, json_pack("{s:s, s:I, s:o}", "document_id", doc->id, "size_bytes",
+                                     (json_int_t)doc->size_bytes, "mime_type",
+                                     text_or_null(doc->mime_type)));
 }
 
-static void answer_submit(struct req *r, int rc, const char *err, json_t *doc)
+/* Answers knowledge_submit's outcome; filename (may be NULL) is added to the 202 body. */
+static void answer_submit(struct req *r, int rc, const char *err, const struct kdoc *doc,
+                          const char *filename)
 {
     switch (rc) {
-    case 0:
+    case 0: {
         upload_usage_extra(r, doc);
-        http_json(r, 202, doc);
+        json_t *body = doc_json(doc, 0);
+        if (filename) json_object_set_new(body, "filename", json_string(filename));
+        http_json(r, 202, body);
         return;
+    }
     case RAGD_ERANGE:
         http_error(r, 413, "PAYLOAD_TOO_LARGE", "%s", err);
         break;
@@ -97,12 +148,14 @@ static void answer_submit(struct req *r, int rc, const char *err, json_t *doc)
     default:
         http_store_error(r, rc);
     }
-    json_decref(doc);
 }
 
+enum { MAX_TAGS = 50 }; /* the schema's bound on 'tags' */
+
 /* Builds the upload from a validated JSON object of fields (strings from a form are
- * converted before validation). Returns 0 or answers. */
-static int fill_upload(struct req *r, json_t *b, struct kn_upload *u)
+ * converted before validation); tagv (MAX_TAGS entries) holds the tags, which point into b.
+ * Returns 0 or answers. */
+static int fill_upload(struct req *r, json_t *b, struct kn_upload *u, const char **tagv)
 {
     if (json_is_true(json_object_get(b, "shared")) && !api_user(r)->is_superuser) {
         http_error(r, 403, "ADMIN_REQUIRED", "Only administrators may share documents");
@@ -113,9 +166,25 @@ static int fill_upload(struct req *r, json_t *b, struct kn_upload *u)
     u->title = jv_str(b, "title", NULL);
     u->category = jv_str(b, "category", NULL);
     u->source = jv_str(b, "source", NULL);
-    u->tags = json_is_array(tags) ? tags : NULL;
+    size_t i;
+    json_t *t;
+    json_array_foreach(tags, i, t)
+    {
+        if (u->ntags < MAX_TAGS) tagv[u->ntags++] = json_string_value(t);
+    }
+    u->tags = tagv;
     u->metadata =
         json_is_object(json_object_get(b, "metadata")) ? json_object_get(b, "metadata") : NULL;
+    size_t meta_bytes;
+    char err[256];
+    int rc = knowledge_metadata_check(u->metadata, &meta_bytes, err, sizeof err);
+    if (rc) {
+        http_json(r, 422,
+                  json_pack("{s:s, s:s, s:s, s:s}", "detail", err, "code",
+                            rc == RAGD_ERANGE ? "METADATA_TOO_LARGE" : "METADATA_TOO_DEEP", "field",
+                            "metadata", "request_id", req_id(r)));
+        return -1;
+    }
     u->importance = jv_num(b, "importance", 1.0);
     u->shared = jv_bool(b, "shared", 0);
     return 0;
@@ -138,7 +207,8 @@ static void submit_json(struct req *r)
         return;
     }
     struct kn_upload u = {0};
-    if (fill_upload(r, b, &u)) {
+    const char *tagv[MAX_TAGS];
+    if (fill_upload(r, b, &u, tagv)) {
         json_decref(b);
         return;
     }
@@ -150,9 +220,10 @@ static void submit_json(struct req *r)
     }
     struct kn_caller c;
     caller_of(r, &c);
-    json_t *doc = NULL;
+    struct kdoc doc;
     int rc = knowledge_submit(&c, &u, &doc, err, sizeof err);
-    answer_submit(r, rc, err, doc);
+    answer_submit(r, rc, err, &doc, NULL);
+    store_kdoc_clear(&doc);
     json_decref(b);
 }
 
@@ -251,7 +322,8 @@ static void submit_multipart(struct req *r, const char *ct)
         return;
     }
     struct kn_upload u = {0};
-    if (fill_upload(r, b, &u)) {
+    const char *tagv[MAX_TAGS];
+    if (fill_upload(r, b, &u, tagv)) {
         json_decref(b);
         return;
     }
@@ -273,11 +345,11 @@ static void submit_multipart(struct req *r, const char *ct)
     }
     struct kn_caller c;
     caller_of(r, &c);
-    json_t *doc = NULL;
+    struct kdoc doc;
     int rc = knowledge_submit(&c, &u, &doc, err, sizeof err);
-    if (!rc && file->filename[0] && utf8_valid(file->filename, strlen(file->filename)))
-        json_object_set_new(doc, "filename", json_string(file->filename));
-    answer_submit(r, rc, err, doc);
+    int named = file->filename[0] && utf8_valid(file->filename, strlen(file->filename));
+    answer_submit(r, rc, err, &doc, named ? file->filename : NULL);
+    store_kdoc_clear(&doc);
     json_decref(b);
 }
 
@@ -323,13 +395,18 @@ static void list(struct req *r)
     caller_of(r, &c);
     struct kscope s = {c.user_id, c.org_id};
     struct kdoc_filter f = {status, req_query(r, "category"), req_query(r, "source")};
-    json_t *items;
+    struct kdoc *docs;
+    size_t n;
     int64_t total;
-    int rc = store_doc_list(&s, &f, limit, offset, &items, &total);
+    int rc = store_doc_list(&s, &f, limit, offset, &docs, &n, &total);
     if (rc) {
         http_store_error(r, rc);
         return;
     }
+    json_t *items = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(items, doc_json(&docs[i], 0));
+    store_kdocs_free(docs, n);
     http_json(r, 200,
               json_pack("{s:o, s:I, s:I, s:I}", "documents", items, "total", (json_int_t)total,
                         "limit", (json_int_t)limit, "offset", (json_int_t)offset));
@@ -347,7 +424,7 @@ static json_t *visible_doc(struct req *r, int with_content)
         http_store_error(r, vis);
         return NULL;
     }
-    json_t *doc = NULL;
+    struct kdoc doc;
     int rc = vis ? store_doc_get(id, with_content, &doc) : RAGD_ENOTFOUND;
     if (rc == RAGD_ENOTFOUND) {
         http_error(r, 404, "DOCUMENT_NOT_FOUND", "Document not found");
@@ -357,7 +434,9 @@ static json_t *visible_doc(struct req *r, int with_content)
         http_store_error(r, rc);
         return NULL;
     }
-    return doc;
+    json_t *o = doc_json(&doc, with_content);
+    store_kdoc_clear(&doc);
+    return o;
 }
 
 static void get(struct req *r)

@@ -39,6 +39,20 @@ static json_t *database_check(void)
                      db_backend(), "latency_ms", ms);
 }
 
+/* Figures that describe the knowledge base's size or use: only administrators see them.
+ * Anyone else would learn from them whether other tenants' documents contain a term (the
+ * counts move when a private upload is indexed). */
+static void redact_for_public(struct req *r, json_t *services)
+{
+    const struct user *u = api_user(r);
+    if (u && u->is_superuser) return;
+    static const char *const corpus[] = {"chunks", "chunks_stored", "bm25_terms", "vectors",
+                                         "search_cache", "embedding_cache", NULL};
+    json_t *ix = json_object_get(services, "indexes");
+    for (int i = 0; ix && corpus[i]; i++)
+        json_object_del(ix, corpus[i]);
+}
+
 static void health_detailed(struct req *r)
 {
     if (!started_ms)
@@ -74,6 +88,7 @@ static void health_detailed(struct req *r)
         else if (s && !strcmp(s, "degraded"))
             degraded = 1;
     }
+    redact_for_public(r, services);
     if (!json_object_get(services, "indexes"))
         json_object_set_new(services, "indexes",
                             json_pack("{s:s, s:s}", "status", "not_configured", "detail",

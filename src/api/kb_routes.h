@@ -3,10 +3,25 @@
 #define RAGD_KB_ROUTES_H
 
 #include "http/http.h"
+#include "knowledge/knowledge.h"
 
 extern const struct route documents_routes[];
 extern const struct route search_routes[];
 extern const struct route chat_routes[];
+
+/* Search filters decoded from a request: the struct and the storage its strings point to
+ * (borrowed from the request's JSON, which must outlive it). */
+struct kb_filters {
+    struct kn_filters f;
+    const char *v[4][100];
+};
+
+/* Decodes a request's "filters" object into *out: keys category, source, tags, document_id
+ * (a string or an array of up to 100 strings each), shared (bool). *use is &out->f, or NULL
+ * when filters is absent or null. Returns 0, or RAGD_EINVAL with *field ("filters.xxx",
+ * static) and a message in err. */
+int kb_filters_parse(json_t *filters, struct kb_filters *out, const struct kn_filters **use,
+                     const char **field, char *err, size_t errcap);
 
 /* Installs the /admin/seed-enhanced operations (demo corpus) and the health reporters for
  * "indexes" and "models". Call after knowledge_init. */

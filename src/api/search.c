@@ -1,8 +1,10 @@
 /* search.c - /search/semantic, /search/hybrid and /search (any route). */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "api/api.h"
+#include "api/kb_routes.h"
 #include "core/error.h"
 #include "knowledge/knowledge.h"
 
@@ -42,16 +44,142 @@ static const struct jv_schema search_schema = {search_fields, 0};
 
 enum kind { SEMANTIC, HYBRID, ANY };
 
+/* ---- filters ---- */
+
+static const char *const filter_keys[] = {"category", "source", "tags", "document_id", NULL};
+static const char *const filter_fields[] = {"filters.category", "filters.source", "filters.tags",
+                                            "filters.document_id"};
+
+int kb_filters_parse(json_t *filters, struct kb_filters *out, const struct kn_filters **use,
+                     const char **field, char *err, size_t errcap)
+{
+    memset(&out->f, 0, sizeof out->f);
+    out->f.shared = -1;
+    *use = NULL;
+    *field = "filters";
+    if (!filters || json_is_null(filters)) return 0;
+    if (!json_is_object(filters)) {
+        snprintf(err, errcap, "field 'filters' must be an object");
+        return RAGD_EINVAL;
+    }
+    struct kn_strset *sets[] = {&out->f.category, &out->f.source, &out->f.tags,
+                                &out->f.document_id};
+    const char *k;
+    json_t *v;
+    json_object_foreach(filters, k, v)
+    {
+        if (!strcmp(k, "shared")) {
+            if (!json_is_boolean(v)) {
+                *field = "filters.shared";
+                snprintf(err, errcap, "filter 'shared' must be true or false");
+                return RAGD_EINVAL;
+            }
+            out->f.shared = json_is_true(v);
+            continue;
+        }
+        int i = 0;
+        while (filter_keys[i] && strcmp(filter_keys[i], k))
+            i++;
+        if (!filter_keys[i]) {
+            snprintf(err, errcap,
+                     "unknown filter '%.64s' (allowed: category, source, tags, document_id, "
+                     "shared)",
+                     k);
+            return RAGD_EINVAL;
+        }
+        *field = filter_fields[i];
+        int ok = json_is_string(v) || (json_is_array(v) && json_array_size(v) <= 100);
+        size_t j;
+        json_t *x;
+        if (json_is_array(v)) json_array_foreach(v, j, x) ok &= json_is_string(x);
+        if (!ok) {
+            snprintf(err, errcap, "filter '%s' must be a string or an array of up to 100 strings",
+                     k);
+            return RAGD_EINVAL;
+        }
+        struct kn_strset *set = sets[i];
+        set->set = 1;
+        set->v = out->v[i];
+        set->n = 0;
+        if (json_is_string(v))
+            out->v[i][set->n++] = json_string_value(v);
+        else
+            json_array_foreach(v, j, x) out->v[i][set->n++] = json_string_value(x);
+    }
+    *field = NULL;
+    *use = &out->f;
+    return 0;
+}
+
+/* ---- rendering ---- */
+
+static json_t *score_or_null(double v)
+{
+    return isnan(v) ? json_null() : json_real(v);
+}
+
+static json_t *text_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *strings_json(char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+/* A hit's metadata: its document's fields, the chunk's place and usage, and the document's
+ * own metadata under "document". */
+static json_t *hit_metadata(const struct kchunk *c)
+{
+    json_error_t je;
+    json_t *doc = c->doc_metadata ? json_loads(c->doc_metadata, JSON_DECODE_ANY, &je) : NULL;
+    return json_pack("{s:o, s:o, s:o, s:f, s:I, s:I, s:I, s:o, s:o, s:{s:I, s:o}}", "source",
+                     text_or_null(c->source), "category", text_or_null(c->category), "tags",
+                     strings_json(c->tags, c->ntags), "importance", c->importance, "position",
+                     (json_int_t)c->position, "start_offset", (json_int_t)c->start, "end_offset",
+                     (json_int_t)c->end, "mime_type", text_or_null(c->mime_type), "document",
+                     doc ? doc : json_object(), "usage_stats", "retrieval_count",
+                     (json_int_t)c->retrieval_count, "last_accessed",
+                     text_or_null(c->last_accessed));
+}
+
+/* {document_id, chunk_id, title, content, score, source, metadata[, scores]} */
+static json_t *hit_json(const struct kn_hit *h)
+{
+    const struct kchunk *c = &h->chunk;
+    json_t *o =
+        json_pack("{s:s, s:I, s:s, s:s, s:f, s:o, s:o}", "document_id", c->document_id, "chunk_id",
+                  (json_int_t)c->id, "title", c->title, "content", c->content, "score", h->score,
+                  "source", text_or_null(c->source), "metadata", hit_metadata(c));
+    if (h->has_parts)
+        json_object_set_new(o, "scores",
+                            json_pack("{s:o, s:o}", "vector", score_or_null(h->score_vector),
+                                      "keyword", score_or_null(h->score_keyword)));
+    return o;
+}
+
+static json_t *methods_json(unsigned methods)
+{
+    json_t *a = json_array();
+    if (methods & KN_METHOD_VECTOR) json_array_append_new(a, json_string("vector"));
+    if (methods & KN_METHOD_KEYWORD) json_array_append_new(a, json_string("keyword"));
+    return a;
+}
+
 /* Reads weights; answers 422 and returns non-zero when they are invalid. */
 static int weights(struct req *r, json_t *w, double *wv, double *wk)
 {
     *wv = 0.5;
     *wk = 0.5;
-    if (!w || json_is_null(w))
-        return 0;
+    if (!w || json_is_null(w)) return 0;
     const char *k;
     json_t *v;
-    json_object_foreach(w, k, v) {
+    json_object_foreach(w, k, v)
+    {
         int vec = !strcmp(k, "vector") || !strcmp(k, "semantic");
         int kw = !strcmp(k, "keyword") || !strcmp(k, "exact") || !strcmp(k, "lexical");
         if (!vec && !kw) {
@@ -79,17 +207,15 @@ static void run(struct req *r, enum kind kind)
                           u->is_superuser};
     struct kn_query q = {.text = jv_str(b, "query", ""),
                          .top_k = (size_t)jv_int(b, "top_k", 5),
-                         .filters = json_object_get(b, "filters")};
-    if (json_is_null(q.filters))
-        q.filters = NULL;
+                         .with_doc_metadata = 1};
+    struct kb_filters fb;
     const char *field;
     char err[512] = "";
-    if (knowledge_filters_check(q.filters, &field, err, sizeof err)) {
+    if (kb_filters_parse(json_object_get(b, "filters"), &fb, &q.filters, &field, err, sizeof err)) {
         api_invalid(r, field, "%s", err);
         return;
     }
-    if (weights(r, json_object_get(b, "weights"), &q.w_vector, &q.w_keyword))
-        return;
+    if (weights(r, json_object_get(b, "weights"), &q.w_vector, &q.w_keyword)) return;
     const char *route = jv_str(b, "route", NULL);
     if (kind == HYBRID) {
         q.route = KN_HYBRID;
@@ -111,13 +237,14 @@ static void run(struct req *r, enum kind kind)
         http_store_error(r, rc);
         return;
     }
-    json_t *out = json_pack("{s:o, s:I, s:s, s:s, s:f, s:O, s:b, s:b}", "results", res.results,
-                            "total", (json_int_t)json_array_size(res.results), "search_type",
-                            knowledge_route_name(res.used), "route",
-                            knowledge_route_name(res.used), "processing_time_ms", res.ms,
-                            "methods_used", res.methods_used, "cached", res.cached, "fallback",
-                            res.fallback);
-    res.results = NULL;
+    json_t *results = json_array();
+    for (size_t i = 0; i < res.nhits; i++)
+        json_array_append_new(results, hit_json(&res.hits[i]));
+    json_t *out =
+        json_pack("{s:o, s:I, s:s, s:s, s:f, s:o, s:b, s:b}", "results", results, "total",
+                  (json_int_t)res.nhits, "search_type", knowledge_route_name(res.used), "route",
+                  knowledge_route_name(res.used), "processing_time_ms", res.ms, "methods_used",
+                  methods_json(res.methods), "cached", res.cached, "fallback", res.fallback);
     if (res.fallback)
         json_object_set_new(out, "detail",
                             json_string("vector search is unavailable (no embedder configured "
@@ -126,9 +253,18 @@ static void run(struct req *r, enum kind kind)
     http_json(r, 200, out);
 }
 
-static void semantic_work(struct req *r) { run(r, SEMANTIC); }
-static void hybrid_work(struct req *r) { run(r, HYBRID); }
-static void any_work(struct req *r) { run(r, ANY); }
+static void semantic_work(struct req *r)
+{
+    run(r, SEMANTIC);
+}
+static void hybrid_work(struct req *r)
+{
+    run(r, HYBRID);
+}
+static void any_work(struct req *r)
+{
+    run(r, ANY);
+}
 
 /* Queries that may call the embedder over HTTP run on a worker thread. */
 static void dispatch(struct req *r, void (*fn)(struct req *r))
@@ -139,9 +275,18 @@ static void dispatch(struct req *r, void (*fn)(struct req *r))
         fn(r);
 }
 
-static void semantic(struct req *r) { dispatch(r, semantic_work); }
-static void hybrid(struct req *r) { dispatch(r, hybrid_work); }
-static void any(struct req *r) { dispatch(r, any_work); }
+static void semantic(struct req *r)
+{
+    dispatch(r, semantic_work);
+}
+static void hybrid(struct req *r)
+{
+    dispatch(r, hybrid_work);
+}
+static void any(struct req *r)
+{
+    dispatch(r, any_work);
+}
 
 const struct route search_routes[] = {
     {"POST", "/search/semantic", semantic, ACCESS_USER, "search", "api_calls", &semantic_schema,
@@ -149,11 +294,11 @@ const struct route search_routes[] = {
      "Semantic search over the caller's knowledge base (vector route; lexical fallback "
      "without an embedder)",
      200, "{results, search_type, processing_time_ms, methods_used, total}"},
-    {"POST", "/search/hybrid", hybrid, ACCESS_USER, "search", "api_calls", &hybrid_schema,
-     "search", "Hybrid search: weighted fusion of vector and keyword scores", 200,
+    {"POST", "/search/hybrid", hybrid, ACCESS_USER, "search", "api_calls", &hybrid_schema, "search",
+     "Hybrid search: weighted fusion of vector and keyword scores", 200,
      "{results, methods_used, search_type, processing_time_ms}"},
     {"POST", "/search", any, ACCESS_USER, "search", "api_calls", &search_schema, "search",
-     "Search by route: auto (chosen by query shape and availability), vector, exact, hybrid",
-     200, "{results, search_type, route, methods_used, processing_time_ms}"},
+     "Search by route: auto (chosen by query shape and availability), vector, exact, hybrid", 200,
+     "{results, search_type, route, methods_used, processing_time_ms}"},
     {NULL},
 };

@@ -55,15 +55,13 @@ int chat_parse_command(const char *message, struct chat_command *cmd, char *err,
     const char *p = message;
     while (*p == ' ' || *p == '\t' || *p == '\n')
         p++;
-    if (*p != '/' || !isalpha((unsigned char)p[1]))
-        return 0;
+    if (*p != '/' || !isalpha((unsigned char)p[1])) return 0;
     p++;
     size_t n = 0;
     while (isalnum((unsigned char)p[n]) || p[n] == '_' || p[n] == '-')
         n++;
     for (int i = 0; i < NCOMMANDS; i++) {
-        if (strlen(commands[i].name) != n || strncasecmp(p, commands[i].name, n))
-            continue;
+        if (strlen(commands[i].name) != n || strncasecmp(p, commands[i].name, n)) continue;
         const char *t = p + n;
         while (*t && isspace((unsigned char)*t))
             t++;
@@ -98,8 +96,7 @@ int chat_parse_command(const char *message, struct chat_command *cmd, char *err,
 static const char *instructions_for(enum prov_task t)
 {
     for (int i = 0; i < NCOMMANDS; i++)
-        if (commands[i].task == t)
-            return commands[i].instructions;
+        if (commands[i].task == t) return commands[i].instructions;
     return NULL;
 }
 
@@ -107,10 +104,8 @@ int chat_check_session(const char *session_id, const char *user_id)
 {
     char owner[37];
     int rc = store_chat_session_owner(session_id, owner);
-    if (rc == RAGD_ENOTFOUND)
-        return 0;
-    if (rc)
-        return rc;
+    if (rc == RAGD_ENOTFOUND) return 0;
+    if (rc) return rc;
     return strcmp(owner, user_id) ? RAGD_ENOTFOUND : 0;
 }
 
@@ -118,8 +113,7 @@ int chat_check_session(const char *session_id, const char *user_id)
 
 void chat_prompt_free(char **arena)
 {
-    if (!arena)
-        return;
+    if (!arena) return;
     for (char **a = arena; *a; a++)
         free(*a);
     free(arena);
@@ -127,8 +121,7 @@ void chat_prompt_free(char **arena)
 
 /* The context block of seed 000's _build_rag_prompt: up to 5 passages, 500 characters
  * each (cut on a UTF-8 boundary), with their scores. */
-static char *user_block(const char *question, const struct prov_passage *p, size_t np,
-                        size_t qcut)
+static char *user_block(const char *question, const struct prov_passage *p, size_t np, size_t qcut)
 {
     struct sbuf b;
     sb_init(&b);
@@ -143,8 +136,7 @@ static char *user_block(const char *question, const struct prov_passage *p, size
                     n--;
             }
             sb_printf(&b, "\n%zu. [Score: %.3f] ", i + 1, p[i].score);
-            if (p[i].title && *p[i].title)
-                sb_printf(&b, "(%s) ", p[i].title);
+            if (p[i].title && *p[i].title) sb_printf(&b, "(%s) ", p[i].title);
             sb_add(&b, c, n);
         }
         sb_adds(&b, "\n\n");
@@ -162,15 +154,13 @@ static char *user_block(const char *question, const struct prov_passage *p, size
 }
 
 size_t chat_build_prompt(prov_provider_t *p, const char *system, const char *question,
-                         const struct prov_passage *passages, size_t np, json_t *history,
-                         int budget, struct prov_message *msgs, char ***arena, size_t *np_used)
+                         const struct prov_passage *passages, size_t np,
+                         const struct chat_turn *history, size_t nhist, int budget,
+                         struct prov_message *msgs, char ***arena, size_t *np_used)
 {
-    if (np > 5)
-        np = 5;
-    size_t nh = json_array_size(history);
-    if (nh > 10)
-        nh = 10;
-    size_t h0 = json_array_size(history) - nh; /* first history item used */
+    if (np > 5) np = 5;
+    size_t nh = nhist > 10 ? 10 : nhist;
+    size_t h0 = nhist - nh; /* first history item used */
     size_t qcut = (size_t)-1;
     char *block = NULL;
     for (;;) {
@@ -179,12 +169,10 @@ size_t chat_build_prompt(prov_provider_t *p, const char *system, const char *que
         int total = prov_count_tokens(p, system, strlen(system)) +
                     prov_count_tokens(p, block, strlen(block)) + 8;
         for (size_t i = h0; i < h0 + nh; i++) {
-            const char *m = json_string_value(json_object_get(json_array_get(history, i),
-                                                              "message"));
+            const char *m = history[i].message;
             total += prov_count_tokens(p, m ? m : "", m ? strlen(m) : 0) + 4;
         }
-        if (total <= budget)
-            break;
+        if (total <= budget) break;
         if (nh) { /* drop the oldest turn (a user message and its answer) */
             size_t d = nh >= 2 ? 2 : 1;
             h0 += d;
@@ -194,11 +182,9 @@ size_t chat_build_prompt(prov_provider_t *p, const char *system, const char *que
         } else {
             size_t ql = strlen(question);
             size_t cur = qcut < ql ? qcut : ql;
-            if (cur <= 16)
-                break; /* nothing left to cut */
+            if (cur <= 16) break; /* nothing left to cut */
             qcut = cur - (size_t)(total - budget) * 4 - 16;
-            if (qcut > cur)
-                qcut = 16;
+            if (qcut > cur) qcut = 16;
         }
     }
     char **a = xcalloc(nh + 3, sizeof *a);
@@ -206,13 +192,9 @@ size_t chat_build_prompt(prov_provider_t *p, const char *system, const char *que
     a[na++] = xstrdup(system);
     msgs[k++] = (struct prov_message){"system", a[0]};
     for (size_t i = h0; i < h0 + nh; i++) {
-        json_t *h = json_array_get(history, i);
-        const char *actor = json_string_value(json_object_get(h, "actor"));
-        const char *m = json_string_value(json_object_get(h, "message"));
+        const char *m = history[i].message;
         a[na] = xstrdup(m ? m : "");
-        msgs[k++] = (struct prov_message){actor && !strcmp(actor, "assistant") ? "assistant"
-                                                                              : "user",
-                                          a[na++]};
+        msgs[k++] = (struct prov_message){history[i].assistant ? "assistant" : "user", a[na++]};
     }
     a[na++] = block;
     msgs[k++] = (struct prov_message){"user", block};
@@ -227,8 +209,7 @@ size_t chat_build_prompt(prov_provider_t *p, const char *system, const char *que
 static json_t *json_in(const char *text)
 {
     const char *a = strchr(text, '{'), *b = strrchr(text, '}');
-    if (!a || !b || b < a)
-        return NULL;
+    if (!a || !b || b < a) return NULL;
     json_error_t je;
     json_t *v = json_loadb(a, (size_t)(b - a + 1), 0, &je);
     if (v && !json_is_object(v)) {
@@ -246,7 +227,8 @@ static char *render(enum prov_task t, json_t *o)
     if (t == PROV_TASK_FLASHCARD) {
         size_t i;
         json_t *c;
-        json_array_foreach(json_object_get(o, "flashcards"), i, c) {
+        json_array_foreach(json_object_get(o, "flashcards"), i, c)
+        {
             sb_printf(&b, "%sFlashcard %zu\nQ: %s\nA: %s", i ? "\n\n" : "", i + 1,
                       json_string_value(json_object_get(c, "front")) ?: "",
                       json_string_value(json_object_get(c, "back")) ?: "");
@@ -267,8 +249,7 @@ static char *render(enum prov_task t, json_t *o)
                       json_string_value(json_object_get(o, "explanation")) ?: "");
         }
     } else if (t == PROV_TASK_MAP) {
-        sb_printf(&b, "Concept map: %s",
-                  json_string_value(json_object_get(o, "topic")) ?: "topic");
+        sb_printf(&b, "Concept map: %s", json_string_value(json_object_get(o, "topic")) ?: "topic");
         size_t i;
         json_t *e;
         json_array_foreach(json_object_get(o, "edges"), i, e)
@@ -277,237 +258,270 @@ static char *render(enum prov_task t, json_t *o)
                       json_string_value(json_object_get(e, "label")) ?: "");
     }
     const char *note = json_string_value(json_object_get(o, "note"));
-    if (note)
-        sb_printf(&b, "\n\n%s", note);
+    if (note) sb_printf(&b, "\n\n%s", note);
     char *s = sb_take(&b);
     return s ? s : xstrdup("");
 }
 
-/* ---- answer ---- */
+/* ---- answer: retrieve -> prompt -> generate -> record ---- */
 
-int chat_answer(const struct user *u, const struct chat_opts *o, prov_token_fn on_token,
-                void *ud, json_t **response, char *err, size_t errcap)
+/* s cut to at most max bytes on a UTF-8 boundary (caller frees). */
+static char *utf8_prefix(const char *s, size_t max)
 {
-    int64_t t0 = time_mono_ns();
-    *response = NULL;
-    char session[37], message_id[37];
-    if (o->session_id)
-        snprintf(session, sizeof session, "%s", o->session_id);
-    else
-        uuid4(session);
-    int rc = chat_check_session(session, u->id);
-    if (rc)
-        return rc;
-    const struct chat_command *cmd = o->command;
-    enum prov_task task = cmd && cmd->name ? cmd->task : PROV_TASK_ANSWER;
-    const char *question = task != PROV_TASK_ANSWER ? cmd->topic : o->message;
+    size_t n = s ? strlen(s) : 0;
+    if (n > max)
+        for (n = max; n && ((unsigned char)s[n] & 0xC0) == 0x80; n--)
+            ;
+    return xstrndup(s ? s : "", n);
+}
 
-    /* Retrieval. */
-    struct kn_result kr = {0};
-    struct prov_passage *pass = NULL;
-    size_t np = 0;
-    int retrieved = 0;
-    const char *route_used = NULL;
-    if (o->enable_rag) {
-        struct kn_caller c = {u->id, u->organization_id[0] ? u->organization_id : NULL,
-                              u->is_superuser};
-        struct kn_query q = {.text = question,
-                             .top_k = o->top_k ? o->top_k : 5,
-                             .route = o->route,
-                             .filters = o->filters,
-                             .w_vector = 0.5,
-                             .w_keyword = 0.5,
-                             .vector_fallback = 1};
-        char serr[256] = "";
-        if (!knowledge_search(&c, &q, &kr, serr, sizeof serr)) {
-            retrieved = 1;
-            route_used = knowledge_route_name(kr.used);
-            np = json_array_size(kr.results);
-            pass = xcalloc(np ? np : 1, sizeof *pass);
-            for (size_t i = 0; i < np; i++) {
-                json_t *h = json_array_get(kr.results, i);
-                pass[i] = (struct prov_passage){
-                    json_string_value(json_object_get(h, "document_id")),
-                    json_string_value(json_object_get(h, "title")),
-                    json_string_value(json_object_get(h, "content")),
-                    json_number_value(json_object_get(h, "score"))};
-            }
-        } else {
-            log_json(LOG_WARN, "chat retrieval failed", json_pack("{s:s}", "error", serr));
-        }
+void chat_reply_free(struct chat_reply *r)
+{
+    free(r->answer);
+    for (size_t i = 0; i < r->nsources; i++) {
+        free(r->sources[i].title);
+        free(r->sources[i].excerpt);
+        free(r->sources[i].source_type);
     }
+    free(r->sources);
+    json_decref(r->command_output);
+    free(r->prompt);
+    chat_prompt_free(r->prompt_arena);
+    free(r->generation_error);
+    memset(r, 0, sizeof *r);
+}
 
-    /* Prompt: system (+ command instructions), last 5 turns, context and question. */
-    json_t *history = NULL;
-    if (store_chat_recent(session, 10, &history))
-        history = json_array();
-    prov_provider_t *gen = prov_generator();
-    const char *instr = instructions_for(task);
-    char *system = instr ? xasprintf("%s\n\nTopic: %s\n%s", chat_system_prompt, question, instr)
-                         : xstrdup(chat_system_prompt);
-    int budget = prov_context_length() - prov_max_tokens();
-    if (budget < 128)
-        budget = 128;
+/* Everything one answer carries from step to step. */
+struct answer {
+    const struct user *u;
+    const struct chat_opts *o;
+    enum prov_task task;
+    const char *question;
+    struct kn_result kr;
+    int retrieved;
+    struct prov_passage *pass;
+    size_t np, np_used;
+    char *system;
     struct prov_message msgs[16];
-    char **arena = NULL;
-    size_t np_used = 0;
-    size_t nm = chat_build_prompt(gen, system, question, pass, np, history, budget, msgs, &arena,
-                                  &np_used);
-    struct prov_request preq = {msgs, nm, pass, np_used, question, task, 0, -1.0};
-    preq.user_id = u->id; /* per-user generation cap and fair queueing */
-    struct prov_result pres = {0};
-    char gerr[512] = "";
-    int fallback = 0;
-    rc = prov_generate(gen, &preq, on_token, ud, &pres, gerr, sizeof gerr);
+    size_t nm;
+    char **arena;
+    prov_provider_t *gen;
+    struct prov_result pres;
+    int fallback;
+    char gerr[512];
+};
+
+/* Retrieval: the passages for the question through knowledge search (a failure is logged
+ * and the answer goes on without context). */
+static void retrieve(struct answer *a, struct chat_reply *reply)
+{
+    a->pass = xcalloc(1, sizeof *a->pass);
+    if (!a->o->enable_rag) return;
+    const struct user *u = a->u;
+    struct kn_caller c = {u->id, u->organization_id[0] ? u->organization_id : NULL,
+                          u->is_superuser};
+    struct kn_query q = {.text = a->question,
+                         .top_k = a->o->top_k ? a->o->top_k : 5,
+                         .route = a->o->route,
+                         .filters = a->o->filters,
+                         .w_vector = 0.5,
+                         .w_keyword = 0.5,
+                         .vector_fallback = 1};
+    char serr[256] = "";
+    if (knowledge_search(&c, &q, &a->kr, serr, sizeof serr)) {
+        log_json(LOG_WARN, "chat retrieval failed", json_pack("{s:s}", "error", serr));
+        return;
+    }
+    a->retrieved = 1;
+    reply->retrieval_route = knowledge_route_name(a->kr.used);
+    reply->search_cached = a->kr.cached;
+    reply->search_methods = a->kr.methods;
+    a->np = a->kr.nhits;
+    free(a->pass);
+    a->pass = xcalloc(a->np ? a->np : 1, sizeof *a->pass);
+    for (size_t i = 0; i < a->np; i++) {
+        const struct kn_hit *h = &a->kr.hits[i];
+        a->pass[i] =
+            (struct prov_passage){h->chunk.document_id, h->chunk.title, h->chunk.content, h->score};
+    }
+}
+
+/* Prompt: system (+ command instructions), the session's last turns, context, question. */
+static void prompt(struct answer *a, const char *session)
+{
+    struct chat_turn *turns = NULL;
+    size_t nturns = 0;
+    if (store_chat_recent(session, 10, &turns, &nturns)) {
+        turns = NULL;
+        nturns = 0;
+    }
+    a->gen = prov_generator();
+    const char *instr = instructions_for(a->task);
+    a->system = instr ? xasprintf("%s\n\nTopic: %s\n%s", chat_system_prompt, a->question, instr)
+                      : xstrdup(chat_system_prompt);
+    int budget = prov_context_length() - prov_max_tokens();
+    if (budget < 128) budget = 128;
+    a->nm = chat_build_prompt(a->gen, a->system, a->question, a->pass, a->np, turns, nturns, budget,
+                              a->msgs, &a->arena, &a->np_used);
+    store_chat_turns_free(turns, nturns);
+}
+
+/* Generation, with the extractive provider as the fallback of a failed generator. */
+static int generate(struct answer *a, prov_token_fn on_token, void *ud, char *err, size_t errcap)
+{
+    struct prov_request preq = {a->msgs, a->nm, a->pass, a->np_used, a->question, a->task, 0, -1.0};
+    int rc = prov_generate(a->gen, &preq, on_token, ud, &a->pres, a->gerr, sizeof a->gerr);
     if (rc == RAGD_ELIMIT || rc == RAGD_ETIMEOUT) {
         /* The local generator is saturated: the caller answers 503 and the client retries;
          * answering extractively instead would hide an overload behind worse answers. */
-        snprintf(err, errcap, "%s", gerr);
-        rc = RAGD_ELIMIT;
-        goto out;
+        snprintf(err, errcap, "%s", a->gerr);
+        return RAGD_ELIMIT;
     }
-    if (rc && gen != prov_extractive()) {
+    if (rc && a->gen != prov_extractive()) {
         log_json(LOG_WARN, "generation failed; extractive fallback",
-                 json_pack("{s:s, s:s}", "provider", gen->ops->name, "error", gerr));
-        fallback = 1;
-        rc = prov_generate(prov_extractive(), &preq, on_token, ud, &pres, gerr, sizeof gerr);
+                 json_pack("{s:s, s:s}", "provider", a->gen->ops->name, "error", a->gerr));
+        a->fallback = 1;
+        rc = prov_generate(prov_extractive(), &preq, on_token, ud, &a->pres, a->gerr,
+                           sizeof a->gerr);
     }
     if (rc) {
-        snprintf(err, errcap, "generation failed: %s", gerr);
-        goto out;
+        snprintf(err, errcap, "generation failed: %s", a->gerr);
+        return rc;
     }
-    if (pres.stopped) {
+    if (a->pres.stopped) {
         /* The client went away before the answer was complete: nothing to store or charge. */
         snprintf(err, errcap, "the client went away during generation");
-        rc = RAGD_EIO;
-        goto out;
+        return RAGD_EIO;
     }
+    return 0;
+}
 
-    /* Structured commands: parse the JSON and render a readable answer. */
-    json_t *command_output = NULL;
-    char *answer = xstrdup(pres.text ? pres.text : "");
-    if (task == PROV_TASK_FLASHCARD || task == PROV_TASK_MCQ || task == PROV_TASK_MAP) {
-        command_output = json_in(answer);
-        if (command_output) {
-            if (!json_object_get(command_output, "topic"))
-                json_object_set_new(command_output, "topic", json_string(question));
-            free(answer);
-            answer = render(task, command_output);
+/* The reply from the generated text: structured command output, sources, figures. */
+static void shape(struct answer *a, struct chat_reply *reply)
+{
+    const struct chat_command *cmd = a->o->command;
+    reply->answer = xstrdup(a->pres.text ? a->pres.text : "");
+    enum prov_task t = a->task;
+    if (t == PROV_TASK_FLASHCARD || t == PROV_TASK_MCQ || t == PROV_TASK_MAP) {
+        reply->command_output = json_in(reply->answer);
+        if (reply->command_output) {
+            if (!json_object_get(reply->command_output, "topic"))
+                json_object_set_new(reply->command_output, "topic", json_string(a->question));
+            free(reply->answer);
+            reply->answer = render(t, reply->command_output);
         }
     }
-    if (!command_output && task != PROV_TASK_ANSWER)
-        command_output = json_pack("{s:s, s:s}", "topic", question, "text", answer);
+    if (!reply->command_output && t != PROV_TASK_ANSWER)
+        reply->command_output =
+            json_pack("{s:s, s:s}", "topic", a->question, "text", reply->answer);
+    if (cmd && cmd->name)
+        reply->command = cmd->name;
+    else {
+        json_decref(reply->command_output);
+        reply->command_output = NULL;
+    }
 
     /* Sources: the top 3 passages (seed 000's SourceDocument). */
-    json_t *sources = json_array();
-    for (size_t i = 0; i < np_used && i < 3; i++) {
-        json_t *h = json_array_get(kr.results, i);
-        const char *title = json_string_value(json_object_get(h, "title"));
-        const char *content = json_string_value(json_object_get(h, "content"));
-        size_t tl = title ? strlen(title) : 0, cl = content ? strlen(content) : 0;
-        if (tl > 100)
-            for (tl = 100; tl && ((unsigned char)title[tl] & 0xC0) == 0x80; tl--)
-                ;
-        if (cl > 200)
-            for (cl = 200; cl && ((unsigned char)content[cl] & 0xC0) == 0x80; cl--)
-                ;
-        const char *src = json_string_value(json_object_get(h, "source"));
-        json_array_append_new(
-            sources, json_pack("{s:O, s:O, s:s%, s:s%, s:O, s:s}", "document_id",
-                               json_object_get(h, "document_id"), "chunk_id",
-                               json_object_get(h, "chunk_id"), "title", title ? title : "", tl,
-                               "excerpt", content ? content : "", cl, "relevance_score",
-                               json_object_get(h, "score"), "source_type",
-                               src ? src : "unknown"));
+    size_t ns = a->np_used < 3 ? a->np_used : 3;
+    reply->sources = xcalloc(ns ? ns : 1, sizeof *reply->sources);
+    for (size_t i = 0; i < ns; i++) {
+        const struct kn_hit *h = &a->kr.hits[i];
+        struct chat_source *s = &reply->sources[reply->nsources++];
+        memcpy(s->document_id, h->chunk.document_id, sizeof s->document_id);
+        s->chunk_id = h->chunk.id;
+        s->title = utf8_prefix(h->chunk.title, 100);
+        s->excerpt = utf8_prefix(h->chunk.content, 200);
+        s->relevance_score = h->score;
+        s->source_type = xstrdup(h->chunk.source ? h->chunk.source : "unknown");
     }
-    int have_sources = json_array_size(sources) > 0;
-    double confidence = have_sources ? 0.9 : 0.7;
-    int tokens = pres.prompt_tokens + pres.completion_tokens;
-    int64_t ms = (time_mono_ns() - t0) / 1000000;
-    const char *model = pres.model[0] ? pres.model : gen->ops->model(gen->self);
+    reply->context_used = reply->nsources > 0;
+    reply->confidence = reply->context_used ? 0.9 : 0.7;
+    reply->prompt_tokens = a->pres.prompt_tokens;
+    reply->completion_tokens = a->pres.completion_tokens;
+    snprintf(reply->model, sizeof reply->model, "%s",
+             a->pres.model[0] ? a->pres.model : a->gen->ops->model(a->gen->self));
+    reply->provider = a->fallback ? "extractive" : a->gen->ops->name;
+    reply->fallback = a->fallback;
+    reply->passages_retrieved = a->np;
+    reply->generation_error = xstrdup(a->fallback ? a->gerr : "");
+    /* The prompt moves into the reply (debug_info). */
+    reply->prompt = xcalloc(a->nm, sizeof *reply->prompt);
+    memcpy(reply->prompt, a->msgs, a->nm * sizeof *reply->prompt);
+    reply->nprompt = a->nm;
+    reply->prompt_arena = a->arena;
+    a->arena = NULL;
+}
 
-    /* History: the question and the answer. */
-    char title[81];
-    size_t tl = strlen(o->message);
-    if (tl > 80)
-        for (tl = 80; tl && ((unsigned char)o->message[tl] & 0xC0) == 0x80; tl--)
-            ;
-    memcpy(title, o->message, tl);
-    title[tl] = '\0';
-    json_t *meta = json_pack("{s:s, s:s}", "response_type",
-                             have_sources ? "rag_enhanced" : "generation_only", "retrieval_route",
-                             route_used ? route_used : "none");
-    if (cmd && cmd->name)
-        json_object_set_new(meta, "command", json_string(cmd->name));
-    if (fallback)
-        json_object_set_new(meta, "fallback_applied", json_string("true"));
+/* History: the question and the answer, then the usage counters. */
+static int record(struct answer *a, struct chat_reply *reply, int64_t ms, char *err, size_t errcap)
+{
+    const struct user *u = a->u;
+    const struct chat_opts *o = a->o;
+    char *title = utf8_prefix(o->message, 80);
     struct chat_row rows[2] = {
-        {.session_id = session, .user_id = u->id, .actor = "user", .message = o->message,
-         .embedding_used = 0, .tokens_used = pres.prompt_tokens, .confidence = -1},
-        {.session_id = session, .user_id = u->id, .actor = "assistant", .message = answer,
-         .embedding_used = retrieved && kr.used != KN_EXACT, .tokens_used =
-         pres.completion_tokens, .response_time_ms = ms, .model_used = model,
-         .confidence = confidence, .metadata = meta},
+        {.session_id = reply->session_id,
+         .user_id = u->id,
+         .actor = "user",
+         .message = o->message,
+         .embedding_used = 0,
+         .tokens_used = reply->prompt_tokens,
+         .confidence = -1},
+        {.session_id = reply->session_id,
+         .user_id = u->id,
+         .actor = "assistant",
+         .message = reply->answer,
+         .embedding_used = a->retrieved && a->kr.used != KN_EXACT,
+         .tokens_used = reply->completion_tokens,
+         .response_time_ms = ms,
+         .model_used = reply->model,
+         .confidence = reply->confidence,
+         .response_type = reply->context_used ? "rag_enhanced" : "generation_only",
+         .retrieval_route = reply->retrieval_route ? reply->retrieval_route : "none",
+         .command = reply->command,
+         .fallback_applied = a->fallback},
     };
-    rc = store_chat_append(session, u->id, title, u->subscription_plan, rows, 2);
-    json_decref(meta);
+    int rc = store_chat_append(reply->session_id, u->id, title, u->subscription_plan, rows, 2);
+    free(title);
     if (rc) {
         snprintf(err, errcap, "cannot store the conversation: %s", ragd_strerror(rc));
-        free(answer);
-        json_decref(sources);
-        json_decref(command_output);
-        if (rc == RAGD_EPERM)
-            rc = RAGD_ENOTFOUND; /* the session was taken by another user meanwhile */
-        goto out;
+        return rc == RAGD_EPERM ? RAGD_ENOTFOUND : rc; /* the session was taken meanwhile */
     }
-    snprintf(message_id, sizeof message_id, "%s", rows[1].message_id);
+    snprintf(reply->message_id, sizeof reply->message_id, "%s", rows[1].message_id);
     store_usage_hit(u->id, "messages", 1);
-    store_usage_hit(u->id, "tokens", tokens);
-    if (cmd && cmd->feature)
-        store_usage_hit(u->id, cmd->feature, 1);
+    store_usage_hit(u->id, "tokens", reply->prompt_tokens + reply->completion_tokens);
+    if (o->command && o->command->feature) store_usage_hit(u->id, o->command->feature, 1);
+    return 0;
+}
 
-    json_t *r = json_pack(
-        "{s:s, s:s, s:s, s:f, s:s, s:b, s:o, s:o, s:f, s:i, s:s, s:n}", "session_id",
-        session, "message_id", message_id, "answer", answer, "confidence", confidence,
-        "response_type", have_sources ? "rag_enhanced" : "generation_only", "context_used",
-        have_sources, "sources", sources, "retrieval_route",
-        route_used ? json_string(route_used) : json_null(), "response_time_ms",
-        (double)(time_mono_ns() - t0) / 1e6, "tokens_used", tokens, "subscription_plan",
-        u->subscription_plan, "usage_info");
-    if (cmd && cmd->name) {
-        json_object_set_new(r, "command", json_string(cmd->name));
-        json_object_set_new(r, "command_output", command_output);
-    } else {
-        json_decref(command_output);
+int chat_answer(const struct user *u, const struct chat_opts *o, prov_token_fn on_token, void *ud,
+                struct chat_reply *reply, char *err, size_t errcap)
+{
+    int64_t t0 = time_mono_ns();
+    memset(reply, 0, sizeof *reply);
+    if (o->session_id)
+        snprintf(reply->session_id, sizeof reply->session_id, "%s", o->session_id);
+    else
+        uuid4(reply->session_id);
+    int rc = chat_check_session(reply->session_id, u->id);
+    if (rc) return rc;
+    const struct chat_command *cmd = o->command;
+    struct answer a = {.u = u, .o = o};
+    a.task = cmd && cmd->name ? cmd->task : PROV_TASK_ANSWER;
+    a.question = a.task != PROV_TASK_ANSWER ? cmd->topic : o->message;
+
+    retrieve(&a, reply);
+    prompt(&a, reply->session_id);
+    rc = generate(&a, on_token, ud, err, errcap);
+    if (!rc) {
+        shape(&a, reply);
+        rc = record(&a, reply, (time_mono_ns() - t0) / 1000000, err, errcap);
     }
-    json_object_set_new(r, "model_used", json_string(model));
-    if (o->debug) {
-        json_t *prompt = json_array();
-        for (size_t i = 0; i < nm; i++)
-            json_array_append_new(prompt, json_pack("{s:s, s:s}", "role", msgs[i].role,
-                                                    "content", msgs[i].content));
-        json_object_set_new(
-            r, "debug_info",
-            json_pack("{s:s, s:s, s:s, s:b, s:i, s:i, s:I, s:b, s:o, s:o, s:s}", "user_id",
-                      u->id, "model_used", model, "provider",
-                      fallback ? "extractive" : gen->ops->name, "fallback_applied", fallback,
-                      "prompt_tokens", pres.prompt_tokens, "completion_tokens",
-                      pres.completion_tokens, "passages_retrieved", (json_int_t)np,
-                      "search_cached", kr.cached, "methods_used",
-                      kr.methods_used ? json_incref(kr.methods_used) : json_array(), "prompt",
-                      prompt, "generation_error", fallback ? gerr : ""));
-    } else {
-        json_object_set_new(r, "debug_info", json_null());
-    }
-    free(answer);
-    *response = r;
-    rc = 0;
-out:
-    prov_result_free(&pres);
-    chat_prompt_free(arena);
-    free(system);
-    json_decref(history);
-    free(pass);
-    knowledge_result_free(&kr);
+    reply->response_time_ms = (double)(time_mono_ns() - t0) / 1e6;
+    if (rc) chat_reply_free(reply);
+    prov_result_free(&a.pres);
+    chat_prompt_free(a.arena);
+    free(a.system);
+    free(a.pass);
+    knowledge_result_free(&a.kr);
     return rc;
 }

@@ -4,13 +4,20 @@
  * and the caches of seed 001 (query embeddings 24 h, search results 30 min, dropped whenever
  * a document changes).
  *
- * Visibility: a caller sees shared documents, its own, and those of its organization
- * (store/knowledge.h); searches only ever return chunks of visible documents.
+ * Visibility: a caller sees shared documents, its own, and those of its organization; the
+ * rule lives once in SQL (store/knowledge.c) and once in C (kn_visible, knowledge_int.h), and
+ * a unit test holds the two together. Searches only ever return chunks of visible documents.
  *
- * Configuration: DOCUMENT_MAX_BYTES (10 MiB), CHUNK_SIZE (512 tokens), CHUNK_OVERLAP (50),
- * INGEST_WORKERS (1), INDEX_SAVE_INTERVAL_SECONDS (5), HNSW_M (16), HNSW_EF_CONSTRUCTION
- * (200), HNSW_EF_SEARCH (64), BM25_K1 (1.2), BM25_B (0.75), SEARCH_CACHE_TTL_SECONDS (1800),
- * EMBEDDING_CACHE_TTL_SECONDS (86400), and the embedder of llm/provider.h.
+ * Index files are loaded only when index/manifest names this store (its id in the store's
+ * kv table), a change-log position the store has reached and the files' checksums; else
+ * they are rebuilt from the store (knowledge_stats says why).
+ *
+ * Configuration: DOCUMENT_MAX_BYTES (10 MiB), DOCUMENT_METADATA_MAX_BYTES (16384),
+ * DOCUMENT_METADATA_MAX_DEPTH (8), CHUNK_SIZE (512 tokens), CHUNK_OVERLAP (50),
+ * INGEST_WORKERS (2), INGEST_DOCUMENT_TIMEOUT_MS (120000: a document that takes longer fails),
+ * INDEX_SAVE_INTERVAL_SECONDS (5), HNSW_M (16), HNSW_EF_CONSTRUCTION (200), HNSW_EF_SEARCH (64),
+ * BM25_K1 (1.2), BM25_B (0.75), SEARCH_CACHE_TTL_SECONDS (1800), EMBEDDING_CACHE_TTL_SECONDS
+ * (86400), and the embedder of llm/provider.h.
  *
  * All functions are thread-safe after knowledge_init. */
 #ifndef RAGD_KNOWLEDGE_H
@@ -19,6 +26,8 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "store/knowledge.h"
 
 /* Loads or rebuilds the indexes, starts the ingestion workers and re-queues documents left
  * unfinished by a previous run. Returns 0 or RAGD_EIO / RAGD_EDB with a message in err. */
@@ -36,20 +45,21 @@ struct kn_upload {
     const void *data; /* the document's bytes (copied) */
     size_t len;
     const char *title, *category, *source; /* may be NULL */
-    json_t *tags;     /* array of strings or NULL (borrowed) */
-    json_t *metadata; /* object or NULL (borrowed) */
+    const char *const *tags;               /* ntags strings (borrowed) */
+    size_t ntags;
+    json_t *metadata;  /* the user's metadata object or NULL (user data, borrowed) */
     double importance; /* 0 = 1.0 */
     int shared;        /* visible to everybody (admins only; the caller checks) */
 };
 
 /* Checks the bytes (type sniffed from content), stores them, creates the document with
- * status "pending" and queues its ingestion. On success *doc is the document JSON (new
- * reference). Errors, with a message in err:
+ * status "pending" and queues its ingestion. On success *doc is the document as stored
+ * (clear with store_kdoc_clear). Errors, with a message in err:
  *   RAGD_ERANGE   larger than DOCUMENT_MAX_BYTES
  *   RAGD_EINVAL   empty, binary or not UTF-8 (PDFs are checked by the worker)
  *   RAGD_ELIMIT   the ingestion queue is full
  *   RAGD_EIO / RAGD_EDB / RAGD_EUNAVAIL */
-int knowledge_submit(const struct kn_caller *c, const struct kn_upload *u, json_t **doc,
+int knowledge_submit(const struct kn_caller *c, const struct kn_upload *u, struct kdoc *doc,
                      char *err, size_t errcap);
 
 /* Deletes a document visible to c with its chunks, vectors, index entries and cached
@@ -59,6 +69,13 @@ int knowledge_delete(const struct kn_caller *c, const char *doc_id);
 
 /* Effective upload limit in bytes. */
 size_t knowledge_max_bytes(void);
+
+/* Checks a document's user metadata (an object or NULL) against DOCUMENT_METADATA_MAX_BYTES
+ * (16384, its compact JSON size) and DOCUMENT_METADATA_MAX_DEPTH (8 levels of nesting, the
+ * object itself being the first). 0 with *bytes its stored size (0 for NULL), RAGD_ERANGE
+ * when too large or RAGD_EINVAL when too deep, with a message in err. The metadata is stored
+ * with the document and counts towards the uploader's storage. */
+int knowledge_metadata_check(json_t *metadata, size_t *bytes, char *err, size_t errcap);
 
 /* Documents waiting for or in ingestion. */
 size_t knowledge_queue_length(void);
@@ -73,24 +90,49 @@ const char *knowledge_route_name(enum kn_route r);
  * exact). 0 or RAGD_EINVAL. */
 int knowledge_route_parse(const char *s, enum kn_route *out);
 
-struct kn_query {
-    const char *text;
-    size_t top_k;       /* 1..100 */
-    enum kn_route route;
-    json_t *filters;    /* validated by knowledge_filters_check; may be NULL */
-    double w_vector, w_keyword; /* hybrid weights (>= 0, not both 0) */
-    int vector_fallback; /* route vector without an embedder falls back to exact */
+/* A set of accepted values for one filter key. set = 0: the key is not constrained; set = 1
+ * with n = 0: nothing matches. Strings are borrowed. */
+struct kn_strset {
+    int set;
+    const char *const *v;
+    size_t n;
 };
 
-/* Checks a filters object: keys category, source, tags, document_id (a string or an array
- * of strings each), shared (bool). Returns 0, or RAGD_EINVAL with *field ("filters.xxx",
- * static) and a message. */
-int knowledge_filters_check(json_t *filters, const char **field, char *err, size_t errcap);
+/* Metadata filters of a search: a chunk passes when its document matches every set key (for
+ * tags: any of the document's tags is in the set). */
+struct kn_filters {
+    struct kn_strset category, source, tags, document_id;
+    int shared; /* -1: any; 0 or 1: only unshared / shared documents */
+};
+
+struct kn_query {
+    const char *text;
+    size_t top_k; /* 1..100 */
+    enum kn_route route;
+    const struct kn_filters *filters; /* may be NULL (no filters) */
+    double w_vector, w_keyword;       /* hybrid weights (>= 0, not both 0) */
+    int vector_fallback;              /* route vector without an embedder falls back to exact */
+    int with_doc_metadata; /* hits carry their document's user metadata (search responses) */
+};
+
+/* One search hit: the chunk with its document's fields, and its score. Owned by the result
+ * it belongs to. */
+struct kn_hit {
+    struct kchunk chunk; /* chunk.doc_metadata only with kn_query.with_doc_metadata */
+    double score;
+    /* Hybrid route only (has_parts): the normalised parts of score; NAN where a chunk was
+     * found by one method alone. */
+    int has_parts;
+    double score_vector, score_keyword;
+};
+
+enum { KN_METHOD_VECTOR = 1, KN_METHOD_KEYWORD = 2 };
 
 struct kn_result {
-    json_t *results;      /* [{document_id, chunk_id, title, content, score, source, metadata}] */
+    struct kn_hit *hits; /* best first */
+    size_t nhits;
     enum kn_route used;   /* the route that ran */
-    json_t *methods_used; /* ["vector", "keyword"] ... */
+    unsigned methods;     /* KN_METHOD_* that ran: vector is listed before keyword */
     int cached, fallback; /* served from the cache; vector was asked for but unavailable */
     double ms;
 };
@@ -100,13 +142,31 @@ struct kn_result {
  * vector_fallback) and no embedder is configured or it failed; store errors. */
 int knowledge_search(const struct kn_caller *c, const struct kn_query *q, struct kn_result *res,
                      char *err, size_t errcap);
+/* Frees the hits of res and empties it. Cannot fail. */
 void knowledge_result_free(struct kn_result *res);
 
 /* 1 when an embedder is configured (vector route available). */
 int knowledge_vector_available(void);
 
-/* {status, chunks, vectors, documents_queued, bm25_terms, ...} for /health/detailed. */
-json_t *knowledge_health(void);
+/* Figures for /health/detailed. */
+struct kn_stats {
+    int ready;      /* knowledge_init succeeded */
+    int64_t chunks; /* in the lexical index */
+    int64_t chunks_stored;
+    int64_t bm25_terms;
+    int64_t vectors;
+    int vector_search;
+    int64_t documents_queued;
+    int64_t search_cache_hits, search_cache_misses;
+    int64_t embedding_cache_hits, embedding_cache_misses;
+    /* How each index came to be at start: "loaded" from its file, or the reason it was
+     * rebuilt from the store ("missing", "no_manifest", "other_store" (a file written for
+     * another store), "checksum_mismatch", "ahead_of_store", "corrupt", ...). NULL for the
+     * vector index without an embedder. Static strings. */
+    const char *lexical_origin, *vector_origin;
+};
+/* Fills *st. Cannot fail (a store error leaves chunks_stored 0). */
+void knowledge_stats(struct kn_stats *st);
 
 /* ---- demo corpus ---- */
 

@@ -1,4 +1,5 @@
 /* chat.c (store) - conversation history, sessions and usage analytics in SQL. */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,10 +43,23 @@ int store_chat_session_owner(const char *session_id, char owner[37])
     char *u = NULL;
     int rc = db_query_text(db_conn(), &u, "SELECT user_id FROM chat_sessions WHERE session_id = ?",
                            "s", session_id);
-    if (!rc)
-        snprintf(owner, 37, "%s", u ? u : "");
+    if (!rc) snprintf(owner, 37, "%s", u ? u : "");
     free(u);
     return rc;
+}
+
+/* The row's metadata map as JSON text (caller frees). */
+static char *row_meta(const struct chat_row *m)
+{
+    json_t *o = json_object();
+    if (m->response_type) json_object_set_new(o, "response_type", json_string(m->response_type));
+    if (m->retrieval_route)
+        json_object_set_new(o, "retrieval_route", json_string(m->retrieval_route));
+    if (m->command) json_object_set_new(o, "command", json_string(m->command));
+    if (m->fallback_applied) json_object_set_new(o, "fallback_applied", json_string("true"));
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
 }
 
 int store_chat_append(const char *session_id, const char *user_id, const char *title,
@@ -56,8 +70,7 @@ int store_chat_append(const char *session_id, const char *user_id, const char *t
     int64_t now = time_now_ms();
     time_iso(now, ts);
     int rc = db_begin(c);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     char *owner = NULL;
     rc = db_query_text(c, &owner, "SELECT user_id FROM chat_sessions WHERE session_id = ?", "s",
                        session_id);
@@ -71,11 +84,10 @@ int store_chat_append(const char *session_id, const char *user_id, const char *t
     free(owner);
     for (int i = 0; !rc && i < n; i++) {
         struct chat_row *m = &rows[i];
-        if (!m->message_id[0])
-            uuid4(m->message_id);
+        if (!m->message_id[0]) uuid4(m->message_id);
         char mts[32];
         time_iso(now, mts);
-        char *meta = m->metadata ? json_dumps(m->metadata, JSON_COMPACT) : NULL;
+        char *meta = row_meta(m);
         if (m->confidence >= 0)
             rc = db_exec(c, NULL,
                          "INSERT INTO conversation_history (message_id, session_id, timestamp,"
@@ -101,14 +113,15 @@ int store_chat_append(const char *session_id, const char *user_id, const char *t
                      "UPDATE chat_sessions SET last_activity = ?, message_count = message_count"
                      " + ? WHERE session_id = ?",
                      "sis", ts, (int64_t)n, session_id);
-    if (!rc)
-        return db_commit(c);
+    if (!rc) return db_commit(c);
     db_rollback(c);
     return rc;
 }
 
-int store_chat_recent(const char *session_id, int n, json_t **items)
+int store_chat_recent(const char *session_id, int n, struct chat_turn **turns, size_t *nturns)
 {
+    *turns = NULL;
+    *nturns = 0;
     db_rows_t *r;
     int rc = db_query(db_conn(), &r,
                       "SELECT actor, message FROM (SELECT seq, actor, message FROM"
@@ -116,45 +129,80 @@ int store_chat_recent(const char *session_id, int n, json_t **items)
                       " AS recent"
                       " ORDER BY seq",
                       "si", session_id, (int64_t)n);
-    if (rc)
-        return rc;
-    *items = json_array();
-    while ((rc = db_rows_next(r)) == 1)
-        json_array_append_new(*items, json_pack("{s:s, s:s}", "actor", db_col_text(r, 0),
-                                                "message", db_col_text(r, 1)));
+    if (rc) return rc;
+    size_t cap = 0;
+    while ((rc = db_rows_next(r)) == 1) {
+        if (*nturns == cap) {
+            cap = cap ? 2 * cap : 16;
+            *turns = xrealloc(*turns, cap * sizeof **turns);
+        }
+        const char *actor = db_col_text(r, 0), *msg = db_col_text(r, 1);
+        (*turns)[(*nturns)++] =
+            (struct chat_turn){actor && !strcmp(actor, "assistant"), xstrdup(msg ? msg : "")};
+    }
     db_rows_free(r);
-    return rc < 0 ? rc : 0;
+    if (rc < 0) {
+        store_chat_turns_free(*turns, *nturns);
+        *turns = NULL;
+        *nturns = 0;
+        return rc;
+    }
+    return 0;
 }
 
-static json_t *text_or_null(const char *s)
+void store_chat_turns_free(struct chat_turn *turns, size_t n)
 {
-    return s ? json_string(s) : json_null();
+    for (size_t i = 0; i < n; i++)
+        free(turns[i].message);
+    free(turns);
 }
 
-#define MSG_COLS                                                                                \
-    "message_id, session_id, timestamp, user_id, actor, message, embedding_used, tokens_used," \
+#define MSG_COLS                                                                                   \
+    "message_id, session_id, timestamp, user_id, actor, message, embedding_used, tokens_used,"     \
     " response_time_ms, model_used, confidence, feedback_score, metadata"
 
-static json_t *msg_from_row(db_rows_t *r)
+static char *dup_or(const char *s, const char *def)
 {
-    json_error_t je;
-    json_t *meta = json_loads(db_col_text(r, 12) ? db_col_text(r, 12) : "{}", 0, &je);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:o, s:o, s:o, s:o}",
-                     "message_id", db_col_text(r, 0), "session_id", db_col_text(r, 1),
-                     "timestamp", db_col_text(r, 2), "user_id", db_col_text(r, 3), "actor",
-                     db_col_text(r, 4), "message", db_col_text(r, 5), "embedding_used",
-                     (int)db_col_int(r, 6), "tokens_used", (json_int_t)db_col_int(r, 7),
-                     "response_time_ms", (json_int_t)db_col_int(r, 8), "model_used",
-                     text_or_null(db_col_text(r, 9)), "confidence",
-                     db_col_null(r, 10) ? json_null() : json_real(db_col_double(r, 10)),
-                     "feedback_score",
-                     db_col_null(r, 11) ? json_null() : json_integer(db_col_int(r, 11)),
-                     "metadata", meta ? meta : json_object());
+    return s ? xstrdup(s) : def ? xstrdup(def) : NULL;
 }
 
-int store_chat_history(const char *user_id, const char *session_id, int64_t limit,
-                       int64_t offset, json_t **items, int64_t *total)
+static void msg_from_row(db_rows_t *r, struct chat_msg *m)
 {
+    memset(m, 0, sizeof *m);
+    snprintf(m->message_id, sizeof m->message_id, "%s", db_col_text(r, 0));
+    snprintf(m->session_id, sizeof m->session_id, "%s", db_col_text(r, 1));
+    m->timestamp = dup_or(db_col_text(r, 2), "");
+    snprintf(m->user_id, sizeof m->user_id, "%s", db_col_text(r, 3));
+    m->actor = dup_or(db_col_text(r, 4), "");
+    m->message = dup_or(db_col_text(r, 5), "");
+    m->embedding_used = db_col_int(r, 6) != 0;
+    m->tokens_used = db_col_int(r, 7);
+    m->response_time_ms = db_col_int(r, 8);
+    m->model_used = dup_or(db_col_text(r, 9), NULL);
+    m->has_confidence = !db_col_null(r, 10);
+    m->confidence = m->has_confidence ? db_col_double(r, 10) : 0;
+    m->has_feedback = !db_col_null(r, 11);
+    m->feedback_score = m->has_feedback ? db_col_int(r, 11) : 0;
+    m->metadata = dup_or(db_col_text(r, 12), "{}");
+}
+
+void store_chat_msgs_free(struct chat_msg *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(m[i].timestamp);
+        free(m[i].actor);
+        free(m[i].message);
+        free(m[i].model_used);
+        free(m[i].metadata);
+    }
+    free(m);
+}
+
+int store_chat_history(const char *user_id, const char *session_id, int64_t limit, int64_t offset,
+                       struct chat_msg **items, size_t *n, int64_t *total)
+{
+    *items = NULL;
+    *n = 0;
     db_conn_t *c = db_conn();
     int rc = db_query_int(c, total,
                           "SELECT count(*) FROM conversation_history WHERE user_id = ? AND"
@@ -166,18 +214,41 @@ int store_chat_history(const char *user_id, const char *session_id, int64_t limi
                       "SELECT " MSG_COLS " FROM conversation_history WHERE user_id = ? AND"
                       " (? IS NULL OR session_id = ?) ORDER BY seq DESC LIMIT ? OFFSET ?",
                       "sssii", user_id, session_id, session_id, limit, offset);
-    if (rc)
-        return rc;
-    *items = json_array();
-    while ((rc = db_rows_next(r)) == 1)
-        json_array_append_new(*items, msg_from_row(r));
+    if (rc) return rc;
+    size_t cap = 0;
+    while ((rc = db_rows_next(r)) == 1) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            *items = xrealloc(*items, cap * sizeof **items);
+        }
+        msg_from_row(r, &(*items)[(*n)++]);
+    }
     db_rows_free(r);
-    return rc < 0 ? rc : 0;
+    if (rc < 0) {
+        store_chat_msgs_free(*items, *n);
+        *items = NULL;
+        *n = 0;
+        return rc;
+    }
+    return 0;
 }
 
-int store_chat_sessions(const char *user_id, int64_t limit, int64_t offset, json_t **items,
-                        int64_t *total)
+void store_chat_sessions_free(struct chat_session *s, size_t n)
 {
+    for (size_t i = 0; i < n; i++) {
+        free(s[i].title);
+        free(s[i].started_at);
+        free(s[i].last_activity);
+        free(s[i].subscription_plan);
+    }
+    free(s);
+}
+
+int store_chat_sessions(const char *user_id, int64_t limit, int64_t offset,
+                        struct chat_session **items, size_t *n, int64_t *total)
+{
+    *items = NULL;
+    *n = 0;
     db_conn_t *c = db_conn();
     int rc = db_query_int(c, total, "SELECT count(*) FROM chat_sessions WHERE user_id = ?", "s",
                           user_id);
@@ -188,37 +259,46 @@ int store_chat_sessions(const char *user_id, int64_t limit, int64_t offset, json
                       " subscription_plan FROM chat_sessions WHERE user_id = ?"
                       " ORDER BY last_activity DESC, session_id LIMIT ? OFFSET ?",
                       "sii", user_id, limit, offset);
-    if (rc)
-        return rc;
-    *items = json_array();
-    while ((rc = db_rows_next(r)) == 1)
-        json_array_append_new(
-            *items, json_pack("{s:s, s:o, s:s, s:s, s:I, s:o}", "session_id", db_col_text(r, 0),
-                              "title", text_or_null(db_col_text(r, 1)), "started_at",
-                              db_col_text(r, 2), "last_activity", db_col_text(r, 3),
-                              "message_count", (json_int_t)db_col_int(r, 4),
-                              "subscription_plan", text_or_null(db_col_text(r, 5))));
+    if (rc) return rc;
+    size_t cap = 0;
+    while ((rc = db_rows_next(r)) == 1) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            *items = xrealloc(*items, cap * sizeof **items);
+        }
+        struct chat_session *s = &(*items)[(*n)++];
+        memset(s, 0, sizeof *s);
+        snprintf(s->session_id, sizeof s->session_id, "%s", db_col_text(r, 0));
+        s->title = dup_or(db_col_text(r, 1), NULL);
+        s->started_at = dup_or(db_col_text(r, 2), "");
+        s->last_activity = dup_or(db_col_text(r, 3), "");
+        s->message_count = db_col_int(r, 4);
+        s->subscription_plan = dup_or(db_col_text(r, 5), NULL);
+    }
     db_rows_free(r);
-    return rc < 0 ? rc : 0;
+    if (rc < 0) {
+        store_chat_sessions_free(*items, *n);
+        *items = NULL;
+        *n = 0;
+        return rc;
+    }
+    return 0;
 }
 
 int store_chat_session_delete(const char *session_id, const char *user_id, int64_t *deleted)
 {
     db_conn_t *c = db_conn();
     int rc = db_begin(c);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     int64_t ch = 0;
     rc = db_exec(c, &ch, "DELETE FROM chat_sessions WHERE session_id = ? AND user_id = ?", "ss",
                  session_id, user_id);
-    if (!rc && !ch)
-        rc = RAGD_ENOTFOUND;
+    if (!rc && !ch) rc = RAGD_ENOTFOUND;
     if (!rc)
         rc = db_exec(c, deleted,
-                     "DELETE FROM conversation_history WHERE session_id = ? AND user_id = ?",
-                     "ss", session_id, user_id);
-    if (!rc)
-        return db_commit(c);
+                     "DELETE FROM conversation_history WHERE session_id = ? AND user_id = ?", "ss",
+                     session_id, user_id);
+    if (!rc) return db_commit(c);
     db_rollback(c);
     return rc;
 }
@@ -248,8 +328,10 @@ int store_usage_hit(const char *user_id, const char *resource, int64_t n)
                    "ssisi", user_id, date, hour, resource, n);
 }
 
-int store_usage_analytics(const char *user_id, int days, json_t **items)
+int store_usage_analytics(const char *user_id, int days, struct usage_count **items, size_t *n)
 {
+    *items = NULL;
+    *n = 0;
     char since[32];
     time_iso(time_now_ms() - (int64_t)days * 86400000, since);
     since[10] = '\0';
@@ -259,23 +341,27 @@ int store_usage_analytics(const char *user_id, int days, json_t **items)
                       " WHERE user_id = ? AND date >= ? ORDER BY date DESC, hour DESC,"
                       " resource_type",
                       "ss", user_id, since);
-    if (rc)
-        return rc;
-    *items = json_array();
-    while ((rc = db_rows_next(r)) == 1)
-        json_array_append_new(*items, json_pack("{s:s, s:I, s:s, s:I}", "date",
-                                                db_col_text(r, 0), "hour",
-                                                (json_int_t)db_col_int(r, 1), "resource_type",
-                                                db_col_text(r, 2), "count",
-                                                (json_int_t)db_col_int(r, 3)));
+    if (rc) return rc;
+    size_t cap = 0;
+    while ((rc = db_rows_next(r)) == 1) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            *items = xrealloc(*items, cap * sizeof **items);
+        }
+        struct usage_count *u = &(*items)[(*n)++];
+        memset(u, 0, sizeof *u);
+        snprintf(u->date, sizeof u->date, "%s", db_col_text(r, 0) ? db_col_text(r, 0) : "");
+        u->hour = (int)db_col_int(r, 1);
+        snprintf(u->resource_type, sizeof u->resource_type, "%s",
+                 db_col_text(r, 2) ? db_col_text(r, 2) : "");
+        u->count = db_col_int(r, 3);
+    }
     db_rows_free(r);
-    return rc < 0 ? rc : 0;
-}
-
-int store_chat_count_since(const char *user_id, const char *since, int64_t *n)
-{
-    return db_query_int(db_conn(), n,
-                        "SELECT count(*) FROM conversation_history WHERE user_id = ? AND"
-                        " actor = 'user' AND timestamp >= ?",
-                        "ss", user_id, since);
+    if (rc < 0) {
+        free(*items);
+        *items = NULL;
+        *n = 0;
+        return rc;
+    }
+    return 0;
 }

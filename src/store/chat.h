@@ -5,7 +5,7 @@
 #ifndef RAGD_STORE_CHAT_H
 #define RAGD_STORE_CHAT_H
 
-#include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Registers the chat tables' migrations (220-239). Call before store_migrate(). */
@@ -20,7 +20,10 @@ struct chat_row {
     int64_t tokens_used, response_time_ms;
     const char *model_used; /* may be NULL */
     double confidence;      /* < 0 = NULL */
-    json_t *metadata;       /* object (string values, as the seed's MAP<TEXT,TEXT>) or NULL */
+    /* The seed's metadata MAP<TEXT,TEXT>, stored as a JSON object of the fields set:
+     * response_type, retrieval_route, command (NULL: absent), fallback_applied ("true"). */
+    const char *response_type, *retrieval_route, *command;
+    int fallback_applied;
 };
 
 /* The owner of a session; RAGD_ENOTFOUND if the session does not exist. */
@@ -32,18 +35,50 @@ int store_chat_session_owner(const char *session_id, char owner[37]);
 int store_chat_append(const char *session_id, const char *user_id, const char *title,
                       const char *plan, struct chat_row *rows, int n);
 
-/* The last n messages of a session in chronological order, as [{actor, message}] (new
- * reference). */
-int store_chat_recent(const char *session_id, int n, json_t **items);
+/* One message of a conversation, as a prompt needs it. */
+struct chat_turn {
+    int assistant; /* 1: the assistant's answer, 0: the user's message */
+    char *message;
+};
+/* The last n messages of a session in chronological order: *turns (free with
+ * store_chat_turns_free) and their number *nturns. */
+int store_chat_recent(const char *session_id, int n, struct chat_turn **turns, size_t *nturns);
+void store_chat_turns_free(struct chat_turn *turns, size_t n);
+
+/* One stored message with every column. Strings owned by the record. */
+struct chat_msg {
+    char message_id[37], session_id[37], user_id[37];
+    char *timestamp, *actor, *message;
+    int embedding_used;
+    int64_t tokens_used, response_time_ms;
+    char *model_used; /* or NULL */
+    int has_confidence, has_feedback;
+    double confidence;
+    int64_t feedback_score;
+    char *metadata; /* the stored metadata map as JSON text (never NULL) */
+};
+void store_chat_msgs_free(struct chat_msg *m, size_t n);
 
 /* A page of user_id's messages, newest first (the seed's clustering order); session_id may
- * be NULL for all sessions. Each item has every column. */
-int store_chat_history(const char *user_id, const char *session_id, int64_t limit,
-                       int64_t offset, json_t **items, int64_t *total);
+ * be NULL for all sessions: *items (free with store_chat_msgs_free), *n of them, and the
+ * *total that match. */
+int store_chat_history(const char *user_id, const char *session_id, int64_t limit, int64_t offset,
+                       struct chat_msg **items, size_t *n, int64_t *total);
 
-/* A page of user_id's sessions, most recent activity first. */
-int store_chat_sessions(const char *user_id, int64_t limit, int64_t offset, json_t **items,
-                        int64_t *total);
+/* One conversation session. Strings owned by the record. */
+struct chat_session {
+    char session_id[37];
+    char *title; /* or NULL */
+    char *started_at, *last_activity;
+    int64_t message_count;
+    char *subscription_plan; /* or NULL */
+};
+void store_chat_sessions_free(struct chat_session *s, size_t n);
+
+/* A page of user_id's sessions, most recent activity first: *items (free with
+ * store_chat_sessions_free), *n of them, and the *total. */
+int store_chat_sessions(const char *user_id, int64_t limit, int64_t offset,
+                        struct chat_session **items, size_t *n, int64_t *total);
 
 /* Deletes a session of user_id with its messages; *deleted gets the message count.
  * RAGD_ENOTFOUND if user_id has no such session. */
@@ -52,13 +87,16 @@ int store_chat_session_delete(const char *session_id, const char *user_id, int64
 /* Sets feedback_score on an assistant message of user_id. RAGD_ENOTFOUND if there is none. */
 int store_chat_feedback(const char *message_id, const char *user_id, int score);
 
-/* Questions (actor "user") of user_id since the ISO timestamp since. */
-int store_chat_count_since(const char *user_id, const char *since, int64_t *n);
-
 /* Adds n to the hourly usage_analytics counter of (user, now's date and hour, resource). */
 int store_usage_hit(const char *user_id, const char *resource, int64_t n);
-/* The user's counters for the last `days` days, newest first: [{date, hour, resource_type,
- * count}]. */
-int store_usage_analytics(const char *user_id, int days, json_t **items);
+/* One hourly usage counter. */
+struct usage_count {
+    char date[11]; /* YYYY-MM-DD */
+    int hour;
+    char resource_type[64];
+    int64_t count;
+};
+/* The user's counters for the last `days` days, newest first: *items (caller frees) and *n. */
+int store_usage_analytics(const char *user_id, int days, struct usage_count **items, size_t *n);
 
 #endif

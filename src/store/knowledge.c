@@ -64,12 +64,49 @@ static char *dump_or(json_t *v, const char *def)
     return s ? s : xstrdup(def);
 }
 
+/* tags[0..n) as a JSON array text (caller frees). */
+static char *tags_dump(const char *const *tags, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(tags[i]));
+    char *s = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    return s;
+}
+
+/* A stored JSON array of strings as strings (non-strings skipped). */
+static void tags_parse(const char *text, char ***tags, size_t *n)
+{
+    *tags = NULL;
+    *n = 0;
+    json_error_t je;
+    json_t *a = text ? json_loads(text, JSON_DECODE_ANY, &je) : NULL;
+    if (json_is_array(a) && json_array_size(a)) {
+        *tags = xcalloc(json_array_size(a), sizeof **tags);
+        size_t i;
+        json_t *t;
+        json_array_foreach(a, i, t)
+        {
+            if (json_is_string(t)) (*tags)[(*n)++] = xstrdup(json_string_value(t));
+        }
+    }
+    json_decref(a);
+}
+
+static void tags_free(char **tags, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(tags[i]);
+    free(tags);
+}
+
 int store_doc_insert(struct kdoc_new *d)
 {
     if (!d->id[0]) uuid4(d->id);
     char ts[32];
     time_iso(time_now_ms(), ts);
-    char *tags = dump_or(d->tags, "[]");
+    char *tags = tags_dump(d->tags, d->ntags);
     char *meta = dump_or(d->metadata, "{}");
     int rc = db_exec(db_conn(), NULL,
                      "INSERT INTO documents (id, organization_id, owner_id, shared, title,"
@@ -90,59 +127,83 @@ int store_doc_insert(struct kdoc_new *d)
     " sha256, size_bytes, mime_type, chunk_count, pages, importance, metadata, created_at,"        \
     " updated_at, processed_at, content"
 
-static json_t *text_or_null(const char *s)
+static char *dup_or_null(const char *s)
 {
-    return s ? json_string(s) : json_null();
+    return s ? xstrdup(s) : NULL;
 }
 
-static json_t *parse_or(const char *s, json_t *def)
+void store_kdoc_clear(struct kdoc *d)
 {
-    json_error_t je;
-    json_t *v = s ? json_loads(s, JSON_DECODE_ANY, &je) : NULL;
-    if (v) {
-        json_decref(def);
-        return v;
-    }
-    return def;
+    free(d->title);
+    free(d->category);
+    free(d->source);
+    tags_free(d->tags, d->ntags);
+    free(d->organization_id);
+    free(d->owner_id);
+    free(d->status);
+    free(d->error);
+    free(d->sha256);
+    free(d->mime_type);
+    free(d->metadata);
+    free(d->created_at);
+    free(d->updated_at);
+    free(d->processed_at);
+    free(d->content);
+    memset(d, 0, sizeof *d);
 }
 
-static json_t *doc_from_row(db_rows_t *r, int with_content)
+void store_kdocs_free(struct kdoc *items, size_t n)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "id", json_string(db_col_text(r, 0)));
-    json_object_set_new(o, "title", json_string(db_col_text(r, 1) ? db_col_text(r, 1) : ""));
-    json_object_set_new(o, "category", text_or_null(db_col_text(r, 2)));
-    json_object_set_new(o, "tags", parse_or(db_col_text(r, 3), json_array()));
-    json_object_set_new(o, "source", text_or_null(db_col_text(r, 4)));
-    json_object_set_new(o, "organization_id", text_or_null(db_col_text(r, 5)));
-    json_object_set_new(o, "owner_id", text_or_null(db_col_text(r, 6)));
-    json_object_set_new(o, "shared", json_boolean(db_col_int(r, 7)));
-    json_object_set_new(o, "status", json_string(db_col_text(r, 8)));
-    json_object_set_new(o, "error", text_or_null(db_col_text(r, 9)));
-    json_object_set_new(o, "sha256", text_or_null(db_col_text(r, 10)));
-    json_object_set_new(o, "size_bytes", json_integer(db_col_int(r, 11)));
-    json_object_set_new(o, "mime_type", text_or_null(db_col_text(r, 12)));
-    json_object_set_new(o, "chunk_count", json_integer(db_col_int(r, 13)));
-    json_object_set_new(o, "pages", json_integer(db_col_int(r, 14)));
-    json_object_set_new(o, "importance", json_real(db_col_double(r, 15)));
-    json_object_set_new(o, "metadata", parse_or(db_col_text(r, 16), json_object()));
-    json_object_set_new(o, "created_at", json_string(db_col_text(r, 17)));
-    json_object_set_new(o, "updated_at", json_string(db_col_text(r, 18)));
-    json_object_set_new(o, "processed_at", text_or_null(db_col_text(r, 19)));
-    if (with_content) json_object_set_new(o, "content", text_or_null(db_col_text(r, 20)));
-    return o;
+    for (size_t i = 0; i < n; i++)
+        store_kdoc_clear(&items[i]);
+    free(items);
 }
 
-int store_doc_get(const char *id, int with_content, json_t **out)
+static void doc_from_row(db_rows_t *r, int with_content, struct kdoc *d)
 {
+    memset(d, 0, sizeof *d);
+    snprintf(d->id, sizeof d->id, "%s", db_col_text(r, 0));
+    d->title = xstrdup(db_col_text(r, 1) ? db_col_text(r, 1) : "");
+    d->category = dup_or_null(db_col_text(r, 2));
+    tags_parse(db_col_text(r, 3), &d->tags, &d->ntags);
+    d->source = dup_or_null(db_col_text(r, 4));
+    d->organization_id = dup_or_null(db_col_text(r, 5));
+    d->owner_id = dup_or_null(db_col_text(r, 6));
+    d->shared = db_col_int(r, 7) != 0;
+    d->status = xstrdup(db_col_text(r, 8) ? db_col_text(r, 8) : "");
+    d->error = dup_or_null(db_col_text(r, 9));
+    d->sha256 = dup_or_null(db_col_text(r, 10));
+    d->size_bytes = db_col_int(r, 11);
+    d->mime_type = dup_or_null(db_col_text(r, 12));
+    d->chunk_count = db_col_int(r, 13);
+    d->pages = db_col_int(r, 14);
+    d->importance = db_col_double(r, 15);
+    d->metadata = xstrdup(db_col_text(r, 16) ? db_col_text(r, 16) : "{}");
+    d->created_at = xstrdup(db_col_text(r, 17) ? db_col_text(r, 17) : "");
+    d->updated_at = xstrdup(db_col_text(r, 18) ? db_col_text(r, 18) : "");
+    d->processed_at = dup_or_null(db_col_text(r, 19));
+    if (with_content) d->content = dup_or_null(db_col_text(r, 20));
+}
+
+int store_doc_get(const char *id, int with_content, struct kdoc *out)
+{
+    memset(out, 0, sizeof *out);
     db_rows_t *r;
     int rc = db_query(db_conn(), &r, "SELECT " DOC_COLS " FROM documents WHERE id = ?", "s", id);
     if (rc) return rc;
     if (db_rows_next(r) == 1)
-        *out = doc_from_row(r, with_content);
+        doc_from_row(r, with_content, out);
     else
         rc = RAGD_ENOTFOUND;
     db_rows_free(r);
+    return rc;
+}
+
+int store_doc_metadata(const char *id, char **json)
+{
+    *json = NULL;
+    int rc = db_query_text(db_conn(), json, "SELECT metadata FROM documents WHERE id = ?", "s", id);
+    if (!rc && !*json) *json = xstrdup("{}");
     return rc;
 }
 
@@ -183,7 +244,7 @@ int store_doc_set_content(const char *id, const char *content, const char *mime_
 }
 
 int store_doc_list(const struct kscope *s, const struct kdoc_filter *f, int64_t limit,
-                   int64_t offset, json_t **items, int64_t *total)
+                   int64_t offset, struct kdoc **items, size_t *n, int64_t *total)
 {
     db_conn_t *c = db_conn();
     int rc = db_query_int(c, total,
@@ -201,14 +262,22 @@ int store_doc_list(const struct kscope *s, const struct kdoc_filter *f, int64_t 
                       " ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
                       "ssssssssii", s->user_id, nz(s->org_id), f->status, f->status, f->category,
                       f->category, f->source, f->source, limit, offset);
+    *items = NULL;
+    *n = 0;
     if (rc) return rc;
-    *items = json_array();
-    while ((rc = db_rows_next(r)) == 1)
-        json_array_append_new(*items, doc_from_row(r, 0));
+    size_t cap = 0;
+    while ((rc = db_rows_next(r)) == 1) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            *items = xrealloc(*items, cap * sizeof **items);
+        }
+        doc_from_row(r, 0, &(*items)[(*n)++]);
+    }
     db_rows_free(r);
     if (rc < 0) {
-        json_decref(*items);
+        store_kdocs_free(*items, *n);
         *items = NULL;
+        *n = 0;
         return rc;
     }
     return 0;
@@ -280,35 +349,6 @@ int store_doc_delete(const char *id, int64_t **chunk_ids, size_t *n)
     return rc;
 }
 
-int store_doc_unfinished(char ***ids, size_t *n)
-{
-    db_rows_t *r;
-    int rc = db_query(db_conn(), &r,
-                      "SELECT id FROM documents WHERE status IN ('pending', 'processing')"
-                      " ORDER BY created_at",
-                      "");
-    if (rc) return rc;
-    size_t cap = 0;
-    *ids = NULL;
-    *n = 0;
-    while ((rc = db_rows_next(r)) == 1) {
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 16;
-            *ids = xrealloc(*ids, cap * sizeof **ids);
-        }
-        (*ids)[(*n)++] = xstrdup(db_col_text(r, 0));
-    }
-    db_rows_free(r);
-    return rc < 0 ? rc : 0;
-}
-
-int store_doc_bytes(const char *user_id, int64_t *bytes)
-{
-    return db_query_int(db_conn(), bytes,
-                        "SELECT coalesce(sum(size_bytes), 0) FROM documents WHERE owner_id = ?",
-                        "s", user_id);
-}
-
 /* ---- chunks ---- */
 
 int store_chunks_replace(const char *doc_id, const struct kchunk_new *chunks, size_t n,
@@ -372,24 +412,23 @@ void store_kchunk_clear(struct kchunk *c)
     free(c->content);
     free(c->source);
     free(c->category);
-    free(c->metadata);
+    free(c->mime_type);
+    tags_free(c->tags, c->ntags);
+    free(c->last_accessed);
+    free(c->doc_metadata);
     memset(c, 0, sizeof *c);
 }
 
-static char *dup_or_null(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
-}
-
-int store_chunk_get(int64_t id, struct kchunk *out)
+int store_chunk_get(int64_t id, int with_doc_metadata, struct kchunk *out)
 {
     db_rows_t *r;
     int rc = db_query(db_conn(), &r,
                       "SELECT c.id, c.document_id, c.position, d.title, c.content, d.source,"
                       " d.category, d.tags, d.importance, c.retrieval_count, c.last_accessed,"
-                      " c.start_offset, c.end_offset, d.mime_type, d.metadata"
+                      " c.start_offset, c.end_offset, d.mime_type,"
+                      " CASE WHEN ? = 1 THEN d.metadata END"
                       " FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?",
-                      "i", id);
+                      "bi", with_doc_metadata, id);
     if (rc) return rc;
     memset(out, 0, sizeof *out);
     if (db_rows_next(r) == 1) {
@@ -400,23 +439,15 @@ int store_chunk_get(int64_t id, struct kchunk *out)
         out->content = xstrdup(db_col_text(r, 4) ? db_col_text(r, 4) : "");
         out->source = dup_or_null(db_col_text(r, 5));
         out->category = dup_or_null(db_col_text(r, 6));
+        tags_parse(db_col_text(r, 7), &out->tags, &out->ntags);
+        out->importance = db_col_double(r, 8);
+        out->retrieval_count = db_col_int(r, 9);
+        out->last_accessed = dup_or_null(db_col_text(r, 10));
         out->start = db_col_int(r, 11);
         out->end = db_col_int(r, 12);
-        json_t *m = json_object();
-        json_object_set_new(m, "source", text_or_null(db_col_text(r, 5)));
-        json_object_set_new(m, "category", text_or_null(db_col_text(r, 6)));
-        json_object_set_new(m, "tags", parse_or(db_col_text(r, 7), json_array()));
-        json_object_set_new(m, "importance", json_real(db_col_double(r, 8)));
-        json_object_set_new(m, "position", json_integer(out->position));
-        json_object_set_new(m, "start_offset", json_integer(out->start));
-        json_object_set_new(m, "end_offset", json_integer(out->end));
-        json_object_set_new(m, "mime_type", text_or_null(db_col_text(r, 13)));
-        json_object_set_new(m, "document", parse_or(db_col_text(r, 14), json_object()));
-        json_object_set_new(m, "usage_stats",
-                            json_pack("{s:I, s:o}", "retrieval_count", (json_int_t)db_col_int(r, 9),
-                                      "last_accessed", text_or_null(db_col_text(r, 10))));
-        out->metadata = json_dumps(m, JSON_COMPACT);
-        json_decref(m);
+        out->mime_type = dup_or_null(db_col_text(r, 13));
+        if (with_doc_metadata)
+            out->doc_metadata = xstrdup(db_col_text(r, 14) ? db_col_text(r, 14) : "{}");
     } else {
         rc = RAGD_ENOTFOUND;
     }
@@ -459,17 +490,21 @@ int store_doc_meta_foreach(int (*fn)(const struct kdoc_meta *m, void *ud), void 
     return rc;
 }
 
-int store_chunk_foreach(int (*fn)(int64_t id, const char *doc_id, const char *text, void *ud),
+int store_chunk_foreach(int (*fn)(int64_t id, const char *doc_id, const char *title,
+                                  const char *text, void *ud),
                         void *ud)
 {
     db_rows_t *r;
     int rc = db_query(db_conn(), &r,
-                      "SELECT c.id, c.document_id, c.content FROM chunks c JOIN documents d"
-                      " ON d.id = c.document_id WHERE d.status = 'ready' ORDER BY c.id",
+                      "SELECT c.id, c.document_id, d.title, c.content FROM chunks c JOIN"
+                      " documents d ON d.id = c.document_id WHERE d.status = 'ready'"
+                      " ORDER BY c.id",
                       "");
     if (rc) return rc;
     while ((rc = db_rows_next(r)) == 1)
-        if ((rc = fn(db_col_int(r, 0), db_col_text(r, 1), db_col_text(r, 2), ud))) break;
+        if ((rc = fn(db_col_int(r, 0), db_col_text(r, 1),
+                     db_col_text(r, 2) ? db_col_text(r, 2) : "", db_col_text(r, 3), ud)))
+            break;
     db_rows_free(r);
     return rc;
 }
@@ -499,9 +534,20 @@ int store_embedding_foreach(uint32_t dim, int (*fn)(int64_t id, const float *vec
     return rc;
 }
 
-int store_chunks_unembedded(uint32_t dim, const char *model, int64_t after_id, size_t limit,
-                            json_t **out)
+void store_ktexts_free(struct ktext *t, size_t n)
 {
+    for (size_t i = 0; i < n; i++) {
+        free(t[i].title);
+        free(t[i].content);
+    }
+    free(t);
+}
+
+int store_chunks_unembedded(uint32_t dim, const char *model, int64_t after_id, size_t limit,
+                            struct ktext **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
     db_rows_t *r;
     int rc = db_query(db_conn(), &r,
                       "SELECT c.id, c.document_id, d.title, c.content FROM chunks c"
@@ -512,20 +558,22 @@ int store_chunks_unembedded(uint32_t dim, const char *model, int64_t after_id, s
                       " ORDER BY c.id LIMIT ?",
                       "iisi", after_id, (int64_t)dim, model, (int64_t)limit);
     if (rc) return rc;
-    json_t *a = json_array();
-    while ((rc = db_rows_next(r)) == 1) {
-        const char *title = db_col_text(r, 2);
-        json_array_append_new(a, json_pack("{s:I, s:s, s:s, s:s}", "id",
-                                           (json_int_t)db_col_int(r, 0), "document_id",
-                                           db_col_text(r, 1), "title", title ? title : "",
-                                           "content", db_col_text(r, 3)));
+    struct ktext *a = xcalloc(limit ? limit : 1, sizeof *a);
+    size_t k = 0;
+    while (k < limit && (rc = db_rows_next(r)) == 1) {
+        a[k].id = db_col_int(r, 0);
+        snprintf(a[k].document_id, sizeof a[k].document_id, "%s", db_col_text(r, 1));
+        a[k].title = xstrdup(db_col_text(r, 2) ? db_col_text(r, 2) : "");
+        a[k].content = xstrdup(db_col_text(r, 3) ? db_col_text(r, 3) : "");
+        k++;
     }
     db_rows_free(r);
     if (rc < 0) {
-        json_decref(a);
+        store_ktexts_free(a, k);
         return RAGD_EDB;
     }
     *out = a;
+    *n = k;
     return 0;
 }
 
@@ -562,28 +610,10 @@ int store_chunk_count(int64_t *chunks, uint32_t dim, int64_t *embeddings)
     return rc;
 }
 
-int store_doc_titles(json_t **out)
-{
-    db_rows_t *r;
-    int rc = db_query(db_conn(), &r, "SELECT id, title FROM documents WHERE status = 'ready'", "");
-    if (rc) return rc;
-    *out = json_object();
-    while ((rc = db_rows_next(r)) == 1)
-        json_object_set_new(*out, db_col_text(r, 0),
-                            json_string(db_col_text(r, 1) ? db_col_text(r, 1) : ""));
-    db_rows_free(r);
-    if (rc < 0) {
-        json_decref(*out);
-        *out = NULL;
-        return rc;
-    }
-    return 0;
-}
-
 /* ---- change log ---- */
 
-int store_kb_change_add(const char *doc_id, const char *op, const char *node,
-                        const int64_t *ids, size_t n)
+int store_kb_change_add(const char *doc_id, const char *op, const char *node, const int64_t *ids,
+                        size_t n)
 {
     struct sbuf b;
     sb_init(&b);
@@ -618,8 +648,7 @@ int store_kb_changes_since(int64_t seq, size_t limit,
                       "SELECT seq, document_id, op, node, chunk_ids FROM kb_changes"
                       " WHERE seq > ? ORDER BY seq LIMIT ?",
                       "ii", seq, (int64_t)limit);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     while ((rc = db_rows_next(r)) == 1)
         if ((rc = fn(db_col_int(r, 0), db_col_text(r, 1), db_col_text(r, 2), db_col_text(r, 3),
                      db_col_text(r, 4), ud)))
@@ -638,8 +667,7 @@ int store_doc_chunks_foreach(const char *doc_id, uint32_t dim,
                       " LEFT JOIN embeddings e ON e.chunk_id = c.id AND e.dim = ?"
                       " WHERE c.document_id = ? ORDER BY c.id",
                       "is", (int64_t)dim, doc_id);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     size_t want = ((size_t)dim * sizeof(float) * 4 + 2) / 3;
     float *vec = xmalloc((size_t)dim * sizeof(float) + 8);
     while ((rc = db_rows_next(r)) == 1) {
@@ -647,8 +675,7 @@ int store_doc_chunks_foreach(const char *doc_id, uint32_t dim,
         size_t got = 0;
         int ok = dim && t && strlen(t) == want && !b64url_decode(t, want, vec, &got) &&
                  got == dim * sizeof(float);
-        if ((rc = fn(db_col_int(r, 0), db_col_text(r, 1), ok ? vec : NULL, ud)))
-            break;
+        if ((rc = fn(db_col_int(r, 0), db_col_text(r, 1), ok ? vec : NULL, ud))) break;
     }
     free(vec);
     db_rows_free(r);
@@ -661,9 +688,9 @@ int store_upload_put(const char *doc_id, const void *data, size_t len)
 {
     char *b = xmalloc(4 * (len / 3 + 1) + 1);
     b64url_encode(data, len, b);
-    int rc = db_exec(db_conn(), NULL,
-                     "INSERT INTO document_uploads (document_id, data) VALUES (?, ?)", "ss",
-                     doc_id, b);
+    int rc =
+        db_exec(db_conn(), NULL, "INSERT INTO document_uploads (document_id, data) VALUES (?, ?)",
+                "ss", doc_id, b);
     free(b);
     return rc;
 }
@@ -673,8 +700,7 @@ int store_upload_get(const char *doc_id, char **data, size_t *len)
     char *b = NULL;
     int rc = db_query_text(db_conn(), &b, "SELECT data FROM document_uploads WHERE document_id = ?",
                            "s", doc_id);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     size_t n = b ? strlen(b) : 0;
     *data = xmalloc(n * 3 / 4 + 4);
     rc = b64url_decode(b ? b : "", n, *data, len);
@@ -716,8 +742,7 @@ int store_doc_claimable(const char *node, const char *pending_before, const char
                       " (status = 'processing' AND (claimed_by IS NULL OR claimed_by = ? OR"
                       " claimed_at < ?)) ORDER BY created_at LIMIT ?",
                       "sssi", pending_before, node, stale_before, (int64_t)limit);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     size_t cap = 0;
     *ids = NULL;
     *n = 0;

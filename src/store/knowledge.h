@@ -32,8 +32,9 @@ struct kdoc_new {
     const char *organization_id, *owner_id;
     int shared;
     const char *title, *category, *source;
-    json_t *tags;     /* array of strings, borrowed; NULL = [] */
-    json_t *metadata; /* object, borrowed; NULL = {} */
+    const char *const *tags; /* ntags strings, borrowed */
+    size_t ntags;
+    json_t *metadata; /* the user's metadata object (user data), borrowed; NULL = {} */
     double importance;
     const char *mime_type; /* sniffed type name ("text", "markdown", "html", "pdf") */
     int64_t size_bytes;
@@ -43,10 +44,37 @@ struct kdoc_new {
 
 int store_doc_insert(struct kdoc_new *d);
 
-/* The document as JSON (new reference): id, title, category, tags, source, organization_id,
- * owner_id, shared, status, error, sha256, size_bytes, mime_type, chunk_count, pages,
- * importance, metadata, created_at, updated_at, processed_at; with_content adds "content". */
-int store_doc_get(const char *id, int with_content, json_t **out);
+/* A document record. Strings are owned by the record (store_kdoc_clear frees them); those
+ * marked "or NULL" are NULL when the column is. */
+struct kdoc {
+    char id[37];
+    char *title;             /* never NULL ("" when none) */
+    char *category, *source; /* or NULL */
+    char **tags;             /* ntags strings */
+    size_t ntags;
+    char *organization_id, *owner_id; /* or NULL */
+    int shared;
+    char *status;
+    char *error;  /* or NULL */
+    char *sha256; /* or NULL */
+    int64_t size_bytes;
+    char *mime_type; /* or NULL */
+    int64_t chunk_count, pages;
+    double importance;
+    char *metadata; /* the user's metadata object as JSON text (user data; never NULL) */
+    char *created_at, *updated_at;
+    char *processed_at; /* or NULL */
+    char *content;      /* NULL unless asked for (and NULL before extraction) */
+};
+void store_kdoc_clear(struct kdoc *d);
+/* Frees items[0..n) and the array. */
+void store_kdocs_free(struct kdoc *items, size_t n);
+
+/* Fetches the document into *out (clear with store_kdoc_clear); with_content also reads its
+ * extracted text. RAGD_ENOTFOUND when there is none. */
+int store_doc_get(const char *id, int with_content, struct kdoc *out);
+/* The document's user metadata as JSON text (*json, caller frees). RAGD_ENOTFOUND if gone. */
+int store_doc_metadata(const char *id, char **json);
 /* 1 if the document exists and s may see it, 0 if not, negative on error. */
 int store_doc_visible(const char *id, const struct kscope *s);
 
@@ -60,9 +88,10 @@ int store_doc_set_content(const char *id, const char *content, const char *mime_
 struct kdoc_filter {
     const char *status, *category, *source; /* NULL = any */
 };
-/* A page of visible documents, newest first, without content. *items new reference. */
+/* A page of visible documents, newest first, without content: *items (free with
+ * store_kdocs_free), *n of them, and *total matching documents. */
 int store_doc_list(const struct kscope *s, const struct kdoc_filter *f, int64_t limit,
-                   int64_t offset, json_t **items, int64_t *total);
+                   int64_t offset, struct kdoc **items, size_t *n, int64_t *total);
 
 /* An identical visible document (same sha256, same organization or shared), for
  * de-duplication; RAGD_ENOTFOUND if none. */
@@ -71,13 +100,6 @@ int store_doc_find_sha(const char *sha, const char *org_id, int shared, char id_
 /* Deletes the document with its chunks and embeddings. *chunk_ids (caller frees) receives
  * the ids of the removed chunks so the caller can drop them from the indexes. */
 int store_doc_delete(const char *id, int64_t **chunk_ids, size_t *n);
-
-/* Ids of documents left pending or processing (re-queued at start). Caller frees each
- * string and the array. */
-int store_doc_unfinished(char ***ids, size_t *n);
-
-/* Total bytes of the documents owned by user_id (for storage quotas). */
-int store_doc_bytes(const char *user_id, int64_t *bytes);
 
 /* ---- chunks ---- */
 
@@ -90,8 +112,8 @@ struct kchunk_new {
 };
 
 /* Replaces the document's chunks with chunks[0..n) (and their embeddings, model and dim),
- * sets chunk_count, status "ready" and error = note (NULL: none), all in one transaction. ids[0..n) receive the new
- * chunk ids; *old_ids (caller frees) the ids of chunks that were replaced. */
+ * sets chunk_count, status "ready" and error = note (NULL: none), all in one transaction. ids[0..n)
+ * receive the new chunk ids; *old_ids (caller frees) the ids of chunks that were replaced. */
 int store_chunks_replace(const char *doc_id, const struct kchunk_new *chunks, size_t n,
                          const char *model, uint32_t dim, const char *note, int64_t *ids,
                          int64_t **old_ids, size_t *n_old);
@@ -101,12 +123,20 @@ struct kchunk {
     int64_t id;
     char document_id[37];
     int position;
-    char *title, *content, *source, *category, *metadata; /* metadata: JSON text */
+    char *title, *content;
+    char *source, *category, *mime_type; /* the document's, or NULL */
+    char **tags;                         /* the document's tags */
+    size_t ntags;
+    double importance;
     int64_t start, end;
+    int64_t retrieval_count;
+    char *last_accessed; /* or NULL */
+    char *doc_metadata;  /* the document's user metadata as JSON text; NULL unless asked for */
 };
 void store_kchunk_clear(struct kchunk *c);
-/* Fetches chunk id into *out (clear with store_kchunk_clear). */
-int store_chunk_get(int64_t id, struct kchunk *out);
+/* Fetches chunk id into *out (clear with store_kchunk_clear); with_doc_metadata also reads
+ * the document's user metadata. */
+int store_chunk_get(int64_t id, int with_doc_metadata, struct kchunk *out);
 
 /* Counts a retrieval of each chunk (usage_stats.retrieval_count, last_accessed). */
 int store_chunks_touch(const int64_t *ids, size_t n);
@@ -118,21 +148,27 @@ struct kdoc_meta {
 };
 /* Calls fn for every ready document. Stops and returns fn's non-zero value. */
 int store_doc_meta_foreach(int (*fn)(const struct kdoc_meta *m, void *ud), void *ud);
-/* Calls fn(chunk id, document id, text) for every chunk of ready documents. */
-int store_chunk_foreach(int (*fn)(int64_t id, const char *doc_id, const char *text, void *ud),
+/* Calls fn(chunk id, document id, document title, text) for every chunk of ready documents. */
+int store_chunk_foreach(int (*fn)(int64_t id, const char *doc_id, const char *title,
+                                  const char *text, void *ud),
                         void *ud);
 /* Calls fn(chunk id, vector) for every stored embedding of dimension dim. */
 int store_embedding_foreach(uint32_t dim, int (*fn)(int64_t id, const float *vec, void *ud),
                             void *ud);
+/* A chunk's text for embedding. Strings owned by the array (store_ktexts_free). */
+struct ktext {
+    int64_t id;
+    char document_id[37];
+    char *title, *content;
+};
+void store_ktexts_free(struct ktext *t, size_t n);
 /* Up to limit chunks of ready documents that have no embedding by model with dimension dim
- * (stored before an embedder was configured, or by another one), lowest id first:
- * [{id, document_id, title, content}] (new reference). */
+ * (stored before an embedder was configured, or by another one), lowest id first, after
+ * after_id: *out (free with store_ktexts_free) and their number *n. */
 int store_chunks_unembedded(uint32_t dim, const char *model, int64_t after_id, size_t limit,
-                            json_t **out);
+                            struct ktext **out, size_t *n);
 /* Stores (or replaces) the embedding of chunk id. RAGD_ENOTFOUND if the chunk is gone. */
 int store_embedding_put(int64_t id, const char *model, uint32_t dim, const float *vec);
-/* {document id: title} of every ready document (new reference). */
-int store_doc_titles(json_t **out);
 /* Number of chunks of ready documents, and of embeddings of dimension dim. */
 int store_chunk_count(int64_t *chunks, uint32_t dim, int64_t *embeddings);
 
@@ -155,8 +191,8 @@ int store_doc_claimable(const char *node, const char *pending_before, const char
  * Every index change (op "index": a document's chunks were (re)written, chunk_ids are the
  * chunks it replaced; op "delete": chunk_ids are the chunks removed) is appended with the
  * writing node's id; the other nodes poll for entries after the last one they applied. */
-int store_kb_change_add(const char *doc_id, const char *op, const char *node,
-                        const int64_t *ids, size_t n);
+int store_kb_change_add(const char *doc_id, const char *op, const char *node, const int64_t *ids,
+                        size_t n);
 int store_kb_change_max(int64_t *seq);
 /* Calls fn for up to limit entries after seq, oldest first. */
 int store_kb_changes_since(int64_t seq, size_t limit,

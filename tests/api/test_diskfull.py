@@ -35,13 +35,19 @@ def small_disk():
 def fill(path):
     """Writes a filler file until the file system is full; returns its path."""
     filler = os.path.join(path, "filler")
-    with open(filler, "wb") as f:
-        try:
-            while True:
-                f.write(os.urandom(1 << 16))
-                f.flush()
-        except OSError:
-            pass
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        block = os.urandom(1 << 16)
+        while True:
+            os.write(fd, block)
+    except OSError:
+        pass
+    try:  # the last blocks: the file system is full to the byte
+        while True:
+            os.write(fd, b"x" * 512)
+    except OSError:
+        pass
+    os.close(fd)
     return filler
 
 

@@ -1,5 +1,6 @@
 """Documents: upload (JSON and multipart), type sniffing, ingestion status, list/get/delete,
 size limits, malformed input, organization isolation, persistence across restarts."""
+import json
 import os
 import socket
 import time
@@ -238,7 +239,206 @@ def test_indexes_persist_and_rebuild_across_restarts():
         tok = s.login("test@example.com", "testpassword123")
         hits = search(s, tok, "kestrel", route="exact")["results"]
         assert hits and hits[0]["document_id"] == keep["id"]
-        h = s.get("/health/detailed").json["services"]["indexes"]
+        # Corpus figures are for administrators.
+        h = s.get("/health/detailed", token=s.login("admin@example.com", "adminpassword123")).json["services"]["indexes"]
         assert h["chunks"] == h["chunks_stored"] == 1
     finally:
         assert s.stop() == 0
+
+
+def test_metadata_size_and_depth_are_capped(server, pro_token):
+    """Document metadata is bounded (size and nesting) on both upload paths, and search hits
+    carry the metadata of their document only, not a copy per search cache entry."""
+    word = unique()
+    big = {"blob": "m" * 20000}
+    r = server.post("/documents", {"content": f"{word} note", "metadata": big}, token=pro_token)
+    assert r.status == 422 and r.json["code"] == "METADATA_TOO_LARGE", r
+    assert r.json["field"] == "metadata"
+    deep = {}
+    node = deep
+    for _ in range(12):
+        node["x"] = {}
+        node = node["x"]
+    r = server.post("/documents", {"content": f"{word} note", "metadata": deep}, token=pro_token)
+    assert r.status == 422 and r.json["code"] == "METADATA_TOO_DEEP", r
+    # The form path applies the same limits.
+    body, ct = multipart({"metadata": json.dumps(big)},
+                         {"file": ("m.txt", f"{word} form".encode(), "text/plain")})
+    r = server.request("POST", "/documents", raw=body, token=pro_token,
+                       headers={"Content-Type": ct})
+    assert r.status == 422 and r.json["code"] == "METADATA_TOO_LARGE", r
+    # Nothing was stored by the refusals.
+    hits = search(server, pro_token, word, route="exact")["results"]
+    assert hits == []
+    # Within the limits it is kept and shown with each hit of the document.
+    ok = {"k": "v" * 1000, "n": {"a": [1, 2, {"b": True}]}}
+    doc = upload_ready(server, pro_token, f"{word} kept. " * 200, metadata=ok)
+    assert doc["metadata"] == ok
+    for _ in range(2):  # fresh, then from the search cache
+        res = search(server, pro_token, word, route="exact", top_k=10)
+        assert res["results"], res
+        for h in res["results"]:
+            assert h["document_id"] == doc["id"] and h["metadata"]["document"] == ok
+    assert res["cached"] is True
+
+
+def test_metadata_counts_as_storage():
+    """An upload's storage reservation covers its metadata too."""
+    s = private_server()
+    try:
+        tok = s.login("test@example.com", "testpassword123")
+        mib = 1024 * 1024
+
+        def storage():
+            return s.get("/billing/usage", token=tok).json["storage_mb_this_month"]
+
+        before = storage()
+        # The content alone fits in one MiB; with its metadata it needs two.
+        content = ("ledger " * (mib // 7))[: mib - 4000]
+        meta = {"notes": "n" * 8000}
+        assert len(content.encode()) + len(json.dumps(meta, separators=(",", ":"))) > mib
+        r = s.post("/documents", {"content": content, "metadata": meta}, token=tok)
+        assert r.status == 202, r
+        assert storage() - before == 2
+        r = s.post("/documents", {"content": content}, token=tok)
+        assert r.status == 202, r
+        assert storage() - before == 3
+    finally:
+        assert s.stop() == 0
+
+
+def test_index_files_from_another_store_are_rebuilt():
+    """Index files carry the identity of their store: files copied in from another data
+    directory (with or without their manifest) are not trusted; the index is rebuilt from
+    this store, search keeps finding this store's documents, and health says why."""
+    import shutil
+    a, b = private_server(), private_server()
+    try:
+        ta = a.login("test@example.com", "testpassword123")
+        tb = b.login("test@example.com", "testpassword123")
+        mine = upload_ready(a, ta, "Local knowledge: the osprey dives for fish.")
+        upload_ready(b, tb, "Foreign knowledge: the albatross glides for days.")
+        h = a.get("/health/detailed").json["services"]["indexes"]
+        assert h["index_files"]["lexical"] in ("missing", "no_manifest", "loaded"), h
+    finally:
+        assert a.stop() == 0
+        assert b.stop() == 0
+    src, dst = os.path.join(b.data, "index"), os.path.join(a.data, "index")
+    for files, reason in ((["bm25.idx", "manifest"], "other_store"),
+                          (["bm25.idx"], "checksum_mismatch")):
+        for f in files:
+            shutil.copyfile(os.path.join(src, f), os.path.join(dst, f))
+        s = Server(env={"SEED_DEMO_DOCS": "false"}, data=a.data, seed=False)
+        try:
+            tok = s.login("test@example.com", "testpassword123")
+            hits = search(s, tok, "osprey", route="exact")["results"]
+            assert hits and hits[0]["document_id"] == mine["id"], hits
+            assert search(s, tok, "albatross", route="exact")["results"] == []
+            h = s.get("/health/detailed", token=s.login("admin@example.com", "adminpassword123")).json["services"]["indexes"]
+            assert h["index_files"]["lexical"] == reason, h
+            assert h["chunks"] == h["chunks_stored"] == 1
+        finally:
+            assert s.stop() == 0
+    # After a clean stop the files are this store's again and load as they are.
+    s = Server(env={"SEED_DEMO_DOCS": "false"}, data=a.data, seed=False)
+    try:
+        h = s.get("/health/detailed").json["services"]["indexes"]
+        assert h["index_files"]["lexical"] == "loaded", h
+    finally:
+        assert s.stop() == 0
+
+
+def test_document_over_its_time_budget_fails_with_a_reason():
+    """A document whose processing exceeds INGEST_DOCUMENT_TIMEOUT_MS fails with a clear
+    reason, and the worker goes on with the next document."""
+    s = private_server(INGEST_DOCUMENT_TIMEOUT_MS="1", INGEST_WORKERS="1",
+                       RATE_LIMIT_API="100000/60")
+    try:
+        tok = s.login("test@example.com", "testpassword123")
+        pdf = make_pdf([f"Line {i} of a long report on turbine maintenance." for i in range(600)])
+        r = upload_file(s, tok, "slow.pdf", pdf, "application/pdf")
+        assert r.status == 202, r
+        doc = wait_doc(s, tok, r.json["id"])
+        assert doc["status"] == "failed", doc
+        assert "time budget" in doc["error"] and "INGEST_DOCUMENT_TIMEOUT_MS" in doc["error"], doc
+        # The queue is not stuck behind it.
+        r = upload_file(s, tok, "next.pdf", make_pdf(["short"]), "application/pdf")
+        assert r.status == 202, r
+        assert wait_doc(s, tok, r.json["id"])["status"] in ("ready", "failed")
+    finally:
+        assert s.stop() == 0
+
+
+def slow_embedder(delay):
+    """An OpenAI-style embeddings endpoint that takes `delay` seconds per request, so that each
+    document keeps the ingestion worker busy for a known time. Returns (server, base URL)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from upstreams import embed
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            inp = body["input"] if isinstance(body["input"], list) else [body["input"]]
+            time.sleep(delay)
+            out = json.dumps({"object": "list", "data": [
+                {"object": "embedding", "index": i, "embedding": embed(t, 16)}
+                for i, t in enumerate(inp)]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, f"http://127.0.0.1:{srv.server_address[1]}/v1"
+
+
+def test_ingestion_is_fair_across_users():
+    """One user's many queued uploads do not make another user's single upload wait for all
+    of them: workers take the uploaders in turn. (This node's queue; the shared Redis list
+    of INGEST_QUEUE=redis is still first in, first out.)"""
+    emb, base = slow_embedder(0.2)
+    s = private_server(INGEST_WORKERS="1", INGEST_QUEUE="local", RATE_LIMIT_API="100000/60",
+                       EMBEDDING_API_BASE=base, EMBEDDING_DIMENSION="16",
+                       EMBEDDING_MODEL="slow-16")
+    try:
+        from billing_helpers import new_user
+        _, busy = new_user(s, f"busy-{uuid.uuid4().hex[:8]}@example.com", "enterprise")
+        _, other = new_user(s, f"other-{uuid.uuid4().hex[:8]}@example.com", "enterprise")
+        ids = [upload(s, busy, f"Quarterly revenue note number {n}.")["id"] for n in range(10)]
+        mine = upload(s, other, "A single short note about lunch.")
+        doc = wait_doc(s, other, mine["id"], timeout=60)
+        assert doc["status"] == "ready", doc
+        waiting = s.get("/documents?status=pending&limit=100", token=busy).json["total"]
+        assert waiting >= 5, f"only {waiting} of the busy user's uploads were still queued"
+        for i in ids:
+            assert wait_doc(s, busy, i, timeout=60)["status"] == "ready"
+    finally:
+        assert s.stop() == 0
+        emb.shutdown()
+
+
+@pytest.mark.skipif(not os.environ.get("RAGD_TEST_REDIS_URL"), reason="needs Redis")
+def test_stores_sharing_redis_keep_their_own_ingestion_jobs():
+    """Two stores (separate databases) behind one Redis: each store's nodes only take their
+    own store's jobs, so no upload waits for a sweeper after another store's node took it."""
+    a = private_server(RATE_LIMIT_API="100000/60")
+    b = private_server(RATE_LIMIT_API="100000/60", REDIS_URL=a.env["REDIS_URL"])
+    try:
+        tb = b.login("test@example.com", "testpassword123")
+        t0 = time.time()
+        ids = [upload(b, tb, f"Shared redis note {n} about herons.")["id"] for n in range(6)]
+        for i in ids:
+            assert wait_doc(b, tb, i, timeout=30)["status"] == "ready"
+        took = time.time() - t0
+        assert took < 4, f"ingestion took {took:.1f} s: jobs went to the other store's node"
+    finally:
+        assert a.stop() == 0
+        assert b.stop() == 0

@@ -83,7 +83,7 @@ def test_documents_embedded_and_found_by_vector_route(served):
     assert r.status == 200, r
     assert r.json["search_type"] == "vector"
     assert r.json["results"] and r.json["results"][0]["title"] == "Glaciers"
-    h = s.get("/health/detailed").json["services"]["indexes"]
+    h = s.get("/health/detailed", token=s.login("admin@example.com", "adminpassword123")).json["services"]["indexes"]
     assert h["vectors"] >= 1
 
 
@@ -621,15 +621,16 @@ def test_chunks_stored_before_an_embedder_are_embedded_after_start():
         tok = enterprise_user(s, "backfill@example.com")
         upload_ready(s, tok, "Sand dunes migrate with the prevailing wind across the desert.",
                      title="Dunes")
-        assert s.get("/health/detailed").json["services"]["indexes"]["vectors"] == 0
+        assert s.get("/health/detailed", token=s.login("admin@example.com", "adminpassword123")).json["services"]["indexes"]["vectors"] == 0
     finally:
         assert s.stop() == 0
     s = Server(env={"SEED_DEMO_DOCS": "false", **model_env()}, data=s.data, seed=False)
     try:
         tok = s.login("backfill@example.com", "password123")
+        adm = s.login("admin@example.com", "adminpassword123")
         deadline = time.time() + 30
         while time.time() < deadline:
-            idx = s.get("/health/detailed").json["services"]["indexes"]
+            idx = s.get("/health/detailed", token=adm).json["services"]["indexes"]
             if idx["vectors"] >= 1:
                 break
             time.sleep(0.05)

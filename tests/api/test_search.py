@@ -119,7 +119,7 @@ def test_vector_route_with_embedder(vec):
     assert set(hyb["methods_used"]) == {"vector", "keyword"}
     assert hyb["results"][0]["document_id"] == d1["id"]
     assert set(hyb["results"][0]["scores"]) == {"vector", "keyword"}
-    h = s.get("/health/detailed").json["services"]
+    h = s.get("/health/detailed", token=s.login("admin@example.com", "adminpassword123")).json["services"]
     assert h["indexes"]["vector_search"] is True and h["indexes"]["vectors"] >= 2
 
 
@@ -157,3 +157,45 @@ def test_embedder_down_degrades_to_lexical(vec):
         assert search(s, tok, "embedder down " + word, route="exact")["results"]
     finally:
         up.fail = False
+
+
+def test_anonymous_health_hides_corpus_sizes(server, pro_token, admin_token):
+    """Corpus figures move when another tenant's private upload is indexed: only
+    administrators see them; anonymous callers and users get the status alone."""
+    upload_ready(server, pro_token, f"{uuid.uuid4().hex} private corpus note")
+    sizes = ("chunks", "chunks_stored", "bm25_terms", "vectors", "search_cache",
+             "embedding_cache")
+    for tok in (None, pro_token):
+        ix = server.get("/health/detailed", token=tok).json["services"]["indexes"]
+        assert ix["status"] == "healthy", ix
+        assert not set(sizes) & set(ix), ix
+    ix = server.get("/health/detailed", token=admin_token).json["services"]["indexes"]
+    assert ix["chunks"] >= 1 and ix["chunks_stored"] >= 1 and "bm25_terms" in ix, ix
+
+
+def test_scores_depend_only_on_what_the_caller_may_see():
+    """Another tenant's private documents containing a word must not move a user's score for
+    it (BM25 statistics over the caller's visible documents only)."""
+    from billing_helpers import new_user
+    s = private_server(RATE_LIMIT_API="100000/60", RATE_LIMIT_SEARCH="100000/60")
+    try:
+        word = "zq" + uuid.uuid4().hex[:8]
+        _, me = new_user(s, f"me-{uuid.uuid4().hex[:8]}@example.com", "enterprise")
+        _, other = new_user(s, f"other-{uuid.uuid4().hex[:8]}@example.com", "enterprise")
+        mine = upload_ready(s, me, f"My notes mention {word} once among other words here.")
+        upload_ready(s, me, "Unrelated notes about gardening and tomatoes.")
+
+        def my_score():
+            hits = search(s, me, word, route="exact")["results"]
+            assert [h["document_id"] for h in hits] == [mine["id"]], hits
+            return hits[0]["score"]
+
+        before = my_score()
+        for n in range(8):
+            upload_ready(s, other, f"{word} {word} private text number {n}.")
+        assert my_score() == pytest.approx(before, rel=1e-6)
+        # The other user's own view counts their documents.
+        theirs = search(s, other, word, route="exact", top_k=10)["results"]
+        assert len(theirs) == 8 and mine["id"] not in {h["document_id"] for h in theirs}
+    finally:
+        assert s.stop() == 0

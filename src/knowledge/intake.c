@@ -1,0 +1,303 @@
+/* intake.c - uploads, deletions and the demo corpus. */
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "core/mem.h"
+#include "core/util.h"
+#include "knowledge/knowledge_int.h"
+#include "rag/extract.h"
+
+/* ---- intake and deletion ---- */
+
+static int depth_of(json_t *v)
+{
+    int d = 0;
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x)
+        {
+            int c = depth_of(x);
+            if (c > d) d = c;
+        }
+        return d + 1;
+    }
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x)
+        {
+            int c = depth_of(x);
+            if (c > d) d = c;
+        }
+        return d + 1;
+    }
+    return 0;
+}
+
+int knowledge_metadata_check(json_t *metadata, size_t *bytes, char *err, size_t errcap)
+{
+    struct kn_state *K = kn();
+    *bytes = 0;
+    if (!metadata) return 0;
+    int depth = depth_of(metadata);
+    if (depth > K->meta_max_depth) {
+        snprintf(err, errcap, "metadata is nested %d levels deep; the limit is %d", depth,
+                 K->meta_max_depth);
+        return RAGD_EINVAL;
+    }
+    size_t n = json_dumpb(metadata, NULL, 0, JSON_COMPACT);
+    if (n > K->meta_max_bytes) {
+        snprintf(err, errcap, "metadata is %zu bytes as JSON; the limit is %zu bytes", n,
+                 K->meta_max_bytes);
+        return RAGD_ERANGE;
+    }
+    *bytes = n;
+    return 0;
+}
+
+int knowledge_submit(const struct kn_caller *c, const struct kn_upload *u, struct kdoc *doc,
+                     char *err, size_t errcap)
+{
+    memset(doc, 0, sizeof *doc);
+    if (u->len > kn()->max_bytes) {
+        snprintf(err, errcap, "document is %zu bytes; the limit is %zu bytes", u->len,
+                 kn()->max_bytes);
+        return RAGD_ERANGE;
+    }
+    extract_type_t type;
+    extract_reason_t why = EXTRACT_OK;
+    if (extract_sniff(u->data, u->len, &type, &why)) {
+        snprintf(err, errcap, "%s", extract_reason_str(why));
+        return RAGD_EINVAL;
+    }
+    size_t meta_bytes;
+    int mrc = knowledge_metadata_check(u->metadata, &meta_bytes, err, errcap);
+    if (mrc) return mrc == RAGD_ERANGE ? RAGD_ERANGE : RAGD_EINVAL;
+    char sha[65];
+    sha256_hex(u->data, u->len, sha);
+    struct kdoc_new d = {
+        .organization_id = c->org_id,
+        .owner_id = c->user_id,
+        .shared = u->shared,
+        .title = u->title,
+        .category = u->category,
+        .source = u->source,
+        .tags = u->tags,
+        .ntags = u->ntags,
+        .metadata = u->metadata,
+        .importance = u->importance > 0 ? u->importance : 1.0,
+        .mime_type = extract_type_name(type),
+        .size_bytes = (int64_t)u->len,
+        .sha256 = sha,
+        .status = "pending",
+    };
+    uuid4(d.id);
+    int rc = store_doc_insert(&d);
+    if (!rc) {
+        rc = store_upload_put(d.id, u->data, u->len);
+        if (rc) {
+            int64_t *gone = NULL;
+            size_t ngone = 0;
+            store_doc_delete(d.id, &gone, &ngone);
+            free(gone);
+        }
+    }
+    if (!rc) rc = store_doc_get(d.id, 0, doc); /* the 202 body, before a worker changes it */
+    if (rc) {
+        snprintf(err, errcap, "%s", ragd_strerror(rc));
+        return rc;
+    }
+    kn_queue_dispatch(d.id, c->user_id);
+    return 0;
+}
+
+int knowledge_delete(const struct kn_caller *c, const char *doc_id)
+{
+    struct kscope s = {c->user_id, c->org_id};
+    int vis = store_doc_visible(doc_id, &s);
+    if (vis < 0) return vis;
+    if (!vis) return RAGD_ENOTFOUND;
+    struct kdoc doc;
+    int rc = store_doc_get(doc_id, 0, &doc);
+    if (rc) return rc;
+    struct kn_doc_access a = {doc.owner_id, doc.organization_id, doc.shared};
+    int may = kn_may_modify(c, &a);
+    store_kdoc_clear(&doc);
+    if (!may) return RAGD_EPERM;
+    int64_t *ids = NULL;
+    size_t n = 0;
+    if ((rc = store_doc_delete(doc_id, &ids, &n))) return rc;
+    kn_meta_drop_chunks(ids, n);
+    kn_meta_drop_doc(doc_id);
+    kn_index_remove(ids, n);
+    kn_sync_log(doc_id, "delete", ids, n);
+    free(ids);
+    kn_results_invalidate();
+    return 0;
+}
+
+static int read_file(const char *path, char **data, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return errno == ENOENT ? RAGD_ENOTFOUND : RAGD_EIO;
+    struct sbuf b;
+    sb_init(&b);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        sb_add(&b, buf, n);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        sb_free(&b);
+        return RAGD_EIO;
+    }
+    *len = b.len;
+    *data = b.s ? sb_take(&b) : xstrdup("");
+    return 0;
+}
+
+/* ---- demo corpus ---- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void list_md(const char *root, const char *rel, char ***out, size_t *n, size_t *cap,
+                    int depth)
+{
+    if (depth > 8) return;
+    char *dir = rel[0] ? xasprintf("%s/%s", root, rel) : xstrdup(root);
+    DIR *d = opendir(dir);
+    free(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char *r = rel[0] ? xasprintf("%s/%s", rel, e->d_name) : xstrdup(e->d_name);
+        char *full = xasprintf("%s/%s", root, r);
+        struct stat st;
+        if (!stat(full, &st) && S_ISDIR(st.st_mode)) {
+            list_md(root, r, out, n, cap, depth + 1);
+            free(r);
+        } else if (strlen(r) > 3 && !strcmp(r + strlen(r) - 3, ".md") && S_ISREG(st.st_mode)) {
+            if (*n == *cap) {
+                *cap = *cap ? 2 * *cap : 32;
+                *out = xrealloc(*out, *cap * sizeof **out);
+            }
+            (*out)[(*n)++] = r;
+        } else {
+            free(r);
+        }
+        free(full);
+    }
+    closedir(d);
+}
+
+int knowledge_seed_dir(const char *dir, const char *owner_id, json_t **summary, char *err,
+                       size_t errcap)
+{
+    char **files = NULL;
+    size_t n = 0, cap = 0;
+    list_md(dir, "", &files, &n, &cap, 0);
+    if (n) qsort(files, n, sizeof *files, cmp_str);
+    json_t *docs = json_array();
+    int ingested = 0, skipped = 0, failed = 0;
+    struct kn_caller c = {owner_id, NULL, 1};
+    for (size_t i = 0; i < n; i++) {
+        char *path = xasprintf("%s/%s", dir, files[i]);
+        char *data = NULL;
+        size_t len = 0;
+        char *source = xasprintf("docs/%s", files[i]);
+        if (read_file(path, &data, &len)) {
+            failed++;
+            json_array_append_new(
+                docs, json_pack("{s:s, s:s}", "source", source, "status", "unreadable"));
+        } else {
+            char sha[65], existing[37];
+            sha256_hex(data, len, sha);
+            if (!store_doc_find_sha(sha, NULL, 1, existing)) {
+                skipped++;
+                json_array_append_new(docs, json_pack("{s:s, s:s, s:s}", "source", source, "status",
+                                                      "exists", "document_id", existing));
+            } else {
+                struct kn_upload u = {.data = data,
+                                      .len = len,
+                                      .category = "ragd-docs",
+                                      .source = source,
+                                      .shared = 1,
+                                      .importance = 1.0};
+                struct kdoc doc;
+                char why[256];
+                if (knowledge_submit(&c, &u, &doc, why, sizeof why)) {
+                    failed++;
+                    json_array_append_new(docs, json_pack("{s:s, s:s, s:s}", "source", source,
+                                                          "status", "failed", "error", why));
+                } else {
+                    ingested++;
+                    json_array_append_new(docs,
+                                          json_pack("{s:s, s:s, s:s}", "source", source, "status",
+                                                    "queued", "document_id", doc.id));
+                }
+                store_kdoc_clear(&doc);
+            }
+        }
+        free(source);
+        free(data);
+        free(path);
+        free(files[i]);
+    }
+    free(files);
+    (void)err;
+    (void)errcap;
+    *summary =
+        json_pack("{s:s, s:I, s:i, s:i, s:i, s:o}", "directory", dir, "files", (json_int_t)n,
+                  "ingested", ingested, "skipped", skipped, "failed", failed, "documents", docs);
+    return 0;
+}
+
+const char *knowledge_docs_dir(void)
+{
+    static char found[PATH_MAX];
+    static pthread_mutex_t l = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&l);
+    const char *env = config_str("KNOWLEDGE_DOCS_DIR", NULL);
+    struct stat st;
+    const char *res = NULL;
+    if (env) {
+        if (!stat(env, &st) && S_ISDIR(st.st_mode)) {
+            snprintf(found, sizeof found, "%s", env);
+            res = found;
+        }
+    } else if (!stat("docs", &st) && S_ISDIR(st.st_mode)) {
+        snprintf(found, sizeof found, "docs");
+        res = found;
+    } else {
+        char exe[PATH_MAX - 16];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n > 0) {
+            exe[n] = '\0';
+            for (int up = 1; up <= 3 && !res; up++) {
+                char *slash = strrchr(exe, '/');
+                if (!slash) break;
+                *slash = '\0';
+                snprintf(found, sizeof found, "%s/docs", exe);
+                if (!stat(found, &st) && S_ISDIR(st.st_mode)) res = found;
+            }
+        }
+    }
+    pthread_mutex_unlock(&l);
+    return res;
+}
