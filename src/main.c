@@ -242,7 +242,8 @@ static int cmd_serve(int argc, char **argv)
     http_add_routes(chat_routes);
     http_add_routes(openai_routes);
     openai_api_init();
-    kb_api_install(); /* seeding operations and the indexes/models health reporters */
+    api_add_health_check("indexes", api_indexes_health);
+    api_add_health_check("models", prov_health);
     http_set_json_filter(api_openai_error_shape);
     http_set_guard(GUARD_AUTH, api_auth_guard);
     if (billing_enabled()) {

@@ -4,15 +4,10 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "knowledge/knowledge.h"
 #include "store/store.h"
 
-static const struct seed_ops *seed;
 static char *data_dir;
-
-void api_set_seed_ops(const struct seed_ops *ops)
-{
-    seed = ops;
-}
 
 void api_set_data_dir(const char *dir)
 {
@@ -24,6 +19,8 @@ const char *api_data_dir(void)
 {
     return data_dir ? data_dir : ".";
 }
+
+/* ---- demo knowledge base ---- */
 
 static void seed_status(struct req *r)
 {
@@ -37,34 +34,36 @@ static void seed_status(struct req *r)
             last_run = v;
     }
     free(last);
-    json_t *body = json_pack("{s:s, s:b, s:o}", "status", seed ? "available" : "not_available",
-                             "knowledge_base_available", seed != NULL, "last_run", last_run);
-    if (seed)
-        json_object_set_new(body, "knowledge_base", seed->status());
-    http_json(r, 200, body);
+    const char *dir = knowledge_docs_dir();
+    http_json(r, 200,
+              json_pack("{s:s, s:b, s:o, s:{s:o, s:b, s:I}}", "status", "available",
+                        "knowledge_base_available", 1, "last_run", last_run, "knowledge_base",
+                        "docs_dir", dir ? json_string(dir) : json_null(), "vector_search",
+                        knowledge_vector_available(), "documents_queued",
+                        (json_int_t)knowledge_queue_length()));
 }
 
+/* Ingests the demo corpus (KNOWLEDGE_DOCS_DIR, else docs/) as the calling admin. */
 static void seed_run(struct req *r)
 {
-    json_t *details = json_pack("{s:b}", "knowledge_base_available", seed != NULL);
+    const struct user *u = api_user(r);
+    const char *dir = knowledge_docs_dir();
+    json_t *result = NULL;
+    char err[256] = "";
+    int rc = 0;
+    if (!dir)
+        result = json_pack("{s:n, s:i, s:i, s:s}", "directory", "files", 0, "ingested", 0,
+                           "detail", "no docs/ directory found (set KNOWLEDGE_DOCS_DIR)");
+    else
+        rc = knowledge_seed_dir(dir, u->id, &result, err, sizeof err);
+    json_t *details = json_pack("{s:b, s:b}", "knowledge_base_available", 1, "succeeded", !rc);
     api_audit(r, "admin.seed_enhanced", "system", NULL, details);
     json_decref(details);
-    if (!seed) {
-        http_error_json(r, 501, "NOT_IMPLEMENTED",
-                        json_pack("{s:s, s:s}", "message",
-                                  "The knowledge base is not part of this build yet; seeding "
-                                  "would ingest the demo corpus from docs/ into it.",
-                                  "would_ingest", "docs/*.md"));
-        return;
-    }
-    json_t *result = NULL;
-    int rc = seed->run(r, &result);
     if (rc) {
         json_decref(result);
         http_store_error(r, rc);
         return;
     }
-    const struct user *u = api_user(r);
     char *summary = json_dumps(result, JSON_COMPACT);
     store_kv_set("seed.last_run", summary ? summary : "{}");
     free(summary);

@@ -82,17 +82,12 @@ void api_generation_busy(struct req *r);
 void api_invalid(struct req *r, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* What seeding the demo knowledge base would do, and doing it; installed by the knowledge
- * service. Without it POST /admin/seed-enhanced answers 501. */
-struct seed_ops {
-    json_t *(*status)(void);                    /* new reference */
-    int (*run)(struct req *r, json_t **result); /* new reference in *result */
-};
-void api_set_seed_ops(const struct seed_ops *ops);
 
 /* Subsystem health reporters for /health/detailed: each returns a new JSON object with at
  * least {"status": "healthy" | "degraded" | "unhealthy" | "not_configured"}. */
 void api_add_health_check(const char *name, json_t *(*check)(void));
+/* The knowledge base's reporter ("indexes"): index sizes, caches, index file origins. */
+json_t *api_indexes_health(void);
 
 /* The data directory ragd serves from (docs, indexes). */
 void api_set_data_dir(const char *dir);

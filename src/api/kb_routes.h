@@ -23,10 +23,6 @@ struct kb_filters {
 int kb_filters_parse(json_t *filters, struct kb_filters *out, const struct kn_filters **use,
                      const char **field, char *err, size_t errcap);
 
-/* Installs the /admin/seed-enhanced operations (demo corpus) and the health reporters for
- * "indexes" and "models". Call after knowledge_init. */
-void kb_api_install(void);
-
 /* Billing joins these routes in two ways. The rows name their quota resource (documents:
  * background_tasks, search: api_calls, chat: messages), which the quota guard reserves before
  * the handler runs. The handlers reserve what only they can measure: storage_mb and the daily

@@ -86,9 +86,11 @@ def test_seed_status_and_seed_enhanced(server, admin_token, pro_token):
     assert server.get("/admin/seed-status", token=pro_token).status == 403
     assert server.post("/admin/seed-enhanced", token=pro_token).status == 403
     r = server.post("/admin/seed-enhanced", token=admin_token)
-    assert r.status in (200, 501), r
-    if r.status == 501:
-        assert r.json["code"] == "NOT_IMPLEMENTED"
+    assert r.status == 200, r
+    assert r.json["status"] == "success" and r.json["triggered_by"] == "admin@example.com"
+    assert r.json["details"]["files"] >= 1, r.json
+    status = server.get("/admin/seed-status", token=admin_token).json
+    assert status["last_run"]["files"] == r.json["details"]["files"], status
     log = server.get("/admin/audit-log?action=admin.seed_enhanced", token=admin_token).json
     assert log["total"] >= 1
 
