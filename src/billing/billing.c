@@ -418,6 +418,15 @@ static int64_t remaining(int64_t limit, int64_t used)
     return limit < 0 ? -1 : limit > used ? limit - used : 0;
 }
 
+/* The quantity of counter name among c[0..n) (0 when it has none). */
+static int64_t counter_of(const struct store_counter *c, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(c[i].name, name))
+            return c[i].quantity;
+    return 0;
+}
+
 static int daily_listed(const struct plan *p, const char *name)
 {
     for (int i = 0; i < p->ndaily; i++)
@@ -445,12 +454,13 @@ int billing_usage_summary(const struct user *u, struct billing_usage *out)
     period_month_key(now, mkey);
     memset(out, 0, sizeof *out);
     period_day_key(now, out->date);
-    json_t *mc, *dc;
-    int rc = store_counters(u->id, mkey, &mc);
+    struct store_counter *mc, *dc;
+    size_t nm, nd;
+    int rc = store_counters(u->id, mkey, &mc, &nm);
     if (rc)
         return rc;
-    if ((rc = store_counters(u->id, out->date, &dc))) {
-        json_decref(mc);
+    if ((rc = store_counters(u->id, out->date, &dc, &nd))) {
+        free(mc);
         return rc;
     }
     snprintf(out->plan_type, sizeof out->plan_type, "%s", p->type);
@@ -460,20 +470,17 @@ int billing_usage_summary(const struct user *u, struct billing_usage *out)
     out->day_reset_ms = day.end_ms;
     for (int i = 0; i < RES_COUNT; i++) {
         const char *n = plan_resource_name((enum plan_resource)i);
-        counter_set(&out->monthly[i], n, json_integer_value(json_object_get(mc, n)),
-                    p->limits[i]);
+        counter_set(&out->monthly[i], n, counter_of(mc, nm, n), p->limits[i]);
     }
     for (int i = 0; i < p->ndaily && out->ndaily < BILLING_COUNTERS_MAX; i++)
         counter_set(&out->daily[out->ndaily++], p->daily[i].name,
-                    json_integer_value(json_object_get(dc, p->daily[i].name)), p->daily[i].limit);
-    const char *k;
-    json_t *v;
-    json_object_foreach(dc, k, v) { /* counted features the plan does not limit */
-        if (!daily_listed(p, k) && out->ndaily < BILLING_COUNTERS_MAX)
-            counter_set(&out->daily[out->ndaily++], k, json_integer_value(v), -1);
+                    counter_of(dc, nd, p->daily[i].name), p->daily[i].limit);
+    for (size_t i = 0; i < nd; i++) { /* counted features the plan does not limit */
+        if (!daily_listed(p, dc[i].name) && out->ndaily < BILLING_COUNTERS_MAX)
+            counter_set(&out->daily[out->ndaily++], dc[i].name, dc[i].quantity, -1);
     }
-    json_decref(mc);
-    json_decref(dc);
+    free(mc);
+    free(dc);
     return 0;
 }
 

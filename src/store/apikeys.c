@@ -2,9 +2,11 @@
 #include "store/apikeys.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
+#include "core/mem.h"
 #include "core/util.h"
 #include "store/db.h"
 #include "store/store.h"
@@ -77,7 +79,7 @@ int store_apikey_lookup(const char *hash_hex, char user_out[37])
     return 0;
 }
 
-int store_apikey_list(const char *user_id, json_t **out)
+int store_apikey_list(const char *user_id, struct store_apikey **out, size_t *n)
 {
     db_rows_t *rows;
     int rc = db_query(db_conn(), &rows,
@@ -85,21 +87,26 @@ int store_apikey_list(const char *user_id, json_t **out)
                       " WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at DESC, id",
                       "s", user_id);
     if (rc) return rc;
-    json_t *a = json_array();
+    struct store_apikey *a = NULL;
+    size_t cap = 0, k = 0;
     int more;
     while ((more = db_rows_next(rows)) > 0) {
+        if (k == cap) a = xrealloc(a, (cap = cap ? 2 * cap : 8) * sizeof *a);
+        struct store_apikey *e = &a[k++];
         const char *last = db_col_text(rows, 4);
-        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", db_col_text(rows, 0),
-                                           "name", db_col_text(rows, 1), "prefix",
-                                           db_col_text(rows, 2), "created_at", db_col_text(rows, 3),
-                                           "last_used_at", last ? json_string(last) : json_null()));
+        snprintf(e->id, sizeof e->id, "%s", db_col_text(rows, 0));
+        snprintf(e->name, sizeof e->name, "%s", db_col_text(rows, 1));
+        snprintf(e->prefix, sizeof e->prefix, "%s", db_col_text(rows, 2));
+        snprintf(e->created_at, sizeof e->created_at, "%s", db_col_text(rows, 3));
+        snprintf(e->last_used_at, sizeof e->last_used_at, "%s", last ? last : "");
     }
     db_rows_free(rows);
     if (more < 0) {
-        json_decref(a);
+        free(a);
         return RAGD_EDB;
     }
     *out = a;
+    *n = k;
     return 0;
 }
 

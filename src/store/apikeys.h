@@ -5,7 +5,7 @@
 #ifndef RAGD_STORE_APIKEYS_H
 #define RAGD_STORE_APIKEYS_H
 
-#include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Registers the table's migration (call before store_migrate). */
@@ -18,9 +18,17 @@ int store_apikey_create(const char *user_id, const char *name, const char *prefi
 /* The owner of the live key whose hash is hash_hex: 0 with user_out, RAGD_ENOTFOUND, or a
  * store error. Records the use (at most once a minute per key). */
 int store_apikey_lookup(const char *hash_hex, char user_out[37]);
-/* The user's live keys, newest first: [{id, name, prefix, created_at, last_used_at}] (new
- * reference in *out). */
-int store_apikey_list(const char *user_id, json_t **out);
+/* One live key as its owner may see it (never the key or its hash). */
+struct store_apikey {
+    char id[37];
+    char name[404]; /* up to 100 characters of UTF-8 */
+    char prefix[16];
+    char created_at[32];
+    char last_used_at[32]; /* "" when never used */
+};
+/* The user's live keys, newest first: *out (caller frees with free(); NULL when *n is 0) and
+ * their number in *n. */
+int store_apikey_list(const char *user_id, struct store_apikey **out, size_t *n);
 /* Revokes one of the user's keys: 0, RAGD_ENOTFOUND (no such live key of theirs). */
 int store_apikey_revoke(const char *user_id, const char *id);
 

@@ -286,7 +286,8 @@ int store_counter_add(const char *user_id, const char *name, const char *period,
                    "sssis", user_id, name, period, qty, time_iso(time_now_ms(), now));
 }
 
-int store_counters(const char *user_id, const char *period, json_t **out)
+int store_counters(const char *user_id, const char *period, struct store_counter **out,
+                   size_t *n)
 {
     db_rows_t *r;
     int rc = db_query(db_conn(), &r,
@@ -295,10 +296,22 @@ int store_counters(const char *user_id, const char *period, json_t **out)
                       "ss", user_id, period);
     if (rc)
         return rc;
-    *out = json_object();
-    while (db_rows_next(r) == 1)
-        json_object_set_new(*out, db_col_text(r, 0), json_integer(db_col_int(r, 1)));
+    struct store_counter *a = NULL;
+    size_t cap = 0, k = 0;
+    int more;
+    while ((more = db_rows_next(r)) == 1) {
+        if (k == cap)
+            a = xrealloc(a, (cap = cap ? 2 * cap : 8) * sizeof *a);
+        snprintf(a[k].name, sizeof a[k].name, "%s", db_col_text(r, 0));
+        a[k++].quantity = db_col_int(r, 1);
+    }
     db_rows_free(r);
+    if (more < 0) {
+        free(a);
+        return RAGD_EDB;
+    }
+    *out = a;
+    *n = k;
     return 0;
 }
 

@@ -81,8 +81,15 @@ int store_usage_sum(const char *user_id, const char *resource, const char *perio
 /* *qty = the counter, 0 when absent. */
 int store_counter_get(const char *user_id, const char *name, const char *period, int64_t *qty);
 int store_counter_add(const char *user_id, const char *name, const char *period, int64_t qty);
-/* Every counter of the user in period as a new JSON object {name: quantity}. */
-int store_counters(const char *user_id, const char *period, json_t **out);
+/* One usage counter of a period. */
+struct store_counter {
+    char name[48];
+    int64_t quantity;
+};
+/* Every counter of the user in period: *out (caller frees with free(); NULL when *n is 0)
+ * and their number in *n. */
+int store_counters(const char *user_id, const char *period, struct store_counter **out,
+                   size_t *n);
 
 /* ---- holds ---- */
 
