@@ -28,7 +28,6 @@ static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rconn *registry;
 
 int redis_enabled(void) { return enabled; }
-int redis_healthy(void) { return atomic_load(&healthy); }
 int redis_fallback_allowed(void) { return fallback; }
 
 int redis_init(const char *url, int fallback_to_memory, char *err, size_t errcap)
@@ -233,17 +232,3 @@ redisReply *redis_eval(const char *script, int nkeys, int nargs, const char **ar
     return r;
 }
 
-void redis_shutdown(void)
-{
-    pthread_mutex_lock(&reg_lock);
-    while (registry) {
-        struct rconn *rc = registry;
-        registry = rc->next;
-        if (rc->ctx)
-            redisFree(rc->ctx);
-        free(rc);
-    }
-    pthread_mutex_unlock(&reg_lock);
-    if (enabled)
-        pthread_setspecific(key, NULL);
-}

@@ -16,8 +16,6 @@
 int redis_init(const char *url, int fallback_to_memory, char *err, size_t errcap);
 /* 1 when a REDIS_URL was configured. */
 int redis_enabled(void);
-/* 1 if the last command on any thread reached Redis. */
-int redis_healthy(void);
 int redis_fallback_allowed(void);
 
 /* Runs a command (argv form). Returns the reply (caller frees with freeReplyObject) or
@@ -28,8 +26,5 @@ redisReply *redis_cmd(const char *fmt, ...);
 
 /* Runs a Lua script by its SHA, loading it on NOSCRIPT. nkeys keys then args. */
 redisReply *redis_eval(const char *script, int nkeys, int nargs, const char **args);
-
-/* Closes every thread's connection. */
-void redis_shutdown(void);
 
 #endif

@@ -86,14 +86,6 @@ int workq_submit(workq_t *p, void (*fn)(void *), void *arg)
     return 0;
 }
 
-size_t workq_queued(workq_t *p)
-{
-    pthread_mutex_lock(&p->lock);
-    size_t n = p->queued;
-    pthread_mutex_unlock(&p->lock);
-    return n;
-}
-
 void workq_destroy(workq_t *p)
 {
     if (!p)

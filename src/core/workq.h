@@ -11,7 +11,6 @@ typedef struct workq workq_t;
 workq_t *workq_create(int nthreads, size_t max_queue, const char *name);
 /* Queues fn(arg). Returns 0, or RAGD_ELIMIT when the queue is full (caller answers 503). */
 int workq_submit(workq_t *p, void (*fn)(void *), void *arg);
-size_t workq_queued(workq_t *p);
 /* Runs every queued job, then joins the workers and frees the pool. NULL is a no-op. */
 void workq_destroy(workq_t *p);
 

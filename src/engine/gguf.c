@@ -411,7 +411,6 @@ void gguf_close(gguf_t *g)
 }
 
 uint32_t gguf_version(const gguf_t *g) { return g->version; }
-size_t gguf_alignment(const gguf_t *g) { return g->alignment; }
 size_t gguf_n_kv(const gguf_t *g) { return g->n_kv; }
 const char *gguf_kv_key(const gguf_t *g, size_t i) { return g->kvs[i].key; }
 const struct gguf_value *gguf_kv_value(const gguf_t *g, size_t i) { return &g->kvs[i].val; }

@@ -81,7 +81,6 @@ int gguf_open_mem(const void *data, size_t len, gguf_t **out, char *err, size_t 
 void gguf_close(gguf_t *g); /* NULL is a no-op */
 
 uint32_t gguf_version(const gguf_t *g);
-size_t gguf_alignment(const gguf_t *g);
 size_t gguf_n_kv(const gguf_t *g);
 const char *gguf_kv_key(const gguf_t *g, size_t i); /* NUL-terminated, owned by g */
 const struct gguf_value *gguf_kv_value(const gguf_t *g, size_t i);

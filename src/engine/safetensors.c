@@ -39,16 +39,6 @@ static const struct {
     [ST_I64] = {"I64", 8},       [ST_U64] = {"U64", 8},     [ST_F64] = {"F64", 8},
 };
 
-const char *safetensors_dtype_name(enum st_dtype t)
-{
-    return (unsigned)t < ST_DTYPE_COUNT ? dtypes[t].name : "?";
-}
-
-size_t safetensors_dtype_size(enum st_dtype t)
-{
-    return (unsigned)t < ST_DTYPE_COUNT ? dtypes[t].size : 0;
-}
-
 static int fail(char *err, size_t err_len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t err_len, const char *fmt, ...)

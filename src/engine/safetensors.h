@@ -66,10 +66,6 @@ const struct safetensors_tensor *safetensors_find(const safetensors_t *st, const
 /* A "__metadata__" string value (NUL-terminated, owned by st), or NULL if absent. */
 const char *safetensors_metadata(const safetensors_t *st, const char *key);
 
-/* "F32", "BF16", ... and the element size in bytes (1 for the 8-bit float types). */
-const char *safetensors_dtype_name(enum st_dtype t);
-size_t safetensors_dtype_size(enum st_dtype t);
-
 /* ---- writer ----
  * Declare the tensors, then safetensors_writer_begin writes the header (padded with spaces to
  * a multiple of 8 bytes, so that data stays 8-byte aligned) and the tensors' bytes follow in

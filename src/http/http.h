@@ -79,7 +79,6 @@ void http_stop(int drain_s);
 int http_inflight(void);
 
 /* ---- request ---- */
-const char *req_method(struct req *r);
 const char *req_path(struct req *r);
 const char *req_id(struct req *r);
 const char *req_ip(struct req *r);
@@ -88,7 +87,6 @@ const char *req_param(struct req *r, const char *name);    /* path parameter */
 const char *req_query(struct req *r, const char *name);    /* query-string argument */
 const char *req_body(struct req *r, size_t *len);          /* raw body (NUL-terminated) */
 json_t *req_json(struct req *r);       /* parsed body when the route has a schema; borrowed */
-const struct route *req_route(struct req *r);
 
 /* Reads an integer query argument within [min, max]; answers 422 and returns non-zero if it
  * is malformed or out of range; *out = def when absent. */
@@ -123,8 +121,6 @@ void http_error_json(struct req *r, int status, const char *code, json_t *detail
 void http_raw(struct req *r, int status, const char *content_type, const char *data, size_t len);
 /* Maps a RAGD_E* status to a response: 404 not found, 409 exists, 503 unavailable, 500. */
 void http_store_error(struct req *r, int rc);
-/* 1 once the request has been answered. */
-int http_replied(struct req *r);
 
 /* Moves the rest of the work to a worker thread: fn(r) runs there and must answer. Returns
  * 0, or answers 503 itself and returns non-zero when the worker queue is full. */

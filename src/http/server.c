@@ -127,10 +127,6 @@ int http_port(void)
 
 /* ---- request accessors ---- */
 
-const char *req_method(struct req *r)
-{
-    return r->method;
-}
 const char *req_path(struct req *r)
 {
     return r->path;
@@ -142,10 +138,6 @@ const char *req_id(struct req *r)
 const char *req_ip(struct req *r)
 {
     return r->ip;
-}
-const struct route *req_route(struct req *r)
-{
-    return r->route;
 }
 json_t *req_json(struct req *r)
 {
@@ -231,11 +223,6 @@ void http_header(struct req *r, const char *name, const char *value)
     if (r->nheaders == MAX_HEADERS) panic("too many response headers");
     r->hnames[r->nheaders] = xstrdup(name);
     r->hvalues[r->nheaders++] = xstrdup(value);
-}
-
-int http_replied(struct req *r)
-{
-    return r->replied;
 }
 
 static const char *cors_match(const char *origin)

@@ -20,11 +20,6 @@ void limiter_reset(void)
     backend->reset();
 }
 
-void limiter_set_backend(const struct limiter_ops *ops)
-{
-    backend = ops;
-}
-
 void limiter_open(int shared)
 {
     backend = shared ? &limiter_redis_ops : &limiter_memory_ops;

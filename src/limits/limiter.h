@@ -31,7 +31,6 @@ struct limiter_ops {
 int limiter_take(const char *key, int64_t limit, int64_t window_ms, int64_t cost, int peek,
                  struct limit_result *res);
 void limiter_reset(void);
-void limiter_set_backend(const struct limiter_ops *ops);
 /* Chooses the backend at start: the Redis one when shared (the cache is shared by every
  * node), else the in-process one. */
 void limiter_open(int shared);

@@ -27,12 +27,6 @@ int limits_enabled(void)
     return enabled;
 }
 
-void limits_reset(void)
-{
-    nbudgets = 0;
-    enabled = 1;
-}
-
 static struct budget *find(const char *name)
 {
     for (int i = 0; i < nbudgets; i++)

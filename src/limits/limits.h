@@ -47,7 +47,4 @@ int limits_take(const char *resource, const char *subject, struct limits_verdict
 /* The budget of a rate resource. Returns 0, or RAGD_ENOTFOUND for an unknown resource. */
 int limits_rate_of(const char *resource, int64_t *calls, int64_t *period_s);
 
-/* Forgets every resource (tests). */
-void limits_reset(void);
-
 #endif
