@@ -68,7 +68,7 @@ def main():
         while s.get("/health/detailed").json["services"]["indexes"]["documents_queued"]:
             time.sleep(0.2)
         t_all = time.time() - t0
-        h = s.get("/health/detailed").json["services"]["indexes"]
+        h = s.get("/health/detailed", token=tok).json["services"]["indexes"]  # admin figures
         print(f"ingested {ndocs} documents, {h['chunks']} chunks, {h['vectors']} vectors in "
               f"{t_all:.1f} s (uploads answered in {t_up:.1f} s): "
               f"{h['chunks'] / t_all:.0f} chunks/s")

@@ -34,7 +34,7 @@ def main():
     s = Server(env=env)
     try:
         tok = s.login("admin@example.com", "adminpassword123")
-        chunks = s.get("/health/detailed").json["services"]["indexes"]["chunks"]
+        chunks = s.get("/health/detailed", token=tok).json["services"]["indexes"]["chunks"]
         routes = ["exact", "auto"] + ([] if a.no_vector else ["vector", "hybrid"])
         print(f"labelled questions: {len(labels)}, chunks indexed: {chunks}, "
               f"chunk size: {a.chunk_size} tokens")

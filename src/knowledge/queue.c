@@ -1,12 +1,12 @@
 /* queue.c - the ingestion job queue.
  *
- * Jobs run on this node's worker queue (INGEST_WORKERS threads). With REDIS_URL (and
- * INGEST_QUEUE=redis, the default then) a job is a document id pushed to one Redis list that
- * every node's consumers pop, so work spreads over the nodes; the upload's bytes are in the
- * database, and store_doc_claim makes sure one node ingests each document. While Redis is
- * down jobs run on the local queue. Whatever a list lost (Redis restarted without
- * persistence, a node died mid-job) is found by the sweeper: every idle node looks for
- * pending documents older than a few seconds and claims them. */
+ * Jobs run on this node's worker queue (INGEST_WORKERS threads), taking uploaders in turn.
+ * With REDIS_URL (and INGEST_QUEUE=redis, the default then) jobs go through Redis lists that
+ * every node's consumers pop, so work spreads over the nodes, again taking uploaders in
+ * turn; the upload's bytes are in the database, and store_doc_claim makes sure one node
+ * ingests each document. While Redis is down jobs run on the local queue. Whatever the lists
+ * lost (Redis restarted without persistence, a node died mid-job) is found by the sweeper:
+ * every idle node looks for pending documents older than a few seconds and claims them. */
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -31,27 +31,62 @@ static const char *queue_key(void)
     return kn()->queue_key;
 }
 
-/* ---- the shared list (the only Redis calls of the queue) ---- */
+/* ---- the shared lists (the only Redis calls of the queue) ----
+ * Fair across uploaders as the local queue is: each uploader's documents wait in a list of
+ * their own (<key>:u:<owner>), and a ring list (<key>:ring) holds one entry per uploader
+ * with documents waiting. A consumer pops an uploader from the ring, takes that uploader's
+ * oldest document and, if more are waiting, puts the uploader back at the end of the
+ * ring. A push that finds the uploader's list empty gives the uploader a place in the ring.
+ * A place lost in a crash between the two steps leaves documents pending, which the
+ * sweeper finds; a place given twice is dropped when it finds the list empty. */
 
-/* Pushes id onto the shared list. 0, or RAGD_EUNAVAIL when Redis did not take it. */
-static int shared_push(const char *id)
+static void owner_list(const char *owner, char *buf, size_t cap)
 {
-    redisReply *r = redis_cmd("LPUSH %s %s", queue_key(), id);
-    int ok = r && r->type == REDIS_REPLY_INTEGER;
-    freeReplyObject(r);
-    return ok ? 0 : RAGD_EUNAVAIL;
+    snprintf(buf, cap, "%s:u:%s", queue_key(), owner ? owner : "");
 }
 
-/* Waits up to half a second for an id from the shared list. 1 with id (caller frees) in
- * *out, 0 when nothing came, RAGD_EUNAVAIL when Redis is unreachable. */
+/* Queues id for owner. 0, or RAGD_EUNAVAIL when Redis did not take it. */
+static int shared_push(const char *id, const char *owner)
+{
+    char list[192];
+    owner_list(owner, list, sizeof list);
+    redisReply *r = redis_cmd("LPUSH %s %s", list, id);
+    int ok = r && r->type == REDIS_REPLY_INTEGER;
+    long long len = ok ? r->integer : 0;
+    freeReplyObject(r);
+    if (!ok) return RAGD_EUNAVAIL;
+    if (len == 1) /* the uploader had nothing waiting: give it a place in the ring */
+        freeReplyObject(redis_cmd("LPUSH %s:ring %s", queue_key(), owner ? owner : ""));
+    return 0;
+}
+
+/* Waits up to half a second for an uploader's turn and takes its oldest document: 1 with
+ * the id (caller frees) in *out, 0 when nothing came, RAGD_EUNAVAIL when Redis is
+ * unreachable. */
 static int shared_pop(char **out)
 {
-    redisReply *r = redis_cmd("BRPOP %s 0.5", queue_key());
+    redisReply *r = redis_cmd("BRPOP %s:ring 0.5", queue_key());
     if (!r) return RAGD_EUNAVAIL;
-    int got = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-              r->element[1]->type == REDIS_REPLY_STRING;
-    if (got) *out = xstrdup(r->element[1]->str);
+    char *owner = NULL;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[1]->type == REDIS_REPLY_STRING)
+        owner = xstrdup(r->element[1]->str);
     freeReplyObject(r);
+    if (!owner) return 0;
+    char list[192];
+    owner_list(owner, list, sizeof list);
+    r = redis_cmd("RPOP %s", list);
+    int got = r && r->type == REDIS_REPLY_STRING;
+    if (got) *out = xstrdup(r->str);
+    freeReplyObject(r);
+    if (got) {
+        r = redis_cmd("LLEN %s", list);
+        long long left = r && r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+        freeReplyObject(r);
+        if (left > 0) /* more waiting: back to the end of the round */
+            freeReplyObject(redis_cmd("LPUSH %s:ring %s", queue_key(), owner));
+    }
+    free(owner);
     return got;
 }
 
@@ -165,7 +200,7 @@ int kn_queue_submit(void (*fn)(void *), void *arg)
 void kn_queue_dispatch(const char *id, const char *owner)
 {
     struct kn_state *K = kn();
-    if (K->redis_queue && !shared_push(id)) return;
+    if (K->redis_queue && !shared_push(id, owner)) return;
     if (kn_queue_local(id, owner) == RAGD_ELIMIT && K->ingest)
         log_json(LOG_WARN, "ingestion queue full; a sweeper will pick the document up",
                  json_pack("{s:s}", "document_id", id));

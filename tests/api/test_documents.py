@@ -400,12 +400,15 @@ def slow_embedder(delay):
     return srv, f"http://127.0.0.1:{srv.server_address[1]}/v1"
 
 
-def test_ingestion_is_fair_across_users():
+@pytest.mark.parametrize("queue", ["local", "redis"])
+def test_ingestion_is_fair_across_users(queue):
     """One user's many queued uploads do not make another user's single upload wait for all
-    of them: workers take the uploaders in turn. (This node's queue; the shared Redis list
-    of INGEST_QUEUE=redis is still first in, first out.)"""
+    of them: workers take the uploaders in turn, on this node's queue and on the shared
+    Redis lists alike."""
+    if queue == "redis" and not os.environ.get("RAGD_TEST_REDIS_URL"):
+        pytest.skip("needs Redis")
     emb, base = slow_embedder(0.2)
-    s = private_server(INGEST_WORKERS="1", INGEST_QUEUE="local", RATE_LIMIT_API="100000/60",
+    s = private_server(INGEST_WORKERS="1", INGEST_QUEUE=queue, RATE_LIMIT_API="100000/60",
                        EMBEDDING_API_BASE=base, EMBEDDING_DIMENSION="16",
                        EMBEDDING_MODEL="slow-16")
     try:
