@@ -149,12 +149,18 @@ void cache_flush(void)
 
 /* ---- queues and health ---- */
 
-int cache_queue_push(const char *queue, const char *val) { return ops->push(queue, val); }
+int cache_queue_push(const char *queue, const char *val, int64_t *len)
+{
+    int64_t n;
+    return ops->push(queue, val, len ? len : &n);
+}
 
 int cache_queue_pop(const char *queue, int timeout_ms, char **val)
 {
     return ops->pop(queue, timeout_ms, val);
 }
+
+int cache_queue_len(const char *queue, int64_t *len) { return ops->len(queue, len); }
 
 void cache_status(struct cache_status *st)
 {

@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Chooses the backend: Redis at url (redis://[:password@]host:port[/db]) or, with url NULL,
  * the in-process one; fallback_to_memory says whether a node may go on (limits in memory,
@@ -44,12 +45,15 @@ void cache_set_json(const char *key, const json_t *val, int ttl_s);
 /* Drops every entry (tests, and after a Redis outage). */
 void cache_flush(void);
 
-/* Queues: FIFO lists of strings. cache_queue_push appends val: 0, or RAGD_EUNAVAIL when the
- * backend cannot be reached (the caller keeps the work elsewhere). cache_queue_pop takes
- * the oldest value, waiting up to timeout_ms: 0 with *val (caller frees), RAGD_ENOTFOUND
- * when nothing came in time, RAGD_EUNAVAIL when the backend cannot be reached. */
-int cache_queue_push(const char *queue, const char *val);
+/* Queues: FIFO lists of strings. cache_queue_push appends val: 0 with the queue's new length
+ * in *len (may be NULL), or RAGD_EUNAVAIL when the backend cannot be reached (the caller
+ * keeps the work elsewhere). cache_queue_pop takes the oldest value, waiting up to
+ * timeout_ms (0: not at all): 0 with *val (caller frees), RAGD_ENOTFOUND when nothing came
+ * in time, RAGD_EUNAVAIL when the backend cannot be reached. cache_queue_len: 0 with the
+ * number of values waiting, or RAGD_EUNAVAIL. */
+int cache_queue_push(const char *queue, const char *val, int64_t *len);
 int cache_queue_pop(const char *queue, int timeout_ms, char **val);
+int cache_queue_len(const char *queue, int64_t *len);
 
 /* The backend's state for health reports; probes the backend now. */
 struct cache_status {

@@ -7,6 +7,7 @@
 #define RAGD_CACHE_INT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum { CACHE_SET_NX = 1 }; /* set: keep a live value (or tombstone) that holds the key */
 
@@ -18,11 +19,13 @@ struct cache_ops {
     int (*get)(const char *key, char **val, size_t *len);
     /* Stores val[0..len) (len 0: a tombstone) for ttl_s seconds. 0 or RAGD_EUNAVAIL. */
     int (*set)(const char *key, const char *val, size_t len, int ttl_s, int flags);
-    /* Appends val to the queue's tail. 0 or RAGD_EUNAVAIL. */
-    int (*push)(const char *queue, const char *val);
-    /* Takes the queue's head, waiting up to timeout_ms. 0 with *val (caller frees),
-     * RAGD_ENOTFOUND when nothing came, RAGD_EUNAVAIL when unreachable. */
+    /* Appends val to the queue's tail: 0 with the new length in *len, or RAGD_EUNAVAIL. */
+    int (*push)(const char *queue, const char *val, int64_t *len);
+    /* Takes the queue's head, waiting up to timeout_ms (0: no wait). 0 with *val (caller
+     * frees), RAGD_ENOTFOUND when nothing came, RAGD_EUNAVAIL when unreachable. */
     int (*pop)(const char *queue, int timeout_ms, char **val);
+    /* The number of values waiting: 0 with *len, or RAGD_EUNAVAIL. */
+    int (*len)(const char *queue, int64_t *len);
     /* 0 when the backend answers now, RAGD_EUNAVAIL otherwise. */
     int (*ping)(void);
     /* Deletes every key that starts with one of prefixes (NULL-terminated). 0 or

@@ -118,6 +118,7 @@ struct item {
 struct queue {
     char *name;
     struct item *head, *tail;
+    int64_t n;
     struct queue *next;
 };
 
@@ -138,7 +139,7 @@ static struct queue *queue_of(const char *name)
     return q;
 }
 
-static int mem_push(const char *queue, const char *val)
+static int mem_push(const char *queue, const char *val, int64_t *len)
 {
     struct item *it = xmalloc(sizeof *it);
     it->val = xstrdup(val);
@@ -150,6 +151,7 @@ static int mem_push(const char *queue, const char *val)
     else
         q->head = it;
     q->tail = it;
+    *len = ++q->n;
     pthread_cond_broadcast(&queue_cond);
     pthread_mutex_unlock(&queue_lock);
     return 0;
@@ -167,7 +169,7 @@ static int mem_pop(const char *queue, int timeout_ms, char **val)
     }
     pthread_mutex_lock(&queue_lock);
     struct queue *q = queue_of(queue);
-    while (!q->head)
+    while (!q->head && timeout_ms > 0)
         if (pthread_cond_timedwait(&queue_cond, &queue_lock, &until))
             break;
     struct item *it = q->head;
@@ -175,12 +177,21 @@ static int mem_pop(const char *queue, int timeout_ms, char **val)
         q->head = it->next;
         if (!q->head)
             q->tail = NULL;
+        q->n--;
     }
     pthread_mutex_unlock(&queue_lock);
     if (!it)
         return RAGD_ENOTFOUND;
     *val = it->val;
     free(it);
+    return 0;
+}
+
+static int mem_len(const char *queue, int64_t *len)
+{
+    pthread_mutex_lock(&queue_lock);
+    *len = queue_of(queue)->n;
+    pthread_mutex_unlock(&queue_lock);
     return 0;
 }
 
@@ -193,6 +204,7 @@ const struct cache_ops cache_memory_ops = {
     .set = mem_set,
     .push = mem_push,
     .pop = mem_pop,
+    .len = mem_len,
     .ping = mem_ping,
     .flush = mem_flush,
 };

@@ -45,25 +45,42 @@ static int r_set(const char *key, const char *val, size_t len, int ttl_s, int fl
     return 0;
 }
 
-static int r_push(const char *queue, const char *val)
+static int r_push(const char *queue, const char *val, int64_t *len)
 {
     redisReply *r = redis_cmd("LPUSH %s %s", queue, val);
     int ok = r && r->type == REDIS_REPLY_INTEGER;
+    if (ok)
+        *len = r->integer;
+    freeReplyObject(r);
+    return ok ? 0 : RAGD_EUNAVAIL;
+}
+
+static int r_len(const char *queue, int64_t *len)
+{
+    redisReply *r = redis_cmd("LLEN %s", queue);
+    int ok = r && r->type == REDIS_REPLY_INTEGER;
+    if (ok)
+        *len = r->integer;
     freeReplyObject(r);
     return ok ? 0 : RAGD_EUNAVAIL;
 }
 
 static int r_pop(const char *queue, int timeout_ms, char **val)
 {
+    /* BRPOP's timeout 0 would wait for ever: no wait is a plain RPOP. */
     char secs[32];
     snprintf(secs, sizeof secs, "%d.%03d", timeout_ms / 1000, timeout_ms % 1000);
-    redisReply *r = redis_cmd("BRPOP %s %s", queue, secs);
+    redisReply *r = timeout_ms > 0 ? redis_cmd("BRPOP %s %s", queue, secs)
+                                   : redis_cmd("RPOP %s", queue);
     if (!r)
         return RAGD_EUNAVAIL;
     int rc = RAGD_ENOTFOUND;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
         r->element[1]->type == REDIS_REPLY_STRING) {
         *val = copy_reply(r->element[1], NULL);
+        rc = 0;
+    } else if (r->type == REDIS_REPLY_STRING) {
+        *val = copy_reply(r, NULL);
         rc = 0;
     } else if (r->type == REDIS_REPLY_ERROR) {
         rc = RAGD_EUNAVAIL;
@@ -113,6 +130,7 @@ const struct cache_ops cache_redis_ops = {
     .set = r_set,
     .push = r_push,
     .pop = r_pop,
+    .len = r_len,
     .ping = r_ping,
     .flush = r_flush,
 };

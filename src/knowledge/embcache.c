@@ -7,31 +7,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache/redis.h"
+#include "cache/cache.h"
 #include "core/mem.h"
 #include "core/util.h"
 #include "knowledge/knowledge_int.h"
 #include "llm/provider.h"
 
-/* ---- the shared copy (the only Redis calls of the cache) ---- */
+/* ---- the shared copy (cache.h, when it is shared by every node) ---- */
 
 /* 1 and bytes into out when key holds exactly that many bytes, else 0. */
 static int shared_get(const char *key, void *out, size_t bytes)
 {
-    if (!redis_enabled()) return 0;
-    redisReply *r = redis_cmd("GET %s", key);
-    int hit = r && r->type == REDIS_REPLY_STRING && r->len == bytes;
-    if (hit) memcpy(out, r->str, bytes);
-    freeReplyObject(r);
+    if (!cache_shared()) return 0;
+    size_t len = 0;
+    char *v = cache_get(key, &len);
+    int hit = v && len == bytes;
+    if (hit) memcpy(out, v, bytes);
+    free(v);
     return hit;
 }
 
 /* Stores bytes under key for ttl_s seconds; best effort. */
 static void shared_set(const char *key, const void *data, size_t bytes, int64_t ttl_s)
 {
-    if (redis_enabled() && ttl_s >= 1)
-        freeReplyObject(
-            redis_cmd("SET %s %b EX %lld", key, (const char *)data, bytes, (long long)ttl_s));
+    if (cache_shared() && ttl_s >= 1)
+        cache_set(key, data, bytes, ttl_s > 86400 * 30 ? 86400 * 30 : (int)ttl_s);
 }
 
 /* ---- lookups ---- */

@@ -201,7 +201,7 @@ struct kn_state {
 
     char node[37];            /* this node (kept in the data dir), in claims and the change log */
     int64_t claim_timeout_ms; /* a claim older than this belongs to a dead node */
-    int redis_queue;          /* jobs go through the shared Redis list (INGEST_QUEUE) */
+    int shared_queue;         /* jobs go through the shared cache queues (INGEST_QUEUE) */
     char queue_key[96];       /* that list: task_queue:ingest:<store id> */
     pthread_t *consumers;
     int nconsumers;

@@ -1,8 +1,8 @@
 /* queue.c - the ingestion job queue.
  *
  * Jobs run on this node's worker queue (INGEST_WORKERS threads), taking uploaders in turn.
- * With REDIS_URL (and INGEST_QUEUE=redis, the default then) jobs go through Redis lists that
- * every node's consumers pop, so work spreads over the nodes, again taking uploaders in
+ * With REDIS_URL (and INGEST_QUEUE=redis, the default then) jobs go through the shared cache's
+ * queues (cache.h: Redis lists) that every node's consumers pop, so work spreads over the nodes, again taking uploaders in
  * turn; the upload's bytes are in the database, and store_doc_claim makes sure one node
  * ingests each document. While Redis is down jobs run on the local queue. Whatever the lists
  * lost (Redis restarted without persistence, a node died mid-job) is found by the sweeper:
@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/redis.h"
+#include "cache/cache.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -31,7 +31,7 @@ static const char *queue_key(void)
     return kn()->queue_key;
 }
 
-/* ---- the shared lists (the only Redis calls of the queue) ----
+/* ---- the shared lists ----
  * Fair across uploaders as the local queue is: each uploader's documents wait in a list of
  * their own (<key>:u:<owner>), and a ring list (<key>:ring) holds one entry per uploader
  * with documents waiting. A consumer pops an uploader from the ring, takes that uploader's
@@ -48,15 +48,13 @@ static void owner_list(const char *owner, char *buf, size_t cap)
 /* Queues id for owner. 0, or RAGD_EUNAVAIL when Redis did not take it. */
 static int shared_push(const char *id, const char *owner)
 {
-    char list[192];
+    char list[192], ring[160];
     owner_list(owner, list, sizeof list);
-    redisReply *r = redis_cmd("LPUSH %s %s", list, id);
-    int ok = r && r->type == REDIS_REPLY_INTEGER;
-    long long len = ok ? r->integer : 0;
-    freeReplyObject(r);
-    if (!ok) return RAGD_EUNAVAIL;
+    int64_t len = 0;
+    if (cache_queue_push(list, id, &len)) return RAGD_EUNAVAIL;
+    snprintf(ring, sizeof ring, "%s:ring", queue_key());
     if (len == 1) /* the uploader had nothing waiting: give it a place in the ring */
-        freeReplyObject(redis_cmd("LPUSH %s:ring %s", queue_key(), owner ? owner : ""));
+        cache_queue_push(ring, owner ? owner : "", NULL);
     return 0;
 }
 
@@ -65,27 +63,16 @@ static int shared_push(const char *id, const char *owner)
  * unreachable. */
 static int shared_pop(char **out)
 {
-    redisReply *r = redis_cmd("BRPOP %s:ring 0.5", queue_key());
-    if (!r) return RAGD_EUNAVAIL;
+    char ring[160], list[192];
+    snprintf(ring, sizeof ring, "%s:ring", queue_key());
     char *owner = NULL;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-        r->element[1]->type == REDIS_REPLY_STRING)
-        owner = xstrdup(r->element[1]->str);
-    freeReplyObject(r);
-    if (!owner) return 0;
-    char list[192];
+    int rc = cache_queue_pop(ring, 500, &owner);
+    if (rc) return rc == RAGD_EUNAVAIL ? rc : 0;
     owner_list(owner, list, sizeof list);
-    r = redis_cmd("RPOP %s", list);
-    int got = r && r->type == REDIS_REPLY_STRING;
-    if (got) *out = xstrdup(r->str);
-    freeReplyObject(r);
-    if (got) {
-        r = redis_cmd("LLEN %s", list);
-        long long left = r && r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
-        freeReplyObject(r);
-        if (left > 0) /* more waiting: back to the end of the round */
-            freeReplyObject(redis_cmd("LPUSH %s:ring %s", queue_key(), owner));
-    }
+    int got = cache_queue_pop(list, 0, out) == 0;
+    int64_t left = 0;
+    if (got && !cache_queue_len(list, &left) && left > 0)
+        cache_queue_push(ring, owner, NULL); /* more waiting: back to the end of the round */
     free(owner);
     return got;
 }
@@ -200,7 +187,7 @@ int kn_queue_submit(void (*fn)(void *), void *arg)
 void kn_queue_dispatch(const char *id, const char *owner)
 {
     struct kn_state *K = kn();
-    if (K->redis_queue && !shared_push(id, owner)) return;
+    if (K->shared_queue && !shared_push(id, owner)) return;
     if (kn_queue_local(id, owner) == RAGD_ELIMIT && K->ingest)
         log_json(LOG_WARN, "ingestion queue full; a sweeper will pick the document up",
                  json_pack("{s:s}", "document_id", id));
@@ -230,14 +217,14 @@ static void *consumer_main(void *arg)
 void kn_queue_start(int workers)
 {
     struct kn_state *K = kn();
-    const char *mode = config_str("INGEST_QUEUE", redis_enabled() ? "redis" : "local");
-    K->redis_queue = redis_enabled() && !strcmp(mode, "redis");
+    const char *mode = config_str("INGEST_QUEUE", cache_shared() ? "redis" : "local");
+    K->shared_queue = cache_shared() && !strcmp(mode, "redis");
     snprintf(K->queue_key, sizeof K->queue_key, "task_queue:ingest:%s", K->store_id);
     /* INGEST_WORKERS=0 makes an API-only node: it accepts uploads, other nodes ingest them
      * (through the Redis queue, or their sweepers). */
     K->ingest = workers ? workq_create(workers, 100000, "ingest") : NULL;
     K->touch = workq_create(1, 10000, "touch");
-    if (!K->redis_queue) return;
+    if (!K->shared_queue) return;
     K->nconsumers = workers;
     K->consumers = xcalloc((size_t)(workers ? workers : 1), sizeof *K->consumers);
     for (int i = 0; i < workers; i++)

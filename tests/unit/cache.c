@@ -91,9 +91,13 @@ static void test_queue_fifo_and_timeout(void **state)
 {
     (void)state;
     char *v = NULL;
-    assert_int_equal(cache_queue_push("task_queue:t", "a"), 0);
-    assert_int_equal(cache_queue_push("task_queue:t", "b"), 0);
-    assert_int_equal(cache_queue_push("task_queue:other", "z"), 0);
+    assert_int_equal(cache_queue_push("task_queue:t", "a", NULL), 0);
+    int64_t len = 0;
+    assert_int_equal(cache_queue_push("task_queue:t", "b", &len), 0);
+    assert_int_equal(len, 2);
+    assert_int_equal(cache_queue_len("task_queue:t", &len), 0);
+    assert_int_equal(len, 2);
+    assert_int_equal(cache_queue_push("task_queue:other", "z", NULL), 0);
     assert_int_equal(cache_queue_pop("task_queue:t", 100, &v), 0);
     assert_string_equal(v, "a");
     free(v);
@@ -103,16 +107,21 @@ static void test_queue_fifo_and_timeout(void **state)
     int64_t t0 = time_mono_ns();
     assert_int_equal(cache_queue_pop("task_queue:t", 150, &v), RAGD_ENOTFOUND);
     assert_true(time_mono_ns() - t0 >= 140000000LL);
-    assert_int_equal(cache_queue_pop("task_queue:other", 0, &v), 0);
+    assert_int_equal(cache_queue_pop("task_queue:other", 0, &v), 0); /* no wait */
     assert_string_equal(v, "z");
     free(v);
+    t0 = time_mono_ns();
+    assert_int_equal(cache_queue_pop("task_queue:other", 0, &v), RAGD_ENOTFOUND);
+    assert_true(time_mono_ns() - t0 < 100000000LL);
+    assert_int_equal(cache_queue_len("task_queue:other", &len), 0);
+    assert_int_equal(len, 0);
 }
 
 static void *pusher(void *arg)
 {
     struct timespec ts = {0, 50000000};
     nanosleep(&ts, NULL);
-    cache_queue_push("task_queue:w", (const char *)arg);
+    cache_queue_push("task_queue:w", (const char *)arg, NULL);
     return NULL;
 }
 
