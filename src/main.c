@@ -418,22 +418,17 @@ static int seed_docs(void)
         knowledge_shutdown();
         return 1;
     }
-    char err[256] = "";
-    json_t *summary = NULL;
-    rc = knowledge_seed_dir(dir, admin.id, &summary, err, sizeof err);
+    struct kn_seed_summary summary;
+    rc = knowledge_seed_dir(dir, admin.id, &summary);
     store_user_clear(&admin);
     if (!rc)
         rc = knowledge_wait_idle(600000);
     if (rc)
-        fprintf(stderr, "ragd seed: %s\n", err[0] ? err : ragd_strerror(rc));
+        fprintf(stderr, "ragd seed: %s\n", ragd_strerror(rc));
     else
-        printf("demo knowledge base: %lld files, %lld ingested, %lld already present, "
-               "%lld failed\n",
-               (long long)json_integer_value(json_object_get(summary, "files")),
-               (long long)json_integer_value(json_object_get(summary, "ingested")),
-               (long long)json_integer_value(json_object_get(summary, "skipped")),
-               (long long)json_integer_value(json_object_get(summary, "failed")));
-    json_decref(summary);
+        printf("demo knowledge base: %zu files, %zu ingested, %zu already present, %zu failed\n",
+               summary.files, summary.ingested, summary.skipped, summary.failed);
+    knowledge_seed_summary_free(&summary);
     knowledge_shutdown();
     prov_shutdown();
     return rc ? 1 : 0;

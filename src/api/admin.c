@@ -43,19 +43,40 @@ static void seed_status(struct req *r)
                         (json_int_t)knowledge_queue_length()));
 }
 
+static json_t *seed_summary_json(const char *dir, const struct kn_seed_summary *s)
+{
+    json_t *docs = json_array();
+    for (size_t i = 0; i < s->files; i++) {
+        const struct kn_seeded *e = &s->docs[i];
+        json_t *d = json_pack("{s:s, s:s}", "source", e->source, "status", e->status);
+        if (e->document_id[0])
+            json_object_set_new(d, "document_id", json_string(e->document_id));
+        if (e->error)
+            json_object_set_new(d, "error", json_string(e->error));
+        json_array_append_new(docs, d);
+    }
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:o}", "directory", dir, "files",
+                     (json_int_t)s->files, "ingested", (json_int_t)s->ingested, "skipped",
+                     (json_int_t)s->skipped, "failed", (json_int_t)s->failed, "documents", docs);
+}
+
 /* Ingests the demo corpus (KNOWLEDGE_DOCS_DIR, else docs/) as the calling admin. */
 static void seed_run(struct req *r)
 {
     const struct user *u = api_user(r);
     const char *dir = knowledge_docs_dir();
     json_t *result = NULL;
-    char err[256] = "";
     int rc = 0;
-    if (!dir)
+    if (!dir) {
         result = json_pack("{s:n, s:i, s:i, s:s}", "directory", "files", 0, "ingested", 0,
                            "detail", "no docs/ directory found (set KNOWLEDGE_DOCS_DIR)");
-    else
-        rc = knowledge_seed_dir(dir, u->id, &result, err, sizeof err);
+    } else {
+        struct kn_seed_summary s;
+        rc = knowledge_seed_dir(dir, u->id, &s);
+        if (!rc)
+            result = seed_summary_json(dir, &s);
+        knowledge_seed_summary_free(&s);
+    }
     json_t *details = json_pack("{s:b, s:b}", "knowledge_base_available", 1, "succeeded", !rc);
     api_audit(r, "admin.seed_enhanced", "system", NULL, details);
     json_decref(details);

@@ -206,66 +206,68 @@ static void list_md(const char *root, const char *rel, char ***out, size_t *n, s
     closedir(d);
 }
 
-int knowledge_seed_dir(const char *dir, const char *owner_id, json_t **summary, char *err,
-                       size_t errcap)
+int knowledge_seed_dir(const char *dir, const char *owner_id, struct kn_seed_summary *summary)
 {
     char **files = NULL;
     size_t n = 0, cap = 0;
     list_md(dir, "", &files, &n, &cap, 0);
     if (n) qsort(files, n, sizeof *files, cmp_str);
-    json_t *docs = json_array();
-    int ingested = 0, skipped = 0, failed = 0;
+    memset(summary, 0, sizeof *summary);
+    summary->files = n;
+    summary->docs = n ? xcalloc(n, sizeof *summary->docs) : NULL;
     struct kn_caller c = {owner_id, NULL, 1};
     for (size_t i = 0; i < n; i++) {
+        struct kn_seeded *e = &summary->docs[i];
         char *path = xasprintf("%s/%s", dir, files[i]);
         char *data = NULL;
         size_t len = 0;
-        char *source = xasprintf("docs/%s", files[i]);
+        e->source = xasprintf("docs/%s", files[i]);
         if (read_file(path, &data, &len)) {
-            failed++;
-            json_array_append_new(
-                docs, json_pack("{s:s, s:s}", "source", source, "status", "unreadable"));
+            summary->failed++;
+            e->status = "unreadable";
         } else {
-            char sha[65], existing[37];
+            char sha[65];
             sha256_hex(data, len, sha);
-            if (!store_doc_find_sha(sha, NULL, 1, existing)) {
-                skipped++;
-                json_array_append_new(docs, json_pack("{s:s, s:s, s:s}", "source", source, "status",
-                                                      "exists", "document_id", existing));
+            if (!store_doc_find_sha(sha, NULL, 1, e->document_id)) {
+                summary->skipped++;
+                e->status = "exists";
             } else {
                 struct kn_upload u = {.data = data,
                                       .len = len,
                                       .category = "ragd-docs",
-                                      .source = source,
+                                      .source = e->source,
                                       .shared = 1,
                                       .importance = 1.0};
                 struct kdoc doc;
                 char why[256];
+                e->document_id[0] = 0;
                 if (knowledge_submit(&c, &u, &doc, why, sizeof why)) {
-                    failed++;
-                    json_array_append_new(docs, json_pack("{s:s, s:s, s:s}", "source", source,
-                                                          "status", "failed", "error", why));
+                    summary->failed++;
+                    e->status = "failed";
+                    e->error = xstrdup(why);
                 } else {
-                    ingested++;
-                    json_array_append_new(docs,
-                                          json_pack("{s:s, s:s, s:s}", "source", source, "status",
-                                                    "queued", "document_id", doc.id));
+                    summary->ingested++;
+                    e->status = "queued";
+                    snprintf(e->document_id, sizeof e->document_id, "%s", doc.id);
                 }
                 store_kdoc_clear(&doc);
             }
         }
-        free(source);
         free(data);
         free(path);
         free(files[i]);
     }
     free(files);
-    (void)err;
-    (void)errcap;
-    *summary =
-        json_pack("{s:s, s:I, s:i, s:i, s:i, s:o}", "directory", dir, "files", (json_int_t)n,
-                  "ingested", ingested, "skipped", skipped, "failed", failed, "documents", docs);
     return 0;
+}
+
+void knowledge_seed_summary_free(struct kn_seed_summary *s)
+{
+    for (size_t i = 0; s && i < s->files; i++) {
+        free(s->docs[i].source);
+        free(s->docs[i].error);
+    }
+    if (s) free(s->docs);
 }
 
 const char *knowledge_docs_dir(void)

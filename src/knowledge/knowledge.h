@@ -170,11 +170,22 @@ void knowledge_stats(struct kn_stats *st);
 
 /* ---- demo corpus ---- */
 
+/* What seeding did to one file. */
+struct kn_seeded {
+    char *source;         /* "docs/<path>" */
+    const char *status;   /* "queued", "exists", "failed", "unreadable" (static) */
+    char document_id[37]; /* for queued and exists, else "" */
+    char *error;          /* for failed, else NULL */
+};
+struct kn_seed_summary {
+    size_t files, ingested, skipped, failed;
+    struct kn_seeded *docs; /* files entries, in order */
+};
 /* Ingests every *.md file under dir (recursively, sorted) as shared documents with category
  * "ragd-docs" and source "docs/<path>", skipping files already present (same content).
- * *summary: {directory, files, ingested, skipped, failed, documents: [...]} (new ref). */
-int knowledge_seed_dir(const char *dir, const char *owner_id, json_t **summary, char *err,
-                       size_t errcap);
+ * Fills *summary (release with knowledge_seed_summary_free). Returns 0. */
+int knowledge_seed_dir(const char *dir, const char *owner_id, struct kn_seed_summary *summary);
+void knowledge_seed_summary_free(struct kn_seed_summary *s);
 /* The demo corpus directory: KNOWLEDGE_DOCS_DIR, else the first existing of ./docs and
  * docs/ next to the executable or two levels up (build/<flavour>/ragd). NULL if none. */
 const char *knowledge_docs_dir(void);
