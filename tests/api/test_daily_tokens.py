@@ -17,6 +17,7 @@ import pytest
 from billing_helpers import new_user, parallel, private_server
 from kb_helpers import parse_sse, upload, wait_doc
 from ragd_client import BIN
+from upstreams import Upstream
 
 ROOMY = {"RATE_LIMIT_CHAT": "100000/60", "RATE_LIMIT_SEARCH": "100000/60",
          "RATE_LIMIT_API": "100000/60", "RATE_LIMIT_BILLING": "100000/60",
@@ -230,6 +231,42 @@ def test_parallel_messages_never_overspend(srv):
     # the ledger: the first answer, the test route's spending and every answer that got in
     assert ledger(srv, uid) == (daily(srv, tok), 2 + len(ok))
     assert holds(srv, uid) == 0
+
+
+def test_upstream_answers_never_overspend(tmp_path_factory):
+    """An OpenAI-compatible upstream that reports no usage and ignores max_tokens: its answer
+    is stopped at max_tokens (4 bytes a token) and the prompt charged at the estimate that
+    was held for it."""
+    up = Upstream(answer=" ".join(f"word{i}" for i in range(120)) + " [1].")
+    limit = 3000
+    s = private_server(PLANS_FILE=plans_file(tmp_path_factory, limit), OPENAI_API_BASE=up.base,
+                       OPENAI_API_KEY="sk-test", OPENAI_MODEL="m", GENERATION_MAX_TOKENS="64",
+                       **ROOMY)
+    try:
+        uid, tok = with_doc(s)
+        first = post_raw(s, "/chat/message", tok, {"message": QUESTION, "debug_mode": True})[1]
+        dbg = first["debug_info"]
+        assert dbg["provider"] == "openai" and dbg["completion_tokens"] == 64, dbg
+        assert len(first["answer"]) <= 64 * 4 and first["answer"].startswith("word0 word1")
+        one = first["tokens_used"]
+        assert one == dbg["prompt_tokens"] + 64
+        # room for three and a half answers: three fit, whatever the timing
+        leave(s, tok, 3 * one + one // 2, limit)
+        start = daily(s, tok)
+        res = parallel(10, lambda i: post_raw(s, "/chat/message", tok,
+                                              {"message": QUESTION, "stream": i % 2 == 1}))
+        assert not [x for x in res if isinstance(x, Exception)], res
+        ok = [chat_tokens(st, b) for st, b in res if st == 200]
+        for st, b in res:
+            if st != 200:
+                assert_token_refusal(st, b, limit=limit)
+        assert ok == [one] * 3, ok
+        assert daily(s, tok) == start + 3 * one <= limit
+        assert ledger(s, uid) == (daily(s, tok), 2 + len(ok))
+        assert holds(s, uid) == 0
+    finally:
+        assert s.stop() == 0
+        up.close()
 
 
 # ---- /v1 and chat through a local model ----
