@@ -46,6 +46,21 @@ void api_unauthorized(struct req *r, const char *code, const char *detail);
  * non-zero. */
 int api_quota_reserve(struct req *r, const char *resource, int64_t quantity);
 int api_quota_daily(struct req *r, const char *name, int64_t quantity);
+/* Holds the daily tokens of one generation (billing_tokens_reserve): prompt_tokens plus up
+ * to max_answer answer tokens, at least min_answer (1 <= min_answer <= max_answer). 0 with
+ * *answer_cap, the most answer tokens the hold allows (max_answer when nothing is billed);
+ * otherwise answers as above (429 TOKEN_LIMIT_EXCEEDED) and returns non-zero. The hold is
+ * settled with the request's others: give tokens_used (prompt + completion) in the extra. */
+int api_quota_tokens(struct req *r, int prompt_tokens, int min_answer, int max_answer,
+                     int *answer_cap);
+/* The request's reservations for a service that reserves itself (chat_answer), created on
+ * first use; NULL when billing is off or the request is anonymous. Owned by the request. */
+struct billing_hold;
+struct billing_refusal;
+struct billing_hold *api_quota_hold(struct req *r);
+/* Answers a reservation a service made and billing refused or could not make: rc and *ref
+ * as billing_reserve returned them (429, 503 or 500 as above). */
+void api_quota_refused(struct req *r, int rc, const struct billing_refusal *ref);
 /* Extra data for the usage records (billing_usage_extra; reference stolen). */
 void api_quota_extra(struct req *r, json_t *extra);
 /* For handlers whose success is only known after the response has started (streams): the

@@ -48,6 +48,7 @@ struct job {
     struct chat_opts o;
     struct kb_filters filters; /* o.filters points here; strings in the request body */
     struct chat_command cmd;
+    struct billing_refusal refusal; /* o.refusal points here */
     int stream;
     struct req *r;
     int gone; /* a stream write failed: the client went away */
@@ -172,9 +173,11 @@ static json_t *usage_info(const struct user *u)
 }
 
 /* Answers a chat_answer failure that happened before any output. */
-static void answer_error(struct req *r, int rc)
+static void answer_error(struct req *r, const struct job *j, int rc)
 {
-    if (rc == RAGD_ENOTFOUND) {
+    if (rc == RAGD_EPERM) {
+        api_quota_refused(r, RAGD_ELIMIT, &j->refusal); /* 429 TOKEN_LIMIT_EXCEEDED */
+    } else if (rc == RAGD_ENOTFOUND) {
         http_error(r, 404, "SESSION_NOT_FOUND", "Session not found");
     } else if (rc == RAGD_ELIMIT) {
         api_generation_busy(r);
@@ -189,10 +192,12 @@ static void answer_work(struct req *r)
     const struct user *u = api_user(r);
     char err[512] = "";
     struct chat_reply a;
+    j->o.hold = api_quota_hold(r);
+    j->o.refusal = &j->refusal;
     if (!j->stream) {
         int rc = chat_answer(u, &j->o, NULL, NULL, &a, err, sizeof err);
         if (rc) {
-            answer_error(r, rc);
+            answer_error(r, j, rc);
         } else {
             charge(r, j, &a);
             json_t *resp = reply_json(&a, u, j->o.debug);
@@ -210,7 +215,7 @@ static void answer_work(struct req *r)
     int rc = chat_answer(u, &j->o, on_token, j, &a, err, sizeof err);
     if (rc && !j->open) {
         api_quota_release(r);
-        answer_error(r, rc);
+        answer_error(r, j, rc);
         return;
     }
     if (rc) {

@@ -319,6 +319,33 @@ int api_quota_daily(struct req *r, const char *name, int64_t quantity)
     return rc ? reservation_failed(r, rc, &ref) : 0;
 }
 
+int api_quota_tokens(struct req *r, int prompt_tokens, int min_answer, int max_answer,
+                     int *answer_cap)
+{
+    RAGD_ASSERT(prompt_tokens >= 0 && min_answer >= 1 && min_answer <= max_answer);
+    *answer_cap = max_answer;
+    const struct user *u = api_user(r);
+    if (!billing_enabled() || !u) return 0;
+    struct billing_refusal ref;
+    int64_t granted = 0;
+    int rc = billing_tokens_reserve(slot_of(r, u)->hold, u, (int64_t)prompt_tokens + min_answer,
+                                    (int64_t)prompt_tokens + max_answer, &granted, &ref);
+    if (rc) return reservation_failed(r, rc, &ref);
+    *answer_cap = (int)(granted - prompt_tokens);
+    return 0;
+}
+
+struct billing_hold *api_quota_hold(struct req *r)
+{
+    const struct user *u = api_user(r);
+    return billing_enabled() && u ? slot_of(r, u)->hold : NULL;
+}
+
+void api_quota_refused(struct req *r, int rc, const struct billing_refusal *ref)
+{
+    reservation_failed(r, rc, ref);
+}
+
 int api_quota_guard(struct req *r, const struct route *rt)
 {
     if (!rt->quota || !api_user(r)) return 0;

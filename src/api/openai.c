@@ -2,9 +2,10 @@
  * Server-Sent Events with "data: [DONE]"), /v1/embeddings (float or base64).
  *
  * Callers authenticate like every other route (bearer access token or API key) and pass the
- * same guards: the chat rate limit and the messages quota for completions (usage recorded with
- * tokens_used), the api rate limit and the api_calls quota for embeddings. The model named in
- * a request must be one that /v1/models lists. */
+ * same guards: the chat rate limit and the messages quota for completions (their daily tokens
+ * held before generating, usage recorded with tokens_used), the api rate limit and the
+ * api_calls quota for embeddings. The model named in a request must be one that /v1/models
+ * lists. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,7 +273,7 @@ static json_t *usage_obj(const struct prov_result *res)
                      res->prompt_tokens + res->completion_tokens);
 }
 
-/* Records the message's usage (tokens_used grows the daily token counter). */
+/* Records the message's usage (tokens_used settles the daily tokens held for it). */
 static void charge(struct req *r, const struct completion *c, const struct prov_result *res,
                    int64_t t0)
 {
@@ -306,6 +307,13 @@ static void completion_work(struct req *r)
     int64_t t0 = time_mono_ns();
     struct prov_result res = {0};
     char err[512] = "";
+    /* The prompt and the longest answer are held from the daily token allowance before
+     * generating; the answer is cut to what is left of it. */
+    int want = c->preq.max_tokens > 0 && c->preq.max_tokens < prov_max_tokens() ? c->preq.max_tokens
+                                                                                : prov_max_tokens();
+    int least = want < PROV_MIN_ANSWER_TOKENS ? want : PROV_MIN_ANSWER_TOKENS;
+    if (api_quota_tokens(r, prov_count_prompt(g, c->msgs, c->n), least, want, &c->preq.max_tokens))
+        return;
     if (c->stream) api_quota_manual(r);
     int rc = prov_generate(g, &c->preq, c->stream ? on_piece : NULL, c, &res, err, sizeof err);
     if (!c->stream) {

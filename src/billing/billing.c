@@ -570,6 +570,8 @@ struct hold_item {
     char period[11];
     int64_t qty;
     int monthly;              /* a plan resource: a usage record is written on commit */
+    int metered;              /* daily_tokens held by billing_tokens_reserve: commits what
+                                 tokens_used says was used, not what was held */
     int64_t start_ms, end_ms; /* its period */
 };
 
@@ -581,11 +583,13 @@ struct billing_hold {
     int done;
 };
 
-/* What one reservation asks for. */
+/* What one reservation asks for. With min > 0 the want is a range: up to qty, cut to what
+ * the limit leaves when that is at least min (reserve() writes the quantity held to qty). */
 struct want {
     const char *name;
     int64_t qty, limit;
     int monthly;
+    int64_t min;
 };
 
 struct billing_hold *billing_hold_new(const char *user_id)
@@ -621,6 +625,7 @@ static void note_item(struct billing_hold *h, const struct want *w, const char *
     for (int i = 0; i < h->n; i++)
         if (!strcmp(h->items[i].name, w->name)) {
             h->items[i].qty += w->qty;
+            h->items[i].metered |= w->min > 0;
             return;
         }
     RAGD_ASSERT(h->n < MAX_ITEMS); /* take() checks before reserving */
@@ -629,6 +634,7 @@ static void note_item(struct billing_hold *h, const struct want *w, const char *
     snprintf(it->period, sizeof it->period, "%s", period);
     it->qty = w->qty;
     it->monthly = w->monthly;
+    it->metered = w->min > 0;
     it->start_ms = per->start_ms;
     it->end_ms = per->end_ms;
 }
@@ -636,7 +642,7 @@ static void note_item(struct billing_hold *h, const struct want *w, const char *
 /* Checks every want against its limit and writes the holds, all in one transaction.
  * Returns 0, RAGD_ELIMIT with *index / *used of the want that did not fit, or a store
  * error. */
-static int reserve(struct billing_hold *h, const struct want *w, int n, int bypass, int *index,
+static int reserve(struct billing_hold *h, struct want *w, int n, int bypass, int *index,
                    int64_t *used_out)
 {
     int64_t now = time_now_ms();
@@ -660,8 +666,10 @@ static int reserve(struct billing_hold *h, const struct want *w, int n, int bypa
                 rc = store_hold_sum(h->user_id, w[i].name, key, now, &held);
             if (rc)
                 break;
-            int64_t have = used + held;
-            if (w[i].qty > w[i].limit - have || (w[i].qty == 0 && have >= w[i].limit)) {
+            int64_t have = used + held, left = w[i].limit - have;
+            if (w[i].min > 0 && left >= w[i].min && left < w[i].qty)
+                w[i].qty = left; /* a range: take what is left */
+            if (w[i].qty > left || (w[i].qty == 0 && have >= w[i].limit)) {
                 *index = i;
                 *used_out = have;
                 rc = RAGD_ELIMIT;
@@ -749,10 +757,11 @@ int billing_reserve(struct billing_hold *h, const struct user *u, const char *re
     struct want w[3];
     int n = 0;
     if (ri == RES_MESSAGES)
-        w[n++] = (struct want){"daily_tokens", 0, plan_daily_limit(p, "daily_tokens"), 0};
+        w[n++] = (struct want){"daily_tokens", 0, plan_daily_limit(p, "daily_tokens"), 0, 0};
     if (ri == RES_MESSAGES || ri == RES_API_CALLS)
-        w[n++] = (struct want){"daily_requests", 1, plan_daily_limit(p, "daily_requests"), 0};
-    w[n++] = (struct want){plan_resource_name((enum plan_resource)ri), quantity, p->limits[ri], 1};
+        w[n++] = (struct want){"daily_requests", 1, plan_daily_limit(p, "daily_requests"), 0, 0};
+    w[n++] =
+        (struct want){plan_resource_name((enum plan_resource)ri), quantity, p->limits[ri], 1, 0};
     return take(h, u, w, n, ref);
 }
 
@@ -772,8 +781,27 @@ int billing_daily_take(struct billing_hold *h, const struct user *u, const char 
     if (!enabled)
         return 0;
     const struct plan *p = plan_for(u->subscription_plan);
-    struct want w = {name, quantity, plan_daily_limit(p, name), 0};
+    struct want w = {name, quantity, plan_daily_limit(p, name), 0, 0};
     return take(h, u, &w, 1, ref);
+}
+
+int billing_tokens_reserve(struct billing_hold *h, const struct user *u, int64_t min_qty,
+                           int64_t max_qty, int64_t *granted, struct billing_refusal *ref)
+{
+    if (min_qty < 1 || max_qty < min_qty) {
+        log_json(LOG_ERROR, "bad token reservation",
+                 json_pack("{s:I, s:I}", "min", (json_int_t)min_qty, "max", (json_int_t)max_qty));
+        return RAGD_EINVAL;
+    }
+    *granted = max_qty;
+    if (!enabled)
+        return 0;
+    const struct plan *p = plan_for(u->subscription_plan);
+    struct want w = {"daily_tokens", max_qty, plan_daily_limit(p, "daily_tokens"), 0, min_qty};
+    int rc = take(h, u, &w, 1, ref);
+    if (!rc)
+        *granted = w.qty;
+    return rc;
 }
 
 void billing_usage_extra(struct billing_hold *h, json_t *extra)
@@ -796,21 +824,35 @@ int billing_commit(struct billing_hold *h)
         return 0;
     char *x = h->extra ? json_dumps(h->extra, JSON_COMPACT) : NULL;
     json_t *tok = h->extra ? json_object_get(h->extra, "tokens_used") : NULL;
-    int64_t tokens =
-        json_is_integer(tok) && json_integer_value(tok) > 0 ? json_integer_value(tok) : 0;
+    int has_tokens = json_is_integer(tok) && json_integer_value(tok) >= 0;
+    int64_t tokens = has_tokens ? json_integer_value(tok) : 0;
+    int metered = 0;
     db_conn_t *c = db_conn();
     int rc = db_begin_for(c, h->user_id);
     int began = !rc;
     for (int i = 0; !rc && i < h->n; i++) {
         struct hold_item *it = &h->items[i];
-        rc = store_counter_add(h->user_id, it->name, it->period, it->qty);
+        int64_t qty = it->qty;
+        if (it->metered) {
+            /* The tokens held covered the prompt and the longest answer allowed; what the
+             * generation used is committed and the rest goes back with the hold. */
+            metered = 1;
+            if (has_tokens) {
+                if (tokens > qty)
+                    log_json(LOG_WARN, "more tokens used than reserved",
+                             json_pack("{s:s, s:I, s:I}", "hold_id", h->id, "reserved",
+                                       (json_int_t)qty, "used", (json_int_t)tokens));
+                qty = tokens;
+            }
+        }
+        rc = store_counter_add(h->user_id, it->name, it->period, qty);
         if (!rc && it->monthly) {
             char ps[32], pe[32];
             rc = store_usage_add(h->user_id, it->name, it->qty, time_iso(it->start_ms, ps),
                                  time_iso(it->end_ms - 1, pe), x);
         }
     }
-    if (!rc && tokens) {
+    if (!rc && tokens > 0 && !metered) {
         char dkey[11];
         period_day_key(time_now_ms(), dkey);
         rc = store_counter_add(h->user_id, "daily_tokens", dkey, tokens);

@@ -12,11 +12,13 @@
  * Billing holds no HTTP: a request's reservations are a struct billing_hold, and a refusal
  * is a struct billing_refusal that api/ turns into the 429. api/guards.c reserves 1 unit of
  * a route's `quota` resource before the handler runs. Reserving "messages" also takes one
- * daily request (daily_requests) and checks the daily token allowance (daily_tokens, grown
- * by the tokens_used of committed usage); reserving "api_calls" also takes one daily
- * request. Daily counters reset at 00:00 UTC, monthly usage on the 1st at 00:00 UTC.
- * Superusers are never refused, but what they use is still recorded. ENABLE_BILLING=false
- * turns the whole service off (nothing is reserved or recorded);
+ * daily request (daily_requests) and checks that some of the daily token allowance
+ * (daily_tokens) is left; reserving "api_calls" also takes one daily request. A generation
+ * then holds its tokens before it starts (billing_tokens_reserve: the prompt plus the
+ * longest answer, cut to what the allowance leaves) and commits what it used, so the
+ * allowance cannot be overspent either. Daily counters reset at 00:00 UTC, monthly usage on
+ * the 1st at 00:00 UTC. Superusers are never refused, but what they use is still recorded.
+ * ENABLE_BILLING=false turns the whole service off (nothing is reserved or recorded);
  * ENABLE_QUOTA_ENFORCEMENT=false keeps recording but never refuses. */
 #ifndef RAGD_BILLING_H
 #define RAGD_BILLING_H
@@ -173,9 +175,24 @@ int billing_reserve(struct billing_hold *h, const struct user *u, const char *re
 int billing_daily_take(struct billing_hold *h, const struct user *u, const char *name,
                        int64_t quantity, struct billing_refusal *ref);
 
+/* Holds daily tokens (daily_tokens) for one generation in h: max_qty (the prompt plus the
+ * longest answer wanted), or what the plan's daily allowance leaves of it after committed
+ * usage and every live hold when that is less but still at least min_qty (the prompt plus
+ * the shortest answer worth generating); one transaction, as billing_reserve. *granted gets
+ * the tokens held (max_qty when billing is off, the limits are bypassed or the plan sets no
+ * daily_tokens): the prompt and the answer together must stay within it. At commit the
+ * hold counts the tokens_used that billing_usage_extra gave (prompt + completion) instead
+ * of what was held, and the rest goes back; without tokens_used it counts all it held.
+ * Returns 0, RAGD_ELIMIT with *ref (name "daily_tokens") when less than min_qty is left,
+ * RAGD_EINVAL unless 1 <= min_qty <= max_qty, or as billing_reserve. */
+int billing_tokens_reserve(struct billing_hold *h, const struct user *u, int64_t min_qty,
+                           int64_t max_qty, int64_t *granted, struct billing_refusal *ref);
+
 /* Extra data for the usage records h commits (session_id, message_id, tokens_used,
  * processing_time_ms, rag_enabled ...): a JSON object (it is stored as JSON), reference
- * stolen; replaces an earlier one. A positive integer tokens_used also grows daily_tokens. */
+ * stolen; replaces an earlier one. A non-negative integer tokens_used settles the tokens
+ * held by billing_tokens_reserve; in a hold without them a positive one grows daily_tokens
+ * at commit (usage measured after the fact). */
 void billing_usage_extra(struct billing_hold *h, json_t *extra);
 
 /* Commits (counters grow, usage records are written, holds dropped, in one transaction) or

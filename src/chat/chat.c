@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "billing/billing.h"
 #include "chat/chat.h"
 #include "core/config.h"
 #include "core/error.h"
@@ -306,6 +307,7 @@ struct answer {
     size_t nm;
     char **arena;
     prov_provider_t *gen;
+    int max_tokens; /* the answer's most tokens: what the token hold allows */
     struct prov_result pres;
     int fallback;
     char gerr[512];
@@ -366,10 +368,49 @@ static void prompt(struct answer *a, const char *session)
     store_chat_turns_free(turns, nturns);
 }
 
+/* Tokens: the prompt as the generator counts it (or as the extractive fallback would, when
+ * that is more) plus the longest answer are held before generating, and the answer is cut
+ * to what the hold allows. */
+static int reserve_tokens(struct answer *a, char *err, size_t errcap)
+{
+    int prompt = prov_count_prompt(a->gen, a->msgs, a->nm);
+    if (a->gen != prov_extractive()) {
+        int fallback = prov_count_prompt(prov_extractive(), a->msgs, a->nm);
+        if (fallback > prompt) prompt = fallback;
+    }
+    int answer = prov_max_tokens();
+    a->max_tokens = answer;
+    if (!a->o->hold) return 0;
+    int least = answer < PROV_MIN_ANSWER_TOKENS ? answer : PROV_MIN_ANSWER_TOKENS;
+    struct billing_refusal own, *ref = a->o->refusal ? a->o->refusal : &own;
+    int64_t granted = 0;
+    int rc = billing_tokens_reserve(a->o->hold, a->u, (int64_t)prompt + least,
+                                    (int64_t)prompt + answer, &granted, ref);
+    if (rc == RAGD_ELIMIT) {
+        snprintf(err, errcap, "the daily token allowance cannot cover the prompt (%d tokens)",
+                 prompt);
+        return RAGD_EPERM;
+    }
+    if (rc) {
+        snprintf(err, errcap, "tokens not reserved: %s", ragd_strerror(rc));
+        return rc;
+    }
+    RAGD_ASSERT(granted - prompt >= least && granted - prompt <= answer);
+    a->max_tokens = (int)(granted - prompt);
+    return 0;
+}
+
 /* Generation, with the extractive provider as the fallback of a failed generator. */
 static int generate(struct answer *a, prov_token_fn on_token, void *ud, char *err, size_t errcap)
 {
-    struct prov_request preq = {a->msgs, a->nm, a->pass, a->np_used, a->question, a->task, 0, -1.0};
+    struct prov_request preq = {.messages = a->msgs,
+                                .n_messages = a->nm,
+                                .passages = a->pass,
+                                .n_passages = a->np_used,
+                                .question = a->question,
+                                .task = a->task,
+                                .max_tokens = a->max_tokens,
+                                .temperature = -1.0};
     int rc = prov_generate(a->gen, &preq, on_token, ud, &a->pres, a->gerr, sizeof a->gerr);
     if (rc == RAGD_ELIMIT || rc == RAGD_ETIMEOUT) {
         /* The local generator is saturated: the caller answers 503 and the client retries;
@@ -511,7 +552,8 @@ int chat_answer(const struct user *u, const struct chat_opts *o, prov_token_fn o
 
     retrieve(&a, reply);
     prompt(&a, reply->session_id);
-    rc = generate(&a, on_token, ud, err, errcap);
+    rc = reserve_tokens(&a, err, errcap);
+    if (!rc) rc = generate(&a, on_token, ud, err, errcap);
     if (!rc) {
         shape(&a, reply);
         rc = record(&a, reply, (time_mono_ns() - t0) / 1000000, err, errcap);

@@ -31,6 +31,9 @@ int chat_parse_command(const char *message, struct chat_command *cmd, char *err,
 /* 0 if session_id is new or belongs to user_id; RAGD_ENOTFOUND if it is another user's. */
 int chat_check_session(const char *session_id, const char *user_id);
 
+struct billing_hold;
+struct billing_refusal;
+
 struct chat_opts {
     const char *message;
     const char *session_id; /* a UUID, or NULL for a new session */
@@ -40,6 +43,13 @@ struct chat_opts {
     const struct kn_filters *filters; /* may be NULL */
     int debug;
     const struct chat_command *command;
+    /* The request's reservations (billing.h), or NULL when nothing is billed. Once the prompt
+     * is built, the answer's daily tokens are held there (billing_tokens_reserve: the prompt
+     * plus GENERATION_MAX_TOKENS, at least the prompt plus PROV_MIN_ANSWER_TOKENS) and the
+     * answer is cut to what was granted; the caller commits the hold with tokens_used or
+     * releases it. */
+    struct billing_hold *hold;
+    struct billing_refusal *refusal; /* receives a refusal of those tokens; may be NULL */
 };
 
 /* A passage the answer drew on (seed 000's SourceDocument). Strings owned by the reply. */
@@ -80,10 +90,12 @@ struct chat_reply {
 };
 void chat_reply_free(struct chat_reply *r);
 
-/* Answers for user u: retrieve, build the prompt, generate (on_token receives the text as it
- * is produced and may return non-zero to stop), record both messages. On success fills
- * *reply. Errors: RAGD_ENOTFOUND (another user's session), RAGD_EIO when on_token asked to
- * stop before the answer was complete (the client went away: nothing is stored), RAGD_ELIMIT
+/* Answers for user u: retrieve, build the prompt, hold its tokens (o->hold), generate
+ * (on_token receives the text as it is produced and may return non-zero to stop), record
+ * both messages. On success fills *reply. Errors: RAGD_ENOTFOUND (another user's session),
+ * RAGD_EPERM when the daily token allowance cannot cover the prompt and the shortest answer
+ * (*o->refusal filled; nothing generated or stored), RAGD_EIO when on_token asked to stop
+ * before the answer was complete (the client went away: nothing is stored), RAGD_ELIMIT
  * when the local generator's queue is full (nothing is stored; answer 503), store errors. A
  * failed generator falls back to the extractive provider (reply->fallback). */
 int chat_answer(const struct user *u, const struct chat_opts *o, prov_token_fn on_token, void *ud,

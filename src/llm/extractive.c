@@ -420,6 +420,41 @@ static char *task_map(const struct prov_request *req)
 
 /* ---- provider ---- */
 
+/* A structured answer (a JSON object with "flashcards", or "nodes" and "edges") without its
+ * last items until its text is at most max bytes or one item is left. Takes text, returns
+ * the text to use (text itself when it is not such an object). */
+static char *shrink_json(char *text, size_t max)
+{
+    json_error_t je;
+    json_t *o = text[0] == '{' ? json_loads(text, 0, &je) : NULL;
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return text;
+    }
+    json_t *cards = json_object_get(o, "flashcards");
+    json_t *nodes = json_object_get(o, "nodes"), *edges = json_object_get(o, "edges");
+    char *out = NULL;
+    for (;;) {
+        free(out);
+        out = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+        if (!out || strlen(out) <= max) break;
+        if (json_array_size(cards) > 1) {
+            json_array_remove(cards, json_array_size(cards) - 1);
+        } else if (json_array_size(edges) > 1) {
+            /* node i + 1 is the concept of edge i */
+            json_array_remove(edges, json_array_size(edges) - 1);
+            if (json_array_size(nodes) > json_array_size(edges) + 1)
+                json_array_remove(nodes, json_array_size(nodes) - 1);
+        } else {
+            break;
+        }
+    }
+    json_decref(o);
+    if (!out) return text;
+    free(text);
+    return out;
+}
+
 static int ex_generate(void *self, const struct prov_request *req, prov_token_fn on_token,
                        void *ud, struct prov_result *res, char *err, size_t errcap)
 {
@@ -436,8 +471,23 @@ static int ex_generate(void *self, const struct prov_request *req, prov_token_fn
     case PROV_TASK_EXPLAIN: text = answer(req, 8, 0); break;
     default: text = answer(req, 3, 0); break;
     }
-    res->text = text;
     size_t n = strlen(text);
+    if (req->max_tokens > 0 && (size_t)prov_estimate_tokens(text, n) > (size_t)req->max_tokens) {
+        /* An answer counts as many tokens as its estimate: structured output gives up items
+         * until it fits, anything else is cut to max_tokens' worth on a UTF-8 boundary
+         * (structured output that still does not fit is then shown as text). */
+        res->truncated = 1;
+        text = shrink_json(text, (size_t)req->max_tokens * 4);
+        n = strlen(text);
+    }
+    if (req->max_tokens > 0 && (size_t)prov_estimate_tokens(text, n) > (size_t)req->max_tokens) {
+        n = (size_t)req->max_tokens * 4;
+        while (n && ((unsigned char)text[n] & 0xC0) == 0x80)
+            n--;
+        text[n] = '\0';
+        res->truncated = 1;
+    }
+    res->text = text;
     /* Stream word by word so clients see the same events as with a model. */
     for (size_t i = 0; on_token && i < n;) {
         size_t j = i;

@@ -379,6 +379,25 @@ static int lo_count(void *self, const char *text, size_t len)
     return (int)n;
 }
 
+/* Exactly what lo_generate feeds the model: the ChatML prompt with the assistant opener. */
+static int lo_count_prompt(void *self, const struct prov_message *msgs, size_t n)
+{
+    struct local *l = self;
+    const tokenizer_t *tok = llm_model_tokenizer(l->model);
+    struct chatml_msg *cm = xcalloc(n ? n : 1, sizeof *cm);
+    int total = 0;
+    for (size_t i = 0; i < n; i++) {
+        cm[i] = (struct chatml_msg){msgs[i].role, msgs[i].content};
+        total += prov_estimate_tokens(msgs[i].content, strlen(msgs[i].content)) + 8;
+    }
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    if (tok && !chatml_encode(tok, cm, n, 1, 0, &ids, &n_ids)) total = (int)n_ids;
+    free(ids);
+    free(cm);
+    return total;
+}
+
 static const char *lo_model(void *self)
 {
     return ((struct local *)self)->name;
@@ -438,6 +457,7 @@ static const struct prov_provider_ops local_ops = {
     .name = "local",
     .generate = lo_generate,
     .count_tokens = lo_count,
+    .count_prompt = lo_count_prompt,
     .model = lo_model,
     .health = lo_health,
     .worker_demand = lo_demand,

@@ -234,6 +234,8 @@ struct stream_ctx {
     void *ud;
     struct sbuf text;
     int sse, decided, stopped, done, truncated;
+    size_t max_bytes; /* the answer's most bytes: max_tokens at 4 bytes a token */
+    int capped;       /* the upstream went past max_tokens and was stopped */
     int prompt_tokens, completion_tokens;
     char model[128];
 };
@@ -242,6 +244,20 @@ static int emit(struct stream_ctx *x, const char *t, size_t n)
 {
     if (!n)
         return 0;
+    if (x->text.len + n > x->max_bytes) {
+        /* An upstream that ignores max_tokens is stopped where the answer's estimate reaches
+         * it (cut on a UTF-8 boundary): its tokens were held for that many and no more. */
+        n = x->max_bytes - x->text.len;
+        while (n && ((unsigned char)t[n] & 0xC0) == 0x80)
+            n--;
+        x->capped = x->truncated = 1;
+        if (n) {
+            sb_add(&x->text, t, n);
+            if (x->on_token && x->on_token(x->ud, t, n))
+                x->stopped = 1;
+        }
+        return -1;
+    }
     sb_add(&x->text, t, n);
     if (x->on_token && x->on_token(x->ud, t, n)) {
         x->stopped = 1;
@@ -335,6 +351,19 @@ static json_t *messages_json(const struct prov_request *req)
     return a;
 }
 
+/* The upstream's tokenizer is unknown: two bytes a token (about half of what English text
+ * takes, and above the usual count for other scripts), and the template's few tokens for
+ * each message and for the reply's opener. */
+static int oa_count_prompt(void *self, const struct prov_message *msgs, size_t n)
+{
+    (void)self;
+    int total = 3;
+    for (size_t i = 0; i < n; i++)
+        total +=
+            (int)((strlen(msgs[i].content) + 1) / 2) + 4 + (int)((strlen(msgs[i].role) + 1) / 2);
+    return total;
+}
+
 static int oa_generate(void *self, const struct prov_request *req, prov_token_fn on_token,
                        void *ud, struct prov_result *res, char *err, size_t errcap)
 {
@@ -358,6 +387,7 @@ static int oa_generate(void *self, const struct prov_request *req, prov_token_fn
     char *js = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     struct stream_ctx x = {.sink = {.fn = stream_sink}, .on_token = on_token, .ud = ud};
+    x.max_bytes = (size_t)(req->max_tokens > 0 ? req->max_tokens : prov_max_tokens()) * 4;
     sb_init(&x.sink.body);
     sb_init(&x.line);
     sb_init(&x.text);
@@ -394,8 +424,11 @@ static int oa_generate(void *self, const struct prov_request *req, prov_token_fn
         res->text = sb_take(&x.text);
         if (!res->text)
             res->text = xstrdup("");
-        res->prompt_tokens = x.prompt_tokens;
-        res->completion_tokens = x.completion_tokens
+        /* An upstream that reports no usage is charged the estimate reserved for it. */
+        res->prompt_tokens = x.prompt_tokens
+                                 ? x.prompt_tokens
+                                 : oa_count_prompt(NULL, req->messages, req->n_messages);
+        res->completion_tokens = x.completion_tokens && !x.capped
                                      ? x.completion_tokens
                                      : prov_estimate_tokens(res->text, strlen(res->text));
         snprintf(res->model, sizeof res->model, "%s", x.model[0] ? x.model : o->model);
@@ -441,6 +474,7 @@ static const struct prov_provider_ops openai_ops = {
     .name = "openai",
     .generate = oa_generate,
     .count_tokens = oa_count,
+    .count_prompt = oa_count_prompt,
     .model = oa_model,
     .health = oa_health,
     .free = oa_free,

@@ -226,6 +226,17 @@ int prov_count_tokens(prov_provider_t *p, const char *text, size_t len)
     return p->ops->count_tokens(p->self, text, len);
 }
 
+int prov_count_prompt(prov_provider_t *p, const struct prov_message *msgs, size_t n)
+{
+    if (p->ops->count_prompt) return p->ops->count_prompt(p->self, msgs, n);
+    int total = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *c = msgs[i].content ? msgs[i].content : "";
+        total += p->ops->count_tokens(p->self, c, strlen(c));
+    }
+    return total;
+}
+
 int prov_embed(prov_embedder_t *e, const char *const *texts, size_t n, float *out, char *err,
                size_t errcap)
 {

@@ -91,6 +91,11 @@ struct prov_provider_ops {
                     struct prov_result *res, char *err, size_t errcap);
     /* Tokens in text by the provider's tokenizer or an estimate. Cannot fail. */
     int (*count_tokens)(void *self, const char *text, size_t len);
+    /* Tokens of the whole prompt msgs[0..n) (contents and the chat template around them) as
+     * generate reports them in prompt_tokens: exact where the provider tokenizes the prompt
+     * itself, else an estimate that errs high. NULL: the sum of count_tokens over the
+     * contents. Cannot fail. */
+    int (*count_prompt)(void *self, const struct prov_message *msgs, size_t n);
     /* The model's name for responses and logs. */
     const char *(*model)(void *self);
     json_t *(*health)(void *self); /* new reference: {status, ...} */
@@ -146,6 +151,14 @@ prov_embedder_t *prov_embedder(void);
 int prov_generate(prov_provider_t *p, const struct prov_request *req, prov_token_fn on_token,
                  void *ud, struct prov_result *res, char *err, size_t errcap);
 int prov_count_tokens(prov_provider_t *p, const char *text, size_t len);
+/* The prompt tokens p will report for generating from msgs[0..n) (count_prompt). Together
+ * with the max_tokens of the request this bounds what a generation uses: prompt_tokens +
+ * completion_tokens <= prov_count_prompt + max_tokens. Cannot fail. */
+int prov_count_prompt(prov_provider_t *p, const struct prov_message *msgs, size_t n);
+
+/* The fewest answer tokens worth generating: a request whose token allowance cannot cover
+ * its prompt and this many is refused rather than answered with a stub. */
+enum { PROV_MIN_ANSWER_TOKENS = 16 };
 int prov_embed(prov_embedder_t *e, const char *const *texts, size_t n, float *out, char *err,
               size_t errcap);
 /* Tokens of text as e counts them (see count_tokens). Cannot fail. */

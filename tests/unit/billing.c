@@ -358,6 +358,127 @@ static void test_usage_summary_and_tokens(void **state)
     store_user_clear(&u);
 }
 
+static int64_t tokens_today(const char *uid)
+{
+    char dk[11];
+    period_day_key(time_now_ms(), dk);
+    int64_t q = 0;
+    assert_int_equal(store_counter_get(uid, "daily_tokens", dk, &q), 0);
+    return q;
+}
+
+/* Commits h as a generation that used `used` tokens. */
+static void settle(struct billing_hold *h, int64_t used)
+{
+    billing_usage_extra(h, json_pack("{s:I}", "tokens_used", (json_int_t)used));
+    assert_int_equal(billing_commit(h), 0);
+    billing_hold_free(h);
+}
+
+static void test_tokens_held_cut_and_settled(void **state)
+{
+    (void)state;
+    clock_at("2024-05-14T09:00:00Z");
+    struct user u;
+    make_user(&u, "tokens@example.com", "free"); /* daily_tokens 10000 */
+    struct billing_refusal ref;
+    int64_t granted = 0;
+    struct billing_hold *h = new_hold(u.id);
+    assert_int_equal(billing_tokens_reserve(h, &u, 0, 600, &granted, &ref), RAGD_EINVAL);
+    assert_int_equal(billing_tokens_reserve(h, &u, 700, 600, &granted, &ref), RAGD_EINVAL);
+    /* the whole request is held, what was used is committed, the rest goes back */
+    assert_int_equal(billing_tokens_reserve(h, &u, 100, 600, &granted, &ref), 0);
+    assert_int_equal(granted, 600);
+    settle(h, 250);
+    assert_int_equal(tokens_today(u.id), 250);
+    /* 9750 left: sixteen holds of 600 in flight, the next is cut to the 150 left, then none */
+    struct billing_hold *fl[18];
+    for (int i = 0; i < 16; i++) {
+        fl[i] = new_hold(u.id);
+        assert_int_equal(billing_tokens_reserve(fl[i], &u, 100, 600, &granted, &ref), 0);
+        assert_int_equal(granted, 600);
+    }
+    fl[16] = new_hold(u.id);
+    assert_int_equal(billing_tokens_reserve(fl[16], &u, 100, 600, &granted, &ref), 0);
+    assert_int_equal(granted, 150);
+    fl[17] = new_hold(u.id);
+    assert_int_equal(billing_tokens_reserve(fl[17], &u, 100, 600, &granted, &ref), RAGD_ELIMIT);
+    assert_string_equal(ref.name, "daily_tokens");
+    assert_int_equal(ref.monthly, 0);
+    assert_int_equal(ref.used, 10000);
+    assert_int_equal(ref.limit, 10000);
+    /* released holds give everything back; a commit without tokens_used counts the hold */
+    for (int i = 0; i < 16; i++)
+        billing_hold_free(fl[i]);
+    assert_int_equal(billing_commit(fl[16]), 0);
+    billing_hold_free(fl[16]);
+    billing_hold_free(fl[17]);
+    assert_int_equal(tokens_today(u.id), 400);
+    /* a superuser is held the whole request whatever is left, and it is recorded */
+    h = new_hold(u.id);
+    u.is_superuser = 1;
+    assert_int_equal(billing_tokens_reserve(h, &u, 100, 20000, &granted, &ref), 0);
+    assert_int_equal(granted, 20000);
+    settle(h, 12000);
+    u.is_superuser = 0;
+    assert_int_equal(tokens_today(u.id), 12400);
+    h = new_hold(u.id);
+    assert_int_equal(billing_tokens_reserve(h, &u, 1, 1, &granted, &ref), RAGD_ELIMIT);
+    billing_hold_free(h);
+    store_user_clear(&u);
+}
+
+struct token_race {
+    const struct user *u;
+    atomic_long spent;
+    atomic_int ok, refused, failed;
+};
+
+static void *token_racer(void *arg)
+{
+    struct token_race *tr = arg;
+    struct billing_hold *h = new_hold(tr->u->id);
+    struct billing_refusal ref;
+    int64_t granted = 0;
+    int r = billing_tokens_reserve(h, tr->u, 200, 900, &granted, &ref);
+    if (r == 0) {
+        /* the worst case: the answer uses all it was allowed */
+        billing_usage_extra(h, json_pack("{s:I}", "tokens_used", (json_int_t)granted));
+        if (billing_commit(h))
+            atomic_fetch_add(&tr->failed, 1);
+        atomic_fetch_add(&tr->ok, 1);
+        atomic_fetch_add(&tr->spent, (long)granted);
+    } else if (r == RAGD_ELIMIT) {
+        atomic_fetch_add(&tr->refused, 1);
+    } else {
+        atomic_fetch_add(&tr->failed, 1);
+    }
+    billing_hold_free(h);
+    return NULL;
+}
+
+static void test_concurrent_token_holds_never_overspend(void **state)
+{
+    (void)state;
+    clock_at("2024-05-15T09:00:00Z");
+    struct user u;
+    make_user(&u, "token-race@example.com", "free");
+    struct token_race tr = {.u = &u};
+    enum { N = 64 };
+    pthread_t t[N];
+    for (int i = 0; i < N; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, token_racer, &tr), 0);
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(atomic_load(&tr.failed), 0);
+    assert_true(atomic_load(&tr.refused) > 0);
+    assert_int_equal(atomic_load(&tr.ok) + atomic_load(&tr.refused), N);
+    assert_int_equal(tokens_today(u.id), atomic_load(&tr.spent));
+    assert_true(atomic_load(&tr.spent) <= 10000);
+    assert_true(atomic_load(&tr.spent) > 10000 - 200); /* and nothing usable was left over */
+    store_user_clear(&u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +488,8 @@ int main(void)
         cmocka_unit_test(test_concurrent_reservations_never_overspend),
         cmocka_unit_test(test_release_expiry_bypass_rollover),
         cmocka_unit_test(test_usage_summary_and_tokens),
+        cmocka_unit_test(test_tokens_held_cut_and_settled),
+        cmocka_unit_test(test_concurrent_token_holds_never_overspend),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
