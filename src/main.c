@@ -207,6 +207,7 @@ static int cmd_serve(int argc, char **argv)
     http_add_routes(documents_routes);
     http_add_routes(search_routes);
     http_add_routes(chat_routes);
+    web_api_install();
     http_set_guard(GUARD_AUTH, auth_guard);
     if ((rc = start_knowledge(o.data)))
         return rc;

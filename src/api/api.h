@@ -39,6 +39,11 @@ void api_set_seed_ops(const struct seed_ops *ops);
  * least {"status": "healthy" | "degraded" | "unhealthy" | "not_configured"}. */
 void api_add_health_check(const char *name, json_t *(*check)(void));
 
+/* Registers the web UI's routes (/, /admin, /static/..., /vendor/...; see web.c), serving the
+ * folder named by WEB_DIR, else web/ next to the binary or above it, else ./web. Cannot fail:
+ * without that folder the pages answer 404 WEB_UI_NOT_INSTALLED. Call before http_start. */
+void web_api_install(void);
+
 /* The data directory ragd serves from (docs, indexes). */
 void api_set_data_dir(const char *dir);
 const char *api_data_dir(void);

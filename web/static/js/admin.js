@@ -1,0 +1,158 @@
+// The admin console: users (search, filter, edit plan / role / active), the audit log
+// (filter by action, pages, CSV of what is shown) and users by plan as a chart.
+import { t } from './i18n.js';
+import { h, clear, toast, fmtDate, showError } from './dom.js';
+import { api, currentUser, logout } from './api.js';
+import { authView } from './views/auth.js';
+
+const PLANS = ['free', 'pro', 'enterprise'];
+const PAGE = 25;
+let chart = null;
+
+function header(active) {
+  const top = clear(document.getElementById('top'));
+  const user = currentUser();
+  const tabs = [['users', 'users'], ['audit', 'audit_log']];
+  top.append(h('a', { class: 'brand', href: '/admin' }, `${t('app_name')} · ${t('nav_admin')}`),
+    h('nav', { 'aria-label': t('nav_main') }, h('ul', {},
+      user?.is_superuser ? tabs.map(([k, label]) => h('li', {}, h('a', { href: `#/${k}`, 'aria-current': k === active ? 'page' : null }, t(label)))) : null,
+      h('li', {}, h('a', { href: '/' }, t('nav_app'))))),
+    user ? h('div', { class: 'who' }, h('span', { class: 'email' }, user.email),
+      h('button', { type: 'button', class: 'secondary', id: 'logout', onclick: async () => { await logout(); render(); } }, t('nav_logout'))) : null);
+}
+
+async function usersView(main) {
+  const state = { offset: 0 };
+  const email = h('input', { id: 'q-email', name: 'email', type: 'search', placeholder: t('search_email') });
+  const plan = h('select', { id: 'q-plan', name: 'plan' }, h('option', { value: '' }, t('any')), PLANS.map((p) => h('option', { value: p }, p)));
+  const filters = h('form', { class: 'filters', id: 'user-filters', role: 'search' },
+    h('label', {}, t('search_email'), email), h('label', {}, t('filter_plan'), plan),
+    h('button', { type: 'submit' }, t('search_email')));
+  const tbody = h('tbody', { id: 'user-rows' });
+  const pager = h('div', { class: 'row' });
+  const canvas = h('canvas', { id: 'plan-chart', 'aria-label': t('users_by_plan'), role: 'img' });
+  main.append(h('h1', {}, t('users')), h('section', { class: 'card' }, h('h2', {}, t('users_by_plan')), h('div', { class: 'chart-box' }, canvas)),
+    filters, h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, h('tr', {},
+      [t('email'), t('filter_plan'), t('role'), t('active'), t('doc_added'), ''].map((x) => h('th', { scope: 'col' }, x)))), tbody)), pager);
+  filters.addEventListener('submit', (e) => { e.preventDefault(); state.offset = 0; load(); });
+
+  async function drawChart() {
+    if (!window.Chart) return;
+    const counts = await Promise.all(PLANS.map((p) => api('GET', `/users?limit=1&plan=${p}`).then((r) => r.total)));
+    chart?.destroy();
+    const dark = matchMedia('(prefers-color-scheme: dark)').matches;
+    chart = new window.Chart(canvas, {
+      type: 'bar',
+      data: { labels: PLANS, datasets: [{ label: t('users_by_plan'), data: counts, backgroundColor: dark ? '#8ab4ff' : '#1f4fbf' }] },
+      options: { maintainAspectRatio: false, animation: false, plugins: { legend: { display: false } },
+        scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+    });
+  }
+
+  async function load() {
+    const q = new URLSearchParams({ limit: PAGE, offset: state.offset });
+    if (email.value.trim()) q.set('email', email.value.trim());
+    if (plan.value) q.set('plan', plan.value);
+    let data;
+    try { data = await api('GET', `/users?${q}`); } catch (err) { showError(filters, err); return; }
+    clear(tbody);
+    if (!data.items.length) tbody.append(h('tr', {}, h('td', { colspan: 6, class: 'empty' }, t('no_rows'))));
+    for (const u of data.items) {
+      const planSel = h('select', { name: 'subscription_plan', 'aria-label': `${t('filter_plan')}: ${u.email}` },
+        PLANS.map((p) => h('option', { value: p, selected: p === u.subscription_plan }, p)));
+      const roleSel = h('select', { name: 'is_superuser', 'aria-label': `${t('role')}: ${u.email}` },
+        h('option', { value: 'false', selected: !u.is_superuser }, t('role_user')), h('option', { value: 'true', selected: u.is_superuser }, t('role_admin')));
+      const active = h('input', { type: 'checkbox', name: 'is_active', checked: u.is_active, 'aria-label': `${t('active')}: ${u.email}` });
+      const save = h('button', { type: 'button', class: 'small', dataset: { email: u.email } }, t('save'));
+      const row = h('tr', { dataset: { email: u.email } }, h('td', {}, u.email), h('td', {}, planSel), h('td', {}, roleSel),
+        h('td', {}, active), h('td', {}, fmtDate(u.created_at)), h('td', {}, save));
+      save.addEventListener('click', async () => {
+        save.disabled = true;
+        try {
+          await api('PATCH', `/users/${encodeURIComponent(u.id)}`, { body: {
+            subscription_plan: planSel.value, is_superuser: roleSel.value === 'true', is_active: active.checked } });
+          toast(t('saved'));
+          drawChart();
+        } catch (err) { toast(err.detail); } finally { save.disabled = false; }
+      });
+      tbody.append(row);
+    }
+    clear(pager).append(
+      h('button', { type: 'button', class: 'secondary', disabled: state.offset === 0, onclick: () => { state.offset -= PAGE; load(); } }, t('prev')),
+      h('span', { class: 'hint' }, `${data.total ? state.offset + 1 : 0}–${Math.min(state.offset + PAGE, data.total)} / ${data.total}`),
+      h('button', { type: 'button', class: 'secondary', disabled: state.offset + PAGE >= data.total, onclick: () => { state.offset += PAGE; load(); } }, t('next')));
+  }
+  await load();
+  drawChart().catch(() => {});
+}
+
+function csvCell(v) {
+  const s = v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  // A leading = + - @ would be read as a formula by spreadsheets.
+  const safe = /^[=+\-@]/.test(s) ? `'${s}` : s;
+  return /[",\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+async function auditView(main) {
+  const state = { offset: 0, items: [] };
+  const action = h('input', { id: 'q-action', name: 'action', placeholder: 'user.update' });
+  const filters = h('form', { class: 'filters', id: 'audit-filters', role: 'search' },
+    h('label', {}, t('action_filter'), action), h('button', { type: 'submit' }, t('action_filter')),
+    h('button', { type: 'button', class: 'secondary', id: 'audit-csv', onclick: download }, t('download_csv')));
+  const tbody = h('tbody', { id: 'audit-rows' });
+  const pager = h('div', { class: 'row' });
+  main.append(h('h1', {}, t('audit_log')), filters, h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, h('tr', {},
+    [t('when'), t('who'), t('action'), t('target'), t('details')].map((x) => h('th', { scope: 'col' }, x)))), tbody)), pager);
+  filters.addEventListener('submit', (e) => { e.preventDefault(); state.offset = 0; load(); });
+
+  function download() {
+    const cols = ['id', 'created_at', 'actor_email', 'action', 'target_type', 'target_id', 'details', 'request_id', 'ip'];
+    const csv = [cols.join(','), ...state.items.map((r) => cols.map((c) => csvCell(r[c])).join(','))].join('\n');
+    const a = h('a', { href: URL.createObjectURL(new Blob([csv], { type: 'text/csv' })), download: 'audit-log.csv' });
+    document.body.append(a);
+    a.click();
+    a.remove();
+  }
+
+  async function load() {
+    const q = new URLSearchParams({ limit: PAGE, offset: state.offset });
+    if (action.value.trim()) q.set('action', action.value.trim());
+    let data;
+    try { data = await api('GET', `/admin/audit-log?${q}`); } catch (err) { showError(filters, err); return; }
+    state.items = data.items;
+    clear(tbody);
+    if (!data.items.length) tbody.append(h('tr', {}, h('td', { colspan: 5, class: 'empty' }, t('no_rows'))));
+    for (const e of data.items) {
+      tbody.append(h('tr', {}, h('td', {}, fmtDate(e.created_at)), h('td', {}, e.actor_email || e.actor_id || ''),
+        h('td', {}, e.action), h('td', {}, `${e.target_type || ''} ${e.target_id || ''}`),
+        h('td', {}, h('code', {}, typeof e.details === 'object' ? JSON.stringify(e.details) : String(e.details ?? '')))));
+    }
+    clear(pager).append(
+      h('button', { type: 'button', class: 'secondary', disabled: state.offset === 0, onclick: () => { state.offset -= PAGE; load(); } }, t('prev')),
+      h('span', { class: 'hint' }, `${data.total ? state.offset + 1 : 0}–${Math.min(state.offset + PAGE, data.total)} / ${data.total}`),
+      h('button', { type: 'button', class: 'secondary', disabled: state.offset + PAGE >= data.total, onclick: () => { state.offset += PAGE; load(); } }, t('next')));
+  }
+  await load();
+}
+
+async function render() {
+  const name = location.hash.replace(/^#\/?/, '') || 'users';
+  const main = clear(document.getElementById('main'));
+  const user = currentUser();
+  header(name);
+  document.body.dataset.view = user ? name : 'login';
+  if (!user) {
+    authView(main, 'login', { noSwitch: true, onDone: render });
+    return;
+  }
+  if (!user.is_superuser) {
+    main.append(h('p', { class: 'form-error', role: 'alert', id: 'admin-required' }, t('admin_required')));
+    return;
+  }
+  if (name === 'audit') await auditView(main);
+  else await usersView(main);
+  document.title = `${t('admin_title')} · ${t('app_name')}`;
+}
+
+window.addEventListener('hashchange', render);
+render();
