@@ -91,11 +91,11 @@ export function fmtMoney(cents, currency = 'USD') {
 }
 
 // A labelled <meter>-like bar: used of limit (limit < 0 or null = unlimited).
-export function bar(label, used, limit) {
+export function bar(label, used, limit, key) {
   const unlimited = limit === null || limit === undefined || limit < 0;
   const pct = unlimited || limit === 0 ? (used > 0 ? 100 : 0) : Math.min(100, (used / limit) * 100);
   const level = pct >= 100 ? 'full' : pct >= 80 ? 'high' : 'ok';
-  return h('div', { class: 'bar' },
+  return h('div', { class: 'bar', dataset: key ? { res: key } : null },
     h('div', { class: 'bar-label' }, h('span', {}, label),
       h('span', {}, unlimited ? `${used} (${t('unlimited')})` : t('of_limit', { used, limit }))),
     h('div', { class: `bar-track ${level}`, role: 'progressbar', 'aria-label': label,

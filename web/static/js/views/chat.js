@@ -187,7 +187,7 @@ export async function chatView(main) {
   async function openSource(n, src) {
     const docLink = h('a', { href: `#/documents?open=${encodeURIComponent(src.document_id)}`, class: 'button secondary' }, t('open_document'));
     const dlg = showDialog(`${t('source_n', { n })}: ${src.title || ''}`,
-      h('p', { class: 'hint' }, src.source_type || ''),
+      src.source_type && src.source_type !== 'unknown' ? h('p', { class: 'hint' }, src.source_type) : null,
       h('blockquote', { class: 'excerpt', id: 'source-excerpt' }, plain(src.excerpt)),
       docLink);
     dlg.id = 'source-dialog';

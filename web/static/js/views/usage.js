@@ -35,11 +35,11 @@ export async function usageView(main, params) {
 
     clear(month).append(h('h2', { id: 'h-month' }, t('this_month')),
       h('p', { class: 'hint', id: 'plan-name' }, t('plan_current', { plan: sub.plan_name || usage.plan_type })),
-      MONTHLY.filter((k) => usage.usage?.[k]).map((k) => bar(t(`res_${k}`), usage.usage[k].used, usage.usage[k].limit)),
+      ...MONTHLY.filter((k) => usage.usage?.[k]).map((k) => bar(t(`res_${k}`), usage.usage[k].used, usage.usage[k].limit, k)),
       h('p', { class: 'hint' }, t('resets_at', { when: fmtDate(usage.period_end) })));
     const counters = usage.daily?.counters || {};
     clear(day).append(h('h2', { id: 'h-day' }, t('today')),
-      Object.entries(counters).map(([k, c]) => bar(t(`res_${k}`), c.used, c.limit)),
+      ...Object.entries(counters).map(([k, c]) => bar(t(`res_${k}`), c.used, c.limit, k)),
       usage.daily ? h('p', { class: 'hint' }, t('resets_at', { when: fmtDate(usage.daily.reset_at) })) : null);
     applyBars(main);
 
