@@ -379,3 +379,28 @@ def test_api_keys_create_copy_once_revoke(server, driver):
     wait(d, EC.element_to_be_clickable((By.CSS_SELECTOR, "dialog [data-confirm]"))).click()
     wait(d, lambda d: "ui key" not in css(d, "#key-rows").text)
     assert server.get("/auth/me", headers={"X-API-Key": key}).status == 401
+
+
+def test_profile_preferences_and_logout_everywhere(server, driver):
+    d = driver
+    email = f"prof-{uuid.uuid4().hex[:8]}@example.com"
+    server.register(email)
+    other = server.post("/auth/login", {"email": email, "password": "password123"}).json
+    login_ui(d, server, email, "password123")
+    wait(d, EC.element_to_be_clickable((By.ID, "chat-input")))
+    d.get(url(server, "/#/profile"))
+    name = wait(d, EC.element_to_be_clickable((By.ID, "p-username")))
+    name.send_keys(f"u{uuid.uuid4().hex[:6]}")
+    topk = css(d, "#p-topk")
+    topk.clear()
+    topk.send_keys("3")
+    css(d, "#profile-form button[type=submit]").click()
+    wait(d, lambda d: "Saved" in css(d, "#toast").text)
+    me = server.get("/users/me", token=other["access_token"]).json
+    assert me["preferences"]["chat_top_k"] == 3 and me["username"].startswith("u")
+    shot(d, "profile")
+    css(d, "#logout-all").click()
+    wait(d, EC.element_to_be_clickable((By.ID, "f-email")))
+    # Every session of the account is gone: another client's refresh token no longer works.
+    r = server.post("/auth/refresh", {"refresh_token": other["refresh_token"]})
+    assert r.status == 401, r

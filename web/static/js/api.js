@@ -97,8 +97,10 @@ export async function register(email, password, username) {
   return startSession(await api('POST', '/auth/register', { body, auth: false }));
 }
 
-export async function logout() {
-  try { if (session.access) await api('POST', '/auth/logout', { body: {} }); } catch { /* gone anyway */ }
+// Revokes the access token and its session on the server (every session with all), then
+// forgets both tokens here.
+export async function logout(all = false) {
+  try { if (session.access) await api('POST', '/auth/logout', { body: all ? { all_sessions: true } : {} }); } catch { /* gone anyway */ }
   clearSession();
 }
 

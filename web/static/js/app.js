@@ -8,6 +8,7 @@ import { documentsView } from './views/documents.js';
 import { usageView } from './views/usage.js';
 import { keysView } from './views/keys.js';
 import { pricingView } from './views/pricing.js';
+import { profileView } from './views/profile.js';
 
 const routes = {
   login: { view: (m) => authView(m, 'login'), public: true },
@@ -17,6 +18,7 @@ const routes = {
   documents: { view: documentsView, nav: 'nav_documents' },
   usage: { view: usageView, nav: 'nav_usage' },
   keys: { view: keysView, nav: 'nav_keys' },
+  profile: { view: profileView, nav: 'nav_profile' },
 };
 
 let cleanup = null;

@@ -6,6 +6,7 @@ const en = {
   nav_documents: 'Documents',
   nav_usage: 'Usage & billing',
   nav_keys: 'API keys',
+  nav_profile: 'Profile',
   nav_pricing: 'Pricing',
   nav_admin: 'Admin',
   nav_app: 'App',
@@ -135,6 +136,14 @@ const en = {
   key_prefix: 'Key',
   key_last_used: 'Last used',
   never: 'never',
+
+  profile_title: 'Your account',
+  username: 'Username',
+  pref_top_k: 'Passages to retrieve for each question (1-20)',
+  pref_rag: 'Answer from the knowledge base',
+  sessions_title: 'Sessions',
+  logout_all_hint: 'Log out on every device and browser where this account is signed in.',
+  logout_all: 'Log out everywhere',
 
   admin_title: 'Admin console',
   admin_required: 'This console is for administrators.',

@@ -4,7 +4,7 @@
 // quota, a daily limit or a rate limit refuses the question.
 import { t } from '../i18n.js';
 import { h, clear, markdown, plain, confirmDialog, showDialog, toast, fmtDate } from '../dom.js';
-import { api, streamChat } from '../api.js';
+import { api, streamChat, currentUser } from '../api.js';
 
 const COMMANDS = ['/flashcard', '/mcq', '/highyield', '/explain', '/map'];
 
@@ -146,7 +146,11 @@ export async function chatView(main) {
     stop.hidden = false;
     stop.focus();
     try {
-      await streamChat({ message: text, session_id: sessionId || undefined }, (ev) => {
+      const prefs = currentUser()?.preferences || {};
+      const req = { message: text, session_id: sessionId || undefined };
+      if (Number.isInteger(prefs.chat_top_k)) req.top_k = prefs.chat_top_k;
+      if (prefs.chat_enable_rag === false) req.enable_rag = false;
+      await streamChat(req, (ev) => {
         if (ev.type === 'token') {
           if (!streamed) clear(body);
           streamed += ev.content;
