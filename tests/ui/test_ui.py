@@ -159,7 +159,7 @@ def test_journey_register_upload_ask_cite_quota_upgrade(server, driver, tmp_path
     # An admin changes the user's plan in the console (another browser).
     a = new_driver()
     try:
-        login_ui(a, server, "admin@example.com", "adminpassword123", "/admin")
+        login_ui(a, server, "admin@example.com", "adminpassword123", "/admin#/users")
         q = wait(a, EC.element_to_be_clickable((By.ID, "q-email")))
         q.send_keys(email)
         css(a, "#user-filters button[type=submit]").click()
@@ -404,3 +404,70 @@ def test_profile_preferences_and_logout_everywhere(server, driver):
     # Every session of the account is gone: another client's refresh token no longer works.
     r = server.post("/auth/refresh", {"refresh_token": other["refresh_token"]})
     assert r.status == 401, r
+
+
+def test_admin_dashboard_charts_and_non_admin_refused(server, driver):
+    d = driver
+    login_ui(d, server, "admin@example.com", "adminpassword123", "/admin")
+    wait(d, lambda d: d.execute_script(
+        "return !!(window.Chart && Chart.getChart('plan-chart') && Chart.getChart('lat-chart'))"))
+    plans = d.execute_script("return Chart.getChart('plan-chart').data.datasets[0].data")
+    assert plans[2] >= 1 and sum(plans) >= 3  # the demo admin is on enterprise
+    routes = d.execute_script("return Chart.getChart('req-chart').data.labels")
+    assert "/auth/login" in routes
+    shot(d, "admin-dashboard")
+    b = new_driver()
+    try:
+        login_ui(b, server, "test@example.com", "testpassword123", "/admin")
+        assert "administrators" in wait(b, EC.visibility_of_element_located((By.ID, "admin-required"))).text
+    finally:
+        quit_driver(b)
+
+
+def test_slash_commands_render_interactive_cards(server, driver):
+    d = driver
+    login_ui(d, server, "test@example.com", "testpassword123")
+    box = wait(d, EC.element_to_be_clickable((By.ID, "chat-input")))
+    box.send_keys("/m")
+    assert "/mcq" in css(d, "#slash-hint").text and "/flashcard" not in css(d, "#slash-hint").text
+    box.clear()
+    msg = ask_ui(d, "/mcq quotas")
+    card = msg.find_element(By.CSS_SELECTOR, ".card.mcq")
+    options = card.find_elements(By.CSS_SELECTOR, "button.option")
+    assert len(options) == 4
+    options[0].click()
+    result = card.find_element(By.CSS_SELECTOR, ".result").text
+    assert result.startswith("Correct.") or "the answer is" in result
+    assert all(not o.is_enabled() for o in card.find_elements(By.CSS_SELECTOR, "button.option"))
+    msg = ask_ui(d, "/flashcard quotas")
+    cards = msg.find_elements(By.CSS_SELECTOR, ".card.flash")
+    assert cards
+    back = cards[0].find_element(By.CSS_SELECTOR, ".back")
+    assert not back.is_displayed()
+    cards[0].find_element(By.CSS_SELECTOR, "button").click()
+    assert back.is_displayed() and back.text
+    shot(d, "slash-cards")
+
+
+def test_rate_limit_countdown():
+    s = private_server(RATE_LIMIT_CHAT="1/4")
+    d = new_driver()
+    try:
+        login_ui(d, s, "test@example.com", "testpassword123")
+        assert ask_ui(d, "first question") is not None
+        assert ask_ui(d, "second question") is None
+        count = wait(d, EC.visibility_of_element_located((By.ID, "countdown")))
+        first = count.text
+        assert "try again in" in first
+        assert not css(d, "#send").is_enabled()
+        assert css(d, "#chat-input").get_attribute("value") == "second question"  # kept
+        wait(d, lambda d: css(d, "#countdown").text != first, timeout=5)  # it counts down
+        wait(d, lambda d: css(d, "#send").is_enabled(), timeout=10)
+        assert not css(d, "#chat-notice").is_displayed()
+        css(d, "#send").click()  # the kept question goes now
+        wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".msg.assistant:not([aria-busy])")) == 2)
+    finally:
+        os.makedirs(SHOTS, exist_ok=True)
+        d.save_screenshot(os.path.join(SHOTS, "test_rate_limit_countdown.png"))
+        quit_driver(d)
+        assert s.stop() == 0

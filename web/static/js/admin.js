@@ -1,5 +1,6 @@
-// The admin console: users (search, filter, edit plan / role / active), the audit log
-// (filter by action, pages, CSV of what is shown) and users by plan as a chart.
+// The admin console: a dashboard (users by plan; requests and p95 latency per route from
+// /metrics), users (search, filter, edit plan / role / active), and the audit log (filter by
+// action, pages, CSV of what is shown).
 import { t } from './i18n.js';
 import { h, clear, toast, fmtDate, showError } from './dom.js';
 import { api, currentUser, logout } from './api.js';
@@ -12,7 +13,7 @@ let chart = null;
 function header(active) {
   const top = clear(document.getElementById('top'));
   const user = currentUser();
-  const tabs = [['users', 'users'], ['audit', 'audit_log']];
+  const tabs = [['dashboard', 'dashboard'], ['users', 'users'], ['audit', 'audit_log']];
   top.append(h('a', { class: 'brand', href: '/admin' }, `${t('app_name')} · ${t('nav_admin')}`),
     h('nav', { 'aria-label': t('nav_main') }, h('ul', {},
       user?.is_superuser ? tabs.map(([k, label]) => h('li', {}, h('a', { href: `#/${k}`, 'aria-current': k === active ? 'page' : null }, t(label)))) : null,
@@ -30,24 +31,10 @@ async function usersView(main) {
     h('button', { type: 'submit' }, t('search_email')));
   const tbody = h('tbody', { id: 'user-rows' });
   const pager = h('div', { class: 'row' });
-  const canvas = h('canvas', { id: 'plan-chart', 'aria-label': t('users_by_plan'), role: 'img' });
-  main.append(h('h1', {}, t('users')), h('section', { class: 'card' }, h('h2', {}, t('users_by_plan')), h('div', { class: 'chart-box' }, canvas)),
+  main.append(h('h1', {}, t('users')),
     filters, h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, h('tr', {},
       [t('email'), t('filter_plan'), t('role'), t('active'), t('doc_added'), ''].map((x) => h('th', { scope: 'col' }, x)))), tbody)), pager);
   filters.addEventListener('submit', (e) => { e.preventDefault(); state.offset = 0; load(); });
-
-  async function drawChart() {
-    if (!window.Chart) return;
-    const counts = await Promise.all(PLANS.map((p) => api('GET', `/users?limit=1&plan=${p}`).then((r) => r.total)));
-    chart?.destroy();
-    const dark = matchMedia('(prefers-color-scheme: dark)').matches;
-    chart = new window.Chart(canvas, {
-      type: 'bar',
-      data: { labels: PLANS, datasets: [{ label: t('users_by_plan'), data: counts, backgroundColor: dark ? '#8ab4ff' : '#1f4fbf' }] },
-      options: { maintainAspectRatio: false, animation: false, plugins: { legend: { display: false } },
-        scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
-    });
-  }
 
   async function load() {
     const q = new URLSearchParams({ limit: PAGE, offset: state.offset });
@@ -72,7 +59,6 @@ async function usersView(main) {
           await api('PATCH', `/users/${encodeURIComponent(u.id)}`, { body: {
             subscription_plan: planSel.value, is_superuser: roleSel.value === 'true', is_active: active.checked } });
           toast(t('saved'));
-          drawChart();
         } catch (err) { toast(err.detail); } finally { save.disabled = false; }
       });
       tbody.append(row);
@@ -83,7 +69,69 @@ async function usersView(main) {
       h('button', { type: 'button', class: 'secondary', disabled: state.offset + PAGE >= data.total, onclick: () => { state.offset += PAGE; load(); } }, t('next')));
   }
   await load();
-  drawChart().catch(() => {});
+}
+
+// Prometheus text -> [{name, labels, value}].
+export function parseMetrics(text) {
+  const out = [];
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const labels = {};
+    for (const l of (m[2] || '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2];
+    out.push({ name: m[1], labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+// The p95 of a cumulative histogram [{le, count}] (upper bound of the bucket holding it).
+export function p95(buckets) {
+  const sorted = buckets.slice().sort((a, b) => a.le - b.le);
+  const total = sorted.length ? sorted[sorted.length - 1].count : 0;
+  if (!total) return 0;
+  const want = total * 0.95;
+  for (const b of sorted) if (b.count >= want) return b.le;
+  return Infinity;
+}
+
+function barChart(canvas, labels, data, label) {
+  const dark = matchMedia('(prefers-color-scheme: dark)').matches;
+  const chart = new window.Chart(canvas, {
+    type: 'bar',
+    data: { labels, datasets: [{ label, data, backgroundColor: dark ? '#8ab4ff' : '#1f4fbf' }] },
+    options: { maintainAspectRatio: false, animation: false, plugins: { legend: { display: false } },
+      scales: { y: { beginAtZero: true } } },
+  });
+  charts.push(chart);
+  return chart;
+}
+
+const charts = [];
+
+async function dashboardView(main) {
+  while (charts.length) charts.pop().destroy();
+  const box = (id, title) => h('section', { class: 'card', 'aria-labelledby': `h-${id}` }, h('h2', { id: `h-${id}` }, title),
+    h('div', { class: 'chart-box' }, h('canvas', { id, role: 'img', 'aria-label': title })));
+  main.append(h('h1', {}, t('dashboard')), h('div', { class: 'grid2' },
+    box('plan-chart', t('users_by_plan')), box('req-chart', t('requests_by_route')), box('lat-chart', t('p95_by_route'))));
+  if (!window.Chart) return;
+  const counts = await Promise.all(PLANS.map((p) => api('GET', `/users?limit=1&plan=${p}`).then((r) => r.total)));
+  barChart(document.getElementById('plan-chart'), PLANS, counts, t('users_by_plan'));
+  const res = await fetch('/metrics');
+  const metrics = parseMetrics(await res.text());
+  const byRoute = {};
+  for (const m of metrics) {
+    if (m.name === 'ragd_http_requests_total' && m.labels.route !== 'unmatched') byRoute[m.labels.route] = (byRoute[m.labels.route] || 0) + m.value;
+  }
+  const top = Object.entries(byRoute).sort((a, b) => b[1] - a[1]).slice(0, 10);
+  barChart(document.getElementById('req-chart'), top.map((x) => x[0]), top.map((x) => x[1]), t('requests_by_route'));
+  const hist = {};
+  for (const m of metrics) {
+    if (m.name !== 'ragd_http_request_duration_seconds_bucket') continue;
+    (hist[m.labels.route] ||= []).push({ le: m.labels.le === '+Inf' ? Infinity : Number(m.labels.le), count: m.value });
+  }
+  const lat = top.map(([route]) => { const v = p95(hist[route] || []); return Number.isFinite(v) ? v * 1000 : 10000; });
+  barChart(document.getElementById('lat-chart'), top.map((x) => x[0]), lat, t('p95_by_route'));
 }
 
 function csvCell(v) {
@@ -136,7 +184,7 @@ async function auditView(main) {
 }
 
 async function render() {
-  const name = location.hash.replace(/^#\/?/, '') || 'users';
+  const name = location.hash.replace(/^#\/?/, '') || 'dashboard';
   const main = clear(document.getElementById('main'));
   const user = currentUser();
   header(name);
@@ -150,7 +198,8 @@ async function render() {
     return;
   }
   if (name === 'audit') await auditView(main);
-  else await usersView(main);
+  else if (name === 'users') await usersView(main);
+  else await dashboardView(main);
   document.title = `${t('admin_title')} · ${t('app_name')}`;
 }
 
