@@ -5,70 +5,16 @@ import os
 import time
 import uuid
 
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
-from conftest import SHOTS, new_driver, quit_driver
+from ui_helpers import (SHOTS, ask_ui, css, doc_status, login_ui, new_driver, quit_driver, severe_logs,
+                        shot, upload_ui, url, wait)
 from kb_helpers import make_pdf, private_server, upload_ready
 from upstreams import Upstream
-
-
-def url(server, path="/"):
-    return f"http://127.0.0.1:{server.port}{path}"
-
-
-def wait(d, cond, timeout=30):
-    return WebDriverWait(d, timeout, poll_frequency=0.05,
-                         ignored_exceptions=[StaleElementReferenceException]).until(cond)
-
-
-def css(d, sel):
-    return d.find_element(By.CSS_SELECTOR, sel)
-
-
-def shot(d, name):
-    os.makedirs(SHOTS, exist_ok=True)
-    d.save_screenshot(os.path.join(SHOTS, name + ".png"))
-
-
-def severe_logs(d):
-    return [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
-
-
-def login_ui(d, server, email, password, path="/"):
-    d.get(url(server, path))
-    wait(d, EC.element_to_be_clickable((By.ID, "f-email"))).send_keys(email)
-    css(d, "#f-password").send_keys(password)
-    css(d, "#auth-submit").click()
-
-
-def ask_ui(d, text):
-    """Types a question, sends it and waits until its answer is complete; returns the answer."""
-    before = len(d.find_elements(By.CSS_SELECTOR, ".msg.assistant"))
-    box = wait(d, EC.element_to_be_clickable((By.ID, "chat-input")))
-    box.send_keys(text)
-    css(d, "#send").click()
-    wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".msg.assistant:not([aria-busy])")) > before
-         or css(d, "#chat-notice").is_displayed())
-    msgs = d.find_elements(By.CSS_SELECTOR, ".msg.assistant")
-    return msgs[-1] if len(msgs) > before else None
-
-
-def upload_ui(d, path):
-    css(d, "#file-input").send_keys(path)
-
-
-def doc_status(d, title):
-    """The status of the first listed document whose row mentions title (read in one go: the
-    table is redrawn while documents are processed)."""
-    return d.execute_script("""
-        for (const tr of document.querySelectorAll('#doc-rows tr[data-id]'))
-          if (tr.textContent.toLowerCase().includes(arguments[0].toLowerCase())) return tr.dataset.status;
-        return null;""", title)
 
 
 def test_journey_register_upload_ask_cite_quota_upgrade(server, driver, tmp_path):
@@ -138,7 +84,7 @@ def test_journey_register_upload_ask_cite_quota_upgrade(server, driver, tmp_path
 
     # Usage shows the message.
     d.get(url(server, "/#/usage"))
-    month = wait(d, EC.visibility_of_element_located((By.CSS_SELECTOR, "#usage-month .bar")))
+    wait(d, EC.visibility_of_element_located((By.CSS_SELECTOR, "#usage-month .bar")))
     assert css(d, '#usage-month [data-res="messages"]').text.endswith("1 of 10")
     shot(d, "journey-04-usage")
 

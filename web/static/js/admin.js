@@ -94,19 +94,22 @@ export function p95(buckets) {
   return Infinity;
 }
 
-function barChart(canvas, labels, data, label) {
+function barChart(canvas, labels, data, label, counts = true) {
   const dark = matchMedia('(prefers-color-scheme: dark)').matches;
   const chart = new window.Chart(canvas, {
     type: 'bar',
     data: { labels, datasets: [{ label, data, backgroundColor: dark ? '#8ab4ff' : '#1f4fbf' }] },
     options: { maintainAspectRatio: false, animation: false, plugins: { legend: { display: false } },
-      scales: { y: { beginAtZero: true } } },
+      scales: { y: { beginAtZero: true, ticks: counts ? { precision: 0 } : {} } } },
   });
   charts.push(chart);
   return chart;
 }
 
 const charts = [];
+
+// The API's routes, without the pages and files of this UI.
+const isApiRoute = (r) => r && r !== 'unmatched' && r !== '/' && r !== '/admin' && !r.startsWith('/static/') && !r.startsWith('/vendor/');
 
 async function dashboardView(main) {
   while (charts.length) charts.pop().destroy();
@@ -121,7 +124,7 @@ async function dashboardView(main) {
   const metrics = parseMetrics(await res.text());
   const byRoute = {};
   for (const m of metrics) {
-    if (m.name === 'ragd_http_requests_total' && m.labels.route !== 'unmatched') byRoute[m.labels.route] = (byRoute[m.labels.route] || 0) + m.value;
+    if (m.name === 'ragd_http_requests_total' && isApiRoute(m.labels.route)) byRoute[m.labels.route] = (byRoute[m.labels.route] || 0) + m.value;
   }
   const top = Object.entries(byRoute).sort((a, b) => b[1] - a[1]).slice(0, 10);
   barChart(document.getElementById('req-chart'), top.map((x) => x[0]), top.map((x) => x[1]), t('requests_by_route'));
@@ -131,7 +134,7 @@ async function dashboardView(main) {
     (hist[m.labels.route] ||= []).push({ le: m.labels.le === '+Inf' ? Infinity : Number(m.labels.le), count: m.value });
   }
   const lat = top.map(([route]) => { const v = p95(hist[route] || []); return Number.isFinite(v) ? v * 1000 : 10000; });
-  barChart(document.getElementById('lat-chart'), top.map((x) => x[0]), lat, t('p95_by_route'));
+  barChart(document.getElementById('lat-chart'), top.map((x) => x[0]), lat, t('p95_by_route'), false);
 }
 
 function csvCell(v) {

@@ -86,7 +86,7 @@ export async function chatView(main) {
   function addUser(text) {
     const el = h('article', { class: 'msg user' }, h('h3', { class: 'sr-only' }, t('you')), plain(text));
     log.append(el);
-    el.scrollIntoView({ block: 'end' });
+    log.scrollTop = log.scrollHeight;
   }
 
   function addAssistant() {
@@ -155,7 +155,7 @@ export async function chatView(main) {
           if (!streamed) clear(body);
           streamed += ev.content;
           body.textContent = streamed; // plain text while it streams; Markdown once complete
-          el.scrollIntoView({ block: 'end' });
+          log.scrollTop = log.scrollHeight;
         } else if (ev.type === 'done') final = ev;
         else if (ev.type === 'error') throw Object.assign(new Error(ev.detail), { detail: ev.detail, code: ev.code, status: 500 });
       }, controller.signal);
