@@ -228,9 +228,15 @@ def test_stop_button_ends_a_stream(tmp_path):
               "--plan", "pro", "--data", s.data)
         login_ui(d, s, "stop@example.com", "password123")
         box = wait(d, EC.element_to_be_clickable((By.ID, "chat-input")))
+        d.execute_script("""
+            window.__shift = 0;
+            new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__shift += e.value; })
+              .observe({type: 'layout-shift', buffered: false});""")
         box.send_keys("Tell me everything")
         css(d, "#send").click()
-        wait(d, lambda d: "word5" in css(d, "#chat-log").text)
+        wait(d, lambda d: "word60" in css(d, "#chat-log").text)
+        # Tokens arriving do not move what is on screen (cumulative layout shift ~ 0).
+        assert d.execute_script("return window.__shift") < 0.05
         stop = css(d, "#stop")
         assert stop.is_displayed() and not css(d, "#send").is_displayed()
         stop.click()
@@ -417,3 +423,61 @@ def test_rate_limit_countdown():
         d.save_screenshot(os.path.join(SHOTS, "test_rate_limit_countdown.png"))
         quit_driver(d)
         assert s.stop() == 0
+
+
+CONTRAST_JS = """
+function rgba(s) {
+  const m = s.match(/rgba?\\(([^)]+)\\)/);
+  if (!m) return null;
+  const p = m[1].split(/[ ,\\/]+/).filter(Boolean).map(Number);
+  return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+}
+function lum([r, g, b]) {
+  const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); };
+  return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+}
+function background(el) {
+  for (let e = el; e; e = e.parentElement) {
+    const c = rgba(getComputedStyle(e).backgroundColor);
+    if (c && c[3] > 0.5) return c;
+  }
+  return rgba(getComputedStyle(document.documentElement).backgroundColor) || [255, 255, 255, 1];
+}
+const bad = [];
+for (const el of document.querySelectorAll('body *')) {
+  const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.nodeValue.trim());
+  if (!own || !el.offsetParent && getComputedStyle(el).position !== 'fixed') continue;
+  const cs = getComputedStyle(el);
+  if (cs.visibility === 'hidden' || Number(cs.opacity) === 0 || el.closest('[hidden], .toast, button:disabled')) continue;
+  const fg = rgba(cs.color), bg = background(el);
+  const l1 = lum(fg), l2 = lum(bg);
+  const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+  const size = parseFloat(cs.fontSize), bold = Number(cs.fontWeight) >= 700;
+  const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+  if (ratio < need) bad.push(`${el.tagName}.${el.className} "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)} < ${need}`);
+}
+return bad;
+"""
+
+
+def test_text_contrast_passes_wcag_aa_light_and_dark(server):
+    for dark in (False, True):
+        d = new_driver(dark=dark)
+        try:
+            d.get(url(server, "/#/login"))
+            wait(d, EC.element_to_be_clickable((By.ID, "f-email")))
+            assert d.execute_script(CONTRAST_JS) == [], ("login", dark)
+            login_ui(d, server, "test@example.com", "testpassword123")
+            wait(d, EC.element_to_be_clickable((By.ID, "chat-input")))
+            ask_ui(d, "How do quotas work?")
+            assert d.execute_script(CONTRAST_JS) == [], ("chat", dark)
+            for view in ("documents", "usage", "keys", "pricing", "profile"):
+                d.get(url(server, f"/#/{view}"))
+                wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "main h1"))
+                time.sleep(0.3)
+                assert d.execute_script(CONTRAST_JS) == [], (view, dark)
+            login_ui(d, server, "admin@example.com", "adminpassword123", "/admin#/users")
+            wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#user-rows tr"))
+            assert d.execute_script(CONTRAST_JS) == [], ("admin", dark)
+        finally:
+            quit_driver(d)
