@@ -481,3 +481,33 @@ def test_text_contrast_passes_wcag_aa_light_and_dark(server):
             assert d.execute_script(CONTRAST_JS) == [], ("admin", dark)
         finally:
             quit_driver(d)
+
+
+def test_plan_change_shows_proration_before_confirming(server, driver):
+    d = driver
+    email = f"plan-{uuid.uuid4().hex[:8]}@example.com"
+    server.register(email)
+    login_ui(d, server, email, "password123")
+    wait(d, EC.element_to_be_clickable((By.ID, "chat-input")))
+    d.get(url(server, "/#/pricing"))
+    wait(d, EC.element_to_be_clickable((By.CSS_SELECTOR, 'a[href="#/usage?plan=pro"]'))).click()
+    wait(d, EC.element_to_be_clickable((By.ID, "preview-plan")))
+    assert Select(css(d, "#plan-select")).first_selected_option.get_attribute("value") == "pro"
+    css(d, "#preview-plan").click()
+    estimate = wait(d, lambda d: css(d, "#proration").text)
+    assert estimate.startswith("Estimated now") and css(d, "#confirm-plan").is_displayed()
+    # Nothing changes before the confirmation.
+    tok = server.login(email, "password123")
+    assert server.get("/billing/subscription", token=tok).json["plan_type"] == "free"
+    shot(d, "plan-preview")
+    css(d, "#confirm-plan").click()
+    done = wait(d, lambda d: "Plan changed" in css(d, "#proration").text and css(d, "#proration").text)
+    sub = server.get("/billing/subscription", token=tok).json
+    assert sub["plan_type"] == "pro"
+    ev = server.get("/billing/history", token=tok).json["items"][0]
+    net = ev["amount_cents"]
+    # The estimate shown first and the server's figure agree to the cent (same rule, same clock).
+    est_net = estimate.rsplit("net ", 1)[1].rstrip(".")
+    assert est_net == done.rsplit("net ", 1)[1].rstrip("."), (estimate, done)
+    assert f"{net / 100:.2f}" in done.replace(",", ""), (net, done)
+    wait(d, lambda d: css(d, '#usage-month [data-res="messages"]').text.endswith("of 100"))
