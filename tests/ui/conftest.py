@@ -17,12 +17,19 @@ def server():
     assert rc == 0, "ragd did not exit cleanly on SIGTERM:\n" + s.read_log()[-4000:]
 
 
-@pytest.fixture
-def driver(request):
+@pytest.fixture(scope="session")
+def browser():
     d = new_driver()
     yield d
+    quit_driver(d)
+
+
+@pytest.fixture
+def driver(request, browser):
+    """The session's browser, on a blank page: the app keeps its tokens in page memory, so a
+    new page is a new, logged-out session. Leaves a screenshot named after the test."""
+    browser.get("about:blank")
+    browser.get_log("browser")  # drop what earlier tests logged
+    yield browser
     os.makedirs(SHOTS, exist_ok=True)
-    try:
-        d.save_screenshot(os.path.join(SHOTS, request.node.name + ".png"))
-    finally:
-        quit_driver(d)
+    browser.save_screenshot(os.path.join(SHOTS, request.node.name + ".png"))
