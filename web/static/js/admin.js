@@ -206,5 +206,6 @@ async function render() {
   document.title = `${t('admin_title')} · ${t('app_name')}`;
 }
 
+document.querySelector('.skip').textContent = t('skip_to_content');
 window.addEventListener('hashchange', render);
 render();

@@ -64,5 +64,6 @@ async function render() {
 }
 
 onSession(() => renderHeader(parseHash().name));
+document.querySelector('.skip').textContent = t('skip_to_content');
 window.addEventListener('hashchange', render);
 render();

@@ -2,6 +2,7 @@
 // fills {name} placeholders. A missing key shows the key itself, so it is easy to spot.
 const en = {
   app_name: 'ragd',
+  skip_to_content: 'Skip to content',
   nav_chat: 'Chat',
   nav_documents: 'Documents',
   nav_usage: 'Usage & billing',
