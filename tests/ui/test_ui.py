@@ -83,6 +83,9 @@ def test_journey_register_upload_ask_cite_quota_upgrade(server, driver, tmp_path
     up = wait(d, EC.element_to_be_clickable((By.CSS_SELECTOR, ".vote-up")))
     up.click()
     wait(d, lambda d: css(d, ".vote-up").get_attribute("aria-pressed") == "true")
+    css(d, "#new-chat").click()
+    css(d, "#sessions .session").click()  # reopened from the history: the vote is remembered
+    wait(d, lambda d: css(d, ".vote-up").get_attribute("aria-pressed") == "true")
 
     # Usage shows the message.
     d.get(url(server, "/#/usage"))

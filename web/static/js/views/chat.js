@@ -78,7 +78,7 @@ export async function chatView(main) {
       const data = await api('GET', `/chat/history?session_id=${encodeURIComponent(id)}&limit=100`);
       for (const m of data.conversations.slice().reverse()) {
         if (m.actor === 'user') addUser(m.message);
-        else finishAnswer(addAssistant(), { answer: m.message, message_id: m.message_id, sources: m.metadata?.sources || [] });
+        else finishAnswer(addAssistant(), { answer: m.message, message_id: m.message_id, feedback_score: m.feedback_score, sources: m.metadata?.sources || [] });
       }
     } catch (err) { toast(err.detail); }
   }
@@ -271,6 +271,8 @@ export async function chatView(main) {
       const down = h('button', { type: 'button', class: 'icon vote-down', 'aria-pressed': 'false' }, t('not_helpful'));
       up.addEventListener('click', () => vote(1, up));
       down.addEventListener('click', () => vote(-1, down));
+      if (r.feedback_score > 0) up.setAttribute('aria-pressed', 'true');
+      if (r.feedback_score < 0) down.setAttribute('aria-pressed', 'true');
       fb.append(up, down);
       const u = r.usage_info;
       if (u && u.messages_limit !== undefined && u.messages_limit !== null) {
