@@ -389,6 +389,11 @@ def test_admin_dashboard_charts_and_non_admin_refused(server, driver):
     routes = d.execute_script("return Chart.getChart('req-chart').data.labels")
     assert "/auth/login" in routes
     shot(d, "admin-dashboard")
+    d.get(url(server, "/admin#/users"))
+    wait(d, lambda d: "admin@example.com" in css(d, "#user-rows").text)
+    Select(css(d, "#q-active")).select_by_value("false")
+    css(d, "#user-filters button[type=submit]").click()
+    wait(d, lambda d: "admin@example.com" not in css(d, "#user-rows").text)
     b = new_driver()
     try:
         login_ui(b, server, "test@example.com", "testpassword123", "/admin")
@@ -509,3 +514,44 @@ def test_plan_change_shows_proration_before_confirming(server, driver):
     assert est_net == done.rsplit("net ", 1)[1].rstrip("."), (estimate, done)
     assert f"{net / 100:.2f}" in done.replace(",", ""), (net, done)
     wait(d, lambda d: css(d, '#usage-month [data-res="messages"]').text.endswith("of 100"))
+
+
+def test_documents_drag_and_drop_failure_reason_and_delete(server, driver):
+    d = driver
+    login_ui(d, server, "test@example.com", "testpassword123")
+    wait(d, EC.element_to_be_clickable((By.ID, "chat-input")))
+    d.get(url(server, "/#/documents"))
+    wait(d, EC.presence_of_element_located((By.ID, "drop")))
+    # Two files dropped at once: a Markdown note and a PDF whose body is broken.
+    d.execute_script("""
+        const dt = new DataTransfer();
+        dt.items.add(new File(['# Dropped note\\n\\nThe dropped note mentions a marmalade index.\\n'],
+                              'dropped-note.md', {type: 'text/markdown'}));
+        dt.items.add(new File(['%PDF-1.4\\n1 0 obj broken beyond repair\\n%%EOF\\n'],
+                              'broken.pdf', {type: 'application/pdf'}));
+        const drop = document.getElementById('drop');
+        drop.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true}));
+        drop.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+    """)
+    wait(d, lambda d: doc_status(d, "dropped-note") == "ready")
+    wait(d, lambda d: doc_status(d, "broken") == "failed")
+    reason = d.execute_script("""
+        for (const tr of document.querySelectorAll('#doc-rows tr[data-id]'))
+          if (tr.textContent.includes('broken')) return tr.querySelector('.field-error')?.textContent || '';
+        return null;""")
+    assert reason, "a failed document shows why"
+    shot(d, "documents-dropped")
+    # Delete asks first; cancelling keeps the document, confirming removes it.
+    def delete_button():
+        for tr in d.find_elements(By.CSS_SELECTOR, "#doc-rows tr[data-id]"):
+            if "dropped-note" in tr.text:
+                return tr.find_element(By.CSS_SELECTOR, "button.danger")
+    delete_button().click()
+    wait(d, EC.element_to_be_clickable((By.CSS_SELECTOR, "dialog button.secondary"))).click()
+    assert doc_status(d, "dropped-note") == "ready"
+    delete_button().click()
+    wait(d, EC.element_to_be_clickable((By.CSS_SELECTOR, "dialog [data-confirm]"))).click()
+    wait(d, lambda d: doc_status(d, "dropped-note") is None)
+    tok = server.login("test@example.com", "testpassword123")
+    titles = [x["title"] for x in server.get("/documents?limit=100", token=tok).json["documents"]]
+    assert "dropped-note" not in titles and "broken" in titles

@@ -26,8 +26,10 @@ async function usersView(main) {
   const state = { offset: 0 };
   const email = h('input', { id: 'q-email', name: 'email', type: 'search', placeholder: t('search_email') });
   const plan = h('select', { id: 'q-plan', name: 'plan' }, h('option', { value: '' }, t('any')), PLANS.map((p) => h('option', { value: p }, p)));
+  const activeSel = h('select', { id: 'q-active', name: 'is_active' }, h('option', { value: '' }, t('any')),
+    h('option', { value: 'true' }, t('active_only')), h('option', { value: 'false' }, t('inactive_only')));
   const filters = h('form', { class: 'filters', id: 'user-filters', role: 'search' },
-    h('label', {}, t('search_email'), email), h('label', {}, t('filter_plan'), plan),
+    h('label', {}, t('search_email'), email), h('label', {}, t('filter_plan'), plan), h('label', {}, t('active'), activeSel),
     h('button', { type: 'submit' }, t('search_email')));
   const tbody = h('tbody', { id: 'user-rows' });
   const pager = h('div', { class: 'row' });
@@ -40,6 +42,7 @@ async function usersView(main) {
     const q = new URLSearchParams({ limit: PAGE, offset: state.offset });
     if (email.value.trim()) q.set('email', email.value.trim());
     if (plan.value) q.set('plan', plan.value);
+    if (activeSel.value) q.set('is_active', activeSel.value);
     let data;
     try { data = await api('GET', `/users?${q}`); } catch (err) { showError(filters, err); return; }
     clear(tbody);

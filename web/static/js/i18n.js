@@ -160,6 +160,8 @@ const en = {
   role_admin: 'admin',
   role_user: 'user',
   active: 'Active',
+  active_only: 'active',
+  inactive_only: 'deactivated',
   save: 'Save',
   saved: 'Saved.',
   action_filter: 'Action',
