@@ -10,15 +10,13 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *s = malloc(size + 1);
-    if (!s)
-        return 0;
+    if (!s) return 0;
     memcpy(s, data, size);
     s[size] = '\0';
     (void)accepts_gzip(s);
     (void)etag_matches(s, "\"0123456789abcdef\"");
     (void)etag_matches("\"0123456789abcdef\"", s);
-    if (segment_ok(s) && (s[0] == '.' || strchr(s, '/') || strstr(s, "..") == s))
-        abort();
+    if (segment_ok(s) && (s[0] == '.' || strchr(s, '/') || strstr(s, "..") == s)) abort();
     (void)mime_for(s, NULL);
     free(s);
     return 0;
