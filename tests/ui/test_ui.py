@@ -555,3 +555,28 @@ def test_documents_drag_and_drop_failure_reason_and_delete(server, driver):
     tok = server.login("test@example.com", "testpassword123")
     titles = [x["title"] for x in server.get("/documents?limit=100", token=tok).json["documents"]]
     assert "dropped-note" not in titles and "broken" in titles
+
+
+def test_expired_access_token_is_refreshed_in_the_background():
+    s = private_server(RAGD_TEST_MODE="1")
+    d = new_driver()
+    try:
+        admin = s.login("admin@example.com", "adminpassword123")
+        login_ui(d, s, "test@example.com", "testpassword123")
+        wait(d, EC.element_to_be_clickable((By.ID, "chat-input")))
+        # 31 minutes later the access token has expired; the page trades its refresh token for a
+        # new pair and the user sees nothing of it.
+        r = s.post("/admin/test/clock", {"offset_ms": 31 * 60 * 1000}, token=admin)
+        assert r.status == 200, r
+        d.get(url(s, "/#/usage"))
+        wait(d, lambda d: css(d, '#usage-month [data-res="messages"]').text.endswith("of 100"))
+        assert not d.find_elements(By.ID, "f-email")
+        assert d.execute_script(
+            "return performance.getEntriesByType('resource').filter((e) => e.name.endsWith('/auth/refresh')).length") == 1
+        d.get(url(s, "/#/keys"))
+        wait(d, EC.element_to_be_clickable((By.ID, "key-name")))
+    finally:
+        os.makedirs(SHOTS, exist_ok=True)
+        d.save_screenshot(os.path.join(SHOTS, "test_expired_access_token_is_refreshed.png"))
+        quit_driver(d)
+        assert s.stop() == 0
