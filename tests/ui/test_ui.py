@@ -575,6 +575,15 @@ def test_expired_access_token_is_refreshed_in_the_background():
             "return performance.getEntriesByType('resource').filter((e) => e.name.endsWith('/auth/refresh')).length") == 1
         d.get(url(s, "/#/keys"))
         wait(d, EC.element_to_be_clickable((By.ID, "key-name")))
+        # Logged out everywhere from another client, and the access token expires again: the
+        # refresh is refused and the page returns to the login form.
+        other = s.login("test@example.com", "testpassword123")
+        assert s.post("/auth/logout", {"all_sessions": True}, token=other).status == 200
+        admin = s.login("admin@example.com", "adminpassword123")  # its token expired too
+        assert s.post("/admin/test/clock", {"offset_ms": 62 * 60 * 1000}, token=admin).status == 200
+        d.get(url(s, "/#/usage"))
+        wait(d, EC.element_to_be_clickable((By.ID, "f-email")))
+        assert "test@example.com" not in css(d, "#top").text
     finally:
         os.makedirs(SHOTS, exist_ok=True)
         d.save_screenshot(os.path.join(SHOTS, "test_expired_access_token_is_refreshed.png"))

@@ -3,7 +3,7 @@
 // action, pages, CSV of what is shown).
 import { t } from './i18n.js';
 import { h, clear, toast, fmtDate, showError } from './dom.js';
-import { api, currentUser, logout } from './api.js';
+import { api, currentUser, logout, onSession } from './api.js';
 import { authView } from './views/auth.js';
 
 const PLANS = ['free', 'pro', 'enterprise'];
@@ -19,7 +19,7 @@ function header(active) {
       user?.is_superuser ? tabs.map(([k, label]) => h('li', {}, h('a', { href: `#/${k}`, 'aria-current': k === active ? 'page' : null }, t(label)))) : null,
       h('li', {}, h('a', { href: '/' }, t('nav_app'))))),
     user ? h('div', { class: 'who' }, h('span', { class: 'email' }, user.email),
-      h('button', { type: 'button', class: 'secondary', id: 'logout', onclick: async () => { await logout(); render(); } }, t('nav_logout'))) : null);
+      h('button', { type: 'button', class: 'secondary', id: 'logout', onclick: () => logout() }, t('nav_logout'))) : null);
 }
 
 async function usersView(main) {
@@ -210,5 +210,6 @@ async function render() {
 }
 
 document.querySelector('.skip').textContent = t('skip_to_content');
+onSession((user) => { if (!user) render(); });
 window.addEventListener('hashchange', render);
 render();

@@ -63,7 +63,12 @@ async function render() {
   document.title = `${t(route.nav || (routeName === 'register' ? 'register_title' : 'login_title'))} · ${t('app_name')}`;
 }
 
-onSession(() => renderHeader(parseHash().name));
+onSession((user) => {
+  const { name } = parseHash();
+  // A session that ended (logged out, or the refresh token was refused) leaves private pages.
+  if (!user && !(routes[name] || routes.chat).public) render();
+  else renderHeader(name);
+});
 document.querySelector('.skip').textContent = t('skip_to_content');
 window.addEventListener('hashchange', render);
 render();
