@@ -288,6 +288,17 @@ def test_csp_header_size_and_time_to_interactive(server):
         # A violation of the policy would show in the console; the page has none.
         assert severe_logs(d) == []
         assert_contrast(d, "login")
+        # The browser enforces the policy: an inline script or style added to the page is refused.
+        blocked = d.execute_script("""
+            const sc = document.createElement('script');
+            sc.textContent = 'window.__inline = 1';
+            document.body.append(sc);
+            const st = document.createElement('style');
+            st.textContent = 'body { margin-left: 77px }';
+            document.head.append(st);
+            return [window.__inline === undefined, getComputedStyle(document.body).marginLeft];""")
+        assert blocked == [True, "0px"], blocked
+        assert any("Content Security Policy" in e["message"] for e in severe_logs(d))
         # The refresh token is not in any storage JavaScript can read.
         login_ui(d, server, "test@example.com", "testpassword123")
         wait(d, EC.element_to_be_clickable((By.ID, "chat-input")))
@@ -387,7 +398,8 @@ def test_admin_dashboard_charts_and_non_admin_refused(server, driver):
     plans = d.execute_script("return Chart.getChart('plan-chart').data.datasets[0].data")
     assert plans[2] >= 1 and sum(plans) >= 3  # the demo admin is on enterprise
     routes = d.execute_script("return Chart.getChart('req-chart').data.labels")
-    assert "/auth/login" in routes
+    assert "/auth/login" in routes and not [r for r in routes if r.startswith("/static")]
+    assert severe_logs(d) == []  # Chart.js draws within the Content-Security-Policy
     shot(d, "admin-dashboard")
     d.get(url(server, "/admin#/users"))
     wait(d, lambda d: "admin@example.com" in css(d, "#user-rows").text)
