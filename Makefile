@@ -3,7 +3,7 @@
 # `make test` installs deps, builds both flavours and runs every test.
 
 CC       ?= cc
-PKGS     := libmicrohttpd jansson sqlite3 libcrypto libcurl libpq hiredis libpcre2-8 libutf8proc libcrypt
+PKGS     := libmicrohttpd jansson sqlite3 libcrypto libcurl libpq hiredis libpcre2-8 libutf8proc libcrypt zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 MUPDF_LIBS := $(shell pkg-config --libs --static mupdf 2>/dev/null) -lharfbuzz -lfreetype

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ragd needs to build, run and test, if any are missing.
-# Works as root or through sudo. Idempotent and quiet when everything is present.
+# The web UI's libraries (served under /vendor/) and the browser tests' chromium come from here
+# too. Works as root or through sudo. Idempotent and quiet when everything is present.
 set -euo pipefail
 
 PKGS=(
@@ -14,6 +15,8 @@ PKGS=(
   sqlite3 curl wrk
   postgresql redis-server
   clang libclang-rt-14-dev
+  libjs-chart.js libjs-marked node-dompurify
+  chromium chromium-driver python3-selenium
 )
 # Node.js and npm run the official openai SDK against ragd in the HTTP tests; a machine that
 # already has them (any source) keeps its own.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: C unit tests (sanitizer build), a short run of every fuzz target, engine
-# tests, HTTP tests against a live ragd on SQLite and on PostgreSQL + Redis. Prints one closing line "tests: N passed, N failed". Exit status 0 only if all pass.
+# tests, HTTP tests against a live ragd on SQLite and on PostgreSQL + Redis, browser tests of
+# the web UI (chromium). Prints one closing line "tests: N passed, N failed". Exit status 0 only if all pass.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
@@ -60,6 +61,10 @@ done
 echo "== HTTP tests (embedded SQLite, asan build)"
 RAGD_BIN=build/asan/ragd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/api
 record "tests/api (sqlite)" $?
+
+echo "== browser tests (chromium headless against the asan build; screenshots in build/ui-shots)"
+RAGD_BIN=build/asan/ragd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/ui
+record "tests/ui (chromium)" $?
 
 echo "== HTTP tests (PostgreSQL + Redis, asan build)"
 SVC=$(mktemp -d /tmp/ragd-services-XXXXXX)

@@ -240,6 +240,8 @@ static int cmd_serve(int argc, char **argv)
     http_add_routes(documents_routes);
     http_add_routes(search_routes);
     http_add_routes(chat_routes);
+    http_add_routes(web_routes);
+    web_api_init();
     http_add_routes(openai_routes);
     openai_api_init();
     api_add_health_check("indexes", api_indexes_health);

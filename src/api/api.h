@@ -104,6 +104,13 @@ void api_add_health_check(const char *name, json_t *(*check)(void));
 /* The knowledge base's reporter ("indexes"): index sizes, caches, index file origins. */
 json_t *api_indexes_health(void);
 
+/* The web UI's routes (/, /admin, /static/..., /vendor/...; see web.c), serving the folder
+ * that web_api_init finds: WEB_DIR, else web/ next to the binary or above it, else ./web.
+ * web_api_init cannot fail: without that folder the pages answer 404 WEB_UI_NOT_INSTALLED
+ * (and it logs a warning). Call it before http_start. */
+extern const struct route web_routes[];
+void web_api_init(void);
+
 /* The data directory ragd serves from (docs, indexes). */
 void api_set_data_dir(const char *dir);
 const char *api_data_dir(void);

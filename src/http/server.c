@@ -240,7 +240,10 @@ static void add_common_headers(struct req *r, struct MHD_Response *resp)
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");
     MHD_add_response_header(resp, "Referrer-Policy", "strict-origin-when-cross-origin");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    int own_cache = 0; /* a handler that sets Cache-Control (static files) replaces no-store */
+    for (int i = 0; i < r->nheaders; i++)
+        own_cache |= !strcasecmp(r->hnames[i], "Cache-Control");
+    if (!own_cache) MHD_add_response_header(resp, "Cache-Control", "no-store");
     const char *origin = cors_match(req_header(r, "Origin"));
     if (origin) {
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);

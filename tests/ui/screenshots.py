@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Writes a screenshot of every page of the web UI at 1280 px and 360 px, light and dark, into
+a folder (default docs/screenshots), from a fresh demo ragd on 127.0.0.1:
+
+    RAGD_BIN=build/release/ragd /usr/bin/python3 tests/ui/screenshots.py [FOLDER]
+"""
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+
+from ui_helpers import ROOT, ask_ui, login_ui, new_driver, quit_driver, wait  # noqa: E402
+from ragd_client import Server  # noqa: E402
+
+USER_PAGES = ["chat", "documents", "usage", "keys", "pricing", "profile"]
+ADMIN_PAGES = ["dashboard", "users", "audit"]
+VARIANTS = [(1280, 860, False, "1280-light"), (1280, 860, True, "1280-dark"),
+            (360, 760, False, "360-light"), (360, 760, True, "360-dark")]
+
+
+def settle(d):
+    time.sleep(0.4)  # charts, bars and fonts finish drawing
+
+
+def main():
+    out = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "docs", "screenshots"))
+    os.makedirs(out, exist_ok=True)
+    s = Server(env={"LOGIN_MAX_ATTEMPTS_PER_IP": "100000"})
+    base = f"http://127.0.0.1:{s.port}"
+    try:
+        admin = s.login("admin@example.com", "adminpassword123")
+        s.patch("/users/me", {"username": "Test user"}, token=s.login("test@example.com", "testpassword123"))
+        s.post("/users/me/api-keys", {"name": "notebook"}, token=s.login("test@example.com", "testpassword123"))
+        s.get("/users", token=admin)
+        for width, height, dark, tag in VARIANTS:
+            d = new_driver(width, height, dark)
+            try:
+                d.get(base + "/#/login")
+                wait(d, EC.element_to_be_clickable((By.ID, "f-email")))
+                settle(d)
+                d.save_screenshot(os.path.join(out, f"login-{tag}.png"))
+                login_ui(d, s, "test@example.com", "testpassword123")
+                wait(d, EC.element_to_be_clickable((By.ID, "chat-input")))
+                ask_ui(d, "How do quotas and plans work?")
+                for page in USER_PAGES:
+                    if page != "chat":
+                        d.get(f"{base}/#/{page}")
+                        wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "main h1, main h2"))
+                    settle(d)
+                    d.save_screenshot(os.path.join(out, f"{page}-{tag}.png"))
+                login_ui(d, s, "admin@example.com", "adminpassword123", "/admin#/dashboard")
+                for page in ADMIN_PAGES:
+                    d.get(f"{base}/admin#/{page}")
+                    wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "main h1"))
+                    settle(d)
+                    d.save_screenshot(os.path.join(out, f"admin-{page}-{tag}.png"))
+            finally:
+                quit_driver(d)
+    finally:
+        s.stop()
+    print(f"screenshots in {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+// The JSON API as the pages use it. Tokens live in this module's memory only: nothing is
+// written to localStorage, sessionStorage or a readable cookie, so a reload asks to log in
+// again. (The refresh token also stays in memory until /auth sets it as an HttpOnly cookie.)
+import { t } from './i18n.js';
+
+const session = { access: null, refresh: null, user: null };
+const listeners = new Set();
+
+export class ApiError extends Error {
+  constructor(status, body, headers) {
+    const d = body?.detail;
+    const text = typeof d === 'string' ? d : d?.message || d?.error || t('error_generic', { status });
+    super(text);
+    this.status = status;
+    this.code = body?.code || (status === 0 ? 'NETWORK' : 'HTTP_' + status);
+    this.detail = text;
+    this.info = d && typeof d === 'object' ? d : null; // structured refusals (quota, daily limits)
+    this.field = body?.field || null;
+    this.body = body;
+    const ra = headers?.get('Retry-After');
+    this.retryAfter = ra ? parseInt(ra, 10) : null;
+  }
+}
+
+export function onSession(fn) { listeners.add(fn); }
+function changed() { for (const fn of listeners) fn(session.user); }
+
+export function currentUser() { return session.user; }
+export function loggedIn() { return !!session.access; }
+
+async function raw(method, path, { body, form, signal, auth = true, headers = {} } = {}) {
+  const h = { Accept: 'application/json', ...headers };
+  if (auth && session.access) h.Authorization = `Bearer ${session.access}`;
+  let payload;
+  if (form) payload = form;
+  else if (body !== undefined) { h['Content-Type'] = 'application/json'; payload = JSON.stringify(body); }
+  try {
+    return await fetch(path, { method, headers: h, body: payload, signal, credentials: 'same-origin' });
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    throw new ApiError(0, { detail: t('error_network') });
+  }
+}
+
+async function parse(res) {
+  const text = await res.text();
+  try { return text ? JSON.parse(text) : null; } catch { return { detail: text }; }
+}
+
+let refreshing = null;
+async function refresh() {
+  if (!session.refresh) return false;
+  refreshing ??= (async () => {
+    const res = await raw('POST', '/auth/refresh', { body: { refresh_token: session.refresh }, auth: false });
+    if (!res.ok) { clearSession(); return false; }
+    const data = await parse(res);
+    session.access = data.access_token;
+    session.refresh = data.refresh_token;
+    return true;
+  })().finally(() => { refreshing = null; });
+  return refreshing;
+}
+
+// api('GET', '/documents') -> parsed body; throws ApiError on any non-2xx.
+export async function api(method, path, opts = {}) {
+  let res = await raw(method, path, opts);
+  if (res.status === 401 && opts.auth !== false && (await refresh())) res = await raw(method, path, opts);
+  const data = await parse(res);
+  if (!res.ok) {
+    if (res.status === 401 && opts.auth !== false) clearSession();
+    throw new ApiError(res.status, data, res.headers);
+  }
+  return data;
+}
+
+function clearSession() {
+  const had = !!session.access;
+  session.access = session.refresh = session.user = null;
+  if (had) changed();
+}
+
+async function startSession(tokens) {
+  session.access = tokens.access_token;
+  session.refresh = tokens.refresh_token;
+  session.user = await api('GET', '/auth/me');
+  changed();
+  return session.user;
+}
+
+export async function login(email, password) {
+  return startSession(await api('POST', '/auth/login', { body: { email, password }, auth: false }));
+}
+
+export async function register(email, password, username) {
+  const body = { email, password };
+  if (username) body.username = username;
+  return startSession(await api('POST', '/auth/register', { body, auth: false }));
+}
+
+// Revokes the access token and its session on the server (every session with all), then
+// forgets both tokens here.
+export async function logout(all = false) {
+  try { if (session.access) await api('POST', '/auth/logout', { body: all ? { all_sessions: true } : {} }); } catch { /* gone anyway */ }
+  clearSession();
+}
+
+export async function reloadUser() {
+  session.user = await api('GET', '/auth/me');
+  changed();
+  return session.user;
+}
+
+// POST /chat/message with stream: true. onEvent gets each parsed event ({type: 'token'},
+// {type: 'done'}, {type: 'error'}); resolves when the stream ends; throws ApiError when the
+// request is refused before streaming (429, 422, 503 ...).
+export async function streamChat(body, onEvent, signal) {
+  let res = await raw('POST', '/chat/message', { body: { ...body, stream: true }, signal });
+  if (res.status === 401 && (await refresh())) res = await raw('POST', '/chat/message', { body: { ...body, stream: true }, signal });
+  if (!res.ok) throw new ApiError(res.status, await parse(res), res.headers);
+  const reader = res.body.getReader();
+  const dec = new TextDecoder();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += dec.decode(value, { stream: true });
+    let i;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+      if (!data || data === '[DONE]') continue;
+      let ev;
+      try { ev = JSON.parse(data); } catch { continue; } // a malformed event is skipped
+      onEvent(ev);
+    }
+  }
+}
+
+// Upload with progress (fetch has no upload progress): XMLHttpRequest with the bearer token.
+export function upload(file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', '/documents');
+    if (session.access) xhr.setRequestHeader('Authorization', `Bearer ${session.access}`);
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); };
+    xhr.onload = () => {
+      let data = null;
+      try { data = JSON.parse(xhr.responseText); } catch { data = { detail: xhr.responseText }; }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(data);
+      else reject(new ApiError(xhr.status, data, { get: (n) => xhr.getResponseHeader(n) }));
+    };
+    xhr.onerror = () => reject(new ApiError(0, { detail: t('error_network') }));
+    const fd = new FormData();
+    fd.append('file', file, file.name);
+    xhr.send(fd);
+  });
+}
