@@ -85,10 +85,15 @@ static int run_user(const struct erasure_job *job)
             rc = store_erasure_user_rows(id, ERASE_USER_BILLING);
             break;
         case USER_ROW:
+            /* Again, for what requests that were under way when the account was refused
+             * wrote since the earlier steps. */
             rc = erase_documents(job, "owner", step);
+            for (int g = ERASE_USER_CHAT; !rc && g <= ERASE_USER_BILLING; g++)
+                rc = store_erasure_user_rows(id, (enum erasure_user_rows)g);
             if (!rc) rc = store_erasure_user_final(id);
             break;
         case USER_CACHES:
+            rc = store_erasure_user_rows(id, ERASE_USER_CHAT); /* no foreign key stops these */
             billing_forget(id);
             break;
         }
@@ -133,6 +138,28 @@ static int run_organization(const struct erasure_job *job)
     return rc;
 }
 
+/* ---- the resumer's state ---- */
+
+static pthread_t resumer;
+static int resumer_running, resumer_stop;
+static unsigned reclaim_pending; /* ERASURE_RECLAIM_* bits, under resumer_lock */
+static pthread_mutex_t resumer_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t resumer_cond = PTHREAD_COND_INITIALIZER;
+
+/* Reclaims the erased rows' space on the resumer thread (it may wait for readers), or now
+ * where there is none (the CLI). */
+static void reclaim_later(unsigned what)
+{
+    pthread_mutex_lock(&resumer_lock);
+    int queued = resumer_running && !resumer_stop;
+    if (queued) {
+        reclaim_pending |= what;
+        pthread_cond_signal(&resumer_cond);
+    }
+    pthread_mutex_unlock(&resumer_lock);
+    if (!queued) store_erasure_reclaim(what);
+}
+
 /* Carries out job from the step after its last one, then marks it done. */
 static int run(const struct erasure_job *job)
 {
@@ -150,7 +177,9 @@ static int run(const struct erasure_job *job)
                            "target_id", job->target_id, "error", ragd_strerror(rc)));
         return rc;
     }
-    store_erasure_reclaim();
+    reclaim_later(!strcmp(job->kind, "document")
+                      ? ERASURE_RECLAIM_DOCUMENTS
+                      : ERASURE_RECLAIM_DOCUMENTS | ERASURE_RECLAIM_ACCOUNTS);
     log_json(LOG_INFO, "erasure done",
              json_pack("{s:s, s:s, s:s}", "job_id", job->id, "kind", job->kind, "target_id",
                        job->target_id));
@@ -217,41 +246,54 @@ int erasure_resume(int *finished)
 
 /* ---- the resumer ---- */
 
-static pthread_t resumer;
-static int resumer_running, resumer_stop;
-static pthread_mutex_t resumer_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t resumer_cond = PTHREAD_COND_INITIALIZER;
-
 static void *resumer_main(void *arg)
 {
     (void)arg;
     int64_t interval_s = config_int("ERASURE_RESUME_INTERVAL_SECONDS", 30, 1, 86400);
     int64_t before = 0; /* the first pass takes every unfinished job */
+    struct timespec next;
+    clock_gettime(CLOCK_REALTIME, &next); /* due now */
     pthread_mutex_lock(&resumer_lock);
     while (!resumer_stop) {
-        pthread_mutex_unlock(&resumer_lock);
-        int finished = 0;
-        resume_pass(before, &finished);
-        if (finished)
-            log_json(LOG_INFO, "unfinished erasures completed",
-                     json_pack("{s:i}", "jobs", finished));
-        pthread_mutex_lock(&resumer_lock);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += (time_t)interval_s;
-        while (!resumer_stop && pthread_cond_timedwait(&resumer_cond, &resumer_lock, &ts) == 0)
-            ;
-        /* Later passes leave alone jobs that moved recently: someone is running them. */
-        before = time_now_ms() - 2 * interval_s * 1000;
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (now.tv_sec > next.tv_sec ||
+            (now.tv_sec == next.tv_sec && now.tv_nsec >= next.tv_nsec)) {
+            pthread_mutex_unlock(&resumer_lock);
+            int finished = 0;
+            resume_pass(before, &finished);
+            if (finished)
+                log_json(LOG_INFO, "unfinished erasures completed",
+                         json_pack("{s:i}", "jobs", finished));
+            /* Later passes leave alone jobs that moved recently: someone is running them. */
+            before = time_now_ms() - 2 * interval_s * 1000;
+            clock_gettime(CLOCK_REALTIME, &next);
+            next.tv_sec += (time_t)interval_s;
+            pthread_mutex_lock(&resumer_lock);
+        }
+        if (reclaim_pending) {
+            unsigned what = reclaim_pending;
+            reclaim_pending = 0;
+            pthread_mutex_unlock(&resumer_lock);
+            store_erasure_reclaim(what);
+            pthread_mutex_lock(&resumer_lock);
+            continue;
+        }
+        if (!resumer_stop) pthread_cond_timedwait(&resumer_cond, &resumer_lock, &next);
     }
+    unsigned what = reclaim_pending; /* asked for before the stop */
+    reclaim_pending = 0;
     pthread_mutex_unlock(&resumer_lock);
+    if (what) store_erasure_reclaim(what);
     return NULL;
 }
 
 void erasure_start(void)
 {
+    pthread_mutex_lock(&resumer_lock);
     resumer_stop = 0;
-    if (pthread_create(&resumer, NULL, resumer_main, NULL) == 0) resumer_running = 1;
+    resumer_running = pthread_create(&resumer, NULL, resumer_main, NULL) == 0;
+    pthread_mutex_unlock(&resumer_lock);
 }
 
 void erasure_stop(void)
@@ -262,5 +304,7 @@ void erasure_stop(void)
     pthread_cond_signal(&resumer_cond);
     pthread_mutex_unlock(&resumer_lock);
     pthread_join(resumer, NULL);
+    pthread_mutex_lock(&resumer_lock);
     resumer_running = 0;
+    pthread_mutex_unlock(&resumer_lock);
 }

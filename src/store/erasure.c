@@ -432,10 +432,10 @@ int store_erasure_org_final(const char *org_id)
 
 /* ---- reclaiming the bytes ---- */
 
-void store_erasure_reclaim(void)
+void store_erasure_reclaim(unsigned what)
 {
     db_conn_t *c = db_conn();
-    int rc;
+    int rc = 0;
     if (!strcmp(db_backend(), "sqlite")) {
         /* Deleted content is already zeroed in the pages (secure_delete); the log may still
          * hold the pages as they were, so it is copied back and truncated. */
@@ -445,10 +445,15 @@ void store_erasure_reclaim(void)
             rc = RAGD_ECONFLICT; /* readers kept it from finishing */
         db_rows_free(r);
     } else {
-        rc = db_script(c, "VACUUM documents, chunks, embeddings, document_uploads,"
-                          " conversation_history, chat_sessions, usage_analytics, api_keys,"
-                          " refresh_tokens, quota_holds, usage_counters, usage_records,"
-                          " billing_history, subscriptions, users, organizations, audit_log");
+        /* One statement each: VACUUM cannot run inside a transaction, and several
+         * statements in one simple query would form one. */
+        if (what & ERASURE_RECLAIM_DOCUMENTS)
+            rc = db_script(c, "VACUUM documents, chunks, embeddings, document_uploads");
+        if (!rc && (what & ERASURE_RECLAIM_ACCOUNTS))
+            rc = db_script(c, "VACUUM conversation_history, chat_sessions, usage_analytics,"
+                              " api_keys, refresh_tokens, quota_holds, usage_counters,"
+                              " usage_records, billing_history, subscriptions, users,"
+                              " organizations, audit_log");
     }
     if (rc)
         log_json(LOG_WARN, "space of erased rows not reclaimed yet (done by the next erasure)",

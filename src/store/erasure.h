@@ -70,11 +70,17 @@ int store_erasure_org_detach(const char *org_id, char (**members)[37], int *n);
  * become its id, then the organizations row is deleted. 0 also when already gone. */
 int store_erasure_org_final(const char *org_id);
 
+/* What store_erasure_reclaim covers. */
+enum {
+    ERASURE_RECLAIM_DOCUMENTS = 1, /* documents, uploads, chunks, embeddings */
+    ERASURE_RECLAIM_ACCOUNTS = 2,  /* users, organizations and everything keyed by a user */
+};
 /* Reclaims the space of deleted rows after an erasure, best effort, outside any
  * transaction: SQLite (whose connections run with secure_delete on, so deleted content is
  * zeroed in place) checkpoints and truncates its write-ahead log, so no earlier page image
- * survives there; PostgreSQL runs VACUUM on the tables an erasure touches, so that dead
- * tuples are reclaimed. Failures are logged, never returned. */
-void store_erasure_reclaim(void);
+ * survives there; PostgreSQL runs VACUUM on the tables of what (ERASURE_RECLAIM_* bits), so
+ * that dead tuples are reclaimed. Failures are logged, never returned. May wait for
+ * readers up to the busy timeout: call it off the request path. */
+void store_erasure_reclaim(unsigned what);
 
 #endif
