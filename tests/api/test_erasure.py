@@ -18,8 +18,10 @@ def word():
 
 
 def new_server(data=None, seed=True, **env):
+    # The session cache stays on: an erased user must be refused although their session was
+    # cached as active (users are placed in an organization before their first request).
     base = {"SEED_DEMO_DOCS": "false", "LOGIN_MAX_ATTEMPTS_PER_IP": "100000",
-            "INDEX_SAVE_INTERVAL_SECONDS": "1", "CACHE_SESSION_TTL_SECONDS": "0"}
+            "INDEX_SAVE_INTERVAL_SECONDS": "1"}
     base.update(env)
     return Server(env=base, data=data, seed=seed)
 
@@ -139,7 +141,9 @@ def test_user_erasure_leaves_nothing():
         # An admin change to the user leaves their e-mail in the audit log, for now.
         assert s.patch(f"/users/{v['id']}", {"username": v["email"].split("@")[0] + "x"},
                        token=admin).status == 200
+        assert s.get("/auth/me", token=v["token"]).status == 200  # cached as active
         assert s.delete(f"/users/{v['id']}", token=admin).status == 204
+        assert s.get("/auth/me", token=v["token"]).status == 401
         assert s.delete(f"/users/{v['id']}", token=admin).status == 404
         assert_user_gone(s, admin, v)
         wait_job_done(s, "user", v["id"])
@@ -186,8 +190,7 @@ def test_document_erasure_reaches_the_bytes():
 
 @pytest.mark.parametrize("kill_after", [1, 3, 5])
 def test_kill_mid_erasure_resumes_after_restart(kill_after):
-    s = new_server(RAGD_TEST_MODE="1", ERASURE_TEST_KILL_AFTER_STEP=str(kill_after),
-                   CACHE_SESSION_TTL_SECONDS="3600")
+    s = new_server(RAGD_TEST_MODE="1", ERASURE_TEST_KILL_AFTER_STEP=str(kill_after))
     admin = s.login("admin@example.com", "adminpassword123")
     v = person(s, f"crash{word()}@example.com")
     extra = [upload_ready(s, v["token"], f"More about {v['w_doc']} number {i}.")["id"]
@@ -209,8 +212,7 @@ def test_kill_mid_erasure_resumes_after_restart(kill_after):
                     (v["id"],))[0][0] == 0
     # A restart (the test hook still set: the step it stops after is done) finishes it.
     s2 = new_server(data=s.data, seed=False, RAGD_TEST_MODE="1",
-                    ERASURE_TEST_KILL_AFTER_STEP=str(kill_after),
-                    CACHE_SESSION_TTL_SECONDS="3600")
+                    ERASURE_TEST_KILL_AFTER_STEP=str(kill_after))
     try:
         wait_job_done(s2, "user", v["id"])
         admin = s2.login("admin@example.com", "adminpassword123")
