@@ -22,6 +22,7 @@
 #include "core/mem.h"
 #include "core/util.h"
 #include "core/version.h"
+#include "erasure/erasure.h"
 #include "engine/engine_cli.h"
 #include "http/http.h"
 #include "knowledge/knowledge.h"
@@ -30,6 +31,7 @@
 #include "llm/provider.h"
 #include "store/apikeys.h"
 #include "store/chat.h"
+#include "store/erasure.h"
 #include "store/knowledge.h"
 #include "store/store.h"
 #include "store/store_billing.h"
@@ -125,6 +127,7 @@ static int start(struct opts *o)
     store_knowledge_register();
     store_chat_register();
     store_apikeys_register();
+    store_erasure_register();
     if ((rc = store_migrate())) {
         fprintf(stderr, "ragd: migrations failed: %s\n", ragd_strerror(rc));
         return 1;
@@ -264,8 +267,10 @@ static int cmd_serve(int argc, char **argv)
         return 2;
     }
 
+    erasure_start(); /* finishes erasures a crash interrupted, then keeps watch */
     if (http_start(&hc, err, sizeof err)) {
         fprintf(stderr, "ragd: %s\n", err);
+        erasure_stop();
         return 1;
     }
     log_json(LOG_INFO, "ragd listening",
@@ -278,11 +283,75 @@ static int cmd_serve(int argc, char **argv)
              json_pack("{s:s, s:i}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", "inflight",
                        http_inflight()));
     http_stop(drain_s);
+    erasure_stop();
     knowledge_shutdown();
     prov_shutdown();
     db_close();
     log_msg(LOG_INFO, "stopped");
     return 0;
+}
+
+/* ---- erase ---- */
+
+/* Erases a user (by id or e-mail), a document or an organization from the store, or
+ * finishes the erasures left unfinished. Running nodes drop the documents from their
+ * indexes through the change log. */
+static int cmd_erase(int argc, char **argv)
+{
+    static const char *const kinds[] = {"user", "document", "organization", NULL};
+    int resume = argc >= 2 && !strcmp(argv[1], "--resume");
+    int k = -1;
+    for (int i = 0; !resume && argc >= 3 && kinds[i]; i++)
+        if (!strcmp(argv[1], kinds[i])) k = i;
+    if (!resume && k < 0) {
+        const struct verb *v = find_verb("erase");
+        int help = argc >= 2 && !strcmp(argv[1], "--help");
+        fprintf(help ? stdout : stderr, "usage: ragd erase %s\n\n%s\n", v->args, v->help);
+        return help ? 0 : 2;
+    }
+    struct opts o = {0};
+    int skip = resume ? 1 : 2;
+    int rc = parse_opts(argc - skip, argv + skip, &o, "erase");
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if ((rc = start(&o)))
+        return rc;
+    char job[37] = "";
+    int finished = 0;
+    if (resume) {
+        rc = erasure_resume(&finished);
+    } else {
+        const char *id = argv[2];
+        struct user u = {0};
+        if (k == 0 && strchr(id, '@')) { /* a user named by e-mail */
+            rc = store_user_get_by_email(id, &u);
+            id = u.id;
+        }
+        json_t *via = json_pack("{s:s}", "via", "cli");
+        struct audit_entry audit = {.action = k == 0   ? "user.delete"
+                                              : k == 1 ? "document.delete"
+                                                       : "organization.delete",
+                                    .target_type = kinds[k],
+                                    .target_id = id,
+                                    .details = via};
+        if (!rc)
+            rc = k == 0   ? erasure_user(id, &audit, job)
+                 : k == 1 ? erasure_document(id, &audit, job)
+                          : erasure_organization(id, &audit, job);
+        json_decref(via);
+        store_user_clear(&u);
+    }
+    if (rc) {
+        fprintf(stderr, "ragd erase: %s%s\n", ragd_strerror(rc),
+                job[0] ? " (recorded: finished by the next ragd erase --resume or serve)" : "");
+        rc = rc == RAGD_ENOTFOUND ? 3 : 1;
+    } else if (resume) {
+        printf("{\"finished\":%d}\n", finished);
+    } else {
+        printf("{\"job_id\":\"%s\",\"kind\":\"%s\",\"state\":\"done\"}\n", job, kinds[k]);
+    }
+    db_close();
+    return rc;
 }
 
 /* ---- init, user, seed ---- */
@@ -506,6 +575,11 @@ static const struct verb verbs[] = {
      "knowledge base (docs/*.md, or KNOWLEDGE_DOCS_DIR) unless SEED_DEMO_DOCS=false.\n"
      "Idempotent.",
      cmd_seed},
+    {"erase", "user|document|organization ID [--data DIR] | --resume [--data DIR]",
+     "Erase a user (ID or e-mail) with everything they own, a document, or an organization\n"
+     "(its documents; its members are detached), or finish interrupted erasures.\n"
+     "Exit status 3 when there is no such thing.",
+     cmd_erase},
     {"version", "", "Print the version.", cmd_version},
     {NULL, NULL, NULL, NULL},
 };

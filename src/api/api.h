@@ -83,6 +83,10 @@ json_t *api_quota_json(const struct billing_quota *q);
 /* Writes an audit entry for an action by r's user. details is borrowed (may be NULL). */
 void api_audit(struct req *r, const char *action, const char *target_type, const char *target_id,
                json_t *details);
+/* The audit entry api_audit would write, for a service that writes it inside its own
+ * transaction. Its strings are borrowed from r and the arguments. */
+void api_audit_entry(struct req *r, const char *action, const char *target_type,
+                     const char *target_id, json_t *details, struct audit_entry *e);
 
 /* The JSON filter for http_set_json_filter: errors of the OpenAI-compatible routes (/v1/...)
  * also carry OpenAI's error object {message, type, code, param}. */

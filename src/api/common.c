@@ -56,11 +56,11 @@ json_t *api_quota_json(const struct billing_quota *q)
                      "period_end", time_iso(q->period_end_ms, pe));
 }
 
-void api_audit(struct req *r, const char *action, const char *target_type, const char *target_id,
-               json_t *details)
+void api_audit_entry(struct req *r, const char *action, const char *target_type,
+                     const char *target_id, json_t *details, struct audit_entry *e)
 {
     const struct user *u = api_user(r);
-    struct audit_entry e = {
+    *e = (struct audit_entry){
         .actor_id = u ? u->id : NULL,
         .actor_email = u ? u->email : NULL,
         .action = action,
@@ -70,6 +70,13 @@ void api_audit(struct req *r, const char *action, const char *target_type, const
         .request_id = req_id(r),
         .ip = req_ip(r),
     };
+}
+
+void api_audit(struct req *r, const char *action, const char *target_type, const char *target_id,
+               json_t *details)
+{
+    struct audit_entry e;
+    api_audit_entry(r, action, target_type, target_id, details, &e);
     int rc = store_audit_add(&e);
     if (rc)
         log_json(LOG_ERROR, "audit write failed",

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/jsonv.h"
 #include "core/util.h"
+#include "erasure/erasure.h"
 #include "knowledge/knowledge.h"
 #include "rag/extract.h"
 #include "store/knowledge.h"
@@ -452,7 +453,8 @@ static void del(struct req *r)
     const char *id = req_param(r, "document_id");
     struct kn_caller c;
     caller_of(r, &c);
-    int rc = uuid_valid(id) ? knowledge_delete(&c, id) : RAGD_ENOTFOUND;
+    int rc = uuid_valid(id) ? knowledge_delete_check(&c, id) : RAGD_ENOTFOUND;
+    if (!rc) rc = erasure_document(id, NULL, NULL); /* recorded, so a crash cannot leave half */
     if (rc == RAGD_ENOTFOUND)
         http_error(r, 404, "DOCUMENT_NOT_FOUND", "Document not found");
     else if (rc == RAGD_EPERM)
@@ -479,7 +481,9 @@ const struct route documents_routes[] = {
      "One document with its processing status and error; query: include_content", 200,
      "the document"},
     {"DELETE", "/documents/{document_id}", del, ACCESS_USER, "api", NULL, NULL, "documents",
-     "Delete a document with its chunks, vectors, index entries and cached results", 200,
+     "Erase a document with its upload, chunks, vectors, index entries (on every node) and"
+     " cached results",
+     200,
      "{status, document_id}"},
     {NULL},
 };

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "erasure/erasure.h"
 #include "store/store.h"
 
 static int username_ok(struct req *r, json_t *b)
@@ -169,17 +170,12 @@ static void delete_user(struct req *r)
         http_error(r, 409, "SELF_MODIFICATION", "Admins cannot delete themselves");
         return;
     }
-    struct user u;
-    int rc = store_user_get(id, &u);
-    if (!rc) {
-        rc = store_user_delete(id);
-        if (!rc) {
-            json_t *d = json_pack("{s:s}", "email", u.email);
-            api_audit(r, "user.delete", "user", id, d);
-            json_decref(d);
-        }
-        store_user_clear(&u);
-    }
+    /* Recorded first, with the audit entry (ids only), and the account is refused from then
+     * on; then carried out. If a step fails the erasure stays recorded and is finished
+     * later (erasure.h). */
+    struct audit_entry audit;
+    api_audit_entry(r, "user.delete", "user", id, NULL, &audit);
+    int rc = erasure_user(id, &audit, NULL);
     if (rc) {
         http_store_error(r, rc);
         return;
@@ -219,6 +215,9 @@ const struct route users_routes[] = {
     {"PATCH", "/users/{id}", patch_user, ACCESS_ADMIN, NULL, NULL, &admin_schema, "users",
      "Change a user's plan, status or role (admin)", 200, "user object"},
     {"DELETE", "/users/{id}", delete_user, ACCESS_ADMIN, NULL, NULL, NULL, "users",
-     "Delete a user and everything they own (admin)", 204, "empty"},
+     "Erase a user and everything they own: documents (and their index entries), chats,"
+     " history, analytics, keys, sessions, usage and billing records (admin); the audit log"
+     " keeps the id only",
+     204, "empty"},
     {NULL},
 };

@@ -122,7 +122,7 @@ int knowledge_submit(const struct kn_caller *c, const struct kn_upload *u, struc
     return 0;
 }
 
-int knowledge_delete(const struct kn_caller *c, const char *doc_id)
+int knowledge_delete_check(const struct kn_caller *c, const char *doc_id)
 {
     struct kscope s = {c->user_id, c->org_id};
     int vis = store_doc_visible(doc_id, &s);
@@ -134,17 +134,35 @@ int knowledge_delete(const struct kn_caller *c, const char *doc_id)
     struct kn_doc_access a = {doc.owner_id, doc.organization_id, doc.shared};
     int may = kn_may_modify(c, &a);
     store_kdoc_clear(&doc);
-    if (!may) return RAGD_EPERM;
+    return may ? 0 : RAGD_EPERM;
+}
+
+int knowledge_erase(const char *doc_id)
+{
+    struct kn_state *K = kn();
     int64_t *ids = NULL;
     size_t n = 0;
-    if ((rc = store_doc_delete(doc_id, &ids, &n))) return rc;
-    kn_meta_drop_chunks(ids, n);
-    kn_meta_drop_doc(doc_id);
-    kn_index_remove(ids, n);
-    kn_sync_log(doc_id, "delete", ids, n);
+    /* Without a started service (the CLI) there is no index here: the running nodes drop
+     * the chunks when they apply the change-log entry, written under a tag no node has. */
+    int rc = store_doc_erase(doc_id, K->ready ? K->node : "offline", &ids, &n);
+    if (rc) return rc;
+    if (K->ready) {
+        kn_meta_drop_chunks(ids, n);
+        kn_meta_drop_doc(doc_id);
+        kn_index_remove(ids, n);
+        kn_results_invalidate();
+        /* Cached results of earlier generations are unreachable already; dropping them now
+         * keeps no copy of the document's passages in memory until they expire. */
+        if (K->search_cache) ttlcache_clear(K->search_cache);
+    }
     free(ids);
-    kn_results_invalidate();
     return 0;
+}
+
+int knowledge_delete(const struct kn_caller *c, const char *doc_id)
+{
+    int rc = knowledge_delete_check(c, doc_id);
+    return rc ? rc : knowledge_erase(doc_id);
 }
 
 static int read_file(const char *path, char **data, size_t *len)

@@ -66,6 +66,15 @@ int knowledge_submit(const struct kn_caller *c, const struct kn_upload *u, struc
  * results. RAGD_ENOTFOUND if not visible, RAGD_EPERM if visible but neither c's own nor c an
  * admin. */
 int knowledge_delete(const struct kn_caller *c, const char *doc_id);
+/* The check of knowledge_delete alone: 0 when c may delete doc_id, else RAGD_ENOTFOUND,
+ * RAGD_EPERM or a store error. */
+int knowledge_delete_check(const struct kn_caller *c, const char *doc_id);
+/* Erases document doc_id whoever owns it (the caller has decided it may): its row, upload,
+ * chunks and vectors in one transaction with the change-log entry that makes every other
+ * node drop it from its indexes; then this node's index entries, metadata and cached
+ * results. Index files written after this hold none of its terms or vectors. Usable
+ * before knowledge_init (store only). RAGD_ENOTFOUND when it is gone already. */
+int knowledge_erase(const char *doc_id);
 
 /* Effective upload limit in bytes. */
 size_t knowledge_max_bytes(void);

@@ -84,6 +84,8 @@ static int sync_apply(int64_t seq, const char *doc_id, const char *op, const cha
     struct kdoc doc = {0};
     if (!strcmp(op, "delete") || store_doc_get(doc_id, 0, &doc)) {
         kn_meta_drop_doc(doc_id);
+        /* No cached passage of a deleted document stays in memory (knowledge_erase). */
+        if (K->search_cache) ttlcache_clear(K->search_cache);
     } else {
         struct synced sc = {.title = doc.title,
                             .access = {doc.owner_id, doc.organization_id, doc.shared}};

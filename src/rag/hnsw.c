@@ -577,6 +577,10 @@ int hnsw_delete(hnsw_t *h, uint64_t id)
     uint32_t s;
     int rc = RAGD_ENOTFOUND;
     if (idmap_get(&h->map, id, &s)) {
+        /* The tombstone stays in the graph for routing, but its vector is forgotten: a
+         * deleted chunk's embedding must not survive in memory or in a saved index. A zero
+         * vector is at distance 1 from every query, so routing through it still works. */
+        memset(h->vecs + (size_t)s * h->o.dim, 0, h->o.dim * sizeof(float));
         h->dead[s] = 1;
         h->n_dead++;
         idmap_del(&h->map, id);
@@ -819,7 +823,7 @@ static int load_from(rfile_reader_t *r, hnsw_t **out)
         double ss = 0;
         for (uint32_t i = 0; i < o.dim; i++)
             ss += (double)v[i] * v[i];
-        if (!(fabs(ss - 1.0) < 1e-3)) {
+        if (!(fabs(ss - 1.0) < 1e-3) && !(h->dead[s] && ss == 0.0)) { /* tombstones: zero */
             rc = RAGD_EFORMAT;
             goto fail;
         }

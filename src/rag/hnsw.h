@@ -49,7 +49,8 @@ void hnsw_free(hnsw_t *h);
  * replace it; a deleted id may be inserted again), RAGD_EINVAL for a zero or non-finite
  * vector, RAGD_ELIMIT past 2^31 nodes. */
 int hnsw_insert(hnsw_t *h, uint64_t id, const float *vec);
-/* Delete chunk id (tombstone). RAGD_ENOTFOUND if it is not live. */
+/* Delete chunk id (tombstone; its vector is zeroed at once, so neither memory nor a file
+ * saved afterwards keeps it). RAGD_ENOTFOUND if it is not live. */
 int hnsw_delete(hnsw_t *h, uint64_t id);
 /* Rebuild the graph from the live vectors, dropping tombstones. Cannot fail (aborts only on
  * out-of-memory). Blocks writers and searches for the duration of a full rebuild. */

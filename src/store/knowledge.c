@@ -322,7 +322,9 @@ static int collect_ids(db_conn_t *c, const char *doc_id, int64_t **ids, size_t *
     return 0;
 }
 
-int store_doc_delete(const char *id, int64_t **chunk_ids, size_t *n)
+/* Deletes document id and what hangs off it; with node, appends the change-log entry in the
+ * same transaction, so that other nodes learn of the delete even if this one dies at once. */
+static int doc_delete(const char *id, const char *node, int64_t **chunk_ids, size_t *n)
 {
     db_conn_t *c = db_conn();
     *chunk_ids = NULL;
@@ -337,8 +339,10 @@ int store_doc_delete(const char *id, int64_t **chunk_ids, size_t *n)
                      " (SELECT id FROM chunks WHERE document_id = ?)",
                      "s", id);
     if (!rc) rc = db_exec(c, NULL, "DELETE FROM chunks WHERE document_id = ?", "s", id);
+    if (!rc) rc = db_exec(c, NULL, "DELETE FROM document_uploads WHERE document_id = ?", "s", id);
     if (!rc) rc = db_exec(c, &ch, "DELETE FROM documents WHERE id = ?", "s", id);
     if (!rc && !ch) rc = RAGD_ENOTFOUND;
+    if (!rc && node) rc = store_kb_change_add(id, "delete", node, *chunk_ids, *n);
     if (!rc) rc = db_commit(c);
     if (rc) {
         db_rollback(c);
@@ -347,6 +351,16 @@ int store_doc_delete(const char *id, int64_t **chunk_ids, size_t *n)
         *n = 0;
     }
     return rc;
+}
+
+int store_doc_delete(const char *id, int64_t **chunk_ids, size_t *n)
+{
+    return doc_delete(id, NULL, chunk_ids, n);
+}
+
+int store_doc_erase(const char *id, const char *node, int64_t **chunk_ids, size_t *n)
+{
+    return doc_delete(id, node, chunk_ids, n);
 }
 
 /* ---- chunks ---- */

@@ -100,6 +100,10 @@ int store_doc_find_sha(const char *sha, const char *org_id, int shared, char id_
 /* Deletes the document with its chunks and embeddings. *chunk_ids (caller frees) receives
  * the ids of the removed chunks so the caller can drop them from the indexes. */
 int store_doc_delete(const char *id, int64_t **chunk_ids, size_t *n);
+/* The same, also removing its stored upload, and appending the change-log entry (op
+ * "delete", written by node) in the same transaction: a delete that committed is known to
+ * every node. RAGD_ENOTFOUND when the document is gone already. */
+int store_doc_erase(const char *id, const char *node, int64_t **chunk_ids, size_t *n);
 
 /* ---- chunks ---- */
 

@@ -55,6 +55,18 @@ static const char *url_path(const char *url)
     return url;
 }
 
+/* 1 when the connection overwrites deleted content (a SQLite built without it says 0). */
+static int secure_delete_on(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int on = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA secure_delete", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        on = sqlite3_column_int(st, 0) == 1;
+    sqlite3_finalize(st);
+    return on;
+}
+
 static int sq_connect(const char *url, void **handle, char *err, size_t errcap)
 {
     struct sqlite_conn *c = xcalloc(1, sizeof *c);
@@ -86,12 +98,16 @@ static int sq_connect(const char *url, void **handle, char *err, size_t errcap)
      * only a process crash. Operators may trade that for speed with NORMAL. */
     const char *sync = config_str("SQLITE_SYNCHRONOUS", "FULL");
     char pragmas[256];
+    /* secure_delete: deleted content is overwritten with zeros in the file, not only
+     * unlinked, so an erased user's data does not linger in free space (erasure.h). */
     snprintf(pragmas, sizeof pragmas,
-             "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=%s;",
+             "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=%s;"
+             " PRAGMA secure_delete=ON;",
              !strcmp(sync, "NORMAL") || !strcmp(sync, "OFF") ? sync : "FULL");
     char *msg = NULL;
-    if (sqlite3_exec(c->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, errcap, "cannot configure %s: %s", path, msg ? msg : "?");
+    if (sqlite3_exec(c->db, pragmas, NULL, NULL, &msg) != SQLITE_OK || !secure_delete_on(c->db)) {
+        snprintf(err, errcap, "cannot configure %s: %s", path,
+                 msg ? msg : "secure_delete is not available in this SQLite");
         sqlite3_free(msg);
         sqlite3_close(c->db);
         free(c);

@@ -236,6 +236,52 @@ static void test_delete_filter_compact(void **state)
     hnsw_free(h);
 }
 
+/* 1 when the file at path holds the bytes of v[0..DIM). */
+static int file_holds(const char *path, const float *v)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    char *buf = malloc((size_t)n);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    int found = memmem(buf, (size_t)n, v, DIM * sizeof *v) != NULL;
+    free(buf);
+    return found;
+}
+
+/* An erased chunk's vector is neither searchable nor kept in a saved file, and an index with
+ * such tombstones loads and answers like the one saved. */
+static void test_delete_forgets_the_vector(void **state)
+{
+    (void)state;
+    hnsw_t *h = build(200), *g;
+    float v[DIM];
+    for (int i = 0; i < DIM; i++)
+        v[i] = i % 2 ? 0.125f : -0.125f; /* a unit vector, stored exactly as given */
+    assert_int_equal(hnsw_insert(h, 7, v), 0);
+    char path[] = "/tmp/hnsw_erase_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    assert_int_equal(hnsw_save(h, path), 0);
+    assert_true(file_holds(path, v));
+    assert_int_equal(hnsw_delete(h, 7), 0);
+    assert_int_equal(hnsw_save(h, path), 0);
+    assert_false(file_holds(path, v));
+    assert_int_equal(hnsw_load(path, &g), 0);
+    rag_hit_t r[K];
+    size_t n;
+    assert_int_equal(hnsw_search(g, v, K, 0, NULL, NULL, r, &n), 0);
+    assert_int_equal(n, K);
+    for (size_t i = 0; i < n; i++)
+        assert_true(r[i].id != 7);
+    unlink(path);
+    hnsw_free(g);
+    hnsw_free(h);
+}
+
 static void test_persistence(void **state)
 {
     (void)state;
@@ -340,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_no_accepted_candidate),
         cmocka_unit_test(test_delete_filter_compact),
         cmocka_unit_test(test_persistence),
+        cmocka_unit_test(test_delete_forgets_the_vector),
         cmocka_unit_test(test_concurrency),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
