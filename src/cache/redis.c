@@ -27,7 +27,6 @@ static pthread_key_t key;
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rconn *registry;
 
-int redis_enabled(void) { return enabled; }
 int redis_fallback_allowed(void) { return fallback; }
 
 int redis_init(const char *url, int fallback_to_memory, char *err, size_t errcap)

@@ -14,8 +14,6 @@
  * RAGD_EINVAL for a malformed url; an unreachable server is not an error here when
  * fallback is allowed (the caller decides). */
 int redis_init(const char *url, int fallback_to_memory, char *err, size_t errcap);
-/* 1 when a REDIS_URL was configured. */
-int redis_enabled(void);
 int redis_fallback_allowed(void);
 
 /* Runs a command (argv form). Returns the reply (caller frees with freeReplyObject) or
