@@ -21,7 +21,7 @@ struct rconn {
 };
 
 static char host[256], password[256];
-static int port, dbnum, enabled, fallback;
+static int port, dbnum, fallback;
 static atomic_int healthy = 1;
 static pthread_key_t key;
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -52,7 +52,6 @@ int redis_init(const char *url, int fallback_to_memory, char *err, size_t errcap
         return RAGD_EINVAL;
     }
     fallback = fallback_to_memory;
-    enabled = 1;
     static int key_made;
     if (!key_made) {
         pthread_key_create(&key, NULL);
