@@ -57,9 +57,9 @@ static double zipf_cdf[VOCAB];
 
 static void make_vocab(void)
 {
-    static const char *syl[] = {"ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "pa",
-                                "qui", "dor", "fen", "gal", "hus", "jin", "bre", "cos", "tra",
-                                "wel"};
+    static const char *syl[] = {"ka",  "lo",  "mi",  "ne",  "ru",  "sa",  "ti",
+                                "vo",  "ze",  "pa",  "qui", "dor", "fen", "gal",
+                                "hus", "jin", "bre", "cos", "tra", "wel"};
     for (int i = 0; i < VOCAB; i++) {
         int x = i, len = 0;
         do {
@@ -110,8 +110,7 @@ static size_t make_doc(char *buf, size_t cap)
                 len += l;
                 buf[len++] = w + 1 < words ? ' ' : '.';
             }
-            if (len + 2 < cap)
-                buf[len++] = ' ';
+            if (len + 2 < cap) buf[len++] = ' ';
         }
         if (len + 3 < cap) {
             buf[len++] = '\n';
@@ -201,11 +200,11 @@ int main(int argc, char **argv)
         hnsw_insert(hv, i, v);
         t_vec += now() - a;
     }
-    printf("ingest  HNSW insert (dim %u, M %u, ef_construction %u): %.0f vectors/s (%.2f s)\n",
-           dim, ho.M, efc, chunks / t_vec, t_vec);
+    printf("ingest  HNSW insert (dim %u, M %u, ef_construction %u): %.0f vectors/s (%.2f s)\n", dim,
+           ho.M, efc, chunks / t_vec, t_vec);
 
     /* ---- queries ---- */
-    char (*qtext)[128] = malloc(sizeof *qtext * nq);
+    char(*qtext)[128] = malloc(sizeof *qtext * nq);
     float *qv = malloc(sizeof(float) * dim * nq);
     for (int q = 0; q < nq; q++) {
         int nw = 2 + (int)(next() % 4);
@@ -248,8 +247,7 @@ int main(int argc, char **argv)
         }
     }
     printf("vector recall@10 vs brute force (50 queries): %.3f at ef_search %u, %.3f at 128\n",
-           total ? (double)found / total : 0.0, ho.ef_search,
-           total ? (double)found2 / total : 0.0);
+           total ? (double)found / total : 0.0, ho.ef_search, total ? (double)found2 / total : 0.0);
     printf("search latency at %zu chunks, k = 10, %d queries, one thread:\n", chunks, nq);
     report("exact", tl, nq);
     report("vector", tv, nq);

@@ -11,8 +11,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char path[64];
     snprintf(path, sizeof path, "/tmp/ragd-fuzz-env-%d", (int)getpid());
     FILE *f = fopen(path, "wb");
-    if (!f)
-        return 0;
+    if (!f) return 0;
     fwrite(data, 1, size, f);
     fclose(f);
     char err[256];

@@ -14,8 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* an exact-size copy so that any read past the end is caught */
     uint8_t *copy = malloc(size ? size : 1);
-    if (!copy)
-        return 0;
+    if (!copy) return 0;
     memcpy(copy, data, size);
     gguf_t *g;
     char err[256];
@@ -28,8 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         for (size_t i = 0; i < gguf_n_tensors(g); i++) {
             const struct gguf_tensor *t = gguf_tensor(g, i);
-            if (t->nbytes)
-                sink += ((const uint8_t *)t->data)[t->nbytes - 1];
+            if (t->nbytes) sink += ((const uint8_t *)t->data)[t->nbytes - 1];
         }
         (void)sink;
         model_t *m;

@@ -15,8 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *claims = NULL;
     if (jwt_verify(tok, key, strlen(key), 0, &claims) == JWT_OK) {
         /* Only possible if the input is a genuine token for this key. */
-        if (!json_is_object(claims))
-            abort();
+        if (!json_is_object(claims)) abort();
         json_decref(claims);
     }
     free(tok);

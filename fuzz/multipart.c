@@ -11,15 +11,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* First line: the Content-Type header value; the rest: the body. */
     const uint8_t *nl = memchr(data, '\n', size < 200 ? size : 200);
-    if (!nl)
-        return 0;
+    if (!nl) return 0;
     char ct[201];
     size_t cl = (size_t)(nl - data);
     memcpy(ct, data, cl);
     ct[cl] = '\0';
     char boundary[80];
-    if (multipart_boundary(ct, boundary))
-        return 0;
+    if (multipart_boundary(ct, boundary)) return 0;
     struct multipart_part parts[MULTIPART_MAX_PARTS];
     size_t n = 0;
     char err[256];
@@ -30,8 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             /* Every part must lie inside the body. */
             if (parts[i].data < body || parts[i].data + parts[i].len > body + blen)
                 __builtin_trap();
-            if (!parts[i].name[0])
-                __builtin_trap();
+            if (!parts[i].name[0]) __builtin_trap();
         }
         multipart_find(parts, n, "file");
     }

@@ -20,11 +20,9 @@ static void check_utf8(const unsigned char *s, size_t n)
     for (size_t i = 0; i < n;) {
         unsigned char c = s[i];
         size_t l = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (l == 0 || i + l > n || c == 0)
-            abort();
+        if (l == 0 || i + l > n || c == 0) abort();
         for (size_t k = 1; k < l; k++)
-            if ((s[i + k] & 0xC0) != 0x80)
-                abort();
+            if ((s[i + k] & 0xC0) != 0x80) abort();
         i += l;
     }
 }
@@ -47,20 +45,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     extract_reason_t why;
     int rc = extract_document(doc, len, &o, &r, &why);
     if (rc == 0) {
-        if (!r || !r->title || r->text_len != strlen(r->text) || r->text_len == 0)
-            abort();
+        if (!r || !r->title || r->text_len != strlen(r->text) || r->text_len == 0) abort();
         check_utf8((const unsigned char *)r->text, r->text_len);
         check_utf8((const unsigned char *)r->title, strlen(r->title));
         chunk_opts_t co = {.unit = CHUNK_CHARS, .size = 16 + size % 200, .overlap = size % 50};
         chunk_t *c;
         size_t n;
-        if (chunk_split(r->text, r->text_len, &co, &c, &n) != 0)
-            abort();
+        if (chunk_split(r->text, r->text_len, &co, &c, &n) != 0) abort();
         for (size_t i = 0; i < n; i++) {
-            if (c[i].start >= c[i].end || c[i].end > r->text_len || c[i].chars > co.size)
-                abort();
-            if ((r->text[c[i].start] & 0xC0) == 0x80)
-                abort();
+            if (c[i].start >= c[i].end || c[i].end > r->text_len || c[i].chars > co.size) abort();
+            if ((r->text[c[i].start] & 0xC0) == 0x80) abort();
         }
         free(c);
         extract_result_free(r);

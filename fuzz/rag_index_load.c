@@ -5,7 +5,8 @@
  * in a valid header with a correct CRC, so the fuzzer gets past the checksum and exercises
  * the structural checks. A load must fail cleanly or give an index that works.
  *
- * Build: clang -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc fuzz/rag_index_load.c \
+ * Build: clang -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc fuzz/rag_index_load.c
+ * \
  *   src/rag/bm25.c src/rag/hnsw.c src/rag/rfile.c src/rag/idmap.c src/core/mem.c \
  *   src/core/error.c -lutf8proc -lm -pthread */
 #include <stdint.h>
@@ -35,8 +36,7 @@ static unsigned char *wrap(const char magic[8], const uint8_t *p, size_t n, size
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 1)
-        return 0;
+    if (size < 1) return 0;
     bool hnsw = data[0] & 1, wrapped = data[0] & 2;
     const uint8_t *p = data + 1;
     size_t n = size - 1;
@@ -56,8 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             hnsw_search(h, v, 8, 0, NULL, NULL, hits, &nh);
             hnsw_insert(h, 0xFFFFFFFFFFull, v);
             hnsw_search(h, v, 8, 0, NULL, NULL, hits, &nh);
-            if (nh == 0)
-                abort(); /* the vector just inserted must be found */
+            if (nh == 0) abort(); /* the vector just inserted must be found */
             free(v);
             hnsw_free(h);
         } else if (h) {
@@ -71,8 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             bm25_search(b, "a b c zz 1", 10, 8, NULL, NULL, hits, &nh);
             bm25_add(b, 0xFFFFFFFFFFull, "fuzzed token", 12);
             bm25_search(b, "fuzzed", 6, 8, NULL, NULL, hits, &nh);
-            if (nh == 0)
-                abort();
+            if (nh == 0) abort();
             bm25_remove(b, 0xFFFFFFFFFFull);
             bm25_free(b);
         } else if (b) {

@@ -12,8 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* an exact-size copy so that any read past the end is caught */
     uint8_t *copy = malloc(size ? size : 1);
-    if (!copy)
-        return 0;
+    if (!copy) return 0;
     memcpy(copy, data, size);
     safetensors_t *st;
     char err[256];
@@ -23,8 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             const struct safetensors_tensor *t = safetensors_tensor(st, i);
             if (t->nbytes)
                 sink += ((const uint8_t *)t->data)[0] + ((const uint8_t *)t->data)[t->nbytes - 1];
-            if (safetensors_find(st, t->name) != t)
-                abort();
+            if (safetensors_find(st, t->name) != t) abort();
         }
         (void)sink;
         (void)safetensors_metadata(st, "format");

@@ -52,7 +52,8 @@ static tokenizer_t *build_bpe(const char *pre)
                                         "in",
                                         "ing",
                                         "er",
-                                        ("\xc4\xa0" "a"),
+                                        ("\xc4\xa0"
+                                         "a"),
                                         "\xc3\xa9",
                                         "\xc4\x8a\xc4\x8a"};
     static const char *const merges[] = {

@@ -17,8 +17,7 @@ static int count_piece(void *ud, const char *text, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 1)
-        return 0;
+    if (size < 1) return 0;
     size_t step = (size_t)data[0] % 64 + 1, total = 0;
     struct stream_ctx x = {.sink = {.fn = stream_sink}, .on_token = count_piece, .ud = &total};
     sb_init(&x.sink.body);
@@ -28,14 +27,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = size - 1;
     for (size_t off = 0; off < n; off += step) {
         size_t k = n - off < step ? n - off : step;
-        if (stream_sink(&x.sink, p + off, k) != k)
-            break;
+        if (stream_sink(&x.sink, p + off, k) != k) break;
     }
-    if (x.sse && x.line.len)
-        sse_line(&x, x.line.s, x.line.len);
+    if (x.sse && x.line.len) sse_line(&x, x.line.s, x.line.len);
     /* What was passed on is what was collected. */
-    if (total != x.text.len)
-        __builtin_trap();
+    if (total != x.text.len) __builtin_trap();
     sb_free(&x.text);
     sb_free(&x.line);
     sb_free(&x.sink.body);

@@ -53,18 +53,25 @@ struct opts {
 static int parse_opts(int argc, char **argv, struct opts *o, const char *verb)
 {
     static const struct option lo[] = {
-        {"data", required_argument, 0, 'd'},     {"port", required_argument, 0, 'p'},
-        {"host", required_argument, 0, 'H'},     {"email", required_argument, 0, 'e'},
-        {"password", required_argument, 0, 'w'}, {"plan", required_argument, 0, 'P'},
-        {"username", required_argument, 0, 'u'}, {"admin", no_argument, 0, 'a'},
-        {"demo", no_argument, 0, 'D'},           {"help", no_argument, 0, 'h'},
+        {"data", required_argument, 0, 'd'},
+        {"port", required_argument, 0, 'p'},
+        {"host", required_argument, 0, 'H'},
+        {"email", required_argument, 0, 'e'},
+        {"password", required_argument, 0, 'w'},
+        {"plan", required_argument, 0, 'P'},
+        {"username", required_argument, 0, 'u'},
+        {"admin", no_argument, 0, 'a'},
+        {"demo", no_argument, 0, 'D'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {
-        case 'd': o->data = optarg; break;
+        case 'd':
+            o->data = optarg;
+            break;
         case 'p': {
             char *end;
             long p = strtol(optarg, &end, 10);
@@ -75,19 +82,34 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *verb)
             o->port = (int)p;
             break;
         }
-        case 'H': o->host = optarg; break;
-        case 'e': o->email = optarg; break;
-        case 'w': o->password = optarg; break;
-        case 'P': o->plan = optarg; break;
-        case 'u': o->username = optarg; break;
-        case 'a': o->admin = 1; break;
-        case 'D': o->demo = 1; break;
+        case 'H':
+            o->host = optarg;
+            break;
+        case 'e':
+            o->email = optarg;
+            break;
+        case 'w':
+            o->password = optarg;
+            break;
+        case 'P':
+            o->plan = optarg;
+            break;
+        case 'u':
+            o->username = optarg;
+            break;
+        case 'a':
+            o->admin = 1;
+            break;
+        case 'D':
+            o->demo = 1;
+            break;
         case 'h': {
             const struct verb *v = find_verb(verb);
             printf("usage: ragd %s %s\n\n%s\n", verb, v->args, v->help);
             return 1;
         }
-        default: return 2;
+        default:
+            return 2;
         }
     }
     return 0;
@@ -101,11 +123,9 @@ static int start(struct opts *o)
         fprintf(stderr, "ragd: %s\n", err);
         return 2;
     }
-    if (!o->data)
-        o->data = config_str("RAGD_DATA_DIR", "./data");
+    if (!o->data) o->data = config_str("RAGD_DATA_DIR", "./data");
     enum log_level lvl;
-    if (!log_parse_level(config_str("LOG_LEVEL", "info"), &lvl))
-        log_set_level(lvl);
+    if (!log_parse_level(config_str("LOG_LEVEL", "info"), &lvl)) log_set_level(lvl);
     int tightened;
     if (datadir_prepare(o->data, &tightened, err, sizeof err)) {
         fprintf(stderr, "ragd: %s\n", err);
@@ -177,8 +197,7 @@ static int cmd_serve(int argc, char **argv)
 {
     struct opts o = {.port = -1};
     int rc = parse_opts(argc, argv, &o, "serve");
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    if (rc) return rc == 1 ? 0 : rc;
     /* Signals are taken by sigwait below; block them before any thread starts. */
     sigset_t set;
     sigemptyset(&set);
@@ -186,8 +205,7 @@ static int cmd_serve(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if ((rc = start(&o)))
-        return rc;
+    if ((rc = start(&o))) return rc;
 
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int env_port = (int)config_int("API_PORT", 8000, 0, 65535); /* validated even if --port */
@@ -212,8 +230,7 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "ragd: invalid configuration: %s\n", config_errors());
         return 2;
     }
-    if ((rc = start_knowledge(o.data)))
-        return rc;
+    if ((rc = start_knowledge(o.data))) return rc;
     /* Generations block a worker while they run or wait for a session: the pool has room
      * for all of them on top of the threads for bcrypt, uploads and searches. */
     int base_workers = ncpu < 2 ? 4 : 2 * (int)ncpu;
@@ -221,8 +238,7 @@ static int cmd_serve(int argc, char **argv)
     /* Password hashing may hold at most this many workers, whatever the flood: a quarter of
      * them, at least two (two people logging in at once is no flood), never all. */
     int hash_slots = hc.workers / 4 > 2 ? hc.workers / 4 : 2;
-    if (hash_slots >= hc.workers)
-        hash_slots = hc.workers > 1 ? hc.workers - 1 : 1;
+    if (hash_slots >= hc.workers) hash_slots = hc.workers > 1 ? hc.workers - 1 : 1;
     auth_set_work_slots((int)config_int("BCRYPT_MAX_CONCURRENT", hash_slots, 1, 4096));
     if (config_errors()) {
         fprintf(stderr, "ragd: invalid configuration: %s\n", config_errors());
@@ -260,8 +276,7 @@ static int cmd_serve(int argc, char **argv)
         log_msg(LOG_WARN, "RAGD_TEST_MODE is on: test routes and clock control are exposed");
         http_add_routes(billing_test_routes);
     }
-    if (limits_enabled())
-        http_set_guard(GUARD_RATE, api_rate_guard);
+    if (limits_enabled()) http_set_guard(GUARD_RATE, api_rate_guard);
     if (api_rate_resources(err, sizeof err)) { /* after every route table is registered */
         fprintf(stderr, "ragd: %s\n", err);
         return 2;
@@ -312,10 +327,8 @@ static int cmd_erase(int argc, char **argv)
     struct opts o = {0};
     int skip = resume ? 1 : 2;
     int rc = parse_opts(argc - skip, argv + skip, &o, "erase");
-    if (rc)
-        return rc == 1 ? 0 : rc;
-    if ((rc = start(&o)))
-        return rc;
+    if (rc) return rc == 1 ? 0 : rc;
+    if ((rc = start(&o))) return rc;
     char job[37] = "";
     int finished = 0;
     if (resume) {
@@ -360,10 +373,8 @@ static int cmd_init(int argc, char **argv)
 {
     struct opts o = {0};
     int rc = parse_opts(argc, argv, &o, "init");
-    if (rc)
-        return rc == 1 ? 0 : rc;
-    if ((rc = start(&o)))
-        return rc;
+    if (rc) return rc == 1 ? 0 : rc;
+    if ((rc = start(&o))) return rc;
     int version = 0;
     store_schema_version(&version);
     printf("{\"data_dir\":\"%s\",\"database\":\"%s\",\"schema_version\":%d}\n", o.data,
@@ -395,10 +406,9 @@ static int create_user(const char *email, const char *password, const char *plan
     u.is_active = 1;
     u.is_verified = 1;
     u.is_superuser = admin;
-    int rc = password_hash(password, auth_bcrypt_rounds(), u.hashed_password,
-                           sizeof u.hashed_password);
-    if (!rc)
-        rc = store_user_create(&u);
+    int rc =
+        password_hash(password, auth_bcrypt_rounds(), u.hashed_password, sizeof u.hashed_password);
+    if (!rc) rc = store_user_create(&u);
     return rc;
 }
 
@@ -412,8 +422,7 @@ static int cmd_user(int argc, char **argv)
     const char *sub = argv[1];
     struct opts o = {0};
     int rc = parse_opts(argc - 1, argv + 1, &o, "user");
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    if (rc) return rc == 1 ? 0 : rc;
     if (!o.email || (!strcmp(sub, "create") && !o.password) ||
         (!strcmp(sub, "set-plan") && !o.plan)) {
         fprintf(stderr, "ragd user %s: missing --email%s\n", sub,
@@ -428,8 +437,7 @@ static int cmd_user(int argc, char **argv)
         fprintf(stderr, "ragd user: '%s' is not a valid e-mail address\n", o.email);
         return 2;
     }
-    if ((rc = start(&o)))
-        return rc;
+    if ((rc = start(&o))) return rc;
     if (!strcmp(sub, "create")) {
         size_t n = strlen(o.password);
         if (n < PASSWORD_MIN || n > PASSWORD_MAX) {
@@ -471,8 +479,7 @@ static int cmd_user(int argc, char **argv)
  * for the ingestion to finish. */
 static int seed_docs(void)
 {
-    if (!config_bool("SEED_DEMO_DOCS", 1))
-        return 0;
+    if (!config_bool("SEED_DEMO_DOCS", 1)) return 0;
     const char *dir = knowledge_docs_dir();
     if (!dir) {
         printf("no docs/ directory found: demo knowledge base not seeded\n");
@@ -481,8 +488,7 @@ static int seed_docs(void)
     /* This process ingests the demo documents itself and waits for them. */
     config_set("INGEST_QUEUE", "local");
     int rc = start_knowledge(api_data_dir());
-    if (rc)
-        return rc;
+    if (rc) return rc;
     struct user admin;
     if (store_user_get_by_email("admin@example.com", &admin)) {
         fprintf(stderr, "ragd seed: the demo admin is missing\n");
@@ -492,8 +498,7 @@ static int seed_docs(void)
     struct kn_seed_summary summary;
     rc = knowledge_seed_dir(dir, admin.id, &summary);
     store_user_clear(&admin);
-    if (!rc)
-        rc = knowledge_wait_idle(600000);
+    if (!rc) rc = knowledge_wait_idle(600000);
     if (rc)
         fprintf(stderr, "ragd seed: %s\n", ragd_strerror(rc));
     else
@@ -509,14 +514,12 @@ static int cmd_seed(int argc, char **argv)
 {
     struct opts o = {0};
     int rc = parse_opts(argc, argv, &o, "seed");
-    if (rc)
-        return rc == 1 ? 0 : rc;
+    if (rc) return rc == 1 ? 0 : rc;
     if (!o.demo) {
         fprintf(stderr, "ragd seed: nothing to do (use --demo)\n");
         return 2;
     }
-    if ((rc = start(&o)))
-        return rc;
+    if ((rc = start(&o))) return rc;
     char org[37];
     if (store_org_find("Default Organization", org)) {
         rc = store_org_create("Default Organization", "example.com",
@@ -566,8 +569,9 @@ static const struct verb verbs[] = {
      cmd_serve},
     {"init", "[--data DIR]",
      "Create the data directory, the database and its tables, and the JWT secret.", cmd_init},
-    {"user", "create --email E --password P [--plan free|pro|enterprise] [--admin] [--username U]"
-             " [--data DIR]\n       ragd user set-plan --email E --plan PLAN [--data DIR]",
+    {"user",
+     "create --email E --password P [--plan free|pro|enterprise] [--admin] [--username U]"
+     " [--data DIR]\n       ragd user set-plan --email E --plan PLAN [--data DIR]",
      "Create a user, or change a user's plan.", cmd_user},
     {"seed", "--demo [--data DIR]",
      "Create the Default Organization and the demo users: admin@example.com (admin,\n"
@@ -587,8 +591,7 @@ static const struct verb verbs[] = {
 static const struct verb *find_verb(const char *name)
 {
     for (const struct verb *v = verbs; v->name; v++)
-        if (!strcmp(v->name, name))
-            return v;
+        if (!strcmp(v->name, name)) return v;
     return NULL;
 }
 
@@ -612,14 +615,11 @@ int main(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (!strcmp(argv[1], "--version"))
-        return cmd_version(0, NULL);
+    if (!strcmp(argv[1], "--version")) return cmd_version(0, NULL);
     const struct verb *v = find_verb(argv[1]);
-    if (v)
-        return v->run(argc - 1, argv + 1);
+    if (v) return v->run(argc - 1, argv + 1);
     int rc = engine_cli_main(argc - 1, argv + 1);
-    if (rc >= 0)
-        return rc;
+    if (rc >= 0) return rc;
     fprintf(stderr, "ragd: unknown command '%s' (see ragd --help)\n", argv[1]);
     return 2;
 }

@@ -30,8 +30,7 @@ static void seed_status(struct req *r)
     if (!rc && last) {
         json_error_t je;
         json_t *v = json_loads(last, 0, &je);
-        if (v)
-            last_run = v;
+        if (v) last_run = v;
     }
     free(last);
     const char *dir = knowledge_docs_dir();
@@ -49,10 +48,8 @@ static json_t *seed_summary_json(const char *dir, const struct kn_seed_summary *
     for (size_t i = 0; i < s->files; i++) {
         const struct kn_seeded *e = &s->docs[i];
         json_t *d = json_pack("{s:s, s:s}", "source", e->source, "status", e->status);
-        if (e->document_id[0])
-            json_object_set_new(d, "document_id", json_string(e->document_id));
-        if (e->error)
-            json_object_set_new(d, "error", json_string(e->error));
+        if (e->document_id[0]) json_object_set_new(d, "document_id", json_string(e->document_id));
+        if (e->error) json_object_set_new(d, "error", json_string(e->error));
         json_array_append_new(docs, d);
     }
     return json_pack("{s:s, s:I, s:I, s:I, s:I, s:o}", "directory", dir, "files",
@@ -68,13 +65,12 @@ static void seed_run(struct req *r)
     json_t *result = NULL;
     int rc = 0;
     if (!dir) {
-        result = json_pack("{s:n, s:i, s:i, s:s}", "directory", "files", 0, "ingested", 0,
-                           "detail", "no docs/ directory found (set KNOWLEDGE_DOCS_DIR)");
+        result = json_pack("{s:n, s:i, s:i, s:s}", "directory", "files", 0, "ingested", 0, "detail",
+                           "no docs/ directory found (set KNOWLEDGE_DOCS_DIR)");
     } else {
         struct kn_seed_summary s;
         rc = knowledge_seed_dir(dir, u->id, &s);
-        if (!rc)
-            result = seed_summary_json(dir, &s);
+        if (!rc) result = seed_summary_json(dir, &s);
         knowledge_seed_summary_free(&s);
     }
     json_t *details = json_pack("{s:b, s:b}", "knowledge_base_available", 1, "succeeded", !rc);
@@ -101,13 +97,12 @@ static json_t *str_or_null(const char *s)
 
 static json_t *audit_json(const struct audit_row *e)
 {
-    return json_pack("{s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:O, s:o, s:o}", "id",
-                     (json_int_t)e->id, "created_at", e->created_at, "actor_id",
-                     str_or_null(e->actor_id), "actor_email", str_or_null(e->actor_email),
-                     "action", str_or_null(e->action), "target_type",
-                     str_or_null(e->target_type), "target_id", str_or_null(e->target_id),
-                     "details", e->details ? e->details : json_null(), "request_id",
-                     str_or_null(e->request_id), "ip", str_or_null(e->ip));
+    return json_pack("{s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:O, s:o, s:o}", "id", (json_int_t)e->id,
+                     "created_at", e->created_at, "actor_id", str_or_null(e->actor_id),
+                     "actor_email", str_or_null(e->actor_email), "action", str_or_null(e->action),
+                     "target_type", str_or_null(e->target_type), "target_id",
+                     str_or_null(e->target_id), "details", e->details ? e->details : json_null(),
+                     "request_id", str_or_null(e->request_id), "ip", str_or_null(e->ip));
 }
 
 static void audit_list(struct req *r)
@@ -135,8 +130,7 @@ const struct route admin_routes[] = {
     {"GET", "/admin/seed-status", seed_status, ACCESS_ADMIN, NULL, NULL, NULL, "admin",
      "Status of the demo knowledge-base seeding", 200, "{status, last_run, knowledge_base}"},
     {"POST", "/admin/seed-enhanced", seed_run, ACCESS_ADMIN, NULL, NULL, NULL, "admin",
-     "Seed the demo knowledge base from docs/", 200,
-     "{status, message, triggered_by, details}"},
+     "Seed the demo knowledge base from docs/", 200, "{status, message, triggered_by, details}"},
     {"GET", "/admin/audit-log", audit_list, ACCESS_ADMIN, NULL, NULL, NULL, "admin",
      "Audit log, newest first; query: limit, offset, action", 200, "{total, items}"},
     {NULL},

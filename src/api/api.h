@@ -101,7 +101,6 @@ void api_generation_busy(struct req *r);
 void api_invalid(struct req *r, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-
 /* Subsystem health reporters for /health/detailed: each returns a new JSON object with at
  * least {"status": "healthy" | "degraded" | "unhealthy" | "not_configured"}. */
 void api_add_health_check(const char *name, json_t *(*check)(void));

@@ -43,11 +43,10 @@ static void list(struct req *r)
     json_t *items = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(
-            items, json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", keys[i].id, "name", keys[i].name,
-                             "prefix", keys[i].prefix, "created_at", keys[i].created_at,
-                             "last_used_at",
-                             keys[i].last_used_at[0] ? json_string(keys[i].last_used_at)
-                                                     : json_null()));
+            items,
+            json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", keys[i].id, "name", keys[i].name, "prefix",
+                      keys[i].prefix, "created_at", keys[i].created_at, "last_used_at",
+                      keys[i].last_used_at[0] ? json_string(keys[i].last_used_at) : json_null()));
     free(keys);
     http_json(r, 200, json_pack("{s:o}", "api_keys", items));
 }

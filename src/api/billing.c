@@ -30,8 +30,8 @@ static json_t *subscription_json(const struct billing_subscription *s)
         "id", s->id, "user_id", s->user_id, "plan_type", s->plan_type, "plan_name", s->plan_name,
         "status", s->status, "billing_cycle", s->billing_cycle, "started_at", s->started_at,
         "current_period_start", s->current_period_start, "current_period_end",
-        s->current_period_end, "ends_at", s->ends_at, "auto_renew", s->auto_renew,
-        "amount_cents", (json_int_t)s->amount_cents, "currency", s->currency, "limits",
+        s->current_period_end, "ends_at", s->ends_at, "auto_renew", s->auto_renew, "amount_cents",
+        (json_int_t)s->amount_cents, "currency", s->currency, "limits",
         json_object_get(pj, "limits"), "daily_limits", json_object_get(pj, "daily_limits"),
         "features", json_object_get(pj, "features"), "pricing", json_object_get(pj, "pricing"),
         "created_at", s->created_at, "updated_at", s->updated_at);
@@ -44,9 +44,9 @@ static json_t *proration_json(const struct proration *p)
     char a[32], b[32], c[32], d[32];
     return json_pack("{s:I, s:I, s:I, s:f, s:s, s:s, s:s, s:s}", "credit_cents",
                      (json_int_t)p->credit_cents, "charge_cents", (json_int_t)p->charge_cents,
-                     "net_cents", (json_int_t)p->net_cents, "unused_fraction",
-                     p->unused_fraction, "old_period_start", time_iso(p->old_period.start_ms, a),
-                     "old_period_end", time_iso(p->old_period.end_ms, b), "new_period_start",
+                     "net_cents", (json_int_t)p->net_cents, "unused_fraction", p->unused_fraction,
+                     "old_period_start", time_iso(p->old_period.start_ms, a), "old_period_end",
+                     time_iso(p->old_period.end_ms, b), "new_period_start",
                      time_iso(p->new_period.start_ms, c), "new_period_end",
                      time_iso(p->new_period.end_ms, d));
 }
@@ -75,8 +75,8 @@ static void subscription_put(struct req *r)
     }
     json_t *pro = ch.changed ? proration_json(&ch.proration) : json_null();
     if (ch.changed) {
-        json_t *d = json_pack("{s:O, s:O}", "plan_type", json_object_get(b, "plan_type"),
-                              "proration", pro);
+        json_t *d =
+            json_pack("{s:O, s:O}", "plan_type", json_object_get(b, "plan_type"), "proration", pro);
         api_audit(r, "billing.subscription_update", "user", u->id, d);
         json_decref(d);
     }
@@ -88,8 +88,8 @@ static void subscription_put(struct req *r)
 
 static json_t *counter_json(const struct billing_counter *c)
 {
-    return json_pack("{s:I, s:I, s:I}", "used", (json_int_t)c->used, "limit",
-                     (json_int_t)c->limit, "remaining", (json_int_t)c->remaining);
+    return json_pack("{s:I, s:I, s:I}", "used", (json_int_t)c->used, "limit", (json_int_t)c->limit,
+                     "remaining", (json_int_t)c->remaining);
 }
 
 static json_t *usage_json(const struct billing_usage *u)
@@ -104,13 +104,13 @@ static json_t *usage_json(const struct billing_usage *u)
         "{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:s, s:s, s:b, s:{s:s, s:s, s:o}}",
         "messages_this_month", (json_int_t)u->monthly[RES_MESSAGES].used,
         "background_tasks_this_month", (json_int_t)u->monthly[RES_BACKGROUND_TASKS].used,
-        "api_calls_this_month", (json_int_t)u->monthly[RES_API_CALLS].used,
-        "storage_mb_this_month", (json_int_t)u->monthly[RES_STORAGE_MB].used, "quota_remaining",
+        "api_calls_this_month", (json_int_t)u->monthly[RES_API_CALLS].used, "storage_mb_this_month",
+        (json_int_t)u->monthly[RES_STORAGE_MB].used, "quota_remaining",
         (json_int_t)u->monthly[RES_MESSAGES].remaining, "limits",
         plan_limits_json(plan_for(u->plan_type)), "usage", usage, "period_start",
-        time_iso(u->period_start_ms, ps), "period_end", time_iso(u->period_end_ms, pe),
-        "plan_type", u->plan_type, "limits_bypassed", u->limits_bypassed, "daily", "date",
-        u->date, "reset_at", time_iso(u->day_reset_ms, reset), "counters", daily);
+        time_iso(u->period_start_ms, ps), "period_end", time_iso(u->period_end_ms, pe), "plan_type",
+        u->plan_type, "limits_bypassed", u->limits_bypassed, "daily", "date", u->date, "reset_at",
+        time_iso(u->day_reset_ms, reset), "counters", daily);
 }
 
 static void usage_get(struct req *r)
@@ -149,13 +149,12 @@ static json_t *str_or_null(const char *s)
 
 static json_t *history_json(const struct history_row *e)
 {
-    return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:s}", "id", e->id, "subscription_id",
-                     str_or_null(e->subscription_id), "event_type", str_or_null(e->event_type),
-                     "amount_cents", e->has_amount ? json_integer(e->amount_cents) : json_null(),
-                     "currency", str_or_null(e->currency), "description",
-                     str_or_null(e->description), "metadata",
-                     e->metadata ? json_incref(e->metadata) : json_object(), "created_at",
-                     e->created_at);
+    return json_pack(
+        "{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:s}", "id", e->id, "subscription_id",
+        str_or_null(e->subscription_id), "event_type", str_or_null(e->event_type), "amount_cents",
+        e->has_amount ? json_integer(e->amount_cents) : json_null(), "currency",
+        str_or_null(e->currency), "description", str_or_null(e->description), "metadata",
+        e->metadata ? json_incref(e->metadata) : json_object(), "created_at", e->created_at);
 }
 
 static void history_get(struct req *r)
@@ -177,8 +176,8 @@ static void history_get(struct req *r)
         json_array_append_new(items, history_json(&rows[i]));
     store_history_rows_free(rows, n);
     http_json(r, 200,
-              json_pack("{s:I, s:o, s:I, s:I}", "total", (json_int_t)total, "items", items,
-                        "limit", (json_int_t)limit, "offset", (json_int_t)offset));
+              json_pack("{s:I, s:o, s:I, s:I}", "total", (json_int_t)total, "items", items, "limit",
+                        (json_int_t)limit, "offset", (json_int_t)offset));
 }
 
 static const char *const plan_names[] = {"free", "pro", "enterprise", NULL};
@@ -200,17 +199,17 @@ const struct route billing_routes[] = {
      "{id, plan_type, status, billing_cycle, current_period_start, current_period_end, "
      "ends_at, limits, features, pricing, ...}"},
     {"PUT", "/billing/subscription", subscription_put, ACCESS_USER, "billing", NULL, &sub_schema,
-     "billing", "Change plan and/or billing cycle, with proration and a billing-history event",
-     200, "{changed, subscription, proration, message}"},
+     "billing", "Change plan and/or billing cycle, with proration and a billing-history event", 200,
+     "{changed, subscription, proration, message}"},
     {"GET", "/billing/usage", usage_get, ACCESS_USER, "billing", NULL, NULL, "billing",
      "Usage of the current calendar month (UTC) and day", 200,
      "{messages_this_month, background_tasks_this_month, api_calls_this_month, "
      "storage_mb_this_month, quota_remaining, limits, usage, period_start, period_end, "
      "plan_type, daily}"},
-    {"GET", "/billing/quota/{resource_type}", quota_get, ACCESS_USER, "api", NULL, NULL,
-     "billing", "Quota of one resource: messages, api_calls, background_tasks or storage_mb",
-     200, "{resource_type, has_quota, current_usage, reserved, max_allowed, remaining, "
-          "plan_type}"},
+    {"GET", "/billing/quota/{resource_type}", quota_get, ACCESS_USER, "api", NULL, NULL, "billing",
+     "Quota of one resource: messages, api_calls, background_tasks or storage_mb", 200,
+     "{resource_type, has_quota, current_usage, reserved, max_allowed, remaining, "
+     "plan_type}"},
     {"GET", "/billing/history", history_get, ACCESS_USER, "billing", NULL, NULL, "billing",
      "Billing history, newest first; query: limit (1-500), offset", 200, "{total, items}"},
     {NULL},
@@ -235,8 +234,7 @@ static void clock_set(struct req *r)
     }
     /* Rate-limit state lives on the clock's time line: going back in time would leave every
      * key owing years of requests, so it is forgotten. Going forward is natural. */
-    if (offset < time_offset_ms())
-        limiter_reset();
+    if (offset < time_offset_ms()) limiter_reset();
     time_set_offset_ms(offset);
     char now[32];
     http_json(r, 200,
@@ -248,8 +246,7 @@ static void consume_answer(struct req *r)
 {
     json_t *b = req_json(r);
     long long hold_ms = b ? jv_int(b, "hold_ms", 0) : 0;
-    if (hold_ms > 0)
-        usleep((useconds_t)hold_ms * 1000);
+    if (hold_ms > 0) usleep((useconds_t)hold_ms * 1000);
     if (b && jv_bool(b, "fail", 0)) {
         http_error(r, 500, "TEST_FAILURE", "Failure requested by the test");
         return;
@@ -257,11 +254,10 @@ static void consume_answer(struct req *r)
     char msg_id[37];
     uuid4(msg_id);
     const char *sid = b ? jv_str(b, "session_id", NULL) : NULL;
-    api_quota_extra(r, json_pack("{s:s?, s:s, s:I, s:I, s:b}", "session_id", sid,
-                                     "message_id", msg_id, "tokens_used",
-                                     (json_int_t)(b ? jv_int(b, "tokens_used", 0) : 0),
-                                     "processing_time_ms", (json_int_t)hold_ms, "rag_enabled",
-                                     0));
+    api_quota_extra(r,
+                    json_pack("{s:s?, s:s, s:I, s:I, s:b}", "session_id", sid, "message_id", msg_id,
+                              "tokens_used", (json_int_t)(b ? jv_int(b, "tokens_used", 0) : 0),
+                              "processing_time_ms", (json_int_t)hold_ms, "rag_enabled", 0));
     http_json(r, 200, json_pack("{s:b, s:s}", "ok", 1, "message_id", msg_id));
 }
 
@@ -269,11 +265,9 @@ static void consume(struct req *r)
 {
     json_t *b = req_json(r);
     const char *res = b ? jv_str(b, "resource", NULL) : NULL;
-    if (res && api_quota_reserve(r, res, b ? jv_int(b, "quantity", 1) : 1))
-        return;
+    if (res && api_quota_reserve(r, res, b ? jv_int(b, "quantity", 1) : 1)) return;
     const char *feature = b ? jv_str(b, "feature", NULL) : NULL;
-    if (feature && api_quota_daily(r, feature, 1))
-        return;
+    if (feature && api_quota_daily(r, feature, 1)) return;
     if (b && jv_int(b, "hold_ms", 0) > 0)
         http_defer(r, consume_answer);
     else
@@ -287,8 +281,8 @@ static const struct jv_field clock_fields[] = {
 };
 static const struct jv_schema clock_schema = {clock_fields, 0};
 
-static const char *const resources[] = {"messages", "api_calls", "background_tasks",
-                                        "storage_mb", NULL};
+static const char *const resources[] = {"messages", "api_calls", "background_tasks", "storage_mb",
+                                        NULL};
 static const struct jv_field consume_fields[] = {
     {"hold_ms", JV_INT, 0, 0, 5000, 0, NULL, "Work time before answering"},
     {"fail", JV_BOOL, 0, 0, 0, 0, NULL, "Answer 500 (the reservation is released)"},

@@ -90,10 +90,10 @@ static int on_token(void *ud, const char *text, size_t len)
 static void charge(struct req *r, const struct job *j, const struct chat_reply *a)
 {
     api_quota_extra(r, json_pack("{s:s, s:s, s:I, s:I, s:b, s:s?}", "session_id", a->session_id,
-                                     "message_id", a->message_id, "tokens_used",
-                                     (json_int_t)(a->prompt_tokens + a->completion_tokens),
-                                     "processing_time_ms", (json_int_t)a->response_time_ms,
-                                     "rag_enabled", j->o.enable_rag, "command", j->cmd.name));
+                                 "message_id", a->message_id, "tokens_used",
+                                 (json_int_t)(a->prompt_tokens + a->completion_tokens),
+                                 "processing_time_ms", (json_int_t)a->response_time_ms,
+                                 "rag_enabled", j->o.enable_rag, "command", j->cmd.name));
     int rc = api_quota_commit(r);
     if (rc)
         log_json(LOG_ERROR, "chat usage not recorded",
@@ -369,8 +369,7 @@ static void session_delete(struct req *r)
 {
     const char *sid = req_param(r, "session_id");
     int64_t n = 0;
-    int rc =
-        uuid_valid(sid) ? store_chat_session_delete(sid, api_user(r)->id, &n) : RAGD_ENOTFOUND;
+    int rc = uuid_valid(sid) ? store_chat_session_delete(sid, api_user(r)->id, &n) : RAGD_ENOTFOUND;
     if (rc == RAGD_ENOTFOUND)
         http_error(r, 404, "SESSION_NOT_FOUND", "Session not found");
     else if (rc)
@@ -444,4 +443,3 @@ const struct route chat_routes[] = {
      "{usage_analytics, days}"},
     {NULL},
 };
-

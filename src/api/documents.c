@@ -120,8 +120,8 @@ static int reserve_upload(struct req *r, const struct kn_upload *u)
 static void upload_usage_extra(struct req *r, const struct kdoc *doc)
 {
     api_quota_extra(r, json_pack("{s:s, s:I, s:o}", "document_id", doc->id, "size_bytes",
-                                     (json_int_t)doc->size_bytes, "mime_type",
-                                     text_or_null(doc->mime_type)));
+                                 (json_int_t)doc->size_bytes, "mime_type",
+                                 text_or_null(doc->mime_type)));
 }
 
 /* Answers knowledge_submit's outcome; filename (may be NULL) is added to the 202 body. */
@@ -483,7 +483,6 @@ const struct route documents_routes[] = {
     {"DELETE", "/documents/{document_id}", del, ACCESS_USER, "api", NULL, NULL, "documents",
      "Erase a document with its upload, chunks, vectors, index entries (on every node) and"
      " cached results",
-     200,
-     "{status, document_id}"},
+     200, "{status, document_id}"},
     {NULL},
 };

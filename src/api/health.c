@@ -22,8 +22,7 @@ static int64_t started_ms;
 
 void api_add_health_check(const char *name, json_t *(*check)(void))
 {
-    if (nchecks < MAX_CHECKS)
-        checks[nchecks++] = (typeof(checks[0])){name, check};
+    if (nchecks < MAX_CHECKS) checks[nchecks++] = (typeof(checks[0])){name, check};
 }
 
 static void health(struct req *r)
@@ -47,7 +46,7 @@ static void redact_for_public(struct req *r, json_t *services)
 {
     const struct user *u = api_user(r);
     if (u && u->is_superuser) return;
-    static const char *const corpus[] = {"chunks", "chunks_stored", "bm25_terms", "vectors",
+    static const char *const corpus[] = {"chunks",       "chunks_stored",   "bm25_terms", "vectors",
                                          "search_cache", "embedding_cache", NULL};
     json_t *ix = json_object_get(services, "indexes");
     for (int i = 0; ix && corpus[i]; i++)
@@ -73,8 +72,7 @@ json_t *api_indexes_health(void)
 
 static void health_detailed(struct req *r)
 {
-    if (!started_ms)
-        started_ms = time_now_ms();
+    if (!started_ms) started_ms = time_now_ms();
     json_t *services = json_object();
     int unhealthy = 0, degraded = 0;
     json_t *db = database_check();
@@ -82,16 +80,16 @@ static void health_detailed(struct req *r)
     struct cache_status cs;
     cache_status(&cs); /* probes now, so the report is current even on an idle node */
     if (!cs.up)
-        json_object_set_new(
-            services, "cache",
-            json_pack("{s:s, s:s, s:s}", "status", cs.fallback ? "degraded" : "unhealthy",
-                      "backend", cs.backend, "detail",
-                      cs.fallback ? "redis unreachable; using in-memory fallback"
-                                  : "redis unreachable"));
+        json_object_set_new(services, "cache",
+                            json_pack("{s:s, s:s, s:s}", "status",
+                                      cs.fallback ? "degraded" : "unhealthy", "backend", cs.backend,
+                                      "detail",
+                                      cs.fallback ? "redis unreachable; using in-memory fallback"
+                                                  : "redis unreachable"));
     else if (cache_shared())
         json_object_set_new(services, "cache",
-                            json_pack("{s:s, s:s, s:s}", "status", "healthy", "backend",
-                                      cs.backend, "detail", "connected"));
+                            json_pack("{s:s, s:s, s:s}", "status", "healthy", "backend", cs.backend,
+                                      "detail", "connected"));
     else
         json_object_set_new(services, "cache",
                             json_pack("{s:s, s:s}", "status", "healthy", "backend", cs.backend));
@@ -99,7 +97,8 @@ static void health_detailed(struct req *r)
         json_object_set_new(services, checks[i].name, checks[i].check());
     const char *k;
     json_t *v;
-    json_object_foreach(services, k, v) {
+    json_object_foreach(services, k, v)
+    {
         const char *s = json_string_value(json_object_get(v, "status"));
         if (s && !strcmp(s, "unhealthy"))
             unhealthy = 1;
@@ -113,9 +112,11 @@ static void health_detailed(struct req *r)
                                       "no local models configured"));
     http_json(r, unhealthy ? 503 : 200,
               json_pack("{s:s, s:s, s:I, s:o}", "status",
-                        unhealthy ? "unhealthy" : degraded ? "degraded" : "healthy", "version",
-                        RAGD_VERSION, "uptime_s", (json_int_t)(time_now_ms() - started_ms) / 1000,
-                        "services", services));
+                        unhealthy  ? "unhealthy"
+                        : degraded ? "degraded"
+                                   : "healthy",
+                        "version", RAGD_VERSION, "uptime_s",
+                        (json_int_t)(time_now_ms() - started_ms) / 1000, "services", services));
 }
 
 static void ready(struct req *r)
@@ -145,8 +146,7 @@ static void metrics(struct req *r)
  * into an object schema listing them (types are described in the text). NULL otherwise. */
 static json_t *response_schema(const char *doc)
 {
-    if (!doc || doc[0] != '{' || !strchr(doc, '}'))
-        return NULL;
+    if (!doc || doc[0] != '{' || !strchr(doc, '}')) return NULL;
     json_t *props = json_object();
     const char *p = doc + 1, *end = strchr(doc, '}');
     while (p < end) {
@@ -184,8 +184,8 @@ static void add_route(const struct route *rt, void *arg)
     char code[8];
     snprintf(code, sizeof code, "%d", ok);
     json_t *responses = json_object();
-    json_t *ok_resp = json_pack("{s:s}", "description",
-                                rt->response_doc ? rt->response_doc : "Success");
+    json_t *ok_resp =
+        json_pack("{s:s}", "description", rt->response_doc ? rt->response_doc : "Success");
     json_t *schema = response_schema(rt->response_doc);
     if (schema)
         json_object_set_new(ok_resp, "content",
@@ -199,12 +199,9 @@ static void add_route(const struct route *rt, void *arg)
                            rt->summary ? rt->summary : "", "responses", responses);
     if (rt->access != ACCESS_PUBLIC)
         json_object_set_new(op, "security", json_pack("[{s:[]}]", "bearerAuth"));
-    if (rt->access == ACCESS_ADMIN)
-        json_object_set_new(op, "x-admin-only", json_true());
-    if (rt->rate)
-        json_object_set_new(op, "x-rate-limit-resource", json_string(rt->rate));
-    if (rt->quota)
-        json_object_set_new(op, "x-quota-resource", json_string(rt->quota));
+    if (rt->access == ACCESS_ADMIN) json_object_set_new(op, "x-admin-only", json_true());
+    if (rt->rate) json_object_set_new(op, "x-rate-limit-resource", json_string(rt->rate));
+    if (rt->quota) json_object_set_new(op, "x-quota-resource", json_string(rt->quota));
     if (rt->body)
         json_object_set_new(op, "requestBody",
                             json_pack("{s:b, s:{s:{s:o}}}", "required", 1, "content",
@@ -232,15 +229,15 @@ static void openapi(struct req *r)
         "s:{s:s}, s:{s:s}}}}}}",
         "openapi", "3.0.3", "info", "title", "ragd API", "version", RAGD_VERSION, "description",
         "Self-hosted retrieval-augmented chatbot platform", "paths", paths, "components",
-        "securitySchemes", "bearerAuth", "type", "http", "scheme", "bearer", "bearerFormat",
-        "JWT", "schemas", "Error", "type", "object", "properties", "detail", "oneOf", "string",
-        "object", "code", "type", "string", "request_id", "type", "string");
+        "securitySchemes", "bearerAuth", "type", "http", "scheme", "bearer", "bearerFormat", "JWT",
+        "schemas", "Error", "type", "object", "properties", "detail", "oneOf", "string", "object",
+        "code", "type", "string", "request_id", "type", "string");
     /* jansson cannot express oneOf of types directly: fix the detail schema up. */
     json_t *detail = json_object_get(
-        json_object_get(json_object_get(json_object_get(json_object_get(doc, "components"),
-                                                        "schemas"),
-                                        "Error"),
-                        "properties"),
+        json_object_get(
+            json_object_get(json_object_get(json_object_get(doc, "components"), "schemas"),
+                            "Error"),
+            "properties"),
         "detail");
     json_object_set_new(detail, "oneOf",
                         json_pack("[{s:s},{s:s}]", "type", "string", "type", "object"));
@@ -254,8 +251,8 @@ const struct route health_routes[] = {
      "Health of every subsystem; 503 when one is unhealthy", 200, "{status, version, services}"},
     {"GET", "/ready", ready, ACCESS_PUBLIC, NULL, NULL, NULL, "health",
      "Readiness for traffic; 503 while the database is unreachable", 200, "{status}"},
-    {"GET", "/metrics", metrics, ACCESS_PUBLIC, NULL, NULL, NULL, "health",
-     "Prometheus metrics", 200, "text/plain exposition format"},
+    {"GET", "/metrics", metrics, ACCESS_PUBLIC, NULL, NULL, NULL, "health", "Prometheus metrics",
+     200, "text/plain exposition format"},
     {"GET", "/openapi.json", openapi, ACCESS_PUBLIC, NULL, NULL, NULL, "health",
      "This API described in OpenAPI 3", 200, "OpenAPI document"},
     {NULL},

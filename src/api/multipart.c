@@ -11,8 +11,7 @@
 
 int multipart_boundary(const char *ct, char out[80])
 {
-    if (!ct || strncasecmp(ct, "multipart/form-data", 19))
-        return RAGD_EINVAL;
+    if (!ct || strncasecmp(ct, "multipart/form-data", 19)) return RAGD_EINVAL;
     const char *p = ct + 19;
     while (*p) {
         while (*p == ';' || *p == ' ' || *p == '\t')
@@ -24,14 +23,12 @@ int multipart_boundary(const char *ct, char out[80])
                 p++;
                 while (p[n] && p[n] != '"')
                     n++;
-                if (p[n] != '"')
-                    return RAGD_EINVAL;
+                if (p[n] != '"') return RAGD_EINVAL;
             } else {
                 while (p[n] && p[n] != ';' && p[n] != ' ' && p[n] != '\t')
                     n++;
             }
-            if (n == 0 || n > 70)
-                return RAGD_EINVAL;
+            if (n == 0 || n > 70) return RAGD_EINVAL;
             memcpy(out, p, n);
             out[n] = '\0';
             return 0;
@@ -49,19 +46,15 @@ static const char *param_value(const char *p, const char *end, char *out, size_t
     if (p < end && *p == '"') {
         p++;
         while (p < end && *p != '"') {
-            if (*p == '\\' && p + 1 < end)
-                p++;
-            if (k + 1 >= cap)
-                return NULL;
+            if (*p == '\\' && p + 1 < end) p++;
+            if (k + 1 >= cap) return NULL;
             out[k++] = *p++;
         }
-        if (p >= end)
-            return NULL;
+        if (p >= end) return NULL;
         p++;
     } else {
         while (p < end && *p != ';' && *p != ' ' && *p != '\t') {
-            if (k + 1 >= cap)
-                return NULL;
+            if (k + 1 >= cap) return NULL;
             out[k++] = *p++;
         }
     }
@@ -73,15 +66,13 @@ static int disposition(const char *v, const char *end, struct multipart_part *pa
 {
     while (v < end && (*v == ' ' || *v == '\t'))
         v++;
-    if ((size_t)(end - v) < 9 || strncasecmp(v, "form-data", 9))
-        return -1;
+    if ((size_t)(end - v) < 9 || strncasecmp(v, "form-data", 9)) return -1;
     v += 9;
     int have_name = 0;
     while (v < end) {
         while (v < end && (*v == ';' || *v == ' ' || *v == '\t'))
             v++;
-        if (v >= end)
-            break;
+        if (v >= end) break;
         if ((size_t)(end - v) >= 5 && !strncasecmp(v, "name=", 5)) {
             v = param_value(v + 5, end, part->name, sizeof part->name);
             have_name = 1;
@@ -91,11 +82,9 @@ static int disposition(const char *v, const char *end, struct multipart_part *pa
             char skip[256];
             while (v < end && *v != '=' && *v != ';')
                 v++;
-            if (v < end && *v == '=')
-                v = param_value(v + 1, end, skip, sizeof skip);
+            if (v < end && *v == '=') v = param_value(v + 1, end, skip, sizeof skip);
         }
-        if (!v)
-            return -1;
+        if (!v) return -1;
     }
     return have_name && part->name[0] ? 0 : -1;
 }
@@ -119,8 +108,7 @@ int multipart_parse(const char *body, size_t len, const char *boundary,
         const char *s = body;
         while (s < end) {
             const char *f = memmem(s, (size_t)(end - s), delim, (size_t)dl);
-            if (!f)
-                break;
+            if (!f) break;
             if (f > body && f[-1] == '\n') {
                 p = f;
                 break;
@@ -182,8 +170,7 @@ int multipart_parse(const char *body, size_t len, const char *boundary,
                 have_disp = 1;
             } else if (hn == 12 && !strncasecmp(p, "Content-Type", 12)) {
                 size_t vl = (size_t)(le - v);
-                if (vl >= sizeof part->content_type)
-                    vl = sizeof part->content_type - 1;
+                if (vl >= sizeof part->content_type) vl = sizeof part->content_type - 1;
                 memcpy(part->content_type, v, vl);
                 part->content_type[vl] = '\0';
             }
@@ -197,8 +184,7 @@ int multipart_parse(const char *body, size_t len, const char *boundary,
         const char *s = p, *next = NULL;
         while (s < end) {
             const char *f = memmem(s, (size_t)(end - s), delim, (size_t)dl);
-            if (!f)
-                break;
+            if (!f) break;
             if (f > p && f[-1] == '\n') {
                 next = f;
                 break;
@@ -210,8 +196,7 @@ int multipart_parse(const char *body, size_t len, const char *boundary,
             return RAGD_EFORMAT;
         }
         const char *de = next - 1;
-        if (de > p && de[-1] == '\r')
-            de--;
+        if (de > p && de[-1] == '\r') de--;
         part->data = p;
         part->len = (size_t)(de - p);
         (*n)++;
@@ -223,7 +208,6 @@ const struct multipart_part *multipart_find(const struct multipart_part *parts, 
                                             const char *name)
 {
     for (size_t i = 0; i < n; i++)
-        if (!strcmp(parts[i].name, name))
-            return &parts[i];
+        if (!strcmp(parts[i].name, name)) return &parts[i];
     return NULL;
 }

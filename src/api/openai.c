@@ -277,12 +277,12 @@ static json_t *usage_obj(const struct prov_result *res)
 static void charge(struct req *r, const struct completion *c, const struct prov_result *res,
                    int64_t t0)
 {
-    api_quota_extra(r, json_pack("{s:s, s:s, s:I, s:I, s:b, s:s}", "message_id", c->id,
-                                     "endpoint", "/v1/chat/completions", "tokens_used",
-                                     (json_int_t)(res->prompt_tokens + res->completion_tokens),
-                                     "processing_time_ms",
-                                     (json_int_t)((time_mono_ns() - t0) / 1000000), "rag_enabled",
-                                     0, "model", c->model));
+    api_quota_extra(r,
+                    json_pack("{s:s, s:s, s:I, s:I, s:b, s:s}", "message_id", c->id, "endpoint",
+                              "/v1/chat/completions", "tokens_used",
+                              (json_int_t)(res->prompt_tokens + res->completion_tokens),
+                              "processing_time_ms", (json_int_t)((time_mono_ns() - t0) / 1000000),
+                              "rag_enabled", 0, "model", c->model));
     int rc = api_quota_commit(r);
     if (rc)
         log_json(LOG_ERROR, "completion usage not recorded",

@@ -13,8 +13,7 @@
 static int username_ok(struct req *r, json_t *b)
 {
     json_t *v = json_object_get(b, "username");
-    if (!json_is_string(v))
-        return 1;
+    if (!json_is_string(v)) return 1;
     for (const char *p = json_string_value(v); *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f) {
             api_invalid(r, "username", "field 'username' contains control characters");
@@ -43,12 +42,10 @@ static void me_get(struct req *r)
 static void me_patch(struct req *r)
 {
     json_t *b = req_json(r);
-    if (!username_ok(r, b))
-        return;
+    if (!username_ok(r, b)) return;
     json_t *patch = json_object();
     json_t *v;
-    if ((v = json_object_get(b, "username")))
-        json_object_set(patch, "username", v);
+    if ((v = json_object_get(b, "username"))) json_object_set(patch, "username", v);
     if ((v = json_object_get(b, "preferences"))) {
         char *s = json_dumps(v, JSON_COMPACT);
         size_t n = s ? strlen(s) : 0;
@@ -105,14 +102,13 @@ static void list_users(struct req *r)
         json_array_append_new(items, api_user_json(&users[i]));
     store_user_list_free(users, n);
     http_json(r, 200,
-              json_pack("{s:I, s:o, s:I, s:I}", "total", (json_int_t)total, "items", items,
-                        "limit", (json_int_t)limit, "offset", (json_int_t)offset));
+              json_pack("{s:I, s:o, s:I, s:I}", "total", (json_int_t)total, "items", items, "limit",
+                        (json_int_t)limit, "offset", (json_int_t)offset));
 }
 
 static int valid_id(struct req *r, const char *id)
 {
-    if (uuid_valid(id))
-        return 1;
+    if (uuid_valid(id)) return 1;
     http_error(r, 404, "NOT_FOUND", "User not found");
     return 0;
 }
@@ -120,8 +116,7 @@ static int valid_id(struct req *r, const char *id)
 static void get_user(struct req *r)
 {
     const char *id = req_param(r, "id");
-    if (valid_id(r, id))
-        reply_user(r, id);
+    if (valid_id(r, id)) reply_user(r, id);
 }
 
 static int tristate(json_t *b, const char *key)
@@ -134,8 +129,7 @@ static void patch_user(struct req *r)
 {
     const char *id = req_param(r, "id");
     json_t *b = req_json(r);
-    if (!valid_id(r, id) || !username_ok(r, b))
-        return;
+    if (!valid_id(r, id) || !username_ok(r, b)) return;
     struct auth_user_patch p = {
         .username = jv_str(b, "username", NULL),
         .plan = jv_str(b, "subscription_plan", NULL),
@@ -164,8 +158,7 @@ static void patch_user(struct req *r)
 static void delete_user(struct req *r)
 {
     const char *id = req_param(r, "id");
-    if (!valid_id(r, id))
-        return;
+    if (!valid_id(r, id)) return;
     if (!strcmp(api_user(r)->id, id)) {
         http_error(r, 409, "SELF_MODIFICATION", "Admins cannot delete themselves");
         return;

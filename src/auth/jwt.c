@@ -11,8 +11,7 @@ enum { JWT_MAX = 8192 };
 static char *b64_json(json_t *v)
 {
     char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!s)
-        return NULL;
+    if (!s) return NULL;
     size_t n = strlen(s);
     char *out = xmalloc(4 * (n / 3 + 1) + 1);
     b64url_encode(s, n, out);
@@ -62,23 +61,18 @@ enum jwt_status jwt_verify(const char *token, const void *key, size_t keylen, lo
                            json_t **claims)
 {
     size_t n = strnlen(token, JWT_MAX + 1);
-    if (n > JWT_MAX)
-        return JWT_MALFORMED;
+    if (n > JWT_MAX) return JWT_MALFORMED;
     const char *d1 = memchr(token, '.', n);
-    if (!d1)
-        return JWT_MALFORMED;
+    if (!d1) return JWT_MALFORMED;
     const char *d2 = memchr(d1 + 1, '.', n - (size_t)(d1 + 1 - token));
-    if (!d2 || memchr(d2 + 1, '.', n - (size_t)(d2 + 1 - token)))
-        return JWT_MALFORMED;
+    if (!d2 || memchr(d2 + 1, '.', n - (size_t)(d2 + 1 - token))) return JWT_MALFORMED;
 
     json_t *hdr = decode_part(token, (size_t)(d1 - token));
-    if (!hdr)
-        return JWT_MALFORMED;
+    if (!hdr) return JWT_MALFORMED;
     const char *alg = json_string_value(json_object_get(hdr, "alg"));
     int alg_ok = alg && !strcmp(alg, "HS256");
     json_decref(hdr);
-    if (!alg_ok)
-        return JWT_BAD_ALG;
+    if (!alg_ok) return JWT_BAD_ALG;
 
     unsigned char mac[32], sig[64];
     size_t siglen = 0, sig_b64 = n - (size_t)(d2 + 1 - token);
@@ -88,8 +82,7 @@ enum jwt_status jwt_verify(const char *token, const void *key, size_t keylen, lo
         return JWT_BAD_SIGNATURE;
 
     json_t *c = decode_part(d1 + 1, (size_t)(d2 - d1 - 1));
-    if (!c)
-        return JWT_MALFORMED;
+    if (!c) return JWT_MALFORMED;
     json_t *exp = json_object_get(c, "exp");
     if (!json_is_integer(exp) && !json_is_real(exp)) {
         json_decref(c);
@@ -102,8 +95,7 @@ enum jwt_status jwt_verify(const char *token, const void *key, size_t keylen, lo
     static const char *const not_after_now[] = {"nbf", "iat"};
     for (int i = 0; i < 2; i++) {
         json_t *t = json_object_get(c, not_after_now[i]);
-        if (!t)
-            continue;
+        if (!t) continue;
         if (!json_is_integer(t) && !json_is_real(t)) {
             json_decref(c);
             return JWT_MALFORMED;

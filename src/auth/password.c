@@ -12,8 +12,7 @@
 int password_hash(const char *password, int rounds, char *out, size_t outcap)
 {
     size_t n = strlen(password);
-    if (n < PASSWORD_MIN || n > PASSWORD_MAX || rounds < 4 || rounds > 31)
-        return RAGD_EINVAL;
+    if (n < PASSWORD_MIN || n > PASSWORD_MAX || rounds < 4 || rounds > 31) return RAGD_EINVAL;
     char salt[CRYPT_GENSALT_OUTPUT_SIZE];
     if (!crypt_gensalt_rn("$2b$", (unsigned long)rounds, NULL, 0, salt, sizeof salt))
         return RAGD_EIO;
@@ -31,8 +30,7 @@ int password_hash(const char *password, int rounds, char *out, size_t outcap)
 
 int password_verify(const char *password, const char *hash)
 {
-    if (strncmp(hash, "$2b$", 4) && strncmp(hash, "$2a$", 4) && strncmp(hash, "$2y$", 4))
-        return 0;
+    if (strncmp(hash, "$2b$", 4) && strncmp(hash, "$2a$", 4) && strncmp(hash, "$2y$", 4)) return 0;
     struct crypt_data *cd = xcalloc(1, sizeof *cd);
     const char *h = crypt_r(password, hash, cd);
     int ok = h && h[0] == '$' && strlen(h) == strlen(hash) && !ct_memcmp(h, hash, strlen(hash));
@@ -44,8 +42,7 @@ int password_verify(const char *password, const char *hash)
 void password_dummy_verify(int rounds)
 {
     char salt[CRYPT_GENSALT_OUTPUT_SIZE];
-    if (rounds < 4 || rounds > 31)
-        rounds = 12;
+    if (rounds < 4 || rounds > 31) rounds = 12;
     /* A fixed 16-byte salt: deterministic, and the cost is what matters here. */
     static const char rbytes[16] = "ragd-dummy-salt";
     if (!crypt_gensalt_rn("$2b$", (unsigned long)rounds, rbytes, sizeof rbytes, salt, sizeof salt))

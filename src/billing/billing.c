@@ -60,13 +60,11 @@ int billing_init(const char *data_dir, char *err, size_t errcap)
     struct stat st;
     if (!path && data_dir) {
         def = xasprintf("%s/plans.json", data_dir);
-        if (!stat(def, &st))
-            path = def;
+        if (!stat(def, &st)) path = def;
     }
     int rc = plan_load(path, err, errcap);
     free(def);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (enabled) {
         /* Holds left by a process that died mid-request: they no longer count anyway. */
         int prc = store_hold_purge(NULL, time_now_ms());
@@ -81,8 +79,7 @@ int billing_init(const char *data_dir, char *err, size_t errcap)
  * back, so the thread's connection is never left inside a transaction. */
 static int end_tx(db_conn_t *c, int rc)
 {
-    if (!rc && !(rc = db_commit(c)))
-        return 0;
+    if (!rc && !(rc = db_commit(c))) return 0;
     db_rollback(c);
     return rc;
 }
@@ -130,10 +127,10 @@ static json_t *view_to_cache(const struct billing_subscription *v)
                      " s:I}",
                      "id", v->id, "user_id", v->user_id, "plan_type", v->plan_type, "plan_name",
                      v->plan_name, "status", v->status, "billing_cycle", v->billing_cycle,
-                     "currency", v->currency, "started_at", v->started_at,
-                     "current_period_start", v->current_period_start, "current_period_end",
-                     v->current_period_end, "ends_at", v->ends_at, "created_at", v->created_at,
-                     "updated_at", v->updated_at, "auto_renew", v->auto_renew, "amount_cents",
+                     "currency", v->currency, "started_at", v->started_at, "current_period_start",
+                     v->current_period_start, "current_period_end", v->current_period_end,
+                     "ends_at", v->ends_at, "created_at", v->created_at, "updated_at",
+                     v->updated_at, "auto_renew", v->auto_renew, "amount_cents",
                      (json_int_t)v->amount_cents);
 }
 
@@ -164,8 +161,7 @@ static char *limits_text(const struct plan *p)
     json_t *l = plan_limits_json(p);
     char *s = json_dumps(l, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(l);
-    if (!s)
-        panic("json_dumps failed");
+    if (!s) panic("json_dumps failed");
     return s;
 }
 
@@ -191,13 +187,12 @@ static int sub_create(const char *user_id, const char *plan_type, struct subscri
     char *lim = limits_text(p);
     int rc = store_sub_insert(s, lim);
     free(lim);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     char desc[160];
     snprintf(desc, sizeof desc, "%s subscription created from the account's plan", p->name);
     json_t *meta = json_pack("{s:s, s:s}", "plan_type", p->type, "billing_cycle", "monthly");
     struct history_event e = {user_id, s->id, "subscription_created", s->amount_cents, "USD",
-                              desc, meta};
+                              desc,    meta};
     rc = store_history_add(&e);
     json_decref(meta);
     return rc;
@@ -215,8 +210,7 @@ static int sub_change(struct subscription *s, const struct plan *np, enum billin
     int64_t now = time_now_ms();
     int rc = period_prorate(now, anchor, ocyc, s->amount_cents, ncyc,
                             plan_price(np, ncyc == CYCLE_YEARLY), pro);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     char old_plan[32], old_cycle[16];
     snprintf(old_plan, sizeof old_plan, "%s", s->plan_type);
     snprintf(old_cycle, sizeof old_cycle, "%s", s->billing_cycle);
@@ -227,42 +221,37 @@ static int sub_change(struct subscription *s, const struct plan *np, enum billin
     char *lim = limits_text(np);
     rc = store_sub_update(s, lim);
     free(lim);
-    if (!rc)
-        rc = store_user_plan_set(s->user_id, np->type);
-    if (rc)
-        return rc;
+    if (!rc) rc = store_user_plan_set(s->user_id, np->type);
+    if (rc) return rc;
     int oi = 0, ni = 0;
     for (int i = 0; i < plan_count(); i++) {
-        if (!strcmp(plan_at(i)->type, op->type))
-            oi = i;
-        if (!strcmp(plan_at(i)->type, np->type))
-            ni = i;
+        if (!strcmp(plan_at(i)->type, op->type)) oi = i;
+        if (!strcmp(plan_at(i)->type, np->type)) ni = i;
     }
     const char *kind = ni > oi ? "upgrade" : ni < oi ? "downgrade" : "cycle_change";
     char desc[256], ops[32], ope[32], nps[32], npe[32];
-    snprintf(desc, sizeof desc, "%s from %s (%s) to %s (%s): charge %lld, credit %lld cents",
-             kind, old_plan, old_cycle, np->type, s->billing_cycle, (long long)pro->charge_cents,
+    snprintf(desc, sizeof desc, "%s from %s (%s) to %s (%s): charge %lld, credit %lld cents", kind,
+             old_plan, old_cycle, np->type, s->billing_cycle, (long long)pro->charge_cents,
              (long long)pro->credit_cents);
-    json_t *meta = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:f, s:s, s:s, s:s, s:s, s:s?}", "change",
-        kind, "source", source, "old_plan", old_plan, "new_plan", np->type, "old_cycle",
-        old_cycle, "new_cycle", s->billing_cycle, "credit_cents", (json_int_t)pro->credit_cents,
-        "charge_cents", (json_int_t)pro->charge_cents, "net_cents", (json_int_t)pro->net_cents,
-        "unused_fraction", pro->unused_fraction, "old_period_start",
-        time_iso(pro->old_period.start_ms, ops), "old_period_end",
-        time_iso(pro->old_period.end_ms, ope), "new_period_start",
-        time_iso(pro->new_period.start_ms, nps), "new_period_end",
-        time_iso(pro->new_period.end_ms, npe), "changed_by", actor_id);
+    json_t *meta =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:f, s:s, s:s, s:s, s:s, s:s?}",
+                  "change", kind, "source", source, "old_plan", old_plan, "new_plan", np->type,
+                  "old_cycle", old_cycle, "new_cycle", s->billing_cycle, "credit_cents",
+                  (json_int_t)pro->credit_cents, "charge_cents", (json_int_t)pro->charge_cents,
+                  "net_cents", (json_int_t)pro->net_cents, "unused_fraction", pro->unused_fraction,
+                  "old_period_start", time_iso(pro->old_period.start_ms, ops), "old_period_end",
+                  time_iso(pro->old_period.end_ms, ope), "new_period_start",
+                  time_iso(pro->new_period.start_ms, nps), "new_period_end",
+                  time_iso(pro->new_period.end_ms, npe), "changed_by", actor_id);
     struct history_event e = {s->user_id, s->id, "subscription_updated", pro->net_cents, "USD",
-                              desc, meta};
+                              desc,       meta};
     rc = store_history_add(&e);
     json_decref(meta);
     if (!rc)
         log_json(LOG_INFO, "billing_event",
-                 json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "event_type",
-                           "subscription_updated", "user_id", s->user_id, "old_plan", old_plan,
-                           "new_plan", np->type, "source", source, "net_cents",
-                           (json_int_t)pro->net_cents));
+                 json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "event_type", "subscription_updated",
+                           "user_id", s->user_id, "old_plan", old_plan, "new_plan", np->type,
+                           "source", source, "net_cents", (json_int_t)pro->net_cents));
     return rc;
 }
 
@@ -272,16 +261,13 @@ static int sub_ensure(const char *user_id, struct subscription *s)
 {
     char plan[32];
     int rc = store_user_plan_get(user_id, plan);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     rc = store_sub_active(user_id, s);
     if (!rc && (!strcmp(s->plan_type, plan) || !plan_get(plan)))
         return 0; /* in line, or a plan name billing cannot follow (logged at creation) */
-    if (rc && rc != RAGD_ENOTFOUND)
-        return rc;
+    if (rc && rc != RAGD_ENOTFOUND) return rc;
     db_conn_t *c = db_conn();
-    if ((rc = db_begin_for(c, user_id)))
-        return rc;
+    if ((rc = db_begin_for(c, user_id))) return rc;
     rc = store_user_plan_get(user_id, plan); /* again, now that we hold the lock */
     if (!rc) {
         rc = store_sub_active(user_id, s);
@@ -295,8 +281,7 @@ static int sub_ensure(const char *user_id, struct subscription *s)
         }
     }
     rc = end_tx(c, rc);
-    if (!rc)
-        billing_forget(user_id);
+    if (!rc) billing_forget(user_id);
     return rc;
 }
 
@@ -338,32 +323,26 @@ int billing_change_plan(const char *user_id, const char *plan, const char *cycle
 {
     const struct plan *np = plan_get(plan);
     enum billing_cycle ncyc = CYCLE_MONTHLY;
-    if (!np || (cycle && period_cycle_parse(cycle, &ncyc)))
-        return RAGD_EINVAL;
+    if (!np || (cycle && period_cycle_parse(cycle, &ncyc))) return RAGD_EINVAL;
     struct subscription s;
     int rc = sub_ensure(user_id, &s);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     db_conn_t *c = db_conn();
-    if ((rc = db_begin_for(c, user_id)))
-        return rc;
+    if ((rc = db_begin_for(c, user_id))) return rc;
     /* Re-read under the lock: another change may have landed since sub_ensure. */
     rc = store_sub_active(user_id, &s);
     int changed = 0;
     struct proration pro;
     memset(&pro, 0, sizeof pro);
     if (!rc) {
-        if (!cycle)
-            period_cycle_parse(s.billing_cycle, &ncyc);
+        if (!cycle) period_cycle_parse(s.billing_cycle, &ncyc);
         if (strcmp(s.plan_type, np->type) || strcmp(s.billing_cycle, period_cycle_name(ncyc))) {
             rc = sub_change(&s, np, ncyc, actor_id, source, &pro);
             changed = 1;
         }
     }
-    if ((rc = end_tx(c, rc)))
-        return rc;
-    if (changed)
-        billing_forget(user_id);
+    if ((rc = end_tx(c, rc))) return rc;
+    if (changed) billing_forget(user_id);
     memset(out, 0, sizeof *out);
     out->changed = changed;
     out->proration = pro;
@@ -374,37 +353,31 @@ int billing_change_plan(const char *user_id, const char *plan, const char *cycle
 int billing_plan_change_locked(const char *user_id, const char *plan, const char *actor_id)
 {
     const struct plan *np = plan_get(plan);
-    if (!np)
-        return RAGD_EINVAL;
+    if (!np) return RAGD_EINVAL;
     char current[32];
     int rc = store_user_plan_get(user_id, current);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     struct subscription s;
     rc = store_sub_active(user_id, &s);
-    if (rc == RAGD_ENOTFOUND)
-        rc = sub_create(user_id, current, &s);
-    if (rc)
-        return rc;
+    if (rc == RAGD_ENOTFOUND) rc = sub_create(user_id, current, &s);
+    if (rc) return rc;
     enum billing_cycle cyc = CYCLE_MONTHLY;
     period_cycle_parse(s.billing_cycle, &cyc);
     struct proration pro;
     if (strcmp(s.plan_type, current) && plan_get(current) && strcmp(current, np->type)) {
         /* users.subscription_plan was changed behind billing's back: follow it first. */
-        if ((rc = sub_change(&s, plan_get(current), cyc, NULL, "sync", &pro)))
-            return rc;
+        if ((rc = sub_change(&s, plan_get(current), cyc, NULL, "sync", &pro))) return rc;
     }
     if (strcmp(s.plan_type, np->type))
         rc = sub_change(&s, np, cyc, actor_id, "admin", &pro);
     else if (strcmp(current, np->type))
         rc = store_user_plan_set(user_id, np->type);
-    if (!rc)
-        billing_forget(user_id);
+    if (!rc) billing_forget(user_id);
     return rc;
 }
 
-int billing_history(const char *user_id, int64_t limit, int64_t offset,
-                    struct history_row **rows, int *n, int64_t *total)
+int billing_history(const char *user_id, int64_t limit, int64_t offset, struct history_row **rows,
+                    int *n, int64_t *total)
 {
     struct subscription s;
     int rc = sub_ensure(user_id, &s); /* so the creation event is there from the start */
@@ -422,16 +395,14 @@ static int64_t remaining(int64_t limit, int64_t used)
 static int64_t counter_of(const struct store_counter *c, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
-        if (!strcmp(c[i].name, name))
-            return c[i].quantity;
+        if (!strcmp(c[i].name, name)) return c[i].quantity;
     return 0;
 }
 
 static int daily_listed(const struct plan *p, const char *name)
 {
     for (int i = 0; i < p->ndaily; i++)
-        if (!strcmp(p->daily[i].name, name))
-            return 1;
+        if (!strcmp(p->daily[i].name, name)) return 1;
     return 0;
 }
 
@@ -457,8 +428,7 @@ int billing_usage_summary(const struct user *u, struct billing_usage *out)
     struct store_counter *mc, *dc;
     size_t nm, nd;
     int rc = store_counters(u->id, mkey, &mc, &nm);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if ((rc = store_counters(u->id, out->date, &dc, &nd))) {
         free(mc);
         return rc;
@@ -487,8 +457,7 @@ int billing_usage_summary(const struct user *u, struct billing_usage *out)
 int billing_quota(const struct user *u, const char *resource, struct billing_quota *out)
 {
     int ri = plan_resource_index(resource);
-    if (ri < 0)
-        return RAGD_EINVAL;
+    if (ri < 0) return RAGD_EINVAL;
     const struct plan *p = plan_for(u->subscription_plan);
     int64_t now = time_now_ms();
     struct period month;
@@ -517,15 +486,13 @@ int billing_quota(const struct user *u, const char *resource, struct billing_quo
         char mkey[8];
         period_month_key(now, mkey);
         int rc = store_counter_get(u->id, resource, mkey, &out->current_usage);
-        if (!rc)
-            rc = store_hold_sum(u->id, resource, mkey, now, &out->reserved);
+        if (!rc) rc = store_hold_sum(u->id, resource, mkey, now, &out->reserved);
         json_decref(c);
-        if (rc)
-            return rc;
-        c = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I}", "plan_type", p->type, "period_start",
-                      ps0, "limits_bypassed", bypass, "max_allowed",
-                      (json_int_t)p->limits[ri], "current_usage",
-                      (json_int_t)out->current_usage, "reserved", (json_int_t)out->reserved);
+        if (rc) return rc;
+        c = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I}", "plan_type", p->type, "period_start", ps0,
+                      "limits_bypassed", bypass, "max_allowed", (json_int_t)p->limits[ri],
+                      "current_usage", (json_int_t)out->current_usage, "reserved",
+                      (json_int_t)out->reserved);
         cache_set_json(key, c, quota_ttl_s);
     }
     json_decref(c);
@@ -535,13 +502,10 @@ int billing_quota(const struct user *u, const char *resource, struct billing_quo
     return 0;
 }
 
-int billing_record_usage(const char *user_id, const char *resource, int64_t quantity,
-                         json_t *extra)
+int billing_record_usage(const char *user_id, const char *resource, int64_t quantity, json_t *extra)
 {
-    if (!enabled)
-        return 0;
-    if (quantity < 1 || plan_resource_index(resource) < 0)
-        return RAGD_EINVAL;
+    if (!enabled) return 0;
+    if (quantity < 1 || plan_resource_index(resource) < 0) return RAGD_EINVAL;
     int64_t now = time_now_ms();
     struct period month;
     period_month(now, &month);
@@ -603,8 +567,7 @@ struct billing_hold *billing_hold_new(const char *user_id)
 
 void billing_hold_free(struct billing_hold *h)
 {
-    if (!h)
-        return;
+    if (!h) return;
     billing_release(h);
     json_decref(h->extra);
     free(h);
@@ -613,8 +576,7 @@ void billing_hold_free(struct billing_hold *h)
 static int held_already(const struct billing_hold *h, const char *name)
 {
     for (int i = 0; i < h->n; i++)
-        if (!strcmp(h->items[i].name, name))
-            return 1;
+        if (!strcmp(h->items[i].name, name)) return 1;
     return 0;
 }
 
@@ -654,18 +616,15 @@ static int reserve(struct billing_hold *h, struct want *w, int n, int bypass, in
     period_day_key(now, dkey);
     db_conn_t *c = db_conn();
     int rc = db_begin_for(c, h->user_id);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     rc = store_hold_purge(h->user_id, now);
     for (int i = 0; !rc && i < n; i++) {
         const char *key = w[i].monthly ? mkey : dkey;
         if (!bypass && w[i].limit >= 0) {
             int64_t used = 0, held = 0;
             rc = store_counter_get(h->user_id, w[i].name, key, &used);
-            if (!rc)
-                rc = store_hold_sum(h->user_id, w[i].name, key, now, &held);
-            if (rc)
-                break;
+            if (!rc) rc = store_hold_sum(h->user_id, w[i].name, key, now, &held);
+            if (rc) break;
             int64_t have = used + held, left = w[i].limit - have;
             if (w[i].min > 0 && left >= w[i].min && left < w[i].qty)
                 w[i].qty = left; /* a range: take what is left */
@@ -679,8 +638,7 @@ static int reserve(struct billing_hold *h, struct want *w, int n, int bypass, in
         if (w[i].qty > 0)
             rc = store_hold_add(h->id, h->user_id, w[i].name, key, w[i].qty, now + hold_ttl_ms);
     }
-    if ((rc = end_tx(c, rc)))
-        return rc;
+    if ((rc = end_tx(c, rc))) return rc;
     for (int i = 0; i < n; i++)
         if (w[i].qty > 0)
             note_item(h, &w[i], w[i].monthly ? mkey : dkey, w[i].monthly ? &month : &day);
@@ -713,8 +671,7 @@ static int take(struct billing_hold *h, const struct user *u, struct want *w, in
     int index = 0;
     int64_t used = 0;
     int rc = reserve(h, w, m, u->is_superuser || !enforce, &index, &used);
-    if (!rc)
-        return 0;
+    if (!rc) return 0;
     if (rc == RAGD_ELIMIT) {
         const struct want *x = &w[index];
         struct period per;
@@ -751,8 +708,7 @@ int billing_reserve(struct billing_hold *h, const struct user *u, const char *re
                            (json_int_t)quantity));
         return RAGD_EINVAL;
     }
-    if (!enabled)
-        return 0;
+    if (!enabled) return 0;
     const struct plan *p = plan_for(u->subscription_plan);
     struct want w[3];
     int n = 0;
@@ -778,8 +734,7 @@ int billing_daily_take(struct billing_hold *h, const struct user *u, const char 
                  json_pack("{s:s}", "name", name ? name : "(null)"));
         return RAGD_EINVAL;
     }
-    if (!enabled)
-        return 0;
+    if (!enabled) return 0;
     const struct plan *p = plan_for(u->subscription_plan);
     struct want w = {name, quantity, plan_daily_limit(p, name), 0, 0};
     return take(h, u, &w, 1, ref);
@@ -794,13 +749,11 @@ int billing_tokens_reserve(struct billing_hold *h, const struct user *u, int64_t
         return RAGD_EINVAL;
     }
     *granted = max_qty;
-    if (!enabled)
-        return 0;
+    if (!enabled) return 0;
     const struct plan *p = plan_for(u->subscription_plan);
     struct want w = {"daily_tokens", max_qty, plan_daily_limit(p, "daily_tokens"), 0, min_qty};
     int rc = take(h, u, &w, 1, ref);
-    if (!rc)
-        *granted = w.qty;
+    if (!rc) *granted = w.qty;
     return rc;
 }
 
@@ -814,14 +767,12 @@ void billing_usage_extra(struct billing_hold *h, json_t *extra)
 static void hold_forget(const struct billing_hold *h)
 {
     for (int i = 0; i < h->n; i++)
-        if (h->items[i].monthly)
-            quota_forget(h->user_id, h->items[i].name);
+        if (h->items[i].monthly) quota_forget(h->user_id, h->items[i].name);
 }
 
 int billing_commit(struct billing_hold *h)
 {
-    if (h->done)
-        return 0;
+    if (h->done) return 0;
     char *x = h->extra ? json_dumps(h->extra, JSON_COMPACT) : NULL;
     json_t *tok = h->extra ? json_object_get(h->extra, "tokens_used") : NULL;
     int has_tokens = json_is_integer(tok) && json_integer_value(tok) >= 0;
@@ -857,10 +808,8 @@ int billing_commit(struct billing_hold *h)
         period_day_key(time_now_ms(), dkey);
         rc = store_counter_add(h->user_id, "daily_tokens", dkey, tokens);
     }
-    if (!rc)
-        rc = store_hold_drop(h->id);
-    if (began)
-        rc = end_tx(c, rc);
+    if (!rc) rc = store_hold_drop(h->id);
+    if (began) rc = end_tx(c, rc);
     free(x);
     if (rc) {
         /* The response is already decided; the hold stays until it expires. */
@@ -875,8 +824,7 @@ int billing_commit(struct billing_hold *h)
 
 void billing_release(struct billing_hold *h)
 {
-    if (h->done)
-        return;
+    if (h->done) return;
     h->done = 1;
     hold_forget(h);
     if (h->n) {

@@ -47,7 +47,7 @@ struct billing_subscription {
     char plan_type[32], plan_name[64], status[16], billing_cycle[16], currency[4];
     char started_at[32];
     char current_period_start[32], current_period_end[32]; /* the period now running */
-    char ends_at[32];                                       /* the period's end unless set */
+    char ends_at[32];                                      /* the period's end unless set */
     char created_at[32], updated_at[32];
     int auto_renew;
     int64_t amount_cents;
@@ -90,8 +90,8 @@ void billing_forget(const char *user_id);
 
 /* A page of the user's billing history, newest first (store_billing.h struct history_row;
  * the caller frees *rows with store_history_rows_free), and the total count. */
-int billing_history(const char *user_id, int64_t limit, int64_t offset,
-                    struct history_row **rows, int *n, int64_t *total);
+int billing_history(const char *user_id, int64_t limit, int64_t offset, struct history_row **rows,
+                    int *n, int64_t *total);
 
 /* ---- usage ---- */
 
@@ -108,13 +108,13 @@ enum { BILLING_COUNTERS_MAX = PLAN_MAX_DAILY + 16 };
 /* The usage of the current calendar month (UTC) and day for a user. */
 struct billing_usage {
     char plan_type[32];
-    int limits_bypassed;                     /* superuser, or enforcement off */
-    struct billing_counter monthly[RES_COUNT]; /* indexed by enum plan_resource */
-    int64_t period_start_ms, period_end_ms;   /* the month's first and last millisecond */
-    char date[11];                           /* today, YYYY-MM-DD (UTC) */
-    int64_t day_reset_ms;                    /* when today's counters start again */
+    int limits_bypassed;                                /* superuser, or enforcement off */
+    struct billing_counter monthly[RES_COUNT];          /* indexed by enum plan_resource */
+    int64_t period_start_ms, period_end_ms;             /* the month's first and last millisecond */
+    char date[11];                                      /* today, YYYY-MM-DD (UTC) */
+    int64_t day_reset_ms;                               /* when today's counters start again */
     struct billing_counter daily[BILLING_COUNTERS_MAX]; /* the plan's daily limits, then */
-    int ndaily;                              /* counted features it does not limit */
+    int ndaily;                                         /* counted features it does not limit */
 };
 
 /* Fills *out for u. Returns 0 or a store error. */
@@ -123,12 +123,12 @@ int billing_usage_summary(const struct user *u, struct billing_usage *out);
 /* One plan resource's quota for u this calendar month (UTC). */
 struct billing_quota {
     char resource[PLAN_NAME_MAX];
-    int has_quota;           /* another unit would be allowed now */
-    int64_t current_usage;   /* committed */
-    int64_t reserved;        /* held by requests in flight */
-    int64_t max_allowed;     /* -1: unlimited */
-    int64_t remaining;       /* -1: unlimited */
-    int limits_bypassed;     /* superuser, or enforcement off */
+    int has_quota;         /* another unit would be allowed now */
+    int64_t current_usage; /* committed */
+    int64_t reserved;      /* held by requests in flight */
+    int64_t max_allowed;   /* -1: unlimited */
+    int64_t remaining;     /* -1: unlimited */
+    int limits_bypassed;   /* superuser, or enforcement off */
     char plan_type[32];
     int64_t period_start_ms, period_end_ms; /* the month's first and last millisecond */
 };

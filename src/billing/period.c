@@ -21,10 +21,8 @@ int period_is_leap(int64_t year)
 int period_days_in_month(int64_t year, int month)
 {
     static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (month < 1)
-        month = 1;
-    if (month > 12)
-        month = 12;
+    if (month < 1) month = 1;
+    if (month > 12) month = 12;
     return month == 2 && period_is_leap(year) ? 29 : days[month - 1];
 }
 
@@ -32,12 +30,11 @@ int period_days_in_month(int64_t year, int month)
  * that the leap day ends it; 400-year eras of 146097 days repeat exactly. */
 static int64_t days_from_date(int64_t y, int m, int d)
 {
-    if (m <= 2)
-        y--;
+    if (m <= 2) y--;
     int64_t era = floor_div(y, 400);
-    int64_t yoe = y - era * 400;                                 /* 0..399 */
+    int64_t yoe = y - era * 400;                                   /* 0..399 */
     int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1; /* 0..365 */
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;         /* 0..146096 */
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;           /* 0..146096 */
     return era * 146097 + doe - 719468;
 }
 
@@ -99,8 +96,7 @@ void period_day_key(int64_t t_ms, char out[11])
              (unsigned)d % 100u);
 }
 
-void period_cycle(int64_t anchor_ms, enum billing_cycle cycle, int64_t now_ms,
-                  struct period *out)
+void period_cycle(int64_t anchor_ms, enum billing_cycle cycle, int64_t now_ms, struct period *out)
 {
     if (cycle == CYCLE_MONTHLY) {
         period_month(now_ms, out);
@@ -130,8 +126,7 @@ int period_prorate(int64_t now_ms, int64_t old_anchor_ms, enum billing_cycle old
                    struct proration *out)
 {
     memset(out, 0, sizeof *out);
-    if (old_price < 0 || new_price < 0)
-        return RAGD_EINVAL;
+    if (old_price < 0 || new_price < 0) return RAGD_EINVAL;
     period_cycle(old_anchor_ms, old_cycle, now_ms, &out->old_period);
     int64_t olen = out->old_period.end_ms - out->old_period.start_ms;
     int64_t oleft = out->old_period.end_ms - now_ms;

@@ -35,8 +35,7 @@ void period_day_key(int64_t t_ms, char out[11]);
 /* The billing period of a subscription containing now_ms: monthly cycles are calendar
  * months; yearly cycles are runs of twelve calendar months starting with the month that
  * contains anchor_ms. Cannot fail. */
-void period_cycle(int64_t anchor_ms, enum billing_cycle cycle, int64_t now_ms,
-                  struct period *out);
+void period_cycle(int64_t anchor_ms, enum billing_cycle cycle, int64_t now_ms, struct period *out);
 
 /* Proration of a plan change at now_ms.
  *

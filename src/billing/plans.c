@@ -9,8 +9,8 @@
 #include "core/error.h"
 #include "core/mem.h"
 
-static const char *const resource_names[RES_COUNT] = {"messages", "background_tasks",
-                                                      "api_calls", "storage_mb"};
+static const char *const resource_names[RES_COUNT] = {"messages", "background_tasks", "api_calls",
+                                                      "storage_mb"};
 
 const char *plan_resource_name(enum plan_resource r)
 {
@@ -20,8 +20,7 @@ const char *plan_resource_name(enum plan_resource r)
 int plan_resource_index(const char *name)
 {
     for (int i = 0; name && i < RES_COUNT; i++)
-        if (!strcmp(name, resource_names[i]))
-            return i;
+        if (!strcmp(name, resource_names[i])) return i;
     return -1;
 }
 
@@ -37,9 +36,8 @@ struct plan_default {
     int64_t monthly, yearly;
 };
 
-static const char *const daily_names[6] = {"daily_tokens",  "daily_requests",
-                                           "pdf_uploads",   "mcqs_per_day",
-                                           "images_per_day", "flashcards_per_day"};
+static const char *const daily_names[6] = {"daily_tokens", "daily_requests", "pdf_uploads",
+                                           "mcqs_per_day", "images_per_day", "flashcards_per_day"};
 
 static const struct plan_default defaults[NPLANS] = {
     {"free",
@@ -89,8 +87,7 @@ static void build_defaults(struct plan *t)
         snprintf(p->name, sizeof p->name, "%s", d->name);
         memcpy(p->limits, d->limits, sizeof p->limits);
         for (int k = 0; k < 6; k++) {
-            if (d->daily[k] == -2)
-                continue;
+            if (d->daily[k] == -2) continue;
             snprintf(p->daily[p->ndaily].name, PLAN_NAME_MAX, "%s", daily_names[k]);
             p->daily[p->ndaily++].limit = d->daily[k];
         }
@@ -115,11 +112,9 @@ static void init_once(void)
 static int name_ok(const char *s)
 {
     size_t n = strlen(s);
-    if (!n || n >= PLAN_NAME_MAX)
-        return 0;
+    if (!n || n >= PLAN_NAME_MAX) return 0;
     for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
-            return 0;
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_')) return 0;
     return 1;
 }
 
@@ -136,35 +131,36 @@ static int apply_plan(struct plan *p, json_t *o, char *err, size_t errcap)
 {
     const char *key;
     json_t *v;
-    json_object_foreach(o, key, v) {
+    json_object_foreach(o, key, v)
+    {
         if (!strcmp(key, "name")) {
             if (!json_is_string(v) || json_string_length(v) == 0 ||
                 json_string_length(v) >= sizeof p->name)
                 goto bad;
             snprintf(p->name, sizeof p->name, "%s", json_string_value(v));
         } else if (!strcmp(key, "limits")) {
-            if (!json_is_object(v))
-                goto bad;
+            if (!json_is_object(v)) goto bad;
             const char *rk;
             json_t *rv;
-            json_object_foreach(v, rk, rv) {
+            json_object_foreach(v, rk, rv)
+            {
                 int i = plan_resource_index(rk);
                 if (i < 0) {
                     snprintf(err, errcap, "plans: %s.limits: unknown resource '%s'", p->type, rk);
                     return RAGD_EINVAL;
                 }
                 if (!limit_value(rv, &p->limits[i])) {
-                    snprintf(err, errcap, "plans: %s.limits.%s must be an integer >= -1",
-                             p->type, rk);
+                    snprintf(err, errcap, "plans: %s.limits.%s must be an integer >= -1", p->type,
+                             rk);
                     return RAGD_EINVAL;
                 }
             }
         } else if (!strcmp(key, "daily_limits")) {
-            if (!json_is_object(v))
-                goto bad;
+            if (!json_is_object(v)) goto bad;
             const char *dk;
             json_t *dv;
-            json_object_foreach(v, dk, dv) {
+            json_object_foreach(v, dk, dv)
+            {
                 int64_t lim;
                 if (!name_ok(dk) || !limit_value(dv, &lim)) {
                     snprintf(err, errcap,
@@ -186,24 +182,22 @@ static int apply_plan(struct plan *p, json_t *o, char *err, size_t errcap)
                 p->daily[i].limit = lim;
             }
         } else if (!strcmp(key, "features")) {
-            if (!json_is_array(v))
-                goto bad;
+            if (!json_is_array(v)) goto bad;
             for (size_t i = 0; i < json_array_size(v); i++)
-                if (!json_is_string(json_array_get(v, i)))
-                    goto bad;
+                if (!json_is_string(json_array_get(v, i))) goto bad;
             json_decref(p->features);
             p->features = json_deep_copy(v);
         } else if (!strcmp(key, "pricing")) {
-            if (!json_is_object(v))
-                goto bad;
+            if (!json_is_object(v)) goto bad;
             const char *pk;
             json_t *pv;
-            json_object_foreach(v, pk, pv) {
+            json_object_foreach(v, pk, pv)
+            {
                 int64_t cents;
                 if (!limit_value(pv, &cents) || cents < 0 ||
                     (strcmp(pk, "monthly") && strcmp(pk, "yearly"))) {
-                    snprintf(err, errcap,
-                             "plans: %s.pricing: keys monthly/yearly with cents >= 0", p->type);
+                    snprintf(err, errcap, "plans: %s.pricing: keys monthly/yearly with cents >= 0",
+                             p->type);
                     return RAGD_EINVAL;
                 }
                 *(!strcmp(pk, "monthly") ? &p->price_monthly : &p->price_yearly) = cents;
@@ -239,7 +233,8 @@ static int apply_file(struct plan *t, const char *path, char *err, size_t errcap
     int rc = 0;
     const char *key;
     json_t *v;
-    json_object_foreach(root, key, v) {
+    json_object_foreach(root, key, v)
+    {
         int i = 0;
         while (i < NPLANS && strcmp(t[i].type, key))
             i++;
@@ -249,8 +244,7 @@ static int apply_file(struct plan *t, const char *path, char *err, size_t errcap
             rc = RAGD_EINVAL;
             break;
         }
-        if ((rc = apply_plan(&t[i], v, err, errcap)))
-            break;
+        if ((rc = apply_plan(&t[i], v, err, errcap))) break;
     }
     json_decref(root);
     return rc;
@@ -262,14 +256,12 @@ int plan_load(const char *path, char *err, size_t errcap)
     struct plan t[NPLANS];
     build_defaults(t);
     int rc = 0;
-    if (path && *path)
-        rc = apply_file(t, path, err, errcap);
+    if (path && *path) rc = apply_file(t, path, err, errcap);
     static const char *const env[NPLANS] = {"FREE_MESSAGE_LIMIT", "PRO_MESSAGE_LIMIT",
                                             "ENTERPRISE_MESSAGE_LIMIT"};
     for (int i = 0; !rc && i < NPLANS; i++) {
         const char *s = config_str(env[i], NULL);
-        if (!s)
-            continue;
+        if (!s) continue;
         char *end;
         long long n = strtoll(s, &end, 10);
         if (*end || end == s || n < -1) {
@@ -300,8 +292,7 @@ const struct plan *plan_get(const char *type)
 {
     pthread_once(&once, init_once);
     for (int i = 0; type && i < NPLANS; i++)
-        if (!strcmp(table[i].type, type))
-            return &table[i];
+        if (!strcmp(table[i].type, type)) return &table[i];
     return NULL;
 }
 
@@ -325,8 +316,7 @@ const struct plan *plan_at(int i)
 int64_t plan_daily_limit(const struct plan *p, const char *name)
 {
     for (int i = 0; i < p->ndaily; i++)
-        if (!strcmp(p->daily[i].name, name))
-            return p->daily[i].limit;
+        if (!strcmp(p->daily[i].name, name)) return p->daily[i].limit;
     return -1;
 }
 
@@ -337,8 +327,7 @@ int64_t plan_price(const struct plan *p, int yearly)
 
 const char *plan_upgrade_to(const char *type)
 {
-    if (type && !strcmp(type, "free"))
-        return "pro";
+    if (type && !strcmp(type, "free")) return "pro";
     return "enterprise";
 }
 

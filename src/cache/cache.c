@@ -32,8 +32,7 @@ int cache_open(const char *url, int fallback_to_memory, char *err, size_t errcap
     fallback = fallback_to_memory;
     if (url) {
         int rc = redis_init(url, fallback_to_memory, err, errcap);
-        if (rc)
-            return rc;
+        if (rc) return rc;
         ops = &cache_redis_ops;
     }
     enabled = config_bool("CACHE_ENABLED", 1);
@@ -41,7 +40,10 @@ int cache_open(const char *url, int fallback_to_memory, char *err, size_t errcap
     return 0;
 }
 
-int cache_shared(void) { return ops->shared; }
+int cache_shared(void)
+{
+    return ops->shared;
+}
 
 /* ---- the flush after a delete that did not reach a shared backend ---- */
 
@@ -55,8 +57,7 @@ static void *flusher_main(void *arg)
     while (atomic_load(&flush_pending)) {
         struct timespec ts = {1, 0};
         nanosleep(&ts, NULL);
-        if (atomic_load(&flush_pending) && !ops->flush(prefixes))
-            atomic_store(&flush_pending, 0);
+        if (atomic_load(&flush_pending) && !ops->flush(prefixes)) atomic_store(&flush_pending, 0);
     }
     atomic_store(&flusher_running, 0);
     return NULL;
@@ -65,8 +66,7 @@ static void *flusher_main(void *arg)
 static void flush_later(void)
 {
     atomic_store(&flush_pending, 1);
-    if (atomic_exchange(&flusher_running, 1))
-        return;
+    if (atomic_exchange(&flusher_running, 1)) return;
     pthread_t t;
     if (pthread_create(&t, NULL, flusher_main, NULL) == 0)
         pthread_detach(t);
@@ -78,10 +78,8 @@ static void flush_later(void)
  * used. */
 static int backend_ready(void)
 {
-    if (!atomic_load(&flush_pending))
-        return 0;
-    if (ops->flush(prefixes))
-        return -1;
+    if (!atomic_load(&flush_pending)) return 0;
+    if (ops->flush(prefixes)) return -1;
     atomic_store(&flush_pending, 0);
     return 0;
 }
@@ -92,10 +90,8 @@ char *cache_get(const char *key, size_t *len)
 {
     char *out = NULL;
     size_t n = 0;
-    if (!enabled)
-        return NULL;
-    if ((ops->shared || memory_ttl_s) && !backend_ready() && !ops->get(key, &out, &n))
-        *len = n;
+    if (!enabled) return NULL;
+    if ((ops->shared || memory_ttl_s) && !backend_ready() && !ops->get(key, &out, &n)) *len = n;
     metrics_count(out ? "ragd_cache_hits_total" : "ragd_cache_misses_total",
                   out ? "Cache reads answered from the cache" : "Cache reads that missed", 1);
     return out;
@@ -103,24 +99,18 @@ char *cache_get(const char *key, size_t *len)
 
 void cache_set(const char *key, const char *val, size_t len, int ttl_s)
 {
-    if (!enabled || ttl_s <= 0 || !len)
-        return;
+    if (!enabled || ttl_s <= 0 || !len) return;
     if (!ops->shared) {
-        if (!memory_ttl_s)
-            return;
-        if (ttl_s > memory_ttl_s)
-            ttl_s = memory_ttl_s;
+        if (!memory_ttl_s) return;
+        if (ttl_s > memory_ttl_s) ttl_s = memory_ttl_s;
     }
-    if (!backend_ready())
-        ops->set(key, val, len, ttl_s, CACHE_SET_NX);
+    if (!backend_ready()) ops->set(key, val, len, ttl_s, CACHE_SET_NX);
 }
 
 void cache_del(const char *key)
 {
-    if (!enabled)
-        return;
-    if (backend_ready() || ops->set(key, "", 0, TOMBSTONE_S, 0))
-        flush_later();
+    if (!enabled) return;
+    if (backend_ready() || ops->set(key, "", 0, TOMBSTONE_S, 0)) flush_later();
 }
 
 json_t *cache_get_json(const char *key)
@@ -136,15 +126,13 @@ json_t *cache_get_json(const char *key)
 void cache_set_json(const char *key, const json_t *val, int ttl_s)
 {
     char *v = val ? json_dumps(val, JSON_COMPACT) : NULL;
-    if (v)
-        cache_set(key, v, strlen(v), ttl_s);
+    if (v) cache_set(key, v, strlen(v), ttl_s);
     free(v);
 }
 
 void cache_flush(void)
 {
-    if (ops->flush(prefixes))
-        flush_later();
+    if (ops->flush(prefixes)) flush_later();
 }
 
 /* ---- queues and health ---- */
@@ -160,7 +148,10 @@ int cache_queue_pop(const char *queue, int timeout_ms, char **val)
     return ops->pop(queue, timeout_ms, val);
 }
 
-int cache_queue_len(const char *queue, int64_t *len) { return ops->len(queue, len); }
+int cache_queue_len(const char *queue, int64_t *len)
+{
+    return ops->len(queue, len);
+}
 
 void cache_status(struct cache_status *st)
 {

@@ -25,7 +25,10 @@ static struct slot {
 } table[SLOTS];
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int64_t now_ms(void) { return time_mono_ns() / 1000000; }
+static int64_t now_ms(void)
+{
+    return time_mono_ns() / 1000000;
+}
 
 static struct slot *slot_of(const char *key)
 {
@@ -82,8 +85,7 @@ static int mem_set(const char *key, const char *val, size_t len, int ttl_s, int 
         else if (e->expires_ms < oldest->expires_ms)
             oldest = e;
     }
-    if (!use)
-        use = oldest; /* the slot is full: the entry closest to expiry goes */
+    if (!use) use = oldest; /* the slot is full: the entry closest to expiry goes */
     entry_clear(use);
     use->key = xstrdup(key);
     use->val = xmalloc(len + 1);
@@ -101,8 +103,7 @@ static int mem_flush(const char *const *prefixes)
         for (int j = 0; j < PER_SLOT; j++) {
             struct entry *e = &table[i].e[j];
             for (int p = 0; e->key && prefixes[p]; p++)
-                if (!strncmp(e->key, prefixes[p], strlen(prefixes[p])))
-                    entry_clear(e);
+                if (!strncmp(e->key, prefixes[p], strlen(prefixes[p]))) entry_clear(e);
         }
     pthread_mutex_unlock(&table_lock);
     return 0;
@@ -130,8 +131,7 @@ static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER;
 static struct queue *queue_of(const char *name)
 {
     for (struct queue *q = queues; q; q = q->next)
-        if (!strcmp(q->name, name))
-            return q;
+        if (!strcmp(q->name, name)) return q;
     struct queue *q = xcalloc(1, sizeof *q);
     q->name = xstrdup(name);
     q->next = queues;
@@ -170,18 +170,15 @@ static int mem_pop(const char *queue, int timeout_ms, char **val)
     pthread_mutex_lock(&queue_lock);
     struct queue *q = queue_of(queue);
     while (!q->head && timeout_ms > 0)
-        if (pthread_cond_timedwait(&queue_cond, &queue_lock, &until))
-            break;
+        if (pthread_cond_timedwait(&queue_cond, &queue_lock, &until)) break;
     struct item *it = q->head;
     if (it) {
         q->head = it->next;
-        if (!q->head)
-            q->tail = NULL;
+        if (!q->head) q->tail = NULL;
         q->n--;
     }
     pthread_mutex_unlock(&queue_lock);
-    if (!it)
-        return RAGD_ENOTFOUND;
+    if (!it) return RAGD_ENOTFOUND;
     *val = it->val;
     free(it);
     return 0;
@@ -195,7 +192,10 @@ static int mem_len(const char *queue, int64_t *len)
     return 0;
 }
 
-static int mem_ping(void) { return 0; }
+static int mem_ping(void)
+{
+    return 0;
+}
 
 const struct cache_ops cache_memory_ops = {
     .name = "memory",

@@ -15,16 +15,14 @@ static char *copy_reply(const redisReply *r, size_t *len)
     char *out = xmalloc(r->len + 1);
     memcpy(out, r->str, r->len);
     out[r->len] = 0;
-    if (len)
-        *len = r->len;
+    if (len) *len = r->len;
     return out;
 }
 
 static int r_get(const char *key, char **val, size_t *len)
 {
     redisReply *r = redis_cmd("GET %s", key);
-    if (!r)
-        return RAGD_EUNAVAIL;
+    if (!r) return RAGD_EUNAVAIL;
     int rc = RAGD_ENOTFOUND;
     if (r->type == REDIS_REPLY_STRING && r->len) {
         *val = copy_reply(r, len);
@@ -36,11 +34,9 @@ static int r_get(const char *key, char **val, size_t *len)
 
 static int r_set(const char *key, const char *val, size_t len, int ttl_s, int flags)
 {
-    redisReply *r = (flags & CACHE_SET_NX)
-                        ? redis_cmd("SET %s %b EX %d NX", key, val, len, ttl_s)
-                        : redis_cmd("SET %s %b EX %d", key, val, len, ttl_s);
-    if (!r)
-        return RAGD_EUNAVAIL;
+    redisReply *r = (flags & CACHE_SET_NX) ? redis_cmd("SET %s %b EX %d NX", key, val, len, ttl_s)
+                                           : redis_cmd("SET %s %b EX %d", key, val, len, ttl_s);
+    if (!r) return RAGD_EUNAVAIL;
     freeReplyObject(r);
     return 0;
 }
@@ -49,8 +45,7 @@ static int r_push(const char *queue, const char *val, int64_t *len)
 {
     redisReply *r = redis_cmd("LPUSH %s %s", queue, val);
     int ok = r && r->type == REDIS_REPLY_INTEGER;
-    if (ok)
-        *len = r->integer;
+    if (ok) *len = r->integer;
     freeReplyObject(r);
     return ok ? 0 : RAGD_EUNAVAIL;
 }
@@ -59,8 +54,7 @@ static int r_len(const char *queue, int64_t *len)
 {
     redisReply *r = redis_cmd("LLEN %s", queue);
     int ok = r && r->type == REDIS_REPLY_INTEGER;
-    if (ok)
-        *len = r->integer;
+    if (ok) *len = r->integer;
     freeReplyObject(r);
     return ok ? 0 : RAGD_EUNAVAIL;
 }
@@ -70,10 +64,9 @@ static int r_pop(const char *queue, int timeout_ms, char **val)
     /* BRPOP's timeout 0 would wait for ever: no wait is a plain RPOP. */
     char secs[32];
     snprintf(secs, sizeof secs, "%d.%03d", timeout_ms / 1000, timeout_ms % 1000);
-    redisReply *r = timeout_ms > 0 ? redis_cmd("BRPOP %s %s", queue, secs)
-                                   : redis_cmd("RPOP %s", queue);
-    if (!r)
-        return RAGD_EUNAVAIL;
+    redisReply *r =
+        timeout_ms > 0 ? redis_cmd("BRPOP %s %s", queue, secs) : redis_cmd("RPOP %s", queue);
+    if (!r) return RAGD_EUNAVAIL;
     int rc = RAGD_ENOTFOUND;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
         r->element[1]->type == REDIS_REPLY_STRING) {
@@ -105,8 +98,7 @@ static int r_flush(const char *const *prefixes)
             char *pattern = xasprintf("%s*", prefixes[p]);
             redisReply *r = redis_cmd("SCAN %s MATCH %s COUNT 1000", cursor, pattern);
             free(pattern);
-            if (!r)
-                return RAGD_EUNAVAIL;
+            if (!r) return RAGD_EUNAVAIL;
             if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
                 r->element[0]->type == REDIS_REPLY_STRING) {
                 snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);

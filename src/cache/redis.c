@@ -27,7 +27,10 @@ static pthread_key_t key;
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rconn *registry;
 
-int redis_fallback_allowed(void) { return fallback; }
+int redis_fallback_allowed(void)
+{
+    return fallback;
+}
 
 int redis_init(const char *url, int fallback_to_memory, char *err, size_t errcap)
 {
@@ -64,8 +67,7 @@ static redisContext *connect_now(void)
 {
     struct timeval tv = {0, 300000};
     redisContext *c = redisConnectWithTimeout(host, port, tv);
-    if (!c || c->err)
-        goto fail;
+    if (!c || c->err) goto fail;
     struct timeval cmd_tv = {1, 0};
     redisSetTimeout(c, cmd_tv);
     redisReply *r;
@@ -73,20 +75,17 @@ static redisContext *connect_now(void)
         r = redisCommand(c, "AUTH %s", password);
         int bad = !r || r->type == REDIS_REPLY_ERROR;
         freeReplyObject(r);
-        if (bad)
-            goto fail;
+        if (bad) goto fail;
     }
     if (dbnum) {
         r = redisCommand(c, "SELECT %d", dbnum);
         int bad = !r || r->type == REDIS_REPLY_ERROR;
         freeReplyObject(r);
-        if (bad)
-            goto fail;
+        if (bad) goto fail;
     }
     return c;
 fail:
-    if (c)
-        redisFree(c);
+    if (c) redisFree(c);
     return NULL;
 }
 
@@ -102,27 +101,25 @@ static redisContext *ctx(void)
         pthread_mutex_unlock(&reg_lock);
         pthread_setspecific(key, rc);
     }
-    if (rc->ctx && !rc->ctx->err)
-        return rc->ctx;
+    if (rc->ctx && !rc->ctx->err) return rc->ctx;
     if (rc->ctx) {
         redisFree(rc->ctx);
         rc->ctx = NULL;
     }
     int64_t now = time_mono_ns() / 1000000;
-    if (now < rc->retry_after_ms)
-        return NULL;
+    if (now < rc->retry_after_ms) return NULL;
     rc->ctx = connect_now();
     if (!rc->ctx) {
         rc->retry_after_ms = now + 1000;
         if (atomic_exchange(&healthy, 0))
-            log_json(LOG_WARN, "redis unreachable",
-                     json_pack("{s:s, s:i, s:b}", "host", host, "port", port, "fallback",
-                               fallback));
+            log_json(
+                LOG_WARN, "redis unreachable",
+                json_pack("{s:s, s:i, s:b}", "host", host, "port", port, "fallback", fallback));
         return NULL;
     }
     if (!atomic_exchange(&healthy, 1))
-        log_json(LOG_INFO, "redis reachable again", json_pack("{s:s, s:i}", "host", host, "port",
-                                                              port));
+        log_json(LOG_INFO, "redis reachable again",
+                 json_pack("{s:s, s:i}", "host", host, "port", port));
     return rc->ctx;
 }
 
@@ -149,11 +146,9 @@ static redisReply *with_retry(redisReply *(*send)(redisContext *c, void *arg), v
         struct rconn *rc = pthread_getspecific(key);
         int had_conn = rc && rc->ctx && !rc->ctx->err;
         redisContext *c = ctx();
-        if (!c)
-            return NULL;
+        if (!c) return NULL;
         redisReply *r = checked(c, send(c, arg));
-        if (r || !had_conn)
-            return r;
+        if (r || !had_conn) return r;
         rc = pthread_getspecific(key);
         rc->retry_after_ms = 0;
     }
@@ -213,8 +208,7 @@ redisReply *redis_eval(const char *script, int nkeys, int nargs, const char **ar
     char nk[16];
     snprintf(nk, sizeof nk, "%d", nkeys);
     const char *argv[32];
-    if (nargs + 3 > 32)
-        panic("redis_eval: too many arguments");
+    if (nargs + 3 > 32) panic("redis_eval: too many arguments");
     argv[0] = "EVALSHA";
     argv[1] = sha;
     argv[2] = nk;
@@ -229,4 +223,3 @@ redisReply *redis_eval(const char *script, int nkeys, int nargs, const char **ar
     }
     return r;
 }
-

@@ -40,8 +40,7 @@ static void kv_put(struct kv **list, const char *name, const char *value)
 static const char *kv_get(struct kv *list, const char *name)
 {
     for (; list; list = list->next)
-        if (!strcmp(list->name, name))
-            return list->value;
+        if (!strcmp(list->name, name)) return list->value;
     return NULL;
 }
 
@@ -58,17 +57,14 @@ static char *trim(char *s)
 int config_load(const char *path, char *err, size_t errcap)
 {
     FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
+    if (!f) return 0;
     char line[4096];
     int lineno = 0;
     while (fgets(line, sizeof line, f)) {
         lineno++;
         char *s = trim(line);
-        if (!*s || *s == '#')
-            continue;
-        if (!strncmp(s, "export ", 7))
-            s = trim(s + 7);
+        if (!*s || *s == '#') continue;
+        if (!strncmp(s, "export ", 7)) s = trim(s + 7);
         char *eq = strchr(s, '=');
         if (!eq || eq == s) {
             snprintf(err, errcap, "%s:%d: expected NAME=VALUE", path, lineno);
@@ -84,8 +80,7 @@ int config_load(const char *path, char *err, size_t errcap)
         } else {
             /* An unquoted value ends at an inline comment. */
             char *hash = strstr(value, " #");
-            if (hash)
-                *hash = '\0';
+            if (hash) *hash = '\0';
             value = trim(value);
         }
         kv_put(&file_vars, name, value);
@@ -102,18 +97,15 @@ void config_set(const char *name, const char *value)
 const char *config_str(const char *name, const char *def)
 {
     const char *v = kv_get(set_vars, name);
-    if (!v || !*v)
-        v = getenv(name);
-    if (!v || !*v)
-        v = kv_get(file_vars, name);
+    if (!v || !*v) v = getenv(name);
+    if (!v || !*v) v = kv_get(file_vars, name);
     return v && *v ? v : def;
 }
 
 static void add_error(const char *name, const char *value, const char *why)
 {
     pthread_mutex_lock(&err_lock);
-    if (errors.len)
-        sb_adds(&errors, "; ");
+    if (errors.len) sb_adds(&errors, "; ");
     sb_printf(&errors, "%s=%s: %s", name, value, why);
     pthread_mutex_unlock(&err_lock);
 }
@@ -121,8 +113,7 @@ static void add_error(const char *name, const char *value, const char *why)
 int64_t config_int(const char *name, int64_t def, int64_t min, int64_t max)
 {
     const char *v = config_str(name, NULL);
-    if (!v)
-        return def;
+    if (!v) return def;
     char *end;
     errno = 0;
     long long x = strtoll(v, &end, 10);
@@ -142,8 +133,7 @@ int64_t config_int(const char *name, int64_t def, int64_t min, int64_t max)
 double config_double(const char *name, double def, double min, double max)
 {
     const char *v = config_str(name, NULL);
-    if (!v)
-        return def;
+    if (!v) return def;
     char *end;
     double x = strtod(v, &end);
     if (end == v || *end || x < min || x > max) {
@@ -156,12 +146,10 @@ double config_double(const char *name, double def, double min, double max)
 int config_bool(const char *name, int def)
 {
     const char *v = config_str(name, NULL);
-    if (!v)
-        return def;
+    if (!v) return def;
     if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "on"))
         return 1;
-    if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no") ||
-        !strcasecmp(v, "off"))
+    if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no") || !strcasecmp(v, "off"))
         return 0;
     add_error(name, v, "not a boolean (true/false)");
     return def;

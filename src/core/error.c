@@ -6,22 +6,38 @@
 const char *ragd_strerror(int code)
 {
     switch (code) {
-    case RAGD_OK: return "success";
-    case RAGD_ENOMEM: return "out of memory";
-    case RAGD_EINVAL: return "invalid argument";
-    case RAGD_EIO: return "input/output error";
-    case RAGD_ENOTFOUND: return "not found";
-    case RAGD_EEXIST: return "already exists";
-    case RAGD_EFORMAT: return "malformed data";
-    case RAGD_ERANGE: return "out of range";
-    case RAGD_EDB: return "database error";
-    case RAGD_EPERM: return "not permitted";
-    case RAGD_EUNAVAIL: return "unavailable";
-    case RAGD_ELIMIT: return "limit reached";
-    case RAGD_ENOTSUP: return "not supported";
-    case RAGD_ECONFLICT: return "conflict";
-    case RAGD_ETIMEOUT: return "timed out";
-    case RAGD_ENOSPC: return "no space left to store the write";
+    case RAGD_OK:
+        return "success";
+    case RAGD_ENOMEM:
+        return "out of memory";
+    case RAGD_EINVAL:
+        return "invalid argument";
+    case RAGD_EIO:
+        return "input/output error";
+    case RAGD_ENOTFOUND:
+        return "not found";
+    case RAGD_EEXIST:
+        return "already exists";
+    case RAGD_EFORMAT:
+        return "malformed data";
+    case RAGD_ERANGE:
+        return "out of range";
+    case RAGD_EDB:
+        return "database error";
+    case RAGD_EPERM:
+        return "not permitted";
+    case RAGD_EUNAVAIL:
+        return "unavailable";
+    case RAGD_ELIMIT:
+        return "limit reached";
+    case RAGD_ENOTSUP:
+        return "not supported";
+    case RAGD_ECONFLICT:
+        return "conflict";
+    case RAGD_ETIMEOUT:
+        return "timed out";
+    case RAGD_ENOSPC:
+        return "no space left to store the write";
     }
     return "unknown error";
 }

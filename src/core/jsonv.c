@@ -73,13 +73,20 @@ static const char *type_name(enum jv_type t)
 static int type_ok(json_t *v, enum jv_type t)
 {
     switch (t) {
-    case JV_STRING: return json_is_string(v);
-    case JV_INT: return json_is_integer(v);
-    case JV_NUMBER: return json_is_number(v);
-    case JV_BOOL: return json_is_boolean(v);
-    case JV_OBJECT: return json_is_object(v);
-    case JV_ARRAY: return json_is_array(v);
-    case JV_ANY: return 1;
+    case JV_STRING:
+        return json_is_string(v);
+    case JV_INT:
+        return json_is_integer(v);
+    case JV_NUMBER:
+        return json_is_number(v);
+    case JV_BOOL:
+        return json_is_boolean(v);
+    case JV_OBJECT:
+        return json_is_object(v);
+    case JV_ARRAY:
+        return json_is_array(v);
+    case JV_ANY:
+        return 1;
     }
     return 0;
 }
@@ -90,7 +97,8 @@ int jv_validate(json_t *obj, const struct jv_schema *schema, const char **field,
     const char *key;
     json_t *v;
     if (!schema->allow_unknown) {
-        json_object_foreach(obj, key, v) {
+        json_object_foreach(obj, key, v)
+        {
             const struct jv_field *f = schema->fields;
             while (f->name && strcmp(f->name, key))
                 f++;
@@ -185,8 +193,7 @@ json_t *jv_schema_json(const struct jv_schema *schema)
     for (const struct jv_field *f = schema->fields; f->name; f++) {
         json_t *p = json_object();
         json_object_set_new(p, "type", json_string(type_name(f->type)));
-        if (f->type == JV_ANY)
-            json_object_del(p, "type");
+        if (f->type == JV_ANY) json_object_del(p, "type");
         int bounded = f->min != 0 || f->max != 0;
         if (bounded && f->type == JV_STRING) {
             json_object_set_new(p, "minLength", json_integer((json_int_t)f->min));
@@ -195,19 +202,16 @@ json_t *jv_schema_json(const struct jv_schema *schema)
             json_object_set_new(p, "minimum", json_real(f->min));
             json_object_set_new(p, "maximum", json_real(f->max));
         }
-        if (f->nullable)
-            json_object_set_new(p, "nullable", json_true());
+        if (f->nullable) json_object_set_new(p, "nullable", json_true());
         if (f->choices) {
             json_t *e = json_array();
             for (const char *const *c = f->choices; *c; c++)
                 json_array_append_new(e, json_string(*c));
             json_object_set_new(p, "enum", e);
         }
-        if (f->description)
-            json_object_set_new(p, "description", json_string(f->description));
+        if (f->description) json_object_set_new(p, "description", json_string(f->description));
         json_object_set_new(props, f->name, p);
-        if (f->required)
-            json_array_append_new(req, json_string(f->name));
+        if (f->required) json_array_append_new(req, json_string(f->name));
     }
     json_t *s = json_pack("{s:s, s:o, s:b}", "type", "object", "properties", props,
                           "additionalProperties", schema->allow_unknown);

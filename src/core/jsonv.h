@@ -14,9 +14,9 @@ struct jv_field {
     const char *name;
     enum jv_type type;
     int required;
-    double min, max;    /* JV_STRING: length in characters; JV_INT/JV_NUMBER: value; JV_ARRAY:
-                           items. min == max == 0 means unbounded. */
-    int nullable;       /* JSON null accepted (treated as absent) */
+    double min, max; /* JV_STRING: length in characters; JV_INT/JV_NUMBER: value; JV_ARRAY:
+                        items. min == max == 0 means unbounded. */
+    int nullable;    /* JSON null accepted (treated as absent) */
     const char *const *choices; /* JV_STRING: NULL-terminated allowed values, or NULL */
     const char *description;
 };

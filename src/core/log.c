@@ -41,8 +41,7 @@ void log_json(enum log_level lvl, const char *msg, json_t *obj)
     json_object_set_new(line, "ts", json_string(time_iso(time_now_ms(), ts)));
     json_object_set_new(line, "level", json_string(names[lvl]));
     json_object_set_new(line, "msg", json_string(msg));
-    if (obj)
-        json_object_update(line, obj);
+    if (obj) json_object_update(line, obj);
     json_decref(obj);
     char *s = json_dumps(line, JSON_COMPACT);
     json_decref(line);
@@ -57,8 +56,7 @@ void log_json(enum log_level lvl, const char *msg, json_t *obj)
 
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
-    if (lvl < min_level)
-        return;
+    if (lvl < min_level) return;
     char buf[1024];
     va_list ap;
     va_start(ap, fmt);

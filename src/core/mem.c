@@ -62,18 +62,15 @@ char *xasprintf(const char *fmt, ...)
     va_start(ap, fmt);
     int r = vasprintf(&s, fmt, ap);
     va_end(ap);
-    if (r < 0)
-        oom(0);
+    if (r < 0) oom(0);
     return s;
 }
 
 static int injected_failure(void)
 {
     long c = atomic_load(&fail_countdown);
-    if (c < 0)
-        return 0;
-    if (c == 0)
-        return 1;
+    if (c < 0) return 0;
+    if (c == 0) return 1;
     atomic_fetch_sub(&fail_countdown, 1);
     return 0;
 }

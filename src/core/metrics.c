@@ -89,8 +89,7 @@ void metrics_request(const char *method, const char *route, int status, int64_t 
         nroutes++;
     }
     for (int i = 0; i < NB; i++)
-        if (secs <= buckets[i])
-            l->bucket[i]++;
+        if (secs <= buckets[i]) l->bucket[i]++;
     l->count++;
     l->sum += secs;
     pthread_mutex_unlock(&lock);
@@ -125,8 +124,8 @@ void metrics_reject(const char *reason)
 {
     char label[96];
     snprintf(label, sizeof label, "reason=\"%.64s\"", reason);
-    named_add("ragd_rejections_total", label, "Requests refused before their handler, by reason",
-              1, 0);
+    named_add("ragd_rejections_total", label, "Requests refused before their handler, by reason", 1,
+              0);
 }
 
 void metrics_gauge(const char *name, const char *help, double value)
@@ -165,14 +164,11 @@ void metrics_render(struct sbuf *b)
         struct named *first = named;
         while (strcmp(first->name, n->name))
             first = first->next;
-        if (first != n)
-            continue;
-        if (n->help)
-            sb_printf(b, "# HELP %s %s\n", n->name, n->help);
+        if (first != n) continue;
+        if (n->help) sb_printf(b, "# HELP %s %s\n", n->name, n->help);
         sb_printf(b, "# TYPE %s %s\n", n->name, n->is_gauge ? "gauge" : "counter");
         for (struct named *m = n; m; m = m->next) {
-            if (strcmp(m->name, n->name))
-                continue;
+            if (strcmp(m->name, n->name)) continue;
             if (m->label)
                 sb_printf(b, "%s{%s} %g\n", m->name, m->label, m->value);
             else

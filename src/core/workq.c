@@ -36,8 +36,7 @@ static void *worker(void *arg)
             return NULL;
         }
         p->head = j->next;
-        if (!p->head)
-            p->tail = NULL;
+        if (!p->head) p->tail = NULL;
         p->queued--;
         pthread_mutex_unlock(&p->lock);
         j->fn(j->arg);
@@ -88,8 +87,7 @@ int workq_submit(workq_t *p, void (*fn)(void *), void *arg)
 
 void workq_destroy(workq_t *p)
 {
-    if (!p)
-        return;
+    if (!p) return;
     pthread_mutex_lock(&p->lock);
     p->stopping = 1;
     pthread_cond_broadcast(&p->cond);

@@ -57,8 +57,7 @@ static int parse_long(const char *s, long lo, long hi, long *out)
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
     *out = v;
     return 0;
 }
@@ -68,8 +67,7 @@ static int parse_float(const char *s, float *out)
     char *end;
     errno = 0;
     float v = strtof(s, &end);
-    if (errno || end == s || *end)
-        return -1;
+    if (errno || end == s || *end) return -1;
     *out = v;
     return 0;
 }
@@ -83,8 +81,7 @@ static int parse_ids(const char *s, int32_t **ids, size_t *n)
     for (;;) {
         while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n')
             p++;
-        if (!*p)
-            break;
+        if (!*p) break;
         char *end;
         errno = 0;
         long x = strtol(p, &end, 10);
@@ -92,8 +89,7 @@ static int parse_ids(const char *s, int32_t **ids, size_t *n)
             free(v);
             return -1;
         }
-        if (k == cap)
-            v = xrealloc(v, (cap *= 2) * sizeof *v);
+        if (k == cap) v = xrealloc(v, (cap *= 2) * sizeof *v);
         v[k++] = (int32_t)x;
         p = end;
     }
@@ -109,8 +105,7 @@ static char *read_stdin(size_t *len)
     size_t r;
     while ((r = fread(buf + n, 1, cap - n - 1, stdin)) > 0) {
         n += r;
-        if (cap - n - 1 == 0)
-            buf = xrealloc(buf, cap *= 2);
+        if (cap - n - 1 == 0) buf = xrealloc(buf, cap *= 2);
     }
     buf[n] = 0;
     *len = n;
@@ -124,11 +119,9 @@ static int load_tokenizer(const char *verb, const char *path, gguf_t **g, tokeni
     int rc = gguf_open(path, g, err, sizeof err);
     if (!rc) {
         rc = tok_gguf_load(*g, tok, err, sizeof err);
-        if (rc)
-            gguf_close(*g);
+        if (rc) gguf_close(*g);
     }
-    if (rc)
-        fprintf(stderr, "ragd %s: %s\n", verb, err[0] ? err : ragd_strerror(rc));
+    if (rc) fprintf(stderr, "ragd %s: %s\n", verb, err[0] ? err : ragd_strerror(rc));
     return rc;
 }
 
@@ -152,12 +145,10 @@ static int cmd_tokenize(int argc, char **argv)
         else
             return usage_err("tokenize", "unexpected argument");
     }
-    if (!model || !text)
-        return usage_err("tokenize", "--model and TEXT are required");
+    if (!model || !text) return usage_err("tokenize", "--model and TEXT are required");
     gguf_t *g;
     tokenizer_t *tok;
-    if (load_tokenizer("tokenize", model, &g, &tok))
-        return 1;
+    if (load_tokenizer("tokenize", model, &g, &tok)) return 1;
     size_t len;
     char *owned = NULL;
     if (!strcmp(text, "-"))
@@ -199,8 +190,7 @@ static int cmd_detokenize(int argc, char **argv)
             return usage_err("detokenize", "token ids must be non-negative integers");
         }
         for (size_t j = 0; j < k; j++) {
-            if (n == cap)
-                ids = xrealloc(ids, (cap *= 2) * sizeof *ids);
+            if (n == cap) ids = xrealloc(ids, (cap *= 2) * sizeof *ids);
             ids[n++] = part[j];
         }
         free(part);
@@ -308,8 +298,8 @@ static int cmd_eval(int argc, char **argv)
         goto done;
     }
     if ((rc = model_forward(st, ids, (int)n, logits, 1))) {
-        fprintf(stderr, "ragd eval: %s\n", rc == RAGD_EINVAL ? "token id outside the vocabulary"
-                                                              : ragd_strerror(rc));
+        fprintf(stderr, "ragd eval: %s\n",
+                rc == RAGD_EINVAL ? "token id outside the vocabulary" : ragd_strerror(rc));
         goto done;
     }
     f = fopen(out, "wb");
@@ -409,7 +399,7 @@ static int cmd_generate(int argc, char **argv)
     if (!model || !!prompt == !!tokens || (chat && !prompt)) {
         free(stops);
         return usage_err("generate", "--model and one of --prompt / --tokens are required "
-                         "(--chat needs --prompt)");
+                                     "(--chat needs --prompt)");
     }
     char err[256] = "";
     llm_model_t *m = NULL;
@@ -437,8 +427,7 @@ static int cmd_generate(int argc, char **argv)
         if (chat) {
             struct chatml_msg msgs[2];
             size_t k = 0;
-            if (system)
-                msgs[k++] = (struct chatml_msg){"system", system};
+            if (system) msgs[k++] = (struct chatml_msg){"system", system};
             msgs[k++] = (struct chatml_msg){"user", prompt};
             rc = chatml_encode(llm_model_tokenizer(m), msgs, k, 1, think, &ids, &n);
         } else { /* a raw prompt is the operator's own: its control tokens count */
@@ -463,9 +452,8 @@ static int cmd_generate(int argc, char **argv)
     }
     rc = llm_generate(s, ids, n, &gp, print_cb, NULL, &r);
     if (rc) {
-        fprintf(stderr, "ragd generate: %s\n", rc == RAGD_ERANGE
-                                                   ? "the prompt does not fit the context"
-                                                   : ragd_strerror(rc));
+        fprintf(stderr, "ragd generate: %s\n",
+                rc == RAGD_ERANGE ? "the prompt does not fit the context" : ragd_strerror(rc));
         goto done;
     }
     putchar('\n');
@@ -511,7 +499,8 @@ static int cmd_model_info(const char *path)
         fputs(", \"name\": ", f);
         gguf_value_print(f, name, 0);
     }
-    fprintf(f, ", \"n_embd\": %d, \"n_layer\": %d, \"n_head\": %d, \"n_head_kv\": %d, "
+    fprintf(f,
+            ", \"n_embd\": %d, \"n_layer\": %d, \"n_head\": %d, \"n_head_kv\": %d, "
             "\"head_dim\": %d, \"n_ff\": %d, \"n_vocab\": %d, \"context_length\": %d, "
             "\"rope_freq_base\": %g, \"rope_scale\": %g, \"rms_eps\": %g, \"tied_output\": %s, "
             "\"qk_norm\": %s, \"qkv_bias\": %s",
@@ -524,16 +513,14 @@ static int cmd_model_info(const char *path)
     for (size_t i = 0; i < gguf_n_tensors(g); i++) {
         const struct gguf_tensor *t = gguf_tensor(g, i);
         params += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
-        if (t->type < 64)
-            counts[t->type]++;
+        if (t->type < 64) counts[t->type]++;
     }
     fprintf(f, ", \"n_tensors\": %zu, \"n_params\": %llu, \"weight_bytes_per_token\": %zu",
             gguf_n_tensors(g), (unsigned long long)params, model_weight_bytes(m));
     fputs(", \"tensor_types\": {", f);
     int first = 1;
     for (uint32_t t = 0; t < 64; t++) {
-        if (!counts[t])
-            continue;
+        if (!counts[t]) continue;
         fprintf(f, "%s\"%s\": %zu", first ? "" : ", ", quant_type_info(t)->name, counts[t]);
         first = 0;
     }
@@ -553,14 +540,13 @@ static int cmd_model_info(const char *path)
             fprintf(f, ", \"n_tokens\": %llu", (unsigned long long)arr->v.arr.n);
         if (gguf_get_arr(g, "tokenizer.ggml.merges", &arr) == 0)
             fprintf(f, ", \"n_merges\": %llu", (unsigned long long)arr->v.arr.n);
-        static const char *ids[][2] = {{"bos_token_id", "bos_id"}, {"eos_token_id", "eos_id"},
-                                       {"padding_token_id", "pad_id"}};
+        static const char *ids[][2] = {
+            {"bos_token_id", "bos_id"}, {"eos_token_id", "eos_id"}, {"padding_token_id", "pad_id"}};
         for (int i = 0; i < 3; i++) {
             char key[64];
             uint32_t v;
             snprintf(key, sizeof key, "tokenizer.ggml.%s", ids[i][0]);
-            if (gguf_get_u32(g, key, &v) == 0)
-                fprintf(f, ", \"%s\": %u", ids[i][1], v);
+            if (gguf_get_u32(g, key, &v) == 0) fprintf(f, ", \"%s\": %u", ids[i][1], v);
         }
         int b;
         if (gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &b) == 0)
@@ -579,8 +565,7 @@ static int cmd_mktiny(int argc, char **argv)
     long seed = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!next)
-            return usage_err("model mktiny", "missing value");
+        if (!next) return usage_err("model mktiny", "missing value");
         i++;
         if (!strcmp(a, "--arch")) {
             o.arch = next;
@@ -590,7 +575,7 @@ static int cmd_mktiny(int argc, char **argv)
             int t = quant_type_from_name(next);
             if (t < 0 || !quant_type_info((uint32_t)t)->supported)
                 return usage_err("model mktiny", "--type must be f32, f16, bf16, q8_0, q4_0, "
-                                 "q4_k, q5_k or q6_k");
+                                                 "q4_k, q5_k or q6_k");
             o.type = (uint32_t)t;
         } else if (!strcmp(a, "--seed")) {
             if (parse_long(next, 0, INT32_MAX, &seed))
@@ -603,8 +588,7 @@ static int cmd_mktiny(int argc, char **argv)
             return usage_err("model mktiny", "unknown argument");
         }
     }
-    if (!o.arch || !o.out)
-        return usage_err("model mktiny", "--arch and --out are required");
+    if (!o.arch || !o.out) return usage_err("model mktiny", "--arch and --out are required");
     if (mktiny_encoder_is_arch(o.arch)) /* sentence encoders: encoder_cli.c */
         return encoder_cli_mktiny(o.arch, o.out, o.type, (uint64_t)seed, o.shape, o.vocab_from);
     o.seed = (uint64_t)seed;
@@ -621,25 +605,18 @@ static int cmd_model(int argc, char **argv)
 {
     if (argc >= 3 && !strcmp(argv[1], "info"))
         return argc == 3 ? cmd_model_info(argv[2]) : usage_err("model info", "one file");
-    if (argc >= 2 && !strcmp(argv[1], "mktiny"))
-        return cmd_mktiny(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "mktiny")) return cmd_mktiny(argc - 1, argv + 1);
     return usage_err("model", "expected 'info F' or 'mktiny ...'");
 }
 
 int engine_cli_main(int argc, char **argv)
 {
-    if (argc < 1)
-        return -1;
-    if (!strcmp(argv[0], "tokenize"))
-        return cmd_tokenize(argc, argv);
-    if (!strcmp(argv[0], "detokenize"))
-        return cmd_detokenize(argc, argv);
-    if (!strcmp(argv[0], "eval"))
-        return cmd_eval(argc, argv);
-    if (!strcmp(argv[0], "generate"))
-        return cmd_generate(argc, argv);
-    if (!strcmp(argv[0], "model"))
-        return cmd_model(argc, argv);
+    if (argc < 1) return -1;
+    if (!strcmp(argv[0], "tokenize")) return cmd_tokenize(argc, argv);
+    if (!strcmp(argv[0], "detokenize")) return cmd_detokenize(argc, argv);
+    if (!strcmp(argv[0], "eval")) return cmd_eval(argc, argv);
+    if (!strcmp(argv[0], "generate")) return cmd_generate(argc, argv);
+    if (!strcmp(argv[0], "model")) return cmd_model(argc, argv);
     if (!strcmp(argv[0], "embed")) /* sentence encoders: encoder_cli.c */
         return encoder_cli_embed(argc, argv);
     return -1;

@@ -31,17 +31,16 @@ enum act { ACT_GELU_ERF, ACT_GELU_TANH };
 /* out[m][r] = a[m] . w[r] over k floats, for MR rows a and NR rows w (see the kernels) */
 #define MR 3
 #define NR 4
-typedef void (*kernel_fn)(const float *const *a, const float *const *w, size_t k,
-                          float o[MR][NR]);
+typedef void (*kernel_fn)(const float *const *a, const float *const *w, size_t k, float o[MR][NR]);
 static kernel_fn pick_kernel(enum quant_isa isa);
 
 struct config {
     enum arch arch;
     int n_vocab, n_embd, n_layer, n_head, head_dim, n_ff;
-    int n_pos;     /* rows of the position embedding */
-    int n_types;   /* rows of the token-type embedding (BERT) */
-    int pos_base;  /* position of the first token: 0 (BERT) or padding_idx + 1 (MPNet) */
-    int max_seq;   /* effective tokens per text */
+    int n_pos;    /* rows of the position embedding */
+    int n_types;  /* rows of the token-type embedding (BERT) */
+    int pos_base; /* position of the first token: 0 (BERT) or padding_idx + 1 (MPNet) */
+    int max_seq;  /* effective tokens per text */
     float eps;
     enum act act;
     int pool_cls;
@@ -56,23 +55,23 @@ struct mat {
 };
 
 struct layer {
-    struct mat wq, wk, wv, wo; /* [n_embd, n_embd] */
-    const float *bq, *bk, *bv, *bo;  /* [n_embd] */
+    struct mat wq, wk, wv, wo;              /* [n_embd, n_embd] */
+    const float *bq, *bk, *bv, *bo;         /* [n_embd] */
     const float *attn_norm_w, *attn_norm_b; /* [n_embd] */
-    struct mat w_up;           /* [n_ff, n_embd] */
-    const float *b_up;         /* [n_ff] */
-    struct mat w_down;         /* [n_embd, n_ff] */
-    const float *b_down;       /* [n_embd] */
-    const float *out_norm_w, *out_norm_b; /* [n_embd] */
+    struct mat w_up;                        /* [n_ff, n_embd] */
+    const float *b_up;                      /* [n_ff] */
+    struct mat w_down;                      /* [n_embd, n_ff] */
+    const float *b_down;                    /* [n_embd] */
+    const float *out_norm_w, *out_norm_b;   /* [n_embd] */
 };
 
 struct weights {
-    struct mat tok;  /* [n_vocab, n_embd] */
-    struct mat pos;  /* [n_pos, n_embd] */
-    const float *type0; /* [n_embd] token type 0 (BERT), or NULL */
+    struct mat tok;                       /* [n_vocab, n_embd] */
+    struct mat pos;                       /* [n_pos, n_embd] */
+    const float *type0;                   /* [n_embd] token type 0 (BERT), or NULL */
     const float *emb_norm_w, *emb_norm_b; /* [n_embd] */
-    struct layer *layers; /* [n_layer] */
-    const float *rel_bias; /* MPNet: [n_buckets, n_head] */
+    struct layer *layers;                 /* [n_layer] */
+    const float *rel_bias;                /* MPNet: [n_buckets, n_head] */
     int n_buckets;
 };
 
@@ -80,15 +79,15 @@ struct weights {
 struct state {
     size_t cap_tok; /* rows the buffers below hold */
     int cap_seq;
-    float *x;    /* [T, n_embd] hidden states */
+    float *x;         /* [T, n_embd] hidden states */
     float *q, *k, *v; /* [T, n_embd] */
-    float *ctx;  /* [T, n_embd] attention output */
-    float *tmp;  /* [T, n_embd] */
-    float *ffn;  /* [T, n_ff] */
-    float *scores;  /* [n_threads, S] */
-    float *bias_tab; /* MPNet: [n_head, 2S - 1] bias by relative offset */
-    int32_t *ids;   /* [T] */
-    int *lens;      /* [B] */
+    float *ctx;       /* [T, n_embd] attention output */
+    float *tmp;       /* [T, n_embd] */
+    float *ffn;       /* [T, n_ff] */
+    float *scores;    /* [n_threads, S] */
+    float *bias_tab;  /* MPNet: [n_head, 2S - 1] bias by relative offset */
+    int32_t *ids;     /* [T] */
+    int *lens;        /* [B] */
 };
 
 struct encoder {
@@ -108,7 +107,6 @@ struct encoder {
     struct state s;
     pthread_mutex_t lock;
 };
-
 
 static void *own(encoder_t *e, void *p)
 {
@@ -131,10 +129,9 @@ static int find_raw(const encoder_t *e, const char *prefix, const char *name, st
     char full[256];
     if (e->gguf) {
         const struct gguf_tensor *t = gguf_find_tensor(e->gguf, name);
-        if (!t || t->n_dims > 2)
-            return t ? RAGD_EFORMAT : RAGD_ENOTFOUND;
-        *r = (struct raw){t->data, t->type, (int)t->n_dims, t->n_dims == 2 ? t->ne[1] : 1,
-                          t->ne[0]};
+        if (!t || t->n_dims > 2) return t ? RAGD_EFORMAT : RAGD_ENOTFOUND;
+        *r =
+            (struct raw){t->data, t->type, (int)t->n_dims, t->n_dims == 2 ? t->ne[1] : 1, t->ne[0]};
         return 0;
     }
     snprintf(full, sizeof full, "%s%s", prefix, name);
@@ -148,17 +145,22 @@ static int find_raw(const encoder_t *e, const char *prefix, const char *name, st
             strcpy(full + n - 4, "beta");
         else
             return RAGD_ENOTFOUND;
-        if (!(t = safetensors_find(e->st, full)))
-            return RAGD_ENOTFOUND;
+        if (!(t = safetensors_find(e->st, full))) return RAGD_ENOTFOUND;
     }
-    if (t->n_dims < 1 || t->n_dims > 2)
-        return RAGD_EFORMAT;
+    if (t->n_dims < 1 || t->n_dims > 2) return RAGD_EFORMAT;
     uint32_t type;
     switch (t->dtype) {
-    case ST_F32: type = GGML_TYPE_F32; break;
-    case ST_F16: type = GGML_TYPE_F16; break;
-    case ST_BF16: type = GGML_TYPE_BF16; break;
-    default: return RAGD_ENOTSUP;
+    case ST_F32:
+        type = GGML_TYPE_F32;
+        break;
+    case ST_F16:
+        type = GGML_TYPE_F16;
+        break;
+    case ST_BF16:
+        type = GGML_TYPE_BF16;
+        break;
+    default:
+        return RAGD_ENOTSUP;
     }
     *r = (struct raw){t->data, type, (int)t->n_dims, t->n_dims == 2 ? t->shape[0] : 1,
                       t->shape[t->n_dims - 1]};
@@ -172,26 +174,27 @@ struct loader {
     size_t err_len;
 };
 
-static int get_mat(struct loader *ld, const char *name, int64_t rows, int64_t cols,
-                   struct mat *m)
+static int get_mat(struct loader *ld, const char *name, int64_t rows, int64_t cols, struct mat *m)
 {
     struct raw r = {0};
     int rc = find_raw(ld->e, ld->prefix, name, &r);
     if (rc == RAGD_ENOTFOUND)
         return ragd_errf(ld->err, ld->err_len, RAGD_EFORMAT, "tensor %s%s is missing", ld->prefix,
-                    name);
+                         name);
     if (rc == RAGD_ENOTSUP)
-        return ragd_errf(ld->err, ld->err_len, rc, "tensor %s%s: dtype not supported (F32, F16, "
-                    "BF16)", ld->prefix, name);
+        return ragd_errf(ld->err, ld->err_len, rc,
+                         "tensor %s%s: dtype not supported (F32, F16, "
+                         "BF16)",
+                         ld->prefix, name);
     if (rc || r.n_dims != 2 || r.rows != rows || r.cols != cols)
         return ragd_errf(ld->err, ld->err_len, RAGD_EFORMAT,
-                    "tensor %s%s has shape [%lld, %lld], expected [%lld, %lld]", ld->prefix,
-                    name, (long long)r.rows, (long long)r.cols, (long long)rows,
-                    (long long)cols);
+                         "tensor %s%s has shape [%lld, %lld], expected [%lld, %lld]", ld->prefix,
+                         name, (long long)r.rows, (long long)r.cols, (long long)rows,
+                         (long long)cols);
     const struct quant_type_info *ti = quant_type_info(r.type);
     if (!ti || !ti->supported || cols % (int64_t)ti->block)
         return ragd_errf(ld->err, ld->err_len, RAGD_ENOTSUP, "tensor %s has unsupported type %s",
-                    name, ti ? ti->name : "?");
+                         name, ti ? ti->name : "?");
     m->type = r.type;
     m->rows = rows;
     m->cols = cols;
@@ -206,37 +209,35 @@ static int get_mat(struct loader *ld, const char *name, int64_t rows, int64_t co
     if ((uintptr_t)r.data % align) {
         size_t n = m->row_bytes * (size_t)rows;
         void *p = aligned_alloc(64, (n + 63) & ~(size_t)63);
-        if (!p)
-            panic("encoder: out of memory");
+        if (!p) panic("encoder: out of memory");
         m->data = memcpy(own(ld->e, p), r.data, n);
     }
     return 0;
 }
 
 /* A vector (or a small matrix read as rows * cols floats), converted to f32. */
-static int get_floats(struct loader *ld, const char *name, int64_t rows, int64_t cols,
-                      int optional, const float **out)
+static int get_floats(struct loader *ld, const char *name, int64_t rows, int64_t cols, int optional,
+                      const float **out)
 {
     struct raw r = {0};
     *out = NULL;
     int rc = find_raw(ld->e, ld->prefix, name, &r);
-    if (rc == RAGD_ENOTFOUND && optional)
-        return 0;
+    if (rc == RAGD_ENOTFOUND && optional) return 0;
     if (rc == RAGD_ENOTFOUND)
         return ragd_errf(ld->err, ld->err_len, RAGD_EFORMAT, "tensor %s%s is missing", ld->prefix,
-                    name);
+                         name);
     if (rc == RAGD_ENOTSUP)
         return ragd_errf(ld->err, ld->err_len, rc, "tensor %s%s: dtype not supported", ld->prefix,
-                    name);
+                         name);
     if (rc || r.rows != rows || r.cols != cols)
         return ragd_errf(ld->err, ld->err_len, RAGD_EFORMAT,
-                    "tensor %s%s has shape [%lld, %lld], expected [%lld, %lld]", ld->prefix,
-                    name, (long long)r.rows, (long long)r.cols, (long long)rows,
-                    (long long)cols);
+                         "tensor %s%s has shape [%lld, %lld], expected [%lld, %lld]", ld->prefix,
+                         name, (long long)r.rows, (long long)r.cols, (long long)rows,
+                         (long long)cols);
     const struct quant_type_info *ti = quant_type_info(r.type);
     if (!ti || !ti->supported || cols % (int64_t)ti->block)
         return ragd_errf(ld->err, ld->err_len, RAGD_ENOTSUP, "tensor %s has unsupported type %s",
-                    name, ti ? ti->name : "?");
+                         name, ti ? ti->name : "?");
     float *f = own(ld->e, xmalloc((size_t)(rows * cols) * sizeof *f));
     size_t rb = quant_row_bytes(r.type, (size_t)cols);
     for (int64_t i = 0; i < rows; i++) {
@@ -247,16 +248,16 @@ static int get_floats(struct loader *ld, const char *name, int64_t rows, int64_t
             for (int64_t j = 0; j < cols; j++) {
                 uint16_t h;
                 memcpy(&h, src + 2 * j, 2);
-                f[i * cols + j] = r.type == GGML_TYPE_F16 ? quant_f16_to_f32(h)
-                                                          : quant_bf16_to_f32(h);
+                f[i * cols + j] =
+                    r.type == GGML_TYPE_F16 ? quant_f16_to_f32(h) : quant_bf16_to_f32(h);
             }
         else
             quant_dequantize_row(r.type, src, f + i * cols, (size_t)cols);
     }
     for (int64_t i = 0; i < rows * cols; i++)
         if (!isfinite(f[i]))
-            return ragd_errf(ld->err, ld->err_len, RAGD_EFORMAT, "tensor %s%s has non-finite values",
-                        ld->prefix, name);
+            return ragd_errf(ld->err, ld->err_len, RAGD_EFORMAT,
+                             "tensor %s%s has non-finite values", ld->prefix, name);
     *out = f;
     return 0;
 }
@@ -267,8 +268,8 @@ enum { SRC_GGUF, SRC_HF_BERT, SRC_HF_MPNET };
 /* Layer tensor names are <head>N<tail>. */
 static const char *const layer_head[3] = {"blk.", "encoder.layer.", "encoder.layer."};
 static const char *const layer_tail[3][8] = {
-    {".attn_q", ".attn_k", ".attn_v", ".attn_output", ".attn_output_norm", ".ffn_up",
-     ".ffn_down", ".layer_output_norm"},
+    {".attn_q", ".attn_k", ".attn_v", ".attn_output", ".attn_output_norm", ".ffn_up", ".ffn_down",
+     ".layer_output_norm"},
     {".attention.self.query", ".attention.self.key", ".attention.self.value",
      ".attention.output.dense", ".attention.output.LayerNorm", ".intermediate.dense",
      ".output.dense", ".output.LayerNorm"},
@@ -295,17 +296,16 @@ static int load_weights(struct loader *ld, int src)
         return rc;
     if (c->arch == ARCH_BERT) {
         const float *types;
-        if ((rc = get_floats(ld, typ, c->n_types, D, c->n_types == 0, &types)))
-            return rc;
+        if ((rc = get_floats(ld, typ, c->n_types, D, c->n_types == 0, &types))) return rc;
         w->type0 = types; /* row 0: every token has type 0 */
     } else {
         struct raw r = {0};
         rc = find_raw(e, ld->prefix, "encoder.relative_attention_bias.weight", &r);
-        if (rc || r.n_dims != 2 || r.cols != c->n_head || r.rows < MPNET_BUCKETS ||
-            r.rows > 4096)
+        if (rc || r.n_dims != 2 || r.cols != c->n_head || r.rows < MPNET_BUCKETS || r.rows > 4096)
             return ragd_errf(ld->err, ld->err_len, RAGD_EFORMAT,
-                        "tensor encoder.relative_attention_bias.weight is missing or is not "
-                        "[>= %d, %d]", MPNET_BUCKETS, c->n_head);
+                             "tensor encoder.relative_attention_bias.weight is missing or is not "
+                             "[>= %d, %d]",
+                             MPNET_BUCKETS, c->n_head);
         w->n_buckets = (int)r.rows;
         if ((rc = get_floats(ld, "encoder.relative_attention_bias.weight", r.rows, c->n_head, 0,
                              &w->rel_bias)))
@@ -348,17 +348,17 @@ static int check_shape(const struct config *c, char *err, size_t err_len)
         c->n_embd > 65536 || c->n_ff > (1 << 20) || c->n_layer > 1024 || c->n_head > 1024 ||
         c->n_embd % c->n_head || c->n_pos < 1 || c->n_pos > (1 << 20) || !(c->eps > 0) ||
         !isfinite(c->eps))
-        return ragd_errf(err, err_len, RAGD_EFORMAT,
-                    "inconsistent shape (hidden %d, layers %d, heads %d, ffn %d, positions %d, "
-                    "epsilon %g)", c->n_embd, c->n_layer, c->n_head, c->n_ff, c->n_pos,
-                    (double)c->eps);
+        return ragd_errf(
+            err, err_len, RAGD_EFORMAT,
+            "inconsistent shape (hidden %d, layers %d, heads %d, ffn %d, positions %d, "
+            "epsilon %g)",
+            c->n_embd, c->n_layer, c->n_head, c->n_ff, c->n_pos, (double)c->eps);
     return 0;
 }
 
 /* ---- GGUF ---- */
 
-static int gguf_int(const gguf_t *g, const char *key, int def, int *out, char *err,
-                    size_t err_len)
+static int gguf_int(const gguf_t *g, const char *key, int def, int *out, char *err, size_t err_len)
 {
     uint64_t v;
     int rc = gguf_get_u64(g, key, &v);
@@ -375,8 +375,7 @@ static int gguf_int(const gguf_t *g, const char *key, int def, int *out, char *e
 static int load_gguf(encoder_t *e, const char *path, char *err, size_t err_len)
 {
     int rc = gguf_open(path, &e->gguf, err, err_len);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     const gguf_t *g = e->gguf;
     struct config *c = &e->cfg;
     char *arch = NULL;
@@ -384,8 +383,10 @@ static int load_gguf(encoder_t *e, const char *path, char *err, size_t err_len)
         return ragd_errf(err, err_len, RAGD_EFORMAT, "general.architecture missing or invalid");
     int bert = !strcmp(arch, "bert");
     if (!bert) {
-        rc = ragd_errf(err, err_len, RAGD_ENOTSUP, "GGUF architecture '%s' is not an encoder ragd "
-                  "runs (bert; MPNet loads from a Hugging Face folder)", arch);
+        rc = ragd_errf(err, err_len, RAGD_ENOTSUP,
+                       "GGUF architecture '%s' is not an encoder ragd "
+                       "runs (bert; MPNet loads from a Hugging Face folder)",
+                       arch);
         free(arch);
         return rc;
     }
@@ -401,14 +402,17 @@ static int load_gguf(encoder_t *e, const char *path, char *err, size_t err_len)
         (rc = gguf_int(g, "bert.pooling_type", 1, &pooling, err, err_len)))
         return rc;
     if (pooling > 2)
-        return ragd_errf(err, err_len, RAGD_ENOTSUP, "bert.pooling_type %d is not supported "
-                    "(mean or cls)", pooling);
+        return ragd_errf(err, err_len, RAGD_ENOTSUP,
+                         "bert.pooling_type %d is not supported "
+                         "(mean or cls)",
+                         pooling);
     c->pool_cls = pooling == 2;
     rc = gguf_get_f32(g, "bert.attention.layer_norm_epsilon", &c->eps);
     if (rc == RAGD_ENOTFOUND)
         c->eps = 1e-12f;
     else if (rc)
-        return ragd_errf(err, err_len, RAGD_EFORMAT, "bert.attention.layer_norm_epsilon is invalid");
+        return ragd_errf(err, err_len, RAGD_EFORMAT,
+                         "bert.attention.layer_norm_epsilon is invalid");
     const struct gguf_tensor *t;
     if (!(t = gguf_find_tensor(g, "token_embd.weight")) || t->n_dims != 2)
         return ragd_errf(err, err_len, RAGD_EFORMAT, "token_embd.weight missing or malformed");
@@ -420,12 +424,10 @@ static int load_gguf(encoder_t *e, const char *path, char *err, size_t err_len)
     c->n_types = t ? (int)(t->ne[1] > 1024 ? 0 : t->ne[1]) : 0;
     if (t && c->n_types < 1)
         return ragd_errf(err, err_len, RAGD_EFORMAT, "token_types.weight is malformed");
-    if ((rc = check_shape(c, err, err_len)))
-        return rc;
+    if ((rc = check_shape(c, err, err_len))) return rc;
     c->head_dim = c->n_embd / c->n_head;
     struct loader ld = {e, "", err, err_len};
-    if ((rc = load_weights(&ld, SRC_GGUF)))
-        return rc;
+    if ((rc = load_weights(&ld, SRC_GGUF))) return rc;
     if ((rc = tok_gguf_load(g, &e->tok, err, err_len)))
         return rc == RAGD_ENOTFOUND ? ragd_errf(err, err_len, RAGD_EFORMAT, "no tokenizer metadata")
                                     : rc;
@@ -437,16 +439,13 @@ static int load_gguf(encoder_t *e, const char *path, char *err, size_t err_len)
 static int read_file(const char *path, char **buf, size_t *len)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return errno == ENOENT ? RAGD_ENOTFOUND : RAGD_EIO;
+    if (!f) return errno == ENOENT ? RAGD_ENOTFOUND : RAGD_EIO;
     size_t cap = 1 << 16, n = 0;
     char *b = xmalloc(cap);
     for (;;) {
-        if (n == cap)
-            b = xrealloc(b, cap *= 2);
+        if (n == cap) b = xrealloc(b, cap *= 2);
         size_t k = fread(b + n, 1, cap - n, f);
-        if (k == 0)
-            break;
+        if (k == 0) break;
         n += k;
     }
     int bad = ferror(f);
@@ -471,7 +470,7 @@ static json_t *load_json(const char *dir, const char *name, int *rc, char *err, 
         j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
         if (!j || !json_is_object(j))
             *rc = ragd_errf(err, err_len, RAGD_EFORMAT, "%s: %s", name,
-                       j ? "not a JSON object" : je.text);
+                            j ? "not a JSON object" : je.text);
         if (*rc) {
             json_decref(j);
             j = NULL;
@@ -524,13 +523,11 @@ static int hf_tokenizer(encoder_t *e, const char *dir, char *err, size_t err_len
         int jrc;
         json_t *tc = load_json(dir, "tokenizer_config.json", &jrc, err, err_len);
         json_t *lc = tc ? json_object_get(tc, "do_lower_case") : NULL;
-        if (json_is_boolean(lc))
-            spec->lowercase = json_is_true(lc);
+        if (json_is_boolean(lc)) spec->lowercase = json_is_true(lc);
         json_decref(tc);
     }
     rc = tokenizer_create_wordpiece(spec, &e->tok);
-    if (rc)
-        rc = ragd_errf(err, err_len, rc, "%s: cannot build the tokenizer", path);
+    if (rc) rc = ragd_errf(err, err_len, rc, "%s: cannot build the tokenizer", path);
 out:
     tokenizer_spec_free(spec);
     free(buf);
@@ -544,15 +541,18 @@ static int load_hf(encoder_t *e, const char *dir, char *err, size_t err_len)
     int rc;
     json_t *cfg = load_json(dir, "config.json", &rc, err, err_len), *sb = NULL, *pl = NULL;
     char *st_path = NULL;
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (!cfg)
-        return ragd_errf(err, err_len, RAGD_EIO, "%s has no config.json (expected a GGUF file or a "
-                    "Hugging Face model folder)", dir);
+        return ragd_errf(err, err_len, RAGD_EIO,
+                         "%s has no config.json (expected a GGUF file or a "
+                         "Hugging Face model folder)",
+                         dir);
     const char *mt = json_string_value(json_object_get(cfg, "model_type"));
     if (!mt || (strcmp(mt, "bert") && strcmp(mt, "mpnet"))) {
-        rc = ragd_errf(err, err_len, RAGD_ENOTSUP, "config.json: model_type '%s' is not supported "
-                  "(bert, mpnet)", mt ? mt : "?");
+        rc = ragd_errf(err, err_len, RAGD_ENOTSUP,
+                       "config.json: model_type '%s' is not supported "
+                       "(bert, mpnet)",
+                       mt ? mt : "?");
         goto out;
     }
     c->arch = !strcmp(mt, "bert") ? ARCH_BERT : ARCH_MPNET;
@@ -574,34 +574,33 @@ static int load_hf(encoder_t *e, const char *dir, char *err, size_t err_len)
         c->act = ACT_GELU_TANH;
     } else {
         rc = ragd_errf(err, err_len, RAGD_ENOTSUP, "config.json: hidden_act '%s' is not supported",
-                  act);
+                       act);
         goto out;
     }
     const char *pet = json_string_value(json_object_get(cfg, "position_embedding_type"));
     if (pet && strcmp(pet, "absolute")) {
-        rc = ragd_errf(err, err_len, RAGD_ENOTSUP, "config.json: position_embedding_type '%s' is "
-                  "not supported", pet);
+        rc = ragd_errf(err, err_len, RAGD_ENOTSUP,
+                       "config.json: position_embedding_type '%s' is "
+                       "not supported",
+                       pet);
         goto out;
     }
-    if ((rc = check_shape(c, err, err_len)))
-        goto out;
+    if ((rc = check_shape(c, err, err_len))) goto out;
     c->head_dim = c->n_embd / c->n_head;
     c->pos_base = mp ? MPNET_PADDING_IDX + 1 : 0;
     c->max_seq = c->n_pos - c->pos_base;
     /* sentence-transformers settings */
-    if (!(sb = load_json(dir, "sentence_bert_config.json", &rc, err, err_len)) && rc)
-        goto out;
+    if (!(sb = load_json(dir, "sentence_bert_config.json", &rc, err, err_len)) && rc) goto out;
     json_t *msl = sb ? json_object_get(sb, "max_seq_length") : NULL;
     if (json_is_integer(msl) && json_integer_value(msl) >= 2 &&
         json_integer_value(msl) < c->max_seq)
         c->max_seq = (int)json_integer_value(msl);
-    if (!(pl = load_json(dir, "1_Pooling/config.json", &rc, err, err_len)) && rc)
-        goto out;
-    if (pl && json_is_true(json_object_get(pl, "pooling_mode_cls_token")))
-        c->pool_cls = 1;
+    if (!(pl = load_json(dir, "1_Pooling/config.json", &rc, err, err_len)) && rc) goto out;
+    if (pl && json_is_true(json_object_get(pl, "pooling_mode_cls_token"))) c->pool_cls = 1;
     if (pl && !c->pool_cls && !json_is_true(json_object_get(pl, "pooling_mode_mean_tokens"))) {
-        rc = ragd_errf(err, err_len, RAGD_ENOTSUP, "1_Pooling/config.json: only mean or CLS "
-                  "pooling is supported");
+        rc = ragd_errf(err, err_len, RAGD_ENOTSUP,
+                       "1_Pooling/config.json: only mean or CLS "
+                       "pooling is supported");
         goto out;
     }
 
@@ -612,29 +611,26 @@ static int load_hf(encoder_t *e, const char *dir, char *err, size_t err_len)
         int sharded = stat(idx, &sbuf) == 0;
         free(idx);
         rc = ragd_errf(err, err_len, sharded ? RAGD_ENOTSUP : RAGD_EIO,
-                  sharded ? "%s: sharded safetensors are not supported"
-                          : "%s: model.safetensors is missing (convert pytorch_model.bin)",
-                  dir);
+                       sharded ? "%s: sharded safetensors are not supported"
+                               : "%s: model.safetensors is missing (convert pytorch_model.bin)",
+                       dir);
         goto out;
     }
-    if ((rc = safetensors_open(st_path, &e->st, err, err_len)))
-        goto out;
+    if ((rc = safetensors_open(st_path, &e->st, err, err_len))) goto out;
     static const char *const prefixes[] = {"", "bert.", "mpnet."};
     const char *prefix = NULL;
     for (int i = 0; i < 3 && !prefix; i++) {
         char name[64];
         snprintf(name, sizeof name, "%sembeddings.word_embeddings.weight", prefixes[i]);
-        if (safetensors_find(e->st, name))
-            prefix = prefixes[i];
+        if (safetensors_find(e->st, name)) prefix = prefixes[i];
     }
     if (!prefix) {
         rc = ragd_errf(err, err_len, RAGD_EFORMAT, "%s: no embeddings.word_embeddings.weight",
-                  st_path);
+                       st_path);
         goto out;
     }
     struct loader ld = {e, prefix, err, err_len};
-    if ((rc = load_weights(&ld, mp ? SRC_HF_MPNET : SRC_HF_BERT)))
-        goto out;
+    if ((rc = load_weights(&ld, mp ? SRC_HF_MPNET : SRC_HF_BERT))) goto out;
     rc = hf_tokenizer(e, dir, err, err_len);
 out:
     free(st_path);
@@ -655,40 +651,36 @@ int encoder_load(const char *path, const struct encoder_opts *opts, encoder_t **
     struct encoder_opts o = opts ? *opts : (struct encoder_opts){0};
     if (o.max_seq < 0 || o.max_seq == 1 || o.n_threads < 0 || o.n_threads > 1024)
         return ragd_errf(err, err_len, RAGD_EINVAL, "invalid options (max_seq %d, threads %d)",
-                    o.max_seq, o.n_threads);
+                         o.max_seq, o.n_threads);
     struct stat sb;
     if (stat(path, &sb))
         return ragd_errf(err, err_len, RAGD_EIO, "cannot open %s: %s", path, strerror(errno));
     encoder_t *e = xcalloc(1, sizeof *e);
     pthread_mutex_init(&e->lock, NULL);
-    int rc = S_ISDIR(sb.st_mode) ? load_hf(e, path, err, err_len)
-                                 : load_gguf(e, path, err, err_len);
-    if (rc)
-        goto fail;
+    int rc =
+        S_ISDIR(sb.st_mode) ? load_hf(e, path, err, err_len) : load_gguf(e, path, err, err_len);
+    if (rc) goto fail;
     struct config *c = &e->cfg;
     if (tokenizer_n_vocab(e->tok) > (size_t)c->n_vocab) {
-        rc = ragd_errf(err, err_len, RAGD_EFORMAT, "the tokenizer has %zu tokens but the embedding "
-                  "only %d rows", tokenizer_n_vocab(e->tok), c->n_vocab);
+        rc = ragd_errf(err, err_len, RAGD_EFORMAT,
+                       "the tokenizer has %zu tokens but the embedding "
+                       "only %d rows",
+                       tokenizer_n_vocab(e->tok), c->n_vocab);
         goto fail;
     }
     e->cls_id = tokenizer_special_id(e->tok, "cls");
     e->sep_id = tokenizer_special_id(e->tok, "sep");
-    if (e->cls_id < 0)
-        e->cls_id = tokenizer_special_id(e->tok, "bos");
-    if (e->sep_id < 0)
-        e->sep_id = tokenizer_special_id(e->tok, "eos");
+    if (e->cls_id < 0) e->cls_id = tokenizer_special_id(e->tok, "bos");
+    if (e->sep_id < 0) e->sep_id = tokenizer_special_id(e->tok, "eos");
     e->pad_id = tokenizer_special_id(e->tok, "pad");
-    if (e->pad_id < 0)
-        e->pad_id = 0;
+    if (e->pad_id < 0) e->pad_id = 0;
     if (e->cls_id < 0 || e->sep_id < 0) {
         rc = ragd_errf(err, err_len, RAGD_EFORMAT, "the tokenizer has no [CLS]/<s> or [SEP]/</s>");
         goto fail;
     }
     int limit = c->arch == ARCH_MPNET ? c->n_pos - c->pos_base : c->n_pos;
-    if (c->max_seq > limit)
-        c->max_seq = limit;
-    if (o.max_seq && o.max_seq < c->max_seq)
-        c->max_seq = o.max_seq;
+    if (c->max_seq > limit) c->max_seq = limit;
+    if (o.max_seq && o.max_seq < c->max_seq) c->max_seq = o.max_seq;
     if (c->max_seq < 2) {
         rc = ragd_errf(err, err_len, RAGD_EFORMAT, "the model has room for %d positions", limit);
         goto fail;
@@ -729,8 +721,7 @@ static void state_free(struct state *s)
 
 void encoder_free(encoder_t *e)
 {
-    if (!e)
-        return;
+    if (!e) return;
     state_free(&e->s);
     if (e->panel)
         for (int i = 0; i < e->n_threads; i++)
@@ -747,20 +738,33 @@ void encoder_free(encoder_t *e)
     free(e);
 }
 
-int encoder_dim(const encoder_t *e) { return e->cfg.n_embd; }
-int encoder_max_seq(const encoder_t *e) { return e->cfg.max_seq; }
-const char *encoder_arch(const encoder_t *e) { return e->cfg.arch == ARCH_BERT ? "bert" : "mpnet"; }
-const char *encoder_pooling(const encoder_t *e) { return e->cfg.pool_cls ? "cls" : "mean"; }
-const tokenizer_t *encoder_tokenizer(const encoder_t *e) { return e->tok; }
+int encoder_dim(const encoder_t *e)
+{
+    return e->cfg.n_embd;
+}
+int encoder_max_seq(const encoder_t *e)
+{
+    return e->cfg.max_seq;
+}
+const char *encoder_arch(const encoder_t *e)
+{
+    return e->cfg.arch == ARCH_BERT ? "bert" : "mpnet";
+}
+const char *encoder_pooling(const encoder_t *e)
+{
+    return e->cfg.pool_cls ? "cls" : "mean";
+}
+const tokenizer_t *encoder_tokenizer(const encoder_t *e)
+{
+    return e->tok;
+}
 
-int encoder_tokenize(const encoder_t *e, const char *text, size_t len, int32_t **ids,
-                     size_t *n_ids)
+int encoder_tokenize(const encoder_t *e, const char *text, size_t len, int32_t **ids, size_t *n_ids)
 {
     int32_t *raw;
     size_t n;
     int rc = tokenizer_encode(e->tok, text, len, 0, &raw, &n);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     size_t keep = n < (size_t)e->cfg.max_seq - 2 ? n : (size_t)e->cfg.max_seq - 2;
     int32_t *o = xmalloc((keep + 2) * sizeof *o);
     o[0] = e->cls_id;
@@ -811,40 +815,38 @@ static void kernel_tail(const float *const *a, const float *const *w, size_t i0,
                 o[m][r] += a[m][i] * w[r][i];
 }
 
-#define FMA_ROW(VEC, LOAD, FMADD, r)                                                          \
-    do {                                                                                      \
-        VEC y = LOAD(w##r + i);                                                               \
-        c0##r = FMADD(x0, y, c0##r);                                                          \
-        c1##r = FMADD(x1, y, c1##r);                                                          \
-        c2##r = FMADD(x2, y, c2##r);                                                          \
+#define FMA_ROW(VEC, LOAD, FMADD, r)                                                               \
+    do {                                                                                           \
+        VEC y = LOAD(w##r + i);                                                                    \
+        c0##r = FMADD(x0, y, c0##r);                                                               \
+        c1##r = FMADD(x1, y, c1##r);                                                               \
+        c2##r = FMADD(x2, y, c2##r);                                                               \
     } while (0)
 
-#define DEF_KERNEL(NAME, ATTR, VEC, W, ZERO, LOAD, FMADD, HSUM)                               \
-    ATTR static void NAME(const float *const *a, const float *const *w, size_t k,             \
-                          float o[MR][NR])                                                    \
-    {                                                                                         \
-        const float *a0 = a[0], *a1 = a[1], *a2 = a[2];                                       \
-        const float *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];                           \
-        VEC c00 = ZERO(), c01 = ZERO(), c02 = ZERO(), c03 = ZERO();                           \
-        VEC c10 = ZERO(), c11 = ZERO(), c12 = ZERO(), c13 = ZERO();                           \
-        VEC c20 = ZERO(), c21 = ZERO(), c22 = ZERO(), c23 = ZERO();                           \
-        size_t i = 0;                                                                         \
-        for (; i + W <= k; i += W) {                                                          \
-            VEC x0 = LOAD(a0 + i), x1 = LOAD(a1 + i), x2 = LOAD(a2 + i);                      \
-            FMA_ROW(VEC, LOAD, FMADD, 0);                                                     \
-            FMA_ROW(VEC, LOAD, FMADD, 1);                                                     \
-            FMA_ROW(VEC, LOAD, FMADD, 2);                                                     \
-            FMA_ROW(VEC, LOAD, FMADD, 3);                                                     \
-        }                                                                                     \
-        o[0][0] = HSUM(c00), o[0][1] = HSUM(c01), o[0][2] = HSUM(c02), o[0][3] = HSUM(c03);   \
-        o[1][0] = HSUM(c10), o[1][1] = HSUM(c11), o[1][2] = HSUM(c12), o[1][3] = HSUM(c13);   \
-        o[2][0] = HSUM(c20), o[2][1] = HSUM(c21), o[2][2] = HSUM(c22), o[2][3] = HSUM(c23);   \
-        if (i < k)                                                                            \
-            kernel_tail(a, w, i, k, o);                                                       \
+#define DEF_KERNEL(NAME, ATTR, VEC, W, ZERO, LOAD, FMADD, HSUM)                                    \
+    ATTR static void NAME(const float *const *a, const float *const *w, size_t k, float o[MR][NR]) \
+    {                                                                                              \
+        const float *a0 = a[0], *a1 = a[1], *a2 = a[2];                                            \
+        const float *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];                                \
+        VEC c00 = ZERO(), c01 = ZERO(), c02 = ZERO(), c03 = ZERO();                                \
+        VEC c10 = ZERO(), c11 = ZERO(), c12 = ZERO(), c13 = ZERO();                                \
+        VEC c20 = ZERO(), c21 = ZERO(), c22 = ZERO(), c23 = ZERO();                                \
+        size_t i = 0;                                                                              \
+        for (; i + W <= k; i += W) {                                                               \
+            VEC x0 = LOAD(a0 + i), x1 = LOAD(a1 + i), x2 = LOAD(a2 + i);                           \
+            FMA_ROW(VEC, LOAD, FMADD, 0);                                                          \
+            FMA_ROW(VEC, LOAD, FMADD, 1);                                                          \
+            FMA_ROW(VEC, LOAD, FMADD, 2);                                                          \
+            FMA_ROW(VEC, LOAD, FMADD, 3);                                                          \
+        }                                                                                          \
+        o[0][0] = HSUM(c00), o[0][1] = HSUM(c01), o[0][2] = HSUM(c02), o[0][3] = HSUM(c03);        \
+        o[1][0] = HSUM(c10), o[1][1] = HSUM(c11), o[1][2] = HSUM(c12), o[1][3] = HSUM(c13);        \
+        o[2][0] = HSUM(c20), o[2][1] = HSUM(c21), o[2][2] = HSUM(c22), o[2][3] = HSUM(c23);        \
+        if (i < k) kernel_tail(a, w, i, k, o);                                                     \
     }
 
-DEF_KERNEL(kernel_avx2, TARGET_AVX2, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps,
-           _mm256_fmadd_ps, hsum8)
+DEF_KERNEL(kernel_avx2, TARGET_AVX2, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_fmadd_ps,
+           hsum8)
 /* No AVX-512 variant: with rows not aligned to 64 bytes (safetensors data is 8-byte
  * aligned) its loads straddle cache lines, and on the CPUs measured it ran at about half the
  * AVX2 kernel's rate. */
@@ -853,8 +855,7 @@ DEF_KERNEL(kernel_avx2, TARGET_AVX2, __m256, 8, _mm256_setzero_ps, _mm256_loadu_
 static kernel_fn pick_kernel(enum quant_isa isa)
 {
 #if defined(__x86_64__)
-    if (isa >= QUANT_ISA_AVX2)
-        return kernel_avx2;
+    if (isa >= QUANT_ISA_AVX2) return kernel_avx2;
 #endif
     (void)isa;
     return kernel_base;
@@ -866,7 +867,7 @@ struct mm_job {
     int n_tok;
     const struct mat *w;
     const float *bias;
-    int gelu; /* 0 none, else the config's GELU */
+    int gelu;   /* 0 none, else the config's GELU */
     float *out; /* [n_tok, rows] */
     kernel_fn kernel;
     int n_panels, n_items;
@@ -875,8 +876,7 @@ struct mm_job {
 
 static float gelu(float x, enum act a)
 {
-    if (a == ACT_GELU_ERF)
-        return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
+    if (a == ACT_GELU_ERF) return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
     return 0.5f * x * (1.0f + tanhf(0.7978845608f * (x + 0.044715f * x * x * x)));
 }
 
@@ -889,8 +889,7 @@ static void mm_worker(void *arg, int ith, int nth)
     int64_t N = w->rows;
     for (;;) {
         int item = atomic_fetch_add(&j->next, 1);
-        if (item >= j->n_items)
-            return;
+        if (item >= j->n_items) return;
         int chunk = item / j->n_panels, panel = item % j->n_panels;
         int64_t r0 = (int64_t)panel * PANEL_ROWS;
         int nr = (int)(N - r0 < PANEL_ROWS ? N - r0 : PANEL_ROWS);
@@ -931,8 +930,14 @@ static void mm_worker(void *arg, int ith, int nth)
 static void matmul(encoder_t *e, const struct mat *w, const float *bias, int gelu_act,
                    const float *a, int n_tok, float *out)
 {
-    struct mm_job j = {.e = e, .a = a, .n_tok = n_tok, .w = w, .bias = bias,
-                       .gelu = gelu_act, .out = out, .kernel = e->kernel};
+    struct mm_job j = {.e = e,
+                       .a = a,
+                       .n_tok = n_tok,
+                       .w = w,
+                       .bias = bias,
+                       .gelu = gelu_act,
+                       .out = out,
+                       .kernel = e->kernel};
     j.n_panels = (int)((w->rows + PANEL_ROWS - 1) / PANEL_ROWS);
     j.n_items = j.n_panels * ((n_tok + CHUNK_TOK - 1) / CHUNK_TOK);
     atomic_init(&j.next, 0);
@@ -959,8 +964,8 @@ enum row_op { ROW_EMBED, ROW_ADD_NORM };
 struct row_job {
     encoder_t *e;
     enum row_op op;
-    int S;                       /* padded length (embedding positions) */
-    const float *add;            /* ROW_ADD_NORM: [T, D] added to x first */
+    int S;            /* padded length (embedding positions) */
+    const float *add; /* ROW_ADD_NORM: [T, D] added to x first */
     const float *norm_w, *norm_b;
     int n_rows;
     atomic_int next;
@@ -977,8 +982,7 @@ static void row_worker(void *arg, int ith, int nth)
     float *tmp = e->panel[ith];
     for (;;) {
         int t0 = atomic_fetch_add(&j->next, 16);
-        if (t0 >= j->n_rows)
-            return;
+        if (t0 >= j->n_rows) return;
         int t1 = t0 + 16 < j->n_rows ? t0 + 16 : j->n_rows;
         for (int t = t0; t < t1; t++) {
             float *x = e->s.x + (size_t)t * D;
@@ -1009,8 +1013,8 @@ static void row_worker(void *arg, int ith, int nth)
 static void rows_run(encoder_t *e, enum row_op op, int n_rows, int S, const float *add,
                      const float *nw, const float *nb)
 {
-    struct row_job j = {.e = e, .op = op, .S = S, .add = add, .norm_w = nw, .norm_b = nb,
-                        .n_rows = n_rows};
+    struct row_job j = {
+        .e = e, .op = op, .S = S, .add = add, .norm_w = nw, .norm_b = nb, .n_rows = n_rows};
     atomic_init(&j.next, 0);
     pool_run(e->pool, row_worker, &j);
 }
@@ -1024,8 +1028,7 @@ static int rel_bucket(int rel)
     int half = MPNET_BUCKETS / 2, max_exact = half / 2;
     int n = -rel, ret = n < 0 ? half : 0;
     n = abs(n);
-    if (n < max_exact)
-        return ret + n;
+    if (n < max_exact) return ret + n;
     float f = logf((float)n / (float)max_exact) /
               (float)log((double)MPNET_MAX_DISTANCE / max_exact) * (float)(half - max_exact);
     int large = max_exact + (int)f;
@@ -1049,11 +1052,10 @@ static void attn_worker(void *arg, int ith, int nth)
     (void)nth;
     for (;;) {
         int item = atomic_fetch_add(&j->next, 1);
-        if (item >= j->B * H)
-            return;
+        if (item >= j->B * H) return;
         int b = item / H, h = item % H, len = e->s.lens[b];
-        const float *bias = e->s.bias_tab ? e->s.bias_tab + (size_t)h * (2 * S - 1) + (S - 1)
-                                          : NULL;
+        const float *bias =
+            e->s.bias_tab ? e->s.bias_tab + (size_t)h * (2 * S - 1) + (S - 1) : NULL;
         const float *q0 = e->s.q + (size_t)b * S * D + (size_t)h * hd;
         const float *k0 = e->s.k + (size_t)b * S * D + (size_t)h * hd;
         const float *v0 = e->s.v + (size_t)b * S * D + (size_t)h * hd;
@@ -1111,8 +1113,7 @@ static int state_reserve(encoder_t *e, int B, int S)
     struct state *s = &e->s;
     size_t T = (size_t)B * S;
     const struct config *c = &e->cfg;
-    if (T <= s->cap_tok && S <= s->cap_seq && (size_t)B <= s->cap_tok)
-        return 0;
+    if (T <= s->cap_tok && S <= s->cap_seq && (size_t)B <= s->cap_tok) return 0;
     size_t nt = T > s->cap_tok ? T : s->cap_tok;
     int ns = S > s->cap_seq ? S : s->cap_seq;
     state_free(s);
@@ -1125,9 +1126,8 @@ static int state_reserve(encoder_t *e, int B, int S)
     s->tmp = alloc_acts(nt * D);
     s->ffn = alloc_acts(nt * (size_t)c->n_ff);
     s->scores = try_malloc((size_t)e->n_threads * MR * ns * sizeof(float));
-    s->bias_tab = c->arch == ARCH_MPNET
-                      ? try_malloc((size_t)c->n_head * (2 * ns - 1) * sizeof(float))
-                      : NULL;
+    s->bias_tab =
+        c->arch == ARCH_MPNET ? try_malloc((size_t)c->n_head * (2 * ns - 1) * sizeof(float)) : NULL;
     s->ids = try_malloc(nt * sizeof(int32_t));
     s->lens = try_malloc(nt * sizeof(int));
     if (!s->x || !s->q || !s->k || !s->v || !s->ctx || !s->tmp || !s->ffn || !s->scores ||
@@ -1200,8 +1200,7 @@ struct by_len {
 static int cmp_len(const void *a, const void *b)
 {
     const struct by_len *x = a, *y = b;
-    if (x->len != y->len)
-        return x->len > y->len ? -1 : 1;
+    if (x->len != y->len) return x->len > y->len ? -1 : 1;
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
@@ -1209,19 +1208,14 @@ int encoder_embed_ids(encoder_t *e, const int32_t *const *ids, const size_t *len
                       int batch, float *out)
 {
     const struct config *c = &e->cfg;
-    if (batch <= 0)
-        batch = 32;
-    if (batch > 4096)
-        return RAGD_EINVAL;
+    if (batch <= 0) batch = 32;
+    if (batch > 4096) return RAGD_EINVAL;
     for (size_t i = 0; i < n; i++) {
-        if (!ids[i] || lens[i] < 1 || lens[i] > (size_t)c->max_seq)
-            return RAGD_EINVAL;
+        if (!ids[i] || lens[i] < 1 || lens[i] > (size_t)c->max_seq) return RAGD_EINVAL;
         for (size_t k = 0; k < lens[i]; k++)
-            if (ids[i][k] < 0 || ids[i][k] >= c->n_vocab)
-                return RAGD_EINVAL;
+            if (ids[i][k] < 0 || ids[i][k] >= c->n_vocab) return RAGD_EINVAL;
     }
-    if (n == 0)
-        return 0;
+    if (n == 0) return 0;
     /* longest first, so that each batch pads little and the first one sizes the buffers */
     struct by_len *order = xmalloc(n * sizeof *order);
     for (size_t i = 0; i < n; i++)
@@ -1234,8 +1228,7 @@ int encoder_embed_ids(encoder_t *e, const int32_t *const *ids, const size_t *len
     for (size_t b0 = 0; b0 < n; b0 += (size_t)batch) {
         int B = (int)(n - b0 < (size_t)batch ? n - b0 : (size_t)batch);
         int S = (int)order[b0].len;
-        if ((rc = state_reserve(e, B, S)))
-            break;
+        if ((rc = state_reserve(e, B, S))) break;
         for (int b = 0; b < B; b++) {
             size_t idx = order[b0 + b].idx, len = lens[idx];
             int32_t *dst = e->s.ids + (size_t)b * S;
@@ -1256,16 +1249,14 @@ int encoder_embed_ids(encoder_t *e, const int32_t *const *ids, const size_t *len
 
 int encoder_embed(encoder_t *e, const char *const *texts, size_t n, int batch, float *out)
 {
-    if (batch > 4096)
-        return RAGD_EINVAL;
+    if (batch > 4096) return RAGD_EINVAL;
     int32_t **ids = xcalloc(n ? n : 1, sizeof *ids);
     size_t *lens = xcalloc(n ? n : 1, sizeof *lens);
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++)
         rc = texts[i] ? encoder_tokenize(e, texts[i], strlen(texts[i]), &ids[i], &lens[i])
                       : RAGD_EINVAL;
-    if (!rc)
-        rc = encoder_embed_ids(e, (const int32_t *const *)ids, lens, n, batch, out);
+    if (!rc) rc = encoder_embed_ids(e, (const int32_t *const *)ids, lens, n, batch, out);
     for (size_t i = 0; i < n; i++)
         free(ids[i]);
     free(ids);

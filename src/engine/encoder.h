@@ -21,9 +21,10 @@
  * attention mask; the vectors do not depend on how texts are batched (up to rounding).
  *
  * Weights are views into the mapped file, except f32 matrices that are not 32-byte aligned
- * (possible in safetensors), which are copied to aligned memory once at load. Activation buffers belong to the encoder and grow
- * to the largest batch seen. An encoder may be shared by threads: encoder_embed calls are
- * serialised by a mutex (each call already uses all the encoder's threads). */
+ * (possible in safetensors), which are copied to aligned memory once at load. Activation buffers
+ * belong to the encoder and grow to the largest batch seen. An encoder may be shared by threads:
+ * encoder_embed calls are serialised by a mutex (each call already uses all the encoder's threads).
+ */
 #ifndef RAGD_ENCODER_H
 #define RAGD_ENCODER_H
 
@@ -47,9 +48,9 @@ int encoder_load(const char *path, const struct encoder_opts *opts, encoder_t **
                  size_t err_len);
 void encoder_free(encoder_t *enc); /* NULL is a no-op */
 
-int encoder_dim(const encoder_t *enc);     /* length of each vector */
-int encoder_max_seq(const encoder_t *enc); /* effective token limit per text */
-const char *encoder_arch(const encoder_t *enc); /* "bert" or "mpnet" (static) */
+int encoder_dim(const encoder_t *enc);             /* length of each vector */
+int encoder_max_seq(const encoder_t *enc);         /* effective token limit per text */
+const char *encoder_arch(const encoder_t *enc);    /* "bert" or "mpnet" (static) */
 const char *encoder_pooling(const encoder_t *enc); /* "mean" or "cls" (static) */
 /* The tokenizer, owned by enc (valid until encoder_free). */
 const tokenizer_t *encoder_tokenizer(const encoder_t *enc);

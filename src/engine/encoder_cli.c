@@ -36,8 +36,7 @@ static int parse_int(const char *s, long lo, long hi, int *out)
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
     *out = (int)v;
     return 0;
 }
@@ -58,8 +57,7 @@ static void print_vec(const float *v, int dim)
 }
 
 /* Embeds and prints n texts; adds the time spent to *secs. */
-static int embed_some(encoder_t *enc, const char *const *texts, size_t n, int batch,
-                      double *secs)
+static int embed_some(encoder_t *enc, const char *const *texts, size_t n, int batch, double *secs)
 {
     int dim = encoder_dim(enc);
     float *out = xmalloc((n ? n : 1) * (size_t)dim * sizeof *out);
@@ -153,21 +151,20 @@ int encoder_cli_embed(int argc, char **argv)
         free(lines);
     }
     if (!rc)
-        fprintf(stderr, "embed: %zu texts in %.3f s (%.2f texts/s), batch %d, %s %s pooling, "
-                "dim %d, max_seq %d\n", total, secs, secs > 0 ? (double)total / secs : 0.0,
-                batch, encoder_arch(enc), encoder_pooling(enc), encoder_dim(enc),
-                encoder_max_seq(enc));
+        fprintf(stderr,
+                "embed: %zu texts in %.3f s (%.2f texts/s), batch %d, %s %s pooling, "
+                "dim %d, max_seq %d\n",
+                total, secs, secs > 0 ? (double)total / secs : 0.0, batch, encoder_arch(enc),
+                encoder_pooling(enc), encoder_dim(enc), encoder_max_seq(enc));
     encoder_free(enc);
-    if (fflush(stdout))
-        rc = RAGD_EIO;
+    if (fflush(stdout)) rc = RAGD_EIO;
     return rc ? 1 : 0;
 }
 
 int encoder_cli_mktiny(const char *arch, const char *out, uint32_t type, uint64_t seed,
                        const char *shape, const char *vocab_from)
 {
-    if (vocab_from)
-        return usage_err("model mktiny", "--vocab-from is for decoder models");
+    if (vocab_from) return usage_err("model mktiny", "--vocab-from is for decoder models");
     struct mktiny_encoder_opts o = {arch, out, type, seed, shape};
     char err[256] = "";
     int rc = mktiny_encoder_write(&o, err, sizeof err);

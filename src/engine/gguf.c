@@ -53,8 +53,7 @@ static int fail(struct cur *c, const char *fmt, ...)
         va_list ap;
         va_start(ap, fmt);
         int n = snprintf(c->err, c->err_len, "gguf: ");
-        if (n > 0 && (size_t)n < c->err_len)
-            vsnprintf(c->err + n, c->err_len - (size_t)n, fmt, ap);
+        if (n > 0 && (size_t)n < c->err_len) vsnprintf(c->err + n, c->err_len - (size_t)n, fmt, ap);
         va_end(ap);
     }
     return RAGD_EFORMAT;
@@ -74,8 +73,7 @@ static int rd_u32(struct cur *c, uint32_t *v)
 {
     const uint8_t *p = NULL;
     int rc = take(c, 4, &p);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     memcpy(v, p, 4);
     return 0;
 }
@@ -84,8 +82,7 @@ static int rd_u64(struct cur *c, uint64_t *v)
 {
     const uint8_t *p = NULL;
     int rc = take(c, 8, &p);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     memcpy(v, p, 8);
     return 0;
 }
@@ -101,8 +98,7 @@ static int rd_str(struct cur *c, const char **s, size_t *len, uint32_t version)
     } else {
         rc = rd_u64(c, &n);
     }
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (n > c->len - c->pos)
         return fail(c, "string of %llu bytes at byte %zu runs past the end of the file",
                     (unsigned long long)n, c->pos);
@@ -116,11 +112,23 @@ static int rd_str(struct cur *c, const char **s, size_t *len, uint32_t version)
 static size_t type_size(enum gguf_type t)
 {
     switch (t) {
-    case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_BOOL: return 1;
-    case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16: return 2;
-    case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: case GGUF_TYPE_FLOAT32: return 4;
-    case GGUF_TYPE_UINT64: case GGUF_TYPE_INT64: case GGUF_TYPE_FLOAT64: return 8;
-    default: return 0;
+    case GGUF_TYPE_UINT8:
+    case GGUF_TYPE_INT8:
+    case GGUF_TYPE_BOOL:
+        return 1;
+    case GGUF_TYPE_UINT16:
+    case GGUF_TYPE_INT16:
+        return 2;
+    case GGUF_TYPE_UINT32:
+    case GGUF_TYPE_INT32:
+    case GGUF_TYPE_FLOAT32:
+        return 4;
+    case GGUF_TYPE_UINT64:
+    case GGUF_TYPE_INT64:
+    case GGUF_TYPE_FLOAT64:
+        return 8;
+    default:
+        return 0;
     }
 }
 
@@ -135,18 +143,65 @@ static void scalar_from_raw(struct gguf_value *v, enum gguf_type t, const uint8_
 {
     v->type = t;
     switch (t) {
-    case GGUF_TYPE_UINT8: v->v.u64 = p[0]; break;
-    case GGUF_TYPE_BOOL: v->v.u64 = p[0] != 0; break;
-    case GGUF_TYPE_INT8: v->v.i64 = (int8_t)p[0]; break;
-    case GGUF_TYPE_UINT16: { uint16_t x; memcpy(&x, p, 2); v->v.u64 = x; break; }
-    case GGUF_TYPE_INT16: { int16_t x; memcpy(&x, p, 2); v->v.i64 = x; break; }
-    case GGUF_TYPE_UINT32: { uint32_t x; memcpy(&x, p, 4); v->v.u64 = x; break; }
-    case GGUF_TYPE_INT32: { int32_t x; memcpy(&x, p, 4); v->v.i64 = x; break; }
-    case GGUF_TYPE_FLOAT32: { float x; memcpy(&x, p, 4); v->v.f64 = x; break; }
-    case GGUF_TYPE_UINT64: { uint64_t x; memcpy(&x, p, 8); v->v.u64 = x; break; }
-    case GGUF_TYPE_INT64: { int64_t x; memcpy(&x, p, 8); v->v.i64 = x; break; }
-    case GGUF_TYPE_FLOAT64: { double x; memcpy(&x, p, 8); v->v.f64 = x; break; }
-    default: break;
+    case GGUF_TYPE_UINT8:
+        v->v.u64 = p[0];
+        break;
+    case GGUF_TYPE_BOOL:
+        v->v.u64 = p[0] != 0;
+        break;
+    case GGUF_TYPE_INT8:
+        v->v.i64 = (int8_t)p[0];
+        break;
+    case GGUF_TYPE_UINT16: {
+        uint16_t x;
+        memcpy(&x, p, 2);
+        v->v.u64 = x;
+        break;
+    }
+    case GGUF_TYPE_INT16: {
+        int16_t x;
+        memcpy(&x, p, 2);
+        v->v.i64 = x;
+        break;
+    }
+    case GGUF_TYPE_UINT32: {
+        uint32_t x;
+        memcpy(&x, p, 4);
+        v->v.u64 = x;
+        break;
+    }
+    case GGUF_TYPE_INT32: {
+        int32_t x;
+        memcpy(&x, p, 4);
+        v->v.i64 = x;
+        break;
+    }
+    case GGUF_TYPE_FLOAT32: {
+        float x;
+        memcpy(&x, p, 4);
+        v->v.f64 = x;
+        break;
+    }
+    case GGUF_TYPE_UINT64: {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        v->v.u64 = x;
+        break;
+    }
+    case GGUF_TYPE_INT64: {
+        int64_t x;
+        memcpy(&x, p, 8);
+        v->v.i64 = x;
+        break;
+    }
+    case GGUF_TYPE_FLOAT64: {
+        double x;
+        memcpy(&x, p, 8);
+        v->v.f64 = x;
+        break;
+    }
+    default:
+        break;
     }
 }
 
@@ -170,20 +225,16 @@ static int rd_value(gguf_t *g, struct cur *c, enum gguf_type t, struct gguf_valu
     size_t sz = type_size(t);
     if (sz) {
         const uint8_t *p = NULL;
-        if ((rc = take(c, sz, &p)))
-            return rc;
+        if ((rc = take(c, sz, &p))) return rc;
         scalar_from_raw(v, t, p);
         return 0;
     }
-    if (t == GGUF_TYPE_STRING)
-        return rd_str(c, &v->v.str.ptr, &v->v.str.len, g->version);
+    if (t == GGUF_TYPE_STRING) return rd_str(c, &v->v.str.ptr, &v->v.str.len, g->version);
     /* array */
-    if (depth >= MAX_NESTING)
-        return fail(c, "arrays nested deeper than %d levels", MAX_NESTING);
+    if (depth >= MAX_NESTING) return fail(c, "arrays nested deeper than %d levels", MAX_NESTING);
     uint32_t et;
     uint64_t n;
-    if ((rc = rd_u32(c, &et)))
-        return rc;
+    if ((rc = rd_u32(c, &et))) return rc;
     if (g->version == 1) {
         uint32_t n32;
         rc = rd_u32(c, &n32);
@@ -191,10 +242,8 @@ static int rd_value(gguf_t *g, struct cur *c, enum gguf_type t, struct gguf_valu
     } else {
         rc = rd_u64(c, &n);
     }
-    if (rc)
-        return rc;
-    if (et >= GGUF_TYPE_COUNT)
-        return fail(c, "array of unknown type %u at byte %zu", et, c->pos);
+    if (rc) return rc;
+    if (et >= GGUF_TYPE_COUNT) return fail(c, "array of unknown type %u at byte %zu", et, c->pos);
     v->v.arr.elem_type = (enum gguf_type)et;
     v->v.arr.n = n;
     v->v.arr.raw = NULL;
@@ -216,8 +265,7 @@ static int rd_value(gguf_t *g, struct cur *c, enum gguf_type t, struct gguf_valu
                     (unsigned long long)n, c->pos);
     struct gguf_value *items = new_items(g, n);
     for (uint64_t i = 0; i < n; i++)
-        if ((rc = rd_value(g, c, (enum gguf_type)et, &items[i], depth + 1)))
-            return rc;
+        if ((rc = rd_value(g, c, (enum gguf_type)et, &items[i], depth + 1))) return rc;
     v->v.arr.items = items;
     return 0;
 }
@@ -230,13 +278,11 @@ static int parse(gguf_t *g, char *err, size_t err_len)
     if (g->size < 4 || memcmp(g->base, GGUF_MAGIC, 4))
         return fail(&c, "not a GGUF file (bad magic)");
     take(&c, 4, &magic);
-    if ((rc = rd_u32(&c, &g->version)))
-        return rc;
+    if ((rc = rd_u32(&c, &g->version))) return rc;
     if (g->version < 2 || g->version > 3)
         return fail(&c, "unsupported GGUF version %u (supported: 2, 3)", g->version);
     uint64_t n_tensors, n_kv;
-    if ((rc = rd_u64(&c, &n_tensors)) || (rc = rd_u64(&c, &n_kv)))
-        return rc;
+    if ((rc = rd_u64(&c, &n_tensors)) || (rc = rd_u64(&c, &n_kv))) return rc;
     /* A key/value needs >= 12 bytes, a tensor info >= 24: reject absurd counts up front. */
     if (n_kv > (g->size - c.pos) / 12)
         return fail(&c, "header claims %llu key/values, more than the file can hold",
@@ -250,20 +296,16 @@ static int parse(gguf_t *g, char *err, size_t err_len)
         const char *k;
         size_t klen;
         uint32_t t;
-        if ((rc = rd_str(&c, &k, &klen, g->version)))
-            return rc;
+        if ((rc = rd_str(&c, &k, &klen, g->version))) return rc;
         if (klen == 0 || memchr(k, 0, klen))
             return fail(&c, "key/value %llu has an empty or invalid key", (unsigned long long)i);
         struct kv *kv = &g->kvs[g->n_kv];
         kv->key = xstrndup(k, klen);
         g->n_kv++;
         for (size_t j = 0; j + 1 < g->n_kv; j++)
-            if (!strcmp(g->kvs[j].key, kv->key))
-                return fail(&c, "duplicate key '%s'", kv->key);
-        if ((rc = rd_u32(&c, &t)))
-            return rc;
-        if ((rc = rd_value(g, &c, (enum gguf_type)t, &kv->val, 0)))
-            return rc;
+            if (!strcmp(g->kvs[j].key, kv->key)) return fail(&c, "duplicate key '%s'", kv->key);
+        if ((rc = rd_u32(&c, &t))) return rc;
+        if ((rc = rd_value(g, &c, (enum gguf_type)t, &kv->val, 0))) return rc;
         if (!strcmp(kv->key, "general.alignment")) {
             if (kv->val.type != GGUF_TYPE_UINT32)
                 return fail(&c, "general.alignment must be a u32");
@@ -279,8 +321,7 @@ static int parse(gguf_t *g, char *err, size_t err_len)
         struct gguf_tensor *t = &g->tensors[i];
         const char *name;
         size_t nlen;
-        if ((rc = rd_str(&c, &name, &nlen, g->version)))
-            return rc;
+        if ((rc = rd_str(&c, &name, &nlen, g->version))) return rc;
         if (nlen == 0 || nlen > 256 || memchr(name, 0, nlen))
             return fail(&c, "tensor %llu has an empty, overlong or invalid name",
                         (unsigned long long)i);
@@ -289,44 +330,42 @@ static int parse(gguf_t *g, char *err, size_t err_len)
         for (size_t j = 0; j + 1 < g->n_tensors; j++)
             if (!strcmp(g->tensors[j].name, t->name))
                 return fail(&c, "duplicate tensor '%s'", t->name);
-        if ((rc = rd_u32(&c, &t->n_dims)))
-            return rc;
+        if ((rc = rd_u32(&c, &t->n_dims))) return rc;
         if (t->n_dims < 1 || t->n_dims > GGUF_MAX_DIMS)
             return fail(&c, "tensor '%s' has %u dimensions (1..4 allowed)", t->name, t->n_dims);
         uint64_t nelem = 1;
         for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++) {
             uint64_t ne = 1;
-            if (d < t->n_dims && (rc = rd_u64(&c, &ne)))
-                return rc;
+            if (d < t->n_dims && (rc = rd_u64(&c, &ne))) return rc;
             if (ne == 0 || ne > ((uint64_t)1 << 40) || nelem > UINT64_MAX / ne ||
                 nelem * ne > ((uint64_t)1 << 42))
                 return fail(&c, "tensor '%s' has an invalid shape", t->name);
             nelem *= ne;
             t->ne[d] = (int64_t)ne;
         }
-        if ((rc = rd_u32(&c, &t->type)) || (rc = rd_u64(&c, &t->offset)))
-            return rc;
+        if ((rc = rd_u32(&c, &t->type)) || (rc = rd_u64(&c, &t->offset))) return rc;
         const struct quant_type_info *ti = quant_type_info(t->type);
-        if (!ti)
-            return fail(&c, "tensor '%s' has unknown type %u", t->name, t->type);
+        if (!ti) return fail(&c, "tensor '%s' has unknown type %u", t->name, t->type);
         if (t->ne[0] % ti->block != 0)
-            return fail(&c, "tensor '%s': row length %lld is not a multiple of the %s block "
-                        "size %zu", t->name, (long long)t->ne[0], ti->name, ti->block);
+            return fail(&c,
+                        "tensor '%s': row length %lld is not a multiple of the %s block "
+                        "size %zu",
+                        t->name, (long long)t->ne[0], ti->name, ti->block);
         t->nbytes = (size_t)(nelem / ti->block * ti->block_bytes);
         if (t->offset % g->alignment)
             return fail(&c, "tensor '%s': offset %llu is not aligned to %zu", t->name,
                         (unsigned long long)t->offset, g->alignment);
     }
     size_t data_start = (c.pos + g->alignment - 1) / g->alignment * g->alignment;
-    if (data_start > g->size && g->n_tensors)
-        return fail(&c, "truncated before the tensor data");
+    if (data_start > g->size && g->n_tensors) return fail(&c, "truncated before the tensor data");
     size_t data_len = data_start <= g->size ? g->size - data_start : 0;
     for (size_t i = 0; i < g->n_tensors; i++) {
         struct gguf_tensor *t = &g->tensors[i];
         if (t->offset > data_len || t->nbytes > data_len - t->offset)
-            return fail(&c, "tensor '%s' (%zu bytes at offset %llu) lies beyond the end of the "
-                        "file (%zu data bytes)", t->name, t->nbytes,
-                        (unsigned long long)t->offset, data_len);
+            return fail(&c,
+                        "tensor '%s' (%zu bytes at offset %llu) lies beyond the end of the "
+                        "file (%zu data bytes)",
+                        t->name, t->nbytes, (unsigned long long)t->offset, data_len);
         t->data = g->base + data_start + t->offset;
     }
     return 0;
@@ -364,29 +403,25 @@ int gguf_open(const char *path, gguf_t **out, char *err, size_t err_len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        if (err)
-            snprintf(err, err_len, "gguf: cannot open %s: %s", path, strerror(errno));
+        if (err) snprintf(err, err_len, "gguf: cannot open %s: %s", path, strerror(errno));
         return RAGD_EIO;
     }
     struct stat st;
     if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        if (err)
-            snprintf(err, err_len, "gguf: %s is not a regular file", path);
+        if (err) snprintf(err, err_len, "gguf: %s is not a regular file", path);
         close(fd);
         return RAGD_EIO;
     }
     size_t size = (size_t)st.st_size;
     if (size == 0) {
         close(fd);
-        if (err)
-            snprintf(err, err_len, "gguf: %s is empty", path);
+        if (err) snprintf(err, err_len, "gguf: %s is empty", path);
         return RAGD_EFORMAT;
     }
     void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (p == MAP_FAILED) {
-        if (err)
-            snprintf(err, err_len, "gguf: cannot map %s: %s", path, strerror(errno));
+        if (err) snprintf(err, err_len, "gguf: cannot map %s: %s", path, strerror(errno));
         return RAGD_EIO;
     }
     gguf_t *g;
@@ -402,34 +437,48 @@ int gguf_open(const char *path, gguf_t **out, char *err, size_t err_len)
 
 void gguf_close(gguf_t *g)
 {
-    if (!g)
-        return;
-    if (g->mapped)
-        munmap((void *)g->base, g->size);
+    if (!g) return;
+    if (g->mapped) munmap((void *)g->base, g->size);
     free_parsed(g);
     free(g);
 }
 
-uint32_t gguf_version(const gguf_t *g) { return g->version; }
-size_t gguf_n_kv(const gguf_t *g) { return g->n_kv; }
-const char *gguf_kv_key(const gguf_t *g, size_t i) { return g->kvs[i].key; }
-const struct gguf_value *gguf_kv_value(const gguf_t *g, size_t i) { return &g->kvs[i].val; }
-size_t gguf_n_tensors(const gguf_t *g) { return g->n_tensors; }
-const struct gguf_tensor *gguf_tensor(const gguf_t *g, size_t i) { return &g->tensors[i]; }
+uint32_t gguf_version(const gguf_t *g)
+{
+    return g->version;
+}
+size_t gguf_n_kv(const gguf_t *g)
+{
+    return g->n_kv;
+}
+const char *gguf_kv_key(const gguf_t *g, size_t i)
+{
+    return g->kvs[i].key;
+}
+const struct gguf_value *gguf_kv_value(const gguf_t *g, size_t i)
+{
+    return &g->kvs[i].val;
+}
+size_t gguf_n_tensors(const gguf_t *g)
+{
+    return g->n_tensors;
+}
+const struct gguf_tensor *gguf_tensor(const gguf_t *g, size_t i)
+{
+    return &g->tensors[i];
+}
 
 const struct gguf_value *gguf_get(const gguf_t *g, const char *key)
 {
     for (size_t i = 0; i < g->n_kv; i++)
-        if (!strcmp(g->kvs[i].key, key))
-            return &g->kvs[i].val;
+        if (!strcmp(g->kvs[i].key, key)) return &g->kvs[i].val;
     return NULL;
 }
 
 const struct gguf_tensor *gguf_find_tensor(const gguf_t *g, const char *name)
 {
     for (size_t i = 0; i < g->n_tensors; i++)
-        if (!strcmp(g->tensors[i].name, name))
-            return &g->tensors[i];
+        if (!strcmp(g->tensors[i].name, name)) return &g->tensors[i];
     return NULL;
 }
 
@@ -448,11 +497,9 @@ static int is_signed(enum gguf_type t)
 int gguf_get_i64(const gguf_t *g, const char *key, int64_t *out)
 {
     const struct gguf_value *v = gguf_get(g, key);
-    if (!v)
-        return RAGD_ENOTFOUND;
+    if (!v) return RAGD_ENOTFOUND;
     if (is_unsigned(v->type)) {
-        if (v->v.u64 > INT64_MAX)
-            return RAGD_EFORMAT;
+        if (v->v.u64 > INT64_MAX) return RAGD_EFORMAT;
         *out = (int64_t)v->v.u64;
         return 0;
     }
@@ -472,10 +519,8 @@ int gguf_get_u64(const gguf_t *g, const char *key, uint64_t *out)
         return 0;
     }
     int rc = gguf_get_i64(g, key, &x);
-    if (rc)
-        return rc;
-    if (x < 0)
-        return RAGD_EFORMAT;
+    if (rc) return rc;
+    if (x < 0) return RAGD_EFORMAT;
     *out = (uint64_t)x;
     return 0;
 }
@@ -484,10 +529,8 @@ int gguf_get_u32(const gguf_t *g, const char *key, uint32_t *out)
 {
     uint64_t x;
     int rc = gguf_get_u64(g, key, &x);
-    if (rc)
-        return rc;
-    if (x > UINT32_MAX)
-        return RAGD_EFORMAT;
+    if (rc) return rc;
+    if (x > UINT32_MAX) return RAGD_EFORMAT;
     *out = (uint32_t)x;
     return 0;
 }
@@ -495,8 +538,7 @@ int gguf_get_u32(const gguf_t *g, const char *key, uint32_t *out)
 int gguf_get_f32(const gguf_t *g, const char *key, float *out)
 {
     const struct gguf_value *v = gguf_get(g, key);
-    if (!v)
-        return RAGD_ENOTFOUND;
+    if (!v) return RAGD_ENOTFOUND;
     if (v->type == GGUF_TYPE_FLOAT32 || v->type == GGUF_TYPE_FLOAT64)
         *out = (float)v->v.f64;
     else if (is_unsigned(v->type))
@@ -511,8 +553,7 @@ int gguf_get_f32(const gguf_t *g, const char *key, float *out)
 int gguf_get_bool(const gguf_t *g, const char *key, int *out)
 {
     const struct gguf_value *v = gguf_get(g, key);
-    if (!v)
-        return RAGD_ENOTFOUND;
+    if (!v) return RAGD_ENOTFOUND;
     if (is_unsigned(v->type))
         *out = v->v.u64 != 0;
     else if (is_signed(v->type))
@@ -525,10 +566,8 @@ int gguf_get_bool(const gguf_t *g, const char *key, int *out)
 int gguf_get_str(const gguf_t *g, const char *key, char **out)
 {
     const struct gguf_value *v = gguf_get(g, key);
-    if (!v)
-        return RAGD_ENOTFOUND;
-    if (v->type != GGUF_TYPE_STRING)
-        return RAGD_EFORMAT;
+    if (!v) return RAGD_ENOTFOUND;
+    if (v->type != GGUF_TYPE_STRING) return RAGD_EFORMAT;
     *out = xstrndup(v->v.str.ptr, v->v.str.len);
     return 0;
 }
@@ -536,10 +575,8 @@ int gguf_get_str(const gguf_t *g, const char *key, char **out)
 int gguf_get_arr(const gguf_t *g, const char *key, const struct gguf_value **out)
 {
     const struct gguf_value *v = gguf_get(g, key);
-    if (!v)
-        return RAGD_ENOTFOUND;
-    if (v->type != GGUF_TYPE_ARRAY)
-        return RAGD_EFORMAT;
+    if (!v) return RAGD_ENOTFOUND;
+    if (v->type != GGUF_TYPE_ARRAY) return RAGD_EFORMAT;
     *out = v;
     return 0;
 }
@@ -554,8 +591,7 @@ double gguf_arr_f64(const struct gguf_value *arr, uint64_t i)
 {
     struct gguf_value e = {0};
     arr_elem(arr, i, &e);
-    if (e.type == GGUF_TYPE_FLOAT32 || e.type == GGUF_TYPE_FLOAT64)
-        return e.v.f64;
+    if (e.type == GGUF_TYPE_FLOAT32 || e.type == GGUF_TYPE_FLOAT64) return e.v.f64;
     return is_signed(e.type) ? (double)e.v.i64 : (double)e.v.u64;
 }
 
@@ -567,12 +603,9 @@ int64_t gguf_arr_i64(const struct gguf_value *arr, uint64_t i)
         /* A float outside int64_t's range (or NaN) has no integer value: saturate rather
          * than convert, which would be undefined behaviour. */
         double d = e.v.f64;
-        if (d != d)
-            return 0;
-        if (d >= 9223372036854775807.0)
-            return INT64_MAX;
-        if (d <= -9223372036854775808.0)
-            return INT64_MIN;
+        if (d != d) return 0;
+        if (d >= 9223372036854775807.0) return INT64_MAX;
+        if (d <= -9223372036854775808.0) return INT64_MIN;
         return (int64_t)d;
     }
     return is_signed(e.type) ? e.v.i64 : (int64_t)e.v.u64;
@@ -602,15 +635,21 @@ static void print_str(FILE *f, const char *s, size_t n)
 void gguf_value_print(FILE *f, const struct gguf_value *v, size_t max_items)
 {
     switch (v->type) {
-    case GGUF_TYPE_STRING: print_str(f, v->v.str.ptr, v->v.str.len); return;
-    case GGUF_TYPE_BOOL: fputs(v->v.u64 ? "true" : "false", f); return;
-    case GGUF_TYPE_FLOAT32: case GGUF_TYPE_FLOAT64: fprintf(f, "%.9g", v->v.f64); return;
+    case GGUF_TYPE_STRING:
+        print_str(f, v->v.str.ptr, v->v.str.len);
+        return;
+    case GGUF_TYPE_BOOL:
+        fputs(v->v.u64 ? "true" : "false", f);
+        return;
+    case GGUF_TYPE_FLOAT32:
+    case GGUF_TYPE_FLOAT64:
+        fprintf(f, "%.9g", v->v.f64);
+        return;
     case GGUF_TYPE_ARRAY: {
         fputc('[', f);
         uint64_t n = v->v.arr.n, shown = n < max_items ? n : max_items;
         for (uint64_t i = 0; i < shown; i++) {
-            if (i)
-                fputs(", ", f);
+            if (i) fputs(", ", f);
             if (v->v.arr.items) {
                 gguf_value_print(f, &v->v.arr.items[i], max_items);
             } else {
@@ -675,22 +714,29 @@ static void buf_put(struct buf *b, const void *p, size_t n)
     b->len += n;
 }
 
-static void buf_u32(struct buf *b, uint32_t v) { buf_put(b, &v, 4); }
-static void buf_u64(struct buf *b, uint64_t v) { buf_put(b, &v, 8); }
+static void buf_u32(struct buf *b, uint32_t v)
+{
+    buf_put(b, &v, 4);
+}
+static void buf_u64(struct buf *b, uint64_t v)
+{
+    buf_put(b, &v, 8);
+}
 static void buf_str(struct buf *b, const char *s, size_t n)
 {
     buf_u64(b, n);
     buf_put(b, s, n);
 }
 
-gguf_writer_t *gguf_writer_create(void) { return xcalloc(1, sizeof(gguf_writer_t)); }
+gguf_writer_t *gguf_writer_create(void)
+{
+    return xcalloc(1, sizeof(gguf_writer_t));
+}
 
 void gguf_writer_free(gguf_writer_t *w)
 {
-    if (!w)
-        return;
-    if (w->f)
-        fclose(w->f);
+    if (!w) return;
+    if (w->f) fclose(w->f);
     for (size_t i = 0; i < w->n_kv; i++) {
         free(w->kvs[i].key);
         free(w->kvs[i].bytes);
@@ -781,14 +827,19 @@ void gguf_writer_set_arr(gguf_writer_t *w, const char *key, enum gguf_type t, co
 
 static void put_value(struct buf *b, const struct gguf_value *v, int with_type)
 {
-    if (with_type)
-        buf_u32(b, v->type);
+    if (with_type) buf_u32(b, v->type);
     size_t sz = type_size(v->type);
     if (sz) {
         uint8_t tmp[8];
         switch (v->type) {
-        case GGUF_TYPE_FLOAT32: { float x = (float)v->v.f64; memcpy(tmp, &x, 4); break; }
-        case GGUF_TYPE_FLOAT64: memcpy(tmp, &v->v.f64, 8); break;
+        case GGUF_TYPE_FLOAT32: {
+            float x = (float)v->v.f64;
+            memcpy(tmp, &x, 4);
+            break;
+        }
+        case GGUF_TYPE_FLOAT64:
+            memcpy(tmp, &v->v.f64, 8);
+            break;
         default:
             if (is_signed(v->type))
                 memcpy(tmp, &v->v.i64, 8); /* little-endian: the low bytes come first */
@@ -829,8 +880,7 @@ int gguf_writer_add_tensor(gguf_writer_t *w, const char *name, uint32_t type, ui
     uint64_t nelem = 1;
     for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++) {
         t.ne[d] = d < n_dims ? ne[d] : 1;
-        if (t.ne[d] <= 0)
-            return RAGD_EINVAL;
+        if (t.ne[d] <= 0) return RAGD_EINVAL;
         nelem *= (uint64_t)t.ne[d];
     }
     t.nbytes = (size_t)(nelem / ti->block * ti->block_bytes);
@@ -853,8 +903,7 @@ int gguf_writer_add_tensor(gguf_writer_t *w, const char *name, uint32_t type, ui
 static int pad_to(FILE *f, size_t align)
 {
     long pos = ftell(f);
-    if (pos < 0)
-        return RAGD_EIO;
+    if (pos < 0) return RAGD_EIO;
     static const uint8_t zeros[GGUF_DEFAULT_ALIGNMENT];
     size_t pad = (align - (size_t)pos % align) % align;
     return pad && fwrite(zeros, 1, pad, f) != pad ? RAGD_EIO : 0;
@@ -887,8 +936,7 @@ int gguf_writer_begin(gguf_writer_t *w, const char *path)
     }
     int rc = fwrite(b.p, 1, b.len, w->f) == b.len ? 0 : RAGD_EIO;
     free(b.p);
-    if (!rc)
-        rc = pad_to(w->f, GGUF_DEFAULT_ALIGNMENT);
+    if (!rc) rc = pad_to(w->f, GGUF_DEFAULT_ALIGNMENT);
     w->next = 0;
     w->cur_written = 0;
     return rc;
@@ -896,14 +944,11 @@ int gguf_writer_begin(gguf_writer_t *w, const char *path)
 
 int gguf_writer_write_tensor(gguf_writer_t *w, const void *data, size_t nbytes)
 {
-    if (!w->f || w->next >= w->n_tensors ||
-        nbytes > w->tensors[w->next].nbytes - w->cur_written)
+    if (!w->f || w->next >= w->n_tensors || nbytes > w->tensors[w->next].nbytes - w->cur_written)
         return RAGD_EINVAL;
-    if (fwrite(data, 1, nbytes, w->f) != nbytes)
-        return RAGD_EIO;
+    if (fwrite(data, 1, nbytes, w->f) != nbytes) return RAGD_EIO;
     w->cur_written += nbytes;
-    if (w->cur_written < w->tensors[w->next].nbytes)
-        return 0;
+    if (w->cur_written < w->tensors[w->next].nbytes) return 0;
     w->cur_written = 0;
     w->next++;
     return w->next < w->n_tensors ? pad_to(w->f, GGUF_DEFAULT_ALIGNMENT) : 0;
@@ -911,11 +956,9 @@ int gguf_writer_write_tensor(gguf_writer_t *w, const void *data, size_t nbytes)
 
 int gguf_writer_finish(gguf_writer_t *w)
 {
-    if (!w->f)
-        return RAGD_EINVAL;
+    if (!w->f) return RAGD_EINVAL;
     int rc = w->next == w->n_tensors ? 0 : RAGD_EINVAL;
-    if (fclose(w->f) && !rc)
-        rc = RAGD_EIO;
+    if (fclose(w->f) && !rc) rc = RAGD_EIO;
     w->f = NULL;
     return rc;
 }

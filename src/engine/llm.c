@@ -30,7 +30,7 @@ struct sched {
     pthread_cond_t cv;
     struct job *head, *tail;
     int busy;
-    int decoding; /* sessions inside a generation's decoding loop */
+    int decoding;            /* sessions inside a generation's decoding loop */
     uint64_t steps, batched; /* decoding passes, and tokens they carried (for llm_model_stats) */
 };
 
@@ -68,27 +68,23 @@ static int32_t find_piece(const tokenizer_t *t, const char *piece)
     return t ? tokenizer_find(t, piece, strlen(piece)) : -1;
 }
 
-int llm_model_load(const char *path, int n_threads, llm_model_t **out, char *err,
-                   size_t err_len)
+int llm_model_load(const char *path, int n_threads, llm_model_t **out, char *err, size_t err_len)
 {
     model_t *model;
     int rc = model_load(path, &model, err, err_len);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     llm_model_t *m = xcalloc(1, sizeof *m);
     m->model = model;
     m->eos_id = m->im_end_id = m->eot_id = m->think_open_id = m->think_close_id = -1;
     rc = tok_gguf_load(model_gguf(model), &m->tok, err, err_len);
     if (rc == RAGD_ENOTFOUND || rc == RAGD_ENOTSUP) {
         m->tok = NULL; /* token-id interfaces still work */
-        if (err && err_len)
-            err[0] = 0;
+        if (err && err_len) err[0] = 0;
     } else if (rc) {
         goto fail;
     }
     if ((rc = pool_create(n_threads, &m->pool))) {
-        if (err && err_len)
-            snprintf(err, err_len, "llm: cannot start %d threads", n_threads);
+        if (err && err_len) snprintf(err, err_len, "llm: cannot start %d threads", n_threads);
         goto fail;
     }
     pthread_mutex_init(&m->sched.mu, NULL);
@@ -112,36 +108,40 @@ fail:
 
 void llm_model_free(llm_model_t *m)
 {
-    if (!m)
-        return;
+    if (!m) return;
     pool_free(m->pool);
     pthread_mutex_destroy(&m->sched.mu);
     pthread_cond_destroy(&m->sched.cv);
-    if (m->tok)
-        tokenizer_free(m->tok);
+    if (m->tok) tokenizer_free(m->tok);
     model_free(m->model);
     free(m);
 }
 
-const model_t *llm_model_raw(const llm_model_t *m) { return m->model; }
-const tokenizer_t *llm_model_tokenizer(const llm_model_t *m) { return m->tok; }
-int llm_model_n_threads(const llm_model_t *m) { return pool_size(m->pool); }
+const model_t *llm_model_raw(const llm_model_t *m)
+{
+    return m->model;
+}
+const tokenizer_t *llm_model_tokenizer(const llm_model_t *m)
+{
+    return m->tok;
+}
+int llm_model_n_threads(const llm_model_t *m)
+{
+    return pool_size(m->pool);
+}
 
 int llm_tokenize(const llm_model_t *m, const char *text, size_t len, int flags, int32_t **ids,
                  size_t *n_ids)
 {
-    if (!m->tok)
-        return RAGD_ENOTSUP;
+    if (!m->tok) return RAGD_ENOTSUP;
     return tokenizer_encode(m->tok, text, len, flags, ids, n_ids);
 }
 
 int llm_session_create(llm_model_t *m, int n_ctx, llm_session_t **out)
 {
     const struct model_config *c = model_config(m->model);
-    if (n_ctx < 0)
-        return RAGD_EINVAL;
-    if (n_ctx == 0)
-        n_ctx = c->n_ctx_train < 4096 ? c->n_ctx_train : 4096;
+    if (n_ctx < 0) return RAGD_EINVAL;
+    if (n_ctx == 0) n_ctx = c->n_ctx_train < 4096 ? c->n_ctx_train : 4096;
     llm_session_t *s = xcalloc(1, sizeof *s);
     s->m = m;
     int rc = model_state_create(m->model, n_ctx, LLM_EVAL_SLICE, m->pool, m->isa, &s->st);
@@ -156,15 +156,20 @@ int llm_session_create(llm_model_t *m, int n_ctx, llm_session_t **out)
 
 void llm_session_free(llm_session_t *s)
 {
-    if (!s)
-        return;
+    if (!s) return;
     model_state_free(s->st);
     free(s->logits);
     free(s);
 }
 
-int llm_session_n_past(const llm_session_t *s) { return model_state_n_past(s->st); }
-int llm_session_n_ctx(const llm_session_t *s) { return model_state_n_ctx(s->st); }
+int llm_session_n_past(const llm_session_t *s)
+{
+    return model_state_n_past(s->st);
+}
+int llm_session_n_ctx(const llm_session_t *s)
+{
+    return model_state_n_ctx(s->st);
+}
 
 void llm_session_reset(llm_session_t *s)
 {
@@ -291,27 +296,25 @@ static void decoding(llm_model_t *m, int delta)
 
 int llm_session_eval(llm_session_t *s, const int32_t *tokens, size_t n, float *logits_all)
 {
-    if (n == 0 || n > (size_t)1 << 30)
-        return RAGD_EINVAL;
+    if (n == 0 || n > (size_t)1 << 30) return RAGD_EINVAL;
     if (n > (size_t)(model_state_n_ctx(s->st) - model_state_n_past(s->st)))
         return RAGD_ERANGE; /* checked up front so that nothing is evaluated */
     size_t V = (size_t)model_config(s->m->model)->n_vocab;
     for (size_t i = 0; i < n; i++)
-        if (tokens[i] < 0 || (size_t)tokens[i] >= V)
-            return RAGD_EINVAL;
+        if (tokens[i] < 0 || (size_t)tokens[i] >= V) return RAGD_EINVAL;
     /* A long prompt goes in slices of LLM_EVAL_SLICE tokens, one job each, so that other
      * sessions' decoding steps run between them. */
     int rc = 0;
     for (size_t off = 0; off < n && !rc; off += LLM_EVAL_SLICE) {
         size_t k = n - off < LLM_EVAL_SLICE ? n - off : LLM_EVAL_SLICE;
-        struct job j = {.s = s, .tokens = tokens + off, .n = (int)k,
+        struct job j = {.s = s,
+                        .tokens = tokens + off,
+                        .n = (int)k,
                         .logits = logits_all ? logits_all + off * V : NULL};
         rc = run_job(&s->m->sched, &j);
     }
-    if (rc)
-        return rc;
-    if (logits_all)
-        memcpy(s->logits, logits_all + (n - 1) * V, V * sizeof(float));
+    if (rc) return rc;
+    if (logits_all) memcpy(s->logits, logits_all + (n - 1) * V, V * sizeof(float));
     s->have_logits = 1;
     return 0;
 }
@@ -324,7 +327,10 @@ void llm_model_stats(llm_model_t *m, uint64_t *steps, uint64_t *tokens)
     pthread_mutex_unlock(&m->sched.mu);
 }
 
-const float *llm_session_logits(const llm_session_t *s) { return s->logits; }
+const float *llm_session_logits(const llm_session_t *s)
+{
+    return s->logits;
+}
 
 void llm_gen_params_default(struct llm_gen_params *p)
 {
@@ -368,8 +374,7 @@ static void out_emit(struct out *o, size_t upto)
     if (upto > o->emitted && o->cb && !o->stopped_by_caller &&
         o->cb(o->ud, o->p + o->emitted, upto - o->emitted))
         o->stopped_by_caller = 1;
-    if (upto > o->emitted)
-        o->emitted = upto;
+    if (upto > o->emitted) o->emitted = upto;
 }
 
 /* After new text: returns 1 if a stop string completed (output cut before it), else emits what
@@ -381,12 +386,10 @@ static int out_check(struct out *o, int final)
     size_t cut = (size_t)-1;
     for (size_t i = 0; i < gp->n_stop; i++) {
         size_t n = strlen(gp->stop[i]);
-        if (!n)
-            continue;
+        if (!n) continue;
         for (size_t j = from; j + n <= o->len; j++) {
             if (!memcmp(o->p + j, gp->stop[i], n)) {
-                if (j < cut)
-                    cut = j;
+                if (j < cut) cut = j;
                 break;
             }
         }
@@ -415,7 +418,10 @@ static int out_check(struct out *o, int final)
     return 0;
 }
 
-static int is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+static int is_space(char c)
+{
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
 
 int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
                  const struct llm_gen_params *p, llm_text_cb cb, void *ud,
@@ -424,16 +430,12 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
     llm_model_t *m = s->m;
     const struct model_config *c = model_config(m->model);
     memset(res, 0, sizeof *res);
-    if (!m->tok)
-        return RAGD_ENOTSUP;
-    if (n_prompt == 0 && !s->have_logits)
-        return RAGD_EINVAL;
-    if (n_prompt >= (size_t)(llm_session_n_ctx(s) - llm_session_n_past(s)))
-        return RAGD_ERANGE;
+    if (!m->tok) return RAGD_ENOTSUP;
+    if (n_prompt == 0 && !s->have_logits) return RAGD_EINVAL;
+    if (n_prompt >= (size_t)(llm_session_n_ctx(s) - llm_session_n_past(s))) return RAGD_ERANGE;
     sampler_t *smp;
     int rc = sampler_create(&p->sampling, c->n_vocab, &smp);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     for (size_t i = 0; i < n_prompt; i++)
         sampler_accept(smp, prompt[i]);
     double t0 = now_s();
@@ -445,8 +447,7 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
     struct out o = {.cb = cb, .ud = ud, .gp = p};
     out_put(&o, "", 0);
     for (size_t i = 0; i < p->n_stop; i++)
-        if (strlen(p->stop[i]) > o.max_stop)
-            o.max_stop = strlen(p->stop[i]);
+        if (strlen(p->stop[i]) > o.max_stop) o.max_stop = strlen(p->stop[i]);
     struct tok_stream ts = {0};
     size_t piece_cap = 256;
     for (size_t i = 0; i < tokenizer_n_vocab(m->tok); i++) {
@@ -486,8 +487,7 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
                 if (trim && o.len == 0)
                     while (len && is_space(*q))
                         q++, len--;
-                if (len)
-                    trim = 0;
+                if (len) trim = 0;
                 out_put(&o, q, len);
                 if (out_check(&o, 0)) {
                     why = LLM_STOP_STRING;
@@ -503,15 +503,12 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
             why = LLM_STOP_CONTEXT;
             break;
         }
-        if ((rc = llm_session_eval(s, &tok, 1, NULL)))
-            break;
+        if ((rc = llm_session_eval(s, &tok, 1, NULL))) break;
     }
     if (!rc && why != LLM_STOP_STRING) {
         int n = tokenizer_stream_flush(&ts, piece, piece_cap);
-        if (n > 0 && !in_think)
-            out_put(&o, piece, (size_t)n);
-        if (out_check(&o, 1))
-            why = LLM_STOP_STRING;
+        if (n > 0 && !in_think) out_put(&o, piece, (size_t)n);
+        if (out_check(&o, 1)) why = LLM_STOP_STRING;
     }
     decoding(m, -1);
     double t2 = now_s();
@@ -533,16 +530,13 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
 }
 
 int llm_chat(llm_session_t *s, const struct chatml_msg *msgs, size_t n_msgs, int thinking,
-             const struct llm_gen_params *p, llm_text_cb cb, void *ud,
-             struct llm_gen_result *res)
+             const struct llm_gen_params *p, llm_text_cb cb, void *ud, struct llm_gen_result *res)
 {
-    if (!s->m->tok)
-        return RAGD_ENOTSUP;
+    if (!s->m->tok) return RAGD_ENOTSUP;
     int32_t *ids = NULL;
     size_t n = 0;
     int rc = chatml_encode(s->m->tok, msgs, n_msgs, 1, thinking, &ids, &n);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     llm_session_reset(s);
     rc = llm_generate(s, ids, n, p, cb, ud, res);
     free(ids);

@@ -30,8 +30,7 @@ typedef struct llm_session llm_session_t;
 /* Loads path with n_threads worker threads (0 = one per CPU). The tokenizer is built from the
  * file's metadata when present. Returns 0 with *out (llm_model_free) or the error of
  * model_load / tok_gguf_load / pool_create; err receives a one-line reason. */
-int llm_model_load(const char *path, int n_threads, llm_model_t **out, char *err,
-                   size_t err_len);
+int llm_model_load(const char *path, int n_threads, llm_model_t **out, char *err, size_t err_len);
 void llm_model_free(llm_model_t *m); /* all sessions must be freed first; NULL is a no-op */
 
 const model_t *llm_model_raw(const llm_model_t *m);
@@ -62,10 +61,10 @@ const float *llm_session_logits(const llm_session_t *s);
 
 struct llm_gen_params {
     struct sampler_params sampling;
-    int n_predict;             /* max new tokens; default 256; -1 until the context is full */
-    const char *const *stop;   /* stop strings (not included in the output) */
+    int n_predict;           /* max new tokens; default 256; -1 until the context is full */
+    const char *const *stop; /* stop strings (not included in the output) */
     size_t n_stop;
-    int keep_thinking;         /* keep <think>...</think> text in the output; default 0 */
+    int keep_thinking; /* keep <think>...</think> text in the output; default 0 */
 };
 
 void llm_gen_params_default(struct llm_gen_params *p); /* cannot fail */
@@ -74,8 +73,7 @@ void llm_gen_params_default(struct llm_gen_params *p); /* cannot fail */
  * stops generation (reason LLM_STOP_CALLER). */
 typedef int (*llm_text_cb)(void *ud, const char *text, size_t len);
 
-enum llm_stop { LLM_STOP_EOS, LLM_STOP_LENGTH, LLM_STOP_STRING, LLM_STOP_CONTEXT,
-                LLM_STOP_CALLER };
+enum llm_stop { LLM_STOP_EOS, LLM_STOP_LENGTH, LLM_STOP_STRING, LLM_STOP_CONTEXT, LLM_STOP_CALLER };
 
 struct llm_gen_result {
     char *text; /* the whole output, NUL-terminated; free with llm_gen_result_free */
@@ -100,7 +98,6 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
  * session. Same returns as llm_generate, and RAGD_EINVAL for a message without role or
  * content. */
 int llm_chat(llm_session_t *s, const struct chatml_msg *msgs, size_t n_msgs, int thinking,
-             const struct llm_gen_params *p, llm_text_cb cb, void *ud,
-             struct llm_gen_result *res);
+             const struct llm_gen_params *p, llm_text_cb cb, void *ud, struct llm_gen_result *res);
 
 #endif

@@ -13,7 +13,6 @@
 
 /* ---- deterministic random numbers ---- */
 
-
 uint64_t mktiny_rand(uint64_t *s) /* splitmix64 */
 {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
@@ -45,12 +44,10 @@ static const char corpus[] =
 /* GPT-2's byte-to-unicode map: printable bytes map to themselves, the rest to 256 + k. */
 static int byte_to_cp(int b)
 {
-    if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255))
-        return b;
+    if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255)) return b;
     int k = 0;
     for (int x = 0; x < b; x++)
-        if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255)))
-            k++;
+        if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255))) k++;
     return 256 + k;
 }
 
@@ -113,7 +110,7 @@ static void build_bpe(struct vocab *v, int n_merges)
         vocab_add(v, buf, n, 1);
     }
     size_t clen = strlen(corpus);
-    int *sym = xmalloc(clen * sizeof *sym);   /* token id per symbol */
+    int *sym = xmalloc(clen * sizeof *sym);       /* token id per symbol */
     int *wstart = xmalloc(clen * sizeof *wstart); /* 1 where a word starts */
     size_t ns = clen;
     for (size_t i = 0; i < clen; i++) {
@@ -130,26 +127,21 @@ static void build_bpe(struct vocab *v, int n_merges)
         /* O(n^2) over the pairs is fine for a corpus of a kilobyte or two */
         int best_a = -1, best_b = -1, best_c = 0;
         for (size_t i = 0; i + 1 < ns; i++) {
-            if (wstart[i + 1])
-                continue;
+            if (wstart[i + 1]) continue;
             int a = sym[i], b = sym[i + 1], c = 0;
-            if (a == best_a && b == best_b)
-                continue;
+            if (a == best_a && b == best_b) continue;
             for (size_t j = 0; j + 1 < ns; j++)
-                if (!wstart[j + 1] && sym[j] == a && sym[j + 1] == b)
-                    c++;
+                if (!wstart[j + 1] && sym[j] == a && sym[j + 1] == b) c++;
             if (c > best_c || (c == best_c && (a < best_a || (a == best_a && b < best_b)))) {
                 best_a = a;
                 best_b = b;
                 best_c = c;
             }
         }
-        if (best_c < 2)
-            break;
+        if (best_c < 2) break;
         char buf[256];
         size_t la = v->len[best_a], lb = v->len[best_b];
-        if (la + lb + 2 > sizeof buf)
-            break;
+        if (la + lb + 2 > sizeof buf) break;
         memcpy(buf, v->tok[best_a], la);
         buf[la] = ' ';
         memcpy(buf + la + 1, v->tok[best_b], lb);
@@ -200,18 +192,25 @@ static const char chat_template[] =
     "{{ '<|im_start|>assistant\\n' }}{% if enable_thinking is defined and enable_thinking is "
     "false %}{{ '<think>\\n\\n</think>\\n\\n' }}{% endif %}{% endif %}";
 
-
 static uint32_t file_type_of(uint32_t t)
 {
     switch (t) {
-    case GGML_TYPE_F32: return 0;
-    case GGML_TYPE_F16: return 1;
-    case GGML_TYPE_Q4_0: return 2;
-    case GGML_TYPE_Q8_0: return 7;
-    case GGML_TYPE_Q4_K: return 15; /* Q4_K_M */
-    case GGML_TYPE_Q5_K: return 17; /* Q5_K_M */
-    case GGML_TYPE_Q6_K: return 18;
-    case GGML_TYPE_BF16: return 32;
+    case GGML_TYPE_F32:
+        return 0;
+    case GGML_TYPE_F16:
+        return 1;
+    case GGML_TYPE_Q4_0:
+        return 2;
+    case GGML_TYPE_Q8_0:
+        return 7;
+    case GGML_TYPE_Q4_K:
+        return 15; /* Q4_K_M */
+    case GGML_TYPE_Q5_K:
+        return 17; /* Q5_K_M */
+    case GGML_TYPE_Q6_K:
+        return 18;
+    case GGML_TYPE_BF16:
+        return 32;
     }
     return 0;
 }
@@ -224,7 +223,10 @@ struct tdesc {
 };
 
 /* The Q4_K_M / Q5_K_M recipe gives attn_v and ffn_down of some layers six bits. */
-static int more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+static int more_bits(int i, int n)
+{
+    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
 
 int mktiny_write(const struct mktiny_opts *o, char *err, size_t err_len)
 {
@@ -232,12 +234,12 @@ int mktiny_write(const struct mktiny_opts *o, char *err, size_t err_len)
     int rc = 0;
     if (get_shape(o->shape ? o->shape : "tiny", &sh))
         return ragd_errf(err, err_len, RAGD_EINVAL, "mktiny: unknown shape '%s' (tiny, 0.6b, 1.7b)",
-                    o->shape);
+                         o->shape);
     int qwen3 = !strcmp(o->arch, "qwen3"), qwen2 = !strcmp(o->arch, "qwen2"),
         llama = !strcmp(o->arch, "llama");
     if (!qwen3 && !qwen2 && !llama)
-        return ragd_errf(err, err_len, RAGD_EINVAL, "mktiny: unknown arch '%s' (qwen3, qwen2, llama)",
-                    o->arch);
+        return ragd_errf(err, err_len, RAGD_EINVAL,
+                         "mktiny: unknown arch '%s' (qwen3, qwen2, llama)", o->arch);
     const struct quant_type_info *ti = quant_type_info(o->type);
     if (!ti || !ti->supported)
         return ragd_errf(err, err_len, RAGD_EINVAL, "mktiny: unsupported type");
@@ -256,8 +258,7 @@ int mktiny_write(const struct mktiny_opts *o, char *err, size_t err_len)
     gguf_writer_set_str(w, "general.architecture", A);
     gguf_writer_set_str(w, "general.name", "ragd random test model");
     gguf_writer_set_u32(w, "general.file_type", file_type_of(o->type));
-    if (ti->block > 1)
-        gguf_writer_set_u32(w, "general.quantization_version", 2);
+    if (ti->block > 1) gguf_writer_set_u32(w, "general.quantization_version", 2);
     gguf_writer_set_u32(w, K("context_length"), (uint32_t)sh.n_ctx);
     gguf_writer_set_u32(w, K("embedding_length"), (uint32_t)sh.n_embd);
     gguf_writer_set_u32(w, K("block_count"), (uint32_t)sh.n_layer);
@@ -277,14 +278,13 @@ int mktiny_write(const struct mktiny_opts *o, char *err, size_t err_len)
 #undef K
 
     if (o->vocab_from) {
-        if ((rc = gguf_open(o->vocab_from, &src, err, err_len)))
-            goto done;
+        if ((rc = gguf_open(o->vocab_from, &src, err, err_len))) goto done;
         const struct gguf_value *toks;
         if (gguf_get_arr(src, "tokenizer.ggml.tokens", &toks) ||
             toks->v.arr.elem_type != GGUF_TYPE_STRING || toks->v.arr.n == 0 ||
             toks->v.arr.n > (1u << 24)) {
             rc = ragd_errf(err, err_len, RAGD_EINVAL, "mktiny: %s has no tokenizer.ggml.tokens",
-                      o->vocab_from);
+                           o->vocab_from);
             goto done;
         }
         n_vocab = (int)toks->v.arr.n;
@@ -312,8 +312,7 @@ int mktiny_write(const struct mktiny_opts *o, char *err, size_t err_len)
         int32_t bos = (int32_t)first_special, eos = (int32_t)first_special + (llama ? 1 : 2);
         gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
         gguf_writer_set_str(w, "tokenizer.ggml.pre", llama ? "llama-bpe" : "qwen2");
-        gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v.tok, v.len,
-                                v.n);
+        gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v.tok, v.len, v.n);
         gguf_writer_set_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, v.type, v.n);
         gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", (const char *const *)v.merge,
                                 v.merge_len, v.n_merge);
@@ -335,15 +334,18 @@ int mktiny_write(const struct mktiny_opts *o, char *err, size_t err_len)
     size_t max_t = 3 + (size_t)L * 14, nt = 0;
     td = xcalloc(max_t, sizeof *td);
     uint32_t six = ktype ? GGML_TYPE_Q6_K : o->type;
-#define T(nm, ty, c, r, k) \
-    do { \
-        snprintf(td[nt].name, sizeof td[nt].name, "%s", nm); \
-        td[nt].type = (ty); td[nt].cols = (c); td[nt].rows = (r); td[nt].kind = (k); nt++; \
+#define T(nm, ty, c, r, k)                                                                         \
+    do {                                                                                           \
+        snprintf(td[nt].name, sizeof td[nt].name, "%s", nm);                                       \
+        td[nt].type = (ty);                                                                        \
+        td[nt].cols = (c);                                                                         \
+        td[nt].rows = (r);                                                                         \
+        td[nt].kind = (k);                                                                         \
+        nt++;                                                                                      \
     } while (0)
     T("token_embd.weight", tied ? six : o->type, D, n_vocab, 3);
     T("output_norm.weight", GGML_TYPE_F32, D, 0, 1);
-    if (!tied)
-        T("output.weight", six, D, n_vocab, 3);
+    if (!tied) T("output.weight", six, D, n_vocab, 3);
     for (int i = 0; i < L; i++) {
         char n[64];
         uint32_t vt = o->type == GGML_TYPE_Q4_K && more_bits(i, L) ? GGML_TYPE_Q6_K : o->type;
@@ -372,8 +374,10 @@ int mktiny_write(const struct mktiny_opts *o, char *err, size_t err_len)
     for (size_t i = 0; i < nt; i++) {
         int64_t ne[2] = {td[i].cols, td[i].rows};
         if ((rc = gguf_writer_add_tensor(w, td[i].name, td[i].type, td[i].rows ? 2 : 1, ne))) {
-            rc = ragd_errf(err, err_len, RAGD_EINVAL, "mktiny: tensor %s: shape not compatible with "
-                      "type %s", td[i].name, quant_type_info(td[i].type)->name);
+            rc = ragd_errf(err, err_len, RAGD_EINVAL,
+                           "mktiny: tensor %s: shape not compatible with "
+                           "type %s",
+                           td[i].name, quant_type_info(td[i].type)->name);
             goto done;
         }
     }
@@ -383,15 +387,13 @@ int mktiny_write(const struct mktiny_opts *o, char *err, size_t err_len)
     }
     uint64_t rng = o->seed * 0x2545f4914f6cdd1dull + 1;
     int64_t max_cols = sh.n_ff > D ? sh.n_ff : D;
-    if (qd > max_cols)
-        max_cols = qd;
+    if (qd > max_cols) max_cols = qd;
     buf = xmalloc((size_t)max_cols * sizeof(float));
     for (size_t i = 0; i < nt; i++) {
         int64_t rows = td[i].rows ? td[i].rows : 1, cols = td[i].cols;
         size_t rb = quant_row_bytes(td[i].type, (size_t)cols);
         size_t chunk_rows = (size_t)(4 << 20) / rb + 1;
-        if (chunk_rows > (size_t)rows)
-            chunk_rows = (size_t)rows;
+        if (chunk_rows > (size_t)rows) chunk_rows = (size_t)rows;
         uint8_t *out = xmalloc(chunk_rows * rb);
         float a = td[i].kind == 3 ? 2.0f * sqrtf(3.0f / (float)D) : sqrtf(3.0f / (float)cols);
         for (int64_t r = 0; r < rows;) {
@@ -403,8 +405,7 @@ int mktiny_write(const struct mktiny_opts *o, char *err, size_t err_len)
                 }
                 quant_quantize_row(td[i].type, buf, out + k * rb, (size_t)cols);
             }
-            if ((rc = gguf_writer_write_tensor(w, out, k * rb)))
-                break;
+            if ((rc = gguf_writer_write_tensor(w, out, k * rb))) break;
         }
         free(out);
         if (rc) {

@@ -12,9 +12,9 @@
 #include <stdint.h>
 
 struct mktiny_opts {
-    const char *arch;       /* "qwen3", "qwen2" or "llama" */
-    const char *out;        /* path to write */
-    uint32_t type;          /* ggml type of the 2-D weights (q4_k writes the Q4_K_M mix) */
+    const char *arch; /* "qwen3", "qwen2" or "llama" */
+    const char *out;  /* path to write */
+    uint32_t type;    /* ggml type of the 2-D weights (q4_k writes the Q4_K_M mix) */
     uint64_t seed;
     const char *shape;      /* "tiny", "0.6b" or "1.7b" */
     const char *vocab_from; /* NULL or a GGUF to copy tokenizer.* metadata from */

@@ -15,9 +15,7 @@
 #include "engine/safetensors.h"
 #include "engine/tokenizer.h"
 
-
 /* ---- deterministic random numbers ---- */
-
 
 /* ---- vocabulary ---- */
 
@@ -32,7 +30,7 @@ static const char words[] =
     "biology history science medicine heart blood cell cells student students notes read "
     "cafe resume naive city cities run running play played happy unhappy un able";
 
-static const char *const pieces[] = {"##s", "##es", "##ed", "##ing", "##ly", "##er",
+static const char *const pieces[] = {"##s",   "##es",   "##ed", "##ing",  "##ly",   "##er",
                                      "##est", "##tion", "##al", "##ness", "##able", "##un"};
 static const char *const cjk[] = {"中", "文", "日", "本", "語"};
 
@@ -56,8 +54,7 @@ static void vpush(struct vocab *v, const char *s, int32_t type)
 static void vadd(struct vocab *v, const char *s, int32_t type) /* unless present */
 {
     for (size_t i = 0; i < v->n; i++)
-        if (!strcmp(v->tok[i], s))
-            return;
+        if (!strcmp(v->tok[i], s)) return;
     vpush(v, s, type);
 }
 
@@ -86,8 +83,7 @@ static void build_vocab(struct vocab *v, int mpnet, size_t pad_to)
     vadd(v, "[MASK]", TOK_TYPE_CONTROL);
     char buf[8];
     for (int c = 33; c < 127; c++) { /* every printable ASCII character as a word start */
-        if (c >= 'A' && c <= 'Z')
-            continue;
+        if (c >= 'A' && c <= 'Z') continue;
         snprintf(buf, sizeof buf, "%c", c);
         vadd(v, buf, TOK_TYPE_NORMAL);
     }
@@ -114,8 +110,7 @@ static void build_vocab(struct vocab *v, int mpnet, size_t pad_to)
         snprintf(name, sizeof name, "[unused%zu]", i);
         vpush(v, name, TOK_TYPE_UNUSED);
     }
-    if (mpnet)
-        vadd(v, "<mask>", TOK_TYPE_CONTROL);
+    if (mpnet) vadd(v, "<mask>", TOK_TYPE_CONTROL);
 }
 
 /* ---- shapes ---- */
@@ -133,8 +128,7 @@ static int get_shape(const char *name, int mpnet, struct shape *s)
     } else {
         return -1;
     }
-    if (mpnet)
-        s->n_pos += 2; /* positions start at padding_idx + 1 */
+    if (mpnet) s->n_pos += 2; /* positions start at padding_idx + 1 */
     return 0;
 }
 
@@ -231,11 +225,21 @@ static void fill_row(float *x, int64_t n, enum fill f, uint64_t *rng)
     for (int64_t i = 0; i < n; i++) {
         float u = mktiny_uniform(rng);
         switch (f) {
-        case FILL_WEIGHT: x[i] = 0.06f * u; break;
-        case FILL_EMBED: x[i] = 0.5f * u; break;
-        case FILL_NORM: x[i] = 1.0f + 0.1f * u; break;
-        case FILL_BIAS: x[i] = 0.02f * u; break;
-        case FILL_RELBIAS: x[i] = 1.0f * u; break;
+        case FILL_WEIGHT:
+            x[i] = 0.06f * u;
+            break;
+        case FILL_EMBED:
+            x[i] = 0.5f * u;
+            break;
+        case FILL_NORM:
+            x[i] = 1.0f + 0.1f * u;
+            break;
+        case FILL_BIAS:
+            x[i] = 0.02f * u;
+            break;
+        case FILL_RELBIAS:
+            x[i] = 1.0f * u;
+            break;
         }
     }
 }
@@ -293,17 +297,16 @@ static int write_bert(const struct mktiny_encoder_opts *o, const struct shape *s
         const struct tdesc *d = &tl.t[i];
         int mat = d->rows > 0 && d->fill == FILL_WEIGHT;
         int64_t ne[2] = {d->cols, d->rows};
-        rc = gguf_writer_add_tensor(w, d->name, mat ? o->type : GGML_TYPE_F32, d->rows ? 2 : 1,
-                                    ne);
+        rc = gguf_writer_add_tensor(w, d->name, mat ? o->type : GGML_TYPE_F32, d->rows ? 2 : 1, ne);
     }
     if (rc) {
         rc = ragd_errf(err, err_len, RAGD_EINVAL, "model mktiny: --type %s cannot hold rows of %d",
-                  quant_type_info(o->type)->name, s->D);
+                       quant_type_info(o->type)->name, s->D);
         goto out;
     }
     if ((rc = gguf_writer_begin(w, o->out))) {
         rc = ragd_errf(err, err_len, RAGD_EIO, "model mktiny: cannot write %s: %s", o->out,
-                  strerror(errno));
+                       strerror(errno));
         goto out;
     }
     uint64_t rng = o->seed * 0x9e3779b97f4a7c15ull + 1;
@@ -320,10 +323,8 @@ static int write_bert(const struct mktiny_encoder_opts *o, const struct shape *s
     }
     free(row);
     free(q);
-    if (!rc)
-        rc = gguf_writer_finish(w);
-    if (rc)
-        rc = ragd_errf(err, err_len, RAGD_EIO, "model mktiny: writing %s failed", o->out);
+    if (!rc) rc = gguf_writer_finish(w);
+    if (rc) rc = ragd_errf(err, err_len, RAGD_EIO, "model mktiny: writing %s failed", o->out);
 out:
     gguf_writer_free(w);
     free(tl.t);
@@ -336,8 +337,7 @@ static int write_text(const char *dir, const char *name, const char *text)
     char *path = xasprintf("%s/%s", dir, name);
     FILE *f = fopen(path, "w");
     free(path);
-    if (!f)
-        return RAGD_EIO;
+    if (!f) return RAGD_EIO;
     int ok = fputs(text, f) >= 0;
     return fclose(f) == 0 && ok ? 0 : RAGD_EIO;
 }
@@ -347,21 +347,29 @@ static int write_mpnet(const struct mktiny_encoder_opts *o, const struct shape *
 {
     enum st_dtype dt;
     switch (o->type) {
-    case GGML_TYPE_F32: dt = ST_F32; break;
-    case GGML_TYPE_F16: dt = ST_F16; break;
-    case GGML_TYPE_BF16: dt = ST_BF16; break;
+    case GGML_TYPE_F32:
+        dt = ST_F32;
+        break;
+    case GGML_TYPE_F16:
+        dt = ST_F16;
+        break;
+    case GGML_TYPE_BF16:
+        dt = ST_BF16;
+        break;
     default:
-        return ragd_errf(err, err_len, RAGD_EINVAL, "model mktiny: mpnet weights must be f32, f16 "
-                    "or bf16");
+        return ragd_errf(err, err_len, RAGD_EINVAL,
+                         "model mktiny: mpnet weights must be f32, f16 "
+                         "or bf16");
     }
     if (mkdir(o->out, 0755) && errno != EEXIST)
         return ragd_errf(err, err_len, RAGD_EIO, "model mktiny: cannot create %s: %s", o->out,
-                    strerror(errno));
+                         strerror(errno));
     char *pool_dir = xasprintf("%s/1_Pooling", o->out);
     int bad = mkdir(pool_dir, 0755) && errno != EEXIST;
     free(pool_dir);
     if (bad)
-        return ragd_errf(err, err_len, RAGD_EIO, "model mktiny: cannot create %s/1_Pooling", o->out);
+        return ragd_errf(err, err_len, RAGD_EIO, "model mktiny: cannot create %s/1_Pooling",
+                         o->out);
 
     struct vocab v = {0};
     build_vocab(&v, 1, (size_t)s->n_vocab_pad);
@@ -394,8 +402,7 @@ static int write_mpnet(const struct mktiny_encoder_opts *o, const struct shape *
     }
     free(row);
     free(q);
-    if (!rc)
-        rc = safetensors_writer_finish(w);
+    if (!rc) rc = safetensors_writer_finish(w);
     if (rc) {
         rc = ragd_errf(err, err_len, RAGD_EIO, "model mktiny: writing %s failed", path);
         goto out;
@@ -408,26 +415,28 @@ static int write_mpnet(const struct mktiny_encoder_opts *o, const struct shape *
     int ok = f != NULL;
     for (size_t i = 0; ok && i < v.n; i++)
         ok = fprintf(f, "%s\n", v.tok[i]) > 0;
-    if (f && fclose(f))
-        ok = 0;
-    char *config = xasprintf(
-        "{\n  \"architectures\": [\"MPNetModel\"],\n  \"model_type\": \"mpnet\",\n"
-        "  \"vocab_size\": %zu,\n  \"hidden_size\": %d,\n  \"num_hidden_layers\": %d,\n"
-        "  \"num_attention_heads\": %d,\n  \"intermediate_size\": %d,\n"
-        "  \"max_position_embeddings\": %d,\n  \"hidden_act\": \"gelu\",\n"
-        "  \"layer_norm_eps\": 1e-05,\n  \"relative_attention_num_buckets\": 32,\n"
-        "  \"pad_token_id\": 1,\n  \"bos_token_id\": 0,\n  \"eos_token_id\": 2,\n"
-        "  \"hidden_dropout_prob\": 0.1,\n  \"attention_probs_dropout_prob\": 0.1,\n"
-        "  \"initializer_range\": 0.02,\n  \"torch_dtype\": \"%s\"\n}\n",
-        v.n, s->D, s->L, s->H, s->F, s->n_pos, dt == ST_F32 ? "float32"
-                                                : dt == ST_F16 ? "float16" : "bfloat16");
+    if (f && fclose(f)) ok = 0;
+    char *config =
+        xasprintf("{\n  \"architectures\": [\"MPNetModel\"],\n  \"model_type\": \"mpnet\",\n"
+                  "  \"vocab_size\": %zu,\n  \"hidden_size\": %d,\n  \"num_hidden_layers\": %d,\n"
+                  "  \"num_attention_heads\": %d,\n  \"intermediate_size\": %d,\n"
+                  "  \"max_position_embeddings\": %d,\n  \"hidden_act\": \"gelu\",\n"
+                  "  \"layer_norm_eps\": 1e-05,\n  \"relative_attention_num_buckets\": 32,\n"
+                  "  \"pad_token_id\": 1,\n  \"bos_token_id\": 0,\n  \"eos_token_id\": 2,\n"
+                  "  \"hidden_dropout_prob\": 0.1,\n  \"attention_probs_dropout_prob\": 0.1,\n"
+                  "  \"initializer_range\": 0.02,\n  \"torch_dtype\": \"%s\"\n}\n",
+                  v.n, s->D, s->L, s->H, s->F, s->n_pos,
+                  dt == ST_F32   ? "float32"
+                  : dt == ST_F16 ? "float16"
+                                 : "bfloat16");
     char *sbert = xasprintf("{\n  \"max_seq_length\": %d,\n  \"do_lower_case\": false\n}\n",
                             s->n_pos - 2 < 384 ? s->n_pos - 2 : 384);
     char *pooling = xasprintf("{\n  \"word_embedding_dimension\": %d,\n"
                               "  \"pooling_mode_cls_token\": false,\n"
                               "  \"pooling_mode_mean_tokens\": true,\n"
                               "  \"pooling_mode_max_tokens\": false,\n"
-                              "  \"pooling_mode_mean_sqrt_len_tokens\": false\n}\n", s->D);
+                              "  \"pooling_mode_mean_sqrt_len_tokens\": false\n}\n",
+                              s->D);
     ok = ok && !write_text(o->out, "config.json", config) &&
          !write_text(o->out, "sentence_bert_config.json", sbert) &&
          !write_text(o->out, "1_Pooling/config.json", pooling) &&
@@ -448,7 +457,8 @@ static int write_mpnet(const struct mktiny_encoder_opts *o, const struct shape *
     free(sbert);
     free(pooling);
     if (!ok)
-        rc = ragd_errf(err, err_len, RAGD_EIO, "model mktiny: cannot write the files of %s", o->out);
+        rc =
+            ragd_errf(err, err_len, RAGD_EIO, "model mktiny: cannot write the files of %s", o->out);
 out:
     free(path);
     safetensors_writer_free(w);
@@ -465,13 +475,15 @@ int mktiny_encoder_is_arch(const char *arch)
 int mktiny_encoder_write(const struct mktiny_encoder_opts *o, char *err, size_t err_len)
 {
     if (!o->out || !mktiny_encoder_is_arch(o->arch))
-        return ragd_errf(err, err_len, RAGD_EINVAL, "model mktiny: --arch must be bert or mpnet "
-                    "and --out is required");
+        return ragd_errf(err, err_len, RAGD_EINVAL,
+                         "model mktiny: --arch must be bert or mpnet "
+                         "and --out is required");
     int mpnet = !strcmp(o->arch, "mpnet");
     struct shape s;
     if (get_shape(o->shape, mpnet, &s))
-        return ragd_errf(err, err_len, RAGD_EINVAL, "model mktiny: --shape must be tiny or base "
-                    "for encoders");
+        return ragd_errf(err, err_len, RAGD_EINVAL,
+                         "model mktiny: --shape must be tiny or base "
+                         "for encoders");
     const struct quant_type_info *ti = quant_type_info(o->type);
     if (!ti || !ti->supported)
         return ragd_errf(err, err_len, RAGD_EINVAL, "model mktiny: unsupported --type");

@@ -20,9 +20,9 @@
 #include <stdint.h>
 
 struct mktiny_encoder_opts {
-    const char *arch;  /* "bert" or "mpnet" */
-    const char *out;   /* file (bert) or folder (mpnet, created if missing) */
-    uint32_t type;     /* ggml type of the 2-D weights: bert any writable type, mpnet f32/f16/bf16 */
+    const char *arch; /* "bert" or "mpnet" */
+    const char *out;  /* file (bert) or folder (mpnet, created if missing) */
+    uint32_t type;    /* ggml type of the 2-D weights: bert any writable type, mpnet f32/f16/bf16 */
     uint64_t seed;
     const char *shape; /* "tiny" or "base"; NULL means tiny */
 };

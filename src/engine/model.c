@@ -29,7 +29,6 @@ struct model {
 
 /* ---- loading ---- */
 
-
 static int meta_int(const gguf_t *g, const char *arch, const char *suffix, int def, int lo, int hi,
                     int *out, char *err, size_t err_len)
 {
@@ -44,14 +43,14 @@ static int meta_int(const gguf_t *g, const char *arch, const char *suffix, int d
     if (rc == RAGD_ENOTFOUND)
         return ragd_errf(err, err_len, RAGD_EFORMAT, "model: missing metadata %s", key);
     if (rc || v < (uint64_t)lo || v > (uint64_t)hi)
-        return ragd_errf(err, err_len, RAGD_EFORMAT, "model: metadata %s is invalid or out of range",
-                    key);
+        return ragd_errf(err, err_len, RAGD_EFORMAT,
+                         "model: metadata %s is invalid or out of range", key);
     *out = (int)v;
     return 0;
 }
 
-static int meta_float(const gguf_t *g, const char *arch, const char *suffix, float def,
-                      float *out, char *err, size_t err_len)
+static int meta_float(const gguf_t *g, const char *arch, const char *suffix, float def, float *out,
+                      char *err, size_t err_len)
 {
     char key[128];
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
@@ -71,17 +70,19 @@ static int get_tensor(const gguf_t *g, const char *name, int64_t rows, int64_t c
     const struct gguf_tensor *gt = gguf_find_tensor(g, name);
     memset(t, 0, sizeof *t);
     if (!gt)
-        return optional ? 0 : ragd_errf(err, err_len, RAGD_EFORMAT, "model: tensor %s is missing", name);
+        return optional
+                   ? 0
+                   : ragd_errf(err, err_len, RAGD_EFORMAT, "model: tensor %s is missing", name);
     int64_t r = gt->ne[1] * gt->ne[2] * gt->ne[3];
     if (gt->ne[0] != cols || r != rows || (rows > 1 && gt->n_dims != 2) ||
         (rows == 1 && gt->n_dims != 1))
         return ragd_errf(err, err_len, RAGD_EFORMAT,
-                    "model: tensor %s has shape [%lld, %lld], expected [%lld, %lld]", name,
-                    (long long)gt->ne[0], (long long)r, (long long)cols, (long long)rows);
+                         "model: tensor %s has shape [%lld, %lld], expected [%lld, %lld]", name,
+                         (long long)gt->ne[0], (long long)r, (long long)cols, (long long)rows);
     const struct quant_type_info *ti = quant_type_info(gt->type);
     if (!ti || !ti->supported)
-        return ragd_errf(err, err_len, RAGD_ENOTSUP, "model: tensor %s has unsupported type %s", name,
-                    ti ? ti->name : "?");
+        return ragd_errf(err, err_len, RAGD_ENOTSUP, "model: tensor %s has unsupported type %s",
+                         name, ti ? ti->name : "?");
     t->data = gt->data;
     t->type = gt->type;
     t->rows = rows;
@@ -95,8 +96,7 @@ static int get_vec(const gguf_t *g, const char *name, int64_t n, int optional, c
 {
     struct model_tensor t;
     int rc = get_tensor(g, name, 1, n, optional, &t, err, err_len);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (t.data && t.type != GGML_TYPE_F32)
         return ragd_errf(err, err_len, RAGD_ENOTSUP, "model: tensor %s must be f32", name);
     *out = t.data;
@@ -108,7 +108,8 @@ static int load_config(const gguf_t *g, struct model_config *c, char *err, size_
     char *arch = NULL;
     int rc = gguf_get_str(g, "general.architecture", &arch);
     if (rc)
-        return ragd_errf(err, err_len, RAGD_EFORMAT, "model: general.architecture missing or invalid");
+        return ragd_errf(err, err_len, RAGD_EFORMAT,
+                         "model: general.architecture missing or invalid");
     if (!strcmp(arch, "llama")) {
         c->arch = MODEL_ARCH_LLAMA;
         c->arch_name = "llama";
@@ -119,8 +120,10 @@ static int load_config(const gguf_t *g, struct model_config *c, char *err, size_
         c->arch = MODEL_ARCH_QWEN3;
         c->arch_name = "qwen3";
     } else {
-        rc = ragd_errf(err, err_len, RAGD_ENOTSUP, "model: architecture '%s' is not supported "
-                  "(llama, qwen2, qwen3)", arch);
+        rc = ragd_errf(err, err_len, RAGD_ENOTSUP,
+                       "model: architecture '%s' is not supported "
+                       "(llama, qwen2, qwen3)",
+                       arch);
         free(arch);
         return rc;
     }
@@ -129,26 +132,26 @@ static int load_config(const gguf_t *g, struct model_config *c, char *err, size_
     if ((rc = meta_int(g, a, "embedding_length", -1, 1, 65536, &c->n_embd, err, err_len)) ||
         (rc = meta_int(g, a, "block_count", -1, 1, 1024, &c->n_layer, err, err_len)) ||
         (rc = meta_int(g, a, "feed_forward_length", -1, 1, 1 << 20, &c->n_ff, err, err_len)) ||
-        (rc = meta_int(g, a, "attention.head_count", -1, 1, MAX_HEADS, &c->n_head, err,
+        (rc = meta_int(g, a, "attention.head_count", -1, 1, MAX_HEADS, &c->n_head, err, err_len)) ||
+        (rc = meta_int(g, a, "attention.head_count_kv", c->n_head, 1, MAX_HEADS, &c->n_head_kv, err,
                        err_len)) ||
-        (rc = meta_int(g, a, "attention.head_count_kv", c->n_head, 1, MAX_HEADS, &c->n_head_kv,
-                       err, err_len)) ||
         (rc = meta_int(g, a, "context_length", 2048, 1, 1 << 24, &c->n_ctx_train, err, err_len)))
         return rc;
     int hd_default = c->n_embd % c->n_head ? -1 : c->n_embd / c->n_head, vlen = 0;
     if ((rc = meta_int(g, a, "attention.key_length", hd_default, 2, 4096, &c->head_dim, err,
                        err_len)) ||
-        (rc = meta_int(g, a, "attention.value_length", c->head_dim, 2, 4096, &vlen, err,
-                       err_len)) ||
+        (rc =
+             meta_int(g, a, "attention.value_length", c->head_dim, 2, 4096, &vlen, err, err_len)) ||
         (rc = meta_int(g, a, "rope.dimension_count", c->head_dim, 2, 4096, &c->rope_dim, err,
                        err_len)))
         return rc;
     if (vlen != c->head_dim || c->head_dim % 2 || c->rope_dim % 2 || c->rope_dim > c->head_dim ||
         c->n_head % c->n_head_kv)
-        return ragd_errf(err, err_len, RAGD_EFORMAT,
-                    "model: inconsistent attention shape (heads %d, kv heads %d, key length %d, "
-                    "value length %d, rope dims %d)", c->n_head, c->n_head_kv, c->head_dim, vlen,
-                    c->rope_dim);
+        return ragd_errf(
+            err, err_len, RAGD_EFORMAT,
+            "model: inconsistent attention shape (heads %d, kv heads %d, key length %d, "
+            "value length %d, rope dims %d)",
+            c->n_head, c->n_head_kv, c->head_dim, vlen, c->rope_dim);
     if ((rc = meta_float(g, a, "attention.layer_norm_rms_epsilon", 1e-6f, &c->rms_eps, err,
                          err_len)) ||
         (rc = meta_float(g, a, "rope.freq_base", 10000.0f, &c->rope_base, err, err_len)))
@@ -163,13 +166,13 @@ static int load_config(const gguf_t *g, struct model_config *c, char *err, size_
         int linear = !strcmp(stype, "linear");
         if (!ok) {
             rc = ragd_errf(err, err_len, RAGD_ENOTSUP, "model: rope scaling '%s' is not supported",
-                      stype);
+                           stype);
             free(stype);
             return rc;
         }
         free(stype);
-        if (linear && (rc = meta_float(g, a, "rope.scaling.factor", 1.0f, &c->rope_scale, err,
-                                       err_len)))
+        if (linear &&
+            (rc = meta_float(g, a, "rope.scaling.factor", 1.0f, &c->rope_scale, err, err_len)))
             return rc;
     } else if ((rc = meta_float(g, a, "rope.scale_linear", 1.0f, &c->rope_scale, err, err_len))) {
         return rc;
@@ -181,7 +184,8 @@ static int load_config(const gguf_t *g, struct model_config *c, char *err, size_
     c->qkv_bias = c->arch == MODEL_ARCH_QWEN2;
     const struct gguf_tensor *emb = gguf_find_tensor(g, "token_embd.weight");
     if (!emb || emb->n_dims != 2 || emb->ne[1] > (1 << 24))
-        return ragd_errf(err, err_len, RAGD_EFORMAT, "model: token_embd.weight missing or malformed");
+        return ragd_errf(err, err_len, RAGD_EFORMAT,
+                         "model: token_embd.weight missing or malformed");
     c->n_vocab = (int)emb->ne[1];
     return 0;
 }
@@ -193,14 +197,12 @@ int model_load_gguf(gguf_t *g, model_t **out, char *err, size_t err_len)
     struct model_config *c = &m->cfg;
     struct model_weights *w = &m->w;
     int rc = load_config(g, c, err, err_len);
-    if (rc)
-        goto fail;
+    if (rc) goto fail;
     int64_t qd = (int64_t)c->n_head * c->head_dim, kvd = (int64_t)c->n_head_kv * c->head_dim;
     if ((rc = get_tensor(g, "token_embd.weight", c->n_vocab, c->n_embd, 0, &w->tok_embd, err,
                          err_len)) ||
         (rc = get_vec(g, "output_norm.weight", c->n_embd, 0, &w->output_norm, err, err_len)) ||
-        (rc = get_tensor(g, "output.weight", c->n_vocab, c->n_embd, 1, &w->output, err,
-                         err_len)) ||
+        (rc = get_tensor(g, "output.weight", c->n_vocab, c->n_embd, 1, &w->output, err, err_len)) ||
         (rc = get_vec(g, "rope_freqs.weight", c->rope_dim / 2, 1, &w->rope_freqs, err, err_len)))
         goto fail;
     if (!w->output.data) {
@@ -211,10 +213,10 @@ int model_load_gguf(gguf_t *g, model_t **out, char *err, size_t err_len)
     for (int i = 0; i < c->n_layer; i++) {
         struct model_layer *l = &w->layers[i];
         char n[14][64];
-        static const char *names[] = {"attn_norm.weight", "attn_q.weight",   "attn_k.weight",
-                                      "attn_v.weight",    "attn_output.weight", "ffn_norm.weight",
-                                      "ffn_gate.weight",  "ffn_up.weight",   "ffn_down.weight",
-                                      "attn_q.bias",      "attn_k.bias",     "attn_v.bias",
+        static const char *names[] = {"attn_norm.weight",   "attn_q.weight",      "attn_k.weight",
+                                      "attn_v.weight",      "attn_output.weight", "ffn_norm.weight",
+                                      "ffn_gate.weight",    "ffn_up.weight",      "ffn_down.weight",
+                                      "attn_q.bias",        "attn_k.bias",        "attn_v.bias",
                                       "attn_q_norm.weight", "attn_k_norm.weight"};
         for (int k = 0; k < 14; k++)
             snprintf(n[k], sizeof n[k], "blk.%d.%s", i, names[k]);
@@ -245,25 +247,35 @@ int model_load(const char *path, model_t **out, char *err, size_t err_len)
 {
     gguf_t *g;
     int rc = gguf_open(path, &g, err, err_len);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     return model_load_gguf(g, out, err, err_len);
 }
 
 void model_free(model_t *m)
 {
-    if (!m)
-        return;
+    if (!m) return;
     free(m->w.layers);
     gguf_close(m->gguf);
     free(m);
 }
 
-const struct model_config *model_config(const model_t *m) { return &m->cfg; }
-const struct model_weights *model_weights(const model_t *m) { return &m->w; }
-const gguf_t *model_gguf(const model_t *m) { return m->gguf; }
+const struct model_config *model_config(const model_t *m)
+{
+    return &m->cfg;
+}
+const struct model_weights *model_weights(const model_t *m)
+{
+    return &m->w;
+}
+const gguf_t *model_gguf(const model_t *m)
+{
+    return m->gguf;
+}
 
-static size_t tbytes(const struct model_tensor *t) { return (size_t)t->rows * t->row_bytes; }
+static size_t tbytes(const struct model_tensor *t)
+{
+    return (size_t)t->rows * t->row_bytes;
+}
 
 size_t model_weight_bytes(const model_t *m)
 {
@@ -286,36 +298,35 @@ struct model_state {
     quant_axpy_fn axpy;
     int n_ctx, n_batch, n_past;
     /* activations, one row per token of the batch */
-    float *x;      /* [n_batch, n_embd] residual stream */
-    float *xb;     /* [n_batch, max(n_embd, q_dim)] */
-    float *xb2;    /* [n_batch, q_dim] attention output */
-    float *q;      /* [n_batch, q_dim] */
-    float *k, *v;  /* [n_batch, kv_dim] */
-    float *hb;     /* [n_batch, n_ff] */
-    float *hb2;    /* [n_batch, n_ff] */
-    float *logits; /* [n_batch, n_vocab] */
-    void *act;     /* quantized activations: [n_batch] rows of the widest act format */
+    float *x;          /* [n_batch, n_embd] residual stream */
+    float *xb;         /* [n_batch, max(n_embd, q_dim)] */
+    float *xb2;        /* [n_batch, q_dim] attention output */
+    float *q;          /* [n_batch, q_dim] */
+    float *k, *v;      /* [n_batch, kv_dim] */
+    float *hb;         /* [n_batch, n_ff] */
+    float *hb2;        /* [n_batch, n_ff] */
+    float *logits;     /* [n_batch, n_vocab] */
+    void *act;         /* quantized activations: [n_batch] rows of the widest act format */
     float *mm_scratch; /* [n_threads, MATMUL_SCRATCH(n_batch)] products of a row group */
     size_t act_stride;
-    float *att;    /* [n_threads, group * att_tb, n_ctx] attention weights per thread */
+    float *att; /* [n_threads, group * att_tb, n_ctx] attention weights per thread */
     size_t att_per_thread;
-    int att_tb;    /* query tokens per attention work item */
+    int att_tb;                 /* query tokens per attention work item */
     float *rope_cos, *rope_sin; /* [n_batch, rope_dim/2] */
     /* per token of a multi-sequence step (model_forward_multi): its sequence and position */
     model_state_t **tok_seq; /* [n_batch] */
     int *tok_pos;            /* [n_batch] */
-    float *inv_freq;            /* [rope_dim/2] */
+    float *inv_freq;         /* [rope_dim/2] */
     /* KV cache */
     float *key_cache;   /* [n_layer, n_ctx, kv_dim] */
     float *value_cache; /* [n_layer, n_ctx, kv_dim] */
 };
 
-int model_state_create(const model_t *m, int n_ctx, int n_batch, pool_t *pool,
-                       enum quant_isa isa, model_state_t **out)
+int model_state_create(const model_t *m, int n_ctx, int n_batch, pool_t *pool, enum quant_isa isa,
+                       model_state_t **out)
 {
     const struct model_config *c = &m->cfg;
-    if (n_ctx <= 0 || n_batch <= 0 || n_ctx > (1 << 24) || n_batch > 4096)
-        return RAGD_EINVAL;
+    if (n_ctx <= 0 || n_batch <= 0 || n_ctx > (1 << 24) || n_batch > 4096) return RAGD_EINVAL;
     size_t kvd = (size_t)c->n_head_kv * c->head_dim, qd = (size_t)c->n_head * c->head_dim;
     size_t kv_bytes = (size_t)c->n_layer * (size_t)n_ctx * kvd * sizeof(float);
     float *kc = try_malloc(kv_bytes), *vc = kc ? try_malloc(kv_bytes) : NULL;
@@ -359,8 +370,7 @@ int model_state_create(const model_t *m, int n_ctx, int n_batch, pool_t *pool,
     s->inv_freq = xcalloc((size_t)half, sizeof(float));
     for (int i = 0; i < half; i++) {
         double f = pow((double)c->rope_base, -2.0 * i / c->rope_dim);
-        if (m->w.rope_freqs)
-            f /= m->w.rope_freqs[i];
+        if (m->w.rope_freqs) f /= m->w.rope_freqs[i];
         s->inv_freq[i] = (float)f;
     }
     *out = s;
@@ -369,8 +379,7 @@ int model_state_create(const model_t *m, int n_ctx, int n_batch, pool_t *pool,
 
 void model_state_free(model_state_t *s)
 {
-    if (!s)
-        return;
+    if (!s) return;
     free(s->inv_freq);
     free(s->tok_pos);
     free(s->tok_seq);
@@ -393,13 +402,18 @@ void model_state_free(model_state_t *s)
     free(s);
 }
 
-int model_state_n_past(const model_state_t *s) { return s->n_past; }
-int model_state_n_ctx(const model_state_t *s) { return s->n_ctx; }
+int model_state_n_past(const model_state_t *s)
+{
+    return s->n_past;
+}
+int model_state_n_ctx(const model_state_t *s)
+{
+    return s->n_ctx;
+}
 
 int model_state_truncate(model_state_t *s, int n_past)
 {
-    if (n_past < 0 || n_past > s->n_past)
-        return RAGD_ERANGE;
+    if (n_past < 0 || n_past > s->n_past) return RAGD_ERANGE;
     s->n_past = n_past;
     return 0;
 }
@@ -420,18 +434,21 @@ struct matmul_job {
     quant_dot_fn dot[MAX_MATS];
     quant_dot_multi_fn multi[MAX_MATS]; /* NULL: no multi-row kernel */
     quant_gemm_fn gemm[MAX_MATS];       /* NULL: no tiled kernel */
-    int64_t row_end[MAX_MATS]; /* cumulative row counts */
+    int64_t row_end[MAX_MATS];          /* cumulative row counts */
     const uint8_t *act;
     size_t act_stride;
     int n_tok;
     int accumulate; /* out += product (residual connections) instead of out = product */
     int glu;        /* two matrices of equal rows: out[0] = silu(W_0 x) * (W_1 x), row by row */
-    int64_t chunk; /* smallest chunk of rows a thread takes (a multiple of 4) */
+    int64_t chunk;  /* smallest chunk of rows a thread takes (a multiple of 4) */
     float *scratch; /* [n_threads][MATMUL_SCRATCH(n_tok)] */
     atomic_long next;
 };
 
-static inline float silu(float g) { return g / (1.0f + expf(-g)); }
+static inline float silu(float g)
+{
+    return g / (1.0f + expf(-g));
+}
 
 /* Rows row..row+g-1 of matrix mi against the n_tok activation rows:
  * tmp[t * g + k] = W[row + k] . act[t]. */
@@ -484,8 +501,7 @@ static void matmul_worker(void *arg, int ith, int nth)
          * of microseconds in generation) on one thread at the end of every job. */
         int64_t r0 = atomic_load_explicit(&j->next, memory_order_relaxed), c;
         do {
-            if (r0 >= total)
-                return;
+            if (r0 >= total) return;
             c = (total - r0) / (2 * (int64_t)nth) / 4 * 4;
             c = c < j->chunk ? j->chunk : c;
         } while (!atomic_compare_exchange_weak(&j->next, &r0, r0 + c));
@@ -497,12 +513,10 @@ static void matmul_worker(void *arg, int ith, int nth)
                     mi++;
             int64_t base = mi ? j->row_end[mi - 1] : 0, row = r - base, rows = j->w[mi]->rows;
             int64_t g = r1 - r < MATMUL_GROUP ? r1 - r : MATMUL_GROUP;
-            if (g > rows - row)
-                g = rows - row; /* a group stays within one matrix */
+            if (g > rows - row) g = rows - row; /* a group stays within one matrix */
             /* products as [token][row of the group], written out one contiguous run per token */
             row_products(j, mi, row, (int)g, tmp);
-            if (j->glu)
-                row_products(j, 1, row, (int)g, tmp2);
+            if (j->glu) row_products(j, 1, row, (int)g, tmp2);
             for (size_t t = 0; t < nt; t++) {
                 float *o = j->out[mi] + t * rows + row;
                 const float *v = tmp + t * g, *u = tmp2 + t * g;
@@ -525,8 +539,7 @@ static void matmul_worker(void *arg, int ith, int nth)
 static void matmul_ex(model_state_t *s, int n_mats, const struct model_tensor **w, float **out,
                       const float *x, int n_tok, int accumulate, int glu)
 {
-    struct matmul_job j = {.n_mats = n_mats, .n_tok = n_tok, .accumulate = accumulate,
-                           .glu = glu};
+    struct matmul_job j = {.n_mats = n_mats, .n_tok = n_tok, .accumulate = accumulate, .glu = glu};
     enum act_kind kind = quant_act_kind(w[0]->type);
     size_t cols = (size_t)w[0]->cols;
     int64_t rows = 0;
@@ -603,7 +616,8 @@ static void rope(float *v, const float *cs, const float *sn, int rope_dim, int n
 /* ---- attention ---- */
 
 /* Attention is done per (kv head, block of query tokens): the group's query heads for up to
- * att_tb tokens (at most ATT_QMAX queries, or one token for groups larger than that) walk the K and V rows together, so each row is read once per block. */
+ * att_tb tokens (at most ATT_QMAX queries, or one token for groups larger than that) walk the K and
+ * V rows together, so each row is read once per block. */
 
 struct attn_job {
     model_state_t *s;
@@ -625,8 +639,7 @@ static void attn_worker(void *arg, int ith, int nth)
     int total = c->n_head_kv * j->n_tblocks;
     for (;;) {
         int item = atomic_fetch_add(&j->next, 1);
-        if (item >= total)
-            return;
+        if (item >= total) return;
         int kvh = item / j->n_tblocks, t0 = (item % j->n_tblocks) * j->tb;
         int tb = j->n_tok - t0 < j->tb ? j->n_tok - t0 : j->tb, nq = group * tb;
         const float *kc = s->key_cache + layer_off + (size_t)kvh * hd;
@@ -648,8 +661,7 @@ static void attn_worker(void *arg, int ith, int nth)
         for (int p = 0; p < nmax; p++) {
             const float *kr = kc + (size_t)p * kvd;
             for (int qi = 0; qi < nq; qi++)
-                if (p < npos[qi])
-                    sc[qi][p] = s->dot_f32(kr, q[qi], (size_t)hd) * scale;
+                if (p < npos[qi]) sc[qi][p] = s->dot_f32(kr, q[qi], (size_t)hd) * scale;
         }
         for (int qi = 0; qi < nq; qi++) {
             float max = -INFINITY, sum = 0;
@@ -667,8 +679,7 @@ static void attn_worker(void *arg, int ith, int nth)
         for (int p = 0; p < nmax; p++) {
             const float *vr = vc + (size_t)p * kvd;
             for (int qi = 0; qi < nq; qi++)
-                if (p < npos[qi])
-                    s->axpy(o[qi], sc[qi][p], vr, (size_t)hd);
+                if (p < npos[qi]) s->axpy(o[qi], sc[qi][p], vr, (size_t)hd);
         }
     }
 }
@@ -694,8 +705,7 @@ static void attn_multi_worker(void *arg, int ith, int nth)
     int total = j->n_tok * c->n_head_kv;
     for (;;) {
         int item = atomic_fetch_add(&j->next, 1);
-        if (item >= total)
-            return;
+        if (item >= total) return;
         int t = item / c->n_head_kv, kvh = item % c->n_head_kv;
         const model_state_t *kv = ws->tok_seq[t];
         int npos = ws->tok_pos[t] + 1;
@@ -727,8 +737,7 @@ static void attn_multi_worker(void *arg, int ith, int nth)
 /* Evaluates n tokens with s's activation buffers. multi == 0: the tokens continue s's own
  * sequence at s->n_past. multi == 1: token t belongs to the sequence s->tok_seq[t] at
  * position s->tok_pos[t] (one token per sequence), and its K/V go to that sequence's cache. */
-static void forward_batch(model_state_t *s, const int32_t *tokens, int n, int want_all,
-                          int multi)
+static void forward_batch(model_state_t *s, const int32_t *tokens, int n, int want_all, int multi)
 {
     const model_t *m = s->m;
     const struct model_config *c = &m->cfg;
@@ -737,8 +746,8 @@ static void forward_batch(model_state_t *s, const int32_t *tokens, int n, int wa
     int F = c->n_ff, half = c->rope_dim / 2, pos0 = s->n_past;
 
     for (int t = 0; t < n; t++) {
-        const uint8_t *row = (const uint8_t *)w->tok_embd.data +
-                             (size_t)tokens[t] * w->tok_embd.row_bytes;
+        const uint8_t *row =
+            (const uint8_t *)w->tok_embd.data + (size_t)tokens[t] * w->tok_embd.row_bytes;
         quant_dequantize_row(w->tok_embd.type, row, s->x + (size_t)t * D, (size_t)D);
         float pos = (float)(multi ? s->tok_pos[t] : pos0 + t) / c->rope_scale;
         for (int i = 0; i < half; i++) {
@@ -769,13 +778,11 @@ static void forward_batch(model_state_t *s, const int32_t *tokens, int n, int wa
             }
             const float *cs = s->rope_cos + t * half, *sn = s->rope_sin + t * half;
             for (int h = 0; h < c->n_head; h++) {
-                if (l->q_norm)
-                    rmsnorm(q + h * hd, q + h * hd, l->q_norm, hd, c->rms_eps);
+                if (l->q_norm) rmsnorm(q + h * hd, q + h * hd, l->q_norm, hd, c->rms_eps);
                 rope(q + h * hd, cs, sn, c->rope_dim, c->rope_neox);
             }
             for (int h = 0; h < c->n_head_kv; h++) {
-                if (l->k_norm)
-                    rmsnorm(k + h * hd, k + h * hd, l->k_norm, hd, c->rms_eps);
+                if (l->k_norm) rmsnorm(k + h * hd, k + h * hd, l->k_norm, hd, c->rms_eps);
                 rope(k + h * hd, cs, sn, c->rope_dim, c->rope_neox);
             }
             if (multi) {
@@ -835,13 +842,10 @@ static void forward_batch(model_state_t *s, const int32_t *tokens, int n, int wa
 int model_forward(model_state_t *s, const int32_t *tokens, int n, float *logits, int all)
 {
     const struct model_config *c = &s->m->cfg;
-    if (n <= 0)
-        return RAGD_EINVAL;
-    if (n > s->n_ctx - s->n_past)
-        return RAGD_ERANGE;
+    if (n <= 0) return RAGD_EINVAL;
+    if (n > s->n_ctx - s->n_past) return RAGD_ERANGE;
     for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= c->n_vocab)
-            return RAGD_EINVAL;
+        if (tokens[i] < 0 || tokens[i] >= c->n_vocab) return RAGD_EINVAL;
     size_t V = (size_t)c->n_vocab;
     for (int done = 0; done < n;) {
         int b = n - done < s->n_batch ? n - done : s->n_batch;
@@ -859,20 +863,16 @@ int model_forward(model_state_t *s, const int32_t *tokens, int n, float *logits,
 int model_forward_multi(model_state_t *const *seqs, const int32_t *tokens, int n,
                         float *const *logits)
 {
-    if (n <= 0 || !seqs[0] || n > seqs[0]->n_batch)
-        return RAGD_EINVAL;
+    if (n <= 0 || !seqs[0] || n > seqs[0]->n_batch) return RAGD_EINVAL;
     model_state_t *ws = seqs[0];
     const struct model_config *c = &ws->m->cfg;
     for (int t = 0; t < n; t++) {
         model_state_t *q = seqs[t];
-        if (!q || q->m != ws->m || q->n_ctx > ws->n_ctx || tokens[t] < 0 ||
-            tokens[t] >= c->n_vocab)
+        if (!q || q->m != ws->m || q->n_ctx > ws->n_ctx || tokens[t] < 0 || tokens[t] >= c->n_vocab)
             return RAGD_EINVAL;
-        if (q->n_past >= q->n_ctx)
-            return RAGD_ERANGE;
+        if (q->n_past >= q->n_ctx) return RAGD_ERANGE;
         for (int u = 0; u < t; u++)
-            if (seqs[u] == q)
-                return RAGD_EINVAL; /* one token per sequence */
+            if (seqs[u] == q) return RAGD_EINVAL; /* one token per sequence */
     }
     for (int t = 0; t < n; t++) {
         ws->tok_seq[t] = seqs[t];
@@ -881,7 +881,6 @@ int model_forward_multi(model_state_t *const *seqs, const int32_t *tokens, int n
     forward_batch(ws, tokens, n, 1, 1);
     size_t V = (size_t)c->n_vocab;
     for (int t = 0; t < n; t++)
-        if (logits && logits[t])
-            memcpy(logits[t], ws->logits + (size_t)t * V, V * sizeof(float));
+        if (logits && logits[t]) memcpy(logits[t], ws->logits + (size_t)t * V, V * sizeof(float));
     return 0;
 }

@@ -26,9 +26,9 @@ struct model_config {
     int n_embd;            /* hidden size */
     int n_layer;
     int n_head, n_head_kv;
-    int head_dim;  /* attention.key_length (== value_length) */
-    int n_ff;      /* feed-forward hidden size */
-    int n_vocab;   /* rows of the token embedding */
+    int head_dim; /* attention.key_length (== value_length) */
+    int n_ff;     /* feed-forward hidden size */
+    int n_vocab;  /* rows of the token embedding */
     int n_ctx_train;
     float rms_eps;
     float rope_base;
@@ -47,15 +47,15 @@ struct model_tensor {
 };
 
 struct model_layer {
-    const float *attn_norm;            /* [n_embd] */
-    struct model_tensor wq;            /* [n_head*head_dim, n_embd] */
-    struct model_tensor wk, wv;        /* [n_head_kv*head_dim, n_embd] */
-    const float *bq, *bk, *bv;         /* qwen2: [n_head*head_dim], [kv_dim], [kv_dim] */
-    const float *q_norm, *k_norm;      /* qwen3: [head_dim] */
-    struct model_tensor wo;            /* [n_embd, n_head*head_dim] */
-    const float *ffn_norm;             /* [n_embd] */
-    struct model_tensor w_gate, w_up;  /* [n_ff, n_embd] */
-    struct model_tensor w_down;        /* [n_embd, n_ff] */
+    const float *attn_norm;           /* [n_embd] */
+    struct model_tensor wq;           /* [n_head*head_dim, n_embd] */
+    struct model_tensor wk, wv;       /* [n_head_kv*head_dim, n_embd] */
+    const float *bq, *bk, *bv;        /* qwen2: [n_head*head_dim], [kv_dim], [kv_dim] */
+    const float *q_norm, *k_norm;     /* qwen3: [head_dim] */
+    struct model_tensor wo;           /* [n_embd, n_head*head_dim] */
+    const float *ffn_norm;            /* [n_embd] */
+    struct model_tensor w_gate, w_up; /* [n_ff, n_embd] */
+    struct model_tensor w_down;       /* [n_embd, n_ff] */
 };
 
 struct model_weights {
@@ -91,8 +91,8 @@ typedef struct model_state model_state_t;
  * isa selects the kernels (quant_best_isa() normally). pool is borrowed (must outlive the
  * state). Returns 0 with *out (free with model_state_free), RAGD_EINVAL for bad sizes, or
  * RAGD_ENOMEM if the KV cache cannot be allocated. */
-int model_state_create(const model_t *m, int n_ctx, int n_batch, pool_t *pool,
-                       enum quant_isa isa, model_state_t **out);
+int model_state_create(const model_t *m, int n_ctx, int n_batch, pool_t *pool, enum quant_isa isa,
+                       model_state_t **out);
 void model_state_free(model_state_t *s); /* NULL is a no-op */
 
 int model_state_n_past(const model_state_t *s);

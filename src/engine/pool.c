@@ -39,7 +39,7 @@ struct pool {
      * caller closes the job once its own share is done and then waits only for the workers
      * that joined, so a descheduled worker never holds up a job it did not start. */
     _Atomic uint64_t join;
-    atomic_int done; /* joined workers that finished */
+    atomic_int done;     /* joined workers that finished */
     atomic_int sleepers; /* workers blocked (or about to block) on cond */
     atomic_int stop;
     pthread_mutex_t mu;
@@ -72,8 +72,7 @@ static void *worker_main(void *a)
             pthread_mutex_unlock(&p->mu);
             atomic_fetch_sub(&p->sleepers, 1);
         }
-        if (atomic_load(&p->stop))
-            return NULL;
+        if (atomic_load(&p->stop)) return NULL;
         seen = g;
         uint64_t j = atomic_load(&p->join);
         int joined = 0;
@@ -83,8 +82,7 @@ static void *worker_main(void *a)
                 break;
             }
         }
-        if (!joined)
-            continue;
+        if (!joined) continue;
         p->fn(p->arg, w->ith, p->nth);
         atomic_fetch_add(&p->done, 1);
     }
@@ -92,10 +90,8 @@ static void *worker_main(void *a)
 
 int pool_create(int n_threads, pool_t **out)
 {
-    if (n_threads < 0 || n_threads > 1024)
-        return RAGD_EINVAL;
-    if (n_threads == 0)
-        n_threads = pool_default_threads();
+    if (n_threads < 0 || n_threads > 1024) return RAGD_EINVAL;
+    if (n_threads == 0) n_threads = pool_default_threads();
     pool_t *p = xcalloc(1, sizeof *p);
     p->nth = n_threads;
     pthread_mutex_init(&p->mu, NULL);
@@ -115,8 +111,7 @@ int pool_create(int n_threads, pool_t **out)
 
 void pool_free(pool_t *p)
 {
-    if (!p)
-        return;
+    if (!p) return;
     atomic_store(&p->stop, 1);
     pthread_mutex_lock(&p->mu);
     pthread_cond_broadcast(&p->cond);
@@ -129,7 +124,10 @@ void pool_free(pool_t *p)
     free(p);
 }
 
-int pool_size(const pool_t *p) { return p->nth; }
+int pool_size(const pool_t *p)
+{
+    return p->nth;
+}
 
 void pool_run(pool_t *p, pool_fn fn, void *arg)
 {

@@ -45,16 +45,14 @@ _Static_assert(sizeof(struct block_q6_k) == 210, "q6_k layout");
 const struct quant_type_info *quant_type_info(uint32_t type)
 {
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-        if (types[i].id == type)
-            return &types[i].info;
+        if (types[i].id == type) return &types[i].info;
     return NULL;
 }
 
 int quant_type_from_name(const char *name)
 {
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-        if (!strcasecmp(types[i].info.name, name))
-            return (int)types[i].id;
+        if (!strcasecmp(types[i].info.name, name)) return (int)types[i].id;
     return -1;
 }
 
@@ -88,8 +86,7 @@ ggml_half quant_f32_to_f16(float f)
     uint32_t x;
     memcpy(&x, &f, 4);
     uint32_t sign = (x >> 16) & 0x8000, ax = x & 0x7fffffffu;
-    if (ax >= 0x7f800000u)
-        return (ggml_half)(sign | 0x7c00 | (ax > 0x7f800000u ? 0x200 : 0));
+    if (ax >= 0x7f800000u) return (ggml_half)(sign | 0x7c00 | (ax > 0x7f800000u ? 0x200 : 0));
     if (ax >= 0x477ff000u) /* >= 65520 rounds to infinity */
         return (ggml_half)(sign | 0x7c00);
     if (ax < 0x38800000u) { /* below 2^-14: subnormal half */
@@ -99,8 +96,7 @@ ggml_half quant_f32_to_f16(float f)
     }
     uint32_t h = ((ax >> 23) - 112) << 10 | ((ax & 0x7fffff) >> 13);
     uint32_t rem = ax & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
-        h++;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++;
     return (ggml_half)(sign | h);
 }
 
@@ -116,8 +112,7 @@ uint16_t quant_f32_to_bf16(float f)
 {
     uint32_t x;
     memcpy(&x, &f, 4);
-    if ((x & 0x7fffffffu) > 0x7f800000u)
-        return (uint16_t)((x >> 16) | 0x40);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40);
     return (uint16_t)((x + 0x7fff + ((x >> 16) & 1)) >> 16);
 }
 
@@ -230,7 +225,9 @@ static void deq_q6_k(const struct block_q6_k *x, float *y, size_t nb)
 int quant_dequantize_row(uint32_t type, const void *x, float *y, size_t n)
 {
     switch (type) {
-    case GGML_TYPE_F32: memcpy(y, x, n * 4); return 0;
+    case GGML_TYPE_F32:
+        memcpy(y, x, n * 4);
+        return 0;
     case GGML_TYPE_F16:
         for (size_t i = 0; i < n; i++)
             y[i] = quant_f16_to_f32(((const ggml_half *)x)[i]);
@@ -239,18 +236,31 @@ int quant_dequantize_row(uint32_t type, const void *x, float *y, size_t n)
         for (size_t i = 0; i < n; i++)
             y[i] = quant_bf16_to_f32(((const uint16_t *)x)[i]);
         return 0;
-    case GGML_TYPE_Q8_0: deq_q8_0(x, y, n / QK); return 0;
-    case GGML_TYPE_Q4_0: deq_q4_0(x, y, n / QK); return 0;
-    case GGML_TYPE_Q4_K: deq_q4_k(x, y, n / QKK); return 0;
-    case GGML_TYPE_Q5_K: deq_q5_k(x, y, n / QKK); return 0;
-    case GGML_TYPE_Q6_K: deq_q6_k(x, y, n / QKK); return 0;
+    case GGML_TYPE_Q8_0:
+        deq_q8_0(x, y, n / QK);
+        return 0;
+    case GGML_TYPE_Q4_0:
+        deq_q4_0(x, y, n / QK);
+        return 0;
+    case GGML_TYPE_Q4_K:
+        deq_q4_k(x, y, n / QKK);
+        return 0;
+    case GGML_TYPE_Q5_K:
+        deq_q5_k(x, y, n / QKK);
+        return 0;
+    case GGML_TYPE_Q6_K:
+        deq_q6_k(x, y, n / QKK);
+        return 0;
     }
     return RAGD_ENOTSUP;
 }
 
 /* ---- quantization (for files ragd writes; simple round-to-nearest with per-block scales) ---- */
 
-static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+static int clampi(int v, int lo, int hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
 
 static void q_q8_0(const float *x, struct block_q8_0 *y, size_t nb)
 {
@@ -297,8 +307,7 @@ static void q_k_affine(const float *x, int nmax, ggml_half *dh, ggml_half *dminh
             lo = fminf(lo, x[32 * j + l]);
             hi = fmaxf(hi, x[32 * j + l]);
         }
-        if (lo > 0)
-            lo = 0;
+        if (lo > 0) lo = 0;
         sc[j] = (hi - lo) / nmax;
         mn[j] = -lo;
         maxsc = fmaxf(maxsc, sc[j]);
@@ -313,8 +322,8 @@ static void q_k_affine(const float *x, int nmax, ggml_half *dh, ggml_half *dminh
         lm[j] = (uint8_t)(dmin ? clampi((int)lrintf(mn[j] / dmin), 0, 63) : 0);
         float s = d * ls[j], m = dmin * lm[j];
         for (int l = 0; l < 32; l++)
-            q[32 * j + l] = (uint8_t)(s ? clampi((int)lrintf((x[32 * j + l] + m) / s), 0, nmax)
-                                        : 0);
+            q[32 * j + l] =
+                (uint8_t)(s ? clampi((int)lrintf((x[32 * j + l] + m) / s), 0, nmax) : 0);
     }
     pack_k4_scales(ls, lm, scales);
 }
@@ -388,7 +397,9 @@ static void q_q6_k(const float *x, struct block_q6_k *y, size_t nb)
 int quant_quantize_row(uint32_t type, const float *x, void *y, size_t n)
 {
     switch (type) {
-    case GGML_TYPE_F32: memcpy(y, x, n * 4); return 0;
+    case GGML_TYPE_F32:
+        memcpy(y, x, n * 4);
+        return 0;
     case GGML_TYPE_F16:
         for (size_t i = 0; i < n; i++)
             ((ggml_half *)y)[i] = quant_f32_to_f16(x[i]);
@@ -397,11 +408,21 @@ int quant_quantize_row(uint32_t type, const float *x, void *y, size_t n)
         for (size_t i = 0; i < n; i++)
             ((uint16_t *)y)[i] = quant_f32_to_bf16(x[i]);
         return 0;
-    case GGML_TYPE_Q8_0: q_q8_0(x, y, n / QK); return 0;
-    case GGML_TYPE_Q4_0: q_q4_0(x, y, n / QK); return 0;
-    case GGML_TYPE_Q4_K: q_q4_k(x, y, n / QKK); return 0;
-    case GGML_TYPE_Q5_K: q_q5_k(x, y, n / QKK); return 0;
-    case GGML_TYPE_Q6_K: q_q6_k(x, y, n / QKK); return 0;
+    case GGML_TYPE_Q8_0:
+        q_q8_0(x, y, n / QK);
+        return 0;
+    case GGML_TYPE_Q4_0:
+        q_q4_0(x, y, n / QK);
+        return 0;
+    case GGML_TYPE_Q4_K:
+        q_q4_k(x, y, n / QKK);
+        return 0;
+    case GGML_TYPE_Q5_K:
+        q_q5_k(x, y, n / QKK);
+        return 0;
+    case GGML_TYPE_Q6_K:
+        q_q6_k(x, y, n / QKK);
+        return 0;
     }
     return RAGD_ENOTSUP;
 }
@@ -411,18 +432,27 @@ int quant_quantize_row(uint32_t type, const float *x, void *y, size_t n)
 enum act_kind quant_act_kind(uint32_t type)
 {
     switch (type) {
-    case GGML_TYPE_Q8_0: case GGML_TYPE_Q4_0: return ACT_QA8;
-    case GGML_TYPE_Q4_K: case GGML_TYPE_Q5_K: case GGML_TYPE_Q6_K: return ACT_QA8K;
-    default: return ACT_F32;
+    case GGML_TYPE_Q8_0:
+    case GGML_TYPE_Q4_0:
+        return ACT_QA8;
+    case GGML_TYPE_Q4_K:
+    case GGML_TYPE_Q5_K:
+    case GGML_TYPE_Q6_K:
+        return ACT_QA8K;
+    default:
+        return ACT_F32;
     }
 }
 
 size_t quant_act_row_bytes(enum act_kind k, size_t n)
 {
     switch (k) {
-    case ACT_QA8: return n / QK * sizeof(struct block_qa8);
-    case ACT_QA8K: return n / QKK * sizeof(struct block_qa8k);
-    default: return n * sizeof(float);
+    case ACT_QA8:
+        return n / QK * sizeof(struct block_qa8);
+    case ACT_QA8K:
+        return n / QKK * sizeof(struct block_qa8k);
+    default:
+        return n * sizeof(float);
     }
 }
 
@@ -484,13 +514,15 @@ static void act_qa8k_portable(const float *x, void *y, size_t n)
     quant_act_quantize(ACT_QA8K, x, y, n);
 }
 
-static void act_f32(const float *x, void *y, size_t n) { memcpy(y, x, n * sizeof(float)); }
+static void act_f32(const float *x, void *y, size_t n)
+{
+    memcpy(y, x, n * sizeof(float));
+}
 
 quant_act_fn quant_act_kernel(enum act_kind k, enum quant_isa isa)
 {
     quant_act_fn f = isa >= QUANT_ISA_AVX2 ? quant_act_avx2(k) : NULL;
-    if (f)
-        return f;
+    if (f) return f;
     return k == ACT_QA8 ? act_qa8_portable : k == ACT_QA8K ? act_qa8k_portable : act_f32;
 }
 
@@ -645,14 +677,22 @@ static float dot_q6_k(const void *w, const void *a, size_t n)
 quant_dot_fn quant_dot_portable(uint32_t type)
 {
     switch (type) {
-    case GGML_TYPE_F32: return dot_f32;
-    case GGML_TYPE_F16: return dot_f16;
-    case GGML_TYPE_BF16: return dot_bf16;
-    case GGML_TYPE_Q8_0: return dot_q8_0;
-    case GGML_TYPE_Q4_0: return dot_q4_0;
-    case GGML_TYPE_Q4_K: return dot_q4_k;
-    case GGML_TYPE_Q5_K: return dot_q5_k;
-    case GGML_TYPE_Q6_K: return dot_q6_k;
+    case GGML_TYPE_F32:
+        return dot_f32;
+    case GGML_TYPE_F16:
+        return dot_f16;
+    case GGML_TYPE_BF16:
+        return dot_bf16;
+    case GGML_TYPE_Q8_0:
+        return dot_q8_0;
+    case GGML_TYPE_Q4_0:
+        return dot_q4_0;
+    case GGML_TYPE_Q4_K:
+        return dot_q4_k;
+    case GGML_TYPE_Q5_K:
+        return dot_q5_k;
+    case GGML_TYPE_Q6_K:
+        return dot_q6_k;
     }
     return NULL;
 }
@@ -660,20 +700,16 @@ quant_dot_fn quant_dot_portable(uint32_t type)
 quant_dot_fn quant_dot_kernel(uint32_t type, enum quant_isa isa)
 {
     quant_dot_fn f = NULL;
-    if (isa >= QUANT_ISA_AVX512)
-        f = quant_dot_avx512(type);
-    if (!f && isa >= QUANT_ISA_AVX2)
-        f = quant_dot_avx2(type);
+    if (isa >= QUANT_ISA_AVX512) f = quant_dot_avx512(type);
+    if (!f && isa >= QUANT_ISA_AVX2) f = quant_dot_avx2(type);
     return f ? f : quant_dot_portable(type);
 }
 
 quant_dot_multi_fn quant_dot_multi_kernel(uint32_t type, enum quant_isa isa)
 {
     quant_dot_multi_fn f = NULL;
-    if (isa >= QUANT_ISA_AVX512)
-        f = quant_dot_multi_avx512(type);
-    if (!f && isa >= QUANT_ISA_AVX2)
-        f = quant_dot_multi_avx2(type);
+    if (isa >= QUANT_ISA_AVX512) f = quant_dot_multi_avx512(type);
+    if (!f && isa >= QUANT_ISA_AVX2) f = quant_dot_multi_avx2(type);
     return f;
 }
 
@@ -702,8 +738,7 @@ enum quant_isa quant_best_isa(void)
         enum quant_isa c = !strcmp(cap, "portable") ? QUANT_ISA_PORTABLE
                            : !strcmp(cap, "avx2")   ? QUANT_ISA_AVX2
                                                     : QUANT_ISA_AVX512;
-        if (c < best)
-            best = c;
+        if (c < best) best = c;
     }
     return best;
 }

@@ -11,7 +11,7 @@ quant_dot_fn quant_dot_avx512(uint32_t type);
 quant_dot_multi_fn quant_dot_multi_avx2(uint32_t type);
 quant_dot_multi_fn quant_dot_multi_avx512(uint32_t type);
 quant_gemm_fn quant_gemm_avx512(uint32_t type);
-quant_axpy_fn quant_axpy_avx2(void); /* NULL off x86-64 */
+quant_axpy_fn quant_axpy_avx2(void);          /* NULL off x86-64 */
 quant_act_fn quant_act_avx2(enum act_kind k); /* NULL for ACT_F32 and off x86-64 */
 /* What the CPU supports (without the RAGD_ISA cap). */
 enum quant_isa quant_cpu_isa(void);

@@ -19,7 +19,10 @@ AVX2 static inline float hsum_ps(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-AVX2 static inline float h2f(ggml_half h) { return _cvtsh_ss(h); }
+AVX2 static inline float h2f(ggml_half h)
+{
+    return _cvtsh_ss(h);
+}
 
 /* ---- float weights ---- */
 
@@ -111,8 +114,8 @@ AVX512 static float dot_q8_0_vnni(const void *w, const void *a, size_t n)
         __m256i p1 = dot_i8_vnni(_mm256_loadu_si256((const __m256i *)x[i + 1].qs),
                                  _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
         acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i + 1].d) * y[i + 1].d),
-                               _mm256_cvtepi32_ps(p1), acc1);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i + 1].d) * y[i + 1].d), _mm256_cvtepi32_ps(p1),
+                               acc1);
     }
     for (; i < nb; i++) {
         __m256i p = dot_i8_vnni(_mm256_loadu_si256((const __m256i *)x[i].qs),
@@ -137,9 +140,9 @@ AVX2 static float dot_q4_0_avx2(const void *w, const void *a, size_t n)
     float corr = 0;
     for (size_t i = 0; i < n / QK; i++) {
         __m256i q = unpack_q4_0(x[i].qs);
-        __m256i p = _mm256_madd_epi16(
-            _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)y[i].qs)),
-            _mm256_set1_epi16(1));
+        __m256i p =
+            _mm256_madd_epi16(_mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)y[i].qs)),
+                              _mm256_set1_epi16(1));
         float d = h2f(x[i].d) * y[i].d;
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc);
         corr += d * (float)(8 * y[i].sum);
@@ -203,38 +206,38 @@ AVX2 static inline __m256i k_scale_vec(const uint8_t sc[8])
 {
     return _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
 }
-#define K_PICK(v, j) \
+#define K_PICK(v, j)                                                                               \
     _mm256_shuffle_epi8((v), _mm256_set1_epi16((short)(((2 * (j) + 1) << 8) | (2 * (j)))))
 
 /* sum += (16-bit products) . (16-bit scales) pairwise into 32-bit lanes */
 #define ACC_AVX2(sum, p, s) _mm256_add_epi32((sum), _mm256_madd_epi16((p), (s)))
 
-#define DEF_Q4_K(NAME, ATTR, ACC)                                                              \
-    ATTR static float NAME(const void *w, const void *a, size_t n)                             \
-    {                                                                                          \
-        const struct block_q4_k *x = w;                                                        \
-        const struct block_qa8k *y = a;                                                        \
-        const __m256i m4 = _mm256_set1_epi8(0x0F);                                             \
-        __m256 acc = _mm256_setzero_ps();                                                      \
-        float corr = 0;                                                                        \
-        for (size_t i = 0; i < n / QKK; i++) {                                                 \
-            uint8_t sc[8];                                                                     \
-            int msum = k_scales_mins(x[i].scales, y[i].bsums, sc);                             \
-            __m256i sv = k_scale_vec(sc), sumi = _mm256_setzero_si256();                       \
-            for (int c = 0; c < 4; c++) {                                                      \
-                __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));           \
-                __m256i lo = _mm256_and_si256(q, m4);                                          \
-                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);                    \
-                __m256i a0 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c));          \
-                __m256i a1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c + 32));     \
-                sumi = ACC(sumi, _mm256_maddubs_epi16(lo, a0), K_PICK(sv, 2 * c));             \
-                sumi = ACC(sumi, _mm256_maddubs_epi16(hi, a1), K_PICK(sv, 2 * c + 1));         \
-            }                                                                                  \
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d),                        \
-                                  _mm256_cvtepi32_ps(sumi), acc);                              \
-            corr += h2f(x[i].dmin) * y[i].d * (float)msum;                                     \
-        }                                                                                      \
-        return hsum_ps(acc) - corr;                                                            \
+#define DEF_Q4_K(NAME, ATTR, ACC)                                                                  \
+    ATTR static float NAME(const void *w, const void *a, size_t n)                                 \
+    {                                                                                              \
+        const struct block_q4_k *x = w;                                                            \
+        const struct block_qa8k *y = a;                                                            \
+        const __m256i m4 = _mm256_set1_epi8(0x0F);                                                 \
+        __m256 acc = _mm256_setzero_ps();                                                          \
+        float corr = 0;                                                                            \
+        for (size_t i = 0; i < n / QKK; i++) {                                                     \
+            uint8_t sc[8];                                                                         \
+            int msum = k_scales_mins(x[i].scales, y[i].bsums, sc);                                 \
+            __m256i sv = k_scale_vec(sc), sumi = _mm256_setzero_si256();                           \
+            for (int c = 0; c < 4; c++) {                                                          \
+                __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));               \
+                __m256i lo = _mm256_and_si256(q, m4);                                              \
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);                        \
+                __m256i a0 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c));              \
+                __m256i a1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c + 32));         \
+                sumi = ACC(sumi, _mm256_maddubs_epi16(lo, a0), K_PICK(sv, 2 * c));                 \
+                sumi = ACC(sumi, _mm256_maddubs_epi16(hi, a1), K_PICK(sv, 2 * c + 1));             \
+            }                                                                                      \
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi),  \
+                                  acc);                                                            \
+            corr += h2f(x[i].dmin) * y[i].d * (float)msum;                                         \
+        }                                                                                          \
+        return hsum_ps(acc) - corr;                                                                \
     }
 
 DEF_Q4_K(dot_q4_k_avx2, AVX2, ACC_AVX2)
@@ -276,8 +279,8 @@ AVX2 static inline void q6_unpack(const uint8_t *ql, const uint8_t *qh, __m256i 
     __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
     __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
     __m256i hh = _mm256_loadu_si256((const __m256i *)qh);
-    q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
-                           _mm256_slli_epi16(_mm256_and_si256(hh, m3), 4));
+    q[0] =
+        _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hh, m3), 4));
     q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m3), 4));
     q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
@@ -288,11 +291,10 @@ AVX2 static inline void q6_unpack(const uint8_t *ql, const uint8_t *qh, __m256i 
 
 /* Scales of a 32-weight group k (0..3) of a half: low lane scale 2k, high lane 2k+1, from the
  * half's eight scales broadcast as int16 to both lanes. */
-#define Q6_PICK(v, k)                                                                          \
-    _mm256_shuffle_epi8((v), _mm256_set_m128i(_mm_set1_epi16((short)(((4 * (k) + 3) << 8) |     \
-                                                                     (4 * (k) + 2))),          \
-                                              _mm_set1_epi16((short)(((4 * (k) + 1) << 8) |     \
-                                                                     (4 * (k))))))
+#define Q6_PICK(v, k)                                                                              \
+    _mm256_shuffle_epi8(                                                                           \
+        (v), _mm256_set_m128i(_mm_set1_epi16((short)(((4 * (k) + 3) << 8) | (4 * (k) + 2))),       \
+                              _mm_set1_epi16((short)(((4 * (k) + 1) << 8) | (4 * (k))))))
 
 /* sum_g scale_g * bsum_g over the 16 groups of a Q6_K block */
 AVX2 static inline int q6_corr(const int8_t *scales, const int16_t *bsums)
@@ -305,31 +307,31 @@ AVX2 static inline int q6_corr(const int8_t *scales, const int16_t *bsums)
     return _mm_cvtsi128_si32(s);
 }
 
-#define DEF_Q6_K(NAME, ATTR, ACC)                                                              \
-    ATTR static float NAME(const void *w, const void *a, size_t n)                             \
-    {                                                                                          \
-        const struct block_q6_k *x = w;                                                        \
-        const struct block_qa8k *y = a;                                                        \
-        __m256 acc = _mm256_setzero_ps();                                                      \
-        for (size_t i = 0; i < n / QKK; i++) {                                                 \
-            __m256i sumi = _mm256_setzero_si256();                                             \
-            for (int h = 0; h < 2; h++) {                                                      \
-                __m256i q[4];                                                                  \
-                q6_unpack(x[i].ql + 64 * h, x[i].qh + 32 * h, q);                              \
-                __m256i sv = _mm256_broadcastsi128_si256(                                      \
-                    _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(x[i].scales + 8 * h)))); \
-                const int8_t *ay = y[i].qs + 128 * h;                                          \
-                for (int k = 0; k < 4; k++) {                                                  \
-                    __m256i av = _mm256_loadu_si256((const __m256i *)(ay + 32 * k));           \
-                    sumi = ACC(sumi, _mm256_maddubs_epi16(q[k], av), Q6_PICK(sv, k));          \
-                }                                                                              \
-            }                                                                                  \
-            int corr = q6_corr(x[i].scales, y[i].bsums);                                       \
-            __m256 f = _mm256_cvtepi32_ps(                                                     \
-                _mm256_sub_epi32(sumi, _mm256_setr_epi32(32 * corr, 0, 0, 0, 0, 0, 0, 0)));    \
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), f, acc);               \
-        }                                                                                      \
-        return hsum_ps(acc);                                                                   \
+#define DEF_Q6_K(NAME, ATTR, ACC)                                                                  \
+    ATTR static float NAME(const void *w, const void *a, size_t n)                                 \
+    {                                                                                              \
+        const struct block_q6_k *x = w;                                                            \
+        const struct block_qa8k *y = a;                                                            \
+        __m256 acc = _mm256_setzero_ps();                                                          \
+        for (size_t i = 0; i < n / QKK; i++) {                                                     \
+            __m256i sumi = _mm256_setzero_si256();                                                 \
+            for (int h = 0; h < 2; h++) {                                                          \
+                __m256i q[4];                                                                      \
+                q6_unpack(x[i].ql + 64 * h, x[i].qh + 32 * h, q);                                  \
+                __m256i sv = _mm256_broadcastsi128_si256(                                          \
+                    _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(x[i].scales + 8 * h))));   \
+                const int8_t *ay = y[i].qs + 128 * h;                                              \
+                for (int k = 0; k < 4; k++) {                                                      \
+                    __m256i av = _mm256_loadu_si256((const __m256i *)(ay + 32 * k));               \
+                    sumi = ACC(sumi, _mm256_maddubs_epi16(q[k], av), Q6_PICK(sv, k));              \
+                }                                                                                  \
+            }                                                                                      \
+            int corr = q6_corr(x[i].scales, y[i].bsums);                                           \
+            __m256 f = _mm256_cvtepi32_ps(                                                         \
+                _mm256_sub_epi32(sumi, _mm256_setr_epi32(32 * corr, 0, 0, 0, 0, 0, 0, 0)));        \
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), f, acc);                   \
+        }                                                                                          \
+        return hsum_ps(acc);                                                                       \
     }
 
 DEF_Q6_K(dot_q6_k_avx2, AVX2, ACC_AVX2)
@@ -339,123 +341,122 @@ DEF_Q6_K(dot_q6_k_avx2, AVX2, ACC_AVX2)
 
 #define ACT_ROW(act, stride, t) ((const uint8_t *)(act) + (size_t)(t) * (stride))
 
-#define DEF_Q8_0_MULTI(NAME, ATTR, DOTI8)                                                       \
-    ATTR static void NAME(const void *w, const void *act, size_t stride, int n_act, float *out, \
-                          size_t n)                                                            \
-    {                                                                                          \
-        const struct block_q8_0 *x = w;                                                        \
-        for (int t0 = 0; t0 < n_act; t0 += 4) {                                                \
-            int nt = n_act - t0 < 4 ? n_act - t0 : 4;                                          \
-            const struct block_qa8 *y[4];                                                      \
-            __m256 acc[4];                                                                     \
-            for (int t = 0; t < 4; t++) {                                                      \
-                y[t] = (const void *)ACT_ROW(act, stride, t0 + (t < nt ? t : 0));              \
-                acc[t] = _mm256_setzero_ps();                                                  \
-            }                                                                                  \
-            for (size_t i = 0; i < n / QK; i++) {                                              \
-                __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);                     \
-                float dx = h2f(x[i].d);                                                        \
-                for (int t = 0; t < 4; t++) {                                                  \
-                    __m256i p = DOTI8(qx, _mm256_loadu_si256((const __m256i *)y[t][i].qs));    \
-                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][i].d),                   \
-                                             _mm256_cvtepi32_ps(p), acc[t]);                   \
-                }                                                                              \
-            }                                                                                  \
-            for (int t = 0; t < nt; t++)                                                       \
-                out[t0 + t] = hsum_ps(acc[t]);                                                 \
-        }                                                                                      \
+#define DEF_Q8_0_MULTI(NAME, ATTR, DOTI8)                                                          \
+    ATTR static void NAME(const void *w, const void *act, size_t stride, int n_act, float *out,    \
+                          size_t n)                                                                \
+    {                                                                                              \
+        const struct block_q8_0 *x = w;                                                            \
+        for (int t0 = 0; t0 < n_act; t0 += 4) {                                                    \
+            int nt = n_act - t0 < 4 ? n_act - t0 : 4;                                              \
+            const struct block_qa8 *y[4];                                                          \
+            __m256 acc[4];                                                                         \
+            for (int t = 0; t < 4; t++) {                                                          \
+                y[t] = (const void *)ACT_ROW(act, stride, t0 + (t < nt ? t : 0));                  \
+                acc[t] = _mm256_setzero_ps();                                                      \
+            }                                                                                      \
+            for (size_t i = 0; i < n / QK; i++) {                                                  \
+                __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);                         \
+                float dx = h2f(x[i].d);                                                            \
+                for (int t = 0; t < 4; t++) {                                                      \
+                    __m256i p = DOTI8(qx, _mm256_loadu_si256((const __m256i *)y[t][i].qs));        \
+                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][i].d),                       \
+                                             _mm256_cvtepi32_ps(p), acc[t]);                       \
+                }                                                                                  \
+            }                                                                                      \
+            for (int t = 0; t < nt; t++)                                                           \
+                out[t0 + t] = hsum_ps(acc[t]);                                                     \
+        }                                                                                          \
     }
 
 DEF_Q8_0_MULTI(dot_q8_0_multi_avx2, AVX2, dot_i8_avx2)
 
-#define DEF_Q4_K_MULTI(NAME, ATTR, ACC)                                                        \
-    ATTR static void NAME(const void *w, const void *act, size_t stride, int n_act, float *out, \
-                          size_t n)                                                            \
-    {                                                                                          \
-        const struct block_q4_k *x = w;                                                        \
-        const __m256i m4 = _mm256_set1_epi8(0x0F);                                             \
-        for (int t0 = 0; t0 < n_act; t0 += 4) {                                                \
-            int nt = n_act - t0 < 4 ? n_act - t0 : 4;                                          \
-            const struct block_qa8k *y[4];                                                     \
-            __m256 acc[4];                                                                     \
-            float corr[4] = {0};                                                               \
-            for (int t = 0; t < 4; t++) {                                                      \
-                y[t] = (const void *)ACT_ROW(act, stride, t0 + (t < nt ? t : 0));              \
-                acc[t] = _mm256_setzero_ps();                                                  \
-            }                                                                                  \
-            for (size_t i = 0; i < n / QKK; i++) {                                             \
-                uint8_t sc[8];                                                                 \
-                __m128i mins = k_unpack_scales(x[i].scales, sc);                               \
-                __m256i sv = k_scale_vec(sc), lo[4], hi[4];                                    \
-                for (int c = 0; c < 4; c++) {                                                  \
-                    __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));       \
-                    lo[c] = _mm256_and_si256(q, m4);                                           \
-                    hi[c] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);                     \
-                }                                                                              \
-                float d = h2f(x[i].d), dmin = h2f(x[i].dmin);                                  \
-                for (int t = 0; t < 4; t++) {                                                  \
-                    const int8_t *a = y[t][i].qs;                                              \
-                    __m256i sumi = _mm256_setzero_si256();                                     \
-                    for (int c = 0; c < 4; c++) {                                              \
-                        __m256i a0 = _mm256_loadu_si256((const __m256i *)(a + 64 * c));        \
-                        __m256i a1 = _mm256_loadu_si256((const __m256i *)(a + 64 * c + 32));   \
-                        sumi = ACC(sumi, _mm256_maddubs_epi16(lo[c], a0), K_PICK(sv, 2 * c));  \
-                        sumi = ACC(sumi, _mm256_maddubs_epi16(hi[c], a1),                      \
-                                   K_PICK(sv, 2 * c + 1));                                     \
-                    }                                                                          \
-                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[t][i].d),                    \
-                                             _mm256_cvtepi32_ps(sumi), acc[t]);                \
-                    corr[t] += dmin * y[t][i].d * (float)k_min_dot(mins, y[t][i].bsums);       \
-                }                                                                              \
-            }                                                                                  \
-            for (int t = 0; t < nt; t++)                                                       \
-                out[t0 + t] = hsum_ps(acc[t]) - corr[t];                                       \
-        }                                                                                      \
+#define DEF_Q4_K_MULTI(NAME, ATTR, ACC)                                                            \
+    ATTR static void NAME(const void *w, const void *act, size_t stride, int n_act, float *out,    \
+                          size_t n)                                                                \
+    {                                                                                              \
+        const struct block_q4_k *x = w;                                                            \
+        const __m256i m4 = _mm256_set1_epi8(0x0F);                                                 \
+        for (int t0 = 0; t0 < n_act; t0 += 4) {                                                    \
+            int nt = n_act - t0 < 4 ? n_act - t0 : 4;                                              \
+            const struct block_qa8k *y[4];                                                         \
+            __m256 acc[4];                                                                         \
+            float corr[4] = {0};                                                                   \
+            for (int t = 0; t < 4; t++) {                                                          \
+                y[t] = (const void *)ACT_ROW(act, stride, t0 + (t < nt ? t : 0));                  \
+                acc[t] = _mm256_setzero_ps();                                                      \
+            }                                                                                      \
+            for (size_t i = 0; i < n / QKK; i++) {                                                 \
+                uint8_t sc[8];                                                                     \
+                __m128i mins = k_unpack_scales(x[i].scales, sc);                                   \
+                __m256i sv = k_scale_vec(sc), lo[4], hi[4];                                        \
+                for (int c = 0; c < 4; c++) {                                                      \
+                    __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));           \
+                    lo[c] = _mm256_and_si256(q, m4);                                               \
+                    hi[c] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);                         \
+                }                                                                                  \
+                float d = h2f(x[i].d), dmin = h2f(x[i].dmin);                                      \
+                for (int t = 0; t < 4; t++) {                                                      \
+                    const int8_t *a = y[t][i].qs;                                                  \
+                    __m256i sumi = _mm256_setzero_si256();                                         \
+                    for (int c = 0; c < 4; c++) {                                                  \
+                        __m256i a0 = _mm256_loadu_si256((const __m256i *)(a + 64 * c));            \
+                        __m256i a1 = _mm256_loadu_si256((const __m256i *)(a + 64 * c + 32));       \
+                        sumi = ACC(sumi, _mm256_maddubs_epi16(lo[c], a0), K_PICK(sv, 2 * c));      \
+                        sumi = ACC(sumi, _mm256_maddubs_epi16(hi[c], a1), K_PICK(sv, 2 * c + 1));  \
+                    }                                                                              \
+                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[t][i].d),                        \
+                                             _mm256_cvtepi32_ps(sumi), acc[t]);                    \
+                    corr[t] += dmin * y[t][i].d * (float)k_min_dot(mins, y[t][i].bsums);           \
+                }                                                                                  \
+            }                                                                                      \
+            for (int t = 0; t < nt; t++)                                                           \
+                out[t0 + t] = hsum_ps(acc[t]) - corr[t];                                           \
+        }                                                                                          \
     }
 
 DEF_Q4_K_MULTI(dot_q4_k_multi_avx2, AVX2, ACC_AVX2)
 
-#define DEF_Q6_K_MULTI(NAME, ATTR, ACC)                                                        \
-    ATTR static void NAME(const void *w, const void *act, size_t stride, int n_act, float *out, \
-                          size_t n)                                                            \
-    {                                                                                          \
-        const struct block_q6_k *x = w;                                                        \
-        for (int t0 = 0; t0 < n_act; t0 += 4) {                                                \
-            int nt = n_act - t0 < 4 ? n_act - t0 : 4;                                          \
-            const struct block_qa8k *y[4];                                                     \
-            __m256 acc[4];                                                                     \
-            for (int t = 0; t < 4; t++) {                                                      \
-                y[t] = (const void *)ACT_ROW(act, stride, t0 + (t < nt ? t : 0));              \
-                acc[t] = _mm256_setzero_ps();                                                  \
-            }                                                                                  \
-            for (size_t i = 0; i < n / QKK; i++) {                                             \
-                __m256i q[8], s[8];                                                            \
-                for (int h = 0; h < 2; h++) {                                                  \
-                    q6_unpack(x[i].ql + 64 * h, x[i].qh + 32 * h, q + 4 * h);                  \
-                    __m256i sv = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(                \
-                        _mm_loadl_epi64((const __m128i *)(x[i].scales + 8 * h))));             \
-                    s[4 * h] = Q6_PICK(sv, 0);                                                 \
-                    s[4 * h + 1] = Q6_PICK(sv, 1);                                             \
-                    s[4 * h + 2] = Q6_PICK(sv, 2);                                             \
-                    s[4 * h + 3] = Q6_PICK(sv, 3);                                             \
-                }                                                                              \
-                float d = h2f(x[i].d);                                                         \
-                for (int t = 0; t < 4; t++) {                                                  \
-                    const int8_t *a = y[t][i].qs;                                              \
-                    __m256i sumi = _mm256_setzero_si256();                                     \
-                    for (int k = 0; k < 8; k++) {                                              \
-                        __m256i av = _mm256_loadu_si256((const __m256i *)(a + 32 * k));        \
-                        sumi = ACC(sumi, _mm256_maddubs_epi16(q[k], av), s[k]);                \
-                    }                                                                          \
-                    int corr = q6_corr(x[i].scales, y[t][i].bsums);                            \
-                    __m256 f = _mm256_cvtepi32_ps(_mm256_sub_epi32(                            \
-                        sumi, _mm256_setr_epi32(32 * corr, 0, 0, 0, 0, 0, 0, 0)));             \
-                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[t][i].d), f, acc[t]);        \
-                }                                                                              \
-            }                                                                                  \
-            for (int t = 0; t < nt; t++)                                                       \
-                out[t0 + t] = hsum_ps(acc[t]);                                                 \
-        }                                                                                      \
+#define DEF_Q6_K_MULTI(NAME, ATTR, ACC)                                                            \
+    ATTR static void NAME(const void *w, const void *act, size_t stride, int n_act, float *out,    \
+                          size_t n)                                                                \
+    {                                                                                              \
+        const struct block_q6_k *x = w;                                                            \
+        for (int t0 = 0; t0 < n_act; t0 += 4) {                                                    \
+            int nt = n_act - t0 < 4 ? n_act - t0 : 4;                                              \
+            const struct block_qa8k *y[4];                                                         \
+            __m256 acc[4];                                                                         \
+            for (int t = 0; t < 4; t++) {                                                          \
+                y[t] = (const void *)ACT_ROW(act, stride, t0 + (t < nt ? t : 0));                  \
+                acc[t] = _mm256_setzero_ps();                                                      \
+            }                                                                                      \
+            for (size_t i = 0; i < n / QKK; i++) {                                                 \
+                __m256i q[8], s[8];                                                                \
+                for (int h = 0; h < 2; h++) {                                                      \
+                    q6_unpack(x[i].ql + 64 * h, x[i].qh + 32 * h, q + 4 * h);                      \
+                    __m256i sv = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(                    \
+                        _mm_loadl_epi64((const __m128i *)(x[i].scales + 8 * h))));                 \
+                    s[4 * h] = Q6_PICK(sv, 0);                                                     \
+                    s[4 * h + 1] = Q6_PICK(sv, 1);                                                 \
+                    s[4 * h + 2] = Q6_PICK(sv, 2);                                                 \
+                    s[4 * h + 3] = Q6_PICK(sv, 3);                                                 \
+                }                                                                                  \
+                float d = h2f(x[i].d);                                                             \
+                for (int t = 0; t < 4; t++) {                                                      \
+                    const int8_t *a = y[t][i].qs;                                                  \
+                    __m256i sumi = _mm256_setzero_si256();                                         \
+                    for (int k = 0; k < 8; k++) {                                                  \
+                        __m256i av = _mm256_loadu_si256((const __m256i *)(a + 32 * k));            \
+                        sumi = ACC(sumi, _mm256_maddubs_epi16(q[k], av), s[k]);                    \
+                    }                                                                              \
+                    int corr = q6_corr(x[i].scales, y[t][i].bsums);                                \
+                    __m256 f = _mm256_cvtepi32_ps(_mm256_sub_epi32(                                \
+                        sumi, _mm256_setr_epi32(32 * corr, 0, 0, 0, 0, 0, 0, 0)));                 \
+                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[t][i].d), f, acc[t]);            \
+                }                                                                                  \
+            }                                                                                      \
+            for (int t = 0; t < nt; t++)                                                           \
+                out[t0 + t] = hsum_ps(acc[t]);                                                     \
+        }                                                                                          \
     }
 
 DEF_Q6_K_MULTI(dot_q6_k_multi_avx2, AVX2, ACC_AVX2)
@@ -474,22 +475,21 @@ DEF_Q6_K_MULTI(dot_q6_k_multi_avx2, AVX2, ACC_AVX2)
 
 /* block i of every row into accumulator set e (as dot_q8_0_vnni: even blocks into one, odd
  * ones into the other) */
-#define Q8_ROWS_BLOCK(i, e)                                                                    \
-    do {                                                                                       \
-        __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);                             \
-        __m256i ax = _mm256_sign_epi8(qx, qx);                                                 \
-        float dx = h2f(x[i].d);                                                                \
-        for (int t = 0; t < nt; t++) {                                                         \
-            __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y[t][i].qs), qx); \
-            __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy);                   \
-            acc##e[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][i].d), _mm256_cvtepi32_ps(p), \
-                                        acc##e[t]);                                            \
-        }                                                                                      \
+#define Q8_ROWS_BLOCK(i, e)                                                                        \
+    do {                                                                                           \
+        __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);                                 \
+        __m256i ax = _mm256_sign_epi8(qx, qx);                                                     \
+        float dx = h2f(x[i].d);                                                                    \
+        for (int t = 0; t < nt; t++) {                                                             \
+            __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y[t][i].qs), qx);    \
+            __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy);                       \
+            acc##e[t] =                                                                            \
+                _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][i].d), _mm256_cvtepi32_ps(p), acc##e[t]); \
+        }                                                                                          \
     } while (0)
 
 AVX512 static ALWAYS_INLINE void q8_0_rows_vnni(const struct block_q8_0 *x, const uint8_t *act,
-                                                size_t stride, const int nt, float *out,
-                                                size_t n)
+                                                size_t stride, const int nt, float *out, size_t n)
 {
     const struct block_qa8 *y[4];
     __m256 acc0[4], acc1[4];
@@ -514,8 +514,7 @@ AVX512 static ALWAYS_INLINE void q8_0_rows_vnni(const struct block_q8_0 *x, cons
  * for two sub-blocks packed into one int16 vector and scaled with one vpdpwssd; the mins
  * against the activation sums stay in vector lanes. */
 AVX512 static ALWAYS_INLINE void q4_k_rows_vnni(const struct block_q4_k *x, const uint8_t *act,
-                                                size_t stride, const int nt, float *out,
-                                                size_t n)
+                                                size_t stride, const int nt, float *out, size_t n)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const struct block_qa8k *y[4];
@@ -528,8 +527,8 @@ AVX512 static ALWAYS_INLINE void q4_k_rows_vnni(const struct block_q4_k *x, cons
         uint8_t sc[8];
         __m128i mins = k_unpack_scales(x[i].scales, sc);
         /* min j for the two 16-element sums of sub-block j */
-        __m256i mv = _mm256_set_m128i(_mm_unpackhi_epi16(mins, mins),
-                                      _mm_unpacklo_epi16(mins, mins));
+        __m256i mv =
+            _mm256_set_m128i(_mm_unpackhi_epi16(mins, mins), _mm_unpacklo_epi16(mins, mins));
         __m256i sv = k_scale_vec(sc), lo[4], hi[4], ps[4];
         for (int c = 0; c < 4; c++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
@@ -538,11 +537,11 @@ AVX512 static ALWAYS_INLINE void q4_k_rows_vnni(const struct block_q4_k *x, cons
         }
         /* scales of sub-blocks 2c (lanes 0-3 of each half) and 2c + 1 (lanes 4-7) */
         for (int c = 0; c < 4; c++)
-            ps[c] = _mm256_shuffle_epi8(sv, _mm256_broadcastsi128_si256(_mm_setr_epi8(
-                                                4 * c, 4 * c + 1, 4 * c, 4 * c + 1, 4 * c,
-                                                4 * c + 1, 4 * c, 4 * c + 1, 4 * c + 2,
-                                                4 * c + 3, 4 * c + 2, 4 * c + 3, 4 * c + 2,
-                                                4 * c + 3, 4 * c + 2, 4 * c + 3)));
+            ps[c] = _mm256_shuffle_epi8(
+                sv, _mm256_broadcastsi128_si256(
+                        _mm_setr_epi8(4 * c, 4 * c + 1, 4 * c, 4 * c + 1, 4 * c, 4 * c + 1, 4 * c,
+                                      4 * c + 1, 4 * c + 2, 4 * c + 3, 4 * c + 2, 4 * c + 3,
+                                      4 * c + 2, 4 * c + 3, 4 * c + 2, 4 * c + 3)));
         __m256 d = _mm256_set1_ps(h2f(x[i].d)), dmin = _mm256_set1_ps(h2f(x[i].dmin));
         for (int t = 0; t < nt; t++) {
             const int8_t *a = y[t][i].qs;
@@ -569,8 +568,7 @@ AVX512 static ALWAYS_INLINE void q4_k_rows_vnni(const struct block_q4_k *x, cons
 /* Q6_K: as Q4_K, the sums of four 6-bit values times activations being at most 63 * 127 * 4;
  * the -32 offset against the group sums is one vpmaddwd into the accumulator. */
 AVX512 static ALWAYS_INLINE void q6_k_rows_vnni(const struct block_q6_k *x, const uint8_t *act,
-                                                size_t stride, const int nt, float *out,
-                                                size_t n)
+                                                size_t stride, const int nt, float *out, size_t n)
 {
     const struct block_qa8k *y[4];
     __m256 acc[4];
@@ -590,10 +588,10 @@ AVX512 static ALWAYS_INLINE void q6_k_rows_vnni(const struct block_q6_k *x, cons
                 char g0 = (char)(8 * m), g1 = (char)(8 * m + 2), g2 = (char)(8 * m + 4);
                 char g3 = (char)(8 * m + 6);
                 ps[2 * h + m] = _mm256_shuffle_epi8(
-                    sv, _mm256_setr_epi8(g0, g0 + 1, g0, g0 + 1, g0, g0 + 1, g0, g0 + 1, g2,
-                                         g2 + 1, g2, g2 + 1, g2, g2 + 1, g2, g2 + 1, g1, g1 + 1,
-                                         g1, g1 + 1, g1, g1 + 1, g1, g1 + 1, g3, g3 + 1, g3,
-                                         g3 + 1, g3, g3 + 1, g3, g3 + 1));
+                    sv, _mm256_setr_epi8(g0, g0 + 1, g0, g0 + 1, g0, g0 + 1, g0, g0 + 1, g2, g2 + 1,
+                                         g2, g2 + 1, g2, g2 + 1, g2, g2 + 1, g1, g1 + 1, g1, g1 + 1,
+                                         g1, g1 + 1, g1, g1 + 1, g3, g3 + 1, g3, g3 + 1, g3, g3 + 1,
+                                         g3, g3 + 1));
             }
         }
         /* -32 * scale of each 16-element group: the offset of q - 32 against the group sums */
@@ -604,8 +602,8 @@ AVX512 static ALWAYS_INLINE void q6_k_rows_vnni(const struct block_q6_k *x, cons
         __m256 d = _mm256_set1_ps(h2f(x[i].d));
         for (int t = 0; t < nt; t++) {
             const int8_t *a = y[t][i].qs;
-            __m256i sumi = _mm256_madd_epi16(off,
-                                             _mm256_loadu_si256((const __m256i *)y[t][i].bsums));
+            __m256i sumi =
+                _mm256_madd_epi16(off, _mm256_loadu_si256((const __m256i *)y[t][i].bsums));
             for (int k = 0; k < 8; k += 2) {
                 /* sums of four 6-bit weights times activations are at most 63 * 127 * 4 in
                  * magnitude: two vectors pack into int16 without saturating */
@@ -640,20 +638,28 @@ AVX512 static float dot_q6_k_vnni(const void *w, const void *a, size_t n)
 }
 
 /* The multi-row entry points: groups of four rows, the rest with a kernel for their count. */
-#define DEF_MULTI_VNNI(NAME, BODY, BLOCK)                                                      \
-    AVX512 static void NAME(const void *w, const void *act, size_t stride, int n_act,          \
-                            float *out, size_t n)                                              \
-    {                                                                                          \
-        const BLOCK *x = w;                                                                    \
-        for (int t0 = 0; t0 < n_act; t0 += 4) {                                                \
-            const uint8_t *a = ACT_ROW(act, stride, t0);                                       \
-            switch (n_act - t0) {                                                              \
-            case 1: BODY(x, a, stride, 1, out + t0, n); break;                                 \
-            case 2: BODY(x, a, stride, 2, out + t0, n); break;                                 \
-            case 3: BODY(x, a, stride, 3, out + t0, n); break;                                 \
-            default: BODY(x, a, stride, 4, out + t0, n); break;                                \
-            }                                                                                  \
-        }                                                                                      \
+#define DEF_MULTI_VNNI(NAME, BODY, BLOCK)                                                          \
+    AVX512 static void NAME(const void *w, const void *act, size_t stride, int n_act, float *out,  \
+                            size_t n)                                                              \
+    {                                                                                              \
+        const BLOCK *x = w;                                                                        \
+        for (int t0 = 0; t0 < n_act; t0 += 4) {                                                    \
+            const uint8_t *a = ACT_ROW(act, stride, t0);                                           \
+            switch (n_act - t0) {                                                                  \
+            case 1:                                                                                \
+                BODY(x, a, stride, 1, out + t0, n);                                                \
+                break;                                                                             \
+            case 2:                                                                                \
+                BODY(x, a, stride, 2, out + t0, n);                                                \
+                break;                                                                             \
+            case 3:                                                                                \
+                BODY(x, a, stride, 3, out + t0, n);                                                \
+                break;                                                                             \
+            default:                                                                               \
+                BODY(x, a, stride, 4, out + t0, n);                                                \
+                break;                                                                             \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 DEF_MULTI_VNNI(dot_q8_0_multi_vnni, q8_0_rows_vnni, struct block_q8_0)
@@ -669,18 +675,20 @@ DEF_MULTI_VNNI(dot_q6_k_multi_vnni, q6_k_rows_vnni, struct block_q6_k)
  * 128 * sum(a) is taken off by starting each block's accumulator at -16 * sum(a) per lane. */
 
 /* acc_rt += (scale rt) * (w_r . a_t) for one block; c is the -16 * sum(a_t) start */
-#define Q8_PAIR(r, t) \
-    acc##r##t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(c, wu##r, a)), \
+#define Q8_PAIR(r, t)                                                                              \
+    acc##r##t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(c, wu##r, a)),              \
                                 _mm256_broadcast_ss(&sc[4 * (r) + (t)]), acc##r##t)
-#define Q8_TOKEN(t) \
-    do { \
-        a = _mm256_loadu_si256((const __m256i *)y##t[b].qs); \
-        c = _mm256_set1_epi32(-16 * y##t[b].sum); \
-        Q8_PAIR(0, t); Q8_PAIR(1, t); Q8_PAIR(2, t); Q8_PAIR(3, t); \
+#define Q8_TOKEN(t)                                                                                \
+    do {                                                                                           \
+        a = _mm256_loadu_si256((const __m256i *)y##t[b].qs);                                       \
+        c = _mm256_set1_epi32(-16 * y##t[b].sum);                                                  \
+        Q8_PAIR(0, t);                                                                             \
+        Q8_PAIR(1, t);                                                                             \
+        Q8_PAIR(2, t);                                                                             \
+        Q8_PAIR(3, t);                                                                             \
     } while (0)
-#define Q8_OUT(r, t) \
-    if ((r) < nr && (t) < nt) \
-        out[(size_t)(t0 + (t)) * out_stride + r0 + (r)] = hsum_ps(acc##r##t)
+#define Q8_OUT(r, t)                                                                               \
+    if ((r) < nr && (t) < nt) out[(size_t)(t0 + (t)) * out_stride + r0 + (r)] = hsum_ps(acc##r##t)
 
 AVX512 static void gemm_q8_0_vnni(const void *w, size_t w_stride, int n_w, const void *act,
                                   size_t act_stride, int n_act, float *out, size_t out_stride,
@@ -691,8 +699,8 @@ AVX512 static void gemm_q8_0_vnni(const void *w, size_t w_stride, int n_w, const
     _Alignas(16) float sc[16];
     for (int r0 = 0; r0 < n_w; r0 += 4) {
         int nr = n_w - r0 < 4 ? n_w - r0 : 4;
-#define WROW(r) \
-    ((const struct block_q8_0 *)((const uint8_t *)w + \
+#define WROW(r)                                                                                    \
+    ((const struct block_q8_0 *)((const uint8_t *)w +                                              \
                                  (size_t)(r0 + ((r) < nr ? (r) : nr - 1)) * w_stride))
         const struct block_q8_0 *x0 = WROW(0), *x1 = WROW(1), *x2 = WROW(2), *x3 = WROW(3);
 #undef WROW
@@ -706,9 +714,8 @@ AVX512 static void gemm_q8_0_vnni(const void *w, size_t w_stride, int n_w, const
             __m256 acc20 = acc00, acc21 = acc00, acc22 = acc00, acc23 = acc00;
             __m256 acc30 = acc00, acc31 = acc00, acc32 = acc00, acc33 = acc00;
             for (size_t b = 0; b < nb; b++) {
-                __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)x0[b].d, (short)x1[b].d,
-                                                        (short)x2[b].d, (short)x3[b].d, 0,
-                                                        0, 0, 0));
+                __m128 dw = _mm_cvtph_ps(_mm_setr_epi16(
+                    (short)x0[b].d, (short)x1[b].d, (short)x2[b].d, (short)x3[b].d, 0, 0, 0, 0));
                 __m128 da = _mm_setr_ps(y0[b].d, y1[b].d, y2[b].d, y3[b].d);
                 _mm_store_ps(sc, _mm_mul_ps(_mm_permute_ps(dw, 0x00), da));
                 _mm_store_ps(sc + 4, _mm_mul_ps(_mm_permute_ps(dw, 0x55), da));
@@ -724,10 +731,22 @@ AVX512 static void gemm_q8_0_vnni(const void *w, size_t w_stride, int n_w, const
                 Q8_TOKEN(2);
                 Q8_TOKEN(3);
             }
-            Q8_OUT(0, 0); Q8_OUT(0, 1); Q8_OUT(0, 2); Q8_OUT(0, 3);
-            Q8_OUT(1, 0); Q8_OUT(1, 1); Q8_OUT(1, 2); Q8_OUT(1, 3);
-            Q8_OUT(2, 0); Q8_OUT(2, 1); Q8_OUT(2, 2); Q8_OUT(2, 3);
-            Q8_OUT(3, 0); Q8_OUT(3, 1); Q8_OUT(3, 2); Q8_OUT(3, 3);
+            Q8_OUT(0, 0);
+            Q8_OUT(0, 1);
+            Q8_OUT(0, 2);
+            Q8_OUT(0, 3);
+            Q8_OUT(1, 0);
+            Q8_OUT(1, 1);
+            Q8_OUT(1, 2);
+            Q8_OUT(1, 3);
+            Q8_OUT(2, 0);
+            Q8_OUT(2, 1);
+            Q8_OUT(2, 2);
+            Q8_OUT(2, 3);
+            Q8_OUT(3, 0);
+            Q8_OUT(3, 1);
+            Q8_OUT(3, 2);
+            Q8_OUT(3, 3);
         }
     }
 }
@@ -750,10 +769,18 @@ AVX512 static void gemm_q4_k_vnni(const void *w, size_t w_stride, int n_w, const
             float o[4];
             int nt = n_act - t0 < 4 ? n_act - t0 : 4;
             switch (nt) {
-            case 1: q4_k_rows_vnni(x, a, act_stride, 1, o, n); break;
-            case 2: q4_k_rows_vnni(x, a, act_stride, 2, o, n); break;
-            case 3: q4_k_rows_vnni(x, a, act_stride, 3, o, n); break;
-            default: q4_k_rows_vnni(x, a, act_stride, 4, o, n); break;
+            case 1:
+                q4_k_rows_vnni(x, a, act_stride, 1, o, n);
+                break;
+            case 2:
+                q4_k_rows_vnni(x, a, act_stride, 2, o, n);
+                break;
+            case 3:
+                q4_k_rows_vnni(x, a, act_stride, 3, o, n);
+                break;
+            default:
+                q4_k_rows_vnni(x, a, act_stride, 4, o, n);
+                break;
             }
             for (int t = 0; t < nt; t++)
                 out[(size_t)(t0 + t) * out_stride + r] = o[t];
@@ -764,8 +791,10 @@ AVX512 static void gemm_q4_k_vnni(const void *w, size_t w_stride, int n_w, const
 quant_gemm_fn quant_gemm_avx512(uint32_t type)
 {
     switch (type) {
-    case GGML_TYPE_Q8_0: return gemm_q8_0_vnni;
-    case GGML_TYPE_Q4_K: return gemm_q4_k_vnni;
+    case GGML_TYPE_Q8_0:
+        return gemm_q8_0_vnni;
+    case GGML_TYPE_Q4_K:
+        return gemm_q4_k_vnni;
     }
     return NULL;
 }
@@ -799,8 +828,8 @@ AVX2 static inline __m256i round32_avx2(const float *x, __m256 id, __m256i *sum3
     __m256i b = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8), id));
     __m256i c = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 16), id));
     __m256i d = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 24), id));
-    *sum32 = _mm256_add_epi32(*sum32, _mm256_add_epi32(_mm256_add_epi32(a, b),
-                                                       _mm256_add_epi32(c, d)));
+    *sum32 =
+        _mm256_add_epi32(*sum32, _mm256_add_epi32(_mm256_add_epi32(a, b), _mm256_add_epi32(c, d)));
     __m256i q = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
     return _mm256_permutevar8x32_epi32(q, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
@@ -852,9 +881,12 @@ AVX2 static void act_qa8k_avx2(const float *x, void *out, size_t n)
 quant_act_fn quant_act_avx2(enum act_kind k)
 {
     switch (k) {
-    case ACT_QA8: return act_qa8_avx2;
-    case ACT_QA8K: return act_qa8k_avx2;
-    default: return NULL;
+    case ACT_QA8:
+        return act_qa8_avx2;
+    case ACT_QA8K:
+        return act_qa8k_avx2;
+    default:
+        return NULL;
     }
 }
 
@@ -863,23 +895,29 @@ AVX2 static void axpy_avx2(float *y, float a, const float *x, size_t n)
     __m256 va = _mm256_set1_ps(a);
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i),
-                                                _mm256_loadu_ps(y + i)));
-        _mm256_storeu_ps(y + i + 8, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i + 8),
-                                                    _mm256_loadu_ps(y + i + 8)));
+        _mm256_storeu_ps(y + i,
+                         _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+        _mm256_storeu_ps(
+            y + i + 8, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8)));
     }
     for (; i < n; i++)
         y[i] += a * x[i];
 }
 
-quant_axpy_fn quant_axpy_avx2(void) { return axpy_avx2; }
+quant_axpy_fn quant_axpy_avx2(void)
+{
+    return axpy_avx2;
+}
 
 quant_dot_multi_fn quant_dot_multi_avx2(uint32_t type)
 {
     switch (type) {
-    case GGML_TYPE_Q8_0: return dot_q8_0_multi_avx2;
-    case GGML_TYPE_Q4_K: return dot_q4_k_multi_avx2;
-    case GGML_TYPE_Q6_K: return dot_q6_k_multi_avx2;
+    case GGML_TYPE_Q8_0:
+        return dot_q8_0_multi_avx2;
+    case GGML_TYPE_Q4_K:
+        return dot_q4_k_multi_avx2;
+    case GGML_TYPE_Q6_K:
+        return dot_q6_k_multi_avx2;
     }
     return NULL;
 }
@@ -887,9 +925,12 @@ quant_dot_multi_fn quant_dot_multi_avx2(uint32_t type)
 quant_dot_multi_fn quant_dot_multi_avx512(uint32_t type)
 {
     switch (type) {
-    case GGML_TYPE_Q8_0: return dot_q8_0_multi_vnni;
-    case GGML_TYPE_Q4_K: return dot_q4_k_multi_vnni;
-    case GGML_TYPE_Q6_K: return dot_q6_k_multi_vnni;
+    case GGML_TYPE_Q8_0:
+        return dot_q8_0_multi_vnni;
+    case GGML_TYPE_Q4_K:
+        return dot_q4_k_multi_vnni;
+    case GGML_TYPE_Q6_K:
+        return dot_q6_k_multi_vnni;
     }
     return NULL;
 }
@@ -897,14 +938,22 @@ quant_dot_multi_fn quant_dot_multi_avx512(uint32_t type)
 quant_dot_fn quant_dot_avx2(uint32_t type)
 {
     switch (type) {
-    case GGML_TYPE_F32: return dot_f32_avx2;
-    case GGML_TYPE_F16: return dot_f16_avx2;
-    case GGML_TYPE_BF16: return dot_bf16_avx2;
-    case GGML_TYPE_Q8_0: return dot_q8_0_avx2;
-    case GGML_TYPE_Q4_0: return dot_q4_0_avx2;
-    case GGML_TYPE_Q4_K: return dot_q4_k_avx2;
-    case GGML_TYPE_Q5_K: return dot_q5_k_avx2;
-    case GGML_TYPE_Q6_K: return dot_q6_k_avx2;
+    case GGML_TYPE_F32:
+        return dot_f32_avx2;
+    case GGML_TYPE_F16:
+        return dot_f16_avx2;
+    case GGML_TYPE_BF16:
+        return dot_bf16_avx2;
+    case GGML_TYPE_Q8_0:
+        return dot_q8_0_avx2;
+    case GGML_TYPE_Q4_0:
+        return dot_q4_0_avx2;
+    case GGML_TYPE_Q4_K:
+        return dot_q4_k_avx2;
+    case GGML_TYPE_Q5_K:
+        return dot_q5_k_avx2;
+    case GGML_TYPE_Q6_K:
+        return dot_q6_k_avx2;
     }
     return NULL;
 }
@@ -912,10 +961,14 @@ quant_dot_fn quant_dot_avx2(uint32_t type)
 quant_dot_fn quant_dot_avx512(uint32_t type)
 {
     switch (type) {
-    case GGML_TYPE_Q4_K: return dot_q4_k_vnni;
-    case GGML_TYPE_Q6_K: return dot_q6_k_vnni;
-    case GGML_TYPE_Q8_0: return dot_q8_0_vnni;
-    case GGML_TYPE_Q4_0: return dot_q4_0_vnni;
+    case GGML_TYPE_Q4_K:
+        return dot_q4_k_vnni;
+    case GGML_TYPE_Q6_K:
+        return dot_q6_k_vnni;
+    case GGML_TYPE_Q8_0:
+        return dot_q8_0_vnni;
+    case GGML_TYPE_Q4_0:
+        return dot_q4_0_vnni;
     }
     return NULL;
 }
@@ -927,20 +980,49 @@ enum quant_isa quant_cpu_isa(void)
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
         __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         return QUANT_ISA_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return QUANT_ISA_AVX2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return QUANT_ISA_AVX2;
     return QUANT_ISA_PORTABLE;
 }
 
 #else /* not x86-64: portable kernels only */
 
-quant_dot_fn quant_dot_avx2(uint32_t type) { (void)type; return NULL; }
-quant_act_fn quant_act_avx2(enum act_kind k) { (void)k; return NULL; }
-quant_gemm_fn quant_gemm_avx512(uint32_t type) { (void)type; return NULL; }
-quant_axpy_fn quant_axpy_avx2(void) { return NULL; }
-quant_dot_multi_fn quant_dot_multi_avx2(uint32_t type) { (void)type; return NULL; }
-quant_dot_multi_fn quant_dot_multi_avx512(uint32_t type) { (void)type; return NULL; }
-quant_dot_fn quant_dot_avx512(uint32_t type) { (void)type; return NULL; }
-enum quant_isa quant_cpu_isa(void) { return QUANT_ISA_PORTABLE; }
+quant_dot_fn quant_dot_avx2(uint32_t type)
+{
+    (void)type;
+    return NULL;
+}
+quant_act_fn quant_act_avx2(enum act_kind k)
+{
+    (void)k;
+    return NULL;
+}
+quant_gemm_fn quant_gemm_avx512(uint32_t type)
+{
+    (void)type;
+    return NULL;
+}
+quant_axpy_fn quant_axpy_avx2(void)
+{
+    return NULL;
+}
+quant_dot_multi_fn quant_dot_multi_avx2(uint32_t type)
+{
+    (void)type;
+    return NULL;
+}
+quant_dot_multi_fn quant_dot_multi_avx512(uint32_t type)
+{
+    (void)type;
+    return NULL;
+}
+quant_dot_fn quant_dot_avx512(uint32_t type)
+{
+    (void)type;
+    return NULL;
+}
+enum quant_isa quant_cpu_isa(void)
+{
+    return QUANT_ISA_PORTABLE;
+}
 
 #endif

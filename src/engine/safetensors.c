@@ -32,11 +32,11 @@ static const struct {
     const char *name;
     size_t size;
 } dtypes[ST_DTYPE_COUNT] = {
-    [ST_BOOL] = {"BOOL", 1},     [ST_U8] = {"U8", 1},       [ST_I8] = {"I8", 1},
+    [ST_BOOL] = {"BOOL", 1},       [ST_U8] = {"U8", 1},           [ST_I8] = {"I8", 1},
     [ST_F8_E4M3] = {"F8_E4M3", 1}, [ST_F8_E5M2] = {"F8_E5M2", 1}, [ST_I16] = {"I16", 2},
-    [ST_U16] = {"U16", 2},       [ST_F16] = {"F16", 2},     [ST_BF16] = {"BF16", 2},
-    [ST_I32] = {"I32", 4},       [ST_U32] = {"U32", 4},     [ST_F32] = {"F32", 4},
-    [ST_I64] = {"I64", 8},       [ST_U64] = {"U64", 8},     [ST_F64] = {"F64", 8},
+    [ST_U16] = {"U16", 2},         [ST_F16] = {"F16", 2},         [ST_BF16] = {"BF16", 2},
+    [ST_I32] = {"I32", 4},         [ST_U32] = {"U32", 4},         [ST_F32] = {"F32", 4},
+    [ST_I64] = {"I64", 8},         [ST_U64] = {"U64", 8},         [ST_F64] = {"F64", 8},
 };
 
 static int fail(char *err, size_t err_len, const char *fmt, ...)
@@ -47,8 +47,7 @@ static int fail(char *err, size_t err_len, const char *fmt, ...)
         va_list ap;
         va_start(ap, fmt);
         int n = snprintf(err, err_len, "safetensors: ");
-        if (n > 0 && (size_t)n < err_len)
-            vsnprintf(err + n, err_len - (size_t)n, fmt, ap);
+        if (n > 0 && (size_t)n < err_len) vsnprintf(err + n, err_len - (size_t)n, fmt, ap);
         va_end(ap);
     }
     return RAGD_EFORMAT;
@@ -67,17 +66,15 @@ static int parse_dtype(const char *s, enum st_dtype *out)
 }
 
 /* Reads one tensor entry; its data pointer is set once the data section is known. */
-static int parse_tensor(const char *name, json_t *e, struct safetensors_tensor *t,
-                        uint64_t *begin, uint64_t *end, char *err, size_t err_len)
+static int parse_tensor(const char *name, json_t *e, struct safetensors_tensor *t, uint64_t *begin,
+                        uint64_t *end, char *err, size_t err_len)
 {
-    if (!json_is_object(e))
-        return fail(err, err_len, "entry '%s' is not an object", name);
+    if (!json_is_object(e)) return fail(err, err_len, "entry '%s' is not an object", name);
     json_t *dt = json_object_get(e, "dtype"), *shape = json_object_get(e, "shape"),
            *offs = json_object_get(e, "data_offsets");
     if (!json_is_string(dt) || !json_is_array(shape) || !json_is_array(offs))
         return fail(err, err_len, "tensor '%s' lacks dtype, shape or data_offsets", name);
-    if (json_object_size(e) != 3)
-        return fail(err, err_len, "tensor '%s' has unknown fields", name);
+    if (json_object_size(e) != 3) return fail(err, err_len, "tensor '%s' has unknown fields", name);
     if (parse_dtype(json_string_value(dt), &t->dtype))
         return fail(err, err_len, "tensor '%s' has unknown dtype '%s'", name,
                     json_string_value(dt));
@@ -125,17 +122,14 @@ struct span {
 static int cmp_span(const void *a, const void *b)
 {
     const struct span *x = a, *y = b;
-    if (x->begin != y->begin)
-        return x->begin < y->begin ? -1 : 1;
-    if (x->end != y->end)
-        return x->end < y->end ? -1 : 1;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    if (x->end != y->end) return x->end < y->end ? -1 : 1;
     return 0;
 }
 
 static int parse_meta(safetensors_t *st, json_t *m, char *err, size_t err_len)
 {
-    if (!json_is_object(m))
-        return fail(err, err_len, "__metadata__ is not an object");
+    if (!json_is_object(m)) return fail(err, err_len, "__metadata__ is not an object");
     st->meta = xcalloc(json_object_size(m) + 1, sizeof *st->meta);
     const char *k;
     json_t *v;
@@ -164,12 +158,10 @@ static int parse(safetensors_t *st, char *err, size_t err_len)
         return fail(err, err_len, "truncated: header of %llu bytes but the file has %zu",
                     (unsigned long long)hlen, st->size - 8);
     const char *hdr = (const char *)st->base + 8;
-    if (hdr[0] != '{')
-        return fail(err, err_len, "header does not start with '{'");
+    if (hdr[0] != '{') return fail(err, err_len, "header does not start with '{'");
     json_error_t je;
     json_t *root = json_loadb(hdr, (size_t)hlen, JSON_REJECT_DUPLICATES, &je);
-    if (!root)
-        return fail(err, err_len, "header JSON: %s (at byte %d)", je.text, je.position);
+    if (!root) return fail(err, err_len, "header JSON: %s (at byte %d)", je.text, je.position);
     int rc = 0;
     struct span *spans = NULL;
     if (!json_is_object(root)) {
@@ -184,8 +176,7 @@ static int parse(safetensors_t *st, char *err, size_t err_len)
     json_object_foreach(root, k, v)
     {
         if (!strcmp(k, "__metadata__")) {
-            if ((rc = parse_meta(st, v, err, err_len)))
-                goto out;
+            if ((rc = parse_meta(st, v, err, err_len))) goto out;
             continue;
         }
         struct span *sp = &spans[st->n_tensors];
@@ -211,7 +202,8 @@ static int parse(safetensors_t *st, char *err, size_t err_len)
         if (spans[i].end > data_len) {
             rc = fail(err, err_len,
                       "truncated: tensor '%s' ends at data byte %llu but the data section has "
-                      "%zu bytes", name, (unsigned long long)spans[i].end, data_len);
+                      "%zu bytes",
+                      name, (unsigned long long)spans[i].end, data_len);
             goto out;
         }
         st->tensors[spans[i].idx].data = data + spans[i].begin;
@@ -268,29 +260,25 @@ int safetensors_open(const char *path, safetensors_t **out, char *err, size_t er
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        if (err)
-            snprintf(err, err_len, "safetensors: cannot open %s: %s", path, strerror(errno));
+        if (err) snprintf(err, err_len, "safetensors: cannot open %s: %s", path, strerror(errno));
         return RAGD_EIO;
     }
     struct stat sb;
     if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
-        if (err)
-            snprintf(err, err_len, "safetensors: %s is not a regular file", path);
+        if (err) snprintf(err, err_len, "safetensors: %s is not a regular file", path);
         close(fd);
         return RAGD_EIO;
     }
     size_t size = (size_t)sb.st_size;
     if (size == 0) {
         close(fd);
-        if (err)
-            snprintf(err, err_len, "safetensors: %s is empty", path);
+        if (err) snprintf(err, err_len, "safetensors: %s is empty", path);
         return RAGD_EFORMAT;
     }
     void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (p == MAP_FAILED) {
-        if (err)
-            snprintf(err, err_len, "safetensors: cannot map %s: %s", path, strerror(errno));
+        if (err) snprintf(err, err_len, "safetensors: cannot map %s: %s", path, strerror(errno));
         return RAGD_EIO;
     }
     safetensors_t *st;
@@ -306,17 +294,18 @@ int safetensors_open(const char *path, safetensors_t **out, char *err, size_t er
 
 void safetensors_close(safetensors_t *st)
 {
-    if (!st)
-        return;
-    if (st->mapped)
-        munmap((void *)st->base, st->size);
+    if (!st) return;
+    if (st->mapped) munmap((void *)st->base, st->size);
     free_parsed(st);
     free(st);
 }
 
 /* ---- accessors ---- */
 
-size_t safetensors_n_tensors(const safetensors_t *st) { return st->n_tensors; }
+size_t safetensors_n_tensors(const safetensors_t *st)
+{
+    return st->n_tensors;
+}
 
 const struct safetensors_tensor *safetensors_tensor(const safetensors_t *st, size_t i)
 {
@@ -326,16 +315,14 @@ const struct safetensors_tensor *safetensors_tensor(const safetensors_t *st, siz
 const struct safetensors_tensor *safetensors_find(const safetensors_t *st, const char *name)
 {
     for (size_t i = 0; i < st->n_tensors; i++)
-        if (!strcmp(st->tensors[i].name, name))
-            return &st->tensors[i];
+        if (!strcmp(st->tensors[i].name, name)) return &st->tensors[i];
     return NULL;
 }
 
 const char *safetensors_metadata(const safetensors_t *st, const char *key)
 {
     for (size_t i = 0; i < st->n_meta; i++)
-        if (!strcmp(st->meta[i].key, key))
-            return st->meta[i].val;
+        if (!strcmp(st->meta[i].key, key)) return st->meta[i].val;
     return NULL;
 }
 
@@ -352,17 +339,14 @@ safetensors_writer_t *safetensors_writer_create(void)
 {
     safetensors_writer_t *w = xcalloc(1, sizeof *w);
     w->header = json_object();
-    if (!w->header)
-        panic("safetensors: out of memory");
+    if (!w->header) panic("safetensors: out of memory");
     return w;
 }
 
 void safetensors_writer_free(safetensors_writer_t *w)
 {
-    if (!w)
-        return;
-    if (w->f)
-        fclose(w->f);
+    if (!w) return;
+    if (w->f) fclose(w->f);
     json_decref(w->header);
     json_decref(w->meta);
     free(w);
@@ -387,8 +371,7 @@ int safetensors_writer_add(safetensors_writer_t *w, const char *name, enum st_dt
     uint64_t begin = w->total, end = begin + n * dtypes[dtype].size;
     json_t *e = json_pack("{s:s, s:o, s:[I,I]}", "dtype", dtypes[dtype].name, "shape", sh,
                           "data_offsets", (json_int_t)begin, (json_int_t)end);
-    if (!e)
-        panic("safetensors: out of memory");
+    if (!e) panic("safetensors: out of memory");
     json_object_set_new(w->header, name, e);
     w->total = end;
     return 0;
@@ -396,20 +379,16 @@ int safetensors_writer_add(safetensors_writer_t *w, const char *name, enum st_dt
 
 void safetensors_writer_meta(safetensors_writer_t *w, const char *key, const char *val)
 {
-    if (!w->meta)
-        w->meta = json_object();
+    if (!w->meta) w->meta = json_object();
     json_object_set_new(w->meta, key, json_string(val));
 }
 
 int safetensors_writer_begin(safetensors_writer_t *w, const char *path)
 {
-    if (w->f)
-        return RAGD_EINVAL;
-    if (w->meta)
-        json_object_set(w->header, "__metadata__", w->meta);
+    if (w->f) return RAGD_EINVAL;
+    if (w->meta) json_object_set(w->header, "__metadata__", w->meta);
     char *hdr = json_dumps(w->header, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!hdr)
-        panic("safetensors: out of memory");
+    if (!hdr) panic("safetensors: out of memory");
     size_t len = strlen(hdr), padded = (len + 7) & ~(size_t)7;
     w->f = fopen(path, "wb");
     if (!w->f) {
@@ -428,18 +407,15 @@ int safetensors_writer_begin(safetensors_writer_t *w, const char *path)
 
 int safetensors_writer_write(safetensors_writer_t *w, const void *data, size_t nbytes)
 {
-    if (!w->f || nbytes > w->total - w->written)
-        return RAGD_EINVAL;
-    if (nbytes && fwrite(data, 1, nbytes, w->f) != nbytes)
-        return RAGD_EIO;
+    if (!w->f || nbytes > w->total - w->written) return RAGD_EINVAL;
+    if (nbytes && fwrite(data, 1, nbytes, w->f) != nbytes) return RAGD_EIO;
     w->written += nbytes;
     return 0;
 }
 
 int safetensors_writer_finish(safetensors_writer_t *w)
 {
-    if (!w->f || w->written != w->total)
-        return RAGD_EINVAL;
+    if (!w->f || w->written != w->total) return RAGD_EINVAL;
     int rc = fclose(w->f) ? RAGD_EIO : 0;
     w->f = NULL;
     return rc;

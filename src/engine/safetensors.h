@@ -40,8 +40,8 @@ enum st_dtype {
 struct safetensors_tensor {
     const char *name; /* NUL-terminated, owned by the safetensors_t */
     enum st_dtype dtype;
-    uint32_t n_dims;                      /* 0 for a scalar */
-    int64_t shape[SAFETENSORS_MAX_DIMS];  /* shape[0] is the outermost (slowest) dimension */
+    uint32_t n_dims;                     /* 0 for a scalar */
+    int64_t shape[SAFETENSORS_MAX_DIMS]; /* shape[0] is the outermost (slowest) dimension */
     int64_t n_elems;
     size_t nbytes;
     const void *data; /* inside the mapping; not necessarily aligned beyond the header's */

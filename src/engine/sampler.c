@@ -18,15 +18,20 @@ struct sampler {
     uint64_t rng;
     int32_t *hist; /* ring of recent tokens */
     size_t hist_cap, hist_len, hist_pos;
-    struct cand *cands;     /* [n_vocab] */
-    unsigned char *seen;    /* [n_vocab] scratch for the penalty */
+    struct cand *cands;  /* [n_vocab] */
+    unsigned char *seen; /* [n_vocab] scratch for the penalty */
 };
 
 void sampler_params_default(struct sampler_params *p)
 {
-    *p = (struct sampler_params){.temperature = 0.7f, .top_p = 0.9f, .min_p = 0.0f,
-                                 .repeat_penalty = 1.05f, .top_k = 40, .repeat_last_n = 64,
-                                 .seed = 0, .greedy = 0};
+    *p = (struct sampler_params){.temperature = 0.7f,
+                                 .top_p = 0.9f,
+                                 .min_p = 0.0f,
+                                 .repeat_penalty = 1.05f,
+                                 .top_k = 40,
+                                 .repeat_last_n = 64,
+                                 .seed = 0,
+                                 .greedy = 0};
 }
 
 static uint64_t seed_state(uint64_t seed)
@@ -68,8 +73,7 @@ int sampler_create(const struct sampler_params *p, int n_vocab, sampler_t **out)
 
 void sampler_free(sampler_t *s)
 {
-    if (!s)
-        return;
+    if (!s) return;
     free(s->seen);
     free(s->cands);
     free(s->hist);
@@ -88,23 +92,20 @@ void sampler_accept(sampler_t *s, int32_t token)
         s->hist_cap *= 2;
         s->hist = xrealloc(s->hist, s->hist_cap * sizeof *s->hist);
     }
-    if (!s->hist_cap)
-        return;
+    if (!s->hist_cap) return;
     if (s->p.repeat_last_n < 0) {
         s->hist[s->hist_len++] = token;
         return;
     }
     s->hist[s->hist_pos] = token;
     s->hist_pos = (s->hist_pos + 1) % s->hist_cap;
-    if (s->hist_len < s->hist_cap)
-        s->hist_len++;
+    if (s->hist_len < s->hist_cap) s->hist_len++;
 }
 
 static int cmp_cand(const void *a, const void *b)
 {
     const struct cand *x = a, *y = b;
-    if (x->v != y->v)
-        return x->v < y->v ? 1 : -1;
+    if (x->v != y->v) return x->v < y->v ? 1 : -1;
     return x->id - y->id;
 }
 
@@ -115,12 +116,9 @@ static void sift_down(struct cand *h, size_t k, size_t i)
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
         /* the heap's root is the worst candidate: cmp_cand > 0 means "worse" */
-        if (l < k && cmp_cand(&h[l], &h[m]) > 0)
-            m = l;
-        if (r < k && cmp_cand(&h[r], &h[m]) > 0)
-            m = r;
-        if (m == i)
-            return;
+        if (l < k && cmp_cand(&h[l], &h[m]) > 0) m = l;
+        if (r < k && cmp_cand(&h[r], &h[m]) > 0) m = r;
+        if (m == i) return;
         struct cand t = h[i];
         h[i] = h[m];
         h[m] = t;
@@ -150,28 +148,24 @@ int32_t sampler_sample(sampler_t *s, float *logits)
     if (p->repeat_penalty != 1.0f && s->hist_len) {
         for (size_t i = 0; i < s->hist_len; i++) {
             int32_t t = s->hist[i];
-            if (t < 0 || t >= V || s->seen[t])
-                continue;
+            if (t < 0 || t >= V || s->seen[t]) continue;
             s->seen[t] = 1;
-            logits[t] = logits[t] > 0 ? logits[t] / p->repeat_penalty
-                                      : logits[t] * p->repeat_penalty;
+            logits[t] =
+                logits[t] > 0 ? logits[t] / p->repeat_penalty : logits[t] * p->repeat_penalty;
         }
         for (size_t i = 0; i < s->hist_len; i++)
-            if (s->hist[i] >= 0 && s->hist[i] < V)
-                s->seen[s->hist[i]] = 0;
+            if (s->hist[i] >= 0 && s->hist[i] < V) s->seen[s->hist[i]] = 0;
     }
     if (p->greedy || p->temperature <= 0) {
         int32_t best = 0;
         for (int i = 1; i < V; i++)
-            if (logits[i] > logits[best])
-                best = i;
+            if (logits[i] > logits[best]) best = i;
         return best;
     }
     for (int i = 0; i < V; i++)
         s->cands[i] = (struct cand){i, logits[i] / p->temperature};
     size_t n = (size_t)V;
-    if (p->top_k > 0 && (size_t)p->top_k < n)
-        n = (size_t)p->top_k;
+    if (p->top_k > 0 && (size_t)p->top_k < n) n = (size_t)p->top_k;
     top_k_select(s->cands, (size_t)V, n);
     double max = s->cands[0].v, sum = 0;
     for (size_t i = 0; i < n; i++) {
@@ -202,8 +196,7 @@ int32_t sampler_sample(sampler_t *s, float *logits)
     double r = next_uniform(&s->rng) * total, acc = 0;
     for (size_t i = 0; i < keep; i++) {
         acc += s->cands[i].v;
-        if (r < acc)
-            return s->cands[i].id;
+        if (r < acc) return s->cands[i].id;
     }
     return s->cands[keep - 1].id;
 }

@@ -622,8 +622,7 @@ int tokenizer_encode(const tokenizer_t *t, const char *text, size_t len, int fla
     while (pos <= len) {
         size_t mlen = 0;
         int32_t sid = -1;
-        if (pos < len && match_special)
-            sid = special_at(t, text, len, pos, parse_special, &mlen);
+        if (pos < len && match_special) sid = special_at(t, text, len, pos, parse_special, &mlen);
         if (sid < 0 && pos < len) {
             pos++;
             continue;

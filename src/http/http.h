@@ -20,9 +20,9 @@
 struct req;
 
 enum route_access {
-    ACCESS_PUBLIC,   /* anyone; a valid bearer token is still recognised */
-    ACCESS_USER,     /* any active authenticated user */
-    ACCESS_ADMIN,    /* is_superuser */
+    ACCESS_PUBLIC, /* anyone; a valid bearer token is still recognised */
+    ACCESS_USER,   /* any active authenticated user */
+    ACCESS_ADMIN,  /* is_superuser */
 };
 
 struct route {
@@ -34,7 +34,7 @@ struct route {
     const char *quota; /* quota resource ("messages", "api_calls", ...) or NULL */
     const struct jv_schema *body; /* JSON body schema; NULL = no JSON body is parsed */
     const char *tag, *summary;
-    int ok_status; /* success status for the OpenAPI document (200 if 0) */
+    int ok_status;            /* success status for the OpenAPI document (200 if 0) */
     const char *response_doc; /* one-line description of the success body */
     int upload; /* bodies up to the server's max_upload instead of max_body (file uploads) */
 };
@@ -55,19 +55,19 @@ void http_set_guard(enum guard_stage stage, guard_fn fn);
 struct http_config {
     const char *host;
     int port;
-    int threads;            /* network threads */
-    int workers;            /* worker threads for http_defer */
-    size_t max_body;        /* bytes; larger bodies get 413 */
-    size_t max_upload;      /* bytes, for routes marked upload */
-    size_t max_header;      /* bytes of request line + headers */
-    int idle_timeout_s;     /* a connection idle this long is closed */
-    int header_timeout_s;   /* request line + headers must be complete this long after the
-                               connection opens (or its previous request ends); 0 = 10 */
-    int max_connections;    /* open connections; at the limit the oldest one still waiting
-                               for its headers is dropped to make room; 0 = 4096 */
+    int threads;                /* network threads */
+    int workers;                /* worker threads for http_defer */
+    size_t max_body;            /* bytes; larger bodies get 413 */
+    size_t max_upload;          /* bytes, for routes marked upload */
+    size_t max_header;          /* bytes of request line + headers */
+    int idle_timeout_s;         /* a connection idle this long is closed */
+    int header_timeout_s;       /* request line + headers must be complete this long after the
+                                   connection opens (or its previous request ends); 0 = 10 */
+    int max_connections;        /* open connections; at the limit the oldest one still waiting
+                                   for its headers is dropped to make room; 0 = 4096 */
     int max_connections_per_ip; /* open connections from one address; 0 = 256 */
-    int request_timeout_s;  /* a request whose body takes longer is dropped */
-    const char *cors_origins; /* JSON list, comma list or "*"; NULL = no CORS */
+    int request_timeout_s;      /* a request whose body takes longer is dropped */
+    const char *cors_origins;   /* JSON list, comma list or "*"; NULL = no CORS */
 };
 /* Starts listening. Returns 0 or RAGD_EIO with a message in err. */
 int http_start(const struct http_config *cfg, char *err, size_t errcap);
@@ -82,11 +82,11 @@ int http_inflight(void);
 const char *req_path(struct req *r);
 const char *req_id(struct req *r);
 const char *req_ip(struct req *r);
-const char *req_header(struct req *r, const char *name);   /* NULL if absent */
-const char *req_param(struct req *r, const char *name);    /* path parameter */
-const char *req_query(struct req *r, const char *name);    /* query-string argument */
-const char *req_body(struct req *r, size_t *len);          /* raw body (NUL-terminated) */
-json_t *req_json(struct req *r);       /* parsed body when the route has a schema; borrowed */
+const char *req_header(struct req *r, const char *name); /* NULL if absent */
+const char *req_param(struct req *r, const char *name);  /* path parameter */
+const char *req_query(struct req *r, const char *name);  /* query-string argument */
+const char *req_body(struct req *r, size_t *len);        /* raw body (NUL-terminated) */
+json_t *req_json(struct req *r); /* parsed body when the route has a schema; borrowed */
 
 /* Reads an integer query argument within [min, max]; answers 422 and returns non-zero if it
  * is malformed or out of range; *out = def when absent. */

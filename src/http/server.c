@@ -303,8 +303,7 @@ void http_set_json_filter(http_json_filter_fn fn)
 
 void http_json(struct req *r, int status, json_t *body)
 {
-    if (json_filter && body)
-        json_filter(r, status, body);
+    if (json_filter && body) json_filter(r, status, body);
     char *s = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(body);
     if (!s) {

@@ -2,11 +2,11 @@
  *
  * Jobs run on this node's worker queue (INGEST_WORKERS threads), taking uploaders in turn.
  * With REDIS_URL (and INGEST_QUEUE=redis, the default then) jobs go through the shared cache's
- * queues (cache.h: Redis lists) that every node's consumers pop, so work spreads over the nodes, again taking uploaders in
- * turn; the upload's bytes are in the database, and store_doc_claim makes sure one node
- * ingests each document. While Redis is down jobs run on the local queue. Whatever the lists
- * lost (Redis restarted without persistence, a node died mid-job) is found by the sweeper:
- * every idle node looks for pending documents older than a few seconds and claims them. */
+ * queues (cache.h: Redis lists) that every node's consumers pop, so work spreads over the nodes,
+ * again taking uploaders in turn; the upload's bytes are in the database, and store_doc_claim makes
+ * sure one node ingests each document. While Redis is down jobs run on the local queue. Whatever
+ * the lists lost (Redis restarted without persistence, a node died mid-job) is found by the
+ * sweeper: every idle node looks for pending documents older than a few seconds and claims them. */
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>

@@ -105,8 +105,7 @@ static void gcra(int64_t *tat, int64_t limit, int64_t window_ms, int64_t cost, i
                  int64_t now, struct limit_result *res)
 {
     int64_t interval = window_ms / (limit > 0 ? limit : 1);
-    if (interval < 1)
-        interval = 1;
+    if (interval < 1) interval = 1;
     int64_t tolerance = window_ms - interval; /* burst allowance */
     int64_t base = *tat > now ? *tat : now;
     int64_t new_tat = base + interval * cost;
@@ -122,14 +121,12 @@ static void gcra(int64_t *tat, int64_t limit, int64_t window_ms, int64_t cost, i
     res->allowed = 1;
     res->retry_after_ms = 0;
     int64_t after = peek ? base : new_tat;
-    if (!peek)
-        *tat = new_tat;
+    if (!peek) *tat = new_tat;
     res->reset_ms = after - now;
     /* How many more would pass now: the room left under the tolerance, in intervals. */
     int64_t room = now + tolerance + interval - after;
     res->remaining = room > 0 ? room / interval : 0;
-    if (res->remaining > limit)
-        res->remaining = limit;
+    if (res->remaining > limit) res->remaining = limit;
 }
 
 static int mem_take(const char *key, int64_t limit, int64_t window_ms, int64_t cost, int peek,
@@ -149,8 +146,7 @@ static int mem_take(const char *key, int64_t limit, int64_t window_ms, int64_t c
         if (!e) {
             if (st->count >= st->nbuckets * 2) {
                 sweep(st, now);
-                if (st->count >= st->nbuckets)
-                    grow(st);
+                if (st->count >= st->nbuckets) grow(st);
                 b = (h / STRIPES) % st->nbuckets;
             }
             e = xmalloc(sizeof *e);

@@ -25,9 +25,9 @@ struct limiter_ops {
 };
 
 /* Takes cost units for key (peek: only report, consume nothing). A negative cost gives
- * units back (a request counted before its outcome was known that turned out not to count). Returns 0 with *res filled,
- * or a negative RAGD_E* code if the backend failed (callers then fail open or closed as
- * their policy says). */
+ * units back (a request counted before its outcome was known that turned out not to count). Returns
+ * 0 with *res filled, or a negative RAGD_E* code if the backend failed (callers then fail open or
+ * closed as their policy says). */
 int limiter_take(const char *key, int64_t limit, int64_t window_ms, int64_t cost, int peek,
                  struct limit_result *res);
 void limiter_reset(void);

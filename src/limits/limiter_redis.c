@@ -52,8 +52,7 @@ static int redis_take(const char *key, int64_t limit, int64_t window_ms, int64_t
     const char *args[] = {k, a1, a2, a3, peek ? "1" : "0", a5};
     redisReply *r = redis_eval(gcra_lua, 1, 6, args);
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
-        if (r)
-            freeReplyObject(r);
+        if (r) freeReplyObject(r);
         if (redis_fallback_allowed())
             return limiter_memory_ops.take(key, limit, window_ms, cost, peek, now_ms, res);
         return RAGD_EUNAVAIL;

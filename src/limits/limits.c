@@ -30,8 +30,7 @@ int limits_enabled(void)
 static struct budget *find(const char *name)
 {
     for (int i = 0; i < nbudgets; i++)
-        if (!strcmp(budgets[i].name, name))
-            return &budgets[i];
+        if (!strcmp(budgets[i].name, name)) return &budgets[i];
     return NULL;
 }
 
@@ -40,16 +39,13 @@ int limits_parse(const char *s, int64_t *calls, int64_t *period)
     char *end;
     long long c = strtoll(s, &end, 10);
     long long p = 60;
-    if (end == s || c < 0 || c > 1000000000)
-        return RAGD_EINVAL;
+    if (end == s || c < 0 || c > 1000000000) return RAGD_EINVAL;
     if (*end == '/') {
         const char *q = end + 1;
         p = strtoll(q, &end, 10);
-        if (end == q || p < 1 || p > 31 * 86400)
-            return RAGD_EINVAL;
+        if (end == q || p < 1 || p > 31 * 86400) return RAGD_EINVAL;
     }
-    if (*end)
-        return RAGD_EINVAL;
+    if (*end) return RAGD_EINVAL;
     *calls = c;
     *period = p;
     return 0;
@@ -87,8 +83,7 @@ static int define(const char *name, const struct budget *def, char *err, size_t 
 
 int limits_define(const char *resource, char *err, size_t errcap)
 {
-    if (find(resource))
-        return 0;
+    if (find(resource)) return 0;
     const struct budget *api = find("api");
     int rc = define(resource, api ? api : &defaults[2], err, errcap);
     if (!rc)
@@ -105,8 +100,7 @@ int limits_init(char *err, size_t errcap)
     enabled = config_bool("ENABLE_RATE_LIMITING", 1);
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
         int rc = define(defaults[i].name, &defaults[i], err, errcap);
-        if (rc)
-            return rc;
+        if (rc) return rc;
     }
     return 0;
 }
@@ -114,8 +108,7 @@ int limits_init(char *err, size_t errcap)
 int limits_rate_of(const char *resource, int64_t *calls, int64_t *period_s)
 {
     const struct budget *b = resource ? find(resource) : NULL;
-    if (!b)
-        return RAGD_ENOTFOUND;
+    if (!b) return RAGD_ENOTFOUND;
     *calls = b->calls;
     *period_s = b->period_s;
     return 0;
@@ -130,8 +123,7 @@ int limits_take(const char *resource, const char *subject, struct limits_verdict
     snprintf(key, sizeof key, "rl:%s:%s", subject, resource);
     struct limit_result res;
     int rc = limiter_take(key, b->calls, b->period_s * 1000, 1, 0, &res);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     v->allowed = res.allowed;
     v->calls = b->calls;
     v->period_s = b->period_s;

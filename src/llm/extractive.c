@@ -11,26 +11,26 @@
 #include "core/util.h"
 #include "llm/provider.h"
 
-#define EXTRACTIVE_NOTE                                                                        \
-    "(Extractive answer: no language model is configured, so these are the most relevant "    \
+#define EXTRACTIVE_NOTE                                                                            \
+    "(Extractive answer: no language model is configured, so these are the most relevant "         \
     "sentences from the knowledge base.)"
 
 enum { MAX_SENT = 256, MAX_WORDS = 64 };
 
 static const char *const stop[] = {
-    "the", "and", "for", "are", "but", "not", "you", "all", "any", "can", "had", "her", "was",
-    "one", "our", "out", "has", "his", "how", "its", "may", "new", "now", "see", "two", "who",
-    "did", "get", "let", "say", "she", "too", "use", "with", "this", "that", "from", "they",
-    "will", "would", "there", "their", "what", "about", "which", "when", "make", "like", "into",
-    "than", "then", "them", "these", "some", "could", "your", "each", "does", "have", "been",
-    "were", "also", "only", "more", "most", "such", "where", "while", "should", "other",
-    "explain", "tell", "please", "describe", "why", "is", NULL};
+    "the",     "and",   "for",    "are",      "but",   "not",  "you",   "all",   "any",    "can",
+    "had",     "her",   "was",    "one",      "our",   "out",  "has",   "his",   "how",    "its",
+    "may",     "new",   "now",    "see",      "two",   "who",  "did",   "get",   "let",    "say",
+    "she",     "too",   "use",    "with",     "this",  "that", "from",  "they",  "will",   "would",
+    "there",   "their", "what",   "about",    "which", "when", "make",  "like",  "into",   "than",
+    "then",    "them",  "these",  "some",     "could", "your", "each",  "does",  "have",   "been",
+    "were",    "also",  "only",   "more",     "most",  "such", "where", "while", "should", "other",
+    "explain", "tell",  "please", "describe", "why",   "is",   NULL};
 
 static int is_stop(const char *w)
 {
     for (const char *const *s = stop; *s; s++)
-        if (!strcmp(*s, w))
-            return 1;
+        if (!strcmp(*s, w)) return 1;
     return 0;
 }
 
@@ -47,13 +47,11 @@ static int words(const char *s, size_t n, char out[][32], int max)
         while (i < n && (isalnum((unsigned char)s[i]) || (unsigned char)s[i] >= 0x80))
             i++;
         size_t len = i - st;
-        if (len < 3 || len > 31)
-            continue;
+        if (len < 3 || len > 31) continue;
         for (size_t j = 0; j < len; j++)
             out[k][j] = (char)tolower((unsigned char)s[st + j]);
         out[k][len] = '\0';
-        if (!is_stop(out[k]))
-            k++;
+        if (!is_stop(out[k])) k++;
     }
     return k;
 }
@@ -77,8 +75,7 @@ static int split(const struct prov_passage *p, size_t np, struct sent *out, int 
             int end = j == n || s[j] == '\n' ||
                       ((s[j] == '.' || s[j] == '!' || s[j] == '?') &&
                        (j + 1 == n || s[j + 1] == ' ' || s[j + 1] == '\n'));
-            if (!end)
-                continue;
+            if (!end) continue;
             size_t e = j < n && s[j] != '\n' ? j + 1 : j;
             while (st < e && isspace((unsigned char)s[st]))
                 st++;
@@ -142,8 +139,7 @@ static int best(const struct prov_request *req, struct sent *ss, int want)
     int n = split(req->passages, req->n_passages, ss, MAX_SENT);
     score(ss, n, req->question ? req->question : "", req->passages);
     qsort(ss, (size_t)n, sizeof *ss, by_score);
-    if (n > want)
-        n = want;
+    if (n > want) n = want;
     qsort(ss, (size_t)n, sizeof *ss, by_order);
     return n;
 }
@@ -167,11 +163,9 @@ static char *answer(const struct prov_request *req, int want, int bullets)
     struct sent *ss = xcalloc(MAX_SENT, sizeof *ss);
     int *used = xcalloc(req->n_passages, sizeof *used);
     int n = best(req, ss, want);
-    if (!bullets)
-        sb_adds(&b, "According to the knowledge base:\n\n");
+    if (!bullets) sb_adds(&b, "According to the knowledge base:\n\n");
     for (int i = 0; i < n; i++) {
-        if (bullets)
-            sb_adds(&b, "- ");
+        if (bullets) sb_adds(&b, "- ");
         add_text(&b, ss[i].s, ss[i].n);
         sb_printf(&b, " [%d]%s", ss[i].passage + 1, bullets ? "\n" : " ");
         used[ss[i].passage] = 1;
@@ -200,8 +194,7 @@ static json_t *flashcard(const struct prov_request *req, const struct sent *s)
 {
     char *text = xstrndup(s->s, s->n);
     for (char *c = text; *c; c++)
-        if (*c == '\n')
-            *c = ' ';
+        if (*c == '\n') *c = ' ';
     const char *verbs[] = {" is ", " are ", " means ", " stores ", " uses ", " returns "};
     char *front = NULL;
     for (size_t v = 0; v < sizeof verbs / sizeof verbs[0] && !front; v++) {
@@ -213,8 +206,8 @@ static json_t *flashcard(const struct prov_request *req, const struct sent *s)
     if (!front)
         front = xasprintf("Explain: %.*s%s", (int)(s->n > 80 ? 80 : s->n), text,
                           s->n > 80 ? "..." : "");
-    json_t *card = json_pack("{s:s, s:s, s:o}", "front", front, "back", text, "source",
-                             cite(req, s->passage));
+    json_t *card =
+        json_pack("{s:s, s:s, s:o}", "front", front, "back", text, "source", cite(req, s->passage));
     free(front);
     free(text);
     return card;
@@ -242,10 +235,8 @@ static int keyword(const char *s, size_t n, char out[32])
     int nw = words(s, n, w, MAX_WORDS * 4);
     int bi = -1;
     for (int i = 0; i < nw; i++)
-        if (bi < 0 || strlen(w[i]) > strlen(w[bi]))
-            bi = i;
-    if (bi < 0)
-        return 0;
+        if (bi < 0 || strlen(w[i]) > strlen(w[bi])) bi = i;
+    if (bi < 0) return 0;
     memcpy(out, w[bi], 32);
     return 1;
 }
@@ -265,8 +256,9 @@ static char *task_mcq(const struct prov_request *req)
     char key[32];
     json_t *o;
     if (!n || !keyword(ss[0].s, ss[0].n, key)) {
-        o = json_pack("{s:s, s:s}", "error", "not enough material in the knowledge base for a "
-                                             "question on this topic",
+        o = json_pack("{s:s, s:s}", "error",
+                      "not enough material in the knowledge base for a "
+                      "question on this topic",
                       "note", EXTRACTIVE_NOTE);
     } else {
         /* The question blanks the key word out of the sentence (case-insensitively). */
@@ -296,13 +288,11 @@ static char *task_mcq(const struct prov_request *req)
                 int nw = words(all[i].s, all[i].n, w, MAX_WORDS * 4);
                 for (int j = 0; j < nw && no < 4; j++) {
                     size_t l = strlen(w[j]);
-                    if (l < (pass ? 4u : kl > 6 ? kl - 3 : 4u))
-                        continue;
+                    if (l < (pass ? 4u : kl > 6 ? kl - 3 : 4u)) continue;
                     int dup = 0;
                     for (int k = 0; k < no; k++)
                         dup |= !strcmp(opts[k], w[j]);
-                    if (!dup && !strstr(q.s, w[j]))
-                        memcpy(opts[no++], w[j], 32);
+                    if (!dup && !strstr(q.s, w[j])) memcpy(opts[no++], w[j], 32);
                 }
             }
         static const char *const filler[] = {"index", "quota", "token", "cache"};
@@ -310,8 +300,7 @@ static char *task_mcq(const struct prov_request *req)
             int dup = 0;
             for (int k = 0; k < no; k++)
                 dup |= !strcmp(opts[k], filler[f]);
-            if (!dup)
-                snprintf(opts[no++], 32, "%s", filler[f]);
+            if (!dup) snprintf(opts[no++], 32, "%s", filler[f]);
         }
         /* Deterministic shuffle so the answer is not always A. */
         int order[4] = {0, 1, 2, 3};
@@ -328,8 +317,7 @@ static char *task_mcq(const struct prov_request *req)
         for (int i = 0; i < 4; i++) {
             char letter[2] = {(char)('A' + i), 0};
             json_object_set_new(options, letter, json_string(opts[order[i]]));
-            if (order[i] == 0)
-                answer[0] = letter[0];
+            if (order[i] == 0) answer[0] = letter[0];
         }
         char *expl = xasprintf("The passage [%d] says: %s", ss[0].passage + 1, text);
         o = json_pack("{s:s, s:s, s:o, s:s, s:s, s:o, s:s}", "topic",
@@ -354,7 +342,7 @@ static char *task_map(const struct prov_request *req)
     struct sent *all = xcalloc(MAX_SENT, sizeof *all);
     int na = split(req->passages, req->n_passages, all, MAX_SENT);
     enum { MAXC = 128 };
-    char (*term)[32] = xcalloc(MAXC, 32);
+    char(*term)[32] = xcalloc(MAXC, 32);
     int *count = xcalloc(MAXC, sizeof *count), *first = xcalloc(MAXC, sizeof *first);
     int nt = 0;
     char topic_w[MAX_WORDS][32];
@@ -364,19 +352,16 @@ static char *task_map(const struct prov_request *req)
     for (int i = 0; i < na; i++) {
         int nw = words(all[i].s, all[i].n, w, MAX_WORDS * 4);
         for (int j = 0; j < nw; j++) {
-            if (strlen(w[j]) < 4)
-                continue;
+            if (strlen(w[j]) < 4) continue;
             int skip = 0;
             for (int t = 0; t < ntw; t++)
                 skip |= !strcmp(topic_w[t], w[j]);
-            if (skip)
-                continue;
+            if (skip) continue;
             int k = 0;
             while (k < nt && strcmp(term[k], w[j]))
                 k++;
             if (k == nt) {
-                if (nt == MAXC)
-                    continue;
+                if (nt == MAXC) continue;
                 memcpy(term[nt], w[j], 32);
                 first[nt] = i;
                 nt++;
@@ -390,20 +375,17 @@ static char *task_map(const struct prov_request *req)
     for (int pick = 0; pick < 8; pick++) {
         int bk = -1;
         for (int k = 0; k < nt; k++)
-            if (count[k] > 0 && (bk < 0 || count[k] > count[bk]))
-                bk = k;
-        if (bk < 0)
-            break;
+            if (count[k] > 0 && (bk < 0 || count[k] > count[bk])) bk = k;
+        if (bk < 0) break;
         const struct sent *s = &all[first[bk]];
         char *rel = xstrndup(s->s, s->n > 160 ? 160 : s->n);
         for (char *c = rel; *c; c++)
-            if (*c == '\n')
-                *c = ' ';
-        json_array_append_new(nodes, json_pack("{s:s, s:s, s:i}", "id", term[bk], "type",
-                                               "concept", "mentions", count[bk]));
-        json_array_append_new(edges, json_pack("{s:s, s:s, s:s, s:o}", "from", topic, "to",
-                                               term[bk], "label", rel, "source",
-                                               cite(req, s->passage)));
+            if (*c == '\n') *c = ' ';
+        json_array_append_new(nodes, json_pack("{s:s, s:s, s:i}", "id", term[bk], "type", "concept",
+                                               "mentions", count[bk]));
+        json_array_append_new(edges,
+                              json_pack("{s:s, s:s, s:s, s:o}", "from", topic, "to", term[bk],
+                                        "label", rel, "source", cite(req, s->passage)));
         free(rel);
         count[bk] = 0;
     }
@@ -455,8 +437,8 @@ static char *shrink_json(char *text, size_t max)
     return out;
 }
 
-static int ex_generate(void *self, const struct prov_request *req, prov_token_fn on_token,
-                       void *ud, struct prov_result *res, char *err, size_t errcap)
+static int ex_generate(void *self, const struct prov_request *req, prov_token_fn on_token, void *ud,
+                       struct prov_result *res, char *err, size_t errcap)
 {
     (void)self;
     (void)err;
@@ -464,12 +446,24 @@ static int ex_generate(void *self, const struct prov_request *req, prov_token_fn
     memset(res, 0, sizeof *res);
     char *text;
     switch (req->task) {
-    case PROV_TASK_FLASHCARD: text = task_flashcards(req); break;
-    case PROV_TASK_MCQ: text = task_mcq(req); break;
-    case PROV_TASK_MAP: text = task_map(req); break;
-    case PROV_TASK_HIGHYIELD: text = answer(req, 6, 1); break;
-    case PROV_TASK_EXPLAIN: text = answer(req, 8, 0); break;
-    default: text = answer(req, 3, 0); break;
+    case PROV_TASK_FLASHCARD:
+        text = task_flashcards(req);
+        break;
+    case PROV_TASK_MCQ:
+        text = task_mcq(req);
+        break;
+    case PROV_TASK_MAP:
+        text = task_map(req);
+        break;
+    case PROV_TASK_HIGHYIELD:
+        text = answer(req, 6, 1);
+        break;
+    case PROV_TASK_EXPLAIN:
+        text = answer(req, 8, 0);
+        break;
+    default:
+        text = answer(req, 3, 0);
+        break;
     }
     size_t n = strlen(text);
     if (req->max_tokens > 0 && (size_t)prov_estimate_tokens(text, n) > (size_t)req->max_tokens) {
@@ -493,8 +487,7 @@ static int ex_generate(void *self, const struct prov_request *req, prov_token_fn
         size_t j = i;
         while (j < n && text[j] != ' ')
             j++;
-        if (j < n)
-            j++;
+        if (j < n) j++;
         if (on_token(ud, text + i, j - i)) {
             res->stopped = 1;
             break;
@@ -503,8 +496,7 @@ static int ex_generate(void *self, const struct prov_request *req, prov_token_fn
     }
     int prompt = 0;
     for (size_t i = 0; i < req->n_messages; i++)
-        prompt += prov_estimate_tokens(req->messages[i].content,
-                                      strlen(req->messages[i].content));
+        prompt += prov_estimate_tokens(req->messages[i].content, strlen(req->messages[i].content));
     res->prompt_tokens = prompt;
     res->completion_tokens = prov_estimate_tokens(text, n);
     snprintf(res->model, sizeof res->model, "extractive");

@@ -91,11 +91,9 @@ static struct user_slot *user_get(struct local *l, const char *id)
 {
     int anonymous = !id || !id[0];
     for (struct user_slot *u = l->users; u && !anonymous; u = u->next)
-        if (!strcmp(u->id, id))
-            return u;
+        if (!strcmp(u->id, id)) return u;
     struct user_slot *u = xcalloc(1, sizeof *u);
-    if (!anonymous)
-        snprintf(u->id, sizeof u->id, "%s", id);
+    if (!anonymous) snprintf(u->id, sizeof u->id, "%s", id);
     u->next = l->users;
     l->users = u;
     return u;
@@ -104,8 +102,7 @@ static struct user_slot *user_get(struct local *l, const char *id)
 /* Forgets u once it has nothing running or waiting (under lock). */
 static void user_release(struct local *l, struct user_slot *u)
 {
-    if (u->active || u->waiting)
-        return;
+    if (u->active || u->waiting) return;
     struct user_slot **pp = &l->users;
     while (*pp != u)
         pp = &(*pp)->next;
@@ -134,8 +131,7 @@ static void unlink_waiter(struct local *l, struct waiter *w)
         pp = &(*pp)->next;
     }
     *pp = w->next;
-    if (l->tail == w)
-        l->tail = prev;
+    if (l->tail == w) l->tail = prev;
     w->next = NULL;
     l->waiting--;
     w->user->waiting--;
@@ -147,14 +143,12 @@ static int dispatch(struct local *l, int slot)
     struct waiter *best = NULL;
     for (struct waiter *w = l->head; w; w = w->next) {
         const struct user_slot *u = w->user;
-        if (!may_start(l, u))
-            continue;
+        if (!may_start(l, u)) continue;
         if (!best || u->active < best->user->active ||
             (u->active == best->user->active && u->last_grant < best->user->last_grant))
             best = w; /* list order: the oldest of each user is met first */
     }
-    if (!best)
-        return 0;
+    if (!best) return 0;
     unlink_waiter(l, best);
     grant(l, best->user, slot);
     best->slot = slot;
@@ -168,14 +162,11 @@ static int displace_for(struct local *l, const struct user_slot *u)
 {
     struct user_slot *heavy = NULL;
     for (struct user_slot *v = l->users; v; v = v->next)
-        if (v != u && (!heavy || v->waiting > heavy->waiting))
-            heavy = v;
-    if (!heavy || heavy->waiting < u->waiting + 2)
-        return 0;
+        if (v != u && (!heavy || v->waiting > heavy->waiting)) heavy = v;
+    if (!heavy || heavy->waiting < u->waiting + 2) return 0;
     struct waiter *newest = NULL;
     for (struct waiter *w = l->head; w; w = w->next)
-        if (w->user == heavy)
-            newest = w;
+        if (w->user == heavy) newest = w;
     unlink_waiter(l, newest);
     newest->evicted = 1;
     pthread_cond_signal(&newest->cv);
@@ -304,9 +295,8 @@ static int lo_generate(void *self, const struct prov_request *req, prov_token_fn
     struct llm_gen_params gp;
     llm_gen_params_default(&gp);
     gp.sampling = l->defaults;
-    gp.n_predict = req->max_tokens > 0 && req->max_tokens < prov_max_tokens()
-                       ? req->max_tokens
-                       : prov_max_tokens();
+    gp.n_predict = req->max_tokens > 0 && req->max_tokens < prov_max_tokens() ? req->max_tokens
+                                                                              : prov_max_tokens();
     if (req->temperature >= 0) gp.sampling.temperature = (float)req->temperature;
     if (req->top_p > 0) gp.sampling.top_p = (float)req->top_p;
     gp.sampling.greedy = gp.sampling.temperature == 0;
@@ -411,10 +401,9 @@ static json_t *lo_health(void *self)
         "{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:f, "
         "s:f, s:f, s:f}",
         "status", "healthy", "provider", "local", "model", l->name, "device", "cpu",
-        "context_length", llm_session_n_ctx(l->sessions[0]), "parallel", l->n_slots,
-        "per_user", l->per_user, "active",
-        l->active, "queue_depth", l->waiting, "queue_capacity", l->max_queue, "requests",
-        (json_int_t)l->requests, "rejected", (json_int_t)l->rejected, "timeouts",
+        "context_length", llm_session_n_ctx(l->sessions[0]), "parallel", l->n_slots, "per_user",
+        l->per_user, "active", l->active, "queue_depth", l->waiting, "queue_capacity", l->max_queue,
+        "requests", (json_int_t)l->requests, "rejected", (json_int_t)l->rejected, "timeouts",
         (json_int_t)l->timeouts, "prompt_tokens", (json_int_t)l->prompt_tokens, "generated_tokens",
         (json_int_t)l->gen_tokens, "tokens_per_second",
         l->gen_s > 0 ? l->gen_tokens / l->gen_s : 0.0, "prompt_tokens_per_second",

@@ -38,8 +38,7 @@ static struct oa *oa_new(const char *base, const char *key, const char *model, i
 static void oa_free(void *self)
 {
     struct oa *o = self;
-    if (!o)
-        return;
+    if (!o) return;
     free(o->base);
     free(o->key);
     free(o->model);
@@ -156,11 +155,10 @@ static int has_prefix(const char *w, size_t n, const char *prefix)
  * letters and digits (hashes, tokens, keys without a prefix). */
 static int credential_like(const char *w, size_t n)
 {
-    static const char *const prefixes[] = {"sk-", "sk_", "pk-", "pk_", "rk-", "rk_", "key-",
+    static const char *const prefixes[] = {"sk-",  "sk_",  "pk-",  "pk_",  "rk-",  "rk_", "key-",
                                            "api-", "AIza", "ghp_", "gsk_", "xai-", NULL};
     for (int i = 0; prefixes[i]; i++)
-        if (n >= strlen(prefixes[i]) + 4 && has_prefix(w, n, prefixes[i]))
-            return 1;
+        if (n >= strlen(prefixes[i]) + 4 && has_prefix(w, n, prefixes[i])) return 1;
     int alpha = 0, digit = 0;
     for (size_t i = 0; i < n; i++) {
         alpha |= isalpha((unsigned char)w[i]) != 0;
@@ -242,8 +240,7 @@ struct stream_ctx {
 
 static int emit(struct stream_ctx *x, const char *t, size_t n)
 {
-    if (!n)
-        return 0;
+    if (!n) return 0;
     if (x->text.len + n > x->max_bytes) {
         /* An upstream that ignores max_tokens is stopped where the answer's estimate reaches
          * it (cut on a UTF-8 boundary): its tokens were held for that many and no more. */
@@ -253,8 +250,7 @@ static int emit(struct stream_ctx *x, const char *t, size_t n)
         x->capped = x->truncated = 1;
         if (n) {
             sb_add(&x->text, t, n);
-            if (x->on_token && x->on_token(x->ud, t, n))
-                x->stopped = 1;
+            if (x->on_token && x->on_token(x->ud, t, n)) x->stopped = 1;
         }
         return -1;
     }
@@ -274,15 +270,13 @@ static void take_usage(struct stream_ctx *x, json_t *j)
         x->completion_tokens = (int)json_integer_value(json_object_get(u, "completion_tokens"));
     }
     const char *m = json_string_value(json_object_get(j, "model"));
-    if (m)
-        snprintf(x->model, sizeof x->model, "%s", m);
+    if (m) snprintf(x->model, sizeof x->model, "%s", m);
 }
 
 /* One "data: {...}" line of the event stream. Returns -1 to abort. */
 static int sse_line(struct stream_ctx *x, const char *l, size_t n)
 {
-    if (n < 5 || strncmp(l, "data:", 5))
-        return 0; /* comments, event names, blank separators */
+    if (n < 5 || strncmp(l, "data:", 5)) return 0; /* comments, event names, blank separators */
     l += 5;
     n -= 5;
     while (n && *l == ' ')
@@ -293,13 +287,11 @@ static int sse_line(struct stream_ctx *x, const char *l, size_t n)
     }
     json_error_t je;
     json_t *j = json_loadb(l, n, 0, &je);
-    if (!j)
-        return 0;
+    if (!j) return 0;
     take_usage(x, j);
     json_t *ch = json_array_get(json_object_get(j, "choices"), 0);
     const char *fr = json_string_value(json_object_get(ch, "finish_reason"));
-    if (fr && !strcmp(fr, "length"))
-        x->truncated = 1;
+    if (fr && !strcmp(fr, "length")) x->truncated = 1;
     json_t *delta = json_object_get(ch, "delta");
     const char *t = json_string_value(json_object_get(delta, "content"));
     int rc = t ? emit(x, t, strlen(t)) : 0;
@@ -315,22 +307,18 @@ static size_t stream_sink(struct sink *s, const char *p, size_t n)
         size_t i = 0;
         while (i < n && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r'))
             i++;
-        if (i == n)
-            return n;
+        if (i == n) return n;
         x->decided = 1;
         x->sse = p[i] != '{';
     }
-    if (!x->sse)
-        return collect(s, p, n);
+    if (!x->sse) return collect(s, p, n);
     for (size_t i = 0; i < n; i++) {
         if (p[i] == '\n') {
             size_t len = x->line.len;
-            if (len && x->line.s[len - 1] == '\r')
-                len--;
+            if (len && x->line.s[len - 1] == '\r') len--;
             int rc = sse_line(x, x->line.s ? x->line.s : "", len);
             x->line.len = 0;
-            if (rc)
-                return 0;
+            if (rc) return 0;
         } else {
             if (x->line.len >= MAX_LINE) {
                 s->too_big = 1;
@@ -346,8 +334,8 @@ static json_t *messages_json(const struct prov_request *req)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < req->n_messages; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s}", "role", req->messages[i].role,
-                                           "content", req->messages[i].content));
+        json_array_append_new(a, json_pack("{s:s, s:s}", "role", req->messages[i].role, "content",
+                                           req->messages[i].content));
     return a;
 }
 
@@ -364,8 +352,8 @@ static int oa_count_prompt(void *self, const struct prov_message *msgs, size_t n
     return total;
 }
 
-static int oa_generate(void *self, const struct prov_request *req, prov_token_fn on_token,
-                       void *ud, struct prov_result *res, char *err, size_t errcap)
+static int oa_generate(void *self, const struct prov_request *req, prov_token_fn on_token, void *ud,
+                       struct prov_result *res, char *err, size_t errcap)
 {
     struct oa *o = self;
     memset(res, 0, sizeof *res);
@@ -374,10 +362,8 @@ static int oa_generate(void *self, const struct prov_request *req, prov_token_fn
                              req->max_tokens > 0 ? req->max_tokens : prov_max_tokens());
     if (req->temperature >= 0)
         json_object_set_new(body, "temperature", json_real(req->temperature));
-    if (req->top_p > 0)
-        json_object_set_new(body, "top_p", json_real(req->top_p));
-    if (req->has_seed)
-        json_object_set_new(body, "seed", json_integer((json_int_t)req->seed));
+    if (req->top_p > 0) json_object_set_new(body, "top_p", json_real(req->top_p));
+    if (req->has_seed) json_object_set_new(body, "seed", json_integer((json_int_t)req->seed));
     if (req->n_stop) {
         json_t *st = json_array();
         for (size_t i = 0; i < req->n_stop; i++)
@@ -401,11 +387,10 @@ static int oa_generate(void *self, const struct prov_request *req, prov_token_fn
     if (!rc && !aborted && !x.sse) {
         json_error_t je;
         json_t *j = json_loadb(x.sink.body.s ? x.sink.body.s : "", x.sink.body.len, 0, &je);
-        json_t *msg = json_object_get(json_array_get(json_object_get(j, "choices"), 0),
-                                      "message");
+        json_t *msg = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "message");
         const char *t = json_string_value(json_object_get(msg, "content"));
-        const char *fr = json_string_value(json_object_get(
-            json_array_get(json_object_get(j, "choices"), 0), "finish_reason"));
+        const char *fr = json_string_value(
+            json_object_get(json_array_get(json_object_get(j, "choices"), 0), "finish_reason"));
         x.truncated = fr && !strcmp(fr, "length");
         if (!t) {
             snprintf(err, errcap, "upstream reply has no choices[0].message.content");
@@ -422,8 +407,7 @@ static int oa_generate(void *self, const struct prov_request *req, prov_token_fn
         res->stopped = x.stopped;
         res->truncated = x.truncated;
         res->text = sb_take(&x.text);
-        if (!res->text)
-            res->text = xstrdup("");
+        if (!res->text) res->text = xstrdup("");
         /* An upstream that reports no usage is charged the estimate reserved for it. */
         res->prompt_tokens = x.prompt_tokens
                                  ? x.prompt_tokens
@@ -481,7 +465,7 @@ static const struct prov_provider_ops openai_ops = {
 };
 
 prov_provider_t *prov_openai_create(const char *base, const char *key, const char *model,
-                                  int timeout_s)
+                                    int timeout_s)
 {
     prov_provider_t *p = xcalloc(1, sizeof *p);
     p->ops = &openai_ops;
@@ -508,8 +492,7 @@ static int oa_embed(void *self, const char *const *texts, size_t n, float *out, 
     int rc = post(o, "/embeddings", js, &s, &status, &aborted, err, errcap);
     free(js);
     json_t *j = NULL;
-    if (!rc && status != 200)
-        rc = upstream_error(o, "embeddings", status, &s.body, err, errcap);
+    if (!rc && status != 200) rc = upstream_error(o, "embeddings", status, &s.body, err, errcap);
     if (!rc) {
         json_error_t je;
         j = json_loadb(s.body.s ? s.body.s : "", s.body.len, 0, &je);
@@ -558,7 +541,7 @@ static const struct prov_embedder_ops openai_embed_ops = {
 };
 
 prov_embedder_t *prov_openai_embedder_create(const char *base, const char *key, const char *model,
-                                           uint32_t dim, int timeout_s)
+                                             uint32_t dim, int timeout_s)
 {
     prov_embedder_t *e = xcalloc(1, sizeof *e);
     struct oa *o = oa_new(base, key, model, timeout_s);

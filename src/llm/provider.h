@@ -46,8 +46,14 @@ struct prov_passage {
 };
 
 /* What kind of answer is wanted; the extractive provider shapes its output by it. */
-enum prov_task { PROV_TASK_ANSWER, PROV_TASK_FLASHCARD, PROV_TASK_MCQ, PROV_TASK_HIGHYIELD,
-                PROV_TASK_EXPLAIN, PROV_TASK_MAP };
+enum prov_task {
+    PROV_TASK_ANSWER,
+    PROV_TASK_FLASHCARD,
+    PROV_TASK_MCQ,
+    PROV_TASK_HIGHYIELD,
+    PROV_TASK_EXPLAIN,
+    PROV_TASK_MAP
+};
 
 struct prov_request {
     const struct prov_message *messages; /* the full prompt as chat messages */
@@ -56,11 +62,11 @@ struct prov_request {
     size_t n_passages;
     const char *question; /* the user's question (or slash-command topic) */
     enum prov_task task;
-    int max_tokens;     /* 0 or above GENERATION_MAX_TOKENS: GENERATION_MAX_TOKENS */
-    double temperature; /* < 0 = configured default */
-    double top_p;       /* 0 = configured default (GENERATION_TOP_P); else (0, 1] */
-    uint64_t seed;      /* sampling seed; 0 = a fresh random one */
-    int has_seed;       /* seed was given by the caller (0 is then a seed like any other) */
+    int max_tokens;          /* 0 or above GENERATION_MAX_TOKENS: GENERATION_MAX_TOKENS */
+    double temperature;      /* < 0 = configured default */
+    double top_p;            /* 0 = configured default (GENERATION_TOP_P); else (0, 1] */
+    uint64_t seed;           /* sampling seed; 0 = a fresh random one */
+    int has_seed;            /* seed was given by the caller (0 is then a seed like any other) */
     const char *const *stop; /* stop strings (not part of the answer); may be NULL */
     size_t n_stop;
     /* Who asks, for per-user caps and fair scheduling of the local generator
@@ -75,7 +81,7 @@ struct prov_result {
     char *text; /* whole answer, NUL-terminated; free with prov_result_free */
     int prompt_tokens, completion_tokens;
     char model[128];
-    int stopped; /* the token callback asked to stop */
+    int stopped;   /* the token callback asked to stop */
     int truncated; /* the answer ended at max_tokens or the context, not by itself */
     double ttft_s; /* seconds from the call to the first output text (0 when none) */
 };
@@ -149,7 +155,7 @@ prov_embedder_t *prov_embedder(void);
 
 /* Convenience wrappers. */
 int prov_generate(prov_provider_t *p, const struct prov_request *req, prov_token_fn on_token,
-                 void *ud, struct prov_result *res, char *err, size_t errcap);
+                  void *ud, struct prov_result *res, char *err, size_t errcap);
 int prov_count_tokens(prov_provider_t *p, const char *text, size_t len);
 /* The prompt tokens p will report for generating from msgs[0..n) (count_prompt). Together
  * with the max_tokens of the request this bounds what a generation uses: prompt_tokens +
@@ -160,7 +166,7 @@ int prov_count_prompt(prov_provider_t *p, const struct prov_message *msgs, size_
  * its prompt and this many is refused rather than answered with a stub. */
 enum { PROV_MIN_ANSWER_TOKENS = 16 };
 int prov_embed(prov_embedder_t *e, const char *const *texts, size_t n, float *out, char *err,
-              size_t errcap);
+               size_t errcap);
 /* Tokens of text as e counts them (see count_tokens). Cannot fail. */
 int prov_embed_count_tokens(prov_embedder_t *e, const char *text, size_t len);
 
@@ -180,17 +186,16 @@ json_t *prov_health(void);
 prov_provider_t *prov_extractive_create(void);
 /* OpenAI-compatible chat completions at base (".../v1"), with key (may be NULL) and model. */
 prov_provider_t *prov_openai_create(const char *base, const char *key, const char *model,
-                                  int timeout_s);
+                                    int timeout_s);
 /* OpenAI-compatible embeddings. */
 prov_embedder_t *prov_openai_embedder_create(const char *base, const char *key, const char *model,
-                                           uint32_t dim, int timeout_s);
+                                             uint32_t dim, int timeout_s);
 /* Local engine; RAGD_E* of llm_model_load with a reason in err. */
-int prov_local_create(const char *path, int n_ctx, prov_provider_t **out, char *err,
-                     size_t errcap);
+int prov_local_create(const char *path, int n_ctx, prov_provider_t **out, char *err, size_t errcap);
 /* Local sentence encoder (a BERT GGUF or a BERT/MPNet Hugging Face folder) embedding batch
  * texts per forward pass; RAGD_E* of encoder_load with a reason in err. */
 int prov_local_embedder_create(const char *path, int batch, prov_embedder_t **out, char *err,
-                              size_t errcap);
+                               size_t errcap);
 
 /* Approximate token count for providers without a tokenizer: about 4 bytes per token.
  * Cannot fail. */

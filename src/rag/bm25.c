@@ -20,37 +20,35 @@
 
 /* Sorted for bsearch. */
 static const char *const stop_words[] = {
-    "a",      "about", "above", "after",   "again", "against", "all",     "am",    "an",
-    "and",    "any",   "are",   "as",      "at",    "be",      "because", "been",  "before",
-    "being",  "below", "between", "both",  "but",   "by",      "can",     "could", "did",
-    "do",     "does",  "doing", "down",    "during", "each",   "few",     "for",   "from",
-    "further", "had",  "has",   "have",    "having", "he",     "her",     "here",  "hers",
-    "herself", "him",  "himself", "his",   "how",   "i",       "if",      "in",    "into",
-    "is",     "it",    "its",   "itself",  "just",  "me",      "more",    "most",  "my",
-    "myself", "no",    "nor",   "not",     "now",   "of",      "off",     "on",    "once",
-    "only",   "or",    "other", "our",     "ours",  "ourselves", "out",   "over",  "own",
-    "same",   "she",   "should", "so",     "some",  "such",    "than",    "that",  "the",
-    "their",  "theirs", "them", "themselves", "then", "there", "these",   "they",  "this",
-    "those",  "through", "to",  "too",     "under", "until",   "up",      "very",  "was",
-    "we",     "were",  "what",  "when",    "where", "which",   "while",   "who",   "whom",
-    "why",    "will",  "with",  "would",   "you",   "your",    "yours",   "yourself",
-    "yourselves",
+    "a",      "about",  "above", "after",  "again",    "against",    "all",  "am",
+    "an",     "and",    "any",   "are",    "as",       "at",         "be",   "because",
+    "been",   "before", "being", "below",  "between",  "both",       "but",  "by",
+    "can",    "could",  "did",   "do",     "does",     "doing",      "down", "during",
+    "each",   "few",    "for",   "from",   "further",  "had",        "has",  "have",
+    "having", "he",     "her",   "here",   "hers",     "herself",    "him",  "himself",
+    "his",    "how",    "i",     "if",     "in",       "into",       "is",   "it",
+    "its",    "itself", "just",  "me",     "more",     "most",       "my",   "myself",
+    "no",     "nor",    "not",   "now",    "of",       "off",        "on",   "once",
+    "only",   "or",     "other", "our",    "ours",     "ourselves",  "out",  "over",
+    "own",    "same",   "she",   "should", "so",       "some",       "such", "than",
+    "that",   "the",    "their", "theirs", "them",     "themselves", "then", "there",
+    "these",  "they",   "this",  "those",  "through",  "to",         "too",  "under",
+    "until",  "up",     "very",  "was",    "we",       "were",       "what", "when",
+    "where",  "which",  "while", "who",    "whom",     "why",        "will", "with",
+    "would",  "you",    "your",  "yours",  "yourself", "yourselves",
 };
 
 static bool is_stop_word(const char *w, size_t n)
 {
-    if (n > 10)
-        return false;
+    if (n > 10) return false;
     size_t lo = 0, hi = sizeof stop_words / sizeof *stop_words;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         const char *s = stop_words[mid];
         size_t sl = strlen(s);
         int c = memcmp(w, s, n < sl ? n : sl);
-        if (c == 0)
-            c = n < sl ? -1 : (n > sl ? 1 : 0);
-        if (c == 0)
-            return true;
+        if (c == 0) c = n < sl ? -1 : (n > sl ? 1 : 0);
+        if (c == 0) return true;
         if (c < 0)
             hi = mid;
         else
@@ -68,8 +66,7 @@ static bool is_cjk(int32_t c)
 
 static bool is_word_cp(int32_t c)
 {
-    if (c < 0x80)
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (c < 0x80) return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
     utf8proc_category_t cat = utf8proc_category(c);
     return (cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_NO);
 }
@@ -95,10 +92,8 @@ struct tok {
 
 static void tok_flush_word(struct tok *t)
 {
-    if (t->wl == 0)
-        return;
-    if (!t->stopwords || !is_stop_word(t->word, t->wl))
-        t->emit(t->word, t->wl, t->ud);
+    if (t->wl == 0) return;
+    if (!t->stopwords || !is_stop_word(t->word, t->wl)) t->emit(t->word, t->wl, t->ud);
     t->parts++;
     t->wl = 0;
 }
@@ -106,8 +101,7 @@ static void tok_flush_word(struct tok *t)
 static void tok_end_compound(struct tok *t)
 {
     tok_flush_word(t);
-    if (t->parts >= 2 && !t->comp_over && t->cl > 0)
-        t->emit(t->comp, t->cl, t->ud);
+    if (t->parts >= 2 && !t->comp_over && t->cl > 0) t->emit(t->comp, t->cl, t->ud);
     t->cl = 0;
     t->parts = 0;
     t->comp_over = false;
@@ -220,13 +214,11 @@ static uint64_t hash_str(const char *s, size_t n)
 
 static bool term_find(const bm25_t *x, const char *s, size_t n, uint64_t h, uint32_t *tid)
 {
-    if (!x->tab_cap)
-        return false;
+    if (!x->tab_cap) return false;
     size_t mask = x->tab_cap - 1;
     for (size_t i = h & mask;; i = (i + 1) & mask) {
         uint32_t v = x->tab[i];
-        if (v == 0)
-            return false;
+        if (v == 0) return false;
         const struct term *t = &x->terms[v - 1];
         if (t->hash == h && t->len == n && memcmp(t->s, s, n) == 0) {
             *tid = v - 1;
@@ -260,8 +252,7 @@ static uint32_t term_get(bm25_t *x, const char *s, size_t n)
 {
     uint64_t h = hash_str(s, n);
     uint32_t tid;
-    if (term_find(x, s, n, h, &tid))
-        return tid;
+    if (term_find(x, s, n, h, &tid)) return tid;
     if (x->nterms == x->cap_terms) {
         x->cap_terms = x->cap_terms ? x->cap_terms * 2 : 1024;
         x->terms = xrealloc(x->terms, x->cap_terms * sizeof *x->terms);
@@ -299,8 +290,7 @@ static void doc_append(bm25_t *x, uint64_t id, struct tf_pair *pairs, uint32_t n
     x->docs[slot] = (struct doc){.id = id, .len = len, .nt = nt, .t = pairs, .alive = true};
     for (uint32_t i = 0; i < nt; i++) {
         struct term *t = &x->terms[pairs[i].tid];
-        if (t->df++ == 0)
-            x->live_terms++;
+        if (t->df++ == 0) x->live_terms++;
         posting_push(t, slot, pairs[i].tf);
     }
     x->n_alive++;
@@ -335,8 +325,7 @@ static void compact(bm25_t *x)
         uint32_t np = 0;
         for (uint32_t i = 0; i < tm->np; i++) {
             uint32_t nd2 = newdoc[tm->p[i].doc];
-            if (nd2 != UINT32_MAX)
-                tm->p[np++] = (struct posting){nd2, tm->p[i].tf};
+            if (nd2 != UINT32_MAX) tm->p[np++] = (struct posting){nd2, tm->p[i].tf};
         }
         tm->np = np;
         newtid[t] = ntm;
@@ -370,8 +359,7 @@ void bm25_opts_default(bm25_opts_t *o)
 
 static bool opts_valid(const bm25_opts_t *o)
 {
-    return isfinite(o->k1) && isfinite(o->b) && o->k1 > 0 && o->k1 <= 10 && o->b >= 0 &&
-           o->b <= 1;
+    return isfinite(o->k1) && isfinite(o->b) && o->k1 > 0 && o->k1 <= 10 && o->b >= 0 && o->b <= 1;
 }
 
 int bm25_create(const bm25_opts_t *opts, bm25_t **out)
@@ -382,8 +370,7 @@ int bm25_create(const bm25_opts_t *opts, bm25_t **out)
         o = *opts;
     else
         bm25_opts_default(&o);
-    if (!opts_valid(&o))
-        return RAGD_EINVAL;
+    if (!opts_valid(&o)) return RAGD_EINVAL;
     bm25_t *x = xcalloc(1, sizeof *x);
     x->o = o;
     pthread_rwlockattr_t a;
@@ -397,8 +384,7 @@ int bm25_create(const bm25_opts_t *opts, bm25_t **out)
 
 void bm25_free(bm25_t *x)
 {
-    if (!x)
-        return;
+    if (!x) return;
     for (uint32_t t = 0; t < x->nterms; t++) {
         free(x->terms[t].s);
         free(x->terms[t].p);
@@ -470,8 +456,7 @@ int bm25_add(bm25_t *x, uint64_t id, const char *text, size_t len)
     }
     struct collect c = {.x = x, .create = true};
     bm25_tokenize(text, len, x->o.stopwords, collect_token, &c);
-    if (c.n > UINT32_MAX)
-        c.n = UINT32_MAX;
+    if (c.n > UINT32_MAX) c.n = UINT32_MAX;
     if (c.n > 1) /* a text without terms leaves c.tids NULL: qsort needs a valid pointer */
         qsort(c.tids, c.n, sizeof *c.tids, cmp_u32);
     struct tf_pair *pairs = xmalloc((c.n ? c.n : 1) * sizeof *pairs);
@@ -493,8 +478,7 @@ int bm25_remove(bm25_t *x, uint64_t id)
     }
     struct doc *d = &x->docs[slot];
     for (uint32_t i = 0; i < d->nt; i++)
-        if (--x->terms[d->t[i].tid].df == 0)
-            x->live_terms--;
+        if (--x->terms[d->t[i].tid].df == 0) x->live_terms--;
     free(d->t);
     d->t = NULL;
     d->nt = 0;
@@ -503,8 +487,7 @@ int bm25_remove(bm25_t *x, uint64_t id)
     x->n_alive--;
     x->n_dead++;
     idmap_del(&x->ids, id);
-    if (x->n_dead >= 64 && x->n_dead > x->n_alive)
-        compact(x);
+    if (x->n_dead >= 64 && x->n_dead > x->n_alive) compact(x);
     pthread_rwlock_unlock(&x->lock);
     return 0;
 }
@@ -547,12 +530,9 @@ static void heap_down(rag_hit_t *h, size_t n, size_t i)
 {
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && worse(&h[l], &h[m]))
-            m = l;
-        if (r < n && worse(&h[r], &h[m]))
-            m = r;
-        if (m == i)
-            return;
+        if (l < n && worse(&h[l], &h[m])) m = l;
+        if (r < n && worse(&h[r], &h[m])) m = r;
+        if (m == i) return;
         rag_hit_t t = h[i];
         h[i] = h[m];
         h[m] = t;
@@ -564,8 +544,7 @@ static void heap_up(rag_hit_t *h, size_t i)
 {
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (!worse(&h[i], &h[p]))
-            return;
+        if (!worse(&h[i], &h[p])) return;
         rag_hit_t t = h[i];
         h[i] = h[p];
         h[p] = t;
@@ -576,10 +555,8 @@ static void heap_up(rag_hit_t *h, size_t i)
 static int cmp_hit_desc(const void *a, const void *b)
 {
     const rag_hit_t *x = a, *y = b;
-    if (worse(x, y))
-        return 1;
-    if (worse(y, x))
-        return -1;
+    if (worse(x, y)) return 1;
+    if (worse(y, x)) return -1;
     return 0;
 }
 
@@ -587,12 +564,11 @@ struct qterm {
     uint32_t tid, qtf;
 };
 
-int bm25_search(bm25_t *x, const char *query, size_t qlen, size_t k, rag_filter_fn filter,
-                void *ud, rag_hit_t *out, size_t *n)
+int bm25_search(bm25_t *x, const char *query, size_t qlen, size_t k, rag_filter_fn filter, void *ud,
+                rag_hit_t *out, size_t *n)
 {
     *n = 0;
-    if (k == 0)
-        return RAGD_EINVAL;
+    if (k == 0) return RAGD_EINVAL;
     pthread_rwlock_rdlock(&x->lock);
     struct collect c = {.x = x, .create = false};
     bm25_tokenize(query, qlen, x->o.stopwords, collect_token, &c);
@@ -604,8 +580,7 @@ int bm25_search(bm25_t *x, const char *query, size_t qlen, size_t k, rag_filter_
     qsort(c.tids, c.n, sizeof *c.tids, cmp_u32);
     struct tf_pair *q = xmalloc(c.n * sizeof *q);
     uint32_t nq = runs(c.tids, c.n, q);
-    if (nq > MAX_QUERY_TERMS)
-        nq = MAX_QUERY_TERMS;
+    if (nq > MAX_QUERY_TERMS) nq = MAX_QUERY_TERMS;
     free(c.tids);
 
     float *acc = xcalloc(x->ndocs, sizeof *acc);
@@ -616,15 +591,13 @@ int bm25_search(bm25_t *x, const char *query, size_t qlen, size_t k, rag_filter_
     float k1 = x->o.k1, b = x->o.b;
     for (uint32_t i = 0; i < nq; i++) {
         const struct term *t = &x->terms[q[i].tid];
-        if (t->df == 0)
-            continue;
+        if (t->df == 0) continue;
         double idf = log(1.0 + (N - t->df + 0.5) / (t->df + 0.5));
         float w = (float)(idf * q[i].tf);
         for (uint32_t j = 0; j < t->np; j++) {
             const struct posting *p = &t->p[j];
             const struct doc *d = &x->docs[p->doc];
-            if (!d->alive)
-                continue;
+            if (!d->alive) continue;
             float tf = (float)p->tf;
             float norm = k1 * (1.0f - b + b * (float)(d->len / avg));
             if (acc[p->doc] == 0.0f) {
@@ -640,10 +613,8 @@ int bm25_search(bm25_t *x, const char *query, size_t qlen, size_t k, rag_filter_
     size_t hn = 0;
     for (size_t i = 0; i < nt; i++) {
         rag_hit_t h = {x->docs[touched[i]].id, acc[touched[i]]};
-        if (hn == k && !worse(&out[0], &h))
-            continue;
-        if (filter && !filter(h.id, ud))
-            continue;
+        if (hn == k && !worse(&out[0], &h)) continue;
+        if (filter && !filter(h.id, ud)) continue;
         if (hn < k) {
             out[hn++] = h;
             heap_up(out, hn - 1);
@@ -652,8 +623,7 @@ int bm25_search(bm25_t *x, const char *query, size_t qlen, size_t k, rag_filter_
             heap_down(out, hn, 0);
         }
     }
-    if (hn > 1)
-        qsort(out, hn, sizeof *out, cmp_hit_desc);
+    if (hn > 1) qsort(out, hn, sizeof *out, cmp_hit_desc);
     *n = hn;
     free(touched);
     free(acc);
@@ -685,16 +655,14 @@ int bm25_save(bm25_t *x, const char *path)
     rfile_put_u32(w, x->o.stopwords ? 1 : 0);
     rfile_put_u32(w, nlive);
     for (uint32_t t = 0; t < x->nterms; t++) {
-        if (!x->terms[t].df)
-            continue;
+        if (!x->terms[t].df) continue;
         rfile_put_u32(w, x->terms[t].len);
         rfile_put(w, x->terms[t].s, x->terms[t].len);
     }
     rfile_put_u32(w, x->n_alive);
     for (uint32_t d = 0; d < x->ndocs; d++) {
         const struct doc *dc = &x->docs[d];
-        if (!dc->alive)
-            continue;
+        if (!dc->alive) continue;
         rfile_put_u64(w, dc->id);
         rfile_put_u32(w, dc->len);
         rfile_put_u32(w, dc->nt);
@@ -720,29 +688,24 @@ static int load_from(rfile_reader_t *r, bm25_t **out)
         goto fail;
     o.stopwords = flags & 1;
     rc = RAGD_EFORMAT;
-    if ((flags & ~1u) || !opts_valid(&o) || nterms > rfile_remaining(r) / 5)
-        goto fail;
-    if ((rc = bm25_create(&o, &x)))
-        goto fail;
+    if ((flags & ~1u) || !opts_valid(&o) || nterms > rfile_remaining(r) / 5) goto fail;
+    if ((rc = bm25_create(&o, &x))) goto fail;
     char buf[BM25_MAX_TOKEN];
     for (uint32_t t = 0; t < nterms; t++) {
         uint32_t len, tid;
-        if ((rc = rfile_get_u32(r, &len)))
-            goto fail;
+        if ((rc = rfile_get_u32(r, &len))) goto fail;
         if (len == 0 || len > BM25_MAX_TOKEN) {
             rc = RAGD_EFORMAT;
             goto fail;
         }
-        if ((rc = rfile_get(r, buf, len)))
-            goto fail;
+        if ((rc = rfile_get(r, buf, len))) goto fail;
         if (term_find(x, buf, len, hash_str(buf, len), &tid)) {
             rc = RAGD_EFORMAT; /* duplicate term */
             goto fail;
         }
         term_get(x, buf, len);
     }
-    if ((rc = rfile_get_u32(r, &ndocs)))
-        goto fail;
+    if ((rc = rfile_get_u32(r, &ndocs))) goto fail;
     if (ndocs > rfile_remaining(r) / 16) {
         rc = RAGD_EFORMAT;
         goto fail;
@@ -770,8 +733,7 @@ static int load_from(rfile_reader_t *r, bm25_t **out)
             seen[pairs[i].tid] = d + 1;
             sum += pairs[i].tf;
         }
-        if (!rc && sum != len)
-            rc = RAGD_EFORMAT;
+        if (!rc && sum != len) rc = RAGD_EFORMAT;
         if (rc) {
             free(pairs);
             goto fail;
@@ -783,8 +745,7 @@ static int load_from(rfile_reader_t *r, bm25_t **out)
         rc = RAGD_EFORMAT;
         goto fail;
     }
-    if ((rc = rfile_read_finish(r)))
-        goto fail;
+    if ((rc = rfile_read_finish(r))) goto fail;
     free(seen);
     *out = x;
     return 0;
@@ -800,8 +761,7 @@ int bm25_load(const char *path, bm25_t **out)
     rfile_reader_t *r;
     uint32_t version;
     int rc = rfile_read_open(path, FILE_MAGIC, &version, &r);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     rc = version == FILE_VERSION ? load_from(r, out) : RAGD_EFORMAT;
     rfile_read_close(r);
     return rc;
@@ -813,8 +773,7 @@ int bm25_load_mem(const void *data, size_t len, bm25_t **out)
     rfile_reader_t *r;
     uint32_t version;
     int rc = rfile_read_open_mem(data, len, FILE_MAGIC, &version, &r);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     rc = version == FILE_VERSION ? load_from(r, out) : RAGD_EFORMAT;
     rfile_read_close(r);
     return rc;

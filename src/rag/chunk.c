@@ -18,11 +18,9 @@ static size_t char_len(const char *s, size_t i, size_t n)
 {
     unsigned char c = (unsigned char)s[i];
     size_t l = c < 0x80 ? 1 : c >= 0xF0 && c < 0xF8 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-    if (i + l > n)
-        return 1;
+    if (i + l > n) return 1;
     for (size_t k = 1; k < l; k++)
-        if (((unsigned char)s[i + k] & 0xC0) != 0x80)
-            return 1;
+        if (((unsigned char)s[i + k] & 0xC0) != 0x80) return 1;
     return l;
 }
 
@@ -46,11 +44,9 @@ static bool sentence_end_before(const char *s, size_t start, size_t i)
     if (k >= start + 3 && (unsigned char)s[k - 3] == 0xE2 && (unsigned char)s[k - 2] == 0x80 &&
         ((unsigned char)s[k - 1] == 0x9D || (unsigned char)s[k - 1] == 0x99)) /* ” ’ */
         k -= 3;
-    if (k <= start)
-        return false;
+    if (k <= start) return false;
     char c = s[k - 1];
-    if (c == '.' || c == '!' || c == '?')
-        return true;
+    if (c == '.' || c == '!' || c == '?') return true;
     return k >= start + 3 && (unsigned char)s[k - 3] == 0xE2 && (unsigned char)s[k - 2] == 0x80 &&
            (unsigned char)s[k - 1] == 0xA6; /* … */
 }
@@ -58,8 +54,7 @@ static bool sentence_end_before(const char *s, size_t start, size_t i)
 /* CJK full stops end a sentence without a following space: 。 ！ ？ */
 static bool cjk_stop(const char *s, size_t i, size_t n)
 {
-    if (i + 3 > n)
-        return false;
+    if (i + 3 > n) return false;
     const unsigned char *u = (const unsigned char *)s + i;
     return (u[0] == 0xE3 && u[1] == 0x80 && u[2] == 0x82) ||
            (u[0] == 0xEF && u[1] == 0xBC && (u[2] == 0x81 || u[2] == 0x9F));
@@ -81,44 +76,33 @@ static size_t find_end(const char *t, size_t len, size_t s, size_t min_end, size
     bool past_min = false; /* a non-space character at or after min_end was seen */
     while (i < len) {
         unsigned char c = (unsigned char)t[i];
-        if (!is_ws(c) && i >= min_end)
-            past_min = true;
+        if (!is_ws(c) && i >= min_end) past_min = true;
         if (is_ws(c) && i > s && past_min) {
             if (c == '\n' && i + 1 < len && t[i + 1] == '\n') {
-                if (chars * 2 >= max)
-                    para = i;
-                if (chars * 4 >= max)
-                    sent = i;
+                if (chars * 2 >= max) para = i;
+                if (chars * 4 >= max) sent = i;
             } else if (c == '\n' || sentence_end_before(t, s, i)) {
-                if (chars * 4 >= max)
-                    sent = i;
+                if (chars * 4 >= max) sent = i;
             }
             word = i;
         }
-        if (chars == max)
-            break;
+        if (chars == max) break;
         size_t l = char_len(t, i, len);
-        if (cjk_stop(t, i, len) && chars * 4 >= max && past_min)
-            sent = i + l;
+        if (cjk_stop(t, i, len) && chars * 4 >= max && past_min) sent = i + l;
         i += l;
         chars++;
     }
-    if (i >= len)
-        return len;
-    if (para)
-        return para;
-    if (sent)
-        return sent;
-    if (word)
-        return word;
+    if (i >= len) return len;
+    if (para) return para;
+    if (sent) return sent;
+    if (word) return word;
     return i; /* hard cut on a character boundary */
 }
 
 /* Where the chunk after one ending at e should start, reaching back about ov characters. */
 static size_t find_next_start(const char *t, size_t s, size_t e, size_t ov)
 {
-    if (ov == 0)
-        return e;
+    if (ov == 0) return e;
     size_t target = e, back = 0;
     while (target > s && back < ov) {
         target--;
@@ -126,25 +110,20 @@ static size_t find_next_start(const char *t, size_t s, size_t e, size_t ov)
             target--;
         back++;
     }
-    if (target <= s)
-        return e;
+    if (target <= s) return e;
     /* first sentence start at or after target */
     bool boundary = false;
     size_t word_start = 0;
     for (size_t p = target; p < e; p++) {
         unsigned char c = (unsigned char)t[p];
         if (is_ws(c)) {
-            if (c == '\n' || sentence_end_before(t, s, p))
-                boundary = true;
+            if (c == '\n' || sentence_end_before(t, s, p)) boundary = true;
             continue;
         }
         bool after_ws = is_ws((unsigned char)t[p - 1]);
-        if (after_ws && (boundary || t[p - 1] == '\n'))
-            return p;
-        if (after_ws && !word_start)
-            word_start = p;
-        if (p >= 3 && cjk_stop(t, p - 3, e))
-            return p;
+        if (after_ws && (boundary || t[p - 1] == '\n')) return p;
+        if (after_ws && !word_start) word_start = p;
+        if (p >= 3 && cjk_stop(t, p - 3, e)) return p;
         boundary = false;
     }
     return word_start ? word_start : e;
@@ -158,17 +137,15 @@ int chunk_split(const char *text, size_t len, const chunk_opts_t *opts, chunk_t 
     else
         chunk_opts_default(&o);
     if (o.size == 0) {
-        o.size = o.unit == CHUNK_CHARS ? CHUNK_DEFAULT_SIZE * CHUNK_CHARS_PER_TOKEN
-                                       : CHUNK_DEFAULT_SIZE;
+        o.size =
+            o.unit == CHUNK_CHARS ? CHUNK_DEFAULT_SIZE * CHUNK_CHARS_PER_TOKEN : CHUNK_DEFAULT_SIZE;
     }
     size_t mult = o.unit == CHUNK_CHARS ? 1 : CHUNK_CHARS_PER_TOKEN;
     size_t max = o.size * mult, ov = o.overlap * mult;
     *out = NULL;
     *n = 0;
-    if (max < 16 || o.size > SIZE_MAX / mult || o.overlap > SIZE_MAX / mult)
-        return RAGD_EINVAL;
-    if (ov >= max / 2)
-        ov = max / 2 - 1;
+    if (max < 16 || o.size > SIZE_MAX / mult || o.overlap > SIZE_MAX / mult) return RAGD_EINVAL;
+    if (ov >= max / 2) ov = max / 2 - 1;
 
     chunk_t *v = NULL;
     size_t cnt = 0, cap = 0;
@@ -203,14 +180,12 @@ int chunk_split(const char *text, size_t len, const chunk_opts_t *opts, chunk_t 
             c->tokens = (c->chars + CHUNK_CHARS_PER_TOKEN - 1) / CHUNK_CHARS_PER_TOKEN;
             cnt++;
         }
-        if (e >= len)
-            break;
+        if (e >= len) break;
         prev_end = et;
         /* overlap at most half the chunk, so every chunk moves forward by half its size */
         size_t chunk_chars = cnt ? v[cnt - 1].chars : 0;
         size_t ns = find_next_start(text, s, et, ov < chunk_chars / 2 ? ov : chunk_chars / 2);
-        if (ns <= s || ns >= e)
-            ns = e;
+        if (ns <= s || ns >= e) ns = e;
         while (ns < len && is_ws((unsigned char)text[ns]))
             ns++;
         s = ns;

@@ -55,7 +55,6 @@ void chunk_opts_default(chunk_opts_t *opts);
  * chunks. opts may be NULL for the defaults. On success *out is a new array of *n chunks
  * (caller frees with free(); NULL when *n == 0, i.e. text is empty or only whitespace) and
  * 0 is returned. RAGD_EINVAL if size is below 16 characters (4 tokens). */
-int chunk_split(const char *text, size_t len, const chunk_opts_t *opts, chunk_t **out,
-                size_t *n);
+int chunk_split(const char *text, size_t len, const chunk_opts_t *opts, chunk_t **out, size_t *n);
 
 #endif

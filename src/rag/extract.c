@@ -43,15 +43,12 @@ static size_t utf8_decode(const uint8_t *s, size_t n, uint32_t *cp)
     } else {
         return 0;
     }
-    if (n < len)
-        return 0;
+    if (n < len) return 0;
     for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
+        if ((s[i] & 0xC0) != 0x80) return 0;
         v = (v << 6) | (s[i] & 0x3F);
     }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-        return 0;
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
     *cp = v;
     return len;
 }
@@ -68,8 +65,7 @@ static size_t utf8_encode(uint32_t cp, char out[4])
         out[1] = (char)(0x80 | (cp & 0x3F));
         return 2;
     }
-    if (cp >= 0xD800 && cp <= 0xDFFF)
-        return 0;
+    if (cp >= 0xD800 && cp <= 0xDFFF) return 0;
     if (cp < 0x10000) {
         out[0] = (char)(0xE0 | (cp >> 12));
         out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
@@ -101,14 +97,12 @@ struct out {
 
 static void out_break(struct out *o, int level)
 {
-    if (level > o->pending)
-        o->pending = level;
+    if (level > o->pending) o->pending = level;
 }
 
 static void out_raw(struct out *o, const char *s, size_t n)
 {
-    if (o->overflow)
-        return;
+    if (o->overflow) return;
     if (o->len + n + 1 > o->max) {
         o->overflow = true;
         return;
@@ -150,8 +144,7 @@ static void out_text(struct out *o, const char *s, size_t n)
         if (c == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
             (unsigned char)s[i + 1] < 0xA0)
             ws = true, w = 2; /* C1 control characters */
-        if (!ws)
-            continue;
+        if (!ws) continue;
         if (i > run) {
             out_flush_pending(o);
             out_raw(o, s + run, i - run);
@@ -202,10 +195,8 @@ static char *make_title(const char *s, size_t n)
             continue;
         }
         size_t cl = c < 0x80 ? 1 : (c >= 0xF0 ? 4 : (c >= 0xE0 ? 3 : 2));
-        if (i + cl > n || len + (space ? 1 : 0) + cl > TITLE_MAX)
-            break;
-        if (space)
-            t[len++] = ' ';
+        if (i + cl > n || len + (space ? 1 : 0) + cl > TITLE_MAX) break;
+        if (space) t[len++] = ' ';
         space = false;
         memcpy(t + len, s + i, cl);
         len += cl;
@@ -226,11 +217,9 @@ static char *first_line_title(const char *text, size_t len)
 static bool starts_with_ci(const char *s, size_t n, const char *prefix)
 {
     size_t pl = strlen(prefix);
-    if (n < pl)
-        return false;
+    if (n < pl) return false;
     for (size_t i = 0; i < pl; i++)
-        if (tolower((unsigned char)s[i]) != prefix[i])
-            return false;
+        if (tolower((unsigned char)s[i]) != prefix[i]) return false;
     return true;
 }
 
@@ -246,8 +235,8 @@ static bool is_pdf(const uint8_t *p, size_t n)
 {
     size_t lim = n < 1024 ? n : 1024;
     for (size_t i = 0; i + 6 <= lim; i++)
-        if (p[i] == '%' && memcmp(p + i, "%PDF-", 5) == 0 && p[i + 5] >= '0' &&
-            p[i + 5] <= '9' && (i == 0 || p[i - 1] == '\n' || p[i - 1] == '\r'))
+        if (p[i] == '%' && memcmp(p + i, "%PDF-", 5) == 0 && p[i + 5] >= '0' && p[i + 5] <= '9' &&
+            (i == 0 || p[i - 1] == '\n' || p[i - 1] == '\r'))
             return true;
     return false;
 }
@@ -287,8 +276,8 @@ static int check_text(const uint8_t *p, size_t n, extract_reason_t *why)
 }
 
 static const char *const html_tags[] = {
-    "<html", "<head", "<body", "<title", "<meta", "<div",   "<p>",     "<p ",  "</p>",
-    "<br",   "<span", "<a ",   "<ul",    "<ol",   "<li",    "<table",  "<h1",  "<h2",
+    "<html", "<head", "<body", "<title",  "<meta",  "<div",     "<p>",      "<p ",  "</p>",
+    "<br",   "<span", "<a ",   "<ul",     "<ol",    "<li",      "<table",   "<h1",  "<h2",
     "<h3",   "<img",  "<link", "<script", "<style", "<section", "<article", "<nav", NULL,
 };
 
@@ -296,8 +285,7 @@ static int html_score(const char *s, size_t n)
 {
     int score = 0;
     for (size_t i = 0; i < n && score < 100; i++) {
-        if (s[i] != '<')
-            continue;
+        if (s[i] != '<') continue;
         for (int t = 0; html_tags[t]; t++) {
             if (starts_with_ci(s + i, n - i, html_tags[t])) {
                 score++;
@@ -357,8 +345,7 @@ static int markdown_score(const char *s, size_t n)
 static int sniff_bytes(const void *data, size_t len, extract_type_t *type, extract_reason_t *why)
 {
     extract_reason_t dummy;
-    if (!why)
-        why = &dummy;
+    if (!why) why = &dummy;
     *why = EXTRACT_OK;
     const uint8_t *p = data;
     if (!data || len == 0) {
@@ -372,8 +359,7 @@ static int sniff_bytes(const void *data, size_t len, extract_type_t *type, extra
     size_t bom = skip_bom(p, len);
     p += bom, len -= bom;
     int rc = check_text(p, len, why);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     const char *s = (const char *)p;
     size_t i = 0;
     while (i < len && isspace((unsigned char)s[i]))
@@ -383,7 +369,8 @@ static int sniff_bytes(const void *data, size_t len, extract_type_t *type, extra
         return RAGD_EINVAL;
     }
     size_t head = len - i < 65536 ? len - i : 65536;
-    if (starts_with_ci(s + i, len - i, "<!doctype html") || starts_with_ci(s + i, len - i, "<html")) {
+    if (starts_with_ci(s + i, len - i, "<!doctype html") ||
+        starts_with_ci(s + i, len - i, "<html")) {
         *type = EXTRACT_HTML;
         return 0;
     }
@@ -430,10 +417,8 @@ static bool md_is_atx(const char *s, size_t n, int *level, size_t *skip)
     int h = 0;
     while ((size_t)h < n && s[h] == '#')
         h++;
-    if (h < 1 || h > 6)
-        return false;
-    if ((size_t)h < n && s[h] != ' ' && s[h] != '\t')
-        return false;
+    if (h < 1 || h > 6) return false;
+    if ((size_t)h < n && s[h] != ' ' && s[h] != '\t') return false;
     *level = h;
     *skip = (size_t)h;
     return true;
@@ -441,15 +426,12 @@ static bool md_is_atx(const char *s, size_t n, int *level, size_t *skip)
 
 static bool md_is_fence(const char *s, size_t n, char *ch, size_t *len)
 {
-    if (n < 3 || (s[0] != '`' && s[0] != '~'))
-        return false;
+    if (n < 3 || (s[0] != '`' && s[0] != '~')) return false;
     size_t k = 0;
     while (k < n && s[k] == s[0])
         k++;
-    if (k < 3)
-        return false;
-    if (s[0] == '`' && memchr(s + k, '`', n - k))
-        return false; /* inline code span, not a fence */
+    if (k < 3) return false;
+    if (s[0] == '`' && memchr(s + k, '`', n - k)) return false; /* inline code span, not a fence */
     *ch = s[0];
     *len = k;
     return true;
@@ -464,7 +446,8 @@ static bool md_is_list_marker(const char *s, size_t n, size_t *skip)
     size_t d = 0;
     while (d < n && d < 9 && isdigit((unsigned char)s[d]))
         d++;
-    if (d > 0 && d + 1 < n && (s[d] == '.' || s[d] == ')') && (s[d + 1] == ' ' || s[d + 1] == '\t')) {
+    if (d > 0 && d + 1 < n && (s[d] == '.' || s[d] == ')') &&
+        (s[d + 1] == ' ' || s[d + 1] == '\t')) {
         *skip = d + 2;
         return true;
     }
@@ -476,12 +459,9 @@ static bool md_is_rule(const char *s, size_t n, char *ch)
     size_t count = 0;
     char c = 0;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == ' ' || s[i] == '\t' || s[i] == '\r')
-            continue;
-        if (s[i] != '-' && s[i] != '*' && s[i] != '_' && s[i] != '=')
-            return false;
-        if (c && s[i] != c)
-            return false;
+        if (s[i] == ' ' || s[i] == '\t' || s[i] == '\r') continue;
+        if (s[i] != '-' && s[i] != '*' && s[i] != '_' && s[i] != '=') return false;
+        if (c && s[i] != c) return false;
         c = s[i];
         count++;
     }
@@ -512,13 +492,11 @@ static bool is_alnum_byte(unsigned char c)
 /* Find the byte closing a bracket pair starting at s[0] (= open), within lim bytes and the
  * remaining scan budget (*budget bytes, decremented; NULL = unlimited). The budget keeps
  * inline parsing linear on hostile input such as a long line of unmatched brackets. */
-static size_t md_match(const char *s, size_t n, char open, char close, size_t lim,
-                       size_t *budget)
+static size_t md_match(const char *s, size_t n, char open, char close, size_t lim, size_t *budget)
 {
     int depth = 0;
     if (budget) {
-        if (*budget < lim)
-            lim = *budget;
+        if (*budget < lim) lim = *budget;
         *budget -= lim < n ? lim : n;
     }
     for (size_t i = 0; i < n && i < lim; i++) {
@@ -541,8 +519,7 @@ static void md_inline_b(struct out *o, const char *s, size_t n, int depth, size_
     size_t i = 0, run = 0;
 #define FLUSH()                                                                                    \
     do {                                                                                           \
-        if (i > run)                                                                               \
-            out_text(o, s + run, i - run);                                                         \
+        if (i > run) out_text(o, s + run, i - run);                                                \
     } while (0)
     while (i < n) {
         char c = s[i];
@@ -559,8 +536,7 @@ static void md_inline_b(struct out *o, const char *s, size_t n, int depth, size_
             size_t lim = *budget < 4096 ? *budget : 4096;
             *budget -= lim < n - j ? lim : n - j;
             for (size_t k = j; k < n && k < j + lim; k++) {
-                if (s[k] != '`')
-                    continue;
+                if (s[k] != '`') continue;
                 size_t rr = 0;
                 while (k + rr < n && s[k + rr] == '`')
                     rr++;
@@ -627,8 +603,7 @@ static void md_inline_b(struct out *o, const char *s, size_t n, int depth, size_
             if (c == '_') /* intra-word underscores (snake_case) are text */
                 marker = marker && (i == 0 || !is_alnum_byte((unsigned char)s[i - 1]) ||
                                     i + r >= n || !is_alnum_byte((unsigned char)s[i + r]));
-            if (c == '~' && r < 2)
-                marker = false;
+            if (c == '~' && r < 2) marker = false;
             if (marker) {
                 FLUSH();
                 i += r;
@@ -664,8 +639,7 @@ static void extract_markdown(const char *s, size_t n, struct out *o, char **titl
         const char *l = s + i;
         size_t ll = e - i;
         i = e + 1;
-        if (ll && l[ll - 1] == '\r')
-            ll--;
+        if (ll && l[ll - 1] == '\r') ll--;
         size_t ind = 0;
         while (ind < ll && (l[ind] == ' ' || l[ind] == '\t'))
             ind++;
@@ -700,8 +674,7 @@ static void extract_markdown(const char *s, size_t n, struct out *o, char **titl
         /* block quotes: strip the markers and treat the rest as a line */
         while (ind < ll && l[ind] == '>') {
             ind++;
-            if (ind < ll && l[ind] == ' ')
-                ind++;
+            if (ind < ll && l[ind] == ' ') ind++;
             while (ind < ll && (l[ind] == ' ' || l[ind] == '\t'))
                 ind++;
         }
@@ -734,14 +707,12 @@ static void extract_markdown(const char *s, size_t n, struct out *o, char **titl
             size_t hb = b;
             while (hb > a && t[hb - 1] == '#')
                 hb--;
-            if (hb == a || t[hb - 1] == ' ' || t[hb - 1] == '\t')
-                b = hb; /* closing hashes */
+            if (hb == a || t[hb - 1] == ' ' || t[hb - 1] == '\t') b = hb; /* closing hashes */
             out_break(o, 3);
             out_flush_pending(o);
             size_t start = o->len;
             md_inline(o, t + a, b - a, 0);
-            if (!*title && o->len > start)
-                *title = make_title(o->buf + start, o->len - start);
+            if (!*title && o->len > start) *title = make_title(o->buf + start, o->len - start);
             out_break(o, 3);
             para_start = (size_t)-1;
             para_lines = 0;
@@ -768,8 +739,7 @@ static void extract_markdown(const char *s, size_t n, struct out *o, char **titl
                 continue;
             }
         }
-        if (md_is_table_sep(t, tl))
-            continue;
+        if (md_is_table_sep(t, tl)) continue;
         if (tl >= 4 && t[0] == '[') {
             size_t close = md_match(t, tl, '[', ']', 512, NULL);
             if (close && close + 1 < tl && t[close + 1] == ':')
@@ -841,59 +811,54 @@ struct entity {
 };
 
 static const struct entity entities[] = {
-    {"amp", '&'},      {"lt", '<'},        {"gt", '>'},       {"quot", '"'},     {"apos", '\''},
-    {"nbsp", 0xA0},    {"copy", 0xA9},     {"reg", 0xAE},     {"trade", 0x2122}, {"hellip", 0x2026},
-    {"mdash", 0x2014}, {"ndash", 0x2013},  {"lsquo", 0x2018}, {"rsquo", 0x2019}, {"ldquo", 0x201C},
-    {"rdquo", 0x201D}, {"laquo", 0xAB},    {"raquo", 0xBB},   {"bull", 0x2022},  {"middot", 0xB7},
-    {"euro", 0x20AC},  {"pound", 0xA3},    {"yen", 0xA5},     {"cent", 0xA2},    {"sect", 0xA7},
-    {"deg", 0xB0},     {"plusmn", 0xB1},   {"times", 0xD7},   {"divide", 0xF7},  {"micro", 0xB5},
-    {"para", 0xB6},    {"shy", 0xAD},      {"iexcl", 0xA1},   {"iquest", 0xBF},  {"frac12", 0xBD},
-    {"frac14", 0xBC},  {"frac34", 0xBE},   {"sup2", 0xB2},    {"sup3", 0xB3},    {"agrave", 0xE0},
-    {"aacute", 0xE1},  {"acirc", 0xE2},    {"auml", 0xE4},    {"aring", 0xE5},   {"ccedil", 0xE7},
-    {"egrave", 0xE8},  {"eacute", 0xE9},   {"ecirc", 0xEA},   {"euml", 0xEB},    {"iacute", 0xED},
-    {"icirc", 0xEE},   {"iuml", 0xEF},     {"ntilde", 0xF1},  {"oacute", 0xF3},  {"ocirc", 0xF4},
-    {"ouml", 0xF6},    {"oslash", 0xF8},   {"uacute", 0xFA},  {"ucirc", 0xFB},   {"uuml", 0xFC},
-    {"szlig", 0xDF},   {"Agrave", 0xC0},   {"Aacute", 0xC1},  {"Auml", 0xC4},    {"Ccedil", 0xC7},
-    {"Eacute", 0xC9},  {"Ntilde", 0xD1},   {"Ouml", 0xD6},    {"Uuml", 0xDC},    {"alpha", 0x3B1},
-    {"beta", 0x3B2},   {"gamma", 0x3B3},   {"delta", 0x3B4},  {"mu", 0x3BC},     {"pi", 0x3C0},
-    {"sigma", 0x3C3},  {"larr", 0x2190},   {"rarr", 0x2192},  {"uarr", 0x2191},  {"darr", 0x2193},
-    {"le", 0x2264},    {"ge", 0x2265},     {"ne", 0x2260},    {"infin", 0x221E}, {"minus", 0x2212},
-    {"ensp", 0x2002},  {"emsp", 0x2003},   {"thinsp", 0x2009}, {"zwj", 0x200D},  {"zwnj", 0x200C},
+    {"amp", '&'},      {"lt", '<'},       {"gt", '>'},        {"quot", '"'},     {"apos", '\''},
+    {"nbsp", 0xA0},    {"copy", 0xA9},    {"reg", 0xAE},      {"trade", 0x2122}, {"hellip", 0x2026},
+    {"mdash", 0x2014}, {"ndash", 0x2013}, {"lsquo", 0x2018},  {"rsquo", 0x2019}, {"ldquo", 0x201C},
+    {"rdquo", 0x201D}, {"laquo", 0xAB},   {"raquo", 0xBB},    {"bull", 0x2022},  {"middot", 0xB7},
+    {"euro", 0x20AC},  {"pound", 0xA3},   {"yen", 0xA5},      {"cent", 0xA2},    {"sect", 0xA7},
+    {"deg", 0xB0},     {"plusmn", 0xB1},  {"times", 0xD7},    {"divide", 0xF7},  {"micro", 0xB5},
+    {"para", 0xB6},    {"shy", 0xAD},     {"iexcl", 0xA1},    {"iquest", 0xBF},  {"frac12", 0xBD},
+    {"frac14", 0xBC},  {"frac34", 0xBE},  {"sup2", 0xB2},     {"sup3", 0xB3},    {"agrave", 0xE0},
+    {"aacute", 0xE1},  {"acirc", 0xE2},   {"auml", 0xE4},     {"aring", 0xE5},   {"ccedil", 0xE7},
+    {"egrave", 0xE8},  {"eacute", 0xE9},  {"ecirc", 0xEA},    {"euml", 0xEB},    {"iacute", 0xED},
+    {"icirc", 0xEE},   {"iuml", 0xEF},    {"ntilde", 0xF1},   {"oacute", 0xF3},  {"ocirc", 0xF4},
+    {"ouml", 0xF6},    {"oslash", 0xF8},  {"uacute", 0xFA},   {"ucirc", 0xFB},   {"uuml", 0xFC},
+    {"szlig", 0xDF},   {"Agrave", 0xC0},  {"Aacute", 0xC1},   {"Auml", 0xC4},    {"Ccedil", 0xC7},
+    {"Eacute", 0xC9},  {"Ntilde", 0xD1},  {"Ouml", 0xD6},     {"Uuml", 0xDC},    {"alpha", 0x3B1},
+    {"beta", 0x3B2},   {"gamma", 0x3B3},  {"delta", 0x3B4},   {"mu", 0x3BC},     {"pi", 0x3C0},
+    {"sigma", 0x3C3},  {"larr", 0x2190},  {"rarr", 0x2192},   {"uarr", 0x2191},  {"darr", 0x2193},
+    {"le", 0x2264},    {"ge", 0x2265},    {"ne", 0x2260},     {"infin", 0x221E}, {"minus", 0x2212},
+    {"ensp", 0x2002},  {"emsp", 0x2003},  {"thinsp", 0x2009}, {"zwj", 0x200D},   {"zwnj", 0x200C},
     {NULL, 0},
 };
 
 /* Decode the entity at s[0] == '&'. Returns the bytes consumed (0 if it is not one). */
 static size_t html_entity(const char *s, size_t n, uint32_t *cp)
 {
-    if (n < 3)
-        return 0;
+    if (n < 3) return 0;
     if (s[1] == '#') {
         size_t i = 2;
         int base = 10;
-        if (i < n && (s[i] == 'x' || s[i] == 'X'))
-            base = 16, i++;
+        if (i < n && (s[i] == 'x' || s[i] == 'X')) base = 16, i++;
         uint32_t v = 0;
         size_t digits = 0;
         while (i < n && digits < 8 &&
                (base == 16 ? isxdigit((unsigned char)s[i]) : isdigit((unsigned char)s[i]))) {
-            int d = isdigit((unsigned char)s[i]) ? s[i] - '0' : tolower((unsigned char)s[i]) - 'a' + 10;
+            int d =
+                isdigit((unsigned char)s[i]) ? s[i] - '0' : tolower((unsigned char)s[i]) - 'a' + 10;
             v = v * (uint32_t)base + (uint32_t)d;
             i++, digits++;
         }
-        if (digits == 0)
-            return 0;
-        if (i < n && s[i] == ';')
-            i++;
-        if (v == 0 || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-            v = 0xFFFD;
+        if (digits == 0) return 0;
+        if (i < n && s[i] == ';') i++;
+        if (v == 0 || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) v = 0xFFFD;
         *cp = v;
         return i;
     }
     size_t i = 1;
     while (i < n && i < 10 && isalnum((unsigned char)s[i]))
         i++;
-    if (i >= n || s[i] != ';' || i == 1)
-        return 0;
+    if (i >= n || s[i] != ';' || i == 1) return 0;
     for (const struct entity *e = entities; e->name; e++) {
         if (strlen(e->name) == i - 1 && memcmp(e->name, s + 1, i - 1) == 0) {
             *cp = e->cp;
@@ -911,8 +876,7 @@ static void html_text(struct out *o, const char *s, size_t n)
         uint32_t cp;
         size_t k;
         if (s[i] == '&' && (k = html_entity(s + i, n - i, &cp)) > 0) {
-            if (i > run)
-                out_text(o, s + run, i - run);
+            if (i > run) out_text(o, s + run, i - run);
             out_cp(o, cp);
             i += k;
             run = i;
@@ -920,27 +884,25 @@ static void html_text(struct out *o, const char *s, size_t n)
             i++;
         }
     }
-    if (n > run)
-        out_text(o, s + run, n - run);
+    if (n > run) out_text(o, s + run, n - run);
 }
 
 static const char *const html_blocks[] = {
-    "p",       "div",   "h1",     "h2",         "h3",      "h4",     "h5",     "h6",
-    "ul",      "ol",    "table",  "section",    "article", "header", "footer", "nav",
-    "aside",   "main",  "blockquote", "pre",    "hr",      "figure", "figcaption", "form",
-    "address", "dl",    "fieldset", "details",  "summary", "body",   "html",   "caption",
-    "center",  "thead", "tbody",  NULL,
+    "p",       "div",   "h1",         "h2",      "h3",      "h4",     "h5",         "h6",
+    "ul",      "ol",    "table",      "section", "article", "header", "footer",     "nav",
+    "aside",   "main",  "blockquote", "pre",     "hr",      "figure", "figcaption", "form",
+    "address", "dl",    "fieldset",   "details", "summary", "body",   "html",       "caption",
+    "center",  "thead", "tbody",      NULL,
 };
 static const char *const html_lines[] = {"br", "li", "dt", "dd", "tr", "option", NULL};
 static const char *const html_cells[] = {"td", "th", NULL};
-static const char *const html_raw[] = {"script", "style", "noscript", "template", "svg",
-                                       "iframe", "object", "math", NULL};
+static const char *const html_raw[] = {"script", "style",  "noscript", "template", "svg",
+                                       "iframe", "object", "math",     NULL};
 
 static bool name_in(const char *const *list, const char *name)
 {
     for (int i = 0; list[i]; i++)
-        if (strcmp(list[i], name) == 0)
-            return true;
+        if (strcmp(list[i], name) == 0) return true;
     return false;
 }
 
@@ -951,8 +913,7 @@ static size_t html_find_close(const char *s, size_t n, const char *name)
     for (size_t i = 0; i + 2 + nl <= n; i++) {
         if (s[i] == '<' && s[i + 1] == '/' && starts_with_ci(s + i + 2, n - i - 2, name)) {
             char c = i + 2 + nl < n ? s[i + 2 + nl] : '>';
-            if (!isalnum((unsigned char)c))
-                return i;
+            if (!isalnum((unsigned char)c)) return i;
         }
     }
     return n;
@@ -977,8 +938,7 @@ static void extract_html(const char *s, size_t n, struct out *o, char **title)
             i++; /* a literal '<' stays in the text run */
             continue;
         }
-        if (i > run)
-            html_text(o, s + run, i - run);
+        if (i > run) html_text(o, s + run, i - run);
         if (i + 4 <= n && memcmp(s + i, "<!--", 4) == 0) {
             const char *end = memmem(s + i + 4, n - i - 4, "-->", 3);
             i = end ? (size_t)(end - s) + 3 : n;
@@ -994,8 +954,7 @@ static void extract_html(const char *s, size_t n, struct out *o, char **title)
         char name[16];
         size_t nl = 0, k = ns;
         while (k < n && (isalnum((unsigned char)s[k]) || s[k] == '-' || s[k] == ':')) {
-            if (nl < sizeof name - 1)
-                name[nl++] = (char)tolower((unsigned char)s[k]);
+            if (nl < sizeof name - 1) name[nl++] = (char)tolower((unsigned char)s[k]);
             k++;
         }
         name[nl] = '\0';
@@ -1005,8 +964,7 @@ static void extract_html(const char *s, size_t n, struct out *o, char **title)
         while (k < n) {
             char c = s[k];
             if (q) {
-                if (c == q)
-                    q = 0;
+                if (c == q) q = 0;
             } else if (c == '"' || c == '\'') {
                 q = c;
             } else if (c == '>') {
@@ -1029,8 +987,7 @@ static void extract_html(const char *s, size_t n, struct out *o, char **title)
             if (!doc_title) {
                 struct out t = {.max = 4096};
                 html_text(&t, s + i, end - i);
-                if (t.len)
-                    doc_title = make_title(t.buf, t.len);
+                if (t.len) doc_title = make_title(t.buf, t.len);
                 free(t.buf);
             }
             i = end;
@@ -1051,8 +1008,7 @@ static void extract_html(const char *s, size_t n, struct out *o, char **title)
             }
             if (strcmp(name, "pre") == 0) {
                 pre_depth += closing ? -1 : 1;
-                if (pre_depth < 0)
-                    pre_depth = 0;
+                if (pre_depth < 0) pre_depth = 0;
                 o->pre = pre_depth > 0;
             }
         } else if (name_in(html_lines, name)) {
@@ -1061,8 +1017,7 @@ static void extract_html(const char *s, size_t n, struct out *o, char **title)
             out_break(o, 1);
         }
     }
-    if (n > run)
-        html_text(o, s + run, n - run);
+    if (n > run) html_text(o, s + run, n - run);
     o->pre = false;
     if (doc_title && *doc_title) {
         *title = doc_title;
@@ -1085,11 +1040,9 @@ struct pdf_budget {
 static void *pdf_malloc(void *user, size_t size)
 {
     struct pdf_budget *b = user;
-    if (size > b->cap - b->used || size > SIZE_MAX - HDR)
-        return NULL;
+    if (size > b->cap - b->used || size > SIZE_MAX - HDR) return NULL;
     unsigned char *p = malloc(size + HDR);
-    if (!p)
-        return NULL;
+    if (!p) return NULL;
     memcpy(p, &size, sizeof size);
     b->used += size;
     return p + HDR;
@@ -1098,8 +1051,7 @@ static void *pdf_malloc(void *user, size_t size)
 static void pdf_free(void *user, void *ptr)
 {
     struct pdf_budget *b = user;
-    if (!ptr)
-        return;
+    if (!ptr) return;
     unsigned char *p = (unsigned char *)ptr - HDR;
     size_t size;
     memcpy(&size, p, sizeof size);
@@ -1110,8 +1062,7 @@ static void pdf_free(void *user, void *ptr)
 static void *pdf_realloc(void *user, void *old, size_t size)
 {
     struct pdf_budget *b = user;
-    if (!old)
-        return pdf_malloc(user, size);
+    if (!old) return pdf_malloc(user, size);
     if (size == 0) {
         pdf_free(user, old);
         return NULL;
@@ -1119,13 +1070,10 @@ static void *pdf_realloc(void *user, void *old, size_t size)
     unsigned char *p = (unsigned char *)old - HDR;
     size_t osize;
     memcpy(&osize, p, sizeof osize);
-    if (size > osize && size - osize > b->cap - b->used)
-        return NULL;
-    if (size > SIZE_MAX - HDR)
-        return NULL;
+    if (size > osize && size - osize > b->cap - b->used) return NULL;
+    if (size > SIZE_MAX - HDR) return NULL;
     unsigned char *q = realloc(p, size + HDR);
-    if (!q)
-        return NULL;
+    if (!q) return NULL;
     memcpy(q, &size, sizeof size);
     b->used = b->used - osize + size;
     return q + HDR;
@@ -1146,12 +1094,10 @@ struct pdf_state {
 static void pdf_page_text(fz_context *ctx, fz_stext_page *tp, struct out *o)
 {
     for (fz_stext_block *b = tp->first_block; b; b = b->next) {
-        if (b->type != FZ_STEXT_BLOCK_TEXT)
-            continue;
+        if (b->type != FZ_STEXT_BLOCK_TEXT) continue;
         for (fz_stext_line *l = b->u.t.first_line; l; l = l->next) {
             for (fz_stext_char *c = l->first_char; c; c = c->next)
-                if (c->c > 0)
-                    out_cp(o, (uint32_t)c->c);
+                if (c->c > 0) out_cp(o, (uint32_t)c->c);
             out_break(o, 1);
         }
         out_break(o, 3);
@@ -1181,8 +1127,7 @@ static void pdf_read_page(fz_context *ctx, fz_document *doc, int p, struct out *
     }
     fz_catch(ctx)
     {
-        if (fz_caught(ctx) == FZ_ERROR_MEMORY)
-            fz_rethrow(ctx);
+        if (fz_caught(ctx) == FZ_ERROR_MEMORY) fz_rethrow(ctx);
         st->pages_failed++;
     }
 }
@@ -1200,8 +1145,7 @@ static int extract_pdf(const void *data, size_t len, int max_pages, struct out *
     struct pdf_budget budget = {0, PDF_MEM_BUDGET};
     fz_alloc_context alloc = {&budget, pdf_malloc, pdf_realloc, pdf_free};
     fz_context *ctx = fz_new_context(&alloc, NULL, 16 << 20);
-    if (!ctx)
-        return RAGD_ENOMEM;
+    if (!ctx) return RAGD_ENOMEM;
     fz_set_warning_callback(ctx, pdf_quiet, NULL);
     fz_set_error_callback(ctx, pdf_quiet, NULL);
 
@@ -1230,8 +1174,7 @@ static int extract_pdf(const void *data, size_t len, int max_pages, struct out *
     }
     fz_catch(ctx)
     {
-        if (fz_caught(ctx) == FZ_ERROR_MEMORY)
-            st->oom = true;
+        if (fz_caught(ctx) == FZ_ERROR_MEMORY) st->oom = true;
         rc = RAGD_EFORMAT;
     }
     fz_drop_context(ctx);
@@ -1244,8 +1187,7 @@ static int extract_bytes(const void *data, size_t len, const extract_opts_t *opt
                          extract_result_t **out, extract_reason_t *why)
 {
     extract_reason_t dummy;
-    if (!why)
-        why = &dummy;
+    if (!why) why = &dummy;
     *out = NULL;
     *why = EXTRACT_OK;
     size_t max_input = opts && opts->max_input ? opts->max_input : DEFAULT_MAX_INPUT;
@@ -1257,8 +1199,7 @@ static int extract_bytes(const void *data, size_t len, const extract_opts_t *opt
     }
     extract_type_t type;
     int rc = sniff_bytes(data, len, &type, why);
-    if (rc)
-        return rc;
+    if (rc) return rc;
 
     struct out o = {.max = max_text + 1};
     char *title = NULL;
@@ -1292,8 +1233,7 @@ static int extract_bytes(const void *data, size_t len, const extract_opts_t *opt
             valid = l > 0;
             k += l;
         }
-        if (tl && valid)
-            title = make_title(st.meta_title, tl);
+        if (tl && valid) title = make_title(st.meta_title, tl);
         if (title && !*title) {
             free(title);
             title = NULL;
@@ -1350,20 +1290,17 @@ static bool is_utf16(const uint8_t *p, size_t n)
  * unpaired surrogates). */
 static char *utf16_to_utf8(const uint8_t *p, size_t n, size_t *out_len)
 {
-    if (n % 2)
-        return NULL;
+    if (n % 2) return NULL;
     bool le = p[0] == 0xFF;
     char *o = xmalloc(n / 2 * 3 + 1);
     size_t ol = 0;
     for (size_t i = 2; i < n; i += 2) {
         uint32_t u = le ? (uint32_t)(p[i] | p[i + 1] << 8) : (uint32_t)(p[i] << 8 | p[i + 1]);
         if (u >= 0xD800 && u <= 0xDBFF) {
-            if (i + 3 >= n)
-                goto bad;
-            uint32_t l = le ? (uint32_t)(p[i + 2] | p[i + 3] << 8)
-                            : (uint32_t)(p[i + 2] << 8 | p[i + 3]);
-            if (l < 0xDC00 || l > 0xDFFF)
-                goto bad;
+            if (i + 3 >= n) goto bad;
+            uint32_t l =
+                le ? (uint32_t)(p[i + 2] | p[i + 3] << 8) : (uint32_t)(p[i + 2] << 8 | p[i + 3]);
+            if (l < 0xDC00 || l > 0xDFFF) goto bad;
             u = 0x10000 + ((u - 0xD800) << 10) + (l - 0xDC00);
             i += 2;
         } else if (u >= 0xDC00 && u <= 0xDFFF) {
@@ -1382,10 +1319,8 @@ bad:
 int extract_sniff(const void *data, size_t len, extract_type_t *type, extract_reason_t *why)
 {
     extract_reason_t dummy;
-    if (!why)
-        why = &dummy;
-    if (!data || !is_utf16(data, len))
-        return sniff_bytes(data, len, type, why);
+    if (!why) why = &dummy;
+    if (!data || !is_utf16(data, len)) return sniff_bytes(data, len, type, why);
     size_t ul;
     char *u = utf16_to_utf8(data, len, &ul);
     if (!u) {
@@ -1401,8 +1336,7 @@ int extract_document(const void *data, size_t len, const extract_opts_t *opts,
                      extract_result_t **out, extract_reason_t *why)
 {
     extract_reason_t dummy;
-    if (!why)
-        why = &dummy;
+    if (!why) why = &dummy;
     *out = NULL;
     size_t max_input = opts && opts->max_input ? opts->max_input : DEFAULT_MAX_INPUT;
     if (!data || !is_utf16(data, len) || len > max_input)
@@ -1420,8 +1354,7 @@ int extract_document(const void *data, size_t len, const extract_opts_t *opts,
 
 void extract_result_free(extract_result_t *r)
 {
-    if (!r)
-        return;
+    if (!r) return;
     free(r->text);
     free(r->title);
     free(r);

@@ -32,19 +32,19 @@ typedef enum extract_type {
 /* Why an input was rejected: the detail behind a RAGD_E* status, for error messages. */
 typedef enum extract_reason {
     EXTRACT_OK = 0,
-    EXTRACT_EMPTY,           /* no bytes, or no text after extraction */
-    EXTRACT_BINARY,          /* NUL bytes / control characters: not a text document */
-    EXTRACT_BAD_UTF8,        /* text that is not valid UTF-8 */
-    EXTRACT_TOO_LARGE,       /* input or extracted text over the configured limit */
-    EXTRACT_PDF_ENCRYPTED,   /* PDF needs a password */
-    EXTRACT_PDF_MALFORMED,   /* MuPDF could not open or read it */
-    EXTRACT_PDF_NO_TEXT,     /* a readable PDF without extractable text (scans) */
+    EXTRACT_EMPTY,         /* no bytes, or no text after extraction */
+    EXTRACT_BINARY,        /* NUL bytes / control characters: not a text document */
+    EXTRACT_BAD_UTF8,      /* text that is not valid UTF-8 */
+    EXTRACT_TOO_LARGE,     /* input or extracted text over the configured limit */
+    EXTRACT_PDF_ENCRYPTED, /* PDF needs a password */
+    EXTRACT_PDF_MALFORMED, /* MuPDF could not open or read it */
+    EXTRACT_PDF_NO_TEXT,   /* a readable PDF without extractable text (scans) */
 } extract_reason_t;
 
 typedef struct extract_opts {
-    size_t max_input;   /* bytes; 0 = 64 MiB */
-    size_t max_text;    /* bytes of extracted text; 0 = 32 MiB */
-    int max_pages;      /* PDF pages read at most; 0 = 5000 */
+    size_t max_input; /* bytes; 0 = 64 MiB */
+    size_t max_text;  /* bytes of extracted text; 0 = 32 MiB */
+    int max_pages;    /* PDF pages read at most; 0 = 5000 */
 } extract_opts_t;
 
 typedef struct extract_result {

@@ -82,8 +82,7 @@ typedef float (*dot_fn_t)(const float *, const float *, uint32_t);
 static dot_fn_t dot_fn(void)
 {
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return dot_avx2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return dot_avx2;
 #endif
     return dot;
 }
@@ -93,12 +92,10 @@ static bool normalise(float *dst, const float *src, uint32_t n)
 {
     double ss = 0;
     for (uint32_t i = 0; i < n; i++) {
-        if (!isfinite(src[i]))
-            return false;
+        if (!isfinite(src[i])) return false;
         ss += (double)src[i] * src[i];
     }
-    if (!(ss > 0) || !isfinite(ss))
-        return false;
+    if (!(ss > 0) || !isfinite(ss)) return false;
     float inv = (float)(1.0 / sqrt(ss));
     for (uint32_t i = 0; i < n; i++)
         dst[i] = src[i] * inv;
@@ -133,8 +130,7 @@ static void heap_push(struct heap *h, float d, uint32_t s)
     h->a[i] = (struct cand){d, s};
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (!before(h, &h->a[i], &h->a[p]))
-            break;
+        if (!before(h, &h->a[i], &h->a[p])) break;
         struct cand t = h->a[i];
         h->a[i] = h->a[p];
         h->a[p] = t;
@@ -149,12 +145,9 @@ static struct cand heap_pop(struct heap *h)
     size_t i = 0;
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < h->n && before(h, &h->a[l], &h->a[m]))
-            m = l;
-        if (r < h->n && before(h, &h->a[r], &h->a[m]))
-            m = r;
-        if (m == i)
-            break;
+        if (l < h->n && before(h, &h->a[l], &h->a[m])) m = l;
+        if (r < h->n && before(h, &h->a[r], &h->a[m])) m = r;
+        if (m == i) break;
         struct cand t = h->a[i];
         h->a[i] = h->a[m];
         h->a[m] = t;
@@ -196,8 +189,7 @@ struct hnsw {
 
 static uint32_t *links(const hnsw_t *h, uint32_t s, int level)
 {
-    if (level == 0)
-        return h->l0 + (size_t)s * (h->M0 + 1);
+    if (level == 0) return h->l0 + (size_t)s * (h->M0 + 1);
     return h->up[s] + (size_t)(level - 1) * (h->o.M + 1);
 }
 
@@ -231,11 +223,9 @@ static struct visited *visited_get(hnsw_t *h)
 {
     pthread_mutex_lock(&h->vmu);
     struct visited *v = h->vpool;
-    if (v)
-        h->vpool = v->next;
+    if (v) h->vpool = v->next;
     pthread_mutex_unlock(&h->vmu);
-    if (!v)
-        v = xcalloc(1, sizeof *v);
+    if (!v) v = xcalloc(1, sizeof *v);
     if (v->cap < h->n) {
         size_t cap = h->cap > h->n ? h->cap : h->n;
         free(v->tag);
@@ -282,8 +272,7 @@ int hnsw_create(const hnsw_opts_t *opts, hnsw_t **out)
         o = *opts;
     else
         hnsw_opts_default(&o);
-    if (!opts_valid(&o))
-        return RAGD_EINVAL;
+    if (!opts_valid(&o)) return RAGD_EINVAL;
     hnsw_t *h = xcalloc(1, sizeof *h);
     h->o = o;
     h->M0 = 2 * o.M;
@@ -325,8 +314,7 @@ static void release_storage(hnsw_t *h)
 
 void hnsw_free(hnsw_t *h)
 {
-    if (!h)
-        return;
+    if (!h) return;
     release_storage(h);
     while (h->vpool) {
         struct visited *v = h->vpool;
@@ -341,8 +329,7 @@ void hnsw_free(hnsw_t *h)
 
 static void reserve(hnsw_t *h, uint32_t need)
 {
-    if (need <= h->cap)
-        return;
+    if (need <= h->cap) return;
     uint32_t cap = h->cap ? h->cap : 256;
     while (cap < need)
         cap = cap > MAX_NODES / 2 ? MAX_NODES : cap * 2;
@@ -385,10 +372,8 @@ struct accept {
 
 static bool acceptable(const hnsw_t *h, uint32_t s, const struct accept *a)
 {
-    if (!a || !a->live_only)
-        return true;
-    if (h->dead[s])
-        return false;
+    if (!a || !a->live_only) return true;
+    if (h->dead[s]) return false;
     return !a->filter || a->filter(h->ids[s], a->ud);
 }
 
@@ -403,29 +388,24 @@ static void search_layer(const hnsw_t *h, const float *q, uint32_t ep, uint32_t 
     float d = dist(h, q, ep);
     v->tag[ep] = v->epoch;
     heap_push(&cand, d, ep);
-    if (acceptable(h, ep, a))
-        heap_push(res, d, ep);
+    if (acceptable(h, ep, a)) heap_push(res, d, ep);
     float bound = res->n ? res->a[0].d : INFINITY;
     while (cand.n) {
         struct cand c = heap_pop(&cand);
-        if (c.d > bound && res->n >= ef)
-            break;
+        if (c.d > bound && res->n >= ef) break;
         const uint32_t *l = links(h, c.s, level);
         for (uint32_t i = 1; i <= l[0]; i++) {
             uint32_t e = l[i];
-            if (v->tag[e] == v->epoch)
-                continue;
+            if (v->tag[e] == v->epoch) continue;
             v->tag[e] = v->epoch;
             float de = dist(h, q, e);
             if (res->n < ef || de < bound) {
                 heap_push(&cand, de, e);
                 if (acceptable(h, e, a)) {
                     heap_push(res, de, e);
-                    if (res->n > ef)
-                        heap_pop(res);
+                    if (res->n > ef) heap_pop(res);
                 }
-                if (res->n)
-                    bound = res->a[0].d;
+                if (res->n) bound = res->a[0].d;
             }
         }
     }
@@ -442,8 +422,7 @@ static int cmp_cand(const void *x, const void *y)
  * (c == NULL), and qsort's pointer must be valid even for zero elements. */
 static void sort_cands(struct cand *c, size_t nc)
 {
-    if (nc > 1)
-        qsort(c, nc, sizeof *c, cmp_cand);
+    if (nc > 1) qsort(c, nc, sizeof *c, cmp_cand);
 }
 
 /* The paper's neighbour-selection heuristic: from candidates sorted by distance to the
@@ -457,10 +436,8 @@ static uint32_t select_neighbours(const hnsw_t *h, struct cand *c, size_t nc, ui
     for (size_t i = 0; i < nc && k < m; i++) {
         bool good = true;
         for (uint32_t j = 0; j < k && good; j++)
-            if (1.0f - h->dot(vec(h, c[i].s), vec(h, out[j]), h->o.dim) < c[i].d)
-                good = false;
-        if (good)
-            out[k++] = c[i].s;
+            if (1.0f - h->dot(vec(h, c[i].s), vec(h, out[j]), h->o.dim) < c[i].d) good = false;
+        if (good) out[k++] = c[i].s;
     }
     return k;
 }
@@ -471,8 +448,7 @@ static void add_link(hnsw_t *h, uint32_t s, uint32_t to, int level)
     uint32_t max = level == 0 ? h->M0 : h->o.M;
     uint32_t *l = links(h, s, level);
     for (uint32_t i = 1; i <= l[0]; i++)
-        if (l[i] == to)
-            return;
+        if (l[i] == to) return;
     if (l[0] < max) {
         l[++l[0]] = to;
         return;
@@ -521,8 +497,7 @@ static void insert_slot(hnsw_t *h, uint32_t s, int level)
         uint32_t nearest = res.a[0].s;
         float nd = res.a[0].d;
         for (size_t i = 1; i < res.n; i++)
-            if (res.a[i].d < nd)
-                nd = res.a[i].d, nearest = res.a[i].s;
+            if (res.a[i].d < nd) nd = res.a[i].d, nearest = res.a[i].s;
         uint32_t k = select_neighbours(h, res.a, res.n, h->o.M, sel);
         uint32_t *mine = links(h, s, l);
         mine[0] = k;
@@ -602,8 +577,7 @@ void hnsw_compact(hnsw_t *h)
     uint64_t *ids = xmalloc(((size_t)live + 1) * sizeof *ids);
     uint32_t k = 0;
     for (uint32_t s = 0; s < h->n; s++) {
-        if (h->dead[s])
-            continue;
+        if (h->dead[s]) continue;
         memcpy(vecs + (size_t)k * h->o.dim, vec(h, s), h->o.dim * sizeof *vecs);
         ids[k++] = h->ids[s];
     }
@@ -686,8 +660,7 @@ int hnsw_search(hnsw_t *h, const float *query, size_t k, uint32_t ef, rag_filter
                 void *ud, rag_hit_t *out, size_t *n)
 {
     *n = 0;
-    if (k == 0)
-        return RAGD_EINVAL;
+    if (k == 0) return RAGD_EINVAL;
     float *q = xmalloc(h->o.dim * sizeof *q);
     if (!normalise(q, query, h->o.dim)) {
         free(q);
@@ -696,8 +669,7 @@ int hnsw_search(hnsw_t *h, const float *query, size_t k, uint32_t ef, rag_filter
     pthread_rwlock_rdlock(&h->lock);
     if (h->entry >= 0 && h->n > h->n_dead) {
         uint32_t ef2 = ef ? ef : h->o.ef_search;
-        if (ef2 < k)
-            ef2 = k > UINT32_MAX ? UINT32_MAX : (uint32_t)k;
+        if (ef2 < k) ef2 = k > UINT32_MAX ? UINT32_MAX : (uint32_t)k;
         uint32_t ep = (uint32_t)h->entry;
         for (int l = h->max_level; l > 0; l--)
             ep = greedy(h, q, ep, l);
@@ -718,8 +690,7 @@ int hnsw_search_exact(hnsw_t *h, const float *query, size_t k, rag_filter_fn fil
                       rag_hit_t *out, size_t *n)
 {
     *n = 0;
-    if (k == 0)
-        return RAGD_EINVAL;
+    if (k == 0) return RAGD_EINVAL;
     float *q = xmalloc(h->o.dim * sizeof *q);
     if (!normalise(q, query, h->o.dim)) {
         free(q);
@@ -728,13 +699,11 @@ int hnsw_search_exact(hnsw_t *h, const float *query, size_t k, rag_filter_fn fil
     pthread_rwlock_rdlock(&h->lock);
     struct heap res = {.max = true};
     for (uint32_t s = 0; s < h->n; s++) {
-        if (h->dead[s] || (filter && !filter(h->ids[s], ud)))
-            continue;
+        if (h->dead[s] || (filter && !filter(h->ids[s], ud))) continue;
         float d = dist(h, q, s);
         if (res.n < k || d < res.a[0].d) {
             heap_push(&res, d, s);
-            if (res.n > k)
-                heap_pop(&res);
+            if (res.n > k) heap_pop(&res);
         }
     }
     *n = emit_hits(h, res.a, res.n, k, out);
@@ -800,15 +769,13 @@ static int load_from(rfile_reader_t *r, hnsw_t **out)
         (uint64_t)n > rfile_remaining(r) / (12 + 4 * (uint64_t)o.dim + 4) ||
         (n == 0) != (entry == UINT32_MAX) || (n && entry >= n))
         return RAGD_EFORMAT;
-    if ((rc = hnsw_create(&o, &h)))
-        return RAGD_EFORMAT;
+    if ((rc = hnsw_create(&o, &h))) return RAGD_EFORMAT;
     h->rng = rng;
     reserve(h, n ? n : 1);
     uint32_t dead_count = 0;
     for (uint32_t s = 0; s < n; s++) {
         unsigned char meta[4];
-        if ((rc = rfile_get_u64(r, &h->ids[s])) || (rc = rfile_get(r, meta, 4)))
-            goto fail;
+        if ((rc = rfile_get_u64(r, &h->ids[s])) || (rc = rfile_get(r, meta, 4))) goto fail;
         if (meta[0] > MAX_LEVEL || meta[1] > 1 || meta[2] || meta[3]) {
             rc = RAGD_EFORMAT;
             goto fail;
@@ -818,8 +785,7 @@ static int load_from(rfile_reader_t *r, hnsw_t **out)
         h->up[s] = NULL;
         h->n = s + 1; /* from here on release_storage frees this slot's layers */
         float *v = h->vecs + (size_t)s * o.dim;
-        if ((rc = rfile_get(r, v, o.dim * sizeof *v)))
-            goto fail;
+        if ((rc = rfile_get(r, v, o.dim * sizeof *v))) goto fail;
         double ss = 0;
         for (uint32_t i = 0; i < o.dim; i++)
             ss += (double)v[i] * v[i];
@@ -827,19 +793,16 @@ static int load_from(rfile_reader_t *r, hnsw_t **out)
             rc = RAGD_EFORMAT;
             goto fail;
         }
-        if (h->level[s])
-            h->up[s] = xmalloc((size_t)h->level[s] * (o.M + 1) * sizeof **h->up);
+        if (h->level[s]) h->up[s] = xmalloc((size_t)h->level[s] * (o.M + 1) * sizeof **h->up);
         for (int l = 0; l <= h->level[s]; l++) {
             uint32_t *lk = links(h, s, l);
             uint32_t max = l == 0 ? h->M0 : o.M;
-            if ((rc = rfile_get_u32(r, &lk[0])))
-                goto fail;
+            if ((rc = rfile_get_u32(r, &lk[0]))) goto fail;
             if (lk[0] > max) {
                 rc = RAGD_EFORMAT;
                 goto fail;
             }
-            if ((rc = rfile_get(r, lk + 1, lk[0] * sizeof *lk)))
-                goto fail;
+            if ((rc = rfile_get(r, lk + 1, lk[0] * sizeof *lk))) goto fail;
         }
         if (h->dead[s]) {
             dead_count++;
@@ -854,18 +817,15 @@ static int load_from(rfile_reader_t *r, hnsw_t **out)
     }
     /* graph consistency: every link names an existing node that lives on that layer */
     rc = RAGD_EFORMAT;
-    if (dead_count != n_dead || (n && h->level[entry] != max_level))
-        goto fail;
+    if (dead_count != n_dead || (n && h->level[entry] != max_level)) goto fail;
     for (uint32_t s = 0; s < n; s++) {
         for (int l = 0; l <= h->level[s]; l++) {
             const uint32_t *lk = links(h, s, l);
             for (uint32_t i = 1; i <= lk[0]; i++)
-                if (lk[i] >= n || h->level[lk[i]] < l)
-                    goto fail;
+                if (lk[i] >= n || h->level[lk[i]] < l) goto fail;
         }
     }
-    if ((rc = rfile_read_finish(r)))
-        goto fail;
+    if ((rc = rfile_read_finish(r))) goto fail;
     h->n_dead = n_dead;
     h->entry = n ? (int64_t)entry : -1;
     h->max_level = (int)max_level;
@@ -882,8 +842,7 @@ int hnsw_load(const char *path, hnsw_t **out)
     rfile_reader_t *r;
     uint32_t version;
     int rc = rfile_read_open(path, FILE_MAGIC, &version, &r);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     rc = version == FILE_VERSION ? load_from(r, out) : RAGD_EFORMAT;
     rfile_read_close(r);
     return rc;
@@ -895,8 +854,7 @@ int hnsw_load_mem(const void *data, size_t len, hnsw_t **out)
     rfile_reader_t *r;
     uint32_t version;
     int rc = rfile_read_open_mem(data, len, FILE_MAGIC, &version, &r);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     rc = version == FILE_VERSION ? load_from(r, out) : RAGD_EFORMAT;
     rfile_read_close(r);
     return rc;

@@ -29,8 +29,8 @@
 typedef struct hnsw hnsw_t;
 
 typedef struct hnsw_opts {
-    uint32_t dim;             /* vector dimension; default 768 (1..65536) */
-    uint32_t M;               /* links per node on upper layers (2*M on layer 0); default 16 (2..128) */
+    uint32_t dim; /* vector dimension; default 768 (1..65536) */
+    uint32_t M;   /* links per node on upper layers (2*M on layer 0); default 16 (2..128) */
     uint32_t ef_construction; /* candidate list size while inserting; default 200 (>= M) */
     uint32_t ef_search;       /* candidate list size while searching; default 64 (>= 1) */
     uint64_t seed;            /* level generator seed; default 42 */

@@ -41,12 +41,11 @@ int hybrid_route_parse(const char *s, hybrid_route_t *out)
         const char *name;
         hybrid_route_t r;
     } names[] = {
-        {"auto", HYBRID_AUTO},     {"exact", HYBRID_EXACT},      {"lexical", HYBRID_EXACT},
-        {"text", HYBRID_EXACT},    {"vector", HYBRID_VECTOR},    {"semantic", HYBRID_VECTOR},
+        {"auto", HYBRID_AUTO},     {"exact", HYBRID_EXACT},   {"lexical", HYBRID_EXACT},
+        {"text", HYBRID_EXACT},    {"vector", HYBRID_VECTOR}, {"semantic", HYBRID_VECTOR},
         {"hybrid", HYBRID_HYBRID},
     };
-    if (!s)
-        return RAGD_EINVAL;
+    if (!s) return RAGD_EINVAL;
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         if (strcasecmp(s, names[i].name) == 0) {
             *out = names[i].r;
@@ -59,11 +58,10 @@ int hybrid_route_parse(const char *s, hybrid_route_t *out)
 /* ---- route choice ---- */
 
 static const char *const question_words[] = {
-    "what",     "why",     "how",     "when",    "where",     "who",       "whom",
-    "whose",    "which",   "is",      "are",     "was",       "were",      "can",
-    "could",    "does",    "do",      "did",     "should",    "would",     "will",
-    "may",      "explain", "describe", "tell",   "compare",   "summarize", "summarise",
-    "define",   "give",    "show",    "list",    "help",      NULL,
+    "what",      "why",    "how",  "when", "where",   "who",      "whom", "whose",   "which",
+    "is",        "are",    "was",  "were", "can",     "could",    "does", "do",      "did",
+    "should",    "would",  "will", "may",  "explain", "describe", "tell", "compare", "summarize",
+    "summarise", "define", "give", "show", "list",    "help",     NULL,
 };
 
 static bool is_alnum_u(unsigned char c)
@@ -75,8 +73,7 @@ hybrid_route_t hybrid_choose_route(const char *q, size_t len, bool vector_availa
                                    const char **reason)
 {
     const char *dummy;
-    if (!reason)
-        reason = &dummy;
+    if (!reason) reason = &dummy;
     if (!vector_available) {
         *reason = "vector search unavailable";
         return HYBRID_EXACT;
@@ -85,8 +82,7 @@ hybrid_route_t hybrid_choose_route(const char *q, size_t len, bool vector_availa
     size_t quotes = 0;
     bool curly_open = false, curly_pair = false;
     for (size_t i = 0; i < len; i++) {
-        if (q[i] == '"')
-            quotes++;
+        if (q[i] == '"') quotes++;
         if (i + 3 <= len && (unsigned char)q[i] == 0xE2 && (unsigned char)q[i + 1] == 0x80) {
             if ((unsigned char)q[i + 2] == 0x9C)
                 curly_open = true;
@@ -105,8 +101,7 @@ hybrid_route_t hybrid_choose_route(const char *q, size_t len, bool vector_availa
     for (size_t i = 0; i < len;) {
         while (i < len && !is_alnum_u((unsigned char)q[i]))
             i++;
-        if (i >= len)
-            break;
+        if (i >= len) break;
         size_t a = i;
         bool alpha = false, digit = false, joined = false;
         while (i < len) {
@@ -130,8 +125,7 @@ hybrid_route_t hybrid_choose_route(const char *q, size_t len, bool vector_availa
             first[fl] = '\0';
         }
         words++;
-        if ((alpha && digit) || joined)
-            code = true;
+        if ((alpha && digit) || joined) code = true;
     }
     if (code) {
         *reason = "code or identifier";
@@ -147,8 +141,7 @@ hybrid_route_t hybrid_choose_route(const char *q, size_t len, bool vector_availa
     }
     bool qword = false;
     for (int i = 0; question_words[i]; i++)
-        if (strcmp(first, question_words[i]) == 0)
-            qword = true;
+        if (strcmp(first, question_words[i]) == 0) qword = true;
     if (qmark || qword) {
         *reason = "natural-language question";
         return HYBRID_HYBRID;
@@ -173,8 +166,7 @@ static bool opts_valid(const hybrid_opts_t *o)
 static int cmp_hit(const void *a, const void *b)
 {
     const hybrid_hit_t *x = a, *y = b;
-    if (x->score != y->score)
-        return x->score > y->score ? -1 : 1;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
@@ -183,10 +175,8 @@ static void minmax(const rag_hit_t *h, size_t n, float *lo, float *hi)
     *lo = INFINITY;
     *hi = -INFINITY;
     for (size_t i = 0; i < n; i++) {
-        if (h[i].score < *lo)
-            *lo = h[i].score;
-        if (h[i].score > *hi)
-            *hi = h[i].score;
+        if (h[i].score < *lo) *lo = h[i].score;
+        if (h[i].score > *hi) *hi = h[i].score;
     }
 }
 
@@ -199,13 +189,10 @@ int hybrid_fuse(const rag_hit_t *lex, size_t nl, const rag_hit_t *vec, size_t nv
         o = *opts;
     else
         hybrid_opts_default(&o);
-    if (k == 0 || !opts_valid(&o))
-        return RAGD_EINVAL;
+    if (k == 0 || !opts_valid(&o)) return RAGD_EINVAL;
     if (o.fusion == HYBRID_FUSE_WEIGHTED) {
-        if (o.w_lexical == 0)
-            nl = 0;
-        if (o.w_vector == 0)
-            nv = 0;
+        if (o.w_lexical == 0) nl = 0;
+        if (o.w_vector == 0) nv = 0;
     }
     hybrid_hit_t *all = xmalloc((nl + nv + 1) * sizeof *all);
     size_t na = 0;
@@ -253,31 +240,25 @@ int hybrid_search(bm25_t *lex, hnsw_t *vec, const char *query, size_t qlen, cons
         o = *opts;
     else
         hybrid_opts_default(&o);
-    if (!lex || k == 0 || !opts_valid(&o))
-        return RAGD_EINVAL;
+    if (!lex || k == 0 || !opts_valid(&o)) return RAGD_EINVAL;
     bool vec_ok = vec && qvec && hnsw_count(vec) > 0;
-    if (route == HYBRID_AUTO)
-        route = hybrid_choose_route(query, qlen, vec_ok, NULL);
-    if (!vec_ok)
-        route = HYBRID_EXACT;
+    if (route == HYBRID_AUTO) route = hybrid_choose_route(query, qlen, vec_ok, NULL);
+    if (!vec_ok) route = HYBRID_EXACT;
     *used = route;
 
-    size_t cand = route == HYBRID_HYBRID ? (o.candidates ? o.candidates : (k * 4 > 50 ? k * 4 : 50))
-                                         : k;
-    if (cand < k)
-        cand = k;
+    size_t cand =
+        route == HYBRID_HYBRID ? (o.candidates ? o.candidates : (k * 4 > 50 ? k * 4 : 50)) : k;
+    if (cand < k) cand = k;
     rag_hit_t *lh = NULL, *vh = NULL;
     size_t nl = 0, nv = 0;
     int rc = 0;
     if (route == HYBRID_EXACT || route == HYBRID_HYBRID) {
         lh = xmalloc(cand * sizeof *lh);
-        if ((rc = bm25_search(lex, query, qlen, cand, filter, ud, lh, &nl)))
-            goto out;
+        if ((rc = bm25_search(lex, query, qlen, cand, filter, ud, lh, &nl))) goto out;
     }
     if (route == HYBRID_VECTOR || route == HYBRID_HYBRID) {
         vh = xmalloc(cand * sizeof *vh);
-        if ((rc = hnsw_search(vec, qvec, cand, 0, filter, ud, vh, &nv)))
-            goto out;
+        if ((rc = hnsw_search(vec, qvec, cand, 0, filter, ud, vh, &nv))) goto out;
     }
     if (route == HYBRID_HYBRID) {
         rc = hybrid_fuse(lh, nl, vh, nv, &o, k, out, n);

@@ -32,13 +32,11 @@ void idmap_free(idmap_t *m)
 
 bool idmap_get(const idmap_t *m, uint64_t key, uint32_t *val)
 {
-    if (!m->cap)
-        return false;
+    if (!m->cap) return false;
     size_t mask = m->cap - 1;
     for (size_t i = mix(key) & mask;; i = (i + 1) & mask) {
         const struct idmap_entry *e = &m->e[i];
-        if (e->state == EMPTY)
-            return false;
+        if (e->state == EMPTY) return false;
         if (e->state == FULL && e->key == key) {
             *val = e->val;
             return true;
@@ -57,15 +55,13 @@ static void grow(idmap_t *m)
     m->cap = ncap;
     m->count = m->used = 0;
     for (size_t i = 0; i < ocap; i++)
-        if (old[i].state == FULL)
-            idmap_put(m, old[i].key, old[i].val);
+        if (old[i].state == FULL) idmap_put(m, old[i].key, old[i].val);
     free(old);
 }
 
 void idmap_put(idmap_t *m, uint64_t key, uint32_t val)
 {
-    if ((m->used + 1) * 10 >= m->cap * 7)
-        grow(m);
+    if ((m->used + 1) * 10 >= m->cap * 7) grow(m);
     size_t mask = m->cap - 1, dead = (size_t)-1;
     for (size_t i = mix(key) & mask;; i = (i + 1) & mask) {
         struct idmap_entry *e = &m->e[i];
@@ -73,8 +69,7 @@ void idmap_put(idmap_t *m, uint64_t key, uint32_t val)
             e->val = val;
             return;
         }
-        if (e->state == DEAD && dead == (size_t)-1)
-            dead = i;
+        if (e->state == DEAD && dead == (size_t)-1) dead = i;
         if (e->state == EMPTY) {
             if (dead != (size_t)-1)
                 e = &m->e[dead];
@@ -91,13 +86,11 @@ void idmap_put(idmap_t *m, uint64_t key, uint32_t val)
 
 bool idmap_del(idmap_t *m, uint64_t key)
 {
-    if (!m->cap)
-        return false;
+    if (!m->cap) return false;
     size_t mask = m->cap - 1;
     for (size_t i = mix(key) & mask;; i = (i + 1) & mask) {
         struct idmap_entry *e = &m->e[i];
-        if (e->state == EMPTY)
-            return false;
+        if (e->state == EMPTY) return false;
         if (e->state == FULL && e->key == key) {
             e->state = DEAD;
             m->count--;

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 typedef struct idmap {
-    struct idmap_entry *e; /* private */
+    struct idmap_entry *e;   /* private */
     size_t cap, count, used; /* used counts tombstones too */
 } idmap_t;
 

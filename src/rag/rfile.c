@@ -48,9 +48,9 @@ uint32_t rfile_crc32(uint32_t crc, const void *p, size_t n)
         memcpy(&hi, b + 4, 4);
         lo ^= crc;
         crc = crc_table[7][lo & 0xFF] ^ crc_table[6][(lo >> 8) & 0xFF] ^
-              crc_table[5][(lo >> 16) & 0xFF] ^ crc_table[4][lo >> 24] ^
-              crc_table[3][hi & 0xFF] ^ crc_table[2][(hi >> 8) & 0xFF] ^
-              crc_table[1][(hi >> 16) & 0xFF] ^ crc_table[0][hi >> 24];
+              crc_table[5][(lo >> 16) & 0xFF] ^ crc_table[4][lo >> 24] ^ crc_table[3][hi & 0xFF] ^
+              crc_table[2][(hi >> 8) & 0xFF] ^ crc_table[1][(hi >> 16) & 0xFF] ^
+              crc_table[0][hi >> 24];
         b += 8;
         n -= 8;
     }
@@ -87,16 +87,14 @@ int rfile_write_open(const char *path, const char magic[8], uint32_t version, rf
     }
     setvbuf(w->f, NULL, _IOFBF, 1 << 20);
     unsigned char zero[RFILE_HEADER_SIZE] = {0};
-    if (fwrite(zero, 1, sizeof zero, w->f) != sizeof zero)
-        w->failed = true;
+    if (fwrite(zero, 1, sizeof zero, w->f) != sizeof zero) w->failed = true;
     *out = w;
     return 0;
 }
 
 void rfile_put(rfile_writer_t *w, const void *p, size_t n)
 {
-    if (w->failed || n == 0)
-        return;
+    if (w->failed || n == 0) return;
     if (fwrite(p, 1, n, w->f) != n) {
         w->failed = true;
         return;
@@ -142,10 +140,8 @@ int rfile_write_commit(rfile_writer_t *w)
               fsync(fileno(w->f)) == 0;
     ok = (fclose(w->f) == 0) && ok;
     w->f = NULL;
-    if (ok && rename(w->tmp, w->path) != 0)
-        ok = false;
-    if (!ok)
-        unlink(w->tmp);
+    if (ok && rename(w->tmp, w->path) != 0) ok = false;
+    if (!ok) unlink(w->tmp);
     free(w->tmp);
     free(w->path);
     free(w);
@@ -154,10 +150,8 @@ int rfile_write_commit(rfile_writer_t *w)
 
 void rfile_write_abort(rfile_writer_t *w)
 {
-    if (!w)
-        return;
-    if (w->f)
-        fclose(w->f);
+    if (!w) return;
+    if (w->f) fclose(w->f);
     unlink(w->tmp);
     free(w->tmp);
     free(w->path);
@@ -167,7 +161,7 @@ void rfile_write_abort(rfile_writer_t *w)
 /* ---- reader ---- */
 
 struct rfile_reader {
-    FILE *f;                 /* file source, or NULL */
+    FILE *f;                  /* file source, or NULL */
     const unsigned char *mem; /* memory source */
     uint64_t len, pos;
     uint32_t crc, want_crc;
@@ -179,8 +173,7 @@ static int parse_header(const unsigned char h[RFILE_HEADER_SIZE], const char mag
 {
     uint32_t hc;
     memcpy(&hc, h + 28, 4);
-    if (memcmp(h, magic, 8) != 0 || rfile_crc32(0, h, 28) != hc)
-        return RAGD_EFORMAT;
+    if (memcmp(h, magic, 8) != 0 || rfile_crc32(0, h, 28) != hc) return RAGD_EFORMAT;
     memcpy(version, h + 8, 4);
     memcpy(len, h + 16, 8);
     memcpy(crc, h + 24, 4);
@@ -191,8 +184,7 @@ int rfile_read_open(const char *path, const char magic[8], uint32_t *version, rf
 {
     *out = NULL;
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return errno == ENOENT ? RAGD_ENOTFOUND : RAGD_EIO;
+    if (!f) return errno == ENOENT ? RAGD_ENOTFOUND : RAGD_EIO;
     struct stat st;
     unsigned char h[RFILE_HEADER_SIZE];
     if (fstat(fileno(f), &st) != 0) {
@@ -223,13 +215,11 @@ int rfile_read_open_mem(const void *data, size_t size, const char magic[8], uint
                         rfile_reader_t **out)
 {
     *out = NULL;
-    if (size < RFILE_HEADER_SIZE)
-        return RAGD_EFORMAT;
+    if (size < RFILE_HEADER_SIZE) return RAGD_EFORMAT;
     uint64_t len;
     uint32_t crc;
     int rc = parse_header(data, magic, size - RFILE_HEADER_SIZE, version, &len, &crc);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     rfile_reader_t *r = xcalloc(1, sizeof *r);
     r->mem = (const unsigned char *)data + RFILE_HEADER_SIZE;
     r->len = len;
@@ -240,15 +230,11 @@ int rfile_read_open_mem(const void *data, size_t size, const char magic[8], uint
 
 int rfile_get(rfile_reader_t *r, void *p, size_t n)
 {
-    if (r->err)
-        return r->err;
-    if (n > r->len - r->pos)
-        return r->err = RAGD_EFORMAT;
-    if (n == 0)
-        return 0;
+    if (r->err) return r->err;
+    if (n > r->len - r->pos) return r->err = RAGD_EFORMAT;
+    if (n == 0) return 0;
     if (r->f) {
-        if (fread(p, 1, n, r->f) != n)
-            return r->err = ferror(r->f) ? RAGD_EIO : RAGD_EFORMAT;
+        if (fread(p, 1, n, r->f) != n) return r->err = ferror(r->f) ? RAGD_EIO : RAGD_EFORMAT;
     } else {
         memcpy(p, r->mem + r->pos, n);
     }
@@ -279,18 +265,14 @@ uint64_t rfile_remaining(const rfile_reader_t *r)
 
 int rfile_read_finish(rfile_reader_t *r)
 {
-    if (r->err)
-        return r->err;
-    if (r->pos != r->len || r->crc != r->want_crc)
-        return RAGD_EFORMAT;
+    if (r->err) return r->err;
+    if (r->pos != r->len || r->crc != r->want_crc) return RAGD_EFORMAT;
     return 0;
 }
 
 void rfile_read_close(rfile_reader_t *r)
 {
-    if (!r)
-        return;
-    if (r->f)
-        fclose(r->f);
+    if (!r) return;
+    if (r->f) fclose(r->f);
     free(r);
 }

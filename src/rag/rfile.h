@@ -32,8 +32,7 @@ uint32_t rfile_crc32(uint32_t crc, const void *p, size_t n);
 /* Start writing path (through path.tmp). magic is 8 bytes. RAGD_EIO if the temporary file
  * cannot be created. On success *w must be finished with rfile_write_commit or
  * rfile_write_abort. */
-int rfile_write_open(const char *path, const char magic[8], uint32_t version,
-                     rfile_writer_t **w);
+int rfile_write_open(const char *path, const char magic[8], uint32_t version, rfile_writer_t **w);
 /* Append bytes / a little-endian value. Errors are remembered and reported by commit. */
 void rfile_put(rfile_writer_t *w, const void *p, size_t n);
 void rfile_put_u32(rfile_writer_t *w, uint32_t v);
@@ -47,8 +46,7 @@ void rfile_write_abort(rfile_writer_t *w);
 /* Open path and check magic, header CRC and size. Returns RAGD_ENOTFOUND if the file does
  * not exist, RAGD_EIO if it cannot be read, RAGD_EFORMAT if it is not a valid file of this
  * magic. *version receives the payload version. */
-int rfile_read_open(const char *path, const char magic[8], uint32_t *version,
-                    rfile_reader_t **r);
+int rfile_read_open(const char *path, const char magic[8], uint32_t *version, rfile_reader_t **r);
 /* Open an in-memory image of a file (same checks); data must outlive the reader. */
 int rfile_read_open_mem(const void *data, size_t len, const char magic[8], uint32_t *version,
                         rfile_reader_t **r);

@@ -63,8 +63,8 @@ static void copy(char *dst, size_t cap, const char *src)
 
 /* ---- subscriptions ---- */
 
-#define SUB_COLS                                                                                  \
-    "id, user_id, plan_type, status, billing_cycle, currency, started_at, period_anchor,"         \
+#define SUB_COLS                                                                                   \
+    "id, user_id, plan_type, status, billing_cycle, currency, started_at, period_anchor,"          \
     " ends_at, created_at, updated_at, auto_renew, amount_cents"
 
 int store_sub_active(const char *user_id, struct subscription *out)
@@ -74,8 +74,7 @@ int store_sub_active(const char *user_id, struct subscription *out)
                       "SELECT " SUB_COLS " FROM subscriptions WHERE user_id = ?"
                       " AND status = 'active'",
                       "s", user_id);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (db_rows_next(r) != 1) {
         db_rows_free(r);
         return RAGD_ENOTFOUND;
@@ -102,24 +101,19 @@ int store_sub_insert(struct subscription *s, const char *limits_json)
 {
     char now[32];
     time_iso(time_now_ms(), now);
-    if (!s->id[0])
-        uuid4(s->id);
-    if (!s->created_at[0])
-        copy(s->created_at, sizeof s->created_at, now);
-    if (!s->updated_at[0])
-        copy(s->updated_at, sizeof s->updated_at, now);
-    if (!s->currency[0])
-        copy(s->currency, sizeof s->currency, "USD");
+    if (!s->id[0]) uuid4(s->id);
+    if (!s->created_at[0]) copy(s->created_at, sizeof s->created_at, now);
+    if (!s->updated_at[0]) copy(s->updated_at, sizeof s->updated_at, now);
+    if (!s->currency[0]) copy(s->currency, sizeof s->currency, "USD");
     return db_exec(db_conn(), NULL,
                    "INSERT INTO subscriptions (id, user_id, plan_type, status, billing_cycle,"
                    " started_at, period_anchor, ends_at, auto_renew, limits, amount_cents,"
                    " currency, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
                    " ?, ?, ?)",
-                   "ssssssssbsisss", s->id, s->user_id, s->plan_type, s->status,
-                   s->billing_cycle, s->started_at, s->period_anchor,
-                   s->ends_at[0] ? s->ends_at : NULL, s->auto_renew,
-                   limits_json ? limits_json : "{}", s->amount_cents, s->currency, s->created_at,
-                   s->updated_at);
+                   "ssssssssbsisss", s->id, s->user_id, s->plan_type, s->status, s->billing_cycle,
+                   s->started_at, s->period_anchor, s->ends_at[0] ? s->ends_at : NULL,
+                   s->auto_renew, limits_json ? limits_json : "{}", s->amount_cents, s->currency,
+                   s->created_at, s->updated_at);
 }
 
 int store_sub_update(struct subscription *s, const char *limits_json)
@@ -130,18 +124,17 @@ int store_sub_update(struct subscription *s, const char *limits_json)
                      "UPDATE subscriptions SET plan_type = ?, billing_cycle = ?,"
                      " period_anchor = ?, amount_cents = ?, limits = ?, updated_at = ?"
                      " WHERE id = ?",
-                     "sssisss", s->plan_type, s->billing_cycle, s->period_anchor,
-                     s->amount_cents, limits_json ? limits_json : "{}", s->updated_at, s->id);
+                     "sssisss", s->plan_type, s->billing_cycle, s->period_anchor, s->amount_cents,
+                     limits_json ? limits_json : "{}", s->updated_at, s->id);
     return rc ? rc : n ? 0 : RAGD_ENOTFOUND;
 }
 
 int store_user_plan_get(const char *user_id, char plan[32])
 {
     char *p = NULL;
-    int rc = db_query_text(db_conn(), &p, "SELECT subscription_plan FROM users WHERE id = ?",
-                           "s", user_id);
-    if (!rc)
-        copy(plan, 32, p);
+    int rc = db_query_text(db_conn(), &p, "SELECT subscription_plan FROM users WHERE id = ?", "s",
+                           user_id);
+    if (!rc) copy(plan, 32, p);
     free(p);
     return rc;
 }
@@ -206,8 +199,7 @@ int store_history_list(const char *user_id, int64_t limit, int64_t offset,
                       " description, metadata, created_at FROM billing_history"
                       " WHERE user_id = ? ORDER BY seq DESC LIMIT ? OFFSET ?",
                       "sii", user_id, limit, offset);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     int cap = 16;
     *rows = xcalloc((size_t)cap, sizeof **rows);
     *n = 0;
@@ -286,22 +278,19 @@ int store_counter_add(const char *user_id, const char *name, const char *period,
                    "sssis", user_id, name, period, qty, time_iso(time_now_ms(), now));
 }
 
-int store_counters(const char *user_id, const char *period, struct store_counter **out,
-                   size_t *n)
+int store_counters(const char *user_id, const char *period, struct store_counter **out, size_t *n)
 {
     db_rows_t *r;
     int rc = db_query(db_conn(), &r,
                       "SELECT name, quantity FROM usage_counters WHERE user_id = ?"
                       " AND period = ?",
                       "ss", user_id, period);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     struct store_counter *a = NULL;
     size_t cap = 0, k = 0;
     int more;
     while ((more = db_rows_next(r)) == 1) {
-        if (k == cap)
-            a = xrealloc(a, (cap = cap ? 2 * cap : 8) * sizeof *a);
+        if (k == cap) a = xrealloc(a, (cap = cap ? 2 * cap : 8) * sizeof *a);
         snprintf(a[k].name, sizeof a[k].name, "%s", db_col_text(r, 0));
         a[k++].quantity = db_col_int(r, 1);
     }
@@ -317,8 +306,8 @@ int store_counters(const char *user_id, const char *period, struct store_counter
 
 /* ---- holds ---- */
 
-int store_hold_add(const char *hold_id, const char *user_id, const char *name,
-                   const char *period, int64_t qty, int64_t expires_ms)
+int store_hold_add(const char *hold_id, const char *user_id, const char *name, const char *period,
+                   int64_t qty, int64_t expires_ms)
 {
     return db_exec(db_conn(), NULL,
                    "INSERT INTO quota_holds (hold_id, user_id, name, period, quantity,"

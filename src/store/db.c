@@ -45,8 +45,7 @@ int db_open(const char *url, char *err, size_t errcap)
     /* Open one connection now so a bad URL fails at start, not at the first request. */
     void *h;
     int rc = ops->connect(db_url, &h, err, errcap);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     ops->disconnect(h);
     return 0;
 }
@@ -59,8 +58,7 @@ const char *db_backend(void)
 db_conn_t *db_conn(void)
 {
     db_conn_t *c = pthread_getspecific(conn_key);
-    if (c)
-        return c;
+    if (c) return c;
     char err[256];
     void *h;
     if (ops->connect(db_url, &h, err, sizeof err)) {
@@ -87,28 +85,24 @@ void db_close(void)
         free(c);
     }
     pthread_mutex_unlock(&reg_lock);
-    if (ops)
-        pthread_setspecific(conn_key, NULL);
+    if (ops) pthread_setspecific(conn_key, NULL);
 }
 
 int db_exec(db_conn_t *c, int64_t *changes, const char *sql, const char *types, ...)
 {
     int64_t ch = 0;
-    if (!c)
-        return RAGD_EUNAVAIL;
+    if (!c) return RAGD_EUNAVAIL;
     va_list ap;
     va_start(ap, types);
     int rc = ops->exec(c->handle, sql, types, ap, &ch);
     va_end(ap);
-    if (changes)
-        *changes = ch;
+    if (changes) *changes = ch;
     return rc;
 }
 
 int db_query(db_conn_t *c, db_rows_t **rows, const char *sql, const char *types, ...)
 {
-    if (!c)
-        return RAGD_EUNAVAIL;
+    if (!c) return RAGD_EUNAVAIL;
     va_list ap;
     va_start(ap, types);
     int rc = ops->query(c->handle, sql, types, ap, rows);
@@ -119,11 +113,9 @@ int db_query(db_conn_t *c, db_rows_t **rows, const char *sql, const char *types,
 static int query_first(db_conn_t *c, db_rows_t **rows, const char *sql, const char *types,
                        va_list ap)
 {
-    if (!c)
-        return RAGD_EUNAVAIL;
+    if (!c) return RAGD_EUNAVAIL;
     int rc = ops->query(c->handle, sql, types, ap, rows);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (db_rows_next(*rows) != 1) {
         db_rows_free(*rows);
         return RAGD_ENOTFOUND;
@@ -138,8 +130,7 @@ int db_query_int(db_conn_t *c, int64_t *out, const char *sql, const char *types,
     va_start(ap, types);
     int rc = query_first(c, &r, sql, types, ap);
     va_end(ap);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     *out = db_col_int(r, 0);
     db_rows_free(r);
     return 0;
@@ -152,8 +143,7 @@ int db_query_text(db_conn_t *c, char **out, const char *sql, const char *types, 
     va_start(ap, types);
     int rc = query_first(c, &r, sql, types, ap);
     va_end(ap);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     const char *t = db_col_text(r, 0);
     *out = t ? xstrdup(t) : NULL;
     db_rows_free(r);
@@ -216,16 +206,14 @@ void db_rows_set(db_rows_t *r, int col, const char *text, size_t len)
 
 int db_rows_next(db_rows_t *r)
 {
-    if (r->cur >= r->nrows)
-        return 0;
+    if (r->cur >= r->nrows) return 0;
     r->cur++;
     return 1;
 }
 
 static const char *cell(db_rows_t *r, int col)
 {
-    if (!r->cur || col < 0 || col >= r->ncols)
-        return NULL;
+    if (!r->cur || col < 0 || col >= r->ncols) return NULL;
     return r->cells[(r->cur - 1) * (size_t)r->ncols + (size_t)col];
 }
 
@@ -253,8 +241,7 @@ int db_col_null(db_rows_t *r, int col)
 
 void db_rows_free(db_rows_t *r)
 {
-    if (!r)
-        return;
+    if (!r) return;
     for (size_t i = 0; i < r->nrows * (size_t)r->ncols; i++)
         free(r->cells[i]);
     free(r->cells);

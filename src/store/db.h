@@ -22,7 +22,6 @@
 typedef struct db_conn db_conn_t;
 typedef struct db_rows db_rows_t;
 
-
 /* Opens the database named by url ("sqlite:///abs/path.db", "sqlite://rel/path.db", a bare
  * path, or later "postgresql://..."). Must be called once before db_conn(). Returns 0 or
  * RAGD_EDB / RAGD_EINVAL with a message in err. */

@@ -45,10 +45,8 @@ struct pg_conn {
 static int word_at(const char *s, size_t i, const char *w, const char *start)
 {
     size_t n = strlen(w);
-    if (strncmp(s + i, w, n))
-        return 0;
-    if (s + i > start && (isalnum((unsigned char)s[i - 1]) || s[i - 1] == '_'))
-        return 0;
+    if (strncmp(s + i, w, n)) return 0;
+    if (s + i > start && (isalnum((unsigned char)s[i - 1]) || s[i - 1] == '_')) return 0;
     return !(isalnum((unsigned char)s[i + n]) || s[i + n] == '_');
 }
 
@@ -73,8 +71,7 @@ char *db_pg_translate(const char *sql, int *nparams)
         char c = sql[i];
         if (in_str) {
             sb_add(&b, &c, 1);
-            if (c == '\'')
-                in_str = 0;
+            if (c == '\'') in_str = 0;
             i++;
             continue;
         }
@@ -143,8 +140,7 @@ static char *normalise_url(const char *url)
 {
     const char *plus = strstr(url, "+");
     const char *scheme_end = strstr(url, "://");
-    if (plus && scheme_end && plus < scheme_end)
-        return xasprintf("postgresql%s", scheme_end);
+    if (plus && scheme_end && plus < scheme_end) return xasprintf("postgresql%s", scheme_end);
     return xstrdup(url);
 }
 
@@ -181,12 +177,10 @@ static int in_transaction(struct pg_conn *c)
 /* Makes sure the connection is up; resets it after a server restart. */
 static int ensure(struct pg_conn *c)
 {
-    if (PQstatus(c->pg) == CONNECTION_OK)
-        return 0;
+    if (PQstatus(c->pg) == CONNECTION_OK) return 0;
     PQreset(c->pg);
     c->nstmts = 0; /* prepared statements died with the old session */
-    if (PQstatus(c->pg) != CONNECTION_OK)
-        return RAGD_EUNAVAIL;
+    if (PQstatus(c->pg) != CONNECTION_OK) return RAGD_EUNAVAIL;
     PGresult *r = PQexec(c->pg, "SET TIME ZONE 'UTC'; SET client_min_messages = warning");
     PQclear(r);
     log_msg(LOG_WARN, "postgresql connection re-established");
@@ -196,16 +190,13 @@ static int ensure(struct pg_conn *c)
 static int map_result(struct pg_conn *c, PGresult *r, const char *sql)
 {
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-        return 0;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return 0;
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     if (PQstatus(c->pg) != CONNECTION_OK || (state && !strncmp(state, "08", 2)) ||
         (state && !strncmp(state, "57P", 3)))
         return RAGD_EUNAVAIL;
-    if (state && !strcmp(state, "23505"))
-        return RAGD_EEXIST;
-    if (state && (!strcmp(state, "40001") || !strcmp(state, "40P01")))
-        return RAGD_ECONFLICT;
+    if (state && !strcmp(state, "23505")) return RAGD_EEXIST;
+    if (state && (!strcmp(state, "40001") || !strcmp(state, "40P01"))) return RAGD_ECONFLICT;
     if (state && (!strcmp(state, "53100") || !strcmp(state, "53200"))) { /* disk full, OOM */
         log_json(LOG_ERROR, "postgresql: no space left", json_pack("{s:s}", "sqlstate", state));
         return RAGD_ENOSPC;
@@ -219,8 +210,7 @@ static int map_result(struct pg_conn *c, PGresult *r, const char *sql)
 static const char *stmt_name(struct pg_conn *c, const char *sql, const char *types, int *rc)
 {
     for (int i = 0; i < c->nstmts; i++)
-        if (c->stmts[i].key == sql)
-            return c->stmts[i].name;
+        if (c->stmts[i].key == sql) return c->stmts[i].name;
     if (c->nstmts == STMT_CACHE) {
         /* Forget the whole cache rather than track usage: rare, and correct. */
         PGresult *r = PQexec(c->pg, "DEALLOCATE ALL");
@@ -241,8 +231,7 @@ static const char *stmt_name(struct pg_conn *c, const char *sql, const char *typ
     *rc = map_result(c, r, text);
     PQclear(r);
     free(text);
-    if (*rc)
-        return NULL;
+    if (*rc) return NULL;
     s->key = sql;
     c->nstmts++;
     return s->name;
@@ -255,10 +244,11 @@ static PGresult *run(struct pg_conn *c, const char *sql, const char *types, va_l
     const char *vals[MAX_PARAMS];
     int n = 0;
     for (const char *t = types ? types : ""; *t; t++, n++) {
-        if (n == MAX_PARAMS)
-            panic("db: too many parameters");
+        if (n == MAX_PARAMS) panic("db: too many parameters");
         switch (*t) {
-        case 's': vals[n] = va_arg(ap, const char *); break;
+        case 's':
+            vals[n] = va_arg(ap, const char *);
+            break;
         case 'i':
             snprintf(bufs[n], sizeof bufs[n], "%lld", (long long)va_arg(ap, int64_t));
             vals[n] = bufs[n];
@@ -270,40 +260,36 @@ static PGresult *run(struct pg_conn *c, const char *sql, const char *types, va_l
         case 'b':
             vals[n] = va_arg(ap, int) ? "1" : "0";
             break;
-        default: panic("db: bad parameter type '%c'", *t);
+        default:
+            panic("db: bad parameter type '%c'", *t);
         }
     }
     int in_tx = in_transaction(c);
     for (int attempt = 0; attempt < 2; attempt++) {
-        if (!in_tx && (*rc = ensure(c)))
-            return NULL;
+        if (!in_tx && (*rc = ensure(c))) return NULL;
         const char *name = stmt_name(c, sql, types, rc);
         PGresult *r = NULL;
         if (name) {
             r = PQexecPrepared(c->pg, name, n, vals, NULL, NULL, 0);
             *rc = map_result(c, r, sql);
         }
-        if (*rc != RAGD_EUNAVAIL || in_tx || attempt)
-            return r;
+        if (*rc != RAGD_EUNAVAIL || in_tx || attempt) return r;
         PQclear(r); /* the connection dropped mid-call: reconnect and retry once */
     }
     return NULL;
 }
 
-static int pg_exec(void *handle, const char *sql, const char *types, va_list ap,
-                   int64_t *changes)
+static int pg_exec(void *handle, const char *sql, const char *types, va_list ap, int64_t *changes)
 {
     struct pg_conn *c = handle;
     int rc;
     PGresult *r = run(c, sql, types, ap, &rc);
-    if (!rc)
-        *changes = strtoll(PQcmdTuples(r), NULL, 10);
+    if (!rc) *changes = strtoll(PQcmdTuples(r), NULL, 10);
     PQclear(r);
     return rc;
 }
 
-static int pg_query(void *handle, const char *sql, const char *types, va_list ap,
-                    db_rows_t **out)
+static int pg_query(void *handle, const char *sql, const char *types, va_list ap, db_rows_t **out)
 {
     struct pg_conn *c = handle;
     int rc;
@@ -329,13 +315,11 @@ static int exec_simple(struct pg_conn *c, const char *text)
 {
     int rc = 0, in_tx = in_transaction(c);
     for (int attempt = 0; attempt < 2; attempt++) {
-        if (!in_tx && (rc = ensure(c)))
-            return rc;
+        if (!in_tx && (rc = ensure(c))) return rc;
         PGresult *r = PQexec(c->pg, text);
         rc = map_result(c, r, text);
         PQclear(r);
-        if (rc != RAGD_EUNAVAIL || in_tx)
-            break;
+        if (rc != RAGD_EUNAVAIL || in_tx) break;
     }
     return rc;
 }
@@ -348,10 +332,8 @@ static int pg_script(void *handle, const char *sql)
     char *text = db_pg_translate(sql, &n);
     int rc = exec_simple(c, text);
     free(text);
-    if (begin && !rc)
-        c->in_tx = 1;
-    if (end)
-        c->in_tx = 0; /* ended, or lost with its connection; either way no longer open */
+    if (begin && !rc) c->in_tx = 1;
+    if (end) c->in_tx = 0; /* ended, or lost with its connection; either way no longer open */
     return rc;
 }
 
@@ -364,12 +346,11 @@ static int pg_begin(void *handle, const char *key)
 {
     struct pg_conn *c = handle;
     int rc = exec_simple(c, "BEGIN");
-    if (rc)
-        return rc;
+    if (rc) return rc;
     c->in_tx = 1;
     const char *vals[] = {key ? key : "ragd:global"};
-    PGresult *r = PQexecParams(c->pg, "SELECT pg_advisory_xact_lock(hashtext($1))", 1, NULL,
-                               vals, NULL, NULL, 0);
+    PGresult *r = PQexecParams(c->pg, "SELECT pg_advisory_xact_lock(hashtext($1))", 1, NULL, vals,
+                               NULL, NULL, 0);
     rc = map_result(c, r, "advisory lock");
     PQclear(r);
     if (rc) {

@@ -37,8 +37,7 @@ static int on_busy(void *arg, int count)
 {
     struct sqlite_conn *c = arg;
     int64_t waited = (int64_t)count * 200000;
-    if (waited >= c->busy_timeout_ns)
-        return 0;
+    if (waited >= c->busy_timeout_ns) return 0;
     struct timespec ts = {0, count < 50 ? 100000 : 1000000};
     nanosleep(&ts, NULL);
     return 1;
@@ -48,10 +47,8 @@ static const char *url_path(const char *url)
 {
     if (!strncmp(url, "sqlite:///", 10))
         return url + 9; /* keep the leading '/' of an absolute path */
-    if (!strncmp(url, "sqlite://", 9))
-        return url + 9;
-    if (!strncmp(url, "sqlite:", 7))
-        return url + 7;
+    if (!strncmp(url, "sqlite://", 9)) return url + 9;
+    if (!strncmp(url, "sqlite:", 7)) return url + 7;
     return url;
 }
 
@@ -71,9 +68,8 @@ static int sq_connect(const char *url, void **handle, char *err, size_t errcap)
 {
     struct sqlite_conn *c = xcalloc(1, sizeof *c);
     const char *path = url_path(url);
-    int rc = sqlite3_open_v2(path, &c->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errcap, "cannot open %s: %s", path,
                  c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
@@ -120,8 +116,7 @@ static int sq_connect(const char *url, void **handle, char *err, size_t errcap)
 static void sq_disconnect(void *handle)
 {
     struct sqlite_conn *c = handle;
-    if (c->holds_writer)
-        pthread_mutex_unlock(&write_lock);
+    if (c->holds_writer) pthread_mutex_unlock(&write_lock);
     for (int i = 0; i < STMT_CACHE; i++)
         sqlite3_finalize(c->stmts[i]);
     sqlite3_close(c->db);
@@ -138,10 +133,8 @@ static int out_of_space(struct sqlite_conn *c, int rc)
 static int map_error(struct sqlite_conn *c, int rc, const char *sql)
 {
     int ext = sqlite3_extended_errcode(c->db);
-    if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
-        return RAGD_EEXIST;
-    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-        return RAGD_EUNAVAIL;
+    if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY) return RAGD_EEXIST;
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) return RAGD_EUNAVAIL;
     if (out_of_space(c, rc)) {
         log_json(LOG_ERROR, "sqlite: no space left", json_pack("{s:i}", "code", ext));
         return RAGD_ENOSPC;
@@ -161,10 +154,9 @@ static int prepare(struct sqlite_conn *c, const char *sql, sqlite3_stmt **out)
             return 0;
         }
         if (!c->keys[k]) {
-            int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->stmts[k],
-                                        NULL);
-            if (rc != SQLITE_OK)
-                return map_error(c, rc, sql);
+            int rc =
+                sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->stmts[k], NULL);
+            if (rc != SQLITE_OK) return map_error(c, rc, sql);
             c->keys[k] = sql;
             *out = c->stmts[k];
             return 0;
@@ -185,13 +177,19 @@ static int bind(struct sqlite_conn *c, sqlite3_stmt *st, const char *types, va_l
             rc = s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
             break;
         }
-        case 'i': rc = sqlite3_bind_int64(st, i, va_arg(ap, int64_t)); break;
-        case 'd': rc = sqlite3_bind_double(st, i, va_arg(ap, double)); break;
-        case 'b': rc = sqlite3_bind_int(st, i, va_arg(ap, int) ? 1 : 0); break;
-        default: panic("db: bad parameter type '%c'", *t);
+        case 'i':
+            rc = sqlite3_bind_int64(st, i, va_arg(ap, int64_t));
+            break;
+        case 'd':
+            rc = sqlite3_bind_double(st, i, va_arg(ap, double));
+            break;
+        case 'b':
+            rc = sqlite3_bind_int(st, i, va_arg(ap, int) ? 1 : 0);
+            break;
+        default:
+            panic("db: bad parameter type '%c'", *t);
         }
-        if (rc != SQLITE_OK)
-            return map_error(c, rc, sqlite3_sql(st));
+        if (rc != SQLITE_OK) return map_error(c, rc, sqlite3_sql(st));
     }
     if (n != sqlite3_bind_parameter_count(st))
         panic("db: %d parameters given for: %s", n, sqlite3_sql(st));
@@ -213,8 +211,7 @@ static int sq_exec(void *handle, const char *sql, const char *types, va_list ap,
     struct sqlite_conn *c = handle;
     sqlite3_stmt *st;
     int uncached = prepare(c, sql, &st);
-    if (uncached < 0)
-        return uncached;
+    if (uncached < 0) return uncached;
     int rc = bind(c, st, types, ap);
     if (!rc) {
         int s;
@@ -232,8 +229,7 @@ static int sq_query(void *handle, const char *sql, const char *types, va_list ap
     struct sqlite_conn *c = handle;
     sqlite3_stmt *st;
     int uncached = prepare(c, sql, &st);
-    if (uncached < 0)
-        return uncached;
+    if (uncached < 0) return uncached;
     int rc = bind(c, st, types, ap);
     if (!rc) {
         int ncols = sqlite3_column_count(st), s;
@@ -312,8 +308,7 @@ static int sq_begin(void *handle, const char *key)
             until.tv_sec++;
             until.tv_nsec -= 1000000000;
         }
-        if (pthread_mutex_timedlock(&write_lock, &until))
-            return RAGD_EUNAVAIL;
+        if (pthread_mutex_timedlock(&write_lock, &until)) return RAGD_EUNAVAIL;
         c->holds_writer = 1;
     }
     int rc = sq_script(handle, "BEGIN IMMEDIATE");

@@ -58,12 +58,10 @@ void store_register_migrations(const struct store_migration *m, int n)
     for (int i = 0; i < n; i++) {
         for (int j = 0; j < n_migrations; j++)
             if (migrations[j]->version == m[i].version) {
-                if (migrations[j] == &m[i])
-                    goto next;
+                if (migrations[j] == &m[i]) goto next;
                 panic("migration version %d registered twice", m[i].version);
             }
-        if (n_migrations == MAX_MIGRATIONS)
-            panic("too many migrations");
+        if (n_migrations == MAX_MIGRATIONS) panic("too many migrations");
         migrations[n_migrations++] = &m[i];
     next:;
     }
@@ -82,20 +80,17 @@ int store_migrate(void)
                               (int)(sizeof core_migrations / sizeof core_migrations[0]));
     qsort(migrations, (size_t)n_migrations, sizeof migrations[0], by_version);
     db_conn_t *c = db_conn();
-    if (!c)
-        return RAGD_EUNAVAIL;
+    if (!c) return RAGD_EUNAVAIL;
     int rc = db_script(c, "CREATE TABLE IF NOT EXISTS schema_migrations ("
                           " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
                           " applied_at TEXT NOT NULL)");
-    if (rc)
-        return rc;
+    if (rc) return rc;
     for (int i = 0; i < n_migrations; i++) {
         const struct store_migration *m = migrations[i];
-        if ((rc = db_begin(c)))
-            return rc;
+        if ((rc = db_begin(c))) return rc;
         int64_t have = 0;
-        rc = db_query_int(c, &have, "SELECT count(*) FROM schema_migrations WHERE version = ?",
-                          "i", (int64_t)m->version);
+        rc = db_query_int(c, &have, "SELECT count(*) FROM schema_migrations WHERE version = ?", "i",
+                          (int64_t)m->version);
         if (!rc && !have) {
             char ts[32];
             rc = db_script(c, m->sql);
@@ -113,8 +108,7 @@ int store_migrate(void)
             log_json(LOG_ERROR, "migration failed", json_pack("{s:i}", "version", m->version));
             return rc;
         }
-        if ((rc = db_commit(c)))
-            return rc;
+        if ((rc = db_commit(c))) return rc;
     }
     return 0;
 }
@@ -122,8 +116,8 @@ int store_migrate(void)
 int store_schema_version(int *version)
 {
     int64_t v = 0;
-    int rc = db_query_int(db_conn(), &v, "SELECT coalesce(max(version), 0) FROM schema_migrations",
-                          "");
+    int rc =
+        db_query_int(db_conn(), &v, "SELECT coalesce(max(version), 0) FROM schema_migrations", "");
     *version = (int)v;
     return rc;
 }
@@ -137,9 +131,9 @@ void store_cache_init(void)
     session_ttl_s = (int)config_int("CACHE_SESSION_TTL_SECONDS", 3600, 0, 86400 * 7);
 }
 
-#define USER_COLS                                                                                 \
-    "id, email, username, hashed_password, is_active, is_verified, is_superuser,"                 \
-    " subscription_plan, organization_id, preferences, created_at, updated_at, last_login_at,"    \
+#define USER_COLS                                                                                  \
+    "id, email, username, hashed_password, is_active, is_verified, is_superuser,"                  \
+    " subscription_plan, organization_id, preferences, created_at, updated_at, last_login_at,"     \
     " failed_login_count, locked_until, tokens_valid_after, lockout_level"
 
 static void copy(char *dst, size_t cap, const char *src)
@@ -183,12 +177,10 @@ static const char *nz(const char *s)
 int store_user_create(struct user *u)
 {
     char ts[32];
-    if (!u->id[0])
-        uuid4(u->id);
+    if (!u->id[0]) uuid4(u->id);
     time_iso(time_now_ms(), ts);
     copy(u->created_at, sizeof u->created_at, ts);
-    if (!u->subscription_plan[0])
-        copy(u->subscription_plan, sizeof u->subscription_plan, "free");
+    if (!u->subscription_plan[0]) copy(u->subscription_plan, sizeof u->subscription_plan, "free");
     return db_exec(db_conn(), NULL,
                    "INSERT INTO users(id, email, username, hashed_password, is_active,"
                    " is_verified, is_superuser, subscription_plan, organization_id, preferences,"
@@ -201,30 +193,24 @@ int store_user_create(struct user *u)
 int store_user_create_capped(struct user *u, const char *origin, int64_t since_ms, int max)
 {
     db_conn_t *c = db_conn();
-    if (!c)
-        return RAGD_EUNAVAIL;
+    if (!c) return RAGD_EUNAVAIL;
     char key[96], since[32];
     snprintf(key, sizeof key, "register:%.80s", origin);
     int rc = db_begin_for(c, key);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     int64_t n = 0;
     if (max > 0) {
         rc = db_query_int(c, &n,
                           "SELECT count(*) FROM users WHERE created_from = ? AND created_at >= ?",
                           "ss", origin, time_iso(since_ms, since));
-        if (!rc && n >= max)
-            rc = RAGD_ELIMIT;
+        if (!rc && n >= max) rc = RAGD_ELIMIT;
     }
+    if (!rc) rc = store_user_create(u);
     if (!rc)
-        rc = store_user_create(u);
-    if (!rc)
-        rc = db_exec(c, NULL, "UPDATE users SET created_from = ? WHERE id = ?", "ss", origin,
-                     u->id);
-    if (!rc)
-        rc = db_commit(c);
-    if (rc)
-        db_rollback(c);
+        rc =
+            db_exec(c, NULL, "UPDATE users SET created_from = ? WHERE id = ?", "ss", origin, u->id);
+    if (!rc) rc = db_commit(c);
+    if (rc) db_rollback(c);
     return rc;
 }
 
@@ -232,8 +218,7 @@ static int user_get(const char *sql, const char *key, struct user *out)
 {
     db_rows_t *r;
     int rc = db_query(db_conn(), &r, sql, "s", key);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (db_rows_next(r) == 1)
         user_from_row(r, out);
     else
@@ -295,13 +280,12 @@ static void session_put(const struct user *u)
 {
     json_t *j = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:s, s:s, s:i, s:I, s:i}",
-        "user_id",
-        u->id, "id", u->id, "email", u->email, "username", u->username, "subscription_plan",
-        u->subscription_plan, "organization_id", u->organization_id, "created_at",
-        u->created_at, "updated_at", u->updated_at, "last_login_at", u->last_login_at,
-        "is_active", u->is_active, "is_verified", u->is_verified, "is_superuser",
-        u->is_superuser, "preferences", u->preferences ? u->preferences : "{}", "locked_until",
-        u->locked_until, "failed_login_count", u->failed_login_count, "tokens_valid_after",
+        "user_id", u->id, "id", u->id, "email", u->email, "username", u->username,
+        "subscription_plan", u->subscription_plan, "organization_id", u->organization_id,
+        "created_at", u->created_at, "updated_at", u->updated_at, "last_login_at", u->last_login_at,
+        "is_active", u->is_active, "is_verified", u->is_verified, "is_superuser", u->is_superuser,
+        "preferences", u->preferences ? u->preferences : "{}", "locked_until", u->locked_until,
+        "failed_login_count", u->failed_login_count, "tokens_valid_after",
         (json_int_t)u->tokens_valid_after, "lockout_level", u->lockout_level);
     char key[64];
     session_key(u->id, key);
@@ -311,8 +295,7 @@ static void session_put(const struct user *u)
 
 int store_user_get(const char *id, struct user *out)
 {
-    if (!session_get(id, out))
-        return 0;
+    if (!session_get(id, out)) return 0;
     int rc = user_get("SELECT " USER_COLS " FROM users WHERE id = ?", id, out);
     if (!rc) {
         out->hashed_password[0] = 0; /* the same answer with or without the cache */
@@ -334,11 +317,9 @@ int store_user_get_by_email(const char *email, struct user *out)
 int store_user_revoke_sessions(const char *id, int64_t valid_after_ms)
 {
     db_conn_t *c = db_conn();
-    if (!c)
-        return RAGD_EUNAVAIL;
+    if (!c) return RAGD_EUNAVAIL;
     int rc = db_begin_for(c, id);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     char ts[32];
     int64_t changed = 0;
     rc = db_exec(c, &changed,
@@ -349,8 +330,7 @@ int store_user_revoke_sessions(const char *id, int64_t valid_after_ms)
                      "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ?"
                      " AND revoked_at IS NULL",
                      "ss", time_iso(time_now_ms(), ts), id);
-    if (!rc)
-        rc = db_commit(c);
+    if (!rc) rc = db_commit(c);
     if (rc) {
         db_rollback(c);
         return rc;
@@ -367,11 +347,10 @@ static int user_update(db_conn_t *c, const char *id, json_t *patch)
     json_t *v;
     int64_t changed = 0;
     int rc = db_exec(c, &changed, "UPDATE users SET updated_at = ? WHERE id = ?", "ss", ts, id);
-    if (!rc && !changed)
-        rc = RAGD_ENOTFOUND;
-    json_object_foreach(patch, key, v) {
-        if (rc)
-            break;
+    if (!rc && !changed) rc = RAGD_ENOTFOUND;
+    json_object_foreach(patch, key, v)
+    {
+        if (rc) break;
         const char *s = json_string_value(v);
         int b = json_is_true(v);
         if (!strcmp(key, "username"))
@@ -380,11 +359,9 @@ static int user_update(db_conn_t *c, const char *id, json_t *patch)
             rc = db_exec(c, NULL, "UPDATE users SET subscription_plan = ? WHERE id = ?", "ss", s,
                          id);
         else if (!strcmp(key, "organization_id"))
-            rc = db_exec(c, NULL, "UPDATE users SET organization_id = ? WHERE id = ?", "ss", s,
-                         id);
+            rc = db_exec(c, NULL, "UPDATE users SET organization_id = ? WHERE id = ?", "ss", s, id);
         else if (!strcmp(key, "hashed_password"))
-            rc = db_exec(c, NULL, "UPDATE users SET hashed_password = ? WHERE id = ?", "ss", s,
-                         id);
+            rc = db_exec(c, NULL, "UPDATE users SET hashed_password = ? WHERE id = ?", "ss", s, id);
         else if (!strcmp(key, "is_active"))
             rc = db_exec(c, NULL, "UPDATE users SET is_active = ? WHERE id = ?", "bs", b, id);
         else if (!strcmp(key, "is_verified"))
@@ -404,8 +381,7 @@ static int user_update(db_conn_t *c, const char *id, json_t *patch)
 int store_user_update_locked(const char *id, json_t *patch)
 {
     db_conn_t *c = db_conn();
-    if (!c)
-        return RAGD_EUNAVAIL;
+    if (!c) return RAGD_EUNAVAIL;
     store_user_forget(id);
     return user_update(c, id, patch);
 }
@@ -413,11 +389,9 @@ int store_user_update_locked(const char *id, json_t *patch)
 int store_user_update(const char *id, json_t *patch)
 {
     db_conn_t *c = db_conn();
-    if (!c)
-        return RAGD_EUNAVAIL;
+    if (!c) return RAGD_EUNAVAIL;
     int rc = db_begin(c);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if ((rc = user_update(c, id, patch))) {
         db_rollback(c);
         return rc;
@@ -441,8 +415,8 @@ void store_user_list_free(struct user *items, int n)
     free(items);
 }
 
-int store_user_list(const struct user_filter *f, int64_t limit, int64_t offset,
-                    struct user **items, int *n, int64_t *total)
+int store_user_list(const struct user_filter *f, int64_t limit, int64_t offset, struct user **items,
+                    int *n, int64_t *total)
 {
     db_conn_t *c = db_conn();
     char *like = f->email_like ? xasprintf("%%%s%%", f->email_like) : NULL;
@@ -459,8 +433,7 @@ int store_user_list(const struct user_filter *f, int64_t limit, int64_t offset,
                       " ORDER BY created_at, id LIMIT ? OFFSET ?",
                       "ssssiiii", like, like, f->plan, f->plan, active, active, limit, offset);
     free(like);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     int cap = 16;
     *items = xcalloc((size_t)cap, sizeof **items);
     *n = 0;
@@ -490,13 +463,11 @@ int store_user_login_attempt(const char *id, const struct login_policy *pol, int
                              struct login_attempt *out)
 {
     db_conn_t *c = db_conn();
-    if (!c)
-        return RAGD_EUNAVAIL;
+    if (!c) return RAGD_EUNAVAIL;
     int64_t now = time_now_ms();
     memset(out, 0, sizeof *out);
     int rc = db_begin_for(c, id);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     db_rows_t *r = NULL;
     rc = db_query(c, &r,
                   "SELECT failed_login_count, locked_until, lockout_level, lock_bypass_until"
@@ -506,8 +477,7 @@ int store_user_login_attempt(const char *id, const struct login_policy *pol, int
     if (!rc) {
         if (db_rows_next(r) == 1) {
             count = db_col_int(r, 0);
-            if (db_col_text(r, 1))
-                time_parse_iso(db_col_text(r, 1), &locked);
+            if (db_col_text(r, 1)) time_parse_iso(db_col_text(r, 1), &locked);
             level = db_col_int(r, 2);
             bypass = db_col_int(r, 3);
         } else {
@@ -534,8 +504,7 @@ int store_user_login_attempt(const char *id, const struct login_policy *pol, int
             int64_t ms = pol->lock_ms;
             for (int64_t i = 0; i < level && ms < pol->lock_max_ms; i++)
                 ms *= 2;
-            if (ms > pol->lock_max_ms)
-                ms = pol->lock_max_ms;
+            if (ms > pol->lock_max_ms) ms = pol->lock_max_ms;
             char ts[32];
             rc = db_exec(c, NULL,
                          "UPDATE users SET locked_until = ?, failed_login_count = 0,"
@@ -549,8 +518,7 @@ int store_user_login_attempt(const char *id, const struct login_policy *pol, int
         }
     }
     out->failures = (int)count;
-    if (!rc)
-        rc = db_commit(c);
+    if (!rc) rc = db_commit(c);
     if (rc) {
         db_rollback(c);
         return rc;
@@ -562,8 +530,7 @@ int store_user_login_attempt(const char *id, const struct login_policy *pol, int
 int store_user_login_bypass_end(const char *id)
 {
     store_user_forget(id);
-    return db_exec(db_conn(), NULL, "UPDATE users SET lock_bypass_until = 0 WHERE id = ?", "s",
-                   id);
+    return db_exec(db_conn(), NULL, "UPDATE users SET lock_bypass_until = 0 WHERE id = ?", "s", id);
 }
 
 /* ---- organizations ---- */
@@ -604,8 +571,8 @@ int store_refresh_insert(const char *user_id, const char *family_id, const char 
     return db_exec(db_conn(), NULL,
                    "INSERT INTO refresh_tokens(id, user_id, family_id, token_hash, created_at,"
                    " expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                   "ssssss", id_out, user_id, family_id, token_hash,
-                   time_iso(time_now_ms(), now), time_iso(expires_ms, exp));
+                   "ssssss", id_out, user_id, family_id, token_hash, time_iso(time_now_ms(), now),
+                   time_iso(expires_ms, exp));
 }
 
 int store_refresh_get(const char *token_hash, struct refresh_token *out)
@@ -615,8 +582,7 @@ int store_refresh_get(const char *token_hash, struct refresh_token *out)
                       "SELECT id, user_id, family_id, expires_at, revoked_at FROM refresh_tokens"
                       " WHERE token_hash = ?",
                       "s", token_hash);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (db_rows_next(r) == 1) {
         copy(out->id, sizeof out->id, db_col_text(r, 0));
         copy(out->user_id, sizeof out->user_id, db_col_text(r, 1));
@@ -636,16 +602,13 @@ int store_refresh_rotate(const char *old_id, const char *user_id, const char *fa
     db_conn_t *c = db_conn();
     char ts[32], id[37];
     int rc = db_begin(c);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     int64_t changed = 0;
     rc = db_exec(c, &changed,
                  "UPDATE refresh_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                  "ss", time_iso(time_now_ms(), ts), old_id);
-    if (!rc && !changed)
-        rc = RAGD_ECONFLICT;
-    if (!rc)
-        rc = store_refresh_insert(user_id, family_id, new_hash, expires_ms, id);
+    if (!rc && !changed) rc = RAGD_ECONFLICT;
+    if (!rc) rc = store_refresh_insert(user_id, family_id, new_hash, expires_ms, id);
     if (rc) {
         db_rollback(c);
         return rc;
@@ -690,8 +653,8 @@ int store_jti_revoke(const char *jti, int64_t expires_ms)
 int store_jti_revoked(const char *jti)
 {
     int64_t n = 0;
-    int rc = db_query_int(db_conn(), &n,
-                          "SELECT count(*) FROM revoked_access_tokens WHERE jti = ?", "s", jti);
+    int rc = db_query_int(db_conn(), &n, "SELECT count(*) FROM revoked_access_tokens WHERE jti = ?",
+                          "s", jti);
     return rc ? rc : n > 0;
 }
 
@@ -701,13 +664,13 @@ int store_audit_add(const struct audit_entry *e)
 {
     char ts[32];
     char *details = e->details ? json_dumps(e->details, JSON_COMPACT) : NULL;
-    int rc = db_exec(db_conn(), NULL,
-                     "INSERT INTO audit_log(created_at, actor_id, actor_email, action,"
-                     " target_type, target_id, details, request_id, ip)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     "sssssssss", time_iso(time_now_ms(), ts), e->actor_id, e->actor_email,
-                     e->action, e->target_type, e->target_id, details ? details : "{}",
-                     e->request_id, e->ip);
+    int rc =
+        db_exec(db_conn(), NULL,
+                "INSERT INTO audit_log(created_at, actor_id, actor_email, action,"
+                " target_type, target_id, details, request_id, ip)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "sssssssss", time_iso(time_now_ms(), ts), e->actor_id, e->actor_email, e->action,
+                e->target_type, e->target_id, details ? details : "{}", e->request_id, e->ip);
     free(details);
     return rc;
 }
@@ -737,8 +700,9 @@ int store_audit_list(const char *action, int64_t limit, int64_t offset, struct a
                      int *n, int64_t *total)
 {
     db_conn_t *c = db_conn();
-    int rc = db_query_int(c, total, "SELECT count(*) FROM audit_log WHERE (? IS NULL OR action = ?)",
-                          "ss", action, action);
+    int rc =
+        db_query_int(c, total, "SELECT count(*) FROM audit_log WHERE (? IS NULL OR action = ?)",
+                     "ss", action, action);
     db_rows_t *r;
     if (!rc)
         rc = db_query(c, &r,
@@ -746,8 +710,7 @@ int store_audit_list(const char *action, int64_t limit, int64_t offset, struct a
                       " target_id, details, request_id, ip FROM audit_log"
                       " WHERE (? IS NULL OR action = ?) ORDER BY id DESC LIMIT ? OFFSET ?",
                       "ssii", action, action, limit, offset);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     int cap = 16;
     *rows = xcalloc((size_t)cap, sizeof **rows);
     *n = 0;

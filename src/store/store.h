@@ -86,8 +86,8 @@ struct user_filter {
 };
 /* A page of users (*n of them, password hashes left empty) and the total count matching
  * the filter. The caller frees *items with store_user_list_free. */
-int store_user_list(const struct user_filter *f, int64_t limit, int64_t offset,
-                    struct user **items, int *n, int64_t *total);
+int store_user_list(const struct user_filter *f, int64_t limit, int64_t offset, struct user **items,
+                    int *n, int64_t *total);
 void store_user_list_free(struct user *items, int n);
 
 /* Sets the user's token watermark to valid_after_ms (access tokens issued before it are

@@ -88,14 +88,13 @@ struct store_counter {
 };
 /* Every counter of the user in period: *out (caller frees with free(); NULL when *n is 0)
  * and their number in *n. */
-int store_counters(const char *user_id, const char *period, struct store_counter **out,
-                   size_t *n);
+int store_counters(const char *user_id, const char *period, struct store_counter **out, size_t *n);
 
 /* ---- holds ---- */
 
 /* Adds qty to hold hold_id's entry for name (creating it), expiring at expires_ms. */
-int store_hold_add(const char *hold_id, const char *user_id, const char *name,
-                   const char *period, int64_t qty, int64_t expires_ms);
+int store_hold_add(const char *hold_id, const char *user_id, const char *name, const char *period,
+                   int64_t qty, int64_t expires_ms);
 /* Total held for (user, name, period) by holds that have not expired at now_ms. */
 int store_hold_sum(const char *user_id, const char *name, const char *period, int64_t now_ms,
                    int64_t *qty);

@@ -32,8 +32,7 @@ static int setup(void **state)
 {
     (void)state;
     snprintf(tmpdir, sizeof tmpdir, "/tmp/ragd-enc-XXXXXX");
-    if (!mkdtemp(tmpdir))
-        return -1;
+    if (!mkdtemp(tmpdir)) return -1;
     struct mktiny_encoder_opts b = {"bert", tpath("bert.gguf"), GGML_TYPE_F32, 7, "tiny"};
     struct mktiny_encoder_opts m = {"mpnet", tpath("mpnet"), GGML_TYPE_F32, 7, "tiny"};
     struct mktiny_encoder_opts h = {"mpnet", tpath("mpnet16"), GGML_TYPE_F16, 7, "tiny"};
@@ -60,8 +59,7 @@ static encoder_t *load(const char *path, int max_seq)
     encoder_t *e = NULL;
     char err[256] = "";
     int rc = encoder_load(path, &o, &e, err, sizeof err);
-    if (rc)
-        fail_msg("load %s: %s", path, err);
+    if (rc) fail_msg("load %s: %s", path, err);
     return e;
 }
 
@@ -216,8 +214,8 @@ static void put(safetensors_writer_t *w, const char *name, const float *x, int64
 {
     int64_t shape[2] = {rows, cols};
     if (pass == 0)
-        assert_int_equal(safetensors_writer_add(w, name, ST_F32, rows ? 2 : 1,
-                                                rows ? shape : shape + 1), 0);
+        assert_int_equal(
+            safetensors_writer_add(w, name, ST_F32, rows ? 2 : 1, rows ? shape : shape + 1), 0);
     else
         assert_int_equal(safetensors_writer_write(w, x, (size_t)(rows ? rows : 1) * cols * 4), 0);
 }
@@ -251,30 +249,27 @@ static void hand_write(const struct hand *h, const char *dir, int mpnet)
     safetensors_writer_t *w = safetensors_writer_create();
     const char *pre = mpnet ? "mpnet." : ""; /* a prefixed checkpoint */
     for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1)
-            assert_int_equal(safetensors_writer_begin(w, p), 0);
+        if (pass == 1) assert_int_equal(safetensors_writer_begin(w, p), 0);
         char n[192];
 #define PUT(name, x, r, c) (snprintf(n, sizeof n, "%s%s", pre, name), put(w, n, x, r, c, pass))
         PUT("embeddings.word_embeddings.weight", &h->tok[0][0], HV, HD);
         PUT("embeddings.position_embeddings.weight", &h->pos[0][0], HP, HD);
-        if (!mpnet)
-            PUT("embeddings.token_type_embeddings.weight", &h->type[0][0], 2, HD);
-        PUT(mpnet ? "embeddings.LayerNorm.weight" : "embeddings.LayerNorm.gamma", h->en_w, 0,
-            HD);
+        if (!mpnet) PUT("embeddings.token_type_embeddings.weight", &h->type[0][0], 2, HD);
+        PUT(mpnet ? "embeddings.LayerNorm.weight" : "embeddings.LayerNorm.gamma", h->en_w, 0, HD);
         PUT(mpnet ? "embeddings.LayerNorm.bias" : "embeddings.LayerNorm.beta", h->en_b, 0, HD);
-        const char *q = mpnet ? "encoder.layer.0.attention.attn.q" :
-                                "encoder.layer.0.attention.self.query";
-        const char *k = mpnet ? "encoder.layer.0.attention.attn.k" :
-                                "encoder.layer.0.attention.self.key";
-        const char *v = mpnet ? "encoder.layer.0.attention.attn.v" :
-                                "encoder.layer.0.attention.self.value";
-        const char *o = mpnet ? "encoder.layer.0.attention.attn.o" :
-                                "encoder.layer.0.attention.output.dense";
-        const char *an = mpnet ? "encoder.layer.0.attention.LayerNorm" :
-                                 "encoder.layer.0.attention.output.LayerNorm";
+        const char *q =
+            mpnet ? "encoder.layer.0.attention.attn.q" : "encoder.layer.0.attention.self.query";
+        const char *k =
+            mpnet ? "encoder.layer.0.attention.attn.k" : "encoder.layer.0.attention.self.key";
+        const char *v =
+            mpnet ? "encoder.layer.0.attention.attn.v" : "encoder.layer.0.attention.self.value";
+        const char *o =
+            mpnet ? "encoder.layer.0.attention.attn.o" : "encoder.layer.0.attention.output.dense";
+        const char *an = mpnet ? "encoder.layer.0.attention.LayerNorm"
+                               : "encoder.layer.0.attention.output.LayerNorm";
         char b[128];
-#define LIN(base, wt, bs, r, c)                                                                \
-    (snprintf(b, sizeof b, "%s.weight", base), PUT(b, wt, r, c),                             \
+#define LIN(base, wt, bs, r, c)                                                                    \
+    (snprintf(b, sizeof b, "%s.weight", base), PUT(b, wt, r, c),                                   \
      snprintf(b, sizeof b, "%s.bias", base), PUT(b, bs, 0, r))
         LIN(q, &h->wq[0][0], h->bq, HD, HD);
         LIN(k, &h->wk[0][0], h->bk, HD, HD);
@@ -288,8 +283,7 @@ static void hand_write(const struct hand *h, const char *dir, int mpnet)
         LIN("encoder.layer.0.output.dense", &h->wd[0][0], h->bd, HD, HF);
         PUT("encoder.layer.0.output.LayerNorm.weight", h->on_w, 0, HD);
         PUT("encoder.layer.0.output.LayerNorm.bias", h->on_b, 0, HD);
-        if (mpnet)
-            PUT("encoder.relative_attention_bias.weight", &h->rel[0][0], 32, HH);
+        if (mpnet) PUT("encoder.relative_attention_bias.weight", &h->rel[0][0], 32, HH);
 #undef LIN
 #undef PUT
     }
@@ -309,8 +303,8 @@ static void hand_write_gguf(const struct hand *h, const char *path, int pooling)
     gguf_writer_set_f32(w, "bert.attention.layer_norm_epsilon", 1e-5f);
     gguf_writer_set_u32(w, "bert.block_count", 1);
     gguf_writer_set_u32(w, "bert.pooling_type", (uint32_t)pooling);
-    const char *toks[HV] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b", "c", "d",
-                            "e", "##x", "##y"};
+    const char *toks[HV] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a",
+                            "b",     "c",     "d",     "e",     "##x",    "##y"};
     int32_t types[HV] = {3, 2, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1};
     size_t lens[HV];
     for (int i = 0; i < HV; i++)
@@ -352,13 +346,14 @@ static void hand_write_gguf(const struct hand *h, const char *path, int pooling)
     size_t n = sizeof t / sizeof *t;
     for (size_t i = 0; i < n; i++) {
         int64_t ne[2] = {t[i].cols, t[i].rows};
-        assert_int_equal(gguf_writer_add_tensor(w, t[i].name, GGML_TYPE_F32,
-                                                t[i].rows ? 2 : 1, ne), 0);
+        assert_int_equal(gguf_writer_add_tensor(w, t[i].name, GGML_TYPE_F32, t[i].rows ? 2 : 1, ne),
+                         0);
     }
     assert_int_equal(gguf_writer_begin(w, path), 0);
     for (size_t i = 0; i < n; i++)
-        assert_int_equal(gguf_writer_write_tensor(w, t[i].x, (size_t)(t[i].rows ? t[i].rows : 1) *
-                                                                 t[i].cols * 4), 0);
+        assert_int_equal(gguf_writer_write_tensor(
+                             w, t[i].x, (size_t)(t[i].rows ? t[i].rows : 1) * t[i].cols * 4),
+                         0);
     assert_int_equal(gguf_writer_finish(w), 0);
     gguf_writer_free(w);
 }
@@ -470,8 +465,8 @@ static void check_model(const struct hand *h, const char *path, int mpnet, int c
         ref_forward(h, mpnet, cls, ids, (int)n, want);
         for (int d = 0; d < HD; d++)
             if (fabs(want[d] - got[i * HD + d]) > 1e-5)
-                fail_msg("%s text %d dim %d: %g, expected %g", path, i, d,
-                         (double)got[i * HD + d], want[d]);
+                fail_msg("%s text %d dim %d: %g, expected %g", path, i, d, (double)got[i * HD + d],
+                         want[d]);
         free(ids);
     }
     /* the ids themselves: <s>/[CLS] a b </s>/[SEP] */
@@ -508,8 +503,8 @@ static void test_rel_bucket(void **state)
 {
     (void)state;
     assert_int_equal(rel_bucket(0), 0);
-    assert_int_equal(rel_bucket(-1), 1);  /* key before the query */
-    assert_int_equal(rel_bucket(1), 17);  /* key after the query: upper half */
+    assert_int_equal(rel_bucket(-1), 1); /* key before the query */
+    assert_int_equal(rel_bucket(1), 17); /* key after the query: upper half */
     assert_int_equal(rel_bucket(-7), 7);
     assert_int_equal(rel_bucket(-8), 8);  /* 8 + floor(8 * log(1) / log(16)) */
     assert_int_equal(rel_bucket(-12), 9); /* 8 + floor(8 * log(1.5) / log(16)) = 8 + 1 */
@@ -530,15 +525,13 @@ static void expect_ids(encoder_t *e, const char *text, const char *const *pieces
     int32_t *ids;
     size_t got;
     assert_int_equal(encoder_tokenize(e, text, strlen(text), &ids, &got), 0);
-    if (got != n)
-        fail_msg("'%s': %zu tokens, expected %zu", text, got, n);
+    if (got != n) fail_msg("'%s': %zu tokens, expected %zu", text, got, n);
     const tokenizer_t *t = encoder_tokenizer(e);
     for (size_t i = 0; i < n; i++) {
         int32_t want = tokenizer_find(t, pieces[i], strlen(pieces[i]));
         assert_true(want >= 0);
         if (ids[i] != want)
-            fail_msg("'%s' token %zu: id %d, expected '%s' (%d)", text, i, ids[i], pieces[i],
-                     want);
+            fail_msg("'%s' token %zu: id %d, expected '%s' (%d)", text, i, ids[i], pieces[i], want);
     }
     free(ids);
 }

@@ -134,14 +134,26 @@ static void test_nested_copy(void **state)
     uint32_t u32;
     uint64_t u64;
     PUT("GGUF", 4);
-    u32 = 3; PUT(&u32, 4);
-    u64 = 0; PUT(&u64, 8); /* tensors */
-    u64 = 1; PUT(&u64, 8); /* kvs */
-    u64 = 6; PUT(&u64, 8); PUT("nested", 6);
-    u32 = GGUF_TYPE_ARRAY; PUT(&u32, 4);
-    u32 = GGUF_TYPE_ARRAY; PUT(&u32, 4); u64 = 2; PUT(&u64, 8);
+    u32 = 3;
+    PUT(&u32, 4);
+    u64 = 0;
+    PUT(&u64, 8); /* tensors */
+    u64 = 1;
+    PUT(&u64, 8); /* kvs */
+    u64 = 6;
+    PUT(&u64, 8);
+    PUT("nested", 6);
+    u32 = GGUF_TYPE_ARRAY;
+    PUT(&u32, 4);
+    u32 = GGUF_TYPE_ARRAY;
+    PUT(&u32, 4);
+    u64 = 2;
+    PUT(&u64, 8);
     for (int k = 0; k < 2; k++) {
-        u32 = GGUF_TYPE_UINT8; PUT(&u32, 4); u64 = 3; PUT(&u64, 8);
+        u32 = GGUF_TYPE_UINT8;
+        PUT(&u32, 4);
+        u64 = 3;
+        PUT(&u64, 8);
         uint8_t v[3] = {(uint8_t)k, 2, 3};
         PUT(v, 3);
     }

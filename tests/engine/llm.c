@@ -36,8 +36,7 @@ static void test_generate(void **state)
     (void)state;
     llm_model_t *m;
     char err[256] = "";
-    if (llm_model_load(path, 2, &m, err, sizeof err))
-        fail_msg("%s", err);
+    if (llm_model_load(path, 2, &m, err, sizeof err)) fail_msg("%s", err);
     assert_non_null(llm_model_tokenizer(m));
     llm_session_t *s;
     assert_int_equal(llm_session_create(m, 256, &s), 0);
@@ -54,10 +53,9 @@ static void test_generate(void **state)
     assert_true(r1.n_prompt > 5);
     assert_int_equal(r1.len, r2.len);
     assert_memory_equal(r1.text, r2.text, r1.len);
-    assert_int_equal(c1.len, r1.len);           /* streamed pieces add up to the text */
+    assert_int_equal(c1.len, r1.len); /* streamed pieces add up to the text */
     assert_memory_equal(c1.buf, r1.text, r1.len);
-    if (r1.stop == LLM_STOP_LENGTH)
-        assert_int_equal(r1.n_gen, 24);
+    if (r1.stop == LLM_STOP_LENGTH) assert_int_equal(r1.n_gen, 24);
     /* a stop string taken from the middle of the greedy output cuts it there */
     if (r1.len > 6) {
         char stop[4];
@@ -82,8 +80,7 @@ static void test_generate(void **state)
     struct llm_gen_result r4;
     gp.n_predict = -1;
     assert_int_equal(llm_chat(s, &msg, 1, 0, &gp, collect_cb, &c4, &r4), 0);
-    if (r4.stop != LLM_STOP_EOS)
-        assert_int_equal(r4.stop, LLM_STOP_CALLER);
+    if (r4.stop != LLM_STOP_EOS) assert_int_equal(r4.stop, LLM_STOP_CALLER);
     llm_gen_result_free(&r4);
     /* a prompt longer than the context is an error, nothing is evaluated */
     llm_session_reset(s);
@@ -125,8 +122,7 @@ static void test_forged_markers(void **state)
     (void)state;
     llm_model_t *m;
     char err[256] = "";
-    if (llm_model_load(path, 1, &m, err, sizeof err))
-        fail_msg("%s", err);
+    if (llm_model_load(path, 1, &m, err, sizeof err)) fail_msg("%s", err);
     const tokenizer_t *t = llm_model_tokenizer(m);
     int32_t im_start = tokenizer_find(t, "<|im_start|>", 12);
     int32_t im_end = tokenizer_find(t, "<|im_end|>", 10);
@@ -240,8 +236,8 @@ static int setup(void **state)
 {
     (void)state;
     snprintf(path, sizeof path, "/tmp/ragd-llm-test-%d.gguf", (int)getpid());
-    struct mktiny_opts o = {.arch = "qwen3", .out = path, .type = GGML_TYPE_Q8_0, .seed = 11,
-                            .shape = "tiny"};
+    struct mktiny_opts o = {
+        .arch = "qwen3", .out = path, .type = GGML_TYPE_Q8_0, .seed = 11, .shape = "tiny"};
     char err[256];
     return mktiny_write(&o, err, sizeof err) ? -1 : 0;
 }

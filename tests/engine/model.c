@@ -25,12 +25,10 @@ static char dir[64];
 static void make_model(const char *arch, uint32_t type, uint64_t seed, char *out, size_t len)
 {
     snprintf(out, len, "%s/%s-%u-%llu.gguf", dir, arch, type, (unsigned long long)seed);
-    if (access(out, R_OK) == 0)
-        return;
+    if (access(out, R_OK) == 0) return;
     struct mktiny_opts o = {.arch = arch, .out = out, .type = type, .seed = seed, .shape = "tiny"};
     char err[256] = "";
-    if (mktiny_write(&o, err, sizeof err))
-        fail_msg("mktiny: %s", err);
+    if (mktiny_write(&o, err, sizeof err)) fail_msg("mktiny: %s", err);
 }
 
 static model_t *load(const char *arch, uint32_t type)
@@ -38,8 +36,7 @@ static model_t *load(const char *arch, uint32_t type)
     char p[128], err[256] = "";
     make_model(arch, type, 7, p, sizeof p);
     model_t *m;
-    if (model_load(p, &m, err, sizeof err))
-        fail_msg("load %s: %s", p, err);
+    if (model_load(p, &m, err, sizeof err)) fail_msg("load %s: %s", p, err);
     return m;
 }
 
@@ -66,11 +63,11 @@ struct ref {
     float eps, base;
     int neox; /* qwen: rotate (i, i + hd/2); llama: (2i, 2i + 1) */
     const gguf_t *g;
-    float *emb, *out_norm, *out;          /* [V*D], [D], [V*D] (out == emb when tied) */
+    float *emb, *out_norm, *out; /* [V*D], [D], [V*D] (out == emb when tied) */
     struct ref_layer {
         float *attn_norm, *wq, *wk, *wv, *bq, *bk, *bv, *q_norm, *k_norm, *wo;
         float *ffn_norm, *w_gate, *w_up, *w_down;
-    } *l;
+    } * l;
     int n_ctx, n_past;
     float *kc, *vc; /* [L][n_ctx][KVH*hd] */
 };
@@ -87,8 +84,7 @@ static uint32_t meta_u32(const gguf_t *g, const char *arch, const char *key, uin
 static float *ref_tensor(const gguf_t *g, const char *name, size_t want)
 {
     const struct gguf_tensor *t = gguf_find_tensor(g, name);
-    if (!t)
-        return NULL;
+    if (!t) return NULL;
     size_t cols = (size_t)t->ne[0], rows = t->n_dims > 1 ? (size_t)t->ne[1] : 1;
     assert_int_equal(cols * rows, want);
     float *f = malloc(want * sizeof *f);
@@ -137,8 +133,7 @@ static void ref_open(struct ref *r, const model_t *m, int n_ctx)
     r->emb = ref_tensor(g, "token_embd.weight", V * D);
     r->out_norm = ref_tensor(g, "output_norm.weight", D);
     r->out = ref_tensor(g, "output.weight", V * D);
-    if (!r->out)
-        r->out = r->emb; /* tied */
+    if (!r->out) r->out = r->emb; /* tied */
     r->l = calloc((size_t)r->L, sizeof *r->l);
     for (int i = 0; i < r->L; i++) {
         struct ref_layer *l = &r->l[i];
@@ -167,14 +162,13 @@ static void ref_close(struct ref *r)
 {
     for (int i = 0; i < r->L; i++) {
         struct ref_layer *l = &r->l[i];
-        float *all[] = {l->attn_norm, l->wq, l->wk, l->wv, l->bq, l->bk, l->bv,
-                        l->q_norm, l->k_norm, l->wo, l->ffn_norm, l->w_gate, l->w_up, l->w_down};
+        float *all[] = {l->attn_norm, l->wq,     l->wk, l->wv,       l->bq,     l->bk,   l->bv,
+                        l->q_norm,    l->k_norm, l->wo, l->ffn_norm, l->w_gate, l->w_up, l->w_down};
         for (size_t k = 0; k < sizeof all / sizeof *all; k++)
             free(all[k]);
     }
     free(r->l);
-    if (r->out != r->emb)
-        free(r->out);
+    if (r->out != r->emb) free(r->out);
     free(r->emb);
     free(r->out_norm);
     free(r->kc);
@@ -243,13 +237,11 @@ static void ref_step(struct ref *r, int32_t token, float *logits)
             }
         }
         for (int h = 0; h < r->H; h++) {
-            if (l->q_norm)
-                ref_rmsnorm(q + h * hd, q + h * hd, l->q_norm, hd, r->eps);
+            if (l->q_norm) ref_rmsnorm(q + h * hd, q + h * hd, l->q_norm, hd, r->eps);
             ref_rope(r, q + h * hd, pos);
         }
         for (int h = 0; h < r->KVH; h++) {
-            if (l->k_norm)
-                ref_rmsnorm(k + h * hd, k + h * hd, l->k_norm, hd, r->eps);
+            if (l->k_norm) ref_rmsnorm(k + h * hd, k + h * hd, l->k_norm, hd, r->eps);
             ref_rope(r, k + h * hd, pos);
         }
         /* causal attention; query head h reads key/value head h / group */
@@ -305,14 +297,11 @@ static int argmax(const float *v, int n, double *margin)
 {
     int best = 0;
     for (int i = 1; i < n; i++)
-        if (v[i] > v[best])
-            best = i;
+        if (v[i] > v[best]) best = i;
     double second = -INFINITY;
     for (int i = 0; i < n; i++)
-        if (i != best)
-            second = fmax(second, v[i]);
-    if (margin)
-        *margin = v[best] - second;
+        if (i != best) second = fmax(second, v[i]);
+    if (margin) *margin = v[best] - second;
     return best;
 }
 
@@ -483,8 +472,8 @@ static void test_greedy_golden(void **state)
             double margin;
             by_ref[i] = argmax(lg, V, &margin);
             if (margin < 1e-3)
-                fail_msg("%s: step %d: reference margin %g is too small for a golden test", arch,
-                         i, margin);
+                fail_msg("%s: step %d: reference margin %g is too small for a golden test", arch, i,
+                         margin);
             ref_step(&r, by_ref[i], lg);
         }
         pool_t *pool;
@@ -500,8 +489,7 @@ static void test_greedy_golden(void **state)
             char line[256];
             size_t n = 0;
             for (int i = 0; i < N_GREEDY; i++)
-                n += (size_t)snprintf(line + n, sizeof line - n, "%s%d", i ? ", " : "",
-                                      by_ref[i]);
+                n += (size_t)snprintf(line + n, sizeof line - n, "%s%d", i ? ", " : "", by_ref[i]);
             print_message("%s greedy: {%s}\n", arch, line);
         }
         assert_memory_equal(by_ref, greedy_golden[a].want, sizeof by_ref);
@@ -514,10 +502,26 @@ static void test_greedy_golden(void **state)
     }
 }
 
-static void test_qwen3(void **state) { (void)state; check_arch("qwen3", GGML_TYPE_F32); }
-static void test_qwen2(void **state) { (void)state; check_arch("qwen2", GGML_TYPE_F32); }
-static void test_llama(void **state) { (void)state; check_arch("llama", GGML_TYPE_F32); }
-static void test_qwen3_q4_k(void **state) { (void)state; check_arch("qwen3", GGML_TYPE_Q4_K); }
+static void test_qwen3(void **state)
+{
+    (void)state;
+    check_arch("qwen3", GGML_TYPE_F32);
+}
+static void test_qwen2(void **state)
+{
+    (void)state;
+    check_arch("qwen2", GGML_TYPE_F32);
+}
+static void test_llama(void **state)
+{
+    (void)state;
+    check_arch("llama", GGML_TYPE_F32);
+}
+static void test_qwen3_q4_k(void **state)
+{
+    (void)state;
+    check_arch("qwen3", GGML_TYPE_Q4_K);
+}
 
 /* Quantized files (same seed, so the same weights before quantization) stay close to f32. */
 static void test_quantized_close(void **state)
@@ -527,8 +531,8 @@ static void test_quantized_close(void **state)
     float *ref = eval_all(m, 64, 2, quant_best_isa());
     size_t V = (size_t)model_config(m)->n_vocab;
     model_free(m);
-    const uint32_t types[] = {GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_Q8_0, GGML_TYPE_Q6_K,
-                              GGML_TYPE_Q4_K, GGML_TYPE_Q4_0};
+    const uint32_t types[] = {GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q8_0,
+                              GGML_TYPE_Q6_K, GGML_TYPE_Q4_K, GGML_TYPE_Q4_0};
     const double tol[] = {0.01, 0.05, 0.05, 0.1, 0.35, 0.4}; /* relative RMS error */
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         m = load("qwen3", types[t]);
@@ -705,11 +709,16 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reference_logits), cmocka_unit_test(test_greedy_golden),
-        cmocka_unit_test(test_qwen3),        cmocka_unit_test(test_qwen2),
-        cmocka_unit_test(test_llama),        cmocka_unit_test(test_qwen3_q4_k),
-        cmocka_unit_test(test_quantized_close), cmocka_unit_test(test_seed_reproduces),
-        cmocka_unit_test(test_broken_models), cmocka_unit_test(test_multi_sequence_step),
+        cmocka_unit_test(test_reference_logits),
+        cmocka_unit_test(test_greedy_golden),
+        cmocka_unit_test(test_qwen3),
+        cmocka_unit_test(test_qwen2),
+        cmocka_unit_test(test_llama),
+        cmocka_unit_test(test_qwen3_q4_k),
+        cmocka_unit_test(test_quantized_close),
+        cmocka_unit_test(test_seed_reproduces),
+        cmocka_unit_test(test_broken_models),
+        cmocka_unit_test(test_multi_sequence_step),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -98,8 +98,8 @@ static void test_dequant_q4_k(void **state)
         assert_true(y[e] == want);
     }
     /* spot checks computed by hand */
-    assert_true(y[1] == 1.0f);              /* sub-block 0: 1*1*1 - 0 */
-    assert_true(y[64 * 2 + 5] == 98.0f);    /* sub-block 4: qs[69] & 15 = 5; 20*5 - 0.5*4 */
+    assert_true(y[1] == 1.0f);           /* sub-block 0: 1*1*1 - 0 */
+    assert_true(y[64 * 2 + 5] == 98.0f); /* sub-block 4: qs[69] & 15 = 5; 20*5 - 0.5*4 */
 }
 
 static void test_dequant_q5_k_q6_k(void **state)
@@ -166,8 +166,8 @@ static void test_roundtrip(void **state)
         if (getenv("QUANT_VERBOSE"))
             print_message("%s: %g\n", quant_type_info(all_types[t])->name, err / rms);
         if (err / rms > tol[t] + 1e-7)
-            fail_msg("type %s: max error %g of rms %g", quant_type_info(all_types[t])->name,
-                     err, rms);
+            fail_msg("type %s: max error %g of rms %g", quant_type_info(all_types[t])->name, err,
+                     rms);
     }
 }
 
@@ -230,8 +230,7 @@ static void test_multi_kernels(void **state)
         }
         for (int isa = 0; isa <= (int)quant_best_isa(); isa++) {
             quant_dot_multi_fn mf = quant_dot_multi_kernel(type, (enum quant_isa)isa);
-            if (!mf)
-                continue;
+            if (!mf) continue;
             quant_dot_fn f = quant_dot_kernel(type, (enum quant_isa)isa);
             for (int na = 1; na <= 7; na++) {
                 float out[7];
@@ -239,8 +238,8 @@ static void test_multi_kernels(void **state)
                 for (int t = 0; t < na; t++) {
                     float ref = f(wq, act[t], n);
                     if (out[t] != ref)
-                        fail_msg("%s multi[%d of %d] %.9g vs %.9g", quant_type_info(type)->name,
-                                 t, na, out[t], ref);
+                        fail_msg("%s multi[%d of %d] %.9g vs %.9g", quant_type_info(type)->name, t,
+                                 na, out[t], ref);
                 }
             }
         }
@@ -269,8 +268,7 @@ static void test_gemm_kernels(void **state)
         }
         for (int isa = 0; isa <= (int)quant_best_isa(); isa++) {
             quant_gemm_fn g = quant_gemm_kernel(type, (enum quant_isa)isa);
-            if (!g)
-                continue;
+            if (!g) continue;
             quant_dot_fn f = quant_dot_kernel(type, (enum quant_isa)isa);
             for (int nw = 1; nw <= 6; nw++) {
                 for (int na = 1; na <= 7; na++) {

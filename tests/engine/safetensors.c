@@ -81,8 +81,7 @@ static void expect_error(const char *hdr, size_t data_len, const char *needle)
 {
     char err[256] = "";
     assert_int_equal(open_hdr(hdr, data_len, err, sizeof err), RAGD_EFORMAT);
-    if (!strstr(err, needle))
-        fail_msg("error '%s' does not mention '%s'", err, needle);
+    if (!strstr(err, needle)) fail_msg("error '%s' does not mention '%s'", err, needle);
     assert_true(!strncmp(err, "safetensors: ", 13));
 }
 
@@ -92,12 +91,11 @@ static void test_errors(void **state)
     expect_error("[1,2]", 0, "does not start with");
     expect_error("{\"a\":1", 0, "header JSON");
     expect_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-                 "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8,
-                 "header JSON");
+                 "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+                 8, "header JSON");
     expect_error("{\"a\":{\"dtype\":\"F99\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
                  "unknown dtype");
-    expect_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4,
-                 "needs 8");
+    expect_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4, "needs 8");
     expect_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4,
                  "invalid shape");
     expect_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}", 4,
@@ -112,15 +110,18 @@ static void test_errors(void **state)
     expect_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 2,
                  "truncated");
     expect_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                 "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, "overlaps");
+                 "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+                 8, "overlaps");
     expect_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, "hole");
     expect_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 6,
                  "not indexed");
     expect_error("{\"__metadata__\":{\"k\":1}}", 0, "not a string");
     expect_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],"
-                 "\"data_offsets\":[0,4]}}", 4, "dimensions");
+                 "\"data_offsets\":[0,4]}}",
+                 4, "dimensions");
     expect_error("{\"a\":{\"dtype\":\"U8\",\"shape\":[4294967296,4294967296],"
-                 "\"data_offsets\":[0,4]}}", 4, "too many elements");
+                 "\"data_offsets\":[0,4]}}",
+                 4, "too many elements");
     expect_error("{\"a\":[]}", 0, "not an object");
 
     /* header length: beyond the file, beyond the limit, too short */

@@ -118,8 +118,7 @@ static void test_penalty_and_seed(void **state)
     p.seed = 9;
     int a[64], b[64], c[64];
     for (int run = 0; run < 3; run++) {
-        if (run == 2)
-            p.seed = 10;
+        if (run == 2) p.seed = 10;
         s = mk(&p);
         for (int i = 0; i < 64; i++) {
             fill(l);

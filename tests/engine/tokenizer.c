@@ -556,9 +556,9 @@ static void test_special_tokens(void **state)
     assert_roundtrip(t, forged, strlen(forged), TOKENIZE_PLAIN);
     int32_t *none;
     size_t nn;
-    assert_int_equal(tokenizer_encode(t, "x", 1, TOKENIZE_PLAIN | TOKENIZE_PARSE_SPECIAL, &none,
-                                      &nn),
-                     RAGD_EINVAL);
+    assert_int_equal(
+        tokenizer_encode(t, "x", 1, TOKENIZE_PLAIN | TOKENIZE_PARSE_SPECIAL, &none, &nn),
+        RAGD_EINVAL);
     /* ordinary BPE never produces a special token: not by a merge whose result is one, nor
      * (Llama 3) by a pre-token that is one as a whole */
     struct vb v2 = {0};

@@ -19,8 +19,7 @@ static char dir[64], url[128];
 static int64_t at(const char *iso)
 {
     int64_t ms = 0;
-    if (time_parse_iso(iso, &ms))
-        abort();
+    if (time_parse_iso(iso, &ms)) abort();
     return ms;
 }
 
@@ -35,12 +34,10 @@ static int setup(void **state)
 {
     (void)state;
     snprintf(dir, sizeof dir, "/tmp/ragd-billing-test-XXXXXX");
-    if (!mkdtemp(dir))
-        return -1;
+    if (!mkdtemp(dir)) return -1;
     snprintf(url, sizeof url, "sqlite://%s/t.db", dir);
     char err[256];
-    if (db_open(url, err, sizeof err))
-        return -1;
+    if (db_open(url, err, sizeof err)) return -1;
     store_billing_register();
     return store_migrate();
 }
@@ -150,10 +147,9 @@ static void test_change_plan_prorates(void **state)
     assert_string_equal(meta_str(mid, "change"), "upgrade");
     store_history_rows_free(h.rows, h.n);
     assert_int_equal(billing_change_plan(u.id, "gold", NULL, NULL, "user", &out), RAGD_EINVAL);
-    assert_int_equal(billing_change_plan(u.id, "pro", "weekly", NULL, "user", &out),
-                     RAGD_EINVAL);
-    assert_int_equal(billing_change_plan("00000000-0000-4000-8000-000000000000", "pro", NULL,
-                                         NULL, "user", &out),
+    assert_int_equal(billing_change_plan(u.id, "pro", "weekly", NULL, "user", &out), RAGD_EINVAL);
+    assert_int_equal(billing_change_plan("00000000-0000-4000-8000-000000000000", "pro", NULL, NULL,
+                                         "user", &out),
                      RAGD_ENOTFOUND);
     store_user_clear(&u);
 }
@@ -211,8 +207,7 @@ static void *racer(void *arg)
     int r = take_messages(h, 10, 0);
     if (r == 0) {
         atomic_fetch_add(&rc->ok, 1);
-        if (billing_commit(h))
-            atomic_fetch_add(&rc->failed, 1);
+        if (billing_commit(h)) atomic_fetch_add(&rc->failed, 1);
     } else if (r == RAGD_ELIMIT) {
         atomic_fetch_add(&rc->refused, 1);
     } else {
@@ -291,8 +286,7 @@ static void test_release_expiry_bypass_rollover(void **state)
 static int64_t daily_used(const struct billing_usage *s, const char *name)
 {
     for (int i = 0; i < s->ndaily; i++)
-        if (!strcmp(s->daily[i].name, name))
-            return s->daily[i].used;
+        if (!strcmp(s->daily[i].name, name)) return s->daily[i].used;
     return -99;
 }
 
@@ -303,13 +297,13 @@ static void test_usage_summary_and_tokens(void **state)
     struct user u;
     make_user(&u, "summary@example.com", "free");
     struct billing_hold *h = new_hold(u.id);
-    struct want w[3] = {{"daily_tokens", 0, 100, 0}, {"daily_requests", 1, 20, 0},
-                        {"messages", 1, 10, 1}};
+    struct want w[3] = {
+        {"daily_tokens", 0, 100, 0}, {"daily_requests", 1, 20, 0}, {"messages", 1, 10, 1}};
     int index = -1;
     int64_t used = 0;
     assert_int_equal(reserve(h, w, 3, 0, &index, &used), 0);
-    h->extra = json_pack("{s:s, s:i, s:b}", "session_id", "s1", "tokens_used", 150,
-                         "rag_enabled", 1);
+    h->extra =
+        json_pack("{s:s, s:i, s:b}", "session_id", "s1", "tokens_used", 150, "rag_enabled", 1);
     assert_int_equal(billing_commit(h), 0);
     json_decref(h->extra);
     free(h);
@@ -444,8 +438,7 @@ static void *token_racer(void *arg)
     if (r == 0) {
         /* the worst case: the answer uses all it was allowed */
         billing_usage_extra(h, json_pack("{s:I}", "tokens_used", (json_int_t)granted));
-        if (billing_commit(h))
-            atomic_fetch_add(&tr->failed, 1);
+        if (billing_commit(h)) atomic_fetch_add(&tr->failed, 1);
         atomic_fetch_add(&tr->ok, 1);
         atomic_fetch_add(&tr->spent, (long)granted);
     } else if (r == RAGD_ELIMIT) {

@@ -151,8 +151,7 @@ static void test_prorate(void **state)
     assert_int_equal(pr.charge_cents, 0);
     assert_int_equal(pr.net_cents, -1500);
     /* pro monthly -> pro yearly: the new year starts with February 2024 (366 days, 352 left) */
-    assert_int_equal(period_prorate(now, anchor, CYCLE_MONTHLY, 2900, CYCLE_YEARLY, 29000, &pr),
-                     0);
+    assert_int_equal(period_prorate(now, anchor, CYCLE_MONTHLY, 2900, CYCLE_YEARLY, 29000, &pr), 0);
     assert_iso(pr.new_anchor_ms, "2024-02-01T00:00:00.000Z");
     assert_iso(pr.new_period.end_ms, "2025-02-01T00:00:00.000Z");
     assert_int_equal(pr.credit_cents, 1500);
@@ -160,14 +159,12 @@ static void test_prorate(void **state)
     assert_int_equal(pr.net_cents, 26391);
     /* at the first instant of a period the whole price is credited and charged */
     now = at("2024-03-01T00:00:00Z");
-    assert_int_equal(period_prorate(now, anchor, CYCLE_MONTHLY, 2900, CYCLE_MONTHLY, 9900, &pr),
-                     0);
+    assert_int_equal(period_prorate(now, anchor, CYCLE_MONTHLY, 2900, CYCLE_MONTHLY, 9900, &pr), 0);
     assert_int_equal(pr.credit_cents, 2900);
     assert_int_equal(pr.charge_cents, 9900);
     /* at its last millisecond almost nothing is */
     now = at("2024-03-31T23:59:59.999Z");
-    assert_int_equal(period_prorate(now, anchor, CYCLE_MONTHLY, 2900, CYCLE_MONTHLY, 9900, &pr),
-                     0);
+    assert_int_equal(period_prorate(now, anchor, CYCLE_MONTHLY, 2900, CYCLE_MONTHLY, 9900, &pr), 0);
     assert_int_equal(pr.credit_cents, 0);
     assert_int_equal(pr.charge_cents, 0);
     /* rounding is half up */
@@ -195,9 +192,9 @@ static void test_cycle_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_leap_years),     cmocka_unit_test(test_dates_match_gmtime),
-        cmocka_unit_test(test_month_periods),  cmocka_unit_test(test_days_and_keys),
-        cmocka_unit_test(test_yearly_cycle),   cmocka_unit_test(test_prorate),
+        cmocka_unit_test(test_leap_years),    cmocka_unit_test(test_dates_match_gmtime),
+        cmocka_unit_test(test_month_periods), cmocka_unit_test(test_days_and_keys),
+        cmocka_unit_test(test_yearly_cycle),  cmocka_unit_test(test_prorate),
         cmocka_unit_test(test_cycle_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,8 +20,7 @@ static int write_file(const char *text)
 {
     snprintf(path, sizeof path, "/tmp/ragd-plans-XXXXXX");
     int fd = mkstemp(path);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     ssize_t n = write(fd, text, strlen(text));
     close(fd);
     return n == (ssize_t)strlen(text) ? 0 : -1;
@@ -119,8 +118,7 @@ static void test_bad_files_keep_table(void **state)
         err[0] = '\0';
         int rc = plan_load(path, err, sizeof err);
         unlink(path);
-        if (rc == 0)
-            fail_msg("accepted: %s", bad[i]);
+        if (rc == 0) fail_msg("accepted: %s", bad[i]);
         assert_true(err[0] != '\0');
         assert_int_equal(plan_get("pro")->limits[RES_MESSAGES], 100);
     }

@@ -30,8 +30,7 @@ static char *get(const char *key)
 {
     size_t len = 0;
     char *v = cache_get(key, &len);
-    if (v)
-        assert_int_equal(len, strlen(v));
+    if (v) assert_int_equal(len, strlen(v));
     return v;
 }
 

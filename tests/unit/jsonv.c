@@ -36,8 +36,8 @@ static void test_parse_errors(void **state)
     (void)state;
     json_t *v;
     char err[256];
-    const char *bad[] = {"", "{", "[1]", "\"s\"", "{\"a\":1}x", "{\"a\":1,\"a\":2}",
-                         "{\"a\":\"\\u0000\"}", "\xff"};
+    const char *bad[] = {
+        "", "{", "[1]", "\"s\"", "{\"a\":1}x", "{\"a\":1,\"a\":2}", "{\"a\":\"\\u0000\"}", "\xff"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         assert_int_equal(jv_parse_object(bad[i], strlen(bad[i]), &v, err, sizeof err),
                          RAGD_EFORMAT);
@@ -89,11 +89,10 @@ static void test_schema_json(void **state)
     assert_string_equal(json_string_value(json_object_get(s, "type")), "object");
     json_t *props = json_object_get(s, "properties");
     assert_int_equal(json_object_size(props), 6);
-    assert_string_equal(
-        json_string_value(json_array_get(json_object_get(s, "required"), 0)), "name");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(props, "name"),
-                                                        "maxLength")),
-                     5);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(s, "required"), 0)),
+                        "name");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(props, "name"), "maxLength")), 5);
     json_decref(s);
 }
 
@@ -103,8 +102,7 @@ static long fail_at, calls;
 
 static void *failing_malloc(size_t n)
 {
-    if (++calls == fail_at)
-        return NULL;
+    if (++calls == fail_at) return NULL;
     return malloc(n);
 }
 

@@ -56,8 +56,7 @@ static void test_not_before_and_future_issue(void **state)
                      JWT_NOT_YET_VALID);
     assert_int_equal(verify_with("iat", json_integer(now - 10), now), JWT_OK);
     assert_int_equal(verify_with("iat", json_integer(now + 3600), now), JWT_NOT_YET_VALID);
-    assert_int_equal(verify_with("iat", json_real((double)now + 3600.5), now),
-                     JWT_NOT_YET_VALID);
+    assert_int_equal(verify_with("iat", json_real((double)now + 3600.5), now), JWT_NOT_YET_VALID);
     assert_int_equal(verify_with("nbf", json_string("soon"), now), JWT_MALFORMED);
     assert_int_equal(verify_with("iat", json_null(), now), JWT_MALFORMED);
 }
@@ -92,8 +91,7 @@ static void test_tampering(void **state)
     size_t n = strlen(t);
     /* Flip every character in turn: nothing but the original verifies. */
     for (size_t i = 0; i < n; i++) {
-        if (t[i] == '.')
-            continue;
+        if (t[i] == '.') continue;
         char saved = t[i];
         t[i] = saved == 'A' ? 'B' : 'A';
         enum jwt_status st = jwt_verify(t, key, strlen(key), 0, &c);
@@ -111,7 +109,14 @@ static void test_tampering(void **state)
 static void test_malformed(void **state)
 {
     (void)state;
-    const char *bad[] = {"", ".", "..", "...", "a.b", "a.b.c.d", "!!!.@@@.###", "e30.e30.",
+    const char *bad[] = {"",
+                         ".",
+                         "..",
+                         "...",
+                         "a.b",
+                         "a.b.c.d",
+                         "!!!.@@@.###",
+                         "e30.e30.",
                          "eyJhbGciOiJIUzI1NiJ9.W10.AAAA"};
     json_t *c = NULL;
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)

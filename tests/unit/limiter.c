@@ -29,7 +29,7 @@ static void test_boundary(void **state)
     }
     assert_false(take_at("k1", 30, 60000, 1000, &r));
     assert_int_equal(r.remaining, 0);
-    assert_int_equal(r.retry_after_ms, 2000); /* one slot every 60 s / 30 */
+    assert_int_equal(r.retry_after_ms, 2000);        /* one slot every 60 s / 30 */
     assert_true(take_at("k2", 30, 60000, 1000, &r)); /* keys are independent */
 }
 
@@ -96,8 +96,7 @@ static void *hammer(void *arg)
     struct limit_result r;
     for (int i = 0; i < 1000; i++) {
         limiter_take("shared", 100, 3600000, 1, 0, &r);
-        if (r.allowed)
-            atomic_fetch_add(&allowed, 1);
+        if (r.allowed) atomic_fetch_add(&allowed, 1);
     }
     return NULL;
 }
@@ -133,9 +132,9 @@ static void test_many_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_boundary),         cmocka_unit_test(test_no_edge_burst),
-        cmocka_unit_test(test_peek),             cmocka_unit_test(test_concurrent_exact),
-        cmocka_unit_test(test_many_keys),        cmocka_unit_test(test_give_back),
+        cmocka_unit_test(test_boundary),  cmocka_unit_test(test_no_edge_burst),
+        cmocka_unit_test(test_peek),      cmocka_unit_test(test_concurrent_exact),
+        cmocka_unit_test(test_many_keys), cmocka_unit_test(test_give_back),
     };
     return cmocka_run_group_tests_name("limiter", tests, NULL, NULL);
 }

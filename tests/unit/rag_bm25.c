@@ -52,7 +52,10 @@ static void test_tokenizer(void **state)
     assert_string_equal(toks("the cat is on a mat", true), "cat|mat|");
     assert_string_equal(toks("a--b end. new", false), "a|b|end|new|");
     /* invalid UTF-8 separates words; very long words are cut to 64 bytes */
-    assert_string_equal(toks("ab\xff" "cd", false), "ab|cd|");
+    assert_string_equal(toks("ab\xff"
+                             "cd",
+                             false),
+                        "ab|cd|");
     char longw[200];
     memset(longw, 'x', 150);
     longw[150] = 0;
@@ -61,8 +64,7 @@ static void test_tokenizer(void **state)
     /* the stop word table is sorted and every entry is found */
     for (size_t i = 0; i < sizeof stop_words / sizeof *stop_words; i++) {
         assert_true(is_stop_word(stop_words[i], strlen(stop_words[i])));
-        if (i)
-            assert_true(strcmp(stop_words[i - 1], stop_words[i]) < 0);
+        if (i) assert_true(strcmp(stop_words[i - 1], stop_words[i]) < 0);
     }
     assert_false(is_stop_word("cat", 3));
     assert_false(is_stop_word("thee", 4));
@@ -170,9 +172,9 @@ static bool even_only(uint64_t id, void *ud)
     return id % 2 == 0;
 }
 
-static const char *words[] = {"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf",
-                              "hotel", "india", "juliet", "kilo", "lima", "mike", "november",
-                              "oscar", "papa", "quebec", "romeo", "sierra", "tango"};
+static const char *words[] = {"alpha", "bravo", "charlie", "delta", "echo",   "foxtrot", "golf",
+                              "hotel", "india", "juliet",  "kilo",  "lima",   "mike",    "november",
+                              "oscar", "papa",  "quebec",  "romeo", "sierra", "tango"};
 
 static void gen_text(uint32_t seed, char *buf, size_t cap)
 {
@@ -196,12 +198,10 @@ static void test_filter_and_compaction(void **state)
     for (uint64_t id = 1; id <= 1000; id++) {
         gen_text((uint32_t)id * 7919u, buf, sizeof buf);
         assert_int_equal(bm25_add(x, id, buf, strlen(buf)), 0);
-        if (id % 10 < 3)
-            assert_int_equal(bm25_add(ref, id, buf, strlen(buf)), 0);
+        if (id % 10 < 3) assert_int_equal(bm25_add(ref, id, buf, strlen(buf)), 0);
     }
     for (uint64_t id = 1; id <= 1000; id++)
-        if (id % 10 >= 3)
-            assert_int_equal(bm25_remove(x, id), 0);
+        if (id % 10 >= 3) assert_int_equal(bm25_remove(x, id), 0);
     assert_true(x->n_dead < 700); /* compaction ran */
     assert_true(x->ndocs < 1000);
     assert_int_equal(bm25_count(x), bm25_count(ref));
@@ -229,8 +229,7 @@ static void test_filter_and_compaction(void **state)
     assert_int_equal(bm25_search(x, "alpha bravo", 11, 400, NULL, NULL, all, &nall), 0);
     size_t j = 0;
     for (size_t i = 0; i < nall && j < 10; i++)
-        if (all[i].id % 2 == 0)
-            assert_int_equal(all[i].id, a[j++].id);
+        if (all[i].id % 2 == 0) assert_int_equal(all[i].id, a[j++].id);
     bm25_free(x);
     bm25_free(ref);
 }
@@ -355,12 +354,9 @@ static void test_concurrency(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tokenizer),
-        cmocka_unit_test(test_no_terms),
-        cmocka_unit_test(test_scoring),
-        cmocka_unit_test(test_filter_and_compaction),
-        cmocka_unit_test(test_persistence),
-        cmocka_unit_test(test_concurrency),
+        cmocka_unit_test(test_tokenizer),   cmocka_unit_test(test_no_terms),
+        cmocka_unit_test(test_scoring),     cmocka_unit_test(test_filter_and_compaction),
+        cmocka_unit_test(test_persistence), cmocka_unit_test(test_concurrency),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -55,8 +55,7 @@ static void check_chunks(const char *t, size_t len, const chunk_t *c, size_t n, 
             covered[k] = true;
     }
     for (size_t k = 0; k < len; k++)
-        if (!is_ws(t[k]) && !covered[k])
-            fail_msg("byte %zu ('%c') not in any chunk", k, t[k]);
+        if (!is_ws(t[k]) && !covered[k]) fail_msg("byte %zu ('%c') not in any chunk", k, t[k]);
     free(covered);
 }
 
@@ -98,8 +97,7 @@ static void test_paragraph_boundaries(void **state)
         snprintf(para, sizeof para, "Paragraph %d has some words. It ends here now okay.%s", p,
                  "xxxxxxx");
         strcat(t, para);
-        if (p < 2)
-            strcat(t, "\n\n");
+        if (p < 2) strcat(t, "\n\n");
     }
     chunk_opts_t o = {.unit = CHUNK_CHARS, .size = 100, .overlap = 0};
     chunk_t *c;
@@ -131,8 +129,7 @@ static void test_sentence_boundaries_and_overlap(void **state)
     for (size_t i = 0; i < n; i++) {
         /* every chunk starts at a sentence and ends after a full stop */
         assert_memory_equal(t + c[i].start, "Sentence", 8);
-        if (c[i].end < len - 1)
-            assert_int_equal(t[c[i].end - 1], '.');
+        if (c[i].end < len - 1) assert_int_equal(t[c[i].end - 1], '.');
         if (i > 0) /* overlap: starts before the previous chunk's end */
             assert_true(c[i].start < c[i - 1].end);
     }
@@ -188,8 +185,7 @@ static void test_tokens_unit_and_defaults(void **state)
     size_t n;
     assert_int_equal(chunk_split(t, len, NULL, &c, &n), 0);
     check_chunks(t, len, c, n, 2048);
-    if (n < 10 || n > 16)
-        fail_msg("n = %zu", n);
+    if (n < 10 || n > 16) fail_msg("n = %zu", n);
     for (size_t i = 0; i < n; i++)
         assert_true(c[i].tokens <= 512);
     free(c);
@@ -199,10 +195,23 @@ static void test_tokens_unit_and_defaults(void **state)
 static void test_random_text(void **state)
 {
     (void)state;
-    static const char *const pieces[] = {"word", "Longerword", ". ", "! ", "? ", " ", " ", " ",
-                                         "\n", "\n\n", "\xc3\xa9t\xc3\xa9", "\xe2\x80\xa6 ",
-                                         "\xe3\x80\x82", "\xf0\x9f\x98\x80", "\"quote.\" ",
-                                         "x", "\t"};
+    static const char *const pieces[] = {"word",
+                                         "Longerword",
+                                         ". ",
+                                         "! ",
+                                         "? ",
+                                         " ",
+                                         " ",
+                                         " ",
+                                         "\n",
+                                         "\n\n",
+                                         "\xc3\xa9t\xc3\xa9",
+                                         "\xe2\x80\xa6 ",
+                                         "\xe3\x80\x82",
+                                         "\xf0\x9f\x98\x80",
+                                         "\"quote.\" ",
+                                         "x",
+                                         "\t"};
     uint32_t seed = 42;
     for (int round = 0; round < 300; round++) {
         char t[8192];
@@ -213,8 +222,7 @@ static void test_random_text(void **state)
             seed = seed * 1664525u + 1013904223u;
             const char *p = pieces[(seed >> 16) % (sizeof pieces / sizeof *pieces)];
             size_t pl = strlen(p);
-            if (len + pl >= sizeof t)
-                break;
+            if (len + pl >= sizeof t) break;
             memcpy(t + len, p, pl);
             len += pl;
         }

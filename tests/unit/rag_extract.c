@@ -67,7 +67,9 @@ static struct pdfbuf make_pdf(const char *const *objs, int n, const char *traile
     return b;
 }
 
-#define CONTENT "BT /F1 24 Tf 72 700 Td (Hello PDF World) Tj ET\nBT /F1 12 Tf 72 600 Td (Second block of text.) Tj ET"
+#define CONTENT                                                                                    \
+    "BT /F1 24 Tf 72 700 Td (Hello PDF World) Tj ET\nBT /F1 12 Tf 72 600 Td (Second block of "     \
+    "text.) Tj ET"
 
 static char stream_obj[256];
 
@@ -177,8 +179,7 @@ static void test_pdf_malformed(void **state)
         memcpy(m, b.p, b.len);
         m[k] ^= 0x5A;
         extract_result_t *r = NULL;
-        if (extract_document(m, b.len, NULL, &r, NULL) == 0)
-            extract_result_free(r);
+        if (extract_document(m, b.len, NULL, &r, NULL) == 0) extract_result_free(r);
         free(m);
     }
     free(c.p);
@@ -215,7 +216,6 @@ static void test_pdf_encrypted(void **state)
     free(b.p);
     free(objs);
 }
-
 
 static void test_pdf_two_pages(void **state)
 {
@@ -257,8 +257,7 @@ static void *pdf_worker(void *arg)
             ok++;
         extract_result_free(r);
         /* and a broken one in between */
-        if (extract_document(b->p, b->len / 2, NULL, &r, NULL) == 0)
-            extract_result_free(r);
+        if (extract_document(b->p, b->len / 2, NULL, &r, NULL) == 0) extract_result_free(r);
     }
     return (void *)ok;
 }
@@ -285,8 +284,7 @@ static extract_result_t *extract_ok(const char *s, extract_type_t want)
     extract_result_t *r = NULL;
     extract_reason_t why;
     int rc = extract_document(s, strlen(s), NULL, &r, &why);
-    if (rc)
-        fprintf(stderr, "extract failed: %d %s\n", rc, extract_reason_str(why));
+    if (rc) fprintf(stderr, "extract failed: %d %s\n", rc, extract_reason_str(why));
     assert_int_equal(rc, 0);
     assert_int_equal(r->type, want);
     return r;
@@ -307,11 +305,13 @@ static void test_binary_junk(void **state)
     assert_null(r);
     assert_int_equal(why, EXTRACT_BINARY);
     /* an ELF header: NUL bytes */
-    const char elf[] = "\x7f" "ELF\x02\x01\x01\x00\x00\x00";
+    const char elf[] = "\x7f"
+                       "ELF\x02\x01\x01\x00\x00\x00";
     assert_int_equal(extract_document(elf, sizeof elf - 1, NULL, &r, &why), RAGD_EINVAL);
     assert_int_equal(why, EXTRACT_BINARY);
     /* Latin-1 text: mostly fine, but not UTF-8 */
-    const char latin1[] = "Caf\xe9 au lait and cr\xe8me br\xfbl\xe9" "e are French desserts.";
+    const char latin1[] = "Caf\xe9 au lait and cr\xe8me br\xfbl\xe9"
+                          "e are French desserts.";
     assert_int_equal(extract_document(latin1, sizeof latin1 - 1, NULL, &r, &why), RAGD_EINVAL);
     assert_int_equal(why, EXTRACT_BAD_UTF8);
     /* overlong encoding and surrogates are invalid */
@@ -333,8 +333,8 @@ static void test_utf16(void **state)
 {
     (void)state;
     /* "# Hi\n\nCaf\u00e9 \U0001F600" in UTF-16LE and UTF-16BE with BOMs */
-    const uint16_t units[] = {'#', ' ', 'H', 'i', '\n', '\n', 'C', 'a', 'f', 0xE9, ' ', 0xD83D,
-                              0xDE00, '\n', '-', ' ', 'x', '\n', '-', ' ', 'y'};
+    const uint16_t units[] = {'#',    ' ',    'H',  'i', '\n', '\n', 'C',  'a', 'f', 0xE9, ' ',
+                              0xD83D, 0xDE00, '\n', '-', ' ',  'x',  '\n', '-', ' ', 'y'};
     size_t nu = sizeof units / sizeof *units;
     unsigned char le[64], be[64];
     le[0] = 0xFF, le[1] = 0xFE, be[0] = 0xFE, be[1] = 0xFF;
@@ -423,8 +423,7 @@ static void test_markdown(void **state)
                        "quoted text\n\n"
                        "a b\n1 2\n\n"
                        "diagram *not emphasis*";
-    if (strcmp(r->text, want) != 0)
-        fprintf(stderr, "got:\n[%s]\n", r->text);
+    if (strcmp(r->text, want) != 0) fprintf(stderr, "got:\n[%s]\n", r->text);
     assert_string_equal(r->text, want);
     assert_string_equal(r->title, "Getting Started");
     extract_result_free(r);
@@ -443,7 +442,8 @@ static void test_html(void **state)
     const char *html =
         "<!DOCTYPE html><html><head><title>The &amp; Page</title>"
         "<style>body { color: red; }</style><script>var x = '<p>no</p>';</script></head>"
-        "<body><h1>Main   heading</h1><p>Caf&eacute; &#233;&#xE9; &lt;tag&gt; &unknown; A&nbsp;B</p>"
+        "<body><h1>Main   heading</h1><p>Caf&eacute; &#233;&#xE9; &lt;tag&gt; &unknown; "
+        "A&nbsp;B</p>"
         "<!-- a comment <p>hidden</p> -->"
         "<ul><li>one</li><li>two</li></ul><div>x<br>y</div>"
         "<table><tr><td>c1</td><td>c2</td></tr></table>"
@@ -454,8 +454,7 @@ static void test_html(void **state)
                        "one\ntwo\n\nx\ny\n\nc1 c2\n\n"
                        "  code\n  lines\n\n"
                        "a < b and end";
-    if (strcmp(r->text, want) != 0)
-        fprintf(stderr, "got:\n[%s]\n", r->text);
+    if (strcmp(r->text, want) != 0) fprintf(stderr, "got:\n[%s]\n", r->text);
     assert_string_equal(r->text, want);
     assert_string_equal(r->title, "The & Page");
     extract_result_free(r);
@@ -467,13 +466,16 @@ static void test_html(void **state)
     extract_result_free(r);
 
     /* unterminated constructs do not crash or loop */
-    const char *bad[] = {"<html><script>never closed", "<html><!-- open comment",
-                         "<html><p title=\"unterminated", "<html><title>t", "<html>&#x",
-                         "<html><a href='x'>link", NULL};
+    const char *bad[] = {"<html><script>never closed",
+                         "<html><!-- open comment",
+                         "<html><p title=\"unterminated",
+                         "<html><title>t",
+                         "<html>&#x",
+                         "<html><a href='x'>link",
+                         NULL};
     for (int i = 0; bad[i]; i++) {
         extract_result_t *x = NULL;
-        if (extract_document(bad[i], strlen(bad[i]), NULL, &x, NULL) == 0)
-            extract_result_free(x);
+        if (extract_document(bad[i], strlen(bad[i]), NULL, &x, NULL) == 0) extract_result_free(x);
     }
 }
 

@@ -200,8 +200,7 @@ static void test_delete_filter_compact(void **state)
     (void)state;
     hnsw_t *h = build(N);
     for (uint32_t i = 0; i < N; i++)
-        if ((1000 + i) % 10 < 3)
-            assert_int_equal(hnsw_delete(h, 1000 + i), 0);
+        if ((1000 + i) % 10 < 3) assert_int_equal(hnsw_delete(h, 1000 + i), 0);
     assert_int_equal(hnsw_count(h), N - N * 3 / 10);
     for (int q = 0; q < NQ; q++) {
         rag_hit_t a[50];
@@ -368,8 +367,7 @@ static void test_concurrency(void **state)
     }
     for (uint32_t i = 100; i < 1000; i++) {
         assert_int_equal(hnsw_insert(h, 1000 + i, data + (size_t)i * DIM), 0);
-        if (i % 5 == 0)
-            assert_int_equal(hnsw_delete(h, 1000 + i - 50), 0);
+        if (i % 5 == 0) assert_int_equal(hnsw_delete(h, 1000 + i - 50), 0);
     }
     for (int i = 0; i < 3; i++) {
         pthread_join(th[i], NULL);

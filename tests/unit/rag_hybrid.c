@@ -41,7 +41,10 @@ static void test_choose_route(void **state)
     } cases[] = {
         {"how do I reset my password?", false, HYBRID_EXACT},
         {"\"exact phrase here\" please", true, HYBRID_EXACT},
-        {"\xe2\x80\x9c" "curly phrase" "\xe2\x80\x9d", true, HYBRID_EXACT},
+        {"\xe2\x80\x9c"
+         "curly phrase"
+         "\xe2\x80\x9d",
+         true, HYBRID_EXACT},
         {"diagnosis code E11.9 meaning", true, HYBRID_EXACT},
         {"error ABC-123 on startup", true, HYBRID_EXACT},
         {"what does max_tokens do", true, HYBRID_EXACT},
@@ -161,47 +164,53 @@ static void test_search(void **state)
     float q2[D] = {0, 0, 1, 0, 0, 0, 0, 0}; /* near chunk 3 */
 
     /* exact */
-    assert_int_equal(hybrid_search(b, h, "password", 8, q2, 3, HYBRID_EXACT, NULL, NULL, NULL,
-                                   out, &n, &used), 0);
+    assert_int_equal(
+        hybrid_search(b, h, "password", 8, q2, 3, HYBRID_EXACT, NULL, NULL, NULL, out, &n, &used),
+        0);
     assert_int_equal(used, HYBRID_EXACT);
     assert_int_equal(n, 2);
     assert_true(out[0].id == 1 || out[0].id == 6);
     /* vector */
-    assert_int_equal(hybrid_search(b, h, "password", 8, q2, 3, HYBRID_VECTOR, NULL, NULL, NULL,
-                                   out, &n, &used), 0);
+    assert_int_equal(
+        hybrid_search(b, h, "password", 8, q2, 3, HYBRID_VECTOR, NULL, NULL, NULL, out, &n, &used),
+        0);
     assert_int_equal(used, HYBRID_VECTOR);
     assert_int_equal(n, 3);
     assert_int_equal(out[0].id, 3);
     assert_float_equal(out[0].score, out[0].vector, 0);
     /* vector unavailable: every route falls back to exact */
-    assert_int_equal(hybrid_search(b, NULL, "password", 8, NULL, 3, HYBRID_VECTOR, NULL, NULL,
-                                   NULL, out, &n, &used), 0);
+    assert_int_equal(hybrid_search(b, NULL, "password", 8, NULL, 3, HYBRID_VECTOR, NULL, NULL, NULL,
+                                   out, &n, &used),
+                     0);
     assert_int_equal(used, HYBRID_EXACT);
     assert_int_equal(n, 2);
     assert_int_equal(hybrid_search(b, h, "what is the refund policy?", 26, NULL, 3, HYBRID_AUTO,
-                                   NULL, NULL, NULL, out, &n, &used), 0);
+                                   NULL, NULL, NULL, out, &n, &used),
+                     0);
     assert_int_equal(used, HYBRID_EXACT);
     /* hybrid: lexical match on "refund" (chunk 3) plus vector neighbours */
     const char *q = "what is the refund policy?";
-    assert_int_equal(hybrid_search(b, h, q, strlen(q), q2, 3, HYBRID_AUTO, NULL, NULL, NULL, out,
-                                   &n, &used), 0);
+    assert_int_equal(
+        hybrid_search(b, h, q, strlen(q), q2, 3, HYBRID_AUTO, NULL, NULL, NULL, out, &n, &used), 0);
     assert_int_equal(used, HYBRID_HYBRID);
     assert_int_equal(out[0].id, 3);
     assert_false(isnan(out[0].lexical));
     assert_false(isnan(out[0].vector));
     /* codes route to exact */
-    assert_int_equal(hybrid_search(b, h, "ABC-123", 7, q2, 3, HYBRID_AUTO, NULL, NULL, NULL, out,
-                                   &n, &used), 0);
+    assert_int_equal(
+        hybrid_search(b, h, "ABC-123", 7, q2, 3, HYBRID_AUTO, NULL, NULL, NULL, out, &n, &used), 0);
     assert_int_equal(used, HYBRID_EXACT);
     assert_int_equal(out[0].id, 4);
     /* filters reach both indexes */
     assert_int_equal(hybrid_search(b, h, q, strlen(q), q2, 6, HYBRID_HYBRID, NULL, odd_only, NULL,
-                                   out, &n, &used), 0);
+                                   out, &n, &used),
+                     0);
     assert_true(n > 0);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(out[i].id % 2, 1);
-    assert_int_equal(hybrid_search(b, h, q, strlen(q), q2, 0, HYBRID_HYBRID, NULL, NULL, NULL,
-                                   out, &n, &used), RAGD_EINVAL);
+    assert_int_equal(
+        hybrid_search(b, h, q, strlen(q), q2, 0, HYBRID_HYBRID, NULL, NULL, NULL, out, &n, &used),
+        RAGD_EINVAL);
     hnsw_free(h);
     bm25_free(b);
 }

@@ -20,12 +20,10 @@ static int setup(void **state)
 {
     (void)state;
     snprintf(dir, sizeof dir, "/tmp/ragd-store-test-XXXXXX");
-    if (!mkdtemp(dir))
-        return -1;
+    if (!mkdtemp(dir)) return -1;
     snprintf(url, sizeof url, "sqlite://%s/t.db", dir);
     char err[256];
-    if (db_open(url, err, sizeof err))
-        return -1;
+    if (db_open(url, err, sizeof err)) return -1;
     return store_migrate();
 }
 

@@ -77,14 +77,13 @@ static void test_email(void **state)
     (void)state;
     const char *good[] = {"a@b.co", "first.last+tag@sub.example.com", "o'brien@example.ie",
                           "x_y-z@a-b.example"};
-    const char *bad[] = {"", "a", "a@b", "@b.co", "a@.co", "a@b.c", "a b@c.co", "a@@b.co",
-                         "a@b..co", "admin@example.com'--", "a@-b.co", "a@b-.co", "a..b@c.co",
-                         ".a@c.co", "a@b.c0m"};
+    const char *bad[] = {"",        "a",        "a@b",       "@b.co",   "a@.co",
+                         "a@b.c",   "a b@c.co", "a@@b.co",   "a@b..co", "admin@example.com'--",
+                         "a@-b.co", "a@b-.co",  "a..b@c.co", ".a@c.co", "a@b.c0m"};
     for (size_t i = 0; i < sizeof good / sizeof *good; i++)
         assert_true(email_valid(good[i]));
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        if (email_valid(bad[i]))
-            fail_msg("accepted %s", bad[i]);
+        if (email_valid(bad[i])) fail_msg("accepted %s", bad[i]);
     }
 }
 
@@ -138,10 +137,14 @@ static void test_sbuf(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_b64url_roundtrip), cmocka_unit_test(test_b64url_rejects),
-        cmocka_unit_test(test_uuid),             cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_email),            cmocka_unit_test(test_time_iso),
-        cmocka_unit_test(test_sha256_hmac),      cmocka_unit_test(test_sbuf),
+        cmocka_unit_test(test_b64url_roundtrip),
+        cmocka_unit_test(test_b64url_rejects),
+        cmocka_unit_test(test_uuid),
+        cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_email),
+        cmocka_unit_test(test_time_iso),
+        cmocka_unit_test(test_sha256_hmac),
+        cmocka_unit_test(test_sbuf),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
