@@ -84,6 +84,6 @@ clean:
 	rm -rf build
 
 format:
-	clang-format -i $$(find src tests fuzz -name '*.[ch]')
+	clang-format -i $$(git ls-files "*.c" "*.h")
 
 -include $(shell find build -name '*.d' 2>/dev/null)

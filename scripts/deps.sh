@@ -14,7 +14,7 @@ PKGS=(
   python3 python3-pytest python3-psycopg2 python3-redis
   sqlite3 curl wrk
   postgresql redis-server
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
   libjs-chart.js libjs-marked node-dompurify
   chromium chromium-driver python3-selenium
 )

@@ -28,6 +28,11 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # Globs that match nothing expand to nothing (not to themselves).
 shopt -s nullglob
 
+echo "== format (clang-format, .clang-format)"
+unformatted=$(git ls-files '*.c' '*.h' | xargs clang-format --dry-run 2>&1 | grep -o '^[^:]*\.[ch]:' | sort -u)
+[ -n "$unformatted" ] && printf 'differs from .clang-format (run make format): %s\n' $unformatted
+record "clang-format" $([ -z "$unformatted" ] && echo 0 || echo 1)
+
 echo "== unit tests (asan+ubsan)"
 nunit=0
 for t in build/asan/tests/unit/* build/asan/tests/engine/*; do
