@@ -211,3 +211,12 @@ put("upstream_sse", "plain_json", "\x3f" + json.dumps(
 put("upstream_sse", "error_event", "\x02data: {\"error\": {\"message\": \"overloaded\"}}\n\n")
 put("upstream_sse", "stop_early", "\x07data: " + json.dumps(
     {"choices": [{"delta": {"content": "!stop"}}]}) + "\n\n")
+
+# ---- web_headers: Accept-Encoding and If-None-Match values, path segments
+put("web_headers", "accept_encoding", "gzip, deflate, br;q=0.9, *;q=0.1")
+put("web_headers", "gzip_refused", "gzip;q=0, identity")
+put("web_headers", "etag_list", 'W/"0123456789abcdef", "other", *')
+put("web_headers", "segment", "app.js")
+put("web_headers", "segment_dotdot", "..")
+put("web_headers", "segment_hidden", ".env")
+put("web_headers", "mime_css", "style.min.css")
