@@ -119,6 +119,13 @@ class Server:
         if REDIS_URL:
             _redis_db[0] = _redis_db[0] % 15 + 1
             self.env["REDIS_URL"] = REDIS_URL.rsplit("/", 1)[0] + "/" + str(_redis_db[0])
+            if "REDIS_URL" not in (env or {}):
+                # A Redis database of its own starts empty, as a fresh data directory does:
+                # the 15 databases are reused in turn, and an earlier server's limiter and
+                # lockout state must not decide this one's tests. (A second node is given
+                # the first one's REDIS_URL explicitly and shares its state.)
+                import redis as redis_mod
+                redis_mod.Redis.from_url(self.env["REDIS_URL"]).flushdb()
         self.env.update(env or {})
         self.env = {k: v for k, v in self.env.items() if v is not None}
         if seed:
