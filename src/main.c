@@ -29,8 +29,10 @@
 #include "limits/limiter.h"
 #include "limits/limits.h"
 #include "llm/provider.h"
+#include "ops/mail.h"
 #include "store/apikeys.h"
 #include "store/chat.h"
+#include "store/emailverify.h"
 #include "store/erasure.h"
 #include "store/knowledge.h"
 #include "store/store.h"
@@ -148,6 +150,7 @@ static int start(struct opts *o)
     store_chat_register();
     store_apikeys_register();
     store_erasure_register();
+    store_emailverify_register();
     if ((rc = store_migrate())) {
         fprintf(stderr, "ragd: migrations failed: %s\n", ragd_strerror(rc));
         return 1;
@@ -159,6 +162,10 @@ static int start(struct opts *o)
     }
     limiter_open(cache_shared());
     store_cache_init();
+    if (mail_init(err, sizeof err)) {
+        fprintf(stderr, "ragd: %s\n", err);
+        return 2;
+    }
     /* A generated JWT secret is shared through the database when nodes can share one. */
     int secret_in_db = strcmp(db_backend(), "sqlite") != 0;
     if (auth_init(o->data, secret_in_db, err, sizeof err)) {
@@ -267,9 +274,12 @@ static int cmd_serve(int argc, char **argv)
     api_add_health_check("models", prov_health);
     http_set_json_filter(api_openai_error_shape);
     http_set_guard(GUARD_AUTH, api_auth_guard);
+    /* With e-mail verification required, the quota guard also refuses unverified accounts
+     * when billing is off. */
+    if (billing_enabled() || auth_verification_required())
+        http_set_guard(GUARD_QUOTA, api_quota_guard);
     if (billing_enabled()) {
         http_add_routes(billing_routes);
-        http_set_guard(GUARD_QUOTA, api_quota_guard);
         auth_set_plan_hook(billing_plan_change_locked); /* admin plan changes are billed */
     }
     if (config_bool("RAGD_TEST_MODE", 0)) {
@@ -298,6 +308,7 @@ static int cmd_serve(int argc, char **argv)
              json_pack("{s:s, s:i}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", "inflight",
                        http_inflight()));
     http_stop(drain_s);
+    mail_stop(); /* sends what is queued (each delivery is bounded by its timeouts) */
     erasure_stop();
     knowledge_shutdown();
     prov_shutdown();

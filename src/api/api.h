@@ -42,8 +42,9 @@ void api_unauthorized(struct req *r, const char *code, const char *detail);
  * the request - 429 QUOTA_EXCEEDED with detail {error: "Quota exceeded", resource,
  * current_usage, limit, upgrade_to, upgrade_url}, 429 <FEATURE>_LIMIT_EXCEEDED
  * (REQUEST_, TOKEN_, MCQ_ ...) with {message, feature, limit, used, reset_at, action,
- * upgrade_url}, 503 if the store is unreachable, 500 for a bad resource name - and return
- * non-zero. */
+ * upgrade_url}, 503 if the store is unreachable, 500 for a bad resource name, and 403
+ * EMAIL_NOT_VERIFIED for an account that has not verified its e-mail address while
+ * REQUIRE_EMAIL_VERIFICATION is on (even with billing off) - and return non-zero. */
 int api_quota_reserve(struct req *r, const char *resource, int64_t quantity);
 int api_quota_daily(struct req *r, const char *name, int64_t quantity);
 /* Holds the daily tokens of one generation (billing_tokens_reserve): prompt_tokens plus up

@@ -7,6 +7,7 @@
 #include "api/api.h"
 #include "auth/password.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
 
@@ -66,6 +67,13 @@ static void refused(struct req *r, int rc, const struct auth_refusal *ref)
         break;
     case AUTH_FAIL_USER_GONE:
         api_unauthorized(r, "INVALID_TOKEN", "User no longer exists");
+        break;
+    case AUTH_FAIL_ALREADY_VERIFIED:
+        http_error(r, 400, "ALREADY_VERIFIED", "Your e-mail address is already verified");
+        break;
+    case AUTH_FAIL_THROTTLED:
+        throttled(r, "TOO_MANY_VERIFICATION_MAILS", ref->retry_after_ms,
+                  "Too many verification mails requested; try again later");
         break;
     default:
         api_unauthorized(r, "INVALID_TOKEN", "Invalid refresh token");
@@ -132,6 +140,15 @@ static void do_register(struct req *r)
     json_object_set_new(body, "user_id", json_string(u.id));
     json_object_set_new(body, "email", json_string(u.email));
     json_object_set_new(body, "subscription_plan", json_string(u.subscription_plan));
+    if (auth_verification_required()) {
+        /* The account exists either way: a mail that cannot go now is sent again on
+         * POST /auth/resend-verification. */
+        int mrc = auth_verification_send(&u);
+        if (mrc)
+            log_json(LOG_WARN, "verification mail not sent",
+                     json_pack("{s:s, s:s}", "user_id", u.id, "error", ragd_strerror(mrc)));
+        json_object_set_new(body, "email_verification_required", json_true());
+    }
     auth_tokens_clear(&t);
     store_user_clear(&u);
     http_json(r, 201, body);
@@ -250,6 +267,51 @@ static void me_handler(struct req *r)
     http_json(r, 200, api_user_json(api_user(r)));
 }
 
+/* ---- e-mail verification ---- */
+
+static void verify_email_handler(struct req *r)
+{
+    char user_id[37];
+    struct auth_refusal ref;
+    int rc = auth_verify_email(jv_str(req_json(r), "token", ""), user_id, &ref);
+    if (rc == RAGD_EPERM) {
+        http_error(r, 400, "INVALID_TOKEN", "Invalid or expired verification token");
+        return;
+    }
+    if (rc) {
+        http_store_error(r, rc);
+        return;
+    }
+    http_json(r, 200,
+              json_pack("{s:s, s:s, s:b}", "message", "E-mail address verified", "user_id", user_id,
+                        "is_verified", 1));
+}
+
+static void resend_handler(struct req *r)
+{
+    if (!auth_verification_required()) {
+        http_error(r, 400, "VERIFICATION_NOT_REQUIRED",
+                   "E-mail verification is not enabled on this server");
+        return;
+    }
+    struct auth_refusal ref;
+    int rc = auth_verification_resend(api_user(r), &ref);
+    if (rc == RAGD_EPERM) {
+        refused(r, rc, &ref);
+        return;
+    }
+    if (rc == RAGD_ELIMIT || rc == RAGD_EINVAL) {
+        http_header(r, "Retry-After", "60");
+        http_error(r, 503, "MAIL_UNAVAILABLE", "The verification mail cannot be sent now; retry");
+        return;
+    }
+    if (rc) {
+        http_store_error(r, rc);
+        return;
+    }
+    http_json(r, 202, json_pack("{s:s}", "message", "Verification mail sent"));
+}
+
 /* ---- routes ---- */
 
 static const struct jv_field register_fields[] = {
@@ -284,6 +346,12 @@ static const struct jv_field logout_fields[] = {
     {NULL},
 };
 static const struct jv_schema logout_schema = {logout_fields, 0};
+
+static const struct jv_field verify_fields[] = {
+    {"token", JV_STRING, 1, 1, 128, 0, NULL, "The code from the verification mail"},
+    {NULL},
+};
+static const struct jv_schema verify_schema = {verify_fields, 0};
 
 const struct route auth_routes[] = {
     {.method = "POST",
@@ -327,5 +395,21 @@ const struct route auth_routes[] = {
      .tag = "auth",
      .summary = "The current user",
      .response_doc = "user object"},
+    {.method = "POST",
+     .pattern = "/auth/verify-email",
+     .handler = verify_email_handler,
+     .access = ACCESS_PUBLIC,
+     .body = &verify_schema,
+     .tag = "auth",
+     .summary = "Verify the e-mail address with the code from the verification mail (once)",
+     .response_doc = "{message, user_id, is_verified}"},
+    {.method = "POST",
+     .pattern = "/auth/resend-verification",
+     .handler = resend_handler,
+     .access = ACCESS_USER,
+     .tag = "auth",
+     .summary = "Send a new verification mail; the previous code stops working",
+     .ok_status = 202,
+     .response_doc = "{message}"},
     {NULL},
 };

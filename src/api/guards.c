@@ -301,9 +301,22 @@ static int reservation_failed(struct req *r, int rc, const struct billing_refusa
     return -1;
 }
 
+/* While REQUIRE_EMAIL_VERIFICATION is on, an account consumes no quota before its address
+ * is verified: answers 403 EMAIL_NOT_VERIFIED and returns -1, else 0. Admins pass. */
+static int unverified(struct req *r, const struct user *u)
+{
+    if (!u || u->is_verified || u->is_superuser || !auth_verification_required()) return 0;
+    metrics_reject("email_not_verified");
+    http_error(r, 403, "EMAIL_NOT_VERIFIED",
+               "Verify your e-mail address first: send the code from the verification mail to "
+               "POST /auth/verify-email (POST /auth/resend-verification sends a new one)");
+    return -1;
+}
+
 int api_quota_reserve(struct req *r, const char *resource, int64_t quantity)
 {
     const struct user *u = api_user(r);
+    if (unverified(r, u)) return -1;
     if (!billing_enabled() || !u) return 0;
     struct billing_refusal ref;
     int rc = billing_reserve(slot_of(r, u)->hold, u, resource, quantity, &ref);
@@ -313,6 +326,7 @@ int api_quota_reserve(struct req *r, const char *resource, int64_t quantity)
 int api_quota_daily(struct req *r, const char *name, int64_t quantity)
 {
     const struct user *u = api_user(r);
+    if (unverified(r, u)) return -1;
     if (!billing_enabled() || !u) return 0;
     struct billing_refusal ref;
     int rc = billing_daily_take(slot_of(r, u)->hold, u, name, quantity, &ref);
@@ -325,6 +339,7 @@ int api_quota_tokens(struct req *r, int prompt_tokens, int min_answer, int max_a
     RAGD_ASSERT(prompt_tokens >= 0 && min_answer >= 1 && min_answer <= max_answer);
     *answer_cap = max_answer;
     const struct user *u = api_user(r);
+    if (unverified(r, u)) return -1;
     if (!billing_enabled() || !u) return 0;
     struct billing_refusal ref;
     int64_t granted = 0;

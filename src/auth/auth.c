@@ -20,7 +20,9 @@
 #include "core/util.h"
 #include "limits/limiter.h"
 #include "limits/limits.h"
+#include "ops/mail.h"
 #include "store/apikeys.h"
+#include "store/emailverify.h"
 
 static unsigned char secret[128];
 static size_t secret_len;
@@ -34,7 +36,9 @@ static int accounts_per_ip_day;
 struct budget {
     int64_t calls, period_s;
 };
-static struct budget register_ip, register_all, refresh_ip, refresh_all;
+static struct budget register_ip, register_all, refresh_ip, refresh_all, resend_user;
+static int verification_required;
+static char public_base_url[512];
 
 static atomic_int work_busy;
 static int work_slots = 1;
@@ -133,6 +137,7 @@ int auth_init(const char *data_dir, int secret_in_db, char *err, size_t errcap)
         {"REGISTER_RATE_LIMIT_GLOBAL", "100/60", &register_all},
         {"REFRESH_RATE_LIMIT_PER_IP", "60/60", &refresh_ip},
         {"REFRESH_RATE_LIMIT_GLOBAL", "1200/60", &refresh_all},
+        {"VERIFICATION_RESEND_RATE_LIMIT", "3/3600", &resend_user},
     };
     for (size_t i = 0; i < sizeof budgets / sizeof budgets[0]; i++) {
         const char *v = config_str(budgets[i].var, budgets[i].def);
@@ -142,6 +147,17 @@ int auth_init(const char *data_dir, int secret_in_db, char *err, size_t errcap)
             return RAGD_EINVAL;
         }
     }
+    verification_required = config_bool("REQUIRE_EMAIL_VERIFICATION", 0);
+    if (verification_required && !mail_enabled()) {
+        snprintf(err, errcap,
+                 "REQUIRE_EMAIL_VERIFICATION=true needs SMTP_HOST: the verification mail cannot "
+                 "be sent without a mail server");
+        return RAGD_EINVAL;
+    }
+    snprintf(public_base_url, sizeof public_base_url, "%s", config_str("PUBLIC_BASE_URL", ""));
+    size_t n = strlen(public_base_url);
+    while (n && public_base_url[n - 1] == '/')
+        public_base_url[--n] = '\0';
     return load_secret(data_dir, secret_in_db, err, errcap);
 }
 
@@ -565,5 +581,71 @@ int auth_logout(const struct auth_identity *id, int all_sessions, const char *re
         if (!store_refresh_get(hash, &rt) && !strcmp(rt.user_id, id->user.id))
             rc = store_refresh_revoke_family(rt.family_id);
     }
+    return rc;
+}
+
+/* ---- e-mail verification ---- */
+
+enum { VERIFY_TOKEN_TTL_MS = 24 * 3600 * 1000 };
+
+int auth_verification_required(void)
+{
+    return verification_required;
+}
+
+int auth_verification_send(const struct user *u)
+{
+    unsigned char raw[32];
+    char token[65], hash[65];
+    rand_bytes(raw, sizeof raw);
+    hex_encode(raw, sizeof raw, token);
+    sha256_hex(token, strlen(token), hash);
+    int rc = store_emailverify_set(u->id, hash, time_now_ms() + VERIFY_TOKEN_TTL_MS);
+    if (rc) return rc;
+    struct sbuf b;
+    sb_init(&b);
+    sb_printf(&b,
+              "Please confirm that this address belongs to your ragd account.\n\n"
+              "Your verification code:\n\n    %s\n\n",
+              token);
+    if (public_base_url[0])
+        sb_printf(&b, "Or open this link:\n\n    %s/verify?token=%s\n\n", public_base_url, token);
+    sb_adds(&b, "To verify through the API: POST /auth/verify-email with {\"token\": \"<code>\"}.\n"
+                "The code can be used once and expires in 24 hours. If you did not create this "
+                "account, ignore this message.\n");
+    char *body = sb_take(&b);
+    rc = mail_send(u->email, "Verify your e-mail address", body);
+    explicit_bzero(body, strlen(body));
+    free(body);
+    explicit_bzero(token, sizeof token);
+    return rc;
+}
+
+int auth_verification_resend(const struct user *u, struct auth_refusal *ref)
+{
+    if (u->is_verified) {
+        refuse(ref, AUTH_FAIL_ALREADY_VERIFIED, 0);
+        return RAGD_EPERM;
+    }
+    char key[96];
+    int64_t retry_ms = 0;
+    snprintf(key, sizeof key, "verify:resend:%s", u->id);
+    if (!take(key, &resend_user, 1, &retry_ms)) {
+        refuse(ref, AUTH_FAIL_THROTTLED, retry_ms);
+        return RAGD_EPERM;
+    }
+    return auth_verification_send(u);
+}
+
+int auth_verify_email(const char *token, char user_out[37], struct auth_refusal *ref)
+{
+    char hash[65];
+    sha256_hex(token, strlen(token), hash);
+    int rc = store_emailverify_use(hash, time_now_ms(), user_out);
+    if (rc == RAGD_ENOTFOUND) {
+        refuse(ref, AUTH_FAIL_INVALID_TOKEN, 0);
+        return RAGD_EPERM;
+    }
+    if (!rc) log_json(LOG_INFO, "e-mail verified", json_pack("{s:s}", "user_id", user_out));
     return rc;
 }

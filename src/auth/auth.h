@@ -18,7 +18,9 @@
  * (LOGIN_MAX_ATTEMPTS_PER_IP, LOGIN_ATTEMPT_WINDOW_MINUTES, ACCOUNT_LOCKOUT_THRESHOLD,
  * ACCOUNT_LOCKOUT_MINUTES, ACCOUNT_LOCKOUT_MAX_MINUTES), the registration and refresh rate
  * limits (REGISTER_RATE_LIMIT_PER_IP, REGISTER_RATE_LIMIT_GLOBAL, REFRESH_RATE_LIMIT_PER_IP,
- * REFRESH_RATE_LIMIT_GLOBAL: "calls/seconds") and REGISTRATIONS_PER_IP_PER_DAY. Without
+ * REFRESH_RATE_LIMIT_GLOBAL: "calls/seconds"), REGISTRATIONS_PER_IP_PER_DAY and the e-mail
+ * verification settings (REQUIRE_EMAIL_VERIFICATION, refused without mail: call mail_init
+ * first; PUBLIC_BASE_URL; VERIFICATION_RESEND_RATE_LIMIT, per user). Without
  * JWT_SECRET_KEY a random secret is made once and kept: in the database's kv table when
  * secret_in_db (several nodes share one database and must accept each other's tokens),
  * else in data_dir/jwt_secret (mode 0600). Returns 0 or RAGD_EINVAL / RAGD_EIO with a
@@ -47,6 +49,7 @@ enum auth_failure {
     AUTH_FAIL_ACCOUNT_CAP,     /* too many accounts created from this client today */
     AUTH_FAIL_EMAIL_TAKEN,
     AUTH_FAIL_USERNAME_TAKEN,
+    AUTH_FAIL_ALREADY_VERIFIED, /* the e-mail address is verified already */
 };
 
 struct auth_refusal {
@@ -91,13 +94,33 @@ int auth_authenticate(const char *credential, struct auth_identity *out, struct 
 /* 1 if an account uses email (any case), 0 if not, or a store error. */
 int auth_email_registered(const char *email);
 
-/* Creates an active free account (email lower-cased; username may be NULL, unique without
- * regard to case) for a client at ip, and its first token pair. Returns 0 with *u and *t
+/* Creates an active, unverified free account (email lower-cased; username may be NULL, unique
+ * without regard to case) for a client at ip, and its first token pair. Returns 0 with *u and *t
  * filled, RAGD_EPERM with EMAIL_TAKEN, USERNAME_TAKEN or ACCOUNT_CAP (ip created
  * REGISTRATIONS_PER_IP_PER_DAY accounts in the last 24 hours), RAGD_EINVAL for a password of
  * the wrong length, or a store error. */
 int auth_register(const char *email, const char *password, const char *username, const char *ip,
                   struct user *u, struct auth_tokens *t, struct auth_refusal *ref);
+
+/* ---- e-mail verification (REQUIRE_EMAIL_VERIFICATION) ---- */
+
+/* 1 when accounts must verify their e-mail address before they may consume quota. */
+int auth_verification_required(void);
+
+/* Issues u a new verification token (replacing any earlier one; valid 24 hours, stored as
+ * its SHA-256 hash) and queues the mail that carries it (ops/mail.h), with a link to
+ * PUBLIC_BASE_URL/verify?token=... when that is set. The token appears nowhere else.
+ * Returns 0, a store error, or mail_send's error. */
+int auth_verification_send(const struct user *u);
+
+/* auth_verification_send for a user asking again, at most VERIFICATION_RESEND_RATE_LIMIT
+ * times per user. Returns 0, RAGD_EPERM with ALREADY_VERIFIED or THROTTLED (and the retry
+ * time), or auth_verification_send's error. */
+int auth_verification_resend(const struct user *u, struct auth_refusal *ref);
+
+/* Uses a verification token once: its user is marked verified. Returns 0 with user_out,
+ * RAGD_EPERM with INVALID_TOKEN (unknown, used, replaced or expired), or a store error. */
+int auth_verify_email(const char *token, char user_out[37], struct auth_refusal *ref);
 
 /* ---- admission: what a request must pass before any slow work is queued ---- */
 
