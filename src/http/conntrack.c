@@ -2,6 +2,7 @@
 #include "http/conntrack.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
@@ -9,9 +10,11 @@
 
 struct conntrack_conn {
     int fd;
-    int waiting;                        /* 1 while the request line and headers are not complete */
-    int dropped;                        /* shut down by us; no longer counted */
-    int64_t deadline_ns;                /* for the headers, while waiting */
+    /* waiting and deadline_ns change on every request, without the lock: a request's end
+     * stores the deadline before it sets waiting, and the reaper reads waiting first. */
+    atomic_int waiting;                 /* 1 while the request line and headers are not complete */
+    int dropped;                        /* shut down by us; no longer counted (under the lock) */
+    _Atomic int64_t deadline_ns;        /* for the headers, while waiting */
     struct conntrack_conn *prev, *next; /* in accept order, oldest first */
 };
 
@@ -59,13 +62,13 @@ conntrack_conn_t *conntrack_open(conntrack_t *ct, int fd, int64_t now_ns, enum c
 {
     struct conntrack_conn *c = xcalloc(1, sizeof *c);
     c->fd = fd;
-    c->waiting = 1;
-    c->deadline_ns = now_ns + ct->header_ns;
+    atomic_init(&c->deadline_ns, now_ns + ct->header_ns);
+    atomic_init(&c->waiting, 1);
     *how = CONNTRACK_ADMITTED;
     pthread_mutex_lock(&ct->lock);
     if (ct->live >= ct->max_conns) {
         struct conntrack_conn *old = ct->head;
-        while (old && (old->dropped || !old->waiting))
+        while (old && (old->dropped || !atomic_load(&old->waiting)))
             old = old->next;
         if (old) {
             drop(ct, old);
@@ -105,19 +108,15 @@ void conntrack_close(conntrack_t *ct, conntrack_conn_t *c)
 
 void conntrack_headers_done(conntrack_t *ct, conntrack_conn_t *c)
 {
-    if (!c) return;
-    pthread_mutex_lock(&ct->lock);
-    c->waiting = 0;
-    pthread_mutex_unlock(&ct->lock);
+    (void)ct;
+    if (c) atomic_store(&c->waiting, 0);
 }
 
 void conntrack_request_done(conntrack_t *ct, conntrack_conn_t *c, int64_t now_ns)
 {
     if (!c) return;
-    pthread_mutex_lock(&ct->lock);
-    c->waiting = 1;
-    c->deadline_ns = now_ns + ct->keepalive_ns + ct->header_ns;
-    pthread_mutex_unlock(&ct->lock);
+    atomic_store(&c->deadline_ns, now_ns + ct->keepalive_ns + ct->header_ns);
+    atomic_store(&c->waiting, 1);
 }
 
 int conntrack_reap(conntrack_t *ct, int64_t now_ns)
@@ -125,7 +124,7 @@ int conntrack_reap(conntrack_t *ct, int64_t now_ns)
     int n = 0;
     pthread_mutex_lock(&ct->lock);
     for (struct conntrack_conn *c = ct->head; c; c = c->next)
-        if (c->waiting && !c->dropped && now_ns >= c->deadline_ns) {
+        if (!c->dropped && atomic_load(&c->waiting) && now_ns >= atomic_load(&c->deadline_ns)) {
             drop(ct, c);
             n++;
         }

@@ -663,13 +663,13 @@ static const struct route *route_lookup(const char *path, const char *method, ch
     allow[0] = '\0';
     for (int t = 0; t < ntables; t++)
         for (const struct route *rt = tables[t]; rt->method; rt++)
-            if ((!best || more_specific(rt->pattern, best)) && match(rt->pattern, path, NULL))
-                best = rt->pattern;
+            if (match(rt->pattern, path, NULL) && (!best || more_specific(rt->pattern, best)))
+                best = rt->pattern; /* match first: it fails at the first differing byte */
     if (!best) return NULL;
     const struct route *hit = NULL;
     for (int t = 0; t < ntables; t++) {
         for (const struct route *rt = tables[t]; rt->method; rt++) {
-            if (strcmp(rt->pattern, best)) continue;
+            if (rt->pattern != best && strcmp(rt->pattern, best)) continue;
             if (!hit && !strcmp(rt->method, method)) hit = rt;
             if (!strstr(allow, rt->method)) {
                 size_t l = strlen(allow);
