@@ -334,23 +334,26 @@ static int scrub_audit(db_conn_t *c, const char *id, const char *const *needles,
     return rc < 0 ? rc : 0;
 }
 
-int store_erasure_user_final(const char *user_id)
+/* The last step for a user or an organization, in one transaction: the audit log forgets the
+ * two identifying strings that select_sql reads (string literals: statements are cached by
+ * address) and delete_sql removes the row. */
+static int final_erase(const char *id, const char *select_sql, const char *delete_sql)
 {
     db_conn_t *c = db_conn();
-    int rc = db_begin_for(c, user_id);
+    int rc = db_begin_for(c, id);
     if (rc) return rc;
     db_rows_t *r;
-    rc = db_query(c, &r, "SELECT email, username FROM users WHERE id = ?", "s", user_id);
+    rc = db_query(c, &r, select_sql, "s", id);
     if (!rc) {
         int have = db_rows_next(r);
         if (have == 1) {
-            char *email = xstrdup(db_col_text(r, 0) ? db_col_text(r, 0) : "");
-            char *name = xstrdup(db_col_text(r, 1) ? db_col_text(r, 1) : "");
-            const char *needles[2] = {email, name};
-            rc = scrub_audit(c, user_id, needles, 2);
-            if (!rc) rc = db_exec(c, NULL, "DELETE FROM users WHERE id = ?", "s", user_id);
-            free(email);
-            free(name);
+            char *a = xstrdup(db_col_text(r, 0) ? db_col_text(r, 0) : "");
+            char *b = xstrdup(db_col_text(r, 1) ? db_col_text(r, 1) : "");
+            const char *needles[2] = {a, b};
+            rc = scrub_audit(c, id, needles, 2);
+            if (!rc) rc = db_exec(c, NULL, delete_sql, "s", id);
+            free(a);
+            free(b);
         } else if (have < 0) {
             rc = have;
         }
@@ -359,6 +362,12 @@ int store_erasure_user_final(const char *user_id)
     if (!rc) rc = db_commit(c);
     if (rc) db_rollback(c);
     return rc;
+}
+
+int store_erasure_user_final(const char *user_id)
+{
+    return final_erase(user_id, "SELECT email, username FROM users WHERE id = ?",
+                       "DELETE FROM users WHERE id = ?");
 }
 
 /* ---- organizations ---- */
@@ -405,29 +414,8 @@ int store_erasure_org_detach(const char *org_id, char (**members)[37], int *n)
 
 int store_erasure_org_final(const char *org_id)
 {
-    db_conn_t *c = db_conn();
-    int rc = db_begin_for(c, org_id);
-    if (rc) return rc;
-    db_rows_t *r;
-    rc = db_query(c, &r, "SELECT name, domain FROM organizations WHERE id = ?", "s", org_id);
-    if (!rc) {
-        int have = db_rows_next(r);
-        if (have == 1) {
-            char *name = xstrdup(db_col_text(r, 0) ? db_col_text(r, 0) : "");
-            char *domain = xstrdup(db_col_text(r, 1) ? db_col_text(r, 1) : "");
-            const char *needles[2] = {name, domain};
-            rc = scrub_audit(c, org_id, needles, 2);
-            if (!rc) rc = db_exec(c, NULL, "DELETE FROM organizations WHERE id = ?", "s", org_id);
-            free(name);
-            free(domain);
-        } else if (have < 0) {
-            rc = have;
-        }
-        db_rows_free(r);
-    }
-    if (!rc) rc = db_commit(c);
-    if (rc) db_rollback(c);
-    return rc;
+    return final_erase(org_id, "SELECT name, domain FROM organizations WHERE id = ?",
+                       "DELETE FROM organizations WHERE id = ?");
 }
 
 /* ---- reclaiming the bytes ---- */
