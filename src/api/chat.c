@@ -181,6 +181,8 @@ static void answer_error(struct req *r, const struct job *j, int rc)
         http_error(r, 404, "SESSION_NOT_FOUND", "Session not found");
     } else if (rc == RAGD_ELIMIT) {
         api_generation_busy(r);
+    } else if (rc == RAGD_EUNAVAIL || rc == RAGD_ENOSPC) {
+        http_store_error(r, rc); /* 503 with Retry-After while a backend is down; 507 */
     } else {
         http_error(r, 500, "CHAT_FAILED", "Failed to process chat message");
     }

@@ -11,7 +11,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select
 
-from ui_helpers import (SHOTS, ask_ui, css, doc_status, login_ui, new_driver, quit_driver, severe_logs,
+from ui_helpers import (SHOTS, ask_ui, click, css, doc_status, login_ui, new_driver, quit_driver, severe_logs,
                         shot, upload_ui, url, wait)
 from kb_helpers import make_pdf, private_server, upload_ready
 from upstreams import Upstream
@@ -79,12 +79,11 @@ def test_journey_register_upload_ask_cite_quota_upgrade(server, driver, tmp_path
     # Feedback is recorded.
     d.get(url(server, "/#/chat"))
     wait(d, EC.element_to_be_clickable((By.ID, "chat-input")))
-    css(d, "#sessions .session").click()
-    up = wait(d, EC.element_to_be_clickable((By.CSS_SELECTOR, ".vote-up")))
-    up.click()
+    click(d, "#sessions .session")
+    click(d, ".vote-up")
     wait(d, lambda d: css(d, ".vote-up").get_attribute("aria-pressed") == "true")
-    css(d, "#new-chat").click()
-    css(d, "#sessions .session").click()  # reopened from the history: the vote is remembered
+    click(d, "#new-chat")
+    click(d, "#sessions .session")  # reopened from the history: the vote is remembered
     wait(d, lambda d: css(d, ".vote-up").get_attribute("aria-pressed") == "true")
 
     # Usage shows the message.

@@ -1,6 +1,7 @@
 """Helpers for the browser tests and the screenshot script: a headless Debian chromium driven
 through chromium-driver, and the steps the tests share."""
 import os
+import time
 import shutil
 import sys
 import tempfile
@@ -63,6 +64,21 @@ def wait(d, cond, timeout=30):
 
 def css(d, sel):
     return d.find_element(By.CSS_SELECTOR, sel)
+
+
+def click(d, sel, timeout=10):
+    """Clicks the element sel names once it is clickable, finding it again if the page
+    re-renders it in between (a list redrawn after an action makes the old node stale)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    deadline = time.time() + timeout
+    while True:
+        try:
+            wait(d, EC.element_to_be_clickable((By.CSS_SELECTOR, sel))).click()
+            return
+        except StaleElementReferenceException:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def shot(d, name):
