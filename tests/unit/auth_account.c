@@ -14,17 +14,13 @@
 #include "core/error.h"
 #include "core/util.h"
 #include "store/store_billing.h"
-
-static char dir[64], url[128];
+#include "store_fixture.h"
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/ragd-account-test-XXXXXX");
-    if (!mkdtemp(dir)) return -1;
-    snprintf(url, sizeof url, "sqlite://%s/t.db", dir);
+    if (fixture_db_open()) return -1;
     char err[256];
-    if (db_open(url, err, sizeof err)) return -1;
     store_billing_register();
     if (store_migrate() || billing_init(NULL, err, sizeof err)) return -1;
     auth_set_plan_hook(billing_plan_change_locked);
@@ -34,10 +30,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    db_close();
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
+    return fixture_db_close();
 }
 
 static void make_user(struct user *u, const char *email, const char *username)

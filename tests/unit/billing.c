@@ -13,8 +13,7 @@
 #include <string.h>
 
 #include "billing/billing.c"
-
-static char dir[64], url[128];
+#include "store_fixture.h"
 
 static int64_t at(const char *iso)
 {
@@ -33,11 +32,7 @@ static void clock_at(const char *iso)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/ragd-billing-test-XXXXXX");
-    if (!mkdtemp(dir)) return -1;
-    snprintf(url, sizeof url, "sqlite://%s/t.db", dir);
-    char err[256];
-    if (db_open(url, err, sizeof err)) return -1;
+    if (fixture_db_open()) return -1;
     store_billing_register();
     return store_migrate();
 }
@@ -46,10 +41,7 @@ static int teardown(void **state)
 {
     (void)state;
     time_set_offset_ms(0);
-    db_close();
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
+    return fixture_db_close();
 }
 
 static void make_user(struct user *u, const char *email, const char *plan)

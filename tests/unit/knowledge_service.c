@@ -16,30 +16,23 @@
 #include "store/db.h"
 #include "store/knowledge.h"
 #include "store/store.h"
-
-static char dir[64], url[128];
+#include "store_fixture.h"
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/ragd-ksvc-test-XXXXXX");
-    if (!mkdtemp(dir)) return -1;
-    snprintf(url, sizeof url, "sqlite://%s/t.db", dir);
+    if (fixture_db_open()) return -1;
     char err[256];
-    if (db_open(url, err, sizeof err)) return -1;
     store_knowledge_register();
     if (store_migrate()) return -1;
-    return knowledge_init(dir, err, sizeof err);
+    return knowledge_init(fixture_dir, err, sizeof err);
 }
 
 static int teardown(void **state)
 {
     (void)state;
     knowledge_shutdown();
-    db_close();
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
+    return fixture_db_close();
 }
 
 #define ALICE "11111111-1111-4111-8111-111111111111"
@@ -135,7 +128,7 @@ static void test_indexes_survive_restart(void **state)
     assert_int_equal(hits(&alice, "kestrels", NULL, NULL), 1);
     knowledge_shutdown();
     char err[256] = "";
-    assert_int_equal(knowledge_init(dir, err, sizeof err), 0);
+    assert_int_equal(knowledge_init(fixture_dir, err, sizeof err), 0);
     assert_int_equal(hits(&alice, "kestrels", NULL, NULL), 1);
     assert_int_equal(hits(&carol, "kestrels", NULL, NULL), 0);
     free(id);

@@ -16,17 +16,12 @@
 #include "store/db.h"
 #include "store/knowledge.h"
 #include "store/store.h"
-
-static char dir[64], url[128];
+#include "store_fixture.h"
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/ragd-kvis-test-XXXXXX");
-    if (!mkdtemp(dir)) return -1;
-    snprintf(url, sizeof url, "sqlite://%s/t.db", dir);
-    char err[256];
-    if (db_open(url, err, sizeof err)) return -1;
+    if (fixture_db_open()) return -1;
     store_knowledge_register();
     return store_migrate();
 }
@@ -34,10 +29,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    db_close();
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
+    return fixture_db_close();
 }
 
 #define ME "11111111-1111-4111-8111-111111111111"

@@ -13,17 +13,12 @@
 #include "core/error.h"
 #include "store/emailverify.h"
 #include "store/store.h"
-
-static char dir[64], url[128];
+#include "store_fixture.h"
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/ragd-emailverify-test-XXXXXX");
-    if (!mkdtemp(dir)) return -1;
-    snprintf(url, sizeof url, "sqlite://%s/t.db", dir);
-    char err[256];
-    if (db_open(url, err, sizeof err)) return -1;
+    if (fixture_db_open()) return -1;
     store_emailverify_register();
     return store_migrate();
 }
@@ -31,10 +26,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    db_close();
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
+    return fixture_db_close();
 }
 
 static void make_user(struct user *u, const char *email)

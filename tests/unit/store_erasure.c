@@ -16,17 +16,12 @@
 #include "store/knowledge.h"
 #include "store/store.h"
 #include "store/store_billing.h"
-
-static char dir[64], url[128];
+#include "store_fixture.h"
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/ragd-erasure-test-XXXXXX");
-    if (!mkdtemp(dir)) return -1;
-    snprintf(url, sizeof url, "sqlite://%s/t.db", dir);
-    char err[256];
-    if (db_open(url, err, sizeof err)) return -1;
+    if (fixture_db_open()) return -1;
     store_billing_register();
     store_knowledge_register();
     store_chat_register();
@@ -38,10 +33,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    db_close();
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
+    return fixture_db_close();
 }
 
 static void make_user(struct user *u, const char *email, const char *username)
