@@ -469,6 +469,16 @@ int auth_login(const char *email, const char *password, const char *ip, struct u
             store_user_clear(u);
             return rc;
         }
+        if (!rc && att.verdict == LOGIN_BYPASS) {
+            /* One try per client under a lock: the mark is taken now, not after the check,
+             * so a parallel request of the same client cannot take the next bypass. */
+            if (!limiter_take(fkey, 1, login_ip_window_ms, 1, 0, &lr) && !lr.allowed) {
+                store_user_login_bypass_end(u->id);
+                store_user_clear(u);
+                refuse(ref, AUTH_FAIL_LOCKED, att.retry_after_ms);
+                return RAGD_EPERM;
+            }
+        }
         if (att.locked_ms)
             log_json(
                 LOG_WARN, "account locked after failed logins",
@@ -482,8 +492,10 @@ int auth_login(const char *email, const char *password, const char *ip, struct u
     if (!ok) {
         if (found) {
             struct limit_result lr;
-            limiter_take(fkey, 1, login_ip_window_ms, 1, 0, &lr); /* this client failed */
-            if (att.verdict == LOGIN_BYPASS) store_user_login_bypass_end(u->id);
+            if (att.verdict == LOGIN_BYPASS)
+                store_user_login_bypass_end(u->id); /* marked when the bypass was taken */
+            else
+                limiter_take(fkey, 1, login_ip_window_ms, 1, 0, &lr); /* this client failed */
         }
         log_json(
             LOG_WARN, "login failed",
@@ -493,6 +505,10 @@ int auth_login(const char *email, const char *password, const char *ip, struct u
         return RAGD_EPERM;
     }
     auth_admit_undo(AUTH_ACT_LOGIN, ip); /* the ip's allowance counts failures only */
+    if (found && att.verdict == LOGIN_BYPASS) {
+        struct limit_result lr;
+        limiter_take(fkey, 1, login_ip_window_ms, -1, 0, &lr); /* the owner keeps a clean mark */
+    }
     if (!u->is_active) {
         store_user_clear(u);
         refuse(ref, AUTH_FAIL_INACTIVE, 0);

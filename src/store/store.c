@@ -493,6 +493,7 @@ int store_user_login_attempt(const char *id, const struct login_policy *pol, int
             out->retry_after_ms = locked - now;
         } else {
             out->verdict = LOGIN_BYPASS;
+            out->retry_after_ms = locked - now;
             rc = db_exec(c, NULL, "UPDATE users SET lock_bypass_until = ? WHERE id = ?", "is",
                          now + pol->bypass_ms, id);
         }

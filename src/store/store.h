@@ -113,7 +113,7 @@ struct login_attempt {
     enum login_verdict verdict;
     int failures;           /* the count after this attempt (0 when it started a lock) */
     int64_t locked_ms;      /* > 0: this attempt started a lock of that length */
-    int64_t retry_after_ms; /* LOGIN_LOCKED: until the lock ends */
+    int64_t retry_after_ms; /* LOGIN_LOCKED, LOGIN_BYPASS: until the lock ends */
 };
 
 /* Takes a login attempt on the account before its password is checked, atomically across
