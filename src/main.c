@@ -33,6 +33,7 @@
 #include "store/apikeys.h"
 #include "store/chat.h"
 #include "store/emailverify.h"
+#include "store/outbox.h"
 #include "store/erasure.h"
 #include "store/knowledge.h"
 #include "store/store.h"
@@ -151,6 +152,7 @@ static int start(struct opts *o)
     store_apikeys_register();
     store_erasure_register();
     store_emailverify_register();
+    store_outbox_register();
     if ((rc = store_migrate())) {
         fprintf(stderr, "ragd: migrations failed: %s\n", ragd_strerror(rc));
         return 1;

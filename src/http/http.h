@@ -3,8 +3,9 @@
  * A route is a row in a table (struct route): method, path pattern with {params}, handler,
  * access level, rate-limit and quota resources, body schema and OpenAPI text. A new endpoint
  * is one function and one row. Every request passes, in order: routing (404/405), the auth
- * guard, the rate guard, body parsing and validation (400/422), the quota guard, then the
- * handler. Any step may answer and stop the chain.
+ * guard, the gate guard (maintenance, feature toggles), the rate guard, body parsing and
+ * validation (400/422), the quota guard, then the handler. Any step may answer and stop the
+ * chain.
  *
  * struct req is opaque; everything a handler needs is reached through the functions below.
  * Strings returned by req_* are owned by the request and valid until it ends. */
@@ -37,6 +38,12 @@ struct route {
     int ok_status;            /* success status for the OpenAPI document (200 if 0) */
     const char *response_doc; /* one-line description of the success body */
     int upload; /* bodies up to the server's max_upload instead of max_body (file uploads) */
+    /* The permission an ACCESS_ADMIN route needs ("keys.manage", "users.read", ...: the
+     * roles table in auth names them); NULL: full admin. */
+    const char *perm;
+    /* The feature toggle that gates the route ("chat", "document_upload", ...); NULL: none. */
+    const char *feature;
+    int heavy; /* paused in soft maintenance (uploads, ingestion, bulk operations) */
 };
 
 /* Registers a table of routes (terminated by a row with method == NULL). The table must
@@ -46,7 +53,8 @@ void http_add_routes(const struct route *routes);
 void http_foreach_route(void (*fn)(const struct route *rt, void *arg), void *arg);
 
 /* ---- guards ---- */
-enum guard_stage { GUARD_AUTH, GUARD_RATE, GUARD_QUOTA, GUARD_STAGES };
+/* auth: who calls; gate: maintenance and feature toggles; rate; quota. */
+enum guard_stage { GUARD_AUTH, GUARD_GATE, GUARD_RATE, GUARD_QUOTA, GUARD_STAGES };
 /* A guard returns 0 to let the request go on, or non-zero after answering it. */
 typedef int (*guard_fn)(struct req *r, const struct route *rt);
 void http_set_guard(enum guard_stage stage, guard_fn fn);

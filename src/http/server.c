@@ -844,6 +844,7 @@ static void dispatch(struct req *r)
         return;
     }
     if (guards[GUARD_AUTH] && guards[GUARD_AUTH](r, rt)) return;
+    if (guards[GUARD_GATE] && guards[GUARD_GATE](r, rt)) return;
     if (guards[GUARD_RATE] && guards[GUARD_RATE](r, rt)) return;
     if (rt->body) {
         if (parse_body(r, rt)) return;

@@ -20,7 +20,8 @@ int store_schema_version(int *version);
 
 /* Modules add their tables by registering migrations before store_migrate() runs (from
  * main.c at start). Versions are global and unique: 1-99 core, 100-199 billing, 200-299
- * knowledge and chat, 300-399 operations. */
+ * knowledge and chat, 300-399 operations (320 erasure, 330s provider keys, 340s maintenance
+ * and features, 350s roles and audit, 360s notifications, 370s web sessions). */
 struct store_migration {
     int version;
     const char *name;
