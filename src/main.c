@@ -30,9 +30,11 @@
 #include "limits/limits.h"
 #include "llm/provider.h"
 #include "ops/mail.h"
+#include "ops/opsync.h"
 #include "store/apikeys.h"
 #include "store/chat.h"
 #include "store/emailverify.h"
+#include "store/ops_state.h"
 #include "store/outbox.h"
 #include "store/erasure.h"
 #include "store/knowledge.h"
@@ -153,6 +155,7 @@ static int start(struct opts *o)
     store_erasure_register();
     store_emailverify_register();
     store_outbox_register();
+    store_ops_register();
     if ((rc = store_migrate())) {
         fprintf(stderr, "ragd: migrations failed: %s\n", ragd_strerror(rc));
         return 1;
@@ -258,6 +261,10 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "ragd: %s\n", err);
         return 2;
     }
+    if (ops_sync_init(err, sizeof err)) { /* maintenance, feature flags, plan edits */
+        fprintf(stderr, "ragd: %s\n", err);
+        return 1;
+    }
 
     /* ---- the composition: every route table, guard and hook ---- */
     http_add_routes(health_routes);
@@ -276,6 +283,9 @@ static int cmd_serve(int argc, char **argv)
     api_add_health_check("models", prov_health);
     http_set_json_filter(api_openai_error_shape);
     http_set_guard(GUARD_AUTH, api_auth_guard);
+    http_add_routes(ops_routes);
+    http_set_guard(GUARD_GATE, api_gate_guard);
+    http_set_header_hook(api_gate_headers);
     /* With e-mail verification required, the quota guard also refuses unverified accounts
      * when billing is off. */
     if (billing_enabled() || auth_verification_required())
@@ -287,6 +297,7 @@ static int cmd_serve(int argc, char **argv)
     if (config_bool("RAGD_TEST_MODE", 0)) {
         log_msg(LOG_WARN, "RAGD_TEST_MODE is on: test routes and clock control are exposed");
         http_add_routes(billing_test_routes);
+        http_add_routes(ops_test_routes);
     }
     if (limits_enabled()) http_set_guard(GUARD_RATE, api_rate_guard);
     if (api_rate_resources(err, sizeof err)) { /* after every route table is registered */

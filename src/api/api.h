@@ -29,6 +29,29 @@ int api_quota_guard(struct req *r, const struct route *rt);
  * RAGD_EINVAL with a message in err. */
 int api_rate_resources(char *err, size_t errcap);
 
+/* ---- gate.c ---- */
+
+/* GUARD_GATE: maintenance (hard: 503 MAINTENANCE with Retry-After for everyone but
+ * administrators, except health, ready, metrics, /maintenance, /features, login and the web
+ * UI's files; soft: 503 MAINTENANCE for the routes marked heavy) and the route's feature
+ * toggle (503 FEATURE_DISABLED naming it). Also refreshes the shared state (ops_sync). */
+int api_gate_guard(struct req *r, const struct route *rt);
+/* The header hook (http_set_header_hook): X-Maintenance: soft | hard while one is in force. */
+void api_gate_headers(struct req *r);
+/* For a feature that only the handler can tell (a PDF upload): 0 when r's caller may use
+ * feature, else answers 503 FEATURE_DISABLED and returns non-zero. */
+int api_gate_feature(struct req *r, const char *feature);
+/* The same for a slash command by name ("mcq", "flashcard" ...); 0 for a name that no flag
+ * gates. */
+int api_gate_command(struct req *r, const char *command);
+
+/* ---- ops.c ---- */
+
+/* /maintenance, /features, /admin/maintenance, /admin/features, /admin/plans. */
+extern const struct route ops_routes[];
+/* Test mode only: POST /admin/test/feature-availability (what the provider router reports). */
+extern const struct route ops_test_routes[];
+
 /* The authenticated caller of r, or NULL for an anonymous request. Owned by the request. */
 const struct user *api_user(struct req *r);
 const struct auth_identity *api_identity(struct req *r);

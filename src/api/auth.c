@@ -361,6 +361,7 @@ const struct route auth_routes[] = {
      .body = &register_schema,
      .tag = "auth",
      .summary = "Register a new user",
+     .feature = "registration",
      .ok_status = 201,
      .response_doc = "{user_id, email, access_token, refresh_token, token_type, expires_in,"
                      " subscription_plan}"},

@@ -272,6 +272,7 @@ static void message(struct req *r)
         return;
     }
     j->o.command = &j->cmd;
+    if (j->cmd.name && api_gate_command(r, j->cmd.name)) return; /* its feature toggle */
     const struct user *u = api_user(r);
     if (sid) {
         int rc = chat_check_session(sid, u->id);
@@ -429,7 +430,8 @@ const struct route chat_routes[] = {
      200,
      "ChatResponse {session_id, message_id, answer, confidence, response_type, context_used,"
      " sources, retrieval_route, response_time_ms, tokens_used, subscription_plan, usage_info,"
-     " debug_info}"},
+     " debug_info}",
+     0, NULL, "chat"},
     {"GET", "/chat/history", history, ACCESS_USER, "api", NULL, NULL, "chat",
      "The caller's messages, newest first; query: session_id, limit, offset", 200,
      "{conversations, total}"},

@@ -107,6 +107,7 @@ static int reserve_upload(struct req *r, const struct kn_upload *u)
 {
     extract_type_t type;
     if (u->len > knowledge_max_bytes() || extract_sniff(u->data, u->len, &type, NULL)) return 0;
+    if (type == EXTRACT_PDF && api_gate_feature(r, "pdf_upload")) return -1; /* its toggle */
     if (type == EXTRACT_PDF && api_quota_daily(r, "pdf_uploads", 1)) return -1;
     /* The metadata is stored with the document: it counts as storage too (checked already). */
     size_t meta = 0;
@@ -472,7 +473,7 @@ const struct route documents_routes[] = {
      "Upload a document: JSON {title, content, category, tags, source, metadata, importance,"
      " shared} or multipart/form-data with a 'file' part (text, Markdown, HTML, PDF) and the"
      " same fields; processed in the background",
-     202, "the document with status 'pending'", 1},
+     202, "the document with status 'pending'", 1, NULL, "document_upload", 1},
     {"GET", "/documents", list, ACCESS_USER, "api", NULL, NULL, "documents",
      "Documents visible to the caller, newest first; query: limit, offset, status, category,"
      " source",

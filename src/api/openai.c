@@ -502,17 +502,20 @@ static void embeddings(struct req *r)
 
 const struct route openai_routes[] = {
     {"GET", "/v1/models", models_list, ACCESS_USER, "api", NULL, NULL, "openai",
-     "The models this server runs (OpenAI-compatible)", 200, "{object: list, data: [model]}"},
+     "The models this server runs (OpenAI-compatible)", 200, "{object: list, data: [model]}", 0,
+     NULL, "v1_api"},
     {"GET", "/v1/models/{model}", model_get, ACCESS_USER, "api", NULL, NULL, "openai", "One model",
-     200, "{id, object: model, created, owned_by}"},
+     200, "{id, object: model, created, owned_by}", 0, NULL, "v1_api"},
     {"POST", "/v1/chat/completions", completions, ACCESS_USER, "chat", "messages",
      &completion_schema, "openai",
      "OpenAI-compatible chat completion; stream: true answers as Server-Sent Events", 200,
      "{id, object: chat.completion, created, model, choices: [{index, message, finish_reason}],"
-     " usage}"},
+     " usage}",
+     0, NULL, "v1_api"},
     {"POST", "/v1/embeddings", embeddings, ACCESS_USER, "api", "api_calls", &embedding_schema,
      "openai", "OpenAI-compatible embeddings", 200,
-     "{object: list, data: [{object: embedding, index, embedding}], model, usage}"},
+     "{object: list, data: [{object: embedding, index, embedding}], model, usage}", 0, NULL,
+     "v1_api"},
     {NULL},
 };
 

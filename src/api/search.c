@@ -293,12 +293,12 @@ const struct route search_routes[] = {
      "search",
      "Semantic search over the caller's knowledge base (vector route; lexical fallback "
      "without an embedder)",
-     200, "{results, search_type, processing_time_ms, methods_used, total}"},
+     200, "{results, search_type, processing_time_ms, methods_used, total}", 0, NULL, "search"},
     {"POST", "/search/hybrid", hybrid, ACCESS_USER, "search", "api_calls", &hybrid_schema, "search",
      "Hybrid search: weighted fusion of vector and keyword scores", 200,
-     "{results, methods_used, search_type, processing_time_ms}"},
+     "{results, methods_used, search_type, processing_time_ms}", 0, NULL, "search"},
     {"POST", "/search", any, ACCESS_USER, "search", "api_calls", &search_schema, "search",
      "Search by route: auto (chosen by query shape and availability), vector, exact, hybrid", 200,
-     "{results, search_type, route, methods_used, processing_time_ms}"},
+     "{results, search_type, route, methods_used, processing_time_ms}", 0, NULL, "search"},
     {NULL},
 };

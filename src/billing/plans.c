@@ -1,6 +1,7 @@
 #include "billing/plans.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,24 +66,49 @@ static const struct plan_default defaults[NPLANS] = {
      99000},
 };
 
-static struct plan table[NPLANS];
-static int loaded;
+/* ---- tables ----
+ *
+ * A table is never changed once published: an edit builds a new one and swaps the pointer.
+ * Replaced tables are kept (on the retired list) until plan_reset, so that a plan pointer a
+ * caller holds stays valid however long its request runs. Edits are rare administrator
+ * actions, so what is kept stays small. */
+
+struct plan_table {
+    int n;
+    struct plan plans[PLAN_MAX];
+    struct plan_table *retired_next;
+};
+
+static struct plan_table *_Atomic current;
+static struct plan_table *base_table; /* defaults + plans file + variables: what edits apply to */
+static struct plan_table *retired;
+static pthread_mutex_t swap_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static void free_table(struct plan *t)
+static void table_free(struct plan_table *t)
 {
-    for (int i = 0; i < NPLANS; i++) {
-        json_decref(t[i].features);
-        t[i].features = NULL;
-    }
+    for (int i = 0; t && i < t->n; i++)
+        json_decref(t->plans[i].features);
+    free(t);
 }
 
-static void build_defaults(struct plan *t)
+static struct plan_table *table_copy(const struct plan_table *t)
 {
-    memset(t, 0, sizeof(struct plan) * NPLANS);
+    struct plan_table *c = xmalloc(sizeof *c);
+    memcpy(c, t, sizeof *c);
+    c->retired_next = NULL;
+    for (int i = 0; i < c->n; i++)
+        c->plans[i].features = json_deep_copy(t->plans[i].features);
+    return c;
+}
+
+static void build_defaults(struct plan_table *tab)
+{
+    memset(tab, 0, sizeof *tab);
+    tab->n = NPLANS;
     for (int i = 0; i < NPLANS; i++) {
         const struct plan_default *d = &defaults[i];
-        struct plan *p = &t[i];
+        struct plan *p = &tab->plans[i];
         snprintf(p->type, sizeof p->type, "%s", d->type);
         snprintf(p->name, sizeof p->name, "%s", d->name);
         memcpy(p->limits, d->limits, sizeof p->limits);
@@ -99,15 +125,44 @@ static void build_defaults(struct plan *t)
     }
 }
 
-static void init_once(void)
+/* Orders the plans by monthly price (the upgrade path), keeping the order of equals. */
+static void table_sort(struct plan_table *t)
 {
-    if (!loaded) {
-        build_defaults(table);
-        loaded = 1;
+    for (int i = 1; i < t->n; i++) {
+        struct plan x = t->plans[i];
+        int j = i;
+        for (; j > 0 && t->plans[j - 1].price_monthly > x.price_monthly; j--)
+            t->plans[j] = t->plans[j - 1];
+        t->plans[j] = x;
     }
 }
 
-/* ---- the plans file ---- */
+/* Makes t the current table (taking it); the one it replaces is retired. */
+static void publish(struct plan_table *t)
+{
+    pthread_mutex_lock(&swap_lock);
+    struct plan_table *old = atomic_exchange(&current, t);
+    if (old) {
+        old->retired_next = retired;
+        retired = old;
+    }
+    pthread_mutex_unlock(&swap_lock);
+}
+
+static void init_once(void)
+{
+    base_table = xmalloc(sizeof *base_table);
+    build_defaults(base_table);
+    publish(table_copy(base_table));
+}
+
+static const struct plan_table *tab(void)
+{
+    pthread_once(&once, init_once);
+    return atomic_load(&current);
+}
+
+/* ---- the plans file and edits ---- */
 
 static int name_ok(const char *s)
 {
@@ -127,12 +182,16 @@ static int limit_value(json_t *v, int64_t *out)
     return 1;
 }
 
-static int apply_plan(struct plan *p, json_t *o, char *err, size_t errcap)
+/* Applies one plan's definition o to p. On error: RAGD_EINVAL, the offending field's path
+ * ("limits.messages") in field and a message in err. */
+static int apply_plan(struct plan *p, json_t *o, char field[PLAN_FIELD_MAX], char *err,
+                      size_t errcap)
 {
     const char *key;
     json_t *v;
     json_object_foreach(o, key, v)
     {
+        snprintf(field, PLAN_FIELD_MAX, "%.60s", key);
         if (!strcmp(key, "name")) {
             if (!json_is_string(v) || json_string_length(v) == 0 ||
                 json_string_length(v) >= sizeof p->name)
@@ -144,6 +203,7 @@ static int apply_plan(struct plan *p, json_t *o, char *err, size_t errcap)
             json_t *rv;
             json_object_foreach(v, rk, rv)
             {
+                snprintf(field, PLAN_FIELD_MAX, "limits.%.60s", rk);
                 int i = plan_resource_index(rk);
                 if (i < 0) {
                     snprintf(err, errcap, "plans: %s.limits: unknown resource '%s'", p->type, rk);
@@ -161,6 +221,7 @@ static int apply_plan(struct plan *p, json_t *o, char *err, size_t errcap)
             json_t *dv;
             json_object_foreach(v, dk, dv)
             {
+                snprintf(field, PLAN_FIELD_MAX, "daily_limits.%.60s", dk);
                 int64_t lim;
                 if (!name_ok(dk) || !limit_value(dv, &lim)) {
                     snprintf(err, errcap,
@@ -182,9 +243,12 @@ static int apply_plan(struct plan *p, json_t *o, char *err, size_t errcap)
                 p->daily[i].limit = lim;
             }
         } else if (!strcmp(key, "features")) {
-            if (!json_is_array(v)) goto bad;
-            for (size_t i = 0; i < json_array_size(v); i++)
-                if (!json_is_string(json_array_get(v, i))) goto bad;
+            if (!json_is_array(v) || json_array_size(v) > 64) goto bad;
+            for (size_t i = 0; i < json_array_size(v); i++) {
+                json_t *f = json_array_get(v, i);
+                if (!json_is_string(f) || !json_string_length(f) || json_string_length(f) > 100)
+                    goto bad;
+            }
             json_decref(p->features);
             p->features = json_deep_copy(v);
         } else if (!strcmp(key, "pricing")) {
@@ -193,6 +257,7 @@ static int apply_plan(struct plan *p, json_t *o, char *err, size_t errcap)
             json_t *pv;
             json_object_foreach(v, pk, pv)
             {
+                snprintf(field, PLAN_FIELD_MAX, "pricing.%.60s", pk);
                 int64_t cents;
                 if (!limit_value(pv, &cents) || cents < 0 ||
                     (strcmp(pk, "monthly") && strcmp(pk, "yearly"))) {
@@ -214,7 +279,65 @@ static int apply_plan(struct plan *p, json_t *o, char *err, size_t errcap)
     return 0;
 }
 
-static int apply_file(struct plan *t, const char *path, char *err, size_t errcap)
+static struct plan *table_find(struct plan_table *t, const char *type)
+{
+    for (int i = 0; i < t->n; i++)
+        if (!strcmp(t->plans[i].type, type)) return &t->plans[i];
+    return NULL;
+}
+
+/* Applies one edit to t: onto the plan called type, or as a new plan, which must then name
+ * itself, all its monthly limits and its monthly price. */
+static int apply_edit(struct plan_table *t, const char *type, json_t *def,
+                      char field[PLAN_FIELD_MAX], char *err, size_t errcap)
+{
+    snprintf(field, PLAN_FIELD_MAX, "plan");
+    if (!name_ok(type) || strlen(type) >= sizeof t->plans[0].type) {
+        snprintf(err, errcap, "a plan name is 1-15 characters of [a-z0-9_]");
+        return RAGD_EINVAL;
+    }
+    if (!json_is_object(def)) {
+        snprintf(field, PLAN_FIELD_MAX, "body");
+        snprintf(err, errcap, "a plan definition is a JSON object");
+        return RAGD_EINVAL;
+    }
+    struct plan *p = table_find(t, type);
+    if (p) return apply_plan(p, def, field, err, errcap);
+    if (t->n == PLAN_MAX) {
+        snprintf(err, errcap, "at most %d plans", PLAN_MAX);
+        return RAGD_EINVAL;
+    }
+    p = &t->plans[t->n];
+    memset(p, 0, sizeof *p);
+    snprintf(p->type, sizeof p->type, "%s", type);
+    for (int i = 0; i < RES_COUNT; i++)
+        p->limits[i] = -2; /* not given yet */
+    p->price_monthly = -1;
+    p->features = json_array();
+    t->n++; /* counted now so that the caller's table_free releases the features */
+    int rc = apply_plan(p, def, field, err, errcap);
+    if (rc) return rc;
+    if (!p->name[0]) {
+        snprintf(field, PLAN_FIELD_MAX, "name");
+        snprintf(err, errcap, "a new plan needs a name");
+        return RAGD_EINVAL;
+    }
+    for (int i = 0; i < RES_COUNT; i++) {
+        if (p->limits[i] != -2) continue;
+        snprintf(field, PLAN_FIELD_MAX, "limits.%s", resource_names[i]);
+        snprintf(err, errcap, "a new plan needs limits.%s (-1 for unlimited)", resource_names[i]);
+        return RAGD_EINVAL;
+    }
+    if (p->price_monthly < 0) {
+        snprintf(field, PLAN_FIELD_MAX, "pricing.monthly");
+        snprintf(err, errcap, "a new plan needs pricing.monthly (cents)");
+        return RAGD_EINVAL;
+    }
+    if (!p->price_yearly) p->price_yearly = p->price_monthly * 10;
+    return 0;
+}
+
+static int apply_file(struct plan_table *t, const char *path, char *err, size_t errcap)
 {
     json_error_t je;
     FILE *f = fopen(path, "rb");
@@ -233,18 +356,17 @@ static int apply_file(struct plan *t, const char *path, char *err, size_t errcap
     int rc = 0;
     const char *key;
     json_t *v;
+    char field[PLAN_FIELD_MAX];
     json_object_foreach(root, key, v)
     {
-        int i = 0;
-        while (i < NPLANS && strcmp(t[i].type, key))
-            i++;
-        if (i == NPLANS || !json_is_object(v)) {
+        struct plan *p = table_find(t, key);
+        if (!p || !json_is_object(v)) {
             snprintf(err, errcap, "plans: %s: '%s' is not a plan (free, pro, enterprise)", path,
                      key);
             rc = RAGD_EINVAL;
             break;
         }
-        if ((rc = apply_plan(&t[i], v, err, errcap))) break;
+        if ((rc = apply_plan(p, v, field, err, errcap))) break;
     }
     json_decref(root);
     return rc;
@@ -253,7 +375,7 @@ static int apply_file(struct plan *t, const char *path, char *err, size_t errcap
 int plan_load(const char *path, char *err, size_t errcap)
 {
     pthread_once(&once, init_once);
-    struct plan t[NPLANS];
+    struct plan_table *t = xmalloc(sizeof *t);
     build_defaults(t);
     int rc = 0;
     if (path && *path) rc = apply_file(t, path, err, errcap);
@@ -268,31 +390,83 @@ int plan_load(const char *path, char *err, size_t errcap)
             snprintf(err, errcap, "%s must be an integer >= -1", env[i]);
             rc = RAGD_EINVAL;
         } else {
-            t[i].limits[RES_MESSAGES] = n;
+            t->plans[i].limits[RES_MESSAGES] = n;
         }
     }
     if (rc) {
-        free_table(t);
+        table_free(t);
         return rc;
     }
-    free_table(table);
-    memcpy(table, t, sizeof table);
-    loaded = 1;
+    table_sort(t);
+    pthread_mutex_lock(&swap_lock);
+    table_free(base_table);
+    base_table = t;
+    struct plan_table *c = table_copy(t);
+    pthread_mutex_unlock(&swap_lock);
+    publish(c);
     return 0;
+}
+
+int plan_edit_check(const char *type, json_t *def, char field[PLAN_FIELD_MAX], char *err,
+                    size_t errcap)
+{
+    struct plan_table *t = table_copy(tab());
+    int rc = apply_edit(t, type, def, field, err, errcap);
+    table_free(t);
+    return rc;
+}
+
+int plan_apply_edits(json_t *edits, char *err, size_t errcap)
+{
+    pthread_once(&once, init_once);
+    pthread_mutex_lock(&swap_lock);
+    struct plan_table *t = table_copy(base_table);
+    pthread_mutex_unlock(&swap_lock);
+    const char *type;
+    json_t *def;
+    char field[PLAN_FIELD_MAX];
+    int rc = 0;
+    json_object_foreach(edits, type, def)
+    {
+        /* Each edit on a copy, so that one that fails half-way leaves nothing behind. */
+        struct plan_table *next = table_copy(t);
+        char why[192];
+        if (apply_edit(next, type, def, field, why, sizeof why)) {
+            snprintf(err, errcap, "plan '%s' edit skipped: %s (%s)", type, why, field);
+            table_free(next);
+            rc = RAGD_EINVAL;
+            continue;
+        }
+        table_free(t);
+        t = next;
+    }
+    table_sort(t);
+    publish(t);
+    return rc;
 }
 
 void plan_reset(void)
 {
     pthread_once(&once, init_once);
-    free_table(table);
-    build_defaults(table);
+    pthread_mutex_lock(&swap_lock);
+    while (retired) {
+        struct plan_table *next = retired->retired_next;
+        table_free(retired);
+        retired = next;
+    }
+    for (int i = 0; i < base_table->n; i++)
+        json_decref(base_table->plans[i].features);
+    build_defaults(base_table);
+    pthread_mutex_unlock(&swap_lock);
+    table_free(atomic_exchange(&current, NULL));
+    publish(table_copy(base_table));
 }
 
 const struct plan *plan_get(const char *type)
 {
-    pthread_once(&once, init_once);
-    for (int i = 0; type && i < NPLANS; i++)
-        if (!strcmp(table[i].type, type)) return &table[i];
+    const struct plan_table *t = tab();
+    for (int i = 0; type && i < t->n; i++)
+        if (!strcmp(t->plans[i].type, type)) return &t->plans[i];
     return NULL;
 }
 
@@ -304,13 +478,13 @@ const struct plan *plan_for(const char *type)
 
 int plan_count(void)
 {
-    return NPLANS;
+    return tab()->n;
 }
 
 const struct plan *plan_at(int i)
 {
-    pthread_once(&once, init_once);
-    return i >= 0 && i < NPLANS ? &table[i] : NULL;
+    const struct plan_table *t = tab();
+    return i >= 0 && i < t->n ? &t->plans[i] : NULL;
 }
 
 int64_t plan_daily_limit(const struct plan *p, const char *name)
@@ -327,8 +501,10 @@ int64_t plan_price(const struct plan *p, int yearly)
 
 const char *plan_upgrade_to(const char *type)
 {
-    if (type && !strcmp(type, "free")) return "pro";
-    return "enterprise";
+    const struct plan_table *t = tab();
+    for (int i = 0; type && i + 1 < t->n; i++)
+        if (!strcmp(t->plans[i].type, type)) return t->plans[i + 1].type;
+    return t->plans[t->n - 1].type;
 }
 
 json_t *plan_limits_json(const struct plan *p)

@@ -120,6 +120,11 @@ void http_json(struct req *r, int status, json_t *body);
  * (main.c installs api's /v1 error shape). One filter; NULL removes it. */
 typedef void (*http_json_filter_fn)(struct req *r, int status, json_t *body);
 void http_set_json_filter(http_json_filter_fn fn);
+/* A hook that may add headers (http_header) to every response, run once when the response
+ * is decided, whatever answered it (main.c installs the maintenance banner). One hook; NULL
+ * removes it. */
+typedef void (*http_header_hook_fn)(struct req *r);
+void http_set_header_hook(http_header_hook_fn fn);
 /* Answers {"detail": <printf text>, "code": code, "request_id": ...}. */
 void http_error(struct req *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

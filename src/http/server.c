@@ -250,7 +250,7 @@ static void add_common_headers(struct req *r, struct MHD_Response *resp)
         MHD_add_response_header(resp, "Access-Control-Allow-Credentials", "true");
         MHD_add_response_header(resp, "Access-Control-Expose-Headers",
                                 "X-Request-ID, X-RateLimit-Limit, X-RateLimit-Remaining,"
-                                " X-RateLimit-Reset, Retry-After");
+                                " X-RateLimit-Reset, Retry-After, X-Maintenance");
         MHD_add_response_header(resp, "Vary", "Origin");
     }
     for (int i = 0; i < r->nheaders; i++)
@@ -268,6 +268,13 @@ static void wake(struct req *r)
     pthread_mutex_unlock(&r->lock);
 }
 
+static http_header_hook_fn header_hook;
+
+void http_set_header_hook(http_header_hook_fn fn)
+{
+    header_hook = fn;
+}
+
 static void finish(struct req *r, int status, struct MHD_Response *resp)
 {
     if (r->replied) {
@@ -279,6 +286,7 @@ static void finish(struct req *r, int status, struct MHD_Response *resp)
     }
     r->replied = 1;
     r->status = status;
+    if (header_hook) header_hook(r);
     add_common_headers(r, resp);
     for (int i = 0; i < r->nhooks; i++)
         r->hooks[i].fn(r, status, r->hooks[i].arg);
