@@ -1,5 +1,5 @@
-/* Plans: seed defaults, the operator's plans file, the *_MESSAGE_LIMIT variables, and bad
- * files that must be refused without changing the table. */
+/* Plans: seed defaults, the operator's plans file, the *_MESSAGE_LIMIT variables, bad
+ * files that must be refused without changing the table, and runtime edits. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -132,12 +132,70 @@ static void test_bad_files_keep_table(void **state)
     plan_reset();
 }
 
+/* Runtime edits: checked with the offending field, applied on top of the loaded table, a new
+ * plan placed by price, earlier plan pointers still readable after a swap. */
+static void test_edits(void **state)
+{
+    (void)state;
+    char err[256], field[PLAN_FIELD_MAX];
+    plan_reset();
+    const struct plan *old_free = plan_get("free");
+    static const struct {
+        const char *type, *def, *field;
+    } bad[] = {
+        {"free", "{\"limits\": {\"messages\": \"x\"}}", "limits.messages"},
+        {"free", "{\"limits\": {\"tokens\": 1}}", "limits.tokens"},
+        {"free", "{\"daily_limits\": {\"mcqs_per_day\": -2}}", "daily_limits.mcqs_per_day"},
+        {"free", "{\"pricing\": {\"monthly\": 1.5}}", "pricing.monthly"},
+        {"free", "{\"colour\": 1}", "colour"},
+        {"Student", "{}", "plan"},
+        {"student", "{\"name\": \"S\", \"pricing\": {\"monthly\": 199}}", "limits.messages"},
+        {"student",
+         "{\"name\": \"S\", \"limits\": {\"messages\": 1, \"background_tasks\": 1, "
+         "\"api_calls\": 1, \"storage_mb\": 1}}",
+         "pricing.monthly"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *d = json_loads(bad[i].def, 0, NULL);
+        assert_non_null(d);
+        assert_int_equal(plan_edit_check(bad[i].type, d, field, err, sizeof err), RAGD_EINVAL);
+        assert_string_equal(field, bad[i].field);
+        json_decref(d);
+    }
+    assert_int_equal(plan_count(), 3);
+    json_t *edits = json_loads(
+        "{\"free\": {\"daily_limits\": {\"mcqs_per_day\": 7}},"
+        " \"student\": {\"name\": \"Student Plan\", \"limits\": {\"messages\": 50,"
+        " \"background_tasks\": 10, \"api_calls\": 100, \"storage_mb\": 200},"
+        " \"daily_limits\": {\"daily_tokens\": 50000, \"mcqs_per_day\": 50},"
+        " \"pricing\": {\"monthly\": 199}},"
+        " \"bogus\": {\"name\": \"incomplete\"}}",
+        0, NULL);
+    assert_non_null(edits);
+    /* The incomplete plan is skipped; the others apply. */
+    assert_int_equal(plan_apply_edits(edits, err, sizeof err), RAGD_EINVAL);
+    json_decref(edits);
+    assert_null(plan_get("bogus"));
+    assert_int_equal(plan_count(), 4);
+    assert_string_equal(plan_at(1)->type, "student");
+    assert_int_equal(plan_daily_limit(plan_get("student"), "daily_tokens"), 50000);
+    assert_int_equal(plan_price(plan_get("student"), 1), 1990);
+    assert_int_equal(plan_daily_limit(plan_get("free"), "mcqs_per_day"), 7);
+    assert_string_equal(plan_upgrade_to("free"), "student");
+    assert_string_equal(plan_upgrade_to("student"), "pro");
+    /* The pointer taken before the edit still reads the old values. */
+    assert_int_equal(plan_daily_limit(old_free, "mcqs_per_day"), 5);
+    plan_reset();
+    assert_null(plan_get("student"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_file_and_env),
         cmocka_unit_test(test_bad_files_keep_table),
+        cmocka_unit_test(test_edits),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     plan_reset();
