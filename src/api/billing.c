@@ -66,6 +66,10 @@ static void subscription_put(struct req *r)
 {
     json_t *b = req_json(r);
     const struct user *u = api_user(r);
+    if (!plan_get(jv_str(b, "plan_type", ""))) { /* plans may be added at run time */
+        api_invalid(r, "plan_type", "field 'plan_type' must name a plan from GET /billing/plans");
+        return;
+    }
     struct billing_change ch;
     int rc = billing_change_plan(u->id, jv_str(b, "plan_type", NULL),
                                  jv_str(b, "billing_cycle", NULL), u->id, "user", &ch);
@@ -180,11 +184,10 @@ static void history_get(struct req *r)
                         (json_int_t)limit, "offset", (json_int_t)offset));
 }
 
-static const char *const plan_names[] = {"free", "pro", "enterprise", NULL};
 static const char *const cycles[] = {"monthly", "yearly", NULL};
 
 static const struct jv_field sub_fields[] = {
-    {"plan_type", JV_STRING, 1, 0, 0, 0, plan_names, "free, pro or enterprise"},
+    {"plan_type", JV_STRING, 1, 1, 15, 0, NULL, "A plan from GET /billing/plans"},
     {"billing_cycle", JV_STRING, 0, 0, 0, 0, cycles, "monthly (default: unchanged) or yearly"},
     {NULL},
 };

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "billing/plans.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -130,6 +131,12 @@ static void patch_user(struct req *r)
     const char *id = req_param(r, "id");
     json_t *b = req_json(r);
     if (!valid_id(r, id) || !username_ok(r, b)) return;
+    const char *plan = jv_str(b, "subscription_plan", NULL);
+    if (plan && !plan_get(plan)) { /* plans may be added at run time */
+        api_invalid(r, "subscription_plan",
+                    "field 'subscription_plan' must name a plan from GET /billing/plans");
+        return;
+    }
     struct auth_user_patch p = {
         .username = jv_str(b, "username", NULL),
         .plan = jv_str(b, "subscription_plan", NULL),
@@ -176,8 +183,6 @@ static void delete_user(struct req *r)
     http_raw(r, 204, "application/json", "", 0);
 }
 
-static const char *const plans[] = {"free", "pro", "enterprise", NULL};
-
 static const struct jv_field me_fields[] = {
     {"username", JV_STRING, 0, 1, 100, 1, NULL, "Unique display name"},
     {"preferences", JV_OBJECT, 0, 0, 0, 0, NULL, "Free-form settings object (16 KiB max)"},
@@ -187,7 +192,7 @@ static const struct jv_schema me_schema = {me_fields, 0};
 
 static const struct jv_field admin_fields[] = {
     {"username", JV_STRING, 0, 1, 100, 1, NULL, NULL},
-    {"subscription_plan", JV_STRING, 0, 0, 0, 0, plans, NULL},
+    {"subscription_plan", JV_STRING, 0, 1, 15, 0, NULL, "A plan from GET /billing/plans"},
     {"is_active", JV_BOOL, 0, 0, 0, 0, NULL, NULL},
     {"is_superuser", JV_BOOL, 0, 0, 0, 0, NULL, NULL},
     {"is_verified", JV_BOOL, 0, 0, 0, 0, NULL, NULL},
