@@ -71,8 +71,8 @@ int plan_apply_edits(json_t *edits, char *err, size_t errcap);
 
 /* The plan called type, or NULL. The pointer stays valid until plan_reset. */
 const struct plan *plan_get(const char *type);
-/* The plan for a user's plan field: an unknown value maps to free (logged once per call
- * site by the caller; the users table only ever holds the three names). Never NULL. */
+/* The plan for a user's plan field: an unknown value maps to free (logged by the caller;
+ * the routes that set a plan accept only names plan_get knows). Never NULL. */
 const struct plan *plan_for(const char *type);
 /* Number of plans and the i-th one, by monthly price (free, pro, enterprise by default).
  * The count only grows, so plan_at(i) for i below an earlier plan_count is never NULL. */
