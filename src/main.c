@@ -281,6 +281,7 @@ static int cmd_serve(int argc, char **argv)
     openai_api_init();
     api_add_health_check("indexes", api_indexes_health);
     api_add_health_check("models", prov_health);
+    api_add_health_check("operations", api_ops_health);
     http_set_json_filter(api_openai_error_shape);
     http_set_guard(GUARD_AUTH, api_auth_guard);
     http_add_routes(ops_routes);

@@ -51,6 +51,9 @@ int api_gate_command(struct req *r, const char *command);
 extern const struct route ops_routes[];
 /* Test mode only: POST /admin/test/feature-availability (what the provider router reports). */
 extern const struct route ops_test_routes[];
+/* The "operations" reporter for /health/detailed: degraded while a maintenance level or a
+ * feature outage is in force, with both. */
+json_t *api_ops_health(void);
 
 /* The authenticated caller of r, or NULL for an anonymous request. Owned by the request. */
 const struct user *api_user(struct req *r);

@@ -114,6 +114,22 @@ static const struct jv_field maint_fields[] = {
 };
 static const struct jv_schema maint_schema = {maint_fields, 0};
 
+json_t *api_ops_health(void)
+{
+    struct maint_state m;
+    maint_get(&m);
+    json_t *out = json_array();
+    struct feature_view *f;
+    int n;
+    features_list(&f, &n);
+    for (int i = 0; i < n; i++)
+        if (f[i].outage) json_array_append_new(out, json_string(f[i].name));
+    free(f);
+    int calm = m.level == MAINT_NONE && !json_array_size(out);
+    return json_pack("{s:s, s:s, s:b, s:o}", "status", calm ? "healthy" : "degraded", "maintenance",
+                     maint_level_name(m.level), "automatic", m.automatic, "feature_outages", out);
+}
+
 /* ---- features ---- */
 
 static json_t *flag_admin(const struct feature_view *f)

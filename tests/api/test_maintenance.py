@@ -45,6 +45,8 @@ def test_none_by_default(srv):
     assert r.status == 200
     assert r.json["level"] == "none" and r.json["active"] is False
     assert r.header("X-Maintenance") is None
+    ops = srv.get("/health/detailed").json["services"]["operations"]
+    assert ops["status"] == "healthy" and ops["maintenance"] == "none"
     assert srv.get("/chat/history", token=srv.user).status == 200
 
 
@@ -151,6 +153,10 @@ def test_automatic_entry_exit_and_override(srv, none_after):
     n0 = len(outbox_events(srv))
     j = availability(srv, "chat", False)
     assert j["level"] == "hard" and j["automatic"] is True and j["set_by"] is None
+    h = srv.get("/health/detailed")
+    assert h.status == 200 and h.json["status"] == "degraded"
+    assert h.json["services"]["operations"] == {"status": "degraded", "maintenance": "hard",
+                                                "automatic": True, "feature_outages": ["chat"]}
     assert {"feature": "chat", "since": j["feature_outages"][0]["since"]} in j["feature_outages"]
     assert srv.get("/chat/history", token=srv.user).status == 503
     # The same report again changes nothing (no second event).
