@@ -87,7 +87,20 @@ int api_gate_guard(struct req *r, const struct route *rt)
             }
         }
     }
-    return rt->feature ? api_gate_feature(r, rt->feature) : 0;
+    /* One name, or several separated by spaces: each must be on. */
+    for (const char *f = rt->feature; f && *f;) {
+        size_t n = strcspn(f, " ");
+        char name[32];
+        if (n && n < sizeof name) {
+            memcpy(name, f, n);
+            name[n] = '\0';
+            if (api_gate_feature(r, name)) return 1;
+        }
+        f += n;
+        while (*f == ' ')
+            f++;
+    }
+    return 0;
 }
 
 void api_gate_headers(struct req *r)

@@ -511,7 +511,7 @@ const struct route openai_routes[] = {
      "OpenAI-compatible chat completion; stream: true answers as Server-Sent Events", 200,
      "{id, object: chat.completion, created, model, choices: [{index, message, finish_reason}],"
      " usage}",
-     0, NULL, "v1_api"},
+     0, NULL, "v1_api chat"},
     {"POST", "/v1/embeddings", embeddings, ACCESS_USER, "api", "api_calls", &embedding_schema,
      "openai", "OpenAI-compatible embeddings", 200,
      "{object: list, data: [{object: embedding, index, embedding}], model, usage}", 0, NULL,

@@ -41,7 +41,8 @@ struct route {
     /* The permission an ACCESS_ADMIN route needs ("keys.manage", "users.read", ...: the
      * roles table in auth names them); NULL: full admin. */
     const char *perm;
-    /* The feature toggle that gates the route ("chat", "document_upload", ...); NULL: none. */
+    /* The feature toggle that gates the route ("chat", "document_upload", ...), or several
+     * separated by spaces ("chat v1_api": each must be on); NULL: none. */
     const char *feature;
     int heavy; /* paused in soft maintenance (uploads, ingestion, bulk operations) */
 };

@@ -94,6 +94,11 @@ def test_slash_command_refused_by_its_feature(srv, restore):
     put_flag(srv, "chat", enabled=False)
     r = srv.post("/chat/message", {"message": "what is hybrid search?"}, token=srv.user)
     assert r.status == 503 and r.json["feature"] == "chat"
+    # The OpenAI-compatible chat is chat too; the rest of /v1 goes on.
+    r = srv.post("/v1/chat/completions", {"model": "x", "messages": [
+        {"role": "user", "content": "hi"}]}, token=srv.user)
+    assert r.status == 503 and r.json["feature"] == "chat", r
+    assert srv.get("/v1/models", token=srv.user).status == 200
 
 
 def test_registration_toggle(srv, restore):
