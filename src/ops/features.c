@@ -18,15 +18,19 @@ static int nflags;
 static struct store_outage *outages;
 static int noutages;
 
+/* Reloads run one at a time, so that copies are installed in the order they were read. */
+static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int features_reload(void)
 {
     struct store_flag *f;
     struct store_outage *o;
     int nf, no;
+    pthread_mutex_lock(&reload_lock);
     int rc = store_flags_list(NULL, &f, &nf);
-    if (rc) return rc;
-    if ((rc = store_outages_list(NULL, &o, &no))) {
-        free(f);
+    if (!rc && (rc = store_outages_list(NULL, &o, &no))) free(f);
+    if (rc) {
+        pthread_mutex_unlock(&reload_lock);
         return rc;
     }
     pthread_rwlock_wrlock(&lock);
@@ -37,6 +41,7 @@ int features_reload(void)
     outages = o;
     noutages = no;
     pthread_rwlock_unlock(&lock);
+    pthread_mutex_unlock(&reload_lock);
     free(of);
     free(oo);
     return 0;

@@ -59,18 +59,24 @@ static void from_row(const struct store_maint *m, struct maint_state *s)
     s->automatic = m->automatic;
 }
 
+/* Reloads run one at a time, so that states are installed in the order they were read. */
+static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int maint_reload(void)
 {
     struct store_maint m;
+    pthread_mutex_lock(&reload_lock);
     int rc = store_maint_get(NULL, &m);
-    if (rc) return rc;
-    struct maint_state s;
-    from_row(&m, &s);
-    pthread_mutex_lock(&lock);
-    state = s;
-    atomic_store(&level_now, (int)s.level);
-    pthread_mutex_unlock(&lock);
-    return 0;
+    if (!rc) {
+        struct maint_state s;
+        from_row(&m, &s);
+        pthread_mutex_lock(&lock);
+        state = s;
+        atomic_store(&level_now, (int)s.level);
+        pthread_mutex_unlock(&lock);
+    }
+    pthread_mutex_unlock(&reload_lock);
+    return rc;
 }
 
 enum maint_level maint_level_now(void)

@@ -1,6 +1,7 @@
 /* planedit.c - plan edits at run time (ops/planedit.h). */
 #include "ops/planedit.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,12 +10,20 @@
 #include "core/log.h"
 #include "store/ops_state.h"
 
+/* Reloads run one at a time, so that tables are published in the order their edits were
+ * read: a reload that read older edits can never replace a newer table. */
+static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int planedit_reload(void)
 {
     struct store_plan_edit *e;
     int n;
+    pthread_mutex_lock(&reload_lock);
     int rc = store_plan_edits(NULL, &e, &n);
-    if (rc) return rc;
+    if (rc) {
+        pthread_mutex_unlock(&reload_lock);
+        return rc;
+    }
     json_t *edits = json_object();
     for (int i = 0; i < n; i++) {
         json_error_t je;
@@ -30,6 +39,7 @@ int planedit_reload(void)
     store_plan_edits_free(e, n);
     char err[256];
     int skipped = plan_apply_edits(edits, err, sizeof err);
+    pthread_mutex_unlock(&reload_lock);
     if (skipped) log_json(LOG_ERROR, "plan edits skipped", json_pack("{s:s}", "error", err));
     json_decref(edits);
     return 0;
