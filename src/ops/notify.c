@@ -291,6 +291,8 @@ int notify_url_check(const char *url, char *err, size_t errcap)
                              "allowed (percent-encode them)");
     if (strncasecmp(url, "http://", 7) && strncasecmp(url, "https://", 8))
         return ragd_errf(err, errcap, RAGD_EINVAL, "must be an http:// or https:// URL");
+    if (strstr(url, "://")[3] == '/') /* libcurl would read "https:///x" as host "x" */
+        return ragd_errf(err, errcap, RAGD_EINVAL, "the URL names no host");
     CURLU *u = curl_url();
     if (!u) return ragd_errf(err, errcap, RAGD_EINVAL, "cannot parse the URL");
     int rc = 0;
