@@ -431,6 +431,34 @@ def test_removed_target_is_given_up(srv, admin, channels):
     configure(srv, admin, hooks)
 
 
+def test_two_nodes_deliver_each_event_once(srv, admin, channels):
+    mailer, hooks = channels
+    configure(srv, admin, hooks)
+    db = srv.env.get("DATABASE_URL") or f"sqlite:///{srv.data}/ragd.db"
+    other = Server(seed=False, data=srv.data + "-b", env={**{k: srv.env[k] for k in (
+        "SMTP_HOST", "SMTP_PORT", "SMTP_FROM", "SMTP_PASSWORD", "NOTIFY_WEBHOOK_SECRET",
+        "NOTIFY_POLL_SECONDS", "NOTIFY_RETRY_BASE_SECONDS", "NOTIFY_RETRY_MAX_SECONDS",
+        "RAGD_TEST_MODE", "LOGIN_MAX_ATTEMPTS_PER_IP", "LOG_LEVEL")}, "DATABASE_URL": db})
+    try:
+        tok = other.login(*ADMIN)
+        ids = []
+        for i in range(6):
+            ids.append(send_test(srv, admin) if i % 2 else send_test(other, tok))
+        for i in ids:
+            wait_until(lambda: len([x for x in deliveries(srv, admin, i)
+                                    if x["status"] == "delivered"]) == 3, what=f"event {i}")
+        time.sleep(1)
+        for i in ids:
+            assert len([e for e in hooks.events() if e["id"] == i]) == 1
+            for rcpt in ("ops@example.com", "oncall@example.com"):
+                assert len([x for x in mailer.inbox.of(rcpt) if i in str(x)]) == 1
+        log = other.read_log()
+        for secret in (SECRET, SMTP_PASSWORD, HOOK_TOKEN):
+            assert secret not in log
+    finally:
+        assert other.stop() == 0
+
+
 def test_settled_deliveries_are_pruned_after_retention(srv, admin, channels):
     _, hooks = channels
     configure(srv, admin, hooks)
