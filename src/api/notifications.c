@@ -277,22 +277,13 @@ static void send_test(struct req *r)
     const struct user *u = api_user(r);
     char id[37];
     int targets = 0;
-    struct notify_conf conf;
-    int rc = notify_conf_get(&conf);
-    if (rc) {
-        http_store_error(r, rc);
-        return;
-    }
-    for (int c = 0; c < NOTIFY_CHANNELS; c++)
-        if (conf.ch[c].enabled) targets += conf.ch[c].n_targets;
-    notify_conf_free(&conf);
-    if (!targets) {
+    int rc = notify_send_test(u ? u->email : NULL, id, &targets);
+    if (rc == RAGD_ENOTFOUND) {
         http_error(r, 409, "NO_NOTIFICATION_TARGETS",
                    "No enabled channel has a recipient or URL: set them with PUT "
                    "/admin/notifications first");
         return;
     }
-    rc = notify_send_test(u ? u->email : NULL, id, &targets);
     if (rc) {
         http_store_error(r, rc);
         return;

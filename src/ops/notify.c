@@ -107,6 +107,8 @@ int notify_send_test(const char *requested_by, char id_out[37], int *targets)
     for (int i = 0; i < NOTIFY_CHANNELS; i++)
         if (conf.ch[i].enabled) n += conf.ch[i].n_targets;
     notify_conf_free(&conf);
+    if (targets) *targets = n;
+    if (!n) return RAGD_ENOTFOUND;
     json_t *details =
         json_pack("{s:s, s:s}", "requested_by", requested_by ? requested_by : "", "message",
                   "This is a test notification from ragd: this channel works.");
@@ -115,7 +117,6 @@ int notify_send_test(const char *requested_by, char id_out[37], int *targets)
     rc = store_outbox_add(NULL, NOTIFY_TEST, notify_urgency(NOTIFY_TEST), payload, id_out);
     free(payload);
     if (!rc) notify_kick();
-    if (targets) *targets = n;
     return rc;
 }
 
@@ -221,7 +222,10 @@ int notify_conf_check(const struct notify_conf *c, char *field, size_t fieldcap,
         }
         for (int k = 0; !ch->all_events && k < ch->n_events; k++) {
             snprintf(field, fieldcap, "%s.events[%d]", name, k);
-            if (!notify_urgency(ch->events[k]) || !strcmp(ch->events[k], NOTIFY_TEST))
+            if (!strcmp(ch->events[k], NOTIFY_TEST))
+                return ragd_errf(err, errcap, RAGD_EINVAL,
+                                 "the test event goes to every enabled channel: leave it out");
+            if (!notify_urgency(ch->events[k]))
                 return ragd_errf(err, errcap, RAGD_EINVAL, "unknown event name");
             for (int j = 0; j < k; j++)
                 if (!strcmp(ch->events[j], ch->events[k]))

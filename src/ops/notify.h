@@ -169,7 +169,8 @@ void notify_stop(void);
 
 /* Emits the test event (details: requested_by, message) in a transaction of its own;
  * id_out (may be NULL) receives the event id. *targets (may be NULL) gets the number of
- * targets of the enabled channels it will reach. 0 or a store error. */
+ * targets of the enabled channels it will reach. 0, RAGD_ENOTFOUND when there is none (no
+ * event is written), or a store error. */
 int notify_send_test(const char *requested_by, char id_out[37], int *targets);
 
 #endif
