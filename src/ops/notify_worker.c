@@ -34,7 +34,6 @@ enum {
 static struct {
     int64_t poll_ms, base_ms, cap_ms, retention_ms;
     char *secret; /* NOTIFY_WEBHOOK_SECRET; NULL: webhooks go unsigned */
-    char node[37];
 } cfg;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -60,7 +59,6 @@ int notify_init(char *err, size_t errcap)
     cfg.retention_ms = days * 86400 * 1000;
     free(cfg.secret);
     cfg.secret = secret && *secret ? xstrdup(secret) : NULL;
-    uuid4(cfg.node);
     curl_global_init(CURL_GLOBAL_DEFAULT); /* reference-counted by libcurl */
     return 0;
 }
@@ -325,8 +323,12 @@ static void deliver_due(const struct notify_conf *conf)
     int nfailed = 0;
     for (int done = 0; done < DELIVER_PER_PASS && !stop_asked(); done++) {
         struct outbox_delivery d;
+        char claim[37];
+        uuid4(claim);
         int64_t now = time_now_ms();
-        int rc = store_outbox_claim(cfg.node, now, now + CLAIM_MS, &d);
+        int rc = store_outbox_claim(claim, now, now + CLAIM_MS, &d);
+        if (rc == RAGD_ENOTFOUND) /* or another node took the same row first: look again */
+            rc = store_outbox_claim(claim, now, now + CLAIM_MS, &d);
         if (rc == RAGD_ENOTFOUND) break;
         if (rc) {
             log_json(LOG_WARN, "notification deliveries not claimed (retried next pass)",
@@ -339,7 +341,7 @@ static void deliver_due(const struct notify_conf *conf)
         if (!ch->enabled || !configured(conf, &d)) {
             const char *why = !ch->enabled ? "channel disabled in the settings"
                                            : "target removed from the settings";
-            store_outbox_abandoned(d.id, cfg.node, why, now);
+            store_outbox_abandoned(d.id, claim, why, now);
             count(d.channel, "abandoned");
             log_json(LOG_INFO, "notification given up",
                      json_pack("{s:s, s:s, s:s, s:s}", "event", d.ev.event, "channel", d.channel,
@@ -350,7 +352,7 @@ static void deliver_due(const struct notify_conf *conf)
         int postponed = 0;
         for (int i = 0; i < nfailed && !postponed; i++)
             if (!strcmp(failed[i].channel, d.channel) && !strcmp(failed[i].target, d.target)) {
-                store_outbox_postponed(d.id, cfg.node,
+                store_outbox_postponed(d.id, claim,
                                        "waiting: an earlier delivery to this target failed",
                                        failed[i].next_ms);
                 postponed = 1;
@@ -364,11 +366,11 @@ static void deliver_due(const struct notify_conf *conf)
         now = time_now_ms();
         if (!rc) {
             /* Marked at once: a repeat happens only if this node dies right here. */
-            int mrc = store_outbox_delivered(d.id, cfg.node, now);
+            int mrc = store_outbox_delivered(d.id, claim, now);
             for (int tries = 0; mrc && tries < 3; tries++) {
                 struct timespec ts = {0, 200 * 1000 * 1000};
                 nanosleep(&ts, NULL);
-                mrc = store_outbox_delivered(d.id, cfg.node, time_now_ms());
+                mrc = store_outbox_delivered(d.id, claim, time_now_ms());
             }
             count(d.channel, "delivered");
             log_json(LOG_INFO, "notification delivered",
@@ -380,7 +382,7 @@ static void deliver_due(const struct notify_conf *conf)
                          json_pack("{s:s, s:s}", "id", d.id, "error", ragd_strerror(mrc)));
         } else {
             int64_t next = now + notify_backoff_ms(d.attempts + 1, cfg.base_ms, cfg.cap_ms);
-            store_outbox_failed(d.id, cfg.node, err, next);
+            store_outbox_failed(d.id, claim, err, next);
             count(d.channel, "failed");
             char at[32];
             log_json(LOG_WARN, "notification not delivered (will retry)",

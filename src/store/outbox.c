@@ -213,14 +213,15 @@ int store_outbox_route(const char *event_id, const struct outbox_target *t, int 
 
 /* ---- delivery ---- */
 
-int store_outbox_claim(const char *node, int64_t now_ms, int64_t until_ms,
+int store_outbox_claim(const char *claim, int64_t now_ms, int64_t until_ms,
                        struct outbox_delivery *out)
 {
     memset(out, 0, sizeof *out);
     db_conn_t *c = db_conn();
     if (!c) return RAGD_EUNAVAIL;
     /* The outer conditions repeat the inner ones: on PostgreSQL a row another node claimed
-     * meanwhile is re-checked against them after its lock is released, and left alone. */
+     * meanwhile is re-checked against them after its lock is released, and left alone (this
+     * claim then finds nothing; the next pass takes what is still due). */
     int64_t changes = 0;
     int rc = db_exec(c, &changes,
                      "UPDATE notification_deliveries SET claimed_by = ?, claim_until_ms = ?"
@@ -228,7 +229,7 @@ int store_outbox_claim(const char *node, int64_t now_ms, int64_t until_ms,
                      " AND next_attempt_ms <= ? AND claim_until_ms < ?"
                      " ORDER BY next_attempt_ms, created_ms LIMIT 1)"
                      " AND status = 'pending' AND claim_until_ms < ?",
-                     "siiii", node, until_ms, now_ms, now_ms, now_ms);
+                     "siiii", claim, until_ms, now_ms, now_ms, now_ms);
     if (rc) return rc;
     if (changes == 0) return RAGD_ENOTFOUND;
     db_rows_t *r;
@@ -236,9 +237,8 @@ int store_outbox_claim(const char *node, int64_t now_ms, int64_t until_ms,
                   "SELECT d.id, d.channel, d.target, d.attempts, d.created_ms, o.id, o.event,"
                   " o.urgency, o.created_at, o.payload FROM notification_deliveries d"
                   " JOIN notification_outbox o ON o.id = d.outbox_id"
-                  " WHERE d.claimed_by = ? AND d.claim_until_ms = ? AND d.status = 'pending'"
-                  " LIMIT 1",
-                  "si", node, until_ms);
+                  " WHERE d.claimed_by = ? AND d.status = 'pending'",
+                  "s", claim);
     if (rc) return rc;
     rc = db_rows_next(r);
     if (rc == 1) {
@@ -267,7 +267,7 @@ void store_outbox_delivery_clear(struct outbox_delivery *d)
     d->target = d->ev.payload = NULL;
 }
 
-int store_outbox_delivered(const char *id, const char *node, int64_t now_ms)
+int store_outbox_delivered(const char *id, const char *claim, int64_t now_ms)
 {
     db_conn_t *c = db_conn();
     if (!c) return RAGD_EUNAVAIL;
@@ -276,10 +276,10 @@ int store_outbox_delivered(const char *id, const char *node, int64_t now_ms)
                    "UPDATE notification_deliveries SET status = 'delivered',"
                    " attempts = attempts + 1, delivered_at = ?, done_ms = ?, last_error = NULL,"
                    " claimed_by = NULL, claim_until_ms = 0 WHERE id = ? AND claimed_by = ?",
-                   "siss", time_iso(now_ms, ts), now_ms, id, node);
+                   "siss", time_iso(now_ms, ts), now_ms, id, claim);
 }
 
-int store_outbox_failed(const char *id, const char *node, const char *error, int64_t next_ms)
+int store_outbox_failed(const char *id, const char *claim, const char *error, int64_t next_ms)
 {
     db_conn_t *c = db_conn();
     if (!c) return RAGD_EUNAVAIL;
@@ -287,10 +287,10 @@ int store_outbox_failed(const char *id, const char *node, const char *error, int
                    "UPDATE notification_deliveries SET attempts = attempts + 1, last_error = ?,"
                    " next_attempt_ms = ?, claimed_by = NULL, claim_until_ms = 0"
                    " WHERE id = ? AND claimed_by = ?",
-                   "siss", error, next_ms, id, node);
+                   "siss", error, next_ms, id, claim);
 }
 
-int store_outbox_postponed(const char *id, const char *node, const char *why, int64_t next_ms)
+int store_outbox_postponed(const char *id, const char *claim, const char *why, int64_t next_ms)
 {
     db_conn_t *c = db_conn();
     if (!c) return RAGD_EUNAVAIL;
@@ -298,10 +298,10 @@ int store_outbox_postponed(const char *id, const char *node, const char *why, in
                    "UPDATE notification_deliveries SET next_attempt_ms = ?,"
                    " last_error = COALESCE(last_error, ?), claimed_by = NULL,"
                    " claim_until_ms = 0 WHERE id = ? AND claimed_by = ?",
-                   "isss", next_ms, why, id, node);
+                   "isss", next_ms, why, id, claim);
 }
 
-int store_outbox_abandoned(const char *id, const char *node, const char *error, int64_t now_ms)
+int store_outbox_abandoned(const char *id, const char *claim, const char *error, int64_t now_ms)
 {
     db_conn_t *c = db_conn();
     if (!c) return RAGD_EUNAVAIL;
@@ -309,7 +309,7 @@ int store_outbox_abandoned(const char *id, const char *node, const char *error, 
                    "UPDATE notification_deliveries SET status = 'abandoned', last_error = ?,"
                    " done_ms = ?, claimed_by = NULL, claim_until_ms = 0"
                    " WHERE id = ? AND claimed_by = ?",
-                   "siss", error, now_ms, id, node);
+                   "siss", error, now_ms, id, claim);
 }
 
 /* ---- upkeep and views ---- */

@@ -81,23 +81,23 @@ struct outbox_delivery {
     struct outbox_event ev;
 };
 
-/* Claims for node the due pending delivery (next attempt at or before now_ms, no live claim)
- * that is due first, until until_ms. Returns 0 with *out filled (clear it with
- * store_outbox_delivery_clear), RAGD_ENOTFOUND when nothing is due, or a store error. On
- * several nodes a delivery is claimed by one of them at a time. */
-int store_outbox_claim(const char *node, int64_t now_ms, int64_t until_ms,
+/* Claims under claim (a token unique to this claim: a fresh UUID) the due pending delivery
+ * (next attempt at or before now_ms, no live claim) that is due first, until until_ms. Returns 0
+ * with *out filled (clear it with store_outbox_delivery_clear), RAGD_ENOTFOUND when nothing is due,
+ * or a store error. On several nodes a delivery is claimed by one of them at a time. */
+int store_outbox_claim(const char *claim, int64_t now_ms, int64_t until_ms,
                        struct outbox_delivery *out);
 void store_outbox_delivery_clear(struct outbox_delivery *d);
 
-/* Settle a delivery that node claimed (nothing happens when the claim is no longer node's):
+/* Settle a delivery claimed under claim (nothing happens when that claim has been lost):
  * delivered: done; failed: one more attempt counted, error kept, due again at next_ms;
  * postponed: due again at next_ms without counting an attempt (why is kept as the error when
  * it has none yet); abandoned: given up with error.
  * Each returns 0 or a store error. */
-int store_outbox_delivered(const char *id, const char *node, int64_t now_ms);
-int store_outbox_failed(const char *id, const char *node, const char *error, int64_t next_ms);
-int store_outbox_postponed(const char *id, const char *node, const char *why, int64_t next_ms);
-int store_outbox_abandoned(const char *id, const char *node, const char *error, int64_t now_ms);
+int store_outbox_delivered(const char *id, const char *claim, int64_t now_ms);
+int store_outbox_failed(const char *id, const char *claim, const char *error, int64_t next_ms);
+int store_outbox_postponed(const char *id, const char *claim, const char *why, int64_t next_ms);
+int store_outbox_abandoned(const char *id, const char *claim, const char *error, int64_t now_ms);
 
 /* ---- upkeep and views ---- */
 

@@ -201,34 +201,37 @@ static void test_outbox_flow(void **state)
     assert_int_equal(store_outbox_counts(&oc), 0);
     assert_int_equal(oc.pending, 3);
 
-    /* Node A and node B claim: each gets a different delivery, the fourth claim nothing. */
+    /* Node A and node B claim (each claim under a token of its own): each gets a different
+     * delivery, the fourth claim nothing. */
     struct outbox_delivery d[3], none;
-    assert_int_equal(store_outbox_claim("A", now, now + 60000, &d[0]), 0);
-    assert_int_equal(store_outbox_claim("B", now, now + 60000, &d[1]), 0);
-    assert_int_equal(store_outbox_claim("B", now, now + 60001, &d[2]), 0);
-    assert_int_equal(store_outbox_claim("A", now, now + 60002, &none), RAGD_ENOTFOUND);
+    assert_int_equal(store_outbox_claim("A1", now, now + 60000, &d[0]), 0);
+    assert_int_equal(store_outbox_claim("B1", now, now + 60000, &d[1]), 0);
+    assert_int_equal(store_outbox_claim("B2", now, now + 60000, &d[2]), 0);
+    assert_int_equal(store_outbox_claim("A2", now, now + 60000, &none), RAGD_ENOTFOUND);
     assert_string_not_equal(d[0].id, d[1].id);
     assert_string_not_equal(d[1].id, d[2].id);
     assert_string_not_equal(d[0].id, d[2].id);
-    /* A settles only its own claim. */
-    assert_int_equal(store_outbox_delivered(d[1].id, "A", now), 0);
+    /* A delivery is settled only under its own claim. */
+    assert_int_equal(store_outbox_delivered(d[1].id, "A1", now), 0);
     assert_int_equal(store_outbox_counts(&oc), 0);
     assert_int_equal(oc.delivered, 0);
-    assert_int_equal(store_outbox_delivered(d[1].id, "B", now), 0);
-    assert_int_equal(store_outbox_delivered(d[2].id, "B", now), 0);
+    assert_int_equal(store_outbox_delivered(d[1].id, "B1", now), 0);
+    assert_int_equal(store_outbox_delivered(d[2].id, "B2", now), 0);
     /* A's delivery fails: due again later, claimable then, not before. */
-    assert_int_equal(store_outbox_failed(d[0].id, "A", "HTTP 500", now + 5000), 0);
-    assert_int_equal(store_outbox_claim("B", now + 4999, now + 70000, &none), RAGD_ENOTFOUND);
+    assert_int_equal(store_outbox_failed(d[0].id, "A1", "HTTP 500", now + 5000), 0);
+    assert_int_equal(store_outbox_claim("B3", now + 4999, now + 70000, &none), RAGD_ENOTFOUND);
     struct outbox_delivery again;
-    assert_int_equal(store_outbox_claim("B", now + 5000, now + 70000, &again), 0);
+    assert_int_equal(store_outbox_claim("B4", now + 5000, now + 70000, &again), 0);
     assert_string_equal(again.id, d[0].id);
     assert_int_equal(again.attempts, 1);
-    /* An expired claim can be taken over by another node. */
+    /* An expired claim can be taken over by another node; the first one has lost it. */
     struct outbox_delivery taken;
-    assert_int_equal(store_outbox_claim("A", now + 70001, now + 140000, &taken), 0);
+    assert_int_equal(store_outbox_claim("A3", now + 70001, now + 140000, &taken), 0);
     assert_string_equal(taken.id, d[0].id);
-    assert_int_equal(store_outbox_delivered(taken.id, "B", now), 0); /* B lost it: no effect */
-    assert_int_equal(store_outbox_delivered(taken.id, "A", now + 70002), 0);
+    assert_int_equal(store_outbox_delivered(taken.id, "B4", now), 0); /* lost: no effect */
+    assert_int_equal(store_outbox_counts(&oc), 0);
+    assert_int_equal(oc.delivered, 2);
+    assert_int_equal(store_outbox_delivered(taken.id, "A3", now + 70002), 0);
     assert_int_equal(store_outbox_counts(&oc), 0);
     assert_int_equal(oc.pending, 0);
     assert_int_equal(oc.delivered, 3);
