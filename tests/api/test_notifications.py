@@ -7,12 +7,14 @@ import hashlib
 import hmac
 import http.server
 import json
+import os
+import sqlite3
 import threading
 import time
 
 import pytest
 
-from ragd_client import Server, free_port
+from ragd_client import PG_URL, PgAdapter, Server, free_port
 
 aiosmtpd = pytest.importorskip(
     "aiosmtpd.controller",
@@ -69,6 +71,8 @@ class Hooks:
         self.port = free_port()
         self.requests = []
         self.status = 200
+        self.delay = 0  # seconds the receiver takes before it answers
+        self.arrived = []  # event ids, recorded before the delay
         self.cv = threading.Condition()
         self.httpd = None
 
@@ -78,6 +82,10 @@ class Hooks:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with hooks.cv:
+                    hooks.arrived.append(json.loads(body)["id"])
+                    delay = hooks.delay
+                time.sleep(delay)
                 with hooks.cv:
                     status = hooks.status
                     if status == 200:
@@ -457,6 +465,33 @@ def test_two_nodes_deliver_each_event_once(srv, admin, channels):
             assert secret not in log
     finally:
         assert other.stop() == 0
+
+
+def test_shutdown_lets_the_delivery_in_flight_finish(channels):
+    _, hooks = channels
+    p = Server(env={"NOTIFY_WEBHOOK_SECRET": SECRET, "NOTIFY_POLL_SECONDS": "0.2"})
+    try:
+        tok = p.login(*ADMIN)
+        r = p.put("/admin/notifications", {"webhook": {"urls": [hooks.url()]}}, token=tok)
+        assert r.status == 200, r
+        hooks.delay = 1.5
+        eid = send_test(p, tok)
+        wait_until(lambda: eid in hooks.arrived, what="delivery in flight")
+    finally:
+        t0 = time.time()
+        rc = p.stop()
+        hooks.delay = 0
+    assert rc == 0
+    assert time.time() - t0 < 15
+    # The receiver's 200 came after SIGTERM: the delivery was still marked, so the next start
+    # (or another node) will not send it again.
+    assert len([e for e in hooks.events() if e["id"] == eid]) == 1
+    url = p.env.get("DATABASE_URL")
+    db = PgAdapter(url) if PG_URL else sqlite3.connect(os.path.join(p.data, "ragd.db"))
+    with db:
+        rows = db.execute("SELECT status, attempts, claimed_by FROM notification_deliveries "
+                          "WHERE outbox_id = ?", (eid,)).fetchall()
+    assert [tuple(x) for x in rows] == [("delivered", 1, None)]
 
 
 def test_settled_deliveries_are_pruned_after_retention(srv, admin, channels):
