@@ -90,14 +90,17 @@ static void details_line(struct sbuf *b, json_t *details)
     {
         char num[64];
         const char *s = NULL;
-        if (json_is_string(v))
+        if (json_is_string(v)) {
             s = json_string_value(v);
-        else if (json_is_integer(v))
-            snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v)), s = num;
-        else if (json_is_real(v))
-            snprintf(num, sizeof num, "%g", json_real_value(v)), s = num;
-        else if (json_is_boolean(v))
+        } else if (json_is_integer(v)) {
+            snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
+            s = num;
+        } else if (json_is_real(v)) {
+            snprintf(num, sizeof num, "%g", json_real_value(v));
+            s = num;
+        } else if (json_is_boolean(v)) {
             s = json_is_true(v) ? "true" : "false";
+        }
         if (!s) continue;
         sb_printf(b, "%s%s: %s", first ? " (" : ", ", k, s);
         first = 0;

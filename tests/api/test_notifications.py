@@ -9,12 +9,14 @@ import http.server
 import json
 import os
 import sqlite3
+import subprocess
+import tempfile
 import threading
 import time
 
 import pytest
 
-from ragd_client import PG_URL, PgAdapter, Server, free_port
+from ragd_client import BIN, PG_URL, PgAdapter, Server, free_port
 
 aiosmtpd = pytest.importorskip(
     "aiosmtpd.controller",
@@ -508,3 +510,18 @@ def test_settled_deliveries_are_pruned_after_retention(srv, admin, channels):
         assert settings(srv, tok)["outbox"]["delivered"] == 0
     finally:
         srv.post("/admin/test/clock", {"offset_ms": 0}, token=tok)
+
+
+@pytest.mark.parametrize("env,word", [
+    ({"NOTIFY_RETRY_BASE_SECONDS": "60", "NOTIFY_RETRY_MAX_SECONDS": "10"},
+     "NOTIFY_RETRY_MAX_SECONDS"),
+    ({"NOTIFY_RETENTION_DAYS": "0"}, "NOTIFY_RETENTION_DAYS"),
+    ({"NOTIFY_POLL_SECONDS": "soon"}, "NOTIFY_POLL_SECONDS"),
+])
+def test_bad_notify_settings_refuse_to_start(env, word):
+    with tempfile.TemporaryDirectory() as d:
+        p = subprocess.run([BIN, "serve", "--data", d, "--port", "0"], capture_output=True,
+                           text=True, timeout=60, cwd=d,
+                           env={**os.environ, "ASAN_OPTIONS": "detect_leaks=0", **env})
+    assert p.returncode == 2, p.stderr
+    assert word in p.stderr
