@@ -65,9 +65,10 @@ static json_t *settings_json(const struct notify_conf *conf)
     if (!store_outbox_counts(&oc))
         json_object_set_new(
             out, "outbox",
-            json_pack("{s:I, s:I, s:I, s:I, s:I, s:o}", "unrouted", (json_int_t)oc.unrouted,
-                      "pending", (json_int_t)oc.pending, "retrying", (json_int_t)oc.retrying,
-                      "delivered", (json_int_t)oc.delivered, "abandoned", (json_int_t)oc.abandoned,
+            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "unrouted", (json_int_t)oc.unrouted,
+                      "suppressed_repeats", (json_int_t)oc.suppressed, "pending",
+                      (json_int_t)oc.pending, "retrying", (json_int_t)oc.retrying, "delivered",
+                      (json_int_t)oc.delivered, "abandoned", (json_int_t)oc.abandoned,
                       "oldest_pending_at",
                       oc.oldest_pending_at[0] ? json_string(oc.oldest_pending_at) : json_null()));
     return out;

@@ -25,6 +25,9 @@
  * given up; so is one still failing NOTIFY_RETENTION_DAYS (30) after its event. Settled
  * deliveries and their events are deleted NOTIFY_RETENTION_DAYS after they settled. The
  * worker polls every NOTIFY_POLL_SECONDS (2; sooner after a notify_emit on this node).
+ * An event with the same name and details as one routed in the last
+ * NOTIFY_REPEAT_WINDOW_SECONDS (300; 0: off) is recorded as a repeat and sent to nobody (the
+ * test event excepted), so a key failing on every request does not mail on every request.
  *
  * The webhook request: POST, Content-Type: application/json, body
  *   {"text": "<one line for Slack and the like>", "id": "<event id>", "event": "<name>",
@@ -40,7 +43,8 @@
  * answer counts as delivered; redirects are not followed; 5 s to connect, 15 s in all.
  *
  * Metrics: ragd_notifications_total{channel, outcome = delivered | failed | abandoned},
- * ragd_notification_outbox_backlog (events not yet routed plus deliveries waiting).
+ * ragd_notifications_suppressed_total (repeats not sent), ragd_notification_outbox_backlog
+ * (events not yet routed plus deliveries waiting).
  * Neither the webhook secret, the SMTP password nor a webhook URL's path (a Slack URL is a
  * credential) is ever logged or shown: URLs appear as scheme://host[:port]/... */
 #ifndef RAGD_OPS_NOTIFY_H

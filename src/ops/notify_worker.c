@@ -32,7 +32,7 @@ enum {
 };
 
 static struct {
-    int64_t poll_ms, base_ms, cap_ms, retention_ms;
+    int64_t poll_ms, base_ms, cap_ms, retention_ms, repeat_ms;
     char *secret; /* NOTIFY_WEBHOOK_SECRET; NULL: webhooks go unsigned */
 } cfg;
 
@@ -47,6 +47,7 @@ int notify_init(char *err, size_t errcap)
     double base_s = config_double("NOTIFY_RETRY_BASE_SECONDS", 30, 0.1, 86400);
     double cap_s = config_double("NOTIFY_RETRY_MAX_SECONDS", 3600, 0.1, 7 * 86400);
     int64_t days = config_int("NOTIFY_RETENTION_DAYS", 30, 1, 3650);
+    int64_t repeat_s = config_int("NOTIFY_REPEAT_WINDOW_SECONDS", 300, 0, 7 * 86400);
     const char *secret = config_str("NOTIFY_WEBHOOK_SECRET", "");
     if (config_errors())
         return ragd_errf(err, errcap, RAGD_EINVAL, "invalid configuration: %s", config_errors());
@@ -57,6 +58,7 @@ int notify_init(char *err, size_t errcap)
     cfg.base_ms = (int64_t)(base_s * 1000);
     cfg.cap_ms = (int64_t)(cap_s * 1000);
     cfg.retention_ms = days * 86400 * 1000;
+    cfg.repeat_ms = repeat_s * 1000;
     free(cfg.secret);
     cfg.secret = secret && *secret ? xstrdup(secret) : NULL;
     curl_global_init(CURL_GLOBAL_DEFAULT); /* reference-counted by libcurl */
@@ -262,6 +264,24 @@ static void shown(const char *channel, const char *target, char *out, size_t cap
         snprintf(out, cap, "%s", target);
 }
 
+/* An event identical (name and details) to one sent within NOTIFY_REPEAT_WINDOW_SECONDS is
+ * recorded as its repeat and sent to nobody: a key failing on every request must not mail
+ * the operators on every request. The test event always goes out. 1 when ev was such a
+ * repeat (and is now routed), else 0. */
+static int is_repeat(const struct outbox_event *ev)
+{
+    char twin[37];
+    if (!cfg.repeat_ms || !strcmp(ev->event, NOTIFY_TEST)) return 0;
+    int64_t now = time_now_ms();
+    if (store_outbox_twin(ev->id, ev->event, ev->payload, now - cfg.repeat_ms, twin)) return 0;
+    if (store_outbox_suppress(ev->id, twin, now)) return 0; /* then it is simply sent */
+    metrics_count("ragd_notifications_suppressed_total",
+                  "Notification events not sent: a repeat of one sent shortly before", 1);
+    log_json(LOG_INFO, "notification not sent: a repeat",
+             json_pack("{s:s, s:s, s:s}", "event", ev->event, "id", ev->id, "repeat_of", twin));
+    return 1;
+}
+
 static void route_new(const struct notify_conf *conf)
 {
     for (;;) {
@@ -270,6 +290,7 @@ static void route_new(const struct notify_conf *conf)
         if (store_outbox_unrouted(ROUTE_BATCH, &ev, &n)) return; /* next pass */
         int failed = 0;
         for (int i = 0; i < n && !failed; i++) {
+            if (is_repeat(&ev[i])) continue;
             struct outbox_target t[NOTIFY_MAX_RECIPIENTS + NOTIFY_MAX_WEBHOOKS];
             int k = 0;
             for (int c = 0; c < NOTIFY_CHANNELS; c++) {

@@ -44,6 +44,9 @@ static const struct store_migration migrations[] = {
      "CREATE INDEX notification_deliveries_due"
      " ON notification_deliveries(status, next_attempt_ms);"
      "CREATE INDEX notification_deliveries_done ON notification_deliveries(status, done_ms);"},
+    {363, "operations: repeated notifications",
+     "ALTER TABLE notification_outbox ADD COLUMN duplicate_of TEXT;"
+     "CREATE INDEX notification_outbox_event ON notification_outbox(event, routed_ms);"},
 };
 
 void store_outbox_register(void)
@@ -182,6 +185,32 @@ void store_outbox_events_free(struct outbox_event *e, int n)
     for (int i = 0; e && i < n; i++)
         free(e[i].payload);
     free(e);
+}
+
+int store_outbox_twin(const char *event_id, const char *event, const char *payload,
+                      int64_t since_ms, char twin_id[37])
+{
+    db_conn_t *c = db_conn();
+    if (!c) return RAGD_EUNAVAIL;
+    char *id = NULL;
+    int rc = db_query_text(c, &id,
+                           "SELECT id FROM notification_outbox WHERE event = ? AND routed_ms >= ?"
+                           " AND duplicate_of IS NULL AND payload = ? AND id <> ?"
+                           " ORDER BY routed_ms LIMIT 1",
+                           "siss", event, since_ms, payload, event_id);
+    if (!rc) snprintf(twin_id, 37, "%s", id ? id : "");
+    free(id);
+    return rc;
+}
+
+int store_outbox_suppress(const char *event_id, const char *twin_id, int64_t now_ms)
+{
+    db_conn_t *c = db_conn();
+    if (!c) return RAGD_EUNAVAIL;
+    return db_exec(c, NULL,
+                   "UPDATE notification_outbox SET routed_ms = ?, duplicate_of = ? WHERE id = ?"
+                   " AND routed_ms IS NULL",
+                   "iss", now_ms, twin_id, event_id);
 }
 
 int store_outbox_route(const char *event_id, const struct outbox_target *t, int n, int64_t now_ms)
@@ -350,6 +379,10 @@ int store_outbox_counts(struct outbox_counts *out)
     if (!c) return RAGD_EUNAVAIL;
     int rc = db_query_int(c, &out->unrouted,
                           "SELECT COUNT(*) FROM notification_outbox WHERE routed_ms IS NULL", "");
+    if (!rc)
+        rc = db_query_int(c, &out->suppressed,
+                          "SELECT COUNT(*) FROM notification_outbox WHERE duplicate_of IS NOT NULL",
+                          "");
     db_rows_t *r;
     if (!rc)
         rc = db_query(c, &r,

@@ -71,6 +71,14 @@ struct outbox_target {
  * as it is) and marks the event routed, in one transaction. Returns 0 or a store error. */
 int store_outbox_route(const char *event_id, const struct outbox_target *t, int n, int64_t now_ms);
 
+/* The id of an event other than event_id with the same name and payload, routed at or after
+ * since_ms and not itself a repeat, into twin_id: 0, RAGD_ENOTFOUND when there is none, or a
+ * store error. */
+int store_outbox_twin(const char *event_id, const char *event, const char *payload,
+                      int64_t since_ms, char twin_id[37]);
+/* Marks event_id routed to nobody, as a repeat of twin_id. Returns 0 or a store error. */
+int store_outbox_suppress(const char *event_id, const char *twin_id, int64_t now_ms);
+
 /* ---- delivery ---- */
 
 struct outbox_delivery {
@@ -111,6 +119,7 @@ int store_outbox_prune(int64_t cutoff_ms, int64_t *deleted);
 
 struct outbox_counts {
     int64_t unrouted;           /* events not yet routed */
+    int64_t suppressed;         /* events not sent as repeats (until pruned) */
     int64_t pending;            /* deliveries waiting */
     int64_t retrying;           /* of those, with at least one failed attempt */
     int64_t delivered;          /* deliveries done (until pruned) */

@@ -350,6 +350,29 @@ def test_urgency_and_event_filters_route_events(srv, admin, channels):
     configure(srv, admin, hooks)
 
 
+def test_repeats_within_the_window_are_not_sent(srv, admin, channels):
+    mailer, hooks = channels
+    configure(srv, admin, hooks)
+
+    def mails(word):
+        return [m for m in mailer.inbox.of("ops@example.com")
+                if word in m.get_payload(decode=True).decode()]
+    for key in ("rep-k9", "rep-k9", "rep-k8", "rep-k9"):
+        r = srv.post("/admin/test/notify", {"event": "key_failed", "details": {"key": key}},
+                     token=admin)
+        assert r.status == 202, r
+    wait_until(lambda: mails("rep-k8"), what="mail for k8")
+    wait_until(lambda: settings(srv, admin)["outbox"]["suppressed_repeats"] >= 2,
+               what="repeats recorded")
+    time.sleep(0.6)
+    assert len(mails("rep-k9")) == 1 and len(mails("rep-k8")) == 1
+    assert "ragd_notifications_suppressed_total 2" in srv.get("/metrics").body
+    # The test event is never held back as a repeat.
+    a, b = send_test(srv, admin), send_test(srv, admin)
+    for eid in (a, b):
+        wait_until(lambda: [e for e in hooks.events() if e["id"] == eid], what="test webhook")
+
+
 def test_outage_events_wait_and_arrive_once(srv, admin, channels):
     mailer, hooks = channels
     configure(srv, admin, hooks)

@@ -240,6 +240,24 @@ static void test_outbox_flow(void **state)
     store_outbox_delivery_clear(&again);
     store_outbox_delivery_clear(&taken);
 
+    /* A repeat: same name and details as an event routed since then; not for another. */
+    char a[37], b[37], twin[37];
+    assert_int_equal(store_outbox_add(NULL, "key_failed", "low", "{\"key\":\"x\"}", a), 0);
+    assert_int_equal(store_outbox_add(NULL, "key_failed", "low", "{\"key\":\"x\"}", b), 0);
+    assert_int_equal(store_outbox_twin(a, "key_failed", "{\"key\":\"x\"}", now - 1000, twin),
+                     RAGD_ENOTFOUND); /* b is not routed yet */
+    assert_int_equal(store_outbox_route(a, NULL, 0, now), 0);
+    assert_int_equal(store_outbox_twin(b, "key_failed", "{\"key\":\"x\"}", now - 1000, twin), 0);
+    assert_string_equal(twin, a);
+    assert_int_equal(store_outbox_twin(b, "key_failed", "{\"key\":\"y\"}", now - 1000, twin),
+                     RAGD_ENOTFOUND);
+    assert_int_equal(store_outbox_twin(b, "key_failed", "{\"key\":\"x\"}", now + 1, twin),
+                     RAGD_ENOTFOUND); /* outside the window */
+    assert_int_equal(store_outbox_suppress(b, a, now), 0);
+    assert_int_equal(store_outbox_counts(&oc), 0);
+    assert_int_equal(oc.suppressed, 1);
+    assert_int_equal(oc.unrouted, 0);
+
     /* Pruning: nothing before the retention, everything after it. */
     int64_t deleted = -1;
     assert_int_equal(store_outbox_prune(now - 1, &deleted), 0);
