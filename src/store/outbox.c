@@ -386,8 +386,9 @@ int store_outbox_counts(struct outbox_counts *out)
     db_rows_t *r;
     if (!rc)
         rc = db_query(c, &r,
-                      "SELECT status, COUNT(*), SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END),"
-                      " MIN(created_ms) FROM notification_deliveries GROUP BY status",
+                      "SELECT d.status, COUNT(*), SUM(CASE WHEN d.attempts > 0 THEN 1 ELSE 0 END),"
+                      " MIN(o.created_ms) FROM notification_deliveries d"
+                      " JOIN notification_outbox o ON o.id = d.outbox_id GROUP BY d.status",
                       "");
     if (rc) return rc;
     int64_t oldest = 0;
