@@ -31,6 +31,7 @@
 #include "llm/provider.h"
 #include "ops/mail.h"
 #include "ops/opsync.h"
+#include "ops/notify.h"
 #include "store/apikeys.h"
 #include "store/chat.h"
 #include "store/emailverify.h"
@@ -257,7 +258,8 @@ static int cmd_serve(int argc, char **argv)
         return 2;
     }
     char err[256];
-    if (billing_init(o.data, err, sizeof err) || limits_init(err, sizeof err)) {
+    if (billing_init(o.data, err, sizeof err) || limits_init(err, sizeof err) ||
+        notify_init(err, sizeof err)) {
         fprintf(stderr, "ragd: %s\n", err);
         return 2;
     }
@@ -279,6 +281,7 @@ static int cmd_serve(int argc, char **argv)
     web_api_init();
     http_add_routes(openai_routes);
     openai_api_init();
+    http_add_routes(notifications_routes);
     api_add_health_check("indexes", api_indexes_health);
     api_add_health_check("models", prov_health);
     api_add_health_check("operations", api_ops_health);
@@ -299,6 +302,7 @@ static int cmd_serve(int argc, char **argv)
         log_msg(LOG_WARN, "RAGD_TEST_MODE is on: test routes and clock control are exposed");
         http_add_routes(billing_test_routes);
         http_add_routes(ops_test_routes);
+        http_add_routes(notifications_test_routes);
     }
     if (limits_enabled()) http_set_guard(GUARD_RATE, api_rate_guard);
     if (api_rate_resources(err, sizeof err)) { /* after every route table is registered */
@@ -307,8 +311,10 @@ static int cmd_serve(int argc, char **argv)
     }
 
     erasure_start(); /* finishes erasures a crash interrupted, then keeps watch */
+    notify_start();
     if (http_start(&hc, err, sizeof err)) {
         fprintf(stderr, "ragd: %s\n", err);
+        notify_stop();
         erasure_stop();
         return 1;
     }
@@ -322,6 +328,7 @@ static int cmd_serve(int argc, char **argv)
              json_pack("{s:s, s:i}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", "inflight",
                        http_inflight()));
     http_stop(drain_s);
+    notify_stop();
     mail_stop(); /* sends what is queued (each delivery is bounded by its timeouts) */
     erasure_stop();
     knowledge_shutdown();

@@ -14,6 +14,8 @@ extern const struct route admin_routes[];
 extern const struct route health_routes[];
 extern const struct route billing_routes[];
 extern const struct route openai_routes[]; /* the OpenAI-compatible /v1 routes */
+extern const struct route notifications_routes[];      /* /admin/notifications */
+extern const struct route notifications_test_routes[]; /* RAGD_TEST_MODE: emit any event */
 /* Notes the start time the /v1/models list reports (call once, before http_start). */
 void openai_api_init(void);
 

@@ -138,6 +138,16 @@ void metrics_count(const char *name, const char *help, double delta)
     named_add(name, NULL, help, delta, 0);
 }
 
+void metrics_count_labeled(const char *name, const char *labels, const char *help, double delta)
+{
+    named_add(name, labels, help, delta, 0);
+}
+
+void metrics_gauge_labeled(const char *name, const char *labels, const char *help, double value)
+{
+    named_add(name, labels, help, value, 1);
+}
+
 void metrics_render(struct sbuf *b)
 {
     pthread_mutex_lock(&lock);

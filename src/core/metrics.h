@@ -17,6 +17,11 @@ void metrics_reject(const char *reason);
 /* A named gauge (absolute value) or counter (added), with an optional help text. */
 void metrics_gauge(const char *name, const char *help, double value);
 void metrics_count(const char *name, const char *help, double delta);
+/* The same for one labelled series of name: labels is the Prometheus label text without
+ * braces (`channel="email",outcome="delivered"`), built only from fixed sets of values (the
+ * number of series is bounded; beyond it new ones fold into overflow="true"). */
+void metrics_count_labeled(const char *name, const char *labels, const char *help, double delta);
+void metrics_gauge_labeled(const char *name, const char *labels, const char *help, double value);
 /* Appends every metric to b. */
 void metrics_render(struct sbuf *b);
 

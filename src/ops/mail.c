@@ -105,10 +105,10 @@ static void compose(struct message *m, const char *body)
     m->data = sb_take(&sb);
 }
 
-static void deliver(void *arg)
+/* Sends m now; the libcurl status, with detail in errbuf (CURL_ERROR_SIZE bytes). */
+static CURLcode perform(struct message *m, char *errbuf)
 {
-    struct message *m = arg;
-    char rcpt[300], from[300], errbuf[CURL_ERROR_SIZE] = "";
+    char rcpt[300], from[300];
     snprintf(rcpt, sizeof rcpt, "<%s>", m->to);
     snprintf(from, sizeof from, "<%s>", cfg.from);
     struct curl_slist *rcpts = curl_slist_append(NULL, rcpt);
@@ -133,6 +133,16 @@ static void deliver(void *arg)
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
         rc = curl_easy_perform(h);
     }
+    if (h) curl_easy_cleanup(h);
+    curl_slist_free_all(rcpts);
+    return rc;
+}
+
+static void deliver(void *arg)
+{
+    struct message *m = arg;
+    char errbuf[CURL_ERROR_SIZE] = "";
+    CURLcode rc = perform(m, errbuf);
     if (rc == CURLE_OK)
         log_json(LOG_INFO, "mail sent",
                  json_pack("{s:s, s:s}", "to", m->to, "subject", m->subject));
@@ -140,8 +150,6 @@ static void deliver(void *arg)
         log_json(LOG_WARN, "mail not sent",
                  json_pack("{s:s, s:s, s:s}", "to", m->to, "subject", m->subject, "error",
                            errbuf[0] ? errbuf : curl_easy_strerror(rc)));
-    if (h) curl_easy_cleanup(h);
-    curl_slist_free_all(rcpts);
     message_free(m);
 }
 
@@ -169,6 +177,23 @@ int mail_send(const char *to, const char *subject, const char *body)
         message_free(m);
     }
     return rc;
+}
+
+int mail_send_sync(const char *to, const char *subject, const char *body, char *err,
+                   size_t errcap)
+{
+    if (!cfg.enabled) return ragd_errf(err, errcap, RAGD_EINVAL, "SMTP_HOST is not set");
+    if (!header_safe(to) || !header_safe(subject) || !body)
+        return ragd_errf(err, errcap, RAGD_EINVAL, "invalid recipient or subject");
+    struct message m = {.to = xstrdup(to), .subject = xstrdup(subject)};
+    compose(&m, body);
+    char errbuf[CURL_ERROR_SIZE] = "";
+    CURLcode rc = perform(&m, errbuf);
+    free(m.to);
+    free(m.subject);
+    free(m.data);
+    if (rc == CURLE_OK) return 0;
+    return ragd_errf(err, errcap, RAGD_EIO, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
 }
 
 void mail_stop(void)

@@ -7,8 +7,9 @@
  *
  * Delivery is best effort: a message that the server refuses, or that cannot be sent
  * before the timeouts, is logged (recipient, subject and the error; never the password or
- * the body, which may carry a secret token) and dropped. The operations work will later put
- * a durable outbox in front of this module; mail_send stays its entry point. */
+ * the body, which may carry a secret token) and dropped. Operational notifications go
+ * through the durable outbox of ops/notify.h instead, which sends with mail_send_sync and
+ * retries until the server accepts. */
 #ifndef RAGD_OPS_MAIL_H
 #define RAGD_OPS_MAIL_H
 
@@ -26,6 +27,14 @@ int mail_enabled(void);
  * disabled, or to / subject empty or holding a line break or angle bracket), or
  * RAGD_ELIMIT when too many messages are waiting. Safe from any thread. */
 int mail_send(const char *to, const char *subject, const char *body);
+
+/* Sends one message now, on the calling thread, and returns when the server has accepted it
+ * (0: its final answer to the message was 250) or refused it (RAGD_EIO, the reason in err:
+ * libcurl's text, never the password). RAGD_EINVAL with a reason in err when mail is
+ * disabled or to / subject are not header-safe (as for mail_send). Bounded by the
+ * timeouts above. Safe from any thread. */
+int mail_send_sync(const char *to, const char *subject, const char *body, char *err,
+                   size_t errcap);
 
 /* Sends what is queued, then stops the mail thread. Safe when it never started; mail_send
  * may start it again afterwards. */
