@@ -199,7 +199,11 @@ static void add_route(const struct route *rt, void *arg)
                            rt->summary ? rt->summary : "", "responses", responses);
     if (rt->access != ACCESS_PUBLIC)
         json_object_set_new(op, "security", json_pack("[{s:[]}]", "bearerAuth"));
-    if (rt->access == ACCESS_ADMIN) json_object_set_new(op, "x-admin-only", json_true());
+    if (rt->access == ACCESS_ADMIN) {
+        json_object_set_new(op, "x-admin-only", json_true());
+        /* The permission the route needs (auth/roles.h); "admin": a full admin. */
+        json_object_set_new(op, "x-ragd-permission", json_string(rt->perm ? rt->perm : "admin"));
+    }
     if (rt->rate) json_object_set_new(op, "x-rate-limit-resource", json_string(rt->rate));
     if (rt->quota) json_object_set_new(op, "x-quota-resource", json_string(rt->quota));
     if (rt->body)
