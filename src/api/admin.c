@@ -167,7 +167,10 @@ static int range_bound(struct req *r, const char *name, int end, char out[32], c
     int date_only = strlen(s) == 10;
     snprintf(buf, sizeof buf, date_only ? "%sT00:00:00Z" : "%.39s", s);
     int64_t ms;
-    if (strlen(s) >= 40 || time_parse_iso(buf, &ms)) {
+    /* timegm would take 2026-13-45 for a date in 2027: the time read must read back. */
+    char back[32];
+    if (strlen(s) >= 40 || time_parse_iso(buf, &ms) || strncmp(time_iso(ms, back), buf, 10) ||
+        strncmp(back + 11, buf + 11, 8)) {
         api_invalid(r, name, "query parameter '%s' must be an ISO-8601 UTC time or a date", name);
         return 1;
     }
