@@ -16,6 +16,7 @@
 #include "core/util.h"
 #include "limits/limiter.h"
 #include "limits/limits.h"
+#include "ops/notify.h"
 
 /* ---- auth ---- */
 
@@ -152,6 +153,9 @@ int api_auth_guard(struct req *r, const struct route *rt)
                               "path", req_path(r));
         api_audit(r, "auth.emergency_token.used", "user", id->user.id, d);
         json_decref(d);
+        notify_emit(NULL, NOTIFY_SECURITY,
+                    json_pack("{s:s, s:s, s:s, s:s}", "event", "emergency_token_used", "user_id",
+                              id->user.id, "jti", id->claims.jti, "path", req_path(r)));
     }
     if (rt->access == ACCESS_ADMIN && !roles_allows(id->user.role, rt->perm)) {
         refuse_admin(r, rt, &id->user);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "auth/roles.h"
 #include "cache/cache.h"
 #include "core/metrics.h"
 #include "core/util.h"
@@ -39,13 +40,14 @@ static json_t *database_check(void)
                      db_backend(), "latency_ms", ms);
 }
 
-/* Figures that describe the knowledge base's size or use: only administrators see them.
- * Anyone else would learn from them whether other tenants' documents contain a term (the
- * counts move when a private upload is indexed). */
+/* Figures that describe the knowledge base's size or use: only staff who read statistics
+ * (stats.read: admins, ops, support, viewers) see them. Anyone else would learn from them
+ * whether other tenants' documents contain a term (the counts move when a private upload is
+ * indexed). */
 static void redact_for_public(struct req *r, json_t *services)
 {
     const struct user *u = api_user(r);
-    if (u && u->is_superuser) return;
+    if (u && roles_allows(u->role, "stats.read")) return;
     static const char *const corpus[] = {"chunks",       "chunks_stored",   "bm25_terms", "vectors",
                                          "search_cache", "embedding_cache", NULL};
     json_t *ix = json_object_get(services, "indexes");
