@@ -160,10 +160,10 @@ static int tristate(json_t *b, const char *key)
 
 /* 403 INSUFFICIENT_PERMISSIONS for a handler-level check (a field that needs more than the
  * route), audited like the guard's refusals. */
-static void refuse_perm(struct req *r, const char *perm, const char *what)
+static void refuse_perm(struct req *r, const char *method, const char *perm, const char *what)
 {
     const struct user *u = api_user(r);
-    json_t *details = json_pack("{s:s, s:s, s:s, s:s}", "method", "PATCH", "path", req_path(r),
+    json_t *details = json_pack("{s:s, s:s, s:s, s:s}", "method", method, "path", req_path(r),
                                 "permission", perm, "role", u->role);
     api_audit(r, "auth.admin_access_refused", "route", "/users/{id}", details);
     json_decref(details);
@@ -176,6 +176,16 @@ static void last_super_admin(struct req *r)
 {
     http_error(r, 409, "LAST_SUPER_ADMIN",
                "This is the last active super_admin: make another account super_admin first");
+}
+
+/* A super_admin's account is changed or erased only by someone who may manage roles: an
+ * admin cannot take the accounts above them out. Answers 403 and returns 1 when refused. */
+static int outranked(struct req *r, const char *method, const char *target_role)
+{
+    if (strcmp(target_role, "super_admin") || roles_allows(api_user(r)->role, "roles.manage"))
+        return 0;
+    refuse_perm(r, method, "roles.manage", "Only a super_admin may change a super_admin's account");
+    return 1;
 }
 
 /* Audits a role change of id from before to the user's role now (nothing when it stayed). */
@@ -217,11 +227,13 @@ static void patch_user(struct req *r)
     };
     int role_change = p.role || p.is_superuser >= 0;
     if (role_change && !roles_allows(api_user(r)->role, "roles.manage")) {
-        refuse_perm(r, "roles.manage", "Changing a role (role, is_superuser) needs roles.manage");
+        refuse_perm(r, "PATCH", "roles.manage",
+                    "Changing a role (role, is_superuser) needs roles.manage");
         return;
     }
     char before[16];
     role_now(id, before);
+    if (outranked(r, "PATCH", before)) return;
     int rc = auth_user_admin_update(api_user(r)->id, id, &p);
     if (rc == RAGD_EPERM) {
         http_error(r, 409, "SELF_MODIFICATION",
@@ -308,6 +320,9 @@ static void delete_user(struct req *r)
         http_error(r, 409, "SELF_MODIFICATION", "Admins cannot delete themselves");
         return;
     }
+    char role[16];
+    role_now(id, role);
+    if (outranked(r, "DELETE", role)) return;
     int last = roles_check_not_last(id);
     if (last == RAGD_ECONFLICT) {
         last_super_admin(r);

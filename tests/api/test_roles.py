@@ -199,6 +199,20 @@ def test_only_roles_manage_changes_roles(srv, people):
     assert r.status == 404
 
 
+def test_admins_cannot_touch_super_admins(srv, people):
+    admin_tok = people["admin"][0]
+    sup_tok, sup_id = people["super_admin"]
+    for method, body in (("PATCH", {"is_active": False}), ("PATCH", {"username": "renamed"}),
+                         ("DELETE", None)):
+        r = srv.request(method, f"/users/{sup_id}", body=body, token=admin_tok)
+        assert r.status == 403 and r.json["code"] == "INSUFFICIENT_PERMISSIONS", (method, r)
+    me = srv.get("/users/me", token=sup_tok).json
+    assert me["is_active"] is True and me["username"] != "renamed"
+    # Other accounts are the admin's to manage.
+    r = srv.patch(f"/users/{people['ops'][1]}", {"is_verified": True}, token=admin_tok)
+    assert r.status == 200
+
+
 def test_nobody_lowers_their_own_role(srv, people):
     tok, uid = people["super_admin"]
     r = srv.put(f"/users/{uid}/role", {"role": "admin"}, token=tok)
