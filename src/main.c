@@ -428,8 +428,8 @@ static int plan_ok(const char *p)
 }
 
 /* Creates a user unless the e-mail exists. Returns 0 created, 1 existed, <0 error. */
-static int create_user(const char *email, const char *password, const char *plan,
-                       const char *role, const char *username, const char *org_id)
+static int create_user(const char *email, const char *password, const char *plan, const char *role,
+                       const char *username, const char *org_id)
 {
     struct user u = {0};
     if (store_user_get_by_email(email, &u) == 0) {
@@ -483,8 +483,7 @@ static int cmd_user(int argc, char **argv)
             fprintf(stderr, "ragd user create: password must be 8 to 72 bytes\n");
             return 2;
         }
-        rc = create_user(o.email, o.password, o.plan, o.admin ? "admin" : "user", o.username,
-                         NULL);
+        rc = create_user(o.email, o.password, o.plan, o.admin ? "admin" : "user", o.username, NULL);
         if (rc == 1) {
             fprintf(stderr, "ragd user create: %s already exists\n", o.email);
             rc = 1;

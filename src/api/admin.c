@@ -98,14 +98,13 @@ static json_t *str_or_null(const char *s)
 
 static json_t *audit_json(const struct audit_row *e)
 {
-    return json_pack("{s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:O, s:o, s:o, s:o}", "id",
-                     (json_int_t)e->id, "created_at", e->created_at, "actor_id",
-                     str_or_null(e->actor_id), "actor_email", str_or_null(e->actor_email),
-                     "action", str_or_null(e->action), "target_type", str_or_null(e->target_type),
-                     "target_id", str_or_null(e->target_id), "details",
-                     e->details ? e->details : json_null(), "request_id",
-                     str_or_null(e->request_id), "ip", str_or_null(e->ip), "user_agent",
-                     str_or_null(e->user_agent));
+    return json_pack(
+        "{s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:O, s:o, s:o, s:o}", "id", (json_int_t)e->id,
+        "created_at", e->created_at, "actor_id", str_or_null(e->actor_id), "actor_email",
+        str_or_null(e->actor_email), "action", str_or_null(e->action), "target_type",
+        str_or_null(e->target_type), "target_id", str_or_null(e->target_id), "details",
+        e->details ? e->details : json_null(), "request_id", str_or_null(e->request_id), "ip",
+        str_or_null(e->ip), "user_agent", str_or_null(e->user_agent));
 }
 
 /* ---- CSV ---- */
@@ -130,9 +129,9 @@ static void csv_cell(struct sbuf *b, const char *v, int last)
 
 static void audit_csv(struct req *r, const struct audit_row *rows, int n)
 {
-    static const char *const head[] = {"id",        "created_at", "actor_id",    "actor_email",
-                                       "action",    "target_type", "target_id", "ip",
-                                       "user_agent", "request_id", "details"};
+    static const char *const head[] = {"id",         "created_at",  "actor_id",  "actor_email",
+                                       "action",     "target_type", "target_id", "ip",
+                                       "user_agent", "request_id",  "details"};
     enum { NCOL = sizeof head / sizeof head[0] };
     struct sbuf b;
     sb_init(&b);
@@ -143,9 +142,9 @@ static void audit_csv(struct req *r, const struct audit_row *rows, int n)
         char id[24];
         snprintf(id, sizeof id, "%lld", (long long)e->id);
         char *details = e->details ? json_dumps(e->details, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-        const char *cells[NCOL] = {id,        e->created_at,   e->actor_id,    e->actor_email,
-                                   e->action, e->target_type,  e->target_id,   e->ip,
-                                   e->user_agent, e->request_id, details};
+        const char *cells[NCOL] = {
+            id,           e->created_at, e->actor_id,   e->actor_email, e->action, e->target_type,
+            e->target_id, e->ip,         e->user_agent, e->request_id,  details};
         for (int c = 0; c < NCOL; c++)
             csv_cell(&b, cells[c], c == NCOL - 1);
         free(details);

@@ -79,8 +79,8 @@ static void refuse_admin(struct req *r, const struct route *rt, const struct use
     log_json(LOG_WARN, "admin access denied",
              json_pack("{s:s, s:s, s:s, s:s, s:s}", "user_id", u->id, "role", u->role, "path",
                        req_path(r), "permission", perm, "request_id", req_id(r)));
-    json_t *details = json_pack("{s:s, s:s, s:s, s:s}", "method", rt->method, "path",
-                                req_path(r), "permission", perm, "role", u->role);
+    json_t *details = json_pack("{s:s, s:s, s:s, s:s}", "method", rt->method, "path", req_path(r),
+                                "permission", perm, "role", u->role);
     api_audit(r, "auth.admin_access_refused", "route", rt->pattern, details);
     json_decref(details);
     if (!roles_is_staff(u->role)) {

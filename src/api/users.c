@@ -307,9 +307,8 @@ static void reset_usage(struct req *r)
     api_audit(r, "usage.reset", "user", id, d);
     json_decref(d);
     http_json(r, 200,
-              json_pack("{s:s, s:s, s:I, s:s}", "user_id", id, "scope", "daily",
-                        "counters_cleared", (json_int_t)cleared, "message",
-                        "Today's usage counters were reset"));
+              json_pack("{s:s, s:s, s:I, s:s}", "user_id", id, "scope", "daily", "counters_cleared",
+                        (json_int_t)cleared, "message", "Today's usage counters were reset"));
 }
 
 static void delete_user(struct req *r)

@@ -49,8 +49,7 @@ static int check_role(const char *actor_id, const char *user_id, const struct au
     if (!*role && p->is_active != 0) return 0;
     /* A change of role, or a deactivation: serialised with every other one. */
     int rc = roles_lock();
-    if (!rc && (p->is_active == 0 || strcmp(to, "super_admin")))
-        rc = roles_check_not_last(user_id);
+    if (!rc && (p->is_active == 0 || strcmp(to, "super_admin"))) rc = roles_check_not_last(user_id);
     return rc;
 }
 

@@ -274,10 +274,10 @@ int auth_emergency_token(const char *user_id, char **token, char jti[37], int64_
     int64_t now = time_now_ms();
     *expires_ms = (now / 1000 + AUTH_EMERGENCY_MINUTES * 60) * 1000;
     uuid4(jti);
-    json_t *claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:b}", "sub", user_id,
-                               "user_id", user_id, "type", "access", "iat",
-                               (json_int_t)(now / 1000), "iat_ms", (json_int_t)now, "exp",
-                               (json_int_t)(*expires_ms / 1000), "jti", jti, "emg", 1);
+    json_t *claims =
+        json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:b}", "sub", user_id, "user_id", user_id,
+                  "type", "access", "iat", (json_int_t)(now / 1000), "iat_ms", (json_int_t)now,
+                  "exp", (json_int_t)(*expires_ms / 1000), "jti", jti, "emg", 1);
     *token = jwt_sign(claims, secret, secret_len);
     json_decref(claims);
     return *token ? 0 : RAGD_EIO;

@@ -330,9 +330,8 @@ static int scrub_audit(db_conn_t *c, const char *id, const char *const *needles,
                 rc = db_exec(c, NULL,
                              "UPDATE audit_log SET details = ?, actor_email = ?, ip = ?,"
                              " user_agent = ? WHERE id = ?",
-                             "ssssi", txt, forget ? NULL : email,
-                             forget ? NULL : db_col_text(r, 4), forget ? NULL : db_col_text(r, 5),
-                             rid);
+                             "ssssi", txt, forget ? NULL : email, forget ? NULL : db_col_text(r, 4),
+                             forget ? NULL : db_col_text(r, 5), rid);
             free(txt);
         }
         json_decref(d);

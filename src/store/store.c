@@ -204,8 +204,7 @@ int store_user_create(struct user *u)
                    " created_at, updated_at, role) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    "ssssbbbssssss", u->id, u->email, nz(u->username), u->hashed_password,
                    u->is_active, u->is_verified, u->is_superuser, u->subscription_plan,
-                   nz(u->organization_id), u->preferences ? u->preferences : "{}", ts, ts,
-                   u->role);
+                   nz(u->organization_id), u->preferences ? u->preferences : "{}", ts, ts, u->role);
 }
 
 int store_user_create_capped(struct user *u, const char *origin, int64_t since_ms, int max)
@@ -398,8 +397,8 @@ static int user_update(db_conn_t *c, const char *id, json_t *patch)
                          " AND role IN ('admin', 'super_admin')",
                          "s", id);
         else if (!strcmp(key, "role") && s)
-            rc = db_exec(c, NULL, "UPDATE users SET role = ?, is_superuser = ? WHERE id = ?",
-                         "sbs", s, superuser_role(s), id);
+            rc = db_exec(c, NULL, "UPDATE users SET role = ?, is_superuser = ? WHERE id = ?", "sbs",
+                         s, superuser_role(s), id);
         else if (!strcmp(key, "preferences")) {
             char *js = json_dumps(v, JSON_COMPACT);
             rc = db_exec(c, NULL, "UPDATE users SET preferences = ? WHERE id = ?", "ss", js, id);
