@@ -288,10 +288,13 @@ static int session_get(const char *id, struct user *u)
     u->is_active = json_is_true(json_object_get(j, "is_active"));
     u->is_verified = json_is_true(json_object_get(j, "is_verified"));
     u->is_superuser = json_is_true(json_object_get(j, "is_superuser"));
+    if (!u->role[0]) { /* written before roles existed: read afresh */
+        json_decref(j);
+        return RAGD_ENOTFOUND;
+    }
     const char *prefs = json_string_value(json_object_get(j, "preferences"));
     u->preferences = xstrdup(prefs ? prefs : "{}");
     json_decref(j);
-    if (!u->role[0]) return RAGD_ENOTFOUND; /* written before roles existed: read afresh */
     return 0;
 }
 
