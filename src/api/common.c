@@ -7,12 +7,12 @@
 
 #include "api/api.h"
 #include "auth/roles.h"
-#include "ops/audit.h"
-#include "ops/notify.h"
-#include "core/error.h"
 #include "billing/billing.h"
+#include "core/error.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "ops/audit.h"
+#include "ops/notify.h"
 
 void api_generation_busy(struct req *r)
 {

@@ -143,11 +143,6 @@ int api_auth_guard(struct req *r, const struct route *rt)
         return 1;
     }
     req_set_slot(r, SLOT_AUTH, id, identity_free);
-    if (!id->user.is_active && rt->access != ACCESS_PUBLIC) {
-        metrics_reject("auth");
-        http_error(r, 403, "USER_INACTIVE", "User account is deactivated");
-        return 1;
-    }
     if (id->claims.emergency) { /* accepted once (auth.h): say what it was used for */
         json_t *d = json_pack("{s:s, s:s, s:s}", "jti", id->claims.jti, "method", rt->method,
                               "path", req_path(r));
@@ -156,6 +151,11 @@ int api_auth_guard(struct req *r, const struct route *rt)
         notify_emit(NULL, NOTIFY_SECURITY,
                     json_pack("{s:s, s:s, s:s, s:s}", "event", "emergency_token_used", "user_id",
                               id->user.id, "jti", id->claims.jti, "path", req_path(r)));
+    }
+    if (!id->user.is_active && rt->access != ACCESS_PUBLIC) {
+        metrics_reject("auth");
+        http_error(r, 403, "USER_INACTIVE", "User account is deactivated");
+        return 1;
     }
     if (rt->access == ACCESS_ADMIN && !roles_allows(id->user.role, rt->perm)) {
         refuse_admin(r, rt, &id->user);
