@@ -60,8 +60,12 @@ def people(srv, root):
 
 
 def sample(schema):
-    """A plausible value for a JSON schema (the first choice of an enum)."""
+    """A plausible value for a JSON schema: for an enum, a choice that changes nothing if
+    there is one (a maintenance level "none" rather than "hard"), else the first."""
     if "enum" in schema:
+        for harmless in ("none", "off", "disabled", "user", "free", "low"):
+            if harmless in schema["enum"]:
+                return harmless
         return schema["enum"][0]
     t = schema.get("type")
     if t == "string":
