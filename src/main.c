@@ -13,6 +13,7 @@
 #include "api/kb_routes.h"
 #include "auth/auth.h"
 #include "auth/password.h"
+#include "auth/roles.h"
 #include "billing/billing.h"
 #include "cache/cache.h"
 #include "core/config.h"
@@ -29,6 +30,7 @@
 #include "limits/limiter.h"
 #include "limits/limits.h"
 #include "llm/provider.h"
+#include "ops/audit.h"
 #include "ops/mail.h"
 #include "ops/opsync.h"
 #include "ops/notify.h"
@@ -204,6 +206,28 @@ static int start_knowledge(const char *data)
     return 0;
 }
 
+/* Audit retention and SUPER_ADMIN_EMAIL: after start(). 0 or an exit status. */
+static int start_roles(void)
+{
+    audit_init();
+    if (config_errors()) {
+        fprintf(stderr, "ragd: invalid configuration: %s\n", config_errors());
+        return 2;
+    }
+    const char *email = config_str("SUPER_ADMIN_EMAIL", NULL);
+    int changed = 0, rc = email ? roles_bootstrap(email, &changed) : 0;
+    if (rc == RAGD_ENOTFOUND)
+        log_json(LOG_WARN, "SUPER_ADMIN_EMAIL names no account yet; create it, then restart",
+                 json_pack("{s:s}", "email", email));
+    else if (rc)
+        log_json(LOG_ERROR, "SUPER_ADMIN_EMAIL not applied",
+                 json_pack("{s:s}", "error", ragd_strerror(rc)));
+    else if (changed)
+        log_json(LOG_WARN, "SUPER_ADMIN_EMAIL: account made super_admin",
+                 json_pack("{s:s}", "email", email));
+    return 0;
+}
+
 /* ---- serve ---- */
 
 static int cmd_serve(int argc, char **argv)
@@ -244,6 +268,7 @@ static int cmd_serve(int argc, char **argv)
         return 2;
     }
     if ((rc = start_knowledge(o.data))) return rc;
+    if ((rc = start_roles())) return rc; /* audit retention, SUPER_ADMIN_EMAIL */
     /* Generations block a worker while they run or wait for a session: the pool has room
      * for all of them on top of the threads for bcrypt, uploads and searches. */
     int base_workers = ncpu < 2 ? 4 : 2 * (int)ncpu;
@@ -305,7 +330,8 @@ static int cmd_serve(int argc, char **argv)
         http_add_routes(notifications_test_routes);
     }
     if (limits_enabled()) http_set_guard(GUARD_RATE, api_rate_guard);
-    if (api_rate_resources(err, sizeof err)) { /* after every route table is registered */
+    if (api_check_permissions(err, sizeof err) || /* after every route table is registered */
+        api_rate_resources(err, sizeof err)) {
         fprintf(stderr, "ragd: %s\n", err);
         return 2;
     }
@@ -421,7 +447,7 @@ static int plan_ok(const char *p)
 }
 
 /* Creates a user unless the e-mail exists. Returns 0 created, 1 existed, <0 error. */
-static int create_user(const char *email, const char *password, const char *plan, int admin,
+static int create_user(const char *email, const char *password, const char *plan, const char *role,
                        const char *username, const char *org_id)
 {
     struct user u = {0};
@@ -437,7 +463,7 @@ static int create_user(const char *email, const char *password, const char *plan
     snprintf(u.organization_id, sizeof u.organization_id, "%s", org_id ? org_id : "");
     u.is_active = 1;
     u.is_verified = 1;
-    u.is_superuser = admin;
+    snprintf(u.role, sizeof u.role, "%s", role);
     int rc =
         password_hash(password, auth_bcrypt_rounds(), u.hashed_password, sizeof u.hashed_password);
     if (!rc) rc = store_user_create(&u);
@@ -476,7 +502,7 @@ static int cmd_user(int argc, char **argv)
             fprintf(stderr, "ragd user create: password must be 8 to 72 bytes\n");
             return 2;
         }
-        rc = create_user(o.email, o.password, o.plan, o.admin, o.username, NULL);
+        rc = create_user(o.email, o.password, o.plan, o.admin ? "admin" : "user", o.username, NULL);
         if (rc == 1) {
             fprintf(stderr, "ragd user create: %s already exists\n", o.email);
             rc = 1;
@@ -563,16 +589,17 @@ static int cmd_seed(int argc, char **argv)
             return 1;
         }
     }
+    /* The demo's administrator owns the demo: a super_admin (auth/roles.h). */
     static const struct {
-        const char *email, *password, *plan;
+        const char *email, *password, *plan, *role;
         int admin;
     } demo[] = {
-        {"admin@example.com", "adminpassword123", "enterprise", 1},
-        {"test@example.com", "testpassword123", "pro", 0},
-        {"free@example.com", "freepassword123", "free", 0},
+        {"admin@example.com", "adminpassword123", "enterprise", "super_admin", 1},
+        {"test@example.com", "testpassword123", "pro", "user", 0},
+        {"free@example.com", "freepassword123", "free", "user", 0},
     };
     for (size_t i = 0; i < sizeof demo / sizeof demo[0]; i++) {
-        rc = create_user(demo[i].email, demo[i].password, demo[i].plan, demo[i].admin, NULL, org);
+        rc = create_user(demo[i].email, demo[i].password, demo[i].plan, demo[i].role, NULL, org);
         if (rc < 0) {
             fprintf(stderr, "ragd seed: %s: %s\n", demo[i].email, ragd_strerror(rc));
             return 1;
@@ -583,6 +610,42 @@ static int cmd_seed(int argc, char **argv)
     rc = seed_docs();
     db_close();
     return rc;
+}
+
+/* ---- admin ---- */
+
+/* `ragd admin emergency-token [--email E]`: prints a single-use super_admin access token for
+ * disaster recovery (auth/roles.h roles_emergency_token), audited and notified. */
+static int cmd_admin(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "emergency-token")) {
+        const struct verb *v = find_verb("admin");
+        int help = argc >= 2 && !strcmp(argv[1], "--help");
+        fprintf(help ? stdout : stderr, "usage: ragd admin %s\n\n%s\n", v->args, v->help);
+        return help ? 0 : 2;
+    }
+    struct opts o = {0};
+    int rc = parse_opts(argc - 1, argv + 1, &o, "admin");
+    if (rc) return rc == 1 ? 0 : rc;
+    if ((rc = start(&o))) return rc;
+    struct roles_emergency em;
+    rc = roles_emergency_token(o.email, &em);
+    if (rc) {
+        fprintf(stderr, "ragd admin emergency-token: %s\n",
+                rc == RAGD_ENOTFOUND ? (o.email ? "no such account" : "no active admin account")
+                                     : ragd_strerror(rc));
+        db_close();
+        return rc == RAGD_ENOTFOUND ? 3 : 1;
+    }
+    char exp[32];
+    printf("{\"access_token\":\"%s\",\"token_type\":\"bearer\",\"user_id\":\"%s\","
+           "\"email\":\"%s\",\"role\":\"super_admin\",\"single_use\":true,"
+           "\"expires_at\":\"%s\"}\n",
+           em.token, em.user_id, em.email, time_iso(em.expires_ms, exp));
+    explicit_bzero(em.token, strlen(em.token));
+    free(em.token);
+    db_close();
+    return 0;
 }
 
 static int cmd_version(int argc, char **argv)
@@ -616,6 +679,12 @@ static const struct verb verbs[] = {
      "(its documents; its members are detached), or finish interrupted erasures.\n"
      "Exit status 3 when there is no such thing.",
      cmd_erase},
+    {"admin", "emergency-token [--email E] [--data DIR]",
+     "Print a single-use super_admin access token valid 15 minutes, for disaster recovery:\n"
+     "for the account E, else the oldest active super_admin (or admin). The token works for\n"
+     "one request (e.g. PUT /users/{id}/role); its issue and its use are audited and sent as\n"
+     "security notifications.",
+     cmd_admin},
     {"version", "", "Print the version.", cmd_version},
     {NULL, NULL, NULL, NULL},
 };

@@ -21,8 +21,14 @@ void openai_api_init(void);
 
 /* ---- guards.c ---- */
 
-/* GUARD_AUTH: authenticates a Bearer token or API key and enforces the route's access. */
+/* GUARD_AUTH: authenticates a Bearer token or API key and enforces the route's access: an
+ * ACCESS_ADMIN route needs its `perm` (NULL: a full admin) in the caller's role
+ * (auth/roles.h), else 403 ADMIN_REQUIRED (a plain user) or INSUFFICIENT_PERMISSIONS (a
+ * staff role without it), written to the audit log as auth.admin_access_refused. */
 int api_auth_guard(struct req *r, const struct route *rt);
+/* Checks every route registered so far: a `perm` must be a known permission on an
+ * ACCESS_ADMIN route. 0 or RAGD_EINVAL with a message in err. */
+int api_check_permissions(char *err, size_t errcap);
 /* GUARD_RATE: the route's rate-limit resource (limits.h), per user or per client IP. */
 int api_rate_guard(struct req *r, const struct route *rt);
 /* GUARD_QUOTA: reserves 1 unit of the route's quota resource (billing.h). */
@@ -101,21 +107,38 @@ void api_quota_release(struct req *r);
 
 /* ---- common.c ---- */
 
-/* The public JSON view of a user (never the password hash). New reference. */
+/* The public JSON view of a user (never the password hash), with its role and is_superuser
+ * (true exactly for admin and super_admin). New reference. */
 json_t *api_user_json(const struct user *u);
+/* The permissions of u's role as a JSON array of names (auth/roles.h). New reference. */
+json_t *api_user_permissions_json(const struct user *u);
 
 /* {resource_type, has_quota, current_usage, reserved, max_allowed, remaining, plan_type,
  * limits_bypassed, period_start, period_end}: GET /billing/quota/{resource}. New reference. */
 struct billing_quota;
 json_t *api_quota_json(const struct billing_quota *q);
 
-/* Writes an audit entry for an action by r's user. details is borrowed (may be NULL). */
+/* Writes an audit entry for an action by r's user, with the request's id, client address
+ * and User-Agent. details is borrowed (may be NULL). A failed write is logged. */
 void api_audit(struct req *r, const char *action, const char *target_type, const char *target_id,
                json_t *details);
+/* The same with another actor (NULL: none): a login names the account it is for. */
+void api_audit_as(struct req *r, const struct user *actor, const char *action,
+                  const char *target_type, const char *target_id, json_t *details);
 /* The audit entry api_audit would write, for a service that writes it inside its own
  * transaction. Its strings are borrowed from r and the arguments. */
 void api_audit_entry(struct req *r, const char *action, const char *target_type,
                      const char *target_id, json_t *details, struct audit_entry *e);
+void api_audit_entry_as(struct req *r, const struct user *actor, const char *action,
+                        const char *target_type, const char *target_id, json_t *details,
+                        struct audit_entry *e);
+
+/* Audits a login's outcome (auth_login's rc, *ref and *u): auth.login for the account, or
+ * auth.login_failed (the reason, and the account when it exists; never the address tried:
+ * email is for the log line only and may be NULL) and, when this attempt locked
+ * the account, auth.lockout and a NOTIFY_SECURITY event. Store failures are not audited. */
+void api_audit_login(struct req *r, int rc, const struct auth_refusal *ref, const char *email,
+                     const struct user *u);
 
 /* The JSON filter for http_set_json_filter: errors of the OpenAI-compatible routes (/v1/...)
  * also carry OpenAI's error object {message, type, code, param}. */

@@ -204,6 +204,7 @@ static void do_login(struct req *r)
     struct auth_refusal ref;
     int rc = auth_login(login_email(b), jv_str(b, "password", ""), req_ip(r), &u, &t, &ref);
     auth_work_end();
+    api_audit_login(r, rc, &ref, login_email(b), &u);
     if (rc) {
         refused(r, rc, &ref);
         return;

@@ -6,9 +6,13 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "auth/roles.h"
 #include "billing/billing.h"
+#include "core/error.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "ops/audit.h"
+#include "ops/notify.h"
 
 void api_generation_busy(struct req *r)
 {
@@ -33,7 +37,7 @@ json_t *api_user_json(const struct user *u)
 {
     json_error_t je;
     json_t *prefs = json_loads(u->preferences ? u->preferences : "{}", 0, &je);
-    return json_pack(
+    json_t *j = json_pack(
         "{s:s, s:s, s:o, s:b, s:b, s:b, s:s, s:o, s:o, s:s, s:o, s:o}", "id", u->id, "email",
         u->email, "username", u->username[0] ? json_string(u->username) : json_null(), "is_active",
         u->is_active, "is_verified", u->is_verified, "is_superuser", u->is_superuser,
@@ -42,6 +46,18 @@ json_t *api_user_json(const struct user *u)
         prefs ? prefs : json_object(), "created_at", u->created_at, "updated_at",
         u->updated_at[0] ? json_string(u->updated_at) : json_null(), "last_login_at",
         u->last_login_at[0] ? json_string(u->last_login_at) : json_null());
+    json_object_set_new(j, "role", json_string(u->role[0] ? u->role : "user"));
+    return j;
+}
+
+json_t *api_user_permissions_json(const struct user *u)
+{
+    const char *perms[32];
+    size_t n = roles_permissions(u->role, perms, 32);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n && i < 32; i++)
+        json_array_append_new(a, json_string(perms[i]));
+    return a;
 }
 
 json_t *api_quota_json(const struct billing_quota *q)
@@ -59,28 +75,70 @@ json_t *api_quota_json(const struct billing_quota *q)
 void api_audit_entry(struct req *r, const char *action, const char *target_type,
                      const char *target_id, json_t *details, struct audit_entry *e)
 {
-    const struct user *u = api_user(r);
+    api_audit_entry_as(r, api_user(r), action, target_type, target_id, details, e);
+}
+
+void api_audit_entry_as(struct req *r, const struct user *actor, const char *action,
+                        const char *target_type, const char *target_id, json_t *details,
+                        struct audit_entry *e)
+{
     *e = (struct audit_entry){
-        .actor_id = u ? u->id : NULL,
-        .actor_email = u ? u->email : NULL,
+        .actor_id = actor ? actor->id : NULL,
+        .actor_email = actor ? actor->email : NULL,
         .action = action,
         .target_type = target_type,
         .target_id = target_id,
         .details = details,
         .request_id = req_id(r),
         .ip = req_ip(r),
+        .user_agent = req_header(r, "User-Agent"),
     };
+}
+
+void api_audit_as(struct req *r, const struct user *actor, const char *action,
+                  const char *target_type, const char *target_id, json_t *details)
+{
+    struct audit_entry e;
+    api_audit_entry_as(r, actor, action, target_type, target_id, details, &e);
+    int rc = store_audit_add(&e);
+    if (rc)
+        log_json(LOG_ERROR, "audit write failed",
+                 json_pack("{s:s, s:s, s:i}", "action", action, "request_id", req_id(r), "rc", rc));
+    audit_maybe_prune();
 }
 
 void api_audit(struct req *r, const char *action, const char *target_type, const char *target_id,
                json_t *details)
 {
-    struct audit_entry e;
-    api_audit_entry(r, action, target_type, target_id, details, &e);
-    int rc = store_audit_add(&e);
-    if (rc)
-        log_json(LOG_ERROR, "audit write failed",
-                 json_pack("{s:s, s:s, s:i}", "action", action, "request_id", req_id(r), "rc", rc));
+    api_audit_as(r, api_user(r), action, target_type, target_id, details);
+}
+
+void api_audit_login(struct req *r, int rc, const struct auth_refusal *ref, const char *email,
+                     const struct user *u)
+{
+    if (!rc) {
+        api_audit_as(r, u, "auth.login", "user", u->id, NULL);
+        return;
+    }
+    if (rc != RAGD_EPERM) return; /* the store failed: nothing was decided */
+    const char *why = ref->why == AUTH_FAIL_LOCKED     ? "locked"
+                      : ref->why == AUTH_FAIL_INACTIVE ? "inactive"
+                                                       : "bad_credentials";
+    const char *uid = ref->user_id[0] ? ref->user_id : NULL;
+    /* The address tried is not kept: an unknown one may be a password typed into the wrong
+     * field, or the address of an account erased since (which must leave no trace). */
+    (void)email;
+    json_t *d = json_pack("{s:s, s:b}", "reason", why, "known_account", uid != NULL);
+    api_audit_as(r, NULL, "auth.login_failed", uid ? "user" : NULL, uid, d);
+    json_decref(d);
+    if (ref->locked_ms > 0 && uid) {
+        d = json_pack("{s:I, s:s}", "lock_ms", (json_int_t)ref->locked_ms, "ip", req_ip(r));
+        api_audit_as(r, NULL, "auth.lockout", "user", uid, d);
+        notify_emit(NULL, NOTIFY_SECURITY,
+                    json_pack("{s:s, s:s, s:I}", "event", "account_locked", "user_id", uid,
+                              "lock_ms", (json_int_t)ref->locked_ms));
+        json_decref(d);
+    }
 }
 
 void api_openai_error_shape(struct req *r, int status, json_t *body)

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "api/api.h"
+#include "auth/roles.h"
 #include "billing/billing.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -15,6 +16,7 @@
 #include "core/util.h"
 #include "limits/limiter.h"
 #include "limits/limits.h"
+#include "ops/notify.h"
 
 /* ---- auth ---- */
 
@@ -67,6 +69,58 @@ static const char *credential(struct req *r)
     return token && *token ? token : NULL;
 }
 
+/* 403 for an authenticated caller whose role lacks the route's permission, audited as a
+ * refused admin access. A plain user is told the route is for admins (ADMIN_REQUIRED); a
+ * staff role that lacks this permission gets INSUFFICIENT_PERMISSIONS naming it. */
+static void refuse_admin(struct req *r, const struct route *rt, const struct user *u)
+{
+    const char *perm = rt->perm ? rt->perm : "admin";
+    metrics_reject("forbidden");
+    log_json(LOG_WARN, "admin access denied",
+             json_pack("{s:s, s:s, s:s, s:s, s:s}", "user_id", u->id, "role", u->role, "path",
+                       req_path(r), "permission", perm, "request_id", req_id(r)));
+    json_t *details = json_pack("{s:s, s:s, s:s, s:s}", "method", rt->method, "path", req_path(r),
+                                "permission", perm, "role", u->role);
+    api_audit(r, "auth.admin_access_refused", "route", rt->pattern, details);
+    json_decref(details);
+    if (!roles_is_staff(u->role)) {
+        http_error(r, 403, "ADMIN_REQUIRED", "Admin access required");
+        return;
+    }
+    http_error_json(r, 403, "INSUFFICIENT_PERMISSIONS",
+                    json_pack("{s:s, s:s, s:s}", "message",
+                              "Your role does not have the permission this route needs",
+                              "required_permission", perm, "role", u->role));
+}
+
+struct perm_scan {
+    int rc;
+    char *err;
+    size_t errcap;
+};
+
+static void check_route_perm(const struct route *rt, void *arg)
+{
+    struct perm_scan *s = arg;
+    if (s->rc) return;
+    if (rt->perm && rt->access != ACCESS_ADMIN) {
+        snprintf(s->err, s->errcap, "route %s %s names permission '%s' but is not an admin route",
+                 rt->method, rt->pattern, rt->perm);
+        s->rc = RAGD_EINVAL;
+    } else if (rt->perm && !roles_perm_known(rt->perm)) {
+        snprintf(s->err, s->errcap, "route %s %s needs unknown permission '%s'", rt->method,
+                 rt->pattern, rt->perm);
+        s->rc = RAGD_EINVAL;
+    }
+}
+
+int api_check_permissions(char *err, size_t errcap)
+{
+    struct perm_scan s = {0, err, errcap};
+    http_foreach_route(check_route_perm, &s);
+    return s.rc;
+}
+
 int api_auth_guard(struct req *r, const struct route *rt)
 {
     const char *token = credential(r);
@@ -89,17 +143,22 @@ int api_auth_guard(struct req *r, const struct route *rt)
         return 1;
     }
     req_set_slot(r, SLOT_AUTH, id, identity_free);
+    if (id->claims.emergency) { /* accepted once (auth.h): say what it was used for */
+        json_t *d = json_pack("{s:s, s:s, s:s}", "jti", id->claims.jti, "method", rt->method,
+                              "path", req_path(r));
+        api_audit(r, "auth.emergency_token.used", "user", id->user.id, d);
+        json_decref(d);
+        notify_emit(NULL, NOTIFY_SECURITY,
+                    json_pack("{s:s, s:s, s:s, s:s}", "event", "emergency_token_used", "user_id",
+                              id->user.id, "jti", id->claims.jti, "path", req_path(r)));
+    }
     if (!id->user.is_active && rt->access != ACCESS_PUBLIC) {
         metrics_reject("auth");
         http_error(r, 403, "USER_INACTIVE", "User account is deactivated");
         return 1;
     }
-    if (rt->access == ACCESS_ADMIN && !id->user.is_superuser) {
-        metrics_reject("forbidden");
-        log_json(LOG_WARN, "admin access denied",
-                 json_pack("{s:s, s:s, s:s}", "user_id", id->user.id, "path", req_path(r),
-                           "request_id", req_id(r)));
-        http_error(r, 403, "ADMIN_REQUIRED", "Admin access required");
+    if (rt->access == ACCESS_ADMIN && !roles_allows(id->user.role, rt->perm)) {
+        refuse_admin(r, rt, &id->user);
         return 1;
     }
     return 0;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "auth/roles.h"
 #include "cache/cache.h"
 #include "core/metrics.h"
 #include "core/util.h"
@@ -39,13 +40,14 @@ static json_t *database_check(void)
                      db_backend(), "latency_ms", ms);
 }
 
-/* Figures that describe the knowledge base's size or use: only administrators see them.
- * Anyone else would learn from them whether other tenants' documents contain a term (the
- * counts move when a private upload is indexed). */
+/* Figures that describe the knowledge base's size or use: only staff who read statistics
+ * (stats.read: admins, ops, support, viewers) see them. Anyone else would learn from them
+ * whether other tenants' documents contain a term (the counts move when a private upload is
+ * indexed). */
 static void redact_for_public(struct req *r, json_t *services)
 {
     const struct user *u = api_user(r);
-    if (u && u->is_superuser) return;
+    if (u && roles_allows(u->role, "stats.read")) return;
     static const char *const corpus[] = {"chunks",       "chunks_stored",   "bm25_terms", "vectors",
                                          "search_cache", "embedding_cache", NULL};
     json_t *ix = json_object_get(services, "indexes");
@@ -199,7 +201,11 @@ static void add_route(const struct route *rt, void *arg)
                            rt->summary ? rt->summary : "", "responses", responses);
     if (rt->access != ACCESS_PUBLIC)
         json_object_set_new(op, "security", json_pack("[{s:[]}]", "bearerAuth"));
-    if (rt->access == ACCESS_ADMIN) json_object_set_new(op, "x-admin-only", json_true());
+    if (rt->access == ACCESS_ADMIN) {
+        json_object_set_new(op, "x-admin-only", json_true());
+        /* The permission the route needs (auth/roles.h); "admin": a full admin. */
+        json_object_set_new(op, "x-ragd-permission", json_string(rt->perm ? rt->perm : "admin"));
+    }
     if (rt->rate) json_object_set_new(op, "x-rate-limit-resource", json_string(rt->rate));
     if (rt->quota) json_object_set_new(op, "x-quota-resource", json_string(rt->quota));
     if (rt->body)

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "auth/auth.h"
+#include "auth/roles.h"
 #include "core/error.h"
 #include "core/log.h"
 
@@ -13,17 +14,43 @@ void auth_set_plan_hook(auth_plan_fn fn)
     plan_hook = fn;
 }
 
-/* The column changes of p other than the plan, as the store's patch object. */
+/* The column changes of p other than the plan and the role, as the store's patch object. */
 static json_t *column_patch(const struct auth_user_patch *p)
 {
     json_t *patch = json_object();
     if (p->username) json_object_set_new(patch, "username", json_string(p->username));
     if (p->is_active >= 0) json_object_set_new(patch, "is_active", json_boolean(p->is_active));
-    if (p->is_superuser >= 0)
-        json_object_set_new(patch, "is_superuser", json_boolean(p->is_superuser));
     if (p->is_verified >= 0)
         json_object_set_new(patch, "is_verified", json_boolean(p->is_verified));
     return patch;
+}
+
+/* The role p gives a user whose role is before (before itself when p leaves it alone). */
+static const char *new_role(const struct auth_user_patch *p, const char *before)
+{
+    if (p->role) return p->role;
+    if (p->is_superuser == 1 && !roles_is_superuser(before)) return "admin";
+    if (p->is_superuser == 0 && roles_is_superuser(before)) return "user";
+    return before;
+}
+
+/* The role and the active flag p asks for, checked against the rules of auth/roles.h inside
+ * the transaction: 0, RAGD_EPERM, RAGD_ECONFLICT, RAGD_EINVAL or a store error. *role gets
+ * the role to write, NULL when it stays. */
+static int check_role(const char *actor_id, const char *user_id, const struct auth_user_patch *p,
+                      const struct user *before, const char **role)
+{
+    *role = NULL;
+    if (p->role && !roles_valid(p->role)) return RAGD_EINVAL;
+    const char *to = new_role(p, before->role);
+    int demoting = roles_rank(to) < roles_rank(before->role);
+    if (!strcmp(actor_id, user_id) && demoting) return RAGD_EPERM;
+    if (strcmp(to, before->role)) *role = to;
+    if (!*role && p->is_active != 0) return 0;
+    /* A change of role, or a deactivation: serialised with every other one. */
+    int rc = roles_lock();
+    if (!rc && (p->is_active == 0 || strcmp(to, "super_admin"))) rc = roles_check_not_last(user_id);
+    return rc;
 }
 
 int auth_user_admin_update(const char *actor_id, const char *user_id,
@@ -41,8 +68,13 @@ int auth_user_admin_update(const char *actor_id, const char *user_id,
         db_rollback(c);
         return rc;
     }
+    const char *role = NULL;
+    rc = check_role(actor_id, user_id, p, &before, &role);
     json_t *patch = column_patch(p);
-    if (p->plan && plan_hook) {
+    if (role) json_object_set_new(patch, "role", json_string(role));
+    if (rc) {
+        /* refused before anything was written */
+    } else if (p->plan && plan_hook) {
         if (strcmp(p->plan, before.subscription_plan)) rc = plan_hook(user_id, p->plan, actor_id);
     } else if (p->plan) {
         json_object_set_new(patch, "subscription_plan", json_string(p->plan));

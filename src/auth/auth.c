@@ -174,6 +174,15 @@ static void refuse(struct auth_refusal *ref, enum auth_failure why, int64_t retr
     ref->retry_after_ms = retry_ms;
 }
 
+/* refuse, naming the account a login was refused for. */
+static void refuse_login(struct auth_refusal *ref, enum auth_failure why, int64_t retry_ms,
+                         const char *user_id, int64_t locked_ms)
+{
+    refuse(ref, why, retry_ms);
+    snprintf(ref->user_id, sizeof ref->user_id, "%s", user_id ? user_id : "");
+    ref->locked_ms = locked_ms;
+}
+
 void auth_tokens_clear(struct auth_tokens *t)
 {
     free(t->access_token);
@@ -251,8 +260,27 @@ static enum jwt_status access_claims(const char *token, struct auth_claims *c)
     json_t *ms = json_object_get(j, "iat_ms");
     c->issued_ms = json_is_integer(ms) ? json_integer_value(ms) : c->iat * 1000;
     c->exp = (int64_t)json_number_value(json_object_get(j, "exp"));
+    c->emergency = json_is_true(json_object_get(j, "emg"));
     json_decref(j);
     return JWT_OK;
+}
+
+int auth_emergency_token(const char *user_id, char **token, char jti[37], int64_t *expires_ms)
+{
+    struct user u;
+    int rc = store_user_get(user_id, &u);
+    if (rc) return rc;
+    store_user_clear(&u);
+    int64_t now = time_now_ms();
+    *expires_ms = (now / 1000 + AUTH_EMERGENCY_MINUTES * 60) * 1000;
+    uuid4(jti);
+    json_t *claims =
+        json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:b}", "sub", user_id, "user_id", user_id,
+                  "type", "access", "iat", (json_int_t)(now / 1000), "iat_ms", (json_int_t)now,
+                  "exp", (json_int_t)(*expires_ms / 1000), "jti", jti, "emg", 1);
+    *token = jwt_sign(claims, secret, secret_len);
+    json_decref(claims);
+    return *token ? 0 : RAGD_EIO;
 }
 
 int auth_authenticate(const char *credential, struct auth_identity *out, struct auth_refusal *ref)
@@ -276,6 +304,12 @@ int auth_authenticate(const char *credential, struct auth_identity *out, struct 
         }
         int revoked = store_jti_revoked(out->claims.jti);
         if (revoked < 0) return revoked;
+        if (!revoked && out->claims.emergency) {
+            /* Single use: whoever records the jti first has it; a second use is refused. */
+            int rc = store_jti_claim(out->claims.jti, out->claims.exp * 1000);
+            if (rc && rc != RAGD_EEXIST) return rc;
+            revoked = rc == RAGD_EEXIST;
+        }
         if (revoked) {
             refuse(ref, AUTH_FAIL_TOKEN_REVOKED, 0);
             return RAGD_EPERM;
@@ -292,6 +326,10 @@ int auth_authenticate(const char *credential, struct auth_identity *out, struct 
         store_user_clear(&out->user);
         refuse(ref, AUTH_FAIL_TOKEN_REVOKED, 0);
         return RAGD_EPERM;
+    }
+    if (!rc && out->claims.emergency) { /* disaster recovery: full rights for this request */
+        snprintf(out->user.role, sizeof out->user.role, "super_admin");
+        out->user.is_superuser = 1;
     }
     return rc;
 }
@@ -449,6 +487,7 @@ int auth_login(const char *email, const char *password, const char *ip, struct u
                struct auth_tokens *t, struct auth_refusal *ref)
 {
     memset(t, 0, sizeof *t);
+    memset(ref, 0, sizeof *ref);
     int rc = store_user_get_by_email(email, u);
     if (rc && rc != RAGD_ENOTFOUND) return rc;
     int found = rc == 0;
@@ -461,8 +500,8 @@ int auth_login(const char *email, const char *password, const char *ip, struct u
         int ip_failed = !limiter_take(fkey, 1, login_ip_window_ms, 1, 1, &lr) && !lr.allowed;
         rc = store_user_login_attempt(u->id, &lockout, ip_failed, &att);
         if (!rc && att.verdict == LOGIN_LOCKED) {
+            refuse_login(ref, AUTH_FAIL_LOCKED, att.retry_after_ms, u->id, 0);
             store_user_clear(u);
-            refuse(ref, AUTH_FAIL_LOCKED, att.retry_after_ms);
             return RAGD_EPERM;
         }
         if (rc) {
@@ -474,8 +513,8 @@ int auth_login(const char *email, const char *password, const char *ip, struct u
              * so a parallel request of the same client cannot take the next bypass. */
             if (!limiter_take(fkey, 1, login_ip_window_ms, 1, 0, &lr) && !lr.allowed) {
                 store_user_login_bypass_end(u->id);
+                refuse_login(ref, AUTH_FAIL_LOCKED, att.retry_after_ms, u->id, 0);
                 store_user_clear(u);
-                refuse(ref, AUTH_FAIL_LOCKED, att.retry_after_ms);
                 return RAGD_EPERM;
             }
         }
@@ -500,8 +539,8 @@ int auth_login(const char *email, const char *password, const char *ip, struct u
         log_json(
             LOG_WARN, "login failed",
             json_pack("{s:s, s:b, s:i}", "ip", ip, "known_user", found, "failures", att.failures));
+        refuse_login(ref, AUTH_FAIL_BAD_CREDENTIALS, 0, found ? u->id : NULL, att.locked_ms);
         if (found) store_user_clear(u);
-        refuse(ref, AUTH_FAIL_BAD_CREDENTIALS, 0);
         return RAGD_EPERM;
     }
     auth_admit_undo(AUTH_ACT_LOGIN, ip); /* the ip's allowance counts failures only */
@@ -510,8 +549,8 @@ int auth_login(const char *email, const char *password, const char *ip, struct u
         limiter_take(fkey, 1, login_ip_window_ms, -1, 0, &lr); /* the owner keeps a clean mark */
     }
     if (!u->is_active) {
+        refuse_login(ref, AUTH_FAIL_INACTIVE, 0, u->id, 0);
         store_user_clear(u);
-        refuse(ref, AUTH_FAIL_INACTIVE, 0);
         return RAGD_EPERM;
     }
     char id[37];

@@ -55,6 +55,10 @@ enum auth_failure {
 struct auth_refusal {
     enum auth_failure why;
     int64_t retry_after_ms; /* AUTH_FAIL_LOCKED, AUTH_FAIL_THROTTLED: when to try again */
+    /* A login refused for an existing account (BAD_CREDENTIALS, LOCKED, INACTIVE): its id
+     * ("" otherwise), and the length of the lock this very attempt started (0: none). */
+    char user_id[37];
+    int64_t locked_ms;
 };
 
 /* ---- tokens ---- */
@@ -73,6 +77,7 @@ struct auth_claims {
     char user_id[37], jti[37], family_id[37];
     int64_t iat, exp;  /* seconds */
     int64_t issued_ms; /* iat_ms when the token has it, else iat * 1000 */
+    int emergency;     /* an emergency token (auth_emergency_token), now used up */
 };
 
 /* Who a credential belongs to. */
@@ -83,11 +88,24 @@ struct auth_identity {
 };
 void auth_identity_clear(struct auth_identity *id);
 
-/* Checks a bearer credential: an API key (API_KEY_PREFIX...) or an access token. Returns 0
+/* Checks a bearer credential: an API key (API_KEY_PREFIX...) or an access token. An
+ * emergency token is accepted once: its jti is recorded as it is accepted (atomically, on
+ * every node), and its user acts as a super_admin for that request whatever their stored
+ * role (claims.emergency is set). Returns 0
  * with *out filled (the user may be inactive: the caller decides what that allows),
  * RAGD_EPERM with ref->why one of INVALID_TOKEN, TOKEN_EXPIRED, TOKEN_REVOKED, USER_GONE,
  * INVALID_API_KEY, or a store error. */
 int auth_authenticate(const char *credential, struct auth_identity *out, struct auth_refusal *ref);
+
+/* Minutes an emergency token lives. */
+enum { AUTH_EMERGENCY_MINUTES = 15 };
+
+/* Issues an emergency access token for user_id (disaster recovery from the host: `ragd admin
+ * emergency-token`): valid AUTH_EMERGENCY_MINUTES, good for one request, with super_admin
+ * rights for it. *token (caller frees) and jti (the token's id, for the audit log) are
+ * filled; *expires_ms gets its expiry. Returns 0, RAGD_ENOTFOUND for an unknown user, or
+ * RAGD_EIO. The caller records the issue in the audit log. */
+int auth_emergency_token(const char *user_id, char **token, char jti[37], int64_t *expires_ms);
 
 /* ---- account operations (slow ones hash with bcrypt: call from worker threads) ---- */
 
@@ -184,11 +202,14 @@ int auth_apikey_revoke(const char *user_id, const char *key_id);
 
 /* ---- admin user update ---- */
 
-/* What an admin may change on a user; NULL / -1 leaves a field as it is. */
+/* What an admin may change on a user; NULL / -1 leaves a field as it is. role and
+ * is_superuser change the role (auth/roles.h): is_superuser true makes a user without it an
+ * admin, false makes an admin or super_admin a user; role wins when both are given. */
 struct auth_user_patch {
     const char *username;
     const char *plan;
     int is_active, is_superuser, is_verified;
+    const char *role;
 };
 
 /* Changes a user's plan inside the update's transaction (which holds the user's write
@@ -198,10 +219,12 @@ typedef int (*auth_plan_fn)(const char *user_id, const char *plan, const char *a
 void auth_set_plan_hook(auth_plan_fn fn);
 
 /* Applies p to user_id on behalf of admin actor_id, in one transaction: the plan (through
- * the hook), the columns, and, when the user is deactivated, the revocation of every
- * session. Admins cannot deactivate or demote themselves. Returns 0, RAGD_EPERM (that
- * self-modification), RAGD_ENOTFOUND, RAGD_EEXIST (username taken), RAGD_EINVAL (unknown
- * plan), or a store error; nothing is changed unless 0. */
+ * the hook), the role, the columns, and, when the user is deactivated, the revocation of
+ * every session. Admins cannot deactivate themselves or lower their own role. The last
+ * active super_admin can be neither demoted nor deactivated. Returns 0, RAGD_EPERM (that
+ * self-modification), RAGD_ECONFLICT (the last super_admin), RAGD_ENOTFOUND, RAGD_EEXIST
+ * (username taken), RAGD_EINVAL (unknown plan or role), or a store error; nothing is
+ * changed unless 0. */
 int auth_user_admin_update(const char *actor_id, const char *user_id,
                            const struct auth_user_patch *p);
 

@@ -454,6 +454,26 @@ int billing_usage_summary(const struct user *u, struct billing_usage *out)
     return 0;
 }
 
+int billing_usage_reset_daily(const char *user_id, int64_t *cleared)
+{
+    char day[11];
+    period_day_key(time_now_ms(), day);
+    db_conn_t *c = db_conn();
+    if (!c) return RAGD_EUNAVAIL;
+    int rc = db_begin_for(c, user_id); /* excludes the user's reservations meanwhile */
+    if (rc) return rc;
+    char plan[32];
+    rc = store_user_plan_get(user_id, plan);
+    if (!rc) rc = store_counters_clear(user_id, day, cleared);
+    if (!rc) rc = db_commit(c);
+    if (rc) {
+        db_rollback(c);
+        return rc;
+    }
+    billing_forget(user_id);
+    return 0;
+}
+
 int billing_quota(const struct user *u, const char *resource, struct billing_quota *out)
 {
     int ri = plan_resource_index(resource);

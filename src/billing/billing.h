@@ -143,6 +143,12 @@ int billing_quota(const struct user *u, const char *resource, struct billing_quo
 int billing_record_usage(const char *user_id, const char *resource, int64_t quantity,
                          json_t *extra);
 
+/* Zeroes the user's daily counters of today (UTC): every daily limit starts again, as at
+ * midnight; monthly usage and the usage records stay. *cleared (may be NULL) gets how many
+ * counters had a value. Works with billing off too. Returns 0, RAGD_ENOTFOUND for an
+ * unknown user, or a store error. */
+int billing_usage_reset_daily(const char *user_id, int64_t *cleared);
+
 /* ---- reservations ---- */
 
 /* The reservations of one request, committed or released together. Owned by the caller:

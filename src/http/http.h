@@ -38,8 +38,9 @@ struct route {
     int ok_status;            /* success status for the OpenAPI document (200 if 0) */
     const char *response_doc; /* one-line description of the success body */
     int upload; /* bodies up to the server's max_upload instead of max_body (file uploads) */
-    /* The permission an ACCESS_ADMIN route needs ("keys.manage", "users.read", ...: the
-     * roles table in auth names them); NULL: full admin. */
+    /* The permission an ACCESS_ADMIN route needs ("providers.manage", "users.read", ...: the
+     * table in auth/roles.c names them; ragd refuses to start on an unknown one); NULL: full
+     * admin. */
     const char *perm;
     /* The feature toggle that gates the route ("chat", "document_upload", ...), or several
      * separated by spaces ("chat v1_api": each must be on); NULL: none. */

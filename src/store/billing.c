@@ -278,6 +278,15 @@ int store_counter_add(const char *user_id, const char *name, const char *period,
                    "sssis", user_id, name, period, qty, time_iso(time_now_ms(), now));
 }
 
+int store_counters_clear(const char *user_id, const char *period, int64_t *n)
+{
+    int64_t k = 0;
+    int rc = db_exec(db_conn(), &k, "DELETE FROM usage_counters WHERE user_id = ? AND period = ?",
+                     "ss", user_id, period);
+    if (n) *n = k;
+    return rc;
+}
+
 int store_counters(const char *user_id, const char *period, struct store_counter **out, size_t *n)
 {
     db_rows_t *r;

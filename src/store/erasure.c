@@ -13,6 +13,7 @@
 #include "core/util.h"
 #include "store/db.h"
 #include "store/store.h"
+#include "store/audit.h"
 
 static const struct store_migration migrations[] = {
     {320, "operations: erasure jobs",
@@ -301,7 +302,7 @@ static int scrub_audit(db_conn_t *c, const char *id, const char *const *needles,
     char *like = xasprintf("%%%s%%", needles[0] ? needles[0] : id);
     db_rows_t *r;
     int rc = db_query(c, &r,
-                      "SELECT id, actor_id, actor_email, details FROM audit_log"
+                      "SELECT id, actor_id, actor_email, details, ip, user_agent FROM audit_log"
                       " WHERE actor_id = ? OR target_id = ? OR lower(actor_email) = lower(?)"
                       " OR lower(details) LIKE lower(?)",
                       "ssss", id, id, needles[0] ? needles[0] : id, like);
@@ -320,14 +321,19 @@ static int scrub_audit(db_conn_t *c, const char *id, const char *const *needles,
         int acted = actor && !strcmp(actor, id);
         int mail = email && needles[0] && !strcasecmp(email, needles[0]);
         rc = 0;
-        if (changed) {
+        if (changed || acted || mail) {
+            /* The log is append-only: one recorded redaction, one UPDATE (store/audit.h). */
             char *txt = json_dumps(d, JSON_COMPACT);
-            rc = db_exec(c, NULL, "UPDATE audit_log SET details = ? WHERE id = ?", "si", txt, rid);
+            int forget = acted || mail;
+            rc = store_audit_permit_redaction(c, rid);
+            if (!rc)
+                rc = db_exec(c, NULL,
+                             "UPDATE audit_log SET details = ?, actor_email = ?, ip = ?,"
+                             " user_agent = ? WHERE id = ?",
+                             "ssssi", txt, forget ? NULL : email, forget ? NULL : db_col_text(r, 4),
+                             forget ? NULL : db_col_text(r, 5), rid);
             free(txt);
         }
-        if (!rc && (acted || mail))
-            rc = db_exec(c, NULL, "UPDATE audit_log SET actor_email = NULL, ip = NULL WHERE id = ?",
-                         "i", rid);
         json_decref(d);
     }
     db_rows_free(r);

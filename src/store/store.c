@@ -10,6 +10,7 @@
 #include "core/util.h"
 #include "cache/cache.h"
 #include "core/config.h"
+#include "store/audit.h"
 
 /* ---- migrations ---- */
 
@@ -47,6 +48,13 @@ static const struct store_migration core_migrations[] = {
      "ALTER TABLE users ADD COLUMN created_from TEXT;"
      "CREATE INDEX users_created_from ON users(created_from, created_at);"
      "CREATE UNIQUE INDEX users_username_ci ON users(lower(username));"},
+    /* Roles (auth/roles.h): the accounts that were superusers become admins; nobody is a
+     * super_admin until SUPER_ADMIN_EMAIL, an emergency token or another super_admin says so. */
+    {350, "roles: users.role",
+     "ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user'"
+     " CHECK (role IN ('user', 'viewer', 'support', 'ops', 'admin', 'super_admin'));"
+     "UPDATE users SET role = 'admin' WHERE is_superuser = 1;"
+     "CREATE INDEX users_role ON users(role);"},
 };
 
 enum { MAX_MIGRATIONS = 64 };
@@ -78,6 +86,7 @@ int store_migrate(void)
 {
     store_register_migrations(core_migrations,
                               (int)(sizeof core_migrations / sizeof core_migrations[0]));
+    store_audit_register(); /* the audit log's columns and append-only triggers */
     qsort(migrations, (size_t)n_migrations, sizeof migrations[0], by_version);
     db_conn_t *c = db_conn();
     if (!c) return RAGD_EUNAVAIL;
@@ -134,7 +143,7 @@ void store_cache_init(void)
 #define USER_COLS                                                                                  \
     "id, email, username, hashed_password, is_active, is_verified, is_superuser,"                  \
     " subscription_plan, organization_id, preferences, created_at, updated_at, last_login_at,"     \
-    " failed_login_count, locked_until, tokens_valid_after, lockout_level"
+    " failed_login_count, locked_until, tokens_valid_after, lockout_level, role"
 
 static void copy(char *dst, size_t cap, const char *src)
 {
@@ -161,6 +170,12 @@ static void user_from_row(db_rows_t *r, struct user *u)
     copy(u->locked_until, sizeof u->locked_until, db_col_text(r, 14));
     u->tokens_valid_after = db_col_int(r, 15);
     u->lockout_level = (int)db_col_int(r, 16);
+    copy(u->role, sizeof u->role, db_col_text(r, 17));
+}
+
+static int superuser_role(const char *role)
+{
+    return !strcmp(role, "admin") || !strcmp(role, "super_admin");
 }
 
 void store_user_clear(struct user *u)
@@ -181,13 +196,15 @@ int store_user_create(struct user *u)
     time_iso(time_now_ms(), ts);
     copy(u->created_at, sizeof u->created_at, ts);
     if (!u->subscription_plan[0]) copy(u->subscription_plan, sizeof u->subscription_plan, "free");
+    if (!u->role[0]) copy(u->role, sizeof u->role, u->is_superuser ? "admin" : "user");
+    u->is_superuser = superuser_role(u->role);
     return db_exec(db_conn(), NULL,
                    "INSERT INTO users(id, email, username, hashed_password, is_active,"
                    " is_verified, is_superuser, subscription_plan, organization_id, preferences,"
-                   " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   "ssssbbbsssss", u->id, u->email, nz(u->username), u->hashed_password,
+                   " created_at, updated_at, role) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   "ssssbbbssssss", u->id, u->email, nz(u->username), u->hashed_password,
                    u->is_active, u->is_verified, u->is_superuser, u->subscription_plan,
-                   nz(u->organization_id), u->preferences ? u->preferences : "{}", ts, ts);
+                   nz(u->organization_id), u->preferences ? u->preferences : "{}", ts, ts, u->role);
 }
 
 int store_user_create_capped(struct user *u, const char *origin, int64_t since_ms, int max)
@@ -263,6 +280,7 @@ static int session_get(const char *id, struct user *u)
     S(updated_at);
     S(last_login_at);
     S(locked_until);
+    S(role);
 #undef S
     u->failed_login_count = (int)json_integer_value(json_object_get(j, "failed_login_count"));
     u->tokens_valid_after = json_integer_value(json_object_get(j, "tokens_valid_after"));
@@ -270,6 +288,10 @@ static int session_get(const char *id, struct user *u)
     u->is_active = json_is_true(json_object_get(j, "is_active"));
     u->is_verified = json_is_true(json_object_get(j, "is_verified"));
     u->is_superuser = json_is_true(json_object_get(j, "is_superuser"));
+    if (!u->role[0]) { /* written before roles existed: read afresh */
+        json_decref(j);
+        return RAGD_ENOTFOUND;
+    }
     const char *prefs = json_string_value(json_object_get(j, "preferences"));
     u->preferences = xstrdup(prefs ? prefs : "{}");
     json_decref(j);
@@ -279,14 +301,15 @@ static int session_get(const char *id, struct user *u)
 static void session_put(const struct user *u)
 {
     json_t *j = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:s, s:s, s:i, s:I, s:i}",
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:s, s:s, s:i, s:I, s:i, "
+        "s:s}",
         "user_id", u->id, "id", u->id, "email", u->email, "username", u->username,
         "subscription_plan", u->subscription_plan, "organization_id", u->organization_id,
         "created_at", u->created_at, "updated_at", u->updated_at, "last_login_at", u->last_login_at,
         "is_active", u->is_active, "is_verified", u->is_verified, "is_superuser", u->is_superuser,
         "preferences", u->preferences ? u->preferences : "{}", "locked_until", u->locked_until,
         "failed_login_count", u->failed_login_count, "tokens_valid_after",
-        (json_int_t)u->tokens_valid_after, "lockout_level", u->lockout_level);
+        (json_int_t)u->tokens_valid_after, "lockout_level", u->lockout_level, "role", u->role);
     char key[64];
     session_key(u->id, key);
     cache_set_json(key, j, session_ttl_s);
@@ -366,8 +389,19 @@ static int user_update(db_conn_t *c, const char *id, json_t *patch)
             rc = db_exec(c, NULL, "UPDATE users SET is_active = ? WHERE id = ?", "bs", b, id);
         else if (!strcmp(key, "is_verified"))
             rc = db_exec(c, NULL, "UPDATE users SET is_verified = ? WHERE id = ?", "bs", b, id);
+        else if (!strcmp(key, "is_superuser") && b)
+            rc = db_exec(c, NULL,
+                         "UPDATE users SET is_superuser = 1, role = 'admin' WHERE id = ?"
+                         " AND role NOT IN ('admin', 'super_admin')",
+                         "s", id);
         else if (!strcmp(key, "is_superuser"))
-            rc = db_exec(c, NULL, "UPDATE users SET is_superuser = ? WHERE id = ?", "bs", b, id);
+            rc = db_exec(c, NULL,
+                         "UPDATE users SET is_superuser = 0, role = 'user' WHERE id = ?"
+                         " AND role IN ('admin', 'super_admin')",
+                         "s", id);
+        else if (!strcmp(key, "role") && s)
+            rc = db_exec(c, NULL, "UPDATE users SET role = ?, is_superuser = ? WHERE id = ?", "sbs",
+                         s, superuser_role(s), id);
         else if (!strcmp(key, "preferences")) {
             char *js = json_dumps(v, JSON_COMPACT);
             rc = db_exec(c, NULL, "UPDATE users SET preferences = ? WHERE id = ?", "ss", js, id);
@@ -406,6 +440,23 @@ int store_user_delete(const char *id)
     store_user_forget(id);
     int rc = db_exec(db_conn(), &changed, "DELETE FROM users WHERE id = ?", "s", id);
     return rc ? rc : changed ? 0 : RAGD_ENOTFOUND;
+}
+
+int store_user_count_super_admins(const char *except_id, int64_t *n)
+{
+    return db_query_int(db_conn(), n,
+                        "SELECT count(*) FROM users WHERE role = 'super_admin' AND is_active = 1"
+                        " AND (? IS NULL OR id <> ?)",
+                        "ss", except_id, except_id);
+}
+
+int store_user_roles_lock(void)
+{
+    if (!strcmp(db_backend(), "sqlite")) return 0; /* one writer: BEGIN IMMEDIATE is the lock */
+    int64_t one = 0;
+    return db_query_int(db_conn(), &one,
+                        "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(727350)) AS roles_lock",
+                        "");
 }
 
 void store_user_list_free(struct user *items, int n)
@@ -651,6 +702,14 @@ int store_jti_revoke(const char *jti, int64_t expires_ms)
     return rc;
 }
 
+int store_jti_claim(const char *jti, int64_t expires_ms)
+{
+    char ts[32];
+    return db_exec(db_conn(), NULL,
+                   "INSERT INTO revoked_access_tokens(jti, expires_at) VALUES (?, ?)", "ss", jti,
+                   time_iso(expires_ms, ts));
+}
+
 int store_jti_revoked(const char *jti)
 {
     int64_t n = 0;
@@ -665,77 +724,18 @@ int store_audit_add(const struct audit_entry *e)
 {
     char ts[32];
     char *details = e->details ? json_dumps(e->details, JSON_COMPACT) : NULL;
-    int rc =
-        db_exec(db_conn(), NULL,
-                "INSERT INTO audit_log(created_at, actor_id, actor_email, action,"
-                " target_type, target_id, details, request_id, ip)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                "sssssssss", time_iso(time_now_ms(), ts), e->actor_id, e->actor_email, e->action,
-                e->target_type, e->target_id, details ? details : "{}", e->request_id, e->ip);
+    /* A client's agent string is its own to choose: keep a bounded prefix. */
+    char agent[AUDIT_AGENT_MAX + 1];
+    if (e->user_agent) snprintf(agent, sizeof agent, "%s", e->user_agent);
+    int rc = db_exec(db_conn(), NULL,
+                     "INSERT INTO audit_log(created_at, actor_id, actor_email, action,"
+                     " target_type, target_id, details, request_id, ip, user_agent)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     "ssssssssss", time_iso(time_now_ms(), ts), e->actor_id, e->actor_email,
+                     e->action, e->target_type, e->target_id, details ? details : "{}",
+                     e->request_id, e->ip, e->user_agent ? agent : NULL);
     free(details);
     return rc;
-}
-
-static char *dup_or_null(const char *t)
-{
-    return t ? xstrdup(t) : NULL;
-}
-
-void store_audit_rows_free(struct audit_row *rows, int n)
-{
-    for (int i = 0; i < n; i++) {
-        struct audit_row *e = &rows[i];
-        free(e->actor_id);
-        free(e->actor_email);
-        free(e->action);
-        free(e->target_type);
-        free(e->target_id);
-        free(e->request_id);
-        free(e->ip);
-        json_decref(e->details);
-    }
-    free(rows);
-}
-
-int store_audit_list(const char *action, int64_t limit, int64_t offset, struct audit_row **rows,
-                     int *n, int64_t *total)
-{
-    db_conn_t *c = db_conn();
-    int rc =
-        db_query_int(c, total, "SELECT count(*) FROM audit_log WHERE (? IS NULL OR action = ?)",
-                     "ss", action, action);
-    db_rows_t *r;
-    if (!rc)
-        rc = db_query(c, &r,
-                      "SELECT id, created_at, actor_id, actor_email, action, target_type,"
-                      " target_id, details, request_id, ip FROM audit_log"
-                      " WHERE (? IS NULL OR action = ?) ORDER BY id DESC LIMIT ? OFFSET ?",
-                      "ssii", action, action, limit, offset);
-    if (rc) return rc;
-    int cap = 16;
-    *rows = xcalloc((size_t)cap, sizeof **rows);
-    *n = 0;
-    while (db_rows_next(r) == 1) {
-        if (*n == cap) {
-            cap *= 2;
-            *rows = xrealloc(*rows, (size_t)cap * sizeof **rows);
-        }
-        struct audit_row *e = &(*rows)[(*n)++];
-        memset(e, 0, sizeof *e);
-        e->id = db_col_int(r, 0);
-        copy(e->created_at, sizeof e->created_at, db_col_text(r, 1));
-        e->actor_id = dup_or_null(db_col_text(r, 2));
-        e->actor_email = dup_or_null(db_col_text(r, 3));
-        e->action = dup_or_null(db_col_text(r, 4));
-        e->target_type = dup_or_null(db_col_text(r, 5));
-        e->target_id = dup_or_null(db_col_text(r, 6));
-        json_error_t je;
-        e->details = db_col_text(r, 7) ? json_loads(db_col_text(r, 7), 0, &je) : NULL;
-        e->request_id = dup_or_null(db_col_text(r, 8));
-        e->ip = dup_or_null(db_col_text(r, 9));
-    }
-    db_rows_free(r);
-    return 0;
 }
 
 /* ---- key/value ---- */

@@ -45,12 +45,16 @@ struct user {
     char locked_until[32];      /* "" when not locked */
     int64_t tokens_valid_after; /* ms; access tokens issued before are refused */
     int lockout_level;          /* locks since the last good login (backoff exponent) */
+    /* user | viewer | support | ops | admin | super_admin (auth/roles.h); is_superuser is
+     * true exactly for admin and super_admin, and the store keeps the two in step. */
+    char role[16];
 };
 
 void store_user_clear(struct user *u); /* frees owned fields; the struct may be reused */
 
-/* Creates a user; u->id is filled in if empty, timestamps are set. RAGD_EEXIST if the e-mail
- * or username is taken. */
+/* Creates a user; u->id is filled in if empty, timestamps are set. An empty u->role becomes
+ * "admin" when u->is_superuser, else "user"; is_superuser then follows the role. RAGD_EEXIST
+ * if the e-mail or username is taken. */
 int store_user_create(struct user *u);
 /* The same, refused with RAGD_ELIMIT when max (> 0) accounts were already created from
  * origin (an opaque client tag, e.g. a hash of its address) since since_ms. The count and
@@ -72,8 +76,10 @@ int store_user_get_by_email(const char *email, struct user *out);
 int store_user_load(const char *id, struct user *out);
 
 /* Changes the columns present in patch (keys: username, preferences (object), is_active,
- * is_verified, is_superuser, subscription_plan, organization_id, hashed_password) and
- * updated_at. Unknown keys are RAGD_EINVAL (callers validate first). */
+ * is_verified, is_superuser, role, subscription_plan, organization_id, hashed_password) and
+ * updated_at. role sets is_superuser to match; is_superuser true makes a user without it an
+ * admin, false makes an admin or super_admin a user. Unknown keys are RAGD_EINVAL (callers
+ * validate first; the store does not check role names). */
 int store_user_update(const char *id, json_t *patch);
 /* The same inside the caller's transaction (no BEGIN/COMMIT of its own; the caller rolls
  * back on error). */
@@ -90,6 +96,13 @@ struct user_filter {
 int store_user_list(const struct user_filter *f, int64_t limit, int64_t offset, struct user **items,
                     int *n, int64_t *total);
 void store_user_list_free(struct user *items, int n);
+
+/* Active super_admins other than except_id (NULL: all), as the caller's transaction sees
+ * them. */
+int store_user_count_super_admins(const char *except_id, int64_t *n);
+/* Takes, inside the caller's write transaction, the lock that serialises role changes (a
+ * transaction-scoped advisory lock on PostgreSQL; SQLite has a single writer already). */
+int store_user_roles_lock(void);
 
 /* Sets the user's token watermark to valid_after_ms (access tokens issued before it are
  * refused; it never moves back) and revokes every refresh token, in one transaction. */
@@ -157,28 +170,45 @@ int store_refresh_revoke_user(const char *user_id);
 /* ---- revoked access tokens (logout) ---- */
 
 int store_jti_revoke(const char *jti, int64_t expires_ms);
+/* Records jti as used unless it already is: 0, or RAGD_EEXIST when it was (single-use
+ * tokens: of two concurrent uses, on any nodes, exactly one gets 0). */
+int store_jti_claim(const char *jti, int64_t expires_ms);
 /* 1 if revoked, 0 if not, negative on error. */
 int store_jti_revoked(const char *jti);
 
 /* ---- audit log ---- */
 
+/* The log is append-only (store/audit.h): the database refuses UPDATE and DELETE on it,
+ * except the erasure's recorded redactions and the pruning of entries past retention. */
 struct audit_entry {
     const char *actor_id, *actor_email, *action, *target_type, *target_id;
     json_t *details; /* borrowed; may be NULL */
     const char *request_id, *ip;
+    const char *user_agent; /* may be NULL */
 };
+/* Appends e (created_at now). Strings longer than the column limits are cut. */
 int store_audit_add(const struct audit_entry *e);
 /* One audit entry as stored. Strings are owned (NULL when the column is NULL). */
 struct audit_row {
     int64_t id;
     char created_at[32];
     char *actor_id, *actor_email, *action, *target_type, *target_id, *request_id, *ip;
+    char *user_agent;
     json_t *details; /* owned reference: the entry's free-form details (JSON data); or NULL */
 };
-/* A page of entries with action (NULL: any), newest first, and the total count. The caller
+/* Which entries store_audit_list returns; NULL fields match anything. */
+struct audit_filter {
+    const char *actor;  /* actor id, or actor e-mail (exact, any case) */
+    const char *action; /* exact, or a prefix when it ends in '.' or '*' ("role." "auth.*") */
+    const char *target; /* target id, exact */
+    const char *target_type;
+    const char *from, *to; /* created_at bounds, ISO-8601 UTC; from inclusive, to exclusive */
+    const char *q;         /* text in action, actor e-mail, target, details, ip or agent */
+};
+/* A page of matching entries, newest first, and the total count of matches. The caller
  * frees *rows with store_audit_rows_free. */
-int store_audit_list(const char *action, int64_t limit, int64_t offset, struct audit_row **rows,
-                     int *n, int64_t *total);
+int store_audit_list(const struct audit_filter *f, int64_t limit, int64_t offset,
+                     struct audit_row **rows, int *n, int64_t *total);
 void store_audit_rows_free(struct audit_row *rows, int n);
 
 /* ---- key/value ---- */

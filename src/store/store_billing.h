@@ -90,6 +90,9 @@ struct store_counter {
  * and their number in *n. */
 int store_counters(const char *user_id, const char *period, struct store_counter **out, size_t *n);
 
+/* Deletes every counter of the user in period; *n (may be NULL) gets how many. */
+int store_counters_clear(const char *user_id, const char *period, int64_t *n);
+
 /* ---- holds ---- */
 
 /* Adds qty to hold hold_id's entry for name (creating it), expiring at expires_ms. */

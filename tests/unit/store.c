@@ -149,7 +149,8 @@ static void test_jti_and_audit(void **state)
     struct audit_row *rows;
     int n;
     int64_t total;
-    assert_int_equal(store_audit_list("user.delete", 10, 0, &rows, &n, &total), 0);
+    struct audit_filter f = {.action = "user.delete"};
+    assert_int_equal(store_audit_list(&f, 10, 0, &rows, &n, &total), 0);
     assert_int_equal(total, 1);
     assert_int_equal(n, 1);
     assert_string_equal(rows[0].action, "user.delete");
