@@ -507,6 +507,7 @@ static void *worker_main(void *arg)
 
 void notify_start(void)
 {
+    backlog_gauge(); /* the series exists from the start, not from the worker's first pass */
     pthread_mutex_lock(&lock);
     if (!running) {
         stopping = kicked = 0;

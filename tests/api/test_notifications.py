@@ -399,9 +399,13 @@ def test_outage_events_wait_and_arrive_once(srv, admin, channels):
         assert all(x["next_attempt_at"] for x in pending)
         m = srv.get("/metrics").body
         assert 'ragd_notifications_total{channel="webhook",outcome="failed"}' in m
-        backlog = [ln for ln in m.splitlines()
-                   if ln.startswith("ragd_notification_outbox_backlog ")]
-        assert backlog and float(backlog[0].split()[1]) >= 11
+
+        # The backlog gauge is set by the worker once per pass, after its deliveries.
+        def backlog():
+            lines = [ln for ln in srv.get("/metrics").body.splitlines()
+                     if ln.startswith("ragd_notification_outbox_backlog ")]
+            return lines and float(lines[0].split()[1]) >= 11
+        wait_until(backlog, what="backlog gauge")
     finally:
         mailer.start()
         hooks.start()
