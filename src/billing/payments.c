@@ -93,6 +93,13 @@ static void acct_init(struct pay_account *a, const char *user_id, const char *pr
 
 /* ---- checkout, portal, cancel ---- */
 
+/* Where providers send the user back: PAYMENTS_RETURN_URL, else PUBLIC_BASE_URL. */
+static const char *return_url(void)
+{
+    return config_str("PAYMENTS_RETURN_URL",
+                      config_str("PUBLIC_BASE_URL", "http://localhost:8000/"));
+}
+
 static int provider_check(const char *provider, char *err, size_t errcap)
 {
     if (!strcmp(provider, "stripe")) {
@@ -129,7 +136,7 @@ int payments_checkout(const struct user *u, const char *plan, const char *cycle,
         !strcmp(a.billing_cycle, period_cycle_name(cyc)) && !a.cancel_at_period_end)
         return ragd_errf(err, errcap, RAGD_ECONFLICT, "already paying for this plan and cycle");
     char ret_ok[512], ret_cancel[512];
-    const char *ret = config_str("PAYMENTS_RETURN_URL", "http://localhost:8000/");
+    const char *ret = return_url();
     snprintf(ret_ok, sizeof ret_ok, "%s%s", ret,
              strchr(ret, '?') ? "&checkout=success" : "?checkout=success");
     snprintf(ret_cancel, sizeof ret_cancel, "%s%s", ret,
@@ -188,9 +195,7 @@ int payments_portal(const char *user_id, char **url, char *err, size_t errcap)
         return ragd_errf(err, errcap, RAGD_ENOTFOUND, "no Stripe customer for this account");
     if (rc) return rc;
     if ((rc = provider_check("stripe", err, errcap))) return rc;
-    rc = stripe_portal_create(a.customer_id,
-                              config_str("PAYMENTS_RETURN_URL", "http://localhost:8000/"), url, err,
-                              errcap);
+    rc = stripe_portal_create(a.customer_id, return_url(), url, err, errcap);
     return rc == RAGD_EINVAL ? RAGD_EUNAVAIL : rc;
 }
 

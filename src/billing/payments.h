@@ -7,8 +7,8 @@
  * RAZORPAY_KEY_SECRET, RAZORPAY_WEBHOOK_SECRET, RAZORPAY_API_BASE (payprov.h),
  * PAYMENTS_CURRENCY (USD: the currency of the plan table's prices), PAYMENT_GRACE_DAYS (3),
  * PAYMENT_SIGNATURE_TOLERANCE_SECONDS (300), PAYMENT_CHECK_SECONDS (60: how often the
- * periodic check runs), PAYMENTS_RETURN_URL (where providers send the user back). Secrets are
- * never logged or returned.
+ * periodic check runs), PAYMENTS_RETURN_URL (where providers send the user back; default
+ * PUBLIC_BASE_URL). Secrets are never logged or returned.
  *
  * Prices come from the live plan table (plan_get): a Stripe checkout carries the price inline;
  * a Razorpay checkout uses a Razorpay plan created for (plan, cycle, price, currency) on first

@@ -507,11 +507,30 @@ def test_secrets_never_returned(srv):
             assert s not in text, path
 
 
+def plan_in_db(server, uid):
+    return count(server, "SELECT subscription_plan FROM users WHERE id = ?", uid)
+
+
+def wait_plan(server, uid, plan, seconds=15):
+    deadline = time.time() + seconds
+    while time.time() < deadline and plan_in_db(server, uid) != plan:
+        time.sleep(0.3)
+    return plan_in_db(server, uid)
+
+
 def test_payment_failure_downgrades_after_grace(fakes):
     server = private_server(**payments_env(*fakes))
     try:
         uid, tok = new_user(server, "grace")
         stripe_upgrade(server, uid, tok, customer="cus_G1", sub="sub_G1")
+        # another user's own downgrade waits for the end of the billing period
+        uid2, tok2 = new_user(server, "later")
+        admin = login(server, "admin@example.com")
+        assert server.patch(f"/users/{uid2}", {"subscription_plan": "enterprise"},
+                            token=admin).status == 200
+        r = server.put("/billing/subscription", {"plan_type": "pro"}, token=tok2)
+        assert r.status == 202, r
+        period_end = r.json["effective_at"]
         failed = {"id": "in_fail_G1", "object": "invoice", "customer": "cus_G1",
                   "subscription": "sub_G1", "amount_due": price(server, "pro"),
                   "currency": "usd", "attempt_count": 1}
@@ -522,19 +541,20 @@ def test_payment_failure_downgrades_after_grace(fakes):
         set_clock(server, time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                         time.gmtime(time.time() + 2 * 86400)))
         time.sleep(2.5)  # the periodic check runs every second
-        assert count(server, "SELECT subscription_plan FROM users WHERE id = ?", uid) == "pro"
+        assert plan_in_db(server, uid) == "pro"
         set_clock(server, time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                         time.gmtime(time.time() + 3 * 86400 + 3600)))
-        deadline = time.time() + 15
-        while time.time() < deadline and count(
-                server, "SELECT subscription_plan FROM users WHERE id = ?", uid) != "free":
-            time.sleep(0.3)
-        assert count(server, "SELECT subscription_plan FROM users WHERE id = ?", uid) == "free"
+        assert wait_plan(server, uid, "free") == "free"
         assert count(server, "SELECT status FROM payment_accounts WHERE user_id = ?",
                      uid) == "lapsed"
         hist = count(server, "SELECT count(*) FROM billing_history WHERE user_id = ? AND"
                      " metadata LIKE ?", uid, '%"source":"payments"%')
         assert hist == 2  # the upgrade, then the downgrade
+        if plan_in_db(server, uid2) == "enterprise":  # unless the period already ended
+            set_clock(server, period_end)
+            assert wait_plan(server, uid2, "pro") == "pro"
+        assert count(server, "SELECT count(*) FROM billing_history WHERE user_id = ? AND"
+                     " metadata LIKE ?", uid2, '%"source":"payments"%') == 1
     finally:
         log = server.read_log()
         assert server.stop() == 0, log[-3000:]
