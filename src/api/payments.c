@@ -11,6 +11,7 @@
 #include "billing/payments.h"
 #include "billing/plans.h"
 #include "core/error.h"
+#include "core/metrics.h"
 #include "core/util.h"
 
 /* Answers a payments service error (message in err, free of secrets). */
@@ -191,6 +192,17 @@ static void webhook(struct req *r, const char *provider, const char *sig_header)
     }
     struct payments_outcome out;
     int rc = payments_webhook(&in, &out);
+    const char *what = rc == 0                ? out.outcome
+                       : rc == RAGD_ENOTSUP   ? "not_configured"
+                       : rc == RAGD_EFORMAT   ? "malformed"
+                       : rc == RAGD_EPERM     ? "invalid_signature"
+                       : rc == RAGD_ERANGE    ? "expired"
+                       : rc == RAGD_ECONFLICT ? "refused"
+                                              : "error";
+    char labels[96];
+    snprintf(labels, sizeof labels, "provider=\"%s\",outcome=\"%s\"", provider, what);
+    metrics_count_labeled("ragd_payment_webhooks_total", labels,
+                          "Payment webhook deliveries by provider and outcome", 1);
     switch (rc) {
     case 0:
         http_json(r, 200,

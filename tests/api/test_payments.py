@@ -385,6 +385,21 @@ def test_fifty_concurrent_deliveries_apply_once(srv):
     assert len([h for h in hist if h["event_type"] == "subscription_updated"]) == 1
     assert srv.get("/billing/payments", token=tok).json["total"] == 1
     assert count(srv, "SELECT count(*) FROM payment_events WHERE event_id = ?", ev["id"]) == 1
+    metrics = srv.get("/metrics").body
+    assert 'ragd_payment_webhooks_total{provider="stripe",outcome="duplicate"}' in metrics
+
+
+def test_without_enable_payments_plans_change_as_before(server):
+    """The shared server runs without ENABLE_PAYMENTS: no payment routes, PUT upgrades."""
+    uid, tok = new_user(server, "selfhost")
+    assert server.post("/billing/checkout", {"plan_type": "pro"}, token=tok).status == 404
+    body = b"{}"
+    r = server.request("POST", "/payments/stripe/webhook", raw=body,
+                       headers={"Stripe-Signature": stripe_sign(body)})
+    assert r.status == 404
+    r = server.put("/billing/subscription", {"plan_type": "pro"}, token=tok)
+    assert r.status == 200 and r.json["changed"] is True
+    assert plan_of(server, tok) == "pro"
 
 
 def test_amount_or_currency_mismatch_is_refused_and_alerted(srv):
