@@ -473,6 +473,12 @@ def test_put_subscription_cannot_upgrade_with_payments_on(srv, fakes):
     r = srv.post("/billing/cancel", token=tok2)
     assert r.status == 409, r
     assert plan_of(srv, tok2) == "pro"
+    # a change between paid plans of a running provider subscription is the provider's
+    uid3, tok3 = new_user(srv, "managed")
+    stripe_upgrade(srv, uid3, tok3, plan="enterprise", customer="cus_M3", sub="sub_M3")
+    r = srv.put("/billing/subscription", {"plan_type": "pro"}, token=tok3)
+    assert r.status == 409 and r.json["code"] == "PROVIDER_MANAGED_SUBSCRIPTION", r
+    assert plan_of(srv, tok3) == "enterprise"
 
 
 def test_checkout_refusals(srv):
