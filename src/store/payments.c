@@ -14,7 +14,8 @@ static const struct store_migration payments_migrations[] = {
     {380, "payments: provider events, payments, accounts, checkouts, provider plans",
      "CREATE TABLE payment_events ("
      " provider TEXT NOT NULL, event_id TEXT NOT NULL, event_type TEXT NOT NULL,"
-     " user_id TEXT, occurred_ms INTEGER NOT NULL, outcome TEXT NOT NULL,"
+     " user_id TEXT REFERENCES users(id) ON DELETE SET NULL,"
+     " occurred_ms INTEGER NOT NULL, outcome TEXT NOT NULL,"
      " created_at TEXT NOT NULL, PRIMARY KEY (provider, event_id));"
      "CREATE TABLE payments ("
      " id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"

@@ -581,3 +581,15 @@ def test_payment_failure_downgrades_after_grace(fakes):
         assert server.stop() == 0, log[-3000:]
         for secret in SECRETS:
             assert secret not in log
+
+
+def test_erasing_a_paying_user_leaves_no_payment_rows(srv):
+    uid, tok = new_user(srv, "erase")
+    stripe_upgrade(srv, uid, tok, customer="cus_E1", sub="sub_E1")
+    admin = login(srv, "admin@example.com")
+    assert srv.delete(f"/users/{uid}", token=admin).status == 204
+    deadline = time.time() + 15
+    while time.time() < deadline and count(srv, "SELECT count(*) FROM users WHERE id = ?", uid):
+        time.sleep(0.2)
+    for table in ["payments", "payment_accounts", "payment_checkouts", "payment_events"]:
+        assert count(srv, f"SELECT count(*) FROM {table} WHERE user_id = ?", uid) == 0, table
