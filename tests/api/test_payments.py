@@ -593,3 +593,35 @@ def test_erasing_a_paying_user_leaves_no_payment_rows(srv):
         time.sleep(0.2)
     for table in ["payments", "payment_accounts", "payment_checkouts", "payment_events"]:
         assert count(srv, f"SELECT count(*) FROM {table} WHERE user_id = ?", uid) == 0, table
+
+
+def test_razorpay_charge_before_activation_and_halt(srv, fakes):
+    _, rzp = fakes
+    uid, tok = new_user(srv, "rzporder")
+    r = srv.post("/billing/checkout", {"plan_type": "pro", "provider": "razorpay"}, token=tok)
+    assert r.status == 200, r
+    sub_req = json.loads(rzp.find("/v1/subscriptions")[-1]["body"])
+    now = int(time.time())
+    sub = {"id": r.json["checkout_id"], "entity": "subscription", "plan_id": sub_req["plan_id"],
+           "status": "active", "customer_id": "cust_O2", "current_end": now + 30 * 86400,
+           "notes": sub_req["notes"]}
+    pay = {"id": "pay_O2", "entity": "payment", "amount": price(srv, "pro"), "currency": "USD",
+           "status": "captured"}
+    r = send_rzp(srv, rzp_event("subscription.charged", {"subscription": {"entity": sub},
+                                                         "payment": {"entity": pay}},
+                                created=now - 5))
+    assert r.status == 200 and r.json["outcome"] == "applied", r
+    assert plan_of(srv, tok) == "pro"
+    r = send_rzp(srv, rzp_event("subscription.activated", {"subscription": {"entity": sub}},
+                                created=now - 10))
+    assert r.status == 200 and r.json["outcome"] == "stale", r
+    r = send_rzp(srv, rzp_event("subscription.halted", {"subscription": {"entity": sub}},
+                                created=now))
+    assert r.status == 200 and r.json["outcome"] == "applied", r
+    assert count(srv, "SELECT status FROM payment_accounts WHERE user_id = ?", uid) == "past_due"
+    assert plan_of(srv, tok) == "pro"  # until the grace period ends
+    # an activation naming a Razorpay plan that was not created for this price is refused
+    forged_plan = dict(sub, plan_id="plan_cheap")
+    r = send_rzp(srv, rzp_event("subscription.activated",
+                                {"subscription": {"entity": forged_plan}}, created=now + 1))
+    assert r.status == 422 and r.json["code"] == "PAYMENT_AMOUNT_MISMATCH", r
