@@ -15,6 +15,7 @@
 #include "auth/password.h"
 #include "auth/roles.h"
 #include "billing/billing.h"
+#include "billing/payments.h"
 #include "cache/cache.h"
 #include "core/config.h"
 #include "core/datadir.h"
@@ -42,6 +43,7 @@
 #include "store/erasure.h"
 #include "store/knowledge.h"
 #include "store/store.h"
+#include "store/payments.h"
 #include "store/store_billing.h"
 
 struct verb {
@@ -159,6 +161,7 @@ static int start(struct opts *o)
     store_emailverify_register();
     store_outbox_register();
     store_ops_register();
+    store_payments_register();
     if ((rc = store_migrate())) {
         fprintf(stderr, "ragd: migrations failed: %s\n", ragd_strerror(rc));
         return 1;
@@ -284,7 +287,7 @@ static int cmd_serve(int argc, char **argv)
     }
     char err[256];
     if (billing_init(o.data, err, sizeof err) || limits_init(err, sizeof err) ||
-        notify_init(err, sizeof err)) {
+        notify_init(err, sizeof err) || payments_init(err, sizeof err)) {
         fprintf(stderr, "ragd: %s\n", err);
         return 2;
     }
@@ -322,6 +325,7 @@ static int cmd_serve(int argc, char **argv)
     if (billing_enabled()) {
         http_add_routes(billing_routes);
         auth_set_plan_hook(billing_plan_change_locked); /* admin plan changes are billed */
+        if (payments_enabled()) http_add_routes(payments_routes); /* Stripe, Razorpay */
     }
     if (config_bool("RAGD_TEST_MODE", 0)) {
         log_msg(LOG_WARN, "RAGD_TEST_MODE is on: test routes and clock control are exposed");
@@ -338,8 +342,10 @@ static int cmd_serve(int argc, char **argv)
 
     erasure_start(); /* finishes erasures a crash interrupted, then keeps watch */
     notify_start();
+    if (billing_enabled() && payments_enabled()) payments_start(); /* grace, period ends */
     if (http_start(&hc, err, sizeof err)) {
         fprintf(stderr, "ragd: %s\n", err);
+        payments_stop();
         notify_stop();
         erasure_stop();
         return 1;
@@ -354,6 +360,7 @@ static int cmd_serve(int argc, char **argv)
              json_pack("{s:s, s:i}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", "inflight",
                        http_inflight()));
     http_stop(drain_s);
+    payments_stop();
     notify_stop();
     mail_stop(); /* sends what is queued (each delivery is bounded by its timeouts) */
     erasure_stop();

@@ -220,3 +220,19 @@ put("web_headers", "segment", "app.js")
 put("web_headers", "segment_dotdot", "..")
 put("web_headers", "segment_hidden", ".env")
 put("web_headers", "mime_css", "style.min.css")
+
+# ---- payment_signatures: a signature header, a newline, then the webhook body (the target's
+# secret is "whsec_fuzz"; Stripe signs "t.body", Razorpay the body alone)
+pay_body = json.dumps({"id": "evt_1", "object": "event", "type": "checkout.session.completed",
+                       "created": 1700000000, "data": {"object": {"amount_total": 2900}}})
+pay_mac = hmac.new(b"whsec_fuzz", b"1700000000." + pay_body.encode(), hashlib.sha256).hexdigest()
+rzp_mac = hmac.new(b"whsec_fuzz", pay_body.encode(), hashlib.sha256).hexdigest()
+put("payment_signatures", "stripe_valid", f"t=1700000000,v1={pay_mac}\n{pay_body}")
+put("payment_signatures", "stripe_several", f"t=1700000000,v1={'0' * 64},v0=x,v1={pay_mac}"
+    f"\n{pay_body}")
+put("payment_signatures", "stripe_stale", f"t=1600000000,v1={pay_mac}\n{pay_body}")
+put("payment_signatures", "stripe_spaces", f" v1={pay_mac.upper()} , t=1700000000 \n{pay_body}")
+put("payment_signatures", "stripe_malformed", "t=,v1=zz,=,,t=1,v1\n{}")
+put("payment_signatures", "razorpay_valid", f"{rzp_mac}\n{pay_body}")
+put("payment_signatures", "razorpay_short", f"{rzp_mac[:63]}\n{pay_body}")
+put("payment_signatures", "empty", "")

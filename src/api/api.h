@@ -13,6 +13,11 @@ extern const struct route users_routes[];
 extern const struct route admin_routes[];
 extern const struct route health_routes[];
 extern const struct route billing_routes[];
+/* ENABLE_PAYMENTS: checkout, portal, cancel, payments, provider webhooks (api/payments.c). */
+extern const struct route payments_routes[];
+/* PUT /billing/subscription's rules with payments on: answers an upgrade (402) or schedules a
+ * downgrade (202) and returns 1; returns 0 when there is nothing to change. */
+int api_payments_plan_put(struct req *r);
 extern const struct route openai_routes[]; /* the OpenAI-compatible /v1 routes */
 extern const struct route notifications_routes[];      /* /admin/notifications */
 extern const struct route notifications_test_routes[]; /* RAGD_TEST_MODE: emit any event */

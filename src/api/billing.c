@@ -8,6 +8,7 @@
 
 #include "api/api.h"
 #include "billing/billing.h"
+#include "billing/payments.h"
 #include "billing/plans.h"
 #include "core/error.h"
 #include "core/util.h"
@@ -70,6 +71,7 @@ static void subscription_put(struct req *r)
         api_invalid(r, "plan_type", "field 'plan_type' must name a plan from GET /billing/plans");
         return;
     }
+    if (payments_enabled() && api_payments_plan_put(r)) return; /* upgrades need a payment */
     struct billing_change ch;
     int rc = billing_change_plan(u->id, jv_str(b, "plan_type", NULL),
                                  jv_str(b, "billing_cycle", NULL), u->id, "user", &ch);

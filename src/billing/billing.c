@@ -350,10 +350,13 @@ int billing_change_plan(const char *user_id, const char *plan, const char *cycle
     return 0;
 }
 
-int billing_plan_change_locked(const char *user_id, const char *plan, const char *actor_id)
+int billing_change_plan_locked(const char *user_id, const char *plan, const char *cycle,
+                               const char *actor_id, const char *source, int *changed)
 {
     const struct plan *np = plan_get(plan);
-    if (!np) return RAGD_EINVAL;
+    enum billing_cycle ncyc = CYCLE_MONTHLY;
+    if (!np || (cycle && period_cycle_parse(cycle, &ncyc))) return RAGD_EINVAL;
+    if (changed) *changed = 0;
     char current[32];
     int rc = store_user_plan_get(user_id, current);
     if (rc) return rc;
@@ -363,17 +366,25 @@ int billing_plan_change_locked(const char *user_id, const char *plan, const char
     if (rc) return rc;
     enum billing_cycle cyc = CYCLE_MONTHLY;
     period_cycle_parse(s.billing_cycle, &cyc);
+    if (!cycle) ncyc = cyc;
     struct proration pro;
     if (strcmp(s.plan_type, current) && plan_get(current) && strcmp(current, np->type)) {
         /* users.subscription_plan was changed behind billing's back: follow it first. */
         if ((rc = sub_change(&s, plan_get(current), cyc, NULL, "sync", &pro))) return rc;
     }
-    if (strcmp(s.plan_type, np->type))
-        rc = sub_change(&s, np, cyc, actor_id, "admin", &pro);
-    else if (strcmp(current, np->type))
+    if (strcmp(s.plan_type, np->type) || strcmp(s.billing_cycle, period_cycle_name(ncyc))) {
+        rc = sub_change(&s, np, ncyc, actor_id, source, &pro);
+        if (!rc && changed) *changed = 1;
+    } else if (strcmp(current, np->type)) {
         rc = store_user_plan_set(user_id, np->type);
+    }
     if (!rc) billing_forget(user_id);
     return rc;
+}
+
+int billing_plan_change_locked(const char *user_id, const char *plan, const char *actor_id)
+{
+    return billing_change_plan_locked(user_id, plan, NULL, actor_id, "admin", NULL);
 }
 
 int billing_history(const char *user_id, int64_t limit, int64_t offset, struct history_row **rows,

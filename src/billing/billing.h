@@ -84,6 +84,13 @@ int billing_change_plan(const char *user_id, const char *plan, const char *cycle
  * unknown user, or a store error (the caller rolls back). */
 int billing_plan_change_locked(const char *user_id, const char *plan, const char *actor_id);
 
+/* billing_plan_change_locked with a cycle (NULL keeps the current one) and a source
+ * ("payments", ...) for the event: the plan change of a service that owns the transaction
+ * (db_begin_for(c, user_id)), such as a verified payment. *changed (may be NULL) is 1 when
+ * the plan or cycle changed. Same returns. */
+int billing_change_plan_locked(const char *user_id, const char *plan, const char *cycle,
+                               const char *actor_id, const char *source, int *changed);
+
 /* Drops every cached view billing keeps of the user (subscription, quotas, and the
  * session, which shows the plan). Cannot fail. */
 void billing_forget(const char *user_id);

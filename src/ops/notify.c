@@ -29,6 +29,9 @@ static const struct {
     {NOTIFY_MAINTENANCE_EXITED, "medium", "Maintenance mode exited"},
     {NOTIFY_MAINTENANCE_OVERRIDDEN, "high", "Maintenance mode overridden by an admin"},
     {NOTIFY_SECURITY, "high", "Security event"},
+    {NOTIFY_PAYMENT_RECEIPT, "low", "Payment received"},
+    {NOTIFY_PAYMENT_FAILED, "medium", "Payment failed"},
+    {NOTIFY_PAYMENT_MISMATCH, "high", "Payment refused: amount or currency mismatch"},
     {NOTIFY_TEST, "low", "Test notification"},
 };
 enum { N_EVENTS = sizeof events / sizeof events[0] };

@@ -69,6 +69,9 @@
 #define NOTIFY_MAINTENANCE_EXITED "maintenance_exited"         /* medium */
 #define NOTIFY_MAINTENANCE_OVERRIDDEN "maintenance_overridden" /* high */
 #define NOTIFY_SECURITY "security_event"                       /* high */
+#define NOTIFY_PAYMENT_RECEIPT "payment_receipt"               /* low: a payment was received */
+#define NOTIFY_PAYMENT_FAILED "payment_failed"                 /* medium: grace period started */
+#define NOTIFY_PAYMENT_MISMATCH "payment_mismatch" /* high: amount/currency not the plan's */
 #define NOTIFY_TEST "test" /* low: POST /admin/notifications/test, to every enabled channel */
 
 enum notify_level { NOTIFY_LOW, NOTIFY_MEDIUM, NOTIFY_HIGH };
