@@ -19,6 +19,7 @@
 #include "core/datadir.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/seal.h"
 #include "core/mem.h"
 #include "core/util.h"
 #include "core/version.h"
@@ -29,11 +30,13 @@
 #include "limits/limiter.h"
 #include "limits/limits.h"
 #include "llm/provider.h"
+#include "llm/router.h"
 #include "ops/mail.h"
 #include "store/apikeys.h"
 #include "store/chat.h"
 #include "store/emailverify.h"
 #include "store/outbox.h"
+#include "store/provider_keys.h"
 #include "store/erasure.h"
 #include "store/knowledge.h"
 #include "store/store.h"
@@ -153,6 +156,7 @@ static int start(struct opts *o)
     store_erasure_register();
     store_emailverify_register();
     store_outbox_register();
+    store_pkeys_register();
     if ((rc = store_migrate())) {
         fprintf(stderr, "ragd: migrations failed: %s\n", ragd_strerror(rc));
         return 1;
@@ -171,6 +175,11 @@ static int start(struct opts *o)
     /* A generated JWT secret is shared through the database when nodes can share one. */
     int secret_in_db = strcmp(db_backend(), "sqlite") != 0;
     if (auth_init(o->data, secret_in_db, err, sizeof err)) {
+        fprintf(stderr, "ragd: %s\n", err);
+        return 2;
+    }
+    /* Provider keys are sealed under ENCRYPTION_KEY (shared databases must configure it). */
+    if (seal_init(o->data, secret_in_db, err, sizeof err)) {
         fprintf(stderr, "ragd: %s\n", err);
         return 2;
     }
@@ -272,6 +281,8 @@ static int cmd_serve(int argc, char **argv)
     web_api_init();
     http_add_routes(openai_routes);
     openai_api_init();
+    http_add_routes(provider_routes);
+    api_add_health_check("providers", router_health_summary);
     api_add_health_check("indexes", api_indexes_health);
     api_add_health_check("models", prov_health);
     http_set_json_filter(api_openai_error_shape);

@@ -14,6 +14,8 @@ extern const struct route admin_routes[];
 extern const struct route health_routes[];
 extern const struct route billing_routes[];
 extern const struct route openai_routes[]; /* the OpenAI-compatible /v1 routes */
+/* /admin/provider-keys, /admin/providers/health, /users/me/provider-key (providers.c) */
+extern const struct route provider_routes[];
 /* Notes the start time the /v1/models list reports (call once, before http_start). */
 void openai_api_init(void);
 

@@ -17,6 +17,11 @@ void metrics_reject(const char *reason);
 /* A named gauge (absolute value) or counter (added), with an optional help text. */
 void metrics_gauge(const char *name, const char *help, double value);
 void metrics_count(const char *name, const char *help, double delta);
+/* A counter with labels (e.g. `provider="openai",feature="chat"`; the caller keeps label
+ * values bounded and quoted), added to. */
+void metrics_count_labels(const char *name, const char *labels, const char *help, double delta);
+/* One observation of a latency histogram with labels (the HTTP latency buckets). */
+void metrics_observe(const char *name, const char *labels, const char *help, double seconds);
 /* Appends every metric to b. */
 void metrics_render(struct sbuf *b);
 
