@@ -44,7 +44,7 @@ struct gctx {
     struct sbuf line, text;
     prov_token_fn on_token;
     void *ud;
-    int sse, decided, stopped, truncated, events, blocked;
+    int sse, decided, stopped, truncated, events, blocked, finished;
     size_t max_bytes;
     int prompt_tokens, completion_tokens;
     char model[128];
@@ -87,6 +87,7 @@ static int take_response(struct gctx *x, json_t *j)
     json_t *cand = json_array_get(json_object_get(j, "candidates"), 0);
     const char *fr = json_string_value(json_object_get(cand, "finishReason"));
     if (fr && !strcmp(fr, "MAX_TOKENS")) x->truncated = 1;
+    if (fr) x->finished = 1;
     if (fr && (!strcmp(fr, "SAFETY") || !strcmp(fr, "PROHIBITED_CONTENT"))) x->blocked = 1;
     json_t *parts = json_object_get(json_object_get(cand, "content"), "parts");
     for (size_t i = 0; i < json_array_size(parts); i++) {
@@ -239,6 +240,11 @@ static int gm_generate(void *self, const struct prov_request *req, prov_token_fn
         json_decref(j);
     }
     if (!rc && x.sse && x.line.len && !rep.aborted) sse_line(&x, x.line.s, x.line.len);
+    if (!rc && !rep.aborted && x.sse && x.events && !x.finished) {
+        /* The connection closed in the middle of the answer: a stream ends with finishReason. */
+        snprintf(err, errcap, "the generation upstream's stream ended before the answer did");
+        rc = RAGD_EUNAVAIL;
+    }
     if (!rc && !rep.aborted && !x.events) {
         snprintf(err, errcap, "the generation upstream's reply is not a GenerateContentResponse");
         res->invalid_reply = 1;

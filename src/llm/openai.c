@@ -91,7 +91,8 @@ struct stream_ctx {
     void *ud;
     struct sbuf text;
     int sse, decided, stopped, done, truncated;
-    int events; /* data lines that parsed as JSON (or [DONE]) */
+    int events;       /* data lines that parsed as JSON (or [DONE]) */
+    int finished;     /* a finish_reason was seen */
     size_t max_bytes; /* the answer's most bytes: max_tokens at 4 bytes a token */
     int capped;       /* the upstream went past max_tokens and was stopped */
     int prompt_tokens, completion_tokens;
@@ -154,6 +155,7 @@ static int sse_line(struct stream_ctx *x, const char *l, size_t n)
     json_t *ch = json_array_get(json_object_get(j, "choices"), 0);
     const char *fr = json_string_value(json_object_get(ch, "finish_reason"));
     if (fr && !strcmp(fr, "length")) x->truncated = 1;
+    if (fr) x->finished = 1;
     json_t *delta = json_object_get(ch, "delta");
     const char *t = json_string_value(json_object_get(delta, "content"));
     int rc = t ? emit(x, t, strlen(t)) : 0;
@@ -269,6 +271,11 @@ static int oa_generate(void *self, const struct prov_request *req, prov_token_fn
     }
     if (!rc && x.sse && x.line.len && !aborted)
         sse_line(&x, x.line.s, x.line.len); /* a last line without its newline */
+    if (!rc && !aborted && x.sse && x.events && !x.done && !x.finished) {
+        /* The connection closed in the middle of the answer. */
+        snprintf(err, errcap, "the chat upstream's stream ended before the answer did");
+        rc = RAGD_EUNAVAIL;
+    }
     if (!rc && !aborted && x.sse && !x.events) {
         /* 200 with neither a JSON body nor one event: not an answer, however short. */
         snprintf(err, errcap, "upstream reply is neither JSON nor an event stream");

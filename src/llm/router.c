@@ -25,10 +25,10 @@ enum { NFEAT = 7 };
 
 /* One key as the router holds it. Immutable once in a snapshot except last_used_ms. */
 struct rkey {
-    char id[40], provider[16], feature[16], label[64], last4[8], status[12];
+    char id[48], provider[16], feature[16], label[64], last4[8], status[12];
     char *model, *base_url;
     int priority, pooled, broken;
-    int64_t cooldown_until_ms, failure_count, success_total, failure_total;
+    int64_t cooldown_until_ms, failure_count, success_total, failure_total, created_ms;
     _Atomic int64_t last_used_ms;
     prov_provider_t *p; /* NULL when broken */
 };
@@ -50,7 +50,7 @@ static struct {
     prov_provider_t self;
     int started;
     int max_attempts, threshold, backoff_ms, cooldown_s, retry_after_max_s, timeout_s;
-    int64_t sync_ms, interval_ms;
+    int64_t sync_ms, interval_ms, idle_ms;
     int usable[NFEAT];
     int64_t last_all_failed_ms[NFEAT];
     void (*hook)(const char *feature, int usable);
@@ -216,6 +216,7 @@ static void reload(void)
         k->success_total = src->success_total;
         k->failure_total = src->failure_total;
         atomic_init(&k->last_used_ms, src->last_used_ms);
+        if (time_parse_iso(src->created_at, &k->created_ms)) k->created_ms = 0;
         char *plain = NULL;
         if (seal_decrypt(src->ciphertext, src->nonce, src->tag, src->id, &plain)) {
             k->broken = 1;
@@ -456,7 +457,7 @@ static void note_failover(const struct rkey *from, const char *feature)
                          "Requests moved on to another provider key after a failure", 1);
     /* One failover notification per key and minute: a burst of requests is one event. */
     static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-    static char last_id[40];
+    static char last_id[48];
     static int64_t last_ms;
     int64_t now = time_now_ms();
     pthread_mutex_lock(&mu);
@@ -744,7 +745,8 @@ void router_health_round(void)
     for (size_t i = 0; s && i < s->n; i++) {
         struct rkey *k = &s->k[i];
         if (!k->p || !strcmp(k->status, "disabled") || k->cooldown_until_ms > now) continue;
-        int idle = now - atomic_load(&k->last_used_ms) >= R.interval_ms;
+        int64_t used = atomic_load(&k->last_used_ms);
+        int idle = now - (used ? used : k->created_ms) >= R.idle_ms;
         if (strcmp(k->status, "degraded") && !idle) continue;
         char err[256];
         int changed = 0;
@@ -807,6 +809,8 @@ int router_start(prov_provider_t *env, const char *env_key, prov_provider_t *loc
                                   config_int("OPENAI_TIMEOUT_SECONDS", 60, 1, 3600), 1, 3600);
     R.sync_ms = config_int("PROVIDER_SYNC_MS", 500, 50, 1000);
     R.interval_ms = config_int("PROVIDER_HEALTH_INTERVAL_SECONDS", 300, 1, 86400) * 1000;
+    R.idle_ms =
+        config_int("PROVIDER_HEALTH_IDLE_SECONDS", R.interval_ms / 1000, 1, 86400 * 30) * 1000;
     int env_priority = (int)config_int("PROVIDER_ENV_PRIORITY", 0, -1000000, 1000000);
     R.self.ops = &router_ops;
     R.self.self = NULL;

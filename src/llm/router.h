@@ -22,8 +22,10 @@
  *
  * Every node reloads the pool within PROVIDER_SYNC_MS (500) of a change made anywhere (one
  * read of a version number), and one node at a time (a lease in the database) runs the health
- * monitor every PROVIDER_HEALTH_INTERVAL_SECONDS (300): degraded keys, and keys idle for an
- * interval, get a minimal call; a degraded key that passes is active again.
+ * monitor every PROVIDER_HEALTH_INTERVAL_SECONDS (300): degraded keys, and keys unused for
+ * PROVIDER_HEALTH_IDLE_SECONDS (default: the interval), get a minimal call; a degraded key
+ * that passes is active again. Attempts older than PROVIDER_HEALTH_RETENTION_DAYS (7) are
+ * pruned.
  *
  * Thread-safe. */
 #ifndef RAGD_LLM_ROUTER_H

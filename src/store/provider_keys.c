@@ -353,7 +353,7 @@ int store_pkey_record(const struct store_pkey_attempt *a, char status_out[12], i
             rc = db_exec(c, NULL,
                          "UPDATE provider_keys SET cooldown_until_ms = ?, last_error = ?,"
                          " last_used_ms = ?, last_used_at = ? WHERE id = ?",
-                         "issss", a->cooldown_until_ms, a->error_kind, now, ts, a->key_id);
+                         "isiss", a->cooldown_until_ms, a->error_kind, now, ts, a->key_id);
         bumped = 1;
         break;
     case PKEY_AUTH:
@@ -522,7 +522,7 @@ int store_pkey_user_get(const char *user_id, struct store_pkey *out)
     int more = db_rows_next(r);
     if (more > 0) {
         memset(out, 0, sizeof *out);
-        snprintf(out->id, sizeof out->id, "user:%.34s", user_id);
+        snprintf(out->id, sizeof out->id, "user:%.40s", user_id);
         cpy(out->provider, sizeof out->provider, db_col_text(r, 0));
         out->base_url = xstrdup(db_col_text(r, 1) ? db_col_text(r, 1) : "");
         out->model = xstrdup(db_col_text(r, 2) ? db_col_text(r, 2) : "");

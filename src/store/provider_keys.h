@@ -20,7 +20,7 @@ void store_pkeys_register(void);
 
 /* One key as stored. Strings are owned by the struct (store_pkey_clear). */
 struct store_pkey {
-    char id[40];
+    char id[48];
     char provider[16]; /* "openai" | "gemini" */
     char *base_url, *model;
     char feature[16]; /* chat, flashcard, mcq, highyield, explain, map, embeddings, or "*" */
@@ -100,7 +100,7 @@ int store_pkey_lease(const char *node, int64_t now_ms, int64_t ttl_ms, int *held
 
 /* Recent attempts (provider_health), newest first, since since_ms, at most limit. */
 struct store_pkey_health {
-    char key_id[40], provider[16], feature[16], outcome[16];
+    char key_id[48], provider[16], feature[16], outcome[16];
     int64_t latency_ms, at_ms;
     char *error;
 };
