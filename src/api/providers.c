@@ -89,11 +89,11 @@ static json_t *key_json(const struct store_pkey *k)
 }
 
 /* The minimal test call's refusal as a 4xx. Returns non-zero when it answered r. */
-static int test_refused(struct req *r, const char *provider, const char *base, const char *model,
-                        const char *key)
+static int test_refused(struct req *r, const char *provider, const char *feature, const char *base,
+                        const char *model, const char *key)
 {
     char why[256] = "";
-    int rc = router_test_key(provider, base, model, key, why, sizeof why);
+    int rc = router_test_key(provider, feature, base, model, key, why, sizeof why);
     if (!rc) return 0;
     if (rc == RAGD_EPERM)
         http_error(r, 422, "KEY_INVALID", "The provider rejected the key: %s", why);
@@ -160,7 +160,7 @@ static void add_work(struct req *r)
         http_error(r, 409, "DUPLICATE_KEY", "This key is already in the pool");
         return;
     }
-    if (!jv_bool(b, "skip_test", 0) && test_refused(r, provider, base, model, key)) return;
+    if (!jv_bool(b, "skip_test", 0) && test_refused(r, provider, feature, base, model, key)) return;
     struct store_pkey k = {0};
     uuid4(k.id);
     snprintf(k.provider, sizeof k.provider, "%s", provider);
@@ -384,7 +384,7 @@ static void personal_put_work(struct req *r)
         api_invalid(r, "base_url", "field 'base_url' must be an http(s) URL");
         return;
     }
-    if (!jv_bool(b, "skip_test", 0) && test_refused(r, provider, base, model, key)) return;
+    if (!jv_bool(b, "skip_test", 0) && test_refused(r, provider, "chat", base, model, key)) return;
     const struct user *u = api_user(r);
     struct store_pkey k = {0};
     snprintf(k.provider, sizeof k.provider, "%s", provider);

@@ -30,7 +30,8 @@ struct rkey {
     int priority, pooled, broken;
     int64_t cooldown_until_ms, failure_count, success_total, failure_total, created_ms;
     _Atomic int64_t last_used_ms;
-    prov_provider_t *p; /* NULL when broken */
+    prov_provider_t *p; /* generation; NULL when broken or an embeddings key */
+    prov_embedder_t *e; /* an embeddings key's embedder; NULL otherwise */
 };
 
 /* The pool as loaded at one version; requests hold a reference while they use its keys. */
@@ -51,6 +52,9 @@ static struct {
     int started;
     int max_attempts, threshold, backoff_ms, cooldown_s, retry_after_max_s, timeout_s;
     int64_t sync_ms, interval_ms, idle_ms;
+    uint32_t emb_dim;          /* the index's dimension: embeddings keys must produce it */
+    prov_embedder_t *emb_base; /* the configured embedder (borrowed), the last resort */
+    prov_embedder_t emb_self;
     int usable[NFEAT];
     int64_t last_all_failed_ms[NFEAT];
     void (*hook)(const char *feature, int usable);
@@ -70,6 +74,13 @@ static void provider_free(prov_provider_t *p)
     free(p);
 }
 
+static void embedder_free(prov_embedder_t *e)
+{
+    if (!e) return;
+    e->ops->free(e->self);
+    free(e);
+}
+
 static prov_provider_t *make_provider(const char *provider, const char *base, const char *key,
                                       const char *model)
 {
@@ -84,6 +95,7 @@ static void snap_release(struct snap *s)
     if (!s || atomic_fetch_sub(&s->refs, 1) != 1) return;
     for (size_t i = 0; i < s->n; i++) {
         provider_free(s->k[i].p);
+        embedder_free(s->k[i].e);
         free(s->k[i].model);
         free(s->k[i].base_url);
     }
@@ -100,22 +112,31 @@ static struct snap *snap_get(void)
     return s;
 }
 
+/* Whether f names the embeddings feature. Not inlined: callers pass generation features the
+ * compiler can see, and a folded comparison is a warning. */
+__attribute__((noinline)) static int is_emb(const char *f)
+{
+    return !strcmp(f, "embeddings");
+}
+
+/* Whether k serves feature: its own feature, or "*" (every generation feature; embeddings
+ * keys are named as such, since an embedding model is not a chat model). */
 static int covers(const struct rkey *k, const char *feature)
 {
-    return !strcmp(k->feature, "*") || !strcmp(k->feature, feature);
+    if (!strcmp(k->feature, feature)) return 1;
+    return !strcmp(k->feature, "*") && !is_emb(feature);
 }
 
 /* Whether the router would try k for feature now. */
 static int tryable(const struct rkey *k, const char *feature, int64_t now)
 {
-    return k->p && !k->broken && covers(k, feature) && strcmp(k->status, "disabled") &&
+    return (k->p || k->e) && !k->broken && covers(k, feature) && strcmp(k->status, "disabled") &&
            k->cooldown_until_ms <= now;
 }
 
 static int usable_in(const struct snap *s, const char *feature, int64_t now)
 {
-    if (R.local || (R.has_env && R.env.cooldown_until_ms <= now && strcmp(feature, "embeddings")))
-        return 1;
+    if (R.local || (R.has_env && R.env.cooldown_until_ms <= now && !is_emb(feature))) return 1;
     for (size_t i = 0; s && i < s->n; i++)
         if (tryable(&s->k[i], feature, now)) return 1;
     return 0;
@@ -221,7 +242,11 @@ static void reload(void)
         if (seal_decrypt(src->ciphertext, src->nonce, src->tag, src->id, &plain)) {
             k->broken = 1;
         } else {
-            k->p = make_provider(k->provider, k->base_url, plain, k->model);
+            if (!strcmp(k->feature, "embeddings"))
+                k->e = prov_openai_embedder_create(k->base_url, plain, k->model, R.emb_dim,
+                                                   R.timeout_s);
+            else
+                k->p = make_provider(k->provider, k->base_url, plain, k->model);
             seal_wipe(plain);
         }
     }
@@ -327,12 +352,12 @@ static void rkey_free(struct rkey *k)
 }
 
 /* Candidates for feature in order (see router.h); at most cap. */
-static size_t candidates(struct snap *s, const char *feature, const char *user_id, struct cand *out,
-                         size_t cap)
+static size_t candidates(struct snap *s, const char *feature, int emb, const char *user_id,
+                         struct cand *out, size_t cap)
 {
     size_t n = 0;
     int64_t now = time_now_ms();
-    if (s && s->user_keys > 0 && user_id && strcmp(feature, "embeddings")) {
+    if (s && s->user_keys > 0 && user_id && !emb) {
         struct rkey *pk = personal_key(user_id);
         if (pk && pk->p && n < cap)
             out[n++] = (struct cand){pk, 1};
@@ -344,7 +369,7 @@ static size_t candidates(struct snap *s, const char *feature, const char *user_i
         if (tryable(&s->k[i], feature, now) && !strcmp(s->k[i].status, "active"))
             out[n++] = (struct cand){&s->k[i], 0};
     pthread_mutex_lock(&R.mu);
-    int env_ok = R.has_env && R.env.cooldown_until_ms <= now && strcmp(feature, "embeddings");
+    int env_ok = R.has_env && R.env.cooldown_until_ms <= now && !emb;
     pthread_mutex_unlock(&R.mu);
     if (env_ok && n < cap) out[n++] = (struct cand){&R.env, 0};
     qsort(out + first, n - first, sizeof *out, cand_cmp);
@@ -418,6 +443,17 @@ static enum store_pkey_outcome classify(int rc, const struct prov_result *res, c
     return PKEY_ERROR;
 }
 
+/* Classifies a failed call whose backend reports only a message (embedders): the status is
+ * read from ragd's own "(HTTP n)" wording in it. */
+static enum store_pkey_outcome classify_text(int rc, const char *err, char *kind, size_t cap)
+{
+    struct prov_result res = {0};
+    const char *h = strstr(err, "(HTTP ");
+    if (h) res.http_status = (int)strtol(h + 6, NULL, 10);
+    res.invalid_reply = rc == RAGD_EFORMAT;
+    return classify(rc, &res, kind, cap);
+}
+
 /* One attempt with k. Returns the backend's status; *outcome what it was. */
 static int attempt(struct rkey *k, const char *feature, const struct prov_request *req,
                    struct relay *relay, struct prov_result *res, enum store_pkey_outcome *outcome,
@@ -480,7 +516,7 @@ static int rt_generate(void *self, const struct prov_request *req, prov_token_fn
     const char *feature = router_task_feature(req->task);
     struct snap *s = snap_get();
     struct cand c[64];
-    size_t n = candidates(s, feature, req->user_id, c, 64);
+    size_t n = candidates(s, feature, 0, req->user_id, c, 64);
     struct relay relay = {on_token, ud, 0};
     int rc = RAGD_ENOPROVIDER, attempts = 0, done = 0, pooled_tried = 0;
     char last[256] = "";
@@ -546,6 +582,86 @@ static int rt_generate(void *self, const struct prov_request *req, prov_token_fn
     /* With shared keys in play the feature is unavailable; with only the OPENAI_* entry the
      * backend's own status is kept (the pre-pool behaviour). */
     return pooled_tried || router_pool_exists() ? RAGD_ENOPROVIDER : rc;
+}
+
+/* ---- embeddings ---- */
+
+static int re_embed(void *self, const char *const *texts, size_t n, float *out, char *err,
+                    size_t errcap)
+{
+    (void)self;
+    static const char *const feature = "embeddings";
+    struct snap *s = snap_get();
+    struct cand c[64];
+    size_t nc = candidates(s, feature, 1, NULL, c, 64);
+    int rc = RAGD_ENOPROVIDER, attempts = 0, done = 0;
+    char last[256] = "";
+    for (size_t i = 0; i < nc && !done && attempts < R.max_attempts; i++) {
+        struct rkey *k = c[i].k;
+        if (!k->e || k->e->dim != R.emb_dim) continue;
+        if (attempts) note_failover(c[i - 1].k, feature);
+        attempts++;
+        int64_t t0 = time_mono_ns();
+        rc = k->e->ops->embed(k->e->self, texts, n, out, last, sizeof last);
+        int64_t ms = (time_mono_ns() - t0) / 1000000;
+        char kind[32] = "";
+        enum store_pkey_outcome o = rc ? classify_text(rc, last, kind, sizeof kind) : PKEY_OK;
+        int64_t until = o == PKEY_RATE_LIMITED ? time_now_ms() + (int64_t)R.cooldown_s * 1000 : 0;
+        atomic_store(&k->last_used_ms, time_now_ms());
+        int changed = 0;
+        record(k, feature, o, rc ? kind : NULL, ms, until, &changed);
+        if (changed) reload();
+        done = !rc;
+    }
+    snap_release(s);
+    if (done) return 0;
+    if (R.emb_base) return R.emb_base->ops->embed(R.emb_base->self, texts, n, out, err, errcap);
+    if (attempts) check_availability();
+    snprintf(err, errcap, "%s", attempts ? last : "no usable embeddings key");
+    return attempts ? rc : RAGD_ENOPROVIDER;
+}
+
+static const char *re_model(void *self)
+{
+    (void)self;
+    if (R.emb_base) return R.emb_base->ops->model(R.emb_base->self);
+    return "pool";
+}
+
+static int re_count(void *self, const char *text, size_t len)
+{
+    (void)self;
+    if (R.emb_base && R.emb_base->ops->count_tokens)
+        return R.emb_base->ops->count_tokens(R.emb_base->self, text, len);
+    return prov_estimate_tokens(text, len);
+}
+
+static void re_free(void *self)
+{
+    (void)self;
+}
+
+static const struct prov_embedder_ops router_embed_ops = {
+    .name = "router",
+    .embed = re_embed,
+    .model = re_model,
+    .count_tokens = re_count,
+    .free = re_free,
+};
+
+prov_embedder_t *router_embedder(void)
+{
+    if (!R.started) return R.emb_base;
+    if (!R.emb_base) {
+        /* Without a configured embedder the index exists only if keys were there at start. */
+        return R.emb_self.ops ? &R.emb_self : NULL;
+    }
+    struct snap *s = snap_get();
+    int any = 0;
+    for (size_t i = 0; s && i < s->n && !any; i++)
+        any = s->k[i].e != NULL;
+    snap_release(s);
+    return any ? &R.emb_self : R.emb_base;
 }
 
 static int rt_count(void *self, const char *text, size_t len)
@@ -687,15 +803,36 @@ static int outcome_status(enum store_pkey_outcome o)
                                     : RAGD_EUNAVAIL;
 }
 
-int router_test_key(const char *provider, const char *base_url, const char *model, const char *key,
-                    char *err, size_t errcap)
+/* A one-text embedding; as minimal_call. */
+static int minimal_embed(prov_embedder_t *e, char *err, size_t errcap, enum store_pkey_outcome *o,
+                         char *kind, size_t kcap, int64_t *ms)
 {
-    prov_provider_t *p = make_provider(provider, base_url, key, model);
+    const char *text = "ping";
+    float *v = xcalloc(e->dim ? e->dim : 1, sizeof *v);
+    int64_t t0 = time_mono_ns();
+    int rc = e->ops->embed(e->self, &text, 1, v, err, errcap);
+    *ms = (time_mono_ns() - t0) / 1000000;
+    free(v);
+    *o = rc ? classify_text(rc, err, kind, kcap) : PKEY_OK;
+    return rc ? RAGD_EUNAVAIL : 0;
+}
+
+int router_test_key(const char *provider, const char *feature, const char *base_url,
+                    const char *model, const char *key, char *err, size_t errcap)
+{
     enum store_pkey_outcome o;
     char kind[32];
     int64_t ms;
-    minimal_call(p, err, errcap, &o, kind, sizeof kind, &ms);
-    provider_free(p);
+    if (feature && is_emb(feature)) {
+        prov_embedder_t *e =
+            prov_openai_embedder_create(base_url, key, model, R.emb_dim, R.timeout_s);
+        minimal_embed(e, err, errcap, &o, kind, sizeof kind, &ms);
+        embedder_free(e);
+    } else {
+        prov_provider_t *p = make_provider(provider, base_url, key, model);
+        minimal_call(p, err, errcap, &o, kind, sizeof kind, &ms);
+        provider_free(p);
+    }
     return outcome_status(o);
 }
 
@@ -705,12 +842,13 @@ static int test_rkey(struct rkey *k, char *err, size_t errcap, int *changed)
     enum store_pkey_outcome o;
     char kind[32] = "";
     int64_t ms;
-    int ra = minimal_call(k->p, err, errcap, &o, kind, sizeof kind, &ms);
+    int ra = k->e ? minimal_embed(k->e, err, errcap, &o, kind, sizeof kind, &ms)
+                  : minimal_call(k->p, err, errcap, &o, kind, sizeof kind, &ms);
     int64_t until = 0;
     if (o == PKEY_RATE_LIMITED)
         until = time_now_ms() + (int64_t)(ra < 0 ? -ra : R.cooldown_s) * 1000;
-    record(k, covers(k, "chat") ? "chat" : k->feature, o, o == PKEY_OK ? NULL : kind, ms, until,
-           changed);
+    record(k, strcmp(k->feature, "*") ? k->feature : "chat", o, o == PKEY_OK ? NULL : kind, ms,
+           until, changed);
     return outcome_status(o);
 }
 
@@ -744,7 +882,8 @@ void router_health_round(void)
     int any = 0;
     for (size_t i = 0; s && i < s->n; i++) {
         struct rkey *k = &s->k[i];
-        if (!k->p || !strcmp(k->status, "disabled") || k->cooldown_until_ms > now) continue;
+        if ((!k->p && !k->e) || !strcmp(k->status, "disabled") || k->cooldown_until_ms > now)
+            continue;
         int64_t used = atomic_load(&k->last_used_ms);
         int idle = now - (used ? used : k->created_ms) >= R.idle_ms;
         if (strcmp(k->status, "degraded") && !idle) continue;
@@ -797,9 +936,12 @@ static void *monitor(void *arg)
     return NULL;
 }
 
-int router_start(prov_provider_t *env, const char *env_key, prov_provider_t *local, char *err,
-                 size_t errcap)
+int router_start(prov_provider_t *env, const char *env_key, prov_provider_t *local,
+                 prov_embedder_t *emb, char *err, size_t errcap)
 {
+    R.emb_base = emb;
+    R.emb_dim = emb ? emb->dim : (uint32_t)config_int("EMBEDDING_DIMENSION", 768, 1, 65536);
+    R.emb_self.ops = NULL;
     R.max_attempts = (int)config_int("PROVIDER_MAX_ATTEMPTS", 3, 1, 20);
     R.threshold = (int)config_int("PROVIDER_FAILURE_THRESHOLD", 5, 1, 1000);
     R.backoff_ms = (int)config_int("PROVIDER_BACKOFF_MS", 50, 0, 10000);
@@ -839,6 +981,16 @@ int router_start(prov_provider_t *env, const char *env_key, prov_provider_t *loc
         R.started = 0;
         return RAGD_EUNAVAIL;
     }
+    /* Embeddings keys in the pool at start make an index possible without a configured
+     * embedder (EMBEDDING_DIMENSION gives its size). */
+    int emb_keys = 0;
+    for (size_t i = 0; i < R.cur->n; i++)
+        emb_keys |= R.cur->k[i].e != NULL;
+    if (emb || emb_keys) {
+        R.emb_self.ops = &router_embed_ops;
+        R.emb_self.self = NULL;
+        R.emb_self.dim = R.emb_dim;
+    }
     R.stopping = 0;
     if (pthread_create(&R.thread, NULL, monitor, NULL)) {
         snprintf(err, errcap, "cannot start the provider monitor");
@@ -869,6 +1021,8 @@ void router_stop(void)
         R.env.p = NULL;
     }
     R.local = NULL;
+    R.emb_base = NULL;
+    R.emb_self.ops = NULL;
 }
 
 /* ---- health views ---- */
@@ -952,7 +1106,7 @@ json_t *router_health_json(int detail)
                                     json_integer(json_integer_value(json_object_get(by, st)) + 1));
                 if (tryable(k, feat, now) && nc < 64) c[nc++] = (struct cand){(struct rkey *)k, 0};
             }
-            if (R.has_env && pi == 0 && strcmp(feat, "embeddings")) {
+            if (R.has_env && pi == 0 && !is_emb(feat)) {
                 nkeys++;
                 json_object_set_new(by, "environment", json_integer(1));
             }
@@ -990,21 +1144,20 @@ json_t *router_health_json(int detail)
                          (int)json_integer_value(json_object_get(by, "environment"));
             int deg = (int)json_integer_value(json_object_get(by, "degraded"));
             json_array_append_new(
-                groups,
-                json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:o, s:o}", "provider", provs[pi],
-                          "feature", feat, "status",
-                          active ? "healthy"
-                          : deg  ? "degraded"
-                                 : "unavailable",
-                          "keys_by_status", by, "key_in_use",
-                          in_use                                               ? key_brief(in_use)
-                          : R.has_env && pi == 0 && strcmp(feat, "embeddings") ? key_brief(&R.env)
-                                                                               : json_null(),
-                          "recent_failures", fails, "attempts_last_hour", (json_int_t)total,
-                          "success_rate",
-                          total ? json_real((double)ok / (double)total) : json_null(),
-                          "p50_latency_ms",
-                          nl ? json_integer((json_int_t)lat[(nl - 1) / 2]) : json_null()));
+                groups, json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:o, s:o}", "provider",
+                                  provs[pi], "feature", feat, "status",
+                                  active ? "healthy"
+                                  : deg  ? "degraded"
+                                         : "unavailable",
+                                  "keys_by_status", by, "key_in_use",
+                                  in_use                                  ? key_brief(in_use)
+                                  : R.has_env && pi == 0 && !is_emb(feat) ? key_brief(&R.env)
+                                                                          : json_null(),
+                                  "recent_failures", fails, "attempts_last_hour", (json_int_t)total,
+                                  "success_rate",
+                                  total ? json_real((double)ok / (double)total) : json_null(),
+                                  "p50_latency_ms",
+                                  nl ? json_integer((json_int_t)lat[(nl - 1) / 2]) : json_null()));
             free(lat);
         }
     }

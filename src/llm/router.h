@@ -35,12 +35,19 @@
 
 #include "llm/provider.h"
 
-/* Starts the router with the entry built from OPENAI_* (env: may be NULL; taken over) and
- * the local engine (local: may be NULL; borrowed). Loads the pool and starts the sync /
- * health thread. Returns 0 or a store error with a message in err. */
-int router_start(prov_provider_t *env, const char *env_key, prov_provider_t *local, char *err,
-                 size_t errcap);
+/* Starts the router with the entry built from OPENAI_* (env: may be NULL; taken over), the
+ * local engine (local: may be NULL; borrowed) and the configured embedder (emb: may be NULL;
+ * borrowed), loads the pool and starts the sync / health thread. Returns 0 or a store error
+ * with a message in err. */
+int router_start(prov_provider_t *env, const char *env_key, prov_provider_t *local,
+                 prov_embedder_t *emb, char *err, size_t errcap);
 void router_stop(void);
+
+/* The embedder to use: one that tries the pool's embeddings keys (feature "embeddings",
+ * OpenAI format, producing the index's dimension) by priority and then the configured
+ * embedder, when such keys exist; else the configured embedder (NULL when none and no
+ * embeddings key existed at start). Owned by the router. */
+prov_embedder_t *router_embedder(void);
 
 /* The router as a generator: generate routes req by its task and user_id. */
 prov_provider_t *router_provider(void);
@@ -72,8 +79,8 @@ void prov_set_availability_hook(void (*fn)(const char *feature, int usable));
 /* A minimal call with a key: 0 when it answers, else the store outcome-like code:
  * RAGD_EPERM (401/403), RAGD_ELIMIT (429), RAGD_EUNAVAIL (unreachable, 5xx, invalid reply),
  * with ragd's reason in err (never the key). */
-int router_test_key(const char *provider, const char *base_url, const char *model, const char *key,
-                    char *err, size_t errcap);
+int router_test_key(const char *provider, const char *feature, const char *base_url,
+                    const char *model, const char *key, char *err, size_t errcap);
 /* Tests a pooled key now (POST /admin/provider-keys/{id}/test) and records the attempt (its
  * status follows the rules above; a degraded key that passes is active again). 0 with
  * *passed, RAGD_ENOTFOUND, or a store error; err gets the reason of a failure. */

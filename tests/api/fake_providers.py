@@ -19,11 +19,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FakeProvider:
-    def __init__(self, kind, answer="Fake answer from the pool.", slow=4.0):
+    def __init__(self, kind, answer="Fake answer from the pool.", slow=4.0, dim=16):
         assert kind in ("openai", "gemini")
         self.kind = kind
         self.answer = answer
         self.slow = slow
+        self.dim = dim  # of /embeddings vectors (OpenAI format)
         self.modes = {}  # key -> list of modes for the next requests
         self.default = {}  # key -> mode once the list is used up
         self.requests = []
@@ -65,6 +66,11 @@ class FakeProvider:
                     return self._send(200, b"<html>this is not json", ctype="application/json")
                 if mode == "timeout":
                     time.sleep(fp.slow)
+                if self.path.endswith("/embeddings"):
+                    inp = body["input"] if isinstance(body["input"], list) else [body["input"]]
+                    data = [{"index": i, "embedding": [1.0 / (1 + j) for j in range(fp.dim)]}
+                            for i in range(len(inp))]
+                    return self._send(200, json.dumps({"data": data}).encode())
                 stream = (fp.kind == "openai" and body and body.get("stream")) or \
                     (fp.kind == "gemini" and "alt=sse" in self.path)
                 pieces = re.findall(r"\S+\s*", fp.answer)

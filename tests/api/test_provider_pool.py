@@ -13,6 +13,7 @@ import time
 import pytest
 
 from fake_providers import FakeProvider
+from upstreams import Upstream
 from kb_helpers import enterprise_user, parse_sse, private_server
 from ragd_client import PG_URL, REDIS_URL, Server, backend
 
@@ -367,6 +368,42 @@ def test_tampered_ciphertext_disables_the_key(pool):
     assert oa.count(K["tamper"]) == n  # never called once it cannot be opened
     assert s.get("/health").status == 200
 
+
+
+def test_embeddings_go_through_the_pool():
+    """Embeddings keys (feature "embeddings") come before the configured embedder, which is
+    the last resort when they fail."""
+    base = Upstream(dim=16)
+    fake = FakeProvider("openai", dim=16)
+    s = private_server(EMBEDDING_API_BASE=base.base, EMBEDDING_DIMENSION="16",
+                       EMBEDDING_MODEL="hash-16", ENABLE_RATE_LIMITING="false")
+    try:
+        admin = s.login("admin@example.com", "adminpassword123")
+        key = K["c"]
+        # The test call on add uses the embeddings endpoint.
+        r = s.post("/admin/provider-keys", {"provider": "openai", "key": key, "base_url": fake.base,
+                                            "model": "emb", "feature": "embeddings"}, token=admin)
+        assert r.status == 201, r
+        assert fake.requests[-1][0].endswith("/embeddings")
+        r = s.post("/admin/provider-keys", {"provider": "gemini", "key": G["a"],
+                                            "feature": "embeddings", "skip_test": True},
+                   token=admin)
+        assert r.status == 422 and r.json["field"] == "feature", r
+        n_base = len(base.requests)
+        r = s.post("/v1/embeddings", {"model": "hash-16", "input": ["heart", "lung"]}, token=admin)
+        assert r.status == 200 and len(r.json["data"]) == 2, r
+        assert fake.count(key) == 2 and len(base.requests) == n_base
+        # The key fails: the configured embedder answers, and the failure is counted.
+        fake.set(key, "500")
+        r = s.post("/v1/embeddings", {"model": "hash-16", "input": "heart"}, token=admin)
+        assert r.status == 200 and len(base.requests) == n_base + 1, r
+        k = s.get("/admin/provider-keys", token=admin).json["keys"][0]
+        assert k["failure_count"] == 1 and k["last_error"] == "http_500"
+        SEEN.append(s.read_log())
+    finally:
+        s.stop()
+        fake.close()
+        base.close()
 
 @pytest.mark.skipif(not (PG_URL and REDIS_URL), reason="needs PostgreSQL and Redis")
 def test_status_change_seen_by_another_node_within_a_second(env):
