@@ -174,9 +174,104 @@ static void check_availability(void)
 }
 
 /* Records what happened with a key: health row, counters, status (store), metrics. */
-static void record(const struct rkey *k, const char *feature, enum store_pkey_outcome o,
-                   const char *kind, int64_t latency_ms, int64_t cooldown_until, int *changed)
+/* ---- the success writer ----
+ *
+ * A success of an active key changes no status: its health row and counters are written by
+ * this thread in batches, off the request's path. Failures and transitions are written at
+ * once (their status must be in force before the next request). */
+
+enum { WRITER_MAX = 20000 };
+
+struct pending {
+    struct store_pkey_attempt a;
+    char key_id[48], provider[16], feature[16];
+};
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct pending *q;
+    size_t n, cap;
+    int stop, running;
+    pthread_t thread;
+} W = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void *writer(void *arg)
 {
+    (void)arg;
+    pthread_mutex_lock(&W.mu);
+    for (;;) {
+        while (!W.n && !W.stop)
+            pthread_cond_wait(&W.cv, &W.mu);
+        if (!W.n && W.stop) break;
+        struct pending *q = W.q;
+        size_t n = W.n;
+        W.q = NULL;
+        W.n = W.cap = 0;
+        pthread_mutex_unlock(&W.mu);
+        struct store_pkey_attempt *a = xmalloc(n * sizeof *a);
+        for (size_t i = 0; i < n; i++) {
+            a[i] = q[i].a;
+            a[i].key_id = q[i].key_id;
+            a[i].provider = q[i].provider;
+            a[i].feature = q[i].feature;
+        }
+        int rc = store_pkey_record_successes(a, n);
+        if (rc)
+            log_json(
+                LOG_WARN, "provider successes not recorded",
+                json_pack("{s:I, s:s}", "attempts", (json_int_t)n, "error", ragd_strerror(rc)));
+        free(a);
+        free(q);
+        pthread_mutex_lock(&W.mu);
+    }
+    pthread_mutex_unlock(&W.mu);
+    return NULL;
+}
+
+static int enqueue_success(const struct store_pkey_attempt *a)
+{
+    pthread_mutex_lock(&W.mu);
+    int ok = W.running && W.n < WRITER_MAX;
+    if (ok) {
+        if (W.n == W.cap) {
+            W.cap = W.cap ? W.cap * 2 : 64;
+            W.q = xrealloc(W.q, W.cap * sizeof *W.q);
+        }
+        struct pending *p = &W.q[W.n++];
+        p->a = *a;
+        p->a.at_ms = time_now_ms();
+        snprintf(p->key_id, sizeof p->key_id, "%s", a->key_id);
+        snprintf(p->provider, sizeof p->provider, "%s", a->provider);
+        snprintf(p->feature, sizeof p->feature, "%s", a->feature);
+        pthread_cond_signal(&W.cv);
+    }
+    pthread_mutex_unlock(&W.mu);
+    return ok;
+}
+
+static void writer_start(void)
+{
+    W.stop = 0;
+    W.running = !pthread_create(&W.thread, NULL, writer, NULL);
+}
+
+/* Writes what is queued and stops. */
+static void writer_stop(void)
+{
+    if (!W.running) return;
+    pthread_mutex_lock(&W.mu);
+    W.stop = 1;
+    pthread_cond_signal(&W.cv);
+    pthread_mutex_unlock(&W.mu);
+    pthread_join(W.thread, NULL);
+    W.running = 0;
+}
+
+static void record(const struct rkey *k, const char *feature, enum store_pkey_outcome o,
+                   const char *kind, int64_t latency_ns, int64_t cooldown_until, int *changed)
+{
+    int64_t latency_ms = latency_ns / 1000000;
     struct store_pkey_attempt a = {.key_id = k->id,
                                    .provider = k->provider,
                                    .feature = feature,
@@ -187,7 +282,10 @@ static void record(const struct rkey *k, const char *feature, enum store_pkey_ou
                                    .cooldown_until_ms = cooldown_until,
                                    .threshold = R.threshold,
                                    .pooled = k->pooled};
-    int rc = store_pkey_record(&a, NULL, changed);
+    if (changed) *changed = 0;
+    int rc = o == PKEY_OK && !strcmp(k->status, "active") && enqueue_success(&a)
+                 ? 0
+                 : store_pkey_record(&a, NULL, changed);
     if (rc && rc != RAGD_ENOTFOUND)
         log_json(LOG_WARN, "provider attempt not recorded",
                  json_pack("{s:s, s:s}", "key_id", k->id, "error", ragd_strerror(rc)));
@@ -198,7 +296,7 @@ static void record(const struct rkey *k, const char *feature, enum store_pkey_ou
                          "Attempts with provider keys by provider, feature and outcome", 1);
     snprintf(labels, sizeof labels, "provider=\"%s\",feature=\"%s\"", k->provider, feature);
     metrics_observe("ragd_provider_request_duration_seconds", labels,
-                    "Time of one attempt with a provider key", (double)latency_ms / 1000.0);
+                    "Time of one attempt with a provider key", (double)latency_ns / 1e9);
 }
 
 /* Loads the pool at the current version (keys that do not open are marked broken and
@@ -461,7 +559,7 @@ static int attempt(struct rkey *k, const char *feature, const struct prov_reques
 {
     int64_t t0 = time_mono_ns();
     int rc = k->p->ops->generate(k->p->self, req, relay_piece, relay, res, err, errcap);
-    int64_t ms = (time_mono_ns() - t0) / 1000000;
+    int64_t ns = time_mono_ns() - t0;
     char kind[32] = "";
     *outcome = rc ? classify(rc, res, kind, sizeof kind) : PKEY_OK;
     int64_t until = 0;
@@ -476,11 +574,11 @@ static int attempt(struct rkey *k, const char *feature, const struct prov_reques
             R.env.cooldown_until_ms = until;
             pthread_mutex_unlock(&R.mu);
         }
-        record(k, feature, *outcome, rc ? kind : NULL, ms, until, NULL);
+        record(k, feature, *outcome, rc ? kind : NULL, ns, until, NULL);
         return rc;
     }
     int changed = 0;
-    record(k, feature, *outcome, rc ? kind : NULL, ms, until, &changed);
+    record(k, feature, *outcome, rc ? kind : NULL, ns, until, &changed);
     if (changed) reload(); /* this node sees its own status changes at once */
     return rc;
 }
@@ -603,13 +701,13 @@ static int re_embed(void *self, const char *const *texts, size_t n, float *out, 
         attempts++;
         int64_t t0 = time_mono_ns();
         rc = k->e->ops->embed(k->e->self, texts, n, out, last, sizeof last);
-        int64_t ms = (time_mono_ns() - t0) / 1000000;
+        int64_t ns = time_mono_ns() - t0;
         char kind[32] = "";
         enum store_pkey_outcome o = rc ? classify_text(rc, last, kind, sizeof kind) : PKEY_OK;
         int64_t until = o == PKEY_RATE_LIMITED ? time_now_ms() + (int64_t)R.cooldown_s * 1000 : 0;
         atomic_store(&k->last_used_ms, time_now_ms());
         int changed = 0;
-        record(k, feature, o, rc ? kind : NULL, ms, until, &changed);
+        record(k, feature, o, rc ? kind : NULL, ns, until, &changed);
         if (changed) reload();
         done = !rc;
     }
@@ -847,8 +945,8 @@ static int test_rkey(struct rkey *k, char *err, size_t errcap, int *changed)
     int64_t until = 0;
     if (o == PKEY_RATE_LIMITED)
         until = time_now_ms() + (int64_t)(ra < 0 ? -ra : R.cooldown_s) * 1000;
-    record(k, strcmp(k->feature, "*") ? k->feature : "chat", o, o == PKEY_OK ? NULL : kind, ms,
-           until, changed);
+    record(k, strcmp(k->feature, "*") ? k->feature : "chat", o, o == PKEY_OK ? NULL : kind,
+           ms * 1000000, until, changed);
     return outcome_status(o);
 }
 
@@ -975,9 +1073,11 @@ int router_start(prov_provider_t *env, const char *env_key, prov_provider_t *loc
         R.has_env = 1;
     }
     R.started = 1;
+    writer_start();
     reload();
     if (!R.cur) {
         snprintf(err, errcap, "cannot load the provider key pool");
+        writer_stop();
         R.started = 0;
         return RAGD_EUNAVAIL;
     }
@@ -994,6 +1094,7 @@ int router_start(prov_provider_t *env, const char *env_key, prov_provider_t *loc
     R.stopping = 0;
     if (pthread_create(&R.thread, NULL, monitor, NULL)) {
         snprintf(err, errcap, "cannot start the provider monitor");
+        writer_stop();
         R.started = 0;
         return RAGD_EIO;
     }
@@ -1008,6 +1109,7 @@ void router_stop(void)
     pthread_cond_signal(&R.stop_cv);
     pthread_mutex_unlock(&R.stop_mu);
     pthread_join(R.thread, NULL);
+    writer_stop();
     R.started = 0;
     pthread_mutex_lock(&R.mu);
     struct snap *s = R.cur;

@@ -402,6 +402,32 @@ int store_pkey_record(const struct store_pkey_attempt *a, char status_out[12], i
     return rc;
 }
 
+int store_pkey_record_successes(const struct store_pkey_attempt *a, size_t n)
+{
+    db_conn_t *c = db_conn();
+    if (!c) return RAGD_EUNAVAIL;
+    int rc = db_begin(c);
+    if (rc) return rc;
+    for (size_t i = 0; !rc && i < n; i++) {
+        char ts[32], hid[37];
+        int64_t at = a[i].at_ms ? a[i].at_ms : time_now_ms();
+        time_iso(at, ts);
+        uuid4(hid);
+        rc = db_exec(c, NULL,
+                     "INSERT INTO provider_health (id, key_id, provider, feature, outcome,"
+                     " latency_ms, error, at, at_ms) VALUES (?,?,?,?,?,?,?,?,?)",
+                     "sssssissi", hid, a[i].key_id, a[i].provider, a[i].feature,
+                     store_pkey_outcome_name(PKEY_OK), a[i].latency_ms, NULL, ts, at);
+        if (!rc && a[i].pooled)
+            rc = db_exec(c, NULL,
+                         "UPDATE provider_keys SET failure_count = 0,"
+                         " success_total = success_total + 1, last_used_ms = ?, last_used_at = ?"
+                         " WHERE id = ? AND status = 'active'",
+                         "iss", at, ts, a[i].key_id);
+    }
+    return finish(c, rc);
+}
+
 int store_pkey_notify(const char *event, json_t *details)
 {
     db_conn_t *c = db_conn();

@@ -79,6 +79,7 @@ struct store_pkey_attempt {
     int64_t cooldown_until_ms; /* for PKEY_RATE_LIMITED */
     int threshold;             /* consecutive failures that make an active key degraded */
     int pooled;                /* a provider_keys row (0: environment or personal key) */
+    int64_t at_ms;             /* when (0: now) */
 };
 /* Records an attempt: a provider_health row and, for a pooled key, its counters and status
  * transitions with their notifications (key_failed on the first failure of a streak,
@@ -86,6 +87,10 @@ struct store_pkey_attempt {
  * *status_out (may be NULL) gets the key's status afterwards ("" when not pooled);
  * *changed (may be NULL) whether the status or cooldown changed (the version was bumped). */
 int store_pkey_record(const struct store_pkey_attempt *a, char status_out[12], int *changed);
+
+/* Records successes of active keys (outcome PKEY_OK) in one transaction: the health rows,
+ * and for pooled keys the counters (a key no longer active is left to the rules above). */
+int store_pkey_record_successes(const struct store_pkey_attempt *a, size_t n);
 
 /* Emits event with details (stolen) on its own transaction (failover, all keys failed). */
 int store_pkey_notify(const char *event, json_t *details);
