@@ -264,6 +264,32 @@ def test_auth_failure_disables_at_once(pool):
     assert r.status == 200 and r.json["passed"] is False and "401" in r.json["error"]
 
 
+def test_feature_without_usable_key_notifies(pool):
+    oa = pool["oa"]
+    add(pool, K["c"], oa, feature="chat", priority=10)
+    # A feature whose only key is disabled has no usable key left: all_keys_failed.
+    m = add(pool, K["mcq"], oa, feature="mcq", priority=10)
+    oa.set(K["mcq"], "401")
+    r = chat(pool, "/mcq valves")
+    assert r.status == 503 and r.json["code"] == "FEATURE_UNAVAILABLE", r
+    assert key_row(pool, m["id"])["status"] == "disabled"
+    assert wait_for(lambda: [e for e in outbox(pool, "all_keys_failed") if e["feature"] == "mcq"])
+    assert "feature has no usable provider key" in pool["s"].read_log()
+
+
+def test_attempts_are_capped(pool):
+    oa = pool["oa"]
+    names = ("a", "b", "c", "slow")
+    for i, n in enumerate(names):
+        add(pool, K[n], oa, feature="flashcard", priority=100 - i)
+        oa.set(K[n], "500")
+    before = [oa.count(K[n]) for n in names]
+    r = chat(pool, "/flashcard mitral valve")
+    assert r.status == 503 and r.json["detail"] == "Flashcard generation temporarily unavailable"
+    # PROVIDER_MAX_ATTEMPTS (3): the lowest-priority key was never tried.
+    assert [oa.count(K[n]) - b for n, b in zip(names, before)] == [1, 1, 1, 0]
+
+
 def test_timeout_and_invalid_reply_fail_over(pool):
     oa, gm = pool["oa"], pool["gm"]
     add(pool, K["slow"], oa, priority=100)
@@ -389,9 +415,17 @@ def test_embeddings_go_through_the_pool():
     base = Upstream(dim=16)
     fake = FakeProvider("openai", dim=16)
     s = private_server(EMBEDDING_API_BASE=base.base, EMBEDDING_DIMENSION="16",
-                       EMBEDDING_MODEL="hash-16", ENABLE_RATE_LIMITING="false")
+                       EMBEDDING_MODEL="hash-16", ENABLE_RATE_LIMITING="false",
+                       OPENAI_API_BASE=fake.base, OPENAI_API_KEY=K["b"])
     try:
         admin = s.login("admin@example.com", "adminpassword123")
+        # OPENAI_* is one read-only entry of the pool.
+        env_entry = s.get("/admin/provider-keys", token=admin).json["keys"]
+        assert [(e["id"], e["read_only"], e["key_last4"]) for e in env_entry] == \
+            [("env", True, K["b"][-4:])]
+        r = s.patch("/admin/provider-keys/env", {"priority": 5}, token=admin)
+        assert r.status == 409 and r.json["code"] == "READ_ONLY"
+        assert s.delete("/admin/provider-keys/env?confirm=true", token=admin).status == 409
         key = K["c"]
         # The test call on add uses the embeddings endpoint.
         r = s.post("/admin/provider-keys", {"provider": "openai", "key": key, "base_url": fake.base,
@@ -410,7 +444,8 @@ def test_embeddings_go_through_the_pool():
         fake.set(key, "500")
         r = s.post("/v1/embeddings", {"model": "hash-16", "input": "heart"}, token=admin)
         assert r.status == 200 and len(base.requests) == n_base + 1, r
-        k = s.get("/admin/provider-keys", token=admin).json["keys"][0]
+        k = [k for k in s.get("/admin/provider-keys", token=admin).json["keys"]
+             if not k["read_only"]][0]
         assert k["failure_count"] == 1 and k["last_error"] == "http_500"
         SEEN.append(s.read_log())
     finally:
