@@ -152,8 +152,11 @@ int main(int argc, char **argv)
         return 1;
     }
     struct prov_message m = {"user", "How many chambers has the heart?"};
-    struct prov_request req = {.messages = &m, .n_messages = 1, .max_tokens = 16,
-                               .temperature = 0, .user_id = "bench-user"};
+    struct prov_request req = {.messages = &m,
+                               .n_messages = 1,
+                               .max_tokens = 16,
+                               .temperature = 0,
+                               .user_id = "bench-user"};
     for (int i = 0; i < 50; i++) { /* warm-up: connections, statements, pages */
         one(direct, &req);
         one(routed, &req);
