@@ -638,15 +638,19 @@ static int rt_generate(void *self, const struct prov_request *req, prov_token_fn
             done = 1;
         }
     }
-    /* Nothing else left: a 429 that asked for a short wait is waited out. */
-    struct rkey *cool = NULL;
-    int64_t until;
-    while (!done && attempts < R.max_attempts &&
-           (until = short_cooldown(s, feature, (int64_t)R.retry_after_max_s * 1000, &cool))) {
+    /* Nothing else left: a 429 that asked for a short wait is waited out (looked up in the
+     * pool as the attempts above left it). */
+    while (!done && attempts < R.max_attempts) {
+        struct snap *fresh = snap_get();
+        struct rkey *cool = NULL;
+        int64_t until = short_cooldown(fresh, feature, (int64_t)R.retry_after_max_s * 1000, &cool);
+        if (!until) {
+            snap_release(fresh);
+            break;
+        }
         sleep_ms(until - time_now_ms());
         attempts++;
         pooled_tried = 1;
-        cool->cooldown_until_ms = 0; /* this snapshot's copy: the wait is over */
         enum store_pkey_outcome o;
         rc = attempt(cool, feature, req, &relay, res, &o, last, sizeof last);
         if (!rc) {
@@ -656,6 +660,7 @@ static int rt_generate(void *self, const struct prov_request *req, prov_token_fn
             res->partial = 1;
             done = 1;
         }
+        snap_release(fresh);
     }
     for (size_t i = 0; i < n; i++)
         if (c[i].transient) rkey_free(c[i].k);

@@ -32,7 +32,7 @@ def env():
     gm = FakeProvider("gemini", answer="Gemini fake says the heart has four chambers.")
     s = private_server(PROVIDER_TIMEOUT_SECONDS="2", PROVIDER_FAILURE_THRESHOLD="2",
                        PROVIDER_HEALTH_INTERVAL_SECONDS="1", PROVIDER_HEALTH_IDLE_SECONDS="3600",
-                       PROVIDER_BACKOFF_MS="10", PROVIDER_RETRY_AFTER_MAX_SECONDS="0",
+                       PROVIDER_BACKOFF_MS="10", PROVIDER_RETRY_AFTER_MAX_SECONDS="2",
                        PROVIDER_SYNC_MS="200", LOG_LEVEL="info",
                        ENABLE_RATE_LIMITING="false")
     orig = s.request
@@ -213,6 +213,18 @@ def test_rate_limit_cooldown_is_not_a_failure(pool):
     # An admin setting it active ends the cooldown.
     pool["s"].patch(f"/admin/provider-keys/{a['id']}", {"status": "active"}, token=pool["admin"])
     assert chat(pool).json["debug_info"]["provider"] == "openai"
+
+
+def test_short_retry_after_is_waited_out_when_no_other_key_is_left(pool):
+    oa = pool["oa"]
+    a = add(pool, K["limit"], oa, feature="explain")
+    oa.set(K["limit"], "ok", "429:1")
+    n = oa.count(K["limit"])
+    t0 = time.time()
+    r = chat(pool, "/explain preload")
+    assert r.status == 200 and r.json["debug_info"]["provider"] == "openai", r
+    assert oa.count(K["limit"]) == n + 2 and 0.9 < time.time() - t0 < 10
+    assert key_row(pool, a["id"])["failure_count"] == 0
 
 
 def test_degraded_after_threshold_then_recovered_by_health_check(pool):
