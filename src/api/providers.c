@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -370,6 +371,32 @@ static void health(struct req *r)
 
 /* ---- personal keys ---- */
 
+/* Whether a user may point a personal key at base: the providers' own endpoints, or those
+ * listed in PERSONAL_KEY_BASE_URLS (comma list; "*" any). A user must not make the server
+ * send requests to addresses of the operator's network. */
+static int personal_base_allowed(const char *base)
+{
+    const char *list = config_str("PERSONAL_KEY_BASE_URLS", NULL);
+    if (!strcmp(base, default_base("openai")) || !strcmp(base, default_base("gemini"))) return 1;
+    if (!list) return 0;
+    size_t bl = strlen(base);
+    while (bl && base[bl - 1] == '/')
+        bl--;
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',')
+            e++;
+        size_t n = (size_t)(e - p);
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '/'))
+            n--;
+        if ((n == 1 && *p == '*') || (n && n == bl && !strncmp(p, base, n))) return 1;
+        p = e;
+    }
+    return 0;
+}
+
 static void personal_put_work(struct req *r)
 {
     json_t *b = req_json(r);
@@ -380,8 +407,10 @@ static void personal_put_work(struct req *r)
         api_invalid(r, "key", "field 'key' must not contain spaces or control characters");
         return;
     }
-    if (strncmp(base, "http://", 7) && strncmp(base, "https://", 8)) {
-        api_invalid(r, "base_url", "field 'base_url' must be an http(s) URL");
+    if (!personal_base_allowed(base)) {
+        api_invalid(r, "base_url",
+                    "field 'base_url' must be the provider's own endpoint or one the operator "
+                    "allows (PERSONAL_KEY_BASE_URLS)");
         return;
     }
     if (!jv_bool(b, "skip_test", 0) && test_refused(r, provider, "chat", base, model, key)) return;

@@ -34,6 +34,7 @@ def env():
                        PROVIDER_HEALTH_INTERVAL_SECONDS="1", PROVIDER_HEALTH_IDLE_SECONDS="3600",
                        PROVIDER_BACKOFF_MS="10", PROVIDER_RETRY_AFTER_MAX_SECONDS="2",
                        PROVIDER_SYNC_MS="200", LOG_LEVEL="info",
+                       PERSONAL_KEY_BASE_URLS=f"https://llm.example.com/v1, {oa.base}/",
                        ENABLE_RATE_LIMITING="false")
     orig = s.request
 
@@ -378,6 +379,10 @@ def test_feature_unavailable_while_chat_goes_on(pool):
 def test_personal_key_first_then_pool(pool):
     s, oa, gm = pool["s"], pool["oa"], pool["gm"]
     add(pool, G["a"], gm, priority=50)
+    # A user cannot point the server at an address the operator did not allow.
+    r = s.put("/users/me/provider-key", {"provider": "openai", "key": K["personal"],
+                                         "base_url": "http://127.0.0.1:9/v1"}, token=pool["user"])
+    assert r.status == 422 and r.json["field"] == "base_url", r
     r = s.put("/users/me/provider-key", {"provider": "openai", "key": K["personal"],
                                          "base_url": oa.base, "model": "mine"},
               token=pool["user"])
