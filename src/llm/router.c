@@ -56,6 +56,9 @@ static struct {
     prov_embedder_t *emb_base; /* the configured embedder (borrowed), the last resort */
     prov_embedder_t emb_self;
     int usable[NFEAT];
+    /* A request found every candidate of the feature failing (keys still active): the feature
+     * counts as unusable until an attempt or a health check of one of its keys succeeds. */
+    int failing[NFEAT];
     int64_t last_all_failed_ms[NFEAT];
     void (*hook)(const char *feature, int usable);
     char node[37];
@@ -142,6 +145,23 @@ static int usable_in(const struct snap *s, const char *feature, int64_t now)
     return 0;
 }
 
+/* Sets or clears the failing mark of feature (NULL: every feature k serves). Returns
+ * whether a mark changed. */
+static int mark_failing(const struct rkey *k, const char *feature, int failing)
+{
+    int changed = 0;
+    pthread_mutex_lock(&R.mu);
+    for (int f = 0; f < NFEAT; f++)
+        if (feature ? !strcmp(features[f], feature) : covers(k, features[f])) {
+            changed |= R.failing[f] != failing;
+            R.failing[f] = failing;
+        }
+    pthread_mutex_unlock(&R.mu);
+    return changed;
+}
+
+static void check_availability(void);
+
 /* Fires the availability hook (and all_keys_failed) for every feature whose usability
  * changed. Only features the pool serves are watched. */
 static void check_availability(void)
@@ -152,8 +172,8 @@ static void check_availability(void)
         int served = 0;
         for (size_t i = 0; s && i < s->n; i++)
             served |= covers(&s->k[i], features[f]);
-        int u = served ? usable_in(s, features[f], now) : 1;
         pthread_mutex_lock(&R.mu);
+        int u = served ? usable_in(s, features[f], now) && !R.failing[f] : 1;
         int was = R.usable[f];
         R.usable[f] = u;
         void (*hook)(const char *, int) = R.hook;
@@ -367,7 +387,12 @@ static void reload(void)
 
 void router_reload(void)
 {
-    if (R.started) reload();
+    if (!R.started) return;
+    /* An admin changed the pool: whether its features work is for the next attempts to say. */
+    pthread_mutex_lock(&R.mu);
+    memset(R.failing, 0, sizeof R.failing);
+    pthread_mutex_unlock(&R.mu);
+    reload();
 }
 
 /* ---- routing ---- */
@@ -575,11 +600,13 @@ static int attempt(struct rkey *k, const char *feature, const struct prov_reques
             pthread_mutex_unlock(&R.mu);
         }
         record(k, feature, *outcome, rc ? kind : NULL, ns, until, NULL);
+        if (!rc && mark_failing(k, feature, 0)) check_availability();
         return rc;
     }
     int changed = 0;
     record(k, feature, *outcome, rc ? kind : NULL, ns, until, &changed);
     if (changed) reload(); /* this node sees its own status changes at once */
+    if (!rc && mark_failing(k, feature, 0)) check_availability();
     return rc;
 }
 
@@ -676,6 +703,7 @@ static int rt_generate(void *self, const struct prov_request *req, prov_token_fn
         if (rc) snprintf(err, errcap, "%s", last);
         return rc;
     }
+    if (attempts && pooled_tried && (size_t)attempts >= n) mark_failing(NULL, feature, 1);
     check_availability();
     if (!attempts) {
         snprintf(err, errcap, "no usable provider key for %s", feature);
@@ -950,6 +978,7 @@ static int test_rkey(struct rkey *k, char *err, size_t errcap, int *changed)
     int64_t until = 0;
     if (o == PKEY_RATE_LIMITED)
         until = time_now_ms() + (int64_t)(ra < 0 ? -ra : R.cooldown_s) * 1000;
+    if (o == PKEY_OK && mark_failing(k, NULL, 0)) check_availability();
     record(k, strcmp(k->feature, "*") ? k->feature : "chat", o, o == PKEY_OK ? NULL : kind,
            ms * 1000000, until, changed);
     return outcome_status(o);

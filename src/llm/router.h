@@ -67,10 +67,14 @@ const char *router_unavailable_message(const char *feature);
  * OPENAI_* entry, or the local engine). */
 int router_feature_usable(const char *feature);
 
-/* Called with (feature, 0) when a feature's last usable key goes and (feature, 1) when one
- * is usable again (on the node that sees the change: after a failed request, a reload or a
- * health check). The maintenance module uses it to enter and leave automatic maintenance.
- * fn may be NULL (no hook). Runs on request or monitor threads: fn must be quick and
+/* Called with (feature, 0) when a feature becomes unusable - every key serving it is
+ * disabled, cooling down or undecryptable, or a request tried every one of them and each
+ * failed - and with (feature, 1) when it is usable again (an attempt or health check with one
+ * of its keys succeeds, a key comes out of cooldown, or an admin changes the pool). Only
+ * features the shared pool serves are reported; all_keys_failed is emitted with each
+ * (feature, 0). It runs on the node that sees the change (the one whose request failed, or
+ * whose reload or health check saw it). The maintenance module uses it to enter and leave automatic
+ * maintenance. fn may be NULL (no hook). Runs on request or monitor threads: fn must be quick and
  * thread-safe. */
 void prov_set_availability_hook(void (*fn)(const char *feature, int usable));
 

@@ -359,10 +359,13 @@ def test_feature_unavailable_while_chat_goes_on(pool):
     add(pool, G["mcq"], gm, feature="mcq", priority=50)
     oa.set(K["mcq"], "500")
     gm.set(G["mcq"], "500")
+    before = len([e for e in outbox(pool, "all_keys_failed") if e["feature"] == "mcq"])
     r = chat(pool, "/mcq cardiac cycle")
     assert r.status == 503 and r.json["code"] == "FEATURE_UNAVAILABLE", r
     assert r.json["detail"] == "MCQ generation temporarily unavailable"
     assert r.header("Retry-After")
+    # Every key of the feature failed: the maintenance hook's event, once.
+    assert len([e for e in outbox(pool, "all_keys_failed") if e["feature"] == "mcq"]) == before + 1
     r = chat(pool)
     assert r.status == 200 and r.json["answer"] == oa.answer, r
     # Chat's key was used for chat only; mcq's keys for mcq only.
@@ -373,7 +376,13 @@ def test_feature_unavailable_while_chat_goes_on(pool):
     h = s.get("/health/detailed").json["services"]["providers"]
     assert h["status"] == "degraded" and h["features"]["mcq"]["active"] == 0
     assert h["features"]["chat"]["status"] == "healthy"
-    assert outbox(pool, "all_keys_failed") or h["features"]["mcq"]["degraded"] == 2
+    assert h["features"]["mcq"]["degraded"] == 2
+    # The provider answers again: the feature is usable again.
+    gm.set(G["mcq"], "ok")
+    again = s.read_log().count('"provider feature usable again","feature":"mcq"')
+    r = chat(pool, "/mcq cardiac cycle")
+    assert r.status == 200 and r.json["debug_info"]["provider"] == "gemini", r
+    assert s.read_log().count('"provider feature usable again","feature":"mcq"') == again + 1
 
 
 def test_personal_key_first_then_pool(pool):
