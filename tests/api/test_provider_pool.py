@@ -198,6 +198,16 @@ def test_failover_counts_and_metrics(pool):
     assert wait_for(lambda: key_row(pool, a["id"])["failure_count"] == 0)
 
 
+def test_equal_priorities_take_turns(pool):
+    oa, gm = pool["oa"], pool["gm"]
+    add(pool, K["b"], oa, feature="highyield", priority=70)
+    add(pool, G["b"], gm, feature="highyield", priority=70)
+    used = [chat(pool, "/highyield murmurs").json["debug_info"]["provider"] for _ in range(4)]
+    # Ties go to the least recently used key.
+    assert sorted(used) == ["gemini", "gemini", "openai", "openai"]
+    assert used[0] != used[1] and used[2] != used[3]
+
+
 def test_rate_limit_cooldown_is_not_a_failure(pool):
     oa, gm = pool["oa"], pool["gm"]
     a = add(pool, K["limit"], oa, priority=100)
