@@ -76,7 +76,7 @@ SVC_ENV=$(scripts/services.sh start "$TMP/svc")
 eval "$SVC_ENV"
 PGDB=$(echo "$RAGD_TEST_PG_URL" | sed 's#/postgres$#/ragd_bench#')
 /usr/bin/python3 -c "import psycopg2,sys; c=psycopg2.connect(sys.argv[1]); c.autocommit=True; c.cursor().execute('CREATE DATABASE ragd_bench')" "$RAGD_TEST_PG_URL"
-export DATABASE_URL=$PGDB REDIS_URL=$RAGD_TEST_REDIS_URL
+export DATABASE_URL=$PGDB REDIS_URL=$RAGD_TEST_REDIS_URL ENCRYPTION_KEY=${ENCRYPTION_KEY:-$(printf "5e%.0s" $(seq 32))}
 "$BIN" seed --demo --data "$TMP/pg1" >/dev/null
 P2=$(port); start_node "$TMP/pg1" "$P2"
 TOK=$(token "$P2")

@@ -26,7 +26,7 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 eval "$(scripts/services.sh start "$TMP/svc")"
 PGDB=$(echo "$RAGD_TEST_PG_URL" | sed 's#/postgres$#/ragd_soak#')
 /usr/bin/python3 -c "import psycopg2,sys; c=psycopg2.connect(sys.argv[1]); c.autocommit=True; c.cursor().execute('CREATE DATABASE ragd_soak')" "$RAGD_TEST_PG_URL"
-export DATABASE_URL=$PGDB REDIS_URL=$RAGD_TEST_REDIS_URL BCRYPT_ROUNDS=${BCRYPT_ROUNDS:-10}
+export DATABASE_URL=$PGDB REDIS_URL=$RAGD_TEST_REDIS_URL ENCRYPTION_KEY=${ENCRYPTION_KEY:-$(printf "5e%.0s" $(seq 32))} BCRYPT_ROUNDS=${BCRYPT_ROUNDS:-10}
 export LOG_LEVEL=warning JWT_SECRET_KEY=soak-secret-0123456789abcdef
 export GENERATION_MODEL="$TMP/tiny.gguf" GENERATION_MAX_TOKENS=16 GENERATION_CONTEXT_LENGTH=2048
 

@@ -21,6 +21,7 @@
 #include "core/datadir.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/seal.h"
 #include "core/mem.h"
 #include "core/util.h"
 #include "core/version.h"
@@ -31,15 +32,18 @@
 #include "limits/limiter.h"
 #include "limits/limits.h"
 #include "llm/provider.h"
+#include "llm/router.h"
 #include "ops/audit.h"
 #include "ops/mail.h"
-#include "ops/opsync.h"
+#include "ops/maintenance.h"
 #include "ops/notify.h"
+#include "ops/opsync.h"
 #include "store/apikeys.h"
 #include "store/chat.h"
 #include "store/emailverify.h"
 #include "store/ops_state.h"
 #include "store/outbox.h"
+#include "store/provider_keys.h"
 #include "store/erasure.h"
 #include "store/knowledge.h"
 #include "store/store.h"
@@ -162,6 +166,7 @@ static int start(struct opts *o)
     store_outbox_register();
     store_ops_register();
     store_payments_register();
+    store_pkeys_register();
     if ((rc = store_migrate())) {
         fprintf(stderr, "ragd: migrations failed: %s\n", ragd_strerror(rc));
         return 1;
@@ -180,6 +185,11 @@ static int start(struct opts *o)
     /* A generated JWT secret is shared through the database when nodes can share one. */
     int secret_in_db = strcmp(db_backend(), "sqlite") != 0;
     if (auth_init(o->data, secret_in_db, err, sizeof err)) {
+        fprintf(stderr, "ragd: %s\n", err);
+        return 2;
+    }
+    /* Provider keys are sealed under ENCRYPTION_KEY (shared databases must configure it). */
+    if (seal_init(o->data, secret_in_db, err, sizeof err)) {
         fprintf(stderr, "ragd: %s\n", err);
         return 2;
     }
@@ -310,6 +320,9 @@ static int cmd_serve(int argc, char **argv)
     http_add_routes(openai_routes);
     openai_api_init();
     http_add_routes(notifications_routes);
+    http_add_routes(provider_routes);
+    api_add_health_check("providers", router_health_summary);
+    prov_set_availability_hook(maint_feature_availability); /* no usable key -> maintenance */
     api_add_health_check("indexes", api_indexes_health);
     api_add_health_check("models", prov_health);
     api_add_health_check("operations", api_ops_health);

@@ -18,9 +18,11 @@ extern const struct route payments_routes[];
 /* PUT /billing/subscription's rules with payments on: answers an upgrade (402) or schedules a
  * downgrade (202) and returns 1; returns 0 when there is nothing to change. */
 int api_payments_plan_put(struct req *r);
-extern const struct route openai_routes[]; /* the OpenAI-compatible /v1 routes */
+extern const struct route openai_routes[];             /* the OpenAI-compatible /v1 routes */
 extern const struct route notifications_routes[];      /* /admin/notifications */
 extern const struct route notifications_test_routes[]; /* RAGD_TEST_MODE: emit any event */
+/* /admin/provider-keys, /admin/providers/health, /users/me/provider-key (providers.c) */
+extern const struct route provider_routes[];
 /* Notes the start time the /v1/models list reports (call once, before http_start). */
 void openai_api_init(void);
 

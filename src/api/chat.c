@@ -13,6 +13,7 @@
 #include "core/util.h"
 #include "knowledge/knowledge.h"
 #include "llm/provider.h"
+#include "llm/router.h"
 #include "store/chat.h"
 
 static const char *const routes[] = {"auto",     "vector",  "exact", "hybrid",
@@ -151,6 +152,9 @@ static json_t *reply_json(const struct chat_reply *a, const struct user *u, int 
                             a->command_output ? json_incref(a->command_output) : json_null());
     }
     json_object_set_new(r, "model_used", json_string(a->model));
+    /* An answer not written by a model says so, whatever debug_mode is. */
+    json_object_set_new(r, "answer_source",
+                        json_string(!strcmp(a->provider, "extractive") ? "extractive" : "model"));
     json_object_set_new(r, "debug_info", debug ? debug_json(a, u) : json_null());
     return r;
 }
@@ -181,6 +185,11 @@ static void answer_error(struct req *r, const struct job *j, int rc)
         http_error(r, 404, "SESSION_NOT_FOUND", "Session not found");
     } else if (rc == RAGD_ELIMIT) {
         api_generation_busy(r);
+    } else if (rc == RAGD_ENOPROVIDER) {
+        /* Every provider key of this feature failed; other features go on. */
+        http_header(r, "Retry-After", "30");
+        http_error(r, 503, "FEATURE_UNAVAILABLE", "%s",
+                   router_unavailable_message(router_task_feature(j->cmd.task)));
     } else if (rc == RAGD_EUNAVAIL || rc == RAGD_ENOSPC) {
         http_store_error(r, rc); /* 503 with Retry-After while a backend is down; 507 */
     } else {

@@ -18,6 +18,7 @@
 #include "core/mem.h"
 #include "core/util.h"
 #include "llm/provider.h"
+#include "llm/router.h"
 
 enum { MAX_MESSAGES = 256, MAX_STOP = 4, MAX_INPUTS = 2048, MAX_INPUT_CHARS = 65536 };
 
@@ -295,6 +296,9 @@ static void generation_error(struct req *r, int rc, const char *why)
         api_generation_busy(r);
     } else if (rc == RAGD_EINVAL) {
         http_error(r, 400, "CONTEXT_LENGTH_EXCEEDED", "%s", why);
+    } else if (rc == RAGD_ENOPROVIDER) {
+        http_header(r, "Retry-After", "30");
+        http_error(r, 503, "FEATURE_UNAVAILABLE", "%s", router_unavailable_message("chat"));
     } else {
         http_error(r, 502, "GENERATION_FAILED", "The model failed to answer: %s", why);
     }

@@ -410,13 +410,23 @@ static int generate(struct answer *a, prov_token_fn on_token, void *ud, char *er
                                 .question = a->question,
                                 .task = a->task,
                                 .max_tokens = a->max_tokens,
-                                .temperature = -1.0};
+                                .temperature = -1.0,
+                                .user_id = a->u->id};
     int rc = prov_generate(a->gen, &preq, on_token, ud, &a->pres, a->gerr, sizeof a->gerr);
     if (rc == RAGD_ELIMIT || rc == RAGD_ETIMEOUT) {
         /* The local generator is saturated: the caller answers 503 and the client retries;
          * answering extractively instead would hide an overload behind worse answers. */
         snprintf(err, errcap, "%s", a->gerr);
         return RAGD_ELIMIT;
+    }
+    if (rc && a->pres.partial) {
+        /* The answer had started streaming when its provider failed: no second answer. */
+        snprintf(err, errcap, "generation failed mid-answer: %s", a->gerr);
+        return rc;
+    }
+    if (rc == RAGD_ENOPROVIDER && !prov_fallback_allowed()) {
+        snprintf(err, errcap, "%s", a->gerr);
+        return rc; /* the caller answers 503 FEATURE_UNAVAILABLE */
     }
     if (rc && a->gen != prov_extractive()) {
         log_json(LOG_WARN, "generation failed; extractive fallback",
@@ -481,7 +491,13 @@ static void shape(struct answer *a, struct chat_reply *reply)
     reply->completion_tokens = a->pres.completion_tokens;
     snprintf(reply->model, sizeof reply->model, "%s",
              a->pres.model[0] ? a->pres.model : a->gen->ops->model(a->gen->self));
-    reply->provider = a->fallback ? "extractive" : a->gen->ops->name;
+    /* The backend that answered (the router names it); static strings only. */
+    const char *by = a->pres.provider;
+    reply->provider = a->fallback                ? "extractive"
+                      : !strcmp(by, "openai")    ? "openai"
+                      : !strcmp(by, "gemini")    ? "gemini"
+                      : !strcmp(by, "local")     ? "local"
+                                                 : a->gen->ops->name;
     reply->fallback = a->fallback;
     reply->passages_retrieved = a->np;
     reply->generation_error = xstrdup(a->fallback ? a->gerr : "");

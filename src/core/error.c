@@ -38,6 +38,8 @@ const char *ragd_strerror(int code)
         return "timed out";
     case RAGD_ENOSPC:
         return "no space left to store the write";
+    case RAGD_ENOPROVIDER:
+        return "no provider could answer";
     }
     return "unknown error";
 }

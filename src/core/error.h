@@ -21,6 +21,7 @@ enum {
     RAGD_ECONFLICT = -13, /* concurrent modification or state conflict */
     RAGD_ETIMEOUT = -14,  /* timed out */
     RAGD_ENOSPC = -15,    /* no space left to store a write (disk or database full) */
+    RAGD_ENOPROVIDER = -16, /* every provider key of a feature failed or is unusable */
 };
 
 /* A static, human-readable message for a status code. Cannot fail. */

@@ -26,7 +26,8 @@ struct lat_series { /* latency histogram by route */
 };
 struct named {
     char *name, *help, *label;
-    int is_gauge;
+    const char *suffix; /* "" or, for a histogram's series, "_bucket", "_sum", "_count" */
+    int is_gauge;       /* 0 counter, 1 gauge, 2 histogram */
     double value;
     struct named *next;
 };
@@ -95,29 +96,38 @@ void metrics_request(const char *method, const char *route, int status, int64_t 
     pthread_mutex_unlock(&lock);
 }
 
-static void named_add(const char *name, const char *label, const char *help, double v, int gauge)
+static void named_add_series(const char *name, const char *suffix, const char *label,
+                             const char *help, double v, int gauge)
 {
     pthread_mutex_lock(&lock);
     struct named *n = named;
-    while (n && !(!strcmp(n->name, name) && !strcmp(n->label ? n->label : "", label ? label : "")))
+    while (n && !(!strcmp(n->name, name) && !strcmp(n->suffix, suffix) &&
+                  !strcmp(n->label ? n->label : "", label ? label : "")))
         n = n->next;
     if (!n && label && nnamed >= MAX_NAMED) {
         label = "overflow=\"true\"";
-        for (n = named; n && !(!strcmp(n->name, name) && n->label && !strcmp(n->label, label));)
+        for (n = named; n && !(!strcmp(n->name, name) && !strcmp(n->suffix, suffix) && n->label &&
+                               !strcmp(n->label, label));)
             n = n->next;
     }
     if (!n) {
         nnamed++;
         n = xcalloc(1, sizeof *n);
         n->name = xstrdup(name);
+        n->suffix = suffix;
         n->label = label ? xstrdup(label) : NULL;
         n->help = help ? xstrdup(help) : NULL;
         n->is_gauge = gauge;
         n->next = named;
         named = n;
     }
-    n->value = gauge ? v : n->value + v;
+    n->value = gauge == 1 ? v : n->value + v;
     pthread_mutex_unlock(&lock);
+}
+
+static void named_add(const char *name, const char *label, const char *help, double v, int gauge)
+{
+    named_add_series(name, "", label, help, v, gauge);
 }
 
 void metrics_reject(const char *reason)
@@ -148,6 +158,19 @@ void metrics_gauge_labeled(const char *name, const char *labels, const char *hel
     named_add(name, labels, help, value, 1);
 }
 
+void metrics_observe(const char *name, const char *labels, const char *help, double seconds)
+{
+    char l[320];
+    for (int i = 0; i < NB; i++) {
+        snprintf(l, sizeof l, "%s,le=\"%g\"", labels, buckets[i]);
+        named_add_series(name, "_bucket", l, help, seconds <= buckets[i] ? 1 : 0, 2);
+    }
+    snprintf(l, sizeof l, "%s,le=\"+Inf\"", labels);
+    named_add_series(name, "_bucket", l, help, 1, 2);
+    named_add_series(name, "_sum", labels, help, seconds, 2);
+    named_add_series(name, "_count", labels, help, 1, 2);
+}
+
 void metrics_render(struct sbuf *b)
 {
     pthread_mutex_lock(&lock);
@@ -176,13 +199,16 @@ void metrics_render(struct sbuf *b)
             first = first->next;
         if (first != n) continue;
         if (n->help) sb_printf(b, "# HELP %s %s\n", n->name, n->help);
-        sb_printf(b, "# TYPE %s %s\n", n->name, n->is_gauge ? "gauge" : "counter");
+        sb_printf(b, "# TYPE %s %s\n", n->name,
+                  n->is_gauge == 2   ? "histogram"
+                  : n->is_gauge == 1 ? "gauge"
+                                     : "counter");
         for (struct named *m = n; m; m = m->next) {
             if (strcmp(m->name, n->name)) continue;
             if (m->label)
-                sb_printf(b, "%s{%s} %g\n", m->name, m->label, m->value);
+                sb_printf(b, "%s%s{%s} %g\n", m->name, m->suffix, m->label, m->value);
             else
-                sb_printf(b, "%s %g\n", m->name, m->value);
+                sb_printf(b, "%s%s %g\n", m->name, m->suffix, m->value);
         }
     }
     pthread_mutex_unlock(&lock);

@@ -22,6 +22,8 @@ void metrics_count(const char *name, const char *help, double delta);
  * number of series is bounded; beyond it new ones fold into overflow="true"). */
 void metrics_count_labeled(const char *name, const char *labels, const char *help, double delta);
 void metrics_gauge_labeled(const char *name, const char *labels, const char *help, double value);
+/* One observation of a latency histogram with labels (the HTTP latency buckets). */
+void metrics_observe(const char *name, const char *labels, const char *help, double seconds);
 /* Appends every metric to b. */
 void metrics_render(struct sbuf *b);
 

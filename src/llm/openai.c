@@ -13,6 +13,7 @@
 #include "core/mem.h"
 #include "core/util.h"
 #include "llm/provider.h"
+#include "llm/upstream.h"
 
 enum { MAX_REPLY = 64 << 20, MAX_LINE = 1 << 20 };
 
@@ -52,175 +53,33 @@ static const char *oa_model(void *self)
 
 /* ---- one POST ---- */
 
-struct sink {
-    size_t (*fn)(struct sink *s, const char *p, size_t n); /* returns n to go on */
-    struct sbuf body;
-    int too_big;
-};
+#define sink up_sink
+#define collect up_collect
 
-static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
+static char *redact(const char *text, const char *secret)
 {
-    struct sink *s = ud;
-    return s->fn(s, p, size * nmemb);
+    return up_redact(text, secret);
 }
 
-/* POSTs json to base+path. Returns 0 with *status, or RAGD_EUNAVAIL / RAGD_ETIMEOUT with a
- * reason; an aborted transfer (the sink returned short) is 0 with *aborted set. */
-static int post(struct oa *o, const char *path, const char *json, struct sink *s, long *status,
-                int *aborted, char *err, size_t errcap)
+/* POSTs json to base+path with the key as a bearer token. */
+static int post(struct oa *o, const char *path, const char *json, struct sink *s,
+                struct up_reply *rep, char *err, size_t errcap)
 {
-    CURL *c = curl_easy_init();
-    if (!c) {
-        snprintf(err, errcap, "cannot create an HTTP client");
-        return RAGD_EUNAVAIL;
-    }
     char *url = xasprintf("%s%s", o->base, path);
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    h = curl_slist_append(h, "Accept: application/json, text/event-stream");
-    char *auth = NULL;
-    if (o->key) {
-        auth = xasprintf("Authorization: Bearer %s", o->key);
-        h = curl_slist_append(h, auth);
+    char *auth = o->key ? xasprintf("Authorization: Bearer %s", o->key) : NULL;
+    int rc = up_post(url, path, auth, json, o->timeout_s, s, rep, err, errcap);
+    if (auth) {
+        memset(auth, 0, strlen(auth));
+        free(auth);
     }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(json));
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)o->timeout_s);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    CURLcode cc = curl_easy_perform(c);
-    int rc = 0;
-    *aborted = 0;
-    if (cc == CURLE_WRITE_ERROR && !s->too_big) {
-        *aborted = 1;
-    } else if (cc == CURLE_OPERATION_TIMEDOUT) {
-        snprintf(err, errcap, "%s: timed out after %d s", path, o->timeout_s);
-        rc = RAGD_ETIMEOUT;
-    } else if (cc != CURLE_OK) {
-        snprintf(err, errcap, "%s: %s", path,
-                 s->too_big ? "reply too large" : curl_easy_strerror(cc));
-        rc = RAGD_EUNAVAIL;
-    }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    curl_slist_free_all(h);
-    free(auth);
     free(url);
-    curl_easy_cleanup(c);
     return rc;
 }
 
-static size_t collect(struct sink *s, const char *p, size_t n)
-{
-    if (s->body.len + n > MAX_REPLY) {
-        s->too_big = 1;
-        return 0;
-    }
-    sb_add(&s->body, p, n);
-    return n;
-}
-
-/* ---- upstream errors ----
- *
- * An upstream's error text never leaves this file: callers (and through them responses,
- * chat debug_info and document notes) get ragd's own message for the status, and the log
- * gets an excerpt with the key blanked out, as well as anything else that looks like a
- * credential (upstreams quote the key they were given, in full or partly masked). */
-
-/* A short, printable excerpt of an error reply. */
-static void excerpt(const struct sbuf *b, char *out, size_t cap)
-{
-    size_t j = 0;
-    for (size_t i = 0; b->s && i < b->len && j + 1 < cap && i < 300; i++)
-        out[j++] = (b->s[i] >= 0x20 && b->s[i] < 0x7f) ? b->s[i] : ' ';
-    out[j] = '\0';
-}
-
-static int word_char(unsigned char c)
-{
-    return isalnum(c) || c == '-' || c == '_';
-}
-
-static int has_prefix(const char *w, size_t n, const char *prefix)
-{
-    size_t k = strlen(prefix);
-    return n >= k && !strncasecmp(w, prefix, k);
-}
-
-/* A word that looks like a credential: one with a key prefix, or a long one that mixes
- * letters and digits (hashes, tokens, keys without a prefix). */
-static int credential_like(const char *w, size_t n)
-{
-    static const char *const prefixes[] = {"sk-",  "sk_",  "pk-",  "pk_",  "rk-",  "rk_", "key-",
-                                           "api-", "AIza", "ghp_", "gsk_", "xai-", NULL};
-    for (int i = 0; prefixes[i]; i++)
-        if (n >= strlen(prefixes[i]) + 4 && has_prefix(w, n, prefixes[i])) return 1;
-    int alpha = 0, digit = 0;
-    for (size_t i = 0; i < n; i++) {
-        alpha |= isalpha((unsigned char)w[i]) != 0;
-        digit |= isdigit((unsigned char)w[i]) != 0;
-    }
-    return n >= 20 && alpha && digit;
-}
-
-/* Copy of text with every occurrence of secret (when given) and every credential-like word
- * replaced by "[redacted]", as is the word after "Bearer". Caller frees. Cannot fail. */
-static char *redact(const char *text, const char *secret)
-{
-    struct sbuf b;
-    sb_init(&b);
-    size_t sl = secret ? strlen(secret) : 0, n = strlen(text);
-    int after_bearer = 0;
-    for (size_t i = 0; i < n;) {
-        if (sl >= 4 && !strncmp(text + i, secret, sl)) {
-            sb_adds(&b, "[redacted]");
-            i += sl;
-            after_bearer = 0;
-            continue;
-        }
-        if (!word_char((unsigned char)text[i])) {
-            sb_add(&b, text + i, 1);
-            i++;
-            continue;
-        }
-        size_t w = i;
-        while (w < n && word_char((unsigned char)text[w]) &&
-               !(sl >= 4 && !strncmp(text + w, secret, sl)))
-            w++;
-        if (after_bearer || credential_like(text + i, w - i))
-            sb_adds(&b, "[redacted]");
-        else
-            sb_add(&b, text + i, w - i);
-        after_bearer = w - i == 6 && has_prefix(text + i, 6, "bearer");
-        i = w;
-    }
-    char *out = sb_take(&b);
-    return out ? out : xstrdup("");
-}
-
-/* Answers an upstream's HTTP error: ragd's own reason in err (never the upstream's words),
- * the redacted excerpt in a warning log line. Returns RAGD_EUNAVAIL. */
 static int upstream_error(const struct oa *o, const char *what, long status,
                           const struct sbuf *body, char *err, size_t errcap)
 {
-    const char *why = status == 401 || status == 403 ? "rejected ragd's credentials"
-                      : status == 429                ? "is rate limiting ragd or out of quota"
-                      : status == 404                ? "does not know the endpoint or model"
-                      : status >= 500                ? "failed"
-                                                     : "refused the request";
-    snprintf(err, errcap, "the %s upstream %s (HTTP %ld)", what, why, status);
-    char ex[512];
-    excerpt(body, ex, sizeof ex);
-    char *clean = redact(ex, o->key);
-    log_json(LOG_WARN, "upstream error",
-             json_pack("{s:s, s:s, s:I, s:s}", "upstream", what, "model", o->model, "status",
-                       (json_int_t)status, "reply", clean));
-    free(clean);
-    return RAGD_EUNAVAIL;
+    return up_error("openai", what, o->model, o->key, status, body, err, errcap);
 }
 
 /* ---- chat completions ---- */
@@ -232,6 +91,8 @@ struct stream_ctx {
     void *ud;
     struct sbuf text;
     int sse, decided, stopped, done, truncated;
+    int events;       /* data lines that parsed as JSON (or [DONE]) */
+    int finished;     /* a finish_reason was seen */
     size_t max_bytes; /* the answer's most bytes: max_tokens at 4 bytes a token */
     int capped;       /* the upstream went past max_tokens and was stopped */
     int prompt_tokens, completion_tokens;
@@ -283,15 +144,18 @@ static int sse_line(struct stream_ctx *x, const char *l, size_t n)
         l++, n--;
     if (n == 6 && !strncmp(l, "[DONE]", 6)) {
         x->done = 1;
+        x->events++;
         return 0;
     }
     json_error_t je;
     json_t *j = json_loadb(l, n, 0, &je);
     if (!j) return 0;
+    x->events++;
     take_usage(x, j);
     json_t *ch = json_array_get(json_object_get(j, "choices"), 0);
     const char *fr = json_string_value(json_object_get(ch, "finish_reason"));
     if (fr && !strcmp(fr, "length")) x->truncated = 1;
+    if (fr) x->finished = 1;
     json_t *delta = json_object_get(ch, "delta");
     const char *t = json_string_value(json_object_get(delta, "content"));
     int rc = t ? emit(x, t, strlen(t)) : 0;
@@ -377,9 +241,12 @@ static int oa_generate(void *self, const struct prov_request *req, prov_token_fn
     sb_init(&x.sink.body);
     sb_init(&x.line);
     sb_init(&x.text);
-    long status = 0;
-    int aborted = 0;
-    int rc = post(o, "/chat/completions", js, &x.sink, &status, &aborted, err, errcap);
+    struct up_reply rep;
+    int rc = post(o, "/chat/completions", js, &x.sink, &rep, err, errcap);
+    long status = rep.status;
+    int aborted = rep.aborted;
+    res->http_status = (int)status;
+    res->retry_after_s = rep.retry_after_s;
     free(js);
     if (!rc && !aborted && status != 200)
         rc = upstream_error(o, "chat", status, x.sink.body.len ? &x.sink.body : &x.line, err,
@@ -394,6 +261,7 @@ static int oa_generate(void *self, const struct prov_request *req, prov_token_fn
         x.truncated = fr && !strcmp(fr, "length");
         if (!t) {
             snprintf(err, errcap, "upstream reply has no choices[0].message.content");
+            res->invalid_reply = 1;
             rc = RAGD_EUNAVAIL;
         } else {
             take_usage(&x, j);
@@ -403,6 +271,17 @@ static int oa_generate(void *self, const struct prov_request *req, prov_token_fn
     }
     if (!rc && x.sse && x.line.len && !aborted)
         sse_line(&x, x.line.s, x.line.len); /* a last line without its newline */
+    if (!rc && !aborted && x.sse && x.events && !x.done && !x.finished) {
+        /* The connection closed in the middle of the answer. */
+        snprintf(err, errcap, "the chat upstream's stream ended before the answer did");
+        rc = RAGD_EUNAVAIL;
+    }
+    if (!rc && !aborted && x.sse && !x.events) {
+        /* 200 with neither a JSON body nor one event: not an answer, however short. */
+        snprintf(err, errcap, "upstream reply is neither JSON nor an event stream");
+        res->invalid_reply = 1;
+        rc = RAGD_EUNAVAIL;
+    }
     if (!rc) {
         res->stopped = x.stopped;
         res->truncated = x.truncated;
@@ -487,9 +366,9 @@ static int oa_embed(void *self, const char *const *texts, size_t n, float *out, 
     json_decref(body);
     struct sink s = {.fn = collect};
     sb_init(&s.body);
-    long status = 0;
-    int aborted = 0;
-    int rc = post(o, "/embeddings", js, &s, &status, &aborted, err, errcap);
+    struct up_reply rep;
+    int rc = post(o, "/embeddings", js, &s, &rep, err, errcap);
+    long status = rep.status;
     free(js);
     json_t *j = NULL;
     if (!rc && status != 200) rc = upstream_error(o, "embeddings", status, &s.body, err, errcap);

@@ -11,8 +11,10 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "llm/provider.h"
+#include "llm/router.h"
 
 static prov_provider_t *generator, *extractive;
+static int generator_in_router; /* the OPENAI_* generator was handed to the router */
 static prov_embedder_t *embedder;
 static int max_tokens = 512, context_length = 4096;
 static double temperature = 0.7;
@@ -142,6 +144,14 @@ int prov_init(const char *data_dir, char *err, size_t errcap)
     }
     free(def_dir);
     if (rc) return rc;
+    /* The OPENAI_* generator becomes the pool's read-only entry; the local engine its last
+     * resort. */
+    int is_openai = !strcmp(generator->ops->name, "openai");
+    if ((rc = router_start(is_openai ? generator : NULL, key,
+                           !strcmp(generator->ops->name, "local") ? generator : NULL, embedder,
+                           err, errcap)))
+        return rc;
+    generator_in_router = is_openai;
     log_json(LOG_INFO, "models",
              json_pack("{s:s, s:s, s:s, s:s}", "generator", generator->ops->name, "model",
                        generator->ops->model(generator->self), "embedder",
@@ -152,7 +162,9 @@ int prov_init(const char *data_dir, char *err, size_t errcap)
 
 void prov_shutdown(void)
 {
-    if (generator != extractive) provider_free(generator);
+    router_stop(); /* frees the OPENAI_* generator it was given */
+    if (generator != extractive && !generator_in_router) provider_free(generator);
+    generator_in_router = 0;
     provider_free(extractive);
     generator = extractive = NULL;
     if (embedder) {
@@ -173,7 +185,7 @@ prov_provider_t *prov_generator(void)
         if (!extractive) extractive = prov_extractive_create();
         return extractive;
     }
-    return generator;
+    return router_in_use() ? router_provider() : generator;
 }
 
 prov_provider_t *prov_extractive(void)
@@ -184,7 +196,7 @@ prov_provider_t *prov_extractive(void)
 
 prov_embedder_t *prov_embedder(void)
 {
-    return embedder;
+    return router_embedder();
 }
 
 /* Text from a model is not always valid UTF-8 (a random or confused model can stop inside a
@@ -245,6 +257,11 @@ int prov_embed(prov_embedder_t *e, const char *const *texts, size_t n, float *ou
         return RAGD_EUNAVAIL;
     }
     return e->ops->embed(e->self, texts, n, out, err, errcap);
+}
+
+int prov_fallback_allowed(void)
+{
+    return config_bool("FALLBACK_TO_EXTRACTIVE", !router_pool_exists());
 }
 
 int prov_embed_count_tokens(prov_embedder_t *e, const char *text, size_t len)

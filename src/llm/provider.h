@@ -84,6 +84,14 @@ struct prov_result {
     int stopped;   /* the token callback asked to stop */
     int truncated; /* the answer ended at max_tokens or the context, not by itself */
     double ttft_s; /* seconds from the call to the first output text (0 when none) */
+    /* Set by the backends also when generate fails, for the router (llm/router.h): */
+    int http_status;   /* the upstream's HTTP status (0: none, or not an HTTP backend) */
+    int retry_after_s; /* its Retry-After header in seconds (0: none) */
+    int invalid_reply; /* the upstream answered 200 with a body that is not a valid reply */
+    /* Set by the router: */
+    char provider[16]; /* the backend that answered ("openai", "gemini", "local") */
+    int partial;       /* generation failed after output had been passed to on_token: the
+                          caller must not answer again (no fallback), only end the stream */
 };
 void prov_result_free(struct prov_result *r);
 
@@ -92,7 +100,8 @@ struct prov_provider_ops {
     /* Generates for req, calling on_token (may be NULL) for each piece. 0 and *res filled, or
      * RAGD_EUNAVAIL (upstream unreachable / failed), RAGD_ETIMEOUT, RAGD_EINVAL (prompt too
      * long), RAGD_ELIMIT (the local generation queue is full: answer 503 with Retry-After,
-     * do not fall back), with a one-line reason in err. */
+     * do not fall back), RAGD_ENOPROVIDER (the router: every key of the feature failed), with
+     * a one-line reason in err. */
     int (*generate)(void *self, const struct prov_request *req, prov_token_fn on_token, void *ud,
                     struct prov_result *res, char *err, size_t errcap);
     /* Tokens in text by the provider's tokenizer or an estimate. Cannot fail. */
@@ -153,6 +162,11 @@ prov_provider_t *prov_extractive(void);
 /* The embedder, or NULL when none is configured. Owned by this module. */
 prov_embedder_t *prov_embedder(void);
 
+/* Whether a generation that every provider key failed (RAGD_ENOPROVIDER) may be answered
+ * by the extractive provider instead: FALLBACK_TO_EXTRACTIVE, by default true while no
+ * shared provider key exists and false once one does. Such an answer is always labelled. */
+int prov_fallback_allowed(void);
+
 /* Convenience wrappers. */
 int prov_generate(prov_provider_t *p, const struct prov_request *req, prov_token_fn on_token,
                   void *ud, struct prov_result *res, char *err, size_t errcap);
@@ -186,6 +200,10 @@ json_t *prov_health(void);
 prov_provider_t *prov_extractive_create(void);
 /* OpenAI-compatible chat completions at base (".../v1"), with key (may be NULL) and model. */
 prov_provider_t *prov_openai_create(const char *base, const char *key, const char *model,
+                                    int timeout_s);
+/* Gemini generateContent / streamGenerateContent at base (default
+ * https://generativelanguage.googleapis.com/v1beta) with key (x-goog-api-key) and model. */
+prov_provider_t *prov_gemini_create(const char *base, const char *key, const char *model,
                                     int timeout_s);
 /* OpenAI-compatible embeddings. */
 prov_embedder_t *prov_openai_embedder_create(const char *base, const char *key, const char *model,

@@ -15,6 +15,8 @@ import uuid
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.path.join(ROOT, os.environ.get("RAGD_BIN", "build/asan/ragd"))
 TEST_SECRET = "test-secret-key-0123456789abcdef"
+# Nodes sharing PostgreSQL must share the key that seals provider keys.
+TEST_ENCRYPTION_KEY = "5e" * 32
 
 # Backends: with RAGD_TEST_PG_URL set (a private PostgreSQL started by scripts/services.sh)
 # every Server gets a fresh database there instead of a SQLite file; RAGD_TEST_REDIS_URL
@@ -127,6 +129,8 @@ class Server:
                 import redis as redis_mod
                 redis_mod.Redis.from_url(self.env["REDIS_URL"]).flushdb()
         self.env.update(env or {})
+        if (self.env.get("DATABASE_URL") or "").startswith("postgres"):
+            self.env.setdefault("ENCRYPTION_KEY", TEST_ENCRYPTION_KEY)
         self.env = {k: v for k, v in self.env.items() if v is not None}
         if seed:
             self.cli("seed", "--demo", "--data", self.data)

@@ -235,6 +235,7 @@ def test_openai_compatible_provider():
         up.fail = True
         r = ask(s, tok, "What causes the aurora?", debug_mode=True)
         assert r["debug_info"]["fallback_applied"] is True
+        assert r["answer_source"] == "extractive"  # labelled whatever debug_mode is
         assert "500" in r["debug_info"]["generation_error"]
         assert "charged solar particles" in r["answer"]
         h = s.get("/health/detailed").json["services"]["models"]
