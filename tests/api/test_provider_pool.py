@@ -547,3 +547,27 @@ def test_no_key_in_clear_anywhere(env):
     # The personal and shared keys were used, so this is not vacuous.
     assert any(k == K["personal"] for _, k, _ in env["oa"].requests)
 
+
+
+def test_chat_without_usable_key_enters_and_leaves_maintenance(pool):
+    s, oa, admin = pool["s"], pool["oa"], pool["admin"]
+    c = add(pool, K["c"], oa, feature="chat", priority=10)
+    oa.set(K["c"], "401")  # the only chat key is refused: chat has no provider left
+    r = chat(pool)
+    assert r.status == 503 and r.json["code"] in ("FEATURE_UNAVAILABLE", "MAINTENANCE"), r
+    m = wait_for(lambda: (lambda j: j if j["level"] == "hard" else None)(
+        s.get("/maintenance").json))
+    assert m and m["level"] == "hard", m
+    r = chat(pool)
+    assert r.status == 503 and r.json["code"] == "MAINTENANCE" and int(r.header("retry-after")) > 0
+    am = s.get("/admin/maintenance", token=admin).json
+    assert am["automatic"] is True, am
+    assert [e for e in outbox(pool, "maintenance_entered") if e.get("level") == "hard"]
+    # The provider is fixed and the admin turns the key back on: maintenance ends by itself.
+    oa.set(K["c"], "ok")
+    r = s.request("PATCH", f"/admin/provider-keys/{c['id']}", {"status": "active"}, token=admin)
+    assert r.status == 200, r
+    assert wait_for(lambda: s.get("/maintenance").json["level"] == "none")
+    assert [e for e in outbox(pool, "maintenance_exited")]
+    r = chat(pool)
+    assert r.status == 200 and r.json["debug_info"]["provider"] == "openai", r
