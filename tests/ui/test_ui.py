@@ -600,3 +600,37 @@ def test_expired_access_token_is_refreshed_in_the_background():
         d.save_screenshot(os.path.join(SHOTS, "test_expired_access_token_is_refreshed.png"))
         quit_driver(d)
         assert s.stop() == 0
+
+
+def test_reload_keeps_the_session_and_the_refresh_cookie_stays_hidden(server, driver):
+    d = driver
+    email = f"reload-{uuid.uuid4().hex[:8]}@example.com"
+    server.register(email)
+    login_ui(d, server, email, "password123")
+    wait(d, EC.element_to_be_clickable((By.ID, "chat-input")))
+    # Scripts see only the CSRF cookie; the refresh token is HttpOnly, SameSite=Strict, /auth.
+    readable = d.execute_script("return document.cookie")
+    assert "ragd_csrf=" in readable and "ragd_refresh" not in readable
+    jar = {c["name"]: c for c in d.execute_cdp_cmd("Network.getAllCookies", {})["cookies"]}
+    ref = jar["ragd_refresh"]
+    assert ref["httpOnly"] and ref["path"] == "/auth" and ref["sameSite"] == "Strict"
+    assert ref["value"] not in readable and ref["value"] not in d.page_source
+    assert not d.execute_script("return Object.keys(localStorage).length + Object.keys(sessionStorage).length")
+    # The cookie alone does not refresh: a request without the CSRF header is refused.
+    status = d.execute_script(
+        "return fetch('/auth/refresh', {method: 'POST'}).then((r) => r.status)")
+    assert status == 403
+    # A reload (and another page of the same origin) resumes the session without a login.
+    d.refresh()
+    wait(d, EC.element_to_be_clickable((By.ID, "chat-input")))
+    assert email in css(d, ".who").text and not d.find_elements(By.ID, "f-email")
+    d.get(url(server, "/admin"))
+    wait(d, EC.visibility_of_element_located((By.ID, "admin-required")))
+    # Logging out clears the cookies: a reload then asks to log in.
+    d.get(url(server, "/#/chat"))
+    click(d, "#logout")
+    wait(d, EC.element_to_be_clickable((By.ID, "f-email")))
+    assert "ragd_csrf" not in d.execute_script("return document.cookie")
+    d.refresh()
+    wait(d, EC.element_to_be_clickable((By.ID, "f-email")))
+    assert email not in css(d, "#top").text

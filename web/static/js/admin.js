@@ -3,7 +3,7 @@
 // action, pages, CSV of what is shown).
 import { t } from './i18n.js';
 import { h, clear, toast, fmtDate, showError } from './dom.js';
-import { api, currentUser, logout, onSession } from './api.js';
+import { api, currentUser, logout, onSession, restoreSession } from './api.js';
 import { authView } from './views/auth.js';
 
 const PLANS = ['free', 'pro', 'enterprise'];
@@ -210,6 +210,7 @@ async function render() {
 }
 
 document.querySelector('.skip').textContent = t('skip_to_content');
-onSession((user) => { if (!user) render(); });
+let restored = false;
+onSession((user) => { if (restored && !user) render(); });
 window.addEventListener('hashchange', render);
-render();
+restoreSession().finally(() => { restored = true; render(); });

@@ -1,9 +1,12 @@
-// The JSON API as the pages use it. Tokens live in this module's memory only: nothing is
-// written to localStorage, sessionStorage or a readable cookie, so a reload asks to log in
-// again. (The refresh token also stays in memory until /auth sets it as an HttpOnly cookie.)
+// The JSON API as the pages use it. The access token lives in this module's memory only; the
+// refresh token is an HttpOnly cookie that only /auth sees (the server sets it because every
+// /auth call here says X-Ragd-Session: cookie), so no script can read it. The readable
+// ragd_csrf cookie carries the token that refresh and logout send back in X-CSRF-Token; with
+// it a reloaded page resumes its session silently (restoreSession).
 import { t } from './i18n.js';
 
-const session = { access: null, refresh: null, user: null };
+const session = { access: null, csrf: null, user: null };
+const COOKIE_MODE = { 'X-Ragd-Session': 'cookie' };
 const listeners = new Set();
 
 export class ApiError extends Error {
@@ -47,18 +50,37 @@ async function parse(res) {
   try { return text ? JSON.parse(text) : null; } catch { return { detail: text }; }
 }
 
+// The CSRF token of the session cookie: the cookie's (another tab may have rotated the
+// session), else the last one the server returned.
+function csrfToken() {
+  const m = /(?:^|;\s*)ragd_csrf=([0-9a-f]{64})/.exec(document.cookie);
+  return m ? m[1] : session.csrf;
+}
+
 let refreshing = null;
 async function refresh() {
-  if (!session.refresh) return false;
+  const csrf = csrfToken();
+  if (!csrf) return false;
   refreshing ??= (async () => {
-    const res = await raw('POST', '/auth/refresh', { body: { refresh_token: session.refresh }, auth: false });
+    const res = await raw('POST', '/auth/refresh', { auth: false, headers: { ...COOKIE_MODE, 'X-CSRF-Token': csrf } });
     if (!res.ok) { clearSession(); return false; }
     const data = await parse(res);
     session.access = data.access_token;
-    session.refresh = data.refresh_token;
+    session.csrf = data.csrf_token;
     return true;
-  })().finally(() => { refreshing = null; });
+  })().catch(() => false).finally(() => { refreshing = null; });
   return refreshing;
+}
+
+// On page load: resumes the session the cookie holds, if any. Resolves to the user or null.
+export async function restoreSession() {
+  if (session.access || !csrfToken()) return session.user;
+  if (!(await refresh())) return null;
+  try {
+    session.user = await api('GET', '/auth/me');
+  } catch { clearSession(); return null; }
+  changed();
+  return session.user;
 }
 
 // api('GET', '/documents') -> parsed body; throws ApiError on any non-2xx.
@@ -75,32 +97,38 @@ export async function api(method, path, opts = {}) {
 
 function clearSession() {
   const had = !!session.access;
-  session.access = session.refresh = session.user = null;
+  session.access = session.csrf = session.user = null;
   if (had) changed();
 }
 
 async function startSession(tokens) {
   session.access = tokens.access_token;
-  session.refresh = tokens.refresh_token;
+  session.csrf = tokens.csrf_token;
   session.user = await api('GET', '/auth/me');
   changed();
   return session.user;
 }
 
 export async function login(email, password) {
-  return startSession(await api('POST', '/auth/login', { body: { email, password }, auth: false }));
+  return startSession(await api('POST', '/auth/login', { body: { email, password }, auth: false, headers: COOKIE_MODE }));
 }
 
 export async function register(email, password, username) {
   const body = { email, password };
   if (username) body.username = username;
-  return startSession(await api('POST', '/auth/register', { body, auth: false }));
+  return startSession(await api('POST', '/auth/register', { body, auth: false, headers: COOKIE_MODE }));
 }
 
-// Revokes the access token and its session on the server (every session with all), then
-// forgets both tokens here.
+// Revokes the access token and its session on the server (every session with all), which
+// also clears the cookies, then forgets the access token here.
 export async function logout(all = false) {
-  try { if (session.access) await api('POST', '/auth/logout', { body: all ? { all_sessions: true } : {} }); } catch { /* gone anyway */ }
+  try {
+    if (session.access) {
+      const csrf = csrfToken();
+      await api('POST', '/auth/logout', { body: all ? { all_sessions: true } : {},
+        headers: { ...COOKIE_MODE, ...(csrf ? { 'X-CSRF-Token': csrf } : {}) } });
+    }
+  } catch { /* gone anyway */ }
   clearSession();
 }
 

@@ -1,7 +1,7 @@
 // The user app: a hash router (#/chat, #/documents ...) over views that each render into <main>.
 import { t } from './i18n.js';
 import { h, clear } from './dom.js';
-import { currentUser, loggedIn, logout, onSession } from './api.js';
+import { currentUser, loggedIn, logout, onSession, restoreSession } from './api.js';
 import { authView } from './views/auth.js';
 import { chatView } from './views/chat.js';
 import { documentsView } from './views/documents.js';
@@ -63,7 +63,10 @@ async function render() {
   document.title = `${t(route.nav || (routeName === 'register' ? 'register_title' : 'login_title'))} · ${t('app_name')}`;
 }
 
+let restored = false;
 onSession((user) => {
+  if (!restored) return; // the first render follows restoreSession
+
   const { name } = parseHash();
   // A session that ended (logged out, or the refresh token was refused) leaves private pages.
   if (!user && !(routes[name] || routes.chat).public) render();
@@ -71,4 +74,5 @@ onSession((user) => {
 });
 document.querySelector('.skip').textContent = t('skip_to_content');
 window.addEventListener('hashchange', render);
-render();
+// A reload resumes the session from its cookie before the first page is chosen.
+restoreSession().finally(() => { restored = true; render(); });

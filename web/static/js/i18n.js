@@ -25,7 +25,7 @@ const en = {
   to_register: 'No account yet? Create one',
   to_login: 'Already registered? Log in',
   password_hint: '8 to 72 characters',
-  session_memory_note: 'You stay signed in while this tab is open.',
+  session_memory_note: 'You stay signed in on this browser until you log out.',
   logged_out: 'You are logged out.',
 
   chat_title: 'Chat',
