@@ -399,6 +399,13 @@ def test_admin_dashboard_charts_and_non_admin_refused(server, driver):
     routes = d.execute_script("return Chart.getChart('req-chart').data.labels")
     assert "/auth/login" in routes and not [r for r in routes if r.startswith("/static")]
     assert severe_logs(d) == []  # Chart.js draws within the Content-Security-Policy
+    # Everything comes from GET /admin/stats: activity per day, quota burn, top users.
+    daily = d.execute_script("return Chart.getChart('daily-chart').data")
+    assert len(daily["labels"]) == 30 and len(daily["datasets"]) == 2
+    assert d.execute_script("return !!(Chart.getChart('burn-chart') && Chart.getChart('top-chart'))")
+    assert css(d, "#tile-burn .tile-value").text and css(d, "#tile-queue .tile-value").text
+    assert not d.execute_script(
+        "return performance.getEntriesByType('resource').some((e) => e.name.endsWith('/metrics'))")
     shot(d, "admin-dashboard")
     d.get(url(server, "/admin#/users"))
     wait(d, lambda d: "admin@example.com" in css(d, "#user-rows").text)

@@ -1,5 +1,6 @@
-// The admin console: a dashboard (users by plan; requests and p95 latency per route from
-// /metrics), users (search, filter, edit plan / role / active), and the audit log (filter by
+// The admin console: a dashboard (GET /admin/stats: activity per day, users and messages by
+// plan, quota burn, top users, requests and p95 latency per route, the generation queue),
+// users (search, filter, edit plan / role / active, reset usage), and the audit log (filter by
 // action, pages, CSV of what is shown).
 import { t } from './i18n.js';
 import { h, clear, toast, fmtDate, showError } from './dom.js';
@@ -8,7 +9,6 @@ import { authView } from './views/auth.js';
 
 const PLANS = ['free', 'pro', 'enterprise'];
 const PAGE = 25;
-let chart = null;
 
 function header(active) {
   const top = clear(document.getElementById('top'));
@@ -74,7 +74,7 @@ async function usersView(main) {
   await load();
 }
 
-// Prometheus text -> [{name, labels, value}].
+// Prometheus text -> [{name, labels, value}] (kept for tools that read /metrics directly).
 export function parseMetrics(text) {
   const out = [];
   for (const line of text.split('\n')) {
@@ -87,57 +87,70 @@ export function parseMetrics(text) {
   return out;
 }
 
-// The p95 of a cumulative histogram [{le, count}] (upper bound of the bucket holding it).
-export function p95(buckets) {
-  const sorted = buckets.slice().sort((a, b) => a.le - b.le);
-  const total = sorted.length ? sorted[sorted.length - 1].count : 0;
-  if (!total) return 0;
-  const want = total * 0.95;
-  for (const b of sorted) if (b.count >= want) return b.le;
-  return Infinity;
-}
-
-function barChart(canvas, labels, data, label, counts = true) {
-  const dark = matchMedia('(prefers-color-scheme: dark)').matches;
-  const chart = new window.Chart(canvas, {
-    type: 'bar',
-    data: { labels, datasets: [{ label, data, backgroundColor: dark ? '#8ab4ff' : '#1f4fbf' }] },
-    options: { maintainAspectRatio: false, animation: false, plugins: { legend: { display: false } },
-      scales: { y: { beginAtZero: true, ticks: counts ? { precision: 0 } : {} } } },
-  });
-  charts.push(chart);
-  return chart;
-}
-
 const charts = [];
 
-// The API's routes, without the pages and files of this UI.
-const isApiRoute = (r) => r && r !== 'unmatched' && r !== '/' && r !== '/admin' && !r.startsWith('/static/') && !r.startsWith('/vendor/');
+function palette() {
+  const dark = matchMedia('(prefers-color-scheme: dark)').matches;
+  return dark ? ['#8ab4ff', '#f0b35a', '#7fd6a4'] : ['#1f4fbf', '#a64d00', '#1d7a46'];
+}
+
+// datasets: [{label, data}]; opts: {counts, horizontal, percent, type}
+function chart(canvas, labels, datasets, opts = {}) {
+  const colors = palette();
+  const c = new window.Chart(canvas, {
+    type: opts.type || 'bar',
+    data: { labels, datasets: datasets.map((d, i) => ({ ...d, backgroundColor: colors[i % 3], borderColor: colors[i % 3] })) },
+    options: { maintainAspectRatio: false, animation: false, indexAxis: opts.horizontal ? 'y' : 'x',
+      plugins: { legend: { display: datasets.length > 1 } },
+      scales: { [opts.horizontal ? 'x' : 'y']: { beginAtZero: true, ticks: opts.counts === false ? {} : { precision: 0 } } } },
+  });
+  charts.push(c);
+  return c;
+}
+
+const pct = (v) => (v === null || v === undefined ? null : Math.round(v * 1000) / 10);
+
+function tile(id, label, value) {
+  return h('div', { class: 'tile', id }, h('span', { class: 'tile-value' }, value), h('span', { class: 'tile-label' }, label));
+}
 
 async function dashboardView(main) {
   while (charts.length) charts.pop().destroy();
   const box = (id, title) => h('section', { class: 'card', 'aria-labelledby': `h-${id}` }, h('h2', { id: `h-${id}` }, title),
     h('div', { class: 'chart-box' }, h('canvas', { id, role: 'img', 'aria-label': title })));
-  main.append(h('h1', {}, t('dashboard')), h('div', { class: 'grid2' },
-    box('plan-chart', t('users_by_plan')), box('req-chart', t('requests_by_route')), box('lat-chart', t('p95_by_route'))));
+  const tiles = h('div', { class: 'tiles', id: 'stat-tiles' });
+  const head = h('h1', {}, t('dashboard'));
+  main.append(head, tiles, h('div', { class: 'grid2' },
+    box('daily-chart', t('activity_per_day')), box('plan-chart', t('users_by_plan')),
+    box('burn-chart', t('quota_burn_by_plan')), box('top-chart', t('top_users')),
+    box('req-chart', t('requests_by_route')), box('lat-chart', t('p95_by_route'))));
+  let st;
+  try { st = await api('GET', '/admin/stats'); } catch (err) { head.after(h('p', { class: 'form-error', role: 'alert' }, err.detail)); return; }
+  const g = st.server.generation;
+  const num = (v, d = 0) => (v === null || v === undefined ? '–' : Number(v).toFixed(d));
+  const burn = st.quota_burn;
+  tiles.append(
+    tile('tile-burn', t('quota_burn_month', { elapsed: num(pct(burn.month_elapsed), 0) }), burn.burn === null ? '–' : `${num(pct(burn.burn), 1)} %`),
+    tile('tile-at-limit', t('users_at_limit'), String(burn.users_at_limit)),
+    tile('tile-over80', t('users_over_80'), String(burn.users_over_80_percent)),
+    tile('tile-tps', t('gen_tokens_per_s'), num(g.last_tokens_per_second, 1)),
+    tile('tile-queue', t('gen_queue_depth'), num(g.queue_depth)),
+    tile('tile-inflight', t('inflight'), String(st.server.inflight)));
   if (!window.Chart) return;
-  const counts = await Promise.all(PLANS.map((p) => api('GET', `/users?limit=1&plan=${p}`).then((r) => r.total)));
-  barChart(document.getElementById('plan-chart'), PLANS, counts, t('users_by_plan'));
-  const res = await fetch('/metrics');
-  const metrics = parseMetrics(await res.text());
-  const byRoute = {};
-  for (const m of metrics) {
-    if (m.name === 'ragd_http_requests_total' && isApiRoute(m.labels.route)) byRoute[m.labels.route] = (byRoute[m.labels.route] || 0) + m.value;
-  }
-  const top = Object.entries(byRoute).sort((a, b) => b[1] - a[1]).slice(0, 10);
-  barChart(document.getElementById('req-chart'), top.map((x) => x[0]), top.map((x) => x[1]), t('requests_by_route'));
-  const hist = {};
-  for (const m of metrics) {
-    if (m.name !== 'ragd_http_request_duration_seconds_bucket') continue;
-    (hist[m.labels.route] ||= []).push({ le: m.labels.le === '+Inf' ? Infinity : Number(m.labels.le), count: m.value });
-  }
-  const lat = top.map(([route]) => { const v = p95(hist[route] || []); return Number.isFinite(v) ? v * 1000 : 10000; });
-  barChart(document.getElementById('lat-chart'), top.map((x) => x[0]), lat, t('p95_by_route'), false);
+  chart(document.getElementById('daily-chart'), st.daily.map((d) => d.date.slice(5)),
+    [{ label: t('messages'), data: st.daily.map((d) => d.messages) }, { label: t('searches'), data: st.daily.map((d) => d.searches) }]);
+  const order = [...PLANS, ...st.plans.map((p) => p.plan).filter((p) => !PLANS.includes(p))];
+  const byPlan = Object.fromEntries(st.plans.map((p) => [p.plan, p]));
+  chart(document.getElementById('plan-chart'), order,
+    [{ label: t('users'), data: order.map((p) => byPlan[p]?.users || 0) }, { label: t('messages_this_month'), data: order.map((p) => byPlan[p]?.messages || 0) }]);
+  const limited = st.plans.filter((p) => p.quota_burn !== null);
+  chart(document.getElementById('burn-chart'), limited.map((p) => p.plan),
+    [{ label: t('quota_burn_pct'), data: limited.map((p) => pct(p.quota_burn)) }], { counts: false });
+  chart(document.getElementById('top-chart'), st.top_users.map((u) => u.email),
+    [{ label: t('messages_this_month'), data: st.top_users.map((u) => u.messages) }], { horizontal: true });
+  const routes = st.server.routes;
+  chart(document.getElementById('req-chart'), routes.map((r) => r.route), [{ label: t('requests_by_route'), data: routes.map((r) => r.requests) }]);
+  chart(document.getElementById('lat-chart'), routes.map((r) => r.route), [{ label: t('p95_by_route'), data: routes.map((r) => (r.p95_ms === null ? 10000 : r.p95_ms)) }], { counts: false });
 }
 
 function csvCell(v) {
