@@ -40,7 +40,8 @@ def csp_directives(value):
     return out
 
 
-@pytest.mark.parametrize("path,marker", [("/", "/static/js/app.js"), ("/admin", "/static/js/admin.js")])
+@pytest.mark.parametrize("path,marker", [("/", "/static/js/app.js"), ("/admin", "/static/js/admin.js"),
+                                         ("/verify?token=abc", "/static/js/app.js")])
 def test_pages_have_a_strict_csp(server, path, marker):
     r = server.get(path)
     assert r.status == 200

@@ -3,7 +3,7 @@
 // users (search, filter, edit plan / role / active, reset usage), and the audit log (filter by
 // action, pages, CSV of what is shown).
 import { t } from './i18n.js';
-import { h, clear, toast, fmtDate, showError } from './dom.js';
+import { h, clear, toast, fmtDate, showError, confirmDialog } from './dom.js';
 import { api, currentUser, logout, onSession, restoreSession } from './api.js';
 import { authView } from './views/auth.js';
 
@@ -54,8 +54,19 @@ async function usersView(main) {
         h('option', { value: 'false', selected: !u.is_superuser }, t('role_user')), h('option', { value: 'true', selected: u.is_superuser }, t('role_admin')));
       const active = h('input', { type: 'checkbox', name: 'is_active', checked: u.is_active, 'aria-label': `${t('active')}: ${u.email}` });
       const save = h('button', { type: 'button', class: 'small', dataset: { email: u.email } }, t('save'));
+      const reset = h('button', { type: 'button', class: 'small secondary reset-usage', dataset: { email: u.email } }, t('reset_usage'));
+      reset.addEventListener('click', async () => {
+        if (!(await confirmDialog(t('confirm_reset_usage', { email: u.email }), t('reset_usage')))) return;
+        reset.disabled = true;
+        try {
+          await api('POST', `/users/${encodeURIComponent(u.id)}/reset-usage`);
+          toast(t('usage_reset_done', { email: u.email }));
+        } catch (err) {
+          toast(err.status === 404 && err.code === 'NOT_FOUND' ? t('not_available') : err.detail);
+        } finally { reset.disabled = false; }
+      });
       const row = h('tr', { dataset: { email: u.email } }, h('td', {}, u.email), h('td', {}, planSel), h('td', {}, roleSel),
-        h('td', {}, active), h('td', {}, fmtDate(u.created_at)), h('td', {}, save));
+        h('td', {}, active), h('td', {}, fmtDate(u.created_at)), h('td', { class: 'actions' }, save, ' ', reset));
       save.addEventListener('click', async () => {
         save.disabled = true;
         try {

@@ -9,6 +9,7 @@ import { usageView } from './views/usage.js';
 import { keysView } from './views/keys.js';
 import { pricingView } from './views/pricing.js';
 import { profileView } from './views/profile.js';
+import { verifyView } from './views/verify.js';
 
 const routes = {
   login: { view: (m) => authView(m, 'login'), public: true },
@@ -45,6 +46,18 @@ function renderHeader(active) {
 }
 
 async function render() {
+  // The verification mail links to /verify?token=...; the app's own links are #/ routes.
+  if (location.pathname === '/verify') {
+    if (!location.hash || location.hash === '#') {
+      if (cleanup) { try { cleanup(); } catch { /* view already gone */ } cleanup = null; }
+      renderHeader('verify');
+      document.body.dataset.view = 'verify';
+      document.title = `${t('verify_title')} · ${t('app_name')}`;
+      await verifyView(clear(document.getElementById('main')));
+      return;
+    }
+    history.replaceState(null, '', `/${location.hash}`);
+  }
   const { name, params } = parseHash();
   let route = routes[name] || routes.chat;
   let routeName = routes[name] ? name : 'chat';
