@@ -1,22 +1,50 @@
 // The admin console: a dashboard (GET /admin/stats: activity per day, users and messages by
 // plan, quota burn, top users, requests and p95 latency per route, the generation queue),
 // users (search, filter, edit plan / role / active, reset usage), and the audit log (filter by
-// action, pages, CSV of what is shown).
+// action, pages, CSV of what is shown), and the operations pages of admin_ops.js. Each page
+// is shown to the roles whose permissions allow reading it (GET /users/me lists them; without
+// roles on the server, administrators see every page).
 import { t } from './i18n.js';
 import { h, clear, toast, fmtDate, showError, confirmDialog } from './dom.js';
 import { api, currentUser, logout, onSession, restoreSession } from './api.js';
 import { authView } from './views/auth.js';
+import { providerKeysView, providerHealthView, featuresView, maintenanceView, notificationsView } from './admin_ops.js';
 
 const PLANS = ['free', 'pro', 'enterprise'];
 const PAGE = 25;
 
-function header(active) {
+// The console's pages: hash, label, the permission that reads it, the view.
+const PAGES = [
+  ['dashboard', 'dashboard', 'stats.read', (m) => dashboardView(m)],
+  ['users', 'users', 'users.read', (m) => usersView(m)],
+  ['audit', 'audit_log', 'audit.read', (m) => auditView(m)],
+  ['provider-keys', 'provider_keys', 'providers.read', providerKeysView],
+  ['provider-health', 'provider_health', 'providers.read', providerHealthView],
+  ['features', 'features_title', 'ops.read', featuresView],
+  ['maintenance', 'maintenance_title', 'ops.read', maintenanceView],
+  ['notifications', 'notifications_title', 'ops.read', notificationsView],
+];
+
+// Staff: administrators, and with roles every role but user.
+const isStaff = (u) => !!u && (u.is_superuser || (u.role && u.role !== 'user'));
+let perms = { user: null, list: null };
+async function permissions(user) {
+  if (perms.user !== user.id) {
+    let list = null;
+    try { list = (await api('GET', '/users/me')).permissions || null; } catch { list = null; }
+    perms = { user: user.id, list };
+  }
+  return perms.list;
+}
+const allowed = (list, user, perm) => (list ? list.includes(perm) : !!user?.is_superuser);
+
+function header(active, list) {
   const top = clear(document.getElementById('top'));
   const user = currentUser();
-  const tabs = [['dashboard', 'dashboard'], ['users', 'users'], ['audit', 'audit_log']];
+  const tabs = isStaff(user) ? PAGES.filter((p) => allowed(list, user, p[2])) : [];
   top.append(h('a', { class: 'brand', href: '/admin' }, `${t('app_name')} · ${t('nav_admin')}`),
     h('nav', { 'aria-label': t('nav_main') }, h('ul', {},
-      user?.is_superuser ? tabs.map(([k, label]) => h('li', {}, h('a', { href: `#/${k}`, 'aria-current': k === active ? 'page' : null }, t(label)))) : null,
+      tabs.map(([k, label]) => h('li', {}, h('a', { href: `#/${k}`, 'aria-current': k === active ? 'page' : null }, t(label)))),
       h('li', {}, h('a', { href: '/' }, t('nav_app'))))),
     user ? h('div', { class: 'who' }, h('span', { class: 'email' }, user.email),
       h('button', { type: 'button', class: 'secondary', id: 'logout', onclick: () => logout() }, t('nav_logout'))) : null);
@@ -217,20 +245,28 @@ async function render() {
   const name = location.hash.replace(/^#\/?/, '') || 'dashboard';
   const main = clear(document.getElementById('main'));
   const user = currentUser();
-  header(name);
   document.body.dataset.view = user ? name : 'login';
   if (!user) {
+    header(name, null);
     authView(main, 'login', { noSwitch: true, onDone: render });
     return;
   }
-  if (!user.is_superuser) {
+  if (!isStaff(user)) {
+    header(name, null);
     main.append(h('p', { class: 'form-error', role: 'alert', id: 'admin-required' }, t('admin_required')));
     return;
   }
-  if (name === 'audit') await auditView(main);
-  else if (name === 'users') await usersView(main);
-  else await dashboardView(main);
-  document.title = `${t('admin_title')} · ${t('app_name')}`;
+  const list = await permissions(user);
+  const pages = PAGES.filter((p) => allowed(list, user, p[2]));
+  const page = pages.find((p) => p[0] === name) || pages[0];
+  header(page ? page[0] : name, list);
+  if (!page) {
+    main.append(h('p', { class: 'form-error', role: 'alert', id: 'admin-required' }, t('admin_required')));
+    return;
+  }
+  document.body.dataset.view = page[0];
+  await page[3](main);
+  document.title = `${t(page[1])} · ${t('admin_title')}`;
 }
 
 document.querySelector('.skip').textContent = t('skip_to_content');

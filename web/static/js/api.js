@@ -26,6 +26,21 @@ export class ApiError extends Error {
 }
 
 export function onSession(fn) { listeners.add(fn); }
+
+// Maintenance as responses reveal it: an X-Maintenance header (soft or hard) on any answer,
+// or a 503 MAINTENANCE refusal with its details. fn gets {level, message?, ...}.
+const maintListeners = new Set();
+export function onMaintenance(fn) { maintListeners.add(fn); }
+function seenMaintenance(res, data) {
+  let m = null;
+  if (res.status === 503 && data?.code === 'MAINTENANCE' && data.maintenance) {
+    const ra = parseInt(res.headers.get('Retry-After') || '', 10);
+    m = { ...data.maintenance, retry_after_seconds: Number.isFinite(ra) ? ra : null };
+  } else if (res.headers.get('X-Maintenance')) {
+    m = { level: res.headers.get('X-Maintenance'), from_header: true };
+  }
+  if (m) for (const fn of maintListeners) fn(m);
+}
 function changed() { for (const fn of listeners) fn(session.user); }
 
 export function currentUser() { return session.user; }
@@ -88,6 +103,7 @@ export async function api(method, path, opts = {}) {
   let res = await raw(method, path, opts);
   if (res.status === 401 && opts.auth !== false && (await refresh())) res = await raw(method, path, opts);
   const data = await parse(res);
+  seenMaintenance(res, data);
   if (!res.ok) {
     if (res.status === 401 && opts.auth !== false) clearSession();
     throw new ApiError(res.status, data, res.headers);
@@ -144,7 +160,12 @@ export async function reloadUser() {
 export async function streamChat(body, onEvent, signal) {
   let res = await raw('POST', '/chat/message', { body: { ...body, stream: true }, signal });
   if (res.status === 401 && (await refresh())) res = await raw('POST', '/chat/message', { body: { ...body, stream: true }, signal });
-  if (!res.ok) throw new ApiError(res.status, await parse(res), res.headers);
+  if (!res.ok) {
+    const data = await parse(res);
+    seenMaintenance(res, data);
+    throw new ApiError(res.status, data, res.headers);
+  }
+  seenMaintenance(res, null);
   const reader = res.body.getReader();
   const dec = new TextDecoder();
   let buf = '';

@@ -1,7 +1,7 @@
 // The user app: a hash router (#/chat, #/documents ...) over views that each render into <main>.
 import { t } from './i18n.js';
 import { h, clear } from './dom.js';
-import { currentUser, loggedIn, logout, onSession, restoreSession } from './api.js';
+import { api, currentUser, loggedIn, logout, onMaintenance, onSession, restoreSession } from './api.js';
 import { authView } from './views/auth.js';
 import { chatView } from './views/chat.js';
 import { documentsView } from './views/documents.js';
@@ -23,6 +23,74 @@ const routes = {
 };
 
 let cleanup = null;
+
+// ---- maintenance: a banner (soft, and for administrators in hard) or a lock screen (hard) ----
+
+let maint = { level: 'none' };
+let lockTimer = null;
+const isLocked = () => maint.level === 'hard' && !currentUser()?.is_superuser;
+
+function etaText(iso) {
+  const d = iso ? new Date(iso) : null;
+  return d && !isNaN(d) ? d.toLocaleString() : null;
+}
+
+function drawBanner() {
+  let banner = document.getElementById('maint-banner');
+  const show = maint.level === 'soft' || (maint.level === 'hard' && !isLocked());
+  if (!show) { banner?.remove(); return; }
+  if (!banner) {
+    banner = h('div', { id: 'maint-banner', class: 'maint-banner', role: 'status' });
+    document.getElementById('top').after(banner);
+  }
+  const eta = etaText(maint.estimated_restoration);
+  clear(banner).append(h('p', {}, maint.message ? t('maint_banner', { message: maint.message }) : t('maint_banner_default'),
+    eta ? ` ${t('maint_banner_eta', { when: eta })}` : ''));
+}
+
+function drawLock() {
+  if (cleanup) { try { cleanup(); } catch { /* view already gone */ } cleanup = null; }
+  clearInterval(lockTimer);
+  document.body.dataset.view = 'maintenance';
+  renderHeader('maintenance');
+  const main = clear(document.getElementById('main'));
+  const eta = etaText(maint.estimated_restoration);
+  let s = Math.min(300, Math.max(10, maint.retry_after_seconds || 60));
+  const retry = h('p', { class: 'hint', id: 'maint-retry' }, t('maint_lock_retry', { s }));
+  main.append(h('section', { class: 'card maint-lock', id: 'maintenance-lock', role: 'alert', 'aria-labelledby': 'maint-title' },
+    h('h1', { id: 'maint-title' }, t('maint_lock_title')),
+    h('p', { id: 'maint-message' }, maint.message || t('maint_lock_default')),
+    eta ? h('p', { id: 'maint-eta' }, t('maint_lock_eta', { when: eta })) : null,
+    retry,
+    h('button', { type: 'button', id: 'maint-try-again', onclick: () => checkMaintenance() }, t('maint_try_again'))));
+  lockTimer = setInterval(() => {
+    s -= 1;
+    if (s <= 0) { clearInterval(lockTimer); checkMaintenance(); return; }
+    retry.textContent = t('maint_lock_retry', { s });
+  }, 1000);
+  document.title = `${t('maint_lock_title')} · ${t('app_name')}`;
+}
+
+function setMaintenance(m) {
+  const wasLocked = isLocked();
+  maint = { level: 'none', ...m };
+  if (!['none', 'soft', 'hard'].includes(maint.level)) maint.level = 'none';
+  drawBanner();
+  if (isLocked()) drawLock();
+  else if (wasLocked) { clearInterval(lockTimer); render(); }
+}
+
+// GET /maintenance (public), one at a time. A server without it keeps the page as it is.
+let checking = null;
+function checkMaintenance() {
+  checking ??= api('GET', '/maintenance', { auth: false }).then(setMaintenance)
+    .catch(() => { /* no such API, or unreachable */ }).finally(() => { checking = null; });
+  return checking;
+}
+
+onMaintenance((m) => {
+  if (m.from_header) { if (m.level !== maint.level && !checking) checkMaintenance(); } else setMaintenance(m);
+});
 
 function parseHash() {
   const [name, query] = location.hash.replace(/^#\/?/, '').split('?');
@@ -46,6 +114,7 @@ function renderHeader(active) {
 }
 
 async function render() {
+  if (isLocked()) { drawLock(); return; }
   // The verification mail links to /verify?token=...; the app's own links are #/ routes.
   if (location.pathname === '/verify') {
     if (!location.hash || location.hash === '#') {
@@ -88,4 +157,9 @@ onSession((user) => {
 document.querySelector('.skip').textContent = t('skip_to_content');
 window.addEventListener('hashchange', render);
 // A reload resumes the session from its cookie before the first page is chosen.
-restoreSession().finally(() => { restored = true; render(); });
+restoreSession().finally(async () => {
+  restored = true;
+  await checkMaintenance();
+  if (!isLocked()) render();
+  setInterval(checkMaintenance, 60000);
+});
