@@ -176,6 +176,7 @@ def test_maintenance_banner_lock_screen_and_recovery(ops, driver):
         assert not u.find_elements(By.CSS_SELECTOR, "#maintenance-lock b")
         assert "2031" in css(u, "#maint-eta").text
         assert not u.find_elements(By.ID, "chat-input")
+        assert "null" not in css(u, "#top").text
         shot(u, "ops-maintenance-lock")
         # Administrators keep their console.
         d.get(url(ops, "/admin#/users"))
@@ -187,7 +188,7 @@ def test_maintenance_banner_lock_screen_and_recovery(ops, driver):
         click(u, "#maint-try-again")
         wait(u, EC.element_to_be_clickable((By.ID, "chat-input")))
         assert not u.find_elements(By.ID, "maint-banner") and not u.find_elements(By.ID, "maintenance-lock")
-        assert severe_logs(u) == []
+        assert [e for e in severe_logs(u) if e["source"] != "network"] == []  # 503s are expected
     finally:
         quit_driver(u)
         ops.put("/admin/maintenance", {"level": "none", "reason": "ui test cleanup"}, token=admin)

@@ -47,7 +47,7 @@ function header(active, list) {
       tabs.map(([k, label]) => h('li', {}, h('a', { href: `#/${k}`, 'aria-current': k === active ? 'page' : null }, t(label)))),
       h('li', {}, h('a', { href: '/' }, t('nav_app'))))),
     user ? h('div', { class: 'who' }, h('span', { class: 'email' }, user.email),
-      h('button', { type: 'button', class: 'secondary', id: 'logout', onclick: () => logout() }, t('nav_logout'))) : null);
+      h('button', { type: 'button', class: 'secondary', id: 'logout', onclick: () => logout() }, t('nav_logout'))) : '');
 }
 
 async function usersView(main) {

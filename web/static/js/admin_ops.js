@@ -216,9 +216,9 @@ export async function maintenanceView(main) {
         h('dt', {}, t('maint_message')), h('dd', {}, text(s.message)),
         h('dt', {}, t('maint_eta')), h('dd', {}, s.estimated_restoration ? fmtDate(s.estimated_restoration) : '–'),
         h('dt', {}, t('maint_since')), h('dd', {}, s.since ? fmtDate(s.since) : '–'),
-        h('dt', {}, t('maint_set_by')), h('dd', {}, s.automatic ? t('maint_automatic') : text(s.set_by))) : null,
+        h('dt', {}, t('maint_set_by')), h('dd', {}, s.automatic ? t('maint_automatic') : text(s.set_by))) : '',
       s.feature_outages?.length ? h('div', {}, h('h3', {}, t('maint_outages')),
-        h('ul', { id: 'feature-outages' }, s.feature_outages.map((o) => h('li', {}, `${o.feature} · ${fmtDate(o.since)}`)))) : null);
+        h('ul', { id: 'feature-outages' }, s.feature_outages.map((o) => h('li', {}, `${o.feature} · ${fmtDate(o.since)}`)))) : '');
   };
   show(m);
   const level = h('select', { id: 'm-level', name: 'level' }, options(LEVELS, m.level, (l) => t(`maint_level_${l}`)));
@@ -332,7 +332,7 @@ export async function notificationsView(main) {
         toast(t('notif_test_sent', { n: r?.targets ?? 0 }));
       } catch (err) { toast(err.detail); }
     });
-    clear(holder).append(form, outbox,
-      s.updated_at ? h('p', { class: 'hint' }, t('notif_updated', { when: fmtDate(s.updated_at), who: s.updated_by || '–' })) : null);
+    clear(holder).append(form, outbox || '',
+      s.updated_at ? h('p', { class: 'hint' }, t('notif_updated', { when: fmtDate(s.updated_at), who: s.updated_by || '–' })) : '');
   }
 }

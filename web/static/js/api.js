@@ -88,12 +88,16 @@ async function refresh() {
 }
 
 // On page load: resumes the session the cookie holds, if any. Resolves to the user or null.
+// A server in maintenance (503) keeps the session for a later call once it is back.
 export async function restoreSession() {
-  if (session.access || !csrfToken()) return session.user;
-  if (!(await refresh())) return null;
+  if (session.user) return session.user;
+  if (!session.access && !(csrfToken() && (await refresh()))) return null;
   try {
     session.user = await api('GET', '/auth/me');
-  } catch { clearSession(); return null; }
+  } catch (err) {
+    if (err.status !== 503) clearSession();
+    return null;
+  }
   changed();
   return session.user;
 }

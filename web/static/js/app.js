@@ -77,7 +77,7 @@ function setMaintenance(m) {
   if (!['none', 'soft', 'hard'].includes(maint.level)) maint.level = 'none';
   drawBanner();
   if (isLocked()) drawLock();
-  else if (wasLocked) { clearInterval(lockTimer); render(); }
+  else if (wasLocked) { clearInterval(lockTimer); restoreSession().finally(render); }
 }
 
 // GET /maintenance (public), one at a time. A server without it keeps the page as it is.
@@ -110,7 +110,7 @@ function renderHeader(active) {
     user
       ? h('div', { class: 'who' }, h('span', { class: 'email', title: t('signed_in_as', { email: user.email }) }, user.email),
         h('button', { type: 'button', class: 'secondary', id: 'logout', onclick: async () => { await logout(); location.hash = '#/login'; } }, t('nav_logout')))
-      : null);
+      : '');
 }
 
 async function render() {
