@@ -27,17 +27,19 @@ static json_t *tokens_json(const struct auth_tokens *t)
  * A client that sends "X-Ragd-Session: cookie" with login, register or refresh (the web UI
  * does) gets its refresh token as a cookie instead of in the JSON: ragd_refresh, HttpOnly,
  * SameSite=Strict, Path=/auth, so only the /auth routes ever see it and no script can read
- * it. With it comes ragd_csrf (readable, SameSite=Strict, Path=/), also returned as
- * csrf_token: the SHA-256 of the refresh token, so it reveals nothing and needs no state.
- * A refresh or logout that presents the cookie must send that value back in X-CSRF-Token
- * (double submit), or it is refused with 403 CSRF_FAILED before anything changes. Both
- * cookies are Secure when SESSION_COOKIE_SECURE is true, or, when it is auto (the default),
+ * it. The JSON carries csrf_token instead: the SHA-256 of the refresh token, so it reveals
+ * nothing and needs no state. A refresh or logout that presents the cookie must send that
+ * value back in X-CSRF-Token, or it is refused with 403 CSRF_FAILED before anything changes.
+ * A page that lost its memory (a reload) asks GET /auth/csrf, which reads the cookie and
+ * answers the token: SameSite=Strict keeps the cookie off other sites' requests, and the
+ * same-origin policy keeps them from reading the answer. Nothing readable by a script is
+ * stored in the browser. The cookie is Secure when SESSION_COOKIE_SECURE is true, or, when
+ * it is auto (the default),
  * when the request came through a proxy that says X-Forwarded-Proto: https or
  * PUBLIC_BASE_URL is https (a client that sends the header only makes its own cookie
  * stricter). API clients that send refresh_token in the body are answered as before. */
 
 #define REFRESH_COOKIE "ragd_refresh"
-#define CSRF_COOKIE "ragd_csrf"
 
 static int cookie_mode(struct req *r)
 {
@@ -100,26 +102,17 @@ static int csrf_check(struct req *r, const char *refresh_token)
     return 1;
 }
 
-static void set_cookie(struct req *r, const char *name, const char *value, int64_t max_age,
-                       int http_only, const char *path)
+/* Sets the cookie for t's refresh token, or clears it when t is NULL. */
+static void session_cookies(struct req *r, const struct auth_tokens *t)
 {
-    char c[320];
-    snprintf(c, sizeof c, "%s=%s; Path=%s; Max-Age=%lld; SameSite=Strict%s%s", name, value, path,
-             (long long)max_age, http_only ? "; HttpOnly" : "", cookie_secure(r) ? "; Secure" : "");
+    char c[256];
+    snprintf(c, sizeof c, "%s=%s; Path=/auth; Max-Age=%lld; HttpOnly; SameSite=Strict%s",
+             REFRESH_COOKIE, t ? t->refresh_token : "", (long long)(t ? t->refresh_expires_in : 0),
+             cookie_secure(r) ? "; Secure" : "");
     http_header(r, "Set-Cookie", c);
 }
 
-/* Sets both cookies for t's refresh token, or clears them when t is NULL. */
-static void session_cookies(struct req *r, const struct auth_tokens *t)
-{
-    char csrf[65] = "";
-    if (t) csrf_for(t->refresh_token, csrf);
-    set_cookie(r, REFRESH_COOKIE, t ? t->refresh_token : "", t ? t->refresh_expires_in : 0, 1,
-               "/auth");
-    set_cookie(r, CSRF_COOKIE, csrf, t ? t->refresh_expires_in : 0, 0, "/");
-}
-
-/* The token answer: tokens_json, or in cookie mode the cookies and the same JSON with
+/* The token answer: tokens_json, or in cookie mode the cookie and the same JSON with
  * csrf_token in place of refresh_token. New reference. */
 static json_t *session_json(struct req *r, const struct auth_tokens *t, int cookies)
 {
@@ -395,6 +388,18 @@ static void logout_handler(struct req *r)
     http_json(r, 200, json_pack("{s:s}", "message", "Successfully logged out"));
 }
 
+/* GET /auth/csrf: {csrf_token} of the session cookie the request carries, null without one. */
+static void csrf_handler(struct req *r)
+{
+    char cookie[128], csrf[65];
+    json_t *v = json_null();
+    if (cookie_get(r, REFRESH_COOKIE, cookie, sizeof cookie)) {
+        csrf_for(cookie, csrf);
+        v = json_string(csrf);
+    }
+    http_json(r, 200, json_pack("{s:o}", "csrf_token", v));
+}
+
 static void me_handler(struct req *r)
 {
     http_json(r, 200, api_user_json(api_user(r)));
@@ -524,6 +529,14 @@ const struct route auth_routes[] = {
      .tag = "auth",
      .summary = "Revoke the current access token and its session",
      .response_doc = "{message}"},
+    {.method = "GET",
+     .pattern = "/auth/csrf",
+     .handler = csrf_handler,
+     .access = ACCESS_PUBLIC,
+     .tag = "auth",
+     .summary = "The CSRF token of the browser's session cookie (null without one), for a page "
+                "that reloaded",
+     .response_doc = "{csrf_token}"},
     {.method = "GET",
      .pattern = "/auth/me",
      .handler = me_handler,

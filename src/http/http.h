@@ -112,8 +112,7 @@ void *req_slot(struct req *r, enum req_slot slot);
 void req_on_reply(struct req *r, void (*fn)(struct req *r, int status, void *arg), void *arg);
 
 /* ---- response ---- */
-/* Adds a response header (copied); a second call with the same name replaces the value,
- * except for Set-Cookie, which is added once per call. */
+/* Adds a response header (copied). */
 void http_header(struct req *r, const char *name, const char *value);
 /* Answers with JSON (reference stolen). */
 void http_json(struct req *r, int status, json_t *body);

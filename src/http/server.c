@@ -213,8 +213,7 @@ void req_on_reply(struct req *r, void (*fn)(struct req *r, int status, void *arg
 
 void http_header(struct req *r, const char *name, const char *value)
 {
-    /* Set-Cookie is the one header a response may repeat (one cookie each). */
-    for (int i = 0; strcasecmp(name, "Set-Cookie") && i < r->nheaders; i++) {
+    for (int i = 0; i < r->nheaders; i++) {
         if (!strcasecmp(r->hnames[i], name)) {
             free(r->hvalues[i]);
             r->hvalues[i] = xstrdup(value);

@@ -282,15 +282,15 @@ def test_cookie_mode_login_sets_httponly_strict_cookie_scoped_to_auth(server):
     assert attrs["path"] == "/auth" and "httponly" in attrs and attrs["samesite"] == "Strict"
     assert int(attrs["max-age"]) == r.json["refresh_expires_in"] > 0
     assert "secure" not in attrs  # plain HTTP without a proxy saying https
-    csrf, cattrs = c["ragd_csrf"]
-    assert csrf == r.json["csrf_token"] and len(csrf) == 64 and csrf != value
-    assert cattrs["path"] == "/" and "httponly" not in cattrs and cattrs["samesite"] == "Strict"
+    assert set(c) == {"ragd_refresh"}  # nothing else, and nothing a script could read
+    csrf = r.json["csrf_token"]
+    assert len(csrf) == 64 and csrf != value and value not in r.body
     assert r.header("Cache-Control") == "no-store"
     # Registering in cookie mode does the same.
     r = server.post("/auth/register", {"email": "cookie1b@example.com", "password": "password123"},
                     headers=COOKIE_MODE)
-    assert r.status == 201 and "refresh_token" not in r.json
-    assert set(set_cookies(r)) == {"ragd_refresh", "ragd_csrf"}
+    assert r.status == 201 and "refresh_token" not in r.json and len(r.json["csrf_token"]) == 64
+    assert set(set_cookies(r)) == {"ragd_refresh"}
 
 
 def test_cookie_secure_behind_https_proxy_or_when_told():
@@ -312,9 +312,12 @@ def test_cookie_secure_behind_https_proxy_or_when_told():
 
 def test_cookie_refresh_needs_the_csrf_token_and_rotates(server):
     server.register("cookie2@example.com")
-    c = set_cookies(cookie_login(server, "cookie2@example.com"))
-    refresh, csrf = c["ragd_refresh"][0], c["ragd_csrf"][0]
-    jar = f"ragd_refresh={refresh}; ragd_csrf={csrf}"
+    login = cookie_login(server, "cookie2@example.com")
+    refresh, csrf = set_cookies(login)["ragd_refresh"][0], login.json["csrf_token"]
+    jar = f"ragd_refresh={refresh}"
+    # A reloaded page gets the token back from the cookie; without one there is none.
+    assert server.get("/auth/csrf", headers={"Cookie": jar}).json == {"csrf_token": csrf}
+    assert server.get("/auth/csrf").json == {"csrf_token": None}
     before = refresh_rows(server, "cookie2@example.com")
     for bad in ({}, {"X-CSRF-Token": ""}, {"X-CSRF-Token": "0" * 64},
                 {"X-CSRF-Token": csrf[:-1] + ("0" if csrf[-1] != "0" else "1")},
@@ -328,7 +331,9 @@ def test_cookie_refresh_needs_the_csrf_token_and_rotates(server):
     assert "refresh_token" not in r.json and r.json["access_token"]
     n = set_cookies(r)
     assert n["ragd_refresh"][0] != refresh and n["ragd_refresh"][1]["path"] == "/auth"
-    assert n["ragd_csrf"][0] == r.json["csrf_token"] != csrf
+    assert "httponly" in n["ragd_refresh"][1] and r.json["csrf_token"] != csrf
+    assert server.get("/auth/csrf", headers={"Cookie": f"ragd_refresh={n['ragd_refresh'][0]}"}
+                      ).json["csrf_token"] == r.json["csrf_token"]
     assert server.get("/auth/me", token=r.json["access_token"]).json["email"] == "cookie2@example.com"
     # The old cookie with its own (valid) CSRF token is a reused token: refused, cookies cleared.
     r = server.post("/auth/refresh", headers={"Cookie": jar, "X-CSRF-Token": csrf})
@@ -340,19 +345,16 @@ def test_cookie_refresh_needs_the_csrf_token_and_rotates(server):
 def test_cookie_logout_clears_and_revokes(server):
     server.register("cookie3@example.com")
     r = cookie_login(server, "cookie3@example.com")
-    access = r.json["access_token"]
-    c = set_cookies(r)
-    refresh, csrf = c["ragd_refresh"][0], c["ragd_csrf"][0]
-    jar = f"ragd_refresh={refresh}; ragd_csrf={csrf}"
+    access, csrf = r.json["access_token"], r.json["csrf_token"]
+    refresh = set_cookies(r)["ragd_refresh"][0]
+    jar = f"ragd_refresh={refresh}"
     r = server.post("/auth/logout", {}, token=access, headers={"Cookie": jar})
     assert r.status == 403 and r.json["code"] == "CSRF_FAILED"
     assert server.get("/auth/me", token=access).status == 200  # not logged out
     r = server.post("/auth/logout", {}, token=access, headers={"Cookie": jar, "X-CSRF-Token": csrf})
     assert r.status == 200, r
-    gone = set_cookies(r)
-    for name, path in (("ragd_refresh", "/auth"), ("ragd_csrf", "/")):
-        assert gone[name][0] == "" and gone[name][1]["max-age"] == "0"
-        assert gone[name][1]["path"] == path
+    gone = set_cookies(r)["ragd_refresh"]
+    assert gone[0] == "" and gone[1]["max-age"] == "0" and gone[1]["path"] == "/auth"
     assert server.get("/auth/me", token=access).status == 401
     r = server.post("/auth/refresh", headers={"Cookie": jar, "X-CSRF-Token": csrf})
     assert r.status == 401

@@ -1,8 +1,9 @@
 // The JSON API as the pages use it. The access token lives in this module's memory only; the
 // refresh token is an HttpOnly cookie that only /auth sees (the server sets it because every
-// /auth call here says X-Ragd-Session: cookie), so no script can read it. The readable
-// ragd_csrf cookie carries the token that refresh and logout send back in X-CSRF-Token; with
-// it a reloaded page resumes its session silently (restoreSession).
+// /auth call here says X-Ragd-Session: cookie), so no script can read it. Refresh and logout
+// send the session's CSRF token in X-CSRF-Token: kept in memory from the last token answer,
+// or, after a reload, asked of GET /auth/csrf, so a reloaded page resumes its session
+// silently (restoreSession) and nothing is stored where a script could read it.
 import { t } from './i18n.js';
 
 const session = { access: null, csrf: null, user: null };
@@ -65,19 +66,26 @@ async function parse(res) {
   try { return text ? JSON.parse(text) : null; } catch { return { detail: text }; }
 }
 
-// The CSRF token of the session cookie: the cookie's (another tab may have rotated the
-// session), else the last one the server returned.
-function csrfToken() {
-  const m = /(?:^|;\s*)ragd_csrf=([0-9a-f]{64})/.exec(document.cookie);
-  return m ? m[1] : session.csrf;
+// The CSRF token of the session cookie, as the server derives it from the cookie now (null
+// without a cookie).
+async function csrfFromCookie() {
+  try {
+    const res = await raw('GET', '/auth/csrf', { auth: false });
+    return res.ok ? (await parse(res))?.csrf_token || null : null;
+  } catch { return null; }
 }
 
 let refreshing = null;
 async function refresh() {
-  const csrf = csrfToken();
-  if (!csrf) return false;
   refreshing ??= (async () => {
-    const res = await raw('POST', '/auth/refresh', { auth: false, headers: { ...COOKIE_MODE, 'X-CSRF-Token': csrf } });
+    const send = () => raw('POST', '/auth/refresh', { auth: false, headers: { ...COOKIE_MODE, 'X-CSRF-Token': session.csrf || '' } });
+    if (!session.csrf) session.csrf = await csrfFromCookie();
+    if (!session.csrf) return false;
+    let res = await send();
+    if (res.status === 403) { // another tab rotated the session: its cookie has a new token
+      session.csrf = await csrfFromCookie();
+      if (session.csrf) res = await send();
+    }
     if (!res.ok) { clearSession(); return false; }
     const data = await parse(res);
     session.access = data.access_token;
@@ -91,7 +99,7 @@ async function refresh() {
 // A server in maintenance (503) keeps the session for a later call once it is back.
 export async function restoreSession() {
   if (session.user) return session.user;
-  if (!session.access && !(csrfToken() && (await refresh()))) return null;
+  if (!session.access && !(await refresh())) return null;
   try {
     session.user = await api('GET', '/auth/me');
   } catch (err) {
@@ -144,9 +152,14 @@ export async function register(email, password, username) {
 export async function logout(all = false) {
   try {
     if (session.access) {
-      const csrf = csrfToken();
-      await api('POST', '/auth/logout', { body: all ? { all_sessions: true } : {},
+      const send = (csrf) => api('POST', '/auth/logout', { body: all ? { all_sessions: true } : {},
         headers: { ...COOKIE_MODE, ...(csrf ? { 'X-CSRF-Token': csrf } : {}) } });
+      try {
+        await send(session.csrf || (await csrfFromCookie()));
+      } catch (err) {
+        if (err.code !== 'CSRF_FAILED') throw err;
+        await send(await csrfFromCookie()); // another tab rotated the session meanwhile
+      }
     }
   } catch { /* gone anyway */ }
   clearSession();

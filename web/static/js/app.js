@@ -80,11 +80,16 @@ function setMaintenance(m) {
   else if (wasLocked) { clearInterval(lockTimer); restoreSession().finally(render); }
 }
 
-// GET /maintenance (public), one at a time. A server without it keeps the page as it is.
+// Every answer of a server in maintenance carries X-Maintenance: /health (always open) says
+// whether there is one, and GET /maintenance (public) then gives its message and estimate.
+// One check at a time; an unreachable server keeps the page as it is.
 let checking = null;
 function checkMaintenance() {
-  checking ??= api('GET', '/maintenance', { auth: false }).then(setMaintenance)
-    .catch(() => { /* no such API, or unreachable */ }).finally(() => { checking = null; });
+  checking ??= (async () => {
+    const res = await fetch('/health', { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
+    if (!res.headers.get('X-Maintenance')) setMaintenance({ level: 'none' });
+    else setMaintenance(await api('GET', '/maintenance', { auth: false }));
+  })().catch(() => { /* unreachable */ }).finally(() => { checking = null; });
   return checking;
 }
 
