@@ -58,6 +58,7 @@ def main():
                         wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "main h1, main h2"))
                     settle(d)
                     d.save_screenshot(os.path.join(out, f"{page}-{tag}.png"))
+                d.execute_cdp_cmd("Network.clearBrowserCookies", {})  # the user's session ends
                 login_ui(d, s, "admin@example.com", "adminpassword123", "/admin#/dashboard")
                 for page in admin_pages:
                     d.get(f"{base}/admin#/{page}")
