@@ -642,3 +642,25 @@ def test_reload_keeps_the_session_and_the_refresh_cookie_stays_hidden(server, dr
     d.refresh()
     wait(d, EC.element_to_be_clickable((By.ID, "f-email")))
     assert email not in css(d, "#top").text
+
+
+def test_a_session_rotated_by_another_tab_still_logs_out(server, driver):
+    d = driver
+    email = f"tabs-{uuid.uuid4().hex[:8]}@example.com"
+    server.register(email)
+    login_ui(d, server, email, "password123")
+    wait(d, EC.element_to_be_clickable((By.ID, "chat-input")))
+    # Another tab of the same browser refreshes: the cookie rotates, this page's token is stale.
+    status = d.execute_script("""
+        const c = await (await fetch('/auth/csrf')).json();
+        const r = await fetch('/auth/refresh', {method: 'POST',
+          headers: {'X-Ragd-Session': 'cookie', 'X-CSRF-Token': c.csrf_token}});
+        return r.status;""")
+    assert status == 200
+    click(d, "#logout")
+    wait(d, EC.element_to_be_clickable((By.ID, "f-email")))
+    # The server session is gone too: a reload does not bring it back.
+    d.refresh()
+    wait(d, EC.element_to_be_clickable((By.ID, "f-email")))
+    assert email not in css(d, "#top").text
+    assert d.execute_script("return fetch('/auth/csrf').then((r) => r.json())") == {"csrf_token": None}
