@@ -34,10 +34,10 @@ static json_t *tokens_json(const struct auth_tokens *t)
  * answers the token: SameSite=Strict keeps the cookie off other sites' requests, and the
  * same-origin policy keeps them from reading the answer. Nothing readable by a script is
  * stored in the browser. The cookie is Secure when SESSION_COOKIE_SECURE is true, or, when
- * it is auto (the default),
- * when the request came through a proxy that says X-Forwarded-Proto: https or
- * PUBLIC_BASE_URL is https (a client that sends the header only makes its own cookie
- * stricter). API clients that send refresh_token in the body are answered as before. */
+ * it is auto (the default), when the request came through a proxy that says
+ * X-Forwarded-Proto: https or PUBLIC_BASE_URL is https (a client that sends the header only
+ * makes its own cookie stricter). API clients that send refresh_token in the body are
+ * answered as before. */
 
 #define REFRESH_COOKIE "ragd_refresh"
 
