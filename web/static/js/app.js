@@ -111,7 +111,8 @@ function renderHeader(active) {
     h('nav', { 'aria-label': t('nav_main') },
       h('ul', {}, links.map(([name, r]) => h('li', {},
         h('a', { href: `#/${name}`, 'aria-current': name === active ? 'page' : null }, t(r.nav)))),
-      user?.is_superuser ? h('li', {}, h('a', { href: '/admin' }, t('nav_admin'))) : null)),
+      // The console: administrators, and with roles every role but user.
+      user?.is_superuser || (user?.role && user.role !== 'user') ? h('li', {}, h('a', { href: '/admin' }, t('nav_admin'))) : null)),
     user
       ? h('div', { class: 'who' }, h('span', { class: 'email', title: t('signed_in_as', { email: user.email }) }, user.email),
         h('button', { type: 'button', class: 'secondary', id: 'logout', onclick: async () => { await logout(); location.hash = '#/login'; } }, t('nav_logout')))
