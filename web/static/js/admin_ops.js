@@ -51,7 +51,7 @@ export async function providerKeysView(main) {
     field('pk-model', t('pk_model'), h('input', { id: 'pk-model', name: 'model', maxlength: 200 })),
     field('pk-feature', t('pk_feature'), h('select', { id: 'pk-feature', name: 'feature' }, options(KEY_FEATURES, 'chat', (f) => (f === '*' ? t('pk_every_feature') : f)))),
     field('pk-label', t('pk_label'), h('input', { id: 'pk-label', name: 'label', maxlength: 100 })),
-    field('pk-priority', t('pk_priority'), h('input', { id: 'pk-priority', name: 'priority', type: 'number', min: 0, max: 1000, value: 50, 'aria-describedby': 'pk-priority-hint' }), t('pk_priority_hint')),
+    field('pk-priority', t('pk_priority'), h('input', { id: 'pk-priority', name: 'priority', type: 'number', min: -1000000, max: 1000000, value: 50, 'aria-describedby': 'pk-priority-hint' }), t('pk_priority_hint')),
     field('pk-key', t('pk_key'), h('input', { id: 'pk-key', name: 'key', type: 'password', autocomplete: 'new-password', spellcheck: 'false', required: true, 'aria-describedby': 'pk-key-hint' }), t('pk_key_hint')),
     h('label', { class: 'row' }, h('input', { type: 'checkbox', id: 'pk-skip', name: 'skip_test' }), t('pk_skip_test')),
     h('div', {}, h('button', { type: 'submit', id: 'pk-submit' }, t('add_provider_key'))));
@@ -90,11 +90,13 @@ export async function providerKeysView(main) {
 
   function keyRow(k) {
     const name = k.label || `${k.provider || k.format || ''} ${k.model || ''}`.trim() || String(k.id);
-    const prio = h('input', { type: 'number', name: 'priority', min: 0, max: 1000, value: k.priority ?? 0, class: 'narrow', 'aria-label': `${t('pk_priority')}: ${name}` });
-    const status = h('select', { name: 'status', 'aria-label': `${t('doc_status')}: ${name}` }, options(KEY_STATUSES, k.status));
-    const save = h('button', { type: 'button', class: 'small' }, t('save'));
+    // The entry made from the OPENAI_* variables is changed there, not here.
+    const ro = !!k.read_only;
+    const prio = h('input', { type: 'number', name: 'priority', min: -1000000, max: 1000000, value: k.priority ?? 0, class: 'narrow', disabled: ro, 'aria-label': `${t('pk_priority')}: ${name}` });
+    const status = h('select', { name: 'status', disabled: ro, 'aria-label': `${t('doc_status')}: ${name}` }, options(KEY_STATUSES, k.status));
+    const save = h('button', { type: 'button', class: 'small', disabled: ro }, t('save'));
     const test = h('button', { type: 'button', class: 'small secondary pk-test' }, t('pk_test'));
-    const del = h('button', { type: 'button', class: 'small danger pk-delete' }, t('delete'));
+    const del = h('button', { type: 'button', class: 'small danger pk-delete', disabled: ro }, t('delete'));
     const id = encodeURIComponent(k.id);
     save.addEventListener('click', async () => {
       const body = {};
@@ -107,9 +109,8 @@ export async function providerKeysView(main) {
     test.addEventListener('click', async () => {
       test.disabled = true;
       try {
-        const r = await api('POST', `/admin/provider-keys/${id}/test`);
-        const ok = r?.ok ?? r?.success ?? (r?.outcome ? r.outcome === 'success' : true);
-        toast(ok ? t('pk_test_ok', { label: name }) : t('pk_test_failed', { label: name, detail: text(r?.error || r?.detail || r?.outcome) }));
+        const r = await api('POST', `/admin/provider-keys/${id}/test`); // {id, passed, error?, key}
+        toast(r?.passed ? t('pk_test_ok', { label: name }) : t('pk_test_failed', { label: name, detail: text(r?.error) }));
         await fill();
       } catch (err) { toast(t('pk_test_failed', { label: name, detail: err.detail })); } finally { test.disabled = false; }
     });
@@ -118,7 +119,7 @@ export async function providerKeysView(main) {
       try { await api('DELETE', `/admin/provider-keys/${id}?confirm=true`); toast(t('pk_deleted')); await fill(); } catch (err) { toast(err.detail); }
     });
     return h('tr', { dataset: { id: k.id, label: name } },
-      h('td', {}, name), h('td', {}, text(k.provider ?? k.format)), h('td', {}, text(k.model)), h('td', {}, text(k.feature)),
+      h('td', {}, name, ro ? h('span', { class: 'tag' }, t('pk_from_env')) : null), h('td', {}, text(k.provider ?? k.format)), h('td', {}, text(k.model)), h('td', {}, text(k.feature)),
       h('td', {}, prio), h('td', {}, status), h('td', { class: 'last4' }, h('code', {}, last4(k))),
       h('td', {}, k.last_used_at ? fmtDate(k.last_used_at) : t('never')), h('td', {}, text(k.failure_count ?? 0)),
       h('td', { class: 'last-error' }, text(k.last_error)), h('td', { class: 'actions' }, save, ' ', test, ' ', del));
@@ -129,12 +130,19 @@ export async function providerKeysView(main) {
 
 // ---- provider health ----
 
-// An object rendered generically: scalars as a list of terms, arrays of objects as tables.
+// An object rendered generically: scalars as a list of terms, arrays of objects and objects
+// of objects ({chat: {...}, mcq: {...}}) as tables, anything deeper as JSON text.
+const isPlain = (v) => v && typeof v === 'object' && !Array.isArray(v);
 function describe(obj, idBase) {
   const out = [];
   const dl = h('dl', { class: 'facts' });
   for (const [k, v] of Object.entries(obj || {})) {
-    if (Array.isArray(v) && v.length && typeof v[0] === 'object' && v[0] !== null) {
+    if (isPlain(v) && Object.keys(v).length && Object.values(v).every(isPlain)) {
+      const cols = [...new Set(Object.values(v).flatMap((r) => Object.keys(r)))];
+      out.push(h('section', { class: 'card', 'aria-labelledby': `${idBase}-${k}` }, h('h2', { id: `${idBase}-${k}` }, k.replace(/_/g, ' ')),
+        table(`${idBase}-${k}-table`, ['', ...cols.map((c) => c.replace(/_/g, ' '))],
+          h('tbody', {}, Object.entries(v).map(([name, r]) => h('tr', {}, h('th', { scope: 'row' }, name), cols.map((c) => h('td', {}, text(r[c])))))))));
+    } else if (Array.isArray(v) && v.length && typeof v[0] === 'object' && v[0] !== null) {
       const cols = [...new Set(v.flatMap((r) => Object.keys(r)))];
       out.push(h('section', { class: 'card', 'aria-labelledby': `${idBase}-${k}` }, h('h2', { id: `${idBase}-${k}` }, k.replace(/_/g, ' ')),
         table(`${idBase}-${k}-table`, cols.map((c) => c.replace(/_/g, ' ')),

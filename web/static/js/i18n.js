@@ -231,6 +231,7 @@ const en = {
   pk_test_failed: '{label}: the test call failed ({detail}).',
   pk_confirm_delete: 'Delete the key "{label}"? Requests stop using it at once.',
   pk_failures: 'Failures',
+  pk_from_env: 'from OPENAI_*',
   pk_last_error: 'Last error',
   features_title: 'Features',
   features_hint: 'A disabled feature answers 503 FEATURE_DISABLED; a rollout below 100 % enables it for that share of users (by a stable hash of their id).',
