@@ -96,14 +96,25 @@ def test_provider_keys_add_edit_test_delete(ops, driver):
 
 def test_provider_health_page(ops, driver):
     d = driver
-    need(ops, ops.login(*ADMIN), "/admin/providers/health")
-    admin_page(d, ops, "provider-health")
-    wait(d, lambda d: css(d, "#provider-health").text.strip())
-    assert not d.find_elements(By.ID, "ops-unavailable")
-    click(d, "#health-refresh")
-    wait(d, lambda d: css(d, "#provider-health").text.strip())
-    assert severe_logs(d) == []
-    shot(d, "ops-provider-health")
+    admin = ops.login(*ADMIN)
+    need(ops, admin, "/admin/providers/health")
+    label = f"<img src=x onerror=alert(1)>{uuid.uuid4().hex[:6]}"
+    r = ops.post("/admin/provider-keys", {"provider": "openai", "key": "sk-health-" + uuid.uuid4().hex,
+                                          "base_url": "http://127.0.0.1:9/v1", "feature": "mcq",
+                                          "label": label, "skip_test": True}, token=admin)
+    assert r.status in (200, 201), r
+    try:
+        admin_page(d, ops, "provider-health")
+        wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#provider-health table"))
+        assert not d.find_elements(By.ID, "ops-unavailable")
+        assert "mcq" in css(d, "#provider-health").text
+        click(d, "#health-refresh")
+        wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#provider-health table"))
+        assert not d.find_elements(By.CSS_SELECTOR, "#provider-health img")  # names are text
+        assert severe_logs(d) == []
+        shot(d, "ops-provider-health")
+    finally:
+        ops.delete(f"/admin/provider-keys/{r.json['id']}?confirm=true", token=admin)
 
 
 def flag(server, token, name):

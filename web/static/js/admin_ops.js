@@ -25,7 +25,18 @@ async function load(main, path) {
   }
 }
 
-const text = (v) => (v === null || v === undefined || v === '' ? '–' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+// A value as short text: a key as "label …last4", other objects as "name: value" pairs
+// (ids left out), lists joined; never markup.
+function text(v) {
+  if (v === null || v === undefined || v === '') return '–';
+  if (Array.isArray(v)) return v.length ? v.map(text).join('; ') : '–';
+  if (typeof v === 'object') {
+    if ('last4' in v || 'key_last4' in v) return `${v.label || v.provider || ''} …${v.last4 || v.key_last4 || ''}`.trim();
+    return Object.entries(v).filter(([k]) => k !== 'id' && !k.endsWith('_id'))
+      .map(([k, x]) => `${k.replace(/_/g, ' ')}: ${text(x)}`).join(', ') || '–';
+  }
+  return String(v);
+}
 const table = (id, heads, tbody) => h('div', { class: 'table-wrap' }, h('table', { id },
   h('thead', {}, h('tr', {}, heads.map((x) => h('th', { scope: 'col' }, x)))), tbody));
 const options = (values, current, label = (v) => v) => values.map((v) => h('option', { value: v, selected: v === current }, label(v)));
