@@ -312,6 +312,7 @@ static int cmd_serve(int argc, char **argv)
     http_add_routes(users_routes);
     http_add_routes(apikey_routes);
     http_add_routes(admin_routes);
+    http_add_routes(stats_routes);
     http_add_routes(documents_routes);
     http_add_routes(search_routes);
     http_add_routes(chat_routes);

@@ -11,6 +11,7 @@ extern const struct route auth_routes[];   /* /auth: register, login, refresh, l
 extern const struct route apikey_routes[]; /* /users/me/api-keys */
 extern const struct route users_routes[];
 extern const struct route admin_routes[];
+extern const struct route stats_routes[]; /* GET /admin/stats: the dashboard's figures */
 extern const struct route health_routes[];
 extern const struct route billing_routes[];
 /* ENABLE_PAYMENTS: checkout, portal, cancel, payments, provider webhooks (api/payments.c). */

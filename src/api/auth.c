@@ -3,9 +3,11 @@
  * renders the answer. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
 #include "auth/password.h"
+#include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -18,6 +20,110 @@ static json_t *tokens_json(const struct auth_tokens *t)
                      t->refresh_token, "token_type", "bearer", "expires_in",
                      (json_int_t)t->expires_in, "refresh_expires_in",
                      (json_int_t)t->refresh_expires_in);
+}
+
+/* ---- browser sessions (cookie mode) ----
+ *
+ * A client that sends "X-Ragd-Session: cookie" with login, register or refresh (the web UI
+ * does) gets its refresh token as a cookie instead of in the JSON: ragd_refresh, HttpOnly,
+ * SameSite=Strict, Path=/auth, so only the /auth routes ever see it and no script can read
+ * it. The JSON carries csrf_token instead: the SHA-256 of the refresh token, so it reveals
+ * nothing and needs no state. A refresh or logout that presents the cookie must send that
+ * value back in X-CSRF-Token, or it is refused with 403 CSRF_FAILED before anything changes.
+ * A page that lost its memory (a reload) asks GET /auth/csrf, which reads the cookie and
+ * answers the token: SameSite=Strict keeps the cookie off other sites' requests, and the
+ * same-origin policy keeps them from reading the answer. Nothing readable by a script is
+ * stored in the browser. The cookie is Secure when SESSION_COOKIE_SECURE is true, or, when
+ * it is auto (the default), when the request came through a proxy that says
+ * X-Forwarded-Proto: https or PUBLIC_BASE_URL is https (a client that sends the header only
+ * makes its own cookie stricter). API clients that send refresh_token in the body are
+ * answered as before. */
+
+#define REFRESH_COOKIE "ragd_refresh"
+
+static int cookie_mode(struct req *r)
+{
+    const char *v = req_header(r, "X-Ragd-Session");
+    return v && !strcasecmp(v, "cookie");
+}
+
+static int cookie_secure(struct req *r)
+{
+    const char *m = config_str("SESSION_COOKIE_SECURE", "auto");
+    if (strcasecmp(m, "auto")) return config_bool("SESSION_COOKIE_SECURE", 0);
+    const char *proto = req_header(r, "X-Forwarded-Proto");
+    if (proto && !strncasecmp(proto, "https", 5)) return 1;
+    return !strncasecmp(config_str("PUBLIC_BASE_URL", ""), "https://", 8);
+}
+
+/* Copies the value of cookie name from the request's Cookie header into out. 1 when found
+ * (non-empty and fitting), else 0. */
+static int cookie_get(struct req *r, const char *name, char *out, size_t cap)
+{
+    const char *p = req_header(r, "Cookie");
+    size_t nl = strlen(name);
+    while (p && *p) {
+        while (*p == ' ' || *p == ';' || *p == '\t')
+            p++;
+        const char *end = strchr(p, ';');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > nl && !strncmp(p, name, nl) && p[nl] == '=') {
+            size_t vl = len - nl - 1;
+            while (vl && (p[nl + 1 + vl - 1] == ' ' || p[nl + 1 + vl - 1] == '\t'))
+                vl--;
+            if (!vl || vl >= cap) return 0;
+            memcpy(out, p + nl + 1, vl);
+            out[vl] = '\0';
+            return 1;
+        }
+        p = end;
+    }
+    return 0;
+}
+
+/* The CSRF token that goes with a refresh token: 64 hex characters. */
+static void csrf_for(const char *refresh_token, char out[65])
+{
+    char buf[160];
+    int n = snprintf(buf, sizeof buf, "ragd-csrf:%s", refresh_token);
+    sha256_hex(buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1, out);
+}
+
+/* 0 when the request's X-CSRF-Token matches refresh_token's (compared in constant time);
+ * otherwise answers 403 CSRF_FAILED and returns non-zero. */
+static int csrf_check(struct req *r, const char *refresh_token)
+{
+    char want[65];
+    csrf_for(refresh_token, want);
+    const char *got = req_header(r, "X-CSRF-Token");
+    if (got && strlen(got) == 64 && !ct_memcmp(got, want, 64)) return 0;
+    http_error(r, 403, "CSRF_FAILED",
+               "The session cookie must come with its CSRF token in the X-CSRF-Token header");
+    return 1;
+}
+
+/* Sets the cookie for t's refresh token, or clears it when t is NULL. */
+static void session_cookies(struct req *r, const struct auth_tokens *t)
+{
+    char c[256];
+    snprintf(c, sizeof c, "%s=%s; Path=/auth; Max-Age=%lld; HttpOnly; SameSite=Strict%s",
+             REFRESH_COOKIE, t ? t->refresh_token : "", (long long)(t ? t->refresh_expires_in : 0),
+             cookie_secure(r) ? "; Secure" : "");
+    http_header(r, "Set-Cookie", c);
+}
+
+/* The token answer: tokens_json, or in cookie mode the cookie and the same JSON with
+ * csrf_token in place of refresh_token. New reference. */
+static json_t *session_json(struct req *r, const struct auth_tokens *t, int cookies)
+{
+    json_t *body = tokens_json(t);
+    if (!cookies) return body;
+    char csrf[65];
+    csrf_for(t->refresh_token, csrf);
+    json_object_del(body, "refresh_token");
+    json_object_set_new(body, "csrf_token", json_string(csrf));
+    session_cookies(r, t);
+    return body;
 }
 
 static void throttled(struct req *r, const char *code, int64_t retry_ms, const char *detail)
@@ -136,7 +242,7 @@ static void do_register(struct req *r)
         refused(r, rc, &ref);
         return;
     }
-    json_t *body = tokens_json(&t);
+    json_t *body = session_json(r, &t, cookie_mode(r));
     json_object_set_new(body, "user_id", json_string(u.id));
     json_object_set_new(body, "email", json_string(u.email));
     json_object_set_new(body, "subscription_plan", json_string(u.subscription_plan));
@@ -209,7 +315,7 @@ static void do_login(struct req *r)
         refused(r, rc, &ref);
         return;
     }
-    json_t *body = tokens_json(&t);
+    json_t *body = session_json(r, &t, cookie_mode(r));
     json_object_set_new(body, "user", api_user_json(&u));
     auth_tokens_clear(&t);
     store_user_clear(&u);
@@ -230,17 +336,28 @@ static void login_handler(struct req *r)
 
 /* ---- refresh, logout, me ---- */
 
+/* Rotates the refresh token of the body, else the ragd_refresh cookie (with its CSRF token). */
 static void refresh_handler(struct req *r)
 {
+    const char *token = jv_str(req_json(r), "refresh_token", NULL);
+    char cookie[128];
+    int from_cookie = !token && cookie_get(r, REFRESH_COOKIE, cookie, sizeof cookie);
+    if (!token && !from_cookie) {
+        api_invalid(r, "refresh_token", "field 'refresh_token' is required");
+        return;
+    }
     if (admit(r, AUTH_ACT_REFRESH)) return;
+    if (from_cookie && csrf_check(r, cookie)) return;
+    int cookies = from_cookie || cookie_mode(r);
     struct auth_tokens t;
     struct auth_refusal ref;
-    int rc = auth_refresh(jv_str(req_json(r), "refresh_token", ""), &t, &ref);
+    int rc = auth_refresh(from_cookie ? cookie : token, &t, &ref);
     if (rc) {
+        if (cookies && rc == RAGD_EPERM) session_cookies(r, NULL); /* it will never work again */
         refused(r, rc, &ref);
         return;
     }
-    json_t *body = tokens_json(&t);
+    json_t *body = session_json(r, &t, cookies);
     auth_tokens_clear(&t);
     http_json(r, 200, body);
 }
@@ -254,13 +371,34 @@ static void logout_handler(struct req *r)
                    "DELETE /users/me/api-keys/{key_id}");
         return;
     }
+    /* A browser's session cookie is revoked with the access token's session, once its CSRF
+     * token proves the request comes from the page that holds it. */
+    char cookie[128];
+    int has_cookie = cookie_get(r, REFRESH_COOKIE, cookie, sizeof cookie);
+    if (has_cookie && csrf_check(r, cookie)) return;
+    const char *token = jv_str(req_json(r), "refresh_token", NULL);
     int rc = auth_logout(id, jv_bool(req_json(r), "all_sessions", 0),
-                         jv_str(req_json(r), "refresh_token", NULL));
+                         token        ? token
+                         : has_cookie ? cookie
+                                      : NULL);
     if (rc) {
         http_store_error(r, rc);
         return;
     }
+    if (has_cookie || cookie_mode(r)) session_cookies(r, NULL);
     http_json(r, 200, json_pack("{s:s}", "message", "Successfully logged out"));
+}
+
+/* GET /auth/csrf: {csrf_token} of the session cookie the request carries, null without one. */
+static void csrf_handler(struct req *r)
+{
+    char cookie[128], csrf[65];
+    json_t *v = json_null();
+    if (cookie_get(r, REFRESH_COOKIE, cookie, sizeof cookie)) {
+        csrf_for(cookie, csrf);
+        v = json_string(csrf);
+    }
+    http_json(r, 200, json_pack("{s:o}", "csrf_token", v));
 }
 
 static void me_handler(struct req *r)
@@ -336,7 +474,8 @@ static const struct jv_field login_fields[] = {
 static const struct jv_schema login_schema = {login_fields, 0};
 
 static const struct jv_field refresh_fields[] = {
-    {"refresh_token", JV_STRING, 1, 1, 512, 0, NULL, NULL},
+    {"refresh_token", JV_STRING, 0, 1, 512, 0, NULL,
+     "Required unless the ragd_refresh cookie is sent (with X-CSRF-Token)"},
     {NULL},
 };
 static const struct jv_schema refresh_schema = {refresh_fields, 0};
@@ -380,8 +519,10 @@ const struct route auth_routes[] = {
      .access = ACCESS_PUBLIC,
      .body = &refresh_schema,
      .tag = "auth",
-     .summary = "Exchange a refresh token for a new pair (rotation)",
-     .response_doc = "{access_token, refresh_token, token_type, expires_in}"},
+     .summary = "Exchange a refresh token (body, or the ragd_refresh cookie with X-CSRF-Token)"
+                " for a new pair (rotation)",
+     .response_doc = "{access_token, refresh_token, token_type, expires_in}; in cookie mode"
+                     " csrf_token instead of refresh_token"},
     {.method = "POST",
      .pattern = "/auth/logout",
      .handler = logout_handler,
@@ -390,6 +531,14 @@ const struct route auth_routes[] = {
      .tag = "auth",
      .summary = "Revoke the current access token and its session",
      .response_doc = "{message}"},
+    {.method = "GET",
+     .pattern = "/auth/csrf",
+     .handler = csrf_handler,
+     .access = ACCESS_PUBLIC,
+     .tag = "auth",
+     .summary = "The CSRF token of the browser's session cookie (null without one), for a page "
+                "that reloaded",
+     .response_doc = "{csrf_token}"},
     {.method = "GET",
      .pattern = "/auth/me",
      .handler = me_handler,

@@ -10,6 +10,7 @@
 #include "chat/chat.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/mem.h"
 #include "core/util.h"
 #include "knowledge/knowledge.h"
 #include "llm/provider.h"
@@ -103,10 +104,13 @@ static void charge(struct req *r, const struct job *j, const struct chat_reply *
 
 /* ---- rendering ---- */
 
-static json_t *sources_json(const struct chat_reply *a)
+enum { TOP_SOURCES = 3 }; /* seed 000's sources: the top 3; more_sources has the rest */
+
+/* The reply's sources [from, to) as SourceDocument objects. */
+static json_t *sources_json(const struct chat_reply *a, size_t from, size_t to)
 {
     json_t *out = json_array();
-    for (size_t i = 0; i < a->nsources; i++) {
+    for (size_t i = from; i < to && i < a->nsources; i++) {
         const struct chat_source *s = &a->sources[i];
         json_array_append_new(out,
                               json_pack("{s:s, s:I, s:s, s:s, s:f, s:s}", "document_id",
@@ -142,10 +146,12 @@ static json_t *reply_json(const struct chat_reply *a, const struct user *u, int 
         "{s:s, s:s, s:s, s:f, s:s, s:b, s:o, s:o, s:f, s:i, s:s, s:n}", "session_id", a->session_id,
         "message_id", a->message_id, "answer", a->answer, "confidence", a->confidence,
         "response_type", a->context_used ? "rag_enhanced" : "generation_only", "context_used",
-        a->context_used, "sources", sources_json(a), "retrieval_route",
+        a->context_used, "sources", sources_json(a, 0, TOP_SOURCES), "retrieval_route",
         a->retrieval_route ? json_string(a->retrieval_route) : json_null(), "response_time_ms",
         a->response_time_ms, "tokens_used", a->prompt_tokens + a->completion_tokens,
         "subscription_plan", u->subscription_plan, "usage_info");
+    /* The passages cited as [4], [5] ... beyond the top 3, in the same shape. */
+    json_object_set_new(r, "more_sources", sources_json(a, TOP_SOURCES, a->nsources));
     if (a->command) {
         json_object_set_new(r, "command", json_string(a->command));
         json_object_set_new(r, "command_output",
@@ -307,20 +313,33 @@ static json_t *text_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
-/* A stored message with every column. */
+/* A stored message with every column; an answer's sources (kept in its metadata as JSON
+ * text) become the array "sources", every one the answer numbered. */
 static json_t *msg_json(const struct chat_msg *m)
 {
     json_error_t je;
     json_t *meta = json_loads(m->metadata ? m->metadata : "{}", 0, &je);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:o, s:o, s:o, s:o}",
-                     "message_id", m->message_id, "session_id", m->session_id, "timestamp",
-                     m->timestamp, "user_id", m->user_id, "actor", m->actor, "message", m->message,
-                     "embedding_used", m->embedding_used, "tokens_used", (json_int_t)m->tokens_used,
-                     "response_time_ms", (json_int_t)m->response_time_ms, "model_used",
-                     text_or_null(m->model_used), "confidence",
-                     m->has_confidence ? json_real(m->confidence) : json_null(), "feedback_score",
-                     m->has_feedback ? json_integer(m->feedback_score) : json_null(), "metadata",
-                     meta ? meta : json_object());
+    json_t *sources = NULL;
+    const char *st = json_string_value(json_object_get(meta, "sources"));
+    if (st) {
+        sources = json_loads(st, 0, &je);
+        json_object_del(meta, "sources");
+    }
+    if (!json_is_array(sources)) {
+        json_decref(sources);
+        sources = json_array();
+    }
+    json_t *out =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:o, s:o, s:o, s:o}", "message_id",
+                  m->message_id, "session_id", m->session_id, "timestamp", m->timestamp, "user_id",
+                  m->user_id, "actor", m->actor, "message", m->message, "embedding_used",
+                  m->embedding_used, "tokens_used", (json_int_t)m->tokens_used, "response_time_ms",
+                  (json_int_t)m->response_time_ms, "model_used", text_or_null(m->model_used),
+                  "confidence", m->has_confidence ? json_real(m->confidence) : json_null(),
+                  "feedback_score", m->has_feedback ? json_integer(m->feedback_score) : json_null(),
+                  "metadata", meta ? meta : json_object());
+    json_object_set_new(out, "sources", sources);
+    return out;
 }
 
 static void history(struct req *r)
@@ -392,6 +411,35 @@ static void session_delete(struct req *r)
                             "messages_deleted", (json_int_t)n));
 }
 
+static void session_rename(struct req *r)
+{
+    const char *sid = req_param(r, "session_id");
+    const char *title = jv_str(req_json(r), "title", "");
+    while (*title == ' ' || *title == '\t')
+        title++;
+    size_t n = strlen(title);
+    while (n && (title[n - 1] == ' ' || title[n - 1] == '\t'))
+        n--;
+    if (!n) {
+        api_invalid(r, "title", "field 'title' must not be empty");
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)title[i] < 0x20 || title[i] == 0x7f) {
+            api_invalid(r, "title", "field 'title' contains control characters");
+            return;
+        }
+    char *t = xstrndup(title, n);
+    int rc = uuid_valid(sid) ? store_chat_session_rename(sid, api_user(r)->id, t) : RAGD_ENOTFOUND;
+    if (rc == RAGD_ENOTFOUND)
+        http_error(r, 404, "SESSION_NOT_FOUND", "Session not found");
+    else if (rc)
+        http_store_error(r, rc);
+    else
+        http_json(r, 200, json_pack("{s:s, s:s}", "session_id", sid, "title", t));
+    free(t);
+}
+
 static void feedback(struct req *r)
 {
     json_t *b = req_json(r);
@@ -432,6 +480,12 @@ static void analytics(struct req *r)
     http_json(r, 200, json_pack("{s:o, s:I}", "usage_analytics", items, "days", (json_int_t)days));
 }
 
+static const struct jv_field rename_fields[] = {
+    {"title", JV_STRING, 1, 1, 200, 0, NULL, "The new title (1 to 200 characters)"},
+    {NULL},
+};
+static const struct jv_schema rename_schema = {rename_fields, 0};
+
 const struct route chat_routes[] = {
     {"POST", "/chat/message", message, ACCESS_USER, "chat", "messages", &message_schema, "chat",
      "Ask a question (RAG answer with sources) or run a slash command; stream: true answers "
@@ -449,6 +503,8 @@ const struct route chat_routes[] = {
     {"DELETE", "/chat/sessions/{session_id}", session_delete, ACCESS_USER, "api", NULL, NULL,
      "chat", "Delete one of the caller's sessions with its messages", 200,
      "{status, session_id, messages_deleted}"},
+    {"PATCH", "/chat/sessions/{session_id}", session_rename, ACCESS_USER, "api", NULL,
+     &rename_schema, "chat", "Rename one of the caller's sessions", 200, "{session_id, title}"},
     {"POST", "/chat/feedback", feedback, ACCESS_USER, "api", NULL, &feedback_schema, "chat",
      "Rate an assistant message (feedback_score)", 200, "{status, message_id, score}"},
     {"GET", "/chat/analytics", analytics, ACCESS_USER, "api", NULL, NULL, "chat",

@@ -16,8 +16,9 @@
 static int open_in_hard(const struct route *rt)
 {
     static const char *const open[] = {
-        "/health",   "/health/detailed", "/ready",        "/metrics",     "/maintenance",
-        "/features", "/auth/login",      "/auth/refresh", "/auth/logout", NULL};
+        "/health",      "/health/detailed", "/ready",      "/metrics",
+        "/maintenance", "/features",        "/auth/login", "/auth/refresh",
+        "/auth/csrf",   "/auth/logout",     NULL};
     for (int i = 0; open[i]; i++)
         if (!strcmp(rt->pattern, open[i])) return 1;
     return rt->tag && !strcmp(rt->tag, "web");

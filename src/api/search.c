@@ -7,6 +7,7 @@
 #include "api/kb_routes.h"
 #include "core/error.h"
 #include "knowledge/knowledge.h"
+#include "store/chat.h"
 
 static const char *const routes[] = {"auto",     "vector",  "exact", "hybrid",
                                      "semantic", "keyword", NULL};
@@ -250,6 +251,7 @@ static void run(struct req *r, enum kind kind)
                             json_string("vector search is unavailable (no embedder configured "
                                         "or it failed); lexical results are shown"));
     knowledge_result_free(&res);
+    store_usage_hit(u->id, "searches", 1); /* the admin dashboard's searches per day */
     http_json(r, 200, out);
 }
 

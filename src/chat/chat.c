@@ -472,8 +472,9 @@ static void shape(struct answer *a, struct chat_reply *reply)
         reply->command_output = NULL;
     }
 
-    /* Sources: the top 3 passages (seed 000's SourceDocument). */
-    size_t ns = a->np_used < 3 ? a->np_used : 3;
+    /* Sources: every passage the prompt numbered, so each [n] the answer cites has one (the
+     * API shows the top 3 as seed 000's SourceDocument list and the rest beside them). */
+    size_t ns = a->np_used;
     reply->sources = xcalloc(ns ? ns : 1, sizeof *reply->sources);
     for (size_t i = 0; i < ns; i++) {
         const struct kn_hit *h = &a->kr.hits[i];
@@ -509,12 +510,31 @@ static void shape(struct answer *a, struct chat_reply *reply)
     a->arena = NULL;
 }
 
+/* The reply's sources as a compact JSON array (caller frees), NULL when there are none. */
+static char *sources_text(const struct chat_reply *reply)
+{
+    if (!reply->nsources) return NULL;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < reply->nsources; i++) {
+        const struct chat_source *s = &reply->sources[i];
+        json_array_append_new(arr,
+                              json_pack("{s:s, s:I, s:s, s:s, s:f, s:s}", "document_id",
+                                        s->document_id, "chunk_id", (json_int_t)s->chunk_id,
+                                        "title", s->title, "excerpt", s->excerpt, "relevance_score",
+                                        s->relevance_score, "source_type", s->source_type));
+    }
+    char *out = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    return out;
+}
+
 /* History: the question and the answer, then the usage counters. */
 static int record(struct answer *a, struct chat_reply *reply, int64_t ms, char *err, size_t errcap)
 {
     const struct user *u = a->u;
     const struct chat_opts *o = a->o;
     char *title = utf8_prefix(o->message, 80);
+    char *sources = sources_text(reply);
     struct chat_row rows[2] = {
         {.session_id = reply->session_id,
          .user_id = u->id,
@@ -535,10 +555,12 @@ static int record(struct answer *a, struct chat_reply *reply, int64_t ms, char *
          .response_type = reply->context_used ? "rag_enhanced" : "generation_only",
          .retrieval_route = reply->retrieval_route ? reply->retrieval_route : "none",
          .command = reply->command,
-         .fallback_applied = a->fallback},
+         .fallback_applied = a->fallback,
+         .sources = sources},
     };
     int rc = store_chat_append(reply->session_id, u->id, title, u->subscription_plan, rows, 2);
     free(title);
+    free(sources);
     if (rc) {
         snprintf(err, errcap, "cannot store the conversation: %s", ragd_strerror(rc));
         return rc == RAGD_EPERM ? RAGD_ENOTFOUND : rc; /* the session was taken meanwhile */

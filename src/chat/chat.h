@@ -69,7 +69,8 @@ struct chat_reply {
     char *answer;
     double confidence;
     int context_used;            /* sources were found: response_type "rag_enhanced" */
-    struct chat_source *sources; /* the top 3 passages used */
+    struct chat_source *sources; /* every passage the prompt numbered, [1] first (the API's
+                                    sources are the first 3, more_sources the rest) */
     size_t nsources;
     const char *retrieval_route; /* static route name, or NULL without retrieval */
     double response_time_ms;

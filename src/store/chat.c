@@ -57,6 +57,7 @@ static char *row_meta(const struct chat_row *m)
         json_object_set_new(o, "retrieval_route", json_string(m->retrieval_route));
     if (m->command) json_object_set_new(o, "command", json_string(m->command));
     if (m->fallback_applied) json_object_set_new(o, "fallback_applied", json_string("true"));
+    if (m->sources) json_object_set_new(o, "sources", json_string(m->sources));
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return s;
@@ -301,6 +302,15 @@ int store_chat_session_delete(const char *session_id, const char *user_id, int64
     if (!rc) return db_commit(c);
     db_rollback(c);
     return rc;
+}
+
+int store_chat_session_rename(const char *session_id, const char *user_id, const char *title)
+{
+    int64_t ch = 0;
+    int rc = db_exec(db_conn(), &ch,
+                     "UPDATE chat_sessions SET title = ? WHERE session_id = ? AND user_id = ?",
+                     "sss", title, session_id, user_id);
+    return rc ? rc : ch ? 0 : RAGD_ENOTFOUND;
 }
 
 int store_chat_feedback(const char *message_id, const char *user_id, int score)

@@ -24,6 +24,7 @@ struct chat_row {
      * response_type, retrieval_route, command (NULL: absent), fallback_applied ("true"). */
     const char *response_type, *retrieval_route, *command;
     int fallback_applied;
+    const char *sources; /* the answer's sources as JSON array text, kept as "sources"; or NULL */
 };
 
 /* The owner of a session; RAGD_ENOTFOUND if the session does not exist. */
@@ -79,6 +80,9 @@ void store_chat_sessions_free(struct chat_session *s, size_t n);
  * store_chat_sessions_free), *n of them, and the *total. */
 int store_chat_sessions(const char *user_id, int64_t limit, int64_t offset,
                         struct chat_session **items, size_t *n, int64_t *total);
+
+/* Renames a session of user_id. RAGD_ENOTFOUND if user_id has no such session. */
+int store_chat_session_rename(const char *session_id, const char *user_id, const char *title);
 
 /* Deletes a session of user_id with its messages; *deleted gets the message count.
  * RAGD_ENOTFOUND if user_id has no such session. */

@@ -40,7 +40,8 @@ def csp_directives(value):
     return out
 
 
-@pytest.mark.parametrize("path,marker", [("/", "/static/js/app.js"), ("/admin", "/static/js/admin.js")])
+@pytest.mark.parametrize("path,marker", [("/", "/static/js/app.js"), ("/admin", "/static/js/admin.js"),
+                                         ("/verify?token=abc", "/static/js/app.js")])
 def test_pages_have_a_strict_csp(server, path, marker):
     r = server.get(path)
     assert r.status == 200
@@ -235,3 +236,142 @@ def test_api_responses_keep_no_store(server):
     r = server.get("/health")
     assert r.header("Cache-Control") == "no-store"
     assert "Content-Security-Policy" not in dict(r.headers)
+
+
+# ---- browser sessions: the refresh token in an HttpOnly cookie, CSRF double submit ----
+
+COOKIE_MODE = {"X-Ragd-Session": "cookie"}
+
+
+def set_cookies(r):
+    """{name: (value, {attribute: value})} of every Set-Cookie header of r."""
+    out = {}
+    for k, v in r.headers:
+        if k.lower() != "set-cookie":
+            continue
+        parts = [p.strip() for p in v.split(";")]
+        name, _, value = parts[0].partition("=")
+        attrs = {}
+        for p in parts[1:]:
+            a, _, b = p.partition("=")
+            attrs[a.lower()] = b
+        out[name] = (value, attrs)
+    return out
+
+
+def cookie_login(server, email, password="password123"):
+    r = server.post("/auth/login", {"email": email, "password": password}, headers=COOKIE_MODE)
+    assert r.status == 200, r
+    return r
+
+
+def refresh_rows(server, email):
+    with server.db() as db:
+        return db.execute(
+            "SELECT token_hash, revoked_at FROM refresh_tokens WHERE user_id = "
+            "(SELECT id FROM users WHERE email = ?) ORDER BY token_hash", (email,)).fetchall()
+
+
+def test_cookie_mode_login_sets_httponly_strict_cookie_scoped_to_auth(server):
+    server.register("cookie1@example.com")
+    r = cookie_login(server, "cookie1@example.com")
+    assert "refresh_token" not in r.json and r.json["access_token"]
+    c = set_cookies(r)
+    value, attrs = c["ragd_refresh"]
+    assert len(value) >= 32
+    assert attrs["path"] == "/auth" and "httponly" in attrs and attrs["samesite"] == "Strict"
+    assert int(attrs["max-age"]) == r.json["refresh_expires_in"] > 0
+    assert "secure" not in attrs  # plain HTTP without a proxy saying https
+    assert set(c) == {"ragd_refresh"}  # nothing else, and nothing a script could read
+    csrf = r.json["csrf_token"]
+    assert len(csrf) == 64 and csrf != value and value not in r.body
+    assert r.header("Cache-Control") == "no-store"
+    # Registering in cookie mode does the same.
+    r = server.post("/auth/register", {"email": "cookie1b@example.com", "password": "password123"},
+                    headers=COOKIE_MODE)
+    assert r.status == 201 and "refresh_token" not in r.json and len(r.json["csrf_token"]) == 64
+    assert set(set_cookies(r)) == {"ragd_refresh"}
+
+
+def test_cookie_secure_behind_https_proxy_or_when_told():
+    s = Server(env={"SESSION_COOKIE_SECURE": "auto"})
+    try:
+        r = s.post("/auth/login", {"email": "free@example.com", "password": "freepassword123"},
+                   headers={**COOKIE_MODE, "X-Forwarded-Proto": "https"})
+        assert all("secure" in a for _, a in set_cookies(r).values()), r.headers
+    finally:
+        assert s.stop() == 0
+    s = Server(env={"SESSION_COOKIE_SECURE": "true"})
+    try:
+        r = s.post("/auth/login", {"email": "free@example.com", "password": "freepassword123"},
+                   headers=COOKIE_MODE)
+        assert all("secure" in a for _, a in set_cookies(r).values()), r.headers
+    finally:
+        assert s.stop() == 0
+
+
+def test_cookie_refresh_needs_the_csrf_token_and_rotates(server):
+    server.register("cookie2@example.com")
+    login = cookie_login(server, "cookie2@example.com")
+    refresh, csrf = set_cookies(login)["ragd_refresh"][0], login.json["csrf_token"]
+    jar = f"ragd_refresh={refresh}"
+    # A reloaded page gets the token back from the cookie; without one there is none.
+    assert server.get("/auth/csrf", headers={"Cookie": jar}).json == {"csrf_token": csrf}
+    assert server.get("/auth/csrf").json == {"csrf_token": None}
+    before = refresh_rows(server, "cookie2@example.com")
+    for bad in ({}, {"X-CSRF-Token": ""}, {"X-CSRF-Token": "0" * 64},
+                {"X-CSRF-Token": csrf[:-1] + ("0" if csrf[-1] != "0" else "1")},
+                {"X-CSRF-Token": csrf + "0"}):
+        r = server.post("/auth/refresh", headers={"Cookie": jar, **bad})
+        assert r.status == 403 and r.json["code"] == "CSRF_FAILED", (bad, r)
+        assert "ragd_refresh" not in set_cookies(r)
+    assert refresh_rows(server, "cookie2@example.com") == before  # nothing rotated or revoked
+    r = server.post("/auth/refresh", headers={"Cookie": jar, "X-CSRF-Token": csrf})
+    assert r.status == 200, r
+    assert "refresh_token" not in r.json and r.json["access_token"]
+    n = set_cookies(r)
+    assert n["ragd_refresh"][0] != refresh and n["ragd_refresh"][1]["path"] == "/auth"
+    assert "httponly" in n["ragd_refresh"][1] and r.json["csrf_token"] != csrf
+    assert server.get("/auth/csrf", headers={"Cookie": f"ragd_refresh={n['ragd_refresh'][0]}"}
+                      ).json["csrf_token"] == r.json["csrf_token"]
+    assert server.get("/auth/me", token=r.json["access_token"]).json["email"] == "cookie2@example.com"
+    # The old cookie with its own (valid) CSRF token is a reused token: refused, cookies cleared.
+    r = server.post("/auth/refresh", headers={"Cookie": jar, "X-CSRF-Token": csrf})
+    assert r.status == 401 and r.json["code"] == "TOKEN_REUSED"
+    gone = set_cookies(r)
+    assert gone["ragd_refresh"][0] == "" and gone["ragd_refresh"][1]["max-age"] == "0"
+
+
+def test_cookie_logout_clears_and_revokes(server):
+    server.register("cookie3@example.com")
+    r = cookie_login(server, "cookie3@example.com")
+    access, csrf = r.json["access_token"], r.json["csrf_token"]
+    refresh = set_cookies(r)["ragd_refresh"][0]
+    jar = f"ragd_refresh={refresh}"
+    r = server.post("/auth/logout", {}, token=access, headers={"Cookie": jar})
+    assert r.status == 403 and r.json["code"] == "CSRF_FAILED"
+    assert server.get("/auth/me", token=access).status == 200  # not logged out
+    r = server.post("/auth/logout", {}, token=access, headers={"Cookie": jar, "X-CSRF-Token": csrf})
+    assert r.status == 200, r
+    gone = set_cookies(r)["ragd_refresh"]
+    assert gone[0] == "" and gone[1]["max-age"] == "0" and gone[1]["path"] == "/auth"
+    assert server.get("/auth/me", token=access).status == 401
+    r = server.post("/auth/refresh", headers={"Cookie": jar, "X-CSRF-Token": csrf})
+    assert r.status == 401
+
+
+def test_json_refresh_path_unchanged(server):
+    server.register("cookie4@example.com")
+    r = server.post("/auth/login", {"email": "cookie4@example.com", "password": "password123"})
+    assert r.status == 200 and r.json["refresh_token"] and "csrf_token" not in r.json
+    assert not set_cookies(r)
+    r2 = server.post("/auth/refresh", {"refresh_token": r.json["refresh_token"]})
+    assert r2.status == 200 and r2.json["refresh_token"] != r.json["refresh_token"]
+    assert not set_cookies(r2) and "csrf_token" not in r2.json
+    # A body token is used as before even when a browser also sends its cookie.
+    r3 = server.post("/auth/refresh", {"refresh_token": r2.json["refresh_token"]},
+                     headers={"Cookie": "ragd_refresh=something-else"})
+    assert r3.status == 200 and r3.json["refresh_token"]
+    assert server.post("/auth/refresh", {}).status == 422
+    assert server.post("/auth/refresh", {}, headers={"Cookie": "other=1"}).status == 422
+    assert server.post("/auth/logout", {}, token=r3.json["access_token"]).status == 200

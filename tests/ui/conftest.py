@@ -26,9 +26,11 @@ def browser():
 
 @pytest.fixture
 def driver(request, browser):
-    """The session's browser, on a blank page: the app keeps its tokens in page memory, so a
-    new page is a new, logged-out session. Leaves a screenshot named after the test."""
+    """The session's browser, on a blank page without cookies: a logged-out session (the app
+    keeps its access token in page memory and its session in cookies). Leaves a screenshot
+    named after the test."""
     browser.get("about:blank")
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
     browser.get_log("browser")  # drop what earlier tests logged
     yield browser
     os.makedirs(SHOTS, exist_ok=True)

@@ -19,6 +19,10 @@ from ragd_client import Server  # noqa: E402
 
 USER_PAGES = ["chat", "documents", "usage", "keys", "pricing", "profile"]
 ADMIN_PAGES = ["dashboard", "users", "audit"]
+# The operations pages, each shot only when the server has its API.
+OPS_PAGES = [("provider-keys", "/admin/provider-keys"), ("provider-health", "/admin/providers/health"),
+             ("features", "/admin/features"), ("maintenance", "/admin/maintenance"),
+             ("notifications", "/admin/notifications")]
 VARIANTS = [(1280, 860, False, "1280-light"), (1280, 860, True, "1280-dark"),
             (360, 760, False, "360-light"), (360, 760, True, "360-dark")]
 
@@ -37,6 +41,7 @@ def main():
         s.patch("/users/me", {"username": "Test user"}, token=s.login("test@example.com", "testpassword123"))
         s.post("/users/me/api-keys", {"name": "notebook"}, token=s.login("test@example.com", "testpassword123"))
         s.get("/users", token=admin)
+        admin_pages = ADMIN_PAGES + [p for p, api in OPS_PAGES if s.get(api, token=admin).status == 200]
         for width, height, dark, tag in VARIANTS:
             d = new_driver(width, height, dark)
             try:
@@ -53,8 +58,9 @@ def main():
                         wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "main h1, main h2"))
                     settle(d)
                     d.save_screenshot(os.path.join(out, f"{page}-{tag}.png"))
+                d.execute_cdp_cmd("Network.clearBrowserCookies", {})  # the user's session ends
                 login_ui(d, s, "admin@example.com", "adminpassword123", "/admin#/dashboard")
-                for page in ADMIN_PAGES:
+                for page in admin_pages:
                     d.get(f"{base}/admin#/{page}")
                     wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "main h1"))
                     settle(d)

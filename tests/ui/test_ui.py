@@ -399,6 +399,13 @@ def test_admin_dashboard_charts_and_non_admin_refused(server, driver):
     routes = d.execute_script("return Chart.getChart('req-chart').data.labels")
     assert "/auth/login" in routes and not [r for r in routes if r.startswith("/static")]
     assert severe_logs(d) == []  # Chart.js draws within the Content-Security-Policy
+    # Everything comes from GET /admin/stats: activity per day, quota burn, top users.
+    daily = d.execute_script("return Chart.getChart('daily-chart').data")
+    assert len(daily["labels"]) == 30 and len(daily["datasets"]) == 2
+    assert d.execute_script("return !!(Chart.getChart('burn-chart') && Chart.getChart('top-chart'))")
+    assert css(d, "#tile-burn .tile-value").text and css(d, "#tile-queue .tile-value").text
+    assert not d.execute_script(
+        "return performance.getEntriesByType('resource').some((e) => e.name.endsWith('/metrics'))")
     shot(d, "admin-dashboard")
     d.get(url(server, "/admin#/users"))
     wait(d, lambda d: "admin@example.com" in css(d, "#user-rows").text)
@@ -600,3 +607,60 @@ def test_expired_access_token_is_refreshed_in_the_background():
         d.save_screenshot(os.path.join(SHOTS, "test_expired_access_token_is_refreshed.png"))
         quit_driver(d)
         assert s.stop() == 0
+
+
+def test_reload_keeps_the_session_and_the_refresh_cookie_stays_hidden(server, driver):
+    d = driver
+    email = f"reload-{uuid.uuid4().hex[:8]}@example.com"
+    server.register(email)
+    login_ui(d, server, email, "password123")
+    wait(d, EC.element_to_be_clickable((By.ID, "chat-input")))
+    # Scripts see no cookie at all; the refresh token is HttpOnly, SameSite=Strict, /auth.
+    readable = d.execute_script("return document.cookie")
+    assert readable == ""
+    jar = {c["name"]: c for c in d.execute_cdp_cmd("Network.getAllCookies", {})["cookies"]}
+    ref = jar["ragd_refresh"]
+    assert ref["httpOnly"] and ref["path"] == "/auth" and ref["sameSite"] == "Strict"
+    assert ref["value"] not in readable and ref["value"] not in d.page_source
+    assert not d.execute_script("return Object.keys(localStorage).length + Object.keys(sessionStorage).length")
+    # The cookie alone does not refresh: a request without the CSRF header is refused.
+    status = d.execute_script(
+        "return fetch('/auth/refresh', {method: 'POST'}).then((r) => r.status)")
+    assert status == 403
+    # A reload (and another page of the same origin) resumes the session without a login.
+    d.refresh()
+    wait(d, EC.element_to_be_clickable((By.ID, "chat-input")))
+    assert email in css(d, ".who").text and not d.find_elements(By.ID, "f-email")
+    d.get(url(server, "/admin"))
+    wait(d, EC.visibility_of_element_located((By.ID, "admin-required")))
+    # Logging out clears the cookies: a reload then asks to log in.
+    d.get(url(server, "/#/chat"))
+    click(d, "#logout")
+    wait(d, EC.element_to_be_clickable((By.ID, "f-email")))
+    assert not [c for c in d.execute_cdp_cmd("Network.getAllCookies", {})["cookies"]
+                if c["name"] == "ragd_refresh"]
+    d.refresh()
+    wait(d, EC.element_to_be_clickable((By.ID, "f-email")))
+    assert email not in css(d, "#top").text
+
+
+def test_a_session_rotated_by_another_tab_still_logs_out(server, driver):
+    d = driver
+    email = f"tabs-{uuid.uuid4().hex[:8]}@example.com"
+    server.register(email)
+    login_ui(d, server, email, "password123")
+    wait(d, EC.element_to_be_clickable((By.ID, "chat-input")))
+    # Another tab of the same browser refreshes: the cookie rotates, this page's token is stale.
+    status = d.execute_script("""
+        const c = await (await fetch('/auth/csrf')).json();
+        const r = await fetch('/auth/refresh', {method: 'POST',
+          headers: {'X-Ragd-Session': 'cookie', 'X-CSRF-Token': c.csrf_token}});
+        return r.status;""")
+    assert status == 200
+    click(d, "#logout")
+    wait(d, EC.element_to_be_clickable((By.ID, "f-email")))
+    # The server session is gone too: a reload does not bring it back.
+    d.refresh()
+    wait(d, EC.element_to_be_clickable((By.ID, "f-email")))
+    assert email not in css(d, "#top").text
+    assert d.execute_script("return fetch('/auth/csrf').then((r) => r.json())") == {"csrf_token": None}

@@ -1,25 +1,53 @@
-// The admin console: a dashboard (users by plan; requests and p95 latency per route from
-// /metrics), users (search, filter, edit plan / role / active), and the audit log (filter by
-// action, pages, CSV of what is shown).
+// The admin console: a dashboard (GET /admin/stats: activity per day, users and messages by
+// plan, quota burn, top users, requests and p95 latency per route, the generation queue),
+// users (search, filter, edit plan / role / active, reset usage), and the audit log (filter by
+// action, pages, CSV of what is shown), and the operations pages of admin_ops.js. Each page
+// is shown to the roles whose permissions allow reading it (GET /users/me lists them; without
+// roles on the server, administrators see every page).
 import { t } from './i18n.js';
-import { h, clear, toast, fmtDate, showError } from './dom.js';
-import { api, currentUser, logout, onSession } from './api.js';
+import { h, clear, toast, fmtDate, showError, confirmDialog } from './dom.js';
+import { api, currentUser, logout, onSession, restoreSession } from './api.js';
 import { authView } from './views/auth.js';
+import { providerKeysView, providerHealthView, featuresView, maintenanceView, notificationsView } from './admin_ops.js';
 
 const PLANS = ['free', 'pro', 'enterprise'];
 const PAGE = 25;
-let chart = null;
 
-function header(active) {
+// The console's pages: hash, label, the permission that reads it, the view.
+const PAGES = [
+  ['dashboard', 'dashboard', 'stats.read', (m) => dashboardView(m)],
+  ['users', 'users', 'users.read', (m) => usersView(m)],
+  ['audit', 'audit_log', 'audit.read', (m) => auditView(m)],
+  ['provider-keys', 'provider_keys', 'providers.read', providerKeysView],
+  ['provider-health', 'provider_health', 'providers.read', providerHealthView],
+  ['features', 'features_title', 'ops.read', featuresView],
+  ['maintenance', 'maintenance_title', 'ops.read', maintenanceView],
+  ['notifications', 'notifications_title', 'ops.read', notificationsView],
+];
+
+// Staff: administrators, and with roles every role but user.
+const isStaff = (u) => !!u && (u.is_superuser || (u.role && u.role !== 'user'));
+let perms = { user: null, list: null };
+async function permissions(user) {
+  if (perms.user !== user.id) {
+    let list = null;
+    try { list = (await api('GET', '/users/me')).permissions || null; } catch { list = null; }
+    perms = { user: user.id, list };
+  }
+  return perms.list;
+}
+const allowed = (list, user, perm) => (list ? list.includes(perm) : !!user?.is_superuser);
+
+function header(active, list) {
   const top = clear(document.getElementById('top'));
   const user = currentUser();
-  const tabs = [['dashboard', 'dashboard'], ['users', 'users'], ['audit', 'audit_log']];
+  const tabs = isStaff(user) ? PAGES.filter((p) => allowed(list, user, p[2])) : [];
   top.append(h('a', { class: 'brand', href: '/admin' }, `${t('app_name')} · ${t('nav_admin')}`),
     h('nav', { 'aria-label': t('nav_main') }, h('ul', {},
-      user?.is_superuser ? tabs.map(([k, label]) => h('li', {}, h('a', { href: `#/${k}`, 'aria-current': k === active ? 'page' : null }, t(label)))) : null,
+      tabs.map(([k, label]) => h('li', {}, h('a', { href: `#/${k}`, 'aria-current': k === active ? 'page' : null }, t(label)))),
       h('li', {}, h('a', { href: '/' }, t('nav_app'))))),
     user ? h('div', { class: 'who' }, h('span', { class: 'email' }, user.email),
-      h('button', { type: 'button', class: 'secondary', id: 'logout', onclick: () => logout() }, t('nav_logout'))) : null);
+      h('button', { type: 'button', class: 'secondary', id: 'logout', onclick: () => logout() }, t('nav_logout'))) : '');
 }
 
 async function usersView(main) {
@@ -54,8 +82,19 @@ async function usersView(main) {
         h('option', { value: 'false', selected: !u.is_superuser }, t('role_user')), h('option', { value: 'true', selected: u.is_superuser }, t('role_admin')));
       const active = h('input', { type: 'checkbox', name: 'is_active', checked: u.is_active, 'aria-label': `${t('active')}: ${u.email}` });
       const save = h('button', { type: 'button', class: 'small', dataset: { email: u.email } }, t('save'));
+      const reset = h('button', { type: 'button', class: 'small secondary reset-usage', dataset: { email: u.email } }, t('reset_usage'));
+      reset.addEventListener('click', async () => {
+        if (!(await confirmDialog(t('confirm_reset_usage', { email: u.email }), t('reset_usage')))) return;
+        reset.disabled = true;
+        try {
+          await api('POST', `/users/${encodeURIComponent(u.id)}/reset-usage`);
+          toast(t('usage_reset_done', { email: u.email }));
+        } catch (err) {
+          toast(err.status === 404 && err.code === 'NOT_FOUND' ? t('not_available') : err.detail);
+        } finally { reset.disabled = false; }
+      });
       const row = h('tr', { dataset: { email: u.email } }, h('td', {}, u.email), h('td', {}, planSel), h('td', {}, roleSel),
-        h('td', {}, active), h('td', {}, fmtDate(u.created_at)), h('td', {}, save));
+        h('td', {}, active), h('td', {}, fmtDate(u.created_at)), h('td', { class: 'actions' }, save, ' ', reset));
       save.addEventListener('click', async () => {
         save.disabled = true;
         try {
@@ -74,7 +113,7 @@ async function usersView(main) {
   await load();
 }
 
-// Prometheus text -> [{name, labels, value}].
+// Prometheus text -> [{name, labels, value}] (kept for tools that read /metrics directly).
 export function parseMetrics(text) {
   const out = [];
   for (const line of text.split('\n')) {
@@ -87,57 +126,70 @@ export function parseMetrics(text) {
   return out;
 }
 
-// The p95 of a cumulative histogram [{le, count}] (upper bound of the bucket holding it).
-export function p95(buckets) {
-  const sorted = buckets.slice().sort((a, b) => a.le - b.le);
-  const total = sorted.length ? sorted[sorted.length - 1].count : 0;
-  if (!total) return 0;
-  const want = total * 0.95;
-  for (const b of sorted) if (b.count >= want) return b.le;
-  return Infinity;
-}
-
-function barChart(canvas, labels, data, label, counts = true) {
-  const dark = matchMedia('(prefers-color-scheme: dark)').matches;
-  const chart = new window.Chart(canvas, {
-    type: 'bar',
-    data: { labels, datasets: [{ label, data, backgroundColor: dark ? '#8ab4ff' : '#1f4fbf' }] },
-    options: { maintainAspectRatio: false, animation: false, plugins: { legend: { display: false } },
-      scales: { y: { beginAtZero: true, ticks: counts ? { precision: 0 } : {} } } },
-  });
-  charts.push(chart);
-  return chart;
-}
-
 const charts = [];
 
-// The API's routes, without the pages and files of this UI.
-const isApiRoute = (r) => r && r !== 'unmatched' && r !== '/' && r !== '/admin' && !r.startsWith('/static/') && !r.startsWith('/vendor/');
+function palette() {
+  const dark = matchMedia('(prefers-color-scheme: dark)').matches;
+  return dark ? ['#8ab4ff', '#f0b35a', '#7fd6a4'] : ['#1f4fbf', '#a64d00', '#1d7a46'];
+}
+
+// datasets: [{label, data}]; opts: {counts, horizontal, percent, type}
+function chart(canvas, labels, datasets, opts = {}) {
+  const colors = palette();
+  const c = new window.Chart(canvas, {
+    type: opts.type || 'bar',
+    data: { labels, datasets: datasets.map((d, i) => ({ ...d, backgroundColor: colors[i % 3], borderColor: colors[i % 3] })) },
+    options: { maintainAspectRatio: false, animation: false, indexAxis: opts.horizontal ? 'y' : 'x',
+      plugins: { legend: { display: datasets.length > 1 } },
+      scales: { [opts.horizontal ? 'x' : 'y']: { beginAtZero: true, ticks: opts.counts === false ? {} : { precision: 0 } } } },
+  });
+  charts.push(c);
+  return c;
+}
+
+const pct = (v) => (v === null || v === undefined ? null : Math.round(v * 1000) / 10);
+
+function tile(id, label, value) {
+  return h('div', { class: 'tile', id }, h('span', { class: 'tile-value' }, value), h('span', { class: 'tile-label' }, label));
+}
 
 async function dashboardView(main) {
   while (charts.length) charts.pop().destroy();
   const box = (id, title) => h('section', { class: 'card', 'aria-labelledby': `h-${id}` }, h('h2', { id: `h-${id}` }, title),
     h('div', { class: 'chart-box' }, h('canvas', { id, role: 'img', 'aria-label': title })));
-  main.append(h('h1', {}, t('dashboard')), h('div', { class: 'grid2' },
-    box('plan-chart', t('users_by_plan')), box('req-chart', t('requests_by_route')), box('lat-chart', t('p95_by_route'))));
+  const tiles = h('div', { class: 'tiles', id: 'stat-tiles' });
+  const head = h('h1', {}, t('dashboard'));
+  main.append(head, tiles, h('div', { class: 'grid2' },
+    box('daily-chart', t('activity_per_day')), box('plan-chart', t('users_by_plan')),
+    box('burn-chart', t('quota_burn_by_plan')), box('top-chart', t('top_users')),
+    box('req-chart', t('requests_by_route')), box('lat-chart', t('p95_by_route'))));
+  let st;
+  try { st = await api('GET', '/admin/stats'); } catch (err) { head.after(h('p', { class: 'form-error', role: 'alert' }, err.detail)); return; }
+  const g = st.server.generation;
+  const num = (v, d = 0) => (v === null || v === undefined ? '–' : Number(v).toFixed(d));
+  const burn = st.quota_burn;
+  tiles.append(
+    tile('tile-burn', t('quota_burn_month', { elapsed: num(pct(burn.month_elapsed), 0) }), burn.burn === null ? '–' : `${num(pct(burn.burn), 1)} %`),
+    tile('tile-at-limit', t('users_at_limit'), String(burn.users_at_limit)),
+    tile('tile-over80', t('users_over_80'), String(burn.users_over_80_percent)),
+    tile('tile-tps', t('gen_tokens_per_s'), num(g.last_tokens_per_second, 1)),
+    tile('tile-queue', t('gen_queue_depth'), num(g.queue_depth)),
+    tile('tile-inflight', t('inflight'), String(st.server.inflight)));
   if (!window.Chart) return;
-  const counts = await Promise.all(PLANS.map((p) => api('GET', `/users?limit=1&plan=${p}`).then((r) => r.total)));
-  barChart(document.getElementById('plan-chart'), PLANS, counts, t('users_by_plan'));
-  const res = await fetch('/metrics');
-  const metrics = parseMetrics(await res.text());
-  const byRoute = {};
-  for (const m of metrics) {
-    if (m.name === 'ragd_http_requests_total' && isApiRoute(m.labels.route)) byRoute[m.labels.route] = (byRoute[m.labels.route] || 0) + m.value;
-  }
-  const top = Object.entries(byRoute).sort((a, b) => b[1] - a[1]).slice(0, 10);
-  barChart(document.getElementById('req-chart'), top.map((x) => x[0]), top.map((x) => x[1]), t('requests_by_route'));
-  const hist = {};
-  for (const m of metrics) {
-    if (m.name !== 'ragd_http_request_duration_seconds_bucket') continue;
-    (hist[m.labels.route] ||= []).push({ le: m.labels.le === '+Inf' ? Infinity : Number(m.labels.le), count: m.value });
-  }
-  const lat = top.map(([route]) => { const v = p95(hist[route] || []); return Number.isFinite(v) ? v * 1000 : 10000; });
-  barChart(document.getElementById('lat-chart'), top.map((x) => x[0]), lat, t('p95_by_route'), false);
+  chart(document.getElementById('daily-chart'), st.daily.map((d) => d.date.slice(5)),
+    [{ label: t('messages'), data: st.daily.map((d) => d.messages) }, { label: t('searches'), data: st.daily.map((d) => d.searches) }]);
+  const order = [...PLANS, ...st.plans.map((p) => p.plan).filter((p) => !PLANS.includes(p))];
+  const byPlan = Object.fromEntries(st.plans.map((p) => [p.plan, p]));
+  chart(document.getElementById('plan-chart'), order,
+    [{ label: t('users'), data: order.map((p) => byPlan[p]?.users || 0) }, { label: t('messages_this_month'), data: order.map((p) => byPlan[p]?.messages || 0) }]);
+  const limited = st.plans.filter((p) => p.quota_burn !== null);
+  chart(document.getElementById('burn-chart'), limited.map((p) => p.plan),
+    [{ label: t('quota_burn_pct'), data: limited.map((p) => pct(p.quota_burn)) }], { counts: false });
+  chart(document.getElementById('top-chart'), st.top_users.map((u) => u.email),
+    [{ label: t('messages_this_month'), data: st.top_users.map((u) => u.messages) }], { horizontal: true });
+  const routes = st.server.routes;
+  chart(document.getElementById('req-chart'), routes.map((r) => r.route), [{ label: t('requests_by_route'), data: routes.map((r) => r.requests) }]);
+  chart(document.getElementById('lat-chart'), routes.map((r) => r.route), [{ label: t('p95_by_route'), data: routes.map((r) => (r.p95_ms === null ? 10000 : r.p95_ms)) }], { counts: false });
 }
 
 function csvCell(v) {
@@ -193,23 +245,32 @@ async function render() {
   const name = location.hash.replace(/^#\/?/, '') || 'dashboard';
   const main = clear(document.getElementById('main'));
   const user = currentUser();
-  header(name);
   document.body.dataset.view = user ? name : 'login';
   if (!user) {
+    header(name, null);
     authView(main, 'login', { noSwitch: true, onDone: render });
     return;
   }
-  if (!user.is_superuser) {
+  if (!isStaff(user)) {
+    header(name, null);
     main.append(h('p', { class: 'form-error', role: 'alert', id: 'admin-required' }, t('admin_required')));
     return;
   }
-  if (name === 'audit') await auditView(main);
-  else if (name === 'users') await usersView(main);
-  else await dashboardView(main);
-  document.title = `${t('admin_title')} · ${t('app_name')}`;
+  const list = await permissions(user);
+  const pages = PAGES.filter((p) => allowed(list, user, p[2]));
+  const page = pages.find((p) => p[0] === name) || pages[0];
+  header(page ? page[0] : name, list);
+  if (!page) {
+    main.append(h('p', { class: 'form-error', role: 'alert', id: 'admin-required' }, t('admin_required')));
+    return;
+  }
+  document.body.dataset.view = page[0];
+  await page[3](main);
+  document.title = `${t(page[1])} · ${t('admin_title')}`;
 }
 
 document.querySelector('.skip').textContent = t('skip_to_content');
-onSession((user) => { if (!user) render(); });
+let restored = false;
+onSession((user) => { if (restored && !user) render(); });
 window.addEventListener('hashchange', render);
-render();
+restoreSession().finally(() => { restored = true; render(); });

@@ -1,9 +1,13 @@
-// The JSON API as the pages use it. Tokens live in this module's memory only: nothing is
-// written to localStorage, sessionStorage or a readable cookie, so a reload asks to log in
-// again. (The refresh token also stays in memory until /auth sets it as an HttpOnly cookie.)
+// The JSON API as the pages use it. The access token lives in this module's memory only; the
+// refresh token is an HttpOnly cookie that only /auth sees (the server sets it because every
+// /auth call here says X-Ragd-Session: cookie), so no script can read it. Refresh and logout
+// send the session's CSRF token in X-CSRF-Token: kept in memory from the last token answer,
+// or, after a reload, asked of GET /auth/csrf, so a reloaded page resumes its session
+// silently (restoreSession) and nothing is stored where a script could read it.
 import { t } from './i18n.js';
 
-const session = { access: null, refresh: null, user: null };
+const session = { access: null, csrf: null, user: null };
+const COOKIE_MODE = { 'X-Ragd-Session': 'cookie' };
 const listeners = new Set();
 
 export class ApiError extends Error {
@@ -23,6 +27,21 @@ export class ApiError extends Error {
 }
 
 export function onSession(fn) { listeners.add(fn); }
+
+// Maintenance as responses reveal it: an X-Maintenance header (soft or hard) on any answer,
+// or a 503 MAINTENANCE refusal with its details. fn gets {level, message?, ...}.
+const maintListeners = new Set();
+export function onMaintenance(fn) { maintListeners.add(fn); }
+function seenMaintenance(res, data) {
+  let m = null;
+  if (res.status === 503 && data?.code === 'MAINTENANCE' && data.maintenance) {
+    const ra = parseInt(res.headers.get('Retry-After') || '', 10);
+    m = { ...data.maintenance, retry_after_seconds: Number.isFinite(ra) ? ra : null };
+  } else if (res.headers.get('X-Maintenance')) {
+    m = { level: res.headers.get('X-Maintenance'), from_header: true };
+  }
+  if (m) for (const fn of maintListeners) fn(m);
+}
 function changed() { for (const fn of listeners) fn(session.user); }
 
 export function currentUser() { return session.user; }
@@ -47,18 +66,48 @@ async function parse(res) {
   try { return text ? JSON.parse(text) : null; } catch { return { detail: text }; }
 }
 
+// The CSRF token of the session cookie, as the server derives it from the cookie now (null
+// without a cookie).
+async function csrfFromCookie() {
+  try {
+    const res = await raw('GET', '/auth/csrf', { auth: false });
+    return res.ok ? (await parse(res))?.csrf_token || null : null;
+  } catch { return null; }
+}
+
 let refreshing = null;
 async function refresh() {
-  if (!session.refresh) return false;
   refreshing ??= (async () => {
-    const res = await raw('POST', '/auth/refresh', { body: { refresh_token: session.refresh }, auth: false });
+    const send = () => raw('POST', '/auth/refresh', { auth: false, headers: { ...COOKIE_MODE, 'X-CSRF-Token': session.csrf || '' } });
+    if (!session.csrf) session.csrf = await csrfFromCookie();
+    if (!session.csrf) return false;
+    let res = await send();
+    if (res.status === 403) { // another tab rotated the session: its cookie has a new token
+      session.csrf = await csrfFromCookie();
+      if (session.csrf) res = await send();
+    }
     if (!res.ok) { clearSession(); return false; }
     const data = await parse(res);
     session.access = data.access_token;
-    session.refresh = data.refresh_token;
+    session.csrf = data.csrf_token;
     return true;
-  })().finally(() => { refreshing = null; });
+  })().catch(() => false).finally(() => { refreshing = null; });
   return refreshing;
+}
+
+// On page load: resumes the session the cookie holds, if any. Resolves to the user or null.
+// A server in maintenance (503) keeps the session for a later call once it is back.
+export async function restoreSession() {
+  if (session.user) return session.user;
+  if (!session.access && !(await refresh())) return null;
+  try {
+    session.user = await api('GET', '/auth/me');
+  } catch (err) {
+    if (err.status !== 503) clearSession();
+    return null;
+  }
+  changed();
+  return session.user;
 }
 
 // api('GET', '/documents') -> parsed body; throws ApiError on any non-2xx.
@@ -66,6 +115,7 @@ export async function api(method, path, opts = {}) {
   let res = await raw(method, path, opts);
   if (res.status === 401 && opts.auth !== false && (await refresh())) res = await raw(method, path, opts);
   const data = await parse(res);
+  seenMaintenance(res, data);
   if (!res.ok) {
     if (res.status === 401 && opts.auth !== false) clearSession();
     throw new ApiError(res.status, data, res.headers);
@@ -75,32 +125,43 @@ export async function api(method, path, opts = {}) {
 
 function clearSession() {
   const had = !!session.access;
-  session.access = session.refresh = session.user = null;
+  session.access = session.csrf = session.user = null;
   if (had) changed();
 }
 
 async function startSession(tokens) {
   session.access = tokens.access_token;
-  session.refresh = tokens.refresh_token;
+  session.csrf = tokens.csrf_token;
   session.user = await api('GET', '/auth/me');
   changed();
   return session.user;
 }
 
 export async function login(email, password) {
-  return startSession(await api('POST', '/auth/login', { body: { email, password }, auth: false }));
+  return startSession(await api('POST', '/auth/login', { body: { email, password }, auth: false, headers: COOKIE_MODE }));
 }
 
 export async function register(email, password, username) {
   const body = { email, password };
   if (username) body.username = username;
-  return startSession(await api('POST', '/auth/register', { body, auth: false }));
+  return startSession(await api('POST', '/auth/register', { body, auth: false, headers: COOKIE_MODE }));
 }
 
-// Revokes the access token and its session on the server (every session with all), then
-// forgets both tokens here.
+// Revokes the access token and its session on the server (every session with all), which
+// also clears the cookies, then forgets the access token here.
 export async function logout(all = false) {
-  try { if (session.access) await api('POST', '/auth/logout', { body: all ? { all_sessions: true } : {} }); } catch { /* gone anyway */ }
+  try {
+    if (session.access) {
+      const send = (csrf) => api('POST', '/auth/logout', { body: all ? { all_sessions: true } : {},
+        headers: { ...COOKIE_MODE, ...(csrf ? { 'X-CSRF-Token': csrf } : {}) } });
+      try {
+        await send(session.csrf || (await csrfFromCookie()));
+      } catch (err) {
+        if (err.code !== 'CSRF_FAILED') throw err;
+        await send(await csrfFromCookie()); // another tab rotated the session meanwhile
+      }
+    }
+  } catch { /* gone anyway */ }
   clearSession();
 }
 
@@ -116,7 +177,12 @@ export async function reloadUser() {
 export async function streamChat(body, onEvent, signal) {
   let res = await raw('POST', '/chat/message', { body: { ...body, stream: true }, signal });
   if (res.status === 401 && (await refresh())) res = await raw('POST', '/chat/message', { body: { ...body, stream: true }, signal });
-  if (!res.ok) throw new ApiError(res.status, await parse(res), res.headers);
+  if (!res.ok) {
+    const data = await parse(res);
+    seenMaintenance(res, data);
+    throw new ApiError(res.status, data, res.headers);
+  }
+  seenMaintenance(res, null);
   const reader = res.body.getReader();
   const dec = new TextDecoder();
   let buf = '';

@@ -1,7 +1,7 @@
 // The user app: a hash router (#/chat, #/documents ...) over views that each render into <main>.
 import { t } from './i18n.js';
 import { h, clear } from './dom.js';
-import { currentUser, loggedIn, logout, onSession } from './api.js';
+import { api, currentUser, loggedIn, logout, onMaintenance, onSession, restoreSession } from './api.js';
 import { authView } from './views/auth.js';
 import { chatView } from './views/chat.js';
 import { documentsView } from './views/documents.js';
@@ -9,6 +9,7 @@ import { usageView } from './views/usage.js';
 import { keysView } from './views/keys.js';
 import { pricingView } from './views/pricing.js';
 import { profileView } from './views/profile.js';
+import { verifyView } from './views/verify.js';
 
 const routes = {
   login: { view: (m) => authView(m, 'login'), public: true },
@@ -22,6 +23,79 @@ const routes = {
 };
 
 let cleanup = null;
+
+// ---- maintenance: a banner (soft, and for administrators in hard) or a lock screen (hard) ----
+
+let maint = { level: 'none' };
+let lockTimer = null;
+const isLocked = () => maint.level === 'hard' && !currentUser()?.is_superuser;
+
+function etaText(iso) {
+  const d = iso ? new Date(iso) : null;
+  return d && !isNaN(d) ? d.toLocaleString() : null;
+}
+
+function drawBanner() {
+  let banner = document.getElementById('maint-banner');
+  const show = maint.level === 'soft' || (maint.level === 'hard' && !isLocked());
+  if (!show) { banner?.remove(); return; }
+  if (!banner) {
+    banner = h('div', { id: 'maint-banner', class: 'maint-banner', role: 'status' });
+    document.getElementById('top').after(banner);
+  }
+  const eta = etaText(maint.estimated_restoration);
+  clear(banner).append(h('p', {}, maint.message ? t('maint_banner', { message: maint.message }) : t('maint_banner_default'),
+    eta ? ` ${t('maint_banner_eta', { when: eta })}` : ''));
+}
+
+function drawLock() {
+  if (cleanup) { try { cleanup(); } catch { /* view already gone */ } cleanup = null; }
+  clearInterval(lockTimer);
+  document.body.dataset.view = 'maintenance';
+  renderHeader('maintenance');
+  const main = clear(document.getElementById('main'));
+  const eta = etaText(maint.estimated_restoration);
+  let s = Math.min(300, Math.max(10, maint.retry_after_seconds || 60));
+  const retry = h('p', { class: 'hint', id: 'maint-retry' }, t('maint_lock_retry', { s }));
+  main.append(h('section', { class: 'card maint-lock', id: 'maintenance-lock', role: 'alert', 'aria-labelledby': 'maint-title' },
+    h('h1', { id: 'maint-title' }, t('maint_lock_title')),
+    h('p', { id: 'maint-message' }, maint.message || t('maint_lock_default')),
+    eta ? h('p', { id: 'maint-eta' }, t('maint_lock_eta', { when: eta })) : null,
+    retry,
+    h('button', { type: 'button', id: 'maint-try-again', onclick: () => checkMaintenance() }, t('maint_try_again'))));
+  lockTimer = setInterval(() => {
+    s -= 1;
+    if (s <= 0) { clearInterval(lockTimer); checkMaintenance(); return; }
+    retry.textContent = t('maint_lock_retry', { s });
+  }, 1000);
+  document.title = `${t('maint_lock_title')} · ${t('app_name')}`;
+}
+
+function setMaintenance(m) {
+  const wasLocked = isLocked();
+  maint = { level: 'none', ...m };
+  if (!['none', 'soft', 'hard'].includes(maint.level)) maint.level = 'none';
+  drawBanner();
+  if (isLocked()) drawLock();
+  else if (wasLocked) { clearInterval(lockTimer); restoreSession().finally(render); }
+}
+
+// Every answer of a server in maintenance carries X-Maintenance: /health (always open) says
+// whether there is one, and GET /maintenance (public) then gives its message and estimate.
+// One check at a time; an unreachable server keeps the page as it is.
+let checking = null;
+function checkMaintenance() {
+  checking ??= (async () => {
+    const res = await fetch('/health', { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
+    if (!res.headers.get('X-Maintenance')) setMaintenance({ level: 'none' });
+    else setMaintenance(await api('GET', '/maintenance', { auth: false }));
+  })().catch(() => { /* unreachable */ }).finally(() => { checking = null; });
+  return checking;
+}
+
+onMaintenance((m) => {
+  if (m.from_header) { if (m.level !== maint.level && !checking) checkMaintenance(); } else setMaintenance(m);
+});
 
 function parseHash() {
   const [name, query] = location.hash.replace(/^#\/?/, '').split('?');
@@ -37,14 +111,28 @@ function renderHeader(active) {
     h('nav', { 'aria-label': t('nav_main') },
       h('ul', {}, links.map(([name, r]) => h('li', {},
         h('a', { href: `#/${name}`, 'aria-current': name === active ? 'page' : null }, t(r.nav)))),
-      user?.is_superuser ? h('li', {}, h('a', { href: '/admin' }, t('nav_admin'))) : null)),
+      // The console: administrators, and with roles every role but user.
+      user?.is_superuser || (user?.role && user.role !== 'user') ? h('li', {}, h('a', { href: '/admin' }, t('nav_admin'))) : null)),
     user
       ? h('div', { class: 'who' }, h('span', { class: 'email', title: t('signed_in_as', { email: user.email }) }, user.email),
         h('button', { type: 'button', class: 'secondary', id: 'logout', onclick: async () => { await logout(); location.hash = '#/login'; } }, t('nav_logout')))
-      : null);
+      : '');
 }
 
 async function render() {
+  if (isLocked()) { drawLock(); return; }
+  // The verification mail links to /verify?token=...; the app's own links are #/ routes.
+  if (location.pathname === '/verify') {
+    if (!location.hash || location.hash === '#') {
+      if (cleanup) { try { cleanup(); } catch { /* view already gone */ } cleanup = null; }
+      renderHeader('verify');
+      document.body.dataset.view = 'verify';
+      document.title = `${t('verify_title')} · ${t('app_name')}`;
+      await verifyView(clear(document.getElementById('main')));
+      return;
+    }
+    history.replaceState(null, '', `/${location.hash}`);
+  }
   const { name, params } = parseHash();
   let route = routes[name] || routes.chat;
   let routeName = routes[name] ? name : 'chat';
@@ -63,7 +151,10 @@ async function render() {
   document.title = `${t(route.nav || (routeName === 'register' ? 'register_title' : 'login_title'))} · ${t('app_name')}`;
 }
 
+let restored = false;
 onSession((user) => {
+  if (!restored) return; // the first render follows restoreSession
+
   const { name } = parseHash();
   // A session that ended (logged out, or the refresh token was refused) leaves private pages.
   if (!user && !(routes[name] || routes.chat).public) render();
@@ -71,4 +162,10 @@ onSession((user) => {
 });
 document.querySelector('.skip').textContent = t('skip_to_content');
 window.addEventListener('hashchange', render);
-render();
+// A reload resumes the session from its cookie before the first page is chosen.
+restoreSession().finally(async () => {
+  restored = true;
+  await checkMaintenance();
+  if (!isLocked()) render();
+  setInterval(checkMaintenance, 60000);
+});

@@ -1,9 +1,9 @@
-// Chat: conversations in a sidebar, answers streamed over SSE with a stop button, rendered as
+// Chat: conversations in a sidebar (open, rename, delete), answers streamed over SSE with a stop button, rendered as
 // sanitised Markdown with numbered citations that open their excerpt, feedback buttons,
 // slash-command hints, /flashcard and /mcq as interactive cards, and clear messages when a
 // quota, a daily limit or a rate limit refuses the question.
 import { t } from '../i18n.js';
-import { h, clear, markdown, plain, confirmDialog, showDialog, toast, fmtDate } from '../dom.js';
+import { h, clear, markdown, plain, confirmDialog, showDialog, showError, toast, fmtDate } from '../dom.js';
 import { api, streamChat, currentUser } from '../api.js';
 
 const COMMANDS = ['/flashcard', '/mcq', '/highyield', '/explain', '/map'];
@@ -52,9 +52,12 @@ export async function chatView(main) {
       if (!data.sessions.length) list.append(h('li', { class: 'empty' }, t('no_sessions')));
       for (const s of data.sessions) {
         const label = s.title || fmtDate(s.started_at);
-        list.append(h('li', { class: s.session_id === sessionId ? 'current' : '' },
+        const li = h('li', { class: s.session_id === sessionId ? 'current' : '', dataset: { session: s.session_id } });
+        li.append(
           h('button', { type: 'button', class: 'link session', 'aria-current': s.session_id === sessionId ? 'true' : null,
             onclick: () => openSession(s.session_id) }, label),
+          h('button', { type: 'button', class: 'icon rename', 'aria-label': `${t('rename_session')}: ${label}`, title: t('rename_session'),
+            onclick: () => renameForm(li, s, label) }, '✎'),
           h('button', { type: 'button', class: 'icon', 'aria-label': `${t('delete_session')}: ${label}`, title: t('delete_session'),
             onclick: async () => {
               if (!(await confirmDialog(t('confirm_delete_session'), t('delete')))) return;
@@ -63,9 +66,30 @@ export async function chatView(main) {
                 if (s.session_id === sessionId) openSession(null);
                 else loadSessions();
               } catch (err) { toast(err.detail); }
-            } }, '×')));
+            } }, '×'));
+        list.append(li);
       }
     } catch (err) { toast(err.detail); }
+  }
+
+  // Replaces a session's row with a small form: Enter saves, Escape cancels.
+  function renameForm(li, s, label) {
+    const field = h('input', { name: 'title', maxlength: 200, value: s.title || label, 'aria-label': t('session_title'), required: true });
+    const form = h('form', { class: 'rename-form' }, field,
+      h('button', { type: 'submit', class: 'small' }, t('save')),
+      h('button', { type: 'button', class: 'small secondary', onclick: () => loadSessions() }, t('cancel')));
+    field.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.preventDefault(); loadSessions(); } });
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      try {
+        await api('PATCH', `/chat/sessions/${encodeURIComponent(s.session_id)}`, { body: { title: field.value } });
+        await loadSessions();
+        list.querySelector(`li[data-session="${CSS.escape(s.session_id)}"] .rename`)?.focus();
+      } catch (err) { showError(form, err); }
+    });
+    clear(li).append(form);
+    field.focus();
+    field.select();
   }
 
   async function openSession(id) {
@@ -78,7 +102,7 @@ export async function chatView(main) {
       const data = await api('GET', `/chat/history?session_id=${encodeURIComponent(id)}&limit=100`);
       for (const m of data.conversations.slice().reverse()) {
         if (m.actor === 'user') addUser(m.message);
-        else finishAnswer(addAssistant(), { answer: m.message, message_id: m.message_id, feedback_score: m.feedback_score, sources: m.metadata?.sources || [] });
+        else finishAnswer(addAssistant(), { answer: m.message, message_id: m.message_id, feedback_score: m.feedback_score, sources: m.sources || [] });
       }
     } catch (err) { toast(err.detail); }
   }
@@ -107,6 +131,15 @@ export async function chatView(main) {
   }
 
   function refusal(err) {
+    if (err.code === 'EMAIL_NOT_VERIFIED') {
+      const resend = h('button', { type: 'button', class: 'secondary', id: 'resend-verification' }, t('verify_resend'));
+      resend.addEventListener('click', async () => {
+        resend.disabled = true;
+        try { await api('POST', '/auth/resend-verification'); toast(t('verify_resent')); } catch (e) { toast(e.detail); resend.disabled = false; }
+      });
+      showNotice(h('p', {}, t('email_not_verified')), resend);
+      return;
+    }
     if (err.code === 'QUOTA_EXCEEDED') {
       showNotice(h('p', {}, t('quota_exceeded')), h('a', { href: '#/pricing', class: 'button', id: 'upgrade-link' }, t('upgrade_link')));
       return;
@@ -245,6 +278,8 @@ export async function chatView(main) {
   }
 
   function finishAnswer(el, r) {
+    // Every passage the answer numbered: the top 3 (sources) and the rest (more_sources).
+    const sources = [...(r.sources || []), ...(r.more_sources || [])];
     el.removeAttribute('aria-busy');
     const body = clear(el.querySelector('.body'));
     body.classList.remove('streaming');
@@ -252,11 +287,11 @@ export async function chatView(main) {
     if (interactive) body.append(interactive);
     else {
       body.append(markdown(r.answer || ''));
-      linkCitations(body, r.sources || []);
+      linkCitations(body, sources);
     }
-    if (r.sources?.length) {
-      el.append(h('details', { class: 'sources' }, h('summary', {}, t('sources')),
-        h('ol', {}, r.sources.map((s, i) => h('li', {}, citation(i + 1, s), ' ', s.title || s.source_type || '')))));
+    if (sources.length) {
+      el.append(h('details', { class: 'sources' }, h('summary', {}, t('sources_n', { n: sources.length })),
+        h('ol', {}, sources.map((s, i) => h('li', {}, citation(i + 1, s), ' ', s.title || s.source_type || '')))));
     }
     if (r.message_id) {
       const fb = h('div', { class: 'row feedback', role: 'group', 'aria-label': t('feedback') });
