@@ -18,6 +18,7 @@ struct kv {
 };
 
 static struct kv *file_vars, *set_vars;
+static void kv_free(struct kv **list);
 static struct sbuf errors;
 static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -102,12 +103,60 @@ const char *config_str(const char *name, const char *def)
     return v && *v ? v : def;
 }
 
-static void add_error(const char *name, const char *value, const char *why)
+static struct kv *reported; /* names already in errors */
+
+void config_add_error(const char *name, const char *value, const char *why)
 {
     pthread_mutex_lock(&err_lock);
-    if (errors.len) sb_adds(&errors, "; ");
-    sb_printf(&errors, "%s=%s: %s", name, value, why);
+    if (!kv_get(reported, name)) {
+        kv_put(&reported, name, "");
+        if (errors.len) sb_adds(&errors, "; ");
+        if (value)
+            sb_printf(&errors, "%s=%s: %s", name, value, why);
+        else
+            sb_printf(&errors, "%s: %s", name, why);
+    }
     pthread_mutex_unlock(&err_lock);
+}
+
+#define add_error config_add_error
+
+const char *config_source(const char *name)
+{
+    const char *v = kv_get(set_vars, name);
+    if (v && *v) return "flag";
+    v = getenv(name);
+    if (v && *v) return "env";
+    v = kv_get(file_vars, name);
+    return v && *v ? ".env" : NULL;
+}
+
+extern char **environ;
+
+void config_each(void (*fn)(const char *name, int from_env_or_file, void *ctx), void *ctx)
+{
+    struct kv *seen = NULL;
+    char name[256];
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (!eq || !eq[1] || (size_t)(eq - *e) >= sizeof name) continue;
+        memcpy(name, *e, (size_t)(eq - *e));
+        name[eq - *e] = '\0';
+        if (kv_get(seen, name)) continue;
+        kv_put(&seen, name, "");
+        fn(name, 1, ctx);
+    }
+    for (struct kv *k = file_vars; k; k = k->next) {
+        if (!*k->value || kv_get(seen, k->name)) continue;
+        kv_put(&seen, k->name, "");
+        fn(k->name, 1, ctx);
+    }
+    for (struct kv *k = set_vars; k; k = k->next) {
+        if (!*k->value || kv_get(seen, k->name)) continue;
+        kv_put(&seen, k->name, "");
+        fn(k->name, 0, ctx);
+    }
+    kv_free(&seen);
 }
 
 int64_t config_int(const char *name, int64_t def, int64_t min, int64_t max)
@@ -175,5 +224,6 @@ void config_reset(void)
 {
     kv_free(&file_vars);
     kv_free(&set_vars);
+    kv_free(&reported);
     sb_free(&errors);
 }
