@@ -3,9 +3,15 @@
  *
  * Each file is submitted and waited for, so its outcome (ready or failed, with the reason) is
  * known before the next; progress goes to a terminal as a bar (files N/M, bytes, ETA) and
- * anywhere else as one JSON object per file, then a summary. */
+ * anywhere else as one JSON object per file, then a summary.
+ *
+ * The process is a node of its own (knowledge/sync.c): its node identity and indexes live in a
+ * scratch folder, removed at the end, and every document it ingests reaches the indexes of the
+ * data directory through the change log, at once when a ragd serves it, else at its next
+ * start. So ingesting while ragd serves neither clobbers its index files nor goes unseen. */
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +182,22 @@ static void json_line(json_t *j)
     json_decref(j);
 }
 
+/* ---- the scratch node ---- */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void rm_tree(const char *dir)
+{
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* ---- the verb ---- */
 
 /* The account that owns shared documents when no --user is given: the oldest active
@@ -242,9 +264,24 @@ static int run(int argc, char **argv)
         db_close();
         return 2;
     }
-    /* This process ingests the files itself and waits for each. */
+    /* This process ingests the files itself and waits for each, as a node of its own. */
     config_set("INGEST_QUEUE", "local");
-    if ((rc = cli_start_knowledge(api_data_dir()))) {
+    if (!config_str("MODELS_DIR", NULL)) {
+        char *models = xasprintf("%s/models", api_data_dir());
+        config_set("MODELS_DIR", models);
+        free(models);
+    }
+    const char *tmpdir = getenv("TMPDIR");
+    char *scratch = xasprintf("%s/ragd-ingest-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+    if (!mkdtemp(scratch)) {
+        fprintf(stderr, "ragd ingest: %s: %s\n", scratch, strerror(errno));
+        free(scratch);
+        db_close();
+        return 1;
+    }
+    if ((rc = cli_start_knowledge(scratch))) {
+        rm_tree(scratch);
+        free(scratch);
         db_close();
         return rc;
     }
@@ -332,6 +369,8 @@ static int run(int argc, char **argv)
     knowledge_shutdown();
     prov_shutdown();
     db_close();
+    rm_tree(scratch);
+    free(scratch);
     return failed ? 1 : 0;
 }
 
