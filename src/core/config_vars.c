@@ -38,18 +38,21 @@ const struct config_var config_vars[] = {
     I("API_PORT", "8000", 0, 65535, "Listen port (0: any free port). `--port` wins."),
     I("API_WORKERS", "(cores, at least 2)", 1, 256, "Network threads."),
     I("WORKER_THREADS", "(2 x cores + local generation demand)", 1, 4096,
-      "Threads for slow work (bcrypt, ingestion, generation); generations waiting for a session "
-      "do not take the threads of logins and uploads."),
+      "Threads for slow work (bcrypt, ingestion, generation); the default adds GENERATION_PARALLEL "
+      "+ GENERATION_QUEUE_SIZE with a local model, so generations waiting for a session do not "
+      "take the threads of logins and uploads."),
     I("MAX_BODY_BYTES", "1048576", 1024, 4294967296.0, "Larger request bodies get 413."),
     I("MAX_HEADER_BYTES", "16384", 1024, 1048576, "Request line plus headers."),
     T("IDLE_TIMEOUT_SECONDS", "30", 1, 3600, "An idle kept-alive connection is closed after this."),
     T("REQUEST_TIMEOUT_SECONDS", "60", 1, 3600, "Slow clients cannot pin threads."),
     T("HEADER_TIMEOUT_SECONDS", "10", 1, 3600,
-      "A request line and headers not complete this long after the connection opens close it, "
-      "however slowly they trickle in."),
+      "A request line and headers not complete this long after the connection opens (after the "
+      "previous request plus the idle timeout, on a kept-alive one) close the connection, however "
+      "slowly they trickle in."),
     I("MAX_CONNECTIONS", "4096", 1, 1048576,
-      "Open connections in all; at the limit a new client takes the place of the oldest "
-      "connection still sending its headers."),
+      "Open connections in all (the excess is refused at once); at the limit a new client takes "
+      "the place of the oldest connection still sending its headers. ragd raises its open-file "
+      "limit to the hard limit at start and lowers this (with a warning) to what fits."),
     I("MAX_CONNECTIONS_PER_IP", "256", 1, 1048576, "Open connections from one address."),
     L("CORS_ORIGINS", "[\"http://localhost:3000\"]", "http|https",
       "Origins allowed by CORS: a JSON list or a comma list; `*` allows any."),
@@ -59,7 +62,7 @@ const struct config_var config_vars[] = {
     U("PUBLIC_BASE_URL", NULL, "http|https",
       "The address users reach ragd's front end at; verification mails link to "
       "PUBLIC_BASE_URL/verify?token=..."),
-    P("WEB_DIR", "(web/ next to the binary, or up to two folders above it)",
+    P("WEB_DIR", "(web/ next to the binary, or up to two folders above it, else ./web)",
       "The web UI's folder (index.html, admin.html, static/)."),
     P("WEB_VENDOR_DIR", NULL,
       "A folder with chart.js, marked.js and purify.js, for systems without Debian's packages."),
@@ -78,7 +81,9 @@ const struct config_var config_vars[] = {
     B("REDIS_FALLBACK_TO_MEMORY", "true",
       "While Redis is unreachable, limit in memory per node (health says degraded) instead of "
       "failing."),
-    B("CACHE_ENABLED", "true", "Seed 001's session, subscription and quota caches."),
+    B("CACHE_ENABLED", "true",
+      "Seed 001's caches: session:{user_id}, subscription:{user_id}, quota:{user_id}:{resource}; "
+      "in Redis when REDIS_URL is set, else in-process."),
     T("CACHE_SESSION_TTL_SECONDS", "3600", 0, 604800, "Lifetime of a cached session:{user_id}."),
     T("CACHE_SUBSCRIPTION_TTL_SECONDS", "1800", 0, 604800, "Lifetime of a cached subscription."),
     T("CACHE_QUOTA_TTL_SECONDS", "300", 0, 86400, "Lifetime of a cached quota:{user_id}:{resource}."),
@@ -99,35 +104,47 @@ const struct config_var config_vars[] = {
     T("JWT_EXPIRATION_MINUTES", "30", 1, 43200, "Access-token lifetime."),
     T("REFRESH_TOKEN_EXPIRATION_DAYS", "7", 1, 365, "Refresh-token lifetime (rotated on every use)."),
     I("BCRYPT_ROUNDS", "12", 4, 31, "bcrypt cost ($2b$)."),
-    I("BCRYPT_MAX_CONCURRENT", "(WORKER_THREADS / 4, at least 2)", 1, 4096,
-      "Logins and registrations hashing at once; more are refused with 503 AUTH_BUSY."),
-    I("LOGIN_MAX_ATTEMPTS_PER_IP", "5", 1, 1000000, "Failed logins per IP before 429."),
+    I("BCRYPT_MAX_CONCURRENT", "(WORKER_THREADS / 4, at least 2, never all)", 1, 4096,
+      "Logins and registrations hashing at once; more are refused at once with 503 AUTH_BUSY "
+      "instead of queueing, so a flood cannot take every worker."),
+    I("LOGIN_MAX_ATTEMPTS_PER_IP", "5", 1, 1000000,
+      "Failed logins per IP before 429; each attempt is taken before the password is checked (a "
+      "good login gives it back), so parallel guesses cannot exceed it."),
     T("LOGIN_ATTEMPT_WINDOW_MINUTES", "15", 1, 1440, "The window of LOGIN_MAX_ATTEMPTS_PER_IP."),
-    I("ACCOUNT_LOCKOUT_THRESHOLD", "10", 1, 1000000, "Failures that lock an account."),
+    I("ACCOUNT_LOCKOUT_THRESHOLD", "10", 1, 1000000,
+      "Failures that lock an account (counted before the check)."),
     T("ACCOUNT_LOCKOUT_MINUTES", "15", 1, 10080,
       "The first lock; each further lock before a good login doubles."),
-    T("ACCOUNT_LOCKOUT_MAX_MINUTES", "1440", 1, 525600, "The longest lock of the doubling."),
+    T("ACCOUNT_LOCKOUT_MAX_MINUTES", "1440", 1, 525600,
+      "The longest lock of the doubling; during a lock only clients that have not failed against "
+      "the account may try (one at a time), so others' failures cannot keep the owner out."),
     R("REGISTER_RATE_LIMIT_PER_IP", "10/3600",
       "Registrations per client (`calls/seconds`); 429 TOO_MANY_REGISTRATIONS."),
     R("REGISTER_RATE_LIMIT_GLOBAL", "100/60", "Registrations for everyone (`calls/seconds`)."),
     I("REGISTRATIONS_PER_IP_PER_DAY", "20", 0, 1000000,
-      "Accounts created from one client in 24 hours (0: no cap); 429 TOO_MANY_ACCOUNTS."),
+      "Accounts created from one client in 24 hours (0: no cap), counted in the database by a "
+      "hash of the address; 429 TOO_MANY_ACCOUNTS."),
     R("REFRESH_RATE_LIMIT_PER_IP", "60/60", "Token refreshes per client; 429 TOO_MANY_REFRESHES."),
     R("REFRESH_RATE_LIMIT_GLOBAL", "1200/60", "Token refreshes for everyone."),
     B("REQUIRE_EMAIL_VERIFICATION", "false",
       "New accounts must verify their e-mail address before any route that consumes quota "
-      "serves them; needs SMTP_HOST."),
+      "serves them (403 EMAIL_NOT_VERIFIED until then); ragd refuses to start when it is true "
+      "and SMTP_HOST is unset."),
     R("VERIFICATION_RESEND_RATE_LIMIT", "3/3600",
       "Verification mails one user may ask for again (`calls/seconds`)."),
-    S("SUPER_ADMIN_EMAIL", NULL, "The account with this address is made super_admin at every start."),
+    S("SUPER_ADMIN_EMAIL", NULL,
+      "The account with this address is made super_admin at every start (an address with no "
+      "account yet is logged and skipped)."),
     T("AUDIT_RETENTION_DAYS", "365", 90, 36500,
       "Audit entries older than this are pruned (at start, then daily)."),
 
     /* ---- mail and notifications ---- */
-    S("SMTP_HOST", NULL, "Mail server (unset: no mail is sent); STARTTLS whenever offered."),
+    S("SMTP_HOST", NULL,
+      "Mail server (unset: no mail is sent); STARTTLS whenever the server offers it; 10 s to "
+      "connect, 30 s per message."),
     I("SMTP_PORT", "587", 1, 65535, "Mail server port; implicit TLS on 465."),
     S("SMTP_USER", NULL, "Optional SMTP login."),
-    K("SMTP_PASSWORD", "Optional SMTP password; never logged."),
+    K("SMTP_PASSWORD", "Optional SMTP password; it and the mail bodies are never logged."),
     S("SMTP_FROM", "ragd@localhost", "The sender address."),
     K("NOTIFY_WEBHOOK_SECRET",
       "Key of the `X-Ragd-Signature` HMAC-SHA256 on notification webhooks (unset: unsigned, "
@@ -139,7 +156,8 @@ const struct config_var config_vars[] = {
       "Settled notifications are deleted this long after; a delivery failing this long is given "
       "up."),
     T("NOTIFY_REPEAT_WINDOW_SECONDS", "300", 0, 604800,
-      "An event equal to one sent this recently is recorded as a repeat and not sent."),
+      "An event with the same name and details as one sent this recently is recorded as a "
+      "repeat and not sent (0: send every one; the test event always goes)."),
     N("NOTIFY_POLL_SECONDS", "2", 0.05, 3600, "How often each node looks for notifications to deliver."),
     T("MAINTENANCE_RETRY_AFTER_SECONDS", "300", 1, 86400,
       "Retry-After of a maintenance refusal without an estimated restoration time."),
@@ -218,10 +236,15 @@ const struct config_var config_vars[] = {
     I("GENERATION_PARALLEL", "2", 1, 64, "Generations running at once (one KV cache each)."),
     I("GENERATION_QUEUE_SIZE", "8", 0, 4096,
       "Requests allowed to wait for a generation; a full queue answers 503 with Retry-After."),
-    I("GENERATION_PER_USER", "1", 1, 64, "Generations one user may run at once."),
+    I("GENERATION_PER_USER", "1", 1, 64,
+      "Generations one user may run at once on the local model; their further requests wait in "
+      "the queue and a freed session goes round robin to the user served longest ago."),
     T("GENERATION_QUEUE_TIMEOUT_SECONDS", "120", 1, 3600, "Longest wait in the generation queue."),
     E("RAGD_ISA", "(the best the CPU has)", "portable|avx2|avx512", 0,
       "Caps the vector instructions the engine's kernels use."),
+
+    P("TMPDIR", "/tmp", "Where `ragd ingest` keeps the scratch indexes of its own node (the "
+      "standard variable)."),
 
     /* ---- development ---- */
     {"RAGD_TEST_MODE", CFG_BOOL, "false", 0, 0, NULL, CFG_INTERNAL,
