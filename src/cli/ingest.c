@@ -259,10 +259,15 @@ static int run(int argc, char **argv)
         db_close();
         return rc == RAGD_ENOTFOUND ? 3 : 1;
     }
-    if (o.org && !uuid_valid(o.org)) {
-        fprintf(stderr, "ragd ingest: --org takes an organization id\n");
-        db_close();
-        return 2;
+    char org_id[37] = "";
+    if (o.org && !uuid_valid(o.org)) { /* a name */
+        if (store_org_find(o.org, org_id)) {
+            fprintf(stderr, "ragd ingest: no organization named '%s'\n", o.org);
+            store_user_clear(&owner);
+            db_close();
+            return 3;
+        }
+        o.org = org_id;
     }
     /* This process ingests the files itself and waits for each, as a node of its own. */
     config_set("INGEST_QUEUE", "local");
@@ -376,7 +381,7 @@ static int run(int argc, char **argv)
 
 const struct cli_verb cli_ingest_verb = {
     .name = "ingest",
-    .args = "PATH... [--user EMAIL|ID] [--org ID] [--json] [--data DIR]",
+    .args = "PATH... [--user EMAIL|ID] [--org ID|NAME] [--json] [--data DIR]",
     .summary = "Ingest files and folders into the knowledge base.",
     .help =
         "Folders are walked recursively for every supported type (text, Markdown, HTML, PDF:\n"
@@ -386,6 +391,6 @@ const struct cli_verb cli_ingest_verb = {
         "(owned by the oldest admin); shared and organization documents already present with\n"
         "the same content are skipped. On a terminal a progress bar shows files N/M, bytes and\n"
         "the time left; otherwise (or with --json) one JSON object per file, then a summary.\n"
-        "Exit status 1 when any file failed, 3 when the user does not exist.",
+        "Exit status 1 when any file failed, 3 when the user or organization does not exist.",
     .run = run,
 };

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from kb_helpers import search, upload_ready
+from kb_helpers import make_pdf, search, upload_ready
 from ragd_client import BIN, Server, backend
 
 VERBS = ["serve", "init", "user", "apikey", "seed", "ingest", "backup", "restore", "erase",
@@ -117,7 +117,9 @@ def make_tree(root, tag):
     for name, text in files.items():
         with open(os.path.join(root, name), "w") as f:
             f.write(text)
-    return 4  # the supported, visible files
+    with open(os.path.join(root, "sub", "e.pdf"), "wb") as f:
+        f.write(make_pdf([f"Scanned {tag}echo datasheet"]))
+    return 5  # the supported, visible files
 
 
 def test_ingest_json_lines_summary_and_failure_status(srv, tmp_path):
@@ -141,17 +143,23 @@ def test_ingest_json_lines_summary_and_failure_status(srv, tmp_path):
     deadline = time.time() + 20
     while time.time() < deadline:
         hits = search(srv, tok, "jsoncharlie", route="exact")["results"]
-        if hits:
+        if hits and search(srv, tok, "jsonecho", route="exact")["results"]:
             break
         time.sleep(0.2)
     assert hits, "the serving node did not pick up the ingested documents"
     # everything ok: exit 0
     good = tmp_path / "good.md"
-    good.write_text("A single good file about jsonecho.\n")
+    good.write_text("A single good file about jsonfoxtrot.\n")
     p = srv.cli("ingest", str(good), "--user", "test@example.com", "--data", srv.data)
     assert json.loads(p.stdout.splitlines()[-1])["ingested"] == 1
     assert srv.cli("ingest", str(tmp_path / "missing"), "--data", srv.data,
                    check=False).returncode == 2
+    assert srv.cli("ingest", str(good), "--org", "No Such Org", "--data", srv.data,
+                   check=False).returncode == 3
+    # into an organization, by name: shared with its members, skipped when already there
+    for expect in ("ingested", "exists"):
+        p = srv.cli("ingest", str(good), "--org", "Default Organization", "--data", srv.data)
+        assert json.loads(p.stdout.splitlines()[0])["status"] == expect, p.stdout
 
 
 def test_ingest_progress_bar_in_a_pseudo_terminal(srv, tmp_path):
@@ -177,7 +185,7 @@ def test_ingest_progress_bar_in_a_pseudo_terminal(srv, tmp_path):
     assert "\r" in text and "{" not in text, "a terminal gets a bar, not JSON"
     for i in range(n + 1):
         assert f"] {i}/{n} files" in text, (i, text)
-    assert re.search(r"\[#{24}\] 4/4 files .*B/.*B  ETA 0:00", text), text
+    assert re.search(rf"\[#{{24}}\] {n}/{n} files .*B/.*B  ETA 0:00", text), text
     assert f"{n} files" in text and f"{n} ingested" in text, text
 
 
