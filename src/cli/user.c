@@ -62,6 +62,9 @@ static int user_create(struct cli_opts *o)
 {
     char typed[PASSWORD_MAX + 2] = "";
     const char *pw = o->password;
+    if (pw)
+        fprintf(stderr, "ragd user create: warning: a password given as an argument is visible to "
+                        "other users of this machine; leave --password out to be asked for it\n");
     if (!pw) {
         if (cli_read_password("Password: ", 1, o->stdin_password, typed, sizeof typed)) return 2;
         pw = typed;
