@@ -223,6 +223,11 @@ static int restore_run(int argc, char **argv)
         free(live);
         return 1;
     }
+    /* The index files describe the database that was there: without their manifest they are
+     * rebuilt from the restored one at the next start (knowledge/index.c). */
+    char *manifest = xasprintf("%s/index/manifest", o.data);
+    unlink(manifest);
+    free(manifest);
     printf("{\"restored\":\"%s\",\"database\":\"%s\",\"pages\":%d}\n", file, live, pages);
     free(live);
     return 0;

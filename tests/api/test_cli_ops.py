@@ -231,6 +231,19 @@ def test_backup_while_serving_then_restore_into_a_fresh_data_dir(tmp_path):
         assert p.returncode == 1 and "in use" in p.stderr, p.stderr
     finally:
         r.stop()
+    # back over the original data directory: what was written after the backup is gone
+    p = subprocess.run([BIN, "restore", backup, "--data", s.data], env=s.env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    o = Server(data=s.data, seed=False, env={"LOGIN_MAX_ATTEMPTS_PER_IP": "100000"})
+    try:
+        assert o.post("/auth/login", {"email": "later@example.com",
+                                      "password": "later-password-1"}).status == 401
+        tok = o.login("test@example.com", "testpassword123")
+        hits = search(o, tok, "zebracrossing", route="exact")["results"]
+        assert any(h["document_id"] == doc["id"] for h in hits), hits
+    finally:
+        o.stop()
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all" * 100)
     p = subprocess.run([BIN, "restore", str(junk), "--data", str(tmp_path / "other")], env=s.env,
