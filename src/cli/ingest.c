@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,15 @@ static void rm_tree(const char *dir)
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* SIGINT / SIGTERM: stop after the file in hand, clean up, say what was done. */
+static volatile sig_atomic_t stop_asked;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_asked = 1;
+}
+
 /* ---- the verb ---- */
 
 /* The account that owns shared documents when no --user is given: the oldest active
@@ -290,6 +300,10 @@ static int run(int argc, char **argv)
         db_close();
         return rc;
     }
+    struct sigaction sa = {.sa_handler = on_stop};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     int tty = !o.json && isatty(STDOUT_FILENO);
     /* Without --user and --org the documents are shared, as the demo corpus is. */
     int shared = !o.user && !o.org;
@@ -298,7 +312,8 @@ static int run(int argc, char **argv)
     int64_t bdone = 0;
     double t0 = now_s();
     if (tty) bar(0, fs.n, 0, fs.bytes, t0, NULL);
-    for (size_t i = 0; i < fs.n; i++) {
+    size_t done_files = 0;
+    for (size_t i = 0; i < fs.n && !stop_asked; i++, done_files++) {
         const char *path = fs.v[i].path;
         char *data = NULL, why[256] = "", id[37] = "";
         size_t len = 0;
@@ -359,13 +374,15 @@ static int run(int argc, char **argv)
     if (tty) {
         char b[32];
         human(fs.bytes, b, sizeof b);
-        printf("\n%zu files (%s) in %.1f s: %zu ingested, %zu already present, %zu failed\n", fs.n,
-               b, secs, ok, skipped, failed);
+        printf("\n%zu files (%s) in %.1f s: %zu ingested, %zu already present, %zu failed%s\n",
+               fs.n, b, secs, ok, skipped, failed,
+               stop_asked && done_files < fs.n ? " (interrupted)" : "");
     } else {
-        json_line(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:f}", "event", "summary", "files",
+        json_line(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:b}", "event", "summary", "files",
                             (json_int_t)fs.n, "ingested", (json_int_t)ok, "skipped",
                             (json_int_t)skipped, "failed", (json_int_t)failed, "bytes",
-                            (json_int_t)fs.bytes, "seconds", secs));
+                            (json_int_t)fs.bytes, "seconds", secs, "interrupted",
+                            stop_asked && done_files < fs.n));
     }
     for (size_t i = 0; i < fs.n; i++)
         free(fs.v[i].path);
@@ -376,6 +393,7 @@ static int run(int argc, char **argv)
     db_close();
     rm_tree(scratch);
     free(scratch);
+    if (stop_asked && done_files < fs.n) return 130; /* as a shell reports an interrupted run */
     return failed ? 1 : 0;
 }
 
@@ -391,6 +409,7 @@ const struct cli_verb cli_ingest_verb = {
         "(owned by the oldest admin); shared and organization documents already present with\n"
         "the same content are skipped. On a terminal a progress bar shows files N/M, bytes and\n"
         "the time left; otherwise (or with --json) one JSON object per file, then a summary.\n"
-        "Exit status 1 when any file failed, 3 when the user or organization does not exist.",
+        "Exit status 1 when any file failed, 3 when the user or organization does not exist;\n"
+        "SIGINT or SIGTERM stops it after the file in hand (exit status 130).",
     .run = run,
 };

@@ -249,3 +249,25 @@ def test_backup_while_serving_then_restore_into_a_fresh_data_dir(tmp_path):
     p = subprocess.run([BIN, "restore", str(junk), "--data", str(tmp_path / "other")], env=s.env,
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2, p.stderr
+
+
+def test_ingest_stops_cleanly_on_sigint(srv, tmp_path):
+    kb = tmp_path / "many"
+    kb.mkdir()
+    for i in range(60):
+        (kb / f"f{i:02}.md").write_text(f"Note {i} about sigint{i} handling.\n")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = subprocess.Popen([BIN, "ingest", str(kb), "--data", srv.data],
+                            env=dict(srv.env, TMPDIR=str(scratch)), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()
+    assert json.loads(first)["n"] == 1
+    proc.send_signal(2)
+    out, err = proc.communicate(timeout=120)
+    lines = [json.loads(ln) for ln in out.splitlines()]
+    summary = lines[-1]
+    assert proc.returncode == 130, err
+    assert summary["event"] == "summary" and summary["interrupted"] is True
+    assert summary["ingested"] == len(lines) and len(lines) < 60  # the first line plus the rest
+    assert os.listdir(scratch) == [], "the scratch node was left behind"
