@@ -2,7 +2,11 @@
  *
  * A variable is one row. Keep rows grouped as the README shows them; a row's `def` is the
  * default as the code applies it (the getter's argument at the call site), `min`/`max` the
- * range the call site accepts. */
+ * range the call site accepts. To add a variable: add its row with the macro of its type
+ * (B bool, I int, N number, T duration, E enum, U url, L list, R rate, S string, K secret,
+ * P path), then run scripts/config-docs.sh to regenerate the README table and .env.example;
+ * tests/api/test_config.py names every variable the source reads without a row. A name the
+ * code builds or keeps in a table is marked CONFIG_NAME("...") where it is written. */
 #include "core/config_vars.h"
 
 #include <ctype.h>
@@ -617,7 +621,7 @@ static int has_our_prefix(const char *name)
 static int known_foreign(const char *name)
 {
     static const char *const names[] = {"RAGD_BIN", "RAGD_TEST_PG_URL", "RAGD_TEST_REDIS_URL",
-                                        NULL};
+                                        "RAGD_TEST_SERVICES", NULL};
     for (int i = 0; names[i]; i++)
         if (!strcmp(name, names[i])) return 1;
     return 0;
