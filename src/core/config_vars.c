@@ -814,6 +814,17 @@ static void print_family_member(const char *name, int from_env_or_file, void *ct
     fprintf(ctx, "%s=%s    # %s\n", name, config_str(name, ""), config_source(name));
 }
 
+/* A default, with "DATA" (the data directory) as it is in effect. */
+static void print_default(FILE *f, const char *def)
+{
+    const char *data = strstr(def ? def : "", "DATA");
+    if (!data) {
+        fputs(def ? def : "", f);
+        return;
+    }
+    fprintf(f, "%.*s%s%s", (int)(data - def), def, config_str("RAGD_DATA_DIR", "./data"), data + 4);
+}
+
 void config_print_effective(FILE *f)
 {
     for (const struct config_var *v = config_vars; v->name; v++) {
@@ -822,7 +833,7 @@ void config_print_effective(FILE *f)
         const char *value = config_str(v->name, NULL), *src = config_source(v->name);
         fprintf(f, "%s=", v->name);
         if (!value)
-            fputs(v->def ? v->def : "", f);
+            print_default(f, v->def);
         else if (v->type == CFG_SECRET)
             fputs("****", f);
         else if (v->type == CFG_URL)

@@ -145,6 +145,8 @@ def test_config_check_masks_secrets_and_says_where_values_come_from(tmp_path):
     assert re.search(r"^SMTP_HOST=mail.example.org +# \.env$", out, re.M)
     assert re.search(r"^BCRYPT_ROUNDS=4 +# env$", out, re.M)
     assert re.search(r"^GENERATION_MAX_TOKENS=512 +# default$", out, re.M)
+    p = ragd("config", "check", "--data", "/srv/ragd")
+    assert re.search(r"^MODELS_DIR=/srv/ragd/models +# default$", p.stdout, re.M), p.stdout
 
 
 def test_plain_sqlite_path_and_driver_schemes_are_valid_urls(tmp_path):
