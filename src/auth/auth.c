@@ -133,11 +133,11 @@ int auth_init(const char *data_dir, int secret_in_db, char *err, size_t errcap)
         const char *var, *def;
         struct budget *b;
     } budgets[] = {
-        {"REGISTER_RATE_LIMIT_PER_IP", "10/3600", &register_ip},
-        {"REGISTER_RATE_LIMIT_GLOBAL", "100/60", &register_all},
-        {"REFRESH_RATE_LIMIT_PER_IP", "60/60", &refresh_ip},
-        {"REFRESH_RATE_LIMIT_GLOBAL", "1200/60", &refresh_all},
-        {"VERIFICATION_RESEND_RATE_LIMIT", "3/3600", &resend_user},
+        {CONFIG_NAME("REGISTER_RATE_LIMIT_PER_IP"), "10/3600", &register_ip},
+        {CONFIG_NAME("REGISTER_RATE_LIMIT_GLOBAL"), "100/60", &register_all},
+        {CONFIG_NAME("REFRESH_RATE_LIMIT_PER_IP"), "60/60", &refresh_ip},
+        {CONFIG_NAME("REFRESH_RATE_LIMIT_GLOBAL"), "1200/60", &refresh_all},
+        {CONFIG_NAME("VERIFICATION_RESEND_RATE_LIMIT"), "3/3600", &resend_user},
     };
     for (size_t i = 0; i < sizeof budgets / sizeof budgets[0]; i++) {
         const char *v = config_str(budgets[i].var, budgets[i].def);

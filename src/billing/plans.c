@@ -379,8 +379,9 @@ int plan_load(const char *path, char *err, size_t errcap)
     build_defaults(t);
     int rc = 0;
     if (path && *path) rc = apply_file(t, path, err, errcap);
-    static const char *const env[NPLANS] = {"FREE_MESSAGE_LIMIT", "PRO_MESSAGE_LIMIT",
-                                            "ENTERPRISE_MESSAGE_LIMIT"};
+    static const char *const env[NPLANS] = {CONFIG_NAME("FREE_MESSAGE_LIMIT"),
+                                            CONFIG_NAME("PRO_MESSAGE_LIMIT"),
+                                            CONFIG_NAME("ENTERPRISE_MESSAGE_LIMIT")};
     for (int i = 0; !rc && i < NPLANS; i++) {
         const char *s = config_str(env[i], NULL);
         if (!s) continue;

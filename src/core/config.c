@@ -8,7 +8,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/config_vars.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "core/util.h"
 
@@ -18,6 +20,7 @@ struct kv {
 };
 
 static struct kv *file_vars, *set_vars;
+static void kv_free(struct kv **list);
 static struct sbuf errors;
 static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -94,20 +97,85 @@ void config_set(const char *name, const char *value)
     kv_put(&set_vars, name, value);
 }
 
+static struct kv *unlisted; /* names read that have no row, each reported once */
+
+/* A name read without a row in the table (config_vars.c) is a bug the configuration test
+ * names; at run time it is logged once, so a variable added without its row shows up. */
+static void check_listed(const char *name)
+{
+    if (config_var_find(name)) return;
+    pthread_mutex_lock(&err_lock);
+    int first = !kv_get(unlisted, name);
+    if (first) kv_put(&unlisted, name, "");
+    pthread_mutex_unlock(&err_lock);
+    if (first)
+        log_json(LOG_WARN, "configuration variable read without a row in src/core/config_vars.c",
+                 json_pack("{s:s}", "variable", name));
+}
+
 const char *config_str(const char *name, const char *def)
 {
+    check_listed(name);
     const char *v = kv_get(set_vars, name);
     if (!v || !*v) v = getenv(name);
     if (!v || !*v) v = kv_get(file_vars, name);
     return v && *v ? v : def;
 }
 
-static void add_error(const char *name, const char *value, const char *why)
+static struct kv *reported; /* names already in errors */
+
+void config_add_error(const char *name, const char *value, const char *why)
 {
     pthread_mutex_lock(&err_lock);
-    if (errors.len) sb_adds(&errors, "; ");
-    sb_printf(&errors, "%s=%s: %s", name, value, why);
+    if (!kv_get(reported, name)) {
+        kv_put(&reported, name, "");
+        if (errors.len) sb_adds(&errors, "; ");
+        if (value)
+            sb_printf(&errors, "%s=%s: %s", name, value, why);
+        else
+            sb_printf(&errors, "%s: %s", name, why);
+    }
     pthread_mutex_unlock(&err_lock);
+}
+
+#define add_error config_add_error
+
+const char *config_source(const char *name)
+{
+    const char *v = kv_get(set_vars, name);
+    if (v && *v) return "flag";
+    v = getenv(name);
+    if (v && *v) return "env";
+    v = kv_get(file_vars, name);
+    return v && *v ? ".env" : NULL;
+}
+
+extern char **environ;
+
+void config_each(void (*fn)(const char *name, int from_env_or_file, void *ctx), void *ctx)
+{
+    struct kv *seen = NULL;
+    char name[256];
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (!eq || !eq[1] || (size_t)(eq - *e) >= sizeof name) continue;
+        memcpy(name, *e, (size_t)(eq - *e));
+        name[eq - *e] = '\0';
+        if (kv_get(seen, name)) continue;
+        kv_put(&seen, name, "");
+        fn(name, 1, ctx);
+    }
+    for (struct kv *k = file_vars; k; k = k->next) {
+        if (!*k->value || kv_get(seen, k->name)) continue;
+        kv_put(&seen, k->name, "");
+        fn(k->name, 1, ctx);
+    }
+    for (struct kv *k = set_vars; k; k = k->next) {
+        if (!*k->value || kv_get(seen, k->name)) continue;
+        kv_put(&seen, k->name, "");
+        fn(k->name, 0, ctx);
+    }
+    kv_free(&seen);
 }
 
 int64_t config_int(const char *name, int64_t def, int64_t min, int64_t max)
@@ -175,5 +243,7 @@ void config_reset(void)
 {
     kv_free(&file_vars);
     kv_free(&set_vars);
+    kv_free(&reported);
+    kv_free(&unlisted);
     sb_free(&errors);
 }

@@ -29,6 +29,22 @@ int config_bool(const char *name, int def); /* true/false/1/0/yes/no/on/off */
  * main.c refuses to start when there are any. */
 const char *config_errors(void);
 
+/* Adds "NAME=VALUE: why" to config_errors() (the value left out when it is NULL), once per
+ * name: a variable already reported is not reported again. */
+void config_add_error(const char *name, const char *value, const char *why);
+
+/* Where the value of name comes from: "flag" (config_set), "env", ".env", or NULL (unset or
+ * empty). */
+const char *config_source(const char *name);
+
+/* Calls fn once per variable name set and non-empty in the environment, .env or config_set
+ * (which one wins is config_str's business). from_env_or_file is 0 for config_set names. */
+void config_each(void (*fn)(const char *name, int from_env_or_file, void *ctx), void *ctx);
+
+/* Marks a variable name that the code reads through a table or a computed name rather than
+ * with a literal in a config_* call, so the configuration check sees it. */
+#define CONFIG_NAME(s) s
+
 /* Releases everything (end of process, tests). */
 void config_reset(void);
 

@@ -609,9 +609,65 @@ static int cmd_model(int argc, char **argv)
     return usage_err("model", "expected 'info F' or 'mktiny ...'");
 }
 
+/* Details `ragd VERB --help` adds under the synopsis of ragd --help. */
+static const struct {
+    const char *verb, *text;
+} details[] = {
+    {"tokenize", "With - the text is read from standard input. Prints the ids on one line,\n"
+                 "separated by spaces. --add-special adds the special tokens the model's\n"
+                 "tokenizer puts around a text."},
+    {"detokenize", "Prints the text the ids decode to (bytes of partial UTF-8 as they are)."},
+    {"eval", "Runs one forward pass over the prompt and writes the logits of every position,\n"
+             "for comparisons with a reference implementation."},
+    {"generate", "--chat wraps the prompt (and --system) in the model's chat template; --think\n"
+                 "lets Qwen3 think first (off by default). --greedy always takes the most likely\n"
+                 "token. The text goes to standard output as it is made; timings to stderr."},
+    {"model", "info prints a GGUF file's metadata and tensor types; mktiny writes a model with\n"
+              "random weights for tests and benchmarks (--vocab-from G takes G's tokenizer)."},
+    {"embed", "With -, one text per line of standard input. EMBEDDING_MAX_SEQ is the default\n"
+              "of --max-seq."},
+};
+
+/* Prints the synopsis blocks of verb from the usage text (a block starts with a line "  verb"),
+ * then its details. Returns 0. */
+static int verb_help(const char *verb)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    if (!m) return 1;
+    engine_cli_usage(m);
+    fclose(m);
+    printf("usage:\n");
+    int in = 0;
+    size_t vl = strlen(verb);
+    for (char *line = text; line && *line;) {
+        char *nl = strchr(line, '\n');
+        size_t n = nl ? (size_t)(nl - line) : strlen(line);
+        if (n > 2 && line[2] != ' ')
+            in = !strncmp(line + 2, verb, vl) && (line[2 + vl] == ' ' || line[2 + vl] == '\n');
+        if (in && line[2] != ' ')
+            printf("  ragd %.*s\n", (int)n - 2, line + 2);
+        else if (in)
+            printf("       %.*s\n", (int)n, line);
+        line = nl ? nl + 1 : NULL;
+    }
+    free(text);
+    for (size_t i = 0; i < sizeof details / sizeof details[0]; i++)
+        if (!strcmp(details[i].verb, verb)) printf("\n%s\n", details[i].text);
+    return 0;
+}
+
 int engine_cli_main(int argc, char **argv)
 {
     if (argc < 1) return -1;
+    static const char *const verbs[] = {"tokenize", "detokenize", "eval", "generate",
+                                        "model",    "embed",      NULL};
+    for (int v = 0; verbs[v]; v++) {
+        if (strcmp(argv[0], verbs[v])) continue;
+        for (int i = 1; i < argc; i++)
+            if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return verb_help(verbs[v]);
+    }
     if (!strcmp(argv[0], "tokenize")) return cmd_tokenize(argc, argv);
     if (!strcmp(argv[0], "detokenize")) return cmd_detokenize(argc, argv);
     if (!strcmp(argv[0], "eval")) return cmd_eval(argc, argv);

@@ -62,7 +62,7 @@ static int define(const char *name, const struct budget *def, char *err, size_t 
     struct budget b = *def;
     snprintf(b.name, sizeof b.name, "%s", name);
     char var[NAME_MAX_LEN + 16];
-    int n = snprintf(var, sizeof var, "RATE_LIMIT_");
+    int n = snprintf(var, sizeof var, "%s", CONFIG_NAME("RATE_LIMIT_")); /* RATE_LIMIT_* */
     for (const char *p = name; *p && n + 1 < (int)sizeof var; p++) {
         char ch = *p;
         if (ch >= 'a' && ch <= 'z')
