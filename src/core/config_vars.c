@@ -141,6 +141,13 @@ const struct config_var config_vars[] = {
       "account yet is logged and skipped)."),
     T("AUDIT_RETENTION_DAYS", "365", 90, 36500,
       "Audit entries older than this are pruned (at start, then daily)."),
+    E("SESSION_COOKIE_SECURE", "auto", "auto|true|false|1|0|yes|no|on|off", CFG_NOCASE,
+      "The browser's refresh cookie carries Secure: auto = when PUBLIC_BASE_URL is https or the "
+      "request came with X-Forwarded-Proto: https."),
+    K("ENCRYPTION_KEY",
+      "64 hex characters: the AES-256-GCM key sealing provider keys at rest. Unset on SQLite: "
+      "generated into DATA/encryption_key (mode 0600); required with PostgreSQL (every node must "
+      "share it)."),
 
     /* ---- mail and notifications ---- */
     S("SMTP_HOST", NULL,
@@ -165,6 +172,53 @@ const struct config_var config_vars[] = {
     N("NOTIFY_POLL_SECONDS", "2", 0.05, 3600, "How often each node looks for notifications to deliver."),
     T("MAINTENANCE_RETRY_AFTER_SECONDS", "300", 1, 86400,
       "Retry-After of a maintenance refusal without an estimated restoration time."),
+
+    /* ---- provider key pool and router ---- */
+    I("PROVIDER_MAX_ATTEMPTS", "3", 1, 20, "Keys one generation may try before it fails."),
+    I("PROVIDER_FAILURE_THRESHOLD", "5", 1, 1000,
+      "Consecutive failures that mark a key degraded (tried only when nothing else is left)."),
+    I("PROVIDER_BACKOFF_MS", "50", 0, 10000, "Pause before the next key, doubled per attempt."),
+    T("PROVIDER_COOLDOWN_SECONDS", "60", 1, 86400,
+      "Cooldown of a key answered 429 or quota-exhausted without a Retry-After."),
+    T("PROVIDER_RETRY_AFTER_MAX_SECONDS", "2", 0, 60,
+      "The longest Retry-After a request waits out when no other key is left."),
+    T("PROVIDER_TIMEOUT_SECONDS", "(OPENAI_TIMEOUT_SECONDS)", 1, 3600,
+      "Time limit of one provider call."),
+    T("PROVIDER_SYNC_MS", "500", 50, 1000,
+      "How often a node checks for key status changes made on other nodes."),
+    T("PROVIDER_HEALTH_INTERVAL_SECONDS", "300", 1, 86400,
+      "How often the health monitor tests degraded and idle keys (one node at a time)."),
+    T("PROVIDER_HEALTH_IDLE_SECONDS", "(PROVIDER_HEALTH_INTERVAL_SECONDS)", 1, 2592000,
+      "A key unused this long is tested by the health monitor."),
+    T("PROVIDER_HEALTH_RETENTION_DAYS", "7", 1, 3650, "provider_health rows are kept this long."),
+    I("PROVIDER_ENV_PRIORITY", "0", -1000000, 1000000,
+      "Priority of the read-only pool entry made from the OPENAI_* variables."),
+    B("FALLBACK_TO_EXTRACTIVE", "(true without shared keys, else false)",
+      "When every provider failed, answer from the passages (labelled answer_source: "
+      "extractive) instead of 503."),
+    L("PERSONAL_KEY_BASE_URLS", NULL, "http|https",
+      "Base URLs a user's personal provider key may point at besides the providers' own "
+      "(comma-separated)."),
+
+    /* ---- payments ---- */
+    B("ENABLE_PAYMENTS", "false",
+      "Stripe and Razorpay checkouts and webhooks; upgrades then need a completed payment."),
+    K("STRIPE_API_KEY", "Stripe secret API key."),
+    K("STRIPE_WEBHOOK_SECRET", "Signing secret of the Stripe webhook endpoint."),
+    U("STRIPE_API_BASE", "https://api.stripe.com", "http|https", "Stripe's API (tests point it at a fake)."),
+    S("RAZORPAY_KEY_ID", NULL, "Razorpay key id."),
+    K("RAZORPAY_KEY_SECRET", "Razorpay key secret."),
+    K("RAZORPAY_WEBHOOK_SECRET", "Secret of the Razorpay webhook."),
+    U("RAZORPAY_API_BASE", "https://api.razorpay.com", "http|https",
+      "Razorpay's API (tests point it at a fake)."),
+    S("PAYMENTS_CURRENCY", "USD", "Currency of checkouts (ISO 4217)."),
+    U("PAYMENTS_RETURN_URL", "(PUBLIC_BASE_URL)", "http|https",
+      "Where the providers send the user back after a checkout."),
+    T("PAYMENT_GRACE_DAYS", "3", 0, 365, "Days after a failed payment before the downgrade to free."),
+    T("PAYMENT_SIGNATURE_TOLERANCE_SECONDS", "300", 1, 86400,
+      "Largest age of a Stripe webhook signature's timestamp."),
+    T("PAYMENT_CHECK_SECONDS", "60", 1, 86400,
+      "How often grace periods, scheduled downgrades and ended periods are checked."),
 
     /* ---- billing and limits ---- */
     B("ENABLE_BILLING", "true", "Plans, subscriptions and the billing routes."),
