@@ -41,8 +41,10 @@
 #include "store/outbox.h"
 #include "store/erasure.h"
 #include "store/knowledge.h"
+#include "store/orgs.h"
 #include "store/store.h"
 #include "store/store_billing.h"
+#include "support/widget.h"
 
 struct verb {
     const char *name, *args, *help;
@@ -159,6 +161,7 @@ static int start(struct opts *o)
     store_emailverify_register();
     store_outbox_register();
     store_ops_register();
+    store_orgs_register(); /* support desk: organizations, widget */
     if ((rc = store_migrate())) {
         fprintf(stderr, "ragd: migrations failed: %s\n", ragd_strerror(rc));
         return 1;
@@ -307,6 +310,10 @@ static int cmd_serve(int argc, char **argv)
     http_add_routes(openai_routes);
     openai_api_init();
     http_add_routes(notifications_routes);
+    http_add_routes(orgs_routes); /* support desk: organizations, widget keys, the widget */
+    http_add_routes(widget_routes);
+    http_set_preflight_hook(widget_api_preflight);
+    widget_init();
     api_add_health_check("indexes", api_indexes_health);
     api_add_health_check("models", prov_health);
     api_add_health_check("operations", api_ops_health);

@@ -1,0 +1,98 @@
+/* orgs.h - organizations as tenants of the support desk: organization roles and what each
+ * may do, plans with their limits, settings (seed 002's max_users and features_enabled, and
+ * the widget's theme), members and invitations. No HTTP here: api/orgs.c renders results.
+ *
+ * Organization roles and permissions (ragd's decision; a platform admin with users.manage
+ * acts as an owner of every organization):
+ *
+ *   permission        owner admin agent member   what it allows
+ *   org.read            x     x     x     x      GET the organization and its members
+ *   org.settings        x     x                  PATCH name and settings
+ *   members.invite      x     x                  add members, invite by e-mail
+ *   members.remove      x     x                  remove members (anyone may leave)
+ *   members.roles       x     x                  change roles
+ *   widget_keys.manage  x     x                  create, list, rotate, revoke widget keys
+ *   tickets.read        x     x     x            (tickets, later)
+ *   analytics.read      x     x                  (analytics, later)
+ *
+ * Owners may give any role and act on anyone; admins manage agents and members only (they
+ * may add, remove and change them, giving the roles agent or member). Anyone may leave. The
+ * last owner can neither leave, be removed nor be demoted (ownership first goes to someone
+ * else). */
+#ifndef RAGD_SUPPORT_ORGS_H
+#define RAGD_SUPPORT_ORGS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/orgs.h"
+#include "store/store.h"
+
+/* 1 when role is owner, admin, agent or member. */
+int orgs_role_valid(const char *role);
+/* 1 when an organization role grants perm (the table above); unknown names grant nothing. */
+int orgs_role_allows(const char *role, const char *perm);
+/* 1 when actor (an organization role) may give or take target_role on a member whose
+ * current role is current_role (NULL for a new member). */
+int orgs_may_assign(const char *actor, const char *current_role, const char *target_role);
+
+/* ---- plans ---- */
+
+struct orgs_plan {
+    const char *name;
+    int max_users;                  /* members, counting pending invitations */
+    int widget_keys;                /* live widget keys */
+    int widget_sessions_per_minute; /* new widget sessions, whole organization */
+    int widget_messages_per_day;    /* widget answers, whole organization */
+};
+/* The plan called name, or NULL. Plans: free, pro, enterprise. */
+const struct orgs_plan *orgs_plan(const char *name);
+
+/* ---- settings ---- */
+
+/* The settings a new organization starts with for plan (new reference). */
+json_t *orgs_default_settings(const struct orgs_plan *p);
+/* Checks a settings object from a PATCH (a full or partial object merged into the current
+ * settings by the caller): max_users (1..the plan's), features_enabled (array of known
+ * feature names: chat, search, analytics, widget, tickets), widget {title (<= 60 chars),
+ * greeting (<= 280), primary_color and text_color ("#rgb" or "#rrggbb"), position
+ * ("bottom-right" | "bottom-left"), sessions_per_minute (1..the plan's)}. Returns 0 or
+ * RAGD_EINVAL with the field in *field (static) and a message in err. */
+int orgs_settings_check(json_t *settings, const struct orgs_plan *p, const char **field, char *err,
+                        size_t errcap);
+/* The effective max_users of an organization (settings, capped by the plan). */
+int orgs_max_users(const struct store_org *o);
+/* 1 when the organization's features_enabled allows feature (absent list: all). */
+int orgs_feature_on(const struct store_org *o, const char *feature);
+/* 1 when the organization of org_id allows feature (one indexed read); 1 when the
+ * organization cannot be read (fail open: the route's own checks still apply). */
+int orgs_feature_allowed(const char *org_id, const char *feature);
+
+/* ---- operations ---- */
+
+/* Creates an organization owned by u. RAGD_ECONFLICT when u belongs to one already,
+ * RAGD_EEXIST when domain is taken. */
+int orgs_create(const struct user *u, const char *name, const char *domain, char id_out[37]);
+
+/* What adding a member by e-mail did. */
+struct orgs_added {
+    int invited;            /* 0: an existing account joined; 1: an invitation was made */
+    char user_id[37];       /* when joined */
+    char invitation_id[37]; /* when invited */
+    char token[64];         /* when invited and no mail is configured: shown once */
+    int mailed;             /* the invitation was mailed */
+    char expires_at[32];
+};
+enum { ORGS_INVITE_DAYS = 7 };
+/* Adds email to org o with role (the caller has checked the permission): an account with
+ * that address joins at once; for an unknown address an invitation valid ORGS_INVITE_DAYS
+ * is stored (its token hashed) and mailed when mail is configured, else handed back in
+ * out->token. RAGD_ECONFLICT (the account belongs to an organization), RAGD_ELIMIT
+ * (max_users), store or mail errors. */
+int orgs_add_member(const struct store_org *o, const struct user *actor, const char *email,
+                    const char *role, struct orgs_added *out);
+/* Accepts an invitation token for u. As store_org_invite_accept. */
+int orgs_accept(const struct user *u, const char *token, char org_out[37], char role_out[16]);
+
+#endif
