@@ -290,7 +290,7 @@ static void add_member(struct req *r)
         http_json(r, 201, json_pack("{s:s, s:o}", "status", "added", "member", member_json(&m)));
         return;
     }
-    json_t *out = json_pack("{s:s, s:{s:s, s:s, s:s, s:s}, s:s}", "status", "invited", "invitation",
+    json_t *out = json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:s}}", "status", "invited", "invitation",
                             "id", a.invitation_id, "email", email, "role", role, "expires_at",
                             a.expires_at, "delivery", a.mailed ? "email" : "manual");
     if (a.token[0]) json_object_set_new(out, "invite_token", json_string(a.token));
