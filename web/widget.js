@@ -2,8 +2,11 @@
  *
  *   <script src="https://ragd.example.com/widget.js" data-key="pk_..." async></script>
  *
- * Puts a launcher button and a chat panel on the page, inside a closed shadow root so the
- * page's CSS cannot reach in (and the widget's cannot leak out). Talks to the ragd server the
+ * Puts a launcher button and a chat panel on the page, inside a shadow root so the page's CSS
+ * cannot reach in (and the widget's cannot leak out); the host element's own box is pinned
+ * with inline !important declarations, which no page rule outranks. The root is open: a page's
+ * scripts could reach the widget anyway (they share the window), and an open root lets
+ * accessibility and test tools see it. Talks to the ragd server the
  * script came from: POST /widget/session (the publishable key, from this page's origin),
  * then /widget/message (answers streamed as Server-Sent Events), /widget/conversation,
  * /widget/feedback and /widget/handoff with the session token. Theme (colours, title,
@@ -67,7 +70,7 @@
     "position: fixed !important; z-index: 2147483000 !important; bottom: 0 !important; " +
     "right: 0 !important; width: 0 !important; height: 0 !important; " +
     "visibility: visible !important; opacity: 1 !important;");
-  var root = host.attachShadow({ mode: "closed" });
+  var root = host.attachShadow({ mode: "open" });
 
   var css =
     ":host { all: initial !important; display: block !important; }\n" +
