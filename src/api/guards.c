@@ -20,6 +20,8 @@
 #include "support/orgs.h"
 #include "support/widget.h"
 
+static void header_int(struct req *r, const char *name, int64_t v);
+
 /* ---- auth ---- */
 
 static void identity_free(void *p)
@@ -154,6 +156,29 @@ static int org_feature_refused(struct req *r, const struct route *rt, const stru
     return 0;
 }
 
+static void org_usage_on_reply(struct req *r, int status, void *arg)
+{
+    const struct user *u = api_user(r);
+    if (status < 400 && u && u->organization_id[0])
+        orgs_quota_record(u->organization_id, u->id, arg);
+}
+
+/* A member's request to a metered route also counts for their organization (support/orgs.h):
+ * answers 429 ORG_RATE_LIMITED or ORG_QUOTA_EXCEEDED and returns 1, or arranges the count. */
+static int org_quota_refused(struct req *r, const struct route *rt, const struct user *u)
+{
+    if (!u->organization_id[0] || !rt->quota || u->is_superuser) return 0;
+    struct orgs_refusal ref;
+    if (orgs_quota_check(u->organization_id, rt->quota, &ref)) {
+        metrics_reject("rate_limit");
+        header_int(r, "Retry-After", ref.retry_after_s);
+        http_error(r, 429, ref.code, "%s", ref.detail);
+        return 1;
+    }
+    req_on_reply(r, org_usage_on_reply, (void *)rt->quota);
+    return 0;
+}
+
 int api_auth_guard(struct req *r, const struct route *rt)
 {
     const char *token = credential(r);
@@ -203,7 +228,7 @@ int api_auth_guard(struct req *r, const struct route *rt)
         refuse_admin(r, rt, &id->user);
         return 1;
     }
-    return org_feature_refused(r, rt, &id->user);
+    return org_feature_refused(r, rt, &id->user) || org_quota_refused(r, rt, &id->user);
 }
 
 const struct auth_identity *api_identity(struct req *r)

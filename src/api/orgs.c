@@ -70,16 +70,20 @@ static json_t *org_json(const struct store_org *o, const char *role)
     json_error_t je;
     json_t *s = json_loads(o->settings ? o->settings : "{}", 0, &je);
     const struct orgs_plan *p = orgs_plan(o->plan);
-    int64_t used = 0;
-    store_org_usage_get(o->id, "widget_messages", "", &used);
-    return json_pack("{s:s, s:s, s:o, s:s, s:o, s:I, s:i, s:s, s:o, s:s, s:{s:I, s:i}}", "id",
-                     o->id, "name", o->name, "domain",
-                     o->domain[0] ? json_string(o->domain) : json_null(), "plan", o->plan,
-                     "settings", s ? s : json_object(), "member_count", (json_int_t)o->members,
-                     "max_users", orgs_max_users(o), "created_at", o->created_at, "updated_at",
+    int64_t widget = 0, messages = 0;
+    store_org_usage_get(o->id, "widget_messages", "", &widget);
+    store_org_usage_get(o->id, "messages", "", &messages);
+    json_t *usage = json_pack(
+        "{s:I, s:i, s:I, s:o}", "widget_messages", (json_int_t)widget, "widget_messages_limit",
+        p ? p->widget_messages_per_day : 0, "messages", (json_int_t)messages, "messages_limit",
+        p && p->messages_per_day ? json_integer(p->messages_per_day) : json_null());
+    return json_pack("{s:s, s:s, s:o, s:s, s:o, s:I, s:i, s:s, s:o, s:s, s:o}", "id", o->id, "name",
+                     o->name, "domain", o->domain[0] ? json_string(o->domain) : json_null(), "plan",
+                     o->plan, "settings", s ? s : json_object(), "member_count",
+                     (json_int_t)o->members, "max_users", orgs_max_users(o), "created_at",
+                     o->created_at, "updated_at",
                      o->updated_at[0] ? json_string(o->updated_at) : json_null(), "your_role", role,
-                     "usage_today", "widget_messages", (json_int_t)used, "widget_messages_limit",
-                     p ? p->widget_messages_per_day : 0);
+                     "usage_today", usage);
 }
 
 /* ---- organizations ---- */
@@ -129,7 +133,8 @@ static const struct jv_field patch_fields[] = {
     {"name", JV_STRING, 0, 1, 100, 1, NULL, "New name"},
     {"settings", JV_OBJECT, 0, 0, 0, 1, NULL,
      "Settings to change, merged into the current ones: max_users, features_enabled, widget "
-     "{title, greeting, primary_color, text_color, position, sessions_per_minute}"},
+     "{title, greeting, primary_color, text_color, position, sessions_per_minute}, limits "
+     "{requests_per_minute, messages_per_day}"},
     {"plan", JV_STRING, 0, 0, 0, 1, (const char *const[]){"free", "pro", "enterprise", NULL},
      "The organization's plan (platform admins only)"},
     {NULL},
@@ -156,15 +161,16 @@ static void patch_org(struct req *r)
     }
     json_t *in = json_object_get(b, "settings");
     if (json_is_object(in)) {
-        /* widget is merged key by key, the rest replaced per key */
-        json_t *w = json_object_get(in, "widget");
-        if (json_is_object(w) && json_is_object(json_object_get(cur, "widget")))
-            json_object_update(json_object_get(cur, "widget"), w);
+        /* widget and limits are merged key by key, the rest replaced per key */
         const char *k;
         json_t *v;
         json_object_foreach(in, k, v)
         {
-            if (strcmp(k, "widget") || !json_is_object(json_object_get(cur, "widget")))
+            json_t *old = json_object_get(cur, k);
+            if ((!strcmp(k, "widget") || !strcmp(k, "limits")) && json_is_object(v) &&
+                json_is_object(old))
+                json_object_update(old, v);
+            else
                 json_object_set(cur, k, v);
         }
     }
@@ -210,13 +216,19 @@ static void list_members(struct req *r)
         http_store_error(r, rc);
         return;
     }
+    int managers = orgs_role_allows(c->role, "members.invite");
     json_t *a = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, member_json(&ms[i]));
+    for (size_t i = 0; i < n; i++) {
+        json_t *m = member_json(&ms[i]);
+        int64_t used = 0;
+        if (managers && !store_org_usage_get(c->o.id, "messages", ms[i].user_id, &used))
+            json_object_set_new(m, "messages_today", json_integer(used));
+        json_array_append_new(a, m);
+    }
     free(ms);
     json_t *out = json_pack("{s:o, s:I, s:i}", "members", a, "total", (json_int_t)n, "max_users",
                             orgs_max_users(&c->o));
-    if (orgs_role_allows(c->role, "members.invite")) {
+    if (managers) {
         struct store_org_invite *iv;
         size_t ni;
         if (!store_org_invites(c->o.id, &iv, &ni)) {

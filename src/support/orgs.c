@@ -9,8 +9,10 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "core/util.h"
+#include "limits/limiter.h"
 #include "ops/mail.h"
 
 /* ---- roles ---- */
@@ -59,9 +61,9 @@ int orgs_may_assign(const char *actor, const char *current_role, const char *tar
 /* ---- plans ---- */
 
 static const struct orgs_plan plans[] = {
-    {"free", 5, 3, 30, 200},
-    {"pro", 50, 20, 300, 10000},
-    {"enterprise", 1000, 100, 3000, 200000},
+    {"free", 5, 3, 30, 200, 1000, 120},
+    {"pro", 50, 20, 300, 10000, 50000, 1200},
+    {"enterprise", 1000, 100, 3000, 200000, 0, 12000},
 };
 
 const struct orgs_plan *orgs_plan(const char *name)
@@ -77,12 +79,16 @@ static const char *const features[] = {"chat", "search", "analytics", "widget", 
 
 json_t *orgs_default_settings(const struct orgs_plan *p)
 {
-    return json_pack("{s:i, s:[sssss], s:{s:s, s:s, s:s, s:s, s:s, s:i}}", "max_users",
-                     p->max_users, "features_enabled", "chat", "search", "analytics", "widget",
-                     "tickets", "widget", "title", "Support", "greeting",
-                     "Hi! Ask me anything about our products.", "primary_color", "#2563eb",
-                     "text_color", "#ffffff", "position", "bottom-right", "sessions_per_minute",
-                     p->widget_sessions_per_minute);
+    json_t *s = json_pack(
+        "{s:i, s:[sssss], s:{s:s, s:s, s:s, s:s, s:s, s:i}, s:{s:i}}", "max_users", p->max_users,
+        "features_enabled", "chat", "search", "analytics", "widget", "tickets", "widget", "title",
+        "Support", "greeting", "Hi! Ask me anything about our products.", "primary_color",
+        "#2563eb", "text_color", "#ffffff", "position", "bottom-right", "sessions_per_minute",
+        p->widget_sessions_per_minute, "limits", "requests_per_minute", p->requests_per_minute);
+    if (p->messages_per_day > 0)
+        json_object_set_new(json_object_get(s, "limits"), "messages_per_day",
+                            json_integer(p->messages_per_day));
+    return s;
 }
 
 static int color_ok(const char *s)
@@ -184,6 +190,29 @@ int orgs_settings_check(json_t *s, const struct orgs_plan *p, const char **field
                     return RAGD_EINVAL;
                 }
             }
+        } else if (!strcmp(key, "limits")) {
+            if (!json_is_object(v))
+                return bad(field, "settings.limits", err, cap, "limits must be an object");
+            const char *lk;
+            json_t *l;
+            json_object_foreach(v, lk, l)
+            {
+                long long hi = !strcmp(lk, "requests_per_minute") ? p->requests_per_minute
+                               : !strcmp(lk, "messages_per_day")
+                                   ? (p->messages_per_day > 0 ? p->messages_per_day : 1000000000)
+                                   : -1;
+                if (hi < 0) {
+                    *field = "settings.limits";
+                    snprintf(err, cap, "unknown limit '%.64s'", lk);
+                    return RAGD_EINVAL;
+                }
+                if (!int_in(l, 1, hi)) {
+                    *field = "settings.limits";
+                    snprintf(err, cap, "%s must be an integer from 1 to %lld (the %s plan's)", lk,
+                             hi, p->name);
+                    return RAGD_EINVAL;
+                }
+            }
         } else if (!strcmp(key, "escalation") || !strcmp(key, "sla")) {
             if (!json_is_object(v))
                 return bad(field, "settings", err, cap, "escalation and sla are objects");
@@ -238,6 +267,58 @@ int orgs_feature_allowed(const char *org_id, const char *feature)
     int on = orgs_feature_on(&o, feature);
     store_org_clear(&o);
     return on;
+}
+
+/* ---- quotas of members' requests ---- */
+
+/* settings.limits.<name> of o capped by cap (> 0), or 0 when o sets none. */
+static int64_t limit_of(const struct store_org *o, const char *name, int64_t cap)
+{
+    json_t *s = settings_of(o);
+    json_t *v = json_object_get(json_object_get(s, "limits"), name);
+    int64_t n = json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : 0;
+    json_decref(s);
+    return cap > 0 && n > cap ? cap : n;
+}
+
+int orgs_quota_check(const char *org_id, const char *resource, struct orgs_refusal *ref)
+{
+    struct store_org o;
+    if (store_org_get(org_id, &o)) return 0;
+    const struct orgs_plan *p = orgs_plan(o.plan);
+    if (!p) p = &plans[0];
+    int64_t rpm = limit_of(&o, "requests_per_minute", p->requests_per_minute);
+    int64_t mpd = limit_of(&o, "messages_per_day", p->messages_per_day);
+    store_org_clear(&o);
+    char key[96];
+    snprintf(key, sizeof key, "org:req:%s", org_id);
+    struct limit_result lr;
+    if (rpm > 0 && !limiter_take(key, rpm, 60000, 1, 0, &lr) && !lr.allowed) {
+        int64_t s = (lr.retry_after_ms + 999) / 1000;
+        *ref = (struct orgs_refusal){"ORG_RATE_LIMITED",
+                                     "Your organization's requests per minute are used up",
+                                     s > 0 ? s : 1};
+        return RAGD_ELIMIT;
+    }
+    if (strcmp(resource, "messages") || mpd <= 0) return 0;
+    int64_t used = 0;
+    if (store_org_usage_get(org_id, "messages", "", &used)) return 0;
+    if (used < mpd) return 0;
+    int64_t now = time_now_ms();
+    *ref = (struct orgs_refusal){"ORG_QUOTA_EXCEEDED",
+                                 "Your organization's messages for today are used up",
+                                 (86400000 - now % 86400000 + 999) / 1000};
+    return RAGD_ELIMIT;
+}
+
+void orgs_quota_record(const char *org_id, const char *user_id, const char *resource)
+{
+    int rc = store_org_usage_take(org_id, resource, "", 1, 0, NULL);
+    if (!rc) rc = store_org_usage_take(org_id, resource, user_id, 1, 0, NULL);
+    if (rc)
+        log_json(LOG_WARN, "organization usage not counted",
+                 json_pack("{s:s, s:s, s:s}", "org_id", org_id, "resource", resource, "error",
+                           ragd_strerror(rc)));
 }
 
 /* ---- operations ---- */

@@ -45,6 +45,8 @@ struct orgs_plan {
     int widget_keys;                /* live widget keys */
     int widget_sessions_per_minute; /* new widget sessions, whole organization */
     int widget_messages_per_day;    /* widget answers, whole organization */
+    int messages_per_day;           /* members' chat messages, whole organization; 0: no cap */
+    int requests_per_minute;        /* members' requests to metered routes, whole organization */
 };
 /* The plan called name, or NULL. Plans: free, pro, enterprise. */
 const struct orgs_plan *orgs_plan(const char *name);
@@ -57,7 +59,8 @@ json_t *orgs_default_settings(const struct orgs_plan *p);
  * settings by the caller): max_users (1..the plan's), features_enabled (array of known
  * feature names: chat, search, analytics, widget, tickets), widget {title (<= 60 chars),
  * greeting (<= 280), primary_color and text_color ("#rgb" or "#rrggbb"), position
- * ("bottom-right" | "bottom-left"), sessions_per_minute (1..the plan's)}. Returns 0 or
+ * ("bottom-right" | "bottom-left"), sessions_per_minute (1..the plan's)}, limits
+ * {requests_per_minute, messages_per_day} (1..the plan's). Returns 0 or
  * RAGD_EINVAL with the field in *field (static) and a message in err. */
 int orgs_settings_check(json_t *settings, const struct orgs_plan *p, const char **field, char *err,
                         size_t errcap);
@@ -68,6 +71,29 @@ int orgs_feature_on(const struct store_org *o, const char *feature);
 /* 1 when the organization of org_id allows feature (one indexed read); 1 when the
  * organization cannot be read (fail open: the route's own checks still apply). */
 int orgs_feature_allowed(const char *org_id, const char *feature);
+
+/* ---- quotas of members' requests ---- */
+
+/* A member's request to a route with a quota resource (route.quota: "messages",
+ * "api_calls", ...) is metered for the organization as well as for the member (ragd's
+ * decision): before the handler, the organization's requests per minute on such routes
+ * (settings.limits.requests_per_minute) and, for "messages", its messages today
+ * (settings.limits.messages_per_day) are checked, each capped by the plan; once the request
+ * succeeded, the organization's daily counter of that resource and the member's own are both
+ * incremented (org_usage). An organization made through the API starts with its plan's
+ * limits in its settings; one without settings.limits (made by `ragd seed` before
+ * organizations had plans) is counted but not capped until a limit is set. PATCH merges
+ * limits key by key, so none can be removed, only lowered or raised up to the plan's. */
+struct orgs_refusal {
+    const char *code, *detail; /* static */
+    int64_t retry_after_s;
+};
+/* 0 to let the request through, RAGD_ELIMIT with *ref. A store or limiter failure lets it
+ * through (the member's own plan limits still apply). */
+int orgs_quota_check(const char *org_id, const char *resource, struct orgs_refusal *ref);
+/* Counts one successful request of resource for the organization and the member. Cannot
+ * fail (a store failure is logged). */
+void orgs_quota_record(const char *org_id, const char *user_id, const char *resource);
 
 /* ---- operations ---- */
 

@@ -232,16 +232,83 @@ def test_usage_is_counted_for_the_organization(env):
     assert after["widget_messages"] == before["widget_messages"] + 1
     assert after["widget_messages_limit"] == 200
     with s.db() as db:
-        db.execute("UPDATE org_usage SET count = 200 WHERE org_id = ?", (b.id,))
+        db.execute("UPDATE org_usage SET count = 200 WHERE org_id = ?"
+                   " AND resource = 'widget_messages'", (b.id,))
         if hasattr(db, "commit"):
             db.commit()
     r = s.post("/widget/message", {"message": "toaster warranty?"},
                headers={"Origin": b.origin, "Authorization": "Bearer " + tok})
     assert r.status == 429 and code(r) == "WIDGET_QUOTA_EXCEEDED", r
     with s.db() as db:
-        db.execute("UPDATE org_usage SET count = 0 WHERE org_id = ?", (b.id,))
+        db.execute("UPDATE org_usage SET count = 0 WHERE org_id = ?"
+                   " AND resource = 'widget_messages'", (b.id,))
         if hasattr(db, "commit"):
             db.commit()
+
+
+def test_members_chat_counts_for_the_organization_and_the_member(env):
+    s, _, b = env
+    owner = b.people["owner"][1]
+    mid, member = b.people["member"][0], b.people["member"][1]
+
+    def usage():
+        org = s.get(f"/organizations/{b.id}", token=owner).json["usage_today"]
+        ms = s.get(f"/organizations/{b.id}/members", token=owner).json["members"]
+        return org["messages"], {m["user_id"]: m["messages_today"] for m in ms}
+
+    org0, per0 = usage()
+    assert s.get(f"/organizations/{b.id}", token=owner).json["usage_today"][
+        "messages_limit"] == 1000
+    for _ in range(2):
+        r = s.post("/chat/message", {"message": "toaster warranty?"}, token=member)
+        assert r.status == 200, r
+    org1, per1 = usage()
+    assert org1 == org0 + 2
+    assert per1[mid] == per0[mid] + 2
+    assert per1[b.people["owner"][0]] == per0[b.people["owner"][0]]
+    # A refused request counts for nobody.
+    assert s.post("/chat/message", {"message": ""}, token=member).status == 422
+    assert usage()[0] == org1
+    # Members do not see each other's usage.
+    ms = s.get(f"/organizations/{b.id}/members", token=member).json["members"]
+    assert all("messages_today" not in m for m in ms)
+    # The organization's daily messages run out for every member at once.
+    with s.db() as db:
+        db.execute("UPDATE org_usage SET count = 1000 WHERE org_id = ? AND resource = 'messages'"
+                   " AND subject = ''", (b.id,))
+        if hasattr(db, "commit"):
+            db.commit()
+    r = s.post("/chat/message", {"message": "toaster warranty?"}, token=b.people["agent"][1])
+    assert r.status == 429 and code(r) == "ORG_QUOTA_EXCEEDED", r
+    assert int(r.header("Retry-After")) >= 1
+    with s.db() as db:
+        db.execute("UPDATE org_usage SET count = 0 WHERE org_id = ? AND resource = 'messages'",
+                   (b.id,))
+        if hasattr(db, "commit"):
+            db.commit()
+    assert s.post("/chat/message", {"message": "toaster?"}, token=member).status == 200
+
+
+def test_organization_request_rate(env):
+    s, _, b = env
+    owner, member = b.people["owner"][1], b.people["member"][1]
+    org = s.get(f"/organizations/{b.id}", token=owner).json
+    assert org["settings"]["limits"] == {"requests_per_minute": 120, "messages_per_day": 1000}
+    r = s.patch(f"/organizations/{b.id}", {"settings": {"limits": {"requests_per_minute": 500}}},
+                token=owner)
+    assert r.status == 422 and r.json["field"] == "settings.limits", r  # over the plan's 120
+    r = s.patch(f"/organizations/{b.id}", {"settings": {"limits": {"requests_per_minute": 2}}},
+                token=owner)
+    assert r.status == 200, r
+    assert r.json["settings"]["limits"] == {"requests_per_minute": 2, "messages_per_day": 1000}
+    statuses = [s.post("/chat/message", {"message": "toaster?"}, token=tok).status
+                for tok in (member, b.people["agent"][1], member, owner)]
+    assert statuses.count(429) >= 2, statuses
+    r = s.post("/chat/message", {"message": "toaster?"}, token=b.people["admin"][1])
+    assert r.status == 429 and code(r) == "ORG_RATE_LIMITED", r
+    r = s.patch(f"/organizations/{b.id}", {"settings": {"limits": {"requests_per_minute": 120}}},
+                token=owner)
+    assert r.status == 200, r
 
 
 # ---- the authorization matrix ----
