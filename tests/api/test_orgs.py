@@ -320,8 +320,9 @@ EVERYONE = {"owner", "admin", "agent", "member"}
 
 def test_authorization_matrix(env):
     """Every organization route x owner / admin / agent / member / another organization's
-    owner / anonymous: allowed roles get through (2xx), members without the permission get
-    403 ORG_PERMISSION_DENIED, outsiders 404 ORGANIZATION_NOT_FOUND, anonymous 401."""
+    owner and member / a user of no organization / anonymous: allowed roles get through
+    (2xx), members without the permission get 403 ORG_PERMISSION_DENIED, outsiders 404
+    ORGANIZATION_NOT_FOUND, anonymous 401."""
     s, a, b = env
     # A target member of Acme to act on, re-created whenever a route removed it.
     target = {}
@@ -361,6 +362,7 @@ def test_authorization_matrix(env):
     callers = {role: a.people[role][1] for role in ("owner", "admin", "agent", "member")}
     callers["other_org_owner"] = b.people["owner"][1]
     callers["other_org_member"] = b.people["member"][1]
+    callers["no_org_user"] = user(s, f"loner-{uuid.uuid4().hex[:6]}@nowhere.test")[1]
     callers["anonymous"] = None
     # A platform admin's plan lifts the key limit out of the way of the many creations below.
     admin = s.login("admin@example.com", "adminpassword123")
@@ -378,7 +380,7 @@ def test_authorization_matrix(env):
             checked += 1
             if who == "anonymous":
                 ok = r.status == 401
-            elif who.startswith("other_org"):
+            elif who.startswith("other_org") or who == "no_org_user":
                 ok = r.status == 404 and code(r) == "ORGANIZATION_NOT_FOUND"
             elif who in allowed:
                 ok = 200 <= r.status < 300

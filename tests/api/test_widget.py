@@ -133,6 +133,24 @@ def test_conversation_feedback_and_handoff(env):
     assert "refund please" in c.json["messages"][2]["body"]
 
 
+def test_a_session_reaches_only_its_own_conversation(env):
+    s, a, b = env
+    t1, t2, tb = session(s, a), session(s, a), session(s, b)
+    r = ask(s, t1, a.origin, "When do orders ship?")
+    assert r.status == 200, r
+    mid = r.json["message_id"]
+    # Another visitor of the same organization, and another organization's visitor.
+    for tok, origin in ((t2, a.origin), (tb, b.origin)):
+        h = hdr(tok, origin)
+        r = s.post("/widget/feedback", {"message_id": mid, "helpful": False}, headers=h)
+        assert r.status == 404, r
+        msgs = s.get("/widget/conversation", headers=h).json["messages"]
+        assert all(m["id"] != mid for m in msgs) and msgs == []
+    c = s.get("/widget/conversation", headers=hdr(t1, a.origin)).json
+    assert [m["role"] for m in c["messages"]] == ["visitor", "assistant"]
+    assert c["messages"][1]["feedback"] is None
+
+
 def test_agent_reply_is_in_the_conversation(env):
     """Agents' replies (written by the ticket routes later) are part of the conversation the
     widget reads: the table is shared."""
