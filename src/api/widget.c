@@ -214,7 +214,6 @@ static void answer_work(struct req *r)
 
 static void message(struct req *r)
 {
-    const char *origin = req_header(r, "Origin");
     struct widget_session *s = session_of(r);
     if (!s) return;
     json_t *b = req_json(r);
@@ -223,7 +222,6 @@ static void message(struct req *r)
     j->message = xstrdup(jv_str(b, "message", ""));
     j->stream = jv_bool(b, "stream", 0);
     req_set_slot(r, SLOT_APP, j, job_free); /* frees the session slot */
-    (void)origin;
     http_defer(r, answer_work);
 }
 

@@ -772,6 +772,33 @@ int store_wmsg_add(const char *conv_id, const char *org_id, const char *role, co
     return finish(c, rc);
 }
 
+int store_wmsg_add_agent(const char *conv_id, const char *org_id, const char *author_id,
+                         const char *body, int internal, char id_out[37])
+{
+    int rc = store_wmsg_add(conv_id, org_id, "agent", body, NULL, -1, author_id, id_out);
+    if (!rc && internal)
+        rc = db_exec(db_conn(), NULL, "UPDATE widget_messages SET internal = 1 WHERE id = ?", "s",
+                     id_out);
+    return rc;
+}
+
+int store_wconv_set_status(const char *org_id, const char *conv_id, const char *status,
+                           const char *priority)
+{
+    static const char *const ok[] = {"open", "handoff_requested", "escalated", "closed"};
+    int known = 0;
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        known |= !strcmp(status, ok[i]);
+    if (!known) return RAGD_EINVAL;
+    char ts[32];
+    int64_t changes = 0;
+    int rc = db_exec(db_conn(), &changes,
+                     "UPDATE widget_conversations SET status = ?, priority = coalesce(?, priority),"
+                     " updated_at = ? WHERE id = ? AND org_id = ?",
+                     "sssss", status, priority, now_iso(ts), conv_id, org_id);
+    return rc ? rc : changes == 1 ? 0 : RAGD_ENOTFOUND;
+}
+
 int store_wmsgs(const char *conv_id, int64_t limit, struct store_wmsg **out, size_t *n)
 {
     *out = NULL;

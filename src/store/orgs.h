@@ -180,6 +180,14 @@ void store_wmsgs_free(struct store_wmsg *m, size_t n);
 int store_wmsg_add(const char *conv_id, const char *org_id, const char *role, const char *body,
                    const char *sources_json, double confidence, const char *author_id,
                    char id_out[37]);
+/* Appends an agent's message by author_id; internal (non-zero): a note agents see and the
+ * visitor never does. For the ticket routes. */
+int store_wmsg_add_agent(const char *conv_id, const char *org_id, const char *author_id,
+                         const char *body, int internal, char id_out[37]);
+/* Sets the conversation's status (open, handoff_requested, escalated, closed) and, when not
+ * NULL, its priority. RAGD_ENOTFOUND; RAGD_EINVAL for an unknown status. */
+int store_wconv_set_status(const char *org_id, const char *conv_id, const char *status,
+                           const char *priority);
 /* The conversation's messages in order (internal notes excluded), at most limit. */
 int store_wmsgs(const char *conv_id, int64_t limit, struct store_wmsg **out, size_t *n);
 /* Marks an assistant message of the conversation helpful (1) or not (-1). RAGD_ENOTFOUND. */
