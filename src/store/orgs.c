@@ -25,7 +25,8 @@ static const struct store_migration migrations[] = {
      " id TEXT PRIMARY KEY,"
      " org_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,"
      " email TEXT NOT NULL, role TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE,"
-     " invited_by TEXT, created_at TEXT NOT NULL, expires_at TEXT NOT NULL,"
+     " invited_by TEXT REFERENCES users(id) ON DELETE SET NULL,"
+     " created_at TEXT NOT NULL, expires_at TEXT NOT NULL,"
      " accepted_at TEXT, revoked_at TEXT);"
      "CREATE INDEX org_invitations_org ON org_invitations(org_id, email);"},
     {401, "support: widget keys and sessions",
@@ -56,7 +57,8 @@ static const struct store_migration migrations[] = {
      " org_id TEXT NOT NULL,"
      " role TEXT NOT NULL CHECK (role IN ('visitor', 'assistant', 'agent', 'system')),"
      " body TEXT NOT NULL, sources TEXT, confidence REAL, feedback INTEGER,"
-     " feedback_at TEXT, author_id TEXT, internal INTEGER NOT NULL DEFAULT 0,"
+     " feedback_at TEXT, author_id TEXT REFERENCES users(id) ON DELETE SET NULL,"
+     " internal INTEGER NOT NULL DEFAULT 0,"
      " created_at TEXT NOT NULL, seq INTEGER NOT NULL DEFAULT 0);"
      "CREATE INDEX widget_messages_conv ON widget_messages(conversation_id, seq);"
      "CREATE INDEX widget_messages_org ON widget_messages(org_id, created_at);"
@@ -73,6 +75,7 @@ static const struct store_migration migrations[] = {
      "CREATE TABLE org_usage ("
      " org_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,"
      " day TEXT NOT NULL, resource TEXT NOT NULL, subject TEXT NOT NULL DEFAULT '',"
+     " user_id TEXT REFERENCES users(id) ON DELETE CASCADE,"
      " count INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (org_id, day, resource, subject));"},
 };
 
@@ -909,10 +912,10 @@ int store_org_usage_take(const char *org_id, const char *resource, const char *s
     }
     if (!rc)
         rc = db_exec(c, NULL,
-                     "INSERT INTO org_usage (org_id, day, resource, subject, count)"
-                     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (org_id, day, resource, subject)"
+                     "INSERT INTO org_usage (org_id, day, resource, subject, user_id, count)"
+                     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (org_id, day, resource, subject)"
                      " DO UPDATE SET count = org_usage.count + excluded.count",
-                     "ssssi", org_id, day, resource, subject, n);
+                     "sssssi", org_id, day, resource, subject, nz(subject), n);
     if (!rc && used) *used = cur + n;
     return finish(c, rc);
 }

@@ -199,7 +199,8 @@ int store_wconv_handoff(const char *conv_id, const char *email, const char *note
 /* ---- usage ---- */
 
 /* Adds n to counter (org_id, today (UTC), resource, subject) unless that would pass limit
- * (> 0): RAGD_ELIMIT, nothing counted. subject "" counts for the whole organization. *used
+ * (> 0): RAGD_ELIMIT, nothing counted. subject "" counts for the whole organization, else it
+ * is a member's user id (the member's rows go when the account is deleted). *used
  * (may be NULL) gets the count after the call (or at refusal). */
 int store_org_usage_take(const char *org_id, const char *resource, const char *subject, int64_t n,
                          int64_t limit, int64_t *used);

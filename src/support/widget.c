@@ -244,8 +244,10 @@ int widget_session_check(const char *token, const char *origin, struct widget_se
                          struct widget_refusal *ref)
 {
     memset(out, 0, sizeof *out);
-    if (!starts(token, WIDGET_TOKEN_PREFIX))
-        return refuse(ref, 401, "INVALID_WIDGET_SESSION", "A widget session token is required");
+    if (!starts(token, WIDGET_TOKEN_PREFIX)) /* no widget credential at all: a bad request */
+        return refuse(ref, 400, "WIDGET_SESSION_REQUIRED",
+                      "This route takes a widget session token (Authorization: Bearer wst_...) "
+                      "from POST /widget/session");
     char hash[65];
     sha256_hex(token, strlen(token), hash);
     int rc = store_wsession_lookup(hash, &out->s);

@@ -81,8 +81,10 @@ struct widget_session {
 int widget_session_start(const char *key, const char *origin, const char *visitor_id,
                          const char *ip, struct widget_session *out, struct widget_refusal *ref);
 /* Checks a session token used from origin (may be NULL) and extends the session. 0 with
- * *out; RAGD_EPERM with *ref (unknown or revoked: 401 INVALID_WIDGET_SESSION, expired: 401
- * WIDGET_SESSION_EXPIRED, another origin: 403 ORIGIN_MISMATCH); or a store error. */
+ * *out; RAGD_EPERM with *ref (no widget session token at all, e.g. a user's access token: 400
+ * WIDGET_SESSION_REQUIRED, as a public route answers no 401 to a caller without one; unknown
+ * or revoked: 401 INVALID_WIDGET_SESSION, expired: 401 WIDGET_SESSION_EXPIRED, another
+ * origin: 403 ORIGIN_MISMATCH); or a store error. */
 int widget_session_check(const char *token, const char *origin, struct widget_session *out,
                          struct widget_refusal *ref);
 /* 1 when origin may receive CORS headers for this session or key: it is the session's

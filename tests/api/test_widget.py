@@ -196,12 +196,16 @@ def test_foreign_and_bogus_session_tokens_are_refused(env):
     assert r.header("Access-Control-Allow-Origin") is None
     r = s.get("/widget/conversation", headers=hdr(ta, None))
     assert r.status == 403 and r.json["code"] == "ORIGIN_MISMATCH", r
-    for bogus in ("wst_" + "A" * 32, "garbage", ""):
+    r = s.get("/widget/conversation", headers=hdr("wst_" + "A" * 32, a.origin))
+    assert r.status == 401 and r.json["code"] == "INVALID_WIDGET_SESSION", r
+    for bogus in ("garbage", ""):
         r = s.get("/widget/conversation", headers=hdr(bogus, a.origin) if bogus else {})
-        assert r.status == 401 and r.json["code"] == "INVALID_WIDGET_SESSION", (bogus, r)
+        assert r.status == 400 and r.json["code"] == "WIDGET_SESSION_REQUIRED", (bogus, r)
     # A user's access token is not a widget session.
     r = s.get("/widget/conversation", headers=hdr(a.people["owner"][1], a.origin))
-    assert r.status == 401 and r.json["code"] == "INVALID_WIDGET_SESSION", r
+    assert r.status == 400 and r.json["code"] == "WIDGET_SESSION_REQUIRED", r
+    r = s.post("/widget/handoff", {}, headers={"Origin": a.origin})
+    assert r.status == 400 and r.json["code"] == "WIDGET_SESSION_REQUIRED", r
 
 
 def test_secret_keys_are_for_servers(env):
