@@ -76,7 +76,8 @@ static json_t *org_json(const struct store_org *o, const char *role)
     json_t *usage = json_pack(
         "{s:I, s:i, s:I, s:o}", "widget_messages", (json_int_t)widget, "widget_messages_limit",
         p ? p->widget_messages_per_day : 0, "messages", (json_int_t)messages, "messages_limit",
-        p && p->messages_per_day ? json_integer(p->messages_per_day) : json_null());
+        orgs_limit(o, "messages_per_day") ? json_integer(orgs_limit(o, "messages_per_day"))
+                                          : json_null());
     return json_pack("{s:s, s:s, s:o, s:s, s:o, s:I, s:i, s:s, s:o, s:s, s:o}", "id", o->id, "name",
                      o->name, "domain", o->domain[0] ? json_string(o->domain) : json_null(), "plan",
                      o->plan, "settings", s ? s : json_object(), "member_count",

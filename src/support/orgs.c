@@ -271,6 +271,18 @@ int orgs_feature_allowed(const char *org_id, const char *feature)
 
 /* ---- quotas of members' requests ---- */
 
+static int64_t limit_of(const struct store_org *o, const char *name, int64_t cap);
+
+int64_t orgs_limit(const struct store_org *o, const char *name)
+{
+    const struct orgs_plan *p = orgs_plan(o->plan);
+    if (!p) p = &plans[0];
+    int64_t cap = !strcmp(name, "requests_per_minute") ? p->requests_per_minute
+                  : !strcmp(name, "messages_per_day")  ? p->messages_per_day
+                                                       : 0;
+    return limit_of(o, name, cap);
+}
+
 /* settings.limits.<name> of o capped by cap (> 0), or 0 when o sets none. */
 static int64_t limit_of(const struct store_org *o, const char *name, int64_t cap)
 {

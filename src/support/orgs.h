@@ -88,6 +88,9 @@ struct orgs_refusal {
     const char *code, *detail; /* static */
     int64_t retry_after_s;
 };
+/* The limit in force for o: settings.limits.<name> ("requests_per_minute",
+ * "messages_per_day") capped by the plan; 0 when none applies. Cannot fail. */
+int64_t orgs_limit(const struct store_org *o, const char *name);
 /* 0 to let the request through, RAGD_ELIMIT with *ref. A store or limiter failure lets it
  * through (the member's own plan limits still apply). */
 int orgs_quota_check(const char *org_id, const char *resource, struct orgs_refusal *ref);

@@ -210,8 +210,14 @@ def test_plan_is_for_platform_admins(env):
     r = s.patch(f"/organizations/{a.id}", {"plan": "pro"}, token=a.people["owner"][1])
     assert r.status == 403, r
     admin = s.login("admin@example.com", "adminpassword123")
+    r = s.get(f"/organizations/{a.id}", token=admin)  # a platform admin acts as an owner
+    assert r.status == 200 and r.json["your_role"] == "owner", r
     r = s.patch(f"/organizations/{a.id}", {"plan": "pro"}, token=admin)
     assert r.status == 200 and r.json["plan"] == "pro", r
+    assert r.json["usage_today"]["messages_limit"] == 1000  # the settings' limit, under pro's
+    r = s.patch(f"/organizations/{a.id}", {"settings": {"limits": {"messages_per_day": 20000}}},
+                token=a.people["owner"][1])
+    assert r.status == 200 and r.json["usage_today"]["messages_limit"] == 20000, r
     r = s.patch(f"/organizations/{a.id}", {"settings": {"max_users": 50}},
                 token=a.people["owner"][1])
     assert r.status == 200 and r.json["max_users"] == 50, r
