@@ -423,3 +423,18 @@ def test_every_organization_route_is_in_the_matrix(env):
         ("POST", "/organizations/{id}/widget-keys/{key_id}/rotate"),
         ("DELETE", "/organizations/{id}/widget-keys/{key_id}"),
     }, ops
+
+
+def test_widget_sessions_are_limited_per_client_address(env):
+    """WIDGET_SESSIONS_PER_IP_PER_MINUTE (20 by default) counts one address's new sessions
+    across organizations, below either organization's own allowance (30 on free)."""
+    s, a, b = env
+    statuses = []
+    for i in range(24):
+        org = (a, b)[i % 2]
+        r = s.post("/widget/session", {"key": org.key}, headers={"Origin": org.origin})
+        statuses.append(r.status)
+        if r.status == 429:
+            assert r.json["code"] == "WIDGET_RATE_LIMITED" and int(r.header("Retry-After")) >= 1
+    assert 201 in statuses and statuses.count(201) <= 20 and statuses.count(429) >= 4, statuses
+    assert statuses[-1] == 429, statuses
