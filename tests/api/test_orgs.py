@@ -100,6 +100,25 @@ def test_invitation_for_someone_without_an_account(env):
     assert r.status == 404, r
 
 
+def test_invitation_accepted_at_registration(env):
+    s, a, _ = env
+    owner = a.people["owner"][1]
+    email = f"fresh-{uuid.uuid4().hex[:6]}@acme.test"
+    r = s.post(f"/organizations/{a.id}/members", {"email": email, "role": "member"}, token=owner)
+    assert r.status == 201, r
+    token = r.json["invite_token"]
+    r = s.post("/auth/register", {"email": email, "password": "password123",
+                                  "invite_token": token})
+    assert r.status == 201, r
+    assert r.json["organization"] == {"id": a.id, "role": "member"}
+    assert s.get("/users/me", token=r.json["access_token"]).json["organization_id"] == a.id
+    # A wrong code does not stop the registration; it says why no organization was joined.
+    r = s.post("/auth/register", {"email": f"x-{uuid.uuid4().hex[:6]}@acme.test",
+                                  "password": "password123", "invite_token": token})
+    assert r.status == 201 and r.json["organization"] == {"error": "INVITATION_NOT_FOUND"}, r
+    assert s.get("/users/me", token=r.json["access_token"]).json["organization_id"] is None
+
+
 def test_invitation_mail_when_smtp_is_configured():
     aiosmtpd = pytest.importorskip("aiosmtpd.controller")
     from ragd_client import free_port
