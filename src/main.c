@@ -48,9 +48,11 @@
 #include "store/provider_keys.h"
 #include "store/erasure.h"
 #include "store/knowledge.h"
-#include "store/store.h"
+#include "store/orgs.h"
 #include "store/payments.h"
+#include "store/store.h"
 #include "store/store_billing.h"
+#include "support/widget.h"
 
 /* ---- shared start-up ---- */
 
@@ -105,6 +107,7 @@ static int start(struct cli_opts *o)
     store_ops_register();
     store_payments_register();
     store_pkeys_register();
+    store_orgs_register(); /* support desk: organizations, widget */
     if ((rc = store_migrate())) {
         fprintf(stderr, "ragd: migrations failed: %s\n", ragd_strerror(rc));
         return 1;
@@ -264,6 +267,10 @@ static int cmd_serve(int argc, char **argv)
     http_add_routes(provider_routes);
     api_add_health_check("providers", router_health_summary);
     prov_set_availability_hook(maint_feature_availability); /* no usable key -> maintenance */
+    http_add_routes(orgs_routes); /* support desk: organizations, widget keys, the widget */
+    http_add_routes(widget_routes);
+    http_set_preflight_hook(widget_api_preflight);
+    widget_init();
     api_add_health_check("indexes", api_indexes_health);
     api_add_health_check("models", prov_health);
     api_add_health_check("operations", api_ops_health);

@@ -174,6 +174,12 @@ json_t *api_indexes_health(void);
 extern const struct route web_routes[];
 void web_api_init(void);
 
+/* Organizations, members, invitations and widget keys (orgs.c); the embeddable widget's
+ * routes (widget.c) and its CORS preflight hook (http_set_preflight_hook). */
+extern const struct route orgs_routes[];
+extern const struct route widget_routes[];
+int widget_api_preflight(struct req *r, const char *origin);
+
 /* The data directory ragd serves from (docs, indexes). */
 void api_set_data_dir(const char *dir);
 const char *api_data_dir(void);

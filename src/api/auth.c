@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
+#include "support/orgs.h"
 
 /* {access_token, refresh_token, token_type, expires_in, refresh_expires_in}; new reference. */
 static json_t *tokens_json(const struct auth_tokens *t)
@@ -255,6 +256,17 @@ static void do_register(struct req *r)
                      json_pack("{s:s, s:s}", "user_id", u.id, "error", ragd_strerror(mrc)));
         json_object_set_new(body, "email_verification_required", json_true());
     }
+    const char *invite = jv_str(b, "invite_token", NULL);
+    if (invite) { /* an organization's invitation for this address (support/orgs.h) */
+        char org[37], role[16];
+        int irc = orgs_accept(&u, invite, org, role);
+        json_object_set_new(body, "organization",
+                            irc ? json_pack("{s:s}", "error",
+                                            irc == RAGD_ENOTFOUND ? "INVITATION_NOT_FOUND"
+                                            : irc == RAGD_ELIMIT  ? "MAX_USERS_REACHED"
+                                                                  : "INVITATION_NOT_ACCEPTED")
+                                : json_pack("{s:s, s:s}", "id", org, "role", role));
+    }
     auth_tokens_clear(&t);
     store_user_clear(&u);
     http_json(r, 201, body);
@@ -457,6 +469,8 @@ static const struct jv_field register_fields[] = {
     {"email", JV_STRING, 1, 3, 254, 0, NULL, "E-mail address (unique, case-insensitive)"},
     {"password", JV_STRING, 1, 1, 1000, 0, NULL, "8 to 72 bytes"},
     {"username", JV_STRING, 0, 1, 100, 1, NULL, "Optional unique display name"},
+    {"invite_token", JV_STRING, 0, 8, 100, 1, NULL,
+     "An organization's invitation code for this address: the new account joins it"},
     {NULL},
 };
 static const struct jv_schema register_schema = {register_fields, 0};

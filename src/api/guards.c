@@ -17,6 +17,10 @@
 #include "limits/limiter.h"
 #include "limits/limits.h"
 #include "ops/notify.h"
+#include "support/orgs.h"
+#include "support/widget.h"
+
+static void header_int(struct req *r, const char *name, int64_t v);
 
 /* ---- auth ---- */
 
@@ -121,9 +125,72 @@ int api_check_permissions(char *err, size_t errcap)
     return s.rc;
 }
 
+/* 1 when rt is one of the widget's routes (api/widget.c), which take widget credentials. */
+static int widget_route(const struct route *rt)
+{
+    return !strncmp(rt->pattern, "/widget/", 8);
+}
+
+/* 1 when feature (one of the route's toggles, a space-separated list) names word. */
+static int names(const char *feature, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = feature; p && *p; p += strcspn(p, " "), p += *p == ' ') {
+        if (!strncmp(p, word, n) && (p[n] == ' ' || !p[n])) return 1;
+    }
+    return 0;
+}
+
+/* An organization's features_enabled (support/orgs.h) refuses its members the routes of a
+ * feature it leaves out: chat and search. Answers 403 ORG_FEATURE_DISABLED and returns 1. */
+static int org_feature_refused(struct req *r, const struct route *rt, const struct user *u)
+{
+    static const char *const gated[] = {"chat", "search"};
+    if (!u->organization_id[0] || !rt->feature || u->is_superuser) return 0;
+    for (size_t i = 0; i < sizeof gated / sizeof gated[0]; i++)
+        if (names(rt->feature, gated[i]) && !orgs_feature_allowed(u->organization_id, gated[i])) {
+            http_error(r, 403, "ORG_FEATURE_DISABLED",
+                       "Your organization has turned off the feature '%s'", gated[i]);
+            return 1;
+        }
+    return 0;
+}
+
+static void org_usage_on_reply(struct req *r, int status, void *arg)
+{
+    const struct user *u = api_user(r);
+    if (status < 400 && u && u->organization_id[0])
+        orgs_quota_record(u->organization_id, u->id, arg);
+}
+
+/* A member's request to a metered route also counts for their organization (support/orgs.h):
+ * answers 429 ORG_RATE_LIMITED or ORG_QUOTA_EXCEEDED and returns 1, or arranges the count. */
+static int org_quota_refused(struct req *r, const struct route *rt, const struct user *u)
+{
+    if (!u->organization_id[0] || !rt->quota || u->is_superuser) return 0;
+    struct orgs_refusal ref;
+    if (orgs_quota_check(u->organization_id, rt->quota, &ref)) {
+        metrics_reject("rate_limit");
+        header_int(r, "Retry-After", ref.retry_after_s);
+        http_error(r, 429, ref.code, "%s", ref.detail);
+        return 1;
+    }
+    req_on_reply(r, org_usage_on_reply, (void *)rt->quota);
+    return 0;
+}
+
 int api_auth_guard(struct req *r, const struct route *rt)
 {
     const char *token = credential(r);
+    if (token && widget_credential(token)) {
+        /* Widget keys and session tokens are checked by the widget's handlers, and are
+         * worth nothing anywhere else. */
+        if (widget_route(rt)) return 0;
+        metrics_reject("auth");
+        http_error(r, 403, "WIDGET_TOKEN_NOT_ALLOWED",
+                   "A widget key or session token is only valid on /widget/ routes");
+        return 1;
+    }
     if (!token) {
         if (rt->access == ACCESS_PUBLIC) return 0;
         api_unauthorized(r, "NOT_AUTHENTICATED", "Not authenticated");
@@ -161,7 +228,7 @@ int api_auth_guard(struct req *r, const struct route *rt)
         refuse_admin(r, rt, &id->user);
         return 1;
     }
-    return 0;
+    return org_feature_refused(r, rt, &id->user) || org_quota_refused(r, rt, &id->user);
 }
 
 const struct auth_identity *api_identity(struct req *r)

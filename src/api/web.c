@@ -361,6 +361,19 @@ static void admin_app(struct req *r)
     page(r, "admin.html");
 }
 
+/* /widget.js: the embeddable widget, loaded by other sites' pages (any origin may load it). */
+static void widget_js(struct req *r)
+{
+    if (!web_root[0]) {
+        not_found(r);
+        return;
+    }
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/widget.js", web_root);
+    http_header(r, "Cross-Origin-Resource-Policy", "cross-origin");
+    serve_path(r, path, web_root, 0);
+}
+
 /* /static/{a}, /static/{a}/{b}, /static/{a}/{b}/{c}: folders under WEB_DIR/static. */
 static void static_file(struct req *r)
 {
@@ -511,6 +524,14 @@ const struct route web_routes[] = {
      .tag = "web",
      .summary = "A file of the web app (ETag, gzip)",
      .response_doc = "the file"},
+    {.method = "GET",
+     .pattern = "/widget.js",
+     .handler = widget_js,
+     .access = ACCESS_PUBLIC,
+     .tag = "widget",
+     .summary = "The embeddable support widget: <script src=\".../widget.js\" "
+                "data-key=\"pk_...\" async></script>",
+     .response_doc = "JavaScript"},
     {.method = "GET",
      .pattern = "/vendor/{name}",
      .handler = vendor_file,

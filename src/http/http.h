@@ -127,6 +127,12 @@ void http_set_json_filter(http_json_filter_fn fn);
  * removes it. */
 typedef void (*http_header_hook_fn)(struct req *r);
 void http_set_header_hook(http_header_hook_fn fn);
+/* A hook asked about a CORS preflight (OPTIONS) whose Origin is not on the server's
+ * CORS_ORIGINS list: non-zero grants that origin for this path (main.c installs the
+ * widget's, for the origins of its keys). A handler that sets Access-Control-Allow-Origin
+ * itself replaces the list's answer. One hook; NULL removes it. */
+typedef int (*http_preflight_fn)(struct req *r, const char *origin);
+void http_set_preflight_hook(http_preflight_fn fn);
 /* Answers {"detail": <printf text>, "code": code, "request_id": ...}. */
 void http_error(struct req *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -241,10 +241,13 @@ static void add_common_headers(struct req *r, struct MHD_Response *resp)
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");
     MHD_add_response_header(resp, "Referrer-Policy", "strict-origin-when-cross-origin");
     int own_cache = 0; /* a handler that sets Cache-Control (static files) replaces no-store */
-    for (int i = 0; i < r->nheaders; i++)
+    int own_cors = 0;  /* a handler that grants an origin itself (the widget) replaces the list */
+    for (int i = 0; i < r->nheaders; i++) {
         own_cache |= !strcasecmp(r->hnames[i], "Cache-Control");
+        own_cors |= !strcasecmp(r->hnames[i], "Access-Control-Allow-Origin");
+    }
     if (!own_cache) MHD_add_response_header(resp, "Cache-Control", "no-store");
-    const char *origin = cors_match(req_header(r, "Origin"));
+    const char *origin = own_cors ? NULL : cors_match(req_header(r, "Origin"));
     if (origin) {
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
         MHD_add_response_header(resp, "Access-Control-Allow-Credentials", "true");
@@ -269,6 +272,12 @@ static void wake(struct req *r)
 }
 
 static http_header_hook_fn header_hook;
+static http_preflight_fn preflight_hook;
+
+void http_set_preflight_hook(http_preflight_fn fn)
+{
+    preflight_hook = fn;
+}
 
 void http_set_header_hook(http_header_hook_fn fn)
 {
@@ -818,6 +827,12 @@ static void dispatch(struct req *r)
         const char *origin = cors_match(req_header(r, "Origin"));
         char allow[128];
         route_find(r, "\x01", allow, sizeof allow); /* collect the methods for this path */
+        if (!origin && allow[0] && preflight_hook &&
+            preflight_hook(r, req_header(r, "Origin"))) {
+            origin = req_header(r, "Origin");
+            http_header(r, "Access-Control-Allow-Origin", origin);
+            http_header(r, "Vary", "Origin");
+        }
         if (origin) {
             http_header(r, "Access-Control-Allow-Methods",
                         allow[0] ? allow : "GET, POST, PUT, PATCH, DELETE");
