@@ -614,8 +614,9 @@ int payments_webhook(const struct payments_webhook *in, struct payments_outcome 
 {
     memset(out, 0, sizeof *out);
     int stripe = !strcmp(in->provider, "stripe");
-    const char *secret =
-        config_str(stripe ? "STRIPE_WEBHOOK_SECRET" : "RAZORPAY_WEBHOOK_SECRET", NULL);
+    const char *secret = config_str(stripe ? CONFIG_NAME("STRIPE_WEBHOOK_SECRET")
+                                           : CONFIG_NAME("RAZORPAY_WEBHOOK_SECRET"),
+                                    NULL);
     if (!secret || !*secret) return RAGD_ENOTSUP;
     int rc = stripe ? stripe_sig_verify(secret, in->signature, in->body, in->len,
                                         time_now_ms() / 1000, tolerance_s)

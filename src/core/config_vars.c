@@ -200,6 +200,15 @@ const struct config_var config_vars[] = {
       "Base URLs a user's personal provider key may point at besides the providers' own "
       "(comma-separated)."),
 
+    /* ---- support desk ---- */
+    T("WIDGET_SESSION_MINUTES", "15", 1, 1440,
+      "A widget session token lives this long, renewed by each use."),
+    T("WIDGET_SESSION_MAX_HOURS", "24", 1, 720, "The longest a widget session may be renewed to."),
+    I("WIDGET_SESSIONS_PER_IP_PER_MINUTE", "20", 1, 100000,
+      "New widget sessions one visitor address may open per minute."),
+    I("WIDGET_MESSAGES_PER_SESSION_PER_MINUTE", "20", 1, 100000,
+      "Messages one widget session may send per minute."),
+
     /* ---- payments ---- */
     B("ENABLE_PAYMENTS", "false",
       "Stripe and Razorpay checkouts and webhooks; upgrades then need a completed payment."),
