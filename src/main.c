@@ -25,6 +25,7 @@
 #include "core/version.h"
 #include "erasure/erasure.h"
 #include "engine/engine_cli.h"
+#include "sentiment/sentiment.h"
 #include "http/http.h"
 #include "knowledge/knowledge.h"
 #include "limits/limiter.h"
@@ -685,6 +686,9 @@ static const struct verb verbs[] = {
      "one request (e.g. PUT /users/{id}/role); its issue and its use are audited and sent as\n"
      "security notifications.",
      cmd_admin},
+    {"sentiment", "score TEXT... | eval FILE [--errors]",
+     "Score messages with the sentiment scorer, or measure it on a labelled file.",
+     sentiment_cli},
     {"version", "", "Print the version.", cmd_version},
     {NULL, NULL, NULL, NULL},
 };

@@ -71,4 +71,26 @@ int encoder_embed(encoder_t *enc, const char *const *texts, size_t n, int batch,
 int encoder_embed_ids(encoder_t *enc, const int32_t *const *ids, const size_t *lens, size_t n,
                       int batch, float *out);
 
+/* ---- sequence classification ----
+ * A checkpoint with a classification head (BertForSequenceClassification: bert.pooler.dense
+ * and classifier; MPNetForSequenceClassification: classifier.dense and classifier.out_proj;
+ * GGUF: cls and cls.output, labels in bert.classifier.output_labels) also classifies: the
+ * first token's last hidden state h goes through tanh(W_pool h + b_pool), then
+ * W_cls . + b_cls gives one logit per label, and a softmax the probabilities. Label names come
+ * from config.json's id2label (LABEL_i when absent). */
+
+/* Labels of the head; 0 when the model has none (an embedding model). */
+int encoder_n_labels(const encoder_t *enc);
+/* Label i's name (owned by enc, valid until encoder_free), or NULL when i is out of range. */
+const char *encoder_label(const encoder_t *enc, int i);
+
+/* Classifies n NUL-terminated texts, writing n * encoder_n_labels floats of logits and/or of
+ * probabilities (either may be NULL; row i for texts[i]). Returns 0, RAGD_ENOTSUP when the
+ * model has no head, or encoder_embed's errors. */
+int encoder_classify(encoder_t *enc, const char *const *texts, size_t n, float *logits,
+                     float *probs);
+/* The same from token ids, batch as for encoder_embed_ids. */
+int encoder_classify_ids(encoder_t *enc, const int32_t *const *ids, const size_t *lens, size_t n,
+                         int batch, float *logits, float *probs);
+
 #endif
