@@ -210,6 +210,14 @@ static struct entry words[] = {
     S("wonderfully", 2.5),
     S("favorite", 2.0),
     S("favourite", 2.0),
+    S("like", 1.3),
+    S("likes", 1.3),
+    S("liked", 1.3),
+    S("improvement", 2.0),
+    S("improved", 1.6),
+    S("improvements", 1.6),
+    S("blank", -1.2),
+    S("times", -0.5),
     S("spot", 0.2),
     /* complaints */
     S("bad", -2.2),
@@ -397,11 +405,11 @@ static struct entry words[] = {
     S("shame", -2.2),
     S("shameful", -3.0),
     S("embarrass*", -2.2),
-    SC("cancel", -0.5, CANCEL),
-    SC("cancelling", -1.0, CANCEL),
-    SC("canceling", -1.0, CANCEL),
+    SC("cancel", 0, CANCEL),
+    SC("cancelling", -0.3, CANCEL),
+    SC("canceling", -0.3, CANCEL),
     SC("unsubscrib*", -0.8, CANCEL),
-    SC("refund*", -0.6, REFUND),
+    SC("refund*", 0, REFUND),
     SC("chargeback", -2.5, REFUND),
     SC("dispute", -1.5, REFUND),
     S("complain*", -2.0),
@@ -640,6 +648,15 @@ static struct entry words[] = {
     F("heard"),
     F("care"),
     F("matter"),
+    F("fire"),
+    F("fires"),
+    F("trigger"),
+    F("triggers"),
+    F("showed"),
+    F("shown"),
+    F("authorize"),
+    F("authorise"),
+    F("authorized"),
     F("return"),
     F("returned"),
     /* cues without valence */
@@ -701,7 +718,8 @@ struct phrase {
     float mult; /* non-zero: an intensifier or downtoner phrase ("kind of") */
 };
 
-static const struct phrase phrases[] = {
+static struct phrase phrases[] = {
+    /* sorted by first word at start */
     {{"kind", "of"}, 0, 0, 0.7},
     {{"sort", "of"}, 0, 0, 0.7},
     {{"a", "bit"}, 0, 0, 0.7},
@@ -761,6 +779,35 @@ static const struct phrase phrases[] = {
     {{"good", "evening"}, 0, 0},
     {{"good", "day"}, 0, 0},
     {{"how", "long"}, 0, 0},
+    {{"quick", "question"}, 0, 0},
+    {{"quick", "one"}, 0, 0},
+    {{"would", "like"}, 0, 0},
+    {{"i'd", "like"}, 0, 0},
+    {{"id", "like"}, 0, 0},
+    {{"like", "to"}, 0, 0},
+    {{"looks", "like"}, 0, 0},
+    {{"look", "like"}, 0, 0},
+    {{"seems", "like"}, 0, 0},
+    {{"feel", "like"}, 0, 0},
+    {{"just", "like"}, 0, 0},
+    {{"like", "this"}, 0, 0},
+    {{"like", "that"}, 0, 0},
+    {{"something", "like"}, 0, 0},
+    {{"used", "to", "be"}, 0, 0, -0.6},
+    {{"you", "people"}, -1.5, 0},
+    {{"why", "would", "you"}, -1.5, 0},
+    {{"i've", "asked"}, -1.2, 0},
+    {{"i", "asked"}, -0.6, 0},
+    {{"already", "asked"}, -1.2, 0},
+    {{"one", "star"}, -2.5, 0},
+    {{"1", "star"}, -2.5, 0},
+    {{"two", "stars"}, -1.5, 0},
+    {{"five", "stars"}, 2.5, 0},
+    {{"5", "stars"}, 2.5, 0},
+    {{"supposed", "to"}, -1.2, 0},
+    {{"expected", "better"}, -2.2, 0},
+    {{"expect", "better"}, -2.0, 0},
+    {{"for", "an", "hour"}, -1.2, 0},
     {{"in", "the", "dark"}, -1.5, 0},
     {{"for", "hours"}, -1.2, 0},
     {{"for", "days"}, -1.5, 0},
@@ -806,7 +853,7 @@ static const struct phrase phrases[] = {
     {{"moving", "to"}, -0.3, CANCEL},
     {{"take", "my", "business"}, -2.5, CANCEL},
     {{"going", "elsewhere"}, -2.0, CANCEL},
-    {{"cancel", "my"}, -0.8, CANCEL},
+    {{"cancel", "my"}, 0, CANCEL},
     {{"cancel", "the"}, -0.4, CANCEL},
     {{"cancelling", "my"}, -1.2, CANCEL},
     {{"canceling", "my"}, -1.2, CANCEL},
@@ -834,6 +881,8 @@ static int cmp_entry(const void *a, const void *b)
 }
 
 static size_t n_exact; /* words[0 .. n_exact) are exact, sorted; the rest are stems */
+#define MAX_STEMS 96
+static unsigned char stem_len[MAX_STEMS]; /* length of words[n_exact + i] without its '*' */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static int is_stem(const struct entry *e)
@@ -849,8 +898,17 @@ static int stem_last(const void *a, const void *b)
     return cmp_entry(a, b);
 }
 
+static int cmp_phrase(const void *a, const void *b)
+{
+    return strcmp(((const struct phrase *)a)->w[0], ((const struct phrase *)b)->w[0]);
+}
+
+static void emoticons_prepare(void);
+
 static void prepare(void)
 {
+    emoticons_prepare();
+    qsort(phrases, sizeof phrases / sizeof *phrases, sizeof *phrases, cmp_phrase);
     size_t n = sizeof words / sizeof *words;
     qsort(words, n, sizeof *words, stem_last);
     n_exact = 0;
@@ -858,6 +916,9 @@ static void prepare(void)
         n_exact++;
     for (size_t i = 1; i < n_exact; i++) /* one meaning per word */
         RAGD_ASSERT(strcmp(words[i - 1].w, words[i].w) != 0);
+    RAGD_ASSERT(n - n_exact <= MAX_STEMS);
+    for (size_t i = n_exact; i < n; i++)
+        stem_len[i - n_exact] = (unsigned char)(strlen(words[i].w) - 1);
 }
 
 static const struct entry *lookup(const char *w, size_t len)
@@ -867,7 +928,7 @@ static const struct entry *lookup(const char *w, size_t len)
     if (e) return e;
     size_t n = sizeof words / sizeof *words;
     for (size_t i = n_exact; i < n; i++) {
-        size_t sl = strlen(words[i].w) - 1;
+        size_t sl = stem_len[i - n_exact];
         if (len >= sl && !memcmp(words[i].w, w, sl)) return &words[i];
     }
     return NULL;
@@ -918,16 +979,23 @@ static float emoji_valence(uint32_t cp)
 struct emoticon {
     const char *s;
     float v;
+    size_t len; /* of s, set at start */
 };
 
 /* Longest first within a shared prefix. */
-static const struct emoticon emoticons[] = {
+static struct emoticon emoticons[] = {
     {">:-(", -3.0}, {">:(", -3.0}, {":'-(", -2.5}, {":'(", -2.5}, {":-))", 2.2}, {":))", 2.2},
     {":-)", 1.8},   {":)", 1.8},   {":-(", -1.8},  {":(", -1.8},  {":-D", 2.2},  {":D", 2.2},
     {";-)", 1.5},   {";)", 1.5},   {":-/", -1.2},  {":/", -1.2},  {":-|", -0.5}, {":|", -0.5},
     {":-P", 1.0},   {":P", 1.0},   {":p", 1.0},    {"<3", 2.2},   {"</3", -2.2}, {"=)", 1.5},
     {"=(", -1.5},   {"xD", 1.5},   {"XD", 1.5},    {":-S", -1.2}, {":S", -1.2},  {"D:", -2.0},
 };
+
+static void emoticons_prepare(void)
+{
+    for (size_t i = 0; i < sizeof emoticons / sizeof *emoticons; i++)
+        emoticons[i].len = strlen(emoticons[i].s);
+}
 
 /* ---- tokens ---- */
 
@@ -999,7 +1067,7 @@ static void tokenize(const char *text, size_t len, struct text *x)
                           !is_word_byte(s[i - 1]);
             size_t k = 0;
             for (; prev_ok && k < sizeof emoticons / sizeof *emoticons; k++) {
-                size_t el = strlen(emoticons[k].s);
+                size_t el = emoticons[k].len;
                 if (el <= len - i && !memcmp(s + i, emoticons[k].s, el) &&
                     (i + el == len || !is_word_byte(s[i + el]))) {
                     struct tok *t = push(x, T_SENT);
@@ -1095,7 +1163,16 @@ static int word_is(const struct tok *t, const char *w)
 static int match_phrase(const struct text *x, int i, const struct phrase **out)
 {
     int best = 0;
-    for (size_t p = 0; p < sizeof phrases / sizeof *phrases; p++) {
+    size_t lo = 0, hi = sizeof phrases / sizeof *phrases;
+    while (lo < hi) { /* the first phrase whose first word is not below this word */
+        size_t mid = (lo + hi) / 2;
+        if (strcmp(phrases[mid].w[0], x->t[i].w) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t p = lo; p < sizeof phrases / sizeof *phrases && word_is(&x->t[i], phrases[p].w[0]);
+         p++) {
         int k = 0;
         while (k < 4 && phrases[p].w[k] && i + k < x->n && word_is(&x->t[i + k], phrases[p].w[k]))
             k++;

@@ -61,13 +61,13 @@ const char *sentiment_scorer_name(void)
 int sentiment_score(const char *text, size_t len, struct sentiment *out)
 {
     if (!text || !out) return RAGD_EINVAL;
-    double lex_pol;
-    unsigned cues = sentiment_lexicon_scan(text, len, &lex_pol);
     pthread_rwlock_rdlock(&lock);
     const struct sentiment_ops *ops = live;
     int rc = ops == &sentiment_lexicon_ops ? -1 : ops->score(live_state, text, len, out);
     pthread_rwlock_unlock(&lock);
     if (rc) return sentiment_lexicon_score(text, len, out);
+    double lex_pol;
+    unsigned cues = sentiment_lexicon_scan(text, len, &lex_pol);
     out->cues = cues;
     out->scorer = ops->name;
     out->priority = sentiment_priority(out->label, out->polarity, cues);
