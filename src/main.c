@@ -25,6 +25,7 @@
 #include "core/version.h"
 #include "erasure/erasure.h"
 #include "engine/engine_cli.h"
+#include "api/sentiment_routes.h"
 #include "sentiment/sentiment.h"
 #include "http/http.h"
 #include "knowledge/knowledge.h"
@@ -269,6 +270,11 @@ static int cmd_serve(int argc, char **argv)
         return 2;
     }
     if ((rc = start_knowledge(o.data))) return rc;
+    char serr[512]; /* SENTIMENT_SCORER and SENTIMENT_MODEL: after the generator */
+    if (sentiment_init(serr, sizeof serr)) {
+        fprintf(stderr, "ragd: sentiment: %s\n", serr);
+        return 2;
+    }
     if ((rc = start_roles())) return rc; /* audit retention, SUPER_ADMIN_EMAIL */
     /* Generations block a worker while they run or wait for a session: the pool has room
      * for all of them on top of the threads for bcrypt, uploads and searches. */
@@ -308,6 +314,7 @@ static int cmd_serve(int argc, char **argv)
     http_add_routes(openai_routes);
     openai_api_init();
     http_add_routes(notifications_routes);
+    http_add_routes(sentiment_routes);
     api_add_health_check("indexes", api_indexes_health);
     api_add_health_check("models", prov_health);
     api_add_health_check("operations", api_ops_health);
@@ -358,6 +365,7 @@ static int cmd_serve(int argc, char **argv)
     notify_stop();
     mail_stop(); /* sends what is queued (each delivery is bounded by its timeouts) */
     erasure_stop();
+    sentiment_shutdown();
     knowledge_shutdown();
     prov_shutdown();
     db_close();

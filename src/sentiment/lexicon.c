@@ -607,6 +607,7 @@ static struct entry words[] = {
     F("display"),
     F("answer"),
     F("answered"),
+    F("answers"),
     F("update"),
     F("updating"),
     F("process"),

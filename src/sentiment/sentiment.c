@@ -100,6 +100,9 @@ enum sentiment_priority sentiment_priority(enum sentiment_label label, double po
     if (neg && (cues & SEVERE)) return SENTIMENT_URGENT;
     if (neg && polarity <= STRONG_NEGATIVE && (cues & (SENTIMENT_CUE_CANCEL | SENTIMENT_CUE_NOW)))
         return SENTIMENT_URGENT;
+    unsigned pressure = cues & (SENTIMENT_CUE_CANCEL | SENTIMENT_CUE_REFUND | SENTIMENT_CUE_NOW |
+                                SENTIMENT_CUE_SHOUT | SENTIMENT_CUE_HUMAN);
+    if (neg && __builtin_popcount(pressure) >= 3) return SENTIMENT_URGENT;
     if (label == SENTIMENT_NEUTRAL && (cues & SEVERE)) return SENTIMENT_HIGH;
     if (neg && (polarity <= STRONG_NEGATIVE ||
                 (cues & (SENTIMENT_CUE_CANCEL | SENTIMENT_CUE_REFUND | SENTIMENT_CUE_NOW |

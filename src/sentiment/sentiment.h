@@ -21,7 +21,8 @@
  *     polarity is the signed strength, -1 (most negative) .. +1 (most positive).
  *   - priority: URGENT for legal threats, security incidents, outages and lost data, or a
  *     strongly negative message (polarity <= -0.6) that also threatens to leave or demands
- *     action now; HIGH for a strongly negative message, a negative one that threatens to
+ *     action now, or a negative one with three of the pressure cues (cancel, refund, now,
+ *     shouting, asking for a person); HIGH for a strongly negative message, a negative one that threatens to
  *     cancel, asks for a refund or chargeback, demands action now or shouts; MEDIUM for
  *     another negative message, or a neutral one that asks or reports something; LOW for
  *     positive messages and neutral ones that ask nothing (thanks, "ok", greetings).
