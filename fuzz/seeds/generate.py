@@ -220,3 +220,18 @@ put("web_headers", "segment", "app.js")
 put("web_headers", "segment_dotdot", "..")
 put("web_headers", "segment_hidden", ".env")
 put("web_headers", "mime_css", "style.min.css")
+
+# ---- sentiment: customer messages with every rule the lexicon scorer applies, emoji,
+# emoticons, invalid UTF-8, and llm verdicts
+put("sentiment", "question", "How do I reset my password?")
+put("sentiment", "negation", "The export doesn't work and I never received the email.")
+put("sentiment", "contrast", "The app is nice but it crashes constantly, although support is kind")
+put("sentiment", "caps", "THIS IS UNACCEPTABLE. Fix it NOW!!!")
+put("sentiment", "punctuation", "Why is this broken?!?! ... really??")
+put("sentiment", "emoji", "love it \u2764\ufe0f \U0001F600 but \U0001F621\U0001F44E :( :-) <3 xD D:")
+put("sentiment", "urgent", "Our site is down for everyone, my lawyer will call. Refund immediately.")
+put("sentiment", "curly_quote", "It isn\u2019t working, I\u2019m fed up")
+put("sentiment", "invalid_utf8", b"bad\xff\xfe\x80 \xf0\x9f\x98 great\x00terrible \xe2\x80")
+put("sentiment", "long_word", "great" * 40 + " " + "!" * 50 + "?" * 50)
+put("sentiment", "verdict", '{"label": "NEGATIVE", "score": 0.9, "polarity": -0.8}')
+put("sentiment", "verdict_fenced", '```json\n{"label":"NEUTRAL","score":0.5}\n```')
