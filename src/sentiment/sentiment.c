@@ -140,6 +140,34 @@ size_t sentiment_actions(const struct sentiment *s, const char **out, size_t cap
     return n;
 }
 
+/* ---- a conversation's summary ---- */
+
+void sentiment_summary_init(struct sentiment_summary *sum)
+{
+    memset(sum, 0, sizeof *sum);
+    sum->max_priority = SENTIMENT_LOW;
+    sum->label = SENTIMENT_NEUTRAL;
+}
+
+void sentiment_summary_add(struct sentiment_summary *sum, const struct sentiment *s,
+                           double threshold)
+{
+    int n = sum->messages;
+    double before = sum->mean_polarity;
+    sum->messages = n + 1;
+    if ((unsigned)s->label <= SENTIMENT_POSITIVE) sum->counts[s->label]++;
+    sum->mean_polarity = (before * n + s->polarity) / (n + 1);
+    sum->min_polarity = n == 0 || s->polarity < sum->min_polarity ? s->polarity : sum->min_polarity;
+    sum->last_polarity = s->polarity;
+    sum->trend = n == 0 ? 0 : s->polarity - before;
+    if (s->priority > sum->max_priority) sum->max_priority = s->priority;
+    sum->cues |= s->cues;
+    sum->run_below = s->polarity <= threshold ? sum->run_below + 1 : 0;
+    sum->label = sum->mean_polarity >= 0.12    ? SENTIMENT_POSITIVE
+                 : sum->mean_polarity <= -0.12 ? SENTIMENT_NEGATIVE
+                                               : SENTIMENT_NEUTRAL;
+}
+
 /* ---- names ---- */
 
 static const char *const label_names[] = {"NEGATIVE", "NEUTRAL", "POSITIVE"};

@@ -22,8 +22,8 @@
  *   - priority: URGENT for legal threats, security incidents, outages and lost data, or a
  *     strongly negative message (polarity <= -0.6) that also threatens to leave or demands
  *     action now, or a negative one with three of the pressure cues (cancel, refund, now,
- *     shouting, asking for a person); HIGH for a strongly negative message, a negative one that threatens to
- *     cancel, asks for a refund or chargeback, demands action now or shouts; MEDIUM for
+ *     shouting, asking for a person); HIGH for a strongly negative message, a negative one that
+ * threatens to cancel, asks for a refund or chargeback, demands action now or shouts; MEDIUM for
  *     another negative message, or a neutral one that asks or reports something; LOW for
  *     positive messages and neutral ones that ask nothing (thanks, "ok", greetings).
  */
@@ -96,6 +96,28 @@ const char *sentiment_priority_name(enum sentiment_priority p);
  * checkpoints publish. Returns 0 or RAGD_ENOTFOUND. */
 int sentiment_label_parse(const char *name, enum sentiment_label *out);
 int sentiment_priority_parse(const char *name, enum sentiment_priority *out);
+
+/* ---- a conversation's summary ----
+ * Folded message by message (customer messages only), in order. The escalation rules read it:
+ * "sentiment at or below a threshold for N consecutive messages" is run_below >= N. */
+struct sentiment_summary {
+    int messages;
+    int counts[3];                      /* by label */
+    double mean_polarity, min_polarity; /* 0 and 0 before the first message */
+    double last_polarity;
+    double trend;                         /* last polarity minus the mean of those before it */
+    enum sentiment_priority max_priority; /* LOW before the first message */
+    unsigned cues;                        /* every cue seen */
+    int run_below;              /* consecutive latest messages with polarity <= threshold */
+    enum sentiment_label label; /* of the whole: from mean_polarity, as the lexicon */
+};
+
+/* Starts an empty summary. Cannot fail. */
+void sentiment_summary_init(struct sentiment_summary *sum);
+/* Adds the next message's sentiment; threshold is the polarity at or below which a message
+ * counts towards run_below (e.g. -0.3). Cannot fail. */
+void sentiment_summary_add(struct sentiment_summary *sum, const struct sentiment *s,
+                           double threshold);
 
 /* `ragd sentiment score|eval ...` (argv[0] is "sentiment"). Returns the exit status. */
 int sentiment_cli(int argc, char **argv);

@@ -266,6 +266,36 @@ static void test_llm_parse(void **state)
     assert_int_equal(sentiment_llm_parse(NULL, &s), RAGD_EINVAL);
 }
 
+static void test_summary(void **state)
+{
+    (void)state;
+    struct sentiment_summary sum;
+    sentiment_summary_init(&sum);
+    assert_int_equal(sum.messages, 0);
+    assert_int_equal(sum.max_priority, SENTIMENT_LOW);
+    const char *msgs[] = {"Hi, how do I export my data?", "The export doesn't work",
+                          "It is still broken, this is ridiculous",
+                          "I want a refund immediately, you are useless!!!"};
+    for (size_t i = 0; i < 4; i++) {
+        struct sentiment s = lex(msgs[i]);
+        sentiment_summary_add(&sum, &s, -0.3);
+    }
+    assert_int_equal(sum.messages, 4);
+    assert_int_equal(sum.counts[SENTIMENT_NEUTRAL], 1);
+    assert_int_equal(sum.counts[SENTIMENT_NEGATIVE], 3);
+    assert_int_equal(sum.run_below, 3);
+    assert_true(sum.min_polarity <= sum.last_polarity);
+    assert_true(sum.trend < 0);
+    assert_int_equal(sum.label, SENTIMENT_NEGATIVE);
+    assert_true(sum.max_priority >= SENTIMENT_HIGH);
+    assert_true(sum.cues & SENTIMENT_CUE_REFUND);
+    /* a good message ends the run */
+    struct sentiment ok = lex("Thanks, that fixed it!");
+    sentiment_summary_add(&sum, &ok, -0.3);
+    assert_int_equal(sum.run_below, 0);
+    assert_true(sum.trend > 0);
+}
+
 static void test_selection(void **state)
 {
     (void)state;
@@ -307,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_actions),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_llm_parse),
+        cmocka_unit_test(test_summary),
         cmocka_unit_test(test_selection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
