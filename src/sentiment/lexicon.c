@@ -1226,11 +1226,7 @@ int sentiment_lexicon_score(const char *text, size_t len, struct sentiment *out)
 unsigned sentiment_lexicon_scan(const char *text, size_t len, double *polarity)
 {
     pthread_once(&once, prepare);
-    struct text *x = malloc(sizeof *x); /* 40 KiB: off the stack of a network thread */
-    if (!x) {                           /* defensive: score nothing rather than fail */
-        *polarity = 0;
-        return 0;
-    }
+    struct text *x = xmalloc(sizeof *x); /* 40 KiB: off the stack of a network thread */
     tokenize(text, len, x);
     int shouting = x->words >= 3 && x->caps_words * 2 > x->words;
     unsigned cues = 0;

@@ -8,7 +8,7 @@
  * Scorers, chosen once by SENTIMENT_SCORER:
  *   lexicon (default) - a lexicon of customer-support English with rules for negation,
  *                       intensifiers and downtoners, contrast ("but"), capitals, punctuation,
- *                       emoji and emoticons. Needs nothing; about a microsecond per message.
+ *                       emoji and emoticons. Needs nothing; a few microseconds per message.
  *   model             - a BERT-family sequence-classification checkpoint (SENTIMENT_MODEL: a
  *                       Hugging Face folder or a GGUF file) run by ragd's encoder; its labels
  *                       are mapped to the three classes by name (see sentiment_label_parse).
@@ -74,8 +74,8 @@ const char *sentiment_scorer_name(void);
  * NULL text. */
 int sentiment_score(const char *text, size_t len, struct sentiment *out);
 
-/* The lexicon-and-rules scorer directly. Thread-safe, allocates nothing, cannot fail for a
- * non-NULL text (RAGD_EINVAL otherwise). */
+/* The lexicon-and-rules scorer directly. Thread-safe; one scratch buffer per call (xmalloc:
+ * aborts on out-of-memory); cannot fail for a non-NULL text (RAGD_EINVAL otherwise). */
 int sentiment_lexicon_score(const char *text, size_t len, struct sentiment *out);
 
 /* The rules' cues in text (enum sentiment_cue bits). Cannot fail. */
