@@ -85,3 +85,39 @@ def test_bad_scorer_refuses_to_start(tmp_path):
     p = subprocess.run([bin_, "serve", "--data", str(tmp_path), "--port", "0"], env=env,
                        capture_output=True, timeout=60, text=True)
     assert p.returncode == 2 and "SENTIMENT_MODEL" in p.stderr, p.stderr
+
+
+def test_llm_scorer_and_its_fallback():
+    """SENTIMENT_SCORER=llm asks the generator for a JSON verdict and uses it; a reply that is
+    not exactly that verdict, or a failing upstream, falls back to the lexicon scorer."""
+    from upstreams import Upstream
+    up = Upstream(answer='{"label": "NEGATIVE", "score": 0.8, "polarity": -0.7}')
+    s = Server(env={"LLM_PROVIDER": "openai", "OPENAI_API_BASE": up.base,
+                    "OPENAI_API_KEY": "sk-sentiment-test", "OPENAI_MODEL": "judge",
+                    "SENTIMENT_SCORER": "llm", "LOGIN_MAX_ATTEMPTS_PER_IP": "100000"})
+    try:
+        tok = s.register(f"llm-{uuid.uuid4().hex[:8]}@example.com")["access_token"]
+        r = s.post("/sentiment", {"text": "Thanks so much, all good"}, token=tok)
+        assert r.status == 200, r
+        # the generator's verdict wins over what the lexicon would say (POSITIVE)
+        assert (r.json["label"], r.json["scorer"]) == ("NEGATIVE", "llm")
+        assert r.json["score"] == 0.8 and r.json["polarity"] == -0.7
+        assert r.json["priority"] == "HIGH"  # strongly negative, by ragd's rules
+        path, body, auth = [q for q in up.requests if q[0].endswith("/chat/completions")][-1]
+        msgs = body["messages"]
+        assert msgs[0]["role"] == "system" and "JSON" in msgs[0]["content"]
+        assert msgs[-1]["content"] == "Thanks so much, all good"
+        assert body.get("temperature") == 0
+
+        up.answer = "The customer seems happy. POSITIVE"
+        r = s.post("/sentiment", {"text": "Thanks so much, all good"}, token=tok)
+        assert (r.json["label"], r.json["scorer"]) == ("POSITIVE", "lexicon"), r
+        up.answer = '{"label": "POSITIVE", "score": 0.9, "reason": "thanks"}'
+        r = s.post("/sentiment", {"text": "this is broken"}, token=tok)
+        assert (r.json["label"], r.json["scorer"]) == ("NEGATIVE", "lexicon"), r
+        up.fail = True
+        r = s.post("/sentiment", {"text": "this is broken"}, token=tok)
+        assert (r.status, r.json["scorer"]) == (200, "lexicon"), r
+    finally:
+        assert s.stop() == 0
+        up.close()
