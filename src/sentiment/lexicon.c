@@ -1254,14 +1254,19 @@ unsigned sentiment_lexicon_scan(const char *text, size_t len, double *polarity)
         } else {
             if (first_word && starts_question(t->w)) cues |= SENTIMENT_CUE_ASK;
             first_word = 0;
-            if (!strcmp(t->w, "talk") || !strcmp(t->w, "speak") || !strcmp(t->w, "connect") ||
-                !strcmp(t->w, "transfer") || !strcmp(t->w, "escalate") ||
-                !strcmp(t->w, "contact") || !strcmp(t->w, "call"))
+            /* "agent", "manager", "human" ask for a person only next to such a verb ("your
+             * agent was rude" does not); "real person" and the like always do */
+            if (strchr("tsceawn", t->w[0]) &&
+                (!strcmp(t->w, "talk") || !strcmp(t->w, "speak") || !strcmp(t->w, "connect") ||
+                 !strcmp(t->w, "transfer") || !strcmp(t->w, "escalate") ||
+                 !strcmp(t->w, "contact") || !strcmp(t->w, "call") || !strcmp(t->w, "want") ||
+                 !strcmp(t->w, "need")))
                 saw_talk = 1;
             const struct phrase *ph = NULL;
             int pl = match_phrase(x, i, &ph);
             if (pl) {
                 cues |= ph->cues;
+                if (ph->cues & SENTIMENT_CUE_HUMAN) saw_talk = 1;
                 v = ph->v;
                 i += pl - 1;
                 if (ph->mult != 0) {

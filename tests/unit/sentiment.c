@@ -170,6 +170,9 @@ static void test_priority_rules(void **state)
     s = lex("I want to talk to a real person, this bot is useless");
     assert_true(s.cues & SENTIMENT_CUE_HUMAN);
     assert_true(s.priority >= SENTIMENT_HIGH);
+    assert_true(lex("Get me a real person").cues & SENTIMENT_CUE_HUMAN);
+    assert_true(lex("I need a human").cues & SENTIMENT_CUE_HUMAN);
+    assert_false(lex("Your agent was rude").cues & SENTIMENT_CUE_HUMAN);
     /* a neutral question about cancelling is not a threat */
     s = lex("How do I cancel my subscription?");
     assert_int_equal(s.label, SENTIMENT_NEUTRAL);
