@@ -1310,8 +1310,8 @@ static int cmp_len(const void *a, const void *b)
 
 /* Runs n sequences in batches: classify 0 writes n * n_embd vector floats, 1 writes
  * n * n_labels logits. */
-static int run_ids(encoder_t *e, const int32_t *const *ids, const size_t *lens, size_t n,
-                   int batch, float *out, int classify)
+static int run_ids(encoder_t *e, const int32_t *const *ids, const size_t *lens, size_t n, int batch,
+                   float *out, int classify)
 {
     const struct config *c = &e->cfg;
     if (batch <= 0) batch = 32;
