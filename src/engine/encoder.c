@@ -446,12 +446,12 @@ static int load_gguf(encoder_t *e, const char *path, char *err, size_t err_len)
         (rc = gguf_int(g, "bert.context_length", 512, &c->max_seq, err, err_len)) ||
         (rc = gguf_int(g, "bert.pooling_type", 1, &pooling, err, err_len)))
         return rc;
-    if (pooling > 2)
+    if (pooling > 2 && pooling != 4)
         return ragd_errf(err, err_len, RAGD_ENOTSUP,
                          "bert.pooling_type %d is not supported "
-                         "(mean or cls)",
+                         "(mean, cls or rank)",
                          pooling);
-    c->pool_cls = pooling == 2;
+    c->pool_cls = pooling == 2 || pooling == 4; /* rank: a classifier on the first token */
     rc = gguf_get_f32(g, "bert.attention.layer_norm_epsilon", &c->eps);
     if (rc == RAGD_ENOTFOUND)
         c->eps = 1e-12f;

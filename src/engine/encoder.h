@@ -4,7 +4,8 @@
  *  - a GGUF file with general.architecture "bert" in the layout of llama.cpp's converter
  *    (token_embd, token_types, position_embd, token_embd_norm, blk.N.attn_q/k/v/output,
  *    attn_output_norm, ffn_up/down, layer_output_norm; bert.* metadata; tokenizer.ggml.*
- *    with model "bert"); bert.pooling_type 2 selects CLS pooling, otherwise mean;
+ *    with model "bert"); bert.pooling_type 2 (CLS) or 4 (rank, a
+ *    classifier) selects first-token pooling, otherwise mean;
  *  - a Hugging Face folder: config.json (model_type "bert" or "mpnet"), model.safetensors
  *    (F32, F16 or BF16; an optional "bert." / "mpnet." name prefix is accepted), and
  *    tokenizer.json or vocab.txt. A sentence-transformers folder's sentence_bert_config.json

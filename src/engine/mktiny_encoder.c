@@ -291,14 +291,27 @@ static void fill_row(float *x, int64_t n, enum fill f, uint64_t *rng)
 
 /* ---- writers ---- */
 
-static int write_bert(const struct mktiny_encoder_opts *o, const struct shape *s, char *err,
-                      size_t err_len)
+/* With cls, the classification head as llama.cpp names it (cls, cls.output), three label
+ * names in bert.classifier.output_labels and rank pooling (type 4: the first token). */
+static int write_bert(const struct mktiny_encoder_opts *o, const struct shape *s, int cls,
+                      char *err, size_t err_len)
 {
     struct vocab v = {0};
     build_vocab(&v, 0, (size_t)s->n_vocab_pad);
     struct tlist tl = {0};
     bert_tensors(&tl, s, (int64_t)v.n);
+    if (cls) {
+        tadd(&tl, "cls.weight", s->D, s->D, FILL_HEAD);
+        tadd(&tl, "cls.bias", 0, s->D, FILL_BIAS);
+        tadd(&tl, "cls.output.weight", CLS_LABELS, s->D, FILL_HEAD);
+        tadd(&tl, "cls.output.bias", 0, CLS_LABELS, FILL_BIAS);
+    }
     gguf_writer_t *w = gguf_writer_create();
+    if (cls) {
+        const char *labels[CLS_LABELS] = {"NEGATIVE", "NEUTRAL", "POSITIVE"};
+        size_t lens[CLS_LABELS] = {8, 7, 8};
+        gguf_writer_set_arr_str(w, "bert.classifier.output_labels", labels, lens, CLS_LABELS);
+    }
     gguf_writer_set_str(w, "general.architecture", "bert");
     gguf_writer_set_str(w, "general.name", "ragd tiny bert");
     gguf_writer_set_u32(w, "bert.context_length", (uint32_t)s->n_pos);
@@ -308,7 +321,7 @@ static int write_bert(const struct mktiny_encoder_opts *o, const struct shape *s
     gguf_writer_set_f32(w, "bert.attention.layer_norm_epsilon", 1e-12f);
     gguf_writer_set_u32(w, "bert.block_count", (uint32_t)s->L);
     gguf_writer_set_bool(w, "bert.attention.causal", 0);
-    gguf_writer_set_u32(w, "bert.pooling_type", 1); /* mean */
+    gguf_writer_set_u32(w, "bert.pooling_type", cls ? 4 : 1); /* rank or mean */
     gguf_writer_set_u32(w, "general.file_type", o->type == GGML_TYPE_F32 ? 0 : 1);
     /* the converter's vocabulary form: word starts get U+2581, "##" is dropped */
     char **forms = xmalloc(v.n * sizeof *forms);
@@ -552,6 +565,11 @@ int mktiny_encoder_write(const struct mktiny_encoder_opts *o, char *err, size_t 
     const struct quant_type_info *ti = quant_type_info(o->type);
     if (!ti || !ti->supported)
         return ragd_errf(err, err_len, RAGD_EINVAL, "model mktiny: unsupported --type");
-    return mpnet || cls ? write_hf(o, &s, mpnet, cls, err, err_len)
-                        : write_bert(o, &s, err, err_len);
+    size_t ol = strlen(o->out);
+    int gguf = ol > 5 && !strcmp(o->out + ol - 5, ".gguf");
+    if (cls && mpnet && gguf)
+        return ragd_errf(err, err_len, RAGD_EINVAL,
+                         "model mktiny: mpnet-cls is a Hugging Face folder, not a .gguf file");
+    return mpnet || (cls && !gguf) ? write_hf(o, &s, mpnet, cls, err, err_len)
+                                   : write_bert(o, &s, cls, err, err_len);
 }

@@ -10,7 +10,9 @@
  *            (BertForSequenceClassification: "bert."-prefixed encoder, bert.pooler.dense and
  *            classifier; MPNetForSequenceClassification: classifier.dense and
  *            classifier.out_proj) with three labels, id2label NEGATIVE, NEUTRAL, POSITIVE:
- *            config.json, model.safetensors, vocab.txt, tokenizer_config.json.
+ *            config.json, model.safetensors, vocab.txt, tokenizer_config.json; bert-cls
+ *            with an --out ending in ".gguf" writes the GGUF layout instead (cls, cls.output,
+ *            bert.classifier.output_labels, rank pooling).
  * The vocabulary is a small uncased WordPiece one made here (specials, characters, "##"
  * continuations, common English words, a few CJK characters); the base shape pads it to the
  * real size with [unused] entries.

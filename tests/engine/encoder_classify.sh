@@ -143,6 +143,28 @@ for m, mpnet in (("bert", False), ("mpnet", True)):
 print("head matches the reference (worst logit difference %.2e)" % worst)
 PY
 
+# the GGUF layout (cls, cls.output, output_labels, rank pooling), f32 and q8_0 bodies
+"$RAGD" model mktiny --arch bert-cls --out "$T/cls.gguf" --seed 11 || fail "mktiny bert-cls gguf"
+"$RAGD" model mktiny --arch bert-cls --out "$T/cls8.gguf" --type q8_0 --seed 11 \
+  || fail "mktiny bert-cls gguf q8_0"
+"$RAGD" embed --classify --model "$T/cls.gguf" -- "${texts[@]}" > "$T/g.jsonl" 2>/dev/null \
+  || fail "classify gguf"
+"$RAGD" embed --classify --model "$T/cls8.gguf" -- "${texts[@]}" > "$T/g8.jsonl" 2>/dev/null \
+  || fail "classify gguf q8_0"
+"$PY" - "$T" <<'PY' || fail "GGUF classifier output"
+import json, sys
+d = sys.argv[1]
+a = [json.loads(l) for l in open(d + "/g.jsonl")]
+b = [json.loads(l) for l in open(d + "/g8.jsonl")]
+assert len(a) == len(b) == 4
+for x, y in zip(a, b):
+    assert x["label"] in ("NEGATIVE", "NEUTRAL", "POSITIVE"), x
+    assert abs(sum(x["probs"]) - 1) < 1e-5
+    assert max(abs(p - q) for p, q in zip(x["logits"], y["logits"])) < 0.1, (x, y)
+PY
+"$RAGD" model mktiny --arch mpnet-cls --out "$T/m.gguf" 2> "$T/err" && fail "mpnet-cls as GGUF"
+grep -q "Hugging Face folder" "$T/err" || fail "$(cat "$T/err")"
+
 # the model scorer answers with the head's label; the lexicon answers when it is not set up
 want=$(head -1 "$T/bert.jsonl" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["label"])')
 got=$(SENTIMENT_SCORER=model SENTIMENT_MODEL="$T/bert" "$RAGD" sentiment score "hello world")
