@@ -906,6 +906,35 @@ static int cmp_phrase(const void *a, const void *b)
 
 static void emoticons_prepare(void);
 
+/* Every exact word and every phrase's first word, by FNV-1a hash with linear probing: the
+ * word's entry (or -1) and its first phrase in the sorted phrases (or -1). */
+#define SLOTS 4096
+struct slot {
+    const char *w;
+    short entry, phrase;
+};
+static struct slot slots[SLOTS];
+
+static uint32_t hash_word(const char *w)
+{
+    uint32_t h = 2166136261u;
+    while (*w)
+        h = (h ^ (unsigned char)*w++) * 16777619u;
+    return h;
+}
+
+static struct slot *slot_of(const char *w, int insert)
+{
+    for (uint32_t i = hash_word(w) & (SLOTS - 1);; i = (i + 1) & (SLOTS - 1)) {
+        if (!slots[i].w) {
+            if (!insert) return NULL;
+            slots[i] = (struct slot){w, -1, -1};
+            return &slots[i];
+        }
+        if (!strcmp(slots[i].w, w)) return &slots[i];
+    }
+}
+
 static void prepare(void)
 {
     emoticons_prepare();
@@ -920,13 +949,20 @@ static void prepare(void)
     RAGD_ASSERT(n - n_exact <= MAX_STEMS);
     for (size_t i = n_exact; i < n; i++)
         stem_len[i - n_exact] = (unsigned char)(strlen(words[i].w) - 1);
+    size_t np = sizeof phrases / sizeof *phrases;
+    RAGD_ASSERT(n_exact + np < SLOTS / 2); /* probes stay short */
+    for (size_t i = 0; i < n_exact; i++)
+        slot_of(words[i].w, 1)->entry = (short)i;
+    for (size_t i = 0; i < np; i++) {
+        struct slot *sl = slot_of(phrases[i].w[0], 1);
+        if (sl->phrase < 0) sl->phrase = (short)i;
+    }
 }
 
 static const struct entry *lookup(const char *w, size_t len)
 {
-    struct entry key = {w, 0, 0, 0};
-    const struct entry *e = bsearch(&key, words, n_exact, sizeof *words, cmp_entry);
-    if (e) return e;
+    const struct slot *sl = slot_of(w, 0);
+    if (sl && sl->entry >= 0) return &words[sl->entry];
     size_t n = sizeof words / sizeof *words;
     for (size_t i = n_exact; i < n; i++) {
         size_t sl = stem_len[i - n_exact];
@@ -1164,16 +1200,10 @@ static int word_is(const struct tok *t, const char *w)
 static int match_phrase(const struct text *x, int i, const struct phrase **out)
 {
     int best = 0;
-    size_t lo = 0, hi = sizeof phrases / sizeof *phrases;
-    while (lo < hi) { /* the first phrase whose first word is not below this word */
-        size_t mid = (lo + hi) / 2;
-        if (strcmp(phrases[mid].w[0], x->t[i].w) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    for (size_t p = lo; p < sizeof phrases / sizeof *phrases && word_is(&x->t[i], phrases[p].w[0]);
-         p++) {
+    const struct slot *sl = slot_of(x->t[i].w, 0);
+    if (!sl || sl->phrase < 0) return 0;
+    for (size_t p = (size_t)sl->phrase;
+         p < sizeof phrases / sizeof *phrases && word_is(&x->t[i], phrases[p].w[0]); p++) {
         int k = 0;
         while (k < 4 && phrases[p].w[k] && i + k < x->n && word_is(&x->t[i + k], phrases[p].w[k]))
             k++;
