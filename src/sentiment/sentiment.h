@@ -8,7 +8,7 @@
  * Scorers, chosen once by SENTIMENT_SCORER:
  *   lexicon (default) - a lexicon of customer-support English with rules for negation,
  *                       intensifiers and downtoners, contrast ("but"), capitals, punctuation,
- *                       emoji and emoticons. Needs nothing; a few microseconds per message.
+ *                       emoji and emoticons. Needs nothing; one or two microseconds a message.
  *   model             - a BERT-family sequence-classification checkpoint (SENTIMENT_MODEL: a
  *                       Hugging Face folder or a GGUF file) run by ragd's encoder; its labels
  *                       are mapped to the three classes by name (see sentiment_label_parse).
@@ -19,13 +19,14 @@
  * Decisions (documented for organizations; the numbers are ragd's defaults):
  *   - score is the confidence in the label, 0..1 (the seed's {NEUTRAL, 0.65, MEDIUM});
  *     polarity is the signed strength, -1 (most negative) .. +1 (most positive).
- *   - priority: URGENT for legal threats, security incidents, outages and lost data, or a
- *     strongly negative message (polarity <= -0.6) that also threatens to leave or demands
- *     action now, or a negative one with three of the pressure cues (cancel, refund, now,
- *     shouting, asking for a person); HIGH for a strongly negative message, a negative one that
- * threatens to cancel, asks for a refund or chargeback, demands action now or shouts; MEDIUM for
- *     another negative message, or a neutral one that asks or reports something; LOW for
- *     positive messages and neutral ones that ask nothing (thanks, "ok", greetings).
+ *   - priority: URGENT for a negative message with a legal threat, a security incident, an
+ *     outage or lost data, or a strongly negative one (polarity <= -0.6) that also threatens
+ *     to leave or demands action now, or a negative one with three of the pressure cues
+ *     (cancel, refund, now, shouting, asking for a person); HIGH for a strongly negative
+ *     message, a negative one with one pressure cue, or a neutral one about a legal, security,
+ *     outage or data-loss matter; MEDIUM for another negative message, or a neutral one that
+ *     asks or requests something (or is about billing, cancelling, refunds, a person); LOW for
+ *     positive messages and neutral ones that ask nothing (acknowledgements, order numbers).
  */
 #ifndef RAGD_SENTIMENT_H
 #define RAGD_SENTIMENT_H
