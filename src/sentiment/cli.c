@@ -3,10 +3,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
+#include "core/config.h"
 #include "core/error.h"
 #include "core/mem.h"
+#include "llm/provider.h"
 #include "sentiment/sentiment.h"
 
 static int usage(FILE *f)
@@ -166,8 +169,16 @@ int sentiment_cli(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help")) return usage(argc < 2 ? stderr : stdout);
     char err[512] = "";
+    /* the llm scorer needs the generator: set up as `ragd serve` does (.env, RAGD_DATA_DIR) */
+    int llm = !strcasecmp(config_str("SENTIMENT_SCORER", "lexicon"), "llm");
+    if (llm && (config_load(".env", err, sizeof err) ||
+                prov_init(config_str("RAGD_DATA_DIR", "./data"), err, sizeof err))) {
+        fprintf(stderr, "ragd sentiment: %s\n", err);
+        return 1;
+    }
     if (sentiment_init(err, sizeof err)) {
         fprintf(stderr, "ragd sentiment: %s\n", err);
+        if (llm) prov_shutdown();
         return 1;
     }
     int rc;
@@ -192,5 +203,6 @@ int sentiment_cli(int argc, char **argv)
         rc = usage(stderr);
     }
     sentiment_shutdown();
+    if (llm) prov_shutdown();
     return rc;
 }
