@@ -1368,6 +1368,12 @@ unsigned sentiment_lexicon_scan(const char *text, size_t len, double *polarity)
     }
     if (x->quest) cues |= SENTIMENT_CUE_ASK;
     if (shouting || x->excl >= 3) cues |= SENTIMENT_CUE_SHOUT;
+    /* tone without sentiment words: a demand for action now with !! or in capitals, or a
+     * whole message in capitals, is frustration ("I want a refund immediately!!!") */
+    if (sum > -1.0 && (cues & SENTIMENT_CUE_NOW) && (x->excl >= 2 || shouting))
+        sum -= 1.2;
+    else if (sum >= 0 && shouting)
+        sum -= 1.0;
     /* punctuation emphasis */
     if (sum != 0) {
         int e = x->excl < 4 ? x->excl : 4;

@@ -8,7 +8,7 @@
  * Scorers, chosen once by SENTIMENT_SCORER:
  *   lexicon (default) - a lexicon of customer-support English with rules for negation,
  *                       intensifiers and downtoners, contrast ("but"), capitals, punctuation,
- *                       emoji and emoticons. Needs nothing; one or two microseconds a message.
+ *                       emoji and emoticons. Needs nothing; about a microsecond a message.
  *   model             - a BERT-family sequence-classification checkpoint (SENTIMENT_MODEL: a
  *                       Hugging Face folder or a GGUF file) run by ragd's encoder; its labels
  *                       are mapped to the three classes by name (see sentiment_label_parse).

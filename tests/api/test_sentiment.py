@@ -121,3 +121,30 @@ def test_llm_scorer_and_its_fallback():
     finally:
         assert s.stop() == 0
         up.close()
+
+
+def test_cli_eval_and_score(tmp_path):
+    """`ragd sentiment eval` prints accuracy, per-class precision / recall and the cost against
+    strlen; a malformed line is refused with its line number."""
+    import os
+    import re
+    bin_ = os.environ.get("RAGD_BIN", "build/release/ragd")
+    f = tmp_path / "set.tsv"
+    f.write_text("# comment\nPOSITIVE\tThanks, that fixed it!\nNEGATIVE\tThe app keeps crashing\n"
+                 "NEUTRAL\tHow do I reset my password?\nNEGATIVE\tThanks for nothing.\n")
+    p = subprocess.run([bin_, "sentiment", "eval", str(f)], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert "accuracy 0.750 (3/4)" in out, out
+    assert re.search(r"^NEGATIVE +1\.000 +0\.500 ", out, re.M), out  # sarcasm is missed
+    assert re.search(r"^POSITIVE +0\.500 +1\.000 ", out, re.M), out
+    assert re.search(r"^cost \d+ ns/message \(strlen over the same messages [\d.]+ ns, ratio",
+                     out, re.M), out
+    f.write_text("POSITIVE\tfine\nHAPPY\tnot a label\n")
+    p = subprocess.run([bin_, "sentiment", "eval", str(f)], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 1 and ":2: expected LABEL<TAB>TEXT" in p.stderr, p.stderr
+    p = subprocess.run([bin_, "sentiment", "score", "I want a refund immediately!!!"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and '"label":"NEGATIVE"' in p.stdout, p.stdout

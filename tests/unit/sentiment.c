@@ -102,6 +102,11 @@ static void test_caps_and_punctuation(void **state)
     assert_true(s.cues & SENTIMENT_CUE_SHOUT);
     assert_true(s.priority >= SENTIMENT_HIGH);
     assert_false(lex("this is unacceptable").cues & SENTIMENT_CUE_SHOUT);
+    /* tone without sentiment words: a demand for action now with !!, or capitals */
+    assert_int_equal(label("I want a refund immediately!!!"), SENTIMENT_NEGATIVE);
+    assert_int_equal(label("I want a refund immediately"), SENTIMENT_NEUTRAL);
+    assert_int_equal(label("WHERE IS MY ORDER"), SENTIMENT_NEGATIVE);
+    assert_int_equal(label("Is this urgent?"), SENTIMENT_NEUTRAL);
     /* a question is damped */
     assert_true(pol("is it slow?") > pol("it is slow"));
 }
