@@ -13,7 +13,9 @@
  *   - capitals: a word in capitals inside a text that is not all capitals counts 1.5 times;
  *   - punctuation: each ! (up to four) adds 0.3 in the direction of the sum, repeated ? or ?!
  *     add 0.2 each to a negative sum; a question without ! is damped a little;
- *   - emoji and emoticons carry their own valence.
+ *   - emoji and emoticons carry their own valence;
+ *   - tone: a demand for action now with !! or capitals, or a message in capitals, counts as
+ *     frustration when no sentiment word says otherwise.
  * The sum s becomes a polarity s / sqrt(s^2 + 15) in -1..1 and a label by two thresholds.
  * Texts are scored on their first MAX_TOKENS tokens (one scratch buffer per call). */
 #include <math.h>
