@@ -11,6 +11,7 @@
 
 #include "api/api.h"
 #include "api/kb_routes.h"
+#include "api/sentiment_routes.h"
 #include "auth/auth.h"
 #include "auth/password.h"
 #include "auth/roles.h"
@@ -40,6 +41,7 @@
 #include "ops/maintenance.h"
 #include "ops/notify.h"
 #include "ops/opsync.h"
+#include "sentiment/sentiment.h"
 #include "store/apikeys.h"
 #include "store/chat.h"
 #include "store/emailverify.h"
@@ -224,6 +226,11 @@ static int cmd_serve(int argc, char **argv)
         return 2;
     }
     if ((rc = start_knowledge(o.data))) return rc;
+    char serr[512]; /* SENTIMENT_SCORER and SENTIMENT_MODEL: after the generator */
+    if (sentiment_init(serr, sizeof serr)) {
+        fprintf(stderr, "ragd: sentiment: %s\n", serr);
+        return 2;
+    }
     if ((rc = start_roles())) return rc; /* audit retention, SUPER_ADMIN_EMAIL */
     /* Generations block a worker while they run or wait for a session: the pool has room
      * for all of them on top of the threads for bcrypt, uploads and searches. */
@@ -271,6 +278,7 @@ static int cmd_serve(int argc, char **argv)
     http_add_routes(widget_routes);
     http_set_preflight_hook(widget_api_preflight);
     widget_init();
+    http_add_routes(sentiment_routes);
     api_add_health_check("indexes", api_indexes_health);
     api_add_health_check("models", prov_health);
     api_add_health_check("operations", api_ops_health);
@@ -325,6 +333,7 @@ static int cmd_serve(int argc, char **argv)
     notify_stop();
     mail_stop(); /* sends what is queued (each delivery is bounded by its timeouts) */
     erasure_stop();
+    sentiment_shutdown();
     knowledge_shutdown();
     prov_shutdown();
     db_close();
@@ -345,19 +354,13 @@ static const struct cli_verb serve_verb = {
 /* ---- the verbs: one row each ---- */
 
 static const struct cli_verb *const verbs[] = {
-    &serve_verb,
-    &cli_init_verb,
-    &cli_user_verb,
-    &cli_apikey_verb,
-    &cli_seed_verb,
-    &cli_ingest_verb,
-    &cli_backup_verb,
-    &cli_restore_verb,
-    &cli_erase_verb,
-    &cli_admin_verb,
-    &cli_config_verb,
-    &cli_version_verb,
-    NULL,
+    &serve_verb,       &cli_init_verb,
+    &cli_user_verb,    &cli_apikey_verb,
+    &cli_seed_verb,    &cli_ingest_verb,
+    &cli_backup_verb,  &cli_restore_verb,
+    &cli_erase_verb,   &cli_admin_verb,
+    &cli_config_verb,  &cli_sentiment_verb,
+    &cli_version_verb, NULL,
 };
 
 static void usage(FILE *f)

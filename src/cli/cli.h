@@ -69,6 +69,6 @@ int cli_find_user(const char *who, struct user *u);
 /* The verbs. */
 extern const struct cli_verb cli_init_verb, cli_user_verb, cli_seed_verb, cli_ingest_verb,
     cli_apikey_verb, cli_backup_verb, cli_restore_verb, cli_erase_verb, cli_admin_verb,
-    cli_config_verb, cli_version_verb;
+    cli_config_verb, cli_version_verb, cli_sentiment_verb;
 
 #endif

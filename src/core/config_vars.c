@@ -209,6 +209,15 @@ const struct config_var config_vars[] = {
     I("WIDGET_MESSAGES_PER_SESSION_PER_MINUTE", "20", 1, 100000,
       "Messages one widget session may send per minute."),
 
+    E("SENTIMENT_SCORER", "lexicon", "lexicon|model|llm", CFG_NOCASE,
+      "How customer messages are scored: lexicon (built in, no model), model (SENTIMENT_MODEL) "
+      "or llm (the configured generator); see docs/sentiment.md."),
+    P("SENTIMENT_MODEL", NULL,
+      "A BERT-family sequence-classification checkpoint (Hugging Face folder or GGUF) for "
+      "SENTIMENT_SCORER=model."),
+    I("SENTIMENT_MAX_SEQ", "256", 0, 8192, "Tokens per message for the sentiment model."),
+    I("SENTIMENT_THREADS", "1", 0, 1024, "Encoder threads of the sentiment model."),
+
     /* ---- payments ---- */
     B("ENABLE_PAYMENTS", "false",
       "Stripe and Razorpay checkouts and webhooks; upgrades then need a completed payment."),

@@ -73,6 +73,12 @@ struct weights {
     struct layer *layers;                 /* [n_layer] */
     const float *rel_bias;                /* MPNet: [n_buckets, n_head] */
     int n_buckets;
+    /* sequence classification head (n_labels > 0): tanh(pool_w h + pool_b) of the first
+     * token's last hidden state h, then cls_w . + cls_b -> logits */
+    int n_labels;
+    const float *pool_w, *pool_b; /* [n_embd, n_embd], [n_embd] */
+    const float *cls_w, *cls_b;   /* [n_labels, n_embd], [n_labels] */
+    char **labels;                /* [n_labels] names (owned) */
 };
 
 /* Activations for B sequences padded to S tokens (T = B * S rows). Grown on demand. */
@@ -342,6 +348,45 @@ static int load_weights(struct loader *ld, int src)
     return 0;
 }
 
+/* The classification head, when the checkpoint has one: BERT's pooler + classifier, MPNet's
+ * (RoBERTa-style) classifier.dense + classifier.out_proj, or GGUF's cls + cls.output. The
+ * head's tensors carry no model prefix in Hugging Face checkpoints, except BERT's pooler. */
+static int load_head(struct loader *ld, int src)
+{
+    encoder_t *e = ld->e;
+    struct weights *w = &e->w;
+    int D = e->cfg.n_embd, rc;
+    static const char *const names[3][4] = {
+        {"cls.weight", "cls.bias", "cls.output.weight", "cls.output.bias"},
+        {"pooler.dense.weight", "pooler.dense.bias", "classifier.weight", "classifier.bias"},
+        {"classifier.dense.weight", "classifier.dense.bias", "classifier.out_proj.weight",
+         "classifier.out_proj.bias"},
+    };
+    struct loader head = {e, "", ld->err, ld->err_len};
+    struct loader *pool = src == SRC_HF_BERT ? ld : &head;
+    struct raw r = {0};
+    if (find_raw(e, "", names[src][2], &r)) return 0; /* no head: an embedding model */
+    if (r.n_dims != 2 || r.cols != D || r.rows < 1 || r.rows > 4096)
+        return ragd_errf(ld->err, ld->err_len, RAGD_EFORMAT,
+                         "tensor %s has shape [%lld, %lld], expected [labels, %d]", names[src][2],
+                         (long long)r.rows, (long long)r.cols, D);
+    w->n_labels = (int)r.rows;
+    if ((rc = get_floats(pool, names[src][0], D, D, 0, &w->pool_w)) ||
+        (rc = get_floats(pool, names[src][1], 1, D, 0, &w->pool_b)) ||
+        (rc = get_floats(&head, names[src][2], w->n_labels, D, 0, &w->cls_w)) ||
+        (rc = get_floats(&head, names[src][3], 1, w->n_labels, 0, &w->cls_b)))
+        return rc;
+    w->labels = own(e, xcalloc((size_t)w->n_labels, sizeof *w->labels));
+    return 0;
+}
+
+/* Label i's name: from names when given there (owned copies), else LABEL_i. */
+static void set_label(encoder_t *e, int i, const char *name, size_t len)
+{
+    if (e->w.labels[i]) return;
+    e->w.labels[i] = name ? own(e, xstrndup(name, len)) : own(e, xasprintf("LABEL_%d", i));
+}
+
 static int check_shape(const struct config *c, char *err, size_t err_len)
 {
     if (c->n_embd < 1 || c->n_layer < 1 || c->n_head < 1 || c->n_ff < 1 || c->n_vocab < 1 ||
@@ -401,12 +446,12 @@ static int load_gguf(encoder_t *e, const char *path, char *err, size_t err_len)
         (rc = gguf_int(g, "bert.context_length", 512, &c->max_seq, err, err_len)) ||
         (rc = gguf_int(g, "bert.pooling_type", 1, &pooling, err, err_len)))
         return rc;
-    if (pooling > 2)
+    if (pooling > 2 && pooling != 4)
         return ragd_errf(err, err_len, RAGD_ENOTSUP,
                          "bert.pooling_type %d is not supported "
-                         "(mean or cls)",
+                         "(mean, cls or rank)",
                          pooling);
-    c->pool_cls = pooling == 2;
+    c->pool_cls = pooling == 2 || pooling == 4; /* rank: a classifier on the first token */
     rc = gguf_get_f32(g, "bert.attention.layer_norm_epsilon", &c->eps);
     if (rc == RAGD_ENOTFOUND)
         c->eps = 1e-12f;
@@ -427,7 +472,16 @@ static int load_gguf(encoder_t *e, const char *path, char *err, size_t err_len)
     if ((rc = check_shape(c, err, err_len))) return rc;
     c->head_dim = c->n_embd / c->n_head;
     struct loader ld = {e, "", err, err_len};
-    if ((rc = load_weights(&ld, SRC_GGUF))) return rc;
+    if ((rc = load_weights(&ld, SRC_GGUF)) || (rc = load_head(&ld, SRC_GGUF))) return rc;
+    if (e->w.n_labels) {
+        const struct gguf_value *lv = NULL;
+        if (!gguf_get_arr(g, "bert.classifier.output_labels", &lv) &&
+            lv->v.arr.elem_type == GGUF_TYPE_STRING)
+            for (uint64_t i = 0; i < lv->v.arr.n && i < (uint64_t)e->w.n_labels; i++)
+                set_label(e, (int)i, lv->v.arr.items[i].v.str.ptr, lv->v.arr.items[i].v.str.len);
+        for (int i = 0; i < e->w.n_labels; i++)
+            set_label(e, i, NULL, 0);
+    }
     if ((rc = tok_gguf_load(g, &e->tok, err, err_len)))
         return rc == RAGD_ENOTFOUND ? ragd_errf(err, err_len, RAGD_EFORMAT, "no tokenizer metadata")
                                     : rc;
@@ -630,7 +684,18 @@ static int load_hf(encoder_t *e, const char *dir, char *err, size_t err_len)
         goto out;
     }
     struct loader ld = {e, prefix, err, err_len};
-    if ((rc = load_weights(&ld, mp ? SRC_HF_MPNET : SRC_HF_BERT))) goto out;
+    if ((rc = load_weights(&ld, mp ? SRC_HF_MPNET : SRC_HF_BERT)) ||
+        (rc = load_head(&ld, mp ? SRC_HF_MPNET : SRC_HF_BERT)))
+        goto out;
+    if (e->w.n_labels) { /* id2label: {"0": "NEGATIVE", ...} */
+        json_t *id2 = json_object_get(cfg, "id2label");
+        for (int i = 0; i < e->w.n_labels; i++) {
+            char key[16];
+            snprintf(key, sizeof key, "%d", i);
+            const char *name = json_string_value(json_object_get(id2, key));
+            set_label(e, i, name, name ? strlen(name) : 0);
+        }
+    }
     rc = hf_tokenizer(e, dir, err, err_len);
 out:
     free(st_path);
@@ -1140,13 +1205,14 @@ static int state_reserve(encoder_t *e, int B, int S)
     return 0;
 }
 
-/* Runs B sequences already placed in s.ids / s.lens (padded to S) and pools them into out. */
-static void forward(encoder_t *e, int B, int S, float *out)
+/* Runs B sequences already placed in s.ids / s.lens (padded to S): the last hidden states
+ * are left in s.x. */
+static void forward_layers(encoder_t *e, int B, int S)
 {
     const struct config *c = &e->cfg;
     const struct weights *w = &e->w;
     struct state *s = &e->s;
-    int D = c->n_embd, T = B * S;
+    int T = B * S;
 
     if (c->arch == ARCH_MPNET)
         for (int h = 0; h < c->n_head; h++)
@@ -1169,7 +1235,45 @@ static void forward(encoder_t *e, int B, int S, float *out)
         matmul(e, &l->w_down, l->b_down, 0, s->ffn, T, s->tmp);
         rows_run(e, ROW_ADD_NORM, T, S, s->tmp, l->out_norm_w, l->out_norm_b);
     }
+}
 
+/* The classification head on each sequence's first token: logits [B, n_labels] into out. */
+static void head(encoder_t *e, int B, int S, float *out)
+{
+    const struct weights *w = &e->w;
+    int D = e->cfg.n_embd, NL = w->n_labels;
+    float *pooled = e->s.tmp; /* [D] scratch: the hidden states are no longer needed */
+    for (int b = 0; b < B; b++) {
+        const float *h = e->s.x + (size_t)b * S * D;
+        for (int r = 0; r < D; r++) {
+            float acc = w->pool_b[r];
+            const float *row = w->pool_w + (size_t)r * D;
+            for (int k = 0; k < D; k++)
+                acc += row[k] * h[k];
+            pooled[r] = tanhf(acc);
+        }
+        for (int c = 0; c < NL; c++) {
+            float acc = w->cls_b[c];
+            const float *row = w->cls_w + (size_t)c * D;
+            for (int k = 0; k < D; k++)
+                acc += row[k] * pooled[k];
+            out[(size_t)b * NL + c] = acc;
+        }
+    }
+}
+
+/* Runs the layers and pools each sequence into out ([B, n_embd], unit length), or, when
+ * classify, writes the head's logits ([B, n_labels]). */
+static void forward(encoder_t *e, int B, int S, float *out, int classify)
+{
+    const struct config *c = &e->cfg;
+    struct state *s = &e->s;
+    int D = c->n_embd;
+    forward_layers(e, B, S);
+    if (classify) {
+        head(e, B, S, out);
+        return;
+    }
     for (int b = 0; b < B; b++) {
         float *o = out + (size_t)b * D;
         const float *x = s->x + (size_t)b * S * D;
@@ -1204,8 +1308,10 @@ static int cmp_len(const void *a, const void *b)
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-int encoder_embed_ids(encoder_t *e, const int32_t *const *ids, const size_t *lens, size_t n,
-                      int batch, float *out)
+/* Runs n sequences in batches: classify 0 writes n * n_embd vector floats, 1 writes
+ * n * n_labels logits. */
+static int run_ids(encoder_t *e, const int32_t *const *ids, const size_t *lens, size_t n, int batch,
+                   float *out, int classify)
 {
     const struct config *c = &e->cfg;
     if (batch <= 0) batch = 32;
@@ -1221,7 +1327,7 @@ int encoder_embed_ids(encoder_t *e, const int32_t *const *ids, const size_t *len
     for (size_t i = 0; i < n; i++)
         order[i] = (struct by_len){lens[i], i};
     qsort(order, n, sizeof *order, cmp_len);
-    size_t D = (size_t)c->n_embd;
+    size_t D = classify ? (size_t)e->w.n_labels : (size_t)c->n_embd;
     float *vecs = xmalloc((size_t)(batch < (int)n ? batch : (int)n) * D * sizeof *vecs);
     int rc = 0;
     pthread_mutex_lock(&e->lock);
@@ -1237,13 +1343,82 @@ int encoder_embed_ids(encoder_t *e, const int32_t *const *ids, const size_t *len
                 dst[i] = e->pad_id;
             e->s.lens[b] = (int)len;
         }
-        forward(e, B, S, vecs);
+        forward(e, B, S, vecs, classify);
         for (int b = 0; b < B; b++)
             memcpy(out + order[b0 + b].idx * D, vecs + (size_t)b * D, D * sizeof *vecs);
     }
     pthread_mutex_unlock(&e->lock);
     free(vecs);
     free(order);
+    return rc;
+}
+
+int encoder_embed_ids(encoder_t *e, const int32_t *const *ids, const size_t *lens, size_t n,
+                      int batch, float *out)
+{
+    return run_ids(e, ids, lens, n, batch, out, 0);
+}
+
+int encoder_n_labels(const encoder_t *e)
+{
+    return e->w.n_labels;
+}
+
+const char *encoder_label(const encoder_t *e, int i)
+{
+    return i >= 0 && i < e->w.n_labels ? e->w.labels[i] : NULL;
+}
+
+int encoder_classify_ids(encoder_t *e, const int32_t *const *ids, const size_t *lens, size_t n,
+                         int batch, float *logits, float *probs)
+{
+    int NL = e->w.n_labels;
+    if (!NL) return RAGD_ENOTSUP;
+    float *lg = logits ? logits : xmalloc((n ? n : 1) * (size_t)NL * sizeof *lg);
+    int rc = run_ids(e, ids, lens, n, batch, lg, 1);
+    for (size_t i = 0; !rc && probs && i < n; i++) { /* softmax, max-subtracted */
+        const float *l = lg + i * (size_t)NL;
+        float *p = probs + i * (size_t)NL, max = l[0], sum = 0;
+        for (int c = 1; c < NL; c++)
+            max = l[c] > max ? l[c] : max;
+        for (int c = 0; c < NL; c++)
+            sum += (p[c] = expf(l[c] - max));
+        for (int c = 0; c < NL; c++)
+            p[c] /= sum;
+    }
+    if (!logits) free(lg);
+    return rc;
+}
+
+/* Tokenizes texts into ids[] / lens[] (caller frees each ids[i] and the arrays). */
+static int tokenize_all(encoder_t *e, const char *const *texts, size_t n, int32_t ***ids,
+                        size_t **lens)
+{
+    *ids = xcalloc(n ? n : 1, sizeof **ids);
+    *lens = xcalloc(n ? n : 1, sizeof **lens);
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = texts[i] ? encoder_tokenize(e, texts[i], strlen(texts[i]), &(*ids)[i], &(*lens)[i])
+                      : RAGD_EINVAL;
+    return rc;
+}
+
+static void free_ids(int32_t **ids, size_t *lens, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    free(lens);
+}
+
+int encoder_classify(encoder_t *e, const char *const *texts, size_t n, float *logits, float *probs)
+{
+    if (!e->w.n_labels) return RAGD_ENOTSUP;
+    int32_t **ids;
+    size_t *lens;
+    int rc = tokenize_all(e, texts, n, &ids, &lens);
+    if (!rc) rc = encoder_classify_ids(e, (const int32_t *const *)ids, lens, n, 0, logits, probs);
+    free_ids(ids, lens, n);
     return rc;
 }
 

@@ -4,7 +4,8 @@
  *  - a GGUF file with general.architecture "bert" in the layout of llama.cpp's converter
  *    (token_embd, token_types, position_embd, token_embd_norm, blk.N.attn_q/k/v/output,
  *    attn_output_norm, ffn_up/down, layer_output_norm; bert.* metadata; tokenizer.ggml.*
- *    with model "bert"); bert.pooling_type 2 selects CLS pooling, otherwise mean;
+ *    with model "bert"); bert.pooling_type 2 (CLS) or 4 (rank, a
+ *    classifier) selects first-token pooling, otherwise mean;
  *  - a Hugging Face folder: config.json (model_type "bert" or "mpnet"), model.safetensors
  *    (F32, F16 or BF16; an optional "bert." / "mpnet." name prefix is accepted), and
  *    tokenizer.json or vocab.txt. A sentence-transformers folder's sentence_bert_config.json
@@ -70,5 +71,27 @@ int encoder_embed(encoder_t *enc, const char *const *texts, size_t n, int batch,
  * 1..max_seq; ids inside the vocabulary, else RAGD_EINVAL). */
 int encoder_embed_ids(encoder_t *enc, const int32_t *const *ids, const size_t *lens, size_t n,
                       int batch, float *out);
+
+/* ---- sequence classification ----
+ * A checkpoint with a classification head (BertForSequenceClassification: bert.pooler.dense
+ * and classifier; MPNetForSequenceClassification: classifier.dense and classifier.out_proj;
+ * GGUF: cls and cls.output, labels in bert.classifier.output_labels) also classifies: the
+ * first token's last hidden state h goes through tanh(W_pool h + b_pool), then
+ * W_cls . + b_cls gives one logit per label, and a softmax the probabilities. Label names come
+ * from config.json's id2label (LABEL_i when absent). */
+
+/* Labels of the head; 0 when the model has none (an embedding model). */
+int encoder_n_labels(const encoder_t *enc);
+/* Label i's name (owned by enc, valid until encoder_free), or NULL when i is out of range. */
+const char *encoder_label(const encoder_t *enc, int i);
+
+/* Classifies n NUL-terminated texts, writing n * encoder_n_labels floats of logits and/or of
+ * probabilities (either may be NULL; row i for texts[i]). Returns 0, RAGD_ENOTSUP when the
+ * model has no head, or encoder_embed's errors. */
+int encoder_classify(encoder_t *enc, const char *const *texts, size_t n, float *logits,
+                     float *probs);
+/* The same from token ids, batch as for encoder_embed_ids. */
+int encoder_classify_ids(encoder_t *enc, const int32_t *const *ids, const size_t *lens, size_t n,
+                         int batch, float *logits, float *probs);
 
 #endif

@@ -17,11 +17,15 @@
 
 void encoder_cli_usage(void *file)
 {
-    fputs("  embed --model F [--batch N] [--threads N] [--max-seq N] TEXT...|-\n"
+    fputs("  embed --model F [--batch N] [--threads N] [--max-seq N] [--classify] TEXT...|-\n"
           "                      print one JSON array (unit-length embedding) per text;\n"
-          "                      F is a BERT GGUF or a BERT/MPNet Hugging Face folder\n"
-          "  model mktiny --arch bert|mpnet --out F [--type T] [--seed N] [--shape tiny|base]\n"
-          "                      write a random sentence encoder (GGUF / Hugging Face folder)\n",
+          "                      F is a BERT GGUF or a BERT/MPNet Hugging Face folder;\n"
+          "                      --classify prints {label, probs, logits, ids} per text from\n"
+          "                      a sequence-classification checkpoint\n"
+          "  model mktiny --arch bert|mpnet|bert-cls|mpnet-cls --out F [--type T] [--seed N]\n"
+          "               [--shape tiny|base]\n"
+          "                      write a random sentence encoder or classifier (GGUF / Hugging\n"
+          "                      Face folder)\n",
           (FILE *)file);
 }
 
@@ -56,9 +60,46 @@ static void print_vec(const float *v, int dim)
     puts("]");
 }
 
-/* Embeds and prints n texts; adds the time spent to *secs. */
-static int embed_some(encoder_t *enc, const char *const *texts, size_t n, int batch, double *secs)
+/* Classifies and prints n texts, one JSON object per line: {"label", "probs", "logits", "ids"}. */
+static int classify_some(encoder_t *enc, const char *const *texts, size_t n, double *secs)
 {
+    int nl = encoder_n_labels(enc);
+    float *logits = xmalloc((n ? n : 1) * (size_t)nl * sizeof *logits);
+    float *probs = xmalloc((n ? n : 1) * (size_t)nl * sizeof *probs);
+    double t0 = now();
+    int rc = encoder_classify(enc, texts, n, logits, probs);
+    *secs += now() - t0;
+    for (size_t i = 0; !rc && i < n; i++) {
+        const float *p = probs + i * (size_t)nl, *l = logits + i * (size_t)nl;
+        int best = 0;
+        for (int c = 1; c < nl; c++)
+            if (p[c] > p[best]) best = c;
+        int32_t *ids;
+        size_t n_ids;
+        if ((rc = encoder_tokenize(enc, texts[i], strlen(texts[i]), &ids, &n_ids))) break;
+        printf("{\"label\":\"%s\",\"probs\":[", encoder_label(enc, best));
+        for (int c = 0; c < nl; c++)
+            printf(c ? ",%.9g" : "%.9g", (double)p[c]);
+        printf("],\"logits\":[");
+        for (int c = 0; c < nl; c++)
+            printf(c ? ",%.9g" : "%.9g", (double)l[c]);
+        printf("],\"ids\":[");
+        for (size_t k = 0; k < n_ids; k++)
+            printf(k ? ",%d" : "%d", ids[k]);
+        printf("]}\n");
+        free(ids);
+    }
+    if (rc) fprintf(stderr, "ragd embed: %s\n", ragd_strerror(rc));
+    free(logits);
+    free(probs);
+    return rc;
+}
+
+/* Embeds (or classifies) and prints n texts; adds the time spent to *secs. */
+static int embed_some(encoder_t *enc, const char *const *texts, size_t n, int batch, double *secs,
+                      int classify)
+{
+    if (classify) return classify_some(enc, texts, n, secs);
     int dim = encoder_dim(enc);
     float *out = xmalloc((n ? n : 1) * (size_t)dim * sizeof *out);
     double t0 = now();
@@ -77,7 +118,7 @@ static int embed_some(encoder_t *enc, const char *const *texts, size_t n, int ba
 int encoder_cli_embed(int argc, char **argv)
 {
     const char *model = NULL;
-    int batch = 32, first_text = -1, from_stdin = 0;
+    int batch = 32, first_text = -1, from_stdin = 0, classify = 0;
     struct encoder_opts opts = {0};
     const char *env = getenv("EMBEDDING_MAX_SEQ");
     if (env && *env && parse_int(env, 2, 1 << 20, &opts.max_seq))
@@ -99,6 +140,8 @@ int encoder_cli_embed(int argc, char **argv)
             if (parse_int(next, 2, 1 << 20, &opts.max_seq))
                 return usage_err("embed", "--max-seq must be an integer >= 2");
             i++;
+        } else if (!strcmp(a, "--classify")) {
+            classify = 1;
         } else if (!strcmp(a, "-") && i == argc - 1 && first_text < 0) {
             from_stdin = 1;
         } else if (!strcmp(a, "--")) {
@@ -120,11 +163,16 @@ int encoder_cli_embed(int argc, char **argv)
         fprintf(stderr, "ragd embed: %s\n", err[0] ? err : ragd_strerror(rc));
         return rc == RAGD_EINVAL ? EXIT_USAGE : 1;
     }
+    if (classify && !encoder_n_labels(enc)) {
+        fprintf(stderr, "ragd embed: --classify: %s has no classification head\n", model);
+        encoder_free(enc);
+        return 1;
+    }
     double secs = 0;
     size_t total = 0;
     if (!from_stdin) {
         total = (size_t)(argc - first_text);
-        rc = embed_some(enc, (const char *const *)argv + first_text, total, batch, &secs);
+        rc = embed_some(enc, (const char *const *)argv + first_text, total, batch, &secs, classify);
     } else {
         char **lines = xcalloc(STDIN_CHUNK, sizeof *lines);
         size_t n = 0, cap = 0;
@@ -135,14 +183,14 @@ int encoder_cli_embed(int argc, char **argv)
                 line[--len] = '\0';
             lines[n++] = xstrdup(line);
             if (n == STDIN_CHUNK) {
-                rc = embed_some(enc, (const char *const *)lines, n, batch, &secs);
+                rc = embed_some(enc, (const char *const *)lines, n, batch, &secs, classify);
                 total += n;
                 while (n)
                     free(lines[--n]);
             }
         }
         if (!rc && n) {
-            rc = embed_some(enc, (const char *const *)lines, n, batch, &secs);
+            rc = embed_some(enc, (const char *const *)lines, n, batch, &secs, classify);
             total += n;
         }
         while (n)

@@ -134,7 +134,7 @@ static int get_shape(const char *name, int mpnet, struct shape *s)
 
 /* ---- tensors ---- */
 
-enum fill { FILL_WEIGHT, FILL_EMBED, FILL_NORM, FILL_BIAS, FILL_RELBIAS };
+enum fill { FILL_WEIGHT, FILL_EMBED, FILL_NORM, FILL_BIAS, FILL_RELBIAS, FILL_HEAD };
 
 struct tdesc {
     char name[96];
@@ -220,6 +220,48 @@ static void mpnet_tensors(struct tlist *l, const struct shape *s, int64_t n_voca
     tadd(l, "encoder.relative_attention_bias.weight", 32, s->H, FILL_RELBIAS);
 }
 
+/* BERT in Hugging Face names, as BertForSequenceClassification stores it ("bert." prefix). */
+static void bert_hf_tensors(struct tlist *l, const struct shape *s, int64_t n_vocab)
+{
+    tadd(l, "bert.embeddings.word_embeddings.weight", n_vocab, s->D, FILL_EMBED);
+    tadd(l, "bert.embeddings.position_embeddings.weight", s->n_pos, s->D, FILL_EMBED);
+    tadd(l, "bert.embeddings.token_type_embeddings.weight", 2, s->D, FILL_EMBED);
+    norm(l, "bert.embeddings.LayerNorm", s->D);
+    for (int i = 0; i < s->L; i++) {
+        char b[96];
+#define LAY(suffix) (snprintf(b, sizeof b, "bert.encoder.layer.%d.%s", i, suffix), b)
+        linear(l, LAY("attention.self.query"), s->D, s->D);
+        linear(l, LAY("attention.self.key"), s->D, s->D);
+        linear(l, LAY("attention.self.value"), s->D, s->D);
+        linear(l, LAY("attention.output.dense"), s->D, s->D);
+        norm(l, LAY("attention.output.LayerNorm"), s->D);
+        linear(l, LAY("intermediate.dense"), s->F, s->D);
+        linear(l, LAY("output.dense"), s->D, s->F);
+        norm(l, LAY("output.LayerNorm"), s->D);
+#undef LAY
+    }
+}
+
+#define CLS_LABELS 3 /* NEGATIVE, NEUTRAL, POSITIVE */
+
+/* The sequence-classification head: BERT's pooler + classifier, MPNet's classifier.dense +
+ * classifier.out_proj. */
+static void head_tensors(struct tlist *l, const struct shape *s, int mpnet)
+{
+    const char *names[4] = {"bert.pooler.dense.weight", "bert.pooler.dense.bias",
+                            "classifier.weight", "classifier.bias"};
+    if (mpnet) {
+        names[0] = "classifier.dense.weight";
+        names[1] = "classifier.dense.bias";
+        names[2] = "classifier.out_proj.weight";
+        names[3] = "classifier.out_proj.bias";
+    }
+    tadd(l, names[0], s->D, s->D, FILL_HEAD);
+    tadd(l, names[1], 0, s->D, FILL_BIAS);
+    tadd(l, names[2], CLS_LABELS, s->D, FILL_HEAD);
+    tadd(l, names[3], 0, CLS_LABELS, FILL_BIAS);
+}
+
 static void fill_row(float *x, int64_t n, enum fill f, uint64_t *rng)
 {
     for (int64_t i = 0; i < n; i++) {
@@ -240,20 +282,36 @@ static void fill_row(float *x, int64_t n, enum fill f, uint64_t *rng)
         case FILL_RELBIAS:
             x[i] = 1.0f * u;
             break;
+        case FILL_HEAD: /* large enough that the labels' probabilities differ */
+            x[i] = 0.3f * u;
+            break;
         }
     }
 }
 
 /* ---- writers ---- */
 
-static int write_bert(const struct mktiny_encoder_opts *o, const struct shape *s, char *err,
-                      size_t err_len)
+/* With cls, the classification head as llama.cpp names it (cls, cls.output), three label
+ * names in bert.classifier.output_labels and rank pooling (type 4: the first token). */
+static int write_bert(const struct mktiny_encoder_opts *o, const struct shape *s, int cls,
+                      char *err, size_t err_len)
 {
     struct vocab v = {0};
     build_vocab(&v, 0, (size_t)s->n_vocab_pad);
     struct tlist tl = {0};
     bert_tensors(&tl, s, (int64_t)v.n);
+    if (cls) {
+        tadd(&tl, "cls.weight", s->D, s->D, FILL_HEAD);
+        tadd(&tl, "cls.bias", 0, s->D, FILL_BIAS);
+        tadd(&tl, "cls.output.weight", CLS_LABELS, s->D, FILL_HEAD);
+        tadd(&tl, "cls.output.bias", 0, CLS_LABELS, FILL_BIAS);
+    }
     gguf_writer_t *w = gguf_writer_create();
+    if (cls) {
+        const char *labels[CLS_LABELS] = {"NEGATIVE", "NEUTRAL", "POSITIVE"};
+        size_t lens[CLS_LABELS] = {8, 7, 8};
+        gguf_writer_set_arr_str(w, "bert.classifier.output_labels", labels, lens, CLS_LABELS);
+    }
     gguf_writer_set_str(w, "general.architecture", "bert");
     gguf_writer_set_str(w, "general.name", "ragd tiny bert");
     gguf_writer_set_u32(w, "bert.context_length", (uint32_t)s->n_pos);
@@ -263,7 +321,7 @@ static int write_bert(const struct mktiny_encoder_opts *o, const struct shape *s
     gguf_writer_set_f32(w, "bert.attention.layer_norm_epsilon", 1e-12f);
     gguf_writer_set_u32(w, "bert.block_count", (uint32_t)s->L);
     gguf_writer_set_bool(w, "bert.attention.causal", 0);
-    gguf_writer_set_u32(w, "bert.pooling_type", 1); /* mean */
+    gguf_writer_set_u32(w, "bert.pooling_type", cls ? 4 : 1); /* rank or mean */
     gguf_writer_set_u32(w, "general.file_type", o->type == GGML_TYPE_F32 ? 0 : 1);
     /* the converter's vocabulary form: word starts get U+2581, "##" is dropped */
     char **forms = xmalloc(v.n * sizeof *forms);
@@ -342,8 +400,11 @@ static int write_text(const char *dir, const char *name, const char *text)
     return fclose(f) == 0 && ok ? 0 : RAGD_EIO;
 }
 
-static int write_mpnet(const struct mktiny_encoder_opts *o, const struct shape *s, char *err,
-                       size_t err_len)
+/* A Hugging Face folder: MPNet (sentence-transformers layout) or, with cls, a
+ * sequence-classification checkpoint (BERT or MPNet) with id2label NEGATIVE, NEUTRAL,
+ * POSITIVE. */
+static int write_hf(const struct mktiny_encoder_opts *o, const struct shape *s, int mpnet, int cls,
+                    char *err, size_t err_len)
 {
     enum st_dtype dt;
     switch (o->type) {
@@ -358,23 +419,26 @@ static int write_mpnet(const struct mktiny_encoder_opts *o, const struct shape *
         break;
     default:
         return ragd_errf(err, err_len, RAGD_EINVAL,
-                         "model mktiny: mpnet weights must be f32, f16 "
-                         "or bf16");
+                         "model mktiny: %s weights must be f32, f16 or bf16", o->arch);
     }
     if (mkdir(o->out, 0755) && errno != EEXIST)
         return ragd_errf(err, err_len, RAGD_EIO, "model mktiny: cannot create %s: %s", o->out,
                          strerror(errno));
     char *pool_dir = xasprintf("%s/1_Pooling", o->out);
-    int bad = mkdir(pool_dir, 0755) && errno != EEXIST;
+    int bad = !cls && mkdir(pool_dir, 0755) && errno != EEXIST;
     free(pool_dir);
     if (bad)
         return ragd_errf(err, err_len, RAGD_EIO, "model mktiny: cannot create %s/1_Pooling",
                          o->out);
 
     struct vocab v = {0};
-    build_vocab(&v, 1, (size_t)s->n_vocab_pad);
+    build_vocab(&v, mpnet, (size_t)s->n_vocab_pad);
     struct tlist tl = {0};
-    mpnet_tensors(&tl, s, (int64_t)v.n);
+    if (mpnet)
+        mpnet_tensors(&tl, s, (int64_t)v.n);
+    else
+        bert_hf_tensors(&tl, s, (int64_t)v.n);
+    if (cls) head_tensors(&tl, s, mpnet);
     safetensors_writer_t *w = safetensors_writer_create();
     safetensors_writer_meta(w, "format", "pt");
     char *path = xasprintf("%s/model.safetensors", o->out);
@@ -416,16 +480,24 @@ static int write_mpnet(const struct mktiny_encoder_opts *o, const struct shape *
     for (size_t i = 0; ok && i < v.n; i++)
         ok = fprintf(f, "%s\n", v.tok[i]) > 0;
     if (f && fclose(f)) ok = 0;
+    const char *archname =
+        cls ? (mpnet ? "MPNetForSequenceClassification" : "BertForSequenceClassification")
+            : "MPNetModel";
+    const char *labels = cls ? "  \"id2label\": {\"0\": \"NEGATIVE\", \"1\": \"NEUTRAL\", "
+                               "\"2\": \"POSITIVE\"},\n  \"label2id\": {\"NEGATIVE\": 0, "
+                               "\"NEUTRAL\": 1, \"POSITIVE\": 2},\n"
+                             : "";
     char *config =
-        xasprintf("{\n  \"architectures\": [\"MPNetModel\"],\n  \"model_type\": \"mpnet\",\n"
+        xasprintf("{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"%s\",\n%s"
                   "  \"vocab_size\": %zu,\n  \"hidden_size\": %d,\n  \"num_hidden_layers\": %d,\n"
                   "  \"num_attention_heads\": %d,\n  \"intermediate_size\": %d,\n"
                   "  \"max_position_embeddings\": %d,\n  \"hidden_act\": \"gelu\",\n"
-                  "  \"layer_norm_eps\": 1e-05,\n  \"relative_attention_num_buckets\": 32,\n"
-                  "  \"pad_token_id\": 1,\n  \"bos_token_id\": 0,\n  \"eos_token_id\": 2,\n"
+                  "  \"layer_norm_eps\": %s,\n  \"relative_attention_num_buckets\": 32,\n"
+                  "  \"type_vocab_size\": %d,\n  \"pad_token_id\": %d,\n"
                   "  \"hidden_dropout_prob\": 0.1,\n  \"attention_probs_dropout_prob\": 0.1,\n"
                   "  \"initializer_range\": 0.02,\n  \"torch_dtype\": \"%s\"\n}\n",
-                  v.n, s->D, s->L, s->H, s->F, s->n_pos,
+                  archname, mpnet ? "mpnet" : "bert", labels, v.n, s->D, s->L, s->H, s->F, s->n_pos,
+                  mpnet ? "1e-05" : "1e-12", mpnet ? 0 : 2, mpnet ? 1 : 0,
                   dt == ST_F32   ? "float32"
                   : dt == ST_F16 ? "float16"
                                  : "bfloat16");
@@ -438,21 +510,26 @@ static int write_mpnet(const struct mktiny_encoder_opts *o, const struct shape *
                               "  \"pooling_mode_mean_sqrt_len_tokens\": false\n}\n",
                               s->D);
     ok = ok && !write_text(o->out, "config.json", config) &&
-         !write_text(o->out, "sentence_bert_config.json", sbert) &&
-         !write_text(o->out, "1_Pooling/config.json", pooling) &&
          !write_text(o->out, "tokenizer_config.json",
-                     "{\n  \"do_lower_case\": true,\n  \"tokenizer_class\": \"MPNetTokenizer\",\n"
-                     "  \"bos_token\": \"<s>\",\n  \"eos_token\": \"</s>\",\n"
-                     "  \"cls_token\": \"<s>\",\n  \"sep_token\": \"</s>\",\n"
-                     "  \"pad_token\": \"<pad>\",\n  \"unk_token\": \"[UNK]\",\n"
-                     "  \"mask_token\": \"<mask>\"\n}\n") &&
-         !write_text(o->out, "modules.json",
-                     "[\n  {\"idx\": 0, \"name\": \"0\", \"path\": \"\", \"type\": "
-                     "\"sentence_transformers.models.Transformer\"},\n"
-                     "  {\"idx\": 1, \"name\": \"1\", \"path\": \"1_Pooling\", \"type\": "
-                     "\"sentence_transformers.models.Pooling\"},\n"
-                     "  {\"idx\": 2, \"name\": \"2\", \"path\": \"2_Normalize\", \"type\": "
-                     "\"sentence_transformers.models.Normalize\"}\n]\n");
+                     mpnet ? "{\n  \"do_lower_case\": true,\n  \"tokenizer_class\": "
+                             "\"MPNetTokenizer\",\n"
+                             "  \"bos_token\": \"<s>\",\n  \"eos_token\": \"</s>\",\n"
+                             "  \"cls_token\": \"<s>\",\n  \"sep_token\": \"</s>\",\n"
+                             "  \"pad_token\": \"<pad>\",\n  \"unk_token\": \"[UNK]\",\n"
+                             "  \"mask_token\": \"<mask>\"\n}\n"
+                           : "{\n  \"do_lower_case\": true,\n  \"tokenizer_class\": "
+                             "\"BertTokenizer\"\n}\n");
+    /* a sentence-transformers folder; a classifier is a plain transformers one */
+    ok = ok && (cls ||
+                (!write_text(o->out, "sentence_bert_config.json", sbert) &&
+                 !write_text(o->out, "1_Pooling/config.json", pooling) &&
+                 !write_text(o->out, "modules.json",
+                             "[\n  {\"idx\": 0, \"name\": \"0\", \"path\": \"\", \"type\": "
+                             "\"sentence_transformers.models.Transformer\"},\n"
+                             "  {\"idx\": 1, \"name\": \"1\", \"path\": \"1_Pooling\", \"type\": "
+                             "\"sentence_transformers.models.Pooling\"},\n"
+                             "  {\"idx\": 2, \"name\": \"2\", \"path\": \"2_Normalize\", \"type\": "
+                             "\"sentence_transformers.models.Normalize\"}\n]\n")));
     free(config);
     free(sbert);
     free(pooling);
@@ -469,16 +546,17 @@ out:
 
 int mktiny_encoder_is_arch(const char *arch)
 {
-    return arch && (!strcmp(arch, "bert") || !strcmp(arch, "mpnet"));
+    return arch && (!strcmp(arch, "bert") || !strcmp(arch, "mpnet") || !strcmp(arch, "bert-cls") ||
+                    !strcmp(arch, "mpnet-cls"));
 }
 
 int mktiny_encoder_write(const struct mktiny_encoder_opts *o, char *err, size_t err_len)
 {
     if (!o->out || !mktiny_encoder_is_arch(o->arch))
         return ragd_errf(err, err_len, RAGD_EINVAL,
-                         "model mktiny: --arch must be bert or mpnet "
+                         "model mktiny: --arch must be bert, mpnet, bert-cls or mpnet-cls "
                          "and --out is required");
-    int mpnet = !strcmp(o->arch, "mpnet");
+    int mpnet = !strncmp(o->arch, "mpnet", 5), cls = strstr(o->arch, "-cls") != NULL;
     struct shape s;
     if (get_shape(o->shape, mpnet, &s))
         return ragd_errf(err, err_len, RAGD_EINVAL,
@@ -487,5 +565,11 @@ int mktiny_encoder_write(const struct mktiny_encoder_opts *o, char *err, size_t 
     const struct quant_type_info *ti = quant_type_info(o->type);
     if (!ti || !ti->supported)
         return ragd_errf(err, err_len, RAGD_EINVAL, "model mktiny: unsupported --type");
-    return mpnet ? write_mpnet(o, &s, err, err_len) : write_bert(o, &s, err, err_len);
+    size_t ol = strlen(o->out);
+    int gguf = ol > 5 && !strcmp(o->out + ol - 5, ".gguf");
+    if (cls && mpnet && gguf)
+        return ragd_errf(err, err_len, RAGD_EINVAL,
+                         "model mktiny: mpnet-cls is a Hugging Face folder, not a .gguf file");
+    return mpnet || (cls && !gguf) ? write_hf(o, &s, mpnet, cls, err, err_len)
+                                   : write_bert(o, &s, cls, err, err_len);
 }

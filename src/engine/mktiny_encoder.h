@@ -5,7 +5,14 @@
  *            the WordPiece vocabulary);
  *   mpnet -> a Hugging Face folder like sentence-transformers/all-mpnet-base-v2: config.json,
  *            model.safetensors, vocab.txt, tokenizer_config.json, sentence_bert_config.json,
- *            modules.json and 1_Pooling/config.json (mean pooling).
+ *            modules.json and 1_Pooling/config.json (mean pooling);
+ *   bert-cls, mpnet-cls -> a Hugging Face sequence-classification folder
+ *            (BertForSequenceClassification: "bert."-prefixed encoder, bert.pooler.dense and
+ *            classifier; MPNetForSequenceClassification: classifier.dense and
+ *            classifier.out_proj) with three labels, id2label NEGATIVE, NEUTRAL, POSITIVE:
+ *            config.json, model.safetensors, vocab.txt, tokenizer_config.json; bert-cls
+ *            with an --out ending in ".gguf" writes the GGUF layout instead (cls, cls.output,
+ *            bert.classifier.output_labels, rank pooling).
  * The vocabulary is a small uncased WordPiece one made here (specials, characters, "##"
  * continuations, common English words, a few CJK characters); the base shape pads it to the
  * real size with [unused] entries.
@@ -20,8 +27,8 @@
 #include <stdint.h>
 
 struct mktiny_encoder_opts {
-    const char *arch; /* "bert" or "mpnet" */
-    const char *out;  /* file (bert) or folder (mpnet, created if missing) */
+    const char *arch; /* "bert", "mpnet", "bert-cls" or "mpnet-cls" */
+    const char *out;  /* file (bert) or folder (the others, created if missing) */
     uint32_t type;    /* ggml type of the 2-D weights: bert any writable type, mpnet f32/f16/bf16 */
     uint64_t seed;
     const char *shape; /* "tiny" or "base"; NULL means tiny */

@@ -172,6 +172,7 @@ struct hand {
     float wq[HD][HD], bq[HD], wk[HD][HD], bk[HD], wv[HD][HD], bv[HD], wo[HD][HD], bo[HD];
     float an_w[HD], an_b[HD], wu[HF][HD], bu[HF], wd[HD][HF], bd[HD], on_w[HD], on_b[HD];
     float rel[32][HH];
+    float pw[HD][HD], pb[HD], cw[3][HD], cb[3]; /* classification head */
 };
 
 static void rnd(float *x, size_t n, uint64_t *s, float scale, float base)
@@ -207,6 +208,10 @@ static void hand_init(struct hand *h)
     rnd(h->on_w, HD, &s, 0.2f, 1);
     rnd(h->on_b, HD, &s, 0.2f, 0);
     rnd(&h->rel[0][0], 32 * HH, &s, 2.0f, 0);
+    rnd(&h->pw[0][0], HD * HD, &s, 0.8f, 0);
+    rnd(h->pb, HD, &s, 0.2f, 0);
+    rnd(&h->cw[0][0], 3 * HD, &s, 1.0f, 0);
+    rnd(h->cb, 3, &s, 0.2f, 0);
 }
 
 static void put(safetensors_writer_t *w, const char *name, const float *x, int64_t rows,
@@ -229,7 +234,7 @@ static void write_file(const char *path, const char *text)
 }
 
 /* Writes the hand model as a Hugging Face folder (bert or mpnet names). */
-static void hand_write(const struct hand *h, const char *dir, int mpnet)
+static void hand_write_head(const struct hand *h, const char *dir, int mpnet, int head)
 {
     mkdir(dir, 0755);
     char p[512];
@@ -284,6 +289,12 @@ static void hand_write(const struct hand *h, const char *dir, int mpnet)
         PUT("encoder.layer.0.output.LayerNorm.weight", h->on_w, 0, HD);
         PUT("encoder.layer.0.output.LayerNorm.bias", h->on_b, 0, HD);
         if (mpnet) PUT("encoder.relative_attention_bias.weight", &h->rel[0][0], 32, HH);
+        if (head && !mpnet) { /* BertForSequenceClassification without the "bert." prefix */
+            put(w, "pooler.dense.weight", &h->pw[0][0], HD, HD, pass);
+            put(w, "pooler.dense.bias", h->pb, 0, HD, pass);
+            put(w, "classifier.weight", &h->cw[0][0], 3, HD, pass);
+            put(w, "classifier.bias", h->cb, 0, 3, pass);
+        }
 #undef LIN
 #undef PUT
     }
@@ -291,8 +302,14 @@ static void hand_write(const struct hand *h, const char *dir, int mpnet)
     safetensors_writer_free(w);
 }
 
-/* The same BERT as a GGUF file in llama.cpp's converter layout; pooling 1 mean, 2 CLS. */
-static void hand_write_gguf(const struct hand *h, const char *path, int pooling)
+static void hand_write(const struct hand *h, const char *dir, int mpnet)
+{
+    hand_write_head(h, dir, mpnet, 0);
+}
+
+/* The same BERT as a GGUF file in llama.cpp's converter layout; pooling 1 mean, 2 CLS; with
+ * head, the classification head as cls / cls.output and three label names. */
+static void hand_write_gguf_head(const struct hand *h, const char *path, int pooling, int head)
 {
     gguf_writer_t *w = gguf_writer_create();
     gguf_writer_set_str(w, "general.architecture", "bert");
@@ -342,8 +359,17 @@ static void hand_write_gguf(const struct hand *h, const char *path, int pooling)
         {"blk.0.ffn_down.bias", h->bd, 0, HD},
         {"blk.0.layer_output_norm.weight", h->on_w, 0, HD},
         {"blk.0.layer_output_norm.bias", h->on_b, 0, HD},
+        {"cls.weight", &h->pw[0][0], HD, HD},
+        {"cls.bias", h->pb, 0, HD},
+        {"cls.output.weight", &h->cw[0][0], 3, HD},
+        {"cls.output.bias", h->cb, 0, 3},
     };
-    size_t n = sizeof t / sizeof *t;
+    size_t n = sizeof t / sizeof *t - (head ? 0 : 4);
+    if (head) {
+        const char *labels[3] = {"negative", "neutral", "positive"};
+        size_t llens[3] = {8, 7, 8};
+        gguf_writer_set_arr_str(w, "bert.classifier.output_labels", labels, llens, 3);
+    }
     for (size_t i = 0; i < n; i++) {
         int64_t ne[2] = {t[i].cols, t[i].rows};
         assert_int_equal(gguf_writer_add_tensor(w, t[i].name, GGML_TYPE_F32, t[i].rows ? 2 : 1, ne),
@@ -357,6 +383,13 @@ static void hand_write_gguf(const struct hand *h, const char *path, int pooling)
     assert_int_equal(gguf_writer_finish(w), 0);
     gguf_writer_free(w);
 }
+
+static void hand_write_gguf(const struct hand *h, const char *path, int pooling)
+{
+    hand_write_gguf_head(h, path, pooling, 0);
+}
+
+static double ref_cls_state[HD]; /* ref_forward's last hidden state of the first token */
 
 static void ref_ln(double *x, const float *g, const float *b)
 {
@@ -440,6 +473,8 @@ static void ref_forward(const struct hand *h, int mpnet, int cls, const int32_t 
         for (int d = 0; d < HD; d++)
             out[d] += cls ? (i == 0) * x[i][d] : x[i][d] / n;
     }
+    for (int d = 0; d < HD; d++)
+        ref_cls_state[d] = x[0][d];
     double ss = 0;
     for (int d = 0; d < HD; d++)
         ss += out[d] * out[d];
@@ -495,6 +530,76 @@ static void test_hand_checked(void **state)
     check_model(&h, tpath("hand-bert.gguf"), 0, 0);
     hand_write_gguf(&h, tpath("hand-bert-cls.gguf"), 2);
     check_model(&h, tpath("hand-bert-cls.gguf"), 0, 1);
+}
+
+/* The classification head against tanh(W_pool h + b_pool) -> W_cls . + b_cls -> softmax. */
+static void check_head(const struct hand *h, const char *path, const char *label0)
+{
+    encoder_t *e = load(path, 0);
+    assert_int_equal(encoder_n_labels(e), 3);
+    assert_string_equal(encoder_label(e, 0), label0);
+    assert_null(encoder_label(e, 3));
+    const char *t[3] = {"a b", "c dx e", "ebx"};
+    float lg[9], pr[9], vec[3 * HD];
+    assert_int_equal(encoder_classify(e, t, 3, lg, pr), 0);
+    assert_int_equal(encoder_embed(e, t, 3, 3, vec), 0); /* still an encoder */
+    for (int i = 0; i < 3; i++) {
+        int32_t *ids;
+        size_t n;
+        assert_int_equal(encoder_tokenize(e, t[i], strlen(t[i]), &ids, &n), 0);
+        double v[HD], pooled[HD], logit[3], mx = -1e300, sum = 0;
+        ref_forward(h, 0, 0, ids, (int)n, v);
+        free(ids);
+        for (int r = 0; r < HD; r++) {
+            pooled[r] = h->pb[r];
+            for (int d = 0; d < HD; d++)
+                pooled[r] += h->pw[r][d] * ref_cls_state[d];
+            pooled[r] = tanh(pooled[r]);
+        }
+        for (int c = 0; c < 3; c++) {
+            logit[c] = h->cb[c];
+            for (int d = 0; d < HD; d++)
+                logit[c] += h->cw[c][d] * pooled[d];
+            mx = fmax(mx, logit[c]);
+        }
+        for (int c = 0; c < 3; c++)
+            sum += exp(logit[c] - mx);
+        for (int c = 0; c < 3; c++) {
+            if (fabs(logit[c] - lg[i * 3 + c]) > 1e-4)
+                fail_msg("%s text %d logit %d: %g, expected %g", path, i, c, (double)lg[i * 3 + c],
+                         logit[c]);
+            assert_true(fabs(exp(logit[c] - mx) / sum - pr[i * 3 + c]) < 1e-5);
+        }
+    }
+    /* ids, one by one, give the same logits */
+    int32_t *ids;
+    size_t n;
+    float one[3];
+    assert_int_equal(encoder_tokenize(e, t[1], strlen(t[1]), &ids, &n), 0);
+    const int32_t *idp[1] = {ids};
+    assert_int_equal(encoder_classify_ids(e, idp, &n, 1, 1, one, NULL), 0);
+    for (int c = 0; c < 3; c++)
+        assert_true(fabs(one[c] - lg[3 + c]) < 1e-5);
+    free(ids);
+    encoder_free(e);
+}
+
+static void test_classification_head(void **state)
+{
+    (void)state;
+    struct hand h;
+    hand_init(&h);
+    hand_write_head(&h, tpath("hand-bert-cls"), 0, 1);
+    check_head(&h, tpath("hand-bert-cls"), "LABEL_0"); /* no id2label in config.json */
+    hand_write_gguf_head(&h, tpath("hand-bert-cls.gguf"), 1, 1);
+    check_head(&h, tpath("hand-bert-cls.gguf"), "negative");
+    /* a model without a head does not classify */
+    encoder_t *e = load(tpath("bert.gguf"), 0);
+    float x[3];
+    const char *t[1] = {"a"};
+    assert_int_equal(encoder_n_labels(e), 0);
+    assert_int_equal(encoder_classify(e, t, 1, x, x), RAGD_ENOTSUP);
+    encoder_free(e);
 }
 
 /* ---- MPNet relative position buckets (values worked out from the T5 formula) ---- */
@@ -713,6 +818,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rel_bucket),
         cmocka_unit_test(test_hand_checked),
+        cmocka_unit_test(test_classification_head),
         cmocka_unit_test(test_batch_equals_single),
         cmocka_unit_test(test_padding),
         cmocka_unit_test(test_tokenizer_cases),
