@@ -76,7 +76,8 @@ def test_bad_scorer_refuses_to_start(tmp_path):
     import os
     env = dict(os.environ, SENTIMENT_SCORER="crystal-ball", RAGD_DATA_DIR=str(tmp_path))
     bin_ = os.environ.get("RAGD_BIN", "build/release/ragd")
-    subprocess.run([bin_, "init", "--data", str(tmp_path)], env=env, check=True,
+    good = {k: v for k, v in env.items() if k != "SENTIMENT_SCORER"}
+    subprocess.run([bin_, "init", "--data", str(tmp_path)], env=good, check=True,
                    capture_output=True, timeout=60)
     p = subprocess.run([bin_, "serve", "--data", str(tmp_path), "--port", "0"], env=env,
                        capture_output=True, timeout=60, text=True)

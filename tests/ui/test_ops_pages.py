@@ -76,7 +76,7 @@ def test_provider_keys_add_edit_test_delete(ops, driver):
     wait(d, lambda d: "77" in ops.get("/admin/provider-keys", token=admin).body)
     # Test: the upstream is unreachable, and the page says so for this key.
     click(d, f"{row} .pk-test")
-    assert label in toast_text(d)
+    wait(d, lambda d: label in toast_text(d))  # after the "Saved." of the priority edit
     # Delete asks first; cancelling keeps the key, confirming sends ?confirm=true.
     click(d, f"{row} .pk-delete")
     wait(d, EC.element_to_be_clickable((By.CSS_SELECTOR, "dialog button.secondary"))).click()
