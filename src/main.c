@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,6 +187,16 @@ static int start_roles(void)
 
 /* ---- serve ---- */
 
+/* Ingestion is heavy work: it waits while any maintenance level is in force (this node's copy
+ * of the level is refreshed here too, so a node that serves no requests still follows it). */
+static atomic_int ops_ready; /* ops_sync_init has run: ticks may poll */
+
+static int ingestion_paused(void)
+{
+    if (atomic_load(&ops_ready)) ops_sync_tick();
+    return maint_level_now() != MAINT_NONE;
+}
+
 static const struct cli_verb serve_verb;
 
 static int cmd_serve(int argc, char **argv)
@@ -225,6 +236,12 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "ragd: invalid configuration: %s\n", config_errors());
         return 2;
     }
+    /* Maintenance pauses ingestion, from the first document a restart re-queues. */
+    if ((rc = maint_reload())) {
+        fprintf(stderr, "ragd: maintenance state: %s\n", ragd_strerror(rc));
+        return 1;
+    }
+    knowledge_set_pause_check(ingestion_paused);
     if ((rc = start_knowledge(o.data))) return rc;
     char serr[512]; /* SENTIMENT_SCORER and SENTIMENT_MODEL: after the generator */
     if (sentiment_init(serr, sizeof serr)) {
@@ -255,6 +272,7 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "ragd: %s\n", err);
         return 1;
     }
+    atomic_store(&ops_ready, 1);
 
     /* ---- the composition: every route table, guard and hook ---- */
     http_add_routes(health_routes);

@@ -34,6 +34,10 @@
 int knowledge_init(const char *data_dir, char *err, size_t errcap);
 /* Finishes queued ingestion, stops the workers and saves the indexes. */
 void knowledge_shutdown(void);
+/* While paused() returns non-zero, the ingestion workers start no new document (maintenance
+ * pauses heavy work); queued documents wait and go on when it returns 0. NULL: never paused.
+ * paused is called often from worker threads: it must be quick and thread-safe. */
+void knowledge_set_pause_check(int (*paused)(void));
 
 struct kn_caller {
     const char *user_id;

@@ -153,9 +153,37 @@ static void fair_clear(void)
     pthread_mutex_unlock(&K->lane_lock);
 }
 
+/* knowledge_set_pause_check: outside struct kn_state, which knowledge_init clears, since it
+ * is set before the service starts. */
+static int (*_Atomic pause_check)(void);
+
+void knowledge_set_pause_check(int (*paused)(void))
+{
+    atomic_store(&pause_check, paused);
+}
+
+/* Waits while ingestion is paused. 0 to go on, 1 when the service is stopping (the document
+ * stays pending in the store; the sweeper takes it up again at the next start). */
+static int wait_while_paused(void)
+{
+    struct kn_state *K = kn();
+    int (*paused)(void);
+    while ((paused = atomic_load(&pause_check)) && paused()) {
+        if (atomic_load(&K->sync_stop)) return 1;
+        struct timespec ts = {0, 250000000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
 static void ingest_next_job(void *arg)
 {
     (void)arg;
+    if (wait_while_paused()) {
+        free(fair_pop());
+        atomic_fetch_sub(&kn()->queued, 1);
+        return;
+    }
     char *id = fair_pop();
     if (id) kn_ingest_doc(id);
     free(id);
@@ -197,6 +225,7 @@ static void *consumer_main(void *arg)
 {
     struct kn_state *K = arg;
     while (!atomic_load(&K->sync_stop)) {
+        if (wait_while_paused()) break;
         char *id = NULL;
         int rc = shared_pop(&id);
         if (rc < 0) {

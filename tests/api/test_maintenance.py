@@ -206,3 +206,33 @@ def test_noncritical_outage_switches_only_that_feature(srv, none_after):
     availability(srv, "mcq", True)
     f = srv.get("/features", token=srv.user).json["features"]
     assert f["mcqs"]["enabled"] is True and f["mcqs"]["reason"] is None
+
+
+def test_maintenance_pauses_ingestion_until_it_ends():
+    """Queued documents are heavy work too: a node that starts while maintenance is in force
+    leaves them pending, and ingests them once it ends."""
+    from kb_helpers import upload, wait_doc
+    api = Server(env={"INGEST_WORKERS": "0", "LOGIN_MAX_ATTEMPTS_PER_IP": "100000"})
+    try:
+        admin = api.login("admin@example.com", "adminpassword123")
+        docs = [upload(api, admin, f"Pause test document {i}: the valve opens at dawn.",
+                       title=f"pause-{i}")["id"] for i in range(3)]
+        assert [api.get(f"/documents/{d}", token=admin).json["status"] for d in docs] == \
+            ["pending"] * 3
+        r = api.put("/admin/maintenance", {"level": "soft", "reason": "pause ingestion"},
+                    token=admin)
+        assert r.status == 200, r
+    finally:
+        assert api.stop() == 0
+    s = Server(data=api.data, seed=False, env={"INGEST_WORKERS": "1",
+                                               "LOGIN_MAX_ATTEMPTS_PER_IP": "100000"})
+    try:
+        admin = s.login("admin@example.com", "adminpassword123")
+        time.sleep(2)
+        assert [s.get(f"/documents/{d}", token=admin).json["status"] for d in docs] == \
+            ["pending"] * 3
+        r = s.put("/admin/maintenance", {"level": "none", "reason": "done"}, token=admin)
+        assert r.status == 200, r
+        assert [wait_doc(s, admin, d)["status"] for d in docs] == ["ready"] * 3
+    finally:
+        assert s.stop() == 0
