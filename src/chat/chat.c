@@ -494,11 +494,11 @@ static void shape(struct answer *a, struct chat_reply *reply)
              a->pres.model[0] ? a->pres.model : a->gen->ops->model(a->gen->self));
     /* The backend that answered (the router names it); static strings only. */
     const char *by = a->pres.provider;
-    reply->provider = a->fallback                ? "extractive"
-                      : !strcmp(by, "openai")    ? "openai"
-                      : !strcmp(by, "gemini")    ? "gemini"
-                      : !strcmp(by, "local")     ? "local"
-                                                 : a->gen->ops->name;
+    reply->provider = a->fallback             ? "extractive"
+                      : !strcmp(by, "openai") ? "openai"
+                      : !strcmp(by, "gemini") ? "gemini"
+                      : !strcmp(by, "local")  ? "local"
+                                              : a->gen->ops->name;
     reply->fallback = a->fallback;
     reply->passages_retrieved = a->np;
     reply->generation_error = xstrdup(a->fallback ? a->gerr : "");

@@ -6,21 +6,21 @@
 
 enum {
     RAGD_OK = 0,
-    RAGD_ENOMEM = -1,     /* allocation failed (try_ paths only) */
-    RAGD_EINVAL = -2,     /* invalid argument or input */
-    RAGD_EIO = -3,        /* read/write/system call failed */
-    RAGD_ENOTFOUND = -4,  /* no such object */
-    RAGD_EEXIST = -5,     /* object already exists (unique key) */
-    RAGD_EFORMAT = -6,    /* malformed file or data */
-    RAGD_ERANGE = -7,     /* value or size out of range */
-    RAGD_EDB = -8,        /* database error */
-    RAGD_EPERM = -9,      /* not allowed */
-    RAGD_EUNAVAIL = -10,  /* backend or resource unavailable */
-    RAGD_ELIMIT = -11,    /* a limit or quota was reached */
-    RAGD_ENOTSUP = -12,   /* not supported / not implemented */
-    RAGD_ECONFLICT = -13, /* concurrent modification or state conflict */
-    RAGD_ETIMEOUT = -14,  /* timed out */
-    RAGD_ENOSPC = -15,    /* no space left to store a write (disk or database full) */
+    RAGD_ENOMEM = -1,       /* allocation failed (try_ paths only) */
+    RAGD_EINVAL = -2,       /* invalid argument or input */
+    RAGD_EIO = -3,          /* read/write/system call failed */
+    RAGD_ENOTFOUND = -4,    /* no such object */
+    RAGD_EEXIST = -5,       /* object already exists (unique key) */
+    RAGD_EFORMAT = -6,      /* malformed file or data */
+    RAGD_ERANGE = -7,       /* value or size out of range */
+    RAGD_EDB = -8,          /* database error */
+    RAGD_EPERM = -9,        /* not allowed */
+    RAGD_EUNAVAIL = -10,    /* backend or resource unavailable */
+    RAGD_ELIMIT = -11,      /* a limit or quota was reached */
+    RAGD_ENOTSUP = -12,     /* not supported / not implemented */
+    RAGD_ECONFLICT = -13,   /* concurrent modification or state conflict */
+    RAGD_ETIMEOUT = -14,    /* timed out */
+    RAGD_ENOSPC = -15,      /* no space left to store a write (disk or database full) */
     RAGD_ENOPROVIDER = -16, /* every provider key of a feature failed or is unusable */
 };
 

@@ -827,8 +827,7 @@ static void dispatch(struct req *r)
         const char *origin = cors_match(req_header(r, "Origin"));
         char allow[128];
         route_find(r, "\x01", allow, sizeof allow); /* collect the methods for this path */
-        if (!origin && allow[0] && preflight_hook &&
-            preflight_hook(r, req_header(r, "Origin"))) {
+        if (!origin && allow[0] && preflight_hook && preflight_hook(r, req_header(r, "Origin"))) {
             origin = req_header(r, "Origin");
             http_header(r, "Access-Control-Allow-Origin", origin);
             http_header(r, "Vary", "Origin");

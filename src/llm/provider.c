@@ -148,8 +148,8 @@ int prov_init(const char *data_dir, char *err, size_t errcap)
      * resort. */
     int is_openai = !strcmp(generator->ops->name, "openai");
     if ((rc = router_start(is_openai ? generator : NULL, key,
-                           !strcmp(generator->ops->name, "local") ? generator : NULL, embedder,
-                           err, errcap)))
+                           !strcmp(generator->ops->name, "local") ? generator : NULL, embedder, err,
+                           errcap)))
         return rc;
     generator_in_router = is_openai;
     log_json(LOG_INFO, "models",

@@ -313,7 +313,7 @@ static void record(const struct rkey *k, const char *feature, enum store_pkey_ou
     snprintf(labels, sizeof labels, "provider=\"%s\",feature=\"%s\",outcome=\"%s\"", k->provider,
              feature, store_pkey_outcome_name(o));
     metrics_count_labeled("ragd_provider_requests_total", labels,
-                         "Attempts with provider keys by provider, feature and outcome", 1);
+                          "Attempts with provider keys by provider, feature and outcome", 1);
     snprintf(labels, sizeof labels, "provider=\"%s\",feature=\"%s\"", k->provider, feature);
     metrics_observe("ragd_provider_request_duration_seconds", labels,
                     "Time of one attempt with a provider key", (double)latency_ns / 1e9);
@@ -615,7 +615,7 @@ static void note_failover(const struct rkey *from, const char *feature)
     char labels[96];
     snprintf(labels, sizeof labels, "feature=\"%s\"", feature);
     metrics_count_labeled("ragd_provider_failovers_total", labels,
-                         "Requests moved on to another provider key after a failure", 1);
+                          "Requests moved on to another provider key after a failure", 1);
     /* One failover notification per key and minute: a burst of requests is one event. */
     static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     static char last_id[48];

@@ -179,8 +179,7 @@ int mail_send(const char *to, const char *subject, const char *body)
     return rc;
 }
 
-int mail_send_sync(const char *to, const char *subject, const char *body, char *err,
-                   size_t errcap)
+int mail_send_sync(const char *to, const char *subject, const char *body, char *err, size_t errcap)
 {
     if (!cfg.enabled) return ragd_errf(err, errcap, RAGD_EINVAL, "SMTP_HOST is not set");
     if (!header_safe(to) || !header_safe(subject) || !body)

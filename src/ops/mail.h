@@ -33,8 +33,7 @@ int mail_send(const char *to, const char *subject, const char *body);
  * libcurl's text, never the password). RAGD_EINVAL with a reason in err when mail is
  * disabled or to / subject are not header-safe (as for mail_send). Bounded by the
  * timeouts above. Safe from any thread. */
-int mail_send_sync(const char *to, const char *subject, const char *body, char *err,
-                   size_t errcap);
+int mail_send_sync(const char *to, const char *subject, const char *body, char *err, size_t errcap);
 
 /* Sends what is queued, then stops the mail thread. Safe when it never started; mail_send
  * may start it again afterwards. */

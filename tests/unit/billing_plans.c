@@ -163,14 +163,14 @@ static void test_edits(void **state)
         json_decref(d);
     }
     assert_int_equal(plan_count(), 3);
-    json_t *edits = json_loads(
-        "{\"free\": {\"daily_limits\": {\"mcqs_per_day\": 7}},"
-        " \"student\": {\"name\": \"Student Plan\", \"limits\": {\"messages\": 50,"
-        " \"background_tasks\": 10, \"api_calls\": 100, \"storage_mb\": 200},"
-        " \"daily_limits\": {\"daily_tokens\": 50000, \"mcqs_per_day\": 50},"
-        " \"pricing\": {\"monthly\": 199}},"
-        " \"bogus\": {\"name\": \"incomplete\"}}",
-        0, NULL);
+    json_t *edits =
+        json_loads("{\"free\": {\"daily_limits\": {\"mcqs_per_day\": 7}},"
+                   " \"student\": {\"name\": \"Student Plan\", \"limits\": {\"messages\": 50,"
+                   " \"background_tasks\": 10, \"api_calls\": 100, \"storage_mb\": 200},"
+                   " \"daily_limits\": {\"daily_tokens\": 50000, \"mcqs_per_day\": 50},"
+                   " \"pricing\": {\"monthly\": 199}},"
+                   " \"bogus\": {\"name\": \"incomplete\"}}",
+                   0, NULL);
     assert_non_null(edits);
     /* The incomplete plan is skipped; the others apply. */
     assert_int_equal(plan_apply_edits(edits, err, sizeof err), RAGD_EINVAL);
