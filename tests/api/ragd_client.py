@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import socket
 import subprocess
 import tempfile
@@ -222,6 +223,10 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+        if self.proc.returncode not in (0, None) and sig == signal.SIGTERM:
+            # Shown with the failing test's captured output: why the server did not exit 0.
+            print(f"ragd exited {self.proc.returncode}; the end of its log:\n"
+                  + self.read_log()[-4000:], file=sys.stderr)
         return self.proc.returncode
 
 

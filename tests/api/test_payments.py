@@ -172,8 +172,9 @@ def fakes():
 def srv(fakes):
     s = private_server(**payments_env(*fakes))
     yield s
+    rc = s.stop()
     log = s.read_log()
-    assert s.stop() == 0, log[-3000:]
+    assert rc == 0, log[-6000:]
     for secret in SECRETS:  # never logged
         assert secret not in log
 
