@@ -26,7 +26,9 @@
 #include "http/conntrack.h"
 #include "http/http.h"
 
-enum { MAX_PARAMS = 8, MAX_HEADERS = 16, MAX_HOOKS = 4, MAX_TABLES = 32 };
+/* MAX_HEADERS is above the number of distinct header names the code sets (a name set again
+ * replaces its value), so the panic below cannot be reached by a combination of them. */
+enum { MAX_PARAMS = 8, MAX_HEADERS = 32, MAX_HOOKS = 4, MAX_TABLES = 32 };
 
 struct hook {
     void (*fn)(struct req *r, int status, void *arg);
