@@ -305,7 +305,7 @@ function widgetKeysSection(base) {
         h('td', {}, k.name || ''), h('td', {}, t(`widget_kind_${k.kind}`)), h('td', {}, h('code', {}, `${k.prefix}…`)),
         h('td', {}, (k.allowed_origins || []).join(', ')), h('td', {}, fmtDate(k.created_at)),
         h('td', {}, k.last_used_at ? fmtDate(k.last_used_at) : t('never')),
-        h('td', { class: 'row' },
+        h('td', {}, h('div', { class: 'row' },
           h('button', { type: 'button', class: 'secondary small wk-rotate', onclick: async () => {
             if (!(await confirmDialog(t('widget_rotate_confirm', { name: label }), t('widget_rotate')))) return;
             try {
@@ -322,7 +322,7 @@ function widgetKeysSection(base) {
               toast(t('widget_revoked'));
               load();
             } catch (err) { toast(err.detail); }
-          } }, t('revoke')))));
+          } }, t('revoke'))))));
     }
   }
   load();
