@@ -144,6 +144,20 @@ def test_owner_creates_invites_and_manages_widget_keys(srv, driver):
     finally:
         quit_driver(m)
 
+    # Back with the owner: a secret key comes without a snippet; a role changed, then removed.
+    Select(css(d, "#wk-kind")).select_by_value("secret")
+    assert not css(d, "#wk-origins").is_displayed()
+    css(d, "#wk-create").click()
+    wait(d, lambda d: css(d, "#new-widget-key").text.startswith("sk_"))
+    assert not d.find_elements(By.ID, "widget-snippet")
+    Select(css(d, f"{row} select.member-role")).select_by_value("member")
+    wait(d, lambda d: {m["user_id"]: m["role"] for m in srv.get(
+        f"/organizations/{org_id}/members", token=owner).json["members"]}.get(agent_id) == "member")
+    click(d, f'#member-rows tr[data-email="{agent_email}"] .member-remove')
+    confirm(d)
+    wait(d, lambda d: not d.find_elements(By.CSS_SELECTOR, f'#member-rows tr[data-email="{agent_email}"]'))
+    assert srv.get("/users/me", token=agent).json["organization_id"] is None
+
 
 def test_create_refused_shows_next_to_the_name(srv, driver):
     d = driver
