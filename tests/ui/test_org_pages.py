@@ -114,6 +114,8 @@ def test_owner_creates_invites_and_manages_widget_keys(srv, driver):
     title.clear()
     title.send_keys("Ask Acme")
     assert css(d, "#widget-preview .wp-head").text == "Ask Acme"
+    d.execute_script("document.getElementById('org-widget-theme').scrollIntoView()")
+    shot(d, "org-widget-theme")
     css(d, "#wt-save").click()
     wait(d, lambda d: srv.get(f"/organizations/{org_id}", token=owner).json["settings"]["widget"]["title"] == "Ask Acme")
 

@@ -346,7 +346,7 @@ function themeSection(org, base) {
 
   const pTitle = h('div', { class: 'wp-head' });
   const pGreet = h('p', { class: 'wp-msg' });
-  const pLaunch = h('span', { class: 'wp-launch', 'aria-hidden': 'true' }, '💬');
+  const pLaunch = h('span', { class: 'wp-launch', 'aria-hidden': 'true' });
   const panel = h('div', { class: 'wp-panel' }, pTitle, pGreet);
   const preview = h('div', { class: 'widget-preview', id: 'widget-preview', role: 'img', 'aria-label': t('widget_preview') }, panel, pLaunch);
   function draw() {
