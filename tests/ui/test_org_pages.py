@@ -178,3 +178,24 @@ def test_create_refused_shows_next_to_the_name(srv, driver):
     css(d, "#org-join").click()
     wait(d, EC.visibility_of_element_located((By.CSS_SELECTOR, "#org-join-token + .field-error")))
     shot(d, "org-create-refused")
+
+
+def test_owner_page_fits_a_phone_in_dark(srv):
+    email = f"phone-{uuid.uuid4().hex[:8]}@ui.test"
+    _, tok = user(srv, email)
+    assert srv.post("/organizations", {"name": "Pocket"}, token=tok).status == 201
+    m = new_driver(360, 800, dark=True)
+    try:
+        org_page(m, srv, email)
+        wait(m, EC.presence_of_element_located((By.ID, "org-widget-keys")))
+        css(m, "#wk-origins").send_keys(ORIGIN)
+        css(m, "#wk-create").click()
+        wait(m, EC.presence_of_element_located((By.ID, "widget-snippet")))
+        wait(m, EC.presence_of_element_located((By.CSS_SELECTOR, "#widget-key-rows tr[data-id]")))
+        # Wide tables scroll inside their own box; the page itself never scrolls sideways.
+        assert m.execute_script("return document.documentElement.scrollWidth") <= 360
+        assert not severe_logs(m)
+        m.execute_script("document.getElementById('org-widget-keys').scrollIntoView()")
+        shot(m, "org-owner-360-dark")
+    finally:
+        quit_driver(m)
