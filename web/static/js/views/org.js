@@ -151,7 +151,7 @@ function withOrg(main, org, me) {
     } }, t('org_leave')));
   overview.append(leaveBox);
 
-  const members = membersSection(org, me, base, role, main);
+  const members = membersSection(me, base, role);
   main.append(overview, members.el);
   if (manage) main.append(widgetKeysSection(base), themeSection(org, base));
   members.load();
@@ -159,7 +159,7 @@ function withOrg(main, org, me) {
 
 function css(root, sel) { return root.querySelector(sel); }
 
-function membersSection(org, me, base, role, main) {
+function membersSection(me, base, role) {
   const manage = MANAGERS.includes(role);
   const tbody = h('tbody', { id: 'member-rows' });
   const invites = h('div', { id: 'org-invitations' });
@@ -237,7 +237,6 @@ function membersSection(org, me, base, role, main) {
           t('org_invitation_line', { email: i.email, role: t(`org_role_${i.role}`), when: fmtDate(i.expires_at) })))));
     }
   }
-  void main;
   return { el, load };
 }
 
