@@ -41,6 +41,14 @@ def main():
         s.patch("/users/me", {"username": "Test user"}, token=s.login("test@example.com", "testpassword123"))
         s.post("/users/me/api-keys", {"name": "notebook"}, token=s.login("test@example.com", "testpassword123"))
         s.get("/users", token=admin)
+        # An organization with an agent and a widget key, for the organization page.
+        s.register("owner@example.com", "ownerpassword123")
+        s.register("agent@example.com", "agentpassword123")
+        owner = s.login("owner@example.com", "ownerpassword123")
+        org = s.post("/organizations", {"name": "Example Co"}, token=owner).json["id"]
+        s.post(f"/organizations/{org}/members", {"email": "agent@example.com", "role": "agent"}, token=owner)
+        s.post(f"/organizations/{org}/widget-keys", {"name": "shop", "allowed_origins": ["https://shop.example.com"]},
+               token=owner)
         admin_pages = ADMIN_PAGES + [p for p, api in OPS_PAGES if s.get(api, token=admin).status == 200]
         for width, height, dark, tag in VARIANTS:
             d = new_driver(width, height, dark)
@@ -59,6 +67,12 @@ def main():
                     settle(d)
                     d.save_screenshot(os.path.join(out, f"{page}-{tag}.png"))
                 d.execute_cdp_cmd("Network.clearBrowserCookies", {})  # the user's session ends
+                d.get("about:blank")  # the app keeps its access token in page memory
+                login_ui(d, s, "owner@example.com", "ownerpassword123", "/#/org")
+                wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#widget-key-rows tr[data-id]"))
+                settle(d)
+                d.save_screenshot(os.path.join(out, f"org-{tag}.png"))
+                d.execute_cdp_cmd("Network.clearBrowserCookies", {})
                 login_ui(d, s, "admin@example.com", "adminpassword123", "/admin#/dashboard")
                 for page in admin_pages:
                     d.get(f"{base}/admin#/{page}")

@@ -10,6 +10,7 @@ import { keysView } from './views/keys.js';
 import { pricingView } from './views/pricing.js';
 import { profileView } from './views/profile.js';
 import { verifyView } from './views/verify.js';
+import { orgView } from './views/org.js';
 
 const routes = {
   login: { view: (m) => authView(m, 'login'), public: true },
@@ -20,6 +21,7 @@ const routes = {
   usage: { view: usageView, nav: 'nav_usage' },
   keys: { view: keysView, nav: 'nav_keys' },
   profile: { view: profileView, nav: 'nav_profile' },
+  org: { view: orgView, nav: 'nav_org' },
 };
 
 let cleanup = null;
