@@ -89,6 +89,10 @@ static struct MHD_Daemon *daemon_;
 static workq_t *workers;
 static struct http_config cfg;
 static atomic_int inflight;
+/* Set by http_stop: new connections are closed as they are accepted. (MHD_quiesce_daemon
+ * would stop listening instead, but with the epoll thread pool it races a worker that removes
+ * the listening socket itself, and the loser aborts the process.) */
+static atomic_int draining;
 static char **cors_list;
 static int cors_any, cors_n;
 static int bound_port;
@@ -905,6 +909,14 @@ static conntrack_conn_t *conn_record(struct MHD_Connection *conn)
     return ci ? ci->socket_context : NULL;
 }
 
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+    (void)cls;
+    (void)addr;
+    (void)len;
+    return atomic_load(&draining) ? MHD_NO : MHD_YES;
+}
+
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
@@ -1157,7 +1169,7 @@ int http_start(const struct http_config *c, char *err, size_t errcap)
         return RAGD_EINVAL;
     }
     daemon_ = MHD_start_daemon(
-        flags, (uint16_t)c->port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, sa,
+        flags, (uint16_t)c->port, accept_policy, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, sa,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)c->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)c->max_header + 16384,
@@ -1190,14 +1202,14 @@ int http_start(const struct http_config *c, char *err, size_t errcap)
 void http_stop(int drain_s)
 {
     if (!daemon_) return;
-    MHD_socket fd = MHD_quiesce_daemon(daemon_);
+    atomic_store(&draining, 1);
     int64_t deadline = time_mono_ns() + (int64_t)drain_s * 1000000000;
     while (atomic_load(&inflight) > 0 && time_mono_ns() < deadline)
         usleep(10000);
     reaper_join();
     MHD_stop_daemon(daemon_);
-    if (fd != MHD_INVALID_SOCKET) close(fd);
     daemon_ = NULL;
+    atomic_store(&draining, 0);
     conntrack_free(conns);
     conns = NULL;
     workq_destroy(workers);
