@@ -233,6 +233,14 @@ static int env_entry(struct req *r, const char *id)
     return 1;
 }
 
+/* A failed look-up or change of one key: 404 KEY_NOT_FOUND, else the store's error. */
+static void key_error(struct req *r, int rc)
+{
+    if (rc == RAGD_ENOTFOUND)
+        http_error(r, 404, "KEY_NOT_FOUND", "No provider key has that id");
+    else
+        http_store_error(r, rc);
+}
 static void patch(struct req *r)
 {
     const char *id = req_param(r, "id");
@@ -247,12 +255,8 @@ static void patch(struct req *r)
     };
     struct store_pkey before;
     int rc = store_pkey_get(id, &before);
-    if (rc == RAGD_ENOTFOUND) {
-        http_error(r, 404, "KEY_NOT_FOUND", "No provider key has that id");
-        return;
-    }
     if (rc) {
-        http_store_error(r, rc);
+        key_error(r, rc);
         return;
     }
     if (p.feature && !strcmp(p.feature, "embeddings") && strcmp(before.provider, "openai")) {
@@ -272,10 +276,7 @@ static void patch(struct req *r)
     store_pkey_clear(&before);
     if (rc) {
         json_decref(details);
-        if (rc == RAGD_ENOTFOUND)
-            http_error(r, 404, "KEY_NOT_FOUND", "No provider key has that id");
-        else
-            http_store_error(r, rc);
+        key_error(r, rc);
         return;
     }
     api_audit(r, "provider_key.update", "provider_key", id, details);
@@ -302,12 +303,8 @@ static void del(struct req *r)
     }
     struct store_pkey k;
     int rc = store_pkey_get(id, &k);
-    if (rc == RAGD_ENOTFOUND) {
-        http_error(r, 404, "KEY_NOT_FOUND", "No provider key has that id");
-        return;
-    }
     if (rc) {
-        http_store_error(r, rc);
+        key_error(r, rc);
         return;
     }
     json_t *details =
@@ -317,10 +314,7 @@ static void del(struct req *r)
     rc = store_pkey_delete(id, json_incref(details));
     if (rc) {
         json_decref(details);
-        if (rc == RAGD_ENOTFOUND)
-            http_error(r, 404, "KEY_NOT_FOUND", "No provider key has that id");
-        else
-            http_store_error(r, rc);
+        key_error(r, rc);
         return;
     }
     api_audit(r, "provider_key.delete", "provider_key", id, details);
@@ -335,12 +329,8 @@ static void test_work(struct req *r)
     int passed = 0;
     char why[256] = "";
     int rc = router_test_pooled(id, &passed, why, sizeof why);
-    if (rc == RAGD_ENOTFOUND) {
-        http_error(r, 404, "KEY_NOT_FOUND", "No provider key has that id");
-        return;
-    }
     if (rc) {
-        http_store_error(r, rc);
+        key_error(r, rc);
         return;
     }
     api_audit(r, "provider_key.test", "provider_key", id, NULL);
