@@ -52,6 +52,7 @@
 #include "store/erasure.h"
 #include "store/knowledge.h"
 #include "store/orgs.h"
+#include "store/tickets.h"
 #include "store/payments.h"
 #include "store/store.h"
 #include "store/store_billing.h"
@@ -110,7 +111,8 @@ static int start(struct cli_opts *o)
     store_ops_register();
     store_payments_register();
     store_pkeys_register();
-    store_orgs_register(); /* support desk: organizations, widget */
+    store_orgs_register();    /* support desk: organizations, widget */
+    store_tickets_register(); /* support desk: tickets, sentiment trail */
     if ((rc = store_migrate())) {
         fprintf(stderr, "ragd: migrations failed: %s\n", ragd_strerror(rc));
         return 1;
