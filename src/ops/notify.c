@@ -32,6 +32,8 @@ static const struct {
     {NOTIFY_PAYMENT_RECEIPT, "low", "Payment received"},
     {NOTIFY_PAYMENT_FAILED, "medium", "Payment failed"},
     {NOTIFY_PAYMENT_MISMATCH, "high", "Payment refused: amount or currency mismatch"},
+    {NOTIFY_TICKET_CREATED, "medium", "Support ticket created"},
+    {NOTIFY_TICKET_ESCALATED, "medium", "Support ticket priority raised"},
     {NOTIFY_TEST, "low", "Test notification"},
 };
 enum { N_EVENTS = sizeof events / sizeof events[0] };

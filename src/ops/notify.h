@@ -72,6 +72,8 @@
 #define NOTIFY_PAYMENT_RECEIPT "payment_receipt"               /* low: a payment was received */
 #define NOTIFY_PAYMENT_FAILED "payment_failed"                 /* medium: grace period started */
 #define NOTIFY_PAYMENT_MISMATCH "payment_mismatch" /* high: amount/currency not the plan's */
+#define NOTIFY_TICKET_CREATED "ticket_created"     /* medium: a conversation escalated */
+#define NOTIFY_TICKET_ESCALATED "ticket_escalated" /* medium: an open ticket's priority rose */
 #define NOTIFY_TEST "test" /* low: POST /admin/notifications/test, to every enabled channel */
 
 enum notify_level { NOTIFY_LOW, NOTIFY_MEDIUM, NOTIFY_HIGH };

@@ -14,6 +14,7 @@
 #include "core/util.h"
 #include "limits/limiter.h"
 #include "ops/mail.h"
+#include "support/tickets.h"
 
 /* ---- roles ---- */
 
@@ -214,8 +215,9 @@ int orgs_settings_check(json_t *s, const struct orgs_plan *p, const char **field
                 }
             }
         } else if (!strcmp(key, "escalation") || !strcmp(key, "sla")) {
-            if (!json_is_object(v))
-                return bad(field, "settings", err, cap, "escalation and sla are objects");
+            int rc = tickets_settings_check(!strcmp(key, "escalation") ? v : NULL,
+                                            !strcmp(key, "sla") ? v : NULL, field, err, cap);
+            if (rc) return rc;
         } else {
             *field = "settings";
             snprintf(err, cap, "unknown setting '%.64s'", key);

@@ -12,7 +12,7 @@
  *   members.remove      x     x                  remove members (anyone may leave)
  *   members.roles       x     x                  change roles
  *   widget_keys.manage  x     x                  create, list, rotate, revoke widget keys
- *   tickets.read        x     x     x            (tickets, later)
+ *   tickets.read        x     x     x            list, read, answer and update tickets
  *   analytics.read      x     x                  (analytics, later)
  *
  * Owners may give any role and act on anyone; admins manage agents and members only (they
@@ -60,7 +60,8 @@ json_t *orgs_default_settings(const struct orgs_plan *p);
  * feature names: chat, search, analytics, widget, tickets), widget {title (<= 60 chars),
  * greeting (<= 280), primary_color and text_color ("#rgb" or "#rrggbb"), position
  * ("bottom-right" | "bottom-left"), sessions_per_minute (1..the plan's)}, limits
- * {requests_per_minute, messages_per_day} (1..the plan's). Returns 0 or
+ * {requests_per_minute, messages_per_day} (1..the plan's), escalation and sla
+ * (tickets_settings_check, support/tickets.h). Returns 0 or
  * RAGD_EINVAL with the field in *field (static) and a message in err. */
 int orgs_settings_check(json_t *settings, const struct orgs_plan *p, const char **field, char *err,
                         size_t errcap);
