@@ -151,6 +151,16 @@ static int on_token(void *ud, const char *text, size_t len)
     return j->gone ? -1 : 0;
 }
 
+/* What an escalation did, for the visitor's side: null when no rule fired. */
+static json_t *escalation_json(const struct tickets_escalation *e)
+{
+    if (!e->escalated) return json_null();
+    return json_pack("{s:s, s:o, s:o, s:b}", "category", e->category, "ticket_id",
+                     e->t.found ? json_string(e->t.ticket_id) : json_null(), "priority",
+                     e->t.found ? json_string(e->t.priority) : json_null(), "new_ticket",
+                     e->t.created);
+}
+
 static json_t *reply_json(const struct job *j, const struct widget_reply *a)
 {
     json_t *src = json_array();
@@ -159,9 +169,19 @@ static json_t *reply_json(const struct job *j, const struct widget_reply *a)
                                              a->sources[i].document_id, "title",
                                              a->sources[i].title, "excerpt", a->sources[i].excerpt,
                                              "relevance_score", a->sources[i].score));
-    return json_pack("{s:s, s:s, s:s, s:s, s:f, s:o}", "conversation_id", j->s.s.conversation_id,
-                     "message_id", a->message_id, "visitor_message_id", a->visitor_message_id,
-                     "answer", a->answer, "confidence", a->confidence, "sources", src);
+    json_t *actions = json_array();
+    for (size_t i = 0; i < a->nactions; i++)
+        json_array_append_new(actions, json_string(a->actions[i]));
+    const struct sentiment *st = &a->sentiment;
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:f, s:o, s:o, s:o, s:o}", "conversation_id", j->s.s.conversation_id,
+        "message_id", a->message_id, "visitor_message_id", a->visitor_message_id, "answer",
+        a->answer, "confidence", a->confidence, "sources", src, "sentiment",
+        a->has_sentiment
+            ? json_pack("{s:s, s:f, s:s}", "label", sentiment_label_name(st->label), "score",
+                        st->score, "priority", sentiment_priority_name(st->priority))
+            : json_null(),
+        "suggested_actions", actions, "escalation", escalation_json(&a->escalation));
 }
 
 static void answer_failed(struct req *r, int rc, const struct widget_refusal *ref)
@@ -295,9 +315,13 @@ static void feedback(struct req *r)
         http_store_error(r, rc);
         return;
     }
+    struct tickets_escalation esc = {0};
+    if (!helpful && (rc = tickets_after_feedback(s->s.org_id, s->s.conversation_id, &esc)))
+        log_json(LOG_WARN, "widget escalation check failed",
+                 json_pack("{s:s}", "error", ragd_strerror(rc)));
     http_json(r, 200,
-              json_pack("{s:s, s:s, s:s}", "status", "recorded", "message_id", mid, "feedback",
-                        helpful ? "helpful" : "not_helpful"));
+              json_pack("{s:s, s:s, s:s, s:o}", "status", "recorded", "message_id", mid, "feedback",
+                        helpful ? "helpful" : "not_helpful", "escalation", escalation_json(&esc)));
 }
 
 static const struct jv_field handoff_fields[] = {
@@ -321,6 +345,13 @@ static void handoff(struct req *r)
         xasprintf("The visitor asked to talk to a person.%s%s", msg ? " " : "", msg ? msg : "");
     int rc = store_wconv_handoff(s->s.conversation_id, email, note);
     free(note);
+    struct tickets_escalation esc = {0};
+    if (!rc) {
+        int erc = tickets_after_handoff(s->s.org_id, s->s.conversation_id, msg, &esc);
+        if (erc)
+            log_json(LOG_WARN, "widget escalation check failed",
+                     json_pack("{s:s}", "error", ragd_strerror(erc)));
+    }
     struct store_wconv c;
     if (!rc) rc = store_wconv_get(s->s.org_id, s->s.conversation_id, &c);
     if (rc) {
@@ -328,9 +359,10 @@ static void handoff(struct req *r)
         return;
     }
     http_json(r, 200,
-              json_pack("{s:s, s:s, s:s, s:o}", "status", "requested", "conversation_id", c.id,
+              json_pack("{s:s, s:s, s:s, s:o, s:o}", "status", "requested", "conversation_id", c.id,
                         "conversation_status", c.status, "contact_email",
-                        c.contact_email[0] ? json_string(c.contact_email) : json_null()));
+                        c.contact_email[0] ? json_string(c.contact_email) : json_null(),
+                        "escalation", escalation_json(&esc)));
 }
 
 int widget_api_preflight(struct req *r, const char *origin)
@@ -361,7 +393,9 @@ const struct route widget_routes[] = {
      .tag = "widget",
      .summary = "Ask the organization's documents (Bearer session token); stream: true answers "
                 "as Server-Sent Events",
-     .response_doc = "{conversation_id, message_id, answer, confidence, sources}"},
+     .response_doc = "{conversation_id, message_id, visitor_message_id, answer, confidence, "
+                     "sources, sentiment {label, score, priority}, suggested_actions, escalation "
+                     "{category, ticket_id, priority, new_ticket} | null}"},
     {.method = "GET",
      .pattern = "/widget/conversation",
      .handler = conversation,
@@ -378,7 +412,7 @@ const struct route widget_routes[] = {
      .body = &feedback_schema,
      .tag = "widget",
      .summary = "Mark an answer helpful or not helpful",
-     .response_doc = "{status, feedback}"},
+     .response_doc = "{status, feedback, escalation}"},
     {.method = "POST",
      .pattern = "/widget/handoff",
      .handler = handoff,
@@ -388,6 +422,6 @@ const struct route widget_routes[] = {
      .tag = "widget",
      .summary = "Ask to talk to a person (optional e-mail); the conversation's status becomes "
                 "handoff_requested",
-     .response_doc = "{status, conversation_status}"},
+     .response_doc = "{status, conversation_status, contact_email, escalation}"},
     {NULL},
 };

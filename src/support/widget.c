@@ -14,6 +14,7 @@
 #include "core/util.h"
 #include "knowledge/knowledge.h"
 #include "limits/limiter.h"
+#include "store/tickets.h"
 #include "support/orgs.h"
 
 static int64_t session_minutes = 15, session_max_hours = 24, per_ip_minute = 20,
@@ -313,6 +314,41 @@ static char *utf8_cut(const char *s, size_t max)
     return xstrndup(s, max);
 }
 
+/* Scores the visitor's message just stored and records its sentiment. A failure is logged:
+ * the message is answered all the same. */
+static void score_visitor(const char *conv, const char *message, struct widget_reply *out)
+{
+    int rc = sentiment_score(message, strlen(message), &out->sentiment);
+    if (!rc) {
+        out->has_sentiment = 1;
+        const struct sentiment *st = &out->sentiment;
+        rc = store_wmsg_set_sentiment(conv, out->visitor_message_id,
+                                      sentiment_label_name(st->label), st->score, st->polarity,
+                                      sentiment_priority_name(st->priority));
+    }
+    if (rc)
+        log_json(LOG_WARN, "widget message sentiment not stored",
+                 json_pack("{s:s, s:s}", "conversation_id", conv, "error", ragd_strerror(rc)));
+}
+
+static void add_action(struct widget_reply *out, const char *name)
+{
+    for (size_t i = 0; i < out->nactions; i++)
+        if (!strcmp(out->actions[i], name)) return;
+    if (out->nactions < WIDGET_ACTIONS_MAX) out->actions[out->nactions++] = name;
+}
+
+/* The answer's suggested actions (widget.h). */
+static void suggest(const char *org, struct widget_reply *out)
+{
+    const struct sentiment *st = &out->sentiment;
+    if (out->has_sentiment) out->nactions = sentiment_actions(st, out->actions, WIDGET_ACTIONS_MAX);
+    if (out->escalation.escalated || (out->has_sentiment && (st->priority >= SENTIMENT_HIGH ||
+                                                             (st->cues & SENTIMENT_CUE_HUMAN))))
+        add_action(out, "offer_human");
+    if (out->confidence < tickets_low_confidence(org)) add_action(out, "ask_clarifying_question");
+}
+
 int widget_answer(const struct widget_session *s, const char *message, prov_token_fn on_token,
                   void *ud, struct widget_reply *out, struct widget_refusal *ref)
 {
@@ -343,11 +379,13 @@ int widget_answer(const struct widget_session *s, const char *message, prov_toke
     struct store_wmsg *hist = NULL;
     size_t nh = 0;
     if (store_wmsgs(conv, 10, &hist, &nh)) nh = 0;
+    int64_t t0 = time_now_ms();
     rc = store_wmsg_add(conv, org, "visitor", message, NULL, -1, NULL, out->visitor_message_id);
     if (rc) {
         store_wmsgs_free(hist, nh);
         return rc;
     }
+    score_visitor(conv, message, out);
     struct chat_turn *turns = xcalloc(nh ? nh : 1, sizeof *turns);
     size_t nt = 0;
     for (size_t i = 0; i < nh; i++)
@@ -429,7 +467,22 @@ int widget_answer(const struct widget_session *s, const char *message, prov_toke
         out->confidence = ns ? 0.9 : 0.3;
         rc = store_wmsg_add(conv, org, "assistant", out->answer, out->sources_json, out->confidence,
                             NULL, out->message_id);
+        if (!rc) {
+            out->tokens = (int64_t)pres.prompt_tokens + pres.completion_tokens;
+            out->latency_ms = time_now_ms() - t0;
+            int crc = store_wmsg_set_cost(out->message_id, out->tokens, out->latency_ms);
+            if (crc)
+                log_json(LOG_WARN, "widget answer cost not stored",
+                         json_pack("{s:s}", "error", ragd_strerror(crc)));
+        }
     }
+    /* The rules run on the visitor's message even when no answer could be made. */
+    int erc = tickets_after_message(org, conv, message, out->has_sentiment ? &out->sentiment : NULL,
+                                    rc ? -1 : out->confidence, &out->escalation);
+    if (erc)
+        log_json(LOG_WARN, "widget escalation check failed",
+                 json_pack("{s:s, s:s}", "conversation_id", conv, "error", ragd_strerror(erc)));
+    if (!rc) suggest(org, out);
     if (rc) {
         widget_reply_free(out);
         store_org_usage_take(org, "widget_messages", "", -1, 0, NULL); /* not answered */

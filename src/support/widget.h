@@ -29,7 +29,9 @@
 #include <stdint.h>
 
 #include "llm/provider.h"
+#include "sentiment/sentiment.h"
 #include "store/orgs.h"
+#include "support/tickets.h"
 
 #define WIDGET_PK_PREFIX "pk_"
 #define WIDGET_SK_PREFIX "sk_"
@@ -102,6 +104,8 @@ struct widget_source {
     double score;
 };
 
+enum { WIDGET_ACTIONS_MAX = 16 };
+
 /* An answer, owned: widget_reply_free. */
 struct widget_reply {
     char visitor_message_id[37], message_id[37];
@@ -110,12 +114,25 @@ struct widget_reply {
     struct widget_source *sources;
     size_t nsources;
     char *sources_json; /* as stored with the message */
+    /* The visitor message's sentiment (stored on it and folded into the conversation). */
+    struct sentiment sentiment;
+    int has_sentiment;
+    /* Suggested next steps (static names): the sentiment's (sentiment_actions), and for the
+     * widget "offer_human" (the conversation was escalated, the message asks for a person or
+     * its priority is HIGH or more) and "ask_clarifying_question" (the answer's confidence is
+     * below the organization's low-confidence threshold). */
+    const char *actions[WIDGET_ACTIONS_MAX];
+    size_t nactions;
+    struct tickets_escalation escalation; /* escalation.escalated: a rule fired */
+    int64_t tokens, latency_ms;           /* stored with the answer */
 };
 void widget_reply_free(struct widget_reply *r);
 
 /* Answers message in the session's conversation from the organization's documents only:
- * stores the visitor's message, retrieves, generates (on_token receives the text as it is
- * produced and may return non-zero to stop), stores the answer with its sources. 0 with
+ * stores the visitor's message with its sentiment (the live scorer), retrieves, generates
+ * (on_token receives the text as it is produced and may return non-zero to stop), stores the
+ * answer with its sources, tokens and answer time, then runs the escalation rules
+ * (support/tickets.h; a failure there is logged, the answer stands). 0 with
  * *out; RAGD_EPERM with *ref (the organization's daily answers are used up: 429
  * WIDGET_QUOTA_EXCEEDED; per-session rate: 429 WIDGET_RATE_LIMITED); RAGD_ELIMIT (the
  * generator is busy); RAGD_EIO (the client went away; the answer is not stored); store
