@@ -13,6 +13,7 @@
 #include "api/api.h"
 #include "api/kb_routes.h"
 #include "api/sentiment_routes.h"
+#include "api/tickets_routes.h"
 #include "auth/auth.h"
 #include "auth/password.h"
 #include "auth/roles.h"
@@ -299,6 +300,7 @@ static int cmd_serve(int argc, char **argv)
     http_set_preflight_hook(widget_api_preflight);
     widget_init();
     http_add_routes(sentiment_routes);
+    http_add_routes(tickets_routes); /* support desk: agents' tickets */
     api_add_health_check("indexes", api_indexes_health);
     api_add_health_check("models", prov_health);
     api_add_health_check("operations", api_ops_health);
