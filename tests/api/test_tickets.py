@@ -16,8 +16,9 @@ PRIOS = ["LOW", "MEDIUM", "HIGH", "URGENT"]
 
 @pytest.fixture(scope="module")
 def env():
+    # The owner's token makes many calls here: the per-user allowances are raised.
     s = support_server(WIDGET_SESSIONS_PER_IP_PER_MINUTE="1000", RATE_LIMIT_WIDGET="1000/60",
-                       WIDGET_MESSAGES_PER_SESSION_PER_MINUTE="1000")
+                       WIDGET_MESSAGES_PER_SESSION_PER_MINUTE="1000", RATE_LIMIT_API="10000/60")
     a = make_org(s, "Acme", ACME_DOC, A_ORIGIN)
     b = make_org(s, "Globex", GLOBEX_DOC, B_ORIGIN)
     yield s, a, b
