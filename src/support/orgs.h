@@ -62,7 +62,7 @@ json_t *orgs_default_settings(const struct orgs_plan *p);
  * ("bottom-right" | "bottom-left"), sessions_per_minute (1..the plan's)}, limits
  * {requests_per_minute, messages_per_day} (1..the plan's), escalation and sla
  * (tickets_settings_check, support/tickets.h). Returns 0 or
- * RAGD_EINVAL with the field in *field (static) and a message in err. */
+ * RAGD_EINVAL with the field in *field (static or thread-local) and a message in err. */
 int orgs_settings_check(json_t *settings, const struct orgs_plan *p, const char **field, char *err,
                         size_t errcap);
 /* The effective max_users of an organization (settings, capped by the plan). */

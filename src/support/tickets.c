@@ -78,7 +78,7 @@ static int word_ok(const char *w)
 /* Checks one rule object: the keys it may have and their ranges. */
 static int rule_check(const char *name, json_t *v, const char **field, char *err, size_t cap)
 {
-    static char f[96];
+    static _Thread_local char f[96]; /* the field named in an error, read at once */
     snprintf(f, sizeof f, "settings.escalation.%s", name);
     if (!json_is_object(v)) return bad(field, f, err, cap, "each rule is an object");
     int has_threshold = !strcmp(name, "sentiment") || !strcmp(name, "low_confidence");
@@ -130,7 +130,7 @@ static int rule_check(const char *name, json_t *v, const char **field, char *err
 
 static int sla_table_check(const char *name, json_t *v, const char **field, char *err, size_t cap)
 {
-    static char f[96];
+    static _Thread_local char f[96]; /* the field named in an error, read at once */
     snprintf(f, sizeof f, "settings.sla.%s", name);
     *field = f;
     if (!json_is_object(v))
@@ -451,11 +451,9 @@ static int signals_priority(const struct store_esc_signals *g)
 }
 
 int tickets_after_message(const char *org_id, const char *conv_id, const char *text,
-                          const struct sentiment *s, double confidence,
-                          struct tickets_escalation *out)
+                          const struct sentiment *s, struct tickets_escalation *out)
 {
     memset(out, 0, sizeof *out);
-    (void)confidence; /* stored with the answer: the signals read it back */
     struct tickets_rules r;
     int tickets_on = 1;
     int rc = rules_for(org_id, &r, &tickets_on);

@@ -60,7 +60,7 @@ json_t *tickets_default_escalation(void);
 json_t *tickets_default_sla(void);
 /* Checks settings.escalation (esc, may be NULL) and settings.sla (sla, may be NULL) from a
  * PATCH: known keys only, types and ranges as documented. 0, or RAGD_EINVAL with the field
- * (static) and a message in err. */
+ * (static or thread-local: valid until the thread's next call) and a message in err. */
 int tickets_settings_check(json_t *esc, json_t *sla, const char **field, char *err, size_t errcap);
 /* The organization's rules (its settings over the defaults). Cannot fail: a malformed
  * setting falls back to its default. */
@@ -78,13 +78,13 @@ struct tickets_escalation {
 /* 1 when text asks for a person ("talk to a human", "a real person", "an agent please"). */
 int tickets_human_request(const char *text);
 
-/* After a visitor message (text, scored s) and its answer (confidence, or -1 when none was
- * made) in conversation conv_id of org_id: checks the rules in the order sentiment,
- * human_request, keyword, low_confidence, not_helpful and records the first that fires.
- * 0 with *out (out->escalated 0 when nothing fired), or a store error. */
+/* After a visitor message (text, scored s, or NULL when it could not be scored) and its
+ * answer, both stored (the answer's confidence is read back with the other signals; no
+ * answer when none could be made) in conversation conv_id of org_id: checks the rules in
+ * the order sentiment, human_request, keyword, low_confidence, not_helpful and records the
+ * first that fires. 0 with *out (out->escalated 0 when nothing fired), or a store error. */
 int tickets_after_message(const char *org_id, const char *conv_id, const char *text,
-                          const struct sentiment *s, double confidence,
-                          struct tickets_escalation *out);
+                          const struct sentiment *s, struct tickets_escalation *out);
 /* After an answer was marked not helpful. As above. */
 int tickets_after_feedback(const char *org_id, const char *conv_id, struct tickets_escalation *out);
 /* After POST /widget/handoff (note: what the visitor wrote, may be NULL): the human_request

@@ -478,7 +478,7 @@ int widget_answer(const struct widget_session *s, const char *message, prov_toke
     }
     /* The rules run on the visitor's message even when no answer could be made. */
     int erc = tickets_after_message(org, conv, message, out->has_sentiment ? &out->sentiment : NULL,
-                                    rc ? -1 : out->confidence, &out->escalation);
+                                    &out->escalation);
     if (erc)
         log_json(LOG_WARN, "widget escalation check failed",
                  json_pack("{s:s, s:s}", "conversation_id", conv, "error", ragd_strerror(erc)));
