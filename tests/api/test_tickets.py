@@ -111,6 +111,18 @@ def test_each_message_is_scored_and_stored(env):
     assert abs(conv[1] - (j["sentiment"]["score"] + j2["sentiment"]["score"]) / 2) < 1e-9
 
 
+def test_streamed_answer_carries_sentiment_and_actions(env):
+    s, a, _ = env
+    from kb_helpers import parse_sse
+    v = Visitor(s, a)
+    r = s.post("/widget/message", {"message": "How do I reset the blender?", "stream": True},
+               headers=v.h)
+    assert r.status == 200, r
+    done = [e for e in parse_sse(r.body)[:-1] if e["type"] == "done"][0]
+    assert done["sentiment"]["label"] in ("POSITIVE", "NEUTRAL", "NEGATIVE")
+    assert isinstance(done["suggested_actions"], list) and "escalation" in done
+
+
 # ---- escalation rules ----
 
 ANGRY = [
@@ -219,6 +231,25 @@ def test_handoff_and_human_phrases(env):
     j = w.say("Can I speak to a real person please?")
     assert j["escalation"] and j["escalation"]["category"] == "human_request", j
     assert ticket_of(s, a, w.conv)["conversation"]["status"] == "escalated"
+
+
+def test_no_ticket_when_the_organization_turns_tickets_off(env):
+    s, a, _ = env
+    feats = ["chat", "search", "analytics", "widget"]
+    r = s.patch(f"/organizations/{a.id}", {"settings": {"features_enabled": feats}},
+                token=owner(a))
+    assert r.status == 200, r
+    try:
+        v = Visitor(s, a)
+        j = v.say("I want to talk to a human")
+        assert j["escalation"]["category"] == "human_request", j
+        assert j["escalation"]["ticket_id"] is None and j["escalation"]["new_ticket"] is False
+        assert v.conversation()["status"] == "escalated"
+        assert ticket_of(s, a, v.conv) is None
+    finally:
+        r = s.patch(f"/organizations/{a.id}", {"settings": {"features_enabled": feats + [
+            "tickets"]}}, token=owner(a))
+        assert r.status == 200, r
 
 
 def test_round_robin_across_two_agents(env):
