@@ -3,7 +3,8 @@ their wire formats, webhook signing as each provider signs, and the settings tha
 at them. With hosted_checkout=True the fake Stripe also serves the checkout page its
 checkout URL names (GET /c/pay/{session}): a minimal page whose Pay link sends the browser
 to the checkout's success_url and whose Cancel link to its cancel_url, as Stripe's does once
-the payment is made or given up (the test delivers the signed webhook itself)."""
+the payment is made or given up (the test delivers the signed webhook itself), and the
+customer portal its portal URL names (GET /p/session/{id}), with a link back to ragd."""
 import hashlib
 import hmac
 import html
@@ -32,6 +33,7 @@ class FakeProvider:
         self.hosted_checkout = hosted_checkout
         self.requests = []
         self.sessions = {}  # checkout session id -> the form ragd sent
+        self.portals = {}  # portal session id -> the form ragd sent
         self.n = 0
         fake = self
 
@@ -83,9 +85,12 @@ class FakeProvider:
                              "client_reference_id": form.get("client_reference_id"),
                              "status": "open", "payment_status": "unpaid"}
             if path == "/v1/billing_portal/sessions":
-                return 200, {"id": self.next_id("bps"), "object": "billing_portal.session",
+                pid = self.next_id("bps")
+                self.portals[pid] = form
+                host = self.base if self.hosted_checkout else "https://billing.stripe.com"
+                return 200, {"id": pid, "object": "billing_portal.session",
                              "customer": form["customer"],
-                             "url": "https://billing.stripe.com/p/session/test_abc"}
+                             "url": f"{host}/p/session/{'test_abc' if host != self.base else pid}"}
             if path.startswith("/v1/subscriptions/"):
                 return 200, {"id": path.rsplit("/", 1)[1], "object": "subscription",
                              "cancel_at_period_end": form.get("cancel_at_period_end") == "true"}
@@ -110,15 +115,24 @@ class FakeProvider:
         return 404, {"error": {"message": "Unrecognized request URL"}}
 
     def checkout_page(self, path):
-        """The hosted checkout page of a session this fake created (404 for anything else)."""
+        """The hosted checkout or portal page of a session this fake created (404 for anything
+        else)."""
         sid = path.split("?")[0].rsplit("/", 1)[-1]
+        e = html.escape
+        if path.startswith("/p/session/") and sid in self.portals:
+            form = self.portals[sid]
+            return 200, (
+                "<!doctype html><html lang=en><head><meta charset=utf-8>"
+                "<title>Fake customer portal</title></head><body><h1>Fake customer portal</h1>"
+                f"<p id=customer>{e(form.get('customer', ''))}</p>"
+                f"<a id=portal-return href=\"{e(form.get('return_url', ''))}\">Return</a>"
+                "</body></html>")
         form = self.sessions.get(sid) if path.startswith("/c/pay/") else None
         if not form:
             return 404, "<!doctype html><title>Not found</title><p>No such checkout.</p>"
         amount = int(form.get("line_items[0][price_data][unit_amount]", "0"))
         cur = form.get("line_items[0][price_data][currency]", "usd").upper()
         name = form.get("line_items[0][price_data][product_data][name]", "")
-        e = html.escape
         return 200, (
             "<!doctype html><html lang=en><head><meta charset=utf-8><title>Fake checkout</title>"
             "</head><body><h1>Fake checkout</h1>"
