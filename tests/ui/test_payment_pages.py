@@ -161,7 +161,9 @@ def test_upgrade_through_checkout_then_refund_and_organizations(srv, fakes, driv
     # The administrator marks the payment refunded, after a confirmation with a reason.
     logout_browser(d)
     login_ui(d, srv, "admin@example.com", "adminpassword123", "/admin#/payments")
-    wait(d, EC.presence_of_element_located((By.CSS_SELECTOR, "#admin-payment-rows tr[data-id]")))
+    first = f'#admin-payment-rows tr[data-id="{pays[0]["id"]}"]'
+    wait(d, EC.presence_of_element_located((By.CSS_SELECTOR, first)))
+    assert email in css(d, first).text  # users are named by their address
     css(d, "#q-user").send_keys(email)
     css(d, "#payment-filters button[type=submit]").click()
     wait(d, lambda d: {tr.get_attribute("data-user") for tr in

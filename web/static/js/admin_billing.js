@@ -126,14 +126,22 @@ export async function paymentsView(main) {
     return tr;
   }
 
-  function draw(data) {
+  // The e-mail addresses of the page's users (GET /users/{id}); an id stays when one is gone.
+  async function names(items) {
+    const ids = [...new Set(items.map((p) => p.user_id))].filter((id) => !emails.has(id));
+    await Promise.all(ids.map((id) => api('GET', `/users/${encodeURIComponent(id)}`)
+      .then((u) => emails.set(id, u.email), () => emails.set(id, null))));
+  }
+
+  async function draw(data) {
     if (!data) return;
+    await names(data.items);
     clear(tbody);
     if (!data.items.length) tbody.append(h('tr', {}, h('td', { colspan: 8, class: 'empty' }, t('no_rows'))));
     for (const p of data.items) tbody.append(row(p));
     pager(pages, state, data.total, async () => draw(await fetchPage()));
   }
-  draw(first);
+  await draw(first);
 }
 
 // ---- organizations ----
