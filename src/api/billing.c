@@ -9,17 +9,27 @@
 #include "api/api.h"
 #include "billing/billing.h"
 #include "billing/payments.h"
+#include "billing/payprov.h"
 #include "billing/plans.h"
 #include "core/error.h"
 #include "core/util.h"
 #include "limits/limiter.h"
 
+/* The plans, and whether upgrades go through a payment (ENABLE_PAYMENTS) with which of the
+ * configured providers, so that a client knows to start a checkout. */
 static void plans_list(struct req *r)
 {
     json_t *a = json_array();
     for (int i = 0; i < plan_count(); i++)
         json_array_append_new(a, plan_json(plan_at(i)));
-    http_json(r, 200, json_pack("{s:o}", "plans", a));
+    json_t *prov = json_array();
+    if (payments_enabled()) {
+        if (stripe_configured()) json_array_append_new(prov, json_string("stripe"));
+        if (razorpay_configured()) json_array_append_new(prov, json_string("razorpay"));
+    }
+    http_json(r, 200,
+              json_pack("{s:o, s:b, s:o}", "plans", a, "payments_enabled", payments_enabled(),
+                        "payment_providers", prov));
 }
 
 static json_t *subscription_json(const struct billing_subscription *s)
@@ -198,7 +208,8 @@ static const struct jv_schema sub_schema = {sub_fields, 0};
 const struct route billing_routes[] = {
     {"GET", "/billing/plans", plans_list, ACCESS_PUBLIC, "api", NULL, NULL, "billing",
      "Available subscription plans with limits, daily limits, features and prices (cents)", 200,
-     "{plans: [{plan_type, name, limits, daily_limits, features, pricing}]}"},
+     "{plans: [{plan_type, name, limits, daily_limits, features, pricing}], payments_enabled, "
+     "payment_providers: [stripe | razorpay]}"},
     {"GET", "/billing/subscription", subscription_get, ACCESS_USER, "billing", NULL, NULL,
      "billing", "The caller's active subscription (created from the account's plan)", 200,
      "{id, plan_type, status, billing_cycle, current_period_start, current_period_end, "

@@ -3,7 +3,8 @@
  * Access: every route needs a signed-in user. A caller who is not a member of the
  * organization in the path gets 404 ORGANIZATION_NOT_FOUND (its existence is not
  * revealed); a member whose organization role lacks the permission (support/orgs.h) gets 403
- * ORG_PERMISSION_DENIED. A platform admin with users.manage acts as an owner everywhere. */
+ * ORG_PERMISSION_DENIED. A platform admin with users.manage acts as an owner everywhere.
+ * GET /admin/organizations lists every organization for the console (users.read). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -557,6 +558,41 @@ static void revoke_key(struct req *r)
     http_json(r, 200, json_pack("{s:s, s:s}", "status", "revoked", "id", kid));
 }
 
+/* ---- the platform's list (console) ---- */
+
+static void admin_list(struct req *r)
+{
+    long long limit, offset;
+    if (req_query_int(r, "limit", 50, 1, 500, &limit) ||
+        req_query_int(r, "offset", 0, 0, 1LL << 40, &offset))
+        return;
+    const char *q = req_query(r, "q");
+    if (q && strlen(q) > 100) {
+        api_invalid(r, "q", "query parameter 'q' must be at most 100 bytes");
+        return;
+    }
+    struct store_org_brief *rows;
+    size_t n;
+    int64_t total;
+    int rc = store_org_list(q, limit, offset, &rows, &n, &total);
+    if (rc) {
+        http_store_error(r, rc);
+        return;
+    }
+    json_t *items = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(
+            items,
+            json_pack("{s:s, s:s, s:o, s:s, s:I, s:s}", "id", rows[i].id, "name", rows[i].name,
+                      "domain", rows[i].domain[0] ? json_string(rows[i].domain) : json_null(),
+                      "plan", rows[i].plan, "members", (json_int_t)rows[i].members, "created_at",
+                      rows[i].created_at));
+    free(rows);
+    http_json(r, 200,
+              json_pack("{s:I, s:o, s:I, s:I}", "total", (json_int_t)total, "items", items, "limit",
+                        (json_int_t)limit, "offset", (json_int_t)offset));
+}
+
 const struct route orgs_routes[] = {
     {.method = "POST",
      .pattern = "/organizations",
@@ -569,6 +605,16 @@ const struct route orgs_routes[] = {
                 "ALREADY_IN_ORGANIZATION when they belong to one)",
      .ok_status = 201,
      .response_doc = "Organization"},
+    {.method = "GET",
+     .pattern = "/admin/organizations",
+     .handler = admin_list,
+     .access = ACCESS_ADMIN,
+     .tag = "admin",
+     .summary = "Every organization, newest first; query: q (part of the name or domain), "
+                "limit (1-500), offset",
+     .response_doc = "{total, items: [{id, name, domain, plan, members, created_at}], limit, "
+                     "offset}",
+     .perm = "users.read"},
     {.method = "POST",
      .pattern = "/organizations/join",
      .handler = join,

@@ -195,6 +195,68 @@ int store_org_update(const char *id, const char *name, const char *plan, const c
     return rc;
 }
 
+/* s with LIKE's wildcards and the escape character escaped, inside "%...%" (caller frees). */
+static char *contains_pattern(const char *s)
+{
+    struct sbuf b;
+    sb_init(&b);
+    sb_adds(&b, "%");
+    for (; *s; s++) {
+        if (*s == '%' || *s == '_' || *s == '\\') sb_add(&b, "\\", 1);
+        sb_add(&b, s, 1);
+    }
+    sb_adds(&b, "%");
+    return sb_take(&b);
+}
+
+#define ORG_LIST_WHERE                                                                             \
+    " WHERE (? IS NULL OR lower(o.name) LIKE lower(?) ESCAPE '\\'"                                 \
+    " OR lower(coalesce(o.domain, '')) LIKE lower(?) ESCAPE '\\')"
+
+int store_org_list(const char *q, int64_t limit, int64_t offset, struct store_org_brief **out,
+                   size_t *n, int64_t *total)
+{
+    *out = NULL;
+    *n = 0;
+    *total = 0;
+    db_conn_t *c = db_conn();
+    if (!c) return RAGD_EUNAVAIL;
+    char *like = q && *q ? contains_pattern(q) : NULL;
+    int rc = db_query_int(c, total, "SELECT count(*) FROM organizations o" ORG_LIST_WHERE, "sss",
+                          like, like, like);
+    db_rows_t *r = NULL;
+    if (!rc)
+        rc = db_query(c, &r,
+                      "SELECT o.id, o.name, o.domain, o.plan, o.created_at,"
+                      " (SELECT count(*) FROM users WHERE organization_id = o.id)"
+                      " FROM organizations o" ORG_LIST_WHERE
+                      " ORDER BY o.created_at DESC, o.id LIMIT ? OFFSET ?",
+                      "sssii", like, like, like, limit, offset);
+    free(like);
+    if (rc) return rc;
+    size_t cap = 0;
+    int more;
+    while ((more = db_rows_next(r)) == 1) {
+        if (*n == cap) *out = xrealloc(*out, (cap = cap ? cap * 2 : 16) * sizeof **out);
+        struct store_org_brief *o = &(*out)[(*n)++];
+        memset(o, 0, sizeof *o);
+        cp(o->id, sizeof o->id, db_col_text(r, 0));
+        cp(o->name, sizeof o->name, db_col_text(r, 1));
+        cp(o->domain, sizeof o->domain, db_col_text(r, 2));
+        cp(o->plan, sizeof o->plan, db_col_text(r, 3));
+        cp(o->created_at, sizeof o->created_at, db_col_text(r, 4));
+        o->members = db_col_int(r, 5);
+    }
+    db_rows_free(r);
+    if (more < 0) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        return RAGD_EDB;
+    }
+    return 0;
+}
+
 /* ---- members ---- */
 
 int store_org_member_role(const char *org_id, const char *user_id, char role[16])

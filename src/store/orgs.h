@@ -44,6 +44,22 @@ int store_org_create_owned(const char *name, const char *domain, const char *pla
 /* Changes the given fields (NULL: unchanged) and updated_at. RAGD_ENOTFOUND. */
 int store_org_update(const char *id, const char *name, const char *plan, const char *settings_json);
 
+/* One row of the platform's organization list. */
+struct store_org_brief {
+    char id[37];
+    char name[404];
+    char domain[256]; /* "" when NULL */
+    char plan[32];
+    char created_at[32];
+    int64_t members;
+};
+
+/* Every organization, newest first: those whose name or domain contains q (case-insensitive;
+ * NULL or "": all), rows [offset, offset + limit) in *out (caller frees; NULL when *n is 0)
+ * and the number matching in *total. */
+int store_org_list(const char *q, int64_t limit, int64_t offset, struct store_org_brief **out,
+                   size_t *n, int64_t *total);
+
 /* ---- members ---- */
 
 struct store_org_member {

@@ -444,6 +444,47 @@ def test_every_organization_route_is_in_the_matrix(env):
     }, ops
 
 
+def test_platform_admins_list_every_organization(env):
+    """GET /admin/organizations: every organization with its plan and member count for the
+    console (users.read); searched by part of the name; refused to plain users and to roles
+    without users.read."""
+    s, a, b = env
+    admin = s.login("admin@example.com", "adminpassword123")
+    r = s.get("/admin/organizations?limit=500", token=admin)
+    assert r.status == 200, r
+    rows = {o["id"]: o for o in r.json["items"]}
+    assert r.json["total"] >= 2 and {a.id, b.id} <= set(rows)
+    assert rows[a.id]["name"] == "Acme" and rows[b.id]["name"] == "Globex"
+    for org in (a, b):  # the same figures as the organization's own page
+        full = s.get(f"/organizations/{org.id}", token=org.people["owner"][1]).json
+        assert rows[org.id]["members"] == full["member_count"] >= 4
+        assert rows[org.id]["plan"] == full["plan"] and rows[org.id]["created_at"] == full["created_at"]
+    assert set(rows[a.id]) == {"id", "name", "domain", "plan", "members", "created_at"}
+    r = s.get("/admin/organizations?q=gLoBe", token=admin)
+    assert r.status == 200 and [o["id"] for o in r.json["items"]] == [b.id], r
+    assert r.json["total"] == 1
+    # LIKE's wildcards are taken literally.
+    assert s.get("/admin/organizations?q=%25", token=admin).json["total"] == 0
+    r = s.get("/admin/organizations?limit=1&offset=1", token=admin)
+    assert r.status == 200 and len(r.json["items"]) == 1 and r.json["offset"] == 1
+    assert s.get("/admin/organizations?limit=0", token=admin).status == 422
+    # A platform admin (users.manage) reads each organization's details from the list.
+    assert s.get(f"/organizations/{a.id}", token=admin).json["member_count"] == rows[a.id]["members"]
+
+    # A plain user, even an organization's owner, is refused; so is a role without users.read.
+    r = s.get("/admin/organizations", token=a.people["owner"][1])
+    assert r.status == 403, r
+    for role, status in (("ops", 403), ("support", 200)):  # support has users.read
+        email = f"{role}-{uuid.uuid4().hex[:6]}@example.com"
+        uid, _ = user(s, email)
+        assert s.put(f"/users/{uid}/role", {"role": role}, token=admin).status == 200
+        r = s.get("/admin/organizations?q=acme", token=s.login(email, "password123"))
+        assert r.status == status, (role, r)
+        if status == 200:
+            assert a.id in [o["id"] for o in r.json["items"]], r
+    assert s.get("/admin/organizations").status == 401
+
+
 def test_widget_sessions_are_limited_per_client_address(env):
     """WIDGET_SESSIONS_PER_IP_PER_MINUTE (20 by default) counts one address's new sessions
     across organizations, below either organization's own allowance (30 on free)."""

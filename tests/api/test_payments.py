@@ -2,125 +2,16 @@
 speak their wire formats, webhooks signed as each provider signs them, exactly-once delivery,
 ordering by the events' own timestamps, amount checks, cancellation, the grace period after a
 failed payment, and the payment history."""
-import hashlib
-import hmac
 import json
-import threading
 import time
 import urllib.parse
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from billing_helpers import login, parallel, private_server, set_clock
-
-STRIPE_KEY = "sk_test_fake_4242424242"
-STRIPE_WHSEC = "whsec_test_0123456789abcdef"
-RZP_KEY_ID = "rzp_test_keyid123"
-RZP_KEY_SECRET = "rzp_test_secret_98765"
-RZP_WHSEC = "rzp_webhook_secret_abcdef"
-SECRETS = [STRIPE_KEY, STRIPE_WHSEC, RZP_KEY_SECRET, RZP_WHSEC]
-
-
-# ---- fake providers -------------------------------------------------------------------------
-
-class FakeProvider:
-    """A provider API on 127.0.0.1 in a thread; records every request (path, headers, body)."""
-
-    def __init__(self, kind):
-        self.kind = kind
-        self.requests = []
-        self.n = 0
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-                fake.requests.append({"path": self.path, "headers": dict(self.headers),
-                                      "body": body})
-                status, reply = fake.answer(self.path, self.headers, body)
-                data = json.dumps(reply).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def next_id(self, prefix):
-        self.n += 1
-        return f"{prefix}_{self.kind}{self.n:04d}"
-
-    def answer(self, path, headers, body):
-        if self.kind == "stripe":
-            if headers.get("Authorization") != f"Bearer {STRIPE_KEY}":
-                return 401, {"error": {"type": "invalid_request_error",
-                                       "message": "Invalid API Key provided"}}
-            form = dict(urllib.parse.parse_qsl(body))
-            if path == "/v1/checkout/sessions":
-                sid = self.next_id("cs_test")
-                return 200, {"id": sid, "object": "checkout.session", "mode": form["mode"],
-                             "url": f"https://checkout.stripe.com/c/pay/{sid}",
-                             "client_reference_id": form.get("client_reference_id"),
-                             "status": "open", "payment_status": "unpaid"}
-            if path == "/v1/billing_portal/sessions":
-                return 200, {"id": self.next_id("bps"), "object": "billing_portal.session",
-                             "customer": form["customer"],
-                             "url": "https://billing.stripe.com/p/session/test_abc"}
-            if path.startswith("/v1/subscriptions/"):
-                return 200, {"id": path.rsplit("/", 1)[1], "object": "subscription",
-                             "cancel_at_period_end": form.get("cancel_at_period_end") == "true"}
-        else:
-            import base64
-            want = "Basic " + base64.b64encode(f"{RZP_KEY_ID}:{RZP_KEY_SECRET}".encode()).decode()
-            if headers.get("Authorization") != want:
-                return 401, {"error": {"code": "BAD_REQUEST_ERROR",
-                                       "description": "Authentication failed"}}
-            j = json.loads(body or "{}")
-            if path == "/v1/plans":
-                return 200, {"id": self.next_id("plan"), "entity": "plan", "interval": 1,
-                             "period": j["period"], "item": dict(j["item"], active=True)}
-            if path == "/v1/subscriptions":
-                sid = self.next_id("sub")
-                return 200, {"id": sid, "entity": "subscription", "plan_id": j["plan_id"],
-                             "status": "created", "notes": j["notes"],
-                             "short_url": f"https://rzp.io/i/{sid}"}
-            if path.endswith("/cancel"):
-                return 200, {"id": path.split("/")[3], "entity": "subscription",
-                             "status": "active"}
-        return 404, {"error": {"message": "Unrecognized request URL"}}
-
-    def find(self, path):
-        return [r for r in self.requests if r["path"] == path]
-
-    def stop(self):
-        self.httpd.shutdown()
-
-
-# ---- signing as the providers sign ----------------------------------------------------------
-
-def stripe_sign(body, secret=STRIPE_WHSEC, t=None):
-    t = int(time.time()) if t is None else t
-    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={t},v1={mac}"
-
-
-def rzp_sign(body, secret=RZP_WHSEC):
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def stripe_event(etype, obj, created=None, eid=None):
-    return {"id": eid or f"evt_{uuid.uuid4().hex[:24]}", "object": "event",
-            "api_version": "2024-06-20", "created": int(time.time()) if created is None
-            else created, "type": etype, "livemode": False, "data": {"object": obj}}
-
+from payment_fakes import (RZP_WHSEC, SECRETS, STRIPE_WHSEC, FakeProvider, payments_env,
+                           rzp_sign, session_completed, stripe_event, stripe_sign)
 
 def send_stripe(server, event, secret=STRIPE_WHSEC, t=None, tamper=None):
     body = json.dumps(event).encode()
@@ -149,16 +40,6 @@ def send_rzp(server, event, event_id=None, secret=RZP_WHSEC, tamper=None):
 
 
 # ---- fixtures and helpers -------------------------------------------------------------------
-
-def payments_env(stripe, rzp, **extra):
-    env = {"ENABLE_PAYMENTS": "1", "STRIPE_API_KEY": STRIPE_KEY,
-           "STRIPE_WEBHOOK_SECRET": STRIPE_WHSEC, "STRIPE_API_BASE": stripe.base,
-           "RAZORPAY_KEY_ID": RZP_KEY_ID, "RAZORPAY_KEY_SECRET": RZP_KEY_SECRET,
-           "RAZORPAY_WEBHOOK_SECRET": RZP_WHSEC, "RAZORPAY_API_BASE": rzp.base,
-           "PAYMENT_GRACE_DAYS": "3", "PAYMENT_CHECK_SECONDS": "1", "LOG_LEVEL": "info"}
-    env.update(extra)
-    return env
-
 
 @pytest.fixture(scope="module")
 def fakes():
@@ -199,17 +80,6 @@ def plan_of(server, token):
 def count(server, sql, *args):
     with server.db() as db:
         return db.execute(sql, args).fetchone()[0]
-
-
-def session_completed(uid, plan, amount, customer="cus_Test1", sub="sub_Test1", cycle="monthly",
-                      created=None, eid=None, currency="usd"):
-    obj = {"id": f"cs_test_{uuid.uuid4().hex[:12]}", "object": "checkout.session",
-           "mode": "subscription", "payment_status": "paid", "status": "complete",
-           "client_reference_id": uid, "customer": customer, "subscription": sub,
-           "invoice": f"in_{uuid.uuid4().hex[:12]}", "amount_total": amount,
-           "currency": currency,
-           "metadata": {"user_id": uid, "plan_type": plan, "billing_cycle": cycle}}
-    return stripe_event("checkout.session.completed", obj, created, eid)
 
 
 def stripe_upgrade(server, uid, token, plan="pro", **kw):
@@ -299,6 +169,24 @@ def test_razorpay_checkout_then_webhook_upgrades(srv, fakes):
     assert [(i["provider"], i["provider_ref"]) for i in items] == [("razorpay", "pay_R1first")]
     r = srv.get("/billing/subscription", token=tok).json
     assert r["billing_cycle"] == "yearly"
+
+
+def test_plans_say_payments_are_on_and_with_which_providers(srv):
+    """GET /billing/plans tells a client (the web UI) to start a checkout to upgrade."""
+    r = srv.get("/billing/plans")
+    assert r.status == 200
+    assert r.json["payments_enabled"] is True
+    assert r.json["payment_providers"] == ["stripe", "razorpay"]
+    assert [p["plan_type"] for p in r.json["plans"]] == ["free", "pro", "enterprise"]
+
+
+def test_only_configured_providers_are_offered(fakes):
+    server = private_server(**payments_env(*fakes, RAZORPAY_KEY_ID="", RAZORPAY_KEY_SECRET=""))
+    try:
+        r = server.get("/billing/plans")
+        assert r.json["payments_enabled"] is True and r.json["payment_providers"] == ["stripe"]
+    finally:
+        assert server.stop() == 0
 
 
 def test_forgeries_change_nothing(srv):
@@ -393,6 +281,8 @@ def test_fifty_concurrent_deliveries_apply_once(srv):
 def test_without_enable_payments_plans_change_as_before(server):
     """The shared server runs without ENABLE_PAYMENTS: no payment routes, PUT upgrades."""
     uid, tok = new_user(server, "selfhost")
+    plans = server.get("/billing/plans").json
+    assert plans["payments_enabled"] is False and plans["payment_providers"] == []
     assert server.post("/billing/checkout", {"plan_type": "pro"}, token=tok).status == 404
     body = b"{}"
     r = server.request("POST", "/payments/stripe/webhook", raw=body,

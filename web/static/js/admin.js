@@ -1,7 +1,8 @@
 // The admin console: a dashboard (GET /admin/stats: activity per day, users and messages by
 // plan, quota burn, top users, requests and p95 latency per route, the generation queue),
 // users (search, filter, edit plan / role / active, reset usage), and the audit log (filter by
-// action, pages, CSV of what is shown), and the operations pages of admin_ops.js. Each page
+// action, pages, CSV of what is shown), the operations pages of admin_ops.js, and payments and
+// organizations (admin_billing.js). Each page
 // is shown to the roles whose permissions allow reading it (GET /users/me lists them; without
 // roles on the server, administrators see every page).
 import { t } from './i18n.js';
@@ -9,6 +10,7 @@ import { h, clear, toast, fmtDate, showError, confirmDialog } from './dom.js';
 import { api, currentUser, logout, onSession, restoreSession } from './api.js';
 import { authView } from './views/auth.js';
 import { providerKeysView, providerHealthView, featuresView, maintenanceView, notificationsView } from './admin_ops.js';
+import { paymentsView, organizationsView } from './admin_billing.js';
 
 const PLANS = ['free', 'pro', 'enterprise'];
 const PAGE = 25;
@@ -23,6 +25,8 @@ const PAGES = [
   ['features', 'features_title', 'ops.read', featuresView],
   ['maintenance', 'maintenance_title', 'ops.read', maintenanceView],
   ['notifications', 'notifications_title', 'ops.read', notificationsView],
+  ['organizations', 'organizations_title', 'users.read', organizationsView],
+  ['payments', 'payments_title', 'plans.manage', paymentsView],
 ];
 
 // Staff: administrators, and with roles every role but user.
@@ -242,7 +246,8 @@ async function auditView(main) {
 }
 
 async function render() {
-  const name = location.hash.replace(/^#\/?/, '') || 'dashboard';
+  // #/page or #/page/id (one organization).
+  const [name, sub] = (location.hash.replace(/^#\/?/, '') || 'dashboard').split('/');
   const main = clear(document.getElementById('main'));
   const user = currentUser();
   document.body.dataset.view = user ? name : 'login';
@@ -265,7 +270,7 @@ async function render() {
     return;
   }
   document.body.dataset.view = page[0];
-  await page[3](main);
+  await page[3](main, page[0] === name && sub ? decodeURIComponent(sub) : null);
   document.title = `${t(page[1])} · ${t('admin_title')}`;
 }
 

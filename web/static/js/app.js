@@ -11,6 +11,7 @@ import { pricingView } from './views/pricing.js';
 import { profileView } from './views/profile.js';
 import { verifyView } from './views/verify.js';
 import { orgView } from './views/org.js';
+import { showCheckoutBanner, takeCheckoutReturn } from './views/payments.js';
 
 const routes = {
   login: { view: (m) => authView(m, 'login'), public: true },
@@ -163,11 +164,19 @@ onSession((user) => {
   else renderHeader(name);
 });
 document.querySelector('.skip').textContent = t('skip_to_content');
+// Back from a payment provider's checkout (PAYMENTS_RETURN_URL?checkout=...): the billing page
+// with a banner that follows the plan until the provider's confirmation changes it.
+const checkoutOutcome = takeCheckoutReturn();
 window.addEventListener('hashchange', render);
 // A reload resumes the session from its cookie before the first page is chosen.
 restoreSession().finally(async () => {
   restored = true;
   await checkMaintenance();
-  if (!isLocked()) render();
+  if (!isLocked()) await render();
+  if (checkoutOutcome) {
+    showCheckoutBanner(checkoutOutcome, () => {
+      if (['usage', 'pricing'].includes(parseHash().name) && loggedIn() && !isLocked()) render();
+    });
+  }
   setInterval(checkMaintenance, 60000);
 });

@@ -109,12 +109,12 @@ export function applyBars(root) {
 }
 
 // A confirm dialog built from text only. Resolves true or false.
-export function confirmDialog(message, okLabel) {
+export function confirmDialog(message, okLabel, cancelLabel = t('cancel')) {
   return new Promise((resolve) => {
     const dlg = h('dialog', { class: 'dialog', 'aria-label': message });
     const done = (v) => { dlg.close(); dlg.remove(); resolve(v); };
     dlg.append(h('p', {}, message), h('div', { class: 'row end' },
-      h('button', { type: 'button', class: 'secondary', onclick: () => done(false) }, t('cancel')),
+      h('button', { type: 'button', class: 'secondary', onclick: () => done(false) }, cancelLabel),
       h('button', { type: 'button', class: 'danger', 'data-confirm': '1', onclick: () => done(true) },
         okLabel)));
     dlg.addEventListener('cancel', (e) => { e.preventDefault(); done(false); });

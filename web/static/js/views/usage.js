@@ -1,8 +1,11 @@
 // Usage and billing: bars of usage against the plan's limits for the month and the day, the
-// billing history, and a plan change that shows the proration before it is confirmed.
+// billing history, and a plan change that shows the proration before it is confirmed. When
+// the server takes payments, an upgrade goes through the provider's checkout and the
+// payments section (views/payments.js) lists the payments and manages the subscription.
 import { t } from '../i18n.js';
 import { h, clear, bar, applyBars, fmtDate, fmtMoney, showError, toast } from '../dom.js';
 import { api, reloadUser } from '../api.js';
+import { billingInfo, paymentsSection, startCheckout } from './payments.js';
 
 const MONTHLY = ['messages', 'api_calls', 'background_tasks', 'storage_mb'];
 
@@ -24,13 +27,14 @@ export async function usageView(main, params) {
   const day = h('section', { class: 'card', id: 'usage-day', 'aria-labelledby': 'h-day' });
   const change = h('section', { class: 'card', id: 'plan-change', 'aria-labelledby': 'h-plan' });
   const history = h('section', { class: 'card', id: 'history', 'aria-labelledby': 'h-history' });
-  main.append(h('h1', {}, t('usage_title')), h('div', { class: 'grid2' }, month, day), change, history);
+  const payments = h('section', { class: 'card', id: 'payments', 'aria-labelledby': 'h-payments', hidden: true });
+  main.append(h('h1', {}, t('usage_title')), h('div', { class: 'grid2' }, month, day), change, payments, history);
 
   async function load() {
     let usage, sub, plans, hist;
     try {
       [usage, sub, plans, hist] = await Promise.all([api('GET', '/billing/usage'), api('GET', '/billing/subscription'),
-        api('GET', '/billing/plans', { auth: false }), api('GET', '/billing/history?limit=20')]);
+        billingInfo(), api('GET', '/billing/history?limit=20')]);
     } catch (err) { clear(month).append(h('p', { class: 'form-error' }, err.detail)); return; }
 
     clear(month).append(h('h2', { id: 'h-month' }, t('this_month')),
@@ -79,10 +83,19 @@ export async function usageView(main, params) {
         await load();
         if (pr) document.getElementById('proration').textContent = t('proration_done', { credit: fmtMoney(pr.credit_cents), charge: fmtMoney(pr.charge_cents), net: fmtMoney(pr.net_cents) });
       } catch (err) {
-        showError(form, err);
+        if (err.code === 'PAYMENT_REQUIRED' && plans.enabled) { // an upgrade: the provider's checkout
+          preview.textContent = t('payment_required');
+          await startCheckout(plans.plans.find((x) => x.plan_type === planSel.value), cycleSel.value, plans, form);
+        } else {
+          showError(form, err);
+        }
       } finally { confirmBtn.disabled = false; }
     });
     clear(change).append(form);
+    if (plans.enabled) {
+      payments.hidden = false;
+      await paymentsSection(payments, sub, plans);
+    }
 
     clear(history).append(h('h2', { id: 'h-history' }, t('history')),
       hist.items?.length
