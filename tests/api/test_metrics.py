@@ -18,7 +18,7 @@ import uuid
 import pytest
 
 from kb_helpers import enterprise_user, make_pdf, private_server, upload_file, upload_ready
-from ragd_client import BIN, REDIS_URL, free_port
+from ragd_client import BIN, PG_URL, REDIS_URL, ROOT, Server, free_port
 
 MODELS = tempfile.mkdtemp(prefix="ragd-metrics-models-")
 LLM = os.path.join(MODELS, "tiny-qwen3.gguf")
@@ -184,7 +184,8 @@ def test_process_figures_and_build_info(srv):
     body = scrape(srv)
     start = value(body, "process_start_time_seconds")
     assert t0 - 3600 < start <= t0 + 1, (start, t0)
-    rss, vms = value(body, "process_resident_memory_bytes"), value(body, "process_virtual_memory_bytes")
+    rss = value(body, "process_resident_memory_bytes")
+    vms = value(body, "process_virtual_memory_bytes")
     assert 1 << 20 < rss < 1 << 40 and vms >= rss, (rss, vms)
     fds, max_fds = value(body, "process_open_fds"), value(body, "process_max_fds")
     assert 3 <= fds < max_fds, (fds, max_fds)
@@ -203,6 +204,40 @@ def test_up_gauges_and_queue_depth(srv):
         assert ("ragd_redis_up", frozenset()) in samples(body) and value(body, "ragd_redis_up") == 1
     else:
         assert "ragd_redis_up" not in body  # no Redis configured: nothing to report
+
+
+def services(action):
+    subprocess.run([os.path.join(ROOT, "scripts/services.sh"), action,
+                    os.environ["RAGD_TEST_SERVICES"]], check=True, capture_output=True, timeout=120)
+
+
+@pytest.mark.skipif(not (PG_URL and REDIS_URL and os.environ.get("RAGD_TEST_SERVICES")),
+                    reason="needs the private PostgreSQL and Redis of make test")
+def test_up_gauges_follow_the_services():
+    s = Server(seed=False)
+    try:
+        def up(name):
+            return value(s.get("/metrics").body, name)
+        assert up("ragd_database_up") == 1 and up("ragd_redis_up") == 1
+        services("redis-stop")
+        try:
+            t0 = time.time()
+            assert up("ragd_redis_up") == 0 and up("ragd_database_up") == 1
+            assert time.time() - t0 < 5  # the probes time out quickly
+        finally:
+            services("redis-start")
+        services("pg-stop")
+        try:
+            assert up("ragd_database_up") == 0
+        finally:
+            services("pg-start")
+        deadline = time.time() + 15
+        while time.time() < deadline and not (up("ragd_database_up") == 1
+                                               and up("ragd_redis_up") == 1):
+            time.sleep(0.2)
+        assert up("ragd_database_up") == 1 and up("ragd_redis_up") == 1
+    finally:
+        assert s.stop() == 0
 
 
 def test_metrics_token(srv, server):
@@ -255,7 +290,7 @@ scrape_configs:
                 info = prometheus_query(port, "ragd_build_info")
             except OSError:
                 continue
-        assert up, "Prometheus never scraped ragd: " + (tmp_path / "prometheus.log").read_text()[-3000:]
+        assert up, "no scrape: " + (tmp_path / "prometheus.log").read_text()[-3000:]
         assert info and info[0]["metric"]["version"] and info[0]["value"][1] == "1", info
         assert prometheus_query(port, "process_start_time_seconds")
     finally:
