@@ -41,6 +41,7 @@ struct family {
     int nb;
     struct series *head, *tail; /* in creation order */
     int nseries;
+    int own_bound; /* the HTTP families: labels bounded by metrics_request, not MAX_SERIES */
     struct family *next;
 };
 
@@ -136,6 +137,7 @@ static struct family *family_get(const char *name, enum kind kind, const char *h
         f->bounds = scale == METRICS_SLOW ? slow_bounds : fast_bounds;
         f->nb = scale == METRICS_SLOW ? NELEM(slow_bounds) : NELEM(fast_bounds);
     }
+    f->own_bound = !strcmp(name, http_requests) || !strcmp(name, http_duration);
     if (families_tail)
         families_tail->next = f;
     else
@@ -159,7 +161,7 @@ static struct series *series_get(struct family *f, const char *labels)
     if (!labels_valid(labels)) labels = "labels_invalid=\"true\"";
     struct series *s = series_find(f, labels);
     if (s) return s;
-    if (*labels && nseries >= MAX_SERIES) {
+    if (*labels && !f->own_bound && nseries >= MAX_SERIES) {
         labels = "overflow=\"true\"";
         if ((s = series_find(f, labels))) return s;
     }
@@ -172,7 +174,7 @@ static struct series *series_get(struct family *f, const char *labels)
         f->head = s;
     f->tail = s;
     f->nseries++;
-    nseries++;
+    if (!f->own_bound) nseries++;
     return s;
 }
 

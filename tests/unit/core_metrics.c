@@ -116,6 +116,7 @@ static void test_http_requests_and_bounds(void **state)
         snprintf(label, sizeof label, "n=\"%d\"", i);
         metrics_gauge_labeled("t_many", label, "many", i);
     }
+    metrics_request("GET", "/after", 200, 1000); /* HTTP series have their own bound */
     char *t = render();
     assert_true(has_line(
         t, "ragd_http_requests_total{method=\"other\",route=\"/pots/{id}\",status=\"418\"} 1"));
@@ -124,6 +125,8 @@ static void test_http_requests_and_bounds(void **state)
     assert_true(has_line(t, "ragd_rejections_total{reason=\"odd\\\"reason\"} 1"));
     assert_true(has_line(t, "t_many{overflow=\"true\"} 2599"));
     assert_false(has_line(t, "t_many{n=\"2599\"} 2599"));
+    assert_true(
+        has_line(t, "ragd_http_requests_total{method=\"GET\",route=\"/after\",status=\"200\"} 1"));
     free(t);
 }
 
