@@ -18,6 +18,7 @@ import uuid
 import pytest
 
 from kb_helpers import enterprise_user, make_pdf, private_server, upload_file, upload_ready
+from prom_helpers import assert_promtool_clean
 from ragd_client import BIN, PG_URL, REDIS_URL, ROOT, Server, free_port
 
 MODELS = tempfile.mkdtemp(prefix="ragd-metrics-models-")
@@ -84,15 +85,6 @@ def value(body, name, **labels):
     return sum(v for (n, ls), v in samples(body).items() if n == name and want <= set(ls))
 
 
-def promtool_problems(body):
-    if not shutil.which("promtool"):
-        pytest.skip("promtool is not installed (Debian's prometheus package; scripts/deps.sh "
-                    "installs it)")
-    p = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True,
-                       text=True, timeout=60)
-    return p.returncode, (p.stdout + p.stderr).strip()
-
-
 def test_promtool_clean_after_a_workload(srv, tok):
     r = srv.post("/chat/message", {"message": "What do glaciers carve?", "enable_rag": False},
                  token=tok, timeout=120)
@@ -112,8 +104,7 @@ def test_promtool_clean_after_a_workload(srv, tok):
     assert r.status == 200 and r.json["changed"] is True, r
     srv.get("/no/such/route")
     body = scrape(srv)
-    rc, out = promtool_problems(body)
-    assert rc == 0 and out == "", out
+    assert_promtool_clean(body)
     assert value(body, "ragd_rejections_total", reason="rate_limit") >= 2
     assert value(body, "ragd_rejections_total", reason="quota") >= 1
     assert value(body, "ragd_quota_refusals_total", resource="pdf_uploads") == 1

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from billing_helpers import login, parallel, private_server, set_clock
+from prom_helpers import assert_promtool_clean
 
 STRIPE_KEY = "sk_test_fake_4242424242"
 STRIPE_WHSEC = "whsec_test_0123456789abcdef"
@@ -389,6 +390,7 @@ def test_fifty_concurrent_deliveries_apply_once(srv):
     assert count(srv, "SELECT count(*) FROM payment_events WHERE event_id = ?", ev["id"]) == 1
     metrics = srv.get("/metrics").body
     assert 'ragd_payment_webhooks_total{provider="stripe",outcome="duplicate"}' in metrics
+    assert_promtool_clean(metrics)
     assert payments_counted(srv) == paid_before + 1  # the payment is counted once
 
 
