@@ -13,11 +13,15 @@ PKGS=(
   libcmocka-dev
   python3 python3-pytest python3-psycopg2 python3-redis python3-aiosmtpd
   sqlite3 curl wrk
+  prometheus
   postgresql redis-server
   clang libclang-rt-14-dev clang-format
   libjs-chart.js libjs-marked node-dompurify
   chromium chromium-driver python3-selenium
 )
+# prometheus: its promtool checks /metrics in the HTTP tests, and its server scrapes a ragd
+# (the tests start their own on loopback; on a host with systemd, Debian's package also enables
+# a prometheus.service on port 9090, which `systemctl disable --now prometheus` turns off).
 # Node.js and npm run the official openai SDK against ragd in the HTTP tests; a machine that
 # already has them (any source) keeps its own.
 command -v node >/dev/null || PKGS+=(nodejs)

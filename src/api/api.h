@@ -161,6 +161,9 @@ void api_generation_busy(struct req *r);
 void api_invalid(struct req *r, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* GET /metrics (metrics.c): the Prometheus text; with METRICS_TOKEN set, 401 unless the
+ * request carries it as a Bearer token. */
+void api_metrics(struct req *r);
 /* Subsystem health reporters for /health/detailed: each returns a new JSON object with at
  * least {"status": "healthy" | "degraded" | "unhealthy" | "not_configured"}. */
 void api_add_health_check(const char *name, json_t *(*check)(void));

@@ -134,12 +134,7 @@ static void ready(struct req *r)
 
 static void metrics(struct req *r)
 {
-    struct sbuf b;
-    sb_init(&b);
-    metrics_gauge("ragd_http_inflight_requests", "Requests being served", http_inflight());
-    metrics_render(&b);
-    http_raw(r, 200, "text/plain; version=0.0.4", b.s ? b.s : "", b.len);
-    sb_free(&b);
+    api_metrics(r); /* api/metrics.c */
 }
 
 /* ---- OpenAPI ---- */

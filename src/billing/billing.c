@@ -198,6 +198,26 @@ static int sub_create(const char *user_id, const char *plan_type, struct subscri
     return rc;
 }
 
+/* A request refused by a plan quota; resource: the quota's name (from the plans). */
+static void count_quota_refusal(const char *resource)
+{
+    char v[64], labels[96];
+    metrics_label_value(v, sizeof v, resource);
+    snprintf(labels, sizeof labels, "resource=\"%s\"", v);
+    metrics_count_labeled("ragd_quota_refusals_total", labels,
+                          "Requests refused by a plan quota, by resource", 1);
+}
+
+/* A plan change: kind upgrade, downgrade or cycle_change; source who made it (fixed names). */
+static void count_plan_change(const char *kind, const char *source)
+{
+    char src[48], labels[128];
+    metrics_label_value(src, sizeof src, source ? source : "unknown");
+    snprintf(labels, sizeof labels, "change=\"%s\",source=\"%s\"", kind, src);
+    metrics_count_labeled("ragd_plan_changes_total", labels,
+                          "Subscription plan changes, by kind and by who made them", 1);
+}
+
 /* Changes s to plan/cycle with proration; inside a transaction. *pro gets the figures. */
 static int sub_change(struct subscription *s, const struct plan *np, enum billing_cycle ncyc,
                       const char *actor_id, const char *source, struct proration *pro)
@@ -252,6 +272,7 @@ static int sub_change(struct subscription *s, const struct plan *np, enum billin
                  json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "event_type", "subscription_updated",
                            "user_id", s->user_id, "old_plan", old_plan, "new_plan", np->type,
                            "source", source, "net_cents", (json_int_t)pro->net_cents));
+    if (!rc) count_plan_change(kind, source);
     return rc;
 }
 
@@ -719,6 +740,7 @@ static int take(struct billing_hold *h, const struct user *u, struct want *w, in
         ref->limit = x->limit;
         ref->reset_ms = per.end_ms;
         metrics_reject("quota");
+        count_quota_refusal(x->name);
         log_json(LOG_INFO, "quota refused",
                  json_pack("{s:s, s:s, s:I, s:I}", "user_id", u->id, "name", x->name, "used",
                            (json_int_t)used, "limit", (json_int_t)x->limit));

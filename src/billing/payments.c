@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 #include "core/util.h"
 #include "ops/notify.h"
 
@@ -610,6 +611,16 @@ static int apply(db_conn_t *c, const char *provider, struct ev *e, const char **
     return store_payacct_put(&a);
 }
 
+/* A payment the provider reported and ragd applied: outcome "succeeded" or "failed". */
+static void count_payment(const char *provider, const char *outcome)
+{
+    char v[32], labels[96];
+    metrics_label_value(v, sizeof v, provider);
+    snprintf(labels, sizeof labels, "provider=\"%s\",outcome=\"%s\"", v, outcome);
+    metrics_count_labeled("ragd_payments_total", labels,
+                          "Payments reported by the payment provider and applied, by outcome", 1);
+}
+
 int payments_webhook(const struct payments_webhook *in, struct payments_outcome *out)
 {
     memset(out, 0, sizeof *out);
@@ -674,6 +685,8 @@ int payments_webhook(const struct payments_webhook *in, struct payments_outcome 
     log_json(LOG_INFO, "payment event",
              json_pack("{s:s, s:s, s:s, s:s, s:s}", "provider", in->provider, "event_id", e.id,
                        "event_type", e.type, "outcome", outcome, "user_id", e.user_id));
+    if (!strcmp(outcome, "applied") && e.kind != EV_ENDED && e.kind != EV_OTHER)
+        count_payment(in->provider, e.kind == EV_FAILED ? "failed" : "succeeded");
     return refused ? RAGD_ECONFLICT : 0;
 }
 

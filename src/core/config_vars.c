@@ -61,6 +61,9 @@ const struct config_var config_vars[] = {
     L("CORS_ORIGINS", "[\"http://localhost:3000\"]", "http|https",
       "Origins allowed by CORS: a JSON list or a comma list; `*` allows any."),
     T("SHUTDOWN_DRAIN_SECONDS", "30", 0, 3600, "How long SIGTERM waits for in-flight requests."),
+    K("METRICS_TOKEN",
+      "When set, GET /metrics answers only requests with `Authorization: Bearer <token>` (401 "
+      "otherwise); unset, /metrics is open to anyone who can reach the port."),
     E("LOG_LEVEL", "info", "debug|info|warning|warn|error", CFG_NOCASE, "Least severe log level written."),
     P("RAGD_DATA_DIR", "./data", "Data directory when `--data` is not given."),
     U("PUBLIC_BASE_URL", NULL, "http|https",

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 #include "core/util.h"
 #include "knowledge/knowledge_int.h"
 #include "llm/provider.h"
@@ -270,6 +271,9 @@ void kn_ingest_doc(const char *id)
              json_pack("{s:s, s:s, s:I, s:b, s:b}", "document_id", id, "type",
                        extract_type_name(ex->type), "chunks", (json_int_t)nchunks, "vectors",
                        vecs != NULL, "visible", vis));
+    metrics_observe_scaled("ragd_ingestion_duration_seconds", NULL,
+                           "Time from extraction to searchable, per ingested document",
+                           (double)(time_mono_ns() - t0) / 1e9, METRICS_SLOW);
 done:
     if (texts)
         for (size_t i = 0; i < nchunks; i++)

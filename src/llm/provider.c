@@ -10,6 +10,7 @@
 #include "core/util.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 #include "llm/provider.h"
 #include "llm/router.h"
 
@@ -204,11 +205,13 @@ prov_embedder_t *prov_embedder(void)
 struct clean_relay {
     prov_token_fn fn;
     void *ud;
+    int64_t first_ns; /* when the first piece came (0: none yet) */
 };
 
 static int clean_piece(void *ud, const char *text, size_t len)
 {
     struct clean_relay *c = ud;
+    if (!c->first_ns && len) c->first_ns = time_mono_ns();
     if (utf8_valid(text, len)) return c->fn(c->ud, text, len);
     size_t n;
     char *t = utf8_sanitize(text, len, &n);
@@ -217,14 +220,40 @@ static int clean_piece(void *ud, const char *text, size_t len)
     return rc;
 }
 
+/* ---- metrics of generations and embeddings ---- */
+
+/* A generation ended with rc after total seconds; ttft: seconds to its first text (the
+ * provider's figure, else the first streamed piece's; 0 when unknown). */
+static void observe_generation(int rc, double ttft, double total)
+{
+    if (!rc && ttft > 0)
+        metrics_observe_scaled("ragd_generation_ttft_seconds", NULL,
+                               "Time from the start of a generation to its first output text", ttft,
+                               METRICS_SLOW);
+    metrics_observe_scaled("ragd_generation_duration_seconds",
+                           rc ? "outcome=\"error\"" : "outcome=\"success\"",
+                           "Time generations took, by outcome (any provider)", total, METRICS_SLOW);
+}
+
+static void observe_embedding(int rc, double seconds)
+{
+    metrics_observe("ragd_embedding_duration_seconds",
+                    rc ? "outcome=\"error\"" : "outcome=\"success\"",
+                    "Time embedding calls took (a batch of texts each), by outcome", seconds);
+}
+
 int prov_generate(prov_provider_t *p, const struct prov_request *req, prov_token_fn on_token,
                   void *ud, struct prov_result *res, char *err, size_t errcap)
 {
     struct prov_request r = *req;
     if (r.temperature < 0) r.temperature = temperature;
     if (r.max_tokens <= 0 || r.max_tokens > max_tokens) r.max_tokens = max_tokens;
-    struct clean_relay c = {on_token, ud};
+    struct clean_relay c = {on_token, ud, 0};
+    int64_t t0 = time_mono_ns();
     int rc = p->ops->generate(p->self, &r, on_token ? clean_piece : NULL, &c, res, err, errcap);
+    double ttft = res->ttft_s;
+    if (ttft <= 0 && c.first_ns) ttft = (double)(c.first_ns - t0) / 1e9;
+    observe_generation(rc, ttft, (double)(time_mono_ns() - t0) / 1e9);
     if (!rc && res->text && !utf8_valid(res->text, strlen(res->text))) {
         char *t = utf8_sanitize(res->text, strlen(res->text), NULL);
         free(res->text);
@@ -256,7 +285,10 @@ int prov_embed(prov_embedder_t *e, const char *const *texts, size_t n, float *ou
         snprintf(err, errcap, "no embedder is configured");
         return RAGD_EUNAVAIL;
     }
-    return e->ops->embed(e->self, texts, n, out, err, errcap);
+    int64_t t0 = time_mono_ns();
+    int rc = e->ops->embed(e->self, texts, n, out, err, errcap);
+    observe_embedding(rc, (double)(time_mono_ns() - t0) / 1e9);
+    return rc;
 }
 
 int prov_fallback_allowed(void)

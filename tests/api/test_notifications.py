@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from prom_helpers import assert_promtool_clean
 from ragd_client import BIN, PG_URL, PgAdapter, Server, free_port
 
 aiosmtpd = pytest.importorskip(
@@ -428,6 +429,7 @@ def test_outage_events_wait_and_arrive_once(srv, admin, channels):
     m = srv.get("/metrics").body
     assert 'ragd_notifications_total{channel="email",outcome="delivered"}' in m
     assert "ragd_notification_outbox_backlog 0" in m
+    assert_promtool_clean(m)
 
 
 def test_webhook_error_status_is_retried(srv, admin, channels):

@@ -12,6 +12,8 @@ import pytest
 from billing_helpers import login, parallel, private_server, set_clock
 from payment_fakes import (RZP_WHSEC, SECRETS, STRIPE_WHSEC, FakeProvider, payments_env,
                            rzp_sign, session_completed, stripe_event, stripe_sign)
+from prom_helpers import assert_promtool_clean
+
 
 def send_stripe(server, event, secret=STRIPE_WHSEC, t=None, tamper=None):
     body = json.dumps(event).encode()
@@ -260,6 +262,7 @@ def test_fifty_concurrent_deliveries_apply_once(srv):
     ev = session_completed(uid, "enterprise", price(srv, "enterprise"))
     body = json.dumps(ev).encode()
     sig = stripe_sign(body)
+    paid_before = payments_counted(srv)
 
     def deliver(i):
         return srv.request("POST", "/payments/stripe/webhook", raw=body,
@@ -276,6 +279,15 @@ def test_fifty_concurrent_deliveries_apply_once(srv):
     assert count(srv, "SELECT count(*) FROM payment_events WHERE event_id = ?", ev["id"]) == 1
     metrics = srv.get("/metrics").body
     assert 'ragd_payment_webhooks_total{provider="stripe",outcome="duplicate"}' in metrics
+    assert_promtool_clean(metrics)
+    assert payments_counted(srv) == paid_before + 1  # the payment is counted once
+
+
+def payments_counted(srv):
+    """ragd_payments_total{provider="stripe",outcome="succeeded"} (0 before the first)."""
+    line = 'ragd_payments_total{provider="stripe",outcome="succeeded"} '
+    found = [ln for ln in srv.get("/metrics").body.splitlines() if ln.startswith(line)]
+    return float(found[0][len(line):]) if found else 0
 
 
 def test_without_enable_payments_plans_change_as_before(server):

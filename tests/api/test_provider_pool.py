@@ -15,6 +15,7 @@ import pytest
 from fake_providers import FakeProvider
 from upstreams import Upstream
 from kb_helpers import enterprise_user, parse_sse, private_server
+from prom_helpers import assert_promtool_clean
 from ragd_client import PG_URL, REDIS_URL, Server, backend
 
 # Keys look like real ones (long, mixed letters and digits) so that a leak would be obvious.
@@ -191,6 +192,7 @@ def test_failover_counts_and_metrics(pool):
     assert 'ragd_provider_requests_total{provider="gemini",feature="chat",outcome="success"}' in m
     assert 'ragd_provider_failovers_total{feature="chat"}' in m
     assert "ragd_provider_request_duration_seconds_bucket" in m
+    assert_promtool_clean(m)
     assert outbox(pool, "failover") and outbox(pool, "key_failed")
     # A success resets the streak.
     oa.set(K["a"], "ok")
