@@ -24,6 +24,7 @@ enum config_type {
     CFG_STRING,   /* free text */
     CFG_SECRET,   /* free text, never shown; the seeds' placeholders are refused */
     CFG_PATH,     /* a file or folder */
+    CFG_CIDRS,    /* a JSON array or comma list of IPv4/IPv6 networks (10.0.0.0/8, ::1) */
 };
 
 /* Row flags. */

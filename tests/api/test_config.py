@@ -71,7 +71,7 @@ def test_readme_and_env_example_are_generated_from_the_table():
     assert not [ln for ln in example.splitlines() if ln and not ln.startswith("#")]
 
 
-BAD = [  # 20 kinds of bad values
+BAD = [  # 20 kinds of bad values, and more
     ("API_PORT", "http"),                      # int: not a number
     ("API_PORT", "70000"),                     # int: out of range
     ("BCRYPT_ROUNDS", "99"),                   # int: above the maximum
@@ -92,6 +92,10 @@ BAD = [  # 20 kinds of bad values
     ("RATE_LIMIT_CHAT", "lots"),               # rate
     ("JWT_SECRET_KEY", "your-super-secret-key-change-in-production"),  # seed 000's placeholder
     ("DATABASE_URL", "postgresql://chatbot_user:secure_password@localhost:5432/app"),  # seed's
+    ("TRUSTED_PROXIES", "10.0.0.1/8"),         # networks: host bits set
+    ("TRUSTED_PROXIES", "proxy.internal"),     # networks: not an address
+    ("ENCRYPTION_KEY", "64-char-hex-string"),  # seed 004's placeholder
+    ("CORS_ORIGINS", "ftp://files.example"),   # list: scheme
 ]
 
 
