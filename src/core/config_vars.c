@@ -3,10 +3,11 @@
  * A variable is one row. Keep rows grouped as the README shows them; a row's `def` is the
  * default as the code applies it (the getter's argument at the call site), `min`/`max` the
  * range the call site accepts. To add a variable: add its row with the macro of its type
- * (B bool, I int, N number, T duration, E enum, U url, L list, R rate, S string, K secret,
- * P path, C networks), then run scripts/config-docs.sh to regenerate the README table and
- * .env.example; tests/api/test_config.py names every variable the source reads without a row. A
- * name the code builds or keeps in a table is marked CONFIG_NAME("...") where it is written. */
+ * (B bool, I int, N number, T duration, E enum, U url, L list, R rate, S string, SP string
+ * an example file fills with a placeholder, K secret, P path, C networks), then run
+ * scripts/config-docs.sh to regenerate the README table and .env.example; tests/api/test_config.py
+ * names every variable the source reads without a row. A name the code builds or keeps in a table
+ * is marked CONFIG_NAME("...") where it is written. */
 #include "core/config_vars.h"
 
 #include <ctype.h>
@@ -34,6 +35,7 @@
 #define L(n, d, sch, h)            {n, CFG_LIST, d, 0, 0, sch, 0, h}
 #define R(n, d, h)                 {n, CFG_RATE, d, 0, 0, NULL, 0, h}
 #define S(n, d, h)                 {n, CFG_STRING, d, 0, 0, NULL, 0, h}
+#define SP(n, d, h)                {n, CFG_STRING, d, 0, 0, NULL, CFG_NO_PLACEHOLDER, h}
 #define K(n, h)                    {n, CFG_SECRET, NULL, 0, 0, NULL, 0, h}
 #define P(n, d, h)                 {n, CFG_PATH, d, 0, 0, NULL, 0, h}
 #define C(n, d, h)                 {n, CFG_CIDRS, d, 0, 0, NULL, 0, h}
@@ -78,7 +80,9 @@ const struct config_var config_vars[] = {
     U("PUBLIC_BASE_URL", NULL, "http|https",
       "The address users reach ragd's front end at; verification mails link to "
       "PUBLIC_BASE_URL/verify?token=..."),
-    P("WEB_DIR", "(web/ next to the binary, or up to two folders above it, else ./web)",
+    P("WEB_DIR",
+      "(web/ next to the binary or up to two folders above it, PREFIX/share/ragd/web beside "
+      "an installed one, else ./web)",
       "The web UI's folder (index.html, admin.html, static/)."),
     P("WEB_VENDOR_DIR", NULL,
       "A folder with chart.js, marked.js and purify.js, for systems without Debian's packages."),
@@ -162,11 +166,11 @@ const struct config_var config_vars[] = {
       "share it)."),
 
     /* ---- mail and notifications ---- */
-    S("SMTP_HOST", NULL,
+    SP("SMTP_HOST", NULL,
       "Mail server (unset: no mail is sent); STARTTLS whenever the server offers it; 10 s to "
       "connect, 30 s per message."),
     I("SMTP_PORT", "587", 1, 65535, "Mail server port; implicit TLS on 465."),
-    S("SMTP_USER", NULL, "Optional SMTP login."),
+    SP("SMTP_USER", NULL, "Optional SMTP login."),
     K("SMTP_PASSWORD", "Optional SMTP password; it and the mail bodies are never logged."),
     S("SMTP_FROM", "ragd@localhost", "The sender address."),
     K("NOTIFY_WEBHOOK_SECRET",
@@ -236,7 +240,7 @@ const struct config_var config_vars[] = {
     K("STRIPE_API_KEY", "Stripe secret API key."),
     K("STRIPE_WEBHOOK_SECRET", "Signing secret of the Stripe webhook endpoint."),
     U("STRIPE_API_BASE", "https://api.stripe.com", "http|https", "Stripe's API (tests point it at a fake)."),
-    S("RAZORPAY_KEY_ID", NULL, "Razorpay key id."),
+    SP("RAZORPAY_KEY_ID", NULL, "Razorpay key id."),
     K("RAZORPAY_KEY_SECRET", "Razorpay key secret."),
     K("RAZORPAY_WEBHOOK_SECRET", "Secret of the Razorpay webhook."),
     U("RAZORPAY_API_BASE", "https://api.razorpay.com", "http|https",
@@ -630,6 +634,10 @@ int config_var_check(const struct config_var *v, const char *value, char *why, s
     }
     case CFG_STRING:
     case CFG_PATH:
+        if ((v->flags & CFG_NO_PLACEHOLDER) && config_is_placeholder(value)) {
+            snprintf(why, whycap, "is a placeholder from an example file: set the real value");
+            return -1;
+        }
         for (const char *c = value; *c; c++)
             if ((unsigned char)*c < ' ') {
                 snprintf(why, whycap, "contains a control character");

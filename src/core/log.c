@@ -24,6 +24,7 @@ static const char *names[] = {"debug", "info", "warning", "error"};
 static atomic_int log_fd = STDERR_FILENO;
 static char *log_path; /* NULL: stderr */
 static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread json_t *context; /* log_context */
 
 void log_set_level(enum log_level lvl)
 {
@@ -109,6 +110,12 @@ static void write_all(int fd, const char *s, size_t n)
     }
 }
 
+void log_context(json_t *fields)
+{
+    json_decref(context);
+    context = fields;
+}
+
 void log_json(enum log_level lvl, const char *msg, json_t *obj)
 {
     if ((int)lvl < atomic_load(&min_level)) {
@@ -122,6 +129,7 @@ void log_json(enum log_level lvl, const char *msg, json_t *obj)
     json_object_set_new(line, "msg", json_string(msg));
     if (obj) json_object_update(line, obj);
     json_decref(obj);
+    if (context) json_object_update_missing(line, context);
     char *s = json_dumps(line, JSON_COMPACT);
     json_decref(line);
     if (s) {

@@ -26,6 +26,12 @@ int log_open(const char *path, char *err, size_t errcap);
  * stderr: nothing to do), or RAGD_EIO with the reason in err (the old file stays in use). */
 int log_reopen(char *err, size_t errcap);
 
+/* Fields every line logged by this thread carries from now on (those a line sets itself
+ * win), until replaced; fields is an object (the reference is stolen) or NULL to clear. For
+ * work done on behalf of a request away from it (an ingestion worker names the request id and
+ * file of the upload it is processing). */
+void log_context(json_t *fields);
+
 /* Logs msg with extra fields from obj (may be NULL; the reference is stolen). */
 void log_json(enum log_level lvl, const char *msg, json_t *obj);
 /* printf-style convenience without extra fields. */

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from kb_helpers import multipart
 from ragd_client import Server
 
 
@@ -247,5 +248,20 @@ def test_trusted_proxy_forwards_the_client_address():
                                if ln.get("request_id") == "who-am-i"], what="the access log")[0]
         assert me["ip"] == "203.0.113.99" and me["peer"] == PROXY, me
         assert me["user_agent"] == "probe/1.0" and len(me["user_id"]) == 36, me
+        # ingestion's lines, written by a worker, name the upload's request and file
+        body, ct = multipart({}, {"file": ("notes-2024.md", b"# Notes\n\nIngestion logs.\n",
+                                           "text/markdown")})
+        r = s.request("POST", "/documents", raw=body, token=s.login("logged@example.com",
+                                                                      "password123"),
+                      headers={"Content-Type": ct, "X-Request-ID": "upload-req-1"})
+        assert r.status == 202, r
+        done = wait_for(lambda: [ln for ln in log_lines(os.path.join(s.tmp, "server.log"))
+                                 if ln.get("msg") == "document ingested"], what="ingestion")[0]
+        assert done["request_id"] == "upload-req-1" and done["file"] == "notes-2024.md", done
+        assert done["document_id"] == r.json["id"]
+        queued = [ln for ln in log_lines(os.path.join(s.tmp, "server.log"))
+                  if ln.get("msg") == "document queued for ingestion"]
+        assert queued and queued[0]["request_id"] == "upload-req-1", queued
+        assert queued[0]["file"] == "notes-2024.md"
     finally:
         assert s.stop() == 0
