@@ -69,8 +69,9 @@ const struct config_var config_vars[] = {
     E("LOG_LEVEL", "info", "debug|info|warning|warn|error", CFG_NOCASE,
       "Least severe log level written; SIGHUP applies a new value from .env."),
     P("LOG_FILE", NULL,
-      "Write the JSON log lines to this file (appended) instead of stderr; SIGHUP reopens it, "
-      "so logrotate can rename it and signal ragd (no copytruncate needed)."),
+      "`ragd serve` appends its JSON log lines to this file instead of stderr (start-up errors "
+      "still go to stderr); SIGHUP reopens it, so logrotate can rename it and signal ragd (no "
+      "copytruncate needed)."),
     C("TRUSTED_PROXIES", NULL,
       "Reverse proxies (IPv4/IPv6 networks, `10.0.0.0/8, ::1`) whose connections say who the "
       "client is: from them the client address is the rightmost X-Forwarded-For hop (else "
