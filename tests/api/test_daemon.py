@@ -219,8 +219,16 @@ def test_forwarded_headers_from_an_untrusted_peer_change_nothing():
 
 def test_trusted_proxy_forwards_the_client_address():
     s = Server(seed=False, env={"LOGIN_MAX_ATTEMPTS_PER_IP": "3", "LOG_LEVEL": "info",
+                                "RATE_LIMIT_API": "2/60",
                                 "TRUSTED_PROXIES": f"{PROXY}/32, 2001:db8::/32"})
     try:
+        # per-address rate limits (anonymous callers) count the forwarded client ...
+        plans = lambda ip, xff: request_from(s, ip, "GET", "/billing/plans",
+                                             headers={"X-Forwarded-For": xff})[0]
+        assert [plans(PROXY, "203.0.113.40") for _ in range(3)] == [200, 200, 429]
+        assert plans(PROXY, "203.0.113.41") == 200
+        # ... and, from a peer that is not a proxy, the peer whatever it claims
+        assert [plans(OTHER, f"203.0.113.{50 + i}") for i in range(3)] == [200, 200, 429]
         # each forwarded client has its own allowance
         a = [bad_login(s, PROXY, {"X-Forwarded-For": "203.0.113.5"}) for _ in range(4)]
         assert a == [401, 401, 401, 429], a
