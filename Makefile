@@ -34,7 +34,7 @@ UNIT_BINS := $(UNIT_SRCS:%.c=$(B)/%)
 # The inference engine is hot code: build it with more optimisation in every flavour.
 $(B)/src/engine/%.o: OPT += -O3
 
-.PHONY: all asan release deps run test unit-bins fuzz-bins clean fuzz bench format install
+.PHONY: all asan release deps run test unit-bins fuzz-bins clean fuzz bench format install uninstall
 all: release
 release:
 	@$(MAKE) --no-print-directory FLAVOUR=release build/release/ragd
@@ -102,6 +102,13 @@ install: release
 	sed -e 's|/usr/local/bin/ragd|$(BINDIR)/ragd|g' -e 's|/etc/ragd/|$(SYSCONFDIR)/ragd/|g' \
 	    packaging/ragd.service >$(DESTDIR)$(UNITDIR)/ragd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/ragd.service
+
+# Removes what install put there (not /etc/ragd/ragd.env, nor the data directory).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/ragd $(DESTDIR)$(UNITDIR)/ragd.service \
+	    $(DESTDIR)$(SYSCONFDIR)/ragd/ragd.env.example
+	rm -rf $(DESTDIR)$(DATADIR)/ragd $(DESTDIR)$(DOCDIR)
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/ragd 2>/dev/null
 
 clean:
 	rm -rf build

@@ -51,6 +51,25 @@ def test_install_layout(installed):
     assert sorted(os.listdir(installed)) == ["usr"]
 
 
+def test_install_to_usr_puts_the_configuration_in_etc_and_uninstall_removes_it(tmp_path):
+    def make(*args):
+        p = subprocess.run(["make", "-s", "--no-print-directory", *args, f"DESTDIR={tmp_path}",
+                            "PREFIX=/usr"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=1800, env=clean_env())
+        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-4000:]
+
+    make("install")
+    assert (tmp_path / "etc" / "ragd" / "ragd.env.example").is_file()
+    unit = (tmp_path / "usr" / "lib" / "systemd" / "system" / "ragd.service").read_text()
+    assert "ExecStart=/usr/bin/ragd serve" in unit
+    assert "EnvironmentFile=-/etc/ragd/ragd.env" in unit
+    assert (tmp_path / "usr" / "share" / "ragd" / "web" / "index.html").is_file()
+    (tmp_path / "etc" / "ragd" / "ragd.env").write_text("LOG_LEVEL=info\n")  # the operator's
+    make("uninstall")
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert left == ["etc/ragd/ragd.env"], left
+
+
 def test_installed_binary_serves_the_web_ui_without_web_dir(installed, tmp_path):
     binary = installed / "usr" / "local" / "bin" / "ragd"
     port = free_port()
