@@ -273,3 +273,14 @@ def test_trusted_proxy_forwards_the_client_address():
         assert queued[0]["file"] == "notes-2024.md"
     finally:
         assert s.stop() == 0
+
+
+def test_unwritable_log_file_stops_serve_naming_it(tmp_path):
+    import subprocess
+    from ragd_client import BIN
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOG_")}
+    env.update(LOG_FILE=str(tmp_path / "missing-dir" / "ragd.log"), BCRYPT_ROUNDS="4",
+               ASAN_OPTIONS="detect_leaks=0")
+    p = subprocess.run([BIN, "serve", "--data", str(tmp_path / "d"), "--port", "0"], env=env,
+                       cwd=str(tmp_path), capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "LOG_FILE" in p.stderr, p.stderr[-2000:]
