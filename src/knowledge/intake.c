@@ -154,12 +154,12 @@ int knowledge_submit(const struct kn_caller *c, const struct kn_upload *u, struc
         return rc;
     }
     kn_origin_note(d.id, u->request_id, u->filename);
-    if (u->request_id) /* an upload over HTTP (the CLI reports its own progress) */
-        log_json(LOG_INFO, "document queued for ingestion",
-                 json_pack("{s:s, s:s, s:s, s:s, s:I}", "document_id", d.id, "request_id",
-                           u->request_id ? u->request_id : "", "file",
-                           u->filename ? u->filename : "", "type", d.mime_type, "bytes",
-                           (json_int_t)u->len));
+    if (u->request_id) { /* an upload over HTTP (the CLI reports its own progress) */
+        json_t *f = json_pack("{s:s, s:s, s:s, s:I}", "document_id", d.id, "request_id",
+                              u->request_id, "type", d.mime_type, "bytes", (json_int_t)u->len);
+        if (u->filename) json_object_set_new(f, "file", json_string(u->filename));
+        log_json(LOG_INFO, "document queued for ingestion", f);
+    }
     kn_queue_dispatch(d.id, c->user_id);
     return 0;
 }

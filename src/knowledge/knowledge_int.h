@@ -106,7 +106,7 @@ void kn_ingest_doc(const char *id);
  * first). kn_origin_note copies request_id and filename (either may be NULL).
  * kn_origin_take fills request_id and filename ("" when unknown: another node took the
  * upload, or this one restarted since) and forgets the document. Thread-safe. */
-enum { KN_ORIGINS_MAX = 4096 };
+enum { KN_ORIGINS_MAX = 1024 };
 void kn_origin_note(const char *doc_id, const char *request_id, const char *filename);
 void kn_origin_take(const char *doc_id, char request_id[65], char filename[256]);
 /* Embeds texts[0..n) in batches into vecs (n * dim floats). 0, or the embedder's error with
