@@ -76,7 +76,8 @@ const struct config_var config_vars[] = {
       "Reverse proxies (IPv4/IPv6 networks, `10.0.0.0/8, ::1`) whose connections say who the "
       "client is: from them the client address is the rightmost X-Forwarded-For hop (else "
       "Forwarded `for=`) that is not itself a trusted proxy, for logs, login throttling and "
-      "per-address limits. From any other peer those headers are ignored."),
+      "per-address limits. From any other peer those headers are ignored. MAX_CONNECTIONS_PER_IP "
+      "still counts connections by peer: behind a proxy, raise it to the proxy's pool."),
     P("RAGD_DATA_DIR", "./data", "Data directory when `--data` is not given."),
     U("PUBLIC_BASE_URL", NULL, "http|https",
       "The address users reach ragd's front end at; verification mails link to "
