@@ -34,7 +34,7 @@ UNIT_BINS := $(UNIT_SRCS:%.c=$(B)/%)
 # The inference engine is hot code: build it with more optimisation in every flavour.
 $(B)/src/engine/%.o: OPT += -O3
 
-.PHONY: all asan release deps run test unit-bins fuzz-bins clean fuzz bench format
+.PHONY: all asan release deps run test unit-bins fuzz-bins clean fuzz bench format install uninstall
 all: release
 release:
 	@$(MAKE) --no-print-directory FLAVOUR=release build/release/ragd
@@ -79,6 +79,36 @@ test: deps
 
 fuzz:
 	@scripts/fuzz.sh
+
+# `make install [PREFIX=/usr/local] [DESTDIR=...]`: the release binary, the web UI where the
+# binary finds it without WEB_DIR ($(PREFIX)/share/ragd/web), the docs, the systemd unit (its
+# ExecStart pointed at the installed binary) and the configuration example.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+DATADIR    ?= $(PREFIX)/share
+DOCDIR     ?= $(DATADIR)/doc/ragd
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+install: release
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/ragd $(DESTDIR)$(DOCDIR)/kb \
+	    $(DESTDIR)$(SYSCONFDIR)/ragd $(DESTDIR)$(UNITDIR)
+	install -m 0755 build/release/ragd $(DESTDIR)$(BINDIR)/ragd
+	rm -rf $(DESTDIR)$(DATADIR)/ragd/web
+	cp -R web $(DESTDIR)$(DATADIR)/ragd/web
+	chmod -R u=rwX,go=rX $(DESTDIR)$(DATADIR)/ragd/web
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 docs/kb/*.md $(DESTDIR)$(DOCDIR)/kb/
+	install -m 0644 .env.example $(DESTDIR)$(SYSCONFDIR)/ragd/ragd.env.example
+	sed -e 's|/usr/local/bin/ragd|$(BINDIR)/ragd|g' -e 's|/etc/ragd/|$(SYSCONFDIR)/ragd/|g' \
+	    packaging/ragd.service >$(DESTDIR)$(UNITDIR)/ragd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/ragd.service
+
+# Removes what install put there (not /etc/ragd/ragd.env, nor the data directory).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/ragd $(DESTDIR)$(UNITDIR)/ragd.service \
+	    $(DESTDIR)$(SYSCONFDIR)/ragd/ragd.env.example
+	rm -rf $(DESTDIR)$(DATADIR)/ragd $(DESTDIR)$(DOCDIR)
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/ragd 2>/dev/null
 
 clean:
 	rm -rf build

@@ -43,6 +43,7 @@
 #include "ops/maintenance.h"
 #include "ops/notify.h"
 #include "ops/opsync.h"
+#include "ops/reload.h"
 #include "sentiment/sentiment.h"
 #include "store/apikeys.h"
 #include "store/chat.h"
@@ -212,9 +213,16 @@ static int cmd_serve(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP); /* reload (ops/reload.h), taken by sigwait too: no handler */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     if ((rc = start(&o))) return rc;
+    const char *log_file = config_str("LOG_FILE", NULL);
+    char lerr[512];
+    if (log_file && log_open(log_file, lerr, sizeof lerr)) {
+        fprintf(stderr, "ragd: %s\n", lerr);
+        return 1;
+    }
 
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int env_port = (int)config_int("API_PORT", 8000, 0, 65535); /* validated even if --port */
@@ -232,7 +240,8 @@ static int cmd_serve(int argc, char **argv)
         .header_timeout_s = (int)config_int("HEADER_TIMEOUT_SECONDS", 10, 1, 3600),
         .max_connections = (int)config_int("MAX_CONNECTIONS", 4096, 1, 1 << 20),
         .max_connections_per_ip = (int)config_int("MAX_CONNECTIONS_PER_IP", 256, 1, 1 << 20),
-        .cors_origins = config_str("CORS_ORIGINS", "[\"http://localhost:3000\"]"),
+        .cors_origins = config_str("CORS_ORIGINS", HTTP_CORS_DEFAULT),
+        .trusted_proxies = config_str("TRUSTED_PROXIES", NULL),
     };
     int drain_s = (int)config_int("SHUTDOWN_DRAIN_SECONDS", 30, 0, 3600);
     if (config_errors()) {
@@ -346,7 +355,8 @@ static int cmd_serve(int argc, char **argv)
                        "version", RAGD_VERSION, "database", db_backend(), "threads", hc.threads,
                        "workers", hc.workers));
     int sig = 0;
-    sigwait(&set, &sig);
+    while (!sigwait(&set, &sig) && sig == SIGHUP)
+        ops_reload(o.data); /* here, in this thread: the signal itself runs no code */
     log_json(LOG_INFO, "shutting down",
              json_pack("{s:s, s:i}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", "inflight",
                        http_inflight()));
@@ -369,7 +379,8 @@ static const struct cli_verb serve_verb = {
     .summary = "Serve the HTTP API.",
     .help = "Configuration comes from the environment and ./.env (see `ragd config check` and the\n"
             "README's table); the flags win. SIGTERM or SIGINT drains in-flight requests and\n"
-            "exits 0.",
+            "exits 0. SIGHUP reopens LOG_FILE and applies new values of LOG_LEVEL, CORS_ORIGINS\n"
+            "and PLANS_FILE from .env (the plans file is read again) without dropping a request.",
     .run = cmd_serve,
 };
 

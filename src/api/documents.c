@@ -216,6 +216,7 @@ static void submit_json(struct req *r)
     }
     u.data = json_string_value(json_object_get(b, "content"));
     u.len = json_string_length(json_object_get(b, "content"));
+    u.request_id = req_id(r);
     if (reserve_upload(r, &u)) {
         json_decref(b);
         return;
@@ -341,6 +342,9 @@ static void submit_multipart(struct req *r, const char *ct)
     }
     u.data = file->data;
     u.len = file->len;
+    u.request_id = req_id(r);
+    if (file->filename[0] && utf8_valid(file->filename, strlen(file->filename)))
+        u.filename = file->filename;
     if (reserve_upload(r, &u)) {
         json_decref(b);
         return;

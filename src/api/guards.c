@@ -210,6 +210,7 @@ int api_auth_guard(struct req *r, const struct route *rt)
         return 1;
     }
     req_set_slot(r, SLOT_AUTH, id, identity_free);
+    req_set_user(r, id->user.id);
     if (id->claims.emergency) { /* accepted once (auth.h): say what it was used for */
         json_t *d = json_pack("{s:s, s:s, s:s}", "jti", id->claims.jti, "method", rt->method,
                               "path", req_path(r));

@@ -457,7 +457,8 @@ static int use_dir(const char *dir)
 }
 
 /* WEB_DIR when set; else web/ next to the executable or up to two folders above it (the
- * repository root for build/<flavour>/ragd); else ./web. 0, or RAGD_ENOTFOUND. */
+ * repository root for build/<flavour>/ragd), or share/ragd/web beside its bin/ folder (the
+ * installed layout); else ./web. 0, or RAGD_ENOTFOUND. */
 static int find_web_dir(void)
 {
     web_root[0] = static_root[0] = '\0';
@@ -471,8 +472,11 @@ static int find_web_dir(void)
             char *slash = strrchr(exe, '/');
             if (!slash) break;
             *slash = '\0';
-            char cand[PATH_MAX + 8];
+            char cand[PATH_MAX + 24];
             snprintf(cand, sizeof cand, "%s/web", exe);
+            if (use_dir(cand)) return 0;
+            /* `make install`: PREFIX/bin/ragd with PREFIX/share/ragd/web */
+            snprintf(cand, sizeof cand, "%s/share/ragd/web", exe);
             if (use_dir(cand)) return 0;
         }
     }

@@ -20,6 +20,12 @@ struct kv {
 };
 
 static struct kv *file_vars, *set_vars;
+struct retired {
+    struct kv *list;
+    struct retired *next;
+};
+static struct retired *retired; /* .env lists replaced by config_reload */
+static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
 static void kv_free(struct kv **list);
 static struct sbuf errors;
 static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -57,7 +63,8 @@ static char *trim(char *s)
     return s;
 }
 
-int config_load(const char *path, char *err, size_t errcap)
+/* Parses the .env file at path into *list (a missing file is an empty list). */
+static int parse_file(const char *path, struct kv **list, char *err, size_t errcap)
 {
     FILE *f = fopen(path, "r");
     if (!f) return 0;
@@ -72,6 +79,7 @@ int config_load(const char *path, char *err, size_t errcap)
         if (!eq || eq == s) {
             snprintf(err, errcap, "%s:%d: expected NAME=VALUE", path, lineno);
             fclose(f);
+            kv_free(list);
             return RAGD_EFORMAT;
         }
         *eq = '\0';
@@ -86,9 +94,28 @@ int config_load(const char *path, char *err, size_t errcap)
             if (hash) *hash = '\0';
             value = trim(value);
         }
-        kv_put(&file_vars, name, value);
+        kv_put(list, name, value);
     }
     fclose(f);
+    return 0;
+}
+
+/* The .env list readers walk. A reload publishes a new list and retires the old one (freed
+ * by config_reset only), so a reader walking it, or holding a value from it, is never left
+ * with freed memory. */
+static struct kv *files_now(void)
+{
+    return __atomic_load_n(&file_vars, __ATOMIC_ACQUIRE);
+}
+
+int config_load(const char *path, char *err, size_t errcap)
+{
+    struct kv *list = NULL;
+    int rc = parse_file(path, &list, err, errcap);
+    if (rc) return rc;
+    for (struct kv *k = list; k; k = k->next)
+        kv_put(&file_vars, k->name, k->value);
+    kv_free(&list);
     return 0;
 }
 
@@ -118,7 +145,7 @@ const char *config_str(const char *name, const char *def)
     check_listed(name);
     const char *v = kv_get(set_vars, name);
     if (!v || !*v) v = getenv(name);
-    if (!v || !*v) v = kv_get(file_vars, name);
+    if (!v || !*v) v = kv_get(files_now(), name);
     return v && *v ? v : def;
 }
 
@@ -146,7 +173,7 @@ const char *config_source(const char *name)
     if (v && *v) return "flag";
     v = getenv(name);
     if (v && *v) return "env";
-    v = kv_get(file_vars, name);
+    v = kv_get(files_now(), name);
     return v && *v ? ".env" : NULL;
 }
 
@@ -165,7 +192,7 @@ void config_each(void (*fn)(const char *name, int from_env_or_file, void *ctx), 
         kv_put(&seen, name, "");
         fn(name, 1, ctx);
     }
-    for (struct kv *k = file_vars; k; k = k->next) {
+    for (struct kv *k = files_now(); k; k = k->next) {
         if (!*k->value || kv_get(seen, k->name)) continue;
         kv_put(&seen, k->name, "");
         fn(k->name, 1, ctx);
@@ -239,8 +266,78 @@ static void kv_free(struct kv **list)
     }
 }
 
+/* ---- reload ---- */
+
+static int listed(const char *const *names, const char *name)
+{
+    for (; names && *names; names++)
+        if (!strcmp(*names, name)) return 1;
+    return 0;
+}
+
+static struct kv *kv_copy(struct kv *list)
+{
+    struct kv *out = NULL;
+    for (; list; list = list->next)
+        kv_put(&out, list->name, list->value);
+    return out;
+}
+
+/* One name whose .env value differs between old and fresh. */
+static void reload_one(const char *name, struct kv *old, struct kv *fresh, struct kv **next,
+                       const char *const *reloadable, config_reload_fn report, void *ctx)
+{
+    const char *was = kv_get(old, name), *now = kv_get(fresh, name);
+    if (!strcmp(was ? was : "", now ? now : "")) return;
+    const char *env = getenv(name), *flag = kv_get(set_vars, name);
+    if ((env && *env) || (flag && *flag)) return; /* the environment or a flag wins anyway */
+    if (!listed(reloadable, name)) {
+        report(name, CONFIG_NEEDS_RESTART, NULL, ctx);
+        return;
+    }
+    const struct config_var *v = config_var_find(name);
+    char why[256];
+    if (now && *now && v && config_var_check(v, now, why, sizeof why)) {
+        report(name, CONFIG_INVALID, why, ctx);
+        return;
+    }
+    kv_put(next, name, now ? now : "");
+    report(name, CONFIG_APPLIED, NULL, ctx);
+}
+
+int config_reload(const char *path, const char *const *reloadable, config_reload_fn report,
+                  void *ctx, char *err, size_t errcap)
+{
+    struct kv *fresh = NULL;
+    int rc = parse_file(path, &fresh, err, errcap);
+    if (rc) return rc;
+    pthread_mutex_lock(&reload_lock);
+    struct kv *old = files_now();
+    struct kv *next = kv_copy(old);
+    for (struct kv *k = old; k; k = k->next)
+        reload_one(k->name, old, fresh, &next, reloadable, report, ctx);
+    for (struct kv *k = fresh; k; k = k->next)
+        if (!kv_get(old, k->name)) reload_one(k->name, old, fresh, &next, reloadable, report, ctx);
+    __atomic_store_n(&file_vars, next, __ATOMIC_RELEASE);
+    if (old) { /* retired, not freed: see files_now */
+        struct retired *r = xmalloc(sizeof *r);
+        r->list = old;
+        r->next = retired;
+        retired = r;
+    }
+    pthread_mutex_unlock(&reload_lock);
+    kv_free(&fresh);
+    return 0;
+}
+
 void config_reset(void)
 {
+    while (retired) {
+        struct retired *r = retired;
+        retired = r->next;
+        kv_free(&r->list);
+        free(r);
+    }
     kv_free(&file_vars);
     kv_free(&set_vars);
     kv_free(&reported);

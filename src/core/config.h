@@ -38,12 +38,32 @@ void config_add_error(const char *name, const char *value, const char *why);
 const char *config_source(const char *name);
 
 /* Calls fn once per variable name set and non-empty in the environment, .env or config_set
- * (which one wins is config_str's business). from_env_or_file is 0 for config_set names. */
+ * (which one wins is config_str's business). from_env_or_file is 0 for config_set names.
+ * Call while no config_reload runs (start-up, the CLI). */
 void config_each(void (*fn)(const char *name, int from_env_or_file, void *ctx), void *ctx);
 
 /* Marks a variable name that the code reads through a table or a computed name rather than
  * with a literal in a config_* call, so the configuration check sees it. */
 #define CONFIG_NAME(s) s
+
+/* What config_reload did with a variable whose value in the .env file changed. */
+enum config_change {
+    CONFIG_APPLIED,       /* the new value is in effect */
+    CONFIG_NEEDS_RESTART, /* not one that can change while running: the old value stays */
+    CONFIG_INVALID,       /* the new value fails its row's check (why): the old one stays */
+};
+typedef void (*config_reload_fn)(const char *name, enum config_change what, const char *why,
+                                 void *ctx);
+
+/* Reads the .env file at path again (SIGHUP). Of the variables whose value there changed
+ * (added, edited or removed), those named in reloadable (NULL-terminated) and valid take
+ * their new value; the others keep the old one. A name set in the environment or by
+ * config_set is not considered (it wins over the file anyway). report(name, what, why, ctx)
+ * is called once per changed name. Strings returned earlier by config_str stay valid.
+ * Thread-safe against readers. Returns 0, or RAGD_EFORMAT with a message in err (a
+ * malformed line: nothing changes). */
+int config_reload(const char *path, const char *const *reloadable, config_reload_fn report,
+                  void *ctx, char *err, size_t errcap);
 
 /* Releases everything (end of process, tests). */
 void config_reset(void);

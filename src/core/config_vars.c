@@ -3,10 +3,11 @@
  * A variable is one row. Keep rows grouped as the README shows them; a row's `def` is the
  * default as the code applies it (the getter's argument at the call site), `min`/`max` the
  * range the call site accepts. To add a variable: add its row with the macro of its type
- * (B bool, I int, N number, T duration, E enum, U url, L list, R rate, S string, K secret,
- * P path), then run scripts/config-docs.sh to regenerate the README table and .env.example;
- * tests/api/test_config.py names every variable the source reads without a row. A name the
- * code builds or keeps in a table is marked CONFIG_NAME("...") where it is written. */
+ * (B bool, I int, N number, T duration, E enum, U url, L list, R rate, S string, SP string
+ * an example file fills with a placeholder, K secret, P path, C networks), then run
+ * scripts/config-docs.sh to regenerate the README table and .env.example; tests/api/test_config.py
+ * names every variable the source reads without a row. A name the code builds or keeps in a table
+ * is marked CONFIG_NAME("...") where it is written. */
 #include "core/config_vars.h"
 
 #include <ctype.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/cidr.h"
 #include "core/config.h"
 #include "core/mem.h"
 #include "core/util.h"
@@ -33,8 +35,10 @@
 #define L(n, d, sch, h)            {n, CFG_LIST, d, 0, 0, sch, 0, h}
 #define R(n, d, h)                 {n, CFG_RATE, d, 0, 0, NULL, 0, h}
 #define S(n, d, h)                 {n, CFG_STRING, d, 0, 0, NULL, 0, h}
+#define SP(n, d, h)                {n, CFG_STRING, d, 0, 0, NULL, CFG_NO_PLACEHOLDER, h}
 #define K(n, h)                    {n, CFG_SECRET, NULL, 0, 0, NULL, 0, h}
 #define P(n, d, h)                 {n, CFG_PATH, d, 0, 0, NULL, 0, h}
+#define C(n, d, h)                 {n, CFG_CIDRS, d, 0, 0, NULL, 0, h}
 
 const struct config_var config_vars[] = {
     /* ---- server ---- */
@@ -59,17 +63,31 @@ const struct config_var config_vars[] = {
       "limit to the hard limit at start and lowers this (with a warning) to what fits."),
     I("MAX_CONNECTIONS_PER_IP", "256", 1, 1048576, "Open connections from one address."),
     L("CORS_ORIGINS", "[\"http://localhost:3000\"]", "http|https",
-      "Origins allowed by CORS: a JSON list or a comma list; `*` allows any."),
+      "Origins allowed by CORS: a JSON list or a comma list; `*` allows any. SIGHUP applies a "
+      "new value from .env."),
     T("SHUTDOWN_DRAIN_SECONDS", "30", 0, 3600, "How long SIGTERM waits for in-flight requests."),
     K("METRICS_TOKEN",
       "When set, GET /metrics answers only requests with `Authorization: Bearer <token>` (401 "
       "otherwise); unset, /metrics is open to anyone who can reach the port."),
-    E("LOG_LEVEL", "info", "debug|info|warning|warn|error", CFG_NOCASE, "Least severe log level written."),
+    E("LOG_LEVEL", "info", "debug|info|warning|warn|error", CFG_NOCASE,
+      "Least severe log level written; SIGHUP applies a new value from .env."),
+    P("LOG_FILE", NULL,
+      "`ragd serve` appends its JSON log lines to this file instead of stderr (start-up errors "
+      "still go to stderr); SIGHUP reopens it, so logrotate can rename it and signal ragd (no "
+      "copytruncate needed)."),
+    C("TRUSTED_PROXIES", NULL,
+      "Reverse proxies (IPv4/IPv6 networks, `10.0.0.0/8, ::1`) whose connections say who the "
+      "client is: from them the client address is the rightmost X-Forwarded-For hop (else "
+      "Forwarded `for=`) that is not itself a trusted proxy, for logs, login throttling and "
+      "per-address limits. From any other peer those headers are ignored. MAX_CONNECTIONS_PER_IP "
+      "still counts connections by peer: behind a proxy, raise it to the proxy's pool."),
     P("RAGD_DATA_DIR", "./data", "Data directory when `--data` is not given."),
     U("PUBLIC_BASE_URL", NULL, "http|https",
       "The address users reach ragd's front end at; verification mails link to "
       "PUBLIC_BASE_URL/verify?token=..."),
-    P("WEB_DIR", "(web/ next to the binary, or up to two folders above it, else ./web)",
+    P("WEB_DIR",
+      "(web/ next to the binary or up to two folders above it, PREFIX/share/ragd/web beside "
+      "an installed one, else ./web)",
       "The web UI's folder (index.html, admin.html, static/)."),
     P("WEB_VENDOR_DIR", NULL,
       "A folder with chart.js, marked.js and purify.js, for systems without Debian's packages."),
@@ -153,11 +171,11 @@ const struct config_var config_vars[] = {
       "share it)."),
 
     /* ---- mail and notifications ---- */
-    S("SMTP_HOST", NULL,
+    SP("SMTP_HOST", NULL,
       "Mail server (unset: no mail is sent); STARTTLS whenever the server offers it; 10 s to "
       "connect, 30 s per message."),
     I("SMTP_PORT", "587", 1, 65535, "Mail server port; implicit TLS on 465."),
-    S("SMTP_USER", NULL, "Optional SMTP login."),
+    SP("SMTP_USER", NULL, "Optional SMTP login."),
     K("SMTP_PASSWORD", "Optional SMTP password; it and the mail bodies are never logged."),
     S("SMTP_FROM", "ragd@localhost", "The sender address."),
     K("NOTIFY_WEBHOOK_SECRET",
@@ -227,7 +245,7 @@ const struct config_var config_vars[] = {
     K("STRIPE_API_KEY", "Stripe secret API key."),
     K("STRIPE_WEBHOOK_SECRET", "Signing secret of the Stripe webhook endpoint."),
     U("STRIPE_API_BASE", "https://api.stripe.com", "http|https", "Stripe's API (tests point it at a fake)."),
-    S("RAZORPAY_KEY_ID", NULL, "Razorpay key id."),
+    SP("RAZORPAY_KEY_ID", NULL, "Razorpay key id."),
     K("RAZORPAY_KEY_SECRET", "Razorpay key secret."),
     K("RAZORPAY_WEBHOOK_SECRET", "Secret of the Razorpay webhook."),
     U("RAZORPAY_API_BASE", "https://api.razorpay.com", "http|https",
@@ -244,7 +262,9 @@ const struct config_var config_vars[] = {
     /* ---- billing and limits ---- */
     B("ENABLE_BILLING", "true", "Plans, subscriptions and the billing routes."),
     B("ENABLE_QUOTA_ENFORCEMENT", "true", "Refuse requests over the plan's quota."),
-    P("PLANS_FILE", NULL, "A JSON file of plans replacing the built-in ones."),
+    P("PLANS_FILE", "(DATA/plans.json when it exists)",
+      "A JSON file of plans replacing the built-in ones; SIGHUP reads it (and a new value from "
+      ".env) again."),
     I("FREE_MESSAGE_LIMIT", "(the plan's)", -1, BIG, "Monthly messages of the free plan (-1: no limit)."),
     I("PRO_MESSAGE_LIMIT", "(the plan's)", -1, BIG, "Monthly messages of the pro plan (-1: no limit)."),
     I("ENTERPRISE_MESSAGE_LIMIT", "(the plan's)", -1, BIG,
@@ -611,8 +631,18 @@ int config_var_check(const struct config_var *v, const char *value, char *why, s
             return -1;
         }
         return 0;
+    case CFG_CIDRS: {
+        cidr_set_t *set;
+        if (cidr_set_parse(value, &set, why, whycap)) return -1;
+        cidr_set_free(set);
+        return 0;
+    }
     case CFG_STRING:
     case CFG_PATH:
+        if ((v->flags & CFG_NO_PLACEHOLDER) && config_is_placeholder(value)) {
+            snprintf(why, whycap, "is a placeholder from an example file: set the real value");
+            return -1;
+        }
         for (const char *c = value; *c; c++)
             if ((unsigned char)*c < ' ') {
                 snprintf(why, whycap, "contains a control character");
@@ -748,7 +778,7 @@ static const char *const type_names[] = {
     [CFG_BOOL] = "bool",         [CFG_INT] = "int",   [CFG_NUMBER] = "number",
     [CFG_DURATION] = "duration", [CFG_ENUM] = "enum", [CFG_URL] = "url",
     [CFG_LIST] = "list",         [CFG_RATE] = "rate", [CFG_STRING] = "string",
-    [CFG_SECRET] = "secret",     [CFG_PATH] = "path",
+    [CFG_SECRET] = "secret",     [CFG_PATH] = "path", [CFG_CIDRS] = "networks",
 };
 
 static void allowed_text(const struct config_var *v, char *out, size_t cap)
@@ -778,6 +808,9 @@ static void allowed_text(const struct config_var *v, char *out, size_t cap)
         break;
     case CFG_RATE:
         snprintf(out, cap, "calls/seconds");
+        break;
+    case CFG_CIDRS:
+        snprintf(out, cap, "IPv4/IPv6 networks");
         break;
     default:
         break;

@@ -24,12 +24,14 @@ enum config_type {
     CFG_STRING,   /* free text */
     CFG_SECRET,   /* free text, never shown; the seeds' placeholders are refused */
     CFG_PATH,     /* a file or folder */
+    CFG_CIDRS,    /* a JSON array or comma list of IPv4/IPv6 networks (10.0.0.0/8, ::1) */
 };
 
 /* Row flags. */
-#define CFG_NOCASE 1   /* enum choices compare case-insensitively */
-#define CFG_INTERNAL 2 /* for tests and development: documented, not in .env.example */
-#define CFG_PATH_OK 4  /* CFG_URL: a value without "scheme:" is a file path (SQLite) */
+#define CFG_NOCASE 1         /* enum choices compare case-insensitively */
+#define CFG_INTERNAL 2       /* for tests and development: documented, not in .env.example */
+#define CFG_PATH_OK 4        /* CFG_URL: a value without "scheme:" is a file path (SQLite) */
+#define CFG_NO_PLACEHOLDER 8 /* CFG_STRING: the seeds' placeholders are refused as for secrets */
 
 struct config_var {
     const char *name; /* exact, or a family ending in '*' (RATE_LIMIT_*) */

@@ -62,6 +62,9 @@ typedef int (*guard_fn)(struct req *r, const struct route *rt);
 void http_set_guard(enum guard_stage stage, guard_fn fn);
 
 /* ---- server ---- */
+/* CORS_ORIGINS when unset. */
+#define HTTP_CORS_DEFAULT "[\"http://localhost:3000\"]"
+
 struct http_config {
     const char *host;
     int port;
@@ -78,6 +81,9 @@ struct http_config {
     int max_connections_per_ip; /* open connections from one address; 0 = 256 */
     int request_timeout_s;      /* a request whose body takes longer is dropped */
     const char *cors_origins;   /* JSON list, comma list or "*"; NULL = no CORS */
+    /* TRUSTED_PROXIES: networks (core/cidr.h syntax) whose connections may say who the
+     * client is (X-Forwarded-For, Forwarded); NULL or "" = none, the peer is the client. */
+    const char *trusted_proxies;
 };
 /* Starts listening. Returns 0 or RAGD_EIO with a message in err. */
 int http_start(const struct http_config *cfg, char *err, size_t errcap);
@@ -87,11 +93,21 @@ int http_port(void);
 void http_stop(int drain_s);
 /* Number of requests in flight. */
 int http_inflight(void);
+/* Replaces the CORS origins (same syntax as cors_origins) while serving: requests that start
+ * after the call see the new list. Cannot fail. */
+void http_set_cors(const char *cors_origins);
 
 /* ---- request ---- */
 const char *req_path(struct req *r);
 const char *req_id(struct req *r);
+/* The client's address: the peer's, or with TRUSTED_PROXIES the one the trusted proxies
+ * forwarded (core/cidr.h cidr_client_address). Logs, login throttling and per-address limits
+ * all use this one. */
 const char *req_ip(struct req *r);
+/* The address of the connection's other end (the proxy, behind one). */
+const char *req_peer(struct req *r);
+/* Names the user the request acts for in its access-log line (the auth guard calls it). */
+void req_set_user(struct req *r, const char *user_id);
 const char *req_header(struct req *r, const char *name); /* NULL if absent */
 const char *req_param(struct req *r, const char *name);  /* path parameter */
 const char *req_query(struct req *r, const char *name);  /* query-string argument */

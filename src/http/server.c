@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/cidr.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -50,7 +51,9 @@ struct req {
     char *log_path, *log_method; /* path and method with invalid UTF-8 bytes escaped, for
                                     logs and messages (valid JSON strings) */
     char request_id[65];
-    char ip[INET6_ADDRSTRLEN];
+    char ip[CIDR_ADDR_MAX];   /* the client (req_ip) */
+    char peer[CIDR_ADDR_MAX]; /* the connection's other end */
+    char user_id[64];         /* for the access log; "" until req_set_user */
     int64_t start_ns;
 
     char *body;
@@ -93,8 +96,15 @@ static atomic_int inflight;
  * would stop listening instead, but with the epoll thread pool it races a worker that removes
  * the listening socket itself, and the loser aborts the process.) */
 static atomic_int draining;
-static char **cors_list;
-static int cors_any, cors_n;
+/* The CORS origins in force. A reload publishes a new set; old ones are kept (retired) until
+ * the server stops, since a request may still be reading one. */
+struct cors_set {
+    char **list;
+    int n, any;
+    struct cors_set *retired;
+};
+static struct cors_set *_Atomic cors;
+static cidr_set_t *trusted; /* TRUSTED_PROXIES; read-only while serving */
 static int bound_port;
 static conntrack_t *conns;
 static pthread_t reaper;
@@ -144,6 +154,14 @@ const char *req_id(struct req *r)
 const char *req_ip(struct req *r)
 {
     return r->ip;
+}
+const char *req_peer(struct req *r)
+{
+    return r->peer;
+}
+void req_set_user(struct req *r, const char *user_id)
+{
+    snprintf(r->user_id, sizeof r->user_id, "%s", user_id ? user_id : "");
 }
 json_t *req_json(struct req *r)
 {
@@ -233,10 +251,11 @@ void http_header(struct req *r, const char *name, const char *value)
 
 static const char *cors_match(const char *origin)
 {
-    if (!origin) return NULL;
-    if (cors_any) return origin;
-    for (int i = 0; i < cors_n; i++)
-        if (!strcmp(cors_list[i], origin)) return origin;
+    const struct cors_set *c = atomic_load(&cors);
+    if (!origin || !c) return NULL;
+    if (c->any) return origin;
+    for (int i = 0; i < c->n; i++)
+        if (!strcmp(c->list[i], origin)) return origin;
     return NULL;
 }
 
@@ -579,6 +598,56 @@ static char *log_escape(const char *s)
     return sb_take(&b);
 }
 
+/* MHD_KeyValueIterator: joins every value of the header named in j->name with commas (a
+ * header sent several times is one list). */
+struct joined {
+    const char *name;
+    struct sbuf b;
+};
+
+static enum MHD_Result join_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    struct joined *j = cls;
+    if (value && !strcasecmp(key, j->name) && j->b.len < 8192) {
+        if (j->b.len) sb_adds(&j->b, ",");
+        sb_adds(&j->b, value);
+    }
+    return MHD_YES;
+}
+
+/* Sets r->peer from the connection and r->ip, the client, from it and TRUSTED_PROXIES: the
+ * one place ragd decides who the client is. The forwarding headers are read only when the
+ * peer is a trusted proxy. */
+static void client_address(struct req *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->peer,
+                      sizeof r->peer);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->peer,
+                      sizeof r->peer);
+    }
+    if (!cidr_set_contains(trusted, r->peer)) {
+        memcpy(r->ip, r->peer, sizeof r->ip);
+        return;
+    }
+    struct joined xff = {"X-Forwarded-For", {0}}, fwd = {"Forwarded", {0}};
+    sb_init(&xff.b);
+    sb_init(&fwd.b);
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, join_header, &xff);
+    if (!xff.b.len) MHD_get_connection_values(r->conn, MHD_HEADER_KIND, join_header, &fwd);
+    cidr_client_address(trusted, r->peer, xff.b.len ? xff.b.s : NULL, fwd.b.len ? fwd.b.s : NULL,
+                        r->ip);
+    sb_free(&xff.b);
+    sb_free(&fwd.b);
+}
+
 static struct req *req_new(struct MHD_Connection *conn, const char *url, const char *method)
 {
     struct req *r = xcalloc(1, sizeof *r);
@@ -597,15 +666,7 @@ static struct req *req_new(struct MHD_Connection *conn, const char *url, const c
         snprintf(r->request_id, sizeof r->request_id, "%s", rid);
     else
         uuid4(r->request_id);
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (ci && ci->client_addr) {
-        const struct sockaddr *sa = ci->client_addr;
-        if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->ip, sizeof r->ip);
-        else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->ip, sizeof r->ip);
-    }
+    client_address(r);
     atomic_fetch_add(&inflight, 1);
     return r;
 }
@@ -1055,6 +1116,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s, s:s}", "request_id", r->request_id,
                           "method", r->log_method, "path", r->log_path, "status", status,
                           "duration_ms", (double)dur / 1e6, "ip", r->ip, "route", route);
+    if (strcmp(r->peer, r->ip)) json_object_set_new(f, "peer", json_string(r->peer));
+    if (r->user_id[0]) json_object_set_new(f, "user_id", json_string(r->user_id));
+    const char *ua = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent");
+    if (ua && *ua) {
+        char cut[257];
+        snprintf(cut, sizeof cut, "%s", ua); /* a long agent string is not worth the bytes */
+        char *esc = log_escape(cut);
+        json_object_set_new(f, "user_agent", json_string(esc));
+        free(esc);
+    }
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         json_object_set_new(f, "terminated", json_integer(toe));
     log_json(LOG_INFO, "request", f);
@@ -1075,30 +1146,54 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
     log_json(LOG_DEBUG, "http", json_pack("{s:s}", "detail", buf));
 }
 
-static void parse_cors(const char *spec)
+static struct cors_set *parse_cors(const char *spec)
 {
-    if (!spec || !*spec) return;
+    struct cors_set *c = xcalloc(1, sizeof *c);
+    if (!spec || !*spec) return c;
     json_error_t je;
     json_t *arr = json_loads(spec, 0, &je);
     if (json_is_array(arr)) {
         size_t i;
         json_t *v;
-        cors_list = xcalloc(json_array_size(arr) + 1, sizeof *cors_list);
+        c->list = xcalloc(json_array_size(arr) + 1, sizeof *c->list);
         json_array_foreach(arr, i, v) if (json_is_string(v))
         {
-            if (!strcmp(json_string_value(v), "*")) cors_any = 1;
-            cors_list[cors_n++] = xstrdup(json_string_value(v));
+            if (!strcmp(json_string_value(v), "*")) c->any = 1;
+            c->list[c->n++] = xstrdup(json_string_value(v));
         }
     } else {
         char *copy = xstrdup(spec), *save = NULL;
-        cors_list = xcalloc(strlen(spec) + 1, sizeof *cors_list);
+        c->list = xcalloc(strlen(spec) + 1, sizeof *c->list);
         for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
-            if (!strcmp(t, "*")) cors_any = 1;
-            cors_list[cors_n++] = xstrdup(t);
+            if (!strcmp(t, "*")) c->any = 1;
+            c->list[c->n++] = xstrdup(t);
         }
         free(copy);
     }
     json_decref(arr);
+    return c;
+}
+
+static void cors_free(struct cors_set *c)
+{
+    while (c) {
+        struct cors_set *next = c->retired;
+        for (int i = 0; i < c->n; i++)
+            free(c->list[i]);
+        free(c->list);
+        free(c);
+        c = next;
+    }
+}
+
+static pthread_mutex_t cors_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void http_set_cors(const char *spec)
+{
+    struct cors_set *c = parse_cors(spec);
+    pthread_mutex_lock(&cors_lock);
+    c->retired = atomic_exchange(&cors, c);
+    pthread_mutex_unlock(&cors_lock);
 }
 
 /* Every connection holds a descriptor. If the open-file limit were reached before
@@ -1145,7 +1240,15 @@ int http_start(const struct http_config *c, char *err, size_t errcap)
     if (cfg.max_connections <= 0) cfg.max_connections = 4096;
     if (cfg.max_connections_per_ip <= 0) cfg.max_connections_per_ip = 256;
     fit_open_file_limit(&cfg.max_connections);
-    parse_cors(c->cors_origins);
+    cidr_set_free(trusted);
+    trusted = NULL;
+    if (cidr_set_parse(c->trusted_proxies, &trusted, err, errcap)) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", err);
+        snprintf(err, errcap, "TRUSTED_PROXIES: %s", why);
+        return RAGD_EINVAL;
+    }
+    http_set_cors(c->cors_origins);
     workers = workq_create(c->workers, 4096, "worker");
     conns = conntrack_create(cfg.max_connections, (int64_t)cfg.header_timeout_s * 1000,
                              (int64_t)cfg.idle_timeout_s * 1000);
@@ -1214,4 +1317,7 @@ void http_stop(int drain_s)
     conns = NULL;
     workq_destroy(workers);
     workers = NULL;
+    cors_free(atomic_exchange(&cors, NULL));
+    cidr_set_free(trusted);
+    trusted = NULL;
 }

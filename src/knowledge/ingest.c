@@ -174,6 +174,13 @@ void kn_ingest_doc(const char *id)
     time_iso(time_now_ms() - K->claim_timeout_ms, stale);
     if (store_doc_claim(id, K->node, stale) || store_doc_get(id, 0, &doc))
         goto done; /* someone else has it, it is finished, or it was deleted */
+    /* Every line logged from here on names the document, its upload's request and file. */
+    char request_id[65], filename[256];
+    kn_origin_take(id, request_id, filename);
+    json_t *ctx = json_pack("{s:s, s:s}", "document_id", id, "title", doc.title);
+    if (request_id[0]) json_object_set_new(ctx, "request_id", json_string(request_id));
+    if (filename[0]) json_object_set_new(ctx, "file", json_string(filename));
+    log_context(ctx);
     size_t len = 0;
     int rc = store_upload_get(id, &raw, &len);
     if (rc) {
@@ -275,6 +282,7 @@ void kn_ingest_doc(const char *id)
                            "Time from extraction to searchable, per ingested document",
                            (double)(time_mono_ns() - t0) / 1e9, METRICS_SLOW);
 done:
+    log_context(NULL);
     if (texts)
         for (size_t i = 0; i < nchunks; i++)
             free(texts[i]);

@@ -12,10 +12,45 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "core/util.h"
 #include "knowledge/knowledge_int.h"
 #include "rag/extract.h"
+
+/* ---- where queued documents came from (for the ingestion's log lines) ---- */
+
+struct origin {
+    char doc_id[37], request_id[65], filename[256];
+};
+static struct origin origins[KN_ORIGINS_MAX]; /* a ring: the oldest is overwritten */
+static size_t origins_next;
+static pthread_mutex_t origins_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void kn_origin_note(const char *doc_id, const char *request_id, const char *filename)
+{
+    pthread_mutex_lock(&origins_lock);
+    struct origin *o = &origins[origins_next++ % KN_ORIGINS_MAX];
+    snprintf(o->doc_id, sizeof o->doc_id, "%s", doc_id);
+    snprintf(o->request_id, sizeof o->request_id, "%s", request_id ? request_id : "");
+    snprintf(o->filename, sizeof o->filename, "%s", filename ? filename : "");
+    pthread_mutex_unlock(&origins_lock);
+}
+
+void kn_origin_take(const char *doc_id, char request_id[65], char filename[256])
+{
+    request_id[0] = filename[0] = '\0';
+    pthread_mutex_lock(&origins_lock);
+    for (size_t i = 0; i < KN_ORIGINS_MAX; i++) {
+        struct origin *o = &origins[i];
+        if (strcmp(o->doc_id, doc_id)) continue;
+        memcpy(request_id, o->request_id, sizeof o->request_id);
+        memcpy(filename, o->filename, sizeof o->filename);
+        o->doc_id[0] = '\0';
+        break;
+    }
+    pthread_mutex_unlock(&origins_lock);
+}
 
 /* ---- intake and deletion ---- */
 
@@ -117,6 +152,13 @@ int knowledge_submit(const struct kn_caller *c, const struct kn_upload *u, struc
     if (rc) {
         snprintf(err, errcap, "%s", ragd_strerror(rc));
         return rc;
+    }
+    kn_origin_note(d.id, u->request_id, u->filename);
+    if (u->request_id) { /* an upload over HTTP (the CLI reports its own progress) */
+        json_t *f = json_pack("{s:s, s:s, s:s, s:I}", "document_id", d.id, "request_id",
+                              u->request_id, "type", d.mime_type, "bytes", (json_int_t)u->len);
+        if (u->filename) json_object_set_new(f, "file", json_string(u->filename));
+        log_json(LOG_INFO, "document queued for ingestion", f);
     }
     kn_queue_dispatch(d.id, c->user_id);
     return 0;

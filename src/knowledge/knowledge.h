@@ -54,6 +54,9 @@ struct kn_upload {
     json_t *metadata;  /* the user's metadata object or NULL (user data, borrowed) */
     double importance; /* 0 = 1.0 */
     int shared;        /* visible to everybody (admins only; the caller checks) */
+    /* Where it came from, for the ingestion's log lines (may be NULL): the upload's request
+     * id and the uploaded file's name. */
+    const char *request_id, *filename;
 };
 
 /* Checks the bytes (type sniffed from content), stores them, creates the document with

@@ -100,6 +100,15 @@ void kn_results_invalidate(void);
 
 /* Claims and ingests one document (see ingest.c). Safe to call twice for one id. */
 void kn_ingest_doc(const char *id);
+
+/* The upload a queued document came from, kept in memory from knowledge_submit until its
+ * ingestion on this node begins (at most KN_ORIGINS_MAX documents; the oldest is forgotten
+ * first). kn_origin_note copies request_id and filename (either may be NULL).
+ * kn_origin_take fills request_id and filename ("" when unknown: another node took the
+ * upload, or this one restarted since) and forgets the document. Thread-safe. */
+enum { KN_ORIGINS_MAX = 1024 };
+void kn_origin_note(const char *doc_id, const char *request_id, const char *filename);
+void kn_origin_take(const char *doc_id, char request_id[65], char filename[256]);
 /* Embeds texts[0..n) in batches into vecs (n * dim floats). 0, or the embedder's error with
  * its reason in err. */
 int kn_embed_all(char **texts, size_t n, float *vecs, char *err, size_t errcap);

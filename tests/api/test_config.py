@@ -71,7 +71,7 @@ def test_readme_and_env_example_are_generated_from_the_table():
     assert not [ln for ln in example.splitlines() if ln and not ln.startswith("#")]
 
 
-BAD = [  # 20 kinds of bad values
+BAD = [  # 20 kinds of bad values, and more
     ("API_PORT", "http"),                      # int: not a number
     ("API_PORT", "70000"),                     # int: out of range
     ("BCRYPT_ROUNDS", "99"),                   # int: above the maximum
@@ -92,6 +92,10 @@ BAD = [  # 20 kinds of bad values
     ("RATE_LIMIT_CHAT", "lots"),               # rate
     ("JWT_SECRET_KEY", "your-super-secret-key-change-in-production"),  # seed 000's placeholder
     ("DATABASE_URL", "postgresql://chatbot_user:secure_password@localhost:5432/app"),  # seed's
+    ("TRUSTED_PROXIES", "10.0.0.1/8"),         # networks: host bits set
+    ("TRUSTED_PROXIES", "proxy.internal"),     # networks: not an address
+    ("ENCRYPTION_KEY", "64-char-hex-string"),  # seed 004's placeholder
+    ("CORS_ORIGINS", "ftp://files.example"),   # list: scheme
 ]
 
 
@@ -109,9 +113,28 @@ def test_bad_value_stops_ragd_naming_the_variable(tmp_path, name, value):
 def test_more_placeholder_secrets_are_refused(tmp_path):
     for name, value in [("SMTP_PASSWORD", "your-app-password"), ("OPENAI_API_KEY", "sk_test_..."),
                         ("NOTIFY_WEBHOOK_SECRET", "change-me"),
+                        ("RAZORPAY_KEY_ID", "rzp_test_xxx"), ("SMTP_USER", "your-email@gmail.com"),
+                        ("SMTP_HOST", "..."), ("STRIPE_WEBHOOK_SECRET", "whsec_..."),
+                        ("RAZORPAY_KEY_SECRET", "xxx"), ("ENCRYPTION_KEY", "..."),
                         ("EMBEDDING_API_KEY", "your-secret-key-here")]:
         p = ragd("config", "check", env=dict(ENV, **{name: value}))
         assert p.returncode == 2 and name in p.stderr, (name, p.stderr)
+
+
+def test_a_seeds_env_file_copied_as_it_is_is_refused(tmp_path):
+    # lines as the seeds' .env examples write them, inline comments included
+    (tmp_path / ".env").write_text(
+        "JWT_SECRET_KEY=your-secret-key-here\n"
+        "ENCRYPTION_KEY=...  # 32-byte key for AES-256\n"
+        "SMTP_USER=your-email@gmail.com\n"
+        "STRIPE_API_KEY=sk_test_...  # For payment processing\n"
+        "DATABASE_URL=postgresql://user:pass@host:port/db\n")
+    p = ragd("config", "check", cwd=str(tmp_path))
+    assert p.returncode == 2, p.stderr
+    for name in ("JWT_SECRET_KEY", "ENCRYPTION_KEY", "SMTP_USER", "STRIPE_API_KEY",
+                 "DATABASE_URL"):
+        assert name in p.stderr, (name, p.stderr)
+    assert "your-secret-key-here" not in p.stderr + p.stdout
 
 
 def test_misspelt_variable_warns_with_the_closest_name(tmp_path):

@@ -94,13 +94,72 @@ static void test_typed_getters(void **state)
     config_reset();
 }
 
+struct seen {
+    char applied[256], restart[256], invalid[256];
+};
+
+static void on_change(const char *name, enum config_change what, const char *why, void *ctx)
+{
+    struct seen *s = ctx;
+    char *dst = what == CONFIG_APPLIED         ? s->applied
+                : what == CONFIG_NEEDS_RESTART ? s->restart
+                                               : s->invalid;
+    strcat(dst, name);
+    strcat(dst, " ");
+    if (what == CONFIG_INVALID) assert_non_null(why);
+}
+
+static void test_reload(void **state)
+{
+    (void)state;
+    config_reset();
+    unsetenv("LOG_LEVEL");
+    unsetenv("CORS_ORIGINS");
+    unsetenv("API_PORT");
+    write_env("LOG_LEVEL=info\nCORS_ORIGINS=http://a.example\nAPI_PORT=9000\nPLANS_FILE=/p\n");
+    char err[256] = "";
+    assert_int_equal(config_load(path, err, sizeof err), 0);
+    const char *before = config_str("CORS_ORIGINS", NULL);
+    static const char *const live[] = {"LOG_LEVEL", "CORS_ORIGINS", "PLANS_FILE", NULL};
+    /* CORS changes, LOG_LEVEL turns invalid, API_PORT needs a restart, PLANS_FILE goes away,
+     * API_HOST is new (needs a restart) */
+    write_env("LOG_LEVEL=loud\nCORS_ORIGINS=http://b.example\nAPI_PORT=9001\n"
+              "API_HOST=0.0.0.0\n");
+    struct seen s = {"", "", ""};
+    assert_int_equal(config_reload(path, live, on_change, &s, err, sizeof err), 0);
+    assert_string_equal(config_str("CORS_ORIGINS", NULL), "http://b.example");
+    assert_string_equal(before, "http://a.example"); /* an earlier value stays readable */
+    assert_string_equal(config_str("LOG_LEVEL", NULL), "info");
+    assert_string_equal(config_str("API_PORT", NULL), "9000");
+    assert_null(config_str("API_HOST", NULL));
+    assert_null(config_str("PLANS_FILE", NULL));
+    assert_non_null(strstr(s.applied, "CORS_ORIGINS "));
+    assert_non_null(strstr(s.applied, "PLANS_FILE "));
+    assert_non_null(strstr(s.restart, "API_PORT "));
+    assert_non_null(strstr(s.restart, "API_HOST "));
+    assert_string_equal(s.invalid, "LOG_LEVEL ");
+    /* the environment wins: a change in the file is not considered */
+    setenv("CORS_ORIGINS", "http://env.example", 1);
+    write_env("LOG_LEVEL=loud\nCORS_ORIGINS=http://c.example\nAPI_PORT=9001\nAPI_HOST=0.0.0.0\n");
+    memset(&s, 0, sizeof s);
+    assert_int_equal(config_reload(path, live, on_change, &s, err, sizeof err), 0);
+    assert_string_equal(config_str("CORS_ORIGINS", NULL), "http://env.example");
+    assert_null(strstr(s.applied, "CORS_ORIGINS"));
+    unsetenv("CORS_ORIGINS");
+    /* a malformed file changes nothing */
+    write_env("LOG_LEVEL=debug\nthis line is wrong\n");
+    assert_int_equal(config_reload(path, live, on_change, &s, err, sizeof err), RAGD_EFORMAT);
+    assert_string_equal(config_str("LOG_LEVEL", NULL), "info");
+    unlink(path);
+    config_reset();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dotenv_parsing),
-        cmocka_unit_test(test_precedence),
-        cmocka_unit_test(test_malformed_line),
-        cmocka_unit_test(test_typed_getters),
+        cmocka_unit_test(test_dotenv_parsing), cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_malformed_line), cmocka_unit_test(test_typed_getters),
+        cmocka_unit_test(test_reload),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
