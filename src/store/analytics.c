@@ -14,7 +14,8 @@
  * - messages by conversation and role: "was this conversation answered" is one index probe;
  * - tickets by creation time with their status (the resolution rate, index only).
  * Version 431 serves the platform dashboard (GET /admin/stats): the hourly usage counters
- * by resource and day, documents by upload time, and the billing history by event. */
+ * by resource and day, usage records (metered requests) by resource and time, documents by
+ * upload time, and the billing history by event. */
 static const struct store_migration migrations[] = {
     {430, "analytics: answers and tickets by organization and time",
      "CREATE INDEX widget_messages_answers ON widget_messages"
@@ -24,6 +25,7 @@ static const struct store_migration migrations[] = {
     {431, "analytics: the admin dashboard's usage, documents and plan changes by time",
      "CREATE INDEX usage_analytics_resource ON usage_analytics"
      "(resource_type, date, user_id, count);"
+     "CREATE INDEX usage_records_created ON usage_records(resource_type, created_at);"
      "CREATE INDEX documents_created ON documents(created_at);"
      "CREATE INDEX billing_history_event ON billing_history(event_type, created_at);"},
 };
