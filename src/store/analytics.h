@@ -3,10 +3,10 @@
  * questions answered with low confidence. Read-only, apart from the indexes it registers.
  *
  * A range is two ISO-8601 UTC texts [from, to): rows whose created_at sorts at or after from
- * and before to ("2026-01-01" and "2026-02-01" take January whole). Each reader walks one
- * index range (the indexes of versions 430-449 and the tickets schema's, see analytics.c) and
- * hands every row to a callback; the texts in a row are valid only during the call. A callback
- * returns 0 to go on or a non-zero value to stop: the reader then returns that value.
+ * and before to ("2026-01-01" and "2026-02-01" take January whole). Sums are computed by the
+ * database over one index range (the indexes of versions 430-449 and the tickets schema's,
+ * see analytics.c), without sorting; the readers that list rows hand each to a callback
+ * (texts valid only during the call; a non-zero return stops the walk and is returned).
  *
  * Same conventions as store.h: the calling thread's connection, 0 or a negative RAGD_E*. */
 #ifndef RAGD_STORE_ANALYTICS_H
@@ -17,30 +17,38 @@
 /* Registers the analytics indexes (versions 430-449). Call before store_migrate(). */
 void store_analytics_register(void);
 
-/* A visitor's message. */
-struct store_avisit {
-    const char *created_at;
-    const char *body;
-    const char *label; /* POSITIVE | NEUTRAL | NEGATIVE, or NULL when not scored */
-    double score;      /* when label */
+/* The visitor messages of a range, summed. */
+struct store_avisits {
+    int64_t messages;
+    int64_t positive, neutral, negative; /* by sentiment label; the rest are unscored */
+    double score_sum;                    /* over the labelled ones */
 };
-typedef int (*store_avisit_fn)(void *ud, const struct store_avisit *m);
-/* Every visitor message of org_id in [from, to), oldest first. */
-int store_analytics_visits(const char *org_id, const char *from, const char *to, store_avisit_fn fn,
-                           void *ud);
+/* The visitor messages of org_id in [from, to), from one covering index: *out. */
+int store_analytics_visits(const char *org_id, const char *from, const char *to,
+                           struct store_avisits *out);
 
-/* An assistant's answer. */
-struct store_aanswer {
-    const char *created_at;
-    int has_confidence, has_tokens, has_latency;
-    double confidence;
-    int feedback; /* 1 helpful, -1 not helpful, 0 none */
-    int64_t tokens, latency_ms;
+/* The assistant's answers of a range, summed. */
+struct store_aanswers {
+    int64_t answers;
+    int64_t helpful, not_helpful;
+    int64_t low_confidence;  /* confidence below the threshold given */
+    int64_t tokens, tokened; /* the tokens of the answers that carry a count, and those */
 };
-typedef int (*store_aanswer_fn)(void *ud, const struct store_aanswer *m);
-/* Every answer of org_id in [from, to), oldest first (read from one covering index). */
-int store_analytics_answers(const char *org_id, const char *from, const char *to,
-                            store_aanswer_fn fn, void *ud);
+/* The answers of org_id in [from, to), from one covering index: *out. */
+int store_analytics_answers(const char *org_id, const char *from, const char *to, double threshold,
+                            struct store_aanswers *out);
+
+/* The distribution of the answers' latency_ms in [from, to): fn gets each value present and
+ * how many answers took it, in ascending order. */
+typedef int (*store_alatency_fn)(void *ud, int64_t latency_ms, int64_t count);
+int store_analytics_latencies(const char *org_id, const char *from, const char *to,
+                              store_alatency_fn fn, void *ud);
+
+/* The visitor messages of [from, to) by text: fn gets each distinct body, how many messages
+ * had it and when it first came, in order of first appearance. */
+typedef int (*store_atext_fn)(void *ud, const char *body, int64_t count, const char *first_at);
+int store_analytics_questions(const char *org_id, const char *from, const char *to,
+                              store_atext_fn fn, void *ud);
 
 /* Agents' replies the visitor sees (internal notes left out), per day. */
 typedef int (*store_aday_fn)(void *ud, const char *day, int64_t count);
@@ -49,17 +57,17 @@ typedef int (*store_aday_fn)(void *ud, const char *day, int64_t count);
 int store_analytics_agent_days(const char *org_id, const char *from, const char *to,
                                store_aday_fn fn, void *ud);
 
-/* A conversation and what became of it. */
-struct store_aconv {
-    const char *created_at;
-    int answered; /* it has at least one assistant answer */
-    int ticket;   /* at least one ticket was opened on it */
-    int handoff;  /* the visitor asked for a person */
+/* The conversations started in a range and what became of them. */
+struct store_aconvs {
+    int64_t conversations;
+    int64_t answered;  /* with at least one assistant answer */
+    int64_t escalated; /* with at least one ticket */
+    int64_t handoffs;  /* the visitor asked for a person */
+    int64_t deflected; /* answered, without a ticket or a request for a person */
 };
-typedef int (*store_aconv_fn)(void *ud, const struct store_aconv *c);
-/* Every conversation of org_id started in [from, to), oldest first. */
+/* The conversations of org_id started in [from, to): *out. */
 int store_analytics_conversations(const char *org_id, const char *from, const char *to,
-                                  store_aconv_fn fn, void *ud);
+                                  struct store_aconvs *out);
 
 /* Tickets opened in a range, by status. */
 struct store_atickets {
@@ -69,15 +77,18 @@ struct store_atickets {
 int store_analytics_tickets(const char *org_id, const char *from, const char *to,
                             struct store_atickets *out);
 
-/* An answer given with low confidence, and the question it answered. */
+/* The answers of [from, to) whose confidence is below threshold, by the visitor question
+ * each answered (the visitor's message before it; NULL when none): fn gets the question, how
+ * many such answers, the lowest confidence, the latest answer's time and conversation, and
+ * the first answer's time; in order of first appearance. */
 struct store_agap {
-    const char *created_at;
-    const char *conversation_id;
-    const char *question; /* the visitor's message before the answer; NULL when none */
-    double confidence;
+    const char *question;
+    int64_t count;
+    double lowest;
+    const char *last_at, *conversation_id; /* of the latest answer */
+    const char *first_at;
 };
 typedef int (*store_agap_fn)(void *ud, const struct store_agap *g);
-/* Every answer of org_id in [from, to) whose confidence is below threshold, oldest first. */
 int store_analytics_gaps(const char *org_id, const char *from, const char *to, double threshold,
                          store_agap_fn fn, void *ud);
 

@@ -252,21 +252,22 @@ static void grouper_grow(struct grouper *gr)
     gr->nslots = ns;
 }
 
-/* Counts one message into its group; returns the group, or NULL when it has no words. */
-static struct group *grouper_add(struct grouper *gr, const char *body)
+/* Counts n messages with text body into their group; returns the group, or NULL when the
+ * text has no words. */
+static struct group *grouper_add(struct grouper *gr, const char *body, int64_t n)
 {
     char key[1024];
     uint64_t words[MAX_WORDS];
     int nw = word_set(body, key, sizeof key, words);
     if (!nw) return NULL;
-    gr->messages++;
+    gr->messages += n;
     if ((gr->n + 1) * 2 > gr->nslots) grouper_grow(gr);
     uint64_t h = fnv(key, strlen(key));
     size_t s = (size_t)h & (gr->nslots - 1);
     while (gr->slots[s]) {
         struct group *g = &gr->g[gr->slots[s] - 1];
         if (g->hash == h && !strcmp(g->key, key)) {
-            g->count++;
+            g->count += n;
             return g;
         }
         s = (s + 1) & (gr->nslots - 1);
@@ -281,7 +282,7 @@ static struct group *grouper_add(struct grouper *gr, const char *body)
     g->hash = h;
     memcpy(g->words, words, sizeof words[0] * (size_t)nw);
     g->nwords = nw;
-    g->count = 1;
+    g->count = n;
     g->first = gr->n;
     g->example = cut(body, EXAMPLE_CHARS);
     g->lowest = 2;
@@ -370,127 +371,108 @@ struct walk {
     struct analytics_report *r;
     int64_t first_day;
     struct grouper questions, gaps;
-    int64_t *lat;
+    int64_t *lat_value, *lat_count; /* the latency histogram, ascending */
     size_t nlat, caplat;
 };
-
-/* The day of the range a created_at falls on, or NULL outside it. */
-static struct analytics_day *day_of(struct walk *w, const char *created_at)
-{
-    int64_t d;
-    if (day_parse(created_at, &d)) return NULL;
-    d -= w->first_day;
-    return d >= 0 && d < w->r->range.days ? &w->r->days[d] : NULL;
-}
-
-static int label_index(const char *label)
-{
-    if (!strcmp(label, "POSITIVE")) return ANALYTICS_POSITIVE;
-    if (!strcmp(label, "NEGATIVE")) return ANALYTICS_NEGATIVE;
-    if (!strcmp(label, "NEUTRAL")) return ANALYTICS_NEUTRAL;
-    return -1;
-}
-
-static int on_visit(void *ud, const struct store_avisit *m)
-{
-    struct walk *w = ud;
-    struct analytics_report *r = w->r;
-    struct analytics_day *d = day_of(w, m->created_at);
-    if (!d) return 0;
-    d->visitor_messages++;
-    r->visitor_messages++;
-    int li = m->label ? label_index(m->label) : -1;
-    if (li >= 0) {
-        d->sentiment[li]++;
-        d->scored++;
-        d->score_sum += m->score;
-        r->sentiment[li]++;
-        r->scored++;
-        r->score_sum += m->score;
-    } else {
-        r->unscored++;
-    }
-    grouper_add(&w->questions, m->body);
-    return 0;
-}
-
-static int on_answer(void *ud, const struct store_aanswer *m)
-{
-    struct walk *w = ud;
-    struct analytics_report *r = w->r;
-    struct analytics_day *d = day_of(w, m->created_at);
-    if (!d) return 0;
-    d->answers++;
-    r->answers++;
-    if (m->feedback > 0) d->helpful++, r->helpful++;
-    if (m->feedback < 0) d->not_helpful++, r->not_helpful++;
-    if (m->has_confidence && m->confidence < r->threshold) d->low_confidence++, r->low_confidence++;
-    if (m->has_tokens) {
-        d->tokens += m->tokens;
-        r->tokens += m->tokens;
-        r->tokened_answers++;
-    }
-    if (m->has_latency) {
-        if (w->nlat == w->caplat) {
-            w->caplat = w->caplat ? w->caplat * 2 : 1024;
-            w->lat = xrealloc(w->lat, w->caplat * sizeof *w->lat);
-        }
-        w->lat[w->nlat++] = m->latency_ms;
-    }
-    return 0;
-}
 
 static int on_agent_day(void *ud, const char *day, int64_t count)
 {
     struct walk *w = ud;
-    struct analytics_day *d = day_of(w, day);
-    if (d) {
-        d->agent_messages += count;
+    int64_t d;
+    if (day_parse(day, &d)) return 0;
+    d -= w->first_day;
+    if (d >= 0 && d < w->r->range.days) {
+        w->r->days[d].agent_messages += count;
         w->r->agent_messages += count;
     }
     return 0;
 }
 
-static int on_conv(void *ud, const struct store_aconv *c)
+static int on_question(void *ud, const char *body, int64_t count, const char *first_at)
 {
     struct walk *w = ud;
-    struct analytics_report *r = w->r;
-    struct analytics_day *d = day_of(w, c->created_at);
-    if (!d) return 0;
-    d->conversations++;
-    r->conversations++;
-    r->answered += c->answered;
-    r->escalated += c->ticket;
-    r->handoffs += c->handoff;
-    r->deflected += c->answered && !c->ticket && !c->handoff;
+    grouper_add(&w->questions, body, count);
     return 0;
 }
 
 static int on_gap(void *ud, const struct store_agap *g)
 {
     struct walk *w = ud;
-    struct group *gr = grouper_add(&w->gaps, g->question ? g->question : "");
+    struct group *gr = grouper_add(&w->gaps, g->question ? g->question : "", g->count);
     if (!gr) return 0;
-    if (g->confidence < gr->lowest) gr->lowest = g->confidence;
-    if (g->created_at && strcmp(g->created_at, gr->last_at) > 0) {
-        snprintf(gr->last_at, sizeof gr->last_at, "%s", g->created_at);
-        snprintf(gr->conversation_id, sizeof gr->conversation_id, "%s",
-                 g->conversation_id ? g->conversation_id : "");
+    if (g->lowest < gr->lowest) gr->lowest = g->lowest;
+    if (strcmp(g->last_at, gr->last_at) > 0) {
+        snprintf(gr->last_at, sizeof gr->last_at, "%s", g->last_at);
+        snprintf(gr->conversation_id, sizeof gr->conversation_id, "%s", g->conversation_id);
     }
     return 0;
 }
 
-static int cmp_i64(const void *a, const void *b)
+static int on_latency(void *ud, int64_t value, int64_t count)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
+    struct walk *w = ud;
+    if (w->nlat == w->caplat) {
+        w->caplat = w->caplat ? w->caplat * 2 : 256;
+        w->lat_value = xrealloc(w->lat_value, w->caplat * sizeof *w->lat_value);
+        w->lat_count = xrealloc(w->lat_count, w->caplat * sizeof *w->lat_count);
+    }
+    w->lat_value[w->nlat] = value;
+    w->lat_count[w->nlat++] = count;
+    return 0;
 }
 
-/* The nearest-rank p-th percentile of sorted v[0..n), n > 0. */
-static int64_t percentile(const int64_t *v, size_t n, int p)
+/* The nearest-rank p-th percentile of the histogram holding n > 0 values. */
+static int64_t percentile(const struct walk *w, int64_t n, int p)
 {
-    size_t rank = ((size_t)p * n + 99) / 100;
-    return v[rank ? rank - 1 : 0];
+    int64_t rank = (p * n + 99) / 100, seen = 0;
+    for (size_t i = 0; i < w->nlat; i++) {
+        seen += w->lat_count[i];
+        if (seen >= rank) return w->lat_value[i];
+    }
+    return w->nlat ? w->lat_value[w->nlat - 1] : 0;
+}
+
+/* Sums one day [day, next) into d and the totals of r. */
+static int sum_day(const char *org_id, struct analytics_report *r, struct analytics_day *d,
+                   const char *next)
+{
+    struct store_aconvs c;
+    struct store_avisits v;
+    struct store_aanswers a;
+    int rc = store_analytics_conversations(org_id, d->date, next, &c);
+    if (!rc) rc = store_analytics_visits(org_id, d->date, next, &v);
+    if (!rc) rc = store_analytics_answers(org_id, d->date, next, r->threshold, &a);
+    if (rc) return rc;
+    d->conversations = c.conversations;
+    r->conversations += c.conversations;
+    r->answered += c.answered;
+    r->escalated += c.escalated;
+    r->handoffs += c.handoffs;
+    r->deflected += c.deflected;
+    d->visitor_messages = v.messages;
+    d->sentiment[ANALYTICS_POSITIVE] = v.positive;
+    d->sentiment[ANALYTICS_NEUTRAL] = v.neutral;
+    d->sentiment[ANALYTICS_NEGATIVE] = v.negative;
+    d->scored = v.positive + v.neutral + v.negative;
+    d->score_sum = v.score_sum;
+    r->visitor_messages += v.messages;
+    for (int i = 0; i < ANALYTICS_LABELS; i++)
+        r->sentiment[i] += d->sentiment[i];
+    r->scored += d->scored;
+    r->unscored += v.messages - d->scored;
+    r->score_sum += v.score_sum;
+    d->answers = a.answers;
+    d->helpful = a.helpful;
+    d->not_helpful = a.not_helpful;
+    d->low_confidence = a.low_confidence;
+    d->tokens = a.tokens;
+    r->answers += a.answers;
+    r->helpful += a.helpful;
+    r->not_helpful += a.not_helpful;
+    r->low_confidence += a.low_confidence;
+    r->tokens += a.tokens;
+    r->tokened_answers += a.tokened;
+    return 0;
 }
 
 void analytics_report_free(struct analytics_report *r)
@@ -519,24 +501,30 @@ int analytics_report(const char *org_id, const struct analytics_range *range, do
     for (int i = 0; i < range->days; i++)
         civil_from_days(w.first_day + i, out->days[i].date);
 
+    /* Day by day: each sum is one index range without a sort. */
+    int rc = 0;
+    for (int i = 0; !rc && i < range->days; i++)
+        rc = sum_day(org_id, out, &out->days[i],
+                     i + 1 < range->days ? out->days[i + 1].date : range->end);
     const char *from = range->from, *to = range->end;
-    int rc = store_analytics_conversations(org_id, from, to, on_conv, &w);
     struct store_atickets t = {0};
     if (!rc) rc = store_analytics_tickets(org_id, from, to, &t);
-    if (!rc) rc = store_analytics_visits(org_id, from, to, on_visit, &w);
-    if (!rc) rc = store_analytics_answers(org_id, from, to, on_answer, &w);
     if (!rc) rc = store_analytics_agent_days(org_id, from, to, on_agent_day, &w);
+    if (!rc) rc = store_analytics_latencies(org_id, from, to, on_latency, &w);
+    if (!rc) rc = store_analytics_questions(org_id, from, to, on_question, &w);
     if (!rc) rc = store_analytics_gaps(org_id, from, to, threshold, on_gap, &w);
     if (!rc) {
         out->tickets_open = t.open;
         out->tickets_pending = t.pending;
         out->tickets_resolved = t.resolved;
         out->tickets_closed = t.closed;
-        out->timed_answers = (int64_t)w.nlat;
-        if (w.nlat) {
-            qsort(w.lat, w.nlat, sizeof *w.lat, cmp_i64);
-            out->p50_ms = percentile(w.lat, w.nlat, 50);
-            out->p95_ms = percentile(w.lat, w.nlat, 95);
+        int64_t n = 0;
+        for (size_t i = 0; i < w.nlat; i++)
+            n += w.lat_count[i];
+        out->timed_answers = n;
+        if (n) {
+            out->p50_ms = percentile(&w, n, 50);
+            out->p95_ms = percentile(&w, n, 95);
         }
         out->questions = w.questions.messages;
         cluster(&w.questions, ANALYTICS_TOP, &out->top, &out->ntop);
@@ -544,7 +532,8 @@ int analytics_report(const char *org_id, const struct analytics_range *range, do
     }
     grouper_free(&w.questions);
     grouper_free(&w.gaps);
-    free(w.lat);
+    free(w.lat_value);
+    free(w.lat_count);
     if (rc) analytics_report_free(out);
     return rc;
 }
