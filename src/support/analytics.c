@@ -316,10 +316,13 @@ static int by_count(const void *x, const void *y)
     return a->first < b->first ? -1 : a->first > b->first;
 }
 
-static int cluster_by_count(const void *x, const void *y)
+/* Orders indexes into the clusters at base by count, largest first, then by creation. */
+static int cluster_by_count(const void *x, const void *y, void *base)
 {
-    const struct analytics_cluster *a = x, *b = y;
-    return a->count > b->count ? -1 : a->count < b->count;
+    const struct analytics_cluster *cl = base;
+    size_t a = *(const size_t *)x, b = *(const size_t *)y;
+    if (cl[a].count != cl[b].count) return cl[a].count > cl[b].count ? -1 : 1;
+    return a < b ? -1 : a > b;
 }
 
 /* Merges the groups into clusters (see analytics.h) and keeps the max largest: *out (owned)
@@ -354,13 +357,22 @@ static void cluster(struct grouper *gr, size_t max, struct analytics_cluster **o
             memcpy(k->conversation_id, g->conversation_id, sizeof k->conversation_id);
         }
     }
-    /* Stable enough: clusters were made in decreasing order of their first group. */
-    qsort(cl, nc, sizeof *cl, cluster_by_count);
-    if (nc > max) nc = max;
+    /* Largest first; equal counts in the order the clusters were made (the order of their
+     * first groups: larger, then earlier). */
+    size_t *idx = xcalloc(nc ? nc : 1, sizeof *idx);
     for (size_t i = 0; i < nc; i++)
-        cl[i].example = xstrdup(cl[i].example);
-    *out = cl;
-    *n = nc;
+        idx[i] = i;
+    qsort_r(idx, nc, sizeof *idx, cluster_by_count, cl);
+    size_t keep = nc < max ? nc : max;
+    struct analytics_cluster *sorted = xcalloc(keep ? keep : 1, sizeof *sorted);
+    for (size_t i = 0; i < keep; i++) {
+        sorted[i] = cl[idx[i]];
+        sorted[i].example = xstrdup(sorted[i].example);
+    }
+    *out = sorted;
+    *n = keep;
+    free(idx);
+    free(cl);
     free(rep);
     free(order);
 }
