@@ -10,6 +10,9 @@
    provider (no model) against the same question through POST /search and POST /chat/message
    by a member of the same organization, in alternating rounds; medians and ratios.
 
+Next to each wall-clock figure, the server process's CPU time per request (user + system,
+from /proc): on a shared machine the wall clock also measures the neighbours.
+
 usage: bench/analytics.py [--messages 1000000] [--days 90] [--rounds 15] [--widget-rounds 40]"""
 import argparse
 import os
@@ -40,30 +43,42 @@ def pct(xs, p):
     return s[max(0, -(-p * len(s) // 100) - 1)]  # nearest rank
 
 
+PID = [0]  # the server's process: its CPU time next to the wall-clock time
+
+
+def cpu_ms():
+    with open(f"/proc/{PID[0]}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def timed(fn):
-    t0 = time.perf_counter()
+    c0, t0 = cpu_ms(), time.perf_counter()
     r = fn()
     ms = (time.perf_counter() - t0) * 1000
     assert r.status == 200, r
-    return ms, r
+    return ms, cpu_ms() - c0, r
 
 
 def rounds(kinds, n):
-    """Runs each kind once per round, the order rotating, n rounds: {name: [ms]}."""
-    out = {name: [] for name, _ in kinds}
+    """Runs each kind once per round, the order rotating, n rounds: {name: ([ms], [cpu ms])}."""
+    out = {name: ([], []) for name, _ in kinds}
     for i in range(n):
         for k in range(len(kinds)):
             name, fn = kinds[(i + k) % len(kinds)]
-            out[name].append(timed(fn)[0])
+            ms, cpu, _ = timed(fn)
+            out[name][0].append(ms)
+            out[name][1].append(cpu)
     return out
 
 
 def report(res, ref):
-    base = statistics.median(res[ref])
-    for name, xs in res.items():
+    base = statistics.median(res[ref][0])
+    for name, (xs, cpu) in res.items():
         med = statistics.median(xs)
         print(f"  {name:<40} p50 {med:8.2f} ms  p95 {pct(xs, 95):8.2f} ms"
-              f"  x{med / base:7.2f} of the reference")
+              f"  x{med / base:7.2f} of the reference   server CPU p50 "
+              f"{statistics.median(cpu):7.1f} ms")
 
 
 def main():
@@ -87,9 +102,11 @@ def main():
     n = generate(os.path.join(s.data, "ragd.db"), [o.id for o in orgs], a.messages, a.days)
     gen_s = time.time() - t0
     s = Server(env=ENV, data=s.data, seed=False)
+    PID[0] = s.proc.pid
     size = os.path.getsize(os.path.join(s.data, "ragd.db")) / 1e6
     ver = (s.cli("version").stdout.split() + ["?", "?"])[1]
-    print(f"ragd {ver}, {os.cpu_count()} cores, SQLite; {n} widget messages of "
+    print(f"ragd {ver}, {os.cpu_count()} cores (load {os.getloadavg()[0]:.1f}), SQLite; "
+          f"{n} widget messages of "
           f"{len(orgs)} organizations over {a.days} days written in {gen_s:.0f} s "
           f"(database {size:.0f} MB)")
 
@@ -102,7 +119,7 @@ def main():
     d30 = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 29 * 86400))
     d90 = time.strftime("%Y-%m-%d", time.gmtime(time.time() - (a.days - 1) * 86400))
     q30, q90 = f"/analytics?from={d30}&to={today}", f"/analytics?from={d90}&to={today}"
-    ms, r = timed(lambda: s.get(q90, token=owner))  # warms the page cache too
+    ms, _, r = timed(lambda: s.get(q90, token=owner))  # warms the page cache too
     tot = r.json["totals"]
     print(f"GET /analytics, one organization: {tot['messages']} messages and "
           f"{tot['conversations']} conversations in {a.days} days (first call {ms:.0f} ms)")
@@ -125,7 +142,7 @@ def main():
     ], a.widget_rounds)
     print(f"widget message overhead without an LLM, {a.widget_rounds} alternating rounds:")
     report(res, "POST /search (reference)")
-    w, c = (statistics.median(res[k]) for k in ("POST /widget/message (extractive)",
+    w, c = (statistics.median(res[k][0]) for k in ("POST /widget/message (extractive)",
                                                  "POST /chat/message"))
     print(f"  widget / chat: x{w / c:.2f}")
     assert s.stop() == 0
