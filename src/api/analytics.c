@@ -6,7 +6,8 @@
  * with stats.read may name any organization with ?organization_id=; anyone else naming an
  * organization not their own gets 404 ORGANIZATION_NOT_FOUND (its existence is not
  * revealed). An organization whose features_enabled leaves out "analytics" answers its
- * members 403 ORG_FEATURE_DISABLED. The report is computed on a worker thread. */
+ * members 403 ORG_FEATURE_DISABLED. The report is computed on a worker thread; each caller's
+ * reports count against the "api" rate limit. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +217,7 @@ const struct route analytics_routes[] = {
      .pattern = "/analytics",
      .handler = analytics,
      .access = ACCESS_USER,
+     .rate = "api", /* a report over many days is costly: the api budget bounds each caller */
      .tag = "support",
      .summary = "An organization's support-desk analytics over whole UTC days (query: from, to "
                 "as YYYY-MM-DD, at most 366 days, default the last 30; organization_id for "

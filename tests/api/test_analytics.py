@@ -238,7 +238,13 @@ def test_who_may_read(env):
     for role in ("agent", "member"):
         r = get(s, a, role)
         assert r.status == 403 and r.json["code"] == "ORG_PERMISSION_DENIED", (role, r)
-    assert get(s, a, "owner").status == 200
+    r = get(s, a, "owner")
+    assert r.status == 200, r
+    # Reports are costly: each caller's count against the api rate budget (100 a minute).
+    assert r.header("X-RateLimit-Limit") == "100", r
+    first = int(r.header("X-RateLimit-Remaining"))
+    # (99 again only if the minute's window turned between the two calls)
+    assert int(get(s, a, "owner").header("X-RateLimit-Remaining")) in (first - 1, 99)
     # A user in no organization; a platform admin names the organization.
     email = f"loner-{uuid.uuid4().hex[:8]}@example.test"
     s.register(email)
