@@ -210,7 +210,7 @@ static int word_set(const char *body, char *key, size_t keycap, uint64_t *hashes
 struct group {
     char *key;
     uint64_t hash;
-    uint64_t words[MAX_WORDS];
+    uint64_t *words; /* nwords hashes, sorted */
     int nwords;
     int64_t count;
     size_t first; /* order of first appearance */
@@ -231,6 +231,7 @@ static void grouper_free(struct grouper *gr)
 {
     for (size_t i = 0; i < gr->n; i++) {
         free(gr->g[i].key);
+        free(gr->g[i].words);
         free(gr->g[i].example);
     }
     free(gr->g);
@@ -280,6 +281,7 @@ static struct group *grouper_add(struct grouper *gr, const char *body, int64_t n
     memset(g, 0, sizeof *g);
     g->key = xstrdup(key);
     g->hash = h;
+    g->words = xmalloc(sizeof words[0] * (size_t)nw);
     memcpy(g->words, words, sizeof words[0] * (size_t)nw);
     g->nwords = nw;
     g->count = n;
