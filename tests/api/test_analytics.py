@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from ragd_client import backend
 from support_helpers import ACME_DOC, GLOBEX_DOC, make_org, support_server
 
 A_ORIGIN = "http://127.0.0.1:8111"
@@ -344,3 +345,39 @@ def test_widget_conversations_are_counted(env):
     # Both questions are about shipping orders: one cluster of two.
     top = {x["question"]: x["count"] for x in j["top_questions"]}
     assert top.get("When do orders ship?") == 2, j["top_questions"]
+
+
+def test_daily_sums_come_from_covering_indexes(env):
+    """The plans of the queries GET /analytics runs for each day (store/analytics.c): the
+    sums are read from an index alone, the probes are index seeks, nothing scans a table."""
+    s, a, _, _ = env
+    if backend() != "sqlite":
+        pytest.skip("EXPLAIN QUERY PLAN is SQLite's")
+    args = (a.id, D1, D2)
+    plans = {
+        "answers": ("SELECT count(*), sum(CASE WHEN feedback = 1 THEN 1 ELSE 0 END),"
+                    " sum(CASE WHEN confidence < 0.5 THEN 1 ELSE 0 END), sum(tokens),"
+                    " count(tokens) FROM widget_messages WHERE org_id = ? AND role = 'assistant'"
+                    " AND created_at >= ? AND created_at < ?"),
+        "visits": ("SELECT count(*), sum(CASE WHEN sentiment_label = 'POSITIVE' THEN 1 ELSE 0"
+                   " END), sum(sentiment_score) FROM widget_messages WHERE org_id = ?"
+                   " AND role = 'visitor' AND created_at >= ? AND created_at < ?"),
+        "conversations": (
+            "SELECT count(*), sum(a) FROM (SELECT CASE WHEN EXISTS (SELECT 1 FROM"
+            " widget_messages m WHERE m.conversation_id = c.id AND m.role = 'assistant')"
+            " THEN 1 ELSE 0 END AS a, CASE WHEN EXISTS (SELECT 1 FROM tickets k"
+            " WHERE k.conversation_id = c.id) THEN 1 ELSE 0 END AS t"
+            " FROM widget_conversations c WHERE c.org_id = ? AND c.created_at >= ?"
+            " AND c.created_at < ?) x"),
+        "tickets": ("SELECT status, count(*) FROM tickets WHERE organization_id = ?"
+                    " AND created_at >= ? AND created_at < ? GROUP BY status"),
+    }
+    with s.db() as db:
+        got = {k: " | ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + q, args))
+               for k, q in plans.items()}
+    assert "COVERING INDEX widget_messages_analytics" in got["answers"], got
+    assert "COVERING INDEX widget_messages_analytics" in got["visits"], got
+    assert "INDEX widget_conversations_org_created" in got["conversations"], got
+    assert "COVERING INDEX widget_messages_conv_role" in got["conversations"], got
+    assert "COVERING INDEX tickets_org_" in got["tickets"], got  # by status or by time
+    assert not any("SCAN" in p.replace("SCAN x", "") for p in got.values()), got
