@@ -1,5 +1,6 @@
 /* analytics.c - an organization's support-desk analytics (support/analytics.h). */
 #include "support/analytics.h"
+#include "support/tickets.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -90,12 +91,9 @@ int analytics_range_parse(const char *from, const char *to, int64_t now_ms,
 
 double analytics_threshold(const struct store_org *o)
 {
-    json_error_t je;
-    json_t *s = json_loads(o->settings ? o->settings : "{}", 0, &je);
-    json_t *v = json_object_get(json_object_get(s, "escalation"), "low_confidence");
-    double t = json_is_number(v) ? json_number_value(v) : ANALYTICS_LOW_CONFIDENCE;
-    json_decref(s);
-    return t >= 0 && t <= 1 ? t : ANALYTICS_LOW_CONFIDENCE;
+    struct tickets_rules r; /* one reader of settings.escalation for escalation and analytics */
+    tickets_rules_of(o, &r);
+    return r.low_confidence.threshold;
 }
 
 /* ---- grouping questions by similarity ---- */

@@ -24,7 +24,8 @@
  *   is left out of the counts). Each cluster shows its count and the first message of its
  *   largest group as the example.
  * - documentation gaps: answers whose confidence is below the organization's threshold
- *   (settings.escalation.low_confidence, 0..1; ANALYTICS_LOW_CONFIDENCE when unset), with
+ *   (settings.escalation.low_confidence.threshold, 0..1, the escalation rule's own, read by
+ *   tickets_rules_of; ANALYTICS_LOW_CONFIDENCE when unset), with
  *   the visitor question each answered, clustered the same way.
  * - helpful rate: answers marked helpful / answers marked helpful or not helpful.
  * - response time: p50 and p95 of the answers' latency_ms by the nearest-rank method (the

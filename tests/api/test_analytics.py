@@ -199,9 +199,9 @@ def test_low_confidence_answers_are_the_documentation_gaps(env):
     refund = low["questions"][0]
     assert refund["lowest_confidence"] == pytest.approx(0.2)
     assert refund["last_at"] == t(D2, "09:01") and refund["conversation_id"] == h.ids["c4"]
-    # The organization's own threshold (settings.escalation.low_confidence).
+    # The organization's own threshold (settings.escalation.low_confidence.threshold).
     owner = a.people["owner"][1]
-    r = s.patch(f"/organizations/{a.id}", {"settings": {"escalation": {"low_confidence": 0.25}}},
+    r = s.patch(f"/organizations/{a.id}", {"settings": {"escalation": {"low_confidence": {"threshold": 0.25}}}},
                 token=owner)
     assert r.status == 200, r
     try:
@@ -211,7 +211,8 @@ def test_low_confidence_answers_are_the_documentation_gaps(env):
             ("I want a refund for my order!", 1)]
     finally:
         r = s.patch(f"/organizations/{a.id}",
-                    {"settings": {"escalation": {"low_confidence": 0.5}}}, token=owner)
+                    {"settings": {"escalation": {"low_confidence": {"threshold": 0.5}}}},
+                    token=owner)
         assert r.status == 200, r
 
 

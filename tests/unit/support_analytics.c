@@ -61,9 +61,10 @@ static void threshold(void **state)
     (void)state;
     struct store_org o = {0};
     assert_true(analytics_threshold(&o) == ANALYTICS_LOW_CONFIDENCE);
-    o.settings = "{\"escalation\": {\"low_confidence\": 0.25}}";
+    o.settings = "{\"escalation\": {\"low_confidence\": {\"threshold\": 0.25}}}";
     assert_true(analytics_threshold(&o) == 0.25);
-    o.settings = "{\"escalation\": {\"low_confidence\": 3}}"; /* out of 0..1: the default */
+    o.settings =
+        "{\"escalation\": {\"low_confidence\": {\"threshold\": 3}}}"; /* out of 0..1: the default */
     assert_true(analytics_threshold(&o) == ANALYTICS_LOW_CONFIDENCE);
     o.settings = "not json";
     assert_true(analytics_threshold(&o) == ANALYTICS_LOW_CONFIDENCE);
