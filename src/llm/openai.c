@@ -197,9 +197,16 @@ static size_t stream_sink(struct sink *s, const char *p, size_t n)
 static json_t *messages_json(const struct prov_request *req)
 {
     json_t *a = json_array();
-    for (size_t i = 0; i < req->n_messages; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s}", "role", req->messages[i].role, "content",
-                                           req->messages[i].content));
+    for (size_t i = 0; i < req->n_messages; i++) {
+        const struct prov_message *m = &req->messages[i];
+        json_t *o = json_pack("{s:s, s:s}", "role", m->role, "content", m->content);
+        if (m->tool_calls) {
+            json_object_set(o, "tool_calls", m->tool_calls);
+            if (!*m->content) json_object_set_new(o, "content", json_null());
+        }
+        if (m->tool_call_id) json_object_set_new(o, "tool_call_id", json_string(m->tool_call_id));
+        json_array_append_new(a, o);
+    }
     return a;
 }
 
@@ -228,6 +235,7 @@ static int oa_generate(void *self, const struct prov_request *req, prov_token_fn
         json_object_set_new(body, "temperature", json_real(req->temperature));
     if (req->top_p > 0) json_object_set_new(body, "top_p", json_real(req->top_p));
     if (req->has_seed) json_object_set_new(body, "seed", json_integer((json_int_t)req->seed));
+    if (req->passthrough) json_object_update_missing(body, req->passthrough);
     if (req->n_stop) {
         json_t *st = json_array();
         for (size_t i = 0; i < req->n_stop; i++)
