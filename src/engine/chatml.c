@@ -28,29 +28,11 @@ static void puts_(struct sbuf *b, const char *s)
     put(b, s, strlen(s));
 }
 
-/* Tool results, as Qwen's template renders them: a run of tool messages is one user turn in
- * which each result sits between <tool_response> lines. */
-#define TOOL_OPEN "\n<tool_response>\n"
-#define TOOL_CLOSE "\n</tool_response>"
-
-static int is_tool(const struct chatml_msg *m)
-{
-    return m->role && !strcmp(m->role, "tool");
-}
-
 char *chatml_format(const struct chatml_msg *msgs, size_t n, int add_assistant, int thinking)
 {
     struct sbuf b = {0};
     put(&b, "", 0);
     for (size_t i = 0; i < n; i++) {
-        if (is_tool(&msgs[i])) {
-            if (!i || !is_tool(&msgs[i - 1])) puts_(&b, "<|im_start|>user");
-            puts_(&b, TOOL_OPEN);
-            puts_(&b, msgs[i].content);
-            puts_(&b, TOOL_CLOSE);
-            if (i + 1 == n || !is_tool(&msgs[i + 1])) puts_(&b, "<|im_end|>\n");
-            continue;
-        }
         puts_(&b, "<|im_start|>");
         puts_(&b, msgs[i].role);
         puts_(&b, "\n");
@@ -111,18 +93,6 @@ int chatml_encode(const tokenizer_t *t, const struct chatml_msg *msgs, size_t n,
         if (!msgs[i].role || !msgs[i].content) {
             rc = RAGD_EINVAL;
             break;
-        }
-        if (is_tool(&msgs[i])) {
-            /* the result is plain text; the wrapping is the template's own */
-            if ((!i || !is_tool(&msgs[i - 1])) && !(rc = push_marker(&a, t, "<|im_start|>")))
-                rc = push_text(&a, t, "user", 4, TOKENIZE_PLAIN);
-            if (!rc && !(rc = push_text(&a, t, TOOL_OPEN, strlen(TOOL_OPEN), 0)) &&
-                !(rc = push_text(&a, t, msgs[i].content, strlen(msgs[i].content), TOKENIZE_PLAIN)))
-                rc = push_text(&a, t, TOOL_CLOSE, strlen(TOOL_CLOSE), 0);
-            if (!rc && (i + 1 == n || !is_tool(&msgs[i + 1])) &&
-                !(rc = push_marker(&a, t, "<|im_end|>")))
-                rc = push_text(&a, t, "\n", 1, 0);
-            continue;
         }
         /* "{role}\n{content}" is one piece of text, tokenized as before the markers were
          * inserted as ids, so an ordinary prompt keeps its tokens */

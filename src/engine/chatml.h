@@ -2,8 +2,6 @@
  *
  *   <|im_start|>system\n{content}<|im_end|>\n<|im_start|>user\n{content}<|im_end|>\n
  *   <|im_start|>assistant\n
- * A run of "tool" messages (tool results) is one user turn, each result wrapped as Qwen's
- * template does: "<|im_start|>user\n<tool_response>\n{content}\n</tool_response>...<|im_end|>\n".
  * With thinking off (Qwen3's default in ragd) the assistant turn starts with an empty think
  * block "<think>\n\n</think>\n\n", which makes the model answer directly.
  *

@@ -310,6 +310,39 @@ static char *with_tool_calls(const char *content, json_t *calls)
     return s;
 }
 
+/* The request's messages as the model's template has them: assistant tool calls after the
+ * text (with_tool_calls), and a run of tool results as one user turn with each result between
+ * <tool_response> lines, as Qwen's template renders them. The results stay plain text (their
+ * markers cannot become control tokens). Fills msgs (at most n) with strings borrowed from
+ * req or made in texts (free each); returns how many. */
+static size_t template_messages(const struct prov_request *req, struct chatml_msg *msgs,
+                                char **texts)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < req->n_messages; i++) {
+        const struct prov_message *pm = &req->messages[i];
+        if (!strcmp(pm->role, "tool")) {
+            struct sbuf b;
+            sb_init(&b);
+            int join = i && !strcmp(req->messages[i - 1].role, "tool");
+            if (join) sb_adds(&b, texts[n - 1]);
+            sb_printf(&b, "%s<tool_response>\n%s\n</tool_response>", join ? "\n" : "", pm->content);
+            if (join) {
+                free(texts[--n]);
+            }
+            texts[n] = xstrdup(b.s);
+            sb_free(&b);
+            msgs[n] = (struct chatml_msg){"user", texts[n]};
+            n++;
+            continue;
+        }
+        texts[n] = pm->tool_calls ? with_tool_calls(pm->content, pm->tool_calls) : NULL;
+        msgs[n] = (struct chatml_msg){pm->role, texts[n] ? texts[n] : pm->content};
+        n++;
+    }
+    return n;
+}
+
 /* A token's text for logprobs: its bytes, with invalid UTF-8 replaced by U+FFFD. */
 static json_t *token_json(const tokenizer_t *t, int32_t id, float lp, int with_top)
 {
@@ -368,11 +401,7 @@ static int lo_generate(void *self, const struct prov_request *req, prov_token_fn
                          l->queue_timeout_s);
     struct chatml_msg *msgs = xcalloc(req->n_messages ? req->n_messages : 1, sizeof *msgs);
     char **texts = xcalloc(req->n_messages ? req->n_messages : 1, sizeof *texts);
-    for (size_t i = 0; i < req->n_messages; i++) {
-        const struct prov_message *pm = &req->messages[i];
-        texts[i] = pm->tool_calls ? with_tool_calls(pm->content, pm->tool_calls) : NULL;
-        msgs[i] = (struct chatml_msg){pm->role, texts[i] ? texts[i] : pm->content};
-    }
+    size_t n_msgs = template_messages(req, msgs, texts);
     struct llm_gen_params gp;
     llm_gen_params_default(&gp);
     gp.sampling = l->defaults;
@@ -401,7 +430,7 @@ static int lo_generate(void *self, const struct prov_request *req, prov_token_fn
     gp.sampling.n_bias = req->n_logit_bias;
     if (req->logprobs) gp.n_logprobs = req->top_logprobs;
     struct llm_gen_result gr = {0};
-    rc = llm_chat(l->sessions[slot], msgs, req->n_messages, 0, &gp, on_text, &rl, &gr);
+    rc = llm_chat(l->sessions[slot], msgs, n_msgs, 0, &gp, on_text, &rl, &gr);
     slot_put(l, slot, who);
     free(bias);
     for (size_t i = 0; i < req->n_messages; i++)
