@@ -185,9 +185,12 @@ static void models_list(struct req *r)
     json_t *data = json_array();
     if (generator_id()) json_array_append_new(data, model_obj(generator_id(), "chat"));
     if (embedder_id()) json_array_append_new(data, model_obj(embedder_id(), "embedding"));
-    json_array_append_new(data, model_obj(RAG_MODEL, "rag"));
+    /* the knowledge-grounded models: listed where models are (a server without any lists
+     * none, though its extractive answerer would serve them) */
+    int any = generator_id() || embedder_id();
+    if (any) json_array_append_new(data, model_obj(RAG_MODEL, "rag"));
     const struct user *u = api_user(r);
-    if (u->organization_id[0]) {
+    if (any && u->organization_id[0]) {
         char id[sizeof RAG_MODEL + 40];
         snprintf(id, sizeof id, "%s/%s", RAG_MODEL, u->organization_id);
         json_array_append_new(data, model_obj(id, "rag"));
@@ -859,8 +862,10 @@ static json_t *text_chunk(const struct job *j, int index, const char *text, size
 
 static void send_event(struct job *j, json_t *ev)
 {
-    if (!j->gone && http_stream_event(j->r, ev)) j->gone = 1;
-    if (j->gone) json_decref(ev);
+    if (j->gone)
+        json_decref(ev);
+    else if (http_stream_event(j->r, ev)) /* takes ev */
+        j->gone = 1;
 }
 
 /* A Responses API event: "event: type" and its data with type and sequence_number. */
