@@ -978,11 +978,14 @@ static void stream_finish(struct job *j, const struct outcome *o, size_t n, int 
         send_event(j, c);
     }
     json_decref(sources);
-    if (j->include_usage)
-        send_event(j, json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", j->id, "object",
-                                j->ep == EP_CHAT ? "chat.completion.chunk" : "text_completion",
-                                "created", (json_int_t)j->created, "model", j->model, "choices",
-                                "usage", usage_obj(j, prompt, completion)));
+    if (j->include_usage) {
+        json_t *c = json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", j->id, "object",
+                              j->ep == EP_CHAT ? "chat.completion.chunk" : "text_completion",
+                              "created", (json_int_t)j->created, "model", j->model, "choices",
+                              "usage", usage_obj(j, prompt, completion));
+        obfuscate(j, c);
+        send_event(j, c);
+    }
     if (!j->gone) http_stream_write(j->r, "data: [DONE]\n\n", 14);
 }
 

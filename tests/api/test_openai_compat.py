@@ -38,7 +38,8 @@ def teardown_module():
 def served():
     s = private_server(GENERATION_MODEL=LLM, EMBEDDING_MODEL=ENC, GENERATION_MAX_TOKENS="24",
                        GENERATION_CONTEXT_LENGTH="2048", MODEL_ALIASES=ALIASES,
-                       RATE_LIMIT_BILLING="1000/60")
+                       RATE_LIMIT_BILLING="1000/60", RATE_LIMIT_CHAT="100000/60",
+                       RATE_LIMIT_API="100000/60")
     tok = enterprise_user(s, "oa@example.com")
     yield s, tok
     s.stop()
