@@ -44,7 +44,8 @@ def model_env(**extra):
 
 @pytest.fixture(scope="module")
 def served():
-    s = private_server(**model_env())
+    s = private_server(**model_env(
+        MODEL_ALIASES="gpt-4o-mini=local,text-embedding-3-small=local"))
     tok = enterprise_user(s, "models@example.com")
     yield s, tok
     s.stop()
@@ -598,6 +599,8 @@ def test_official_openai_sdk(served):
         pytest.skip("node/npm or the npm registry is not available: the openai SDK test "
                     "cannot run here")
     s, tok = served
+    upload_ready(s, tok, "Glaciers carve U-shaped valleys and leave moraines behind.",
+                 title="SDK glaciers")
     # The SDK authenticates with a personal API key, as a program would.
     r = s.post("/users/me/api-keys", {"name": "openai sdk"}, token=tok)
     assert r.status == 201, r
@@ -605,7 +608,8 @@ def test_official_openai_sdk(served):
     script = os.path.join(os.path.dirname(__file__), "openai_sdk.mjs")
     env = dict(os.environ, NODE_PATH=os.path.join(d, "node_modules"),
                RAGD_BASE_URL=f"http://127.0.0.1:{s.port}/v1", RAGD_TOKEN=key,
-               RAGD_CHAT_MODEL="tiny-qwen3.gguf", RAGD_EMBED_MODEL="tiny-bert.gguf")
+               RAGD_CHAT_MODEL="tiny-qwen3.gguf", RAGD_EMBED_MODEL="tiny-bert.gguf",
+               RAGD_RAG_TITLE="SDK glaciers", RAGD_ALIASES="1")
     shutil.copy(script, os.path.join(d, "openai_sdk.mjs"))
     p = subprocess.run(["node", os.path.join(d, "openai_sdk.mjs")], env=env,
                        capture_output=True, text=True, timeout=180)
