@@ -414,3 +414,39 @@ def test_ragd_rag_cites_with_numbered_markers(strict):
     text = text_of(r)
     assert "[1]" in text and "1887" in text
     assert r.json["ragd"]["sources"][0]["document_id"] == doc["id"]
+
+
+# ---- an OpenAI-compatible upstream ----
+
+def test_upstream_receives_sampling_fields_and_tool_turns():
+    from fake_providers import FakeProvider
+    fake = FakeProvider("openai", answer="Upstream answer.")
+    s = private_server(OPENAI_API_BASE=fake.base, OPENAI_API_KEY="sk-test-upstream",
+                       OPENAI_MODEL="up-model", MODEL_ALIASES="gpt-4o=local")
+    try:
+        tok = enterprise_user(s, "oa-up@example.com")
+        calls = [{"id": "call_1", "type": "function",
+                  "function": {"name": "f", "arguments": "{}"}}]
+        r = chat(s, tok, model="gpt-4o", presence_penalty=0.5, frequency_penalty=-0.5,
+                 logit_bias={"42": -100}, top_k=5, min_p=0.1, repetition_penalty=1.2,
+                 seed=3, messages=[{"role": "user", "content": "x"},
+                                   {"role": "assistant", "content": None, "tool_calls": calls},
+                                   {"role": "tool", "tool_call_id": "call_1", "content": "1"}])
+        assert r.status == 200, r
+        assert text_of(r) == "Upstream answer." and r.json["model"] == "gpt-4o"
+        body = [b for p, _, b in fake.requests if p.endswith("/chat/completions")][-1]
+        assert body["model"] == "up-model"
+        assert body["presence_penalty"] == 0.5 and body["frequency_penalty"] == -0.5
+        assert body["logit_bias"] == {"42": -100} and body["top_k"] == 5
+        assert body["min_p"] == 0.1 and body["repetition_penalty"] == 1.2 and body["seed"] == 3
+        m = body["messages"]
+        assert m[1]["content"] is None and m[1]["tool_calls"] == calls
+        assert m[2] == {"role": "tool", "content": "1", "tool_call_id": "call_1"}
+        # fields the client sends for itself stay here
+        r = chat(s, tok, model="gpt-4o", metadata={"a": "b"}, store=True, user="u")
+        assert r.status == 200, r
+        body = [b for p, _, b in fake.requests if p.endswith("/chat/completions")][-1]
+        assert "metadata" not in body and "store" not in body and "user" not in body
+    finally:
+        s.stop()
+        fake.close()
