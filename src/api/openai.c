@@ -266,17 +266,18 @@ static int resolve_generator(struct req *r, const char *asked, int *rag, const c
 /* ---- request fields: honoured, ignored, refused ---- */
 
 /* Fields that only describe the client or its account with OpenAI. */
-#define IGNORED_FIELDS(desc)                                                                       \
-    {"metadata", JV_ANY, 0, 0, 0, 1, NULL, desc}, {"store", JV_ANY, 0, 0, 0, 1, NULL, desc},       \
-        {"user", JV_ANY, 0, 0, 0, 1, NULL, desc},                                                  \
-        {"service_tier", JV_ANY, 0, 0, 0, 1, NULL, desc},                                          \
-        {"prompt_cache_key", JV_ANY, 0, 0, 0, 1, NULL, desc},                                      \
-        {"safety_identifier", JV_ANY, 0, 0, 0, 1, NULL, desc},                                     \
-        {"parallel_tool_calls", JV_ANY, 0, 0, 0, 1, NULL, desc},                                   \
-        {"reasoning_effort", JV_ANY, 0, 0, 0, 1, NULL, desc},                                      \
-    {                                                                                              \
-        "verbosity", JV_ANY, 0, 0, 0, 1, NULL, desc                                                \
-    }
+/* clang-format off */
+#define IGNORED_FIELDS(desc)                                  \
+    {"metadata", JV_ANY, 0, 0, 0, 1, NULL, desc},             \
+    {"store", JV_ANY, 0, 0, 0, 1, NULL, desc},                \
+    {"user", JV_ANY, 0, 0, 0, 1, NULL, desc},                 \
+    {"service_tier", JV_ANY, 0, 0, 0, 1, NULL, desc},         \
+    {"prompt_cache_key", JV_ANY, 0, 0, 0, 1, NULL, desc},     \
+    {"safety_identifier", JV_ANY, 0, 0, 0, 1, NULL, desc},    \
+    {"parallel_tool_calls", JV_ANY, 0, 0, 0, 1, NULL, desc},  \
+    {"reasoning_effort", JV_ANY, 0, 0, 0, 1, NULL, desc},     \
+    {"verbosity", JV_ANY, 0, 0, 0, 1, NULL, desc}
+/* clang-format on */
 
 #define IGNORED "Accepted and ignored: it describes the client, not the answer"
 
@@ -360,8 +361,14 @@ static int sort_fields(struct req *r, json_t *b, const struct jv_schema *lax,
             return -1;
         }
         if (!in_list(refused_fields, key)) {
+            /* the client's own text in a header: only name characters pass */
             if (ignored.len) sb_adds(&ignored, ", ");
-            sb_printf(&ignored, "%.64s", key);
+            for (size_t i = 0; key[i] && i < 64; i++) {
+                char c = key[i];
+                int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                         (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+                sb_add(&ignored, ok ? &c : "?", 1);
+            }
         }
     }
     json_t *mod = json_object_get(b, "modalities");
@@ -1178,49 +1185,25 @@ static void rag_work(struct req *r, struct job *j)
 
 /* ---- chat completions ---- */
 
-#define SAMPLING_FIELDS                                                                             \
-    {"temperature", JV_NUMBER, 0, 0, 2, 1, NULL, "Sampling temperature (0 = greedy)"},              \
-        {"top_p", JV_NUMBER, 0, 0.000001, 1, 1, NULL, "Nucleus sampling mass"},                     \
-        {"top_k", JV_INT, 0, 0, 1 << 20, 1, NULL, "Keep the k most likely tokens (0 = all)"},       \
-        {"min_p", JV_NUMBER, 0,    0,                                                               \
-         0.99,    1,         NULL, "Drop tokens less likely than min_p times the most likely one"}, \
-        {"presence_penalty",                                                                        \
-         JV_NUMBER,                                                                                 \
-         0,                                                                                         \
-         -2,                                                                                        \
-         2,                                                                                         \
-         1,                                                                                         \
-         NULL,                                                                                      \
-         "Subtracted once from the logit of every token already in the text"},                      \
-        {"frequency_penalty",                                                                       \
-         JV_NUMBER,                                                                                 \
-         0,                                                                                         \
-         -2,                                                                                        \
-         2,                                                                                         \
-         1,                                                                                         \
-         NULL,                                                                                      \
-         "Subtracted from a token's logit once per occurrence in the text"},                        \
-        {"repetition_penalty",                                                                      \
-         JV_NUMBER,                                                                                 \
-         0,                                                                                         \
-         0.01,                                                                                      \
-         10,                                                                                        \
-         1,                                                                                         \
-         NULL,                                                                                      \
-         "Divides a seen token's positive logit (multiplies a negative one)"},                      \
-        {"logit_bias",                                                                              \
-         JV_OBJECT,                                                                                 \
-         0,                                                                                         \
-         0,                                                                                         \
-         0,                                                                                         \
-         1,                                                                                         \
-         NULL,                                                                                      \
-         "{token id: bias from -100 to 100} added to the logits"},                                  \
-        {"seed", JV_INT, 0, -9.2e18, 9.2e18, 1, NULL, "Sampling seed (same seed, same text)"},      \
-        {"stop", JV_ANY, 0, 0, 0, 1, NULL, "A stop string or up to 4 of them"},                     \
-    {                                                                                               \
-        "stream", JV_BOOL, 0, 0, 0, 1, NULL, "Answer as Server-Sent Events"                         \
-    }
+/* clang-format off */
+#define SAMPLING_FIELDS                                                                   \
+    {"temperature", JV_NUMBER, 0, 0, 2, 1, NULL, "Sampling temperature (0 = greedy)"},    \
+    {"top_p", JV_NUMBER, 0, 0.000001, 1, 1, NULL, "Nucleus sampling mass"},               \
+    {"top_k", JV_INT, 0, 0, 1 << 20, 1, NULL, "Keep the k most likely tokens (0 = all)"}, \
+    {"min_p", JV_NUMBER, 0, 0, 0.99, 1, NULL,                                             \
+     "Drop tokens less likely than min_p times the most likely one"},                    \
+    {"presence_penalty", JV_NUMBER, 0, -2, 2, 1, NULL,                                    \
+     "Subtracted once from the logit of every token already in the text"},               \
+    {"frequency_penalty", JV_NUMBER, 0, -2, 2, 1, NULL,                                   \
+     "Subtracted from a token's logit once per occurrence in the text"},                 \
+    {"repetition_penalty", JV_NUMBER, 0, 0.01, 10, 1, NULL,                               \
+     "Divides a seen token's positive logit (multiplies a negative one)"},               \
+    {"logit_bias", JV_OBJECT, 0, 0, 0, 1, NULL,                                           \
+     "{token id: bias from -100 to 100} added to the logits"},                           \
+    {"seed", JV_INT, 0, -9.2e18, 9.2e18, 1, NULL, "Sampling seed (same seed, same text)"},\
+    {"stop", JV_ANY, 0, 0, 0, 1, NULL, "A stop string or up to 4 of them"},               \
+    {"stream", JV_BOOL, 0, 0, 0, 1, NULL, "Answer as Server-Sent Events"}
+/* clang-format on */
 
 static const struct jv_field completion_fields[] = {
     {"model", JV_STRING, 1, 1, 256, 0, NULL, "A model id from GET /v1/models"},
@@ -1385,6 +1368,7 @@ static const struct jv_field response_fields[] = {
     {"instructions", JV_STRING, 0, 0, 0, 1, NULL, "A system message put first"},
     {"max_output_tokens", JV_INT, 0, 1, 32768, 1, NULL, "Most tokens to generate"},
     SAMPLING_FIELDS,
+    {"stream_options", JV_OBJECT, 0, 0, 0, 1, NULL, "{include_obfuscation: bool}"},
     {"text", JV_OBJECT, 0, 0, 0, 1, NULL, "Only {format: {type: text}}"},
     {"truncation", JV_STRING, 0, 0, 0, 1, NULL, "Accepted and ignored (the prompt is never cut)"},
     {"reasoning", JV_ANY, 0, 0, 0, 1, NULL, IGNORED},
@@ -1452,6 +1436,7 @@ static void responses(struct req *r)
     j->rag = rag;
     j->org = org;
     if (response_input(r, b, j)) return;
+    if (parse_stream_options(r, b, j)) return;
     if (parse_sampling(r, b, j, "max_output_tokens")) return;
     j->stream = jv_bool(b, "stream", 0);
     set_conversation(j, 0);

@@ -44,8 +44,7 @@ def model_env(**extra):
 
 @pytest.fixture(scope="module")
 def served():
-    s = private_server(**model_env(
-        MODEL_ALIASES="gpt-4o-mini=local,text-embedding-3-small=local"))
+    s = private_server(**model_env())
     tok = enterprise_user(s, "models@example.com")
     yield s, tok
     s.stop()
@@ -609,7 +608,7 @@ def test_official_openai_sdk(served):
     env = dict(os.environ, NODE_PATH=os.path.join(d, "node_modules"),
                RAGD_BASE_URL=f"http://127.0.0.1:{s.port}/v1", RAGD_TOKEN=key,
                RAGD_CHAT_MODEL="tiny-qwen3.gguf", RAGD_EMBED_MODEL="tiny-bert.gguf",
-               RAGD_RAG_TITLE="SDK glaciers", RAGD_ALIASES="1")
+               RAGD_RAG_TITLE="SDK glaciers")
     shutil.copy(script, os.path.join(d, "openai_sdk.mjs"))
     p = subprocess.run(["node", os.path.join(d, "openai_sdk.mjs")], env=env,
                        capture_output=True, text=True, timeout=180)

@@ -12,7 +12,7 @@ import tempfile
 import pytest
 
 from kb_helpers import enterprise_user, parse_sse, private_server, upload_ready
-from ragd_client import BIN, Server
+from ragd_client import BIN, ROOT, Server
 
 MODELS = tempfile.mkdtemp(prefix="ragd-oa-models-")
 LLM = os.path.join(MODELS, "tiny-qwen3.gguf")
@@ -414,6 +414,29 @@ def test_ragd_rag_cites_with_numbered_markers(strict):
     text = text_of(r)
     assert "[1]" in text and "1887" in text
     assert r.json["ragd"]["sources"][0]["document_id"] == doc["id"]
+
+
+# ---- the official openai npm SDK with hard-coded OpenAI model names ----
+
+def test_official_sdk_with_aliases(served):
+    d = os.path.join(ROOT, "build", "npm-openai")  # installed by test_models.py
+    if not shutil.which("node") or not os.path.isdir(os.path.join(d, "node_modules", "openai")):
+        pytest.skip("the openai npm package is not installed (test_models.py installs it when "
+                    "npm can reach its registry)")
+    s, tok = served
+    upload_ready(s, tok, "Glaciers carve U-shaped valleys and leave moraines behind.",
+                 title="SDK glaciers")
+    key = s.post("/users/me/api-keys", {"name": "sdk"}, token=tok).json["key"]
+    script = os.path.join(os.path.dirname(__file__), "openai_sdk.mjs")
+    shutil.copy(script, os.path.join(d, "openai_sdk.mjs"))
+    env = dict(os.environ, NODE_PATH=os.path.join(d, "node_modules"),
+               RAGD_BASE_URL=f"http://127.0.0.1:{s.port}/v1", RAGD_TOKEN=key,
+               RAGD_CHAT_MODEL=MODEL, RAGD_EMBED_MODEL="tiny-bert.gguf",
+               RAGD_RAG_TITLE="SDK glaciers", RAGD_ALIASES="1")
+    p = subprocess.run(["node", os.path.join(d, "openai_sdk.mjs")], env=env,
+                       capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "openai sdk: all checks passed" in p.stdout
 
 
 # ---- an OpenAI-compatible upstream ----
