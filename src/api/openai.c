@@ -225,6 +225,18 @@ static void model_get(struct req *r)
     http_json(r, 200, m);
 }
 
+/* GET /v1/models/ragd-rag/{org}: the organization's model, for its members. */
+static void org_model_get(struct req *r)
+{
+    char id[sizeof RAG_MODEL + 64];
+    snprintf(id, sizeof id, "%s/%.60s", RAG_MODEL, req_param(r, "org"));
+    if (!model_kind(r, id)) {
+        model_not_found(r, id);
+        return;
+    }
+    http_json(r, 200, model_obj(id, "rag"));
+}
+
 static void no_generator(struct req *r)
 {
     http_error(r, 503, "MODEL_NOT_CONFIGURED",
@@ -1568,6 +1580,9 @@ const struct route openai_routes[] = {
      200, "{object: list, data: [model]}", 0, NULL, "v1_api"},
     {"GET", "/v1/models/{model}", model_get, ACCESS_USER, "api", NULL, NULL, "openai", "One model",
      200, "{id, object: model, created, owned_by}", 0, NULL, "v1_api"},
+    {"GET", "/v1/models/ragd-rag/{org}", org_model_get, ACCESS_USER, "api", NULL, NULL, "openai",
+     "An organization's knowledge-grounded model (members only)", 200,
+     "{id, object: model, created, owned_by}", 0, NULL, "v1_api"},
     {"POST", "/v1/chat/completions", chat_completions, ACCESS_USER, "chat", "messages",
      &completion_schema, "openai",
      "OpenAI-compatible chat completion; stream: true answers as Server-Sent Events. The "

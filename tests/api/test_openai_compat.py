@@ -374,6 +374,9 @@ def test_ragd_rag_answers_from_the_callers_documents(served):
     assert f"ragd-rag/{org}" in ids
     assert f"ragd-rag/{org}" not in [m["id"] for m in
                                      s.get("/v1/models", token=other).json["data"]]
+    assert s.get(f"/v1/models/ragd-rag/{org}", token=tok).json["id"] == f"ragd-rag/{org}"
+    assert s.get(f"/v1/models/ragd-rag/{org}", token=other).status == 404
+    assert s.get("/v1/models/ragd-rag", token=tok).json["kind"] == "rag"
     assert chat(s, tok, model=f"ragd-rag/{org}", messages=q).status == 200
     r = chat(s, other, model=f"ragd-rag/{org}", messages=q)
     assert r.status == 404 and r.json["code"] == "MODEL_NOT_FOUND"
