@@ -303,7 +303,10 @@ static int cmd_serve(int argc, char **argv)
     http_add_routes(web_routes);
     web_api_init();
     http_add_routes(openai_routes);
-    openai_api_init();
+    if (openai_api_init(err, sizeof err)) {
+        fprintf(stderr, "ragd: invalid configuration: %s\n", err);
+        return 2;
+    }
     http_add_routes(notifications_routes);
     http_add_routes(provider_routes);
     api_add_health_check("providers", router_health_summary);

@@ -24,8 +24,10 @@ extern const struct route notifications_routes[];      /* /admin/notifications *
 extern const struct route notifications_test_routes[]; /* RAGD_TEST_MODE: emit any event */
 /* /admin/provider-keys, /admin/providers/health, /users/me/provider-key (providers.c) */
 extern const struct route provider_routes[];
-/* Notes the start time the /v1/models list reports (call once, before http_start). */
-void openai_api_init(void);
+/* Notes the start time the /v1/models list reports and reads STRICT_OPENAI and MODEL_ALIASES
+ * (call once, before http_start); RAGD_EINVAL with a message naming the variable in
+ * err when MODEL_ALIASES is not a comma list of name=target. */
+int openai_api_init(char *err, size_t errcap);
 
 /* ---- guards.c ---- */
 

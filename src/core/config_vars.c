@@ -316,6 +316,14 @@ const struct config_var config_vars[] = {
     K("OPENAI_API_KEY", "Key of the OpenAI-compatible API."),
     S("OPENAI_MODEL", "gpt-4o-mini", "The OpenAI-compatible API's model."),
     T("OPENAI_TIMEOUT_SECONDS", "60", 1, 3600, "Longest call to the OpenAI-compatible API."),
+    B("STRICT_OPENAI", "false",
+      "The /v1 chat completions refuse (422) every field outside their original schema, as "
+      "before; false accepts what OpenAI clients send (sampling fields honoured, fields that "
+      "describe the client ignored, fields that would change the answer refused with 400)."),
+    S("MODEL_ALIASES", NULL,
+      "Model names clients may use for ragd's: a comma list of name=target, the target `local` "
+      "(the generator or the embedder, by endpoint), `ragd-rag` or a model id, e.g. "
+      "`gpt-4o-mini=local,text-embedding-3-small=local`. Listed by GET /v1/models."),
     U("EMBEDDING_API_BASE", NULL, "http|https", "Base URL of an OpenAI-compatible embedding API."),
     K("EMBEDDING_API_KEY", "Its key (default: OPENAI_API_KEY)."),
     I("EMBEDDING_DIMENSION", "768", 1, 65536, "Dimension of the remote embeddings."),

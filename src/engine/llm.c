@@ -337,12 +337,16 @@ void llm_gen_params_default(struct llm_gen_params *p)
     memset(p, 0, sizeof *p);
     sampler_params_default(&p->sampling);
     p->n_predict = 256;
+    p->n_logprobs = -1;
 }
 
 void llm_gen_result_free(struct llm_gen_result *r)
 {
     free(r->text);
     r->text = NULL;
+    free(r->logprobs);
+    r->logprobs = NULL;
+    r->n_logprobs = 0;
 }
 
 /* ---- output assembly: thinking filter, stop strings, streaming ---- */
@@ -433,9 +437,12 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
     if (!m->tok) return RAGD_ENOTSUP;
     if (n_prompt == 0 && !s->have_logits) return RAGD_EINVAL;
     if (n_prompt >= (size_t)(llm_session_n_ctx(s) - llm_session_n_past(s))) return RAGD_ERANGE;
+    if (p->n_logprobs > LLM_MAX_TOP_LOGPROBS || p->n_logprobs > c->n_vocab) return RAGD_EINVAL;
     sampler_t *smp;
     int rc = sampler_create(&p->sampling, c->n_vocab, &smp);
     if (rc) return rc;
+    struct llm_token_logprob *lps = NULL;
+    size_t n_lps = 0, lps_cap = 0;
     for (size_t i = 0; i < n_prompt; i++)
         sampler_accept(smp, prompt[i]);
     double t0 = now_s();
@@ -473,6 +480,16 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
         if (tok == m->eos_id || tok == m->im_end_id || tok == m->eot_id) {
             why = LLM_STOP_EOS;
             break;
+        }
+        if (p->n_logprobs >= 0) {
+            if (n_lps == lps_cap) {
+                lps_cap = lps_cap ? 2 * lps_cap : 64;
+                lps = xrealloc(lps, lps_cap * sizeof *lps);
+            }
+            struct llm_token_logprob *e = &lps[n_lps++];
+            e->token = tok;
+            e->n_top = p->n_logprobs;
+            sampler_logprobs(smp, logits, tok, &e->logprob, e->n_top, e->top_ids, e->top_logprobs);
         }
         if (!p->keep_thinking && tok == m->think_open_id) {
             in_think = 1;
@@ -517,6 +534,7 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
     sampler_free(smp);
     if (rc) {
         free(o.p);
+        free(lps);
         return rc;
     }
     res->text = o.p;
@@ -526,6 +544,8 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
     res->prompt_s = t1 - t0;
     res->gen_s = t2 - t1;
     res->stop = why;
+    res->logprobs = lps;
+    res->n_logprobs = n_lps;
     return 0;
 }
 

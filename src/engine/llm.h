@@ -65,6 +65,20 @@ struct llm_gen_params {
     const char *const *stop; /* stop strings (not included in the output) */
     size_t n_stop;
     int keep_thinking; /* keep <think>...</think> text in the output; default 0 */
+    /* Log-probabilities of each generated token (sampler_logprobs) with this many most likely
+     * alternatives (0..LLM_MAX_TOP_LOGPROBS); -1 (default): none recorded. */
+    int n_logprobs;
+};
+
+enum { LLM_MAX_TOP_LOGPROBS = 20 };
+
+/* One generated token with its log-probability and the most likely alternatives. */
+struct llm_token_logprob {
+    int32_t token;
+    float logprob;
+    int n_top;
+    int32_t top_ids[LLM_MAX_TOP_LOGPROBS];
+    float top_logprobs[LLM_MAX_TOP_LOGPROBS];
 };
 
 void llm_gen_params_default(struct llm_gen_params *p); /* cannot fail */
@@ -81,6 +95,10 @@ struct llm_gen_result {
     int n_prompt, n_gen;
     double prompt_s, gen_s; /* seconds spent evaluating the prompt and generating */
     enum llm_stop stop;
+    /* With n_logprobs >= 0: every sampled token but the end of the sequence, in order (owned,
+     * freed by llm_gen_result_free); else NULL. */
+    struct llm_token_logprob *logprobs;
+    size_t n_logprobs;
 };
 
 void llm_gen_result_free(struct llm_gen_result *r); /* NULL-safe on r->text */

@@ -18,8 +18,8 @@ struct sampler {
     uint64_t rng;
     int32_t *hist; /* ring of recent tokens */
     size_t hist_cap, hist_len, hist_pos;
-    struct cand *cands;  /* [n_vocab] */
-    unsigned char *seen; /* [n_vocab] scratch for the penalty */
+    struct cand *cands; /* [n_vocab] */
+    uint32_t *count;    /* [n_vocab] scratch for the penalties: occurrences in the history */
 };
 
 void sampler_params_default(struct sampler_params *p)
@@ -57,7 +57,8 @@ int sampler_create(const struct sampler_params *p, int n_vocab, sampler_t **out)
 {
     if (n_vocab <= 0 || !(p->temperature >= 0) || !(p->top_p > 0 && p->top_p <= 1) ||
         !(p->min_p >= 0 && p->min_p < 1) || !(p->repeat_penalty > 0) || p->top_k < 0 ||
-        p->repeat_last_n < -1)
+        p->repeat_last_n < -1 || !(p->presence_penalty >= -2 && p->presence_penalty <= 2) ||
+        !(p->frequency_penalty >= -2 && p->frequency_penalty <= 2) || (p->n_bias && !p->bias))
         return RAGD_EINVAL;
     sampler_t *s = xcalloc(1, sizeof *s);
     s->p = *p;
@@ -65,7 +66,7 @@ int sampler_create(const struct sampler_params *p, int n_vocab, sampler_t **out)
     s->hist_cap = p->repeat_last_n < 0 ? 1024 : (size_t)p->repeat_last_n;
     s->hist = xcalloc(s->hist_cap ? s->hist_cap : 1, sizeof *s->hist);
     s->cands = xmalloc((size_t)n_vocab * sizeof *s->cands);
-    s->seen = xcalloc((size_t)n_vocab, 1);
+    s->count = xcalloc((size_t)n_vocab, sizeof *s->count);
     sampler_reset(s);
     *out = s;
     return 0;
@@ -74,7 +75,7 @@ int sampler_create(const struct sampler_params *p, int n_vocab, sampler_t **out)
 void sampler_free(sampler_t *s)
 {
     if (!s) return;
-    free(s->seen);
+    free(s->count);
     free(s->cands);
     free(s->hist);
     free(s);
@@ -141,21 +142,34 @@ static void top_k_select(struct cand *c, size_t n, size_t k)
     qsort(c, k, sizeof *c, cmp_cand);
 }
 
+/* The penalties over the history: each distinct token once, by how often it occurs. */
+static void penalise(sampler_t *s, float *logits)
+{
+    const struct sampler_params *p = &s->p;
+    int V = s->n_vocab;
+    for (size_t i = 0; i < s->hist_len; i++)
+        if (s->hist[i] >= 0 && s->hist[i] < V) s->count[s->hist[i]]++;
+    for (size_t i = 0; i < s->hist_len; i++) {
+        int32_t t = s->hist[i];
+        if (t < 0 || t >= V || !s->count[t]) continue;
+        float l = logits[t];
+        if (p->repeat_penalty != 1.0f) l = l > 0 ? l / p->repeat_penalty : l * p->repeat_penalty;
+        l -= (float)s->count[t] * p->frequency_penalty + p->presence_penalty;
+        logits[t] = l;
+        s->count[t] = 0;
+    }
+}
+
 int32_t sampler_sample(sampler_t *s, float *logits)
 {
     const struct sampler_params *p = &s->p;
     int V = s->n_vocab;
-    if (p->repeat_penalty != 1.0f && s->hist_len) {
-        for (size_t i = 0; i < s->hist_len; i++) {
-            int32_t t = s->hist[i];
-            if (t < 0 || t >= V || s->seen[t]) continue;
-            s->seen[t] = 1;
-            logits[t] =
-                logits[t] > 0 ? logits[t] / p->repeat_penalty : logits[t] * p->repeat_penalty;
-        }
-        for (size_t i = 0; i < s->hist_len; i++)
-            if (s->hist[i] >= 0 && s->hist[i] < V) s->seen[s->hist[i]] = 0;
-    }
+    for (size_t i = 0; i < p->n_bias; i++)
+        if (p->bias[i].token >= 0 && p->bias[i].token < V)
+            logits[p->bias[i].token] += p->bias[i].bias;
+    if (s->hist_len &&
+        (p->repeat_penalty != 1.0f || p->presence_penalty != 0 || p->frequency_penalty != 0))
+        penalise(s, logits);
     if (p->greedy || p->temperature <= 0) {
         int32_t best = 0;
         for (int i = 1; i < V; i++)
@@ -199,4 +213,28 @@ int32_t sampler_sample(sampler_t *s, float *logits)
         if (r < acc) return s->cands[i].id;
     }
     return s->cands[keep - 1].id;
+}
+
+void sampler_logprobs(sampler_t *s, const float *logits, int32_t token, float *lp, int n_top,
+                      int32_t *top_ids, float *top_lps)
+{
+    int V = s->n_vocab;
+    RAGD_ASSERT(token >= 0 && token < V && n_top >= 0 && n_top <= V);
+    double max = logits[0];
+    for (int i = 1; i < V; i++)
+        if (logits[i] > max) max = logits[i];
+    double sum = 0;
+    for (int i = 0; i < V; i++)
+        sum += exp((double)logits[i] - max);
+    double lse = max + log(sum);
+    *lp = (float)(logits[token] - lse);
+    if (!n_top) return;
+    /* the candidate buffer is free between draws */
+    for (int i = 0; i < V; i++)
+        s->cands[i] = (struct cand){i, logits[i]};
+    top_k_select(s->cands, (size_t)V, (size_t)n_top);
+    for (int i = 0; i < n_top; i++) {
+        top_ids[i] = s->cands[i].id;
+        top_lps[i] = (float)(s->cands[i].v - lse);
+    }
 }

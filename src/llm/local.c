@@ -285,6 +285,116 @@ static int on_text(void *ud, const char *text, size_t len)
     return 0;
 }
 
+/* An assistant turn's tool calls in Qwen's template: each call a JSON object {name,
+ * arguments} between <tool_call> lines after the text. New string (free()). */
+static char *with_tool_calls(const char *content, json_t *calls)
+{
+    struct sbuf b;
+    sb_init(&b);
+    sb_adds(&b, content);
+    size_t i;
+    json_t *c;
+    json_array_foreach(calls, i, c)
+    {
+        json_t *fn = json_object_get(c, "function");
+        json_t *args = json_object_get(fn, "arguments");
+        json_t *parsed = json_is_string(args) ? json_loads(json_string_value(args), 0, NULL) : NULL;
+        json_t *call = json_pack("{s:s, s:O}", "name",
+                                 json_string_value(json_object_get(fn, "name"))
+                                     ? json_string_value(json_object_get(fn, "name"))
+                                     : "",
+                                 "arguments",
+                                 parsed ? parsed
+                                 : args ? args
+                                        : json_object());
+        json_decref(parsed);
+        char *js = json_dumps(call, JSON_COMPACT | JSON_ENSURE_ASCII);
+        json_decref(call);
+        if (b.len) sb_adds(&b, "\n");
+        sb_adds(&b, "<tool_call>\n");
+        sb_adds(&b, js ? js : "{}");
+        sb_adds(&b, "\n</tool_call>");
+        free(js);
+    }
+    char *s = xstrdup(b.s ? b.s : "");
+    sb_free(&b);
+    return s;
+}
+
+/* The request's messages as the model's template has them: assistant tool calls after the
+ * text (with_tool_calls), and a run of tool results as one user turn with each result between
+ * <tool_response> lines, as Qwen's template renders them. The results stay plain text (their
+ * markers cannot become control tokens). Fills msgs (at most n) with strings borrowed from
+ * req or made in texts (free each); returns how many. */
+static size_t template_messages(const struct prov_request *req, struct chatml_msg *msgs,
+                                char **texts)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < req->n_messages; i++) {
+        const struct prov_message *pm = &req->messages[i];
+        if (!strcmp(pm->role, "tool")) {
+            struct sbuf b;
+            sb_init(&b);
+            int join = i && !strcmp(req->messages[i - 1].role, "tool");
+            if (join) sb_adds(&b, texts[n - 1]);
+            sb_printf(&b, "%s<tool_response>\n%s\n</tool_response>", join ? "\n" : "", pm->content);
+            if (join) {
+                free(texts[--n]);
+            }
+            texts[n] = xstrdup(b.s);
+            sb_free(&b);
+            msgs[n] = (struct chatml_msg){"user", texts[n]};
+            n++;
+            continue;
+        }
+        texts[n] = pm->tool_calls ? with_tool_calls(pm->content, pm->tool_calls) : NULL;
+        msgs[n] = (struct chatml_msg){pm->role, texts[n] ? texts[n] : pm->content};
+        n++;
+    }
+    return n;
+}
+
+/* A token's text for logprobs: its bytes, with invalid UTF-8 replaced by U+FFFD. */
+static json_t *token_json(const tokenizer_t *t, int32_t id, float lp, int with_top)
+{
+    const char *b = "";
+    size_t n = 0;
+    if (tokenizer_token_bytes(t, id, &b, &n)) n = 0;
+    json_t *bytes = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(bytes, json_integer((unsigned char)b[i]));
+    json_t *text = json_stringn(b, n);
+    if (!text) {
+        struct sbuf s;
+        sb_init(&s);
+        for (size_t i = 0; i < n; i++) {
+            if ((unsigned char)b[i] < 0x80)
+                sb_add(&s, b + i, 1);
+            else
+                sb_adds(&s, "\xef\xbf\xbd");
+        }
+        text = json_string(s.s ? s.s : "");
+        sb_free(&s);
+    }
+    json_t *o = json_pack("{s:o, s:f, s:o}", "token", text, "logprob", (double)lp, "bytes", bytes);
+    if (with_top) json_object_set_new(o, "top_logprobs", json_array());
+    return o;
+}
+
+static json_t *logprobs_json(const tokenizer_t *t, const struct llm_gen_result *gr)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < gr->n_logprobs; i++) {
+        const struct llm_token_logprob *e = &gr->logprobs[i];
+        json_t *o = token_json(t, e->token, e->logprob, 1);
+        json_t *top = json_object_get(o, "top_logprobs");
+        for (int k = 0; k < e->n_top; k++)
+            json_array_append_new(top, token_json(t, e->top_ids[k], e->top_logprobs[k], 0));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
 static int lo_generate(void *self, const struct prov_request *req, prov_token_fn on_token, void *ud,
                        struct prov_result *res, char *err, size_t errcap)
 {
@@ -301,8 +411,8 @@ static int lo_generate(void *self, const struct prov_request *req, prov_token_fn
         return ragd_errf(err, errcap, rc, "no generation slot became free within %d s",
                          l->queue_timeout_s);
     struct chatml_msg *msgs = xcalloc(req->n_messages ? req->n_messages : 1, sizeof *msgs);
-    for (size_t i = 0; i < req->n_messages; i++)
-        msgs[i] = (struct chatml_msg){req->messages[i].role, req->messages[i].content};
+    char **texts = xcalloc(req->n_messages ? req->n_messages : 1, sizeof *texts);
+    size_t n_msgs = template_messages(req, msgs, texts);
     struct llm_gen_params gp;
     llm_gen_params_default(&gp);
     gp.sampling = l->defaults;
@@ -318,9 +428,25 @@ static int lo_generate(void *self, const struct prov_request *req, prov_token_fn
     }
     gp.stop = req->stop;
     gp.n_stop = req->stop ? req->n_stop : 0;
+    gp.sampling.presence_penalty = (float)req->presence_penalty;
+    gp.sampling.frequency_penalty = (float)req->frequency_penalty;
+    if (req->repetition_penalty > 0) gp.sampling.repeat_penalty = (float)req->repetition_penalty;
+    if (req->top_k) gp.sampling.top_k = req->top_k == PROV_TOP_K_OFF ? 0 : req->top_k;
+    if (req->min_p > 0) gp.sampling.min_p = (float)req->min_p;
+    /* struct prov_bias and struct sampler_bias are the same pair */
+    struct sampler_bias *bias = xcalloc(req->n_logit_bias + 1, sizeof *bias);
+    for (size_t i = 0; i < req->n_logit_bias; i++)
+        bias[i] = (struct sampler_bias){req->logit_bias[i].token, req->logit_bias[i].bias};
+    gp.sampling.bias = bias;
+    gp.sampling.n_bias = req->n_logit_bias;
+    if (req->logprobs) gp.n_logprobs = req->top_logprobs;
     struct llm_gen_result gr = {0};
-    rc = llm_chat(l->sessions[slot], msgs, req->n_messages, 0, &gp, on_text, &rl, &gr);
+    rc = llm_chat(l->sessions[slot], msgs, n_msgs, 0, &gp, on_text, &rl, &gr);
     slot_put(l, slot, who);
+    free(bias);
+    for (size_t i = 0; i < req->n_messages; i++)
+        free(texts[i]);
+    free(texts);
     free(msgs);
     if (rc) {
         llm_gen_result_free(&gr);
@@ -333,6 +459,8 @@ static int lo_generate(void *self, const struct prov_request *req, prov_token_fn
     gr.text = NULL;
     res->prompt_tokens = gr.n_prompt;
     res->completion_tokens = gr.n_gen;
+    if (gr.logprobs || req->logprobs)
+        res->logprobs = logprobs_json(llm_model_tokenizer(l->model), &gr);
     res->stopped = rl.stopped;
     res->truncated = gr.stop == LLM_STOP_LENGTH || gr.stop == LLM_STOP_CONTEXT;
     res->ttft_s = rl.first ? rl.first - rl.t0 : 0;

@@ -97,7 +97,16 @@ struct stream_ctx {
     int capped;       /* the upstream went past max_tokens and was stopped */
     int prompt_tokens, completion_tokens;
     char model[128];
+    json_t *logprobs; /* the choice's logprobs.content entries, when the upstream sends them */
 };
+
+static void take_logprobs(struct stream_ctx *x, json_t *choice)
+{
+    json_t *c = json_object_get(json_object_get(choice, "logprobs"), "content");
+    if (!json_is_array(c)) return;
+    if (!x->logprobs) x->logprobs = json_array();
+    json_array_extend(x->logprobs, c);
+}
 
 static int emit(struct stream_ctx *x, const char *t, size_t n)
 {
@@ -156,6 +165,7 @@ static int sse_line(struct stream_ctx *x, const char *l, size_t n)
     const char *fr = json_string_value(json_object_get(ch, "finish_reason"));
     if (fr && !strcmp(fr, "length")) x->truncated = 1;
     if (fr) x->finished = 1;
+    take_logprobs(x, ch);
     json_t *delta = json_object_get(ch, "delta");
     const char *t = json_string_value(json_object_get(delta, "content"));
     int rc = t ? emit(x, t, strlen(t)) : 0;
@@ -197,9 +207,16 @@ static size_t stream_sink(struct sink *s, const char *p, size_t n)
 static json_t *messages_json(const struct prov_request *req)
 {
     json_t *a = json_array();
-    for (size_t i = 0; i < req->n_messages; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s}", "role", req->messages[i].role, "content",
-                                           req->messages[i].content));
+    for (size_t i = 0; i < req->n_messages; i++) {
+        const struct prov_message *m = &req->messages[i];
+        json_t *o = json_pack("{s:s, s:s}", "role", m->role, "content", m->content);
+        if (m->tool_calls) {
+            json_object_set(o, "tool_calls", m->tool_calls);
+            if (!*m->content) json_object_set_new(o, "content", json_null());
+        }
+        if (m->tool_call_id) json_object_set_new(o, "tool_call_id", json_string(m->tool_call_id));
+        json_array_append_new(a, o);
+    }
     return a;
 }
 
@@ -228,6 +245,11 @@ static int oa_generate(void *self, const struct prov_request *req, prov_token_fn
         json_object_set_new(body, "temperature", json_real(req->temperature));
     if (req->top_p > 0) json_object_set_new(body, "top_p", json_real(req->top_p));
     if (req->has_seed) json_object_set_new(body, "seed", json_integer((json_int_t)req->seed));
+    if (req->passthrough) json_object_update_missing(body, req->passthrough);
+    if (req->logprobs) {
+        json_object_set_new(body, "logprobs", json_true());
+        json_object_set_new(body, "top_logprobs", json_integer(req->top_logprobs));
+    }
     if (req->n_stop) {
         json_t *st = json_array();
         for (size_t i = 0; i < req->n_stop; i++)
@@ -265,6 +287,7 @@ static int oa_generate(void *self, const struct prov_request *req, prov_token_fn
             rc = RAGD_EUNAVAIL;
         } else {
             take_usage(&x, j);
+            take_logprobs(&x, json_array_get(json_object_get(j, "choices"), 0));
             emit(&x, t, strlen(t));
         }
         json_decref(j);
@@ -295,7 +318,12 @@ static int oa_generate(void *self, const struct prov_request *req, prov_token_fn
                                      ? x.completion_tokens
                                      : prov_estimate_tokens(res->text, strlen(res->text));
         snprintf(res->model, sizeof res->model, "%s", x.model[0] ? x.model : o->model);
+        if (req->logprobs) {
+            res->logprobs = x.logprobs;
+            x.logprobs = NULL;
+        }
     }
+    json_decref(x.logprobs);
     sb_free(&x.text);
     sb_free(&x.line);
     sb_free(&x.sink.body);

@@ -26,6 +26,8 @@ void prov_result_free(struct prov_result *r)
     if (!r) return;
     free(r->text);
     r->text = NULL;
+    json_decref(r->logprobs);
+    r->logprobs = NULL;
 }
 
 int prov_estimate_tokens(const char *text, size_t len)

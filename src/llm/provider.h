@@ -35,9 +35,23 @@
 /* ---- generation ---- */
 
 struct prov_message {
-    const char *role; /* "system", "user", "assistant" */
+    const char *role; /* "system", "user", "assistant", "tool" */
     const char *content;
+    /* As OpenAI's messages carry them (borrowed; NULL when absent): an assistant turn's
+     * tool_calls array ([{id, type: function, function: {name, arguments}}]) and a tool
+     * turn's tool_call_id. The local engine renders the calls in the model's own template;
+     * an OpenAI-compatible upstream receives them as given. */
+    json_t *tool_calls;
+    const char *tool_call_id;
 };
+
+/* A logit bias for one token id of the generator's vocabulary. */
+struct prov_bias {
+    int32_t token;
+    float bias;
+};
+
+enum { PROV_TOP_K_OFF = -1, PROV_MAX_TOP_LOGPROBS = 20 };
 
 /* A retrieved passage, for providers that answer from passages (extractive) and citations. */
 struct prov_passage {
@@ -69,6 +83,20 @@ struct prov_request {
     int has_seed;            /* seed was given by the caller (0 is then a seed like any other) */
     const char *const *stop; /* stop strings (not part of the answer); may be NULL */
     size_t n_stop;
+    /* Further sampling (the /v1 API's fields); zero values keep the configured behaviour. */
+    double presence_penalty, frequency_penalty; /* OpenAI's, [-2, 2]; 0 = none */
+    double repetition_penalty;                  /* 0 = GENERATION_REPETITION_PENALTY */
+    int top_k;                                  /* 0 = GENERATION_TOP_K; PROV_TOP_K_OFF = none */
+    double min_p;                               /* 0 = GENERATION_MIN_P; else (0, 1) */
+    const struct prov_bias *logit_bias;         /* borrowed; n_logit_bias entries */
+    size_t n_logit_bias;
+    /* Per-token log-probabilities wanted in prov_result.logprobs, with top_logprobs
+     * (0..PROV_MAX_TOP_LOGPROBS) alternatives each. */
+    int logprobs, top_logprobs;
+    /* An OpenAI-compatible upstream receives these fields of the client's request as given
+     * (borrowed JSON object; may be NULL): the sampling fields above in the upstream's own
+     * terms (its token ids for logit_bias). */
+    json_t *passthrough;
     /* Who asks, for per-user caps and fair scheduling of the local generator
      * (GENERATION_PER_USER); NULL: a caller of its own. Borrowed for the call. */
     const char *user_id;
@@ -92,6 +120,10 @@ struct prov_result {
     char provider[16]; /* the backend that answered ("openai", "gemini", "local") */
     int partial;       /* generation failed after output had been passed to on_token: the
                           caller must not answer again (no fallback), only end the stream */
+    /* With req->logprobs: OpenAI's logprobs.content array ([{token, logprob, bytes,
+     * top_logprobs: [{token, logprob, bytes}]}]), one entry per generated token; NULL when
+     * not asked for or the provider cannot tell. Owned, freed by prov_result_free. */
+    json_t *logprobs;
 };
 void prov_result_free(struct prov_result *r);
 

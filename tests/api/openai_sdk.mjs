@@ -1,5 +1,7 @@
 // The official openai npm package, unchanged, pointed at a running ragd. Run by
-// tests/api/test_models.py with RAGD_BASE_URL, RAGD_TOKEN, RAGD_CHAT_MODEL, RAGD_EMBED_MODEL.
+// tests/api/test_models.py with RAGD_BASE_URL, RAGD_TOKEN, RAGD_CHAT_MODEL, RAGD_EMBED_MODEL
+// (and RAGD_ALIASES=1 when the server has MODEL_ALIASES gpt-4o-mini=local and
+// text-embedding-3-small=local, RAGD_RAG_TITLE when a document with that title is uploaded).
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 
@@ -51,11 +53,73 @@ const f = await client.embeddings.create({ model: embedModel, input: "ice",
                                            encoding_format: "float" });
 assert.ok(Math.abs(f.data[0].embedding[0] - v[0]) < 1e-5);
 
+// What clients send by default: penalties, n, logprobs; a greedy answer is unchanged by
+// neutral values.
+const greedy = await client.chat.completions.create({
+  model: chatModel, messages: [{ role: "user", content: "Hello" }], max_tokens: 5,
+  temperature: 0,
+});
+const neutral = await client.chat.completions.create({
+  model: chatModel, messages: [{ role: "user", content: "Hello" }], max_tokens: 5,
+  temperature: 0, presence_penalty: 0, frequency_penalty: 0, top_p: 1, n: 2, logprobs: true,
+  top_logprobs: 2, user: "sdk-user", store: false, metadata: { from: "sdk" },
+});
+assert.equal(neutral.choices.length, 2);
+assert.equal(neutral.choices[0].message.content, greedy.choices[0].message.content);
+assert.ok(neutral.choices[0].logprobs.content.every((t) => t.top_logprobs.length === 2));
+
+// Legacy completions.
+const tc = await client.completions.create({ model: chatModel, prompt: "Hello", max_tokens: 5,
+                                             temperature: 0 });
+assert.equal(tc.object, "text_completion");
+assert.equal(tc.choices[0].text, greedy.choices[0].message.content);
+
+// The Responses API, plain and streamed.
+const resp = await client.responses.create({ model: chatModel, input: "Hello",
+                                             max_output_tokens: 5, temperature: 0 });
+assert.equal(resp.object, "response");
+assert.equal(resp.output_text, greedy.choices[0].message.content);
+const rs = await client.responses.create({ model: chatModel, input: "Hello",
+                                           max_output_tokens: 5, temperature: 0, stream: true });
+let deltas = "", completed = null;
+for await (const ev of rs) {
+  if (ev.type === "response.output_text.delta") deltas += ev.delta;
+  if (ev.type === "response.completed" || ev.type === "response.incomplete") completed = ev;
+}
+assert.equal(deltas, resp.output_text);
+assert.ok(completed && completed.response.output[0].content[0].type === "output_text");
+
+// Hard-coded OpenAI model names through MODEL_ALIASES.
+if (process.env.RAGD_ALIASES) {
+  const a = await client.chat.completions.create({
+    model: "gpt-4o-mini", messages: [{ role: "user", content: "Hello" }], max_tokens: 5,
+    temperature: 0,
+  });
+  assert.equal(a.choices[0].message.content, greedy.choices[0].message.content);
+  const ae = await client.embeddings.create({ model: "text-embedding-3-small", input: "ice",
+                                              encoding_format: "float" });
+  assert.equal(ae.data[0].embedding.length, 64);
+}
+
+// Knowledge-grounded answers: ragd-rag with its sources.
+if (process.env.RAGD_RAG_TITLE) {
+  const rag = await client.chat.completions.create({
+    model: "ragd-rag", messages: [{ role: "user", content: "What do glaciers carve?" }],
+  });
+  assert.ok(rag.ragd.sources.some((x) => x.title === process.env.RAGD_RAG_TITLE),
+            JSON.stringify(rag.ragd));
+}
+
 // Errors arrive as the SDK's typed errors.
 await assert.rejects(
   client.chat.completions.create({ model: "no-such-model", messages: [{ role: "user", content: "x" }] }),
   (err) => err instanceof OpenAI.NotFoundError && err.status === 404 &&
            err.message.includes("does not exist") && err.code === "MODEL_NOT_FOUND");
+await assert.rejects(
+  client.chat.completions.create({ model: chatModel, messages: [{ role: "user", content: "x" }],
+                                   audio: { voice: "alloy", format: "wav" } }),
+  (err) => err instanceof OpenAI.BadRequestError && err.status === 400 &&
+           err.code === "unsupported_parameter" && err.param === "audio");
 const anonymous = new OpenAI({ baseURL: process.env.RAGD_BASE_URL, apiKey: "not-a-token",
                                maxRetries: 0 });
 await assert.rejects(anonymous.models.list(),

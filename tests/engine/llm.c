@@ -105,6 +105,56 @@ static void test_generate(void **state)
     llm_model_free(m);
 }
 
+/* Log-probabilities are recorded without changing what is generated; neutral penalties and
+ * an empty bias leave the greedy text bit-identical, a bias on one token takes it over. */
+static void test_logprobs_and_neutral_sampling(void **state)
+{
+    (void)state;
+    llm_model_t *m;
+    char err[256] = "";
+    if (llm_model_load(path, 2, &m, err, sizeof err)) fail_msg("%s", err);
+    llm_session_t *s;
+    assert_int_equal(llm_session_create(m, 256, &s), 0);
+    struct llm_gen_params gp;
+    llm_gen_params_default(&gp);
+    gp.sampling.greedy = 1;
+    gp.n_predict = 12;
+    struct chatml_msg msg = {"user", "Hello there"};
+    struct llm_gen_result r1, r2, r3;
+    assert_int_equal(llm_chat(s, &msg, 1, 0, &gp, NULL, NULL, &r1), 0);
+    assert_null(r1.logprobs);
+    gp.n_logprobs = 3;
+    gp.sampling.presence_penalty = 0;
+    gp.sampling.frequency_penalty = 0;
+    struct sampler_bias none[1] = {{0, 0.0f}};
+    gp.sampling.bias = none;
+    gp.sampling.n_bias = 0;
+    assert_int_equal(llm_chat(s, &msg, 1, 0, &gp, NULL, NULL, &r2), 0);
+    assert_int_equal(r1.len, r2.len);
+    assert_memory_equal(r1.text, r2.text, r1.len);
+    assert_true(r2.n_logprobs >= (size_t)r2.n_gen - 1 && r2.n_logprobs <= (size_t)r2.n_gen);
+    for (size_t i = 0; i < r2.n_logprobs; i++) {
+        const struct llm_token_logprob *e = &r2.logprobs[i];
+        assert_int_equal(e->n_top, 3);
+        assert_true(e->logprob <= 0 && e->top_logprobs[0] >= e->top_logprobs[1]);
+        assert_int_equal(e->top_ids[0], e->token); /* greedy: the most likely one */
+    }
+    /* +100 on one ordinary token: every generated token is that one */
+    struct sampler_bias one[1] = {{100, 100.0f}};
+    gp.sampling.bias = one;
+    gp.sampling.n_bias = 1;
+    gp.sampling.repeat_penalty = 1;
+    assert_int_equal(llm_chat(s, &msg, 1, 0, &gp, NULL, NULL, &r3), 0);
+    assert_true(r3.n_logprobs > 0);
+    for (size_t i = 0; i < r3.n_logprobs; i++)
+        assert_int_equal(r3.logprobs[i].token, 100);
+    llm_gen_result_free(&r1);
+    llm_gen_result_free(&r2);
+    llm_gen_result_free(&r3);
+    llm_session_free(s);
+    llm_model_free(m);
+}
+
 static size_t count_id(const int32_t *ids, size_t n, int32_t id)
 {
     size_t k = 0;
@@ -253,6 +303,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generate),
+        cmocka_unit_test(test_logprobs_and_neutral_sampling),
         cmocka_unit_test(test_forged_markers),
         cmocka_unit_test(test_stop_holdback),
     };

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -130,6 +131,118 @@ static void test_penalty_and_seed(void **state)
     assert_memory_not_equal(a, c, sizeof a);
 }
 
+/* Logit bias, presence and frequency penalties change the logits exactly as OpenAI defines
+ * them; the defaults leave them (and so greedy output) untouched. */
+static void test_bias_and_openai_penalties(void **state)
+{
+    (void)state;
+    struct sampler_params p;
+    sampler_params_default(&p);
+    p.greedy = 1;
+    p.repeat_penalty = 1;
+    /* defaults: bit-identical logits and the argmax */
+    sampler_t *s = mk(&p);
+    float l[V], ref[V];
+    fill(l);
+    fill(ref);
+    sampler_accept(s, 42);
+    sampler_accept(s, 42);
+    assert_int_equal(sampler_sample(s, l), 42);
+    assert_memory_equal(l, ref, sizeof l);
+    sampler_free(s);
+    /* logit_bias: +2 on token 3 makes it win (4 + 2 > 5); -100 bans 42 */
+    struct sampler_bias b[] = {{3, 2.0f}, {42, -100.0f}, {V + 5, 50.0f}};
+    p.bias = b;
+    p.n_bias = 1;
+    s = mk(&p);
+    fill(l);
+    assert_int_equal(sampler_sample(s, l), 3);
+    assert_true(l[3] == ref[3] + 2.0f && l[42] == ref[42]);
+    sampler_free(s);
+    p.bias = b + 1;
+    p.n_bias = 2; /* an id outside the vocabulary is ignored */
+    s = mk(&p);
+    fill(l);
+    assert_int_equal(sampler_sample(s, l), 7);
+    assert_true(l[42] == ref[42] - 100.0f);
+    sampler_free(s);
+    p.bias = NULL;
+    p.n_bias = 0;
+    /* frequency: logit -= count * f; presence: logit -= p once */
+    p.frequency_penalty = 0.3f;
+    p.presence_penalty = 0.25f;
+    s = mk(&p);
+    sampler_accept(s, 42);
+    sampler_accept(s, 42);
+    sampler_accept(s, 7);
+    fill(l);
+    assert_int_equal(sampler_sample(s, l), 42); /* 5 - 0.85 = 4.15 > 4.5 - 0.55 = 3.95 */
+    assert_true(l[42] == ref[42] - (2 * 0.3f + 0.25f));
+    assert_true(l[7] == ref[7] - (1 * 0.3f + 0.25f));
+    assert_true(l[3] == ref[3]);
+    sampler_accept(s, 42); /* a third 42: 5 - 1.15 = 3.85; 7 at 3.95: the untouched 3 wins */
+    fill(l);
+    assert_int_equal(sampler_sample(s, l), 3);
+    sampler_free(s);
+    /* negative penalties encourage repetition */
+    p.frequency_penalty = -1.5f;
+    p.presence_penalty = 0;
+    s = mk(&p);
+    sampler_accept(s, 3);
+    fill(l);
+    assert_int_equal(sampler_sample(s, l), 3); /* 4 + 1.5 > 5 */
+    sampler_free(s);
+    p.frequency_penalty = 3; /* out of range */
+    sampler_t *bad;
+    assert_int_equal(sampler_create(&p, V, &bad), RAGD_EINVAL);
+}
+
+/* min-p and top-k cut the distribution as llama.cpp does; logprobs are a log-softmax. */
+static void test_min_p_top_k_and_logprobs(void **state)
+{
+    (void)state;
+    struct sampler_params p;
+    sampler_params_default(&p);
+    p.repeat_penalty = 1;
+    p.temperature = 1;
+    p.top_p = 1;
+    p.top_k = 0;
+    /* min_p 0.5: p(7)/p(42) = e^-0.5 = 0.61 stays, p(3)/p(42) = e^-1 = 0.37 goes */
+    p.min_p = 0.5f;
+    sampler_t *s = mk(&p);
+    int seen[V] = {0};
+    for (int i = 0; i < 1000; i++) {
+        float l[V];
+        fill(l);
+        seen[sampler_sample(s, l)]++;
+    }
+    assert_int_equal(seen[42] + seen[7], 1000);
+    assert_true(seen[7] > 200);
+    sampler_free(s);
+    /* top_k 1 is greedy */
+    p.min_p = 0;
+    p.top_k = 1;
+    s = mk(&p);
+    for (int i = 0; i < 100; i++) {
+        float l[V];
+        fill(l);
+        assert_int_equal(sampler_sample(s, l), 42);
+    }
+    float l[V], lp, top_lp[3];
+    int32_t top[3];
+    fill(l);
+    double z = 0;
+    for (int i = 0; i < V; i++)
+        z += exp(l[i]);
+    sampler_logprobs(s, l, 7, &lp, 3, top, top_lp);
+    assert_true(fabs(lp - (4.5 - log(z))) < 1e-4);
+    assert_int_equal(top[0], 42);
+    assert_int_equal(top[1], 7);
+    assert_int_equal(top[2], 3);
+    assert_true(fabs(top_lp[0] - (5.0 - log(z))) < 1e-4 && top_lp[1] == lp);
+    sampler_free(s);
+}
+
 static void test_chat(void **state)
 {
     (void)state;
@@ -163,6 +276,8 @@ int main(void)
         cmocka_unit_test(test_greedy_and_params),
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_penalty_and_seed),
+        cmocka_unit_test(test_bias_and_openai_penalties),
+        cmocka_unit_test(test_min_p_top_k_and_logprobs),
         cmocka_unit_test(test_chat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -223,12 +223,42 @@ static void test_queue_timeout(void **state)
     queue_free(l);
 }
 
+/* Tool turns as the model's template has them: a run of tool results is one user turn with
+ * each result between <tool_response> lines; an assistant's calls follow its text. */
+static void test_template_messages(void **state)
+{
+    (void)state;
+    json_t *calls = json_loads("[{\"id\": \"c1\", \"type\": \"function\", \"function\": "
+                               "{\"name\": \"f\", \"arguments\": \"{\\\"a\\\": 1}\"}}]",
+                               0, NULL);
+    assert_non_null(calls);
+    struct prov_message in[] = {{"user", "q", NULL, NULL},
+                                {"assistant", "", calls, NULL},
+                                {"tool", "r1", NULL, "c1"},
+                                {"tool", "r2", NULL, "c2"},
+                                {"user", "ok", NULL, NULL}};
+    struct prov_request req = {.messages = in, .n_messages = 5};
+    struct chatml_msg out[5];
+    char *texts[5] = {0};
+    size_t n = template_messages(&req, out, texts);
+    assert_int_equal(n, 4);
+    assert_string_equal(out[1].role, "assistant");
+    assert_string_equal(out[1].content,
+                        "<tool_call>\n{\"name\":\"f\",\"arguments\":{\"a\":1}}\n</tool_call>");
+    assert_string_equal(out[2].role, "user");
+    assert_string_equal(out[2].content, "<tool_response>\nr1\n</tool_response>\n"
+                                        "<tool_response>\nr2\n</tool_response>");
+    assert_string_equal(out[3].content, "ok");
+    for (size_t i = 0; i < 5; i++)
+        free(texts[i]);
+    json_decref(calls);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_robin_by_user),
-        cmocka_unit_test(test_per_user_cap),
-        cmocka_unit_test(test_full_queue_displacement),
+        cmocka_unit_test(test_template_messages), cmocka_unit_test(test_round_robin_by_user),
+        cmocka_unit_test(test_per_user_cap),      cmocka_unit_test(test_full_queue_displacement),
         cmocka_unit_test(test_queue_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
