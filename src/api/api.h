@@ -27,6 +27,15 @@ extern const struct route provider_routes[];
 /* Notes the start time the /v1/models list reports (call once, before http_start). */
 void openai_api_init(void);
 
+/* ---- openapi.c ---- */
+
+/* Builds the OpenAPI document of every route registered so far (call once, after the last
+ * route table and before http_start). 0, or RAGD_EINVAL with a message in err naming the
+ * route or component whose shape does not parse. */
+int api_openapi_check(char *err, size_t errcap);
+/* GET /openapi.json: the document api_openapi_check built. */
+void api_openapi(struct req *r);
+
 /* ---- guards.c ---- */
 
 /* GUARD_AUTH: authenticates a Bearer token or API key and enforces the route's access: an

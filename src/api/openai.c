@@ -507,19 +507,26 @@ static void embeddings(struct req *r)
 const struct route openai_routes[] = {
     {"GET", "/v1/models", models_list, ACCESS_USER, "api", NULL, NULL, "openai",
      "The models this server runs (OpenAI-compatible)", 200, "{object: list, data: [model]}", 0,
-     NULL, "v1_api"},
+     NULL, "v1_api", .response = "{object: 'list', data: [$Model]}"},
     {"GET", "/v1/models/{model}", model_get, ACCESS_USER, "api", NULL, NULL, "openai", "One model",
-     200, "{id, object: model, created, owned_by}", 0, NULL, "v1_api"},
+     200, "{id, object: model, created, owned_by}", 0, NULL, "v1_api", .response = "$Model"},
     {"POST", "/v1/chat/completions", completions, ACCESS_USER, "chat", "messages",
      &completion_schema, "openai",
      "OpenAI-compatible chat completion; stream: true answers as Server-Sent Events", 200,
      "{id, object: chat.completion, created, model, choices: [{index, message, finish_reason}],"
      " usage}",
-     0, NULL, "v1_api chat"},
+     0, NULL, "v1_api chat",
+     .response = "{id: string, object: 'chat.completion', created: int, model: string, choices: "
+                 "[{index: int, message: {role: 'assistant', content: string|null, ...}, "
+                 "finish_reason: string|null, ...}], usage: {prompt_tokens: int, "
+                 "completion_tokens: int, total_tokens: int, ...}, ...}; text/event-stream"},
     {"POST", "/v1/embeddings", embeddings, ACCESS_USER, "api", "api_calls", &embedding_schema,
      "openai", "OpenAI-compatible embeddings", 200,
      "{object: list, data: [{object: embedding, index, embedding}], model, usage}", 0, NULL,
-     "v1_api"},
+     "v1_api",
+     .response = "{object: 'list', data: [{object: 'embedding', index: int, embedding: "
+                 "[number]|string}], model: string, usage: {prompt_tokens: int, total_tokens: "
+                 "int}}"},
     {NULL},
 };
 

@@ -351,7 +351,11 @@ const struct route widget_routes[] = {
                 "header), or a secret key from a server; returns a 15-minute session token "
                 "and the widget's theme",
      .ok_status = 201,
-     .response_doc = "{session_token, expires_at, expires_in, conversation_id, visitor_id, theme}"},
+     .response_doc = "{session_token, expires_at, expires_in, conversation_id, visitor_id, theme}",
+     .response = "{session_token: string, expires_at: string, expires_in: int, conversation_id: "
+                 "string, visitor_id: string, theme: {title: string, greeting: string, "
+                 "primary_color: string, text_color: string, position: string, "
+                 "organization_name: string}}"},
     {.method = "POST",
      .pattern = "/widget/message",
      .handler = message,
@@ -361,7 +365,10 @@ const struct route widget_routes[] = {
      .tag = "widget",
      .summary = "Ask the organization's documents (Bearer session token); stream: true answers "
                 "as Server-Sent Events",
-     .response_doc = "{conversation_id, message_id, answer, confidence, sources}"},
+     .response_doc = "{conversation_id, message_id, answer, confidence, sources}",
+     .response = "{conversation_id: string, message_id: string, visitor_message_id: string, "
+                 "answer: string, confidence: number, sources: [{document_id: string, title: "
+                 "string, excerpt: string, relevance_score: number}]}; text/event-stream"},
     {.method = "GET",
      .pattern = "/widget/conversation",
      .handler = conversation,
@@ -369,7 +376,11 @@ const struct route widget_routes[] = {
      .rate = "widget",
      .tag = "widget",
      .summary = "The session's conversation: the visitor's messages, answers and agents' replies",
-     .response_doc = "{conversation_id, status, messages}"},
+     .response_doc = "{conversation_id, status, messages}",
+     .response = "{conversation_id: string, status: string, contact_email: string|null, "
+                 "created_at: string, messages: [{id: string, role: string, body: string, "
+                 "created_at: string, sources?: [object], confidence?: number|null, feedback?: "
+                 "'helpful'|'not_helpful'|null}], session_expires_at: string}"},
     {.method = "POST",
      .pattern = "/widget/feedback",
      .handler = feedback,
@@ -378,7 +389,8 @@ const struct route widget_routes[] = {
      .body = &feedback_schema,
      .tag = "widget",
      .summary = "Mark an answer helpful or not helpful",
-     .response_doc = "{status, feedback}"},
+     .response_doc = "{status, feedback}",
+     .response = "{status: 'recorded', message_id: string, feedback: 'helpful'|'not_helpful'}"},
     {.method = "POST",
      .pattern = "/widget/handoff",
      .handler = handoff,
@@ -388,6 +400,8 @@ const struct route widget_routes[] = {
      .tag = "widget",
      .summary = "Ask to talk to a person (optional e-mail); the conversation's status becomes "
                 "handoff_requested",
-     .response_doc = "{status, conversation_status}"},
+     .response_doc = "{status, conversation_status}",
+     .response = "{status: 'requested', conversation_id: string, conversation_status: string, "
+                 "contact_email: string|null}"},
     {NULL},
 };
