@@ -24,6 +24,8 @@ TEST_ENCRYPTION_KEY = "5e" * 32
 # DIR/responses-<pid>.jsonl (method, path, status, content type, length, JSON body) so that
 # test_zz_openapi_responses.py can check them all against the OpenAPI document.
 RECORD_DIR = os.environ.get("RAGD_RECORD_RESPONSES")
+if RECORD_DIR:
+    RECORD_DIR = os.path.abspath(RECORD_DIR)
 _record_lock = threading.Lock()
 
 
