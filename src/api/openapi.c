@@ -290,6 +290,13 @@ static int calls_provider(const struct route *rt)
            (rt->feature && strstr(rt->feature, "search"));
 }
 
+/* The widget's routes after /widget/session take its session token instead of a user's
+ * credential (api/widget.c). */
+static int widget_session(const struct route *rt)
+{
+    return !strncmp(rt->pattern, "/widget/", 8) && strcmp(rt->pattern, "/widget/session") != 0;
+}
+
 /* responses[code] = a reference to the shared response name (V1name for /v1 routes: the
  * OpenAI error shape), unless the route declared that status itself. */
 static void shared(json_t *responses, const char *code, int v1, const char *name)
@@ -341,7 +348,9 @@ static void add_route(const struct route *rt, void *arg)
                   "operationId", opid, "responses", responses);
     json_object_set_new(b->tags, tag, json_true());
     if (!rt->response) json_object_set_new(op, "x-ragd-undeclared-response", json_true());
-    if (rt->access == ACCESS_PUBLIC) {
+    if (widget_session(rt)) {
+        json_object_set_new(op, "security", json_pack("[{s:[]}]", "widgetSession"));
+    } else if (rt->access == ACCESS_PUBLIC) {
         json_object_set_new(op, "security", json_array()); /* no credential needed */
     } else {
         json_object_set_new(
@@ -495,7 +504,12 @@ static int build(json_t **out, char *err, size_t errcap)
         "type", "http", "scheme", "bearer", "bearerFormat", "API key", "description",
         "A personal API key (POST /users/me/api-keys) as the bearer token", "apiKeyHeader", "type",
         "apiKey", "in", "header", "name", "X-API-Key", "description",
-        "A personal API key in the X-API-Key header");
+        "A personal API key (or an access token) in the X-API-Key header");
+    json_object_set_new(json_object_get(json_object_get(*out, "components"), "securitySchemes"),
+                        "widgetSession",
+                        json_pack("{s:s, s:s, s:s, s:s}", "type", "http", "scheme", "bearer",
+                                  "bearerFormat", "wst_ session token", "description",
+                                  "The support widget's session token from POST /widget/session"));
     return 0;
 }
 

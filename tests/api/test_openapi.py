@@ -61,6 +61,7 @@ def test_document_shape(full):
     assert len(ids) == len(set(ids)), "operationIds repeat"
     assert doc["paths"]["/health"]["get"]["security"] == []
     assert doc["paths"]["/auth/login"]["post"]["security"] == []
+    assert doc["paths"]["/widget/message"]["post"]["security"] == [{"widgetSession": []}]
     me = doc["paths"]["/auth/me"]["get"]["security"]
     assert {k for s in me for k in s} == {"bearerAuth", "apiKeyBearer", "apiKeyHeader"}
     for m, p, op in operations(doc):
