@@ -108,6 +108,15 @@ async function main() {
       toc.append(h('a', { href: '#' + el.id }, `${m.toUpperCase()} ${path}`));
     }
   }
+  const schemas = Object.entries((doc.components || {}).schemas || {});
+  if (schemas.length) {
+    main.append(h('h2', { id: 'schemas' }, 'Schemas'));
+    toc.append(h('h2', {}, h('a', { href: '#schemas' }, 'Schemas')));
+    for (const [name, schema] of schemas) {
+      main.append(h('section', { class: 'op', id: 'schema-' + name },
+        h('h3', {}, '$' + name), h('pre', {}, shapeText(schema))));
+    }
+  }
 }
 
 main();
