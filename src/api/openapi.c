@@ -8,10 +8,12 @@
  * when api_openapi_check runs at start (after every route table is registered), so a shape
  * that does not parse stops ragd instead of serving a wrong document. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
 #include "core/error.h"
+#include "core/mem.h"
 #include "core/shape.h"
 #include "core/version.h"
 
@@ -107,7 +109,7 @@ struct build {
     int failed;
 };
 
-static json_t *doc_cache;
+static char *doc_text; /* the document, serialised once (api_openapi_check) */
 
 static int shape_or_fail(struct build *b, const struct route *rt, const char *what,
                          const char *text, size_t len, json_t **out)
@@ -518,16 +520,19 @@ int api_openapi_check(char *err, size_t errcap)
     json_t *doc;
     int rc = build(&doc, err, errcap);
     if (rc) return rc;
-    json_decref(doc_cache);
-    doc_cache = doc;
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    RAGD_ASSERT(text != NULL);
+    free(doc_text);
+    doc_text = text;
     return 0;
 }
 
 void api_openapi(struct req *r)
 {
-    if (!doc_cache) { /* api_openapi_check was not run (main.c runs it before serving) */
+    if (!doc_text) { /* api_openapi_check was not run (main.c runs it before serving) */
         http_error(r, 500, "OPENAPI_NOT_BUILT", "The API document was not built");
         return;
     }
-    http_json(r, 200, json_deep_copy(doc_cache));
+    http_raw(r, 200, "application/json", doc_text, strlen(doc_text));
 }
