@@ -11,7 +11,7 @@ PKGS=(
   libmupdf-dev libmujs-dev libgumbo-dev libopenjp2-7-dev libjbig2dec0-dev libjpeg-dev
   libfreetype-dev libharfbuzz-dev zlib1g-dev
   libcmocka-dev
-  python3 python3-pytest python3-psycopg2 python3-redis python3-aiosmtpd
+  python3 python3-pytest python3-psycopg2 python3-redis python3-aiosmtpd python3-jsonschema
   sqlite3 curl wrk
   prometheus
   postgresql redis-server

@@ -63,8 +63,12 @@ for d in tests/engine; do
   done
 done
 
-echo "== HTTP tests (embedded SQLite, asan build)"
-RAGD_BIN=build/asan/ragd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/api
+# Every response the HTTP tests receive is recorded, and the last test file
+# (test_zz_openapi_responses.py) checks them all against /openapi.json.
+echo "== HTTP tests (embedded SQLite, asan build; responses checked against /openapi.json)"
+rm -rf build/responses-sqlite build/responses-pg && mkdir -p build/responses-sqlite build/responses-pg
+RAGD_RECORD_RESPONSES=build/responses-sqlite RAGD_BIN=build/asan/ragd \
+  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/api
 record "tests/api (sqlite)" $?
 
 echo "== browser tests (chromium headless against the asan build; screenshots in build/ui-shots)"
@@ -76,7 +80,8 @@ SVC=$(mktemp -d /tmp/ragd-services-XXXXXX)
 trap 'scripts/services.sh stop "$SVC"; rm -rf "$SVC"' EXIT
 if out=$(scripts/services.sh start "$SVC" 2>&1); then
   eval "$out"
-  RAGD_BIN=build/asan/ragd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/api
+  RAGD_RECORD_RESPONSES=build/responses-pg RAGD_BIN=build/asan/ragd \
+    /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/api
   record "tests/api (postgresql+redis)" $?
   unset RAGD_TEST_PG_URL RAGD_TEST_REDIS_URL
 else

@@ -343,7 +343,7 @@ static int cmd_serve(int argc, char **argv)
     }
     if (limits_enabled()) http_set_guard(GUARD_RATE, api_rate_guard);
     if (api_check_permissions(err, sizeof err) || /* after every route table is registered */
-        api_rate_resources(err, sizeof err)) {
+        api_rate_resources(err, sizeof err) || api_openapi_check(err, sizeof err)) {
         fprintf(stderr, "ragd: %s\n", err);
         return 2;
     }

@@ -240,7 +240,10 @@ const struct route admin_routes[] = {
      .tag = "admin",
      .summary = "Status of the demo knowledge-base seeding",
      .response_doc = "{status, last_run, knowledge_base}",
-     .perm = "knowledge.manage"},
+     .perm = "knowledge.manage",
+     .response = "{status: string, knowledge_base_available: bool, last_run: object|null, "
+                 "knowledge_base: {docs_dir: string|null, vector_search: bool, documents_queued: "
+                 "int}}"},
     {.method = "POST",
      .pattern = "/admin/seed-enhanced",
      .handler = seed_run,
@@ -249,7 +252,11 @@ const struct route admin_routes[] = {
      .summary = "Seed the demo knowledge base from docs/",
      .response_doc = "{status, message, triggered_by, details}",
      .perm = "knowledge.manage",
-     .heavy = 1},
+     .heavy = 1,
+     .response = "{status: string, message: string, triggered_by: string, details: {directory: "
+                 "string|null, files: int, ingested: int, skipped?: int, failed?: int, detail?: "
+                 "string, documents?: [{source: string, status: string, document_id?: string, "
+                 "error?: string}]}}"},
     {.method = "GET",
      .pattern = "/admin/audit-log",
      .handler = audit_list,
@@ -259,6 +266,10 @@ const struct route admin_routes[] = {
                 " (exact, or a family: 'auth.*'), target, target_type, from, to (ISO-8601 UTC or"
                 " YYYY-MM-DD), q (text search), format=csv (a CSV download)",
      .response_doc = "{total, items, limit, offset}",
-     .perm = "audit.read"},
+     .perm = "audit.read",
+     .response = "{total: int, items: [{id: int, created_at: string, actor_id: string|null, "
+                 "actor_email: string|null, action: string|null, target_type: string|null, "
+                 "target_id: string|null, details: object|null, request_id: string|null, ip: "
+                 "string|null, user_agent: string|null}], limit: int, offset: int}; text/csv"},
     {NULL},
 };

@@ -29,6 +29,15 @@ extern const struct route provider_routes[];
  * err when MODEL_ALIASES is not a comma list of name=target. */
 int openai_api_init(char *err, size_t errcap);
 
+/* ---- openapi.c ---- */
+
+/* Builds the OpenAPI document of every route registered so far (call once, after the last
+ * route table and before http_start). 0, or RAGD_EINVAL with a message in err naming the
+ * route or component whose shape does not parse. */
+int api_openapi_check(char *err, size_t errcap);
+/* GET /openapi.json: the document api_openapi_check built. */
+void api_openapi(struct req *r);
+
 /* ---- guards.c ---- */
 
 /* GUARD_AUTH: authenticates a Bearer token or API key and enforces the route's access: an

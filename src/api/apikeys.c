@@ -74,7 +74,8 @@ const struct route apikey_routes[] = {
      .summary = "Create a personal API key (shown once); use it as a bearer token or in "
                 "X-API-Key",
      .ok_status = 201,
-     .response_doc = "{id, name, prefix, key}"},
+     .response_doc = "{id, name, prefix, key}",
+     .response = "{id: string, name: string, prefix: string, key: string, detail: string}"},
     {.method = "GET",
      .pattern = "/users/me/api-keys",
      .handler = list,
@@ -82,7 +83,9 @@ const struct route apikey_routes[] = {
      .rate = "api",
      .tag = "users",
      .summary = "The caller's live API keys (without the keys themselves)",
-     .response_doc = "{api_keys: [{id, name, prefix, created_at, last_used_at}]}"},
+     .response_doc = "{api_keys: [{id, name, prefix, created_at, last_used_at}]}",
+     .response = "{api_keys: [{id: string, name: string, prefix: string, created_at: string, "
+                 "last_used_at: string|null}]}"},
     {.method = "DELETE",
      .pattern = "/users/me/api-keys/{key_id}",
      .handler = revoke,
@@ -90,6 +93,7 @@ const struct route apikey_routes[] = {
      .rate = "api",
      .tag = "users",
      .summary = "Revoke one of the caller's API keys",
-     .response_doc = "{status, id}"},
+     .response_doc = "{status, id}",
+     .response = "$StatusId"},
     {NULL},
 };

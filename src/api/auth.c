@@ -518,7 +518,12 @@ const struct route auth_routes[] = {
      .feature = "registration",
      .ok_status = 201,
      .response_doc = "{user_id, email, access_token, refresh_token, token_type, expires_in,"
-                     " subscription_plan}"},
+                     " subscription_plan}",
+     .response = "{access_token: string, refresh_token?: string, csrf_token?: string, "
+                 "token_type: 'bearer', expires_in: int, refresh_expires_in: int, user_id: "
+                 "string, email: string, subscription_plan: string, "
+                 "email_verification_required?: bool, organization?: {id: string, role: "
+                 "string}|{error: string}}"},
     {.method = "POST",
      .pattern = "/auth/login",
      .handler = login_handler,
@@ -526,7 +531,10 @@ const struct route auth_routes[] = {
      .body = &login_schema,
      .tag = "auth",
      .summary = "Log in with e-mail and password (JSON or OAuth2 form)",
-     .response_doc = "{access_token, refresh_token, token_type, expires_in, user}"},
+     .response_doc = "{access_token, refresh_token, token_type, expires_in, user}",
+     .response = "{access_token: string, refresh_token?: string, csrf_token?: string, "
+                 "token_type: 'bearer', expires_in: int, refresh_expires_in: int, user: $User}",
+     .request = "application/x-www-form-urlencoded"},
     {.method = "POST",
      .pattern = "/auth/refresh",
      .handler = refresh_handler,
@@ -536,7 +544,9 @@ const struct route auth_routes[] = {
      .summary = "Exchange a refresh token (body, or the ragd_refresh cookie with X-CSRF-Token)"
                 " for a new pair (rotation)",
      .response_doc = "{access_token, refresh_token, token_type, expires_in}; in cookie mode"
-                     " csrf_token instead of refresh_token"},
+                     " csrf_token instead of refresh_token",
+     .response = "{access_token: string, refresh_token?: string, csrf_token?: string, "
+                 "token_type: 'bearer', expires_in: int, refresh_expires_in: int}"},
     {.method = "POST",
      .pattern = "/auth/logout",
      .handler = logout_handler,
@@ -544,7 +554,8 @@ const struct route auth_routes[] = {
      .body = &logout_schema,
      .tag = "auth",
      .summary = "Revoke the current access token and its session",
-     .response_doc = "{message}"},
+     .response_doc = "{message}",
+     .response = "$Message"},
     {.method = "GET",
      .pattern = "/auth/csrf",
      .handler = csrf_handler,
@@ -552,14 +563,16 @@ const struct route auth_routes[] = {
      .tag = "auth",
      .summary = "The CSRF token of the browser's session cookie (null without one), for a page "
                 "that reloaded",
-     .response_doc = "{csrf_token}"},
+     .response_doc = "{csrf_token}",
+     .response = "{csrf_token: string|null}"},
     {.method = "GET",
      .pattern = "/auth/me",
      .handler = me_handler,
      .access = ACCESS_USER,
      .tag = "auth",
      .summary = "The current user",
-     .response_doc = "user object"},
+     .response_doc = "user object",
+     .response = "$User"},
     {.method = "POST",
      .pattern = "/auth/verify-email",
      .handler = verify_email_handler,
@@ -567,7 +580,8 @@ const struct route auth_routes[] = {
      .body = &verify_schema,
      .tag = "auth",
      .summary = "Verify the e-mail address with the code from the verification mail (once)",
-     .response_doc = "{message, user_id, is_verified}"},
+     .response_doc = "{message, user_id, is_verified}",
+     .response = "{message: string, user_id: string, is_verified: bool}"},
     {.method = "POST",
      .pattern = "/auth/resend-verification",
      .handler = resend_handler,
@@ -575,6 +589,7 @@ const struct route auth_routes[] = {
      .tag = "auth",
      .summary = "Send a new verification mail; the previous code stops working",
      .ok_status = 202,
-     .response_doc = "{message}"},
+     .response_doc = "{message}",
+     .response = "$Message"},
     {NULL},
 };

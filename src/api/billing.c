@@ -209,25 +209,46 @@ const struct route billing_routes[] = {
     {"GET", "/billing/plans", plans_list, ACCESS_PUBLIC, "api", NULL, NULL, "billing",
      "Available subscription plans with limits, daily limits, features and prices (cents)", 200,
      "{plans: [{plan_type, name, limits, daily_limits, features, pricing}], payments_enabled, "
-     "payment_providers: [stripe | razorpay]}"},
+     "payment_providers: [stripe | razorpay]}",
+     .response =
+         "{plans: [$Plan], payments_enabled: bool, payment_providers: ['stripe'|'razorpay']}"},
     {"GET", "/billing/subscription", subscription_get, ACCESS_USER, "billing", NULL, NULL,
      "billing", "The caller's active subscription (created from the account's plan)", 200,
      "{id, plan_type, status, billing_cycle, current_period_start, current_period_end, "
-     "ends_at, limits, features, pricing, ...}"},
+     "ends_at, limits, features, pricing, ...}",
+     .response = "$Subscription"},
     {"PUT", "/billing/subscription", subscription_put, ACCESS_USER, "billing", NULL, &sub_schema,
      "billing", "Change plan and/or billing cycle, with proration and a billing-history event", 200,
-     "{changed, subscription, proration, message}"},
+     "{changed, subscription, proration, message}",
+     .response = "{changed: bool, subscription: $Subscription, proration: {credit_cents: int, "
+                 "charge_cents: int, net_cents: int, unused_fraction: number, old_period_start: "
+                 "string, old_period_end: string, new_period_start: string, new_period_end: "
+                 "string}|null, message: string}; 202 {changed: bool, scheduled: bool, "
+                 "plan_type: string, effective_at: string, message: string}"},
     {"GET", "/billing/usage", usage_get, ACCESS_USER, "billing", NULL, NULL, "billing",
      "Usage of the current calendar month (UTC) and day", 200,
      "{messages_this_month, background_tasks_this_month, api_calls_this_month, "
      "storage_mb_this_month, quota_remaining, limits, usage, period_start, period_end, "
-     "plan_type, daily}"},
+     "plan_type, daily}",
+     .response = "{messages_this_month: int, background_tasks_this_month: int, "
+                 "api_calls_this_month: int, storage_mb_this_month: int, quota_remaining: int, "
+                 "limits: {messages: int, background_tasks: int, api_calls: int, storage_mb: "
+                 "int}, usage: {*: {used: int, limit: int, remaining: int}}, period_start: "
+                 "string, period_end: string, plan_type: string, limits_bypassed: bool, daily: "
+                 "{date: string, reset_at: string, counters: {*: {used: int, limit: int, "
+                 "remaining: int}}}}"},
     {"GET", "/billing/quota/{resource_type}", quota_get, ACCESS_USER, "api", NULL, NULL, "billing",
      "Quota of one resource: messages, api_calls, background_tasks or storage_mb", 200,
      "{resource_type, has_quota, current_usage, reserved, max_allowed, remaining, "
-     "plan_type}"},
+     "plan_type}",
+     .response = "{resource_type: string, has_quota: bool, current_usage: int, reserved: int, "
+                 "max_allowed: int, remaining: int, plan_type: string, limits_bypassed: bool, "
+                 "period_start: string, period_end: string}"},
     {"GET", "/billing/history", history_get, ACCESS_USER, "billing", NULL, NULL, "billing",
-     "Billing history, newest first; query: limit (1-500), offset", 200, "{total, items}"},
+     "Billing history, newest first; query: limit (1-500), offset", 200, "{total, items}",
+     .response = "{total: int, items: [{id: string, subscription_id: string|null, event_type: "
+                 "string, amount_cents: int, currency: string, description: string|null, "
+                 "metadata: object|null, created_at: string}], limit: int, offset: int}"},
     {NULL},
 };
 
@@ -313,12 +334,16 @@ static const struct jv_schema consume_schema = {consume_fields, 0};
 
 const struct route billing_test_routes[] = {
     {"POST", "/admin/test/clock", clock_set, ACCESS_ADMIN, NULL, NULL, &clock_schema, "test",
-     "Test mode only: move the server clock", 200, "{now, offset_ms}"},
+     "Test mode only: move the server clock", 200, "{now, offset_ms}",
+     .response = "{now: string, offset_ms: int}"},
     {"POST", "/test/chat", consume, ACCESS_USER, "chat", "messages", &consume_schema, "test",
-     "Test mode only: consumes like a chat message", 200, "{ok, message_id}"},
+     "Test mode only: consumes like a chat message", 200, "{ok, message_id}",
+     .response = "{ok: bool, message_id: string}"},
     {"POST", "/test/search", consume, ACCESS_USER, "search", "api_calls", &consume_schema, "test",
-     "Test mode only: consumes like a search", 200, "{ok, message_id}"},
+     "Test mode only: consumes like a search", 200, "{ok, message_id}",
+     .response = "{ok: bool, message_id: string}"},
     {"POST", "/test/consume", consume, ACCESS_USER, "api", NULL, &consume_schema, "test",
-     "Test mode only: reserves from the handler", 200, "{ok, message_id}"},
+     "Test mode only: reserves from the handler", 200, "{ok, message_id}",
+     .response = "{ok: bool, message_id: string}"},
     {NULL},
 };

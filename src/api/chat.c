@@ -494,21 +494,40 @@ const struct route chat_routes[] = {
      "ChatResponse {session_id, message_id, answer, confidence, response_type, context_used,"
      " sources, retrieval_route, response_time_ms, tokens_used, subscription_plan, usage_info,"
      " debug_info}",
-     0, NULL, "chat"},
+     0, NULL, "chat",
+     .response = "{session_id: string, message_id: string, answer: string, confidence: number, "
+                 "response_type: string, context_used: bool, sources: [$Source], more_sources?: "
+                 "[$Source], retrieval_route: string|null, response_time_ms: number, "
+                 "tokens_used: int, subscription_plan: string, usage_info: object|null, "
+                 "model_used?: string|null, answer_source?: string, debug_info: object|null, "
+                 "command?: string, command_output?: object}; text/event-stream"},
     {"GET", "/chat/history", history, ACCESS_USER, "api", NULL, NULL, "chat",
      "The caller's messages, newest first; query: session_id, limit, offset", 200,
-     "{conversations, total}"},
+     "{conversations, total}",
+     .response = "{conversations: [{message_id: string, session_id: string, timestamp: string, "
+                 "user_id: string, actor: string, message: string, embedding_used: bool, "
+                 "tokens_used: int, response_time_ms: int, model_used: string|null, confidence: "
+                 "number|null, feedback_score: int|null, metadata: object, sources: [object]}], "
+                 "total: int, limit: int, offset: int}"},
     {"GET", "/chat/sessions", sessions, ACCESS_USER, "api", NULL, NULL, "chat",
-     "The caller's conversation sessions, most recent first", 200, "{sessions, total}"},
+     "The caller's conversation sessions, most recent first", 200, "{sessions, total}",
+     .response = "{sessions: [{session_id: string, title: string|null, started_at: string, "
+                 "last_activity: string, message_count: int, subscription_plan: string|null}], "
+                 "total: int}"},
     {"DELETE", "/chat/sessions/{session_id}", session_delete, ACCESS_USER, "api", NULL, NULL,
      "chat", "Delete one of the caller's sessions with its messages", 200,
-     "{status, session_id, messages_deleted}"},
+     "{status, session_id, messages_deleted}",
+     .response = "{status: string, session_id: string, messages_deleted: int}"},
     {"PATCH", "/chat/sessions/{session_id}", session_rename, ACCESS_USER, "api", NULL,
-     &rename_schema, "chat", "Rename one of the caller's sessions", 200, "{session_id, title}"},
+     &rename_schema, "chat", "Rename one of the caller's sessions", 200, "{session_id, title}",
+     .response = "{session_id: string, title: string}"},
     {"POST", "/chat/feedback", feedback, ACCESS_USER, "api", NULL, &feedback_schema, "chat",
-     "Rate an assistant message (feedback_score)", 200, "{status, message_id, score}"},
+     "Rate an assistant message (feedback_score)", 200, "{status, message_id, score}",
+     .response = "{status: string, message_id: string, score: int}"},
     {"GET", "/chat/analytics", analytics, ACCESS_USER, "api", NULL, NULL, "chat",
      "The caller's hourly usage counters (usage_analytics); query: days", 200,
-     "{usage_analytics, days}"},
+     "{usage_analytics, days}",
+     .response = "{usage_analytics: [{date: string, hour: int, resource_type: string, count: "
+                 "int}], days: int}"},
     {NULL},
 };

@@ -477,17 +477,25 @@ const struct route documents_routes[] = {
      "Upload a document: JSON {title, content, category, tags, source, metadata, importance,"
      " shared} or multipart/form-data with a 'file' part (text, Markdown, HTML, PDF) and the"
      " same fields; processed in the background",
-     202, "the document with status 'pending'", 1, NULL, "document_upload", 1},
+     202, "the document with status 'pending'", 1, NULL, "document_upload", 1,
+     .response = "$Document",
+     .request = "application/json {content: string, title?: string|null, category?: "
+                "string|null, tags?: [string]|null, source?: string|null, metadata?: "
+                "object|null, importance?: number|null, shared?: bool|null}; "
+                "multipart/form-data {file: binary, title?: string, category?: string, tags?: "
+                "string, source?: string, metadata?: string, importance?: string, shared?: "
+                "string}"},
     {"GET", "/documents", list, ACCESS_USER, "api", NULL, NULL, "documents",
      "Documents visible to the caller, newest first; query: limit, offset, status, category,"
      " source",
-     200, "{documents, total, limit, offset}"},
+     200, "{documents, total, limit, offset}",
+     .response = "{documents: [$Document], total: int, limit: int, offset: int}"},
     {"GET", "/documents/{document_id}", get, ACCESS_USER, "api", NULL, NULL, "documents",
      "One document with its processing status and error; query: include_content", 200,
-     "the document"},
+     "the document", .response = "$Document"},
     {"DELETE", "/documents/{document_id}", del, ACCESS_USER, "api", NULL, NULL, "documents",
      "Erase a document with its upload, chunks, vectors, index entries (on every node) and"
      " cached results",
-     200, "{status, document_id}"},
+     200, "{status, document_id}", .response = "{status: string, document_id: string}"},
     {NULL},
 };

@@ -1,4 +1,5 @@
-/* health.c - /health, /health/detailed, /ready, /metrics and /openapi.json. */
+/* health.c - /health, /health/detailed, /ready, /metrics and the /openapi.json route (its
+ * document is built in openapi.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,124 +138,51 @@ static void metrics(struct req *r)
     api_metrics(r); /* api/metrics.c */
 }
 
-/* ---- OpenAPI ---- */
-
-/* A response document of the form "{a, b, c}" names the fields of a JSON object: turn it
- * into an object schema listing them (types are described in the text). NULL otherwise. */
-static json_t *response_schema(const char *doc)
-{
-    if (!doc || doc[0] != '{' || !strchr(doc, '}')) return NULL;
-    json_t *props = json_object();
-    const char *p = doc + 1, *end = strchr(doc, '}');
-    while (p < end) {
-        while (p < end && (*p == ' ' || *p == ','))
-            p++;
-        const char *q = p;
-        while (q < end && *q != ',' && *q != ' ' && *q != '[' && *q != ':')
-            q++;
-        if (q > p) {
-            char name[64];
-            snprintf(name, sizeof name, "%.*s", (int)(q - p), p);
-            json_object_set_new(props, name, json_object());
-        }
-        while (q < end && *q != ',')
-            q++; /* skip any annotation up to the next field */
-        p = q;
-    }
-    return json_pack("{s:s, s:o}", "type", "object", "properties", props);
-}
-
-static void add_route(const struct route *rt, void *arg)
-{
-    json_t *paths = arg;
-    json_t *item = json_object_get(paths, rt->pattern);
-    if (!item) {
-        item = json_object();
-        json_object_set_new(paths, rt->pattern, item);
-    }
-    char method[16];
-    size_t i;
-    for (i = 0; rt->method[i] && i < sizeof method - 1; i++)
-        method[i] = (char)(rt->method[i] | 0x20);
-    method[i] = '\0';
-    int ok = rt->ok_status ? rt->ok_status : 200;
-    char code[8];
-    snprintf(code, sizeof code, "%d", ok);
-    json_t *responses = json_object();
-    json_t *ok_resp =
-        json_pack("{s:s}", "description", rt->response_doc ? rt->response_doc : "Success");
-    json_t *schema = response_schema(rt->response_doc);
-    if (schema)
-        json_object_set_new(ok_resp, "content",
-                            json_pack("{s:{s:o}}", "application/json", "schema", schema));
-    json_object_set_new(responses, code, ok_resp);
-    json_t *err = json_pack("{s:{s:{s:{s:s}}}}", "content", "application/json", "schema", "$ref",
-                            "#/components/schemas/Error");
-    json_object_set_new(err, "description", json_string("Error"));
-    json_object_set_new(responses, "4XX", err);
-    json_t *op = json_pack("{s:[s], s:s, s:o}", "tags", rt->tag ? rt->tag : "misc", "summary",
-                           rt->summary ? rt->summary : "", "responses", responses);
-    if (rt->access != ACCESS_PUBLIC)
-        json_object_set_new(op, "security", json_pack("[{s:[]}]", "bearerAuth"));
-    if (rt->access == ACCESS_ADMIN) {
-        json_object_set_new(op, "x-admin-only", json_true());
-        /* The permission the route needs (auth/roles.h); "admin": a full admin. */
-        json_object_set_new(op, "x-ragd-permission", json_string(rt->perm ? rt->perm : "admin"));
-    }
-    if (rt->rate) json_object_set_new(op, "x-rate-limit-resource", json_string(rt->rate));
-    if (rt->quota) json_object_set_new(op, "x-quota-resource", json_string(rt->quota));
-    if (rt->body)
-        json_object_set_new(op, "requestBody",
-                            json_pack("{s:b, s:{s:{s:o}}}", "required", 1, "content",
-                                      "application/json", "schema", jv_schema_json(rt->body)));
-    json_t *params = json_array();
-    for (const char *p = rt->pattern; (p = strchr(p, '{')); p++) {
-        const char *e = strchr(p, '}');
-        json_array_append_new(params, json_pack("{s:s%, s:s, s:b, s:{s:s}}", "name", p + 1,
-                                                (size_t)(e - p - 1), "in", "path", "required", 1,
-                                                "schema", "type", "string"));
-    }
-    if (json_array_size(params))
-        json_object_set_new(op, "parameters", params);
-    else
-        json_decref(params);
-    json_object_set_new(item, method, op);
-}
-
-static void openapi(struct req *r)
-{
-    json_t *paths = json_object();
-    http_foreach_route(add_route, paths);
-    json_t *doc = json_pack(
-        "{s:s, s:{s:s, s:s, s:s}, s:o, s:{s:{s:{s:s, s:s, s:s}}, s:{s:{s:s, s:{s:{s:[s,s]}, "
-        "s:{s:s}, s:{s:s}}}}}}",
-        "openapi", "3.0.3", "info", "title", "ragd API", "version", RAGD_VERSION, "description",
-        "Self-hosted retrieval-augmented chatbot platform", "paths", paths, "components",
-        "securitySchemes", "bearerAuth", "type", "http", "scheme", "bearer", "bearerFormat", "JWT",
-        "schemas", "Error", "type", "object", "properties", "detail", "oneOf", "string", "object",
-        "code", "type", "string", "request_id", "type", "string");
-    /* jansson cannot express oneOf of types directly: fix the detail schema up. */
-    json_t *detail = json_object_get(
-        json_object_get(
-            json_object_get(json_object_get(json_object_get(doc, "components"), "schemas"),
-                            "Error"),
-            "properties"),
-        "detail");
-    json_object_set_new(detail, "oneOf",
-                        json_pack("[{s:s},{s:s}]", "type", "string", "type", "object"));
-    http_json(r, 200, doc);
-}
+/* /health/detailed's body, 200 or 503: every service reports at least its status. */
+#define HEALTH_DETAILED                                                                            \
+    "{status: 'healthy'|'degraded'|'unhealthy', version: string, uptime_s: int, services: {*: "    \
+    "{status: 'healthy'|'degraded'|'unhealthy'|'not_configured', ...}}}"
 
 const struct route health_routes[] = {
-    {"GET", "/health", health, ACCESS_PUBLIC, NULL, NULL, NULL, "health", "Liveness", 200,
-     "{status, version}"},
-    {"GET", "/health/detailed", health_detailed, ACCESS_PUBLIC, NULL, NULL, NULL, "health",
-     "Health of every subsystem; 503 when one is unhealthy", 200, "{status, version, services}"},
-    {"GET", "/ready", ready, ACCESS_PUBLIC, NULL, NULL, NULL, "health",
-     "Readiness for traffic; 503 while the database is unreachable", 200, "{status}"},
-    {"GET", "/metrics", metrics, ACCESS_PUBLIC, NULL, NULL, NULL, "health", "Prometheus metrics",
-     200, "text/plain exposition format"},
-    {"GET", "/openapi.json", openapi, ACCESS_PUBLIC, NULL, NULL, NULL, "health",
-     "This API described in OpenAPI 3", 200, "OpenAPI document"},
+    {.method = "GET",
+     .pattern = "/health",
+     .handler = health,
+     .access = ACCESS_PUBLIC,
+     .tag = "health",
+     .summary = "Liveness",
+     .response_doc = "The status and version",
+     .response = "{status: 'healthy', version: string}"},
+    {.method = "GET",
+     .pattern = "/health/detailed",
+     .handler = health_detailed,
+     .access = ACCESS_PUBLIC,
+     .tag = "health",
+     .summary = "Health of every subsystem; 503 when one is unhealthy",
+     .response_doc = "Every subsystem's status",
+     .response = HEALTH_DETAILED "; 503 " HEALTH_DETAILED},
+    {.method = "GET",
+     .pattern = "/ready",
+     .handler = ready,
+     .access = ACCESS_PUBLIC,
+     .tag = "health",
+     .summary = "Readiness for traffic; 503 while the database is unreachable",
+     .response_doc = "Ready",
+     .response = "{status: 'ready'}"},
+    {.method = "GET",
+     .pattern = "/metrics",
+     .handler = metrics,
+     .access = ACCESS_PUBLIC,
+     .tag = "health",
+     .summary = "Prometheus metrics",
+     .response_doc = "Prometheus text exposition format",
+     .response = "text/plain"},
+    {.method = "GET",
+     .pattern = "/openapi.json",
+     .handler = api_openapi,
+     .access = ACCESS_PUBLIC,
+     .tag = "health",
+     .summary = "This API described in OpenAPI 3.1",
+     .response_doc = "The OpenAPI document",
+     .response = "{openapi: string, info: object, paths: object, ...}"},
     {NULL},
 };

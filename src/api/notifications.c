@@ -388,7 +388,8 @@ const struct route notifications_test_routes[] = {
      .summary = "Emit a notification event (RAGD_TEST_MODE only)",
      .ok_status = 202,
      .response_doc = "{event}",
-     .perm = "ops.manage"},
+     .perm = "ops.manage",
+     .response = "{event: string}"},
     {NULL},
 };
 
@@ -410,7 +411,8 @@ const struct route notifications_routes[] = {
      .summary = "Notification channels (e-mail recipients, webhooks), their filters, the event "
                 "table and the outbox's counts",
      .response_doc = "{email, webhook, events, outbox, updated_by, updated_at}",
-     .perm = "ops.read"},
+     .perm = "ops.read",
+     .response = "$NotificationSettings"},
     {.method = "PUT",
      .pattern = "/admin/notifications",
      .handler = settings_put,
@@ -419,7 +421,8 @@ const struct route notifications_routes[] = {
      .tag = "admin",
      .summary = "Change the notification channels; fields left out stay as they are",
      .response_doc = "the settings, as GET returns them",
-     .perm = "ops.manage"},
+     .perm = "ops.manage",
+     .response = "$NotificationSettings"},
     {.method = "POST",
      .pattern = "/admin/notifications/test",
      .handler = send_test,
@@ -428,7 +431,8 @@ const struct route notifications_routes[] = {
      .summary = "Send a test event to every target of every enabled channel",
      .ok_status = 202,
      .response_doc = "{id, event, targets, detail}",
-     .perm = "ops.manage"},
+     .perm = "ops.manage",
+     .response = "{id: string, event: string, targets: int, detail: string}"},
     {.method = "GET",
      .pattern = "/admin/notifications/outbox",
      .handler = outbox_list,
@@ -438,6 +442,10 @@ const struct route notifications_routes[] = {
                 "delivered, abandoned), limit, offset",
      .response_doc = "{total, items: [{id, event_id, event, urgency, channel, target, status, "
                      "attempts, next_attempt_at, last_error, delivered_at, created_at}]}",
-     .perm = "ops.read"},
+     .perm = "ops.read",
+     .response = "{total: int, items: [{id: string, event_id: string, event: string, urgency: "
+                 "string, channel: string, target: object, status: string, attempts: int, "
+                 "next_attempt_at: string|null, last_error: string|null, delivered_at: "
+                 "string|null, created_at: string}]}"},
     {NULL},
 };

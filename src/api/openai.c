@@ -1578,12 +1578,13 @@ const struct route openai_routes[] = {
     {"GET", "/v1/models", models_list, ACCESS_USER, "api", NULL, NULL, "openai",
      "The models this server runs (OpenAI-compatible): the generator, the embedder, ragd-rag "
      "(and ragd-rag/<organization id> for the caller's organization) and MODEL_ALIASES",
-     200, "{object: list, data: [model]}", 0, NULL, "v1_api"},
+     200, "{object: list, data: [model]}", 0, NULL, "v1_api",
+     .response = "{object: 'list', data: [$Model]}"},
     {"GET", "/v1/models/{model}", model_get, ACCESS_USER, "api", NULL, NULL, "openai", "One model",
-     200, "{id, object: model, created, owned_by}", 0, NULL, "v1_api"},
+     200, "{id, object: model, created, owned_by}", 0, NULL, "v1_api", .response = "$Model"},
     {"GET", "/v1/models/ragd-rag/{org}", org_model_get, ACCESS_USER, "api", NULL, NULL, "openai",
      "An organization's knowledge-grounded model (members only)", 200,
-     "{id, object: model, created, owned_by}", 0, NULL, "v1_api"},
+     "{id, object: model, created, owned_by}", 0, NULL, "v1_api", .response = "$Model"},
     {"POST", "/v1/chat/completions", chat_completions, ACCESS_USER, "chat", "messages",
      &completion_schema, "openai",
      "OpenAI-compatible chat completion; stream: true answers as Server-Sent Events. The "
@@ -1591,7 +1592,11 @@ const struct route openai_routes[] = {
      200,
      "{id, object: chat.completion, created, model, choices: [{index, message, logprobs, "
      "finish_reason}], usage, ragd?: {sources}}",
-     0, NULL, "v1_api chat"},
+     0, NULL, "v1_api chat",
+     .response = "{id: string, object: 'chat.completion', created: int, model: string, choices: "
+                 "[{index: int, message: {role: 'assistant', content: string|null, ...}, "
+                 "finish_reason: string|null, ...}], usage: {prompt_tokens: int, "
+                 "completion_tokens: int, total_tokens: int, ...}, ...}; text/event-stream"},
     {"POST", "/v1/completions", completions, ACCESS_USER, "chat", "messages", &text_schema,
      "openai",
      "OpenAI-compatible (legacy) text completion: each prompt is answered as a user turn; "
@@ -1599,7 +1604,11 @@ const struct route openai_routes[] = {
      200,
      "{id, object: text_completion, created, model, choices: [{text, index, logprobs, "
      "finish_reason}], usage}",
-     0, NULL, "v1_api chat"},
+     0, NULL, "v1_api chat",
+     .response = "{id: string, object: 'text_completion', created: int, model: string, choices: "
+                 "[{text: string, index: int, finish_reason: string|null, ...}], usage: "
+                 "{prompt_tokens: int, completion_tokens: int, total_tokens: int, ...}, ...}; "
+                 "text/event-stream"},
     {"POST", "/v1/responses", responses, ACCESS_USER, "chat", "messages", &response_schema,
      "openai",
      "OpenAI Responses API (text): stream: true sends response.created, "
@@ -1607,10 +1616,16 @@ const struct route openai_routes[] = {
      200,
      "{id, object: response, created_at, status, model, output: [{type: message, role, "
      "content: [{type: output_text, text, annotations}]}], usage}",
-     0, NULL, "v1_api chat"},
+     0, NULL, "v1_api chat",
+     .response = "{id: string, object: 'response', created_at: int, status: string, model: string, "
+                 "output: [{type: 'message', content: [{type: 'output_text', text: string, "
+                 "...}], ...}], usage: {...}, ...}; text/event-stream"},
     {"POST", "/v1/embeddings", embeddings, ACCESS_USER, "api", "api_calls", &embedding_schema,
      "openai", "OpenAI-compatible embeddings", 200,
      "{object: list, data: [{object: embedding, index, embedding}], model, usage}", 0, NULL,
-     "v1_api"},
+     "v1_api",
+     .response = "{object: 'list', data: [{object: 'embedding', index: int, embedding: "
+                 "[number]|string}], model: string, usage: {prompt_tokens: int, total_tokens: "
+                 "int}}"},
     {NULL},
 };

@@ -604,7 +604,8 @@ const struct route orgs_routes[] = {
      .summary = "Create an organization; the caller becomes its owner (409 "
                 "ALREADY_IN_ORGANIZATION when they belong to one)",
      .ok_status = 201,
-     .response_doc = "Organization"},
+     .response_doc = "Organization",
+     .response = "$Organization"},
     {.method = "GET",
      .pattern = "/admin/organizations",
      .handler = admin_list,
@@ -614,6 +615,8 @@ const struct route orgs_routes[] = {
                 "limit (1-500), offset",
      .response_doc = "{total, items: [{id, name, domain, plan, members, created_at}], limit, "
                      "offset}",
+     .response = "{total: int, items: [{id: string, name: string, domain: string|null, plan: "
+                 "string, members: int, created_at: string}], limit: int, offset: int}",
      .perm = "users.read"},
     {.method = "POST",
      .pattern = "/organizations/join",
@@ -623,7 +626,8 @@ const struct route orgs_routes[] = {
      .body = &join_schema,
      .tag = "organizations",
      .summary = "Accept an invitation (the code mailed to the caller's address)",
-     .response_doc = "{status, organization_id, role}"},
+     .response_doc = "{status, organization_id, role}",
+     .response = "{status: string, organization_id: string, role: string}"},
     {.method = "GET",
      .pattern = "/organizations/{id}",
      .handler = get_org,
@@ -631,7 +635,8 @@ const struct route orgs_routes[] = {
      .rate = "api",
      .tag = "organizations",
      .summary = "An organization of the caller",
-     .response_doc = "Organization {id, name, plan, settings, member_count, your_role, ...}"},
+     .response_doc = "Organization {id, name, plan, settings, member_count, your_role, ...}",
+     .response = "$Organization"},
     {.method = "PATCH",
      .pattern = "/organizations/{id}",
      .handler = patch_org,
@@ -640,7 +645,8 @@ const struct route orgs_routes[] = {
      .body = &patch_schema,
      .tag = "organizations",
      .summary = "Change the name or settings (owner, admin); the plan (platform admin)",
-     .response_doc = "Organization"},
+     .response_doc = "Organization",
+     .response = "$Organization"},
     {.method = "GET",
      .pattern = "/organizations/{id}/members",
      .handler = list_members,
@@ -648,7 +654,11 @@ const struct route orgs_routes[] = {
      .rate = "api",
      .tag = "organizations",
      .summary = "Members with their roles; pending invitations for owners and admins",
-     .response_doc = "{members, total, max_users, invitations}"},
+     .response_doc = "{members, total, max_users, invitations}",
+     .response = "{members: [{user_id: string, email: string, username: string|null, role: "
+                 "string, joined_at: string, messages_today?: int}], total: int, max_users: int, "
+                 "invitations?: [{id: string, email: string, role: string, created_at?: string, "
+                 "expires_at: string, delivery?: string}]}"},
     {.method = "POST",
      .pattern = "/organizations/{id}/members",
      .handler = add_member,
@@ -658,7 +668,11 @@ const struct route orgs_routes[] = {
      .tag = "organizations",
      .summary = "Add an account by e-mail, or invite an address without one",
      .ok_status = 201,
-     .response_doc = "{status: added | invited, member | invitation}"},
+     .response_doc = "{status: added | invited, member | invitation}",
+     .response = "{status: 'added'|'invited', member?: {user_id: string, email: string, "
+                 "username: string|null, role: string, joined_at: string, messages_today?: int}, "
+                 "invitation?: {id: string, email: string, role: string, created_at?: string, "
+                 "expires_at: string, delivery?: string}, invite_token?: string}"},
     {.method = "PATCH",
      .pattern = "/organizations/{id}/members/{user_id}",
      .handler = set_role,
@@ -667,7 +681,8 @@ const struct route orgs_routes[] = {
      .body = &role_schema,
      .tag = "organizations",
      .summary = "Change a member's role",
-     .response_doc = "{user_id, role}"},
+     .response_doc = "{user_id, role}",
+     .response = "{user_id: string, role: string}"},
     {.method = "DELETE",
      .pattern = "/organizations/{id}/members/{user_id}",
      .handler = remove_member,
@@ -675,7 +690,8 @@ const struct route orgs_routes[] = {
      .rate = "api",
      .tag = "organizations",
      .summary = "Remove a member, or leave (the last owner cannot)",
-     .response_doc = "{status, user_id}"},
+     .response_doc = "{status, user_id}",
+     .response = "{status: string, user_id: string}"},
     {.method = "GET",
      .pattern = "/organizations/{id}/widget-keys",
      .handler = list_keys,
@@ -683,7 +699,10 @@ const struct route orgs_routes[] = {
      .rate = "api",
      .tag = "widget",
      .summary = "The organization's widget keys (never the keys themselves)",
-     .response_doc = "{keys}"},
+     .response_doc = "{keys}",
+     .response = "{keys: [{id: string, kind: 'publishable'|'secret', name: string|null, prefix: "
+                 "string, allowed_origins: [string], created_at: string, last_used_at: "
+                 "string|null, revoked_at: string|null, active: bool}]}"},
     {.method = "POST",
      .pattern = "/organizations/{id}/widget-keys",
      .handler = create_key,
@@ -694,7 +713,9 @@ const struct route orgs_routes[] = {
      .summary = "Create a publishable (pk_, with allowed origins) or secret (sk_) widget key; "
                 "the key is shown once",
      .ok_status = 201,
-     .response_doc = "{id, key, prefix, kind, allowed_origins}"},
+     .response_doc = "{id, key, prefix, kind, allowed_origins}",
+     .response = "{id: string, key: string, prefix: string, kind: 'publishable'|'secret', note: "
+                 "string, allowed_origins: [string]}"},
     {.method = "POST",
      .pattern = "/organizations/{id}/widget-keys/{key_id}/rotate",
      .handler = rotate_key,
@@ -703,7 +724,9 @@ const struct route orgs_routes[] = {
      .tag = "widget",
      .summary = "Replace a key by a new one (the old one stops working)",
      .ok_status = 201,
-     .response_doc = "{id, key, prefix, kind, replaces}"},
+     .response_doc = "{id, key, prefix, kind, replaces}",
+     .response = "{id: string, key: string, prefix: string, kind: 'publishable'|'secret', note: "
+                 "string, replaces: string}"},
     {.method = "DELETE",
      .pattern = "/organizations/{id}/widget-keys/{key_id}",
      .handler = revoke_key,
@@ -711,6 +734,7 @@ const struct route orgs_routes[] = {
      .rate = "api",
      .tag = "widget",
      .summary = "Revoke a key; its widget sessions end",
-     .response_doc = "{status, id}"},
+     .response_doc = "{status, id}",
+     .response = "$StatusId"},
     {NULL},
 };

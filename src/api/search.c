@@ -295,12 +295,15 @@ const struct route search_routes[] = {
      "search",
      "Semantic search over the caller's knowledge base (vector route; lexical fallback "
      "without an embedder)",
-     200, "{results, search_type, processing_time_ms, methods_used, total}", 0, NULL, "search"},
+     200, "{results, search_type, processing_time_ms, methods_used, total}", 0, NULL, "search",
+     .response = "$SearchResults"},
     {"POST", "/search/hybrid", hybrid, ACCESS_USER, "search", "api_calls", &hybrid_schema, "search",
      "Hybrid search: weighted fusion of vector and keyword scores", 200,
-     "{results, methods_used, search_type, processing_time_ms}", 0, NULL, "search"},
+     "{results, methods_used, search_type, processing_time_ms}", 0, NULL, "search",
+     .response = "$SearchResults"},
     {"POST", "/search", any, ACCESS_USER, "search", "api_calls", &search_schema, "search",
      "Search by route: auto (chosen by query shape and availability), vector, exact, hybrid", 200,
-     "{results, search_type, route, methods_used, processing_time_ms}", 0, NULL, "search"},
+     "{results, search_type, route, methods_used, processing_time_ms}", 0, NULL, "search",
+     .response = "$SearchResults"},
     {NULL},
 };

@@ -71,6 +71,8 @@ const struct route sentiment_routes[] = {
                 "actions and the cues behind the priority",
      .ok_status = 200,
      .response_doc = "{label, score, confidence, polarity, priority, scorer, suggested_actions, "
-                     "cues}"},
+                     "cues}",
+     .response = "{label: string, score: number, confidence: number, polarity: number, priority: "
+                 "string, scorer: string, suggested_actions: [string], cues: [string]}"},
     {NULL},
 };

@@ -1,5 +1,6 @@
 /* web.c (api) - the browser UI served from the same binary: "/" (the user app), "/admin" (the
- * console), "/static/..." (the app's modules, styles and icons from WEB_DIR/static) and
+ * console), "/docs" (the API reference), "/static/..." (the app's modules, styles and icons from
+ * WEB_DIR/static) and
  * "/vendor/<name>" (Chart.js, marked and DOMPurify as the system's packages install them).
  *
  * Files are read on first request and kept in memory with their strong ETag (SHA-256 of the
@@ -361,6 +362,11 @@ static void admin_app(struct req *r)
     page(r, "admin.html");
 }
 
+static void docs_page(struct req *r)
+{
+    page(r, "docs.html");
+}
+
 /* /widget.js: the embeddable widget, loaded by other sites' pages (any origin may load it). */
 static void widget_js(struct req *r)
 {
@@ -492,42 +498,62 @@ const struct route web_routes[] = {
      .access = ACCESS_PUBLIC,
      .tag = "web",
      .summary = "The web app (HTML)",
-     .response_doc = "HTML page"},
+     .response_doc = "HTML page",
+     .response = "text/html; 304"},
     {.method = "GET",
      .pattern = "/verify",
      .handler = user_app,
      .access = ACCESS_PUBLIC,
      .tag = "web",
      .summary = "The web app at the e-mail verification link (/verify?token=...)",
-     .response_doc = "HTML page"},
+     .response_doc = "HTML page",
+     .response = "text/html; 304"},
     {.method = "GET",
      .pattern = "/admin",
      .handler = admin_app,
      .access = ACCESS_PUBLIC,
      .tag = "web",
      .summary = "The admin console (HTML; its API calls need an admin)",
-     .response_doc = "HTML page"},
+     .response_doc = "HTML page",
+     .response = "text/html; 304"},
+    {.method = "GET",
+     .pattern = "/docs",
+     .handler = docs_page,
+     .access = ACCESS_PUBLIC,
+     .tag = "web",
+     .summary = "The API reference: this document, rendered (HTML)",
+     .response_doc = "HTML page",
+     .response = "text/html; 304"},
     {.method = "GET",
      .pattern = "/static/{a}",
      .handler = static_file,
      .access = ACCESS_PUBLIC,
      .tag = "web",
      .summary = "A file of the web app (ETag, gzip)",
-     .response_doc = "the file"},
+     .response_doc = "the file",
+     .response = "text/css; text/javascript; text/html; image/svg+xml; image/png; image/x-icon; "
+                 "image/webp; application/json; text/plain; text/markdown; "
+                 "application/octet-stream; 304"},
     {.method = "GET",
      .pattern = "/static/{a}/{b}",
      .handler = static_file,
      .access = ACCESS_PUBLIC,
      .tag = "web",
      .summary = "A file of the web app (ETag, gzip)",
-     .response_doc = "the file"},
+     .response_doc = "the file",
+     .response = "text/css; text/javascript; text/html; image/svg+xml; image/png; image/x-icon; "
+                 "image/webp; application/json; text/plain; text/markdown; "
+                 "application/octet-stream; 304"},
     {.method = "GET",
      .pattern = "/static/{a}/{b}/{c}",
      .handler = static_file,
      .access = ACCESS_PUBLIC,
      .tag = "web",
      .summary = "A file of the web app (ETag, gzip)",
-     .response_doc = "the file"},
+     .response_doc = "the file",
+     .response = "text/css; text/javascript; text/html; image/svg+xml; image/png; image/x-icon; "
+                 "image/webp; application/json; text/plain; text/markdown; "
+                 "application/octet-stream; 304"},
     {.method = "GET",
      .pattern = "/widget.js",
      .handler = widget_js,
@@ -535,14 +561,16 @@ const struct route web_routes[] = {
      .tag = "widget",
      .summary = "The embeddable support widget: <script src=\".../widget.js\" "
                 "data-key=\"pk_...\" async></script>",
-     .response_doc = "JavaScript"},
+     .response_doc = "JavaScript",
+     .response = "text/javascript; 304"},
     {.method = "GET",
      .pattern = "/vendor/{name}",
      .handler = vendor_file,
      .access = ACCESS_PUBLIC,
      .tag = "web",
      .summary = "chart.js, marked.js or purify.js from the system's packages",
-     .response_doc = "JavaScript"},
+     .response_doc = "JavaScript",
+     .response = "text/javascript; 304"},
     {NULL},
 };
 

@@ -383,7 +383,11 @@ const struct route widget_routes[] = {
                 "header), or a secret key from a server; returns a 15-minute session token "
                 "and the widget's theme",
      .ok_status = 201,
-     .response_doc = "{session_token, expires_at, expires_in, conversation_id, visitor_id, theme}"},
+     .response_doc = "{session_token, expires_at, expires_in, conversation_id, visitor_id, theme}",
+     .response = "{session_token: string, expires_at: string, expires_in: int, conversation_id: "
+                 "string, visitor_id: string, theme: {title: string, greeting: string, "
+                 "primary_color: string, text_color: string, position: string, "
+                 "organization_name: string}}"},
     {.method = "POST",
      .pattern = "/widget/message",
      .handler = message,
@@ -395,7 +399,13 @@ const struct route widget_routes[] = {
                 "as Server-Sent Events",
      .response_doc = "{conversation_id, message_id, visitor_message_id, answer, confidence, "
                      "sources, sentiment {label, score, priority}, suggested_actions, escalation "
-                     "{category, ticket_id, priority, new_ticket} | null}"},
+                     "{category, ticket_id, priority, new_ticket} | null}",
+     .response = "{conversation_id: string, message_id: string, visitor_message_id: string, "
+                 "answer: string, confidence: number, sources: [{document_id: string, title: "
+                 "string, excerpt: string, relevance_score: number}], sentiment: {label: string, "
+                 "score: number, priority: string}, suggested_actions: [string], escalation: "
+                 "{category: string, ticket_id: string, priority: string, new_ticket: bool}|null}; "
+                 "text/event-stream"},
     {.method = "GET",
      .pattern = "/widget/conversation",
      .handler = conversation,
@@ -403,7 +413,11 @@ const struct route widget_routes[] = {
      .rate = "widget",
      .tag = "widget",
      .summary = "The session's conversation: the visitor's messages, answers and agents' replies",
-     .response_doc = "{conversation_id, status, messages}"},
+     .response_doc = "{conversation_id, status, messages}",
+     .response = "{conversation_id: string, status: string, contact_email: string|null, "
+                 "created_at: string, messages: [{id: string, role: string, body: string, "
+                 "created_at: string, sources?: [object], confidence?: number|null, feedback?: "
+                 "'helpful'|'not_helpful'|null}], session_expires_at: string}"},
     {.method = "POST",
      .pattern = "/widget/feedback",
      .handler = feedback,
@@ -412,7 +426,10 @@ const struct route widget_routes[] = {
      .body = &feedback_schema,
      .tag = "widget",
      .summary = "Mark an answer helpful or not helpful",
-     .response_doc = "{status, feedback, escalation}"},
+     .response_doc = "{status, feedback, escalation}",
+     .response = "{status: 'recorded', message_id: string, feedback: 'helpful'|'not_helpful', "
+                 "escalation: {category: string, ticket_id: string, priority: string, new_ticket: "
+                 "bool}|null}"},
     {.method = "POST",
      .pattern = "/widget/handoff",
      .handler = handoff,
@@ -422,6 +439,9 @@ const struct route widget_routes[] = {
      .tag = "widget",
      .summary = "Ask to talk to a person (optional e-mail); the conversation's status becomes "
                 "handoff_requested",
-     .response_doc = "{status, conversation_status, contact_email, escalation}"},
+     .response_doc = "{status, conversation_status, contact_email, escalation}",
+     .response = "{status: 'requested', conversation_id: string, conversation_status: string, "
+                 "contact_email: string|null, escalation: {category: string, ticket_id: string, "
+                 "priority: string, new_ticket: bool}|null}"},
     {NULL},
 };

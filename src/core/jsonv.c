@@ -202,11 +202,14 @@ json_t *jv_schema_json(const struct jv_schema *schema)
             json_object_set_new(p, "minimum", json_real(f->min));
             json_object_set_new(p, "maximum", json_real(f->max));
         }
-        if (f->nullable) json_object_set_new(p, "nullable", json_true());
+        /* JSON Schema 2020-12 (OpenAPI 3.1): null is one more type, or one more choice. */
+        if (f->nullable && f->type != JV_ANY)
+            json_object_set_new(p, "type", json_pack("[s, s]", type_name(f->type), "null"));
         if (f->choices) {
             json_t *e = json_array();
             for (const char *const *c = f->choices; *c; c++)
                 json_array_append_new(e, json_string(*c));
+            if (f->nullable) json_array_append_new(e, json_null());
             json_object_set_new(p, "enum", e);
         }
         if (f->description) json_object_set_new(p, "description", json_string(f->description));

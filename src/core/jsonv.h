@@ -44,7 +44,8 @@ long long jv_int(json_t *obj, const char *name, long long def);
 double jv_num(json_t *obj, const char *name, double def);
 int jv_bool(json_t *obj, const char *name, int def);
 
-/* The JSON-schema object for a field list (for the OpenAPI document). New reference. */
+/* The JSON Schema (2020-12, as OpenAPI 3.1 uses it: a nullable field has "null" among its
+ * types) for a field list, for the OpenAPI document. New reference. */
 json_t *jv_schema_json(const struct jv_schema *schema);
 
 #endif

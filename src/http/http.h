@@ -46,6 +46,18 @@ struct route {
      * separated by spaces ("chat v1_api": each must be on); NULL: none. */
     const char *feature;
     int heavy; /* paused in soft maintenance (uploads, ingestion, bulk operations) */
+    /* What the route answers, in core/shape.h's notation, for the OpenAPI document (and the
+     * test that validates every response of the HTTP suite against it): entries separated by
+     * ';', each "[status] [media-type] [shape]". The status defaults to ok_status, the media
+     * type to application/json when a shape is given; a status alone means an empty body.
+     * Examples: "{id: int, name: string|null}", "[$User]", "text/html",
+     * "{...}; 200 text/event-stream", "204". NULL fails test_openapi.py, which names the
+     * route. docs/ARCHITECTURE.md ("Declaring a route's API document") has the details. */
+    const char *response;
+    /* Request bodies other than the JSON of `body`: "media-type [shape]" entries separated by
+     * ';' ("multipart/form-data {file: binary, ...}"); a media type without a shape takes the
+     * fields of `body` (an HTML or OAuth2 form posting the same fields). NULL: none. */
+    const char *request;
 };
 
 /* Registers a table of routes (terminated by a row with method == NULL). The table must

@@ -9,6 +9,7 @@ import sys
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.parse
 import uuid
@@ -18,6 +19,26 @@ BIN = os.path.join(ROOT, os.environ.get("RAGD_BIN", "build/asan/ragd"))
 TEST_SECRET = "test-secret-key-0123456789abcdef"
 # Nodes sharing PostgreSQL must share the key that seals provider keys.
 TEST_ENCRYPTION_KEY = "5e" * 32
+
+# With RAGD_RECORD_RESPONSES=DIR every response a Server receives is appended to
+# DIR/responses-<pid>.jsonl (method, path, status, content type, length, JSON body) so that
+# test_zz_openapi_responses.py can check them all against the OpenAPI document.
+RECORD_DIR = os.environ.get("RAGD_RECORD_RESPONSES")
+if RECORD_DIR:
+    RECORD_DIR = os.path.abspath(RECORD_DIR)
+_record_lock = threading.Lock()
+
+
+def record_response(method, path, status, content_type, body):
+    if not RECORD_DIR:
+        return
+    line = json.dumps({"method": method, "path": path.split("?", 1)[0], "status": status,
+                       "content_type": content_type or "", "len": len(body),
+                       "body": body if "json" in (content_type or "") else None})
+    with _record_lock:
+        with open(os.path.join(RECORD_DIR, f"responses-{os.getpid()}.jsonl"), "a") as f:
+            f.write(line + "\n")
+
 
 # Backends: with RAGD_TEST_PG_URL set (a private PostgreSQL started by scripts/services.sh)
 # every Server gets a fresh database there instead of a SQLite file; RAGD_TEST_REDIS_URL
@@ -181,6 +202,7 @@ class Server:
         r = conn.getresponse()
         out = Response(r.status, r.getheaders(), r.read().decode("utf-8", "replace"))
         conn.close()
+        record_response(method, path, out.status, out.header("Content-Type"), out.body)
         return out
 
     def get(self, path, token=None, **kw):
