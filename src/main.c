@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/analytics_routes.h"
 #include "api/api.h"
 #include "api/kb_routes.h"
 #include "api/sentiment_routes.h"
@@ -44,6 +45,7 @@
 #include "ops/notify.h"
 #include "ops/opsync.h"
 #include "sentiment/sentiment.h"
+#include "store/analytics.h"
 #include "store/apikeys.h"
 #include "store/chat.h"
 #include "store/emailverify.h"
@@ -114,6 +116,8 @@ static int start(struct cli_opts *o)
     store_pkeys_register();
     store_orgs_register();    /* support desk: organizations, widget */
     store_tickets_register(); /* support desk: tickets, sentiment trail */
+
+    store_analytics_register(); /* support desk: analytics indexes */
     if ((rc = store_migrate())) {
         fprintf(stderr, "ragd: migrations failed: %s\n", ragd_strerror(rc));
         return 1;
@@ -297,6 +301,7 @@ static int cmd_serve(int argc, char **argv)
     prov_set_availability_hook(maint_feature_availability); /* no usable key -> maintenance */
     http_add_routes(orgs_routes); /* support desk: organizations, widget keys, the widget */
     http_add_routes(widget_routes);
+    http_add_routes(analytics_routes); /* support desk: GET /analytics */
     http_set_preflight_hook(widget_api_preflight);
     widget_init();
     http_add_routes(sentiment_routes);

@@ -5,7 +5,20 @@
  * plan's users may send, next to the share of the month gone), the top users of the month,
  * and this node's own figures: requests and p95 latency per API route since start, requests
  * in flight, and the local generator's queue depth and speed. The node's figures are read
- * from the metrics registry's Prometheus rendering, the same numbers /metrics shows. */
+ * from the metrics registry's Prometheus rendering, the same numbers /metrics shows.
+ *
+ * Over the same window of STATS_DAYS days (from the first day's midnight, UTC), from the
+ * store so that every node shows the same:
+ * - per_user: requests (chat messages, searches and /v1 chat completions) and tokens (chat
+ *   answers' and /v1 completions'), averaged over every account and over the active ones
+ *   (those that made such a request in the window);
+ * - feature_popularity: uses of each feature, most used first: chat (messages answered),
+ *   search (searches), documents (uploads), v1 (chat completions, as metered by billing),
+ *   widget (widget answers of every organization);
+ * - conversion: of the accounts that existed at the window's start on the free plan, those
+ *   that moved to a paid plan (a price above 0) within it, from the billing history (the
+ *   plan at the start is the old plan of the first change after it, or the plan now when
+ *   there was none). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +31,8 @@
 #include "core/metrics.h"
 #include "core/util.h"
 #include "store/stats.h"
+
+#include <jansson.h>
 
 enum { STATS_DAYS = 30, STATS_TOP_USERS = 10, STATS_TOP_ROUTES = 10 };
 
@@ -133,6 +148,138 @@ static int usage_json(int64_t now, json_t *doc)
                                   (json_int_t)over80, "users_at_limit", (json_int_t)at_limit));
     free(plans);
     store_stats_usage_free(us, nu);
+    return 0;
+}
+
+/* ---- per user, features, conversion (the window, from the store) ---- */
+
+struct v1_sum {
+    int64_t requests, tokens;
+};
+
+static int on_v1(void *ud, const char *user_id, const char *extra)
+{
+    struct v1_sum *v = ud;
+    json_error_t je;
+    json_t *x = json_loads(extra, 0, &je);
+    json_t *t = json_object_get(x, "tokens_used");
+    v->requests++;
+    if (json_is_integer(t) && json_integer_value(t) > 0) v->tokens += json_integer_value(t);
+    json_decref(x);
+    return 0;
+}
+
+/* The walk over plan changes: one user at a time (rows come by user). */
+struct conversion {
+    const char *since;
+    char user[37];
+    int counted;                       /* the current user was created before since */
+    int free_at_start, now_free, paid; /* of the current user */
+    int64_t free_users_changed_now_free, free_at_start_changed, converted;
+};
+
+static int paid_plan(const char *type)
+{
+    const struct plan *p = type ? plan_get(type) : NULL;
+    return p && plan_price(p, 0) > 0;
+}
+
+static void conversion_flush(struct conversion *c)
+{
+    if (c->user[0] && c->counted) {
+        c->free_users_changed_now_free += c->now_free;
+        c->free_at_start_changed += c->free_at_start;
+        c->converted += c->free_at_start && c->paid;
+    }
+    c->user[0] = '\0';
+}
+
+static int on_change(void *ud, const char *user_id, const char *created_at, const char *plan,
+                     const char *meta)
+{
+    struct conversion *c = ud;
+    json_error_t je;
+    json_t *m = json_loads(meta, 0, &je);
+    const char *old_plan = json_string_value(json_object_get(m, "old_plan"));
+    const char *new_plan = json_string_value(json_object_get(m, "new_plan"));
+    if (strcmp(c->user, user_id)) {
+        conversion_flush(c);
+        snprintf(c->user, sizeof c->user, "%s", user_id);
+        c->counted = strcmp(created_at, c->since) < 0;
+        c->free_at_start = old_plan && !strcmp(old_plan, "free");
+        c->now_free = !strcmp(plan, "free");
+        c->paid = 0;
+    }
+    c->paid |= paid_plan(new_plan);
+    json_decref(m);
+    return 0;
+}
+
+static json_t *avg_or_null(int64_t total, int64_t n)
+{
+    return n > 0 ? json_real((double)total / (double)n) : json_null();
+}
+
+static int window_json(int64_t now, json_t *doc)
+{
+    char day[11], since[32];
+    int64_t start = now - (int64_t)(STATS_DAYS - 1) * 86400000;
+    period_day_key(start, day);
+    snprintf(since, sizeof since, "%sT00:00:00.000Z", day);
+    struct stats_window w;
+    struct v1_sum v1 = {0};
+    struct conversion conv = {.since = since};
+    int64_t free_before = 0;
+    int rc = store_stats_window(day, since, &w);
+    if (!rc) rc = store_stats_v1(since, on_v1, &v1);
+    if (!rc) rc = store_stats_plan_changes(since, on_change, &conv);
+    if (!rc) rc = store_stats_users_on("free", since, &free_before);
+    if (rc) return rc;
+    conversion_flush(&conv);
+
+    int64_t requests = w.chat + w.searches + v1.requests, tokens = w.tokens + v1.tokens;
+    json_object_set_new(
+        doc, "per_user",
+        json_pack("{s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "since", since, "users",
+                  (json_int_t)w.users, "active_users", (json_int_t)w.active_users, "requests",
+                  (json_int_t)requests, "tokens", (json_int_t)tokens, "average_requests_per_user",
+                  avg_or_null(requests, w.users), "average_tokens_per_user",
+                  avg_or_null(tokens, w.users), "average_requests_per_active_user",
+                  avg_or_null(requests, w.active_users), "average_tokens_per_active_user",
+                  avg_or_null(tokens, w.active_users)));
+
+    struct feature_use {
+        const char *name;
+        int64_t uses;
+    } f[] = {{"chat", w.chat},
+             {"search", w.searches},
+             {"documents", w.documents},
+             {"v1", v1.requests},
+             {"widget", w.widget}};
+    size_t nf = sizeof f / sizeof f[0];
+    int64_t all = 0;
+    for (size_t i = 0; i < nf; i++)
+        all += f[i].uses;
+    for (size_t i = 1; i < nf; i++) /* insertion sort, most used first, stable */
+        for (size_t k = i; k > 0 && f[k].uses > f[k - 1].uses; k--) {
+            struct feature_use t = f[k];
+            f[k] = f[k - 1];
+            f[k - 1] = t;
+        }
+    json_t *pop = json_array();
+    for (size_t i = 0; i < nf; i++)
+        json_array_append_new(pop, json_pack("{s:s, s:I, s:o}", "feature", f[i].name, "uses",
+                                             (json_int_t)f[i].uses, "share",
+                                             avg_or_null(f[i].uses, all)));
+    json_object_set_new(doc, "feature_popularity", pop);
+
+    int64_t free_at_start =
+        free_before - conv.free_users_changed_now_free + conv.free_at_start_changed;
+    json_object_set_new(doc, "conversion",
+                        json_pack("{s:s, s:I, s:I, s:o}", "since", since, "free_at_start",
+                                  (json_int_t)free_at_start, "converted",
+                                  (json_int_t)conv.converted, "rate",
+                                  avg_or_null(conv.converted, free_at_start)));
     return 0;
 }
 
@@ -277,6 +424,7 @@ static void stats(struct req *r)
         json_object_set_new(doc, "daily", days);
         rc = usage_json(now, doc);
     }
+    if (!rc) rc = window_json(now, doc);
     if (rc) {
         json_decref(doc);
         http_store_error(r, rc);
@@ -294,8 +442,10 @@ const struct route stats_routes[] = {
      .perm = "stats.read",
      .tag = "admin",
      .summary = "The admin dashboard's figures: messages and searches per day (30 days), users "
-                "and messages by plan, top users, quota burn, and this node's requests, p95 "
-                "latency per route and generation queue",
-     .response_doc = "{generated_at, days, daily, plans, top_users, quota_burn, server}"},
+                "and messages by plan, top users, quota burn, average requests and tokens per "
+                "user, feature popularity and free-to-paid conversion over the 30 days, and "
+                "this node's requests, p95 latency per route and generation queue",
+     .response_doc = "{generated_at, days, daily, plans, top_users, quota_burn, per_user, "
+                     "feature_popularity, conversion, server}"},
     {NULL},
 };

@@ -1,6 +1,7 @@
 """GET /admin/stats: the admin dashboard's figures in one document (activity per day, users
 and messages by plan, top users, quota burn, this node's routes and generation queue)."""
 import time
+import uuid
 
 import pytest
 
@@ -85,3 +86,83 @@ def test_users_at_the_limit_are_counted(server):
     after = server.get("/admin/stats", token=admin).json["quota_burn"]
     assert after["users_at_limit"] == before["users_at_limit"] + 1
     assert after["users_over_80_percent"] >= before["users_over_80_percent"] + 1
+
+
+def test_per_user_averages_feature_popularity_and_conversion(server):
+    admin = server.login("admin@example.com", "adminpassword123")
+    b = server.get("/admin/stats", token=admin).json
+    for key in ("per_user", "feature_popularity", "conversion"):
+        assert key in b, key
+    email = f"stats-features-{int(time.time() * 1000)}@example.com"
+    uid = server.register(email)["user_id"]
+    tok = server.login(email, "password123")
+    for q in ("What is ragd?", "How do plans work?"):
+        assert server.post("/chat/message", {"message": q}, token=tok).status == 200
+    assert server.post("/search", {"query": "plans"}, token=tok).status == 200
+    # A /v1 chat completion as billing records it (this server has no model to serve one).
+    v1_tokens = 37
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    with server.db() as db:
+        db.execute(
+            "INSERT INTO usage_records (id, user_id, resource_type, quantity,"
+            " billing_period_start, billing_period_end, extra_data, created_at, updated_at)"
+            " VALUES (?, ?, 'messages', 1, ?, ?, ?, ?, ?)",
+            (str(uuid.uuid4()), uid, now, now,
+             '{"message_id":"m","endpoint":"/v1/chat/completions","tokens_used":37}', now, now))
+        if hasattr(db, "commit"):
+            db.commit()
+
+    a = server.get("/admin/stats", token=admin).json
+    pu, pb = a["per_user"], b["per_user"]
+    assert pu["since"] == a["daily"][0]["date"] + "T00:00:00.000Z"
+    assert pu["users"] == pb["users"] + 1
+    assert pu["active_users"] == pb["active_users"] + 1
+    assert pu["requests"] == pb["requests"] + 4  # two messages, a search, a completion
+    assert pu["tokens"] > pb["tokens"] + v1_tokens
+    assert pu["average_requests_per_user"] == pytest.approx(pu["requests"] / pu["users"])
+    assert pu["average_tokens_per_user"] == pytest.approx(pu["tokens"] / pu["users"])
+    assert pu["average_requests_per_active_user"] == pytest.approx(
+        pu["requests"] / pu["active_users"])
+
+    fa = {f["feature"]: f for f in a["feature_popularity"]}
+    fb = {f["feature"]: f for f in b["feature_popularity"]}
+    assert set(fa) == {"chat", "search", "documents", "v1", "widget"}
+    assert fa["chat"]["uses"] == fb["chat"]["uses"] + 2
+    assert fa["search"]["uses"] == fb["search"]["uses"] + 1
+    assert fa["v1"]["uses"] == fb["v1"]["uses"] + 1
+    assert fa["documents"]["uses"] >= 1  # the demo knowledge base, uploaded at start
+    uses = [f["uses"] for f in a["feature_popularity"]]
+    assert uses == sorted(uses, reverse=True)
+    assert sum(f["share"] for f in a["feature_popularity"]) == pytest.approx(1)
+
+
+def test_free_to_paid_conversion(server):
+    admin = server.login("admin@example.com", "adminpassword123")
+    before = server.get("/admin/stats", token=admin).json["conversion"]
+    # Three accounts that existed before the window on the free plan; one is upgraded.
+    ids = []
+    for i in range(3):
+        ids.append(server.register(f"convert-{i}-{int(time.time() * 1000)}@example.com")["user_id"])
+    old = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 40 * 86400))
+    with server.db() as db:
+        for uid in ids:
+            db.execute("UPDATE users SET created_at = ? WHERE id = ?", (old, uid))
+        if hasattr(db, "commit"):
+            db.commit()
+    # A fourth account made within the window and upgraded is no conversion of the window.
+    fresh = server.register(f"convert-new-{int(time.time() * 1000)}@example.com")["user_id"]
+    for uid in (ids[0], fresh):
+        r = server.patch(f"/users/{uid}", {"subscription_plan": "pro"}, token=admin)
+        assert r.status == 200, r
+    c = server.get("/admin/stats", token=admin).json["conversion"]
+    assert c["since"] == before["since"]
+    assert c["free_at_start"] == before["free_at_start"] + 3
+    assert c["converted"] == before["converted"] + 1
+    assert c["rate"] == pytest.approx(c["converted"] / c["free_at_start"])
+    # Back to free and up again: still one converted account.
+    for plan in ("free", "pro"):
+        assert server.patch(f"/users/{ids[0]}", {"subscription_plan": plan},
+                            token=admin).status == 200
+    c = server.get("/admin/stats", token=admin).json["conversion"]
+    assert c["free_at_start"] == before["free_at_start"] + 3
+    assert c["converted"] == before["converted"] + 1
