@@ -12,7 +12,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select
 
-from support_helpers import ACME_DOC, make_org, support_server
+from support_helpers import ACME_DOC, GLOBEX_DOC, make_org, support_server
 from ui_helpers import click, css, login_ui, new_driver, quit_driver, severe_logs, shot, wait
 
 ORIGIN = "http://127.0.0.1:8321"
@@ -223,6 +223,14 @@ def test_owner_sees_analytics(desk, driver):
 def test_console_lists_every_organizations_tickets(desk, driver):
     s, org, _, _, tid = desk
     d = driver
+    # A second organization with a ticket of its own (the keyword rule).
+    other = make_org(s, "Globex", GLOBEX_DOC, "http://127.0.0.1:8322")
+    r = s.post("/widget/session", {"key": other.key}, headers={"Origin": other.origin})
+    assert r.status == 201, r
+    r = s.post("/widget/message", {"message": "I want a refund for my toaster"},
+               headers={"Authorization": "Bearer " + r.json["session_token"], "Origin": other.origin})
+    assert r.status == 200 and r.json["escalation"]["ticket_id"], r
+    other_tid = r.json["escalation"]["ticket_id"]
     login_ui(d, s, *ADMIN, path="/admin#/dashboard")
     wait(d, EC.presence_of_element_located((By.ID, "tile-avg-requests")))
     st = s.get("/admin/stats", token=s.login(*ADMIN)).json
@@ -236,10 +244,14 @@ def test_console_lists_every_organizations_tickets(desk, driver):
     click(d, '#top nav a[href="#/tickets"]')
     row = f'#ticket-rows li[data-id="{tid}"]'
     wait(d, EC.presence_of_element_located((By.CSS_SELECTOR, row)))
+    other_row = f'#ticket-rows li[data-id="{other_tid}"]'
     assert org.name in css(d, f"{row} .ticket-org").text
-    css(d, "#tf-org").send_keys(org.id)
+    assert other.name in css(d, f"{other_row} .ticket-org").text
+    Select(css(d, "#tf-org")).select_by_visible_text(org.name)
     css(d, "#tf-apply").click()
-    wait(d, lambda d: css(d, "#ticket-count").get_attribute("data-total") == "1")
+    wait(d, lambda d: not d.find_elements(By.CSS_SELECTOR, other_row))
+    assert css(d, "#ticket-count").get_attribute("data-total") == "1"
+    assert d.find_elements(By.CSS_SELECTOR, row)
     shot(d, "desk-console-tickets")
     click(d, f"{row} .ticket-subject")
     wait(d, EC.presence_of_element_located((By.CSS_SELECTOR, "#transcript li.role-visitor")))

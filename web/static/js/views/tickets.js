@@ -58,6 +58,20 @@ const selectOf = (id, name, label, values, current, text) => h('label', { for: i
 export async function inboxView(main, opts = {}) {
   const link = (id) => (opts.console ? `#/tickets/${encodeURIComponent(id)}` : `#/tickets?id=${encodeURIComponent(id)}`);
   const head = h('h1', {}, t(opts.console ? 'tickets_all_title' : 'tickets_title'));
+  // The console names organizations (GET /admin/organizations) where the role may list them,
+  // and filters by one chosen by name; otherwise by its id.
+  let orgNames = null;
+  if (opts.console) {
+    try {
+      const r = await api('GET', '/admin/organizations?limit=500');
+      orgNames = new Map((r.items || []).map((o) => [o.id, o.name]));
+    } catch { orgNames = null; }
+  }
+  const orgFilter = !opts.console ? null : orgNames
+    ? h('select', { id: 'tf-org', name: 'organization_id' }, h('option', { value: '' }, t('ticket_every_org')),
+      [...orgNames].sort((a, b) => a[1].localeCompare(b[1])).map(([id, name]) =>
+        h('option', { value: id, selected: id === kept.organization_id }, name)))
+    : h('input', { id: 'tf-org', name: 'organization_id', maxlength: 36, value: kept.organization_id, placeholder: t('ticket_every_org') });
   const filters = h('form', { class: 'filters', id: 'ticket-filters', role: 'search', 'aria-label': t('ticket_filters') },
     selectOf('tf-status', 'status', t('ticket_status'), STATUSES, kept.status, (s) => t(`ticket_status_${s}`)),
     selectOf('tf-priority', 'priority', t('ticket_priority'), PRIORITIES, kept.priority, (p) => t(`priority_${p}`)),
@@ -68,22 +82,12 @@ export async function inboxView(main, opts = {}) {
       h('input', { id: 'tf-category', name: 'category', maxlength: 80, value: kept.category, placeholder: 'sentiment' })),
     h('label', { for: 'tf-q' }, t('ticket_search'),
       h('input', { id: 'tf-q', name: 'q', type: 'search', maxlength: 200, value: kept.q })),
-    opts.console ? h('label', { for: 'tf-org' }, t('ticket_organization'),
-      h('input', { id: 'tf-org', name: 'organization_id', maxlength: 36, value: kept.organization_id, placeholder: t('ticket_org_id_hint') })) : null,
+    orgFilter ? h('label', { for: 'tf-org' }, t(orgNames ? 'ticket_organization' : 'ticket_organization_id'), orgFilter) : null,
     h('button', { type: 'submit', id: 'tf-apply' }, t('filter_apply')));
   const list = h('ul', { class: 'ticket-list', id: 'ticket-rows', 'aria-labelledby': 'h-ticket-list' });
   const count = h('p', { class: 'hint', id: 'ticket-count', 'aria-live': 'polite' });
   const pager = h('div', { class: 'row wrap', id: 'ticket-pager' });
   main.append(head, filters, h('h2', { id: 'h-ticket-list', class: 'sr-only' }, t('tickets_title')), count, list, pager);
-
-  // The console names organizations (GET /admin/organizations) where the role may list them.
-  let orgNames = null;
-  if (opts.console) {
-    try {
-      const r = await api('GET', '/admin/organizations?limit=200');
-      orgNames = new Map((r.items || r.organizations || []).map((o) => [o.id, o.name]));
-    } catch { orgNames = null; }
-  }
 
   filters.addEventListener('submit', (e) => {
     e.preventDefault();
