@@ -258,3 +258,32 @@ def test_console_lists_every_organizations_tickets(desk, driver):
     assert not d.find_elements(By.CSS_SELECTOR, "main img, main script")
     assert not d.execute_script("return window.__pwned")
     assert not [e for e in severe_logs(d) if e["source"] != "network"]
+
+
+def test_overdue_tickets_are_marked(desk, driver):
+    s, org, *_ = desk
+    d = driver
+    r = s.post("/widget/session", {"key": org.key}, headers={"Origin": ORIGIN})
+    assert r.status == 201, r
+    r = s.post("/widget/message", {"message": "I want a refund for the blender"},
+               headers={"Authorization": "Bearer " + r.json["session_token"], "Origin": ORIGIN})
+    assert r.status == 200 and r.json["escalation"]["new_ticket"], r
+    tid = r.json["escalation"]["ticket_id"]
+    admin = s.login(*ADMIN)
+    # A day and an hour later (the test clock), a HIGH ticket misses both of its targets.
+    assert s.post("/admin/test/clock", {"offset_ms": 25 * 3600000}, token=admin).status == 200
+    try:
+        # (tokens issued before the jump have expired on that clock)
+        r = s.get(f"/tickets/{tid}", token=s.login(email(org, "agent"), "password123"))
+        assert r.status == 200, r
+        sla = r.json["sla"]
+        assert sla["first_response_breached"] and sla["resolution_breached"], sla
+        login_as(d, s, org, "agent", "/#/tickets")
+        row = f'#ticket-rows li[data-id="{tid}"]'
+        wait(d, EC.presence_of_element_located((By.CSS_SELECTOR, row)))
+        for b in ("first_response_breached", "resolution_breached"):
+            assert css(d, f'{row} .badge.sla-breached[data-sla="{b}"]').is_displayed(), b
+        assert not d.find_elements(By.CSS_SELECTOR, f'{row} .badge.sla-due')
+        shot(d, "desk-inbox-overdue")
+    finally:
+        assert s.post("/admin/test/clock", {"offset_ms": 0}, token=s.login(*ADMIN)).status == 200
