@@ -2,7 +2,7 @@
 // plan, quota burn, top users, requests and p95 latency per route, the generation queue),
 // users (search, filter, edit plan / role / active, reset usage), and the audit log (filter by
 // action, pages, CSV of what is shown), the operations pages of admin_ops.js, and payments and
-// organizations (admin_billing.js). Each page
+// organizations (admin_billing.js), and every organization's tickets (views/tickets.js). Each page
 // is shown to the roles whose permissions allow reading it (GET /users/me lists them; without
 // roles on the server, administrators see every page).
 import { t } from './i18n.js';
@@ -11,6 +11,7 @@ import { api, currentUser, logout, onSession, restoreSession } from './api.js';
 import { authView } from './views/auth.js';
 import { providerKeysView, providerHealthView, featuresView, maintenanceView, notificationsView } from './admin_ops.js';
 import { paymentsView, organizationsView } from './admin_billing.js';
+import { inboxView, ticketView } from './views/tickets.js';
 
 const PLANS = ['free', 'pro', 'enterprise'];
 const PAGE = 25;
@@ -27,6 +28,8 @@ const PAGES = [
   ['notifications', 'notifications_title', 'ops.read', notificationsView],
   ['organizations', 'organizations_title', 'users.read', organizationsView],
   ['payments', 'payments_title', 'plans.manage', paymentsView],
+  // Every organization's tickets (#/tickets, one ticket at #/tickets/<id>).
+  ['tickets', 'tickets_all_title', 'tickets.manage', (m, id) => (id ? ticketView(m, id, { console: true }) : inboxView(m, { console: true }))],
 ];
 
 // Staff: administrators, and with roles every role but user.
@@ -166,7 +169,8 @@ async function dashboardView(main) {
   main.append(head, tiles, h('div', { class: 'grid2' },
     box('daily-chart', t('activity_per_day')), box('plan-chart', t('users_by_plan')),
     box('burn-chart', t('quota_burn_by_plan')), box('top-chart', t('top_users')),
-    box('req-chart', t('requests_by_route')), box('lat-chart', t('p95_by_route'))));
+    box('req-chart', t('requests_by_route')), box('lat-chart', t('p95_by_route')),
+    box('feature-chart', t('feature_popularity'))));
   let st;
   try { st = await api('GET', '/admin/stats'); } catch (err) { head.after(h('p', { class: 'form-error', role: 'alert' }, err.detail)); return; }
   const g = st.server.generation;
@@ -179,6 +183,14 @@ async function dashboardView(main) {
     tile('tile-tps', t('gen_tokens_per_s'), num(g.last_tokens_per_second, 1)),
     tile('tile-queue', t('gen_queue_depth'), num(g.queue_depth)),
     tile('tile-inflight', t('inflight'), String(st.server.inflight)));
+  // Over the dashboard's window: requests and tokens per account, and free-to-paid conversion.
+  const pu = st.per_user || {};
+  const cv = st.conversion || {};
+  tiles.append(
+    tile('tile-avg-requests', t('avg_requests_per_user', { active: num(pu.average_requests_per_active_user, 1) }), num(pu.average_requests_per_user, 1)),
+    tile('tile-avg-tokens', t('avg_tokens_per_user', { active: num(pu.average_tokens_per_active_user, 0) }), num(pu.average_tokens_per_user, 0)),
+    tile('tile-conversion', t('free_to_paid', { converted: cv.converted ?? 0, of: cv.free_at_start ?? 0 }),
+      cv.rate === null || cv.rate === undefined ? '–' : `${num(pct(cv.rate), 1)} %`));
   if (!window.Chart) return;
   chart(document.getElementById('daily-chart'), st.daily.map((d) => d.date.slice(5)),
     [{ label: t('messages'), data: st.daily.map((d) => d.messages) }, { label: t('searches'), data: st.daily.map((d) => d.searches) }]);
@@ -194,6 +206,9 @@ async function dashboardView(main) {
   const routes = st.server.routes;
   chart(document.getElementById('req-chart'), routes.map((r) => r.route), [{ label: t('requests_by_route'), data: routes.map((r) => r.requests) }]);
   chart(document.getElementById('lat-chart'), routes.map((r) => r.route), [{ label: t('p95_by_route'), data: routes.map((r) => (r.p95_ms === null ? 10000 : r.p95_ms)) }], { counts: false });
+  const pop = st.feature_popularity || [];
+  chart(document.getElementById('feature-chart'), pop.map((f) => t(`popularity_${f.feature}`)),
+    [{ label: t('feature_uses'), data: pop.map((f) => f.uses) }], { horizontal: true });
 }
 
 function csvCell(v) {

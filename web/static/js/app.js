@@ -11,6 +11,8 @@ import { pricingView } from './views/pricing.js';
 import { profileView } from './views/profile.js';
 import { verifyView } from './views/verify.js';
 import { orgView } from './views/org.js';
+import { ticketsView } from './views/tickets.js';
+import { analyticsView } from './views/analytics.js';
 import { showCheckoutBanner, takeCheckoutReturn } from './views/payments.js';
 
 const routes = {
@@ -23,7 +25,24 @@ const routes = {
   keys: { view: keysView, nav: 'nav_keys' },
   profile: { view: profileView, nav: 'nav_profile' },
   org: { view: orgView, nav: 'nav_org' },
+  // The support desk, linked for the organization roles that may use it (the server decides).
+  tickets: { view: ticketsView, nav: 'nav_tickets', orgRoles: ['owner', 'admin', 'agent'] },
+  analytics: { view: analyticsView, nav: 'nav_analytics', orgRoles: ['owner', 'admin'] },
 };
+
+// The signed-in user's role in their organization (GET /organizations/{id}), for the links
+// above; read again when the user or their organization changes.
+let orgRole = { key: null, role: null };
+async function refreshOrgRole() {
+  const user = currentUser();
+  const key = user?.organization_id ? `${user.id}:${user.organization_id}` : null;
+  if (key === orgRole.key) return;
+  let role = null;
+  if (key) {
+    try { role = (await api('GET', `/organizations/${encodeURIComponent(user.organization_id)}`)).your_role || null; } catch { role = null; }
+  }
+  orgRole = { key, role };
+}
 
 let cleanup = null;
 
@@ -108,7 +127,8 @@ function parseHash() {
 function renderHeader(active) {
   const top = clear(document.getElementById('top'));
   const user = currentUser();
-  const links = Object.entries(routes).filter(([, r]) => r.nav && (user || r.public));
+  const links = Object.entries(routes).filter(([, r]) => r.nav && (user || r.public)
+    && (!r.orgRoles || (user && r.orgRoles.includes(orgRole.role))));
   top.append(
     h('a', { class: 'brand', href: '#/chat' }, t('app_name')),
     h('nav', { 'aria-label': t('nav_main') },
@@ -147,6 +167,7 @@ async function render() {
     }
   }
   if (cleanup) { try { cleanup(); } catch { /* view already gone */ } cleanup = null; }
+  await refreshOrgRole();
   renderHeader(routeName);
   const main = clear(document.getElementById('main'));
   document.body.dataset.view = routeName;
@@ -161,7 +182,7 @@ onSession((user) => {
   const { name } = parseHash();
   // A session that ended (logged out, or the refresh token was refused) leaves private pages.
   if (!user && !(routes[name] || routes.chat).public) render();
-  else renderHeader(name);
+  else refreshOrgRole().finally(() => renderHeader(name));
 });
 document.querySelector('.skip').textContent = t('skip_to_content');
 // Back from a payment provider's checkout (PAYMENTS_RETURN_URL?checkout=...): the billing page
