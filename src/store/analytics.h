@@ -1,6 +1,7 @@
 /* analytics.h (store) - the reads behind an organization's support-desk analytics: its widget
  * conversations, the messages of both sides, the answers' cost and feedback, tickets, and the
- * questions answered with low confidence. Read-only, apart from the indexes it registers.
+ * questions answered with low confidence. Read-only, apart from the indexes it registers and
+ * the per-day summaries below (version 432).
  *
  * A range is two ISO-8601 UTC texts [from, to): rows whose created_at sorts at or after from
  * and before to ("2026-01-01" and "2026-02-01" take January whole). Sums are computed by the
@@ -16,7 +17,7 @@
 
 #include "store/db.h"
 
-/* Registers the analytics indexes (versions 430-449). Call before store_migrate(). */
+/* Registers the analytics indexes and tables (versions 430-449). Call before store_migrate(). */
 void store_analytics_register(void);
 
 /* The visitor messages of a range, summed. */

@@ -532,8 +532,10 @@ static int on_day_row(void *ud, const struct store_aday_row *d)
     return 0;
 }
 
-static void add_latency(struct walk *w, int64_t value, int64_t count)
+/* Adds count answers that took value ms to the histogram (in any order: latency_sort). */
+static int on_latency(void *ud, int64_t value, int64_t count)
 {
+    struct walk *w = ud;
     if (w->nlat == w->caplat) {
         w->caplat = w->caplat ? w->caplat * 2 : 1024;
         w->lat_value = xrealloc(w->lat_value, w->caplat * sizeof *w->lat_value);
@@ -541,6 +543,7 @@ static void add_latency(struct walk *w, int64_t value, int64_t count)
     }
     w->lat_value[w->nlat] = value;
     w->lat_count[w->nlat++] = count;
+    return 0;
 }
 
 static int64_t num(json_t *a, size_t i)
@@ -591,7 +594,7 @@ static void apply_day(struct walk *w, struct analytics_day *d, json_t *s)
 
     json_t *lat = json_object_get(s, "l");
     for (size_t i = 0; i + 1 < json_array_size(lat); i += 2)
-        add_latency(w, num(lat, i), num(lat, i + 1));
+        on_latency(w, num(lat, i), num(lat, i + 1));
     size_t i;
     json_t *x;
     json_array_foreach(json_object_get(s, "q"), i, x)
@@ -624,16 +627,46 @@ static int by_value(const void *x, const void *y, void *ud)
     return v[a] < v[b] ? -1 : v[a] > v[b];
 }
 
-/* The nearest-rank p-th percentile of the latencies (n > 0 of them), visited in ascending
- * order through idx. */
-static int64_t percentile(const struct walk *w, const size_t *idx, int64_t n, int p)
+/* Puts the histogram in ascending order of value, one entry a value: the total count. */
+static int64_t latency_sort(struct walk *w)
+{
+    size_t *idx = xcalloc(w->nlat ? w->nlat : 1, sizeof *idx);
+    for (size_t i = 0; i < w->nlat; i++)
+        idx[i] = i;
+    qsort_r(idx, w->nlat, sizeof *idx, by_value, w->lat_value);
+    int64_t *v = xcalloc(w->nlat ? w->nlat : 1, sizeof *v);
+    int64_t *c = xcalloc(w->nlat ? w->nlat : 1, sizeof *c);
+    size_t k = 0;
+    int64_t n = 0;
+    for (size_t i = 0; i < w->nlat; i++) {
+        int64_t value = w->lat_value[idx[i]], count = w->lat_count[idx[i]];
+        n += count;
+        if (k && v[k - 1] == value) {
+            c[k - 1] += count;
+            continue;
+        }
+        v[k] = value;
+        c[k++] = count;
+    }
+    free(idx);
+    free(w->lat_value);
+    free(w->lat_count);
+    w->lat_value = v;
+    w->lat_count = c;
+    w->nlat = k;
+    w->caplat = w->nlat ? w->nlat : 1;
+    return n;
+}
+
+/* The nearest-rank p-th percentile of the histogram (ascending) holding n > 0 values. */
+static int64_t percentile(const struct walk *w, int64_t n, int p)
 {
     int64_t rank = (p * n + 99) / 100, seen = 0;
     for (size_t i = 0; i < w->nlat; i++) {
-        seen += w->lat_count[idx[i]];
-        if (seen >= rank) return w->lat_value[idx[i]];
+        seen += w->lat_count[i];
+        if (seen >= rank) return w->lat_value[i];
     }
-    return w->nlat ? w->lat_value[idx[w->nlat - 1]] : 0;
+    return w->nlat ? w->lat_value[w->nlat - 1] : 0;
 }
 
 void analytics_report_free(struct analytics_report *r)
@@ -694,19 +727,12 @@ int analytics_report(const char *org_id, const struct analytics_range *range, do
         json_decref(s);
     }
     if (!rc) {
-        size_t *idx = xcalloc(w.nlat ? w.nlat : 1, sizeof *idx);
-        int64_t n = 0;
-        for (size_t i = 0; i < w.nlat; i++) {
-            idx[i] = i;
-            n += w.lat_count[i];
-        }
-        qsort_r(idx, w.nlat, sizeof *idx, by_value, w.lat_value);
+        int64_t n = latency_sort(&w);
         out->timed_answers = n;
         if (n) {
-            out->p50_ms = percentile(&w, idx, n, 50);
-            out->p95_ms = percentile(&w, idx, n, 95);
+            out->p50_ms = percentile(&w, n, 50);
+            out->p95_ms = percentile(&w, n, 95);
         }
-        free(idx);
         out->questions = w.questions.messages;
         cluster(&w.questions, ANALYTICS_TOP, &out->top, &out->ntop);
         cluster(&w.gaps, ANALYTICS_GAPS, &out->gaps, &out->ngaps);
