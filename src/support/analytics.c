@@ -411,7 +411,8 @@ static void cluster(struct grouper *gr, size_t max, struct analytics_cluster **o
  *         positive, neutral, negative, answers, helpful, not helpful, low confidence,
  *         tokens, tokened answers, agent messages, tickets open, pending, resolved, closed]
  *   "s": the scored visitor messages' score sum
- *   "l": the answers' latencies, [value, count, value, count, ...] ascending
+ *   "l": the answers' latencies as text, "value:count" pairs space-separated, ascending
+ *        (a day holds a few thousand distinct values: text reads far faster than an array)
  *   "q": the day's question groups in order of first appearance, [key, example, count]
  *   "g": its low-confidence groups, [key, example, count, lowest, last_at, conversation_id]
  * A report then costs one summary per day plus the groups, whatever the traffic behind them;
@@ -421,7 +422,8 @@ enum { N_FIGURES = 20 };
 
 struct day_build {
     struct grouper questions, gaps;
-    json_t *lat;
+    char *lat; /* "l" */
+    size_t nlat, caplat;
 };
 
 static int on_day_agents(void *ud, const char *day, int64_t count)
@@ -434,8 +436,15 @@ static int on_day_agents(void *ud, const char *day, int64_t count)
 static int on_day_latency(void *ud, int64_t value, int64_t count)
 {
     struct day_build *b = ud;
-    json_array_append_new(b->lat, json_integer(value));
-    json_array_append_new(b->lat, json_integer(count));
+    char pair[48];
+    int len = snprintf(pair, sizeof pair, "%s%lld:%lld", b->nlat ? " " : "", (long long)value,
+                       (long long)count);
+    if (b->nlat + (size_t)len + 1 > b->caplat) {
+        b->caplat = (b->nlat + (size_t)len + 1) * 2;
+        b->lat = xrealloc(b->lat, b->caplat);
+    }
+    memcpy(b->lat + b->nlat, pair, (size_t)len + 1);
+    b->nlat += (size_t)len;
     return 0;
 }
 
@@ -470,7 +479,7 @@ static int day_build(const char *org_id, const char *day, const char *next, doub
     struct store_aanswers a;
     struct store_atickets t;
     int64_t agents = 0;
-    struct day_build b = {.lat = json_array()};
+    struct day_build b = {0};
     int rc = store_analytics_conversations(org_id, day, next, &c);
     if (!rc) rc = store_analytics_visits(org_id, day, next, &v);
     if (!rc) rc = store_analytics_answers(org_id, day, next, threshold, &a);
@@ -497,10 +506,10 @@ static int day_build(const char *org_id, const char *day, const char *next, doub
             json_array_append_new(g, json_pack("[ssIfss]", x->key, x->example, (json_int_t)x->count,
                                                x->lowest, x->last_at, x->conversation_id));
         }
-        *out = json_pack("{s:o, s:f, s:O, s:o, s:o}", "n", nums, "s", v.score_sum, "l", b.lat, "q",
-                         q, "g", g);
+        *out = json_pack("{s:o, s:f, s:s, s:o, s:o}", "n", nums, "s", v.score_sum, "l",
+                         b.lat ? b.lat : "", "q", q, "g", g);
     }
-    json_decref(b.lat);
+    free(b.lat);
     grouper_free(&b.questions);
     grouper_free(&b.gaps);
     return rc;
@@ -592,9 +601,13 @@ static void apply_day(struct walk *w, struct analytics_day *d, json_t *s)
     r->tickets_resolved += num(n, 18);
     r->tickets_closed += num(n, 19);
 
-    json_t *lat = json_object_get(s, "l");
-    for (size_t i = 0; i + 1 < json_array_size(lat); i += 2)
-        on_latency(w, num(lat, i), num(lat, i + 1));
+    const char *lat = json_string_value(json_object_get(s, "l"));
+    for (char *end; lat && *lat; lat = end) {
+        int64_t value = strtoll(lat, &end, 10);
+        if (*end != ':') break;
+        int64_t count = strtoll(end + 1, &end, 10);
+        on_latency(w, value, count);
+    }
     size_t i;
     json_t *x;
     json_array_foreach(json_object_get(s, "q"), i, x)
@@ -692,13 +705,14 @@ static int day_summary(const char *org_id, struct walk *w, int i, json_t **out)
     }
     const char *day = r->days[i].date;
     const char *next = i + 1 < r->range.days ? r->days[i + 1].date : r->range.end;
+    /* The version is read before the rows; without it (a database refusing writes) the day
+     * is summed for this report only. A failed save leaves the day to be built again. */
     int64_t version = 0;
-    int rc = store_analytics_day_version(org_id, day, &version); /* before the rows */
-    if (!rc) rc = day_build(org_id, day, next, w->threshold, out);
-    if (rc) return rc;
+    int keep = store_analytics_day_version(org_id, day, &version) == 0;
+    int rc = day_build(org_id, day, next, w->threshold, out);
+    if (rc || !keep) return rc;
     char *text = json_dumps(*out, JSON_COMPACT);
     if (!text) panic("analytics: unserialisable summary");
-    /* A failed save leaves the day to be built again: the report itself is right. */
     (void)store_analytics_day_save(org_id, day, version, w->threshold, text);
     free(text);
     return 0;
