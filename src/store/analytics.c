@@ -30,11 +30,110 @@ static const struct store_migration migrations[] = {
      "CREATE INDEX usage_records_created ON usage_records(resource_type, created_at);"
      "CREATE INDEX documents_created ON documents(created_at);"
      "CREATE INDEX billing_history_event ON billing_history(event_type, created_at);"},
+    {432, "analytics: one organization's day, summarised",
+     "CREATE TABLE analytics_days (org_id TEXT NOT NULL, day TEXT NOT NULL,"
+     " version INTEGER NOT NULL DEFAULT 1, built INTEGER NOT NULL DEFAULT 0,"
+     " threshold REAL, summary TEXT, PRIMARY KEY (org_id, day));"},
 };
 
 void store_analytics_register(void)
 {
     store_register_migrations(migrations, (int)(sizeof migrations / sizeof migrations[0]));
+}
+
+/* ---- day summaries ---- */
+
+/* The version bump of one (organization, day) row: a new row starts at version 1, unbuilt. */
+#define TOUCH_UPSERT " ON CONFLICT (org_id, day) DO UPDATE SET version = analytics_days.version + 1"
+
+int store_analytics_touch(db_conn_t *c, const char *org_id, const char *at)
+{
+    if (!org_id || !at || strlen(at) < 10) return 0;
+    return db_exec(
+        c, NULL,
+        "INSERT INTO analytics_days (org_id, day) VALUES (?, substr(?, 1, 10))" TOUCH_UPSERT, "ss",
+        org_id, at);
+}
+
+int store_analytics_touch_conv(db_conn_t *c, const char *conv_id)
+{
+    return db_exec(c, NULL,
+                   "INSERT INTO analytics_days (org_id, day) SELECT org_id, substr(created_at, 1,"
+                   " 10) FROM widget_conversations WHERE id = ?" TOUCH_UPSERT,
+                   "s", conv_id);
+}
+
+int store_analytics_touch_msg(db_conn_t *c, const char *msg_id)
+{
+    int rc = db_exec(c, NULL,
+                     "INSERT INTO analytics_days (org_id, day) SELECT org_id, substr(created_at,"
+                     " 1, 10) FROM widget_messages WHERE id = ?" TOUCH_UPSERT,
+                     "s", msg_id);
+    if (rc) return rc;
+    return db_exec(
+        c, NULL,
+        "INSERT INTO analytics_days (org_id, day) SELECT c.org_id,"
+        " substr(c.created_at, 1, 10) FROM widget_messages m"
+        " JOIN widget_conversations c ON c.id = m.conversation_id WHERE m.id = ?" TOUCH_UPSERT,
+        "s", msg_id);
+}
+
+int store_analytics_touch_ticket(db_conn_t *c, const char *ticket_id)
+{
+    int rc = db_exec(c, NULL,
+                     "INSERT INTO analytics_days (org_id, day) SELECT organization_id,"
+                     " substr(created_at, 1, 10) FROM tickets WHERE id = ?" TOUCH_UPSERT,
+                     "s", ticket_id);
+    if (rc) return rc;
+    return db_exec(
+        c, NULL,
+        "INSERT INTO analytics_days (org_id, day) SELECT c.org_id,"
+        " substr(c.created_at, 1, 10) FROM tickets t"
+        " JOIN widget_conversations c ON c.id = t.conversation_id WHERE t.id = ?" TOUCH_UPSERT,
+        "s", ticket_id);
+}
+
+int store_analytics_days(const char *org_id, const char *from, const char *to, store_aday_row_fn fn,
+                         void *ud)
+{
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r,
+                      "SELECT day, version, built, threshold, summary FROM analytics_days"
+                      " WHERE org_id = ? AND day >= ? AND day <= ? ORDER BY day",
+                      "sss", org_id, from, to);
+    if (rc) return rc;
+    int more, stop = 0;
+    while (!stop && (more = db_rows_next(r)) == 1) {
+        struct store_aday_row d = {db_col_text(r, 0) ? db_col_text(r, 0) : "", db_col_int(r, 1),
+                                   db_col_int(r, 2), db_col_null(r, 3) ? -1 : db_col_double(r, 3),
+                                   db_col_text(r, 4)};
+        stop = fn(ud, &d);
+    }
+    db_rows_free(r);
+    if (stop) return stop;
+    return more < 0 ? RAGD_EDB : 0;
+}
+
+int store_analytics_day_version(const char *org_id, const char *day, int64_t *version)
+{
+    db_conn_t *c = db_conn();
+    int rc = db_exec(c, NULL,
+                     "INSERT INTO analytics_days (org_id, day) VALUES (?, ?)"
+                     " ON CONFLICT (org_id, day) DO NOTHING",
+                     "ss", org_id, day);
+    if (rc) return rc;
+    return db_query_int(c, version,
+                        "SELECT version FROM analytics_days WHERE org_id = ? AND day = ?", "ss",
+                        org_id, day);
+}
+
+int store_analytics_day_save(const char *org_id, const char *day, int64_t version, double threshold,
+                             const char *summary)
+{
+    return db_exec(db_conn(), NULL,
+                   "UPDATE analytics_days SET built = ?, threshold = ?, summary = ?"
+                   " WHERE org_id = ? AND day = ? AND version = ?",
+                   "idsssi", version, threshold, summary, org_id, day, version);
 }
 
 /* Ends a walk: the callback's stop value, RAGD_EDB for a failed step, else 0. */

@@ -1,6 +1,7 @@
 /* analytics.h (store) - the reads behind an organization's support-desk analytics: its widget
  * conversations, the messages of both sides, the answers' cost and feedback, tickets, and the
- * questions answered with low confidence. Read-only, apart from the indexes it registers.
+ * questions answered with low confidence. Read-only, apart from the indexes it registers and
+ * the per-day summaries below (version 432).
  *
  * A range is two ISO-8601 UTC texts [from, to): rows whose created_at sorts at or after from
  * and before to ("2026-01-01" and "2026-02-01" take January whole). Sums are computed by the
@@ -14,7 +15,9 @@
 
 #include <stdint.h>
 
-/* Registers the analytics indexes (versions 430-449). Call before store_migrate(). */
+#include "store/db.h"
+
+/* Registers the analytics indexes and tables (versions 430-449). Call before store_migrate(). */
 void store_analytics_register(void);
 
 /* The visitor messages of a range, summed. */
@@ -91,5 +94,46 @@ struct store_agap {
 typedef int (*store_agap_fn)(void *ud, const struct store_agap *g);
 int store_analytics_gaps(const char *org_id, const char *from, const char *to, double threshold,
                          store_agap_fn fn, void *ud);
+
+/* ---- day summaries (version 432) ----
+ * analytics_days holds one row per (organization, UTC day): a version that every write
+ * counted in that day's figures raises, and the summary built from the raw rows at version
+ * `built` (support/analytics.c owns its format) for the low-confidence threshold it used.
+ * A day is current when built == version and the threshold is the same; the report
+ * rebuilds the others, so days that no write touched since (or rows written before this
+ * table existed) are rebuilt once, and a summary is never trusted past a write.
+ *
+ * The store's writers call the touch functions on their own connection c, inside their
+ * transaction where they have one. A message counts on its own day and, for whether its
+ * conversation was answered, on the conversation's day; a ticket on its own day and, for
+ * escalation, on its conversation's day. Writes that bypass the store (SQL by hand) to a day
+ * already built are not seen. */
+
+/* Raises the version of org_id's day of at (an ISO-8601 time). */
+int store_analytics_touch(db_conn_t *c, const char *org_id, const char *at);
+/* Raises the version of the day conversation conv_id started on. */
+int store_analytics_touch_conv(db_conn_t *c, const char *conv_id);
+/* Raises the versions of message msg_id's day and of its conversation's day. */
+int store_analytics_touch_msg(db_conn_t *c, const char *msg_id);
+/* Raises the versions of ticket ticket_id's day and of its conversation's day. */
+int store_analytics_touch_ticket(db_conn_t *c, const char *ticket_id);
+
+struct store_aday_row {
+    const char *day; /* YYYY-MM-DD */
+    int64_t version, built;
+    double threshold;    /* -1: none */
+    const char *summary; /* NULL before the first build */
+};
+typedef int (*store_aday_row_fn)(void *ud, const struct store_aday_row *d);
+/* The rows of org_id's days from..to (YYYY-MM-DD, inclusive), oldest first. */
+int store_analytics_days(const char *org_id, const char *from, const char *to, store_aday_row_fn fn,
+                         void *ud);
+/* The current version of org_id's day (creating its row): *version. Read it before the raw
+ * rows a build sums. */
+int store_analytics_day_version(const char *org_id, const char *day, int64_t *version);
+/* Stores the summary built at version; a no-op when a write raised the version since (the
+ * day stays to be rebuilt). */
+int store_analytics_day_save(const char *org_id, const char *day, int64_t version, double threshold,
+                             const char *summary);
 
 #endif

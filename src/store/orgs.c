@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/mem.h"
 #include "core/util.h"
+#include "store/analytics.h"
 #include "store/db.h"
 #include "store/store.h"
 
@@ -732,6 +733,7 @@ int store_wsession_create(const char *org_id, const char *key_id, const char *or
                      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      "sssssssssii", id_out, org_id, key_id, origin, visitor_id, ip, conv_out,
                      token_hash, ts, now, expires_ms);
+    if (!rc) rc = store_analytics_touch(c, org_id, ts); /* analytics: a conversation */
     return finish(c, rc);
 }
 
@@ -834,6 +836,7 @@ int store_wmsg_add(const char *conv_id, const char *org_id, const char *role, co
     if (!rc)
         rc = db_exec(c, NULL, "UPDATE widget_conversations SET updated_at = ? WHERE id = ?", "ss",
                      ts, conv_id);
+    if (!rc) rc = store_analytics_touch_msg(c, id_out); /* analytics: a message */
     return finish(c, rc);
 }
 
@@ -844,6 +847,7 @@ int store_wmsg_add_agent(const char *conv_id, const char *org_id, const char *au
     if (!rc && internal)
         rc = db_exec(db_conn(), NULL, "UPDATE widget_messages SET internal = 1 WHERE id = ?", "s",
                      id_out);
+    if (!rc && internal) rc = store_analytics_touch_msg(db_conn(), id_out); /* analytics */
     return rc;
 }
 
@@ -908,6 +912,7 @@ int store_wmsg_feedback(const char *conv_id, const char *msg_id, int value)
                      "UPDATE widget_messages SET feedback = ?, feedback_at = ? WHERE id = ?"
                      " AND conversation_id = ? AND role = 'assistant'",
                      "isss", (int64_t)value, now_iso(ts), msg_id, conv_id);
+    if (!rc && changes == 1) rc = store_analytics_touch_msg(db_conn(), msg_id); /* analytics */
     return rc ? rc : changes == 1 ? 0 : RAGD_ENOTFOUND;
 }
 
@@ -939,6 +944,7 @@ int store_wconv_handoff(const char *conv_id, const char *email, const char *note
                      " created_at, seq) SELECT ?, id, org_id, 'system', ?, ?, ?"
                      " FROM widget_conversations WHERE id = ?",
                      "sssis", mid, note, ts, seq, conv_id);
+    if (!rc) rc = store_analytics_touch_conv(c, conv_id); /* analytics: a handoff */
     return finish(c, rc);
 }
 

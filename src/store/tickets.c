@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/mem.h"
 #include "core/util.h"
+#include "store/analytics.h"
 #include "store/store.h"
 
 /* Version 410 is the schema the escalation, ticket and analytics code share:
@@ -141,6 +142,7 @@ int store_wmsg_set_sentiment(const char *conv_id, const char *msg_id, const char
                      "  + ?) / (visitor_messages + 1),"
                      " visitor_messages = visitor_messages + 1 WHERE id = ?",
                      "sdds", label, score, polarity, conv_id);
+    if (!rc) rc = store_analytics_touch_msg(c, msg_id); /* analytics: sentiment */
     return finish(c, rc);
 }
 
@@ -150,6 +152,7 @@ int store_wmsg_set_cost(const char *msg_id, int64_t tokens, int64_t latency_ms)
     int rc = db_exec(db_conn(), &changes,
                      "UPDATE widget_messages SET tokens = ?, latency_ms = ? WHERE id = ?", "iis",
                      tokens, latency_ms, msg_id);
+    if (!rc && changes == 1) rc = store_analytics_touch_msg(db_conn(), msg_id); /* analytics */
     return rc ? rc : changes == 1 ? 0 : RAGD_ENOTFOUND;
 }
 
@@ -313,6 +316,7 @@ int store_ticket_escalate(const struct store_escalation *e, struct store_escalat
                          e->priority, out->assigned_to[0] ? out->assigned_to : NULL,
                          e->subject ? e->subject : "", e->reason ? e->reason : "", ts, ts);
         if (!rc) rc = event(c, out->ticket_id, "created", NULL, NULL, e->priority, e->reason, ts);
+        if (!rc) rc = store_analytics_touch_ticket(c, out->ticket_id); /* analytics: a ticket */
         if (!rc && out->assigned_to[0]) {
             rc = event(c, out->ticket_id, "assigned", NULL, NULL, out->assigned_to, "round robin",
                        ts);
@@ -503,6 +507,7 @@ int store_ticket_update(const char *id, const char *expect_status, const char *s
                      " updated_at = ? WHERE id = ?",
                      "sssss", status, res_at, closed_at, ts, id);
         if (!rc) rc = event(c, id, "status", actor_id, cur_status, status, NULL, ts);
+        if (!rc) rc = store_analytics_touch_ticket(c, id); /* analytics: tickets by status */
     }
     if (!rc && priority && strcmp(priority, cur_prio)) {
         rc = db_exec(c, NULL, "UPDATE tickets SET priority = ?, updated_at = ? WHERE id = ?", "sss",
@@ -579,6 +584,7 @@ int store_ticket_reply(const char *ticket_id, const char *author_id, const char 
             db_exec(c, NULL, "UPDATE tickets SET updated_at = ? WHERE id = ?", "ss", ts, ticket_id);
     if (!rc)
         rc = event(c, ticket_id, internal ? "note" : "reply", author_id, NULL, id_out, NULL, ts);
+    if (!rc) rc = store_analytics_touch(c, org, ts); /* analytics: an agent's reply */
     return finish(c, rc);
 }
 

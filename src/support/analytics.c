@@ -251,14 +251,11 @@ static void grouper_grow(struct grouper *gr)
     gr->nslots = ns;
 }
 
-/* Counts n messages with text body into their group; returns the group, or NULL when the
- * text has no words. */
-static struct group *grouper_add(struct grouper *gr, const char *body, int64_t n)
+/* Counts n messages into the group of word set key (words: its nw hashes, sorted), made with
+ * example (cut to EXAMPLE_CHARS) when new; returns the group. */
+static struct group *grouper_add_set(struct grouper *gr, const char *key, const uint64_t *words,
+                                     int nw, const char *example, int64_t n)
 {
-    char key[1024];
-    uint64_t words[MAX_WORDS];
-    int nw = word_set(body, key, sizeof key, words);
-    if (!nw) return NULL;
     gr->messages += n;
     if ((gr->n + 1) * 2 > gr->nslots) grouper_grow(gr);
     uint64_t h = fnv(key, strlen(key));
@@ -284,10 +281,39 @@ static struct group *grouper_add(struct grouper *gr, const char *body, int64_t n
     g->nwords = nw;
     g->count = n;
     g->first = gr->n;
-    g->example = cut(body, EXAMPLE_CHARS);
+    g->example = cut(example, EXAMPLE_CHARS);
     g->lowest = 2;
     gr->slots[s] = ++gr->n;
     return g;
+}
+
+/* Counts n messages with text body into their group; returns the group, or NULL when the
+ * text has no words. */
+static struct group *grouper_add(struct grouper *gr, const char *body, int64_t n)
+{
+    char key[1024];
+    uint64_t words[MAX_WORDS];
+    int nw = word_set(body, key, sizeof key, words);
+    if (!nw) return NULL;
+    return grouper_add_set(gr, key, words, nw, body, n);
+}
+
+/* The same for a group read back from a day's summary: its key (word_set's: distinct words,
+ * sorted, space-separated) and example. */
+static struct group *grouper_add_key(struct grouper *gr, const char *key, const char *example,
+                                     int64_t n)
+{
+    uint64_t words[MAX_WORDS];
+    int nw = 0;
+    for (const char *p = key; *p && nw < MAX_WORDS;) {
+        const char *sp = strchr(p, ' ');
+        size_t len = sp ? (size_t)(sp - p) : strlen(p);
+        if (len) words[nw++] = fnv(p, len);
+        p += len + (sp != NULL);
+    }
+    if (!nw) return NULL;
+    qsort(words, (size_t)nw, sizeof *words, cmp_u64);
+    return grouper_add_set(gr, key, words, nw, example, n);
 }
 
 /* 1 when the word sets of a and b have a Jaccard similarity of at least 0.6. */
@@ -377,40 +403,63 @@ static void cluster(struct grouper *gr, size_t max, struct analytics_cluster **o
     free(order);
 }
 
-/* ---- the report ---- */
+/* ---- one day ----
+ *
+ * A day's figures are built from the raw rows once and kept as its summary
+ * (store/analytics.h: analytics_days), a JSON object:
+ *   "n": [conversations, answered, escalated, handoffs, deflected, visitor messages,
+ *         positive, neutral, negative, answers, helpful, not helpful, low confidence,
+ *         tokens, tokened answers, agent messages, tickets open, pending, resolved, closed]
+ *   "s": the scored visitor messages' score sum
+ *   "l": the answers' latencies as text, "value:count" pairs space-separated, ascending
+ *        (a day holds a few thousand distinct values: text reads far faster than an array)
+ *   "q": the day's question groups in order of first appearance, [key, example, count]
+ *   "g": its low-confidence groups, [key, example, count, lowest, last_at, conversation_id]
+ * A report then costs one summary per day plus the groups, whatever the traffic behind them;
+ * only days written since their last build are summed from the rows again. */
 
-struct walk {
-    struct analytics_report *r;
-    int64_t first_day;
+enum { N_FIGURES = 20 };
+
+struct day_build {
     struct grouper questions, gaps;
-    int64_t *lat_value, *lat_count; /* the latency histogram, ascending */
+    char *lat; /* "l" */
     size_t nlat, caplat;
 };
 
-static int on_agent_day(void *ud, const char *day, int64_t count)
+static int on_day_agents(void *ud, const char *day, int64_t count)
 {
-    struct walk *w = ud;
-    int64_t d;
-    if (day_parse(day, &d)) return 0;
-    d -= w->first_day;
-    if (d >= 0 && d < w->r->range.days) {
-        w->r->days[d].agent_messages += count;
-        w->r->agent_messages += count;
+    (void)day;
+    *(int64_t *)ud += count;
+    return 0;
+}
+
+static int on_day_latency(void *ud, int64_t value, int64_t count)
+{
+    struct day_build *b = ud;
+    char pair[48];
+    int len = snprintf(pair, sizeof pair, "%s%lld:%lld", b->nlat ? " " : "", (long long)value,
+                       (long long)count);
+    if (b->nlat + (size_t)len + 1 > b->caplat) {
+        b->caplat = (b->nlat + (size_t)len + 1) * 2;
+        b->lat = xrealloc(b->lat, b->caplat);
     }
+    memcpy(b->lat + b->nlat, pair, (size_t)len + 1);
+    b->nlat += (size_t)len;
     return 0;
 }
 
-static int on_question(void *ud, const char *body, int64_t count, const char *first_at)
+static int on_day_question(void *ud, const char *body, int64_t count, const char *first_at)
 {
-    struct walk *w = ud;
-    grouper_add(&w->questions, body, count);
+    (void)first_at;
+    struct day_build *b = ud;
+    grouper_add(&b->questions, body, count);
     return 0;
 }
 
-static int on_gap(void *ud, const struct store_agap *g)
+static int on_day_gap(void *ud, const struct store_agap *g)
 {
-    struct walk *w = ud;
-    struct group *gr = grouper_add(&w->gaps, g->question ? g->question : "", g->count);
+    struct day_build *b = ud;
+    struct group *gr = grouper_add(&b->gaps, g->question ? g->question : "", g->count);
     if (!gr) return 0;
     if (g->lowest < gr->lowest) gr->lowest = g->lowest;
     if (strcmp(g->last_at, gr->last_at) > 0) {
@@ -420,11 +469,84 @@ static int on_gap(void *ud, const struct store_agap *g)
     return 0;
 }
 
+/* Sums org_id's day [day, next) from the raw rows: 0 with *out (owned), or a store error. */
+static int day_build(const char *org_id, const char *day, const char *next, double threshold,
+                     json_t **out)
+{
+    *out = NULL;
+    struct store_aconvs c;
+    struct store_avisits v;
+    struct store_aanswers a;
+    struct store_atickets t;
+    int64_t agents = 0;
+    struct day_build b = {0};
+    int rc = store_analytics_conversations(org_id, day, next, &c);
+    if (!rc) rc = store_analytics_visits(org_id, day, next, &v);
+    if (!rc) rc = store_analytics_answers(org_id, day, next, threshold, &a);
+    if (!rc) rc = store_analytics_tickets(org_id, day, next, &t);
+    if (!rc) rc = store_analytics_agent_days(org_id, day, next, on_day_agents, &agents);
+    if (!rc) rc = store_analytics_latencies(org_id, day, next, on_day_latency, &b);
+    if (!rc) rc = store_analytics_questions(org_id, day, next, on_day_question, &b);
+    if (!rc) rc = store_analytics_gaps(org_id, day, next, threshold, on_day_gap, &b);
+    if (!rc) {
+        int64_t n[N_FIGURES] = {c.conversations,  c.answered, c.escalated, c.handoffs,
+                                c.deflected,      v.messages, v.positive,  v.neutral,
+                                v.negative,       a.answers,  a.helpful,   a.not_helpful,
+                                a.low_confidence, a.tokens,   a.tokened,   agents,
+                                t.open,           t.pending,  t.resolved,  t.closed};
+        json_t *nums = json_array(), *q = json_array(), *g = json_array();
+        for (int i = 0; i < N_FIGURES; i++)
+            json_array_append_new(nums, json_integer(n[i]));
+        for (size_t i = 0; i < b.questions.n; i++) {
+            const struct group *x = &b.questions.g[i];
+            json_array_append_new(q, json_pack("[ssI]", x->key, x->example, (json_int_t)x->count));
+        }
+        for (size_t i = 0; i < b.gaps.n; i++) {
+            const struct group *x = &b.gaps.g[i];
+            json_array_append_new(g, json_pack("[ssIfss]", x->key, x->example, (json_int_t)x->count,
+                                               x->lowest, x->last_at, x->conversation_id));
+        }
+        *out = json_pack("{s:o, s:f, s:s, s:o, s:o}", "n", nums, "s", v.score_sum, "l",
+                         b.lat ? b.lat : "", "q", q, "g", g);
+    }
+    free(b.lat);
+    grouper_free(&b.questions);
+    grouper_free(&b.gaps);
+    return rc;
+}
+
+/* ---- the report ---- */
+
+struct walk {
+    struct analytics_report *r;
+    int64_t first_day;
+    double threshold;
+    json_t **cached; /* per day of the range: its current summary, or NULL */
+    struct grouper questions, gaps;
+    int64_t *lat_value, *lat_count; /* the latency histogram */
+    size_t nlat, caplat;
+};
+
+static int on_day_row(void *ud, const struct store_aday_row *d)
+{
+    struct walk *w = ud;
+    int64_t n;
+    if (day_parse(d->day, &n) || !d->summary || d->built != d->version ||
+        d->threshold != w->threshold)
+        return 0;
+    n -= w->first_day;
+    if (n < 0 || n >= w->r->range.days) return 0;
+    json_decref(w->cached[n]);
+    w->cached[n] = json_loads(d->summary, 0, NULL); /* NULL (rebuilt) if unreadable */
+    return 0;
+}
+
+/* Adds count answers that took value ms to the histogram (in any order: latency_sort). */
 static int on_latency(void *ud, int64_t value, int64_t count)
 {
     struct walk *w = ud;
     if (w->nlat == w->caplat) {
-        w->caplat = w->caplat ? w->caplat * 2 : 256;
+        w->caplat = w->caplat ? w->caplat * 2 : 1024;
         w->lat_value = xrealloc(w->lat_value, w->caplat * sizeof *w->lat_value);
         w->lat_count = xrealloc(w->lat_count, w->caplat * sizeof *w->lat_count);
     }
@@ -433,7 +555,123 @@ static int on_latency(void *ud, int64_t value, int64_t count)
     return 0;
 }
 
-/* The nearest-rank p-th percentile of the histogram holding n > 0 values. */
+static int64_t num(json_t *a, size_t i)
+{
+    return (int64_t)json_integer_value(json_array_get(a, i));
+}
+
+/* Adds day summary s into day d and the totals of the report. */
+static void apply_day(struct walk *w, struct analytics_day *d, json_t *s)
+{
+    struct analytics_report *r = w->r;
+    json_t *n = json_object_get(s, "n");
+    d->conversations = num(n, 0);
+    r->conversations += d->conversations;
+    r->answered += num(n, 1);
+    r->escalated += num(n, 2);
+    r->handoffs += num(n, 3);
+    r->deflected += num(n, 4);
+    d->visitor_messages = num(n, 5);
+    d->sentiment[ANALYTICS_POSITIVE] = num(n, 6);
+    d->sentiment[ANALYTICS_NEUTRAL] = num(n, 7);
+    d->sentiment[ANALYTICS_NEGATIVE] = num(n, 8);
+    d->scored = num(n, 6) + num(n, 7) + num(n, 8);
+    d->score_sum = json_number_value(json_object_get(s, "s"));
+    r->visitor_messages += d->visitor_messages;
+    for (int i = 0; i < ANALYTICS_LABELS; i++)
+        r->sentiment[i] += d->sentiment[i];
+    r->scored += d->scored;
+    r->unscored += d->visitor_messages - d->scored;
+    r->score_sum += d->score_sum;
+    d->answers = num(n, 9);
+    d->helpful = num(n, 10);
+    d->not_helpful = num(n, 11);
+    d->low_confidence = num(n, 12);
+    d->tokens = num(n, 13);
+    r->answers += d->answers;
+    r->helpful += d->helpful;
+    r->not_helpful += d->not_helpful;
+    r->low_confidence += d->low_confidence;
+    r->tokens += d->tokens;
+    r->tokened_answers += num(n, 14);
+    d->agent_messages = num(n, 15);
+    r->agent_messages += d->agent_messages;
+    r->tickets_open += num(n, 16);
+    r->tickets_pending += num(n, 17);
+    r->tickets_resolved += num(n, 18);
+    r->tickets_closed += num(n, 19);
+
+    const char *lat = json_string_value(json_object_get(s, "l"));
+    for (char *end; lat && *lat; lat = end) {
+        int64_t value = strtoll(lat, &end, 10);
+        if (*end != ':') break;
+        int64_t count = strtoll(end + 1, &end, 10);
+        on_latency(w, value, count);
+    }
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(s, "q"), i, x)
+    {
+        const char *key = json_string_value(json_array_get(x, 0));
+        const char *ex = json_string_value(json_array_get(x, 1));
+        if (key && ex) grouper_add_key(&w->questions, key, ex, num(x, 2));
+    }
+    json_array_foreach(json_object_get(s, "g"), i, x)
+    {
+        const char *key = json_string_value(json_array_get(x, 0));
+        const char *ex = json_string_value(json_array_get(x, 1));
+        const char *last = json_string_value(json_array_get(x, 4));
+        const char *conv = json_string_value(json_array_get(x, 5));
+        struct group *g = key && ex ? grouper_add_key(&w->gaps, key, ex, num(x, 2)) : NULL;
+        if (!g) continue;
+        double low = json_number_value(json_array_get(x, 3));
+        if (low < g->lowest) g->lowest = low;
+        if (last && conv && strcmp(last, g->last_at) > 0) {
+            snprintf(g->last_at, sizeof g->last_at, "%s", last);
+            snprintf(g->conversation_id, sizeof g->conversation_id, "%s", conv);
+        }
+    }
+}
+
+static int by_value(const void *x, const void *y, void *ud)
+{
+    const int64_t *v = ud;
+    size_t a = *(const size_t *)x, b = *(const size_t *)y;
+    return v[a] < v[b] ? -1 : v[a] > v[b];
+}
+
+/* Puts the histogram in ascending order of value, one entry a value: the total count. */
+static int64_t latency_sort(struct walk *w)
+{
+    size_t *idx = xcalloc(w->nlat ? w->nlat : 1, sizeof *idx);
+    for (size_t i = 0; i < w->nlat; i++)
+        idx[i] = i;
+    qsort_r(idx, w->nlat, sizeof *idx, by_value, w->lat_value);
+    int64_t *v = xcalloc(w->nlat ? w->nlat : 1, sizeof *v);
+    int64_t *c = xcalloc(w->nlat ? w->nlat : 1, sizeof *c);
+    size_t k = 0;
+    int64_t n = 0;
+    for (size_t i = 0; i < w->nlat; i++) {
+        int64_t value = w->lat_value[idx[i]], count = w->lat_count[idx[i]];
+        n += count;
+        if (k && v[k - 1] == value) {
+            c[k - 1] += count;
+            continue;
+        }
+        v[k] = value;
+        c[k++] = count;
+    }
+    free(idx);
+    free(w->lat_value);
+    free(w->lat_count);
+    w->lat_value = v;
+    w->lat_count = c;
+    w->nlat = k;
+    w->caplat = w->nlat ? w->nlat : 1;
+    return n;
+}
+
+/* The nearest-rank p-th percentile of the histogram (ascending) holding n > 0 values. */
 static int64_t percentile(const struct walk *w, int64_t n, int p)
 {
     int64_t rank = (p * n + 99) / 100, seen = 0;
@@ -442,49 +680,6 @@ static int64_t percentile(const struct walk *w, int64_t n, int p)
         if (seen >= rank) return w->lat_value[i];
     }
     return w->nlat ? w->lat_value[w->nlat - 1] : 0;
-}
-
-/* Sums one day [day, next) into d and the totals of r. */
-static int sum_day(const char *org_id, struct analytics_report *r, struct analytics_day *d,
-                   const char *next)
-{
-    struct store_aconvs c;
-    struct store_avisits v;
-    struct store_aanswers a;
-    int rc = store_analytics_conversations(org_id, d->date, next, &c);
-    if (!rc) rc = store_analytics_visits(org_id, d->date, next, &v);
-    if (!rc) rc = store_analytics_answers(org_id, d->date, next, r->threshold, &a);
-    if (rc) return rc;
-    d->conversations = c.conversations;
-    r->conversations += c.conversations;
-    r->answered += c.answered;
-    r->escalated += c.escalated;
-    r->handoffs += c.handoffs;
-    r->deflected += c.deflected;
-    d->visitor_messages = v.messages;
-    d->sentiment[ANALYTICS_POSITIVE] = v.positive;
-    d->sentiment[ANALYTICS_NEUTRAL] = v.neutral;
-    d->sentiment[ANALYTICS_NEGATIVE] = v.negative;
-    d->scored = v.positive + v.neutral + v.negative;
-    d->score_sum = v.score_sum;
-    r->visitor_messages += v.messages;
-    for (int i = 0; i < ANALYTICS_LABELS; i++)
-        r->sentiment[i] += d->sentiment[i];
-    r->scored += d->scored;
-    r->unscored += v.messages - d->scored;
-    r->score_sum += v.score_sum;
-    d->answers = a.answers;
-    d->helpful = a.helpful;
-    d->not_helpful = a.not_helpful;
-    d->low_confidence = a.low_confidence;
-    d->tokens = a.tokens;
-    r->answers += a.answers;
-    r->helpful += a.helpful;
-    r->not_helpful += a.not_helpful;
-    r->low_confidence += a.low_confidence;
-    r->tokens += a.tokens;
-    r->tokened_answers += a.tokened;
-    return 0;
 }
 
 void analytics_report_free(struct analytics_report *r)
@@ -500,6 +695,29 @@ void analytics_report_free(struct analytics_report *r)
     memset(r, 0, sizeof *r);
 }
 
+/* The summary of day i: the current one read, else built from the rows and kept. */
+static int day_summary(const char *org_id, struct walk *w, int i, json_t **out)
+{
+    struct analytics_report *r = w->r;
+    if (w->cached[i]) {
+        *out = json_incref(w->cached[i]);
+        return 0;
+    }
+    const char *day = r->days[i].date;
+    const char *next = i + 1 < r->range.days ? r->days[i + 1].date : r->range.end;
+    /* The version is read before the rows; without it (a database refusing writes) the day
+     * is summed for this report only. A failed save leaves the day to be built again. */
+    int64_t version = 0;
+    int keep = store_analytics_day_version(org_id, day, &version) == 0;
+    int rc = day_build(org_id, day, next, w->threshold, out);
+    if (rc || !keep) return rc;
+    char *text = json_dumps(*out, JSON_COMPACT);
+    if (!text) panic("analytics: unserialisable summary");
+    (void)store_analytics_day_save(org_id, day, version, w->threshold, text);
+    free(text);
+    return 0;
+}
+
 int analytics_report(const char *org_id, const struct analytics_range *range, double threshold,
                      struct analytics_report *out)
 {
@@ -508,31 +726,22 @@ int analytics_report(const char *org_id, const struct analytics_range *range, do
     out->range = *range;
     out->threshold = threshold;
     out->days = xcalloc((size_t)range->days, sizeof *out->days);
-    struct walk w = {.r = out};
+    struct walk w = {.r = out, .threshold = threshold};
     if (day_parse(range->from, &w.first_day)) panic("analytics: unparsed range");
     for (int i = 0; i < range->days; i++)
         civil_from_days(w.first_day + i, out->days[i].date);
+    w.cached = xcalloc((size_t)range->days, sizeof *w.cached);
 
-    /* Day by day: each sum is one index range without a sort. */
-    int rc = 0;
-    for (int i = 0; !rc && i < range->days; i++)
-        rc = sum_day(org_id, out, &out->days[i],
-                     i + 1 < range->days ? out->days[i + 1].date : range->end);
-    const char *from = range->from, *to = range->end;
-    struct store_atickets t = {0};
-    if (!rc) rc = store_analytics_tickets(org_id, from, to, &t);
-    if (!rc) rc = store_analytics_agent_days(org_id, from, to, on_agent_day, &w);
-    if (!rc) rc = store_analytics_latencies(org_id, from, to, on_latency, &w);
-    if (!rc) rc = store_analytics_questions(org_id, from, to, on_question, &w);
-    if (!rc) rc = store_analytics_gaps(org_id, from, to, threshold, on_gap, &w);
+    /* Days in order, so that groups are made in the order their questions first came. */
+    int rc = store_analytics_days(org_id, range->from, range->to, on_day_row, &w);
+    for (int i = 0; !rc && i < range->days; i++) {
+        json_t *s = NULL;
+        rc = day_summary(org_id, &w, i, &s);
+        if (!rc) apply_day(&w, &out->days[i], s);
+        json_decref(s);
+    }
     if (!rc) {
-        out->tickets_open = t.open;
-        out->tickets_pending = t.pending;
-        out->tickets_resolved = t.resolved;
-        out->tickets_closed = t.closed;
-        int64_t n = 0;
-        for (size_t i = 0; i < w.nlat; i++)
-            n += w.lat_count[i];
+        int64_t n = latency_sort(&w);
         out->timed_answers = n;
         if (n) {
             out->p50_ms = percentile(&w, n, 50);
@@ -542,6 +751,9 @@ int analytics_report(const char *org_id, const struct analytics_range *range, do
         cluster(&w.questions, ANALYTICS_TOP, &out->top, &out->ntop);
         cluster(&w.gaps, ANALYTICS_GAPS, &out->gaps, &out->ngaps);
     }
+    for (int i = 0; i < range->days; i++)
+        json_decref(w.cached[i]);
+    free(w.cached);
     grouper_free(&w.questions);
     grouper_free(&w.gaps);
     free(w.lat_value);

@@ -30,7 +30,15 @@
  * - helpful rate: answers marked helpful / answers marked helpful or not helpful.
  * - response time: p50 and p95 of the answers' latency_ms by the nearest-rank method (the
  *   value at rank ceil(p/100 * n) of the n answers that carry one, in ascending order).
- * - tokens: the sum of the answers' tokens, and its mean over the answers that carry one. */
+ * - tokens: the sum of the answers' tokens, and its mean over the answers that carry one.
+ *
+ * Cost: each day's figures (its sums, its latencies value by value, its question and
+ * low-confidence groups) are summed from the rows once and kept as that day's summary
+ * (store/analytics.h); a report merges one summary per day, and sums from the rows again
+ * only the days that a store write touched since (today, as a rule) or whose summary was
+ * made for another low-confidence threshold. The figures stay exact: percentiles come from
+ * the merged per-value counts, and the grouping from the per-day groups of equal word sets
+ * (merged in the order of first appearance, as the rows would be). */
 #ifndef RAGD_SUPPORT_ANALYTICS_H
 #define RAGD_SUPPORT_ANALYTICS_H
 

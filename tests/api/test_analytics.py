@@ -382,3 +382,80 @@ def test_daily_sums_come_from_covering_indexes(env):
     assert "COVERING INDEX widget_messages_conv_role" in got["conversations"], got
     assert "COVERING INDEX tickets_org_" in got["tickets"], got  # by status or by time
     assert not any("SCAN" in p.replace("SCAN x", "") for p in got.values()), got
+
+
+def day_row(s, org_id, day):
+    with s.db() as db:
+        return tuple(db.execute("SELECT version, built FROM analytics_days WHERE org_id = ?"
+                                " AND day = ?", (org_id, day)).fetchone())
+
+
+def test_day_summaries_follow_every_write(env):
+    """A report reads each day's summary (analytics_days) unless a write counted in that day
+    came after it. After each kind of write through the API (messages, feedback, an
+    escalation, an agent's reply and note, a ticket resolved, a handoff), the report equals a
+    recomputation from the raw rows."""
+    s, a, _, _ = env
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    q = f"from={today}&to={today}"
+    before = get(s, a, query=q).json
+    version, built = day_row(s, a.id, today)
+    assert built == version  # the summary just built is current
+    assert get(s, a, query=q).json == before
+    assert day_row(s, a.id, today) == (version, built)  # read again, not rebuilt
+
+    def recomputed():
+        """The report from the summaries, then from the raw rows (every summary of the
+        organization forgotten): equal. The second build leaves the day current."""
+        kept = get(s, a, query=q).json
+        with s.db() as db:
+            db.execute("DELETE FROM analytics_days WHERE org_id = ?", (a.id,))
+            if hasattr(db, "commit"):
+                db.commit()
+        assert get(s, a, query=q).json == kept
+        return kept
+
+    r = s.post("/widget/session", {"key": a.key}, headers={"Origin": a.origin})
+    assert r.status == 201, r
+    recomputed()
+    h = {"Authorization": "Bearer " + r.json["session_token"], "Origin": a.origin}
+    r = s.post("/widget/message", {"message": "When do orders ship?"}, headers=h)
+    assert r.status == 200, r
+    recomputed()
+    assert s.post("/widget/feedback", {"message_id": r.json["message_id"], "helpful": False},
+                  headers=h).status == 200
+    recomputed()
+    r = s.post("/widget/message", {"message": "I want to talk to a human"}, headers=h)
+    assert r.status == 200 and r.json["escalation"], r
+    tid = r.json["escalation"]["ticket_id"]
+    recomputed()
+    agent = a.people["agent"][1]
+    assert s.post(f"/tickets/{tid}/messages", {"body": "On it."}, token=agent).status == 201
+    recomputed()
+    assert s.post(f"/tickets/{tid}/messages", {"body": "note", "internal": True},
+                  token=agent).status == 201
+    recomputed()
+    assert s.patch(f"/tickets/{tid}", {"status": "resolved"}, token=agent).status == 200
+    recomputed()
+    r = s.post("/widget/session", {"key": a.key}, headers={"Origin": a.origin})
+    h2 = {"Authorization": "Bearer " + r.json["session_token"], "Origin": a.origin}
+    assert s.post("/widget/message", {"message": "Where is my parcel?"},
+                  headers=h2).status == 200
+    r = s.post("/widget/handoff", {"email": "ann@customer.test", "message": "call me"},
+               headers=h2)
+    assert r.status == 200, r
+    kept = recomputed()
+
+    tb, tk = before["totals"], kept["totals"]
+    assert tk["conversations"] == tb["conversations"] + 2
+    assert tk["visitor_messages"] == tb["visitor_messages"] + 3
+    assert tk["agent_messages"] == tb["agent_messages"] + 1  # the note is not a message
+    assert tk["tickets"] == tb["tickets"] + 2  # the handoff opens one too
+    assert kept["resolution"]["by_status"]["resolved"] == \
+        before["resolution"]["by_status"]["resolved"] + 1
+    assert kept["deflection"]["handoffs"] == before["deflection"]["handoffs"] + 1
+    assert kept["escalation"]["escalated_conversations"] == \
+        before["escalation"]["escalated_conversations"] + 2
+    assert kept["feedback"]["not_helpful"] == before["feedback"]["not_helpful"] + 1
+    sent = kept["sentiment"]["distribution"]
+    assert sum(sent.values()) == tk["visitor_messages"]

@@ -157,11 +157,61 @@ static void percentiles(void **state)
     free(w.lat_count);
 }
 
+/* Groups read back from day summaries (key and example) merge like the messages themselves. */
+static void groups_by_key(void **state)
+{
+    (void)state;
+    struct grouper day = {0}, all = {0}, merged = {0};
+    const char *texts[] = {"How do I reset my password?", "password reset", "hello",
+                           "I want a refund for my order!", "reset my account password please"};
+    for (size_t i = 0; i < 5; i++) {
+        grouper_add(&day, texts[i], (int64_t)i + 1);
+        grouper_add(&all, texts[i], (int64_t)i + 1);
+    }
+    for (size_t i = 0; i < day.n; i++)
+        assert_non_null(grouper_add_key(&merged, day.g[i].key, day.g[i].example, day.g[i].count));
+    assert_int_equal(merged.n, all.n);
+    assert_int_equal(merged.messages, all.messages);
+    for (size_t i = 0; i < all.n; i++) {
+        assert_string_equal(merged.g[i].key, all.g[i].key);
+        assert_string_equal(merged.g[i].example, all.g[i].example);
+        assert_int_equal(merged.g[i].count, all.g[i].count);
+        assert_int_equal(merged.g[i].nwords, all.g[i].nwords);
+        assert_memory_equal(merged.g[i].words, all.g[i].words,
+                            sizeof *all.g[i].words * (size_t)all.g[i].nwords);
+    }
+    assert_null(grouper_add_key(&merged, "", "", 1));
+    grouper_free(&day);
+    grouper_free(&all);
+    grouper_free(&merged);
+}
+
+/* Histograms of several days merge into one ascending histogram. */
+static void latencies_merge(void **state)
+{
+    (void)state;
+    struct walk w = {0};
+    on_latency(&w, 300, 2); /* day 1 */
+    on_latency(&w, 500, 1);
+    on_latency(&w, 100, 1); /* day 2 */
+    on_latency(&w, 300, 1);
+    assert_int_equal(latency_sort(&w), 5);
+    assert_int_equal(w.nlat, 3);
+    assert_int_equal(w.lat_value[0], 100);
+    assert_int_equal(w.lat_count[1], 3);
+    assert_int_equal(percentile(&w, 5, 50), 300);
+    assert_int_equal(percentile(&w, 5, 95), 500);
+    free(w.lat_value);
+    free(w.lat_count);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(ranges),   cmocka_unit_test(threshold),   cmocka_unit_test(word_sets),
-        cmocka_unit_test(grouping), cmocka_unit_test(percentiles),
+        cmocka_unit_test(ranges),          cmocka_unit_test(threshold),
+        cmocka_unit_test(word_sets),       cmocka_unit_test(grouping),
+        cmocka_unit_test(percentiles),     cmocka_unit_test(groups_by_key),
+        cmocka_unit_test(latencies_merge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
