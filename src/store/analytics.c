@@ -31,7 +31,8 @@ static const struct store_migration migrations[] = {
      "CREATE INDEX documents_created ON documents(created_at);"
      "CREATE INDEX billing_history_event ON billing_history(event_type, created_at);"},
     {432, "analytics: one organization's day, summarised",
-     "CREATE TABLE analytics_days (org_id TEXT NOT NULL, day TEXT NOT NULL,"
+     "CREATE TABLE analytics_days ("
+     " org_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE, day TEXT NOT NULL,"
      " version INTEGER NOT NULL DEFAULT 1, built INTEGER NOT NULL DEFAULT 0,"
      " threshold REAL, summary TEXT, PRIMARY KEY (org_id, day));"},
 };

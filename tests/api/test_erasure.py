@@ -233,6 +233,9 @@ def test_organization_erasure_from_the_cli():
         db = s.db()
         db.execute("INSERT INTO organizations (id, name, domain, settings, created_at)"
                    " VALUES (?, ?, ?, '{}', '2026-01-01T00:00:00Z')", (org, name, name + ".test"))
+        # A day's analytics summary quotes visitors' questions: it goes with the organization.
+        db.execute("INSERT INTO analytics_days (org_id, day, version, built, summary)"
+                   " VALUES (?, '2026-01-02', 1, 1, ?)", (org, '{"example": "%s"}' % name))
         if backend() == "sqlite":
             db.commit()
         (db.conn if hasattr(db, "conn") else db).close()
