@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "engine/chatml.h"
+#include "engine/grammar.h"
 #include "engine/model.h"
 #include "engine/sampler.h"
 #include "engine/tokenizer.h"
@@ -65,6 +66,10 @@ struct llm_gen_params {
     const char *const *stop; /* stop strings (not included in the output) */
     size_t n_stop;
     int keep_thinking; /* keep <think>...</think> text in the output; default 0 */
+    /* Constrained decoding: when set, every step samples only among the tokens whose bytes
+     * continue a value of this grammar, and once the value is complete only the end of the
+     * sequence (engine/grammar.h). Borrowed; NULL: free text. */
+    const grammar_t *grammar;
 };
 
 void llm_gen_params_default(struct llm_gen_params *p); /* cannot fail */
