@@ -6,6 +6,7 @@
  * held before generating, usage recorded with tokens_used), the api rate limit and the
  * api_calls quota for embeddings. The model named in a request must be one that /v1/models
  * lists. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,12 +76,13 @@ static void model_get(struct req *r)
 
 /* ---- chat completions ---- */
 
-static const char *const roles[] = {"system", "developer", "user", "assistant", NULL};
+static const char *const roles[] = {"system", "developer", "user", "assistant", "tool", NULL};
 
 static const struct jv_field completion_fields[] = {
     {"model", JV_STRING, 1, 1, 256, 0, NULL, "A chat model id from GET /v1/models"},
     {"messages", JV_ARRAY, 1, 1, MAX_MESSAGES, 0, NULL,
-     "[{role: system|developer|user|assistant, content: string or [{type: text, text}]}]"},
+     "[{role: system|developer|user|assistant|tool, content: string or [{type: text, text}], "
+     "tool_calls, tool_call_id}]"},
     {"temperature", JV_NUMBER, 0, 0, 2, 1, NULL, "Sampling temperature (0 = greedy)"},
     {"top_p", JV_NUMBER, 0, 0.000001, 1, 1, NULL, "Nucleus sampling mass"},
     {"max_tokens", JV_INT, 0, 1, 32768, 1, NULL, "Most tokens to generate"},
@@ -91,6 +93,16 @@ static const struct jv_field completion_fields[] = {
     {"stream_options", JV_OBJECT, 0, 0, 0, 1, NULL, "{include_usage: bool}"},
     {"n", JV_INT, 0, 1, 1, 1, NULL, "Choices wanted (only 1)"},
     {"user", JV_STRING, 0, 0, 256, 1, NULL, "The end user's id (logged)"},
+    {"tools", JV_ARRAY, 0, 0, 128, 1, NULL,
+     "Functions the model may call: [{type: function, function: {name, description, "
+     "parameters}}]"},
+    {"tool_choice", JV_ANY, 0, 0, 0, 1, NULL,
+     "auto (default with tools) | none | required | {type: function, function: {name}}"},
+    {"parallel_tool_calls", JV_BOOL, 0, 0, 0, 1, NULL,
+     "Accepted; calls come as the model makes them"},
+    {"response_format", JV_OBJECT, 0, 0, 0, 1, NULL,
+     "{type: text | json_object | json_schema, json_schema: {name, schema, strict}}: JSON "
+     "output by constrained decoding on the local model"},
     {NULL},
 };
 static const struct jv_schema completion_schema = {completion_fields, 0};
@@ -108,6 +120,79 @@ struct completion {
     time_t created;
     const char *model;
 };
+
+/* OpenAI's 400 for a request it cannot honour: {error: {message, type, param, code}}, with
+ * ragd's detail and code beside it. */
+static void invalid_request(struct req *r, const char *param, const char *code, const char *fmt,
+                            ...) __attribute__((format(printf, 4, 5)));
+static void invalid_request(struct req *r, const char *param, const char *code, const char *fmt,
+                            ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    http_json(r, 400,
+              json_pack("{s:{s:s, s:s, s:s?, s:s}, s:s, s:s, s:s}", "error", "message", msg, "type",
+                        "invalid_request_error", "param", param, "code", code, "detail", msg,
+                        "code", code, "request_id", req_id(r)));
+}
+
+/* tools, tool_choice and response_format as OpenAI shapes them; answers 400 otherwise. */
+static int tools_check(struct req *r, json_t *b)
+{
+    json_t *tools = json_object_get(b, "tools"), *t;
+    size_t i;
+    json_array_foreach(tools, i, t)
+    {
+        json_t *fn = json_object_get(t, "function");
+        const char *type = json_string_value(json_object_get(t, "type"));
+        const char *name = json_string_value(json_object_get(fn, "name"));
+        json_t *params = json_object_get(fn, "parameters");
+        int ok = type && !strcmp(type, "function") && name && name[0] && strlen(name) <= 64 &&
+                 (!params || json_is_object(params));
+        for (const char *p = name; ok && *p; p++)
+            ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                 *p == '_' || *p == '-';
+        if (!ok) {
+            invalid_request(r, "tools", "invalid_value",
+                            "tools[%zu] must be {type: \"function\", function: {name (1-64 of "
+                            "a-z A-Z 0-9 _ -), description, parameters: object}}",
+                            i);
+            return -1;
+        }
+    }
+    json_t *tc = json_object_get(b, "tool_choice");
+    const char *choice = json_string_value(tc);
+    int ok = !tc || json_is_null(tc) ||
+             (choice && (!strcmp(choice, "auto") || !strcmp(choice, "none") ||
+                         !strcmp(choice, "required"))) ||
+             (json_is_object(tc) &&
+              !strcmp(json_string_value(json_object_get(tc, "type")) ?: "", "function") &&
+              json_is_string(json_object_get(json_object_get(tc, "function"), "name")));
+    if (!ok) {
+        invalid_request(r, "tool_choice", "invalid_value",
+                        "tool_choice must be auto, none, required or {type: \"function\", "
+                        "function: {name}}");
+        return -1;
+    }
+    json_t *rf = json_object_get(b, "response_format");
+    const char *rt = json_string_value(json_object_get(rf, "type"));
+    json_t *js = json_object_get(rf, "json_schema");
+    ok = !rf || json_is_null(rf) ||
+         (rt &&
+          (!strcmp(rt, "text") || !strcmp(rt, "json_object") ||
+           (!strcmp(rt, "json_schema") && json_is_object(js) &&
+            (!json_object_get(js, "schema") || json_is_object(json_object_get(js, "schema"))))));
+    if (!ok) {
+        invalid_request(r, "response_format", "invalid_value",
+                        "response_format must be {type: text | json_object} or {type: "
+                        "json_schema, json_schema: {name, schema: object, strict}}");
+        return -1;
+    }
+    return 0;
+}
 
 static void completion_free(void *p)
 {
@@ -166,7 +251,7 @@ static int completion_parse(struct req *r, json_t *b, struct completion *c)
         if (!json_is_object(m) || !known) {
             api_invalid(r, "messages",
                         "messages[%zu] must be an object whose role is system, "
-                        "developer, user or assistant",
+                        "developer, user, assistant or tool",
                         i);
             return -1;
         }
@@ -174,15 +259,33 @@ static int completion_parse(struct req *r, json_t *b, struct completion *c)
         json_t *v;
         json_object_foreach(m, key, v)
         {
-            if (strcmp(key, "role") && strcmp(key, "content") && strcmp(key, "name")) {
+            if (strcmp(key, "role") && strcmp(key, "content") && strcmp(key, "name") &&
+                strcmp(key, "tool_calls") && strcmp(key, "tool_call_id") &&
+                strcmp(key, "refusal")) {
                 api_invalid(r, "messages", "messages[%zu].%s is not supported", i, key);
                 return -1;
             }
         }
-        char *text = content_text(r, json_object_get(m, "content"), i);
+        /* an assistant's tool calls come with content null or absent */
+        json_t *calls = json_object_get(m, "tool_calls");
+        json_t *content = json_object_get(m, "content");
+        if (calls && !json_is_null(calls) && (!json_is_array(calls) || strcmp(role, "assistant"))) {
+            api_invalid(r, "messages",
+                        "messages[%zu].tool_calls belongs to an assistant message "
+                        "and must be an array",
+                        i);
+            return -1;
+        }
+        char *text = json_array_size(calls) && (!content || json_is_null(content))
+                         ? xstrdup("")
+                         : content_text(r, content, i);
         if (!text) return -1;
         c->texts[c->n] = text;
-        c->msgs[c->n] = (struct prov_message){strcmp(role, "developer") ? role : "system", text};
+        c->msgs[c->n] = (struct prov_message){
+            .role = strcmp(role, "developer") ? role : "system",
+            .content = text,
+            .tool_calls = json_array_size(calls) ? calls : NULL,
+            .tool_call_id = json_string_value(json_object_get(m, "tool_call_id"))};
         c->n++;
     }
     json_t *stop = json_object_get(b, "stop");
@@ -219,6 +322,7 @@ static int completion_parse(struct req *r, json_t *b, struct completion *c)
             c->include_usage = json_is_true(v);
         }
     }
+    if (tools_check(r, b)) return -1;
     c->stream = jv_bool(b, "stream", 0);
     c->preq = (struct prov_request){
         .messages = c->msgs,
@@ -233,6 +337,9 @@ static int completion_parse(struct req *r, json_t *b, struct completion *c)
         .stop = c->n_stop ? c->stop : NULL,
         .n_stop = c->n_stop,
         .user_id = api_user(r)->id,
+        .tools = json_object_get(b, "tools"),
+        .tool_choice = json_object_get(b, "tool_choice"),
+        .response_format = json_object_get(b, "response_format"),
     };
     return 0;
 }
@@ -267,6 +374,25 @@ static int on_piece(void *ud, const char *text, size_t len)
     return c->gone ? -1 : 0;
 }
 
+/* The answer's tool calls as OpenAI lists them; in a stream each carries its index. */
+static json_t *tool_calls_json(const struct prov_result *res, int indexed)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < res->n_tool_calls; i++) {
+        const struct prov_tool_call *t = &res->tool_calls[i];
+        json_t *o = json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", t->id, "type", "function",
+                              "function", "name", t->name, "arguments", t->arguments);
+        if (indexed) json_object_set_new(o, "index", json_integer((json_int_t)i));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+static const char *finish_reason(const struct prov_result *res)
+{
+    return res->n_tool_calls ? "tool_calls" : res->truncated ? "length" : "stop";
+}
+
 static json_t *usage_obj(const struct prov_result *res)
 {
     return json_pack("{s:i, s:i, s:i}", "prompt_tokens", res->prompt_tokens, "completion_tokens",
@@ -292,7 +418,9 @@ static void charge(struct req *r, const struct completion *c, const struct prov_
 
 static void generation_error(struct req *r, int rc, const char *why)
 {
-    if (rc == RAGD_ELIMIT || rc == RAGD_ETIMEOUT) {
+    if (rc == RAGD_ENOTSUP) {
+        invalid_request(r, NULL, "unsupported_request", "%s", why);
+    } else if (rc == RAGD_ELIMIT || rc == RAGD_ETIMEOUT) {
         api_generation_busy(r);
     } else if (rc == RAGD_EINVAL) {
         http_error(r, 400, "CONTEXT_LENGTH_EXCEEDED", "%s", why);
@@ -325,13 +453,17 @@ static void completion_work(struct req *r)
             generation_error(r, rc, err);
         } else {
             charge(r, c, &res, t0);
+            json_t *msg =
+                json_pack("{s:s, s:s}", "role", "assistant", "content", res.text ? res.text : "");
+            if (res.n_tool_calls) {
+                if (!res.text || !res.text[0]) json_object_set_new(msg, "content", json_null());
+                json_object_set_new(msg, "tool_calls", tool_calls_json(&res, 0));
+            }
             http_json(r, 200,
-                      json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:s}, s:s}], s:o}", "id",
-                                c->id, "object", "chat.completion", "created",
-                                (json_int_t)c->created, "model", c->model, "choices", "index", 0,
-                                "message", "role", "assistant", "content", res.text ? res.text : "",
-                                "finish_reason", res.truncated ? "length" : "stop", "usage",
-                                usage_obj(&res)));
+                      json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:s}], s:o}", "id", c->id,
+                                "object", "chat.completion", "created", (json_int_t)c->created,
+                                "model", c->model, "choices", "index", 0, "message", msg,
+                                "finish_reason", finish_reason(&res), "usage", usage_obj(&res)));
         }
         prov_result_free(&res);
         return;
@@ -351,7 +483,10 @@ static void completion_work(struct req *r)
     } else {
         stream_open(c);
         charge(r, c, &res, t0);
-        http_stream_event(r, chunk(c, json_object(), res.truncated ? "length" : "stop"));
+        if (res.n_tool_calls)
+            http_stream_event(
+                r, chunk(c, json_pack("{s:o}", "tool_calls", tool_calls_json(&res, 1)), NULL));
+        http_stream_event(r, chunk(c, json_object(), finish_reason(&res)));
         if (c->include_usage)
             http_stream_event(r,
                               json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", c->id, "object",

@@ -31,7 +31,7 @@
 
 #include "engine/tokenizer.h"
 
-enum { GRAMMAR_MAX_WS = 20, GRAMMAR_MAX_DEPTH = 32 };
+enum { GRAMMAR_MAX_WS = 12, GRAMMAR_MAX_DEPTH = 32 };
 
 typedef struct grammar grammar_t;
 typedef struct grammar_state grammar_state_t;

@@ -26,6 +26,7 @@
 #include "engine/encoder.h"
 #include "engine/llm.h"
 #include "llm/provider.h"
+#include "llm/toolfmt.h"
 
 /* ---- the session pool and its queue ----
  *
@@ -261,17 +262,32 @@ struct relay {
     void *ud;
     int stopped;
     double t0, first; /* call start, first text (0 until then) */
+    enum toolfmt_mode mode;
+    struct sbuf all; /* the text so far, when tool calls may be held back from the stream */
+    size_t shown;    /* bytes of it passed to fn */
 };
+
+static int relay_out(struct relay *r, const char *text, size_t len)
+{
+    if (len && r->fn && r->fn(r->ud, text, len)) {
+        r->stopped = 1;
+        return 1;
+    }
+    return 0;
+}
 
 static int on_text(void *ud, const char *text, size_t len)
 {
     struct relay *r = ud;
     if (!r->first && len) r->first = mono_s();
-    if (r->fn && r->fn(r->ud, text, len)) {
-        r->stopped = 1;
-        return 1;
-    }
-    return 0;
+    if (r->mode == TOOLFMT_TEXT || r->mode == TOOLFMT_JSON) return relay_out(r, text, len);
+    /* A tool call is not text: what may be one is held back until it is known. */
+    sb_add(&r->all, text, len);
+    size_t vis = toolfmt_visible(r->mode, r->all.s, r->all.len);
+    if (vis <= r->shown) return 0;
+    size_t from = r->shown;
+    r->shown = vis;
+    return relay_out(r, r->all.s + from, vis - from);
 }
 
 static int lo_generate(void *self, const struct prov_request *req, prov_token_fn on_token, void *ud,
@@ -279,19 +295,24 @@ static int lo_generate(void *self, const struct prov_request *req, prov_token_fn
 {
     struct local *l = self;
     memset(res, 0, sizeof *res);
-    struct relay rl = {on_token, ud, 0, mono_s(), 0};
+    struct toolfmt tf;
+    int rc = toolfmt_prepare(req, &tf, err, errcap);
+    if (rc) return rc;
+    struct relay rl = {on_token, ud, 0, mono_s(), 0, tf.mode};
+    sb_init(&rl.all);
     int slot;
     struct user_slot *who;
-    int rc = slot_get(l, req->user_id, &slot, &who);
+    rc = slot_get(l, req->user_id, &slot, &who);
+    if (rc) {
+        toolfmt_free(&tf);
+        sb_free(&rl.all);
+    }
     if (rc == RAGD_ELIMIT)
         return ragd_errf(err, errcap, rc, "the generation queue is full (%d waiting)",
                          l->max_queue);
     if (rc)
         return ragd_errf(err, errcap, rc, "no generation slot became free within %d s",
                          l->queue_timeout_s);
-    struct chatml_msg *msgs = xcalloc(req->n_messages ? req->n_messages : 1, sizeof *msgs);
-    for (size_t i = 0; i < req->n_messages; i++)
-        msgs[i] = (struct chatml_msg){req->messages[i].role, req->messages[i].content};
     struct llm_gen_params gp;
     llm_gen_params_default(&gp);
     gp.sampling = l->defaults;
@@ -307,11 +328,27 @@ static int lo_generate(void *self, const struct prov_request *req, prov_token_fn
     }
     gp.stop = req->stop;
     gp.n_stop = req->stop ? req->n_stop : 0;
+    gp.grammar = tf.grammar;
     struct llm_gen_result gr = {0};
-    rc = llm_chat(l->sessions[slot], msgs, req->n_messages, 0, &gp, on_text, &rl, &gr);
+    const tokenizer_t *tok = llm_model_tokenizer(l->model);
+    int32_t *ids = NULL, *pre = NULL;
+    size_t n_ids = 0, n_pre = 0;
+    rc = chatml_encode(tok, tf.msgs, tf.n_msgs, 1, 0, &ids, &n_ids);
+    if (!rc && tf.prefill && !(rc = chatml_encode_template(tok, tf.prefill, &pre, &n_pre))) {
+        ids = xrealloc(ids, (n_ids + n_pre) * sizeof *ids);
+        memcpy(ids + n_ids, pre, n_pre * sizeof *ids);
+        n_ids += n_pre;
+    }
+    free(pre);
+    if (!rc) {
+        llm_session_reset(l->sessions[slot]);
+        rc = llm_generate(l->sessions[slot], ids, n_ids, &gp, on_text, &rl, &gr);
+    }
+    free(ids);
     slot_put(l, slot, who);
-    free(msgs);
     if (rc) {
+        toolfmt_free(&tf);
+        sb_free(&rl.all);
         llm_gen_result_free(&gr);
         if (rc == RAGD_ERANGE)
             return ragd_errf(err, errcap, RAGD_EINVAL, "the prompt does not fit the context");
@@ -320,6 +357,11 @@ static int lo_generate(void *self, const struct prov_request *req, prov_token_fn
     }
     res->text = gr.text ? gr.text : xstrdup("");
     gr.text = NULL;
+    toolfmt_finish(&tf, res);
+    if (tf.mode == TOOLFMT_AUTO && !res->n_tool_calls && rl.shown < rl.all.len && !rl.stopped)
+        relay_out(&rl, rl.all.s + rl.shown, rl.all.len - rl.shown); /* held back, not a call */
+    toolfmt_free(&tf);
+    sb_free(&rl.all);
     res->prompt_tokens = gr.n_prompt;
     res->completion_tokens = gr.n_gen;
     res->stopped = rl.stopped;

@@ -97,7 +97,56 @@ struct stream_ctx {
     int capped;       /* the upstream went past max_tokens and was stopped */
     int prompt_tokens, completion_tokens;
     char model[128];
+    json_t *calls; /* tool calls: [{id, name, arguments}] by index, pieced from the deltas */
 };
+
+/* Adds a tool call or a streamed piece of one (OpenAI sends the id and name first, then the
+ * arguments in pieces, all under the call's index). */
+static void take_call(struct stream_ctx *x, const json_t *tc, size_t fallback_index)
+{
+    if (!x->calls) x->calls = json_array();
+    const json_t *ix = json_object_get(tc, "index");
+    size_t i = json_is_integer(ix) ? (size_t)json_integer_value(ix) : fallback_index;
+    if (i > 127) return; /* defensive: no answer makes that many calls */
+    while (json_array_size(x->calls) <= i)
+        json_array_append_new(x->calls,
+                              json_pack("{s:s, s:s, s:s}", "id", "", "name", "", "arguments", ""));
+    json_t *c = json_array_get(x->calls, i);
+    const json_t *fn = json_object_get(tc, "function");
+    const char *id = json_string_value(json_object_get(tc, "id"));
+    const char *name = json_string_value(json_object_get(fn, "name"));
+    const json_t *args = json_object_get(fn, "arguments");
+    if (id) json_object_set_new(c, "id", json_string(id));
+    if (name) json_object_set_new(c, "name", json_string(name));
+    if (json_is_string(args)) {
+        char *joined = xasprintf("%s%s", json_string_value(json_object_get(c, "arguments")),
+                                 json_string_value(args));
+        json_object_set_new(c, "arguments", json_string(joined));
+        free(joined);
+    }
+}
+
+static void take_calls(struct stream_ctx *x, const json_t *tool_calls)
+{
+    size_t i;
+    const json_t *tc;
+    json_array_foreach((json_t *)tool_calls, i, tc) take_call(x, tc, i);
+}
+
+/* Moves the pieced calls into res. */
+static void calls_result(struct stream_ctx *x, struct prov_result *res)
+{
+    size_t n = json_array_size(x->calls);
+    if (!n) return;
+    res->tool_calls = xcalloc(n, sizeof *res->tool_calls);
+    for (size_t i = 0; i < n; i++) {
+        json_t *c = json_array_get(x->calls, i);
+        struct prov_tool_call *t = &res->tool_calls[res->n_tool_calls++];
+        snprintf(t->id, sizeof t->id, "%s", json_string_value(json_object_get(c, "id")));
+        t->name = xstrdup(json_string_value(json_object_get(c, "name")));
+        t->arguments = xstrdup(json_string_value(json_object_get(c, "arguments")));
+    }
+}
 
 static int emit(struct stream_ctx *x, const char *t, size_t n)
 {
@@ -157,6 +206,8 @@ static int sse_line(struct stream_ctx *x, const char *l, size_t n)
     if (fr && !strcmp(fr, "length")) x->truncated = 1;
     if (fr) x->finished = 1;
     json_t *delta = json_object_get(ch, "delta");
+    if (json_is_array(json_object_get(delta, "tool_calls")))
+        take_calls(x, json_object_get(delta, "tool_calls"));
     const char *t = json_string_value(json_object_get(delta, "content"));
     int rc = t ? emit(x, t, strlen(t)) : 0;
     json_decref(j);
@@ -197,9 +248,16 @@ static size_t stream_sink(struct sink *s, const char *p, size_t n)
 static json_t *messages_json(const struct prov_request *req)
 {
     json_t *a = json_array();
-    for (size_t i = 0; i < req->n_messages; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s}", "role", req->messages[i].role, "content",
-                                           req->messages[i].content));
+    for (size_t i = 0; i < req->n_messages; i++) {
+        const struct prov_message *m = &req->messages[i];
+        json_t *o = json_pack("{s:s, s:s}", "role", m->role, "content", m->content);
+        if (m->tool_calls) {
+            json_object_set(o, "tool_calls", (json_t *)m->tool_calls);
+            if (!m->content[0]) json_object_set_new(o, "content", json_null());
+        }
+        if (m->tool_call_id) json_object_set_new(o, "tool_call_id", json_string(m->tool_call_id));
+        json_array_append_new(a, o);
+    }
     return a;
 }
 
@@ -228,6 +286,11 @@ static int oa_generate(void *self, const struct prov_request *req, prov_token_fn
         json_object_set_new(body, "temperature", json_real(req->temperature));
     if (req->top_p > 0) json_object_set_new(body, "top_p", json_real(req->top_p));
     if (req->has_seed) json_object_set_new(body, "seed", json_integer((json_int_t)req->seed));
+    /* tool calling and structured output go to the upstream as the client sent them */
+    if (req->tools) json_object_set(body, "tools", (json_t *)req->tools);
+    if (req->tool_choice) json_object_set(body, "tool_choice", (json_t *)req->tool_choice);
+    if (req->response_format)
+        json_object_set(body, "response_format", (json_t *)req->response_format);
     if (req->n_stop) {
         json_t *st = json_array();
         for (size_t i = 0; i < req->n_stop; i++)
@@ -259,6 +322,10 @@ static int oa_generate(void *self, const struct prov_request *req, prov_token_fn
         const char *fr = json_string_value(
             json_object_get(json_array_get(json_object_get(j, "choices"), 0), "finish_reason"));
         x.truncated = fr && !strcmp(fr, "length");
+        if (json_is_array(json_object_get(msg, "tool_calls"))) {
+            take_calls(&x, json_object_get(msg, "tool_calls"));
+            if (!t) t = "";
+        }
         if (!t) {
             snprintf(err, errcap, "upstream reply has no choices[0].message.content");
             res->invalid_reply = 1;
@@ -295,7 +362,9 @@ static int oa_generate(void *self, const struct prov_request *req, prov_token_fn
                                      ? x.completion_tokens
                                      : prov_estimate_tokens(res->text, strlen(res->text));
         snprintf(res->model, sizeof res->model, "%s", x.model[0] ? x.model : o->model);
+        calls_result(&x, res);
     }
+    json_decref(x.calls);
     sb_free(&x.text);
     sb_free(&x.line);
     sb_free(&x.sink.body);

@@ -35,8 +35,13 @@
 /* ---- generation ---- */
 
 struct prov_message {
-    const char *role; /* "system", "user", "assistant" */
+    const char *role; /* "system", "user", "assistant", "tool" */
     const char *content;
+    /* Tool calling (OpenAI shapes, borrowed; NULL when absent): an assistant message's
+     * tool_calls array [{id, type: function, function: {name, arguments}}], and the id of the
+     * call a tool message answers. */
+    const json_t *tool_calls;
+    const char *tool_call_id;
 };
 
 /* A retrieved passage, for providers that answer from passages (extractive) and citations. */
@@ -72,6 +77,22 @@ struct prov_request {
     /* Who asks, for per-user caps and fair scheduling of the local generator
      * (GENERATION_PER_USER); NULL: a caller of its own. Borrowed for the call. */
     const char *user_id;
+    /* Tool calling and structured output, as the OpenAI request carried them (borrowed; NULL
+     * when absent). Upstream providers pass them through unchanged; the local engine renders
+     * tools through the model's chat template, forces a call (tool_choice required or a
+     * named function) and response_format json_object / json_schema by constrained decoding,
+     * and refuses what it cannot honour with RAGD_ENOTSUP and a reason. */
+    const json_t *tools;       /* [{type: function, function: {name, description, parameters}}] */
+    const json_t *tool_choice; /* "auto" | "none" | "required" | {type, function: {name}} */
+    const json_t *response_format; /* {type: text | json_object | json_schema, json_schema} */
+};
+
+/* A tool call the model made: id "call_...", the function's name and its arguments as JSON
+ * text. Owned by the prov_result that holds it. */
+struct prov_tool_call {
+    char id[40];
+    char *name;
+    char *arguments;
 };
 
 /* Receives output text as it is produced. Return non-zero to stop (client gone). */
@@ -92,6 +113,10 @@ struct prov_result {
     char provider[16]; /* the backend that answered ("openai", "gemini", "local") */
     int partial;       /* generation failed after output had been passed to on_token: the
                           caller must not answer again (no fallback), only end the stream */
+    /* The answer's tool calls (finish_reason "tool_calls"); text is then what came before
+     * them (often empty). Freed by prov_result_free. */
+    struct prov_tool_call *tool_calls;
+    size_t n_tool_calls;
 };
 void prov_result_free(struct prov_result *r);
 
