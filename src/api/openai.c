@@ -121,8 +121,8 @@ struct completion {
     const char *model;
 };
 
-/* OpenAI's 400 for a request it cannot honour: {error: {message, type, param, code}}, with
- * ragd's detail and code beside it. */
+/* A 400 for a request the model cannot honour, with the parameter named (the /v1 error hook
+ * adds OpenAI's error object: type invalid_request_error, this code and param). */
 static void invalid_request(struct req *r, const char *param, const char *code, const char *fmt,
                             ...) __attribute__((format(printf, 4, 5)));
 static void invalid_request(struct req *r, const char *param, const char *code, const char *fmt,
@@ -134,9 +134,8 @@ static void invalid_request(struct req *r, const char *param, const char *code, 
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     http_json(r, 400,
-              json_pack("{s:{s:s, s:s, s:s?, s:s}, s:s, s:s, s:s}", "error", "message", msg, "type",
-                        "invalid_request_error", "param", param, "code", code, "detail", msg,
-                        "code", code, "request_id", req_id(r)));
+              json_pack("{s:s, s:s, s:s?, s:s}", "detail", msg, "code", code, "field", param,
+                        "request_id", req_id(r)));
 }
 
 /* tools, tool_choice and response_format as OpenAI shapes them; answers 400 otherwise. */
@@ -444,8 +443,13 @@ static void completion_work(struct req *r)
     int want = c->preq.max_tokens > 0 && c->preq.max_tokens < prov_max_tokens() ? c->preq.max_tokens
                                                                                 : prov_max_tokens();
     int least = want < PROV_MIN_ANSWER_TOKENS ? want : PROV_MIN_ANSWER_TOKENS;
-    if (api_quota_tokens(r, prov_count_prompt(g, c->msgs, c->n), least, want, &c->preq.max_tokens))
-        return;
+    int prompt = prov_count_prompt(g, c->msgs, c->n);
+    if (c->preq.tools) { /* the tools' signatures and the template's words about them */
+        char *t = json_dumps(c->preq.tools, JSON_COMPACT);
+        prompt += prov_count_tokens(g, t, strlen(t)) + 2 * (int)json_array_size(c->preq.tools) + 80;
+        free(t);
+    }
+    if (api_quota_tokens(r, prompt, least, want, &c->preq.max_tokens)) return;
     if (c->stream) api_quota_manual(r);
     int rc = prov_generate(g, &c->preq, c->stream ? on_piece : NULL, c, &res, err, sizeof err);
     if (!c->stream) {
