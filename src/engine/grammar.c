@@ -498,6 +498,25 @@ static const struct mstate *advance(grammar_state_t *s, const struct mstate *fro
     return cur;
 }
 
+/* 1 when p[0..n) can continue the state. The usual single thread is walked in place on one
+ * copy; the general path takes over at an anyOf. */
+static int continues(grammar_state_t *s, const unsigned char *p, size_t n)
+{
+    if (s->cur.n != 1) return advance(s, &s->cur, p, n) != NULL;
+    struct thread *t = &s->a.t[0];
+    copy_thread(t, &s->cur.t[0]);
+    for (size_t i = 0; i < n; i++) {
+        int r = run(t, p[i]);
+        if (r == M_FAIL) return 0;
+        if (r == M_FORK) {
+            s->b.n = 1;
+            copy_thread(&s->b.t[0], t);
+            return advance(s, &s->b, p + i, n - i) != NULL; /* reads b, writes a first */
+        }
+    }
+    return 1;
+}
+
 int grammar_state_create(const grammar_t *g, grammar_state_t **out)
 {
     grammar_state_t *s = xcalloc(1, sizeof *s);
@@ -556,6 +575,7 @@ struct grammar_vocab {
     const char **bytes; /* [n] owned by the tokenizer */
     size_t *len;        /* [n] */
     uint8_t *kind;      /* [n] T_* */
+    uint8_t *b0;        /* [n] first byte (kept here: the bytes themselves are scattered) */
     int32_t *plain;     /* [n] characters when the token is plain string text, else -1 */
     int32_t first_eos;
 };
@@ -601,6 +621,7 @@ int grammar_vocab_create(const tokenizer_t *t, const int32_t *eos_ids, size_t n_
     v->bytes = xcalloc(n, sizeof *v->bytes);
     v->len = xcalloc(n, sizeof *v->len);
     v->kind = xcalloc(n, 1);
+    v->b0 = xcalloc(n, 1);
     v->plain = xmalloc(n * sizeof *v->plain);
     v->first_eos = -1;
     for (size_t i = 0; i < n; i++) {
@@ -614,6 +635,7 @@ int grammar_vocab_create(const tokenizer_t *t, const int32_t *eos_ids, size_t n_
         if ((type == TOK_TYPE_NORMAL || type == TOK_TYPE_BYTE || type == TOK_TYPE_UNDEFINED) &&
             v->len[i]) {
             v->kind[i] = T_TEXT;
+            v->b0[i] = (uint8_t)v->bytes[i][0];
             v->plain[i] = plain_chars((const unsigned char *)v->bytes[i], v->len[i]);
         }
     }
@@ -632,6 +654,7 @@ void grammar_vocab_free(grammar_vocab_t *v)
     free(v->bytes);
     free(v->len);
     free(v->kind);
+    free(v->b0);
     free(v->plain);
     free(v);
 }
@@ -659,14 +682,13 @@ size_t grammar_mask(grammar_state_t *s, const grammar_vocab_t *v, float *logits,
         if (i < v->n) {
             if (v->kind[i] == T_EOS) {
                 keep = can_end;
-            } else if (v->kind[i] == T_TEXT && any_byte && first[(unsigned char)v->bytes[i][0]]) {
+            } else if (v->kind[i] == T_TEXT && any_byte && first[v->b0[i]]) {
                 if (v->len[i] == 1)
                     keep = 1;
                 else if (room >= 0 && v->plain[i] >= 0 && v->plain[i] <= room)
                     keep = 1;
                 else
-                    keep =
-                        advance(s, &s->cur, (const unsigned char *)v->bytes[i], v->len[i]) != NULL;
+                    keep = continues(s, (const unsigned char *)v->bytes[i], v->len[i]);
             }
         }
         if (keep)

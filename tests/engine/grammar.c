@@ -375,17 +375,17 @@ static void test_mask(void **state)
         assert_true(kept > 0);
         grammar_state_free(s);
     }
-    /* what a mask costs per token, inside a string and between members */
+    /* what a mask costs (CPU time) per token, inside a string and between members */
     const char *timed[] = {"{\"name\":\"Ab", "{\"name\":\"A\",\"age\":12"};
     for (size_t p = 0; p < 2; p++) {
         grammar_state_t *s;
         grammar_state_create(g, &s);
         grammar_accept_bytes(s, timed[p], strlen(timed[p]));
         struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
         for (int k = 0; k < 200; k++)
             grammar_mask(s, v, logits, n);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
         printf("# mask over %zu tokens after '%s': %.1f us\n", n, timed[p],
                ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / 200 / 1e3);
         grammar_state_free(s);
@@ -394,6 +394,83 @@ static void test_mask(void **state)
     grammar_free(g);
     grammar_vocab_free(v);
     llm_model_free(m);
+}
+
+/* What a mask costs at Qwen3's vocabulary size (151936 tokens): a synthetic vocabulary shaped
+ * like a byte-level BPE one (words with and without a leading space, digits, punctuation runs,
+ * CJK text, stray UTF-8 bytes), masked in a string, at a value's start and between members. */
+static void test_mask_cost(void **state)
+{
+    (void)state;
+    enum { V = 151936 };
+    grammar_vocab_t v = {.n = V, .first_eos = V - 1};
+    v.bytes = calloc(V, sizeof *v.bytes);
+    v.len = calloc(V, sizeof *v.len);
+    v.kind = calloc(V, 1);
+    v.b0 = calloc(V, 1);
+    v.plain = calloc(V, sizeof *v.plain);
+    char *pool = malloc((size_t)V * 16), *p = pool;
+    uint64_t r = 7;
+    static const char punct[] = "\",.:;{}[]()'-_/\n \\!?";
+    for (size_t i = 0; i < V; i++) {
+        size_t n = 0, kind = mktiny_rand(&r) % 20;
+        if (kind < 12) { /* a word */
+            if (mktiny_rand(&r) & 1) p[n++] = ' ';
+            size_t w = 1 + mktiny_rand(&r) % 9;
+            while (w--)
+                p[n++] = (char)('a' + mktiny_rand(&r) % 26);
+        } else if (kind < 14) {
+            size_t w = 1 + mktiny_rand(&r) % 3;
+            while (w--)
+                p[n++] = (char)('0' + mktiny_rand(&r) % 10);
+        } else if (kind < 16) {
+            size_t w = 1 + mktiny_rand(&r) % 4;
+            while (w--)
+                p[n++] = punct[mktiny_rand(&r) % (sizeof punct - 1)];
+        } else if (kind < 19) { /* CJK characters */
+            size_t w = 1 + mktiny_rand(&r) % 3;
+            while (w--) {
+                unsigned cp = 0x4e00 + (unsigned)(mktiny_rand(&r) % 0x5000);
+                p[n++] = (char)(0xe0 | cp >> 12);
+                p[n++] = (char)(0x80 | (cp >> 6 & 0x3f));
+                p[n++] = (char)(0x80 | (cp & 0x3f));
+            }
+        } else {
+            p[n++] = (char)(0x80 + mktiny_rand(&r) % 0x80);
+        }
+        v.bytes[i] = p;
+        v.len[i] = n;
+        v.kind[i] = i == V - 1 ? T_EOS : T_TEXT;
+        v.b0[i] = (uint8_t)p[0];
+        v.plain[i] = plain_chars((const unsigned char *)p, n);
+        p += n;
+    }
+    grammar_t *g = compile_text(schema_text);
+    float *logits = malloc(V * sizeof *logits);
+    const char *at[] = {"{\"name\":\"Ab", "{\"name\":\"A\",\"age\":", "{\"name\":\"A\",\"age\":12"};
+    for (size_t k = 0; k < 3; k++) {
+        grammar_state_t *s;
+        grammar_state_create(g, &s);
+        assert_int_equal(grammar_accept_bytes(s, at[k], strlen(at[k])), 0);
+        struct timespec t0, t1;
+        size_t kept = 0;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+        for (int i = 0; i < 10; i++)
+            kept = grammar_mask(s, &v, logits, V);
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+        assert_true(kept > 0);
+        printf("# mask over %d tokens after '%s': %.2f ms, %zu allowed\n", V, at[k],
+               ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / 10 / 1e6, kept);
+        grammar_state_free(s);
+    }
+    free(logits);
+    grammar_free(g);
+    free(pool);
+    free(v.bytes);
+    free(v.len);
+    free(v.kind);
+    free(v.b0);
+    free(v.plain);
 }
 
 /* 100 generations at temperature 1 with different seeds: each parses and validates. */
@@ -471,9 +548,9 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_object),  cmocka_unit_test(test_schema),
-        cmocka_unit_test(test_refusals),     cmocka_unit_test(test_mask),
-        cmocka_unit_test(test_generate_100),
+        cmocka_unit_test(test_json_object), cmocka_unit_test(test_schema),
+        cmocka_unit_test(test_refusals),    cmocka_unit_test(test_mask),
+        cmocka_unit_test(test_mask_cost),   cmocka_unit_test(test_generate_100),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
