@@ -749,6 +749,7 @@ void grammar_free(grammar_t *g)
 
 struct cctx {
     struct grammar *g;
+    const json_t *root; /* for $ref */
     char *err;
     size_t errcap;
 };
@@ -758,7 +759,8 @@ static const char *const known_keywords[] = {
     "enum",     "const",       "items",     "minItems",
     "maxItems", "minLength",   "maxLength", "anyOf",
     "title",    "description", "default",   "examples",
-    "$schema",  "$id",         "$comment",  NULL};
+    "$schema",  "$id",         "$comment",  "$ref",
+    "$defs",    "definitions", NULL};
 
 static int compile(struct cctx *c, const json_t *s, const char *path, int depth, struct node **out);
 
@@ -941,6 +943,31 @@ static int compile(struct cctx *c, const json_t *s, const char *path, int depth,
             return ragd_errf(c->err, c->errcap, RAGD_EINVAL,
                              "the schema keyword '%s' at %s is not supported", key, path);
     }
+    const json_t *ref = json_object_get(s, "$ref");
+    if (ref) {
+        /* a reference into the schema's own $defs / definitions (or the root); a recursive
+         * one ends at the nesting limit */
+        const char *r = json_string_value(ref);
+        const json_t *to = NULL;
+        if (r && !strcmp(r, "#"))
+            to = c->root;
+        else if (r && !strncmp(r, "#/$defs/", 8))
+            to = json_object_get(json_object_get(c->root, "$defs"), r + 8);
+        else if (r && !strncmp(r, "#/definitions/", 14))
+            to = json_object_get(json_object_get(c->root, "definitions"), r + 14);
+        if (!to)
+            return ragd_errf(c->err, c->errcap, RAGD_EINVAL,
+                             "$ref at %s must point into the schema's own $defs or "
+                             "definitions (#/$defs/NAME)",
+                             path);
+        static const char *const beside[] = {"type",  "properties", "items",    "enum",
+                                             "const", "anyOf",      "required", NULL};
+        for (size_t i = 0; beside[i]; i++)
+            if (json_object_get(s, beside[i]))
+                return ragd_errf(c->err, c->errcap, RAGD_EINVAL,
+                                 "$ref at %s must stand alone (not beside %s)", path, beside[i]);
+        return compile(c, to, r, depth + 1, out);
+    }
     const json_t *cst = json_object_get(s, "const"), *en = json_object_get(s, "enum");
     if (cst) {
         json_t *vals = json_pack("[O]", cst);
@@ -1015,7 +1042,7 @@ int grammar_compile(const json_t *schema, grammar_t **out, char *err, size_t err
         *out = g;
         return 0;
     }
-    struct cctx c = {g, err, errcap};
+    struct cctx c = {g, schema, err, errcap};
     int rc = compile(&c, schema, "$", 0, &g->root);
     if (rc) {
         grammar_free(g);

@@ -9,8 +9,9 @@
  * Supported schema keywords: type (object, array, string, number, integer, boolean, null, or
  * a list of them), properties, required, additionalProperties (false, true or absent: only
  * the listed properties are generated either way), enum, const, items, minItems, maxItems,
- * minLength, maxLength, anyOf, and the annotations title, description, default, examples,
- * $schema, $id, $comment. Anything else (pattern, format, $ref, oneOf, minimum, ...) is
+ * minLength, maxLength, anyOf, $ref into the schema's own $defs / definitions, and the
+ * annotations title, description, default, examples, $schema, $id, $comment. Anything else
+ * (pattern, format, oneOf, allOf, minimum, a remote $ref, ...) is
  * refused by grammar_compile with a message naming the keyword, rather than silently
  * generating text the schema would reject. Properties are generated in the order the schema
  * lists them; optional ones may be left out. Whitespace between tokens is one space or a

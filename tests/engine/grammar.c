@@ -183,6 +183,12 @@ static void test_schema(void **state)
     grammar_free(g);
 
     /* type lists, top-level scalars, enums that are prefixes of each other */
+    g = compile_text("{\"$defs\": {\"pt\": {\"type\": \"object\", \"properties\": {\"x\": "
+                     "{\"type\": \"integer\"}}, \"required\": [\"x\"]}}, \"type\": \"array\", "
+                     "\"items\": {\"$ref\": \"#/$defs/pt\"}}");
+    assert_true(accepts(g, "[{\"x\":1},{\"x\":2}]"));
+    assert_false(accepts(g, "[{\"y\":1}]"));
+    grammar_free(g);
     g = compile_text("{\"type\": [\"integer\", \"null\"]}");
     assert_true(accepts(g, "12"));
     assert_true(accepts(g, "null"));
@@ -216,7 +222,9 @@ static void test_refusals(void **state)
     } cases[] = {
         {"{\"type\": \"string\", \"pattern\": \"^a\"}", "'pattern'"},
         {"{\"type\": \"string\", \"format\": \"date-time\"}", "'format'"},
-        {"{\"$ref\": \"#/$defs/x\"}", "'$ref'"},
+        {"{\"$ref\": \"#/$defs/x\"}", "$ref at $"},
+        {"{\"$ref\": \"http://example.com/s.json\"}", "#/$defs/NAME"},
+        {"{\"$defs\": {\"n\": {\"$ref\": \"#/$defs/n\"}}, \"$ref\": \"#/$defs/n\"}", "deeper"},
         {"{\"oneOf\": [{\"type\": \"string\"}]}", "'oneOf'"},
         {"{\"type\": \"integer\", \"minimum\": 3}", "'minimum'"},
         {"{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"object\", \"properties\": "
