@@ -16,7 +16,7 @@
 
 enum kind { K_ANY, K_OBJECT, K_ARRAY, K_STRING, K_NUMBER, K_INTEGER, K_LITERAL, K_ANYOF };
 
-enum { MAX_PROPS = 64, MAX_LITERALS = 64, MAX_ALTS = 16, MAX_SCHEMA_DEPTH = 16 };
+enum { MAX_PROPS = 64, MAX_LITERALS = 64, MAX_ALTS = 16, MAX_SCHEMA_DEPTH = 16, MAX_REFS = 64 };
 
 struct node {
     enum kind k;
@@ -750,6 +750,14 @@ void grammar_free(grammar_t *g)
 struct cctx {
     struct grammar *g;
     const json_t *root; /* for $ref */
+    /* $ref targets: those being compiled (a reference back to one is recursion, refused) and
+     * those compiled, whose node is shared by every reference, so that a schema's size
+     * bounds the work */
+    const json_t *active[MAX_SCHEMA_DEPTH + 2];
+    int n_active;
+    const json_t *done[MAX_REFS];
+    struct node *done_node[MAX_REFS];
+    int n_done;
     char *err;
     size_t errcap;
 };
@@ -966,7 +974,26 @@ static int compile(struct cctx *c, const json_t *s, const char *path, int depth,
             if (json_object_get(s, beside[i]))
                 return ragd_errf(c->err, c->errcap, RAGD_EINVAL,
                                  "$ref at %s must stand alone (not beside %s)", path, beside[i]);
-        return compile(c, to, r, depth + 1, out);
+        for (int i = 0; i < c->n_done; i++) {
+            if (c->done[i] == to) {
+                *out = c->done_node[i];
+                return 0;
+            }
+        }
+        for (int i = 0; i < c->n_active; i++)
+            if (c->active[i] == to)
+                return ragd_errf(c->err, c->errcap, RAGD_EINVAL,
+                                 "$ref '%s' at %s is recursive, which is not supported", r, path);
+        if (c->n_done == MAX_REFS || c->n_active >= MAX_SCHEMA_DEPTH + 2)
+            return ragd_errf(c->err, c->errcap, RAGD_EINVAL,
+                             "the schema has more than %d $ref targets", MAX_REFS);
+        c->active[c->n_active++] = to;
+        int rc = compile(c, to, r, depth + 1, out);
+        c->n_active--;
+        if (rc) return rc;
+        c->done[c->n_done] = to;
+        c->done_node[c->n_done++] = *out;
+        return 0;
     }
     const json_t *cst = json_object_get(s, "const"), *en = json_object_get(s, "enum");
     if (cst) {
@@ -1042,7 +1069,7 @@ int grammar_compile(const json_t *schema, grammar_t **out, char *err, size_t err
         *out = g;
         return 0;
     }
-    struct cctx c = {g, schema, err, errcap};
+    struct cctx c = {.g = g, .root = schema, .err = err, .errcap = errcap};
     int rc = compile(&c, schema, "$", 0, &g->root);
     if (rc) {
         grammar_free(g);

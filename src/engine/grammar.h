@@ -9,17 +9,17 @@
  * Supported schema keywords: type (object, array, string, number, integer, boolean, null, or
  * a list of them), properties, required, additionalProperties (false, true or absent: only
  * the listed properties are generated either way), enum, const, items, minItems, maxItems,
- * minLength, maxLength, anyOf, $ref into the schema's own $defs / definitions, and the
- * annotations title, description, default, examples, $schema, $id, $comment. Anything else
- * (pattern, format, oneOf, allOf, minimum, a remote $ref, ...) is
+ * minLength, maxLength, anyOf, $ref into the schema's own $defs / definitions (not
+ * recursive), and the annotations title, description, default, examples, $schema, $id,
+ * $comment. Anything else (pattern, format, oneOf, allOf, minimum, a remote $ref, ...) is
  * refused by grammar_compile with a message naming the keyword, rather than silently
  * generating text the schema would reject. Properties are generated in the order the schema
  * lists them; optional ones may be left out. Whitespace between tokens is one space or a
  * newline with at most GRAMMAR_MAX_WS spaces or tabs of indentation (none before the
- * top-level value) and numbers have at most 15
- * digits before and after the point and 2 in the exponent, so every value closes; once it is
- * complete only the end-of-sequence tokens are allowed. Strings and arrays without maxLength /
- * maxItems are unbounded: the caller's token limit ends those.
+ * top-level value) and numbers have at most 15 digits before and after the point and 2 in
+ * the exponent, so every value closes; once it is complete only the end-of-sequence tokens
+ * are allowed. Strings and arrays without maxLength / maxItems are unbounded: the caller's
+ * token limit ends those.
  *
  * A grammar_t is immutable and may be shared by threads; a grammar_state_t belongs to one
  * sequence; a grammar_vocab_t is immutable once built. */

@@ -224,7 +224,7 @@ static void test_refusals(void **state)
         {"{\"type\": \"string\", \"format\": \"date-time\"}", "'format'"},
         {"{\"$ref\": \"#/$defs/x\"}", "$ref at $"},
         {"{\"$ref\": \"http://example.com/s.json\"}", "#/$defs/NAME"},
-        {"{\"$defs\": {\"n\": {\"$ref\": \"#/$defs/n\"}}, \"$ref\": \"#/$defs/n\"}", "deeper"},
+        {"{\"$defs\": {\"n\": {\"$ref\": \"#/$defs/n\"}}, \"$ref\": \"#/$defs/n\"}", "recursive"},
         {"{\"oneOf\": [{\"type\": \"string\"}]}", "'oneOf'"},
         {"{\"type\": \"integer\", \"minimum\": 3}", "'minimum'"},
         {"{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"object\", \"properties\": "
