@@ -53,6 +53,11 @@ put("grammar", "schema", json.dumps({
 put("grammar", "types", b'{"type": ["number", "string", "null"], "minLength": 1}\x00"\xc3\xa9"')
 put("grammar", "refused", b'{"type": "string", "pattern": "a"}\x00"a"')
 put("grammar", "bad_text", b'\x00{"a" 1}')
+put("grammar", "refs", json.dumps({
+    "$defs": {"pt": {"type": "object", "properties": {"x": {"type": "integer"}},
+                     "required": ["x"]}},
+    "type": "array", "items": {"anyOf": [{"$ref": "#/$defs/pt"}, {"type": "null"}]}}).encode()
+    + b'\x00[{"x": 1}, null]')
 
 
 def b64(b):

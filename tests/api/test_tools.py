@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 
 import jsonschema
 import pytest
@@ -56,7 +57,8 @@ def teardown_module():
 @pytest.fixture(scope="module")
 def served():
     s = private_server(GENERATION_MODEL=LLM, GENERATION_CONTEXT_LENGTH="2048",
-                       GENERATION_MAX_TOKENS="700", RATE_LIMIT_BILLING="1000/60")
+                       GENERATION_MAX_TOKENS="700", RATE_LIMIT_BILLING="1000/60",
+                       GENERATION_PARALLEL="3", GENERATION_PER_USER="3")
     tok = enterprise_user(s, "tools@example.com")
     yield s, tok
     s.stop()
@@ -87,6 +89,31 @@ def test_response_format_json_schema(served):
     text = "".join(e["choices"][0]["delta"].get("content") or "" for e in ev if e["choices"])
     jsonschema.validate(json.loads(text), PERSON)
     assert ev[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_constrained_answers_decoded_together(served):
+    """Three constrained generations at once (their decoding steps batched into shared forward
+    passes) each keep their own automaton: every answer validates against its own schema."""
+    s, tok = served
+    schemas = [PERSON, WEATHER, {"type": "array", "items": {"type": "integer"}, "minItems": 1,
+                                 "maxItems": 4}]
+    out = [None] * 3
+
+    def one(i):
+        out[i] = complete(s, tok, seed=100 + i, response_format={
+            "type": "json_schema", "json_schema": {"name": f"s{i}", "schema": schemas[i]}})
+
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(3)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    for i, r in enumerate(out):
+        assert r.status == 200, r
+        assert r.json["choices"][0]["finish_reason"] == "stop", r.json
+        jsonschema.validate(json.loads(r.json["choices"][0]["message"]["content"]), schemas[i])
+    h = s.get("/health/detailed").json["services"]["models"]["generator"]
+    assert h["decode_batch_avg"] > 1.0, h  # the steps did run together
 
 
 def test_response_format_json_object(served):
