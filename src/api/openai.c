@@ -275,6 +275,20 @@ static int completion_parse(struct req *r, json_t *b, struct completion *c)
                         i);
             return -1;
         }
+        size_t k;
+        json_t *call;
+        json_array_foreach(calls, k, call)
+        {
+            json_t *fn = json_object_get(call, "function");
+            if (!json_is_string(json_object_get(fn, "name")) ||
+                !json_is_string(json_object_get(fn, "arguments"))) {
+                api_invalid(r, "messages",
+                            "messages[%zu].tool_calls[%zu] must be {id, type: function, "
+                            "function: {name, arguments: JSON text}}",
+                            i, k);
+                return -1;
+            }
+        }
         char *text = json_array_size(calls) && (!content || json_is_null(content))
                          ? xstrdup("")
                          : content_text(r, content, i);

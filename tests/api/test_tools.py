@@ -145,6 +145,9 @@ def test_unsupported_schema_is_400(served):
     assert r.status == 400, r
     r = complete(s, tok, tools=[{"type": "function", "function": {"name": "has space"}}])
     assert r.status == 400 and r.json["error"]["param"] == "tools", r
+    r = complete(s, tok, messages=[{"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c", "type": "function", "function": {"name": "f"}}]}])
+    assert r.status == 422 and "tool_calls[0]" in r.json["detail"], r
     r = complete(s, tok, response_format={"type": "yaml"})
     assert r.status == 400 and r.json["error"]["param"] == "response_format", r
 
