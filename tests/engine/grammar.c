@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -481,15 +482,40 @@ static void test_mask_cost(void **state)
     free(v.plain);
 }
 
-/* 100 generations at temperature 1 with different seeds: each parses and validates. */
+/* 100 generations at temperature 1 with different seeds: each parses and validates. Four
+ * sessions generate at once (25 each), so their decoding steps run as batched forward passes
+ * while each keeps its own automaton. */
+enum { N_GEN = 100, N_SEQ = 4 };
+
+struct gen_job {
+    llm_model_t *m;
+    const struct llm_gen_params *gp;
+    int first; /* seeds first, first + N_SEQ, ... */
+    struct llm_gen_result r[N_GEN / N_SEQ];
+    int rc;
+};
+
+static void *gen_thread(void *arg)
+{
+    struct gen_job *j = arg;
+    llm_session_t *s;
+    if ((j->rc = llm_session_create(j->m, 1024, &s))) return NULL;
+    struct chatml_msg msg[] = {{"system", "Answer in JSON."}, {"user", "Describe a person."}};
+    struct llm_gen_params gp = *j->gp;
+    for (int i = 0; i < N_GEN / N_SEQ && !j->rc; i++) {
+        gp.sampling.seed = 1000 + (uint64_t)(j->first + i * N_SEQ);
+        j->rc = llm_chat(s, msg, 2, 0, &gp, NULL, NULL, &j->r[i]);
+    }
+    llm_session_free(s);
+    return NULL;
+}
+
 static void test_generate_100(void **state)
 {
     (void)state;
     llm_model_t *m;
     char err[256] = "";
     if (llm_model_load(path, 2, &m, err, sizeof err)) fail_msg("%s", err);
-    llm_session_t *s;
-    assert_int_equal(llm_session_create(m, 1024, &s), 0);
     json_t *schema = json_loads(schema_text, 0, NULL);
     grammar_t *g;
     assert_int_equal(grammar_compile(schema, &g, err, sizeof err), 0);
@@ -501,38 +527,50 @@ static void test_generate_100(void **state)
     gp.sampling.repeat_penalty = 1.0f;
     gp.n_predict = 900;
     gp.grammar = g;
-    struct chatml_msg msg[] = {{"system", "Answer in JSON."}, {"user", "Describe a person."}};
+    static struct gen_job jobs[N_SEQ];
+    pthread_t th[N_SEQ];
+    for (int k = 0; k < N_SEQ; k++) {
+        jobs[k] = (struct gen_job){.m = m, .gp = &gp, .first = k};
+        assert_int_equal(pthread_create(&th[k], NULL, gen_thread, &jobs[k]), 0);
+    }
+    for (int k = 0; k < N_SEQ; k++)
+        pthread_join(th[k], NULL);
     int parsed = 0, valid = 0, tokens = 0;
     double secs = 0;
-    for (int i = 0; i < 100; i++) {
-        gp.sampling.seed = 1000 + (uint64_t)i;
-        struct llm_gen_result r;
-        assert_int_equal(llm_chat(s, msg, 2, 0, &gp, NULL, NULL, &r), 0);
-        if (r.stop != LLM_STOP_EOS) {
-            json_t *q = json_stringn(r.text, r.len);
-            char *shown = json_dumps(q, JSON_ENCODE_ANY);
-            fail_msg("seed %d did not finish (stop %d after %d tokens): %s", i, (int)r.stop,
-                     r.n_gen, shown);
+    for (int k = 0; k < N_SEQ; k++) {
+        assert_int_equal(jobs[k].rc, 0);
+        for (int i = 0; i < N_GEN / N_SEQ; i++) {
+            struct llm_gen_result *r = &jobs[k].r[i];
+            int seed = k + i * N_SEQ;
+            if (r->stop != LLM_STOP_EOS) {
+                json_t *q = json_stringn(r->text, r->len);
+                char *shown = json_dumps(q, JSON_ENCODE_ANY);
+                fail_msg("seed %d did not finish (stop %d after %d tokens): %s", seed, (int)r->stop,
+                         r->n_gen, shown);
+            }
+            json_error_t je;
+            json_t *v = json_loads(r->text, JSON_DECODE_ANY, &je);
+            if (!v) fail_msg("seed %d does not parse (%s): %s", seed, je.text, r->text);
+            parsed++;
+            if (!validate(v, schema)) fail_msg("seed %d does not validate: %s", seed, r->text);
+            valid++;
+            tokens += r->n_gen;
+            secs += r->gen_s;
+            if (seed == 0) printf("# sample: %s\n", r->text);
+            json_decref(v);
+            llm_gen_result_free(r);
         }
-        json_error_t je;
-        json_t *v = json_loads(r.text, JSON_DECODE_ANY, &je);
-        if (!v) fail_msg("seed %d does not parse (%s): %s", i, je.text, r.text);
-        parsed++;
-        if (!validate(v, schema)) fail_msg("seed %d does not validate: %s", i, r.text);
-        valid++;
-        tokens += r.n_gen;
-        secs += r.gen_s;
-        if (i == 0) printf("# sample: %s\n", r.text);
-        json_decref(v);
-        llm_gen_result_free(&r);
     }
-    printf("# 100 generations: %d parsed, %d valid, %d tokens, %.2f ms per token\n", parsed, valid,
-           tokens, 1000 * secs / tokens);
-    assert_int_equal(parsed, 100);
-    assert_int_equal(valid, 100);
+    uint64_t steps, batched;
+    llm_model_stats(m, &steps, &batched);
+    printf("# %d generations: %d parsed, %d valid, %d tokens, %.2f ms per token per sequence, "
+           "%.2f sequences per decoding pass\n",
+           N_GEN, parsed, valid, tokens, 1000 * secs / tokens,
+           steps ? (double)batched / (double)steps : 0);
+    assert_int_equal(parsed, N_GEN);
+    assert_int_equal(valid, N_GEN);
     grammar_free(g);
     json_decref(schema);
-    llm_session_free(s);
     llm_model_free(m);
 }
 
