@@ -423,6 +423,20 @@ def test_strict_openai_refuses_unknown_fields(strict, body, field):
     assert s.get("/billing/usage", token=tok).json["messages_this_month"] == before
 
 
+def test_strict_openai_knows_the_tool_fields(strict):
+    s, tok = strict
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    # a known field under STRICT_OPENAI (not a 422); ragd-rag answers from the knowledge base
+    # and cannot call tools: OpenAI's 400
+    r = chat(s, tok, model="ragd-rag", tools=[tool], tool_choice="auto",
+             parallel_tool_calls=False)
+    assert r.status == 400, r
+    assert r.json["error"]["code"] == "unsupported_parameter"
+    assert r.json["error"]["param"] == "tools"
+    r = chat(s, tok, model="ragd-rag", response_format={"type": "json_object"})
+    assert r.status == 400 and r.json["error"]["param"] == "response_format", r
+
+
 def test_ragd_rag_cites_with_numbered_markers(strict):
     s, tok = strict
     doc = upload_ready(s, tok, DOC, title="Lighthouse notes")
