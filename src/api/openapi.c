@@ -23,24 +23,22 @@
 
 #define SENTIMENT_LABEL "'NEGATIVE'|'NEUTRAL'|'POSITIVE'"
 #define PRIORITY "'LOW'|'MEDIUM'|'HIGH'|'URGENT'"
+#define CONVERSATION_STATUS "'open'|'handoff_requested'|'escalated'|'closed'"
 
 /* A support ticket as api/tickets.c renders it (Ticket: lists; TicketDetail adds the
  * transcript, sentiment trail and history of GET and PATCH /tickets/{id}). */
 #define TICKET_MEMBERS                                                                             \
     "id: string, conversation_id: string, organization_id: string, category: string, status: "     \
-    "'open'|'pending'|'resolved'|'closed', priority: " PRIORITY ", "                               \
-    "assigned_to: string|null, assignee_email: string|null, subject: string, reason: string, "     \
-    "created_at: string, updated_at: string, first_response_at: string|null, resolved_at: "        \
-    "string|null, closed_at: string|null, conversation: {id: string, status: "                     \
-    "'open'|'handoff_requested'|'escalated'|'closed', "                                            \
-    "contact_email: string|null, visitor_id: string, sentiment: {label: " SENTIMENT_LABEL          \
-    ", score: number, "                                                                            \
+    "'open'|'pending'|'resolved'|'closed', priority: " PRIORITY ", assigned_to: string|null, "     \
+    "assignee_email: string|null, subject: string, reason: string, created_at: string, "           \
+    "updated_at: string, first_response_at: string|null, resolved_at: string|null, closed_at: "    \
+    "string|null, conversation: {id: string, status: " CONVERSATION_STATUS ", contact_email: "     \
+    "string|null, visitor_id: string, sentiment: {label: " SENTIMENT_LABEL ", score: number, "     \
     "polarity: number, visitor_messages: int}|null}, sla: {first_response_due_at: string, "        \
     "resolution_due_at: string, first_response_breached: bool, resolution_breached: bool}"
 #define TICKET_SENTIMENT                                                                           \
-    "{label: " SENTIMENT_LABEL ", score: number, polarity: number, priority: " PRIORITY ", "       \
-    "message_id: string, "                                                                         \
-    "created_at: string}"
+    "{label: " SENTIMENT_LABEL ", score: number, polarity: number, priority: " PRIORITY            \
+    ", message_id: string, created_at: string}"
 
 static const struct {
     const char *name, *shape;
@@ -127,8 +125,8 @@ static const struct {
      "int|null}], sentiment_trail: [" TICKET_SENTIMENT "], events: [{kind: string, actor_id: "
      "string|null, from: string|null, to: string|null, detail: string|null, created_at: "
      "string}]}"},
-    {"WidgetEscalation", "{category: string, ticket_id: string|null, priority: "
-                         "'LOW'|'MEDIUM'|'HIGH'|'URGENT'|null, new_ticket: bool}"},
+    {"WidgetEscalation",
+     "{category: string, ticket_id: string|null, priority: " PRIORITY "|null, new_ticket: bool}"},
     {"Payment", "{id: string, user_id: string, provider: string, provider_ref: string, "
                 "plan_type: string, billing_cycle: string, amount_cents: int, currency: string, "
                 "status: string, created_at: string, refunded_at: string|null, refunded_by: "
