@@ -228,6 +228,24 @@ const struct route analytics_routes[] = {
                 "and admins",
      .response_doc = "{organization_id, from, to, days, totals, daily, escalation, resolution, "
                      "deflection, sentiment, top_questions, low_confidence, feedback, "
-                     "response_time_ms, tokens}"},
+                     "response_time_ms, tokens}",
+     .response =
+         "{organization_id: string, from: string, to: string, days: int, totals: {conversations: "
+         "int, messages: int, visitor_messages: int, answers: int, agent_messages: int, tickets: "
+         "int}, daily: [{date: string, conversations: int, messages: int, visitor_messages: int, "
+         "answers: int, agent_messages: int, sentiment: {POSITIVE: int, NEUTRAL: int, NEGATIVE: "
+         "int}, average_sentiment: number|null, helpful: int, not_helpful: int, low_confidence: "
+         "int, tokens: int}], escalation: {rate: number|null, escalated_conversations: int, "
+         "conversations: int}, resolution: {rate: number|null, resolved_tickets: int, tickets: "
+         "int, by_status: {open: int, pending: int, resolved: int, closed: int}}, deflection: "
+         "{rate: number|null, deflected_conversations: int, answered_conversations: int, "
+         "handoffs: int, conversations: int}, sentiment: {distribution: {POSITIVE: int, NEUTRAL: "
+         "int, NEGATIVE: int, unscored: int}, average_score: number|null, scored: int}, "
+         "top_questions: [{question: string, count: int, share: number|null}], low_confidence: "
+         "{threshold: number, answers: int, rate: number|null, questions: [{question: string, "
+         "count: int, lowest_confidence: number, last_at: string, conversation_id: string}]}, "
+         "feedback: {helpful: int, not_helpful: int, helpful_rate: number|null}, "
+         "response_time_ms: {p50: int|null, p95: int|null, answers: int}, tokens: {total: int, "
+         "average_per_answer: number|null, answers: int}}"},
     {NULL},
 };

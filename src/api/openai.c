@@ -1725,7 +1725,8 @@ const struct route openai_routes[] = {
      200, "{id, object: model, created, owned_by}", 0, NULL, "v1_api", .response = "$Model"},
     {"GET", "/v1/models/ragd-rag/{org}", org_model_get, ACCESS_USER, "api", NULL, NULL, "openai",
      "An organization's knowledge-grounded model (members only)", 200,
-     "{id, object: model, created, owned_by}", 0, NULL, "v1_api", .response = "$Model"},
+     "{id, object: model, created, owned_by}", 0, NULL, "v1_api",
+     .response = "{id: string, object: 'model', created: int, owned_by: string, kind: 'rag'}"},
     {"POST", "/v1/chat/completions", chat_completions, ACCESS_USER, "chat", "messages",
      &completion_schema, "openai",
      "OpenAI-compatible chat completion; stream: true answers as Server-Sent Events. The "
@@ -1735,9 +1736,12 @@ const struct route openai_routes[] = {
      "finish_reason}], usage, ragd?: {sources}}",
      0, NULL, "v1_api chat",
      .response = "{id: string, object: 'chat.completion', created: int, model: string, choices: "
-                 "[{index: int, message: {role: 'assistant', content: string|null, ...}, "
-                 "finish_reason: string|null, ...}], usage: {prompt_tokens: int, "
-                 "completion_tokens: int, total_tokens: int, ...}, ...}; text/event-stream"},
+                 "[{index: int, message: {role: 'assistant', content: string|null, tool_calls?: "
+                 "[{id: string, type: 'function', function: {name: string, arguments: "
+                 "string}}]}, logprobs: {content: [$TokenLogprob], refusal: null}|null, "
+                 "finish_reason: 'stop'|'length'|'tool_calls'}], usage: {prompt_tokens: int, "
+                 "completion_tokens: int, total_tokens: int}, ragd?: $RagdSources}; "
+                 "text/event-stream"},
     {"POST", "/v1/completions", completions, ACCESS_USER, "chat", "messages", &text_schema,
      "openai",
      "OpenAI-compatible (legacy) text completion: each prompt is answered as a user turn; "
@@ -1747,8 +1751,10 @@ const struct route openai_routes[] = {
      "finish_reason}], usage}",
      0, NULL, "v1_api chat",
      .response = "{id: string, object: 'text_completion', created: int, model: string, choices: "
-                 "[{text: string, index: int, finish_reason: string|null, ...}], usage: "
-                 "{prompt_tokens: int, completion_tokens: int, total_tokens: int, ...}, ...}; "
+                 "[{text: string, index: int, logprobs: {tokens: [string], token_logprobs: "
+                 "[number], top_logprobs: [{*: number}], text_offset: [int]}|null, "
+                 "finish_reason: 'stop'|'length'}], usage: {prompt_tokens: int, "
+                 "completion_tokens: int, total_tokens: int}, ragd?: $RagdSources}; "
                  "text/event-stream"},
     {"POST", "/v1/responses", responses, ACCESS_USER, "chat", "messages", &response_schema,
      "openai",
@@ -1758,9 +1764,17 @@ const struct route openai_routes[] = {
      "{id, object: response, created_at, status, model, output: [{type: message, role, "
      "content: [{type: output_text, text, annotations}]}], usage}",
      0, NULL, "v1_api chat",
-     .response = "{id: string, object: 'response', created_at: int, status: string, model: string, "
-                 "output: [{type: 'message', content: [{type: 'output_text', text: string, "
-                 "...}], ...}], usage: {...}, ...}; text/event-stream"},
+     .response = "{id: string, object: 'response', created_at: int, status: "
+                 "'completed'|'incomplete', error: null, incomplete_details: {reason: "
+                 "'max_output_tokens'}|null, instructions: string|null, max_output_tokens: "
+                 "int|null, model: string, output: [{id: string, type: 'message', status: "
+                 "'completed', role: 'assistant', content: [{type: 'output_text', text: string, "
+                 "annotations: [any]}]}], parallel_tool_calls: bool, temperature: number, top_p: "
+                 "number, tool_choice: 'auto', tools: [any], text: {format: {type: string, ...}}, "
+                 "truncation: 'disabled', metadata: object|null, usage: {input_tokens: int, "
+                 "input_tokens_details: {cached_tokens: int}, output_tokens: int, "
+                 "output_tokens_details: {reasoning_tokens: int}, total_tokens: int}, ragd?: "
+                 "$RagdSources}; text/event-stream"},
     {"POST", "/v1/embeddings", embeddings, ACCESS_USER, "api", "api_calls", &embedding_schema,
      "openai", "OpenAI-compatible embeddings", 200,
      "{object: list, data: [{object: embedding, index, embedding}], model, usage}", 0, NULL,

@@ -21,6 +21,25 @@
 
 /* ---- component schemas: shapes several routes share ---- */
 
+#define SENTIMENT_LABEL "'NEGATIVE'|'NEUTRAL'|'POSITIVE'"
+#define PRIORITY "'LOW'|'MEDIUM'|'HIGH'|'URGENT'"
+#define CONVERSATION_STATUS "'open'|'handoff_requested'|'escalated'|'closed'"
+
+/* A support ticket as api/tickets.c renders it (Ticket: lists; TicketDetail adds the
+ * transcript, sentiment trail and history of GET and PATCH /tickets/{id}). */
+#define TICKET_MEMBERS                                                                             \
+    "id: string, conversation_id: string, organization_id: string, category: string, status: "     \
+    "'open'|'pending'|'resolved'|'closed', priority: " PRIORITY ", assigned_to: string|null, "     \
+    "assignee_email: string|null, subject: string, reason: string, created_at: string, "           \
+    "updated_at: string, first_response_at: string|null, resolved_at: string|null, closed_at: "    \
+    "string|null, conversation: {id: string, status: " CONVERSATION_STATUS ", contact_email: "     \
+    "string|null, visitor_id: string, sentiment: {label: " SENTIMENT_LABEL ", score: number, "     \
+    "polarity: number, visitor_messages: int}|null}, sla: {first_response_due_at: string, "        \
+    "resolution_due_at: string, first_response_breached: bool, resolution_breached: bool}"
+#define TICKET_SENTIMENT                                                                           \
+    "{label: " SENTIMENT_LABEL ", score: number, polarity: number, priority: " PRIORITY            \
+    ", message_id: string, created_at: string}"
+
 static const struct {
     const char *name, *shape;
 } components[] = {
@@ -38,7 +57,7 @@ static const struct {
      "object}}"},
     {"Plan", "{plan_type: string, name: string, limits: {messages: int, background_tasks: "
              "int, api_calls: int, storage_mb: int}, daily_limits: {*: int}, features: "
-             "[string], pricing: {monthly: int, yearly: int}, currency?: string}"},
+             "[string], pricing: {monthly: int, yearly: int}, currency: string}"},
     {"Subscription",
      "{id: string, user_id: string, plan_type: string, plan_name: string, status: "
      "string, billing_cycle: 'monthly'|'yearly', started_at: string, "
@@ -60,8 +79,12 @@ static const struct {
                       "['vector'|'keyword'], cached: bool, fallback: bool, detail?: string}"},
     {"Source", "{document_id: string, chunk_id: int, title: string, excerpt: string, "
                "relevance_score: number, source_type: string, ...}"},
-    {"Model", "{id: string, object: 'model', created: int, owned_by: string, kind?: string, "
-              "...}"},
+    {"Model", "{id: string, object: 'model', created: int, owned_by: string, kind: "
+              "'chat'|'embedding'|'rag'|'alias', alias_of?: string}"},
+    {"RagdSources", "{sources: [{index: int, document_id: string, chunk_id: int, title: string, "
+                    "excerpt: string, relevance_score: number, source_type: string}]}"},
+    {"TokenLogprob", "{token: string, logprob: number, bytes: [int]|null, top_logprobs: "
+                     "[{token: string, logprob: number, bytes: [int]|null}]}"},
     {"NotificationSettings",
      "{email: {enabled: bool, min_urgency: string, events: [string]|null, "
      "recipients: [string], smtp_configured: bool}, webhook: {enabled: bool, "
@@ -94,6 +117,16 @@ static const struct {
      "{name: string, description: string, is_enabled: bool, rollout_percentage: int, "
      "updated_by: string|null, updated_at: string|null, unavailable: bool, "
      "unavailable_since: string|null}"},
+    {"Ticket", "{" TICKET_MEMBERS "}"},
+    {"TicketDetail",
+     "{" TICKET_MEMBERS ", transcript: [{id: string, role: string, body: string, internal: bool, "
+     "author_id: string|null, created_at: string, sentiment?: " TICKET_SENTIMENT ", confidence?: "
+     "number|null, feedback?: 'helpful'|'not_helpful'|null, tokens?: int|null, latency_ms?: "
+     "int|null}], sentiment_trail: [" TICKET_SENTIMENT "], events: [{kind: string, actor_id: "
+     "string|null, from: string|null, to: string|null, detail: string|null, created_at: "
+     "string}]}"},
+    {"WidgetEscalation",
+     "{category: string, ticket_id: string|null, priority: " PRIORITY "|null, new_ticket: bool}"},
     {"Payment", "{id: string, user_id: string, provider: string, provider_ref: string, "
                 "plan_type: string, billing_cycle: string, amount_cents: int, currency: string, "
                 "status: string, created_at: string, refunded_at: string|null, refunded_by: "

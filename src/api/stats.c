@@ -447,16 +447,21 @@ const struct route stats_routes[] = {
                 "this node's requests, p95 latency per route and generation queue",
      .response_doc = "{generated_at, days, daily, plans, top_users, quota_burn, per_user, "
                      "feature_popularity, conversion, server}",
-     .response = "{generated_at: string, days: int, daily: [{date: string, messages: int, "
-                 "searches: int}], plans: [{plan: string, name: string, users: int, "
-                 "active_users: int, messages: int, message_limit: int, quota_burn: number}], "
-                 "top_users: [{user_id: string, email: string, plan: string, messages: int, "
-                 "message_limit: int}], quota_burn: {month: string, period_start: string, "
-                 "period_end: string, month_elapsed: number, messages_used: int, "
-                 "messages_allowed: int, burn: number, users_over_80_percent: int, "
-                 "users_at_limit: int}, per_user: {...}, feature_popularity: [{...}], conversion: "
-                 "{...}, server: {routes: [{route: string, requests: int, p95_ms: "
-                 "number}], inflight: int, generation: {queue_depth: int|null, active: int|null, "
-                 "tokens_total: int|null, last_tokens_per_second: number|null}}}"},
+     .response =
+         "{generated_at: string, days: int, daily: [{date: string, messages: int, searches: "
+         "int}], plans: [{plan: string, name: string, users: int, active_users: int, messages: "
+         "int, message_limit: int, quota_burn: number|null}], top_users: [{user_id: string, "
+         "email: string, plan: string, messages: int, message_limit: int}], quota_burn: {month: "
+         "string, period_start: string, period_end: string, month_elapsed: number, "
+         "messages_used: int, messages_allowed: int, burn: number|null, users_over_80_percent: "
+         "int, users_at_limit: int}, per_user: {since: string, users: int, active_users: int, "
+         "requests: int, tokens: int, average_requests_per_user: number|null, "
+         "average_tokens_per_user: number|null, average_requests_per_active_user: number|null, "
+         "average_tokens_per_active_user: number|null}, feature_popularity: [{feature: "
+         "'chat'|'search'|'documents'|'v1'|'widget', uses: int, share: number|null}], "
+         "conversion: {since: string, free_at_start: int, converted: int, rate: number|null}, "
+         "server: {routes: [{route: string, requests: int, p95_ms: number|null}], inflight: "
+         "int, generation: {queue_depth: int|null, active: int|null, tokens_total: int|null, "
+         "last_tokens_per_second: number|null}}}"},
     {NULL},
 };

@@ -422,7 +422,8 @@ const struct route tickets_routes[] = {
                 "status, priority, assignee (a user id, me, none), category (keyword: every "
                 "keyword:<word>), q (text in the subject or transcript), limit, offset, "
                 "organization_id (platform admins)",
-     .response_doc = "{total, limit, offset, items: [ticket with sla]}"},
+     .response_doc = "{total, limit, offset, items: [ticket with sla]}",
+     .response = "{total: int, limit: int, offset: int, items: [$Ticket]}"},
     {.method = "GET",
      .pattern = "/tickets/{id}",
      .handler = get_one,
@@ -432,7 +433,8 @@ const struct route tickets_routes[] = {
      .summary = "A ticket with its conversation's transcript (internal notes included), the "
                 "sentiment trail, its history and its SLA",
      .response_doc = "{id, category, status, priority, assigned_to, ..., sla, transcript, "
-                     "sentiment_trail, events}"},
+                     "sentiment_trail, events}",
+     .response = "$TicketDetail"},
     {.method = "PATCH",
      .pattern = "/tickets/{id}",
      .handler = patch,
@@ -442,7 +444,8 @@ const struct route tickets_routes[] = {
      .tag = "tickets",
      .summary = "Change a ticket's status (valid transitions only: 409 otherwise), priority "
                 "or assignee",
-     .response_doc = "the ticket, as GET returns it"},
+     .response_doc = "the ticket, as GET returns it",
+     .response = "$TicketDetail"},
     {.method = "POST",
      .pattern = "/tickets/{id}/messages",
      .handler = reply,
@@ -453,6 +456,7 @@ const struct route tickets_routes[] = {
      .summary = "Reply to the visitor (shown in the widget's conversation; the first sets "
                 "first_response_at) or add an internal note",
      .ok_status = 201,
-     .response_doc = "{id, ticket_id, internal, role, ticket}"},
+     .response_doc = "{id, ticket_id, internal, role, ticket}",
+     .response = "{id: string, ticket_id: string, internal: bool, role: 'agent', ticket: $Ticket}"},
     {NULL},
 };

@@ -365,6 +365,11 @@ static void handoff(struct req *r)
                         "escalation", escalation_json(&esc)));
 }
 
+/* Shapes of the route rows below: an answer's source, a conversation's status. */
+#define WIDGET_SOURCE                                                                              \
+    "{document_id: string, title: string, excerpt: string, relevance_score: number}"
+#define WIDGET_CONV_STATUS "'open'|'handoff_requested'|'escalated'|'closed'"
+
 int widget_api_preflight(struct req *r, const char *origin)
 {
     return !strncmp(req_path(r), "/widget/", 8) && origin && widget_origin_valid(origin) &&
@@ -401,11 +406,10 @@ const struct route widget_routes[] = {
                      "sources, sentiment {label, score, priority}, suggested_actions, escalation "
                      "{category, ticket_id, priority, new_ticket} | null}",
      .response = "{conversation_id: string, message_id: string, visitor_message_id: string, "
-                 "answer: string, confidence: number, sources: [{document_id: string, title: "
-                 "string, excerpt: string, relevance_score: number}], sentiment: {label: string, "
-                 "score: number, priority: string}, suggested_actions: [string], escalation: "
-                 "{category: string, ticket_id: string, priority: string, new_ticket: bool}|null}; "
-                 "text/event-stream"},
+                 "answer: string, confidence: number, sources: [" WIDGET_SOURCE "], sentiment: "
+                 "{label: 'NEGATIVE'|'NEUTRAL'|'POSITIVE', score: number, priority: "
+                 "'LOW'|'MEDIUM'|'HIGH'|'URGENT'}|null, suggested_actions: [string], escalation: "
+                 "$WidgetEscalation|null}; text/event-stream"},
     {.method = "GET",
      .pattern = "/widget/conversation",
      .handler = conversation,
@@ -414,10 +418,11 @@ const struct route widget_routes[] = {
      .tag = "widget",
      .summary = "The session's conversation: the visitor's messages, answers and agents' replies",
      .response_doc = "{conversation_id, status, messages}",
-     .response = "{conversation_id: string, status: string, contact_email: string|null, "
-                 "created_at: string, messages: [{id: string, role: string, body: string, "
-                 "created_at: string, sources?: [object], confidence?: number|null, feedback?: "
-                 "'helpful'|'not_helpful'|null}], session_expires_at: string}"},
+     .response = "{conversation_id: string, status: " WIDGET_CONV_STATUS ", contact_email: "
+                 "string|null, created_at: string, messages: [{id: string, role: string, body: "
+                 "string, created_at: string, sources?: [" WIDGET_SOURCE "], confidence?: "
+                 "number|null, feedback?: 'helpful'|'not_helpful'|null}], session_expires_at: "
+                 "string}"},
     {.method = "POST",
      .pattern = "/widget/feedback",
      .handler = feedback,
@@ -428,8 +433,7 @@ const struct route widget_routes[] = {
      .summary = "Mark an answer helpful or not helpful",
      .response_doc = "{status, feedback, escalation}",
      .response = "{status: 'recorded', message_id: string, feedback: 'helpful'|'not_helpful', "
-                 "escalation: {category: string, ticket_id: string, priority: string, new_ticket: "
-                 "bool}|null}"},
+                 "escalation: $WidgetEscalation|null}"},
     {.method = "POST",
      .pattern = "/widget/handoff",
      .handler = handoff,
@@ -440,8 +444,9 @@ const struct route widget_routes[] = {
      .summary = "Ask to talk to a person (optional e-mail); the conversation's status becomes "
                 "handoff_requested",
      .response_doc = "{status, conversation_status, contact_email, escalation}",
-     .response = "{status: 'requested', conversation_id: string, conversation_status: string, "
-                 "contact_email: string|null, escalation: {category: string, ticket_id: string, "
-                 "priority: string, new_ticket: bool}|null}"},
+     .response =
+         "{status: 'requested', conversation_id: string, conversation_status: " WIDGET_CONV_STATUS
+         ", contact_email: string|null, escalation: "
+         "$WidgetEscalation|null}"},
     {NULL},
 };
