@@ -902,7 +902,8 @@ static json_t *response_obj(const struct job *j, const char *status, const char 
         j->preq.top_p > 0 ? j->preq.top_p : 1.0, "tool_choice", "auto", "tools", "text", "format",
         "type", "text", "truncation", "disabled", "metadata", json_object_get(b, "metadata"));
     json_object_set_new(o, "usage", text ? usage_obj(j, prompt, completion) : json_null());
-    if (!json_object_get(o, "metadata")) json_object_set_new(o, "metadata", json_object());
+    if (!json_is_object(json_object_get(o, "metadata")))
+        json_object_set_new(o, "metadata", json_object());
     return o;
 }
 
@@ -1771,7 +1772,7 @@ const struct route openai_routes[] = {
                  "'completed', role: 'assistant', content: [{type: 'output_text', text: string, "
                  "annotations: [any]}]}], parallel_tool_calls: bool, temperature: number, top_p: "
                  "number, tool_choice: 'auto', tools: [any], text: {format: {type: string, ...}}, "
-                 "truncation: 'disabled', metadata: object|null, usage: {input_tokens: int, "
+                 "truncation: 'disabled', metadata: object, usage: {input_tokens: int, "
                  "input_tokens_details: {cached_tokens: int}, output_tokens: int, "
                  "output_tokens_details: {reasoning_tokens: int}, total_tokens: int}, ragd?: "
                  "$RagdSources}; text/event-stream"},

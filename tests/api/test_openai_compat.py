@@ -323,6 +323,7 @@ def test_responses_plain_and_streamed(served):
     j = r.json
     assert j["object"] == "response" and j["id"].startswith("resp_")
     assert j["status"] in ("completed", "incomplete") and j["model"] == MODEL
+    assert j["metadata"] == {}  # no metadata sent: an empty object, as OpenAI answers
     out = j["output"][0]
     assert out["type"] == "message" and out["role"] == "assistant"
     part = out["content"][0]
