@@ -537,8 +537,7 @@ int billing_quota(const struct user *u, const char *resource, struct billing_quo
     } else {
         char mkey[8];
         period_month_key(now, mkey);
-        int rc = store_counter_get(u->id, resource, mkey, &out->current_usage);
-        if (!rc) rc = store_hold_sum(u->id, resource, mkey, now, &out->reserved);
+        int rc = store_quota_taken(u->id, resource, mkey, now, &out->current_usage, &out->reserved);
         json_decref(c);
         if (rc) return rc;
         c = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I}", "plan_type", p->type, "period_start", ps0,
@@ -674,8 +673,7 @@ static int reserve(struct billing_hold *h, struct want *w, int n, int bypass, in
         const char *key = w[i].monthly ? mkey : dkey;
         if (!bypass && w[i].limit >= 0) {
             int64_t used = 0, held = 0;
-            rc = store_counter_get(h->user_id, w[i].name, key, &used);
-            if (!rc) rc = store_hold_sum(h->user_id, w[i].name, key, now, &held);
+            rc = store_quota_taken(h->user_id, w[i].name, key, now, &used, &held);
             if (rc) break;
             int64_t have = used + held, left = w[i].limit - have;
             if (w[i].min > 0 && left >= w[i].min && left < w[i].qty)
@@ -687,9 +685,21 @@ static int reserve(struct billing_hold *h, struct want *w, int n, int bypass, in
                 break;
             }
         }
-        if (w[i].qty > 0)
-            rc = store_hold_add(h->id, h->user_id, w[i].name, key, w[i].qty, now + hold_ttl_ms);
     }
+    /* Every want fitted: the holds go in together (the names are distinct, so checking one
+     * want never needed the hold of another). */
+    const char *names[3], *periods[3];
+    int64_t qtys[3];
+    int k = 0;
+    RAGD_ASSERT(n <= 3);
+    for (int i = 0; !rc && i < n; i++)
+        if (w[i].qty > 0) {
+            names[k] = w[i].name;
+            periods[k] = w[i].monthly ? mkey : dkey;
+            qtys[k++] = w[i].qty;
+        }
+    if (!rc && k)
+        rc = store_holds_add(h->id, h->user_id, k, names, periods, qtys, now + hold_ttl_ms);
     if ((rc = end_tx(c, rc))) return rc;
     for (int i = 0; i < n; i++)
         if (w[i].qty > 0)
