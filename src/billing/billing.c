@@ -833,6 +833,37 @@ static void hold_forget(const struct billing_hold *h)
         if (h->items[i].monthly) quota_forget(h->user_id, h->items[i].name);
 }
 
+/* The counter additions of one commit, one entry per (name, period): written three to a
+ * statement. */
+struct counts {
+    int n;
+    const char *names[MAX_ITEMS + 1], *periods[MAX_ITEMS + 1];
+    int64_t qtys[MAX_ITEMS + 1];
+};
+
+static void counts_add(struct counts *cs, const char *name, const char *period, int64_t qty)
+{
+    for (int i = 0; i < cs->n; i++)
+        if (!strcmp(cs->names[i], name) && !strcmp(cs->periods[i], period)) {
+            cs->qtys[i] += qty;
+            return;
+        }
+    RAGD_ASSERT(cs->n < MAX_ITEMS + 1);
+    cs->names[cs->n] = name;
+    cs->periods[cs->n] = period;
+    cs->qtys[cs->n++] = qty;
+}
+
+static int counts_write(const struct counts *cs, const char *user_id)
+{
+    int rc = 0;
+    for (int i = 0; !rc && i < cs->n; i += 3) {
+        int k = cs->n - i < 3 ? cs->n - i : 3;
+        rc = store_counters_add(user_id, k, cs->names + i, cs->periods + i, cs->qtys + i);
+    }
+    return rc;
+}
+
 int billing_commit(struct billing_hold *h)
 {
     if (h->done) return 0;
@@ -841,6 +872,7 @@ int billing_commit(struct billing_hold *h)
     int has_tokens = json_is_integer(tok) && json_integer_value(tok) >= 0;
     int64_t tokens = has_tokens ? json_integer_value(tok) : 0;
     int metered = 0;
+    struct counts cs = {0};
     db_conn_t *c = db_conn();
     int rc = db_begin_for(c, h->user_id);
     int began = !rc;
@@ -859,18 +891,19 @@ int billing_commit(struct billing_hold *h)
                 qty = tokens;
             }
         }
-        rc = store_counter_add(h->user_id, it->name, it->period, qty);
-        if (!rc && it->monthly) {
+        counts_add(&cs, it->name, it->period, qty);
+        if (it->monthly) {
             char ps[32], pe[32];
             rc = store_usage_add(h->user_id, it->name, it->qty, time_iso(it->start_ms, ps),
                                  time_iso(it->end_ms - 1, pe), x);
         }
     }
+    char dkey[11]; /* outlives cs's use of it */
     if (!rc && tokens > 0 && !metered) {
-        char dkey[11];
         period_day_key(time_now_ms(), dkey);
-        rc = store_counter_add(h->user_id, "daily_tokens", dkey, tokens);
+        counts_add(&cs, "daily_tokens", dkey, tokens);
     }
+    if (!rc) rc = counts_write(&cs, h->user_id);
     if (!rc) rc = store_hold_drop(h->id);
     if (began) rc = end_tx(c, rc);
     free(x);

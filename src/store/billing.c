@@ -278,6 +278,35 @@ int store_counter_add(const char *user_id, const char *name, const char *period,
                    "sssis", user_id, name, period, qty, time_iso(time_now_ms(), now));
 }
 
+int store_counters_add(const char *user_id, int n, const char *const *names,
+                       const char *const *periods, const int64_t *qtys)
+{
+#define COUNTERS_INSERT "INSERT INTO usage_counters (user_id, name, period, quantity, updated_at)"
+#define COUNTERS_ROW " (?, ?, ?, ?, ?)"
+#define COUNTERS_UPSERT                                                                            \
+    " ON CONFLICT (user_id, name, period) DO UPDATE SET quantity = usage_counters.quantity +"      \
+    " excluded.quantity, updated_at = excluded.updated_at"
+    /* One text per row count: each is prepared once per connection. */
+    static const char *const sql[] = {
+        COUNTERS_INSERT " VALUES" COUNTERS_ROW COUNTERS_UPSERT,
+        COUNTERS_INSERT " VALUES" COUNTERS_ROW "," COUNTERS_ROW COUNTERS_UPSERT,
+        COUNTERS_INSERT " VALUES" COUNTERS_ROW "," COUNTERS_ROW "," COUNTERS_ROW COUNTERS_UPSERT,
+    };
+#undef COUNTERS_INSERT
+#undef COUNTERS_ROW
+#undef COUNTERS_UPSERT
+    RAGD_ASSERT(n >= 1 && n <= 3);
+    char now[32];
+    const char *u = user_id, *t = time_iso(time_now_ms(), now);
+    if (n == 1)
+        return db_exec(db_conn(), NULL, sql[0], "sssis", u, names[0], periods[0], qtys[0], t);
+    if (n == 2)
+        return db_exec(db_conn(), NULL, sql[1], "sssissssis", u, names[0], periods[0], qtys[0], t,
+                       u, names[1], periods[1], qtys[1], t);
+    return db_exec(db_conn(), NULL, sql[2], "sssissssissssis", u, names[0], periods[0], qtys[0], t,
+                   u, names[1], periods[1], qtys[1], t, u, names[2], periods[2], qtys[2], t);
+}
+
 int store_counters_clear(const char *user_id, const char *period, int64_t *n)
 {
     int64_t k = 0;

@@ -81,6 +81,9 @@ int store_usage_sum(const char *user_id, const char *resource, const char *perio
 /* *qty = the counter, 0 when absent. */
 int store_counter_get(const char *user_id, const char *name, const char *period, int64_t *qty);
 int store_counter_add(const char *user_id, const char *name, const char *period, int64_t qty);
+/* store_counter_add for n (1 to 3) counters of distinct (name, period) in one statement. */
+int store_counters_add(const char *user_id, int n, const char *const *names,
+                       const char *const *periods, const int64_t *qtys);
 /* One usage counter of a period. */
 struct store_counter {
     char name[48];
