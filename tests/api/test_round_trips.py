@@ -58,7 +58,13 @@ def per_request(node, token, body, n=12):
     for _ in range(n):
         before, served0 = counters(node, "/search")
         assert node.post("/search", body, token=token).status == 200
+        # The request is counted as served once its response has gone out, just after the
+        # client has it: wait for that, so that exactly one request lies between the scrapes.
+        deadline = time.time() + 5
         after, served1 = counters(node, "/search")
+        while served1 - served0 < 1 and time.time() < deadline:
+            time.sleep(0.01)
+            after, served1 = counters(node, "/search")
         assert served1 - served0 == 1
         for k in seen:
             seen[k].append(after[k] - before[k])
