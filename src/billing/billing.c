@@ -537,8 +537,7 @@ int billing_quota(const struct user *u, const char *resource, struct billing_quo
     } else {
         char mkey[8];
         period_month_key(now, mkey);
-        int rc = store_counter_get(u->id, resource, mkey, &out->current_usage);
-        if (!rc) rc = store_hold_sum(u->id, resource, mkey, now, &out->reserved);
+        int rc = store_quota_taken(u->id, resource, mkey, now, &out->current_usage, &out->reserved);
         json_decref(c);
         if (rc) return rc;
         c = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I}", "plan_type", p->type, "period_start", ps0,
@@ -674,8 +673,7 @@ static int reserve(struct billing_hold *h, struct want *w, int n, int bypass, in
         const char *key = w[i].monthly ? mkey : dkey;
         if (!bypass && w[i].limit >= 0) {
             int64_t used = 0, held = 0;
-            rc = store_counter_get(h->user_id, w[i].name, key, &used);
-            if (!rc) rc = store_hold_sum(h->user_id, w[i].name, key, now, &held);
+            rc = store_quota_taken(h->user_id, w[i].name, key, now, &used, &held);
             if (rc) break;
             int64_t have = used + held, left = w[i].limit - have;
             if (w[i].min > 0 && left >= w[i].min && left < w[i].qty)
@@ -687,9 +685,21 @@ static int reserve(struct billing_hold *h, struct want *w, int n, int bypass, in
                 break;
             }
         }
-        if (w[i].qty > 0)
-            rc = store_hold_add(h->id, h->user_id, w[i].name, key, w[i].qty, now + hold_ttl_ms);
     }
+    /* Every want fitted: the holds go in together (the names are distinct, so checking one
+     * want never needed the hold of another). */
+    const char *names[3], *periods[3];
+    int64_t qtys[3];
+    int k = 0;
+    RAGD_ASSERT(n <= 3);
+    for (int i = 0; !rc && i < n; i++)
+        if (w[i].qty > 0) {
+            names[k] = w[i].name;
+            periods[k] = w[i].monthly ? mkey : dkey;
+            qtys[k++] = w[i].qty;
+        }
+    if (!rc && k)
+        rc = store_holds_add(h->id, h->user_id, k, names, periods, qtys, now + hold_ttl_ms);
     if ((rc = end_tx(c, rc))) return rc;
     for (int i = 0; i < n; i++)
         if (w[i].qty > 0)
@@ -823,6 +833,37 @@ static void hold_forget(const struct billing_hold *h)
         if (h->items[i].monthly) quota_forget(h->user_id, h->items[i].name);
 }
 
+/* The counter additions of one commit, one entry per (name, period): written three to a
+ * statement. */
+struct counts {
+    int n;
+    const char *names[MAX_ITEMS + 1], *periods[MAX_ITEMS + 1];
+    int64_t qtys[MAX_ITEMS + 1];
+};
+
+static void counts_add(struct counts *cs, const char *name, const char *period, int64_t qty)
+{
+    for (int i = 0; i < cs->n; i++)
+        if (!strcmp(cs->names[i], name) && !strcmp(cs->periods[i], period)) {
+            cs->qtys[i] += qty;
+            return;
+        }
+    RAGD_ASSERT(cs->n < MAX_ITEMS + 1);
+    cs->names[cs->n] = name;
+    cs->periods[cs->n] = period;
+    cs->qtys[cs->n++] = qty;
+}
+
+static int counts_write(const struct counts *cs, const char *user_id)
+{
+    int rc = 0;
+    for (int i = 0; !rc && i < cs->n; i += 3) {
+        int k = cs->n - i < 3 ? cs->n - i : 3;
+        rc = store_counters_add(user_id, k, cs->names + i, cs->periods + i, cs->qtys + i);
+    }
+    return rc;
+}
+
 int billing_commit(struct billing_hold *h)
 {
     if (h->done) return 0;
@@ -831,6 +872,7 @@ int billing_commit(struct billing_hold *h)
     int has_tokens = json_is_integer(tok) && json_integer_value(tok) >= 0;
     int64_t tokens = has_tokens ? json_integer_value(tok) : 0;
     int metered = 0;
+    struct counts cs = {0};
     db_conn_t *c = db_conn();
     int rc = db_begin_for(c, h->user_id);
     int began = !rc;
@@ -849,18 +891,19 @@ int billing_commit(struct billing_hold *h)
                 qty = tokens;
             }
         }
-        rc = store_counter_add(h->user_id, it->name, it->period, qty);
-        if (!rc && it->monthly) {
+        counts_add(&cs, it->name, it->period, qty);
+        if (it->monthly) {
             char ps[32], pe[32];
             rc = store_usage_add(h->user_id, it->name, it->qty, time_iso(it->start_ms, ps),
                                  time_iso(it->end_ms - 1, pe), x);
         }
     }
+    char dkey[11]; /* outlives cs's use of it */
     if (!rc && tokens > 0 && !metered) {
-        char dkey[11];
         period_day_key(time_now_ms(), dkey);
-        rc = store_counter_add(h->user_id, "daily_tokens", dkey, tokens);
+        counts_add(&cs, "daily_tokens", dkey, tokens);
     }
+    if (!rc) rc = counts_write(&cs, h->user_id);
     if (!rc) rc = store_hold_drop(h->id);
     if (began) rc = end_tx(c, rc);
     free(x);

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/roundtrips.h"
 #include "core/util.h"
 
 struct rconn {
@@ -72,12 +73,14 @@ static redisContext *connect_now(void)
     redisSetTimeout(c, cmd_tv);
     redisReply *r;
     if (password[0]) {
+        roundtrips_add(ROUNDTRIPS_REDIS);
         r = redisCommand(c, "AUTH %s", password);
         int bad = !r || r->type == REDIS_REPLY_ERROR;
         freeReplyObject(r);
         if (bad) goto fail;
     }
     if (dbnum) {
+        roundtrips_add(ROUNDTRIPS_REDIS);
         r = redisCommand(c, "SELECT %d", dbnum);
         int bad = !r || r->type == REDIS_REPLY_ERROR;
         freeReplyObject(r);
@@ -147,6 +150,7 @@ static redisReply *with_retry(redisReply *(*send)(redisContext *c, void *arg), v
         int had_conn = rc && rc->ctx && !rc->ctx->err;
         redisContext *c = ctx();
         if (!c) return NULL;
+        roundtrips_add(ROUNDTRIPS_REDIS);
         redisReply *r = checked(c, send(c, arg));
         if (r || !had_conn) return r;
         rc = pthread_getspecific(key);

@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/metrics.h"
+#include "core/roundtrips.h"
 #include "core/workq.h"
 #include "core/util.h"
 #include "http/conntrack.h"
@@ -1092,7 +1093,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (r->queued) return MHD_YES;
     if (!r->replied && !r->deferred) {
+        struct roundtrips_mark rt_mark;
+        roundtrips_mark(&rt_mark);
         dispatch(r);
+        roundtrips_record(r->route ? r->route->pattern : "unmatched", &rt_mark);
         /* Deferred work answers from a worker, which resumes the connection; MHD then calls
          * us again and the response is queued below. Never queue on a suspended one. */
         if (r->deferred) return MHD_YES;

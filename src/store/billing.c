@@ -278,6 +278,35 @@ int store_counter_add(const char *user_id, const char *name, const char *period,
                    "sssis", user_id, name, period, qty, time_iso(time_now_ms(), now));
 }
 
+int store_counters_add(const char *user_id, int n, const char *const *names,
+                       const char *const *periods, const int64_t *qtys)
+{
+#define COUNTERS_INSERT "INSERT INTO usage_counters (user_id, name, period, quantity, updated_at)"
+#define COUNTERS_ROW " (?, ?, ?, ?, ?)"
+#define COUNTERS_UPSERT                                                                            \
+    " ON CONFLICT (user_id, name, period) DO UPDATE SET quantity = usage_counters.quantity +"      \
+    " excluded.quantity, updated_at = excluded.updated_at"
+    /* One text per row count: each is prepared once per connection. */
+    static const char *const sql[] = {
+        COUNTERS_INSERT " VALUES" COUNTERS_ROW COUNTERS_UPSERT,
+        COUNTERS_INSERT " VALUES" COUNTERS_ROW "," COUNTERS_ROW COUNTERS_UPSERT,
+        COUNTERS_INSERT " VALUES" COUNTERS_ROW "," COUNTERS_ROW "," COUNTERS_ROW COUNTERS_UPSERT,
+    };
+#undef COUNTERS_INSERT
+#undef COUNTERS_ROW
+#undef COUNTERS_UPSERT
+    RAGD_ASSERT(n >= 1 && n <= 3);
+    char now[32];
+    const char *u = user_id, *t = time_iso(time_now_ms(), now);
+    if (n == 1)
+        return db_exec(db_conn(), NULL, sql[0], "sssis", u, names[0], periods[0], qtys[0], t);
+    if (n == 2)
+        return db_exec(db_conn(), NULL, sql[1], "sssissssis", u, names[0], periods[0], qtys[0], t,
+                       u, names[1], periods[1], qtys[1], t);
+    return db_exec(db_conn(), NULL, sql[2], "sssissssissssis", u, names[0], periods[0], qtys[0], t,
+                   u, names[1], periods[1], qtys[1], t, u, names[2], periods[2], qtys[2], t);
+}
+
 int store_counters_clear(const char *user_id, const char *period, int64_t *n)
 {
     int64_t k = 0;
@@ -326,6 +355,37 @@ int store_hold_add(const char *hold_id, const char *user_id, const char *name, c
                    "ssssii", hold_id, user_id, name, period, qty, expires_ms);
 }
 
+int store_holds_add(const char *hold_id, const char *user_id, int n, const char *const *names,
+                    const char *const *periods, const int64_t *qtys, int64_t expires_ms)
+{
+#define HOLDS_INSERT                                                                               \
+    "INSERT INTO quota_holds (hold_id, user_id, name, period, quantity, expires_ms)"
+#define HOLDS_ROW " (?, ?, ?, ?, ?, ?)"
+#define HOLDS_UPSERT                                                                               \
+    " ON CONFLICT (hold_id, name) DO UPDATE SET quantity = quota_holds.quantity +"                 \
+    " excluded.quantity, expires_ms = excluded.expires_ms"
+    /* One text per row count: each is prepared once per connection. */
+    static const char *const sql[] = {
+        HOLDS_INSERT " VALUES" HOLDS_ROW HOLDS_UPSERT,
+        HOLDS_INSERT " VALUES" HOLDS_ROW "," HOLDS_ROW HOLDS_UPSERT,
+        HOLDS_INSERT " VALUES" HOLDS_ROW "," HOLDS_ROW "," HOLDS_ROW HOLDS_UPSERT,
+    };
+#undef HOLDS_INSERT
+#undef HOLDS_ROW
+#undef HOLDS_UPSERT
+    RAGD_ASSERT(n >= 1 && n <= 3);
+    const char *u = user_id, *id = hold_id;
+    const int64_t e = expires_ms;
+    if (n == 1)
+        return db_exec(db_conn(), NULL, sql[0], "ssssii", id, u, names[0], periods[0], qtys[0], e);
+    if (n == 2)
+        return db_exec(db_conn(), NULL, sql[1], "ssssiissssii", id, u, names[0], periods[0],
+                       qtys[0], e, id, u, names[1], periods[1], qtys[1], e);
+    return db_exec(db_conn(), NULL, sql[2], "ssssiissssiissssii", id, u, names[0], periods[0],
+                   qtys[0], e, id, u, names[1], periods[1], qtys[1], e, id, u, names[2], periods[2],
+                   qtys[2], e);
+}
+
 int store_hold_sum(const char *user_id, const char *name, const char *period, int64_t now_ms,
                    int64_t *qty)
 {
@@ -333,6 +393,26 @@ int store_hold_sum(const char *user_id, const char *name, const char *period, in
                         "SELECT coalesce(sum(quantity), 0) FROM quota_holds WHERE user_id = ?"
                         " AND name = ? AND period = ? AND expires_ms > ?",
                         "sssi", user_id, name, period, now_ms);
+}
+
+int store_quota_taken(const char *user_id, const char *name, const char *period, int64_t now_ms,
+                      int64_t *used, int64_t *held)
+{
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r,
+                      "SELECT coalesce((SELECT quantity FROM usage_counters WHERE user_id = ?"
+                      " AND name = ? AND period = ?), 0), (SELECT coalesce(sum(quantity), 0)"
+                      " FROM quota_holds WHERE user_id = ? AND name = ? AND period = ?"
+                      " AND expires_ms > ?)",
+                      "ssssssi", user_id, name, period, user_id, name, period, now_ms);
+    if (rc) return rc;
+    int more = db_rows_next(r);
+    if (more == 1) {
+        *used = db_col_int(r, 0);
+        *held = db_col_int(r, 1);
+    }
+    db_rows_free(r);
+    return more == 1 ? 0 : RAGD_EDB;
 }
 
 int store_hold_drop(const char *hold_id)

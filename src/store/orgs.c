@@ -965,6 +965,12 @@ int store_org_usage_take(const char *org_id, const char *resource, const char *s
     if (!c) return RAGD_EUNAVAIL;
     char day[11];
     today(day);
+    if (limit <= 0 && !used) /* nothing to check or report: the upsert alone is atomic */
+        return db_exec(c, NULL,
+                       "INSERT INTO org_usage (org_id, day, resource, subject, user_id, count)"
+                       " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (org_id, day, resource, subject)"
+                       " DO UPDATE SET count = org_usage.count + excluded.count",
+                       "sssssi", org_id, day, resource, subject, nz(subject), n);
     int rc = db_begin_for(c, org_id);
     if (rc) return rc;
     int64_t cur = 0;

@@ -22,6 +22,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/roundtrips.h"
 #include "core/util.h"
 #include "store/db_int.h"
 
@@ -39,6 +40,26 @@ struct pg_conn {
     int nstmts;
     int in_tx; /* between a successful BEGIN and the COMMIT/ROLLBACK that ends it */
 };
+
+/* ---- counted libpq calls: each sends one message and waits for its answer ---- */
+
+static PGresult *pq_exec(PGconn *pg, const char *text)
+{
+    roundtrips_add(ROUNDTRIPS_PG);
+    return PQexec(pg, text);
+}
+
+static PGresult *pq_prepare(PGconn *pg, const char *name, const char *text, int n, const Oid *types)
+{
+    roundtrips_add(ROUNDTRIPS_PG);
+    return PQprepare(pg, name, text, n, types);
+}
+
+static PGresult *pq_exec_prepared(PGconn *pg, const char *name, int n, const char *const *vals)
+{
+    roundtrips_add(ROUNDTRIPS_PG);
+    return PQexecPrepared(pg, name, n, vals, NULL, NULL, 0);
+}
 
 /* ---- SQL translation ---- */
 
@@ -129,7 +150,7 @@ static int open_conn(struct pg_conn *c, char *err, size_t errcap)
             err[--l] = '\0';
         return RAGD_EUNAVAIL;
     }
-    PGresult *r = PQexec(c->pg, "SET TIME ZONE 'UTC'; SET client_min_messages = warning");
+    PGresult *r = pq_exec(c->pg, "SET TIME ZONE 'UTC'; SET client_min_messages = warning");
     PQclear(r);
     c->nstmts = 0;
     return 0;
@@ -181,7 +202,7 @@ static int ensure(struct pg_conn *c)
     PQreset(c->pg);
     c->nstmts = 0; /* prepared statements died with the old session */
     if (PQstatus(c->pg) != CONNECTION_OK) return RAGD_EUNAVAIL;
-    PGresult *r = PQexec(c->pg, "SET TIME ZONE 'UTC'; SET client_min_messages = warning");
+    PGresult *r = pq_exec(c->pg, "SET TIME ZONE 'UTC'; SET client_min_messages = warning");
     PQclear(r);
     log_msg(LOG_WARN, "postgresql connection re-established");
     return 0;
@@ -213,7 +234,7 @@ static const char *stmt_name(struct pg_conn *c, const char *sql, const char *typ
         if (c->stmts[i].key == sql) return c->stmts[i].name;
     if (c->nstmts == STMT_CACHE) {
         /* Forget the whole cache rather than track usage: rare, and correct. */
-        PGresult *r = PQexec(c->pg, "DEALLOCATE ALL");
+        PGresult *r = pq_exec(c->pg, "DEALLOCATE ALL");
         PQclear(r);
         c->nstmts = 0;
     }
@@ -227,7 +248,7 @@ static const char *stmt_name(struct pg_conn *c, const char *sql, const char *typ
         oids[i] = types[i] == 's' ? 25 : types[i] == 'd' ? 701 : 20; /* text, float8, int8 */
     struct pg_stmt *s = &c->stmts[c->nstmts];
     snprintf(s->name, sizeof s->name, "r%d", c->nstmts);
-    PGresult *r = PQprepare(c->pg, s->name, text, n, oids);
+    PGresult *r = pq_prepare(c->pg, s->name, text, n, oids);
     *rc = map_result(c, r, text);
     PQclear(r);
     free(text);
@@ -270,7 +291,7 @@ static PGresult *run(struct pg_conn *c, const char *sql, const char *types, va_l
         const char *name = stmt_name(c, sql, types, rc);
         PGresult *r = NULL;
         if (name) {
-            r = PQexecPrepared(c->pg, name, n, vals, NULL, NULL, 0);
+            r = pq_exec_prepared(c->pg, name, n, vals);
             *rc = map_result(c, r, sql);
         }
         if (*rc != RAGD_EUNAVAIL || in_tx || attempt) return r;
@@ -316,7 +337,7 @@ static int exec_simple(struct pg_conn *c, const char *text)
     int rc = 0, in_tx = in_transaction(c);
     for (int attempt = 0; attempt < 2; attempt++) {
         if (!in_tx && (rc = ensure(c))) return rc;
-        PGresult *r = PQexec(c->pg, text);
+        PGresult *r = pq_exec(c->pg, text);
         rc = map_result(c, r, text);
         PQclear(r);
         if (rc != RAGD_EUNAVAIL || in_tx) break;
@@ -342,21 +363,27 @@ static int pg_ping(void *handle)
     return exec_simple(handle, "SELECT 1");
 }
 
+/* BEGIN and the advisory lock go out as one simple-query message: one round trip. The key
+ * is quoted by libpq for this connection's encoding. */
 static int pg_begin(void *handle, const char *key)
 {
     struct pg_conn *c = handle;
-    int rc = exec_simple(c, "BEGIN");
+    int rc = in_transaction(c) ? 0 : ensure(c);
     if (rc) return rc;
-    c->in_tx = 1;
-    const char *vals[] = {key ? key : "ragd:global"};
-    PGresult *r = PQexecParams(c->pg, "SELECT pg_advisory_xact_lock(hashtext($1))", 1, NULL, vals,
-                               NULL, NULL, 0);
-    rc = map_result(c, r, "advisory lock");
-    PQclear(r);
-    if (rc) {
-        PGresult *rb = PQexec(c->pg, "ROLLBACK");
+    char *lit =
+        PQescapeLiteral(c->pg, key ? key : "ragd:global", strlen(key ? key : "ragd:global"));
+    if (!lit) return RAGD_EUNAVAIL;
+    char *text = xasprintf("BEGIN; SELECT pg_advisory_xact_lock(hashtext(%s))", lit);
+    PQfreemem(lit);
+    rc = exec_simple(c, text);
+    free(text);
+    if (!rc) {
+        c->in_tx = 1;
+        return 0;
+    }
+    if (PQtransactionStatus(c->pg) != PQTRANS_IDLE) { /* BEGIN ran, the lock did not */
+        PGresult *rb = pq_exec(c->pg, "ROLLBACK");
         PQclear(rb);
-        c->in_tx = 0;
     }
     return rc;
 }

@@ -81,6 +81,9 @@ int store_usage_sum(const char *user_id, const char *resource, const char *perio
 /* *qty = the counter, 0 when absent. */
 int store_counter_get(const char *user_id, const char *name, const char *period, int64_t *qty);
 int store_counter_add(const char *user_id, const char *name, const char *period, int64_t qty);
+/* store_counter_add for n (1 to 3) counters of distinct (name, period) in one statement. */
+int store_counters_add(const char *user_id, int n, const char *const *names,
+                       const char *const *periods, const int64_t *qtys);
 /* One usage counter of a period. */
 struct store_counter {
     char name[48];
@@ -98,9 +101,16 @@ int store_counters_clear(const char *user_id, const char *period, int64_t *n);
 /* Adds qty to hold hold_id's entry for name (creating it), expiring at expires_ms. */
 int store_hold_add(const char *hold_id, const char *user_id, const char *name, const char *period,
                    int64_t qty, int64_t expires_ms);
+/* store_hold_add for n (1 to 3) entries of distinct names in one statement. */
+int store_holds_add(const char *hold_id, const char *user_id, int n, const char *const *names,
+                    const char *const *periods, const int64_t *qtys, int64_t expires_ms);
 /* Total held for (user, name, period) by holds that have not expired at now_ms. */
 int store_hold_sum(const char *user_id, const char *name, const char *period, int64_t now_ms,
                    int64_t *qty);
+/* The counter (0 when absent) in *used and the unexpired holds' total in *held for (user,
+ * name, period): store_counter_get and store_hold_sum in one statement. */
+int store_quota_taken(const char *user_id, const char *name, const char *period, int64_t now_ms,
+                      int64_t *used, int64_t *held);
 /* Removes every entry of hold_id. */
 int store_hold_drop(const char *hold_id);
 /* Removes the user's expired entries (user_id NULL: everyone's). */

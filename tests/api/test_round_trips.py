@@ -1,0 +1,92 @@
+"""Round trips to PostgreSQL and Redis per request on the production path (issue: performance),
+read from ragd_route_round_trips_total. Budgets are ceilings: a change that adds a query or a
+Redis command to these routes fails here instead of slowing every node silently."""
+import re
+import statistics
+import time
+
+import pytest
+
+from ragd_client import PG_URL, REDIS_URL, Server
+
+pytestmark = pytest.mark.skipif(not (PG_URL and REDIS_URL),
+                                reason="needs the private PostgreSQL and Redis of make test")
+
+# Per request, steady state (the connection's statements already prepared).
+# Before the production-path work: bench 15 + 2, search 31 + 3.
+BUDGET = {
+    # POST /search as admin with bench/backends.sh's body: token revocation check; reservation
+    # transaction (BEGIN + lock, purge, holds, COMMIT); search analytics; usage transaction
+    # (BEGIN + lock, usage record, counters, hold drop, COMMIT) / session read, quota forget.
+    "bench": {"postgresql": 11, "redis": 2},
+    # POST /search as a member of an organization on a limited plan: the same plus its
+    # organization read twice (feature gate, organization quota), one quota read per
+    # limited counter and the organization's two usage counts / plus the rate limit script.
+    "search": {"postgresql": 17, "redis": 3},
+}
+BENCH_BODY = {"query": "quota checked benchmark query", "top_k": 5, "route": "exact"}
+
+
+@pytest.fixture(scope="module")
+def node():
+    # No demo documents, as in bench/backends.sh: the counts do not then depend on how far
+    # their ingestion has got (each result's document adds one metadata read).
+    s = Server(env={"LOGIN_MAX_ATTEMPTS_PER_IP": "100000", "SEED_DEMO_DOCS": "false"})
+    yield s
+    assert s.stop() == 0
+
+
+def counters(node, route):
+    """{backend: round trips so far} and the number of requests served on route."""
+    text = node.get("/metrics").body
+    trips = {"postgresql": 0.0, "redis": 0.0}
+    for backend, v in re.findall(
+            r'^ragd_route_round_trips_total\{route="%s",backend="(\w+)"\} (\S+)$'
+            % re.escape(route), text, re.M):
+        trips[backend] = float(v)
+    served = sum(float(v) for v in re.findall(
+        r'^ragd_http_requests_total\{[^}]*route="%s"[^}]*\} (\S+)$' % re.escape(route), text,
+        re.M))
+    return trips, served
+
+
+def per_request(node, token, body, n=12):
+    """Round trips of each of n requests, after a warm-up that prepares every statement."""
+    for _ in range(8):
+        assert node.post("/search", body, token=token).status == 200
+    seen = {"postgresql": [], "redis": []}
+    for _ in range(n):
+        before, served0 = counters(node, "/search")
+        assert node.post("/search", body, token=token).status == 200
+        # The request is counted as served once its response has gone out, just after the
+        # client has it: wait for that, so that exactly one request lies between the scrapes.
+        deadline = time.time() + 5
+        after, served1 = counters(node, "/search")
+        while served1 - served0 < 1 and time.time() < deadline:
+            time.sleep(0.01)
+            after, served1 = counters(node, "/search")
+        assert served1 - served0 == 1
+        for k in seen:
+            seen[k].append(after[k] - before[k])
+    return {k: statistics.median(v) for k, v in seen.items()}, seen
+
+
+@pytest.fixture(scope="module")
+def tokens(node):
+    t = {"bench": node.login("admin@example.com", "adminpassword123"),
+         "search": node.login("test@example.com", "testpassword123")}
+    # A login forgets the cached session and blocks refilling it for a few seconds (a cache
+    # tombstone): the steady state, which a token's later requests see, starts after that.
+    time.sleep(3.5)
+    return t
+
+
+@pytest.mark.parametrize("who", ["bench", "search"])
+def test_search_round_trips_within_budget(node, tokens, who):
+    token = tokens[who]
+    body = BENCH_BODY if who == "bench" else {"query": "round trip budget query", "top_k": 3}
+    med, seen = per_request(node, token, body)
+    print(who, med, seen)
+    assert med["postgresql"] > 0 and med["redis"] > 0, seen  # the counters do count
+    for backend, ceiling in BUDGET[who].items():
+        assert med[backend] <= ceiling, (who, backend, seen)
