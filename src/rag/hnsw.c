@@ -5,6 +5,7 @@
 #include "core/mem.h"
 #include "rag/idmap.h"
 #include "rag/rfile.h"
+#include "rag/vec_kernels.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -15,77 +16,9 @@
 #define FILE_VERSION 1
 #define MAX_LEVEL 31
 #define MAX_NODES 0x7FFFFFFFu
+#define MAX_M 128 /* links per node on upper layers; 2 * MAX_M on layer 0 */
 
 /* ---- vectors ---- */
-
-typedef float v4f __attribute__((vector_size(16)));
-
-/* Dot product with four independent 4-lane accumulators (SSE2 on x86-64 without any
- * special flags; other targets get the generic lowering). */
-static float dot(const float *a, const float *b, uint32_t n)
-{
-    v4f s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
-    uint32_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        v4f a0, a1, a2, a3, b0, b1, b2, b3;
-        memcpy(&a0, a + i, 16);
-        memcpy(&a1, a + i + 4, 16);
-        memcpy(&a2, a + i + 8, 16);
-        memcpy(&a3, a + i + 12, 16);
-        memcpy(&b0, b + i, 16);
-        memcpy(&b1, b + i + 4, 16);
-        memcpy(&b2, b + i + 8, 16);
-        memcpy(&b3, b + i + 12, 16);
-        s0 += a0 * b0;
-        s1 += a1 * b1;
-        s2 += a2 * b2;
-        s3 += a3 * b3;
-    }
-    v4f s = (s0 + s1) + (s2 + s3);
-    float r = (s[0] + s[1]) + (s[2] + s[3]);
-    for (; i < n; i++)
-        r += a[i] * b[i];
-    return r;
-}
-
-#if defined(__x86_64__)
-#include <immintrin.h>
-
-/* AVX2 + FMA version, chosen at run time when the CPU has them (see dot_fn). */
-__attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const float *b,
-                                                          uint32_t n)
-{
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-    uint32_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
-        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
-    }
-    for (; i + 8 <= n; i += 8)
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    __m256 s = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
-    __m128 r = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-    r = _mm_hadd_ps(r, r);
-    r = _mm_hadd_ps(r, r);
-    float out = _mm_cvtss_f32(r);
-    for (; i < n; i++)
-        out += a[i] * b[i];
-    return out;
-}
-#endif
-
-typedef float (*dot_fn_t)(const float *, const float *, uint32_t);
-
-static dot_fn_t dot_fn(void)
-{
-#if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return dot_avx2;
-#endif
-    return dot;
-}
 
 /* Normalise src into dst; false for zero or non-finite input. */
 static bool normalise(float *dst, const float *src, uint32_t n)
@@ -158,10 +91,15 @@ static struct cand heap_pop(struct heap *h)
 
 /* ---- index ---- */
 
+/* Per-search scratch, pooled so a search allocates nothing once the pool is warm: the
+ * visited set (a slot is visited when tag[slot] == epoch, so starting a new search is one
+ * increment) and the candidate heap's array. */
 struct visited {
     uint32_t *tag;
     size_t cap;
     uint32_t epoch;
+    struct cand *cand; /* candidate heap storage, reused across searches */
+    size_t cand_cap;
     struct visited *next;
 };
 
@@ -182,7 +120,7 @@ struct hnsw {
     uint32_t n_dead;
     idmap_t map; /* live id -> slot */
     uint64_t rng;
-    dot_fn_t dot;        /* dot product for this CPU */
+    rag_dot_fn dot;      /* dot product for this CPU */
     pthread_mutex_t vmu; /* guards the pool of visited sets used by concurrent searches */
     struct visited *vpool;
 };
@@ -259,7 +197,7 @@ void hnsw_opts_default(hnsw_opts_t *o)
 
 static bool opts_valid(const hnsw_opts_t *o)
 {
-    return o->dim >= 1 && o->dim <= 65536 && o->M >= 2 && o->M <= 128 &&
+    return o->dim >= 1 && o->dim <= 65536 && o->M >= 2 && o->M <= MAX_M &&
            o->ef_construction >= o->M && o->ef_construction <= 100000 && o->ef_search >= 1 &&
            o->ef_search <= 100000;
 }
@@ -279,7 +217,7 @@ int hnsw_create(const hnsw_opts_t *opts, hnsw_t **out)
     h->mult = 1.0 / log((double)o.M);
     h->entry = -1;
     h->rng = o.seed;
-    h->dot = dot_fn();
+    h->dot = rag_dot_kernel();
     pthread_rwlockattr_t a;
     pthread_rwlockattr_init(&a);
     pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -320,6 +258,7 @@ void hnsw_free(hnsw_t *h)
         struct visited *v = h->vpool;
         h->vpool = v->next;
         free(v->tag);
+        free(v->cand);
         free(v);
     }
     pthread_mutex_destroy(&h->vmu);
@@ -379,10 +318,25 @@ static bool acceptable(const hnsw_t *h, uint32_t s, const struct accept *a)
 
 /* Beam search on one layer from ep. On return res (a max-heap) holds up to ef accepted
  * nodes; a == NULL accepts every node. */
+/* Prefetch the first cache lines of slot s's vector (the hardware prefetcher follows the
+ * rest once the dot product streams through it). */
+static inline void prefetch_vec(const hnsw_t *h, uint32_t s)
+{
+    const char *p = (const char *)vec(h, s);
+    __builtin_prefetch(p);
+    __builtin_prefetch(p + 64);
+    __builtin_prefetch(p + 128);
+    __builtin_prefetch(p + 192);
+}
+
+/* Best-first search of one layer from ep: the ef nearest acceptable nodes found go to res
+ * (a max-heap on distance). Neighbours not yet visited are collected first and their
+ * vectors prefetched one ahead of the dot product that reads them. */
 static void search_layer(const hnsw_t *h, const float *q, uint32_t ep, uint32_t ef, int level,
                          const struct accept *a, struct visited *v, struct heap *res)
 {
-    struct heap cand = {.max = false};
+    struct heap cand = {.a = v->cand, .cap = v->cand_cap, .max = false};
+    uint32_t todo[2 * MAX_M];
     res->n = 0;
     res->max = true;
     float d = dist(h, q, ep);
@@ -394,10 +348,19 @@ static void search_layer(const hnsw_t *h, const float *q, uint32_t ep, uint32_t 
         struct cand c = heap_pop(&cand);
         if (c.d > bound && res->n >= ef) break;
         const uint32_t *l = links(h, c.s, level);
+        uint32_t nt = 0;
+        for (uint32_t i = 1; i <= l[0]; i++)
+            __builtin_prefetch(&v->tag[l[i]]);
         for (uint32_t i = 1; i <= l[0]; i++) {
             uint32_t e = l[i];
             if (v->tag[e] == v->epoch) continue;
             v->tag[e] = v->epoch;
+            todo[nt++] = e;
+        }
+        if (nt) prefetch_vec(h, todo[0]);
+        for (uint32_t i = 0; i < nt; i++) {
+            uint32_t e = todo[i];
+            if (i + 1 < nt) prefetch_vec(h, todo[i + 1]);
             float de = dist(h, q, e);
             if (res->n < ef || de < bound) {
                 heap_push(&cand, de, e);
@@ -409,7 +372,8 @@ static void search_layer(const hnsw_t *h, const float *q, uint32_t ep, uint32_t 
             }
         }
     }
-    free(cand.a);
+    v->cand = cand.a;
+    v->cand_cap = cand.cap;
 }
 
 static int cmp_cand(const void *x, const void *y)
