@@ -124,14 +124,22 @@ rep = [[] for _ in servers]
 ptoks = None
 for rd in range(rounds):
     order = (0, 1) if rd % 2 == 0 else (1, 0)
-    for i in order:
-        ts, ptoks = chat_route(servers[i], rd)
-        for k in range(3): res["chat"][i][k].append(ts[k])
+    for r in servers:  # a round can outlast an access token
+        r.wait_and_login()
     for i in order:
         ts = openai_route(servers[i], rd)
         for k in range(3): res["openai"][i][k].append(ts[k])
     for i in order:
+        ts, ptoks = chat_route(servers[i], rd)
+        for k in range(3): res["chat"][i][k].append(ts[k])
+    for i in order:
         rep[i].append(repeated(servers[i]))
+    ms = lambda v: [round(1000 * x) for x in v]
+    print(f"round {rd + 1}: openai off {ms(res['openai'][0][k][-1] for k in range(3))} on "
+          f"{ms(res['openai'][1][k][-1] for k in range(3))}; chat off "
+          f"{ms(res['chat'][0][k][-1] for k in range(3))} on "
+          f"{ms(res['chat'][1][k][-1] for k in range(3))}; repeated off "
+          f"{ms([rep[0][-1]])} on {ms([rep[1][-1]])}", flush=True)
 
 med = lambda v: 1000 * statistics.median(v)
 print(f"model {model}; medians of {rounds} alternating rounds; time to first token (ms)")
