@@ -341,6 +341,10 @@ const struct config_var config_vars[] = {
     N("GENERATION_MIN_P", "0", 0, 0.99, "Min-p sampling (0: off)."),
     N("GENERATION_REPETITION_PENALTY", "1.05", 0.01, 10, "Repetition penalty."),
     I("GENERATION_PARALLEL", "2", 1, 64, "Generations running at once (one KV cache each)."),
+    I("PREFIX_CACHE_MB", "1024", 0, 1048576,
+      "Memory for the local model's prefix cache: the KV rows of recent prompts, so a "
+      "follow-up turn or a shared system prompt evaluates only its new tokens (least recently "
+      "used first out; 0: off)."),
     I("GENERATION_QUEUE_SIZE", "8", 0, 4096,
       "Requests allowed to wait for a generation; a full queue answers 503 with Retry-After."),
     I("GENERATION_PER_USER", "1", 1, 64,

@@ -38,11 +38,33 @@ struct sched {
  * sampling their next token) before it runs with what has arrived. */
 enum { LLM_BATCH_WAIT_NS = 3000000 };
 
+/* ---- prefix cache: see llm.h ----
+ * Entries hold whole aligned slices only (n is a multiple of LLM_PREFIX_ALIGN). An entry that
+ * is a prefix of a new one is dropped when the new one goes in (the new one serves every
+ * lookup it served), and a new one that is a prefix of an entry is not stored. */
+struct pentry {
+    struct pentry *next;
+    int32_t *toks; /* [n] */
+    float *k, *v;  /* [n_layer][n][kv_dim] as model_state_kv_save writes them */
+    int n;
+    size_t bytes;
+    uint64_t used; /* pcache clock at the last use: least recently used goes first */
+};
+
+struct pcache {
+    pthread_mutex_t mu;
+    struct pentry *head;
+    size_t budget, bytes;
+    int entries;
+    uint64_t clock, lookups, hits, reused, evictions;
+};
+
 struct llm_model {
     model_t *model;
     tokenizer_t *tok;
     pool_t *pool;
     struct sched sched; /* forward passes on the shared pool */
+    struct pcache pc;
     enum quant_isa isa;
     int32_t eos_id, im_end_id, eot_id, think_open_id, think_close_id;
     grammar_vocab_t *gvocab; /* token bytes for constrained decoding, built on first use */
@@ -54,9 +76,15 @@ struct llm_session {
     model_state_t *st;
     float *logits; /* [n_vocab] */
     int have_logits;
+    int32_t *toks; /* [n_ctx] the tokens at positions 0 .. n_past - 1 */
+    /* Positions [0, n_exact) were evaluated in whole slices of LLM_EVAL_SLICE tokens starting
+     * at multiples of it: they are what a fresh evaluation of the same tokens gives, bit for
+     * bit, and may be cached. A multiple of LLM_EVAL_SLICE, <= n_past. */
+    int n_exact;
 };
 
-enum { LLM_EVAL_SLICE = 64 }; /* also the state's batch size */
+/* Prompt slice, also the state's batch size; cached prefixes are whole slices. */
+#define LLM_EVAL_SLICE ((int)LLM_PREFIX_ALIGN)
 
 static double now_s(void)
 {
@@ -92,6 +120,7 @@ int llm_model_load(const char *path, int n_threads, llm_model_t **out, char *err
     pthread_mutex_init(&m->sched.mu, NULL);
     pthread_cond_init(&m->sched.cv, NULL);
     pthread_mutex_init(&m->gvocab_mu, NULL);
+    pthread_mutex_init(&m->pc.mu, NULL);
     m->isa = quant_best_isa();
     if (m->tok) {
         m->eos_id = tokenizer_special_id(m->tok, "eos");
@@ -109,9 +138,66 @@ fail:
     return rc;
 }
 
+static void pentry_free(struct pentry *e)
+{
+    free(e->toks);
+    free(e->k);
+    free(e->v);
+    free(e);
+}
+
+/* Unlinks e (under pc->mu). */
+static void pcache_remove(struct pcache *pc, struct pentry *e)
+{
+    struct pentry **pp = &pc->head;
+    while (*pp != e)
+        pp = &(*pp)->next;
+    *pp = e->next;
+    pc->bytes -= e->bytes;
+    pc->entries--;
+    pentry_free(e);
+}
+
+/* Evicts least recently used entries until need more bytes fit the budget (under pc->mu). */
+static void pcache_evict(struct pcache *pc, size_t need)
+{
+    while (pc->head && pc->bytes + need > pc->budget) {
+        struct pentry *lru = pc->head;
+        for (struct pentry *e = pc->head; e; e = e->next)
+            if (e->used < lru->used) lru = e;
+        pcache_remove(pc, lru);
+        pc->evictions++;
+    }
+}
+
+void llm_model_prefix_cache(llm_model_t *m, size_t budget)
+{
+    pthread_mutex_lock(&m->pc.mu);
+    m->pc.budget = budget;
+    pcache_evict(&m->pc, 0);
+    pthread_mutex_unlock(&m->pc.mu);
+}
+
+void llm_model_prefix_stats(llm_model_t *m, struct llm_prefix_stats *out)
+{
+    struct pcache *pc = &m->pc;
+    pthread_mutex_lock(&pc->mu);
+    *out = (struct llm_prefix_stats){.lookups = pc->lookups,
+                                     .hits = pc->hits,
+                                     .reused = pc->reused,
+                                     .evictions = pc->evictions,
+                                     .bytes = pc->bytes,
+                                     .budget = pc->budget,
+                                     .entries = pc->entries};
+    pthread_mutex_unlock(&pc->mu);
+}
+
 void llm_model_free(llm_model_t *m)
 {
     if (!m) return;
+    while (m->pc.head)
+        pcache_remove(&m->pc, m->pc.head);
+    pthread_mutex_destroy(&m->pc.mu);
     pool_free(m->pool);
     pthread_mutex_destroy(&m->sched.mu);
     pthread_cond_destroy(&m->sched.cv);
@@ -155,6 +241,7 @@ int llm_session_create(llm_model_t *m, int n_ctx, llm_session_t **out)
         return rc;
     }
     s->logits = xcalloc((size_t)c->n_vocab, sizeof(float));
+    s->toks = xcalloc((size_t)n_ctx, sizeof *s->toks);
     *out = s;
     return 0;
 }
@@ -163,6 +250,7 @@ void llm_session_free(llm_session_t *s)
 {
     if (!s) return;
     model_state_free(s->st);
+    free(s->toks);
     free(s->logits);
     free(s);
 }
@@ -180,6 +268,7 @@ void llm_session_reset(llm_session_t *s)
 {
     model_state_truncate(s->st, 0);
     s->have_logits = 0;
+    s->n_exact = 0;
 }
 
 static int is_step(const struct job *j)
@@ -309,7 +398,8 @@ int llm_session_eval(llm_session_t *s, const int32_t *tokens, size_t n, float *l
         if (tokens[i] < 0 || (size_t)tokens[i] >= V) return RAGD_EINVAL;
     /* A long prompt goes in slices of LLM_EVAL_SLICE tokens, one job each, so that other
      * sessions' decoding steps run between them. */
-    int rc = 0;
+    int start = model_state_n_past(s->st), rc = 0;
+    memcpy(s->toks + start, tokens, n * sizeof *tokens);
     for (size_t off = 0; off < n && !rc; off += LLM_EVAL_SLICE) {
         size_t k = n - off < LLM_EVAL_SLICE ? n - off : LLM_EVAL_SLICE;
         struct job j = {.s = s,
@@ -319,9 +409,129 @@ int llm_session_eval(llm_session_t *s, const int32_t *tokens, size_t n, float *l
         rc = run_job(&s->m->sched, &j);
     }
     if (rc) return rc;
+    if (s->n_exact == start) /* aligned so far: the whole slices just evaluated are too */
+        s->n_exact = start + (int)(n / LLM_EVAL_SLICE) * LLM_EVAL_SLICE;
     if (logits_all) memcpy(s->logits, logits_all + (n - 1) * V, V * sizeof(float));
     s->have_logits = 1;
     return 0;
+}
+
+/* ---- prefix cache ---- */
+
+/* Length of the common prefix of a[0..na) and b[0..nb). */
+static size_t common_prefix(const int32_t *a, size_t na, const int32_t *b, size_t nb)
+{
+    size_t n = na < nb ? na : nb, i = 0;
+    while (i < n && a[i] == b[i])
+        i++;
+    return i;
+}
+
+static size_t align_down(size_t n)
+{
+    return n / LLM_PREFIX_ALIGN * LLM_PREFIX_ALIGN;
+}
+
+/* Starts s on a new sequence whose prompt is ids[0..n): keeps or loads the KV rows of the
+ * longest usable cached prefix (the session's own exact rows, or a cache entry) and returns
+ * its length P (0: the session is reset). P is a multiple of LLM_PREFIX_ALIGN and < n. */
+static int prefix_begin(llm_session_t *s, const int32_t *ids, size_t n)
+{
+    struct pcache *pc = &s->m->pc;
+    size_t limit = n ? align_down(n - 1) : 0, own = 0, best = 0;
+    int own_rows = s->n_exact;
+    s->have_logits = 0;
+    pthread_mutex_lock(&pc->mu);
+    if (!pc->budget || !limit) {
+        pthread_mutex_unlock(&pc->mu);
+        llm_session_reset(s);
+        return 0;
+    }
+    pc->lookups++;
+    own = align_down(common_prefix(s->toks, (size_t)own_rows, ids, limit));
+    struct pentry *hit = NULL;
+    for (struct pentry *e = pc->head; e; e = e->next) {
+        size_t k = align_down(common_prefix(e->toks, (size_t)e->n, ids, limit));
+        if (k > best) {
+            best = k;
+            hit = e;
+        }
+    }
+    size_t p = own >= best ? own : best;
+    if (p && own >= best) {
+        model_state_truncate(s->st, (int)p); /* p <= n_exact <= n_past */
+        s->n_exact = (int)p;
+    } else if (p) {
+        int rc = model_state_kv_load(s->st, hit->k, hit->v, hit->n, (int)p);
+        RAGD_ASSERT(rc == 0); /* p < n < n_ctx, checked by the caller */
+        memcpy(s->toks, hit->toks, p * sizeof *s->toks);
+        s->n_exact = (int)p;
+        hit->used = ++pc->clock;
+    } else {
+        llm_session_reset(s);
+    }
+    pc->hits += p > 0;
+    pc->reused += p;
+    pthread_mutex_unlock(&pc->mu);
+    return (int)p;
+}
+
+/* 1 if an entry already holds toks[0..n) (as it is or as its prefix); touches it (under
+ * pc->mu). */
+static int pcache_covers(struct pcache *pc, const int32_t *toks, int n)
+{
+    for (struct pentry *e = pc->head; e; e = e->next)
+        if (e->n >= n && common_prefix(e->toks, (size_t)e->n, toks, (size_t)n) == (size_t)n) {
+            e->used = ++pc->clock;
+            return 1;
+        }
+    return 0;
+}
+
+/* Keeps the session's exact rows in the model's cache, when they fit its budget. */
+static void prefix_save(llm_session_t *s)
+{
+    struct pcache *pc = &s->m->pc;
+    int n = s->n_exact;
+    size_t fpp = model_kv_floats_per_pos(s->m->model);
+    size_t bytes = 2 * (size_t)n * fpp * sizeof(float) + (size_t)n * sizeof(int32_t);
+    if (n <= 0) return;
+    pthread_mutex_lock(&pc->mu);
+    int skip = bytes > pc->budget || pcache_covers(pc, s->toks, n);
+    pthread_mutex_unlock(&pc->mu);
+    if (skip) return;
+    /* the copy is made outside the lock: the session is this thread's alone */
+    struct pentry *e = xcalloc(1, sizeof *e);
+    e->k = try_malloc((size_t)n * fpp * sizeof(float));
+    e->v = e->k ? try_malloc((size_t)n * fpp * sizeof(float)) : NULL;
+    if (!e->v) { /* no memory to spare: the cache is an optimisation */
+        pentry_free(e);
+        return;
+    }
+    e->toks = xmalloc((size_t)n * sizeof *e->toks);
+    memcpy(e->toks, s->toks, (size_t)n * sizeof *e->toks);
+    e->n = n;
+    e->bytes = bytes;
+    int rc = model_state_kv_save(s->st, n, e->k, e->v);
+    RAGD_ASSERT(rc == 0); /* n_exact <= n_past */
+    pthread_mutex_lock(&pc->mu);
+    if (bytes > pc->budget || pcache_covers(pc, e->toks, n)) { /* changed meanwhile */
+        pthread_mutex_unlock(&pc->mu);
+        pentry_free(e);
+        return;
+    }
+    for (struct pentry *o = pc->head, *next; o; o = next) {
+        next = o->next;
+        if (common_prefix(o->toks, (size_t)o->n, e->toks, (size_t)n) == (size_t)o->n)
+            pcache_remove(pc, o); /* the new entry serves every lookup this one served */
+    }
+    pcache_evict(pc, bytes);
+    e->used = ++pc->clock;
+    e->next = pc->head;
+    pc->head = e;
+    pc->bytes += bytes;
+    pc->entries++;
+    pthread_mutex_unlock(&pc->mu);
 }
 
 void llm_model_stats(llm_model_t *m, uint64_t *steps, uint64_t *tokens)
@@ -444,20 +654,33 @@ static int is_space(char c)
     return c == ' ' || c == '\n' || c == '\r' || c == '\t';
 }
 
-int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
-                 const struct llm_gen_params *p, llm_text_cb cb, void *ud,
-                 struct llm_gen_result *res)
+/* llm_generate; fresh: prompt is a whole new sequence replacing what s holds (a cached
+ * prefix of it is adopted). */
+static int generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt, int fresh,
+                    const struct llm_gen_params *p, llm_text_cb cb, void *ud,
+                    struct llm_gen_result *res)
 {
     llm_model_t *m = s->m;
     const struct model_config *c = model_config(m->model);
     memset(res, 0, sizeof *res);
     if (!m->tok) return RAGD_ENOTSUP;
+    int past = fresh ? 0 : llm_session_n_past(s);
+    if (fresh && !n_prompt) llm_session_reset(s);
     if (n_prompt == 0 && !s->have_logits) return RAGD_EINVAL;
-    if (n_prompt >= (size_t)(llm_session_n_ctx(s) - llm_session_n_past(s))) return RAGD_ERANGE;
-    if (p->n_logprobs > LLM_MAX_TOP_LOGPROBS || p->n_logprobs > c->n_vocab) return RAGD_EINVAL;
+    if (n_prompt >= (size_t)(llm_session_n_ctx(s) - past)) {
+        if (fresh) llm_session_reset(s);
+        return RAGD_ERANGE;
+    }
+    if (p->n_logprobs > LLM_MAX_TOP_LOGPROBS || p->n_logprobs > c->n_vocab) {
+        if (fresh) llm_session_reset(s);
+        return RAGD_EINVAL;
+    }
     sampler_t *smp;
     int rc = sampler_create(&p->sampling, c->n_vocab, &smp);
-    if (rc) return rc;
+    if (rc) {
+        if (fresh) llm_session_reset(s);
+        return rc;
+    }
     struct llm_token_logprob *lps = NULL;
     size_t n_lps = 0, lps_cap = 0;
     const grammar_vocab_t *gv = NULL;
@@ -465,6 +688,7 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
     if (p->grammar) {
         if (!(gv = gvocab(m))) {
             sampler_free(smp);
+            if (fresh) llm_session_reset(s);
             return RAGD_EINVAL;
         }
         grammar_state_create(p->grammar, &gs);
@@ -472,7 +696,8 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
     for (size_t i = 0; i < n_prompt; i++)
         sampler_accept(smp, prompt[i]);
     double t0 = now_s();
-    if (n_prompt && (rc = llm_session_eval(s, prompt, n_prompt, NULL))) {
+    size_t cached = fresh ? (size_t)prefix_begin(s, prompt, n_prompt) : 0;
+    if (n_prompt && (rc = llm_session_eval(s, prompt + cached, n_prompt - cached, NULL))) {
         grammar_state_free(gs);
         sampler_free(smp);
         return rc;
@@ -563,6 +788,7 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
     }
     decoding(m, -1);
     double t2 = now_s();
+    if (!rc) prefix_save(s);
     free(logits);
     free(piece);
     grammar_state_free(gs);
@@ -576,12 +802,20 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
     res->len = o.len;
     res->n_prompt = (int)n_prompt;
     res->n_gen = n_gen;
+    res->n_cached = (int)cached;
     res->prompt_s = t1 - t0;
     res->gen_s = t2 - t1;
     res->stop = why;
     res->logprobs = lps;
     res->n_logprobs = n_lps;
     return 0;
+}
+
+int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
+                 const struct llm_gen_params *p, llm_text_cb cb, void *ud,
+                 struct llm_gen_result *res)
+{
+    return generate(s, prompt, n_prompt, llm_session_n_past(s) == 0, p, cb, ud, res);
 }
 
 int llm_chat(llm_session_t *s, const struct chatml_msg *msgs, size_t n_msgs, int thinking,
@@ -592,8 +826,7 @@ int llm_chat(llm_session_t *s, const struct chatml_msg *msgs, size_t n_msgs, int
     size_t n = 0;
     int rc = chatml_encode(s->m->tok, msgs, n_msgs, 1, thinking, &ids, &n);
     if (rc) return rc;
-    llm_session_reset(s);
-    rc = llm_generate(s, ids, n, p, cb, ud, res);
+    rc = generate(s, ids, n, 1, p, cb, ud, res);
     free(ids);
     return rc;
 }

@@ -60,6 +60,38 @@ void llm_model_stats(llm_model_t *m, uint64_t *steps, uint64_t *tokens);
 /* n_vocab logits after the last evaluated token (owned by s, valid until the next call). */
 const float *llm_session_logits(const llm_session_t *s);
 
+/* ---- prefix cache ----
+ *
+ * A model can keep the KV rows of the prompts its sessions evaluated, keyed by their tokens,
+ * within a memory budget (the least recently used go first). A generation that starts a
+ * sequence (llm_chat, or llm_generate on an empty session) adopts the rows of the longest
+ * cached prefix of its prompt - a shared system prompt, earlier turns of a conversation - and
+ * evaluates only the rest; afterwards its own prompt's rows are kept. A session's own rows
+ * from its previous request count as cached too (no copy). Rows depend on their positions, so
+ * only a prefix starting at position 0 is reused.
+ *
+ * Reuse is exact: prompts are evaluated in slices of LLM_PREFIX_ALIGN tokens starting at
+ * position 0, and only whole slices are kept and adopted, so every prompt token goes through
+ * the same slice, positions and kernels as without the cache and the logits are
+ * bit-identical. At least one prompt token is always evaluated, for the logits to sample
+ * from. Safe to use from the threads of different sessions. */
+enum { LLM_PREFIX_ALIGN = 64 };
+
+/* Sets the budget in bytes; 0 (the default) turns the cache off and frees what it holds. A
+ * smaller budget evicts at once. Cannot fail. */
+void llm_model_prefix_cache(llm_model_t *m, size_t budget);
+
+struct llm_prefix_stats {
+    uint64_t lookups;   /* generations that looked for a cached prefix */
+    uint64_t hits;      /* ... and found one */
+    uint64_t reused;    /* prompt tokens taken from the cache instead of evaluated */
+    uint64_t evictions; /* entries dropped to stay within the budget */
+    size_t bytes, budget;
+    int entries;
+};
+
+void llm_model_prefix_stats(llm_model_t *m, struct llm_prefix_stats *out); /* cannot fail */
+
 struct llm_gen_params {
     struct sampler_params sampling;
     int n_predict;           /* max new tokens; default 256; -1 until the context is full */
@@ -98,6 +130,7 @@ struct llm_gen_result {
     char *text; /* the whole output, NUL-terminated; free with llm_gen_result_free */
     size_t len;
     int n_prompt, n_gen;
+    int n_cached;           /* of n_prompt, tokens whose KV rows came from the prefix cache */
     double prompt_s, gen_s; /* seconds spent evaluating the prompt and generating */
     enum llm_stop stop;
     /* With n_logprobs >= 0: every sampled token but the end of the sequence, in order (owned,
@@ -108,7 +141,8 @@ struct llm_gen_result {
 
 void llm_gen_result_free(struct llm_gen_result *r); /* NULL-safe on r->text */
 
-/* Evaluates prompt (appended to what the session holds) and samples up to n_predict tokens,
+/* Evaluates prompt (appended to what the session holds; on an empty session it may start
+ * from a cached prefix) and samples up to n_predict tokens,
  * stopping at the end-of-sequence token, <|im_end|>, <|endoftext|> or a stop string. cb may be
  * NULL. Returns 0 and fills *res, or RAGD_ERANGE (prompt does not fit the context),
  * RAGD_EINVAL (bad parameters or token ids), RAGD_ENOTSUP (no tokenizer). */
@@ -117,9 +151,9 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
                  struct llm_gen_result *res);
 
 /* Tokenizes msgs as a ChatML prompt with chatml_encode (contents are plain text: only the
- * template's markers are control tokens; thinking as there) and generates from a reset
- * session. Same returns as llm_generate, and RAGD_EINVAL for a message without role or
- * content. */
+ * template's markers are control tokens; thinking as there) and generates it as a new
+ * sequence (what the session held is replaced; a cached prefix of it may be kept). Same returns as
+ * llm_generate, and RAGD_EINVAL for a message without role or content. */
 int llm_chat(llm_session_t *s, const struct chatml_msg *msgs, size_t n_msgs, int thinking,
              const struct llm_gen_params *p, llm_text_cb cb, void *ud, struct llm_gen_result *res);
 

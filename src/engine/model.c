@@ -418,6 +418,38 @@ int model_state_truncate(model_state_t *s, int n_past)
     return 0;
 }
 
+size_t model_kv_floats_per_pos(const model_t *m)
+{
+    return (size_t)m->cfg.n_layer * (size_t)m->cfg.n_head_kv * (size_t)m->cfg.head_dim;
+}
+
+int model_state_kv_save(const model_state_t *s, int n, float *k, float *v)
+{
+    if (n < 0 || n > s->n_past) return RAGD_ERANGE;
+    const struct model_config *c = &s->m->cfg;
+    size_t kvd = (size_t)c->n_head_kv * c->head_dim, row = (size_t)n * kvd;
+    for (int L = 0; L < c->n_layer; L++) {
+        size_t from = (size_t)L * s->n_ctx * kvd;
+        memcpy(k + L * row, s->key_cache + from, row * sizeof(float));
+        memcpy(v + L * row, s->value_cache + from, row * sizeof(float));
+    }
+    return 0;
+}
+
+int model_state_kv_load(model_state_t *s, const float *k, const float *v, int rows, int n)
+{
+    if (n < 0 || n > rows || n > s->n_ctx) return RAGD_ERANGE;
+    const struct model_config *c = &s->m->cfg;
+    size_t kvd = (size_t)c->n_head_kv * c->head_dim, stride = (size_t)rows * kvd;
+    for (int L = 0; L < c->n_layer; L++) {
+        size_t to = (size_t)L * s->n_ctx * kvd;
+        memcpy(s->key_cache + to, k + L * stride, (size_t)n * kvd * sizeof(float));
+        memcpy(s->value_cache + to, v + L * stride, (size_t)n * kvd * sizeof(float));
+    }
+    s->n_past = n;
+    return 0;
+}
+
 /* ---- matrix products ---- */
 
 #define MAX_MATS 3

@@ -100,6 +100,19 @@ int model_state_n_ctx(const model_state_t *s);
 /* Forgets positions >= n_past (0 clears the sequence). RAGD_ERANGE if n_past > current. */
 int model_state_truncate(model_state_t *s, int n_past);
 
+/* Floats one position occupies in the K cache over all layers (n_layer * kv_dim; the same
+ * again for V): the size of a saved row block is 2 * n * this * sizeof(float). */
+size_t model_kv_floats_per_pos(const model_t *m);
+/* Copies the K and V rows of positions [0, n) of every layer into k and v (each
+ * n_layer * n * kv_dim floats, laid out [layer][position][kv_dim]). RAGD_ERANGE if
+ * n < 0 or n > n_past. */
+int model_state_kv_save(const model_state_t *s, int n, float *k, float *v);
+/* Replaces s's sequence by the first n positions of a block of rows positions saved by
+ * model_state_kv_save (from a state of the same model): afterwards n_past == n. The rows are
+ * position-dependent (RoPE), so they continue only a sequence starting at position 0 with the
+ * same tokens. RAGD_ERANGE if n < 0, n > rows or n > n_ctx (s unchanged). */
+int model_state_kv_load(model_state_t *s, const float *k, const float *v, int rows, int n);
+
 /* Appends n tokens to the sequence, evaluating them in batches. logits receives n_vocab floats
  * for the last token, or n * n_vocab floats (row per token) when all is set; it may be NULL.
  * Returns RAGD_ERANGE if the context would overflow (nothing is evaluated), RAGD_EINVAL for a
