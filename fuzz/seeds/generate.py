@@ -40,6 +40,26 @@ put("jsonv", "not_object", "[1, 2, 3]")
 put("jsonv", "truncated", '{"s": "ab')
 
 # ---- jwt: tokens for the target's key "fuzz-key"
+# ---- grammar: a JSON schema, a NUL, then the text fed to its automaton
+put("grammar", "json_object", b'\x00{"a": [1, -2.5e3, "x\\u00e9", true, null, {"b": {}}]}')
+put("grammar", "schema", json.dumps({
+    "type": "object", "properties": {
+        "name": {"type": "string", "maxLength": 5}, "n": {"type": "integer"},
+        "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "maxItems": 2},
+        "o": {"anyOf": [{"type": "null"}, {"type": "object", "properties": {
+            "x": {"const": 1}}, "required": ["x"]}]}},
+    "required": ["name"], "additionalProperties": False}).encode()
+    + b'\x00{"name": "ab", "n": 12, "tags": ["a"], "o": {"x": 1}}')
+put("grammar", "types", b'{"type": ["number", "string", "null"], "minLength": 1}\x00"\xc3\xa9"')
+put("grammar", "refused", b'{"type": "string", "pattern": "a"}\x00"a"')
+put("grammar", "bad_text", b'\x00{"a" 1}')
+put("grammar", "refs", json.dumps({
+    "$defs": {"pt": {"type": "object", "properties": {"x": {"type": "integer"}},
+                     "required": ["x"]}},
+    "type": "array", "items": {"anyOf": [{"$ref": "#/$defs/pt"}, {"type": "null"}]}}).encode()
+    + b'\x00[{"x": 1}, null]')
+
+
 def b64(b):
     return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
 

@@ -18,13 +18,19 @@
  * chat completion schema of old did not know, with 422, as before):
  *   honoured  the schema's fields (sampling: temperature, top_p, top_k, min_p,
  *             presence_penalty, frequency_penalty, repetition_penalty, logit_bias, seed, stop,
- *             n, logprobs / top_logprobs, stream_options.include_usage / include_obfuscation)
+ *             n, logprobs / top_logprobs, stream_options.include_usage / include_obfuscation;
+ *             on chat completions also tools / tool_choice, rendered through the model's chat
+ *             template and parsed back into tool_calls, and response_format json_object /
+ *             json_schema by constrained decoding; an upstream provider receives those three
+ *             as sent)
  *   ignored   fields that describe the client (metadata, store, user, service_tier,
  *             prompt_cache_key, safety_identifier, parallel_tool_calls, reasoning_effort,
  *             verbosity) and unknown fields, which the X-Ragd-Ignored-Fields header names
- *   refused   fields ragd cannot honour that change the answer's meaning: 400 with OpenAI's
- *             shape {error: {type: invalid_request_error, code: unsupported_parameter,
- *             param}} */
+ *   refused   fields ragd cannot honour that change the answer's meaning (among them the
+ *             legacy functions / function_call, and tools or response_format on the text
+ *             completions and the Responses API): 400 with OpenAI's shape {error: {type:
+ *             invalid_request_error, code: unsupported_parameter, param}}; so is a schema or
+ *             tool_choice the local engine cannot honour (unsupported_request) */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,18 +300,12 @@ static int resolve_generator(struct req *r, const char *asked, int *rag, const c
 #define IGNORED "Accepted and ignored: it describes the client, not the answer"
 
 /* Fields that would change what the answer means and that ragd cannot honour. */
-static const char *const refused_fields[] = {"audio",
-                                             "prediction",
-                                             "web_search_options",
-                                             "previous_response_id",
-                                             "background",
-                                             "conversation",
-                                             "prompt",
-                                             NULL};
-/* Tool calling and structured output: refused as unknown fields (422) until the local
- * engine honours them. */
-static const char *const pending_fields[] = {"tools",     "tool_choice",   "response_format",
-                                             "functions", "function_call", NULL};
+static const char *const refused_fields[] = {
+    "audio",        "prediction", "web_search_options", "previous_response_id", "background",
+    "conversation", "prompt",     "functions",          "function_call",        NULL};
+/* Tool calling and structured output: honoured on chat completions (their schema has them),
+ * refused like the fields above where an endpoint's schema does not. */
+static const char *const chat_only_fields[] = {"tools", "tool_choice", "response_format", NULL};
 
 static int in_list(const char *const *list, const char *s)
 {
@@ -321,7 +321,8 @@ static int in_schema(const struct jv_schema *s, const char *name)
     return 0;
 }
 
-/* Answers 400 in OpenAI's shape for a field (or value) ragd cannot honour. */
+/* Answers 400 in OpenAI's shape for a field (or value) ragd cannot honour; param may be NULL
+ * (the request as a whole). */
 static void unsupported(struct req *r, const char *code, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void unsupported(struct req *r, const char *code, const char *param, const char *fmt, ...)
@@ -332,14 +333,15 @@ static void unsupported(struct req *r, const char *code, const char *param, cons
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     http_json(r, 400,
-              json_pack("{s:s, s:s, s:s, s:s}", "detail", msg, "code", code, "field", param,
+              json_pack("{s:s, s:s, s:s?, s:s}", "detail", msg, "code", code, "field", param,
                         "request_id", req_id(r)));
 }
 
 /* Sorts the body's fields (the route's schema, lax, has already checked the known ones):
  * with STRICT_OPENAI, strict (NULL: lax without unknown fields) decides alone as before;
- * otherwise pending fields get today's 422, refused ones 400, and unknown ones are named in
- * X-Ragd-Ignored-Fields. Returns 0, or -1 after answering. */
+ * otherwise refused fields (and tools / tool_choice / response_format where lax lacks them)
+ * get 400, and unknown ones are named in X-Ragd-Ignored-Fields. Returns 0, or -1 after
+ * answering. */
 static int sort_fields(struct req *r, json_t *b, const struct jv_schema *lax,
                        const struct jv_schema *strict)
 {
@@ -358,12 +360,13 @@ static int sort_fields(struct req *r, json_t *b, const struct jv_schema *lax,
     sb_init(&ignored);
     json_object_foreach(b, key, v)
     {
-        if (in_list(pending_fields, key)) {
-            api_invalid(r, "body", "unknown field '%.64s'", key);
+        if (in_schema(lax, key)) continue;
+        if (in_list(chat_only_fields, key) && !json_is_null(v)) {
+            unsupported(r, "unsupported_parameter", key,
+                        "'%s' is supported on /v1/chat/completions only", key);
             sb_free(&ignored);
             return -1;
         }
-        if (in_schema(lax, key)) continue;
         if (in_list(refused_fields, key) && !json_is_null(v) && !json_is_false(v)) {
             unsupported(r, "unsupported_parameter", key,
                         "'%s' is not supported by this server: it would change the answer "
@@ -432,6 +435,66 @@ struct job {
     unsigned role_sent; /* chat: choices whose first chunk (the role) went out */
     struct sbuf text;   /* the responses' text so far */
 };
+
+static json_t *nonnull(json_t *v)
+{
+    return json_is_null(v) ? NULL : v;
+}
+
+/* tools, tool_choice and response_format as OpenAI shapes them; answers 400 otherwise. */
+static int tools_check(struct req *r, json_t *b)
+{
+    json_t *tools = json_object_get(b, "tools"), *t;
+    size_t i;
+    json_array_foreach(tools, i, t)
+    {
+        json_t *fn = json_object_get(t, "function");
+        const char *type = json_string_value(json_object_get(t, "type"));
+        const char *name = json_string_value(json_object_get(fn, "name"));
+        json_t *params = json_object_get(fn, "parameters");
+        int ok = type && !strcmp(type, "function") && name && name[0] && strlen(name) <= 64 &&
+                 (!params || json_is_object(params));
+        for (const char *p = name; ok && *p; p++)
+            ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                 *p == '_' || *p == '-';
+        if (!ok) {
+            unsupported(r, "invalid_value", "tools",
+                        "tools[%zu] must be {type: \"function\", function: {name (1-64 of "
+                        "a-z A-Z 0-9 _ -), description, parameters: object}}",
+                        i);
+            return -1;
+        }
+    }
+    json_t *tc = json_object_get(b, "tool_choice");
+    const char *choice = json_string_value(tc);
+    int ok = !tc || json_is_null(tc) ||
+             (choice && (!strcmp(choice, "auto") || !strcmp(choice, "none") ||
+                         !strcmp(choice, "required"))) ||
+             (json_is_object(tc) &&
+              !strcmp(json_string_value(json_object_get(tc, "type")) ?: "", "function") &&
+              json_is_string(json_object_get(json_object_get(tc, "function"), "name")));
+    if (!ok) {
+        unsupported(r, "invalid_value", "tool_choice",
+                    "tool_choice must be auto, none, required or {type: \"function\", "
+                    "function: {name}}");
+        return -1;
+    }
+    json_t *rf = json_object_get(b, "response_format");
+    const char *rt = json_string_value(json_object_get(rf, "type"));
+    json_t *js = json_object_get(rf, "json_schema");
+    ok = !rf || json_is_null(rf) ||
+         (rt &&
+          (!strcmp(rt, "text") || !strcmp(rt, "json_object") ||
+           (!strcmp(rt, "json_schema") && json_is_object(js) &&
+            (!json_object_get(js, "schema") || json_is_object(json_object_get(js, "schema"))))));
+    if (!ok) {
+        unsupported(r, "invalid_value", "response_format",
+                    "response_format must be {type: text | json_object} or {type: "
+                    "json_schema, json_schema: {name, schema: object, strict}}");
+        return -1;
+    }
+    return 0;
+}
 
 static void job_free(void *p)
 {
@@ -511,21 +574,33 @@ static char *content_text(struct req *r, json_t *content, const char *field, siz
     return s;
 }
 
-/* An assistant turn's tool_calls: [{id, type: function, function: {name, arguments}}]. */
-static int tool_calls_valid(json_t *calls)
+/* Checks an assistant turn's tool_calls: [{id, type: function, function: {name, arguments:
+ * JSON text}}]. Returns 0, or -1 after answering 422 naming the message (i) and the call. */
+static int check_tool_calls(struct req *r, json_t *calls, size_t i)
 {
-    if (!json_is_array(calls) || !json_array_size(calls)) return 0;
-    size_t i;
+    if (!json_is_array(calls) || !json_array_size(calls)) {
+        api_invalid(r, "messages",
+                    "messages[%zu].tool_calls must be a non-empty array of {id, type: function, "
+                    "function: {name, arguments: JSON text}}",
+                    i);
+        return -1;
+    }
+    size_t k;
     json_t *c;
-    json_array_foreach(calls, i, c)
+    json_array_foreach(calls, k, c)
     {
         json_t *fn = json_object_get(c, "function");
         if (!json_is_object(c) || !json_is_object(fn) ||
             !json_is_string(json_object_get(fn, "name")) ||
-            !json_is_string(json_object_get(fn, "arguments")))
-            return 0;
+            !json_is_string(json_object_get(fn, "arguments"))) {
+            api_invalid(r, "messages",
+                        "messages[%zu].tool_calls[%zu] must be {id, type: function, function: "
+                        "{name, arguments: JSON text}}",
+                        i, k);
+            return -1;
+        }
     }
-    return 1;
+    return 0;
 }
 
 static const char *const chat_roles[] = {"system", "developer", "user", "assistant", "tool", NULL};
@@ -561,13 +636,7 @@ static int chat_messages(struct req *r, json_t *list, struct job *j)
             }
         }
         json_t *calls = json_object_get(m, "tool_calls");
-        if (assistant && calls && !json_is_null(calls) && !tool_calls_valid(calls)) {
-            api_invalid(r, "messages",
-                        "messages[%zu].tool_calls must be an array of {id, type: function, "
-                        "function: {name, arguments: string}}",
-                        i);
-            return -1;
-        }
+        if (assistant && calls && !json_is_null(calls) && check_tool_calls(r, calls, i)) return -1;
         const char *call_id = json_string_value(json_object_get(m, "tool_call_id"));
         if (tool && !call_id) {
             api_invalid(r, "messages", "messages[%zu].tool_call_id (a string) is required", i);
@@ -707,11 +776,13 @@ static int parse_stream_options(struct req *r, json_t *b, struct job *j)
 
 /* ---- rendering ---- */
 
-/* One choice's result. Strings and logprobs borrowed. */
+/* One choice's result. Strings, logprobs and tool calls borrowed. */
 struct outcome {
     const char *text;
     int truncated;
     json_t *logprobs; /* OpenAI's logprobs.content array, or NULL */
+    const struct prov_tool_call *tool_calls;
+    size_t n_tool_calls;
 };
 
 static json_t *usage_obj(const struct job *j, int prompt, int completion)
@@ -755,9 +826,34 @@ static json_t *text_logprobs(const struct job *j, json_t *content)
                      "top_logprobs", tops, "text_offset", offs);
 }
 
-static const char *finish_reason(int truncated)
+static const char *finish_reason(const struct outcome *o)
 {
-    return truncated ? "length" : "stop";
+    return o->n_tool_calls ? "tool_calls" : o->truncated ? "length" : "stop";
+}
+
+/* A choice's tool calls as OpenAI lists them; in a stream each carries its index. */
+static json_t *tool_calls_json(const struct outcome *o, int indexed)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < o->n_tool_calls; i++) {
+        const struct prov_tool_call *t = &o->tool_calls[i];
+        json_t *c = json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", t->id, "type", "function",
+                              "function", "name", t->name, "arguments", t->arguments);
+        if (indexed) json_object_set_new(c, "index", json_integer((json_int_t)i));
+        json_array_append_new(a, c);
+    }
+    return a;
+}
+
+/* A chat choice's message: with tool calls, content is null when there is no text. */
+static json_t *chat_message(const struct outcome *o)
+{
+    json_t *m = json_pack("{s:s, s:s}", "role", "assistant", "content", o->text);
+    if (o->n_tool_calls) {
+        if (!o->text[0]) json_object_set_new(m, "content", json_null());
+        json_object_set_new(m, "tool_calls", tool_calls_json(o, 0));
+    }
+    return m;
 }
 
 static json_t *sources_json(const struct chat_reply *a)
@@ -821,14 +917,14 @@ static json_t *render(struct job *j, const struct outcome *o, size_t n, int prom
     } else {
         json_t *choices = json_array();
         for (size_t i = 0; i < n; i++) {
-            json_t *c = j->ep == EP_CHAT
-                            ? json_pack("{s:i, s:{s:s, s:s}, s:o, s:s}", "index", (int)i, "message",
-                                        "role", "assistant", "content", o[i].text, "logprobs",
-                                        chat_logprobs(j, o[i].logprobs), "finish_reason",
-                                        finish_reason(o[i].truncated))
-                            : json_pack("{s:s, s:i, s:o, s:s}", "text", o[i].text, "index", (int)i,
-                                        "logprobs", text_logprobs(j, o[i].logprobs),
-                                        "finish_reason", finish_reason(o[i].truncated));
+            json_t *c =
+                j->ep == EP_CHAT
+                    ? json_pack("{s:i, s:o, s:o, s:s}", "index", (int)i, "message",
+                                chat_message(&o[i]), "logprobs", chat_logprobs(j, o[i].logprobs),
+                                "finish_reason", finish_reason(&o[i]))
+                    : json_pack("{s:s, s:i, s:o, s:s}", "text", o[i].text, "index", (int)i,
+                                "logprobs", text_logprobs(j, o[i].logprobs), "finish_reason",
+                                finish_reason(&o[i]));
             json_array_append_new(choices, c);
         }
         out = json_pack("{s:s, s:s, s:I, s:s, s:o, s:o}", "id", j->id, "object",
@@ -985,10 +1081,15 @@ static void stream_finish(struct job *j, const struct outcome *o, size_t n, int 
         json_t *c;
         if (j->ep == EP_CHAT) {
             choice_open(j, (int)i);
-            c = chat_chunk(j, (int)i, json_object(), finish_reason(o[i].truncated),
+            if (o[i].n_tool_calls) /* the calls come whole, with their index, before the end */
+                send_event(j,
+                           chat_chunk(j, (int)i,
+                                      json_pack("{s:o}", "tool_calls", tool_calls_json(&o[i], 1)),
+                                      NULL, NULL));
+            c = chat_chunk(j, (int)i, json_object(), finish_reason(&o[i]),
                            j->preq.logprobs ? chat_logprobs(j, o[i].logprobs) : NULL);
         } else {
-            c = text_chunk(j, (int)i, "", 0, finish_reason(o[i].truncated),
+            c = text_chunk(j, (int)i, "", 0, finish_reason(&o[i]),
                            j->preq.logprobs ? text_logprobs(j, o[i].logprobs) : NULL);
         }
         if (sources && i + 1 == n) {
@@ -1041,7 +1142,9 @@ static void charge(struct req *r, const struct job *j, int tokens, int64_t t0, c
 
 static void generation_error(struct req *r, int rc, const char *why)
 {
-    if (rc == RAGD_ELIMIT || rc == RAGD_ETIMEOUT) {
+    if (rc == RAGD_ENOTSUP) {
+        unsupported(r, "unsupported_request", NULL, "%s", why);
+    } else if (rc == RAGD_ELIMIT || rc == RAGD_ETIMEOUT) {
         api_generation_busy(r);
     } else if (rc == RAGD_EINVAL) {
         http_error(r, 400, "CONTEXT_LENGTH_EXCEEDED", "%s", why);
@@ -1082,6 +1185,14 @@ static void gen_work(struct req *r)
         set_conversation(j, k);
         prompt_tokens += prov_count_prompt(g, j->msgs, j->n_msgs) * j->n;
     }
+    if (json_array_size(j->preq.tools)) {
+        /* the tools' signatures and the template's words about them, in every prompt */
+        char *t = json_dumps(j->preq.tools, JSON_COMPACT);
+        prompt_tokens +=
+            (prov_count_tokens(g, t, strlen(t)) + 2 * (int)json_array_size(j->preq.tools) + 80) *
+            (int)total;
+        free(t);
+    }
     /* The prompts and the longest answers are held from the daily token allowance before
      * generating; the answers are cut to what is left of it. */
     int want = j->preq.max_tokens > 0 && j->preq.max_tokens < prov_max_tokens() ? j->preq.max_tokens
@@ -1105,7 +1216,8 @@ static void gen_work(struct req *r)
         stopped = res[i].stopped || j->gone;
         prompt_tokens += res[i].prompt_tokens;
         completion += res[i].completion_tokens;
-        o[i] = (struct outcome){res[i].text ? res[i].text : "", res[i].truncated, res[i].logprobs};
+        o[i] = (struct outcome){res[i].text ? res[i].text : "", res[i].truncated, res[i].logprobs,
+                                res[i].tool_calls, res[i].n_tool_calls};
     }
     if (!j->stream) {
         if (rc) {
@@ -1186,7 +1298,7 @@ static void rag_work(struct req *r, struct job *j)
         return;
     }
     charge(r, j, a.prompt_tokens + a.completion_tokens, t0, a.message_id);
-    struct outcome o = {a.answer ? a.answer : "", 0, NULL};
+    struct outcome o = {a.answer ? a.answer : "", 0, NULL, NULL, 0};
     if (j->stream) {
         stream_finish(j, &o, 1, a.prompt_tokens, a.completion_tokens, sources_json(&a));
         http_stream_end(r);
@@ -1218,6 +1330,19 @@ static void rag_work(struct req *r, struct job *j)
     {"stream", JV_BOOL, 0, 0, 0, 1, NULL, "Answer as Server-Sent Events"}
 /* clang-format on */
 
+/* Tool calling and structured output (chat completions only). */
+/* clang-format off */
+#define TOOL_FIELDS                                                                          \
+    {"tools", JV_ARRAY, 0, 0, 128, 1, NULL,                                                  \
+     "Functions the model may call: [{type: function, function: {name, description, "        \
+     "parameters}}]"},                                                                       \
+    {"tool_choice", JV_ANY, 0, 0, 0, 1, NULL,                                                \
+     "auto (default with tools) | none | required | {type: function, function: {name}}"},    \
+    {"response_format", JV_OBJECT, 0, 0, 0, 1, NULL,                                         \
+     "{type: text | json_object | json_schema, json_schema: {name, schema, strict}}: JSON "  \
+     "output by constrained decoding on the local model"}
+/* clang-format on */
+
 static const struct jv_field completion_fields[] = {
     {"model", JV_STRING, 1, 1, 256, 0, NULL, "A model id from GET /v1/models"},
     {"messages", JV_ARRAY, 1, 1, MAX_MESSAGES, 0, NULL,
@@ -1233,6 +1358,7 @@ static const struct jv_field completion_fields[] = {
     {"top_logprobs", JV_INT, 0, 0, PROV_MAX_TOP_LOGPROBS, 1, NULL,
      "With logprobs: the most likely alternatives per token (0 to 20)"},
     {"modalities", JV_ARRAY, 0, 0, 4, 1, NULL, "Only [\"text\"]"},
+    TOOL_FIELDS,
     IGNORED_FIELDS(IGNORED),
     {NULL},
 };
@@ -1252,6 +1378,8 @@ static const struct jv_field strict_fields[] = {
     {"stream_options", JV_OBJECT, 0, 0, 0, 1, NULL, NULL},
     {"n", JV_INT, 0, 1, 1, 1, NULL, NULL},
     {"user", JV_STRING, 0, 0, 256, 1, NULL, NULL},
+    {"parallel_tool_calls", JV_BOOL, 0, 0, 0, 1, NULL, NULL},
+    TOOL_FIELDS,
     {NULL},
 };
 static const struct jv_schema strict_schema = {strict_fields, 0};
@@ -1284,6 +1412,19 @@ static void chat_completions(struct req *r)
     }
     if (rag && j->n > 1) {
         unsupported(r, "unsupported_value", "n", "%s answers with one choice (n = 1)", model);
+        return;
+    }
+    if (tools_check(r, b)) return;
+    j->preq.tools = nonnull(json_object_get(b, "tools"));
+    j->preq.tool_choice = nonnull(json_object_get(b, "tool_choice"));
+    j->preq.response_format = nonnull(json_object_get(b, "response_format"));
+    const char *format = json_string_value(json_object_get(j->preq.response_format, "type"));
+    if (rag && (json_array_size(j->preq.tools) || (format && strcmp(format, "text")))) {
+        unsupported(r, "unsupported_parameter",
+                    json_array_size(j->preq.tools) ? "tools" : "response_format",
+                    "%s answers from the knowledge base with citations: no tools or "
+                    "response_format",
+                    model);
         return;
     }
     set_conversation(j, 0);

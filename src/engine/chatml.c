@@ -36,7 +36,11 @@ char *chatml_format(const struct chatml_msg *msgs, size_t n, int add_assistant, 
         puts_(&b, "<|im_start|>");
         puts_(&b, msgs[i].role);
         puts_(&b, "\n");
-        puts_(&b, msgs[i].content);
+        if (msgs[i].n_parts)
+            for (size_t k = 0; k < msgs[i].n_parts; k++)
+                puts_(&b, msgs[i].parts[k].text);
+        else
+            puts_(&b, msgs[i].content);
         puts_(&b, "<|im_end|>\n");
     }
     if (add_assistant) {
@@ -90,9 +94,30 @@ int chatml_encode(const tokenizer_t *t, const struct chatml_msg *msgs, size_t n,
     struct sbuf turn = {0};
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
-        if (!msgs[i].role || !msgs[i].content) {
+        if (!msgs[i].role || (!msgs[i].content && !msgs[i].n_parts)) {
             rc = RAGD_EINVAL;
             break;
+        }
+        if (msgs[i].n_parts) {
+            /* "{role}\n" then each part as plain text or template text */
+            turn.len = 0;
+            put(&turn, "", 0);
+            puts_(&turn, msgs[i].role);
+            puts_(&turn, "\n");
+            if ((rc = push_marker(&a, t, "<|im_start|>")) ||
+                (rc = push_text(&a, t, turn.p, turn.len, TOKENIZE_PLAIN)))
+                break;
+            for (size_t k = 0; k < msgs[i].n_parts && !rc; k++) {
+                const struct chatml_part *pt = &msgs[i].parts[k];
+                if (!pt->text) {
+                    rc = RAGD_EINVAL;
+                } else if (pt->text[0]) {
+                    rc =
+                        push_text(&a, t, pt->text, strlen(pt->text), pt->tmpl ? 0 : TOKENIZE_PLAIN);
+                }
+            }
+            if (!rc && !(rc = push_marker(&a, t, "<|im_end|>"))) rc = push_text(&a, t, "\n", 1, 0);
+            continue;
         }
         /* "{role}\n{content}" is one piece of text, tokenized as before the markers were
          * inserted as ids, so an ordinary prompt keeps its tokens */
@@ -120,6 +145,11 @@ int chatml_encode(const tokenizer_t *t, const struct chatml_msg *msgs, size_t n,
     *ids = a.v;
     *n_ids = a.n;
     return 0;
+}
+
+int chatml_encode_template(const tokenizer_t *t, const char *text, int32_t **ids, size_t *n_ids)
+{
+    return tokenizer_encode(t, text, strlen(text), 0, ids, n_ids);
 }
 
 /* ---- text ---- */

@@ -16,9 +16,21 @@
 
 #include "engine/tokenizer.h"
 
+/* A piece of a turn: plain text from outside (tokenized with TOKENIZE_PLAIN) or the
+ * template's own text (tool-call markers such as Qwen3's <tool_call>, matched as their
+ * user-defined tokens). */
+struct chatml_part {
+    const char *text;
+    int tmpl;
+};
+
 struct chatml_msg {
     const char *role; /* "system", "user", "assistant", "tool" */
     const char *content;
+    /* Optional: when n_parts > 0 the turn's text is parts[0..n_parts) and content is only
+     * for display (chatml_format joins the parts). */
+    const struct chatml_part *parts;
+    size_t n_parts;
 };
 
 /* Tokenizes msgs as a ChatML prompt: <|im_start|> and <|im_end|> are inserted as their
@@ -30,6 +42,9 @@ struct chatml_msg {
  * error of tokenizer_encode (RAGD_EINVAL for a NULL role or content). */
 int chatml_encode(const tokenizer_t *t, const struct chatml_msg *msgs, size_t n, int add_assistant,
                   int thinking, int32_t **ids, size_t *n_ids);
+/* Template text (e.g. a reply's forced opening "<tool_call>\n") tokenized as the template's
+ * own: user-defined tokens matched, control tokens not. Same returns as tokenizer_encode. */
+int chatml_encode_template(const tokenizer_t *t, const char *text, int32_t **ids, size_t *n_ids);
 
 /* The same prompt as text (for display: the markers are not distinguishable from content
  * there, so never tokenize this with TOKENIZE_PARSE_SPECIAL for a model). Returns a

@@ -45,6 +45,8 @@ struct llm_model {
     struct sched sched; /* forward passes on the shared pool */
     enum quant_isa isa;
     int32_t eos_id, im_end_id, eot_id, think_open_id, think_close_id;
+    grammar_vocab_t *gvocab; /* token bytes for constrained decoding, built on first use */
+    pthread_mutex_t gvocab_mu;
 };
 
 struct llm_session {
@@ -89,6 +91,7 @@ int llm_model_load(const char *path, int n_threads, llm_model_t **out, char *err
     }
     pthread_mutex_init(&m->sched.mu, NULL);
     pthread_cond_init(&m->sched.cv, NULL);
+    pthread_mutex_init(&m->gvocab_mu, NULL);
     m->isa = quant_best_isa();
     if (m->tok) {
         m->eos_id = tokenizer_special_id(m->tok, "eos");
@@ -112,6 +115,8 @@ void llm_model_free(llm_model_t *m)
     pool_free(m->pool);
     pthread_mutex_destroy(&m->sched.mu);
     pthread_cond_destroy(&m->sched.cv);
+    pthread_mutex_destroy(&m->gvocab_mu);
+    grammar_vocab_free(m->gvocab);
     if (m->tok) tokenizer_free(m->tok);
     model_free(m->model);
     free(m);
@@ -422,6 +427,18 @@ static int out_check(struct out *o, int final)
     return 0;
 }
 
+/* The model's vocabulary as constrained decoding sees it (built once, then shared). */
+static const grammar_vocab_t *gvocab(llm_model_t *m)
+{
+    pthread_mutex_lock(&m->gvocab_mu);
+    if (!m->gvocab) {
+        int32_t eos[3] = {m->eos_id, m->im_end_id, m->eot_id};
+        if (grammar_vocab_create(m->tok, eos, 3, &m->gvocab)) m->gvocab = NULL;
+    }
+    pthread_mutex_unlock(&m->gvocab_mu);
+    return m->gvocab;
+}
+
 static int is_space(char c)
 {
     return c == ' ' || c == '\n' || c == '\r' || c == '\t';
@@ -443,10 +460,20 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
     if (rc) return rc;
     struct llm_token_logprob *lps = NULL;
     size_t n_lps = 0, lps_cap = 0;
+    const grammar_vocab_t *gv = NULL;
+    grammar_state_t *gs = NULL;
+    if (p->grammar) {
+        if (!(gv = gvocab(m))) {
+            sampler_free(smp);
+            return RAGD_EINVAL;
+        }
+        grammar_state_create(p->grammar, &gs);
+    }
     for (size_t i = 0; i < n_prompt; i++)
         sampler_accept(smp, prompt[i]);
     double t0 = now_s();
     if (n_prompt && (rc = llm_session_eval(s, prompt, n_prompt, NULL))) {
+        grammar_state_free(gs);
         sampler_free(smp);
         return rc;
     }
@@ -474,8 +501,15 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
             break;
         }
         memcpy(logits, s->logits, (size_t)c->n_vocab * sizeof(float));
+        /* The mask goes in before sampler_sample adds the logit bias and the penalties: both
+         * are finite, so a masked token stays at -inf through them and is never sampled. */
+        if (gs) grammar_mask(gs, gv, logits, (size_t)c->n_vocab);
         int32_t tok = sampler_sample(smp, logits);
         sampler_accept(smp, tok);
+        if (gs && grammar_accept_token(gs, gv, tok)) {
+            rc = RAGD_EINVAL; /* defensive: the mask leaves only tokens the grammar accepts */
+            break;
+        }
         n_gen++;
         if (tok == m->eos_id || tok == m->im_end_id || tok == m->eot_id) {
             why = LLM_STOP_EOS;
@@ -531,6 +565,7 @@ int llm_generate(llm_session_t *s, const int32_t *prompt, size_t n_prompt,
     double t2 = now_s();
     free(logits);
     free(piece);
+    grammar_state_free(gs);
     sampler_free(smp);
     if (rc) {
         free(o.p);

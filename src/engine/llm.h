@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "engine/chatml.h"
+#include "engine/grammar.h"
 #include "engine/model.h"
 #include "engine/sampler.h"
 #include "engine/tokenizer.h"
@@ -68,6 +69,10 @@ struct llm_gen_params {
     /* Log-probabilities of each generated token (sampler_logprobs) with this many most likely
      * alternatives (0..LLM_MAX_TOP_LOGPROBS); -1 (default): none recorded. */
     int n_logprobs;
+    /* Constrained decoding: when set, every step samples only among the tokens whose bytes
+     * continue a value of this grammar, and once the value is complete only the end of the
+     * sequence (engine/grammar.h). Borrowed; NULL: free text. */
+    const grammar_t *grammar;
 };
 
 enum { LLM_MAX_TOP_LOGPROBS = 20 };

@@ -60,6 +60,9 @@ int sampler_create(const struct sampler_params *p, int n_vocab, sampler_t **out)
         p->repeat_last_n < -1 || !(p->presence_penalty >= -2 && p->presence_penalty <= 2) ||
         !(p->frequency_penalty >= -2 && p->frequency_penalty <= 2) || (p->n_bias && !p->bias))
         return RAGD_EINVAL;
+    /* finite biases only: a logit masked to -inf (constrained decoding) stays -inf */
+    for (size_t i = 0; i < p->n_bias; i++)
+        if (!isfinite(p->bias[i].bias)) return RAGD_EINVAL;
     sampler_t *s = xcalloc(1, sizeof *s);
     s->p = *p;
     s->n_vocab = n_vocab;

@@ -26,6 +26,7 @@
 #include "engine/encoder.h"
 #include "engine/llm.h"
 #include "llm/provider.h"
+#include "llm/toolfmt.h"
 
 /* ---- the session pool and its queue ----
  *
@@ -272,86 +273,32 @@ struct relay {
     void *ud;
     int stopped;
     double t0, first; /* call start, first text (0 until then) */
+    enum toolfmt_mode mode;
+    struct sbuf all; /* the text so far, when tool calls may be held back from the stream */
+    size_t shown;    /* bytes of it passed to fn */
 };
 
-static int on_text(void *ud, const char *text, size_t len)
+static int relay_out(struct relay *r, const char *text, size_t len)
 {
-    struct relay *r = ud;
-    if (!r->first && len) r->first = mono_s();
-    if (r->fn && r->fn(r->ud, text, len)) {
+    if (len && r->fn && r->fn(r->ud, text, len)) {
         r->stopped = 1;
         return 1;
     }
     return 0;
 }
 
-/* An assistant turn's tool calls in Qwen's template: each call a JSON object {name,
- * arguments} between <tool_call> lines after the text. New string (free()). */
-static char *with_tool_calls(const char *content, json_t *calls)
+static int on_text(void *ud, const char *text, size_t len)
 {
-    struct sbuf b;
-    sb_init(&b);
-    sb_adds(&b, content);
-    size_t i;
-    json_t *c;
-    json_array_foreach(calls, i, c)
-    {
-        json_t *fn = json_object_get(c, "function");
-        json_t *args = json_object_get(fn, "arguments");
-        json_t *parsed = json_is_string(args) ? json_loads(json_string_value(args), 0, NULL) : NULL;
-        json_t *call = json_pack("{s:s, s:O}", "name",
-                                 json_string_value(json_object_get(fn, "name"))
-                                     ? json_string_value(json_object_get(fn, "name"))
-                                     : "",
-                                 "arguments",
-                                 parsed ? parsed
-                                 : args ? args
-                                        : json_object());
-        json_decref(parsed);
-        char *js = json_dumps(call, JSON_COMPACT | JSON_ENSURE_ASCII);
-        json_decref(call);
-        if (b.len) sb_adds(&b, "\n");
-        sb_adds(&b, "<tool_call>\n");
-        sb_adds(&b, js ? js : "{}");
-        sb_adds(&b, "\n</tool_call>");
-        free(js);
-    }
-    char *s = xstrdup(b.s ? b.s : "");
-    sb_free(&b);
-    return s;
-}
-
-/* The request's messages as the model's template has them: assistant tool calls after the
- * text (with_tool_calls), and a run of tool results as one user turn with each result between
- * <tool_response> lines, as Qwen's template renders them. The results stay plain text (their
- * markers cannot become control tokens). Fills msgs (at most n) with strings borrowed from
- * req or made in texts (free each); returns how many. */
-static size_t template_messages(const struct prov_request *req, struct chatml_msg *msgs,
-                                char **texts)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < req->n_messages; i++) {
-        const struct prov_message *pm = &req->messages[i];
-        if (!strcmp(pm->role, "tool")) {
-            struct sbuf b;
-            sb_init(&b);
-            int join = i && !strcmp(req->messages[i - 1].role, "tool");
-            if (join) sb_adds(&b, texts[n - 1]);
-            sb_printf(&b, "%s<tool_response>\n%s\n</tool_response>", join ? "\n" : "", pm->content);
-            if (join) {
-                free(texts[--n]);
-            }
-            texts[n] = xstrdup(b.s);
-            sb_free(&b);
-            msgs[n] = (struct chatml_msg){"user", texts[n]};
-            n++;
-            continue;
-        }
-        texts[n] = pm->tool_calls ? with_tool_calls(pm->content, pm->tool_calls) : NULL;
-        msgs[n] = (struct chatml_msg){pm->role, texts[n] ? texts[n] : pm->content};
-        n++;
-    }
-    return n;
+    struct relay *r = ud;
+    if (!r->first && len) r->first = mono_s();
+    if (r->mode == TOOLFMT_TEXT || r->mode == TOOLFMT_JSON) return relay_out(r, text, len);
+    /* A tool call is not text: what may be one is held back until it is known. */
+    sb_add(&r->all, text, len);
+    size_t vis = toolfmt_visible(r->mode, r->all.s, r->all.len);
+    if (vis <= r->shown) return 0;
+    size_t from = r->shown;
+    r->shown = vis;
+    return relay_out(r, r->all.s + from, vis - from);
 }
 
 /* A token's text for logprobs: its bytes, with invalid UTF-8 replaced by U+FFFD. */
@@ -400,19 +347,24 @@ static int lo_generate(void *self, const struct prov_request *req, prov_token_fn
 {
     struct local *l = self;
     memset(res, 0, sizeof *res);
-    struct relay rl = {on_token, ud, 0, mono_s(), 0};
+    struct toolfmt tf;
+    int rc = toolfmt_prepare(req, &tf, err, errcap);
+    if (rc) return rc;
+    struct relay rl = {on_token, ud, 0, mono_s(), 0, tf.mode};
+    sb_init(&rl.all);
     int slot;
     struct user_slot *who;
-    int rc = slot_get(l, req->user_id, &slot, &who);
+    rc = slot_get(l, req->user_id, &slot, &who);
+    if (rc) {
+        toolfmt_free(&tf);
+        sb_free(&rl.all);
+    }
     if (rc == RAGD_ELIMIT)
         return ragd_errf(err, errcap, rc, "the generation queue is full (%d waiting)",
                          l->max_queue);
     if (rc)
         return ragd_errf(err, errcap, rc, "no generation slot became free within %d s",
                          l->queue_timeout_s);
-    struct chatml_msg *msgs = xcalloc(req->n_messages ? req->n_messages : 1, sizeof *msgs);
-    char **texts = xcalloc(req->n_messages ? req->n_messages : 1, sizeof *texts);
-    size_t n_msgs = template_messages(req, msgs, texts);
     struct llm_gen_params gp;
     llm_gen_params_default(&gp);
     gp.sampling = l->defaults;
@@ -440,15 +392,28 @@ static int lo_generate(void *self, const struct prov_request *req, prov_token_fn
     gp.sampling.bias = bias;
     gp.sampling.n_bias = req->n_logit_bias;
     if (req->logprobs) gp.n_logprobs = req->top_logprobs;
+    gp.grammar = tf.grammar;
     struct llm_gen_result gr = {0};
-    rc = llm_chat(l->sessions[slot], msgs, n_msgs, 0, &gp, on_text, &rl, &gr);
+    const tokenizer_t *tok = llm_model_tokenizer(l->model);
+    int32_t *ids = NULL, *pre = NULL;
+    size_t n_ids = 0, n_pre = 0;
+    rc = chatml_encode(tok, tf.msgs, tf.n_msgs, 1, 0, &ids, &n_ids);
+    if (!rc && tf.prefill && !(rc = chatml_encode_template(tok, tf.prefill, &pre, &n_pre))) {
+        ids = xrealloc(ids, (n_ids + n_pre) * sizeof *ids);
+        memcpy(ids + n_ids, pre, n_pre * sizeof *ids);
+        n_ids += n_pre;
+    }
+    free(pre);
+    if (!rc) {
+        llm_session_reset(l->sessions[slot]);
+        rc = llm_generate(l->sessions[slot], ids, n_ids, &gp, on_text, &rl, &gr);
+    }
+    free(ids);
     slot_put(l, slot, who);
     free(bias);
-    for (size_t i = 0; i < req->n_messages; i++)
-        free(texts[i]);
-    free(texts);
-    free(msgs);
     if (rc) {
+        toolfmt_free(&tf);
+        sb_free(&rl.all);
         llm_gen_result_free(&gr);
         if (rc == RAGD_ERANGE)
             return ragd_errf(err, errcap, RAGD_EINVAL, "the prompt does not fit the context");
@@ -457,6 +422,11 @@ static int lo_generate(void *self, const struct prov_request *req, prov_token_fn
     }
     res->text = gr.text ? gr.text : xstrdup("");
     gr.text = NULL;
+    toolfmt_finish(&tf, res);
+    if (tf.mode == TOOLFMT_AUTO && !res->n_tool_calls && rl.shown < rl.all.len && !rl.stopped)
+        relay_out(&rl, rl.all.s + rl.shown, rl.all.len - rl.shown); /* held back, not a call */
+    toolfmt_free(&tf);
+    sb_free(&rl.all);
     res->prompt_tokens = gr.n_prompt;
     res->completion_tokens = gr.n_gen;
     if (gr.logprobs || req->logprobs)
@@ -502,22 +472,25 @@ static int lo_count(void *self, const char *text, size_t len)
     return (int)n;
 }
 
-/* Exactly what lo_generate feeds the model: the ChatML prompt with the assistant opener. */
+/* Exactly what lo_generate feeds the model for these messages (tool turns rendered by
+ * toolfmt as the model's template has them): the ChatML prompt with the assistant opener. */
 static int lo_count_prompt(void *self, const struct prov_message *msgs, size_t n)
 {
     struct local *l = self;
     const tokenizer_t *tok = llm_model_tokenizer(l->model);
-    struct chatml_msg *cm = xcalloc(n ? n : 1, sizeof *cm);
     int total = 0;
-    for (size_t i = 0; i < n; i++) {
-        cm[i] = (struct chatml_msg){msgs[i].role, msgs[i].content};
+    for (size_t i = 0; i < n; i++)
         total += prov_estimate_tokens(msgs[i].content, strlen(msgs[i].content)) + 8;
-    }
+    struct prov_request req = {.messages = msgs, .n_messages = n};
+    struct toolfmt tf;
+    char err[256];
     int32_t *ids = NULL;
     size_t n_ids = 0;
-    if (tok && !chatml_encode(tok, cm, n, 1, 0, &ids, &n_ids)) total = (int)n_ids;
+    if (tok && !toolfmt_prepare(&req, &tf, err, sizeof err)) {
+        if (!chatml_encode(tok, tf.msgs, tf.n_msgs, 1, 0, &ids, &n_ids)) total = (int)n_ids;
+        toolfmt_free(&tf);
+    }
     free(ids);
-    free(cm);
     return total;
 }
 

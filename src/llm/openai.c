@@ -98,6 +98,7 @@ struct stream_ctx {
     int prompt_tokens, completion_tokens;
     char model[128];
     json_t *logprobs; /* the choice's logprobs.content entries, when the upstream sends them */
+    json_t *calls;    /* tool calls: [{id, name, arguments}] by index, pieced from the deltas */
 };
 
 static void take_logprobs(struct stream_ctx *x, json_t *choice)
@@ -106,6 +107,54 @@ static void take_logprobs(struct stream_ctx *x, json_t *choice)
     if (!json_is_array(c)) return;
     if (!x->logprobs) x->logprobs = json_array();
     json_array_extend(x->logprobs, c);
+}
+
+/* Adds a tool call or a streamed piece of one (OpenAI sends the id and name first, then the
+ * arguments in pieces, all under the call's index). */
+static void take_call(struct stream_ctx *x, const json_t *tc, size_t fallback_index)
+{
+    if (!x->calls) x->calls = json_array();
+    const json_t *ix = json_object_get(tc, "index");
+    size_t i = json_is_integer(ix) ? (size_t)json_integer_value(ix) : fallback_index;
+    if (i > 127) return; /* defensive: no answer makes that many calls */
+    while (json_array_size(x->calls) <= i)
+        json_array_append_new(x->calls,
+                              json_pack("{s:s, s:s, s:s}", "id", "", "name", "", "arguments", ""));
+    json_t *c = json_array_get(x->calls, i);
+    const json_t *fn = json_object_get(tc, "function");
+    const char *id = json_string_value(json_object_get(tc, "id"));
+    const char *name = json_string_value(json_object_get(fn, "name"));
+    const json_t *args = json_object_get(fn, "arguments");
+    if (id) json_object_set_new(c, "id", json_string(id));
+    if (name) json_object_set_new(c, "name", json_string(name));
+    if (json_is_string(args)) {
+        char *joined = xasprintf("%s%s", json_string_value(json_object_get(c, "arguments")),
+                                 json_string_value(args));
+        json_object_set_new(c, "arguments", json_string(joined));
+        free(joined);
+    }
+}
+
+static void take_calls(struct stream_ctx *x, const json_t *tool_calls)
+{
+    size_t i;
+    const json_t *tc;
+    json_array_foreach((json_t *)tool_calls, i, tc) take_call(x, tc, i);
+}
+
+/* Moves the pieced calls into res. */
+static void calls_result(struct stream_ctx *x, struct prov_result *res)
+{
+    size_t n = json_array_size(x->calls);
+    if (!n) return;
+    res->tool_calls = xcalloc(n, sizeof *res->tool_calls);
+    for (size_t i = 0; i < n; i++) {
+        json_t *c = json_array_get(x->calls, i);
+        struct prov_tool_call *t = &res->tool_calls[res->n_tool_calls++];
+        snprintf(t->id, sizeof t->id, "%s", json_string_value(json_object_get(c, "id")));
+        t->name = xstrdup(json_string_value(json_object_get(c, "name")));
+        t->arguments = xstrdup(json_string_value(json_object_get(c, "arguments")));
+    }
 }
 
 static int emit(struct stream_ctx *x, const char *t, size_t n)
@@ -167,6 +216,8 @@ static int sse_line(struct stream_ctx *x, const char *l, size_t n)
     if (fr) x->finished = 1;
     take_logprobs(x, ch);
     json_t *delta = json_object_get(ch, "delta");
+    if (json_is_array(json_object_get(delta, "tool_calls")))
+        take_calls(x, json_object_get(delta, "tool_calls"));
     const char *t = json_string_value(json_object_get(delta, "content"));
     int rc = t ? emit(x, t, strlen(t)) : 0;
     json_decref(j);
@@ -211,8 +262,8 @@ static json_t *messages_json(const struct prov_request *req)
         const struct prov_message *m = &req->messages[i];
         json_t *o = json_pack("{s:s, s:s}", "role", m->role, "content", m->content);
         if (m->tool_calls) {
-            json_object_set(o, "tool_calls", m->tool_calls);
-            if (!*m->content) json_object_set_new(o, "content", json_null());
+            json_object_set(o, "tool_calls", (json_t *)m->tool_calls);
+            if (!m->content[0]) json_object_set_new(o, "content", json_null());
         }
         if (m->tool_call_id) json_object_set_new(o, "tool_call_id", json_string(m->tool_call_id));
         json_array_append_new(a, o);
@@ -250,6 +301,11 @@ static int oa_generate(void *self, const struct prov_request *req, prov_token_fn
         json_object_set_new(body, "logprobs", json_true());
         json_object_set_new(body, "top_logprobs", json_integer(req->top_logprobs));
     }
+    /* tool calling and structured output go to the upstream as the client sent them */
+    if (req->tools) json_object_set(body, "tools", (json_t *)req->tools);
+    if (req->tool_choice) json_object_set(body, "tool_choice", (json_t *)req->tool_choice);
+    if (req->response_format)
+        json_object_set(body, "response_format", (json_t *)req->response_format);
     if (req->n_stop) {
         json_t *st = json_array();
         for (size_t i = 0; i < req->n_stop; i++)
@@ -281,6 +337,10 @@ static int oa_generate(void *self, const struct prov_request *req, prov_token_fn
         const char *fr = json_string_value(
             json_object_get(json_array_get(json_object_get(j, "choices"), 0), "finish_reason"));
         x.truncated = fr && !strcmp(fr, "length");
+        if (json_is_array(json_object_get(msg, "tool_calls"))) {
+            take_calls(&x, json_object_get(msg, "tool_calls"));
+            if (!t) t = "";
+        }
         if (!t) {
             snprintf(err, errcap, "upstream reply has no choices[0].message.content");
             res->invalid_reply = 1;
@@ -322,8 +382,10 @@ static int oa_generate(void *self, const struct prov_request *req, prov_token_fn
             res->logprobs = x.logprobs;
             x.logprobs = NULL;
         }
+        calls_result(&x, res);
     }
     json_decref(x.logprobs);
+    json_decref(x.calls);
     sb_free(&x.text);
     sb_free(&x.line);
     sb_free(&x.sink.body);

@@ -28,6 +28,13 @@ void prov_result_free(struct prov_result *r)
     r->text = NULL;
     json_decref(r->logprobs);
     r->logprobs = NULL;
+    for (size_t i = 0; i < r->n_tool_calls; i++) {
+        free(r->tool_calls[i].name);
+        free(r->tool_calls[i].arguments);
+    }
+    free(r->tool_calls);
+    r->tool_calls = NULL;
+    r->n_tool_calls = 0;
 }
 
 int prov_estimate_tokens(const char *text, size_t len)

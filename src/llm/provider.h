@@ -37,11 +37,10 @@
 struct prov_message {
     const char *role; /* "system", "user", "assistant", "tool" */
     const char *content;
-    /* As OpenAI's messages carry them (borrowed; NULL when absent): an assistant turn's
-     * tool_calls array ([{id, type: function, function: {name, arguments}}]) and a tool
-     * turn's tool_call_id. The local engine renders the calls in the model's own template;
-     * an OpenAI-compatible upstream receives them as given. */
-    json_t *tool_calls;
+    /* Tool calling (OpenAI shapes, borrowed; NULL when absent): an assistant message's
+     * tool_calls array [{id, type: function, function: {name, arguments}}], and the id of the
+     * call a tool message answers. */
+    const json_t *tool_calls;
     const char *tool_call_id;
 };
 
@@ -100,6 +99,22 @@ struct prov_request {
     /* Who asks, for per-user caps and fair scheduling of the local generator
      * (GENERATION_PER_USER); NULL: a caller of its own. Borrowed for the call. */
     const char *user_id;
+    /* Tool calling and structured output, as the OpenAI request carried them (borrowed; NULL
+     * when absent). Upstream providers pass them through unchanged; the local engine renders
+     * tools through the model's chat template, forces a call (tool_choice required or a
+     * named function) and response_format json_object / json_schema by constrained decoding,
+     * and refuses what it cannot honour with RAGD_ENOTSUP and a reason. */
+    const json_t *tools;       /* [{type: function, function: {name, description, parameters}}] */
+    const json_t *tool_choice; /* "auto" | "none" | "required" | {type, function: {name}} */
+    const json_t *response_format; /* {type: text | json_object | json_schema, json_schema} */
+};
+
+/* A tool call the model made: id "call_...", the function's name and its arguments as JSON
+ * text. Owned by the prov_result that holds it. */
+struct prov_tool_call {
+    char id[40];
+    char *name;
+    char *arguments;
 };
 
 /* Receives output text as it is produced. Return non-zero to stop (client gone). */
@@ -124,6 +139,10 @@ struct prov_result {
      * top_logprobs: [{token, logprob, bytes}]}]), one entry per generated token; NULL when
      * not asked for or the provider cannot tell. Owned, freed by prov_result_free. */
     json_t *logprobs;
+    /* The answer's tool calls (finish_reason "tool_calls"); text is then what came before
+     * them (often empty). Freed by prov_result_free. */
+    struct prov_tool_call *tool_calls;
+    size_t n_tool_calls;
 };
 void prov_result_free(struct prov_result *r);
 

@@ -190,13 +190,28 @@ def test_meaning_changing_fields_refused_in_openai_shape(served, body, param, co
     assert s.get("/billing/usage", token=tok).json["messages_this_month"] == before
 
 
-def test_modalities_text_and_pending_fields(served):
+def test_modalities_text_and_tool_fields(served):
     s, tok = served
     assert chat(s, tok, max_tokens=2, modalities=["text"]).status == 200
-    # tool calling and structured output are not taken silently
-    for f, v in (("tools", []), ("response_format", {"type": "json_object"})):
-        r = chat(s, tok, **{f: v})
-        assert r.status == 422 and r.json["field"] == "body" and f in r.json["detail"], r
+    # tool calling and structured output are honoured on chat completions, never taken
+    # silently: an empty tools list is no tools, json_object constrains the answer
+    r = chat(s, tok, tools=[], max_tokens=4)
+    assert r.status == 200 and r.header("X-Ragd-Ignored-Fields") is None, r
+    r = chat(s, tok, response_format={"type": "json_object"}, max_tokens=64)
+    assert r.status == 200, r
+    if r.json["choices"][0]["finish_reason"] == "stop":
+        assert isinstance(json.loads(text_of(r)), dict)
+    # where an endpoint cannot honour them, and for the legacy functions, OpenAI's 400
+    for path, body in (("/v1/completions", {"prompt": "x", "tools": []}),
+                       ("/v1/responses", {"input": "x", "response_format": {"type": "text"}}),
+                       ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}],
+                                                 "functions": [{"name": "f"}]})):
+        before = s.get("/billing/usage", token=tok).json["messages_this_month"]
+        r = s.post(path, {"model": MODEL, **body}, token=tok, timeout=120)
+        e = r.json["error"]
+        assert r.status == 400 and e["code"] == "unsupported_parameter", (path, r)
+        assert e["param"] in body and e["type"] == "invalid_request_error", (path, r)
+        assert s.get("/billing/usage", token=tok).json["messages_this_month"] == before
 
 
 # ---- messages ----
@@ -406,6 +421,20 @@ def test_strict_openai_refuses_unknown_fields(strict, body, field):
     assert r.json["code"] == "VALIDATION_ERROR" and r.json["field"] == field
     assert list(body)[0] in r.json["detail"]
     assert s.get("/billing/usage", token=tok).json["messages_this_month"] == before
+
+
+def test_strict_openai_knows_the_tool_fields(strict):
+    s, tok = strict
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    # a known field under STRICT_OPENAI (not a 422); ragd-rag answers from the knowledge base
+    # and cannot call tools: OpenAI's 400
+    r = chat(s, tok, model="ragd-rag", tools=[tool], tool_choice="auto",
+             parallel_tool_calls=False)
+    assert r.status == 400, r
+    assert r.json["error"]["code"] == "unsupported_parameter"
+    assert r.json["error"]["param"] == "tools"
+    r = chat(s, tok, model="ragd-rag", response_format={"type": "json_object"})
+    assert r.status == 400 and r.json["error"]["param"] == "response_format", r
 
 
 def test_ragd_rag_cites_with_numbered_markers(strict):

@@ -36,6 +36,7 @@ class Upstream:
         self.error = None  # (status, body bytes): answer every request with that error
         self.requests = []
         self.aborted = 0
+        self.tool_calls = None  # OpenAI tool_calls to answer with instead of text
         up = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -62,7 +63,15 @@ class Upstream:
                     self._send(200, "application/json",
                                json.dumps({"object": "list", "data": data}).encode())
                 elif self.path.endswith("/chat/completions"):
-                    if up.stream and body.get("stream"):
+                    if up.tool_calls is not None:
+                        msg = {"role": "assistant", "content": None,
+                               "tool_calls": up.tool_calls}
+                        out = {"model": "upstream-model",
+                               "choices": [{"index": 0, "message": msg,
+                                            "finish_reason": "tool_calls"}],
+                               "usage": {"prompt_tokens": 11, "completion_tokens": 7}}
+                        self._send(200, "application/json", json.dumps(out).encode())
+                    elif up.stream and body.get("stream"):
                         self.send_response(200)
                         self.send_header("Content-Type", "text/event-stream")
                         self.send_header("Connection", "close")

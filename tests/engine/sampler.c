@@ -197,6 +197,54 @@ static void test_bias_and_openai_penalties(void **state)
     assert_int_equal(sampler_create(&p, V, &bad), RAGD_EINVAL);
 }
 
+/* A logit masked to -inf (constrained decoding masks before sampling) stays -inf through the
+ * logit bias and every penalty, so the token is never sampled; a bias that is not finite is
+ * refused. */
+static void test_masked_logits_stay_masked(void **state)
+{
+    (void)state;
+    struct sampler_params p;
+    sampler_params_default(&p);
+    p.temperature = 1;
+    p.top_k = 0;
+    p.top_p = 1;
+    p.repeat_penalty = 1.3f;
+    p.frequency_penalty = -2;
+    p.presence_penalty = -2;
+    struct sampler_bias b[] = {{42, 100.0f}, {7, 100.0f}};
+    p.bias = b;
+    p.n_bias = 2;
+    for (uint64_t seed = 1; seed <= 50; seed++) {
+        p.seed = seed;
+        sampler_t *s = mk(&p);
+        sampler_accept(s, 42);
+        sampler_accept(s, 42);
+        sampler_accept(s, 7);
+        float l[V];
+        fill(l);
+        for (int i = 0; i < V; i++)
+            if (i != 3 && i != 11) l[i] = -INFINITY; /* only 3 and 11 may follow */
+        int32_t t = sampler_sample(s, l);
+        assert_true(t == 3 || t == 11);
+        assert_true(isinf(l[42]) && l[42] < 0 && isinf(l[7]) && l[7] < 0);
+        sampler_free(s);
+    }
+    p.greedy = 1;
+    sampler_t *s = mk(&p);
+    sampler_accept(s, 42);
+    float l[V];
+    fill(l);
+    for (int i = 0; i < V; i++)
+        if (i != 11) l[i] = -INFINITY;
+    assert_int_equal(sampler_sample(s, l), 11);
+    sampler_free(s);
+    sampler_t *bad;
+    b[1].bias = INFINITY;
+    assert_int_equal(sampler_create(&p, V, &bad), RAGD_EINVAL);
+    b[1].bias = NAN;
+    assert_int_equal(sampler_create(&p, V, &bad), RAGD_EINVAL);
+}
+
 /* min-p and top-k cut the distribution as llama.cpp does; logprobs are a log-softmax. */
 static void test_min_p_top_k_and_logprobs(void **state)
 {
@@ -277,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_penalty_and_seed),
         cmocka_unit_test(test_bias_and_openai_penalties),
+        cmocka_unit_test(test_masked_logits_stay_masked),
         cmocka_unit_test(test_min_p_top_k_and_logprobs),
         cmocka_unit_test(test_chat),
     };

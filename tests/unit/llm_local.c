@@ -223,8 +223,24 @@ static void test_queue_timeout(void **state)
     queue_free(l);
 }
 
-/* Tool turns as the model's template has them: a run of tool results is one user turn with
- * each result between <tool_response> lines; an assistant's calls follow its text. */
+/* The whole turn's text: its parts joined when it has them (as the model receives it). */
+static char *turn_text(const struct chatml_msg *m)
+{
+    if (!m->n_parts) return xstrdup(m->content);
+    struct sbuf b;
+    sb_init(&b);
+    for (size_t i = 0; i < m->n_parts; i++)
+        sb_adds(&b, m->parts[i].text);
+    char *s = xstrdup(b.s ? b.s : "");
+    sb_free(&b);
+    return s;
+}
+
+/* Tool turns as the model's template has them (the one rendering lo_generate and
+ * lo_count_prompt use): a run of tool results is one user turn with each result between
+ * <tool_response> lines; an assistant's calls follow its text, each a JSON object {name,
+ * arguments} between <tool_call> lines with the arguments as the client sent them, as Qwen3's
+ * template writes them. */
 static void test_template_messages(void **state)
 {
     (void)state;
@@ -238,19 +254,30 @@ static void test_template_messages(void **state)
                                 {"tool", "r2", NULL, "c2"},
                                 {"user", "ok", NULL, NULL}};
     struct prov_request req = {.messages = in, .n_messages = 5};
-    struct chatml_msg out[5];
-    char *texts[5] = {0};
-    size_t n = template_messages(&req, out, texts);
-    assert_int_equal(n, 4);
-    assert_string_equal(out[1].role, "assistant");
-    assert_string_equal(out[1].content,
-                        "<tool_call>\n{\"name\":\"f\",\"arguments\":{\"a\":1}}\n</tool_call>");
-    assert_string_equal(out[2].role, "user");
-    assert_string_equal(out[2].content, "<tool_response>\nr1\n</tool_response>\n"
-                                        "<tool_response>\nr2\n</tool_response>");
-    assert_string_equal(out[3].content, "ok");
-    for (size_t i = 0; i < 5; i++)
-        free(texts[i]);
+    struct toolfmt tf;
+    char err[256];
+    assert_int_equal(toolfmt_prepare(&req, &tf, err, sizeof err), 0);
+    assert_int_equal(tf.n_msgs, 4);
+    assert_null(tf.grammar);
+    const char *want[4][2] = {
+        {"user", "q"},
+        {"assistant", "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": 1}}\n</tool_call>"},
+        {"user", "<tool_response>\nr1\n</tool_response>\n<tool_response>\nr2\n</tool_response>"},
+        {"user", "ok"}};
+    for (size_t i = 0; i < 4; i++) {
+        char *text = turn_text(&tf.msgs[i]);
+        assert_string_equal(tf.msgs[i].role, want[i][0]);
+        assert_string_equal(text, want[i][1]);
+        free(text);
+    }
+    /* the client's text is plain text: only the template's markers are template parts */
+    assert_int_equal(tf.msgs[2].n_parts, 6);
+    assert_int_equal(tf.msgs[2].parts[0].tmpl, 1);
+    assert_string_equal(tf.msgs[2].parts[1].text, "r1");
+    assert_int_equal(tf.msgs[2].parts[1].tmpl, 0);
+    assert_string_equal(tf.msgs[2].parts[4].text, "r2");
+    assert_int_equal(tf.msgs[2].parts[4].tmpl, 0);
+    toolfmt_free(&tf);
     json_decref(calls);
 }
 
