@@ -2,7 +2,8 @@
 random local model and an embedder: chat with LangChain's defaults and its penalties, streaming,
 bindTools with a tool call round trip, withStructuredOutput through response_format json_schema
 and through a forced tool call, embeddings under OpenAI's model name via MODEL_ALIASES, and the
-ragd-rag model answering from an uploaded document with its sources. Skipped with a message when
+ragd-rag model answering from an uploaded document with its sources; then the official openai
+SDK's checks (tests/api/openai_sdk.mjs) with tool calls and response_format. Skipped with a message when
 node, npm or the npm registry is not available."""
 import os
 import shutil
@@ -17,7 +18,7 @@ from ragd_client import BIN, ROOT
 MODELS = tempfile.mkdtemp(prefix="ragd-lc-models-")
 LLM = os.path.join(MODELS, "tiny-qwen3.gguf")
 ENC = os.path.join(MODELS, "tiny-bert.gguf")
-PACKAGES = ["@langchain/openai@0.6", "@langchain/core@0.3", "zod@3"]
+PACKAGES = ["@langchain/openai@0.6", "@langchain/core@0.3", "zod@3", "openai@5"]
 
 
 def setup_module():
@@ -72,5 +73,13 @@ def test_langchain_js():
                            timeout=240)
         assert p.returncode == 0, p.stdout + p.stderr
         assert "langchain: all checks passed" in p.stdout
+        # The official openai SDK (the version LangChain brings) on the same server, with its
+        # tool calls and structured output: this server leaves room for a whole call.
+        sdk = os.path.join(d, "openai_sdk.mjs")
+        shutil.copy(os.path.join(os.path.dirname(__file__), "openai_sdk.mjs"), sdk)
+        env.update(RAGD_EMBED_MODEL="tiny-bert.gguf", RAGD_TOOLS="1")
+        p = subprocess.run(["node", sdk], env=env, capture_output=True, text=True, timeout=240)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "openai sdk: all checks passed" in p.stdout
     finally:
         assert s.stop() == 0
