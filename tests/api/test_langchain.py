@@ -42,8 +42,8 @@ def npm_langchain():
         p = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", d,
                             *PACKAGES], capture_output=True, text=True, timeout=300)
         if p.returncode != 0:
-            return None, "npm cannot install LangChain JS (registry unreachable?): " + \
-                p.stderr.strip()[-200:]
+            first = next((ln for ln in p.stderr.splitlines() if ln.strip()), "no output")
+            return None, f"npm cannot install LangChain JS (registry unreachable?): {first}"
     return d, None
 
 
