@@ -12,8 +12,10 @@
 
 #include "core/error.h"
 #include "core/util.h"
+#include "store/analytics.h"
 #include "store/orgs.h"
 #include "store/store.h"
+#include "store/tickets.h"
 #include "store_fixture.h"
 
 static int setup(void **state)
@@ -21,6 +23,8 @@ static int setup(void **state)
     (void)state;
     if (fixture_db_open()) return -1;
     store_orgs_register();
+    store_tickets_register();   /* widget writes carry sentiment and cost (410-411) */
+    store_analytics_register(); /* and mark their day for the analytics summaries (432) */
     return store_migrate() ? -1 : 0;
 }
 
