@@ -13,8 +13,11 @@
 #include "core/error.h"
 #include "core/util.h"
 #include "store/analytics.h"
+#include "store/chat.h"
+#include "store/knowledge.h"
 #include "store/orgs.h"
 #include "store/store.h"
+#include "store/store_billing.h"
 #include "store/tickets.h"
 #include "store_fixture.h"
 
@@ -23,8 +26,13 @@ static int setup(void **state)
     (void)state;
     if (fixture_db_open()) return -1;
     store_orgs_register();
-    store_tickets_register();   /* widget writes carry sentiment and cost (410-411) */
-    store_analytics_register(); /* and mark their day for the analytics summaries (432) */
+    store_tickets_register(); /* widget writes carry sentiment and cost (410-411) */
+    /* and mark their day for the analytics summaries (430-432, whose indexes span the
+     * knowledge, chat and billing tables too) */
+    store_knowledge_register();
+    store_chat_register();
+    store_billing_register();
+    store_analytics_register();
     return store_migrate() ? -1 : 0;
 }
 
