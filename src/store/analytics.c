@@ -94,6 +94,20 @@ int store_analytics_touch_ticket(db_conn_t *c, const char *ticket_id)
         "s", ticket_id);
 }
 
+/* Ends a walk: the callback's stop value, RAGD_EDB for a failed step, else 0. */
+static int walk_end(db_rows_t *r, int more, int stop)
+{
+    db_rows_free(r);
+    if (stop) return stop;
+    return more < 0 ? RAGD_EDB : 0;
+}
+
+/* Column i of the current row as text, "" for NULL. */
+static const char *text0(db_rows_t *r, int i)
+{
+    return db_col_text(r, i) ? db_col_text(r, i) : "";
+}
+
 int store_analytics_days(const char *org_id, const char *from, const char *to, store_aday_row_fn fn,
                          void *ud)
 {
@@ -105,14 +119,11 @@ int store_analytics_days(const char *org_id, const char *from, const char *to, s
     if (rc) return rc;
     int more, stop = 0;
     while (!stop && (more = db_rows_next(r)) == 1) {
-        struct store_aday_row d = {db_col_text(r, 0) ? db_col_text(r, 0) : "", db_col_int(r, 1),
-                                   db_col_int(r, 2), db_col_null(r, 3) ? -1 : db_col_double(r, 3),
-                                   db_col_text(r, 4)};
+        struct store_aday_row d = {text0(r, 0), db_col_int(r, 1), db_col_int(r, 2),
+                                   db_col_null(r, 3) ? -1 : db_col_double(r, 3), db_col_text(r, 4)};
         stop = fn(ud, &d);
     }
-    db_rows_free(r);
-    if (stop) return stop;
-    return more < 0 ? RAGD_EDB : 0;
+    return walk_end(r, stop ? 0 : more, stop);
 }
 
 int store_analytics_day_version(const char *org_id, const char *day, int64_t *version)
@@ -135,14 +146,6 @@ int store_analytics_day_save(const char *org_id, const char *day, int64_t versio
                    "UPDATE analytics_days SET built = ?, threshold = ?, summary = ?"
                    " WHERE org_id = ? AND day = ? AND version = ?",
                    "idsssi", version, threshold, summary, org_id, day, version);
-}
-
-/* Ends a walk: the callback's stop value, RAGD_EDB for a failed step, else 0. */
-static int walk_end(db_rows_t *r, int more, int stop)
-{
-    db_rows_free(r);
-    if (stop) return stop;
-    return more < 0 ? RAGD_EDB : 0;
 }
 
 /* Reads the one row of an aggregate query into n int64 columns (NULL sums read as 0). */
@@ -201,54 +204,63 @@ int store_analytics_answers(const char *org_id, const char *from, const char *to
     return sums(r, cols, 6);
 }
 
+/* One of the callbacks below, and its user data, for walk_range. */
+struct range_walk {
+    store_alatency_fn latency; /* rows (latency_ms, count) */
+    store_atext_fn text;       /* rows (body, count, first_at) */
+    store_aday_fn day;         /* rows (day, count) */
+    void *ud;
+};
+
+/* Runs sql with (org_id, from, to) and hands each row to w's callback until it returns
+ * nonzero (that value is returned). */
+static int walk_range(const char *sql, const char *org_id, const char *from, const char *to,
+                      const struct range_walk *w)
+{
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r, sql, "sss", org_id, from, to);
+    if (rc) return rc;
+    int more, stop = 0;
+    while (!stop && (more = db_rows_next(r)) == 1) {
+        if (w->latency)
+            stop = w->latency(w->ud, db_col_int(r, 0), db_col_int(r, 1));
+        else if (w->text)
+            stop = w->text(w->ud, text0(r, 0), db_col_int(r, 1), text0(r, 2));
+        else
+            stop = w->day(w->ud, text0(r, 0), db_col_int(r, 1));
+    }
+    return walk_end(r, stop ? 0 : more, stop);
+}
+
 int store_analytics_latencies(const char *org_id, const char *from, const char *to,
                               store_alatency_fn fn, void *ud)
 {
-    db_rows_t *r;
-    int rc = db_query(db_conn(), &r,
-                      "SELECT latency_ms, count(*) FROM widget_messages WHERE org_id = ?"
+    struct range_walk w = {.latency = fn, .ud = ud};
+    return walk_range("SELECT latency_ms, count(*) FROM widget_messages WHERE org_id = ?"
                       " AND role = 'assistant' AND created_at >= ? AND created_at < ?"
                       " AND latency_ms IS NOT NULL GROUP BY latency_ms ORDER BY latency_ms",
-                      "sss", org_id, from, to);
-    if (rc) return rc;
-    int more, stop = 0;
-    while (!stop && (more = db_rows_next(r)) == 1)
-        stop = fn(ud, db_col_int(r, 0), db_col_int(r, 1));
-    return walk_end(r, stop ? 0 : more, stop);
+                      org_id, from, to, &w);
 }
 
 int store_analytics_questions(const char *org_id, const char *from, const char *to,
                               store_atext_fn fn, void *ud)
 {
-    db_rows_t *r;
-    int rc = db_query(db_conn(), &r,
-                      "SELECT body, count(*), min(created_at) FROM widget_messages"
+    struct range_walk w = {.text = fn, .ud = ud};
+    return walk_range("SELECT body, count(*), min(created_at) FROM widget_messages"
                       " WHERE org_id = ? AND role = 'visitor' AND created_at >= ?"
                       " AND created_at < ? GROUP BY body ORDER BY 3",
-                      "sss", org_id, from, to);
-    if (rc) return rc;
-    int more, stop = 0;
-    while (!stop && (more = db_rows_next(r)) == 1)
-        stop = fn(ud, db_col_text(r, 0) ? db_col_text(r, 0) : "", db_col_int(r, 1),
-                  db_col_text(r, 2) ? db_col_text(r, 2) : "");
-    return walk_end(r, stop ? 0 : more, stop);
+                      org_id, from, to, &w);
 }
 
 int store_analytics_agent_days(const char *org_id, const char *from, const char *to,
                                store_aday_fn fn, void *ud)
 {
-    db_rows_t *r;
-    int rc = db_query(db_conn(), &r,
-                      "SELECT substr(created_at, 1, 10), count(*) FROM widget_messages"
+    struct range_walk w = {.day = fn, .ud = ud};
+    return walk_range("SELECT substr(created_at, 1, 10), count(*) FROM widget_messages"
                       " WHERE org_id = ? AND role = 'agent' AND internal = 0"
                       " AND created_at >= ? AND created_at < ?"
                       " GROUP BY substr(created_at, 1, 10) ORDER BY 1",
-                      "sss", org_id, from, to);
-    if (rc) return rc;
-    int more, stop = 0;
-    while (!stop && (more = db_rows_next(r)) == 1)
-        stop = fn(ud, db_col_text(r, 0) ? db_col_text(r, 0) : "", db_col_int(r, 1));
-    return walk_end(r, stop ? 0 : more, stop);
+                      org_id, from, to, &w);
 }
 
 int store_analytics_conversations(const char *org_id, const char *from, const char *to,
@@ -322,12 +334,11 @@ int store_analytics_gaps(const char *org_id, const char *from, const char *to, d
     int more, stop = 0;
     while (!stop && (more = db_rows_next(r)) == 1) {
         char last[128];
-        snprintf(last, sizeof last, "%s", db_col_text(r, 3) ? db_col_text(r, 3) : "");
+        snprintf(last, sizeof last, "%s", text0(r, 3));
         char *sp = strchr(last, ' ');
         if (sp) *sp++ = '\0';
-        struct store_agap g = {db_col_text(r, 0),   db_col_int(r, 1),
-                               db_col_double(r, 2), last,
-                               sp ? sp : "",        db_col_text(r, 4) ? db_col_text(r, 4) : ""};
+        struct store_agap g = {db_col_text(r, 0), db_col_int(r, 1), db_col_double(r, 2), last,
+                               sp ? sp : "",      text0(r, 4)};
         stop = fn(ud, &g);
     }
     return walk_end(r, stop ? 0 : more, stop);

@@ -10,6 +10,7 @@
 #include "core/util.h"
 #include "store/db.h"
 #include "store/store.h"
+#include "store/store_int.h"
 
 static const struct store_migration apikey_migrations[] = {
     {20, "core: personal API keys",
@@ -79,6 +80,16 @@ int store_apikey_lookup(const char *hash_hex, char user_out[37])
     return 0;
 }
 
+static void apikey_row(db_rows_t *r, void *p)
+{
+    struct store_apikey *e = p;
+    cp(e->id, sizeof e->id, db_col_text(r, 0));
+    cp(e->name, sizeof e->name, db_col_text(r, 1));
+    cp(e->prefix, sizeof e->prefix, db_col_text(r, 2));
+    cp(e->created_at, sizeof e->created_at, db_col_text(r, 3));
+    cp(e->last_used_at, sizeof e->last_used_at, db_col_text(r, 4));
+}
+
 int store_apikey_list(const char *user_id, struct store_apikey **out, size_t *n)
 {
     db_rows_t *rows;
@@ -87,27 +98,10 @@ int store_apikey_list(const char *user_id, struct store_apikey **out, size_t *n)
                       " WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at DESC, id",
                       "s", user_id);
     if (rc) return rc;
-    struct store_apikey *a = NULL;
-    size_t cap = 0, k = 0;
-    int more;
-    while ((more = db_rows_next(rows)) > 0) {
-        if (k == cap) a = xrealloc(a, (cap = cap ? 2 * cap : 8) * sizeof *a);
-        struct store_apikey *e = &a[k++];
-        const char *last = db_col_text(rows, 4);
-        snprintf(e->id, sizeof e->id, "%s", db_col_text(rows, 0));
-        snprintf(e->name, sizeof e->name, "%s", db_col_text(rows, 1));
-        snprintf(e->prefix, sizeof e->prefix, "%s", db_col_text(rows, 2));
-        snprintf(e->created_at, sizeof e->created_at, "%s", db_col_text(rows, 3));
-        snprintf(e->last_used_at, sizeof e->last_used_at, "%s", last ? last : "");
-    }
-    db_rows_free(rows);
-    if (more < 0) {
-        free(a);
-        return RAGD_EDB;
-    }
-    *out = a;
-    *n = k;
-    return 0;
+    void *arr;
+    rc = store_rows_collect(rows, sizeof **out, apikey_row, NULL, &arr, n);
+    *out = arr;
+    return rc;
 }
 
 int store_apikey_revoke(const char *user_id, const char *id)

@@ -10,6 +10,7 @@
 #include "core/mem.h"
 #include "core/util.h"
 #include "store/store.h"
+#include "store/store_int.h"
 
 /* ---- migrations ---- */
 
@@ -137,21 +138,6 @@ void store_audit_rows_free(struct audit_row *rows, int n)
     free(rows);
 }
 
-/* s with LIKE's wildcards and the escape character escaped (caller frees), between the
- * given prefix and suffix ("%" or ""). */
-static char *like_pattern(const char *s, const char *pre, const char *post)
-{
-    struct sbuf b;
-    sb_init(&b);
-    sb_adds(&b, pre);
-    for (; *s; s++) {
-        if (*s == '%' || *s == '_' || *s == '\\') sb_add(&b, "\\", 1);
-        sb_add(&b, s, 1);
-    }
-    sb_adds(&b, post);
-    return sb_take(&b);
-}
-
 #define AUDIT_WHERE                                                                                \
     " WHERE (? IS NULL OR actor_id = ? OR lower(actor_email) = lower(?))"                          \
     " AND (? IS NULL OR action = ?) AND (? IS NULL OR action LIKE ? ESCAPE '\\')"                  \
@@ -178,13 +164,13 @@ int store_audit_list(const struct audit_filter *f, int64_t limit, int64_t offset
         if (len && (f->action[len - 1] == '*' || f->action[len - 1] == '.')) {
             char *stem = xstrdup(f->action);
             if (stem[len - 1] == '*') stem[len - 1] = '\0';
-            prefix = like_pattern(stem, "", "%");
+            prefix = store_like_pattern(stem, "", "%");
             free(stem);
         } else {
             exact = xstrdup(f->action);
         }
     }
-    if (f->q) q = like_pattern(f->q, "%", "%");
+    if (f->q) q = store_like_pattern(f->q, "%", "%");
     int rc = db_query_int(c, total, "SELECT count(*) FROM audit_log" AUDIT_WHERE, AUDIT_TYPES,
                           AUDIT_ARGS(f, exact, prefix, q));
     db_rows_t *r = NULL;

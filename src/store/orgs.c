@@ -11,6 +11,7 @@
 #include "store/analytics.h"
 #include "store/db.h"
 #include "store/store.h"
+#include "store/store_int.h"
 
 static const struct store_migration migrations[] = {
     {400, "support: organization plans, member roles, invitations",
@@ -83,31 +84,6 @@ static const struct store_migration migrations[] = {
 void store_orgs_register(void)
 {
     store_register_migrations(migrations, (int)(sizeof migrations / sizeof migrations[0]));
-}
-
-static void cp(char *dst, size_t cap, const char *src)
-{
-    snprintf(dst, cap, "%s", src ? src : "");
-}
-
-static const char *nz(const char *s)
-{
-    return s && *s ? s : NULL;
-}
-
-static char *now_iso(char ts[32])
-{
-    return time_iso(time_now_ms(), ts);
-}
-
-/* Rolls back on error; returns rc. */
-static int finish(db_conn_t *c, int rc)
-{
-    if (rc) {
-        db_rollback(c);
-        return rc;
-    }
-    return db_commit(c);
 }
 
 /* ---- organizations ---- */
@@ -196,23 +172,20 @@ int store_org_update(const char *id, const char *name, const char *plan, const c
     return rc;
 }
 
-/* s with LIKE's wildcards and the escape character escaped, inside "%...%" (caller frees). */
-static char *contains_pattern(const char *s)
-{
-    struct sbuf b;
-    sb_init(&b);
-    sb_adds(&b, "%");
-    for (; *s; s++) {
-        if (*s == '%' || *s == '_' || *s == '\\') sb_add(&b, "\\", 1);
-        sb_add(&b, s, 1);
-    }
-    sb_adds(&b, "%");
-    return sb_take(&b);
-}
-
 #define ORG_LIST_WHERE                                                                             \
     " WHERE (? IS NULL OR lower(o.name) LIKE lower(?) ESCAPE '\\'"                                 \
     " OR lower(coalesce(o.domain, '')) LIKE lower(?) ESCAPE '\\')"
+
+static void org_list_row(db_rows_t *r, void *p)
+{
+    struct store_org_brief *o = p;
+    cp(o->id, sizeof o->id, db_col_text(r, 0));
+    cp(o->name, sizeof o->name, db_col_text(r, 1));
+    cp(o->domain, sizeof o->domain, db_col_text(r, 2));
+    cp(o->plan, sizeof o->plan, db_col_text(r, 3));
+    cp(o->created_at, sizeof o->created_at, db_col_text(r, 4));
+    o->members = db_col_int(r, 5);
+}
 
 int store_org_list(const char *q, int64_t limit, int64_t offset, struct store_org_brief **out,
                    size_t *n, int64_t *total)
@@ -222,7 +195,7 @@ int store_org_list(const char *q, int64_t limit, int64_t offset, struct store_or
     *total = 0;
     db_conn_t *c = db_conn();
     if (!c) return RAGD_EUNAVAIL;
-    char *like = q && *q ? contains_pattern(q) : NULL;
+    char *like = q && *q ? store_like_pattern(q, "%", "%") : NULL;
     int rc = db_query_int(c, total, "SELECT count(*) FROM organizations o" ORG_LIST_WHERE, "sss",
                           like, like, like);
     db_rows_t *r = NULL;
@@ -235,27 +208,10 @@ int store_org_list(const char *q, int64_t limit, int64_t offset, struct store_or
                       "sssii", like, like, like, limit, offset);
     free(like);
     if (rc) return rc;
-    size_t cap = 0;
-    int more;
-    while ((more = db_rows_next(r)) == 1) {
-        if (*n == cap) *out = xrealloc(*out, (cap = cap ? cap * 2 : 16) * sizeof **out);
-        struct store_org_brief *o = &(*out)[(*n)++];
-        memset(o, 0, sizeof *o);
-        cp(o->id, sizeof o->id, db_col_text(r, 0));
-        cp(o->name, sizeof o->name, db_col_text(r, 1));
-        cp(o->domain, sizeof o->domain, db_col_text(r, 2));
-        cp(o->plan, sizeof o->plan, db_col_text(r, 3));
-        cp(o->created_at, sizeof o->created_at, db_col_text(r, 4));
-        o->members = db_col_int(r, 5);
-    }
-    db_rows_free(r);
-    if (more < 0) {
-        free(*out);
-        *out = NULL;
-        *n = 0;
-        return RAGD_EDB;
-    }
-    return 0;
+    void *arr;
+    rc = store_rows_collect(r, sizeof **out, org_list_row, NULL, &arr, n);
+    *out = arr;
+    return rc;
 }
 
 /* ---- members ---- */
@@ -275,6 +231,16 @@ int store_org_member_role(const char *org_id, const char *user_id, char role[16]
     return rc;
 }
 
+static void org_members_row(db_rows_t *r, void *p)
+{
+    struct store_org_member *m = p;
+    cp(m->user_id, sizeof m->user_id, db_col_text(r, 0));
+    cp(m->email, sizeof m->email, db_col_text(r, 1));
+    cp(m->username, sizeof m->username, db_col_text(r, 2));
+    cp(m->role, sizeof m->role, db_col_text(r, 3));
+    cp(m->joined_at, sizeof m->joined_at, db_col_text(r, 4));
+}
+
 int store_org_members(const char *org_id, struct store_org_member **out, size_t *n)
 {
     *out = NULL;
@@ -289,26 +255,10 @@ int store_org_members(const char *org_id, struct store_org_member **out, size_t 
                       " WHEN 'admin' THEN 1 WHEN 'agent' THEN 2 ELSE 3 END, 5, 1",
                       "ss", org_id, org_id);
     if (rc) return rc;
-    size_t cap = 0;
-    int more;
-    while ((more = db_rows_next(r)) == 1) {
-        if (*n == cap) *out = xrealloc(*out, (cap = cap ? cap * 2 : 16) * sizeof **out);
-        struct store_org_member *m = &(*out)[(*n)++];
-        memset(m, 0, sizeof *m);
-        cp(m->user_id, sizeof m->user_id, db_col_text(r, 0));
-        cp(m->email, sizeof m->email, db_col_text(r, 1));
-        cp(m->username, sizeof m->username, db_col_text(r, 2));
-        cp(m->role, sizeof m->role, db_col_text(r, 3));
-        cp(m->joined_at, sizeof m->joined_at, db_col_text(r, 4));
-    }
-    db_rows_free(r);
-    if (more < 0) {
-        free(*out);
-        *out = NULL;
-        *n = 0;
-        return RAGD_EDB;
-    }
-    return 0;
+    void *arr;
+    rc = store_rows_collect(r, sizeof **out, org_members_row, NULL, &arr, n);
+    *out = arr;
+    return rc;
 }
 
 static int count_members(db_conn_t *c, const char *org_id, int64_t *n)
@@ -440,6 +390,16 @@ int store_org_invite_create(const char *org_id, const char *email, const char *r
     return finish(c, rc);
 }
 
+static void org_invites_row(db_rows_t *r, void *p)
+{
+    struct store_org_invite *v = p;
+    cp(v->id, sizeof v->id, db_col_text(r, 0));
+    cp(v->email, sizeof v->email, db_col_text(r, 1));
+    cp(v->role, sizeof v->role, db_col_text(r, 2));
+    cp(v->created_at, sizeof v->created_at, db_col_text(r, 3));
+    cp(v->expires_at, sizeof v->expires_at, db_col_text(r, 4));
+}
+
 int store_org_invites(const char *org_id, struct store_org_invite **out, size_t *n)
 {
     *out = NULL;
@@ -452,25 +412,10 @@ int store_org_invites(const char *org_id, struct store_org_invite **out, size_t 
                       " AND expires_at > ? ORDER BY created_at DESC LIMIT 500",
                       "ss", org_id, now_iso(ts));
     if (rc) return rc;
-    size_t cap = 0;
-    int more;
-    while ((more = db_rows_next(r)) == 1) {
-        if (*n == cap) *out = xrealloc(*out, (cap = cap ? cap * 2 : 8) * sizeof **out);
-        struct store_org_invite *v = &(*out)[(*n)++];
-        cp(v->id, sizeof v->id, db_col_text(r, 0));
-        cp(v->email, sizeof v->email, db_col_text(r, 1));
-        cp(v->role, sizeof v->role, db_col_text(r, 2));
-        cp(v->created_at, sizeof v->created_at, db_col_text(r, 3));
-        cp(v->expires_at, sizeof v->expires_at, db_col_text(r, 4));
-    }
-    db_rows_free(r);
-    if (more < 0) {
-        free(*out);
-        *out = NULL;
-        *n = 0;
-        return RAGD_EDB;
-    }
-    return 0;
+    void *arr;
+    rc = store_rows_collect(r, sizeof **out, org_invites_row, NULL, &arr, n);
+    *out = arr;
+    return rc;
 }
 
 int store_org_invite_accept(const char *token_hash, const char *user_id, const char *email,
@@ -527,10 +472,16 @@ void store_wkeys_free(struct store_wkey *k, size_t n)
     free(k);
 }
 
+static void wkeys_free_v(void *arr, size_t n)
+{
+    store_wkeys_free(arr, n);
+}
+
 #define WKEY_COLS "id, org_id, kind, name, prefix, origins, created_at, last_used_at, revoked_at"
 
-static void wkey_row(db_rows_t *r, struct store_wkey *k)
+static void wkey_row(db_rows_t *r, void *p)
 {
+    struct store_wkey *k = p;
     memset(k, 0, sizeof *k);
     cp(k->id, sizeof k->id, db_col_text(r, 0));
     cp(k->org_id, sizeof k->org_id, db_col_text(r, 1));
@@ -606,20 +557,10 @@ int store_wkeys(const char *org_id, struct store_wkey **out, size_t *n)
                       " ORDER BY revoked_at IS NOT NULL, created_at DESC LIMIT 500",
                       "s", org_id);
     if (rc) return rc;
-    size_t cap = 0;
-    int more;
-    while ((more = db_rows_next(r)) == 1) {
-        if (*n == cap) *out = xrealloc(*out, (cap = cap ? cap * 2 : 8) * sizeof **out);
-        wkey_row(r, &(*out)[(*n)++]);
-    }
-    db_rows_free(r);
-    if (more < 0) {
-        store_wkeys_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-        return RAGD_EDB;
-    }
-    return 0;
+    void *arr;
+    rc = store_rows_collect(r, sizeof **out, wkey_row, wkeys_free_v, &arr, n);
+    *out = arr;
+    return rc;
 }
 
 int store_wkey_revoke(const char *org_id, const char *key_id)
@@ -802,6 +743,11 @@ void store_wmsgs_free(struct store_wmsg *m, size_t n)
     free(m);
 }
 
+static void wmsgs_free_v(void *arr, size_t n)
+{
+    store_wmsgs_free(arr, n);
+}
+
 int store_wmsg_add(const char *conv_id, const char *org_id, const char *role, const char *body,
                    const char *sources_json, double confidence, const char *author_id,
                    char id_out[37])
@@ -868,6 +814,19 @@ int store_wconv_set_status(const char *org_id, const char *conv_id, const char *
     return rc ? rc : changes == 1 ? 0 : RAGD_ENOTFOUND;
 }
 
+static void wmsgs_row(db_rows_t *r, void *p)
+{
+    struct store_wmsg *m = p;
+    cp(m->id, sizeof m->id, db_col_text(r, 0));
+    cp(m->role, sizeof m->role, db_col_text(r, 1));
+    m->body = xstrdup(db_col_text(r, 2) ? db_col_text(r, 2) : "");
+    m->sources = db_col_text(r, 3) ? xstrdup(db_col_text(r, 3)) : NULL;
+    m->has_confidence = !db_col_null(r, 4);
+    m->confidence = m->has_confidence ? db_col_double(r, 4) : 0;
+    m->feedback = db_col_null(r, 5) ? 0 : (int)db_col_int(r, 5);
+    cp(m->created_at, sizeof m->created_at, db_col_text(r, 6));
+}
+
 int store_wmsgs(const char *conv_id, int64_t limit, struct store_wmsg **out, size_t *n)
 {
     *out = NULL;
@@ -879,29 +838,10 @@ int store_wmsgs(const char *conv_id, int64_t limit, struct store_wmsg **out, siz
                       " ORDER BY seq DESC LIMIT ?) t ORDER BY seq",
                       "si", conv_id, limit);
     if (rc) return rc;
-    size_t cap = 0;
-    int more;
-    while ((more = db_rows_next(r)) == 1) {
-        if (*n == cap) *out = xrealloc(*out, (cap = cap ? cap * 2 : 16) * sizeof **out);
-        struct store_wmsg *m = &(*out)[(*n)++];
-        memset(m, 0, sizeof *m);
-        cp(m->id, sizeof m->id, db_col_text(r, 0));
-        cp(m->role, sizeof m->role, db_col_text(r, 1));
-        m->body = xstrdup(db_col_text(r, 2) ? db_col_text(r, 2) : "");
-        m->sources = db_col_text(r, 3) ? xstrdup(db_col_text(r, 3)) : NULL;
-        m->has_confidence = !db_col_null(r, 4);
-        m->confidence = m->has_confidence ? db_col_double(r, 4) : 0;
-        m->feedback = db_col_null(r, 5) ? 0 : (int)db_col_int(r, 5);
-        cp(m->created_at, sizeof m->created_at, db_col_text(r, 6));
-    }
-    db_rows_free(r);
-    if (more < 0) {
-        store_wmsgs_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-        return RAGD_EDB;
-    }
-    return 0;
+    void *arr;
+    rc = store_rows_collect(r, sizeof **out, wmsgs_row, wmsgs_free_v, &arr, n);
+    *out = arr;
+    return rc;
 }
 
 int store_wmsg_feedback(const char *conv_id, const char *msg_id, int value)

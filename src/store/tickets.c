@@ -11,6 +11,7 @@
 #include "core/util.h"
 #include "store/analytics.h"
 #include "store/store.h"
+#include "store/store_int.h"
 
 /* Version 410 is the schema the escalation, ticket and analytics code share:
  * - each widget message carries its sentiment (visitor messages), and the tokens and
@@ -69,30 +70,6 @@ void store_tickets_register(void)
 }
 
 /* ---- helpers ---- */
-
-static void cp(char *dst, size_t cap, const char *src)
-{
-    snprintf(dst, cap, "%s", src ? src : "");
-}
-
-static char *dup0(const char *s)
-{
-    return xstrdup(s ? s : "");
-}
-
-static char *now_iso(char ts[32])
-{
-    return time_iso(time_now_ms(), ts);
-}
-
-static int finish(db_conn_t *c, int rc)
-{
-    if (rc) {
-        db_rollback(c);
-        return rc;
-    }
-    return db_commit(c);
-}
 
 static int prio_rank(const char *p)
 {
@@ -357,6 +334,11 @@ void store_tickets_free(struct store_ticket *t, size_t n)
     free(t);
 }
 
+static void tickets_free_v(void *arr, size_t n)
+{
+    store_tickets_free(arr, n);
+}
+
 #define TICKET_COLS                                                                                \
     "SELECT t.id, t.conversation_id, t.organization_id, t.category, t.status, t.priority,"         \
     " coalesce(t.assigned_to, ''), coalesce(u.email, ''), t.subject, t.reason, t.created_at,"      \
@@ -366,8 +348,9 @@ void store_tickets_free(struct store_ticket *t, size_t n)
     " FROM tickets t JOIN widget_conversations c ON c.id = t.conversation_id"                      \
     " LEFT JOIN users u ON u.id = t.assigned_to"
 
-static void ticket_row(db_rows_t *r, struct store_ticket *t)
+static void ticket_row(db_rows_t *r, void *p)
 {
+    struct store_ticket *t = p;
     memset(t, 0, sizeof *t);
     cp(t->id, sizeof t->id, db_col_text(r, 0));
     cp(t->conversation_id, sizeof t->conversation_id, db_col_text(r, 1));
@@ -393,20 +376,6 @@ static void ticket_row(db_rows_t *r, struct store_ticket *t)
     t->visitor_messages = db_col_int(r, 21);
 }
 
-/* s with LIKE's wildcards escaped, between '%' (caller frees). */
-static char *like_any(const char *s)
-{
-    struct sbuf b;
-    sb_init(&b);
-    sb_adds(&b, "%");
-    for (; *s; s++) {
-        if (*s == '%' || *s == '_' || *s == '\\') sb_add(&b, "\\", 1);
-        sb_add(&b, s, 1);
-    }
-    sb_adds(&b, "%");
-    return sb_take(&b);
-}
-
 #define TICKET_WHERE                                                                               \
     " WHERE (? IS NULL OR t.organization_id = ?) AND (? IS NULL OR t.status = ?)"                  \
     " AND (? IS NULL OR t.priority = ?) AND (? IS NULL OR t.assigned_to = ?)"                      \
@@ -429,7 +398,7 @@ int store_tickets_list(const struct store_ticket_filter *f, struct store_ticket 
     db_conn_t *c = db_conn();
     if (!c) return RAGD_EUNAVAIL;
     const char *catlike = f->category && !strcmp(f->category, "keyword") ? "keyword:%" : NULL;
-    char *q = f->q && *f->q ? like_any(f->q) : NULL;
+    char *q = f->q && *f->q ? store_like_pattern(f->q, "%", "%") : NULL;
     int rc = db_query_int(c, total, "SELECT count(*) FROM tickets t" TICKET_WHERE, TICKET_TYPES,
                           TICKET_ARGS(f, catlike, q));
     db_rows_t *r = NULL;
@@ -439,20 +408,10 @@ int store_tickets_list(const struct store_ticket_filter *f, struct store_ticket 
                       TICKET_TYPES "ii", TICKET_ARGS(f, catlike, q), f->limit, f->offset);
     free(q);
     if (rc) return rc;
-    size_t cap = 0;
-    int more;
-    while ((more = db_rows_next(r)) == 1) {
-        if (*n == cap) *out = xrealloc(*out, (cap = cap ? cap * 2 : 16) * sizeof **out);
-        ticket_row(r, &(*out)[(*n)++]);
-    }
-    db_rows_free(r);
-    if (more < 0) {
-        store_tickets_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-        return RAGD_EDB;
-    }
-    return 0;
+    void *arr;
+    rc = store_rows_collect(r, sizeof **out, ticket_row, tickets_free_v, &arr, n);
+    *out = arr;
+    return rc;
 }
 
 int store_ticket_get(const char *id, struct store_ticket *out)
@@ -597,6 +556,30 @@ void store_tmsgs_free(struct store_tmsg *m, size_t n)
     free(m);
 }
 
+static void tmsgs_free_v(void *arr, size_t n)
+{
+    store_tmsgs_free(arr, n);
+}
+
+static void ticket_transcript_row(db_rows_t *r, void *p)
+{
+    struct store_tmsg *m = p;
+    cp(m->id, sizeof m->id, db_col_text(r, 0));
+    cp(m->role, sizeof m->role, db_col_text(r, 1));
+    m->body = dup0(db_col_text(r, 2));
+    m->internal = db_col_int(r, 3) != 0;
+    cp(m->author_id, sizeof m->author_id, db_col_text(r, 4));
+    cp(m->sentiment_label, sizeof m->sentiment_label, db_col_text(r, 5));
+    cp(m->sentiment_priority, sizeof m->sentiment_priority, db_col_text(r, 6));
+    m->sentiment_score = db_col_null(r, 7) ? 0 : db_col_double(r, 7);
+    m->sentiment_polarity = db_col_null(r, 8) ? 0 : db_col_double(r, 8);
+    m->confidence = db_col_null(r, 9) ? -1 : db_col_double(r, 9);
+    m->feedback = db_col_null(r, 10) ? 0 : (int)db_col_int(r, 10);
+    m->tokens = db_col_null(r, 11) ? -1 : db_col_int(r, 11);
+    m->latency_ms = db_col_null(r, 12) ? -1 : db_col_int(r, 12);
+    cp(m->created_at, sizeof m->created_at, db_col_text(r, 13));
+}
+
 int store_ticket_transcript(const char *conv_id, struct store_tmsg **out, size_t *n)
 {
     *out = NULL;
@@ -609,35 +592,10 @@ int store_ticket_transcript(const char *conv_id, struct store_tmsg **out, size_t
                       " WHERE conversation_id = ? ORDER BY seq LIMIT 1000",
                       "s", conv_id);
     if (rc) return rc;
-    size_t cap = 0;
-    int more;
-    while ((more = db_rows_next(r)) == 1) {
-        if (*n == cap) *out = xrealloc(*out, (cap = cap ? cap * 2 : 16) * sizeof **out);
-        struct store_tmsg *m = &(*out)[(*n)++];
-        memset(m, 0, sizeof *m);
-        cp(m->id, sizeof m->id, db_col_text(r, 0));
-        cp(m->role, sizeof m->role, db_col_text(r, 1));
-        m->body = dup0(db_col_text(r, 2));
-        m->internal = db_col_int(r, 3) != 0;
-        cp(m->author_id, sizeof m->author_id, db_col_text(r, 4));
-        cp(m->sentiment_label, sizeof m->sentiment_label, db_col_text(r, 5));
-        cp(m->sentiment_priority, sizeof m->sentiment_priority, db_col_text(r, 6));
-        m->sentiment_score = db_col_null(r, 7) ? 0 : db_col_double(r, 7);
-        m->sentiment_polarity = db_col_null(r, 8) ? 0 : db_col_double(r, 8);
-        m->confidence = db_col_null(r, 9) ? -1 : db_col_double(r, 9);
-        m->feedback = db_col_null(r, 10) ? 0 : (int)db_col_int(r, 10);
-        m->tokens = db_col_null(r, 11) ? -1 : db_col_int(r, 11);
-        m->latency_ms = db_col_null(r, 12) ? -1 : db_col_int(r, 12);
-        cp(m->created_at, sizeof m->created_at, db_col_text(r, 13));
-    }
-    db_rows_free(r);
-    if (more < 0) {
-        store_tmsgs_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-        return RAGD_EDB;
-    }
-    return 0;
+    void *arr;
+    rc = store_rows_collect(r, sizeof **out, ticket_transcript_row, tmsgs_free_v, &arr, n);
+    *out = arr;
+    return rc;
 }
 
 void store_tevents_free(struct store_tevent *e, size_t n)
@@ -650,6 +608,22 @@ void store_tevents_free(struct store_tevent *e, size_t n)
     free(e);
 }
 
+static void tevents_free_v(void *arr, size_t n)
+{
+    store_tevents_free(arr, n);
+}
+
+static void ticket_events_row(db_rows_t *r, void *p)
+{
+    struct store_tevent *e = p;
+    cp(e->kind, sizeof e->kind, db_col_text(r, 0));
+    cp(e->actor_id, sizeof e->actor_id, db_col_text(r, 1));
+    e->from_value = dup0(db_col_text(r, 2));
+    e->to_value = dup0(db_col_text(r, 3));
+    e->detail = dup0(db_col_text(r, 4));
+    cp(e->created_at, sizeof e->created_at, db_col_text(r, 5));
+}
+
 int store_ticket_events(const char *ticket_id, struct store_tevent **out, size_t *n)
 {
     *out = NULL;
@@ -660,25 +634,8 @@ int store_ticket_events(const char *ticket_id, struct store_tevent **out, size_t
                       " FROM ticket_events WHERE ticket_id = ? ORDER BY seq LIMIT 1000",
                       "s", ticket_id);
     if (rc) return rc;
-    size_t cap = 0;
-    int more;
-    while ((more = db_rows_next(r)) == 1) {
-        if (*n == cap) *out = xrealloc(*out, (cap = cap ? cap * 2 : 16) * sizeof **out);
-        struct store_tevent *e = &(*out)[(*n)++];
-        memset(e, 0, sizeof *e);
-        cp(e->kind, sizeof e->kind, db_col_text(r, 0));
-        cp(e->actor_id, sizeof e->actor_id, db_col_text(r, 1));
-        e->from_value = dup0(db_col_text(r, 2));
-        e->to_value = dup0(db_col_text(r, 3));
-        e->detail = dup0(db_col_text(r, 4));
-        cp(e->created_at, sizeof e->created_at, db_col_text(r, 5));
-    }
-    db_rows_free(r);
-    if (more < 0) {
-        store_tevents_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-        return RAGD_EDB;
-    }
-    return 0;
+    void *arr;
+    rc = store_rows_collect(r, sizeof **out, ticket_events_row, tevents_free_v, &arr, n);
+    *out = arr;
+    return rc;
 }

@@ -87,6 +87,18 @@ class PgAdapter:
         self.conn.close()
 
 
+def wait_for(cond, timeout=10, what="condition", interval=0.05):
+    """Calls cond every interval seconds until it returns something true, and returns that;
+    AssertionError naming what after timeout seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

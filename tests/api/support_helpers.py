@@ -59,3 +59,15 @@ def make_org(server, name, doc, origin):
     assert r.status == 201, r
     assert r.json["key"].startswith("pk_")
     return Org(org_id, name, people, d["id"], origin, r.json["key"], r.json["id"])
+
+
+def two_orgs(a_origin, b_origin, **env):
+    """A support server (env overrides its settings) with the organizations Acme (its widget
+    allowed from a_origin) and Globex (from b_origin): (server, acme, globex)."""
+    s = support_server(**env)
+    return s, make_org(s, "Acme", ACME_DOC, a_origin), make_org(s, "Globex", GLOBEX_DOC, b_origin)
+
+
+def code(r):
+    """The machine-readable error code of a response, or None."""
+    return (r.json or {}).get("code")

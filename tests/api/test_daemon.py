@@ -10,7 +10,7 @@ import time
 import pytest
 
 from kb_helpers import multipart
-from ragd_client import Server
+from ragd_client import Server, wait_for
 
 
 def log_lines(path):
@@ -26,14 +26,6 @@ def log_lines(path):
     return out
 
 
-def wait_for(cond, timeout=10, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def request_from(server, ip, method, path, body=None, headers=None):

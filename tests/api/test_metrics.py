@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -19,11 +18,10 @@ import pytest
 
 from kb_helpers import enterprise_user, make_pdf, private_server, upload_file, upload_ready
 from prom_helpers import assert_promtool_clean
-from ragd_client import BIN, PG_URL, REDIS_URL, ROOT, Server, free_port
+from model_helpers import make_tiny_models, tiny_model_paths
+from ragd_client import PG_URL, REDIS_URL, ROOT, Server, free_port
 
-MODELS = tempfile.mkdtemp(prefix="ragd-metrics-models-")
-LLM = os.path.join(MODELS, "tiny-qwen3.gguf")
-ENC = os.path.join(MODELS, "tiny-bert.gguf")
+MODELS, LLM, ENC = tiny_model_paths("ragd-metrics-models-")
 TOKEN = "metrics-" + uuid.uuid4().hex
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 HISTOGRAMS = ["ragd_generation_ttft_seconds", "ragd_generation_duration_seconds",
@@ -32,10 +30,7 @@ HISTOGRAMS = ["ragd_generation_ttft_seconds", "ragd_generation_duration_seconds"
 
 
 def setup_module():
-    for args in (("--arch", "qwen3", "--out", LLM, "--seed", "7"),
-                 ("--arch", "bert", "--out", ENC, "--seed", "8")):
-        p = subprocess.run([BIN, "model", "mktiny", *args], capture_output=True, text=True)
-        assert p.returncode == 0, p.stderr
+    make_tiny_models(LLM, ENC)
 
 
 def teardown_module():

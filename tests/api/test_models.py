@@ -10,25 +10,20 @@ import os
 import shutil
 import struct
 import subprocess
-import tempfile
 import threading
 import time
 
 import pytest
 
 from kb_helpers import enterprise_user, parse_sse, private_server, upload_ready
+from model_helpers import make_tiny_models, tiny_model_paths
 from ragd_client import BIN, ROOT
 
-MODELS = tempfile.mkdtemp(prefix="ragd-models-")
-LLM = os.path.join(MODELS, "tiny-qwen3.gguf")
-ENC = os.path.join(MODELS, "tiny-bert.gguf")
+MODELS, LLM, ENC = tiny_model_paths("ragd-models-")
 
 
 def setup_module():
-    for args in (("--arch", "qwen3", "--out", LLM, "--seed", "7"),
-                 ("--arch", "bert", "--out", ENC, "--seed", "8")):
-        p = subprocess.run([BIN, "model", "mktiny", *args], capture_output=True, text=True)
-        assert p.returncode == 0, p.stderr
+    make_tiny_models(LLM, ENC)
 
 
 def teardown_module():

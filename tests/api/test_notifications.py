@@ -3,6 +3,7 @@ validation), the test event, and delivery through the durable outbox to a real S
 loopback (aiosmtpd) and a webhook receiver, signed with NOTIFY_WEBHOOK_SECRET; with both
 stopped the events wait in the outbox and arrive, each once, after they come back."""
 import email
+import functools
 import hashlib
 import hmac
 import http.server
@@ -17,7 +18,7 @@ import time
 import pytest
 
 from prom_helpers import assert_promtool_clean
-from ragd_client import BIN, PG_URL, PgAdapter, Server, free_port
+from ragd_client import BIN, PG_URL, PgAdapter, Server, free_port, wait_for
 
 aiosmtpd = pytest.importorskip(
     "aiosmtpd.controller",
@@ -120,14 +121,7 @@ class Hooks:
             return [json.loads(b) for _, b, _ in self.requests]
 
 
-def wait_until(pred, timeout=20, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+wait_until = functools.partial(wait_for, timeout=20)
 
 
 @pytest.fixture(scope="module")

@@ -7,16 +7,14 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 
 import pytest
 
 from kb_helpers import enterprise_user, parse_sse, private_server, upload_ready
-from ragd_client import BIN, ROOT, Server
+from model_helpers import make_tiny_models, tiny_model_paths
+from ragd_client import ROOT, Server
 
-MODELS = tempfile.mkdtemp(prefix="ragd-oa-models-")
-LLM = os.path.join(MODELS, "tiny-qwen3.gguf")
-ENC = os.path.join(MODELS, "tiny-bert.gguf")
+MODELS, LLM, ENC = tiny_model_paths("ragd-oa-models-")
 MODEL = "tiny-qwen3.gguf"
 ALIASES = "gpt-4o-mini=local, text-embedding-3-small=local,kb=ragd-rag"
 DOC = ("The Zephyr lighthouse on Marrow Point was built in 1887 and its lamp is visible for "
@@ -24,10 +22,7 @@ DOC = ("The Zephyr lighthouse on Marrow Point was built in 1887 and its lamp is 
 
 
 def setup_module():
-    for args in (("--arch", "qwen3", "--out", LLM, "--seed", "7"),
-                 ("--arch", "bert", "--out", ENC, "--seed", "8")):
-        p = subprocess.run([BIN, "model", "mktiny", *args], capture_output=True, text=True)
-        assert p.returncode == 0, p.stderr
+    make_tiny_models(LLM, ENC)
 
 
 def teardown_module():

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from support_helpers import ACME_DOC, GLOBEX_DOC, make_org, support_server, user
+from support_helpers import code, support_server, two_orgs, user
 
 A_ORIGIN = "http://127.0.0.1:8201"
 B_ORIGIN = "http://127.0.0.1:8202"
@@ -15,15 +15,9 @@ B_ORIGIN = "http://127.0.0.1:8202"
 
 @pytest.fixture(scope="module")
 def env():
-    s = support_server()
-    a = make_org(s, "Acme", ACME_DOC, A_ORIGIN)
-    b = make_org(s, "Globex", GLOBEX_DOC, B_ORIGIN)
+    s, a, b = two_orgs(A_ORIGIN, B_ORIGIN)
     yield s, a, b
     s.stop()
-
-
-def code(r):
-    return (r.json or {}).get("code")
 
 
 def test_create_makes_the_caller_owner(env):

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from support_helpers import ACME_DOC, GLOBEX_DOC, make_org, support_server, user
+from support_helpers import code, two_orgs, user
 
 A_ORIGIN = "http://127.0.0.1:8301"
 B_ORIGIN = "http://127.0.0.1:8302"
@@ -17,16 +17,11 @@ PRIOS = ["LOW", "MEDIUM", "HIGH", "URGENT"]
 @pytest.fixture(scope="module")
 def env():
     # The owner's token makes many calls here: the per-user allowances are raised.
-    s = support_server(WIDGET_SESSIONS_PER_IP_PER_MINUTE="1000", RATE_LIMIT_WIDGET="1000/60",
-                       WIDGET_MESSAGES_PER_SESSION_PER_MINUTE="1000", RATE_LIMIT_API="10000/60")
-    a = make_org(s, "Acme", ACME_DOC, A_ORIGIN)
-    b = make_org(s, "Globex", GLOBEX_DOC, B_ORIGIN)
+    s, a, b = two_orgs(A_ORIGIN, B_ORIGIN, WIDGET_SESSIONS_PER_IP_PER_MINUTE="1000",
+                       RATE_LIMIT_WIDGET="1000/60", WIDGET_MESSAGES_PER_SESSION_PER_MINUTE="1000",
+                       RATE_LIMIT_API="10000/60")
     yield s, a, b
     s.stop()
-
-
-def code(r):
-    return (r.json or {}).get("code")
 
 
 class Visitor:

@@ -1,6 +1,7 @@
 """The embeddable widget in a real browser: a page served from another loopback port, with
 hostile CSS, loads /widget.js with a publishable key and chats end to end (streamed answer
 from the organization's document, sources, feedback, hand-off), by keyboard, and at 360 px."""
+import functools
 import http.server
 import os
 import threading
@@ -10,7 +11,7 @@ import pytest
 from selenium.webdriver.common.keys import Keys
 
 from ui_helpers import SHOTS, new_driver, quit_driver, severe_logs
-from ragd_client import free_port
+from ragd_client import free_port, wait_for
 from support_helpers import ACME_DOC, make_org, support_server
 
 HOSTILE = """
@@ -73,14 +74,7 @@ def js(d, script, *args):
     return d.execute_script(script, *args)
 
 
-def until(fn, timeout=30, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
+until = functools.partial(wait_for, timeout=30, interval=0.1)
 
 
 
