@@ -165,8 +165,7 @@ static void list(struct req *r)
         }
         if (rc) snprintf(role, sizeof role, "member");
     } else {
-        http_error(r, 403, "ORG_PERMISSION_DENIED",
-                   "You belong to no organization: tickets are organizations' ");
+        http_error(r, 404, "NOT_IN_ORGANIZATION", "You belong to no organization");
         return;
     }
     if (platform_agent(u)) role[0] = '\0';

@@ -486,7 +486,7 @@ def test_authorization_matrix(env):
                 else:
                     ok = r.status == 404 and code(r) == "TICKET_NOT_FOUND"
             else:  # no organization at all
-                ok = (r.status == 403 and code(r) == "ORG_PERMISSION_DENIED") if listing else \
+                ok = (r.status == 404 and code(r) == "NOT_IN_ORGANIZATION") if listing else \
                     (r.status == 404 and code(r) == "TICKET_NOT_FOUND")
             if not ok:
                 violations.append((method, path(), who, r.status, r.body[:160]))
