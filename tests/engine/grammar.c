@@ -17,8 +17,7 @@
 #include "engine/grammar.c"
 #include "engine/llm.h"
 #include "engine/mktiny.h"
-
-static char path[64];
+#include "tiny_fixture.h"
 
 static grammar_t *compile_text(const char *schema)
 {
@@ -577,18 +576,7 @@ static void test_generate_100(void **state)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(path, sizeof path, "/tmp/ragd-grammar-%d.gguf", (int)getpid());
-    struct mktiny_opts o = {
-        .arch = "qwen3", .out = path, .type = GGML_TYPE_Q8_0, .seed = 5, .shape = "tiny"};
-    char err[256];
-    return mktiny_write(&o, err, sizeof err) ? -1 : 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    unlink(path);
-    return 0;
+    return tiny_fixture_write("grammar", 5);
 }
 
 int main(void)

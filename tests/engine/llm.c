@@ -12,8 +12,7 @@
 
 #include "engine/llm.c"
 #include "engine/mktiny.h"
-
-static char path[64];
+#include "tiny_fixture.h"
 
 struct collect {
     char buf[8192];
@@ -285,18 +284,7 @@ static void test_stop_holdback(void **state)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(path, sizeof path, "/tmp/ragd-llm-test-%d.gguf", (int)getpid());
-    struct mktiny_opts o = {
-        .arch = "qwen3", .out = path, .type = GGML_TYPE_Q8_0, .seed = 11, .shape = "tiny"};
-    char err[256];
-    return mktiny_write(&o, err, sizeof err) ? -1 : 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    unlink(path);
-    return 0;
+    return tiny_fixture_write("llm-test", 11);
 }
 
 int main(void)

@@ -15,8 +15,7 @@
 
 #include "engine/llm.c"
 #include "engine/mktiny.h"
-
-static char path[64];
+#include "tiny_fixture.h"
 
 static const char *sys_a =
     "You are a helpful assistant for a library of documents about the natural world. Answer "
@@ -352,18 +351,7 @@ static void test_concurrent_sessions(void **state)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(path, sizeof path, "/tmp/ragd-prefix-test-%d.gguf", (int)getpid());
-    struct mktiny_opts o = {
-        .arch = "qwen3", .out = path, .type = GGML_TYPE_Q8_0, .seed = 5, .shape = "tiny"};
-    char err[256];
-    return mktiny_write(&o, err, sizeof err) ? -1 : 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    unlink(path);
-    return 0;
+    return tiny_fixture_write("prefix-test", 5);
 }
 
 int main(void)
