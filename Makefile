@@ -31,8 +31,10 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*.c) $(wildcard tests/engine/*.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(B)/%)
 
-# The inference engine is hot code: build it with more optimisation in every flavour.
+# The inference engine is hot code: build it with more optimisation in every flavour (and the
+# engine's tools, which time and drive it, alike).
 $(B)/src/engine/%.o: OPT += -O3
+$(B)/src/tools/%.o: OPT += -O3
 
 .PHONY: all asan release deps run test unit-bins fuzz-bins clean fuzz bench format install uninstall
 all: release

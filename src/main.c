@@ -32,7 +32,7 @@
 #include "core/util.h"
 #include "core/version.h"
 #include "erasure/erasure.h"
-#include "engine/engine_cli.h"
+#include "tools/engine_cli.h"
 #include "http/http.h"
 #include "knowledge/knowledge.h"
 #include "limits/limiter.h"

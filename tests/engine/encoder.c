@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "engine/encoder.c" /* statics: rel_bucket */
-#include "engine/mktiny_encoder.h"
+#include "tools/mktiny_encoder.h"
 
 static char tmpdir[64];
 

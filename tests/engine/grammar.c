@@ -16,7 +16,7 @@
 
 #include "engine/grammar.c"
 #include "engine/llm.h"
-#include "engine/mktiny.h"
+#include "tools/mktiny.h"
 #include "tiny_fixture.h"
 
 static grammar_t *compile_text(const char *schema)

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "engine/llm.c"
-#include "engine/mktiny.h"
+#include "tools/mktiny.h"
 #include "tiny_fixture.h"
 
 struct collect {

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
-#include "engine/mktiny.h"
+#include "tools/mktiny.h"
 #include "engine/model.h"
 #include "engine/sampler.h"
 

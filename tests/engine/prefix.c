@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "engine/llm.c"
-#include "engine/mktiny.h"
+#include "tools/mktiny.h"
 #include "tiny_fixture.h"
 
 static const char *sys_a =

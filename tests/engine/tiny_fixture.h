@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "engine/quant.h"
-#include "engine/mktiny.h"
+#include "tools/mktiny.h"
 
 static char path[64];
 

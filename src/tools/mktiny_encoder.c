@@ -1,5 +1,5 @@
-#include "engine/mktiny.h"
-#include "engine/mktiny_encoder.h"
+#include "tools/mktiny.h"
+#include "tools/mktiny_encoder.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /* encoder_cli.c - `ragd embed` and `ragd model mktiny --arch bert|mpnet`. */
-#include "engine/encoder_cli.h"
+#include "tools/encoder_cli.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 #include "core/error.h"
 #include "core/mem.h"
 #include "engine/encoder.h"
-#include "engine/mktiny_encoder.h"
+#include "tools/mktiny_encoder.h"
 
 #define EXIT_USAGE 2
 #define STDIN_CHUNK 1024 /* texts read from stdin per call of encoder_embed */

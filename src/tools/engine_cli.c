@@ -1,5 +1,5 @@
-/* cli.c - the engine's command-line verbs: tokenize, detokenize, eval, generate, model. */
-#include "engine/engine_cli.h"
+/* engine_cli.c - the engine's command-line verbs: tokenize, detokenize, eval, generate, model. */
+#include "tools/engine_cli.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,11 +9,11 @@
 #include "core/error.h"
 #include "core/mem.h"
 #include "engine/chatml.h"
-#include "engine/encoder_cli.h"
+#include "tools/encoder_cli.h"
 #include "engine/gguf.h"
 #include "engine/llm.h"
-#include "engine/mktiny.h"
-#include "engine/mktiny_encoder.h"
+#include "tools/mktiny.h"
+#include "tools/mktiny_encoder.h"
 #include "engine/model.h"
 #include "engine/pool.h"
 #include "engine/quant.h"

@@ -1,4 +1,4 @@
-#include "engine/mktiny.h"
+#include "tools/mktiny.h"
 
 #include <math.h>
 #include <stdarg.h>
