@@ -207,6 +207,29 @@ AVX2 static inline __m256i k_scale_vec(const uint8_t sc[8])
 {
     return _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
 }
+/* The head of a Q4_K block (f16 d and dmin, then the 12 scale bytes) decoded in vector
+ * registers: bytes 0-7 the eight 6-bit scales, bytes 8-15 the eight mins; *dd gets d in lane 0
+ * and dmin in lane 1. The same values as k_unpack_scales, without a round trip through memory. */
+AVX2 static inline __m128i k4_head(const struct block_q4_k *b, __m128 *dd)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)b); /* d, dmin | u0 | u1 | u2 */
+    *dd = _mm_cvtph_ps(v);
+    __m128i a = _mm_shuffle_epi32(v, _MM_SHUFFLE(3, 2, 3, 1)); /* u0, u2, u1, u2 */
+    __m128i c = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 2, 1, 1)); /* u0, u0, u1, u1 */
+    /* low bits: u0 & 3f, u2 & 0f, u1 & 3f, (u2 >> 4) & 0f; top bits 6-7 of u0 and u1 to 4-5 */
+    __m128i lo = _mm_and_si128(_mm_srlv_epi32(a, _mm_setr_epi32(0, 0, 0, 4)),
+                               _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    __m128i hi = _mm_and_si128(_mm_srli_epi32(c, 2), _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+    return _mm_or_si128(lo, hi);
+}
+
+/* min j as int16 for both 16-element sums of sub-block j, from k4_head's bytes */
+AVX2 static inline __m256i k4_min_pairs(__m128i head)
+{
+    return _mm256_cvtepu8_epi16(_mm_shuffle_epi8(
+        head, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
+}
+
 #define K_PICK(v, j)                                                                               \
     _mm256_shuffle_epi8((v), _mm256_set1_epi16((short)(((2 * (j) + 1) << 8) | (2 * (j)))))
 
@@ -525,12 +548,11 @@ AVX512 static ALWAYS_INLINE void q4_k_rows_vnni(const struct block_q4_k *x, cons
         acc[t] = _mm256_setzero_ps();
     }
     for (size_t i = 0; i < n / QKK; i++) {
-        uint8_t sc[8];
-        __m128i mins = k_unpack_scales(x[i].scales, sc);
+        __m128 dd;
+        __m128i head = k4_head(&x[i], &dd);
         /* min j for the two 16-element sums of sub-block j */
-        __m256i mv =
-            _mm256_set_m128i(_mm_unpackhi_epi16(mins, mins), _mm_unpacklo_epi16(mins, mins));
-        __m256i sv = k_scale_vec(sc), lo[4], hi[4], ps[4];
+        __m256i mv = k4_min_pairs(head);
+        __m256i sv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(head)), lo[4], hi[4], ps[4];
         for (int c = 0; c < 4; c++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
             lo[c] = _mm256_and_si256(q, m4);
@@ -543,7 +565,7 @@ AVX512 static ALWAYS_INLINE void q4_k_rows_vnni(const struct block_q4_k *x, cons
                         _mm_setr_epi8(4 * c, 4 * c + 1, 4 * c, 4 * c + 1, 4 * c, 4 * c + 1, 4 * c,
                                       4 * c + 1, 4 * c + 2, 4 * c + 3, 4 * c + 2, 4 * c + 3,
                                       4 * c + 2, 4 * c + 3, 4 * c + 2, 4 * c + 3)));
-        __m256 d = _mm256_set1_ps(h2f(x[i].d)), dmin = _mm256_set1_ps(h2f(x[i].dmin));
+        __m256 d = _mm256_broadcastss_ps(dd), dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(dd));
         for (int t = 0; t < nt; t++) {
             const int8_t *a = y[t][i].qs;
             __m256i s = _mm256_setzero_si256();
@@ -686,13 +708,6 @@ AVX512 static inline __m256i add_halves(__m512i v)
     return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
 }
 
-/* [p0 of u | p0 of v] and [p1 of u | p1 of v] from u = [p0 | p1] and v likewise, packed to
- * int16 as _mm256_packs_epi32(p0, p1) packs each pair */
-AVX512 static inline __m512i packs_pairs(__m512i u, __m512i v)
-{
-    return _mm512_packs_epi32(_mm512_shuffle_i64x2(u, v, 0x44), _mm512_shuffle_i64x2(u, v, 0xee));
-}
-
 /* dot_q8_0_vnni with its even-block and odd-block accumulators as the halves of one vector */
 AVX512 static float dot_q8_0_zmm(const void *w, const void *a, size_t n)
 {
@@ -722,34 +737,45 @@ AVX512 static float dot_q8_0_zmm(const void *w, const void *a, size_t n)
     return hsum_ps(_mm256_add_ps(acc0, acc1));
 }
 
+/* 256-bit VNNI K kernels pack each pair of vpdpbusd results to int16 and scale the pairs with
+ * one vpdpwssd; the sums of pairs of int32 lanes that gives are taken here at the end of a
+ * block with one vphaddd instead: each vpdpbusd result (at most 63 * 127 * 4 in magnitude, an
+ * int16 in the low half of each int32 lane and its sign in the high half) is scaled by
+ * vpdpwssd against a scale in the low half and 0 in the high half of each lane. */
+
 /* q4_k_rows_vnni for one row: a 512-bit vector holds a 32-byte chunk's low nibbles in its low
- * half and its high nibbles in its high half, against 64 contiguous activations. */
+ * half and its high nibbles in its high half, against 64 contiguous activations. Two chunks'
+ * vpdpbusd results are packed to int16 together and scaled by one vpdpwssd, which sums the
+ * pairs of lanes q4_k_rows_vnni sums, only in other places: a shuffle and a permute at the end
+ * of the block put the same sums in the same lanes. */
 AVX512 static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
 {
     const struct block_q4_k *x = w;
     const struct block_qa8k *y = act;
     const __m512i m4 = _mm512_set1_epi8(0x0F), zero = _mm512_setzero_si512();
     const __m512i nib = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
-    /* the scale shuffles of q4_k_rows_vnni for chunks 2k (low half) and 2k + 1 (high half) */
+    const __m512i gather = _mm512_setr_epi32(0, 1, 8, 9, 4, 5, 12, 13, 0, 0, 0, 0, 0, 0, 0, 0);
+    /* The int16 scales of packs(chunk c, chunk c + 1) for c = 0, 2: in 128-bit lanes 0-1 (low
+     * nibbles) elements 0-3 take scale 2c and 4-7 scale 2c + 2; in lanes 2-3 (high nibbles)
+     * 2c + 1 and 2c + 3. */
     __m512i ctl[2];
     for (int k = 0; k < 2; k++) {
-        char c0 = (char)(8 * k), c1 = (char)(8 * k + 4);
-        __m128i l0 = _mm_setr_epi8(c0, c0 + 1, c0, c0 + 1, c0, c0 + 1, c0, c0 + 1, c0 + 2, c0 + 3,
-                                   c0 + 2, c0 + 3, c0 + 2, c0 + 3, c0 + 2, c0 + 3);
-        __m128i l1 = _mm_setr_epi8(c1, c1 + 1, c1, c1 + 1, c1, c1 + 1, c1, c1 + 1, c1 + 2, c1 + 3,
-                                   c1 + 2, c1 + 3, c1 + 2, c1 + 3, c1 + 2, c1 + 3);
-        ctl[k] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(l0)),
-                                    _mm256_broadcastsi128_si256(l1), 1);
+        _Alignas(64) char b[64];
+        for (int j = 0; j < 4; j++)
+            for (int e = 0; e < 8; e++) {
+                int sc = 4 * k + (e < 4 ? 0 : 2) + (j >= 2);
+                b[16 * j + 2 * e] = (char)(2 * sc);
+                b[16 * j + 2 * e + 1] = (char)(2 * sc + 1);
+            }
+        ctl[k] = _mm512_load_si512(b);
     }
     __m256 acc = _mm256_setzero_ps();
     for (size_t i = 0; i < n / QKK; i++) {
-        uint8_t sc[8];
-        __m128i mins = k_unpack_scales(x[i].scales, sc);
-        __m256i mv =
-            _mm256_set_m128i(_mm_unpackhi_epi16(mins, mins), _mm_unpacklo_epi16(mins, mins));
-        __m512i sv =
-            _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
-        __m512i s = zero;
+        __m128 dd;
+        __m128i head = k4_head(&x[i], &dd);
+        __m256i mv = k4_min_pairs(head);
+        __m512i sv = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(head));
+        __m512i r = zero;
         for (int k = 0; k < 2; k++) {
             __m512i p[2];
             for (int j = 0; j < 2; j++) {
@@ -757,22 +783,27 @@ AVX512 static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
                 __m512i q =
                     _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c)));
                 q = _mm512_and_si512(_mm512_srlv_epi64(q, nib), m4);
-                __m512i av = _mm512_loadu_si512((const void *)(y[i].qs + 64 * c));
-                p[j] = _mm512_dpbusd_epi32(zero, q, av);
+                p[j] = _mm512_dpbusd_epi32(zero, q, _mm512_loadu_si512(y[i].qs + 64 * c));
             }
-            s = _mm512_dpwssd_epi32(s, packs_pairs(p[0], p[1]), _mm512_shuffle_epi8(sv, ctl[k]));
+            r = _mm512_dpwssd_epi32(r, _mm512_packs_epi32(p[0], p[1]),
+                                    _mm512_shuffle_epi8(sv, ctl[k]));
         }
-        __m256 d = _mm256_set1_ps(h2f(x[i].d)), dmin = _mm256_set1_ps(h2f(x[i].dmin));
+        /* r's 128-bit lane j holds pair sums of chunks 0 and 2 in lanes 0-1 and of chunks 1 and 3
+         * in lanes 2-3: add those, and gather q4_k_rows_vnni's order */
+        r = _mm512_add_epi32(r, _mm512_shuffle_epi32(r, _MM_SHUFFLE(1, 0, 3, 2)));
+        __m256i s = _mm512_castsi512_si256(_mm512_permutexvar_epi32(gather, r));
+        __m256 d = _mm256_broadcastss_ps(dd), dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(dd));
         __m256i m = _mm256_madd_epi16(mv, _mm256_loadu_si256((const __m256i *)y[i].bsums));
-        __m256 f = _mm256_fmsub_ps(_mm256_cvtepi32_ps(add_halves(s)), d,
-                                   _mm256_mul_ps(_mm256_cvtepi32_ps(m), dmin));
+        __m256 f =
+            _mm256_fmsub_ps(_mm256_cvtepi32_ps(s), d, _mm256_mul_ps(_mm256_cvtepi32_ps(m), dmin));
         acc = _mm256_fmadd_ps(f, _mm256_broadcast_ss(&y[i].d), acc);
     }
     return hsum_ps(acc);
 }
 
 /* q6_k_rows_vnni for one row: per 128-weight half, one 512-bit vector holds the 6-bit values of
- * the first two 32-weight groups, another those of the last two. */
+ * the first two 32-weight groups, another those of the last two; their vpdpbusd results are
+ * packed and scaled together as in dot_q4_k_zmm. */
 AVX512 static float dot_q6_k_zmm(const void *w, const void *act, size_t n)
 {
     const struct block_q6_k *x = w;
@@ -780,17 +811,17 @@ AVX512 static float dot_q6_k_zmm(const void *w, const void *act, size_t n)
     const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
     const __m512i zero = _mm512_setzero_si512();
     const __m512i hsh = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
-    /* q6_k_rows_vnni's scale shuffles for m = 0 (low half) and m = 1 (high half) */
-    __m256i c256[2];
-    for (int m = 0; m < 2; m++) {
-        char g0 = (char)(8 * m), g1 = (char)(8 * m + 2), g2 = (char)(8 * m + 4);
-        char g3 = (char)(8 * m + 6);
-        c256[m] =
-            _mm256_setr_epi8(g0, g0 + 1, g0, g0 + 1, g0, g0 + 1, g0, g0 + 1, g2, g2 + 1, g2, g2 + 1,
-                             g2, g2 + 1, g2, g2 + 1, g1, g1 + 1, g1, g1 + 1, g1, g1 + 1, g1, g1 + 1,
-                             g3, g3 + 1, g3, g3 + 1, g3, g3 + 1, g3, g3 + 1);
-    }
-    const __m512i ctl = _mm512_inserti64x4(_mm512_castsi256_si512(c256[0]), c256[1], 1);
+    const __m512i gather = _mm512_setr_epi32(0, 1, 8, 9, 4, 5, 12, 13, 0, 0, 0, 0, 0, 0, 0, 0);
+    /* the int16 scales of packs(first two groups, last two): in 128-bit lane j elements 0-3
+     * take the half's scale j and 4-7 its scale 4 + j */
+    _Alignas(64) char b[64];
+    for (int j = 0; j < 4; j++)
+        for (int e = 0; e < 8; e++) {
+            int sc = (e < 4 ? 0 : 4) + j;
+            b[16 * j + 2 * e] = (char)(2 * sc);
+            b[16 * j + 2 * e + 1] = (char)(2 * sc + 1);
+        }
+    const __m512i ctl = _mm512_load_si512(b);
     __m256 acc = _mm256_setzero_ps();
     for (size_t i = 0; i < n / QKK; i++) {
         __m256i off = _mm256_slli_epi16(
@@ -798,7 +829,7 @@ AVX512 static float dot_q6_k_zmm(const void *w, const void *act, size_t n)
                              _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales))),
             5);
         __m256i sumi = _mm256_madd_epi16(off, _mm256_loadu_si256((const __m256i *)y[i].bsums));
-        __m512i s = zero;
+        __m512i r = zero;
         for (int h = 0; h < 2; h++) {
             __m512i l = _mm512_loadu_si512((const void *)(x[i].ql + 64 * h));
             __m512i hh = _mm512_srlv_epi64(
@@ -815,9 +846,10 @@ AVX512 static float dot_q6_k_zmm(const void *w, const void *act, size_t n)
                 _mm512_dpbusd_epi32(zero, q23, _mm512_loadu_si512((const void *)(a + 64)));
             __m512i sv = _mm512_broadcast_i32x4(
                 _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(x[i].scales + 8 * h))));
-            s = _mm512_dpwssd_epi32(s, packs_pairs(p01, p23), _mm512_shuffle_epi8(sv, ctl));
+            r = _mm512_dpwssd_epi32(r, _mm512_packs_epi32(p01, p23), _mm512_shuffle_epi8(sv, ctl));
         }
-        sumi = _mm256_add_epi32(sumi, add_halves(s));
+        r = _mm512_add_epi32(r, _mm512_shuffle_epi32(r, _MM_SHUFFLE(1, 0, 3, 2)));
+        sumi = _mm256_add_epi32(sumi, _mm512_castsi512_si256(_mm512_permutexvar_epi32(gather, r)));
         __m256 d = _mm256_set1_ps(h2f(x[i].d));
         acc = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_broadcast_ss(&y[i].d)),
                               _mm256_cvtepi32_ps(sumi), acc);
