@@ -2,7 +2,8 @@
 # Generation (decode) speed of ragd against a reference engine's benchmark tool on the same GGUF
 # files, in alternating rounds (the engine that goes first alternates), with the read bandwidth
 # measured in every round: tg64 ratio and the fraction of the bandwidth bound (weight bytes per
-# token / read bandwidth), as medians over the rounds.
+# token / read bandwidth), as medians over the rounds. First, the 256-bit and 512-bit single-row
+# kernels against each other (bench/quant_kernels.c).
 #
 #   REF_BENCH=/path/to/llama-bench bench/decode_compare.sh model-q8_0.gguf model-q4_k.gguf
 #   ROUNDS=7 THREADS=2 RAGD_VECTOR_BITS=256 REF_BENCH=... bench/decode_compare.sh F...
@@ -50,8 +51,13 @@ ref_tg() {
     python3 -c 'import csv,sys; r=list(csv.DictReader(sys.stdin)); print(r[-1]["avg_ts"])'
 }
 
-"$RAGD" generate --model "$1" --tokens 11 --n-predict 1 --greedy --threads "$THREADS" 2>&1 >/dev/null |
-  grep -i "kernels" || true
+# the two widths of single-row kernels against each other (bench/quant_kernels.c)
+make -s FLAVOUR=release build/release/libragd.a
+mkdir -p build/release/bench
+cc -std=gnu11 -D_GNU_SOURCE -O2 -Isrc bench/quant_kernels.c build/release/libragd.a -lm -pthread \
+  -o build/release/bench/quant_kernels
+build/release/bench/quant_kernels "${KERNEL_PASSES:-10}"
+echo
 printf '%-28s %5s %8s %8s %7s %8s %9s\n' file round "ragd" "ref" ratio "GB/s" "of bound"
 for f in "$@"; do
   wb=$("$RAGD" model info "$f" | python3 -c 'import json,sys; print(json.load(sys.stdin)["weight_bytes_per_token"])')
