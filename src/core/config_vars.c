@@ -353,6 +353,10 @@ const struct config_var config_vars[] = {
     T("GENERATION_QUEUE_TIMEOUT_SECONDS", "120", 1, 3600, "Longest wait in the generation queue."),
     E("RAGD_ISA", "(the best the CPU has)", "portable|avx2|avx512", 0,
       "Caps the vector instructions the engine's kernels use."),
+    E("RAGD_VECTOR_BITS", "(by CPU model; timed at start for a model not known)", "256|512", 0,
+      "Vector width of the engine's single-row (generation) kernels on AVX-512 CPUs: 512 where "
+      "the cores run 512-bit operations at full width (AMD Zen 5, Intel server cores), 256 where "
+      "they split them (AMD Zen 4). Results are identical either way."),
 
     P("TMPDIR", "/tmp", "Where `ragd ingest` keeps the scratch indexes of its own node (the "
       "standard variable)."),

@@ -1,66 +1,24 @@
+/* quant.c - the element types: conversions, portable row quantizers, dequantizers and dot
+ * kernels, and the kernel table that joins them with the SIMD kernels of quant_x86.c. */
 #include "engine/quant.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "core/error.h"
+#include "core/mem.h"
 #include "engine/quant_int.h"
-
-/* ---- type table ---- */
-
-static const struct {
-    uint32_t id;
-    struct quant_type_info info;
-} types[] = {
-    {GGML_TYPE_F32, {"f32", 1, 4, 1}},
-    {GGML_TYPE_F16, {"f16", 1, 2, 1}},
-    {GGML_TYPE_Q4_0, {"q4_0", QK, sizeof(struct block_q4_0), 1}},
-    {GGML_TYPE_Q4_1, {"q4_1", QK, 20, 0}},
-    {GGML_TYPE_Q5_0, {"q5_0", QK, 22, 0}},
-    {GGML_TYPE_Q5_1, {"q5_1", QK, 24, 0}},
-    {GGML_TYPE_Q8_0, {"q8_0", QK, sizeof(struct block_q8_0), 1}},
-    {GGML_TYPE_Q8_1, {"q8_1", QK, 36, 0}},
-    {GGML_TYPE_Q2_K, {"q2_k", QKK, 84, 0}},
-    {GGML_TYPE_Q3_K, {"q3_k", QKK, 110, 0}},
-    {GGML_TYPE_Q4_K, {"q4_k", QKK, sizeof(struct block_q4_k), 1}},
-    {GGML_TYPE_Q5_K, {"q5_k", QKK, sizeof(struct block_q5_k), 1}},
-    {GGML_TYPE_Q6_K, {"q6_k", QKK, sizeof(struct block_q6_k), 1}},
-    {GGML_TYPE_Q8_K, {"q8_k", QKK, 292, 0}},
-    {GGML_TYPE_I8, {"i8", 1, 1, 0}},
-    {GGML_TYPE_I16, {"i16", 1, 2, 0}},
-    {GGML_TYPE_I32, {"i32", 1, 4, 0}},
-    {GGML_TYPE_I64, {"i64", 1, 8, 0}},
-    {GGML_TYPE_F64, {"f64", 1, 8, 0}},
-    {GGML_TYPE_BF16, {"bf16", 1, 2, 1}},
-};
 
 _Static_assert(sizeof(struct block_q8_0) == 34, "q8_0 layout");
 _Static_assert(sizeof(struct block_q4_0) == 18, "q4_0 layout");
 _Static_assert(sizeof(struct block_q4_k) == 144, "q4_k layout");
 _Static_assert(sizeof(struct block_q5_k) == 176, "q5_k layout");
 _Static_assert(sizeof(struct block_q6_k) == 210, "q6_k layout");
-
-const struct quant_type_info *quant_type_info(uint32_t type)
-{
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-        if (types[i].id == type) return &types[i].info;
-    return NULL;
-}
-
-int quant_type_from_name(const char *name)
-{
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-        if (!strcasecmp(types[i].info.name, name)) return (int)types[i].id;
-    return -1;
-}
-
-size_t quant_row_bytes(uint32_t type, size_t n)
-{
-    const struct quant_type_info *ti = quant_type_info(type);
-    return ti ? n / ti->block * ti->block_bytes : 0;
-}
 
 /* ---- half and bfloat16 ---- */
 
@@ -138,8 +96,10 @@ static void pack_k4_scales(const uint8_t ls[8], const uint8_t lm[8], uint8_t out
     }
 }
 
-static void deq_q8_0(const struct block_q8_0 *x, float *y, size_t nb)
+static void deq_q8_0(const void *xv, float *y, size_t n)
 {
+    const struct block_q8_0 *x = xv;
+    size_t nb = n / QK;
     for (size_t i = 0; i < nb; i++) {
         float d = quant_f16_to_f32(x[i].d);
         for (int j = 0; j < QK; j++)
@@ -147,8 +107,10 @@ static void deq_q8_0(const struct block_q8_0 *x, float *y, size_t nb)
     }
 }
 
-static void deq_q4_0(const struct block_q4_0 *x, float *y, size_t nb)
+static void deq_q4_0(const void *xv, float *y, size_t n)
 {
+    const struct block_q4_0 *x = xv;
+    size_t nb = n / QK;
     for (size_t i = 0; i < nb; i++) {
         float d = quant_f16_to_f32(x[i].d);
         for (int j = 0; j < QK / 2; j++) {
@@ -158,8 +120,10 @@ static void deq_q4_0(const struct block_q4_0 *x, float *y, size_t nb)
     }
 }
 
-static void deq_q4_k(const struct block_q4_k *x, float *y, size_t nb)
+static void deq_q4_k(const void *xv, float *y, size_t n)
 {
+    const struct block_q4_k *x = xv;
+    size_t nb = n / QKK;
     for (size_t i = 0; i < nb; i++) {
         float d = quant_f16_to_f32(x[i].d), dmin = quant_f16_to_f32(x[i].dmin);
         const uint8_t *q = x[i].qs;
@@ -177,8 +141,10 @@ static void deq_q4_k(const struct block_q4_k *x, float *y, size_t nb)
     }
 }
 
-static void deq_q5_k(const struct block_q5_k *x, float *y, size_t nb)
+static void deq_q5_k(const void *xv, float *y, size_t n)
 {
+    const struct block_q5_k *x = xv;
+    size_t nb = n / QKK;
     for (size_t i = 0; i < nb; i++) {
         float d = quant_f16_to_f32(x[i].d), dmin = quant_f16_to_f32(x[i].dmin);
         const uint8_t *q = x[i].qs;
@@ -196,8 +162,10 @@ static void deq_q5_k(const struct block_q5_k *x, float *y, size_t nb)
     }
 }
 
-static void deq_q6_k(const struct block_q6_k *x, float *y, size_t nb)
+static void deq_q6_k(const void *xv, float *y, size_t n)
 {
+    const struct block_q6_k *x = xv;
+    size_t nb = n / QKK;
     for (size_t i = 0; i < nb; i++) {
         float d = quant_f16_to_f32(x[i].d);
         const uint8_t *ql = x[i].ql, *qh = x[i].qh;
@@ -222,37 +190,21 @@ static void deq_q6_k(const struct block_q6_k *x, float *y, size_t nb)
     }
 }
 
-int quant_dequantize_row(uint32_t type, const void *x, float *y, size_t n)
+static void deq_f32(const void *x, float *y, size_t n)
 {
-    switch (type) {
-    case GGML_TYPE_F32:
-        memcpy(y, x, n * 4);
-        return 0;
-    case GGML_TYPE_F16:
-        for (size_t i = 0; i < n; i++)
-            y[i] = quant_f16_to_f32(((const ggml_half *)x)[i]);
-        return 0;
-    case GGML_TYPE_BF16:
-        for (size_t i = 0; i < n; i++)
-            y[i] = quant_bf16_to_f32(((const uint16_t *)x)[i]);
-        return 0;
-    case GGML_TYPE_Q8_0:
-        deq_q8_0(x, y, n / QK);
-        return 0;
-    case GGML_TYPE_Q4_0:
-        deq_q4_0(x, y, n / QK);
-        return 0;
-    case GGML_TYPE_Q4_K:
-        deq_q4_k(x, y, n / QKK);
-        return 0;
-    case GGML_TYPE_Q5_K:
-        deq_q5_k(x, y, n / QKK);
-        return 0;
-    case GGML_TYPE_Q6_K:
-        deq_q6_k(x, y, n / QKK);
-        return 0;
-    }
-    return RAGD_ENOTSUP;
+    memcpy(y, x, n * 4);
+}
+
+static void deq_f16(const void *x, float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = quant_f16_to_f32(((const ggml_half *)x)[i]);
+}
+
+static void deq_bf16(const void *x, float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = quant_bf16_to_f32(((const uint16_t *)x)[i]);
 }
 
 /* ---- quantization (for files ragd writes; simple round-to-nearest with per-block scales) ---- */
@@ -262,8 +214,10 @@ static int clampi(int v, int lo, int hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-static void q_q8_0(const float *x, struct block_q8_0 *y, size_t nb)
+static void q_q8_0(const float *x, void *yv, size_t n)
 {
+    struct block_q8_0 *y = yv;
+    size_t nb = n / QK;
     for (size_t i = 0; i < nb; i++, x += QK) {
         float amax = 0;
         for (int j = 0; j < QK; j++)
@@ -275,8 +229,10 @@ static void q_q8_0(const float *x, struct block_q8_0 *y, size_t nb)
     }
 }
 
-static void q_q4_0(const float *x, struct block_q4_0 *y, size_t nb)
+static void q_q4_0(const float *x, void *yv, size_t n)
 {
+    struct block_q4_0 *y = yv;
+    size_t nb = n / QK;
     for (size_t i = 0; i < nb; i++, x += QK) {
         float amax = 0, max = 0;
         for (int j = 0; j < QK; j++) {
@@ -328,8 +284,10 @@ static void q_k_affine(const float *x, int nmax, ggml_half *dh, ggml_half *dminh
     pack_k4_scales(ls, lm, scales);
 }
 
-static void q_q4_k(const float *x, struct block_q4_k *y, size_t nb)
+static void q_q4_k(const float *x, void *yv, size_t n)
 {
+    struct block_q4_k *y = yv;
+    size_t nb = n / QKK;
     uint8_t q[QKK];
     for (size_t i = 0; i < nb; i++, x += QKK) {
         q_k_affine(x, 15, &y[i].d, &y[i].dmin, y[i].scales, q);
@@ -339,8 +297,10 @@ static void q_q4_k(const float *x, struct block_q4_k *y, size_t nb)
     }
 }
 
-static void q_q5_k(const float *x, struct block_q5_k *y, size_t nb)
+static void q_q5_k(const float *x, void *yv, size_t n)
 {
+    struct block_q5_k *y = yv;
+    size_t nb = n / QKK;
     uint8_t q[QKK];
     for (size_t i = 0; i < nb; i++, x += QKK) {
         q_k_affine(x, 31, &y[i].d, &y[i].dmin, y[i].scales, q);
@@ -355,8 +315,10 @@ static void q_q5_k(const float *x, struct block_q5_k *y, size_t nb)
     }
 }
 
-static void q_q6_k(const float *x, struct block_q6_k *y, size_t nb)
+static void q_q6_k(const float *x, void *yv, size_t n)
 {
+    struct block_q6_k *y = yv;
+    size_t nb = n / QKK;
     uint8_t q[QKK];
     for (size_t i = 0; i < nb; i++, x += QKK) {
         float gs[16], maxabs = 0;
@@ -394,55 +356,24 @@ static void q_q6_k(const float *x, struct block_q6_k *y, size_t nb)
     }
 }
 
-int quant_quantize_row(uint32_t type, const float *x, void *y, size_t n)
+static void q_f32(const float *x, void *y, size_t n)
 {
-    switch (type) {
-    case GGML_TYPE_F32:
-        memcpy(y, x, n * 4);
-        return 0;
-    case GGML_TYPE_F16:
-        for (size_t i = 0; i < n; i++)
-            ((ggml_half *)y)[i] = quant_f32_to_f16(x[i]);
-        return 0;
-    case GGML_TYPE_BF16:
-        for (size_t i = 0; i < n; i++)
-            ((uint16_t *)y)[i] = quant_f32_to_bf16(x[i]);
-        return 0;
-    case GGML_TYPE_Q8_0:
-        q_q8_0(x, y, n / QK);
-        return 0;
-    case GGML_TYPE_Q4_0:
-        q_q4_0(x, y, n / QK);
-        return 0;
-    case GGML_TYPE_Q4_K:
-        q_q4_k(x, y, n / QKK);
-        return 0;
-    case GGML_TYPE_Q5_K:
-        q_q5_k(x, y, n / QKK);
-        return 0;
-    case GGML_TYPE_Q6_K:
-        q_q6_k(x, y, n / QKK);
-        return 0;
-    }
-    return RAGD_ENOTSUP;
+    memcpy(y, x, n * 4);
+}
+
+static void q_f16(const float *x, void *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ((ggml_half *)y)[i] = quant_f32_to_f16(x[i]);
+}
+
+static void q_bf16(const float *x, void *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ((uint16_t *)y)[i] = quant_f32_to_bf16(x[i]);
 }
 
 /* ---- activations ---- */
-
-enum act_kind quant_act_kind(uint32_t type)
-{
-    switch (type) {
-    case GGML_TYPE_Q8_0:
-    case GGML_TYPE_Q4_0:
-        return ACT_QA8;
-    case GGML_TYPE_Q4_K:
-    case GGML_TYPE_Q5_K:
-    case GGML_TYPE_Q6_K:
-        return ACT_QA8K;
-    default:
-        return ACT_F32;
-    }
-}
 
 size_t quant_act_row_bytes(enum act_kind k, size_t n)
 {
@@ -674,50 +605,6 @@ static float dot_q6_k(const void *w, const void *a, size_t n)
     return s;
 }
 
-quant_dot_fn quant_dot_portable(uint32_t type)
-{
-    switch (type) {
-    case GGML_TYPE_F32:
-        return dot_f32;
-    case GGML_TYPE_F16:
-        return dot_f16;
-    case GGML_TYPE_BF16:
-        return dot_bf16;
-    case GGML_TYPE_Q8_0:
-        return dot_q8_0;
-    case GGML_TYPE_Q4_0:
-        return dot_q4_0;
-    case GGML_TYPE_Q4_K:
-        return dot_q4_k;
-    case GGML_TYPE_Q5_K:
-        return dot_q5_k;
-    case GGML_TYPE_Q6_K:
-        return dot_q6_k;
-    }
-    return NULL;
-}
-
-quant_dot_fn quant_dot_kernel(uint32_t type, enum quant_isa isa)
-{
-    quant_dot_fn f = NULL;
-    if (isa >= QUANT_ISA_AVX512) f = quant_dot_avx512(type);
-    if (!f && isa >= QUANT_ISA_AVX2) f = quant_dot_avx2(type);
-    return f ? f : quant_dot_portable(type);
-}
-
-quant_dot_multi_fn quant_dot_multi_kernel(uint32_t type, enum quant_isa isa)
-{
-    quant_dot_multi_fn f = NULL;
-    if (isa >= QUANT_ISA_AVX512) f = quant_dot_multi_avx512(type);
-    if (!f && isa >= QUANT_ISA_AVX2) f = quant_dot_multi_avx2(type);
-    return f;
-}
-
-quant_gemm_fn quant_gemm_kernel(uint32_t type, enum quant_isa isa)
-{
-    return isa >= QUANT_ISA_AVX512 ? quant_gemm_avx512(type) : NULL;
-}
-
 static void axpy_portable(float *y, float a, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -746,4 +633,325 @@ enum quant_isa quant_best_isa(void)
 const char *quant_isa_name(enum quant_isa isa)
 {
     return isa == QUANT_ISA_AVX512 ? "avx512" : isa == QUANT_ISA_AVX2 ? "avx2" : "portable";
+}
+
+/* ---- the kernel table ---- */
+
+#define ROW(T, NAME, BLOCK, BYTES, ACT, Q, DQ, DOT)                                                \
+    {                                                                                              \
+        .type = (T), .info = {NAME, BLOCK, BYTES, (DOT) != NULL}, .act = (ACT), .quantize = (Q),   \
+        .dequantize = (DQ), .isa = {                                                               \
+            {.dot = (DOT)}                                                                         \
+        }                                                                                          \
+    }
+#define NOKERNELS(T, NAME, BLOCK, BYTES) ROW(T, NAME, BLOCK, BYTES, ACT_F32, NULL, NULL, NULL)
+
+/* The portable column; quant_table_build adds the other ISAs' kernels. */
+static struct quant_traits table[] = {
+    ROW(GGML_TYPE_F32, "f32", 1, 4, ACT_F32, q_f32, deq_f32, dot_f32),
+    ROW(GGML_TYPE_F16, "f16", 1, 2, ACT_F32, q_f16, deq_f16, dot_f16),
+    ROW(GGML_TYPE_Q4_0, "q4_0", QK, sizeof(struct block_q4_0), ACT_QA8, q_q4_0, deq_q4_0, dot_q4_0),
+    NOKERNELS(GGML_TYPE_Q4_1, "q4_1", QK, 20),
+    NOKERNELS(GGML_TYPE_Q5_0, "q5_0", QK, 22),
+    NOKERNELS(GGML_TYPE_Q5_1, "q5_1", QK, 24),
+    ROW(GGML_TYPE_Q8_0, "q8_0", QK, sizeof(struct block_q8_0), ACT_QA8, q_q8_0, deq_q8_0, dot_q8_0),
+    NOKERNELS(GGML_TYPE_Q8_1, "q8_1", QK, 36),
+    NOKERNELS(GGML_TYPE_Q2_K, "q2_k", QKK, 84),
+    NOKERNELS(GGML_TYPE_Q3_K, "q3_k", QKK, 110),
+    ROW(GGML_TYPE_Q4_K, "q4_k", QKK, sizeof(struct block_q4_k), ACT_QA8K, q_q4_k, deq_q4_k,
+        dot_q4_k),
+    ROW(GGML_TYPE_Q5_K, "q5_k", QKK, sizeof(struct block_q5_k), ACT_QA8K, q_q5_k, deq_q5_k,
+        dot_q5_k),
+    ROW(GGML_TYPE_Q6_K, "q6_k", QKK, sizeof(struct block_q6_k), ACT_QA8K, q_q6_k, deq_q6_k,
+        dot_q6_k),
+    NOKERNELS(GGML_TYPE_Q8_K, "q8_k", QKK, 292),
+    NOKERNELS(GGML_TYPE_I8, "i8", 1, 1),
+    NOKERNELS(GGML_TYPE_I16, "i16", 1, 2),
+    NOKERNELS(GGML_TYPE_I32, "i32", 1, 4),
+    NOKERNELS(GGML_TYPE_I64, "i64", 1, 8),
+    NOKERNELS(GGML_TYPE_F64, "f64", 1, 8),
+    ROW(GGML_TYPE_BF16, "bf16", 1, 2, ACT_F32, q_bf16, deq_bf16, dot_bf16),
+};
+
+#undef NOKERNELS
+#undef ROW
+
+#define N_TYPES (sizeof table / sizeof table[0])
+
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+static struct quant_decode_choice choice;
+
+static struct quant_traits *find(uint32_t type)
+{
+    for (size_t i = 0; i < N_TYPES; i++)
+        if (table[i].type == type) return &table[i];
+    return NULL;
+}
+
+/* Puts isa's kernels into the table, wide (512-bit) single-row kernels where asked for; slots
+ * the ISA has no kernel for take the narrower ISA's. */
+static void fill_isa(enum quant_isa isa, int wide)
+{
+    for (size_t i = 0; i < N_TYPES; i++) {
+        table[i].isa[isa] = table[i].isa[isa - 1];
+        table[i].isa[isa].gemm = NULL;
+    }
+    for (const struct quant_isa_kernels *k = quant_x86_kernels(isa); k->dot; k++) {
+        struct quant_traits *t = find(k->type);
+        RAGD_ASSERT(t && t->info.supported);
+        struct quant_kernels *s = &t->isa[isa];
+        s->dot = wide && k->dot_512 ? k->dot_512 : k->dot;
+        s->dot_bits = wide && k->dot_512 ? 512 : 256;
+        if (k->dot_multi) s->dot_multi = k->dot_multi;
+        s->gemm = k->gemm;
+    }
+}
+
+/* ---- start-up choice of the decode kernels ---- */
+
+int quant_width_for_cpu(const struct quant_cpu *cpu)
+{
+    if (cpu->amd) {
+        if (cpu->family == 0x19) return 256; /* Zen 4: 512-bit operations take two passes */
+        if (cpu->family >= 0x1a) return 512; /* Zen 5 and later: full-width datapaths */
+        return 0;
+    }
+    if (cpu->intel && cpu->family == 6) {
+        switch (cpu->model) {
+        case 0x6a: /* Ice Lake server */
+        case 0x6c:
+        case 0x7d: /* Ice Lake client */
+        case 0x7e:
+        case 0x8c: /* Tiger Lake */
+        case 0x8d:
+        case 0x8f: /* Sapphire Rapids */
+        case 0xa7: /* Rocket Lake */
+        case 0xad: /* Granite Rapids */
+        case 0xae:
+        case 0xcf: /* Emerald Rapids */
+            return 512;
+        }
+    }
+    return 0;
+}
+
+void quant_choose_width(const struct quant_cpu *cpu, const char *env, int has_512,
+                        double (*time)(int bits), struct quant_decode_choice *out)
+{
+    out->bits = 256;
+    out->ns_256 = out->ns_512 = 0;
+    if (!has_512) {
+        out->why = QUANT_WHY_NO_AVX512;
+        return;
+    }
+    if (env && (!strcmp(env, "256") || !strcmp(env, "512"))) {
+        out->bits = atoi(env);
+        out->why = QUANT_WHY_ENV;
+        return;
+    }
+    int w = quant_width_for_cpu(cpu);
+    if (w || !time) {
+        out->bits = w ? w : 256;
+        out->why = QUANT_WHY_MODEL;
+        return;
+    }
+    /* best of three alternating passes each, so a burst of other load hits both */
+    double t256 = 0, t512 = 0;
+    for (int r = 0; r < 3; r++) {
+        double a = time(256), b = time(512);
+        t256 = r == 0 || a < t256 ? a : t256;
+        t512 = r == 0 || b < t512 ? b : t512;
+    }
+    out->ns_256 = t256;
+    out->ns_512 = t512;
+    out->bits = t512 < t256 ? 512 : 256;
+    out->why = QUANT_WHY_TIMING;
+}
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* A pass of one width's decode kernels over in-cache rows of every type that has two widths:
+ * 8 rows of 2048 weights each, 16 times (at most 68 KiB of weights, within L2; tens of
+ * microseconds a pass, so the start-up timing's six passes take well under a millisecond). */
+#define TIME_ROWS 8
+#define TIME_N 2048
+static uint8_t *time_w[3], *time_a[3]; /* made once, kept for the process */
+static const uint32_t time_types[3] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K};
+
+static double time_width(int bits)
+{
+    volatile float sink = 0;
+    double t0 = now_ns();
+    for (int k = 0; k < 3; k++) {
+        const struct quant_isa_kernels *r = quant_x86_kernels(QUANT_ISA_AVX512);
+        while (r->dot && r->type != time_types[k])
+            r++;
+        if (!r->dot) continue;
+        quant_dot_fn f = bits == 512 && r->dot_512 ? r->dot_512 : r->dot;
+        size_t rb = quant_row_bytes(time_types[k], TIME_N);
+        for (int rep = 0; rep < 16; rep++)
+            for (int i = 0; i < TIME_ROWS; i++)
+                sink += f(time_w[k] + (size_t)i * rb, time_a[k], TIME_N);
+    }
+    (void)sink;
+    return now_ns() - t0;
+}
+
+static void time_setup(void)
+{
+    float *x = xmalloc(TIME_N * sizeof(float));
+    uint32_t seed = 12345;
+    for (int k = 0; k < 3; k++) {
+        const struct quant_traits *t = find(time_types[k]);
+        size_t rb = quant_row_bytes(time_types[k], TIME_N);
+        time_w[k] = xmalloc(rb * TIME_ROWS);
+        time_a[k] = xmalloc(quant_act_row_bytes(t->act, TIME_N));
+        for (int i = 0; i <= TIME_ROWS; i++) {
+            for (int j = 0; j < TIME_N; j++) {
+                seed = seed * 1664525u + 1013904223u;
+                x[j] = (float)(seed >> 8) / 16777216.0f - 0.5f;
+            }
+            if (i < TIME_ROWS)
+                t->quantize(x, time_w[k] + (size_t)i * rb, TIME_N);
+            else
+                quant_act_quantize(t->act, x, time_a[k], TIME_N);
+        }
+    }
+    free(x);
+}
+
+double quant_time_width(int bits)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, time_setup);
+    return time_width(bits);
+}
+
+static void quant_table_build(void)
+{
+    enum quant_isa cpu = quant_cpu_isa();
+    struct quant_cpu id;
+    quant_cpu_ident(&id);
+    int has_512 = cpu >= QUANT_ISA_AVX512;
+    /* the timer runs (and makes its buffers) only for an AVX-512 model not known either way */
+    quant_choose_width(&id, getenv("RAGD_VECTOR_BITS"), has_512, quant_time_width, &choice);
+    choice.vendor_amd = (unsigned)id.amd;
+    choice.vendor_intel = (unsigned)id.intel;
+    choice.family = id.family;
+    choice.model = id.model;
+    for (size_t i = 0; i < N_TYPES; i++)
+        table[i].isa[QUANT_ISA_PORTABLE].dot_bits = 0;
+    if (cpu >= QUANT_ISA_AVX2)
+        fill_isa(QUANT_ISA_AVX2, 0);
+    else
+        for (size_t i = 0; i < N_TYPES; i++)
+            table[i].isa[QUANT_ISA_AVX2] = table[i].isa[QUANT_ISA_PORTABLE];
+    if (has_512)
+        fill_isa(QUANT_ISA_AVX512, choice.bits == 512);
+    else
+        for (size_t i = 0; i < N_TYPES; i++) {
+            table[i].isa[QUANT_ISA_AVX512] = table[i].isa[QUANT_ISA_AVX2];
+            table[i].isa[QUANT_ISA_AVX512].gemm = NULL;
+        }
+}
+
+const struct quant_traits *quant_traits(uint32_t type)
+{
+    pthread_once(&table_once, quant_table_build);
+    return find(type);
+}
+
+const struct quant_decode_choice *quant_decode_choice(void)
+{
+    pthread_once(&table_once, quant_table_build);
+    return &choice;
+}
+
+const char *quant_kernels_describe(char *buf, size_t size)
+{
+    const struct quant_decode_choice *c = quant_decode_choice();
+    static const char *const why[] = {"no avx512", "RAGD_VECTOR_BITS", "cpu model", "timing"};
+    char extra[64] = "";
+    if (c->why == QUANT_WHY_TIMING)
+        snprintf(extra, sizeof extra, ", %.0f vs %.0f ns", c->ns_256, c->ns_512);
+    snprintf(buf, size, "%s, %d-bit decode kernels (%s: %s family 0x%x model 0x%x%s)",
+             quant_isa_name(quant_best_isa()), c->bits, why[c->why],
+             c->vendor_amd     ? "AMD"
+             : c->vendor_intel ? "Intel"
+                               : "other",
+             c->family, c->model, extra);
+    return buf;
+}
+
+/* ---- the public lookups, all through the table ---- */
+
+const struct quant_type_info *quant_type_info(uint32_t type)
+{
+    const struct quant_traits *t = find(type); /* static facts: no need to build the table */
+    return t ? &t->info : NULL;
+}
+
+int quant_type_from_name(const char *name)
+{
+    for (size_t i = 0; i < N_TYPES; i++)
+        if (!strcasecmp(table[i].info.name, name)) return (int)table[i].type;
+    return -1;
+}
+
+size_t quant_row_bytes(uint32_t type, size_t n)
+{
+    const struct quant_type_info *ti = quant_type_info(type);
+    return ti ? n / ti->block * ti->block_bytes : 0;
+}
+
+enum act_kind quant_act_kind(uint32_t type)
+{
+    const struct quant_traits *t = find(type);
+    return t ? t->act : ACT_F32;
+}
+
+int quant_dequantize_row(uint32_t type, const void *x, float *y, size_t n)
+{
+    const struct quant_traits *t = find(type);
+    if (!t || !t->dequantize) return RAGD_ENOTSUP;
+    t->dequantize(x, y, n);
+    return 0;
+}
+
+int quant_quantize_row(uint32_t type, const float *x, void *y, size_t n)
+{
+    const struct quant_traits *t = find(type);
+    if (!t || !t->quantize) return RAGD_ENOTSUP;
+    t->quantize(x, y, n);
+    return 0;
+}
+
+static const struct quant_kernels *kernels(uint32_t type, enum quant_isa isa)
+{
+    const struct quant_traits *t = quant_traits(type);
+    if (!t || !t->info.supported) return NULL;
+    return &t->isa[isa < QUANT_ISA_COUNT ? isa : QUANT_ISA_COUNT - 1];
+}
+
+quant_dot_fn quant_dot_kernel(uint32_t type, enum quant_isa isa)
+{
+    const struct quant_kernels *k = kernels(type, isa);
+    return k ? k->dot : NULL;
+}
+
+quant_dot_multi_fn quant_dot_multi_kernel(uint32_t type, enum quant_isa isa)
+{
+    const struct quant_kernels *k = kernels(type, isa);
+    return k ? k->dot_multi : NULL;
+}
+
+quant_gemm_fn quant_gemm_kernel(uint32_t type, enum quant_isa isa)
+{
+    const struct quant_kernels *k = kernels(type, isa);
+    return k ? k->gemm : NULL;
 }

@@ -162,4 +162,56 @@ quant_act_fn quant_act_kernel(enum act_kind k, enum quant_isa isa);
 enum quant_isa quant_best_isa(void);
 const char *quant_isa_name(enum quant_isa isa);
 
+/* ---- the kernel table ----
+ * One row per weight type: its facts, its activation format, its row quantizer and
+ * dequantizer, and per ISA its dot, multi-row dot and tiled kernels. A slot an ISA has no kernel
+ * for holds the next narrower ISA's (dot and multi-row dot) so callers index by the ISA they
+ * run on; gemm slots hold only the ISA's own tiled kernel. Every function above that takes a
+ * type reads this table. */
+
+#define QUANT_ISA_COUNT 3
+
+struct quant_kernels {
+    quant_dot_fn dot;             /* never NULL for a supported type */
+    quant_dot_multi_fn dot_multi; /* NULL: none (call dot per activation row) */
+    quant_gemm_fn gemm;           /* NULL: none */
+    int dot_bits;                 /* vector width of dot: 0 (scalar), 256 or 512 */
+};
+
+struct quant_traits {
+    uint32_t type;
+    struct quant_type_info info;
+    enum act_kind act;
+    void (*quantize)(const float *x, void *y, size_t n);   /* NULL: unsupported */
+    void (*dequantize)(const void *x, float *y, size_t n); /* NULL: unsupported */
+    struct quant_kernels isa[QUANT_ISA_COUNT];
+};
+
+/* The table's row for type, or NULL for an unknown type id. The first call builds the table
+ * (choosing the decode kernels, quant_decode_choice); thread-safe, cannot fail. */
+const struct quant_traits *quant_traits(uint32_t type);
+
+/* How the single-row (decode) kernels of the AVX-512 slots were chosen at start. AVX-512 has
+ * two sets with bit-identical results: 256-bit vectors (best where the core splits 512-bit
+ * operations, AMD family 0x19) and 512-bit ones (cores that run them at full width: AMD family
+ * 0x1A, Intel server and recent client cores). The CPU model decides; a model not known either
+ * way is decided by timing both sets for about a millisecond on an in-cache buffer.
+ * RAGD_VECTOR_BITS=256|512 overrides both. */
+enum quant_width_why {
+    QUANT_WHY_NO_AVX512, /* the CPU (or RAGD_ISA) gives no AVX-512: the question does not arise */
+    QUANT_WHY_ENV,       /* RAGD_VECTOR_BITS */
+    QUANT_WHY_MODEL,     /* the CPU model is known */
+    QUANT_WHY_TIMING,    /* an unknown model: the faster set on a short timing */
+};
+struct quant_decode_choice {
+    int bits; /* 256 or 512 */
+    enum quant_width_why why;
+    unsigned vendor_amd, vendor_intel, family, model; /* CPUID, family and model extended */
+    double ns_256, ns_512;                            /* the timing's figures, 0 when none ran */
+};
+const struct quant_decode_choice *quant_decode_choice(void);
+/* One line describing the choice ("avx512, 512-bit decode kernels (cpu model: AMD family 0x1a
+ * model 0x2)") into buf; returns buf. */
+const char *quant_kernels_describe(char *buf, size_t size);
+
 #endif

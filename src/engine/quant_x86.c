@@ -6,6 +6,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -206,6 +207,29 @@ AVX2 static inline __m256i k_scale_vec(const uint8_t sc[8])
 {
     return _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
 }
+/* The head of a Q4_K block (f16 d and dmin, then the 12 scale bytes) decoded in vector
+ * registers: bytes 0-7 the eight 6-bit scales, bytes 8-15 the eight mins; *dd gets d in lane 0
+ * and dmin in lane 1. The same values as k_unpack_scales, without a round trip through memory. */
+AVX2 static inline __m128i k4_head(const struct block_q4_k *b, __m128 *dd)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)b); /* d, dmin | u0 | u1 | u2 */
+    *dd = _mm_cvtph_ps(v);
+    __m128i a = _mm_shuffle_epi32(v, _MM_SHUFFLE(3, 2, 3, 1)); /* u0, u2, u1, u2 */
+    __m128i c = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 2, 1, 1)); /* u0, u0, u1, u1 */
+    /* low bits: u0 & 3f, u2 & 0f, u1 & 3f, (u2 >> 4) & 0f; top bits 6-7 of u0 and u1 to 4-5 */
+    __m128i lo = _mm_and_si128(_mm_srlv_epi32(a, _mm_setr_epi32(0, 0, 0, 4)),
+                               _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    __m128i hi = _mm_and_si128(_mm_srli_epi32(c, 2), _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+    return _mm_or_si128(lo, hi);
+}
+
+/* min j as int16 for both 16-element sums of sub-block j, from k4_head's bytes */
+AVX2 static inline __m256i k4_min_pairs(__m128i head)
+{
+    return _mm256_cvtepu8_epi16(_mm_shuffle_epi8(
+        head, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
+}
+
 #define K_PICK(v, j)                                                                               \
     _mm256_shuffle_epi8((v), _mm256_set1_epi16((short)(((2 * (j) + 1) << 8) | (2 * (j)))))
 
@@ -524,12 +548,11 @@ AVX512 static ALWAYS_INLINE void q4_k_rows_vnni(const struct block_q4_k *x, cons
         acc[t] = _mm256_setzero_ps();
     }
     for (size_t i = 0; i < n / QKK; i++) {
-        uint8_t sc[8];
-        __m128i mins = k_unpack_scales(x[i].scales, sc);
+        __m128 dd;
+        __m128i head = k4_head(&x[i], &dd);
         /* min j for the two 16-element sums of sub-block j */
-        __m256i mv =
-            _mm256_set_m128i(_mm_unpackhi_epi16(mins, mins), _mm_unpacklo_epi16(mins, mins));
-        __m256i sv = k_scale_vec(sc), lo[4], hi[4], ps[4];
+        __m256i mv = k4_min_pairs(head);
+        __m256i sv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(head)), lo[4], hi[4], ps[4];
         for (int c = 0; c < 4; c++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
             lo[c] = _mm256_and_si256(q, m4);
@@ -542,7 +565,7 @@ AVX512 static ALWAYS_INLINE void q4_k_rows_vnni(const struct block_q4_k *x, cons
                         _mm_setr_epi8(4 * c, 4 * c + 1, 4 * c, 4 * c + 1, 4 * c, 4 * c + 1, 4 * c,
                                       4 * c + 1, 4 * c + 2, 4 * c + 3, 4 * c + 2, 4 * c + 3,
                                       4 * c + 2, 4 * c + 3, 4 * c + 2, 4 * c + 3)));
-        __m256 d = _mm256_set1_ps(h2f(x[i].d)), dmin = _mm256_set1_ps(h2f(x[i].dmin));
+        __m256 d = _mm256_broadcastss_ps(dd), dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(dd));
         for (int t = 0; t < nt; t++) {
             const int8_t *a = y[t][i].qs;
             __m256i s = _mm256_setzero_si256();
@@ -668,6 +691,172 @@ DEF_MULTI_VNNI(dot_q6_k_multi_vnni, q6_k_rows_vnni, struct block_q6_k)
 
 #undef DEF_MULTI_VNNI
 
+/* ---- 512-bit single-row kernels (decoding on cores with full-width 512-bit datapaths) ----
+ * Each computes the 256-bit VNNI kernel's float lanes with the same operations in the same
+ * order, doing the integer work (where nearly all the instructions are) 512 bits at a time; the
+ * integer sums are exact, so the results are those of the 256-bit kernels bit for bit and the
+ * start-up choice between the two sets is a matter of speed only. */
+
+AVX512 static inline __m512i load_2x256(const void *lo, const void *hi)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)lo)),
+                              _mm256_loadu_si256((const __m256i *)hi), 1);
+}
+
+AVX512 static inline __m256i add_halves(__m512i v)
+{
+    return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+}
+
+/* dot_q8_0_vnni with its even-block and odd-block accumulators as the halves of one vector */
+AVX512 static float dot_q8_0_zmm(const void *w, const void *a, size_t n)
+{
+    const struct block_q8_0 *x = w;
+    const struct block_qa8 *y = a;
+    const __m512i zero = _mm512_setzero_si512();
+    __m512 acc = _mm512_setzero_ps();
+    size_t nb = n / QK, i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m512i qx = load_2x256(x[i].qs, x[i + 1].qs);
+        __m512i qy = load_2x256(y[i].qs, y[i + 1].qs);
+        /* vpsignb's operands: |x|, and y negated where x < 0 (where x is 0 the product is 0) */
+        __m512i ax = _mm512_abs_epi8(qx);
+        __m512i sy = _mm512_mask_sub_epi8(qy, _mm512_movepi8_mask(qx), zero, qy);
+        __m512i p = _mm512_dpbusd_epi32(zero, ax, sy);
+        __m512 d = _mm512_mask_mov_ps(_mm512_set1_ps(h2f(x[i].d) * y[i].d), 0xff00,
+                                      _mm512_set1_ps(h2f(x[i + 1].d) * y[i + 1].d));
+        acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc);
+    }
+    __m256 acc0 = _mm512_castps512_ps256(acc);
+    __m256 acc1 = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
+    for (; i < nb; i++) {
+        __m256i p = dot_i8_vnni(_mm256_loadu_si256((const __m256i *)x[i].qs),
+                                _mm256_loadu_si256((const __m256i *)y[i].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), _mm256_cvtepi32_ps(p), acc0);
+    }
+    return hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+/* 256-bit VNNI K kernels pack each pair of vpdpbusd results to int16 and scale the pairs with
+ * one vpdpwssd; the sums of pairs of int32 lanes that gives are taken here at the end of a
+ * block with one vphaddd instead: each vpdpbusd result (at most 63 * 127 * 4 in magnitude, an
+ * int16 in the low half of each int32 lane and its sign in the high half) is scaled by
+ * vpdpwssd against a scale in the low half and 0 in the high half of each lane. */
+
+/* q4_k_rows_vnni for one row: a 512-bit vector holds a 32-byte chunk's low nibbles in its low
+ * half and its high nibbles in its high half, against 64 contiguous activations. Two chunks'
+ * vpdpbusd results are packed to int16 together and scaled by one vpdpwssd, which sums the
+ * pairs of lanes q4_k_rows_vnni sums, only in other places: a shuffle and a permute at the end
+ * of the block put the same sums in the same lanes. */
+AVX512 static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
+{
+    const struct block_q4_k *x = w;
+    const struct block_qa8k *y = act;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), zero = _mm512_setzero_si512();
+    const __m512i nib = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
+    const __m512i gather = _mm512_setr_epi32(0, 1, 8, 9, 4, 5, 12, 13, 0, 0, 0, 0, 0, 0, 0, 0);
+    /* The int16 scales of packs(chunk c, chunk c + 1) for c = 0, 2: in 128-bit lanes 0-1 (low
+     * nibbles) elements 0-3 take scale 2c and 4-7 scale 2c + 2; in lanes 2-3 (high nibbles)
+     * 2c + 1 and 2c + 3. */
+    __m512i ctl[2];
+    for (int k = 0; k < 2; k++) {
+        _Alignas(64) char b[64];
+        for (int j = 0; j < 4; j++)
+            for (int e = 0; e < 8; e++) {
+                int sc = 4 * k + (e < 4 ? 0 : 2) + (j >= 2);
+                b[16 * j + 2 * e] = (char)(2 * sc);
+                b[16 * j + 2 * e + 1] = (char)(2 * sc + 1);
+            }
+        ctl[k] = _mm512_load_si512(b);
+    }
+    __m256 acc = _mm256_setzero_ps();
+    for (size_t i = 0; i < n / QKK; i++) {
+        __m128 dd;
+        __m128i head = k4_head(&x[i], &dd);
+        __m256i mv = k4_min_pairs(head);
+        __m512i sv = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(head));
+        __m512i r = zero;
+        for (int k = 0; k < 2; k++) {
+            __m512i p[2];
+            for (int j = 0; j < 2; j++) {
+                int c = 2 * k + j;
+                __m512i q =
+                    _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c)));
+                q = _mm512_and_si512(_mm512_srlv_epi64(q, nib), m4);
+                p[j] = _mm512_dpbusd_epi32(zero, q, _mm512_loadu_si512(y[i].qs + 64 * c));
+            }
+            r = _mm512_dpwssd_epi32(r, _mm512_packs_epi32(p[0], p[1]),
+                                    _mm512_shuffle_epi8(sv, ctl[k]));
+        }
+        /* r's 128-bit lane j holds pair sums of chunks 0 and 2 in lanes 0-1 and of chunks 1 and 3
+         * in lanes 2-3: add those, and gather q4_k_rows_vnni's order */
+        r = _mm512_add_epi32(r, _mm512_shuffle_epi32(r, _MM_SHUFFLE(1, 0, 3, 2)));
+        __m256i s = _mm512_castsi512_si256(_mm512_permutexvar_epi32(gather, r));
+        __m256 d = _mm256_broadcastss_ps(dd), dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(dd));
+        __m256i m = _mm256_madd_epi16(mv, _mm256_loadu_si256((const __m256i *)y[i].bsums));
+        __m256 f =
+            _mm256_fmsub_ps(_mm256_cvtepi32_ps(s), d, _mm256_mul_ps(_mm256_cvtepi32_ps(m), dmin));
+        acc = _mm256_fmadd_ps(f, _mm256_broadcast_ss(&y[i].d), acc);
+    }
+    return hsum_ps(acc);
+}
+
+/* q6_k_rows_vnni for one row: per 128-weight half, one 512-bit vector holds the 6-bit values of
+ * the first two 32-weight groups, another those of the last two; their vpdpbusd results are
+ * packed and scaled together as in dot_q4_k_zmm. */
+AVX512 static float dot_q6_k_zmm(const void *w, const void *act, size_t n)
+{
+    const struct block_q6_k *x = w;
+    const struct block_qa8k *y = act;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
+    const __m512i zero = _mm512_setzero_si512();
+    const __m512i hsh = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
+    const __m512i gather = _mm512_setr_epi32(0, 1, 8, 9, 4, 5, 12, 13, 0, 0, 0, 0, 0, 0, 0, 0);
+    /* the int16 scales of packs(first two groups, last two): in 128-bit lane j elements 0-3
+     * take the half's scale j and 4-7 its scale 4 + j */
+    _Alignas(64) char b[64];
+    for (int j = 0; j < 4; j++)
+        for (int e = 0; e < 8; e++) {
+            int sc = (e < 4 ? 0 : 4) + j;
+            b[16 * j + 2 * e] = (char)(2 * sc);
+            b[16 * j + 2 * e + 1] = (char)(2 * sc + 1);
+        }
+    const __m512i ctl = _mm512_load_si512(b);
+    __m256 acc = _mm256_setzero_ps();
+    for (size_t i = 0; i < n / QKK; i++) {
+        __m256i off = _mm256_slli_epi16(
+            _mm256_sub_epi16(_mm256_setzero_si256(),
+                             _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales))),
+            5);
+        __m256i sumi = _mm256_madd_epi16(off, _mm256_loadu_si256((const __m256i *)y[i].bsums));
+        __m512i r = zero;
+        for (int h = 0; h < 2; h++) {
+            __m512i l = _mm512_loadu_si512((const void *)(x[i].ql + 64 * h));
+            __m512i hh = _mm512_srlv_epi64(
+                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h))),
+                hsh);
+            __m512i q01 = _mm512_or_si512(_mm512_and_si512(l, m4),
+                                          _mm512_slli_epi16(_mm512_and_si512(hh, m3), 4));
+            __m512i q23 = _mm512_or_si512(
+                _mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hh, 4), m3), 4));
+            const int8_t *a = y[i].qs + 128 * h;
+            __m512i p01 = _mm512_dpbusd_epi32(zero, q01, _mm512_loadu_si512((const void *)a));
+            __m512i p23 =
+                _mm512_dpbusd_epi32(zero, q23, _mm512_loadu_si512((const void *)(a + 64)));
+            __m512i sv = _mm512_broadcast_i32x4(
+                _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(x[i].scales + 8 * h))));
+            r = _mm512_dpwssd_epi32(r, _mm512_packs_epi32(p01, p23), _mm512_shuffle_epi8(sv, ctl));
+        }
+        r = _mm512_add_epi32(r, _mm512_shuffle_epi32(r, _MM_SHUFFLE(1, 0, 3, 2)));
+        sumi = _mm256_add_epi32(sumi, _mm512_castsi512_si256(_mm512_permutexvar_epi32(gather, r)));
+        __m256 d = _mm256_set1_ps(h2f(x[i].d));
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_broadcast_ss(&y[i].d)),
+                              _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_ps(acc);
+}
+
 /* ---- several weight rows against several activation rows (batched prompts) ----
  * A tile of 4 weight rows x 4 activation rows keeps 16 accumulators in registers (AVX-512VL
  * has 32 vector registers), so every weight block and activation block loaded serves four
@@ -788,17 +977,6 @@ AVX512 static void gemm_q4_k_vnni(const void *w, size_t w_stride, int n_w, const
     }
 }
 
-quant_gemm_fn quant_gemm_avx512(uint32_t type)
-{
-    switch (type) {
-    case GGML_TYPE_Q8_0:
-        return gemm_q8_0_vnni;
-    case GGML_TYPE_Q4_K:
-        return gemm_q4_k_vnni;
-    }
-    return NULL;
-}
-
 /* ---- activation quantization ----
  * The same arithmetic as the portable loops (max |x|, d = max / 127, x * (1 / d) rounded to
  * nearest even by vcvtps2dq under the default rounding mode), so the rows are bit for bit equal;
@@ -909,68 +1087,51 @@ quant_axpy_fn quant_axpy_avx2(void)
     return axpy_avx2;
 }
 
-quant_dot_multi_fn quant_dot_multi_avx2(uint32_t type)
+/* ---- the kernel lists the kernel table reads ---- */
+
+static const struct quant_isa_kernels avx2_kernels[] = {
+    {GGML_TYPE_F32, dot_f32_avx2, NULL, NULL, NULL},
+    {GGML_TYPE_F16, dot_f16_avx2, NULL, NULL, NULL},
+    {GGML_TYPE_BF16, dot_bf16_avx2, NULL, NULL, NULL},
+    {GGML_TYPE_Q8_0, dot_q8_0_avx2, dot_q8_0_multi_avx2, NULL, NULL},
+    {GGML_TYPE_Q4_0, dot_q4_0_avx2, NULL, NULL, NULL},
+    {GGML_TYPE_Q4_K, dot_q4_k_avx2, dot_q4_k_multi_avx2, NULL, NULL},
+    {GGML_TYPE_Q5_K, dot_q5_k_avx2, NULL, NULL, NULL},
+    {GGML_TYPE_Q6_K, dot_q6_k_avx2, dot_q6_k_multi_avx2, NULL, NULL},
+    {0, NULL, NULL, NULL, NULL},
+};
+
+/* AVX-512 VNNI; types not listed keep their AVX2 kernels. */
+static const struct quant_isa_kernels avx512_kernels[] = {
+    {GGML_TYPE_Q8_0, dot_q8_0_vnni, dot_q8_0_multi_vnni, gemm_q8_0_vnni, dot_q8_0_zmm},
+    {GGML_TYPE_Q4_0, dot_q4_0_vnni, NULL, NULL, NULL},
+    {GGML_TYPE_Q4_K, dot_q4_k_vnni, dot_q4_k_multi_vnni, gemm_q4_k_vnni, dot_q4_k_zmm},
+    {GGML_TYPE_Q6_K, dot_q6_k_vnni, dot_q6_k_multi_vnni, NULL, dot_q6_k_zmm},
+    {0, NULL, NULL, NULL, NULL},
+};
+
+static const struct quant_isa_kernels no_kernels[] = {{0, NULL, NULL, NULL, NULL}};
+
+const struct quant_isa_kernels *quant_x86_kernels(enum quant_isa isa)
 {
-    switch (type) {
-    case GGML_TYPE_Q8_0:
-        return dot_q8_0_multi_avx2;
-    case GGML_TYPE_Q4_K:
-        return dot_q4_k_multi_avx2;
-    case GGML_TYPE_Q6_K:
-        return dot_q6_k_multi_avx2;
-    }
-    return NULL;
+    return isa == QUANT_ISA_AVX512 ? avx512_kernels
+           : isa == QUANT_ISA_AVX2 ? avx2_kernels
+                                   : no_kernels;
 }
 
-quant_dot_multi_fn quant_dot_multi_avx512(uint32_t type)
+void quant_cpu_ident(struct quant_cpu *out)
 {
-    switch (type) {
-    case GGML_TYPE_Q8_0:
-        return dot_q8_0_multi_vnni;
-    case GGML_TYPE_Q4_K:
-        return dot_q4_k_multi_vnni;
-    case GGML_TYPE_Q6_K:
-        return dot_q6_k_multi_vnni;
-    }
-    return NULL;
-}
-
-quant_dot_fn quant_dot_avx2(uint32_t type)
-{
-    switch (type) {
-    case GGML_TYPE_F32:
-        return dot_f32_avx2;
-    case GGML_TYPE_F16:
-        return dot_f16_avx2;
-    case GGML_TYPE_BF16:
-        return dot_bf16_avx2;
-    case GGML_TYPE_Q8_0:
-        return dot_q8_0_avx2;
-    case GGML_TYPE_Q4_0:
-        return dot_q4_0_avx2;
-    case GGML_TYPE_Q4_K:
-        return dot_q4_k_avx2;
-    case GGML_TYPE_Q5_K:
-        return dot_q5_k_avx2;
-    case GGML_TYPE_Q6_K:
-        return dot_q6_k_avx2;
-    }
-    return NULL;
-}
-
-quant_dot_fn quant_dot_avx512(uint32_t type)
-{
-    switch (type) {
-    case GGML_TYPE_Q4_K:
-        return dot_q4_k_vnni;
-    case GGML_TYPE_Q6_K:
-        return dot_q6_k_vnni;
-    case GGML_TYPE_Q8_0:
-        return dot_q8_0_vnni;
-    case GGML_TYPE_Q4_0:
-        return dot_q4_0_vnni;
-    }
-    return NULL;
+    unsigned a, b, c, d;
+    *out = (struct quant_cpu){0};
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return;
+    out->intel = b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e; /* GenuineIntel */
+    out->amd = b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163;   /* AuthenticAMD */
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return;
+    unsigned fam = (a >> 8) & 0xf, model = (a >> 4) & 0xf;
+    if (fam == 0xf) fam += (a >> 20) & 0xff;
+    if (fam == 0x6 || fam >= 0xf) model |= ((a >> 16) & 0xf) << 4;
+    out->family = fam;
+    out->model = model;
 }
 
 enum quant_isa quant_cpu_isa(void)
@@ -986,38 +1147,24 @@ enum quant_isa quant_cpu_isa(void)
 
 #else /* not x86-64: portable kernels only */
 
-quant_dot_fn quant_dot_avx2(uint32_t type)
+static const struct quant_isa_kernels no_kernels[] = {{0, NULL, NULL, NULL, NULL}};
+
+const struct quant_isa_kernels *quant_x86_kernels(enum quant_isa isa)
 {
-    (void)type;
-    return NULL;
+    (void)isa;
+    return no_kernels;
+}
+void quant_cpu_ident(struct quant_cpu *out)
+{
+    *out = (struct quant_cpu){0};
 }
 quant_act_fn quant_act_avx2(enum act_kind k)
 {
     (void)k;
     return NULL;
 }
-quant_gemm_fn quant_gemm_avx512(uint32_t type)
-{
-    (void)type;
-    return NULL;
-}
 quant_axpy_fn quant_axpy_avx2(void)
 {
-    return NULL;
-}
-quant_dot_multi_fn quant_dot_multi_avx2(uint32_t type)
-{
-    (void)type;
-    return NULL;
-}
-quant_dot_multi_fn quant_dot_multi_avx512(uint32_t type)
-{
-    (void)type;
-    return NULL;
-}
-quant_dot_fn quant_dot_avx512(uint32_t type)
-{
-    (void)type;
     return NULL;
 }
 enum quant_isa quant_cpu_isa(void)

@@ -461,6 +461,8 @@ static int cmd_generate(int argc, char **argv)
     fprintf(stderr, "prompt: %d tokens %.2f tok/s; generation: %d tokens %.2f tok/s; threads %d\n",
             r.n_prompt, r.prompt_s > 0 ? r.n_prompt / r.prompt_s : 0.0, r.n_gen,
             r.gen_s > 0 ? r.n_gen / r.gen_s : 0.0, llm_model_n_threads(m));
+    char kl[200];
+    fprintf(stderr, "kernels: %s\n", quant_kernels_describe(kl, sizeof kl));
     ret = 0;
 done:
     llm_gen_result_free(&r);
