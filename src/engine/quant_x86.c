@@ -2,6 +2,8 @@
  * attributes so the rest of the binary stays baseline x86-64; quant.c picks them at run time. */
 #include "engine/quant_int.h"
 
+#include "engine/gemm_x86.h"
+
 #include <stddef.h>
 #include <string.h>
 
@@ -790,6 +792,8 @@ AVX512 static void gemm_q4_k_vnni(const void *w, size_t w_stride, int n_w, const
 
 quant_gemm_fn quant_gemm_avx512(uint32_t type)
 {
+    quant_gemm_fn g = gemm_x86_vnni512(type); /* 512-bit panels, where the CPU has them */
+    if (g) return g;
     switch (type) {
     case GGML_TYPE_Q8_0:
         return gemm_q8_0_vnni;

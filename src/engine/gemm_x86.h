@@ -1,0 +1,18 @@
+/* gemm_x86.h - 512-bit VNNI tiled matrix products for prompts (many activation rows).
+ *
+ * The kernels repack a panel of up to 64 weight rows and 512 columns at a time into unsigned
+ * 8-bit values interleaved by 16 rows (four consecutive weights of a row per 32-bit lane), so
+ * one vpdpbusd multiplies 16 rows by four broadcast activation bytes. The panel is small
+ * scratch on the stack, refilled for every call: nothing is added to the model's memory.
+ * Results equal the single-row kernels up to float rounding, and each output depends only on
+ * its weight row and activation row (not on the tile it fell in or the number of rows). */
+#ifndef RAGD_GEMM_X86_H
+#define RAGD_GEMM_X86_H
+
+#include "engine/quant.h"
+
+/* The tiled kernel for weights of type (Q8_0, Q4_K, Q6_K) with the quant_gemm_fn contract of
+ * quant.h, or NULL for other types or a CPU without AVX-512 VNNI. */
+quant_gemm_fn gemm_x86_vnni512(uint32_t type);
+
+#endif
