@@ -313,6 +313,250 @@ V512 static INLINE void gemm_body(const int kind, const void *w, size_t w_stride
     }
 }
 
+/* ---- Q4_K and Q6_K: two activation rows per 512-bit vector ----
+ * A prompt's logits must equal those of feeding it token by token, and a difference in the
+ * last bit of a product can move a quantized activation downstream by a whole step. So these
+ * kernels run the single-row kernels' arithmetic (quant_x86.c: q4_k_rows_vnni,
+ * q6_k_rows_vnni) lane for lane, with one activation row in each 256-bit half and the decoded
+ * weight block broadcast to both halves, and sum each half in the single kernel's order: the
+ * results are bit for bit those of the single-row kernels. Eight activation rows share each
+ * decoded weight block. */
+
+#define TPAIRS 4 /* activation row pairs per pass over a weight row */
+
+V512 static INLINE float hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Two activation rows' QA8K block interleaved by 32 bytes, so one 512-bit load takes the same
+ * 32 bytes of both rows. */
+struct pair_blk {
+    __m512i qs[QKK / 32]; /* chunk c: row a's qs[32c..32c+31], then row b's */
+    __m512i bsums;        /* row a's sixteen sums, then row b's */
+    __m512 d;             /* row a's scale in the low half, row b's in the high half */
+};
+/* Columns the interleaved activations of one pass may span (stack scratch of
+ * TPAIRS * MAX_PAIR_SB * 640 bytes); longer rows use the multi-row kernel. */
+#define MAX_PAIR_SB 32
+
+V512 static INLINE __m512i pair_load(const int8_t *a, const int8_t *b)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)),
+                              _mm256_loadu_si256((const __m256i *)b), 1);
+}
+
+V512 static INLINE __m512 pair_set(float a, float b)
+{
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(a)),
+                                               _mm256_castps_pd(_mm256_set1_ps(b)), 1));
+}
+
+/* the single kernels' per-row results: each 256-bit half summed as hsum_ps does */
+V512 static INLINE void pair_out(__m512 acc, float *o0, float *o1)
+{
+    *o0 = hsum256(_mm512_castps512_ps256(acc));
+    *o1 = hsum256(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
+}
+
+/* A K block's eight 6-bit scales into sc[] and its eight mins as int16 (quant_x86.c's
+ * k_unpack_scales). */
+V512 static INLINE __m128i k4_scales(const uint8_t *scales, uint8_t sc[8])
+{
+    uint32_t u0, u1, u2;
+    memcpy(&u0, scales, 4);
+    memcpy(&u1, scales + 4, 4);
+    memcpy(&u2, scales + 8, 4);
+    uint32_t s_lo = u0 & 0x3f3f3f3fu, m_lo = u1 & 0x3f3f3f3fu;
+    uint32_t s_hi = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
+    uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
+    memcpy(sc, &s_lo, 4);
+    memcpy(sc + 4, &s_hi, 4);
+    return _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)m_hi, (int)m_lo));
+}
+
+#define B512(v256) _mm512_broadcast_i64x4(v256)
+
+V512 static INLINE void q4_k_pairs(const struct block_q4_k *x,
+                                   const struct pair_blk (*y)[MAX_PAIR_SB], const int np, float *o,
+                                   size_t n)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m512 acc[TPAIRS];
+    for (int p = 0; p < np; p++)
+        acc[p] = _mm512_setzero_ps();
+    for (size_t i = 0; i < n / QKK; i++) {
+        uint8_t sc[8];
+        __m128i mins = k4_scales(x[i].scales, sc);
+        __m512i mv =
+            B512(_mm256_set_m128i(_mm_unpackhi_epi16(mins, mins), _mm_unpacklo_epi16(mins, mins)));
+        __m256i sv =
+            _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
+        __m512i lo[4], hi[4], ps[4];
+        for (int c = 0; c < 4; c++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
+            lo[c] = B512(_mm256_and_si256(q, m4));
+            hi[c] = B512(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+            ps[c] = B512(_mm256_shuffle_epi8(
+                sv, _mm256_broadcastsi128_si256(
+                        _mm_setr_epi8(4 * c, 4 * c + 1, 4 * c, 4 * c + 1, 4 * c, 4 * c + 1, 4 * c,
+                                      4 * c + 1, 4 * c + 2, 4 * c + 3, 4 * c + 2, 4 * c + 3,
+                                      4 * c + 2, 4 * c + 3, 4 * c + 2, 4 * c + 3))));
+        }
+        __m512 d = _mm512_set1_ps(_cvtsh_ss(x[i].d)), dmin = _mm512_set1_ps(_cvtsh_ss(x[i].dmin));
+        for (int p = 0; p < np; p++) {
+            const struct pair_blk *yp = &y[p][i];
+            __m512i s = _mm512_setzero_si512();
+            for (int c = 0; c < 4; c++) {
+                __m512i a0 = _mm512_load_si512(&yp->qs[2 * c]);
+                __m512i a1 = _mm512_load_si512(&yp->qs[2 * c + 1]);
+                __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[c], a0);
+                __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[c], a1);
+                s = _mm512_dpwssd_epi32(s, _mm512_packs_epi32(p0, p1), ps[c]);
+            }
+            __m512i m = _mm512_madd_epi16(mv, _mm512_load_si512(&yp->bsums));
+            __m512 f = _mm512_fmsub_ps(_mm512_cvtepi32_ps(s), d,
+                                       _mm512_mul_ps(_mm512_cvtepi32_ps(m), dmin));
+            acc[p] = _mm512_fmadd_ps(f, _mm512_load_ps(&yp->d), acc[p]);
+        }
+    }
+    for (int p = 0; p < np; p++)
+        pair_out(acc[p], &o[2 * p], &o[2 * p + 1]);
+}
+
+/* The 6-bit values of one 128-weight half of a Q6_K block (quant_x86.c's q6_unpack). */
+V512 static INLINE void q6_half(const uint8_t *ql, const uint8_t *qh, __m256i q[4])
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+    __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+    __m256i hh = _mm256_loadu_si256((const __m256i *)qh);
+    q[0] =
+        _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hh, m3), 4));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m3), 4));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m3), 4));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m3), 4));
+}
+
+V512 static INLINE void q6_k_pairs(const struct block_q6_k *x,
+                                   const struct pair_blk (*y)[MAX_PAIR_SB], const int np, float *o,
+                                   size_t n)
+{
+    __m512 acc[TPAIRS];
+    for (int p = 0; p < np; p++)
+        acc[p] = _mm512_setzero_ps();
+    for (size_t i = 0; i < n / QKK; i++) {
+        __m512i q[8], ps[4];
+        for (int h = 0; h < 2; h++) {
+            __m256i qq[4];
+            q6_half(x[i].ql + 64 * h, x[i].qh + 32 * h, qq);
+            for (int k = 0; k < 4; k++)
+                q[4 * h + k] = B512(qq[k]);
+            __m256i sv = _mm256_broadcastsi128_si256(
+                _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(x[i].scales + 8 * h))));
+            for (int m = 0; m < 2; m++) {
+                char g0 = (char)(8 * m), g1 = (char)(8 * m + 2), g2 = (char)(8 * m + 4);
+                char g3 = (char)(8 * m + 6);
+                ps[2 * h + m] = B512(_mm256_shuffle_epi8(
+                    sv, _mm256_setr_epi8(g0, g0 + 1, g0, g0 + 1, g0, g0 + 1, g0, g0 + 1, g2, g2 + 1,
+                                         g2, g2 + 1, g2, g2 + 1, g2, g2 + 1, g1, g1 + 1, g1, g1 + 1,
+                                         g1, g1 + 1, g1, g1 + 1, g3, g3 + 1, g3, g3 + 1, g3, g3 + 1,
+                                         g3, g3 + 1)));
+            }
+        }
+        __m512i off = B512(_mm256_slli_epi16(
+            _mm256_sub_epi16(_mm256_setzero_si256(),
+                             _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales))),
+            5));
+        __m512 d = _mm512_set1_ps(_cvtsh_ss(x[i].d));
+        for (int p = 0; p < np; p++) {
+            const struct pair_blk *yp = &y[p][i];
+            __m512i sumi = _mm512_madd_epi16(off, _mm512_load_si512(&yp->bsums));
+            for (int k = 0; k < 8; k += 2) {
+                __m512i a0 = _mm512_load_si512(&yp->qs[k]);
+                __m512i a1 = _mm512_load_si512(&yp->qs[k + 1]);
+                __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[k], a0);
+                __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[k + 1], a1);
+                sumi = _mm512_dpwssd_epi32(sumi, _mm512_packs_epi32(p0, p1), ps[k / 2]);
+            }
+            acc[p] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_load_ps(&yp->d)),
+                                     _mm512_cvtepi32_ps(sumi), acc[p]);
+        }
+    }
+    for (int p = 0; p < np; p++)
+        pair_out(acc[p], &o[2 * p], &o[2 * p + 1]);
+}
+
+#undef B512
+
+/* Every weight row against the activation rows 2 * TPAIRS at a time (an odd last row is
+ * paired with itself). */
+V512 static INLINE void gemm_pairs(const int kind, const void *w, size_t w_stride, int n_w,
+                                   const void *act, size_t act_stride, int n_act, float *out,
+                                   size_t out_stride, size_t n)
+{
+    size_t nsb = n / QKK;
+    if (nsb > MAX_PAIR_SB) {
+        quant_dot_multi_fn f = quant_dot_multi_kernel(
+            kind == KIND_Q4_K ? GGML_TYPE_Q4_K : GGML_TYPE_Q6_K, QUANT_ISA_AVX512);
+        for (int r = 0; r < n_w; r++)
+            for (int t0 = 0; t0 < n_act; t0 += 4) {
+                float o[4];
+                int nt = n_act - t0 < 4 ? n_act - t0 : 4;
+                f((const uint8_t *)w + (size_t)r * w_stride,
+                  (const uint8_t *)act + (size_t)t0 * act_stride, act_stride, nt, o, n);
+                for (int t = 0; t < nt; t++)
+                    out[(size_t)(t0 + t) * out_stride + r] = o[t];
+            }
+        return;
+    }
+    _Alignas(64) struct pair_blk y[TPAIRS][MAX_PAIR_SB];
+    for (int t0 = 0; t0 < n_act; t0 += 2 * TPAIRS) {
+        int nt = n_act - t0 < 2 * TPAIRS ? n_act - t0 : 2 * TPAIRS, np = (nt + 1) / 2;
+        for (int p = 0; p < np; p++) {
+            int ta = t0 + 2 * p, tb = 2 * p + 1 < nt ? ta + 1 : ta;
+            const struct block_qa8k *ya =
+                (const void *)((const uint8_t *)act + (size_t)ta * act_stride);
+            const struct block_qa8k *yb =
+                (const void *)((const uint8_t *)act + (size_t)tb * act_stride);
+            for (size_t i = 0; i < nsb; i++) {
+                for (int c = 0; c < QKK / 32; c++)
+                    y[p][i].qs[c] = pair_load(ya[i].qs + 32 * c, yb[i].qs + 32 * c);
+                y[p][i].bsums = pair_load((const int8_t *)ya[i].bsums, (const int8_t *)yb[i].bsums);
+                y[p][i].d = pair_set(ya[i].d, yb[i].d);
+            }
+        }
+        for (int r = 0; r < n_w; r++) {
+            const void *x = (const uint8_t *)w + (size_t)r * w_stride;
+            float o[2 * TPAIRS];
+#define PAIRS(NP) (kind == KIND_Q4_K ? q4_k_pairs(x, y, NP, o, n) : q6_k_pairs(x, y, NP, o, n))
+            switch (np) {
+            case 1:
+                PAIRS(1);
+                break;
+            case 2:
+                PAIRS(2);
+                break;
+            case 3:
+                PAIRS(3);
+                break;
+            default:
+                PAIRS(4);
+                break;
+            }
+#undef PAIRS
+            for (int t = 0; t < nt; t++)
+                out[(size_t)(t0 + t) * out_stride + r] = o[t];
+        }
+    }
+}
+
 V512 static void gemm_q8_0_v512(const void *w, size_t w_stride, int n_w, const void *act,
                                 size_t act_stride, int n_act, float *out, size_t out_stride,
                                 size_t n)
@@ -324,14 +568,14 @@ V512 static void gemm_q4_k_v512(const void *w, size_t w_stride, int n_w, const v
                                 size_t act_stride, int n_act, float *out, size_t out_stride,
                                 size_t n)
 {
-    gemm_body(KIND_Q4_K, w, w_stride, n_w, act, act_stride, n_act, out, out_stride, n);
+    gemm_pairs(KIND_Q4_K, w, w_stride, n_w, act, act_stride, n_act, out, out_stride, n);
 }
 
 V512 static void gemm_q6_k_v512(const void *w, size_t w_stride, int n_w, const void *act,
                                 size_t act_stride, int n_act, float *out, size_t out_stride,
                                 size_t n)
 {
-    gemm_body(KIND_Q6_K, w, w_stride, n_w, act, act_stride, n_act, out, out_stride, n);
+    gemm_pairs(KIND_Q6_K, w, w_stride, n_w, act, act_stride, n_act, out, out_stride, n);
 }
 
 quant_gemm_fn gemm_x86_vnni512(uint32_t type)
