@@ -1,17 +1,16 @@
 /* gemm_x86.c - 512-bit VNNI tiled matrix products for prompts; see gemm_x86.h.
  *
- * Layout of a repacked panel (PANEL_ROWS weight rows x KC columns): rows in groups of 16
- * (one per 32-bit lane), columns in spans of 32; a span of a group is eight vectors, vector s
- * holding weights 4s..4s+3 of the span for each of the 16 rows, as unsigned bytes:
- *   Q8_0  q + 128 (the extra 128 * sum(a) is taken off by starting the block's int32 sum at
- *         -128 * sum(a), which the activation block records)
- *   Q4_K  the 4-bit value; the sub-block's d * scale and dmin * min are kept as floats
- *   Q6_K  the 6-bit value; the -32 offset is taken off by starting each 16-weight group's sum
- *         at -32 * (its activation sum)
- * Every vpdpbusd then multiplies 16 rows by one broadcast group of four activation bytes. A
- * tile of 2 row groups x 4 activation rows keeps its 8 int32 sums, 8 float partial sums and 8
- * float totals in registers; all integer sums are exact, so a result differs from the
- * single-row kernel only by float rounding order. */
+ * Q8_0: panels of PANEL_ROWS weight rows x KC columns are repacked on the stack, rows in
+ * groups of 16 (one per 32-bit lane), each 32-weight block of a group as eight vectors, vector
+ * s holding weights 4s..4s+3 of the block for each of the 16 rows as unsigned bytes (q + 128;
+ * the extra 128 * sum(a) is taken off by starting the block's int32 sum at -128 * sum(a),
+ * which the activation block records). Every vpdpbusd then multiplies 16 rows by one
+ * broadcast group of four activation bytes, and a tile of 2 row groups x 4 activation rows
+ * keeps its 8 int32 sums and 8 float totals in registers. The integer sums are exact, so a
+ * result differs from the single-row kernel only by float rounding order, and it depends only
+ * on its weight row and activation row.
+ *
+ * Q4_K and Q6_K: see the comment above q4_k_pairs. */
 #include "engine/gemm_x86.h"
 
 #include <stddef.h>
@@ -26,51 +25,29 @@
 #define V512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 #define INLINE __attribute__((always_inline)) inline
 
-enum { PANEL_ROWS = 64, LANES = 16, KC = 512, SPAN = 32, GROUPS = PANEL_ROWS / LANES };
-enum { KIND_Q8_0, KIND_Q4_K, KIND_Q6_K };
+/* ---- Q8_0: 16-row interleaved panels ---- */
 
-/* A panel: weights and per-row scales of up to PANEL_ROWS rows x KC columns. */
+enum { PANEL_ROWS = 64, LANES = 16, KC = 512, GROUPS = PANEL_ROWS / LANES, NBK = KC / QK };
+
+/* A panel: weights and scales of up to PANEL_ROWS rows x KC columns. */
 struct panel {
-    _Alignas(64) uint8_t q[GROUPS][KC / SPAN][8 * LANES * 4];
-    _Alignas(64) float sc[GROUPS][KC / 16][LANES];  /* per sub-block (32 or 16 weights) */
-    _Alignas(64) float off[GROUPS][KC / 32][LANES]; /* Q4_K: dmin * min per sub-block */
+    _Alignas(64) uint8_t q[GROUPS][NBK][8 * LANES * 4];
+    _Alignas(64) float d[GROUPS][NBK][LANES];
 };
 
 /* Per activation row of a tile, for one panel's columns. */
 struct tok_side {
-    const uint8_t *qs[4];     /* the row's 8-bit values at the panel's first column */
-    float da[4][KC / 32];     /* activation scale per activation block */
-    int32_t ioff[4][KC / 16]; /* Q8_0, Q6_K: the start of each sub-block's int32 sum */
-    float fsum[4][KC / 32];   /* Q4_K: activation sum of each 32-weight sub-block */
+    const struct block_qa8 *y[4]; /* the row's block at the panel's first column */
+    float da[4][NBK];             /* block scales */
+    int32_t start[4][NBK];        /* -128 * the block's sum */
 };
 
-/* 32 unsigned weight bytes of a row at column k (a multiple of 32) */
-V512 static INLINE __m256i span_q8_0(const uint8_t *row, size_t k)
+/* 32 weight bytes of block b of a row, plus 128 */
+V512 static INLINE __m256i span_q8_0(const uint8_t *row, size_t b)
 {
-    const struct block_q8_0 *b = (const struct block_q8_0 *)row + k / QK;
-    return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)b->qs),
+    const struct block_q8_0 *x = (const struct block_q8_0 *)row + b;
+    return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)x->qs),
                             _mm256_set1_epi8((char)0x80));
-}
-
-V512 static INLINE __m256i span_q4_k(const uint8_t *row, size_t k)
-{
-    const struct block_q4_k *b = (const struct block_q4_k *)row + k / QKK;
-    int j = (int)(k % QKK) / 32;
-    __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * (j / 2)));
-    if (j & 1) q = _mm256_srli_epi16(q, 4);
-    return _mm256_and_si256(q, _mm256_set1_epi8(0x0F));
-}
-
-V512 static INLINE __m256i span_q6_k(const uint8_t *row, size_t k)
-{
-    const struct block_q6_k *b = (const struct block_q6_k *)row + k / QKK;
-    int j = (int)(k % QKK) / 32, h = j / 4, m = j % 4;
-    __m256i l = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32 * (m & 1)));
-    __m256i hh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
-    if (m >= 2) l = _mm256_srli_epi16(l, 4);
-    l = _mm256_and_si256(l, _mm256_set1_epi8(0x0F));
-    hh = _mm256_and_si256(_mm256_srl_epi16(hh, _mm_cvtsi32_si128(2 * m)), _mm256_set1_epi8(3));
-    return _mm256_or_si256(l, _mm256_slli_epi16(hh, 4));
 }
 
 /* z[i] holds row i (low half) and row i + 8 (high half) of a group, 8 dwords each; stores
@@ -99,9 +76,9 @@ V512 static INLINE void transpose_store(const __m512i z[8], uint8_t *dst)
 }
 
 /* Fills p with rows [0, np) of w (np <= PANEL_ROWS; the last group is padded with copies of
- * row np - 1) for columns [k0, k0 + kc). */
-V512 static INLINE void repack(const int kind, struct panel *p, const uint8_t *w, size_t w_stride,
-                               int np, size_t k0, int kc)
+ * row np - 1), blocks [b0, b0 + nb). */
+V512 static INLINE void repack(struct panel *p, const uint8_t *w, size_t w_stride, int np,
+                               size_t b0, int nb)
 {
     int ng = (np + LANES - 1) / LANES;
     for (int g = 0; g < ng; g++) {
@@ -110,144 +87,71 @@ V512 static INLINE void repack(const int kind, struct panel *p, const uint8_t *w
             int r = g * LANES + l;
             row[l] = w + (size_t)(r < np ? r : np - 1) * w_stride;
         }
-        for (int s = 0; s < kc / SPAN; s++) {
-            size_t k = k0 + (size_t)SPAN * s;
+        for (int b = 0; b < nb; b++) {
             __m512i z[8];
-            for (int i = 0; i < 8; i++) {
-                __m256i a, b;
-                if (kind == KIND_Q8_0) {
-                    a = span_q8_0(row[i], k);
-                    b = span_q8_0(row[i + 8], k);
-                } else if (kind == KIND_Q4_K) {
-                    a = span_q4_k(row[i], k);
-                    b = span_q4_k(row[i + 8], k);
-                } else {
-                    a = span_q6_k(row[i], k);
-                    b = span_q6_k(row[i + 8], k);
-                }
-                z[i] = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
-            }
-            transpose_store(z, p->q[g][s]);
+            for (int i = 0; i < 8; i++)
+                z[i] = _mm512_inserti64x4(_mm512_castsi256_si512(span_q8_0(row[i], b0 + b)),
+                                          span_q8_0(row[i + 8], b0 + b), 1);
+            transpose_store(z, p->q[g][b]);
         }
         for (int l = 0; l < LANES; l++) {
-            if (kind == KIND_Q8_0) {
-                const struct block_q8_0 *b = (const struct block_q8_0 *)row[l] + k0 / QK;
-                for (int i = 0; i < kc / QK; i++)
-                    p->sc[g][i][l] = _cvtsh_ss(b[i].d);
-            } else if (kind == KIND_Q4_K) {
-                const struct block_q4_k *b = (const struct block_q4_k *)row[l] + k0 / QKK;
-                for (int i = 0; i < kc / QKK; i++) {
-                    float d = _cvtsh_ss(b[i].d), dmin = _cvtsh_ss(b[i].dmin);
-                    for (int j = 0; j < 8; j++) {
-                        uint8_t sc, m;
-                        quant_k4_scale_min(j, b[i].scales, &sc, &m);
-                        p->sc[g][8 * i + j][l] = d * (float)sc;
-                        p->off[g][8 * i + j][l] = dmin * (float)m;
-                    }
-                }
-            } else {
-                const struct block_q6_k *b = (const struct block_q6_k *)row[l] + k0 / QKK;
-                for (int i = 0; i < kc / QKK; i++) {
-                    float d = _cvtsh_ss(b[i].d);
-                    for (int j = 0; j < 16; j++)
-                        p->sc[g][16 * i + j][l] = d * (float)b[i].scales[j];
-                }
-            }
+            const struct block_q8_0 *x = (const struct block_q8_0 *)row[l] + b0;
+            for (int b = 0; b < nb; b++)
+                p->d[g][b][l] = _cvtsh_ss(x[b].d);
         }
     }
 }
 
-/* The activation side of tokens t0..t0+nt-1 for columns [k0, k0 + kc). */
-static void tok_prep(const int kind, struct tok_side *ts, const uint8_t *act, size_t act_stride,
-                     int t0, int nt, size_t k0, int kc)
+/* The activation side of rows t0..t0+nt-1 for blocks [b0, b0 + nb). */
+static void tok_prep(struct tok_side *ts, const uint8_t *act, size_t act_stride, int t0, int nt,
+                     size_t b0, int nb)
 {
     for (int t = 0; t < nt; t++) {
-        const uint8_t *a = act + (size_t)(t0 + t) * act_stride;
-        if (kind == KIND_Q8_0) {
-            const struct block_qa8 *y = (const struct block_qa8 *)a + k0 / QK;
-            ts->qs[t] = (const uint8_t *)y->qs;
-            for (int i = 0; i < kc / QK; i++) {
-                ts->da[t][i] = y[i].d;
-                ts->ioff[t][i] = -128 * y[i].sum;
-            }
-            continue;
-        }
-        const struct block_qa8k *y = (const struct block_qa8k *)a + k0 / QKK;
-        ts->qs[t] = (const uint8_t *)y->qs;
-        for (int i = 0; i < kc / QKK; i++) {
-            ts->da[t][i] = y[i].d;
-            for (int j = 0; j < 8; j++)
-                ts->fsum[t][8 * i + j] = (float)(y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-            for (int j = 0; j < 16; j++)
-                ts->ioff[t][16 * i + j] = -32 * y[i].bsums[j];
+        const struct block_qa8 *y =
+            (const struct block_qa8 *)(act + (size_t)(t0 + t) * act_stride) + b0;
+        ts->y[t] = y;
+        for (int b = 0; b < nb; b++) {
+            ts->da[t][b] = y[b].d;
+            ts->start[t][b] = -128 * y[b].sum;
         }
     }
 }
 
-/* Four activation bytes of token t at column kk of the panel (kk a multiple of 4). */
-static INLINE int32_t act4(const int kind, const struct tok_side *ts, int t, int kk)
-{
-    int32_t v;
-    size_t at = kind == KIND_Q8_0 ? (size_t)(kk / QK) * sizeof(struct block_qa8) + kk % QK
-                                  : (size_t)(kk / QKK) * sizeof(struct block_qa8k) + kk % QKK;
-    memcpy(&v, ts->qs[t] + at, 4);
-    return v;
-}
-
-/* R row groups (g, g + 1) x T activation rows over the panel's kc columns; out points at the
- * first row of group g for the tile's first token. first: start from zero, else add to out. */
-V512 static INLINE void tile(const int kind, const int R, const int T, const struct panel *p, int g,
-                             const struct tok_side *ts, int kc, int first, float *out,
+/* R row groups (g, g + 1) x T activation rows over the panel's nb blocks; out points at the
+ * first row of group g for the tile's first activation row. first: start from zero, else add
+ * to out. */
+V512 static INLINE void tile(const int R, const int T, const struct panel *p, int g,
+                             const struct tok_side *ts, int nb, int first, float *out,
                              size_t out_stride, const __mmask16 *mask)
 {
-    const int SB = kind == KIND_Q6_K ? 16 : 32;  /* weights per scale */
-    const int AB = kind == KIND_Q8_0 ? 32 : 256; /* weights per activation scale */
     __m512 acc[2][4];
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++)
             acc[r][t] = first ? _mm512_setzero_ps()
                               : _mm512_maskz_loadu_ps(mask[r], out + (size_t)t * out_stride +
                                                                    (size_t)LANES * r);
-    for (int ab = 0; ab < kc / AB; ab++) {
-        __m512 fs[2][4];
+    for (int b = 0; b < nb; b++) {
+        __m512i ia[2][4];
         for (int r = 0; r < R; r++)
             for (int t = 0; t < T; t++)
-                fs[r][t] = _mm512_setzero_ps();
-        for (int j = 0; j < AB / SB; j++) {
-            int sub = ab * (AB / SB) + j, kk = sub * SB;
-            __m512i ia[2][4];
+                ia[r][t] = _mm512_set1_epi32(ts->start[t][b]);
+        for (int st = 0; st < 8; st++) {
+            __m512i wv[2];
             for (int r = 0; r < R; r++)
-                for (int t = 0; t < T; t++)
-                    ia[r][t] = kind == KIND_Q4_K ? _mm512_setzero_si512()
-                                                 : _mm512_set1_epi32(ts->ioff[t][sub]);
-            const uint8_t *wq[2];
-            for (int r = 0; r < R; r++)
-                wq[r] = p->q[g + r][kk / SPAN] + 64 * ((kk % SPAN) / 4);
-            for (int st = 0; st < SB / 4; st++) {
-                __m512i wv[2];
+                wv[r] = _mm512_load_si512((const __m512i *)(p->q[g + r][b] + 64 * st));
+            for (int t = 0; t < T; t++) {
+                int32_t a4;
+                memcpy(&a4, ts->y[t][b].qs + 4 * st, 4);
+                __m512i a = _mm512_set1_epi32(a4);
                 for (int r = 0; r < R; r++)
-                    wv[r] = _mm512_load_si512((const __m512i *)(wq[r] + 64 * st));
-                for (int t = 0; t < T; t++) {
-                    __m512i a = _mm512_set1_epi32(act4(kind, ts, t, kk + 4 * st));
-                    for (int r = 0; r < R; r++)
-                        ia[r][t] = _mm512_dpbusd_epi32(ia[r][t], wv[r], a);
-                }
-            }
-            for (int r = 0; r < R; r++) {
-                __m512 sc = _mm512_load_ps(p->sc[g + r][sub]);
-                for (int t = 0; t < T; t++)
-                    fs[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[r][t]), sc, fs[r][t]);
-                if (kind == KIND_Q4_K) {
-                    __m512 mn = _mm512_load_ps(p->off[g + r][sub]);
-                    for (int t = 0; t < T; t++)
-                        fs[r][t] = _mm512_fnmadd_ps(mn, _mm512_set1_ps(ts->fsum[t][sub]), fs[r][t]);
-                }
+                    ia[r][t] = _mm512_dpbusd_epi32(ia[r][t], wv[r], a);
             }
         }
-        for (int t = 0; t < T; t++) {
-            __m512 da = _mm512_set1_ps(ts->da[t][ab]);
-            for (int r = 0; r < R; r++)
-                acc[r][t] = _mm512_fmadd_ps(fs[r][t], da, acc[r][t]);
+        for (int r = 0; r < R; r++) {
+            __m512 dw = _mm512_load_ps(p->d[g + r][b]);
+            for (int t = 0; t < T; t++)
+                acc[r][t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(ia[r][t]), dw),
+                                            _mm512_set1_ps(ts->da[t][b]), acc[r][t]);
         }
     }
     for (int r = 0; r < R; r++)
@@ -256,12 +160,13 @@ V512 static INLINE void tile(const int kind, const int R, const int T, const str
                                   acc[r][t]);
 }
 
-V512 static INLINE void gemm_body(const int kind, const void *w, size_t w_stride, int n_w,
-                                  const void *act, size_t act_stride, int n_act, float *out,
-                                  size_t out_stride, size_t n)
+V512 static void gemm_q8_0_v512(const void *w, size_t w_stride, int n_w, const void *act,
+                                size_t act_stride, int n_act, float *out, size_t out_stride,
+                                size_t n)
 {
     struct panel p;
     struct tok_side ts;
+    size_t nblk = n / QK;
     for (int r0 = 0; r0 < n_w; r0 += PANEL_ROWS) {
         int np = n_w - r0 < PANEL_ROWS ? n_w - r0 : PANEL_ROWS, ng = (np + LANES - 1) / LANES;
         __mmask16 mask[GROUPS + 1];
@@ -269,17 +174,17 @@ V512 static INLINE void gemm_body(const int kind, const void *w, size_t w_stride
             int left = np - LANES * g;
             mask[g] = left >= LANES ? 0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
         }
-        for (size_t k0 = 0; k0 < n; k0 += KC) {
-            int kc = n - k0 < KC ? (int)(n - k0) : KC, first = k0 == 0;
-            repack(kind, &p, (const uint8_t *)w + (size_t)r0 * w_stride, w_stride, np, k0, kc);
+        for (size_t b0 = 0; b0 < nblk; b0 += NBK) {
+            int nb = nblk - b0 < NBK ? (int)(nblk - b0) : NBK, first = b0 == 0;
+            repack(&p, (const uint8_t *)w + (size_t)r0 * w_stride, w_stride, np, b0, nb);
             for (int t0 = 0; t0 < n_act; t0 += 4) {
                 int nt = n_act - t0 < 4 ? n_act - t0 : 4;
-                tok_prep(kind, &ts, act, act_stride, t0, nt, k0, kc);
+                tok_prep(&ts, act, act_stride, t0, nt, b0, nb);
                 float *o = out + (size_t)t0 * out_stride + r0;
                 for (int g = 0; g < ng; g += 2) {
                     int two = ng - g >= 2;
                     float *og = o + (size_t)LANES * g;
-#define TILE(R, T) tile(kind, R, T, &p, g, &ts, kc, first, og, out_stride, mask + g)
+#define TILE(R, T) tile(R, T, &p, g, &ts, nb, first, og, out_stride, mask + g)
                     switch (nt * 2 + two) {
                     case 2:
                         TILE(1, 1);
@@ -322,7 +227,8 @@ V512 static INLINE void gemm_body(const int kind, const void *w, size_t w_stride
  * results are bit for bit those of the single-row kernels. Eight activation rows share each
  * decoded weight block. */
 
-#define TPAIRS 4 /* activation row pairs per pass over a weight row */
+enum { KIND_Q4_K, KIND_Q6_K };
+#define TPAIRS 8 /* activation row pairs per pass over a weight row */
 
 V512 static INLINE float hsum256(__m256 v)
 {
@@ -341,7 +247,7 @@ struct pair_blk {
 };
 /* Columns the interleaved activations of one pass may span (stack scratch of
  * TPAIRS * MAX_PAIR_SB * 640 bytes); longer rows use the multi-row kernel. */
-#define MAX_PAIR_SB 32
+#define MAX_PAIR_SB 24
 
 V512 static INLINE __m512i pair_load(const int8_t *a, const int8_t *b)
 {
@@ -534,7 +440,7 @@ V512 static INLINE void gemm_pairs(const int kind, const void *w, size_t w_strid
         }
         for (int r = 0; r < n_w; r++) {
             const void *x = (const uint8_t *)w + (size_t)r * w_stride;
-            float o[2 * TPAIRS];
+            float o[2 * TPAIRS] = {0};
 #define PAIRS(NP) (kind == KIND_Q4_K ? q4_k_pairs(x, y, NP, o, n) : q6_k_pairs(x, y, NP, o, n))
             switch (np) {
             case 1:
@@ -546,8 +452,20 @@ V512 static INLINE void gemm_pairs(const int kind, const void *w, size_t w_strid
             case 3:
                 PAIRS(3);
                 break;
-            default:
+            case 4:
                 PAIRS(4);
+                break;
+            case 5:
+                PAIRS(5);
+                break;
+            case 6:
+                PAIRS(6);
+                break;
+            case 7:
+                PAIRS(7);
+                break;
+            default:
+                PAIRS(8);
                 break;
             }
 #undef PAIRS
@@ -555,13 +473,6 @@ V512 static INLINE void gemm_pairs(const int kind, const void *w, size_t w_strid
                 out[(size_t)(t0 + t) * out_stride + r] = o[t];
         }
     }
-}
-
-V512 static void gemm_q8_0_v512(const void *w, size_t w_stride, int n_w, const void *act,
-                                size_t act_stride, int n_act, float *out, size_t out_stride,
-                                size_t n)
-{
-    gemm_body(KIND_Q8_0, w, w_stride, n_w, act, act_stride, n_act, out, out_stride, n);
 }
 
 V512 static void gemm_q4_k_v512(const void *w, size_t w_stride, int n_w, const void *act,
