@@ -1,11 +1,14 @@
 /* gemm_x86.h - 512-bit VNNI tiled matrix products for prompts (many activation rows).
  *
- * The kernels repack a panel of up to 64 weight rows and 512 columns at a time into unsigned
+ * Q8_0: a panel of up to 64 weight rows x 512 columns at a time is repacked into unsigned
  * 8-bit values interleaved by 16 rows (four consecutive weights of a row per 32-bit lane), so
- * one vpdpbusd multiplies 16 rows by four broadcast activation bytes. The panel is small
- * scratch on the stack, refilled for every call: nothing is added to the model's memory.
- * Results equal the single-row kernels up to float rounding, and each output depends only on
- * its weight row and activation row (not on the tile it fell in or the number of rows). */
+ * one vpdpbusd multiplies 16 rows by four broadcast activation bytes. The panel is stack
+ * scratch refilled for every call: nothing is added to the model's memory. Results equal the
+ * single-row kernel up to float rounding, and each depends only on its weight row and
+ * activation row (not on the tile it fell in or the number of rows).
+ * Q4_K, Q6_K: the single-row kernels' arithmetic with two activation rows per 512-bit vector;
+ * results are bit for bit those of the single-row kernels.
+ */
 #ifndef RAGD_GEMM_X86_H
 #define RAGD_GEMM_X86_H
 
