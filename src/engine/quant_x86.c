@@ -2,6 +2,8 @@
  * attributes so the rest of the binary stays baseline x86-64; quant.c picks them at run time. */
 #include "engine/quant_int.h"
 
+#include "engine/gemm_x86.h"
+
 #include <stddef.h>
 #include <string.h>
 
@@ -857,126 +859,6 @@ AVX512 static float dot_q6_k_zmm(const void *w, const void *act, size_t n)
     return hsum_ps(acc);
 }
 
-/* ---- several weight rows against several activation rows (batched prompts) ----
- * A tile of 4 weight rows x 4 activation rows keeps 16 accumulators in registers (AVX-512VL
- * has 32 vector registers), so every weight block and activation block loaded serves four
- * products. Q8_0 weights are made unsigned (w + 128, an xor) for vpdpbusd, whose extra
- * 128 * sum(a) is taken off by starting each block's accumulator at -16 * sum(a) per lane. */
-
-/* acc_rt += (scale rt) * (w_r . a_t) for one block; c is the -16 * sum(a_t) start */
-#define Q8_PAIR(r, t)                                                                              \
-    acc##r##t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(c, wu##r, a)),              \
-                                _mm256_broadcast_ss(&sc[4 * (r) + (t)]), acc##r##t)
-#define Q8_TOKEN(t)                                                                                \
-    do {                                                                                           \
-        a = _mm256_loadu_si256((const __m256i *)y##t[b].qs);                                       \
-        c = _mm256_set1_epi32(-16 * y##t[b].sum);                                                  \
-        Q8_PAIR(0, t);                                                                             \
-        Q8_PAIR(1, t);                                                                             \
-        Q8_PAIR(2, t);                                                                             \
-        Q8_PAIR(3, t);                                                                             \
-    } while (0)
-#define Q8_OUT(r, t)                                                                               \
-    if ((r) < nr && (t) < nt) out[(size_t)(t0 + (t)) * out_stride + r0 + (r)] = hsum_ps(acc##r##t)
-
-AVX512 static void gemm_q8_0_vnni(const void *w, size_t w_stride, int n_w, const void *act,
-                                  size_t act_stride, int n_act, float *out, size_t out_stride,
-                                  size_t n)
-{
-    const __m256i bias = _mm256_set1_epi8((char)0x80);
-    size_t nb = n / QK;
-    _Alignas(16) float sc[16];
-    for (int r0 = 0; r0 < n_w; r0 += 4) {
-        int nr = n_w - r0 < 4 ? n_w - r0 : 4;
-#define WROW(r)                                                                                    \
-    ((const struct block_q8_0 *)((const uint8_t *)w +                                              \
-                                 (size_t)(r0 + ((r) < nr ? (r) : nr - 1)) * w_stride))
-        const struct block_q8_0 *x0 = WROW(0), *x1 = WROW(1), *x2 = WROW(2), *x3 = WROW(3);
-#undef WROW
-        for (int t0 = 0; t0 < n_act; t0 += 4) {
-            int nt = n_act - t0 < 4 ? n_act - t0 : 4;
-#define AROW(t) ((const struct block_qa8 *)ACT_ROW(act, act_stride, t0 + ((t) < nt ? (t) : nt - 1)))
-            const struct block_qa8 *y0 = AROW(0), *y1 = AROW(1), *y2 = AROW(2), *y3 = AROW(3);
-#undef AROW
-            __m256 acc00 = _mm256_setzero_ps(), acc01 = acc00, acc02 = acc00, acc03 = acc00;
-            __m256 acc10 = acc00, acc11 = acc00, acc12 = acc00, acc13 = acc00;
-            __m256 acc20 = acc00, acc21 = acc00, acc22 = acc00, acc23 = acc00;
-            __m256 acc30 = acc00, acc31 = acc00, acc32 = acc00, acc33 = acc00;
-            for (size_t b = 0; b < nb; b++) {
-                __m128 dw = _mm_cvtph_ps(_mm_setr_epi16(
-                    (short)x0[b].d, (short)x1[b].d, (short)x2[b].d, (short)x3[b].d, 0, 0, 0, 0));
-                __m128 da = _mm_setr_ps(y0[b].d, y1[b].d, y2[b].d, y3[b].d);
-                _mm_store_ps(sc, _mm_mul_ps(_mm_permute_ps(dw, 0x00), da));
-                _mm_store_ps(sc + 4, _mm_mul_ps(_mm_permute_ps(dw, 0x55), da));
-                _mm_store_ps(sc + 8, _mm_mul_ps(_mm_permute_ps(dw, 0xaa), da));
-                _mm_store_ps(sc + 12, _mm_mul_ps(_mm_permute_ps(dw, 0xff), da));
-                __m256i wu0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)x0[b].qs), bias);
-                __m256i wu1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)x1[b].qs), bias);
-                __m256i wu2 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)x2[b].qs), bias);
-                __m256i wu3 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)x3[b].qs), bias);
-                __m256i a, c;
-                Q8_TOKEN(0);
-                Q8_TOKEN(1);
-                Q8_TOKEN(2);
-                Q8_TOKEN(3);
-            }
-            Q8_OUT(0, 0);
-            Q8_OUT(0, 1);
-            Q8_OUT(0, 2);
-            Q8_OUT(0, 3);
-            Q8_OUT(1, 0);
-            Q8_OUT(1, 1);
-            Q8_OUT(1, 2);
-            Q8_OUT(1, 3);
-            Q8_OUT(2, 0);
-            Q8_OUT(2, 1);
-            Q8_OUT(2, 2);
-            Q8_OUT(2, 3);
-            Q8_OUT(3, 0);
-            Q8_OUT(3, 1);
-            Q8_OUT(3, 2);
-            Q8_OUT(3, 3);
-        }
-    }
-}
-
-#undef Q8_OUT
-#undef Q8_TOKEN
-#undef Q8_PAIR
-
-/* Q4_K: every weight row against the activation rows four at a time with the row bodies, the
- * same arithmetic as the single and multi-row kernels (a prompt's logits equal those of feeding
- * it token by token); a row's decoded block serves four activation rows. */
-AVX512 static void gemm_q4_k_vnni(const void *w, size_t w_stride, int n_w, const void *act,
-                                  size_t act_stride, int n_act, float *out, size_t out_stride,
-                                  size_t n)
-{
-    for (int r = 0; r < n_w; r++) {
-        const struct block_q4_k *x = (const void *)((const uint8_t *)w + (size_t)r * w_stride);
-        for (int t0 = 0; t0 < n_act; t0 += 4) {
-            const uint8_t *a = ACT_ROW(act, act_stride, t0);
-            float o[4];
-            int nt = n_act - t0 < 4 ? n_act - t0 : 4;
-            switch (nt) {
-            case 1:
-                q4_k_rows_vnni(x, a, act_stride, 1, o, n);
-                break;
-            case 2:
-                q4_k_rows_vnni(x, a, act_stride, 2, o, n);
-                break;
-            case 3:
-                q4_k_rows_vnni(x, a, act_stride, 3, o, n);
-                break;
-            default:
-                q4_k_rows_vnni(x, a, act_stride, 4, o, n);
-                break;
-            }
-            for (int t = 0; t < nt; t++)
-                out[(size_t)(t0 + t) * out_stride + r] = o[t];
-        }
-    }
-}
-
 /* ---- activation quantization ----
  * The same arithmetic as the portable loops (max |x|, d = max / 127, x * (1 / d) rounded to
  * nearest even by vcvtps2dq under the default rounding mode), so the rows are bit for bit equal;
@@ -1103,10 +985,10 @@ static const struct quant_isa_kernels avx2_kernels[] = {
 
 /* AVX-512 VNNI; types not listed keep their AVX2 kernels. */
 static const struct quant_isa_kernels avx512_kernels[] = {
-    {GGML_TYPE_Q8_0, dot_q8_0_vnni, dot_q8_0_multi_vnni, gemm_q8_0_vnni, dot_q8_0_zmm},
+    {GGML_TYPE_Q8_0, dot_q8_0_vnni, dot_q8_0_multi_vnni, gemm_x86_q8_0, dot_q8_0_zmm},
     {GGML_TYPE_Q4_0, dot_q4_0_vnni, NULL, NULL, NULL},
-    {GGML_TYPE_Q4_K, dot_q4_k_vnni, dot_q4_k_multi_vnni, gemm_q4_k_vnni, dot_q4_k_zmm},
-    {GGML_TYPE_Q6_K, dot_q6_k_vnni, dot_q6_k_multi_vnni, NULL, dot_q6_k_zmm},
+    {GGML_TYPE_Q4_K, dot_q4_k_vnni, dot_q4_k_multi_vnni, gemm_x86_q4_k, dot_q4_k_zmm},
+    {GGML_TYPE_Q6_K, dot_q6_k_vnni, dot_q6_k_multi_vnni, gemm_x86_q6_k, dot_q6_k_zmm},
     {0, NULL, NULL, NULL, NULL},
 };
 

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Side-by-side engine speed against a reference llama-bench (bench/engine_compare.md's method):
+# prompt processing pp128 and pp512 and generation tg64 on each file, both engines at the same
+# thread count, rounds in which the engine going first alternates, each measurement started
+# once the CPUs are idle, the read bandwidth probed in every round, medians over the rounds.
+#
+#   REF_BENCH=/path/to/llama-bench bench/engine_compare.sh
+#   ROUNDS=3 FILES="a.gguf b.gguf" THREADS=2 REF_BENCH=... bench/engine_compare.sh
+#
+# Environment: REF_BENCH (required), RAGD_BIN (default build/release/ragd), FILES (default the
+# 1.7b q8_0 and q4_k files under /tmp/models), ROUNDS (5), THREADS (2), IDLE_PCT (15: busy
+# share of all CPUs over 3 s under which a run may start), IDLE_WAIT (180 s: longest wait for
+# idle CPUs; a round that had to start anyway is marked "busy").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RAGD=${RAGD_BIN:-build/release/ragd}
+REF=${REF_BENCH:?set REF_BENCH to the reference llama-bench binary}
+FILES=${FILES:-"/tmp/models/qwen3-1.7b-q8_0.gguf /tmp/models/qwen3-1.7b-q4_k.gguf"}
+ROUNDS=${ROUNDS:-5}
+THREADS=${THREADS:-2}
+IDLE_PCT=${IDLE_PCT:-15}
+IDLE_WAIT=${IDLE_WAIT:-180}
+[ -x "$RAGD" ] || { echo "engine_compare: $RAGD is not built (make release)" >&2; exit 2; }
+[ -x "$REF" ] || { echo "engine_compare: $REF is not executable" >&2; exit 2; }
+DIR=$(mktemp -d)
+trap 'rm -rf "$DIR"' EXIT
+
+# ---- read bandwidth probe: THREADS threads summing a 512 MiB buffer, best of 5 passes ----
+cat > "$DIR/bw.c" <<'C'
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+static uint64_t *buf; static size_t n; static int nth;
+static void *rd(void *a) {
+    size_t i0 = (size_t)(intptr_t)a * n / nth, i1 = ((size_t)(intptr_t)a + 1) * n / nth;
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = i0; i + 4 <= i1; i += 4) { s0 += buf[i]; s1 += buf[i+1]; s2 += buf[i+2]; s3 += buf[i+3]; }
+    return (void *)(intptr_t)(s0 + s1 + s2 + s3);
+}
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+int main(int argc, char **argv) {
+    nth = argc > 1 ? atoi(argv[1]) : 1; n = (512u << 20) / 8;
+    buf = malloc(n * 8); memset(buf, 1, n * 8);
+    double best = 1e9; pthread_t t[256];
+    for (int r = 0; r < 5; r++) {
+        double t0 = now();
+        for (int i = 0; i < nth; i++) pthread_create(&t[i], 0, rd, (void *)(intptr_t)i);
+        for (int i = 0; i < nth; i++) pthread_join(t[i], 0);
+        double dt = now() - t0; if (dt < best) best = dt;
+    }
+    printf("%.2f\n", n * 8 / best / 1e9);
+    return 0;
+}
+C
+cc -O3 -march=native -pthread -o "$DIR/bw" "$DIR/bw.c"
+
+# CPU busy share (percent of all CPUs) over 3 s, from /proc/stat
+busy_pct() {
+    local a b
+    a=$(awk '/^cpu /{print $2+$3+$4+$6+$7+$8, $5}' /proc/stat)
+    sleep 3
+    b=$(awk '/^cpu /{print $2+$3+$4+$6+$7+$8, $5}' /proc/stat)
+    echo "$a $b" | awk '{busy=$3-$1; idle=$4-$2; t=busy+idle; printf "%d\n", t ? 100*busy/t : 0}'
+}
+wait_idle() { # marks the round busy ($DIR/busy) when the CPUs did not go idle in time
+    local start=$SECONDS
+    while [ "$(busy_pct)" -ge "$IDLE_PCT" ]; do
+        if [ $((SECONDS - start)) -ge "$IDLE_WAIT" ]; then touch "$DIR/busy"; return; fi
+    done
+}
+
+ids() { python3 -c "import sys; print(','.join(str(1000 + 37 * i % 50000) for i in range(int(sys.argv[1]))))" "$1"; }
+P128=$(ids 128)
+P512=$(ids 512)
+
+# ragd: one figure (tok/s) from its stderr line 'prompt: N tokens X tok/s; generation: M tokens Y tok/s'
+ragd_run() { # file tokens n_predict field(prompt|gen)
+    local line
+    line=$("$RAGD" generate --model "$1" --tokens "$2" --n-predict "$3" --greedy --threads "$THREADS" \
+        2>&1 >/dev/null | grep '^prompt:')
+    if [ "$4" = prompt ]; then
+        echo "$line" | sed -E 's/^prompt: [0-9]+ tokens ([0-9.]+) tok\/s.*/\1/'
+    else
+        echo "$line" | sed -E 's/.*generation: [0-9]+ tokens ([0-9.]+) tok\/s.*/\1/'
+    fi
+}
+ragd_round() { # file -> "pp128 pp512 tg64"
+    wait_idle; local a b c
+    a=$(ragd_run "$1" "$P128" 1 prompt)
+    wait_idle; b=$(ragd_run "$1" "$P512" 1 prompt)
+    wait_idle; c=$(ragd_run "$1" "11,42,77,300" 64 gen)
+    echo "$a $b $c"
+}
+ref_round() { # file -> "pp128 pp512 tg64"
+    wait_idle
+    "$REF" -m "$1" -t "$THREADS" -p 128,512 -n 64 -r 1 -o csv 2>/dev/null | python3 -c '
+import csv, sys
+rows = list(csv.DictReader(sys.stdin))
+def get(p, g):
+    for r in rows:
+        if int(r["n_prompt"]) == p and int(r["n_gen"]) == g:
+            return float(r["avg_ts"])
+    return float("nan")
+print(get(128, 0), get(512, 0), get(0, 64))'
+}
+
+for f in $FILES; do
+    [ -s "$f" ] || { echo "engine_compare: no file $f" >&2; exit 2; }
+    tag=$(basename "$f" .gguf)
+    : > "$DIR/$tag.rounds"
+    for r in $(seq "$ROUNDS"); do
+        rm -f "$DIR/busy"
+        bw=$("$DIR/bw" "$THREADS")
+        if [ $((r % 2)) -eq 1 ]; then
+            g=$(ragd_round "$f"); l=$(ref_round "$f")
+        else
+            l=$(ref_round "$f"); g=$(ragd_round "$f")
+        fi
+        busy=0
+        [ -e "$DIR/busy" ] && busy=1
+        echo "$r $bw $g $l $busy" >> "$DIR/$tag.rounds"
+        echo "$tag round $r: bw $bw GB/s | ragd pp128 pp512 tg64: $g | reference: $l | busy $busy" >&2
+    done
+done
+
+echo
+echo "| file | figure | ragd tok/s | reference tok/s | ratio (of medians) | median of per-round ratios |"
+echo "| --- | --- | ---: | ---: | ---: | ---: |"
+for f in $FILES; do
+    tag=$(basename "$f" .gguf)
+    wb=$("$RAGD" model info "$f" | python3 -c 'import json,sys; print(json.load(sys.stdin)["weight_bytes_per_token"])')
+    python3 - "$tag" "$wb" "$DIR/$tag.rounds" <<'PY'
+import statistics as st, sys
+tag, wb, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+rows = [l.split() for l in open(path) if l.strip()]
+bw = [float(r[1]) for r in rows]
+names = ["pp128", "pp512", "tg64"]
+for i, name in enumerate(names):
+    g = [float(r[2 + i]) for r in rows]
+    l = [float(r[5 + i]) for r in rows]
+    mg, ml = st.median(g), st.median(l)
+    pr = st.median([a / b for a, b in zip(g, l) if b > 0])
+    print(f"| {tag} | {name} | {mg:.2f} | {ml:.2f} | {mg / ml:.2f}x | {pr:.2f}x |")
+tg = [float(r[4]) for r in rows]
+frac = st.median([t / (b * 1e9 / wb) for t, b in zip(tg, bw)])
+busy = sum(int(r[8]) for r in rows)
+print(f"| {tag} | read bandwidth (median) | {st.median(bw):.1f} GB/s | | tg64 at {100 * frac:.0f}% "
+      f"of the bound ({wb / 1e9:.3f} GB/token) | {len(rows)} rounds, {busy} busy |")
+PY
+done

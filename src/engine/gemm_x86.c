@@ -1,0 +1,511 @@
+/* gemm_x86.c - 512-bit VNNI tiled matrix products for prompts; see gemm_x86.h.
+ *
+ * Q8_0: panels of PANEL_ROWS weight rows x KC columns are repacked on the stack, rows in
+ * groups of 16 (one per 32-bit lane), each 32-weight block of a group as eight vectors, vector
+ * s holding weights 4s..4s+3 of the block for each of the 16 rows as unsigned bytes (q + 128;
+ * the extra 128 * sum(a) is taken off by starting the block's int32 sum at -128 * sum(a),
+ * which the activation block records). Every vpdpbusd then multiplies 16 rows by one
+ * broadcast group of four activation bytes, and a tile of 2 row groups x 4 activation rows
+ * keeps its 8 int32 sums and 8 float totals in registers. The integer sums are exact, so a
+ * result differs from the single-row kernel only by float rounding order, and it depends only
+ * on its weight row and activation row.
+ *
+ * Q4_K and Q6_K: see the comment above q4_k_pairs. */
+#include "engine/gemm_x86.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "engine/quant_int.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#define V512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+#define INLINE __attribute__((always_inline)) inline
+
+/* ---- Q8_0: 16-row interleaved panels ---- */
+
+enum { PANEL_ROWS = 64, LANES = 16, KC = 512, GROUPS = PANEL_ROWS / LANES, NBK = KC / QK };
+
+/* A panel: weights and scales of up to PANEL_ROWS rows x KC columns. */
+struct panel {
+    _Alignas(64) uint8_t q[GROUPS][NBK][8 * LANES * 4];
+    _Alignas(64) float d[GROUPS][NBK][LANES];
+};
+
+/* Per activation row of a tile, for one panel's columns. */
+struct tok_side {
+    const struct block_qa8 *y[4]; /* the row's block at the panel's first column */
+    float da[4][NBK];             /* block scales */
+    int32_t start[4][NBK];        /* -128 * the block's sum */
+};
+
+/* 32 weight bytes of block b of a row, plus 128 */
+V512 static INLINE __m256i span_q8_0(const uint8_t *row, size_t b)
+{
+    const struct block_q8_0 *x = (const struct block_q8_0 *)row + b;
+    return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)x->qs),
+                            _mm256_set1_epi8((char)0x80));
+}
+
+/* z[i] holds row i (low half) and row i + 8 (high half) of a group, 8 dwords each; stores
+ * the eight vectors "dword s of rows 0..15" for s = 0..7. */
+V512 static INLINE void transpose_store(const __m512i z[8], uint8_t *dst)
+{
+    __m512i t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(z[2 * i], z[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(z[2 * i], z[2 * i + 1]);
+    }
+    for (int h = 0; h < 2; h++) {
+        u[4 * h] = _mm512_unpacklo_epi64(t[4 * h], t[4 * h + 2]);
+        u[4 * h + 1] = _mm512_unpackhi_epi64(t[4 * h], t[4 * h + 2]);
+        u[4 * h + 2] = _mm512_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);
+        u[4 * h + 3] = _mm512_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);
+    }
+    const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+    const __m512i hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+    for (int s = 0; s < 4; s++) {
+        _mm512_store_si512((__m512i *)(dst + 64 * s),
+                           _mm512_permutex2var_epi64(u[s], lo, u[s + 4]));
+        _mm512_store_si512((__m512i *)(dst + 64 * (s + 4)),
+                           _mm512_permutex2var_epi64(u[s], hi, u[s + 4]));
+    }
+}
+
+/* Fills p with rows [0, np) of w (np <= PANEL_ROWS; the last group is padded with copies of
+ * row np - 1), blocks [b0, b0 + nb). */
+V512 static INLINE void repack(struct panel *p, const uint8_t *w, size_t w_stride, int np,
+                               size_t b0, int nb)
+{
+    int ng = (np + LANES - 1) / LANES;
+    for (int g = 0; g < ng; g++) {
+        const uint8_t *row[LANES];
+        for (int l = 0; l < LANES; l++) {
+            int r = g * LANES + l;
+            row[l] = w + (size_t)(r < np ? r : np - 1) * w_stride;
+        }
+        for (int b = 0; b < nb; b++) {
+            __m512i z[8];
+            for (int i = 0; i < 8; i++)
+                z[i] = _mm512_inserti64x4(_mm512_castsi256_si512(span_q8_0(row[i], b0 + b)),
+                                          span_q8_0(row[i + 8], b0 + b), 1);
+            transpose_store(z, p->q[g][b]);
+        }
+        for (int l = 0; l < LANES; l++) {
+            const struct block_q8_0 *x = (const struct block_q8_0 *)row[l] + b0;
+            for (int b = 0; b < nb; b++)
+                p->d[g][b][l] = _cvtsh_ss(x[b].d);
+        }
+    }
+}
+
+/* The activation side of rows t0..t0+nt-1 for blocks [b0, b0 + nb). */
+static void tok_prep(struct tok_side *ts, const uint8_t *act, size_t act_stride, int t0, int nt,
+                     size_t b0, int nb)
+{
+    for (int t = 0; t < nt; t++) {
+        const struct block_qa8 *y =
+            (const struct block_qa8 *)(act + (size_t)(t0 + t) * act_stride) + b0;
+        ts->y[t] = y;
+        for (int b = 0; b < nb; b++) {
+            ts->da[t][b] = y[b].d;
+            ts->start[t][b] = -128 * y[b].sum;
+        }
+    }
+}
+
+/* R row groups (g, g + 1) x T activation rows over the panel's nb blocks; out points at the
+ * first row of group g for the tile's first activation row. first: start from zero, else add
+ * to out. */
+V512 static INLINE void tile(const int R, const int T, const struct panel *p, int g,
+                             const struct tok_side *ts, int nb, int first, float *out,
+                             size_t out_stride, const __mmask16 *mask)
+{
+    __m512 acc[2][4];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            acc[r][t] = first ? _mm512_setzero_ps()
+                              : _mm512_maskz_loadu_ps(mask[r], out + (size_t)t * out_stride +
+                                                                   (size_t)LANES * r);
+    for (int b = 0; b < nb; b++) {
+        __m512i ia[2][4];
+        for (int r = 0; r < R; r++)
+            for (int t = 0; t < T; t++)
+                ia[r][t] = _mm512_set1_epi32(ts->start[t][b]);
+        for (int st = 0; st < 8; st++) {
+            __m512i wv[2];
+            for (int r = 0; r < R; r++)
+                wv[r] = _mm512_load_si512((const __m512i *)(p->q[g + r][b] + 64 * st));
+            for (int t = 0; t < T; t++) {
+                int32_t a4;
+                memcpy(&a4, ts->y[t][b].qs + 4 * st, 4);
+                __m512i a = _mm512_set1_epi32(a4);
+                for (int r = 0; r < R; r++)
+                    ia[r][t] = _mm512_dpbusd_epi32(ia[r][t], wv[r], a);
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            __m512 dw = _mm512_load_ps(p->d[g + r][b]);
+            for (int t = 0; t < T; t++)
+                acc[r][t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(ia[r][t]), dw),
+                                            _mm512_set1_ps(ts->da[t][b]), acc[r][t]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            _mm512_mask_storeu_ps(out + (size_t)t * out_stride + (size_t)LANES * r, mask[r],
+                                  acc[r][t]);
+}
+
+V512 void gemm_x86_q8_0(const void *w, size_t w_stride, int n_w, const void *act, size_t act_stride,
+                        int n_act, float *out, size_t out_stride, size_t n)
+{
+    struct panel p;
+    struct tok_side ts;
+    size_t nblk = n / QK;
+    for (int r0 = 0; r0 < n_w; r0 += PANEL_ROWS) {
+        int np = n_w - r0 < PANEL_ROWS ? n_w - r0 : PANEL_ROWS, ng = (np + LANES - 1) / LANES;
+        __mmask16 mask[GROUPS + 1];
+        for (int g = 0; g <= GROUPS; g++) {
+            int left = np - LANES * g;
+            mask[g] = left >= LANES ? 0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+        }
+        for (size_t b0 = 0; b0 < nblk; b0 += NBK) {
+            int nb = nblk - b0 < NBK ? (int)(nblk - b0) : NBK, first = b0 == 0;
+            repack(&p, (const uint8_t *)w + (size_t)r0 * w_stride, w_stride, np, b0, nb);
+            for (int t0 = 0; t0 < n_act; t0 += 4) {
+                int nt = n_act - t0 < 4 ? n_act - t0 : 4;
+                tok_prep(&ts, act, act_stride, t0, nt, b0, nb);
+                float *o = out + (size_t)t0 * out_stride + r0;
+                for (int g = 0; g < ng; g += 2) {
+                    int two = ng - g >= 2;
+                    float *og = o + (size_t)LANES * g;
+#define TILE(R, T) tile(R, T, &p, g, &ts, nb, first, og, out_stride, mask + g)
+                    switch (nt * 2 + two) {
+                    case 2:
+                        TILE(1, 1);
+                        break;
+                    case 3:
+                        TILE(2, 1);
+                        break;
+                    case 4:
+                        TILE(1, 2);
+                        break;
+                    case 5:
+                        TILE(2, 2);
+                        break;
+                    case 6:
+                        TILE(1, 3);
+                        break;
+                    case 7:
+                        TILE(2, 3);
+                        break;
+                    case 8:
+                        TILE(1, 4);
+                        break;
+                    default:
+                        TILE(2, 4);
+                        break;
+                    }
+#undef TILE
+                }
+            }
+        }
+    }
+}
+
+/* ---- Q4_K and Q6_K: two activation rows per 512-bit vector ----
+ * A prompt's logits must equal those of feeding it token by token, and a difference in the
+ * last bit of a product can move a quantized activation downstream by a whole step. So these
+ * kernels run the single-row kernels' arithmetic (quant_x86.c: q4_k_rows_vnni,
+ * q6_k_rows_vnni) lane for lane, with one activation row in each 256-bit half and the decoded
+ * weight block broadcast to both halves, and sum each half in the single kernel's order: the
+ * results are bit for bit those of the single-row kernels. Eight activation rows share each
+ * decoded weight block. */
+
+enum { KIND_Q4_K, KIND_Q6_K };
+#define TPAIRS 8 /* activation row pairs per pass over a weight row */
+
+V512 static INLINE float hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Two activation rows' QA8K block interleaved by 32 bytes, so one 512-bit load takes the same
+ * 32 bytes of both rows. */
+struct pair_blk {
+    __m512i qs[QKK / 32]; /* chunk c: row a's qs[32c..32c+31], then row b's */
+    __m512i bsums;        /* row a's sixteen sums, then row b's */
+    __m512 d;             /* row a's scale in the low half, row b's in the high half */
+};
+/* Columns the interleaved activations of one pass may span (stack scratch of
+ * TPAIRS * MAX_PAIR_SB * 640 bytes); longer rows use the multi-row kernel. */
+#define MAX_PAIR_SB 24
+
+V512 static INLINE __m512i pair_load(const int8_t *a, const int8_t *b)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)),
+                              _mm256_loadu_si256((const __m256i *)b), 1);
+}
+
+V512 static INLINE __m512 pair_set(float a, float b)
+{
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(a)),
+                                               _mm256_castps_pd(_mm256_set1_ps(b)), 1));
+}
+
+/* the single kernels' per-row results: each 256-bit half summed as hsum_ps does */
+V512 static INLINE void pair_out(__m512 acc, float *o0, float *o1)
+{
+    *o0 = hsum256(_mm512_castps512_ps256(acc));
+    *o1 = hsum256(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
+}
+
+/* A K block's eight 6-bit scales into sc[] and its eight mins as int16 (quant_x86.c's
+ * k_unpack_scales). */
+V512 static INLINE __m128i k4_scales(const uint8_t *scales, uint8_t sc[8])
+{
+    uint32_t u0, u1, u2;
+    memcpy(&u0, scales, 4);
+    memcpy(&u1, scales + 4, 4);
+    memcpy(&u2, scales + 8, 4);
+    uint32_t s_lo = u0 & 0x3f3f3f3fu, m_lo = u1 & 0x3f3f3f3fu;
+    uint32_t s_hi = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
+    uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
+    memcpy(sc, &s_lo, 4);
+    memcpy(sc + 4, &s_hi, 4);
+    return _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)m_hi, (int)m_lo));
+}
+
+#define B512(v256) _mm512_broadcast_i64x4(v256)
+
+V512 static INLINE void q4_k_pairs(const struct block_q4_k *x,
+                                   const struct pair_blk (*y)[MAX_PAIR_SB], const int np, float *o,
+                                   size_t n)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m512 acc[TPAIRS];
+    for (int p = 0; p < np; p++)
+        acc[p] = _mm512_setzero_ps();
+    for (size_t i = 0; i < n / QKK; i++) {
+        uint8_t sc[8];
+        __m128i mins = k4_scales(x[i].scales, sc);
+        __m512i mv =
+            B512(_mm256_set_m128i(_mm_unpackhi_epi16(mins, mins), _mm_unpacklo_epi16(mins, mins)));
+        __m256i sv =
+            _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
+        __m512i lo[4], hi[4], ps[4];
+        for (int c = 0; c < 4; c++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
+            lo[c] = B512(_mm256_and_si256(q, m4));
+            hi[c] = B512(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+            ps[c] = B512(_mm256_shuffle_epi8(
+                sv, _mm256_broadcastsi128_si256(
+                        _mm_setr_epi8(4 * c, 4 * c + 1, 4 * c, 4 * c + 1, 4 * c, 4 * c + 1, 4 * c,
+                                      4 * c + 1, 4 * c + 2, 4 * c + 3, 4 * c + 2, 4 * c + 3,
+                                      4 * c + 2, 4 * c + 3, 4 * c + 2, 4 * c + 3))));
+        }
+        __m512 d = _mm512_set1_ps(_cvtsh_ss(x[i].d)), dmin = _mm512_set1_ps(_cvtsh_ss(x[i].dmin));
+        for (int p = 0; p < np; p++) {
+            const struct pair_blk *yp = &y[p][i];
+            __m512i s = _mm512_setzero_si512();
+            for (int c = 0; c < 4; c++) {
+                __m512i a0 = _mm512_load_si512(&yp->qs[2 * c]);
+                __m512i a1 = _mm512_load_si512(&yp->qs[2 * c + 1]);
+                __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[c], a0);
+                __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[c], a1);
+                s = _mm512_dpwssd_epi32(s, _mm512_packs_epi32(p0, p1), ps[c]);
+            }
+            __m512i m = _mm512_madd_epi16(mv, _mm512_load_si512(&yp->bsums));
+            __m512 f = _mm512_fmsub_ps(_mm512_cvtepi32_ps(s), d,
+                                       _mm512_mul_ps(_mm512_cvtepi32_ps(m), dmin));
+            acc[p] = _mm512_fmadd_ps(f, _mm512_load_ps(&yp->d), acc[p]);
+        }
+    }
+    for (int p = 0; p < np; p++)
+        pair_out(acc[p], &o[2 * p], &o[2 * p + 1]);
+}
+
+/* The 6-bit values of one 128-weight half of a Q6_K block (quant_x86.c's q6_unpack). */
+V512 static INLINE void q6_half(const uint8_t *ql, const uint8_t *qh, __m256i q[4])
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+    __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+    __m256i hh = _mm256_loadu_si256((const __m256i *)qh);
+    q[0] =
+        _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hh, m3), 4));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m3), 4));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m3), 4));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m3), 4));
+}
+
+V512 static INLINE void q6_k_pairs(const struct block_q6_k *x,
+                                   const struct pair_blk (*y)[MAX_PAIR_SB], const int np, float *o,
+                                   size_t n)
+{
+    __m512 acc[TPAIRS];
+    for (int p = 0; p < np; p++)
+        acc[p] = _mm512_setzero_ps();
+    for (size_t i = 0; i < n / QKK; i++) {
+        __m512i q[8], ps[4];
+        for (int h = 0; h < 2; h++) {
+            __m256i qq[4];
+            q6_half(x[i].ql + 64 * h, x[i].qh + 32 * h, qq);
+            for (int k = 0; k < 4; k++)
+                q[4 * h + k] = B512(qq[k]);
+            __m256i sv = _mm256_broadcastsi128_si256(
+                _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(x[i].scales + 8 * h))));
+            for (int m = 0; m < 2; m++) {
+                char g0 = (char)(8 * m), g1 = (char)(8 * m + 2), g2 = (char)(8 * m + 4);
+                char g3 = (char)(8 * m + 6);
+                ps[2 * h + m] = B512(_mm256_shuffle_epi8(
+                    sv, _mm256_setr_epi8(g0, g0 + 1, g0, g0 + 1, g0, g0 + 1, g0, g0 + 1, g2, g2 + 1,
+                                         g2, g2 + 1, g2, g2 + 1, g2, g2 + 1, g1, g1 + 1, g1, g1 + 1,
+                                         g1, g1 + 1, g1, g1 + 1, g3, g3 + 1, g3, g3 + 1, g3, g3 + 1,
+                                         g3, g3 + 1)));
+            }
+        }
+        __m512i off = B512(_mm256_slli_epi16(
+            _mm256_sub_epi16(_mm256_setzero_si256(),
+                             _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales))),
+            5));
+        __m512 d = _mm512_set1_ps(_cvtsh_ss(x[i].d));
+        for (int p = 0; p < np; p++) {
+            const struct pair_blk *yp = &y[p][i];
+            __m512i sumi = _mm512_madd_epi16(off, _mm512_load_si512(&yp->bsums));
+            for (int k = 0; k < 8; k += 2) {
+                __m512i a0 = _mm512_load_si512(&yp->qs[k]);
+                __m512i a1 = _mm512_load_si512(&yp->qs[k + 1]);
+                __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[k], a0);
+                __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[k + 1], a1);
+                sumi = _mm512_dpwssd_epi32(sumi, _mm512_packs_epi32(p0, p1), ps[k / 2]);
+            }
+            acc[p] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_load_ps(&yp->d)),
+                                     _mm512_cvtepi32_ps(sumi), acc[p]);
+        }
+    }
+    for (int p = 0; p < np; p++)
+        pair_out(acc[p], &o[2 * p], &o[2 * p + 1]);
+}
+
+#undef B512
+
+/* Every weight row against the activation rows 2 * TPAIRS at a time (an odd last row is
+ * paired with itself). */
+V512 static INLINE void gemm_pairs(const int kind, const void *w, size_t w_stride, int n_w,
+                                   const void *act, size_t act_stride, int n_act, float *out,
+                                   size_t out_stride, size_t n)
+{
+    size_t nsb = n / QKK;
+    if (nsb > MAX_PAIR_SB) {
+        quant_dot_multi_fn f = quant_dot_multi_kernel(
+            kind == KIND_Q4_K ? GGML_TYPE_Q4_K : GGML_TYPE_Q6_K, QUANT_ISA_AVX512);
+        for (int r = 0; r < n_w; r++)
+            for (int t0 = 0; t0 < n_act; t0 += 4) {
+                float o[4];
+                int nt = n_act - t0 < 4 ? n_act - t0 : 4;
+                f((const uint8_t *)w + (size_t)r * w_stride,
+                  (const uint8_t *)act + (size_t)t0 * act_stride, act_stride, nt, o, n);
+                for (int t = 0; t < nt; t++)
+                    out[(size_t)(t0 + t) * out_stride + r] = o[t];
+            }
+        return;
+    }
+    _Alignas(64) struct pair_blk y[TPAIRS][MAX_PAIR_SB];
+    for (int t0 = 0; t0 < n_act; t0 += 2 * TPAIRS) {
+        int nt = n_act - t0 < 2 * TPAIRS ? n_act - t0 : 2 * TPAIRS, np = (nt + 1) / 2;
+        for (int p = 0; p < np; p++) {
+            int ta = t0 + 2 * p, tb = 2 * p + 1 < nt ? ta + 1 : ta;
+            const struct block_qa8k *ya =
+                (const void *)((const uint8_t *)act + (size_t)ta * act_stride);
+            const struct block_qa8k *yb =
+                (const void *)((const uint8_t *)act + (size_t)tb * act_stride);
+            for (size_t i = 0; i < nsb; i++) {
+                for (int c = 0; c < QKK / 32; c++)
+                    y[p][i].qs[c] = pair_load(ya[i].qs + 32 * c, yb[i].qs + 32 * c);
+                y[p][i].bsums = pair_load((const int8_t *)ya[i].bsums, (const int8_t *)yb[i].bsums);
+                y[p][i].d = pair_set(ya[i].d, yb[i].d);
+            }
+        }
+        for (int r = 0; r < n_w; r++) {
+            const void *x = (const uint8_t *)w + (size_t)r * w_stride;
+            float o[2 * TPAIRS] = {0};
+#define PAIRS(NP) (kind == KIND_Q4_K ? q4_k_pairs(x, y, NP, o, n) : q6_k_pairs(x, y, NP, o, n))
+            switch (np) {
+            case 1:
+                PAIRS(1);
+                break;
+            case 2:
+                PAIRS(2);
+                break;
+            case 3:
+                PAIRS(3);
+                break;
+            case 4:
+                PAIRS(4);
+                break;
+            case 5:
+                PAIRS(5);
+                break;
+            case 6:
+                PAIRS(6);
+                break;
+            case 7:
+                PAIRS(7);
+                break;
+            default:
+                PAIRS(8);
+                break;
+            }
+#undef PAIRS
+            for (int t = 0; t < nt; t++)
+                out[(size_t)(t0 + t) * out_stride + r] = o[t];
+        }
+    }
+}
+
+V512 void gemm_x86_q4_k(const void *w, size_t w_stride, int n_w, const void *act, size_t act_stride,
+                        int n_act, float *out, size_t out_stride, size_t n)
+{
+    gemm_pairs(KIND_Q4_K, w, w_stride, n_w, act, act_stride, n_act, out, out_stride, n);
+}
+
+V512 void gemm_x86_q6_k(const void *w, size_t w_stride, int n_w, const void *act, size_t act_stride,
+                        int n_act, float *out, size_t out_stride, size_t n)
+{
+    gemm_pairs(KIND_Q6_K, w, w_stride, n_w, act, act_stride, n_act, out, out_stride, n);
+}
+
+quant_gemm_fn gemm_x86_vnni512(uint32_t type)
+{
+    if (quant_cpu_isa() < QUANT_ISA_AVX512) return NULL;
+    switch (type) {
+    case GGML_TYPE_Q8_0:
+        return gemm_x86_q8_0;
+    case GGML_TYPE_Q4_K:
+        return gemm_x86_q4_k;
+    case GGML_TYPE_Q6_K:
+        return gemm_x86_q6_k;
+    }
+    return NULL;
+}
+
+#else /* not x86-64 */
+
+quant_gemm_fn gemm_x86_vnni512(uint32_t type)
+{
+    (void)type;
+    return NULL;
+}
+
+#endif
