@@ -9,11 +9,16 @@
 
 #include "core/error.h"
 #include "core/mem.h"
+#include "engine/ops.h"
 
 /* Upper bound on attention heads accepted from a file. */
 #define MAX_HEADS 1024
 /* Queries (heads of a kv group x tokens) that share one walk over the K/V rows. */
 #define ATT_QMAX 8
+/* Above this many keys a query block's attention is tiled over key blocks with an online
+ * softmax (ops_attention_tiled); shorter ones keep one score row per query. */
+#define ATT_TILED_MIN 256
+static int att_tiled_min = ATT_TILED_MIN; /* a variable so that a test can compare both paths */
 /* Weight rows a matmul worker computes before writing their outputs: the outputs of a token
  * are then one contiguous run (rows of a token's output are 4 * n_embd bytes apart, which maps
  * every token's output to the same L1 set). A multiple of the tiled kernels' 4 rows. */
@@ -690,6 +695,12 @@ static void attn_worker(void *arg, int ith, int nth)
             }
         }
         int nmax = j->pos0 + t0 + tb;
+        if (nmax > att_tiled_min) {
+            /* att holds group * att_tb * n_ctx >= OPS_ATT_SCRATCH(nq) floats here */
+            ops_attention_tiled(q, o, npos, nq, kc, vc, (size_t)kvd, hd, scale, s->dot_f32, s->axpy,
+                                att);
+            continue;
+        }
         for (int p = 0; p < nmax; p++) {
             const float *kr = kc + (size_t)p * kvd;
             for (int qi = 0; qi < nq; qi++)
