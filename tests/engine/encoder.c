@@ -813,6 +813,39 @@ static void test_threads(void **state)
     encoder_free(e);
 }
 
+/* ---- quantised weights ---- */
+
+/* A q8_0 BERT file (matrices in q8_0, the rest f32) loads, embeds every text within 1e-3
+ * cosine of the f32 file made from the same seed, and is really a different file. */
+static void test_q8_0_weights(void **state)
+{
+    (void)state;
+    struct mktiny_encoder_opts q = {"bert", tpath("bert-q8.gguf"), GGML_TYPE_Q8_0, 7, "tiny"};
+    char err[256] = "";
+    if (mktiny_encoder_write(&q, err, sizeof err)) fail_msg("mktiny q8_0: %s", err);
+    encoder_t *ef = load(tpath("bert.gguf"), 0), *eq = load(tpath("bert-q8.gguf"), 0);
+    int D = encoder_dim(ef);
+    assert_int_equal(encoder_dim(eq), D);
+    float *vf = malloc(N_TEXTS * D * sizeof *vf), *vq = malloc(N_TEXTS * D * sizeof *vq);
+    assert_int_equal(encoder_embed(ef, texts, N_TEXTS, 32, vf), 0);
+    assert_int_equal(encoder_embed(eq, texts, N_TEXTS, 32, vq), 0);
+    for (size_t i = 0; i < N_TEXTS; i++) {
+        double dot = 0, nf = 0, nq = 0;
+        for (int k = 0; k < D; k++) {
+            dot += (double)vf[i * D + k] * vq[i * D + k];
+            nf += (double)vf[i * D + k] * vf[i * D + k];
+            nq += (double)vq[i * D + k] * vq[i * D + k];
+        }
+        double cos = dot / sqrt(nf * nq);
+        if (cos < 1.0 - 1e-3) fail_msg("text %zu: q8_0 cosine to f32 %.6f", i, cos);
+    }
+    assert_true(dist(vf, vq, (int)N_TEXTS * D) > 0);
+    free(vf);
+    free(vq);
+    encoder_free(ef);
+    encoder_free(eq);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -825,6 +858,7 @@ int main(void)
         cmocka_unit_test(test_tokenizer_json),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_q8_0_weights),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
