@@ -1,5 +1,7 @@
 #include "engine/enc_kernels.h"
 
+#include <string.h>
+
 /* Register-blocked kernels over MR tokens x NR weight rows: twelve accumulators stay in
  * registers while both operands stream along k. Each output's sum runs in the same order
  * whichever tokens share the block, so results do not depend on batching. */
@@ -84,3 +86,72 @@ enc_kernel_fn enc_kernel_pick(enum quant_isa isa)
     (void)isa;
     return kernel_base;
 }
+
+void enc_to_bf16(const float *x, uint16_t *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], sizeof u);
+        if ((u & 0x7fffffffu) > 0x7f800000u) {
+            y[i] = (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
+            continue;
+        }
+        u += 0x7fffu + ((u >> 16) & 1);
+        y[i] = (uint16_t)(u >> 16);
+    }
+}
+
+#if defined(__x86_64__)
+
+#define TARGET_BF16 __attribute__((target("avx512f,avx512bf16")))
+
+/* Twelve 16-lane accumulators; each vdpbf16ps adds 32 products (pairs of bf16) per row pair. */
+TARGET_BF16 static void kernel_bf16(const uint16_t *const *a, const uint16_t *const *w, size_t k,
+                                    float o[ENC_MR][ENC_NR])
+{
+    const uint16_t *a0 = a[0], *a1 = a[1], *a2 = a[2];
+    const uint16_t *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
+    __m512 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+    __m512 c20 = c00, c21 = c00, c22 = c00, c23 = c00;
+    for (size_t i = 0; i < k; i += ENC_BF16_K) {
+        __m512bh x0 = (__m512bh)_mm512_loadu_si512(a0 + i);
+        __m512bh x1 = (__m512bh)_mm512_loadu_si512(a1 + i);
+        __m512bh x2 = (__m512bh)_mm512_loadu_si512(a2 + i);
+        __m512bh y = (__m512bh)_mm512_loadu_si512(w0 + i);
+        c00 = _mm512_dpbf16_ps(c00, x0, y), c10 = _mm512_dpbf16_ps(c10, x1, y);
+        c20 = _mm512_dpbf16_ps(c20, x2, y);
+        y = (__m512bh)_mm512_loadu_si512(w1 + i);
+        c01 = _mm512_dpbf16_ps(c01, x0, y), c11 = _mm512_dpbf16_ps(c11, x1, y);
+        c21 = _mm512_dpbf16_ps(c21, x2, y);
+        y = (__m512bh)_mm512_loadu_si512(w2 + i);
+        c02 = _mm512_dpbf16_ps(c02, x0, y), c12 = _mm512_dpbf16_ps(c12, x1, y);
+        c22 = _mm512_dpbf16_ps(c22, x2, y);
+        y = (__m512bh)_mm512_loadu_si512(w3 + i);
+        c03 = _mm512_dpbf16_ps(c03, x0, y), c13 = _mm512_dpbf16_ps(c13, x1, y);
+        c23 = _mm512_dpbf16_ps(c23, x2, y);
+    }
+    o[0][0] = _mm512_reduce_add_ps(c00), o[0][1] = _mm512_reduce_add_ps(c01);
+    o[0][2] = _mm512_reduce_add_ps(c02), o[0][3] = _mm512_reduce_add_ps(c03);
+    o[1][0] = _mm512_reduce_add_ps(c10), o[1][1] = _mm512_reduce_add_ps(c11);
+    o[1][2] = _mm512_reduce_add_ps(c12), o[1][3] = _mm512_reduce_add_ps(c13);
+    o[2][0] = _mm512_reduce_add_ps(c20), o[2][1] = _mm512_reduce_add_ps(c21);
+    o[2][2] = _mm512_reduce_add_ps(c22), o[2][3] = _mm512_reduce_add_ps(c23);
+}
+
+enc_kernel_bf16_fn enc_kernel_bf16_pick(void)
+{
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16"))
+        return kernel_bf16;
+    return NULL;
+}
+
+#else
+
+enc_kernel_bf16_fn enc_kernel_bf16_pick(void)
+{
+    return NULL;
+}
+
+#endif
