@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/mem.h"
+#include "engine/enc_kernels.h"
 #include "engine/gguf.h"
 #include "engine/pool.h"
 #include "engine/quant.h"
@@ -28,11 +29,10 @@ enum act { ACT_GELU_ERF, ACT_GELU_TANH };
 #define MPNET_BUCKETS 32    /* compute_position_bias's num_buckets */
 #define MPNET_MAX_DISTANCE 128
 
-/* out[m][r] = a[m] . w[r] over k floats, for MR rows a and NR rows w (see the kernels) */
-#define MR 3
-#define NR 4
-typedef void (*kernel_fn)(const float *const *a, const float *const *w, size_t k, float o[MR][NR]);
-static kernel_fn pick_kernel(enum quant_isa isa);
+/* out[m][r] = a[m] . w[r] over k floats, for MR rows a and NR rows w (engine/enc_kernels.h) */
+#define MR ENC_MR
+#define NR ENC_NR
+typedef enc_kernel_fn kernel_fn;
 
 struct config {
     enum arch arch;
@@ -52,6 +52,7 @@ struct mat {
     uint32_t type;
     int64_t rows, cols;
     size_t row_bytes;
+    const uint16_t *bf16; /* the rows as bfloat16 when the bf16 path is on, else NULL */
 };
 
 struct layer {
@@ -109,6 +110,9 @@ struct encoder {
     int n_threads;
     enum quant_isa isa;
     kernel_fn kernel;
+    enc_kernel_bf16_fn kernel_bf16; /* non-NULL: the layers' matrices carry bf16 copies */
+    uint16_t *abf;                  /* activations as bf16, abf_cap values (under lock) */
+    size_t abf_cap;
     float **panel; /* [n_threads] scratch: PANEL_ROWS dequantized weight rows */
     struct state s;
     pthread_mutex_t lock;
@@ -710,6 +714,37 @@ out:
 #define PANEL_ROWS 16 /* weight rows per matmul work item */
 #define CHUNK_TOK 96  /* tokens per matmul work item (a multiple of the kernel's 3) */
 
+/* Gives each layer matrix whose width suits the bf16 kernel a bfloat16 copy of its rows
+ * (dequantized first when stored quantized). */
+static void mat_to_bf16(encoder_t *e, struct mat *m)
+{
+    size_t K = (size_t)m->cols;
+    if (K % ENC_BF16_K) return;
+    uint16_t *dst = own(e, xmalloc((size_t)m->rows * K * sizeof *dst));
+    float *row = xmalloc(K * sizeof *row);
+    for (int64_t r = 0; r < m->rows; r++) {
+        const uint8_t *src = (const uint8_t *)m->data + (size_t)r * m->row_bytes;
+        if (m->type == GGML_TYPE_F32)
+            enc_to_bf16((const float *)(const void *)src, dst + (size_t)r * K, K);
+        else {
+            quant_dequantize_row(m->type, src, row, K);
+            enc_to_bf16(row, dst + (size_t)r * K, K);
+        }
+    }
+    free(row);
+    m->bf16 = dst;
+}
+
+static void to_bf16(encoder_t *e)
+{
+    for (int i = 0; i < e->cfg.n_layer; i++) {
+        struct layer *l = &e->w.layers[i];
+        struct mat *ms[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_up, &l->w_down};
+        for (size_t k = 0; k < sizeof ms / sizeof *ms; k++)
+            mat_to_bf16(e, ms[k]);
+    }
+}
+
 int encoder_load(const char *path, const struct encoder_opts *opts, encoder_t **out, char *err,
                  size_t err_len)
 {
@@ -756,7 +791,8 @@ int encoder_load(const char *path, const struct encoder_opts *opts, encoder_t **
     }
     e->n_threads = pool_size(e->pool);
     e->isa = quant_best_isa();
-    e->kernel = pick_kernel(e->isa);
+    e->kernel = enc_kernel_pick(e->isa);
+    if (o.bf16 && (e->kernel_bf16 = enc_kernel_bf16_pick())) to_bf16(e);
     size_t widest = (size_t)(c->n_ff > c->n_embd ? c->n_ff : c->n_embd);
     e->panel = xcalloc((size_t)e->n_threads, sizeof *e->panel);
     for (int i = 0; i < e->n_threads; i++)
@@ -792,6 +828,7 @@ void encoder_free(encoder_t *e)
         for (int i = 0; i < e->n_threads; i++)
             free(e->panel[i]);
     free(e->panel);
+    free(e->abf);
     pool_free(e->pool);
     tokenizer_free(e->tok);
     for (size_t i = 0; i < e->n_owned; i++)
@@ -843,89 +880,6 @@ int encoder_tokenize(const encoder_t *e, const char *text, size_t len, int32_t *
 
 /* ---- matrix products: out[t, r] = act(W[r, :] . a[t, :] + bias[r]) ---- */
 
-/* Register-blocked kernels over MR tokens x NR weight rows: twelve accumulators stay in
- * registers while both operands stream along k. Each output's sum runs in the same order
- * whichever tokens share the block, so results do not depend on batching. */
-static void kernel_base(const float *const *a, const float *const *w, size_t k, float o[MR][NR])
-{
-    for (int m = 0; m < MR; m++)
-        for (int r = 0; r < NR; r++) {
-            float s = 0;
-            for (size_t i = 0; i < k; i++)
-                s += a[m][i] * w[r][i];
-            o[m][r] = s;
-        }
-}
-
-#if defined(__x86_64__)
-#include <immintrin.h>
-
-#define TARGET_AVX2 __attribute__((target("avx2,fma")))
-
-TARGET_AVX2 static inline float hsum8(__m256 v)
-{
-    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-    x = _mm_add_ss(x, _mm_movehdup_ps(x));
-    return _mm_cvtss_f32(x);
-}
-
-/* the tail of k (not a multiple of the vector width) in scalar code */
-static void kernel_tail(const float *const *a, const float *const *w, size_t i0, size_t k,
-                        float o[MR][NR])
-{
-    for (int m = 0; m < MR; m++)
-        for (int r = 0; r < NR; r++)
-            for (size_t i = i0; i < k; i++)
-                o[m][r] += a[m][i] * w[r][i];
-}
-
-#define FMA_ROW(VEC, LOAD, FMADD, r)                                                               \
-    do {                                                                                           \
-        VEC y = LOAD(w##r + i);                                                                    \
-        c0##r = FMADD(x0, y, c0##r);                                                               \
-        c1##r = FMADD(x1, y, c1##r);                                                               \
-        c2##r = FMADD(x2, y, c2##r);                                                               \
-    } while (0)
-
-#define DEF_KERNEL(NAME, ATTR, VEC, W, ZERO, LOAD, FMADD, HSUM)                                    \
-    ATTR static void NAME(const float *const *a, const float *const *w, size_t k, float o[MR][NR]) \
-    {                                                                                              \
-        const float *a0 = a[0], *a1 = a[1], *a2 = a[2];                                            \
-        const float *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];                                \
-        VEC c00 = ZERO(), c01 = ZERO(), c02 = ZERO(), c03 = ZERO();                                \
-        VEC c10 = ZERO(), c11 = ZERO(), c12 = ZERO(), c13 = ZERO();                                \
-        VEC c20 = ZERO(), c21 = ZERO(), c22 = ZERO(), c23 = ZERO();                                \
-        size_t i = 0;                                                                              \
-        for (; i + W <= k; i += W) {                                                               \
-            VEC x0 = LOAD(a0 + i), x1 = LOAD(a1 + i), x2 = LOAD(a2 + i);                           \
-            FMA_ROW(VEC, LOAD, FMADD, 0);                                                          \
-            FMA_ROW(VEC, LOAD, FMADD, 1);                                                          \
-            FMA_ROW(VEC, LOAD, FMADD, 2);                                                          \
-            FMA_ROW(VEC, LOAD, FMADD, 3);                                                          \
-        }                                                                                          \
-        o[0][0] = HSUM(c00), o[0][1] = HSUM(c01), o[0][2] = HSUM(c02), o[0][3] = HSUM(c03);        \
-        o[1][0] = HSUM(c10), o[1][1] = HSUM(c11), o[1][2] = HSUM(c12), o[1][3] = HSUM(c13);        \
-        o[2][0] = HSUM(c20), o[2][1] = HSUM(c21), o[2][2] = HSUM(c22), o[2][3] = HSUM(c23);        \
-        if (i < k) kernel_tail(a, w, i, k, o);                                                     \
-    }
-
-DEF_KERNEL(kernel_avx2, TARGET_AVX2, __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_fmadd_ps,
-           hsum8)
-/* No AVX-512 variant: with rows not aligned to 64 bytes (safetensors data is 8-byte
- * aligned) its loads straddle cache lines, and on the CPUs measured it ran at about half the
- * AVX2 kernel's rate. */
-#endif
-
-static kernel_fn pick_kernel(enum quant_isa isa)
-{
-#if defined(__x86_64__)
-    if (isa >= QUANT_ISA_AVX2) return kernel_avx2;
-#endif
-    (void)isa;
-    return kernel_base;
-}
-
 struct mm_job {
     encoder_t *e;
     const float *a; /* [n_tok, cols] */
@@ -935,6 +889,8 @@ struct mm_job {
     int gelu;   /* 0 none, else the config's GELU */
     float *out; /* [n_tok, rows] */
     kernel_fn kernel;
+    enc_kernel_bf16_fn kernel_bf16; /* with abf: the bf16 path */
+    const uint16_t *abf;            /* a as bf16, [n_tok, cols] */
     int n_panels, n_items;
     atomic_int next;
 };
@@ -943,6 +899,37 @@ static float gelu(float x, enum act a)
 {
     if (a == ACT_GELU_ERF) return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
     return 0.5f * x * (1.0f + tanhf(0.7978845608f * (x + 0.044715f * x * x * x)));
+}
+
+static void mm_store(const struct mm_job *j, int t, int t1, int64_t c0, int nc, float o[MR][NR])
+{
+    int64_t N = j->w->rows;
+    for (int m = 0; m < MR && t + m < t1; m++) {
+        float *dst = j->out + (size_t)(t + m) * N + c0;
+        for (int q = 0; q < NR && q < nc; q++) {
+            float v = o[m][q] + j->bias[c0 + q];
+            dst[q] = j->gelu ? gelu(v, j->e->cfg.act) : v;
+        }
+    }
+}
+
+/* One work item of the bf16 path: tokens [t0, t1) against weight rows [r0, r0 + nr). */
+static void mm_bf16_item(const struct mm_job *j, int64_t r0, int nr, int t0, int t1)
+{
+    size_t K = (size_t)j->w->cols;
+    for (int t = t0; t < t1; t += MR) {
+        const uint16_t *a[MR];
+        for (int m = 0; m < MR; m++)
+            a[m] = j->abf + (size_t)(t + m < t1 ? t + m : t1 - 1) * K;
+        for (int r = 0; r < nr; r += NR) {
+            const uint16_t *wr[NR];
+            for (int q = 0; q < NR; q++)
+                wr[q] = j->w->bf16 + (size_t)(r0 + (r + q < nr ? r + q : nr - 1)) * K;
+            float o[MR][NR];
+            j->kernel_bf16(a, wr, K, o);
+            mm_store(j, t, t1, r0 + r, nr - r, o);
+        }
+    }
 }
 
 static void mm_worker(void *arg, int ith, int nth)
@@ -958,6 +945,11 @@ static void mm_worker(void *arg, int ith, int nth)
         int chunk = item / j->n_panels, panel = item % j->n_panels;
         int64_t r0 = (int64_t)panel * PANEL_ROWS;
         int nr = (int)(N - r0 < PANEL_ROWS ? N - r0 : PANEL_ROWS);
+        int t0 = chunk * CHUNK_TOK, t1 = t0 + CHUNK_TOK < j->n_tok ? t0 + CHUNK_TOK : j->n_tok;
+        if (j->abf) {
+            mm_bf16_item(j, r0, nr, t0, t1);
+            continue;
+        }
         const float *rows[PANEL_ROWS];
         for (int r = 0; r < nr; r++) {
             const uint8_t *src = (const uint8_t *)w->data + (size_t)(r0 + r) * w->row_bytes;
@@ -969,7 +961,6 @@ static void mm_worker(void *arg, int ith, int nth)
                 rows[r] = dst;
             }
         }
-        int t0 = chunk * CHUNK_TOK, t1 = t0 + CHUNK_TOK < j->n_tok ? t0 + CHUNK_TOK : j->n_tok;
         for (int t = t0; t < t1; t += MR) {
             const float *a[MR];
             for (int m = 0; m < MR; m++) /* past the end: repeat the last row, drop results */
@@ -1003,6 +994,17 @@ static void matmul(encoder_t *e, const struct mat *w, const float *bias, int gel
                        .gelu = gelu_act,
                        .out = out,
                        .kernel = e->kernel};
+    if (w->bf16 && e->kernel_bf16) {
+        size_t n = (size_t)n_tok * (size_t)w->cols;
+        if (n > e->abf_cap) {
+            free(e->abf);
+            e->abf = xmalloc(n * sizeof *e->abf);
+            e->abf_cap = n;
+        }
+        enc_to_bf16(a, e->abf, n);
+        j.abf = e->abf;
+        j.kernel_bf16 = e->kernel_bf16;
+    }
     j.n_panels = (int)((w->rows + PANEL_ROWS - 1) / PANEL_ROWS);
     j.n_items = j.n_panels * ((n_tok + CHUNK_TOK - 1) / CHUNK_TOK);
     atomic_init(&j.next, 0);

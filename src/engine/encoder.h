@@ -39,6 +39,8 @@ typedef struct encoder encoder_t;
 struct encoder_opts {
     int max_seq;   /* tokens per text including specials; 0 = the model's (see above) */
     int n_threads; /* 0 = online CPUs */
+    int bf16;      /* 1 = the layers' matrix products in bfloat16 (AVX-512 BF16) where the CPU
+                    * has it: faster, within 1e-3 cosine of the exact f32 path; 0 = f32 */
 };
 
 /* Loads path: a .gguf file or a Hugging Face folder. opts may be NULL (defaults). Returns 0

@@ -17,11 +17,13 @@
 
 void encoder_cli_usage(void *file)
 {
-    fputs("  embed --model F [--batch N] [--threads N] [--max-seq N] [--classify] TEXT...|-\n"
+    fputs("  embed --model F [--batch N] [--threads N] [--max-seq N] [--bf16] [--classify]\n"
+          "        TEXT...|-\n"
           "                      print one JSON array (unit-length embedding) per text;\n"
           "                      F is a BERT GGUF or a BERT/MPNet Hugging Face folder;\n"
           "                      --classify prints {label, probs, logits, ids} per text from\n"
-          "                      a sequence-classification checkpoint\n"
+          "                      a sequence-classification checkpoint; --bf16 runs the layers'\n"
+          "                      products in bfloat16 where the CPU has AVX-512 BF16\n"
           "  model mktiny --arch bert|mpnet|bert-cls|mpnet-cls --out F [--type T] [--seed N]\n"
           "               [--shape tiny|base]\n"
           "                      write a random sentence encoder or classifier (GGUF / Hugging\n"
@@ -140,6 +142,8 @@ int encoder_cli_embed(int argc, char **argv)
             if (parse_int(next, 2, 1 << 20, &opts.max_seq))
                 return usage_err("embed", "--max-seq must be an integer >= 2");
             i++;
+        } else if (!strcmp(a, "--bf16")) {
+            opts.bf16 = 1;
         } else if (!strcmp(a, "--classify")) {
             classify = 1;
         } else if (!strcmp(a, "-") && i == argc - 1 && first_text < 0) {
