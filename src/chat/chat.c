@@ -159,7 +159,7 @@ static size_t utf8_cut(const char *c, size_t max)
 
 /* The context block of seed 000's _build_rag_prompt: up to 5 passages, 500 characters
  * each (cut on a UTF-8 boundary), with their scores. A passage that a user turn of history
- * already carries in full is named by its title and first 40 bytes instead of repeated. */
+ * already carries in full is named by its title (or its first 40 bytes) instead of repeated. */
 static char *user_block(const char *question, const struct prov_passage *p, size_t np, size_t qcut,
                         const struct chat_turn *history, size_t nh)
 {
@@ -177,10 +177,13 @@ static char *user_block(const char *question, const struct prov_passage *p, size
             char *text = sb_take(&t);
             sb_printf(&b, "\n%zu. [Score: %.3f", i + 1, p[i].score);
             if (nh && passage_given(text, history, nh)) {
-                sb_adds(&b, "] ");
-                if (p[i].title && *p[i].title) sb_printf(&b, "(%s) ", p[i].title);
-                sb_add(&b, c, utf8_cut(c, 40));
-                sb_adds(&b, "... (in full above)");
+                if (p[i].title && *p[i].title) {
+                    sb_printf(&b, "] (%s) (in full above)", p[i].title);
+                } else {
+                    sb_adds(&b, "] ");
+                    sb_add(&b, c, utf8_cut(c, 40));
+                    sb_adds(&b, "... (in full above)");
+                }
             } else {
                 sb_adds(&b, text);
             }

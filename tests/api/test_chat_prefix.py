@@ -109,3 +109,33 @@ def test_answers_are_the_same_with_the_cache_off(servers):
         assert x["debug_info"]["prompt_tokens"] == y["debug_info"]["prompt_tokens"]
         assert [(t["title"], t["excerpt"], t["relevance_score"]) for t in x["sources"]] == \
             [(t["title"], t["excerpt"], t["relevance_score"]) for t in y["sources"]]
+
+
+def test_history_window_moves_by_whole_turns_three_at_a_time():
+    # The extractive provider: no model, the same prompts. At most 10 earlier messages, starting
+    # at a multiple of 6 messages of the session, so two turns in three extend the previous
+    # prompt even once the window is full.
+    s = private_server()
+    try:
+        tok = enterprise_user(s, "window@example.com")
+        upload_ready(s, tok, "Glaciers move slowly and people measure them every season.",
+                     title="Glaciers")
+        sid, prompts = None, []
+        for k in range(10):
+            body = {"message": f"Question {k} about glaciers?", "debug_mode": True}
+            if sid:
+                body["session_id"] = sid
+            r = s.post("/chat/message", body, token=tok)
+            assert r.status == 200, r
+            sid = r.json["session_id"]
+            prompts.append(r.json["debug_info"]["prompt"])
+        # earlier messages kept per turn: all up to 10, then 6, 8, 10, then 6 again
+        assert [len(p) - 2 for p in prompts] == [0, 2, 4, 6, 8, 10, 6, 8, 10, 6]
+        for k in range(1, 10):
+            extends = prompts[k][:len(prompts[k - 1])] == prompts[k - 1]
+            assert extends == (k not in (6, 9)), k
+        # The turn that starts the window anew begins at the session's 7th message (turn 4).
+        assert prompts[6][1]["content"] == prompts[3][-1]["content"]
+        assert "User Question: Question 3 about glaciers?" in prompts[6][1]["content"]
+    finally:
+        s.stop()
