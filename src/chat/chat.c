@@ -176,7 +176,7 @@ static char *user_block(const char *question, const struct prov_passage *p, size
             sb_add(&t, c, utf8_cut(c, 500));
             char *text = sb_take(&t);
             sb_printf(&b, "\n%zu. [Score: %.3f", i + 1, p[i].score);
-            if (nh && passage_given(text, history, nh)) {
+            if (*c && nh && passage_given(text, history, nh)) {
                 if (p[i].title && *p[i].title) {
                     sb_printf(&b, "] (%s) (in full above)", p[i].title);
                 } else {
@@ -329,11 +329,7 @@ static char *render(enum prov_task t, json_t *o)
 /* s cut to at most max bytes on a UTF-8 boundary (caller frees). */
 static char *utf8_prefix(const char *s, size_t max)
 {
-    size_t n = s ? strlen(s) : 0;
-    if (n > max)
-        for (n = max; n && ((unsigned char)s[n] & 0xC0) == 0x80; n--)
-            ;
-    return xstrndup(s ? s : "", n);
+    return xstrndup(s ? s : "", s ? utf8_cut(s, max) : 0);
 }
 
 void chat_reply_free(struct chat_reply *r)
