@@ -120,9 +120,48 @@ void chat_prompt_free(char **arena)
     free(arena);
 }
 
+/* A chat session's prompt replays its earlier turns as they were sent, each user turn with
+ * the passages it was answered from (chat_row.prompt), so that the previous turn's prompt is
+ * a prefix of the next and a local model's prefix cache evaluates only the new tokens. The
+ * history kept is at most HISTORY_MAX messages starting at a message number of the session
+ * that is a multiple of HISTORY_STEP: when old turns must go, whole turns go, three at a time,
+ * so the next two turns start at the same message again and keep the prefix. */
+enum { HISTORY_MAX = 10, HISTORY_STEP = 6 };
+
+/* The first history index >= h (capped at nhist) whose message number base + h is a multiple
+ * of step. */
+static size_t history_start(size_t h, size_t base, size_t step, size_t nhist)
+{
+    while (h < nhist && (base + h) % step)
+        h++;
+    return h < nhist ? h : nhist;
+}
+
+/* 1 if the passage text after "] " (its title and content, as user_block writes it) is in one
+ * of the user turns history[0..nh). */
+static int passage_given(const char *text, const struct chat_turn *history, size_t nh)
+{
+    for (size_t i = 0; i < nh; i++)
+        if (!history[i].assistant && history[i].message && strstr(history[i].message, text))
+            return 1;
+    return 0;
+}
+
+/* c cut to at most max bytes on a UTF-8 boundary: its length. */
+static size_t utf8_cut(const char *c, size_t max)
+{
+    size_t n = strlen(c);
+    if (n > max)
+        for (n = max; n && ((unsigned char)c[n] & 0xC0) == 0x80; n--)
+            ;
+    return n;
+}
+
 /* The context block of seed 000's _build_rag_prompt: up to 5 passages, 500 characters
- * each (cut on a UTF-8 boundary), with their scores. */
-static char *user_block(const char *question, const struct prov_passage *p, size_t np, size_t qcut)
+ * each (cut on a UTF-8 boundary), with their scores. A passage that a user turn of history
+ * already carries in full is named by its title (or its first 40 bytes) instead of repeated. */
+static char *user_block(const char *question, const struct prov_passage *p, size_t np, size_t qcut,
+                        const struct chat_turn *history, size_t nh)
 {
     struct sbuf b;
     sb_init(&b);
@@ -130,15 +169,25 @@ static char *user_block(const char *question, const struct prov_passage *p, size
         sb_adds(&b, "Relevant Context:");
         for (size_t i = 0; i < np; i++) {
             const char *c = p[i].content ? p[i].content : "";
-            size_t n = strlen(c);
-            if (n > 500) {
-                n = 500;
-                while (n && ((unsigned char)c[n] & 0xC0) == 0x80)
-                    n--;
+            struct sbuf t; /* what follows the score */
+            sb_init(&t);
+            sb_adds(&t, "] ");
+            if (p[i].title && *p[i].title) sb_printf(&t, "(%s) ", p[i].title);
+            sb_add(&t, c, utf8_cut(c, 500));
+            char *text = sb_take(&t);
+            sb_printf(&b, "\n%zu. [Score: %.3f", i + 1, p[i].score);
+            if (*c && nh && passage_given(text, history, nh)) {
+                if (p[i].title && *p[i].title) {
+                    sb_printf(&b, "] (%s) (in full above)", p[i].title);
+                } else {
+                    sb_adds(&b, "] ");
+                    sb_add(&b, c, utf8_cut(c, 40));
+                    sb_adds(&b, "... (in full above)");
+                }
+            } else {
+                sb_adds(&b, text);
             }
-            sb_printf(&b, "\n%zu. [Score: %.3f] ", i + 1, p[i].score);
-            if (p[i].title && *p[i].title) sb_printf(&b, "(%s) ", p[i].title);
-            sb_add(&b, c, n);
+            free(text);
         }
         sb_adds(&b, "\n\n");
     }
@@ -154,30 +203,29 @@ static char *user_block(const char *question, const struct prov_passage *p, size
     return sb_take(&b);
 }
 
-size_t chat_build_prompt(prov_provider_t *p, const char *system, const char *question,
-                         const struct prov_passage *passages, size_t np,
-                         const struct chat_turn *history, size_t nhist, int budget,
-                         struct prov_message *msgs, char ***arena, size_t *np_used)
+/* chat_build_prompt with the history's window: history[i] is message base + i of its
+ * conversation, and the kept part starts at a multiple of step (history_start). */
+static size_t build_prompt(prov_provider_t *p, const char *system, const char *question,
+                           const struct prov_passage *passages, size_t np,
+                           const struct chat_turn *history, size_t nhist, size_t base, size_t step,
+                           int budget, struct prov_message *msgs, char ***arena, size_t *np_used)
 {
     if (np > 5) np = 5;
-    size_t nh = nhist > 10 ? 10 : nhist;
-    size_t h0 = nhist - nh; /* first history item used */
+    size_t h0 = history_start(nhist > HISTORY_MAX ? nhist - HISTORY_MAX : 0, base, step, nhist);
     size_t qcut = (size_t)-1;
     char *block = NULL;
     for (;;) {
         free(block);
-        block = user_block(question, passages, np, qcut);
+        block = user_block(question, passages, np, qcut, history + h0, nhist - h0);
         int total = prov_count_tokens(p, system, strlen(system)) +
                     prov_count_tokens(p, block, strlen(block)) + 8;
-        for (size_t i = h0; i < h0 + nh; i++) {
+        for (size_t i = h0; i < nhist; i++) {
             const char *m = history[i].message;
             total += prov_count_tokens(p, m ? m : "", m ? strlen(m) : 0) + 4;
         }
         if (total <= budget) break;
-        if (nh) { /* drop the oldest turn (a user message and its answer) */
-            size_t d = nh >= 2 ? 2 : 1;
-            h0 += d;
-            nh -= d;
+        if (h0 < nhist) { /* drop the oldest turns up to the next start */
+            h0 = history_start(h0 + 1, base, step, nhist);
         } else if (np) {
             np--;
         } else {
@@ -188,11 +236,12 @@ size_t chat_build_prompt(prov_provider_t *p, const char *system, const char *que
             if (qcut > cur) qcut = 16;
         }
     }
+    size_t nh = nhist - h0;
     char **a = xcalloc(nh + 3, sizeof *a);
     size_t k = 0, na = 0;
     a[na++] = xstrdup(system);
     msgs[k++] = (struct prov_message){"system", a[0]};
-    for (size_t i = h0; i < h0 + nh; i++) {
+    for (size_t i = h0; i < nhist; i++) {
         const char *m = history[i].message;
         a[na] = xstrdup(m ? m : "");
         msgs[k++] = (struct prov_message){history[i].assistant ? "assistant" : "user", a[na++]};
@@ -202,6 +251,17 @@ size_t chat_build_prompt(prov_provider_t *p, const char *system, const char *que
     *arena = a;
     *np_used = np;
     return k;
+}
+
+size_t chat_build_prompt(prov_provider_t *p, const char *system, const char *question,
+                         const struct prov_passage *passages, size_t np,
+                         const struct chat_turn *history, size_t nhist, int budget,
+                         struct prov_message *msgs, char ***arena, size_t *np_used)
+{
+    /* The oldest turn (two messages) at a time, from the last HISTORY_MAX messages. */
+    size_t first = nhist > HISTORY_MAX ? nhist - HISTORY_MAX : 0;
+    return build_prompt(p, system, question, passages, np, history, nhist, first % 2, 2, budget,
+                        msgs, arena, np_used);
 }
 
 /* ---- structured output ---- */
@@ -269,11 +329,7 @@ static char *render(enum prov_task t, json_t *o)
 /* s cut to at most max bytes on a UTF-8 boundary (caller frees). */
 static char *utf8_prefix(const char *s, size_t max)
 {
-    size_t n = s ? strlen(s) : 0;
-    if (n > max)
-        for (n = max; n && ((unsigned char)s[n] & 0xC0) == 0x80; n--)
-            ;
-    return xstrndup(s ? s : "", n);
+    return xstrndup(s ? s : "", s ? utf8_cut(s, max) : 0);
 }
 
 void chat_reply_free(struct chat_reply *r)
@@ -348,14 +404,15 @@ static void retrieve(struct answer *a, struct chat_reply *reply)
     }
 }
 
-/* Prompt: system (+ command instructions), the session's last turns, context, question. */
+/* Prompt: system (+ command instructions), the session's last turns as they were sent,
+ * context, question. */
 static void prompt(struct answer *a, const char *session)
 {
     struct chat_turn *turns = NULL;
-    size_t nturns = 0;
-    if (store_chat_recent(session, 10, &turns, &nturns)) {
+    size_t nturns = 0, before = 0;
+    if (store_chat_recent(session, HISTORY_MAX, &turns, &nturns, &before)) {
         turns = NULL;
-        nturns = 0;
+        nturns = before = 0;
     }
     a->gen = prov_generator();
     const char *instr = instructions_for(a->task);
@@ -363,8 +420,8 @@ static void prompt(struct answer *a, const char *session)
                       : xstrdup(chat_system_prompt);
     int budget = prov_context_length() - prov_max_tokens();
     if (budget < 128) budget = 128;
-    a->nm = chat_build_prompt(a->gen, a->system, a->question, a->pass, a->np, turns, nturns, budget,
-                              a->msgs, &a->arena, &a->np_used);
+    a->nm = build_prompt(a->gen, a->system, a->question, a->pass, a->np, turns, nturns, before,
+                         HISTORY_STEP, budget, a->msgs, &a->arena, &a->np_used);
     store_chat_turns_free(turns, nturns);
 }
 
@@ -558,6 +615,8 @@ static int record(struct answer *a, struct chat_reply *reply, int64_t ms, char *
          .fallback_applied = a->fallback,
          .sources = sources},
     };
+    /* The user turn as this prompt carried it, for the session's later prompts. */
+    rows[0].prompt = reply->nprompt ? reply->prompt[reply->nprompt - 1].content : NULL;
     int rc = store_chat_append(reply->session_id, u->id, title, u->subscription_plan, rows, 2);
     free(title);
     free(sources);

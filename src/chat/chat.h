@@ -105,11 +105,15 @@ int chat_answer(const struct user *u, const struct chat_opts *o, prov_token_fn o
 /* The system prompt used for answers (seed 000's default). */
 extern const char *const chat_system_prompt;
 
-/* Builds the prompt messages for a question with passages[0..np) and the session's turns
- * history[0..nh), keeping the total within budget tokens as counted by p: the oldest turns go
- * first, then the lowest-ranked passages, then the question is cut. Returns the number of
- * messages written to msgs (at most 2 + 10); their strings are owned by *arena (free each
- * then the array: chat_prompt_free). *np_used gets the passages kept. */
+/* Builds the prompt messages for a question with passages[0..np) and the conversation's last
+ * turns history[0..nh) (at most 10 are used), keeping the total within budget tokens as
+ * counted by p: the oldest turns go first (a user message and its answer at a time), then the
+ * lowest-ranked passages, then the question is cut. A passage that a kept user turn already
+ * carries in full is named by its title instead of repeated (its number stays). Returns the
+ * number of messages written to msgs (at most 2 + 10); their strings are owned by *arena
+ * (free each then the array: chat_prompt_free). *np_used gets the passages kept. The last
+ * message is the new user turn as sent: chat sessions store it with the message, replay it
+ * in later prompts, and keep their history's start fixed for longer (chat_answer). */
 size_t chat_build_prompt(prov_provider_t *p, const char *system, const char *question,
                          const struct prov_passage *passages, size_t np,
                          const struct chat_turn *history, size_t nh, int budget,

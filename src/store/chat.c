@@ -31,6 +31,8 @@ static const struct store_migration migrations[] = {
      " user_id TEXT NOT NULL, date TEXT NOT NULL, hour INTEGER NOT NULL,"
      " resource_type TEXT NOT NULL, count INTEGER NOT NULL DEFAULT 0,"
      " PRIMARY KEY (user_id, date, hour, resource_type));"},
+    {221, "chat: the text a user message went into the prompt as",
+     "ALTER TABLE conversation_history ADD COLUMN prompt TEXT;"},
 };
 
 void store_chat_register(void)
@@ -93,20 +95,20 @@ int store_chat_append(const char *session_id, const char *user_id, const char *t
             rc = db_exec(c, NULL,
                          "INSERT INTO conversation_history (message_id, session_id, timestamp,"
                          " user_id, actor, message, embedding_used, tokens_used,"
-                         " response_time_ms, model_used, confidence, metadata)"
-                         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                         "ssssssbiisds", m->message_id, session_id, mts, user_id, m->actor,
+                         " response_time_ms, model_used, confidence, metadata, prompt)"
+                         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                         "ssssssbiisdss", m->message_id, session_id, mts, user_id, m->actor,
                          m->message, m->embedding_used, m->tokens_used, m->response_time_ms,
-                         m->model_used, m->confidence, meta ? meta : "{}");
+                         m->model_used, m->confidence, meta ? meta : "{}", m->prompt);
         else
             rc = db_exec(c, NULL,
                          "INSERT INTO conversation_history (message_id, session_id, timestamp,"
                          " user_id, actor, message, embedding_used, tokens_used,"
-                         " response_time_ms, model_used, metadata)"
-                         " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                         "ssssssbiiss", m->message_id, session_id, mts, user_id, m->actor,
+                         " response_time_ms, model_used, metadata, prompt)"
+                         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                         "ssssssbiisss", m->message_id, session_id, mts, user_id, m->actor,
                          m->message, m->embedding_used, m->tokens_used, m->response_time_ms,
-                         m->model_used, meta ? meta : "{}");
+                         m->model_used, meta ? meta : "{}", m->prompt);
         free(meta);
     }
     if (!rc)
@@ -119,25 +121,29 @@ int store_chat_append(const char *session_id, const char *user_id, const char *t
     return rc;
 }
 
-int store_chat_recent(const char *session_id, int n, struct chat_turn **turns, size_t *nturns)
+int store_chat_recent(const char *session_id, int n, struct chat_turn **turns, size_t *nturns,
+                      size_t *before)
 {
     *turns = NULL;
     *nturns = 0;
+    *before = 0;
     db_rows_t *r;
+    /* COUNT(*) OVER () counts the session's messages before LIMIT applies. */
     int rc = db_query(db_conn(), &r,
-                      "SELECT actor, message FROM (SELECT seq, actor, message FROM"
-                      " conversation_history WHERE session_id = ? ORDER BY seq DESC LIMIT ?)"
-                      " AS recent"
-                      " ORDER BY seq",
+                      "SELECT actor, COALESCE(prompt, message), total FROM (SELECT seq, actor,"
+                      " message, prompt, COUNT(*) OVER () AS total FROM conversation_history"
+                      " WHERE session_id = ? ORDER BY seq DESC LIMIT ?) AS recent ORDER BY seq",
                       "si", session_id, (int64_t)n);
     if (rc) return rc;
     size_t cap = 0;
+    int64_t total = 0;
     while ((rc = db_rows_next(r)) == 1) {
         if (*nturns == cap) {
             cap = cap ? 2 * cap : 16;
             *turns = xrealloc(*turns, cap * sizeof **turns);
         }
         const char *actor = db_col_text(r, 0), *msg = db_col_text(r, 1);
+        total = db_col_int(r, 2);
         (*turns)[(*nturns)++] =
             (struct chat_turn){actor && !strcmp(actor, "assistant"), xstrdup(msg ? msg : "")};
     }
@@ -148,6 +154,7 @@ int store_chat_recent(const char *session_id, int n, struct chat_turn **turns, s
         *nturns = 0;
         return rc;
     }
+    if (total > (int64_t)*nturns) *before = (size_t)total - *nturns;
     return 0;
 }
 

@@ -25,6 +25,9 @@ struct chat_row {
     const char *response_type, *retrieval_route, *command;
     int fallback_applied;
     const char *sources; /* the answer's sources as JSON array text, kept as "sources"; or NULL */
+    /* A user message's text as the prompt carried it (its passages, the question), replayed
+     * as it is in the session's later prompts; or NULL. */
+    const char *prompt;
 };
 
 /* The owner of a session; RAGD_ENOTFOUND if the session does not exist. */
@@ -42,8 +45,11 @@ struct chat_turn {
     char *message;
 };
 /* The last n messages of a session in chronological order: *turns (free with
- * store_chat_turns_free) and their number *nturns. */
-int store_chat_recent(const char *session_id, int n, struct chat_turn **turns, size_t *nturns);
+ * store_chat_turns_free), their number *nturns, and in *before how many of the session's
+ * messages come before them. A message stored with a prompt text (chat_row.prompt) comes as
+ * that text, so that a later prompt replays it as the earlier prompt carried it. */
+int store_chat_recent(const char *session_id, int n, struct chat_turn **turns, size_t *nturns,
+                      size_t *before);
 void store_chat_turns_free(struct chat_turn *turns, size_t n);
 
 /* One stored message with every column. Strings owned by the record. */
