@@ -874,7 +874,8 @@ int billing_commit(struct billing_hold *h)
     int metered = 0;
     struct counts cs = {0};
     db_conn_t *c = db_conn();
-    int rc = db_begin_for(c, h->user_id);
+    /* Writes only: on PostgreSQL the whole transaction goes out with its COMMIT. */
+    int rc = db_begin_batch(c, h->user_id);
     int began = !rc;
     for (int i = 0; !rc && i < h->n; i++) {
         struct hold_item *it = &h->items[i];
