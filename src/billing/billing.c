@@ -666,7 +666,12 @@ static int reserve(struct billing_hold *h, struct want *w, int n, int bypass, in
     period_month_key(now, mkey);
     period_day_key(now, dkey);
     db_conn_t *c = db_conn();
-    int rc = db_begin_for(c, h->user_id);
+    /* Nothing to check (no limit, or bypassed): purge and holds are writes only, and on
+     * PostgreSQL the whole transaction goes out with its COMMIT. */
+    int checks = 0;
+    for (int i = 0; i < n; i++)
+        checks |= !bypass && w[i].limit >= 0;
+    int rc = checks ? db_begin_for(c, h->user_id) : db_begin_batch(c, h->user_id);
     if (rc) return rc;
     rc = store_hold_purge(h->user_id, now);
     for (int i = 0; !rc && i < n; i++) {
@@ -874,7 +879,8 @@ int billing_commit(struct billing_hold *h)
     int metered = 0;
     struct counts cs = {0};
     db_conn_t *c = db_conn();
-    int rc = db_begin_for(c, h->user_id);
+    /* Writes only: on PostgreSQL the whole transaction goes out with its COMMIT. */
+    int rc = db_begin_batch(c, h->user_id);
     int began = !rc;
     for (int i = 0; !rc && i < h->n; i++) {
         struct hold_item *it = &h->items[i];

@@ -160,6 +160,12 @@ int db_begin_for(db_conn_t *c, const char *key)
     return c ? ops->begin(c->handle, key) : RAGD_EUNAVAIL;
 }
 
+int db_begin_batch(db_conn_t *c, const char *key)
+{
+    if (!c) return RAGD_EUNAVAIL;
+    return ops->begin_batch ? ops->begin_batch(c->handle, key) : ops->begin(c->handle, key);
+}
+
 int db_commit(db_conn_t *c)
 {
     return c ? ops->script(c->handle, "COMMIT") : RAGD_EUNAVAIL;

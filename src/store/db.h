@@ -63,6 +63,12 @@ int db_begin(db_conn_t *c);
  * a transaction-scoped advisory lock on the key; SQLite has one writer anyway). For
  * read-check-write sequences that concern one user, key = the user id. */
 int db_begin_for(db_conn_t *c, const char *key);
+/* Like db_begin_for, for a transaction made only of db_exec calls whose outcome is read at
+ * db_commit: a backend may hold BEGIN, the lock and every statement back and send them with
+ * the COMMIT in one round trip (PostgreSQL's pipeline). Inside it db_exec returns 0 with 0
+ * changes for a statement it holds back, and the first failure of any of them is what
+ * db_commit returns, the transaction then rolled back; db_query is a contract violation. */
+int db_begin_batch(db_conn_t *c, const char *key);
 int db_commit(db_conn_t *c);
 int db_rollback(db_conn_t *c);
 

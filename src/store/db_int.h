@@ -19,6 +19,9 @@ struct db_ops {
     /* Starts a write transaction serialised with every other one holding the same key
      * (NULL: one key for all). */
     int (*begin)(void *handle, const char *key);
+    /* As begin, for a transaction of writes only whose statements may be held back and sent
+     * with the COMMIT (see db_begin_batch). NULL: begin is used. */
+    int (*begin_batch)(void *handle, const char *key);
     int (*ping)(void *handle);
 };
 

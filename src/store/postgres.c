@@ -33,12 +33,27 @@ struct pg_stmt {
     char name[16];
 };
 
+/* A statement of a batch transaction, held back until its COMMIT. */
+struct pg_held {
+    const char *name; /* prepared statement */
+    const char *sql;  /* the caller's text: the statement cache's key */
+    char *types;
+    int n;
+    char **vals; /* owned copies; an entry is NULL for SQL NULL */
+};
+
 struct pg_conn {
     PGconn *pg;
     char *url;
     struct pg_stmt stmts[STMT_CACHE];
     int nstmts;
     int in_tx; /* between a successful BEGIN and the COMMIT/ROLLBACK that ends it */
+    /* A batch transaction (pg_begin_batch): nothing sent yet; its lock key and statements. */
+    int batch;
+    char *batch_key;
+    struct pg_held *held;
+    int nheld, capheld;
+    int batch_rc; /* the first failure while holding statements back (a prepare) */
 };
 
 /* ---- counted libpq calls: each sends one message and waits for its answer ---- */
@@ -180,9 +195,13 @@ static int pg_connect(const char *url, void **handle, char *err, size_t errcap)
     return 0;
 }
 
+static void batch_clear(struct pg_conn *c);
+
 static void pg_disconnect(void *handle)
 {
     struct pg_conn *c = handle;
+    batch_clear(c);
+    free(c->held);
     PQfinish(c->pg);
     free(c->url);
     free(c);
@@ -259,10 +278,9 @@ static const char *stmt_name(struct pg_conn *c, const char *sql, const char *typ
 }
 
 /* Runs a cached statement; retries once after a reconnect when not inside a transaction. */
-static PGresult *run(struct pg_conn *c, const char *sql, const char *types, va_list ap, int *rc)
+/* The text of each parameter, as types says; bufs holds the numbers' texts. Returns how many. */
+static int params(const char *types, va_list ap, char bufs[][32], const char **vals)
 {
-    char bufs[MAX_PARAMS][32];
-    const char *vals[MAX_PARAMS];
     int n = 0;
     for (const char *t = types ? types : ""; *t; t++, n++) {
         if (n == MAX_PARAMS) panic("db: too many parameters");
@@ -285,6 +303,14 @@ static PGresult *run(struct pg_conn *c, const char *sql, const char *types, va_l
             panic("db: bad parameter type '%c'", *t);
         }
     }
+    return n;
+}
+
+static PGresult *run(struct pg_conn *c, const char *sql, const char *types, va_list ap, int *rc)
+{
+    char bufs[MAX_PARAMS][32];
+    const char *vals[MAX_PARAMS];
+    int n = params(types, ap, bufs, vals);
     int in_tx = in_transaction(c);
     for (int attempt = 0; attempt < 2; attempt++) {
         if (!in_tx && (*rc = ensure(c))) return NULL;
@@ -300,10 +326,61 @@ static PGresult *run(struct pg_conn *c, const char *sql, const char *types, va_l
     return NULL;
 }
 
+/* Holds a statement of a batch transaction back: its statement is prepared now (once per
+ * connection, outside any transaction), its parameters copied. */
+static int hold_back(struct pg_conn *c, const char *sql, const char *types, va_list ap)
+{
+    if (c->batch_rc) return 0; /* the commit reports the first failure */
+    char bufs[MAX_PARAMS][32];
+    const char *vals[MAX_PARAMS];
+    int n = params(types, ap, bufs, vals), rc = 0, before = c->nstmts;
+    const char *name = stmt_name(c, sql, types, &rc);
+    /* A full cache is forgotten (DEALLOCATE ALL) to prepare a new statement: those already
+     * held back are prepared again. */
+    for (int i = 0; name && c->nstmts < before && i < c->nheld; i++)
+        if (!(c->held[i].name = stmt_name(c, c->held[i].sql, c->held[i].types, &rc))) name = NULL;
+    if (!name) {
+        c->batch_rc = rc;
+        return 0;
+    }
+    if (c->nheld == c->capheld) {
+        c->capheld = c->capheld ? 2 * c->capheld : 8;
+        c->held = xrealloc(c->held, (size_t)c->capheld * sizeof *c->held);
+    }
+    struct pg_held *h = &c->held[c->nheld++];
+    h->name = name;
+    h->sql = sql;
+    h->types = xstrdup(types ? types : "");
+    h->n = n;
+    h->vals = xcalloc((size_t)(n ? n : 1), sizeof *h->vals);
+    for (int i = 0; i < n; i++)
+        h->vals[i] = vals[i] ? xstrdup(vals[i]) : NULL;
+    return 0;
+}
+
+static void batch_clear(struct pg_conn *c)
+{
+    for (int i = 0; i < c->nheld; i++) {
+        for (int j = 0; j < c->held[i].n; j++)
+            free(c->held[i].vals[j]);
+        free(c->held[i].vals);
+        free(c->held[i].types);
+    }
+    c->nheld = 0;
+    free(c->batch_key);
+    c->batch_key = NULL;
+    c->batch = 0;
+    c->batch_rc = 0;
+}
+
 static int pg_exec(void *handle, const char *sql, const char *types, va_list ap, int64_t *changes)
 {
     struct pg_conn *c = handle;
     int rc;
+    if (c->batch) {
+        *changes = 0;
+        return hold_back(c, sql, types, ap);
+    }
     PGresult *r = run(c, sql, types, ap, &rc);
     if (!rc) *changes = strtoll(PQcmdTuples(r), NULL, 10);
     PQclear(r);
@@ -314,6 +391,7 @@ static int pg_query(void *handle, const char *sql, const char *types, va_list ap
 {
     struct pg_conn *c = handle;
     int rc;
+    if (c->batch) panic("db: a query inside a batch transaction: %s", sql);
     PGresult *r = run(c, sql, types, ap, &rc);
     if (!rc) {
         int ncols = PQnfields(r), nrows = PQntuples(r);
@@ -345,9 +423,78 @@ static int exec_simple(struct pg_conn *c, const char *text)
     return rc;
 }
 
+/* Reads one pipelined statement's results up to its end; the first failure goes to *rc. */
+static void pipeline_read(struct pg_conn *c, const char *sql, int *rc)
+{
+    PGresult *r;
+    int first = 1;
+    while ((r = PQgetResult(c->pg))) {
+        ExecStatusType st = PQresultStatus(r);
+        if (!*rc && st != PGRES_PIPELINE_ABORTED) *rc = map_result(c, r, sql);
+        PQclear(r);
+        first = 0;
+    }
+    if (first && !*rc) *rc = map_result(c, NULL, sql); /* no result at all: the link broke */
+}
+
+/* Sends a batch transaction, BEGIN, its lock, what it held back and COMMIT, as one pipeline:
+ * one round trip. A failure aborts the rest; the transaction is then rolled back. */
+static int batch_commit(struct pg_conn *c)
+{
+    static const char lock_sql[] = "SELECT pg_advisory_xact_lock(hashtext($1))";
+    int rc = c->batch_rc;
+    if (!rc && !c->nheld) { /* nothing to write */
+        batch_clear(c);
+        return 0;
+    }
+    if (!rc) rc = ensure(c);
+    if (!rc && !PQenterPipelineMode(c->pg)) rc = RAGD_EUNAVAIL;
+    if (rc) {
+        batch_clear(c);
+        return rc;
+    }
+    const char *key = c->batch_key;
+    int sent = PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
+               PQsendQueryParams(c->pg, lock_sql, 1, NULL, &key, NULL, NULL, 0);
+    for (int i = 0; sent && i < c->nheld; i++)
+        sent = PQsendQueryPrepared(c->pg, c->held[i].name, c->held[i].n,
+                                   (const char *const *)c->held[i].vals, NULL, NULL, 0);
+    sent = sent && PQsendQueryParams(c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) &&
+           PQpipelineSync(c->pg);
+    roundtrips_add(ROUNDTRIPS_PG);
+    if (!sent) {
+        rc = map_result(c, NULL, "batch transaction");
+    } else {
+        pipeline_read(c, "BEGIN", &rc);
+        pipeline_read(c, lock_sql, &rc);
+        for (int i = 0; i < c->nheld; i++)
+            pipeline_read(c, c->held[i].sql, &rc);
+        pipeline_read(c, "COMMIT", &rc);
+        PGresult *r = PQgetResult(c->pg); /* the sync point */
+        if (!r || PQresultStatus(r) != PGRES_PIPELINE_SYNC)
+            if (!rc) rc = map_result(c, r, "batch transaction");
+        PQclear(r);
+    }
+    if (!PQexitPipelineMode(c->pg)) rc = rc ? rc : RAGD_EUNAVAIL;
+    if (PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+        PGresult *rb = pq_exec(c->pg, "ROLLBACK"); /* a failure left the transaction open */
+        PQclear(rb);
+    }
+    batch_clear(c);
+    return rc;
+}
+
 static int pg_script(void *handle, const char *sql)
 {
     struct pg_conn *c = handle;
+    if (c->batch) {
+        if (!strcmp(sql, "COMMIT")) return batch_commit(c);
+        if (!strcmp(sql, "ROLLBACK")) {
+            batch_clear(c); /* nothing was sent */
+            return 0;
+        }
+        panic("db: a script inside a batch transaction: %s", sql);
+    }
     int n, begin = !strncmp(sql, "BEGIN", 5);
     int end = !strcmp(sql, "COMMIT") || !strcmp(sql, "ROLLBACK");
     char *text = db_pg_translate(sql, &n);
@@ -388,6 +535,17 @@ static int pg_begin(void *handle, const char *key)
     return rc;
 }
 
+/* Nothing is sent until the COMMIT (batch_commit). */
+static int pg_begin_batch(void *handle, const char *key)
+{
+    struct pg_conn *c = handle;
+    if (c->in_tx || c->batch) panic("db: a batch transaction inside a transaction");
+    c->batch = 1;
+    c->batch_rc = 0;
+    c->batch_key = xstrdup(key ? key : "ragd:global");
+    return 0;
+}
+
 const struct db_ops db_postgres_ops = {
     .name = "postgresql",
     .connect = pg_connect,
@@ -396,5 +554,6 @@ const struct db_ops db_postgres_ops = {
     .query = pg_query,
     .script = pg_script,
     .begin = pg_begin,
+    .begin_batch = pg_begin_batch,
     .ping = pg_ping,
 };
