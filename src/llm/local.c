@@ -680,6 +680,7 @@ int prov_local_embedder_create(const char *path, int batch, prov_embedder_t **ou
     struct encoder_opts eo = {
         .max_seq = (int)config_int("EMBEDDING_MAX_SEQ", 0, 0, 8192),
         .n_threads = (int)config_int("EMBEDDING_THREADS", 0, 0, 1024),
+        .bf16 = config_bool("EMBEDDING_BF16", 0),
     };
     struct local_embedder *e = xcalloc(1, sizeof *e);
     int rc = encoder_load(path, &eo, &e->enc, err, errcap);

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "../../src/engine/model.c"
-#include "engine/mktiny.h"
+#include "tools/mktiny.h"
 #include "engine/ops.h"
 
 static float frand(uint64_t *s)
