@@ -443,6 +443,15 @@ void gguf_close(gguf_t *g)
     free(g);
 }
 
+void gguf_prefault(const gguf_t *g)
+{
+#ifdef MADV_POPULATE_READ
+    if (g && g->mapped) (void)madvise((void *)g->base, g->size, MADV_POPULATE_READ);
+#else
+    (void)g;
+#endif
+}
+
 uint32_t gguf_version(const gguf_t *g)
 {
     return g->version;

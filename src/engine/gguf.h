@@ -79,6 +79,10 @@ int gguf_open(const char *path, gguf_t **out, char *err, size_t err_len);
 int gguf_open_mem(const void *data, size_t len, gguf_t **out, char *err, size_t err_len);
 
 void gguf_close(gguf_t *g); /* NULL is a no-op */
+/* Asks the kernel to read a mapped file in and map all of its pages now, so that the first
+ * forward pass does not stop on a page fault for every weight page it touches. A hint: a
+ * kernel without MADV_POPULATE_READ, or a file not mapped, is left as it is. */
+void gguf_prefault(const gguf_t *g);
 
 uint32_t gguf_version(const gguf_t *g);
 size_t gguf_n_kv(const gguf_t *g);

@@ -253,6 +253,7 @@ int model_load(const char *path, model_t **out, char *err, size_t err_len)
     gguf_t *g;
     int rc = gguf_open(path, &g, err, err_len);
     if (rc) return rc;
+    gguf_prefault(g); /* weights are read by every token: map them once, at load */
     return model_load_gguf(g, out, err, err_len);
 }
 
