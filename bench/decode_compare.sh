@@ -20,27 +20,8 @@ DIR=${BENCH_DIR:-/tmp/ragd-bench}
 mkdir -p "$DIR"
 [ -x "$RAGD" ] || make -s release
 
-# the read-bandwidth probe of bench/engine.sh, taken from there
-if [ ! -x "$DIR/bw" ]; then
-  sed -n "/^cat > \"\$DIR\/bw.c\" <<'C'\$/,/^C\$/p" bench/engine.sh | sed '1d;$d' > "$DIR/bw.c"
-  cc -O3 -march=native -pthread -o "$DIR/bw" "$DIR/bw.c"
-fi
-
-# Waits (up to IDLE_WAIT seconds) for the CPUs to be under 15% busy over 2 s, so that each
-# measurement runs when other work on the machine is quiet.
 IDLE_WAIT=${IDLE_WAIT:-120}
-cpu_busy() {
-  read -r _ a b c d e f g _ < /proc/stat; local t0=$((a + b + c + d + e + f + g)) i0=$((d + e))
-  sleep 2
-  read -r _ a b c d e f g _ < /proc/stat; local t1=$((a + b + c + d + e + f + g)) i1=$((d + e))
-  echo $((100 - 100 * (i1 - i0) / (t1 - t0 + 1)))
-}
-wait_idle() {
-  local end=$((SECONDS + IDLE_WAIT))
-  while [ "$(cpu_busy)" -ge 15 ] && [ $SECONDS -lt $end ]; do sleep 1; done
-}
-
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+. bench/lib.sh
 
 ragd_tg() {
   "$RAGD" generate --model "$1" --tokens 11,42,77,300 --n-predict 64 --greedy \
@@ -64,7 +45,7 @@ for f in "$@"; do
   : > "$DIR/dc_ratio"; : > "$DIR/dc_frac"; : > "$DIR/dc_ragd"; : > "$DIR/dc_ref"
   for r in $(seq "$ROUNDS"); do
     wait_idle
-    read -r bw _ < <("$DIR/bw" "$THREADS")
+    read -r bw _ < <(bw_probe "$THREADS")
     if [ $((r % 2)) -eq 1 ]; then
       wait_idle; a=$(ragd_tg "$f"); wait_idle; b=$(ref_tg "$f")
     else

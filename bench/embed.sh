@@ -21,23 +21,10 @@ TYPE=${TYPE:-f32}
 mkdir -p "$DIR"
 [ -x "$RAGD" ] || make -s build/release/ragd
 
-# 32 texts of 126 words from the tiny vocabulary (each word is one token)
-WORDS=(the of and to in is it that this with for on as are was be by not or from at document
-       question answer source search knowledge model token text vector sentence retrieval chat
-       user team data file page quick brown fox jumps over lazy dog hello world)
+. bench/lib.sh
 TEXTS="$DIR/embed-texts.txt"
-: > "$TEXTS"
-seed=1
-for ((t = 0; t < 32; t++)); do
-  line=""
-  for ((w = 0; w < 126; w++)); do
-    seed=$(( (seed * 1103515245 + 12345) % 2147483648 ))
-    line+="${WORDS[$(( seed / 65536 % ${#WORDS[@]} ))]} "
-  done
-  echo "${line% }" >> "$TEXTS"
-done
+embed_texts "$TEXTS"
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 echo "embeddings/s, 128-token inputs, $( [ "$THREADS" = 0 ] && nproc || echo "$THREADS") threads, $TYPE weights, median of $RUNS"
 for arch in $ARCHS; do

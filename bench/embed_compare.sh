@@ -26,21 +26,9 @@ mkdir -p "$DIR"
 [ -x "$RAGD" ] || make -s build/release/ragd
 [ -x "$REF" ] || { echo "no reference binary at $REF (set LLAMA_EMBEDDING)" >&2; exit 1; }
 
-# 32 texts of 126 words from the tiny vocabulary (each word is one token; 128 with [CLS]/[SEP])
-WORDS=(the of and to in is it that this with for on as are was be by not or from at document
-       question answer source search knowledge model token text vector sentence retrieval chat
-       user team data file page quick brown fox jumps over lazy dog hello world)
+. bench/lib.sh
 TEXTS="$DIR/embed-texts.txt"
-: > "$TEXTS"
-seed=1
-for ((t = 0; t < 32; t++)); do
-  line=""
-  for ((w = 0; w < 126; w++)); do
-    seed=$(( (seed * 1103515245 + 12345) % 2147483648 ))
-    line+="${WORDS[$(( seed / 65536 % ${#WORDS[@]} ))]} "
-  done
-  echo "${line% }" >> "$TEXTS"
-done
+embed_texts "$TEXTS"
 QUERY=$(head -1 "$TEXTS" | cut -d' ' -f1-14) # 14 words + [CLS] + [SEP] = 16 tokens
 EMPTY="$DIR/embed-empty.txt"
 echo "a" > "$EMPTY"
@@ -48,7 +36,6 @@ QFILE="$DIR/embed-query.txt"
 : > "$QFILE"
 for ((q = 0; q < QN; q++)); do echo "$QUERY" >> "$QFILE"; done
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 now() { date +%s.%N; }
 wall() { # seconds a command takes, its output dropped
   local t0 t1

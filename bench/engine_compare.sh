@@ -25,52 +25,7 @@ IDLE_WAIT=${IDLE_WAIT:-180}
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
 
-# ---- read bandwidth probe: THREADS threads summing a 512 MiB buffer, best of 5 passes ----
-cat > "$DIR/bw.c" <<'C'
-#include <pthread.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-static uint64_t *buf; static size_t n; static int nth;
-static void *rd(void *a) {
-    size_t i0 = (size_t)(intptr_t)a * n / nth, i1 = ((size_t)(intptr_t)a + 1) * n / nth;
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (size_t i = i0; i + 4 <= i1; i += 4) { s0 += buf[i]; s1 += buf[i+1]; s2 += buf[i+2]; s3 += buf[i+3]; }
-    return (void *)(intptr_t)(s0 + s1 + s2 + s3);
-}
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
-int main(int argc, char **argv) {
-    nth = argc > 1 ? atoi(argv[1]) : 1; n = (512u << 20) / 8;
-    buf = malloc(n * 8); memset(buf, 1, n * 8);
-    double best = 1e9; pthread_t t[256];
-    for (int r = 0; r < 5; r++) {
-        double t0 = now();
-        for (int i = 0; i < nth; i++) pthread_create(&t[i], 0, rd, (void *)(intptr_t)i);
-        for (int i = 0; i < nth; i++) pthread_join(t[i], 0);
-        double dt = now() - t0; if (dt < best) best = dt;
-    }
-    printf("%.2f\n", n * 8 / best / 1e9);
-    return 0;
-}
-C
-cc -O3 -march=native -pthread -o "$DIR/bw" "$DIR/bw.c"
-
-# CPU busy share (percent of all CPUs) over 3 s, from /proc/stat
-busy_pct() {
-    local a b
-    a=$(awk '/^cpu /{print $2+$3+$4+$6+$7+$8, $5}' /proc/stat)
-    sleep 3
-    b=$(awk '/^cpu /{print $2+$3+$4+$6+$7+$8, $5}' /proc/stat)
-    echo "$a $b" | awk '{busy=$3-$1; idle=$4-$2; t=busy+idle; printf "%d\n", t ? 100*busy/t : 0}'
-}
-wait_idle() { # marks the round busy ($DIR/busy) when the CPUs did not go idle in time
-    local start=$SECONDS
-    while [ "$(busy_pct)" -ge "$IDLE_PCT" ]; do
-        if [ $((SECONDS - start)) -ge "$IDLE_WAIT" ]; then touch "$DIR/busy"; return; fi
-    done
-}
+. bench/lib.sh
 
 ids() { python3 -c "import sys; print(','.join(str(1000 + 37 * i % 50000) for i in range(int(sys.argv[1]))))" "$1"; }
 P128=$(ids 128)
@@ -113,7 +68,7 @@ for f in $FILES; do
     : > "$DIR/$tag.rounds"
     for r in $(seq "$ROUNDS"); do
         rm -f "$DIR/busy"
-        bw=$("$DIR/bw" "$THREADS")
+        read -r bw _ < <(bw_probe "$THREADS")
         if [ $((r % 2)) -eq 1 ]; then
             g=$(ragd_round "$f"); l=$(ref_round "$f")
         else

@@ -22,8 +22,7 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
-#define V512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
-#define INLINE __attribute__((always_inline)) inline
+#include "engine/kern_x86.h"
 
 /* ---- Q8_0: 16-row interleaved panels ---- */
 
@@ -43,7 +42,7 @@ struct tok_side {
 };
 
 /* 32 weight bytes of block b of a row, plus 128 */
-V512 static INLINE __m256i span_q8_0(const uint8_t *row, size_t b)
+AVX512 static ALWAYS_INLINE __m256i span_q8_0(const uint8_t *row, size_t b)
 {
     const struct block_q8_0 *x = (const struct block_q8_0 *)row + b;
     return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)x->qs),
@@ -52,7 +51,7 @@ V512 static INLINE __m256i span_q8_0(const uint8_t *row, size_t b)
 
 /* z[i] holds row i (low half) and row i + 8 (high half) of a group, 8 dwords each; stores
  * the eight vectors "dword s of rows 0..15" for s = 0..7. */
-V512 static INLINE void transpose_store(const __m512i z[8], uint8_t *dst)
+AVX512 static ALWAYS_INLINE void transpose_store(const __m512i z[8], uint8_t *dst)
 {
     __m512i t[8], u[8];
     for (int i = 0; i < 4; i++) {
@@ -77,8 +76,8 @@ V512 static INLINE void transpose_store(const __m512i z[8], uint8_t *dst)
 
 /* Fills p with rows [0, np) of w (np <= PANEL_ROWS; the last group is padded with copies of
  * row np - 1), blocks [b0, b0 + nb). */
-V512 static INLINE void repack(struct panel *p, const uint8_t *w, size_t w_stride, int np,
-                               size_t b0, int nb)
+AVX512 static ALWAYS_INLINE void repack(struct panel *p, const uint8_t *w, size_t w_stride, int np,
+                                        size_t b0, int nb)
 {
     int ng = (np + LANES - 1) / LANES;
     for (int g = 0; g < ng; g++) {
@@ -120,9 +119,9 @@ static void tok_prep(struct tok_side *ts, const uint8_t *act, size_t act_stride,
 /* R row groups (g, g + 1) x T activation rows over the panel's nb blocks; out points at the
  * first row of group g for the tile's first activation row. first: start from zero, else add
  * to out. */
-V512 static INLINE void tile(const int R, const int T, const struct panel *p, int g,
-                             const struct tok_side *ts, int nb, int first, float *out,
-                             size_t out_stride, const __mmask16 *mask)
+AVX512 static ALWAYS_INLINE void tile(const int R, const int T, const struct panel *p, int g,
+                                      const struct tok_side *ts, int nb, int first, float *out,
+                                      size_t out_stride, const __mmask16 *mask)
 {
     __m512 acc[2][4];
     for (int r = 0; r < R; r++)
@@ -160,8 +159,8 @@ V512 static INLINE void tile(const int R, const int T, const struct panel *p, in
                                   acc[r][t]);
 }
 
-V512 void gemm_x86_q8_0(const void *w, size_t w_stride, int n_w, const void *act, size_t act_stride,
-                        int n_act, float *out, size_t out_stride, size_t n)
+AVX512 void gemm_x86_q8_0(const void *w, size_t w_stride, int n_w, const void *act,
+                          size_t act_stride, int n_act, float *out, size_t out_stride, size_t n)
 {
     struct panel p;
     struct tok_side ts;
@@ -229,7 +228,7 @@ V512 void gemm_x86_q8_0(const void *w, size_t w_stride, int n_w, const void *act
 enum { KIND_Q4_K, KIND_Q6_K };
 #define TPAIRS 8 /* activation row pairs per pass over a weight row */
 
-V512 static INLINE float hsum256(__m256 v)
+AVX512 static ALWAYS_INLINE float hsum256(__m256 v)
 {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -248,20 +247,20 @@ struct pair_blk {
  * TPAIRS * MAX_PAIR_SB * 640 bytes); longer rows use the multi-row kernel. */
 #define MAX_PAIR_SB 24
 
-V512 static INLINE __m512i pair_load(const int8_t *a, const int8_t *b)
+AVX512 static ALWAYS_INLINE __m512i pair_load(const int8_t *a, const int8_t *b)
 {
     return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)),
                               _mm256_loadu_si256((const __m256i *)b), 1);
 }
 
-V512 static INLINE __m512 pair_set(float a, float b)
+AVX512 static ALWAYS_INLINE __m512 pair_set(float a, float b)
 {
     return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(a)),
                                                _mm256_castps_pd(_mm256_set1_ps(b)), 1));
 }
 
 /* the single kernels' per-row results: each 256-bit half summed as hsum_ps does */
-V512 static INLINE void pair_out(__m512 acc, float *o0, float *o1)
+AVX512 static ALWAYS_INLINE void pair_out(__m512 acc, float *o0, float *o1)
 {
     *o0 = hsum256(_mm512_castps512_ps256(acc));
     *o1 = hsum256(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
@@ -269,7 +268,7 @@ V512 static INLINE void pair_out(__m512 acc, float *o0, float *o1)
 
 /* A K block's eight 6-bit scales into sc[] and its eight mins as int16 (quant_x86.c's
  * k_unpack_scales). */
-V512 static INLINE __m128i k4_scales(const uint8_t *scales, uint8_t sc[8])
+AVX512 static ALWAYS_INLINE __m128i k4_scales(const uint8_t *scales, uint8_t sc[8])
 {
     uint32_t u0, u1, u2;
     memcpy(&u0, scales, 4);
@@ -285,9 +284,9 @@ V512 static INLINE __m128i k4_scales(const uint8_t *scales, uint8_t sc[8])
 
 #define B512(v256) _mm512_broadcast_i64x4(v256)
 
-V512 static INLINE void q4_k_pairs(const struct block_q4_k *x,
-                                   const struct pair_blk (*y)[MAX_PAIR_SB], const int np, float *o,
-                                   size_t n)
+AVX512 static ALWAYS_INLINE void q4_k_pairs(const struct block_q4_k *x,
+                                            const struct pair_blk (*y)[MAX_PAIR_SB], const int np,
+                                            float *o, size_t n)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m512 acc[TPAIRS];
@@ -332,26 +331,9 @@ V512 static INLINE void q4_k_pairs(const struct block_q4_k *x,
         pair_out(acc[p], &o[2 * p], &o[2 * p + 1]);
 }
 
-/* The 6-bit values of one 128-weight half of a Q6_K block (quant_x86.c's q6_unpack). */
-V512 static INLINE void q6_half(const uint8_t *ql, const uint8_t *qh, __m256i q[4])
-{
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
-    __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-    __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-    __m256i hh = _mm256_loadu_si256((const __m256i *)qh);
-    q[0] =
-        _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hh, m3), 4));
-    q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m3), 4));
-    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m3), 4));
-    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m3), 4));
-}
-
-V512 static INLINE void q6_k_pairs(const struct block_q6_k *x,
-                                   const struct pair_blk (*y)[MAX_PAIR_SB], const int np, float *o,
-                                   size_t n)
+AVX512 static ALWAYS_INLINE void q6_k_pairs(const struct block_q6_k *x,
+                                            const struct pair_blk (*y)[MAX_PAIR_SB], const int np,
+                                            float *o, size_t n)
 {
     __m512 acc[TPAIRS];
     for (int p = 0; p < np; p++)
@@ -360,7 +342,7 @@ V512 static INLINE void q6_k_pairs(const struct block_q6_k *x,
         __m512i q[8], ps[4];
         for (int h = 0; h < 2; h++) {
             __m256i qq[4];
-            q6_half(x[i].ql + 64 * h, x[i].qh + 32 * h, qq);
+            q6_unpack(x[i].ql + 64 * h, x[i].qh + 32 * h, qq);
             for (int k = 0; k < 4; k++)
                 q[4 * h + k] = B512(qq[k]);
             __m256i sv = _mm256_broadcastsi128_si256(
@@ -402,9 +384,9 @@ V512 static INLINE void q6_k_pairs(const struct block_q6_k *x,
 
 /* Every weight row against the activation rows 2 * TPAIRS at a time (an odd last row is
  * paired with itself). */
-V512 static INLINE void gemm_pairs(const int kind, const void *w, size_t w_stride, int n_w,
-                                   const void *act, size_t act_stride, int n_act, float *out,
-                                   size_t out_stride, size_t n)
+AVX512 static ALWAYS_INLINE void gemm_pairs(const int kind, const void *w, size_t w_stride, int n_w,
+                                            const void *act, size_t act_stride, int n_act,
+                                            float *out, size_t out_stride, size_t n)
 {
     size_t nsb = n / QKK;
     if (nsb > MAX_PAIR_SB) {
@@ -474,14 +456,14 @@ V512 static INLINE void gemm_pairs(const int kind, const void *w, size_t w_strid
     }
 }
 
-V512 void gemm_x86_q4_k(const void *w, size_t w_stride, int n_w, const void *act, size_t act_stride,
-                        int n_act, float *out, size_t out_stride, size_t n)
+AVX512 void gemm_x86_q4_k(const void *w, size_t w_stride, int n_w, const void *act,
+                          size_t act_stride, int n_act, float *out, size_t out_stride, size_t n)
 {
     gemm_pairs(KIND_Q4_K, w, w_stride, n_w, act, act_stride, n_act, out, out_stride, n);
 }
 
-V512 void gemm_x86_q6_k(const void *w, size_t w_stride, int n_w, const void *act, size_t act_stride,
-                        int n_act, float *out, size_t out_stride, size_t n)
+AVX512 void gemm_x86_q6_k(const void *w, size_t w_stride, int n_w, const void *act,
+                          size_t act_stride, int n_act, float *out, size_t out_stride, size_t n)
 {
     gemm_pairs(KIND_Q6_K, w, w_stride, n_w, act, act_stride, n_act, out, out_stride, n);
 }

@@ -11,8 +11,7 @@
 #include <cpuid.h>
 #include <immintrin.h>
 
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
-#define AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+#include "engine/kern_x86.h"
 
 AVX2 static inline float hsum_ps(__m256 v)
 {
@@ -298,23 +297,6 @@ AVX2 static float dot_q5_k_avx2(const void *w, const void *a, size_t n)
     return hsum_ps(acc) - corr;
 }
 
-/* The 6-bit values of one 128-weight half of a Q6_K block, 32 per vector. */
-AVX2 static inline void q6_unpack(const uint8_t *ql, const uint8_t *qh, __m256i q[4])
-{
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
-    __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-    __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-    __m256i hh = _mm256_loadu_si256((const __m256i *)qh);
-    q[0] =
-        _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hh, m3), 4));
-    q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m3), 4));
-    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m3), 4));
-    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m3), 4));
-}
-
 /* Scales of a 32-weight group k (0..3) of a half: low lane scale 2k, high lane 2k+1, from the
  * half's eight scales broadcast as int16 to both lanes. */
 #define Q6_PICK(v, k)                                                                              \
@@ -496,8 +478,6 @@ DEF_Q6_K_MULTI(dot_q6_k_multi_avx2, AVX2, ACC_AVX2)
  * row; Q8_0 follows dot_q8_0_vnni), so the results are bit for bit those of the single kernel:
  * a decoding step batched with others gives the logits it would give alone (a difference in
  * the last bit can move a quantized activation downstream by a whole step). */
-
-#define ALWAYS_INLINE __attribute__((always_inline)) inline
 
 /* block i of every row into accumulator set e (as dot_q8_0_vnni: even blocks into one, odd
  * ones into the other) */
@@ -703,11 +683,6 @@ AVX512 static inline __m512i load_2x256(const void *lo, const void *hi)
 {
     return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)lo)),
                               _mm256_loadu_si256((const __m256i *)hi), 1);
-}
-
-AVX512 static inline __m256i add_halves(__m512i v)
-{
-    return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
 }
 
 /* dot_q8_0_vnni with its even-block and odd-block accumulators as the halves of one vector */

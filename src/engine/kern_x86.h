@@ -1,0 +1,31 @@
+/* kern_x86.h - what the x86-64 kernel files (quant_x86.c, gemm_x86.c) share: the per-function
+ * target attributes and the small unpacking steps both sets of kernels run. Include only
+ * inside `#if defined(__x86_64__)`, after <immintrin.h>. */
+#ifndef RAGD_KERN_X86_H
+#define RAGD_KERN_X86_H
+
+#include <stdint.h>
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+#define ALWAYS_INLINE __attribute__((always_inline)) inline
+
+/* The 6-bit values of one 128-weight half of a Q6_K block (ql: its 64 low-nibble bytes, qh:
+ * its 32 high-bit bytes), 32 per vector: q[k] holds weights 32k..32k+31 of the half. */
+AVX2 static ALWAYS_INLINE void q6_unpack(const uint8_t *ql, const uint8_t *qh, __m256i q[4])
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+    __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+    __m256i hh = _mm256_loadu_si256((const __m256i *)qh);
+    q[0] =
+        _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hh, m3), 4));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m3), 4));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m3), 4));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m3), 4));
+}
+
+#endif
