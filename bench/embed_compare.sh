@@ -11,12 +11,12 @@
 #
 #   bench/embed_compare.sh                      # f32 and q8_0 files, 3 rounds
 #   TYPES=q8_0 ROUNDS=5 bench/embed_compare.sh
-# Needs LLAMA_EMBEDDING (default /tmp/ref/build/bin/llama-embedding). Models go to
+# Needs LLAMA_EMBEDDING, the reference llama-embedding binary. Models go to
 # $BENCH_DIR (default /tmp/ragd-bench, about 0.7 GB) and are reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RAGD=${RAGD_BIN:-build/release/ragd}
-REF=${LLAMA_EMBEDDING:-/tmp/ref/build/bin/llama-embedding}
+REF=${LLAMA_EMBEDDING:?set LLAMA_EMBEDDING to the reference llama-embedding binary}
 DIR=${BENCH_DIR:-/tmp/ragd-bench}
 TYPES=${TYPES:-"f32 q8_0"}
 ROUNDS=${ROUNDS:-3}

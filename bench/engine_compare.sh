@@ -8,19 +8,28 @@
 #   ROUNDS=3 FILES="a.gguf b.gguf" THREADS=2 REF_BENCH=... bench/engine_compare.sh
 #
 # Environment: REF_BENCH (required), RAGD_BIN (default build/release/ragd), FILES (default the
-# 1.7b q8_0 and q4_k files under /tmp/models), ROUNDS (5), THREADS (2), IDLE_PCT (15: busy
+# 1.7b-shaped q8_0 and q4_k files, made with `ragd model mktiny` under BENCH_DIR, default
+# /tmp/ragd-bench, and reused), ROUNDS (5), THREADS (2), IDLE_PCT (15: busy
 # share of all CPUs over 3 s under which a run may start), IDLE_WAIT (180 s: longest wait for
 # idle CPUs; a round that had to start anyway is marked "busy").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RAGD=${RAGD_BIN:-build/release/ragd}
 REF=${REF_BENCH:?set REF_BENCH to the reference llama-bench binary}
-FILES=${FILES:-"/tmp/models/qwen3-1.7b-q8_0.gguf /tmp/models/qwen3-1.7b-q4_k.gguf"}
+[ -x "$RAGD" ] || { echo "engine_compare: $RAGD is not built (make release)" >&2; exit 2; }
+MODELS=${BENCH_DIR:-/tmp/ragd-bench}
+if [ -z "${FILES:-}" ]; then
+    mkdir -p "$MODELS"
+    for t in q8_0 q4_k; do
+        f="$MODELS/qwen3-1.7b-$t.gguf"
+        [ -s "$f" ] || "$RAGD" model mktiny --arch qwen3 --shape 1.7b --type "$t" --seed 1 --out "$f"
+        FILES="${FILES:-}${FILES:+ }$f"
+    done
+fi
 ROUNDS=${ROUNDS:-5}
 THREADS=${THREADS:-2}
 IDLE_PCT=${IDLE_PCT:-15}
 IDLE_WAIT=${IDLE_WAIT:-180}
-[ -x "$RAGD" ] || { echo "engine_compare: $RAGD is not built (make release)" >&2; exit 2; }
 [ -x "$REF" ] || { echo "engine_compare: $REF is not executable" >&2; exit 2; }
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
