@@ -228,14 +228,6 @@ AVX512 void gemm_x86_q8_0(const void *w, size_t w_stride, int n_w, const void *a
 enum { KIND_Q4_K, KIND_Q6_K };
 #define TPAIRS 8 /* activation row pairs per pass over a weight row */
 
-AVX512 static ALWAYS_INLINE float hsum256(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 /* Two activation rows' QA8K block interleaved by 32 bytes, so one 512-bit load takes the same
  * 32 bytes of both rows. */
 struct pair_blk {
@@ -262,24 +254,8 @@ AVX512 static ALWAYS_INLINE __m512 pair_set(float a, float b)
 /* the single kernels' per-row results: each 256-bit half summed as hsum_ps does */
 AVX512 static ALWAYS_INLINE void pair_out(__m512 acc, float *o0, float *o1)
 {
-    *o0 = hsum256(_mm512_castps512_ps256(acc));
-    *o1 = hsum256(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
-}
-
-/* A K block's eight 6-bit scales into sc[] and its eight mins as int16 (quant_x86.c's
- * k_unpack_scales). */
-AVX512 static ALWAYS_INLINE __m128i k4_scales(const uint8_t *scales, uint8_t sc[8])
-{
-    uint32_t u0, u1, u2;
-    memcpy(&u0, scales, 4);
-    memcpy(&u1, scales + 4, 4);
-    memcpy(&u2, scales + 8, 4);
-    uint32_t s_lo = u0 & 0x3f3f3f3fu, m_lo = u1 & 0x3f3f3f3fu;
-    uint32_t s_hi = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
-    uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
-    memcpy(sc, &s_lo, 4);
-    memcpy(sc + 4, &s_hi, 4);
-    return _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)m_hi, (int)m_lo));
+    *o0 = hsum_ps(_mm512_castps512_ps256(acc));
+    *o1 = hsum_ps(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
 }
 
 #define B512(v256) _mm512_broadcast_i64x4(v256)
@@ -294,7 +270,7 @@ AVX512 static ALWAYS_INLINE void q4_k_pairs(const struct block_q4_k *x,
         acc[p] = _mm512_setzero_ps();
     for (size_t i = 0; i < n / QKK; i++) {
         uint8_t sc[8];
-        __m128i mins = k4_scales(x[i].scales, sc);
+        __m128i mins = k_unpack_scales(x[i].scales, sc);
         __m512i mv =
             B512(_mm256_set_m128i(_mm_unpackhi_epi16(mins, mins), _mm_unpacklo_epi16(mins, mins)));
         __m256i sv =

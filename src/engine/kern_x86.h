@@ -5,10 +5,36 @@
 #define RAGD_KERN_X86_H
 
 #include <stdint.h>
+#include <string.h>
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 #define ALWAYS_INLINE __attribute__((always_inline)) inline
+
+/* The sum of the eight floats of v. */
+AVX2 static ALWAYS_INLINE float hsum_ps(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Decodes a K block's eight 6-bit scales into sc[] and returns the eight mins as int16,
+ * working on the 12 bytes as three 32-bit words. */
+AVX2 static ALWAYS_INLINE __m128i k_unpack_scales(const uint8_t *scales, uint8_t sc[8])
+{
+    uint32_t u0, u1, u2;
+    memcpy(&u0, scales, 4);
+    memcpy(&u1, scales + 4, 4);
+    memcpy(&u2, scales + 8, 4);
+    uint32_t s_lo = u0 & 0x3f3f3f3fu, m_lo = u1 & 0x3f3f3f3fu;
+    uint32_t s_hi = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
+    uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
+    memcpy(sc, &s_lo, 4);
+    memcpy(sc + 4, &s_hi, 4);
+    return _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)m_hi, (int)m_lo));
+}
 
 /* The 6-bit values of one 128-weight half of a Q6_K block (ql: its 64 low-nibble bytes, qh:
  * its 32 high-bit bytes), 32 per vector: q[k] holds weights 32k..32k+31 of the half. */

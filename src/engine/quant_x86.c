@@ -13,14 +13,6 @@
 
 #include "engine/kern_x86.h"
 
-AVX2 static inline float hsum_ps(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 AVX2 static inline float h2f(ggml_half h)
 {
     return _cvtsh_ss(h);
@@ -170,22 +162,6 @@ AVX512 static float dot_q4_0_vnni(const void *w, const void *a, size_t n)
 }
 
 /* ---- 256-weight K blocks ---- */
-
-/* Decodes a K block's eight 6-bit scales into sc[] and returns the eight mins as int16,
- * working on the 12 bytes as three 32-bit words. */
-AVX2 static inline __m128i k_unpack_scales(const uint8_t *scales, uint8_t sc[8])
-{
-    uint32_t u0, u1, u2;
-    memcpy(&u0, scales, 4);
-    memcpy(&u1, scales + 4, 4);
-    memcpy(&u2, scales + 8, 4);
-    uint32_t s_lo = u0 & 0x3f3f3f3fu, m_lo = u1 & 0x3f3f3f3fu;
-    uint32_t s_hi = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
-    uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
-    memcpy(sc, &s_lo, 4);
-    memcpy(sc + 4, &s_hi, 4);
-    return _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)m_hi, (int)m_lo));
-}
 
 /* sum_j min_j * (activation sum over sub-block j) from the sixteen 16-element sums */
 AVX2 static inline int k_min_dot(__m128i mins, const int16_t *bsums)
