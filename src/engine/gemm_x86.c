@@ -10,7 +10,8 @@
  * result differs from the single-row kernel only by float rounding order, and it depends only
  * on its weight row and activation row.
  *
- * Q4_K and Q6_K: see the comment above q4_k_pairs. */
+ * Q4_K: the same panels, with exact integer block sums; see the comment above panel_k4.
+ * Q6_K: see the comment above q6_k_pairs. */
 #include "engine/gemm_x86.h"
 
 #include <stddef.h>
@@ -159,12 +160,164 @@ AVX512 static ALWAYS_INLINE void tile(const int R, const int T, const struct pan
                                   acc[r][t]);
 }
 
-AVX512 void gemm_x86_q8_0(const void *w, size_t w_stride, int n_w, const void *act,
-                          size_t act_stride, int n_act, float *out, size_t out_stride, size_t n)
+/* ---- Q4_K: 16-row interleaved panels, exact integer block sums (panel_k4) ----
+ * As Q8_0, weight rows are interleaved by 16 (the nibbles as unsigned bytes, so no offset is
+ * needed), one vpdpbusd multiplying 16 rows by four broadcast activation bytes. Each 32-weight
+ * sub-block's exact sum is multiplied by its 6-bit scale (vpmulld) into the block's exact sum
+ * S, the mins against the activation sums (one vpdpwssd per two sub-blocks) into M, and each
+ * lane finishes the block with k4_block_end's float steps: the results are those of the
+ * single-row kernels bit for bit, which a prompt's logits need to equal those of feeding it
+ * token by token. */
+
+enum { K4_SB = KC / QKK }; /* superblocks per panel column chunk */
+
+struct panel_k4 {
+    _Alignas(64) uint8_t q[GROUPS][K4_SB][8][8 * LANES * 4]; /* per sub-block, as struct panel */
+    _Alignas(64) int32_t sc[GROUPS][K4_SB][8][LANES];        /* sub-block scales */
+    _Alignas(64) int32_t mn[GROUPS][K4_SB][4][LANES];        /* mins of sub-blocks 2k, 2k + 1 */
+    _Alignas(64) float d[GROUPS][K4_SB][LANES];
+    _Alignas(64) float dmin[GROUPS][K4_SB][LANES];
+};
+
+struct tok_k4 {
+    const int8_t *qs[4][K4_SB];
+    int32_t bs[4][K4_SB][4]; /* activation sums of sub-blocks 2k and 2k + 1, as two int16 */
+    float d[4][K4_SB];
+};
+
+AVX512 static ALWAYS_INLINE void repack_k4(struct panel_k4 *p, const uint8_t *w, size_t w_stride,
+                                           int np, size_t b0, int nb)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    int ng = (np + LANES - 1) / LANES;
+    for (int g = 0; g < ng; g++) {
+        const struct block_q4_k *row[LANES];
+        for (int l = 0; l < LANES; l++) {
+            int r = g * LANES + l;
+            row[l] = (const struct block_q4_k *)(w + (size_t)(r < np ? r : np - 1) * w_stride) + b0;
+        }
+        for (int b = 0; b < nb; b++) {
+            for (int c = 0; c < 4; c++) {
+                __m512i lo[8], hi[8];
+                for (int i = 0; i < 8; i++) {
+                    __m512i v = _mm512_inserti64x4(
+                        _mm512_castsi256_si512(
+                            _mm256_loadu_si256((const __m256i *)(row[i][b].qs + 32 * c))),
+                        _mm256_loadu_si256((const __m256i *)(row[i + 8][b].qs + 32 * c)), 1);
+                    lo[i] = _mm512_and_si512(v, m4);
+                    hi[i] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                }
+                transpose_store(lo, p->q[g][b][2 * c]);
+                transpose_store(hi, p->q[g][b][2 * c + 1]);
+            }
+            for (int l = 0; l < LANES; l++) {
+                uint8_t sc[8];
+                uint16_t mins[8];
+                _mm_storeu_si128((__m128i *)mins, k_unpack_scales(row[l][b].scales, sc));
+                for (int j = 0; j < 8; j++)
+                    p->sc[g][b][j][l] = sc[j];
+                for (int k = 0; k < 4; k++)
+                    p->mn[g][b][k][l] =
+                        (int32_t)((uint32_t)mins[2 * k] | ((uint32_t)mins[2 * k + 1] << 16));
+                p->d[g][b][l] = _cvtsh_ss(row[l][b].d);
+                p->dmin[g][b][l] = _cvtsh_ss(row[l][b].dmin);
+            }
+        }
+    }
+}
+
+static void tok_prep_k4(struct tok_k4 *ts, const uint8_t *act, size_t act_stride, int t0, int nt,
+                        size_t b0, int nb)
+{
+    for (int t = 0; t < nt; t++) {
+        const struct block_qa8k *y =
+            (const struct block_qa8k *)(act + (size_t)(t0 + t) * act_stride) + b0;
+        for (int b = 0; b < nb; b++) {
+            ts->qs[t][b] = y[b].qs;
+            ts->d[t][b] = y[b].d;
+            for (int k = 0; k < 4; k++) {
+                int s0 = y[b].bsums[4 * k] + y[b].bsums[4 * k + 1];
+                int s1 = y[b].bsums[4 * k + 2] + y[b].bsums[4 * k + 3];
+                ts->bs[t][b][k] =
+                    (int32_t)((uint32_t)(uint16_t)s0 | ((uint32_t)(uint16_t)s1 << 16));
+            }
+        }
+    }
+}
+
+AVX512 static ALWAYS_INLINE void tile_k4(const int R, const int T, const struct panel_k4 *p, int g,
+                                         const struct tok_k4 *ts, int nb, int first, float *out,
+                                         size_t out_stride, const __mmask16 *mask)
+{
+    __m512 acc[2][4];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            acc[r][t] = first ? _mm512_setzero_ps()
+                              : _mm512_maskz_loadu_ps(mask[r], out + (size_t)t * out_stride +
+                                                                   (size_t)LANES * r);
+    for (int b = 0; b < nb; b++) {
+        __m512i S[2][4], M[2][4];
+        for (int r = 0; r < R; r++)
+            for (int t = 0; t < T; t++)
+                S[r][t] = _mm512_setzero_si512();
+        for (int j = 0; j < 8; j++) {
+            __m512i D[2][4];
+            for (int r = 0; r < R; r++)
+                for (int t = 0; t < T; t++)
+                    D[r][t] = _mm512_setzero_si512();
+            for (int st = 0; st < 8; st++) {
+                __m512i wv[2];
+                for (int r = 0; r < R; r++)
+                    wv[r] = _mm512_load_si512((const __m512i *)(p->q[g + r][b][j] + 64 * st));
+                for (int t = 0; t < T; t++) {
+                    int32_t a4;
+                    memcpy(&a4, ts->qs[t][b] + 32 * j + 4 * st, 4);
+                    __m512i a = _mm512_set1_epi32(a4);
+                    for (int r = 0; r < R; r++)
+                        D[r][t] = _mm512_dpbusd_epi32(D[r][t], wv[r], a);
+                }
+            }
+            for (int r = 0; r < R; r++) {
+                __m512i sc = _mm512_load_si512(p->sc[g + r][b][j]);
+                for (int t = 0; t < T; t++)
+                    S[r][t] = _mm512_add_epi32(S[r][t], _mm512_mullo_epi32(D[r][t], sc));
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            for (int t = 0; t < T; t++) {
+                M[r][t] = _mm512_setzero_si512();
+                for (int k = 0; k < 4; k++)
+                    M[r][t] = _mm512_dpwssd_epi32(M[r][t], _mm512_load_si512(p->mn[g + r][b][k]),
+                                                  _mm512_set1_epi32(ts->bs[t][b][k]));
+            }
+            __m512 d = _mm512_load_ps(p->d[g + r][b]), dmin = _mm512_load_ps(p->dmin[g + r][b]);
+            for (int t = 0; t < T; t++) {
+                __m512 f = _mm512_fmsub_ps(_mm512_cvtepi32_ps(S[r][t]), d,
+                                           _mm512_mul_ps(_mm512_cvtepi32_ps(M[r][t]), dmin));
+                acc[r][t] = _mm512_fmadd_ps(f, _mm512_set1_ps(ts->d[t][b]), acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            _mm512_mask_storeu_ps(out + (size_t)t * out_stride + (size_t)LANES * r, mask[r],
+                                  acc[r][t]);
+}
+
+/* ---- the panel loop both interleaved kinds share ---- */
+
+enum { KIND_Q8_0, KIND_Q4_K };
+
+AVX512 static ALWAYS_INLINE void gemm_panels(const int kind, const void *w, size_t w_stride,
+                                             int n_w, const void *act, size_t act_stride, int n_act,
+                                             float *out, size_t out_stride, size_t n)
 {
     struct panel p;
+    struct panel_k4 pk;
     struct tok_side ts;
-    size_t nblk = n / QK;
+    struct tok_k4 tk;
+    const size_t bsz = kind == KIND_Q8_0 ? QK : QKK, nbk = KC / bsz;
+    size_t nblk = n / bsz;
     for (int r0 = 0; r0 < n_w; r0 += PANEL_ROWS) {
         int np = n_w - r0 < PANEL_ROWS ? n_w - r0 : PANEL_ROWS, ng = (np + LANES - 1) / LANES;
         __mmask16 mask[GROUPS + 1];
@@ -172,17 +325,26 @@ AVX512 void gemm_x86_q8_0(const void *w, size_t w_stride, int n_w, const void *a
             int left = np - LANES * g;
             mask[g] = left >= LANES ? 0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
         }
-        for (size_t b0 = 0; b0 < nblk; b0 += NBK) {
-            int nb = nblk - b0 < NBK ? (int)(nblk - b0) : NBK, first = b0 == 0;
-            repack(&p, (const uint8_t *)w + (size_t)r0 * w_stride, w_stride, np, b0, nb);
+        for (size_t b0 = 0; b0 < nblk; b0 += nbk) {
+            int nb = nblk - b0 < nbk ? (int)(nblk - b0) : (int)nbk, first = b0 == 0;
+            const uint8_t *wp = (const uint8_t *)w + (size_t)r0 * w_stride;
+            if (kind == KIND_Q8_0)
+                repack(&p, wp, w_stride, np, b0, nb);
+            else
+                repack_k4(&pk, wp, w_stride, np, b0, nb);
             for (int t0 = 0; t0 < n_act; t0 += 4) {
                 int nt = n_act - t0 < 4 ? n_act - t0 : 4;
-                tok_prep(&ts, act, act_stride, t0, nt, b0, nb);
+                if (kind == KIND_Q8_0)
+                    tok_prep(&ts, act, act_stride, t0, nt, b0, nb);
+                else
+                    tok_prep_k4(&tk, act, act_stride, t0, nt, b0, nb);
                 float *o = out + (size_t)t0 * out_stride + r0;
                 for (int g = 0; g < ng; g += 2) {
                     int two = ng - g >= 2;
                     float *og = o + (size_t)LANES * g;
-#define TILE(R, T) tile(R, T, &p, g, &ts, nb, first, og, out_stride, mask + g)
+#define TILE(R, T)                                                                                 \
+    (kind == KIND_Q8_0 ? tile(R, T, &p, g, &ts, nb, first, og, out_stride, mask + g)               \
+                       : tile_k4(R, T, &pk, g, &tk, nb, first, og, out_stride, mask + g))
                     switch (nt * 2 + two) {
                     case 2:
                         TILE(1, 1);
@@ -216,16 +378,20 @@ AVX512 void gemm_x86_q8_0(const void *w, size_t w_stride, int n_w, const void *a
     }
 }
 
-/* ---- Q4_K and Q6_K: two activation rows per 512-bit vector ----
- * A prompt's logits must equal those of feeding it token by token, and a difference in the
- * last bit of a product can move a quantized activation downstream by a whole step. So these
- * kernels run the single-row kernels' arithmetic (quant_x86.c: q4_k_rows_vnni,
- * q6_k_rows_vnni) lane for lane, with one activation row in each 256-bit half and the decoded
- * weight block broadcast to both halves, and sum each half in the single kernel's order: the
- * results are bit for bit those of the single-row kernels. Eight activation rows share each
- * decoded weight block. */
+AVX512 void gemm_x86_q8_0(const void *w, size_t w_stride, int n_w, const void *act,
+                          size_t act_stride, int n_act, float *out, size_t out_stride, size_t n)
+{
+    gemm_panels(KIND_Q8_0, w, w_stride, n_w, act, act_stride, n_act, out, out_stride, n);
+}
 
-enum { KIND_Q4_K, KIND_Q6_K };
+/* ---- Q6_K: two activation rows per 512-bit vector ----
+ * A prompt's logits must equal those of feeding it token by token, and a difference in the
+ * last bit of a product can move a quantized activation downstream by a whole step. So this
+ * kernel runs the single-row kernel's arithmetic (quant_x86.c: q6_k_rows_vnni) lane for lane, with
+ * one activation row in each 256-bit half and the decoded weight block broadcast to both halves,
+ * and sum each half in the single kernel's order: the results are bit for bit those of the
+ * single-row kernels. Eight activation rows share each decoded weight block. */
+
 #define TPAIRS 8 /* activation row pairs per pass over a weight row */
 
 /* Two activation rows' QA8K block interleaved by 32 bytes, so one 512-bit load takes the same
@@ -259,53 +425,6 @@ AVX512 static ALWAYS_INLINE void pair_out(__m512 acc, float *o0, float *o1)
 }
 
 #define B512(v256) _mm512_broadcast_i64x4(v256)
-
-AVX512 static ALWAYS_INLINE void q4_k_pairs(const struct block_q4_k *x,
-                                            const struct pair_blk (*y)[MAX_PAIR_SB], const int np,
-                                            float *o, size_t n)
-{
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m512 acc[TPAIRS];
-    for (int p = 0; p < np; p++)
-        acc[p] = _mm512_setzero_ps();
-    for (size_t i = 0; i < n / QKK; i++) {
-        uint8_t sc[8];
-        __m128i mins = k_unpack_scales(x[i].scales, sc);
-        __m512i mv =
-            B512(_mm256_set_m128i(_mm_unpackhi_epi16(mins, mins), _mm_unpacklo_epi16(mins, mins)));
-        __m256i sv =
-            _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
-        __m512i lo[4], hi[4], ps[4];
-        for (int c = 0; c < 4; c++) {
-            __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
-            lo[c] = B512(_mm256_and_si256(q, m4));
-            hi[c] = B512(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
-            ps[c] = B512(_mm256_shuffle_epi8(
-                sv, _mm256_broadcastsi128_si256(
-                        _mm_setr_epi8(4 * c, 4 * c + 1, 4 * c, 4 * c + 1, 4 * c, 4 * c + 1, 4 * c,
-                                      4 * c + 1, 4 * c + 2, 4 * c + 3, 4 * c + 2, 4 * c + 3,
-                                      4 * c + 2, 4 * c + 3, 4 * c + 2, 4 * c + 3))));
-        }
-        __m512 d = _mm512_set1_ps(_cvtsh_ss(x[i].d)), dmin = _mm512_set1_ps(_cvtsh_ss(x[i].dmin));
-        for (int p = 0; p < np; p++) {
-            const struct pair_blk *yp = &y[p][i];
-            __m512i s = _mm512_setzero_si512();
-            for (int c = 0; c < 4; c++) {
-                __m512i a0 = _mm512_load_si512(&yp->qs[2 * c]);
-                __m512i a1 = _mm512_load_si512(&yp->qs[2 * c + 1]);
-                __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[c], a0);
-                __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[c], a1);
-                s = _mm512_dpwssd_epi32(s, _mm512_packs_epi32(p0, p1), ps[c]);
-            }
-            __m512i m = _mm512_madd_epi16(mv, _mm512_load_si512(&yp->bsums));
-            __m512 f = _mm512_fmsub_ps(_mm512_cvtepi32_ps(s), d,
-                                       _mm512_mul_ps(_mm512_cvtepi32_ps(m), dmin));
-            acc[p] = _mm512_fmadd_ps(f, _mm512_load_ps(&yp->d), acc[p]);
-        }
-    }
-    for (int p = 0; p < np; p++)
-        pair_out(acc[p], &o[2 * p], &o[2 * p + 1]);
-}
 
 AVX512 static ALWAYS_INLINE void q6_k_pairs(const struct block_q6_k *x,
                                             const struct pair_blk (*y)[MAX_PAIR_SB], const int np,
@@ -360,14 +479,13 @@ AVX512 static ALWAYS_INLINE void q6_k_pairs(const struct block_q6_k *x,
 
 /* Every weight row against the activation rows 2 * TPAIRS at a time (an odd last row is
  * paired with itself). */
-AVX512 static ALWAYS_INLINE void gemm_pairs(const int kind, const void *w, size_t w_stride, int n_w,
+AVX512 static ALWAYS_INLINE void gemm_pairs(const void *w, size_t w_stride, int n_w,
                                             const void *act, size_t act_stride, int n_act,
                                             float *out, size_t out_stride, size_t n)
 {
     size_t nsb = n / QKK;
     if (nsb > MAX_PAIR_SB) {
-        quant_dot_multi_fn f = quant_dot_multi_kernel(
-            kind == KIND_Q4_K ? GGML_TYPE_Q4_K : GGML_TYPE_Q6_K, QUANT_ISA_AVX512);
+        quant_dot_multi_fn f = quant_dot_multi_kernel(GGML_TYPE_Q6_K, QUANT_ISA_AVX512);
         for (int r = 0; r < n_w; r++)
             for (int t0 = 0; t0 < n_act; t0 += 4) {
                 float o[4];
@@ -398,7 +516,7 @@ AVX512 static ALWAYS_INLINE void gemm_pairs(const int kind, const void *w, size_
         for (int r = 0; r < n_w; r++) {
             const void *x = (const uint8_t *)w + (size_t)r * w_stride;
             float o[2 * TPAIRS] = {0};
-#define PAIRS(NP) (kind == KIND_Q4_K ? q4_k_pairs(x, y, NP, o, n) : q6_k_pairs(x, y, NP, o, n))
+#define PAIRS(NP) q6_k_pairs(x, y, NP, o, n)
             switch (np) {
             case 1:
                 PAIRS(1);
@@ -435,13 +553,13 @@ AVX512 static ALWAYS_INLINE void gemm_pairs(const int kind, const void *w, size_
 AVX512 void gemm_x86_q4_k(const void *w, size_t w_stride, int n_w, const void *act,
                           size_t act_stride, int n_act, float *out, size_t out_stride, size_t n)
 {
-    gemm_pairs(KIND_Q4_K, w, w_stride, n_w, act, act_stride, n_act, out, out_stride, n);
+    gemm_panels(KIND_Q4_K, w, w_stride, n_w, act, act_stride, n_act, out, out_stride, n);
 }
 
 AVX512 void gemm_x86_q6_k(const void *w, size_t w_stride, int n_w, const void *act,
                           size_t act_stride, int n_act, float *out, size_t out_stride, size_t n)
 {
-    gemm_pairs(KIND_Q6_K, w, w_stride, n_w, act, act_stride, n_act, out, out_stride, n);
+    gemm_pairs(w, w_stride, n_w, act, act_stride, n_act, out, out_stride, n);
 }
 
 quant_gemm_fn gemm_x86_vnni512(uint32_t type)

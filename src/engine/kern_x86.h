@@ -20,6 +20,22 @@ AVX2 static ALWAYS_INLINE float hsum_ps(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
+/* The end of a Q4_K block for one activation row, in the arithmetic every AVX-512-column Q4_K
+ * kernel (single-row, multi-row, tiled) shares so they agree bit for bit whatever their layout:
+ * s and m hold partial sums, in any lanes, of the block's exact integers S = sum over sub-blocks
+ * of scale * (nibbles . activations) and M = sum of min * (activation sums); dd holds d in lane 0
+ * and dmin in lane 1. Returns acc + (S * d - M * dmin) * yd in lane 0, computed as
+ * fma(fmsub(float(S), d, float(M) * dmin), yd, acc); the tiled kernel does the same per lane. */
+AVX2 static ALWAYS_INLINE __m128 k4_block_end(__m256i s, __m256i m, __m128 dd, float yd, __m128 acc)
+{
+    __m256i h = _mm256_hadd_epi32(s, m);
+    __m128i q = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    __m128 v = _mm_cvtepi32_ps(_mm_hadd_epi32(q, q)); /* S, M, S, M */
+    __m128 t = _mm_mul_ps(v, dd);                     /* lane 1: M * dmin */
+    __m128 f = _mm_fmsub_ss(v, dd, _mm_movehdup_ps(t));
+    return _mm_fmadd_ss(f, _mm_set_ss(yd), acc);
+}
+
 /* Decodes a K block's eight 6-bit scales into sc[] and returns the eight mins as int16,
  * working on the 12 bytes as three 32-bit words. */
 AVX2 static ALWAYS_INLINE __m128i k_unpack_scales(const uint8_t *scales, uint8_t sc[8])

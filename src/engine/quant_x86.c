@@ -493,17 +493,18 @@ AVX512 static ALWAYS_INLINE void q8_0_rows_vnni(const struct block_q8_0 *x, cons
 #undef Q8_ROWS_BLOCK
 
 /* Q4_K: vpdpbusd sums of four nibbles times activations (at most 15 * 127 * 4 in magnitude)
- * for two sub-blocks packed into one int16 vector and scaled with one vpdpwssd; the mins
- * against the activation sums stay in vector lanes. */
+ * for two sub-blocks packed into one int16 vector and scaled with one vpdpwssd, the mins against
+ * the activation sums with one vpmaddwd; each block's integer sums are then added up exactly and
+ * finished by k4_block_end, the step the tiled kernel (gemm_x86.c) shares. */
 AVX512 static ALWAYS_INLINE void q4_k_rows_vnni(const struct block_q4_k *x, const uint8_t *act,
                                                 size_t stride, const int nt, float *out, size_t n)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const struct block_qa8k *y[4];
-    __m256 acc[4];
+    __m128 acc[4];
     for (int t = 0; t < nt; t++) {
         y[t] = (const void *)ACT_ROW(act, stride, t);
-        acc[t] = _mm256_setzero_ps();
+        acc[t] = _mm_setzero_ps();
     }
     for (size_t i = 0; i < n / QKK; i++) {
         __m128 dd;
@@ -523,7 +524,6 @@ AVX512 static ALWAYS_INLINE void q4_k_rows_vnni(const struct block_q4_k *x, cons
                         _mm_setr_epi8(4 * c, 4 * c + 1, 4 * c, 4 * c + 1, 4 * c, 4 * c + 1, 4 * c,
                                       4 * c + 1, 4 * c + 2, 4 * c + 3, 4 * c + 2, 4 * c + 3,
                                       4 * c + 2, 4 * c + 3, 4 * c + 2, 4 * c + 3)));
-        __m256 d = _mm256_broadcastss_ps(dd), dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(dd));
         for (int t = 0; t < nt; t++) {
             const int8_t *a = y[t][i].qs;
             __m256i s = _mm256_setzero_si256();
@@ -537,13 +537,11 @@ AVX512 static ALWAYS_INLINE void q4_k_rows_vnni(const struct block_q4_k *x, cons
                 s = _mm256_dpwssd_epi32(s, _mm256_packs_epi32(p0, p1), ps[c]);
             }
             __m256i m = _mm256_madd_epi16(mv, _mm256_loadu_si256((const __m256i *)y[t][i].bsums));
-            __m256 f = _mm256_fmsub_ps(_mm256_cvtepi32_ps(s), d,
-                                       _mm256_mul_ps(_mm256_cvtepi32_ps(m), dmin));
-            acc[t] = _mm256_fmadd_ps(f, _mm256_broadcast_ss(&y[t][i].d), acc[t]);
+            acc[t] = k4_block_end(s, m, dd, y[t][i].d, acc[t]);
         }
     }
     for (int t = 0; t < nt; t++)
-        out[t] = hsum_ps(acc[t]);
+        out[t] = _mm_cvtss_f32(acc[t]);
 }
 
 /* Q6_K: as Q4_K, the sums of four 6-bit values times activations being at most 63 * 127 * 4;
@@ -698,16 +696,14 @@ AVX512 static float dot_q8_0_zmm(const void *w, const void *a, size_t n)
 
 /* q4_k_rows_vnni for one row: a 512-bit vector holds a 32-byte chunk's low nibbles in its low
  * half and its high nibbles in its high half, against 64 contiguous activations. Two chunks'
- * vpdpbusd results are packed to int16 together and scaled by one vpdpwssd, which sums the
- * pairs of lanes q4_k_rows_vnni sums, only in other places: a shuffle and a permute at the end
- * of the block put the same sums in the same lanes. */
+ * vpdpbusd results are packed to int16 together and scaled by one vpdpwssd; the block's exact
+ * sums then go through k4_block_end as in q4_k_rows_vnni. */
 AVX512 static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
 {
     const struct block_q4_k *x = w;
     const struct block_qa8k *y = act;
     const __m512i m4 = _mm512_set1_epi8(0x0F), zero = _mm512_setzero_si512();
     const __m512i nib = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
-    const __m512i gather = _mm512_setr_epi32(0, 1, 8, 9, 4, 5, 12, 13, 0, 0, 0, 0, 0, 0, 0, 0);
     /* The int16 scales of packs(chunk c, chunk c + 1) for c = 0, 2: in 128-bit lanes 0-1 (low
      * nibbles) elements 0-3 take scale 2c and 4-7 scale 2c + 2; in lanes 2-3 (high nibbles)
      * 2c + 1 and 2c + 3. */
@@ -722,7 +718,7 @@ AVX512 static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
             }
         ctl[k] = _mm512_load_si512(b);
     }
-    __m256 acc = _mm256_setzero_ps();
+    __m128 acc = _mm_setzero_ps();
     for (size_t i = 0; i < n / QKK; i++) {
         __m128 dd;
         __m128i head = k4_head(&x[i], &dd);
@@ -741,17 +737,12 @@ AVX512 static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
             r = _mm512_dpwssd_epi32(r, _mm512_packs_epi32(p[0], p[1]),
                                     _mm512_shuffle_epi8(sv, ctl[k]));
         }
-        /* r's 128-bit lane j holds pair sums of chunks 0 and 2 in lanes 0-1 and of chunks 1 and 3
-         * in lanes 2-3: add those, and gather q4_k_rows_vnni's order */
-        r = _mm512_add_epi32(r, _mm512_shuffle_epi32(r, _MM_SHUFFLE(1, 0, 3, 2)));
-        __m256i s = _mm512_castsi512_si256(_mm512_permutexvar_epi32(gather, r));
-        __m256 d = _mm256_broadcastss_ps(dd), dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(dd));
+        /* every lane of r holds part of the block's exact sum */
+        __m256i s = _mm256_add_epi32(_mm512_castsi512_si256(r), _mm512_extracti64x4_epi64(r, 1));
         __m256i m = _mm256_madd_epi16(mv, _mm256_loadu_si256((const __m256i *)y[i].bsums));
-        __m256 f =
-            _mm256_fmsub_ps(_mm256_cvtepi32_ps(s), d, _mm256_mul_ps(_mm256_cvtepi32_ps(m), dmin));
-        acc = _mm256_fmadd_ps(f, _mm256_broadcast_ss(&y[i].d), acc);
+        acc = k4_block_end(s, m, dd, y[i].d, acc);
     }
-    return hsum_ps(acc);
+    return _mm_cvtss_f32(acc);
 }
 
 /* q6_k_rows_vnni for one row: per 128-weight half, one 512-bit vector holds the 6-bit values of
