@@ -10,8 +10,8 @@
  * result differs from the single-row kernel only by float rounding order, and it depends only
  * on its weight row and activation row.
  *
- * Q4_K: the same panels, with exact integer block sums; see the comment above panel_k4.
- * Q6_K: see the comment above q6_k_pairs. */
+ * Q4_K and Q6_K: the same panels, with exact integer block sums; see the comment above
+ * panel_k. */
 #include "engine/gemm_x86.h"
 
 #include <stddef.h>
@@ -160,95 +160,147 @@ AVX512 static ALWAYS_INLINE void tile(const int R, const int T, const struct pan
                                   acc[r][t]);
 }
 
-/* ---- Q4_K: 16-row interleaved panels, exact integer block sums (panel_k4) ----
- * As Q8_0, weight rows are interleaved by 16 (the nibbles as unsigned bytes, so no offset is
- * needed), one vpdpbusd multiplying 16 rows by four broadcast activation bytes. Each 32-weight
- * sub-block's exact sum is multiplied by its 6-bit scale (vpmulld) into the block's exact sum
- * S, the mins against the activation sums (one vpdpwssd per two sub-blocks) into M, and each
- * lane finishes the block with k4_block_end's float steps: the results are those of the
- * single-row kernels bit for bit, which a prompt's logits need to equal those of feeding it
- * token by token. */
+/* ---- K types: 16-row interleaved panels, exact integer block sums ----
+ * As Q8_0, weight rows are interleaved by 16, the 4- or 6-bit values as unsigned bytes, one
+ * vpdpbusd multiplying 16 rows by four broadcast activation bytes. Each scale group's exact sum
+ * (32 weights in Q4_K, 16 in Q6_K) is multiplied by its scale (vpmulld) into the block's exact
+ * sum S, and the block's second integer term M (Q4_K: the mins against the activation sums of
+ * the sub-blocks; Q6_K: the scales against the 16-element activation sums, for the -32 offset)
+ * comes from one vpdpwssd per two scale groups. Each lane then finishes the block with the
+ * float steps of k4_block_end or k6_block_end (kern_x86.h), which the single-row kernels run
+ * on the same exact sums: the results are theirs bit for bit, which a prompt's logits need to
+ * equal those of feeding it token by token. */
 
-enum { K4_SB = KC / QKK }; /* superblocks per panel column chunk */
+enum { KIND_Q8_0, KIND_Q4_K, KIND_Q6_K };
+enum { K_SB = KC / QKK }; /* superblocks per panel column chunk */
 
-struct panel_k4 {
-    _Alignas(64) uint8_t q[GROUPS][K4_SB][8][8 * LANES * 4]; /* per sub-block, as struct panel */
-    _Alignas(64) int32_t sc[GROUPS][K4_SB][8][LANES];        /* sub-block scales */
-    _Alignas(64) int32_t mn[GROUPS][K4_SB][4][LANES];        /* mins of sub-blocks 2k, 2k + 1 */
-    _Alignas(64) float d[GROUPS][K4_SB][LANES];
-    _Alignas(64) float dmin[GROUPS][K4_SB][LANES];
+struct panel_k {
+    _Alignas(64) uint8_t q[GROUPS][K_SB][64][LANES * 4]; /* vector 4 weights apart, as panel */
+    _Alignas(64) int32_t sc[GROUPS][K_SB][16][LANES];    /* scale of each scale group */
+    _Alignas(64) int32_t mn[GROUPS][K_SB][8][LANES];     /* the M factors of two groups, int16 */
+    _Alignas(64) float d[GROUPS][K_SB][LANES];
+    _Alignas(64) float dmin[GROUPS][K_SB][LANES];
 };
 
-struct tok_k4 {
-    const int8_t *qs[4][K4_SB];
-    int32_t bs[4][K4_SB][4]; /* activation sums of sub-blocks 2k and 2k + 1, as two int16 */
-    float d[4][K4_SB];
+struct tok_k {
+    const int8_t *qs[4][K_SB];
+    int32_t bs[4][K_SB][8]; /* activation sums matching mn's factors, two int16 */
+    float d[4][K_SB];
 };
 
-AVX512 static ALWAYS_INLINE void repack_k4(struct panel_k4 *p, const uint8_t *w, size_t w_stride,
-                                           int np, size_t b0, int nb)
+static inline int32_t pack16(int lo, int hi)
 {
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    return (int32_t)((uint32_t)(uint16_t)lo | ((uint32_t)(uint16_t)hi << 16));
+}
+
+/* 32 weights of row i (low half) and row i + 8 (high half) of a group */
+AVX512 static ALWAYS_INLINE __m512i load_rows(const uint8_t *lo, const uint8_t *hi)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)lo)),
+                              _mm256_loadu_si256((const __m256i *)hi), 1);
+}
+
+AVX512 static ALWAYS_INLINE void repack_k(const int kind, struct panel_k *p, const uint8_t *w,
+                                          size_t w_stride, int np, size_t b0, int nb)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
     int ng = (np + LANES - 1) / LANES;
     for (int g = 0; g < ng; g++) {
-        const struct block_q4_k *row[LANES];
+        const uint8_t *row[LANES];
         for (int l = 0; l < LANES; l++) {
             int r = g * LANES + l;
-            row[l] = (const struct block_q4_k *)(w + (size_t)(r < np ? r : np - 1) * w_stride) + b0;
+            row[l] = w + (size_t)(r < np ? r : np - 1) * w_stride;
         }
         for (int b = 0; b < nb; b++) {
-            for (int c = 0; c < 4; c++) {
-                __m512i lo[8], hi[8];
-                for (int i = 0; i < 8; i++) {
-                    __m512i v = _mm512_inserti64x4(
-                        _mm512_castsi256_si512(
-                            _mm256_loadu_si256((const __m256i *)(row[i][b].qs + 32 * c))),
-                        _mm256_loadu_si256((const __m256i *)(row[i + 8][b].qs + 32 * c)), 1);
-                    lo[i] = _mm512_and_si512(v, m4);
-                    hi[i] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            size_t bi = b0 + (size_t)b;
+            if (kind == KIND_Q4_K) {
+                for (int c = 0; c < 4; c++) {
+                    __m512i lo[8], hi[8];
+                    for (int i = 0; i < 8; i++) {
+                        __m512i v =
+                            load_rows(((const struct block_q4_k *)row[i])[bi].qs + 32 * c,
+                                      ((const struct block_q4_k *)row[i + 8])[bi].qs + 32 * c);
+                        lo[i] = _mm512_and_si512(v, m4);
+                        hi[i] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                    }
+                    transpose_store(lo, p->q[g][b][16 * c]);
+                    transpose_store(hi, p->q[g][b][16 * c + 8]);
                 }
-                transpose_store(lo, p->q[g][b][2 * c]);
-                transpose_store(hi, p->q[g][b][2 * c + 1]);
-            }
-            for (int l = 0; l < LANES; l++) {
-                uint8_t sc[8];
-                uint16_t mins[8];
-                _mm_storeu_si128((__m128i *)mins, k_unpack_scales(row[l][b].scales, sc));
-                for (int j = 0; j < 8; j++)
-                    p->sc[g][b][j][l] = sc[j];
-                for (int k = 0; k < 4; k++)
-                    p->mn[g][b][k][l] =
-                        (int32_t)((uint32_t)mins[2 * k] | ((uint32_t)mins[2 * k + 1] << 16));
-                p->d[g][b][l] = _cvtsh_ss(row[l][b].d);
-                p->dmin[g][b][l] = _cvtsh_ss(row[l][b].dmin);
+                for (int l = 0; l < LANES; l++) {
+                    const struct block_q4_k *x = (const struct block_q4_k *)row[l] + bi;
+                    uint8_t sc[8];
+                    uint16_t mins[8];
+                    _mm_storeu_si128((__m128i *)mins, k_unpack_scales(x->scales, sc));
+                    for (int j = 0; j < 8; j++)
+                        p->sc[g][b][j][l] = sc[j];
+                    for (int k = 0; k < 4; k++)
+                        p->mn[g][b][k][l] = pack16(mins[2 * k], mins[2 * k + 1]);
+                    p->d[g][b][l] = _cvtsh_ss(x->d);
+                    p->dmin[g][b][l] = _cvtsh_ss(x->dmin);
+                }
+            } else {
+                /* q6_unpack on two rows at once: the 32-weight spans 4h..4h + 3 */
+                for (int h = 0; h < 2; h++) {
+                    __m512i z[4][8];
+                    for (int i = 0; i < 8; i++) {
+                        const struct block_q6_k *xa = (const struct block_q6_k *)row[i] + bi;
+                        const struct block_q6_k *xb = (const struct block_q6_k *)row[i + 8] + bi;
+                        __m512i l0 = load_rows(xa->ql + 64 * h, xb->ql + 64 * h);
+                        __m512i l1 = load_rows(xa->ql + 64 * h + 32, xb->ql + 64 * h + 32);
+                        __m512i hh = load_rows(xa->qh + 32 * h, xb->qh + 32 * h);
+                        z[0][i] = _mm512_or_si512(_mm512_and_si512(l0, m4),
+                                                  _mm512_slli_epi16(_mm512_and_si512(hh, m3), 4));
+                        z[1][i] = _mm512_or_si512(
+                            _mm512_and_si512(l1, m4),
+                            _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hh, 2), m3), 4));
+                        z[2][i] = _mm512_or_si512(
+                            _mm512_and_si512(_mm512_srli_epi16(l0, 4), m4),
+                            _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hh, 4), m3), 4));
+                        z[3][i] = _mm512_or_si512(
+                            _mm512_and_si512(_mm512_srli_epi16(l1, 4), m4),
+                            _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hh, 6), m3), 4));
+                    }
+                    for (int k = 0; k < 4; k++)
+                        transpose_store(z[k], p->q[g][b][8 * (4 * h + k)]);
+                }
+                for (int l = 0; l < LANES; l++) {
+                    const struct block_q6_k *x = (const struct block_q6_k *)row[l] + bi;
+                    for (int j = 0; j < 16; j++)
+                        p->sc[g][b][j][l] = x->scales[j];
+                    for (int k = 0; k < 8; k++)
+                        p->mn[g][b][k][l] = pack16(x->scales[2 * k], x->scales[2 * k + 1]);
+                    p->d[g][b][l] = _cvtsh_ss(x->d);
+                }
             }
         }
     }
 }
 
-static void tok_prep_k4(struct tok_k4 *ts, const uint8_t *act, size_t act_stride, int t0, int nt,
-                        size_t b0, int nb)
+static void tok_prep_k(const int kind, struct tok_k *ts, const uint8_t *act, size_t act_stride,
+                       int t0, int nt, size_t b0, int nb)
 {
     for (int t = 0; t < nt; t++) {
         const struct block_qa8k *y =
             (const struct block_qa8k *)(act + (size_t)(t0 + t) * act_stride) + b0;
         for (int b = 0; b < nb; b++) {
+            const int16_t *s = y[b].bsums;
             ts->qs[t][b] = y[b].qs;
             ts->d[t][b] = y[b].d;
-            for (int k = 0; k < 4; k++) {
-                int s0 = y[b].bsums[4 * k] + y[b].bsums[4 * k + 1];
-                int s1 = y[b].bsums[4 * k + 2] + y[b].bsums[4 * k + 3];
-                ts->bs[t][b][k] =
-                    (int32_t)((uint32_t)(uint16_t)s0 | ((uint32_t)(uint16_t)s1 << 16));
-            }
+            for (int k = 0; k < (kind == KIND_Q4_K ? 4 : 8); k++)
+                ts->bs[t][b][k] = kind == KIND_Q4_K
+                                      ? pack16(s[4 * k] + s[4 * k + 1], s[4 * k + 2] + s[4 * k + 3])
+                                      : pack16(s[2 * k], s[2 * k + 1]);
         }
     }
 }
 
-AVX512 static ALWAYS_INLINE void tile_k4(const int R, const int T, const struct panel_k4 *p, int g,
-                                         const struct tok_k4 *ts, int nb, int first, float *out,
-                                         size_t out_stride, const __mmask16 *mask)
+AVX512 static ALWAYS_INLINE void tile_k(const int kind, const int R, const int T,
+                                        const struct panel_k *p, int g, const struct tok_k *ts,
+                                        int nb, int first, float *out, size_t out_stride,
+                                        const __mmask16 *mask)
 {
+    /* scale groups per block, vectors per group, M factor pairs per block */
+    const int ngr = kind == KIND_Q4_K ? 8 : 16, spg = 64 / ngr, nmn = ngr / 2;
     __m512 acc[2][4];
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++)
@@ -260,18 +312,19 @@ AVX512 static ALWAYS_INLINE void tile_k4(const int R, const int T, const struct 
         for (int r = 0; r < R; r++)
             for (int t = 0; t < T; t++)
                 S[r][t] = _mm512_setzero_si512();
-        for (int j = 0; j < 8; j++) {
+        for (int j = 0; j < ngr; j++) {
             __m512i D[2][4];
             for (int r = 0; r < R; r++)
                 for (int t = 0; t < T; t++)
                     D[r][t] = _mm512_setzero_si512();
-            for (int st = 0; st < 8; st++) {
+            for (int st = 0; st < spg; st++) {
+                int v = spg * j + st;
                 __m512i wv[2];
                 for (int r = 0; r < R; r++)
-                    wv[r] = _mm512_load_si512((const __m512i *)(p->q[g + r][b][j] + 64 * st));
+                    wv[r] = _mm512_load_si512((const __m512i *)p->q[g + r][b][v]);
                 for (int t = 0; t < T; t++) {
                     int32_t a4;
-                    memcpy(&a4, ts->qs[t][b] + 32 * j + 4 * st, 4);
+                    memcpy(&a4, ts->qs[t][b] + 4 * v, 4);
                     __m512i a = _mm512_set1_epi32(a4);
                     for (int r = 0; r < R; r++)
                         D[r][t] = _mm512_dpbusd_epi32(D[r][t], wv[r], a);
@@ -286,15 +339,24 @@ AVX512 static ALWAYS_INLINE void tile_k4(const int R, const int T, const struct 
         for (int r = 0; r < R; r++) {
             for (int t = 0; t < T; t++) {
                 M[r][t] = _mm512_setzero_si512();
-                for (int k = 0; k < 4; k++)
+                for (int k = 0; k < nmn; k++)
                     M[r][t] = _mm512_dpwssd_epi32(M[r][t], _mm512_load_si512(p->mn[g + r][b][k]),
                                                   _mm512_set1_epi32(ts->bs[t][b][k]));
             }
-            __m512 d = _mm512_load_ps(p->d[g + r][b]), dmin = _mm512_load_ps(p->dmin[g + r][b]);
-            for (int t = 0; t < T; t++) {
-                __m512 f = _mm512_fmsub_ps(_mm512_cvtepi32_ps(S[r][t]), d,
-                                           _mm512_mul_ps(_mm512_cvtepi32_ps(M[r][t]), dmin));
-                acc[r][t] = _mm512_fmadd_ps(f, _mm512_set1_ps(ts->d[t][b]), acc[r][t]);
+            __m512 d = _mm512_load_ps(p->d[g + r][b]);
+            if (kind == KIND_Q4_K) {
+                __m512 dmin = _mm512_load_ps(p->dmin[g + r][b]);
+                for (int t = 0; t < T; t++) {
+                    __m512 f = _mm512_fmsub_ps(_mm512_cvtepi32_ps(S[r][t]), d,
+                                               _mm512_mul_ps(_mm512_cvtepi32_ps(M[r][t]), dmin));
+                    acc[r][t] = _mm512_fmadd_ps(f, _mm512_set1_ps(ts->d[t][b]), acc[r][t]);
+                }
+            } else {
+                for (int t = 0; t < T; t++) {
+                    __m512i s6 = _mm512_sub_epi32(S[r][t], _mm512_slli_epi32(M[r][t], 5));
+                    acc[r][t] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(ts->d[t][b])),
+                                                _mm512_cvtepi32_ps(s6), acc[r][t]);
+                }
             }
         }
     }
@@ -304,18 +366,16 @@ AVX512 static ALWAYS_INLINE void tile_k4(const int R, const int T, const struct 
                                   acc[r][t]);
 }
 
-/* ---- the panel loop both interleaved kinds share ---- */
-
-enum { KIND_Q8_0, KIND_Q4_K };
+/* ---- the panel loop all three kinds share ---- */
 
 AVX512 static ALWAYS_INLINE void gemm_panels(const int kind, const void *w, size_t w_stride,
                                              int n_w, const void *act, size_t act_stride, int n_act,
                                              float *out, size_t out_stride, size_t n)
 {
     struct panel p;
-    struct panel_k4 pk;
+    struct panel_k pk;
     struct tok_side ts;
-    struct tok_k4 tk;
+    struct tok_k tk;
     const size_t bsz = kind == KIND_Q8_0 ? QK : QKK, nbk = KC / bsz;
     size_t nblk = n / bsz;
     for (int r0 = 0; r0 < n_w; r0 += PANEL_ROWS) {
@@ -331,20 +391,20 @@ AVX512 static ALWAYS_INLINE void gemm_panels(const int kind, const void *w, size
             if (kind == KIND_Q8_0)
                 repack(&p, wp, w_stride, np, b0, nb);
             else
-                repack_k4(&pk, wp, w_stride, np, b0, nb);
+                repack_k(kind, &pk, wp, w_stride, np, b0, nb);
             for (int t0 = 0; t0 < n_act; t0 += 4) {
                 int nt = n_act - t0 < 4 ? n_act - t0 : 4;
                 if (kind == KIND_Q8_0)
                     tok_prep(&ts, act, act_stride, t0, nt, b0, nb);
                 else
-                    tok_prep_k4(&tk, act, act_stride, t0, nt, b0, nb);
+                    tok_prep_k(kind, &tk, act, act_stride, t0, nt, b0, nb);
                 float *o = out + (size_t)t0 * out_stride + r0;
                 for (int g = 0; g < ng; g += 2) {
                     int two = ng - g >= 2;
                     float *og = o + (size_t)LANES * g;
 #define TILE(R, T)                                                                                 \
     (kind == KIND_Q8_0 ? tile(R, T, &p, g, &ts, nb, first, og, out_stride, mask + g)               \
-                       : tile_k4(R, T, &pk, g, &tk, nb, first, og, out_stride, mask + g))
+                       : tile_k(kind, R, T, &pk, g, &tk, nb, first, og, out_stride, mask + g))
                     switch (nt * 2 + two) {
                     case 2:
                         TILE(1, 1);
@@ -384,172 +444,6 @@ AVX512 void gemm_x86_q8_0(const void *w, size_t w_stride, int n_w, const void *a
     gemm_panels(KIND_Q8_0, w, w_stride, n_w, act, act_stride, n_act, out, out_stride, n);
 }
 
-/* ---- Q6_K: two activation rows per 512-bit vector ----
- * A prompt's logits must equal those of feeding it token by token, and a difference in the
- * last bit of a product can move a quantized activation downstream by a whole step. So this
- * kernel runs the single-row kernel's arithmetic (quant_x86.c: q6_k_rows_vnni) lane for lane, with
- * one activation row in each 256-bit half and the decoded weight block broadcast to both halves,
- * and sum each half in the single kernel's order: the results are bit for bit those of the
- * single-row kernels. Eight activation rows share each decoded weight block. */
-
-#define TPAIRS 8 /* activation row pairs per pass over a weight row */
-
-/* Two activation rows' QA8K block interleaved by 32 bytes, so one 512-bit load takes the same
- * 32 bytes of both rows. */
-struct pair_blk {
-    __m512i qs[QKK / 32]; /* chunk c: row a's qs[32c..32c+31], then row b's */
-    __m512i bsums;        /* row a's sixteen sums, then row b's */
-    __m512 d;             /* row a's scale in the low half, row b's in the high half */
-};
-/* Columns the interleaved activations of one pass may span (stack scratch of
- * TPAIRS * MAX_PAIR_SB * 640 bytes); longer rows use the multi-row kernel. */
-#define MAX_PAIR_SB 24
-
-AVX512 static ALWAYS_INLINE __m512i pair_load(const int8_t *a, const int8_t *b)
-{
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)),
-                              _mm256_loadu_si256((const __m256i *)b), 1);
-}
-
-AVX512 static ALWAYS_INLINE __m512 pair_set(float a, float b)
-{
-    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(a)),
-                                               _mm256_castps_pd(_mm256_set1_ps(b)), 1));
-}
-
-/* the single kernels' per-row results: each 256-bit half summed as hsum_ps does */
-AVX512 static ALWAYS_INLINE void pair_out(__m512 acc, float *o0, float *o1)
-{
-    *o0 = hsum_ps(_mm512_castps512_ps256(acc));
-    *o1 = hsum_ps(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
-}
-
-#define B512(v256) _mm512_broadcast_i64x4(v256)
-
-AVX512 static ALWAYS_INLINE void q6_k_pairs(const struct block_q6_k *x,
-                                            const struct pair_blk (*y)[MAX_PAIR_SB], const int np,
-                                            float *o, size_t n)
-{
-    __m512 acc[TPAIRS];
-    for (int p = 0; p < np; p++)
-        acc[p] = _mm512_setzero_ps();
-    for (size_t i = 0; i < n / QKK; i++) {
-        __m512i q[8], ps[4];
-        for (int h = 0; h < 2; h++) {
-            __m256i qq[4];
-            q6_unpack(x[i].ql + 64 * h, x[i].qh + 32 * h, qq);
-            for (int k = 0; k < 4; k++)
-                q[4 * h + k] = B512(qq[k]);
-            __m256i sv = _mm256_broadcastsi128_si256(
-                _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(x[i].scales + 8 * h))));
-            for (int m = 0; m < 2; m++) {
-                char g0 = (char)(8 * m), g1 = (char)(8 * m + 2), g2 = (char)(8 * m + 4);
-                char g3 = (char)(8 * m + 6);
-                ps[2 * h + m] = B512(_mm256_shuffle_epi8(
-                    sv, _mm256_setr_epi8(g0, g0 + 1, g0, g0 + 1, g0, g0 + 1, g0, g0 + 1, g2, g2 + 1,
-                                         g2, g2 + 1, g2, g2 + 1, g2, g2 + 1, g1, g1 + 1, g1, g1 + 1,
-                                         g1, g1 + 1, g1, g1 + 1, g3, g3 + 1, g3, g3 + 1, g3, g3 + 1,
-                                         g3, g3 + 1)));
-            }
-        }
-        __m512i off = B512(_mm256_slli_epi16(
-            _mm256_sub_epi16(_mm256_setzero_si256(),
-                             _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales))),
-            5));
-        __m512 d = _mm512_set1_ps(_cvtsh_ss(x[i].d));
-        for (int p = 0; p < np; p++) {
-            const struct pair_blk *yp = &y[p][i];
-            __m512i sumi = _mm512_madd_epi16(off, _mm512_load_si512(&yp->bsums));
-            for (int k = 0; k < 8; k += 2) {
-                __m512i a0 = _mm512_load_si512(&yp->qs[k]);
-                __m512i a1 = _mm512_load_si512(&yp->qs[k + 1]);
-                __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[k], a0);
-                __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[k + 1], a1);
-                sumi = _mm512_dpwssd_epi32(sumi, _mm512_packs_epi32(p0, p1), ps[k / 2]);
-            }
-            acc[p] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_load_ps(&yp->d)),
-                                     _mm512_cvtepi32_ps(sumi), acc[p]);
-        }
-    }
-    for (int p = 0; p < np; p++)
-        pair_out(acc[p], &o[2 * p], &o[2 * p + 1]);
-}
-
-#undef B512
-
-/* Every weight row against the activation rows 2 * TPAIRS at a time (an odd last row is
- * paired with itself). */
-AVX512 static ALWAYS_INLINE void gemm_pairs(const void *w, size_t w_stride, int n_w,
-                                            const void *act, size_t act_stride, int n_act,
-                                            float *out, size_t out_stride, size_t n)
-{
-    size_t nsb = n / QKK;
-    if (nsb > MAX_PAIR_SB) {
-        quant_dot_multi_fn f = quant_dot_multi_kernel(GGML_TYPE_Q6_K, QUANT_ISA_AVX512);
-        for (int r = 0; r < n_w; r++)
-            for (int t0 = 0; t0 < n_act; t0 += 4) {
-                float o[4];
-                int nt = n_act - t0 < 4 ? n_act - t0 : 4;
-                f((const uint8_t *)w + (size_t)r * w_stride,
-                  (const uint8_t *)act + (size_t)t0 * act_stride, act_stride, nt, o, n);
-                for (int t = 0; t < nt; t++)
-                    out[(size_t)(t0 + t) * out_stride + r] = o[t];
-            }
-        return;
-    }
-    _Alignas(64) struct pair_blk y[TPAIRS][MAX_PAIR_SB];
-    for (int t0 = 0; t0 < n_act; t0 += 2 * TPAIRS) {
-        int nt = n_act - t0 < 2 * TPAIRS ? n_act - t0 : 2 * TPAIRS, np = (nt + 1) / 2;
-        for (int p = 0; p < np; p++) {
-            int ta = t0 + 2 * p, tb = 2 * p + 1 < nt ? ta + 1 : ta;
-            const struct block_qa8k *ya =
-                (const void *)((const uint8_t *)act + (size_t)ta * act_stride);
-            const struct block_qa8k *yb =
-                (const void *)((const uint8_t *)act + (size_t)tb * act_stride);
-            for (size_t i = 0; i < nsb; i++) {
-                for (int c = 0; c < QKK / 32; c++)
-                    y[p][i].qs[c] = pair_load(ya[i].qs + 32 * c, yb[i].qs + 32 * c);
-                y[p][i].bsums = pair_load((const int8_t *)ya[i].bsums, (const int8_t *)yb[i].bsums);
-                y[p][i].d = pair_set(ya[i].d, yb[i].d);
-            }
-        }
-        for (int r = 0; r < n_w; r++) {
-            const void *x = (const uint8_t *)w + (size_t)r * w_stride;
-            float o[2 * TPAIRS] = {0};
-#define PAIRS(NP) q6_k_pairs(x, y, NP, o, n)
-            switch (np) {
-            case 1:
-                PAIRS(1);
-                break;
-            case 2:
-                PAIRS(2);
-                break;
-            case 3:
-                PAIRS(3);
-                break;
-            case 4:
-                PAIRS(4);
-                break;
-            case 5:
-                PAIRS(5);
-                break;
-            case 6:
-                PAIRS(6);
-                break;
-            case 7:
-                PAIRS(7);
-                break;
-            default:
-                PAIRS(8);
-                break;
-            }
-#undef PAIRS
-            for (int t = 0; t < nt; t++)
-                out[(size_t)(t0 + t) * out_stride + r] = o[t];
-        }
-    }
-}
-
 AVX512 void gemm_x86_q4_k(const void *w, size_t w_stride, int n_w, const void *act,
                           size_t act_stride, int n_act, float *out, size_t out_stride, size_t n)
 {
@@ -559,7 +453,7 @@ AVX512 void gemm_x86_q4_k(const void *w, size_t w_stride, int n_w, const void *a
 AVX512 void gemm_x86_q6_k(const void *w, size_t w_stride, int n_w, const void *act,
                           size_t act_stride, int n_act, float *out, size_t out_stride, size_t n)
 {
-    gemm_pairs(w, w_stride, n_w, act, act_stride, n_act, out, out_stride, n);
+    gemm_panels(KIND_Q6_K, w, w_stride, n_w, act, act_stride, n_act, out, out_stride, n);
 }
 
 quant_gemm_fn gemm_x86_vnni512(uint32_t type)

@@ -36,6 +36,17 @@ AVX2 static ALWAYS_INLINE __m128 k4_block_end(__m256i s, __m256i m, __m128 dd, f
     return _mm_fmadd_ss(f, _mm_set_ss(yd), acc);
 }
 
+/* The end of a Q6_K block for one activation row, as k4_block_end: s holds partial sums of the
+ * block's exact integer sum S (scales times (6-bit values - 32) . activations); returns
+ * acc + d * yd * S in lane 0, computed as fma(d * yd, float(S), acc). */
+AVX2 static ALWAYS_INLINE __m128 k6_block_end(__m256i s, float d, float yd, __m128 acc)
+{
+    __m128i q = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    q = _mm_hadd_epi32(q, q);
+    q = _mm_hadd_epi32(q, q);
+    return _mm_fmadd_ss(_mm_mul_ss(_mm_set_ss(d), _mm_set_ss(yd)), _mm_cvtepi32_ps(q), acc);
+}
+
 /* Decodes a K block's eight 6-bit scales into sc[] and returns the eight mins as int16,
  * working on the 12 bytes as three 32-bit words. */
 AVX2 static ALWAYS_INLINE __m128i k_unpack_scales(const uint8_t *scales, uint8_t sc[8])

@@ -545,15 +545,16 @@ AVX512 static ALWAYS_INLINE void q4_k_rows_vnni(const struct block_q4_k *x, cons
 }
 
 /* Q6_K: as Q4_K, the sums of four 6-bit values times activations being at most 63 * 127 * 4;
- * the -32 offset against the group sums is one vpmaddwd into the accumulator. */
+ * the -32 offset against the group sums is one vpmaddwd into the accumulator, and each block's
+ * exact sum is finished by k6_block_end. */
 AVX512 static ALWAYS_INLINE void q6_k_rows_vnni(const struct block_q6_k *x, const uint8_t *act,
                                                 size_t stride, const int nt, float *out, size_t n)
 {
     const struct block_qa8k *y[4];
-    __m256 acc[4];
+    __m128 acc[4];
     for (int t = 0; t < nt; t++) {
         y[t] = (const void *)ACT_ROW(act, stride, t);
-        acc[t] = _mm256_setzero_ps();
+        acc[t] = _mm_setzero_ps();
     }
     for (size_t i = 0; i < n / QKK; i++) {
         __m256i q[8], ps[4];
@@ -578,7 +579,7 @@ AVX512 static ALWAYS_INLINE void q6_k_rows_vnni(const struct block_q6_k *x, cons
             _mm256_sub_epi16(_mm256_setzero_si256(),
                              _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales))),
             5);
-        __m256 d = _mm256_set1_ps(h2f(x[i].d));
+        float d = h2f(x[i].d);
         for (int t = 0; t < nt; t++) {
             const int8_t *a = y[t][i].qs;
             __m256i sumi =
@@ -592,12 +593,11 @@ AVX512 static ALWAYS_INLINE void q6_k_rows_vnni(const struct block_q6_k *x, cons
                 __m256i p1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[k + 1], a1);
                 sumi = _mm256_dpwssd_epi32(sumi, _mm256_packs_epi32(p0, p1), ps[k / 2]);
             }
-            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_broadcast_ss(&y[t][i].d)),
-                                     _mm256_cvtepi32_ps(sumi), acc[t]);
+            acc[t] = k6_block_end(sumi, d, y[t][i].d, acc[t]);
         }
     }
     for (int t = 0; t < nt; t++)
-        out[t] = hsum_ps(acc[t]);
+        out[t] = _mm_cvtss_f32(acc[t]);
 }
 
 /* The single-row K kernels are the row bodies for one row, so the single, multi-row and tiled
@@ -747,7 +747,7 @@ AVX512 static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
 
 /* q6_k_rows_vnni for one row: per 128-weight half, one 512-bit vector holds the 6-bit values of
  * the first two 32-weight groups, another those of the last two; their vpdpbusd results are
- * packed and scaled together as in dot_q4_k_zmm. */
+ * packed and scaled together as in dot_q4_k_zmm, and the block finished by k6_block_end. */
 AVX512 static float dot_q6_k_zmm(const void *w, const void *act, size_t n)
 {
     const struct block_q6_k *x = w;
@@ -755,7 +755,6 @@ AVX512 static float dot_q6_k_zmm(const void *w, const void *act, size_t n)
     const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
     const __m512i zero = _mm512_setzero_si512();
     const __m512i hsh = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
-    const __m512i gather = _mm512_setr_epi32(0, 1, 8, 9, 4, 5, 12, 13, 0, 0, 0, 0, 0, 0, 0, 0);
     /* the int16 scales of packs(first two groups, last two): in 128-bit lane j elements 0-3
      * take the half's scale j and 4-7 its scale 4 + j */
     _Alignas(64) char b[64];
@@ -766,7 +765,7 @@ AVX512 static float dot_q6_k_zmm(const void *w, const void *act, size_t n)
             b[16 * j + 2 * e + 1] = (char)(2 * sc + 1);
         }
     const __m512i ctl = _mm512_load_si512(b);
-    __m256 acc = _mm256_setzero_ps();
+    __m128 acc = _mm_setzero_ps();
     for (size_t i = 0; i < n / QKK; i++) {
         __m256i off = _mm256_slli_epi16(
             _mm256_sub_epi16(_mm256_setzero_si256(),
@@ -792,13 +791,11 @@ AVX512 static float dot_q6_k_zmm(const void *w, const void *act, size_t n)
                 _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(x[i].scales + 8 * h))));
             r = _mm512_dpwssd_epi32(r, _mm512_packs_epi32(p01, p23), _mm512_shuffle_epi8(sv, ctl));
         }
-        r = _mm512_add_epi32(r, _mm512_shuffle_epi32(r, _MM_SHUFFLE(1, 0, 3, 2)));
-        sumi = _mm256_add_epi32(sumi, _mm512_castsi512_si256(_mm512_permutexvar_epi32(gather, r)));
-        __m256 d = _mm256_set1_ps(h2f(x[i].d));
-        acc = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_broadcast_ss(&y[i].d)),
-                              _mm256_cvtepi32_ps(sumi), acc);
+        sumi = _mm256_add_epi32(
+            sumi, _mm256_add_epi32(_mm512_castsi512_si256(r), _mm512_extracti64x4_epi64(r, 1)));
+        acc = k6_block_end(sumi, h2f(x[i].d), y[i].d, acc);
     }
-    return hsum_ps(acc);
+    return _mm_cvtss_f32(acc);
 }
 
 /* ---- activation quantization ----

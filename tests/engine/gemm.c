@@ -1,7 +1,7 @@
 /* The tiled prompt kernels (quant_gemm_kernel) against the single-row dot kernel on random
  * data: panel edges (row counts that are not multiples of 16 or 64, activation row counts that
- * are not multiples of 4 or 8), column counts that end inside a 512-column panel, rows longer
- * than the interleaved-activation scratch, and no write outside the n_w x n_act outputs. */
+ * are not multiples of 4 or 8), column counts that end inside a 512-column panel, rows of many
+ * panel column chunks, and no write outside the n_w x n_act outputs. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -103,7 +103,7 @@ static void test_k_types(void **state)
             for (size_t j = 0; j < sizeof acts / sizeof acts[0]; j++)
                 check(types[k], rows[i], acts[j], 768);
         check(types[k], 64, 16, 2048);
-        check(types[k], 3, 5, 256 * 33); /* longer than the interleaved scratch */
+        check(types[k], 3, 5, 256 * 33); /* 17 column chunks, the last one half full */
     }
 }
 
