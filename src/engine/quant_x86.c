@@ -719,29 +719,49 @@ AVX512 static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
         ctl[k] = _mm512_load_si512(b);
     }
     __m128 acc = _mm_setzero_ps();
-    for (size_t i = 0; i < n / QKK; i++) {
+    size_t nb = n / QKK, i = 0;
+    /* the partial sums s (of S) and m (of M) of block i, and its d and dmin in dd */
+#define Q4_K_ZMM_SUMS(i, s, m, dd)                                                                 \
+    do {                                                                                           \
+        __m128i head = k4_head(&x[i], &dd);                                                        \
+        __m512i sv = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(head)), r = zero;                    \
+        for (int k = 0; k < 2; k++) {                                                              \
+            __m512i p[2];                                                                          \
+            for (int j = 0; j < 2; j++) {                                                          \
+                int c = 2 * k + j;                                                                 \
+                __m512i q = _mm512_broadcast_i64x4(                                                \
+                    _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c)));                      \
+                q = _mm512_and_si512(_mm512_srlv_epi64(q, nib), m4);                               \
+                p[j] = _mm512_dpbusd_epi32(zero, q, _mm512_loadu_si512(y[i].qs + 64 * c));         \
+            }                                                                                      \
+            r = _mm512_dpwssd_epi32(r, _mm512_packs_epi32(p[0], p[1]),                             \
+                                    _mm512_shuffle_epi8(sv, ctl[k]));                              \
+        }                                                                                          \
+        s = _mm256_add_epi32(_mm512_castsi512_si256(r), _mm512_extracti64x4_epi64(r, 1));          \
+        m = _mm256_madd_epi16(k4_min_pairs(head),                                                  \
+                              _mm256_loadu_si256((const __m256i *)y[i].bsums));                    \
+    } while (0)
+    /* two blocks at a time, their four sums reduced together (k4_block_end's steps) */
+    for (; i + 2 <= nb; i += 2) {
+        __m256i s0, m0, s1, m1;
+        __m128 dd0, dd1;
+        Q4_K_ZMM_SUMS(i, s0, m0, dd0);
+        Q4_K_ZMM_SUMS(i + 1, s1, m1, dd1);
+        __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s0, m0), _mm256_hadd_epi32(s1, m1));
+        __m128 v = _mm_cvtepi32_ps(
+            _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
+        __m128 dd = _mm_movelh_ps(dd0, dd1); /* d0, dmin0, d1, dmin1 */
+        __m128 f = _mm_fmsub_ps(v, dd, _mm_movehdup_ps(_mm_mul_ps(v, dd))); /* lanes 0, 2 */
+        acc = _mm_fmadd_ss(f, _mm_set_ss(y[i].d), acc);
+        acc = _mm_fmadd_ss(_mm_movehl_ps(f, f), _mm_set_ss(y[i + 1].d), acc);
+    }
+    for (; i < nb; i++) {
+        __m256i s, m;
         __m128 dd;
-        __m128i head = k4_head(&x[i], &dd);
-        __m256i mv = k4_min_pairs(head);
-        __m512i sv = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(head));
-        __m512i r = zero;
-        for (int k = 0; k < 2; k++) {
-            __m512i p[2];
-            for (int j = 0; j < 2; j++) {
-                int c = 2 * k + j;
-                __m512i q =
-                    _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c)));
-                q = _mm512_and_si512(_mm512_srlv_epi64(q, nib), m4);
-                p[j] = _mm512_dpbusd_epi32(zero, q, _mm512_loadu_si512(y[i].qs + 64 * c));
-            }
-            r = _mm512_dpwssd_epi32(r, _mm512_packs_epi32(p[0], p[1]),
-                                    _mm512_shuffle_epi8(sv, ctl[k]));
-        }
-        /* every lane of r holds part of the block's exact sum */
-        __m256i s = _mm256_add_epi32(_mm512_castsi512_si256(r), _mm512_extracti64x4_epi64(r, 1));
-        __m256i m = _mm256_madd_epi16(mv, _mm256_loadu_si256((const __m256i *)y[i].bsums));
+        Q4_K_ZMM_SUMS(i, s, m, dd);
         acc = k4_block_end(s, m, dd, y[i].d, acc);
     }
+#undef Q4_K_ZMM_SUMS
     return _mm_cvtss_f32(acc);
 }
 
