@@ -1,4 +1,5 @@
-/* model.h - decoder-only transformer language models from GGUF files: Config / Weights / State.
+/* model.h - decoder-only transformer language models from GGUF files: Config / Weights /
+ * Scratch / State.
  *
  * Architectures (GGUF general.architecture): "llama", "qwen2" (q/k/v biases) and "qwen3"
  * (per-head RMSNorm on q and k). Grouped-query attention, RoPE (NEOX-style rotation for the
