@@ -15,7 +15,8 @@
  * step (one token, last logits only) is run together with every other decoding step waiting
  * behind it, up to LLM_EVAL_SLICE of them, as one model_forward_multi: the weights are read
  * once for all of them, so concurrent answers decode at nearly the speed of one each. A prompt
- * slice runs alone. */
+ * slice runs alone. Every pass runs in the model's one scratch context (its activation
+ * buffers), so a session holds only its KV cache. */
 struct job {
     struct job *next;
     llm_session_t *s;
@@ -31,6 +32,7 @@ struct sched {
     struct job *head, *tail;
     int busy;
     int decoding;            /* sessions inside a generation's decoding loop */
+    int max_ctx;             /* the largest n_ctx of the model's sessions so far */
     uint64_t steps, batched; /* decoding passes, and tokens they carried (for llm_model_stats) */
 };
 
@@ -64,6 +66,9 @@ struct llm_model {
     tokenizer_t *tok;
     pool_t *pool;
     struct sched sched; /* forward passes on the shared pool */
+    /* The passes' activation buffers, for LLM_EVAL_SLICE tokens and sched.max_ctx positions:
+     * used only by the thread running a pass (sched.busy), created or grown by it. */
+    model_scratch_t *scratch;
     struct pcache pc;
     enum quant_isa isa;
     int32_t eos_id, im_end_id, eot_id, think_open_id, think_close_id;
@@ -198,6 +203,7 @@ void llm_model_free(llm_model_t *m)
     while (m->pc.head)
         pcache_remove(&m->pc, m->pc.head);
     pthread_mutex_destroy(&m->pc.mu);
+    model_scratch_free(m->scratch);
     pool_free(m->pool);
     pthread_mutex_destroy(&m->sched.mu);
     pthread_cond_destroy(&m->sched.cv);
@@ -235,11 +241,14 @@ int llm_session_create(llm_model_t *m, int n_ctx, llm_session_t **out)
     if (n_ctx == 0) n_ctx = c->n_ctx_train < 4096 ? c->n_ctx_train : 4096;
     llm_session_t *s = xcalloc(1, sizeof *s);
     s->m = m;
-    int rc = model_state_create(m->model, n_ctx, LLM_EVAL_SLICE, m->pool, m->isa, &s->st);
+    int rc = model_state_create_kv(m->model, n_ctx, &s->st);
     if (rc) {
         free(s);
         return rc;
     }
+    pthread_mutex_lock(&m->sched.mu);
+    if (n_ctx > m->sched.max_ctx) m->sched.max_ctx = n_ctx;
+    pthread_mutex_unlock(&m->sched.mu);
     s->logits = xcalloc((size_t)c->n_vocab, sizeof(float));
     s->toks = xcalloc((size_t)n_ctx, sizeof *s->toks);
     *out = s;
@@ -253,6 +262,23 @@ void llm_session_free(llm_session_t *s)
     free(s->toks);
     free(s->logits);
     free(s);
+}
+
+size_t llm_session_bytes(const llm_session_t *s)
+{
+    size_t n_ctx = (size_t)model_state_n_ctx(s->st);
+    size_t V = (size_t)model_config(s->m->model)->n_vocab;
+    return model_state_bytes(s->st) + n_ctx * sizeof *s->toks + V * sizeof *s->logits;
+}
+
+size_t llm_model_scratch_bytes(llm_model_t *m)
+{
+    pthread_mutex_lock(&m->sched.mu);
+    while (m->sched.busy) /* a pass may be growing it */
+        pthread_cond_wait(&m->sched.cv, &m->sched.mu);
+    size_t n = m->scratch ? model_scratch_bytes(m->scratch) : 0;
+    pthread_mutex_unlock(&m->sched.mu);
+    return n;
 }
 
 int llm_session_n_past(const llm_session_t *s)
@@ -276,6 +302,15 @@ static int is_step(const struct job *j)
     return j->n == 1 && !j->logits;
 }
 
+/* Makes m->scratch serve sequences of n_ctx positions (called by the thread running a pass). */
+static int scratch_fit(llm_model_t *m, int n_ctx)
+{
+    if (m->scratch && model_scratch_n_ctx(m->scratch) >= n_ctx) return 0;
+    model_scratch_free(m->scratch);
+    m->scratch = NULL;
+    return model_scratch_create(m->model, n_ctx, LLM_EVAL_SLICE, m->pool, m->isa, &m->scratch);
+}
+
 /* Runs the job at the head of the queue, with the decoding steps behind it when it is one.
  * Called with the lock held and the model marked busy; returns with both. */
 static void run_head(struct sched *q)
@@ -289,7 +324,7 @@ static void run_head(struct sched *q)
         /* Every other waiting step of another session joins (a session has one at most). */
         struct job **pp = &q->head;
         while (*pp && nb < LLM_EVAL_SLICE) {
-            if (is_step(*pp) && model_state_n_ctx((*pp)->s->st) <= model_state_n_ctx(j->s->st)) {
+            if (is_step(*pp)) {
                 batch[nb++] = *pp;
                 *pp = (*pp)->next;
             } else {
@@ -300,12 +335,14 @@ static void run_head(struct sched *q)
     q->tail = NULL;
     for (struct job *t = q->head; t; t = t->next)
         q->tail = t;
+    int max_ctx = q->max_ctx;
     pthread_mutex_unlock(&q->mu);
-    int rc;
-    if (nb == 1) {
-        rc = model_forward(j->s->st, j->tokens, j->n, j->logits ? j->logits : j->s->logits,
-                           j->logits != NULL);
-    } else {
+    llm_model_t *m = j->s->m;
+    int rc = scratch_fit(m, max_ctx); /* on failure every job of the batch gets rc */
+    if (!rc && nb == 1) {
+        rc = model_forward_in(m->scratch, j->s->st, j->tokens, j->n,
+                              j->logits ? j->logits : j->s->logits, j->logits != NULL);
+    } else if (!rc) {
         model_state_t *seqs[LLM_EVAL_SLICE];
         int32_t toks[LLM_EVAL_SLICE];
         float *outs[LLM_EVAL_SLICE];
@@ -314,7 +351,7 @@ static void run_head(struct sched *q)
             toks[i] = batch[i]->tokens[0];
             outs[i] = batch[i]->s->logits;
         }
-        rc = model_forward_multi(seqs, toks, nb, outs);
+        rc = model_forward_multi(m->scratch, seqs, toks, nb, outs);
     }
     pthread_mutex_lock(&q->mu);
     if (is_step(j)) {

@@ -44,12 +44,20 @@ int llm_tokenize(const llm_model_t *m, const char *text, size_t len, int flags, 
                  size_t *n_ids);
 
 /* A sequence with its own KV cache of n_ctx positions (0: the training context, capped at
- * 4096). Returns 0, RAGD_EINVAL, or RAGD_ENOMEM when the cache does not fit in memory. */
+ * 4096). Its forward passes run in activation buffers the model holds once for all its
+ * sessions (sized for the largest n_ctx). Returns 0, RAGD_EINVAL, or RAGD_ENOMEM when the
+ * cache does not fit in memory. */
 int llm_session_create(llm_model_t *m, int n_ctx, llm_session_t **out);
 void llm_session_free(llm_session_t *s); /* NULL is a no-op */
 int llm_session_n_past(const llm_session_t *s);
 int llm_session_n_ctx(const llm_session_t *s);
 void llm_session_reset(llm_session_t *s); /* forgets the sequence; cannot fail */
+/* Bytes s allocated: its KV cache (model_state_bytes), its token record and its last logits;
+ * no activation buffers. Cannot fail. */
+size_t llm_session_bytes(const llm_session_t *s);
+/* Bytes of the activation buffers the model's sessions share (model_scratch_bytes); 0 before
+ * the first forward pass. Waits for a pass in progress. Cannot fail. */
+size_t llm_model_scratch_bytes(llm_model_t *m);
 
 /* Appends tokens; logits_all (n x n_vocab floats) may be NULL. The last token's logits are
  * kept for llm_session_logits. Errors as model_forward (RAGD_ERANGE: context full). */

@@ -294,15 +294,16 @@ size_t model_weight_bytes(const model_t *m)
     return n;
 }
 
-/* ---- state ---- */
+/* ---- scratch context and sequences ---- */
 
-struct model_state {
+struct model_scratch {
     const model_t *m;
     pool_t *pool;
     enum quant_isa isa;
     quant_dot_fn dot_f32;
     quant_axpy_fn axpy;
-    int n_ctx, n_batch, n_past;
+    int n_ctx, n_batch;
+    size_t bytes; /* of the buffers below */
     /* activations, one row per token of the batch */
     float *x;          /* [n_batch, n_embd] residual stream */
     float *xb;         /* [n_batch, max(n_embd, q_dim)] */
@@ -323,18 +324,116 @@ struct model_state {
     model_state_t **tok_seq; /* [n_batch] */
     int *tok_pos;            /* [n_batch] */
     float *inv_freq;         /* [rope_dim/2] */
-    /* KV cache */
-    float *key_cache;   /* [n_layer, n_ctx, kv_dim] */
-    float *value_cache; /* [n_layer, n_ctx, kv_dim] */
 };
 
-int model_state_create(const model_t *m, int n_ctx, int n_batch, pool_t *pool, enum quant_isa isa,
-                       model_state_t **out)
+struct model_state {
+    const model_t *m;
+    int n_ctx, n_past;
+    float *key_cache;     /* [n_layer, n_ctx, kv_dim] */
+    float *value_cache;   /* [n_layer, n_ctx, kv_dim] */
+    model_scratch_t *own; /* model_state_create's scratch, or NULL */
+};
+
+/* A zeroed buffer of ws, counted in its bytes. */
+static void *ws_alloc(model_scratch_t *ws, size_t n, size_t size)
+{
+    ws->bytes += n * size;
+    return xcalloc(n, size);
+}
+
+int model_scratch_create(const model_t *m, int n_ctx, int n_batch, pool_t *pool, enum quant_isa isa,
+                         model_scratch_t **out)
 {
     const struct model_config *c = &m->cfg;
     if (n_ctx <= 0 || n_batch <= 0 || n_ctx > (1 << 24) || n_batch > 4096) return RAGD_EINVAL;
     size_t kvd = (size_t)c->n_head_kv * c->head_dim, qd = (size_t)c->n_head * c->head_dim;
-    size_t kv_bytes = (size_t)c->n_layer * (size_t)n_ctx * kvd * sizeof(float);
+    model_scratch_t *ws = xcalloc(1, sizeof *ws);
+    ws->m = m;
+    ws->pool = pool;
+    ws->isa = isa;
+    ws->dot_f32 = quant_dot_kernel(GGML_TYPE_F32, isa);
+    ws->axpy = quant_axpy_kernel(isa);
+    ws->n_ctx = n_ctx;
+    ws->n_batch = n_batch;
+    size_t B = (size_t)n_batch, wide = qd > (size_t)c->n_embd ? qd : (size_t)c->n_embd;
+    ws->x = ws_alloc(ws, B * c->n_embd, sizeof(float));
+    ws->xb = ws_alloc(ws, B * wide, sizeof(float));
+    ws->xb2 = ws_alloc(ws, B * qd, sizeof(float));
+    ws->q = ws_alloc(ws, B * qd, sizeof(float));
+    ws->k = ws_alloc(ws, B * kvd, sizeof(float));
+    ws->v = ws_alloc(ws, B * kvd, sizeof(float));
+    ws->hb = ws_alloc(ws, B * c->n_ff, sizeof(float));
+    ws->hb2 = ws_alloc(ws, B * c->n_ff, sizeof(float));
+    ws->logits = ws_alloc(ws, B * c->n_vocab, sizeof(float));
+    size_t widest = (size_t)(c->n_ff > (int)wide ? c->n_ff : (int)wide);
+    ws->act_stride = quant_act_row_bytes(ACT_F32, widest); /* f32 is the widest format */
+    ws->act = ws_alloc(ws, B, ws->act_stride);
+    ws->mm_scratch = ws_alloc(ws, (size_t)pool_size(pool) * MATMUL_SCRATCH(B), sizeof(float));
+    int group = c->n_head / c->n_head_kv;
+    ws->att_tb = group >= ATT_QMAX ? 1 : ATT_QMAX / group;
+    ws->att_per_thread = (size_t)group * ws->att_tb * n_ctx;
+    ws->att = ws_alloc(ws, (size_t)pool_size(pool) * ws->att_per_thread, sizeof(float));
+    int half = c->rope_dim / 2;
+    ws->rope_cos = ws_alloc(ws, B * half, sizeof(float));
+    ws->rope_sin = ws_alloc(ws, B * half, sizeof(float));
+    ws->tok_seq = ws_alloc(ws, B, sizeof *ws->tok_seq);
+    ws->tok_pos = ws_alloc(ws, B, sizeof *ws->tok_pos);
+    ws->inv_freq = ws_alloc(ws, (size_t)half, sizeof(float));
+    for (int i = 0; i < half; i++) {
+        double f = pow((double)c->rope_base, -2.0 * i / c->rope_dim);
+        if (m->w.rope_freqs) f /= m->w.rope_freqs[i];
+        ws->inv_freq[i] = (float)f;
+    }
+    *out = ws;
+    return 0;
+}
+
+void model_scratch_free(model_scratch_t *ws)
+{
+    if (!ws) return;
+    free(ws->inv_freq);
+    free(ws->tok_pos);
+    free(ws->tok_seq);
+    free(ws->rope_sin);
+    free(ws->rope_cos);
+    free(ws->att);
+    free(ws->act);
+    free(ws->mm_scratch);
+    free(ws->logits);
+    free(ws->hb2);
+    free(ws->hb);
+    free(ws->v);
+    free(ws->k);
+    free(ws->q);
+    free(ws->xb2);
+    free(ws->xb);
+    free(ws->x);
+    free(ws);
+}
+
+int model_scratch_n_ctx(const model_scratch_t *ws)
+{
+    return ws->n_ctx;
+}
+int model_scratch_n_batch(const model_scratch_t *ws)
+{
+    return ws->n_batch;
+}
+size_t model_scratch_bytes(const model_scratch_t *ws)
+{
+    return ws->bytes;
+}
+
+/* Bytes of one of a sequence's two caches (K or V). */
+static size_t cache_bytes(const model_t *m, int n_ctx)
+{
+    return model_kv_floats_per_pos(m) * (size_t)n_ctx * sizeof(float);
+}
+
+int model_state_create_kv(const model_t *m, int n_ctx, model_state_t **out)
+{
+    if (n_ctx <= 0 || n_ctx > (1 << 24)) return RAGD_EINVAL;
+    size_t kv_bytes = cache_bytes(m, n_ctx);
     float *kc = try_malloc(kv_bytes), *vc = kc ? try_malloc(kv_bytes) : NULL;
     if (!vc) {
         free(kc);
@@ -342,70 +441,39 @@ int model_state_create(const model_t *m, int n_ctx, int n_batch, pool_t *pool, e
     }
     model_state_t *s = xcalloc(1, sizeof *s);
     s->m = m;
-    s->pool = pool;
-    s->isa = isa;
-    s->dot_f32 = quant_dot_kernel(GGML_TYPE_F32, isa);
-    s->axpy = quant_axpy_kernel(isa);
     s->n_ctx = n_ctx;
-    s->n_batch = n_batch;
     s->key_cache = kc;
     s->value_cache = vc;
-    size_t B = (size_t)n_batch, wide = qd > (size_t)c->n_embd ? qd : (size_t)c->n_embd;
-    s->x = xcalloc(B * c->n_embd, sizeof(float));
-    s->xb = xcalloc(B * wide, sizeof(float));
-    s->xb2 = xcalloc(B * qd, sizeof(float));
-    s->q = xcalloc(B * qd, sizeof(float));
-    s->k = xcalloc(B * kvd, sizeof(float));
-    s->v = xcalloc(B * kvd, sizeof(float));
-    s->hb = xcalloc(B * c->n_ff, sizeof(float));
-    s->hb2 = xcalloc(B * c->n_ff, sizeof(float));
-    s->logits = xcalloc(B * c->n_vocab, sizeof(float));
-    size_t widest = (size_t)(c->n_ff > (int)wide ? c->n_ff : (int)wide);
-    s->act_stride = quant_act_row_bytes(ACT_F32, widest); /* f32 is the widest format */
-    s->act = xmalloc(B * s->act_stride);
-    s->mm_scratch = xmalloc((size_t)pool_size(pool) * MATMUL_SCRATCH(B) * sizeof(float));
-    int group = c->n_head / c->n_head_kv;
-    s->att_tb = group >= ATT_QMAX ? 1 : ATT_QMAX / group;
-    s->att_per_thread = (size_t)group * s->att_tb * n_ctx;
-    s->att = xcalloc((size_t)pool_size(pool) * s->att_per_thread, sizeof(float));
-    int half = c->rope_dim / 2;
-    s->rope_cos = xcalloc(B * half, sizeof(float));
-    s->rope_sin = xcalloc(B * half, sizeof(float));
-    s->tok_seq = xcalloc(B, sizeof *s->tok_seq);
-    s->tok_pos = xcalloc(B, sizeof *s->tok_pos);
-    s->inv_freq = xcalloc((size_t)half, sizeof(float));
-    for (int i = 0; i < half; i++) {
-        double f = pow((double)c->rope_base, -2.0 * i / c->rope_dim);
-        if (m->w.rope_freqs) f /= m->w.rope_freqs[i];
-        s->inv_freq[i] = (float)f;
-    }
     *out = s;
+    return 0;
+}
+
+int model_state_create(const model_t *m, int n_ctx, int n_batch, pool_t *pool, enum quant_isa isa,
+                       model_state_t **out)
+{
+    model_scratch_t *ws;
+    int rc = model_scratch_create(m, n_ctx, n_batch, pool, isa, &ws);
+    if (rc) return rc;
+    if ((rc = model_state_create_kv(m, n_ctx, out))) {
+        model_scratch_free(ws);
+        return rc;
+    }
+    (*out)->own = ws;
     return 0;
 }
 
 void model_state_free(model_state_t *s)
 {
     if (!s) return;
-    free(s->inv_freq);
-    free(s->tok_pos);
-    free(s->tok_seq);
-    free(s->rope_sin);
-    free(s->rope_cos);
-    free(s->att);
-    free(s->act);
-    free(s->mm_scratch);
-    free(s->logits);
-    free(s->hb2);
-    free(s->hb);
-    free(s->v);
-    free(s->k);
-    free(s->q);
-    free(s->xb2);
-    free(s->xb);
-    free(s->x);
+    model_scratch_free(s->own);
     free(s->value_cache);
     free(s->key_cache);
     free(s);
+}
+
+size_t model_state_bytes(const model_state_t *s)
+{
+    return 2 * cache_bytes(s->m, s->n_ctx) + (s->own ? s->own->bytes : 0);
 }
 
 int model_state_n_past(const model_state_t *s)
@@ -574,7 +642,7 @@ static void matmul_worker(void *arg, int ith, int nth)
 }
 
 /* Runs n_mats products of x [n_tok, cols] (same cols and activation format for all). */
-static void matmul_ex(model_state_t *s, int n_mats, const struct model_tensor **w, float **out,
+static void matmul_ex(model_scratch_t *ws, int n_mats, const struct model_tensor **w, float **out,
                       const float *x, int n_tok, int accumulate, int glu)
 {
     struct matmul_job j = {.n_mats = n_mats, .n_tok = n_tok, .accumulate = accumulate, .glu = glu};
@@ -584,27 +652,27 @@ static void matmul_ex(model_state_t *s, int n_mats, const struct model_tensor **
     for (int i = 0; i < n_mats; i++) {
         j.w[i] = w[i];
         j.out[i] = out[i];
-        j.dot[i] = quant_dot_kernel(w[i]->type, s->isa);
-        j.multi[i] = quant_dot_multi_kernel(w[i]->type, s->isa);
-        j.gemm[i] = quant_gemm_kernel(w[i]->type, s->isa);
+        j.dot[i] = quant_dot_kernel(w[i]->type, ws->isa);
+        j.multi[i] = quant_dot_multi_kernel(w[i]->type, ws->isa);
+        j.gemm[i] = quant_gemm_kernel(w[i]->type, ws->isa);
         rows += w[i]->rows;
         j.row_end[i] = rows;
     }
     j.act_stride = quant_act_row_bytes(kind, cols);
-    quant_act_fn quantize = quant_act_kernel(kind, s->isa);
+    quant_act_fn quantize = quant_act_kernel(kind, ws->isa);
     for (int t = 0; t < n_tok; t++)
-        quantize(x + (size_t)t * cols, (uint8_t *)s->act + t * j.act_stride, cols);
-    j.act = s->act;
+        quantize(x + (size_t)t * cols, (uint8_t *)ws->act + t * j.act_stride, cols);
+    j.act = ws->act;
     j.chunk = n_tok > 1 ? 4 : 16; /* smallest chunk, in rows */
-    j.scratch = s->mm_scratch;
+    j.scratch = ws->mm_scratch;
     atomic_init(&j.next, 0);
-    pool_run(s->pool, matmul_worker, &j);
+    pool_run(ws->pool, matmul_worker, &j);
 }
 
-static void matmul(model_state_t *s, int n_mats, const struct model_tensor **w, float **out,
+static void matmul(model_scratch_t *ws, int n_mats, const struct model_tensor **w, float **out,
                    const float *x, int n_tok)
 {
-    matmul_ex(s, n_mats, w, out, x, n_tok, 0, 0);
+    matmul_ex(ws, n_mats, w, out, x, n_tok, 0, 0);
 }
 
 static int same_act(const struct model_tensor *a, const struct model_tensor *b)
@@ -614,17 +682,17 @@ static int same_act(const struct model_tensor *a, const struct model_tensor *b)
 
 /* Products of one input with up to three matrices, fused into one pool job when their
  * activation formats agree. */
-static void matmul_multi(model_state_t *s, int n, const struct model_tensor **w, float **out,
+static void matmul_multi(model_scratch_t *ws, int n, const struct model_tensor **w, float **out,
                          const float *x, int n_tok)
 {
     int fused = 1;
     for (int i = 1; i < n; i++)
         fused &= same_act(w[0], w[i]);
     if (fused) {
-        matmul(s, n, w, out, x, n_tok);
+        matmul(ws, n, w, out, x, n_tok);
     } else {
         for (int i = 0; i < n; i++)
-            matmul(s, 1, &w[i], &out[i], x, n_tok);
+            matmul(ws, 1, &w[i], &out[i], x, n_tok);
     }
 }
 
@@ -658,7 +726,8 @@ static void rope(float *v, const float *cs, const float *sn, int rope_dim, int n
  * V rows together, so each row is read once per block. */
 
 struct attn_job {
-    model_state_t *s;
+    model_scratch_t *ws;
+    const model_state_t *s;
     int layer, pos0, n_tok, tb, n_tblocks;
     atomic_int next;
 };
@@ -666,12 +735,13 @@ struct attn_job {
 static void attn_worker(void *arg, int ith, int nth)
 {
     struct attn_job *j = arg;
-    model_state_t *s = j->s;
+    model_scratch_t *ws = j->ws;
+    const model_state_t *s = j->s;
     const struct model_config *c = &s->m->cfg;
     (void)nth;
     int hd = c->head_dim, kvd = c->n_head_kv * hd, qd = c->n_head * hd;
     int group = c->n_head / c->n_head_kv;
-    float *att = s->att + (size_t)ith * s->att_per_thread;
+    float *att = ws->att + (size_t)ith * ws->att_per_thread;
     float scale = 1.0f / sqrtf((float)hd);
     size_t layer_off = (size_t)j->layer * s->n_ctx * kvd;
     int total = c->n_head_kv * j->n_tblocks;
@@ -689,23 +759,23 @@ static void attn_worker(void *arg, int ith, int nth)
         for (int g = 0; g < group; g++) {
             for (int tt = 0; tt < tb; tt++) {
                 int qi = g * tb + tt, t = t0 + tt, h = kvh * group + g;
-                q[qi] = s->q + (size_t)t * qd + (size_t)h * hd;
-                o[qi] = s->xb2 + (size_t)t * qd + (size_t)h * hd;
-                sc[qi] = att + (size_t)qi * s->n_ctx;
+                q[qi] = ws->q + (size_t)t * qd + (size_t)h * hd;
+                o[qi] = ws->xb2 + (size_t)t * qd + (size_t)h * hd;
+                sc[qi] = att + (size_t)qi * ws->n_ctx;
                 npos[qi] = j->pos0 + t + 1;
             }
         }
         int nmax = j->pos0 + t0 + tb;
         if (nmax > att_tiled_min) {
             /* att holds group * att_tb * n_ctx >= OPS_ATT_SCRATCH(nq) floats here */
-            ops_attention_tiled(q, o, npos, nq, kc, vc, (size_t)kvd, hd, scale, s->dot_f32, s->axpy,
-                                att);
+            ops_attention_tiled(q, o, npos, nq, kc, vc, (size_t)kvd, hd, scale, ws->dot_f32,
+                                ws->axpy, att);
             continue;
         }
         for (int p = 0; p < nmax; p++) {
             const float *kr = kc + (size_t)p * kvd;
             for (int qi = 0; qi < nq; qi++)
-                if (p < npos[qi]) sc[qi][p] = s->dot_f32(kr, q[qi], (size_t)hd) * scale;
+                if (p < npos[qi]) sc[qi][p] = ws->dot_f32(kr, q[qi], (size_t)hd) * scale;
         }
         for (int qi = 0; qi < nq; qi++) {
             float max = -INFINITY, sum = 0;
@@ -723,7 +793,7 @@ static void attn_worker(void *arg, int ith, int nth)
         for (int p = 0; p < nmax; p++) {
             const float *vr = vc + (size_t)p * kvd;
             for (int qi = 0; qi < nq; qi++)
-                if (p < npos[qi]) s->axpy(o[qi], sc[qi][p], vr, (size_t)hd);
+                if (p < npos[qi]) ws->axpy(o[qi], sc[qi][p], vr, (size_t)hd);
         }
     }
 }
@@ -731,7 +801,7 @@ static void attn_worker(void *arg, int ith, int nth)
 /* Attention for a step whose tokens belong to different sequences: one work item per
  * (token, kv head), over that token's own KV cache (ws->tok_seq[t]) up to its position. */
 struct attn_multi_job {
-    model_state_t *ws;
+    model_scratch_t *ws;
     int layer, n_tok;
     atomic_int next;
 };
@@ -739,7 +809,7 @@ struct attn_multi_job {
 static void attn_multi_worker(void *arg, int ith, int nth)
 {
     struct attn_multi_job *j = arg;
-    model_state_t *ws = j->ws;
+    model_scratch_t *ws = j->ws;
     const struct model_config *c = &ws->m->cfg;
     (void)nth;
     int hd = c->head_dim, kvd = c->n_head_kv * hd, qd = c->n_head * hd;
@@ -778,40 +848,41 @@ static void attn_multi_worker(void *arg, int ith, int nth)
 
 /* ---- forward ---- */
 
-/* Evaluates n tokens with s's activation buffers. multi == 0: the tokens continue s's own
- * sequence at s->n_past. multi == 1: token t belongs to the sequence s->tok_seq[t] at
- * position s->tok_pos[t] (one token per sequence), and its K/V go to that sequence's cache. */
-static void forward_batch(model_state_t *s, const int32_t *tokens, int n, int want_all, int multi)
+/* Evaluates n tokens with ws's buffers. s != NULL: the tokens continue s's sequence at
+ * s->n_past. s == NULL: token t belongs to the sequence ws->tok_seq[t] at position
+ * ws->tok_pos[t] (one token per sequence), and its K/V go to that sequence's cache. */
+static void forward_batch(model_scratch_t *ws, model_state_t *s, const int32_t *tokens, int n,
+                          int want_all)
 {
-    const model_t *m = s->m;
+    const model_t *m = ws->m;
     const struct model_config *c = &m->cfg;
     const struct model_weights *w = &m->w;
     int D = c->n_embd, hd = c->head_dim, qd = c->n_head * hd, kvd = c->n_head_kv * hd;
-    int F = c->n_ff, half = c->rope_dim / 2, pos0 = s->n_past;
+    int F = c->n_ff, half = c->rope_dim / 2, multi = !s, pos0 = multi ? 0 : s->n_past;
 
     for (int t = 0; t < n; t++) {
         const uint8_t *row =
             (const uint8_t *)w->tok_embd.data + (size_t)tokens[t] * w->tok_embd.row_bytes;
-        quant_dequantize_row(w->tok_embd.type, row, s->x + (size_t)t * D, (size_t)D);
-        float pos = (float)(multi ? s->tok_pos[t] : pos0 + t) / c->rope_scale;
+        quant_dequantize_row(w->tok_embd.type, row, ws->x + (size_t)t * D, (size_t)D);
+        float pos = (float)(multi ? ws->tok_pos[t] : pos0 + t) / c->rope_scale;
         for (int i = 0; i < half; i++) {
-            float th = pos * s->inv_freq[i];
-            s->rope_cos[t * half + i] = cosf(th);
-            s->rope_sin[t * half + i] = sinf(th);
+            float th = pos * ws->inv_freq[i];
+            ws->rope_cos[t * half + i] = cosf(th);
+            ws->rope_sin[t * half + i] = sinf(th);
         }
     }
 
     for (int L = 0; L < c->n_layer; L++) {
         const struct model_layer *l = &w->layers[L];
         for (int t = 0; t < n; t++)
-            rmsnorm(s->xb + (size_t)t * D, s->x + (size_t)t * D, l->attn_norm, D, c->rms_eps);
+            rmsnorm(ws->xb + (size_t)t * D, ws->x + (size_t)t * D, l->attn_norm, D, c->rms_eps);
         const struct model_tensor *qkv[3] = {&l->wq, &l->wk, &l->wv};
-        float *qkv_out[3] = {s->q, s->k, s->v};
-        matmul_multi(s, 3, qkv, qkv_out, s->xb, n);
-        size_t cache_off = ((size_t)L * s->n_ctx + pos0) * kvd;
+        float *qkv_out[3] = {ws->q, ws->k, ws->v};
+        matmul_multi(ws, 3, qkv, qkv_out, ws->xb, n);
+        size_t cache_off = multi ? 0 : ((size_t)L * s->n_ctx + pos0) * kvd;
         for (int t = 0; t < n; t++) {
-            float *q = s->q + (size_t)t * qd, *k = s->k + (size_t)t * kvd,
-                  *v = s->v + (size_t)t * kvd;
+            float *q = ws->q + (size_t)t * qd, *k = ws->k + (size_t)t * kvd,
+                  *v = ws->v + (size_t)t * kvd;
             if (l->bq) {
                 for (int i = 0; i < qd; i++)
                     q[i] += l->bq[i];
@@ -820,7 +891,7 @@ static void forward_batch(model_state_t *s, const int32_t *tokens, int n, int wa
                     v[i] += l->bv[i];
                 }
             }
-            const float *cs = s->rope_cos + t * half, *sn = s->rope_sin + t * half;
+            const float *cs = ws->rope_cos + t * half, *sn = ws->rope_sin + t * half;
             for (int h = 0; h < c->n_head; h++) {
                 if (l->q_norm) rmsnorm(q + h * hd, q + h * hd, l->q_norm, hd, c->rms_eps);
                 rope(q + h * hd, cs, sn, c->rope_dim, c->rope_neox);
@@ -830,8 +901,8 @@ static void forward_batch(model_state_t *s, const int32_t *tokens, int n, int wa
                 rope(k + h * hd, cs, sn, c->rope_dim, c->rope_neox);
             }
             if (multi) {
-                model_state_t *kv = s->tok_seq[t];
-                size_t off = ((size_t)L * kv->n_ctx + (size_t)s->tok_pos[t]) * kvd;
+                model_state_t *kv = ws->tok_seq[t];
+                size_t off = ((size_t)L * kv->n_ctx + (size_t)ws->tok_pos[t]) * kvd;
                 memcpy(kv->key_cache + off, k, (size_t)kvd * sizeof(float));
                 memcpy(kv->value_cache + off, v, (size_t)kvd * sizeof(float));
                 continue;
@@ -840,75 +911,81 @@ static void forward_batch(model_state_t *s, const int32_t *tokens, int n, int wa
             memcpy(s->value_cache + cache_off + (size_t)t * kvd, v, (size_t)kvd * sizeof(float));
         }
         if (multi) {
-            struct attn_multi_job mj = {.ws = s, .layer = L, .n_tok = n};
+            struct attn_multi_job mj = {.ws = ws, .layer = L, .n_tok = n};
             atomic_init(&mj.next, 0);
-            pool_run(s->pool, attn_multi_worker, &mj);
+            pool_run(ws->pool, attn_multi_worker, &mj);
         } else {
-            struct attn_job aj = {.s = s, .layer = L, .pos0 = pos0, .n_tok = n, .tb = s->att_tb};
+            struct attn_job aj = {
+                .ws = ws, .s = s, .layer = L, .pos0 = pos0, .n_tok = n, .tb = ws->att_tb};
             aj.n_tblocks = (n + aj.tb - 1) / aj.tb;
             atomic_init(&aj.next, 0);
-            pool_run(s->pool, attn_worker, &aj);
+            pool_run(ws->pool, attn_worker, &aj);
         }
 
         const struct model_tensor *wo = &l->wo;
-        matmul_ex(s, 1, &wo, &s->x, s->xb2, n, 1, 0); /* x += Wo . attention */
+        matmul_ex(ws, 1, &wo, &ws->x, ws->xb2, n, 1, 0); /* x += Wo . attention */
 
         for (int t = 0; t < n; t++)
-            rmsnorm(s->xb + (size_t)t * D, s->x + (size_t)t * D, l->ffn_norm, D, c->rms_eps);
+            rmsnorm(ws->xb + (size_t)t * D, ws->x + (size_t)t * D, l->ffn_norm, D, c->rms_eps);
         const struct model_tensor *gu[2] = {&l->w_gate, &l->w_up};
-        float *gu_out[2] = {s->hb, s->hb2};
+        float *gu_out[2] = {ws->hb, ws->hb2};
         if (same_act(gu[0], gu[1])) {
-            matmul_ex(s, 2, gu, gu_out, s->xb, n, 0, 1); /* hb = silu(gate) * up */
+            matmul_ex(ws, 2, gu, gu_out, ws->xb, n, 0, 1); /* hb = silu(gate) * up */
         } else {
-            matmul_multi(s, 2, gu, gu_out, s->xb, n);
+            matmul_multi(ws, 2, gu, gu_out, ws->xb, n);
             for (size_t i = 0; i < (size_t)n * F; i++)
-                s->hb[i] = silu(s->hb[i]) * s->hb2[i];
+                ws->hb[i] = silu(ws->hb[i]) * ws->hb2[i];
         }
         const struct model_tensor *wd = &l->w_down;
-        matmul_ex(s, 1, &wd, &s->x, s->hb, n, 1, 0); /* x += Wdown . hb */
+        matmul_ex(ws, 1, &wd, &ws->x, ws->hb, n, 1, 0); /* x += Wdown . hb */
     }
 
     /* Final norm and logits: for every token, or only the last one. */
     int first = want_all ? 0 : n - 1;
     for (int t = first; t < n; t++)
-        rmsnorm(s->xb + (size_t)(t - first) * D, s->x + (size_t)t * D, w->output_norm, D,
+        rmsnorm(ws->xb + (size_t)(t - first) * D, ws->x + (size_t)t * D, w->output_norm, D,
                 c->rms_eps);
     const struct model_tensor *wout = &w->output;
-    float *lg = s->logits;
-    matmul(s, 1, &wout, &lg, s->xb, n - first);
+    float *lg = ws->logits;
+    matmul(ws, 1, &wout, &lg, ws->xb, n - first);
     if (multi)
         for (int t = 0; t < n; t++)
-            s->tok_seq[t]->n_past++;
+            ws->tok_seq[t]->n_past++;
     else
         s->n_past += n;
 }
 
-int model_forward(model_state_t *s, const int32_t *tokens, int n, float *logits, int all)
+int model_forward_in(model_scratch_t *ws, model_state_t *s, const int32_t *tokens, int n,
+                     float *logits, int all)
 {
     const struct model_config *c = &s->m->cfg;
-    if (n <= 0) return RAGD_EINVAL;
+    if (n <= 0 || ws->m != s->m || s->n_ctx > ws->n_ctx) return RAGD_EINVAL;
     if (n > s->n_ctx - s->n_past) return RAGD_ERANGE;
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= c->n_vocab) return RAGD_EINVAL;
     size_t V = (size_t)c->n_vocab;
     for (int done = 0; done < n;) {
-        int b = n - done < s->n_batch ? n - done : s->n_batch;
+        int b = n - done < ws->n_batch ? n - done : ws->n_batch;
         int last_chunk = done + b == n;
-        forward_batch(s, tokens + done, b, all, 0);
+        forward_batch(ws, s, tokens + done, b, all);
         if (logits && all)
-            memcpy(logits + (size_t)done * V, s->logits, (size_t)b * V * sizeof(float));
+            memcpy(logits + (size_t)done * V, ws->logits, (size_t)b * V * sizeof(float));
         else if (logits && last_chunk)
-            memcpy(logits, s->logits, V * sizeof(float));
+            memcpy(logits, ws->logits, V * sizeof(float));
         done += b;
     }
     return 0;
 }
 
-int model_forward_multi(model_state_t *const *seqs, const int32_t *tokens, int n,
-                        float *const *logits)
+int model_forward(model_state_t *s, const int32_t *tokens, int n, float *logits, int all)
 {
-    if (n <= 0 || !seqs[0] || n > seqs[0]->n_batch) return RAGD_EINVAL;
-    model_state_t *ws = seqs[0];
+    return s->own ? model_forward_in(s->own, s, tokens, n, logits, all) : RAGD_EINVAL;
+}
+
+int model_forward_multi(model_scratch_t *ws, model_state_t *const *seqs, const int32_t *tokens,
+                        int n, float *const *logits)
+{
+    if (n <= 0 || n > ws->n_batch) return RAGD_EINVAL;
     const struct model_config *c = &ws->m->cfg;
     for (int t = 0; t < n; t++) {
         model_state_t *q = seqs[t];
@@ -922,7 +999,7 @@ int model_forward_multi(model_state_t *const *seqs, const int32_t *tokens, int n
         ws->tok_seq[t] = seqs[t];
         ws->tok_pos[t] = seqs[t]->n_past;
     }
-    forward_batch(ws, tokens, n, 1, 1);
+    forward_batch(ws, NULL, tokens, n, 1);
     size_t V = (size_t)c->n_vocab;
     for (int t = 0; t < n; t++)
         if (logits && logits[t]) memcpy(logits[t], ws->logits + (size_t)t * V, V * sizeof(float));

@@ -1,4 +1,5 @@
-/* model.h - decoder-only transformer language models from GGUF files: Config / Weights / State.
+/* model.h - decoder-only transformer language models from GGUF files: Config / Weights /
+ * Scratch / State.
  *
  * Architectures (GGUF general.architecture): "llama", "qwen2" (q/k/v biases) and "qwen3"
  * (per-head RMSNorm on q and k). Grouped-query attention, RoPE (NEOX-style rotation for the
@@ -6,8 +7,12 @@
  * rope_freqs factors when present), SwiGLU feed-forward, RMSNorm with the file's epsilon and an
  * output projection tied to the token embedding when output.weight is absent.
  *
- * Weights are views into the mmap'd file. A model_state holds every activation buffer and the
- * KV cache of one sequence, allocated once at creation: the forward pass allocates nothing. */
+ * Weights are views into the mmap'd file. A forward pass needs two things: a sequence
+ * (model_state_t: its KV cache and length, nothing else) and a scratch context
+ * (model_scratch_t: every activation buffer for a batch of tokens, the threads' work space and
+ * the kernels), both allocated once at creation: the forward pass allocates nothing. A scratch
+ * serves any number of sequences of its model, one pass at a time, so an idle sequence costs
+ * only its KV cache. */
 #ifndef RAGD_MODEL_H
 #define RAGD_MODEL_H
 
@@ -83,20 +88,45 @@ const gguf_t *model_gguf(const model_t *m); /* owned by m */
 /* Bytes of weights read to compute one token's logits (every matrix once). */
 size_t model_weight_bytes(const model_t *m);
 
-/* ---- state ---- */
+/* ---- scratch context ---- */
+
+typedef struct model_scratch model_scratch_t;
+
+/* Allocates the activation buffers for up to n_batch tokens per pass over sequences of up to
+ * n_ctx positions, and the work space of pool's threads. isa selects the kernels
+ * (quant_best_isa() normally). pool is borrowed (must outlive the scratch). The scratch holds
+ * nothing between passes: it serves any sequence of m with n_ctx <= its n_ctx, but one pass at
+ * a time (the caller serialises passes that share it). Returns 0 with *out (free with
+ * model_scratch_free) or RAGD_EINVAL for bad sizes. */
+int model_scratch_create(const model_t *m, int n_ctx, int n_batch, pool_t *pool, enum quant_isa isa,
+                         model_scratch_t **out);
+void model_scratch_free(model_scratch_t *sc); /* NULL is a no-op */
+int model_scratch_n_ctx(const model_scratch_t *sc);
+int model_scratch_n_batch(const model_scratch_t *sc);
+/* Bytes of the buffers it allocated. */
+size_t model_scratch_bytes(const model_scratch_t *sc);
+
+/* ---- sequences ---- */
 
 typedef struct model_state model_state_t;
 
-/* Allocates activations for up to n_batch tokens per step and a KV cache of n_ctx positions.
- * isa selects the kernels (quant_best_isa() normally). pool is borrowed (must outlive the
- * state). Returns 0 with *out (free with model_state_free), RAGD_EINVAL for bad sizes, or
- * RAGD_ENOMEM if the KV cache cannot be allocated. */
+/* A sequence: a KV cache of n_ctx positions and its length, nothing more. It is evaluated
+ * with a scratch passed to model_forward_in or model_forward_multi. Returns 0 with *out (free
+ * with model_state_free), RAGD_EINVAL for a bad size, or RAGD_ENOMEM if the KV cache cannot be
+ * allocated. */
+int model_state_create_kv(const model_t *m, int n_ctx, model_state_t **out);
+/* The same with a scratch of its own for n_ctx positions and n_batch tokens per pass (see
+ * model_scratch_create), owned and freed by the state: for a caller that evaluates one
+ * sequence (model_forward). */
 int model_state_create(const model_t *m, int n_ctx, int n_batch, pool_t *pool, enum quant_isa isa,
                        model_state_t **out);
-void model_state_free(model_state_t *s); /* NULL is a no-op */
+void model_state_free(model_state_t *s); /* NULL is a no-op; frees its own scratch */
 
 int model_state_n_past(const model_state_t *s);
 int model_state_n_ctx(const model_state_t *s);
+/* Bytes s allocated: its KV cache (2 * n_ctx * model_kv_floats_per_pos floats), plus its own
+ * scratch when model_state_create made one. */
+size_t model_state_bytes(const model_state_t *s);
 /* Forgets positions >= n_past (0 clears the sequence). RAGD_ERANGE if n_past > current. */
 int model_state_truncate(model_state_t *s, int n_past);
 
@@ -113,20 +143,26 @@ int model_state_kv_save(const model_state_t *s, int n, float *k, float *v);
  * same tokens. RAGD_ERANGE if n < 0, n > rows or n > n_ctx (s unchanged). */
 int model_state_kv_load(model_state_t *s, const float *k, const float *v, int rows, int n);
 
-/* Appends n tokens to the sequence, evaluating them in batches. logits receives n_vocab floats
- * for the last token, or n * n_vocab floats (row per token) when all is set; it may be NULL.
- * Returns RAGD_ERANGE if the context would overflow (nothing is evaluated), RAGD_EINVAL for a
- * token id outside the vocabulary or n <= 0. */
+/* ---- forward passes ---- */
+
+/* Appends n tokens to s, evaluating them in batches of sc's batch size with sc's buffers.
+ * logits receives n_vocab floats for the last token, or n * n_vocab floats (row per token)
+ * when all is set; it may be NULL. Returns RAGD_ERANGE if the context would overflow (nothing
+ * is evaluated), RAGD_EINVAL for a token id outside the vocabulary, n <= 0, or a scratch of
+ * another model or with a smaller n_ctx than s's. */
+int model_forward_in(model_scratch_t *sc, model_state_t *s, const int32_t *tokens, int n,
+                     float *logits, int all);
+/* model_forward_in with s's own scratch; RAGD_EINVAL if s has none (model_state_create_kv). */
 int model_forward(model_state_t *s, const int32_t *tokens, int n, float *logits, int all);
 
-/* One decoding step for n different sequences of the same model at once: tokens[t] is
- * appended to seqs[t] and its n_vocab logits are written to logits[t] (NULL: not wanted). The
- * weights are read once for all n, so a step for several requests costs about what one
- * costs. seqs[0]'s activation buffers are used, so n <= its batch size and every sequence's
- * n_ctx <= seqs[0]'s. Gives the same logits as model_forward on each sequence alone (up to
- * rounding). Returns RAGD_EINVAL (a sequence twice, another model, a bad token or size) or
- * RAGD_ERANGE (a sequence is full) before evaluating anything. */
-int model_forward_multi(model_state_t *const *seqs, const int32_t *tokens, int n,
-                        float *const *logits);
+/* One decoding step for n different sequences of the same model at once, with sc's buffers:
+ * tokens[t] is appended to seqs[t] and its n_vocab logits are written to logits[t] (NULL: not
+ * wanted). The weights are read once for all n, so a step for several requests costs about
+ * what one costs. n <= sc's batch size and every sequence's n_ctx <= sc's. Gives the same
+ * logits as model_forward on each sequence alone (up to rounding). Returns RAGD_EINVAL (a
+ * sequence twice, another model, a bad token or size) or RAGD_ERANGE (a sequence is full)
+ * before evaluating anything. */
+int model_forward_multi(model_scratch_t *sc, model_state_t *const *seqs, const int32_t *tokens,
+                        int n, float *const *logits);
 
 #endif

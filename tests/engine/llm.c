@@ -254,6 +254,40 @@ static void test_forged_markers(void **state)
 }
 
 /* Text that could still become a stop string is held back, then released or cut. */
+/* A session holds its KV cache, its tokens and its logits, no activation buffers: those are
+ * the model's, one set for all its sessions, grown for the longest context. */
+static void test_session_memory(void **state)
+{
+    (void)state;
+    llm_model_t *m;
+    char err[256] = "";
+    if (llm_model_load(path, 1, &m, err, sizeof err)) fail_msg("%s", err);
+    size_t V = (size_t)model_config(m->model)->n_vocab, fpp = model_kv_floats_per_pos(m->model);
+    llm_session_t *s, *t, *big;
+    assert_int_equal(llm_session_create(m, 128, &s), 0);
+    assert_int_equal(llm_session_create(m, 128, &t), 0);
+    assert_int_equal(llm_session_bytes(s),
+                     2 * 128 * fpp * sizeof(float) + 128 * sizeof(int32_t) + V * sizeof(float));
+    assert_int_equal(llm_model_scratch_bytes(m), 0); /* made by the first pass */
+    const int32_t ids[3] = {1, 2, 3};
+    assert_int_equal(llm_session_eval(s, ids, 3, NULL), 0);
+    size_t shared = llm_model_scratch_bytes(m);
+    assert_true(shared >= LLM_EVAL_SLICE * V * sizeof(float));
+    assert_int_equal(llm_session_eval(t, ids, 3, NULL), 0);
+    assert_int_equal(llm_model_scratch_bytes(m), shared); /* the second session adds none */
+    assert_memory_equal(llm_session_logits(s), llm_session_logits(t), V * sizeof(float));
+    assert_int_equal(llm_session_create(m, 512, &big), 0);
+    assert_int_equal(llm_session_eval(big, ids, 3, NULL), 0);
+    assert_true(llm_model_scratch_bytes(m) > shared); /* attention rows for 512 positions */
+    assert_memory_equal(llm_session_logits(big), llm_session_logits(s), V * sizeof(float));
+    assert_int_equal(llm_session_eval(s, ids, 2, NULL), 0); /* the grown one serves s too */
+    assert_int_equal(llm_session_n_past(s), 5);
+    llm_session_free(big);
+    llm_session_free(t);
+    llm_session_free(s);
+    llm_model_free(m);
+}
+
 static void test_stop_holdback(void **state)
 {
     (void)state;
@@ -290,9 +324,8 @@ static int setup(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_generate),
-        cmocka_unit_test(test_logprobs_and_neutral_sampling),
-        cmocka_unit_test(test_forged_markers),
+        cmocka_unit_test(test_generate),       cmocka_unit_test(test_logprobs_and_neutral_sampling),
+        cmocka_unit_test(test_forged_markers), cmocka_unit_test(test_session_memory),
         cmocka_unit_test(test_stop_holdback),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

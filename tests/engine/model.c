@@ -610,13 +610,15 @@ static void check_multi(const char *arch, uint32_t type, double tol) /* tol: rel
         assert_int_equal(model_forward(a[i], toks + i, plen[i], NULL, 0), 0);
         assert_int_equal(model_forward(b[i], toks + i, plen[i], NULL, 0), 0);
     }
+    model_scratch_t *ws;
+    assert_int_equal(model_scratch_create(m, 64, 8, pool, quant_best_isa(), &ws), 0);
     float *alone = malloc(3 * V * sizeof(float)), *together = malloc(3 * V * sizeof(float));
     float *out[3] = {together, together + V, together + 2 * V};
     for (int step = 0; step < 4; step++) {
         int32_t next[3] = {toks[step], toks[step + 5], toks[step + 9]};
         for (int i = 0; i < 3; i++)
             assert_int_equal(model_forward(a[i], &next[i], 1, alone + i * V, 0), 0);
-        assert_int_equal(model_forward_multi(b, next, 3, out), 0);
+        assert_int_equal(model_forward_multi(ws, b, next, 3, out), 0);
         for (int i = 0; i < 3; i++) {
             assert_int_equal(model_state_n_past(b[i]), plen[i] + step + 1);
             const float *x = alone + i * V, *y = together + i * V;
@@ -635,14 +637,15 @@ static void check_multi(const char *arch, uint32_t type, double tol) /* tol: rel
     model_state_t *dup[2] = {b[0], b[0]};
     int32_t two[2] = {1, 2}, bad[2] = {1, (int32_t)V};
     model_state_t *pair[2] = {b[0], b[1]};
-    assert_int_equal(model_forward_multi(dup, two, 2, NULL), RAGD_EINVAL);
-    assert_int_equal(model_forward_multi(pair, bad, 2, NULL), RAGD_EINVAL);
-    assert_int_equal(model_forward_multi(pair, two, 9, NULL), RAGD_EINVAL); /* > batch */
+    assert_int_equal(model_forward_multi(ws, dup, two, 2, NULL), RAGD_EINVAL);
+    assert_int_equal(model_forward_multi(ws, pair, bad, 2, NULL), RAGD_EINVAL);
+    assert_int_equal(model_forward_multi(ws, pair, two, 9, NULL), RAGD_EINVAL); /* > batch */
     assert_int_equal(model_state_n_past(b[0]), plen[0] + 4);
     for (int i = 0; i < 3; i++) {
         model_state_free(a[i]);
         model_state_free(b[i]);
     }
+    model_scratch_free(ws);
     free(alone);
     free(together);
     pool_free(pool);
@@ -658,6 +661,75 @@ static void test_multi_sequence_step(void **state)
      * the one-row kernel, so the bound is the one the batched-prompt test uses. */
     check_multi("qwen3", GGML_TYPE_Q8_0, 3e-2);
     check_multi("qwen3", GGML_TYPE_Q4_K, 3e-2);
+}
+
+/* Sequences hold only their KV cache: two of them evaluated alternately in one shared scratch
+ * give, bit for bit, what each gives with a scratch of its own, and a scratch refuses a
+ * sequence longer than it serves or of another model. */
+static void test_shared_scratch(void **state)
+{
+    (void)state;
+    model_t *m = load("qwen3", GGML_TYPE_F32), *other = load("llama", GGML_TYPE_F32);
+    size_t V = (size_t)model_config(m)->n_vocab, fpp = model_kv_floats_per_pos(m);
+    pool_t *pool;
+    assert_int_equal(pool_create(2, &pool), 0);
+    enum quant_isa isa = quant_best_isa();
+    model_scratch_t *ws, *small, *foreign;
+    assert_int_equal(model_scratch_create(m, 64, 8, pool, isa, &ws), 0);
+    assert_int_equal(model_scratch_create(m, 32, 8, pool, isa, &small), 0);
+    assert_int_equal(model_scratch_create(other, 64, 8, pool, isa, &foreign), 0);
+    model_scratch_t *none = NULL;
+    assert_int_equal(model_scratch_create(m, 64, 0, pool, isa, &none), RAGD_EINVAL);
+    assert_null(none);
+    assert_int_equal(model_scratch_n_ctx(ws), 64);
+    assert_int_equal(model_scratch_n_batch(ws), 8);
+    /* the scratch holds at least a batch of logits rows; a sequence exactly its two caches */
+    assert_true(model_scratch_bytes(ws) >= 8 * V * sizeof(float));
+    model_state_t *x, *y, *rx, *ry;
+    assert_int_equal(model_state_create_kv(m, 48, &x), 0);
+    assert_int_equal(model_state_create_kv(m, 64, &y), 0);
+    assert_int_equal(model_state_bytes(x), 2 * 48 * fpp * sizeof(float));
+    assert_int_equal(model_state_bytes(y), 2 * 64 * fpp * sizeof(float));
+    assert_int_equal(model_state_create(m, 48, 8, pool, isa, &rx), 0);
+    assert_int_equal(model_state_create(m, 64, 8, pool, isa, &ry), 0);
+    assert_true(model_state_bytes(rx) >= model_state_bytes(x) + 8 * V * sizeof(float));
+
+    /* a KV-only sequence has no scratch of its own; misfit scratches are refused */
+    assert_int_equal(model_forward(x, toks, 1, NULL, 0), RAGD_EINVAL);
+    assert_int_equal(model_forward_in(small, y, toks, 1, NULL, 0), RAGD_EINVAL);
+    assert_int_equal(model_forward_in(foreign, y, toks, 1, NULL, 0), RAGD_EINVAL);
+    model_state_t *one[1] = {y};
+    assert_int_equal(model_forward_multi(small, one, toks, 1, NULL), RAGD_EINVAL);
+    assert_int_equal(model_forward_multi(foreign, one, toks, 1, NULL), RAGD_EINVAL);
+    assert_int_equal(model_state_n_past(y), 0);
+
+    float *got = malloc(12 * V * sizeof(float)), *want = malloc(12 * V * sizeof(float));
+    assert_int_equal(model_forward_in(ws, x, toks, 5, got, 1), 0);
+    assert_int_equal(model_forward_in(ws, y, toks + 2, 12, got + 5 * V, 0), 0);
+    assert_int_equal(model_forward(rx, toks, 5, want, 1), 0);
+    assert_int_equal(model_forward(ry, toks + 2, 12, want + 5 * V, 0), 0);
+    assert_memory_equal(got, want, 6 * V * sizeof(float));
+    for (int step = 0; step < 4; step++) {
+        assert_int_equal(model_forward_in(ws, y, &toks[step], 1, got, 0), 0);
+        assert_int_equal(model_forward_in(ws, x, &toks[step + 7], 1, got + V, 0), 0);
+        assert_int_equal(model_forward(ry, &toks[step], 1, want, 0), 0);
+        assert_int_equal(model_forward(rx, &toks[step + 7], 1, want + V, 0), 0);
+        assert_memory_equal(got, want, 2 * V * sizeof(float));
+    }
+    assert_int_equal(model_state_n_past(x), 9);
+    assert_int_equal(model_state_n_past(y), 16);
+    free(got);
+    free(want);
+    model_state_free(x);
+    model_state_free(y);
+    model_state_free(rx);
+    model_state_free(ry);
+    model_scratch_free(ws);
+    model_scratch_free(small);
+    model_scratch_free(foreign);
+    pool_free(pool);
+    model_free(other);
+    model_free(m);
 }
 
 static void test_broken_models(void **state)
@@ -719,6 +791,7 @@ int main(void)
         cmocka_unit_test(test_seed_reproduces),
         cmocka_unit_test(test_broken_models),
         cmocka_unit_test(test_multi_sequence_step),
+        cmocka_unit_test(test_shared_scratch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
