@@ -1,6 +1,11 @@
 #include "engine/enc_kernels.h"
 
+#include <math.h>
 #include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 /* Register-blocked kernels over MR tokens x NR weight rows: twelve accumulators stay in
  * registers while both operands stream along k. Each output's sum runs in the same order
@@ -87,9 +92,106 @@ enc_kernel_fn enc_kernel_pick(enum quant_isa isa)
     return kernel_base;
 }
 
+#if defined(__x86_64__)
+#define TARGET_AVX512F __attribute__((target("avx512f")))
+
+/* enc_to_bf16's integer steps on 16 floats at a time (bit for bit the scalar loop's) */
+TARGET_AVX512F static size_t to_bf16_avx512(const float *x, uint16_t *y, size_t n)
+{
+    const __m512i abs = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
+    const __m512i half = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1);
+    const __m512i quiet = _mm512_set1_epi32(0x40);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i u = _mm512_loadu_si512((const void *)(x + i));
+        __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs), inf);
+        __m512i hi = _mm512_srli_epi32(u, 16);
+        __m512i r = _mm512_srli_epi32(
+            _mm512_add_epi32(u, _mm512_add_epi32(half, _mm512_and_si512(hi, one))), 16);
+        r = _mm512_mask_or_epi32(r, nan, hi, quiet);
+        _mm256_storeu_si256((__m256i *)(y + i), _mm512_cvtepi32_epi16(r));
+    }
+    return i;
+}
+
+/* e^x for x in [-87, 88], about 1 ulp: x = k ln 2 + r, |r| <= ln 2 / 2, a degree-6 polynomial
+ * for e^r, scaled by 2^k. */
+TARGET_AVX512F static inline __m512 exp_avx512(__m512 x)
+{
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-87.0f));
+    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504089f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.428606765330187e-06f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, k);
+}
+
+/* GELU of 16 values: the erf form with erf from Abramowitz and Stegun 7.1.26 (absolute error
+ * at most 1.5e-7), or the tanh form with tanh(u) = 1 - 2 / (e^(2u) + 1). */
+TARGET_AVX512F static size_t gelu_avx512(float *x, size_t n, int tanh_form)
+{
+    const __m512 one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i), e;
+        if (tanh_form) {
+            __m512 u = _mm512_mul_ps(_mm512_set1_ps(0.7978845608f),
+                                     _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(0.044715f), v),
+                                                     _mm512_mul_ps(v, v), v));
+            __m512 t = exp_avx512(_mm512_add_ps(u, u));
+            e = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(t, one)));
+        } else {
+            __m512 z = _mm512_mul_ps(v, _mm512_set1_ps(0.70710678118654752f));
+            __m512 a = _mm512_abs_ps(z);
+            __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(_mm512_set1_ps(0.3275911f), a, one));
+            __m512 p = _mm512_set1_ps(1.061405429f);
+            p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
+            p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
+            p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
+            p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
+            p = _mm512_mul_ps(p, t);
+            __m512 y = _mm512_fnmadd_ps(
+                p, exp_avx512(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), a), a)), one);
+            /* erf is odd: take the sign of z */
+            e = _mm512_castsi512_ps(_mm512_or_si512(
+                _mm512_castps_si512(y),
+                _mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32((int)0x80000000u))));
+        }
+        _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_mul_ps(half, v), _mm512_add_ps(one, e)));
+    }
+    return i;
+}
+#endif
+
+void enc_gelu(float *x, size_t n, int tanh_form)
+{
+    size_t i = 0;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) i = gelu_avx512(x, n, tanh_form);
+#endif
+    for (; i < n; i++)
+        x[i] = tanh_form
+                   ? 0.5f * x[i] *
+                         (1.0f + tanhf(0.7978845608f * (x[i] + 0.044715f * x[i] * x[i] * x[i])))
+                   : 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+}
+
 void enc_to_bf16(const float *x, uint16_t *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) i = to_bf16_avx512(x, y, n);
+#endif
+    for (; i < n; i++) {
         uint32_t u;
         memcpy(&u, &x[i], sizeof u);
         if ((u & 0x7fffffffu) > 0x7f800000u) {

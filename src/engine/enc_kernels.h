@@ -33,6 +33,10 @@ typedef void (*enc_kernel_bf16_fn)(const uint16_t *const *a, const uint16_t *con
 /* The bf16 kernel when this CPU has AVX-512 BF16, else NULL. */
 enc_kernel_bf16_fn enc_kernel_bf16_pick(void);
 
+/* x[i] = GELU(x[i]) in place: the tanh approximation when tanh_form, else the erf form. Vector
+ * code where the CPU has AVX-512 (erf and tanh within about 2e-7 of the C library's). */
+void enc_gelu(float *x, size_t n, int tanh_form);
+
 /* y[i] = x[i] rounded to the nearest bfloat16 (ties to even; NaN stays NaN). */
 void enc_to_bf16(const float *x, uint16_t *y, size_t n);
 

@@ -895,22 +895,24 @@ struct mm_job {
     atomic_int next;
 };
 
-static float gelu(float x, enum act a)
-{
-    if (a == ACT_GELU_ERF) return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
-    return 0.5f * x * (1.0f + tanhf(0.7978845608f * (x + 0.044715f * x * x * x)));
-}
-
+/* out[t, c0 + q] = o[m][q] + bias for the block's tokens t = t0 + m < t1 and its nc columns */
 static void mm_store(const struct mm_job *j, int t, int t1, int64_t c0, int nc, float o[MR][NR])
 {
     int64_t N = j->w->rows;
     for (int m = 0; m < MR && t + m < t1; m++) {
         float *dst = j->out + (size_t)(t + m) * N + c0;
-        for (int q = 0; q < NR && q < nc; q++) {
-            float v = o[m][q] + j->bias[c0 + q];
-            dst[q] = j->gelu ? gelu(v, j->e->cfg.act) : v;
-        }
+        for (int q = 0; q < NR && q < nc; q++)
+            dst[q] = o[m][q] + j->bias[c0 + q];
     }
+}
+
+/* The GELU of a finished work item's outputs, while they are in cache. */
+static void mm_gelu(const struct mm_job *j, int64_t r0, int nr, int t0, int t1)
+{
+    if (!j->gelu) return;
+    for (int t = t0; t < t1; t++)
+        enc_gelu(j->out + (size_t)t * (size_t)j->w->rows + r0, (size_t)nr,
+                 j->e->cfg.act == ACT_GELU_TANH);
 }
 
 /* One work item of the bf16 path: tokens [t0, t1) against weight rows [r0, r0 + nr). */
@@ -948,6 +950,7 @@ static void mm_worker(void *arg, int ith, int nth)
         int t0 = chunk * CHUNK_TOK, t1 = t0 + CHUNK_TOK < j->n_tok ? t0 + CHUNK_TOK : j->n_tok;
         if (j->abf) {
             mm_bf16_item(j, r0, nr, t0, t1);
+            mm_gelu(j, r0, nr, t0, t1);
             continue;
         }
         const float *rows[PANEL_ROWS];
@@ -971,15 +974,10 @@ static void mm_worker(void *arg, int ith, int nth)
                     wr[q] = rows[r + q < nr ? r + q : nr - 1];
                 float o[MR][NR];
                 j->kernel(a, wr, K, o);
-                for (int m = 0; m < MR && t + m < t1; m++) {
-                    float *dst = j->out + (size_t)(t + m) * N + r0 + r;
-                    for (int q = 0; q < NR && r + q < nr; q++) {
-                        float v = o[m][q] + j->bias[r0 + r + q];
-                        dst[q] = j->gelu ? gelu(v, j->e->cfg.act) : v;
-                    }
-                }
+                mm_store(j, t, t1, r0 + r, nr - r, o);
             }
         }
+        mm_gelu(j, r0, nr, t0, t1);
     }
 }
 

@@ -896,6 +896,44 @@ static void test_bf16(void **state)
     }
 }
 
+/* The vector GELU against the C library's erf and tanh forms, and the vector bf16 rounding
+ * against the definition (nearest, ties to even, NaN quiet) bit for bit, odd lengths included
+ * so both the vector body and the scalar tail run. */
+static void test_gelu_and_bf16_rounding(void **state)
+{
+    (void)state;
+    enum { N = 4099 };
+    static float x[N], y[N];
+    static uint16_t b[N];
+    for (int form = 0; form < 2; form++) {
+        for (int i = 0; i < N; i++)
+            x[i] = y[i] = -12.0f + 24.0f * (float)i / (float)(N - 1);
+        enc_gelu(y, N, form);
+        for (int i = 0; i < N; i++) {
+            double v = x[i],
+                   want = form ? 0.5 * v * (1 + tanh(0.7978845608 * (v + 0.044715 * v * v * v)))
+                               : 0.5 * v * (1 + erf(v / sqrt(2.0)));
+            if (fabs(y[i] - want) > 3e-7 * (1 + fabs(v)))
+                fail_msg("gelu form %d at %g: %.9g, want %.9g", form, v, (double)y[i], want);
+        }
+    }
+    uint32_t special[] = {0x7f800000u, 0xff800000u, 0x7fc00001u, 0x7f800001u, 0x00000001u,
+                          0x807fffffu, 0x3f808000u, 0x3f818000u, 0x7f7fffffu, 0};
+    for (int i = 0; i < N; i++) {
+        uint32_t u = i < 10 ? special[i] : (uint32_t)i * 2654435761u;
+        memcpy(&x[i], &u, 4);
+    }
+    enc_to_bf16(x, b, N);
+    for (int i = 0; i < N; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        uint16_t want = (u & 0x7fffffffu) > 0x7f800000u
+                            ? (uint16_t)((u >> 16) | 0x40)
+                            : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+        if (b[i] != want) fail_msg("bf16 of %08x: %04x, want %04x", u, b[i], want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -910,6 +948,7 @@ int main(void)
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_q8_0_weights),
         cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_gelu_and_bf16_rounding),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
