@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/mem.h"
 #include "engine/enc_kernels.h"
+#include "engine/ops.h"
 #include "engine/gguf.h"
 #include "engine/pool.h"
 #include "engine/quant.h"
@@ -1011,19 +1012,6 @@ static void matmul(encoder_t *e, const struct mat *w, const float *bias, int gel
 
 /* ---- row-wise ops ---- */
 
-static void layernorm(float *o, const float *x, const float *g, const float *b, int n, float eps)
-{
-    float mean = 0, var = 0;
-    for (int i = 0; i < n; i++)
-        mean += x[i];
-    mean /= (float)n;
-    for (int i = 0; i < n; i++)
-        var += (x[i] - mean) * (x[i] - mean);
-    float inv = 1.0f / sqrtf(var / (float)n + eps);
-    for (int i = 0; i < n; i++)
-        o[i] = (x[i] - mean) * inv * g[i] + b[i];
-}
-
 enum row_op { ROW_EMBED, ROW_ADD_NORM };
 
 struct row_job {
@@ -1070,7 +1058,7 @@ static void row_worker(void *arg, int ith, int nth)
                 for (int k = 0; k < D; k++)
                     x[k] += a[k];
             }
-            layernorm(x, x, j->norm_w, j->norm_b, D, c->eps);
+            ops_layernorm(x, x, j->norm_w, j->norm_b, D, c->eps);
         }
     }
 }
@@ -1145,15 +1133,11 @@ static void attn_worker(void *arg, int ith, int nth)
                         sc[m * S + k + r] = o[m][r] * scale + (bias ? bias[k + r - i - m] : 0.0f);
             }
             for (int m = 0; m < ni; m++) {
-                float *p = sc + m * S, max = -INFINITY, sum = 0;
-                for (int k = 0; k < len; k++)
-                    max = p[k] > max ? p[k] : max;
-                for (int k = 0; k < len; k++)
-                    sum += (p[k] = expf(p[k] - max));
-                float inv = 1.0f / sum, *o = o0 + (size_t)(i + m) * D;
+                float *p = sc + m * S, *o = o0 + (size_t)(i + m) * D;
+                ops_softmax(p, len);
                 memset(o, 0, (size_t)hd * sizeof *o);
                 for (int k = 0; k < len; k++) {
-                    float w = p[k] * inv;
+                    float w = p[k];
                     const float *v = v0 + (size_t)k * D;
                     for (int d = 0; d < hd; d++)
                         o[d] += w * v[d];

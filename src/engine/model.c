@@ -551,11 +551,6 @@ struct matmul_job {
     atomic_long next;
 };
 
-static inline float silu(float g)
-{
-    return g / (1.0f + expf(-g));
-}
-
 /* Rows row..row+g-1 of matrix mi against the n_tok activation rows:
  * tmp[t * g + k] = W[row + k] . act[t]. */
 static void row_products(const struct matmul_job *j, int mi, int64_t row, int g, float *tmp)
@@ -628,7 +623,7 @@ static void matmul_worker(void *arg, int ith, int nth)
                 const float *v = tmp + t * g, *u = tmp2 + t * g;
                 if (j->glu)
                     for (int64_t k = 0; k < g; k++)
-                        o[k] = silu(v[k]) * u[k];
+                        o[k] = ops_silu(v[k]) * u[k];
                 else if (j->accumulate)
                     for (int64_t k = 0; k < g; k++)
                         o[k] += v[k];
@@ -696,29 +691,6 @@ static void matmul_multi(model_scratch_t *ws, int n, const struct model_tensor *
     }
 }
 
-/* ---- small ops ---- */
-
-static void rmsnorm(float *o, const float *x, const float *w, int n, float eps)
-{
-    float ss = 0;
-    for (int i = 0; i < n; i++)
-        ss += x[i] * x[i];
-    float scale = 1.0f / sqrtf(ss / n + eps);
-    for (int i = 0; i < n; i++)
-        o[i] = x[i] * scale * w[i];
-}
-
-static void rope(float *v, const float *cs, const float *sn, int rope_dim, int neox)
-{
-    int half = rope_dim / 2;
-    for (int i = 0; i < half; i++) {
-        int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
-        float x0 = v[a], x1 = v[b];
-        v[a] = x0 * cs[i] - x1 * sn[i];
-        v[b] = x0 * sn[i] + x1 * cs[i];
-    }
-}
-
 /* ---- attention ---- */
 
 /* Attention is done per (kv head, block of query tokens): the group's query heads for up to
@@ -754,47 +726,19 @@ static void attn_worker(void *arg, int ith, int nth)
         const float *vc = s->value_cache + layer_off + (size_t)kvh * hd;
         /* nq <= max(ATT_QMAX, group) <= MAX_HEADS */
         const float *q[MAX_HEADS];
-        float *o[MAX_HEADS], *sc[MAX_HEADS];
+        float *o[MAX_HEADS];
         int npos[MAX_HEADS];
         for (int g = 0; g < group; g++) {
             for (int tt = 0; tt < tb; tt++) {
                 int qi = g * tb + tt, t = t0 + tt, h = kvh * group + g;
                 q[qi] = ws->q + (size_t)t * qd + (size_t)h * hd;
                 o[qi] = ws->xb2 + (size_t)t * qd + (size_t)h * hd;
-                sc[qi] = att + (size_t)qi * ws->n_ctx;
                 npos[qi] = j->pos0 + t + 1;
             }
         }
-        int nmax = j->pos0 + t0 + tb;
-        if (nmax > att_tiled_min) {
-            /* att holds group * att_tb * n_ctx >= OPS_ATT_SCRATCH(nq) floats here */
-            ops_attention_tiled(q, o, npos, nq, kc, vc, (size_t)kvd, hd, scale, ws->dot_f32,
-                                ws->axpy, att);
-            continue;
-        }
-        for (int p = 0; p < nmax; p++) {
-            const float *kr = kc + (size_t)p * kvd;
-            for (int qi = 0; qi < nq; qi++)
-                if (p < npos[qi]) sc[qi][p] = ws->dot_f32(kr, q[qi], (size_t)hd) * scale;
-        }
-        for (int qi = 0; qi < nq; qi++) {
-            float max = -INFINITY, sum = 0;
-            for (int p = 0; p < npos[qi]; p++)
-                max = sc[qi][p] > max ? sc[qi][p] : max;
-            for (int p = 0; p < npos[qi]; p++) {
-                sc[qi][p] = expf(sc[qi][p] - max);
-                sum += sc[qi][p];
-            }
-            float inv = 1.0f / sum;
-            for (int p = 0; p < npos[qi]; p++)
-                sc[qi][p] *= inv;
-            memset(o[qi], 0, (size_t)hd * sizeof(float));
-        }
-        for (int p = 0; p < nmax; p++) {
-            const float *vr = vc + (size_t)p * kvd;
-            for (int qi = 0; qi < nq; qi++)
-                if (p < npos[qi]) ws->axpy(o[qi], sc[qi][p], vr, (size_t)hd);
-        }
+        /* att holds group * att_tb * n_ctx floats: nq * max(npos) and OPS_ATT_SCRATCH(nq) */
+        ops_attention(q, o, npos, nq, kc, vc, (size_t)kvd, hd, scale, ws->dot_f32, ws->axpy,
+                      att_tiled_min, att);
     }
 }
 
@@ -825,24 +769,18 @@ static void attn_multi_worker(void *arg, int ith, int nth)
         int npos = ws->tok_pos[t] + 1;
         size_t off = (size_t)j->layer * kv->n_ctx * kvd + (size_t)kvh * hd;
         const float *kc = kv->key_cache + off, *vc = kv->value_cache + off;
+        const float *q[MAX_HEADS];
+        float *o[MAX_HEADS];
+        int np[MAX_HEADS];
         for (int g = 0; g < group; g++) {
             int h = kvh * group + g;
-            const float *q = ws->q + (size_t)t * qd + (size_t)h * hd;
-            float *o = ws->xb2 + (size_t)t * qd + (size_t)h * hd;
-            float *sc = att + (size_t)g * ws->n_ctx, max = -INFINITY, sum = 0;
-            for (int p = 0; p < npos; p++) {
-                sc[p] = ws->dot_f32(kc + (size_t)p * kvd, q, (size_t)hd) * scale;
-                max = sc[p] > max ? sc[p] : max;
-            }
-            for (int p = 0; p < npos; p++) {
-                sc[p] = expf(sc[p] - max);
-                sum += sc[p];
-            }
-            float inv = 1.0f / sum;
-            memset(o, 0, (size_t)hd * sizeof(float));
-            for (int p = 0; p < npos; p++)
-                ws->axpy(o, sc[p] * inv, vc + (size_t)p * kvd, (size_t)hd);
+            q[g] = ws->q + (size_t)t * qd + (size_t)h * hd;
+            o[g] = ws->xb2 + (size_t)t * qd + (size_t)h * hd;
+            np[g] = npos;
         }
+        /* the choice and arithmetic of attn_worker for the same token alone */
+        ops_attention(q, o, np, group, kc, vc, (size_t)kvd, hd, scale, ws->dot_f32, ws->axpy,
+                      att_tiled_min, att);
     }
 }
 
@@ -875,7 +813,7 @@ static void forward_batch(model_scratch_t *ws, model_state_t *s, const int32_t *
     for (int L = 0; L < c->n_layer; L++) {
         const struct model_layer *l = &w->layers[L];
         for (int t = 0; t < n; t++)
-            rmsnorm(ws->xb + (size_t)t * D, ws->x + (size_t)t * D, l->attn_norm, D, c->rms_eps);
+            ops_rmsnorm(ws->xb + (size_t)t * D, ws->x + (size_t)t * D, l->attn_norm, D, c->rms_eps);
         const struct model_tensor *qkv[3] = {&l->wq, &l->wk, &l->wv};
         float *qkv_out[3] = {ws->q, ws->k, ws->v};
         matmul_multi(ws, 3, qkv, qkv_out, ws->xb, n);
@@ -893,12 +831,12 @@ static void forward_batch(model_scratch_t *ws, model_state_t *s, const int32_t *
             }
             const float *cs = ws->rope_cos + t * half, *sn = ws->rope_sin + t * half;
             for (int h = 0; h < c->n_head; h++) {
-                if (l->q_norm) rmsnorm(q + h * hd, q + h * hd, l->q_norm, hd, c->rms_eps);
-                rope(q + h * hd, cs, sn, c->rope_dim, c->rope_neox);
+                if (l->q_norm) ops_rmsnorm(q + h * hd, q + h * hd, l->q_norm, hd, c->rms_eps);
+                ops_rope(q + h * hd, cs, sn, c->rope_dim, c->rope_neox);
             }
             for (int h = 0; h < c->n_head_kv; h++) {
-                if (l->k_norm) rmsnorm(k + h * hd, k + h * hd, l->k_norm, hd, c->rms_eps);
-                rope(k + h * hd, cs, sn, c->rope_dim, c->rope_neox);
+                if (l->k_norm) ops_rmsnorm(k + h * hd, k + h * hd, l->k_norm, hd, c->rms_eps);
+                ops_rope(k + h * hd, cs, sn, c->rope_dim, c->rope_neox);
             }
             if (multi) {
                 model_state_t *kv = ws->tok_seq[t];
@@ -926,7 +864,7 @@ static void forward_batch(model_scratch_t *ws, model_state_t *s, const int32_t *
         matmul_ex(ws, 1, &wo, &ws->x, ws->xb2, n, 1, 0); /* x += Wo . attention */
 
         for (int t = 0; t < n; t++)
-            rmsnorm(ws->xb + (size_t)t * D, ws->x + (size_t)t * D, l->ffn_norm, D, c->rms_eps);
+            ops_rmsnorm(ws->xb + (size_t)t * D, ws->x + (size_t)t * D, l->ffn_norm, D, c->rms_eps);
         const struct model_tensor *gu[2] = {&l->w_gate, &l->w_up};
         float *gu_out[2] = {ws->hb, ws->hb2};
         if (same_act(gu[0], gu[1])) {
@@ -934,7 +872,7 @@ static void forward_batch(model_scratch_t *ws, model_state_t *s, const int32_t *
         } else {
             matmul_multi(ws, 2, gu, gu_out, ws->xb, n);
             for (size_t i = 0; i < (size_t)n * F; i++)
-                ws->hb[i] = silu(ws->hb[i]) * ws->hb2[i];
+                ws->hb[i] = ops_silu(ws->hb[i]) * ws->hb2[i];
         }
         const struct model_tensor *wd = &l->w_down;
         matmul_ex(ws, 1, &wd, &ws->x, ws->hb, n, 1, 0); /* x += Wdown . hb */
@@ -943,8 +881,8 @@ static void forward_batch(model_scratch_t *ws, model_state_t *s, const int32_t *
     /* Final norm and logits: for every token, or only the last one. */
     int first = want_all ? 0 : n - 1;
     for (int t = first; t < n; t++)
-        rmsnorm(ws->xb + (size_t)(t - first) * D, ws->x + (size_t)t * D, w->output_norm, D,
-                c->rms_eps);
+        ops_rmsnorm(ws->xb + (size_t)(t - first) * D, ws->x + (size_t)t * D, w->output_norm, D,
+                    c->rms_eps);
     const struct model_tensor *wout = &w->output;
     float *lg = ws->logits;
     matmul(ws, 1, &wout, &lg, ws->xb, n - first);

@@ -63,19 +63,82 @@ void ops_attention_ref(const float *const *q, float *const *o, const int *npos, 
                        const float *k, const float *v, size_t stride, int hd, float scale,
                        quant_dot_fn dot, quant_axpy_fn axpy, float *scratch)
 {
-    for (int i = 0; i < nq; i++) {
-        float *s = scratch, max = -INFINITY, sum = 0;
-        for (int p = 0; p < npos[i]; p++) {
-            s[p] = dot(k + (size_t)p * stride, q[i], (size_t)hd) * scale;
-            max = s[p] > max ? s[p] : max;
-        }
-        for (int p = 0; p < npos[i]; p++) {
-            s[p] = expf(s[p] - max);
-            sum += s[p];
-        }
-        float inv = 1.0f / sum;
-        memset(o[i], 0, (size_t)hd * sizeof(float));
-        for (int p = 0; p < npos[i]; p++)
-            axpy(o[i], s[p] * inv, v + (size_t)p * stride, (size_t)hd);
+    int nmax = 0;
+    for (int i = 0; i < nq; i++)
+        nmax = npos[i] > nmax ? npos[i] : nmax;
+    for (int p = 0; p < nmax; p++) {
+        const float *kr = k + (size_t)p * stride;
+        for (int i = 0; i < nq; i++)
+            if (p < npos[i]) scratch[(size_t)i * nmax + p] = dot(kr, q[i], (size_t)hd) * scale;
     }
+    for (int i = 0; i < nq; i++) {
+        ops_softmax(scratch + (size_t)i * nmax, npos[i]);
+        memset(o[i], 0, (size_t)hd * sizeof(float));
+    }
+    for (int p = 0; p < nmax; p++) {
+        const float *vr = v + (size_t)p * stride;
+        for (int i = 0; i < nq; i++)
+            if (p < npos[i]) axpy(o[i], scratch[(size_t)i * nmax + p], vr, (size_t)hd);
+    }
+}
+
+void ops_attention(const float *const *q, float *const *o, const int *npos, int nq, const float *k,
+                   const float *v, size_t stride, int hd, float scale, quant_dot_fn dot,
+                   quant_axpy_fn axpy, int tiled_min, float *scratch)
+{
+    int nmax = 0;
+    for (int i = 0; i < nq; i++)
+        nmax = npos[i] > nmax ? npos[i] : nmax;
+    if (nmax > tiled_min)
+        ops_attention_tiled(q, o, npos, nq, k, v, stride, hd, scale, dot, axpy, scratch);
+    else
+        ops_attention_ref(q, o, npos, nq, k, v, stride, hd, scale, dot, axpy, scratch);
+}
+
+void ops_rmsnorm(float *o, const float *x, const float *w, int n, float eps)
+{
+    float ss = 0;
+    for (int i = 0; i < n; i++)
+        ss += x[i] * x[i];
+    float scale = 1.0f / sqrtf(ss / n + eps);
+    for (int i = 0; i < n; i++)
+        o[i] = x[i] * scale * w[i];
+}
+
+void ops_layernorm(float *o, const float *x, const float *g, const float *b, int n, float eps)
+{
+    float mean = 0, var = 0;
+    for (int i = 0; i < n; i++)
+        mean += x[i];
+    mean /= (float)n;
+    for (int i = 0; i < n; i++)
+        var += (x[i] - mean) * (x[i] - mean);
+    float inv = 1.0f / sqrtf(var / (float)n + eps);
+    for (int i = 0; i < n; i++)
+        o[i] = (x[i] - mean) * inv * g[i] + b[i];
+}
+
+void ops_rope(float *v, const float *cs, const float *sn, int rope_dim, int neox)
+{
+    int half = rope_dim / 2;
+    for (int i = 0; i < half; i++) {
+        int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+        float x0 = v[a], x1 = v[b];
+        v[a] = x0 * cs[i] - x1 * sn[i];
+        v[b] = x0 * sn[i] + x1 * cs[i];
+    }
+}
+
+void ops_softmax(float *p, int n)
+{
+    float max = -INFINITY, sum = 0;
+    for (int i = 0; i < n; i++)
+        max = p[i] > max ? p[i] : max;
+    for (int i = 0; i < n; i++) {
+        p[i] = expf(p[i] - max);
+        sum += p[i];
+    }
+    float inv = 1.0f / sum;
+    for (int i = 0; i < n; i++)
+        p[i] *= inv;
 }

@@ -31,7 +31,7 @@ static void check_kernel(int n, int hd, int nq, enum quant_isa isa)
     float *qs = malloc((size_t)nq * hd * sizeof(float));
     float *o1 = malloc((size_t)nq * hd * sizeof(float)),
           *o2 = malloc((size_t)nq * hd * sizeof(float));
-    float *scratch = malloc(((size_t)n + OPS_ATT_SCRATCH(nq)) * sizeof(float));
+    float *scratch = malloc(((size_t)n * nq + OPS_ATT_SCRATCH(nq)) * sizeof(float));
     for (size_t i = 0; i < (size_t)n * stride; i++) {
         k[i] = 3 * frand(&seed); /* large enough scores that the running max moves */
         v[i] = frand(&seed);
