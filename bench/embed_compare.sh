@@ -5,7 +5,8 @@
 # alternating rounds. Each side's time is the wall time of a process embedding the 32 texts
 # minus that of the same process embedding one empty text (model load and start-up), so both
 # sides are measured the same way; ragd's own timer (load excluded) is printed alongside.
-# ragd runs twice per round: its exact f32 path and its bf16 path (--bf16, AVX-512 BF16).
+# ragd runs three times per round: its exact f32 path, its bf16 path (--bf16, AVX-512 BF16)
+# and its int8 path (--int8: q8_0 weights, int8 activations, AVX-512 VNNI).
 # Then a 16-token query at batch 1: ragd's mean milliseconds per query over QN queries in one
 # process, median over the rounds, for both paths (the f32 path is the same-run reference).
 #
@@ -62,8 +63,8 @@ for type in $TYPES; do
     t=$(awk -v f="$rf" -v l="$rl" 'BEGIN { d = f - l; printf "%.3f", (d > 0 ? 32 / d : 0) }')
     theirs+=("$t")
     line="  $type round $r: llama.cpp $t"
-    for path in f32 bf16; do
-      PATHOPT=$([ "$path" = bf16 ] && echo --bf16 || true)
+    for path in f32 bf16 int8; do
+      PATHOPT=$([ "$path" = f32 ] || echo "--$path")
       ol=$(wall ragd_embed "$model" 32 "$EMPTY"); of=$(wall ragd_embed "$model" 32 "$TEXTS")
       o=$(awk -v f="$of" -v l="$ol" 'BEGIN { d = f - l; printf "%.3f", (d > 0 ? 32 / d : 0) }')
       ratio=$(awk -v a="$o" -v b="$t" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
@@ -79,13 +80,15 @@ for type in $TYPES; do
   done
   printf '%-5s llama.cpp %.2f texts/s [%s tokens/text]\n' "$type" \
     "$(printf '%s\n' "${theirs[@]}" | median)" "$ntok"
-  for path in f32 bf16; do
+  for path in f32 bf16 int8; do
     printf '%-5s ragd %-4s %.2f texts/s, ratio to llama.cpp (median of rounds) %sx; %s-token query p50 %s ms\n' \
       "$type" "$path" "$(tr ' ' '\n' <<<"${ours[$path]}" | grep . | median)" \
       "$(tr ' ' '\n' <<<"${ratios[$path]}" | grep . | median)" "$qtok" \
       "$(tr ' ' '\n' <<<"${qms[$path]}" | grep . | median)"
   done
-  printf '%-5s query bf16 vs f32 path in the same rounds: %sx faster (target p50 <= 15 ms)\n' "$type" \
-    "$(awk -v a="$(tr ' ' '\n' <<<"${qms[f32]}" | grep . | median)" \
-      -v b="$(tr ' ' '\n' <<<"${qms[bf16]}" | grep . | median)" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+  for path in bf16 int8; do
+    printf '%-5s query %s vs f32 path in the same rounds: %sx faster (target p50 <= 15 ms)\n' "$type" \
+      "$path" "$(awk -v a="$(tr ' ' '\n' <<<"${qms[f32]}" | grep . | median)" \
+        -v b="$(tr ' ' '\n' <<<"${qms[$path]}" | grep . | median)" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+  done
 done

@@ -54,6 +54,8 @@ struct mat {
     int64_t rows, cols;
     size_t row_bytes;
     const uint16_t *bf16; /* the rows as bfloat16 when the bf16 path is on, else NULL */
+    const uint8_t *q8;    /* the rows in q8_0 when the int8 path is on, else NULL */
+    size_t q8_row_bytes;
 };
 
 struct layer {
@@ -92,7 +94,8 @@ struct state {
     float *ctx;       /* [T, n_embd] attention output */
     float *tmp;       /* [T, n_embd] */
     float *ffn;       /* [T, n_ff] */
-    float *scores;    /* [n_threads, S] */
+    float *scores;    /* [n_threads, MR * S] */
+    float *vt;        /* [n_threads, head_dim * S]: one head's values transposed */
     float *bias_tab;  /* MPNet: [n_head, 2S - 1] bias by relative offset */
     int32_t *ids;     /* [T] */
     int *lens;        /* [B] */
@@ -114,6 +117,13 @@ struct encoder {
     enc_kernel_bf16_fn kernel_bf16; /* non-NULL: the layers' matrices carry bf16 copies */
     uint16_t *abf;                  /* activations as bf16, abf_cap values (under lock) */
     size_t abf_cap;
+    quant_gemm_fn gemm_q8; /* non-NULL: the layers' matrices carry q8_0 rows (int8 path) */
+    quant_act_fn act_q8;   /* the int8 path's activation quantizer */
+    quant_axpy_fn axpy;    /* y += a x, for attention's weighted values */
+    uint8_t *aq;           /* activations quantized for gemm_q8, aq_cap bytes (under lock) */
+    size_t aq_cap;
+    int prep_kind; /* what abf or aq holds: 0 nothing, PREP_BF16 or PREP_INT8 ... */
+    size_t prep_n; /* ... of this many values */
     float **panel; /* [n_threads] scratch: PANEL_ROWS dequantized weight rows */
     struct state s;
     pthread_mutex_t lock;
@@ -712,8 +722,10 @@ out:
 
 /* ---- load / free ---- */
 
-#define PANEL_ROWS 16 /* weight rows per matmul work item */
-#define CHUNK_TOK 96  /* tokens per matmul work item (a multiple of the kernel's 3) */
+#define PANEL_ROWS 16    /* weight rows per matmul work item */
+#define CHUNK_TOK 96     /* tokens per matmul work item (a multiple of the kernel's 3) */
+#define Q8_PANEL_ROWS 64 /* the same on the int8 path: one panel of the tiled q8_0 GEMM */
+#define Q8_CHUNK_TOK 256
 
 /* Gives each layer matrix whose width suits the bf16 kernel a bfloat16 copy of its rows
  * (dequantized first when stored quantized). */
@@ -734,6 +746,42 @@ static void mat_to_bf16(encoder_t *e, struct mat *m)
     }
     free(row);
     m->bf16 = dst;
+}
+
+/* Gives each layer matrix whose width suits the q8_0 GEMM its rows in q8_0: the file's own
+ * when stored so, else quantized from f32 (dequantized first when stored otherwise). */
+static void mat_to_q8(encoder_t *e, struct mat *m)
+{
+    size_t K = (size_t)m->cols, rb = quant_row_bytes(GGML_TYPE_Q8_0, K);
+    if (K % 32) return;
+    m->q8_row_bytes = rb;
+    if (m->type == GGML_TYPE_Q8_0) {
+        m->q8 = m->data;
+        return;
+    }
+    uint8_t *dst = own(e, xmalloc((size_t)m->rows * rb));
+    float *row = xmalloc(K * sizeof *row);
+    for (int64_t r = 0; r < m->rows; r++) {
+        const uint8_t *src = (const uint8_t *)m->data + (size_t)r * m->row_bytes;
+        const float *x = (const float *)(const void *)src;
+        if (m->type != GGML_TYPE_F32) {
+            quant_dequantize_row(m->type, src, row, K);
+            x = row;
+        }
+        quant_quantize_row(GGML_TYPE_Q8_0, x, dst + (size_t)r * rb, K);
+    }
+    free(row);
+    m->q8 = dst;
+}
+
+static void to_q8(encoder_t *e)
+{
+    for (int i = 0; i < e->cfg.n_layer; i++) {
+        struct layer *l = &e->w.layers[i];
+        struct mat *ms[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_up, &l->w_down};
+        for (size_t k = 0; k < sizeof ms / sizeof *ms; k++)
+            mat_to_q8(e, ms[k]);
+    }
 }
 
 static void to_bf16(encoder_t *e)
@@ -793,7 +841,12 @@ int encoder_load(const char *path, const struct encoder_opts *opts, encoder_t **
     e->n_threads = pool_size(e->pool);
     e->isa = quant_best_isa();
     e->kernel = enc_kernel_pick(e->isa);
-    if (o.bf16 && (e->kernel_bf16 = enc_kernel_bf16_pick())) to_bf16(e);
+    e->axpy = quant_axpy_kernel(e->isa);
+    e->act_q8 = quant_act_kernel(quant_act_kind(GGML_TYPE_Q8_0), e->isa);
+    if (o.int8 && (e->gemm_q8 = quant_gemm_kernel(GGML_TYPE_Q8_0, e->isa)))
+        to_q8(e);
+    else if (o.bf16 && (e->kernel_bf16 = enc_kernel_bf16_pick()))
+        to_bf16(e);
     size_t widest = (size_t)(c->n_ff > c->n_embd ? c->n_ff : c->n_embd);
     e->panel = xcalloc((size_t)e->n_threads, sizeof *e->panel);
     for (int i = 0; i < e->n_threads; i++)
@@ -815,6 +868,7 @@ static void state_free(struct state *s)
     free(s->tmp);
     free(s->ffn);
     free(s->scores);
+    free(s->vt);
     free(s->bias_tab);
     free(s->ids);
     free(s->lens);
@@ -830,6 +884,7 @@ void encoder_free(encoder_t *e)
             free(e->panel[i]);
     free(e->panel);
     free(e->abf);
+    free(e->aq);
     pool_free(e->pool);
     tokenizer_free(e->tok);
     for (size_t i = 0; i < e->n_owned; i++)
@@ -892,6 +947,9 @@ struct mm_job {
     kernel_fn kernel;
     enc_kernel_bf16_fn kernel_bf16; /* with abf: the bf16 path */
     const uint16_t *abf;            /* a as bf16, [n_tok, cols] */
+    quant_gemm_fn gemm_q8;          /* with aq: the int8 path */
+    const uint8_t *aq;              /* a quantized for gemm_q8, rows aq_stride bytes apart */
+    size_t aq_stride;
     int n_panels, n_items;
     atomic_int next;
 };
@@ -935,6 +993,42 @@ static void mm_bf16_item(const struct mm_job *j, int64_t r0, int nr, int t0, int
     }
 }
 
+/* One work item of the int8 path: the tiled q8_0 product of weight rows [r0, r0 + nr) and
+ * tokens [t0, t1), written straight into out, then the bias. */
+static void mm_q8_item(const struct mm_job *j, int64_t r0, int nr, int t0, int t1)
+{
+    size_t N = (size_t)j->w->rows;
+    float *out = j->out + (size_t)t0 * N + (size_t)r0;
+    j->gemm_q8(j->w->q8 + (size_t)r0 * j->w->q8_row_bytes, j->w->q8_row_bytes, nr,
+               j->aq + (size_t)t0 * j->aq_stride, j->aq_stride, t1 - t0, out, N,
+               (size_t)j->w->cols);
+    for (int t = 0; t < t1 - t0; t++)
+        for (int r = 0; r < nr; r++)
+            out[(size_t)t * N + (size_t)r] += j->bias[r0 + r];
+}
+
+/* Activation rows quantized for the int8 path, in parallel. */
+struct quant_job {
+    quant_act_fn quantize;
+    const float *a;
+    uint8_t *aq;
+    size_t cols, stride;
+    int n_tok;
+    atomic_int next;
+};
+
+static void quant_worker(void *arg, int ith, int nth)
+{
+    struct quant_job *j = arg;
+    (void)ith, (void)nth;
+    for (;;) {
+        int t0 = atomic_fetch_add(&j->next, 16);
+        if (t0 >= j->n_tok) return;
+        for (int t = t0; t < t0 + 16 && t < j->n_tok; t++)
+            j->quantize(j->a + (size_t)t * j->cols, j->aq + (size_t)t * j->stride, j->cols);
+    }
+}
+
 static void mm_worker(void *arg, int ith, int nth)
 {
     struct mm_job *j = arg;
@@ -946,9 +1040,15 @@ static void mm_worker(void *arg, int ith, int nth)
         int item = atomic_fetch_add(&j->next, 1);
         if (item >= j->n_items) return;
         int chunk = item / j->n_panels, panel = item % j->n_panels;
-        int64_t r0 = (int64_t)panel * PANEL_ROWS;
-        int nr = (int)(N - r0 < PANEL_ROWS ? N - r0 : PANEL_ROWS);
-        int t0 = chunk * CHUNK_TOK, t1 = t0 + CHUNK_TOK < j->n_tok ? t0 + CHUNK_TOK : j->n_tok;
+        int pr = j->aq ? Q8_PANEL_ROWS : PANEL_ROWS, ct = j->aq ? Q8_CHUNK_TOK : CHUNK_TOK;
+        int64_t r0 = (int64_t)panel * pr;
+        int nr = (int)(N - r0 < pr ? N - r0 : pr);
+        int t0 = chunk * ct, t1 = t0 + ct < j->n_tok ? t0 + ct : j->n_tok;
+        if (j->aq) {
+            mm_q8_item(j, r0, nr, t0, t1);
+            mm_gelu(j, r0, nr, t0, t1);
+            continue;
+        }
         if (j->abf) {
             mm_bf16_item(j, r0, nr, t0, t1);
             mm_gelu(j, r0, nr, t0, t1);
@@ -982,8 +1082,12 @@ static void mm_worker(void *arg, int ith, int nth)
     }
 }
 
+enum { PREP_BF16 = 1, PREP_INT8 };
+
+/* out = act(a w^T + bias). same_input: a is the previous call's input, unchanged, so its
+ * converted form (bf16 or int8) is reused. */
 static void matmul(encoder_t *e, const struct mat *w, const float *bias, int gelu_act,
-                   const float *a, int n_tok, float *out)
+                   const float *a, int n_tok, float *out, int same_input)
 {
     struct mm_job j = {.e = e,
                        .a = a,
@@ -993,19 +1097,46 @@ static void matmul(encoder_t *e, const struct mat *w, const float *bias, int gel
                        .gelu = gelu_act,
                        .out = out,
                        .kernel = e->kernel};
-    if (w->bf16 && e->kernel_bf16) {
+    int pr = PANEL_ROWS, ct = CHUNK_TOK;
+    if (w->q8 && e->gemm_q8) {
+        size_t cols = (size_t)w->cols;
+        size_t stride = quant_act_row_bytes(quant_act_kind(GGML_TYPE_Q8_0), cols);
+        if ((size_t)n_tok * stride > e->aq_cap) {
+            free(e->aq);
+            e->aq = xmalloc((size_t)n_tok * stride);
+            e->aq_cap = (size_t)n_tok * stride;
+        }
+        if (!same_input || e->prep_kind != PREP_INT8 || e->prep_n != (size_t)n_tok * cols) {
+            e->prep_kind = PREP_INT8, e->prep_n = (size_t)n_tok * cols;
+            struct quant_job qj = {.quantize = e->act_q8,
+                                   .a = a,
+                                   .aq = e->aq,
+                                   .cols = cols,
+                                   .stride = stride,
+                                   .n_tok = n_tok};
+            atomic_init(&qj.next, 0);
+            pool_run(e->pool, quant_worker, &qj);
+        }
+        j.aq = e->aq;
+        j.aq_stride = stride;
+        j.gemm_q8 = e->gemm_q8;
+        pr = Q8_PANEL_ROWS, ct = Q8_CHUNK_TOK;
+    } else if (w->bf16 && e->kernel_bf16) {
         size_t n = (size_t)n_tok * (size_t)w->cols;
         if (n > e->abf_cap) {
             free(e->abf);
             e->abf = xmalloc(n * sizeof *e->abf);
             e->abf_cap = n;
         }
-        enc_to_bf16(a, e->abf, n);
+        if (!same_input || e->prep_kind != PREP_BF16 || e->prep_n != n) {
+            e->prep_kind = PREP_BF16, e->prep_n = n;
+            enc_to_bf16(a, e->abf, n);
+        }
         j.abf = e->abf;
         j.kernel_bf16 = e->kernel_bf16;
     }
-    j.n_panels = (int)((w->rows + PANEL_ROWS - 1) / PANEL_ROWS);
-    j.n_items = j.n_panels * ((n_tok + CHUNK_TOK - 1) / CHUNK_TOK);
+    j.n_panels = (int)((w->rows + pr - 1) / pr);
+    j.n_items = j.n_panels * ((n_tok + ct - 1) / ct);
     atomic_init(&j.next, 0);
     pool_run(e->pool, mm_worker, &j);
 }
@@ -1102,6 +1233,7 @@ static void attn_worker(void *arg, int ith, int nth)
     int D = c->n_embd, hd = c->head_dim, H = c->n_head, S = j->S;
     float scale = 1.0f / sqrtf((float)hd);
     float *sc = e->s.scores + (size_t)ith * MR * S; /* [MR, S] scores of MR queries */
+    float *vt = e->s.vt + (size_t)ith * hd * S;     /* [hd, S] the head's values, transposed */
     (void)nth;
     for (;;) {
         int item = atomic_fetch_add(&j->next, 1);
@@ -1115,6 +1247,11 @@ static void attn_worker(void *arg, int ith, int nth)
         float *o0 = e->s.ctx + (size_t)b * S * D + (size_t)h * hd;
         for (int i = len; i < S; i++) /* padding: attends to nothing, feeds nothing */
             memset(o0 + (size_t)i * D, 0, (size_t)hd * sizeof(float));
+        /* the weighted values as products of score rows and value columns (the matrix
+         * kernel, NR columns at a time) */
+        for (int k = 0; k < len; k++)
+            for (int d = 0; d < hd; d++)
+                vt[(size_t)d * S + k] = v0[(size_t)k * D + d];
         /* masked keys (>= len) get weight 0: they are simply not visited */
         for (int i = 0; i < len; i += MR) {
             int ni = len - i < MR ? len - i : MR;
@@ -1132,16 +1269,20 @@ static void attn_worker(void *arg, int ith, int nth)
                     for (int r = 0; r < nk; r++)
                         sc[m * S + k + r] = o[m][r] * scale + (bias ? bias[k + r - i - m] : 0.0f);
             }
-            for (int m = 0; m < ni; m++) {
-                float *p = sc + m * S, *o = o0 + (size_t)(i + m) * D;
-                ops_softmax(p, len);
-                memset(o, 0, (size_t)hd * sizeof *o);
-                for (int k = 0; k < len; k++) {
-                    float w = p[k];
-                    const float *v = v0 + (size_t)k * D;
-                    for (int d = 0; d < hd; d++)
-                        o[d] += w * v[d];
-                }
+            const float *ps[MR];
+            for (int m = 0; m < MR; m++) {
+                if (m < ni) ops_softmax(sc + m * S, len);
+                ps[m] = sc + (m < ni ? m : ni - 1) * S;
+            }
+            for (int d = 0; d < hd; d += NR) {
+                const float *vs[NR];
+                for (int r = 0; r < NR; r++)
+                    vs[r] = vt + (size_t)(d + r < hd ? d + r : hd - 1) * S;
+                float o[MR][NR];
+                e->kernel(ps, vs, (size_t)len, o);
+                for (int m = 0; m < ni; m++)
+                    for (int r = 0; r < NR && d + r < hd; r++)
+                        o0[(size_t)(i + m) * D + d + r] = o[m][r];
             }
         }
     }
@@ -1175,11 +1316,12 @@ static int state_reserve(encoder_t *e, int B, int S)
     s->tmp = alloc_acts(nt * D);
     s->ffn = alloc_acts(nt * (size_t)c->n_ff);
     s->scores = try_malloc((size_t)e->n_threads * MR * ns * sizeof(float));
+    s->vt = try_malloc((size_t)e->n_threads * (size_t)c->head_dim * ns * sizeof(float));
     s->bias_tab =
         c->arch == ARCH_MPNET ? try_malloc((size_t)c->n_head * (2 * ns - 1) * sizeof(float)) : NULL;
     s->ids = try_malloc(nt * sizeof(int32_t));
     s->lens = try_malloc(nt * sizeof(int));
-    if (!s->x || !s->q || !s->k || !s->v || !s->ctx || !s->tmp || !s->ffn || !s->scores ||
+    if (!s->x || !s->q || !s->k || !s->v || !s->ctx || !s->tmp || !s->ffn || !s->scores || !s->vt ||
         (c->arch == ARCH_MPNET && !s->bias_tab) || !s->ids || !s->lens) {
         state_free(s);
         return RAGD_ENOMEM;
@@ -1207,16 +1349,16 @@ static void forward_layers(encoder_t *e, int B, int S)
     rows_run(e, ROW_EMBED, T, S, NULL, w->emb_norm_w, w->emb_norm_b);
     for (int L = 0; L < c->n_layer; L++) {
         const struct layer *l = &w->layers[L];
-        matmul(e, &l->wq, l->bq, 0, s->x, T, s->q);
-        matmul(e, &l->wk, l->bk, 0, s->x, T, s->k);
-        matmul(e, &l->wv, l->bv, 0, s->x, T, s->v);
+        matmul(e, &l->wq, l->bq, 0, s->x, T, s->q, 0);
+        matmul(e, &l->wk, l->bk, 0, s->x, T, s->k, 1);
+        matmul(e, &l->wv, l->bv, 0, s->x, T, s->v, 1);
         struct attn_job aj = {.e = e, .B = B, .S = S};
         atomic_init(&aj.next, 0);
         pool_run(e->pool, attn_worker, &aj);
-        matmul(e, &l->wo, l->bo, 0, s->ctx, T, s->tmp);
+        matmul(e, &l->wo, l->bo, 0, s->ctx, T, s->tmp, 0);
         rows_run(e, ROW_ADD_NORM, T, S, s->tmp, l->attn_norm_w, l->attn_norm_b);
-        matmul(e, &l->w_up, l->b_up, 1, s->x, T, s->ffn);
-        matmul(e, &l->w_down, l->b_down, 0, s->ffn, T, s->tmp);
+        matmul(e, &l->w_up, l->b_up, 1, s->x, T, s->ffn, 0);
+        matmul(e, &l->w_down, l->b_down, 0, s->ffn, T, s->tmp, 0);
         rows_run(e, ROW_ADD_NORM, T, S, s->tmp, l->out_norm_w, l->out_norm_b);
     }
 }

@@ -41,6 +41,9 @@ struct encoder_opts {
     int n_threads; /* 0 = online CPUs */
     int bf16;      /* 1 = the layers' matrix products in bfloat16 (AVX-512 BF16) where the CPU
                     * has it: faster, within 1e-3 cosine of the exact f32 path; 0 = f32 */
+    int int8;      /* 1 = the layers' matrix products on q8_0 weights (the file's, or quantized
+                    * at load) and int8 activations with the tiled VNNI GEMM where the CPU has
+                    * it (AVX-512 VNNI): fastest, half bf16's weight memory; wins over bf16 */
 };
 
 /* Loads path: a .gguf file or a Hugging Face folder. opts may be NULL (defaults). Returns 0

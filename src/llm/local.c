@@ -681,6 +681,7 @@ int prov_local_embedder_create(const char *path, int batch, prov_embedder_t **ou
         .max_seq = (int)config_int("EMBEDDING_MAX_SEQ", 0, 0, 8192),
         .n_threads = (int)config_int("EMBEDDING_THREADS", 0, 0, 1024),
         .bf16 = config_bool("EMBEDDING_BF16", 0),
+        .int8 = config_bool("EMBEDDING_INT8", 0),
     };
     struct local_embedder *e = xcalloc(1, sizeof *e);
     int rc = encoder_load(path, &eo, &e->enc, err, errcap);

@@ -17,13 +17,16 @@
 
 void encoder_cli_usage(void *file)
 {
-    fputs("  embed --model F [--batch N] [--threads N] [--max-seq N] [--bf16] [--classify]\n"
+    fputs("  embed --model F [--batch N] [--threads N] [--max-seq N] [--bf16|--int8]\n"
+          "        [--classify]\n"
           "        TEXT...|-\n"
           "                      print one JSON array (unit-length embedding) per text;\n"
           "                      F is a BERT GGUF or a BERT/MPNet Hugging Face folder;\n"
           "                      --classify prints {label, probs, logits, ids} per text from\n"
           "                      a sequence-classification checkpoint; --bf16 runs the layers'\n"
-          "                      products in bfloat16 where the CPU has AVX-512 BF16\n"
+          "                      products in bfloat16 where the CPU has AVX-512 BF16; --int8\n"
+          "                      on q8_0 weights and int8 activations where it has AVX-512\n"
+          "                      VNNI\n"
           "  model mktiny --arch bert|mpnet|bert-cls|mpnet-cls --out F [--type T] [--seed N]\n"
           "               [--shape tiny|base]\n"
           "                      write a random sentence encoder or classifier (GGUF / Hugging\n"
@@ -144,6 +147,8 @@ int encoder_cli_embed(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--bf16")) {
             opts.bf16 = 1;
+        } else if (!strcmp(a, "--int8")) {
+            opts.int8 = 1;
         } else if (!strcmp(a, "--classify")) {
             classify = 1;
         } else if (!strcmp(a, "-") && i == argc - 1 && first_text < 0) {

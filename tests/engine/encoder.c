@@ -864,19 +864,19 @@ static double min_cosine(const float *x, const float *y, size_t n, int D)
     return worst;
 }
 
-/* bf16 products stay within 1e-3 cosine of the f32 path, batch or one by one, on BERT (f32
- * and q8_0 weights) and MPNet; they really run where the CPU has AVX-512 BF16. */
-static void test_bf16(void **state)
+/* bf16 (or int8) products stay within 1e-3 cosine of the f32 path, batch or one by one, on
+ * BERT (f32 and q8_0 weights) and MPNet; they really run where the CPU has AVX-512 BF16 (or
+ * the tiled q8_0 GEMM). */
+static void check_reduced(int int8)
 {
-    (void)state;
     struct mktiny_encoder_opts q = {"bert", tpath("bert-q8b.gguf"), GGML_TYPE_Q8_0, 7, "tiny"};
     char err[256] = "";
     if (mktiny_encoder_write(&q, err, sizeof err)) fail_msg("mktiny q8_0: %s", err);
     const char *paths[] = {tpath("bert.gguf"), tpath("mpnet"), tpath("bert-q8b.gguf")};
     for (size_t p = 0; p < 3; p++) {
         encoder_t *ef = load(paths[p], 0), *eb = NULL;
-        struct encoder_opts o = {.n_threads = 2, .bf16 = 1};
-        if (encoder_load(paths[p], &o, &eb, err, sizeof err)) fail_msg("load bf16: %s", err);
+        struct encoder_opts o = {.n_threads = 2, .bf16 = !int8, .int8 = int8};
+        if (encoder_load(paths[p], &o, &eb, err, sizeof err)) fail_msg("load: %s", err);
         int D = encoder_dim(ef);
         float *vf = malloc(N_TEXTS * D * sizeof *vf), *vb = malloc(N_TEXTS * D * sizeof *vb);
         float *one = malloc(N_TEXTS * D * sizeof *one);
@@ -885,15 +885,30 @@ static void test_bf16(void **state)
         for (size_t i = 0; i < N_TEXTS; i++)
             assert_int_equal(encoder_embed(eb, &texts[i], 1, 1, one + i * D), 0);
         double c = min_cosine(vf, vb, N_TEXTS, D);
-        if (c < 1.0 - 1e-3) fail_msg("%s: bf16 cosine to f32 %.6f", paths[p], c);
+        if (c < 1.0 - 1e-3)
+            fail_msg("%s: %s cosine to f32 %.6f", paths[p], int8 ? "int8" : "bf16", c);
         assert_true(dist(vb, one, (int)N_TEXTS * D) <= 1e-5);
-        if (enc_kernel_bf16_pick()) assert_true(dist(vf, vb, (int)N_TEXTS * D) > 0);
+        if (int8 ? quant_gemm_kernel(GGML_TYPE_Q8_0, quant_best_isa()) != NULL
+                 : enc_kernel_bf16_pick() != NULL)
+            assert_true(dist(vf, vb, (int)N_TEXTS * D) > 0);
         free(vf);
         free(vb);
         free(one);
         encoder_free(ef);
         encoder_free(eb);
     }
+}
+
+static void test_bf16(void **state)
+{
+    (void)state;
+    check_reduced(0);
+}
+
+static void test_int8(void **state)
+{
+    (void)state;
+    check_reduced(1);
 }
 
 /* The vector GELU against the C library's erf and tanh forms, and the vector bf16 rounding
@@ -948,6 +963,7 @@ int main(void)
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_q8_0_weights),
         cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_int8),
         cmocka_unit_test(test_gelu_and_bf16_rounding),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
