@@ -774,23 +774,14 @@ static void mat_to_q8(encoder_t *e, struct mat *m)
     m->q8 = dst;
 }
 
-static void to_q8(encoder_t *e)
+/* convert(e, m) on every layer matrix */
+static void each_layer_mat(encoder_t *e, void (*convert)(encoder_t *, struct mat *))
 {
     for (int i = 0; i < e->cfg.n_layer; i++) {
         struct layer *l = &e->w.layers[i];
         struct mat *ms[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_up, &l->w_down};
         for (size_t k = 0; k < sizeof ms / sizeof *ms; k++)
-            mat_to_q8(e, ms[k]);
-    }
-}
-
-static void to_bf16(encoder_t *e)
-{
-    for (int i = 0; i < e->cfg.n_layer; i++) {
-        struct layer *l = &e->w.layers[i];
-        struct mat *ms[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_up, &l->w_down};
-        for (size_t k = 0; k < sizeof ms / sizeof *ms; k++)
-            mat_to_bf16(e, ms[k]);
+            convert(e, ms[k]);
     }
 }
 
@@ -844,9 +835,9 @@ int encoder_load(const char *path, const struct encoder_opts *opts, encoder_t **
     e->axpy = quant_axpy_kernel(e->isa);
     e->act_q8 = quant_act_kernel(quant_act_kind(GGML_TYPE_Q8_0), e->isa);
     if (o.int8 && (e->gemm_q8 = quant_gemm_kernel(GGML_TYPE_Q8_0, e->isa)))
-        to_q8(e);
+        each_layer_mat(e, mat_to_q8);
     else if (o.bf16 && (e->kernel_bf16 = enc_kernel_bf16_pick()))
-        to_bf16(e);
+        each_layer_mat(e, mat_to_bf16);
     size_t widest = (size_t)(c->n_ff > c->n_embd ? c->n_ff : c->n_embd);
     e->panel = xcalloc((size_t)e->n_threads, sizeof *e->panel);
     for (int i = 0; i < e->n_threads; i++)

@@ -75,6 +75,17 @@ AVX512 static ALWAYS_INLINE void transpose_store(const __m512i z[8], uint8_t *ds
     }
 }
 
+/* The rows of group g of a panel of np rows of w: the last group is padded with copies of
+ * row np - 1. */
+static inline void group_rows(const uint8_t *row[LANES], const uint8_t *w, size_t w_stride, int g,
+                              int np)
+{
+    for (int l = 0; l < LANES; l++) {
+        int r = g * LANES + l;
+        row[l] = w + (size_t)(r < np ? r : np - 1) * w_stride;
+    }
+}
+
 /* Fills p with rows [0, np) of w (np <= PANEL_ROWS; the last group is padded with copies of
  * row np - 1), blocks [b0, b0 + nb). */
 AVX512 static ALWAYS_INLINE void repack(struct panel *p, const uint8_t *w, size_t w_stride, int np,
@@ -83,10 +94,7 @@ AVX512 static ALWAYS_INLINE void repack(struct panel *p, const uint8_t *w, size_
     int ng = (np + LANES - 1) / LANES;
     for (int g = 0; g < ng; g++) {
         const uint8_t *row[LANES];
-        for (int l = 0; l < LANES; l++) {
-            int r = g * LANES + l;
-            row[l] = w + (size_t)(r < np ? r : np - 1) * w_stride;
-        }
+        group_rows(row, w, w_stride, g, np);
         for (int b = 0; b < nb; b++) {
             __m512i z[8];
             for (int i = 0; i < 8; i++)
@@ -203,14 +211,11 @@ AVX512 static ALWAYS_INLINE __m512i load_rows(const uint8_t *lo, const uint8_t *
 AVX512 static ALWAYS_INLINE void repack_k(const int kind, struct panel_k *p, const uint8_t *w,
                                           size_t w_stride, int np, size_t b0, int nb)
 {
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
     int ng = (np + LANES - 1) / LANES;
     for (int g = 0; g < ng; g++) {
         const uint8_t *row[LANES];
-        for (int l = 0; l < LANES; l++) {
-            int r = g * LANES + l;
-            row[l] = w + (size_t)(r < np ? r : np - 1) * w_stride;
-        }
+        group_rows(row, w, w_stride, g, np);
         for (int b = 0; b < nb; b++) {
             size_t bi = b0 + (size_t)b;
             if (kind == KIND_Q4_K) {
@@ -239,26 +244,17 @@ AVX512 static ALWAYS_INLINE void repack_k(const int kind, struct panel_k *p, con
                     p->dmin[g][b][l] = _cvtsh_ss(x->dmin);
                 }
             } else {
-                /* q6_unpack on two rows at once: the 32-weight spans 4h..4h + 3 */
+                /* the 32-weight spans 4h..4h + 3 of each row, rows i and i + 8 side by side */
                 for (int h = 0; h < 2; h++) {
                     __m512i z[4][8];
                     for (int i = 0; i < 8; i++) {
                         const struct block_q6_k *xa = (const struct block_q6_k *)row[i] + bi;
                         const struct block_q6_k *xb = (const struct block_q6_k *)row[i + 8] + bi;
-                        __m512i l0 = load_rows(xa->ql + 64 * h, xb->ql + 64 * h);
-                        __m512i l1 = load_rows(xa->ql + 64 * h + 32, xb->ql + 64 * h + 32);
-                        __m512i hh = load_rows(xa->qh + 32 * h, xb->qh + 32 * h);
-                        z[0][i] = _mm512_or_si512(_mm512_and_si512(l0, m4),
-                                                  _mm512_slli_epi16(_mm512_and_si512(hh, m3), 4));
-                        z[1][i] = _mm512_or_si512(
-                            _mm512_and_si512(l1, m4),
-                            _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hh, 2), m3), 4));
-                        z[2][i] = _mm512_or_si512(
-                            _mm512_and_si512(_mm512_srli_epi16(l0, 4), m4),
-                            _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hh, 4), m3), 4));
-                        z[3][i] = _mm512_or_si512(
-                            _mm512_and_si512(_mm512_srli_epi16(l1, 4), m4),
-                            _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hh, 6), m3), 4));
+                        __m256i qa[4], qb[4];
+                        q6_unpack(xa->ql + 64 * h, xa->qh + 32 * h, qa);
+                        q6_unpack(xb->ql + 64 * h, xb->qh + 32 * h, qb);
+                        for (int k = 0; k < 4; k++)
+                            z[k][i] = _mm512_inserti64x4(_mm512_castsi256_si512(qa[k]), qb[k], 1);
                     }
                     for (int k = 0; k < 4; k++)
                         transpose_store(z[k], p->q[g][b][8 * (4 * h + k)]);
