@@ -36,6 +36,19 @@ AVX2 static ALWAYS_INLINE __m128 k4_block_end(__m256i s, __m256i m, __m128 dd, f
     return _mm_fmadd_ss(f, _mm_set_ss(yd), acc);
 }
 
+/* k4_block_end's f = S * d - M * dmin for two (block, activation row) pairs at once, their sums
+ * reduced together: f of the first in lane 0, of the second in lane 2; dd01 holds the first's
+ * d and dmin in lanes 0-1 and the second's in lanes 2-3. The caller adds f * yd to each
+ * accumulator with _mm_fmadd_ss, as k4_block_end does. */
+AVX2 static ALWAYS_INLINE __m128 k4_pair_f(__m256i s0, __m256i m0, __m256i s1, __m256i m1,
+                                           __m128 dd01)
+{
+    __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s0, m0), _mm256_hadd_epi32(s1, m1));
+    __m128 v =
+        _mm_cvtepi32_ps(_mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
+    return _mm_fmsub_ps(v, dd01, _mm_movehdup_ps(_mm_mul_ps(v, dd01)));
+}
+
 /* The end of a Q6_K block for one activation row, as k4_block_end: s holds partial sums of the
  * block's exact integer sum S (scales times (6-bit values - 32) . activations); returns
  * acc + d * yd * S in lane 0, computed as fma(d * yd, float(S), acc). */

@@ -506,6 +506,9 @@ AVX512 static ALWAYS_INLINE void q4_k_rows_vnni(const struct block_q4_k *x, cons
         y[t] = (const void *)ACT_ROW(act, stride, t);
         acc[t] = _mm_setzero_ps();
     }
+    __m256i hs = _mm256_setzero_si256(), hm = hs; /* one row: the block held for pairing */
+    __m128 hdd = _mm_setzero_ps();
+    int held = 0;
     for (size_t i = 0; i < n / QKK; i++) {
         __m128 dd;
         __m128i head = k4_head(&x[i], &dd);
@@ -524,9 +527,10 @@ AVX512 static ALWAYS_INLINE void q4_k_rows_vnni(const struct block_q4_k *x, cons
                         _mm_setr_epi8(4 * c, 4 * c + 1, 4 * c, 4 * c + 1, 4 * c, 4 * c + 1, 4 * c,
                                       4 * c + 1, 4 * c + 2, 4 * c + 3, 4 * c + 2, 4 * c + 3,
                                       4 * c + 2, 4 * c + 3, 4 * c + 2, 4 * c + 3)));
+        __m256i s[4], m[4];
         for (int t = 0; t < nt; t++) {
             const int8_t *a = y[t][i].qs;
-            __m256i s = _mm256_setzero_si256();
+            s[t] = _mm256_setzero_si256();
             for (int c = 0; c < 4; c++) {
                 /* nibble . activation sums of four weights are at most 15 * 127 * 4 in
                  * magnitude, so two sub-blocks pack into one int16 vector without saturating */
@@ -534,12 +538,31 @@ AVX512 static ALWAYS_INLINE void q4_k_rows_vnni(const struct block_q4_k *x, cons
                 __m256i a1 = _mm256_loadu_si256((const __m256i *)(a + 64 * c + 32));
                 __m256i p0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo[c], a0);
                 __m256i p1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), hi[c], a1);
-                s = _mm256_dpwssd_epi32(s, _mm256_packs_epi32(p0, p1), ps[c]);
+                s[t] = _mm256_dpwssd_epi32(s[t], _mm256_packs_epi32(p0, p1), ps[c]);
             }
-            __m256i m = _mm256_madd_epi16(mv, _mm256_loadu_si256((const __m256i *)y[t][i].bsums));
-            acc[t] = k4_block_end(s, m, dd, y[t][i].d, acc[t]);
+            m[t] = _mm256_madd_epi16(mv, _mm256_loadu_si256((const __m256i *)y[t][i].bsums));
         }
+        if (nt == 1) { /* one row: blocks two at a time, their sums reduced together */
+            if (!held) {
+                hs = s[0], hm = m[0], hdd = dd, held = 1;
+                continue;
+            }
+            __m128 f = k4_pair_f(hs, hm, s[0], m[0], _mm_movelh_ps(hdd, dd));
+            acc[0] = _mm_fmadd_ss(f, _mm_set_ss(y[0][i - 1].d), acc[0]);
+            acc[0] = _mm_fmadd_ss(_mm_movehl_ps(f, f), _mm_set_ss(y[0][i].d), acc[0]);
+            held = 0;
+            continue;
+        }
+        /* rows two at a time, their sums reduced together */
+        int t = 0;
+        for (; t + 2 <= nt; t += 2) {
+            __m128 f = k4_pair_f(s[t], m[t], s[t + 1], m[t + 1], _mm_movelh_ps(dd, dd));
+            acc[t] = _mm_fmadd_ss(f, _mm_set_ss(y[t][i].d), acc[t]);
+            acc[t + 1] = _mm_fmadd_ss(_mm_movehl_ps(f, f), _mm_set_ss(y[t + 1][i].d), acc[t + 1]);
+        }
+        if (t < nt) acc[t] = k4_block_end(s[t], m[t], dd, y[t][i].d, acc[t]);
     }
+    if (held) acc[0] = k4_block_end(hs, hm, hdd, y[0][n / QKK - 1].d, acc[0]);
     for (int t = 0; t < nt; t++)
         out[t] = _mm_cvtss_f32(acc[t]);
 }
@@ -747,11 +770,7 @@ AVX512 static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
         __m128 dd0, dd1;
         Q4_K_ZMM_SUMS(i, s0, m0, dd0);
         Q4_K_ZMM_SUMS(i + 1, s1, m1, dd1);
-        __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s0, m0), _mm256_hadd_epi32(s1, m1));
-        __m128 v = _mm_cvtepi32_ps(
-            _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
-        __m128 dd = _mm_movelh_ps(dd0, dd1); /* d0, dmin0, d1, dmin1 */
-        __m128 f = _mm_fmsub_ps(v, dd, _mm_movehdup_ps(_mm_mul_ps(v, dd))); /* lanes 0, 2 */
+        __m128 f = k4_pair_f(s0, m0, s1, m1, _mm_movelh_ps(dd0, dd1)); /* lanes 0, 2 */
         acc = _mm_fmadd_ss(f, _mm_set_ss(y[i].d), acc);
         acc = _mm_fmadd_ss(_mm_movehl_ps(f, f), _mm_set_ss(y[i + 1].d), acc);
     }
