@@ -26,10 +26,15 @@ static int64_t hold_ttl_ms = 15 * 60 * 1000;
 
 static int sub_ttl_s = 1800, quota_ttl_s = 300;
 
+static void quota_key(char key[128], const char *user_id, const char *resource)
+{
+    snprintf(key, 128, "quota:%.36s:%s", user_id, resource);
+}
+
 static void quota_forget(const char *user_id, const char *resource)
 {
     char key[128];
-    snprintf(key, sizeof key, "quota:%.36s:%s", user_id, resource);
+    quota_key(key, user_id, resource);
     cache_del(key);
 }
 
@@ -831,11 +836,16 @@ void billing_usage_extra(struct billing_hold *h, json_t *extra)
     h->extra = extra;
 }
 
-/* Drops the cached quotas of the monthly resources the hold touched. */
+/* Drops the cached quotas of the monthly resources the hold touched. Every request does
+ * this, so it does not wait for the cache's answer (cache_del_nowait). */
 static void hold_forget(const struct billing_hold *h)
 {
+    char key[128];
     for (int i = 0; i < h->n; i++)
-        if (h->items[i].monthly) quota_forget(h->user_id, h->items[i].name);
+        if (h->items[i].monthly) {
+            quota_key(key, h->user_id, h->items[i].name);
+            cache_del_nowait(key);
+        }
 }
 
 /* The counter additions of one commit, one entry per (name, period): written three to a
