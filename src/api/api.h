@@ -6,6 +6,7 @@
 
 #include "auth/auth.h"
 #include "http/http.h"
+#include "store/orgs.h"
 
 extern const struct route auth_routes[];   /* /auth: register, login, refresh, logout, me */
 extern const struct route apikey_routes[]; /* /users/me/api-keys */
@@ -85,6 +86,9 @@ json_t *api_ops_health(void);
 /* The authenticated caller of r, or NULL for an anonymous request. Owned by the request. */
 const struct user *api_user(struct req *r);
 const struct auth_identity *api_identity(struct req *r);
+/* The organization of r's caller, read once per request (the guards and the handler share
+ * it); NULL for a caller in none, or when it cannot be read. Owned by the request. */
+const struct store_org *api_org(struct req *r);
 
 /* Answers 401 with WWW-Authenticate: Bearer. */
 void api_unauthorized(struct req *r, const char *code, const char *detail);

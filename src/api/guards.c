@@ -142,18 +142,48 @@ static int names(const char *feature, const char *word)
     return 0;
 }
 
+/* The request's organization: read once per request and kept in its SLOT_ORG. */
+struct org_slot {
+    struct store_org o;
+    int rc; /* of the read */
+};
+
+static void org_slot_free(void *p)
+{
+    struct org_slot *s = p;
+    if (!s->rc) store_org_clear(&s->o);
+    free(s);
+}
+
+const struct store_org *api_org(struct req *r)
+{
+    struct org_slot *s = req_slot(r, SLOT_ORG);
+    if (!s) {
+        const struct user *u = api_user(r);
+        if (!u || !u->organization_id[0]) return NULL;
+        s = xcalloc(1, sizeof *s);
+        s->rc = store_org_get(u->organization_id, &s->o);
+        req_set_slot(r, SLOT_ORG, s, org_slot_free);
+    }
+    return s->rc ? NULL : &s->o;
+}
+
 /* An organization's features_enabled (support/orgs.h) refuses its members the routes of a
- * feature it leaves out: chat and search. Answers 403 ORG_FEATURE_DISABLED and returns 1. */
+ * feature it leaves out: chat and search. Answers 403 ORG_FEATURE_DISABLED and returns 1. An
+ * organization that cannot be read refuses nothing (the route's own checks still apply). */
 static int org_feature_refused(struct req *r, const struct route *rt, const struct user *u)
 {
     static const char *const gated[] = {"chat", "search"};
     if (!u->organization_id[0] || !rt->feature || u->is_superuser) return 0;
-    for (size_t i = 0; i < sizeof gated / sizeof gated[0]; i++)
-        if (names(rt->feature, gated[i]) && !orgs_feature_allowed(u->organization_id, gated[i])) {
+    for (size_t i = 0; i < sizeof gated / sizeof gated[0]; i++) {
+        if (!names(rt->feature, gated[i])) continue;
+        const struct store_org *o = api_org(r);
+        if (o && !orgs_feature_on(o, gated[i])) {
             http_error(r, 403, "ORG_FEATURE_DISABLED",
                        "Your organization has turned off the feature '%s'", gated[i]);
             return 1;
         }
+    }
     return 0;
 }
 
@@ -170,7 +200,8 @@ static int org_quota_refused(struct req *r, const struct route *rt, const struct
 {
     if (!u->organization_id[0] || !rt->quota || u->is_superuser) return 0;
     struct orgs_refusal ref;
-    if (orgs_quota_check(u->organization_id, rt->quota, &ref)) {
+    const struct store_org *o = api_org(r);
+    if (o && orgs_quota_check(o, rt->quota, &ref)) {
         metrics_reject("rate_limit");
         header_int(r, "Retry-After", ref.retry_after_s);
         http_error(r, 429, ref.code, "%s", ref.detail);
