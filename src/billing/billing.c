@@ -671,20 +671,26 @@ static int reserve(struct billing_hold *h, struct want *w, int n, int bypass, in
     period_month_key(now, mkey);
     period_day_key(now, dkey);
     db_conn_t *c = db_conn();
-    /* Nothing to check (no limit, or bypassed): purge and holds are writes only, and on
-     * PostgreSQL the whole transaction goes out with its COMMIT. */
-    int checks = 0;
+    /* On PostgreSQL the purge goes out with the one read of every limited counter, and the
+     * holds with the COMMIT: two round trips (one when there is nothing to check). The lock
+     * keeps the read-check-write atomic per user. */
+    const char *cnames[3], *cperiods[3];
+    int64_t cused[3] = {0}, cheld[3] = {0};
+    int nc = 0, ci[3];
+    RAGD_ASSERT(n <= 3);
     for (int i = 0; i < n; i++)
-        checks |= !bypass && w[i].limit >= 0;
-    int rc = checks ? db_begin_for(c, h->user_id) : db_begin_batch(c, h->user_id);
+        if (!bypass && w[i].limit >= 0) {
+            ci[i] = nc;
+            cnames[nc] = w[i].name;
+            cperiods[nc++] = w[i].monthly ? mkey : dkey;
+        }
+    int rc = db_begin_batch(c, h->user_id);
     if (rc) return rc;
     rc = store_hold_purge(h->user_id, now);
+    if (!rc && nc) rc = store_quotas_taken(h->user_id, nc, cnames, cperiods, now, cused, cheld);
     for (int i = 0; !rc && i < n; i++) {
-        const char *key = w[i].monthly ? mkey : dkey;
         if (!bypass && w[i].limit >= 0) {
-            int64_t used = 0, held = 0;
-            rc = store_quota_taken(h->user_id, w[i].name, key, now, &used, &held);
-            if (rc) break;
+            int64_t used = cused[ci[i]], held = cheld[ci[i]];
             int64_t have = used + held, left = w[i].limit - have;
             if (w[i].min > 0 && left >= w[i].min && left < w[i].qty)
                 w[i].qty = left; /* a range: take what is left */
@@ -701,7 +707,6 @@ static int reserve(struct billing_hold *h, struct want *w, int n, int bypass, in
     const char *names[3], *periods[3];
     int64_t qtys[3];
     int k = 0;
-    RAGD_ASSERT(n <= 3);
     for (int i = 0; !rc && i < n; i++)
         if (w[i].qty > 0) {
             names[k] = w[i].name;
