@@ -4,9 +4,11 @@ Redis command to these routes fails here instead of slowing every node silently.
 import re
 import statistics
 import time
+import uuid
 
 import pytest
 
+from kb_helpers import upload_ready
 from ragd_client import PG_URL, REDIS_URL, Server
 
 pytestmark = pytest.mark.skipif(not (PG_URL and REDIS_URL),
@@ -98,3 +100,30 @@ def test_search_round_trips_within_budget(node, tokens, who):
     assert med["postgresql"] > 0 and med["redis"] > 0, seen  # the counters do count
     for backend, ceiling in BUDGET[who].items():
         assert med[backend] <= ceiling, (who, backend, seen)
+
+
+def test_search_results_read_in_one_query(node, tokens):
+    # Runs after the budget tests (it adds documents): the hits' chunks and their documents'
+    # metadata are each read in one query however many results and documents there are, on a
+    # cache miss (a new query) as on a hit. Before: one chunk read per result on a miss, one
+    # metadata read per document on both.
+    token = tokens["bench"]
+    word = "w" + uuid.uuid4().hex[:10]
+    for i in range(3):
+        upload_ready(node, token, f"{word} notes number {i}: {word} appears twice here.")
+    base = dict(BENCH_BODY, query=word)
+    med, seen = per_request(node, token, base)
+    assert med["postgresql"] <= BUDGET["bench"]["postgresql"] + 1, seen
+    misses = []
+    for i in range(6):
+        before, served0 = counters(node, "/search")
+        r = node.post("/search", dict(base, query=f"{word} {i}"), token=token)
+        assert r.status == 200 and len(r.json["results"]) == 3, r
+        deadline = time.time() + 5
+        after, served1 = counters(node, "/search")
+        while served1 - served0 < 1 and time.time() < deadline:
+            time.sleep(0.01)
+            after, served1 = counters(node, "/search")
+        misses.append(after["postgresql"] - before["postgresql"])
+    # the chunks' read, and the metadata comes with it
+    assert statistics.median(misses) <= BUDGET["bench"]["postgresql"] + 1, misses
