@@ -8,25 +8,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=$(realpath "$1") B=$(realpath "$2") ROUNDS=${3:-8} SECS=${4:-2} CONNS=${5:-16}
-TMP=$(mktemp -d /tmp/ragd-ab-XXXXXX)
-chmod 755 "$TMP" # the private PostgreSQL runs as the postgres account
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  scripts/services.sh stop "$TMP/svc" >/dev/null 2>&1 || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/nodes_lib.sh
+nodes_scratch ab
 export BCRYPT_ROUNDS=4 LOG_LEVEL=error JWT_SECRET_KEY=bench-secret-0123456789abcdef SEED_DEMO_DOCS=false
 export ENCRYPTION_KEY=${ENCRYPTION_KEY:-$(printf "5e%.0s" $(seq 32))}
 eval "$(scripts/services.sh start "$TMP/svc")"
 export REDIS_URL=$RAGD_TEST_REDIS_URL
-cat >"$TMP/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = '{"query":"quota checked benchmark query","top_k":5,"route":"exact"}'
-wrk.headers["Content-Type"] = "application/json"
-LUA
+search_lua # $TMP/post.lua
 
 # start_node TAG BIN: its own database and Redis db; sets PORT_<TAG> and TOK_<TAG>.
 start_node() {
