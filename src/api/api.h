@@ -121,6 +121,9 @@ struct billing_hold *api_quota_hold(struct req *r);
 void api_quota_refused(struct req *r, int rc, const struct billing_refusal *ref);
 /* Extra data for the usage records (billing_usage_extra; reference stolen). */
 void api_quota_extra(struct req *r, json_t *extra);
+/* An hourly activity count for the caller (store_usage_hit): written with the request's
+ * usage when it has a reservation (billing_hold_count), else at once. */
+void api_quota_count(struct req *r, const char *resource, int64_t n);
 /* For handlers whose success is only known after the response has started (streams): the
  * reply no longer settles; the handler calls api_quota_commit or api_quota_release. A hold
  * left unsettled is released when the request ends. */

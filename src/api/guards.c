@@ -18,6 +18,7 @@
 #include "limits/limiter.h"
 #include "limits/limits.h"
 #include "ops/notify.h"
+#include "store/chat.h"
 #include "support/orgs.h"
 #include "support/widget.h"
 
@@ -615,6 +616,16 @@ void api_quota_extra(struct req *r, json_t *extra)
         billing_usage_extra(q->hold, extra);
     else
         json_decref(extra);
+}
+
+void api_quota_count(struct req *r, const char *resource, int64_t n)
+{
+    struct quota_slot *q = req_slot(r, SLOT_QUOTA);
+    const struct user *u = api_user(r);
+    if (q)
+        billing_hold_count(q->hold, resource, n);
+    else if (u)
+        store_usage_hit(u->id, resource, n);
 }
 
 void api_quota_manual(struct req *r)

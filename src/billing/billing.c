@@ -14,6 +14,7 @@
 #include "core/metrics.h"
 #include "core/mem.h"
 #include "core/util.h"
+#include "store/chat.h"
 #include "store/store_billing.h"
 
 static int enabled = 1, enforce = 1;
@@ -595,10 +596,17 @@ struct hold_item {
     int64_t start_ms, end_ms; /* its period */
 };
 
+enum { MAX_COUNTS = 4 };
+
 struct billing_hold {
     char id[37], user_id[37];
     struct hold_item items[MAX_ITEMS];
     int n;
+    struct {
+        char resource[PLAN_NAME_MAX];
+        int64_t n;
+    } counts[MAX_COUNTS]; /* activity counts written with the usage (billing_hold_count) */
+    int ncounts;
     json_t *extra;
     int done;
 };
@@ -841,6 +849,16 @@ void billing_usage_extra(struct billing_hold *h, json_t *extra)
     h->extra = extra;
 }
 
+void billing_hold_count(struct billing_hold *h, const char *resource, int64_t n)
+{
+    if (h->done || h->ncounts == MAX_COUNTS || strlen(resource) >= PLAN_NAME_MAX) {
+        store_usage_hit(h->user_id, resource, n);
+        return;
+    }
+    snprintf(h->counts[h->ncounts].resource, PLAN_NAME_MAX, "%s", resource);
+    h->counts[h->ncounts++].n = n;
+}
+
 /* Drops the cached quotas of the monthly resources the hold touched. Every request does
  * this, so it does not wait for the cache's answer (cache_del_nowait). */
 static void hold_forget(const struct billing_hold *h)
@@ -925,6 +943,8 @@ int billing_commit(struct billing_hold *h)
         counts_add(&cs, "daily_tokens", dkey, tokens);
     }
     if (!rc) rc = counts_write(&cs, h->user_id);
+    for (int i = 0; !rc && i < h->ncounts; i++)
+        rc = store_usage_hit(h->user_id, h->counts[i].resource, h->counts[i].n);
     if (!rc) rc = store_hold_drop(h->id);
     if (began) rc = end_tx(c, rc);
     free(x);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "billing/billing.c"
+#include "store/chat.h"
 #include "store_fixture.h"
 
 static int64_t at(const char *iso)
@@ -34,6 +35,7 @@ static int setup(void **state)
     (void)state;
     if (fixture_db_open()) return -1;
     store_billing_register();
+    store_chat_register(); /* usage_analytics, for the activity counts committed with usage */
     return store_migrate();
 }
 
@@ -274,6 +276,48 @@ static void test_release_expiry_bypass_rollover(void **state)
     store_user_clear(&u);
 }
 
+/* The user's usage_analytics count of resource over the last day. */
+static int64_t activity(const char *uid, const char *resource)
+{
+    struct usage_count *items = NULL;
+    size_t n = 0;
+    int64_t sum = 0;
+    assert_int_equal(store_usage_analytics(uid, 1, &items, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(items[i].resource_type, resource)) sum += items[i].count;
+    free(items);
+    return sum;
+}
+
+static void test_activity_counts_go_with_the_usage(void **state)
+{
+    (void)state;
+    time_set_offset_ms(0);
+    struct user u;
+    make_user(&u, "activity@example.com", "free");
+    /* committed: written with the usage */
+    struct billing_hold *a = new_hold(u.id);
+    assert_int_equal(take_messages(a, -1, 0), 0);
+    billing_hold_count(a, "searches", 1);
+    billing_hold_count(a, "tokens", 40);
+    assert_int_equal(activity(u.id, "searches"), 0);
+    assert_int_equal(billing_commit(a), 0);
+    assert_int_equal(activity(u.id, "searches"), 1);
+    assert_int_equal(activity(u.id, "tokens"), 40);
+    /* after the commit (and beyond the few a hold keeps): written at once */
+    billing_hold_count(a, "searches", 1);
+    assert_int_equal(activity(u.id, "searches"), 2);
+    struct billing_hold *b = new_hold(u.id);
+    for (int i = 0; i < 6; i++)
+        billing_hold_count(b, "searches", 1);
+    assert_int_equal(activity(u.id, "searches"), 4); /* two went past the hold's room */
+    /* released: dropped, as the request's usage is */
+    billing_release(b);
+    assert_int_equal(activity(u.id, "searches"), 4);
+    free(a), free(b);
+    store_user_clear(&u);
+}
+
 static void test_quotas_taken_in_one_read(void **state)
 {
     (void)state;
@@ -507,6 +551,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_reservations_never_overspend),
         cmocka_unit_test(test_release_expiry_bypass_rollover),
         cmocka_unit_test(test_quotas_taken_in_one_read),
+        cmocka_unit_test(test_activity_counts_go_with_the_usage),
         cmocka_unit_test(test_usage_summary_and_tokens),
         cmocka_unit_test(test_tokens_held_cut_and_settled),
         cmocka_unit_test(test_concurrent_token_holds_never_overspend),
