@@ -5,6 +5,9 @@
 # see the same machine. Prints each round and the medians, and B's req/s and p99 as a ratio of
 # A's: on a shared, noisy machine read the ratios, not the absolute figures.
 # Usage: bench/backends_ab.sh BUILD_A BUILD_B [ROUNDS=8] [SECONDS=2] [CONNECTIONS=16]
+# MEMBER=1: as test@example.com instead (a pro user in an organization: its reservation checks
+# limits, its organization is read and counted, it is rate-limited), with limits raised far
+# beyond what a run can use so that nothing is refused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=$(realpath "$1") B=$(realpath "$2") ROUNDS=${3:-8} SECS=${4:-2} CONNS=${5:-16}
@@ -14,6 +17,13 @@ export BCRYPT_ROUNDS=4 LOG_LEVEL=error JWT_SECRET_KEY=bench-secret-0123456789abc
 export ENCRYPTION_KEY=${ENCRYPTION_KEY:-$(printf "5e%.0s" $(seq 32))}
 eval "$(scripts/services.sh start "$TMP/svc")"
 export REDIS_URL=$RAGD_TEST_REDIS_URL
+EMAIL=admin@example.com PASSWORD=adminpassword123 WHO=admin
+if [ -n "${MEMBER:-}" ]; then
+  EMAIL=test@example.com PASSWORD=testpassword123 WHO="an organization member (limits checked)"
+  big=1000000000000
+  echo "{\"pro\": {\"limits\": {\"api_calls\": $big}, \"daily_limits\": {\"daily_requests\": $big}}}" >"$TMP/plans.json"
+  export PLANS_FILE=$TMP/plans.json RATE_LIMIT_SEARCH=1000000000/3600
+fi
 search_lua # $TMP/post.lua
 
 # start_node TAG BIN: its own database and Redis db; sets PORT_<TAG> and TOK_<TAG>.
@@ -28,7 +38,7 @@ start_node() {
   for _ in $(seq 200); do curl -sf "http://127.0.0.1:$p/health" >/dev/null && break; sleep 0.05; done
   local tok
   tok=$(curl -sf -X POST "http://127.0.0.1:$p/auth/login" -H 'Content-Type: application/json' \
-    -d '{"email":"admin@example.com","password":"adminpassword123"}' |
+    -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" |
     python3 -c 'import sys,json; print(json.load(sys.stdin)["access_token"])')
   printf -v "PORT_$tag" %s "$p"
   printf -v "TOK_$tag" %s "$tok"
@@ -51,7 +61,7 @@ load A 1 >/dev/null; load B 1 >/dev/null # warm-up: statements prepared, caches 
 
 echo "A $A"
 echo "B $B"
-echo "$(nproc) cores, wrk -c$CONNS, ${SECS}s rounds, POST /search as admin, PostgreSQL + Redis, 1 node each"
+echo "$(nproc) cores, wrk -c$CONNS, ${SECS}s rounds, POST /search as $WHO, PostgreSQL + Redis, 1 node each"
 for r in $(seq "$ROUNDS"); do
   order="A B"; [ $((r % 2)) = 0 ] && order="B A"
   for tag in $order; do echo "round $r $tag $(load "$tag" "$SECS")"; done
