@@ -11,16 +11,8 @@ SECS=${1:-5}; RUNS=${2:-3}; CONNS=${3:-16}
 scripts/deps.sh
 BIN=${RAGD_BIN:-build/release/ragd} # RAGD_BIN: measure another build (e.g. a saved earlier one)
 [ -n "${RAGD_BIN:-}" ] || make -s -j2 build/release/ragd >/dev/null
-TMP=$(mktemp -d /tmp/ragd-bench-XXXXXX)
-chmod 755 "$TMP" # the private PostgreSQL runs as the postgres account
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  scripts/services.sh stop "$TMP/svc" >/dev/null 2>&1 || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/nodes_lib.sh
+nodes_scratch bench
 export BCRYPT_ROUNDS=4 LOG_LEVEL=error JWT_SECRET_KEY=bench-secret-0123456789abcdef SEED_DEMO_DOCS=false
 
 start_node() { # data-dir port -> pid in PIDS
@@ -34,11 +26,7 @@ token() {
     -d '{"email":"admin@example.com","password":"adminpassword123"}' |
     python3 -c 'import sys,json; print(json.load(sys.stdin)["access_token"])'
 }
-cat >"$TMP/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = '{"query":"quota checked benchmark query","top_k":5,"route":"exact"}'
-wrk.headers["Content-Type"] = "application/json"
-LUA
+search_lua # $TMP/post.lua
 
 # wrk against each port at once; prints "rps p50 p99 non2xx" summed/maxed over ports.
 load() {

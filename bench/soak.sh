@@ -11,16 +11,8 @@ SECS=${1:-600}; USERS=${2:-40}; WORKERS=${3:-12}
 scripts/deps.sh
 BIN=${RAGD_BIN:-build/release/ragd}
 [ -n "${RAGD_BIN:-}" ] || make -s -j2 build/release/ragd >/dev/null
-TMP=$(mktemp -d /tmp/ragd-soak-XXXXXX)
-chmod 755 "$TMP" # the private PostgreSQL runs as the postgres account
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  scripts/services.sh stop "$TMP/svc" >/dev/null 2>&1 || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/nodes_lib.sh
+nodes_scratch soak
 
 "$BIN" model mktiny --arch qwen3 --seed 3 --out "$TMP/tiny.gguf" >/dev/null
 eval "$(scripts/services.sh start "$TMP/svc")"

@@ -6,6 +6,7 @@
 
 #include "auth/auth.h"
 #include "http/http.h"
+#include "store/orgs.h"
 
 extern const struct route auth_routes[];   /* /auth: register, login, refresh, logout, me */
 extern const struct route apikey_routes[]; /* /users/me/api-keys */
@@ -85,6 +86,9 @@ json_t *api_ops_health(void);
 /* The authenticated caller of r, or NULL for an anonymous request. Owned by the request. */
 const struct user *api_user(struct req *r);
 const struct auth_identity *api_identity(struct req *r);
+/* The organization of r's caller, read once per request (the guards and the handler share
+ * it); NULL for a caller in none, or when it cannot be read. Owned by the request. */
+const struct store_org *api_org(struct req *r);
 
 /* Answers 401 with WWW-Authenticate: Bearer. */
 void api_unauthorized(struct req *r, const char *code, const char *detail);
@@ -117,6 +121,9 @@ struct billing_hold *api_quota_hold(struct req *r);
 void api_quota_refused(struct req *r, int rc, const struct billing_refusal *ref);
 /* Extra data for the usage records (billing_usage_extra; reference stolen). */
 void api_quota_extra(struct req *r, json_t *extra);
+/* An hourly activity count for the caller (store_usage_hit): written with the request's
+ * usage when it has a reservation (billing_hold_count), else at once. */
+void api_quota_count(struct req *r, const char *resource, int64_t n);
 /* For handlers whose success is only known after the response has started (streams): the
  * reply no longer settles; the handler calls api_quota_commit or api_quota_release. A hold
  * left unsettled is released when the request ends. */

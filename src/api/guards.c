@@ -1,6 +1,7 @@
 /* guards.c - the guard stages every request passes before its handler: who is calling
  * (auth), how often (rate) and what their plan allows (quota). Each turns a service's
  * verdict into the response; the services themselves know nothing of HTTP. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "limits/limiter.h"
 #include "limits/limits.h"
 #include "ops/notify.h"
+#include "store/chat.h"
 #include "support/orgs.h"
 #include "support/widget.h"
 
@@ -141,18 +143,48 @@ static int names(const char *feature, const char *word)
     return 0;
 }
 
+/* The request's organization: read once per request and kept in its SLOT_ORG. */
+struct org_slot {
+    struct store_org o;
+    int rc; /* of the read */
+};
+
+static void org_slot_free(void *p)
+{
+    struct org_slot *s = p;
+    if (!s->rc) store_org_clear(&s->o);
+    free(s);
+}
+
+const struct store_org *api_org(struct req *r)
+{
+    struct org_slot *s = req_slot(r, SLOT_ORG);
+    if (!s) {
+        const struct user *u = api_user(r);
+        if (!u || !u->organization_id[0]) return NULL;
+        s = xcalloc(1, sizeof *s);
+        s->rc = store_org_get(u->organization_id, &s->o);
+        req_set_slot(r, SLOT_ORG, s, org_slot_free);
+    }
+    return s->rc ? NULL : &s->o;
+}
+
 /* An organization's features_enabled (support/orgs.h) refuses its members the routes of a
- * feature it leaves out: chat and search. Answers 403 ORG_FEATURE_DISABLED and returns 1. */
+ * feature it leaves out: chat and search. Answers 403 ORG_FEATURE_DISABLED and returns 1. An
+ * organization that cannot be read refuses nothing (the route's own checks still apply). */
 static int org_feature_refused(struct req *r, const struct route *rt, const struct user *u)
 {
     static const char *const gated[] = {"chat", "search"};
     if (!u->organization_id[0] || !rt->feature || u->is_superuser) return 0;
-    for (size_t i = 0; i < sizeof gated / sizeof gated[0]; i++)
-        if (names(rt->feature, gated[i]) && !orgs_feature_allowed(u->organization_id, gated[i])) {
+    for (size_t i = 0; i < sizeof gated / sizeof gated[0]; i++) {
+        if (!names(rt->feature, gated[i])) continue;
+        const struct store_org *o = api_org(r);
+        if (o && !orgs_feature_on(o, gated[i])) {
             http_error(r, 403, "ORG_FEATURE_DISABLED",
                        "Your organization has turned off the feature '%s'", gated[i]);
             return 1;
         }
+    }
     return 0;
 }
 
@@ -169,7 +201,8 @@ static int org_quota_refused(struct req *r, const struct route *rt, const struct
 {
     if (!u->organization_id[0] || !rt->quota || u->is_superuser) return 0;
     struct orgs_refusal ref;
-    if (orgs_quota_check(u->organization_id, rt->quota, &ref)) {
+    const struct store_org *o = api_org(r);
+    if (o && orgs_quota_check(o, rt->quota, &ref)) {
         metrics_reject("rate_limit");
         header_int(r, "Retry-After", ref.retry_after_s);
         http_error(r, 429, ref.code, "%s", ref.detail);
@@ -177,6 +210,75 @@ static int org_quota_refused(struct req *r, const struct route *rt, const struct
     }
     req_on_reply(r, org_usage_on_reply, (void *)rt->quota);
     return 0;
+}
+
+/* ---- the rate take started with authentication ----
+ *
+ * With the shared limiter the route's rate take is queued as soon as the token names its
+ * user, so that it goes to Redis together with the session read: one round trip for both.
+ * The rate stage then uses its answer. A request refused before that stage (a revoked
+ * token, a gate) withdraws it: never sent, or its call given back. Superusers are not
+ * limited, so users this node saw to be superusers are remembered (a per-node hint that only
+ * decides whether to start early) and their takes are not started. */
+
+struct rate_slot {
+    struct limits_early e;
+    char subject[48];
+    int live; /* started and neither finished nor withdrawn */
+};
+
+enum { SUPER_HINTS = 64 };
+static _Atomic uint64_t super_hints[SUPER_HINTS];
+
+static uint64_t hint_hash(const char *user_id)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a; 0 marks an empty slot */
+    for (const char *p = user_id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return h ? h : 1;
+}
+
+static int super_hinted(const char *user_id)
+{
+    uint64_t h = hint_hash(user_id);
+    return atomic_load(&super_hints[h % SUPER_HINTS]) == h;
+}
+
+static void super_hint(const char *user_id, int is_super)
+{
+    uint64_t h = hint_hash(user_id), cur = h;
+    if (is_super)
+        atomic_store(&super_hints[h % SUPER_HINTS], h);
+    else
+        atomic_compare_exchange_strong(&super_hints[h % SUPER_HINTS], &cur, 0);
+}
+
+static void rate_withdraw(struct req *r, int status, void *arg)
+{
+    (void)status, (void)arg;
+    struct rate_slot *rs = req_slot(r, SLOT_RATE);
+    if (rs && rs->live) limits_take_cancel(&rs->e);
+    if (rs) rs->live = 0;
+}
+
+struct early_arg {
+    struct req *r;
+    const struct route *rt;
+};
+
+static void rate_early(const char *user_id, void *arg)
+{
+    struct early_arg *a = arg;
+    if (!a->rt->rate || !limits_enabled() || super_hinted(user_id)) return;
+    struct rate_slot *rs = xcalloc(1, sizeof *rs);
+    snprintf(rs->subject, sizeof rs->subject, "u:%s", user_id);
+    if (limits_take_early(a->rt->rate, rs->subject, &rs->e)) {
+        free(rs);
+        return;
+    }
+    rs->live = 1;
+    req_set_slot(a->r, SLOT_RATE, rs, free);
+    req_on_reply(a->r, rate_withdraw, NULL);
 }
 
 int api_auth_guard(struct req *r, const struct route *rt)
@@ -198,7 +300,8 @@ int api_auth_guard(struct req *r, const struct route *rt)
     }
     struct auth_identity *id = xcalloc(1, sizeof *id);
     struct auth_refusal ref = {AUTH_FAIL_NONE, 0};
-    int rc = auth_authenticate(token, id, &ref);
+    struct early_arg ea = {r, rt};
+    int rc = auth_authenticate(token, id, &ref, rate_early, &ea);
     if (rc) {
         free(id);
         if (rc == RAGD_EPERM && rt->access == ACCESS_PUBLIC)
@@ -275,14 +378,26 @@ int api_rate_guard(struct req *r, const struct route *rt)
 {
     if (!rt->rate) return 0;
     const struct user *u = api_user(r);
-    if (u && u->is_superuser) return 0;
+    struct rate_slot *rs = req_slot(r, SLOT_RATE);
+    if (u) super_hint(u->id, u->is_superuser);
+    if (u && u->is_superuser) {
+        rate_withdraw(r, 0, NULL);
+        return 0;
+    }
     char subject[96];
     if (u)
         snprintf(subject, sizeof subject, "u:%s", u->id);
     else
         snprintf(subject, sizeof subject, "ip:%.64s", req_ip(r));
     struct limits_verdict v;
-    int rc = limits_take(rt->rate, subject, &v);
+    int rc;
+    if (rs && rs->live && !strcmp(rs->subject, subject)) {
+        rs->live = 0;
+        rc = limits_take_finish(&rs->e, &v);
+    } else {
+        rate_withdraw(r, 0, NULL);
+        rc = limits_take(rt->rate, subject, &v);
+    }
     if (rc == RAGD_ENOTFOUND) return 0;
     if (rc) {
         /* Fail open: a broken limiter backend must not take the API down. */
@@ -501,6 +616,16 @@ void api_quota_extra(struct req *r, json_t *extra)
         billing_usage_extra(q->hold, extra);
     else
         json_decref(extra);
+}
+
+void api_quota_count(struct req *r, const char *resource, int64_t n)
+{
+    struct quota_slot *q = req_slot(r, SLOT_QUOTA);
+    const struct user *u = api_user(r);
+    if (q)
+        billing_hold_count(q->hold, resource, n);
+    else if (u)
+        store_usage_hit(u->id, resource, n);
 }
 
 void api_quota_manual(struct req *r)

@@ -251,7 +251,7 @@ static void run(struct req *r, enum kind kind)
                             json_string("vector search is unavailable (no embedder configured "
                                         "or it failed); lexical results are shown"));
     knowledge_result_free(&res);
-    store_usage_hit(u->id, "searches", 1); /* the admin dashboard's searches per day */
+    api_quota_count(r, "searches", 1); /* the admin dashboard's searches per day */
     http_json(r, 200, out);
 }
 

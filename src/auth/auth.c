@@ -283,7 +283,8 @@ int auth_emergency_token(const char *user_id, char **token, char jti[37], int64_
     return *token ? 0 : RAGD_EIO;
 }
 
-int auth_authenticate(const char *credential, struct auth_identity *out, struct auth_refusal *ref)
+int auth_authenticate(const char *credential, struct auth_identity *out, struct auth_refusal *ref,
+                      void (*on_subject)(const char *user_id, void *arg), void *arg)
 {
     memset(out, 0, sizeof *out);
     const char *uid;
@@ -302,6 +303,7 @@ int auth_authenticate(const char *credential, struct auth_identity *out, struct 
             refuse(ref, st == JWT_EXPIRED ? AUTH_FAIL_TOKEN_EXPIRED : AUTH_FAIL_INVALID_TOKEN, 0);
             return RAGD_EPERM;
         }
+        if (on_subject) on_subject(out->claims.user_id, arg);
         int revoked = store_jti_revoked(out->claims.jti);
         if (revoked < 0) return revoked;
         if (!revoked && out->claims.emergency) {

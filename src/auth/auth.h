@@ -94,8 +94,12 @@ void auth_identity_clear(struct auth_identity *id);
  * role (claims.emergency is set). Returns 0
  * with *out filled (the user may be inactive: the caller decides what that allows),
  * RAGD_EPERM with ref->why one of INVALID_TOKEN, TOKEN_EXPIRED, TOKEN_REVOKED, USER_GONE,
- * INVALID_API_KEY, or a store error. */
-int auth_authenticate(const char *credential, struct auth_identity *out, struct auth_refusal *ref);
+ * INVALID_API_KEY, or a store error. on_subject (may be NULL) is called with the user id of
+ * an access token as soon as its signature and expiry are checked, before the user is read:
+ * the caller may queue work for that user to go with the store's first exchange (the token
+ * may still turn out revoked, or the user gone). */
+int auth_authenticate(const char *credential, struct auth_identity *out, struct auth_refusal *ref,
+                      void (*on_subject)(const char *user_id, void *arg), void *arg);
 
 /* Minutes an emergency token lives. */
 enum { AUTH_EMERGENCY_MINUTES = 15 };

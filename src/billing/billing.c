@@ -14,6 +14,7 @@
 #include "core/metrics.h"
 #include "core/mem.h"
 #include "core/util.h"
+#include "store/chat.h"
 #include "store/store_billing.h"
 
 static int enabled = 1, enforce = 1;
@@ -26,10 +27,15 @@ static int64_t hold_ttl_ms = 15 * 60 * 1000;
 
 static int sub_ttl_s = 1800, quota_ttl_s = 300;
 
+static void quota_key(char key[128], const char *user_id, const char *resource)
+{
+    snprintf(key, 128, "quota:%.36s:%s", user_id, resource);
+}
+
 static void quota_forget(const char *user_id, const char *resource)
 {
     char key[128];
-    snprintf(key, sizeof key, "quota:%.36s:%s", user_id, resource);
+    quota_key(key, user_id, resource);
     cache_del(key);
 }
 
@@ -590,10 +596,17 @@ struct hold_item {
     int64_t start_ms, end_ms; /* its period */
 };
 
+enum { MAX_COUNTS = 4 };
+
 struct billing_hold {
     char id[37], user_id[37];
     struct hold_item items[MAX_ITEMS];
     int n;
+    struct {
+        char resource[PLAN_NAME_MAX];
+        int64_t n;
+    } counts[MAX_COUNTS]; /* activity counts written with the usage (billing_hold_count) */
+    int ncounts;
     json_t *extra;
     int done;
 };
@@ -666,20 +679,26 @@ static int reserve(struct billing_hold *h, struct want *w, int n, int bypass, in
     period_month_key(now, mkey);
     period_day_key(now, dkey);
     db_conn_t *c = db_conn();
-    /* Nothing to check (no limit, or bypassed): purge and holds are writes only, and on
-     * PostgreSQL the whole transaction goes out with its COMMIT. */
-    int checks = 0;
+    /* On PostgreSQL the purge goes out with the one read of every limited counter, and the
+     * holds with the COMMIT: two round trips (one when there is nothing to check). The lock
+     * keeps the read-check-write atomic per user. */
+    const char *cnames[3], *cperiods[3];
+    int64_t cused[3] = {0}, cheld[3] = {0};
+    int nc = 0, ci[3];
+    RAGD_ASSERT(n <= 3);
     for (int i = 0; i < n; i++)
-        checks |= !bypass && w[i].limit >= 0;
-    int rc = checks ? db_begin_for(c, h->user_id) : db_begin_batch(c, h->user_id);
+        if (!bypass && w[i].limit >= 0) {
+            ci[i] = nc;
+            cnames[nc] = w[i].name;
+            cperiods[nc++] = w[i].monthly ? mkey : dkey;
+        }
+    int rc = db_begin_batch(c, h->user_id);
     if (rc) return rc;
     rc = store_hold_purge(h->user_id, now);
+    if (!rc && nc) rc = store_quotas_taken(h->user_id, nc, cnames, cperiods, now, cused, cheld);
     for (int i = 0; !rc && i < n; i++) {
-        const char *key = w[i].monthly ? mkey : dkey;
         if (!bypass && w[i].limit >= 0) {
-            int64_t used = 0, held = 0;
-            rc = store_quota_taken(h->user_id, w[i].name, key, now, &used, &held);
-            if (rc) break;
+            int64_t used = cused[ci[i]], held = cheld[ci[i]];
             int64_t have = used + held, left = w[i].limit - have;
             if (w[i].min > 0 && left >= w[i].min && left < w[i].qty)
                 w[i].qty = left; /* a range: take what is left */
@@ -696,7 +715,6 @@ static int reserve(struct billing_hold *h, struct want *w, int n, int bypass, in
     const char *names[3], *periods[3];
     int64_t qtys[3];
     int k = 0;
-    RAGD_ASSERT(n <= 3);
     for (int i = 0; !rc && i < n; i++)
         if (w[i].qty > 0) {
             names[k] = w[i].name;
@@ -831,11 +849,26 @@ void billing_usage_extra(struct billing_hold *h, json_t *extra)
     h->extra = extra;
 }
 
-/* Drops the cached quotas of the monthly resources the hold touched. */
+void billing_hold_count(struct billing_hold *h, const char *resource, int64_t n)
+{
+    if (h->done || h->ncounts == MAX_COUNTS || strlen(resource) >= PLAN_NAME_MAX) {
+        store_usage_hit(h->user_id, resource, n);
+        return;
+    }
+    snprintf(h->counts[h->ncounts].resource, PLAN_NAME_MAX, "%s", resource);
+    h->counts[h->ncounts++].n = n;
+}
+
+/* Drops the cached quotas of the monthly resources the hold touched. Every request does
+ * this, so it does not wait for the cache's answer (cache_del_nowait). */
 static void hold_forget(const struct billing_hold *h)
 {
+    char key[128];
     for (int i = 0; i < h->n; i++)
-        if (h->items[i].monthly) quota_forget(h->user_id, h->items[i].name);
+        if (h->items[i].monthly) {
+            quota_key(key, h->user_id, h->items[i].name);
+            cache_del_nowait(key);
+        }
 }
 
 /* The counter additions of one commit, one entry per (name, period): written three to a
@@ -910,6 +943,8 @@ int billing_commit(struct billing_hold *h)
         counts_add(&cs, "daily_tokens", dkey, tokens);
     }
     if (!rc) rc = counts_write(&cs, h->user_id);
+    for (int i = 0; !rc && i < h->ncounts; i++)
+        rc = store_usage_hit(h->user_id, h->counts[i].resource, h->counts[i].n);
     if (!rc) rc = store_hold_drop(h->id);
     if (began) rc = end_tx(c, rc);
     free(x);

@@ -207,6 +207,10 @@ int billing_tokens_reserve(struct billing_hold *h, const struct user *u, int64_t
  * held by billing_tokens_reserve; in a hold without them a positive one grows daily_tokens
  * at commit (usage measured after the fact). */
 void billing_usage_extra(struct billing_hold *h, json_t *extra);
+/* An hourly activity count (store_usage_hit: the dashboards' searches, messages ...) to be
+ * written with h's usage, in its commit's transaction (on PostgreSQL in the same round
+ * trip); dropped if h is released. Beyond a few per hold it is written at once. */
+void billing_hold_count(struct billing_hold *h, const char *resource, int64_t n);
 
 /* Commits (counters grow, usage records are written, holds dropped, in one transaction) or
  * releases h now. Idempotent; once either has run the other does nothing. billing_commit

@@ -113,6 +113,23 @@ void cache_del(const char *key)
     if (backend_ready() || ops->set(key, "", 0, TOMBSTONE_S, 0)) flush_later();
 }
 
+static void lost_delete(void *arg)
+{
+    (void)arg;
+    flush_later();
+}
+
+void cache_del_nowait(const char *key)
+{
+    if (!enabled) return;
+    if (!ops->set_nowait) {
+        cache_del(key);
+        return;
+    }
+    if (backend_ready() || ops->set_nowait(key, "", 0, TOMBSTONE_S, 0, lost_delete, NULL))
+        flush_later();
+}
+
 json_t *cache_get_json(const char *key)
 {
     size_t len = 0;

@@ -38,6 +38,11 @@ char *cache_get(const char *key, size_t *len);
 void cache_set(const char *key, const char *val, size_t len, int ttl_s);
 /* Forgets key (call after the store has changed what it caches). */
 void cache_del(const char *key);
+/* cache_del without waiting for the backend's answer: the delete goes out now, ahead of
+ * anything the caller answers, and its answer is read with the thread's next exchange with
+ * the backend; a failure found then flushes as cache_del's does. For the hot paths that
+ * forget after every write (usage). */
+void cache_del_nowait(const char *key);
 /* The same for JSON values: the parsed value (new reference) or NULL; a value that is not
  * JSON counts as a miss. */
 json_t *cache_get_json(const char *key);

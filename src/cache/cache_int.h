@@ -19,6 +19,11 @@ struct cache_ops {
     int (*get)(const char *key, char **val, size_t *len);
     /* Stores val[0..len) (len 0: a tombstone) for ttl_s seconds. 0 or RAGD_EUNAVAIL. */
     int (*set)(const char *key, const char *val, size_t len, int ttl_s, int flags);
+    /* As set, without waiting: the command goes out now and its answer is read with the
+     * thread's next exchange with the backend; lost(arg) runs then if it failed. 0, or
+     * RAGD_EUNAVAIL when it could not be sent (lost is not called). NULL: set is used. */
+    int (*set_nowait)(const char *key, const char *val, size_t len, int ttl_s, int flags,
+                      void (*lost)(void *arg), void *arg);
     /* Appends val to the queue's tail: 0 with the new length in *len, or RAGD_EUNAVAIL. */
     int (*push)(const char *queue, const char *val, int64_t *len);
     /* Takes the queue's head, waiting up to timeout_ms (0: no wait). 0 with *val (caller

@@ -41,6 +41,16 @@ static int r_set(const char *key, const char *val, size_t len, int ttl_s, int fl
     return 0;
 }
 
+static int r_set_nowait(const char *key, const char *val, size_t len, int ttl_s, int flags,
+                        void (*lost)(void *arg), void *arg)
+{
+    char ttl[16];
+    snprintf(ttl, sizeof ttl, "%d", ttl_s);
+    const char *argv[] = {"SET", key, val, "EX", ttl, "NX"};
+    size_t lens[] = {3, strlen(key), len, 2, strlen(ttl), 2};
+    return redis_send_nowait((flags & CACHE_SET_NX) ? 6 : 5, argv, lens, lost, arg);
+}
+
 static int r_push(const char *queue, const char *val, int64_t *len)
 {
     redisReply *r = redis_cmd("LPUSH %s %s", queue, val);
@@ -120,6 +130,7 @@ const struct cache_ops cache_redis_ops = {
     .shared = 1,
     .get = r_get,
     .set = r_set,
+    .set_nowait = r_set_nowait,
     .push = r_push,
     .pop = r_pop,
     .len = r_len,

@@ -133,7 +133,7 @@ int req_query_int(struct req *r, const char *name, long long def, long long min,
 
 /* Per-request slots for other modules (auth context, quota reservation ...). The free
  * function runs when the request ends. */
-enum req_slot { SLOT_AUTH, SLOT_QUOTA, SLOT_RATE, SLOT_APP, SLOT_COUNT };
+enum req_slot { SLOT_AUTH, SLOT_QUOTA, SLOT_RATE, SLOT_ORG, SLOT_APP, SLOT_COUNT };
 void req_set_slot(struct req *r, enum req_slot slot, void *ptr, void (*free_fn)(void *));
 void *req_slot(struct req *r, enum req_slot slot);
 

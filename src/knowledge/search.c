@@ -165,16 +165,38 @@ static void copy_cached(const void *value, void *ud)
     res->nhits = c->n;
 }
 
-/* Appends chunk id with score to res from the store; skips a chunk deleted meanwhile. Returns
- * the new hit or NULL. */
-static struct kn_hit *add_hit(struct kn_result *res, uint64_t id, double score)
+/* A hit to be read from the store: its chunk id, score and (hybrid) score parts. */
+struct pick {
+    uint64_t id;
+    double score, vector, keyword;
+    int has_parts;
+};
+
+/* Reads the picked chunks from the store in one query and appends them to res in order,
+ * skipping a chunk deleted meanwhile; with_meta also reads their documents' metadata. */
+static int add_hits(struct kn_result *res, const struct pick *p, size_t n, int with_meta)
 {
-    struct kn_hit *h = &res->hits[res->nhits];
-    memset(h, 0, sizeof *h);
-    if (store_chunk_get((int64_t)id, 0, &h->chunk)) return NULL;
-    h->score = score;
-    res->nhits++;
-    return h;
+    if (!n) return 0;
+    int64_t *ids = xmalloc(n * sizeof *ids);
+    struct kchunk *chunks = xmalloc(n * sizeof *chunks);
+    int *found = xmalloc(n * sizeof *found);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = (int64_t)p[i].id;
+    int rc = store_chunks_get(ids, n, with_meta, chunks, found);
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (!found[i]) continue;
+        struct kn_hit *h = &res->hits[res->nhits++];
+        memset(h, 0, sizeof *h);
+        h->chunk = chunks[i];
+        h->score = p[i].score;
+        h->has_parts = p[i].has_parts;
+        h->score_vector = p[i].vector;
+        h->score_keyword = p[i].keyword;
+    }
+    free(ids);
+    free(chunks);
+    free(found);
+    return rc;
 }
 
 /* The lexical hits: candidates from the index (visible to c and passing the filters), ranked
@@ -208,18 +230,32 @@ static enum kn_route auto_route(const char *q)
     }
 }
 
-/* Gives each hit its document's user metadata, read once per document. Hits and the search
- * cache never hold it otherwise: a response that needs it pays for it, nothing else does. */
+/* Gives each hit that lacks it its document's user metadata, every document read in one
+ * query. The search cache never holds it: a response that needs it pays for it, nothing else
+ * does. */
 static void attach_metadata(struct kn_result *res)
 {
+    const char **docs = xmalloc((res->nhits ? res->nhits : 1) * sizeof *docs);
+    size_t nd = 0;
+    for (size_t i = 0; i < res->nhits; i++) {
+        const struct kchunk *c = &res->hits[i].chunk;
+        size_t j = 0;
+        while (j < nd && strcmp(docs[j], c->document_id))
+            j++;
+        if (!c->doc_metadata && j == nd) docs[nd++] = c->document_id;
+    }
+    char **meta = xcalloc(nd ? nd : 1, sizeof *meta);
+    if (nd && store_docs_metadata(docs, nd, meta)) memset(meta, 0, nd * sizeof *meta);
     for (size_t i = 0; i < res->nhits; i++) {
         struct kchunk *c = &res->hits[i].chunk;
-        for (size_t j = 0; j < i && !c->doc_metadata; j++)
-            if (!strcmp(res->hits[j].chunk.document_id, c->document_id))
-                c->doc_metadata = xstrdup(res->hits[j].chunk.doc_metadata);
-        if (!c->doc_metadata && store_doc_metadata(c->document_id, &c->doc_metadata))
-            c->doc_metadata = xstrdup("{}"); /* deleted meanwhile */
+        for (size_t j = 0; j < nd && !c->doc_metadata; j++)
+            if (!strcmp(docs[j], c->document_id))
+                c->doc_metadata = xstrdup(meta[j] ? meta[j] : "{}"); /* "{}": deleted meanwhile */
     }
+    for (size_t j = 0; j < nd; j++)
+        free(meta[j]);
+    free(meta);
+    free(docs);
 }
 
 static void set_key(struct sbuf *b, const char *name, const struct kn_strset *set)
@@ -327,6 +363,8 @@ int knowledge_search(const struct kn_caller *c, const struct kn_query *q, struct
         return rc == RAGD_EINVAL ? RAGD_EINVAL : RAGD_EUNAVAIL;
     }
     res->hits = xcalloc(k, sizeof *res->hits);
+    struct pick *picks = xcalloc(k, sizeof *picks);
+    size_t np = 0;
     if (route == KN_HYBRID) {
         /* Weighted fusion of min-max normalised scores (rag/hybrid.h). */
         hybrid_opts_t ho;
@@ -335,28 +373,32 @@ int knowledge_search(const struct kn_caller *c, const struct kn_query *q, struct
         ho.w_lexical = (float)q->w_keyword;
         hybrid_hit_t *fu = xcalloc(k, sizeof *fu);
         size_t nf = 0;
-        if (!hybrid_fuse(lh, nl, vh, nv, &ho, k, fu, &nf)) {
-            for (size_t i = 0; i < nf; i++) {
-                struct kn_hit *h = add_hit(res, fu[i].id, fu[i].score);
-                if (!h) continue;
-                h->has_parts = 1;
-                h->score_vector = fu[i].vector;
-                h->score_keyword = fu[i].lexical;
-            }
-        }
+        if (!hybrid_fuse(lh, nl, vh, nv, &ho, k, fu, &nf))
+            for (size_t i = 0; i < nf && np < k; i++)
+                picks[np++] = (struct pick){fu[i].id, fu[i].score, fu[i].vector, fu[i].lexical, 1};
         free(fu);
     } else {
         rag_hit_t *h = route == KN_VECTOR ? vh : lh;
         size_t n = route == KN_VECTOR ? nv : nl;
-        for (size_t i = 0; i < n && i < k; i++)
-            add_hit(res, h[i].id, h[i].score);
+        for (size_t i = 0; i < n && np < k; i++)
+            picks[np++] = (struct pick){h[i].id, h[i].score, 0, 0, 0};
     }
     free(lh);
     free(vh);
-    struct cached_hits *ch = xmalloc(sizeof *ch);
-    ch->hits = hits_copy(res->hits, res->nhits);
-    ch->n = res->nhits;
-    ttlcache_put(K->search_cache, key, gen, K->search_ttl_ms, ch);
+    rc = add_hits(res, picks, np, q->with_doc_metadata);
+    free(picks);
+    if (rc) { /* the store failed: nothing found, and nothing cached */
+        log_json(LOG_WARN, "search hits not read", json_pack("{s:s}", "error", ragd_strerror(rc)));
+    } else {
+        struct cached_hits *ch = xmalloc(sizeof *ch);
+        ch->hits = hits_copy(res->hits, res->nhits);
+        ch->n = res->nhits;
+        for (size_t i = 0; i < ch->n; i++) { /* metadata is read per response, never cached */
+            free(ch->hits[i].chunk.doc_metadata);
+            ch->hits[i].chunk.doc_metadata = NULL;
+        }
+        ttlcache_put(K->search_cache, key, gen, K->search_ttl_ms, ch);
+    }
     if (q->with_doc_metadata) attach_metadata(res);
     touch_later(res);
     res->ms = (double)(time_mono_ns() - t0) / 1e6;

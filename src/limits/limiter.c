@@ -1,9 +1,11 @@
 #include "limits/limiter.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/error.h"
 #include "core/mem.h"
 #include "core/util.h"
 
@@ -18,6 +20,32 @@ int limiter_take(const char *key, int64_t limit, int64_t window_ms, int64_t cost
 void limiter_reset(void)
 {
     backend->reset();
+}
+
+int limiter_take_begin(const char *key, int64_t limit, int64_t window_ms, int64_t cost,
+                       struct limiter_ticket *t)
+{
+    memset(t, 0, sizeof *t);
+    if (!backend->begin || strlen(key) >= sizeof t->key) return RAGD_ENOTSUP;
+    snprintf(t->key, sizeof t->key, "%s", key);
+    t->limit = limit;
+    t->window_ms = window_ms;
+    t->cost = cost;
+    t->now_ms = time_now_ms();
+    return backend->begin(t);
+}
+
+int limiter_take_end(struct limiter_ticket *t, struct limit_result *res)
+{
+    int rc = backend->end(t, res);
+    t->id = 0;
+    return rc;
+}
+
+void limiter_take_cancel(struct limiter_ticket *t)
+{
+    if (t->id) backend->cancel(t);
+    t->id = 0;
 }
 
 void limiter_open(int shared)

@@ -17,11 +17,24 @@ struct limit_result {
     int64_t retry_after_ms; /* when refused: until the next request can pass; else 0 */
 };
 
+/* A take started early (limiter_take_begin) and finished later on the same thread. */
+struct limiter_ticket {
+    uint64_t id; /* the backend's; 0 when nothing is in flight */
+    char key[200];
+    int64_t limit, window_ms, cost, now_ms;
+};
+
 struct limiter_ops {
     const char *name;
     int (*take)(const char *key, int64_t limit, int64_t window_ms, int64_t cost, int peek,
                 int64_t now_ms, struct limit_result *res);
     void (*reset)(void); /* forget every key (tests, admin) */
+    /* Optional (NULL: the backend decides one take at a time). begin queues t's take to go
+     * out with the thread's next exchange with the backend (0, or an error: take plainly);
+     * end gives its result as take would; cancel takes it back: not run, or given back. */
+    int (*begin)(struct limiter_ticket *t);
+    int (*end)(struct limiter_ticket *t, struct limit_result *res);
+    void (*cancel)(struct limiter_ticket *t);
 };
 
 /* Takes cost units for key (peek: only report, consume nothing). A negative cost gives
@@ -31,6 +44,17 @@ struct limiter_ops {
 int limiter_take(const char *key, int64_t limit, int64_t window_ms, int64_t cost, int peek,
                  struct limit_result *res);
 void limiter_reset(void);
+
+/* limiter_take (never a peek) in two halves, so that a shared backend can send it with other
+ * work of the request: begin fills *t and returns 0, or RAGD_ENOTSUP when the backend takes
+ * calls one at a time (call limiter_take then). end returns what limiter_take would have
+ * (with the same fallback when the backend fails); cancel withdraws a take not ended: it
+ * either never runs or its units are given back. end or cancel must follow on the thread
+ * that called begin, once. */
+int limiter_take_begin(const char *key, int64_t limit, int64_t window_ms, int64_t cost,
+                       struct limiter_ticket *t);
+int limiter_take_end(struct limiter_ticket *t, struct limit_result *res);
+void limiter_take_cancel(struct limiter_ticket *t);
 /* Chooses the backend at start: the Redis one when shared (the cache is shared by every
  * node), else the in-process one. */
 void limiter_open(int shared);

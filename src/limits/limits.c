@@ -114,22 +114,66 @@ int limits_rate_of(const char *resource, int64_t *calls, int64_t *period_s)
     return 0;
 }
 
-int limits_take(const char *resource, const char *subject, struct limits_verdict *v)
+/* The budget of resource (the api budget for one defined after start), or NULL. */
+static const struct budget *budget_of(const char *resource)
 {
     const struct budget *b = find(resource);
-    if (!b && !(b = find("api"))) /* a resource defined after start: the api budget */
-        return RAGD_ENOTFOUND;
+    return b ? b : find("api");
+}
+
+static void take_key(char key[160], const char *resource, const char *subject)
+{
+    snprintf(key, 160, "rl:%s:%s", subject, resource);
+}
+
+static void verdict(const struct budget *b, const struct limit_result *res,
+                    struct limits_verdict *v)
+{
+    v->allowed = res->allowed;
+    v->calls = b->calls;
+    v->period_s = b->period_s;
+    v->remaining = res->remaining;
+    v->reset_s = (res->reset_ms + 999) / 1000;
+    int64_t retry = (res->retry_after_ms + 999) / 1000;
+    v->retry_after_s = res->allowed ? 0 : retry < 1 ? 1 : retry;
+}
+
+int limits_take(const char *resource, const char *subject, struct limits_verdict *v)
+{
+    const struct budget *b = budget_of(resource);
+    if (!b) return RAGD_ENOTFOUND;
     char key[160];
-    snprintf(key, sizeof key, "rl:%s:%s", subject, resource);
+    take_key(key, resource, subject);
     struct limit_result res;
     int rc = limiter_take(key, b->calls, b->period_s * 1000, 1, 0, &res);
     if (rc) return rc;
-    v->allowed = res.allowed;
-    v->calls = b->calls;
-    v->period_s = b->period_s;
-    v->remaining = res.remaining;
-    v->reset_s = (res.reset_ms + 999) / 1000;
-    int64_t retry = (res.retry_after_ms + 999) / 1000;
-    v->retry_after_s = res.allowed ? 0 : retry < 1 ? 1 : retry;
+    verdict(b, &res, v);
     return 0;
+}
+
+int limits_take_early(const char *resource, const char *subject, struct limits_early *e)
+{
+    memset(e, 0, sizeof *e);
+    const struct budget *b = budget_of(resource);
+    if (!b) return RAGD_ENOTFOUND;
+    char key[160];
+    take_key(key, resource, subject);
+    e->calls = b->calls;
+    e->period_s = b->period_s;
+    return limiter_take_begin(key, b->calls, b->period_s * 1000, 1, &e->t);
+}
+
+int limits_take_finish(struct limits_early *e, struct limits_verdict *v)
+{
+    struct limit_result res;
+    int rc = limiter_take_end(&e->t, &res);
+    if (rc) return rc;
+    struct budget b = {.calls = e->calls, .period_s = e->period_s};
+    verdict(&b, &res, v);
+    return 0;
+}
+
+void limits_take_cancel(struct limits_early *e)
+{
+    limiter_take_cancel(&e->t);
 }

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "limits/limiter.h"
+
 /* Reads ENABLE_RATE_LIMITING and the RATE_LIMIT_* budgets of the default resources. Returns 0
  * or RAGD_EINVAL with a message in err for a malformed budget. */
 int limits_init(char *err, size_t errcap);
@@ -43,6 +45,20 @@ struct limits_verdict {
  * resource takes the api budget. Returns 0 with *v, RAGD_ENOTFOUND when there is no budget
  * at all, or the limiter backend's error (the caller decides to fail open). */
 int limits_take(const char *resource, const char *subject, struct limits_verdict *v);
+
+/* limits_take in two halves, so that with the shared (Redis) limiter the take goes out with
+ * the request's first exchange with Redis (its session read) instead of a round trip of its
+ * own. limits_take_early starts it: 0 with *e, RAGD_ENOTSUP when the limiter takes calls
+ * one at a time (call limits_take then), RAGD_ENOTFOUND as limits_take. limits_take_finish
+ * gives limits_take's result; limits_take_cancel withdraws a take not finished (it never
+ * runs, or its call is given back). One of them must follow, on the same thread, once. */
+struct limits_early {
+    struct limiter_ticket t;
+    int64_t calls, period_s;
+};
+int limits_take_early(const char *resource, const char *subject, struct limits_early *e);
+int limits_take_finish(struct limits_early *e, struct limits_verdict *v);
+void limits_take_cancel(struct limits_early *e);
 
 /* The budget of a rate resource. Returns 0, or RAGD_ENOTFOUND for an unknown resource. */
 int limits_rate_of(const char *resource, int64_t *calls, int64_t *period_s);

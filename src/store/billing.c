@@ -415,6 +415,45 @@ int store_quota_taken(const char *user_id, const char *name, const char *period,
     return more == 1 ? 0 : RAGD_EDB;
 }
 
+#define QUOTA_ROW(i)                                                                               \
+    "SELECT " #i ", coalesce((SELECT quantity FROM usage_counters WHERE user_id = ?"               \
+    " AND name = ? AND period = ?), 0), (SELECT coalesce(sum(quantity), 0) FROM quota_holds"       \
+    " WHERE user_id = ? AND name = ? AND period = ? AND expires_ms > ?)"
+
+int store_quotas_taken(const char *user_id, int n, const char *const *names,
+                       const char *const *periods, int64_t now_ms, int64_t *used, int64_t *held)
+{
+    static const char *const sql[] = {
+        QUOTA_ROW(0),
+        QUOTA_ROW(0) " UNION ALL " QUOTA_ROW(1),
+        QUOTA_ROW(0) " UNION ALL " QUOTA_ROW(1) " UNION ALL " QUOTA_ROW(2),
+    };
+    RAGD_ASSERT(n >= 1 && n <= 3);
+    const char *u = user_id, *const *m = names, *const *p = periods;
+    int64_t t = now_ms;
+    db_rows_t *r;
+    int rc;
+    if (n == 1)
+        rc = db_query(db_conn(), &r, sql[0], "ssssssi", u, m[0], p[0], u, m[0], p[0], t);
+    else if (n == 2)
+        rc = db_query(db_conn(), &r, sql[1], "ssssssissssssi", u, m[0], p[0], u, m[0], p[0], t, u,
+                      m[1], p[1], u, m[1], p[1], t);
+    else
+        rc = db_query(db_conn(), &r, sql[2], "ssssssissssssissssssi", u, m[0], p[0], u, m[0], p[0],
+                      t, u, m[1], p[1], u, m[1], p[1], t, u, m[2], p[2], u, m[2], p[2], t);
+    if (rc) return rc;
+    int seen = 0, more;
+    while ((more = db_rows_next(r)) == 1) {
+        int64_t i = db_col_int(r, 0);
+        if (i < 0 || i >= n) continue;
+        used[i] = db_col_int(r, 1);
+        held[i] = db_col_int(r, 2);
+        seen |= 1 << i;
+    }
+    db_rows_free(r);
+    return more == 0 && seen == (1 << n) - 1 ? 0 : RAGD_EDB;
+}
+
 int store_hold_drop(const char *hold_id)
 {
     return db_exec(db_conn(), NULL, "DELETE FROM quota_holds WHERE hold_id = ?", "s", hold_id);

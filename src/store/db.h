@@ -63,11 +63,14 @@ int db_begin(db_conn_t *c);
  * a transaction-scoped advisory lock on the key; SQLite has one writer anyway). For
  * read-check-write sequences that concern one user, key = the user id. */
 int db_begin_for(db_conn_t *c, const char *key);
-/* Like db_begin_for, for a transaction made only of db_exec calls whose outcome is read at
- * db_commit: a backend may hold BEGIN, the lock and every statement back and send them with
- * the COMMIT in one round trip (PostgreSQL's pipeline). Inside it db_exec returns 0 with 0
- * changes for a statement it holds back, and the first failure of any of them is what
- * db_commit returns, the transaction then rolled back; db_query is a contract violation. */
+/* Like db_begin_for, for a transaction whose db_exec calls need no answer before db_commit:
+ * a backend may hold BEGIN, the lock and every statement back and send them with the next
+ * db_query or the COMMIT, in one round trip (PostgreSQL's pipeline). Inside it db_exec
+ * returns 0 with 0 changes for a statement it holds back; the first failure of any of them
+ * is what the db_query that sent it (or db_commit) returns, the transaction then rolled back
+ * (later statements are dropped, db_commit returns that failure, db_rollback is still
+ * called as usual). So a read-check-write costs two round trips: the read with everything
+ * before it, the writes with the COMMIT. */
 int db_begin_batch(db_conn_t *c, const char *key);
 int db_commit(db_conn_t *c);
 int db_rollback(db_conn_t *c);

@@ -199,14 +199,6 @@ int store_doc_get(const char *id, int with_content, struct kdoc *out)
     return rc;
 }
 
-int store_doc_metadata(const char *id, char **json)
-{
-    *json = NULL;
-    int rc = db_query_text(db_conn(), json, "SELECT metadata FROM documents WHERE id = ?", "s", id);
-    if (!rc && !*json) *json = xstrdup("{}");
-    return rc;
-}
-
 #define VISIBLE                                                                                    \
     "(shared = 1 OR owner_id = ? OR (organization_id IS NOT NULL AND organization_id = ?))"
 
@@ -433,40 +425,113 @@ void store_kchunk_clear(struct kchunk *c)
     memset(c, 0, sizeof *c);
 }
 
-int store_chunk_get(int64_t id, int with_doc_metadata, struct kchunk *out)
+#define CHUNK_COLUMNS                                                                              \
+    "SELECT c.id, c.document_id, c.position, d.title, c.content, d.source,"                        \
+    " d.category, d.tags, d.importance, c.retrieval_count, c.last_accessed,"                       \
+    " c.start_offset, c.end_offset, d.mime_type,"                                                  \
+    " CASE WHEN ? = 1 THEN d.metadata END"                                                         \
+    " FROM chunks c JOIN documents d ON d.id = c.document_id"
+
+/* The current row of a CHUNK_COLUMNS query into *out. */
+static void chunk_of_row(db_rows_t *r, int with_doc_metadata, struct kchunk *out)
 {
-    db_rows_t *r;
-    int rc = db_query(db_conn(), &r,
-                      "SELECT c.id, c.document_id, c.position, d.title, c.content, d.source,"
-                      " d.category, d.tags, d.importance, c.retrieval_count, c.last_accessed,"
-                      " c.start_offset, c.end_offset, d.mime_type,"
-                      " CASE WHEN ? = 1 THEN d.metadata END"
-                      " FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?",
-                      "bi", with_doc_metadata, id);
-    if (rc) return rc;
     memset(out, 0, sizeof *out);
-    if (db_rows_next(r) == 1) {
-        out->id = db_col_int(r, 0);
-        snprintf(out->document_id, sizeof out->document_id, "%s", db_col_text(r, 1));
-        out->position = (int)db_col_int(r, 2);
-        out->title = xstrdup(db_col_text(r, 3) ? db_col_text(r, 3) : "");
-        out->content = xstrdup(db_col_text(r, 4) ? db_col_text(r, 4) : "");
-        out->source = dup_or_null(db_col_text(r, 5));
-        out->category = dup_or_null(db_col_text(r, 6));
-        tags_parse(db_col_text(r, 7), &out->tags, &out->ntags);
-        out->importance = db_col_double(r, 8);
-        out->retrieval_count = db_col_int(r, 9);
-        out->last_accessed = dup_or_null(db_col_text(r, 10));
-        out->start = db_col_int(r, 11);
-        out->end = db_col_int(r, 12);
-        out->mime_type = dup_or_null(db_col_text(r, 13));
-        if (with_doc_metadata)
-            out->doc_metadata = xstrdup(db_col_text(r, 14) ? db_col_text(r, 14) : "{}");
-    } else {
-        rc = RAGD_ENOTFOUND;
+    out->id = db_col_int(r, 0);
+    snprintf(out->document_id, sizeof out->document_id, "%s", db_col_text(r, 1));
+    out->position = (int)db_col_int(r, 2);
+    out->title = xstrdup(db_col_text(r, 3) ? db_col_text(r, 3) : "");
+    out->content = xstrdup(db_col_text(r, 4) ? db_col_text(r, 4) : "");
+    out->source = dup_or_null(db_col_text(r, 5));
+    out->category = dup_or_null(db_col_text(r, 6));
+    tags_parse(db_col_text(r, 7), &out->tags, &out->ntags);
+    out->importance = db_col_double(r, 8);
+    out->retrieval_count = db_col_int(r, 9);
+    out->last_accessed = dup_or_null(db_col_text(r, 10));
+    out->start = db_col_int(r, 11);
+    out->end = db_col_int(r, 12);
+    out->mime_type = dup_or_null(db_col_text(r, 13));
+    if (with_doc_metadata)
+        out->doc_metadata = xstrdup(db_col_text(r, 14) ? db_col_text(r, 14) : "{}");
+}
+
+/* ---- reads of a list of keys in one query ----
+ * The keys travel as one JSON array parameter, unpacked by each backend's own function (the
+ * statement stays one prepared statement whatever the number of keys). */
+
+static int is_sqlite(void)
+{
+    return !strcmp(db_backend(), "sqlite");
+}
+
+int store_chunks_get(const int64_t *ids, size_t n, int with_doc_metadata, struct kchunk *out,
+                     int *found)
+{
+    static const char lite[] = CHUNK_COLUMNS " WHERE c.id IN (SELECT value FROM json_each(?))";
+    static const char pg[] = CHUNK_COLUMNS
+        " WHERE c.id IN (SELECT value::bigint FROM json_array_elements_text(?::json))";
+    memset(out, 0, n * sizeof *out);
+    memset(found, 0, n * sizeof *found);
+    if (!n) return 0;
+    struct sbuf b;
+    sb_init(&b);
+    sb_adds(&b, "[");
+    for (size_t i = 0; i < n; i++)
+        sb_printf(&b, "%s%lld", i ? "," : "", (long long)ids[i]);
+    sb_adds(&b, "]");
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r, is_sqlite() ? lite : pg, "bs", with_doc_metadata, b.s);
+    sb_free(&b);
+    if (rc) return rc;
+    while ((rc = db_rows_next(r)) == 1) {
+        int64_t id = db_col_int(r, 0);
+        for (size_t i = 0; i < n; i++)
+            if (ids[i] == id && !found[i]) {
+                chunk_of_row(r, with_doc_metadata, &out[i]);
+                found[i] = 1;
+                break;
+            }
     }
     db_rows_free(r);
-    return rc;
+    if (rc < 0) {
+        for (size_t i = 0; i < n; i++)
+            if (found[i]) store_kchunk_clear(&out[i]);
+        memset(found, 0, n * sizeof *found);
+        return rc;
+    }
+    return 0;
+}
+
+int store_docs_metadata(const char *const *ids, size_t n, char **json)
+{
+    static const char lite[] =
+        "SELECT id, metadata FROM documents WHERE id IN (SELECT value FROM json_each(?))";
+    static const char pg[] = "SELECT id, metadata FROM documents"
+                             " WHERE id IN (SELECT value FROM json_array_elements_text(?::json))";
+    memset(json, 0, n * sizeof *json);
+    if (!n) return 0;
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, json_string(ids[i]));
+    char *text = json_dumps(list, JSON_COMPACT);
+    json_decref(list);
+    db_rows_t *r;
+    int rc = db_query(db_conn(), &r, is_sqlite() ? lite : pg, "s", text);
+    free(text);
+    if (rc) return rc;
+    while ((rc = db_rows_next(r)) == 1) {
+        const char *id = db_col_text(r, 0), *m = db_col_text(r, 1);
+        for (size_t i = 0; i < n; i++)
+            if (!json[i] && id && !strcmp(ids[i], id)) json[i] = xstrdup(m ? m : "{}");
+    }
+    db_rows_free(r);
+    if (rc < 0) {
+        for (size_t i = 0; i < n; i++) {
+            free(json[i]);
+            json[i] = NULL;
+        }
+        return rc;
+    }
+    return 0;
 }
 
 int store_chunks_touch(const int64_t *ids, size_t n)

@@ -73,8 +73,9 @@ void store_kdocs_free(struct kdoc *items, size_t n);
 /* Fetches the document into *out (clear with store_kdoc_clear); with_content also reads its
  * extracted text. RAGD_ENOTFOUND when there is none. */
 int store_doc_get(const char *id, int with_content, struct kdoc *out);
-/* The document's user metadata as JSON text (*json, caller frees). RAGD_ENOTFOUND if gone. */
-int store_doc_metadata(const char *id, char **json);
+/* The user metadata of n documents as JSON text, in one query: json[i] (caller frees) for
+ * ids[i], NULL for a document that is gone. */
+int store_docs_metadata(const char *const *ids, size_t n, char **json);
 /* 1 if the document exists and s may see it, 0 if not, negative on error. */
 int store_doc_visible(const char *id, const struct kscope *s);
 
@@ -138,9 +139,11 @@ struct kchunk {
     char *doc_metadata;  /* the document's user metadata as JSON text; NULL unless asked for */
 };
 void store_kchunk_clear(struct kchunk *c);
-/* Fetches chunk id into *out (clear with store_kchunk_clear); with_doc_metadata also reads
- * the document's user metadata. */
-int store_chunk_get(int64_t id, int with_doc_metadata, struct kchunk *out);
+/* Fetches n chunks in one query: out[i] gets chunk ids[i] (clear it with store_kchunk_clear)
+ * and found[i] says whether it exists (out[i] is zeroed when not); with_doc_metadata also
+ * reads their documents' user metadata. */
+int store_chunks_get(const int64_t *ids, size_t n, int with_doc_metadata, struct kchunk *out,
+                     int *found);
 
 /* Counts a retrieval of each chunk (usage_stats.retrieval_count, last_accessed). */
 int store_chunks_touch(const int64_t *ids, size_t n);

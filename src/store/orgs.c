@@ -934,6 +934,22 @@ int store_org_usage_take(const char *org_id, const char *resource, const char *s
     return finish(c, rc);
 }
 
+int store_org_usage_add_both(const char *org_id, const char *resource, const char *user_id,
+                             int64_t n)
+{
+    db_conn_t *c = db_conn();
+    if (!c) return RAGD_EUNAVAIL;
+    char day[11];
+    today(day);
+    return db_exec(c, NULL,
+                   "INSERT INTO org_usage (org_id, day, resource, subject, user_id, count)"
+                   " VALUES (?, ?, ?, '', NULL, ?), (?, ?, ?, ?, ?, ?)"
+                   " ON CONFLICT (org_id, day, resource, subject)"
+                   " DO UPDATE SET count = org_usage.count + excluded.count",
+                   "sssisssssi", org_id, day, resource, n, org_id, day, resource, user_id, user_id,
+                   n);
+}
+
 int store_org_usage_get(const char *org_id, const char *resource, const char *subject,
                         int64_t *used)
 {

@@ -220,6 +220,10 @@ int store_wconv_handoff(const char *conv_id, const char *email, const char *note
  * (may be NULL) gets the count after the call (or at refusal). */
 int store_org_usage_take(const char *org_id, const char *resource, const char *subject, int64_t n,
                          int64_t limit, int64_t *used);
+/* Adds n to today's counters of resource for the whole organization (subject "") and for
+ * member user_id, in one statement; no limit. */
+int store_org_usage_add_both(const char *org_id, const char *resource, const char *user_id,
+                             int64_t n);
 /* Today's count. */
 int store_org_usage_get(const char *org_id, const char *resource, const char *subject,
                         int64_t *used);

@@ -48,8 +48,9 @@ struct pg_conn {
     struct pg_stmt stmts[STMT_CACHE];
     int nstmts;
     int in_tx; /* between a successful BEGIN and the COMMIT/ROLLBACK that ends it */
-    /* A batch transaction (pg_begin_batch): nothing sent yet; its lock key and statements. */
-    int batch;
+    /* A batch transaction (pg_begin_batch): its lock key and the statements held back;
+     * batch_open once a query has sent BEGIN and the lock (the transaction is then open). */
+    int batch, batch_open;
     char *batch_key;
     struct pg_held *held;
     int nheld, capheld;
@@ -370,8 +371,12 @@ static void batch_clear(struct pg_conn *c)
     free(c->batch_key);
     c->batch_key = NULL;
     c->batch = 0;
+    c->batch_open = 0;
     c->batch_rc = 0;
 }
+
+static int batch_send(struct pg_conn *c, const char *qname, int qn, const char *const *qvals,
+                      const char *qsql, PGresult **qres);
 
 static int pg_exec(void *handle, const char *sql, const char *types, va_list ap, int64_t *changes)
 {
@@ -391,8 +396,18 @@ static int pg_query(void *handle, const char *sql, const char *types, va_list ap
 {
     struct pg_conn *c = handle;
     int rc;
-    if (c->batch) panic("db: a query inside a batch transaction: %s", sql);
-    PGresult *r = run(c, sql, types, ap, &rc);
+    PGresult *r = NULL;
+    if (c->batch) {
+        /* What is held back goes out with the query: one round trip. */
+        char bufs[MAX_PARAMS][32];
+        const char *vals[MAX_PARAMS];
+        int n = params(types, ap, bufs, vals);
+        rc = c->batch_rc;
+        const char *name = rc ? NULL : stmt_name(c, sql, types, &rc);
+        if (name) rc = batch_send(c, name, n, vals, sql, &r);
+    } else {
+        r = run(c, sql, types, ap, &rc);
+    }
     if (!rc) {
         int ncols = PQnfields(r), nrows = PQntuples(r);
         db_rows_t *rows = db_rows_new(ncols);
@@ -423,62 +438,108 @@ static int exec_simple(struct pg_conn *c, const char *text)
     return rc;
 }
 
-/* Reads one pipelined statement's results up to its end; the first failure goes to *rc. */
-static void pipeline_read(struct pg_conn *c, const char *sql, int *rc)
+/* Reads one pipelined statement's results up to its end; the first failure goes to *rc.
+ * keep (may be NULL) gets its result when it succeeded (the caller clears it). */
+static void pipeline_read(struct pg_conn *c, const char *sql, int *rc, PGresult **keep)
 {
     PGresult *r;
     int first = 1;
     while ((r = PQgetResult(c->pg))) {
         ExecStatusType st = PQresultStatus(r);
         if (!*rc && st != PGRES_PIPELINE_ABORTED) *rc = map_result(c, r, sql);
-        PQclear(r);
+        if (keep && first && !*rc && st == PGRES_TUPLES_OK)
+            *keep = r;
+        else
+            PQclear(r);
         first = 0;
     }
     if (first && !*rc) *rc = map_result(c, NULL, sql); /* no result at all: the link broke */
 }
 
-/* Sends a batch transaction, BEGIN, its lock, what it held back and COMMIT, as one pipeline:
- * one round trip. A failure aborts the rest; the transaction is then rolled back. */
-static int batch_commit(struct pg_conn *c)
+/* Sends one pipeline of the batch transaction: BEGIN and its lock unless it is open already,
+ * what it held back, then the prepared query qname (its result to *qres) or, with qname NULL,
+ * COMMIT. One round trip. A failure aborts the rest and rolls the transaction back; the batch
+ * then only reports it (batch_rc). */
+static int batch_send(struct pg_conn *c, const char *qname, int qn, const char *const *qvals,
+                      const char *qsql, PGresult **qres)
 {
     static const char lock_sql[] = "SELECT pg_advisory_xact_lock(hashtext($1))";
-    int rc = c->batch_rc;
-    if (!rc && !c->nheld) { /* nothing to write */
-        batch_clear(c);
-        return 0;
-    }
-    if (!rc) rc = ensure(c);
+    int rc = c->batch_open ? 0 : ensure(c), began = !c->batch_open;
     if (!rc && !PQenterPipelineMode(c->pg)) rc = RAGD_EUNAVAIL;
     if (rc) {
-        batch_clear(c);
+        c->batch_rc = rc;
         return rc;
     }
     const char *key = c->batch_key;
-    int sent = PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
-               PQsendQueryParams(c->pg, lock_sql, 1, NULL, &key, NULL, NULL, 0);
+    int sent = !began || (PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
+                          PQsendQueryParams(c->pg, lock_sql, 1, NULL, &key, NULL, NULL, 0));
     for (int i = 0; sent && i < c->nheld; i++)
         sent = PQsendQueryPrepared(c->pg, c->held[i].name, c->held[i].n,
                                    (const char *const *)c->held[i].vals, NULL, NULL, 0);
-    sent = sent && PQsendQueryParams(c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) &&
-           PQpipelineSync(c->pg);
+    if (sent && qname)
+        sent = PQsendQueryPrepared(c->pg, qname, qn, qvals, NULL, NULL, 0);
+    else if (sent)
+        sent = PQsendQueryParams(c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
+    sent = sent && PQpipelineSync(c->pg);
     roundtrips_add(ROUNDTRIPS_PG);
     if (!sent) {
         rc = map_result(c, NULL, "batch transaction");
     } else {
-        pipeline_read(c, "BEGIN", &rc);
-        pipeline_read(c, lock_sql, &rc);
+        if (began) {
+            pipeline_read(c, "BEGIN", &rc, NULL);
+            pipeline_read(c, lock_sql, &rc, NULL);
+        }
         for (int i = 0; i < c->nheld; i++)
-            pipeline_read(c, c->held[i].sql, &rc);
-        pipeline_read(c, "COMMIT", &rc);
+            pipeline_read(c, c->held[i].sql, &rc, NULL);
+        pipeline_read(c, qname ? qsql : "COMMIT", &rc, qname ? qres : NULL);
         PGresult *r = PQgetResult(c->pg); /* the sync point */
         if (!r || PQresultStatus(r) != PGRES_PIPELINE_SYNC)
             if (!rc) rc = map_result(c, r, "batch transaction");
         PQclear(r);
     }
     if (!PQexitPipelineMode(c->pg)) rc = rc ? rc : RAGD_EUNAVAIL;
-    if (PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
-        PGresult *rb = pq_exec(c->pg, "ROLLBACK"); /* a failure left the transaction open */
-        PQclear(rb);
+    if (rc && qres && *qres) {
+        PQclear(*qres);
+        *qres = NULL;
+    }
+    for (int i = 0; i < c->nheld; i++) { /* sent: no longer held */
+        for (int j = 0; j < c->held[i].n; j++)
+            free(c->held[i].vals[j]);
+        free(c->held[i].vals);
+        free(c->held[i].types);
+    }
+    c->nheld = 0;
+    if (rc || !qname) {
+        if (PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+            PGresult *rb = pq_exec(c->pg, "ROLLBACK"); /* a failure left the transaction open */
+            PQclear(rb);
+        }
+        c->batch_open = 0;
+        c->in_tx = 0;
+        c->batch_rc = rc;
+    } else {
+        c->batch_open = 1;
+        c->in_tx = 1;
+    }
+    return rc;
+}
+
+/* The COMMIT of a batch transaction: what is left goes with it. */
+static int batch_commit(struct pg_conn *c)
+{
+    int rc = c->batch_rc;
+    if (!rc && (c->nheld || c->batch_open)) rc = batch_send(c, NULL, 0, NULL, NULL, NULL);
+    batch_clear(c);
+    return rc;
+}
+
+/* The ROLLBACK of a batch transaction: only one a query opened has anything to undo. */
+static int batch_rollback(struct pg_conn *c)
+{
+    int rc = 0;
+    if (c->batch_open) {
+        rc = exec_simple(c, "ROLLBACK");
+        c->in_tx = 0;
     }
     batch_clear(c);
     return rc;
@@ -489,10 +550,7 @@ static int pg_script(void *handle, const char *sql)
     struct pg_conn *c = handle;
     if (c->batch) {
         if (!strcmp(sql, "COMMIT")) return batch_commit(c);
-        if (!strcmp(sql, "ROLLBACK")) {
-            batch_clear(c); /* nothing was sent */
-            return 0;
-        }
+        if (!strcmp(sql, "ROLLBACK")) return batch_rollback(c);
         panic("db: a script inside a batch transaction: %s", sql);
     }
     int n, begin = !strncmp(sql, "BEGIN", 5);

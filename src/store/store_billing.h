@@ -111,6 +111,10 @@ int store_hold_sum(const char *user_id, const char *name, const char *period, in
  * name, period): store_counter_get and store_hold_sum in one statement. */
 int store_quota_taken(const char *user_id, const char *name, const char *period, int64_t now_ms,
                       int64_t *used, int64_t *held);
+/* store_quota_taken for n (1 to 3) distinct (name, period) at once, in one statement:
+ * used[i] and held[i] for names[i]. */
+int store_quotas_taken(const char *user_id, int n, const char *const *names,
+                       const char *const *periods, int64_t now_ms, int64_t *used, int64_t *held);
 /* Removes every entry of hold_id. */
 int store_hold_drop(const char *hold_id);
 /* Removes the user's expired entries (user_id NULL: everyone's). */

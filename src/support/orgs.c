@@ -262,15 +262,6 @@ int orgs_feature_on(const struct store_org *o, const char *feature)
     return on;
 }
 
-int orgs_feature_allowed(const char *org_id, const char *feature)
-{
-    struct store_org o;
-    if (store_org_get(org_id, &o)) return 1;
-    int on = orgs_feature_on(&o, feature);
-    store_org_clear(&o);
-    return on;
-}
-
 /* ---- quotas of members' requests ---- */
 
 static int64_t limit_of(const struct store_org *o, const char *name, int64_t cap);
@@ -295,15 +286,13 @@ static int64_t limit_of(const struct store_org *o, const char *name, int64_t cap
     return cap > 0 && n > cap ? cap : n;
 }
 
-int orgs_quota_check(const char *org_id, const char *resource, struct orgs_refusal *ref)
+int orgs_quota_check(const struct store_org *o, const char *resource, struct orgs_refusal *ref)
 {
-    struct store_org o;
-    if (store_org_get(org_id, &o)) return 0;
-    const struct orgs_plan *p = orgs_plan(o.plan);
+    const char *org_id = o->id;
+    const struct orgs_plan *p = orgs_plan(o->plan);
     if (!p) p = &plans[0];
-    int64_t rpm = limit_of(&o, "requests_per_minute", p->requests_per_minute);
-    int64_t mpd = limit_of(&o, "messages_per_day", p->messages_per_day);
-    store_org_clear(&o);
+    int64_t rpm = limit_of(o, "requests_per_minute", p->requests_per_minute);
+    int64_t mpd = limit_of(o, "messages_per_day", p->messages_per_day);
     char key[96];
     snprintf(key, sizeof key, "org:req:%s", org_id);
     struct limit_result lr;
@@ -327,8 +316,7 @@ int orgs_quota_check(const char *org_id, const char *resource, struct orgs_refus
 
 void orgs_quota_record(const char *org_id, const char *user_id, const char *resource)
 {
-    int rc = store_org_usage_take(org_id, resource, "", 1, 0, NULL);
-    if (!rc) rc = store_org_usage_take(org_id, resource, user_id, 1, 0, NULL);
+    int rc = store_org_usage_add_both(org_id, resource, user_id, 1);
     if (rc)
         log_json(LOG_WARN, "organization usage not counted",
                  json_pack("{s:s, s:s, s:s}", "org_id", org_id, "resource", resource, "error",

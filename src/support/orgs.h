@@ -69,9 +69,6 @@ int orgs_settings_check(json_t *settings, const struct orgs_plan *p, const char 
 int orgs_max_users(const struct store_org *o);
 /* 1 when the organization's features_enabled allows feature (absent list: all). */
 int orgs_feature_on(const struct store_org *o, const char *feature);
-/* 1 when the organization of org_id allows feature (one indexed read); 1 when the
- * organization cannot be read (fail open: the route's own checks still apply). */
-int orgs_feature_allowed(const char *org_id, const char *feature);
 
 /* ---- quotas of members' requests ---- */
 
@@ -92,9 +89,10 @@ struct orgs_refusal {
 /* The limit in force for o: settings.limits.<name> ("requests_per_minute",
  * "messages_per_day") capped by the plan; 0 when none applies. Cannot fail. */
 int64_t orgs_limit(const struct store_org *o, const char *name);
-/* 0 to let the request through, RAGD_ELIMIT with *ref. A store or limiter failure lets it
- * through (the member's own plan limits still apply). */
-int orgs_quota_check(const char *org_id, const char *resource, struct orgs_refusal *ref);
+/* For a member's request to resource in organization o (as read for this request): 0 to let
+ * it through, RAGD_ELIMIT with *ref. A store or limiter failure lets it through (the
+ * member's own plan limits still apply). */
+int orgs_quota_check(const struct store_org *o, const char *resource, struct orgs_refusal *ref);
 /* Counts one successful request of resource for the organization and the member. Cannot
  * fail (a store failure is logged). */
 void orgs_quota_record(const char *org_id, const char *user_id, const char *resource);

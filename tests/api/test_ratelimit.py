@@ -150,6 +150,33 @@ def test_checks_run_auth_then_rate_then_quota():
         assert s.stop() == 0
 
 
+def test_requests_refused_before_the_rate_stage_spend_no_call():
+    # With Redis the take goes out early, with the session read: a request refused after that
+    # (a disabled feature) gives its call back, one refused before (a revoked token) never
+    # sends it.
+    s = private_server(RATE_LIMIT_SEARCH="3/3600")
+    try:
+        admin = login(s, "admin@example.com")
+        tok = login(s, "test@example.com")
+        gone = login(s, "test@example.com")
+        assert s.post("/auth/logout", {}, token=gone).status == 200
+        for _ in range(5):
+            assert s.post("/search", {"query": "q"}, token=gone).status == 401
+        assert s.put("/admin/features/search", {"enabled": False}, token=admin).status == 200
+        for _ in range(5):
+            r = s.post("/search", {"query": "q"}, token=tok)
+            assert r.status == 503 and r.json["code"] == "FEATURE_DISABLED", r
+        assert s.put("/admin/features/search", {"enabled": True}, token=admin).status == 200
+        for i in range(3):
+            r = s.post("/search", {"query": "q"}, token=tok)
+            assert r.status == 200, (i, r)
+            assert r.header("X-RateLimit-Remaining") == str(2 - i)
+        r = s.post("/search", {"query": "q"}, token=tok)
+        assert r.status == 429 and r.json["code"] == "RATE_LIMIT_EXCEEDED"
+    finally:
+        assert s.stop() == 0
+
+
 def test_rate_limiting_can_be_switched_off():
     s = private_server(ENABLE_RATE_LIMITING="false")
     try:

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "billing/billing.c"
+#include "store/chat.h"
 #include "store_fixture.h"
 
 static int64_t at(const char *iso)
@@ -34,6 +35,7 @@ static int setup(void **state)
     (void)state;
     if (fixture_db_open()) return -1;
     store_billing_register();
+    store_chat_register(); /* usage_analytics, for the activity counts committed with usage */
     return store_migrate();
 }
 
@@ -274,6 +276,82 @@ static void test_release_expiry_bypass_rollover(void **state)
     store_user_clear(&u);
 }
 
+/* The user's usage_analytics count of resource over the last day. */
+static int64_t activity(const char *uid, const char *resource)
+{
+    struct usage_count *items = NULL;
+    size_t n = 0;
+    int64_t sum = 0;
+    assert_int_equal(store_usage_analytics(uid, 1, &items, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(items[i].resource_type, resource)) sum += items[i].count;
+    free(items);
+    return sum;
+}
+
+static void test_activity_counts_go_with_the_usage(void **state)
+{
+    (void)state;
+    time_set_offset_ms(0);
+    struct user u;
+    make_user(&u, "activity@example.com", "free");
+    /* committed: written with the usage */
+    struct billing_hold *a = new_hold(u.id);
+    assert_int_equal(take_messages(a, -1, 0), 0);
+    billing_hold_count(a, "searches", 1);
+    billing_hold_count(a, "tokens", 40);
+    assert_int_equal(activity(u.id, "searches"), 0);
+    assert_int_equal(billing_commit(a), 0);
+    assert_int_equal(activity(u.id, "searches"), 1);
+    assert_int_equal(activity(u.id, "tokens"), 40);
+    /* after the commit (and beyond the few a hold keeps): written at once */
+    billing_hold_count(a, "searches", 1);
+    assert_int_equal(activity(u.id, "searches"), 2);
+    struct billing_hold *b = new_hold(u.id);
+    for (int i = 0; i < 6; i++)
+        billing_hold_count(b, "searches", 1);
+    assert_int_equal(activity(u.id, "searches"), 4); /* two went past the hold's room */
+    /* released: dropped, as the request's usage is */
+    billing_release(b);
+    assert_int_equal(activity(u.id, "searches"), 4);
+    free(a), free(b);
+    store_user_clear(&u);
+}
+
+static void test_quotas_taken_in_one_read(void **state)
+{
+    (void)state;
+    clock_at("2025-03-10T12:00:00Z");
+    struct user u;
+    make_user(&u, "taken@example.com", "free");
+    int64_t now = time_now_ms();
+    assert_int_equal(store_counter_add(u.id, "messages", "2025-03", 4), 0);
+    assert_int_equal(store_counter_add(u.id, "daily_requests", "2025-03-10", 7), 0);
+    assert_int_equal(store_counter_add(u.id, "daily_requests", "2025-03-09", 50), 0);
+    assert_int_equal(store_hold_add("h1", u.id, "messages", "2025-03", 2, now + 1000), 0);
+    assert_int_equal(store_hold_add("h2", u.id, "messages", "2025-03", 9, now - 1), 0); /* gone */
+    assert_int_equal(store_hold_add("h1", u.id, "daily_tokens", "2025-03-10", 30, now + 1000), 0);
+    const char *names[] = {"daily_tokens", "daily_requests", "messages"};
+    const char *periods[] = {"2025-03-10", "2025-03-10", "2025-03"};
+    int64_t used[3] = {-1, -1, -1}, held[3] = {-1, -1, -1};
+    assert_int_equal(store_quotas_taken(u.id, 3, names, periods, now, used, held), 0);
+    assert_int_equal(used[0], 0), assert_int_equal(held[0], 30);
+    assert_int_equal(used[1], 7), assert_int_equal(held[1], 0);
+    assert_int_equal(used[2], 4), assert_int_equal(held[2], 2);
+    /* one or two at a time agree with store_quota_taken */
+    for (int n = 1; n <= 2; n++) {
+        assert_int_equal(
+            store_quotas_taken(u.id, n, names + 3 - n, periods + 3 - n, now, used, held), 0);
+        for (int i = 0; i < n; i++) {
+            int64_t u1 = 0, h1 = 0;
+            assert_int_equal(
+                store_quota_taken(u.id, names[3 - n + i], periods[3 - n + i], now, &u1, &h1), 0);
+            assert_int_equal(used[i], u1), assert_int_equal(held[i], h1);
+        }
+    }
+    store_user_clear(&u);
+}
+
 /* The used count of the daily counter called name; -99 when it is not listed. */
 static int64_t daily_used(const struct billing_usage *s, const char *name)
 {
@@ -472,6 +550,8 @@ int main(void)
         cmocka_unit_test(test_plan_changed_elsewhere_is_synced),
         cmocka_unit_test(test_concurrent_reservations_never_overspend),
         cmocka_unit_test(test_release_expiry_bypass_rollover),
+        cmocka_unit_test(test_quotas_taken_in_one_read),
+        cmocka_unit_test(test_activity_counts_go_with_the_usage),
         cmocka_unit_test(test_usage_summary_and_tokens),
         cmocka_unit_test(test_tokens_held_cut_and_settled),
         cmocka_unit_test(test_concurrent_token_holds_never_overspend),

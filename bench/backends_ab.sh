@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Two builds side by side on PostgreSQL + Redis: bench/backends.sh's route (POST /search as
+# admin, quota-checked and recorded) against one node of each, each node with a database of
+# its own on the same servers, in alternating short rounds (A B, then B A, ...) so that both
+# see the same machine. Prints each round and the medians, and B's req/s and p99 as a ratio of
+# A's: on a shared, noisy machine read the ratios, not the absolute figures.
+# Usage: bench/backends_ab.sh BUILD_A BUILD_B [ROUNDS=8] [SECONDS=2] [CONNECTIONS=16]
+# MEMBER=1: as test@example.com instead (a pro user in an organization: its reservation checks
+# limits, its organization is read and counted, it is rate-limited), with limits raised far
+# beyond what a run can use so that nothing is refused.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+A=$(realpath "$1") B=$(realpath "$2") ROUNDS=${3:-8} SECS=${4:-2} CONNS=${5:-16}
+. bench/nodes_lib.sh
+nodes_scratch ab
+export BCRYPT_ROUNDS=4 LOG_LEVEL=error JWT_SECRET_KEY=bench-secret-0123456789abcdef SEED_DEMO_DOCS=false
+export ENCRYPTION_KEY=${ENCRYPTION_KEY:-$(printf "5e%.0s" $(seq 32))}
+eval "$(scripts/services.sh start "$TMP/svc")"
+export REDIS_URL=$RAGD_TEST_REDIS_URL
+EMAIL=admin@example.com PASSWORD=adminpassword123 WHO=admin
+if [ -n "${MEMBER:-}" ]; then
+  EMAIL=test@example.com PASSWORD=testpassword123 WHO="an organization member (limits checked)"
+  big=1000000000000
+  echo "{\"pro\": {\"limits\": {\"api_calls\": $big}, \"daily_limits\": {\"daily_requests\": $big}}}" >"$TMP/plans.json"
+  export PLANS_FILE=$TMP/plans.json RATE_LIMIT_SEARCH=1000000000/3600
+fi
+search_lua # $TMP/post.lua
+
+# start_node TAG BIN: its own database and Redis db; sets PORT_<TAG> and TOK_<TAG>.
+start_node() {
+  local tag=$1 bin=$2 db=ragd_ab_${1,,} p
+  /usr/bin/python3 -c "import psycopg2,sys; c=psycopg2.connect(sys.argv[1]); c.autocommit=True; c.cursor().execute('CREATE DATABASE $db')" "$RAGD_TEST_PG_URL"
+  local url=${RAGD_TEST_PG_URL%/postgres}/$db redis=${RAGD_TEST_REDIS_URL%/0}/$([ "$tag" = A ] && echo 1 || echo 2)
+  DATABASE_URL=$url REDIS_URL=$redis "$bin" seed --demo --data "$TMP/$tag" >/dev/null
+  p=$(port)
+  DATABASE_URL=$url REDIS_URL=$redis "$bin" serve --data "$TMP/$tag" --port "$p" 2>>"$TMP/log" &
+  PIDS+=($!)
+  for _ in $(seq 200); do curl -sf "http://127.0.0.1:$p/health" >/dev/null && break; sleep 0.05; done
+  local tok
+  tok=$(curl -sf -X POST "http://127.0.0.1:$p/auth/login" -H 'Content-Type: application/json' \
+    -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" |
+    python3 -c 'import sys,json; print(json.load(sys.stdin)["access_token"])')
+  printf -v "PORT_$tag" %s "$p"
+  printf -v "TOK_$tag" %s "$tok"
+}
+start_node A "$A"
+start_node B "$B"
+sleep 4 # a login blocks refilling the session cache for a few seconds
+
+load() { # TAG SECS -> "rps p99_ms non2xx"
+  local p tok
+  p=PORT_$1 tok=TOK_$1
+  wrk -t1 -c"$CONNS" -d"${2}s" --latency -s "$TMP/post.lua" -H "Authorization: Bearer ${!tok}" \
+    "http://127.0.0.1:${!p}/search" |
+    awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0;
+                          if (v ~ /s$/) return v * 1000; return v }
+         /Requests\/sec/ {r=$2} $1=="99%" {p99=ms($2)} /Non-2xx/ {n=$5}
+         END {printf "%.0f %.2f %d\n", r, p99, n+0}'
+}
+load A 1 >/dev/null; load B 1 >/dev/null # warm-up: statements prepared, caches filled
+
+echo "A $A"
+echo "B $B"
+echo "$(nproc) cores, wrk -c$CONNS, ${SECS}s rounds, POST /search as $WHO, PostgreSQL + Redis, 1 node each"
+for r in $(seq "$ROUNDS"); do
+  order="A B"; [ $((r % 2)) = 0 ] && order="B A"
+  for tag in $order; do echo "round $r $tag $(load "$tag" "$SECS")"; done
+done | tee "$TMP/rounds"
+awk '{ k=$3; rps[k, ++n[k]]=$4; p99[k, n[k]]=$5; bad[k]+=$6 }
+     function med(a, k, m,   i, j, t, v) { for (i = 1; i <= m; i++) v[i] = a[k, i];
+       for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+       return m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2 }
+     END { ra = med(rps, "A", n["A"]); rb = med(rps, "B", n["B"]);
+           pa = med(p99, "A", n["A"]); pb = med(p99, "B", n["B"]);
+           printf "median A: %6.0f req/s  p99 %7.2f ms  non-2xx %d\n", ra, pa, bad["A"];
+           printf "median B: %6.0f req/s  p99 %7.2f ms  non-2xx %d\n", rb, pb, bad["B"];
+           printf "B/A: req/s %.2fx  p99 %.2fx\n", rb / ra, pb / pa }' "$TMP/rounds"
