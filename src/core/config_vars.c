@@ -360,6 +360,10 @@ const struct config_var config_vars[] = {
     T("GENERATION_QUEUE_TIMEOUT_SECONDS", "120", 1, 3600, "Longest wait in the generation queue."),
     E("RAGD_ISA", "(the best the CPU has)", "portable|avx2|avx512", 0,
       "Caps the vector instructions the engine's kernels use."),
+    B("RAGD_WEIGHTS_MMAP", "false",
+      "Map the decoder's GGUF file (its pages shared with other processes) instead of reading "
+      "the weights into private memory in transparent huge pages, which decodes faster (every "
+      "token reads all the weights) but costs the file's size in this process's memory."),
     E("RAGD_VECTOR_BITS", "(by CPU model; timed at start for a model not known)", "256|512", 0,
       "Vector width of the engine's single-row (generation) kernels on AVX-512 CPUs: 512 where "
       "the cores run 512-bit operations at full width (AMD Zen 5, Intel server cores), 256 where "

@@ -25,7 +25,9 @@ struct kv {
 struct gguf {
     const uint8_t *base;
     size_t size;
-    int mapped;
+    int mapped; /* base is a mapping of map_len bytes at map (the file, or a private copy) */
+    void *map;
+    size_t map_len;
     uint32_t version;
     size_t alignment;
     size_t n_kv;
@@ -431,6 +433,54 @@ int gguf_open(const char *path, gguf_t **out, char *err, size_t err_len)
         return rc;
     }
     g->mapped = 1;
+    g->map = p, g->map_len = size;
+    *out = g;
+    return 0;
+}
+
+/* 2 MiB: the huge page the private copy is aligned to */
+#define HUGE_ALIGN ((size_t)2 << 20)
+
+int gguf_open_resident(const char *path, gguf_t **out, char *err, size_t err_len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size == 0) {
+        if (fd >= 0) close(fd);
+        return gguf_open(path, out, err, err_len); /* its errors */
+    }
+    size_t size = (size_t)st.st_size, len = size + HUGE_ALIGN;
+    uint8_t *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        close(fd);
+        return gguf_open(path, out, err, err_len);
+    }
+    uint8_t *p = (uint8_t *)(((uintptr_t)m + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1));
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, size, MADV_HUGEPAGE);
+#endif
+    size_t off = 0;
+    while (off < size) {
+        size_t want = size - off < HUGE_ALIGN * 16 ? size - off : HUGE_ALIGN * 16;
+        ssize_t k = pread(fd, p + off, want, (off_t)off);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        off += (size_t)k;
+    }
+    close(fd);
+    if (off < size) { /* the file shrank or could not be read: map it as usual */
+        munmap(m, len);
+        return gguf_open(path, out, err, err_len);
+    }
+    (void)mprotect(m, len, PROT_READ); /* the weights are never written */
+    gguf_t *g;
+    int rc = gguf_open_mem(p, size, &g, err, err_len);
+    if (rc) {
+        munmap(m, len);
+        return rc;
+    }
+    g->mapped = 1;
+    g->map = m, g->map_len = len;
     *out = g;
     return 0;
 }
@@ -438,7 +488,7 @@ int gguf_open(const char *path, gguf_t **out, char *err, size_t err_len)
 void gguf_close(gguf_t *g)
 {
     if (!g) return;
-    if (g->mapped) munmap((void *)g->base, g->size);
+    if (g->mapped) munmap(g->map, g->map_len);
     free_parsed(g);
     free(g);
 }

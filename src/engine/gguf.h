@@ -75,6 +75,13 @@ typedef struct gguf gguf_t;
  * open/map), RAGD_EFORMAT (malformed: err receives a one-line reason when err != NULL). */
 int gguf_open(const char *path, gguf_t **out, char *err, size_t err_len);
 
+/* As gguf_open, but the file is read into private memory aligned to 2 MiB and marked for
+ * transparent huge pages (where the kernel allows them) instead of being mapped: reading all
+ * the weights, as every decoding step does, then walks far fewer page-table entries. Costs the
+ * file's size in memory of this process alone (a mapping shares the page cache). Falls back to
+ * gguf_open when that memory cannot be had or the file cannot be read whole. */
+int gguf_open_resident(const char *path, gguf_t **out, char *err, size_t err_len);
+
 /* The same over a caller-owned buffer, which must outlive the gguf_t (tests, fuzzing). */
 int gguf_open_mem(const void *data, size_t len, gguf_t **out, char *err, size_t err_len);
 

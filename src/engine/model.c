@@ -251,9 +251,13 @@ fail:
 int model_load(const char *path, model_t **out, char *err, size_t err_len)
 {
     gguf_t *g;
-    int rc = gguf_open(path, &g, err, err_len);
+    const char *mm = getenv("RAGD_WEIGHTS_MMAP");
+    int mapped = mm && (!strcmp(mm, "1") || !strcmp(mm, "true"));
+    /* weights are read by every token: in huge pages, or at least mapped once, at load */
+    int rc =
+        mapped ? gguf_open(path, &g, err, err_len) : gguf_open_resident(path, &g, err, err_len);
     if (rc) return rc;
-    gguf_prefault(g); /* weights are read by every token: map them once, at load */
+    if (mapped) gguf_prefault(g);
     return model_load_gguf(g, out, err, err_len);
 }
 

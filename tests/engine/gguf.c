@@ -258,6 +258,34 @@ static void test_lies(void **state)
     assert_int_equal(gguf_open("/nonexistent/x.gguf", &g, err, sizeof err), RAGD_EIO);
 }
 
+/* The resident copy (gguf_open_resident) reads the same file the mapping does: same tensors,
+ * same bytes, 2 MiB-aligned; a file that cannot be opened fails as gguf_open does. */
+static void test_resident(void **state)
+{
+    (void)state;
+    write_sample(path);
+    gguf_t *g, *r;
+    char err[256];
+    assert_int_equal(gguf_open(path, &g, err, sizeof err), 0);
+    assert_int_equal(gguf_open_resident(path, &r, err, sizeof err), 0);
+    assert_int_equal(gguf_n_tensors(r), gguf_n_tensors(g));
+    const char *names[] = {"a", "b"};
+    for (int k = 0; k < 2; k++) {
+        const struct gguf_tensor *a = gguf_find_tensor(g, names[k]),
+                                 *b = gguf_find_tensor(r, names[k]);
+        assert_non_null(b);
+        assert_int_equal(a->nbytes, b->nbytes);
+        assert_memory_equal(a->data, b->data, a->nbytes);
+        assert_true(a->data != b->data);
+    }
+    uint32_t u;
+    assert_int_equal(gguf_get_u32(r, "u32", &u), 0);
+    assert_int_equal(u, 7);
+    gguf_close(g);
+    gguf_close(r);
+    assert_int_equal(gguf_open_resident("/nonexistent/x.gguf", &r, err, sizeof err), RAGD_EIO);
+}
+
 int main(void)
 {
     snprintf(path, sizeof path, "/tmp/ragd-gguf-test-%d.gguf", (int)getpid());
@@ -266,6 +294,7 @@ int main(void)
         cmocka_unit_test(test_nested_copy),
         cmocka_unit_test(test_truncated_and_corrupt),
         cmocka_unit_test(test_lies),
+        cmocka_unit_test(test_resident),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     unlink(path);
