@@ -15,6 +15,7 @@
  * down calls fail with RAGD_EUNAVAIL, which the API turns into 503. */
 #include <ctype.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,10 +216,22 @@ static int in_transaction(struct pg_conn *c)
     return c->in_tx;
 }
 
-/* Makes sure the connection is up; resets it after a server restart. */
+/* An idle connection the server has dropped (a restart sends a FATAL message and closes):
+ * libpq still reports it OK until a command fails on it, so look at the socket without
+ * waiting. ragd listens for no notifications, so anything that arrived on an idle connection
+ * is the server saying goodbye. */
+static int idle_dropped(struct pg_conn *c)
+{
+    struct pollfd p = {.fd = PQsocket(c->pg), .events = POLLIN};
+    if (p.fd < 0) return 1;
+    return poll(&p, 1, 0) > 0;
+}
+
+/* Makes sure the connection is up; resets it after a server restart, whether seen already or
+ * only waiting on the idle socket. */
 static int ensure(struct pg_conn *c)
 {
-    if (PQstatus(c->pg) == CONNECTION_OK) return 0;
+    if (PQstatus(c->pg) == CONNECTION_OK && !idle_dropped(c)) return 0;
     PQreset(c->pg);
     c->nstmts = 0; /* prepared statements died with the old session */
     if (PQstatus(c->pg) != CONNECTION_OK) return RAGD_EUNAVAIL;
@@ -332,6 +345,7 @@ static PGresult *run(struct pg_conn *c, const char *sql, const char *types, va_l
 static int hold_back(struct pg_conn *c, const char *sql, const char *types, va_list ap)
 {
     if (c->batch_rc) return 0; /* the commit reports the first failure */
+    if (!c->batch_open && !c->nheld && (c->batch_rc = ensure(c))) return 0; /* before preparing */
     char bufs[MAX_PARAMS][32];
     const char *vals[MAX_PARAMS];
     int n = params(types, ap, bufs, vals), rc = 0, before = c->nstmts;
