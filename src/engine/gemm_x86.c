@@ -125,6 +125,29 @@ static void tok_prep(struct tok_side *ts, const uint8_t *act, size_t act_stride,
     }
 }
 
+/* A tile's float totals: zero on the first column chunk, else what earlier chunks left in out
+ * (rows of the group pair in lanes, masked past the panel's last row). */
+AVX512 static ALWAYS_INLINE void tile_acc_load(const int R, const int T, __m512 acc[2][4],
+                                               int first, const float *out, size_t out_stride,
+                                               const __mmask16 *mask)
+{
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            acc[r][t] = first ? _mm512_setzero_ps()
+                              : _mm512_maskz_loadu_ps(mask[r], out + (size_t)t * out_stride +
+                                                                   (size_t)LANES * r);
+}
+
+AVX512 static ALWAYS_INLINE void tile_acc_store(const int R, const int T, __m512 acc[2][4],
+                                                float *out, size_t out_stride,
+                                                const __mmask16 *mask)
+{
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            _mm512_mask_storeu_ps(out + (size_t)t * out_stride + (size_t)LANES * r, mask[r],
+                                  acc[r][t]);
+}
+
 /* R row groups (g, g + 1) x T activation rows over the panel's nb blocks; out points at the
  * first row of group g for the tile's first activation row. first: start from zero, else add
  * to out. */
@@ -133,11 +156,7 @@ AVX512 static ALWAYS_INLINE void tile(const int R, const int T, const struct pan
                                       size_t out_stride, const __mmask16 *mask)
 {
     __m512 acc[2][4];
-    for (int r = 0; r < R; r++)
-        for (int t = 0; t < T; t++)
-            acc[r][t] = first ? _mm512_setzero_ps()
-                              : _mm512_maskz_loadu_ps(mask[r], out + (size_t)t * out_stride +
-                                                                   (size_t)LANES * r);
+    tile_acc_load(R, T, acc, first, out, out_stride, mask);
     for (int b = 0; b < nb; b++) {
         __m512i ia[2][4];
         for (int r = 0; r < R; r++)
@@ -162,10 +181,7 @@ AVX512 static ALWAYS_INLINE void tile(const int R, const int T, const struct pan
                                             _mm512_set1_ps(ts->da[t][b]), acc[r][t]);
         }
     }
-    for (int r = 0; r < R; r++)
-        for (int t = 0; t < T; t++)
-            _mm512_mask_storeu_ps(out + (size_t)t * out_stride + (size_t)LANES * r, mask[r],
-                                  acc[r][t]);
+    tile_acc_store(R, T, acc, out, out_stride, mask);
 }
 
 /* ---- K types: 16-row interleaved panels, exact integer block sums ----
@@ -298,11 +314,7 @@ AVX512 static ALWAYS_INLINE void tile_k(const int kind, const int R, const int T
     /* scale groups per block, vectors per group, M factor pairs per block */
     const int ngr = kind == KIND_Q4_K ? 8 : 16, spg = 64 / ngr, nmn = ngr / 2;
     __m512 acc[2][4];
-    for (int r = 0; r < R; r++)
-        for (int t = 0; t < T; t++)
-            acc[r][t] = first ? _mm512_setzero_ps()
-                              : _mm512_maskz_loadu_ps(mask[r], out + (size_t)t * out_stride +
-                                                                   (size_t)LANES * r);
+    tile_acc_load(R, T, acc, first, out, out_stride, mask);
     for (int b = 0; b < nb; b++) {
         __m512i S[2][4], M[2][4];
         for (int r = 0; r < R; r++)
@@ -356,10 +368,7 @@ AVX512 static ALWAYS_INLINE void tile_k(const int kind, const int R, const int T
             }
         }
     }
-    for (int r = 0; r < R; r++)
-        for (int t = 0; t < T; t++)
-            _mm512_mask_storeu_ps(out + (size_t)t * out_stride + (size_t)LANES * r, mask[r],
-                                  acc[r][t]);
+    tile_acc_store(R, T, acc, out, out_stride, mask);
 }
 
 /* ---- the panel loop all three kinds share ---- */

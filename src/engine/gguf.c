@@ -401,6 +401,23 @@ int gguf_open_mem(const void *data, size_t len, gguf_t **out, char *err, size_t 
     return 0;
 }
 
+/* Parses the size bytes at p, which lie in the mapping of map_len bytes at map; the gguf_t
+ * then owns the mapping (unmapped here if parsing fails). */
+static int open_owned(const uint8_t *p, size_t size, void *map, size_t map_len, gguf_t **out,
+                      char *err, size_t err_len)
+{
+    gguf_t *g;
+    int rc = gguf_open_mem(p, size, &g, err, err_len);
+    if (rc) {
+        munmap(map, map_len);
+        return rc;
+    }
+    g->mapped = 1;
+    g->map = map, g->map_len = map_len;
+    *out = g;
+    return 0;
+}
+
 int gguf_open(const char *path, gguf_t **out, char *err, size_t err_len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -426,16 +443,7 @@ int gguf_open(const char *path, gguf_t **out, char *err, size_t err_len)
         if (err) snprintf(err, err_len, "gguf: cannot map %s: %s", path, strerror(errno));
         return RAGD_EIO;
     }
-    gguf_t *g;
-    int rc = gguf_open_mem(p, size, &g, err, err_len);
-    if (rc) {
-        munmap(p, size);
-        return rc;
-    }
-    g->mapped = 1;
-    g->map = p, g->map_len = size;
-    *out = g;
-    return 0;
+    return open_owned(p, size, p, size, out, err, err_len);
 }
 
 /* 2 MiB: the huge page the private copy is aligned to */
@@ -473,16 +481,7 @@ int gguf_open_resident(const char *path, gguf_t **out, char *err, size_t err_len
         return gguf_open(path, out, err, err_len);
     }
     (void)mprotect(m, len, PROT_READ); /* the weights are never written */
-    gguf_t *g;
-    int rc = gguf_open_mem(p, size, &g, err, err_len);
-    if (rc) {
-        munmap(m, len);
-        return rc;
-    }
-    g->mapped = 1;
-    g->map = m, g->map_len = len;
-    *out = g;
-    return 0;
+    return open_owned(p, size, m, len, out, err, err_len);
 }
 
 void gguf_close(gguf_t *g)
