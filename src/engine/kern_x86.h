@@ -9,6 +9,9 @@
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+/* AVX-512 with GFNI and AVX512-VBMI (Ice Lake and later, Zen 4 and later) */
+#define AVX512_GV                                                                                  \
+    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,gfni,avx512vbmi")))
 #define ALWAYS_INLINE __attribute__((always_inline)) inline
 
 /* The sum of the eight floats of v. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/error.h"
 #include "core/mem.h"
@@ -23,8 +24,15 @@ static int att_tiled_min = ATT_TILED_MIN; /* a variable so that a test can compa
  * are then one contiguous run (rows of a token's output are 4 * n_embd bytes apart, which maps
  * every token's output to the same L1 set). A multiple of the tiled kernels' 4 rows. */
 #define MATMUL_GROUP 64
-/* floats of scratch per thread for nt tokens: two [MATMUL_GROUP + 1][nt] tiles */
-#define MATMUL_SCRATCH(nt) (2 * (MATMUL_GROUP + 1) * (size_t)(nt))
+/* The group of a one-token step (generation): longer runs of each matrix before a fused gate and
+ * up product switches to the other one. */
+#define MATMUL_GROUP_1 256
+/* floats of one tile of products for nt tokens: [MATMUL_GROUP + 1][nt], and at least
+ * MATMUL_GROUP_1 + 1 for one token */
+#define MATMUL_TILE(nt) ((MATMUL_GROUP + 1) * (size_t)((nt) < 4 ? 4 : (nt)))
+/* floats of scratch per thread for nt tokens: two tiles */
+#define MATMUL_SCRATCH(nt) (2 * MATMUL_TILE(nt))
+_Static_assert(MATMUL_TILE(1) >= MATMUL_GROUP_1 + 1, "a one-token tile holds a group");
 
 struct model {
     gguf_t *gguf;
@@ -333,6 +341,7 @@ struct model_scratch {
 struct model_state {
     const model_t *m;
     int n_ctx, n_past;
+    int populated;        /* positions whose cache pages kv_populate has faulted in */
     float *key_cache;     /* [n_layer, n_ctx, kv_dim] */
     float *value_cache;   /* [n_layer, n_ctx, kv_dim] */
     model_scratch_t *own; /* model_state_create's scratch, or NULL */
@@ -598,7 +607,8 @@ static void matmul_worker(void *arg, int ith, int nth)
     int64_t total = j->glu ? j->row_end[0] : j->row_end[j->n_mats - 1];
     size_t nt = (size_t)j->n_tok;
     float *tmp = j->scratch + (size_t)ith * MATMUL_SCRATCH(nt);
-    float *tmp2 = tmp + (MATMUL_GROUP + 1) * nt;
+    float *tmp2 = tmp + MATMUL_TILE(nt);
+    int64_t group = nt == 1 ? MATMUL_GROUP_1 : MATMUL_GROUP;
     for (;;) {
         /* Guided self-scheduling: a thread takes 1/(2 nth) of what is left (at least
          * j->chunk rows, a multiple of 4), so chunks shrink towards the end and the threads
@@ -617,7 +627,7 @@ static void matmul_worker(void *arg, int ith, int nth)
                 while (r >= j->row_end[mi])
                     mi++;
             int64_t base = mi ? j->row_end[mi - 1] : 0, row = r - base, rows = j->w[mi]->rows;
-            int64_t g = r1 - r < MATMUL_GROUP ? r1 - r : MATMUL_GROUP;
+            int64_t g = r1 - r < group ? r1 - r : group;
             if (g > rows - row) g = rows - row; /* a group stays within one matrix */
             /* products as [token][row of the group], written out one contiguous run per token */
             row_products(j, mi, row, (int)g, tmp);
@@ -790,6 +800,39 @@ static void attn_multi_worker(void *arg, int ith, int nth)
 
 /* ---- forward ---- */
 
+/* Positions of the caches faulted in ahead at a time: the first write of each position would
+ * otherwise take two page faults per layer (its K and V rows are a page each for a 1024-float
+ * kv_dim), one by one inside the step. */
+#define KV_POPULATE 64
+
+/* Faults in the pages of s's K and V rows up to position upto (exclusive), KV_POPULATE positions
+ * at a time, with one madvise per layer and cache; where that is not available the rows fault
+ * in on first write as before. */
+static void kv_populate(model_state_t *s, int upto)
+{
+#ifdef MADV_POPULATE_WRITE
+    if (upto <= s->populated) return;
+    const struct model_config *c = &s->m->cfg;
+    int to = s->populated + KV_POPULATE;
+    to = to < upto ? upto : to;
+    to = to > s->n_ctx ? s->n_ctx : to;
+    size_t kvd = (size_t)c->n_head_kv * c->head_dim, page = 4096;
+    for (int L = 0; L < c->n_layer; L++) {
+        float *base[2] = {s->key_cache, s->value_cache};
+        for (int b = 0; b < 2; b++) {
+            uintptr_t a = (uintptr_t)(base[b] + ((size_t)L * s->n_ctx + s->populated) * kvd);
+            uintptr_t e = (uintptr_t)(base[b] + ((size_t)L * s->n_ctx + to) * kvd);
+            a &= ~(uintptr_t)(page - 1);
+            if (e > a) (void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
+        }
+    }
+    s->populated = to;
+#else
+    (void)s;
+    (void)upto;
+#endif
+}
+
 /* Evaluates n tokens with ws's buffers. s != NULL: the tokens continue s's sequence at
  * s->n_past. s == NULL: token t belongs to the sequence ws->tok_seq[t] at position
  * ws->tok_pos[t] (one token per sequence), and its K/V go to that sequence's cache. */
@@ -802,6 +845,11 @@ static void forward_batch(model_scratch_t *ws, model_state_t *s, const int32_t *
     int D = c->n_embd, hd = c->head_dim, qd = c->n_head * hd, kvd = c->n_head_kv * hd;
     int F = c->n_ff, half = c->rope_dim / 2, multi = !s, pos0 = multi ? 0 : s->n_past;
 
+    if (multi)
+        for (int t = 0; t < n; t++)
+            kv_populate(ws->tok_seq[t], ws->tok_pos[t] + 1);
+    else
+        kv_populate(s, pos0 + n);
     for (int t = 0; t < n; t++) {
         const uint8_t *row =
             (const uint8_t *)w->tok_embd.data + (size_t)tokens[t] * w->tok_embd.row_bytes;

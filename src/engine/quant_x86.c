@@ -4,6 +4,7 @@
 
 #include "engine/gemm_x86.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -718,51 +719,60 @@ AVX512 static float dot_q8_0_zmm(const void *w, const void *a, size_t n)
  * vpdpwssd against a scale in the low half and 0 in the high half of each lane. */
 
 /* q4_k_rows_vnni for one row: a 512-bit vector holds a 32-byte chunk's low nibbles in its low
- * half and its high nibbles in its high half, against 64 contiguous activations. Two chunks'
- * vpdpbusd results are packed to int16 together and scaled by one vpdpwssd; the block's exact
- * sums then go through k4_block_end as in q4_k_rows_vnni. */
-AVX512 static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
+ * half and its high nibbles in its high half (split by one GF(2) affine byte transform: the
+ * identity on bits 0-3 in the low four qwords, bits 4-7 moved down in the high four), against
+ * 64 contiguous activations. Two chunks' vpdpbusd results are packed to int16 together and
+ * scaled by one vpdpwssd, its int16 scales picked from the block head's bytes by one vpermb;
+ * the block's exact sums then go through k4_block_end as in q4_k_rows_vnni. Needs GFNI and
+ * AVX512-VBMI besides the AVX-512 set (quant_x86_kernels lists it only then). */
+AVX512_GV static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
 {
     const struct block_q4_k *x = w;
     const struct block_qa8k *y = act;
-    const __m512i m4 = _mm512_set1_epi8(0x0F), zero = _mm512_setzero_si512();
-    const __m512i nib = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
-    /* The int16 scales of packs(chunk c, chunk c + 1) for c = 0, 2: in 128-bit lanes 0-1 (low
-     * nibbles) elements 0-3 take scale 2c and 4-7 scale 2c + 2; in lanes 2-3 (high nibbles)
-     * 2c + 1 and 2c + 3. */
+    const __m512i zero = _mm512_setzero_si512();
+    const long long lo_bits = 0x0102040800000000LL, hi_bits = 0x1020408000000000LL;
+    const __m512i nib =
+        _mm512_setr_epi64(lo_bits, lo_bits, lo_bits, lo_bits, hi_bits, hi_bits, hi_bits, hi_bits);
+    /* vpermb indexes (odd bytes zeroed by the mask) of the int16 scales of packs(chunk c, chunk
+     * c + 1) for c = 0, 2: in 128-bit lanes 0-1 (low nibbles) elements 0-3 take scale 2c and
+     * 4-7 scale 2c + 2; in lanes 2-3 (high nibbles) 2c + 1 and 2c + 3 */
     __m512i ctl[2];
     for (int k = 0; k < 2; k++) {
-        _Alignas(64) char b[64];
+        _Alignas(64) char b[64] = {0};
         for (int j = 0; j < 4; j++)
-            for (int e = 0; e < 8; e++) {
-                int sc = 4 * k + (e < 4 ? 0 : 2) + (j >= 2);
-                b[16 * j + 2 * e] = (char)(2 * sc);
-                b[16 * j + 2 * e + 1] = (char)(2 * sc + 1);
-            }
+            for (int e = 0; e < 8; e++)
+                b[16 * j + 2 * e] = (char)(4 * k + (e < 4 ? 0 : 2) + (j >= 2));
         ctl[k] = _mm512_load_si512(b);
     }
+    /* the min of sub-block l / 2 (head byte 8 + l / 2) as int16 l, as k4_min_pairs */
+    _Alignas(32) char mb[32] = {0};
+    for (int l = 0; l < 16; l++)
+        mb[2 * l] = (char)(8 + l / 2);
+    const __m256i mins = _mm256_load_si256((const __m256i *)mb);
+    const __mmask64 even = 0x5555555555555555ULL;
     __m128 acc = _mm_setzero_ps();
     size_t nb = n / QKK, i = 0;
     /* the partial sums s (of S) and m (of M) of block i, and its d and dmin in dd */
 #define Q4_K_ZMM_SUMS(i, s, m, dd)                                                                 \
     do {                                                                                           \
         __m128i head = k4_head(&x[i], &dd);                                                        \
-        __m512i sv = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(head)), r = zero;                    \
+        __m512i hv = _mm512_castsi128_si512(head), r = zero;                                       \
         for (int k = 0; k < 2; k++) {                                                              \
             __m512i p[2];                                                                          \
             for (int j = 0; j < 2; j++) {                                                          \
                 int c = 2 * k + j;                                                                 \
                 __m512i q = _mm512_broadcast_i64x4(                                                \
                     _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c)));                      \
-                q = _mm512_and_si512(_mm512_srlv_epi64(q, nib), m4);                               \
+                q = _mm512_gf2p8affine_epi64_epi8(q, nib, 0);                                      \
                 p[j] = _mm512_dpbusd_epi32(zero, q, _mm512_loadu_si512(y[i].qs + 64 * c));         \
             }                                                                                      \
             r = _mm512_dpwssd_epi32(r, _mm512_packs_epi32(p[0], p[1]),                             \
-                                    _mm512_shuffle_epi8(sv, ctl[k]));                              \
+                                    _mm512_maskz_permutexvar_epi8(even, ctl[k], hv));              \
         }                                                                                          \
         s = _mm256_add_epi32(_mm512_castsi512_si256(r), _mm512_extracti64x4_epi64(r, 1));          \
-        m = _mm256_madd_epi16(k4_min_pairs(head),                                                  \
-                              _mm256_loadu_si256((const __m256i *)y[i].bsums));                    \
+        m = _mm256_madd_epi16(                                                                     \
+            _mm256_maskz_permutexvar_epi8((__mmask32)even, mins, _mm256_castsi128_si256(head)),    \
+            _mm256_loadu_si256((const __m256i *)y[i].bsums));                                      \
     } while (0)
     /* two blocks at a time, their four sums reduced together (k4_block_end's steps) */
     for (; i + 2 <= nb; i += 2) {
@@ -785,50 +795,55 @@ AVX512 static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
 }
 
 /* q6_k_rows_vnni for one row: per 128-weight half, one 512-bit vector holds the 6-bit values of
- * the first two 32-weight groups, another those of the last two; their vpdpbusd results are
- * packed and scaled together as in dot_q4_k_zmm, and the block finished by k6_block_end. */
-AVX512 static float dot_q6_k_zmm(const void *w, const void *act, size_t n)
+ * the first two 32-weight groups, another those of the last two, their two high bits moved into
+ * place by GF(2) affine byte transforms of the broadcast qh bytes (bits 0-1 / 4-5 of each byte
+ * for the low four qwords, 2-3 / 6-7 for the high four); their vpdpbusd results are packed and
+ * scaled together as in dot_q4_k_zmm, the int16 scales picked by one vpermw from the block's
+ * sixteen sign-extended scales, and the block finished by k6_block_end. Needs GFNI (and is
+ * listed with dot_q4_k_zmm). */
+AVX512_GV static float dot_q6_k_zmm(const void *w, const void *act, size_t n)
 {
     const struct block_q6_k *x = w;
     const struct block_qa8k *y = act;
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
-    const __m512i zero = _mm512_setzero_si512();
-    const __m512i hsh = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
-    /* the int16 scales of packs(first two groups, last two): in 128-bit lane j elements 0-3
-     * take the half's scale j and 4-7 its scale 4 + j */
-    _Alignas(64) char b[64];
-    for (int j = 0; j < 4; j++)
-        for (int e = 0; e < 8; e++) {
-            int sc = (e < 4 ? 0 : 4) + j;
-            b[16 * j + 2 * e] = (char)(2 * sc);
-            b[16 * j + 2 * e + 1] = (char)(2 * sc + 1);
-        }
-    const __m512i ctl = _mm512_load_si512(b);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), zero = _mm512_setzero_si512();
+    /* byte 7 - i of a qword's matrix: the source bits that make result bit i */
+    const long long lo01 = 0x01020000LL, hi01 = 0x04080000LL; /* bits 0-1 / 2-3 to 4-5 */
+    const long long lo23 = 0x10200000LL, hi23 = 0x40800000LL; /* bits 4-5 / 6-7 to 4-5 */
+    const long long nib_hi = 0x1020408000000000LL;            /* bits 4-7 to 0-3 */
+    const __m512i h01 = _mm512_setr_epi64(lo01, lo01, lo01, lo01, hi01, hi01, hi01, hi01);
+    const __m512i h23 = _mm512_setr_epi64(lo23, lo23, lo23, lo23, hi23, hi23, hi23, hi23);
+    const __m512i high = _mm512_set1_epi64(nib_hi);
+    /* vpermw indexes of the int16 scales of packs(first two groups, last two) for half h: in
+     * 128-bit lane j elements 0-3 take the half's scale j and 4-7 its scale 4 + j */
+    __m512i ctl[2];
+    for (int h = 0; h < 2; h++) {
+        _Alignas(64) short b[32];
+        for (int j = 0; j < 4; j++)
+            for (int e = 0; e < 8; e++)
+                b[8 * j + e] = (short)(8 * h + (e < 4 ? 0 : 4) + j);
+        ctl[h] = _mm512_load_si512(b);
+    }
     __m128 acc = _mm_setzero_ps();
     for (size_t i = 0; i < n / QKK; i++) {
-        __m256i off = _mm256_slli_epi16(
-            _mm256_sub_epi16(_mm256_setzero_si256(),
-                             _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales))),
-            5);
+        __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
+        __m256i off = _mm256_slli_epi16(_mm256_sub_epi16(_mm256_setzero_si256(), sc), 5);
         __m256i sumi = _mm256_madd_epi16(off, _mm256_loadu_si256((const __m256i *)y[i].bsums));
-        __m512i r = zero;
+        __m512i r = zero, sv = _mm512_castsi256_si512(sc);
         for (int h = 0; h < 2; h++) {
             __m512i l = _mm512_loadu_si512((const void *)(x[i].ql + 64 * h));
-            __m512i hh = _mm512_srlv_epi64(
-                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h))),
-                hsh);
-            __m512i q01 = _mm512_or_si512(_mm512_and_si512(l, m4),
-                                          _mm512_slli_epi16(_mm512_and_si512(hh, m3), 4));
-            __m512i q23 = _mm512_or_si512(
-                _mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
-                _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hh, 4), m3), 4));
+            __m512i hh =
+                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h)));
+            /* (l & m4) | high bits */
+            __m512i q01 =
+                _mm512_ternarylogic_epi64(l, m4, _mm512_gf2p8affine_epi64_epi8(hh, h01, 0), 0xEA);
+            __m512i q23 = _mm512_or_si512(_mm512_gf2p8affine_epi64_epi8(l, high, 0),
+                                          _mm512_gf2p8affine_epi64_epi8(hh, h23, 0));
             const int8_t *a = y[i].qs + 128 * h;
             __m512i p01 = _mm512_dpbusd_epi32(zero, q01, _mm512_loadu_si512((const void *)a));
             __m512i p23 =
                 _mm512_dpbusd_epi32(zero, q23, _mm512_loadu_si512((const void *)(a + 64)));
-            __m512i sv = _mm512_broadcast_i32x4(
-                _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(x[i].scales + 8 * h))));
-            r = _mm512_dpwssd_epi32(r, _mm512_packs_epi32(p01, p23), _mm512_shuffle_epi8(sv, ctl));
+            r = _mm512_dpwssd_epi32(r, _mm512_packs_epi32(p01, p23),
+                                    _mm512_permutexvar_epi16(ctl[h], sv));
         }
         sumi = _mm256_add_epi32(
             sumi, _mm256_add_epi32(_mm512_castsi512_si256(r), _mm512_extracti64x4_epi64(r, 1)));
@@ -961,7 +976,9 @@ static const struct quant_isa_kernels avx2_kernels[] = {
     {0, NULL, NULL, NULL, NULL},
 };
 
-/* AVX-512 VNNI; types not listed keep their AVX2 kernels. */
+/* AVX-512 VNNI; types not listed keep their AVX2 kernels. The K types' 512-bit single-row
+ * kernels also need GFNI and AVX512-VBMI: without them (Skylake, Cascade Lake) the list is
+ * copied without those (needs_gv). */
 static const struct quant_isa_kernels avx512_kernels[] = {
     {GGML_TYPE_Q8_0, dot_q8_0_vnni, dot_q8_0_multi_vnni, gemm_x86_q8_0, dot_q8_0_zmm},
     {GGML_TYPE_Q4_0, dot_q4_0_vnni, NULL, NULL, NULL},
@@ -969,14 +986,38 @@ static const struct quant_isa_kernels avx512_kernels[] = {
     {GGML_TYPE_Q6_K, dot_q6_k_vnni, dot_q6_k_multi_vnni, gemm_x86_q6_k, dot_q6_k_zmm},
     {0, NULL, NULL, NULL, NULL},
 };
+#define N_AVX512 (sizeof avx512_kernels / sizeof avx512_kernels[0])
+static struct quant_isa_kernels avx512_kernels_no_gv[N_AVX512];
+
+static int needs_gv(uint32_t type)
+{
+    return type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q6_K;
+}
+
+static void strip_gv(void)
+{
+    memcpy(avx512_kernels_no_gv, avx512_kernels, sizeof avx512_kernels);
+    for (size_t i = 0; i < N_AVX512; i++)
+        if (needs_gv(avx512_kernels_no_gv[i].type)) avx512_kernels_no_gv[i].dot_512 = NULL;
+}
+
+static int has_gfni_vbmi(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("gfni") && __builtin_cpu_supports("avx512vbmi");
+}
 
 static const struct quant_isa_kernels no_kernels[] = {{0, NULL, NULL, NULL, NULL}};
 
 const struct quant_isa_kernels *quant_x86_kernels(enum quant_isa isa)
 {
-    return isa == QUANT_ISA_AVX512 ? avx512_kernels
-           : isa == QUANT_ISA_AVX2 ? avx2_kernels
-                                   : no_kernels;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    if (isa == QUANT_ISA_AVX512) {
+        if (has_gfni_vbmi()) return avx512_kernels;
+        pthread_once(&once, strip_gv);
+        return avx512_kernels_no_gv;
+    }
+    return isa == QUANT_ISA_AVX2 ? avx2_kernels : no_kernels;
 }
 
 void quant_cpu_ident(struct quant_cpu *out)
