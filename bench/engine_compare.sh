@@ -2,7 +2,8 @@
 # Side-by-side engine speed against a reference llama-bench (bench/engine_compare.md's method):
 # prompt processing pp128 and pp512 and generation tg64 on each file, both engines at the same
 # thread count, rounds in which the engine going first alternates, each measurement started
-# once the CPUs are idle, the read bandwidth probed in every round, medians over the rounds.
+# once the CPUs are idle, the read bandwidth probed in every round (and just before and after
+# ragd's tg64 run, for its bound), medians over the rounds.
 #
 #   REF_BENCH=/path/to/llama-bench bench/engine_compare.sh
 #   ROUNDS=3 FILES="a.gguf b.gguf" THREADS=2 REF_BENCH=... bench/engine_compare.sh
@@ -51,12 +52,15 @@ ragd_run() { # file tokens n_predict field(prompt|gen)
         echo "$line" | sed -E 's/.*generation: [0-9]+ tokens ([0-9.]+) tok\/s.*/\1/'
     fi
 }
-ragd_round() { # file -> "pp128 pp512 tg64"
-    wait_idle; local a b c
+ragd_round() { # file -> "pp128 pp512 tg64 bw": bw is the mean of read-bandwidth probes taken
+    # just before and just after the tg64 run, the bandwidth that run could have had
+    wait_idle; local a b c b0 b1
     a=$(ragd_run "$1" "$P128" 1 prompt)
     wait_idle; b=$(ragd_run "$1" "$P512" 1 prompt)
-    wait_idle; c=$(ragd_run "$1" "11,42,77,300" 64 gen)
-    echo "$a $b $c"
+    wait_idle; read -r b0 _ < <(bw_probe "$THREADS")
+    c=$(ragd_run "$1" "11,42,77,300" 64 gen)
+    read -r b1 _ < <(bw_probe "$THREADS")
+    echo "$a $b $c $(python3 -c "print(round(($b0 + $b1) / 2, 2))")"
 }
 ref_round() { # file -> "pp128 pp512 tg64"
     wait_idle
@@ -86,7 +90,7 @@ for f in $FILES; do
         busy=0
         [ -e "$DIR/busy" ] && busy=1
         echo "$r $bw $g $l $busy" >> "$DIR/$tag.rounds"
-        echo "$tag round $r: bw $bw GB/s | ragd pp128 pp512 tg64: $g | reference: $l | busy $busy" >&2
+        echo "$tag round $r: bw $bw GB/s | ragd pp128 pp512 tg64, bw at tg64: $g | reference: $l | busy $busy" >&2
     done
 done
 
@@ -104,14 +108,18 @@ bw = [float(r[1]) for r in rows]
 names = ["pp128", "pp512", "tg64"]
 for i, name in enumerate(names):
     g = [float(r[2 + i]) for r in rows]
-    l = [float(r[5 + i]) for r in rows]
+    l = [float(r[6 + i]) for r in rows]
     mg, ml = st.median(g), st.median(l)
     pr = st.median([a / b for a, b in zip(g, l) if b > 0])
     print(f"| {tag} | {name} | {mg:.2f} | {ml:.2f} | {mg / ml:.2f}x | {pr:.2f}x |")
 tg = [float(r[4]) for r in rows]
+bwt = [float(r[5]) for r in rows]
 frac = st.median([t / (b * 1e9 / wb) for t, b in zip(tg, bw)])
-busy = sum(int(r[8]) for r in rows)
+fract = st.median([t / (b * 1e9 / wb) for t, b in zip(tg, bwt)])
+busy = sum(int(r[9]) for r in rows)
 print(f"| {tag} | read bandwidth (median) | {st.median(bw):.1f} GB/s | | tg64 at {100 * frac:.0f}% "
       f"of the bound ({wb / 1e9:.3f} GB/token) | {len(rows)} rounds, {busy} busy |")
+print(f"| {tag} | read bandwidth around ragd's tg64 (median) | {st.median(bwt):.1f} GB/s | | "
+      f"tg64 at {100 * fract:.0f}% of that bound | |")
 PY
 done
