@@ -58,6 +58,7 @@ def teardown_module():
 def served():
     s = private_server(GENERATION_MODEL=LLM, GENERATION_CONTEXT_LENGTH="2048",
                        GENERATION_MAX_TOKENS="700", RATE_LIMIT_BILLING="1000/60",
+                       RATE_LIMIT_CHAT="1000/60",  # one user makes every call of the module
                        GENERATION_PARALLEL="3", GENERATION_PER_USER="3")
     tok = enterprise_user(s, "tools@example.com")
     yield s, tok
