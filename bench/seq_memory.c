@@ -44,7 +44,7 @@ static int run(const char *path, int shared, int n_ctx, int n_seq, int prompt, i
     char err[256] = "";
     model_t *m;
     pool_t *pool;
-    if (model_load(path, &m, err, sizeof err) || pool_create(threads, &pool)) {
+    if (model_load(path, 0, &m, err, sizeof err) || pool_create(threads, &pool)) {
         fprintf(stderr, "seq_memory: %s\n", err);
         return 1;
     }

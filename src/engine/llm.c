@@ -103,10 +103,11 @@ static int32_t find_piece(const tokenizer_t *t, const char *piece)
     return t ? tokenizer_find(t, piece, strlen(piece)) : -1;
 }
 
-int llm_model_load(const char *path, int n_threads, llm_model_t **out, char *err, size_t err_len)
+int llm_model_load(const char *path, int n_threads, int mapped, llm_model_t **out, char *err,
+                   size_t err_len)
 {
     model_t *model;
-    int rc = model_load(path, &model, err, err_len);
+    int rc = model_load(path, mapped, &model, err, err_len);
     if (rc) return rc;
     llm_model_t *m = xcalloc(1, sizeof *m);
     m->model = model;

@@ -1,7 +1,7 @@
 /* llm.h - the engine's public text-generation API: load a GGUF language model once, open
  * sessions (a KV cache each), feed prompts and generate with streaming callbacks.
  *
- *   llm_model_t *m;  llm_model_load("qwen3-1.7b.gguf", 0, &m, err, sizeof err);
+ *   llm_model_t *m;  llm_model_load("qwen3-1.7b.gguf", 0, 0, &m, err, sizeof err);
  *   llm_session_t *s; llm_session_create(m, 4096, &s);
  *   struct llm_gen_params gp; llm_gen_params_default(&gp);
  *   struct chatml_msg msgs[] = {{"user", "Hello"}};
@@ -28,10 +28,12 @@
 typedef struct llm_model llm_model_t;
 typedef struct llm_session llm_session_t;
 
-/* Loads path with n_threads worker threads (0 = one per CPU). The tokenizer is built from the
- * file's metadata when present. Returns 0 with *out (llm_model_free) or the error of
- * model_load / tok_gguf_load / pool_create; err receives a one-line reason. */
-int llm_model_load(const char *path, int n_threads, llm_model_t **out, char *err, size_t err_len);
+/* Loads path (model_load, mapped as there) with n_threads worker threads (0 = one per CPU). The
+ * tokenizer is built from the file's metadata when present. Returns 0 with *out
+ * (llm_model_free) or the error of model_load / tok_gguf_load / pool_create; err receives a
+ * one-line reason. */
+int llm_model_load(const char *path, int n_threads, int mapped, llm_model_t **out, char *err,
+                   size_t err_len);
 void llm_model_free(llm_model_t *m); /* all sessions must be freed first; NULL is a no-op */
 
 const model_t *llm_model_raw(const llm_model_t *m);

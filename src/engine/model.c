@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/mem.h"
@@ -256,11 +257,9 @@ fail:
     return rc;
 }
 
-int model_load(const char *path, model_t **out, char *err, size_t err_len)
+int model_load(const char *path, int mapped, model_t **out, char *err, size_t err_len)
 {
     gguf_t *g;
-    const char *mm = getenv("RAGD_WEIGHTS_MMAP");
-    int mapped = mm && (!strcmp(mm, "1") || !strcmp(mm, "true"));
     /* weights are read by every token: in huge pages, or at least mapped once, at load */
     int rc =
         mapped ? gguf_open(path, &g, err, err_len) : gguf_open_resident(path, &g, err, err_len);
@@ -801,8 +800,8 @@ static void attn_multi_worker(void *arg, int ith, int nth)
 /* ---- forward ---- */
 
 /* Positions of the caches faulted in ahead at a time: the first write of each position would
- * otherwise take two page faults per layer (its K and V rows are a page each for a 1024-float
- * kv_dim), one by one inside the step. */
+ * otherwise take two page faults per layer (its K and V rows are a 4 KiB page each for a
+ * 1024-float kv_dim), one by one inside the step. */
 #define KV_POPULATE 64
 
 /* Faults in the pages of s's K and V rows up to position upto (exclusive), KV_POPULATE positions
@@ -816,7 +815,7 @@ static void kv_populate(model_state_t *s, int upto)
     int to = s->populated + KV_POPULATE;
     to = to < upto ? upto : to;
     to = to > s->n_ctx ? s->n_ctx : to;
-    size_t kvd = (size_t)c->n_head_kv * c->head_dim, page = 4096;
+    size_t kvd = (size_t)c->n_head_kv * c->head_dim, page = (size_t)sysconf(_SC_PAGESIZE);
     for (int L = 0; L < c->n_layer; L++) {
         float *base[2] = {s->key_cache, s->value_cache};
         for (int b = 0; b < 2; b++) {

@@ -73,11 +73,13 @@ struct model_weights {
 
 typedef struct model model_t;
 
-/* Loads path (see gguf_open) and checks that every tensor the architecture needs is present
- * with the right shape and a supported type. Returns 0 with *out (free with model_free),
+/* Loads path and checks that every tensor the architecture needs is present with the right
+ * shape and a supported type. The weights are read into private huge-page memory
+ * (gguf_open_resident), or, with mapped, mapped from the file and faulted in (gguf_open; the
+ * RAGD_WEIGHTS_MMAP setting, which callers read). Returns 0 with *out (free with model_free),
  * RAGD_EIO, RAGD_EFORMAT (malformed or inconsistent file) or RAGD_ENOTSUP (architecture or
  * tensor type ragd cannot run); err receives a one-line reason. */
-int model_load(const char *path, model_t **out, char *err, size_t err_len);
+int model_load(const char *path, int mapped, model_t **out, char *err, size_t err_len);
 /* The same from an opened file; takes ownership of g (closed on failure too). */
 int model_load_gguf(gguf_t *g, model_t **out, char *err, size_t err_len);
 void model_free(model_t *m); /* NULL is a no-op */

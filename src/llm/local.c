@@ -600,7 +600,8 @@ int prov_local_create(const char *path, int n_ctx, prov_provider_t **out, char *
     l->defaults.repeat_penalty =
         (float)config_double("GENERATION_REPETITION_PENALTY", 1.05, 0.01, 10);
     size_t prefix_mb = (size_t)config_int("PREFIX_CACHE_MB", 1024, 0, 1048576);
-    int rc = llm_model_load(path, threads, &l->model, err, errcap);
+    int rc =
+        llm_model_load(path, threads, config_bool("RAGD_WEIGHTS_MMAP", 0), &l->model, err, errcap);
     if (!rc) llm_model_prefix_cache(l->model, prefix_mb << 20);
     if (!rc && !llm_model_tokenizer(l->model))
         rc = ragd_errf(err, errcap, RAGD_ENOTSUP, "the model file has no tokenizer");

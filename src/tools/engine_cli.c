@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/config.h"
 #include "core/error.h"
 #include "core/mem.h"
 #include "engine/chatml.h"
@@ -45,6 +46,12 @@ void engine_cli_usage(void *file)
 }
 
 /* ---- argument helpers ---- */
+
+/* RAGD_WEIGHTS_MMAP: map the decoder's file instead of reading it into huge pages */
+static int weights_mapped(void)
+{
+    return config_bool("RAGD_WEIGHTS_MMAP", 0);
+}
 
 static int usage_err(const char *verb, const char *msg)
 {
@@ -257,7 +264,7 @@ static int cmd_eval(int argc, char **argv)
     size_t n = 0;
     float *logits = NULL;
     FILE *f = NULL;
-    int ret = 1, rc = model_load(model, &m, err, sizeof err);
+    int ret = 1, rc = model_load(model, weights_mapped(), &m, err, sizeof err);
     if (rc) {
         fprintf(stderr, "ragd eval: %s\n", err);
         return 1;
@@ -408,7 +415,7 @@ static int cmd_generate(int argc, char **argv)
     size_t n = 0;
     struct llm_gen_result r = {0};
     ret = 1;
-    int rc = llm_model_load(model, (int)threads, &m, err, sizeof err);
+    int rc = llm_model_load(model, (int)threads, weights_mapped(), &m, err, sizeof err);
     if (rc) {
         fprintf(stderr, "ragd generate: %s\n", err[0] ? err : ragd_strerror(rc));
         free(stops);
@@ -485,7 +492,7 @@ static int cmd_model_info(const char *path)
 {
     char err[256] = "";
     model_t *m;
-    int rc = model_load(path, &m, err, sizeof err);
+    int rc = model_load(path, weights_mapped(), &m, err, sizeof err);
     if (rc) {
         fprintf(stderr, "ragd model info: %s\n", err);
         return 1;

@@ -338,7 +338,7 @@ static void test_mask(void **state)
     (void)state;
     llm_model_t *m;
     char err[256] = "";
-    if (llm_model_load(path, 1, &m, err, sizeof err)) fail_msg("%s", err);
+    if (llm_model_load(path, 1, 0, &m, err, sizeof err)) fail_msg("%s", err);
     const tokenizer_t *t = llm_model_tokenizer(m);
     int32_t eos[] = {tokenizer_find(t, "<|im_end|>", 10)};
     grammar_vocab_t *v;
@@ -514,7 +514,7 @@ static void test_generate_100(void **state)
     (void)state;
     llm_model_t *m;
     char err[256] = "";
-    if (llm_model_load(path, 2, &m, err, sizeof err)) fail_msg("%s", err);
+    if (llm_model_load(path, 2, 0, &m, err, sizeof err)) fail_msg("%s", err);
     json_t *schema = json_loads(schema_text, 0, NULL);
     grammar_t *g;
     assert_int_equal(grammar_compile(schema, &g, err, sizeof err), 0);

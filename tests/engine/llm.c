@@ -35,7 +35,7 @@ static void test_generate(void **state)
     (void)state;
     llm_model_t *m;
     char err[256] = "";
-    if (llm_model_load(path, 2, &m, err, sizeof err)) fail_msg("%s", err);
+    if (llm_model_load(path, 2, 0, &m, err, sizeof err)) fail_msg("%s", err);
     assert_non_null(llm_model_tokenizer(m));
     llm_session_t *s;
     assert_int_equal(llm_session_create(m, 256, &s), 0);
@@ -111,7 +111,7 @@ static void test_logprobs_and_neutral_sampling(void **state)
     (void)state;
     llm_model_t *m;
     char err[256] = "";
-    if (llm_model_load(path, 2, &m, err, sizeof err)) fail_msg("%s", err);
+    if (llm_model_load(path, 2, 0, &m, err, sizeof err)) fail_msg("%s", err);
     llm_session_t *s;
     assert_int_equal(llm_session_create(m, 256, &s), 0);
     struct llm_gen_params gp;
@@ -171,7 +171,7 @@ static void test_forged_markers(void **state)
     (void)state;
     llm_model_t *m;
     char err[256] = "";
-    if (llm_model_load(path, 1, &m, err, sizeof err)) fail_msg("%s", err);
+    if (llm_model_load(path, 1, 0, &m, err, sizeof err)) fail_msg("%s", err);
     const tokenizer_t *t = llm_model_tokenizer(m);
     int32_t im_start = tokenizer_find(t, "<|im_start|>", 12);
     int32_t im_end = tokenizer_find(t, "<|im_end|>", 10);
@@ -261,7 +261,7 @@ static void test_session_memory(void **state)
     (void)state;
     llm_model_t *m;
     char err[256] = "";
-    if (llm_model_load(path, 1, &m, err, sizeof err)) fail_msg("%s", err);
+    if (llm_model_load(path, 1, 0, &m, err, sizeof err)) fail_msg("%s", err);
     size_t V = (size_t)model_config(m->model)->n_vocab, fpp = model_kv_floats_per_pos(m->model);
     llm_session_t *s, *t, *big;
     assert_int_equal(llm_session_create(m, 128, &s), 0);

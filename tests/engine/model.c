@@ -36,7 +36,7 @@ static model_t *load(const char *arch, uint32_t type)
     char p[128], err[256] = "";
     make_model(arch, type, 7, p, sizeof p);
     model_t *m;
-    if (model_load(p, &m, err, sizeof err)) fail_msg("load %s: %s", p, err);
+    if (model_load(p, 0, &m, err, sizeof err)) fail_msg("load %s: %s", p, err);
     return m;
 }
 

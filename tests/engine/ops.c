@@ -89,7 +89,7 @@ static void test_model_long_prompt(void **state)
         .arch = "qwen3", .out = path, .type = GGML_TYPE_F32, .seed = 5, .shape = "tiny"};
     if (mktiny_write(&mo, err, sizeof err)) fail_msg("mktiny: %s", err);
     model_t *m;
-    if (model_load(path, &m, err, sizeof err)) fail_msg("load: %s", err);
+    if (model_load(path, 0, &m, err, sizeof err)) fail_msg("load: %s", err);
     const struct model_config *c = model_config(m);
     enum { N = 1200, CTX = 1280 };
     int32_t *toks = malloc(N * sizeof *toks);

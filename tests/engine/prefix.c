@@ -31,7 +31,7 @@ static llm_model_t *load(size_t budget)
 {
     llm_model_t *m;
     char err[256] = "";
-    if (llm_model_load(path, 2, &m, err, sizeof err)) fail_msg("%s", err);
+    if (llm_model_load(path, 2, 0, &m, err, sizeof err)) fail_msg("%s", err);
     llm_model_prefix_cache(m, budget);
     return m;
 }
