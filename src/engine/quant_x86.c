@@ -185,20 +185,31 @@ AVX2 static inline __m256i k_scale_vec(const uint8_t sc[8])
 {
     return _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
 }
-/* The head of a Q4_K block (f16 d and dmin, then the 12 scale bytes) decoded in vector
- * registers: bytes 0-7 the eight 6-bit scales, bytes 8-15 the eight mins; *dd gets d in lane 0
- * and dmin in lane 1. The same values as k_unpack_scales, without a round trip through memory. */
+/* The heads of two Q4_K blocks (f16 d and dmin, then the 12 scale bytes), one in each 128-bit
+ * lane of v, decoded in vector registers: in each lane, bytes 0-7 the eight 6-bit scales, bytes
+ * 8-15 the eight mins. The same values as k_unpack_scales, without a round trip through
+ * memory. */
+AVX2 static ALWAYS_INLINE __m256i k4_head2(__m256i v)
+{
+    __m256i a = _mm256_shuffle_epi32(v, _MM_SHUFFLE(3, 2, 3, 1)); /* u0, u2, u1, u2 */
+    __m256i c = _mm256_shuffle_epi32(v, _MM_SHUFFLE(2, 2, 1, 1)); /* u0, u0, u1, u1 */
+    /* low bits: u0 & 3f, u2 & 0f, u1 & 3f, (u2 >> 4) & 0f; top bits 6-7 of u0 and u1 to 4-5 */
+    __m256i lo =
+        _mm256_and_si256(_mm256_srlv_epi32(a, _mm256_setr_epi32(0, 0, 0, 4, 0, 0, 0, 4)),
+                         _mm256_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f,
+                                           0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    __m256i hi =
+        _mm256_and_si256(_mm256_srli_epi32(c, 2), _mm256_setr_epi32(0, 0x30303030, 0, 0x30303030, 0,
+                                                                    0x30303030, 0, 0x30303030));
+    return _mm256_or_si256(lo, hi);
+}
+
+/* k4_head2 for one block; *dd gets d in lane 0 and dmin in lane 1. */
 AVX2 static inline __m128i k4_head(const struct block_q4_k *b, __m128 *dd)
 {
     __m128i v = _mm_loadu_si128((const __m128i *)b); /* d, dmin | u0 | u1 | u2 */
     *dd = _mm_cvtph_ps(v);
-    __m128i a = _mm_shuffle_epi32(v, _MM_SHUFFLE(3, 2, 3, 1)); /* u0, u2, u1, u2 */
-    __m128i c = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 2, 1, 1)); /* u0, u0, u1, u1 */
-    /* low bits: u0 & 3f, u2 & 0f, u1 & 3f, (u2 >> 4) & 0f; top bits 6-7 of u0 and u1 to 4-5 */
-    __m128i lo = _mm_and_si128(_mm_srlv_epi32(a, _mm_setr_epi32(0, 0, 0, 4)),
-                               _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
-    __m128i hi = _mm_and_si128(_mm_srli_epi32(c, 2), _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
-    return _mm_or_si128(lo, hi);
+    return _mm256_castsi256_si128(k4_head2(_mm256_castsi128_si256(v)));
 }
 
 /* min j as int16 for both 16-element sums of sub-block j, from k4_head's bytes */
@@ -718,12 +729,41 @@ AVX512 static float dot_q8_0_zmm(const void *w, const void *a, size_t n)
  * int16 in the low half of each int32 lane and its sign in the high half) is scaled by
  * vpdpwssd against a scale in the low half and 0 in the high half of each lane. */
 
+/* vpermb indexes (odd bytes zeroed by the mask) into the decoded heads of two blocks, block
+ * b's in bytes 16b..16b + 15 (k4_head2). k4_ctl[b][k]: the int16 scales of packs(chunk c,
+ * chunk c + 1) for c = 2k: in 128-bit lanes 0-1 (low nibbles) elements 0-3 take scale c and
+ * 4-7 scale c + 2; in lanes 2-3 (high nibbles) c + 1 and c + 3. k4_mins2: the min of sub-block
+ * l / 2 (head byte 8 + l / 2) as int16 l, as k4_min_pairs, for block 0 in the low 256 bits and
+ * block 1 in the high 256 bits. */
+#define K4_LANE(v) v, 0, v, 0, v, 0, v, 0, (v) + 2, 0, (v) + 2, 0, (v) + 2, 0, (v) + 2, 0
+#define K4_CTL(b, k)                                                                               \
+    {                                                                                              \
+        K4_LANE(16 * (b) + 4 * (k)), K4_LANE(16 * (b) + 4 * (k)), K4_LANE(16 * (b) + 4 * (k) + 1), \
+            K4_LANE(16 * (b) + 4 * (k) + 1)                                                        \
+    }
+#define K4_MIN2(v) v, 0, v, 0
+#define K4_MINS(b)                                                                                 \
+    K4_MIN2(16 * (b) + 8), K4_MIN2(16 * (b) + 9), K4_MIN2(16 * (b) + 10), K4_MIN2(16 * (b) + 11),  \
+        K4_MIN2(16 * (b) + 12), K4_MIN2(16 * (b) + 13), K4_MIN2(16 * (b) + 14),                    \
+        K4_MIN2(16 * (b) + 15)
+static const _Alignas(64) uint8_t k4_ctl[2][2][64] = {{K4_CTL(0, 0), K4_CTL(0, 1)},
+                                                      {K4_CTL(1, 0), K4_CTL(1, 1)}};
+static const _Alignas(64) uint8_t k4_mins2[64] = {K4_MINS(0), K4_MINS(1)};
+#undef K4_LANE
+#undef K4_CTL
+#undef K4_MIN2
+#undef K4_MINS
+
 /* q4_k_rows_vnni for one row: a 512-bit vector holds a 32-byte chunk's low nibbles in its low
  * half and its high nibbles in its high half (split by one GF(2) affine byte transform: the
  * identity on bits 0-3 in the low four qwords, bits 4-7 moved down in the high four), against
  * 64 contiguous activations. Two chunks' vpdpbusd results are packed to int16 together and
- * scaled by one vpdpwssd, its int16 scales picked from the block head's bytes by one vpermb;
- * the block's exact sums then go through k4_block_end as in q4_k_rows_vnni. Needs GFNI and
+ * scaled by one vpdpwssd, its int16 scales picked from the decoded heads by one vpermb.
+ * Blocks go four at a time: heads decoded two at a time as their blocks come (so the weights
+ * are read in order), the mins of two blocks against their activation sums in one vpmaddwd,
+ * the four blocks' exact S and M reduced together into 128-bit lane b for block b, and their
+ * float steps (k4_block_end's) done together; each block's term is still added to the
+ * accumulator in block order, so the results are q4_k_rows_vnni's bit for bit. Needs GFNI and
  * AVX512-VBMI besides the AVX-512 set (quant_x86_kernels lists it only then). */
 AVX512_GV static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
 {
@@ -733,30 +773,21 @@ AVX512_GV static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
     const long long lo_bits = 0x0102040800000000LL, hi_bits = 0x1020408000000000LL;
     const __m512i nib =
         _mm512_setr_epi64(lo_bits, lo_bits, lo_bits, lo_bits, hi_bits, hi_bits, hi_bits, hi_bits);
-    /* vpermb indexes (odd bytes zeroed by the mask) of the int16 scales of packs(chunk c, chunk
-     * c + 1) for c = 0, 2: in 128-bit lanes 0-1 (low nibbles) elements 0-3 take scale 2c and
-     * 4-7 scale 2c + 2; in lanes 2-3 (high nibbles) 2c + 1 and 2c + 3 */
-    __m512i ctl[2];
-    for (int k = 0; k < 2; k++) {
-        _Alignas(64) char b[64] = {0};
-        for (int j = 0; j < 4; j++)
-            for (int e = 0; e < 8; e++)
-                b[16 * j + 2 * e] = (char)(4 * k + (e < 4 ? 0 : 2) + (j >= 2));
-        ctl[k] = _mm512_load_si512(b);
-    }
-    /* the min of sub-block l / 2 (head byte 8 + l / 2) as int16 l, as k4_min_pairs */
-    _Alignas(32) char mb[32] = {0};
-    for (int l = 0; l < 16; l++)
-        mb[2 * l] = (char)(8 + l / 2);
-    const __m256i mins = _mm256_load_si256((const __m256i *)mb);
+    const __m512i ctl[2][2] = {
+        {_mm512_load_si512(k4_ctl[0][0]), _mm512_load_si512(k4_ctl[0][1])},
+        {_mm512_load_si512(k4_ctl[1][0]), _mm512_load_si512(k4_ctl[1][1])},
+    };
+    const __m512i mins2 = _mm512_load_si512(k4_mins2);
+    /* int16 indexes of d and dmin of block b (halves 8b, 8b + 1 of four heads) into lane b */
+    const __m512i dsel = _mm512_setr_epi32(0x10000, 0x10000, 0x90008, 0x90008, 0x110010, 0x110010,
+                                           0x190018, 0x190018, 0, 0, 0, 0, 0, 0, 0, 0);
     const __mmask64 even = 0x5555555555555555ULL;
     __m128 acc = _mm_setzero_ps();
     size_t nb = n / QKK, i = 0;
-    /* the partial sums s (of S) and m (of M) of block i, and its d and dmin in dd */
-#define Q4_K_ZMM_SUMS(i, s, m, dd)                                                                 \
+    /* partial sums r of S for block i, its head decoded in 128-bit lane b of hv */
+#define Q4_K_ZMM_S(i, b, hv, r)                                                                    \
     do {                                                                                           \
-        __m128i head = k4_head(&x[i], &dd);                                                        \
-        __m512i hv = _mm512_castsi128_si512(head), r = zero;                                       \
+        r = zero;                                                                                  \
         for (int k = 0; k < 2; k++) {                                                              \
             __m512i p[2];                                                                          \
             for (int j = 0; j < 2; j++) {                                                          \
@@ -767,30 +798,57 @@ AVX512_GV static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
                 p[j] = _mm512_dpbusd_epi32(zero, q, _mm512_loadu_si512(y[i].qs + 64 * c));         \
             }                                                                                      \
             r = _mm512_dpwssd_epi32(r, _mm512_packs_epi32(p[0], p[1]),                             \
-                                    _mm512_maskz_permutexvar_epi8(even, ctl[k], hv));              \
+                                    _mm512_maskz_permutexvar_epi8(even, ctl[b][k], hv));           \
         }                                                                                          \
-        s = _mm256_add_epi32(_mm512_castsi512_si256(r), _mm512_extracti64x4_epi64(r, 1));          \
-        m = _mm256_madd_epi16(                                                                     \
-            _mm256_maskz_permutexvar_epi8((__mmask32)even, mins, _mm256_castsi128_si256(head)),    \
-            _mm256_loadu_si256((const __m256i *)y[i].bsums));                                      \
     } while (0)
-    /* two blocks at a time, their four sums reduced together (k4_block_end's steps) */
-    for (; i + 2 <= nb; i += 2) {
-        __m256i s0, m0, s1, m1;
-        __m128 dd0, dd1;
-        Q4_K_ZMM_SUMS(i, s0, m0, dd0);
-        Q4_K_ZMM_SUMS(i + 1, s1, m1, dd1);
-        __m128 f = k4_pair_f(s0, m0, s1, m1, _mm_movelh_ps(dd0, dd1)); /* lanes 0, 2 */
-        acc = _mm_fmadd_ss(f, _mm_set_ss(y[i].d), acc);
-        acc = _mm_fmadd_ss(_mm_movehl_ps(f, f), _mm_set_ss(y[i + 1].d), acc);
+    for (; i + 4 <= nb; i += 4) {
+        __m256i raw[2];
+        __m512i r[4], mm[2];
+        for (int b = 0; b < 4; b += 2) {
+            raw[b / 2] =
+                _mm256_loadu2_m128i((const __m128i *)&x[i + b + 1], (const __m128i *)&x[i + b]);
+            __m512i hv = _mm512_castsi256_si512(k4_head2(raw[b / 2]));
+            Q4_K_ZMM_S(i + b, 0, hv, r[b]);
+            Q4_K_ZMM_S(i + b + 1, 1, hv, r[b + 1]);
+            __m512i bs = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)y[i + b].bsums)),
+                _mm256_loadu_si256((const __m256i *)y[i + b + 1].bsums), 1);
+            mm[b / 2] = _mm512_madd_epi16(_mm512_maskz_permutexvar_epi8(even, mins2, hv), bs);
+        }
+        /* S partials of block b in 128-bit lane b of sv (from the two halves of r[b] and then
+         * of the pair), M partials likewise in mv; then S in element 0 of lane b, M in 1 */
+        __m512i r01 = _mm512_add_epi32(_mm512_shuffle_i64x2(r[0], r[1], 0x44),
+                                       _mm512_shuffle_i64x2(r[0], r[1], 0xee));
+        __m512i r23 = _mm512_add_epi32(_mm512_shuffle_i64x2(r[2], r[3], 0x44),
+                                       _mm512_shuffle_i64x2(r[2], r[3], 0xee));
+        __m512i sv = _mm512_add_epi32(_mm512_shuffle_i64x2(r01, r23, 0x88),
+                                      _mm512_shuffle_i64x2(r01, r23, 0xdd));
+        __m512i mv = _mm512_add_epi32(_mm512_shuffle_i64x2(mm[0], mm[1], 0x88),
+                                      _mm512_shuffle_i64x2(mm[0], mm[1], 0xdd));
+        __m512i e = _mm512_add_epi32(_mm512_unpacklo_epi32(sv, mv), _mm512_unpackhi_epi32(sv, mv));
+        __m512 v = _mm512_cvtepi32_ps(
+            _mm512_add_epi32(e, _mm512_shuffle_epi32(e, (_MM_PERM_ENUM)_MM_SHUFFLE(1, 0, 3, 2))));
+        /* d and dmin of block b in elements 0 and 1 of lane b */
+        __m512 dd = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(
+            dsel, _mm512_inserti64x4(_mm512_castsi256_si512(raw[0]), raw[1], 1))));
+        /* element 0 of lane b: S * d - M * dmin of block i + b, as k4_block_end */
+        __m512 f = _mm512_fmsub_ps(v, dd, _mm512_movehdup_ps(_mm512_mul_ps(v, dd)));
+        acc = _mm_fmadd_ss(_mm512_castps512_ps128(f), _mm_set_ss(y[i].d), acc);
+        acc = _mm_fmadd_ss(_mm512_extractf32x4_ps(f, 1), _mm_set_ss(y[i + 1].d), acc);
+        acc = _mm_fmadd_ss(_mm512_extractf32x4_ps(f, 2), _mm_set_ss(y[i + 2].d), acc);
+        acc = _mm_fmadd_ss(_mm512_extractf32x4_ps(f, 3), _mm_set_ss(y[i + 3].d), acc);
     }
     for (; i < nb; i++) {
-        __m256i s, m;
         __m128 dd;
-        Q4_K_ZMM_SUMS(i, s, m, dd);
+        __m512i hv = _mm512_castsi128_si512(k4_head(&x[i], &dd)), r;
+        Q4_K_ZMM_S(i, 0, hv, r);
+        __m256i s = _mm256_add_epi32(_mm512_castsi512_si256(r), _mm512_extracti64x4_epi64(r, 1));
+        __m256i m = _mm256_madd_epi16(
+            _mm512_castsi512_si256(_mm512_maskz_permutexvar_epi8(even, mins2, hv)),
+            _mm256_loadu_si256((const __m256i *)y[i].bsums));
         acc = k4_block_end(s, m, dd, y[i].d, acc);
     }
-#undef Q4_K_ZMM_SUMS
+#undef Q4_K_ZMM_S
     return _mm_cvtss_f32(acc);
 }
 
