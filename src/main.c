@@ -31,6 +31,7 @@
 #include "core/mem.h"
 #include "core/util.h"
 #include "core/version.h"
+#include "engine/quant.h"
 #include "erasure/erasure.h"
 #include "tools/engine_cli.h"
 #include "http/http.h"
@@ -84,6 +85,8 @@ static int start(struct cli_opts *o)
         fprintf(stderr, "ragd: invalid configuration: %s\n", config_errors());
         return 2;
     }
+    /* the engine's kernel settings, .env's included, before any model loads */
+    quant_configure(config_str("RAGD_ISA", NULL), config_str("RAGD_VECTOR_BITS", NULL));
     if (!o->data) o->data = config_str("RAGD_DATA_DIR", "./data");
     enum log_level lvl;
     if (!log_parse_level(config_str("LOG_LEVEL", "info"), &lvl)) log_set_level(lvl);

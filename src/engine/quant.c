@@ -617,10 +617,25 @@ quant_axpy_fn quant_axpy_kernel(enum quant_isa isa)
     return f ? f : axpy_portable;
 }
 
+/* quant_configure's values; "" when not given */
+static char set_isa[16], set_bits[8];
+
+void quant_configure(const char *isa_cap, const char *vector_bits)
+{
+    snprintf(set_isa, sizeof set_isa, "%s", isa_cap ? isa_cap : "");
+    snprintf(set_bits, sizeof set_bits, "%s", vector_bits ? vector_bits : "");
+}
+
+/* A setting: quant_configure's value, else the environment's (NULL when neither) */
+static const char *setting(const char *set, const char *name)
+{
+    return *set ? set : getenv(name);
+}
+
 enum quant_isa quant_best_isa(void)
 {
     enum quant_isa best = quant_cpu_isa();
-    const char *cap = getenv("RAGD_ISA");
+    const char *cap = setting(set_isa, "RAGD_ISA");
     if (cap) {
         enum quant_isa c = !strcmp(cap, "portable") ? QUANT_ISA_PORTABLE
                            : !strcmp(cap, "avx2")   ? QUANT_ISA_AVX2
@@ -839,7 +854,8 @@ static void quant_table_build(void)
     quant_cpu_ident(&id);
     int has_512 = cpu >= QUANT_ISA_AVX512;
     /* the timer runs (and makes its buffers) only for an AVX-512 model not known either way */
-    quant_choose_width(&id, getenv("RAGD_VECTOR_BITS"), has_512, quant_time_width, &choice);
+    quant_choose_width(&id, setting(set_bits, "RAGD_VECTOR_BITS"), has_512, quant_time_width,
+                       &choice);
     choice.vendor_amd = (unsigned)id.amd;
     choice.vendor_intel = (unsigned)id.intel;
     choice.family = id.family;

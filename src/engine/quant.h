@@ -158,8 +158,15 @@ typedef void (*quant_act_fn)(const float *x, void *y, size_t n);
 /* The quantizer for kind on isa (falling back to a narrower ISA). Never NULL. */
 quant_act_fn quant_act_kernel(enum act_kind k, enum quant_isa isa);
 
-/* The best ISA this CPU supports (honours RAGD_ISA=portable|avx2|avx512 to cap it). */
+/* The best ISA this CPU supports, capped by RAGD_ISA=portable|avx2|avx512 (quant_configure's
+ * value, else the environment's). */
 enum quant_isa quant_best_isa(void);
+
+/* The caller's settings for RAGD_ISA and RAGD_VECTOR_BITS (its configuration, .env included),
+ * in force over the process environment, which the engine reads otherwise; NULL or "" leaves
+ * the environment's value. Call it before the kernel table is built (before loading a model):
+ * the vector width is chosen once, when it is. Not thread-safe. */
+void quant_configure(const char *isa_cap, const char *vector_bits);
 const char *quant_isa_name(enum quant_isa isa);
 
 /* ---- the kernel table ----
