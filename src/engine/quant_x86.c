@@ -729,6 +729,26 @@ AVX512 static float dot_q8_0_zmm(const void *w, const void *a, size_t n)
  * int16 in the low half of each int32 lane and its sign in the high half) is scaled by
  * vpdpwssd against a scale in the low half and 0 in the high half of each lane. */
 
+/* Folds of exact int32 partial sums by 128-bit lanes (their order is free: the sums are exact).
+ * fold_halves: a's two 256-bit halves added in the low half, b's in the high half. fold_pairs:
+ * a's 128-bit lanes 0 + 1 and 2 + 3 in lanes 0 and 1, b's in lanes 2 and 3. */
+AVX512 static ALWAYS_INLINE __m512i fold_halves(__m512i a, __m512i b)
+{
+    return _mm512_add_epi32(_mm512_shuffle_i64x2(a, b, 0x44), _mm512_shuffle_i64x2(a, b, 0xee));
+}
+
+AVX512 static ALWAYS_INLINE __m512i fold_pairs(__m512i a, __m512i b)
+{
+    return _mm512_add_epi32(_mm512_shuffle_i64x2(a, b, 0x88), _mm512_shuffle_i64x2(a, b, 0xdd));
+}
+
+/* Partial sums of four blocks, 16 lanes each, gathered by block: 128-bit lane b of the result
+ * holds four lanes whose sum is that of r[b]'s sixteen. */
+AVX512 static ALWAYS_INLINE __m512i sums_by_block4(const __m512i r[4])
+{
+    return fold_pairs(fold_halves(r[0], r[1]), fold_halves(r[2], r[3]));
+}
+
 /* vpermb indexes (odd bytes zeroed by the mask) into the decoded heads of two blocks, block
  * b's in bytes 16b..16b + 15 (k4_head2). k4_ctl[b][k]: the int16 scales of packs(chunk c,
  * chunk c + 1) for c = 2k: in 128-bit lanes 0-1 (low nibbles) elements 0-3 take scale c and
@@ -817,14 +837,7 @@ AVX512_GV static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
         }
         /* S partials of block b in 128-bit lane b of sv (from the two halves of r[b] and then
          * of the pair), M partials likewise in mv; then S in element 0 of lane b, M in 1 */
-        __m512i r01 = _mm512_add_epi32(_mm512_shuffle_i64x2(r[0], r[1], 0x44),
-                                       _mm512_shuffle_i64x2(r[0], r[1], 0xee));
-        __m512i r23 = _mm512_add_epi32(_mm512_shuffle_i64x2(r[2], r[3], 0x44),
-                                       _mm512_shuffle_i64x2(r[2], r[3], 0xee));
-        __m512i sv = _mm512_add_epi32(_mm512_shuffle_i64x2(r01, r23, 0x88),
-                                      _mm512_shuffle_i64x2(r01, r23, 0xdd));
-        __m512i mv = _mm512_add_epi32(_mm512_shuffle_i64x2(mm[0], mm[1], 0x88),
-                                      _mm512_shuffle_i64x2(mm[0], mm[1], 0xdd));
+        __m512i sv = sums_by_block4(r), mv = fold_pairs(mm[0], mm[1]);
         __m512i e = _mm512_add_epi32(_mm512_unpacklo_epi32(sv, mv), _mm512_unpackhi_epi32(sv, mv));
         __m512 v = _mm512_cvtepi32_ps(
             _mm512_add_epi32(e, _mm512_shuffle_epi32(e, (_MM_PERM_ENUM)_MM_SHUFFLE(1, 0, 3, 2))));
@@ -857,8 +870,10 @@ AVX512_GV static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
  * place by GF(2) affine byte transforms of the broadcast qh bytes (bits 0-1 / 4-5 of each byte
  * for the low four qwords, 2-3 / 6-7 for the high four); their vpdpbusd results are packed and
  * scaled together as in dot_q4_k_zmm, the int16 scales picked by one vpermw from the block's
- * sixteen sign-extended scales, and the block finished by k6_block_end. Needs GFNI (and is
- * listed with dot_q4_k_zmm). */
+ * sixteen sign-extended scales. Blocks go four at a time, their exact sums reduced together
+ * and k6_block_end's float steps done for the four in one vector, each block's term still added
+ * in block order, so the results are q6_k_rows_vnni's bit for bit. Needs GFNI (and is listed
+ * with dot_q4_k_zmm). */
 AVX512_GV static float dot_q6_k_zmm(const void *w, const void *act, size_t n)
 {
     const struct block_q6_k *x = w;
@@ -882,31 +897,63 @@ AVX512_GV static float dot_q6_k_zmm(const void *w, const void *act, size_t n)
         ctl[h] = _mm512_load_si512(b);
     }
     __m128 acc = _mm_setzero_ps();
-    for (size_t i = 0; i < n / QKK; i++) {
-        __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
-        __m256i off = _mm256_slli_epi16(_mm256_sub_epi16(_mm256_setzero_si256(), sc), 5);
-        __m256i sumi = _mm256_madd_epi16(off, _mm256_loadu_si256((const __m256i *)y[i].bsums));
-        __m512i r = zero, sv = _mm512_castsi256_si512(sc);
-        for (int h = 0; h < 2; h++) {
-            __m512i l = _mm512_loadu_si512((const void *)(x[i].ql + 64 * h));
-            __m512i hh =
-                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h)));
-            /* (l & m4) | high bits */
-            __m512i q01 =
-                _mm512_ternarylogic_epi64(l, m4, _mm512_gf2p8affine_epi64_epi8(hh, h01, 0), 0xEA);
-            __m512i q23 = _mm512_or_si512(_mm512_gf2p8affine_epi64_epi8(l, high, 0),
-                                          _mm512_gf2p8affine_epi64_epi8(hh, h23, 0));
-            const int8_t *a = y[i].qs + 128 * h;
-            __m512i p01 = _mm512_dpbusd_epi32(zero, q01, _mm512_loadu_si512((const void *)a));
-            __m512i p23 =
-                _mm512_dpbusd_epi32(zero, q23, _mm512_loadu_si512((const void *)(a + 64)));
-            r = _mm512_dpwssd_epi32(r, _mm512_packs_epi32(p01, p23),
-                                    _mm512_permutexvar_epi16(ctl[h], sv));
-        }
-        sumi = _mm256_add_epi32(
-            sumi, _mm256_add_epi32(_mm512_castsi512_si256(r), _mm512_extracti64x4_epi64(r, 1)));
-        acc = k6_block_end(sumi, h2f(x[i].d), y[i].d, acc);
+    size_t nb = n / QKK, i = 0;
+    /* partial sums r of block i's exact sum, the -32 offset's term included */
+#define Q6_K_ZMM_S(i, r)                                                                           \
+    do {                                                                                           \
+        __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));          \
+        __m256i off = _mm256_slli_epi16(_mm256_sub_epi16(_mm256_setzero_si256(), sc), 5);          \
+        r = _mm512_zextsi256_si512(                                                                \
+            _mm256_madd_epi16(off, _mm256_loadu_si256((const __m256i *)y[i].bsums)));              \
+        __m512i sv = _mm512_castsi256_si512(sc);                                                   \
+        for (int h = 0; h < 2; h++) {                                                              \
+            __m512i l = _mm512_loadu_si512((const void *)(x[i].ql + 64 * h));                      \
+            __m512i hh =                                                                           \
+                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h)));   \
+            /* (l & m4) | high bits */                                                             \
+            __m512i q01 =                                                                          \
+                _mm512_ternarylogic_epi64(l, m4, _mm512_gf2p8affine_epi64_epi8(hh, h01, 0), 0xEA); \
+            __m512i q23 = _mm512_or_si512(_mm512_gf2p8affine_epi64_epi8(l, high, 0),               \
+                                          _mm512_gf2p8affine_epi64_epi8(hh, h23, 0));              \
+            const int8_t *a = y[i].qs + 128 * h;                                                   \
+            __m512i p01 = _mm512_dpbusd_epi32(zero, q01, _mm512_loadu_si512((const void *)a));     \
+            __m512i p23 =                                                                          \
+                _mm512_dpbusd_epi32(zero, q23, _mm512_loadu_si512((const void *)(a + 64)));        \
+            r = _mm512_dpwssd_epi32(r, _mm512_packs_epi32(p01, p23),                               \
+                                    _mm512_permutexvar_epi16(ctl[h], sv));                         \
+        }                                                                                          \
+    } while (0)
+    /* four blocks at a time: their exact sums reduced together (into element 0 of 128-bit lane
+     * b for block b), d * yd of the four in one vector, each block's term then added to the
+     * accumulator in block order as k6_block_end does */
+    for (; i + 4 <= nb; i += 4) {
+        __m512i r[4];
+        for (int b = 0; b < 4; b++)
+            Q6_K_ZMM_S(i + b, r[b]);
+        __m512i sv = sums_by_block4(r);
+        sv = _mm512_add_epi32(sv, _mm512_shuffle_epi32(sv, (_MM_PERM_ENUM)_MM_SHUFFLE(1, 0, 3, 2)));
+        sv = _mm512_add_epi32(sv, _mm512_shuffle_epi32(sv, (_MM_PERM_ENUM)_MM_SHUFFLE(2, 3, 0, 1)));
+        __m128 s4 = _mm_cvtepi32_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi32(
+            _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), sv)));
+        __m128i dh = _mm_cvtsi32_si128(x[i].d);
+        dh = _mm_insert_epi16(dh, x[i + 1].d, 1);
+        dh = _mm_insert_epi16(dh, x[i + 2].d, 2);
+        dh = _mm_insert_epi16(dh, x[i + 3].d, 3);
+        __m128 dy =
+            _mm_mul_ps(_mm_cvtph_ps(dh), _mm_setr_ps(y[i].d, y[i + 1].d, y[i + 2].d, y[i + 3].d));
+        acc = _mm_fmadd_ss(dy, s4, acc);
+        acc = _mm_fmadd_ss(_mm_movehdup_ps(dy), _mm_movehdup_ps(s4), acc);
+        acc = _mm_fmadd_ss(_mm_movehl_ps(dy, dy), _mm_movehl_ps(s4, s4), acc);
+        acc = _mm_fmadd_ss(_mm_shuffle_ps(dy, dy, 3), _mm_shuffle_ps(s4, s4, 3), acc);
     }
+    for (; i < nb; i++) {
+        __m512i r;
+        Q6_K_ZMM_S(i, r);
+        acc = k6_block_end(
+            _mm256_add_epi32(_mm512_castsi512_si256(r), _mm512_extracti64x4_epi64(r, 1)),
+            h2f(x[i].d), y[i].d, acc);
+    }
+#undef Q6_K_ZMM_S
     return _mm_cvtss_f32(acc);
 }
 
