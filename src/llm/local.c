@@ -27,7 +27,6 @@
 #include "core/util.h"
 #include "engine/encoder.h"
 #include "engine/llm.h"
-#include "engine/quant.h"
 #include "llm/provider.h"
 #include "llm/toolfmt.h"
 
@@ -601,9 +600,6 @@ int prov_local_create(const char *path, int n_ctx, prov_provider_t **out, char *
     l->defaults.repeat_penalty =
         (float)config_double("GENERATION_REPETITION_PENALTY", 1.05, 0.01, 10);
     size_t prefix_mb = (size_t)config_int("PREFIX_CACHE_MB", 1024, 0, 1048576);
-    /* the engine's kernel settings, .env's included, before its kernel table is built (`ragd
-     * serve` has set them at start; `ragd sentiment` comes here first) */
-    quant_configure(config_str("RAGD_ISA", NULL), config_str("RAGD_VECTOR_BITS", NULL));
     int rc =
         llm_model_load(path, threads, config_bool("RAGD_WEIGHTS_MMAP", 0), &l->model, err, errcap);
     if (!rc) llm_model_prefix_cache(l->model, prefix_mb << 20);

@@ -9,6 +9,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/mem.h"
+#include "engine/quant.h"
 #include "llm/provider.h"
 #include "sentiment/sentiment.h"
 
@@ -171,10 +172,17 @@ int sentiment_cli(int argc, char **argv)
     char err[512] = "";
     /* the llm scorer needs the generator: set up as `ragd serve` does (.env, RAGD_DATA_DIR) */
     int llm = !strcasecmp(config_str("SENTIMENT_SCORER", "lexicon"), "llm");
-    if (llm && (config_load(".env", err, sizeof err) ||
-                prov_init(config_str("RAGD_DATA_DIR", "./data"), err, sizeof err))) {
-        fprintf(stderr, "ragd sentiment: %s\n", err);
-        return 1;
+    if (llm) {
+        int rc = config_load(".env", err, sizeof err);
+        if (!rc) {
+            /* the engine's kernel settings, .env's included, before any model loads */
+            quant_configure(config_str("RAGD_ISA", NULL), config_str("RAGD_VECTOR_BITS", NULL));
+            rc = prov_init(config_str("RAGD_DATA_DIR", "./data"), err, sizeof err);
+        }
+        if (rc) {
+            fprintf(stderr, "ragd sentiment: %s\n", err);
+            return 1;
+        }
     }
     if (sentiment_init(err, sizeof err)) {
         fprintf(stderr, "ragd sentiment: %s\n", err);
