@@ -1,6 +1,7 @@
-/* kern_x86.h - what the x86-64 kernel files (quant_x86.c, gemm_x86.c) share: the per-function
- * target attributes and the small unpacking steps both sets of kernels run. Include only
- * inside `#if defined(__x86_64__)`, after <immintrin.h>. */
+/* kern_x86.h - what the x86-64 kernel files (quant_x86.c, gemm_x86.c, att_x86.c) share: the
+ * per-function target attributes, the small unpacking steps both sets of matrix kernels run and
+ * the float vector steps whose arithmetic the attention kernels keep. Include only inside
+ * `#if defined(__x86_64__)`, after <immintrin.h>. */
 #ifndef RAGD_KERN_X86_H
 #define RAGD_KERN_X86_H
 
@@ -21,6 +22,38 @@ AVX2 static ALWAYS_INLINE float hsum_ps(__m256 v)
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
+}
+
+/* x . y over n floats, the F32 dot kernel's arithmetic: two 8-float accumulators over steps of
+ * 16 floats, added and summed across by hsum_ps, then the n % 16 tail one by one. */
+AVX2 static ALWAYS_INLINE float dot_f32_256(const float *x, const float *y, size_t n)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), acc1);
+    }
+    float s = hsum_ps(_mm256_add_ps(acc0, acc1));
+    for (; i < n; i++)
+        s += x[i] * y[i];
+    return s;
+}
+
+/* y[i] += a * x[i] over n floats, the axpy kernel's arithmetic: one fused multiply-add per
+ * element in steps of 16, then the tail one by one. */
+AVX2 static ALWAYS_INLINE void axpy_f32_256(float *y, float a, const float *x, size_t n)
+{
+    __m256 va = _mm256_set1_ps(a);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        _mm256_storeu_ps(y + i,
+                         _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+        _mm256_storeu_ps(
+            y + i + 8, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8)));
+    }
+    for (; i < n; i++)
+        y[i] += a * x[i];
 }
 
 /* The end of a Q4_K block for one activation row, in the arithmetic every AVX-512-column Q4_K

@@ -311,8 +311,7 @@ struct model_scratch {
     const model_t *m;
     pool_t *pool;
     enum quant_isa isa;
-    quant_dot_fn dot_f32;
-    quant_axpy_fn axpy;
+    struct quant_att att_kern;
     int n_ctx, n_batch;
     size_t bytes; /* of the buffers below */
     /* activations, one row per token of the batch */
@@ -363,8 +362,7 @@ int model_scratch_create(const model_t *m, int n_ctx, int n_batch, pool_t *pool,
     ws->m = m;
     ws->pool = pool;
     ws->isa = isa;
-    ws->dot_f32 = quant_dot_kernel(GGML_TYPE_F32, isa);
-    ws->axpy = quant_axpy_kernel(isa);
+    ws->att_kern = quant_att_kernel(isa);
     ws->n_ctx = n_ctx;
     ws->n_batch = n_batch;
     size_t B = (size_t)n_batch, wide = qd > (size_t)c->n_embd ? qd : (size_t)c->n_embd;
@@ -750,8 +748,8 @@ static void attn_worker(void *arg, int ith, int nth)
             }
         }
         /* att holds group * att_tb * n_ctx floats: nq * max(npos) and OPS_ATT_SCRATCH(nq) */
-        ops_attention(q, o, npos, nq, kc, vc, (size_t)kvd, hd, scale, ws->dot_f32, ws->axpy,
-                      att_tiled_min, att);
+        ops_attention(q, o, npos, nq, kc, vc, (size_t)kvd, hd, scale, &ws->att_kern, att_tiled_min,
+                      att);
     }
 }
 
@@ -792,8 +790,8 @@ static void attn_multi_worker(void *arg, int ith, int nth)
             np[g] = npos;
         }
         /* the choice and arithmetic of attn_worker for the same token alone */
-        ops_attention(q, o, np, group, kc, vc, (size_t)kvd, hd, scale, ws->dot_f32, ws->axpy,
-                      att_tiled_min, att);
+        ops_attention(q, o, np, group, kc, vc, (size_t)kvd, hd, scale, &ws->att_kern, att_tiled_min,
+                      att);
     }
 }
 

@@ -3,31 +3,9 @@
 #include <math.h>
 #include <string.h>
 
-/* Key positions read ahead. A cache row of one head is hd floats at a stride of the whole
- * kv_dim (4 KiB apart for 1024), so every position is on another page, which the hardware
- * prefetchers do not follow: without these hints a decoding step waits on memory for each
- * position in turn. */
-#define ATT_AHEAD 8
-
-/* Asks for the hd floats at r (a K or V row of one head) to be brought into the caches. */
-static inline void prefetch_row(const float *r, int hd)
-{
-    for (int d = 0; d < hd; d += 16) /* 64-byte lines */
-        __builtin_prefetch(r + d, 0, 3);
-}
-
-/* The hints of the score loop at position p (of nmax): the key row ATT_AHEAD ahead and the
- * value row the weighted sum reads after the scores. */
-static inline void prefetch_pos(const float *k, const float *v, size_t stride, int hd, int p,
-                                int nmax)
-{
-    if (p + ATT_AHEAD < nmax) prefetch_row(k + (size_t)(p + ATT_AHEAD) * stride, hd);
-    prefetch_row(v + (size_t)p * stride, hd);
-}
-
 void ops_attention_tiled(const float *const *q, float *const *o, const int *npos, int nq,
                          const float *k, const float *v, size_t stride, int hd, float scale,
-                         quant_dot_fn dot, quant_axpy_fn axpy, float *scratch)
+                         const struct quant_att *kern, float *scratch)
 {
     float *sc = scratch; /* [nq][OPS_ATT_KEY_BLOCK] scores of the current block */
     float *mx = sc + (size_t)nq * OPS_ATT_KEY_BLOCK, *sum = mx + nq;
@@ -38,18 +16,10 @@ void ops_attention_tiled(const float *const *q, float *const *o, const int *npos
         memset(o[i], 0, (size_t)hd * sizeof(float));
         nmax = npos[i] > nmax ? npos[i] : nmax;
     }
-    for (int p = 0; p < ATT_AHEAD && p < nmax; p++)
-        prefetch_row(k + (size_t)p * stride, hd);
     for (int p0 = 0; p0 < nmax; p0 += OPS_ATT_KEY_BLOCK) {
         int p1 = nmax - p0 < OPS_ATT_KEY_BLOCK ? nmax : p0 + OPS_ATT_KEY_BLOCK;
         /* scores of the block: each key row once for every query that sees it */
-        for (int p = p0; p < p1; p++) {
-            const float *kr = k + (size_t)p * stride;
-            prefetch_pos(k, v, stride, hd, p, nmax);
-            for (int i = 0; i < nq; i++)
-                if (p < npos[i])
-                    sc[(size_t)i * OPS_ATT_KEY_BLOCK + p - p0] = dot(kr, q[i], (size_t)hd) * scale;
-        }
+        kern->scores(k, v, stride, p0, p1, q, npos, nq, hd, scale, sc, OPS_ATT_KEY_BLOCK);
         /* online softmax: rescale what was accumulated when the running maximum grows */
         for (int i = 0; i < nq; i++) {
             int e = npos[i] < p1 ? npos[i] : p1;
@@ -70,12 +40,7 @@ void ops_attention_tiled(const float *const *q, float *const *o, const int *npos
                 sum[i] += s[p];
             }
         }
-        for (int p = p0; p < p1; p++) {
-            const float *vr = v + (size_t)p * stride;
-            for (int i = 0; i < nq; i++)
-                if (p < npos[i])
-                    axpy(o[i], sc[(size_t)i * OPS_ATT_KEY_BLOCK + p - p0], vr, (size_t)hd);
-        }
+        kern->wsum(v, stride, p0, p1, o, npos, nq, hd, sc, OPS_ATT_KEY_BLOCK);
     }
     for (int i = 0; i < nq; i++) {
         float inv = 1.0f / sum[i], *oi = o[i];
@@ -86,41 +51,30 @@ void ops_attention_tiled(const float *const *q, float *const *o, const int *npos
 
 void ops_attention_ref(const float *const *q, float *const *o, const int *npos, int nq,
                        const float *k, const float *v, size_t stride, int hd, float scale,
-                       quant_dot_fn dot, quant_axpy_fn axpy, float *scratch)
+                       const struct quant_att *kern, float *scratch)
 {
     int nmax = 0;
     for (int i = 0; i < nq; i++)
         nmax = npos[i] > nmax ? npos[i] : nmax;
-    for (int p = 0; p < ATT_AHEAD && p < nmax; p++)
-        prefetch_row(k + (size_t)p * stride, hd);
-    for (int p = 0; p < nmax; p++) {
-        const float *kr = k + (size_t)p * stride;
-        prefetch_pos(k, v, stride, hd, p, nmax);
-        for (int i = 0; i < nq; i++)
-            if (p < npos[i]) scratch[(size_t)i * nmax + p] = dot(kr, q[i], (size_t)hd) * scale;
-    }
+    kern->scores(k, v, stride, 0, nmax, q, npos, nq, hd, scale, scratch, (size_t)nmax);
     for (int i = 0; i < nq; i++) {
         ops_softmax(scratch + (size_t)i * nmax, npos[i]);
         memset(o[i], 0, (size_t)hd * sizeof(float));
     }
-    for (int p = 0; p < nmax; p++) {
-        const float *vr = v + (size_t)p * stride;
-        for (int i = 0; i < nq; i++)
-            if (p < npos[i]) axpy(o[i], scratch[(size_t)i * nmax + p], vr, (size_t)hd);
-    }
+    kern->wsum(v, stride, 0, nmax, o, npos, nq, hd, scratch, (size_t)nmax);
 }
 
 void ops_attention(const float *const *q, float *const *o, const int *npos, int nq, const float *k,
-                   const float *v, size_t stride, int hd, float scale, quant_dot_fn dot,
-                   quant_axpy_fn axpy, int tiled_min, float *scratch)
+                   const float *v, size_t stride, int hd, float scale, const struct quant_att *kern,
+                   int tiled_min, float *scratch)
 {
     int nmax = 0;
     for (int i = 0; i < nq; i++)
         nmax = npos[i] > nmax ? npos[i] : nmax;
     if (nmax > tiled_min)
-        ops_attention_tiled(q, o, npos, nq, k, v, stride, hd, scale, dot, axpy, scratch);
+        ops_attention_tiled(q, o, npos, nq, k, v, stride, hd, scale, kern, scratch);
     else
-        ops_attention_ref(q, o, npos, nq, k, v, stride, hd, scale, dot, axpy, scratch);
+        ops_attention_ref(q, o, npos, nq, k, v, stride, hd, scale, kern, scratch);
 }
 
 void ops_rmsnorm(float *o, const float *x, const float *w, int n, float eps)

@@ -1,8 +1,8 @@
 /* ops.h - transformer operations shared by the decoder (model.c) and the encoder (encoder.c):
  * norms, rotary embedding, activations, softmax and attention. Matrix products run through the
  * kernel table (quant.h: quant_gemm_kernel, quant_dot_kernel; the encoder's f32/bf16 blocks in
- * enc_kernels.h). The vector kernels (quant_dot_kernel(GGML_TYPE_F32, isa), quant_axpy_kernel)
- * are passed in, so these ops carry no instruction-set code of their own. */
+ * enc_kernels.h). Attention's vector passes (quant_att_kernel) are passed in, so these ops carry
+ * no instruction-set code of their own. */
 #ifndef RAGD_OPS_H
 #define RAGD_OPS_H
 
@@ -45,19 +45,19 @@ void ops_softmax(float *p, int n);
  * OPS_ATT_SCRATCH(nq) floats. Equal to the full softmax up to float rounding. */
 void ops_attention_tiled(const float *const *q, float *const *o, const int *npos, int nq,
                          const float *k, const float *v, size_t stride, int hd, float scale,
-                         quant_dot_fn dot, quant_axpy_fn axpy, float *scratch);
+                         const struct quant_att *kern, float *scratch);
 
 /* The same with a full score row per query: one pass over the keys for the scores, an
  * ops_softmax per query, one pass over the values; each key and value row is read once for
  * all nq queries. scratch holds nq * max(npos) floats. */
 void ops_attention_ref(const float *const *q, float *const *o, const int *npos, int nq,
                        const float *k, const float *v, size_t stride, int hd, float scale,
-                       quant_dot_fn dot, quant_axpy_fn axpy, float *scratch);
+                       const struct quant_att *kern, float *scratch);
 
 /* ops_attention_tiled when a query sees more than tiled_min keys, else ops_attention_ref;
  * scratch holds the larger of the two's needs. */
 void ops_attention(const float *const *q, float *const *o, const int *npos, int nq, const float *k,
-                   const float *v, size_t stride, int hd, float scale, quant_dot_fn dot,
-                   quant_axpy_fn axpy, int tiled_min, float *scratch);
+                   const float *v, size_t stride, int hd, float scale, const struct quant_att *kern,
+                   int tiled_min, float *scratch);
 
 #endif

@@ -153,6 +153,27 @@ quant_gemm_fn quant_gemm_kernel(uint32_t type, enum quant_isa isa);
 typedef void (*quant_axpy_fn)(float *y, float a, const float *x, size_t n);
 quant_axpy_fn quant_axpy_kernel(enum quant_isa isa); /* never NULL */
 
+/* Attention's two vector passes over one head's cache rows (row p of K or V at base + p * stride,
+ * hd floats) for nq queries, query i seeing rows [0, npos[i]). For each query, p runs over
+ * [p0, min(p1, npos[i])):
+ * scores: sc[i * ld + p - p0] = (K_p . q[i]) * scale, each dot in the F32 dot kernel's arithmetic
+ *   (quant_dot_kernel(GGML_TYPE_F32, isa)); v, when not NULL, holds the value rows the weighted
+ *   sum will read, which the kernel starts bringing into the caches.
+ * wsum: o[i] += sc[i * ld + p - p0] * V_p with p ascending, in the axpy kernel's arithmetic.
+ * So the results are bit for bit those of one dot or axpy call per query and row, whatever
+ * the ISA's kernels do to read each row once for several queries. */
+typedef void (*quant_att_scores_fn)(const float *k, const float *v, size_t stride, int p0, int p1,
+                                    const float *const *q, const int *npos, int nq, int hd,
+                                    float scale, float *sc, size_t ld);
+typedef void (*quant_att_wsum_fn)(const float *v, size_t stride, int p0, int p1, float *const *o,
+                                  const int *npos, int nq, int hd, const float *sc, size_t ld);
+struct quant_att {
+    quant_att_scores_fn scores;
+    quant_att_wsum_fn wsum;
+};
+/* isa's attention kernels (falling back to a narrower ISA's); never NULL. */
+struct quant_att quant_att_kernel(enum quant_isa isa);
+
 /* An activation quantizer: quant_act_quantize for one kind, bit for bit the same rows. */
 typedef void (*quant_act_fn)(const float *x, void *y, size_t n);
 /* The quantizer for kind on isa (falling back to a narrower ISA). Never NULL. */

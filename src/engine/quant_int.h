@@ -19,6 +19,8 @@ struct quant_isa_kernels {
 const struct quant_isa_kernels *quant_x86_kernels(enum quant_isa isa);
 quant_axpy_fn quant_axpy_avx2(void);          /* NULL off x86-64 */
 quant_act_fn quant_act_avx2(enum act_kind k); /* NULL for ACT_F32 and off x86-64 */
+/* isa's attention kernels from att_x86.c: {NULL, NULL} for the portable ISA and off x86-64. */
+struct quant_att quant_att_x86(enum quant_isa isa);
 /* What the CPU supports (without the RAGD_ISA cap). */
 enum quant_isa quant_cpu_isa(void);
 

@@ -23,17 +23,7 @@ AVX2 static inline float h2f(ggml_half h)
 
 AVX2 static float dot_f32_avx2(const void *w, const void *a, size_t n)
 {
-    const float *x = w, *y = a;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), acc1);
-    }
-    float s = hsum_ps(_mm256_add_ps(acc0, acc1));
-    for (; i < n; i++)
-        s += x[i] * y[i];
-    return s;
+    return dot_f32_256(w, a, n);
 }
 
 AVX2 static float dot_f16_avx2(const void *w, const void *a, size_t n)
@@ -1050,16 +1040,7 @@ quant_act_fn quant_act_avx2(enum act_kind k)
 
 AVX2 static void axpy_avx2(float *y, float a, const float *x, size_t n)
 {
-    __m256 va = _mm256_set1_ps(a);
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        _mm256_storeu_ps(y + i,
-                         _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-        _mm256_storeu_ps(
-            y + i + 8, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8)));
-    }
-    for (; i < n; i++)
-        y[i] += a * x[i];
+    axpy_f32_256(y, a, x, n);
 }
 
 quant_axpy_fn quant_axpy_avx2(void)

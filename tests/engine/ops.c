@@ -48,11 +48,10 @@ static void check_kernel(int n, int hd, int nq, enum quant_isa isa)
         npos[i] = n - (nq - 1 - i); /* causal: the queries of consecutive tokens */
         if (npos[i] < 1) npos[i] = 1;
     }
-    quant_dot_fn dot = quant_dot_kernel(GGML_TYPE_F32, isa);
-    quant_axpy_fn axpy = quant_axpy_kernel(isa);
+    struct quant_att kern = quant_att_kernel(isa);
     float scale = 1.0f / sqrtf((float)hd);
-    ops_attention_tiled(q, a, npos, nq, k, v, stride, hd, scale, dot, axpy, scratch);
-    ops_attention_ref(q, b, npos, nq, k, v, stride, hd, scale, dot, axpy, scratch);
+    ops_attention_tiled(q, a, npos, nq, k, v, stride, hd, scale, &kern, scratch);
+    ops_attention_ref(q, b, npos, nq, k, v, stride, hd, scale, &kern, scratch);
     double worst = 0;
     for (size_t i = 0; i < (size_t)nq * hd; i++)
         worst = fmax(worst, fabs((double)o1[i] - o2[i]));
@@ -74,6 +73,88 @@ static void test_kernel(void **state)
             check_kernel(lens[i], 64, nq, quant_best_isa());
             check_kernel(lens[i], 128, nq, QUANT_ISA_PORTABLE);
         }
+}
+
+/* One ISA's attention passes against one F32 dot or axpy call of that ISA per query and row,
+ * bit for bit: query counts 1-8 with uneven, unsorted npos, head sizes that are and are not
+ * multiples of a 512-bit vector, row ranges that start inside the rows; nothing outside a
+ * query's rows is written. */
+static void check_att_passes(enum quant_isa isa, int hd, int nq, int p0, int p1, uint64_t seed)
+{
+    enum { ROWS = 300, LD = 320 };
+    size_t stride = (size_t)hd * 3 + 16;
+    float *k = malloc(ROWS * stride * sizeof(float)), *v = malloc(ROWS * stride * sizeof(float));
+    float *qs = malloc((size_t)nq * hd * sizeof(float));
+    float *sc[2], *os[2];
+    for (int x = 0; x < 2; x++) {
+        sc[x] = malloc((size_t)nq * LD * sizeof(float));
+        os[x] = malloc((size_t)nq * hd * sizeof(float));
+    }
+    for (size_t i = 0; i < ROWS * stride; i++) {
+        k[i] = frand(&seed);
+        v[i] = frand(&seed);
+    }
+    for (size_t i = 0; i < (size_t)nq * hd; i++)
+        qs[i] = frand(&seed);
+    const float *q[8];
+    float *o[2][8];
+    int npos[8];
+    for (int i = 0; i < nq; i++) {
+        q[i] = qs + (size_t)i * hd;
+        o[0][i] = os[0] + (size_t)i * hd;
+        o[1][i] = os[1] + (size_t)i * hd;
+        /* some queries end before p0, some inside [p0, p1), some after */
+        npos[i] = 1 + (int)((frand(&seed) + 1) * 0.5f * (ROWS - 1));
+    }
+    for (int x = 0; x < 2; x++) {
+        for (size_t i = 0; i < (size_t)nq * LD; i++)
+            sc[x][i] = 1e30f; /* untouched outside the rows */
+        for (size_t i = 0; i < (size_t)nq * hd; i++)
+            os[x][i] = 0.25f * (float)(i % 7);
+    }
+    float scale = 0.125f;
+    struct quant_att kern = quant_att_kernel(isa);
+    quant_dot_fn dot = quant_dot_kernel(GGML_TYPE_F32, isa);
+    quant_axpy_fn axpy = quant_axpy_kernel(isa);
+    kern.scores(k, v, stride, p0, p1, q, npos, nq, hd, scale, sc[0], LD);
+    for (int i = 0; i < nq; i++)
+        for (int p = p0; p < p1 && p < npos[i]; p++)
+            sc[1][(size_t)i * LD + (size_t)(p - p0)] =
+                dot(k + (size_t)p * stride, q[i], (size_t)hd) * scale;
+    if (memcmp(sc[0], sc[1], (size_t)nq * LD * sizeof(float)))
+        fail_msg("%s scores differ: hd %d nq %d rows [%d, %d)", quant_isa_name(isa), hd, nq, p0,
+                 p1);
+    /* weights of either sign from the scores, so cancellation would show an order change */
+    kern.wsum(v, stride, p0, p1, o[0], npos, nq, hd, sc[1], LD);
+    for (int p = p0; p < p1; p++)
+        for (int i = 0; i < nq; i++)
+            if (p < npos[i])
+                axpy(o[1][i], sc[1][(size_t)i * LD + (size_t)(p - p0)], v + (size_t)p * stride,
+                     (size_t)hd);
+    if (memcmp(os[0], os[1], (size_t)nq * hd * sizeof(float)))
+        fail_msg("%s weighted sums differ: hd %d nq %d rows [%d, %d)", quant_isa_name(isa), hd, nq,
+                 p0, p1);
+    for (int x = 0; x < 2; x++) {
+        free(os[x]);
+        free(sc[x]);
+    }
+    free(qs);
+    free(v);
+    free(k);
+}
+
+static void test_att_passes(void **state)
+{
+    (void)state;
+    static const int hds[] = {16, 40, 64, 80, 128, 144, 256};
+    static const int ranges[][2] = {{0, 300}, {0, 1}, {64, 128}, {100, 300}, {290, 300}};
+    uint64_t seed = 3;
+    for (int isa = QUANT_ISA_PORTABLE; isa <= (int)quant_best_isa(); isa++)
+        for (size_t h = 0; h < sizeof hds / sizeof *hds; h++)
+            for (int nq = 1; nq <= 8; nq++)
+                for (size_t r = 0; r < sizeof ranges / sizeof *ranges; r++)
+                    check_att_passes((enum quant_isa)isa, hds[h], nq, ranges[r][0], ranges[r][1],
+                                     seed++);
 }
 
 /* A tiny qwen3 model (f32 weights) over a 1,200-token prompt: logits of every position with
@@ -139,6 +220,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kernel),
+        cmocka_unit_test(test_att_passes),
         cmocka_unit_test(test_model_long_prompt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
