@@ -12,56 +12,29 @@
 
 #include "engine/kern_x86.h"
 
-/* Rows read ahead: quant.c's ATT_AHEAD, for the same reason (each row on another page). */
-#define AHEAD 8
-
-static inline void prefetch_floats(const float *r, int n)
-{
-    for (int d = 0; d < n; d += 16) /* 64-byte lines */
-        __builtin_prefetch(r + d, 0, 3);
-}
-
-/* The last row (exclusive) of [p0, p1) any of the nq queries sees. */
-static int rows_end(int p1, const int *npos, int nq)
-{
-    int e = 0;
-    for (int i = 0; i < nq; i++)
-        e = npos[i] > e ? npos[i] : e;
-    return e < p1 ? e : p1;
-}
-
-static void prefetch_start(const float *k, size_t stride, int p0, int e, int hd)
-{
-    for (int p = p0; p < e && p < p0 + AHEAD; p++)
-        prefetch_floats(k + (size_t)p * stride, hd);
-}
-
 /* ---- AVX2: one dot or axpy per query and row, the kernels' own loops inlined ---- */
+
+AVX2 static float dot_f32(const void *w, const void *a, size_t n)
+{
+    return dot_f32_256(w, a, n);
+}
+
+AVX2 static void axpy_f32(float *y, float a, const float *x, size_t n)
+{
+    axpy_f32_256(y, a, x, n);
+}
 
 AVX2 static void scores_avx2(const float *k, const float *v, size_t stride, int p0, int p1,
                              const float *const *q, const int *npos, int nq, int hd, float scale,
                              float *sc, size_t ld)
 {
-    int e = rows_end(p1, npos, nq);
-    prefetch_start(k, stride, p0, e, hd);
-    for (int p = p0; p < e; p++) {
-        const float *kr = k + (size_t)p * stride;
-        if (p + AHEAD < e) prefetch_floats(kr + (size_t)AHEAD * stride, hd);
-        if (v) prefetch_floats(v + (size_t)p * stride, hd);
-        for (int i = 0; i < nq; i++)
-            if (p < npos[i])
-                sc[(size_t)i * ld + (size_t)(p - p0)] = dot_f32_256(kr, q[i], (size_t)hd) * scale;
-    }
+    quant_att_scores_calls(dot_f32, k, v, stride, p0, p1, q, npos, nq, hd, scale, sc, ld);
 }
 
 AVX2 static void wsum_avx2(const float *v, size_t stride, int p0, int p1, float *const *o,
                            const int *npos, int nq, int hd, const float *sc, size_t ld)
 {
-    for (int p = p0; p < p1; p++)
-        for (int i = 0; i < nq; i++)
-            if (p < npos[i])
-                axpy_f32_256(o[i], sc[(size_t)i * ld + (size_t)(p - p0)], v + (size_t)p * stride,
-                             (size_t)hd);
+    quant_att_wsum_calls(axpy_f32, v, stride, p0, p1, o, npos, nq, hd, sc, ld);
 }
 
 /* ---- AVX-512 ---- */
@@ -82,8 +55,7 @@ AVX512 static ALWAYS_INLINE void scores_rows(int n, const float *k, const float 
 {
     for (int p = pa; p < pb; p++) {
         const float *kr = k + (size_t)p * stride;
-        if (p + AHEAD < e) prefetch_floats(kr + (size_t)AHEAD * stride, hd);
-        if (v) prefetch_floats(v + (size_t)p * stride, hd);
+        quant_att_ahead(k, v, stride, p, e, hd);
         __m512 a[4];
 #pragma GCC unroll 4
         for (int i = 0; i < n; i++)
@@ -108,8 +80,7 @@ AVX512 static void scores_avx512(const float *k, const float *v, size_t stride, 
         scores_avx2(k, v, stride, p0, p1, q, npos, nq, hd, scale, sc, ld);
         return;
     }
-    int e = rows_end(p1, npos, nq);
-    prefetch_start(k, stride, p0, e, hd);
+    int e = quant_att_start(k, stride, p0, p1, npos, nq, hd);
     /* up to four queries per pass over the rows; a query's rows end at its own npos, so the
      * rows of the pass are split where the set of queries that see them shrinks */
     for (int i0 = 0; i0 < nq; i0 += 4) {

@@ -617,55 +617,23 @@ quant_axpy_fn quant_axpy_kernel(enum quant_isa isa)
     return f ? f : axpy_portable;
 }
 
-/* The first rows of K an attention pass reads ahead. A cache row of one head is hd floats at a
- * stride of the whole kv_dim (4 KiB apart for 1024), so every position is on another page, which
- * the hardware prefetchers do not follow: without these hints a decoding step waits on memory
- * for each position in turn. */
-#define ATT_AHEAD 8
-
-static void prefetch_floats(const float *r, int n)
-{
-    for (int d = 0; d < n; d += 16) /* 64-byte lines */
-        __builtin_prefetch(r + d, 0, 3);
-}
-
 static void att_scores_portable(const float *k, const float *v, size_t stride, int p0, int p1,
                                 const float *const *q, const int *npos, int nq, int hd, float scale,
                                 float *sc, size_t ld)
 {
-    int e = p0;
-    for (int i = 0; i < nq; i++)
-        e = npos[i] > e ? npos[i] : e;
-    e = e < p1 ? e : p1;
-    for (int p = p0; p < e && p < p0 + ATT_AHEAD; p++)
-        prefetch_floats(k + (size_t)p * stride, hd);
-    for (int p = p0; p < e; p++) {
-        const float *kr = k + (size_t)p * stride;
-        if (p + ATT_AHEAD < e) prefetch_floats(kr + (size_t)ATT_AHEAD * stride, hd);
-        if (v) prefetch_floats(v + (size_t)p * stride, hd);
-        for (int i = 0; i < nq; i++)
-            if (p < npos[i])
-                sc[(size_t)i * ld + (size_t)(p - p0)] = dot_f32(kr, q[i], (size_t)hd) * scale;
-    }
+    quant_att_scores_calls(dot_f32, k, v, stride, p0, p1, q, npos, nq, hd, scale, sc, ld);
 }
 
 static void att_wsum_portable(const float *v, size_t stride, int p0, int p1, float *const *o,
                               const int *npos, int nq, int hd, const float *sc, size_t ld)
 {
-    for (int p = p0; p < p1; p++)
-        for (int i = 0; i < nq; i++)
-            if (p < npos[i])
-                axpy_portable(o[i], sc[(size_t)i * ld + (size_t)(p - p0)], v + (size_t)p * stride,
-                              (size_t)hd);
+    quant_att_wsum_calls(axpy_portable, v, stride, p0, p1, o, npos, nq, hd, sc, ld);
 }
 
 struct quant_att quant_att_kernel(enum quant_isa isa)
 {
-    struct quant_att k = {NULL, NULL};
-    for (int i = isa; i > QUANT_ISA_PORTABLE && !k.scores; i--)
-        k = quant_att_x86((enum quant_isa)i);
-    if (!k.scores) k = (struct quant_att){att_scores_portable, att_wsum_portable};
-    return k;
+    struct quant_att k = quant_att_x86(isa);
+    return k.scores ? k : (struct quant_att){att_scores_portable, att_wsum_portable};
 }
 
 /* quant_configure's values; "" when not given */
