@@ -523,6 +523,28 @@ static void test_qwen3_q4_k(void **state)
     check_arch("qwen3", GGML_TYPE_Q4_K);
 }
 
+/* One token at a time, every output row is one kernel call by whichever thread takes it, so the
+ * logits are the same bit for bit whatever the pool: one thread; two (a range each); three and
+ * five on fewer cores, where workers join late or not at all and others take their rows; and
+ * more threads than the products hand out by ranges. */
+static void test_one_token_threads(void **state)
+{
+    (void)state;
+    model_t *m = load("qwen3", GGML_TYPE_Q4_K);
+    size_t bytes = (size_t)NT * (size_t)model_config(m)->n_vocab * sizeof(float);
+    float *want = eval_all(m, 1, 1, quant_best_isa());
+    const int threads[] = {2, 3, 5, 17};
+    for (size_t k = 0; k < sizeof threads / sizeof threads[0]; k++) {
+        float *got = eval_all(m, 1, threads[k], quant_best_isa());
+        if (memcmp(got, want, bytes) != 0)
+            fail_msg("one token at a time on %d threads: logits differ from one thread's",
+                     threads[k]);
+        free(got);
+    }
+    free(want);
+    model_free(m);
+}
+
 /* Quantized files (same seed, so the same weights before quantization) stay close to f32. */
 static void test_quantized_close(void **state)
 {
@@ -787,6 +809,7 @@ int main(void)
         cmocka_unit_test(test_qwen2),
         cmocka_unit_test(test_llama),
         cmocka_unit_test(test_qwen3_q4_k),
+        cmocka_unit_test(test_one_token_threads),
         cmocka_unit_test(test_quantized_close),
         cmocka_unit_test(test_seed_reproduces),
         cmocka_unit_test(test_broken_models),
