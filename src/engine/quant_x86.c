@@ -739,12 +739,12 @@ AVX512 static ALWAYS_INLINE __m512i sums_by_block4(const __m512i r[4])
     return fold_pairs(fold_halves(r[0], r[1]), fold_halves(r[2], r[3]));
 }
 
-/* vpermb indexes (odd bytes zeroed by the mask) into the decoded heads of two blocks, block
- * b's in bytes 16b..16b + 15 (k4_head2). k4_ctl[b][k]: the int16 scales of packs(chunk c,
+/* vpermb indexes (odd bytes zeroed by the mask) into the decoded heads of four blocks, block
+ * b's in bytes 16b..16b + 15 (k4_head4). k4_ctl[b][k]: the int16 scales of packs(chunk c,
  * chunk c + 1) for c = 2k: in 128-bit lanes 0-1 (low nibbles) elements 0-3 take scale c and
  * 4-7 scale c + 2; in lanes 2-3 (high nibbles) c + 1 and c + 3. k4_mins2: the min of sub-block
- * l / 2 (head byte 8 + l / 2) as int16 l, as k4_min_pairs, for block 0 in the low 256 bits and
- * block 1 in the high 256 bits. */
+ * l / 2 (head byte 8 + l / 2) as int16 l, as k4_min_pairs: k4_mins2[h] for block 2h in the low 256
+ * bits and block 2h + 1 in the high 256 bits. */
 #define K4_LANE(v) v, 0, v, 0, v, 0, v, 0, (v) + 2, 0, (v) + 2, 0, (v) + 2, 0, (v) + 2, 0
 #define K4_CTL(b, k)                                                                               \
     {                                                                                              \
@@ -756,25 +756,42 @@ AVX512 static ALWAYS_INLINE __m512i sums_by_block4(const __m512i r[4])
     K4_MIN2(16 * (b) + 8), K4_MIN2(16 * (b) + 9), K4_MIN2(16 * (b) + 10), K4_MIN2(16 * (b) + 11),  \
         K4_MIN2(16 * (b) + 12), K4_MIN2(16 * (b) + 13), K4_MIN2(16 * (b) + 14),                    \
         K4_MIN2(16 * (b) + 15)
-static const _Alignas(64) uint8_t k4_ctl[2][2][64] = {{K4_CTL(0, 0), K4_CTL(0, 1)},
-                                                      {K4_CTL(1, 0), K4_CTL(1, 1)}};
-static const _Alignas(64) uint8_t k4_mins2[64] = {K4_MINS(0), K4_MINS(1)};
+static const _Alignas(64) uint8_t k4_ctl[4][2][64] = {{K4_CTL(0, 0), K4_CTL(0, 1)},
+                                                      {K4_CTL(1, 0), K4_CTL(1, 1)},
+                                                      {K4_CTL(2, 0), K4_CTL(2, 1)},
+                                                      {K4_CTL(3, 0), K4_CTL(3, 1)}};
+static const _Alignas(64) uint8_t k4_mins2[2][64] = {{K4_MINS(0), K4_MINS(1)},
+                                                     {K4_MINS(2), K4_MINS(3)}};
 #undef K4_LANE
 #undef K4_CTL
 #undef K4_MIN2
 #undef K4_MINS
+
+/* k4_head2 for four heads, one in each 128-bit lane (the same steps, the last two merged into
+ * one vpternlogd). */
+AVX512 static ALWAYS_INLINE __m512i k4_head4(__m512i v)
+{
+    __m512i a = _mm512_shuffle_epi32(v, (_MM_PERM_ENUM)_MM_SHUFFLE(3, 2, 3, 1));
+    __m512i c = _mm512_shuffle_epi32(v, (_MM_PERM_ENUM)_MM_SHUFFLE(2, 2, 1, 1));
+    __m512i lo =
+        _mm512_and_si512(_mm512_srlv_epi32(a, _mm512_set4_epi32(4, 0, 0, 0)),
+                         _mm512_set4_epi32(0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f));
+    /* lo | (c >> 2 & the top bits' mask) */
+    return _mm512_ternarylogic_epi32(lo, _mm512_srli_epi32(c, 2),
+                                     _mm512_set4_epi32(0x30303030, 0, 0x30303030, 0), 0xF8);
+}
 
 /* q4_k_rows_vnni for one row: a 512-bit vector holds a 32-byte chunk's low nibbles in its low
  * half and its high nibbles in its high half (split by one GF(2) affine byte transform: the
  * identity on bits 0-3 in the low four qwords, bits 4-7 moved down in the high four), against
  * 64 contiguous activations. Two chunks' vpdpbusd results are packed to int16 together and
  * scaled by one vpdpwssd, its int16 scales picked from the decoded heads by one vpermb.
- * Blocks go four at a time: heads decoded two at a time as their blocks come (so the weights
- * are read in order), the mins of two blocks against their activation sums in one vpmaddwd,
- * the four blocks' exact S and M reduced together into 128-bit lane b for block b, and their
- * float steps (k4_block_end's) done together; each block's term is still added to the
- * accumulator in block order, so the results are q4_k_rows_vnni's bit for bit. Needs GFNI and
- * AVX512-VBMI besides the AVX-512 set (quant_x86_kernels lists it only then). */
+ * Blocks go four at a time: their four heads decoded together (one per 128-bit lane), the mins of
+ * two blocks against their activation sums in one vpmaddwd, the four blocks' exact S and M reduced
+ * together into 128-bit lane b for block b, and their float steps (k4_block_end's) done together;
+ * each block's term is still added to the accumulator in block order, so the results are
+ * q4_k_rows_vnni's bit for bit. Needs GFNI and AVX512-VBMI besides the AVX-512 set
+ * (quant_x86_kernels lists it only then). */
 AVX512_GV static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
 {
     const struct block_q4_k *x = w;
@@ -783,11 +800,11 @@ AVX512_GV static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
     const long long lo_bits = 0x0102040800000000LL, hi_bits = 0x1020408000000000LL;
     const __m512i nib =
         _mm512_setr_epi64(lo_bits, lo_bits, lo_bits, lo_bits, hi_bits, hi_bits, hi_bits, hi_bits);
-    const __m512i ctl[2][2] = {
-        {_mm512_load_si512(k4_ctl[0][0]), _mm512_load_si512(k4_ctl[0][1])},
-        {_mm512_load_si512(k4_ctl[1][0]), _mm512_load_si512(k4_ctl[1][1])},
-    };
-    const __m512i mins2 = _mm512_load_si512(k4_mins2);
+    __m512i ctl[4][2];
+    for (int b = 0; b < 4; b++)
+        for (int k = 0; k < 2; k++)
+            ctl[b][k] = _mm512_load_si512(k4_ctl[b][k]);
+    const __m512i mins2[2] = {_mm512_load_si512(k4_mins2[0]), _mm512_load_si512(k4_mins2[1])};
     /* int16 indexes of d and dmin of block b (halves 8b, 8b + 1 of four heads) into lane b */
     const __m512i dsel = _mm512_setr_epi32(0x10000, 0x10000, 0x90008, 0x90008, 0x110010, 0x110010,
                                            0x190018, 0x190018, 0, 0, 0, 0, 0, 0, 0, 0);
@@ -812,18 +829,19 @@ AVX512_GV static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
         }                                                                                          \
     } while (0)
     for (; i + 4 <= nb; i += 4) {
-        __m256i raw[2];
-        __m512i r[4], mm[2];
-        for (int b = 0; b < 4; b += 2) {
-            raw[b / 2] =
-                _mm256_loadu2_m128i((const __m128i *)&x[i + b + 1], (const __m128i *)&x[i + b]);
-            __m512i hv = _mm512_castsi256_si512(k4_head2(raw[b / 2]));
-            Q4_K_ZMM_S(i + b, 0, hv, r[b]);
-            Q4_K_ZMM_S(i + b + 1, 1, hv, r[b + 1]);
+        /* the four heads, block b's in 128-bit lane b, decoded together */
+        __m512i raw = _mm512_inserti64x4(
+            _mm512_castsi256_si512(
+                _mm256_loadu2_m128i((const __m128i *)&x[i + 1], (const __m128i *)&x[i])),
+            _mm256_loadu2_m128i((const __m128i *)&x[i + 3], (const __m128i *)&x[i + 2]), 1);
+        __m512i hv = k4_head4(raw), r[4], mm[2];
+        for (int b = 0; b < 4; b++)
+            Q4_K_ZMM_S(i + b, b, hv, r[b]);
+        for (int h = 0; h < 2; h++) {
             __m512i bs = _mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)y[i + b].bsums)),
-                _mm256_loadu_si256((const __m256i *)y[i + b + 1].bsums), 1);
-            mm[b / 2] = _mm512_madd_epi16(_mm512_maskz_permutexvar_epi8(even, mins2, hv), bs);
+                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)y[i + 2 * h].bsums)),
+                _mm256_loadu_si256((const __m256i *)y[i + 2 * h + 1].bsums), 1);
+            mm[h] = _mm512_madd_epi16(_mm512_maskz_permutexvar_epi8(even, mins2[h], hv), bs);
         }
         /* S partials of block b in 128-bit lane b of sv (from the two halves of r[b] and then
          * of the pair), M partials likewise in mv; then S in element 0 of lane b, M in 1 */
@@ -832,8 +850,7 @@ AVX512_GV static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
         __m512 v = _mm512_cvtepi32_ps(
             _mm512_add_epi32(e, _mm512_shuffle_epi32(e, (_MM_PERM_ENUM)_MM_SHUFFLE(1, 0, 3, 2))));
         /* d and dmin of block b in elements 0 and 1 of lane b */
-        __m512 dd = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(
-            dsel, _mm512_inserti64x4(_mm512_castsi256_si512(raw[0]), raw[1], 1))));
+        __m512 dd = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(dsel, raw)));
         /* element 0 of lane b: S * d - M * dmin of block i + b, as k4_block_end */
         __m512 f = _mm512_fmsub_ps(v, dd, _mm512_movehdup_ps(_mm512_mul_ps(v, dd)));
         acc = _mm_fmadd_ss(_mm512_castps512_ps128(f), _mm_set_ss(y[i].d), acc);
@@ -847,7 +864,7 @@ AVX512_GV static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
         Q4_K_ZMM_S(i, 0, hv, r);
         __m256i s = _mm256_add_epi32(_mm512_castsi512_si256(r), _mm512_extracti64x4_epi64(r, 1));
         __m256i m = _mm256_madd_epi16(
-            _mm512_castsi512_si256(_mm512_maskz_permutexvar_epi8(even, mins2, hv)),
+            _mm512_castsi512_si256(_mm512_maskz_permutexvar_epi8(even, mins2[0], hv)),
             _mm256_loadu_si256((const __m256i *)y[i].bsums));
         acc = k4_block_end(s, m, dd, y[i].d, acc);
     }
