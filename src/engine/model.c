@@ -552,6 +552,7 @@ struct matmul_job {
     quant_dot_multi_fn multi[MAX_MATS]; /* NULL: no multi-row kernel */
     quant_gemm_fn gemm[MAX_MATS];       /* NULL: no tiled kernel */
     int64_t row_end[MAX_MATS];          /* cumulative row counts */
+    int64_t total; /* rows handed out: row_end[0] for a fused gate and up product, else all */
     const uint8_t *act;
     size_t act_stride;
     int n_tok;
@@ -701,7 +702,7 @@ static void matmul_rows(const struct matmul_job *j, float *tmp, float *tmp2, int
 static void matmul_worker(void *arg, int ith, int nth)
 {
     struct matmul_job *j = arg;
-    int64_t total = j->glu ? j->row_end[0] : j->row_end[j->n_mats - 1], r0 = 0, r1 = 0;
+    int64_t total = j->total, r0 = 0, r1 = 0;
     float *tmp = j->scratch + (size_t)ith * MATMUL_SCRATCH((size_t)j->n_tok);
     float *tmp2 = tmp + MATMUL_TILE((size_t)j->n_tok);
     if (j->n_ranges) {
@@ -758,13 +759,14 @@ static void matmul_ex(model_scratch_t *ws, int n_mats, const struct model_tensor
     j.chunk = n_tok > 1 ? 4 : 16; /* smallest chunk, in rows */
     j.scratch = ws->mm_scratch;
     atomic_init(&j.next, 0);
+    j.total = glu ? j.row_end[0] : j.row_end[n_mats - 1];
     int nth = pool_size(ws->pool);
     if (n_tok == 1 && nth <= MATMUL_RANGES) {
-        int64_t total = glu ? j.row_end[0] : j.row_end[n_mats - 1];
+        int64_t t = j.total;
         j.n_ranges = nth;
         for (int i = 0; i < nth; i++)
-            atomic_init(&j.range[i].v, RANGE(total * i / nth / 4 * 4,
-                                             i + 1 < nth ? total * (i + 1) / nth / 4 * 4 : total));
+            atomic_init(&j.range[i].v,
+                        RANGE(t * i / nth / 4 * 4, i + 1 < nth ? t * (i + 1) / nth / 4 * 4 : t));
     }
     pool_run(ws->pool, matmul_worker, &j);
 }
