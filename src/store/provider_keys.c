@@ -418,12 +418,18 @@ int store_pkey_record_successes(const struct store_pkey_attempt *a, size_t n)
                      " latency_ms, error, at, at_ms) VALUES (?,?,?,?,?,?,?,?,?)",
                      "sssssissi", hid, a[i].key_id, a[i].provider, a[i].feature,
                      store_pkey_outcome_name(PKEY_OK), a[i].latency_ms, NULL, ts, at);
+        /* A success is written after the fact: one that came before an attempt recorded
+         * since (a failure written at once) must not end that failure's streak. */
         if (!rc && a[i].pooled)
             rc = db_exec(c, NULL,
-                         "UPDATE provider_keys SET failure_count = 0,"
-                         " success_total = success_total + 1, last_used_ms = ?, last_used_at = ?"
-                         " WHERE id = ? AND status = 'active'",
-                         "iss", at, ts, a[i].key_id);
+                         "UPDATE provider_keys SET success_total = success_total + 1,"
+                         " failure_count = CASE WHEN last_used_ms < ? THEN 0"
+                         " ELSE failure_count END,"
+                         " last_used_at = CASE WHEN last_used_ms < ? THEN ?"
+                         " ELSE last_used_at END,"
+                         " last_used_ms = CASE WHEN last_used_ms < ? THEN ?"
+                         " ELSE last_used_ms END WHERE id = ? AND status = 'active'",
+                         "iisiis", at, at, ts, at, at, a[i].key_id);
     }
     return finish(c, rc);
 }

@@ -89,7 +89,9 @@ struct store_pkey_attempt {
 int store_pkey_record(const struct store_pkey_attempt *a, char status_out[12], int *changed);
 
 /* Records successes of active keys (outcome PKEY_OK) in one transaction: the health rows,
- * and for pooled keys the counters (a key no longer active is left to the rules above). */
+ * and for pooled keys the counters (a key no longer active is left to the rules above). A
+ * success older than the key's last recorded attempt (at_ms before last_used_ms) counts in
+ * success_total but leaves the failure streak and last use as they are. */
 int store_pkey_record_successes(const struct store_pkey_attempt *a, size_t n);
 
 /* Emits event with details (stolen) on its own transaction (failover, all keys failed). */
