@@ -47,7 +47,7 @@ enum { LLM_BATCH_WAIT_NS = 3000000 };
 struct pentry {
     struct pentry *next;
     int32_t *toks; /* [n] */
-    float *k, *v;  /* [n_layer][n][kv_dim] as model_state_kv_save writes them */
+    float *k, *v;  /* as model_state_kv_save writes them */
     int n;
     size_t bytes;
     uint64_t used; /* pcache clock at the last use: least recently used goes first */

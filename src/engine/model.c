@@ -341,8 +341,8 @@ struct model_state {
     const model_t *m;
     int n_ctx, n_past;
     int populated;        /* positions whose cache pages kv_populate has faulted in */
-    float *key_cache;     /* [n_layer, n_ctx, kv_dim] */
-    float *value_cache;   /* [n_layer, n_ctx, kv_dim] */
+    float *key_cache;     /* [n_layer, n_head_kv, n_ctx, head_dim] (kv_slab) */
+    float *value_cache;   /* the same */
     model_scratch_t *own; /* model_state_create's scratch, or NULL */
 };
 
@@ -508,16 +508,24 @@ size_t model_kv_floats_per_pos(const model_t *m)
     return (size_t)m->cfg.n_layer * (size_t)m->cfg.n_head_kv * (size_t)m->cfg.head_dim;
 }
 
+/* Offset of the first row of layer L's kv head h in a cache of n_ctx positions: a kv head's
+ * rows of a layer are one contiguous slab, so that attention streams them. */
+static size_t kv_slab(const struct model_config *c, int n_ctx, int L, int h)
+{
+    return ((size_t)L * c->n_head_kv + (size_t)h) * (size_t)n_ctx * (size_t)c->head_dim;
+}
+
 int model_state_kv_save(const model_state_t *s, int n, float *k, float *v)
 {
     if (n < 0 || n > s->n_past) return RAGD_ERANGE;
     const struct model_config *c = &s->m->cfg;
-    size_t kvd = (size_t)c->n_head_kv * c->head_dim, row = (size_t)n * kvd;
-    for (int L = 0; L < c->n_layer; L++) {
-        size_t from = (size_t)L * s->n_ctx * kvd;
-        memcpy(k + L * row, s->key_cache + from, row * sizeof(float));
-        memcpy(v + L * row, s->value_cache + from, row * sizeof(float));
-    }
+    size_t run = (size_t)n * c->head_dim;
+    for (int L = 0; L < c->n_layer; L++)
+        for (int h = 0; h < c->n_head_kv; h++) {
+            size_t from = kv_slab(c, s->n_ctx, L, h), to = kv_slab(c, n, L, h);
+            memcpy(k + to, s->key_cache + from, run * sizeof(float));
+            memcpy(v + to, s->value_cache + from, run * sizeof(float));
+        }
     return 0;
 }
 
@@ -525,12 +533,13 @@ int model_state_kv_load(model_state_t *s, const float *k, const float *v, int ro
 {
     if (n < 0 || n > rows || n > s->n_ctx) return RAGD_ERANGE;
     const struct model_config *c = &s->m->cfg;
-    size_t kvd = (size_t)c->n_head_kv * c->head_dim, stride = (size_t)rows * kvd;
-    for (int L = 0; L < c->n_layer; L++) {
-        size_t to = (size_t)L * s->n_ctx * kvd;
-        memcpy(s->key_cache + to, k + L * stride, (size_t)n * kvd * sizeof(float));
-        memcpy(s->value_cache + to, v + L * stride, (size_t)n * kvd * sizeof(float));
-    }
+    size_t run = (size_t)n * c->head_dim;
+    for (int L = 0; L < c->n_layer; L++)
+        for (int h = 0; h < c->n_head_kv; h++) {
+            size_t from = kv_slab(c, rows, L, h), to = kv_slab(c, s->n_ctx, L, h);
+            memcpy(s->key_cache + to, k + from, run * sizeof(float));
+            memcpy(s->value_cache + to, v + from, run * sizeof(float));
+        }
     s->n_past = n;
     return 0;
 }
@@ -818,19 +827,18 @@ static void attn_worker(void *arg, int ith, int nth)
     const model_state_t *s = j->s;
     const struct model_config *c = &s->m->cfg;
     (void)nth;
-    int hd = c->head_dim, kvd = c->n_head_kv * hd, qd = c->n_head * hd;
+    int hd = c->head_dim, qd = c->n_head * hd;
     int group = c->n_head / c->n_head_kv;
     float *att = ws->att + (size_t)ith * ws->att_per_thread;
     float scale = 1.0f / sqrtf((float)hd);
-    size_t layer_off = (size_t)j->layer * s->n_ctx * kvd;
     int total = c->n_head_kv * j->n_tblocks;
     for (;;) {
         int item = atomic_fetch_add(&j->next, 1);
         if (item >= total) return;
         int kvh = item / j->n_tblocks, t0 = (item % j->n_tblocks) * j->tb;
         int tb = j->n_tok - t0 < j->tb ? j->n_tok - t0 : j->tb, nq = group * tb;
-        const float *kc = s->key_cache + layer_off + (size_t)kvh * hd;
-        const float *vc = s->value_cache + layer_off + (size_t)kvh * hd;
+        size_t slab = kv_slab(c, s->n_ctx, j->layer, kvh);
+        const float *kc = s->key_cache + slab, *vc = s->value_cache + slab;
         /* nq <= max(ATT_QMAX, group) <= MAX_HEADS */
         const float *q[MAX_HEADS];
         float *o[MAX_HEADS];
@@ -844,7 +852,7 @@ static void attn_worker(void *arg, int ith, int nth)
             }
         }
         /* att holds group * att_tb * n_ctx floats: nq * max(npos) and OPS_ATT_SCRATCH(nq) */
-        ops_attention(q, o, npos, nq, kc, vc, (size_t)kvd, hd, scale, &ws->att_kern, att_tiled_min,
+        ops_attention(q, o, npos, nq, kc, vc, (size_t)hd, hd, scale, &ws->att_kern, att_tiled_min,
                       att);
     }
 }
@@ -863,7 +871,7 @@ static void attn_multi_worker(void *arg, int ith, int nth)
     model_scratch_t *ws = j->ws;
     const struct model_config *c = &ws->m->cfg;
     (void)nth;
-    int hd = c->head_dim, kvd = c->n_head_kv * hd, qd = c->n_head * hd;
+    int hd = c->head_dim, qd = c->n_head * hd;
     int group = c->n_head / c->n_head_kv;
     float *att = ws->att + (size_t)ith * ws->att_per_thread; /* >= group * n_ctx floats */
     float scale = 1.0f / sqrtf((float)hd);
@@ -874,8 +882,8 @@ static void attn_multi_worker(void *arg, int ith, int nth)
         int t = item / c->n_head_kv, kvh = item % c->n_head_kv;
         const model_state_t *kv = ws->tok_seq[t];
         int npos = ws->tok_pos[t] + 1;
-        size_t off = (size_t)j->layer * kv->n_ctx * kvd + (size_t)kvh * hd;
-        const float *kc = kv->key_cache + off, *vc = kv->value_cache + off;
+        size_t slab = kv_slab(c, kv->n_ctx, j->layer, kvh);
+        const float *kc = kv->key_cache + slab, *vc = kv->value_cache + slab;
         const float *q[MAX_HEADS];
         float *o[MAX_HEADS];
         int np[MAX_HEADS];
@@ -886,16 +894,16 @@ static void attn_multi_worker(void *arg, int ith, int nth)
             np[g] = npos;
         }
         /* the choice and arithmetic of attn_worker for the same token alone */
-        ops_attention(q, o, np, group, kc, vc, (size_t)kvd, hd, scale, &ws->att_kern, att_tiled_min,
+        ops_attention(q, o, np, group, kc, vc, (size_t)hd, hd, scale, &ws->att_kern, att_tiled_min,
                       att);
     }
 }
 
 /* ---- forward ---- */
 
-/* Positions of the caches faulted in ahead at a time: the first write of each position would
- * otherwise take two page faults per layer (its K and V rows are a 4 KiB page each for a
- * 1024-float kv_dim), one by one inside the step. */
+/* Positions of the caches faulted in ahead at a time: the first writes of a position would
+ * otherwise fault pages in one by one inside the step (a page of every kv head's slab in
+ * each layer, for K and for V, once per 8 positions at a 128-float head_dim). */
 #define KV_POPULATE 64
 
 /* Faults in the pages of s's K and V rows up to position upto (exclusive), KV_POPULATE positions
@@ -909,16 +917,17 @@ static void kv_populate(model_state_t *s, int upto)
     int to = s->populated + KV_POPULATE;
     to = to < upto ? upto : to;
     to = to > s->n_ctx ? s->n_ctx : to;
-    size_t kvd = (size_t)c->n_head_kv * c->head_dim, page = (size_t)sysconf(_SC_PAGESIZE);
-    for (int L = 0; L < c->n_layer; L++) {
-        float *base[2] = {s->key_cache, s->value_cache};
-        for (int b = 0; b < 2; b++) {
-            uintptr_t a = (uintptr_t)(base[b] + ((size_t)L * s->n_ctx + s->populated) * kvd);
-            uintptr_t e = (uintptr_t)(base[b] + ((size_t)L * s->n_ctx + to) * kvd);
-            a &= ~(uintptr_t)(page - 1);
-            if (e > a) (void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
-        }
-    }
+    size_t hd = (size_t)c->head_dim, page = (size_t)sysconf(_SC_PAGESIZE);
+    float *base[2] = {s->key_cache, s->value_cache};
+    for (int L = 0; L < c->n_layer; L++)
+        for (int h = 0; h < c->n_head_kv; h++)
+            for (int b = 0; b < 2; b++) {
+                float *slab = base[b] + kv_slab(c, s->n_ctx, L, h);
+                uintptr_t a = (uintptr_t)(slab + (size_t)s->populated * hd);
+                uintptr_t e = (uintptr_t)(slab + (size_t)to * hd);
+                a &= ~(uintptr_t)(page - 1);
+                if (e > a) (void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
+            }
     s->populated = to;
 #else
     (void)s;
@@ -962,7 +971,6 @@ static void forward_batch(model_scratch_t *ws, model_state_t *s, const int32_t *
         const struct model_tensor *qkv[3] = {&l->wq, &l->wk, &l->wv};
         float *qkv_out[3] = {ws->q, ws->k, ws->v};
         matmul_multi(ws, 3, qkv, qkv_out, ws->xb, n);
-        size_t cache_off = multi ? 0 : ((size_t)L * s->n_ctx + pos0) * kvd;
         for (int t = 0; t < n; t++) {
             float *q = ws->q + (size_t)t * qd, *k = ws->k + (size_t)t * kvd,
                   *v = ws->v + (size_t)t * kvd;
@@ -983,15 +991,13 @@ static void forward_batch(model_scratch_t *ws, model_state_t *s, const int32_t *
                 if (l->k_norm) ops_rmsnorm(k + h * hd, k + h * hd, l->k_norm, hd, c->rms_eps);
                 ops_rope(k + h * hd, cs, sn, c->rope_dim, c->rope_neox);
             }
-            if (multi) {
-                model_state_t *kv = ws->tok_seq[t];
-                size_t off = ((size_t)L * kv->n_ctx + (size_t)ws->tok_pos[t]) * kvd;
-                memcpy(kv->key_cache + off, k, (size_t)kvd * sizeof(float));
-                memcpy(kv->value_cache + off, v, (size_t)kvd * sizeof(float));
-                continue;
+            model_state_t *kv = multi ? ws->tok_seq[t] : s;
+            size_t at = (size_t)(multi ? ws->tok_pos[t] : pos0 + t) * hd;
+            for (int h = 0; h < c->n_head_kv; h++) {
+                size_t off = kv_slab(c, kv->n_ctx, L, h) + at;
+                memcpy(kv->key_cache + off, k + h * hd, (size_t)hd * sizeof(float));
+                memcpy(kv->value_cache + off, v + h * hd, (size_t)hd * sizeof(float));
             }
-            memcpy(s->key_cache + cache_off + (size_t)t * kvd, k, (size_t)kvd * sizeof(float));
-            memcpy(s->value_cache + cache_off + (size_t)t * kvd, v, (size_t)kvd * sizeof(float));
         }
         if (multi) {
             struct attn_multi_job mj = {.ws = ws, .layer = L, .n_tok = n};

@@ -136,8 +136,8 @@ int model_state_truncate(model_state_t *s, int n_past);
  * again for V): the size of a saved row block is 2 * n * this * sizeof(float). */
 size_t model_kv_floats_per_pos(const model_t *m);
 /* Copies the K and V rows of positions [0, n) of every layer into k and v (each
- * n_layer * n * kv_dim floats, laid out [layer][position][kv_dim]). RAGD_ERANGE if
- * n < 0 or n > n_past. */
+ * n_layer * n * kv_dim floats, laid out [layer][kv head][position][head_dim], as the cache
+ * holds them). RAGD_ERANGE if n < 0 or n > n_past. */
 int model_state_kv_save(const model_state_t *s, int n, float *k, float *v);
 /* Replaces s's sequence by the first n positions of a block of rows positions saved by
  * model_state_kv_save (from a state of the same model): afterwards n_past == n. The rows are
