@@ -515,31 +515,31 @@ static size_t kv_slab(const struct model_config *c, int n_ctx, int L, int h)
     return ((size_t)L * c->n_head_kv + (size_t)h) * (size_t)n_ctx * (size_t)c->head_dim;
 }
 
+/* Copies positions [0, n) of every kv head's slab from caches of src_ctx positions to caches
+ * of dst_ctx positions. */
+static void kv_copy(const struct model_config *c, float *dk, float *dv, int dst_ctx,
+                    const float *sk, const float *sv, int src_ctx, int n)
+{
+    size_t run = (size_t)n * c->head_dim * sizeof(float);
+    for (int L = 0; L < c->n_layer; L++)
+        for (int h = 0; h < c->n_head_kv; h++) {
+            size_t to = kv_slab(c, dst_ctx, L, h), from = kv_slab(c, src_ctx, L, h);
+            memcpy(dk + to, sk + from, run);
+            memcpy(dv + to, sv + from, run);
+        }
+}
+
 int model_state_kv_save(const model_state_t *s, int n, float *k, float *v)
 {
     if (n < 0 || n > s->n_past) return RAGD_ERANGE;
-    const struct model_config *c = &s->m->cfg;
-    size_t run = (size_t)n * c->head_dim;
-    for (int L = 0; L < c->n_layer; L++)
-        for (int h = 0; h < c->n_head_kv; h++) {
-            size_t from = kv_slab(c, s->n_ctx, L, h), to = kv_slab(c, n, L, h);
-            memcpy(k + to, s->key_cache + from, run * sizeof(float));
-            memcpy(v + to, s->value_cache + from, run * sizeof(float));
-        }
+    kv_copy(&s->m->cfg, k, v, n, s->key_cache, s->value_cache, s->n_ctx, n);
     return 0;
 }
 
 int model_state_kv_load(model_state_t *s, const float *k, const float *v, int rows, int n)
 {
     if (n < 0 || n > rows || n > s->n_ctx) return RAGD_ERANGE;
-    const struct model_config *c = &s->m->cfg;
-    size_t run = (size_t)n * c->head_dim;
-    for (int L = 0; L < c->n_layer; L++)
-        for (int h = 0; h < c->n_head_kv; h++) {
-            size_t from = kv_slab(c, rows, L, h), to = kv_slab(c, s->n_ctx, L, h);
-            memcpy(s->key_cache + to, k + from, run * sizeof(float));
-            memcpy(s->value_cache + to, v + from, run * sizeof(float));
-        }
+    kv_copy(&s->m->cfg, s->key_cache, s->value_cache, s->n_ctx, k, v, rows, n);
     s->n_past = n;
     return 0;
 }
