@@ -380,8 +380,11 @@ size_t quant_act_row_bytes(enum act_kind k, size_t n)
     switch (k) {
     case ACT_QA8:
         return n / QK * sizeof(struct block_qa8);
-    case ACT_QA8K:
-        return n / QKK * sizeof(struct block_qa8k);
+    case ACT_QA8K: {
+        size_t at = quant_qa8k_groups_at(n);
+        return at ? at + n / QKK / 4 * sizeof(struct qa8k_group)
+                  : n / QKK * sizeof(struct block_qa8k);
+    }
     default:
         return n * sizeof(float);
     }
@@ -432,7 +435,28 @@ void quant_act_quantize(enum act_kind k, const float *x, void *y, size_t n)
             }
             b[i].d = d;
         }
+        quant_qa8k_fill_groups(y, n);
     }
+}
+
+void quant_qa8k_fill_groups(void *row, size_t n)
+{
+    size_t at = quant_qa8k_groups_at(n), blocks = n / QKK * sizeof(struct block_qa8k);
+    if (!at) return;
+    const struct block_qa8k *b = row;
+    struct qa8k_group *g = (void *)((uint8_t *)row + at);
+    memset((uint8_t *)row + blocks, 0, at - blocks);
+    for (size_t i = 0; i + 4 <= n / QKK; i += 4, g++)
+        for (int k = 0; k < 4; k++) {
+            const struct block_qa8k *a = &b[i + k];
+            for (int j = 0; j < 8; j++)
+                g->sums[8 * k + j] = (int16_t)(a->bsums[2 * j] + a->bsums[2 * j + 1]);
+            for (int v = 0; v < 4; v++) {
+                int s0 = 4 * (v / 2) + v % 2; /* the vector's first sub-block; then s0 + 2 */
+                memcpy(g->qs[k] + 64 * v, a->qs + 32 * s0, 32);
+                memcpy(g->qs[k] + 64 * v + 32, a->qs + 32 * (s0 + 2), 32);
+            }
+        }
 }
 
 static void act_qa8_portable(const float *x, void *y, size_t n)

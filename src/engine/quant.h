@@ -86,6 +86,30 @@ struct block_qa8k {
     int16_t bsums[QKK / 16]; /* sums of qs over each 16 */
     int8_t qs[QKK];
 };
+/* A QA8K row of n activations is its n / 256 blocks and, when there are at least four, the
+ * same activations once more for each whole group of four blocks (a qa8k_group each, from the
+ * first multiple of 64 bytes after the blocks), arranged for the 512-bit Q4_K decoding kernel:
+ * 64 weight bytes hold the nibbles of four sub-blocks, the low ones of sub-blocks 2m and 2m + 2
+ * and the high ones of 2m + 1 and 2m + 3, so each nibble vector meets one contiguous 64-byte
+ * vector here. quant_act_row_bytes counts the groups; the quantizers write them. */
+struct qa8k_group {
+    int16_t sums[32]; /* block b's sums over sub-block j (its activations 32j..32j+31) at 8b + j */
+    /* block b's activations, vector v of qs[b] holding the sub-blocks 4(v/2) + (v%2) and
+     * 4(v/2) + (v%2) + 2, 32 each */
+    int8_t qs[4][QKK];
+};
+/* Where a QA8K row of n activations keeps its groups: the byte offset, 0 when it has none
+ * (fewer than four blocks). */
+static inline size_t quant_qa8k_groups_at(size_t n)
+{
+    return n / QKK < 4 ? 0 : (n / QKK * sizeof(struct block_qa8k) + 63) & ~(size_t)63;
+}
+/* The groups of the QA8K row at row (n activations), or NULL when it has none. */
+static inline const struct qa8k_group *quant_qa8k_groups(const void *row, size_t n)
+{
+    size_t at = quant_qa8k_groups_at(n);
+    return at ? (const void *)((const uint8_t *)row + at) : NULL;
+}
 
 struct quant_type_info {
     const char *name;

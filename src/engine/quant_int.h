@@ -17,6 +17,9 @@ struct quant_isa_kernels {
 /* The kernels of isa (AVX2 or AVX512), a list ending with a row whose dot is NULL; an empty list
  * for the portable ISA and off x86-64. */
 const struct quant_isa_kernels *quant_x86_kernels(enum quant_isa isa);
+/* Writes the groups (struct qa8k_group) of a QA8K row of n activations from its blocks, and
+ * zeroes the padding before them; every QA8K quantizer ends with it. */
+void quant_qa8k_fill_groups(void *row, size_t n);
 quant_axpy_fn quant_axpy_avx2(void);          /* NULL off x86-64 */
 quant_act_fn quant_act_avx2(enum act_kind k); /* NULL for ACT_F32 and off x86-64 */
 /* isa's attention kernels from att_x86.c: {NULL, NULL} for the portable ISA and off x86-64. */

@@ -739,33 +739,24 @@ AVX512 static ALWAYS_INLINE __m512i sums_by_block4(const __m512i r[4])
     return fold_pairs(fold_halves(r[0], r[1]), fold_halves(r[2], r[3]));
 }
 
-/* vpermb indexes (odd bytes zeroed by the mask) into the decoded heads of four blocks, block
- * b's in bytes 16b..16b + 15 (k4_head4). k4_ctl[b][k]: the int16 scales of packs(chunk c,
+/* vpermb indexes (odd bytes zeroed by the mask) into one block's decoded head (k4_head) for
+ * the blocks dot_q4_k_zmm takes one at a time. k4_ctl[k]: the int16 scales of packs(chunk c,
  * chunk c + 1) for c = 2k: in 128-bit lanes 0-1 (low nibbles) elements 0-3 take scale c and
- * 4-7 scale c + 2; in lanes 2-3 (high nibbles) c + 1 and c + 3. k4_mins2: the min of sub-block
- * l / 2 (head byte 8 + l / 2) as int16 l, as k4_min_pairs: k4_mins2[h] for block 2h in the low 256
- * bits and block 2h + 1 in the high 256 bits. */
+ * 4-7 scale c + 2; in lanes 2-3 (high nibbles) c + 1 and c + 3. k4_mins: the min of sub-block
+ * l / 2 (head byte 8 + l / 2) as int16 l in the low 256 bits, as k4_min_pairs. */
 #define K4_LANE(v) v, 0, v, 0, v, 0, v, 0, (v) + 2, 0, (v) + 2, 0, (v) + 2, 0, (v) + 2, 0
-#define K4_CTL(b, k)                                                                               \
+#define K4_CTL(k)                                                                                  \
     {                                                                                              \
-        K4_LANE(16 * (b) + 4 * (k)), K4_LANE(16 * (b) + 4 * (k)), K4_LANE(16 * (b) + 4 * (k) + 1), \
-            K4_LANE(16 * (b) + 4 * (k) + 1)                                                        \
+        K4_LANE(4 * (k)), K4_LANE(4 * (k)), K4_LANE(4 * (k) + 1), K4_LANE(4 * (k) + 1)             \
     }
 #define K4_MIN2(v) v, 0, v, 0
-#define K4_MINS(b)                                                                                 \
-    K4_MIN2(16 * (b) + 8), K4_MIN2(16 * (b) + 9), K4_MIN2(16 * (b) + 10), K4_MIN2(16 * (b) + 11),  \
-        K4_MIN2(16 * (b) + 12), K4_MIN2(16 * (b) + 13), K4_MIN2(16 * (b) + 14),                    \
-        K4_MIN2(16 * (b) + 15)
-static const _Alignas(64) uint8_t k4_ctl[4][2][64] = {{K4_CTL(0, 0), K4_CTL(0, 1)},
-                                                      {K4_CTL(1, 0), K4_CTL(1, 1)},
-                                                      {K4_CTL(2, 0), K4_CTL(2, 1)},
-                                                      {K4_CTL(3, 0), K4_CTL(3, 1)}};
-static const _Alignas(64) uint8_t k4_mins2[2][64] = {{K4_MINS(0), K4_MINS(1)},
-                                                     {K4_MINS(2), K4_MINS(3)}};
+static const _Alignas(64) uint8_t k4_ctl[2][64] = {K4_CTL(0), K4_CTL(1)};
+static const _Alignas(64) uint8_t k4_mins[64] = {K4_MIN2(8),  K4_MIN2(9),  K4_MIN2(10),
+                                                 K4_MIN2(11), K4_MIN2(12), K4_MIN2(13),
+                                                 K4_MIN2(14), K4_MIN2(15)};
 #undef K4_LANE
 #undef K4_CTL
 #undef K4_MIN2
-#undef K4_MINS
 
 /* k4_head2 for four heads, one in each 128-bit lane (the same steps, the last two merged into
  * one vpternlogd). */
@@ -781,94 +772,139 @@ AVX512 static ALWAYS_INLINE __m512i k4_head4(__m512i v)
                                      _mm512_set4_epi32(0x30303030, 0, 0x30303030, 0), 0xF8);
 }
 
-/* q4_k_rows_vnni for one row: a 512-bit vector holds a 32-byte chunk's low nibbles in its low
- * half and its high nibbles in its high half (split by one GF(2) affine byte transform: the
- * identity on bits 0-3 in the low four qwords, bits 4-7 moved down in the high four), against
- * 64 contiguous activations. Two chunks' vpdpbusd results are packed to int16 together and
- * scaled by one vpdpwssd, its int16 scales picked from the decoded heads by one vpermb.
- * Blocks go four at a time: their four heads decoded together (one per 128-bit lane), the mins of
- * two blocks against their activation sums in one vpmaddwd, the four blocks' exact S and M reduced
- * together into 128-bit lane b for block b, and their float steps (k4_block_end's) done together;
- * each block's term is still added to the accumulator in block order, so the results are
- * q4_k_rows_vnni's bit for bit. Needs GFNI and AVX512-VBMI besides the AVX-512 set
- * (quant_x86_kernels lists it only then). */
+/* vpermb indexes (odd bytes zeroed by the mask) into k4_head4's decoded heads for the grouped
+ * activations (struct qa8k_group). k4z_ctl[b][k]: the int16 scales of packs(low nibbles, high
+ * nibbles) of block b's weight bytes 64k..64k + 63, whose 128-bit lanes 0-1 hold sub-blocks 4k
+ * (elements 0-3) and 4k + 1 (4-7), lanes 2-3 sub-blocks 4k + 2 and 4k + 3. k4z_mins: the min of
+ * block b's sub-block j as int16 8b + j, against the group's sub-block sums. */
+#define K4Z_LANE(v) v, 0, v, 0, v, 0, v, 0, (v) + 1, 0, (v) + 1, 0, (v) + 1, 0, (v) + 1, 0
+#define K4Z_CTL(b, k)                                                                              \
+    {                                                                                              \
+        K4Z_LANE(16 * (b) + 4 * (k)), K4Z_LANE(16 * (b) + 4 * (k)),                                \
+            K4Z_LANE(16 * (b) + 4 * (k) + 2), K4Z_LANE(16 * (b) + 4 * (k) + 2)                     \
+    }
+#define K4Z_MINS(b)                                                                                \
+    16 * (b) + 8, 0, 16 * (b) + 9, 0, 16 * (b) + 10, 0, 16 * (b) + 11, 0, 16 * (b) + 12, 0,        \
+        16 * (b) + 13, 0, 16 * (b) + 14, 0, 16 * (b) + 15, 0
+static const _Alignas(64) uint8_t k4z_ctl[4][2][64] = {{K4Z_CTL(0, 0), K4Z_CTL(0, 1)},
+                                                       {K4Z_CTL(1, 0), K4Z_CTL(1, 1)},
+                                                       {K4Z_CTL(2, 0), K4Z_CTL(2, 1)},
+                                                       {K4Z_CTL(3, 0), K4Z_CTL(3, 1)}};
+static const _Alignas(64) uint8_t k4z_mins[64] = {K4Z_MINS(0), K4Z_MINS(1), K4Z_MINS(2),
+                                                  K4Z_MINS(3)};
+#undef K4Z_LANE
+#undef K4Z_CTL
+#undef K4Z_MINS
+
+/* q4_k_rows_vnni for one row, reading whole groups of four blocks from the row's grouped
+ * activations (struct qa8k_group), the rest from its blocks.
+ * In a group, 64 weight bytes are one load: their low nibbles (one vpand) are the weights of
+ * two sub-blocks and their high nibbles (a shift and a vpand) the two in between, each against
+ * a contiguous 64-byte vector of the group. Two such vpdpbusd results are packed to int16 and
+ * scaled by one vpdpwssd, its int16 scales picked from the four decoded heads (one per 128-bit
+ * lane) by one vpermb; the mins of all four blocks go against the group's sub-block sums in one
+ * vpmaddwd, which leaves block b's in 128-bit lane b. The four blocks' exact S are gathered by
+ * in-lane unpacks and M by one vpermd, both then summed across lanes, and the four float steps
+ * (k4_block_end's) are done together; each block's term is still added to the accumulator in
+ * block order, so the results are q4_k_rows_vnni's bit for bit. Blocks outside whole groups go
+ * one at a time: a 32-byte chunk's low nibbles in the low half of a vector and its high nibbles
+ * in the high half (one GF(2) affine byte transform). Needs GFNI and AVX512-VBMI besides the
+ * AVX-512 set (quant_x86_kernels lists it only then). */
 AVX512_GV static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
 {
     const struct block_q4_k *x = w;
     const struct block_qa8k *y = act;
-    const __m512i zero = _mm512_setzero_si512();
-    const long long lo_bits = 0x0102040800000000LL, hi_bits = 0x1020408000000000LL;
-    const __m512i nib =
-        _mm512_setr_epi64(lo_bits, lo_bits, lo_bits, lo_bits, hi_bits, hi_bits, hi_bits, hi_bits);
-    __m512i ctl[4][2];
-    for (int b = 0; b < 4; b++)
-        for (int k = 0; k < 2; k++)
-            ctl[b][k] = _mm512_load_si512(k4_ctl[b][k]);
-    const __m512i mins2[2] = {_mm512_load_si512(k4_mins2[0]), _mm512_load_si512(k4_mins2[1])};
-    /* int16 indexes of d and dmin of block b (halves 8b, 8b + 1 of four heads) into lane b */
-    const __m512i dsel = _mm512_setr_epi32(0x10000, 0x10000, 0x90008, 0x90008, 0x110010, 0x110010,
-                                           0x190018, 0x190018, 0, 0, 0, 0, 0, 0, 0, 0);
+    const struct qa8k_group *g = quant_qa8k_groups(act, n);
+    const __m512i zero = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(0x0F);
     const __mmask64 even = 0x5555555555555555ULL;
     __m128 acc = _mm_setzero_ps();
     size_t nb = n / QKK, i = 0;
-    /* partial sums r of S for block i, its head decoded in 128-bit lane b of hv */
-#define Q4_K_ZMM_S(i, b, hv, r)                                                                    \
-    do {                                                                                           \
-        r = zero;                                                                                  \
-        for (int k = 0; k < 2; k++) {                                                              \
-            __m512i p[2];                                                                          \
-            for (int j = 0; j < 2; j++) {                                                          \
-                int c = 2 * k + j;                                                                 \
-                __m512i q = _mm512_broadcast_i64x4(                                                \
-                    _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c)));                      \
-                q = _mm512_gf2p8affine_epi64_epi8(q, nib, 0);                                      \
-                p[j] = _mm512_dpbusd_epi32(zero, q, _mm512_loadu_si512(y[i].qs + 64 * c));         \
-            }                                                                                      \
-            r = _mm512_dpwssd_epi32(r, _mm512_packs_epi32(p[0], p[1]),                             \
-                                    _mm512_maskz_permutexvar_epi8(even, ctl[b][k], hv));           \
-        }                                                                                          \
-    } while (0)
-    for (; i + 4 <= nb; i += 4) {
-        /* the four heads, block b's in 128-bit lane b, decoded together */
-        __m512i raw = _mm512_inserti64x4(
-            _mm512_castsi256_si512(
-                _mm256_loadu2_m128i((const __m128i *)&x[i + 1], (const __m128i *)&x[i])),
-            _mm256_loadu2_m128i((const __m128i *)&x[i + 3], (const __m128i *)&x[i + 2]), 1);
-        __m512i hv = k4_head4(raw), r[4], mm[2];
+    if (g) {
+        __m512i ctl[4][2];
         for (int b = 0; b < 4; b++)
-            Q4_K_ZMM_S(i + b, b, hv, r[b]);
-        for (int h = 0; h < 2; h++) {
-            __m512i bs = _mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)y[i + 2 * h].bsums)),
-                _mm256_loadu_si256((const __m256i *)y[i + 2 * h + 1].bsums), 1);
-            mm[h] = _mm512_madd_epi16(_mm512_maskz_permutexvar_epi8(even, mins2[h], hv), bs);
+            for (int k = 0; k < 2; k++)
+                ctl[b][k] = _mm512_load_si512(k4z_ctl[b][k]);
+        const __m512i mins = _mm512_load_si512(k4z_mins);
+        /* 4x4 transpose of int32: element 4l + b from 4b + l */
+        const __m512i tr = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        /* int16 indexes of the four blocks' d (elements 0, 8, 16, 24 of the heads) then dmin */
+        const __m512i dsel = _mm512_setr_epi32(0x80000, 0x180010, 0x90001, 0x190011, 0, 0, 0, 0, 0,
+                                               0, 0, 0, 0, 0, 0, 0);
+        for (; i + 4 <= nb; i += 4, g++) {
+            /* the four heads, block b's in 128-bit lane b, decoded together */
+            __m512i raw = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)&x[i]));
+            raw = _mm512_mask_broadcast_i32x4(raw, 0x00F0,
+                                              _mm_loadu_si128((const __m128i *)&x[i + 1]));
+            raw = _mm512_mask_broadcast_i32x4(raw, 0x0F00,
+                                              _mm_loadu_si128((const __m128i *)&x[i + 2]));
+            raw = _mm512_mask_broadcast_i32x4(raw, 0xF000,
+                                              _mm_loadu_si128((const __m128i *)&x[i + 3]));
+            __m512i hv = k4_head4(raw), r[4];
+            for (int b = 0; b < 4; b++) {
+                r[b] = zero;
+                for (int k = 0; k < 2; k++) {
+                    __m512i q = _mm512_loadu_si512(x[i + b].qs + 64 * k);
+                    __m512i lo = _mm512_and_si512(q, m4);
+                    __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+                    const int8_t *a = g->qs[b] + 128 * k;
+                    __m512i pl = _mm512_dpbusd_epi32(zero, lo, _mm512_loadu_si512(a));
+                    __m512i ph = _mm512_dpbusd_epi32(zero, hi, _mm512_loadu_si512(a + 64));
+                    r[b] = _mm512_dpwssd_epi32(r[b], _mm512_packs_epi32(pl, ph),
+                                               _mm512_maskz_permutexvar_epi8(even, ctl[b][k], hv));
+                }
+            }
+            __m512i mv = _mm512_madd_epi16(_mm512_maskz_permutexvar_epi8(even, mins, hv),
+                                           _mm512_loadu_si512(g->sums));
+            /* partials of block b's S in element b of every 128-bit lane (u), of M likewise
+             * (mt); summed across lanes: the four S in lane 0, the four M in lane 2 */
+            __m512i t0 = _mm512_add_epi32(_mm512_unpacklo_epi32(r[0], r[1]),
+                                          _mm512_unpackhi_epi32(r[0], r[1]));
+            __m512i t1 = _mm512_add_epi32(_mm512_unpacklo_epi32(r[2], r[3]),
+                                          _mm512_unpackhi_epi32(r[2], r[3]));
+            __m512i u =
+                _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
+            __m512i mt = _mm512_permutexvar_epi32(tr, mv);
+            __m512i sm = _mm512_add_epi32(_mm512_shuffle_i64x2(u, mt, 0x44),
+                                          _mm512_shuffle_i64x2(u, mt, 0xEE));
+            sm = _mm512_add_epi32(sm, _mm512_shuffle_i64x2(sm, sm, 0xB1));
+            __m128 S = _mm_cvtepi32_ps(_mm512_castsi512_si128(sm));
+            __m128 M = _mm_cvtepi32_ps(_mm512_extracti32x4_epi32(sm, 2));
+            __m256 dm =
+                _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi16(dsel, raw)));
+            /* S * d - M * dmin of each block, as k4_block_end */
+            __m128 f = _mm_fmsub_ps(S, _mm256_castps256_ps128(dm),
+                                    _mm_mul_ps(M, _mm256_extractf128_ps(dm, 1)));
+            acc = _mm_fmadd_ss(f, _mm_set_ss(y[i].d), acc);
+            acc = _mm_fmadd_ss(_mm_movehdup_ps(f), _mm_set_ss(y[i + 1].d), acc);
+            acc = _mm_fmadd_ss(_mm_movehl_ps(f, f), _mm_set_ss(y[i + 2].d), acc);
+            acc = _mm_fmadd_ss(_mm_shuffle_ps(f, f, 3), _mm_set_ss(y[i + 3].d), acc);
         }
-        /* S partials of block b in 128-bit lane b of sv (from the two halves of r[b] and then
-         * of the pair), M partials likewise in mv; then S in element 0 of lane b, M in 1 */
-        __m512i sv = sums_by_block4(r), mv = fold_pairs(mm[0], mm[1]);
-        __m512i e = _mm512_add_epi32(_mm512_unpacklo_epi32(sv, mv), _mm512_unpackhi_epi32(sv, mv));
-        __m512 v = _mm512_cvtepi32_ps(
-            _mm512_add_epi32(e, _mm512_shuffle_epi32(e, (_MM_PERM_ENUM)_MM_SHUFFLE(1, 0, 3, 2))));
-        /* d and dmin of block b in elements 0 and 1 of lane b */
-        __m512 dd = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(dsel, raw)));
-        /* element 0 of lane b: S * d - M * dmin of block i + b, as k4_block_end */
-        __m512 f = _mm512_fmsub_ps(v, dd, _mm512_movehdup_ps(_mm512_mul_ps(v, dd)));
-        acc = _mm_fmadd_ss(_mm512_castps512_ps128(f), _mm_set_ss(y[i].d), acc);
-        acc = _mm_fmadd_ss(_mm512_extractf32x4_ps(f, 1), _mm_set_ss(y[i + 1].d), acc);
-        acc = _mm_fmadd_ss(_mm512_extractf32x4_ps(f, 2), _mm_set_ss(y[i + 2].d), acc);
-        acc = _mm_fmadd_ss(_mm512_extractf32x4_ps(f, 3), _mm_set_ss(y[i + 3].d), acc);
     }
+    const long long lo_bits = 0x0102040800000000LL, hi_bits = 0x1020408000000000LL;
+    const __m512i nib =
+        _mm512_setr_epi64(lo_bits, lo_bits, lo_bits, lo_bits, hi_bits, hi_bits, hi_bits, hi_bits);
     for (; i < nb; i++) {
         __m128 dd;
-        __m512i hv = _mm512_castsi128_si512(k4_head(&x[i], &dd)), r;
-        Q4_K_ZMM_S(i, 0, hv, r);
+        __m512i hv = _mm512_castsi128_si512(k4_head(&x[i], &dd)), r = zero;
+        for (int k = 0; k < 2; k++) {
+            __m512i p[2];
+            for (int j = 0; j < 2; j++) {
+                int c = 2 * k + j;
+                __m512i q =
+                    _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c)));
+                q = _mm512_gf2p8affine_epi64_epi8(q, nib, 0);
+                p[j] = _mm512_dpbusd_epi32(zero, q, _mm512_loadu_si512(y[i].qs + 64 * c));
+            }
+            r = _mm512_dpwssd_epi32(
+                r, _mm512_packs_epi32(p[0], p[1]),
+                _mm512_maskz_permutexvar_epi8(even, _mm512_load_si512(k4_ctl[k]), hv));
+        }
         __m256i s = _mm256_add_epi32(_mm512_castsi512_si256(r), _mm512_extracti64x4_epi64(r, 1));
-        __m256i m = _mm256_madd_epi16(
-            _mm512_castsi512_si256(_mm512_maskz_permutexvar_epi8(even, mins2[0], hv)),
-            _mm256_loadu_si256((const __m256i *)y[i].bsums));
+        __m256i m = _mm256_madd_epi16(_mm512_castsi512_si256(_mm512_maskz_permutexvar_epi8(
+                                          even, _mm512_load_si512(k4_mins), hv)),
+                                      _mm256_loadu_si256((const __m256i *)y[i].bsums));
         acc = k4_block_end(s, m, dd, y[i].d, acc);
     }
-#undef Q4_K_ZMM_S
     return _mm_cvtss_f32(acc);
 }
 
@@ -1041,6 +1077,7 @@ AVX2 static void act_qa8k_avx2(const float *x, void *out, size_t n)
         }
         b[i].d = d;
     }
+    quant_qa8k_fill_groups(out, n);
 }
 
 quant_act_fn quant_act_avx2(enum act_kind k)

@@ -43,7 +43,7 @@ static void test_wide_kernels(void **state)
     const uint32_t types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K};
     const size_t max_n = 256 * 9;
     float *w = malloc(max_n * sizeof(float)), *x = malloc(max_n * sizeof(float));
-    uint8_t *wq = malloc(max_n * 2), *act = malloc(max_n * 2);
+    uint8_t *wq = malloc(max_n * 2), *act = malloc(quant_act_row_bytes(ACT_QA8K, max_n));
     int checked = 0;
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         uint32_t type = types[ti];
