@@ -719,24 +719,23 @@ AVX512 static float dot_q8_0_zmm(const void *w, const void *a, size_t n)
  * int16 in the low half of each int32 lane and its sign in the high half) is scaled by
  * vpdpwssd against a scale in the low half and 0 in the high half of each lane. */
 
-/* Folds of exact int32 partial sums by 128-bit lanes (their order is free: the sums are exact).
- * fold_halves: a's two 256-bit halves added in the low half, b's in the high half. fold_pairs:
- * a's 128-bit lanes 0 + 1 and 2 + 3 in lanes 0 and 1, b's in lanes 2 and 3. */
-AVX512 static ALWAYS_INLINE __m512i fold_halves(__m512i a, __m512i b)
+/* The sums of r[0..3]'s sixteen lanes each. sums4_lanes: block b's partials gathered by in-lane
+ * unpacks into element b of every 128-bit lane; sums4: those lanes added, the four sums as
+ * elements 0-3. */
+AVX512 static ALWAYS_INLINE __m512i sums4_lanes(const __m512i r[4])
 {
-    return _mm512_add_epi32(_mm512_shuffle_i64x2(a, b, 0x44), _mm512_shuffle_i64x2(a, b, 0xee));
+    __m512i t0 =
+        _mm512_add_epi32(_mm512_unpacklo_epi32(r[0], r[1]), _mm512_unpackhi_epi32(r[0], r[1]));
+    __m512i t1 =
+        _mm512_add_epi32(_mm512_unpacklo_epi32(r[2], r[3]), _mm512_unpackhi_epi32(r[2], r[3]));
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
 }
 
-AVX512 static ALWAYS_INLINE __m512i fold_pairs(__m512i a, __m512i b)
+AVX512 static ALWAYS_INLINE __m128i sums4(const __m512i r[4])
 {
-    return _mm512_add_epi32(_mm512_shuffle_i64x2(a, b, 0x88), _mm512_shuffle_i64x2(a, b, 0xdd));
-}
-
-/* Partial sums of four blocks, 16 lanes each, gathered by block: 128-bit lane b of the result
- * holds four lanes whose sum is that of r[b]'s sixteen. */
-AVX512 static ALWAYS_INLINE __m512i sums_by_block4(const __m512i r[4])
-{
-    return fold_pairs(fold_halves(r[0], r[1]), fold_halves(r[2], r[3]));
+    __m512i u = sums4_lanes(r);
+    __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(u), _mm512_extracti64x4_epi64(u, 1));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
 /* vpermb indexes (odd bytes zeroed by the mask) into one block's decoded head (k4_head) for
@@ -857,13 +856,7 @@ AVX512_GV static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
                                            _mm512_loadu_si512(g->sums));
             /* partials of block b's S in element b of every 128-bit lane (u), of M likewise
              * (mt); summed across lanes: the four S in lane 0, the four M in lane 2 */
-            __m512i t0 = _mm512_add_epi32(_mm512_unpacklo_epi32(r[0], r[1]),
-                                          _mm512_unpackhi_epi32(r[0], r[1]));
-            __m512i t1 = _mm512_add_epi32(_mm512_unpacklo_epi32(r[2], r[3]),
-                                          _mm512_unpackhi_epi32(r[2], r[3]));
-            __m512i u =
-                _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
-            __m512i mt = _mm512_permutexvar_epi32(tr, mv);
+            __m512i u = sums4_lanes(r), mt = _mm512_permutexvar_epi32(tr, mv);
             __m512i sm = _mm512_add_epi32(_mm512_shuffle_i64x2(u, mt, 0x44),
                                           _mm512_shuffle_i64x2(u, mt, 0xEE));
             sm = _mm512_add_epi32(sm, _mm512_shuffle_i64x2(sm, sm, 0xB1));
@@ -925,10 +918,8 @@ AVX512_GV static float dot_q6_k_zmm(const void *w, const void *act, size_t n)
     /* byte 7 - i of a qword's matrix: the source bits that make result bit i */
     const long long lo01 = 0x01020000LL, hi01 = 0x04080000LL; /* bits 0-1 / 2-3 to 4-5 */
     const long long lo23 = 0x10200000LL, hi23 = 0x40800000LL; /* bits 4-5 / 6-7 to 4-5 */
-    const long long nib_hi = 0x1020408000000000LL;            /* bits 4-7 to 0-3 */
     const __m512i h01 = _mm512_setr_epi64(lo01, lo01, lo01, lo01, hi01, hi01, hi01, hi01);
     const __m512i h23 = _mm512_setr_epi64(lo23, lo23, lo23, lo23, hi23, hi23, hi23, hi23);
-    const __m512i high = _mm512_set1_epi64(nib_hi);
     /* vpermw indexes of the int16 scales of packs(first two groups, last two) for half h: in
      * 128-bit lane j elements 0-3 take the half's scale j and 4-7 its scale 4 + j */
     __m512i ctl[2];
@@ -956,8 +947,8 @@ AVX512_GV static float dot_q6_k_zmm(const void *w, const void *act, size_t n)
             /* (l & m4) | high bits */                                                             \
             __m512i q01 =                                                                          \
                 _mm512_ternarylogic_epi64(l, m4, _mm512_gf2p8affine_epi64_epi8(hh, h01, 0), 0xEA); \
-            __m512i q23 = _mm512_or_si512(_mm512_gf2p8affine_epi64_epi8(l, high, 0),               \
-                                          _mm512_gf2p8affine_epi64_epi8(hh, h23, 0));              \
+            __m512i q23 = _mm512_ternarylogic_epi64(                                               \
+                _mm512_srli_epi16(l, 4), m4, _mm512_gf2p8affine_epi64_epi8(hh, h23, 0), 0xEA);     \
             const int8_t *a = y[i].qs + 128 * h;                                                   \
             __m512i p01 = _mm512_dpbusd_epi32(zero, q01, _mm512_loadu_si512((const void *)a));     \
             __m512i p23 =                                                                          \
@@ -966,18 +957,14 @@ AVX512_GV static float dot_q6_k_zmm(const void *w, const void *act, size_t n)
                                     _mm512_permutexvar_epi16(ctl[h], sv));                         \
         }                                                                                          \
     } while (0)
-    /* four blocks at a time: their exact sums reduced together (into element 0 of 128-bit lane
-     * b for block b), d * yd of the four in one vector, each block's term then added to the
+    /* four blocks at a time: their exact sums reduced together (into element b for block b,
+     * sums4), d * yd of the four in one vector, each block's term then added to the
      * accumulator in block order as k6_block_end does */
     for (; i + 4 <= nb; i += 4) {
         __m512i r[4];
         for (int b = 0; b < 4; b++)
             Q6_K_ZMM_S(i + b, r[b]);
-        __m512i sv = sums_by_block4(r);
-        sv = _mm512_add_epi32(sv, _mm512_shuffle_epi32(sv, (_MM_PERM_ENUM)_MM_SHUFFLE(1, 0, 3, 2)));
-        sv = _mm512_add_epi32(sv, _mm512_shuffle_epi32(sv, (_MM_PERM_ENUM)_MM_SHUFFLE(2, 3, 0, 1)));
-        __m128 s4 = _mm_cvtepi32_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi32(
-            _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), sv)));
+        __m128 s4 = _mm_cvtepi32_ps(sums4(r));
         __m128i dh = _mm_cvtsi32_si128(x[i].d);
         dh = _mm_insert_epi16(dh, x[i + 1].d, 1);
         dh = _mm_insert_epi16(dh, x[i + 2].d, 2);
