@@ -2,7 +2,8 @@
 # Generation throughput under concurrency: a ragd serving a Qwen3-1.7B-shaped random model
 # (q4_k by default) answers 1, 2 and 4 simultaneous /v1/chat/completions of 48 greedy tokens;
 # prints the aggregate tokens/s (median of RUNS rounds) and the average number of sessions
-# decoded per forward pass.
+# decoded per forward pass. The answers all come from one user, so GENERATION_PER_USER is raised
+# with GENERATION_PARALLEL (at its default of 1 they would run one after another).
 #
 #   bench/generation_concurrency.sh
 #   TYPE=q8_0 RUNS=5 bench/generation_concurrency.sh
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 TYPE=${TYPE:-q4_k}
 RUNS=${RUNS:-3}
 PORT=${PORT:-8792}
-export GENERATION_CONTEXT_LENGTH=512 GENERATION_PARALLEL=4
+export GENERATION_CONTEXT_LENGTH=512 GENERATION_PARALLEL=4 GENERATION_PER_USER=4
 . bench/model_server.sh
 PYTHONPATH=bench python3 - "$PORT" "$(basename "$MODEL")" "$RUNS" <<'PY'
 import statistics, sys, threading, time

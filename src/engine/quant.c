@@ -446,9 +446,11 @@ void quant_qa8k_fill_groups(void *row, size_t n)
     const struct block_qa8k *b = row;
     struct qa8k_group *g = (void *)((uint8_t *)row + at);
     memset((uint8_t *)row + blocks, 0, at - blocks);
-    for (size_t i = 0; i + 4 <= n / QKK; i += 4, g++)
+    for (size_t i = 0; i + 4 <= n / QKK; i += 4, g++) {
+        memset(g->pad, 0, sizeof g->pad);
         for (int k = 0; k < 4; k++) {
             const struct block_qa8k *a = &b[i + k];
+            g->d[k] = a->d;
             for (int j = 0; j < 8; j++)
                 g->sums[8 * k + j] = (int16_t)(a->bsums[2 * j] + a->bsums[2 * j + 1]);
             for (int v = 0; v < 4; v++) {
@@ -457,6 +459,7 @@ void quant_qa8k_fill_groups(void *row, size_t n)
                 memcpy(g->qs[k] + 64 * v + 32, a->qs + 32 * (s0 + 2), 32);
             }
         }
+    }
 }
 
 static void act_qa8_portable(const float *x, void *y, size_t n)
@@ -760,7 +763,7 @@ static void fill_isa(enum quant_isa isa, int wide)
         struct quant_kernels *s = &t->isa[isa];
         s->dot = wide && k->dot_512 ? k->dot_512 : k->dot;
         s->dot_bits = wide && k->dot_512 ? 512 : 256;
-        if (k->dot_multi) s->dot_multi = k->dot_multi;
+        if (k->dot_multi) s->dot_multi = wide && k->dot_multi_512 ? k->dot_multi_512 : k->dot_multi;
         s->gemm = k->gemm;
     }
 }

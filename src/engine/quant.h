@@ -97,6 +97,8 @@ struct qa8k_group {
     /* block b's activations, vector v of qs[b] holding the sub-blocks 4(v/2) + (v%2) and
      * 4(v/2) + (v%2) + 2, 32 each */
     int8_t qs[4][QKK];
+    float d[4];     /* block b's scale (its d), so the kernel reads nothing else of the row */
+    int8_t pad[48]; /* zero: a group is 18 cache lines */
 };
 /* Where a QA8K row of n activations keeps its groups: the byte offset, 0 when it has none
  * (fewer than four blocks). */
@@ -227,7 +229,8 @@ struct quant_kernels {
     quant_dot_fn dot;             /* never NULL for a supported type */
     quant_dot_multi_fn dot_multi; /* NULL: none (call dot per activation row) */
     quant_gemm_fn gemm;           /* NULL: none */
-    int dot_bits;                 /* vector width of dot: 0 (scalar), 256 or 512 */
+    int dot_bits; /* vector width of dot (and of dot_multi where the ISA has both widths): 0
+                   * (scalar), 256 or 512 */
 };
 
 struct quant_traits {

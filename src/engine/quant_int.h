@@ -8,10 +8,11 @@
 /* One ISA's kernels for one weight type, as a kernel file lists them. */
 struct quant_isa_kernels {
     uint32_t type;
-    quant_dot_fn dot;             /* 256-bit (or narrower) single-row kernel */
-    quant_dot_multi_fn dot_multi; /* NULL: none */
-    quant_gemm_fn gemm;           /* NULL: none */
-    quant_dot_fn dot_512;         /* 512-bit single-row kernel with dot's results bit for bit */
+    quant_dot_fn dot;                 /* 256-bit (or narrower) single-row kernel */
+    quant_dot_multi_fn dot_multi;     /* NULL: none */
+    quant_gemm_fn gemm;               /* NULL: none */
+    quant_dot_fn dot_512;             /* 512-bit single-row kernel with dot's results bit for bit */
+    quant_dot_multi_fn dot_multi_512; /* 512-bit multi-row kernel, the same results; NULL: none */
 };
 
 /* The kernels of isa (AVX2 or AVX512), a list ending with a row whose dot is NULL; an empty list

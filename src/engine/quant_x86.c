@@ -627,24 +627,21 @@ AVX512 static ALWAYS_INLINE void q6_k_rows_vnni(const struct block_q6_k *x, cons
 
 /* The single-row K kernels are the row bodies for one row, so the single, multi-row and tiled
  * kernels agree bit for bit. */
-AVX512 static float dot_q4_k_vnni(const void *w, const void *a, size_t n)
-{
-    float o;
-    q4_k_rows_vnni(w, a, 0, 1, &o, n);
-    return o;
-}
+#define DEF_SINGLE(ATTR, NAME, BODY)                                                               \
+    ATTR static float NAME(const void *w, const void *a, size_t n)                                 \
+    {                                                                                              \
+        float o;                                                                                   \
+        BODY(w, a, 0, 1, &o, n);                                                                   \
+        return o;                                                                                  \
+    }
 
-AVX512 static float dot_q6_k_vnni(const void *w, const void *a, size_t n)
-{
-    float o;
-    q6_k_rows_vnni(w, a, 0, 1, &o, n);
-    return o;
-}
+DEF_SINGLE(AVX512, dot_q4_k_vnni, q4_k_rows_vnni)
+DEF_SINGLE(AVX512, dot_q6_k_vnni, q6_k_rows_vnni)
 
 /* The multi-row entry points: groups of four rows, the rest with a kernel for their count. */
-#define DEF_MULTI_VNNI(NAME, BODY, BLOCK)                                                          \
-    AVX512 static void NAME(const void *w, const void *act, size_t stride, int n_act, float *out,  \
-                            size_t n)                                                              \
+#define DEF_MULTI(ATTR, NAME, BODY, BLOCK)                                                         \
+    ATTR static void NAME(const void *w, const void *act, size_t stride, int n_act, float *out,    \
+                          size_t n)                                                                \
     {                                                                                              \
         const BLOCK *x = w;                                                                        \
         for (int t0 = 0; t0 < n_act; t0 += 4) {                                                    \
@@ -666,11 +663,9 @@ AVX512 static float dot_q6_k_vnni(const void *w, const void *a, size_t n)
         }                                                                                          \
     }
 
-DEF_MULTI_VNNI(dot_q8_0_multi_vnni, q8_0_rows_vnni, struct block_q8_0)
-DEF_MULTI_VNNI(dot_q4_k_multi_vnni, q4_k_rows_vnni, struct block_q4_k)
-DEF_MULTI_VNNI(dot_q6_k_multi_vnni, q6_k_rows_vnni, struct block_q6_k)
-
-#undef DEF_MULTI_VNNI
+DEF_MULTI(AVX512, dot_q8_0_multi_vnni, q8_0_rows_vnni, struct block_q8_0)
+DEF_MULTI(AVX512, dot_q4_k_multi_vnni, q4_k_rows_vnni, struct block_q4_k)
+DEF_MULTI(AVX512, dot_q6_k_multi_vnni, q6_k_rows_vnni, struct block_q6_k)
 
 /* ---- 512-bit single-row kernels (decoding on cores with full-width 512-bit datapaths) ----
  * Each computes the 256-bit VNNI kernel's float lanes with the same operations in the same
@@ -809,27 +804,27 @@ static const _Alignas(64) uint8_t k4z_mins[64] = {K4Z_MINS(0), K4Z_MINS(1), K4Z_
  * one at a time: a 32-byte chunk's low nibbles in the low half of a vector and its high nibbles
  * in the high half (one GF(2) affine byte transform). Needs GFNI and AVX512-VBMI besides the
  * AVX-512 set (quant_x86_kernels lists it only then). */
-AVX512_GV static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
+AVX512_GV static ALWAYS_INLINE void q4_k_zmm_rows(const struct block_q4_k *x, const uint8_t *act,
+                                                  size_t stride, const int nt, float *out, size_t n)
 {
-    const struct block_q4_k *x = w;
-    const struct block_qa8k *y = act;
-    const struct qa8k_group *g = quant_qa8k_groups(act, n);
+    const struct block_qa8k *y[4];
+    const struct qa8k_group *g[4];
+    __m128 acc[4];
+    for (int t = 0; t < nt; t++) {
+        y[t] = (const void *)ACT_ROW(act, stride, t);
+        g[t] = quant_qa8k_groups(y[t], n);
+        acc[t] = _mm_setzero_ps();
+    }
     const __m512i zero = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(0x0F);
     const __mmask64 even = 0x5555555555555555ULL;
-    __m128 acc = _mm_setzero_ps();
     size_t nb = n / QKK, i = 0;
-    if (g) {
-        __m512i ctl[4][2];
-        for (int b = 0; b < 4; b++)
-            for (int k = 0; k < 2; k++)
-                ctl[b][k] = _mm512_load_si512(k4z_ctl[b][k]);
-        const __m512i mins = _mm512_load_si512(k4z_mins);
+    if (g[0]) {
         /* 4x4 transpose of int32: element 4l + b from 4b + l */
         const __m512i tr = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
         /* int16 indexes of the four blocks' d (elements 0, 8, 16, 24 of the heads) then dmin */
         const __m512i dsel = _mm512_setr_epi32(0x80000, 0x180010, 0x90001, 0x190011, 0, 0, 0, 0, 0,
                                                0, 0, 0, 0, 0, 0, 0);
-        for (; i + 4 <= nb; i += 4, g++) {
+        for (; i + 4 <= nb; i += 4) {
             /* the four heads, block b's in 128-bit lane b, decoded together */
             __m512i raw = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)&x[i]));
             raw = _mm512_mask_broadcast_i32x4(raw, 0x00F0,
@@ -838,39 +833,47 @@ AVX512_GV static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
                                               _mm_loadu_si128((const __m128i *)&x[i + 2]));
             raw = _mm512_mask_broadcast_i32x4(raw, 0xF000,
                                               _mm_loadu_si128((const __m128i *)&x[i + 3]));
-            __m512i hv = k4_head4(raw), r[4];
+            __m512i hv = k4_head4(raw), r[4][4];
             for (int b = 0; b < 4; b++) {
-                r[b] = zero;
+                for (int t = 0; t < nt; t++)
+                    r[t][b] = zero;
                 for (int k = 0; k < 2; k++) {
                     __m512i q = _mm512_loadu_si512(x[i + b].qs + 64 * k);
                     __m512i lo = _mm512_and_si512(q, m4);
                     __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-                    const int8_t *a = g->qs[b] + 128 * k;
-                    __m512i pl = _mm512_dpbusd_epi32(zero, lo, _mm512_loadu_si512(a));
-                    __m512i ph = _mm512_dpbusd_epi32(zero, hi, _mm512_loadu_si512(a + 64));
-                    r[b] = _mm512_dpwssd_epi32(r[b], _mm512_packs_epi32(pl, ph),
-                                               _mm512_maskz_permutexvar_epi8(even, ctl[b][k], hv));
+                    __m512i sc =
+                        _mm512_maskz_permutexvar_epi8(even, _mm512_load_si512(k4z_ctl[b][k]), hv);
+                    for (int t = 0; t < nt; t++) {
+                        const int8_t *a = g[t]->qs[b] + 128 * k;
+                        __m512i pl = _mm512_dpbusd_epi32(zero, lo, _mm512_loadu_si512(a));
+                        __m512i ph = _mm512_dpbusd_epi32(zero, hi, _mm512_loadu_si512(a + 64));
+                        r[t][b] = _mm512_dpwssd_epi32(r[t][b], _mm512_packs_epi32(pl, ph), sc);
+                    }
                 }
             }
-            __m512i mv = _mm512_madd_epi16(_mm512_maskz_permutexvar_epi8(even, mins, hv),
-                                           _mm512_loadu_si512(g->sums));
-            /* partials of block b's S in element b of every 128-bit lane (u), of M likewise
-             * (mt); summed across lanes: the four S in lane 0, the four M in lane 2 */
-            __m512i u = sums4_lanes(r), mt = _mm512_permutexvar_epi32(tr, mv);
-            __m512i sm = _mm512_add_epi32(_mm512_shuffle_i64x2(u, mt, 0x44),
-                                          _mm512_shuffle_i64x2(u, mt, 0xEE));
-            sm = _mm512_add_epi32(sm, _mm512_shuffle_i64x2(sm, sm, 0xB1));
-            __m128 S = _mm_cvtepi32_ps(_mm512_castsi512_si128(sm));
-            __m128 M = _mm_cvtepi32_ps(_mm512_extracti32x4_epi32(sm, 2));
+            __m512i mins = _mm512_maskz_permutexvar_epi8(even, _mm512_load_si512(k4z_mins), hv);
             __m256 dm =
                 _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi16(dsel, raw)));
-            /* S * d - M * dmin of each block, as k4_block_end */
-            __m128 f = _mm_fmsub_ps(S, _mm256_castps256_ps128(dm),
-                                    _mm_mul_ps(M, _mm256_extractf128_ps(dm, 1)));
-            acc = _mm_fmadd_ss(f, _mm_set_ss(y[i].d), acc);
-            acc = _mm_fmadd_ss(_mm_movehdup_ps(f), _mm_set_ss(y[i + 1].d), acc);
-            acc = _mm_fmadd_ss(_mm_movehl_ps(f, f), _mm_set_ss(y[i + 2].d), acc);
-            acc = _mm_fmadd_ss(_mm_shuffle_ps(f, f, 3), _mm_set_ss(y[i + 3].d), acc);
+            for (int t = 0; t < nt; t++) {
+                __m512i mv = _mm512_madd_epi16(mins, _mm512_loadu_si512(g[t]->sums));
+                /* partials of block b's S in element b of every 128-bit lane (u), of M likewise
+                 * (mt); summed across lanes: the four S in lane 0, the four M in lane 2 */
+                __m512i u = sums4_lanes(r[t]), mt = _mm512_permutexvar_epi32(tr, mv);
+                __m512i sm = _mm512_add_epi32(_mm512_shuffle_i64x2(u, mt, 0x44),
+                                              _mm512_shuffle_i64x2(u, mt, 0xEE));
+                sm = _mm512_add_epi32(sm, _mm512_shuffle_i64x2(sm, sm, 0xB1));
+                __m128 S = _mm_cvtepi32_ps(_mm512_castsi512_si128(sm));
+                __m128 M = _mm_cvtepi32_ps(_mm512_extracti32x4_epi32(sm, 2));
+                /* S * d - M * dmin of each block, as k4_block_end */
+                __m128 f = _mm_fmsub_ps(S, _mm256_castps256_ps128(dm),
+                                        _mm_mul_ps(M, _mm256_extractf128_ps(dm, 1)));
+                __m128 yd = _mm_loadu_ps(g[t]->d);
+                __m128 a = _mm_fmadd_ss(f, yd, acc[t]);
+                a = _mm_fmadd_ss(_mm_movehdup_ps(f), _mm_movehdup_ps(yd), a);
+                a = _mm_fmadd_ss(_mm_movehl_ps(f, f), _mm_movehl_ps(yd, yd), a);
+                acc[t] = _mm_fmadd_ss(_mm_shuffle_ps(f, f, 3), _mm_shuffle_ps(yd, yd, 3), a);
+                g[t]++;
+            }
         }
     }
     const long long lo_bits = 0x0102040800000000LL, hi_bits = 0x1020408000000000LL;
@@ -878,28 +881,40 @@ AVX512_GV static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
         _mm512_setr_epi64(lo_bits, lo_bits, lo_bits, lo_bits, hi_bits, hi_bits, hi_bits, hi_bits);
     for (; i < nb; i++) {
         __m128 dd;
-        __m512i hv = _mm512_castsi128_si512(k4_head(&x[i], &dd)), r = zero;
-        for (int k = 0; k < 2; k++) {
-            __m512i p[2];
-            for (int j = 0; j < 2; j++) {
-                int c = 2 * k + j;
-                __m512i q =
-                    _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c)));
-                q = _mm512_gf2p8affine_epi64_epi8(q, nib, 0);
-                p[j] = _mm512_dpbusd_epi32(zero, q, _mm512_loadu_si512(y[i].qs + 64 * c));
+        __m512i hv = _mm512_castsi128_si512(k4_head(&x[i], &dd)), q[4], sc[2];
+        for (int c = 0; c < 4; c++)
+            q[c] = _mm512_gf2p8affine_epi64_epi8(
+                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c))),
+                nib, 0);
+        for (int k = 0; k < 2; k++)
+            sc[k] = _mm512_maskz_permutexvar_epi8(even, _mm512_load_si512(k4_ctl[k]), hv);
+        __m256i mins = _mm512_castsi512_si256(
+            _mm512_maskz_permutexvar_epi8(even, _mm512_load_si512(k4_mins), hv));
+        for (int t = 0; t < nt; t++) {
+            __m512i r = zero;
+            for (int k = 0; k < 2; k++) {
+                __m512i p[2];
+                for (int j = 0; j < 2; j++) {
+                    int c = 2 * k + j;
+                    p[j] = _mm512_dpbusd_epi32(zero, q[c], _mm512_loadu_si512(y[t][i].qs + 64 * c));
+                }
+                r = _mm512_dpwssd_epi32(r, _mm512_packs_epi32(p[0], p[1]), sc[k]);
             }
-            r = _mm512_dpwssd_epi32(
-                r, _mm512_packs_epi32(p[0], p[1]),
-                _mm512_maskz_permutexvar_epi8(even, _mm512_load_si512(k4_ctl[k]), hv));
+            __m256i s =
+                _mm256_add_epi32(_mm512_castsi512_si256(r), _mm512_extracti64x4_epi64(r, 1));
+            __m256i m = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)y[t][i].bsums));
+            acc[t] = k4_block_end(s, m, dd, y[t][i].d, acc[t]);
         }
-        __m256i s = _mm256_add_epi32(_mm512_castsi512_si256(r), _mm512_extracti64x4_epi64(r, 1));
-        __m256i m = _mm256_madd_epi16(_mm512_castsi512_si256(_mm512_maskz_permutexvar_epi8(
-                                          even, _mm512_load_si512(k4_mins), hv)),
-                                      _mm256_loadu_si256((const __m256i *)y[i].bsums));
-        acc = k4_block_end(s, m, dd, y[i].d, acc);
     }
-    return _mm_cvtss_f32(acc);
+    for (int t = 0; t < nt; t++)
+        out[t] = _mm_cvtss_f32(acc[t]);
 }
+
+/* The single-row kernel is the body for one row; the multi-row one decodes the weights'
+ * nibbles, heads and scales once per block for all rows, each row's arithmetic that of the
+ * single row. */
+DEF_SINGLE(AVX512_GV, dot_q4_k_zmm, q4_k_zmm_rows)
+DEF_MULTI(AVX512_GV, dot_q4_k_multi_zmm, q4_k_zmm_rows, struct block_q4_k)
 
 /* q6_k_rows_vnni for one row: per 128-weight half, one 512-bit vector holds the 6-bit values of
  * the first two 32-weight groups, another those of the last two, their two high bits moved into
@@ -910,10 +925,15 @@ AVX512_GV static float dot_q4_k_zmm(const void *w, const void *act, size_t n)
  * and k6_block_end's float steps done for the four in one vector, each block's term still added
  * in block order, so the results are q6_k_rows_vnni's bit for bit. Needs GFNI (and is listed
  * with dot_q4_k_zmm). */
-AVX512_GV static float dot_q6_k_zmm(const void *w, const void *act, size_t n)
+AVX512_GV static ALWAYS_INLINE void q6_k_zmm_rows(const struct block_q6_k *x, const uint8_t *act,
+                                                  size_t stride, const int nt, float *out, size_t n)
 {
-    const struct block_q6_k *x = w;
-    const struct block_qa8k *y = act;
+    const struct block_qa8k *y[4];
+    __m128 acc[4];
+    for (int t = 0; t < nt; t++) {
+        y[t] = (const void *)ACT_ROW(act, stride, t);
+        acc[t] = _mm_setzero_ps();
+    }
     const __m512i m4 = _mm512_set1_epi8(0x0F), zero = _mm512_setzero_si512();
     /* byte 7 - i of a qword's matrix: the source bits that make result bit i */
     const long long lo01 = 0x01020000LL, hi01 = 0x04080000LL; /* bits 0-1 / 2-3 to 4-5 */
@@ -930,15 +950,16 @@ AVX512_GV static float dot_q6_k_zmm(const void *w, const void *act, size_t n)
                 b[8 * j + e] = (short)(8 * h + (e < 4 ? 0 : 4) + j);
         ctl[h] = _mm512_load_si512(b);
     }
-    __m128 acc = _mm_setzero_ps();
     size_t nb = n / QKK, i = 0;
-    /* partial sums r of block i's exact sum, the -32 offset's term included */
-#define Q6_K_ZMM_S(i, r)                                                                           \
+    /* partial sums r[t][b] of block i's exact sum against row t, the -32 offset's term
+     * included; the block's 6-bit values and scales unpacked once for all rows */
+#define Q6_K_ZMM_S(i, b)                                                                           \
     do {                                                                                           \
         __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));          \
         __m256i off = _mm256_slli_epi16(_mm256_sub_epi16(_mm256_setzero_si256(), sc), 5);          \
-        r = _mm512_zextsi256_si512(                                                                \
-            _mm256_madd_epi16(off, _mm256_loadu_si256((const __m256i *)y[i].bsums)));              \
+        for (int t = 0; t < nt; t++)                                                               \
+            r[t][b] = _mm512_zextsi256_si512(                                                      \
+                _mm256_madd_epi16(off, _mm256_loadu_si256((const __m256i *)y[t][i].bsums)));       \
         __m512i sv = _mm512_castsi256_si512(sc);                                                   \
         for (int h = 0; h < 2; h++) {                                                              \
             __m512i l = _mm512_loadu_si512((const void *)(x[i].ql + 64 * h));                      \
@@ -949,43 +970,56 @@ AVX512_GV static float dot_q6_k_zmm(const void *w, const void *act, size_t n)
                 _mm512_ternarylogic_epi64(l, m4, _mm512_gf2p8affine_epi64_epi8(hh, h01, 0), 0xEA); \
             __m512i q23 = _mm512_ternarylogic_epi64(                                               \
                 _mm512_srli_epi16(l, 4), m4, _mm512_gf2p8affine_epi64_epi8(hh, h23, 0), 0xEA);     \
-            const int8_t *a = y[i].qs + 128 * h;                                                   \
-            __m512i p01 = _mm512_dpbusd_epi32(zero, q01, _mm512_loadu_si512((const void *)a));     \
-            __m512i p23 =                                                                          \
-                _mm512_dpbusd_epi32(zero, q23, _mm512_loadu_si512((const void *)(a + 64)));        \
-            r = _mm512_dpwssd_epi32(r, _mm512_packs_epi32(p01, p23),                               \
-                                    _mm512_permutexvar_epi16(ctl[h], sv));                         \
+            __m512i s = _mm512_permutexvar_epi16(ctl[h], sv);                                      \
+            for (int t = 0; t < nt; t++) {                                                         \
+                const int8_t *a = y[t][i].qs + 128 * h;                                            \
+                __m512i p01 = _mm512_dpbusd_epi32(zero, q01, _mm512_loadu_si512(a));               \
+                __m512i p23 = _mm512_dpbusd_epi32(zero, q23, _mm512_loadu_si512(a + 64));          \
+                r[t][b] = _mm512_dpwssd_epi32(r[t][b], _mm512_packs_epi32(p01, p23), s);           \
+            }                                                                                      \
         }                                                                                          \
     } while (0)
     /* four blocks at a time: their exact sums reduced together (into element b for block b,
      * sums4), d * yd of the four in one vector, each block's term then added to the
      * accumulator in block order as k6_block_end does */
     for (; i + 4 <= nb; i += 4) {
-        __m512i r[4];
+        __m512i r[4][4];
         for (int b = 0; b < 4; b++)
-            Q6_K_ZMM_S(i + b, r[b]);
-        __m128 s4 = _mm_cvtepi32_ps(sums4(r));
+            Q6_K_ZMM_S(i + b, b);
         __m128i dh = _mm_cvtsi32_si128(x[i].d);
         dh = _mm_insert_epi16(dh, x[i + 1].d, 1);
         dh = _mm_insert_epi16(dh, x[i + 2].d, 2);
         dh = _mm_insert_epi16(dh, x[i + 3].d, 3);
-        __m128 dy =
-            _mm_mul_ps(_mm_cvtph_ps(dh), _mm_setr_ps(y[i].d, y[i + 1].d, y[i + 2].d, y[i + 3].d));
-        acc = _mm_fmadd_ss(dy, s4, acc);
-        acc = _mm_fmadd_ss(_mm_movehdup_ps(dy), _mm_movehdup_ps(s4), acc);
-        acc = _mm_fmadd_ss(_mm_movehl_ps(dy, dy), _mm_movehl_ps(s4, s4), acc);
-        acc = _mm_fmadd_ss(_mm_shuffle_ps(dy, dy, 3), _mm_shuffle_ps(s4, s4, 3), acc);
+        __m128 d4 = _mm_cvtph_ps(dh);
+        for (int t = 0; t < nt; t++) {
+            __m128 s4 = _mm_cvtepi32_ps(sums4(r[t]));
+            const struct block_qa8k *yt = y[t];
+            __m128 dy = _mm_mul_ps(d4, _mm_setr_ps(yt[i].d, yt[i + 1].d, yt[i + 2].d, yt[i + 3].d));
+            __m128 a = _mm_fmadd_ss(dy, s4, acc[t]);
+            a = _mm_fmadd_ss(_mm_movehdup_ps(dy), _mm_movehdup_ps(s4), a);
+            a = _mm_fmadd_ss(_mm_movehl_ps(dy, dy), _mm_movehl_ps(s4, s4), a);
+            acc[t] = _mm_fmadd_ss(_mm_shuffle_ps(dy, dy, 3), _mm_shuffle_ps(s4, s4, 3), a);
+        }
     }
     for (; i < nb; i++) {
-        __m512i r;
-        Q6_K_ZMM_S(i, r);
-        acc = k6_block_end(
-            _mm256_add_epi32(_mm512_castsi512_si256(r), _mm512_extracti64x4_epi64(r, 1)),
-            h2f(x[i].d), y[i].d, acc);
+        __m512i r[4][1];
+        Q6_K_ZMM_S(i, 0);
+        for (int t = 0; t < nt; t++)
+            acc[t] = k6_block_end(_mm256_add_epi32(_mm512_castsi512_si256(r[t][0]),
+                                                   _mm512_extracti64x4_epi64(r[t][0], 1)),
+                                  h2f(x[i].d), y[t][i].d, acc[t]);
     }
 #undef Q6_K_ZMM_S
-    return _mm_cvtss_f32(acc);
+    for (int t = 0; t < nt; t++)
+        out[t] = _mm_cvtss_f32(acc[t]);
 }
+
+/* As for Q4_K: each block's values and scales unpacked once for all rows. */
+DEF_SINGLE(AVX512_GV, dot_q6_k_zmm, q6_k_zmm_rows)
+DEF_MULTI(AVX512_GV, dot_q6_k_multi_zmm, q6_k_zmm_rows, struct block_q6_k)
+
+#undef DEF_SINGLE
+#undef DEF_MULTI
 
 /* ---- activation quantization ----
  * The same arithmetic as the portable loops (max |x|, d = max / 127, x * (1 / d) rounded to
@@ -1092,26 +1126,28 @@ quant_axpy_fn quant_axpy_avx2(void)
 /* ---- the kernel lists the kernel table reads ---- */
 
 static const struct quant_isa_kernels avx2_kernels[] = {
-    {GGML_TYPE_F32, dot_f32_avx2, NULL, NULL, NULL},
-    {GGML_TYPE_F16, dot_f16_avx2, NULL, NULL, NULL},
-    {GGML_TYPE_BF16, dot_bf16_avx2, NULL, NULL, NULL},
-    {GGML_TYPE_Q8_0, dot_q8_0_avx2, dot_q8_0_multi_avx2, NULL, NULL},
-    {GGML_TYPE_Q4_0, dot_q4_0_avx2, NULL, NULL, NULL},
-    {GGML_TYPE_Q4_K, dot_q4_k_avx2, dot_q4_k_multi_avx2, NULL, NULL},
-    {GGML_TYPE_Q5_K, dot_q5_k_avx2, NULL, NULL, NULL},
-    {GGML_TYPE_Q6_K, dot_q6_k_avx2, dot_q6_k_multi_avx2, NULL, NULL},
-    {0, NULL, NULL, NULL, NULL},
+    {GGML_TYPE_F32, dot_f32_avx2, NULL, NULL, NULL, NULL},
+    {GGML_TYPE_F16, dot_f16_avx2, NULL, NULL, NULL, NULL},
+    {GGML_TYPE_BF16, dot_bf16_avx2, NULL, NULL, NULL, NULL},
+    {GGML_TYPE_Q8_0, dot_q8_0_avx2, dot_q8_0_multi_avx2, NULL, NULL, NULL},
+    {GGML_TYPE_Q4_0, dot_q4_0_avx2, NULL, NULL, NULL, NULL},
+    {GGML_TYPE_Q4_K, dot_q4_k_avx2, dot_q4_k_multi_avx2, NULL, NULL, NULL},
+    {GGML_TYPE_Q5_K, dot_q5_k_avx2, NULL, NULL, NULL, NULL},
+    {GGML_TYPE_Q6_K, dot_q6_k_avx2, dot_q6_k_multi_avx2, NULL, NULL, NULL},
+    {0, NULL, NULL, NULL, NULL, NULL},
 };
 
 /* AVX-512 VNNI; types not listed keep their AVX2 kernels. The K types' 512-bit single-row
  * kernels also need GFNI and AVX512-VBMI: without them (Skylake, Cascade Lake) the list is
  * copied without those (needs_gv). */
 static const struct quant_isa_kernels avx512_kernels[] = {
-    {GGML_TYPE_Q8_0, dot_q8_0_vnni, dot_q8_0_multi_vnni, gemm_x86_q8_0, dot_q8_0_zmm},
-    {GGML_TYPE_Q4_0, dot_q4_0_vnni, NULL, NULL, NULL},
-    {GGML_TYPE_Q4_K, dot_q4_k_vnni, dot_q4_k_multi_vnni, gemm_x86_q4_k, dot_q4_k_zmm},
-    {GGML_TYPE_Q6_K, dot_q6_k_vnni, dot_q6_k_multi_vnni, gemm_x86_q6_k, dot_q6_k_zmm},
-    {0, NULL, NULL, NULL, NULL},
+    {GGML_TYPE_Q8_0, dot_q8_0_vnni, dot_q8_0_multi_vnni, gemm_x86_q8_0, dot_q8_0_zmm, NULL},
+    {GGML_TYPE_Q4_0, dot_q4_0_vnni, NULL, NULL, NULL, NULL},
+    {GGML_TYPE_Q4_K, dot_q4_k_vnni, dot_q4_k_multi_vnni, gemm_x86_q4_k, dot_q4_k_zmm,
+     dot_q4_k_multi_zmm},
+    {GGML_TYPE_Q6_K, dot_q6_k_vnni, dot_q6_k_multi_vnni, gemm_x86_q6_k, dot_q6_k_zmm,
+     dot_q6_k_multi_zmm},
+    {0, NULL, NULL, NULL, NULL, NULL},
 };
 #define N_AVX512 (sizeof avx512_kernels / sizeof avx512_kernels[0])
 static struct quant_isa_kernels avx512_kernels_no_gv[N_AVX512];
@@ -1125,7 +1161,10 @@ static void strip_gv(void)
 {
     memcpy(avx512_kernels_no_gv, avx512_kernels, sizeof avx512_kernels);
     for (size_t i = 0; i < N_AVX512; i++)
-        if (needs_gv(avx512_kernels_no_gv[i].type)) avx512_kernels_no_gv[i].dot_512 = NULL;
+        if (needs_gv(avx512_kernels_no_gv[i].type)) {
+            avx512_kernels_no_gv[i].dot_512 = NULL;
+            avx512_kernels_no_gv[i].dot_multi_512 = NULL;
+        }
 }
 
 static int has_gfni_vbmi(void)
@@ -1134,7 +1173,7 @@ static int has_gfni_vbmi(void)
     return __builtin_cpu_supports("gfni") && __builtin_cpu_supports("avx512vbmi");
 }
 
-static const struct quant_isa_kernels no_kernels[] = {{0, NULL, NULL, NULL, NULL}};
+static const struct quant_isa_kernels no_kernels[] = {{0, NULL, NULL, NULL, NULL, NULL}};
 
 const struct quant_isa_kernels *quant_x86_kernels(enum quant_isa isa)
 {
@@ -1175,7 +1214,7 @@ enum quant_isa quant_cpu_isa(void)
 
 #else /* not x86-64: portable kernels only */
 
-static const struct quant_isa_kernels no_kernels[] = {{0, NULL, NULL, NULL, NULL}};
+static const struct quant_isa_kernels no_kernels[] = {{0, NULL, NULL, NULL, NULL, NULL}};
 
 const struct quant_isa_kernels *quant_x86_kernels(enum quant_isa isa)
 {

@@ -30,16 +30,21 @@ static const struct quant_isa_kernels *avx512_row(uint32_t type)
     return NULL;
 }
 
+static void require_avx512(void)
+{
+    if (quant_cpu_isa() < QUANT_ISA_AVX512) {
+        print_message("no AVX-512 VNNI here: 512-bit kernels not run\n");
+        skip();
+    }
+}
+
 /* Every 512-bit kernel against its 256-bit twin (bit for bit) and the portable kernel (to
  * rounding), for block counts from 1 up, odd ones included, with some extreme rows: weights at
  * the int8 limits, all-zero activation blocks. */
 static void test_wide_kernels(void **state)
 {
     (void)state;
-    if (quant_cpu_isa() < QUANT_ISA_AVX512) {
-        print_message("no AVX-512 VNNI here: 512-bit kernels not run\n");
-        skip();
-    }
+    require_avx512();
     const uint32_t types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K};
     const size_t max_n = 256 * 9;
     float *w = malloc(max_n * sizeof(float)), *x = malloc(max_n * sizeof(float));
@@ -80,6 +85,63 @@ static void test_wide_kernels(void **state)
         }
     }
     assert_true(checked > 100);
+    free(w);
+    free(x);
+    free(wq);
+    free(act);
+}
+
+/* Every 512-bit multi-row kernel against its 256-bit twin and against the 512-bit single-row
+ * kernel, bit for bit: one to seven activation rows, block counts from 1 up (whole groups of
+ * four blocks and the blocks after them). */
+static void test_wide_multi_kernels(void **state)
+{
+    (void)state;
+    require_avx512();
+    const uint32_t types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K};
+    const size_t max_n = 256 * 9;
+    enum { ROWS = 7 };
+    float *w = malloc(max_n * sizeof(float)), *x = malloc(max_n * sizeof(float));
+    size_t stride = quant_act_row_bytes(ACT_QA8K, max_n) + 64;
+    uint8_t *wq = malloc(max_n * 2), *act = malloc(stride * ROWS);
+    int checked = 0;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const struct quant_isa_kernels *k = avx512_row(types[ti]);
+        assert_non_null(k);
+        if (!k->dot_multi_512) continue;
+        assert_non_null(k->dot_multi);
+        size_t blk = quant_type_info(types[ti])->block;
+        for (size_t nb = 1; nb * blk <= max_n; nb++) {
+            size_t n = nb * blk;
+            for (size_t i = 0; i < n; i++)
+                w[i] = frand() * (float)(nb % 3 + 1);
+            if (nb % 4 == 0) /* large weights: the ends of the nibble range */
+                for (size_t i = 0; i < n; i += 2)
+                    w[i] = i % 4 ? 100.0f : -100.0f;
+            assert_int_equal(quant_quantize_row(types[ti], w, wq, n), 0);
+            for (int t = 0; t < ROWS; t++) {
+                for (size_t i = 0; i < n; i++)
+                    x[i] = frand() * (float)(1 + 5 * t);
+                quant_act_quantize(quant_act_kind(types[ti]), x, act + (size_t)t * stride, n);
+            }
+            for (int na = 1; na <= ROWS; na++) {
+                float narrow[ROWS], wide[ROWS];
+                k->dot_multi(wq, act, stride, na, narrow, n);
+                k->dot_multi_512(wq, act, stride, na, wide, n);
+                for (int t = 0; t < na; t++) {
+                    float one = k->dot_512(wq, act + (size_t)t * stride, n);
+                    if (memcmp(&narrow[t], &wide[t], sizeof wide[t]) ||
+                        memcmp(&one, &wide[t], sizeof one))
+                        fail_msg("%s n=%zu rows %d row %d: 512-bit multi %.9g, 256-bit multi "
+                                 "%.9g, 512-bit single %.9g",
+                                 quant_type_info(types[ti])->name, n, na, t, wide[t], narrow[t],
+                                 one);
+                    checked++;
+                }
+            }
+        }
+    }
+    assert_true(checked > 200);
     free(w);
     free(x);
     free(wq);
@@ -205,6 +267,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wide_kernels),
+        cmocka_unit_test(test_wide_multi_kernels),
         cmocka_unit_test(test_width_by_cpu),
         cmocka_unit_test(test_table),
     };
