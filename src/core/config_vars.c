@@ -365,7 +365,8 @@ const struct config_var config_vars[] = {
       "the weights into private memory in transparent huge pages, which decodes faster (every "
       "token reads all the weights) but costs the file's size in this process's memory."),
     E("RAGD_VECTOR_BITS", "(by CPU model; timed at start for a model not known)", "256|512", 0,
-      "Vector width of the engine's single-row (generation) kernels on AVX-512 CPUs: 512 where "
+      "Vector width of the engine's generation kernels (one sequence or a few at once) on "
+      "AVX-512 CPUs: 512 where "
       "the cores run 512-bit operations at full width (AMD Zen 5, Intel server cores), 256 where "
       "they split them (AMD Zen 4). Results are identical either way. The 512-bit q4_k and q6_k "
       "kernels also need GFNI and AVX512-VBMI; without them those types keep 256 bits."),
