@@ -88,9 +88,9 @@ struct block_qa8k {
 };
 /* A QA8K row of n activations is its n / 256 blocks and, when there are at least four, the
  * same activations once more for each whole group of four blocks (a qa8k_group each, from the
- * first multiple of 64 bytes after the blocks), arranged for the 512-bit Q4_K decoding kernel:
- * 64 weight bytes hold the nibbles of four sub-blocks, the low ones of sub-blocks 2m and 2m + 2
- * and the high ones of 2m + 1 and 2m + 3, so each nibble vector meets one contiguous 64-byte
+ * first multiple of 64 bytes after the blocks), arranged for the 512-bit Q4_K decoding kernels:
+ * a Q4_K block's weight bytes 64k..64k + 63 hold the low nibbles of sub-blocks 4k and 4k + 2
+ * and the high nibbles of 4k + 1 and 4k + 3, so each nibble vector meets one contiguous 64-byte
  * vector here. quant_act_row_bytes counts the groups; the quantizers write them. */
 struct qa8k_group {
     int16_t sums[32]; /* block b's sums over sub-block j (its activations 32j..32j+31) at 8b + j */

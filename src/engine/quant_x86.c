@@ -790,20 +790,20 @@ static const _Alignas(64) uint8_t k4z_mins[64] = {K4Z_MINS(0), K4Z_MINS(1), K4Z_
 #undef K4Z_CTL
 #undef K4Z_MINS
 
-/* q4_k_rows_vnni for one row, reading whole groups of four blocks from the row's grouped
- * activations (struct qa8k_group), the rest from its blocks.
- * In a group, 64 weight bytes are one load: their low nibbles (one vpand) are the weights of
- * two sub-blocks and their high nibbles (a shift and a vpand) the two in between, each against
- * a contiguous 64-byte vector of the group. Two such vpdpbusd results are packed to int16 and
- * scaled by one vpdpwssd, its int16 scales picked from the four decoded heads (one per 128-bit
+/* q4_k_rows_vnni for 1-4 activation rows (the weights decoded once for all), reading whole
+ * groups of four blocks from each row's grouped activations (struct qa8k_group), the rest from
+ * its blocks. In a group, 64 weight bytes are one load: their low nibbles (one vpand) are the
+ * weights of two sub-blocks and their high nibbles (a shift and a vpand) the two in between, each
+ * against a contiguous 64-byte vector of the group. Two such vpdpbusd results are packed to int16
+ * and scaled by one vpdpwssd, its int16 scales picked from the four decoded heads (one per 128-bit
  * lane) by one vpermb; the mins of all four blocks go against the group's sub-block sums in one
  * vpmaddwd, which leaves block b's in 128-bit lane b. The four blocks' exact S are gathered by
  * in-lane unpacks and M by one vpermd, both then summed across lanes, and the four float steps
  * (k4_block_end's) are done together; each block's term is still added to the accumulator in
- * block order, so the results are q4_k_rows_vnni's bit for bit. Blocks outside whole groups go
- * one at a time: a 32-byte chunk's low nibbles in the low half of a vector and its high nibbles
- * in the high half (one GF(2) affine byte transform). Needs GFNI and AVX512-VBMI besides the
- * AVX-512 set (quant_x86_kernels lists it only then). */
+ * block order, so every row's result is q4_k_rows_vnni's bit for bit. Blocks outside whole
+ * groups go one at a time: a 32-byte chunk's low nibbles in the low half of a vector and its
+ * high nibbles in the high half (one GF(2) affine byte transform). Needs GFNI and AVX512-VBMI
+ * besides the AVX-512 set (quant_x86_kernels lists it only then). */
 AVX512_GV static ALWAYS_INLINE void q4_k_zmm_rows(const struct block_q4_k *x, const uint8_t *act,
                                                   size_t stride, const int nt, float *out, size_t n)
 {
@@ -916,15 +916,16 @@ AVX512_GV static ALWAYS_INLINE void q4_k_zmm_rows(const struct block_q4_k *x, co
 DEF_SINGLE(AVX512_GV, dot_q4_k_zmm, q4_k_zmm_rows)
 DEF_MULTI(AVX512_GV, dot_q4_k_multi_zmm, q4_k_zmm_rows, struct block_q4_k)
 
-/* q6_k_rows_vnni for one row: per 128-weight half, one 512-bit vector holds the 6-bit values of
- * the first two 32-weight groups, another those of the last two, their two high bits moved into
- * place by GF(2) affine byte transforms of the broadcast qh bytes (bits 0-1 / 4-5 of each byte
+/* q6_k_rows_vnni for 1-4 activation rows (the weights unpacked once for all): per 128-weight
+ * half, one 512-bit vector holds the 6-bit values of the first two 32-weight groups, another
+ * those of the last two (high nibbles by a shift), their two high bits moved into place by
+ * GF(2) affine byte transforms of the broadcast qh bytes (bits 0-1 / 4-5 of each byte
  * for the low four qwords, 2-3 / 6-7 for the high four); their vpdpbusd results are packed and
  * scaled together as in dot_q4_k_zmm, the int16 scales picked by one vpermw from the block's
  * sixteen sign-extended scales. Blocks go four at a time, their exact sums reduced together
  * and k6_block_end's float steps done for the four in one vector, each block's term still added
- * in block order, so the results are q6_k_rows_vnni's bit for bit. Needs GFNI (and is listed
- * with dot_q4_k_zmm). */
+ * in block order, so every row's result is q6_k_rows_vnni's bit for bit. Needs GFNI (and is
+ * listed with dot_q4_k_zmm). */
 AVX512_GV static ALWAYS_INLINE void q6_k_zmm_rows(const struct block_q6_k *x, const uint8_t *act,
                                                   size_t stride, const int nt, float *out, size_t n)
 {
