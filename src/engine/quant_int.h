@@ -18,6 +18,9 @@ struct quant_isa_kernels {
 /* The kernels of isa (AVX2 or AVX512), a list ending with a row whose dot is NULL; an empty list
  * for the portable ISA and off x86-64. */
 const struct quant_isa_kernels *quant_x86_kernels(enum quant_isa isa);
+/* Whether the CPU has GFNI and AVX512-VBMI, which the 512-bit K kernels need besides AVX-512
+ * VNNI (without them quant_x86_kernels lists those types without 512-bit kernels); 0 off x86-64. */
+int quant_x86_has_gfni_vbmi(void);
 /* Writes the groups (struct qa8k_group) of a QA8K row of n activations from its blocks, and
  * zeroes the padding before them; every QA8K quantizer ends with it. */
 void quant_qa8k_fill_groups(void *row, size_t n);

@@ -327,6 +327,23 @@ DEF_Q6_K(dot_q6_k_avx2, AVX2, ACC_AVX2)
 
 #define ACT_ROW(act, stride, t) ((const uint8_t *)(act) + (size_t)(t) * (stride))
 
+/* The start and end of the K row bodies (1-4 activation rows): row t's activation blocks and
+ * its accumulator, zeroed; then each accumulator's lane 0 out. */
+AVX2 static ALWAYS_INLINE void k_rows_start(const uint8_t *act, size_t stride, int nt,
+                                            const struct block_qa8k *y[4], __m128 acc[4])
+{
+    for (int t = 0; t < nt; t++) {
+        y[t] = (const void *)ACT_ROW(act, stride, t);
+        acc[t] = _mm_setzero_ps();
+    }
+}
+
+AVX2 static ALWAYS_INLINE void k_rows_end(const __m128 acc[4], int nt, float *out)
+{
+    for (int t = 0; t < nt; t++)
+        out[t] = _mm_cvtss_f32(acc[t]);
+}
+
 #define DEF_Q8_0_MULTI(NAME, ATTR, DOTI8)                                                          \
     ATTR static void NAME(const void *w, const void *act, size_t stride, int n_act, float *out,    \
                           size_t n)                                                                \
@@ -504,10 +521,7 @@ AVX512 static ALWAYS_INLINE void q4_k_rows_vnni(const struct block_q4_k *x, cons
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const struct block_qa8k *y[4];
     __m128 acc[4];
-    for (int t = 0; t < nt; t++) {
-        y[t] = (const void *)ACT_ROW(act, stride, t);
-        acc[t] = _mm_setzero_ps();
-    }
+    k_rows_start(act, stride, nt, y, acc);
     __m256i hs = _mm256_setzero_si256(), hm = hs; /* one row: the block held for pairing */
     __m128 hdd = _mm_setzero_ps();
     int held = 0;
@@ -565,8 +579,7 @@ AVX512 static ALWAYS_INLINE void q4_k_rows_vnni(const struct block_q4_k *x, cons
         if (t < nt) acc[t] = k4_block_end(s[t], m[t], dd, y[t][i].d, acc[t]);
     }
     if (held) acc[0] = k4_block_end(hs, hm, hdd, y[0][n / QKK - 1].d, acc[0]);
-    for (int t = 0; t < nt; t++)
-        out[t] = _mm_cvtss_f32(acc[t]);
+    k_rows_end(acc, nt, out);
 }
 
 /* Q6_K: as Q4_K, the sums of four 6-bit values times activations being at most 63 * 127 * 4;
@@ -577,10 +590,7 @@ AVX512 static ALWAYS_INLINE void q6_k_rows_vnni(const struct block_q6_k *x, cons
 {
     const struct block_qa8k *y[4];
     __m128 acc[4];
-    for (int t = 0; t < nt; t++) {
-        y[t] = (const void *)ACT_ROW(act, stride, t);
-        acc[t] = _mm_setzero_ps();
-    }
+    k_rows_start(act, stride, nt, y, acc);
     for (size_t i = 0; i < n / QKK; i++) {
         __m256i q[8], ps[4];
         for (int h = 0; h < 2; h++) {
@@ -621,8 +631,7 @@ AVX512 static ALWAYS_INLINE void q6_k_rows_vnni(const struct block_q6_k *x, cons
             acc[t] = k6_block_end(sumi, d, y[t][i].d, acc[t]);
         }
     }
-    for (int t = 0; t < nt; t++)
-        out[t] = _mm_cvtss_f32(acc[t]);
+    k_rows_end(acc, nt, out);
 }
 
 /* The single-row K kernels are the row bodies for one row, so the single, multi-row and tiled
@@ -810,11 +819,9 @@ AVX512_GV static ALWAYS_INLINE void q4_k_zmm_rows(const struct block_q4_k *x, co
     const struct block_qa8k *y[4];
     const struct qa8k_group *g[4];
     __m128 acc[4];
-    for (int t = 0; t < nt; t++) {
-        y[t] = (const void *)ACT_ROW(act, stride, t);
+    k_rows_start(act, stride, nt, y, acc);
+    for (int t = 0; t < nt; t++)
         g[t] = quant_qa8k_groups(y[t], n);
-        acc[t] = _mm_setzero_ps();
-    }
     const __m512i zero = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(0x0F);
     const __mmask64 even = 0x5555555555555555ULL;
     size_t nb = n / QKK, i = 0;
@@ -906,8 +913,7 @@ AVX512_GV static ALWAYS_INLINE void q4_k_zmm_rows(const struct block_q4_k *x, co
             acc[t] = k4_block_end(s, m, dd, y[t][i].d, acc[t]);
         }
     }
-    for (int t = 0; t < nt; t++)
-        out[t] = _mm_cvtss_f32(acc[t]);
+    k_rows_end(acc, nt, out);
 }
 
 /* The single-row kernel is the body for one row; the multi-row one decodes the weights'
@@ -931,10 +937,7 @@ AVX512_GV static ALWAYS_INLINE void q6_k_zmm_rows(const struct block_q6_k *x, co
 {
     const struct block_qa8k *y[4];
     __m128 acc[4];
-    for (int t = 0; t < nt; t++) {
-        y[t] = (const void *)ACT_ROW(act, stride, t);
-        acc[t] = _mm_setzero_ps();
-    }
+    k_rows_start(act, stride, nt, y, acc);
     const __m512i m4 = _mm512_set1_epi8(0x0F), zero = _mm512_setzero_si512();
     /* byte 7 - i of a qword's matrix: the source bits that make result bit i */
     const long long lo01 = 0x01020000LL, hi01 = 0x04080000LL; /* bits 0-1 / 2-3 to 4-5 */
@@ -1011,8 +1014,7 @@ AVX512_GV static ALWAYS_INLINE void q6_k_zmm_rows(const struct block_q6_k *x, co
                                   h2f(x[i].d), y[t][i].d, acc[t]);
     }
 #undef Q6_K_ZMM_S
-    for (int t = 0; t < nt; t++)
-        out[t] = _mm_cvtss_f32(acc[t]);
+    k_rows_end(acc, nt, out);
 }
 
 /* As for Q4_K: each block's values and scales unpacked once for all rows. */
@@ -1168,7 +1170,7 @@ static void strip_gv(void)
         }
 }
 
-static int has_gfni_vbmi(void)
+int quant_x86_has_gfni_vbmi(void)
 {
     __builtin_cpu_init();
     return __builtin_cpu_supports("gfni") && __builtin_cpu_supports("avx512vbmi");
@@ -1180,7 +1182,7 @@ const struct quant_isa_kernels *quant_x86_kernels(enum quant_isa isa)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     if (isa == QUANT_ISA_AVX512) {
-        if (has_gfni_vbmi()) return avx512_kernels;
+        if (quant_x86_has_gfni_vbmi()) return avx512_kernels;
         pthread_once(&once, strip_gv);
         return avx512_kernels_no_gv;
     }
@@ -1225,6 +1227,10 @@ const struct quant_isa_kernels *quant_x86_kernels(enum quant_isa isa)
 void quant_cpu_ident(struct quant_cpu *out)
 {
     *out = (struct quant_cpu){0};
+}
+int quant_x86_has_gfni_vbmi(void)
+{
+    return 0;
 }
 quant_act_fn quant_act_avx2(enum act_kind k)
 {

@@ -30,17 +30,6 @@ static const struct quant_isa_kernels *avx512_row(uint32_t type)
     return NULL;
 }
 
-/* GFNI and AVX512-VBMI, which the 512-bit K kernels need besides AVX-512 VNNI */
-static int has_gfni_vbmi(void)
-{
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("gfni") && __builtin_cpu_supports("avx512vbmi");
-#else
-    return 0;
-#endif
-}
-
 static void require_avx512(void)
 {
     if (quant_cpu_isa() < QUANT_ISA_AVX512) {
@@ -66,7 +55,7 @@ static void test_wide_kernels(void **state)
         const struct quant_isa_kernels *k = avx512_row(type);
         assert_non_null(k);
         if (!k->dot_512) { /* the K types keep 256 bits without GFNI and AVX512-VBMI */
-            assert_true(type != GGML_TYPE_Q8_0 && !has_gfni_vbmi());
+            assert_true(type != GGML_TYPE_Q8_0 && !quant_x86_has_gfni_vbmi());
             continue;
         }
         size_t blk = quant_type_info(type)->block;
@@ -123,7 +112,7 @@ static void test_wide_multi_kernels(void **state)
         const struct quant_isa_kernels *k = avx512_row(types[ti]);
         assert_non_null(k);
         if (!k->dot_multi_512) { /* none for q8_0; the K types need GFNI and AVX512-VBMI */
-            assert_true(types[ti] == GGML_TYPE_Q8_0 || !has_gfni_vbmi());
+            assert_true(types[ti] == GGML_TYPE_Q8_0 || !quant_x86_has_gfni_vbmi());
             continue;
         }
         assert_non_null(k->dot_multi);
@@ -158,7 +147,7 @@ static void test_wide_multi_kernels(void **state)
             }
         }
     }
-    if (!has_gfni_vbmi())
+    if (!quant_x86_has_gfni_vbmi())
         print_message("no GFNI and AVX512-VBMI here: no 512-bit multi-row kernels\n");
     else
         assert_true(checked > 200);
