@@ -802,15 +802,15 @@ static const _Alignas(64) uint8_t k4z_mins[64] = {K4Z_MINS(0), K4Z_MINS(1), K4Z_
 /* q4_k_rows_vnni for 1-4 activation rows (the weights decoded once for all), reading whole
  * groups of four blocks from each row's grouped activations (struct qa8k_group), the rest from
  * its blocks. In a group, 64 weight bytes are one load: their low nibbles (one vpand) are the
- * weights of two sub-blocks and their high nibbles (a shift and a vpand) the two in between, each
- * against a contiguous 64-byte vector of the group. Two such vpdpbusd results are packed to int16
- * and scaled by one vpdpwssd, its int16 scales picked from the four decoded heads (one per 128-bit
- * lane) by one vpermb; the mins of all four blocks go against the group's sub-block sums in one
- * vpmaddwd, which leaves block b's in 128-bit lane b. The four blocks' exact S are gathered by
- * in-lane unpacks and M by one vpermd, both then summed across lanes, and the four float steps
- * (k4_block_end's) are done together; each block's term is still added to the accumulator in
- * block order, so every row's result is q4_k_rows_vnni's bit for bit. Blocks outside whole
- * groups go one at a time: a 32-byte chunk's low nibbles in the low half of a vector and its
+ * weights of two sub-blocks and their high nibbles (one GF(2) affine byte transform) the two in
+ * between, each against a contiguous 64-byte vector of the group. Two such vpdpbusd results are
+ * packed to int16 and scaled by one vpdpwssd, its int16 scales picked from the four decoded heads
+ * (one per 128-bit lane) by one vpermb; the mins of all four blocks go against the group's
+ * sub-block sums in one vpmaddwd, which leaves block b's in 128-bit lane b. The four blocks' exact
+ * S are gathered by in-lane unpacks and M by one vpermd, both then summed across lanes, and the
+ * four float steps (k4_block_end's) are done together; each block's term is still added to the
+ * accumulator in block order, so every row's result is q4_k_rows_vnni's bit for bit. Blocks outside
+ * whole groups go one at a time: a 32-byte chunk's low nibbles in the low half of a vector and its
  * high nibbles in the high half (one GF(2) affine byte transform). Needs GFNI and AVX512-VBMI
  * besides the AVX-512 set (quant_x86_kernels lists it only then). */
 AVX512_GV static ALWAYS_INLINE void q4_k_zmm_rows(const struct block_q4_k *x, const uint8_t *act,
@@ -824,6 +824,10 @@ AVX512_GV static ALWAYS_INLINE void q4_k_zmm_rows(const struct block_q4_k *x, co
         g[t] = quant_qa8k_groups(y[t], n);
     const __m512i zero = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(0x0F);
     const __mmask64 even = 0x5555555555555555ULL;
+    /* GF(2) affine bit matrices (byte 7 - i picks output bit i): a byte's low nibble to its high
+     * nibble, and its high nibble to its low nibble, the other bits zero */
+    const long long lo_bits = 0x0102040800000000LL, hi_bits = 0x1020408000000000LL;
+    const __m512i hi_nib = _mm512_set1_epi64(hi_bits);
     size_t nb = n / QKK, i = 0;
     if (g[0]) {
         /* 4x4 transpose of int32: element 4l + b from 4b + l */
@@ -847,7 +851,7 @@ AVX512_GV static ALWAYS_INLINE void q4_k_zmm_rows(const struct block_q4_k *x, co
                 for (int k = 0; k < 2; k++) {
                     __m512i q = _mm512_loadu_si512(x[i + b].qs + 64 * k);
                     __m512i lo = _mm512_and_si512(q, m4);
-                    __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+                    __m512i hi = _mm512_gf2p8affine_epi64_epi8(q, hi_nib, 0);
                     __m512i sc =
                         _mm512_maskz_permutexvar_epi8(even, _mm512_load_si512(k4z_ctl[b][k]), hv);
                     for (int t = 0; t < nt; t++) {
@@ -883,7 +887,6 @@ AVX512_GV static ALWAYS_INLINE void q4_k_zmm_rows(const struct block_q4_k *x, co
             }
         }
     }
-    const long long lo_bits = 0x0102040800000000LL, hi_bits = 0x1020408000000000LL;
     const __m512i nib =
         _mm512_setr_epi64(lo_bits, lo_bits, lo_bits, lo_bits, hi_bits, hi_bits, hi_bits, hi_bits);
     for (; i < nb; i++) {
