@@ -1025,10 +1025,9 @@ static void forward_batch(model_scratch_t *ws, model_state_t *s, const int32_t *
         /* The gate and up products as one job (when their activation formats agree) over
          * both matrices' rows, then hb = silu(gate) * up as a job of its own. In a one-token
          * step each thread's range then covers one matrix (nth = 2: one each). Products that
-         * took a row (or a group of rows) of both matrices at a time, so that every thread
-         * read two streams of weights, were slower: one-token gate and up jobs by 5-10%,
-         * passes of 2 and 4 sequences by 3% and 7%. On Zen 5, one thread reading two
-         * streams a row apart gets 0.75x the bandwidth of one stream. */
+         * took a row (or a group of rows) of both matrices at a time had every thread read two
+         * streams of weights: on Zen 5 one thread reading two streams a row apart gets 0.75x
+         * the bandwidth of one, and one-token gate and up jobs ran 5-10% slower that way. */
         matmul_multi(ws, 2, gu, gu_out, ws->xb, n);
         glu(ws, ws->hb, ws->hb2, (size_t)n * F);
         const struct model_tensor *wd = &l->w_down;
