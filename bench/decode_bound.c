@@ -104,8 +104,11 @@ int main(int argc, char **argv)
     }
     int rounds = argc > 2 ? atoi(argv[2]) : 15, ntok = argc > 3 ? atoi(argv[3]) : 16;
     int nth = argc > 4 ? atoi(argv[4]) : 2;
-    if (rounds < 1 || rounds > 200 || ntok < 1 || ntok > 256 || nth < 1 || nth > 64) {
-        fprintf(stderr, "decode_bound: rounds 1-200, tokens 1-256, threads 1-64\n");
+    /* the sequence's KV cache holds every round's tokens */
+    if (rounds < 1 || rounds > 200 || ntok < 1 || ntok > 256 || rounds * ntok > 4096 || nth < 1 ||
+        nth > 64) {
+        fprintf(stderr, "decode_bound: rounds 1-200, tokens 1-256, rounds x tokens at most 4096, "
+                        "threads 1-64\n");
         return 2;
     }
     model_t *m;
