@@ -1,9 +1,9 @@
 /* decode_bound - greedy decoding of one sequence against the read bandwidth, measured in the
  * same process and alternating: each round decodes TOKENS tokens, then reads a 1 GiB buffer on
- * as many threads (the loop of bench/bw_probe.c) for as long as the decoding took, the two going
- * first in turn. A round's figure is its decoding rate in bytes (tokens/s x the weights one
- * token reads) over its probe's rate; medians over the rounds. bench/engine_compare.sh takes its
- * bound from the best of five 1 GiB passes (some 25 ms each) just before and after a run of
+ * as many threads (bench/read_probe.h, as bench/bw_probe.c) for as long as the decoding took, the
+ * two going first in turn. A round's figure is its decoding rate in bytes (tokens/s x the weights
+ * one token reads) over its probe's rate; medians over the rounds. bench/engine_compare.sh takes
+ * its bound from the best of five 1 GiB passes (some 25 ms each) just before and after a run of
  * several seconds; on a machine whose bandwidth moves from one second to the next, the best of
  * short passes sits above what any stretch of seconds gets. Here each stretch of decoding is set
  * against a stretch of plain reading as long, right next to it.
@@ -12,7 +12,6 @@
  *      -lm -pthread -o build/release/bench/decode_bound
  *   build/release/bench/decode_bound MODEL.gguf [rounds [tokens [threads]]]
  */
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 
 #include "engine/model.h"
 #include "engine/pool.h"
+#include "read_probe.h"
 
 static double now(void)
 {
@@ -30,53 +30,13 @@ static double now(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-struct probe {
-    const uint64_t *buf;
-    size_t i0, i1;
-    uint64_t sum;
-    pthread_t th;
-};
-
-static void *probe_read(void *arg)
-{
-    struct probe *p = arg;
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (size_t i = p->i0; i + 4 <= p->i1; i += 4) {
-        s0 += p->buf[i];
-        s1 += p->buf[i + 1];
-        s2 += p->buf[i + 2];
-        s3 += p->buf[i + 3];
-    }
-    p->sum = s0 + s1 + s2 + s3;
-    return NULL;
-}
-
-/* one read pass over n words on nth threads: seconds */
-static double probe_pass(const uint64_t *buf, size_t n, int nth)
-{
-    struct probe p[64];
-    double t0 = now();
-    for (int i = 0; i < nth; i++) {
-        p[i] = (struct probe){.buf = buf, .i0 = n * i / nth, .i1 = n * (i + 1) / nth};
-        pthread_create(&p[i].th, NULL, probe_read, &p[i]);
-    }
-    uint64_t sink = 0;
-    for (int i = 0; i < nth; i++) {
-        pthread_join(p[i].th, NULL);
-        sink += p[i].sum;
-    }
-    double dt = now() - t0;
-    if (sink == 42) fputc(' ', stderr); /* keeps the sums */
-    return dt;
-}
-
 /* read passes over n words on nth threads for at least secs seconds (one at least): GB/s */
 static double probe_for(const uint64_t *buf, size_t n, int nth, double secs)
 {
     double t = 0;
     int k = 0;
     do {
-        t += probe_pass(buf, n, nth);
+        t += read_probe_pass(buf, n, nth);
         k++;
     } while (t < secs);
     return (double)k * (double)n * 8 / t / 1e9;

@@ -21,6 +21,7 @@
 
 #include "engine/quant.h"
 #include "engine/quant_int.h"
+#include "read_probe.h"
 
 static double now(void)
 {
@@ -29,7 +30,8 @@ static double now(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* one thread's slice of a streaming pass: the kernel over its rows, or (f NULL) a plain sum */
+/* one thread's slice of a streaming pass: the kernel over its rows, or (f NULL) the plain read
+ * of bench/read_probe.h */
 struct slice {
     quant_dot_fn f;
     const uint8_t *w, *act;
@@ -41,19 +43,15 @@ static void *stream(void *arg)
 {
     struct slice *s = arg;
     if (!s->f) {
-        const uint64_t *p = (const void *)(s->w + s->r0 * s->rb);
-        size_t words = (s->r1 - s->r0) * s->rb / 8 / 8 * 8;
-        uint64_t a[8] = {0};
-        for (size_t i = 0; i < words; i += 8)
-            for (int k = 0; k < 8; k++)
-                a[k] += p[i + k];
-        volatile uint64_t sink = a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
+        volatile uint64_t sink =
+            read_probe_sum((const void *)(s->w + s->r0 * s->rb), (s->r1 - s->r0) * s->rb / 8);
         (void)sink;
         return NULL;
     }
     volatile float sink = 0;
     for (size_t r = s->r0; r < s->r1; r++)
         sink += s->f(s->w + r * s->rb, s->act, s->n);
+    (void)sink;
     return NULL;
 }
 

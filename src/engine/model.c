@@ -29,11 +29,9 @@ static int att_tiled_min = ATT_TILED_MIN; /* a variable so that a test can compa
 #define MATMUL_GROUP_1 256
 /* Threads of a pool up to which one-token products hand rows out by ranges (matmul_range) */
 #define MATMUL_RANGES 16
-/* floats of one tile of products for nt tokens: [MATMUL_GROUP + 1][nt], and at least
- * MATMUL_GROUP_1 + 1 for one token */
+/* floats of one tile of products for nt tokens (a thread's scratch): [MATMUL_GROUP + 1][nt], at
+ * least MATMUL_GROUP_1 + 1 for one token */
 #define MATMUL_TILE(nt) ((MATMUL_GROUP + 1) * (size_t)((nt) < 4 ? 4 : (nt)))
-/* floats of scratch per thread for nt tokens: one tile */
-#define MATMUL_SCRATCH(nt) MATMUL_TILE(nt)
 _Static_assert(MATMUL_TILE(1) >= MATMUL_GROUP_1 + 1, "a one-token tile holds a group");
 
 struct model {
@@ -325,7 +323,7 @@ struct model_scratch {
     float *hb2;        /* [n_batch, n_ff] */
     float *logits;     /* [n_batch, n_vocab] */
     void *act;         /* quantized activations: [n_batch] rows of the widest act format */
-    float *mm_scratch; /* [n_threads, MATMUL_SCRATCH(n_batch)] products of a row group */
+    float *mm_scratch; /* [n_threads, MATMUL_TILE(n_batch)] products of a row group */
     size_t act_stride;
     float *att; /* [n_threads, group * att_tb, n_ctx] attention weights per thread */
     size_t att_per_thread;
@@ -379,7 +377,7 @@ int model_scratch_create(const model_t *m, int n_ctx, int n_batch, pool_t *pool,
     size_t widest = (size_t)(c->n_ff > (int)wide ? c->n_ff : (int)wide);
     ws->act_stride = quant_act_row_bytes(ACT_F32, widest); /* f32 is the widest format */
     ws->act = ws_alloc(ws, B, ws->act_stride);
-    ws->mm_scratch = ws_alloc(ws, (size_t)pool_size(pool) * MATMUL_SCRATCH(B), sizeof(float));
+    ws->mm_scratch = ws_alloc(ws, (size_t)pool_size(pool) * MATMUL_TILE(B), sizeof(float));
     int group = c->n_head / c->n_head_kv;
     ws->att_tb = group >= ATT_QMAX ? 1 : ATT_QMAX / group;
     ws->att_per_thread = (size_t)group * ws->att_tb * n_ctx;
@@ -567,7 +565,7 @@ struct matmul_job {
     int n_tok;
     int accumulate; /* out += product (residual connections) instead of out = product */
     int64_t chunk;  /* smallest chunk of rows a thread takes (a multiple of 4) */
-    float *scratch; /* [n_threads][MATMUL_SCRATCH(n_tok)] */
+    float *scratch; /* [n_threads][MATMUL_TILE(n_tok)] */
     atomic_long next;
     int n_ranges; /* 0: guided chunks from next; else one range per thread (below) */
     struct matmul_range {
@@ -686,7 +684,7 @@ static void matmul_worker(void *arg, int ith, int nth)
 {
     struct matmul_job *j = arg;
     int64_t total = j->total, r0 = 0, r1 = 0;
-    float *tmp = j->scratch + (size_t)ith * MATMUL_SCRATCH((size_t)j->n_tok);
+    float *tmp = j->scratch + (size_t)ith * MATMUL_TILE((size_t)j->n_tok);
     if (j->n_ranges) {
         for (;;) {
             while (range_front(&j->range[ith], j->chunk, &r0, &r1))
