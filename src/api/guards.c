@@ -232,10 +232,8 @@ static _Atomic uint64_t super_hints[SUPER_HINTS];
 
 static uint64_t hint_hash(const char *user_id)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a; 0 marks an empty slot */
-    for (const char *p = user_id; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    return h ? h : 1;
+    uint64_t h = fnv1a(FNV1A_START, user_id, strlen(user_id));
+    return h ? h : 1; /* 0 marks an empty slot */
 }
 
 static int super_hinted(const char *user_id)

@@ -32,10 +32,7 @@ static int64_t now_ms(void)
 
 static struct slot *slot_of(const char *key)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-        h = (h ^ *p) * 1099511628211ULL;
-    return &table[h % SLOTS];
+    return &table[fnv1a(FNV1A_START, key, strlen(key)) % SLOTS];
 }
 
 static void entry_clear(struct entry *e)

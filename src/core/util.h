@@ -38,6 +38,16 @@ int b64url_decode(const char *in, size_t n, void *out, size_t *out_len);
 void hex_encode(const void *in, size_t n, char *out);
 
 /* ---- hashing ---- */
+/* 64-bit FNV-1a of data[0..n), continuing from h (FNV1A_START to begin): for hash tables and
+ * buckets, never where an attacker must not be able to steer the value. */
+#define FNV1A_START 1469598103934665603ull
+static inline uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
 void sha256(const void *data, size_t n, unsigned char out[32]);
 /* sha256 as 64 hex chars + NUL. */
 void sha256_hex(const void *data, size_t n, char out[65]);

@@ -86,10 +86,7 @@ static void init_stripes(void)
 
 static uint64_t hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    return fnv1a(FNV1A_START, s, strlen(s));
 }
 
 /* Drops entries whose TAT has passed: they are equivalent to absent. */

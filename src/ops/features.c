@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/mem.h"
+#include "core/util.h"
 #include "store/ops_state.h"
 
 /* The node's copy, replaced whole by features_reload. */
@@ -49,12 +50,9 @@ int features_reload(void)
 
 int features_bucket(const char *name, const char *user_id)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a 64 over "name:user_id" */
-    for (const char *s = name; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    h = (h ^ ':') * 1099511628211ULL;
-    for (const char *s = user_id; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    /* FNV-1a over "name:user_id" */
+    uint64_t h =
+        fnv1a(fnv1a(fnv1a(FNV1A_START, name, strlen(name)), ":", 1), user_id, strlen(user_id));
     return (int)(h % 100);
 }
 

@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "core/mem.h"
+#include "core/util.h"
 #include "rag/idmap.h"
 #include "rag/rfile.h"
 
@@ -204,11 +205,7 @@ struct bm25 {
 
 static uint64_t hash_str(const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
+    uint64_t h = fnv1a(FNV1A_START, s, n);
     return h ^ (h >> 29);
 }
 

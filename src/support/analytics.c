@@ -124,14 +124,6 @@ static int is_stop(const char *w)
     return 0;
 }
 
-static uint64_t fnv(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
-}
-
 /* A copy of s cut to at most max characters (code points), on a character boundary. */
 static char *cut(const char *s, size_t max)
 {
@@ -195,7 +187,7 @@ static int word_set(const char *body, char *key, size_t keycap, uint64_t *hashes
     key[0] = '\0';
     for (int i = 0; i < nw; i++) {
         if (k && !strcmp(words[i], words[i - 1])) continue;
-        hashes[k++] = fnv(words[i], strlen(words[i]));
+        hashes[k++] = fnv1a(FNV1A_START, words[i], strlen(words[i]));
         at += (size_t)snprintf(key + at, at < keycap ? keycap - at : 0, "%s%s", at ? " " : "",
                                words[i]);
         if (at >= keycap) at = keycap - 1;
@@ -258,7 +250,7 @@ static struct group *grouper_add_set(struct grouper *gr, const char *key, const 
 {
     gr->messages += n;
     if ((gr->n + 1) * 2 > gr->nslots) grouper_grow(gr);
-    uint64_t h = fnv(key, strlen(key));
+    uint64_t h = fnv1a(FNV1A_START, key, strlen(key));
     size_t s = (size_t)h & (gr->nslots - 1);
     while (gr->slots[s]) {
         struct group *g = &gr->g[gr->slots[s] - 1];
@@ -308,7 +300,7 @@ static struct group *grouper_add_key(struct grouper *gr, const char *key, const 
     for (const char *p = key; *p && nw < MAX_WORDS;) {
         const char *sp = strchr(p, ' ');
         size_t len = sp ? (size_t)(sp - p) : strlen(p);
-        if (len) words[nw++] = fnv(p, len);
+        if (len) words[nw++] = fnv1a(FNV1A_START, p, len);
         p += len + (sp != NULL);
     }
     if (!nw) return NULL;
