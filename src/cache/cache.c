@@ -16,7 +16,7 @@
 #include "core/metrics.h"
 
 /* Keys the key/value cache writes all start with one of these (the flush after an outage). */
-static const char *const prefixes[] = {"session:", "subscription:", "quota:", NULL};
+static const char *const prefixes[] = {"session:", "subscription:", "quota:", "revocation:", NULL};
 
 /* A delete leaves an empty value (a tombstone) for this long, and cache_set never replaces
  * a live key: a reader that fetched the old value from the store just before a change cannot
@@ -86,14 +86,35 @@ static int backend_ready(void)
 
 /* ---- key/value ---- */
 
+static void count_read(const char *out)
+{
+    metrics_count(out ? "ragd_cache_hits_total" : "ragd_cache_misses_total",
+                  out ? "Cache reads answered from the cache" : "Cache reads that missed", 1);
+}
+
 char *cache_get(const char *key, size_t *len)
 {
     char *out = NULL;
     size_t n = 0;
     if (!enabled) return NULL;
     if ((ops->shared || memory_ttl_s) && !backend_ready() && !ops->get(key, &out, &n)) *len = n;
-    metrics_count(out ? "ragd_cache_hits_total" : "ragd_cache_misses_total",
-                  out ? "Cache reads answered from the cache" : "Cache reads that missed", 1);
+    count_read(out);
+    return out;
+}
+
+uint64_t cache_get_start(const char *key)
+{
+    if (!enabled || !ops->get_start || backend_ready()) return 0;
+    return ops->get_start(key);
+}
+
+char *cache_get_finish(uint64_t ticket, size_t *len)
+{
+    char *out = NULL;
+    size_t n = 0;
+    if (!ticket) return NULL;
+    if (!ops->get_finish(ticket, &out, &n)) *len = n;
+    count_read(out);
     return out;
 }
 

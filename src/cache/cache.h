@@ -1,6 +1,7 @@
 /* cache.h - a key/value cache with expiry and shared queues, for values that the store can
  * always rebuild (seed 001's session:{user_id}, subscription:{user_id},
- * quota:{user_id}:{resource_type}, embedding:{hash}) and for work queues
+ * quota:{user_id}:{resource_type}, embedding:{hash}; the token revocation epoch,
+ * revocation:epoch) and for work queues
  * (task_queue:{name}).
  *
  * The backend is chosen once by cache_open (struct cache_ops in cache_int.h): with REDIS_URL
@@ -32,6 +33,13 @@ int cache_shared(void);
 
 /* Returns the value of key (NUL-terminated, caller frees) and its length, or NULL. */
 char *cache_get(const char *key, size_t *len);
+/* cache_get in two steps, so that the read rides on the thread's next exchange with a shared
+ * backend (one round trip with whatever that exchange sends): cache_get_start queues the read
+ * of key and returns its ticket, or 0 when it cannot be queued (caching off, the in-process
+ * backend, the backend down or owed a flush); cache_get_finish returns the ticket's value as
+ * cache_get would (NULL for ticket 0). Every ticket is finished once, on its own thread. */
+uint64_t cache_get_start(const char *key);
+char *cache_get_finish(uint64_t ticket, size_t *len);
 /* Stores val[0..len) (len > 0) under key for ttl_s seconds (capped as above), unless the key
  * is already held: by a value, or for a few seconds after cache_del (so that a value read
  * from the store before a change cannot overwrite the change's invalidation). */

@@ -17,6 +17,11 @@ struct cache_ops {
     /* 0 with *val (NUL-terminated copy, caller frees) and *len; RAGD_ENOTFOUND on a miss
      * or an empty value (a tombstone); RAGD_EUNAVAIL when the backend cannot be reached. */
     int (*get)(const char *key, char **val, size_t *len);
+    /* get in two steps, the read riding on the thread's next exchange with the backend:
+     * get_start queues it (a ticket > 0, or 0 when it cannot be queued), get_finish answers
+     * it as get does. NULL: not offered. */
+    uint64_t (*get_start)(const char *key);
+    int (*get_finish)(uint64_t ticket, char **val, size_t *len);
     /* Stores val[0..len) (len 0: a tombstone) for ttl_s seconds. 0 or RAGD_EUNAVAIL. */
     int (*set)(const char *key, const char *val, size_t len, int ttl_s, int flags);
     /* As set, without waiting: the command goes out now and its answer is read with the

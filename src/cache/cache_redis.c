@@ -19,9 +19,9 @@ static char *copy_reply(const redisReply *r, size_t *len)
     return out;
 }
 
-static int r_get(const char *key, char **val, size_t *len)
+/* A GET's reply (freed here) as get answers. */
+static int get_reply(redisReply *r, char **val, size_t *len)
 {
-    redisReply *r = redis_cmd("GET %s", key);
     if (!r) return RAGD_EUNAVAIL;
     int rc = RAGD_ENOTFOUND;
     if (r->type == REDIS_REPLY_STRING && r->len) {
@@ -30,6 +30,22 @@ static int r_get(const char *key, char **val, size_t *len)
     }
     freeReplyObject(r);
     return rc;
+}
+
+static int r_get(const char *key, char **val, size_t *len)
+{
+    return get_reply(redis_cmd("GET %s", key), val, len);
+}
+
+static uint64_t r_get_start(const char *key)
+{
+    const char *argv[2] = {"GET", key};
+    return redis_queue(2, argv, NULL);
+}
+
+static int r_get_finish(uint64_t ticket, char **val, size_t *len)
+{
+    return get_reply(redis_collect(ticket), val, len);
 }
 
 static int r_set(const char *key, const char *val, size_t len, int ttl_s, int flags)
@@ -129,6 +145,8 @@ const struct cache_ops cache_redis_ops = {
     .name = "redis",
     .shared = 1,
     .get = r_get,
+    .get_start = r_get_start,
+    .get_finish = r_get_finish,
     .set = r_set,
     .set_nowait = r_set_nowait,
     .push = r_push,

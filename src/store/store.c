@@ -1,5 +1,6 @@
 #include "store/store.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -686,7 +687,56 @@ int store_refresh_revoke_user(const char *user_id)
                    "ss", time_iso(time_now_ms(), ts), user_id);
 }
 
-/* ---- revoked access tokens ---- */
+/* ---- revoked access tokens ----
+ *
+ * Every request with an access token asks whether its jti was revoked. With a shared cache
+ * (Redis) a node remembers the tokens it found not revoked, each under the revocation epoch it
+ * read before asking: a random value at EPOCH_KEY that every revocation deletes once its row
+ * is written. A request reads the epoch together with its session (one round trip to Redis);
+ * while that epoch is the one a token was checked under, nothing was revoked since the check,
+ * and the database is not asked again. A missing epoch (not yet set, expired, deleted by a
+ * revocation, lost with Redis) or an unreadable one sends every check to the database, whose
+ * reader then sets a new epoch; only a later read of it vouches for later checks. A
+ * revocation whose delete cannot reach Redis has the cache flushed (the epoch with it) once
+ * Redis is back, as for the session entries. Without a shared cache every check asks the
+ * database. */
+
+#define EPOCH_KEY "revocation:epoch"
+enum { EPOCH_TTL_S = 86400, EPOCH_LEN = 32, JTI_CLEAN_SLOTS = 4096 };
+
+static struct jti_clean {
+    char jti[37], epoch[EPOCH_LEN + 1];
+} jti_clean[JTI_CLEAN_SLOTS];
+static pthread_mutex_t jti_clean_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static struct jti_clean *jti_slot(const char *jti)
+{
+    return &jti_clean[fnv1a(FNV1A_START, jti, strlen(jti)) % JTI_CLEAN_SLOTS];
+}
+
+/* 1 when jti was found not revoked under epoch (both as read, NUL-terminated). */
+static int jti_known_clean(const char *jti, const char *epoch)
+{
+    struct jti_clean *c = jti_slot(jti);
+    pthread_mutex_lock(&jti_clean_mu);
+    int yes = !strcmp(c->jti, jti) && !strcmp(c->epoch, epoch);
+    pthread_mutex_unlock(&jti_clean_mu);
+    return yes;
+}
+
+static void jti_remember_clean(const char *jti, const char *epoch)
+{
+    struct jti_clean *c = jti_slot(jti);
+    pthread_mutex_lock(&jti_clean_mu);
+    snprintf(c->jti, sizeof c->jti, "%s", jti);
+    snprintf(c->epoch, sizeof c->epoch, "%s", epoch);
+    pthread_mutex_unlock(&jti_clean_mu);
+}
+
+static void epoch_end(void)
+{
+    cache_del(EPOCH_KEY);
+}
 
 int store_jti_revoke(const char *jti, int64_t expires_ms)
 {
@@ -699,23 +749,56 @@ int store_jti_revoke(const char *jti, int64_t expires_ms)
         rc = db_exec(c, NULL,
                      "INSERT OR IGNORE INTO revoked_access_tokens(jti, expires_at) VALUES (?, ?)",
                      "ss", jti, time_iso(expires_ms, ts));
+    if (!rc) epoch_end();
     return rc;
 }
 
 int store_jti_claim(const char *jti, int64_t expires_ms)
 {
     char ts[32];
-    return db_exec(db_conn(), NULL,
-                   "INSERT INTO revoked_access_tokens(jti, expires_at) VALUES (?, ?)", "ss", jti,
-                   time_iso(expires_ms, ts));
+    int rc =
+        db_exec(db_conn(), NULL, "INSERT INTO revoked_access_tokens(jti, expires_at) VALUES (?, ?)",
+                "ss", jti, time_iso(expires_ms, ts));
+    if (!rc) epoch_end();
+    return rc;
+}
+
+/* store_jti_revoked, epoch (NULL: none read) as read before the database is asked. */
+static int jti_revoked(const char *jti, const char *epoch)
+{
+    int cacheable = epoch && strlen(epoch) == EPOCH_LEN && strlen(jti) < sizeof jti_clean[0].jti;
+    if (cacheable && jti_known_clean(jti, epoch)) return 0;
+    int64_t n = 0;
+    int rc = db_query_int(db_conn(), &n, "SELECT count(*) FROM revoked_access_tokens WHERE jti = ?",
+                          "s", jti);
+    if (rc) return rc;
+    if (n) return 1;
+    if (cacheable) {
+        jti_remember_clean(jti, epoch);
+    } else if (!epoch && cache_shared()) {
+        unsigned char b[EPOCH_LEN / 2];
+        char e[EPOCH_LEN + 1];
+        rand_bytes(b, sizeof b);
+        hex_encode(b, sizeof b, e);
+        cache_set(EPOCH_KEY, e, EPOCH_LEN, EPOCH_TTL_S); /* unless set or deleted just now */
+    }
+    return 0;
 }
 
 int store_jti_revoked(const char *jti)
 {
-    int64_t n = 0;
-    int rc = db_query_int(db_conn(), &n, "SELECT count(*) FROM revoked_access_tokens WHERE jti = ?",
-                          "s", jti);
-    return rc ? rc : n > 0;
+    return jti_revoked(jti, NULL);
+}
+
+int store_user_get_checked(const char *id, const char *jti, struct user *out, int *revoked)
+{
+    uint64_t ticket = cache_shared() ? cache_get_start(EPOCH_KEY) : 0;
+    int rc = store_user_get(id, out);
+    size_t len = 0;
+    char *epoch = cache_get_finish(ticket, &len);
+    *revoked = jti_revoked(jti, epoch && len == strlen(epoch) ? epoch : NULL);
+    free(epoch);
+    return rc;
 }
 
 /* ---- audit log ---- */

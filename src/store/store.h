@@ -175,6 +175,11 @@ int store_jti_revoke(const char *jti, int64_t expires_ms);
 int store_jti_claim(const char *jti, int64_t expires_ms);
 /* 1 if revoked, 0 if not, negative on error. */
 int store_jti_revoked(const char *jti);
+/* store_user_get(id, out) and store_jti_revoked(jti) into *revoked, for a request's
+ * authentication: with a shared cache the revocation epoch (store.c) is read in the session
+ * read's round trip, and a token this node already found not revoked under the same epoch is
+ * not looked up again. Returns store_user_get's answer. */
+int store_user_get_checked(const char *id, const char *jti, struct user *out, int *revoked);
 
 /* ---- audit log ---- */
 

@@ -310,3 +310,63 @@ def test_change_during_redis_outage_is_not_hidden_by_the_cache(two_nodes):
         time.sleep(0.1)
     r = b.get("/auth/me", token=tok)
     assert r.status == 403, r
+
+
+def revoked(resp):
+    return (resp.status == 401 and resp.json["code"] == "INVALID_TOKEN"
+            and "revoked" in resp.json["detail"])
+
+
+def test_logout_reaches_a_node_that_already_checked_the_token(two_nodes):
+    # A node remembers the tokens it found not revoked under the revocation epoch it read with
+    # the session; a logout anywhere deletes the epoch, so none of them is vouched for after it.
+    a, b = two_nodes
+    rc = redis_client(a)
+    tok = a.register("epoch-logout@example.com")["access_token"]
+    keep = a.register("epoch-keep@example.com")["access_token"]
+    deadline = time.time() + 10  # a registration's cache tombstones last a few seconds
+    while time.time() < deadline and not rc.get("revocation:epoch"):
+        assert b.get("/auth/me", token=tok).status == 200
+        time.sleep(0.2)
+    epoch = rc.get("revocation:epoch")
+    assert epoch and len(epoch) == 32, epoch
+    for t in (tok, keep, tok, keep):  # checked under this epoch, then taken from B's memory
+        assert b.get("/auth/me", token=t).status == 200
+    assert a.post("/auth/logout", {}, token=tok).status == 200
+    assert rc.get("revocation:epoch") != epoch
+    r = b.get("/auth/me", token=tok)
+    assert revoked(r), r
+    assert b.get("/auth/me", token=keep).status == 200
+    # Once a new epoch is set, the revoked token stays refused and the other is vouched for.
+    deadline = time.time() + 10
+    while time.time() < deadline and not rc.get("revocation:epoch"):
+        assert b.get("/auth/me", token=keep).status == 200
+        time.sleep(0.2)
+    assert rc.get("revocation:epoch") not in (None, epoch)
+    for node in (b, a, b):
+        assert revoked(node.get("/auth/me", token=tok))
+        assert node.get("/auth/me", token=keep).status == 200
+
+
+def test_logout_during_redis_outage_reaches_the_other_node(two_nodes):
+    a, b = two_nodes
+    rc = redis_client(a)
+    tok = a.register("epoch-outage@example.com")["access_token"]
+    deadline = time.time() + 10
+    while time.time() < deadline and not rc.get("revocation:epoch"):
+        assert b.get("/auth/me", token=tok).status == 200
+        time.sleep(0.2)
+    assert b.get("/auth/me", token=tok).status == 200
+    services("redis-stop")
+    try:
+        # No epoch can be read while Redis is down: every check asks the database.
+        assert a.post("/auth/logout", {}, token=tok).status == 200
+        assert revoked(b.get("/auth/me", token=tok))
+    finally:
+        services("redis-start")
+    # Back up with its data: the epoch A could not delete is flushed with the cache.
+    deadline = time.time() + 10
+    while time.time() < deadline and redis_client(a).exists("revocation:epoch"):
+        time.sleep(0.1)
+    for node in (b, a):
+        assert revoked(node.get("/auth/me", token=tok))

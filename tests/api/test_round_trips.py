@@ -20,20 +20,21 @@ pytestmark = pytest.mark.skipif(not (PG_URL and REDIS_URL),
 # then 4 + 2, 13 + 3 before the Redis commands of a request went together, and 4 + 1, 13 + 1
 # before the organization was read once per request, and 4 + 1, 11 + 1 before a reservation
 # that checks limits went as two pipelines, and 4 + 1, 7 + 1 before the search's activity count
-# went with the usage.
+# went with the usage, and 3 + 1, 6 + 1 before a token already checked under the revocation
+# epoch read with the session was no longer looked up.
 BUDGET = {
-    # POST /search as admin with bench/backends.sh's body: token revocation check; reservation
+    # POST /search as admin with bench/backends.sh's body: reservation
     # (no limit to check: BEGIN, lock, purge, holds and COMMIT in one pipeline); usage
     # transaction (BEGIN, lock, usage record, counters, the search's activity count, hold drop
-    # and COMMIT in one pipeline) / session read (the previous request's quota forget, sent
-    # without waiting, is answered with it).
-    "bench": {"postgresql": 3, "redis": 1},
+    # and COMMIT in one pipeline) / session and revocation epoch read (the previous request's
+    # quota forget, sent without waiting, is answered with it).
+    "bench": {"postgresql": 2, "redis": 1},
     # POST /search as a member of an organization on a limited plan: the same, but its
     # reservation checks limits (BEGIN, lock, purge and one read of every limited counter in
     # one pipeline; holds and COMMIT in another), plus its organization read once (feature
     # gate and organization quota share it) and the organization's and the member's usage
     # counted in one statement / the rate limit script goes with the session read.
-    "search": {"postgresql": 6, "redis": 1},
+    "search": {"postgresql": 5, "redis": 1},
 }
 BENCH_BODY = {"query": "quota checked benchmark query", "top_k": 5, "route": "exact"}
 

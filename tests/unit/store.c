@@ -140,6 +140,24 @@ static void test_jti_and_audit(void **state)
     assert_int_equal(store_jti_revoke("j1", time_now_ms() + 60000), 0);
     assert_int_equal(store_jti_revoke("j1", time_now_ms() + 60000), 0);
     assert_int_equal(store_jti_revoked("j1"), 1);
+    /* the user and the revocation read together (no shared cache: the database answers) */
+    struct user u;
+    make_user(&u, "jti@x.co");
+    struct user got;
+    int revoked = -1;
+    assert_int_equal(store_user_get_checked(u.id, "j1", &got, &revoked), 0);
+    assert_int_equal(revoked, 1);
+    assert_string_equal(got.email, "jti@x.co");
+    store_user_clear(&got);
+    assert_int_equal(store_user_get_checked(u.id, "j2", &got, &revoked), 0);
+    assert_int_equal(revoked, 0);
+    store_user_clear(&got);
+    assert_int_equal(store_jti_claim("j2", time_now_ms() + 60000), 0);
+    assert_int_equal(store_user_get_checked(u.id, "j2", &got, &revoked), 0);
+    assert_int_equal(revoked, 1);
+    store_user_clear(&got);
+    assert_int_equal(store_user_get_checked("no-such-user", "j3", &got, &revoked), RAGD_ENOTFOUND);
+    assert_int_equal(revoked, 0);
     json_t *d = json_pack("{s:s}", "k", "v");
     struct audit_entry e = {"a1", "a@x.co", "user.update", "user", "t1", d, "r1", "127.0.0.1"};
     assert_int_equal(store_audit_add(&e), 0);
