@@ -108,7 +108,8 @@ const struct config_var config_vars[] = {
       "failing."),
     B("CACHE_ENABLED", "true",
       "Seed 001's caches: session:{user_id}, subscription:{user_id}, quota:{user_id}:{resource}; "
-      "in Redis when REDIS_URL is set, else in-process."),
+      "in Redis when REDIS_URL is set, else in-process. With Redis also revocation:epoch, which "
+      "spares the database a token's revocation check on every request."),
     T("CACHE_SESSION_TTL_SECONDS", "3600", 0, 604800, "Lifetime of a cached session:{user_id}."),
     T("CACHE_SUBSCRIPTION_TTL_SECONDS", "1800", 0, 604800, "Lifetime of a cached subscription."),
     T("CACHE_QUOTA_TTL_SECONDS", "300", 0, 86400, "Lifetime of a cached quota:{user_id}:{resource}."),
