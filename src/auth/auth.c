@@ -293,12 +293,13 @@ int auth_authenticate(const char *credential, struct auth_identity *out, struct 
     if (!strncmp(credential, API_KEY_PREFIX, strlen(API_KEY_PREFIX))) {
         char hash[65];
         sha256_hex(credential, strlen(credential), hash);
-        rc = store_apikey_lookup(hash, key_uid);
+        int user_rc;
+        rc = store_apikey_user(hash, key_uid, &out->user, &user_rc);
         if (rc == RAGD_ENOTFOUND) refuse(ref, AUTH_FAIL_INVALID_API_KEY, 0);
         if (rc) return rc == RAGD_ENOTFOUND ? RAGD_EPERM : rc;
         out->via_api_key = 1;
         uid = key_uid;
-        rc = store_user_get(uid, &out->user);
+        rc = user_rc;
     } else {
         enum jwt_status st = access_claims(credential, &out->claims);
         if (st != JWT_OK) {

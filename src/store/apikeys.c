@@ -53,7 +53,22 @@ int store_apikey_create(const char *user_id, const char *name, const char *prefi
     return db_commit(c);
 }
 
-int store_apikey_lookup(const char *hash_hex, char user_out[37])
+/* Records a use of key id now unless *noted_ms (the last recorded use) is less than a minute
+ * old; best effort: a failed note does not refuse the request. */
+static void note_use(const char *id, int64_t *noted_ms)
+{
+    char now[32];
+    int64_t now_ms = time_now_ms();
+    if (*noted_ms && now_ms - *noted_ms <= 60000) return;
+    db_exec(db_conn(), NULL, "UPDATE api_keys SET last_used_at = ? WHERE id = ?", "ss",
+            time_iso(now_ms, now), id);
+    *noted_ms = now_ms;
+}
+
+/* The live key whose hash is hash_hex: 0 with its owner and id, RAGD_ENOTFOUND, or a store
+ * error. Records the use unless one was recorded in the last minute; *noted_ms: when the last
+ * recorded use was, after this. */
+static int key_find(const char *hash_hex, char user_out[37], char id_out[37], int64_t *noted_ms)
 {
     db_conn_t *c = db_conn();
     db_rows_t *rows;
@@ -68,15 +83,58 @@ int store_apikey_lookup(const char *hash_hex, char user_out[37])
         return more < 0 ? RAGD_EDB : RAGD_ENOTFOUND;
     }
     snprintf(user_out, 37, "%s", db_col_text(rows, 0));
-    char id[37], now[32];
-    snprintf(id, sizeof id, "%s", db_col_text(rows, 1));
+    snprintf(id_out, 37, "%s", db_col_text(rows, 1));
     const char *last = db_col_text(rows, 2);
-    int64_t last_ms = 0, now_ms = time_now_ms();
-    int stale = !last || time_parse_iso(last, &last_ms) || now_ms - last_ms > 60000;
+    int64_t last_ms = 0;
+    if (!last || time_parse_iso(last, &last_ms)) last_ms = 0;
     db_rows_free(rows);
-    if (stale) /* best effort: a failed note of the use does not refuse the request */
-        db_exec(c, NULL, "UPDATE api_keys SET last_used_at = ? WHERE id = ?", "ss",
-                time_iso(now_ms, now), id);
+    *noted_ms = last_ms;
+    note_use(id_out, noted_ms);
+    return 0;
+}
+
+/* ---- keys this node looked up (store_apikey_user) ---- */
+
+enum { KEYS_SEEN = 1024 };
+static struct store_vouch keys_seen[KEYS_SEEN]; /* id: the key's hash */
+
+int store_apikey_user(const char *hash_hex, char user_out[37], struct user *out, int *user_rc)
+{
+    struct store_vouch k;
+    if (strlen(hash_hex) >= sizeof k.id) return RAGD_ENOTFOUND;
+    uint64_t ticket = store_epoch_start();
+    if (ticket && store_vouch_get(keys_seen, KEYS_SEEN, hash_hex, &k)) {
+        *user_rc = store_user_get(k.user_id, out); /* the epoch's read rides on this one's */
+        char *e = store_epoch_finish(ticket);
+        int same = e && !strcmp(e, k.epoch);
+        free(e);
+        ticket = 0;
+        if (same) {
+            snprintf(user_out, 37, "%s", k.user_id);
+            int64_t was = k.noted_ms;
+            note_use(k.key_id, &k.noted_ms);
+            if (k.noted_ms != was) store_vouch_put(keys_seen, KEYS_SEEN, hash_hex, &k);
+            return 0;
+        }
+        if (!*user_rc) store_user_clear(out);
+        /* a lookup from now on, until one is remembered under the new epoch */
+        store_vouch_put(keys_seen, KEYS_SEEN, hash_hex, &(struct store_vouch){.id = ""});
+    }
+    /* the epoch read before the database is asked: a round trip of its own */
+    char *epoch = store_epoch_finish(ticket);
+    memset(&k, 0, sizeof k);
+    int rc = key_find(hash_hex, user_out, k.key_id, &k.noted_ms);
+    if (!rc && epoch) {
+        snprintf(k.id, sizeof k.id, "%s", hash_hex);
+        snprintf(k.user_id, sizeof k.user_id, "%s", user_out);
+        snprintf(k.epoch, sizeof k.epoch, "%s", epoch);
+        store_vouch_put(keys_seen, KEYS_SEEN, hash_hex, &k);
+    } else if (!rc) {
+        store_epoch_renew();
+    }
+    free(epoch);
+    if (rc) return rc;
+    *user_rc = store_user_get(user_out, out);
     return 0;
 }
 
@@ -112,5 +170,6 @@ int store_apikey_revoke(const char *user_id, const char *id)
                      "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND user_id = ?"
                      " AND revoked_at IS NULL",
                      "sss", time_iso(time_now_ms(), ts), id, user_id);
+    if (!rc && n) store_epoch_end(); /* no node vouches for the key any longer */
     return rc ? rc : n ? 0 : RAGD_ENOTFOUND;
 }

@@ -15,9 +15,14 @@ void store_apikeys_register(void);
  * RAGD_ELIMIT (too many keys) or a store error. */
 int store_apikey_create(const char *user_id, const char *name, const char *prefix,
                         const char *hash_hex, int max, char id_out[37]);
-/* The owner of the live key whose hash is hash_hex: 0 with user_out, RAGD_ENOTFOUND, or a
- * store error. Records the use (at most once a minute per key). */
-int store_apikey_lookup(const char *hash_hex, char user_out[37]);
+struct user;
+/* The owner of the live key whose hash is hash_hex: 0 with user_out, the owner as
+ * store_user_get reads it in *out and store_user_get's answer in *user_rc; RAGD_ENOTFOUND (no
+ * such live key) or a store error, *out untouched. Records the use (at most once a minute per
+ * key and node). With a shared cache a node remembers the keys it looked up, each under the
+ * revocation epoch (store_int.h) read before the lookup; a request that reads the same epoch,
+ * in its session read's round trip, does not look the key up again. */
+int store_apikey_user(const char *hash_hex, char user_out[37], struct user *out, int *user_rc);
 /* One live key as its owner may see it (never the key or its hash). */
 struct store_apikey {
     char id[37];

@@ -13,6 +13,7 @@
 #include "core/util.h"
 #include "store/db.h"
 #include "store/store.h"
+#include "store/store_int.h"
 #include "store/audit.h"
 
 static const struct store_migration migrations[] = {
@@ -146,7 +147,10 @@ int store_erasure_begin(const char *kind, const char *target_id, const struct au
     if (!rc && !strcmp(kind, "user")) rc = disable_user(c, target_id);
     if (!rc && audit) rc = audit_job(audit, job);
     if (!rc) rc = db_commit(c);
-    if (rc) db_rollback(c);
+    if (rc)
+        db_rollback(c);
+    else if (!strcmp(kind, "user"))
+        store_epoch_end(); /* its API keys are revoked */
     return rc;
 }
 

@@ -12,6 +12,7 @@
 #include "cache/cache.h"
 #include "core/config.h"
 #include "store/audit.h"
+#include "store/store_int.h"
 
 /* ---- migrations ---- */
 
@@ -146,32 +147,27 @@ void store_cache_init(void)
     " subscription_plan, organization_id, preferences, created_at, updated_at, last_login_at,"     \
     " failed_login_count, locked_until, tokens_valid_after, lockout_level, role"
 
-static void copy(char *dst, size_t cap, const char *src)
-{
-    snprintf(dst, cap, "%s", src ? src : "");
-}
-
 static void user_from_row(db_rows_t *r, struct user *u)
 {
     memset(u, 0, sizeof *u);
-    copy(u->id, sizeof u->id, db_col_text(r, 0));
-    copy(u->email, sizeof u->email, db_col_text(r, 1));
-    copy(u->username, sizeof u->username, db_col_text(r, 2));
-    copy(u->hashed_password, sizeof u->hashed_password, db_col_text(r, 3));
+    cp(u->id, sizeof u->id, db_col_text(r, 0));
+    cp(u->email, sizeof u->email, db_col_text(r, 1));
+    cp(u->username, sizeof u->username, db_col_text(r, 2));
+    cp(u->hashed_password, sizeof u->hashed_password, db_col_text(r, 3));
     u->is_active = (int)db_col_int(r, 4);
     u->is_verified = (int)db_col_int(r, 5);
     u->is_superuser = (int)db_col_int(r, 6);
-    copy(u->subscription_plan, sizeof u->subscription_plan, db_col_text(r, 7));
-    copy(u->organization_id, sizeof u->organization_id, db_col_text(r, 8));
+    cp(u->subscription_plan, sizeof u->subscription_plan, db_col_text(r, 7));
+    cp(u->organization_id, sizeof u->organization_id, db_col_text(r, 8));
     u->preferences = xstrdup(db_col_text(r, 9) ? db_col_text(r, 9) : "{}");
-    copy(u->created_at, sizeof u->created_at, db_col_text(r, 10));
-    copy(u->updated_at, sizeof u->updated_at, db_col_text(r, 11));
-    copy(u->last_login_at, sizeof u->last_login_at, db_col_text(r, 12));
+    cp(u->created_at, sizeof u->created_at, db_col_text(r, 10));
+    cp(u->updated_at, sizeof u->updated_at, db_col_text(r, 11));
+    cp(u->last_login_at, sizeof u->last_login_at, db_col_text(r, 12));
     u->failed_login_count = (int)db_col_int(r, 13);
-    copy(u->locked_until, sizeof u->locked_until, db_col_text(r, 14));
+    cp(u->locked_until, sizeof u->locked_until, db_col_text(r, 14));
     u->tokens_valid_after = db_col_int(r, 15);
     u->lockout_level = (int)db_col_int(r, 16);
-    copy(u->role, sizeof u->role, db_col_text(r, 17));
+    cp(u->role, sizeof u->role, db_col_text(r, 17));
 }
 
 static int superuser_role(const char *role)
@@ -185,19 +181,14 @@ void store_user_clear(struct user *u)
     u->preferences = NULL;
 }
 
-static const char *nz(const char *s)
-{
-    return s && *s ? s : NULL;
-}
-
 int store_user_create(struct user *u)
 {
     char ts[32];
     if (!u->id[0]) uuid4(u->id);
     time_iso(time_now_ms(), ts);
-    copy(u->created_at, sizeof u->created_at, ts);
-    if (!u->subscription_plan[0]) copy(u->subscription_plan, sizeof u->subscription_plan, "free");
-    if (!u->role[0]) copy(u->role, sizeof u->role, u->is_superuser ? "admin" : "user");
+    cp(u->created_at, sizeof u->created_at, ts);
+    if (!u->subscription_plan[0]) cp(u->subscription_plan, sizeof u->subscription_plan, "free");
+    if (!u->role[0]) cp(u->role, sizeof u->role, u->is_superuser ? "admin" : "user");
     u->is_superuser = superuser_role(u->role);
     return db_exec(db_conn(), NULL,
                    "INSERT INTO users(id, email, username, hashed_password, is_active,"
@@ -271,7 +262,7 @@ static int session_get(const char *id, struct user *u)
         return RAGD_ENOTFOUND;
     }
     memset(u, 0, sizeof *u);
-#define S(f) copy(u->f, sizeof u->f, json_string_value(json_object_get(j, #f)))
+#define S(f) cp(u->f, sizeof u->f, json_string_value(json_object_get(j, #f)))
     S(id);
     S(email);
     S(username);
@@ -608,7 +599,7 @@ int store_org_find(const char *name, char id_out[37])
                            " LIMIT 1",
                            "s", name);
     if (!rc) {
-        copy(id_out, 37, id);
+        cp(id_out, 37, id);
         free(id);
     }
     return rc;
@@ -637,11 +628,11 @@ int store_refresh_get(const char *token_hash, struct refresh_token *out)
                       "s", token_hash);
     if (rc) return rc;
     if (db_rows_next(r) == 1) {
-        copy(out->id, sizeof out->id, db_col_text(r, 0));
-        copy(out->user_id, sizeof out->user_id, db_col_text(r, 1));
-        copy(out->family_id, sizeof out->family_id, db_col_text(r, 2));
-        copy(out->expires_at, sizeof out->expires_at, db_col_text(r, 3));
-        copy(out->revoked_at, sizeof out->revoked_at, db_col_text(r, 4));
+        cp(out->id, sizeof out->id, db_col_text(r, 0));
+        cp(out->user_id, sizeof out->user_id, db_col_text(r, 1));
+        cp(out->family_id, sizeof out->family_id, db_col_text(r, 2));
+        cp(out->expires_at, sizeof out->expires_at, db_col_text(r, 3));
+        cp(out->revoked_at, sizeof out->revoked_at, db_col_text(r, 4));
     } else {
         rc = RAGD_ENOTFOUND;
     }
@@ -702,41 +693,67 @@ int store_refresh_revoke_user(const char *user_id)
  * database. */
 
 #define EPOCH_KEY "revocation:epoch"
-enum { EPOCH_TTL_S = 86400, EPOCH_LEN = 32, JTI_CLEAN_SLOTS = 4096 };
+enum { EPOCH_TTL_S = 86400, JTI_CLEAN_SLOTS = 4096 };
 
-static struct jti_clean {
-    char jti[37], epoch[EPOCH_LEN + 1];
-} jti_clean[JTI_CLEAN_SLOTS];
-static pthread_mutex_t jti_clean_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static struct jti_clean *jti_slot(const char *jti)
+uint64_t store_epoch_start(void)
 {
-    return &jti_clean[fnv1a(FNV1A_START, jti, strlen(jti)) % JTI_CLEAN_SLOTS];
+    return cache_get_start(EPOCH_KEY); /* 0 without a shared cache */
 }
 
-/* 1 when jti was found not revoked under epoch (both as read, NUL-terminated). */
-static int jti_known_clean(const char *jti, const char *epoch)
+char *store_epoch_finish(uint64_t ticket)
 {
-    struct jti_clean *c = jti_slot(jti);
-    pthread_mutex_lock(&jti_clean_mu);
-    int yes = !strcmp(c->jti, jti) && !strcmp(c->epoch, epoch);
-    pthread_mutex_unlock(&jti_clean_mu);
-    return yes;
+    size_t len = 0;
+    char *e = cache_get_finish(ticket, &len);
+    if (e && (len != STORE_EPOCH_LEN || strlen(e) != len)) {
+        free(e);
+        e = NULL;
+    }
+    return e;
 }
 
-static void jti_remember_clean(const char *jti, const char *epoch)
+void store_epoch_renew(void)
 {
-    struct jti_clean *c = jti_slot(jti);
-    pthread_mutex_lock(&jti_clean_mu);
-    snprintf(c->jti, sizeof c->jti, "%s", jti);
-    snprintf(c->epoch, sizeof c->epoch, "%s", epoch);
-    pthread_mutex_unlock(&jti_clean_mu);
+    if (!cache_shared()) return;
+    unsigned char b[STORE_EPOCH_LEN / 2];
+    char e[STORE_EPOCH_LEN + 1];
+    rand_bytes(b, sizeof b);
+    hex_encode(b, sizeof b, e);
+    cache_set(EPOCH_KEY, e, STORE_EPOCH_LEN, EPOCH_TTL_S); /* unless set or deleted just now */
 }
 
-static void epoch_end(void)
+void store_epoch_end(void)
 {
     cache_del(EPOCH_KEY);
 }
+
+static pthread_mutex_t vouch_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static struct store_vouch *vouch_slot(struct store_vouch *table, size_t n, const char *id)
+{
+    return &table[fnv1a(FNV1A_START, id, strlen(id)) % n];
+}
+
+int store_vouch_get(struct store_vouch *table, size_t n, const char *id, struct store_vouch *out)
+{
+    struct store_vouch *v = vouch_slot(table, n, id);
+    pthread_mutex_lock(&vouch_mu);
+    int yes = id[0] && !strcmp(v->id, id);
+    if (yes) *out = *v;
+    pthread_mutex_unlock(&vouch_mu);
+    return yes;
+}
+
+void store_vouch_put(struct store_vouch *table, size_t n, const char *slot_of,
+                     const struct store_vouch *v)
+{
+    struct store_vouch *to = vouch_slot(table, n, slot_of);
+    pthread_mutex_lock(&vouch_mu);
+    *to = *v;
+    pthread_mutex_unlock(&vouch_mu);
+}
+
+/* access tokens found not revoked */
+static struct store_vouch jti_clean[JTI_CLEAN_SLOTS];
 
 int store_jti_revoke(const char *jti, int64_t expires_ms)
 {
@@ -749,7 +766,7 @@ int store_jti_revoke(const char *jti, int64_t expires_ms)
         rc = db_exec(c, NULL,
                      "INSERT OR IGNORE INTO revoked_access_tokens(jti, expires_at) VALUES (?, ?)",
                      "ss", jti, time_iso(expires_ms, ts));
-    if (!rc) epoch_end();
+    if (!rc) store_epoch_end();
     return rc;
 }
 
@@ -759,28 +776,30 @@ int store_jti_claim(const char *jti, int64_t expires_ms)
     int rc =
         db_exec(db_conn(), NULL, "INSERT INTO revoked_access_tokens(jti, expires_at) VALUES (?, ?)",
                 "ss", jti, time_iso(expires_ms, ts));
-    if (!rc) epoch_end();
+    if (!rc) store_epoch_end();
     return rc;
 }
 
 /* store_jti_revoked, epoch (NULL: none read) as read before the database is asked. */
 static int jti_revoked(const char *jti, const char *epoch)
 {
-    int cacheable = epoch && strlen(epoch) == EPOCH_LEN && strlen(jti) < sizeof jti_clean[0].jti;
-    if (cacheable && jti_known_clean(jti, epoch)) return 0;
+    struct store_vouch v;
+    int cacheable = epoch && strlen(jti) < sizeof v.id;
+    if (cacheable && store_vouch_get(jti_clean, JTI_CLEAN_SLOTS, jti, &v) &&
+        !strcmp(v.epoch, epoch))
+        return 0;
     int64_t n = 0;
     int rc = db_query_int(db_conn(), &n, "SELECT count(*) FROM revoked_access_tokens WHERE jti = ?",
                           "s", jti);
     if (rc) return rc;
     if (n) return 1;
     if (cacheable) {
-        jti_remember_clean(jti, epoch);
-    } else if (!epoch && cache_shared()) {
-        unsigned char b[EPOCH_LEN / 2];
-        char e[EPOCH_LEN + 1];
-        rand_bytes(b, sizeof b);
-        hex_encode(b, sizeof b, e);
-        cache_set(EPOCH_KEY, e, EPOCH_LEN, EPOCH_TTL_S); /* unless set or deleted just now */
+        memset(&v, 0, sizeof v);
+        snprintf(v.id, sizeof v.id, "%s", jti);
+        snprintf(v.epoch, sizeof v.epoch, "%s", epoch);
+        store_vouch_put(jti_clean, JTI_CLEAN_SLOTS, jti, &v);
+    } else if (!epoch) {
+        store_epoch_renew();
     }
     return 0;
 }
@@ -792,11 +811,10 @@ int store_jti_revoked(const char *jti)
 
 int store_user_get_checked(const char *id, const char *jti, struct user *out, int *revoked)
 {
-    uint64_t ticket = cache_get_start(EPOCH_KEY); /* 0 without a shared cache */
+    uint64_t ticket = store_epoch_start();
     int rc = store_user_get(id, out);
-    size_t len = 0;
-    char *epoch = cache_get_finish(ticket, &len);
-    *revoked = jti_revoked(jti, epoch && len == strlen(epoch) ? epoch : NULL);
+    char *epoch = store_epoch_finish(ticket);
+    *revoked = jti_revoked(jti, epoch);
     free(epoch);
     return rc;
 }

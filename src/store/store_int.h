@@ -4,6 +4,7 @@
 #define RAGD_STORE_INT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "core/mem.h"
@@ -26,6 +27,33 @@ int store_rows_collect(db_rows_t *r, size_t elem_size, store_row_fn row,
 /* s with LIKE's wildcards and the escape character escaped ('\' is the ESCAPE character),
  * between pre and post ("%" or ""); the caller frees it. */
 char *store_like_pattern(const char *s, const char *pre, const char *post);
+
+/* The revocation epoch (store.c): a random value in the shared cache that every revocation of
+ * a credential deletes once it is committed, so that a node may keep what it read about a
+ * credential for as long as the epoch it read before reading it stays the same.
+ * store_epoch_start queues the epoch's read to ride on the thread's next exchange with the
+ * cache (0: no shared cache, or it is down); store_epoch_finish gives it (caller frees; NULL:
+ * none, or ticket 0); store_epoch_renew sets a new one unless one is held (after a read found
+ * none); store_epoch_end deletes it (after a revocation). */
+enum { STORE_EPOCH_LEN = 32 };
+uint64_t store_epoch_start(void);
+char *store_epoch_finish(uint64_t ticket);
+void store_epoch_renew(void);
+void store_epoch_end(void);
+
+/* What a node remembers about a credential under the epoch it read before reading it: tables
+ * of n slots, a credential in the slot its id hashes to (the last one stored there wins).
+ * store_vouch_get copies id's entry into *out: 1, or 0 when its slot holds another; the caller
+ * then compares out->epoch with the epoch it read. store_vouch_put stores *v in its id's slot
+ * (an id of "" clears slot_of's slot). Thread-safe. */
+struct store_vouch {
+    char id[65], epoch[STORE_EPOCH_LEN + 1];
+    char user_id[37], key_id[37]; /* an API key's owner and row */
+    int64_t noted_ms;             /* an API key's last recorded use */
+};
+int store_vouch_get(struct store_vouch *table, size_t n, const char *id, struct store_vouch *out);
+void store_vouch_put(struct store_vouch *table, size_t n, const char *slot_of,
+                     const struct store_vouch *v);
 
 /* Copies src (NULL reads as "") into dst, truncating to cap. */
 static inline void cp(char *dst, size_t cap, const char *src)

@@ -370,3 +370,26 @@ def test_logout_during_redis_outage_reaches_the_other_node(two_nodes):
         time.sleep(0.1)
     for node in (b, a):
         assert revoked(node.get("/auth/me", token=tok))
+
+
+def test_key_revoked_on_one_node_is_refused_by_the_other(two_nodes):
+    # As for tokens: a node remembers the API keys it looked up under the revocation epoch it
+    # read first, and a revocation anywhere deletes the epoch.
+    a, b = two_nodes
+    rc = redis_client(a)
+    tok = a.register("epoch-key@example.com")["access_token"]
+    keys = [a.post("/users/me/api-keys", {"name": n}, token=tok).json for n in ("one", "two")]
+    deadline = time.time() + 10
+    while time.time() < deadline and not rc.get("revocation:epoch"):
+        assert b.get("/auth/me", token=keys[0]["key"]).status == 200
+        time.sleep(0.2)
+    assert rc.get("revocation:epoch")
+    for k in keys + keys:  # looked up under this epoch, then taken from B's memory
+        assert b.get("/auth/me", token=k["key"]).status == 200
+    assert a.delete(f"/users/me/api-keys/{keys[0]['id']}", token=tok).status == 200
+    r = b.get("/auth/me", token=keys[0]["key"])
+    assert r.status == 401 and r.json["code"] == "INVALID_API_KEY", r
+    assert b.get("/auth/me", token=keys[1]["key"]).status == 200
+    # The uses through B are recorded, whether the key was looked up or remembered.
+    listed = b.get("/users/me/api-keys", token=tok).json["api_keys"]
+    assert [k["id"] for k in listed] == [keys[1]["id"]] and listed[0]["last_used_at"]

@@ -104,6 +104,18 @@ def test_search_round_trips_within_budget(node, tokens, who):
         assert med[backend] <= ceiling, (who, backend, seen)
 
 
+def test_search_with_an_api_key_round_trips(node, tokens):
+    # A key this node already looked up under the revocation epoch it reads with the session
+    # is not looked up again: the same budget as a token's (it was one more before).
+    r = node.post("/users/me/api-keys", {"name": "round trips"}, token=tokens["bench"])
+    assert r.status == 201, r
+    med, seen = per_request(node, r.json["key"], BENCH_BODY)
+    print("api key", med, seen)
+    assert med["postgresql"] > 0 and med["redis"] > 0, seen
+    for backend, ceiling in BUDGET["bench"].items():
+        assert med[backend] <= ceiling, ("api key", backend, seen)
+
+
 def test_search_results_read_in_one_query(node, tokens):
     # Runs after the budget tests (it adds documents): the hits' chunks and their documents'
     # metadata are each read in one query however many results and documents there are, on a

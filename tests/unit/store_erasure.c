@@ -63,6 +63,20 @@ static void test_user_erasure_steps(void **state)
     assert_int_equal(store_refresh_insert(v.id, v.id, "hash-v", 9999999999999, rt), 0);
     char key[37];
     assert_int_equal(store_apikey_create(v.id, "k", "rgd_abcdefgh", "keyhash-v", 10, key), 0);
+    /* the key's owner and the owner's record, and its use recorded */
+    char owner[37];
+    struct user got;
+    int user_rc = -1;
+    assert_int_equal(store_apikey_user("keyhash-v", owner, &got, &user_rc), 0);
+    assert_int_equal(user_rc, 0);
+    assert_string_equal(owner, v.id);
+    assert_string_equal(got.email, "victim@example.com");
+    store_user_clear(&got);
+    assert_int_equal(count("SELECT count(*) FROM api_keys WHERE user_id = ?"
+                           " AND last_used_at IS NOT NULL",
+                           v.id),
+                     1);
+    assert_int_equal(store_apikey_user("keyhash-none", owner, &got, &user_rc), RAGD_ENOTFOUND);
 
     /* Audit entries: the victim acting, an admin acting on the victim (details naming the
      * e-mail and username, nested), and an unrelated entry that must stay as it was. */
@@ -104,6 +118,7 @@ static void test_user_erasure_steps(void **state)
     assert_int_equal(job.step, 0);
     assert_int_equal(count("SELECT is_active FROM users WHERE id = ?", v.id), 0);
     assert_true(count("SELECT tokens_valid_after FROM users WHERE id = ?", v.id) > 0);
+    assert_int_equal(store_apikey_user("keyhash-v", owner, &got, &user_rc), RAGD_ENOTFOUND);
     assert_int_equal(count("SELECT count(*) FROM refresh_tokens WHERE user_id = ?"
                            " AND revoked_at IS NULL",
                            v.id),
