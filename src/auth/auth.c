@@ -287,7 +287,6 @@ int auth_authenticate(const char *credential, struct auth_identity *out, struct 
                       void (*on_subject)(const char *user_id, void *arg), void *arg)
 {
     memset(out, 0, sizeof *out);
-    const char *uid;
     char key_uid[37];
     int rc;
     if (!strncmp(credential, API_KEY_PREFIX, strlen(API_KEY_PREFIX))) {
@@ -298,7 +297,6 @@ int auth_authenticate(const char *credential, struct auth_identity *out, struct 
         if (rc == RAGD_ENOTFOUND) refuse(ref, AUTH_FAIL_INVALID_API_KEY, 0);
         if (rc) return rc == RAGD_ENOTFOUND ? RAGD_EPERM : rc;
         out->via_api_key = 1;
-        uid = key_uid;
         rc = user_rc;
     } else {
         enum jwt_status st = access_claims(credential, &out->claims);
@@ -307,11 +305,10 @@ int auth_authenticate(const char *credential, struct auth_identity *out, struct 
             return RAGD_EPERM;
         }
         if (on_subject) on_subject(out->claims.user_id, arg);
-        uid = out->claims.user_id;
         /* The user and the revocation are read together (one round trip to the cache); a
          * revoked token is refused as such whatever became of its user. */
         int revoked;
-        rc = store_user_get_checked(uid, out->claims.jti, &out->user, &revoked);
+        rc = store_user_get_checked(out->claims.user_id, out->claims.jti, &out->user, &revoked);
         if (!revoked && out->claims.emergency) {
             /* Single use: whoever records the jti first has it; a second use is refused. */
             int crc = store_jti_claim(out->claims.jti, out->claims.exp * 1000);

@@ -103,32 +103,32 @@ int store_apikey_user(const char *hash_hex, char user_out[37], struct user *out,
     struct store_vouch k;
     if (strlen(hash_hex) >= sizeof k.id) return RAGD_ENOTFOUND;
     uint64_t ticket = store_epoch_start();
+    char *epoch = NULL;
     if (ticket && store_vouch_get(keys_seen, KEYS_SEEN, hash_hex, &k)) {
         *user_rc = store_user_get(k.user_id, out); /* the epoch's read rides on this one's */
-        char *e = store_epoch_finish(ticket);
-        int same = e && !strcmp(e, k.epoch);
-        free(e);
+        epoch = store_epoch_finish(ticket);
         ticket = 0;
-        if (same) {
+        if (epoch && !strcmp(epoch, k.epoch)) {
+            free(epoch);
             snprintf(user_out, 37, "%s", k.user_id);
             int64_t was = k.noted_ms;
             note_use(k.key_id, &k.noted_ms);
-            if (k.noted_ms != was) store_vouch_put(keys_seen, KEYS_SEEN, hash_hex, &k);
+            if (k.noted_ms != was) store_vouch_put(keys_seen, KEYS_SEEN, &k);
             return 0;
         }
         if (!*user_rc) store_user_clear(out);
-        /* a lookup from now on, until one is remembered under the new epoch */
-        store_vouch_put(keys_seen, KEYS_SEEN, hash_hex, &(struct store_vouch){.id = ""});
+    } else {
+        /* the epoch read before the database is asked: a round trip of its own */
+        epoch = store_epoch_finish(ticket);
     }
-    /* the epoch read before the database is asked: a round trip of its own */
-    char *epoch = store_epoch_finish(ticket);
+    /* either way the epoch was read before the lookup below, which may be remembered under it */
     memset(&k, 0, sizeof k);
     int rc = key_find(hash_hex, user_out, k.key_id, &k.noted_ms);
     if (!rc && epoch) {
         snprintf(k.id, sizeof k.id, "%s", hash_hex);
         snprintf(k.user_id, sizeof k.user_id, "%s", user_out);
         snprintf(k.epoch, sizeof k.epoch, "%s", epoch);
-        store_vouch_put(keys_seen, KEYS_SEEN, hash_hex, &k);
+        store_vouch_put(keys_seen, KEYS_SEEN, &k);
     } else if (!rc) {
         store_epoch_renew();
     }

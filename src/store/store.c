@@ -743,10 +743,9 @@ int store_vouch_get(struct store_vouch *table, size_t n, const char *id, struct 
     return yes;
 }
 
-void store_vouch_put(struct store_vouch *table, size_t n, const char *slot_of,
-                     const struct store_vouch *v)
+void store_vouch_put(struct store_vouch *table, size_t n, const struct store_vouch *v)
 {
-    struct store_vouch *to = vouch_slot(table, n, slot_of);
+    struct store_vouch *to = vouch_slot(table, n, v->id);
     pthread_mutex_lock(&vouch_mu);
     *to = *v;
     pthread_mutex_unlock(&vouch_mu);
@@ -797,7 +796,7 @@ static int jti_revoked(const char *jti, const char *epoch)
         memset(&v, 0, sizeof v);
         snprintf(v.id, sizeof v.id, "%s", jti);
         snprintf(v.epoch, sizeof v.epoch, "%s", epoch);
-        store_vouch_put(jti_clean, JTI_CLEAN_SLOTS, jti, &v);
+        store_vouch_put(jti_clean, JTI_CLEAN_SLOTS, &v);
     } else if (!epoch) {
         store_epoch_renew();
     }

@@ -44,16 +44,15 @@ void store_epoch_end(void);
 /* What a node remembers about a credential under the epoch it read before reading it: tables
  * of n slots, a credential in the slot its id hashes to (the last one stored there wins).
  * store_vouch_get copies id's entry into *out: 1, or 0 when its slot holds another; the caller
- * then compares out->epoch with the epoch it read. store_vouch_put stores *v in its id's slot
- * (an id of "" clears slot_of's slot). Thread-safe. */
+ * then compares out->epoch with the epoch it read. store_vouch_put stores *v in its id's slot.
+ * Thread-safe. */
 struct store_vouch {
     char id[65], epoch[STORE_EPOCH_LEN + 1];
     char user_id[37], key_id[37]; /* an API key's owner and row */
     int64_t noted_ms;             /* an API key's last recorded use */
 };
 int store_vouch_get(struct store_vouch *table, size_t n, const char *id, struct store_vouch *out);
-void store_vouch_put(struct store_vouch *table, size_t n, const char *slot_of,
-                     const struct store_vouch *v);
+void store_vouch_put(struct store_vouch *table, size_t n, const struct store_vouch *v);
 
 /* Copies src (NULL reads as "") into dst, truncating to cap. */
 static inline void cp(char *dst, size_t cap, const char *src)
