@@ -8,6 +8,9 @@
 # MEMBER=1: as test@example.com instead (a pro user in an organization: its reservation checks
 # limits, its organization is read and counted, it is rate-limited), with limits raised far
 # beyond what a run can use so that nothing is refused.
+# CHAT=1: POST /chat/message instead, each a new session answered by the extractive provider
+# (no model: the route's own work, retrieval and its writes), as tests/api/test_round_trips.py's
+# chat_new.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=$(realpath "$1") B=$(realpath "$2") ROUNDS=${3:-8} SECS=${4:-2} CONNS=${5:-16}
@@ -25,6 +28,14 @@ if [ -n "${MEMBER:-}" ]; then
   export PLANS_FILE=$TMP/plans.json RATE_LIMIT_SEARCH=1000000000/3600
 fi
 search_lua # $TMP/post.lua
+ROUTE=/search
+if [ -n "${CHAT:-}" ]; then
+  ROUTE=/chat/message
+  printf '%s\n' 'wrk.method = "POST"' \
+    "wrk.body = '{\"message\":\"round trip budget question\"}'" \
+    'wrk.headers["Content-Type"] = "application/json"' >"$TMP/post.lua"
+  export RATE_LIMIT_CHAT=1000000000/3600
+fi
 
 # start_node TAG BIN: its own database and Redis db; sets PORT_<TAG> and TOK_<TAG>.
 start_node() {
@@ -51,7 +62,7 @@ load() { # TAG SECS -> "rps p99_ms non2xx"
   local p tok
   p=PORT_$1 tok=TOK_$1
   wrk -t1 -c"$CONNS" -d"${2}s" --latency -s "$TMP/post.lua" -H "Authorization: Bearer ${!tok}" \
-    "http://127.0.0.1:${!p}/search" |
+    "http://127.0.0.1:${!p}$ROUTE" |
     awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0;
                           if (v ~ /s$/) return v * 1000; return v }
          /Requests\/sec/ {r=$2} $1=="99%" {p99=ms($2)} /Non-2xx/ {n=$5}
@@ -61,7 +72,7 @@ load A 1 >/dev/null; load B 1 >/dev/null # warm-up: statements prepared, caches 
 
 echo "A $A"
 echo "B $B"
-echo "$(nproc) cores, wrk -c$CONNS, ${SECS}s rounds, POST /search as $WHO, PostgreSQL + Redis, 1 node each"
+echo "$(nproc) cores, wrk -c$CONNS, ${SECS}s rounds, POST $ROUTE as $WHO, PostgreSQL + Redis, 1 node each"
 for r in $(seq "$ROUNDS"); do
   order="A B"; [ $((r % 2)) = 0 ] && order="B A"
   for tag in $order; do echo "round $r $tag $(load "$tag" "$SECS")"; done

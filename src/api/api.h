@@ -115,6 +115,7 @@ int api_quota_tokens(struct req *r, int prompt_tokens, int min_answer, int max_a
  * first use; NULL when billing is off or the request is anonymous. Owned by the request. */
 struct billing_hold;
 struct billing_refusal;
+struct billing_quota;
 struct billing_hold *api_quota_hold(struct req *r);
 /* Answers a reservation a service made and billing refused or could not make: rc and *ref
  * as billing_reserve returned them (429, 503 or 500 as above). */
@@ -129,6 +130,10 @@ void api_quota_count(struct req *r, const char *resource, int64_t n);
  * left unsettled is released when the request ends. */
 void api_quota_manual(struct req *r);
 int api_quota_commit(struct req *r);
+/* api_quota_commit, then *q: the caller's quota of resource as the commit leaves it, read
+ * with it (billing_commit_quota); without a reservation as billing_quota reads it.
+ * q->resource is empty when no figures could be read. Returns the commit's result. */
+int api_quota_commit_quota(struct req *r, const char *resource, struct billing_quota *q);
 void api_quota_release(struct req *r);
 
 /* ---- common.c ---- */
@@ -141,7 +146,6 @@ json_t *api_user_permissions_json(const struct user *u);
 
 /* {resource_type, has_quota, current_usage, reserved, max_allowed, remaining, plan_type,
  * limits_bypassed, period_start, period_end}: GET /billing/quota/{resource}. New reference. */
-struct billing_quota;
 json_t *api_quota_json(const struct billing_quota *q);
 
 /* Writes an audit entry for an action by r's user, with the request's id, client address

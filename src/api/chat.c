@@ -86,20 +86,39 @@ static int on_token(void *ud, const char *text, size_t len)
 
 /* ---- billing ---- */
 
+/* ChatResponse.usage_info from the caller's messages quota (q->resource empty: null). */
+static json_t *usage_info(const struct billing_quota *q)
+{
+    if (!billing_enabled()) return json_pack("{s:b}", "billing_enabled", 0);
+    if (!q->resource[0]) return json_null();
+    json_t *j = api_quota_json(q);
+    json_t *out = json_pack(
+        "{s:O, s:O, s:O, s:O, s:O, s:O}", "messages_used", json_object_get(j, "current_usage"),
+        "messages_limit", json_object_get(j, "max_allowed"), "messages_remaining",
+        json_object_get(j, "remaining"), "period_start", json_object_get(j, "period_start"),
+        "period_end", json_object_get(j, "period_end"), "limits_bypassed",
+        json_object_get(j, "limits_bypassed"));
+    json_decref(j);
+    return out;
+}
+
 /* Hands the usage records of this request their extra_data (seed 001's usage_records) and
- * records them now, so that the usage_info reported below counts this message. A failed
- * commit is logged; the hold then stays until it expires, so the quota is not overspent. */
-static void charge(struct req *r, const struct job *j, const struct chat_reply *a)
+ * records them now, so that the usage_info returned (the caller's messages this month as
+ * billing counts them, read with the commit) counts this message. A failed commit is logged;
+ * the hold then stays until it expires, so the quota is not overspent. */
+static json_t *charge(struct req *r, const struct job *j, const struct chat_reply *a)
 {
     api_quota_extra(r, json_pack("{s:s, s:s, s:I, s:I, s:b, s:s?}", "session_id", a->session_id,
                                  "message_id", a->message_id, "tokens_used",
                                  (json_int_t)(a->prompt_tokens + a->completion_tokens),
                                  "processing_time_ms", (json_int_t)a->response_time_ms,
                                  "rag_enabled", j->o.enable_rag, "command", j->cmd.name));
-    int rc = api_quota_commit(r);
+    struct billing_quota q = {0};
+    int rc = billing_enabled() ? api_quota_commit_quota(r, "messages", &q) : api_quota_commit(r);
     if (rc)
         log_json(LOG_ERROR, "chat usage not recorded",
                  json_pack("{s:s, s:s}", "error", ragd_strerror(rc), "request_id", req_id(r)));
+    return usage_info(&q);
 }
 
 /* ---- rendering ---- */
@@ -165,23 +184,6 @@ static json_t *reply_json(const struct chat_reply *a, const struct user *u, int 
     return r;
 }
 
-/* ChatResponse.usage_info: the caller's messages this month as billing counts them. */
-static json_t *usage_info(const struct user *u)
-{
-    if (!billing_enabled()) return json_pack("{s:b}", "billing_enabled", 0);
-    struct billing_quota q;
-    if (billing_quota(u, "messages", &q)) return json_null();
-    json_t *j = api_quota_json(&q);
-    json_t *out = json_pack(
-        "{s:O, s:O, s:O, s:O, s:O, s:O}", "messages_used", json_object_get(j, "current_usage"),
-        "messages_limit", json_object_get(j, "max_allowed"), "messages_remaining",
-        json_object_get(j, "remaining"), "period_start", json_object_get(j, "period_start"),
-        "period_end", json_object_get(j, "period_end"), "limits_bypassed",
-        json_object_get(j, "limits_bypassed"));
-    json_decref(j);
-    return out;
-}
-
 /* Answers a chat_answer failure that happened before any output. */
 static void answer_error(struct req *r, const struct job *j, int rc)
 {
@@ -216,9 +218,9 @@ static void answer_work(struct req *r)
         if (rc) {
             answer_error(r, j, rc);
         } else {
-            charge(r, j, &a);
+            json_t *usage = charge(r, j, &a);
             json_t *resp = reply_json(&a, u, j->o.debug);
-            json_object_set_new(resp, "usage_info", usage_info(u));
+            json_object_set_new(resp, "usage_info", usage);
             chat_reply_free(&a);
             http_json(r, 200, resp);
         }
@@ -243,10 +245,10 @@ static void answer_work(struct req *r)
                                         "detail", "Failed to process chat message"));
     } else {
         stream_open(j);
-        charge(r, j, &a);
+        json_t *usage = charge(r, j, &a);
         json_t *resp = reply_json(&a, u, j->o.debug);
         chat_reply_free(&a);
-        json_object_set_new(resp, "usage_info", usage_info(u));
+        json_object_set_new(resp, "usage_info", usage);
         json_object_set_new(resp, "type", json_string("done"));
         http_stream_event(r, resp);
         http_stream_write(r, "data: [DONE]\n\n", 14);
@@ -288,20 +290,9 @@ static void message(struct req *r)
     }
     j->o.command = &j->cmd;
     if (j->cmd.name && api_gate_command(r, j->cmd.name)) return; /* its feature toggle */
-    const struct user *u = api_user(r);
-    if (sid) {
-        int rc = chat_check_session(sid, u->id);
-        if (rc == RAGD_ENOTFOUND) {
-            http_error(r, 404, "SESSION_NOT_FOUND", "Session not found");
-            return;
-        }
-        if (rc) {
-            http_store_error(r, rc);
-            return;
-        }
-    }
-    /* Slash commands take their daily feature counter with the message; a refusal (429
-     * <FEATURE>_LIMIT_EXCEEDED) releases the message reserved by the route as well. */
+    /* Another user's session is refused (404) by the answer, which reads the session's owner
+     * with its history. Slash commands take their daily feature counter with the message; a refusal
+     * (429 <FEATURE>_LIMIT_EXCEEDED) releases the message reserved by the route as well. */
     if (j->cmd.daily && api_quota_daily(r, j->cmd.daily, 1)) return;
     http_defer(r, answer_work);
 }

@@ -638,6 +638,15 @@ int api_quota_commit(struct req *r)
     return q ? billing_commit(q->hold) : 0;
 }
 
+int api_quota_commit_quota(struct req *r, const char *resource, struct billing_quota *q)
+{
+    struct quota_slot *qs = req_slot(r, SLOT_QUOTA);
+    const struct user *u = api_user(r);
+    if (qs) return billing_commit_quota(qs->hold, u, resource, q);
+    if (!u || billing_quota(u, resource, q)) memset(q, 0, sizeof *q);
+    return 0;
+}
+
 void api_quota_release(struct req *r)
 {
     struct quota_slot *q = req_slot(r, SLOT_QUOTA);

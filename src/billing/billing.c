@@ -512,50 +512,65 @@ int billing_usage_reset_daily(const char *user_id, int64_t *cleared)
     return 0;
 }
 
-int billing_quota(const struct user *u, const char *resource, struct billing_quota *out)
+/* The figures of *out that come from u's plan and the month of now; the counts are the
+ * caller's. */
+static int quota_start(const struct user *u, const char *resource, int64_t now,
+                       struct billing_quota *out)
 {
     int ri = plan_resource_index(resource);
     if (ri < 0) return RAGD_EINVAL;
     const struct plan *p = plan_for(u->subscription_plan);
-    int64_t now = time_now_ms();
     struct period month;
     period_month(now, &month);
-    int bypass = u->is_superuser || !enforce;
-    char key[128], ps0[32];
-    snprintf(key, sizeof key, "quota:%.36s:%s", u->id, resource);
-    time_iso(month.start_ms, ps0);
     memset(out, 0, sizeof *out);
     snprintf(out->resource, sizeof out->resource, "%s", resource);
     snprintf(out->plan_type, sizeof out->plan_type, "%s", p->type);
     out->max_allowed = p->limits[ri];
-    out->limits_bypassed = bypass;
+    out->limits_bypassed = u->is_superuser || !enforce;
     out->period_start_ms = month.start_ms;
     out->period_end_ms = month.end_ms - 1;
+    return 0;
+}
+
+/* The figures of *out that follow from its counts. */
+static void quota_end(struct billing_quota *out)
+{
+    int64_t limit = out->max_allowed, have = out->current_usage + out->reserved;
+    out->has_quota = out->limits_bypassed || limit < 0 || have < limit;
+    out->remaining = remaining(limit, have);
+}
+
+int billing_quota(const struct user *u, const char *resource, struct billing_quota *out)
+{
+    int64_t now = time_now_ms();
+    int rc = quota_start(u, resource, now, out);
+    if (rc) return rc;
+    char key[128], ps0[32];
+    snprintf(key, sizeof key, "quota:%.36s:%s", u->id, resource);
+    time_iso(out->period_start_ms, ps0);
     /* The cache keeps the counts; it is used while plan, period, bypass and limit agree. */
     json_t *c = cache_get_json(key);
     const char *cp = json_string_value(json_object_get(c, "plan_type"));
     const char *cs = json_string_value(json_object_get(c, "period_start"));
-    if (cp && cs && !strcmp(cp, p->type) && !strcmp(cs, ps0) &&
-        json_is_true(json_object_get(c, "limits_bypassed")) == bypass &&
-        json_integer_value(json_object_get(c, "max_allowed")) == p->limits[ri]) {
+    if (cp && cs && !strcmp(cp, out->plan_type) && !strcmp(cs, ps0) &&
+        json_is_true(json_object_get(c, "limits_bypassed")) == out->limits_bypassed &&
+        json_integer_value(json_object_get(c, "max_allowed")) == out->max_allowed) {
         out->current_usage = json_integer_value(json_object_get(c, "current_usage"));
         out->reserved = json_integer_value(json_object_get(c, "reserved"));
     } else {
         char mkey[8];
         period_month_key(now, mkey);
-        int rc = store_quota_taken(u->id, resource, mkey, now, &out->current_usage, &out->reserved);
+        rc = store_quota_taken(u->id, resource, mkey, now, &out->current_usage, &out->reserved);
         json_decref(c);
         if (rc) return rc;
-        c = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I}", "plan_type", p->type, "period_start", ps0,
-                      "limits_bypassed", bypass, "max_allowed", (json_int_t)p->limits[ri],
-                      "current_usage", (json_int_t)out->current_usage, "reserved",
-                      (json_int_t)out->reserved);
+        c = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I}", "plan_type", out->plan_type, "period_start",
+                      ps0, "limits_bypassed", out->limits_bypassed, "max_allowed",
+                      (json_int_t)out->max_allowed, "current_usage", (json_int_t)out->current_usage,
+                      "reserved", (json_int_t)out->reserved);
         cache_set_json(key, c, quota_ttl_s);
     }
     json_decref(c);
-    int64_t limit = out->max_allowed, have = out->current_usage + out->reserved;
-    out->has_quota = bypass || limit < 0 || have < limit;
-    out->remaining = remaining(limit, have);
+    quota_end(out);
     return 0;
 }
 
@@ -902,9 +917,15 @@ static int counts_write(const struct counts *cs, const char *user_id)
     return rc;
 }
 
-int billing_commit(struct billing_hold *h)
+/* billing_commit; with q, billing_commit_quota. */
+static int commit(struct billing_hold *h, const struct user *u, const char *resource,
+                  struct billing_quota *q)
 {
     if (h->done) return 0;
+    int64_t now = time_now_ms();
+    char mkey[8];
+    period_month_key(now, mkey);
+    if (q && quota_start(u, resource, now, q)) return RAGD_EINVAL;
     char *x = h->extra ? json_dumps(h->extra, JSON_COMPACT) : NULL;
     json_t *tok = h->extra ? json_object_get(h->extra, "tokens_used") : NULL;
     int has_tokens = json_is_integer(tok) && json_integer_value(tok) >= 0;
@@ -946,7 +967,16 @@ int billing_commit(struct billing_hold *h)
     for (int i = 0; !rc && i < h->ncounts; i++)
         rc = store_usage_hit(h->user_id, h->counts[i].resource, h->counts[i].n);
     if (!rc) rc = store_hold_drop(h->id);
-    if (began) rc = end_tx(c, rc);
+    if (began && !rc && q) {
+        /* The quota as this commit leaves it, read with it (no round trip of its own). */
+        if ((rc = store_quota_taken_commit(h->user_id, resource, mkey, now, &q->current_usage,
+                                           &q->reserved)))
+            db_rollback(c);
+        else
+            quota_end(q);
+    } else if (began) {
+        rc = end_tx(c, rc);
+    }
     free(x);
     if (rc) {
         /* The response is already decided; the hold stays until it expires. */
@@ -957,6 +987,24 @@ int billing_commit(struct billing_hold *h)
     h->done = 1;
     hold_forget(h);
     return 0;
+}
+
+int billing_commit(struct billing_hold *h)
+{
+    return commit(h, NULL, NULL, NULL);
+}
+
+int billing_commit_quota(struct billing_hold *h, const struct user *u, const char *resource,
+                         struct billing_quota *q)
+{
+    RAGD_ASSERT(!strcmp(u->id, h->user_id));
+    int rc, read = 0;
+    if (h->done || plan_resource_index(resource) < 0)
+        rc = billing_commit(h);
+    else
+        rc = commit(h, u, resource, q), read = !rc;
+    if (!read && (rc || billing_quota(u, resource, q))) memset(q, 0, sizeof *q);
+    return rc;
 }
 
 void billing_release(struct billing_hold *h)

@@ -216,6 +216,12 @@ void billing_hold_count(struct billing_hold *h, const char *resource, int64_t n)
  * releases h now. Idempotent; once either has run the other does nothing. billing_commit
  * returns 0 or a store error (the hold then expires). */
 int billing_commit(struct billing_hold *h);
+/* billing_commit, then *q as billing_quota(u, resource) gives it (u is h's user), read in the
+ * commit's transaction: on PostgreSQL in its round trip. A hold already committed or released
+ * commits nothing and reads *q as billing_quota does. Returns the commit's result; q->resource
+ * is empty when no figures could be read (a failed commit, a store error, not a resource). */
+int billing_commit_quota(struct billing_hold *h, const struct user *u, const char *resource,
+                         struct billing_quota *q);
 void billing_release(struct billing_hold *h);
 
 #endif

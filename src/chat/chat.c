@@ -101,15 +101,6 @@ static const char *instructions_for(enum prov_task t)
     return NULL;
 }
 
-int chat_check_session(const char *session_id, const char *user_id)
-{
-    char owner[37];
-    int rc = store_chat_session_owner(session_id, owner);
-    if (rc == RAGD_ENOTFOUND) return 0;
-    if (rc) return rc;
-    return strcmp(owner, user_id) ? RAGD_ENOTFOUND : 0;
-}
-
 /* ---- prompt ---- */
 
 void chat_prompt_free(char **arena)
@@ -363,6 +354,8 @@ struct answer {
     size_t nm;
     char **arena;
     prov_provider_t *gen;
+    struct chat_turn *turns; /* the session's last turns (none for a new session) */
+    size_t nturns, before;
     int max_tokens; /* the answer's most tokens: what the token hold allows */
     struct prov_result pres;
     int fallback;
@@ -404,25 +397,25 @@ static void retrieve(struct answer *a, struct chat_reply *reply)
     }
 }
 
+/* History: the session's last turns, read with its owner (RAGD_ENOTFOUND: another user's
+ * session). */
+static int history(struct answer *a, const char *session)
+{
+    return store_chat_recent(session, a->u->id, HISTORY_MAX, &a->turns, &a->nturns, &a->before);
+}
+
 /* Prompt: system (+ command instructions), the session's last turns as they were sent,
  * context, question. */
-static void prompt(struct answer *a, const char *session)
+static void prompt(struct answer *a)
 {
-    struct chat_turn *turns = NULL;
-    size_t nturns = 0, before = 0;
-    if (store_chat_recent(session, HISTORY_MAX, &turns, &nturns, &before)) {
-        turns = NULL;
-        nturns = before = 0;
-    }
     a->gen = prov_generator();
     const char *instr = instructions_for(a->task);
     a->system = instr ? xasprintf("%s\n\nTopic: %s\n%s", chat_system_prompt, a->question, instr)
                       : xstrdup(chat_system_prompt);
     int budget = prov_context_length() - prov_max_tokens();
     if (budget < 128) budget = 128;
-    a->nm = build_prompt(a->gen, a->system, a->question, a->pass, a->np, turns, nturns, before,
-                         HISTORY_STEP, budget, a->msgs, &a->arena, &a->np_used);
-    store_chat_turns_free(turns, nturns);
+    a->nm = build_prompt(a->gen, a->system, a->question, a->pass, a->np, a->turns, a->nturns,
+                         a->before, HISTORY_STEP, budget, a->msgs, &a->arena, &a->np_used);
 }
 
 /* Tokens: the prompt as the generator counts it (or as the extractive fallback would, when
@@ -585,8 +578,20 @@ static char *sources_text(const struct chat_reply *reply)
     return out;
 }
 
-/* History: the question and the answer, then the usage counters. */
-static int record(struct answer *a, struct chat_reply *reply, int64_t ms, char *err, size_t errcap)
+/* An hourly activity count: with the request's usage when it is billed (written in the
+ * commit's transaction), at once otherwise. */
+static void count(const struct answer *a, const char *resource, int64_t n)
+{
+    if (a->o->hold)
+        billing_hold_count(a->o->hold, resource, n);
+    else
+        store_usage_hit(a->u->id, resource, n);
+}
+
+/* History: the question and the answer, then the activity counts. fresh: the session was
+ * started by this answer. */
+static int record(struct answer *a, struct chat_reply *reply, int fresh, int64_t ms, char *err,
+                  size_t errcap)
 {
     const struct user *u = a->u;
     const struct chat_opts *o = a->o;
@@ -617,17 +622,19 @@ static int record(struct answer *a, struct chat_reply *reply, int64_t ms, char *
     };
     /* The user turn as this prompt carried it, for the session's later prompts. */
     rows[0].prompt = reply->nprompt ? reply->prompt[reply->nprompt - 1].content : NULL;
-    int rc = store_chat_append(reply->session_id, u->id, title, u->subscription_plan, rows, 2);
+    int rc =
+        store_chat_append(reply->session_id, fresh, u->id, title, u->subscription_plan, rows, 2);
     free(title);
     free(sources);
     if (rc) {
         snprintf(err, errcap, "cannot store the conversation: %s", ragd_strerror(rc));
-        return rc == RAGD_EPERM ? RAGD_ENOTFOUND : rc; /* the session was taken meanwhile */
+        /* the session was taken meanwhile */
+        return rc == RAGD_EPERM || rc == RAGD_EEXIST ? RAGD_ENOTFOUND : rc;
     }
     snprintf(reply->message_id, sizeof reply->message_id, "%s", rows[1].message_id);
-    store_usage_hit(u->id, "messages", 1);
-    store_usage_hit(u->id, "tokens", reply->prompt_tokens + reply->completion_tokens);
-    if (o->command && o->command->feature) store_usage_hit(u->id, o->command->feature, 1);
+    count(a, "messages", 1);
+    count(a, "tokens", reply->prompt_tokens + reply->completion_tokens);
+    if (o->command && o->command->feature) count(a, o->command->feature, 1);
     return 0;
 }
 
@@ -636,24 +643,30 @@ int chat_answer(const struct user *u, const struct chat_opts *o, prov_token_fn o
 {
     int64_t t0 = time_mono_ns();
     memset(reply, 0, sizeof *reply);
+    /* A session named by the caller may be new (it starts with this answer) or the caller's;
+     * a new one made here has nothing to read. */
+    int fresh = !o->session_id;
     if (o->session_id)
         snprintf(reply->session_id, sizeof reply->session_id, "%s", o->session_id);
     else
         uuid4(reply->session_id);
-    int rc = chat_check_session(reply->session_id, u->id);
-    if (rc) return rc;
     const struct chat_command *cmd = o->command;
     struct answer a = {.u = u, .o = o};
     a.task = cmd && cmd->name ? cmd->task : PROV_TASK_ANSWER;
     a.question = a.task != PROV_TASK_ANSWER ? cmd->topic : o->message;
 
+    int rc = fresh ? 0 : history(&a, reply->session_id);
+    if (rc) {
+        snprintf(err, errcap, "%s", rc == RAGD_ENOTFOUND ? "session not found" : ragd_strerror(rc));
+        return rc;
+    }
     retrieve(&a, reply);
-    prompt(&a, reply->session_id);
+    prompt(&a);
     rc = reserve_tokens(&a, err, errcap);
     if (!rc) rc = generate(&a, on_token, ud, err, errcap);
     if (!rc) {
         shape(&a, reply);
-        rc = record(&a, reply, (time_mono_ns() - t0) / 1000000, err, errcap);
+        rc = record(&a, reply, fresh, (time_mono_ns() - t0) / 1000000, err, errcap);
     }
     reply->response_time_ms = (double)(time_mono_ns() - t0) / 1e6;
     if (rc) chat_reply_free(reply);
@@ -662,5 +675,6 @@ int chat_answer(const struct user *u, const struct chat_opts *o, prov_token_fn o
     free(a.system);
     free(a.pass);
     knowledge_result_free(&a.kr);
+    store_chat_turns_free(a.turns, a.nturns);
     return rc;
 }

@@ -28,9 +28,6 @@ struct chat_command {
  * with a message in err for an unknown command or a command without a topic. */
 int chat_parse_command(const char *message, struct chat_command *cmd, char *err, size_t errcap);
 
-/* 0 if session_id is new or belongs to user_id; RAGD_ENOTFOUND if it is another user's. */
-int chat_check_session(const char *session_id, const char *user_id);
-
 struct billing_hold;
 struct billing_refusal;
 
@@ -91,9 +88,11 @@ struct chat_reply {
 };
 void chat_reply_free(struct chat_reply *r);
 
-/* Answers for user u: retrieve, build the prompt, hold its tokens (o->hold), generate
- * (on_token receives the text as it is produced and may return non-zero to stop), record
- * both messages. On success fills *reply. Errors: RAGD_ENOTFOUND (another user's session),
+/* Answers for user u: read the session's history (its owner with it), retrieve, build the
+ * prompt, hold its tokens (o->hold), generate (on_token receives the text as it is produced
+ * and may return non-zero to stop), record both messages, and count the hourly activity
+ * (messages, tokens, a command's feature: with o->hold they are written in its commit). On
+ * success fills *reply. Errors: RAGD_ENOTFOUND (another user's session),
  * RAGD_EPERM when the daily token allowance cannot cover the prompt and the shortest answer
  * (*o->refusal filled; nothing generated or stored), RAGD_EIO when on_token asked to stop
  * before the answer was complete (the client went away: nothing is stored), RAGD_ELIMIT

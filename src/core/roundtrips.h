@@ -6,7 +6,9 @@
  * records the difference after, on that request's route, as the counter
  *   ragd_route_round_trips_total{route="<pattern>",backend="postgresql"|"redis"}
  * which, divided by ragd_http_requests_total of the same route, is the cost per request.
- * Work a handler hands to another thread (deferred replies, workers) is not attributed. */
+ * A deferred reply's work on the worker pool counts on its route as well (recorded when the
+ * work returns, which may be just after the reply went out); work handed to other threads
+ * (ingestion, background jobs) is not attributed. */
 #ifndef RAGD_ROUNDTRIPS_H
 #define RAGD_ROUNDTRIPS_H
 

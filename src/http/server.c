@@ -415,8 +415,12 @@ static void req_unref(struct req *r);
 static void run_deferred(void *arg)
 {
     struct req *r = arg;
+    /* The worker's round trips count on the request's route, as the handler's did. */
+    struct roundtrips_mark rt_mark;
+    roundtrips_mark(&rt_mark);
     r->deferred(r);
     if (!r->replied) http_error(r, 500, "INTERNAL_ERROR", "Internal server error");
+    roundtrips_record(r->route ? r->route->pattern : "unmatched", &rt_mark);
     req_unref(r);
 }
 

@@ -395,16 +395,20 @@ int store_hold_sum(const char *user_id, const char *name, const char *period, in
                         "sssi", user_id, name, period, now_ms);
 }
 
-int store_quota_taken(const char *user_id, const char *name, const char *period, int64_t now_ms,
-                      int64_t *used, int64_t *held)
+/* store_quota_taken's read; with commit, as the open transaction's last statement before
+ * its COMMIT (db_commit_query). */
+static int quota_taken(int commit, const char *user_id, const char *name, const char *period,
+                       int64_t now_ms, int64_t *used, int64_t *held)
 {
+    static const char sql[] = "SELECT coalesce((SELECT quantity FROM usage_counters WHERE"
+                              " user_id = ? AND name = ? AND period = ?), 0), (SELECT"
+                              " coalesce(sum(quantity), 0) FROM quota_holds WHERE user_id = ?"
+                              " AND name = ? AND period = ? AND expires_ms > ?)";
     db_rows_t *r;
-    int rc = db_query(db_conn(), &r,
-                      "SELECT coalesce((SELECT quantity FROM usage_counters WHERE user_id = ?"
-                      " AND name = ? AND period = ?), 0), (SELECT coalesce(sum(quantity), 0)"
-                      " FROM quota_holds WHERE user_id = ? AND name = ? AND period = ?"
-                      " AND expires_ms > ?)",
-                      "ssssssi", user_id, name, period, user_id, name, period, now_ms);
+    int rc = commit ? db_commit_query(db_conn(), &r, sql, "ssssssi", user_id, name, period, user_id,
+                                      name, period, now_ms)
+                    : db_query(db_conn(), &r, sql, "ssssssi", user_id, name, period, user_id, name,
+                               period, now_ms);
     if (rc) return rc;
     int more = db_rows_next(r);
     if (more == 1) {
@@ -413,6 +417,18 @@ int store_quota_taken(const char *user_id, const char *name, const char *period,
     }
     db_rows_free(r);
     return more == 1 ? 0 : RAGD_EDB;
+}
+
+int store_quota_taken(const char *user_id, const char *name, const char *period, int64_t now_ms,
+                      int64_t *used, int64_t *held)
+{
+    return quota_taken(0, user_id, name, period, now_ms, used, held);
+}
+
+int store_quota_taken_commit(const char *user_id, const char *name, const char *period,
+                             int64_t now_ms, int64_t *used, int64_t *held)
+{
+    return quota_taken(1, user_id, name, period, now_ms, used, held);
 }
 
 #define QUOTA_ROW(i)                                                                               \

@@ -40,16 +40,6 @@ void store_chat_register(void)
     store_register_migrations(migrations, (int)(sizeof migrations / sizeof migrations[0]));
 }
 
-int store_chat_session_owner(const char *session_id, char owner[37])
-{
-    char *u = NULL;
-    int rc = db_query_text(db_conn(), &u, "SELECT user_id FROM chat_sessions WHERE session_id = ?",
-                           "s", session_id);
-    if (!rc) snprintf(owner, 37, "%s", u ? u : "");
-    free(u);
-    return rc;
-}
-
 /* The row's metadata map as JSON text (caller frees). */
 static char *row_meta(const struct chat_row *m)
 {
@@ -65,31 +55,37 @@ static char *row_meta(const struct chat_row *m)
     return s;
 }
 
-int store_chat_append(const char *session_id, const char *user_id, const char *title,
+int store_chat_append(const char *session_id, int fresh, const char *user_id, const char *title,
                       const char *plan, struct chat_row *rows, int n)
 {
     db_conn_t *c = db_conn();
     char ts[32];
     int64_t now = time_now_ms();
     time_iso(now, ts);
-    int rc = db_begin(c);
+    /* Keyed by the owner, as the session's deletion and the user's erasure are. The writes
+     * need no answer: on PostgreSQL they go out with the COMMIT (and an existing session's
+     * owner read with the BEGIN). */
+    int rc = db_begin_batch(c, user_id);
     if (rc) return rc;
-    char *owner = NULL;
-    rc = db_query_text(c, &owner, "SELECT user_id FROM chat_sessions WHERE session_id = ?", "s",
-                       session_id);
-    if (rc == RAGD_ENOTFOUND)
+    int create = fresh;
+    if (!fresh) {
+        char *owner = NULL;
+        rc = db_query_text(c, &owner, "SELECT user_id FROM chat_sessions WHERE session_id = ?", "s",
+                           session_id);
+        if (rc == RAGD_ENOTFOUND)
+            create = 1, rc = 0;
+        else if (!rc && (!owner || strcmp(owner, user_id)))
+            rc = RAGD_EPERM;
+        free(owner);
+    }
+    if (!rc && create)
         rc = db_exec(c, NULL,
                      "INSERT INTO chat_sessions (session_id, user_id, title, started_at,"
-                     " last_activity, message_count, subscription_plan) VALUES (?,?,?,?,?,0,?)",
-                     "ssssss", session_id, user_id, title, ts, ts, plan);
-    else if (!rc && (!owner || strcmp(owner, user_id)))
-        rc = RAGD_EPERM;
-    free(owner);
+                     " last_activity, message_count, subscription_plan) VALUES (?,?,?,?,?,?,?)",
+                     "sssssis", session_id, user_id, title, ts, ts, (int64_t)n, plan);
     for (int i = 0; !rc && i < n; i++) {
         struct chat_row *m = &rows[i];
         if (!m->message_id[0]) uuid4(m->message_id);
-        char mts[32];
-        time_iso(now, mts);
         char *meta = row_meta(m);
         if (m->confidence >= 0)
             rc = db_exec(c, NULL,
@@ -97,7 +93,7 @@ int store_chat_append(const char *session_id, const char *user_id, const char *t
                          " user_id, actor, message, embedding_used, tokens_used,"
                          " response_time_ms, model_used, confidence, metadata, prompt)"
                          " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                         "ssssssbiisdss", m->message_id, session_id, mts, user_id, m->actor,
+                         "ssssssbiisdss", m->message_id, session_id, ts, user_id, m->actor,
                          m->message, m->embedding_used, m->tokens_used, m->response_time_ms,
                          m->model_used, m->confidence, meta ? meta : "{}", m->prompt);
         else
@@ -106,46 +102,57 @@ int store_chat_append(const char *session_id, const char *user_id, const char *t
                          " user_id, actor, message, embedding_used, tokens_used,"
                          " response_time_ms, model_used, metadata, prompt)"
                          " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                         "ssssssbiisss", m->message_id, session_id, mts, user_id, m->actor,
+                         "ssssssbiisss", m->message_id, session_id, ts, user_id, m->actor,
                          m->message, m->embedding_used, m->tokens_used, m->response_time_ms,
                          m->model_used, meta ? meta : "{}", m->prompt);
         free(meta);
     }
-    if (!rc)
+    if (!rc && !create)
         rc = db_exec(c, NULL,
                      "UPDATE chat_sessions SET last_activity = ?, message_count = message_count"
                      " + ? WHERE session_id = ?",
                      "sis", ts, (int64_t)n, session_id);
-    if (!rc) return db_commit(c);
+    if (!rc && !(rc = db_commit(c))) return 0;
     db_rollback(c);
     return rc;
 }
 
-int store_chat_recent(const char *session_id, int n, struct chat_turn **turns, size_t *nturns,
-                      size_t *before)
+int store_chat_recent(const char *session_id, const char *user_id, int n, struct chat_turn **turns,
+                      size_t *nturns, size_t *before)
 {
     *turns = NULL;
     *nturns = 0;
     *before = 0;
     db_rows_t *r;
-    /* COUNT(*) OVER () counts the session's messages before LIMIT applies. */
+    /* One row at least: the session's owner (NULL when there is no session yet) beside each of
+     * its last n messages, or beside NULLs when it has none. COUNT(*) OVER () counts the
+     * session's messages before LIMIT applies. */
     int rc = db_query(db_conn(), &r,
-                      "SELECT actor, COALESCE(prompt, message), total FROM (SELECT seq, actor,"
-                      " message, prompt, COUNT(*) OVER () AS total FROM conversation_history"
-                      " WHERE session_id = ? ORDER BY seq DESC LIMIT ?) AS recent ORDER BY seq",
-                      "si", session_id, (int64_t)n);
+                      "SELECT s.user_id, h.actor, COALESCE(h.prompt, h.message), h.total"
+                      " FROM (SELECT 1 AS one) AS k"
+                      " LEFT JOIN chat_sessions s ON s.session_id = ?"
+                      " LEFT JOIN (SELECT seq, actor, message, prompt, COUNT(*) OVER () AS total"
+                      " FROM conversation_history WHERE session_id = ? ORDER BY seq DESC LIMIT ?)"
+                      " AS h ON 1 = 1 ORDER BY h.seq",
+                      "ssi", session_id, session_id, (int64_t)n);
     if (rc) return rc;
     size_t cap = 0;
     int64_t total = 0;
     while ((rc = db_rows_next(r)) == 1) {
+        const char *owner = db_col_text(r, 0), *actor = db_col_text(r, 1);
+        if (owner && strcmp(owner, user_id)) {
+            rc = RAGD_ENOTFOUND; /* another user's session: as if there were none */
+            break;
+        }
+        if (!actor) continue;
         if (*nturns == cap) {
             cap = cap ? 2 * cap : 16;
             *turns = xrealloc(*turns, cap * sizeof **turns);
         }
-        const char *actor = db_col_text(r, 0), *msg = db_col_text(r, 1);
-        total = db_col_int(r, 2);
+        const char *msg = db_col_text(r, 2);
+        total = db_col_int(r, 3);
         (*turns)[(*nturns)++] =
-            (struct chat_turn){actor && !strcmp(actor, "assistant"), xstrdup(msg ? msg : "")};
+            (struct chat_turn){!strcmp(actor, "assistant"), xstrdup(msg ? msg : "")};
     }
     db_rows_free(r);
     if (rc < 0) {
@@ -296,7 +303,7 @@ int store_chat_sessions(const char *user_id, int64_t limit, int64_t offset,
 int store_chat_session_delete(const char *session_id, const char *user_id, int64_t *deleted)
 {
     db_conn_t *c = db_conn();
-    int rc = db_begin(c);
+    int rc = db_begin_for(c, user_id); /* excludes the owner's appends (store_chat_append) */
     if (rc) return rc;
     int64_t ch = 0;
     rc = db_exec(c, &ch, "DELETE FROM chat_sessions WHERE session_id = ? AND user_id = ?", "ss",

@@ -30,13 +30,12 @@ struct chat_row {
     const char *prompt;
 };
 
-/* The owner of a session; RAGD_ENOTFOUND if the session does not exist. */
-int store_chat_session_owner(const char *session_id, char owner[37]);
-
 /* Appends messages rows[0..n) to session_id in one transaction, creating the session (with
- * title and plan) when new and updating last_activity and message_count. RAGD_EPERM if the
- * session belongs to another user. */
-int store_chat_append(const char *session_id, const char *user_id, const char *title,
+ * title and plan) when new and updating last_activity and message_count. fresh: the id was
+ * made for this append, so no session can have it yet (nothing is read first; on PostgreSQL
+ * the whole transaction is one round trip, two otherwise). RAGD_EPERM if the session
+ * belongs to another user; RAGD_EEXIST if another user's session took the id meanwhile. */
+int store_chat_append(const char *session_id, int fresh, const char *user_id, const char *title,
                       const char *plan, struct chat_row *rows, int n);
 
 /* One message of a conversation, as a prompt needs it. */
@@ -44,12 +43,14 @@ struct chat_turn {
     int assistant; /* 1: the assistant's answer, 0: the user's message */
     char *message;
 };
-/* The last n messages of a session in chronological order: *turns (free with
+/* The last n messages of user_id's session in chronological order: *turns (free with
  * store_chat_turns_free), their number *nturns, and in *before how many of the session's
- * messages come before them. A message stored with a prompt text (chat_row.prompt) comes as
- * that text, so that a later prompt replays it as the earlier prompt carried it. */
-int store_chat_recent(const char *session_id, int n, struct chat_turn **turns, size_t *nturns,
-                      size_t *before);
+ * messages come before them; none for a session not started yet. RAGD_ENOTFOUND if the
+ * session is another user's (one query reads its owner with its messages). A message stored
+ * with a prompt text (chat_row.prompt) comes as that text, so that a later prompt replays it
+ * as the earlier prompt carried it. */
+int store_chat_recent(const char *session_id, const char *user_id, int n, struct chat_turn **turns,
+                      size_t *nturns, size_t *before);
 void store_chat_turns_free(struct chat_turn *turns, size_t n);
 
 /* One stored message with every column. Strings owned by the record. */

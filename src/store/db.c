@@ -171,6 +171,18 @@ int db_commit(db_conn_t *c)
     return c ? ops->script(c->handle, "COMMIT") : RAGD_EUNAVAIL;
 }
 
+int db_commit_query(db_conn_t *c, db_rows_t **rows, const char *sql, const char *types, ...)
+{
+    if (!c) return RAGD_EUNAVAIL;
+    va_list ap;
+    va_start(ap, types);
+    int rc = ops->query_commit ? ops->query_commit(c->handle, sql, types, ap, rows)
+                               : ops->query(c->handle, sql, types, ap, rows);
+    va_end(ap);
+    if (!rc && !ops->query_commit && (rc = db_commit(c))) db_rows_free(*rows);
+    return rc;
+}
+
 int db_rollback(db_conn_t *c)
 {
     return c ? ops->script(c->handle, "ROLLBACK") : RAGD_EUNAVAIL;

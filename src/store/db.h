@@ -73,6 +73,12 @@ int db_begin_for(db_conn_t *c, const char *key);
  * before it, the writes with the COMMIT. */
 int db_begin_batch(db_conn_t *c, const char *key);
 int db_commit(db_conn_t *c);
+/* Runs a query as the transaction's last statement, then commits: a read of what the
+ * transaction wrote, as of its commit. In a batch transaction on PostgreSQL the query and the
+ * COMMIT go out with everything held back, in one round trip. Returns 0 with *rows (free
+ * with db_rows_free) once both succeeded; on a failure no rows, and the caller calls
+ * db_rollback as after a failed db_commit. */
+int db_commit_query(db_conn_t *c, db_rows_t **rows, const char *sql, const char *types, ...);
 int db_rollback(db_conn_t *c);
 
 /* Runs several statements (migrations). */

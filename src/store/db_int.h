@@ -15,6 +15,10 @@ struct db_ops {
     int (*exec)(void *handle, const char *sql, const char *types, va_list ap, int64_t *changes);
     /* Runs a query; rows are read with the db_rows functions. */
     int (*query)(void *handle, const char *sql, const char *types, va_list ap, db_rows_t **rows);
+    /* Runs a query after everything the open transaction did, then commits it (see
+     * db_commit_query). NULL: query, then COMMIT by script. */
+    int (*query_commit)(void *handle, const char *sql, const char *types, va_list ap,
+                        db_rows_t **rows);
     int (*script)(void *handle, const char *sql); /* several statements, no params */
     /* Starts a write transaction serialised with every other one holding the same key
      * (NULL: one key for all). */

@@ -390,7 +390,8 @@ static void batch_clear(struct pg_conn *c)
 }
 
 static int batch_send(struct pg_conn *c, const char *qname, int qn, const char *const *qvals,
-                      const char *qsql, PGresult **qres);
+                      const char *qsql, PGresult **qres, int commit);
+static int exec_simple(struct pg_conn *c, const char *text);
 
 static int pg_exec(void *handle, const char *sql, const char *types, va_list ap, int64_t *changes)
 {
@@ -406,21 +407,23 @@ static int pg_exec(void *handle, const char *sql, const char *types, va_list ap,
     return rc;
 }
 
-static int pg_query(void *handle, const char *sql, const char *types, va_list ap, db_rows_t **out)
+/* A query; with commit, the transaction's COMMIT follows it (pg_query_commit). */
+static int query(struct pg_conn *c, const char *sql, const char *types, va_list ap, db_rows_t **out,
+                 int commit)
 {
-    struct pg_conn *c = handle;
     int rc;
     PGresult *r = NULL;
     if (c->batch) {
-        /* What is held back goes out with the query: one round trip. */
+        /* What is held back goes out with the query (and the COMMIT): one round trip. */
         char bufs[MAX_PARAMS][32];
         const char *vals[MAX_PARAMS];
         int n = params(types, ap, bufs, vals);
         rc = c->batch_rc;
         const char *name = rc ? NULL : stmt_name(c, sql, types, &rc);
-        if (name) rc = batch_send(c, name, n, vals, sql, &r);
+        if (name) rc = batch_send(c, name, n, vals, sql, &r, commit);
     } else {
         r = run(c, sql, types, ap, &rc);
+        if (!rc && commit) rc = exec_simple(c, "COMMIT"), c->in_tx = 0;
     }
     if (!rc) {
         int ncols = PQnfields(r), nrows = PQntuples(r);
@@ -434,6 +437,20 @@ static int pg_query(void *handle, const char *sql, const char *types, va_list ap
         *out = rows;
     }
     PQclear(r);
+    return rc;
+}
+
+static int pg_query(void *handle, const char *sql, const char *types, va_list ap, db_rows_t **out)
+{
+    return query(handle, sql, types, ap, out, 0);
+}
+
+static int pg_query_commit(void *handle, const char *sql, const char *types, va_list ap,
+                           db_rows_t **out)
+{
+    struct pg_conn *c = handle;
+    int rc = query(c, sql, types, ap, out, 1);
+    if (c->batch && !rc) batch_clear(c); /* committed; after a failure db_rollback clears it */
     return rc;
 }
 
@@ -471,11 +488,11 @@ static void pipeline_read(struct pg_conn *c, const char *sql, int *rc, PGresult 
 }
 
 /* Sends one pipeline of the batch transaction: BEGIN and its lock unless it is open already,
- * what it held back, then the prepared query qname (its result to *qres) or, with qname NULL,
- * COMMIT. One round trip. A failure aborts the rest and rolls the transaction back; the batch
- * then only reports it (batch_rc). */
+ * what it held back, then the prepared query qname (its result to *qres; may be NULL), then
+ * with commit the COMMIT. One round trip. A failure aborts the rest and rolls the transaction
+ * back; the batch then only reports it (batch_rc). */
 static int batch_send(struct pg_conn *c, const char *qname, int qn, const char *const *qvals,
-                      const char *qsql, PGresult **qres)
+                      const char *qsql, PGresult **qres, int commit)
 {
     static const char lock_sql[] = "SELECT pg_advisory_xact_lock(hashtext($1))";
     int rc = c->batch_open ? 0 : ensure(c), began = !c->batch_open;
@@ -490,10 +507,8 @@ static int batch_send(struct pg_conn *c, const char *qname, int qn, const char *
     for (int i = 0; sent && i < c->nheld; i++)
         sent = PQsendQueryPrepared(c->pg, c->held[i].name, c->held[i].n,
                                    (const char *const *)c->held[i].vals, NULL, NULL, 0);
-    if (sent && qname)
-        sent = PQsendQueryPrepared(c->pg, qname, qn, qvals, NULL, NULL, 0);
-    else if (sent)
-        sent = PQsendQueryParams(c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
+    if (sent && qname) sent = PQsendQueryPrepared(c->pg, qname, qn, qvals, NULL, NULL, 0);
+    if (sent && commit) sent = PQsendQueryParams(c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
     sent = sent && PQpipelineSync(c->pg);
     roundtrips_add(ROUNDTRIPS_PG);
     if (!sent) {
@@ -505,7 +520,8 @@ static int batch_send(struct pg_conn *c, const char *qname, int qn, const char *
         }
         for (int i = 0; i < c->nheld; i++)
             pipeline_read(c, c->held[i].sql, &rc, NULL);
-        pipeline_read(c, qname ? qsql : "COMMIT", &rc, qname ? qres : NULL);
+        if (qname) pipeline_read(c, qsql, &rc, qres);
+        if (commit) pipeline_read(c, "COMMIT", &rc, NULL);
         PGresult *r = PQgetResult(c->pg); /* the sync point */
         if (!r || PQresultStatus(r) != PGRES_PIPELINE_SYNC)
             if (!rc) rc = map_result(c, r, "batch transaction");
@@ -523,7 +539,7 @@ static int batch_send(struct pg_conn *c, const char *qname, int qn, const char *
         free(c->held[i].types);
     }
     c->nheld = 0;
-    if (rc || !qname) {
+    if (rc || commit) {
         if (PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
             PGresult *rb = pq_exec(c->pg, "ROLLBACK"); /* a failure left the transaction open */
             PQclear(rb);
@@ -542,7 +558,7 @@ static int batch_send(struct pg_conn *c, const char *qname, int qn, const char *
 static int batch_commit(struct pg_conn *c)
 {
     int rc = c->batch_rc;
-    if (!rc && (c->nheld || c->batch_open)) rc = batch_send(c, NULL, 0, NULL, NULL, NULL);
+    if (!rc && (c->nheld || c->batch_open)) rc = batch_send(c, NULL, 0, NULL, NULL, NULL, 1);
     batch_clear(c);
     return rc;
 }
@@ -624,6 +640,7 @@ const struct db_ops db_postgres_ops = {
     .disconnect = pg_disconnect,
     .exec = pg_exec,
     .query = pg_query,
+    .query_commit = pg_query_commit,
     .script = pg_script,
     .begin = pg_begin,
     .begin_batch = pg_begin_batch,

@@ -111,6 +111,11 @@ int store_hold_sum(const char *user_id, const char *name, const char *period, in
  * name, period): store_counter_get and store_hold_sum in one statement. */
 int store_quota_taken(const char *user_id, const char *name, const char *period, int64_t now_ms,
                       int64_t *used, int64_t *held);
+/* store_quota_taken as the open transaction's last read, then its COMMIT (db_commit_query:
+ * in a batch transaction on PostgreSQL, one round trip with everything held back). On a
+ * failure the caller rolls back as after db_commit. */
+int store_quota_taken_commit(const char *user_id, const char *name, const char *period,
+                             int64_t now_ms, int64_t *used, int64_t *held);
 /* store_quota_taken for n (1 to 3) distinct (name, period) at once, in one statement:
  * used[i] and held[i] for names[i]. */
 int store_quotas_taken(const char *user_id, int n, const char *const *names,

@@ -128,6 +128,40 @@ def test_sessions_history_and_isolation(chat):
     assert any(a["resource_type"] == "messages" and a["count"] >= 2 for a in an)
 
 
+def test_session_named_by_the_client(chat):
+    # A session id the client chose starts a session with its first message; another user
+    # cannot write into it, streamed or not (404 before any event), and nothing of theirs is
+    # stored in it.
+    s, tok = chat
+    sid = str(uuid.uuid4())
+    first = ask(s, tok, "Tell me about volcanoes", session_id=sid)
+    assert first["session_id"] == sid
+    second = ask(s, tok, "And lava?", session_id=sid, debug_mode=True)
+    assert [m["role"] for m in second["debug_info"]["prompt"]][:3] == ["system", "user",
+                                                                       "assistant"]
+    other = s.register(f"intruder-{uuid.uuid4().hex[:6]}@example.com")["access_token"]
+    r = s.post("/chat/message", {"message": "mine now", "session_id": sid}, token=other)
+    assert r.status == 404 and r.json["code"] == "SESSION_NOT_FOUND", r
+    conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+    conn.request("POST", "/chat/message",
+                 body=json.dumps({"message": "mine now", "session_id": sid, "stream": True}),
+                 headers={"Authorization": f"Bearer {other}", "Content-Type": "application/json"})
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    assert resp.status == 404 and json.loads(body)["code"] == "SESSION_NOT_FOUND", body
+    h = s.get(f"/chat/history?session_id={sid}", token=tok).json
+    owner = second["debug_info"]["user_id"]
+    assert h["total"] == 4 and {m["user_id"] for m in h["conversations"]} == {owner}
+    mine = [x for x in s.get("/chat/sessions", token=tok).json["sessions"]
+            if x["session_id"] == sid]
+    assert mine and mine[0]["message_count"] == 4 and mine[0]["title"] == "Tell me about volcanoes"
+    assert s.get("/chat/sessions", token=other).json["total"] == 0
+    # Their own new id works for them.
+    own = str(uuid.uuid4())
+    assert ask(s, other, "hello there", session_id=own)["session_id"] == own
+
+
 def test_validation(chat):
     s, tok = chat
     for body, field in (({}, "message"), ({"message": ""}, "message"),

@@ -35,6 +35,18 @@ BUDGET = {
     # gate and organization quota share it) and the organization's and the member's usage
     # counted in one statement / the rate limit script goes with the session read.
     "search": {"postgresql": 5, "redis": 1},
+    # POST /chat/message as admin starting a session (the extractive answer; a worker answers):
+    # the route's reservation (one pipeline); the answer's tokens held (one pipeline); the
+    # session and both messages stored (BEGIN, lock, writes and COMMIT in one pipeline); the
+    # usage with the activity counts, its COMMIT and the quota it leaves for usage_info (one
+    # pipeline) / the session read. Before: 15 + 3 (an owner check on both threads and in
+    # the store, history read for a session just made, each write of the exchange on its
+    # own, the activity counts one by one, usage_info read after the commit through the
+    # cache).
+    "chat_new": {"postgresql": 4, "redis": 1},
+    # The same in an existing session: its history read with its owner, and the store's
+    # owner read (with BEGIN and the lock) before the writes. Before: 15 + 3.
+    "chat_follow": {"postgresql": 6, "redis": 1},
 }
 BENCH_BODY = {"query": "quota checked benchmark query", "top_k": 5, "route": "exact"}
 
@@ -62,22 +74,31 @@ def counters(node, route):
     return trips, served
 
 
-def per_request(node, token, body, n=12):
+def per_request(node, token, body, n=12, route="/search", warm=8):
     """Round trips of each of n requests, after a warm-up that prepares every statement."""
-    for _ in range(8):
-        assert node.post("/search", body, token=token).status == 200
+    for _ in range(warm):
+        assert node.post(route, body, token=token).status == 200
     seen = {"postgresql": [], "redis": []}
     for _ in range(n):
-        before, served0 = counters(node, "/search")
-        assert node.post("/search", body, token=token).status == 200
+        before, served0 = counters(node, route)
+        assert node.post(route, body, token=token).status == 200
         # The request is counted as served once its response has gone out, just after the
         # client has it: wait for that, so that exactly one request lies between the scrapes.
         deadline = time.time() + 5
-        after, served1 = counters(node, "/search")
+        after, served1 = counters(node, route)
         while served1 - served0 < 1 and time.time() < deadline:
             time.sleep(0.01)
-            after, served1 = counters(node, "/search")
+            after, served1 = counters(node, route)
         assert served1 - served0 == 1
+        if route != "/search":
+            # A deferred reply's round trips are recorded when its worker returns, which may
+            # be just after the response: wait for the counters to stop moving.
+            while True:
+                time.sleep(0.05)
+                again, _ = counters(node, route)
+                if again == after:
+                    break
+                after = again
         for k in seen:
             seen[k].append(after[k] - before[k])
     return {k: statistics.median(v) for k, v in seen.items()}, seen
@@ -141,3 +162,23 @@ def test_search_results_read_in_one_query(node, tokens):
         misses.append(after["postgresql"] - before["postgresql"])
     # the chunks' read, and the metadata comes with it
     assert statistics.median(misses) <= BUDGET["bench"]["postgresql"] + 1, misses
+
+
+def test_chat_round_trips_within_budget(node, tokens):
+    token = tokens["bench"]
+    body = {"message": "round trip budget question"}
+    med, seen = per_request(node, token, body, route="/chat/message", warm=12)
+    print("chat new", med, seen)
+    assert med["postgresql"] > 0 and med["redis"] > 0, seen
+    for backend, ceiling in BUDGET["chat_new"].items():
+        assert med[backend] <= ceiling, ("chat_new", backend, seen)
+    sid = node.post("/chat/message", body, token=token).json["session_id"]
+    med, seen = per_request(node, token, dict(body, session_id=sid), route="/chat/message",
+                            warm=12)
+    print("chat follow-up", med, seen)
+    for backend, ceiling in BUDGET["chat_follow"].items():
+        assert med[backend] <= ceiling, ("chat_follow", backend, seen)
+    # usage_info, read with the commit, counts each message once.
+    used = [node.post("/chat/message", dict(body, session_id=sid), token=token).json[
+        "usage_info"]["messages_used"] for _ in range(3)]
+    assert used[1] == used[0] + 1 and used[2] == used[1] + 1, used

@@ -318,6 +318,34 @@ static void test_activity_counts_go_with_the_usage(void **state)
     store_user_clear(&u);
 }
 
+static void test_commit_reads_the_quota(void **state)
+{
+    (void)state;
+    time_set_offset_ms(0);
+    struct user u;
+    make_user(&u, "commitq@example.com", "free");
+    struct billing_hold *a = new_hold(u.id), *b = new_hold(u.id);
+    assert_int_equal(take_messages(a, -1, 0), 0);
+    assert_int_equal(take_messages(b, -1, 0), 0);
+    struct billing_quota q, fresh;
+    assert_int_equal(billing_commit_quota(a, &u, "messages", &q), 0);
+    assert_string_equal(q.resource, "messages");
+    assert_int_equal(q.current_usage, 1); /* this commit's message */
+    assert_int_equal(q.reserved, 1);      /* b's, still held */
+    assert_int_equal(billing_quota(&u, "messages", &fresh), 0);
+    assert_memory_equal(&q, &fresh, sizeof q); /* as a read after the commit gives it */
+    assert_true(q.max_allowed > 0 && q.remaining == q.max_allowed - 2 && q.has_quota);
+    /* committed already: nothing more is recorded, the quota is read as billing_quota does */
+    assert_int_equal(billing_commit_quota(a, &u, "messages", &q), 0);
+    assert_int_equal(q.current_usage, 1);
+    /* not a resource: the usage is still committed, with no figures */
+    assert_int_equal(billing_commit_quota(b, &u, "nonsense", &q), 0);
+    assert_string_equal(q.resource, "");
+    assert_int_equal(counter(u.id, "messages", time_now_ms()), 2);
+    free(a), free(b);
+    store_user_clear(&u);
+}
+
 static void test_quotas_taken_in_one_read(void **state)
 {
     (void)state;
@@ -551,6 +579,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_reservations_never_overspend),
         cmocka_unit_test(test_release_expiry_bypass_rollover),
         cmocka_unit_test(test_quotas_taken_in_one_read),
+        cmocka_unit_test(test_commit_reads_the_quota),
         cmocka_unit_test(test_activity_counts_go_with_the_usage),
         cmocka_unit_test(test_usage_summary_and_tokens),
         cmocka_unit_test(test_tokens_held_cut_and_settled),
