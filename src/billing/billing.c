@@ -617,6 +617,7 @@ struct billing_hold {
     char id[37], user_id[37];
     struct hold_item items[MAX_ITEMS];
     int n;
+    int written; /* some of its items are rows of quota_holds (a limit was checked) */
     struct {
         char resource[PLAN_NAME_MAX];
         int64_t n;
@@ -680,9 +681,9 @@ static void note_item(struct billing_hold *h, const struct want *w, const char *
     it->end_ms = per->end_ms;
 }
 
-/* Checks every want against its limit and writes the holds, all in one transaction.
- * Returns 0, RAGD_ELIMIT with *index / *used of the want that did not fit, or a store
- * error. */
+/* Checks every want against its limit and writes the holds, all in one transaction (or, with
+ * no limit to check, only notes them in h). Returns 0, RAGD_ELIMIT with *index / *used of the want
+ * that did not fit, or a store error. */
 static int reserve(struct billing_hold *h, struct want *w, int n, int bypass, int *index,
                    int64_t *used_out)
 {
@@ -695,7 +696,7 @@ static int reserve(struct billing_hold *h, struct want *w, int n, int bypass, in
     period_day_key(now, dkey);
     db_conn_t *c = db_conn();
     /* On PostgreSQL the purge goes out with the one read of every limited counter, and the
-     * holds with the COMMIT: two round trips (one when there is nothing to check). The lock
+     * holds with the COMMIT: two round trips (none when there is nothing to check). The lock
      * keeps the read-check-write atomic per user. */
     const char *cnames[3], *cperiods[3];
     int64_t cused[3] = {0}, cheld[3] = {0};
@@ -707,6 +708,15 @@ static int reserve(struct billing_hold *h, struct want *w, int n, int bypass, in
             cnames[nc] = w[i].name;
             cperiods[nc++] = w[i].monthly ? mkey : dkey;
         }
+    /* Nothing to check (a superuser, enforcement off, no limit on any of them): the holds
+     * would only show other requests a use that no limit counts, so they stay in memory and
+     * the request's one transaction is its commit. */
+    if (!nc) {
+        for (int i = 0; i < n; i++)
+            if (w[i].qty > 0)
+                note_item(h, &w[i], w[i].monthly ? mkey : dkey, w[i].monthly ? &month : &day);
+        return 0;
+    }
     int rc = db_begin_batch(c, h->user_id);
     if (rc) return rc;
     rc = store_hold_purge(h->user_id, now);
@@ -739,6 +749,7 @@ static int reserve(struct billing_hold *h, struct want *w, int n, int bypass, in
     if (!rc && k)
         rc = store_holds_add(h->id, h->user_id, k, names, periods, qtys, now + hold_ttl_ms);
     if ((rc = end_tx(c, rc))) return rc;
+    h->written |= k > 0;
     for (int i = 0; i < n; i++)
         if (w[i].qty > 0)
             note_item(h, &w[i], w[i].monthly ? mkey : dkey, w[i].monthly ? &month : &day);
@@ -966,7 +977,7 @@ static int commit(struct billing_hold *h, const struct user *u, const char *reso
     if (!rc) rc = counts_write(&cs, h->user_id);
     for (int i = 0; !rc && i < h->ncounts; i++)
         rc = store_usage_hit(h->user_id, h->counts[i].resource, h->counts[i].n);
-    if (!rc) rc = store_hold_drop(h->id);
+    if (!rc && h->written) rc = store_hold_drop(h->id);
     if (began && !rc && q) {
         /* The quota as this commit leaves it, read with it (no round trip of its own). */
         if ((rc = store_quota_taken_commit(h->user_id, resource, mkey, now, &q->current_usage,
@@ -1011,8 +1022,8 @@ void billing_release(struct billing_hold *h)
 {
     if (h->done) return;
     h->done = 1;
-    hold_forget(h);
-    if (h->n) {
+    if (h->written) { /* else nothing of it reached the store or the cached quotas */
+        hold_forget(h);
         int rc = store_hold_drop(h->id);
         if (rc)
             log_json(LOG_WARN, "quota hold not released (it will expire)",

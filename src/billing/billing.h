@@ -18,6 +18,9 @@
  * longest answer, cut to what the allowance leaves) and commits what it used, so the
  * allowance cannot be overspent either. Daily counters reset at 00:00 UTC, monthly usage on
  * the 1st at 00:00 UTC. Superusers are never refused, but what they use is still recorded.
+ * A reservation with no limit to check (a superuser, enforcement off, resources the plan
+ * leaves unlimited) writes no hold: it stays in the request's memory, and the commit is the
+ * request's only billing transaction.
  * ENABLE_BILLING=false turns the whole service off (nothing is reserved or recorded);
  * ENABLE_QUOTA_ENFORCEMENT=false keeps recording but never refuses. */
 #ifndef RAGD_BILLING_H

@@ -21,14 +21,14 @@ pytestmark = pytest.mark.skipif(not (PG_URL and REDIS_URL),
 # before the organization was read once per request, and 4 + 1, 11 + 1 before a reservation
 # that checks limits went as two pipelines, and 4 + 1, 7 + 1 before the search's activity count
 # went with the usage, and 3 + 1, 6 + 1 before a token already checked under the revocation
-# epoch read with the session was no longer looked up.
+# epoch read with the session was no longer looked up, and 2 + 1 before a reservation with no
+# limit to check stopped writing holds.
 BUDGET = {
-    # POST /search as admin with bench/backends.sh's body: reservation
-    # (no limit to check: BEGIN, lock, purge, holds and COMMIT in one pipeline); usage
-    # transaction (BEGIN, lock, usage record, counters, the search's activity count, hold drop
-    # and COMMIT in one pipeline) / session and revocation epoch read (the previous request's
-    # quota forget, sent without waiting, is answered with it).
-    "bench": {"postgresql": 2, "redis": 1},
+    # POST /search as admin with bench/backends.sh's body: no limit to check, so nothing is
+    # reserved in the store; the usage transaction (BEGIN, lock, usage record, counters, the
+    # search's activity count and COMMIT in one pipeline) / session and revocation epoch read
+    # (the previous request's quota forget, sent without waiting, is answered with it).
+    "bench": {"postgresql": 1, "redis": 1},
     # POST /search as a member of an organization on a limited plan: the same, but its
     # reservation checks limits (BEGIN, lock, purge and one read of every limited counter in
     # one pipeline; holds and COMMIT in another), plus its organization read once (feature
@@ -36,17 +36,17 @@ BUDGET = {
     # counted in one statement / the rate limit script goes with the session read.
     "search": {"postgresql": 5, "redis": 1},
     # POST /chat/message as admin starting a session (the extractive answer; a worker answers):
-    # the route's reservation (one pipeline); the answer's tokens held (one pipeline); the
+    # nothing reserved in the store (no limit to check, for the message or its tokens); the
     # session and both messages stored (BEGIN, lock, writes and COMMIT in one pipeline); the
     # usage with the activity counts, its COMMIT and the quota it leaves for usage_info (one
     # pipeline) / the session read. Before: 15 + 3 (an owner check on both threads and in
     # the store, history read for a session just made, each write of the exchange on its
     # own, the activity counts one by one, usage_info read after the commit through the
-    # cache).
-    "chat_new": {"postgresql": 4, "redis": 1},
+    # cache, and two reservations).
+    "chat_new": {"postgresql": 2, "redis": 1},
     # The same in an existing session: its history read with its owner, and the store's
     # owner read (with BEGIN and the lock) before the writes. Before: 15 + 3.
-    "chat_follow": {"postgresql": 6, "redis": 1},
+    "chat_follow": {"postgresql": 4, "redis": 1},
 }
 BENCH_BODY = {"query": "quota checked benchmark query", "top_k": 5, "route": "exact"}
 

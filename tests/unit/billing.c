@@ -325,8 +325,8 @@ static void test_commit_reads_the_quota(void **state)
     struct user u;
     make_user(&u, "commitq@example.com", "free");
     struct billing_hold *a = new_hold(u.id), *b = new_hold(u.id);
-    assert_int_equal(take_messages(a, -1, 0), 0);
-    assert_int_equal(take_messages(b, -1, 0), 0);
+    assert_int_equal(take_messages(a, 10, 0), 0);
+    assert_int_equal(take_messages(b, 10, 0), 0);
     struct billing_quota q, fresh;
     assert_int_equal(billing_commit_quota(a, &u, "messages", &q), 0);
     assert_string_equal(q.resource, "messages");
@@ -343,6 +343,41 @@ static void test_commit_reads_the_quota(void **state)
     assert_string_equal(q.resource, "");
     assert_int_equal(counter(u.id, "messages", time_now_ms()), 2);
     free(a), free(b);
+    store_user_clear(&u);
+}
+
+/* The messages held for uid now, by every live hold. */
+static int64_t held(const char *uid)
+{
+    char mk[8];
+    int64_t now = time_now_ms(), q = -1;
+    period_month_key(now, mk);
+    assert_int_equal(store_hold_sum(uid, "messages", mk, now, &q), 0);
+    return q;
+}
+
+static void test_nothing_to_check_writes_no_hold(void **state)
+{
+    (void)state;
+    time_set_offset_ms(0);
+    struct user u;
+    make_user(&u, "unchecked@example.com", "free");
+    /* unlimited, or a superuser's: noted in the request only, recorded at commit */
+    struct billing_hold *a = new_hold(u.id), *b = new_hold(u.id), *c = new_hold(u.id);
+    assert_int_equal(take_messages(a, -1, 0), 0);
+    assert_int_equal(take_messages(b, 5, 1), 0);
+    assert_int_equal(held(u.id), 0);
+    assert_int_equal(billing_commit(a), 0);
+    assert_int_equal(counter(u.id, "messages", time_now_ms()), 1);
+    billing_release(b); /* nothing to give back */
+    assert_int_equal(counter(u.id, "messages", time_now_ms()), 1);
+    /* a limit to check: the hold is written, and dropped at commit */
+    assert_int_equal(take_messages(c, 5, 0), 0);
+    assert_int_equal(held(u.id), 1);
+    assert_int_equal(billing_commit(c), 0);
+    assert_int_equal(held(u.id), 0);
+    assert_int_equal(counter(u.id, "messages", time_now_ms()), 2);
+    free(a), free(b), free(c);
     store_user_clear(&u);
 }
 
@@ -580,6 +615,7 @@ int main(void)
         cmocka_unit_test(test_release_expiry_bypass_rollover),
         cmocka_unit_test(test_quotas_taken_in_one_read),
         cmocka_unit_test(test_commit_reads_the_quota),
+        cmocka_unit_test(test_nothing_to_check_writes_no_hold),
         cmocka_unit_test(test_activity_counts_go_with_the_usage),
         cmocka_unit_test(test_usage_summary_and_tokens),
         cmocka_unit_test(test_tokens_held_cut_and_settled),
