@@ -15,6 +15,7 @@
 #include "core/mem.h"
 #include "core/util.h"
 #include "store/chat.h"
+#include "store/orgs.h"
 #include "store/store_billing.h"
 
 static int enabled = 1, enforce = 1;
@@ -623,6 +624,7 @@ struct billing_hold {
         int64_t n;
     } counts[MAX_COUNTS]; /* activity counts written with the usage (billing_hold_count) */
     int ncounts;
+    char org_id[37], org_resource[PLAN_NAME_MAX]; /* billing_hold_org; org_id "" if none */
     json_t *extra;
     int done;
 };
@@ -885,6 +887,21 @@ void billing_hold_count(struct billing_hold *h, const char *resource, int64_t n)
     h->counts[h->ncounts++].n = n;
 }
 
+void billing_hold_org(struct billing_hold *h, const char *org_id, const char *resource)
+{
+    if (h->done || h->org_id[0] || strlen(org_id) >= sizeof h->org_id ||
+        strlen(resource) >= PLAN_NAME_MAX) {
+        int rc = store_org_usage_add_both(org_id, resource, h->user_id, 1);
+        if (rc)
+            log_json(LOG_WARN, "organization usage not counted",
+                     json_pack("{s:s, s:s, s:s}", "org_id", org_id, "resource", resource, "error",
+                               ragd_strerror(rc)));
+        return;
+    }
+    snprintf(h->org_id, sizeof h->org_id, "%s", org_id);
+    snprintf(h->org_resource, sizeof h->org_resource, "%s", resource);
+}
+
 /* Drops the cached quotas of the monthly resources the hold touched. Every request does
  * this, so it does not wait for the cache's answer (cache_del_nowait). */
 static void hold_forget(const struct billing_hold *h)
@@ -977,6 +994,8 @@ static int commit(struct billing_hold *h, const struct user *u, const char *reso
     if (!rc) rc = counts_write(&cs, h->user_id);
     for (int i = 0; !rc && i < h->ncounts; i++)
         rc = store_usage_hit(h->user_id, h->counts[i].resource, h->counts[i].n);
+    if (!rc && h->org_id[0])
+        rc = store_org_usage_add_both(h->org_id, h->org_resource, h->user_id, 1);
     if (!rc && h->written) rc = store_hold_drop(h->id);
     if (began && !rc && q) {
         /* The quota as this commit leaves it, read with it (no round trip of its own). */

@@ -214,6 +214,11 @@ void billing_usage_extra(struct billing_hold *h, json_t *extra);
  * written with h's usage, in its commit's transaction (on PostgreSQL in the same round
  * trip); dropped if h is released. Beyond a few per hold it is written at once. */
 void billing_hold_count(struct billing_hold *h, const char *resource, int64_t n);
+/* One use of resource by h's user counted for their organization (org_usage, the
+ * organization's and the member's counters of the day) with h's usage, in its commit's
+ * transaction; dropped if h is released. One per hold; a second, or one after the commit, is
+ * written at once. */
+void billing_hold_org(struct billing_hold *h, const char *org_id, const char *resource);
 
 /* Commits (counters grow, usage records are written, holds dropped, in one transaction) or
  * releases h now. Idempotent; once either has run the other does nothing. billing_commit
