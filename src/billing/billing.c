@@ -683,62 +683,9 @@ static void note_item(struct billing_hold *h, const struct want *w, const char *
     it->end_ms = per->end_ms;
 }
 
-/* The check of every want against its limit, given have[i] (its committed usage plus live
- * holds; read only for the wants with a limit): cuts a range to what is left. Returns 0, or
- * RAGD_ELIMIT with *index / *used of the first want that did not fit. */
-static int decide(struct want *w, int n, int bypass, const int64_t *have, int *index,
-                  int64_t *used_out)
-{
-    for (int i = 0; i < n; i++) {
-        if (bypass || w[i].limit < 0) continue;
-        int64_t left = w[i].limit - have[i];
-        if (w[i].min > 0 && left >= w[i].min && left < w[i].qty)
-            w[i].qty = left; /* a range: take what is left */
-        if (w[i].qty > left || (w[i].qty == 0 && have[i] >= w[i].limit)) {
-            *index = i;
-            *used_out = have[i];
-            return RAGD_ELIMIT;
-        }
-    }
-    return 0;
-}
-
-/* The reservation as one statement that checks and writes (store_holds_take), its answer read
- * with the COMMIT: one round trip on PostgreSQL. Returns as reserve(). */
-static int take_at_once(struct billing_hold *h, struct want *w, int n, int bypass, const char *mkey,
-                        const char *dkey, int64_t now, int *index, int64_t *used_out)
-{
-    struct store_take t[3];
-    int64_t have[3] = {0}, got[3] = {0};
-    for (int i = 0; i < n; i++)
-        t[i] = (struct store_take){w[i].name, w[i].monthly ? mkey : dkey, w[i].qty, w[i].min,
-                                   bypass ? -1 : w[i].limit};
-    db_conn_t *c = db_conn();
-    int rc = db_begin_batch(c, h->user_id);
-    if (rc) return rc;
-    if ((rc = store_holds_take(h->id, h->user_id, n, t, now, now + hold_ttl_ms, have, got))) {
-        db_rollback(c);
-        return rc;
-    }
-    /* The statement decided; the same check on what it read says which want was refused,
-     * and must agree with what it wrote. */
-    int decided = decide(w, n, bypass, have, index, used_out), agree = 1, any = 0;
-    for (int i = 0; i < n; i++) {
-        any |= got[i] > 0;
-        agree &= got[i] == (decided ? 0 : w[i].qty);
-    }
-    h->written |= any;
-    if (!agree) {
-        log_json(LOG_ERROR, "quota reservation read back differs from its check",
-                 json_pack("{s:s}", "hold_id", h->id));
-        return RAGD_EDB; /* the request fails; its release drops what was written */
-    }
-    return decided;
-}
-
 /* Checks every want against its limit and writes the holds, all in one transaction (or, with
- * no limit to check, only notes them in h). Returns 0, RAGD_ELIMIT with *index / *used of the
- * want that did not fit, or a store error. */
+ * no limit to check, only notes them in h). Returns 0, RAGD_ELIMIT with *index / *used of the want
+ * that did not fit, or a store error. */
 static int reserve(struct billing_hold *h, struct want *w, int n, int bypass, int *index,
                    int64_t *used_out)
 {
@@ -749,56 +696,62 @@ static int reserve(struct billing_hold *h, struct want *w, int n, int bypass, in
     char mkey[8], dkey[11];
     period_month_key(now, mkey);
     period_day_key(now, dkey);
+    db_conn_t *c = db_conn();
+    /* On PostgreSQL the purge goes out with the one read of every limited counter, and the
+     * holds with the COMMIT: two round trips (none when there is nothing to check). The lock
+     * keeps the read-check-write atomic per user. */
+    const char *cnames[3], *cperiods[3];
+    int64_t cused[3] = {0}, cheld[3] = {0};
+    int nc = 0, ci[3];
     RAGD_ASSERT(n <= 3);
-    int nc = 0, fresh = 1;
-    for (int i = 0; i < n; i++) {
-        nc += !bypass && w[i].limit >= 0;
-        fresh &= !held_already(h, w[i].name);
-    }
-    int rc;
+    for (int i = 0; i < n; i++)
+        if (!bypass && w[i].limit >= 0) {
+            ci[i] = nc;
+            cnames[nc] = w[i].name;
+            cperiods[nc++] = w[i].monthly ? mkey : dkey;
+        }
+    /* Nothing to check (a superuser, enforcement off, no limit on any of them): the holds
+     * would only show other requests a use that no limit counts, so they stay in memory and
+     * the request's one transaction is its commit. */
     if (!nc) {
-        /* Nothing to check (a superuser, enforcement off, no limit on any of them): the holds
-         * would only show other requests a use that no limit counts, so they stay in memory
-         * and the request's one transaction is its commit. */
-    } else if (fresh) {
-        /* None of them held by h yet: checked and written by one statement. */
-        if ((rc = take_at_once(h, w, n, bypass, mkey, dkey, now, index, used_out))) return rc;
-    } else {
-        /* On PostgreSQL the purge goes out with the one read of every limited counter, and the
-         * holds with the COMMIT: two round trips. The lock keeps the read-check-write atomic
-         * per user. */
-        const char *cnames[3], *cperiods[3];
-        int64_t cused[3] = {0}, cheld[3] = {0}, have[3] = {0};
-        int ci[3], k = 0;
         for (int i = 0; i < n; i++)
-            if (!bypass && w[i].limit >= 0) {
-                ci[i] = k;
-                cnames[k] = w[i].name;
-                cperiods[k++] = w[i].monthly ? mkey : dkey;
-            }
-        db_conn_t *c = db_conn();
-        if ((rc = db_begin_batch(c, h->user_id))) return rc;
-        rc = store_hold_purge(h->user_id, now);
-        if (!rc) rc = store_quotas_taken(h->user_id, nc, cnames, cperiods, now, cused, cheld);
-        for (int i = 0; !rc && i < n; i++)
-            if (!bypass && w[i].limit >= 0) have[i] = cused[ci[i]] + cheld[ci[i]];
-        if (!rc) rc = decide(w, n, bypass, have, index, used_out);
-        /* Every want fitted: the holds go in together (the names are distinct, so checking
-         * one want never needed the hold of another). */
-        const char *names[3], *periods[3];
-        int64_t qtys[3];
-        k = 0;
-        for (int i = 0; !rc && i < n; i++)
-            if (w[i].qty > 0) {
-                names[k] = w[i].name;
-                periods[k] = w[i].monthly ? mkey : dkey;
-                qtys[k++] = w[i].qty;
-            }
-        if (!rc && k)
-            rc = store_holds_add(h->id, h->user_id, k, names, periods, qtys, now + hold_ttl_ms);
-        if ((rc = end_tx(c, rc))) return rc;
-        h->written |= k > 0;
+            if (w[i].qty > 0)
+                note_item(h, &w[i], w[i].monthly ? mkey : dkey, w[i].monthly ? &month : &day);
+        return 0;
     }
+    int rc = db_begin_batch(c, h->user_id);
+    if (rc) return rc;
+    rc = store_hold_purge(h->user_id, now);
+    if (!rc && nc) rc = store_quotas_taken(h->user_id, nc, cnames, cperiods, now, cused, cheld);
+    for (int i = 0; !rc && i < n; i++) {
+        if (!bypass && w[i].limit >= 0) {
+            int64_t used = cused[ci[i]], held = cheld[ci[i]];
+            int64_t have = used + held, left = w[i].limit - have;
+            if (w[i].min > 0 && left >= w[i].min && left < w[i].qty)
+                w[i].qty = left; /* a range: take what is left */
+            if (w[i].qty > left || (w[i].qty == 0 && have >= w[i].limit)) {
+                *index = i;
+                *used_out = have;
+                rc = RAGD_ELIMIT;
+                break;
+            }
+        }
+    }
+    /* Every want fitted: the holds go in together (the names are distinct, so checking one
+     * want never needed the hold of another). */
+    const char *names[3], *periods[3];
+    int64_t qtys[3];
+    int k = 0;
+    for (int i = 0; !rc && i < n; i++)
+        if (w[i].qty > 0) {
+            names[k] = w[i].name;
+            periods[k] = w[i].monthly ? mkey : dkey;
+            qtys[k++] = w[i].qty;
+        }
+    if (!rc && k)
+        rc = store_holds_add(h->id, h->user_id, k, names, periods, qtys, now + hold_ttl_ms);
+    if ((rc = end_tx(c, rc))) return rc;
+    h->written |= k > 0;
     for (int i = 0; i < n; i++)
         if (w[i].qty > 0)
             note_item(h, &w[i], w[i].monthly ? mkey : dkey, w[i].monthly ? &month : &day);

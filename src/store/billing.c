@@ -386,104 +386,6 @@ int store_holds_add(const char *hold_id, const char *user_id, int n, const char 
                    qtys[2], e);
 }
 
-/* Rows (i, x, y) for i in [0, n), each once: x[i], y[i]. Frees r. */
-static int read_pairs(db_rows_t *r, int n, int64_t *x, int64_t *y)
-{
-    int seen = 0, more;
-    while ((more = db_rows_next(r)) == 1) {
-        int64_t i = db_col_int(r, 0);
-        if (i < 0 || i >= n) continue;
-        x[i] = db_col_int(r, 1);
-        y[i] = db_col_int(r, 2);
-        seen |= 1 << i;
-    }
-    db_rows_free(r);
-    return more == 0 && seen == (1 << n) - 1 ? 0 : RAGD_EDB;
-}
-
-/* store_holds_take's statements, one text per want count (each prepared once per connection).
- * TAKE_WITH: the user and the clock (u), then the wants (t: index, name, period, quantity,
- * least quantity, limit). TAKE_GOT: each want's committed usage plus live holds (have) and
- * what it gets (got: a range cut to what the limit leaves, else its quantity). */
-#define TAKE_T0 "SELECT 0, ?, ?, ?, ?, ?"
-#define TAKE_T(i) " UNION ALL SELECT " #i ", ?, ?, ?, ?, ?"
-#define TAKE_WITH(rows)                                                                            \
-    "WITH u(uid, now_ms) AS (SELECT ?, ?), t(i, name, period, qty, mn, lim) AS (" rows "),"        \
-    " g AS (SELECT t.*, coalesce((SELECT c.quantity FROM usage_counters c, u WHERE"                \
-    " c.user_id = u.uid AND c.name = t.name AND c.period = t.period), 0) + (SELECT"                \
-    " coalesce(sum(h.quantity), 0) FROM quota_holds h, u WHERE h.user_id = u.uid AND"              \
-    " h.name = t.name AND h.period = t.period AND h.expires_ms > u.now_ms) AS have FROM t),"       \
-    " d AS (SELECT g.*, CASE WHEN lim >= 0 AND mn > 0 AND lim - have >= mn AND lim - have < qty"   \
-    " THEN lim - have ELSE qty END AS got FROM g)"
-/* Every want's hold, or none when one does not fit (TAKE_REFUSED). */
-#define TAKE_INSERT(rows)                                                                          \
-    TAKE_WITH(rows)                                                                                \
-    " INSERT INTO quota_holds (hold_id, user_id, name, period, quantity,"                          \
-    " expires_ms) SELECT ?, u.uid, d.name, d.period, d.got, ? FROM d, u WHERE"                     \
-    " d.got > 0 AND NOT EXISTS (SELECT 1 FROM d AS b WHERE b.lim >= 0 AND"                         \
-    " (b.got > b.lim - b.have OR (b.got = 0 AND b.have >= b.lim)))"                                \
-    " ON CONFLICT (hold_id, name) DO UPDATE SET quantity = quota_holds.quantity"                   \
-    " + excluded.quantity, expires_ms = excluded.expires_ms"
-/* After it: per want, usage plus the other live holds, and what this hold got. */
-#define TAKE_READ_T0 "SELECT 0, ?, ?"
-#define TAKE_READ_T(i) " UNION ALL SELECT " #i ", ?, ?"
-#define TAKE_READ(rows)                                                                            \
-    "WITH u(uid, now_ms, hid) AS (SELECT ?, ?, ?), t(i, name, period) AS (" rows ")"               \
-    " SELECT t.i, coalesce((SELECT c.quantity FROM usage_counters c, u WHERE c.user_id = u.uid"    \
-    " AND c.name = t.name AND c.period = t.period), 0) + (SELECT coalesce(sum(h.quantity), 0)"     \
-    " FROM quota_holds h, u WHERE h.user_id = u.uid AND h.name = t.name AND h.period = t.period"   \
-    " AND h.expires_ms > u.now_ms AND h.hold_id <> u.hid), (SELECT coalesce(sum(h.quantity), 0)"   \
-    " FROM quota_holds h, u WHERE h.hold_id = u.hid AND h.name = t.name) FROM t"
-
-int store_holds_take(const char *hold_id, const char *user_id, int n, const struct store_take *w,
-                     int64_t now_ms, int64_t expires_ms, int64_t *have, int64_t *got)
-{
-    static const char *const ins[] = {
-        TAKE_INSERT(TAKE_T0),
-        TAKE_INSERT(TAKE_T0 TAKE_T(1)),
-        TAKE_INSERT(TAKE_T0 TAKE_T(1) TAKE_T(2)),
-    };
-    static const char *const rd[] = {
-        TAKE_READ(TAKE_READ_T0),
-        TAKE_READ(TAKE_READ_T0 TAKE_READ_T(1)),
-        TAKE_READ(TAKE_READ_T0 TAKE_READ_T(1) TAKE_READ_T(2)),
-    };
-    RAGD_ASSERT(n >= 1 && n <= 3);
-    db_conn_t *c = db_conn();
-    const char *u = user_id, *id = hold_id;
-    const int64_t t = now_ms, e = expires_ms;
-    const struct store_take *a = &w[0], *b = &w[n > 1 ? 1 : 0], *d = &w[n > 2 ? 2 : 0];
-    int rc = store_hold_purge(user_id, now_ms);
-    if (!rc && n == 1)
-        rc = db_exec(c, NULL, ins[0], "sissiiisi", u, t, a->name, a->period, a->qty, a->min,
-                     a->limit, id, e);
-    else if (!rc && n == 2)
-        rc = db_exec(c, NULL, ins[1], "sissiiissiiisi", u, t, a->name, a->period, a->qty, a->min,
-                     a->limit, b->name, b->period, b->qty, b->min, b->limit, id, e);
-    else if (!rc)
-        rc = db_exec(c, NULL, ins[2], "sissiiissiiissiiisi", u, t, a->name, a->period, a->qty,
-                     a->min, a->limit, b->name, b->period, b->qty, b->min, b->limit, d->name,
-                     d->period, d->qty, d->min, d->limit, id, e);
-    if (rc) return rc;
-    db_rows_t *r;
-    if (n == 1)
-        rc = db_commit_query(c, &r, rd[0], "sisss", u, t, id, a->name, a->period);
-    else if (n == 2)
-        rc = db_commit_query(c, &r, rd[1], "sisssss", u, t, id, a->name, a->period, b->name,
-                             b->period);
-    else
-        rc = db_commit_query(c, &r, rd[2], "sisssssss", u, t, id, a->name, a->period, b->name,
-                             b->period, d->name, d->period);
-    return rc ? rc : read_pairs(r, n, have, got);
-}
-#undef TAKE_T0
-#undef TAKE_T
-#undef TAKE_WITH
-#undef TAKE_INSERT
-#undef TAKE_READ_T0
-#undef TAKE_READ_T
-#undef TAKE_READ
-
 int store_hold_sum(const char *user_id, const char *name, const char *period, int64_t now_ms,
                    int64_t *qty)
 {
@@ -555,7 +457,17 @@ int store_quotas_taken(const char *user_id, int n, const char *const *names,
     else
         rc = db_query(db_conn(), &r, sql[2], "ssssssissssssissssssi", u, m[0], p[0], u, m[0], p[0],
                       t, u, m[1], p[1], u, m[1], p[1], t, u, m[2], p[2], u, m[2], p[2], t);
-    return rc ? rc : read_pairs(r, n, used, held);
+    if (rc) return rc;
+    int seen = 0, more;
+    while ((more = db_rows_next(r)) == 1) {
+        int64_t i = db_col_int(r, 0);
+        if (i < 0 || i >= n) continue;
+        used[i] = db_col_int(r, 1);
+        held[i] = db_col_int(r, 2);
+        seen |= 1 << i;
+    }
+    db_rows_free(r);
+    return more == 0 && seen == (1 << n) - 1 ? 0 : RAGD_EDB;
 }
 
 int store_hold_drop(const char *hold_id)

@@ -104,20 +104,6 @@ int store_hold_add(const char *hold_id, const char *user_id, const char *name, c
 /* store_hold_add for n (1 to 3) entries of distinct names in one statement. */
 int store_holds_add(const char *hold_id, const char *user_id, int n, const char *const *names,
                     const char *const *periods, const int64_t *qtys, int64_t expires_ms);
-/* One want of store_holds_take: qty of name in period, against limit (< 0: none to check);
- * with min > 0 a range, cut to what the limit leaves when that is at least min. */
-struct store_take {
-    const char *name, *period;
-    int64_t qty, min, limit;
-};
-/* The read-check-write of a reservation, ending an open batch transaction (db_begin_batch,
- * keyed on the user) with its COMMIT, in one round trip on PostgreSQL: purges the user's
- * expired holds, writes hold_id's holds of w[0..n) (1 to 3, names distinct, none held by
- * hold_id yet) when every checked want fits its limit, none otherwise, and reads back per
- * want have[i] (committed usage plus the other live holds) and got[i] (what hold_id holds of
- * it now: 0 for all when one did not fit). On a failure the caller rolls back. */
-int store_holds_take(const char *hold_id, const char *user_id, int n, const struct store_take *w,
-                     int64_t now_ms, int64_t expires_ms, int64_t *have, int64_t *got);
 /* Total held for (user, name, period) by holds that have not expired at now_ms. */
 int store_hold_sum(const char *user_id, const char *name, const char *period, int64_t now_ms,
                    int64_t *qty);
