@@ -55,6 +55,13 @@ static char *row_meta(const struct chat_row *m)
     return s;
 }
 
+/* A message row's columns, and the condition it is written on: the session is the user's. */
+#define MSG_INSERT(cols, vals)                                                                     \
+    "INSERT INTO conversation_history (message_id, session_id, timestamp, user_id, actor,"         \
+    " message, embedding_used, tokens_used, response_time_ms, model_used, " cols ")"               \
+    " SELECT ?,?,?,?,?,?,?,?,?,?," vals " WHERE EXISTS (SELECT 1 FROM chat_sessions"               \
+    " WHERE session_id = ? AND user_id = ?)"
+
 int store_chat_append(const char *session_id, int fresh, const char *user_id, const char *title,
                       const char *plan, struct chat_row *rows, int n)
 {
@@ -62,60 +69,61 @@ int store_chat_append(const char *session_id, int fresh, const char *user_id, co
     char ts[32];
     int64_t now = time_now_ms();
     time_iso(now, ts);
-    /* Keyed by the owner, as the session's deletion and the user's erasure are. The writes
-     * need no answer: on PostgreSQL they go out with the COMMIT (and an existing session's
-     * owner read with the BEGIN). */
+    /* Keyed by the owner, as the session's deletion and the user's erasure are. Nothing
+     * needs an answer before the COMMIT: on PostgreSQL the transaction is one round trip. A
+     * session of the id that is another user's takes nothing: it is not updated, the
+     * messages are written only into a session of the user, and the read with the COMMIT
+     * finds none of them. */
     int rc = db_begin_batch(c, user_id);
     if (rc) return rc;
-    int create = fresh;
-    if (!fresh) {
-        char *owner = NULL;
-        rc = db_query_text(c, &owner, "SELECT user_id FROM chat_sessions WHERE session_id = ?", "s",
-                           session_id);
-        if (rc == RAGD_ENOTFOUND)
-            create = 1, rc = 0;
-        else if (!rc && (!owner || strcmp(owner, user_id)))
-            rc = RAGD_EPERM;
-        free(owner);
-    }
-    if (!rc && create)
+    if (fresh)
         rc = db_exec(c, NULL,
                      "INSERT INTO chat_sessions (session_id, user_id, title, started_at,"
                      " last_activity, message_count, subscription_plan) VALUES (?,?,?,?,?,?,?)",
+                     "sssssis", session_id, user_id, title, ts, ts, (int64_t)n, plan);
+    else
+        rc = db_exec(c, NULL,
+                     "INSERT INTO chat_sessions (session_id, user_id, title, started_at,"
+                     " last_activity, message_count, subscription_plan) VALUES (?,?,?,?,?,?,?)"
+                     " ON CONFLICT (session_id) DO UPDATE SET last_activity ="
+                     " excluded.last_activity, message_count = chat_sessions.message_count +"
+                     " excluded.message_count WHERE chat_sessions.user_id = excluded.user_id",
                      "sssssis", session_id, user_id, title, ts, ts, (int64_t)n, plan);
     for (int i = 0; !rc && i < n; i++) {
         struct chat_row *m = &rows[i];
         if (!m->message_id[0]) uuid4(m->message_id);
         char *meta = row_meta(m);
         if (m->confidence >= 0)
-            rc = db_exec(c, NULL,
-                         "INSERT INTO conversation_history (message_id, session_id, timestamp,"
-                         " user_id, actor, message, embedding_used, tokens_used,"
-                         " response_time_ms, model_used, confidence, metadata, prompt)"
-                         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                         "ssssssbiisdss", m->message_id, session_id, ts, user_id, m->actor,
+            rc = db_exec(c, NULL, MSG_INSERT("confidence, metadata, prompt", "?,?,?"),
+                         "ssssssbiisdssss", m->message_id, session_id, ts, user_id, m->actor,
                          m->message, m->embedding_used, m->tokens_used, m->response_time_ms,
-                         m->model_used, m->confidence, meta ? meta : "{}", m->prompt);
+                         m->model_used, m->confidence, meta ? meta : "{}", m->prompt, session_id,
+                         user_id);
         else
-            rc = db_exec(c, NULL,
-                         "INSERT INTO conversation_history (message_id, session_id, timestamp,"
-                         " user_id, actor, message, embedding_used, tokens_used,"
-                         " response_time_ms, model_used, metadata, prompt)"
-                         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                         "ssssssbiisss", m->message_id, session_id, ts, user_id, m->actor,
-                         m->message, m->embedding_used, m->tokens_used, m->response_time_ms,
-                         m->model_used, meta ? meta : "{}", m->prompt);
+            rc = db_exec(c, NULL, MSG_INSERT("metadata, prompt", "?,?"), "ssssssbiisssss",
+                         m->message_id, session_id, ts, user_id, m->actor, m->message,
+                         m->embedding_used, m->tokens_used, m->response_time_ms, m->model_used,
+                         meta ? meta : "{}", m->prompt, session_id, user_id);
         free(meta);
     }
-    if (!rc && !create)
-        rc = db_exec(c, NULL,
-                     "UPDATE chat_sessions SET last_activity = ?, message_count = message_count"
-                     " + ? WHERE session_id = ?",
-                     "sis", ts, (int64_t)n, session_id);
-    if (!rc && !(rc = db_commit(c))) return 0;
+    if (!rc && n) {
+        db_rows_t *r;
+        rc = db_commit_query(c, &r,
+                             "SELECT count(*) FROM conversation_history WHERE"
+                             " message_id = ?",
+                             "s", rows[n - 1].message_id);
+        if (!rc) {
+            int64_t stored = db_rows_next(r) == 1 ? db_col_int(r, 0) : 0;
+            db_rows_free(r);
+            return stored ? 0 : RAGD_EPERM; /* committed; nothing of it was written */
+        }
+    } else if (!rc && !(rc = db_commit(c))) {
+        return 0;
+    }
     db_rollback(c);
     return rc;
 }
+#undef MSG_INSERT
 
 int store_chat_recent(const char *session_id, const char *user_id, int n, struct chat_turn **turns,
                       size_t *nturns, size_t *before)

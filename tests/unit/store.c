@@ -22,19 +22,9 @@ static int setup(void **state)
     return store_migrate();
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    return fixture_db_close();
-}
-
 static void make_user(struct user *u, const char *email)
 {
-    memset(u, 0, sizeof *u);
-    snprintf(u->email, sizeof u->email, "%s", email);
-    snprintf(u->hashed_password, sizeof u->hashed_password, "$2b$04$x");
-    u->is_active = 1;
-    assert_int_equal(store_user_create(u), 0);
+    assert_int_equal(fixture_user(u, email), 0);
 }
 
 static void test_migrations_idempotent(void **state)
@@ -314,5 +304,5 @@ int main(void)
         cmocka_unit_test(test_create_capped_per_origin),
         cmocka_unit_test(test_kv),
     };
-    return cmocka_run_group_tests_name("store", tests, setup, teardown);
+    return cmocka_run_group_tests_name("store", tests, setup, fixture_teardown);
 }

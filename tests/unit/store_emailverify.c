@@ -23,19 +23,9 @@ static int setup(void **state)
     return store_migrate();
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    return fixture_db_close();
-}
-
 static void make_user(struct user *u, const char *email)
 {
-    memset(u, 0, sizeof *u);
-    snprintf(u->email, sizeof u->email, "%s", email);
-    snprintf(u->hashed_password, sizeof u->hashed_password, "$2b$04$x");
-    u->is_active = 1;
-    assert_int_equal(store_user_create(u), 0);
+    assert_int_equal(fixture_user(u, email), 0);
 }
 
 static int verified(const char *id)
@@ -115,5 +105,5 @@ int main(void)
         cmocka_unit_test(test_expired),
         cmocka_unit_test(test_user_deleted),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, fixture_teardown);
 }

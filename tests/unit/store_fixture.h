@@ -7,8 +7,10 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "store/db.h"
+#include "store/store.h"
 
 static char fixture_dir[64];
 
@@ -29,6 +31,24 @@ static inline int fixture_db_close(void)
     db_close();
     snprintf(cmd, sizeof cmd, "rm -rf %s", fixture_dir);
     return system(cmd);
+}
+
+/* Creates an active user with email and a throwaway password hash in *u: 0 or a store
+ * error. */
+static inline int fixture_user(struct user *u, const char *email)
+{
+    memset(u, 0, sizeof *u);
+    snprintf(u->email, sizeof u->email, "%s", email);
+    snprintf(u->hashed_password, sizeof u->hashed_password, "$2b$04$x");
+    u->is_active = 1;
+    return store_user_create(u);
+}
+
+/* cmocka's teardown for a test group on the fixture's store. */
+static inline int fixture_teardown(void **state)
+{
+    (void)state;
+    return fixture_db_close();
 }
 
 #endif
