@@ -89,7 +89,6 @@ static int on_token(void *ud, const char *text, size_t len)
 /* ChatResponse.usage_info from the caller's messages quota (q->resource empty: null). */
 static json_t *usage_info(const struct billing_quota *q)
 {
-    if (!billing_enabled()) return json_pack("{s:b}", "billing_enabled", 0);
     if (!q->resource[0]) return json_null();
     json_t *j = api_quota_json(q);
     json_t *out = json_pack(
@@ -105,7 +104,8 @@ static json_t *usage_info(const struct billing_quota *q)
 /* Hands the usage records of this request their extra_data (seed 001's usage_records) and
  * records them now, so that the usage_info returned (the caller's messages this month as
  * billing counts them, read with the commit) counts this message. A failed commit is logged;
- * the hold then stays until it expires, so the quota is not overspent. */
+ * the hold then stays until it expires, so the quota is not overspent. With billing off
+ * nothing was reserved and nothing is recorded. */
 static json_t *charge(struct req *r, const struct job *j, const struct chat_reply *a)
 {
     api_quota_extra(r, json_pack("{s:s, s:s, s:I, s:I, s:b, s:s?}", "session_id", a->session_id,
@@ -113,8 +113,9 @@ static json_t *charge(struct req *r, const struct job *j, const struct chat_repl
                                  (json_int_t)(a->prompt_tokens + a->completion_tokens),
                                  "processing_time_ms", (json_int_t)a->response_time_ms,
                                  "rag_enabled", j->o.enable_rag, "command", j->cmd.name));
-    struct billing_quota q = {0};
-    int rc = billing_enabled() ? api_quota_commit_quota(r, "messages", &q) : api_quota_commit(r);
+    if (!billing_enabled()) return json_pack("{s:b}", "billing_enabled", 0);
+    struct billing_quota q;
+    int rc = api_quota_commit_quota(r, "messages", &q);
     if (rc)
         log_json(LOG_ERROR, "chat usage not recorded",
                  json_pack("{s:s, s:s}", "error", ragd_strerror(rc), "request_id", req_id(r)));

@@ -211,9 +211,7 @@ static int org_quota_refused(struct req *r, const struct route *rt, const struct
     /* Counted with the request's usage when it has a reservation (status < 400 commits it,
      * so the same replies count), else once the reply is decided. */
     struct billing_hold *h = api_quota_hold(r);
-    if (h)
-        billing_hold_org(h, u->organization_id, rt->quota);
-    else
+    if (!h || billing_hold_org(h, u->organization_id, rt->quota))
         req_on_reply(r, org_usage_on_reply, (void *)rt->quota);
     return 0;
 }

@@ -887,19 +887,14 @@ void billing_hold_count(struct billing_hold *h, const char *resource, int64_t n)
     h->counts[h->ncounts++].n = n;
 }
 
-void billing_hold_org(struct billing_hold *h, const char *org_id, const char *resource)
+int billing_hold_org(struct billing_hold *h, const char *org_id, const char *resource)
 {
     if (h->done || h->org_id[0] || strlen(org_id) >= sizeof h->org_id ||
-        strlen(resource) >= PLAN_NAME_MAX) {
-        int rc = store_org_usage_add_both(org_id, resource, h->user_id, 1);
-        if (rc)
-            log_json(LOG_WARN, "organization usage not counted",
-                     json_pack("{s:s, s:s, s:s}", "org_id", org_id, "resource", resource, "error",
-                               ragd_strerror(rc)));
-        return;
-    }
+        strlen(resource) >= PLAN_NAME_MAX)
+        return RAGD_ERANGE;
     snprintf(h->org_id, sizeof h->org_id, "%s", org_id);
     snprintf(h->org_resource, sizeof h->org_resource, "%s", resource);
+    return 0;
 }
 
 /* Drops the cached quotas of the monthly resources the hold touched. Every request does

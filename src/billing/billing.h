@@ -216,9 +216,9 @@ void billing_usage_extra(struct billing_hold *h, json_t *extra);
 void billing_hold_count(struct billing_hold *h, const char *resource, int64_t n);
 /* One use of resource by h's user counted for their organization (org_usage, the
  * organization's and the member's counters of the day) with h's usage, in its commit's
- * transaction; dropped if h is released. One per hold; a second, or one after the commit, is
- * written at once. */
-void billing_hold_org(struct billing_hold *h, const char *org_id, const char *resource);
+ * transaction; dropped if h is released. Returns 0, or RAGD_ERANGE when h cannot take it
+ * (settled already, or holding one): the caller then counts it itself. */
+int billing_hold_org(struct billing_hold *h, const char *org_id, const char *resource);
 
 /* Commits (counters grow, usage records are written, holds dropped, in one transaction) or
  * releases h now. Idempotent; once either has run the other does nothing. billing_commit

@@ -588,10 +588,8 @@ static void count(const struct answer *a, const char *resource, int64_t n)
         store_usage_hit(a->u->id, resource, n);
 }
 
-/* History: the question and the answer, then the activity counts. fresh: the session was
- * started by this answer. */
-static int record(struct answer *a, struct chat_reply *reply, int fresh, int64_t ms, char *err,
-                  size_t errcap)
+/* History: the question and the answer, then the activity counts. */
+static int record(struct answer *a, struct chat_reply *reply, int64_t ms, char *err, size_t errcap)
 {
     const struct user *u = a->u;
     const struct chat_opts *o = a->o;
@@ -622,14 +620,12 @@ static int record(struct answer *a, struct chat_reply *reply, int fresh, int64_t
     };
     /* The user turn as this prompt carried it, for the session's later prompts. */
     rows[0].prompt = reply->nprompt ? reply->prompt[reply->nprompt - 1].content : NULL;
-    int rc =
-        store_chat_append(reply->session_id, fresh, u->id, title, u->subscription_plan, rows, 2);
+    int rc = store_chat_append(reply->session_id, u->id, title, u->subscription_plan, rows, 2);
     free(title);
     free(sources);
     if (rc) {
         snprintf(err, errcap, "cannot store the conversation: %s", ragd_strerror(rc));
-        /* the session was taken meanwhile */
-        return rc == RAGD_EPERM || rc == RAGD_EEXIST ? RAGD_ENOTFOUND : rc;
+        return rc == RAGD_EPERM ? RAGD_ENOTFOUND : rc; /* the session was taken meanwhile */
     }
     snprintf(reply->message_id, sizeof reply->message_id, "%s", rows[1].message_id);
     count(a, "messages", 1);
@@ -643,9 +639,6 @@ int chat_answer(const struct user *u, const struct chat_opts *o, prov_token_fn o
 {
     int64_t t0 = time_mono_ns();
     memset(reply, 0, sizeof *reply);
-    /* A session named by the caller may be new (it starts with this answer) or the caller's;
-     * a new one made here has nothing to read. */
-    int fresh = !o->session_id;
     if (o->session_id)
         snprintf(reply->session_id, sizeof reply->session_id, "%s", o->session_id);
     else
@@ -655,7 +648,9 @@ int chat_answer(const struct user *u, const struct chat_opts *o, prov_token_fn o
     a.task = cmd && cmd->name ? cmd->task : PROV_TASK_ANSWER;
     a.question = a.task != PROV_TASK_ANSWER ? cmd->topic : o->message;
 
-    int rc = fresh ? 0 : history(&a, reply->session_id);
+    /* A session named by the caller may be new (it starts with this answer) or the caller's;
+     * a new one made here has nothing to read. */
+    int rc = o->session_id ? history(&a, reply->session_id) : 0;
     if (rc) {
         snprintf(err, errcap, "%s", rc == RAGD_ENOTFOUND ? "session not found" : ragd_strerror(rc));
         return rc;
@@ -666,7 +661,7 @@ int chat_answer(const struct user *u, const struct chat_opts *o, prov_token_fn o
     if (!rc) rc = generate(&a, on_token, ud, err, errcap);
     if (!rc) {
         shape(&a, reply);
-        rc = record(&a, reply, fresh, (time_mono_ns() - t0) / 1000000, err, errcap);
+        rc = record(&a, reply, (time_mono_ns() - t0) / 1000000, err, errcap);
     }
     reply->response_time_ms = (double)(time_mono_ns() - t0) / 1e6;
     if (rc) chat_reply_free(reply);

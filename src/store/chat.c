@@ -62,7 +62,7 @@ static char *row_meta(const struct chat_row *m)
     " SELECT ?,?,?,?,?,?,?,?,?,?," vals " WHERE EXISTS (SELECT 1 FROM chat_sessions"               \
     " WHERE session_id = ? AND user_id = ?)"
 
-int store_chat_append(const char *session_id, int fresh, const char *user_id, const char *title,
+int store_chat_append(const char *session_id, const char *user_id, const char *title,
                       const char *plan, struct chat_row *rows, int n)
 {
     db_conn_t *c = db_conn();
@@ -70,25 +70,19 @@ int store_chat_append(const char *session_id, int fresh, const char *user_id, co
     int64_t now = time_now_ms();
     time_iso(now, ts);
     /* Keyed by the owner, as the session's deletion and the user's erasure are. Nothing
-     * needs an answer before the COMMIT: on PostgreSQL the transaction is one round trip. A
-     * session of the id that is another user's takes nothing: it is not updated, the
-     * messages are written only into a session of the user, and the read with the COMMIT
-     * finds none of them. */
+     * needs an answer before the COMMIT: on PostgreSQL the transaction is one round trip. The
+     * session is created, or updated if it is the user's; another user's session of the id
+     * takes nothing: the messages are written only into a session of the user, and the read
+     * with the COMMIT finds none of them. */
     int rc = db_begin_batch(c, user_id);
     if (rc) return rc;
-    if (fresh)
-        rc = db_exec(c, NULL,
-                     "INSERT INTO chat_sessions (session_id, user_id, title, started_at,"
-                     " last_activity, message_count, subscription_plan) VALUES (?,?,?,?,?,?,?)",
-                     "sssssis", session_id, user_id, title, ts, ts, (int64_t)n, plan);
-    else
-        rc = db_exec(c, NULL,
-                     "INSERT INTO chat_sessions (session_id, user_id, title, started_at,"
-                     " last_activity, message_count, subscription_plan) VALUES (?,?,?,?,?,?,?)"
-                     " ON CONFLICT (session_id) DO UPDATE SET last_activity ="
-                     " excluded.last_activity, message_count = chat_sessions.message_count +"
-                     " excluded.message_count WHERE chat_sessions.user_id = excluded.user_id",
-                     "sssssis", session_id, user_id, title, ts, ts, (int64_t)n, plan);
+    rc = db_exec(c, NULL,
+                 "INSERT INTO chat_sessions (session_id, user_id, title, started_at,"
+                 " last_activity, message_count, subscription_plan) VALUES (?,?,?,?,?,?,?)"
+                 " ON CONFLICT (session_id) DO UPDATE SET last_activity = excluded.last_activity,"
+                 " message_count = chat_sessions.message_count + excluded.message_count"
+                 " WHERE chat_sessions.user_id = excluded.user_id",
+                 "sssssis", session_id, user_id, title, ts, ts, (int64_t)n, plan);
     for (int i = 0; !rc && i < n; i++) {
         struct chat_row *m = &rows[i];
         if (!m->message_id[0]) uuid4(m->message_id);

@@ -32,9 +32,8 @@ struct chat_row {
 
 /* Appends messages rows[0..n) to session_id in one transaction, creating the session (with
  * title and plan) when new and updating last_activity and message_count; on PostgreSQL one
- * round trip. fresh: the id was made for this append, so no session can have it yet.
- * RAGD_EPERM if the session belongs to another user (nothing is written). */
-int store_chat_append(const char *session_id, int fresh, const char *user_id, const char *title,
+ * round trip. RAGD_EPERM if the session belongs to another user (nothing is written). */
+int store_chat_append(const char *session_id, const char *user_id, const char *title,
                       const char *plan, struct chat_row *rows, int n);
 
 /* One message of a conversation, as a prompt needs it. */

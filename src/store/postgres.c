@@ -391,7 +391,7 @@ static void batch_clear(struct pg_conn *c)
 
 static int batch_send(struct pg_conn *c, const char *qname, int qn, const char *const *qvals,
                       const char *qsql, PGresult **qres, int commit);
-static int exec_simple(struct pg_conn *c, const char *text);
+static int pg_script(void *handle, const char *sql);
 
 static int pg_exec(void *handle, const char *sql, const char *types, va_list ap, int64_t *changes)
 {
@@ -423,7 +423,7 @@ static int query(struct pg_conn *c, const char *sql, const char *types, va_list 
         if (name) rc = batch_send(c, name, n, vals, sql, &r, commit);
     } else {
         r = run(c, sql, types, ap, &rc);
-        if (!rc && commit) rc = exec_simple(c, "COMMIT"), c->in_tx = 0;
+        if (!rc && commit) rc = pg_script(c, "COMMIT");
     }
     if (!rc) {
         int ncols = PQnfields(r), nrows = PQntuples(r);

@@ -28,7 +28,7 @@ static void make_user(struct user *u, const char *email)
 }
 
 /* A question and its answer, appended to sid for uid. */
-static int exchange(const char *sid, int fresh, const char *uid, const char *question)
+static int exchange(const char *sid, const char *uid, const char *question)
 {
     struct chat_row rows[2] = {
         {.session_id = sid, .user_id = uid, .actor = "user", .message = question, .confidence = -1},
@@ -39,7 +39,7 @@ static int exchange(const char *sid, int fresh, const char *uid, const char *que
          .model_used = "extractive",
          .confidence = 0.9},
     };
-    return store_chat_append(sid, fresh, uid, question, "free", rows, 2);
+    return store_chat_append(sid, uid, question, "free", rows, 2);
 }
 
 /* How many turns uid reads from sid (-1: refused as another user's). */
@@ -75,27 +75,27 @@ static void test_append_to_own_sessions_only(void **state)
     uuid4(sid);
     uuid4(named);
     /* a new session made for the answer */
-    assert_int_equal(exchange(sid, 1, a.id, "first"), 0);
+    assert_int_equal(exchange(sid, a.id, "first"), 0);
     assert_int_equal(turns(sid, a.id), 2);
     assert_int_equal(count_of(sid, a.id), 2);
     /* another user cannot read it or write into it, and nothing of theirs is stored */
     assert_int_equal(turns(sid, b.id), -1);
-    assert_int_equal(exchange(sid, 0, b.id, "mine now"), RAGD_EPERM);
+    assert_int_equal(exchange(sid, b.id, "mine now"), RAGD_EPERM);
     assert_int_equal(turns(sid, a.id), 2);
     assert_int_equal(count_of(sid, a.id), 2);
     assert_int_equal(count_of(sid, b.id), -1);
     /* continued by its owner */
-    assert_int_equal(exchange(sid, 0, a.id, "second"), 0);
+    assert_int_equal(exchange(sid, a.id, "second"), 0);
     assert_int_equal(turns(sid, a.id), 4);
     assert_int_equal(count_of(sid, a.id), 4);
     /* an id the client named starts a session; deleted, the next exchange starts it again */
     assert_int_equal(turns(named, a.id), 0);
-    assert_int_equal(exchange(named, 0, a.id, "named"), 0);
+    assert_int_equal(exchange(named, a.id, "named"), 0);
     assert_int_equal(count_of(named, a.id), 2);
     int64_t deleted = 0;
     assert_int_equal(store_chat_session_delete(named, a.id, &deleted), 0);
     assert_int_equal(deleted, 2);
-    assert_int_equal(exchange(named, 0, a.id, "again"), 0);
+    assert_int_equal(exchange(named, a.id, "again"), 0);
     assert_int_equal(turns(named, a.id), 2);
     assert_int_equal(count_of(named, a.id), 2);
     store_user_clear(&a);
