@@ -8,6 +8,8 @@
 # MEMBER=1: as test@example.com instead (a pro user in an organization: its reservation checks
 # limits, its organization is read and counted, it is rate-limited), with limits raised far
 # beyond what a run can use so that nothing is refused.
+# ORG_MEMBERS=N (with MEMBER=1): N more members in that user's organization, as in a large
+# organization (what a member's request reads about its organization must not grow with it).
 # CHAT=1: POST /chat/message instead, each a new session answered by the extractive provider
 # (no model: the route's own work, retrieval and its writes), as tests/api/test_round_trips.py's
 # chat_new.
@@ -43,6 +45,16 @@ start_node() {
   /usr/bin/python3 -c "import psycopg2,sys; c=psycopg2.connect(sys.argv[1]); c.autocommit=True; c.cursor().execute('CREATE DATABASE $db')" "$RAGD_TEST_PG_URL"
   local url=${RAGD_TEST_PG_URL%/postgres}/$db redis=${RAGD_TEST_REDIS_URL%/0}/$([ "$tag" = A ] && echo 1 || echo 2)
   DATABASE_URL=$url REDIS_URL=$redis "$bin" seed --demo --data "$TMP/$tag" >/dev/null
+  [ -z "${ORG_MEMBERS:-}" ] || /usr/bin/python3 - "$url" "$ORG_MEMBERS" "$EMAIL" <<'PY'
+import sys, psycopg2
+c = psycopg2.connect(sys.argv[1]); c.autocommit = True
+# copies of the member's row, each with an id and an e-mail of its own
+c.cursor().execute(
+    "CREATE TEMP TABLE m AS SELECT u.* FROM users u, generate_series(1, %s) WHERE email = %s;"
+    "ALTER TABLE m ADD COLUMN n SERIAL;"
+    "UPDATE m SET id = md5(n::text)::uuid::text, email = n || '@members.test', username = NULL;"
+    "ALTER TABLE m DROP COLUMN n; INSERT INTO users SELECT * FROM m", (int(sys.argv[2]), sys.argv[3]))
+PY
   p=$(port)
   DATABASE_URL=$url REDIS_URL=$redis "$bin" serve --data "$TMP/$tag" --port "$p" 2>>"$TMP/log" &
   PIDS+=($!)

@@ -183,7 +183,7 @@ static void analytics(struct req *r)
         return;
     }
     struct store_org o;
-    rc = store_org_get(org_id, &o);
+    rc = store_org_read(org_id, &o);
     if (rc == RAGD_ENOTFOUND) {
         not_found(r);
         return;

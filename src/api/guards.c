@@ -143,30 +143,54 @@ static int names(const char *feature, const char *word)
     return 0;
 }
 
-/* The request's organization: read once per request and kept in its SLOT_ORG. */
+/* The request's organization: read once per request and kept in its SLOT_ORG. Its cached
+ * entry's read is started with the session's (org_early) and taken back unread at the end of
+ * the auth guard when no gate needed it (org_early_done), on the request's own thread. */
 struct org_slot {
     struct store_org o;
-    int rc; /* of the read */
+    struct store_org_fetch f;
+    int read; /* o and rc are the read's */
+    int rc;
 };
 
 static void org_slot_free(void *p)
 {
     struct org_slot *s = p;
-    if (!s->rc) store_org_clear(&s->o);
+    if (s->read && !s->rc) store_org_clear(&s->o);
     free(s);
+}
+
+static struct org_slot *org_slot(struct req *r)
+{
+    struct org_slot *s = req_slot(r, SLOT_ORG);
+    if (!s) {
+        s = xcalloc(1, sizeof *s);
+        req_set_slot(r, SLOT_ORG, s, org_slot_free);
+    }
+    return s;
 }
 
 const struct store_org *api_org(struct req *r)
 {
-    struct org_slot *s = req_slot(r, SLOT_ORG);
-    if (!s) {
-        const struct user *u = api_user(r);
-        if (!u || !u->organization_id[0]) return NULL;
-        s = xcalloc(1, sizeof *s);
-        s->rc = store_org_get(u->organization_id, &s->o);
-        req_set_slot(r, SLOT_ORG, s, org_slot_free);
+    const struct user *u = api_user(r);
+    if (!u || !u->organization_id[0]) return NULL;
+    struct org_slot *s = org_slot(r);
+    if (!s->read) {
+        s->rc = store_org_fetch_finish(&s->f, u->id, u->organization_id, &s->o);
+        s->read = 1;
     }
     return s->rc ? NULL : &s->o;
+}
+
+static void org_early(struct req *r, const struct route *rt, const char *user_id)
+{
+    if (rt->feature || rt->quota) store_org_fetch_start(user_id, &org_slot(r)->f);
+}
+
+static void org_early_done(struct req *r)
+{
+    struct org_slot *s = req_slot(r, SLOT_ORG);
+    if (s && !s->read) store_org_fetch_cancel(&s->f);
 }
 
 /* An organization's features_enabled (support/orgs.h) refuses its members the routes of a
@@ -268,10 +292,15 @@ struct early_arg {
     const struct route *rt;
 };
 
-static void rate_early(const char *user_id, void *arg)
+/* Runs once the token names its user, before the session read: what can go to Redis with
+ * it is queued (the route's rate take, the organization's cached entry). Superusers this
+ * node saw are neither limited nor gated by an organization. */
+static void auth_early(const char *user_id, void *arg)
 {
     struct early_arg *a = arg;
-    if (!a->rt->rate || !limits_enabled() || super_hinted(user_id)) return;
+    if (super_hinted(user_id)) return;
+    org_early(a->r, a->rt, user_id);
+    if (!a->rt->rate || !limits_enabled()) return;
     struct rate_slot *rs = xcalloc(1, sizeof *rs);
     snprintf(rs->subject, sizeof rs->subject, "u:%s", user_id);
     if (limits_take_early(a->rt->rate, rs->subject, &rs->e)) {
@@ -283,7 +312,7 @@ static void rate_early(const char *user_id, void *arg)
     req_on_reply(a->r, rate_withdraw, NULL);
 }
 
-int api_auth_guard(struct req *r, const struct route *rt)
+static int auth_guard(struct req *r, const struct route *rt)
 {
     const char *token = credential(r);
     if (token && widget_credential(token)) {
@@ -303,7 +332,7 @@ int api_auth_guard(struct req *r, const struct route *rt)
     struct auth_identity *id = xcalloc(1, sizeof *id);
     struct auth_refusal ref = {AUTH_FAIL_NONE, 0};
     struct early_arg ea = {r, rt};
-    int rc = auth_authenticate(token, id, &ref, rate_early, &ea);
+    int rc = auth_authenticate(token, id, &ref, auth_early, &ea);
     if (rc) {
         free(id);
         if (rc == RAGD_EPERM && rt->access == ACCESS_PUBLIC)
@@ -335,6 +364,13 @@ int api_auth_guard(struct req *r, const struct route *rt)
         return 1;
     }
     return org_feature_refused(r, rt, &id->user) || org_quota_refused(r, rt, &id->user);
+}
+
+int api_auth_guard(struct req *r, const struct route *rt)
+{
+    int refused = auth_guard(r, rt);
+    org_early_done(r);
+    return refused;
 }
 
 const struct auth_identity *api_identity(struct req *r)

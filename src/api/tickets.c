@@ -128,7 +128,7 @@ static const struct tickets_rules *rules_for(struct rules_cache *c, const char *
 {
     if (strcmp(c->org, org_id)) {
         struct store_org o;
-        int ok = !store_org_get(org_id, &o);
+        int ok = !store_org_read(org_id, &o);
         tickets_rules_of(ok ? &o : NULL, &c->rules);
         if (ok) store_org_clear(&o);
         snprintf(c->org, sizeof c->org, "%s", org_id);
@@ -239,7 +239,7 @@ static json_t *ticket_full(const struct store_ticket *t)
 {
     struct tickets_rules rules;
     struct store_org o;
-    int ok = !store_org_get(t->organization_id, &o);
+    int ok = !store_org_read(t->organization_id, &o);
     tickets_rules_of(ok ? &o : NULL, &rules);
     if (ok) store_org_clear(&o);
     json_t *out = ticket_json(t, &rules);
@@ -401,7 +401,7 @@ static void reply(struct req *r)
     json_decref(d);
     struct tickets_rules rules;
     struct store_org o;
-    int ok = !store_org_get(fresh.organization_id, &o);
+    int ok = !store_org_read(fresh.organization_id, &o);
     tickets_rules_of(ok ? &o : NULL, &rules);
     if (ok) store_org_clear(&o);
     http_json(r, 201,

@@ -16,7 +16,8 @@
 #include "core/metrics.h"
 
 /* Keys the key/value cache writes all start with one of these (the flush after an outage). */
-static const char *const prefixes[] = {"session:", "subscription:", "quota:", "revocation:", NULL};
+static const char *const prefixes[] = {
+    "session:", "subscription:", "quota:", "revocation:", "org:", NULL};
 
 /* A delete leaves an empty value (a tombstone) for this long, and cache_set never replaces
  * a live key: a reader that fetched the old value from the store just before a change cannot
@@ -116,6 +117,11 @@ char *cache_get_finish(uint64_t ticket, size_t *len)
     if (!ops->get_finish(ticket, &out, &n)) *len = n;
     count_read(out);
     return out;
+}
+
+void cache_get_cancel(uint64_t ticket)
+{
+    if (ticket && ops->get_cancel) ops->get_cancel(ticket);
 }
 
 void cache_set(const char *key, const char *val, size_t len, int ttl_s)

@@ -40,6 +40,8 @@ char *cache_get(const char *key, size_t *len);
  * cache_get would (NULL for ticket 0). Every ticket is finished once, on its own thread. */
 uint64_t cache_get_start(const char *key);
 char *cache_get_finish(uint64_t ticket, size_t *len);
+/* Takes a ticket back instead of finishing it: a read that has not gone out yet never does. */
+void cache_get_cancel(uint64_t ticket);
 /* Stores val[0..len) (len > 0) under key for ttl_s seconds (capped as above), unless the key
  * is already held: by a value, or for a few seconds after cache_del (so that a value read
  * from the store before a change cannot overwrite the change's invalidation). */

@@ -22,6 +22,8 @@ struct cache_ops {
      * it as get does. NULL: not offered. */
     uint64_t (*get_start)(const char *key);
     int (*get_finish)(uint64_t ticket, char **val, size_t *len);
+    /* Takes a get_start ticket back unanswered: dropped if it has not gone out yet. */
+    void (*get_cancel)(uint64_t ticket);
     /* Stores val[0..len) (len 0: a tombstone) for ttl_s seconds. 0 or RAGD_EUNAVAIL. */
     int (*set)(const char *key, const char *val, size_t len, int ttl_s, int flags);
     /* As set, without waiting: the command goes out now and its answer is read with the

@@ -48,6 +48,11 @@ static int r_get_finish(uint64_t ticket, char **val, size_t *len)
     return get_reply(redis_collect(ticket), val, len);
 }
 
+static void r_get_cancel(uint64_t ticket)
+{
+    freeReplyObject(redis_withdraw(ticket));
+}
+
 static int r_set(const char *key, const char *val, size_t len, int ttl_s, int flags)
 {
     redisReply *r = (flags & CACHE_SET_NX) ? redis_cmd("SET %s %b EX %d NX", key, val, len, ttl_s)
@@ -147,6 +152,7 @@ const struct cache_ops cache_redis_ops = {
     .get = r_get,
     .get_start = r_get_start,
     .get_finish = r_get_finish,
+    .get_cancel = r_get_cancel,
     .set = r_set,
     .set_nowait = r_set_nowait,
     .push = r_push,

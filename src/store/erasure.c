@@ -12,6 +12,7 @@
 #include "core/mem.h"
 #include "core/util.h"
 #include "store/db.h"
+#include "store/orgs.h"
 #include "store/store.h"
 #include "store/store_int.h"
 #include "store/audit.h"
@@ -424,8 +425,10 @@ int store_erasure_org_detach(const char *org_id, char (**members)[37], int *n)
 
 int store_erasure_org_final(const char *org_id)
 {
-    return final_erase(org_id, "SELECT name, domain FROM organizations WHERE id = ?",
-                       "DELETE FROM organizations WHERE id = ?");
+    int rc = final_erase(org_id, "SELECT name, domain FROM organizations WHERE id = ?",
+                         "DELETE FROM organizations WHERE id = ?");
+    if (!rc) store_org_forget(org_id);
+    return rc;
 }
 
 /* ---- reclaiming the bytes ---- */

@@ -1,10 +1,13 @@
 /* orgs.c (store) - the support desk's tables (store/orgs.h). */
 #include "store/orgs.h"
 
+#include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache/cache.h"
 #include "core/error.h"
 #include "core/mem.h"
 #include "core/util.h"
@@ -94,15 +97,13 @@ void store_org_clear(struct store_org *o)
     o->settings = NULL;
 }
 
-int store_org_get(const char *id, struct store_org *out)
+/* Reads organization id into out with sql, which selects ORG_COLS and, when members, the
+ * member count after them. */
+#define ORG_COLS "id, name, domain, plan, settings, created_at, updated_at"
+static int org_read(const char *sql, const char *id, int members, struct store_org *out)
 {
-    memset(out, 0, sizeof *out);
     db_rows_t *r;
-    int rc = db_query(db_conn(), &r,
-                      "SELECT id, name, domain, plan, settings, created_at, updated_at,"
-                      " (SELECT count(*) FROM users WHERE organization_id = o.id)"
-                      " FROM organizations o WHERE id = ?",
-                      "s", id);
+    int rc = db_query(db_conn(), &r, sql, "s", id);
     if (rc) return rc;
     int more = db_rows_next(r);
     if (more == 1) {
@@ -113,10 +114,132 @@ int store_org_get(const char *id, struct store_org *out)
         out->settings = xstrdup(db_col_text(r, 4) ? db_col_text(r, 4) : "{}");
         cp(out->created_at, sizeof out->created_at, db_col_text(r, 5));
         cp(out->updated_at, sizeof out->updated_at, db_col_text(r, 6));
-        out->members = db_col_int(r, 7);
+        out->members = members ? db_col_int(r, 7) : -1;
     }
     db_rows_free(r);
     return more == 1 ? 0 : more < 0 ? RAGD_EDB : RAGD_ENOTFOUND;
+}
+
+int store_org_get(const char *id, struct store_org *out)
+{
+    memset(out, 0, sizeof *out);
+    return org_read("SELECT " ORG_COLS ", (SELECT count(*) FROM users WHERE organization_id = o.id)"
+                    " FROM organizations o WHERE id = ?",
+                    id, 1, out);
+}
+
+/* ---- the organization as its members' requests read it (orgs.h) ---- */
+
+enum { ORG_HINTS = 2048 };
+static struct {
+    char user_id[37], org_id[37];
+} org_hints[ORG_HINTS];
+static pthread_mutex_t hint_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t hint_slot(const char *user_id)
+{
+    return fnv1a(FNV1A_START, user_id, strlen(user_id)) % ORG_HINTS;
+}
+
+static void org_key(const char *org_id, char key[48])
+{
+    snprintf(key, 48, "org:%.36s", org_id);
+}
+
+void store_org_forget(const char *org_id)
+{
+    char key[48];
+    org_key(org_id, key);
+    cache_del(key);
+}
+
+void store_org_fetch_start(const char *user_id, struct store_org_fetch *f)
+{
+    memset(f, 0, sizeof *f);
+    size_t i = hint_slot(user_id);
+    pthread_mutex_lock(&hint_mu);
+    if (!strcmp(org_hints[i].user_id, user_id))
+        cp(f->org_id, sizeof f->org_id, org_hints[i].org_id);
+    pthread_mutex_unlock(&hint_mu);
+    if (!f->org_id[0]) return;
+    char key[48];
+    org_key(f->org_id, key);
+    f->ticket = cache_get_start(key);
+}
+
+void store_org_fetch_cancel(struct store_org_fetch *f)
+{
+    cache_get_cancel(f->ticket);
+    f->ticket = 0;
+}
+
+/* A cached entry of org_id (NULL: not one) into out. */
+static int org_from_json(json_t *j, const char *org_id, struct store_org *out)
+{
+    const char *id = json_string_value(json_object_get(j, "id"));
+    const char *settings = json_string_value(json_object_get(j, "settings"));
+    if (!id || strcmp(id, org_id) || !settings) return RAGD_ENOTFOUND;
+#define S(f) cp(out->f, sizeof out->f, json_string_value(json_object_get(j, #f)))
+    S(id);
+    S(name);
+    S(domain);
+    S(plan);
+    S(created_at);
+    S(updated_at);
+#undef S
+    out->settings = xstrdup(settings);
+    out->members = -1;
+    return 0;
+}
+
+/* org_id's entry from the cache (a value read by cache_get_finish, or NULL to read it now)
+ * into out; else from the database, then cached. */
+static int org_cached(const char *org_id, char *val, size_t len, int have_val,
+                      struct store_org *out)
+{
+    memset(out, 0, sizeof *out);
+    char key[48];
+    org_key(org_id, key);
+    json_t *j = have_val ? (val ? json_loadb(val, len, 0, NULL) : NULL) : cache_get_json(key);
+    free(val);
+    int rc = org_from_json(j, org_id, out);
+    json_decref(j);
+    if (!rc) return 0;
+    rc = org_read("SELECT " ORG_COLS " FROM organizations WHERE id = ?", org_id, 0, out);
+    if (rc) return rc;
+    json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", out->id, "name", out->name,
+                          "domain", out->domain, "plan", out->plan, "settings", out->settings,
+                          "created_at", out->created_at, "updated_at", out->updated_at);
+    cache_set_json(key, e, STORE_ORG_TTL_S);
+    json_decref(e);
+    return 0;
+}
+
+int store_org_read(const char *id, struct store_org *out)
+{
+    return org_cached(id, NULL, 0, 0, out);
+}
+
+int store_org_fetch_finish(struct store_org_fetch *f, const char *user_id, const char *org_id,
+                           struct store_org *out)
+{
+    int rc;
+    if (f->ticket && !strcmp(f->org_id, org_id)) {
+        size_t len = 0;
+        char *v = cache_get_finish(f->ticket, &len);
+        f->ticket = 0;
+        rc = org_cached(org_id, v, len, 1, out);
+    } else {
+        store_org_fetch_cancel(f);
+        rc = org_cached(org_id, NULL, 0, 0, out);
+    }
+    if (rc) return rc;
+    size_t i = hint_slot(user_id);
+    pthread_mutex_lock(&hint_mu);
+    cp(org_hints[i].user_id, sizeof org_hints[i].user_id, user_id);
+    cp(org_hints[i].org_id, sizeof org_hints[i].org_id, org_id);
+    pthread_mutex_unlock(&hint_mu);
+    return 0;
 }
 
 /* Makes user_id a member with role inside the caller's transaction: RAGD_ECONFLICT when
@@ -169,6 +292,7 @@ int store_org_update(const char *id, const char *name, const char *plan, const c
                      " settings = coalesce(?, settings), updated_at = ? WHERE id = ?",
                      "sssss", name, plan, settings_json, now_iso(ts), id);
     if (!rc && changes == 0) rc = RAGD_ENOTFOUND;
+    if (!rc) store_org_forget(id);
     return rc;
 }
 

@@ -36,6 +36,43 @@ void store_org_clear(struct store_org *o);
 /* The organization id: 0 with *out, RAGD_ENOTFOUND. */
 int store_org_get(const char *id, struct store_org *out);
 
+/* ---- the organization as requests read it ----
+ *
+ * The guards read a member's organization on every request to a gated or metered route (its
+ * plan, features and limits), and the widget on every message. store_org_read and
+ * store_org_fetch_* read it from the cache (org:{id}, kept STORE_ORG_TTL_S and deleted by
+ * every change to the organization's row) without the member count, which changes with every
+ * join and which costs a count over the organization's members. A node remembers the
+ * organization of each member it served (a per-node hint, checked against the user's
+ * organization_id on use), so that the guards' read is queued to go with the request's
+ * session read: one round trip to the cache for both. */
+enum { STORE_ORG_TTL_S = 300 };
+
+/* The organization id as store_org_get gives it but with members -1, from the cache, else
+ * from the database (then cached). 0, RAGD_ENOTFOUND or another store error. */
+int store_org_read(const char *id, struct store_org *out);
+
+struct store_org_fetch {
+    uint64_t ticket; /* the queued cache read; 0: none */
+    char org_id[37]; /* the organization it reads */
+};
+
+/* Queues the read of the organization this node last saw user_id in (nothing when it has
+ * not seen the user in one, or without a shared cache), to go with the next round trip to
+ * the cache. f is zeroed first. */
+void store_org_fetch_start(const char *user_id, struct store_org_fetch *f);
+
+/* org_id, user_id's organization, as store_org_read gives it: from f's queued read when that
+ * is org_id's. Takes f's read back. 0, RAGD_ENOTFOUND or another store error. */
+int store_org_fetch_finish(struct store_org_fetch *f, const char *user_id, const char *org_id,
+                           struct store_org *out);
+
+/* Takes back a queued read that was not used (nothing when none is). */
+void store_org_fetch_cancel(struct store_org_fetch *f);
+
+/* Deletes org_id's cached entry: after a change to its row has been committed. */
+void store_org_forget(const char *org_id);
+
 /* Creates an organization and makes user_id its owner, in one transaction. RAGD_ECONFLICT
  * when the user already belongs to an organization, RAGD_EEXIST when domain is taken. */
 int store_org_create_owned(const char *name, const char *domain, const char *plan,

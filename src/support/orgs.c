@@ -340,7 +340,7 @@ int orgs_create(const struct user *u, const char *name, const char *domain, char
 static int max_of(const char *org_id)
 {
     struct store_org o;
-    if (store_org_get(org_id, &o)) return 0;
+    if (store_org_read(org_id, &o)) return 0;
     int n = orgs_max_users(&o);
     store_org_clear(&o);
     return n;

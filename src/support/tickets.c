@@ -433,7 +433,7 @@ static int escalate(const char *org_id, const char *conv_id, const struct ticket
 static int rules_for(const char *org_id, struct tickets_rules *r, int *tickets_on)
 {
     struct store_org o;
-    int rc = store_org_get(org_id, &o);
+    int rc = store_org_read(org_id, &o);
     if (rc) return rc;
     tickets_rules_of(&o, r);
     *tickets_on = orgs_feature_on(&o, "tickets");

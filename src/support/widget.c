@@ -194,7 +194,7 @@ int widget_session_start(const char *key, const char *origin, const char *visito
         return refuse(ref, 403, "ORIGIN_NOT_ALLOWED",
                       "This site is not on the widget key's list of allowed origins");
     struct store_org o;
-    if ((rc = store_org_get(org_id, &o))) return rc == RAGD_ENOTFOUND ? RAGD_EUNAVAIL : rc;
+    if ((rc = store_org_read(org_id, &o))) return rc == RAGD_ENOTFOUND ? RAGD_EUNAVAIL : rc;
     int on = orgs_feature_on(&o, "widget");
     int64_t org_rate = org_sessions_per_minute(&o);
     store_org_clear(&o);
@@ -276,7 +276,7 @@ int widget_cors_ok(const struct widget_session *s, const char *origin)
 json_t *widget_theme(const char *org_id)
 {
     struct store_org o;
-    if (store_org_get(org_id, &o)) return json_object();
+    if (store_org_read(org_id, &o)) return json_object();
     json_t *def = orgs_default_settings(orgs_plan("free"));
     json_t *theme = json_deep_copy(json_object_get(def, "widget"));
     json_decref(def);
@@ -363,7 +363,7 @@ int widget_answer(const struct widget_session *s, const char *message, prov_toke
         return RAGD_EPERM;
     }
     struct store_org o;
-    int rc = store_org_get(org, &o);
+    int rc = store_org_read(org, &o);
     if (rc) return rc;
     const struct orgs_plan *p = orgs_plan(o.plan);
     store_org_clear(&o);

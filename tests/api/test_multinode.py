@@ -269,6 +269,37 @@ def test_session_cache_shared_and_invalidated_across_nodes(two_nodes):
     assert b.get("/billing/subscription", token=tok).status == 403
 
 
+def test_organization_cache_shared_and_invalidated_across_nodes(two_nodes):
+    # A member's organization (its features and limits, read by the guards) comes from
+    # org:{id} in Redis; a change through one node is seen by the other's next request.
+    import json
+    a, b = two_nodes
+    j = a.register("org-cache@example.com")
+    tok = j["access_token"]
+    r = a.post("/organizations", {"name": "Cached Org"}, token=tok)
+    assert r.status == 201, r
+    org = r.json["id"]
+    tok = a.login("org-cache@example.com", "password123")  # a token of the member
+    for _ in range(2):  # the second read comes from the cache
+        assert b.post("/search", {"query": "anything"}, token=tok).status == 200
+    rc = redis_client(a)
+    cached = json.loads(rc.get(f"org:{org}"))
+    assert cached["id"] == org and "members" not in cached and "member_count" not in cached
+    assert 0 < rc.ttl(f"org:{org}") <= 300
+    r = a.patch(f"/organizations/{org}", {"settings": {"features_enabled": ["chat"]}}, token=tok)
+    assert r.status == 200, r
+    r = b.post("/search", {"query": "anything"}, token=tok)
+    assert r.status == 403 and r.json["code"] == "ORG_FEATURE_DISABLED", r
+    r = a.patch(f"/organizations/{org}", {"settings": {"features_enabled": ["chat", "search"]}},
+                token=tok)
+    assert r.status == 200, r
+    assert b.post("/search", {"query": "anything"}, token=tok).status == 200
+    # An entry that is not this organization's (a stale or foreign value) is not trusted.
+    rc.set(f"org:{org}", json.dumps(dict(cached, id="0" * 36,
+                                         settings=json.dumps({"features_enabled": []}))))
+    assert b.post("/search", {"query": "anything"}, token=tok).status == 200
+
+
 def test_subscription_and_quota_caches_follow_changes(two_nodes):
     a, b = two_nodes
     j = a.register("quota-cache@example.com")

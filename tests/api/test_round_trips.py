@@ -23,7 +23,8 @@ pytestmark = pytest.mark.skipif(not (PG_URL and REDIS_URL),
 # went with the usage, and 3 + 1, 6 + 1 before a token already checked under the revocation
 # epoch read with the session was no longer looked up, and 2 + 1 before a reservation with no
 # limit to check stopped writing holds (and 5 + 1 for the member before their organization's
-# count went with the usage).
+# count went with the usage, 4 + 1 before their organization came from the cache with the
+# session).
 BUDGET = {
     # POST /search as admin with bench/backends.sh's body: no limit to check, so nothing is
     # reserved in the store; the usage transaction (BEGIN, lock, usage record, counters, the
@@ -32,11 +33,11 @@ BUDGET = {
     "bench": {"postgresql": 1, "redis": 1},
     # POST /search as a member of an organization on a limited plan: the same, but its
     # reservation checks limits (BEGIN, lock, purge and one read of every limited counter in
-    # one pipeline; holds and COMMIT in another), plus its organization read once (feature
-    # gate and organization quota share it); the organization's and the member's usage are
-    # counted in the usage transaction's pipeline / the rate limit script goes with the
+    # one pipeline; holds and COMMIT in another); the organization's and the member's usage
+    # are counted in the usage transaction's pipeline / the rate limit script and the
+    # organization's cached entry (feature gate and organization quota share it) go with the
     # session read.
-    "search": {"postgresql": 4, "redis": 1},
+    "search": {"postgresql": 3, "redis": 1},
     # POST /chat/message as admin starting a session (the extractive answer; a worker answers):
     # nothing reserved in the store (no limit to check, for the message or its tokens); the
     # session and both messages stored (BEGIN, lock, writes and COMMIT in one pipeline); the
@@ -51,10 +52,11 @@ BUDGET = {
     # messages on the condition the session is theirs, the COMMIT with a read that they were
     # written: still one pipeline). Before: 15 + 3.
     "chat_follow": {"postgresql": 3, "redis": 1},
-    # A new session as the organization member: its organization read; the message reserved
-    # (limits checked: two pipelines) and the answer's tokens likewise; the exchange stored;
-    # the usage with the organization's count and usage_info's read. Before: 19 + 3.
-    "chat_member": {"postgresql": 7, "redis": 1},
+    # A new session as the organization member: the message reserved (limits checked: two
+    # pipelines) and the answer's tokens likewise; the exchange stored; the usage with the
+    # organization's count and usage_info's read (its organization from the cache, with the
+    # session). Before: 19 + 3.
+    "chat_member": {"postgresql": 6, "redis": 1},
 }
 BENCH_BODY = {"query": "quota checked benchmark query", "top_k": 5, "route": "exact"}
 

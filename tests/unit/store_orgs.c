@@ -81,6 +81,40 @@ static void members_and_owners(void **state)
     free(ms);
 }
 
+/* The organization as the guards read it: without the member count, and a change to its row
+ * seen at once although the first read was cached (the in-process cache here). */
+static void fetched_as_members_read_it(void **state)
+{
+    (void)state;
+    char owner[37], org[37];
+    new_user("owner@f.test", owner);
+    assert_int_equal(store_org_create_owned("F", NULL, "pro", "{\"max_users\": 4}", owner, org), 0);
+    struct store_org_fetch f;
+    struct store_org o;
+    store_org_fetch_start(owner, &f);
+    assert_int_equal(store_org_fetch_finish(&f, owner, "no-such-org", &o), RAGD_ENOTFOUND);
+    for (int i = 0; i < 2; i++) {
+        store_org_fetch_start(owner, &f);
+        assert_int_equal(store_org_fetch_finish(&f, owner, org, &o), 0);
+        assert_string_equal(o.id, org);
+        assert_string_equal(o.plan, "pro");
+        assert_string_equal(o.settings, "{\"max_users\": 4}");
+        assert_int_equal(o.members, -1);
+        store_org_clear(&o);
+    }
+    assert_int_equal(store_org_update(org, NULL, "free", "{\"max_users\": 2}"), 0);
+    store_org_fetch_start(owner, &f);
+    assert_int_equal(store_org_fetch_finish(&f, owner, org, &o), 0);
+    assert_string_equal(o.plan, "free");
+    assert_string_equal(o.settings, "{\"max_users\": 2}");
+    store_org_clear(&o);
+    store_org_fetch_start(owner, &f);
+    store_org_fetch_cancel(&f);
+    assert_int_equal(store_org_get(org, &o), 0);
+    assert_int_equal(o.members, 1);
+    store_org_clear(&o);
+}
+
 static int max_two(const char *org_id)
 {
     (void)org_id;
@@ -191,6 +225,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(members_and_owners),
+        cmocka_unit_test(fetched_as_members_read_it),
         cmocka_unit_test(invitations),
         cmocka_unit_test(widget_tables),
         cmocka_unit_test(usage),
