@@ -126,14 +126,15 @@ int store_chat_recent(const char *session_id, const char *user_id, int n, struct
     *nturns = 0;
     *before = 0;
     db_rows_t *r;
-    /* One row at least: the session's owner (NULL when there is no session yet) beside each of
-     * its last n messages, or beside NULLs when it has none. COUNT(*) OVER () counts the
-     * session's messages before LIMIT applies. */
+    /* One row at least: the session's owner (NULL when there is no session yet) and its
+     * message count beside each of its last n messages, or beside NULLs when it has none. The
+     * count is the session's own (kept with every exchange in the same transaction), so only
+     * the last n messages are read however long the session is. */
     int rc = db_query(db_conn(), &r,
-                      "SELECT s.user_id, h.actor, COALESCE(h.prompt, h.message), h.total"
+                      "SELECT s.user_id, h.actor, COALESCE(h.prompt, h.message), s.message_count"
                       " FROM (SELECT 1 AS one) AS k"
                       " LEFT JOIN chat_sessions s ON s.session_id = ?"
-                      " LEFT JOIN (SELECT seq, actor, message, prompt, COUNT(*) OVER () AS total"
+                      " LEFT JOIN (SELECT seq, actor, message, prompt"
                       " FROM conversation_history WHERE session_id = ? ORDER BY seq DESC LIMIT ?)"
                       " AS h ON 1 = 1 ORDER BY h.seq",
                       "ssi", session_id, session_id, (int64_t)n);
@@ -266,14 +267,13 @@ int store_chat_sessions(const char *user_id, int64_t limit, int64_t offset,
 {
     *items = NULL;
     *n = 0;
+    *total = 0;
     db_conn_t *c = db_conn();
-    int rc = db_query_int(c, total, "SELECT count(*) FROM chat_sessions WHERE user_id = ?", "s",
-                          user_id);
     db_rows_t *r = NULL;
-    if (!rc)
-        rc = db_query(c, &r,
+    /* the page and, with each row, the count of all (column 6) in one query */
+    int rc = db_query(c, &r,
                       "SELECT session_id, title, started_at, last_activity, message_count,"
-                      " subscription_plan FROM chat_sessions WHERE user_id = ?"
+                      " subscription_plan, count(*) OVER () FROM chat_sessions WHERE user_id = ?"
                       " ORDER BY last_activity DESC, session_id LIMIT ? OFFSET ?",
                       "sii", user_id, limit, offset);
     if (rc) return rc;
@@ -291,8 +291,12 @@ int store_chat_sessions(const char *user_id, int64_t limit, int64_t offset,
         s->last_activity = dup_or(db_col_text(r, 3), "");
         s->message_count = db_col_int(r, 4);
         s->subscription_plan = dup_or(db_col_text(r, 5), NULL);
+        *total = db_col_int(r, 6);
     }
     db_rows_free(r);
+    if (rc == 0 && *n == 0 && offset > 0) /* a page past the end: the count alone */
+        rc = db_query_int(c, total, "SELECT count(*) FROM chat_sessions WHERE user_id = ?", "s",
+                          user_id);
     if (rc < 0) {
         store_chat_sessions_free(*items, *n);
         *items = NULL;

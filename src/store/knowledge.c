@@ -122,10 +122,12 @@ int store_doc_insert(struct kdoc_new *d)
     return rc;
 }
 
-#define DOC_COLS                                                                                   \
+/* A document's columns as doc_from_row reads them: DOC_META_COLS, then its content (column
+ * 20) only where it is wanted (a list never reads the texts). */
+#define DOC_META_COLS                                                                              \
     "id, title, category, tags, source, organization_id, owner_id, shared, status, error,"         \
     " sha256, size_bytes, mime_type, chunk_count, pages, importance, metadata, created_at,"        \
-    " updated_at, processed_at, content"
+    " updated_at, processed_at"
 
 static char *dup_or_null(const char *s)
 {
@@ -189,7 +191,10 @@ int store_doc_get(const char *id, int with_content, struct kdoc *out)
 {
     memset(out, 0, sizeof *out);
     db_rows_t *r;
-    int rc = db_query(db_conn(), &r, "SELECT " DOC_COLS " FROM documents WHERE id = ?", "s", id);
+    int rc = db_query(db_conn(), &r,
+                      with_content ? "SELECT " DOC_META_COLS ", content FROM documents WHERE id = ?"
+                                   : "SELECT " DOC_META_COLS " FROM documents WHERE id = ?",
+                      "s", id);
     if (rc) return rc;
     if (db_rows_next(r) == 1)
         doc_from_row(r, with_content, out);
@@ -238,24 +243,20 @@ int store_doc_set_content(const char *id, const char *content, const char *mime_
 int store_doc_list(const struct kscope *s, const struct kdoc_filter *f, int64_t limit,
                    int64_t offset, struct kdoc **items, size_t *n, int64_t *total)
 {
+#define DOC_LIST_WHERE                                                                             \
+    " FROM documents WHERE " VISIBLE " AND (? IS NULL OR status = ?)"                              \
+    " AND (? IS NULL OR category = ?) AND (? IS NULL OR source = ?)"
     db_conn_t *c = db_conn();
-    int rc = db_query_int(c, total,
-                          "SELECT count(*) FROM documents WHERE " VISIBLE
-                          " AND (? IS NULL OR status = ?) AND (? IS NULL OR category = ?)"
-                          " AND (? IS NULL OR source = ?)",
-                          "ssssssss", s->user_id, nz(s->org_id), f->status, f->status, f->category,
-                          f->category, f->source, f->source);
     db_rows_t *r = NULL;
-    if (!rc)
-        rc = db_query(c, &r,
-                      "SELECT " DOC_COLS " FROM documents WHERE " VISIBLE
-                      " AND (? IS NULL OR status = ?) AND (? IS NULL OR category = ?)"
-                      " AND (? IS NULL OR source = ?)"
+    *items = NULL;
+    *n = 0;
+    *total = 0;
+    /* the page and, with each row, the count of all (column 20) in one query */
+    int rc = db_query(c, &r,
+                      "SELECT " DOC_META_COLS ", count(*) OVER ()" DOC_LIST_WHERE
                       " ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
                       "ssssssssii", s->user_id, nz(s->org_id), f->status, f->status, f->category,
                       f->category, f->source, f->source, limit, offset);
-    *items = NULL;
-    *n = 0;
     if (rc) return rc;
     size_t cap = 0;
     while ((rc = db_rows_next(r)) == 1) {
@@ -264,8 +265,14 @@ int store_doc_list(const struct kscope *s, const struct kdoc_filter *f, int64_t 
             *items = xrealloc(*items, cap * sizeof **items);
         }
         doc_from_row(r, 0, &(*items)[(*n)++]);
+        *total = db_col_int(r, 20);
     }
     db_rows_free(r);
+    if (rc == 0 && *n == 0 && offset > 0) /* a page past the end: the count alone */
+        rc = db_query_int(c, total, "SELECT count(*)" DOC_LIST_WHERE, "ssssssss", s->user_id,
+                          nz(s->org_id), f->status, f->status, f->category, f->category, f->source,
+                          f->source);
+#undef DOC_LIST_WHERE
     if (rc < 0) {
         store_kdocs_free(*items, *n);
         *items = NULL;

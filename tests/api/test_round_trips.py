@@ -57,6 +57,10 @@ BUDGET = {
     # organization's count and usage_info's read (its organization from the cache, with the
     # session). Before: 19 + 3.
     "chat_member": {"postgresql": 6, "redis": 1},
+    # GET /documents and GET /chat/sessions: the page with the count of all in one query /
+    # the session read. Before: 2 + 1 (the count, then the page; the documents' page also
+    # read every listed document's text).
+    "list": {"postgresql": 1, "redis": 1},
 }
 BENCH_BODY = {"query": "quota checked benchmark query", "top_k": 5, "route": "exact"}
 
@@ -85,13 +89,18 @@ def counters(node, route):
 
 
 def per_request(node, token, body, n=12, route="/search", warm=8):
-    """Round trips of each of n requests, after a warm-up that prepares every statement."""
+    """Round trips of each of n requests, after a warm-up that prepares every statement (body
+    None: GET)."""
+    def call():
+        if body is None:
+            return node.get(route, token=token)
+        return node.post(route, body, token=token)
     for _ in range(warm):
-        assert node.post(route, body, token=token).status == 200
+        assert call().status == 200
     seen = {"postgresql": [], "redis": []}
     for _ in range(n):
         before, served0 = counters(node, route)
-        assert node.post(route, body, token=token).status == 200
+        assert call().status == 200
         # The request is counted as served once its response has gone out, just after the
         # client has it: wait for that, so that exactly one request lies between the scrapes.
         deadline = time.time() + 5
@@ -100,7 +109,7 @@ def per_request(node, token, body, n=12, route="/search", warm=8):
             time.sleep(0.01)
             after, served1 = counters(node, route)
         assert served1 - served0 == 1
-        if route != "/search":
+        if route != "/search" and body is not None:
             # A deferred reply's round trips are recorded when its worker returns, which may
             # be just after the response: wait for the counters to stop moving.
             while True:
@@ -196,3 +205,12 @@ def test_chat_round_trips_within_budget(node, tokens):
     used = [node.post("/chat/message", dict(body, session_id=sid), token=token).json[
         "usage_info"]["messages_used"] for _ in range(3)]
     assert used[1] == used[0] + 1 and used[2] == used[1] + 1, used
+
+
+@pytest.mark.parametrize("route", ["/documents", "/chat/sessions"])
+def test_lists_round_trips(node, tokens, route):
+    med, seen = per_request(node, tokens["search"], None, route=route)
+    print(route, med, seen)
+    assert med["postgresql"] > 0 and med["redis"] > 0, seen
+    for backend, ceiling in BUDGET["list"].items():
+        assert med[backend] <= ceiling, (route, backend, seen)

@@ -102,10 +102,49 @@ static void test_append_to_own_sessions_only(void **state)
     store_user_clear(&b);
 }
 
+/* A long session: the last 10 messages in order, the number before them from the session's
+ * count; the session list pages with its total, also past the end. */
+static void test_window_of_a_long_session(void **state)
+{
+    (void)state;
+    struct user u;
+    make_user(&u, "long@example.com");
+    char sid[37], q[32];
+    uuid4(sid);
+    for (int i = 0; i < 7; i++) {
+        snprintf(q, sizeof q, "question %d", i);
+        assert_int_equal(exchange(sid, u.id, q), 0);
+    }
+    struct chat_turn *t = NULL;
+    size_t n = 0, before = 0;
+    assert_int_equal(store_chat_recent(sid, u.id, 10, &t, &n, &before), 0);
+    assert_int_equal(n, 10);
+    assert_int_equal(before, 4);
+    assert_false(t[0].assistant);
+    assert_string_equal(t[0].message, "question 2");
+    assert_true(t[9].assistant);
+    store_chat_turns_free(t, n);
+    char other[37];
+    uuid4(other);
+    assert_int_equal(exchange(other, u.id, "another"), 0);
+    struct chat_session *s = NULL;
+    int64_t total = 0;
+    assert_int_equal(store_chat_sessions(u.id, 1, 1, &s, &n, &total), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(total, 2);
+    store_chat_sessions_free(s, n);
+    assert_int_equal(store_chat_sessions(u.id, 10, 5, &s, &n, &total), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(total, 2);
+    store_chat_sessions_free(s, n);
+    store_user_clear(&u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_append_to_own_sessions_only),
+        cmocka_unit_test(test_window_of_a_long_session),
     };
     return cmocka_run_group_tests(tests, setup, fixture_teardown);
 }
