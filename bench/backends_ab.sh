@@ -10,6 +10,8 @@
 # beyond what a run can use so that nothing is refused.
 # ORG_MEMBERS=N (with MEMBER=1): N more members in that user's organization, as in a large
 # organization (what a member's request reads about its organization must not grow with it).
+# WIDGET=1: POST /widget/message instead, from a widget session of an organization (on the
+# enterprise plan, so that its daily answers last the run), answered by the extractive provider.
 # CHAT=1: POST /chat/message instead, each a new session answered by the extractive provider
 # (no model: the route's own work, retrieval and its writes), as tests/api/test_round_trips.py's
 # chat_new.
@@ -38,6 +40,13 @@ if [ -n "${CHAT:-}" ]; then
     'wrk.headers["Content-Type"] = "application/json"' >"$TMP/post.lua"
   export RATE_LIMIT_CHAT=1000000000/3600
 fi
+ORIGIN=http://127.0.0.1:9
+if [ -n "${WIDGET:-}" ]; then
+  ROUTE=/widget/message WHO="a widget visitor"
+  printf '%s\n' 'wrk.method = "POST"' "wrk.body = '{\"message\":\"what does the warranty cover?\"}'" \
+    'wrk.headers["Content-Type"] = "application/json"' "wrk.headers[\"Origin\"] = \"$ORIGIN\"" >"$TMP/post.lua"
+  export WIDGET_MESSAGES_PER_SESSION_PER_MINUTE=100000 RATE_LIMIT_WIDGET=1000000000/3600
+fi
 
 # start_node TAG BIN: its own database and Redis db; sets PORT_<TAG> and TOK_<TAG>.
 start_node() {
@@ -63,6 +72,26 @@ PY
   tok=$(curl -sf -X POST "http://127.0.0.1:$p/auth/login" -H 'Content-Type: application/json' \
     -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" |
     python3 -c 'import sys,json; print(json.load(sys.stdin)["access_token"])')
+  if [ -n "${WIDGET:-}" ]; then # an organization of the user's, its key, a visitor's session
+    tok=$(/usr/bin/python3 - "$p" "$url" "$ORIGIN" <<'PY'
+import json, sys, urllib.request, psycopg2
+port, url, origin = sys.argv[1:]
+def call(path, body, headers):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", json.dumps(body).encode(),
+                                 {"Content-Type": "application/json", **headers})
+    return json.load(urllib.request.urlopen(req))
+owner = {"email": "widget-owner@example.com", "password": "benchpassword123"}
+call("/auth/register", owner, {})
+auth = {"Authorization": "Bearer " + call("/auth/login", owner, {})["access_token"]}
+org = call("/organizations", {"name": "Bench"}, auth)["id"]
+c = psycopg2.connect(url); c.autocommit = True
+c.cursor().execute("UPDATE organizations SET plan = 'enterprise' WHERE id = %s", (org,))
+key = call(f"/organizations/{org}/widget-keys", {"name": "site", "allowed_origins": [origin]},
+           auth)["key"]
+print(call("/widget/session", {"key": key}, {"Origin": origin})["session_token"])
+PY
+)
+  fi
   printf -v "PORT_$tag" %s "$p"
   printf -v "TOK_$tag" %s "$tok"
 }

@@ -224,7 +224,8 @@ const struct config_var config_vars[] = {
 
     /* ---- support desk ---- */
     T("WIDGET_SESSION_MINUTES", "15", 1, 1440,
-      "A widget session token lives this long, renewed by each use."),
+      "A widget session token lives this long after its last use (renewed at most once in a "
+      "fifteenth of it)."),
     T("WIDGET_SESSION_MAX_HOURS", "24", 1, 720, "The longest a widget session may be renewed to."),
     I("WIDGET_SESSIONS_PER_IP_PER_MINUTE", "20", 1, 100000,
       "New widget sessions one visitor address may open per minute."),

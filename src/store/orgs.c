@@ -156,14 +156,20 @@ void store_org_forget(const char *org_id)
 void store_org_fetch_start(const char *user_id, struct store_org_fetch *f)
 {
     memset(f, 0, sizeof *f);
+    char org[37] = "";
     size_t i = hint_slot(user_id);
     pthread_mutex_lock(&hint_mu);
-    if (!strcmp(org_hints[i].user_id, user_id))
-        cp(f->org_id, sizeof f->org_id, org_hints[i].org_id);
+    if (!strcmp(org_hints[i].user_id, user_id)) cp(org, sizeof org, org_hints[i].org_id);
     pthread_mutex_unlock(&hint_mu);
-    if (!f->org_id[0]) return;
+    if (org[0]) store_org_fetch_org(org, f);
+}
+
+void store_org_fetch_org(const char *org_id, struct store_org_fetch *f)
+{
+    memset(f, 0, sizeof *f);
     char key[48];
-    org_key(f->org_id, key);
+    org_key(org_id, key);
+    cp(f->org_id, sizeof f->org_id, org_id);
     f->ticket = cache_get_start(key);
 }
 
@@ -233,7 +239,7 @@ int store_org_fetch_finish(struct store_org_fetch *f, const char *user_id, const
         store_org_fetch_cancel(f);
         rc = org_cached(org_id, NULL, 0, 0, out);
     }
-    if (rc) return rc;
+    if (rc || !user_id) return rc;
     size_t i = hint_slot(user_id);
     pthread_mutex_lock(&hint_mu);
     cp(org_hints[i].user_id, sizeof org_hints[i].user_id, user_id);
@@ -872,8 +878,7 @@ static void wmsgs_free_v(void *arr, size_t n)
     store_wmsgs_free(arr, n);
 }
 
-int store_wmsg_add(const char *conv_id, const char *org_id, const char *role, const char *body,
-                   const char *sources_json, double confidence, const char *author_id,
+int store_wmsg_add(const char *conv_id, const char *org_id, const struct store_wmsg_new *m,
                    char id_out[37])
 {
     db_conn_t *c = db_conn();
@@ -881,44 +886,57 @@ int store_wmsg_add(const char *conv_id, const char *org_id, const char *role, co
     char ts[32];
     now_iso(ts);
     uuid4(id_out);
-    int rc = db_begin_for(c, conv_id);
+    /* Keyed by the conversation; nothing needs an answer before the COMMIT, so on PostgreSQL
+     * the whole append is one round trip. The message takes the conversation's next seq in its
+     * own INSERT. */
+    int rc = db_begin_batch(c, conv_id);
     if (rc) return rc;
-    int64_t seq = 0;
-    rc = db_query_int(c, &seq,
-                      "SELECT coalesce(max(seq), 0) + 1 FROM widget_messages"
-                      " WHERE conversation_id = ?",
-                      "s", conv_id);
-    if (!rc) {
-        if (confidence >= 0)
-            rc = db_exec(c, NULL,
-                         "INSERT INTO widget_messages (id, conversation_id, org_id, role, body,"
-                         " sources, confidence, author_id, created_at, seq)"
-                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         "ssssssdssi", id_out, conv_id, org_id, role, body, sources_json,
-                         confidence, author_id, ts, seq);
-        else
-            rc = db_exec(c, NULL,
-                         "INSERT INTO widget_messages (id, conversation_id, org_id, role, body,"
-                         " sources, author_id, created_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         "ssssssssi", id_out, conv_id, org_id, role, body, sources_json, author_id,
-                         ts, seq);
-    }
+    int scored = m->sentiment_label != NULL;
+    rc =
+        db_exec(c, NULL,
+                "INSERT INTO widget_messages (id, conversation_id, org_id, role, body, sources,"
+                " confidence, author_id, created_at, internal, sentiment_label, sentiment_score,"
+                " sentiment_polarity, sentiment_priority, tokens, latency_ms, seq)"
+                " SELECT ?, ?, ?, ?, ?, ?, CASE WHEN ? >= 0 THEN ? END, ?, ?, ?, ?,"
+                " CASE WHEN ? = 1 THEN ? END, CASE WHEN ? = 1 THEN ? END, ?,"
+                " CASE WHEN ? >= 0 THEN ? END, CASE WHEN ? >= 0 THEN ? END,"
+                " coalesce(max(seq), 0) + 1 FROM widget_messages WHERE conversation_id = ?",
+                "ssssssddssbsbdbdsiiiis", id_out, conv_id, org_id, m->role, m->body,
+                m->sources_json, m->confidence, m->confidence, m->author_id, ts, m->internal,
+                m->sentiment_label, scored, m->sentiment_score, scored, m->sentiment_polarity,
+                m->sentiment_priority, m->tokens, m->tokens, m->latency_ms, m->latency_ms, conv_id);
     if (!rc)
         rc = db_exec(c, NULL, "UPDATE widget_conversations SET updated_at = ? WHERE id = ?", "ss",
                      ts, conv_id);
+    /* A visitor message's sentiment goes into the conversation's running means:
+     * mean' = (mean * n + x) / (n + 1). */
+    if (!rc && scored)
+        rc =
+            db_exec(c, NULL,
+                    "UPDATE widget_conversations SET sentiment_label = ?,"
+                    " sentiment_score = (coalesce(sentiment_score, 0) * visitor_messages + ?)"
+                    "  / (visitor_messages + 1),"
+                    " sentiment_polarity = (coalesce(sentiment_polarity, 0) * visitor_messages"
+                    "  + ?) / (visitor_messages + 1),"
+                    " visitor_messages = visitor_messages + 1 WHERE id = ?",
+                    "sdds", m->sentiment_label, m->sentiment_score, m->sentiment_polarity, conv_id);
     if (!rc) rc = store_analytics_touch_msg(c, id_out); /* analytics: a message */
-    return finish(c, rc);
+    if (!rc) rc = db_commit(c);
+    if (rc) db_rollback(c); /* a batch's failure shows at the commit */
+    return rc;
 }
 
 int store_wmsg_add_agent(const char *conv_id, const char *org_id, const char *author_id,
                          const char *body, int internal, char id_out[37])
 {
-    int rc = store_wmsg_add(conv_id, org_id, "agent", body, NULL, -1, author_id, id_out);
-    if (!rc && internal)
-        rc = db_exec(db_conn(), NULL, "UPDATE widget_messages SET internal = 1 WHERE id = ?", "s",
-                     id_out);
-    if (!rc && internal) rc = store_analytics_touch_msg(db_conn(), id_out); /* analytics */
-    return rc;
+    struct store_wmsg_new m = {.role = "agent",
+                               .body = body,
+                               .confidence = -1,
+                               .author_id = author_id,
+                               .internal = internal,
+                               .tokens = -1,
+                               .latency_ms = -1};
+    return store_wmsg_add(conv_id, org_id, &m, id_out);
 }
 
 int store_wconv_set_status(const char *org_id, const char *conv_id, const char *status,
@@ -1035,27 +1053,25 @@ int store_org_usage_take(const char *org_id, const char *resource, const char *s
                        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (org_id, day, resource, subject)"
                        " DO UPDATE SET count = org_usage.count + excluded.count",
                        "sssssi", org_id, day, resource, subject, nz(subject), n);
-    int rc = db_begin_for(c, org_id);
-    if (rc) return rc;
-    int64_t cur = 0;
-    rc = db_query_int(c, &cur,
-                      "SELECT count FROM org_usage WHERE org_id = ? AND day = ? AND resource = ?"
-                      " AND subject = ?",
-                      "ssss", org_id, day, resource, subject);
-    if (rc == RAGD_ENOTFOUND) rc = 0;
-    if (!rc && limit > 0 && cur + n > limit) {
-        if (used) *used = cur;
-        db_rollback(c);
-        return RAGD_ELIMIT;
-    }
-    if (!rc)
-        rc = db_exec(c, NULL,
+    /* One statement: the row is added to, or started, only where the sum stays within the
+     * limit (limit <= 0: none), and its count comes back; no row back is a refusal. */
+    if (limit <= 0) limit = INT64_MAX;
+    int64_t after = 0;
+    int rc =
+        db_query_int(c, &after,
                      "INSERT INTO org_usage (org_id, day, resource, subject, user_id, count)"
-                     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (org_id, day, resource, subject)"
-                     " DO UPDATE SET count = org_usage.count + excluded.count",
-                     "sssssi", org_id, day, resource, subject, nz(subject), n);
-    if (!rc && used) *used = cur + n;
-    return finish(c, rc);
+                     " SELECT ?, ?, ?, ?, ?, ? WHERE ? <= ?"
+                     " ON CONFLICT (org_id, day, resource, subject)"
+                     " DO UPDATE SET count = org_usage.count + excluded.count"
+                     " WHERE org_usage.count + excluded.count <= ? RETURNING count",
+                     "sssssiiii", org_id, day, resource, subject, nz(subject), n, n, limit, limit);
+    if (!rc) {
+        if (used) *used = after;
+        return 0;
+    }
+    if (rc != RAGD_ENOTFOUND) return rc;
+    if (used && store_org_usage_get(org_id, resource, subject, used)) *used = 0;
+    return RAGD_ELIMIT;
 }
 
 int store_org_usage_add_both(const char *org_id, const char *resource, const char *user_id,

@@ -61,9 +61,12 @@ struct store_org_fetch {
  * not seen the user in one, or without a shared cache), to go with the next round trip to
  * the cache. f is zeroed first. */
 void store_org_fetch_start(const char *user_id, struct store_org_fetch *f);
+/* The same for organization org_id. */
+void store_org_fetch_org(const char *org_id, struct store_org_fetch *f);
 
-/* org_id, user_id's organization, as store_org_read gives it: from f's queued read when that
- * is org_id's. Takes f's read back. 0, RAGD_ENOTFOUND or another store error. */
+/* org_id, user_id's organization (user_id NULL: no user's), as store_org_read gives it: from
+ * f's queued read when that is org_id's. Takes f's read back. 0, RAGD_ENOTFOUND or another
+ * store error. */
 int store_org_fetch_finish(struct store_org_fetch *f, const char *user_id, const char *org_id,
                            struct store_org *out);
 
@@ -228,10 +231,24 @@ struct store_wmsg {
 };
 void store_wmsgs_free(struct store_wmsg *m, size_t n);
 
-/* Appends a message (role as above; sources JSON text or NULL; confidence < 0: none;
- * author_id: the agent, or NULL) and moves the conversation's updated_at. */
-int store_wmsg_add(const char *conv_id, const char *org_id, const char *role, const char *body,
-                   const char *sources_json, double confidence, const char *author_id,
+/* A message to append. */
+struct store_wmsg_new {
+    const char *role; /* as above */
+    const char *body;
+    const char *sources_json; /* JSON text, or NULL */
+    double confidence;        /* < 0: none */
+    const char *author_id;    /* the agent, or NULL */
+    int internal;             /* non-zero: a note agents see and the visitor never does */
+    /* A visitor message's sentiment (label NULL: not scored), folded into the conversation's
+     * summary as well (store/tickets.h). */
+    const char *sentiment_label, *sentiment_priority;
+    double sentiment_score, sentiment_polarity;
+    int64_t tokens, latency_ms; /* an answer's cost; < 0: not recorded */
+};
+
+/* Appends m as the conversation's next message and moves its updated_at, in one transaction
+ * (one round trip on PostgreSQL). */
+int store_wmsg_add(const char *conv_id, const char *org_id, const struct store_wmsg_new *m,
                    char id_out[37]);
 /* Appends an agent's message by author_id; internal (non-zero): a note agents see and the
  * visitor never does. For the ticket routes. */

@@ -93,46 +93,6 @@ static int event(db_conn_t *c, const char *ticket_id, const char *kind, const ch
         ts, ticket_id);
 }
 
-/* ---- the sentiment trail and answer cost ---- */
-
-int store_wmsg_set_sentiment(const char *conv_id, const char *msg_id, const char *label,
-                             double score, double polarity, const char *priority)
-{
-    db_conn_t *c = db_conn();
-    if (!c) return RAGD_EUNAVAIL;
-    int rc = db_begin_for(c, conv_id);
-    if (rc) return rc;
-    int64_t changes = 0;
-    rc = db_exec(c, &changes,
-                 "UPDATE widget_messages SET sentiment_label = ?, sentiment_score = ?,"
-                 " sentiment_polarity = ?, sentiment_priority = ?"
-                 " WHERE id = ? AND conversation_id = ? AND sentiment_label IS NULL",
-                 "sddsss", label, score, polarity, priority, msg_id, conv_id);
-    if (!rc && changes != 1) rc = RAGD_ENOTFOUND;
-    /* Running means: mean' = (mean * n + x) / (n + 1). */
-    if (!rc)
-        rc = db_exec(c, NULL,
-                     "UPDATE widget_conversations SET sentiment_label = ?,"
-                     " sentiment_score = (coalesce(sentiment_score, 0) * visitor_messages + ?)"
-                     "  / (visitor_messages + 1),"
-                     " sentiment_polarity = (coalesce(sentiment_polarity, 0) * visitor_messages"
-                     "  + ?) / (visitor_messages + 1),"
-                     " visitor_messages = visitor_messages + 1 WHERE id = ?",
-                     "sdds", label, score, polarity, conv_id);
-    if (!rc) rc = store_analytics_touch_msg(c, msg_id); /* analytics: sentiment */
-    return finish(c, rc);
-}
-
-int store_wmsg_set_cost(const char *msg_id, int64_t tokens, int64_t latency_ms)
-{
-    int64_t changes = 0;
-    int rc = db_exec(db_conn(), &changes,
-                     "UPDATE widget_messages SET tokens = ?, latency_ms = ? WHERE id = ?", "iis",
-                     tokens, latency_ms, msg_id);
-    if (!rc && changes == 1) rc = store_analytics_touch_msg(db_conn(), msg_id); /* analytics */
-    return rc ? rc : changes == 1 ? 0 : RAGD_ENOTFOUND;
-}
-
 /* ---- escalation ---- */
 
 int store_esc_signals(const char *conv_id, struct store_esc_signals *out)
@@ -140,41 +100,46 @@ int store_esc_signals(const char *conv_id, struct store_esc_signals *out)
     memset(out, 0, sizeof *out);
     db_conn_t *c = db_conn();
     if (!c) return RAGD_EUNAVAIL;
-    int64_t since = 0;
-    int rc = db_query_int(c, &since, "SELECT escalated_seq FROM widget_conversations WHERE id = ?",
-                          "s", conv_id);
-    if (rc) return rc;
+        /* One query, in parts: 0 the latest visitor messages since the escalation (seq, polarity,
+         * priority), 1 the latest answers (seq, confidence), 2 the count of answers marked not
+         * helpful, 3 the conversation itself (absent: not found). */
+#define SINCE " AND seq > (SELECT since FROM k)"
     db_rows_t *r;
-    rc = db_query(c, &r,
-                  "SELECT sentiment_polarity, sentiment_priority FROM widget_messages"
-                  " WHERE conversation_id = ? AND role = 'visitor' AND seq > ?"
-                  " ORDER BY seq DESC LIMIT 16",
-                  "si", conv_id, since);
+    int rc = db_query(
+        c, &r,
+        "WITH k AS (SELECT coalesce(escalated_seq, 0) AS since FROM widget_conversations"
+        " WHERE id = ?)"
+        " SELECT 0 AS part, seq AS n, sentiment_polarity AS x, sentiment_priority AS y FROM"
+        " (SELECT seq, sentiment_polarity, sentiment_priority FROM widget_messages"
+        " WHERE conversation_id = ? AND role = 'visitor'" SINCE " ORDER BY seq DESC LIMIT 16) v"
+        " UNION ALL SELECT 1, seq, confidence, NULL FROM (SELECT seq, confidence FROM"
+        " widget_messages WHERE conversation_id = ? AND role = 'assistant'" SINCE
+        " ORDER BY seq DESC LIMIT 16) a"
+        " UNION ALL SELECT 2, count(*), NULL, NULL FROM widget_messages"
+        " WHERE conversation_id = ? AND role = 'assistant' AND feedback = -1" SINCE
+        " UNION ALL SELECT 3, 0, NULL, NULL FROM k ORDER BY part, n DESC",
+        "ssss", conv_id, conv_id, conv_id, conv_id);
+#undef SINCE
     if (rc) return rc;
-    int more;
-    while ((more = db_rows_next(r)) == 1 && out->nvisitor < STORE_ESC_RECENT) {
-        int i = out->nvisitor++;
-        out->polarity[i] = db_col_null(r, 0) ? NAN : db_col_double(r, 0);
-        cp(out->priority[i], sizeof out->priority[i], db_col_text(r, 1));
+    int more, found = 0;
+    while ((more = db_rows_next(r)) == 1) {
+        int64_t part = db_col_int(r, 0);
+        if (part == 0 && out->nvisitor < STORE_ESC_RECENT) {
+            int i = out->nvisitor++;
+            out->polarity[i] = db_col_null(r, 2) ? NAN : db_col_double(r, 2);
+            cp(out->priority[i], sizeof out->priority[i], db_col_text(r, 3));
+        } else if (part == 1 && out->nanswer < STORE_ESC_RECENT) {
+            int i = out->nanswer++;
+            out->confidence[i] = db_col_null(r, 2) ? -1 : db_col_double(r, 2);
+        } else if (part == 2) {
+            out->not_helpful = db_col_int(r, 1);
+        } else if (part == 3) {
+            found = 1;
+        }
     }
     db_rows_free(r);
     if (more < 0) return RAGD_EDB;
-    rc = db_query(c, &r,
-                  "SELECT confidence FROM widget_messages"
-                  " WHERE conversation_id = ? AND role = 'assistant' AND seq > ?"
-                  " ORDER BY seq DESC LIMIT 16",
-                  "si", conv_id, since);
-    if (rc) return rc;
-    while ((more = db_rows_next(r)) == 1 && out->nanswer < STORE_ESC_RECENT) {
-        int i = out->nanswer++;
-        out->confidence[i] = db_col_null(r, 0) ? -1 : db_col_double(r, 0);
-    }
-    db_rows_free(r);
-    if (more < 0) return RAGD_EDB;
-    return db_query_int(c, &out->not_helpful,
-                        "SELECT count(*) FROM widget_messages WHERE conversation_id = ?"
-                        " AND role = 'assistant' AND seq > ? AND feedback = -1",
-                        "si", conv_id, since);
+    return found ? 0 : RAGD_ENOTFOUND;
 }
 
 /* The next assignee after the organization's cursor: its active agents, or its admins and

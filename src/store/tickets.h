@@ -28,14 +28,8 @@
 /* Registers the tickets tables (versions 410-429). Call before store_migrate(). */
 void store_tickets_register(void);
 
-/* ---- the sentiment trail and answer cost ---- */
-
-/* Records a visitor message's sentiment and folds it into its conversation's summary, in
- * one transaction. RAGD_ENOTFOUND when msg_id is not a message of conv_id. */
-int store_wmsg_set_sentiment(const char *conv_id, const char *msg_id, const char *label,
-                             double score, double polarity, const char *priority);
-/* Records an assistant message's tokens and answer time. RAGD_ENOTFOUND. */
-int store_wmsg_set_cost(const char *msg_id, int64_t tokens, int64_t latency_ms);
+/* A visitor message's sentiment and an answer's cost are written with the message
+ * (store/orgs.h store_wmsg_add). */
 
 /* ---- escalation ---- */
 

@@ -429,7 +429,7 @@ static int escalate(const char *org_id, const char *conv_id, const struct ticket
     return 0;
 }
 
-/* Loads the organization's rules; 0 when escalation is off for it. */
+/* Loads the organization's rules and whether it has tickets at all. */
 static int rules_for(const char *org_id, struct tickets_rules *r, int *tickets_on)
 {
     struct store_org o;
@@ -450,14 +450,15 @@ static int signals_priority(const struct store_esc_signals *g)
     return p;
 }
 
-int tickets_after_message(const char *org_id, const char *conv_id, const char *text,
+int tickets_after_message(const struct store_org *o, const char *conv_id, const char *text,
                           const struct sentiment *s, struct tickets_escalation *out)
 {
     memset(out, 0, sizeof *out);
     struct tickets_rules r;
-    int tickets_on = 1;
-    int rc = rules_for(org_id, &r, &tickets_on);
-    if (rc || !r.enabled) return rc;
+    tickets_rules_of(o, &r);
+    if (!r.enabled) return 0;
+    int tickets_on = orgs_feature_on(o, "tickets"), rc;
+    const char *org_id = o->id;
     struct store_esc_signals g;
     if ((rc = store_esc_signals(conv_id, &g))) return rc;
     int floor = max_prio(signals_priority(&g), s ? (int)s->priority : SENTIMENT_LOW);
@@ -539,14 +540,6 @@ int tickets_after_handoff(const char *org_id, const char *conv_id, const char *n
                     "The visitor asked to talk to a person (hand-off)",
                     note && *note ? note : "The visitor asked to talk to a person",
                     "handoff_requested", tickets_on, out);
-}
-
-double tickets_low_confidence(const char *org_id)
-{
-    struct tickets_rules r;
-    int on;
-    if (rules_for(org_id, &r, &on)) return 0.5;
-    return r.low_confidence.threshold;
 }
 
 /* ---- the life cycle ---- */

@@ -261,10 +261,15 @@ int widget_session_check(const char *token, const char *origin, struct widget_se
                       "The widget session has expired; start a new one");
     if (out->s.origin[0] ? !origin || strcmp(origin, out->s.origin) : origin != NULL)
         return refuse(ref, 403, "ORIGIN_MISMATCH", "This widget session belongs to another origin");
-    int64_t exp = now + session_minutes * 60000,
+    /* Renewed to session_minutes from now, at most once in a fifteenth of that (a minute of
+     * the default 15): an idle session ends 14 to 15 minutes after its last request, and a
+     * conversation's messages do not each write the session. */
+    int64_t life = session_minutes * 60000, exp = now + life,
             cap = out->s.created_ms + session_max_hours * 3600000;
     if (exp > cap) exp = cap;
-    if (exp > out->s.expires_ms && !store_wsession_touch(out->s.id, exp)) out->s.expires_ms = exp;
+    if (exp > out->s.expires_ms + (exp < cap ? life / 15 : 0) &&
+        !store_wsession_touch(out->s.id, exp))
+        out->s.expires_ms = exp;
     return 0;
 }
 
@@ -314,21 +319,23 @@ static char *utf8_cut(const char *s, size_t max)
     return xstrndup(s, max);
 }
 
-/* Scores the visitor's message just stored and records its sentiment. A failure is logged:
- * the message is answered all the same. */
-static void score_visitor(const char *conv, const char *message, struct widget_reply *out)
+/* Scores the visitor's message, to be stored with it. A failure is logged: the message is
+ * stored and answered all the same. */
+static void score_visitor(const char *conv, const char *message, struct widget_reply *out,
+                          struct store_wmsg_new *m)
 {
     int rc = sentiment_score(message, strlen(message), &out->sentiment);
-    if (!rc) {
-        out->has_sentiment = 1;
-        const struct sentiment *st = &out->sentiment;
-        rc = store_wmsg_set_sentiment(conv, out->visitor_message_id,
-                                      sentiment_label_name(st->label), st->score, st->polarity,
-                                      sentiment_priority_name(st->priority));
-    }
-    if (rc)
-        log_json(LOG_WARN, "widget message sentiment not stored",
+    if (rc) {
+        log_json(LOG_WARN, "widget message not scored",
                  json_pack("{s:s, s:s}", "conversation_id", conv, "error", ragd_strerror(rc)));
+        return;
+    }
+    out->has_sentiment = 1;
+    const struct sentiment *st = &out->sentiment;
+    m->sentiment_label = sentiment_label_name(st->label);
+    m->sentiment_priority = sentiment_priority_name(st->priority);
+    m->sentiment_score = st->score;
+    m->sentiment_polarity = st->polarity;
 }
 
 static void add_action(struct widget_reply *out, const char *name)
@@ -338,15 +345,16 @@ static void add_action(struct widget_reply *out, const char *name)
     if (out->nactions < WIDGET_ACTIONS_MAX) out->actions[out->nactions++] = name;
 }
 
-/* The answer's suggested actions (widget.h). */
-static void suggest(const char *org, struct widget_reply *out)
+/* The answer's suggested actions (widget.h), under the organization's rules. */
+static void suggest(const struct tickets_rules *rules, struct widget_reply *out)
 {
     const struct sentiment *st = &out->sentiment;
     if (out->has_sentiment) out->nactions = sentiment_actions(st, out->actions, WIDGET_ACTIONS_MAX);
     if (out->escalation.escalated || (out->has_sentiment && (st->priority >= SENTIMENT_HIGH ||
                                                              (st->cues & SENTIMENT_CUE_HUMAN))))
         add_action(out, "offer_human");
-    if (out->confidence < tickets_low_confidence(org)) add_action(out, "ask_clarifying_question");
+    if (out->confidence < rules->low_confidence.threshold)
+        add_action(out, "ask_clarifying_question");
 }
 
 int widget_answer(const struct widget_session *s, const char *message, prov_token_fn on_token,
@@ -354,38 +362,50 @@ int widget_answer(const struct widget_session *s, const char *message, prov_toke
 {
     memset(out, 0, sizeof *out);
     const char *org = s->s.org_id, *conv = s->s.conversation_id;
+    /* The organization (its plan's allowance, its escalation rules), read once: from the
+     * cache with the session's message rate. */
+    struct store_org_fetch f;
+    store_org_fetch_org(org, &f);
     char lk[96];
     snprintf(lk, sizeof lk, "widget:msg:sess:%s", s->s.id);
     int64_t wait = take(lk, per_session_minute);
     if (wait) {
+        store_org_fetch_cancel(&f);
         refuse(ref, 429, "WIDGET_RATE_LIMITED", "Too many messages; wait a moment");
         ref->retry_after_s = wait;
         return RAGD_EPERM;
     }
     struct store_org o;
-    int rc = store_org_read(org, &o);
+    int rc = store_org_fetch_finish(&f, NULL, org, &o);
     if (rc) return rc;
     const struct orgs_plan *p = orgs_plan(o.plan);
-    store_org_clear(&o);
-    int64_t used = 0;
     rc = store_org_usage_take(org, "widget_messages", "", 1, p ? p->widget_messages_per_day : 200,
-                              &used);
-    if (rc == RAGD_ELIMIT)
-        return refuse(ref, 429, "WIDGET_QUOTA_EXCEEDED",
-                      "This organization's widget answers for today are used up");
-    if (rc) return rc;
+                              NULL);
+    if (rc) {
+        store_org_clear(&o);
+        if (rc == RAGD_ELIMIT)
+            return refuse(ref, 429, "WIDGET_QUOTA_EXCEEDED",
+                          "This organization's widget answers for today are used up");
+        return rc;
+    }
+    struct tickets_rules rules;
+    tickets_rules_of(&o, &rules);
 
-    /* The conversation so far (for the prompt), then the visitor's message. */
+    /* The conversation so far (for the prompt), then the visitor's message with its sentiment. */
     struct store_wmsg *hist = NULL;
     size_t nh = 0;
     if (store_wmsgs(conv, 10, &hist, &nh)) nh = 0;
     int64_t t0 = time_now_ms();
-    rc = store_wmsg_add(conv, org, "visitor", message, NULL, -1, NULL, out->visitor_message_id);
+    struct store_wmsg_new vm = {
+        .role = "visitor", .body = message, .confidence = -1, .tokens = -1, .latency_ms = -1};
+    score_visitor(conv, message, out, &vm);
+    rc = store_wmsg_add(conv, org, &vm, out->visitor_message_id);
     if (rc) {
         store_wmsgs_free(hist, nh);
+        store_org_clear(&o);
+        store_org_usage_take(org, "widget_messages", "", -1, 0, NULL); /* not answered */
         return rc;
     }
-    score_visitor(conv, message, out);
     struct chat_turn *turns = xcalloc(nh ? nh : 1, sizeof *turns);
     size_t nt = 0;
     for (size_t i = 0; i < nh; i++)
@@ -465,24 +485,24 @@ int widget_answer(const struct widget_session *s, const char *message, prov_toke
         out->sources_json = json_dumps(sj, JSON_COMPACT);
         json_decref(sj);
         out->confidence = ns ? 0.9 : 0.3;
-        rc = store_wmsg_add(conv, org, "assistant", out->answer, out->sources_json, out->confidence,
-                            NULL, out->message_id);
-        if (!rc) {
-            out->tokens = (int64_t)pres.prompt_tokens + pres.completion_tokens;
-            out->latency_ms = time_now_ms() - t0;
-            int crc = store_wmsg_set_cost(out->message_id, out->tokens, out->latency_ms);
-            if (crc)
-                log_json(LOG_WARN, "widget answer cost not stored",
-                         json_pack("{s:s}", "error", ragd_strerror(crc)));
-        }
+        out->tokens = (int64_t)pres.prompt_tokens + pres.completion_tokens;
+        out->latency_ms = time_now_ms() - t0;
+        struct store_wmsg_new am = {.role = "assistant",
+                                    .body = out->answer,
+                                    .sources_json = out->sources_json,
+                                    .confidence = out->confidence,
+                                    .tokens = out->tokens,
+                                    .latency_ms = out->latency_ms};
+        rc = store_wmsg_add(conv, org, &am, out->message_id);
     }
     /* The rules run on the visitor's message even when no answer could be made. */
-    int erc = tickets_after_message(org, conv, message, out->has_sentiment ? &out->sentiment : NULL,
+    int erc = tickets_after_message(&o, conv, message, out->has_sentiment ? &out->sentiment : NULL,
                                     &out->escalation);
     if (erc)
         log_json(LOG_WARN, "widget escalation check failed",
                  json_pack("{s:s, s:s}", "conversation_id", conv, "error", ragd_strerror(erc)));
-    if (!rc) suggest(org, out);
+    if (!rc) suggest(&rules, out);
+    store_org_clear(&o);
     if (rc) {
         widget_reply_free(out);
         store_org_usage_take(org, "widget_messages", "", -1, 0, NULL); /* not answered */

@@ -175,12 +175,39 @@ static void widget_tables(void **state)
     struct store_wsession ws;
     assert_int_equal(store_wsession_lookup("th1", &ws), 0);
     assert_string_equal(ws.conversation_id, conv);
-    assert_int_equal(store_wmsg_add(conv, org, "visitor", "hi", NULL, -1, NULL, m1), 0);
-    assert_int_equal(store_wmsg_add(conv, org, "assistant", "hello", "[]", 0.9, NULL, m2), 0);
+    /* a visitor message with its sentiment, an answer with its cost: each one transaction */
+    struct store_wmsg_new vm = {.role = "visitor",
+                                .body = "hi",
+                                .confidence = -1,
+                                .sentiment_label = "negative",
+                                .sentiment_priority = "HIGH",
+                                .sentiment_score = 0.75,
+                                .sentiment_polarity = -0.5,
+                                .tokens = -1,
+                                .latency_ms = -1};
+    struct store_wmsg_new am = {.role = "assistant",
+                                .body = "hello",
+                                .sources_json = "[]",
+                                .confidence = 0.875,
+                                .tokens = 12,
+                                .latency_ms = 34};
+    assert_int_equal(store_wmsg_add(conv, org, &vm, m1), 0);
+    assert_int_equal(store_wmsg_add(conv, org, &am, m2), 0);
     assert_int_equal(store_wmsg_add_agent(conv, org, owner, "note to self", 1, m3), 0);
     assert_int_equal(store_wmsg_add_agent(conv, org, owner, "Hi, I am Ann", 0, m3), 0);
+    struct store_esc_signals g;
+    assert_int_equal(store_esc_signals(conv, &g), 0);
+    assert_int_equal(g.nvisitor, 1);
+    assert_true(g.polarity[0] == -0.5);
+    assert_string_equal(g.priority[0], "HIGH");
+    assert_int_equal(g.nanswer, 1);
+    assert_true(g.confidence[0] == 0.875);
+    assert_int_equal(g.not_helpful, 0);
+    assert_int_equal(store_esc_signals("no-such-conversation", &g), RAGD_ENOTFOUND);
     assert_int_equal(store_wmsg_feedback(conv, m1, 1), RAGD_ENOTFOUND); /* not an answer */
     assert_int_equal(store_wmsg_feedback(conv, m2, -1), 0);
+    assert_int_equal(store_esc_signals(conv, &g), 0);
+    assert_int_equal(g.not_helpful, 1);
     struct store_wmsg *ms;
     size_t n;
     assert_int_equal(store_wmsgs(conv, 100, &ms, &n), 0);
