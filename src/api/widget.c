@@ -104,7 +104,7 @@ static void session(struct req *r)
     json_t *out = json_pack("{s:s, s:s, s:I, s:s, s:s, s:o}", "session_token", s.token,
                             "expires_at", iso(s.s.expires_ms, exp), "expires_in", (json_int_t)in,
                             "conversation_id", s.s.conversation_id, "visitor_id", s.s.visitor_id,
-                            "theme", widget_theme(s.s.org_id));
+                            "theme", s.theme ? s.theme : json_object());
     memset(s.token, 0, sizeof s.token);
     http_json(r, 201, out);
 }

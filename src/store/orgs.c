@@ -736,17 +736,21 @@ int store_wkey_rotate(const char *org_id, const char *key_id, const char *prefix
     return finish(c, rc);
 }
 
-int store_wkey_lookup(const char *hash, struct store_wkey *out)
+int store_wkey_lookup(const char *hash, const char *origin, struct store_wkey *out)
 {
     db_conn_t *c = db_conn();
     db_rows_t *r;
     int rc = db_query(c, &r,
-                      "SELECT " WKEY_COLS " FROM widget_keys WHERE key_hash = ?"
-                      " AND revoked_at IS NULL",
-                      "s", hash);
+                      "SELECT " WKEY_COLS ", (SELECT count(*) FROM widget_key_origins o"
+                      " WHERE o.key_id = widget_keys.id AND o.origin = ?) FROM widget_keys"
+                      " WHERE key_hash = ? AND revoked_at IS NULL",
+                      "ss", origin, hash);
     if (rc) return rc;
     int more = db_rows_next(r);
-    if (more == 1) wkey_row(r, out);
+    if (more == 1) {
+        wkey_row(r, out);
+        out->origin_ok = db_col_int(r, 9) > 0;
+    }
     db_rows_free(r);
     if (more != 1) return more < 0 ? RAGD_EDB : RAGD_ENOTFOUND;
     int64_t last = 0, now = time_now_ms();
@@ -756,15 +760,6 @@ int store_wkey_lookup(const char *hash, struct store_wkey *out)
                 time_iso(now, ts), out->id);
     }
     return 0;
-}
-
-int store_wkey_origin_ok(const char *key_id, const char *origin)
-{
-    int64_t n = 0;
-    int rc = db_query_int(db_conn(), &n,
-                          "SELECT count(*) FROM widget_key_origins WHERE key_id = ? AND origin = ?",
-                          "ss", key_id, origin);
-    return !rc && n > 0;
 }
 
 int store_wkey_origin_known(const char *origin)
@@ -791,7 +786,9 @@ int store_wsession_create(const char *org_id, const char *key_id, const char *or
     time_iso(now, ts);
     uuid4(id_out);
     uuid4(conv_out);
-    int rc = db_begin(c);
+    /* New rows only: keyed by the new conversation, so that no session waits for another,
+     * and one round trip on PostgreSQL. */
+    int rc = db_begin_batch(c, conv_out);
     if (rc) return rc;
     rc = db_exec(c, NULL,
                  "INSERT INTO widget_conversations (id, org_id, visitor_id, origin, status,"
@@ -805,7 +802,9 @@ int store_wsession_create(const char *org_id, const char *key_id, const char *or
                      "sssssssssii", id_out, org_id, key_id, origin, visitor_id, ip, conv_out,
                      token_hash, ts, now, expires_ms);
     if (!rc) rc = store_analytics_touch(c, org_id, ts); /* analytics: a conversation */
-    return finish(c, rc);
+    if (!rc) rc = db_commit(c);
+    if (rc) db_rollback(c); /* a batch's failure shows at the commit */
+    return rc;
 }
 
 int store_wsession_lookup(const char *hash, struct store_wsession *out)

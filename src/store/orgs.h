@@ -161,6 +161,7 @@ struct store_wkey {
     char prefix[16];
     char *origins; /* JSON array text, owned: store_wkeys_free / store_wkey_clear */
     char created_at[32], last_used_at[32], revoked_at[32]; /* "" when NULL */
+    int origin_ok; /* store_wkey_lookup: 1 when its origin is on the key's list */
 };
 void store_wkey_clear(struct store_wkey *k);
 void store_wkeys_free(struct store_wkey *k, size_t n);
@@ -178,10 +179,10 @@ int store_wkey_revoke(const char *org_id, const char *key_id);
  * one transaction. RAGD_ENOTFOUND. */
 int store_wkey_rotate(const char *org_id, const char *key_id, const char *prefix, const char *hash,
                       char new_id[37]);
-/* The live key whose hash is hash: 0 with *out, RAGD_ENOTFOUND. Records the use. */
-int store_wkey_lookup(const char *hash, struct store_wkey *out);
-/* 1 when origin is on live key key_id's list, 0 when not. */
-int store_wkey_origin_ok(const char *key_id, const char *origin);
+/* The live key whose hash is hash: 0 with *out, RAGD_ENOTFOUND. Records the use (at most
+ * once a minute). origin (or NULL) is checked against its list in the same query
+ * (out->origin_ok). */
+int store_wkey_lookup(const char *hash, const char *origin, struct store_wkey *out);
 /* 1 when origin is on the list of some live publishable key (CORS preflights). */
 int store_wkey_origin_known(const char *origin);
 

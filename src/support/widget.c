@@ -164,6 +164,23 @@ static int64_t org_sessions_per_minute(const struct store_org *o)
     return n < cap ? n : cap;
 }
 
+/* The organization's widget theme: the plan's defaults under its own settings, with its
+ * name. */
+static json_t *theme_of(const struct store_org *o)
+{
+    json_t *def = orgs_default_settings(orgs_plan("free"));
+    json_t *theme = json_deep_copy(json_object_get(def, "widget"));
+    json_decref(def);
+    json_error_t je;
+    json_t *s = json_loads(o->settings ? o->settings : "{}", 0, &je);
+    json_t *w = json_object_get(s, "widget");
+    if (json_is_object(w)) json_object_update(theme, w);
+    json_decref(s);
+    json_object_del(theme, "sessions_per_minute");
+    json_object_set_new(theme, "organization_name", json_string(o->name));
+    return theme;
+}
+
 int widget_session_start(const char *key, const char *origin, const char *visitor_id,
                          const char *ip, struct widget_session *out, struct widget_refusal *ref)
 {
@@ -173,7 +190,7 @@ int widget_session_start(const char *key, const char *origin, const char *visito
     char hash[65];
     sha256_hex(key, strlen(key), hash);
     struct store_wkey k;
-    int rc = store_wkey_lookup(hash, &k);
+    int rc = store_wkey_lookup(hash, origin, &k);
     if (rc == RAGD_ENOTFOUND)
         return refuse(ref, 401, "INVALID_WIDGET_KEY", "Unknown or revoked widget key");
     if (rc) return rc;
@@ -182,6 +199,7 @@ int widget_session_start(const char *key, const char *origin, const char *visito
     char key_id[37], org_id[37];
     snprintf(key_id, sizeof key_id, "%s", k.id);
     snprintf(org_id, sizeof org_id, "%s", k.org_id);
+    int origin_ok = k.origin_ok;
     store_wkey_clear(&k);
     if (secret && origin)
         return refuse(ref, 403, "SECRET_KEY_FROM_BROWSER",
@@ -190,26 +208,36 @@ int widget_session_start(const char *key, const char *origin, const char *visito
     if (!secret && !origin)
         return refuse(ref, 403, "ORIGIN_REQUIRED",
                       "A publishable widget key works only from a web page (Origin header)");
-    if (!secret && !store_wkey_origin_ok(key_id, origin))
+    if (!secret && !origin_ok)
         return refuse(ref, 403, "ORIGIN_NOT_ALLOWED",
                       "This site is not on the widget key's list of allowed origins");
-    struct store_org o;
-    if ((rc = store_org_read(org_id, &o))) return rc == RAGD_ENOTFOUND ? RAGD_EUNAVAIL : rc;
-    int on = orgs_feature_on(&o, "widget");
-    int64_t org_rate = org_sessions_per_minute(&o);
-    store_org_clear(&o);
-    if (!on)
-        return refuse(ref, 403, "WIDGET_DISABLED",
-                      "The widget is turned off for this organization");
-
+    /* The organization from the cache, read with the address's rate. */
+    struct store_org_fetch f;
+    store_org_fetch_org(org_id, &f);
     char lk[128];
     snprintf(lk, sizeof lk, "widget:sess:ip:%.64s", ip);
     int64_t wait = take(lk, per_ip_minute);
+    struct store_org o;
+    if ((rc = store_org_fetch_finish(&f, NULL, org_id, &o)))
+        return rc == RAGD_ENOTFOUND ? RAGD_EUNAVAIL : rc;
+    int on = orgs_feature_on(&o, "widget");
+    int64_t org_rate = org_sessions_per_minute(&o);
+    if (!on || wait) {
+        store_org_clear(&o);
+        if (!on)
+            return refuse(ref, 403, "WIDGET_DISABLED",
+                          "The widget is turned off for this organization");
+    } else {
+        out->theme = theme_of(&o);
+        store_org_clear(&o);
+    }
     if (!wait) {
         snprintf(lk, sizeof lk, "widget:sess:org:%s", org_id);
         wait = take(lk, org_rate);
     }
     if (wait) {
+        json_decref(out->theme);
+        out->theme = NULL;
         refuse(ref, 429, "WIDGET_RATE_LIMITED", "Too many new widget sessions; try again shortly");
         ref->retry_after_s = wait;
         return RAGD_EPERM;
@@ -230,6 +258,8 @@ int widget_session_start(const char *key, const char *origin, const char *visito
                                out->s.id, out->s.conversation_id);
     if (rc) {
         memset(out->token, 0, sizeof out->token);
+        json_decref(out->theme);
+        out->theme = NULL;
         return rc;
     }
     snprintf(out->s.org_id, sizeof out->s.org_id, "%s", org_id);
@@ -276,24 +306,6 @@ int widget_session_check(const char *token, const char *origin, struct widget_se
 int widget_cors_ok(const struct widget_session *s, const char *origin)
 {
     return origin && s->s.origin[0] && !strcmp(origin, s->s.origin);
-}
-
-json_t *widget_theme(const char *org_id)
-{
-    struct store_org o;
-    if (store_org_read(org_id, &o)) return json_object();
-    json_t *def = orgs_default_settings(orgs_plan("free"));
-    json_t *theme = json_deep_copy(json_object_get(def, "widget"));
-    json_decref(def);
-    json_error_t je;
-    json_t *s = json_loads(o.settings ? o.settings : "{}", 0, &je);
-    json_t *w = json_object_get(s, "widget");
-    if (json_is_object(w)) json_object_update(theme, w);
-    json_decref(s);
-    json_object_del(theme, "sessions_per_minute");
-    json_object_set_new(theme, "organization_name", json_string(o.name));
-    store_org_clear(&o);
-    return theme;
 }
 
 /* ---- answers ---- */

@@ -75,6 +75,10 @@ struct widget_session {
     struct store_wsession s;
     char token[64]; /* only when just created */
     char kind[16];  /* of its key */
+    /* Only when just created: the widget's theme and texts from the organization's settings,
+     * {title, greeting, primary_color, text_color, position, organization_name} (the
+     * caller's reference). */
+    json_t *theme;
 };
 
 /* Starts a session for key (from the request body), origin (the Origin header or NULL),
@@ -92,10 +96,6 @@ int widget_session_check(const char *token, const char *origin, struct widget_se
 /* 1 when origin may receive CORS headers for this session or key: it is the session's
  * origin. */
 int widget_cors_ok(const struct widget_session *s, const char *origin);
-
-/* The widget's theme and texts from the organization's settings (new reference):
- * {title, greeting, primary_color, text_color, position, organization_name}. */
-json_t *widget_theme(const char *org_id);
 
 /* A passage an answer drew on. */
 struct widget_source {

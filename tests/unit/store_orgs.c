@@ -161,12 +161,14 @@ static void widget_tables(void **state)
         store_wkey_create(org, "publishable", "site", "pk_abc", "kh1", origins, 2, 1, kid), 0);
     assert_int_equal(store_wkey_create(org, "secret", "srv", "sk_abc", "kh2", NULL, 0, 1, kid2),
                      RAGD_ELIMIT);
-    assert_true(store_wkey_origin_ok(kid, "https://c.test"));
-    assert_false(store_wkey_origin_ok(kid, "https://c.test/"));
     assert_true(store_wkey_origin_known("http://127.0.0.1:9"));
     struct store_wkey k;
-    assert_int_equal(store_wkey_lookup("kh1", &k), 0);
+    assert_int_equal(store_wkey_lookup("kh1", "https://c.test", &k), 0);
     assert_string_equal(k.org_id, org);
+    assert_true(k.origin_ok);
+    store_wkey_clear(&k);
+    assert_int_equal(store_wkey_lookup("kh1", "https://c.test/", &k), 0);
+    assert_false(k.origin_ok);
     store_wkey_clear(&k);
     int64_t exp = time_now_ms() + 900000;
     assert_int_equal(store_wsession_create(org, kid, "https://c.test", "visitor-1", "127.0.0.1",
@@ -225,8 +227,10 @@ static void widget_tables(void **state)
     assert_string_equal(c.contact_email, "x@y.test");
     /* rotating keeps the origins; revoking the key ends its sessions */
     assert_int_equal(store_wkey_rotate(org, kid, "pk_def", "kh3", kid2), 0);
-    assert_true(store_wkey_origin_ok(kid2, "https://c.test"));
-    assert_int_equal(store_wkey_lookup("kh1", &k), RAGD_ENOTFOUND);
+    assert_int_equal(store_wkey_lookup("kh3", "https://c.test", &k), 0);
+    assert_true(k.origin_ok);
+    store_wkey_clear(&k);
+    assert_int_equal(store_wkey_lookup("kh1", NULL, &k), RAGD_ENOTFOUND);
     assert_int_equal(store_wsession_lookup("th1", &ws), RAGD_ENOTFOUND);
 }
 
