@@ -113,12 +113,41 @@ static void test_may_modify(void **state)
     assert_true(kn_may_modify(&admin, &orphan));
 }
 
+/* A search's retrievals counted: once per chunk per touch, across the eight-id groups (nine
+ * and one chunks), and only the chunks named. */
+static void test_touch_counts_each_chunk_once(void **state)
+{
+    (void)state;
+    struct kdoc_new d = {.owner_id = ME, .title = "t", .importance = 1.0, .status = "ready"};
+    assert_int_equal(store_doc_insert(&d), 0);
+    enum { N = 11 };
+    struct kchunk_new ch[N];
+    for (int i = 0; i < N; i++)
+        ch[i] = (struct kchunk_new){.position = i, .text = "x", .len = 1, .end = 1, .tokens = 1};
+    int64_t ids[N], *old = NULL;
+    size_t nold = 0;
+    assert_int_equal(store_chunks_replace(d.id, ch, N, "m", 0, NULL, ids, &old, &nold), 0);
+    free(old);
+    assert_int_equal(store_chunks_touch(ids, 9), 0);
+    assert_int_equal(store_chunks_touch(ids + 3, 1), 0);
+    struct kchunk out[N];
+    int found[N];
+    assert_int_equal(store_chunks_get(ids, N, 0, out, found), 0);
+    for (int i = 0; i < N; i++) {
+        assert_true(found[i]);
+        assert_int_equal(out[i].retrieval_count, i == 3 ? 2 : i < 9 ? 1 : 0);
+        assert_true((out[i].last_accessed != NULL) == (i < 9));
+        store_kchunk_clear(&out[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_c_agrees_with_sql),
         cmocka_unit_test(test_list_agrees),
         cmocka_unit_test(test_may_modify),
+        cmocka_unit_test(test_touch_counts_each_chunk_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
