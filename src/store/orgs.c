@@ -198,19 +198,16 @@ static int org_from_json(json_t *j, const char *org_id, struct store_org *out)
     return 0;
 }
 
-/* org_id's entry from the cache (a value read by cache_get_finish, or NULL to read it now)
- * into out; else from the database, then cached. */
-static int org_cached(const char *org_id, char *val, size_t len, int have_val,
-                      struct store_org *out)
+/* org_id from its cached entry j (taken; NULL: none) into out; else from the database, then
+ * cached. */
+static int org_cached(const char *org_id, json_t *j, struct store_org *out)
 {
     memset(out, 0, sizeof *out);
-    char key[48];
-    org_key(org_id, key);
-    json_t *j = have_val ? (val ? json_loadb(val, len, 0, NULL) : NULL) : cache_get_json(key);
-    free(val);
     int rc = org_from_json(j, org_id, out);
     json_decref(j);
     if (!rc) return 0;
+    char key[48];
+    org_key(org_id, key);
     rc = org_read("SELECT " ORG_COLS " FROM organizations WHERE id = ?", org_id, 0, out);
     if (rc) return rc;
     json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", out->id, "name", out->name,
@@ -223,7 +220,9 @@ static int org_cached(const char *org_id, char *val, size_t len, int have_val,
 
 int store_org_read(const char *id, struct store_org *out)
 {
-    return org_cached(id, NULL, 0, 0, out);
+    char key[48];
+    org_key(id, key);
+    return org_cached(id, cache_get_json(key), out);
 }
 
 int store_org_fetch_finish(struct store_org_fetch *f, const char *user_id, const char *org_id,
@@ -234,10 +233,11 @@ int store_org_fetch_finish(struct store_org_fetch *f, const char *user_id, const
         size_t len = 0;
         char *v = cache_get_finish(f->ticket, &len);
         f->ticket = 0;
-        rc = org_cached(org_id, v, len, 1, out);
+        rc = org_cached(org_id, v ? json_loadb(v, len, 0, NULL) : NULL, out);
+        free(v);
     } else {
         store_org_fetch_cancel(f);
-        rc = org_cached(org_id, NULL, 0, 0, out);
+        rc = store_org_read(org_id, out);
     }
     if (rc || !user_id) return rc;
     size_t i = hint_slot(user_id);
@@ -802,9 +802,7 @@ int store_wsession_create(const char *org_id, const char *key_id, const char *or
                      "sssssssssii", id_out, org_id, key_id, origin, visitor_id, ip, conv_out,
                      token_hash, ts, now, expires_ms);
     if (!rc) rc = store_analytics_touch(c, org_id, ts); /* analytics: a conversation */
-    if (!rc) rc = db_commit(c);
-    if (rc) db_rollback(c); /* a batch's failure shows at the commit */
-    return rc;
+    return finish(c, rc);
 }
 
 int store_wsession_lookup(const char *hash, struct store_wsession *out)
@@ -920,9 +918,7 @@ int store_wmsg_add(const char *conv_id, const char *org_id, const struct store_w
                     " visitor_messages = visitor_messages + 1 WHERE id = ?",
                     "sdds", m->sentiment_label, m->sentiment_score, m->sentiment_polarity, conv_id);
     if (!rc) rc = store_analytics_touch_msg(c, id_out); /* analytics: a message */
-    if (!rc) rc = db_commit(c);
-    if (rc) db_rollback(c); /* a batch's failure shows at the commit */
-    return rc;
+    return finish(c, rc);
 }
 
 int store_wmsg_add_agent(const char *conv_id, const char *org_id, const char *author_id,

@@ -78,14 +78,14 @@ static inline char *now_iso(char ts[32])
     return time_iso(time_now_ms(), ts);
 }
 
-/* Ends the transaction on c: rolls back and returns rc when rc is an error, else commits. */
+/* Ends the transaction on c: commits unless rc is an error, and rolls back when rc or the
+ * COMMIT failed (a batch transaction's failures show at its COMMIT; a failed COMMIT on SQLite
+ * leaves the transaction open). Returns the first error, or 0. */
 static inline int finish(db_conn_t *c, int rc)
 {
-    if (rc) {
-        db_rollback(c);
-        return rc;
-    }
-    return db_commit(c);
+    if (!rc) rc = db_commit(c);
+    if (rc) db_rollback(c);
+    return rc;
 }
 
 #endif
