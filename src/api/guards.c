@@ -184,7 +184,10 @@ const struct store_org *api_org(struct req *r)
 
 static void org_early(struct req *r, const struct route *rt, const char *user_id)
 {
-    if (rt->feature || rt->quota) store_org_fetch_start(user_id, &org_slot(r)->f);
+    if (!rt->feature && !rt->quota) return;
+    struct store_org_fetch f;
+    store_org_fetch_start(user_id, &f);
+    if (f.ticket) org_slot(r)->f = f; /* a member this node has seen */
 }
 
 static void org_early_done(struct req *r)

@@ -470,6 +470,18 @@ static int is_sqlite(void)
     return !strcmp(db_backend(), "sqlite");
 }
 
+/* ids[0..n) as the JSON array text those statements take (caller frees). */
+static char *ids_json(const int64_t *ids, size_t n)
+{
+    struct sbuf b;
+    sb_init(&b);
+    sb_adds(&b, "[");
+    for (size_t i = 0; i < n; i++)
+        sb_printf(&b, "%s%lld", i ? "," : "", (long long)ids[i]);
+    sb_adds(&b, "]");
+    return sb_take(&b);
+}
+
 int store_chunks_get(const int64_t *ids, size_t n, int with_doc_metadata, struct kchunk *out,
                      int *found)
 {
@@ -479,15 +491,10 @@ int store_chunks_get(const int64_t *ids, size_t n, int with_doc_metadata, struct
     memset(out, 0, n * sizeof *out);
     memset(found, 0, n * sizeof *found);
     if (!n) return 0;
-    struct sbuf b;
-    sb_init(&b);
-    sb_adds(&b, "[");
-    for (size_t i = 0; i < n; i++)
-        sb_printf(&b, "%s%lld", i ? "," : "", (long long)ids[i]);
-    sb_adds(&b, "]");
+    char *list = ids_json(ids, n);
     db_rows_t *r;
-    int rc = db_query(db_conn(), &r, is_sqlite() ? lite : pg, "bs", with_doc_metadata, b.s);
-    sb_free(&b);
+    int rc = db_query(db_conn(), &r, is_sqlite() ? lite : pg, "bs", with_doc_metadata, list);
+    free(list);
     if (rc) return rc;
     while ((rc = db_rows_next(r)) == 1) {
         int64_t id = db_col_int(r, 0);
@@ -543,22 +550,17 @@ int store_docs_metadata(const char *const *ids, size_t n, char **json)
 
 int store_chunks_touch(const int64_t *ids, size_t n)
 {
-    /* Eight chunks a statement (a short group repeats its first id), each statement atomic
-     * on its own: a search's touch is one round trip and takes no lock but its rows'. */
-    enum { GROUP = 8 };
-    db_conn_t *c = db_conn();
-    char ts[32];
+    /* One statement for all of a search's chunks, atomic on its own: no lock but its rows'. */
+#define TOUCH                                                                                      \
+    "UPDATE chunks SET retrieval_count = retrieval_count + 1, last_accessed = ? WHERE id IN"
+    static const char lite[] = TOUCH " (SELECT value FROM json_each(?))";
+    static const char pg[] = TOUCH " (SELECT value::bigint FROM json_array_elements_text(?::json))";
+#undef TOUCH
+    if (!n) return 0;
+    char ts[32], *list = ids_json(ids, n);
     time_iso(time_now_ms(), ts);
-    int rc = 0;
-    for (size_t i = 0; !rc && i < n; i += GROUP) {
-        int64_t g[GROUP];
-        for (size_t k = 0; k < GROUP; k++)
-            g[k] = ids[i + k < n ? i + k : i];
-        rc = db_exec(c, NULL,
-                     "UPDATE chunks SET retrieval_count = retrieval_count + 1, last_accessed = ?"
-                     " WHERE id IN (?, ?, ?, ?, ?, ?, ?, ?)",
-                     "siiiiiiii", ts, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]);
-    }
+    int rc = db_exec(db_conn(), NULL, is_sqlite() ? lite : pg, "ss", ts, list);
+    free(list);
     return rc;
 }
 

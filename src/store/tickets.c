@@ -100,11 +100,11 @@ int store_esc_signals(const char *conv_id, struct store_esc_signals *out)
     memset(out, 0, sizeof *out);
     db_conn_t *c = db_conn();
     if (!c) return RAGD_EUNAVAIL;
-        /* One query, in parts: 0 the latest visitor messages since the escalation (seq, polarity,
-         * priority), 1 the latest answers (seq, confidence), 2 the count of answers marked not
-         * helpful, 3 the conversation itself (absent: not found). */
-#define SINCE " AND seq > (SELECT since FROM k)"
+    /* One query, in parts: 0 the latest visitor messages since the escalation (seq, polarity,
+     * priority), 1 the latest answers (seq, confidence), 2 the count of answers marked not
+     * helpful, 3 the conversation itself (absent: not found). */
     db_rows_t *r;
+#define SINCE " AND seq > (SELECT since FROM k)"
     int rc = db_query(
         c, &r,
         "WITH k AS (SELECT coalesce(escalated_seq, 0) AS since FROM widget_conversations"

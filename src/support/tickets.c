@@ -450,13 +450,12 @@ static int signals_priority(const struct store_esc_signals *g)
     return p;
 }
 
-int tickets_after_message(const struct store_org *o, const char *conv_id, const char *text,
-                          const struct sentiment *s, struct tickets_escalation *out)
+int tickets_after_message(const struct store_org *o, const struct tickets_rules *r,
+                          const char *conv_id, const char *text, const struct sentiment *s,
+                          struct tickets_escalation *out)
 {
     memset(out, 0, sizeof *out);
-    struct tickets_rules r;
-    tickets_rules_of(o, &r);
-    if (!r.enabled) return 0;
+    if (!r->enabled) return 0;
     int tickets_on = orgs_feature_on(o, "tickets"), rc;
     const char *org_id = o->id;
     struct store_esc_signals g;
@@ -464,45 +463,45 @@ int tickets_after_message(const struct store_org *o, const char *conv_id, const 
     int floor = max_prio(signals_priority(&g), s ? (int)s->priority : SENTIMENT_LOW);
     char reason[200];
 
-    if (r.sentiment.on && g.nvisitor >= r.sentiment.consecutive) {
+    if (r->sentiment.on && g.nvisitor >= r->sentiment.consecutive) {
         int all = 1;
-        for (int i = 0; i < r.sentiment.consecutive; i++)
-            if (isnan(g.polarity[i]) || g.polarity[i] > r.sentiment.threshold) all = 0;
+        for (int i = 0; i < r->sentiment.consecutive; i++)
+            if (isnan(g.polarity[i]) || g.polarity[i] > r->sentiment.threshold) all = 0;
         if (all) {
             snprintf(reason, sizeof reason,
                      "%d consecutive messages with sentiment at or below %.2f",
-                     r.sentiment.consecutive, r.sentiment.threshold);
-            return escalate(org_id, conv_id, &r, "sentiment", max_prio(floor, r.sentiment.priority),
+                     r->sentiment.consecutive, r->sentiment.threshold);
+            return escalate(org_id, conv_id, r, "sentiment", max_prio(floor, r->sentiment.priority),
                             reason, text, "escalated", tickets_on, out);
         }
     }
-    if (r.human_request.on && tickets_human_request(text))
+    if (r->human_request.on && tickets_human_request(text))
         return escalate(
-            org_id, conv_id, &r, "human_request", max_prio(floor, r.human_request.priority),
+            org_id, conv_id, r, "human_request", max_prio(floor, r->human_request.priority),
             "The visitor asked to talk to a person", text, "escalated", tickets_on, out);
-    const char *kw = r.keywords.on ? keyword_in(&r, text) : NULL;
+    const char *kw = r->keywords.on ? keyword_in(r, text) : NULL;
     if (kw) {
         char cat[80];
         snprintf(cat, sizeof cat, "keyword:%s", kw);
         snprintf(reason, sizeof reason, "The visitor wrote \"%s\"", kw);
-        return escalate(org_id, conv_id, &r, cat, max_prio(floor, r.keywords.priority), reason,
+        return escalate(org_id, conv_id, r, cat, max_prio(floor, r->keywords.priority), reason,
                         text, "escalated", tickets_on, out);
     }
-    if (r.low_confidence.on && g.nanswer >= r.low_confidence.consecutive) {
+    if (r->low_confidence.on && g.nanswer >= r->low_confidence.consecutive) {
         int all = 1;
-        for (int i = 0; i < r.low_confidence.consecutive; i++)
-            if (g.confidence[i] < 0 || g.confidence[i] >= r.low_confidence.threshold) all = 0;
+        for (int i = 0; i < r->low_confidence.consecutive; i++)
+            if (g.confidence[i] < 0 || g.confidence[i] >= r->low_confidence.threshold) all = 0;
         if (all) {
             snprintf(reason, sizeof reason, "%d consecutive answers with confidence below %.2f",
-                     r.low_confidence.consecutive, r.low_confidence.threshold);
-            return escalate(org_id, conv_id, &r, "low_confidence",
-                            max_prio(floor, r.low_confidence.priority), reason, text, "escalated",
+                     r->low_confidence.consecutive, r->low_confidence.threshold);
+            return escalate(org_id, conv_id, r, "low_confidence",
+                            max_prio(floor, r->low_confidence.priority), reason, text, "escalated",
                             tickets_on, out);
         }
     }
-    if (r.not_helpful.on && g.not_helpful >= r.not_helpful.count) {
-        snprintf(reason, sizeof reason, "%d answers marked not helpful", r.not_helpful.count);
-        return escalate(org_id, conv_id, &r, "not_helpful", max_prio(floor, r.not_helpful.priority),
+    if (r->not_helpful.on && g.not_helpful >= r->not_helpful.count) {
+        snprintf(reason, sizeof reason, "%d answers marked not helpful", r->not_helpful.count);
+        return escalate(org_id, conv_id, r, "not_helpful", max_prio(floor, r->not_helpful.priority),
                         reason, text, "escalated", tickets_on, out);
     }
     return 0;

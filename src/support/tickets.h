@@ -80,11 +80,13 @@ int tickets_human_request(const char *text);
 
 /* After a visitor message (text, scored s, or NULL when it could not be scored) and its
  * answer, both stored (the answer's confidence is read back with the other signals; no
- * answer when none could be made) in conversation conv_id of organization o: checks the rules in
- * the order sentiment, human_request, keyword, low_confidence, not_helpful and records the
- * first that fires. 0 with *out (out->escalated 0 when nothing fired), or a store error. */
-int tickets_after_message(const struct store_org *o, const char *conv_id, const char *text,
-                          const struct sentiment *s, struct tickets_escalation *out);
+ * answer when none could be made) in conversation conv_id of organization o, whose rules
+ * (tickets_rules_of) the caller has read: checks them in the order sentiment, human_request,
+ * keyword, low_confidence, not_helpful and records the first that fires. 0 with *out
+ * (out->escalated 0 when nothing fired), or a store error. */
+int tickets_after_message(const struct store_org *o, const struct tickets_rules *r,
+                          const char *conv_id, const char *text, const struct sentiment *s,
+                          struct tickets_escalation *out);
 /* After an answer was marked not helpful. As above. */
 int tickets_after_feedback(const char *org_id, const char *conv_id, struct tickets_escalation *out);
 /* After POST /widget/handoff (note: what the visitor wrote, may be NULL): the human_request

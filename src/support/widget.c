@@ -222,22 +222,17 @@ int widget_session_start(const char *key, const char *origin, const char *visito
         return rc == RAGD_ENOTFOUND ? RAGD_EUNAVAIL : rc;
     int on = orgs_feature_on(&o, "widget");
     int64_t org_rate = org_sessions_per_minute(&o);
-    if (!on || wait) {
-        store_org_clear(&o);
-        if (!on)
-            return refuse(ref, 403, "WIDGET_DISABLED",
-                          "The widget is turned off for this organization");
-    } else {
-        out->theme = theme_of(&o);
-        store_org_clear(&o);
-    }
+    json_t *theme = on ? theme_of(&o) : NULL;
+    store_org_clear(&o);
+    if (!on)
+        return refuse(ref, 403, "WIDGET_DISABLED",
+                      "The widget is turned off for this organization");
     if (!wait) {
         snprintf(lk, sizeof lk, "widget:sess:org:%s", org_id);
         wait = take(lk, org_rate);
     }
     if (wait) {
-        json_decref(out->theme);
-        out->theme = NULL;
+        json_decref(theme);
         refuse(ref, 429, "WIDGET_RATE_LIMITED", "Too many new widget sessions; try again shortly");
         ref->retry_after_s = wait;
         return RAGD_EPERM;
@@ -258,10 +253,10 @@ int widget_session_start(const char *key, const char *origin, const char *visito
                                out->s.id, out->s.conversation_id);
     if (rc) {
         memset(out->token, 0, sizeof out->token);
-        json_decref(out->theme);
-        out->theme = NULL;
+        json_decref(theme);
         return rc;
     }
+    out->theme = theme;
     snprintf(out->s.org_id, sizeof out->s.org_id, "%s", org_id);
     snprintf(out->s.key_id, sizeof out->s.key_id, "%s", key_id);
     snprintf(out->s.origin, sizeof out->s.origin, "%s", secret ? "" : origin);
@@ -508,8 +503,8 @@ int widget_answer(const struct widget_session *s, const char *message, prov_toke
         rc = store_wmsg_add(conv, org, &am, out->message_id);
     }
     /* The rules run on the visitor's message even when no answer could be made. */
-    int erc = tickets_after_message(&o, conv, message, out->has_sentiment ? &out->sentiment : NULL,
-                                    &out->escalation);
+    int erc = tickets_after_message(&o, &rules, conv, message,
+                                    out->has_sentiment ? &out->sentiment : NULL, &out->escalation);
     if (erc)
         log_json(LOG_WARN, "widget escalation check failed",
                  json_pack("{s:s, s:s}", "conversation_id", conv, "error", ragd_strerror(erc)));

@@ -113,8 +113,8 @@ static void test_may_modify(void **state)
     assert_true(kn_may_modify(&admin, &orphan));
 }
 
-/* A search's retrievals counted: once per chunk per touch, across the eight-id groups (nine
- * and one chunks), and only the chunks named. */
+/* A search's retrievals counted: once per chunk per touch (nine chunks, then one of them
+ * again), and only the chunks named. */
 static void test_touch_counts_each_chunk_once(void **state)
 {
     (void)state;
