@@ -3,7 +3,8 @@
 # model (q4_k by default) answer the same 3-turn /chat/message conversations (one session, 5
 # retrieved chunks per turn) in alternating rounds (A B, B A, ...). Time to first token
 # (streamed) of every turn, medians over ROUNDS rounds, and the ratio reference / candidate,
-# with the prompt tokens of each turn and how many of them the prefix cache served.
+# with the prompt tokens of each turn and how many of them the prefix cache served, and the
+# time of each turn until its stream ended (the turn's rows are saved into the cache last).
 #   - candidate: $RAGD_BIN (default build/release/ragd), prefix cache on (PREFIX_CACHE_MB=1024);
 #   - reference: $RAGD_BEFORE (another build, e.g. the main branch's), prefix cache on; without
 #     RAGD_BEFORE, the candidate itself with PREFIX_CACHE_MB=0 (no reuse at all).
@@ -72,8 +73,11 @@ for r in servers:
 def reused(r):
     return r.generator()["prefix_cache"]["reused_tokens"]
 
+last_total = [0.0]  # seconds the last ttft() call took until its stream ended
+
 def ttft(r, path, body):
-    """(seconds to the first token, the done event, the text, prompt tokens the cache served)"""
+    """(seconds to the first token, the done event, the text, prompt tokens the cache served);
+    the seconds until the stream ended go to last_total[0]"""
     before = reused(r)
     t0 = time.perf_counter()
     c, resp = r.open("POST", path, body)
@@ -89,6 +93,7 @@ def ttft(r, path, body):
             if first is None: first = time.perf_counter() - t0
         if ev.get("type") == "done": info = ev
     c.close()
+    last_total[0] = time.perf_counter() - t0
     return first, info, text, reused(r) - before
 
 questions = ["How do people who study glaciers and volcanoes measure them?",
@@ -96,10 +101,11 @@ questions = ["How do people who study glaciers and volcanoes measure them?",
              "And what about tides and auroras, how are they measured?"]
 
 def chat_route(r, rd):
-    """3 turns in one chat session: [ttft], [prompt tokens], [tokens reused] per turn. The round
+    """3 turns in one chat session: [ttft], [prompt tokens], [tokens reused], [seconds to the
+    stream's end] per turn. The round
     number starts the first question, so no round reuses an earlier round's history (turn 1
     still finds the system prompt of earlier rounds)."""
-    sid, out, toks, reuse = None, [], [], []
+    sid, out, toks, reuse, total = None, [], [], [], []
     for k, q in enumerate(questions):
         q = f"(Round {rd}) {q}" if k == 0 else q
         body = {"message": q, "stream": True, "top_k": 5, "debug_mode": True}
@@ -107,9 +113,10 @@ def chat_route(r, rd):
         t, info, _, n = ttft(r, "/chat/message", body)
         sid = info.get("session_id", sid)
         out.append(t)
+        total.append(last_total[0])
         toks.append((info.get("debug_info") or {}).get("prompt_tokens", 0))
         reuse.append(n)
-    return out, toks, reuse
+    return out, toks, reuse, total
 
 context = "Relevant Context:" + "".join(
     f"\n{i + 1}. [Score: 0.{90 - i}] ({t}) {texts[t][:500]}"
@@ -135,7 +142,7 @@ def repeated(r):
 
 for r in servers:  # warm-up: page cache, first allocations
     ttft(r, "/chat/message", {"message": "Hello", "stream": True, "top_k": 5})
-res = {name: [[[] for _ in range(3)] for _ in servers] for name in ("chat", "openai")}
+res = {name: [[[] for _ in range(3)] for _ in servers] for name in ("chat", "openai", "total")}
 rep = [[] for _ in servers]
 ptoks, preuse = [None, None], [None, None]
 ms = lambda v: [round(1000 * x) for x in v]
@@ -148,8 +155,10 @@ for rd in range(rounds):
             ts = openai_route(servers[i], rd)
             for k in range(3): res["openai"][i][k].append(ts[k])
     for i in order:
-        ts, ptoks[i], preuse[i] = chat_route(servers[i], rd)
-        for k in range(3): res["chat"][i][k].append(ts[k])
+        ts, ptoks[i], preuse[i], tot = chat_route(servers[i], rd)
+        for k in range(3):
+            res["chat"][i][k].append(ts[k])
+            res["total"][i][k].append(tot[k])
     if "repeated" in parts:
         for i in order:
             rep[i].append(repeated(servers[i]))
@@ -167,6 +176,10 @@ for name in ["chat"] + (["openai"] if "openai" in parts else []):
         a, b = med(res[name][0][k]), med(res[name][1][k])
         print(f"  {name:7s} turn {k + 1}: {names[0]} {a:7.0f}   {names[1]} {b:7.0f}   "
               f"ratio {a / b:5.2f}")
+for k in range(3):  # the whole answer: the save of the turn's rows into the cache comes last
+    a, b = med(res["total"][0][k]), med(res["total"][1][k])
+    print(f"  chat turn {k + 1} until the stream ended: {names[0]} {a:7.0f}   {names[1]} "
+          f"{b:7.0f}   ratio {a / b:5.2f}")
 if "repeated" in parts:
     a, b = med(rep[0]), med(rep[1])
     print(f"  repeated question: {names[0]} {a:7.0f}   {names[1]} {b:7.0f}   ratio {a / b:5.2f}")

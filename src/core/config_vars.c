@@ -352,8 +352,9 @@ const struct config_var config_vars[] = {
     I("GENERATION_PARALLEL", "2", 1, 64, "Generations running at once (one KV cache each)."),
     I("PREFIX_CACHE_MB", "1024", 0, 1048576,
       "Memory for the local model's prefix cache: the KV rows of recent prompts, so a "
-      "follow-up turn or a shared system prompt evaluates only its new tokens (least recently "
-      "used first out; 0: off)."),
+      "follow-up turn or a shared system prompt evaluates only its new tokens (rows in "
+      "64-token chunks that prompts agreeing on them share; least recently used first out; 0: "
+      "off)."),
     I("GENERATION_QUEUE_SIZE", "8", 0, 4096,
       "Requests allowed to wait for a generation; a full queue answers 503 with Retry-After."),
     I("GENERATION_PER_USER", "1", 1, 64,

@@ -95,8 +95,11 @@ struct llm_prefix_stats {
     uint64_t lookups;   /* generations that looked for a cached prefix */
     uint64_t hits;      /* ... and found one */
     uint64_t reused;    /* prompt tokens taken from the cache instead of evaluated */
+    uint64_t saved;     /* positions whose rows were copied into the cache (shared ones are not) */
     uint64_t evictions; /* entries dropped to stay within the budget */
-    size_t bytes, budget;
+    size_t bytes;       /* the entries' rows (each chunk once) and tokens */
+    size_t spare_bytes; /* rows no entry holds, kept for new entries: bytes + this <= budget */
+    size_t budget;
     int entries;
 };
 

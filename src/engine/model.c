@@ -513,32 +513,33 @@ static size_t kv_slab(const struct model_config *c, int n_ctx, int L, int h)
     return ((size_t)L * c->n_head_kv + (size_t)h) * (size_t)n_ctx * (size_t)c->head_dim;
 }
 
-/* Copies positions [0, n) of every kv head's slab from caches of src_ctx positions to caches
- * of dst_ctx positions. */
-static void kv_copy(const struct model_config *c, float *dk, float *dv, int dst_ctx,
-                    const float *sk, const float *sv, int src_ctx, int n)
+/* Copies n positions of every kv head's slab, from position src_at of caches of src_ctx
+ * positions to position dst_at of caches of dst_ctx positions. */
+static void kv_copy(const struct model_config *c, float *dk, float *dv, int dst_ctx, int dst_at,
+                    const float *sk, const float *sv, int src_ctx, int src_at, int n)
 {
-    size_t run = (size_t)n * c->head_dim * sizeof(float);
+    size_t hd = (size_t)c->head_dim, run = (size_t)n * hd * sizeof(float);
     for (int L = 0; L < c->n_layer; L++)
         for (int h = 0; h < c->n_head_kv; h++) {
-            size_t to = kv_slab(c, dst_ctx, L, h), from = kv_slab(c, src_ctx, L, h);
+            size_t to = kv_slab(c, dst_ctx, L, h) + (size_t)dst_at * hd;
+            size_t from = kv_slab(c, src_ctx, L, h) + (size_t)src_at * hd;
             memcpy(dk + to, sk + from, run);
             memcpy(dv + to, sv + from, run);
         }
 }
 
-int model_state_kv_save(const model_state_t *s, int n, float *k, float *v)
+int model_state_kv_read(const model_state_t *s, int from, int n, float *k, float *v)
 {
-    if (n < 0 || n > s->n_past) return RAGD_ERANGE;
-    kv_copy(&s->m->cfg, k, v, n, s->key_cache, s->value_cache, s->n_ctx, n);
+    if (from < 0 || n < 0 || n > s->n_past - from) return RAGD_ERANGE;
+    kv_copy(&s->m->cfg, k, v, n, 0, s->key_cache, s->value_cache, s->n_ctx, from, n);
     return 0;
 }
 
-int model_state_kv_load(model_state_t *s, const float *k, const float *v, int rows, int n)
+int model_state_kv_write(model_state_t *s, int from, int n, const float *k, const float *v)
 {
-    if (n < 0 || n > rows || n > s->n_ctx) return RAGD_ERANGE;
-    kv_copy(&s->m->cfg, s->key_cache, s->value_cache, s->n_ctx, k, v, rows, n);
-    s->n_past = n;
+    if (from < 0 || from > s->n_past || n < 0 || n > s->n_ctx - from) return RAGD_ERANGE;
+    kv_copy(&s->m->cfg, s->key_cache, s->value_cache, s->n_ctx, from, k, v, n, 0, n);
+    s->n_past = from + n;
     return 0;
 }
 
@@ -903,38 +904,63 @@ static void attn_multi_worker(void *arg, int ith, int nth)
 
 /* ---- forward ---- */
 
-/* Positions of the caches faulted in ahead at a time: the first writes of a position would
+/* Positions of the caches made resident ahead at a time: the first writes of a position would
  * otherwise fault pages in one by one inside the step (a page of every kv head's slab in
  * each layer, for K and for V, once per 8 positions at a 128-float head_dim). */
 #define KV_POPULATE 64
 
-/* Faults in the pages of s's K and V rows up to position upto (exclusive), KV_POPULATE positions
- * at a time, with one madvise per layer and cache; where that is not available the rows fault
- * in on first write as before. */
-static void kv_populate(model_state_t *s, int upto)
+/* Making a range of the caches resident, one slab (K or V of one kv head in one layer) per
+ * work item. MADV_POPULATE_WRITE maps the pages; one atomic write to each page then makes it
+ * resident. On virtual machines whose host backs a guest's memory only when the guest writes
+ * it, a page the madvise has mapped still costs a trap to the hypervisor on its first write
+ * (about 9,000 cycles against 21 for a later write, on the 2-vCPU machine of bench/): left to
+ * the step, that trap fell in its serial part, in the copy of the new K and V rows (1.5 ms in
+ * every fourth decoding step of the 1.7B shape), while the pool's other threads waited. */
+struct kv_touch_job {
+    model_state_t *s;
+    int from, to; /* positions */
+    atomic_int next;
+};
+
+static void kv_touch_worker(void *arg, int ith, int nth)
 {
-#ifdef MADV_POPULATE_WRITE
-    if (upto <= s->populated) return;
+    struct kv_touch_job *j = arg;
+    const model_state_t *s = j->s;
     const struct model_config *c = &s->m->cfg;
+    (void)ith;
+    (void)nth;
+    int slabs = c->n_layer * c->n_head_kv;
+    size_t hd = (size_t)c->head_dim, page = (size_t)sysconf(_SC_PAGESIZE);
+    for (;;) {
+        int item = atomic_fetch_add(&j->next, 1);
+        if (item >= 2 * slabs) return;
+        int L = item % slabs / c->n_head_kv, h = item % c->n_head_kv;
+        float *slab = (item < slabs ? s->key_cache : s->value_cache) + kv_slab(c, s->n_ctx, L, h);
+        uintptr_t a = (uintptr_t)(slab + (size_t)j->from * hd);
+        uintptr_t e = (uintptr_t)(slab + (size_t)j->to * hd);
+        uintptr_t a0 = a & ~(uintptr_t)(page - 1);
+#ifdef MADV_POPULATE_WRITE
+        (void)madvise((void *)a0, e - a0, MADV_POPULATE_WRITE);
+#endif
+        /* a word of each page inside the range (a slab's first page may hold the end of the
+         * slab before it, whose item may run at the same time: hence the atomic or of 0) */
+        for (uintptr_t p = a0; p < e; p += page)
+            (void)__atomic_fetch_or((uint64_t *)(p < a ? a : p), 0, __ATOMIC_RELAXED);
+    }
+}
+
+/* Makes s's K and V rows resident up to position upto (exclusive), KV_POPULATE positions at a
+ * time, on ws's pool. */
+static void kv_populate(model_scratch_t *ws, model_state_t *s, int upto)
+{
+    if (upto <= s->populated) return;
     int to = s->populated + KV_POPULATE;
     to = to < upto ? upto : to;
     to = to > s->n_ctx ? s->n_ctx : to;
-    size_t hd = (size_t)c->head_dim, page = (size_t)sysconf(_SC_PAGESIZE);
-    float *base[2] = {s->key_cache, s->value_cache};
-    for (int L = 0; L < c->n_layer; L++)
-        for (int h = 0; h < c->n_head_kv; h++)
-            for (int b = 0; b < 2; b++) {
-                float *slab = base[b] + kv_slab(c, s->n_ctx, L, h);
-                uintptr_t a = (uintptr_t)(slab + (size_t)s->populated * hd);
-                uintptr_t e = (uintptr_t)(slab + (size_t)to * hd);
-                a &= ~(uintptr_t)(page - 1);
-                if (e > a) (void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
-            }
+    struct kv_touch_job j = {.s = s, .from = s->populated, .to = to};
+    atomic_init(&j.next, 0);
+    pool_run(ws->pool, kv_touch_worker, &j);
     s->populated = to;
-#else
-    (void)s;
-    (void)upto;
-#endif
 }
 
 /* Evaluates n tokens with ws's buffers. s != NULL: the tokens continue s's sequence at
@@ -951,9 +977,9 @@ static void forward_batch(model_scratch_t *ws, model_state_t *s, const int32_t *
 
     if (multi)
         for (int t = 0; t < n; t++)
-            kv_populate(ws->tok_seq[t], ws->tok_pos[t] + 1);
+            kv_populate(ws, ws->tok_seq[t], ws->tok_pos[t] + 1);
     else
-        kv_populate(s, pos0 + n);
+        kv_populate(ws, s, pos0 + n);
     for (int t = 0; t < n; t++) {
         const uint8_t *row =
             (const uint8_t *)w->tok_embd.data + (size_t)tokens[t] * w->tok_embd.row_bytes;

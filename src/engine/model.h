@@ -135,15 +135,16 @@ int model_state_truncate(model_state_t *s, int n_past);
 /* Floats one position occupies in the K cache over all layers (n_layer * kv_dim; the same
  * again for V): the size of a saved row block is 2 * n * this * sizeof(float). */
 size_t model_kv_floats_per_pos(const model_t *m);
-/* Copies the K and V rows of positions [0, n) of every layer into k and v (each
+/* Copies the K and V rows of positions [from, from + n) of every layer into k and v (each
  * n_layer * n * kv_dim floats, laid out [layer][kv head][position][head_dim], as the cache
- * holds them). RAGD_ERANGE if n < 0 or n > n_past. */
-int model_state_kv_save(const model_state_t *s, int n, float *k, float *v);
-/* Replaces s's sequence by the first n positions of a block of rows positions saved by
- * model_state_kv_save (from a state of the same model): afterwards n_past == n. The rows are
- * position-dependent (RoPE), so they continue only a sequence starting at position 0 with the
- * same tokens. RAGD_ERANGE if n < 0, n > rows or n > n_ctx (s unchanged). */
-int model_state_kv_load(model_state_t *s, const float *k, const float *v, int rows, int n);
+ * holds them). RAGD_ERANGE unless 0 <= from, 0 <= n and from + n <= n_past. */
+int model_state_kv_read(const model_state_t *s, int from, int n, float *k, float *v);
+/* Writes a block of n positions read by model_state_kv_read (from a state of the same model)
+ * to positions [from, from + n) of s, which then ends there: afterwards n_past == from + n.
+ * The rows are position-dependent (RoPE), so they continue only a sequence that held the same
+ * tokens before them, read from the same positions. RAGD_ERANGE (s unchanged) unless
+ * 0 <= from <= n_past, 0 <= n and from + n <= n_ctx. */
+int model_state_kv_write(model_state_t *s, int from, int n, const float *k, const float *v);
 
 /* ---- forward passes ---- */
 

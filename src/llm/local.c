@@ -531,11 +531,13 @@ static json_t *lo_health(void *self)
     struct llm_prefix_stats ps;
     llm_model_prefix_stats(l->model, &ps);
     json_object_set_new(h, "prefix_cache",
-                        json_pack("{s:I, s:I, s:I, s:I, s:i, s:I, s:I}", "lookups",
+                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:i, s:I, s:I, s:I}", "lookups",
                                   (json_int_t)ps.lookups, "hits", (json_int_t)ps.hits,
-                                  "reused_tokens", (json_int_t)ps.reused, "evictions",
-                                  (json_int_t)ps.evictions, "entries", ps.entries, "bytes",
-                                  (json_int_t)ps.bytes, "budget_bytes", (json_int_t)ps.budget));
+                                  "reused_tokens", (json_int_t)ps.reused, "saved_tokens",
+                                  (json_int_t)ps.saved, "evictions", (json_int_t)ps.evictions,
+                                  "entries", ps.entries, "bytes", (json_int_t)ps.bytes,
+                                  "spare_bytes", (json_int_t)ps.spare_bytes, "budget_bytes",
+                                  (json_int_t)ps.budget));
     return h;
 }
 

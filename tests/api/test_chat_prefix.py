@@ -51,16 +51,21 @@ def servers():
     off[0].stop()
 
 
+def cache_stats(s):
+    return s.get("/health/detailed").json["services"]["models"]["generator"]["prefix_cache"]
+
+
 def reused(s):
-    g = s.get("/health/detailed").json["services"]["models"]["generator"]
-    return g["prefix_cache"]["reused_tokens"]
+    return cache_stats(s)["reused_tokens"]
 
 
-def conversation(s, tok, questions):
-    """[(reply, prompt tokens the prefix cache served)] of one session's turns."""
+def conversation(s, tok, questions, saved=None):
+    """[(reply, prompt tokens the prefix cache served)] of one session's turns; with a list
+    in saved, the tokens whose rows each turn copied into the cache are appended to it."""
     out, sid = [], None
     for q in questions:
-        before = reused(s)
+        st = cache_stats(s)
+        before, saved_before = st["reused_tokens"], st["saved_tokens"]
         body = {"message": q, "top_k": 5, "debug_mode": True}
         if sid:
             body["session_id"] = sid
@@ -68,14 +73,19 @@ def conversation(s, tok, questions):
         assert r.status == 200, r
         sid = r.json["session_id"]
         assert r.json["debug_info"]["provider"] == "local", r.json["debug_info"]
-        out.append((r.json, reused(s) - before))
+        st = cache_stats(s)
+        assert st["bytes"] + st["spare_bytes"] <= st["budget_bytes"], st
+        if saved is not None:
+            saved.append(st["saved_tokens"] - saved_before)
+        out.append((r.json, st["reused_tokens"] - before))
     return out
 
 
 def test_follow_ups_extend_the_previous_prompt_and_reuse_its_tokens(servers):
     (s, tok), _ = servers
-    turns = conversation(s, tok, QUESTIONS)
-    for (prev, _), (cur, cached) in zip(turns, turns[1:]):
+    saved = []
+    turns = conversation(s, tok, QUESTIONS, saved)
+    for k, ((prev, _), (cur, cached)) in enumerate(zip(turns, turns[1:])):
         p0, p1 = prev["debug_info"]["prompt"], cur["debug_info"]["prompt"]
         # The earlier prompt, passages included, byte for byte; then its answer; then the new
         # turn with its own passages.
@@ -87,6 +97,9 @@ def test_follow_ups_extend_the_previous_prompt_and_reuse_its_tokens(servers):
         n0 = prev["debug_info"]["prompt_tokens"]
         assert cached >= n0 // SLICE * SLICE - SLICE, (cached, n0)
         assert cached > n0 // 2, (cached, n0)
+        # The cache copies only the rows after the previous turn's: its chunks are shared.
+        n1 = cur["debug_info"]["prompt_tokens"]
+        assert 0 < saved[k + 1] <= n1 // SLICE * SLICE - cached, (saved, n1, cached)
         assert cur["sources"] and cur["sources"][0]["title"] in [t.title() for t in TOPICS]
         # A passage the earlier turn carried in full is only named again.
         again = {x["excerpt"] for x in prev["sources"]} & {x["excerpt"] for x in cur["sources"]}

@@ -374,6 +374,31 @@ static void check_arch(const char *arch, uint32_t type)
     assert_int_equal(model_forward(s, toks + 10, 1, lg, 0), 0);
     assert_true(max_diff(lg, full + 10 * V, V) <= 1e-4 * scale);
     assert_int_equal(model_state_truncate(s, 99), RAGD_ERANGE);
+    /* rows read in two blocks and written back into a fresh sequence in two blocks continue it
+     * exactly: positions 0-3 and 4-10, then token 11 */
+    size_t fpp = model_kv_floats_per_pos(m);
+    float *bk = malloc(11 * fpp * sizeof(float)), *bv = malloc(11 * fpp * sizeof(float));
+    assert_int_equal(model_state_kv_read(s, 0, 4, bk, bv), 0);
+    assert_int_equal(model_state_kv_read(s, 4, 7, bk + 4 * fpp, bv + 4 * fpp), 0);
+    assert_int_equal(model_state_kv_read(s, 4, 8, bk, bv), RAGD_ERANGE); /* past n_past 11 */
+    assert_int_equal(model_state_kv_read(s, -1, 2, bk, bv), RAGD_ERANGE);
+    model_state_t *s2;
+    assert_int_equal(model_state_create(m, 64, 8, pool, isa, &s2), 0);
+    assert_int_equal(model_state_kv_write(s2, 1, 4, bk, bv), RAGD_ERANGE);  /* a gap at 0 */
+    assert_int_equal(model_state_kv_write(s2, 0, 65, bk, bv), RAGD_ERANGE); /* past n_ctx */
+    assert_int_equal(model_state_n_past(s2), 0);
+    assert_int_equal(model_state_kv_write(s2, 0, 4, bk, bv), 0);
+    assert_int_equal(model_state_kv_write(s2, 4, 7, bk + 4 * fpp, bv + 4 * fpp), 0);
+    assert_int_equal(model_state_n_past(s2), 11);
+    float *lg2 = malloc(V * sizeof(float));
+    assert_int_equal(model_state_truncate(s, 11), 0);
+    assert_int_equal(model_forward(s, toks + 11, 1, lg, 0), 0);
+    assert_int_equal(model_forward(s2, toks + 11, 1, lg2, 0), 0);
+    assert_memory_equal(lg, lg2, V * sizeof(float));
+    free(lg2);
+    free(bk);
+    free(bv);
+    model_state_free(s2);
     /* errors: bad token, context overflow (nothing evaluated) */
     int32_t bad = c->n_vocab;
     assert_int_equal(model_forward(s, &bad, 1, lg, 0), RAGD_EINVAL);

@@ -239,6 +239,100 @@ static void test_eviction(void **state)
     llm_model_free(plain);
 }
 
+/* Rows held in shared 64-position chunks: a conversation's next turn copies only the chunks
+ * after its previous turn's, a second conversation with the same system prompt shares its
+ * chunks, and chunks no entry holds are kept as spares within the budget and taken before new
+ * memory. */
+static void test_chunks_shared_and_spare(void **state)
+{
+    (void)state;
+    llm_model_t *plain = load(0), *m = load((size_t)64 << 20);
+    llm_session_t *ref, *s, *t;
+    assert_int_equal(llm_session_create(plain, 512, &ref), 0);
+    assert_int_equal(llm_session_create(m, 512, &s), 0);
+    assert_int_equal(llm_session_create(m, 512, &t), 0);
+    size_t cb = m->pc.chunk_bytes;
+    assert_int_equal(cb, 2 * LLM_PREFIX_ALIGN * model_kv_floats_per_pos(m->model) * sizeof(float));
+    struct chatml_msg conv[] = {
+        {"system", sys_a},
+        {"user", "How do glaciers move, and how fast do they go in a year?"},
+        {"assistant", "Glaciers flow under their own weight, from a few metres to kilometres a "
+                      "year, faster where they are thick and steep and slower where they are "
+                      "frozen to their beds [1]."},
+        {"user", "And what do people measure to follow them, year after year, on the ice?"},
+    };
+    struct llm_prefix_stats st;
+    same_turn(ref, s, conv, 2);
+    llm_model_prefix_stats(m, &st);
+    int n1 = m->pc.head->n;
+    assert_int_equal(st.entries, 1);
+    assert_int_equal(st.saved, (uint64_t)n1);
+    assert_int_equal(st.bytes, (size_t)(n1 / LLM_PREFIX_ALIGN) * cb + (size_t)n1 * sizeof(int32_t));
+
+    /* the next turn: one entry, holding the first turn's chunks and the new ones only */
+    same_turn(ref, s, conv, 4);
+    llm_model_prefix_stats(m, &st);
+    int n2 = m->pc.head->n;
+    assert_true(n2 > n1);
+    assert_int_equal(st.entries, 1);
+    assert_int_equal(st.saved, (uint64_t)n2); /* n1 + (n2 - n1) */
+    assert_int_equal(st.bytes, (size_t)(n2 / LLM_PREFIX_ALIGN) * cb + (size_t)n2 * sizeof(int32_t));
+
+    /* another conversation with the same system prompt shares its chunks */
+    struct chatml_msg other[] = {{"system", sys_a},
+                                 {"user", "What is a volcano made of, deep down and at the top, "
+                                          "and why do some of them explode?"}};
+    same_turn(ref, t, other, 2);
+    llm_model_prefix_stats(m, &st);
+    assert_int_equal(st.entries, 2);
+    struct pentry *e3 = m->pc.head, *e2 = e3->next;
+    int shared = (int)align_down(common_prefix(e3->toks, (size_t)e3->n, e2->toks, (size_t)e2->n));
+    assert_true(shared >= LLM_PREFIX_ALIGN);
+    assert_ptr_equal(e3->chunks[0], e2->chunks[0]);
+    assert_int_equal(e3->chunks[0]->refs, 2);
+    assert_int_equal(st.saved, (uint64_t)(n2 + e3->n - shared));
+    size_t held = (size_t)(n2 + e3->n - shared) / LLM_PREFIX_ALIGN * cb;
+    assert_int_equal(st.bytes, held + (size_t)(n2 + e3->n) * sizeof(int32_t));
+
+    /* a budget that holds only the newer entry: the older one's own chunks become spares */
+    size_t keep = (size_t)e3->n / LLM_PREFIX_ALIGN * cb + (size_t)e3->n * sizeof(int32_t);
+    int spare = (n2 - shared) / LLM_PREFIX_ALIGN;
+    assert_true(spare >= 1);
+    llm_model_prefix_cache(m, keep + (size_t)spare * cb);
+    llm_model_prefix_stats(m, &st);
+    assert_int_equal(st.entries, 1);
+    assert_int_equal(st.evictions, 1);
+    assert_int_equal(st.bytes, keep);
+    assert_int_equal(st.spare_bytes, (size_t)spare * cb);
+    assert_int_equal(m->pc.head->chunks[0]->refs, 1);
+
+    /* a conversation with another system prompt takes the spares before new memory, and
+     * evicts for the rest */
+    struct pchunk *sp = m->pc.spares;
+    struct chatml_msg fresh[] = {{"system", sys_b}, {"user", "Why is the sky blue?"}};
+    same_turn(ref, s, fresh, 2);
+    llm_model_prefix_stats(m, &st);
+    assert_int_equal(st.spare_bytes + st.bytes <= st.budget, 1);
+    int found = 0;
+    for (struct pentry *e = m->pc.head; e; e = e->next)
+        for (int i = 0; i < e->n / LLM_PREFIX_ALIGN; i++)
+            found += e->chunks[i] == sp;
+    assert_int_equal(found, 1);
+
+    /* budget 0 frees the spares too */
+    llm_model_prefix_cache(m, 0);
+    llm_model_prefix_stats(m, &st);
+    assert_int_equal(st.entries, 0);
+    assert_int_equal(st.bytes, 0);
+    assert_int_equal(st.spare_bytes, 0);
+    assert_null(m->pc.spares);
+    llm_session_free(t);
+    llm_session_free(s);
+    llm_session_free(ref);
+    llm_model_free(m);
+    llm_model_free(plain);
+}
+
 /* ---- sessions of several threads on one cache ---- */
 
 enum { N_THREADS = 4, N_TURNS = 3 };
@@ -359,6 +453,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_multi_turn_identical),
         cmocka_unit_test(test_eviction),
+        cmocka_unit_test(test_chunks_shared_and_spare),
         cmocka_unit_test(test_concurrent_sessions),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
