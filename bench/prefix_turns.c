@@ -37,8 +37,9 @@ int main(int argc, char **argv)
     int answer = argc > 6 ? atoi(argv[6]) : 8, n_ctx = 4096;
     if (turns < 1 || slots < 1 || slots > 4 || first < 1 || add < 1 || answer < 1 ||
         first + (turns - 1) * (add + answer) + answer > n_ctx) {
-        fprintf(stderr, "prefix_turns: turns >= 1, slots 1-4, and the conversation within %d "
-                        "tokens\n",
+        fprintf(stderr,
+                "prefix_turns: turns >= 1, slots 1-4, and the conversation within %d "
+                "tokens\n",
                 n_ctx);
         return 2;
     }
@@ -76,9 +77,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "prefix_turns: generate: %d\n", rc);
             return 1;
         }
-        printf("turn %d: %zu prompt tokens, %llu reused, %llu saved: prompt %.0f ms, turn %.0f ms\n",
-               t + 1, n, (unsigned long long)(b.reused - a.reused),
-               (unsigned long long)(b.saved - a.saved), r.prompt_s * 1e3, dt * 1e3);
+        printf(
+            "turn %d: %zu prompt tokens, %llu reused, %llu saved: prompt %.0f ms, turn %.0f ms\n",
+            t + 1, n, (unsigned long long)(b.reused - a.reused),
+            (unsigned long long)(b.saved - a.saved), r.prompt_s * 1e3, dt * 1e3);
         llm_gen_result_free(&r);
         for (int i = 0; i < answer; i++) /* the answer, as the next turn's prompt carries it */
             conv[n++] = 200 + i;
