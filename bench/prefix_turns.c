@@ -2,12 +2,15 @@
  * server runs them: each turn resets a session (the server's slots take requests in turn) and
  * generates from the whole conversation so far, so it adopts the cached rows of the earlier
  * turns, evaluates the rest, and at its end saves its rows into the cache. Prints each turn's
- * time and the cache's counters. The first turn's prompt has FIRST random tokens, each later
- * turn adds the previous answer and NEW more; SLOTS sessions take the turns in turn (with 2,
- * every turn but the first copies the cached rows into the other session).
+ * prompt time (the rows adopted and the rest evaluated: the time to the first token, but for
+ * one sampling), its whole time (with the answer and the save) and the cache's counters. The
+ * first turn's prompt has FIRST random tokens, each later turn adds the previous answer and NEW
+ * more; SLOTS sessions take the turns in turn (with 2, every turn but the first copies the
+ * cached rows into the other session).
  *
  *   cc -std=gnu11 -D_GNU_SOURCE -O2 -Isrc bench/prefix_turns.c build/release/libragd.a \
- *      $(pkg-config --libs jansson libutf8proc) -lm -pthread -o build/release/bench/prefix_turns
+ *      $(pkg-config --libs jansson libutf8proc libcrypto) -lm -pthread \
+ *      -o build/release/bench/prefix_turns
  *   build/release/bench/prefix_turns MODEL.gguf [turns [slots [first [new [answer]]]]]
  *
  * Run two builds of it in turn (bench/prefix_turns.sh) to compare them. */
@@ -15,16 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/util.h"
 #include "engine/llm.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 int main(int argc, char **argv)
 {
@@ -69,9 +65,9 @@ int main(int argc, char **argv)
         llm_session_reset(ss);
         struct llm_prefix_stats a, b;
         llm_model_prefix_stats(m, &a);
-        double t0 = now();
+        int64_t t0 = time_mono_ns();
         int rc = llm_generate(ss, conv, n, &gp, NULL, NULL, &r);
-        double dt = now() - t0;
+        double dt = (double)(time_mono_ns() - t0) * 1e-9;
         llm_model_prefix_stats(m, &b);
         if (rc) {
             fprintf(stderr, "prefix_turns: generate: %d\n", rc);

@@ -163,6 +163,12 @@ fail:
     return rc;
 }
 
+static void pchunk_free(struct pchunk *c)
+{
+    free(c->k); /* v lies in the same allocation */
+    free(c);
+}
+
 /* Drops one hold on c (under pc->mu): a chunk nothing holds goes to the spare list while
  * the budget has room for it, else back to the system. */
 static void pchunk_put(struct pcache *pc, struct pchunk *c)
@@ -174,8 +180,7 @@ static void pchunk_put(struct pcache *pc, struct pchunk *c)
         pc->spares = c;
         pc->spare_bytes += pc->chunk_bytes;
     } else {
-        free(c->k);
-        free(c);
+        pchunk_free(c);
     }
 }
 
@@ -217,8 +222,7 @@ static void pcache_trim(struct pcache *pc)
         struct pchunk *c = pc->spares;
         pc->spares = c->next;
         pc->spare_bytes -= pc->chunk_bytes;
-        free(c->k);
-        free(c);
+        pchunk_free(c);
     }
 }
 
@@ -639,16 +643,18 @@ static void prefix_save(llm_session_t *s)
         pthread_mutex_unlock(&pc->mu);
         goto drop;
     }
+    struct pentry *from = NULL; /* the entry sharing the longest prefix */
     for (struct pentry *o = pc->head; o; o = o->next) {
         int k = (int)align_down(common_prefix(o->toks, (size_t)o->n, s->toks, (size_t)n));
         if (k / LLM_PREFIX_ALIGN > shared) {
             shared = k / LLM_PREFIX_ALIGN;
-            for (int i = 0; i < shared; i++)
-                e->chunks[i] = o->chunks[i];
+            from = o;
         }
     }
-    for (int i = 0; i < shared; i++) /* held before pchunk_get may evict their entry */
+    for (int i = 0; i < shared; i++) { /* held before pchunk_get may evict their entry */
+        e->chunks[i] = from->chunks[i];
         e->chunks[i]->refs++;
+    }
     got = shared;
     while (got < nc && (e->chunks[got] = pchunk_get(pc)))
         got++;

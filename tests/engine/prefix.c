@@ -312,7 +312,7 @@ static void test_chunks_shared_and_spare(void **state)
     struct chatml_msg fresh[] = {{"system", sys_b}, {"user", "Why is the sky blue?"}};
     same_turn(ref, s, fresh, 2);
     llm_model_prefix_stats(m, &st);
-    assert_int_equal(st.spare_bytes + st.bytes <= st.budget, 1);
+    assert_true(st.spare_bytes + st.bytes <= st.budget);
     int found = 0;
     for (struct pentry *e = m->pc.head; e; e = e->next)
         for (int i = 0; i < e->n / LLM_PREFIX_ALIGN; i++)
