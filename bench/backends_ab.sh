@@ -15,6 +15,8 @@
 # CHAT=1: POST /chat/message instead, each a new session answered by the extractive provider
 # (no model: the route's own work, retrieval and its writes), as tests/api/test_round_trips.py's
 # chat_new.
+# GET=PATH: GET PATH as admin instead (a page of the web UI: GET='/users?limit=50' the admin's
+# user list), with USERS=N more users, each with usage counters this month and today.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=$(realpath "$1") B=$(realpath "$2") ROUNDS=${3:-8} SECS=${4:-2} CONNS=${5:-16}
@@ -40,6 +42,10 @@ if [ -n "${CHAT:-}" ]; then
     'wrk.headers["Content-Type"] = "application/json"' >"$TMP/post.lua"
   export RATE_LIMIT_CHAT=1000000000/3600
 fi
+if [ -n "${GET:-}" ]; then
+  ROUTE=$GET WHO="admin (GET)"
+  echo 'wrk.method = "GET"' >"$TMP/post.lua"
+fi
 ORIGIN=http://127.0.0.1:9
 if [ -n "${WIDGET:-}" ]; then
   ROUTE=/widget/message WHO="a widget visitor"
@@ -54,15 +60,23 @@ start_node() {
   /usr/bin/python3 -c "import psycopg2,sys; c=psycopg2.connect(sys.argv[1]); c.autocommit=True; c.cursor().execute('CREATE DATABASE $db')" "$RAGD_TEST_PG_URL"
   local url=${RAGD_TEST_PG_URL%/postgres}/$db redis=${RAGD_TEST_REDIS_URL%/0}/$([ "$tag" = A ] && echo 1 || echo 2)
   DATABASE_URL=$url REDIS_URL=$redis "$bin" seed --demo --data "$TMP/$tag" >/dev/null
-  [ -z "${ORG_MEMBERS:-}" ] || /usr/bin/python3 - "$url" "$ORG_MEMBERS" "$EMAIL" <<'PY'
-import sys, psycopg2
+  local copies=${ORG_MEMBERS:-${USERS:-}} from=$EMAIL
+  [ -z "${USERS:-}" ] || from=test@example.com
+  [ -z "$copies" ] || /usr/bin/python3 - "$url" "$copies" "$from" <<'PY'
+import sys, time, psycopg2
 c = psycopg2.connect(sys.argv[1]); c.autocommit = True
-# copies of the member's row, each with an id and an e-mail of its own
+# copies of the member's row, each with an id and an e-mail of its own, and usage counters
+# this month and today
+month, day = time.strftime("%Y-%m", time.gmtime()), time.strftime("%Y-%m-%d", time.gmtime())
 c.cursor().execute(
     "CREATE TEMP TABLE m AS SELECT u.* FROM users u, generate_series(1, %s) WHERE email = %s;"
     "ALTER TABLE m ADD COLUMN n SERIAL;"
     "UPDATE m SET id = md5(n::text)::uuid::text, email = n || '@members.test', username = NULL;"
-    "ALTER TABLE m DROP COLUMN n; INSERT INTO users SELECT * FROM m", (int(sys.argv[2]), sys.argv[3]))
+    "ALTER TABLE m DROP COLUMN n; INSERT INTO users SELECT * FROM m;"
+    "INSERT INTO usage_counters (user_id, name, period, quantity, updated_at)"
+    " SELECT id, k.name, k.period, 3, '2026-01-01T00:00:00Z' FROM m, (VALUES ('messages', %s),"
+    " ('daily_requests', %s), ('daily_tokens', %s)) AS k(name, period)",
+    (int(sys.argv[2]), sys.argv[3], month, day, day))
 PY
   p=$(port)
   DATABASE_URL=$url REDIS_URL=$redis "$bin" serve --data "$TMP/$tag" --port "$p" 2>>"$TMP/log" &

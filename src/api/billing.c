@@ -65,7 +65,7 @@ static json_t *proration_json(const struct proration *p)
 static void subscription_get(struct req *r)
 {
     struct billing_subscription sub;
-    int rc = billing_subscription(api_user(r)->id, &sub);
+    int rc = billing_subscription_of(api_user(r), &sub);
     if (rc) {
         http_store_error(r, rc);
         return;
@@ -182,7 +182,7 @@ static void history_get(struct req *r)
     struct history_row *rows;
     int n;
     int64_t total;
-    int rc = billing_history(api_user(r)->id, limit, offset, &rows, &n, &total);
+    int rc = billing_history(api_user(r), limit, offset, &rows, &n, &total);
     if (rc) {
         http_store_error(r, rc);
         return;

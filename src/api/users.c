@@ -76,21 +76,19 @@ static void me_patch(struct req *r)
     reply_user(r, id);
 }
 
-/* {period_start, period_end, monthly: {resource: used}, daily: {counter: used}}: what u used
- * this calendar month (and today); NULL when the store cannot say. */
-static json_t *month_usage(const struct user *u)
+/* {period_start, period_end, monthly: {resource: used}, date, daily: {counter: used}}: what a
+ * user used this calendar month (and today). */
+static json_t *usage_json(const struct billing_usage *bu)
 {
-    struct billing_usage bu;
-    if (billing_usage_summary(u, &bu)) return NULL;
     char ps[32], pe[32];
     json_t *monthly = json_object(), *daily = json_object();
     for (int i = 0; i < RES_COUNT; i++)
-        json_object_set_new(monthly, bu.monthly[i].name, json_integer(bu.monthly[i].used));
-    for (int i = 0; i < bu.ndaily; i++)
-        json_object_set_new(daily, bu.daily[i].name, json_integer(bu.daily[i].used));
-    return json_pack("{s:s, s:s, s:o, s:s, s:o}", "period_start", time_iso(bu.period_start_ms, ps),
-                     "period_end", time_iso(bu.period_end_ms, pe), "monthly", monthly, "date",
-                     bu.date, "daily", daily);
+        json_object_set_new(monthly, bu->monthly[i].name, json_integer(bu->monthly[i].used));
+    for (int i = 0; i < bu->ndaily; i++)
+        json_object_set_new(daily, bu->daily[i].name, json_integer(bu->daily[i].used));
+    return json_pack("{s:s, s:s, s:o, s:s, s:o}", "period_start", time_iso(bu->period_start_ms, ps),
+                     "period_end", time_iso(bu->period_end_ms, pe), "monthly", monthly, "date",
+                     bu->date, "daily", daily);
 }
 
 static void list_users(struct req *r)
@@ -112,9 +110,13 @@ static void list_users(struct req *r)
     }
     struct user_filter f = {req_query(r, "email"), req_query(r, "plan"), (int)active};
     struct user *users;
+    struct user_counters *counters;
     int n;
-    int64_t total;
-    int rc = store_user_list(&f, limit, offset, &users, &n, &total);
+    int64_t total, now = time_now_ms();
+    char month[8], day[11];
+    billing_usage_periods(now, month, day);
+    /* the page with every listed user's counters: one query */
+    int rc = store_user_list_usage(&f, limit, offset, month, day, &users, &counters, &n, &total);
     if (rc) {
         http_store_error(r, rc);
         return;
@@ -123,17 +125,12 @@ static void list_users(struct req *r)
     for (int i = 0; i < n; i++) {
         json_t *j = api_user_json(&users[i]);
         json_object_set_new(j, "plan", json_string(users[i].subscription_plan));
-        json_t *usage = month_usage(&users[i]);
-        if (!usage) {
-            json_decref(j);
-            json_decref(items);
-            store_user_list_free(users, n);
-            http_store_error(r, RAGD_EUNAVAIL);
-            return;
-        }
-        json_object_set_new(j, "usage", usage);
+        struct billing_usage bu;
+        billing_usage_from(&users[i], now, counters[i].c, counters[i].n, &bu);
+        json_object_set_new(j, "usage", usage_json(&bu));
         json_array_append_new(items, j);
     }
+    store_user_counters_free(counters, n);
     store_user_list_free(users, n);
     http_json(r, 200,
               json_pack("{s:I, s:o, s:I, s:I}", "total", (json_int_t)total, "items", items, "limit",

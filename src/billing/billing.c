@@ -313,7 +313,9 @@ static int sub_ensure(const char *user_id, struct subscription *s)
     return rc;
 }
 
-int billing_subscription(const char *user_id, struct billing_subscription *out)
+/* The subscription of user_id into *out, from the cache when it is current and on plan (the
+ * user's plan now, as the caller read it). */
+static int subscription_of(const char *user_id, const char *plan, struct billing_subscription *out)
 {
     char key[64], now[32];
     snprintf(key, sizeof key, "subscription:%.36s", user_id);
@@ -322,14 +324,9 @@ int billing_subscription(const char *user_id, struct billing_subscription *out)
     const char *uid = json_string_value(json_object_get(j, "user_id"));
     const char *end = json_string_value(json_object_get(j, "current_period_end"));
     const char *cached_plan = json_string_value(json_object_get(j, "plan_type"));
-    struct user u;
-    int fresh = uid && end && cached_plan && !strcmp(uid, user_id) && strcmp(end, now) > 0;
-    if (fresh && !store_user_get(user_id, &u)) {
-        /* A plan changed outside billing (the CLI, an admin update) shows here first. */
-        fresh = !strcmp(u.subscription_plan, cached_plan);
-        store_user_clear(&u);
-    }
-    if (fresh) {
+    /* A plan changed outside billing (the CLI, an admin update) shows here first. */
+    if (uid && end && cached_plan && !strcmp(uid, user_id) && strcmp(end, now) > 0 &&
+        !strcmp(plan, cached_plan)) {
         view_from_cache(j, out);
         json_decref(j);
         return 0;
@@ -344,6 +341,21 @@ int billing_subscription(const char *user_id, struct billing_subscription *out)
         json_decref(j);
     }
     return rc;
+}
+
+int billing_subscription(const char *user_id, struct billing_subscription *out)
+{
+    struct user u;
+    int rc = store_user_get(user_id, &u);
+    if (rc) return rc;
+    rc = subscription_of(user_id, u.subscription_plan, out);
+    store_user_clear(&u);
+    return rc;
+}
+
+int billing_subscription_of(const struct user *u, struct billing_subscription *out)
+{
+    return subscription_of(u->id, u->subscription_plan, out);
 }
 
 int billing_change_plan(const char *user_id, const char *plan, const char *cycle,
@@ -415,12 +427,14 @@ int billing_plan_change_locked(const char *user_id, const char *plan, const char
     return billing_change_plan_locked(user_id, plan, NULL, actor_id, "admin", NULL);
 }
 
-int billing_history(const char *user_id, int64_t limit, int64_t offset, struct history_row **rows,
+int billing_history(const struct user *u, int64_t limit, int64_t offset, struct history_row **rows,
                     int *n, int64_t *total)
 {
-    struct subscription s;
-    int rc = sub_ensure(user_id, &s); /* so the creation event is there from the start */
-    return rc ? rc : store_history_list(user_id, limit, offset, rows, n, total);
+    /* The subscription as billing_subscription keeps it (cached; created, or synced with a
+     * plan changed outside billing, when needed), so that its events are listed. */
+    struct billing_subscription s;
+    int rc = billing_subscription_of(u, &s);
+    return rc ? rc : store_history_list(u->id, limit, offset, rows, n, total);
 }
 
 /* ---- usage ---- */
@@ -430,11 +444,12 @@ static int64_t remaining(int64_t limit, int64_t used)
     return limit < 0 ? -1 : limit > used ? limit - used : 0;
 }
 
-/* The quantity of counter name among c[0..n) (0 when it has none). */
-static int64_t counter_of(const struct store_counter *c, size_t n, const char *name)
+/* The quantity of counter name of period among c[0..n) (0 when it has none). */
+static int64_t counter_of(const struct store_counter *c, size_t n, const char *name,
+                          const char *period)
 {
     for (size_t i = 0; i < n; i++)
-        if (!strcmp(c[i].name, name)) return c[i].quantity;
+        if (!strcmp(c[i].name, name) && !strcmp(c[i].period, period)) return c[i].quantity;
     return 0;
 }
 
@@ -453,43 +468,52 @@ static void counter_set(struct billing_counter *c, const char *name, int64_t use
     c->remaining = remaining(limit, used);
 }
 
-int billing_usage_summary(const struct user *u, struct billing_usage *out)
+void billing_usage_periods(int64_t now, char month[8], char day[11])
+{
+    period_month_key(now, month);
+    period_day_key(now, day);
+}
+
+void billing_usage_from(const struct user *u, int64_t now, const struct store_counter *c, size_t n,
+                        struct billing_usage *out)
 {
     const struct plan *p = plan_for(u->subscription_plan);
-    int64_t now = time_now_ms();
     struct period month, day;
     period_month(now, &month);
     period_day(now, &day);
     char mkey[8];
-    period_month_key(now, mkey);
     memset(out, 0, sizeof *out);
-    period_day_key(now, out->date);
-    struct store_counter *mc, *dc;
-    size_t nm, nd;
-    int rc = store_counters(u->id, mkey, &mc, &nm);
-    if (rc) return rc;
-    if ((rc = store_counters(u->id, out->date, &dc, &nd))) {
-        free(mc);
-        return rc;
-    }
+    billing_usage_periods(now, mkey, out->date);
     snprintf(out->plan_type, sizeof out->plan_type, "%s", p->type);
     out->limits_bypassed = u->is_superuser || !enforce;
     out->period_start_ms = month.start_ms;
     out->period_end_ms = month.end_ms - 1;
     out->day_reset_ms = day.end_ms;
     for (int i = 0; i < RES_COUNT; i++) {
-        const char *n = plan_resource_name((enum plan_resource)i);
-        counter_set(&out->monthly[i], n, counter_of(mc, nm, n), p->limits[i]);
+        const char *name = plan_resource_name((enum plan_resource)i);
+        counter_set(&out->monthly[i], name, counter_of(c, n, name, mkey), p->limits[i]);
     }
     for (int i = 0; i < p->ndaily && out->ndaily < BILLING_COUNTERS_MAX; i++)
         counter_set(&out->daily[out->ndaily++], p->daily[i].name,
-                    counter_of(dc, nd, p->daily[i].name), p->daily[i].limit);
-    for (size_t i = 0; i < nd; i++) { /* counted features the plan does not limit */
-        if (!daily_listed(p, dc[i].name) && out->ndaily < BILLING_COUNTERS_MAX)
-            counter_set(&out->daily[out->ndaily++], dc[i].name, dc[i].quantity, -1);
+                    counter_of(c, n, p->daily[i].name, out->date), p->daily[i].limit);
+    for (size_t i = 0; i < n; i++) { /* counted features the plan does not limit */
+        if (!strcmp(c[i].period, out->date) && !daily_listed(p, c[i].name) &&
+            out->ndaily < BILLING_COUNTERS_MAX)
+            counter_set(&out->daily[out->ndaily++], c[i].name, c[i].quantity, -1);
     }
-    free(mc);
-    free(dc);
+}
+
+int billing_usage_summary(const struct user *u, struct billing_usage *out)
+{
+    int64_t now = time_now_ms();
+    char mkey[8], dkey[11];
+    billing_usage_periods(now, mkey, dkey);
+    struct store_counter *c;
+    size_t n;
+    int rc = store_counters(u->id, mkey, dkey, &c, &n);
+    if (rc) return rc;
+    billing_usage_from(u, now, c, n, out);
+    free(c);
     return 0;
 }
 

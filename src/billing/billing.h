@@ -61,6 +61,9 @@ struct billing_subscription {
  * billing_change_plan) when that field was changed behind billing's back. Returns 0,
  * RAGD_ENOTFOUND for an unknown user, or a store error. */
 int billing_subscription(const char *user_id, struct billing_subscription *out);
+/* billing_subscription for the user as the caller read it (the request's user): its plan is
+ * not read again. */
+int billing_subscription_of(const struct user *u, struct billing_subscription *out);
 
 /* What a plan change did. */
 struct billing_change {
@@ -100,7 +103,7 @@ void billing_forget(const char *user_id);
 
 /* A page of the user's billing history, newest first (store_billing.h struct history_row;
  * the caller frees *rows with store_history_rows_free), and the total count. */
-int billing_history(const char *user_id, int64_t limit, int64_t offset, struct history_row **rows,
+int billing_history(const struct user *u, int64_t limit, int64_t offset, struct history_row **rows,
                     int *n, int64_t *total);
 
 /* ---- usage ---- */
@@ -127,8 +130,14 @@ struct billing_usage {
     int ndaily;                                         /* counted features it does not limit */
 };
 
-/* Fills *out for u. Returns 0 or a store error. */
+/* Fills *out for u (its counters read in one query). Returns 0 or a store error. */
 int billing_usage_summary(const struct user *u, struct billing_usage *out);
+/* The keys of now's month and day: the periods whose counters billing_usage_from reads. */
+void billing_usage_periods(int64_t now, char month[8], char day[11]);
+/* Fills *out for u from its counters c[0..n) of now's month and day (others are ignored),
+ * read by the caller (store_user_list_usage lists them with their users). */
+void billing_usage_from(const struct user *u, int64_t now, const struct store_counter *c, size_t n,
+                        struct billing_usage *out);
 
 /* One plan resource's quota for u this calendar month (UTC). */
 struct billing_quota {

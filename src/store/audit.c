@@ -171,22 +171,25 @@ int store_audit_list(const struct audit_filter *f, int64_t limit, int64_t offset
         }
     }
     if (f->q) q = store_like_pattern(f->q, "%", "%");
-    int rc = db_query_int(c, total, "SELECT count(*) FROM audit_log" AUDIT_WHERE, AUDIT_TYPES,
-                          AUDIT_ARGS(f, exact, prefix, q));
+    /* the page and, with each row, the count of all (column 11, a subquery evaluated once) */
     db_rows_t *r = NULL;
-    if (!rc)
-        rc = db_query(c, &r,
+    int rc = db_query(c, &r,
                       "SELECT id, created_at, actor_id, actor_email, action, target_type,"
-                      " target_id, details, request_id, ip, user_agent FROM audit_log" AUDIT_WHERE
+                      " target_id, details, request_id, ip, user_agent,"
+                      " (SELECT count(*) FROM audit_log" AUDIT_WHERE ") FROM audit_log" AUDIT_WHERE
                       " ORDER BY id DESC LIMIT ? OFFSET ?",
-                      AUDIT_TYPES "ii", AUDIT_ARGS(f, exact, prefix, q), limit, offset);
-    free(exact);
-    free(prefix);
-    free(q);
-    if (rc) return rc;
+                      AUDIT_TYPES AUDIT_TYPES "ii", AUDIT_ARGS(f, exact, prefix, q),
+                      AUDIT_ARGS(f, exact, prefix, q), limit, offset);
+    if (rc) {
+        free(exact);
+        free(prefix);
+        free(q);
+        return rc;
+    }
     int cap = 16;
     *rows = xcalloc((size_t)cap, sizeof **rows);
     *n = 0;
+    *total = 0;
     while ((rc = db_rows_next(r)) == 1) {
         if (*n == cap) {
             cap *= 2;
@@ -207,8 +210,15 @@ int store_audit_list(const struct audit_filter *f, int64_t limit, int64_t offset
         e->request_id = dup_or_null(db_col_text(r, 8));
         e->ip = dup_or_null(db_col_text(r, 9));
         e->user_agent = dup_or_null(db_col_text(r, 10));
+        *total = db_col_int(r, 11);
     }
     db_rows_free(r);
+    if (rc == 0 && *n == 0 && offset > 0) /* a page past the end: the count alone */
+        rc = db_query_int(c, total, "SELECT count(*) FROM audit_log" AUDIT_WHERE, AUDIT_TYPES,
+                          AUDIT_ARGS(f, exact, prefix, q));
+    free(exact);
+    free(prefix);
+    free(q);
     if (rc < 0) {
         store_audit_rows_free(*rows, *n);
         *rows = NULL;

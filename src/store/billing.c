@@ -190,19 +190,18 @@ int store_history_list(const char *user_id, int64_t limit, int64_t offset,
                        struct history_row **rows, int *n, int64_t *total)
 {
     db_conn_t *c = db_conn();
-    int rc = db_query_int(c, total, "SELECT count(*) FROM billing_history WHERE user_id = ?", "s",
-                          user_id);
     db_rows_t *r;
-    if (!rc)
-        rc = db_query(c, &r,
+    /* the page and, with each row, the count of all (column 8) in one query */
+    int rc = db_query(c, &r,
                       "SELECT id, subscription_id, event_type, amount_cents, currency,"
-                      " description, metadata, created_at FROM billing_history"
+                      " description, metadata, created_at, count(*) OVER () FROM billing_history"
                       " WHERE user_id = ? ORDER BY seq DESC LIMIT ? OFFSET ?",
                       "sii", user_id, limit, offset);
     if (rc) return rc;
     int cap = 16;
     *rows = xcalloc((size_t)cap, sizeof **rows);
     *n = 0;
+    *total = 0;
     while (db_rows_next(r) == 1) {
         if (*n == cap) {
             cap *= 2;
@@ -222,8 +221,12 @@ int store_history_list(const char *user_id, int64_t limit, int64_t offset,
         e->metadata = meta ? json_loads(meta, 0, &je) : NULL;
         snprintf(e->created_at, sizeof e->created_at, "%s",
                  db_col_text(r, 7) ? db_col_text(r, 7) : "");
+        *total = db_col_int(r, 8);
     }
     db_rows_free(r);
+    if (*n == 0 && offset > 0) /* a page past the end: the count alone */
+        return db_query_int(c, total, "SELECT count(*) FROM billing_history WHERE user_id = ?", "s",
+                            user_id);
     return 0;
 }
 
@@ -316,13 +319,14 @@ int store_counters_clear(const char *user_id, const char *period, int64_t *n)
     return rc;
 }
 
-int store_counters(const char *user_id, const char *period, struct store_counter **out, size_t *n)
+int store_counters(const char *user_id, const char *month, const char *day,
+                   struct store_counter **out, size_t *n)
 {
     db_rows_t *r;
     int rc = db_query(db_conn(), &r,
-                      "SELECT name, quantity FROM usage_counters WHERE user_id = ?"
-                      " AND period = ?",
-                      "ss", user_id, period);
+                      "SELECT name, period, quantity FROM usage_counters WHERE user_id = ?"
+                      " AND period IN (?, ?)",
+                      "sss", user_id, month, day);
     if (rc) return rc;
     struct store_counter *a = NULL;
     size_t cap = 0, k = 0;
@@ -330,7 +334,8 @@ int store_counters(const char *user_id, const char *period, struct store_counter
     while ((more = db_rows_next(r)) == 1) {
         if (k == cap) a = xrealloc(a, (cap = cap ? 2 * cap : 8) * sizeof *a);
         snprintf(a[k].name, sizeof a[k].name, "%s", db_col_text(r, 0));
-        a[k++].quantity = db_col_int(r, 1);
+        snprintf(a[k].period, sizeof a[k].period, "%s", db_col_text(r, 1));
+        a[k++].quantity = db_col_int(r, 2);
     }
     db_rows_free(r);
     if (more < 0) {

@@ -221,17 +221,17 @@ int store_chat_history(const char *user_id, const char *session_id, int64_t limi
 {
     *items = NULL;
     *n = 0;
+    *total = 0;
     db_conn_t *c = db_conn();
-    int rc = db_query_int(c, total,
-                          "SELECT count(*) FROM conversation_history WHERE user_id = ? AND"
-                          " (? IS NULL OR session_id = ?)",
-                          "sss", user_id, session_id, session_id);
     db_rows_t *r = NULL;
-    if (!rc)
-        rc = db_query(c, &r,
-                      "SELECT " MSG_COLS " FROM conversation_history WHERE user_id = ? AND"
+    /* the page and, with each row, the count of all (column 13, a subquery evaluated once) */
+    int rc = db_query(c, &r,
+                      "SELECT " MSG_COLS ", (SELECT count(*) FROM conversation_history"
+                      " WHERE user_id = ? AND (? IS NULL OR session_id = ?))"
+                      " FROM conversation_history WHERE user_id = ? AND"
                       " (? IS NULL OR session_id = ?) ORDER BY seq DESC LIMIT ? OFFSET ?",
-                      "sssii", user_id, session_id, session_id, limit, offset);
+                      "ssssssii", user_id, session_id, session_id, user_id, session_id, session_id,
+                      limit, offset);
     if (rc) return rc;
     size_t cap = 0;
     while ((rc = db_rows_next(r)) == 1) {
@@ -240,8 +240,14 @@ int store_chat_history(const char *user_id, const char *session_id, int64_t limi
             *items = xrealloc(*items, cap * sizeof **items);
         }
         msg_from_row(r, &(*items)[(*n)++]);
+        *total = db_col_int(r, 13);
     }
     db_rows_free(r);
+    if (rc == 0 && *n == 0 && offset > 0) /* a page past the end: the count alone */
+        rc = db_query_int(c, total,
+                          "SELECT count(*) FROM conversation_history WHERE user_id = ? AND"
+                          " (? IS NULL OR session_id = ?)",
+                          "sss", user_id, session_id, session_id);
     if (rc < 0) {
         store_chat_msgs_free(*items, *n);
         *items = NULL;

@@ -326,21 +326,22 @@ int store_org_list(const char *q, int64_t limit, int64_t offset, struct store_or
     db_conn_t *c = db_conn();
     if (!c) return RAGD_EUNAVAIL;
     char *like = q && *q ? store_like_pattern(q, "%", "%") : NULL;
-    int rc = db_query_int(c, total, "SELECT count(*) FROM organizations o" ORG_LIST_WHERE, "sss",
-                          like, like, like);
+    /* the page and, with each row, the count of all (column 6, a subquery evaluated once) */
     db_rows_t *r = NULL;
-    if (!rc)
-        rc = db_query(c, &r,
+    int rc = db_query(c, &r,
                       "SELECT o.id, o.name, o.domain, o.plan, o.created_at,"
-                      " (SELECT count(*) FROM users WHERE organization_id = o.id)"
+                      " (SELECT count(*) FROM users WHERE organization_id = o.id),"
+                      " (SELECT count(*) FROM organizations o" ORG_LIST_WHERE ")"
                       " FROM organizations o" ORG_LIST_WHERE
                       " ORDER BY o.created_at DESC, o.id LIMIT ? OFFSET ?",
-                      "sssii", like, like, like, limit, offset);
-    free(like);
-    if (rc) return rc;
-    void *arr;
-    rc = store_rows_collect(r, sizeof **out, org_list_row, NULL, &arr, n);
+                      "ssssssii", like, like, like, like, like, like, limit, offset);
+    void *arr = NULL;
+    if (!rc) rc = store_page_collect(r, sizeof **out, org_list_row, NULL, 6, total, &arr, n);
     *out = arr;
+    if (!rc && *n == 0 && offset > 0) /* a page past the end: the count alone */
+        rc = db_query_int(c, total, "SELECT count(*) FROM organizations o" ORG_LIST_WHERE, "sss",
+                          like, like, like);
+    free(like);
     return rc;
 }
 

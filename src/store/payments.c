@@ -186,6 +186,7 @@ int store_payacct_due(int64_t now_ms, int64_t grace_ms, int max, char (**ids)[37
 #define PAY_COLS                                                                                   \
     "id, user_id, provider, provider_ref, event_id, plan_type, billing_cycle, currency, status,"   \
     " amount_cents, created_at, refunded_at, refunded_by"
+enum { PAY_NCOLS = 13 }; /* the columns of PAY_COLS */
 
 static void pay_from_row(db_rows_t *r, struct pay_row *p)
 {
@@ -225,21 +226,28 @@ int store_payment_list(const char *user_id, int64_t limit, int64_t offset, struc
     db_conn_t *c = db_conn();
     *rows = NULL;
     *n = 0;
-    int rc = db_query_int(c, total, "SELECT count(*) FROM payments WHERE ? IS NULL OR user_id = ?",
-                          "ss", user_id, user_id);
+    *total = 0;
+    /* the page and, with each row, the count of all (after PAY_COLS, a subquery evaluated
+     * once) */
     db_rows_t *r;
-    if (!rc)
-        rc = db_query(c, &r,
-                      "SELECT " PAY_COLS " FROM payments WHERE ? IS NULL OR user_id = ?"
-                      " ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
-                      "ssii", user_id, user_id, limit, offset);
+    int rc =
+        db_query(c, &r,
+                 "SELECT " PAY_COLS ", (SELECT count(*) FROM payments"
+                 " WHERE ? IS NULL OR user_id = ?) FROM payments WHERE ? IS NULL OR user_id = ?"
+                 " ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+                 "ssssii", user_id, user_id, user_id, user_id, limit, offset);
     if (rc) return rc;
     int more;
     while ((more = db_rows_next(r)) == 1) {
         *rows = xrealloc(*rows, (size_t)(*n + 1) * sizeof **rows);
         pay_from_row(r, &(*rows)[(*n)++]);
+        *total = db_col_int(r, PAY_NCOLS);
     }
     db_rows_free(r);
+    if (more == 0 && *n == 0 && offset > 0) /* a page past the end: the count alone */
+        more =
+            db_query_int(c, total, "SELECT count(*) FROM payments WHERE ? IS NULL OR user_id = ?",
+                         "ss", user_id, user_id);
     if (more < 0) {
         free(*rows);
         *rows = NULL;

@@ -12,6 +12,7 @@
 #include "cache/cache.h"
 #include "core/config.h"
 #include "store/audit.h"
+#include "store/store_billing.h"
 #include "store/store_int.h"
 
 /* ---- migrations ---- */
@@ -458,38 +459,97 @@ void store_user_list_free(struct user *items, int n)
     free(items);
 }
 
-int store_user_list(const struct user_filter *f, int64_t limit, int64_t offset, struct user **items,
-                    int *n, int64_t *total)
+/* The filter's users, a page of them in creation order with the count of all (column 18).
+ * The count is a subquery of its own, evaluated once: a window count over the page's query
+ * would read every matching row in full. */
+#define USER_WHERE                                                                                 \
+    " WHERE (? IS NULL OR email LIKE lower(?)) AND (? IS NULL OR subscription_plan = ?)"           \
+    " AND (? < 0 OR is_active = ?)"
+#define USER_PAGE                                                                                  \
+    "SELECT " USER_COLS ", (SELECT count(*) FROM users" USER_WHERE                                 \
+    ") AS matching FROM users" USER_WHERE " ORDER BY created_at, id LIMIT ? OFFSET ?"
+#define USER_PAGE_TYPES "ssssiissssiiii"
+#define USER_PAGE_ARGS(like, f, active, limit, offset)                                             \
+    like, like, (f)->plan, (f)->plan, active, active, like, like, (f)->plan, (f)->plan, active,    \
+        active, limit, offset
+
+int store_user_list_usage(const struct user_filter *f, int64_t limit, int64_t offset,
+                          const char *month, const char *day, struct user **items,
+                          struct user_counters **counters, int *n, int64_t *total)
 {
     db_conn_t *c = db_conn();
     char *like = f->email_like ? xasprintf("%%%s%%", f->email_like) : NULL;
     int64_t active = f->is_active;
-    int rc = db_query_int(c, total,
-                          "SELECT count(*) FROM users WHERE (? IS NULL OR email LIKE lower(?))"
-                          " AND (? IS NULL OR subscription_plan = ?) AND (? < 0 OR is_active = ?)",
-                          "ssssii", like, like, f->plan, f->plan, active, active);
     db_rows_t *r = NULL;
-    if (!rc)
+    int rc;
+    /* With counters, the page's rows each come with one of the user's counters of the two
+     * periods (or none, NULLs): one query in all, however many users the page lists. */
+    if (counters)
         rc = db_query(c, &r,
-                      "SELECT " USER_COLS " FROM users WHERE (? IS NULL OR email LIKE lower(?))"
-                      " AND (? IS NULL OR subscription_plan = ?) AND (? < 0 OR is_active = ?)"
-                      " ORDER BY created_at, id LIMIT ? OFFSET ?",
-                      "ssssiiii", like, like, f->plan, f->plan, active, active, limit, offset);
-    free(like);
-    if (rc) return rc;
-    int cap = 16;
-    *items = xcalloc((size_t)cap, sizeof **items);
+                      "WITH page AS (" USER_PAGE ") SELECT page.*, u.name, u.period, u.quantity"
+                      " FROM page LEFT JOIN usage_counters u ON u.user_id = page.id"
+                      " AND u.period IN (?, ?) ORDER BY page.created_at, page.id",
+                      USER_PAGE_TYPES "ss", USER_PAGE_ARGS(like, f, active, limit, offset), month,
+                      day);
+    else
+        rc = db_query(c, &r, USER_PAGE, USER_PAGE_TYPES,
+                      USER_PAGE_ARGS(like, f, active, limit, offset));
+    if (rc) {
+        free(like);
+        return rc;
+    }
+    int cap = 0, more;
+    *items = NULL;
     *n = 0;
-    while (db_rows_next(r) == 1) {
-        if (*n == cap) {
-            cap *= 2;
-            *items = xrealloc(*items, (size_t)cap * sizeof **items);
+    *total = 0;
+    if (counters) *counters = NULL;
+    while ((more = db_rows_next(r)) == 1) {
+        if (!*n || strcmp((*items)[*n - 1].id, db_col_text(r, 0))) {
+            if (*n == cap) {
+                cap = cap ? 2 * cap : 16;
+                *items = xrealloc(*items, (size_t)cap * sizeof **items);
+                if (counters) *counters = xrealloc(*counters, (size_t)cap * sizeof **counters);
+            }
+            user_from_row(r, &(*items)[(*n)++]);
+            (*items)[*n - 1].hashed_password[0] = 0;
+            if (counters) (*counters)[*n - 1] = (struct user_counters){0};
+            *total = db_col_int(r, 18);
         }
-        user_from_row(r, &(*items)[(*n)++]);
-        (*items)[*n - 1].hashed_password[0] = 0;
+        if (counters && !db_col_null(r, 19)) {
+            struct user_counters *uc = &(*counters)[*n - 1];
+            uc->c = xrealloc(uc->c, (uc->n + 1) * sizeof *uc->c);
+            struct store_counter *k = &uc->c[uc->n++];
+            snprintf(k->name, sizeof k->name, "%s", db_col_text(r, 19));
+            snprintf(k->period, sizeof k->period, "%s", db_col_text(r, 20));
+            k->quantity = db_col_int(r, 21);
+        }
     }
     db_rows_free(r);
+    if (more == 0 && *n == 0 && offset > 0) /* a page past the end: the count alone */
+        more = db_query_int(c, total, "SELECT count(*) FROM users" USER_WHERE, "ssssii", like, like,
+                            f->plan, f->plan, active, active);
+    free(like);
+    if (more < 0) {
+        if (counters) store_user_counters_free(*counters, *n);
+        store_user_list_free(*items, *n);
+        *items = NULL;
+        *n = 0;
+        return more;
+    }
     return 0;
+}
+
+int store_user_list(const struct user_filter *f, int64_t limit, int64_t offset, struct user **items,
+                    int *n, int64_t *total)
+{
+    return store_user_list_usage(f, limit, offset, NULL, NULL, items, NULL, n, total);
+}
+
+void store_user_counters_free(struct user_counters *c, int n)
+{
+    for (int i = 0; c && i < n; i++)
+        free(c[i].c);
+    free(c);
 }
 
 int store_user_login_ok(const char *id)

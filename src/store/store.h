@@ -92,10 +92,23 @@ struct user_filter {
     int is_active;          /* -1 = any */
 };
 /* A page of users (*n of them, password hashes left empty) and the total count matching
- * the filter. The caller frees *items with store_user_list_free. */
+ * the filter, in one query. The caller frees *items with store_user_list_free. */
 int store_user_list(const struct user_filter *f, int64_t limit, int64_t offset, struct user **items,
                     int *n, int64_t *total);
 void store_user_list_free(struct user *items, int n);
+/* A listed user's usage counters (struct store_counter, store/store_billing.h). */
+struct store_counter;
+struct user_counters {
+    struct store_counter *c;
+    size_t n;
+};
+/* store_user_list, and with the page in the same query each user's counters of the periods
+ * month and day (keys, as store_counters): (*counters)[i] for (*items)[i], freed with
+ * store_user_counters_free. */
+int store_user_list_usage(const struct user_filter *f, int64_t limit, int64_t offset,
+                          const char *month, const char *day, struct user **items,
+                          struct user_counters **counters, int *n, int64_t *total);
+void store_user_counters_free(struct user_counters *c, int n);
 
 /* Active super_admins other than except_id (NULL: all), as the caller's transaction sees
  * them. */

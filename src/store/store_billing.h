@@ -84,14 +84,16 @@ int store_counter_add(const char *user_id, const char *name, const char *period,
 /* store_counter_add for n (1 to 3) counters of distinct (name, period) in one statement. */
 int store_counters_add(const char *user_id, int n, const char *const *names,
                        const char *const *periods, const int64_t *qtys);
-/* One usage counter of a period. */
+/* One usage counter: its name, its period's key (a month's or a day's) and its quantity. */
 struct store_counter {
     char name[48];
+    char period[11];
     int64_t quantity;
 };
-/* Every counter of the user in period: *out (caller frees with free(); NULL when *n is 0)
- * and their number in *n. */
-int store_counters(const char *user_id, const char *period, struct store_counter **out, size_t *n);
+/* Every counter of the user in the periods month and day (keys), in one query: *out (caller
+ * frees with free(); NULL when *n is 0) and their number in *n. */
+int store_counters(const char *user_id, const char *month, const char *day,
+                   struct store_counter **out, size_t *n);
 
 /* Deletes every counter of the user in period; *n (may be NULL) gets how many. */
 int store_counters_clear(const char *user_id, const char *period, int64_t *n);

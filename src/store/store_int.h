@@ -23,6 +23,11 @@ typedef void (*store_rows_free_fn)(void *arr, size_t n);
  * and RAGD_EDB is returned. */
 int store_rows_collect(db_rows_t *r, size_t elem_size, store_row_fn row,
                        store_rows_free_fn free_arr, void **out, size_t *n);
+/* store_rows_collect for a page whose rows each carry the count of all in column total_col:
+ * *total gets it (0 when the page has no row: the caller counts a page past the end). */
+int store_page_collect(db_rows_t *r, size_t elem_size, store_row_fn row,
+                       store_rows_free_fn free_arr, int total_col, int64_t *total, void **out,
+                       size_t *n);
 
 /* s with LIKE's wildcards and the escape character escaped ('\' is the ESCAPE character),
  * between pre and post ("%" or ""); the caller frees it. */

@@ -304,14 +304,16 @@ static void tickets_free_v(void *arr, size_t n)
     store_tickets_free(arr, n);
 }
 
-#define TICKET_COLS                                                                                \
-    "SELECT t.id, t.conversation_id, t.organization_id, t.category, t.status, t.priority,"         \
+#define TICKET_FIELDS                                                                              \
+    "t.id, t.conversation_id, t.organization_id, t.category, t.status, t.priority,"                \
     " coalesce(t.assigned_to, ''), coalesce(u.email, ''), t.subject, t.reason, t.created_at,"      \
     " t.updated_at, t.first_response_at, t.resolved_at, t.closed_at, c.status,"                    \
     " c.contact_email, c.visitor_id, c.sentiment_label, c.sentiment_score,"                        \
-    " c.sentiment_polarity, c.visitor_messages"                                                    \
+    " c.sentiment_polarity, c.visitor_messages"
+#define TICKET_FROM                                                                                \
     " FROM tickets t JOIN widget_conversations c ON c.id = t.conversation_id"                      \
     " LEFT JOIN users u ON u.id = t.assigned_to"
+#define TICKET_COLS "SELECT " TICKET_FIELDS TICKET_FROM
 
 static void ticket_row(db_rows_t *r, void *p)
 {
@@ -364,18 +366,22 @@ int store_tickets_list(const struct store_ticket_filter *f, struct store_ticket 
     if (!c) return RAGD_EUNAVAIL;
     const char *catlike = f->category && !strcmp(f->category, "keyword") ? "keyword:%" : NULL;
     char *q = f->q && *f->q ? store_like_pattern(f->q, "%", "%") : NULL;
-    int rc = db_query_int(c, total, "SELECT count(*) FROM tickets t" TICKET_WHERE, TICKET_TYPES,
-                          TICKET_ARGS(f, catlike, q));
+    /* the page and, with each row, the count of all (column 22, a subquery evaluated once) */
     db_rows_t *r = NULL;
+    int rc =
+        db_query(c, &r,
+                 "SELECT " TICKET_FIELDS ", (SELECT count(*) FROM tickets t" TICKET_WHERE
+                 ")" TICKET_FROM TICKET_WHERE " ORDER BY t.created_at DESC, t.id LIMIT ? OFFSET ?",
+                 TICKET_TYPES TICKET_TYPES "ii", TICKET_ARGS(f, catlike, q),
+                 TICKET_ARGS(f, catlike, q), f->limit, f->offset);
+    void *arr = NULL;
     if (!rc)
-        rc = db_query(c, &r,
-                      TICKET_COLS TICKET_WHERE " ORDER BY t.created_at DESC, t.id LIMIT ? OFFSET ?",
-                      TICKET_TYPES "ii", TICKET_ARGS(f, catlike, q), f->limit, f->offset);
-    free(q);
-    if (rc) return rc;
-    void *arr;
-    rc = store_rows_collect(r, sizeof **out, ticket_row, tickets_free_v, &arr, n);
+        rc = store_page_collect(r, sizeof **out, ticket_row, tickets_free_v, 22, total, &arr, n);
     *out = arr;
+    if (!rc && *n == 0 && f->offset > 0) /* a page past the end: the count alone */
+        rc = db_query_int(c, total, "SELECT count(*) FROM tickets t" TICKET_WHERE, TICKET_TYPES,
+                          TICKET_ARGS(f, catlike, q));
+    free(q);
     return rc;
 }
 

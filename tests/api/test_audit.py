@@ -343,3 +343,50 @@ def test_last_super_admin_cannot_be_demoted_deactivated_or_deleted(srv, root):
     other = srv.login("test@example.com", "testpassword123")
     assert srv.put(f"/users/{admin_id}/role", {"role": "admin"}, token=other).status == 200
     assert srv.put(f"/users/{admin_id}/role", {"role": "super_admin"}, token=other).status == 200
+
+
+def test_user_list_usage_and_pages_past_the_end(srv, root):
+    # GET /users reads every listed user's counters with the page, in one query: each user
+    # is listed once, with their own month's and day's counts. Every list carries the count
+    # of all with its page, and says it too on a page past the end (which has no row).
+    tag = uuid.uuid4().hex[:6]
+    made = {}
+    for k in (1, 2, 3):
+        reg = srv.register(f"lu{k}-{tag}@example.com")
+        tok = reg["access_token"]
+        for _ in range(k):
+            assert srv.post("/test/chat", {}, token=tok).status == 200
+        assert srv.post("/test/consume", {"feature": "mcqs_per_day"}, token=tok).status == 200
+        made[reg["user_id"]] = (k, tok)
+    page = srv.get(f"/users?email=-{tag}@&limit=500", token=root).json
+    assert page["total"] == 3 and len(page["items"]) == 3, page
+    assert {u["id"] for u in page["items"]} == set(made)
+    for u in page["items"]:
+        k, tok = made[u["id"]]
+        assert u["usage"]["monthly"]["messages"] == k, u
+        assert u["usage"]["daily"]["daily_requests"] == k, u
+        assert u["usage"]["daily"]["mcqs_per_day"] == 1, u
+        own = srv.get("/billing/usage", token=tok).json
+        assert own["usage"]["messages"]["used"] == k, own
+    second = srv.get(f"/users?email=-{tag}@&limit=2&offset=2", token=root).json
+    assert second["total"] == 3 and len(second["items"]) == 1
+    assert second["items"][0]["usage"]["monthly"]["messages"] == made[
+        second["items"][0]["id"]][0]
+    past = srv.get(f"/users?email=-{tag}@&limit=2&offset=7", token=root).json
+    assert past["total"] == 3 and past["items"] == [], past
+    # the other lists: the total of the first page, again past the end
+    k, tok = made[page["items"][0]["id"]]
+    assert srv.post("/chat/message", {"message": "past the end"}, token=tok).status == 200
+    for path, key, who in (("/chat/history", "conversations", tok),
+                           ("/billing/history", "items", tok),
+                           ("/admin/audit-log", "items", root),
+                           ("/admin/organizations", "items", root)):
+        first = srv.get(f"{path}?limit=1", token=who)
+        assert first.status == 200, (path, first)
+        last = srv.get(f"{path}?limit=1&offset=100000", token=who)
+        assert last.status == 200 and last.json[key] == [], (path, last)
+        assert last.json["total"] == first.json["total"], (path, first.json, last.json)
+        if path == "/chat/history":
+            assert first.json["total"] == 2, first.json
+        if path == "/billing/history":
+            assert first.json["total"] >= 1, first.json

@@ -133,6 +133,8 @@ def test_stripe_checkout_then_webhook_upgrades(srv, fakes):
     r = send_stripe(srv, stripe_event("invoice.paid", inv))
     assert r.status == 200 and r.json["outcome"] == "applied", r
     assert srv.get("/billing/payments", token=tok).json["total"] == 2
+    past = srv.get("/billing/payments?offset=50", token=tok).json  # a page past the end
+    assert past["total"] == 2 and past["items"] == [], past
     assert plan_of(srv, tok) == "pro"
 
 

@@ -71,6 +71,17 @@ BUDGET = {
     # the session renewed by every message, the organization read three times, four
     # escalation reads).
     "widget": {"postgresql": 7, "redis": 2},
+    # The GET routes behind the web UI's pages and the admin's lists, each one query: a page
+    # carries the count of all (a subquery evaluated once, or a window count); GET /users
+    # lists every user with this month's and today's usage counters in the same query, and
+    # GET /billing/usage reads both periods' counters at once / the session read (GET
+    # /billing/history also reads the cached subscription, which it lists the events of).
+    # Before: /users 1 + 2 per listed user (the count, the page, then each user's month and
+    # day counters), /billing/usage 2, /billing/history 4 (the user's plan, the subscription,
+    # the count, the page), the chat history, the audit log, the organizations and the
+    # tickets 2 each.
+    "pages": {"postgresql": 1, "redis": 1},
+    "pages_history": {"postgresql": 1, "redis": 2},
     # POST /widget/session (a page opening the widget): the key with its origin check in one
     # query; the conversation, the session and the day's analytics mark in one pipeline (no
     # longer under a lock for every organization) / the address's session rate with the
@@ -226,6 +237,33 @@ def test_chat_round_trips_within_budget(node, tokens):
     used = [node.post("/chat/message", dict(body, session_id=sid), token=token).json[
         "usage_info"]["messages_used"] for _ in range(3)]
     assert used[1] == used[0] + 1 and used[2] == used[1] + 1, used
+
+
+def test_page_routes_round_trips(node, tokens):
+    # However many users the page lists, GET /users is one query (it was 1 + 2 per user).
+    for i in range(6):
+        node.register(f"rt-{i}-{uuid.uuid4().hex[:6]}@example.com")
+    admin = tokens["bench"]
+    sid = node.post("/chat/message", {"message": "page routes"}, token=admin).json["session_id"]
+    routes = {"/users?limit=50": ("/users", "pages"), "/billing/usage": (None, "pages"),
+              "/billing/history": (None, "pages_history"),
+              f"/chat/history?session_id={sid}": ("/chat/history", "pages"),
+              "/admin/audit-log?limit=5": ("/admin/audit-log", "pages"),
+              "/admin/organizations": (None, "pages"), "/tickets": (None, "pages")}
+    # The first calls may write (the subscription made on first access, which drops the
+    # user's cached entries for a few seconds): warm every route, then wait that out.
+    for path in routes:
+        assert node.get(path, token=admin).status == 200, path
+    time.sleep(3.5)
+    users = node.get("/users?limit=50", token=admin).json
+    assert len(users["items"]) >= 8 and users["total"] == len(users["items"]), users["total"]
+    for path, (route, budget) in routes.items():
+        med, seen = measure(node, lambda: node.get(path, token=admin), route or path, 8, 8,
+                            deferred=False)
+        print(path, med, seen)
+        assert med["postgresql"] > 0 and med["redis"] > 0, (path, seen)
+        for backend, ceiling in BUDGET[budget].items():
+            assert med[backend] <= ceiling, (path, backend, seen)
 
 
 @pytest.mark.parametrize("route", ["/documents", "/chat/sessions"])

@@ -270,6 +270,11 @@ def test_round_robin_across_two_agents(env):
         assert mine and all(t["assigned_to"] == uid for t in mine)
         r = s.get(f"/tickets?assignee={uid}&category=keyword:escalate", token=owner(a))
         assert r.json["total"] == 2, r
+        r = s.get(f"/tickets?assignee={uid}&category=keyword:escalate&limit=1&offset=1",
+                  token=owner(a))
+        assert r.json["total"] == 2 and len(r.json["items"]) == 1, r
+        r = s.get(f"/tickets?assignee={uid}&category=keyword:escalate&offset=9", token=owner(a))
+        assert r.json["total"] == 2 and r.json["items"] == [], r  # a page past the end
         # unassigned mode
         calm_settings(s, a, keywords={"enabled": True, "words": ["escalate"]})
         r = s.patch(f"/organizations/{a.id}", {"settings": {"escalation": {
