@@ -66,7 +66,10 @@ struct history {
 static struct history history(const char *uid)
 {
     struct history h;
-    assert_int_equal(billing_history(uid, 50, 0, &h.rows, &h.n, &h.total), 0);
+    struct user u;
+    assert_int_equal(store_user_get(uid, &u), 0);
+    assert_int_equal(billing_history(&u, 50, 0, &h.rows, &h.n, &h.total), 0);
+    store_user_clear(&u);
     return h;
 }
 
