@@ -3,7 +3,9 @@
  * Input byte 0 picks the index (even: BM25, odd: HNSW); bit 1 picks the mode: the rest is
  * either a whole file image (header, checksums and all), or only a payload that is wrapped
  * in a valid header with a correct CRC, so the fuzzer gets past the checksum and exercises
- * the structural checks. A load must fail cleanly or give an index that works.
+ * the structural checks. A load must fail cleanly or give an index that works: one more entry
+ * goes in (under an id the file may already hold: that one is then taken out first, as a
+ * second add of an id is refused) and is found.
  *
  * Build: clang -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc fuzz/rag_index_load.c
  * \
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/error.h"
 #include "rag/bm25.h"
 #include "rag/hnsw.h"
 #include "rag/rfile.h"
@@ -54,7 +57,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             rag_hit_t hits[8];
             size_t nh;
             hnsw_search(h, v, 8, 0, NULL, NULL, hits, &nh);
-            hnsw_insert(h, 0xFFFFFFFFFFull, v);
+            int rc = hnsw_insert(h, 0xFFFFFFFFFFull, v);
+            if (rc == RAGD_EEXIST && !hnsw_delete(h, 0xFFFFFFFFFFull))
+                rc = hnsw_insert(h, 0xFFFFFFFFFFull, v);
+            if (rc) abort();
             hnsw_search(h, v, 8, 0, NULL, NULL, hits, &nh);
             if (nh == 0) abort(); /* the vector just inserted must be found */
             free(v);
@@ -68,7 +74,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             rag_hit_t hits[8];
             size_t nh;
             bm25_search(b, "a b c zz 1", 10, 8, NULL, NULL, hits, &nh);
-            bm25_add(b, 0xFFFFFFFFFFull, "fuzzed token", 12);
+            int rc = bm25_add(b, 0xFFFFFFFFFFull, "fuzzed token", 12);
+            if (rc == RAGD_EEXIST && !bm25_remove(b, 0xFFFFFFFFFFull))
+                rc = bm25_add(b, 0xFFFFFFFFFFull, "fuzzed token", 12);
+            if (rc) abort();
             bm25_search(b, "fuzzed", 6, 8, NULL, NULL, hits, &nh);
             if (nh == 0) abort();
             bm25_remove(b, 0xFFFFFFFFFFull);
