@@ -15,14 +15,18 @@
  * step (one token, last logits only) is run together with every other decoding step waiting
  * behind it, up to LLM_EVAL_SLICE of them, as one model_forward_multi: the weights are read
  * once for all of them, so concurrent answers decode at nearly the speed of one each. A prompt
- * slice runs alone. Every pass runs in the model's one scratch context (its activation
- * buffers), so a session holds only its KV cache. */
+ * slice runs alone, and so does a copy of K/V rows between a session and the prefix cache
+ * (rows_copy). Every pass runs in the model's one scratch context (its activation buffers), so
+ * a session holds only its KV cache. */
 struct job {
     struct job *next;
     llm_session_t *s;
     const int32_t *tokens;
     int n;
     float *logits; /* all positions' logits (n x n_vocab), or NULL: the last into s->logits */
+    /* or, with nblocks > 0 (and n 0), a copy of K/V rows between s and blocks on the pool */
+    const struct model_kv_block *blocks;
+    int nblocks, write;
     int rc, done;
 };
 
@@ -420,11 +424,16 @@ static void run_head(struct sched *q)
     int max_ctx = q->max_ctx;
     pthread_mutex_unlock(&q->mu);
     llm_model_t *m = j->s->m;
-    int rc = scratch_fit(m, max_ctx); /* on failure every job of the batch gets rc */
-    if (!rc && nb == 1) {
+    int rc;
+    if (j->nblocks) { /* a copy of rows runs alone (is_step is false for it) */
+        rc = j->write ? model_state_kv_write(j->s->st, m->pool, j->blocks, j->nblocks)
+                      : model_state_kv_read(j->s->st, m->pool, j->blocks, j->nblocks);
+    } else if ((rc = scratch_fit(m, max_ctx))) {
+        /* every job of the batch gets rc */
+    } else if (nb == 1) {
         rc = model_forward_in(m->scratch, j->s->st, j->tokens, j->n,
                               j->logits ? j->logits : j->s->logits, j->logits != NULL);
-    } else if (!rc) {
+    } else {
         model_state_t *seqs[LLM_EVAL_SLICE];
         int32_t toks[LLM_EVAL_SLICE];
         float *outs[LLM_EVAL_SLICE];
@@ -551,6 +560,23 @@ static size_t align_down(size_t n)
     return n / LLM_PREFIX_ALIGN * LLM_PREFIX_ALIGN;
 }
 
+/* Copies the rows of n chunks, the first at chunk index first of the sequence, out of s's
+ * cache (write 0) or into it (write 1: s then ends with the last), as one job on the model's
+ * pool: both threads take part, and the copy waits its turn behind other sessions' passes. */
+static int rows_copy(llm_session_t *s, struct pchunk *const *chunks, size_t first, size_t n,
+                     int write)
+{
+    if (!n) return 0;
+    struct model_kv_block *b = xmalloc(n * sizeof *b);
+    for (size_t i = 0; i < n; i++)
+        b[i] = (struct model_kv_block){(int)((first + i) * LLM_PREFIX_ALIGN), LLM_PREFIX_ALIGN,
+                                       chunks[i]->k, chunks[i]->v};
+    struct job j = {.s = s, .blocks = b, .nblocks = (int)n, .write = write};
+    int rc = run_job(&s->m->sched, &j);
+    free(b);
+    return rc;
+}
+
 /* Starts s on a new sequence whose prompt is ids[0..n): keeps or loads the KV rows of the
  * longest usable cached prefix (the session's own exact rows, or a cache entry) and returns
  * its length P (0: the session is reset). P is a multiple of LLM_PREFIX_ALIGN and < n. An
@@ -599,12 +625,9 @@ static int prefix_begin(llm_session_t *s, const int32_t *ids, size_t n)
     pc->reused += p;
     pthread_mutex_unlock(&pc->mu);
     if (!held) return (int)p;
-    for (size_t i = first; i < nc; i++) {
-        /* own <= n_exact <= n_past: the first write continues the session's own rows */
-        int rc = model_state_kv_write(s->st, (int)(i * LLM_PREFIX_ALIGN), LLM_PREFIX_ALIGN,
-                                      held[i]->k, held[i]->v);
-        RAGD_ASSERT(rc == 0); /* p < n < n_ctx, checked by the caller */
-    }
+    /* own <= n_exact <= n_past: the first block continues the session's own rows */
+    int rc = rows_copy(s, held + first, first, nc - first, 1);
+    RAGD_ASSERT(rc == 0); /* p < n < n_ctx, checked by the caller */
     s->n_exact = (int)p;
     pthread_mutex_lock(&pc->mu);
     for (size_t i = first; i < nc; i++)
@@ -660,11 +683,8 @@ static void prefix_save(llm_session_t *s)
         got++;
     pthread_mutex_unlock(&pc->mu);
     if (got < nc) goto release; /* no room: the cache is an optimisation */
-    for (int i = shared; i < nc; i++) {
-        int rc = model_state_kv_read(s->st, i * LLM_PREFIX_ALIGN, LLM_PREFIX_ALIGN, e->chunks[i]->k,
-                                     e->chunks[i]->v);
-        RAGD_ASSERT(rc == 0); /* n_exact <= n_past */
-    }
+    int rc = rows_copy(s, e->chunks + shared, (size_t)shared, (size_t)(nc - shared), 0);
+    RAGD_ASSERT(rc == 0); /* n_exact <= n_past */
     e->toks = xmalloc((size_t)n * sizeof *e->toks);
     memcpy(e->toks, s->toks, (size_t)n * sizeof *e->toks);
     e->n = n;

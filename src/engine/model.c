@@ -513,33 +513,71 @@ static size_t kv_slab(const struct model_config *c, int n_ctx, int L, int h)
     return ((size_t)L * c->n_head_kv + (size_t)h) * (size_t)n_ctx * (size_t)c->head_dim;
 }
 
-/* Copies n positions of every kv head's slab, from position src_at of caches of src_ctx
- * positions to position dst_at of caches of dst_ctx positions. */
-static void kv_copy(const struct model_config *c, float *dk, float *dv, int dst_ctx, int dst_at,
-                    const float *sk, const float *sv, int src_ctx, int src_at, int n)
+/* A copy between a state's caches and blocks: items are (block, slab, K or V), taken in turn
+ * by the pool's threads. */
+struct kv_copy_job {
+    const model_state_t *s;
+    const struct model_kv_block *b;
+    int nb, write;
+    atomic_int next;
+};
+
+static void kv_copy_worker(void *arg, int ith, int nth)
 {
-    size_t hd = (size_t)c->head_dim, run = (size_t)n * hd * sizeof(float);
-    for (int L = 0; L < c->n_layer; L++)
-        for (int h = 0; h < c->n_head_kv; h++) {
-            size_t to = kv_slab(c, dst_ctx, L, h) + (size_t)dst_at * hd;
-            size_t from = kv_slab(c, src_ctx, L, h) + (size_t)src_at * hd;
-            memcpy(dk + to, sk + from, run);
-            memcpy(dv + to, sv + from, run);
-        }
+    struct kv_copy_job *j = arg;
+    const struct model_config *c = &j->s->m->cfg;
+    (void)ith;
+    (void)nth;
+    int slabs = c->n_layer * c->n_head_kv, per_block = 2 * slabs;
+    size_t hd = (size_t)c->head_dim;
+    for (;;) {
+        int item = atomic_fetch_add(&j->next, 1);
+        if (item >= j->nb * per_block) return;
+        const struct model_kv_block *b = &j->b[item / per_block];
+        int k = item % per_block, L = k % slabs / c->n_head_kv, h = k % c->n_head_kv;
+        float *cache = k < slabs ? j->s->key_cache : j->s->value_cache;
+        float *blk = k < slabs ? b->k : b->v;
+        float *at = cache + kv_slab(c, j->s->n_ctx, L, h) + (size_t)b->from * hd;
+        float *in = blk + kv_slab(c, b->n, L, h);
+        size_t run = (size_t)b->n * hd * sizeof(float);
+        if (j->write)
+            memcpy(at, in, run);
+        else
+            memcpy(in, at, run);
+    }
 }
 
-int model_state_kv_read(const model_state_t *s, int from, int n, float *k, float *v)
+static void kv_copy(const model_state_t *s, pool_t *pool, const struct model_kv_block *b, int nb,
+                    int write)
 {
-    if (from < 0 || n < 0 || n > s->n_past - from) return RAGD_ERANGE;
-    kv_copy(&s->m->cfg, k, v, n, 0, s->key_cache, s->value_cache, s->n_ctx, from, n);
+    struct kv_copy_job j = {.s = s, .b = b, .nb = nb, .write = write};
+    atomic_init(&j.next, 0);
+    if (pool)
+        pool_run(pool, kv_copy_worker, &j);
+    else
+        kv_copy_worker(&j, 0, 1);
+}
+
+int model_state_kv_read(const model_state_t *s, pool_t *pool, const struct model_kv_block *b,
+                        int nb)
+{
+    for (int i = 0; i < nb; i++)
+        if (b[i].from < 0 || b[i].n < 0 || b[i].n > s->n_past - b[i].from) return RAGD_ERANGE;
+    kv_copy(s, pool, b, nb, 0);
     return 0;
 }
 
-int model_state_kv_write(model_state_t *s, int from, int n, const float *k, const float *v)
+int model_state_kv_write(model_state_t *s, pool_t *pool, const struct model_kv_block *b, int nb)
 {
-    if (from < 0 || from > s->n_past || n < 0 || n > s->n_ctx - from) return RAGD_ERANGE;
-    kv_copy(&s->m->cfg, s->key_cache, s->value_cache, s->n_ctx, from, k, v, n, 0, n);
-    s->n_past = from + n;
+    if (nb < 1 || b[0].from < 0 || b[0].from > s->n_past) return RAGD_ERANGE;
+    int end = b[0].from;
+    for (int i = 0; i < nb; i++) {
+        if (b[i].from != end || b[i].n < 0 || b[i].n > s->n_ctx - end) return RAGD_ERANGE;
+        end += b[i].n;
+    }
+    kv_copy(s, pool, b, nb, 1);
+    s->n_past = end;
+    if (end > s->populated) s->populated = end; /* the copy wrote every page up to there */
     return 0;
 }
 

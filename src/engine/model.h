@@ -135,16 +135,25 @@ int model_state_truncate(model_state_t *s, int n_past);
 /* Floats one position occupies in the K cache over all layers (n_layer * kv_dim; the same
  * again for V): the size of a saved row block is 2 * n * this * sizeof(float). */
 size_t model_kv_floats_per_pos(const model_t *m);
-/* Copies the K and V rows of positions [from, from + n) of every layer into k and v (each
+/* A block of the K and V rows of positions [from, from + n) of every layer, in k and v (each
  * n_layer * n * kv_dim floats, laid out [layer][kv head][position][head_dim], as the cache
- * holds them). RAGD_ERANGE unless 0 <= from, 0 <= n and from + n <= n_past. */
-int model_state_kv_read(const model_state_t *s, int from, int n, float *k, float *v);
-/* Writes a block of n positions read by model_state_kv_read (from a state of the same model)
- * to positions [from, from + n) of s, which then ends there: afterwards n_past == from + n.
- * The rows are position-dependent (RoPE), so they continue only a sequence that held the same
- * tokens before them, read from the same positions. RAGD_ERANGE (s unchanged) unless
- * 0 <= from <= n_past, 0 <= n and from + n <= n_ctx. */
-int model_state_kv_write(model_state_t *s, int from, int n, const float *k, const float *v);
+ * holds them). */
+struct model_kv_block {
+    int from, n;
+    float *k, *v;
+};
+/* Copies the rows of each of the nb blocks out of s. RAGD_ERANGE (nothing copied) unless
+ * every block has 0 <= from, 0 <= n and from + n <= n_past. pool: the copies are shared among
+ * its threads (one item per block, kv head slab and K or V); NULL: the caller copies. */
+int model_state_kv_read(const model_state_t *s, pool_t *pool, const struct model_kv_block *b,
+                        int nb);
+/* Writes nb blocks read by model_state_kv_read (from a state of the same model) into s, whose
+ * sequence then ends with the last: afterwards n_past == its from + n. The blocks follow each
+ * other (each from the end of the one before), the first from a position <= n_past. The rows
+ * are position-dependent (RoPE), so they continue only a sequence that held the same tokens
+ * before them, read from the same positions. RAGD_ERANGE (s unchanged) unless so and the last
+ * ends at or before n_ctx. pool as for model_state_kv_read. */
+int model_state_kv_write(model_state_t *s, pool_t *pool, const struct model_kv_block *b, int nb);
 
 /* ---- forward passes ---- */
 

@@ -375,21 +375,38 @@ static void check_arch(const char *arch, uint32_t type)
     assert_true(max_diff(lg, full + 10 * V, V) <= 1e-4 * scale);
     assert_int_equal(model_state_truncate(s, 99), RAGD_ERANGE);
     /* rows read in two blocks and written back into a fresh sequence in two blocks continue it
-     * exactly: positions 0-3 and 4-10, then token 11 */
+     * exactly: positions 0-3 and 4-10, then token 11 (the copies on the pool's threads, and on
+     * the caller's alone, give the same rows) */
     size_t fpp = model_kv_floats_per_pos(m);
     float *bk = malloc(11 * fpp * sizeof(float)), *bv = malloc(11 * fpp * sizeof(float));
-    assert_int_equal(model_state_kv_read(s, 0, 4, bk, bv), 0);
-    assert_int_equal(model_state_kv_read(s, 4, 7, bk + 4 * fpp, bv + 4 * fpp), 0);
-    assert_int_equal(model_state_kv_read(s, 4, 8, bk, bv), RAGD_ERANGE); /* past n_past 11 */
-    assert_int_equal(model_state_kv_read(s, -1, 2, bk, bv), RAGD_ERANGE);
+    float *ck = malloc(11 * fpp * sizeof(float)), *cv = malloc(11 * fpp * sizeof(float));
+    struct model_kv_block two[2] = {{0, 4, bk, bv}, {4, 7, bk + 4 * fpp, bv + 4 * fpp}};
+    struct model_kv_block whole[1] = {{0, 11, ck, cv}};
+    assert_int_equal(model_state_kv_read(s, pool, two, 2), 0);
+    assert_int_equal(model_state_kv_read(s, NULL, whole, 1), 0);
+    /* the same rows, laid out per block */
+    size_t slab = fpp / (size_t)c->n_layer / (size_t)c->n_head_kv; /* head_dim */
+    for (int L = 0; L < c->n_layer * c->n_head_kv; L++) {
+        assert_memory_equal(bk + (size_t)L * 4 * slab, ck + (size_t)L * 11 * slab,
+                            4 * slab * sizeof(float));
+        assert_memory_equal(bv + 4 * fpp + (size_t)L * 7 * slab, cv + ((size_t)L * 11 + 4) * slab,
+                            7 * slab * sizeof(float));
+    }
+    struct model_kv_block past[1] = {{4, 8, bk, bv}}, neg[1] = {{-1, 2, bk, bv}};
+    assert_int_equal(model_state_kv_read(s, pool, past, 1), RAGD_ERANGE); /* past n_past 11 */
+    assert_int_equal(model_state_kv_read(s, NULL, neg, 1), RAGD_ERANGE);
     model_state_t *s2;
     assert_int_equal(model_state_create(m, 64, 8, pool, isa, &s2), 0);
-    assert_int_equal(model_state_kv_write(s2, 1, 4, bk, bv), RAGD_ERANGE);  /* a gap at 0 */
-    assert_int_equal(model_state_kv_write(s2, 0, 65, bk, bv), RAGD_ERANGE); /* past n_ctx */
+    struct model_kv_block gap[1] = {{1, 4, bk, bv}}, big[1] = {{0, 65, bk, bv}};
+    struct model_kv_block apart[2] = {{0, 4, bk, bv}, {5, 6, bk + 4 * fpp, bv + 4 * fpp}};
+    assert_int_equal(model_state_kv_write(s2, pool, gap, 1), RAGD_ERANGE);   /* a gap at 0 */
+    assert_int_equal(model_state_kv_write(s2, pool, big, 1), RAGD_ERANGE);   /* past n_ctx */
+    assert_int_equal(model_state_kv_write(s2, pool, apart, 2), RAGD_ERANGE); /* 4 missing */
     assert_int_equal(model_state_n_past(s2), 0);
-    assert_int_equal(model_state_kv_write(s2, 0, 4, bk, bv), 0);
-    assert_int_equal(model_state_kv_write(s2, 4, 7, bk + 4 * fpp, bv + 4 * fpp), 0);
+    assert_int_equal(model_state_kv_write(s2, pool, two, 2), 0);
     assert_int_equal(model_state_n_past(s2), 11);
+    free(ck);
+    free(cv);
     float *lg2 = malloc(V * sizeof(float));
     assert_int_equal(model_state_truncate(s, 11), 0);
     assert_int_equal(model_forward(s, toks + 11, 1, lg, 0), 0);
