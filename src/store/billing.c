@@ -48,6 +48,11 @@ static const struct store_migration billing_migrations[] = {
      " name TEXT NOT NULL, period TEXT NOT NULL, quantity INTEGER NOT NULL,"
      " expires_ms INTEGER NOT NULL, PRIMARY KEY (hold_id, name));"
      "CREATE INDEX quota_holds_user ON quota_holds(user_id, name, period);"},
+    /* A user's counters of a month and a day are read together (store_counters, the user
+     * list): without it they were found among every counter the user ever had, one more per
+     * counted feature and day. */
+    {101, "billing: usage counters by user and period",
+     "CREATE INDEX usage_counters_user_period ON usage_counters(user_id, period);"},
 };
 
 void store_billing_register(void)
