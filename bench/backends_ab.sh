@@ -17,6 +17,8 @@
 # chat_new.
 # GET=PATH: GET PATH as admin instead (a page of the web UI: GET='/users?limit=50' the admin's
 # user list), with USERS=N more users, each with usage counters this month and today.
+# COUNTER_DAYS=N: every user also has the daily counters of the N days before today (a
+# long-lived install's counters).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=$(realpath "$1") B=$(realpath "$2") ROUNDS=${3:-8} SECS=${4:-2} CONNS=${5:-16}
@@ -106,6 +108,16 @@ print(call("/widget/session", {"key": key}, {"Origin": origin})["session_token"]
 PY
 )
   fi
+  [ -z "${COUNTER_DAYS:-}" ] || /usr/bin/python3 - "$url" "$COUNTER_DAYS" <<'PY'
+import sys, psycopg2
+c = psycopg2.connect(sys.argv[1]); c.autocommit = True
+c.cursor().execute(
+    "INSERT INTO usage_counters (user_id, name, period, quantity, updated_at)"
+    " SELECT u.id, k.name, to_char(current_date - d, 'YYYY-MM-DD'), 2, '2026-01-01T00:00:00Z'"
+    " FROM users u, generate_series(1, %s) AS d, (VALUES ('daily_requests'), ('daily_tokens'),"
+    " ('mcqs_per_day'), ('summaries_per_day')) AS k(name) ON CONFLICT DO NOTHING",
+    (int(sys.argv[2]),))
+PY
   printf -v "PORT_$tag" %s "$p"
   printf -v "TOK_$tag" %s "$tok"
 }
