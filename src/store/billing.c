@@ -49,10 +49,13 @@ static const struct store_migration billing_migrations[] = {
      " expires_ms INTEGER NOT NULL, PRIMARY KEY (hold_id, name));"
      "CREATE INDEX quota_holds_user ON quota_holds(user_id, name, period);"},
     /* A user's counters of a month and a day are read together (store_counters, the user
-     * list): without it they were found among every counter the user ever had, one more per
-     * counted feature and day. */
-    {101, "billing: usage counters by user and period",
-     "CREATE INDEX usage_counters_user_period ON usage_counters(user_id, period);"},
+     * list): without the first index they were found among every counter the user ever had,
+     * one more per counted feature and day. The dashboard's top users read one counter of one
+     * month for every user (store_stats_usage): without the second, a scan of every counter
+     * of every user and day. */
+    {101, "billing: usage counters by user and period, and by period",
+     "CREATE INDEX usage_counters_user_period ON usage_counters(user_id, period);"
+     "CREATE INDEX usage_counters_period ON usage_counters(period, name);"},
 };
 
 void store_billing_register(void)
