@@ -216,18 +216,25 @@ static int pcache_evict_one(struct pcache *pc)
     return 1;
 }
 
+/* Takes the first spare chunk off the spare list (under pc->mu); NULL when there is none. */
+static struct pchunk *spare_take(struct pcache *pc)
+{
+    struct pchunk *c = pc->spares;
+    if (c) {
+        pc->spares = c->next;
+        pc->spare_bytes -= pc->chunk_bytes;
+    }
+    return c;
+}
+
 /* Evicts entries until the held bytes fit the budget, then frees spare chunks until the spare
  * list fits beside them (under pc->mu). */
 static void pcache_trim(struct pcache *pc)
 {
     while (pc->bytes > pc->budget && pcache_evict_one(pc)) {
     }
-    while (pc->spares && pc->bytes + pc->spare_bytes > pc->budget) {
-        struct pchunk *c = pc->spares;
-        pc->spares = c->next;
-        pc->spare_bytes -= pc->chunk_bytes;
-        pchunk_free(c);
-    }
+    while (pc->spares && pc->bytes + pc->spare_bytes > pc->budget)
+        pchunk_free(spare_take(pc));
 }
 
 /* A chunk for new rows, held once (under pc->mu): a spare one, else new memory within the
@@ -237,11 +244,7 @@ static struct pchunk *pchunk_get(struct pcache *pc)
 {
     struct pchunk *c;
     for (;;) {
-        if ((c = pc->spares)) {
-            pc->spares = c->next;
-            pc->spare_bytes -= pc->chunk_bytes;
-            break;
-        }
+        if ((c = spare_take(pc))) break;
         if (pc->bytes + pc->chunk_bytes <= pc->budget) {
             float *kv = try_malloc(pc->chunk_bytes);
             if (!kv || !(c = calloc(1, sizeof *c))) {

@@ -513,6 +513,18 @@ static size_t kv_slab(const struct model_config *c, int n_ctx, int L, int h)
     return ((size_t)L * c->n_head_kv + (size_t)h) * (size_t)n_ctx * (size_t)c->head_dim;
 }
 
+/* Work item k (0 <= k < 2 * n_layer * n_head_kv) of a pass over s's caches: its slab (one kv
+ * head of one layer), in K for k < n_layer * n_head_kv, in V after; *slab gets the slab's
+ * index within its cache. */
+static float *kv_item_slab(const model_state_t *s, int k, int *slab)
+{
+    const struct model_config *c = &s->m->cfg;
+    int slabs = c->n_layer * c->n_head_kv;
+    *slab = k % slabs;
+    return (k < slabs ? s->key_cache : s->value_cache) +
+           (size_t)*slab * (size_t)s->n_ctx * (size_t)c->head_dim; /* = kv_slab */
+}
+
 /* A copy between a state's caches and blocks: items are (block, slab, K or V), taken in turn
  * by the pool's threads. */
 struct kv_copy_job {
@@ -534,11 +546,10 @@ static void kv_copy_worker(void *arg, int ith, int nth)
         int item = atomic_fetch_add(&j->next, 1);
         if (item >= j->nb * per_block) return;
         const struct model_kv_block *b = &j->b[item / per_block];
-        int k = item % per_block, L = k % slabs / c->n_head_kv, h = k % c->n_head_kv;
-        float *cache = k < slabs ? j->s->key_cache : j->s->value_cache;
-        float *blk = k < slabs ? b->k : b->v;
-        float *at = cache + kv_slab(c, j->s->n_ctx, L, h) + (size_t)b->from * hd;
-        float *in = blk + kv_slab(c, b->n, L, h);
+        int k = item % per_block, slab;
+        float *at = kv_item_slab(j->s, k, &slab) + (size_t)b->from * hd;
+        /* the block holds its n positions of each slab in the caches' slab order */
+        float *in = (k < slabs ? b->k : b->v) + (size_t)slab * (size_t)b->n * hd;
         size_t run = (size_t)b->n * hd * sizeof(float);
         if (j->write)
             memcpy(at, in, run);
@@ -972,8 +983,8 @@ static void kv_touch_worker(void *arg, int ith, int nth)
     for (;;) {
         int item = atomic_fetch_add(&j->next, 1);
         if (item >= 2 * slabs) return;
-        int L = item % slabs / c->n_head_kv, h = item % c->n_head_kv;
-        float *slab = (item < slabs ? s->key_cache : s->value_cache) + kv_slab(c, s->n_ctx, L, h);
+        int index;
+        float *slab = kv_item_slab(s, item, &index);
         uintptr_t a = (uintptr_t)(slab + (size_t)j->from * hd);
         uintptr_t e = (uintptr_t)(slab + (size_t)j->to * hd);
         uintptr_t a0 = a & ~(uintptr_t)(page - 1);

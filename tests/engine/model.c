@@ -385,12 +385,11 @@ static void check_arch(const char *arch, uint32_t type)
     assert_int_equal(model_state_kv_read(s, pool, two, 2), 0);
     assert_int_equal(model_state_kv_read(s, NULL, whole, 1), 0);
     /* the same rows, laid out per block */
-    size_t slab = fpp / (size_t)c->n_layer / (size_t)c->n_head_kv; /* head_dim */
-    for (int L = 0; L < c->n_layer * c->n_head_kv; L++) {
-        assert_memory_equal(bk + (size_t)L * 4 * slab, ck + (size_t)L * 11 * slab,
-                            4 * slab * sizeof(float));
-        assert_memory_equal(bv + 4 * fpp + (size_t)L * 7 * slab, cv + ((size_t)L * 11 + 4) * slab,
-                            7 * slab * sizeof(float));
+    size_t hd = (size_t)c->head_dim;
+    for (size_t i = 0; i < (size_t)c->n_layer * (size_t)c->n_head_kv; i++) { /* each slab */
+        assert_memory_equal(bk + i * 4 * hd, ck + i * 11 * hd, 4 * hd * sizeof(float));
+        assert_memory_equal(bv + 4 * fpp + i * 7 * hd, cv + (i * 11 + 4) * hd,
+                            7 * hd * sizeof(float));
     }
     struct model_kv_block past[1] = {{4, 8, bk, bv}}, neg[1] = {{-1, 2, bk, bv}};
     assert_int_equal(model_state_kv_read(s, pool, past, 1), RAGD_ERANGE); /* past n_past 11 */
